@@ -1,0 +1,27 @@
+//! Pure domain types: no I/O, no runtime, no terminal.
+//!
+//! Book prices and sizes are fixed-point integers in the instrument's tick and lot
+//! ([`Price`], [`Qty`]); accounting is in `rust_decimal`. Never `f64` for money.
+
+pub mod book;
+pub mod event;
+pub mod gate;
+pub mod instrument;
+pub mod num;
+pub mod order;
+pub mod position;
+pub mod time;
+pub mod trading;
+
+pub use book::{Level, OrderBook, TakeCost};
+pub use event::{ExecReport, MarketEvent, MarketEventKind, TradeTick};
+pub use gate::TradingGate;
+pub use instrument::{Instrument, InstrumentId};
+pub use num::{Price, Qty};
+pub use order::{
+    ClientOrderId, Fill, Liquidity, Order, OrderKind, OrderRequest, OrderStatus, OrderTag, Owner,
+    Side, StrategyId, TimeInForce, TransitionError,
+};
+pub use position::{FillEffect, Position};
+pub use time::Timestamp;
+pub use trading::TradingState;

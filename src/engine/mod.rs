@@ -1,0 +1,3 @@
+//! The synchronous, deterministic engine core.
+
+pub mod risk;

@@ -1,0 +1,11 @@
+//! pit: a terminal trading console and its trading engine.
+//!
+//! Dependency arrows point one way: `domain` <- `engine` <- `venue`; `strategy` sees
+//! `domain` and the engine's strategy interface. `domain` and `engine` import neither the
+//! terminal crates nor tokio.
+
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod strategy;
+pub mod venue;

@@ -1,0 +1,51 @@
+//! Ports (traits) and their adapters: the simulated market, the paper execution venue,
+//! and (later) one folder per real venue.
+//!
+//! Market data and execution are both ports, so the engine cannot tell the simulated
+//! market from a real one, nor paper execution from a live venue.
+
+use crate::domain::{ClientOrderId, ExecReport, Instrument, MarketEvent, OrderRequest, Timestamp};
+use crate::engine::risk::RiskApproved;
+
+pub mod paper;
+pub mod sim;
+
+/// A source of normalized market data, in receive-time order.
+pub trait MarketDataPort: Send {
+    /// The instruments this source publishes, indexed by `InstrumentId`.
+    fn instruments(&self) -> &[Instrument];
+    /// Engine time of the next event, if one is available.
+    fn peek_time(&mut self) -> Option<Timestamp>;
+    /// The next event, if one is available.
+    fn next_event(&mut self) -> Option<MarketEvent>;
+}
+
+/// Counters every execution port keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Orders that left through the gate.
+    pub orders_sent: u64,
+    /// Orders stopped at the gate because it was closed.
+    pub orders_blocked: u64,
+    pub cancels_sent: u64,
+}
+
+/// Where risk-approved orders go: the paper venue, or a real venue's order API.
+///
+/// Every implementation checks the [`crate::domain::TradingGate`] immediately before an
+/// order leaves and refuses it (with a `Rejected` report) when the gate is closed, unless
+/// it is reduce-only. Cancels are never blocked.
+pub trait ExecutionPort: Send {
+    /// Send an order. Only a risk-approved order can be sent.
+    fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>);
+    /// Ask the venue to cancel an order.
+    fn cancel(&mut self, now: Timestamp, id: &ClientOrderId);
+    /// A market event the venue sees (the paper venue matches against it). Real venues
+    /// ignore it.
+    fn on_market(&mut self, _event: &MarketEvent) {}
+    /// When the next report is due, if one is pending.
+    fn next_report_time(&self) -> Option<Timestamp>;
+    /// Move every report due at or before `now` into `out`, in order.
+    fn poll_reports(&mut self, now: Timestamp, out: &mut Vec<ExecReport>);
+    fn stats(&self) -> PortStats;
+}
