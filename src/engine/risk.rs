@@ -72,7 +72,8 @@ pub struct RiskLimits {
     pub max_order_notional: Decimal,
     /// Largest absolute position per instrument, base units, counting the open orders on
     /// the order's side as if they all filled (worst case). An order that brings that
-    /// worst case closer to zero is never refused by this check. 0 disables.
+    /// worst case closer to zero without crossing it is never refused by this check.
+    /// 0 disables.
     pub max_position: Decimal,
     /// Most open orders on the whole account. 0 disables.
     pub max_open_orders: u32,
@@ -80,8 +81,9 @@ pub struct RiskLimits {
     /// never refused by it). 0 disables.
     pub max_orders_per_sec: u32,
     /// Farthest a limit price (or a market order's worst walked price) may be from the mid,
-    /// in basis points of the mid (100 = 1 %). A market order the visible book cannot fill
-    /// in full is refused too. 0 disables.
+    /// in basis points of the mid (100 = 1 %; at most 10000). A market order the visible
+    /// book cannot fill in full is refused too, and so is one in a book without a mid.
+    /// 0 disables.
     pub price_band_bps: Decimal,
     /// Refuse an order that would take the position through zero to the other side.
     /// `false` disables.
@@ -705,7 +707,12 @@ impl RiskEngine {
                 Side::Sell => ctx.position.saturating_sub(open),
             };
             let projected = before.saturating_add(signed);
-            if projected.abs() > l.max_position && projected.abs() > before.abs() {
+            // Beyond the max already (the limit was lowered, or a manual fill): an order
+            // that only brings the worst case closer to zero, without crossing it, may go.
+            let toward_zero = projected.abs() < before.abs()
+                && (projected.is_zero()
+                    || projected.is_sign_negative() == before.is_sign_negative());
+            if projected.abs() > l.max_position && !toward_zero {
                 return Err(Refusal::MaxPosition {
                     position: ctx.position.normalize(),
                     projected: projected.normalize(),
@@ -1388,6 +1395,11 @@ mod tests {
         c.open_sell_qty = Decimal::ZERO;
         c.open_buy_qty = Decimal::ZERO;
         approve(&mut e, limit(Side::Buy, 599_990, 500), &c);
+        // ... but not one that crosses zero to beyond the max on the other side.
+        e.limits.max_order_qty = Decimal::ZERO;
+        e.limits.max_order_notional = Decimal::ZERO;
+        let r = refusal(&mut e, limit(Side::Buy, 599_990, 5500), &c);
+        assert_msg(&r, "max_position", &["position -3", "reach 2.5"]);
     }
 
     #[test]
