@@ -32,7 +32,7 @@ use super::{
 };
 use crate::config::Invalid;
 use crate::domain::{
-    Instrument, InstrumentId, OrderKind, OrderTag, Price, Qty, Side, TimeInForce, TradingState,
+    Instrument, InstrumentId, OrderKind, OrderTag, Qty, Side, TimeInForce, TradingState,
 };
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::VecDeque;
@@ -370,6 +370,7 @@ impl Strategy for ImbalanceTaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Price;
     use crate::strategy::test_util::{World, btc, placed};
     use rust_decimal_macros::dec;
 

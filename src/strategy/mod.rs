@@ -398,3 +398,97 @@ pub(crate) mod test_util {
         }
     }
 }
+
+#[cfg(test)]
+mod build_tests {
+    use super::test_util::{btc, eth};
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn builds_in_key_order_and_carries_enabled_flags() {
+        let mut cfg = StrategiesConfig::default();
+        cfg.imbalance.enabled = true;
+        cfg.exit_manager.enabled = true;
+        let slots = build(&cfg, &[eth(0), btc(1)]).unwrap();
+        let names: Vec<&str> = slots.iter().map(|s| s.strategy.name()).collect();
+        assert_eq!(names, ["market-maker", "imbalance", "exit-manager"]);
+        let enabled: Vec<bool> = slots.iter().map(|s| s.enabled).collect();
+        assert_eq!(enabled, [false, true, true]);
+        assert_eq!(slots[0].strategy.instrument(), Some(InstrumentId(1)));
+        assert_eq!(slots[1].strategy.instrument(), Some(InstrumentId(1)));
+        assert_eq!(slots[2].strategy.instrument(), None);
+        assert!(slots.iter().all(|s| s.strategy.last_signal().is_none()));
+    }
+
+    #[test]
+    fn unknown_symbol_is_refused_naming_the_key() {
+        let mut cfg = StrategiesConfig::default();
+        cfg.market_maker.symbol = "DOGE-USD".into();
+        let e = build(&cfg, &[btc(0)]).unwrap_err();
+        assert_eq!(e.key, "market_maker.symbol");
+        assert!(
+            e.message.contains("DOGE-USD") && e.message.contains("BTC-USD"),
+            "{e}"
+        );
+
+        let mut cfg = StrategiesConfig::default();
+        cfg.imbalance.symbol = "ETH-USD".into();
+        assert_eq!(build(&cfg, &[btc(0)]).unwrap_err().key, "imbalance.symbol");
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_naming_the_key() {
+        let mut cfg = StrategiesConfig::default();
+        cfg.market_maker.size = dec!(0.0004); // below one lot of 0.001
+        assert_eq!(build(&cfg, &[btc(0)]).unwrap_err().key, "market_maker.size");
+        let mut cfg = StrategiesConfig::default();
+        cfg.imbalance.imbalance_threshold = dec!(2);
+        assert_eq!(
+            build(&cfg, &[btc(0)]).unwrap_err().key,
+            "imbalance.imbalance_threshold"
+        );
+        let mut cfg = StrategiesConfig::default();
+        cfg.exit_manager.stop_loss_bps = dec!(-5);
+        assert_eq!(
+            build(&cfg, &[btc(0)]).unwrap_err().key,
+            "exit_manager.stop_loss_bps"
+        );
+    }
+
+    #[test]
+    fn deserializes_from_toml_with_defaults_ints_and_floats() {
+        let cfg: StrategiesConfig = toml::from_str(
+            r#"
+            [market_maker]
+            enabled = true
+            spread_bps = 3
+            size = 0.002
+            [imbalance]
+            imbalance_threshold = 0.7
+            [exit_manager]
+            trailing_bps = 0
+            "#,
+        )
+        .unwrap();
+        assert!(cfg.market_maker.enabled);
+        assert_eq!(cfg.market_maker.spread_bps, dec!(3));
+        assert_eq!(cfg.market_maker.size, dec!(0.002));
+        assert_eq!(cfg.market_maker.symbol, "BTC-USD");
+        assert_eq!(cfg.imbalance.imbalance_threshold, dec!(0.7));
+        assert_eq!(cfg.imbalance.levels, 5);
+        assert_eq!(cfg.exit_manager.trailing_bps, dec!(0));
+        assert_eq!(cfg.exit_manager.stop_loss_bps, dec!(50));
+        assert_eq!(cfg.validate(), Ok(()));
+        let empty: StrategiesConfig = toml::from_str("").unwrap();
+        assert_eq!(empty, StrategiesConfig::default());
+
+        let err = toml::from_str::<StrategiesConfig>("[market_maker]\nspred_bps = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spred_bps"), "{err}");
+        assert!(
+            toml::from_str::<StrategiesConfig>("[exit_manager]\nsymbol = \"BTC-USD\"\n").is_err()
+        );
+    }
+}
