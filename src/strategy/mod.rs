@@ -143,7 +143,9 @@ impl StrategiesConfig {
 
 /// A built strategy and whether it starts switched on.
 pub struct StrategySlot {
+    /// The strategy; its index in the list is its `StrategyId`.
     pub strategy: Box<dyn Strategy>,
+    /// Switched on at start-up (from the section's `enabled`).
     pub enabled: bool,
 }
 
