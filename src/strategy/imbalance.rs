@@ -195,6 +195,8 @@ pub struct ImbalanceTaker {
     range: MidRange,
     /// Engine times (ns) of the signals of the last hour, oldest first.
     signals: VecDeque<i64>,
+    /// Engine time (ns) of the last signal (kept even when older than an hour).
+    last_at: Option<i64>,
     signal: String,
 }
 
@@ -221,6 +223,7 @@ impl ImbalanceTaker {
             max_per_hour,
             range: MidRange::with_capacity(1024),
             signals: VecDeque::with_capacity(max_per_hour.min(4096)),
+            last_at: None,
             signal: String::with_capacity(48),
         })
     }
@@ -251,9 +254,8 @@ impl ImbalanceTaker {
             return;
         }
         if self
-            .signals
-            .back()
-            .is_some_and(|&t| now.saturating_sub(t) < self.min_interval_ns)
+            .last_at
+            .is_some_and(|t| now.saturating_sub(t) < self.min_interval_ns)
         {
             return;
         }
@@ -327,6 +329,7 @@ impl ImbalanceTaker {
             tag: OrderTag::Strategy,
         }));
         self.signals.push_back(now);
+        self.last_at = Some(now);
 
         let imb = (Decimal::from(diff) / Decimal::from(total))
             .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
