@@ -1,1 +1,638 @@
+//! Strategy 3: the exit manager.
+//!
+//! Watches the account position of every instrument (whoever opened it: strategies or
+//! manual orders) and, on each book update of that instrument, closes it with a reduce-only
+//! market IOC order for the whole position (floored to lots) when one of these fires
+//! (checked in this order; a threshold of 0 disables it):
+//!
+//! * **stop-loss**: PnL <= -`stop_loss_bps`;
+//! * **take-profit**: PnL >= `take_profit_bps`;
+//! * **trailing stop**: the mark has retraced `trailing_bps` from the best mark seen since
+//!   the position opened (its *peak*), and that peak is in profit.
+//!
+//! PnL in bps is `(mark - avg) / avg * 10000 * direction`, with the mark the best bid for a
+//! long and the best ask for a short (the price an exit would get). The peak is forgotten
+//! when the position goes flat or changes direction.
+//!
+//! **Never twice.** While an order of this strategy is open on the instrument, nothing more
+//! is sent for it. When the exit closes (`on_order_closed`) and a position remains (a
+//! partial fill), the next book update may fire again; once flat, nothing. If an exit
+//! neither shows up among the open orders nor is reported closed (refused before it became
+//! an order), it is sent again after `retry_ms`.
+//!
+//! Exits are sent in every trading state: they are reduce-only, which the design lets
+//! through pauses and halts.
+//!
+//! **Cost.** The thresholds are turned into tick prices once per average price (and the
+//! trailing trigger once per new peak), so a book update is a few integer comparisons;
+//! a flat instrument costs one `Decimal` zero test. Nothing is allocated unless an exit is
+//! sent.
 
+use super::{
+    Intent, OrderIntent, Strategy, StrategyCtx, min_lots, ms_to_nanos, require_non_negative,
+};
+use crate::config::Invalid;
+use crate::domain::{
+    Instrument, InstrumentId, Order, OrderKind, OrderTag, Price, Side, TimeInForce, Timestamp,
+};
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::fmt::Write as _;
+
+/// `[strategies.exit_manager]` in config.toml. It watches every instrument (no `symbol`).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExitParams {
+    /// Switched on at start-up (key 3 toggles it in the console). Default: false.
+    pub enabled: bool,
+    /// Close a position whose loss reaches this many basis points of its average entry
+    /// price (mark: best bid for a long, best ask for a short). 0 disables; below 10000.
+    /// Default: 50.
+    pub stop_loss_bps: Decimal,
+    /// Close a position whose profit reaches this many basis points of its average entry
+    /// price. 0 disables. Default: 100.
+    pub take_profit_bps: Decimal,
+    /// Close a position once the mark retraces this many basis points from the best mark
+    /// seen since it opened, provided that best mark was in profit. 0 disables; below
+    /// 10000. Default: 30.
+    pub trailing_bps: Decimal,
+    /// Milliseconds of engine time after which an exit that never became an open order
+    /// (and was never reported closed) is sent again. Must be > 0. Default: 1000.
+    pub retry_ms: u64,
+}
+
+impl Default for ExitParams {
+    fn default() -> Self {
+        ExitParams {
+            enabled: false,
+            stop_loss_bps: Decimal::from(50),
+            take_profit_bps: Decimal::from(100),
+            trailing_bps: Decimal::from(30),
+            retry_ms: 1_000,
+        }
+    }
+}
+
+const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
+
+impl ExitParams {
+    /// Checks the values; keys are relative to the section.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        require_non_negative("stop_loss_bps", self.stop_loss_bps)?;
+        require_non_negative("take_profit_bps", self.take_profit_bps)?;
+        require_non_negative("trailing_bps", self.trailing_bps)?;
+        if self.stop_loss_bps >= BPS {
+            return Err(Invalid::new("stop_loss_bps", "must be below 10000"));
+        }
+        if self.trailing_bps >= BPS {
+            return Err(Invalid::new("trailing_bps", "must be below 10000"));
+        }
+        if self.retry_ms == 0 {
+            return Err(Invalid::new("retry_ms", "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Per-instrument state.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Watch {
+    /// Direction of the position this state belongs to (0: flat / nothing tracked).
+    dir: i64,
+    /// Average price the thresholds were computed for.
+    avg: Option<Decimal>,
+    /// Stop-loss and take-profit trigger prices (inclusive), in ticks.
+    stop: Option<Price>,
+    take: Option<Price>,
+    /// Ticks strictly beyond which (in the favourable direction) a mark is in profit.
+    breakeven: Price,
+    /// Best favourable mark since the position opened.
+    peak: Option<Price>,
+    /// Trailing trigger price for `peak` (inclusive).
+    trail: Option<Price>,
+    /// When the last exit was sent and not yet reported closed.
+    fired_at: Option<Timestamp>,
+}
+
+impl Watch {
+    fn reset(&mut self, dir: i64) {
+        *self = Watch {
+            dir,
+            ..Watch::default()
+        };
+    }
+}
+
+/// Strategy 3. See the module docs.
+#[derive(Debug)]
+pub struct ExitManager {
+    stop_loss_bps: Decimal,
+    take_profit_bps: Decimal,
+    trailing_bps: Decimal,
+    retry_ns: i64,
+    watches: Vec<Watch>,
+    signal: String,
+}
+
+impl ExitManager {
+    /// Builds the exit manager for `instruments` (it watches all of them). The params are
+    /// expected to be validated ([`ExitParams::validate`]; [`super::build`] does it).
+    pub fn new(params: &ExitParams, instruments: &[Instrument]) -> Self {
+        ExitManager {
+            stop_loss_bps: params.stop_loss_bps,
+            take_profit_bps: params.take_profit_bps,
+            trailing_bps: params.trailing_bps,
+            retry_ns: ms_to_nanos(params.retry_ms),
+            watches: vec![Watch::default(); instruments.len()],
+            signal: String::with_capacity(48),
+        }
+    }
+
+    /// Recompute the stop and take-profit prices for a new average price.
+    fn thresholds(&self, w: &mut Watch, inst: &Instrument, avg: Decimal) {
+        let long = w.dir > 0;
+        let frac = |bps: Decimal| bps / BPS;
+        w.stop = (!self.stop_loss_bps.is_zero()).then(|| {
+            if long {
+                inst.price_round(avg * (Decimal::ONE - frac(self.stop_loss_bps)), true)
+            } else {
+                inst.price_round(avg * (Decimal::ONE + frac(self.stop_loss_bps)), false)
+            }
+        });
+        w.take = (!self.take_profit_bps.is_zero()).then(|| {
+            if long {
+                inst.price_round(avg * (Decimal::ONE + frac(self.take_profit_bps)), false)
+            } else {
+                inst.price_round(avg * (Decimal::ONE - frac(self.take_profit_bps)), true)
+            }
+        });
+        // Long: in profit when mark > avg, i.e. mark > floor(avg). Short: mark < ceil(avg).
+        w.breakeven = inst.price_round(avg, long);
+        w.avg = Some(avg);
+    }
+
+    /// The trailing trigger for a peak.
+    fn trail_for(&self, inst: &Instrument, long: bool, peak: Price) -> Option<Price> {
+        if self.trailing_bps.is_zero() {
+            return None;
+        }
+        let p = inst.price(peak);
+        let f = self.trailing_bps / BPS;
+        Some(if long {
+            inst.price_round(p * (Decimal::ONE - f), true)
+        } else {
+            inst.price_round(p * (Decimal::ONE + f), false)
+        })
+    }
+
+    fn check(&mut self, ctx: &StrategyCtx<'_>, id: InstrumentId, out: &mut Vec<Intent>) {
+        let i = id.index();
+        if i >= self.watches.len() {
+            if i >= ctx.instruments.len() {
+                return;
+            }
+            self.watches.resize(ctx.instruments.len(), Watch::default());
+        }
+        let pos = ctx.position(id);
+        let dir = pos.direction();
+        let mut w = std::mem::take(&mut self.watches[i]);
+        if dir == 0 {
+            if w.dir != 0 {
+                w.reset(0);
+            }
+            self.watches[i] = w;
+            return;
+        }
+        if dir != w.dir {
+            w.reset(dir);
+        }
+        let tag = self.decide(ctx, id, &mut w);
+        if let Some((tag, mark)) = tag {
+            self.fire(ctx, id, &mut w, tag, mark, out);
+        }
+        self.watches[i] = w;
+    }
+
+    /// Update the peak and say which exit (if any) the mark triggers.
+    fn decide(
+        &self,
+        ctx: &StrategyCtx<'_>,
+        id: InstrumentId,
+        w: &mut Watch,
+    ) -> Option<(OrderTag, Price)> {
+        let pos = ctx.position(id);
+        if pos.avg_price <= Decimal::ZERO {
+            return None;
+        }
+        let long = w.dir > 0;
+        let book = ctx.book(id);
+        let mark = if long {
+            book.best_bid()
+        } else {
+            book.best_ask()
+        }?
+        .price;
+        let inst = ctx.instrument(id);
+        if w.avg != Some(pos.avg_price) {
+            self.thresholds(w, inst, pos.avg_price);
+        }
+        let better = |a: Price, b: Price| if long { a > b } else { a < b };
+        if w.peak.is_none_or(|p| better(mark, p)) {
+            w.peak = Some(mark);
+            w.trail = self.trail_for(inst, long, mark);
+        }
+        // The mark is at or beyond a trigger price in the adverse (stop, trail) or the
+        // favourable (take-profit) direction.
+        let adverse = |trigger: Price| {
+            if long {
+                mark <= trigger
+            } else {
+                mark >= trigger
+            }
+        };
+        let favourable = |trigger: Price| {
+            if long {
+                mark >= trigger
+            } else {
+                mark <= trigger
+            }
+        };
+        if w.stop.is_some_and(adverse) {
+            return Some((OrderTag::StopLoss, mark));
+        }
+        if w.take.is_some_and(favourable) {
+            return Some((OrderTag::TakeProfit, mark));
+        }
+        let peak_in_profit = w.peak.is_some_and(|p| better(p, w.breakeven));
+        if peak_in_profit && w.trail.is_some_and(adverse) {
+            return Some((OrderTag::TrailingStop, mark));
+        }
+        None
+    }
+
+    fn fire(
+        &mut self,
+        ctx: &StrategyCtx<'_>,
+        id: InstrumentId,
+        w: &mut Watch,
+        tag: OrderTag,
+        mark: Price,
+        out: &mut Vec<Intent>,
+    ) {
+        // One exit at a time per instrument.
+        if ctx.own_orders(id).next().is_some() {
+            return;
+        }
+        if w.fired_at
+            .is_some_and(|t| ctx.now.0.saturating_sub(t.0) < self.retry_ns)
+        {
+            return;
+        }
+        let inst = ctx.instrument(id);
+        let pos = ctx.position(id);
+        let qty = inst.qty_floor(pos.qty.abs());
+        if qty < min_lots(inst) {
+            return;
+        }
+        let side = if w.dir > 0 { Side::Sell } else { Side::Buy };
+        out.push(Intent::Place(OrderIntent {
+            instrument: id,
+            side,
+            kind: OrderKind::Market,
+            price: None,
+            qty,
+            tif: TimeInForce::Ioc,
+            reduce_only: true,
+            tag,
+        }));
+        w.fired_at = Some(ctx.now);
+
+        let bps = ((inst.price(mark) - pos.avg_price) / pos.avg_price * BPS * Decimal::from(w.dir))
+            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+        let word = match tag {
+            OrderTag::StopLoss => "STOP",
+            OrderTag::TakeProfit => "TAKE",
+            _ => "TRAIL",
+        };
+        self.signal.clear();
+        let _ = write!(self.signal, "{word} {} {bps:+}bps", inst.symbol);
+    }
+}
+
+impl Strategy for ExitManager {
+    fn name(&self) -> &str {
+        "exit-manager"
+    }
+
+    fn instrument(&self) -> Option<InstrumentId> {
+        None
+    }
+
+    fn on_book(&mut self, ctx: &StrategyCtx<'_>, inst: InstrumentId, out: &mut Vec<Intent>) {
+        self.check(ctx, inst, out);
+    }
+
+    /// An exit closed: if a position remains, the next book update may fire again.
+    fn on_order_closed(&mut self, _ctx: &StrategyCtx<'_>, order: &Order, _out: &mut Vec<Intent>) {
+        if let Some(w) = self.watches.get_mut(order.req.instrument.index()) {
+            w.fired_at = None;
+        }
+    }
+
+    fn on_disable(&mut self) {
+        for w in &mut self.watches {
+            w.reset(0);
+        }
+    }
+
+    fn last_signal(&self) -> Option<&str> {
+        if self.signal.is_empty() {
+            None
+        } else {
+            Some(&self.signal)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::test_util::{World, btc, eth, placed};
+    use rust_decimal_macros::dec;
+
+    fn params() -> ExitParams {
+        ExitParams {
+            enabled: true,
+            stop_loss_bps: dec!(50),
+            take_profit_bps: dec!(100),
+            trailing_bps: dec!(30),
+            retry_ms: 1_000,
+        }
+    }
+
+    fn world() -> World {
+        World::new(vec![btc(0), eth(1)])
+    }
+
+    fn exit(p: &ExitParams) -> ExitManager {
+        ExitManager::new(p, &world().instruments)
+    }
+
+    /// Book with best bid `bid` and best ask `bid + 1` tick.
+    fn at(w: &mut World, i: usize, bid: i64) {
+        w.book(i, &[(bid, 10)], &[(bid + 1, 10)]);
+    }
+
+    fn run(s: &mut ExitManager, w: &World, i: u16, now_ms: i64) -> Vec<Intent> {
+        let mut out = Vec::new();
+        s.on_book(&w.ctx(now_ms, 2), InstrumentId(i), &mut out);
+        out
+    }
+
+    fn only_exit(out: &[Intent]) -> OrderIntent {
+        let p = placed(out);
+        assert_eq!(p.len(), 1, "{out:?}");
+        let o = p[0].clone();
+        assert_eq!(o.kind, OrderKind::Market);
+        assert_eq!(o.tif, TimeInForce::Ioc);
+        assert_eq!(o.price, None);
+        assert!(o.reduce_only);
+        o
+    }
+
+    #[test]
+    fn stop_loss_long() {
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(0, dec!(0.0127), dec!(60000));
+        // -50 bps of 60000 = 59700.0. Bid 59700.1: not yet.
+        at(&mut w, 0, 597_001);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        at(&mut w, 0, 597_000);
+        let o = only_exit(&run(&mut s, &w, 0, 1_001));
+        assert_eq!(o.tag, OrderTag::StopLoss);
+        assert_eq!(o.side, Side::Sell);
+        assert_eq!(o.qty, crate::domain::Qty(12), "floored to lots");
+        assert_eq!(o.instrument, InstrumentId(0));
+        assert_eq!(s.last_signal(), Some("STOP BTC-USD -50bps"));
+    }
+
+    #[test]
+    fn stop_loss_short_uses_the_ask() {
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(1, dec!(-2), dec!(3000));
+        // +50 bps of 3000 = 3015.00: ask 3015.00 (bid 3014.99) triggers.
+        at(&mut w, 1, 301_498);
+        assert!(run(&mut s, &w, 1, 1_000).is_empty());
+        at(&mut w, 1, 301_499);
+        let o = only_exit(&run(&mut s, &w, 1, 1_001));
+        assert_eq!(
+            (o.tag, o.side, o.qty),
+            (OrderTag::StopLoss, Side::Buy, crate::domain::Qty(200))
+        );
+        assert_eq!(s.last_signal(), Some("STOP ETH-USD -50bps"));
+    }
+
+    #[test]
+    fn take_profit() {
+        let mut s = exit(&ExitParams {
+            trailing_bps: dec!(0),
+            ..params()
+        });
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        // +100 bps = 60600.0.
+        at(&mut w, 0, 605_999);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        at(&mut w, 0, 606_000);
+        let o = only_exit(&run(&mut s, &w, 0, 1_001));
+        assert_eq!(
+            (o.tag, o.side, o.qty),
+            (OrderTag::TakeProfit, Side::Sell, crate::domain::Qty(10))
+        );
+        assert_eq!(s.last_signal(), Some("TAKE BTC-USD +100bps"));
+
+        // Short: the ask must reach 59400.0.
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(0, dec!(-0.01), dec!(60000));
+        at(&mut w, 0, 594_000);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty(), "ask 59400.1");
+        at(&mut w, 0, 593_999);
+        let o = only_exit(&run(&mut s, &w, 0, 1_001));
+        assert_eq!((o.tag, o.side), (OrderTag::TakeProfit, Side::Buy));
+    }
+
+    #[test]
+    fn trailing_stop_after_a_profitable_peak() {
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        at(&mut w, 0, 600_000);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        // Peak 60300.0 (+50 bps, below take-profit).
+        at(&mut w, 0, 603_000);
+        assert!(run(&mut s, &w, 0, 1_001).is_empty());
+        // 30 bps below 60300.0 is 60119.1: 60119.2 holds, 60119.1 triggers.
+        at(&mut w, 0, 601_192);
+        assert!(run(&mut s, &w, 0, 1_002).is_empty());
+        at(&mut w, 0, 601_191);
+        let o = only_exit(&run(&mut s, &w, 0, 1_003));
+        assert_eq!(
+            (o.tag, o.side, o.qty),
+            (OrderTag::TrailingStop, Side::Sell, crate::domain::Qty(10))
+        );
+        assert_eq!(s.last_signal(), Some("TRAIL BTC-USD +20bps"));
+    }
+
+    #[test]
+    fn trailing_needs_the_peak_in_profit_and_resets_on_flip() {
+        let mut s = exit(&ExitParams {
+            stop_loss_bps: dec!(0),
+            ..params()
+        });
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        // The best mark never beat the entry: a 40 bps fall is no trailing stop.
+        at(&mut w, 0, 599_990);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        at(&mut w, 0, 597_600);
+        assert!(run(&mut s, &w, 0, 1_001).is_empty());
+
+        // Peak in profit as a long, then the position flips short at 60300: the old peak
+        // is forgotten (as a short, 60300 ask is no retrace from anything).
+        at(&mut w, 0, 603_000);
+        assert!(run(&mut s, &w, 0, 1_002).is_empty());
+        w.position(0, dec!(-0.01), dec!(60300));
+        at(&mut w, 0, 602_999);
+        assert!(run(&mut s, &w, 0, 1_003).is_empty());
+        // Short peak 60200.0 (ask), +16.6 bps; 30 bps above it is 60380.6.
+        at(&mut w, 0, 601_999);
+        assert!(run(&mut s, &w, 0, 1_004).is_empty());
+        at(&mut w, 0, 603_805);
+        let o = only_exit(&run(&mut s, &w, 0, 1_005));
+        assert_eq!((o.tag, o.side), (OrderTag::TrailingStop, Side::Buy));
+    }
+
+    #[test]
+    fn no_second_exit_while_one_is_open_and_again_after_a_partial() {
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        at(&mut w, 0, 590_000);
+        let out = run(&mut s, &w, 0, 1_000);
+        assert_eq!(only_exit(&out).qty, crate::domain::Qty(10));
+        let ids = w.apply(2, &out, 1_000);
+        // Open exit: nothing more, however long it takes.
+        for t in 1..5 {
+            assert!(run(&mut s, &w, 0, 1_000 + t * 2_000).is_empty());
+        }
+        // It filled 0.004 and the rest expired: 0.006 remains, still losing.
+        let closed = w.close(&ids[0]);
+        w.position(0, dec!(0.006), dec!(60000));
+        let mut out = Vec::new();
+        s.on_order_closed(&w.ctx(9_000, 2), &closed, &mut out);
+        assert!(out.is_empty());
+        let o = only_exit(&run(&mut s, &w, 0, 9_001));
+        assert_eq!((o.tag, o.qty), (OrderTag::StopLoss, crate::domain::Qty(6)));
+        // Flat: nothing, whatever the mark.
+        let ids = w.apply(2, &[Intent::Place(o)], 9_001);
+        let closed = w.close(&ids[0]);
+        w.position(0, dec!(0), dec!(0));
+        s.on_order_closed(&w.ctx(9_002, 2), &closed, &mut Vec::new());
+        assert!(run(&mut s, &w, 0, 9_003).is_empty());
+    }
+
+    #[test]
+    fn an_exit_that_never_became_an_order_is_retried_after_retry_ms() {
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        at(&mut w, 0, 590_000);
+        assert_eq!(placed(&run(&mut s, &w, 0, 1_000)).len(), 1);
+        // Not applied (refused upstream, no close reported).
+        assert!(run(&mut s, &w, 0, 1_999).is_empty());
+        assert_eq!(placed(&run(&mut s, &w, 0, 2_000)).len(), 1);
+    }
+
+    #[test]
+    fn instruments_are_independent_and_flat_means_nothing() {
+        let mut s = exit(&params());
+        let mut w = world();
+        at(&mut w, 0, 500_000);
+        at(&mut w, 1, 100_000);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        assert!(run(&mut s, &w, 1, 1_000).is_empty());
+        w.position(1, dec!(1), dec!(3000));
+        // An open exit on BTC does not block ETH.
+        w.position(0, dec!(0.01), dec!(60000));
+        let ids = w.apply(2, &run(&mut s, &w, 0, 1_001), 1_001);
+        assert_eq!(ids.len(), 1);
+        let o = only_exit(&run(&mut s, &w, 1, 1_002));
+        assert_eq!(
+            (o.instrument, o.qty),
+            (InstrumentId(1), crate::domain::Qty(100))
+        );
+        assert_eq!(s.last_signal(), Some("STOP ETH-USD -6667bps"));
+    }
+
+    #[test]
+    fn all_disabled_does_nothing() {
+        let mut s = exit(&ExitParams {
+            stop_loss_bps: dec!(0),
+            take_profit_bps: dec!(0),
+            trailing_bps: dec!(0),
+            ..params()
+        });
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        for (t, bid) in [(1, 500_000), (2, 700_000), (3, 500_000)] {
+            at(&mut w, 0, bid);
+            assert!(run(&mut s, &w, 0, t).is_empty());
+        }
+    }
+
+    #[test]
+    fn refuses_nonsense() {
+        for (p, key) in [
+            (
+                ExitParams {
+                    stop_loss_bps: dec!(-1),
+                    ..params()
+                },
+                "stop_loss_bps",
+            ),
+            (
+                ExitParams {
+                    stop_loss_bps: dec!(10000),
+                    ..params()
+                },
+                "stop_loss_bps",
+            ),
+            (
+                ExitParams {
+                    take_profit_bps: dec!(-1),
+                    ..params()
+                },
+                "take_profit_bps",
+            ),
+            (
+                ExitParams {
+                    trailing_bps: dec!(10000),
+                    ..params()
+                },
+                "trailing_bps",
+            ),
+            (
+                ExitParams {
+                    retry_ms: 0,
+                    ..params()
+                },
+                "retry_ms",
+            ),
+        ] {
+            assert_eq!(p.validate().unwrap_err().key, key);
+        }
+        assert_eq!(ExitParams::default().validate(), Ok(()));
+    }
+}

@@ -103,3 +103,394 @@ pub trait Strategy: Send {
     /// The last signal or action, for the console (e.g. `quote 60010.5/60012.0`).
     fn last_signal(&self) -> Option<&str>;
 }
+
+// ---------------------------------------------------------------------------------------
+// Configuration and construction of the built-in strategies.
+// ---------------------------------------------------------------------------------------
+
+use crate::config::Invalid;
+use rust_decimal::Decimal;
+
+/// `[strategies]` in config.toml. Order is fixed: 1 market maker, 2 imbalance taker,
+/// 3 exit manager (key N toggles strategy N).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StrategiesConfig {
+    /// Strategy 1: two-sided post-only quotes around mid, skewed against inventory.
+    pub market_maker: market_maker::MarketMakerParams,
+    /// Strategy 2: takes liquidity when top-of-book imbalance and volatility are high.
+    pub imbalance: imbalance::ImbalanceParams,
+    /// Strategy 3: stop-loss, take-profit and trailing exits on every position.
+    pub exit_manager: exit_manager::ExitParams,
+}
+
+impl StrategiesConfig {
+    /// Checks every section on its own (no instruments needed); keys are prefixed with the
+    /// section, e.g. `market_maker.spread_bps`.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.market_maker
+            .validate()
+            .map_err(|e| prefixed("market_maker", e))?;
+        self.imbalance
+            .validate()
+            .map_err(|e| prefixed("imbalance", e))?;
+        self.exit_manager
+            .validate()
+            .map_err(|e| prefixed("exit_manager", e))?;
+        Ok(())
+    }
+}
+
+/// A built strategy and whether it starts switched on.
+pub struct StrategySlot {
+    /// The strategy; its index in the list is its `StrategyId`.
+    pub strategy: Box<dyn Strategy>,
+    /// Switched on at start-up (from the section's `enabled`).
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for StrategySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StrategySlot")
+            .field("strategy", &self.strategy.name())
+            .field("instrument", &self.strategy.instrument())
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// Builds the strategies in key order (market maker, imbalance taker, exit manager);
+/// strategy N in the returned list gets `StrategyId` N-1. An unknown symbol or a nonsense
+/// value is refused with the key relative to `[strategies]`, e.g. `market_maker.symbol`.
+/// Symbols are matched exactly against [`Instrument::symbol`]; the first match wins.
+pub fn build(
+    cfg: &StrategiesConfig,
+    instruments: &[Instrument],
+) -> Result<Vec<StrategySlot>, Invalid> {
+    cfg.validate()?;
+    let mm = market_maker::MarketMaker::new(&cfg.market_maker, instruments)
+        .map_err(|e| prefixed("market_maker", e))?;
+    let imb = imbalance::ImbalanceTaker::new(&cfg.imbalance, instruments)
+        .map_err(|e| prefixed("imbalance", e))?;
+    let exit = exit_manager::ExitManager::new(&cfg.exit_manager, instruments);
+    Ok(vec![
+        StrategySlot {
+            strategy: Box::new(mm),
+            enabled: cfg.market_maker.enabled,
+        },
+        StrategySlot {
+            strategy: Box::new(imb),
+            enabled: cfg.imbalance.enabled,
+        },
+        StrategySlot {
+            strategy: Box::new(exit),
+            enabled: cfg.exit_manager.enabled,
+        },
+    ])
+}
+
+fn prefixed(section: &str, e: Invalid) -> Invalid {
+    Invalid::new(format!("{section}.{}", e.key), e.message)
+}
+
+/// The instrument named `symbol` (key `symbol` when unknown).
+fn find_instrument<'a>(
+    instruments: &'a [Instrument],
+    symbol: &str,
+) -> Result<&'a Instrument, Invalid> {
+    instruments
+        .iter()
+        .find(|i| i.symbol == symbol)
+        .ok_or_else(|| {
+            let known: Vec<&str> = instruments.iter().map(|i| i.symbol.as_str()).collect();
+            Invalid::new(
+                "symbol",
+                format!(
+                    "unknown instrument {symbol:?} (known: {})",
+                    known.join(", ")
+                ),
+            )
+        })
+}
+
+/// A size in base units as whole lots of `inst`, at least the instrument's minimum order
+/// size (key `key` otherwise).
+fn order_lots(inst: &Instrument, size: Decimal, key: &str) -> Result<Qty, Invalid> {
+    let lots = inst.qty_floor(size);
+    let min = min_lots(inst);
+    if lots < min {
+        return Err(Invalid::new(
+            key,
+            format!(
+                "{size} is below the minimum order size {} of {}",
+                inst.qty(min),
+                inst.symbol
+            ),
+        ));
+    }
+    Ok(lots)
+}
+
+/// The smallest order an instrument takes, in lots (never below one lot).
+fn min_lots(inst: &Instrument) -> Qty {
+    Qty(inst.min_qty.0.max(1))
+}
+
+/// Milliseconds as engine-time nanoseconds.
+fn ms_to_nanos(ms: u64) -> i64 {
+    i64::try_from(ms)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000)
+}
+
+/// Positive decimal check shared by the params' `validate`.
+fn require_positive(key: &str, v: Decimal) -> Result<(), Invalid> {
+    if v <= Decimal::ZERO {
+        return Err(Invalid::new(key, format!("must be > 0 (got {v})")));
+    }
+    Ok(())
+}
+
+/// Non-negative decimal check shared by the params' `validate`.
+fn require_non_negative(key: &str, v: Decimal) -> Result<(), Invalid> {
+    if v < Decimal::ZERO {
+        return Err(Invalid::new(key, format!("must be >= 0 (got {v})")));
+    }
+    Ok(())
+}
+
+/// Hand-built contexts for the strategies' unit tests: a tiny stand-in for the engine.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::*;
+    use crate::domain::{Level, OrderRequest, Owner};
+    use rust_decimal_macros::dec;
+
+    /// BTC-USD: tick 0.1, lot 0.001, minimum one lot.
+    pub fn btc(id: u16) -> Instrument {
+        Instrument::new(
+            InstrumentId(id),
+            "BTC-USD",
+            "sim",
+            dec!(0.1),
+            dec!(0.001),
+            Qty(1),
+        )
+    }
+
+    /// ETH-USD: tick 0.01, lot 0.01, minimum one lot.
+    pub fn eth(id: u16) -> Instrument {
+        Instrument::new(
+            InstrumentId(id),
+            "ETH-USD",
+            "sim",
+            dec!(0.01),
+            dec!(0.01),
+            Qty(1),
+        )
+    }
+
+    /// The order intents in `out`, in order.
+    pub fn placed(out: &[Intent]) -> Vec<OrderIntent> {
+        out.iter()
+            .filter_map(|i| match i {
+                Intent::Place(o) => Some(o.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the engine would hold: instruments, books, positions and open orders.
+    #[derive(Clone, Debug)]
+    pub struct World {
+        pub instruments: Vec<Instrument>,
+        pub books: Vec<OrderBook>,
+        pub positions: Vec<Position>,
+        pub orders: BTreeMap<ClientOrderId, Order>,
+        pub state: TradingState,
+        next_id: u64,
+    }
+
+    impl World {
+        pub fn new(instruments: Vec<Instrument>) -> Self {
+            let n = instruments.len();
+            World {
+                books: vec![OrderBook::new(); n],
+                positions: (0..n)
+                    .map(|i| Position::new(InstrumentId(i as u16)))
+                    .collect(),
+                instruments,
+                orders: BTreeMap::new(),
+                state: TradingState::Active,
+                next_id: 0,
+            }
+        }
+
+        /// Replace a book: `(price ticks, qty lots)` per level.
+        pub fn book(&mut self, i: usize, bids: &[(i64, i64)], asks: &[(i64, i64)]) {
+            let lv = |&(p, q): &(i64, i64)| Level::new(Price(p), Qty(q));
+            self.books[i].apply_snapshot(bids.iter().map(lv), asks.iter().map(lv));
+        }
+
+        pub fn position(&mut self, i: usize, qty: Decimal, avg: Decimal) {
+            self.positions[i].qty = qty;
+            self.positions[i].avg_price = if qty.is_zero() { Decimal::ZERO } else { avg };
+        }
+
+        pub fn ctx(&self, now_ms: i64, id: StrategyId) -> StrategyCtx<'_> {
+            StrategyCtx {
+                now: Timestamp::from_millis(now_ms),
+                id,
+                instruments: &self.instruments,
+                books: &self.books,
+                positions: &self.positions,
+                open_orders: &self.orders,
+                trading_state: self.state,
+            }
+        }
+
+        /// Do what the engine would with a strategy's intents: places become open orders
+        /// (ids returned in order), cancels become pending.
+        pub fn apply(&mut self, id: StrategyId, out: &[Intent], now_ms: i64) -> Vec<ClientOrderId> {
+            let mut ids = Vec::new();
+            for i in out {
+                match i {
+                    Intent::Place(o) => {
+                        self.next_id += 1;
+                        let cid = ClientOrderId::new(format!("s{id}-{:04}", self.next_id));
+                        let req = OrderRequest {
+                            client_id: cid.clone(),
+                            instrument: o.instrument,
+                            side: o.side,
+                            kind: o.kind,
+                            price: o.price,
+                            qty: o.qty,
+                            tif: o.tif,
+                            reduce_only: o.reduce_only,
+                            owner: Owner::Strategy(id),
+                            tag: o.tag,
+                        };
+                        self.orders
+                            .insert(cid.clone(), Order::new(req, Timestamp::from_millis(now_ms)));
+                        ids.push(cid);
+                    }
+                    Intent::Cancel(cid) => self.cancel_pending(cid),
+                    Intent::CancelAll => {
+                        let me = Owner::Strategy(id);
+                        for o in self.orders.values_mut() {
+                            if o.req.owner == me {
+                                o.cancel_pending = true;
+                            }
+                        }
+                    }
+                }
+            }
+            ids
+        }
+
+        pub fn cancel_pending(&mut self, cid: &ClientOrderId) {
+            if let Some(o) = self.orders.get_mut(cid) {
+                o.cancel_pending = true;
+            }
+        }
+
+        /// The order left the open set (filled, cancelled or rejected); returns it.
+        pub fn close(&mut self, cid: &ClientOrderId) -> Order {
+            self.orders.remove(cid).expect("open order")
+        }
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::test_util::{btc, eth};
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn builds_in_key_order_and_carries_enabled_flags() {
+        let mut cfg = StrategiesConfig::default();
+        cfg.imbalance.enabled = true;
+        cfg.exit_manager.enabled = true;
+        let slots = build(&cfg, &[eth(0), btc(1)]).unwrap();
+        let names: Vec<&str> = slots.iter().map(|s| s.strategy.name()).collect();
+        assert_eq!(names, ["market-maker", "imbalance", "exit-manager"]);
+        let enabled: Vec<bool> = slots.iter().map(|s| s.enabled).collect();
+        assert_eq!(enabled, [false, true, true]);
+        assert_eq!(slots[0].strategy.instrument(), Some(InstrumentId(1)));
+        assert_eq!(slots[1].strategy.instrument(), Some(InstrumentId(1)));
+        assert_eq!(slots[2].strategy.instrument(), None);
+        assert!(slots.iter().all(|s| s.strategy.last_signal().is_none()));
+    }
+
+    #[test]
+    fn unknown_symbol_is_refused_naming_the_key() {
+        let mut cfg = StrategiesConfig::default();
+        cfg.market_maker.symbol = "DOGE-USD".into();
+        let e = build(&cfg, &[btc(0)]).unwrap_err();
+        assert_eq!(e.key, "market_maker.symbol");
+        assert!(
+            e.message.contains("DOGE-USD") && e.message.contains("BTC-USD"),
+            "{e}"
+        );
+
+        let mut cfg = StrategiesConfig::default();
+        cfg.imbalance.symbol = "ETH-USD".into();
+        assert_eq!(build(&cfg, &[btc(0)]).unwrap_err().key, "imbalance.symbol");
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_naming_the_key() {
+        let mut cfg = StrategiesConfig::default();
+        cfg.market_maker.size = dec!(0.0004); // below one lot of 0.001
+        assert_eq!(build(&cfg, &[btc(0)]).unwrap_err().key, "market_maker.size");
+        let mut cfg = StrategiesConfig::default();
+        cfg.imbalance.imbalance_threshold = dec!(2);
+        assert_eq!(
+            build(&cfg, &[btc(0)]).unwrap_err().key,
+            "imbalance.imbalance_threshold"
+        );
+        let mut cfg = StrategiesConfig::default();
+        cfg.exit_manager.stop_loss_bps = dec!(-5);
+        assert_eq!(
+            build(&cfg, &[btc(0)]).unwrap_err().key,
+            "exit_manager.stop_loss_bps"
+        );
+    }
+
+    #[test]
+    fn deserializes_from_toml_with_defaults_ints_and_floats() {
+        let cfg: StrategiesConfig = toml::from_str(
+            r#"
+            [market_maker]
+            enabled = true
+            spread_bps = 3
+            size = 0.002
+            [imbalance]
+            imbalance_threshold = 0.7
+            [exit_manager]
+            trailing_bps = 0
+            "#,
+        )
+        .unwrap();
+        assert!(cfg.market_maker.enabled);
+        assert_eq!(cfg.market_maker.spread_bps, dec!(3));
+        assert_eq!(cfg.market_maker.size, dec!(0.002));
+        assert_eq!(cfg.market_maker.symbol, "BTC-USD");
+        assert_eq!(cfg.imbalance.imbalance_threshold, dec!(0.7));
+        assert_eq!(cfg.imbalance.levels, 5);
+        assert_eq!(cfg.exit_manager.trailing_bps, dec!(0));
+        assert_eq!(cfg.exit_manager.stop_loss_bps, dec!(50));
+        assert_eq!(cfg.validate(), Ok(()));
+        let empty: StrategiesConfig = toml::from_str("").unwrap();
+        assert_eq!(empty, StrategiesConfig::default());
+
+        let err = toml::from_str::<StrategiesConfig>("[market_maker]\nspred_bps = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spred_bps"), "{err}");
+        assert!(
+            toml::from_str::<StrategiesConfig>("[exit_manager]\nsymbol = \"BTC-USD\"\n").is_err()
+        );
+    }
+}
