@@ -34,6 +34,10 @@
 //!   queue estimate (we assume at most the level's size is ahead of us; cancellations
 //!   behind us are never credited), or (c) our own taker orders take the size ahead of
 //!   us (it traded with us instead). A level that grows does not push us back.
+//!   This assumes the feed prints a trade before (or without) the depth update that
+//!   reflects it. A feed that sends the level's shrink first makes the model optimistic
+//!   there: the traded size is taken off the queue twice (once by the cap, once by the
+//!   trade).
 //! * **Passive fills.** A resting order fills as maker, at its own limit price, when
 //!   (a) a trade at its price has volume left over after the queue ahead, (b) a trade
 //!   prints strictly through its price (e.g. a sell below our bid): the aggressor had to
@@ -54,9 +58,13 @@
 //!   after `latency_out_ms`. Cancels always go.
 //! * **Feed trouble.** After a `Resyncing` event the mirror is emptied and level updates are
 //!   ignored until the next snapshot: takers find nothing to take (and are cancelled),
-//!   new resting orders get an unknown queue position (`queue_ahead: None`, which only a
-//!   level update or snapshot turns into an estimate; until then trades at our price do
-//!   not fill them). Trades still count: they are real prints.
+//!   new resting orders get an unknown queue position (`queue_ahead: None`, which the next
+//!   snapshot turns into an estimate; until then trades at our price do not fill them,
+//!   trades through it still do). Trades still count: they are real prints.
+//! * **Reports.** A limit order that will rest gets `Accepted` first, then any taker fills
+//!   of its crossing part; market and IOC orders get no `Accepted`, only fills and a
+//!   `Cancelled` for what did not fill. `Fill::ts` is the venue time of the match, and
+//!   `Fill::seq` increases strictly across the venue.
 //! * **Time.** The venue's clock never runs backwards: an event older than the last one
 //!   processed is handled at the later time.
 //!
@@ -606,7 +614,7 @@ impl Market {
         {
             let reach = volume - ours_filled;
             if let Some(qa) = o.queue_ahead {
-                let market = qa.0.clamp(0, reach);
+                let market = qa.0.min(reach).max(0);
                 o.queue_ahead = Some(Qty(qa.0 - market));
                 let q = (reach - market).min(fillable(o, *position));
                 if !blocked && q > 0 {
