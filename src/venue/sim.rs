@@ -880,7 +880,7 @@ pub struct SimMarket {
 
 impl SimMarket {
     /// `start_prices[i]` is the opening mid (decimal, in quote currency) of `instruments[i]`;
-    /// instruments[i].id == InstrumentId(i). `start` is the engine time of the first event.
+    /// `instruments[i].id == InstrumentId(i)`. `start` is the engine time of the first event.
     ///
     /// The parameters should have passed [`SimParams::validate`]; out-of-range values are
     /// clamped to something workable rather than refused here. An instrument without a
