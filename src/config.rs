@@ -1,5 +1,16 @@
 //! `config.toml` -> typed [`Config`]. Unknown keys and bad values are refused with the key
-//! and the line.
+//! and the line: every section is `deny_unknown_fields`, and values that parse but make no
+//! sense are found by each section's `validate()` and located in the file.
+
+use crate::domain::{Instrument, InstrumentId, Qty};
+use crate::engine::risk::RiskLimits;
+use crate::engine::{EngineConfig, KillSwitchConfig};
+use crate::strategy::StrategiesConfig;
+use crate::venue::paper::PaperParams;
+use crate::venue::sim::SimParams;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
 /// A value that parsed but does not make sense. `key` is the dotted path of the offending
 /// key relative to the section being validated (the config loader prefixes the section and
@@ -17,5 +28,429 @@ impl Invalid {
             key: key.into(),
             message: message.into(),
         }
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Syntax errors, unknown keys, wrong types, bad values.
+    #[error("{path}:{line}: {key}: {message}", line = line.map_or("?".to_string(), |l| l.to_string()), key = if key.is_empty() { "(document)" } else { key })]
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        key: String,
+        message: String,
+    },
+}
+
+/// One instrument, `[[instruments]]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// Venue symbol, e.g. "BTC-USD".
+    pub symbol: String,
+    /// Smallest price increment.
+    pub tick_size: Decimal,
+    /// Smallest size increment.
+    pub lot_size: Decimal,
+    /// Smallest order size (base units); defaults to one lot.
+    #[serde(default)]
+    pub min_qty: Option<Decimal>,
+    /// The simulated market's opening mid price (sim only).
+    #[serde(default)]
+    pub start_price: Option<Decimal>,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Folder for daily-rolling log files (relative to the working directory).
+    pub dir: PathBuf,
+    /// Level filter: error, warn, info, debug, trace (or a tracing filter string).
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            dir: PathBuf::from("logs"),
+            level: "info".into(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Market data source: "sim" (the built-in simulated market).
+    pub venue: String,
+    /// Order execution: "paper" (the built-in paper venue).
+    pub execution: String,
+    /// Seed of the simulated market (the same seed and config give the same fills).
+    pub seed: u64,
+    pub instruments: Vec<InstrumentConfig>,
+    pub engine: EngineConfig,
+    pub sim: SimParams,
+    pub paper: PaperParams,
+    pub risk: RiskLimits,
+    pub kill_switch: KillSwitchConfig,
+    pub strategies: StrategiesConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            venue: "sim".into(),
+            execution: "paper".into(),
+            seed: 42,
+            instruments: default_instruments(),
+            engine: EngineConfig::default(),
+            sim: SimParams::default(),
+            paper: PaperParams::default(),
+            risk: RiskLimits::default(),
+            kill_switch: KillSwitchConfig::default(),
+            strategies: StrategiesConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+fn default_instruments() -> Vec<InstrumentConfig> {
+    vec![
+        InstrumentConfig {
+            symbol: "BTC-USD".into(),
+            tick_size: Decimal::new(1, 1),
+            lot_size: Decimal::new(1, 3),
+            min_qty: None,
+            start_price: Some(Decimal::from(60_000)),
+        },
+        InstrumentConfig {
+            symbol: "ETH-USD".into(),
+            tick_size: Decimal::new(1, 2),
+            lot_size: Decimal::new(1, 2),
+            min_qty: None,
+            start_price: Some(Decimal::from(3_000)),
+        },
+    ]
+}
+
+pub const VENUES: &[&str] = &["sim"];
+pub const EXECUTIONS: &[&str] = &["paper"];
+
+impl Config {
+    /// Read and check a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parse and check config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let span = e.span();
+            let line = span.as_ref().map(|s| line_of(text, s.start));
+            let key = span
+                .as_ref()
+                .and_then(|s| key_at(text, s.start))
+                .unwrap_or_default();
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        cfg.validate().map_err(|inv| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of_key(text, &inv.key),
+            key: inv.key,
+            message: inv.message,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Cross-checks and per-section checks; keys are full dotted paths.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        fn within(section: &str, r: Result<(), Invalid>) -> Result<(), Invalid> {
+            r.map_err(|i| Invalid::new(format!("{section}.{}", i.key), i.message))
+        }
+        if !VENUES.contains(&self.venue.as_str()) {
+            return Err(Invalid::new(
+                "venue",
+                format!(
+                    "unknown venue '{}'; known: {}",
+                    self.venue,
+                    VENUES.join(", ")
+                ),
+            ));
+        }
+        if !EXECUTIONS.contains(&self.execution.as_str()) {
+            return Err(Invalid::new(
+                "execution",
+                format!(
+                    "unknown execution '{}'; known: {}",
+                    self.execution,
+                    EXECUTIONS.join(", ")
+                ),
+            ));
+        }
+        if self.instruments.is_empty() {
+            return Err(Invalid::new(
+                "instruments",
+                "at least one instrument is needed",
+            ));
+        }
+        if self.instruments.len() > usize::from(u16::MAX) {
+            return Err(Invalid::new("instruments", "too many instruments"));
+        }
+        for (n, ic) in self.instruments.iter().enumerate() {
+            let key = |k: &str| format!("instruments[{n}].{k}");
+            if ic.symbol.trim().is_empty() {
+                return Err(Invalid::new(key("symbol"), "must not be empty"));
+            }
+            if self.instruments[..n].iter().any(|o| o.symbol == ic.symbol) {
+                return Err(Invalid::new(
+                    key("symbol"),
+                    format!("'{}' is listed twice", ic.symbol),
+                ));
+            }
+            if ic.tick_size <= Decimal::ZERO {
+                return Err(Invalid::new(key("tick_size"), "must be greater than 0"));
+            }
+            if ic.lot_size <= Decimal::ZERO {
+                return Err(Invalid::new(key("lot_size"), "must be greater than 0"));
+            }
+            if let Some(m) = ic.min_qty
+                && (m <= Decimal::ZERO || (m / ic.lot_size).fract() != Decimal::ZERO)
+            {
+                return Err(Invalid::new(
+                    key("min_qty"),
+                    format!("must be a positive multiple of lot_size {}", ic.lot_size),
+                ));
+            }
+            if self.venue == "sim" {
+                match ic.start_price {
+                    Some(p) if p > ic.tick_size * Decimal::from(100) => {}
+                    Some(_) => {
+                        return Err(Invalid::new(
+                            key("start_price"),
+                            "must be at least 100 ticks (the simulated book needs room below the mid)",
+                        ));
+                    }
+                    None => {
+                        return Err(Invalid::new(
+                            key("start_price"),
+                            "the simulated market needs a start_price for every instrument",
+                        ));
+                    }
+                }
+            }
+        }
+        within("engine", self.engine.validate())?;
+        within("sim", self.sim.validate())?;
+        within("paper", self.paper.validate())?;
+        within("risk", self.risk.validate())?;
+        within("strategies", self.strategies_check())?;
+        if self.log.level.trim().is_empty() {
+            return Err(Invalid::new("log.level", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn strategies_check(&self) -> Result<(), Invalid> {
+        crate::strategy::build(&self.strategies, &self.instrument_list()).map(|_| ())
+    }
+
+    /// The configured instruments, with ids in file order.
+    pub fn instrument_list(&self) -> Vec<Instrument> {
+        self.instruments
+            .iter()
+            .enumerate()
+            .map(|(n, ic)| {
+                let min_lots = ic
+                    .min_qty
+                    .map(|m| (m / ic.lot_size).trunc())
+                    .and_then(|d| i64::try_from(d).ok())
+                    .unwrap_or(1)
+                    .max(1);
+                Instrument::new(
+                    InstrumentId(n as u16),
+                    ic.symbol.clone(),
+                    self.venue.clone(),
+                    ic.tick_size,
+                    ic.lot_size,
+                    Qty(min_lots),
+                )
+            })
+            .collect()
+    }
+
+    /// Start prices for the simulated market, in instrument order.
+    pub fn start_prices(&self) -> Vec<Decimal> {
+        self.instruments
+            .iter()
+            .map(|i| i.start_price.unwrap_or(Decimal::ONE_HUNDRED))
+            .collect()
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The dotted key path whose key or value contains `offset`, if any.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    find_path(doc.get_ref(), offset, &mut path).then(|| path.join("."))
+}
+
+/// Depth-first search for the key or value at `offset`. Table headers' spans cover only the
+/// header, so every sub-table is searched whatever its span.
+fn find_path(table: &toml::de::DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+    for (k, v) in table.iter() {
+        path.push(k.get_ref().to_string());
+        if k.span().contains(&offset) || find_in_value(v, offset, path) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn find_in_value(
+    v: &toml::Spanned<toml::de::DeValue<'_>>,
+    offset: usize,
+    path: &mut Vec<String>,
+) -> bool {
+    match v.get_ref() {
+        toml::de::DeValue::Table(t) => find_path(t, offset, path) || v.span().contains(&offset),
+        toml::de::DeValue::Array(items) => {
+            for (n, item) in items.iter().enumerate() {
+                let mut sub = Vec::new();
+                if find_in_value(item, offset, &mut sub) {
+                    if let Some(last) = path.last_mut() {
+                        last.push_str(&format!("[{n}]"));
+                    }
+                    path.extend(sub);
+                    return true;
+                }
+            }
+            v.span().contains(&offset)
+        }
+        _ => v.span().contains(&offset),
+    }
+}
+
+/// The line where a dotted key (like `risk.max_order_qty` or `instruments[1].tick_size`)
+/// is written; the line of its nearest written parent when the key itself is absent.
+fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut best: Option<usize> = None;
+    let parts: Vec<&str> = dotted.split('.').collect();
+    for (n, part) in parts.iter().enumerate() {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (*part, None),
+        };
+        let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name) else {
+            return best;
+        };
+        best = Some(line_of(text, k.span().start));
+        let mut value = v;
+        if let (Some(i), toml::de::DeValue::Array(items)) = (index, v.get_ref()) {
+            match items.get(i) {
+                Some(item) => {
+                    best = Some(line_of(text, item.span().start));
+                    value = item;
+                }
+                None => return best,
+            }
+        }
+        match value.get_ref() {
+            toml::de::DeValue::Table(t) if n + 1 < parts.len() => table = t,
+            _ => return best,
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> (Option<usize>, String, String) {
+        match Config::parse(text, Path::new("test.toml")) {
+            Err(ConfigError::Invalid {
+                line, key, message, ..
+            }) => (line, key, message),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let cfg = Config::parse("", Path::new("x")).unwrap();
+        assert_eq!(cfg, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_line() {
+        let (line, key, msg) =
+            err("venue = \"sim\"\n\n[risk]\nmax_order_qty = 1\nmax_ordr_notional = 5\n");
+        assert_eq!(line, Some(5));
+        assert_eq!(key, "risk.max_ordr_notional");
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_line() {
+        let (line, key, msg) = err("[engine]\ntimer_ms = \"fast\"\n");
+        assert_eq!(line, Some(2));
+        assert_eq!(key, "engine.timer_ms");
+        assert!(msg.contains("invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_is_named_with_line() {
+        let (line, key, msg) = err("seed = 1\n[engine]\ntimer_ms = 0\n");
+        assert_eq!(line, Some(3));
+        assert_eq!(key, "engine.timer_ms");
+        assert!(msg.contains("at least 1"), "{msg}");
+    }
+
+    #[test]
+    fn bad_instrument_value_points_into_the_array() {
+        let text = "[[instruments]]\nsymbol = \"A\"\ntick_size = 0.1\nlot_size = 1\nstart_price = 100\n\n[[instruments]]\nsymbol = \"B\"\ntick_size = 0\nlot_size = 1\nstart_price = 100\n";
+        let (line, key, _) = err(text);
+        assert_eq!(key, "instruments[1].tick_size");
+        assert_eq!(line, Some(9));
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let (line, _, _) = err("venue = \"sim\"\nseed = = 3\n");
+        assert_eq!(line, Some(2));
+    }
+
+    #[test]
+    fn unknown_venue_refused() {
+        let (line, key, msg) = err("venue = \"moon\"\n");
+        assert_eq!((line, key.as_str()), (Some(1), "venue"));
+        assert!(msg.contains("unknown venue 'moon'"), "{msg}");
     }
 }

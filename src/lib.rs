@@ -7,5 +7,9 @@
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod headless;
+pub mod logging;
+pub mod runner;
+pub mod setup;
 pub mod strategy;
 pub mod venue;

@@ -42,7 +42,7 @@ use std::fmt::Write as _;
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExitParams {
-    /// Switched on at start-up (key 3 toggles it in the console). Default: false.
+    /// Switched on at start-up (key 3 toggles it in the console). Default: true.
     pub enabled: bool,
     /// Close a position whose loss reaches this many basis points of its average entry
     /// price (mark: best bid for a long, best ask for a short). 0 disables; below 10000.
@@ -63,7 +63,7 @@ pub struct ExitParams {
 impl Default for ExitParams {
     fn default() -> Self {
         ExitParams {
-            enabled: false,
+            enabled: true,
             stop_loss_bps: Decimal::from(50),
             take_profit_bps: Decimal::from(100),
             trailing_bps: Decimal::from(30),

@@ -42,7 +42,7 @@ use std::fmt::Write as _;
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImbalanceParams {
-    /// Switched on at start-up (key 2 toggles it in the console). Default: false.
+    /// Switched on at start-up (key 2 toggles it in the console). Default: true.
     pub enabled: bool,
     /// Symbol of the instrument to trade, exactly as the venue lists it. Default: "BTC-USD".
     pub symbol: String,
@@ -77,7 +77,7 @@ pub struct ImbalanceParams {
 impl Default for ImbalanceParams {
     fn default() -> Self {
         ImbalanceParams {
-            enabled: false,
+            enabled: true,
             symbol: "BTC-USD".to_string(),
             levels: 5,
             imbalance_threshold: Decimal::new(6, 1),

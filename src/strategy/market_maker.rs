@@ -50,7 +50,7 @@ use std::fmt::Write as _;
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MarketMakerParams {
-    /// Switched on at start-up (key 1 toggles it in the console). Default: false.
+    /// Switched on at start-up (key 1 toggles it in the console). Default: true.
     pub enabled: bool,
     /// Symbol of the instrument to quote, exactly as the venue lists it. Default: "BTC-USD".
     pub symbol: String,
@@ -78,7 +78,7 @@ pub struct MarketMakerParams {
 impl Default for MarketMakerParams {
     fn default() -> Self {
         MarketMakerParams {
-            enabled: false,
+            enabled: true,
             symbol: "BTC-USD".to_string(),
             spread_bps: Decimal::from(4),
             size: Decimal::new(1, 3),

@@ -410,8 +410,7 @@ mod build_tests {
     #[test]
     fn builds_in_key_order_and_carries_enabled_flags() {
         let mut cfg = StrategiesConfig::default();
-        cfg.imbalance.enabled = true;
-        cfg.exit_manager.enabled = true;
+        cfg.market_maker.enabled = false;
         let slots = build(&cfg, &[eth(0), btc(1)]).unwrap();
         let names: Vec<&str> = slots.iter().map(|s| s.strategy.name()).collect();
         assert_eq!(names, ["market-maker", "imbalance", "exit-manager"]);

@@ -49,3 +49,39 @@ pub trait ExecutionPort: Send {
     fn poll_reports(&mut self, now: Timestamp, out: &mut Vec<ExecReport>);
     fn stats(&self) -> PortStats;
 }
+
+/// A market-data port over events already in memory (tests, benchmarks, backtests).
+pub struct EventFeed {
+    instruments: Vec<Instrument>,
+    events: std::collections::VecDeque<MarketEvent>,
+}
+
+impl EventFeed {
+    pub fn new(
+        instruments: Vec<Instrument>,
+        events: impl IntoIterator<Item = MarketEvent>,
+    ) -> Self {
+        EventFeed {
+            instruments,
+            events: events.into_iter().collect(),
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+impl MarketDataPort for EventFeed {
+    fn instruments(&self) -> &[Instrument] {
+        &self.instruments
+    }
+    fn peek_time(&mut self) -> Option<Timestamp> {
+        self.events.front().map(|e| e.ts)
+    }
+    fn next_event(&mut self) -> Option<MarketEvent> {
+        self.events.pop_front()
+    }
+}

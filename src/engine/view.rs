@@ -1,0 +1,208 @@
+//! The engine's published view: everything a console needs, as one immutable value.
+//! The runner publishes it as a latest value (never a queue); the console renders from it.
+
+use super::{Alert, Engine, KillProgress};
+use crate::domain::{
+    Instrument, InstrumentId, Level, Order, Position, Timestamp, TradeTick, TradingState,
+};
+use rust_decimal::Decimal;
+
+/// One instrument's market as the console shows it.
+#[derive(Clone, Debug, Default)]
+pub struct MarketView {
+    pub instrument: Option<Instrument>,
+    /// Best first.
+    pub bids: Vec<Level>,
+    /// Best first.
+    pub asks: Vec<Level>,
+    pub last_trade: Option<TradeTick>,
+    pub last_update: Option<Timestamp>,
+    pub resyncing: bool,
+    pub stale: bool,
+    pub crossed: bool,
+}
+
+/// A position with its mark.
+#[derive(Clone, Debug, Default)]
+pub struct PositionView {
+    pub position: Position,
+    pub mark: Option<Decimal>,
+    pub unrealized: Decimal,
+}
+
+/// Account-level PnL.
+#[derive(Clone, Debug, Default)]
+pub struct PnlView {
+    pub realized: Decimal,
+    pub unrealized: Decimal,
+    pub fees: Decimal,
+    /// Realized - fees + unrealized.
+    pub equity: Decimal,
+    pub equity_peak: Decimal,
+    pub drawdown: Decimal,
+    pub day_pnl: Decimal,
+    pub daily_loss_limit: Decimal,
+    pub max_drawdown: Decimal,
+}
+
+/// A strategy's row.
+#[derive(Clone, Debug, Default)]
+pub struct StrategyView {
+    pub name: String,
+    pub enabled: bool,
+    /// On, but its new orders are held by the trading state.
+    pub held: bool,
+    pub instrument: Option<InstrumentId>,
+    pub position: Decimal,
+    pub pnl: Decimal,
+    pub open_orders: usize,
+    pub orders: u64,
+    pub held_orders: u64,
+    pub refused_orders: u64,
+    pub last_signal: Option<String>,
+}
+
+/// Engine health counters.
+#[derive(Clone, Debug, Default)]
+pub struct HealthView {
+    pub events: u64,
+    pub market_events: u64,
+    pub orders: u64,
+    pub fills: u64,
+    pub risk_checks: u64,
+    pub risk_refusals: u64,
+}
+
+/// Everything the console shows, at one instant of engine time.
+#[derive(Clone, Debug, Default)]
+pub struct EngineView {
+    pub now: Timestamp,
+    pub trading_state: TradingState,
+    pub halt_reason: Option<String>,
+    pub kill: Option<KillProgress>,
+    pub gate_open: bool,
+    pub markets: Vec<MarketView>,
+    /// Most recent last.
+    pub tape: Vec<(InstrumentId, TradeTick)>,
+    pub positions: Vec<PositionView>,
+    pub pnl: PnlView,
+    pub open_orders: Vec<Order>,
+    /// Most recent last.
+    pub closed_orders: Vec<Order>,
+    pub strategies: Vec<StrategyView>,
+    /// Most recent last.
+    pub alerts: Vec<Alert>,
+    pub health: HealthView,
+}
+
+impl Engine {
+    /// Build the view. Allocates: call it at the console's frame rate, not per event.
+    pub fn view(&mut self) -> EngineView {
+        let depth = self.cfg.view_depth;
+        let stale_ms = self.risk.limits().stale_data_ms;
+        let markets = (0..self.instruments.len())
+            .map(|i| {
+                let book = &self.books[i];
+                MarketView {
+                    instrument: Some(self.instruments[i].clone()),
+                    bids: book.top(crate::domain::Side::Buy, depth).collect(),
+                    asks: book.top(crate::domain::Side::Sell, depth).collect(),
+                    last_trade: self.last_trade[i],
+                    last_update: self.last_book_update[i],
+                    resyncing: self.resyncing[i],
+                    stale: stale_ms > 0 && self.stale_flagged[i],
+                    crossed: book.is_crossed(),
+                }
+            })
+            .collect();
+        let positions = (0..self.instruments.len())
+            .map(|i| {
+                let mark = self.books[i]
+                    .mid_ticks()
+                    .map(|m| (m * self.instruments[i].tick_size).normalize());
+                PositionView {
+                    position: self.positions[i].clone(),
+                    mark,
+                    unrealized: self.unrealized[i],
+                }
+            })
+            .collect();
+        let drawdown = self.drawdown();
+        let pnl = PnlView {
+            realized: self.realized,
+            unrealized: self.unrealized.iter().copied().sum(),
+            fees: self.fees,
+            equity: self.equity(),
+            equity_peak: self.equity_peak,
+            drawdown,
+            day_pnl: self.day_pnl(),
+            daily_loss_limit: self.risk.limits().daily_loss_limit,
+            max_drawdown: self.risk.limits().max_drawdown,
+        };
+        let held_state = matches!(
+            self.state,
+            TradingState::Paused | TradingState::Reducing | TradingState::Halted
+        ) || self.shutting_down;
+        let strategies = self
+            .strategies
+            .iter()
+            .enumerate()
+            .map(|(s, slot)| {
+                let st = &self.strat_stats[s];
+                let mut pnl = Decimal::ZERO;
+                let mut position = Decimal::ZERO;
+                for (i, p) in st.positions.iter().enumerate() {
+                    pnl += p.realized - p.fees;
+                    if let Some(mid) = self.books[i].mid_ticks() {
+                        pnl += p.unrealized(mid * self.instruments[i].tick_size);
+                    }
+                    if slot.strategy.instrument() == Some(InstrumentId(i as u16)) {
+                        position = p.qty;
+                    }
+                }
+                let owner = crate::domain::Owner::Strategy(s as u8);
+                StrategyView {
+                    name: slot.strategy.name().to_string(),
+                    enabled: slot.enabled,
+                    held: slot.enabled && held_state,
+                    instrument: slot.strategy.instrument(),
+                    position,
+                    pnl,
+                    open_orders: self
+                        .open_orders
+                        .values()
+                        .filter(|o| o.req.owner == owner)
+                        .count(),
+                    orders: st.orders,
+                    held_orders: st.held,
+                    refused_orders: st.refused,
+                    last_signal: slot.strategy.last_signal().map(str::to_string),
+                }
+            })
+            .collect();
+        let risk = self.risk.stats();
+        EngineView {
+            now: self.now,
+            trading_state: self.state,
+            halt_reason: self.halt_reason.clone(),
+            kill: self.kill.clone(),
+            gate_open: self.gate.is_open(),
+            markets,
+            tape: self.tape.iter().rev().take(100).rev().copied().collect(),
+            positions,
+            pnl,
+            open_orders: self.open_orders.values().cloned().collect(),
+            closed_orders: self.closed_orders.iter().cloned().collect(),
+            strategies,
+            alerts: self.alerts.iter().cloned().collect(),
+            health: HealthView {
+                events: self.events,
+                market_events: self.market_events,
+                orders: self.orders_sent,
+                fills: self.fills,
+                risk_checks: risk.checks,
+                risk_refusals: risk.refused,
+            },
+        }
+    }
+}

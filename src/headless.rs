@@ -1,0 +1,119 @@
+//! `pit run --headless`: trade without a console, a status line a second on stderr, and
+//! with `--json` one JSON object on stdout at the end.
+
+use crate::engine::view::EngineView;
+use crate::runner::{EngineHandle, RunResult};
+use rust_decimal::Decimal;
+use std::io::Write;
+use std::time::Duration;
+
+/// One status line: trading state, positions, PnL, open orders, fills.
+pub fn status_line(v: &EngineView) -> String {
+    let mut positions = String::new();
+    for (m, p) in v.markets.iter().zip(&v.positions) {
+        let sym = m.instrument.as_ref().map_or("?", |i| i.symbol.as_str());
+        let q = p.position.qty.normalize();
+        let sign = if q > Decimal::ZERO { "+" } else { "" };
+        positions.push_str(&format!(" {sym} {sign}{q}"));
+    }
+    let kill = v
+        .kill
+        .as_ref()
+        .map(|k| {
+            format!(
+                " (cancels {}/{} confirmed)",
+                k.cancels_confirmed, k.cancels_requested
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{} {}{} |{} | pnl {} (real {} unreal {} fees {}) | open {} | fills {} | events {}",
+        v.now.hms_millis(),
+        v.trading_state,
+        kill,
+        positions,
+        signed(v.pnl.equity.round_dp(2)),
+        signed(v.pnl.realized.round_dp(2)),
+        signed(v.pnl.unrealized.round_dp(2)),
+        v.pnl.fees.round_dp(2),
+        v.open_orders.len(),
+        v.health.fills,
+        v.health.events,
+    )
+}
+
+fn signed(d: Decimal) -> String {
+    if d > Decimal::ZERO {
+        format!("+{d}")
+    } else {
+        d.to_string()
+    }
+}
+
+/// Wait for the engine, printing a status line a second and turning Ctrl-C, SIGTERM and
+/// SIGHUP into an orderly shutdown (cancels as configured).
+pub async fn supervise(handle: EngineHandle) -> anyhow::Result<RunResult> {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick.tick().await;
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let line = status_line(&handle.view());
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            _ = poll.tick() => {
+                if handle.is_finished() { break; }
+            }
+            r = tokio::signal::ctrl_c(), if !stopping => {
+                r?;
+                stopping = true;
+                eprintln!("Ctrl-C: stopping, cancelling open orders as configured...");
+                handle.shutdown();
+            }
+            _ = term.recv(), if !stopping => {
+                stopping = true;
+                eprintln!("SIGTERM: stopping, cancelling open orders as configured...");
+                handle.shutdown();
+            }
+            _ = hup.recv(), if !stopping => {
+                stopping = true;
+                eprintln!("SIGHUP: stopping, cancelling open orders as configured...");
+                handle.shutdown();
+            }
+        }
+    }
+    let last = handle.view();
+    let result = tokio::task::spawn_blocking(move || handle.join())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the engine thread panicked; see the log"))?;
+    eprintln!("{}", status_line(&last));
+    Ok(result)
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).map_err(|e| anyhow::anyhow!("cannot watch signals: {e}"))
+}
+
+/// The `--json` object.
+pub fn summary_json(r: &RunResult) -> serde_json::Value {
+    let s = &r.summary;
+    serde_json::json!({
+        "events": s.events,
+        "orders": s.orders,
+        "fills": s.fills,
+        "realized_pnl": s.realized_pnl.normalize().to_string(),
+        "fees": s.fees.normalize().to_string(),
+        "positions": s.positions.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>(),
+        "trading_state": s.trading_state.as_str(),
+        "fill_log_sha256": s.fill_log_sha256,
+        "open_orders_left": r.open_orders_left,
+        "orders_blocked_by_gate": r.exec.orders_blocked,
+        "engine_seconds": (r.ended.0 - r.started.0) as f64 / 1e9,
+        "wall_seconds": r.wall.as_secs_f64(),
+    })
+}

@@ -1,0 +1,395 @@
+//! The engine thread: merges the market-data port, the execution port, the engine's timer
+//! and operator commands into one time-ordered stream for [`Engine::process`], paces it
+//! (real time, N times faster, or as fast as possible), and publishes the engine's view as
+//! a latest value. It never waits for the console.
+
+use crate::domain::{Timestamp, TradingGate};
+use crate::engine::clock::{Clock, ScaledClock};
+use crate::engine::view::EngineView;
+use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
+use crate::venue::{ExecutionPort, MarketDataPort, PortStats};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How fast engine time runs against the wall clock.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// N times real time (1.0 = real time).
+    Times(f64),
+    /// As fast as the machine goes; engine time comes only from the events.
+    Max,
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("max") {
+            return Ok(Speed::Max);
+        }
+        let t = s.trim_end_matches(['x', 'X']);
+        match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(Speed::Times(v)),
+            _ => Err(format!(
+                "invalid speed '{s}': a positive number (e.g. 1, 10, 0.5) or 'max'"
+            )),
+        }
+    }
+}
+
+/// How a run goes.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub speed: Speed,
+    /// Stop after this much engine time.
+    pub run_for: Option<Duration>,
+    /// Publish the view at most this often (wall time).
+    pub publish_every: Duration,
+    /// On exit, wait at most this much engine time for cancels to be confirmed.
+    pub exit_grace: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            speed: Speed::Times(1.0),
+            run_for: None,
+            publish_every: Duration::from_millis(33),
+            exit_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub summary: Summary,
+    pub exec: PortStats,
+    pub started: Timestamp,
+    pub ended: Timestamp,
+    pub wall: Duration,
+    /// Orders still open when the run ended (cancels not confirmed in the grace period).
+    pub open_orders_left: usize,
+}
+
+/// The console's (or main's) handle on a running engine thread.
+pub struct EngineHandle {
+    commands: Sender<Command>,
+    gate: TradingGate,
+    view: watch::Receiver<Arc<EngineView>>,
+    join: Option<JoinHandle<RunResult>>,
+}
+
+impl EngineHandle {
+    /// Queue a command; never blocks. Returns false if the engine has stopped.
+    pub fn send(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).is_ok()
+    }
+    /// The kill switch: the gate closes before this returns, then the engine cancels.
+    pub fn kill(&self) -> bool {
+        self.gate.close();
+        self.send(Command::KillSwitch)
+    }
+    /// Ask the engine to stop (cancelling open orders as configured).
+    pub fn shutdown(&self) -> bool {
+        self.send(Command::Shutdown)
+    }
+    /// The latest published view.
+    pub fn view(&self) -> Arc<EngineView> {
+        self.view.borrow().clone()
+    }
+    /// A receiver that is told when a new view is published.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<EngineView>> {
+        self.view.clone()
+    }
+    pub fn gate(&self) -> &TradingGate {
+        &self.gate
+    }
+    pub fn is_finished(&self) -> bool {
+        self.join.as_ref().is_none_or(|j| j.is_finished())
+    }
+    /// Wait for the engine thread to end.
+    pub fn join(mut self) -> Option<RunResult> {
+        self.join.take().and_then(|j| j.join().ok())
+    }
+}
+
+/// Start the engine on its own thread.
+pub fn spawn(
+    engine: Engine,
+    market: Box<dyn MarketDataPort>,
+    exec: Box<dyn ExecutionPort>,
+    opts: RunOptions,
+) -> std::io::Result<EngineHandle> {
+    let (tx, rx) = mpsc::channel();
+    let gate = engine.gate().clone();
+    let mut engine = engine;
+    let (view_tx, view_rx) = watch::channel(Arc::new(engine.view()));
+    let runner = Runner::new(engine, market, exec, opts);
+    let join = std::thread::Builder::new()
+        .name("pit-engine".into())
+        .spawn(move || runner.run(rx, Some(view_tx)))?;
+    Ok(EngineHandle {
+        commands: tx,
+        gate,
+        view: view_rx,
+        join: Some(join),
+    })
+}
+
+/// The loop itself; usable without a thread (tests, benchmarks, backtests).
+pub struct Runner {
+    pub engine: Engine,
+    pub market: Box<dyn MarketDataPort>,
+    pub exec: Box<dyn ExecutionPort>,
+    pub opts: RunOptions,
+    effects: Vec<Effect>,
+    reports: Vec<crate::domain::ExecReport>,
+    now: Timestamp,
+}
+
+impl Runner {
+    pub fn new(
+        engine: Engine,
+        market: Box<dyn MarketDataPort>,
+        exec: Box<dyn ExecutionPort>,
+        opts: RunOptions,
+    ) -> Self {
+        Runner {
+            now: engine.now(),
+            engine,
+            market,
+            exec,
+            opts,
+            effects: Vec::with_capacity(64),
+            reports: Vec::with_capacity(64),
+        }
+    }
+
+    /// Engine time reached so far.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Time of the next item: a market event, a venue report or the engine's timer.
+    pub fn next_time(&mut self) -> Timestamp {
+        let mut next = self.engine.next_timer();
+        for t in [self.market.peek_time(), self.exec.next_report_time()]
+            .into_iter()
+            .flatten()
+        {
+            next = next.min(t);
+        }
+        next
+    }
+
+    /// Process the next item in time order (venue reports first at equal times, then
+    /// market data, then the timer). Returns its time.
+    pub fn step(&mut self) -> Timestamp {
+        let t_market = self.market.peek_time();
+        let t_exec = self.exec.next_report_time();
+        let next = self.next_time();
+        self.now = self.now.max(next);
+        if t_exec == Some(next) {
+            self.exec.poll_reports(next, &mut self.reports);
+            let mut reports = std::mem::take(&mut self.reports);
+            for r in reports.drain(..) {
+                self.engine.process(next, Input::Exec(r), &mut self.effects);
+                self.dispatch(next);
+            }
+            self.reports = reports;
+        } else if t_market == Some(next) {
+            if let Some(ev) = self.market.next_event() {
+                self.exec.on_market(&ev);
+                let ts = ev.ts;
+                self.engine
+                    .process(ts, Input::Market(ev), &mut self.effects);
+                self.dispatch(ts);
+            }
+        } else {
+            self.engine.process(next, Input::Timer, &mut self.effects);
+            self.dispatch(next);
+        }
+        next
+    }
+
+    /// Run until engine time `t` (items at `t` included).
+    pub fn run_until(&mut self, t: Timestamp) {
+        while self.next_time() <= t {
+            self.step();
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Apply one operator command at the current engine time.
+    pub fn command(&mut self, cmd: Command) {
+        let at = self.now;
+        tracing::info!(command = cmd.name(), "operator command");
+        self.engine
+            .process(at, Input::Command(cmd), &mut self.effects);
+        self.dispatch(at);
+    }
+
+    /// Run until `run_for` elapses (engine time), the market ends, or a `Shutdown` command;
+    /// then cancel open orders as configured and wait for the venue's confirmations.
+    pub fn run(
+        mut self,
+        commands: Receiver<Command>,
+        view_tx: Option<watch::Sender<Arc<EngineView>>>,
+    ) -> RunResult {
+        let wall_start = Instant::now();
+        let started = self.engine.now();
+        let end = self.opts.run_for.map(|d| started + d);
+        let clock = match self.opts.speed {
+            Speed::Times(s) => Some(ScaledClock::new(started, s)),
+            Speed::Max => None,
+        };
+        let mut pending: Vec<Command> = Vec::new();
+        let mut exit_deadline: Option<Timestamp> = None;
+        let mut last_publish = Instant::now();
+        let mut iteration: u64 = 0;
+        let publish = |engine: &mut Engine, last: &mut Instant| {
+            if let Some(tx) = &view_tx {
+                tx.send_replace(Arc::new(engine.view()));
+            }
+            *last = Instant::now();
+        };
+
+        loop {
+            // Operator commands first; the kill switch before anything else.
+            while let Ok(cmd) = commands.try_recv() {
+                pending.push(cmd);
+            }
+            if !pending.is_empty() {
+                self.apply_commands(&mut pending, &mut exit_deadline);
+                publish(&mut self.engine, &mut last_publish);
+            }
+            if let Some(deadline) = exit_deadline
+                && (self.engine.open_orders().is_empty() || self.now >= deadline)
+            {
+                break;
+            }
+
+            let next = self.next_time();
+            if exit_deadline.is_none()
+                && let Some(e) = end
+                && next > e
+            {
+                self.now = self.now.max(e);
+                pending.push(Command::Shutdown);
+                continue;
+            }
+            if let Some(deadline) = exit_deadline
+                && next > deadline
+            {
+                self.now = deadline;
+                break;
+            }
+
+            // Pace against the wall clock, staying responsive to commands.
+            if let Some(clock) = &clock {
+                let target = clock.wall_at(next);
+                let mut got_command = false;
+                loop {
+                    let wall = Instant::now();
+                    if wall >= target {
+                        break;
+                    }
+                    if wall.duration_since(last_publish) >= self.opts.publish_every {
+                        publish(&mut self.engine, &mut last_publish);
+                    }
+                    let wait = (target - wall).min(self.opts.publish_every);
+                    match commands.recv_timeout(wait) {
+                        Ok(cmd) => {
+                            pending.push(cmd);
+                            got_command = true;
+                            break;
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => {
+                            // Nobody can command us any more: stop like a Shutdown.
+                            if exit_deadline.is_none() {
+                                pending.push(Command::Shutdown);
+                                got_command = true;
+                            }
+                            break;
+                        }
+                    }
+                }
+                if got_command {
+                    self.now = self.now.max(clock.now().min(next));
+                    continue;
+                }
+            }
+
+            self.step();
+            iteration += 1;
+            if (clock.is_some() || iteration.is_multiple_of(1024))
+                && last_publish.elapsed() >= self.opts.publish_every
+            {
+                publish(&mut self.engine, &mut last_publish);
+            }
+        }
+        publish(&mut self.engine, &mut last_publish);
+        RunResult {
+            summary: self.engine.summary(),
+            exec: self.exec.stats(),
+            started,
+            ended: self.now,
+            wall: wall_start.elapsed(),
+            open_orders_left: self.engine.open_orders().len(),
+        }
+    }
+
+    fn apply_commands(
+        &mut self,
+        pending: &mut Vec<Command>,
+        exit_deadline: &mut Option<Timestamp>,
+    ) {
+        // The kill switch jumps the queue.
+        pending.sort_by_key(|c| !matches!(c, Command::KillSwitch));
+        for cmd in pending.drain(..) {
+            let shutdown = matches!(cmd, Command::Shutdown);
+            if shutdown && exit_deadline.is_some() {
+                continue;
+            }
+            self.command(cmd);
+            if shutdown {
+                *exit_deadline = Some(self.now + self.opts.exit_grace);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Timestamp) {
+        let mut effects = std::mem::take(&mut self.effects);
+        for e in effects.drain(..) {
+            match e {
+                Effect::Submit(order) => self.exec.submit(now, order),
+                Effect::Cancel(id) => self.exec.cancel(now, &id),
+                Effect::Alert(a) => match a.level {
+                    AlertLevel::Critical => {
+                        tracing::error!(source = %a.source, "{}", a.text)
+                    }
+                    AlertLevel::Warn => tracing::warn!(source = %a.source, "{}", a.text),
+                    AlertLevel::Info => tracing::info!(source = %a.source, "{}", a.text),
+                },
+                Effect::Fill(f) => tracing::debug!(
+                    seq = f.seq,
+                    id = %f.client_id,
+                    side = %f.side,
+                    price = f.price.0,
+                    qty = f.qty.0,
+                    "fill"
+                ),
+            }
+        }
+        self.effects = effects;
+    }
+}
+
+/// The time a live clock says, for callers that need one outside the engine.
+pub fn wall_now() -> Timestamp {
+    crate::engine::clock::WallClock.now()
+}

@@ -1,0 +1,356 @@
+//! Engine behaviour a trader relies on: the kill switch, trading states, strategy toggles,
+//! determinism. Driven through the real runner, simulated market and paper venue.
+
+use pit::config::Config;
+use pit::domain::{
+    ClientOrderId, ExecReport, MarketEvent, OrderKind, OrderRequest, Side, TimeInForce, Timestamp,
+    TradingGate, TradingState,
+};
+use pit::engine::risk::RiskApproved;
+use pit::engine::{Command, ManualOrder};
+use pit::runner::{RunOptions, Runner, Speed};
+use pit::setup::{SIM_EPOCH, assemble};
+use pit::venue::{ExecutionPort, PortStats};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+fn runner(cfg: &Config, seed: u64) -> Runner {
+    let a = assemble(cfg, seed, TradingState::Active).expect("assemble");
+    Runner::new(
+        a.engine,
+        Box::new(a.market),
+        Box::new(a.exec),
+        RunOptions {
+            speed: Speed::Max,
+            ..RunOptions::default()
+        },
+    )
+}
+
+fn at(secs: f64) -> Timestamp {
+    SIM_EPOCH + Duration::from_secs_f64(secs)
+}
+
+fn manual(side: Side, lots: i64, market: bool, price: Option<i64>) -> Command {
+    Command::Manual(ManualOrder {
+        instrument: pit::domain::InstrumentId(0),
+        side,
+        kind: if market {
+            OrderKind::Market
+        } else {
+            OrderKind::Limit
+        },
+        price: price.map(pit::domain::Price),
+        qty: pit::domain::Qty(lots),
+        tif: if market {
+            TimeInForce::Ioc
+        } else {
+            TimeInForce::Gtc
+        },
+        reduce_only: false,
+        client_id: None,
+    })
+}
+
+/// An execution port that counts what it forwards, and whether anything that could add
+/// exposure was forwarded after the test said the kill switch had been pressed.
+struct Spy<P> {
+    inner: P,
+    killed: Arc<AtomicBool>,
+    forwarded_after_kill: Arc<AtomicU64>,
+    attempts_after_kill: Arc<AtomicU64>,
+}
+
+impl<P: ExecutionPort> ExecutionPort for Spy<P> {
+    fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
+        let after_kill = self.killed.load(Ordering::SeqCst);
+        let reduce_only = order.reduce_only;
+        let before = self.inner.stats().orders_sent;
+        self.inner.submit(now, order);
+        let sent = self.inner.stats().orders_sent > before;
+        if after_kill && !reduce_only {
+            self.attempts_after_kill.fetch_add(1, Ordering::SeqCst);
+            if sent {
+                self.forwarded_after_kill.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    fn cancel(&mut self, now: Timestamp, id: &ClientOrderId) {
+        self.inner.cancel(now, id)
+    }
+    fn on_market(&mut self, event: &MarketEvent) {
+        self.inner.on_market(event)
+    }
+    fn next_report_time(&self) -> Option<Timestamp> {
+        self.inner.next_report_time()
+    }
+    fn poll_reports(&mut self, now: Timestamp, out: &mut Vec<ExecReport>) {
+        self.inner.poll_reports(now, out)
+    }
+    fn stats(&self) -> PortStats {
+        self.inner.stats()
+    }
+}
+
+/// The gate closes from another thread in the middle of an order storm (the engine
+/// thread still holds approved orders it has not sent): none of them leaves afterwards.
+#[test]
+fn kill_switch_in_an_order_storm_stops_every_order_at_the_gate() {
+    let mut cfg = Config::default();
+    cfg.risk.max_open_orders = 1000;
+    cfg.risk.max_orders_per_sec = 0;
+    let mut r = runner(&cfg, 7);
+    r.run_until(at(5.0));
+    let mid = r
+        .engine
+        .book(pit::domain::InstrumentId(0))
+        .mid_ticks()
+        .unwrap();
+    let mid = i64::try_from(mid.trunc()).unwrap();
+    // Storm: 200 resting manual orders around the mid, alternating sides.
+    let gate: TradingGate = r.engine.gate().clone();
+    let sent_before = r.exec.stats().orders_sent;
+    for n in 0..200 {
+        let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+        let off = 20 + (n % 30);
+        let px = if side == Side::Buy {
+            mid - off
+        } else {
+            mid + off
+        };
+        r.command(manual(side, 1, false, Some(px)));
+        if n == 120 {
+            // The key press: the gate closes at once, from the console thread.
+            let g = gate.clone();
+            std::thread::spawn(move || g.close()).join().unwrap();
+        }
+    }
+    let stats = r.exec.stats();
+    assert!(
+        stats.orders_sent > sent_before + 100,
+        "storm reached the venue"
+    );
+    assert_eq!(
+        stats.orders_sent,
+        sent_before + 121,
+        "nothing left after the gate closed"
+    );
+    assert!(
+        stats.orders_blocked >= 79,
+        "orders after the close were stopped: {stats:?}"
+    );
+    // The kill command then cancels everything the venue holds, and the venue confirms.
+    r.command(Command::KillSwitch);
+    assert_eq!(r.engine.trading_state(), TradingState::Halted);
+    r.run_until(at(6.0));
+    let k = r.engine.kill_progress().expect("kill progress").clone();
+    assert!(k.cancels_requested >= 100, "{k:?}");
+    assert_eq!(k.cancels_confirmed, k.cancels_requested, "{k:?}");
+    assert!(r.engine.open_orders().is_empty());
+    // Still halted a while later: strategies keep running but nothing leaves.
+    let sent = r.exec.stats().orders_sent;
+    r.run_until(at(30.0));
+    assert_eq!(r.exec.stats().orders_sent, sent);
+    assert_eq!(r.engine.trading_state(), TradingState::Halted);
+}
+
+/// The same with the real engine thread at full speed and the strategies churning.
+#[test]
+fn kill_switch_on_the_engine_thread_under_load() {
+    let cfg = Config::default();
+    let a = assemble(&cfg, 11, TradingState::Active).unwrap();
+    let killed = Arc::new(AtomicBool::new(false));
+    let forwarded = Arc::new(AtomicU64::new(0));
+    let attempts = Arc::new(AtomicU64::new(0));
+    let spy = Spy {
+        inner: a.exec,
+        killed: killed.clone(),
+        forwarded_after_kill: forwarded.clone(),
+        attempts_after_kill: attempts.clone(),
+    };
+    let handle = pit::runner::spawn(
+        a.engine,
+        Box::new(a.market),
+        Box::new(spy),
+        RunOptions {
+            speed: Speed::Max,
+            run_for: Some(Duration::from_secs(3600)),
+            publish_every: Duration::from_millis(5),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    // Wait for real order flow.
+    let t0 = std::time::Instant::now();
+    while handle.view().health.orders < 200 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no order flow");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(handle.kill());
+    killed.store(true, Ordering::SeqCst);
+    // Let it run on for a while, then stop.
+    let t1 = std::time::Instant::now();
+    loop {
+        let v = handle.view();
+        if v.trading_state == TradingState::Halted && v.open_orders.is_empty() {
+            break;
+        }
+        assert!(t1.elapsed() < Duration::from_secs(30), "kill not completed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    handle.shutdown();
+    let result = handle.join().expect("engine thread");
+    assert_eq!(
+        forwarded.load(Ordering::SeqCst),
+        0,
+        "an order left after the kill"
+    );
+    assert_eq!(result.summary.trading_state, TradingState::Halted);
+    let _ = attempts.load(Ordering::SeqCst);
+}
+
+#[test]
+fn same_seed_same_fills_other_seed_other_fills() {
+    let cfg = Config::default();
+    let run = |seed| {
+        let mut r = runner(&cfg, seed);
+        r.run_until(at(120.0));
+        r.engine.summary()
+    };
+    let a = run(1);
+    let b = run(1);
+    let c = run(2);
+    assert!(a.fills > 10, "the strategies trade: {a:?}");
+    assert_eq!(a, b);
+    assert_ne!(a.fill_log_sha256, c.fill_log_sha256);
+}
+
+#[test]
+fn pause_holds_strategy_orders_and_resume_releases_them() {
+    let cfg = Config::default();
+    let mut r = runner(&cfg, 3);
+    r.run_until(at(10.0));
+    r.command(Command::Pause);
+    assert_eq!(r.engine.trading_state(), TradingState::Paused);
+    let sent = r.exec.stats().orders_sent;
+    r.run_until(at(40.0));
+    assert_eq!(
+        r.exec.stats().orders_sent,
+        sent,
+        "no new strategy orders while paused"
+    );
+    let v = r.engine.view();
+    assert!(
+        v.strategies.iter().any(|s| s.held),
+        "the console can show held strategies"
+    );
+    r.command(Command::Resume);
+    r.run_until(at(70.0));
+    assert!(
+        r.exec.stats().orders_sent > sent,
+        "orders flow again after resume"
+    );
+}
+
+#[test]
+fn switching_a_strategy_off_cancels_its_orders() {
+    let cfg = Config::default();
+    let mut r = runner(&cfg, 5);
+    r.run_until(at(10.0));
+    let owner = pit::domain::Owner::Strategy(0);
+    assert!(
+        r.engine
+            .open_orders()
+            .values()
+            .any(|o| o.req.owner == owner),
+        "the market maker quotes"
+    );
+    r.command(Command::ToggleStrategy(0));
+    assert_eq!(r.engine.strategy_enabled(0), Some(false));
+    r.run_until(at(11.0));
+    assert!(
+        !r.engine
+            .open_orders()
+            .values()
+            .any(|o| o.req.owner == owner),
+        "its quotes are gone"
+    );
+    r.command(Command::ToggleStrategy(0));
+    r.run_until(at(15.0));
+    assert!(
+        r.engine
+            .open_orders()
+            .values()
+            .any(|o| o.req.owner == owner)
+    );
+}
+
+#[test]
+fn halted_refuses_manual_orders_until_re_armed_but_allows_reduce_only() {
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    let mut r = runner(&cfg, 9);
+    r.run_until(at(5.0));
+    r.command(manual(Side::Buy, 10, true, None));
+    r.run_until(at(6.0));
+    let long = r.engine.position(pit::domain::InstrumentId(0)).qty;
+    assert!(long > rust_decimal::Decimal::ZERO, "bought");
+    r.command(Command::KillSwitch);
+    let sent = r.exec.stats().orders_sent;
+    r.command(manual(Side::Buy, 1, true, None));
+    assert_eq!(r.exec.stats().orders_sent, sent, "halted: no new exposure");
+    let text = &r.engine.alerts().last().unwrap().text;
+    assert!(text.contains("reduce-only"), "{text}");
+    // Flatten is reduce-only and goes through the closed gate.
+    r.command(Command::Flatten(None));
+    r.run_until(at(7.0));
+    assert!(r.engine.position(pit::domain::InstrumentId(0)).is_flat());
+    r.command(Command::ReArm);
+    assert_eq!(r.engine.trading_state(), TradingState::Active);
+    assert!(r.engine.gate().is_open());
+    r.command(manual(Side::Buy, 1, true, None));
+    assert_eq!(r.exec.stats().orders_sent, sent + 2);
+}
+
+#[test]
+fn kill_switch_flattens_when_configured() {
+    let mut cfg = Config::default();
+    cfg.kill_switch.flatten_on_kill = true;
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    let mut r = runner(&cfg, 4);
+    r.run_until(at(5.0));
+    r.command(manual(Side::Sell, 20, true, None));
+    r.run_until(at(6.0));
+    assert!(!r.engine.position(pit::domain::InstrumentId(0)).is_flat());
+    r.command(Command::KillSwitch);
+    r.run_until(at(7.0));
+    assert!(r.engine.position(pit::domain::InstrumentId(0)).is_flat());
+    assert_eq!(r.engine.kill_progress().unwrap().flatten_orders, 1);
+}
+
+#[test]
+fn daily_loss_limit_trips_a_halt_by_itself() {
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    cfg.risk.daily_loss_limit = rust_decimal::Decimal::new(5, 1); // 0.5 USD
+    let mut r = runner(&cfg, 12);
+    r.run_until(at(5.0));
+    // Round trips across the spread lose money quickly.
+    for n in 0..40 {
+        let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+        r.command(manual(side, 100, true, None));
+        r.run_until(at(5.0 + 0.1 * f64::from(n + 1)));
+        if r.engine.trading_state() == TradingState::Halted {
+            break;
+        }
+    }
+    assert_eq!(r.engine.trading_state(), TradingState::Halted);
+    assert!(!r.engine.gate().is_open());
+    let halted = r.engine.alerts().any(|a| a.text.contains("daily loss"));
+    assert!(halted, "the alert says why");
+}
