@@ -99,6 +99,11 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal
     tokio::signal::unix::signal(kind).map_err(|e| anyhow::anyhow!("cannot watch signals: {e}"))
 }
 
+/// Money for people: at most 10 decimal places (average prices can carry 28).
+fn money(d: Decimal) -> String {
+    d.round_dp(10).normalize().to_string()
+}
+
 /// The `--json` object.
 pub fn summary_json(r: &RunResult) -> serde_json::Value {
     let s = &r.summary;
@@ -106,8 +111,8 @@ pub fn summary_json(r: &RunResult) -> serde_json::Value {
         "events": s.events,
         "orders": s.orders,
         "fills": s.fills,
-        "realized_pnl": s.realized_pnl.normalize().to_string(),
-        "fees": s.fees.normalize().to_string(),
+        "realized_pnl": money(s.realized_pnl),
+        "fees": money(s.fees),
         "positions": s.positions.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>(),
         "trading_state": s.trading_state.as_str(),
         "fill_log_sha256": s.fill_log_sha256,

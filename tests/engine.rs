@@ -258,33 +258,30 @@ fn pause_holds_strategy_orders_and_resume_releases_them() {
 fn switching_a_strategy_off_cancels_its_orders() {
     let cfg = Config::default();
     let mut r = runner(&cfg, 5);
-    r.run_until(at(10.0));
     let owner = pit::domain::Owner::Strategy(0);
-    assert!(
-        r.engine
-            .open_orders()
-            .values()
-            .any(|o| o.req.owner == owner),
-        "the market maker quotes"
-    );
-    r.command(Command::ToggleStrategy(0));
-    assert_eq!(r.engine.strategy_enabled(0), Some(false));
-    r.run_until(at(11.0));
-    assert!(
-        !r.engine
-            .open_orders()
-            .values()
-            .any(|o| o.req.owner == owner),
-        "its quotes are gone"
-    );
-    r.command(Command::ToggleStrategy(0));
-    r.run_until(at(15.0));
-    assert!(
+    let quoting = |r: &Runner| {
         r.engine
             .open_orders()
             .values()
             .any(|o| o.req.owner == owner)
-    );
+    };
+    let mut t = 5.0;
+    while !quoting(&r) && t < 60.0 {
+        t += 0.1;
+        r.run_until(at(t));
+    }
+    assert!(quoting(&r), "the market maker quotes");
+    r.command(Command::ToggleStrategy(0));
+    assert_eq!(r.engine.strategy_enabled(0), Some(false));
+    r.run_until(at(t + 1.0));
+    assert!(!quoting(&r), "its quotes are gone");
+    r.command(Command::ToggleStrategy(0));
+    let back = t + 1.0;
+    while !quoting(&r) && t < back + 30.0 {
+        t += 0.1;
+        r.run_until(at(t));
+    }
+    assert!(quoting(&r), "it quotes again");
 }
 
 #[test]

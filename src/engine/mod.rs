@@ -116,9 +116,11 @@ pub struct Alert {
     /// Who raised it: `risk`, `kill-switch`, `feed`, `S1`, `operator` ...
     pub source: String,
     pub text: String,
-    /// How many times in a row the same alert was raised (repeats are folded).
+    /// How many times the same kind of alert was raised (repeats are folded into one row).
     pub count: u32,
     pub acknowledged: bool,
+    /// What repeats fold on, e.g. `refused:cooldown`; the text itself when empty.
+    pub kind: String,
 }
 
 /// A manual order from the console or the command line.
@@ -739,7 +741,8 @@ impl Engine {
                     refused.reason
                 );
                 let source = format!("risk/{}", r.owner);
-                self.alert(AlertLevel::Warn, &source, text, out);
+                let kind = format!("refused:{}", refused.reason.code());
+                self.alert_kind(AlertLevel::Warn, &source, &kind, text, out);
                 None
             }
         }
@@ -1205,15 +1208,36 @@ impl Engine {
     // ----- alerts -----------------------------------------------------------------
 
     fn alert(&mut self, level: AlertLevel, source: &str, text: String, out: &mut Vec<Effect>) {
-        if let Some(last) = self.alerts.back_mut()
-            && last.source == source
-            && last.text == text
-            && last.level == level
-        {
-            last.count += 1;
-            last.ts = self.now;
+        self.alert_kind(level, source, "", text, out);
+    }
+
+    /// Raise an alert. A repeat of a recent unacknowledged alert of the same source, level
+    /// and kind is folded into it (count + 1, newest text) so a refusal storm cannot bury
+    /// everything else.
+    fn alert_kind(
+        &mut self,
+        level: AlertLevel,
+        source: &str,
+        kind: &str,
+        text: String,
+        out: &mut Vec<Effect>,
+    ) {
+        const FOLD_WINDOW: Duration = Duration::from_secs(60);
+        let now = self.now;
+        let kind = if kind.is_empty() { text.as_str() } else { kind };
+        if let Some(a) = self.alerts.iter_mut().rev().take(16).find(|a| {
+            !a.acknowledged
+                && a.level == level
+                && a.source == source
+                && a.kind == kind
+                && now.since(a.ts) <= FOLD_WINDOW
+        }) {
+            a.count += 1;
+            a.ts = now;
+            a.text = text;
             return;
         }
+        let kind = kind.to_string();
         self.alert_seq += 1;
         let alert = Alert {
             seq: self.alert_seq,
@@ -1223,6 +1247,7 @@ impl Engine {
             text,
             count: 1,
             acknowledged: false,
+            kind,
         };
         out.push(Effect::Alert(alert.clone()));
         self.alerts.push_back(alert);

@@ -55,7 +55,7 @@ pub struct MarketMakerParams {
     /// Symbol of the instrument to quote, exactly as the venue lists it. Default: "BTC-USD".
     pub symbol: String,
     /// Full quoted spread in basis points of the mid (each side sits half of it away from
-    /// the mid before skew). Must be > 0. Default: 4.
+    /// the mid before skew). Must be > 0. Default: 1.
     pub spread_bps: Decimal,
     /// Size of each quote in base units (e.g. BTC), floored to the lot size; must be at
     /// least the instrument's minimum order size. Default: 0.001.
@@ -80,7 +80,7 @@ impl Default for MarketMakerParams {
         MarketMakerParams {
             enabled: true,
             symbol: "BTC-USD".to_string(),
-            spread_bps: Decimal::from(4),
+            spread_bps: Decimal::ONE,
             size: Decimal::new(1, 3),
             skew_bps: Decimal::from(2),
             max_inventory: Decimal::new(1, 2),

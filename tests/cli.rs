@@ -1,0 +1,211 @@
+//! The real binary, as a user runs it: headless runs, the JSON summary, determinism across
+//! processes, signals, and config mistakes reported with file, line and key.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn pit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pit"))
+}
+
+fn repo_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")
+}
+
+fn run_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = pit()
+        .current_dir(dir)
+        .args(["run", "--headless", "--speed", "max", "--json"])
+        .args(args)
+        .output()
+        .expect("run pit");
+    assert!(
+        out.status.success(),
+        "pit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    // Exactly one JSON object on stdout, nothing else.
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"))
+}
+
+#[test]
+fn headless_json_is_deterministic_per_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = repo_config();
+    let cfg = cfg.to_str().unwrap();
+    let a = run_json(dir.path(), &["--for", "5m", "--config", cfg]);
+    let b = run_json(dir.path(), &["--for", "5m", "--config", cfg]);
+    let c = run_json(
+        dir.path(),
+        &["--for", "5m", "--config", cfg, "--seed", "99"],
+    );
+    for key in [
+        "events",
+        "orders",
+        "fills",
+        "realized_pnl",
+        "fees",
+        "positions",
+        "trading_state",
+        "fill_log_sha256",
+    ] {
+        assert!(a.get(key).is_some(), "missing {key}: {a}");
+    }
+    assert!(a["fills"].as_u64().unwrap() > 0, "it trades: {a}");
+    assert_eq!(a["fill_log_sha256"], b["fill_log_sha256"]);
+    assert_eq!(a["fills"], b["fills"]);
+    assert_ne!(a["fill_log_sha256"], c["fill_log_sha256"]);
+    assert_eq!(a["trading_state"], "ACTIVE");
+    assert_eq!(a["open_orders_left"], 0, "open orders cancelled on exit");
+    let secs = a["engine_seconds"].as_f64().unwrap();
+    assert!(
+        (300.0..301.0).contains(&secs),
+        "--for counts engine time: {secs}"
+    );
+    assert!(
+        dir.path().join("logs").is_dir(),
+        "logs go to files under logs/"
+    );
+}
+
+#[test]
+fn sigterm_stops_in_order_with_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--for", "1h", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let out: Output = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped promptly"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+    assert!(
+        stderr.contains("ACTIVE |"),
+        "a status line a second: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(
+        v["open_orders_left"], 0,
+        "cancels confirmed before exit: {v}"
+    );
+}
+
+fn config_error(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--for", "1s", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad config is refused");
+    assert!(out.stdout.is_empty());
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn bad_configs_name_the_file_line_and_key() {
+    let cases: &[(&str, &str)] = &[
+        // unknown key
+        (
+            "[risk]\nmax_order_qty = 1\nmax_ordr_qty = 2\n",
+            "bad.toml:3: risk.max_ordr_qty: unknown field",
+        ),
+        // wrong type
+        (
+            "[paper]\nlatency_in_ms = \"fast\"\n",
+            "bad.toml:2: paper.latency_in_ms: invalid type",
+        ),
+        // value out of range
+        (
+            "seed = 1\n\n[strategies.market_maker]\nspread_bps = 0\n",
+            "bad.toml:4: strategies.market_maker.spread_bps",
+        ),
+        // negative limit
+        (
+            "[risk]\nmax_position = -1\n",
+            "bad.toml:2: risk.max_position",
+        ),
+        // unknown instrument in a strategy
+        (
+            "[strategies.imbalance]\nsymbol = \"DOGE-USD\"\n",
+            "bad.toml:2: strategies.imbalance.symbol: unknown",
+        ),
+        // syntax error
+        ("venue = \"sim\"\nseed = = 4\n", "bad.toml:2:"),
+        // unknown venue
+        (
+            "venue = \"nasdaq\"\n",
+            "bad.toml:1: venue: unknown venue 'nasdaq'",
+        ),
+        // bad instrument
+        (
+            "[[instruments]]\nsymbol = \"X\"\ntick_size = 0\nlot_size = 1\nstart_price = 100\n",
+            "bad.toml:3: instruments[0].tick_size",
+        ),
+        // sim parameter
+        ("[sim]\nevent_rate = 0\n", "bad.toml:2: sim.event_rate"),
+    ];
+    for (text, want) in cases {
+        let err = config_error(text);
+        assert!(
+            err.contains(want),
+            "config:\n{text}\nwant: {want}\ngot: {err}"
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let out = pit()
+        .args(["run", "--headless", "--config", "/nonexistent/pit.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read config file /nonexistent/pit.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_shipped_config_toml_matches_the_built_in_defaults() {
+    let cfg = pit::config::Config::load(&repo_config()).expect("config.toml loads");
+    assert_eq!(
+        cfg,
+        pit::config::Config::default(),
+        "config.toml documents the defaults"
+    );
+}
+
+#[test]
+fn plain_pit_prints_help() {
+    let out = pit().output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("run"), "{s}");
+}
