@@ -351,3 +351,35 @@ fn daily_loss_limit_trips_a_halt_by_itself() {
     let halted = r.engine.alerts().any(|a| a.text.contains("daily loss"));
     assert!(halted, "the alert says why");
 }
+
+#[test]
+fn preview_shows_the_risk_verdict_and_sends_nothing() {
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    let mut r = runner(&cfg, 21);
+    r.run_until(at(3.0));
+    let sent = r.exec.stats().orders_sent;
+    let Command::Manual(big) = manual(Side::Buy, 5_000, true, None) else {
+        unreachable!()
+    };
+    r.command(Command::Preview(big));
+    let v = r.engine.view();
+    let verdict = &v.order_preview.as_ref().expect("a preview").verdict;
+    let msg = verdict.as_ref().expect_err("5 BTC is over max_order_qty");
+    assert!(msg.contains("max_order_qty"), "{msg}");
+    let Command::Manual(small) = manual(Side::Buy, 2, true, None) else {
+        unreachable!()
+    };
+    r.command(Command::Preview(small));
+    assert_eq!(r.engine.view().order_preview.unwrap().verdict, Ok(()));
+    assert_eq!(r.exec.stats().orders_sent, sent, "a preview sends nothing");
+    r.command(Command::KillSwitch);
+    let Command::Manual(small) = manual(Side::Buy, 2, true, None) else {
+        unreachable!()
+    };
+    r.command(Command::Preview(small));
+    let v = r.engine.view();
+    let msg = v.order_preview.unwrap().verdict.unwrap_err();
+    assert!(msg.contains("HALTED"), "{msg}");
+}

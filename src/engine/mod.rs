@@ -24,6 +24,59 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::Duration;
 
+/// Account figures for one risk check, computed before the check borrows the engine.
+struct RiskFigures {
+    position: Decimal,
+    open_buy: Decimal,
+    open_sell: Decimal,
+    day_pnl: Decimal,
+    drawdown: Decimal,
+}
+
+/// Build a [`RiskCtx`] from the engine's fields (a macro, so the borrow stays on the
+/// fields and `self.risk` can still be borrowed mutably).
+macro_rules! risk_ctx {
+    ($e:ident, $f:ident, $req:expr) => {{
+        let i = $req.instrument.index();
+        RiskCtx {
+            now: $e.now,
+            instrument: &$e.instruments[i],
+            book: &$e.books[i],
+            last_book_update: $e.last_book_update[i],
+            position: $f.position,
+            open_buy_qty: $f.open_buy,
+            open_sell_qty: $f.open_sell,
+            open_orders: $e.open_orders.len(),
+            duplicate_id: $e.used_ids.contains(&$req.client_id),
+            day_pnl: $f.day_pnl,
+            drawdown: $f.drawdown,
+        }
+    }};
+}
+
+/// The risk verdict on an order the console is about to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderPreview {
+    pub order: ManualOrder,
+    /// `Ok` when every check passes now, else the refusal in words.
+    pub verdict: Result<(), String>,
+}
+
+fn manual_request(m: &ManualOrder, client_id: ClientOrderId) -> OrderRequest {
+    OrderRequest {
+        client_id,
+        instrument: m.instrument,
+        side: m.side,
+        kind: m.kind,
+        price: m.price,
+        qty: m.qty,
+        tif: m.tif,
+        reduce_only: m.reduce_only,
+        owner: Owner::Manual,
+        tag: OrderTag::Manual,
+    }
+}
+
 /// `[engine]` in config.toml.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -154,6 +207,10 @@ pub enum Command {
     ToggleStrategy(StrategyId),
     SetStrategy(StrategyId, bool),
     Manual(ManualOrder),
+    /// Show the risk verdict on a manual order without sending it.
+    Preview(ManualOrder),
+    /// Forget the preview (the form was closed).
+    ClearPreview,
     Cancel(ClientOrderId),
     CancelAll,
     /// Close positions: one instrument or all.
@@ -175,6 +232,8 @@ impl Command {
             Command::ToggleStrategy(_) => "toggle-strategy",
             Command::SetStrategy(..) => "set-strategy",
             Command::Manual(_) => "manual-order",
+            Command::Preview(_) => "preview",
+            Command::ClearPreview => "clear-preview",
             Command::Cancel(_) => "cancel",
             Command::CancelAll => "cancel-all",
             Command::Flatten(_) => "flatten",
@@ -278,6 +337,7 @@ pub struct Engine {
     shutting_down: bool,
     kill: Option<KillProgress>,
     kill_targets: BTreeSet<ClientOrderId>,
+    order_preview: Option<OrderPreview>,
     gate: TradingGate,
     alerts: VecDeque<Alert>,
     alert_seq: u64,
@@ -344,6 +404,7 @@ impl Engine {
             shutting_down: false,
             kill: None,
             kill_targets: BTreeSet::new(),
+            order_preview: None,
             gate: setup.gate,
             alerts: VecDeque::new(),
             alert_seq: 0,
@@ -539,20 +600,24 @@ impl Engine {
         self.equity() - self.day_start_equity
     }
 
-    fn drawdown(&mut self) -> Decimal {
+    /// Equity peak minus equity now (never negative).
+    fn drawdown(&self) -> Decimal {
+        (self.equity_peak - self.equity()).max(Decimal::ZERO)
+    }
+
+    fn update_peak(&mut self) {
         let eq = self.equity();
         if eq > self.equity_peak {
             self.equity_peak = eq;
         }
-        self.equity_peak - eq
     }
 
     fn check_loss_limits(&mut self, out: &mut Vec<Effect>) {
         if self.state == TradingState::Halted {
             return;
         }
-        let dd = self.drawdown();
-        if let Some(reason) = self.risk.halt_reason(self.day_pnl(), dd) {
+        self.update_peak();
+        if let Some(reason) = self.risk.halt_reason(self.day_pnl(), self.drawdown()) {
             self.halt(format!("risk halt: {reason}"), "risk", out);
         }
     }
@@ -674,14 +739,9 @@ impl Engine {
         }
     }
 
-    /// Run an order through risk; on approval record it and emit it. Returns its id.
-    fn place(&mut self, req: OrderRequest, out: &mut Vec<Effect>) -> Option<ClientOrderId> {
+    /// The numbers the risk engine needs about an order's instrument and the account.
+    fn risk_figures(&self, req: &OrderRequest) -> RiskFigures {
         let i = req.instrument.index();
-        if i >= self.instruments.len() {
-            let text = format!("order {} refused: unknown instrument", req.client_id);
-            self.alert(AlertLevel::Warn, "risk", text, out);
-            return None;
-        }
         let inst = &self.instruments[i];
         let (mut open_buy, mut open_sell) = (Decimal::ZERO, Decimal::ZERO);
         // What a new reduce-only order may still reduce: the position less the reduce-only
@@ -699,25 +759,44 @@ impl Engine {
                 (true, Side::Sell) => reducible -= rem,
             }
         }
-        let day_pnl = self.day_pnl();
-        let drawdown = self.drawdown();
-        let ctx = RiskCtx {
-            now: self.now,
-            instrument: &self.instruments[i],
-            book: &self.books[i],
-            last_book_update: self.last_book_update[i],
+        RiskFigures {
             position: if req.reduce_only {
                 reducible
             } else {
                 self.positions[i].qty
             },
-            open_buy_qty: open_buy,
-            open_sell_qty: open_sell,
-            open_orders: self.open_orders.len(),
-            duplicate_id: self.used_ids.contains(&req.client_id),
-            day_pnl,
-            drawdown,
+            open_buy,
+            open_sell,
+            day_pnl: self.day_pnl(),
+            drawdown: self.drawdown(),
+        }
+    }
+
+    /// The risk verdict on a manual order without sending it (the console's order form).
+    fn preview(&mut self, m: ManualOrder) {
+        let verdict = if m.instrument.index() >= self.instruments.len() {
+            Err("unknown instrument".to_string())
+        } else if !self.may_place(m.reduce_only) {
+            Err(format!("{} allows reduce-only orders only", self.state))
+        } else {
+            let req = manual_request(&m, ClientOrderId::new("preview"));
+            let figures = self.risk_figures(&req);
+            let ctx = risk_ctx!(self, figures, &req);
+            self.risk.evaluate(&req, &ctx).map_err(|r| r.to_string())
         };
+        self.order_preview = Some(OrderPreview { order: m, verdict });
+    }
+
+    /// Run an order through risk; on approval record it and emit it. Returns its id.
+    fn place(&mut self, req: OrderRequest, out: &mut Vec<Effect>) -> Option<ClientOrderId> {
+        let i = req.instrument.index();
+        if i >= self.instruments.len() {
+            let text = format!("order {} refused: unknown instrument", req.client_id);
+            self.alert(AlertLevel::Warn, "risk", text, out);
+            return None;
+        }
+        let figures = self.risk_figures(&req);
+        let ctx = risk_ctx!(self, figures, &req);
         match self.risk.check(req, &ctx) {
             Ok(approved) => {
                 let id = approved.client_id.clone();
@@ -989,7 +1068,12 @@ impl Engine {
                 }
             }
             Command::SetStrategy(s, on) => self.set_strategy(s, on, out),
-            Command::Manual(m) => self.manual_order(m, out),
+            Command::Manual(m) => {
+                self.order_preview = None;
+                self.manual_order(m, out)
+            }
+            Command::Preview(m) => self.preview(m),
+            Command::ClearPreview => self.order_preview = None,
             Command::Cancel(id) => {
                 if self.open_orders.contains_key(&id) {
                     self.request_cancel(&id, out);
@@ -1077,22 +1161,11 @@ impl Engine {
             self.alert(AlertLevel::Warn, "operator", text, out);
             return;
         }
-        let client_id = match m.client_id {
+        let client_id = match m.client_id.clone() {
             Some(id) => id,
             None => self.next_id(Owner::Manual),
         };
-        let req = OrderRequest {
-            client_id,
-            instrument: m.instrument,
-            side: m.side,
-            kind: m.kind,
-            price: m.price,
-            qty: m.qty,
-            tif: m.tif,
-            reduce_only: m.reduce_only,
-            owner: Owner::Manual,
-            tag: OrderTag::Manual,
-        };
+        let req = manual_request(&m, client_id);
         if let Some(id) = self.place(req, out) {
             self.alert(
                 AlertLevel::Info,

@@ -554,8 +554,9 @@ impl RiskEngine {
         self.recent.push_back(now);
     }
 
-    /// All checks, in order; the first failure wins.
-    fn evaluate(&mut self, req: &OrderRequest, ctx: &RiskCtx<'_>) -> Result<(), Refusal> {
+    /// All checks, in order; the first failure wins. Changes nothing: a dry run for
+    /// previews (the console's order form shows this verdict before you confirm).
+    pub fn evaluate(&self, req: &OrderRequest, ctx: &RiskCtx<'_>) -> Result<(), Refusal> {
         if ctx.duplicate_id {
             return Err(Refusal::DuplicateId {
                 id: req.client_id.clone(),
@@ -744,12 +745,18 @@ impl RiskEngine {
 
         let max_rate = l.max_orders_per_sec;
         if max_rate > 0 {
-            self.expire_window(now);
-            if self.recent.len() >= max_rate as usize {
-                let oldest = self.recent.front().copied().unwrap_or(now);
+            // Approvals still inside the rolling second (the deque is in time order).
+            let mut in_window = self
+                .recent
+                .iter()
+                .skip_while(|t| now.0.saturating_sub(t.0) >= NANOS_PER_SEC);
+            let oldest = in_window.next().copied();
+            let count = oldest.map_or(0, |_| 1 + in_window.count());
+            if count >= max_rate as usize {
+                let oldest = oldest.unwrap_or(now);
                 let left = NANOS_PER_SEC - now.0.saturating_sub(oldest.0);
                 return Err(Refusal::RateLimit {
-                    count: u32::try_from(self.recent.len()).unwrap_or(u32::MAX),
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
                     max: max_rate,
                     retry_in_ms: u64::try_from(div_ceil(left, NANOS_PER_MS)).unwrap_or(0),
                 });

@@ -1,7 +1,7 @@
 //! The engine's published view: everything a console needs, as one immutable value.
 //! The runner publishes it as a latest value (never a queue); the console renders from it.
 
-use super::{Alert, Engine, KillProgress};
+use super::{Alert, Engine, KillProgress, OrderPreview};
 use crate::domain::{
     Instrument, InstrumentId, Level, Order, Position, Timestamp, TradeTick, TradingState,
 };
@@ -93,6 +93,8 @@ pub struct EngineView {
     /// Most recent last.
     pub alerts: Vec<Alert>,
     pub health: HealthView,
+    /// The risk verdict on the manual order being entered, if any.
+    pub order_preview: Option<OrderPreview>,
 }
 
 impl Engine {
@@ -127,6 +129,7 @@ impl Engine {
                 }
             })
             .collect();
+        self.update_peak();
         let drawdown = self.drawdown();
         let pnl = PnlView {
             realized: self.realized,
@@ -203,6 +206,7 @@ impl Engine {
                 risk_checks: risk.checks,
                 risk_refusals: risk.refused,
             },
+            order_preview: self.order_preview.clone(),
         }
     }
 }
