@@ -12,4 +12,5 @@ pub mod logging;
 pub mod runner;
 pub mod setup;
 pub mod strategy;
+pub mod tui;
 pub mod venue;

@@ -250,9 +250,12 @@ impl Runner {
         let mut exit_deadline: Option<Timestamp> = None;
         let mut last_publish = Instant::now();
         let mut iteration: u64 = 0;
-        let publish = |engine: &mut Engine, last: &mut Instant| {
+        let mut lag = Duration::ZERO;
+        let publish = |engine: &mut Engine, last: &mut Instant, lag: Duration| {
             if let Some(tx) = &view_tx {
-                tx.send_replace(Arc::new(engine.view()));
+                let mut view = engine.view();
+                view.engine_lag = lag;
+                tx.send_replace(Arc::new(view));
             }
             *last = Instant::now();
         };
@@ -264,7 +267,7 @@ impl Runner {
             }
             if !pending.is_empty() {
                 self.apply_commands(&mut pending, &mut exit_deadline);
-                publish(&mut self.engine, &mut last_publish);
+                publish(&mut self.engine, &mut last_publish, lag);
             }
             if let Some(deadline) = exit_deadline
                 && (self.engine.open_orders().is_empty() || self.now >= deadline)
@@ -298,7 +301,7 @@ impl Runner {
                         break;
                     }
                     if wall.duration_since(last_publish) >= self.opts.publish_every {
-                        publish(&mut self.engine, &mut last_publish);
+                        publish(&mut self.engine, &mut last_publish, lag);
                     }
                     let wait = (target - wall).min(self.opts.publish_every);
                     match commands.recv_timeout(wait) {
@@ -322,6 +325,7 @@ impl Runner {
                     self.now = self.now.max(clock.now().min(next));
                     continue;
                 }
+                lag = Instant::now().saturating_duration_since(target);
             }
 
             self.step();
@@ -329,10 +333,10 @@ impl Runner {
             if (clock.is_some() || iteration.is_multiple_of(1024))
                 && last_publish.elapsed() >= self.opts.publish_every
             {
-                publish(&mut self.engine, &mut last_publish);
+                publish(&mut self.engine, &mut last_publish, lag);
             }
         }
-        publish(&mut self.engine, &mut last_publish);
+        publish(&mut self.engine, &mut last_publish, lag);
         RunResult {
             summary: self.engine.summary(),
             exec: self.exec.stats(),

@@ -95,6 +95,9 @@ pub struct EngineView {
     pub health: HealthView,
     /// The risk verdict on the manual order being entered, if any.
     pub order_preview: Option<OrderPreview>,
+    /// How late the engine ran behind its pacing clock when this view was published
+    /// (zero at full speed); set by the runner.
+    pub engine_lag: std::time::Duration,
 }
 
 impl Engine {
@@ -207,6 +210,7 @@ impl Engine {
                 risk_refusals: risk.refused,
             },
             order_preview: self.order_preview.clone(),
+            engine_lag: std::time::Duration::ZERO,
         }
     }
 }
