@@ -308,10 +308,7 @@ impl KeySpec {
     pub fn from_event(ev: &KeyEvent) -> KeySpec {
         let m = ev.modifiers;
         let is_char = matches!(ev.code, KeyCode::Char(_));
-        let code = match ev.code {
-            KeyCode::BackTab => KeyCode::BackTab,
-            c => c,
-        };
+        let code = ev.code;
         KeySpec {
             code,
             ctrl: m.contains(KeyModifiers::CONTROL),

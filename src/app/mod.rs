@@ -180,7 +180,7 @@ pub struct FlattenLine {
     /// Average price of walking the visible book, if anything fills.
     pub avg_price: Option<String>,
     pub worst_price: Option<String>,
-    /// Cost against the mid, quote currency (positive = worse than mid).
+    /// Cost against the mid, quote currency (positive = worse than mid), unrounded.
     pub slippage: Option<Decimal>,
     pub slippage_bps: Option<Decimal>,
     /// Size the visible book cannot fill.
@@ -972,8 +972,8 @@ impl App {
                     };
                     let filled = inst.qty(walk.filled);
                     (
-                        Some((per_unit * filled).round_dp(2)),
-                        Some((per_unit / mid * Decimal::from(10_000)).round_dp(2)),
+                        Some(per_unit * filled),
+                        Some(per_unit / mid * Decimal::from(10_000)),
                     )
                 }
                 _ => (None, None),

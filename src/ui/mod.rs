@@ -56,8 +56,8 @@ fn render_full(app: &App, frame: &mut Frame, body: Rect) {
     ])
     .areas(body);
     let [book, tape, right] = Layout::horizontal([
-        Constraint::Percentage(40),
-        Constraint::Percentage(22),
+        Constraint::Percentage(38),
+        Constraint::Percentage(24),
         Constraint::Percentage(38),
     ])
     .areas(top);

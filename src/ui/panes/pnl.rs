@@ -47,7 +47,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let mut dd = vec![
         label("drawdown "),
         Span::styled(fmt_dec(p.drawdown, 2), dd_style),
-        label(" from peak "),
+        label(" peak "),
         Span::styled(signed(p.equity_peak, 2), t.style(Role::Text)),
     ];
     if p.max_drawdown > Decimal::ZERO {

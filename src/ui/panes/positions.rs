@@ -11,6 +11,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
     let block = pane_block(app, Pane::Positions, " Positions ");
     let view = app.view();
+    // Narrow panes drop the side word (the signed size still tells it), the mark and the
+    // realized PnL.
+    let narrow = block.inner(area).width < 56;
     let rows: Vec<Row> = view
         .positions
         .iter()
@@ -24,19 +27,27 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 _ => ("FLAT", t.style(Role::Dim)),
             };
             let pp = inst.price_precision;
-            Some(Row::new(vec![
-                Cell::from(inst.symbol.clone()).style(t.style(Role::Text)),
-                Cell::from(side).style(side_style),
-                Cell::from(signed(pos.qty, inst.qty_precision)).style(side_style),
-                Cell::from(if pos.is_flat() {
-                    "-".to_string()
-                } else {
-                    fmt_dec(pos.avg_price, pp + 1)
-                }),
-                Cell::from(p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1))),
-                Cell::from(signed(p.unrealized, 2)).style(pnl_style(app, p.unrealized)),
-                Cell::from(signed(pos.realized, 2)).style(pnl_style(app, pos.realized)),
-            ]))
+            let sym = Cell::from(inst.symbol.clone()).style(t.style(Role::Text));
+            let qty = Cell::from(signed(pos.qty, inst.qty_precision)).style(side_style);
+            let avg = Cell::from(if pos.is_flat() {
+                "-".to_string()
+            } else {
+                fmt_dec(pos.avg_price, pp + 1)
+            });
+            let upnl = Cell::from(signed(p.unrealized, 2)).style(pnl_style(app, p.unrealized));
+            Some(Row::new(if narrow {
+                vec![sym, qty, avg, upnl]
+            } else {
+                vec![
+                    sym,
+                    Cell::from(side).style(side_style),
+                    qty,
+                    avg,
+                    Cell::from(p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1))),
+                    upnl,
+                    Cell::from(signed(pos.realized, 2)).style(pnl_style(app, pos.realized)),
+                ]
+            }))
         })
         .collect();
     if rows.is_empty() {
@@ -48,17 +59,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(9),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(9),
-        Constraint::Length(9),
-    ];
-    let header = Row::new(["sym", "side", "qty", "avg", "mark", "uPnL", "rPnL"])
-        .style(t.style(Role::Header));
+    let (widths, header): (Vec<Constraint>, Vec<&str>) = if narrow {
+        (
+            [7, 8, 9, 8].map(Constraint::Length).to_vec(),
+            vec!["sym", "qty", "avg", "uPnL"],
+        )
+    } else {
+        (
+            [7, 5, 7, 9, 9, 8, 8].map(Constraint::Length).to_vec(),
+            vec!["sym", "side", "qty", "avg", "mark", "uPnL", "rPnL"],
+        )
+    };
+    let header = Row::new(header).style(t.style(Role::Header));
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)

@@ -28,6 +28,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ),
         sep(),
     ];
+    let crit = app.unacked_critical();
+    if crit > 0 {
+        spans.push(Span::styled(
+            format!("! {crit} CRITICAL"),
+            t.style(Role::Critical).add_modifier(Modifier::REVERSED),
+        ));
+        spans.push(sep());
+    }
     match app.market() {
         Some(m) => {
             let sym = m.instrument.as_ref().map_or("?", |i| i.symbol.as_str());
@@ -59,14 +67,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ),
         t.style(Role::Dim),
     ));
-    let crit = app.unacked_critical();
-    if crit > 0 {
-        spans.push(sep());
-        spans.push(Span::styled(
-            format!("! {crit} CRITICAL"),
-            t.style(Role::Critical).add_modifier(Modifier::REVERSED),
-        ));
-    }
     if !view.gate_open && view.trading_state != TradingState::Halted {
         spans.push(sep());
         spans.push(Span::styled("GATE CLOSED", t.style(Role::Warning)));

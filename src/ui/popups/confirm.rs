@@ -99,7 +99,7 @@ pub fn render_flatten(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines = vec![Line::styled(
         format!(
             "{:<9}{:<5}{:>10}{:>13}{:>12}{:>11}{:>8}",
-            "sym", "side", "qty", "est. avg", "worst", "slippage", "bps"
+            "sym", "side", "qty", "est. avg", "worst", "cost", "bps"
         ),
         t.style(Role::Header),
     )];
@@ -118,11 +118,11 @@ pub fn render_flatten(app: &App, frame: &mut Frame, area: Rect) {
             Span::raw(rpad(l.avg_price.as_deref().unwrap_or("-"), 13)),
             Span::raw(rpad(l.worst_price.as_deref().unwrap_or("-"), 12)),
             Span::styled(
-                rpad(&l.slippage.map_or("-".into(), |s| fmt_dec(-s, 2)), 11),
+                rpad(&l.slippage.map_or("-".into(), |s| fmt_dec(s, 4)), 11),
                 pnl_style(app, -slip),
             ),
             Span::raw(rpad(
-                &l.slippage_bps.map_or("-".into(), |s| fmt_dec(s, 1)),
+                &l.slippage_bps.map_or("-".into(), |s| fmt_dec(s, 2)),
                 8,
             )),
         ]));
@@ -136,7 +136,7 @@ pub fn render_flatten(app: &App, frame: &mut Frame, area: Rect) {
     lines.push(Line::from(""));
     lines.push(Line::from(vec![
         Span::raw("Reduce-only market orders. Estimated cost vs mid: "),
-        Span::styled(fmt_dec(-total, 2), pnl_style(app, -total)),
+        Span::styled(fmt_dec(total, 4), pnl_style(app, -total)),
     ]));
     lines.push(Line::styled(
         "y / enter: flatten all    any other key: cancel",

@@ -91,9 +91,9 @@ pub fn render(app: &App, form: &OrderForm, frame: &mut Frame, area: Rect) {
     lines.push(Line::from(""));
     lines.push(Line::styled(
         if all_ok {
-            "enter: send   tab/↑↓: field   ←→: change   m: market   esc: close"
+            "enter send · tab/↑↓ field · ←→ change · m market · esc close"
         } else {
-            "fix the checks marked NO   tab/↑↓: field   esc: close"
+            "fix the checks marked NO · tab/↑↓ field · esc close"
         },
         t.style(Role::Dim),
     ));
