@@ -343,6 +343,10 @@ fn kill_is_immediate_without_a_popup() {
     assert!(a.popup().is_some());
     assert_eq!(a.on_key(key('K')), vec![AppEffect::Kill]);
     assert!(a.popup().is_none());
+    // And over the order form.
+    a.on_key(key('b'));
+    assert_eq!(a.on_key(key('K')), vec![AppEffect::Kill]);
+    assert!(a.popup().is_none());
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::engine::view::{EngineView, MarketView};
 use crate::engine::{AlertLevel, Command, ManualOrder};
-use crate::ui::theme::{THEME_NAMES, Theme};
+use crate::ui::theme::Theme;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -450,9 +450,7 @@ impl App {
             return out;
         }
         // The kill switch works everywhere, even over a popup.
-        if self.keymap.action(&key) == Some(Action::Kill)
-            && !matches!(self.popup, Some(Popup::Order(_)))
-        {
+        if self.keymap.action(&key) == Some(Action::Kill) {
             self.popup = None;
             self.flash = Some("KILL SWITCH sent".into());
             out.push(AppEffect::Kill);
@@ -620,7 +618,6 @@ impl App {
             ));
             self.theme = t;
         }
-        debug_assert!(!THEME_NAMES.is_empty());
     }
 
     fn on_popup_key(&mut self, popup: Popup, key: KeyEvent, out: &mut Vec<AppEffect>) {
