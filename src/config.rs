@@ -2,6 +2,7 @@
 //! and the line: every section is `deny_unknown_fields`, and values that parse but make no
 //! sense are found by each section's `validate()` and located in the file.
 
+use crate::app::ConsoleConfig;
 use crate::domain::{Instrument, InstrumentId, Qty};
 use crate::engine::risk::RiskLimits;
 use crate::engine::{EngineConfig, KillSwitchConfig};
@@ -104,6 +105,7 @@ pub struct Config {
     pub kill_switch: KillSwitchConfig,
     pub strategies: StrategiesConfig,
     pub log: LogConfig,
+    pub console: ConsoleConfig,
 }
 
 impl Default for Config {
@@ -120,6 +122,7 @@ impl Default for Config {
             kill_switch: KillSwitchConfig::default(),
             strategies: StrategiesConfig::default(),
             log: LogConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -263,6 +266,7 @@ impl Config {
         within("paper", self.paper.validate())?;
         within("risk", self.risk.validate())?;
         within("strategies", self.strategies_check())?;
+        within("console", self.console.validate())?;
         if self.log.level.trim().is_empty() {
             return Err(Invalid::new("log.level", "must not be empty"));
         }

@@ -4,6 +4,7 @@
 //! `domain` and the engine's strategy interface. `domain` and `engine` import neither the
 //! terminal crates nor tokio.
 
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod engine;
@@ -13,4 +14,5 @@ pub mod runner;
 pub mod setup;
 pub mod strategy;
 pub mod tui;
+pub mod ui;
 pub mod venue;

@@ -1,0 +1,69 @@
+//! `[console]` in config.toml.
+
+use super::keymap::{Keymap, KeymapConfig};
+use crate::config::Invalid;
+use serde::Deserialize;
+
+/// The console's settings.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Theme name: a file `<themes_dir>/<theme>.toml` (built-ins: dark, light,
+    /// high-contrast, mono).
+    pub theme: String,
+    /// Folder of the theme files.
+    pub themes_dir: String,
+    /// Most frames drawn per second.
+    pub fps: u32,
+    /// Book levels shown per side (fewer when the pane is short).
+    pub book_levels: usize,
+    /// Equity samples kept for the PnL chart (one per `equity_sample_ms` of engine time).
+    pub equity_samples: usize,
+    /// Engine time between two equity samples, milliseconds.
+    pub equity_sample_ms: u64,
+    /// Key bindings: action name -> key or list of keys.
+    pub keys: KeymapConfig,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            theme: "dark".into(),
+            themes_dir: "themes".into(),
+            fps: 30,
+            book_levels: 10,
+            equity_samples: 3600,
+            equity_sample_ms: 1000,
+            keys: KeymapConfig::default(),
+        }
+    }
+}
+
+impl ConsoleConfig {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.theme.trim().is_empty() {
+            return Err(Invalid::new("theme", "must not be empty"));
+        }
+        if !(1..=240).contains(&self.fps) {
+            return Err(Invalid::new("fps", "must be between 1 and 240"));
+        }
+        if !(1..=200).contains(&self.book_levels) {
+            return Err(Invalid::new("book_levels", "must be between 1 and 200"));
+        }
+        if self.equity_samples < 2 {
+            return Err(Invalid::new("equity_samples", "must be at least 2"));
+        }
+        if self.equity_sample_ms == 0 {
+            return Err(Invalid::new("equity_sample_ms", "must be at least 1"));
+        }
+        Keymap::from_config(&self.keys).map_err(|e| {
+            let text = e.to_string();
+            let message = text
+                .strip_prefix(&format!("{}: ", e.action()))
+                .unwrap_or(&text)
+                .to_string();
+            Invalid::new(format!("keys.{}", e.action()), message)
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,227 @@
+//! Pure rendering: [`render`] draws an [`App`] into a ratatui frame. No I/O, no state:
+//! everything shown comes from the app's view replica and UI state.
+//!
+//! Layout: at 120x40 and larger every pane is visible (book | trades | positions + PnL;
+//! orders | strategies; alerts). Smaller terminals show the book, the positions and PnL
+//! and the status bar, with one bottom pane at a time (Tab cycles it).
+
+pub mod panes;
+pub mod popups;
+pub mod theme;
+
+use crate::app::{App, Pane};
+use crate::domain::TradingState;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use rust_decimal::Decimal;
+use theme::Role;
+
+/// Width and height from which every pane is shown at once.
+pub const FULL_WIDTH: u16 = 120;
+pub const FULL_HEIGHT: u16 = 40;
+
+/// Draw the whole console.
+pub fn render(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    let halted = app.view().trading_state == TradingState::Halted;
+    let banner = if halted { 3 } else { 0 };
+    let [status, banner_area, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(banner),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    panes::status::render(app, frame, status);
+    if halted {
+        panes::status::render_halted_banner(app, frame, banner_area);
+    }
+    if area.width >= FULL_WIDTH && area.height >= FULL_HEIGHT {
+        render_full(app, frame, body);
+    } else {
+        render_compact(app, frame, body);
+    }
+    panes::status::render_footer(app, frame, footer);
+    popups::render(app, frame, area);
+}
+
+fn render_full(app: &App, frame: &mut Frame, body: Rect) {
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Percentage(50),
+        Constraint::Percentage(30),
+        Constraint::Min(6),
+    ])
+    .areas(body);
+    let [book, tape, right] = Layout::horizontal([
+        Constraint::Percentage(38),
+        Constraint::Percentage(24),
+        Constraint::Percentage(38),
+    ])
+    .areas(top);
+    let pos_h = (app.view().positions.len() as u16 + 3).clamp(4, 8);
+    let [positions, pnl] =
+        Layout::vertical([Constraint::Length(pos_h), Constraint::Min(0)]).areas(right);
+    let [orders, strategies] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
+    panes::book::render(app, frame, book);
+    panes::tape::render(app, frame, tape);
+    panes::positions::render(app, frame, positions);
+    panes::pnl::render(app, frame, pnl);
+    panes::orders::render(app, frame, orders);
+    panes::strategies::render(app, frame, strategies);
+    panes::alerts::render(app, frame, bottom);
+}
+
+fn render_compact(app: &App, frame: &mut Frame, body: Rect) {
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(58), Constraint::Min(4)]).areas(body);
+    let [book, right] =
+        Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)]).areas(top);
+    let pos_h = (app.view().positions.len() as u16 + 3).clamp(4, 6);
+    let [positions, pnl] =
+        Layout::vertical([Constraint::Length(pos_h), Constraint::Min(0)]).areas(right);
+    panes::book::render(app, frame, book);
+    panes::positions::render(app, frame, positions);
+    panes::pnl::render(app, frame, pnl);
+    let [tabs, pane] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(bottom);
+    render_tabs(app, frame, tabs);
+    match app.bottom_pane() {
+        Pane::Tape => panes::tape::render(app, frame, pane),
+        Pane::Strategies => panes::strategies::render(app, frame, pane),
+        Pane::Alerts => panes::alerts::render(app, frame, pane),
+        Pane::Pnl => panes::pnl::render(app, frame, pane),
+        _ => panes::orders::render(app, frame, pane),
+    }
+}
+
+fn render_tabs(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.theme();
+    let mut spans = Vec::new();
+    for p in Pane::BOTTOM {
+        let label = if p == Pane::Alerts && app.unacked_critical() > 0 {
+            format!("{}!", p.title())
+        } else {
+            p.title().to_string()
+        };
+        if p == app.bottom_pane() {
+            spans.push(Span::styled(format!("[{label}]"), t.style(Role::Focus)));
+        } else {
+            spans.push(Span::styled(format!(" {label} "), t.style(Role::Dim)));
+        }
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::styled(
+        format!(
+            "({} cycles)",
+            app.keymap().keys_text(crate::app::Action::NextFocus)
+        ),
+        t.style(Role::Dim),
+    ));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The bordered block of a pane, highlighted when focused.
+pub(crate) fn pane_block<'a>(app: &App, pane: Pane, title: impl Into<Line<'a>>) -> Block<'a> {
+    let t = app.theme();
+    let focused = app.focus() == pane;
+    let border = if focused {
+        t.style(Role::Focus)
+    } else {
+        t.style(Role::Border)
+    };
+    let title: Line<'a> = title.into();
+    let title = if focused {
+        // The focus is also readable without colour: a marker before the title.
+        let mut spans = vec![Span::styled("▶", t.style(Role::Focus))];
+        spans.extend(title.spans);
+        Line::from(spans)
+    } else {
+        title
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(border)
+        .title(title.style(t.style(Role::Title)))
+}
+
+/// A signed decimal with its sign always written (`+1.50`, `-0.25`, `0.00`).
+pub fn signed(d: Decimal, dp: u32) -> String {
+    let r = d.round_dp(dp);
+    if r.is_zero() {
+        format!("{:.*}", dp as usize, Decimal::ZERO)
+    } else if r.is_sign_positive() {
+        format!("+{:.*}", dp as usize, r)
+    } else {
+        format!("{:.*}", dp as usize, r)
+    }
+}
+
+/// The profit/loss style of a signed amount.
+pub fn pnl_style(app: &App, d: Decimal) -> Style {
+    let t = app.theme();
+    if d > Decimal::ZERO {
+        t.style(Role::Profit)
+    } else if d < Decimal::ZERO {
+        t.style(Role::Loss)
+    } else {
+        t.style(Role::Text)
+    }
+}
+
+/// The style of a trading state word.
+pub fn state_style(app: &App, s: TradingState) -> Style {
+    let t = app.theme();
+    match s {
+        TradingState::Active => t.style(Role::Active),
+        TradingState::Paused => t.style(Role::Paused),
+        TradingState::Reducing => t.style(Role::Reducing),
+        TradingState::Halted => t.style(Role::Halted),
+    }
+}
+
+/// A duration as short text: `850ms`, `12.3s`, `5m02s`, `2h05m`.
+pub fn short_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms % 3_600_000) / 60_000)
+    }
+}
+
+/// Pad or cut `s` to `w` columns, right-aligned.
+pub(crate) fn rpad(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n >= w {
+        s.chars().take(w).collect()
+    } else {
+        format!("{}{}", " ".repeat(w - n), s)
+    }
+}
+
+/// Pad or cut `s` to `w` columns, left-aligned.
+pub(crate) fn lpad(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n >= w {
+        s.chars().take(w).collect()
+    } else {
+        format!("{s}{}", " ".repeat(w - n))
+    }
+}
+
+/// A style with the emphasis modifier used for "look here" rows.
+pub(crate) fn emphasis(s: Style) -> Style {
+    s.add_modifier(Modifier::BOLD)
+}

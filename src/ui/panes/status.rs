@@ -1,0 +1,143 @@
+//! The status bar (mode, feed age, trading state, engine clock, engine lag, frame time),
+//! the full-width HALTED banner, and the footer (key hints or the last message).
+
+use crate::app::{Action, App, Mode};
+use crate::domain::TradingState;
+use crate::ui::theme::Role;
+use crate::ui::{short_duration, state_style};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.theme();
+    let view = app.view();
+    let sep = || Span::styled(" │ ", t.style(Role::Border));
+    let mode_style = match app.mode {
+        Mode::Live => t.style(Role::Critical).add_modifier(Modifier::REVERSED),
+        _ => t.style(Role::Header),
+    };
+    let mut spans = vec![
+        Span::styled(format!(" {} ", app.mode.as_str()), mode_style),
+        sep(),
+        Span::styled(
+            format!(" {} ", view.trading_state.as_str()),
+            state_style(app, view.trading_state).add_modifier(Modifier::BOLD),
+        ),
+        sep(),
+    ];
+    let crit = app.unacked_critical();
+    if crit > 0 {
+        spans.push(Span::styled(
+            format!("! {crit} CRITICAL"),
+            t.style(Role::Critical).add_modifier(Modifier::REVERSED),
+        ));
+        spans.push(sep());
+    }
+    match app.market() {
+        Some(m) => {
+            let sym = m.instrument.as_ref().map_or("?", |i| i.symbol.as_str());
+            spans.push(Span::styled(sym.to_string(), t.style(Role::Title)));
+            let feed = match m.last_update {
+                Some(ts) => format!(" feed {}", short_duration(view.now.since(ts))),
+                None => " feed -".to_string(),
+            };
+            let feed_style = if m.stale || m.resyncing {
+                t.style(Role::Warning)
+            } else {
+                t.style(Role::Text)
+            };
+            spans.push(Span::styled(feed, feed_style));
+            if m.stale {
+                spans.push(Span::styled(" STALE", t.style(Role::Warning)));
+            }
+        }
+        None => spans.push(Span::styled("no market", t.style(Role::Dim))),
+    }
+    spans.push(sep());
+    spans.push(Span::styled(view.now.hms_millis(), t.style(Role::Text)));
+    spans.push(sep());
+    spans.push(Span::styled(
+        format!(
+            "lag {} frame {:.1}ms",
+            short_duration(app.engine_lag()),
+            app.frame_time().as_secs_f64() * 1000.0
+        ),
+        t.style(Role::Dim),
+    ));
+    if !view.gate_open && view.trading_state != TradingState::Halted {
+        spans.push(sep());
+        spans.push(Span::styled("GATE CLOSED", t.style(Role::Warning)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// HALTED as a full-width banner with the reason and the kill switch's progress.
+pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.theme();
+    let view = app.view();
+    let style = t.style(Role::Halted);
+    let mut detail = Vec::new();
+    if let Some(r) = &view.halt_reason {
+        detail.push(format!("reason: {r}"));
+    }
+    if let Some(k) = &view.kill {
+        detail.push(format!(
+            "cancels {}/{} confirmed",
+            k.cancels_confirmed, k.cancels_requested
+        ));
+        if k.flatten_orders > 0 {
+            detail.push(format!("flatten orders {}", k.flatten_orders));
+        }
+    }
+    detail.push(format!("{} open orders", view.open_orders.len()));
+    let rearm = app.keymap().keys_text(Action::ReArm);
+    let lines = vec![
+        Line::from(format!(
+            "■■■  HALTED  ■■■  trading gate {}",
+            if view.gate_open { "OPEN" } else { "CLOSED" }
+        )),
+        Line::from(detail.join("  ·  ")),
+        Line::from(format!("press {rearm} to re-arm (asks to confirm)")),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines)
+            .alignment(Alignment::Center)
+            .style(style.add_modifier(Modifier::BOLD)),
+        area,
+    );
+}
+
+/// The last message, or the main key hints generated from the keymap.
+pub fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.theme();
+    let line = match app.flash() {
+        Some(msg) => Line::styled(format!(" {msg}"), t.style(Role::Warning)),
+        None => {
+            let km = app.keymap();
+            let hints = [
+                (Action::Kill, "KILL"),
+                (Action::PauseResume, "pause"),
+                (Action::Buy, "buy"),
+                (Action::Sell, "sell"),
+                (Action::CancelAll, "cancel all"),
+                (Action::CancelSelected, "cancel sel"),
+                (Action::Flatten, "flatten"),
+                (Action::NextFocus, "pane"),
+                (Action::Help, "help"),
+                (Action::Quit, "quit"),
+            ];
+            let mut spans = Vec::new();
+            for (a, label) in hints {
+                let keys = km.keys(a);
+                let Some(k) = keys.first() else { continue };
+                spans.push(Span::styled(format!(" {k}"), t.style(Role::Focus)));
+                spans.push(Span::styled(format!(" {label} "), t.style(Role::Dim)));
+            }
+            Line::from(spans)
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}

@@ -1,0 +1,31 @@
+//! Popups drawn over the panes: confirmations, the manual order form, the flatten
+//! preview, the help overlay.
+
+pub mod confirm;
+pub mod help;
+pub mod order_form;
+
+use crate::app::{App, Confirm, Popup};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    match app.popup() {
+        None => {}
+        Some(Popup::Help) => help::render(app, frame, area),
+        Some(Popup::Confirm(Confirm::Flatten)) => confirm::render_flatten(app, frame, area),
+        Some(Popup::Confirm(c)) => confirm::render(app, *c, frame, area),
+        Some(Popup::Order(form)) => order_form::render(app, form, frame, area),
+    }
+}
+
+/// A centred rectangle of at most `w` x `h` inside `area`.
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    r
+}

@@ -1,0 +1,415 @@
+//! A hand-made engine view for the console's tests and bench: two books, a position,
+//! open orders (one of ours resting at a book level with its queue position), alerts
+//! (one critical), strategies and a tape.
+#![allow(dead_code)]
+
+use pit::app::{App, ConsoleConfig};
+use pit::domain::{
+    ClientOrderId, Instrument, InstrumentId, Level, Order, OrderKind, OrderRequest, OrderStatus,
+    OrderTag, Owner, Position, Price, Qty, Side, TimeInForce, Timestamp, TradeTick, TradingState,
+};
+use pit::engine::view::{EngineView, HealthView, MarketView, PnlView, PositionView, StrategyView};
+use pit::engine::{Alert, AlertLevel, KillProgress};
+use pit::ui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// 2024-08-08 12:00:00.000 UTC.
+pub const NOON_MS: i64 = 1_723_075_200_000 + 12 * 3_600_000;
+
+pub fn ts(ms_after_noon: i64) -> Timestamp {
+    Timestamp::from_millis(NOON_MS + ms_after_noon)
+}
+
+pub fn btc() -> Instrument {
+    Instrument::new(
+        InstrumentId(0),
+        "BTC-USD",
+        "sim",
+        dec!(0.1),
+        dec!(0.001),
+        Qty(1),
+    )
+}
+
+pub fn eth() -> Instrument {
+    Instrument::new(
+        InstrumentId(1),
+        "ETH-USD",
+        "sim",
+        dec!(0.01),
+        dec!(0.01),
+        Qty(1),
+    )
+}
+
+fn levels(best: i64, step: i64, sizes: &[i64]) -> Vec<Level> {
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Level::new(Price(best + step * i as i64), Qty(*s)))
+        .collect()
+}
+
+fn order(
+    id: &str,
+    inst: InstrumentId,
+    owner: Owner,
+    side: Side,
+    price: Option<i64>,
+    qty: i64,
+    created_ms: i64,
+) -> Order {
+    let req = OrderRequest {
+        client_id: ClientOrderId::new(id),
+        instrument: inst,
+        side,
+        kind: if price.is_some() {
+            OrderKind::Limit
+        } else {
+            OrderKind::Market
+        },
+        price: price.map(Price),
+        qty: Qty(qty),
+        tif: TimeInForce::Gtc,
+        reduce_only: false,
+        owner,
+        tag: if owner == Owner::Manual {
+            OrderTag::Manual
+        } else {
+            OrderTag::Strategy
+        },
+    };
+    let mut o = Order::new(req, ts(created_ms));
+    o.status = OrderStatus::Acked;
+    o
+}
+
+fn alert(seq: u64, ms: i64, level: AlertLevel, source: &str, text: &str, count: u32) -> Alert {
+    Alert {
+        seq,
+        ts: ts(ms),
+        level,
+        source: source.into(),
+        text: text.into(),
+        count,
+        acknowledged: false,
+        kind: String::new(),
+    }
+}
+
+/// An active market with everything on screen.
+pub fn view() -> EngineView {
+    let btc_bids = levels(
+        600_000,
+        -1,
+        &[
+            250, 1_200, 800, 3_000, 450, 2_100, 900, 5_000, 700, 1_500, 640, 320,
+        ],
+    );
+    let btc_asks = levels(
+        600_001,
+        1,
+        &[
+            300, 900, 1_200, 2_600, 500, 1_800, 4_000, 650, 1_100, 2_200, 380, 990,
+        ],
+    );
+    let eth_bids = levels(
+        299_000,
+        -1,
+        &[120, 340, 560, 80, 900, 230, 410, 150, 600, 700],
+    );
+    let eth_asks = levels(
+        299_001,
+        1,
+        &[150, 220, 480, 90, 1_000, 310, 260, 130, 560, 800],
+    );
+    let tape = vec![
+        (
+            InstrumentId(0),
+            TradeTick {
+                ts: ts(-4_000),
+                price: Price(599_999),
+                qty: Qty(12),
+                aggressor: Side::Sell,
+            },
+        ),
+        (
+            InstrumentId(1),
+            TradeTick {
+                ts: ts(-3_200),
+                price: Price(299_001),
+                qty: Qty(40),
+                aggressor: Side::Buy,
+            },
+        ),
+        (
+            InstrumentId(0),
+            TradeTick {
+                ts: ts(-2_500),
+                price: Price(600_000),
+                qty: Qty(5),
+                aggressor: Side::Sell,
+            },
+        ),
+        (
+            InstrumentId(0),
+            TradeTick {
+                ts: ts(-1_100),
+                price: Price(600_000),
+                qty: Qty(80),
+                aggressor: Side::Buy,
+            },
+        ),
+        (
+            InstrumentId(1),
+            TradeTick {
+                ts: ts(-700),
+                price: Price(299_000),
+                qty: Qty(15),
+                aggressor: Side::Sell,
+            },
+        ),
+        (
+            InstrumentId(0),
+            TradeTick {
+                ts: ts(-250),
+                price: Price(600_001),
+                qty: Qty(30),
+                aggressor: Side::Buy,
+            },
+        ),
+    ];
+    let mut partial = order(
+        "M-3",
+        InstrumentId(1),
+        Owner::Manual,
+        Side::Sell,
+        Some(299_050),
+        10,
+        -90_000,
+    );
+    partial.status = OrderStatus::PartiallyFilled;
+    partial.filled = Qty(2);
+    let mut mm_bid = order(
+        "S1-7",
+        InstrumentId(0),
+        Owner::Strategy(0),
+        Side::Buy,
+        Some(600_000),
+        1,
+        -5_200,
+    );
+    mm_bid.queue_ahead = Some(Qty(180));
+    let mut mm_ask = order(
+        "S1-8",
+        InstrumentId(0),
+        Owner::Strategy(0),
+        Side::Sell,
+        Some(600_003),
+        1,
+        -5_100,
+    );
+    mm_ask.queue_ahead = Some(Qty(1_900));
+    mm_ask.cancel_pending = true;
+    EngineView {
+        now: ts(0),
+        trading_state: TradingState::Active,
+        halt_reason: None,
+        kill: None,
+        gate_open: true,
+        markets: vec![
+            MarketView {
+                instrument: Some(btc()),
+                bids: btc_bids,
+                asks: btc_asks,
+                last_trade: Some(TradeTick {
+                    ts: ts(-250),
+                    price: Price(600_001),
+                    qty: Qty(30),
+                    aggressor: Side::Buy,
+                }),
+                last_update: Some(ts(-12)),
+                resyncing: false,
+                stale: false,
+                crossed: false,
+            },
+            MarketView {
+                instrument: Some(eth()),
+                bids: eth_bids,
+                asks: eth_asks,
+                last_trade: Some(TradeTick {
+                    ts: ts(-700),
+                    price: Price(299_000),
+                    qty: Qty(15),
+                    aggressor: Side::Sell,
+                }),
+                last_update: Some(ts(-40)),
+                resyncing: false,
+                stale: false,
+                crossed: false,
+            },
+        ],
+        tape,
+        positions: vec![
+            PositionView {
+                position: Position {
+                    instrument: InstrumentId(0),
+                    qty: dec!(0.005),
+                    avg_price: dec!(59990.0),
+                    realized: dec!(14.2),
+                    fees: dec!(0.9),
+                },
+                mark: Some(dec!(60000.05)),
+                unrealized: dec!(0.05025),
+            },
+            PositionView {
+                position: Position {
+                    instrument: InstrumentId(1),
+                    qty: dec!(-0.20),
+                    avg_price: dec!(2995.50),
+                    realized: dec!(-3.1),
+                    fees: dec!(0.3),
+                },
+                mark: Some(dec!(2990.005)),
+                unrealized: dec!(1.099),
+            },
+        ],
+        pnl: PnlView {
+            realized: dec!(11.1),
+            unrealized: dec!(1.14925),
+            fees: dec!(1.2),
+            equity: dec!(11.04925),
+            equity_peak: dec!(19.5),
+            drawdown: dec!(8.45075),
+            day_pnl: dec!(-120.40),
+            daily_loss_limit: dec!(5000),
+            max_drawdown: dec!(10000),
+        },
+        open_orders: vec![mm_bid, mm_ask, partial],
+        closed_orders: vec![],
+        strategies: vec![
+            StrategyView {
+                name: "market_maker".into(),
+                enabled: true,
+                held: false,
+                instrument: Some(InstrumentId(0)),
+                position: dec!(0.003),
+                pnl: dec!(4.25),
+                open_orders: 2,
+                orders: 120,
+                held_orders: 0,
+                refused_orders: 1,
+                last_signal: Some("quote 60000.0/60000.3".into()),
+            },
+            StrategyView {
+                name: "imbalance".into(),
+                enabled: true,
+                held: true,
+                instrument: Some(InstrumentId(0)),
+                position: dec!(0.002),
+                pnl: dec!(-1.75),
+                open_orders: 0,
+                orders: 9,
+                held_orders: 2,
+                refused_orders: 0,
+                last_signal: Some("buy imb 0.71".into()),
+            },
+            StrategyView {
+                name: "exit_manager".into(),
+                enabled: false,
+                held: false,
+                instrument: None,
+                position: Decimal::ZERO,
+                pnl: Decimal::ZERO,
+                open_orders: 0,
+                orders: 0,
+                held_orders: 0,
+                refused_orders: 0,
+                last_signal: None,
+            },
+        ],
+        alerts: vec![
+            alert(
+                1,
+                -60_000,
+                AlertLevel::Info,
+                "operator",
+                "strategy 3 off",
+                1,
+            ),
+            alert(
+                2,
+                -30_000,
+                AlertLevel::Warn,
+                "risk",
+                "refused: cooldown after 5 losses",
+                3,
+            ),
+            alert(
+                3,
+                -2_000,
+                AlertLevel::Critical,
+                "feed",
+                "BTC-USD book crossed, resyncing",
+                1,
+            ),
+        ],
+        health: HealthView::default(),
+    }
+}
+
+/// The same market after the kill switch: HALTED with cancels in flight.
+pub fn halted_view() -> EngineView {
+    let mut v = view();
+    v.trading_state = TradingState::Halted;
+    v.halt_reason = Some("kill switch (operator)".into());
+    v.kill = Some(KillProgress {
+        started: ts(-500),
+        cancels_requested: 9,
+        cancels_confirmed: 7,
+        flatten_orders: 0,
+    });
+    v.gate_open = false;
+    v
+}
+
+pub fn app_with(view: EngineView, theme: Theme) -> App {
+    let mut app = App::new(&ConsoleConfig::default(), theme, Arc::new(view));
+    app.set_frame_stats(Duration::from_millis(3), Duration::from_micros(1_200));
+    app.set_price_band_bps(dec!(100));
+    // The bell of the fixture's critical alert is not what these tests are about.
+    let _ = app.take_effects();
+    app
+}
+
+pub fn app() -> App {
+    app_with(view(), Theme::builtin("dark").expect("dark theme"))
+}
+
+/// Draw the full screen at `w` x `h`.
+pub fn screen(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    term.draw(|f| pit::ui::render(app, f)).expect("draw");
+    term
+}
+
+/// Draw one pane (or anything) with `draw` into a `w` x `h` buffer.
+pub fn pane(
+    app: &App,
+    w: u16,
+    h: u16,
+    draw: fn(&App, &mut ratatui::Frame, ratatui::layout::Rect),
+) -> Terminal<TestBackend> {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    term.draw(|f| {
+        let area = f.area();
+        draw(app, f, area)
+    })
+    .expect("draw");
+    term
+}
