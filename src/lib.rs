@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod headless;

@@ -25,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run the engine on the configured venue (the simulated market by default).
+    /// Run the engine on the configured venue (the simulated market by default), with the
+    /// console unless --headless.
     Run(RunArgs),
 }
 
@@ -78,17 +79,78 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     }
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Some(Cmd::Run(args)) = cli.command else {
-        use clap::CommandFactory;
-        Cli::command().print_help()?;
-        println!("\n\nThe console is not built yet: try `pit run --headless --for 60s`.");
-        return Ok(ExitCode::SUCCESS);
-    };
-    if !args.headless {
-        anyhow::bail!("the console is not built yet: use `pit run --headless`");
+/// The full-screen console over the engine.
+fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("the console needs a terminal; use `pit run --headless` for scripts");
     }
+    let no_color = pit::ui::theme::no_color_env();
+    let themes_dir = std::path::Path::new(&cfg.console.themes_dir);
+    let theme = match pit::ui::theme::Theme::load(&cfg.console.theme, themes_dir, no_color) {
+        // Run outside the repo: the built-in copy of a shipped theme stands in for its file.
+        Err(pit::ui::theme::ThemeError::Read { .. }) if !themes_dir.is_dir() => {
+            let t = pit::ui::theme::Theme::builtin(&cfg.console.theme)?;
+            if no_color { t.without_color() } else { t }
+        }
+        other => other?,
+    };
+    let _log_guard = pit::logging::init(&cfg.log)?;
+    let seed = args.seed.unwrap_or(cfg.seed);
+    tracing::info!(seed, venue = %cfg.venue, "pit console starting");
+    let parts = pit::setup::assemble(cfg, seed, TradingState::Active)?;
+    let opts = RunOptions {
+        speed: args.speed,
+        run_for: args.run_for,
+        publish_every: Duration::from_secs(1) / cfg.console.fps.clamp(1, 120),
+        exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
+    };
+    let handle = pit::runner::spawn(
+        parts.engine,
+        Box::new(parts.market),
+        Box::new(parts.exec),
+        opts,
+    )
+    .context("cannot start the engine thread")?;
+    let mut app = pit::app::App::new(&cfg.console, theme, handle.view());
+    app.set_price_band_bps(cfg.risk.price_band_bps);
+    app.set_mode(pit::app::Mode::Sim);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(pit::console::run(handle, app, cfg.console.fps))?;
+    let s = &result.summary;
+    eprintln!(
+        "pit stopped: {} | orders {} | fills {} | blocked at the gate {} | open orders left {} | fill log {}",
+        s.trading_state,
+        s.orders,
+        s.fills,
+        result.exec.orders_blocked,
+        result.open_orders_left,
+        &s.fill_log_sha256[..16]
+    );
+    tracing::info!(fills = s.fills, hash = %s.fill_log_sha256, "pit stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let args = match cli.command {
+        Some(Cmd::Run(args)) => args,
+        // Plain `pit` opens the console on the configured venue.
+        None => RunArgs {
+            headless: false,
+            run_for: None,
+            speed: Speed::Times(1.0),
+            seed: None,
+            json: false,
+        },
+    };
     let cfg = load_config(cli.config.as_ref())?;
+    if !args.headless {
+        return run_console(&cfg, &args);
+    }
     let _log_guard = pit::logging::init(&cfg.log)?;
     let seed = args.seed.unwrap_or(cfg.seed);
     tracing::info!(seed, venue = %cfg.venue, "pit starting headless");

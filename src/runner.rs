@@ -370,7 +370,17 @@ impl Runner {
         let mut effects = std::mem::take(&mut self.effects);
         for e in effects.drain(..) {
             match e {
-                Effect::Submit(order) => self.exec.submit(now, order),
+                Effect::Submit(order) => {
+                    let id = order.client_id.clone();
+                    let reduce_only = order.reduce_only;
+                    let before = self.exec.stats().orders_sent;
+                    self.exec.submit(now, order);
+                    if self.exec.stats().orders_sent > before {
+                        tracing::debug!(%id, reduce_only, "order sent");
+                    } else {
+                        tracing::debug!(%id, reduce_only, "order stopped at the gate");
+                    }
+                }
                 Effect::Cancel(id) => self.exec.cancel(now, &id),
                 Effect::Alert(a) => match a.level {
                     AlertLevel::Critical => {

@@ -203,9 +203,16 @@ fn the_shipped_config_toml_matches_the_built_in_defaults() {
 }
 
 #[test]
-fn plain_pit_prints_help() {
-    let out = pit().output().unwrap();
-    assert!(out.status.success());
-    let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("run"), "{s}");
+fn plain_pit_without_a_terminal_points_to_headless() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pit().current_dir(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.contains("--headless"),
+        "{err}"
+    );
+    let help = pit().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("run"));
 }

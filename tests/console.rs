@@ -398,7 +398,12 @@ fn cancel_all_asks_first() {
 #[test]
 fn buy_form_sends_a_manual_order() {
     let mut a = app();
-    assert!(a.on_key(key('b')).is_empty());
+    // Opening the form asks the engine for its risk verdict on the default order.
+    let opened = a.on_key(key('b'));
+    assert!(
+        matches!(opened.as_slice(), [AppEffect::Engine(Command::Preview(o))] if o.side == Side::Buy),
+        "{opened:?}"
+    );
     // The form opens on the size field with the minimum size and the best bid.
     let effects = a.on_key(code(KeyCode::Enter));
     let [AppEffect::Engine(Command::Manual(o))] = effects.as_slice() else {
@@ -567,5 +572,26 @@ fn flatten_previews_then_confirms() {
     assert_eq!(
         a.on_key(key('y')),
         vec![AppEffect::Engine(Command::Flatten(None))]
+    );
+}
+
+#[test]
+fn order_form_shows_the_engine_risk_verdict() {
+    let mut a = app();
+    let opened = a.on_key(key('b'));
+    let [AppEffect::Engine(Command::Preview(order))] = opened.as_slice() else {
+        panic!("{opened:?}");
+    };
+    // The engine answers through its published view.
+    let mut v = view();
+    v.order_preview = Some(pit::engine::OrderPreview {
+        order: order.clone(),
+        verdict: Err("order qty 5 exceeds max_order_qty 1".into()),
+    });
+    a.set_view(std::sync::Arc::new(v));
+    let text = text(&screen(&a, 120, 40));
+    assert!(
+        text.contains("risk engine: order qty 5 exceeds max_order_qty 1"),
+        "{text}"
     );
 }

@@ -503,7 +503,11 @@ impl App {
                 if self.view.markets.is_empty() {
                     self.flash = Some("no instruments".into());
                 } else {
-                    self.popup = Some(Popup::Order(self.new_form(side)));
+                    let form = self.new_form(side);
+                    if let Some(e) = self.preview_effect(&form) {
+                        out.push(e);
+                    }
+                    self.popup = Some(Popup::Order(form));
                 }
             }
             Action::CancelAll => {
@@ -656,6 +660,9 @@ impl App {
             Popup::Order(mut form) => {
                 if self.on_form_key(&mut form, key, out) {
                     self.popup = Some(Popup::Order(form));
+                } else if !matches!(out.last(), Some(AppEffect::Engine(Command::Manual(_)))) {
+                    // Closed without sending: the engine can forget the preview.
+                    out.push(AppEffect::Engine(Command::ClearPreview));
                 }
             }
         }
@@ -739,11 +746,12 @@ impl App {
         true
     }
 
-    /// Where the engine's own verdict plugs in: once `Command::Preview(ManualOrder)` exists,
-    /// return `Some(AppEffect::Engine(Command::Preview(order)))` for a well-formed form so the
-    /// engine publishes `view.order_preview`, and [`App::verdict_text`] shows it.
-    fn preview_effect(&self, _form: &OrderForm) -> Option<AppEffect> {
-        None
+    /// Ask the engine for its risk verdict on a well-formed form; it publishes it as
+    /// `view.order_preview`, which [`App::verdict_text`] shows.
+    fn preview_effect(&self, form: &OrderForm) -> Option<AppEffect> {
+        self.form_order(form)
+            .ok()
+            .map(|o| AppEffect::Engine(Command::Preview(o)))
     }
 
     fn new_form(&self, side: Side) -> OrderForm {
@@ -819,10 +827,28 @@ impl App {
     /// engine publishes one for this order (see [`App::preview_effect`]); until then the
     /// checks the console can do itself ([`App::local_checks`]).
     pub fn verdict_text(&self, form: &OrderForm) -> Vec<Check> {
-        // Engine verdict: when `EngineView::order_preview` exists and its `order` equals
-        // `self.form_order(form)`, show `Ok` as "risk: approved" and `Err(why)` as a
-        // failed check, before the local checks.
-        self.local_checks(form)
+        let mut out = Vec::new();
+        if let Ok(order) = self.form_order(form) {
+            let engine = self
+                .view
+                .order_preview
+                .as_ref()
+                .filter(|p| p.order == order);
+            // Until the engine answers (within a frame) only the local checks show.
+            match engine.map(|p| &p.verdict) {
+                Some(Ok(())) => out.push(Check {
+                    ok: true,
+                    text: "risk engine: approved".into(),
+                }),
+                Some(Err(why)) => out.push(Check {
+                    ok: false,
+                    text: format!("risk engine: {why}"),
+                }),
+                None => {}
+            }
+        }
+        out.extend(self.local_checks(form));
+        out
     }
 
     /// Local checks: size positive, on the lot grid and at least the minimum; price on the

@@ -360,6 +360,8 @@ pub fn view() -> EngineView {
             ),
         ],
         health: HealthView::default(),
+        order_preview: None,
+        engine_lag: Duration::from_millis(2),
     }
 }
 

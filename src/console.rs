@@ -1,0 +1,128 @@
+//! The console's event loop: keys and the engine's published view in, frames out.
+//!
+//! It drains everything that arrived, then draws once if something changed, at most
+//! `console.fps` times a second; it never blocks on the engine (commands go into an
+//! unbounded channel, the view is a latest value) and the engine never waits for it.
+//! The kill switch key closes the trading gate from this thread before the command travels.
+
+use crate::app::{App, AppEffect};
+use crate::runner::{EngineHandle, RunResult};
+use crate::tui::Tui;
+use anyhow::Context;
+use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
+use futures_util::StreamExt;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Run the console until the user quits or a signal stops it; then stop the engine
+/// (cancelling orders as configured) and return its result.
+pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result<RunResult> {
+    let frame_every = Duration::from_secs(1) / fps.clamp(1, 120);
+    let mut tui = Tui::enter().context("cannot take over the terminal")?;
+    let mut keys = EventStream::new();
+    let mut views = handle.subscribe();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - frame_every;
+    let mut stopping = false;
+    let mut ticker = tokio::time::interval(frame_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        tokio::select! {
+            biased;
+            key = keys.next() => match key {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    // Ctrl-C in raw mode arrives as a key: treat it like SIGINT.
+                    if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                        stopping = true;
+                        handle.shutdown();
+                    } else {
+                        let effects = app.on_key(k);
+                        apply(effects, &handle, &mut stopping);
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(..))) => {
+                    let _ = tui.terminal.autoresize();
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::error!("terminal input failed: {e}");
+                    stopping = true;
+                    handle.shutdown();
+                }
+                None => {
+                    stopping = true;
+                    handle.shutdown();
+                }
+            },
+            changed = views.changed() => {
+                if changed.is_err() {
+                    break; // the engine thread ended
+                }
+                let view = views.borrow_and_update().clone();
+                app.set_view(view);
+                apply(app.take_effects(), &handle, &mut stopping);
+                dirty = true;
+            }
+            _ = term.recv(), if !stopping => {
+                tracing::warn!("SIGTERM: stopping");
+                stopping = true;
+                handle.shutdown();
+            }
+            _ = hup.recv(), if !stopping => {
+                tracing::warn!("SIGHUP: stopping");
+                stopping = true;
+                handle.shutdown();
+            }
+            _ = ticker.tick() => {}
+        }
+        if handle.is_finished() {
+            break;
+        }
+        if dirty && last_draw.elapsed() >= frame_every {
+            let started = Instant::now();
+            tui.terminal
+                .draw(|frame| crate::ui::render(&app, frame))
+                .context("cannot draw")?;
+            last_draw = Instant::now();
+            let lag = app.view().engine_lag;
+            app.set_frame_stats(lag, started.elapsed());
+            dirty = false;
+        }
+    }
+    drop(tui);
+    let result = tokio::task::spawn_blocking(move || handle.join())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the engine thread panicked; see the log"))?;
+    Ok(result)
+}
+
+/// Carry out what the console asked for. Never blocks.
+fn apply(effects: Vec<AppEffect>, handle: &EngineHandle, stopping: &mut bool) {
+    for effect in effects {
+        match effect {
+            // The gate closes here, on this thread, before the command travels.
+            AppEffect::Kill => {
+                handle.kill();
+            }
+            AppEffect::Engine(cmd) => {
+                handle.send(cmd);
+            }
+            AppEffect::Quit => {
+                *stopping = true;
+                handle.shutdown();
+            }
+            AppEffect::Bell => bell(),
+        }
+    }
+}
+
+fn bell() {
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x07");
+    let _ = out.flush();
+}
