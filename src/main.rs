@@ -79,6 +79,39 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     }
 }
 
+/// Build the engine for the configured venue and start its thread.
+fn start_engine(
+    cfg: &Config,
+    args: &RunArgs,
+    publish_every: Duration,
+) -> anyhow::Result<pit::runner::EngineHandle> {
+    let seed = args.seed.unwrap_or(cfg.seed);
+    tracing::info!(seed, venue = %cfg.venue, headless = args.headless, "pit starting");
+    let parts = pit::setup::assemble(cfg, seed, TradingState::Active)?;
+    let opts = RunOptions {
+        speed: args.speed,
+        run_for: args.run_for,
+        publish_every,
+        exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
+    };
+    pit::runner::spawn(
+        parts.engine,
+        Box::new(parts.market),
+        Box::new(parts.exec),
+        opts,
+    )
+    .context("cannot start the engine thread")
+}
+
+/// One worker thread is plenty: the engine has its own thread.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 /// The full-screen console over the engine.
 fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
@@ -96,31 +129,12 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
         other => other?,
     };
     let _log_guard = pit::logging::init(&cfg.log)?;
-    let seed = args.seed.unwrap_or(cfg.seed);
-    tracing::info!(seed, venue = %cfg.venue, "pit console starting");
-    let parts = pit::setup::assemble(cfg, seed, TradingState::Active)?;
-    let opts = RunOptions {
-        speed: args.speed,
-        run_for: args.run_for,
-        publish_every: Duration::from_secs(1) / cfg.console.fps.clamp(1, 120),
-        exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
-    };
-    let handle = pit::runner::spawn(
-        parts.engine,
-        Box::new(parts.market),
-        Box::new(parts.exec),
-        opts,
-    )
-    .context("cannot start the engine thread")?;
+    let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
+    let handle = start_engine(cfg, args, publish_every)?;
     let mut app = pit::app::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
     app.set_mode(pit::app::Mode::Sim);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let result = runtime.block_on(pit::console::run(handle, app, cfg.console.fps))?;
+    let result = runtime()?.block_on(pit::console::run(handle, app, cfg.console.fps))?;
     let s = &result.summary;
     eprintln!(
         "pit stopped: {} | orders {} | fills {} | blocked at the gate {} | open orders left {} | fill log {}",
@@ -152,28 +166,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         return run_console(&cfg, &args);
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
-    let seed = args.seed.unwrap_or(cfg.seed);
-    tracing::info!(seed, venue = %cfg.venue, "pit starting headless");
-    let parts = pit::setup::assemble(&cfg, seed, TradingState::Active)?;
-    let opts = RunOptions {
-        speed: args.speed,
-        run_for: args.run_for,
-        publish_every: Duration::from_millis(100),
-        exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
-    };
-    let handle = pit::runner::spawn(
-        parts.engine,
-        Box::new(parts.market),
-        Box::new(parts.exec),
-        opts,
-    )
-    .context("cannot start the engine thread")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let result = runtime.block_on(pit::headless::supervise(handle))?;
+    let handle = start_engine(&cfg, &args, Duration::from_millis(100))?;
+    let result = runtime()?.block_on(pit::headless::supervise(handle))?;
     tracing::info!(fills = result.summary.fills, hash = %result.summary.fill_log_sha256, "pit stopped");
     if args.json {
         println!("{}", pit::headless::summary_json(&result));
