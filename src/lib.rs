@@ -11,6 +11,7 @@ pub mod domain;
 pub mod engine;
 pub mod headless;
 pub mod logging;
+pub mod record;
 pub mod runner;
 pub mod setup;
 pub mod strategy;

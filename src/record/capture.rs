@@ -1,0 +1,292 @@
+//! The capture-line format: one JSON object per line,
+//! `{"ts_ns": .., "venue": .., "dir": "connect"|"send"|"recv"|"http", "url": .., "frame": ..}`,
+//! in receive order; zstd-compressed when the file name ends in `.zst`.
+//!
+//! Reading never fails on a bad line: a torn or malformed line (a crash mid-write, a
+//! truncated copy) is skipped, counted and reported with its line number, and the rest of
+//! the file is read.
+
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+/// What a line records.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// A socket opened to `url`.
+    Connect,
+    /// A frame we sent.
+    Send,
+    /// A frame received.
+    Recv,
+    /// A REST response body.
+    Http,
+}
+
+/// One recorded frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureLine {
+    /// Local receive time, Unix nanoseconds.
+    pub ts_ns: i64,
+    pub venue: String,
+    pub dir: Direction,
+    pub url: String,
+    /// The exact text of the frame or body.
+    pub frame: String,
+}
+
+/// A line that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Reads capture lines, skipping and recording bad ones.
+pub struct CaptureReader<R: BufRead> {
+    inner: R,
+    line_no: u64,
+    buf: String,
+    skipped: u64,
+    first_skipped: Vec<SkippedLine>,
+    io_error: Option<io::Error>,
+}
+
+/// How many skipped lines are kept with their reasons (all are counted).
+const KEEP_SKIPPED: usize = 20;
+
+impl CaptureReader<Box<dyn BufRead + Send>> {
+    /// Open a recording; `.zst` files are decompressed on the fly.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = File::open(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open recording {}: {e}", path.display()),
+            )
+        })?;
+        let reader: Box<dyn BufRead + Send> = if path.extension().is_some_and(|e| e == "zst") {
+            Box::new(BufReader::new(zstd::stream::read::Decoder::new(file)?))
+        } else {
+            Box::new(BufReader::with_capacity(1 << 20, file))
+        };
+        Ok(CaptureReader::new(reader))
+    }
+}
+
+impl<R: BufRead> CaptureReader<R> {
+    pub fn new(inner: R) -> Self {
+        CaptureReader {
+            inner,
+            line_no: 0,
+            buf: String::new(),
+            skipped: 0,
+            first_skipped: Vec::new(),
+            io_error: None,
+        }
+    }
+
+    /// Lines skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The first skipped lines with their reasons.
+    pub fn skipped_lines(&self) -> &[SkippedLine] {
+        &self.first_skipped
+    }
+
+    /// Lines read so far (good and bad).
+    pub fn lines_read(&self) -> u64 {
+        self.line_no
+    }
+
+    /// An I/O error that ended the reading early (e.g. a truncated zstd stream).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.io_error.as_ref()
+    }
+
+    fn skip(&mut self, reason: String) {
+        self.skipped += 1;
+        tracing::warn!(line = self.line_no, "recording line skipped: {reason}");
+        if self.first_skipped.len() < KEEP_SKIPPED {
+            self.first_skipped.push(SkippedLine {
+                line: self.line_no,
+                reason,
+            });
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for CaptureReader<R> {
+    type Item = CaptureLine;
+
+    fn next(&mut self) -> Option<CaptureLine> {
+        loop {
+            self.buf.clear();
+            match self.inner.read_line(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    // Invalid UTF-8 is a bad line; anything else ends the file.
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        self.line_no += 1;
+                        self.skip(format!("not UTF-8: {e}"));
+                        continue;
+                    }
+                    self.skip(format!("read error: {e}"));
+                    self.io_error = Some(e);
+                    return None;
+                }
+            }
+            self.line_no += 1;
+            let text = self.buf.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<CaptureLine>(text) {
+                Ok(line) => return Some(line),
+                Err(e) => {
+                    let torn = if self.buf.ends_with('\n') {
+                        ""
+                    } else {
+                        " (torn last line)"
+                    };
+                    self.skip(format!("{e}{torn}"));
+                }
+            }
+        }
+    }
+}
+
+/// Writes capture lines, one JSON object each.
+pub struct CaptureWriter {
+    out: Box<dyn Write + Send>,
+    lines: u64,
+    bytes: u64,
+}
+
+impl CaptureWriter {
+    /// Create (or truncate) a recording; `.zst` files are compressed.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = File::create(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create recording {}: {e}", path.display()),
+            )
+        })?;
+        let out: Box<dyn Write + Send> = if path.extension().is_some_and(|e| e == "zst") {
+            Box::new(zstd::stream::write::Encoder::new(file, 3)?.auto_finish())
+        } else {
+            Box::new(BufWriter::with_capacity(1 << 16, file))
+        };
+        Ok(CaptureWriter {
+            out,
+            lines: 0,
+            bytes: 0,
+        })
+    }
+
+    /// A writer over anything (tests).
+    pub fn from_writer(out: Box<dyn Write + Send>) -> Self {
+        CaptureWriter {
+            out,
+            lines: 0,
+            bytes: 0,
+        }
+    }
+
+    pub fn write(&mut self, line: &CaptureLine) -> io::Result<()> {
+        let mut text = serde_json::to_string(line).map_err(io::Error::other)?;
+        text.push('\n');
+        self.out.write_all(text.as_bytes())?;
+        self.lines += 1;
+        self.bytes += text.len() as u64;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Uncompressed bytes written.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(ts: i64, frame: &str) -> CaptureLine {
+        CaptureLine {
+            ts_ns: ts,
+            venue: "sim".into(),
+            dir: Direction::Recv,
+            url: "sim://market".into(),
+            frame: frame.into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_plain_and_zstd() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.jsonl", "a.jsonl.zst"] {
+            let path = dir.path().join(name);
+            let mut w = CaptureWriter::create(&path).unwrap();
+            let lines: Vec<_> = (0..100).map(|i| line(i, "{\"x\":\"a\\nb\"}")).collect();
+            for l in &lines {
+                w.write(l).unwrap();
+            }
+            w.flush().unwrap();
+            drop(w);
+            let read: Vec<_> = CaptureReader::open(&path).unwrap().collect();
+            assert_eq!(read, lines, "{name}");
+        }
+    }
+
+    #[test]
+    fn torn_and_malformed_lines_are_skipped_and_reported() {
+        let text = format!(
+            "{}\nnot json\n{}\n{{\"ts_ns\":5,\"venue\":\"sim\",\"dir\":\"recv\",\"url\":\"u\",\"fra",
+            serde_json::to_string(&line(1, "a")).unwrap(),
+            serde_json::to_string(&line(2, "b")).unwrap(),
+        );
+        let mut r = CaptureReader::new(io::Cursor::new(text));
+        let got: Vec<_> = r.by_ref().collect();
+        assert_eq!(got, vec![line(1, "a"), line(2, "b")]);
+        assert_eq!(r.skipped(), 2);
+        assert_eq!(r.skipped_lines()[0].line, 2);
+        assert_eq!(r.skipped_lines()[1].line, 4);
+        assert!(r.skipped_lines()[1].reason.contains("torn last line"));
+    }
+
+    #[test]
+    fn reads_the_shared_captures_format() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/captures/kraken-v2-btcusd-sample.jsonl");
+        if !path.exists() {
+            eprintln!("skipped: {} is absent", path.display());
+            return;
+        }
+        let mut r = CaptureReader::open(&path).unwrap();
+        let first = r.next().unwrap();
+        assert_eq!(first.venue, "kraken");
+        assert_eq!(first.dir, Direction::Connect);
+        let n = 1 + r.by_ref().count();
+        assert!(n > 1000, "{n}");
+        assert_eq!(r.skipped(), 0);
+    }
+}

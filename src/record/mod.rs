@@ -1,0 +1,6 @@
+//! Recordings: raw frames with receive timestamps, in the capture-line format of
+//! `shared/captures/README.md`, so a replay goes through the very parsers live trading uses.
+
+pub mod capture;
+
+pub use capture::{CaptureLine, CaptureReader, CaptureWriter, Direction, SkippedLine};
