@@ -7,6 +7,7 @@
 use crate::domain::{ClientOrderId, ExecReport, Instrument, MarketEvent, OrderRequest, Timestamp};
 use crate::engine::risk::RiskApproved;
 
+pub mod decode;
 pub mod paper;
 pub mod sim;
 
