@@ -106,6 +106,8 @@ pub struct Config {
     pub strategies: StrategiesConfig,
     pub log: LogConfig,
     pub console: ConsoleConfig,
+    /// `[store]`: the redb database.
+    pub store: crate::store::StoreConfig,
 }
 
 impl Default for Config {
@@ -123,6 +125,7 @@ impl Default for Config {
             strategies: StrategiesConfig::default(),
             log: LogConfig::default(),
             console: ConsoleConfig::default(),
+            store: crate::store::StoreConfig::default(),
         }
     }
 }
@@ -267,6 +270,7 @@ impl Config {
         within("risk", self.risk.validate())?;
         within("strategies", self.strategies_check())?;
         within("console", self.console.validate())?;
+        within("store", self.store.validate())?;
         if self.log.level.trim().is_empty() {
             return Err(Invalid::new("log.level", "must not be empty"));
         }

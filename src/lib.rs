@@ -14,6 +14,7 @@ pub mod logging;
 pub mod record;
 pub mod runner;
 pub mod setup;
+pub mod store;
 pub mod strategy;
 pub mod tui;
 pub mod ui;

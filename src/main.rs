@@ -3,7 +3,6 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use pit::config::Config;
-use pit::domain::TradingState;
 use pit::runner::{RunOptions, Speed};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +27,38 @@ enum Cmd {
     /// Run the engine on the configured venue (the simulated market by default), with the
     /// console unless --headless.
     Run(RunArgs),
+    /// PnL report from the store: by day, strategy, instrument, hour and weekday; win
+    /// rate, average win and loss, profit factor, drawdown, streaks, fees.
+    Report(ReportArgs),
+    /// CSV of fills, closed trades or orders from the store, on stdout.
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Only trades closed on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    since: Option<chrono::NaiveDate>,
+    /// One JSON object instead of text tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+#[group(id = "what", required = true, multiple = false)]
+struct ExportArgs {
+    /// Every fill.
+    #[arg(long, group = "what")]
+    fills: bool,
+    /// Every closed trade (round trip).
+    #[arg(long, group = "what")]
+    trades: bool,
+    /// Every order's latest state.
+    #[arg(long, group = "what")]
+    orders: bool,
+    /// Only rows on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    since: Option<chrono::NaiveDate>,
 }
 
 #[derive(Args, Debug)]
@@ -47,6 +78,10 @@ struct RunArgs {
     /// At the end print one JSON object with the run's figures on stdout.
     #[arg(long)]
     json: bool,
+    /// Append one line per fill (`run seq symbol side qty`) to this file as soon as the
+    /// fill is durable in the store.
+    #[arg(long, value_name = "PATH")]
+    fills_out: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -87,18 +122,22 @@ fn start_engine(
 ) -> anyhow::Result<pit::runner::EngineHandle> {
     let seed = args.seed.unwrap_or(cfg.seed);
     tracing::info!(seed, venue = %cfg.venue, headless = args.headless, "pit starting");
-    let parts = pit::setup::assemble(cfg, seed, TradingState::Active)?;
+    let mode = if args.headless { "headless" } else { "console" };
+    let (parts, persisted) =
+        pit::setup::assemble_persisted(cfg, seed, mode, args.fills_out.clone())?;
+    tracing::info!(run = persisted.run, store = %cfg.store.path.display(), "store open");
     let opts = RunOptions {
         speed: args.speed,
         run_for: args.run_for,
         publish_every,
         exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
     };
-    pit::runner::spawn(
+    pit::runner::spawn_with_store(
         parts.engine,
         Box::new(parts.market),
         Box::new(parts.exec),
         opts,
+        Some(persisted.sink),
     )
     .context("cannot start the engine thread")
 }
@@ -152,6 +191,31 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let args = match cli.command {
         Some(Cmd::Run(args)) => args,
+        Some(Cmd::Report(r)) => {
+            let cfg = load_config(cli.config.as_ref())?;
+            let store = pit::store::Store::open(&cfg.store.path)?;
+            let report = pit::store::report::Report::build(&store, r.since)?;
+            if r.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Cmd::Export(x)) => {
+            let cfg = load_config(cli.config.as_ref())?;
+            let store = pit::store::Store::open(&cfg.store.path)?;
+            let what = if x.fills {
+                pit::store::export::What::Fills
+            } else if x.trades {
+                pit::store::export::What::Trades
+            } else {
+                pit::store::export::What::Orders
+            };
+            let stdout = std::io::stdout();
+            pit::store::export::write_csv(&store, what, x.since, &mut stdout.lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -159,6 +223,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             speed: Speed::Times(1.0),
             seed: None,
             json: false,
+            fills_out: None,
         },
     };
     let cfg = load_config(cli.config.as_ref())?;

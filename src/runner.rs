@@ -7,6 +7,7 @@ use crate::domain::{Timestamp, TradingGate};
 use crate::engine::clock::{Clock, ScaledClock};
 use crate::engine::view::EngineView;
 use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
+use crate::store::writer::StoreSink;
 use crate::venue::{ExecutionPort, MarketDataPort, PortStats};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -123,11 +124,26 @@ pub fn spawn(
     exec: Box<dyn ExecutionPort>,
     opts: RunOptions,
 ) -> std::io::Result<EngineHandle> {
+    spawn_with_store(engine, market, exec, opts, None)
+}
+
+/// Start the engine on its own thread, persisting through `store` (the store task): the
+/// view is published only once everything it shows is durable.
+pub fn spawn_with_store(
+    engine: Engine,
+    market: Box<dyn MarketDataPort>,
+    exec: Box<dyn ExecutionPort>,
+    opts: RunOptions,
+    store: Option<StoreSink>,
+) -> std::io::Result<EngineHandle> {
     let (tx, rx) = mpsc::channel();
     let gate = engine.gate().clone();
     let mut engine = engine;
     let (view_tx, view_rx) = watch::channel(Arc::new(engine.view()));
-    let runner = Runner::new(engine, market, exec, opts);
+    let mut runner = Runner::new(engine, market, exec, opts);
+    if let Some(sink) = store {
+        runner.set_store(sink);
+    }
     let join = std::thread::Builder::new()
         .name("pit-engine".into())
         .spawn(move || runner.run(rx, Some(view_tx)))?;
@@ -148,6 +164,8 @@ pub struct Runner {
     effects: Vec<Effect>,
     reports: Vec<crate::domain::ExecReport>,
     now: Timestamp,
+    /// The store task's sink, when the run persists.
+    store: Option<StoreSink>,
 }
 
 impl Runner {
@@ -165,7 +183,18 @@ impl Runner {
             opts,
             effects: Vec::with_capacity(64),
             reports: Vec::with_capacity(64),
+            store: None,
         }
+    }
+
+    /// Persist through the store task: every effect the store keeps is queued to it.
+    pub fn set_store(&mut self, sink: StoreSink) {
+        self.store = Some(sink);
+    }
+
+    /// The store sink, if the run persists.
+    pub fn store(&self) -> Option<&StoreSink> {
+        self.store.as_ref()
     }
 
     /// Engine time reached so far.
@@ -251,23 +280,56 @@ impl Runner {
         let mut last_publish = Instant::now();
         let mut iteration: u64 = 0;
         let mut lag = Duration::ZERO;
-        let publish = |engine: &mut Engine, last: &mut Instant, lag: Duration| {
+        // A view waiting for the store: (last record it reflects, the view).
+        let mut held: Option<(u64, Arc<EngineView>)> = None;
+        let publish = |engine: &mut Engine,
+                       store: Option<&StoreSink>,
+                       held: &mut Option<(u64, Arc<EngineView>)>,
+                       last: &mut Instant,
+                       lag: Duration| {
             if let Some(tx) = &view_tx {
-                let mut view = engine.view();
-                view.engine_lag = lag;
-                tx.send_replace(Arc::new(view));
+                // Never show what is not durable yet: hold the view until it is (one held
+                // view at a time, so a busy engine still shows progress).
+                if held.is_none() {
+                    let mut view = engine.view();
+                    view.engine_lag = lag;
+                    let view = Arc::new(view);
+                    match store {
+                        Some(s) if !s.is_durable(s.emitted()) => {
+                            *held = Some((s.emitted(), view));
+                        }
+                        _ => {
+                            tx.send_replace(view);
+                        }
+                    }
+                }
             }
             *last = Instant::now();
         };
+        let release = |store: Option<&StoreSink>, held: &mut Option<(u64, Arc<EngineView>)>| {
+            if let (Some(tx), Some(s), Some((mark, _))) = (&view_tx, store, held.as_ref())
+                && s.is_durable(*mark)
+                && let Some((_, view)) = held.take()
+            {
+                tx.send_replace(view);
+            }
+        };
 
         loop {
+            release(self.store.as_ref(), &mut held);
             // Operator commands first; the kill switch before anything else.
             while let Ok(cmd) = commands.try_recv() {
                 pending.push(cmd);
             }
             if !pending.is_empty() {
                 self.apply_commands(&mut pending, &mut exit_deadline);
-                publish(&mut self.engine, &mut last_publish, lag);
+                publish(
+                    &mut self.engine,
+                    self.store.as_ref(),
+                    &mut held,
+                    &mut last_publish,
+                    lag,
+                );
             }
             if let Some(deadline) = exit_deadline
                 && (self.engine.open_orders().is_empty() || self.now >= deadline)
@@ -300,8 +362,15 @@ impl Runner {
                     if wall >= target {
                         break;
                     }
+                    release(self.store.as_ref(), &mut held);
                     if wall.duration_since(last_publish) >= self.opts.publish_every {
-                        publish(&mut self.engine, &mut last_publish, lag);
+                        publish(
+                            &mut self.engine,
+                            self.store.as_ref(),
+                            &mut held,
+                            &mut last_publish,
+                            lag,
+                        );
                     }
                     let wait = (target - wall).min(self.opts.publish_every);
                     match commands.recv_timeout(wait) {
@@ -333,10 +402,29 @@ impl Runner {
             if (clock.is_some() || iteration.is_multiple_of(1024))
                 && last_publish.elapsed() >= self.opts.publish_every
             {
-                publish(&mut self.engine, &mut last_publish, lag);
+                publish(
+                    &mut self.engine,
+                    self.store.as_ref(),
+                    &mut held,
+                    &mut last_publish,
+                    lag,
+                );
             }
         }
-        publish(&mut self.engine, &mut last_publish, lag);
+        // Report only durable figures: wait for the store to drain first.
+        if let Some(s) = &self.store
+            && !s.flush(Duration::from_secs(30))
+        {
+            tracing::error!(error = ?s.error(), "store: not everything could be committed");
+        }
+        held = None;
+        publish(
+            &mut self.engine,
+            self.store.as_ref(),
+            &mut held,
+            &mut last_publish,
+            lag,
+        );
         RunResult {
             summary: self.engine.summary(),
             exec: self.exec.stats(),
@@ -369,6 +457,9 @@ impl Runner {
     fn dispatch(&mut self, now: Timestamp) {
         let mut effects = std::mem::take(&mut self.effects);
         for e in effects.drain(..) {
+            if let Some(s) = self.store.as_mut() {
+                s.on_effect(&e, now);
+            }
             match e {
                 Effect::Submit(order) => {
                     let id = order.client_id.clone();
@@ -397,6 +488,14 @@ impl Runner {
                     qty = f.qty.0,
                     "fill"
                 ),
+                Effect::Audit(a) => {
+                    tracing::info!(command = %a.command, detail = %a.detail, outcome = %a.outcome, "audit")
+                }
+                Effect::OrderUpdate(_)
+                | Effect::PositionChanged { .. }
+                | Effect::TradeClosed(_)
+                | Effect::StateChanged { .. }
+                | Effect::StrategyToggled { .. } => {}
             }
         }
         self.effects = effects;

@@ -48,3 +48,83 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
         exec,
     })
 }
+
+/// A run that persists: the open store, the store task's sink and the run's id.
+pub struct Persisted {
+    pub store: crate::store::Store,
+    pub sink: crate::store::writer::StoreSink,
+    pub run: u64,
+}
+
+/// Open the configured store, read back what a previous run left (positions, the day's
+/// PnL, strategy switches, the trading state, open orders), build the engine and the paper
+/// venue on it, record the run and start the store task.
+///
+/// `mode` is written in the run record (`headless`, `console`); `fills_out`, if given,
+/// gets a line per fill once it is durable.
+pub fn assemble_persisted(
+    cfg: &Config,
+    seed: u64,
+    mode: &str,
+    fills_out: Option<std::path::PathBuf>,
+) -> anyhow::Result<(Assembled, Persisted)> {
+    use crate::store::{Store, schema::RunRow, writer};
+    let store = Store::open(&cfg.store.path)?;
+    let instruments = cfg.instrument_list();
+    let restore = cfg.store.open_orders_on_restart == "restore";
+    let rec = store.recover(&instruments, restore)?;
+    let mut parts = assemble(cfg, seed, TradingState::Active)?;
+    for (symbol, p) in &rec.positions {
+        if let Some(inst) = instruments.iter().find(|i| &i.symbol == symbol) {
+            let lots = (p.qty / inst.lot_size).round();
+            let lots = i64::try_from(lots).unwrap_or(0);
+            parts.exec.seed_position(inst.id, lots);
+        }
+    }
+    let first_run = rec.counts.runs == 0;
+    if !first_run {
+        parts.engine.restore(rec);
+    }
+    let strategies: Vec<(String, bool, String)> =
+        crate::strategy::build(&cfg.strategies, &instruments)
+            .map_err(|e| anyhow::anyhow!("strategies.{}: {}", e.key, e.message))?
+            .iter()
+            .map(|s| {
+                let name = s.strategy.name().to_string();
+                let params = strategy_params(cfg, &name);
+                (name, s.enabled, params)
+            })
+            .collect();
+    store.note_strategies(&strategies)?;
+    let run = store.begin_run(RunRow {
+        id: 0,
+        started: chrono::Utc::now().to_rfc3339(),
+        engine_start: parts.engine.now(),
+        mode: format!("{}/{} {mode}", cfg.venue, cfg.execution),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        seed,
+        config: format!("{cfg:?}"),
+        pid: std::process::id(),
+    })?;
+    let sink = writer::spawn(
+        &store,
+        writer::WriterOptions {
+            run,
+            instruments,
+            batch_max: cfg.store.batch_max,
+            fills_out,
+        },
+    )?;
+    Ok((parts, Persisted { store, sink, run }))
+}
+
+/// A strategy's parameters as text, for the store.
+fn strategy_params(cfg: &Config, name: &str) -> String {
+    let s = &cfg.strategies;
+    match name {
+        n if n.contains("market") => format!("{:?}", s.market_maker),
+        n if n.contains("imbalance") => format!("{:?}", s.imbalance),
+        n if n.contains("exit") => format!("{:?}", s.exit_manager),
+        _ => String::new(),
+    }
+}

@@ -7,6 +7,7 @@
 //! never blocks and never touches I/O: the same inputs give the same effects, byte for byte.
 
 pub mod clock;
+pub mod persist;
 pub mod risk;
 pub mod view;
 
@@ -16,6 +17,7 @@ use crate::domain::{
     TimeInForce, Timestamp, TradeTick, TradingGate, TradingState,
 };
 use crate::strategy::{Intent, OrderIntent, StrategyCtx, StrategySlot};
+pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts};
 use risk::{RiskApproved, RiskCtx, RiskEngine};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -263,6 +265,26 @@ pub enum Effect {
     Alert(Alert),
     /// A fill was applied, for the log and the store.
     Fill(Fill),
+    /// An order was created or changed state (for the store). Its latest snapshot.
+    OrderUpdate(Order),
+    /// The position a fill left behind. Always directly follows the [`Effect::Fill`] of
+    /// `fill_seq`, so the store commits the two together.
+    PositionChanged { fill_seq: u64, position: Position },
+    /// A round trip closed (the position went flat or flipped).
+    TradeClosed(ClosedTrade),
+    /// The trading state changed (a change to `Halted` is the kill-switch latch).
+    StateChanged {
+        state: TradingState,
+        reason: Option<String>,
+    },
+    /// A strategy was switched on or off.
+    StrategyToggled {
+        id: StrategyId,
+        name: String,
+        enabled: bool,
+    },
+    /// An operator command and its outcome, for the audit log.
+    Audit(AuditEntry),
 }
 
 /// How far the kill switch has got.
@@ -354,6 +376,13 @@ pub struct Engine {
     fills: u64,
     fill_hash: Sha256,
     fill_line: String,
+    /// The round trip open on each instrument, for closed-trade records.
+    trips: Vec<persist::Trip>,
+    /// Effects raised outside `process` (by [`Engine::restore`]); emitted first by the
+    /// next `process` call.
+    pending: Vec<Effect>,
+    /// Orders to place again after a restart, once their instrument's book has a mid.
+    pending_restore: Vec<OrderRequest>,
 }
 
 impl Engine {
@@ -420,6 +449,9 @@ impl Engine {
             fills: 0,
             fill_hash: Sha256::new(),
             fill_line: String::with_capacity(160),
+            trips: vec![persist::Trip::default(); n],
+            pending: Vec::new(),
+            pending_restore: Vec::new(),
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());
@@ -499,13 +531,26 @@ impl Engine {
             self.now = now;
         }
         self.events += 1;
+        if !self.pending.is_empty() {
+            out.append(&mut self.pending);
+        }
         self.roll_day();
+        let state_before = self.state;
+        let strategies_before = self.strategy_mask();
         match input {
             Input::Market(ev) => self.on_market(ev, out),
             Input::Exec(report) => self.on_exec(report, out),
-            Input::Command(cmd) => self.on_command(cmd, out),
+            Input::Command(cmd) => {
+                let audit = persist::audited(&cmd);
+                let from = out.len();
+                self.on_command(cmd, out);
+                if let Some(command) = audit {
+                    self.audit(command, from, out);
+                }
+            }
             Input::Timer => self.on_timer(out),
         }
+        self.note_changes(state_before, strategies_before, out);
     }
 
     fn roll_day(&mut self) {
@@ -643,6 +688,9 @@ impl Engine {
             }
         }
         self.check_loss_limits(out);
+        if !self.pending_restore.is_empty() {
+            self.place_restored(out);
+        }
         self.run_strategies(out, |s, ctx, buf| s.on_timer(ctx, buf));
     }
 
@@ -804,6 +852,9 @@ impl Engine {
                 self.open_orders
                     .insert(id.clone(), Order::new((*approved).clone(), self.now));
                 self.orders_sent += 1;
+                if let Some(o) = self.open_orders.get(&id) {
+                    out.push(Effect::OrderUpdate(o.clone()));
+                }
                 out.push(Effect::Submit(approved));
                 Some(id)
             }
@@ -857,16 +908,20 @@ impl Engine {
                 id, queue_ahead, ..
             } => {
                 if let Some(o) = self.open_orders.get_mut(&id) {
-                    if o.status == crate::domain::OrderStatus::New {
-                        let _ = o.on_ack(self.now);
-                    }
+                    let acked =
+                        o.status == crate::domain::OrderStatus::New && o.on_ack(self.now).is_ok();
                     o.queue_ahead = queue_ahead;
+                    if acked {
+                        out.push(Effect::OrderUpdate(o.clone()));
+                    }
                 }
             }
             ExecReport::Rejected { id, reason, .. } => {
                 let now = self.now;
                 if let Some(o) = self.open_orders.get_mut(&id) {
-                    if let Err(e) = o.on_reject(&reason, now) {
+                    let result = o.on_reject(&reason, now);
+                    out.push(Effect::OrderUpdate(o.clone()));
+                    if let Err(e) = result {
                         let text = e.to_string();
                         self.alert(AlertLevel::Warn, "venue", text, out);
                     }
@@ -879,6 +934,7 @@ impl Engine {
                 let now = self.now;
                 if let Some(o) = self.open_orders.get_mut(&id) {
                     let _ = o.on_cancel(now);
+                    out.push(Effect::OrderUpdate(o.clone()));
                     self.close_order(&id, out);
                 }
             }
@@ -902,11 +958,16 @@ impl Engine {
         }
         let now = self.now;
         let mut owner = None;
+        let mut tag = OrderTag::Manual;
         if let Some(o) = self.open_orders.get_mut(&fill.client_id) {
             owner = Some(o.req.owner);
-            if let Err(e) = o.on_fill(fill.price, fill.qty, now) {
-                let text = e.to_string();
-                self.alert(AlertLevel::Critical, "venue", text, out);
+            tag = o.req.tag;
+            match o.on_fill(fill.price, fill.qty, now) {
+                Ok(()) => out.push(Effect::OrderUpdate(o.clone())),
+                Err(e) => {
+                    let text = e.to_string();
+                    self.alert(AlertLevel::Critical, "venue", text, out);
+                }
             }
         } else {
             let text = format!(
@@ -918,7 +979,9 @@ impl Engine {
         let inst = &self.instruments[i];
         let price = inst.price(fill.price);
         let qty = inst.qty(fill.qty);
+        let before = self.positions[i].clone();
         let effect = self.positions[i].apply_fill(fill.side, price, qty, fill.fee);
+        let closed_trade = self.track_trip(i, &before, &fill, price, &effect, owner, tag);
         if let Some(Owner::Strategy(s)) = owner
             && let Some(st) = self.strat_stats.get_mut(s as usize)
         {
@@ -936,6 +999,13 @@ impl Engine {
         self.fills += 1;
         self.hash_fill(&fill);
         out.push(Effect::Fill(fill.clone()));
+        out.push(Effect::PositionChanged {
+            fill_seq: fill.seq,
+            position: self.positions[i].clone(),
+        });
+        if let Some(t) = closed_trade {
+            out.push(Effect::TradeClosed(t));
+        }
         if let Some(Owner::Strategy(s)) = owner {
             self.call_strategy(s, out, |st, ctx, buf| st.on_fill(ctx, &fill, buf));
         }

@@ -709,6 +709,19 @@ impl PaperVenue {
         }
     }
 
+    /// Start with a net position of `lots` (positive long) on `instrument`: a restart
+    /// hands the venue the position restored from the store, so reduce-only exits work.
+    pub fn seed_position(&mut self, instrument: crate::domain::InstrumentId, lots: i64) {
+        if let Some(m) = self.markets.get_mut(instrument.index()) {
+            m.position = lots;
+        }
+    }
+
+    /// The venue's own net position on `instrument`, in lots.
+    pub fn position_lots(&self, instrument: crate::domain::InstrumentId) -> Option<i64> {
+        self.markets.get(instrument.index()).map(|m| m.position)
+    }
+
     /// Orders resting at the venue now.
     pub fn resting_orders(&self) -> usize {
         self.markets

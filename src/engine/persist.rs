@@ -1,0 +1,384 @@
+//! What the engine tells the store, and how it comes back after a restart.
+//!
+//! The engine stays free of I/O: it only *emits* records as [`Effect`]s (order state
+//! changes, a fill with the position it leaves, closed round trips with their reason,
+//! trading-state and strategy changes, the audit of operator commands), and takes back a
+//! [`Recovered`] value read by the store at start-up ([`Engine::restore`]). Everything here
+//! is deterministic: changes are detected by comparing state before and after one input.
+
+use super::{AlertLevel, Command, Effect, Engine};
+use crate::domain::position::FillEffect;
+use crate::domain::{
+    Fill, InstrumentId, OrderRequest, OrderTag, Owner, Position, Side, StrategyId, Timestamp,
+    TradingState,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The round trip open on one instrument (from flat to flat, or to a flip).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Trip {
+    pub opened: Timestamp,
+    /// Owner of the order that opened it.
+    pub owner: Option<Owner>,
+    pub fees: Decimal,
+    pub realized: Decimal,
+    pub closed_qty: Decimal,
+    pub exit_notional: Decimal,
+}
+
+/// One closed round trip: entry, exit, PnL and why it closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedTrade {
+    pub instrument: InstrumentId,
+    pub symbol: String,
+    /// Buy: the trip was long; Sell: short.
+    pub side: Side,
+    /// Size closed over the trip, base units.
+    pub qty: Decimal,
+    /// Average entry price.
+    pub entry_price: Decimal,
+    /// Average exit price over the closing fills.
+    pub exit_price: Decimal,
+    /// Realized PnL gross of fees.
+    pub realized: Decimal,
+    /// Fees paid over the trip (opening and closing fills).
+    pub fees: Decimal,
+    /// `realized - fees`.
+    pub pnl: Decimal,
+    pub opened: Timestamp,
+    pub closed: Timestamp,
+    /// Who opened it: `S1 market-maker`, `manual`, `system`.
+    pub strategy: String,
+    /// Why it closed: the tag of the closing order (strategy, stop-loss, take-profit,
+    /// trailing-stop, manual, kill-switch, flatten).
+    pub reason: OrderTag,
+}
+
+/// One operator command and what came of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Engine time.
+    pub ts: Timestamp,
+    /// The command's name, e.g. `kill-switch`, `toggle-strategy`.
+    pub command: String,
+    /// Its arguments, if any.
+    pub detail: String,
+    /// The alerts it raised, or `ok`.
+    pub outcome: String,
+}
+
+/// The day's figures read back after a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayFigures {
+    /// UTC day number (days since 1970-01-01), as [`Timestamp::day`].
+    pub day: i64,
+    /// Realized PnL of the day, gross of fees.
+    pub realized: Decimal,
+    pub fees: Decimal,
+}
+
+/// What the store found, for the "recovered" alert.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveredCounts {
+    pub runs: u64,
+    pub fills: u64,
+    pub trades: u64,
+    pub positions: u64,
+    pub orders_cancelled: u64,
+    pub orders_restored: u64,
+}
+
+/// State read back from the store at start-up.
+#[derive(Clone, Debug, Default)]
+pub struct Recovered {
+    /// Net positions by symbol (realized and fees are the all-time totals per symbol).
+    pub positions: Vec<(String, Position)>,
+    /// The figures of the last day traded.
+    pub day: Option<DayFigures>,
+    /// Strategy enable flags by name.
+    pub strategies: Vec<(String, bool)>,
+    pub trading_state: TradingState,
+    pub halt_reason: Option<String>,
+    /// Manual orders that were open at the crash, to place again (`open_orders_on_restart
+    /// = "restore"`); with fresh client ids.
+    pub restore_orders: Vec<OrderRequest>,
+    pub counts: RecoveredCounts,
+}
+
+/// The audit name and detail of a command, or `None` for the order form's previews, which
+/// are keystrokes rather than actions.
+pub(crate) fn audited(cmd: &Command) -> Option<(String, String)> {
+    let detail = match cmd {
+        Command::Preview(_) | Command::ClearPreview => return None,
+        Command::ToggleStrategy(s) => format!("S{}", u16::from(*s) + 1),
+        Command::SetStrategy(s, on) => format!("S{} {}", u16::from(*s) + 1, on),
+        Command::Manual(m) => format!(
+            "{} {} lots of #{} {:?} price {:?} {:?}{}",
+            m.side,
+            m.qty.0,
+            m.instrument.0,
+            m.kind,
+            m.price.map(|p| p.0),
+            m.tif,
+            if m.reduce_only { " reduce-only" } else { "" }
+        ),
+        Command::Cancel(id) => id.to_string(),
+        Command::Flatten(Some(i)) => format!("#{}", i.0),
+        _ => String::new(),
+    };
+    Some((cmd.name().to_string(), detail))
+}
+
+impl Engine {
+    /// Enable flags as a bit mask (at most 64 strategies are tracked).
+    pub(crate) fn strategy_mask(&self) -> u64 {
+        self.strategies
+            .iter()
+            .take(64)
+            .enumerate()
+            .fold(0, |m, (n, s)| if s.enabled { m | (1 << n) } else { m })
+    }
+
+    /// Emit state and strategy changes made by one input.
+    pub(crate) fn note_changes(
+        &mut self,
+        state_before: TradingState,
+        strategies_before: u64,
+        out: &mut Vec<Effect>,
+    ) {
+        if self.state != state_before {
+            out.push(Effect::StateChanged {
+                state: self.state,
+                reason: self.halt_reason.clone(),
+            });
+        }
+        let now = self.strategy_mask();
+        if now != strategies_before {
+            for (n, slot) in self.strategies.iter().enumerate().take(64) {
+                if (now ^ strategies_before) & (1 << n) != 0 {
+                    out.push(Effect::StrategyToggled {
+                        id: n as StrategyId,
+                        name: slot.strategy.name().to_string(),
+                        enabled: slot.enabled,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Emit the audit entry of a command whose effects start at `from` in `out`.
+    pub(crate) fn audit(&mut self, command: (String, String), from: usize, out: &mut Vec<Effect>) {
+        let texts: Vec<&str> = out[from..]
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Alert(a) => Some(a.text.as_str()),
+                _ => None,
+            })
+            .collect();
+        let outcome = if texts.is_empty() {
+            "ok".to_string()
+        } else {
+            texts.join("; ")
+        };
+        out.push(Effect::Audit(AuditEntry {
+            ts: self.now,
+            command: command.0,
+            detail: command.1,
+            outcome,
+        }));
+    }
+
+    /// Follow the round trip on instrument `i` through one fill; the closed trade when the
+    /// fill ends it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn track_trip(
+        &mut self,
+        i: usize,
+        before: &Position,
+        fill: &Fill,
+        price: Decimal,
+        effect: &FillEffect,
+        owner: Option<Owner>,
+        tag: OrderTag,
+    ) -> Option<ClosedTrade> {
+        let now = self.now;
+        let trip = &mut self.trips[i];
+        if before.is_flat() {
+            *trip = Trip {
+                opened: now,
+                owner,
+                ..Trip::default()
+            };
+        }
+        trip.fees += fill.fee;
+        if effect.closed.is_zero() {
+            return None;
+        }
+        trip.realized += effect.realized;
+        trip.closed_qty += effect.closed;
+        trip.exit_notional += effect.closed * price;
+        if !effect.round_trip_closed {
+            return None;
+        }
+        let strategy = match trip.owner {
+            Some(Owner::Strategy(s)) => {
+                let name = self
+                    .strategies
+                    .get(s as usize)
+                    .map_or("?", |x| x.strategy.name());
+                format!("S{} {name}", u16::from(s) + 1)
+            }
+            Some(o) => o.to_string(),
+            None => "unknown".to_string(),
+        };
+        let t = ClosedTrade {
+            instrument: fill.instrument,
+            symbol: self.instruments[i].symbol.clone(),
+            side: if before.qty.is_sign_positive() {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            qty: trip.closed_qty.normalize(),
+            entry_price: before.avg_price,
+            exit_price: (trip.exit_notional / trip.closed_qty).normalize(),
+            realized: trip.realized,
+            fees: trip.fees,
+            pnl: trip.realized - trip.fees,
+            opened: trip.opened,
+            closed: now,
+            strategy,
+            reason: tag,
+        };
+        // A flip opens the next trip with this fill's owner.
+        *trip = Trip {
+            opened: now,
+            owner,
+            ..Trip::default()
+        };
+        Some(t)
+    }
+
+    /// Take back what the store recovered: positions, the day's PnL, strategy flags, the
+    /// trading state (a halted engine stays HALTED with its gate closed), manual orders to
+    /// place again; raises the "recovered" alert. Call before the first `process`.
+    pub fn restore(&mut self, rec: Recovered) {
+        let mut out = Vec::new();
+        let mut realized = Decimal::ZERO;
+        let mut fees = Decimal::ZERO;
+        let mut unknown = Vec::new();
+        for (symbol, p) in &rec.positions {
+            match self.instruments.iter().position(|i| &i.symbol == symbol) {
+                Some(i) => {
+                    self.positions[i] = Position {
+                        instrument: InstrumentId(i as u16),
+                        ..p.clone()
+                    };
+                    if !p.is_flat() {
+                        self.trips[i] = Trip {
+                            opened: self.now,
+                            ..Trip::default()
+                        };
+                    }
+                    realized += p.realized;
+                    fees += p.fees;
+                }
+                None if !p.is_flat() => unknown.push(symbol.clone()),
+                None => {}
+            }
+        }
+        self.realized = realized;
+        self.fees = fees;
+        let net = realized - fees;
+        self.day_start_equity = match &rec.day {
+            Some(d) if d.day == self.day => net - (d.realized - d.fees),
+            _ => net,
+        };
+        // The drawdown is measured from the restored equity (the peak is not persisted).
+        self.equity_peak = net;
+        for (name, on) in &rec.strategies {
+            if let Some(slot) = self
+                .strategies
+                .iter_mut()
+                .find(|s| s.strategy.name() == name.as_str())
+            {
+                if slot.enabled && !on {
+                    slot.strategy.on_disable();
+                }
+                slot.enabled = *on;
+            }
+        }
+        self.pending_restore = rec.restore_orders.clone();
+        let c = &rec.counts;
+        let open: Vec<String> = self
+            .instruments
+            .iter()
+            .zip(&self.positions)
+            .filter(|(_, p)| !p.is_flat())
+            .map(|(i, p)| format!("{} {}", i.symbol, p.qty.normalize()))
+            .collect();
+        let text = format!(
+            "recovered: {} runs, {} fills, {} trades, {} positions{}, {} open orders cancelled, {} to restore",
+            c.runs,
+            c.fills,
+            c.trades,
+            open.len(),
+            if open.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", open.join(", "))
+            },
+            c.orders_cancelled,
+            c.orders_restored
+        );
+        self.alert(AlertLevel::Info, "store", text, &mut out);
+        if !unknown.is_empty() {
+            let text = format!(
+                "recovered positions in instruments not configured now: {}",
+                unknown.join(", ")
+            );
+            self.alert(AlertLevel::Critical, "store", text, &mut out);
+        }
+        if rec.trading_state == TradingState::Halted {
+            self.gate.close();
+            self.state = TradingState::Halted;
+            let reason = rec.halt_reason.clone().unwrap_or_else(|| "halted".into());
+            self.halt_reason = Some(format!("restored HALTED ({reason}): re-arm to trade"));
+            let text = format!("restarted HALTED: {reason}; re-arm to trade");
+            self.alert(AlertLevel::Critical, "store", text, &mut out);
+        } else if rec.trading_state != self.state && self.state != TradingState::Halted {
+            self.state = rec.trading_state;
+            let text = format!("restored trading state {}", self.state);
+            self.alert(AlertLevel::Info, "store", text, &mut out);
+        }
+        self.pending.append(&mut out);
+    }
+
+    /// Place restored orders whose instrument's book has a mid now.
+    pub(crate) fn place_restored(&mut self, out: &mut Vec<Effect>) {
+        let waiting = std::mem::take(&mut self.pending_restore);
+        for mut req in waiting {
+            let i = req.instrument.index();
+            if i >= self.books.len() {
+                continue;
+            }
+            if self.books[i].mid_ticks().is_none() {
+                self.pending_restore.push(req);
+                continue;
+            }
+            let old = req.client_id.clone();
+            req.client_id = self.next_id(req.owner);
+            match self.place(req, out) {
+                Some(id) => {
+                    let text = format!("restored order {old} as {id}");
+                    self.alert(AlertLevel::Info, "store", text, out);
+                }
+                None => {
+                    let text = format!("could not restore order {old}: refused by risk");
+                    self.alert(AlertLevel::Warn, "store", text, out);
+                }
+            }
+        }
+    }
+}

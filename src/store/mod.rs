@@ -1,0 +1,501 @@
+//! The store: everything a trader wants to find again, in one redb database.
+//!
+//! * [`schema`]: tables, rows, the schema version and forward migrations.
+//! * [`Store`]: opening with clear errors (a newer schema, a corrupt file, a database in
+//!   use by another pit), the run record, recovery, reads.
+//! * [`writer`]: the store task. The engine thread hands it records made from the engine's
+//!   effects over a channel; it commits them in batches, one write transaction per batch
+//!   (a fill and the position it leaves always in the same one), and publishes a durable
+//!   watermark that the runner checks before it shows anything.
+//! * [`report`] and [`export`]: `pit report` and `pit export`.
+//!
+//! Exclusivity: redb locks the file, so a second pit on the same database fails at open
+//! with "database in use by another pit (pid N)" (the pid is kept in `<path>.pid`) and
+//! never trades.
+
+pub mod export;
+pub mod report;
+pub mod schema;
+pub mod writer;
+
+use crate::domain::{Instrument, OrderStatus, Position, TradingState};
+use crate::engine::{DayFigures, Recovered, RecoveredCounts};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use schema::*;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `[store]` in config.toml.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The database file (relative to the working directory).
+    pub path: PathBuf,
+    /// What happens to paper orders that were open when pit stopped: `cancel` marks them
+    /// cancelled; `restore` places manual ones again (strategies re-quote by themselves).
+    pub open_orders_on_restart: String,
+    /// Most records committed in one write transaction.
+    pub batch_max: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("data/pit.redb"),
+            open_orders_on_restart: "cancel".into(),
+            batch_max: 4096,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn validate(&self) -> Result<(), crate::config::Invalid> {
+        use crate::config::Invalid;
+        if self.path.as_os_str().is_empty() {
+            return Err(Invalid::new("path", "must not be empty"));
+        }
+        if !matches!(self.open_orders_on_restart.as_str(), "cancel" | "restore") {
+            return Err(Invalid::new(
+                "open_orders_on_restart",
+                format!(
+                    "'{}': must be \"cancel\" or \"restore\"",
+                    self.open_orders_on_restart
+                ),
+            ));
+        }
+        if self.batch_max == 0 {
+            return Err(Invalid::new("batch_max", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Why the store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: in use by another pit{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { path: PathBuf, pid: Option<u32> },
+    #[error(
+        "database {path}: written by a newer pit (schema version {found}; this pit reads up to {supported}); upgrade pit or use another store.path"
+    )]
+    Newer {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    #[error("database corrupt: {0}; move the file away to start a new one")]
+    Corrupt(String),
+    #[error("database schema: {0}")]
+    Schema(String),
+    #[error("database I/O: {0}")]
+    Io(String),
+    #[error("database: {0}")]
+    Db(String),
+}
+
+impl StoreError {
+    pub(crate) fn encode(e: serde_json::Error) -> StoreError {
+        StoreError::Db(format!("cannot encode a row: {e}"))
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::Corrupted(m) => StoreError::Corrupt(m),
+            redb::Error::Io(io) => StoreError::Io(io.to_string()),
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::from(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
+
+/// Parse a row, naming the table when it is unreadable.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    table: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("unreadable row in {table}: {e}")))
+}
+
+/// An open store. Cloning shares the database.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn pid_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".pid");
+    PathBuf::from(p)
+}
+
+impl Store {
+    /// Open (or create) the database at `path`: migrate an older schema, refuse a newer
+    /// one, a corrupt file or one in use by another process.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let db = match Database::builder().create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                let pid = std::fs::read_to_string(pid_path(path))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                return Err(StoreError::Locked {
+                    path: path.to_path_buf(),
+                    pid,
+                });
+            }
+            Err(redb::DatabaseError::UpgradeRequired(v)) => {
+                return Err(StoreError::Schema(format!(
+                    "{}: redb file format {v} needs a manual upgrade",
+                    path.display()
+                )));
+            }
+            Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))) => {
+                return Err(StoreError::Io(format!("{}: {e}", path.display())));
+            }
+            Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(m))) => {
+                return Err(StoreError::Corrupt(format!("{}: {m}", path.display())));
+            }
+            Err(other) => {
+                return Err(StoreError::Corrupt(format!("{}: {other}", path.display())));
+            }
+        };
+        // Tell a second pit who holds the lock (best effort: the lock is redb's).
+        let _ = std::fs::write(pid_path(path), std::process::id().to_string());
+        let store = Store {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The shared database (the writer task and report readers use it).
+    pub fn db(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// The schema version written in the file.
+    pub fn schema_version(&self) -> Result<u64, StoreError> {
+        let rx = self.db.begin_read()?;
+        match rx.open_table(SCHEMA) {
+            Ok(t) => Ok(t.get("version")?.map_or(0, |v| v.value())),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let found = self.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::Newer {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = self.db.begin_write()?;
+        if found == 0 {
+            create_tables(&tx)?;
+            tx.open_table(SCHEMA)?.insert("version", SCHEMA_VERSION)?;
+        } else {
+            tracing::info!(from = found, to = SCHEMA_VERSION, "migrating the store");
+            migrate(&tx, found)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Record a new run; returns its id.
+    pub fn begin_run(&self, mut row: RunRow) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write()?;
+        let id = {
+            let mut runs = tx.open_table(RUNS)?;
+            let id = next_key(&runs)?;
+            row.id = id;
+            let text = serde_json::to_string(&row).map_err(StoreError::encode)?;
+            runs.insert(id, text.as_str())?;
+            id
+        };
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Write the strategies' parameters (their enable flags are kept as persisted; a new
+    /// strategy takes `enabled`).
+    pub fn note_strategies(&self, rows: &[(String, bool, String)]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(STRATEGIES)?;
+            for (name, enabled, params) in rows {
+                let enabled = match t.get(name.as_str())? {
+                    Some(g) => parse::<StrategyRow>("strategies", g.value())?.enabled,
+                    None => *enabled,
+                };
+                let row = StrategyRow {
+                    name: name.clone(),
+                    enabled,
+                    params: params.clone(),
+                };
+                let text = serde_json::to_string(&row).map_err(StoreError::encode)?;
+                t.insert(name.as_str(), text.as_str())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Read back what the engine needs after a restart. Orders still open are marked
+    /// cancelled (in both modes: the paper venue starts empty); with `restore_orders`, the
+    /// manual ones are handed back to be placed again.
+    pub fn recover(
+        &self,
+        instruments: &[Instrument],
+        restore_orders: bool,
+    ) -> Result<Recovered, StoreError> {
+        let mut rec = Recovered::default();
+        let tx = self.db.begin_write()?;
+        {
+            let runs = tx.open_table(RUNS)?;
+            let fills = tx.open_table(FILLS)?;
+            let trades = tx.open_table(TRADES)?;
+            rec.counts = RecoveredCounts {
+                runs: runs.len()?,
+                fills: fills.len()?,
+                trades: trades.len()?,
+                ..RecoveredCounts::default()
+            };
+            for item in tx.open_table(POSITIONS)?.iter()? {
+                let (k, v) = item?;
+                let row: PositionRow = parse("positions", v.value())?;
+                if !row.qty.is_zero() {
+                    rec.counts.positions += 1;
+                }
+                rec.positions.push((
+                    k.value().to_string(),
+                    Position {
+                        instrument: crate::domain::InstrumentId(0),
+                        qty: row.qty,
+                        avg_price: row.avg_price,
+                        realized: row.realized,
+                        fees: row.fees,
+                    },
+                ));
+            }
+            if let Some((k, v)) = tx.open_table(DAILY)?.last()? {
+                let row: DailyRow = parse("daily_stats", v.value())?;
+                if let Ok(d) = chrono::NaiveDate::parse_from_str(k.value(), "%Y-%m-%d") {
+                    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+                    rec.day = Some(DayFigures {
+                        day: (d - epoch).num_days(),
+                        realized: row.realized,
+                        fees: row.fees,
+                    });
+                }
+            }
+            for item in tx.open_table(STRATEGIES)?.iter()? {
+                let (_, v) = item?;
+                let row: StrategyRow = parse("strategies", v.value())?;
+                rec.strategies.push((row.name, row.enabled));
+            }
+            if let Some(v) = tx.open_table(STATE)?.get("trading")? {
+                let row: StateRow = parse("state", v.value())?;
+                rec.trading_state = if row.kill_latched {
+                    TradingState::Halted
+                } else {
+                    row.state
+                };
+                rec.halt_reason = row.halt_reason;
+            }
+            // Orders left open: close them in the store.
+            let mut orders = tx.open_table(ORDERS)?;
+            let mut open = Vec::new();
+            for item in orders.iter()? {
+                let (k, v) = item?;
+                let row: OrderRow = parse("orders", v.value())?;
+                if row.is_open() {
+                    let (run, id) = k.value();
+                    open.push(((run, id.to_string()), row));
+                }
+            }
+            let mut events = tx.open_table(ORDER_EVENTS)?;
+            for ((run, id), mut row) in open {
+                let restore = restore_orders
+                    && row.request.owner == crate::domain::Owner::Manual
+                    && row.request.kind == crate::domain::OrderKind::Limit
+                    && instruments.iter().any(|i| i.symbol == row.symbol);
+                let remaining = row.request.qty.0 - filled_lots(&row, instruments);
+                let note = if restore && remaining > 0 {
+                    let mut req = row.request.clone();
+                    req.qty = crate::domain::Qty(remaining);
+                    rec.restore_orders.push(req);
+                    rec.counts.orders_restored += 1;
+                    "cancelled on restart; placed again"
+                } else {
+                    rec.counts.orders_cancelled += 1;
+                    "cancelled on restart"
+                };
+                row.status = OrderStatus::Cancelled.as_str().to_string();
+                row.reason = Some(note.to_string());
+                let text = serde_json::to_string(&row).map_err(StoreError::encode)?;
+                orders.insert((run, id.as_str()), text.as_str())?;
+                let ev = OrderEventRow {
+                    run,
+                    client_id: id.clone(),
+                    status: row.status.clone(),
+                    ts: row.updated,
+                    note: Some(note.to_string()),
+                };
+                let text = serde_json::to_string(&ev).map_err(StoreError::encode)?;
+                let k = next_key(&events)?;
+                events.insert(k, text.as_str())?;
+            }
+        }
+        tx.commit()?;
+        Ok(rec)
+    }
+
+    /// Every fill, in `(run, seq)` order.
+    pub fn fills(&self) -> Result<Vec<FillRow>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(FILLS)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (_, v) = item?;
+            out.push(parse("fills", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every position row.
+    pub fn positions(&self) -> Result<Vec<PositionRow>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(POSITIONS)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (_, v) = item?;
+            out.push(parse("positions", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every closed trade, oldest first.
+    pub fn trades(&self) -> Result<Vec<TradeRow>, StoreError> {
+        self.log_rows(TRADES, "trades")
+    }
+
+    /// Every order's latest state, by run then client id.
+    pub fn orders(&self) -> Result<Vec<OrderRow>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(ORDERS)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (_, v) = item?;
+            out.push(parse("orders", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every run.
+    pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
+        self.log_rows(RUNS, "runs")
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit(&self) -> Result<Vec<AuditRow>, StoreError> {
+        self.log_rows(AUDIT, "audit")
+    }
+
+    /// Alerts, oldest first.
+    pub fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        self.log_rows(ALERTS, "alerts")
+    }
+
+    /// Daily stats, by date.
+    pub fn daily(&self) -> Result<Vec<DailyRow>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(DAILY)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (_, v) = item?;
+            out.push(parse("daily_stats", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The persisted trading state.
+    pub fn trading_state(&self) -> Result<Option<StateRow>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(STATE)?;
+        match t.get("trading")? {
+            Some(v) => Ok(Some(parse("state", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn log_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        def: redb::TableDefinition<u64, &str>,
+        name: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(def)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (_, v) = item?;
+            out.push(parse(name, v.value())?);
+        }
+        Ok(out)
+    }
+}
+
+/// Lots already filled on an order row (from its decimal `filled`).
+fn filled_lots(row: &OrderRow, instruments: &[Instrument]) -> i64 {
+    instruments
+        .iter()
+        .find(|i| i.symbol == row.symbol)
+        .and_then(|i| {
+            use rust_decimal::prelude::ToPrimitive;
+            (row.filled / i.lot_size).round().to_i64()
+        })
+        .unwrap_or(0)
+}

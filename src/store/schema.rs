@@ -1,0 +1,303 @@
+//! Tables, rows and the schema version, with forward migrations.
+//!
+//! Rows are JSON text (money as decimal strings, never floats): readable by any tool,
+//! and a new optional field needs no migration. Keys are typed so ranges and ordering are
+//! cheap: fills by `(run, venue fill seq)`, orders by `(run, client id)` (client ids
+//! restart with every run), append-only logs by a global counter.
+
+use crate::domain::{OrderRequest, OrderTag, Timestamp, TradingState};
+use crate::engine::{Alert, AuditEntry, ClosedTrade};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The schema this pit writes. Older databases are migrated forward on open; newer ones
+/// are refused.
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// `"version" -> schema version`.
+pub const SCHEMA: TableDefinition<&str, u64> = TableDefinition::new("schema_version");
+/// Run id -> [`RunRow`].
+pub const RUNS: TableDefinition<u64, &str> = TableDefinition::new("runs");
+/// (run, client id) -> [`OrderRow`], the latest state of each order.
+pub const ORDERS: TableDefinition<(u64, &str), &str> = TableDefinition::new("orders");
+/// Counter -> [`OrderEventRow`], every state transition.
+pub const ORDER_EVENTS: TableDefinition<u64, &str> = TableDefinition::new("order_events");
+/// (run, venue fill seq) -> [`FillRow`].
+pub const FILLS: TableDefinition<(u64, u64), &str> = TableDefinition::new("fills_v2");
+/// Symbol -> [`PositionRow`].
+pub const POSITIONS: TableDefinition<&str, &str> = TableDefinition::new("positions");
+/// Counter -> [`TradeRow`], closed round trips.
+pub const TRADES: TableDefinition<u64, &str> = TableDefinition::new("trades");
+/// Counter -> [`AlertRow`].
+pub const ALERTS: TableDefinition<u64, &str> = TableDefinition::new("alerts");
+/// `YYYY-MM-DD` -> [`DailyRow`].
+pub const DAILY: TableDefinition<&str, &str> = TableDefinition::new("daily_stats");
+/// Strategy name -> [`StrategyRow`].
+pub const STRATEGIES: TableDefinition<&str, &str> = TableDefinition::new("strategies");
+/// `"trading"` -> [`StateRow`] (the trading state and the kill-switch latch).
+pub const STATE: TableDefinition<&str, &str> = TableDefinition::new("state");
+/// Counter -> [`AuditRow`], every operator command and its outcome.
+pub const AUDIT: TableDefinition<u64, &str> = TableDefinition::new("audit");
+/// Running totals: `net_realized` (realized minus fees, all time).
+pub const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// Version 1 kept fills by a global counter, without the run.
+pub const FILLS_V1: TableDefinition<u64, &str> = TableDefinition::new("fills");
+
+/// One start of pit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub id: u64,
+    /// Wall-clock start, RFC 3339.
+    pub started: String,
+    /// Engine time at start.
+    pub engine_start: Timestamp,
+    /// `sim/paper`, `headless` or `console`.
+    pub mode: String,
+    /// pit's version.
+    pub version: String,
+    pub seed: u64,
+    /// The effective configuration (Debug rendering of the typed config).
+    pub config: String,
+    pub pid: u32,
+}
+
+/// An order's latest state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderRow {
+    pub run: u64,
+    pub client_id: String,
+    pub symbol: String,
+    pub side: String,
+    pub kind: String,
+    pub price: Option<Decimal>,
+    pub qty: Decimal,
+    pub filled: Decimal,
+    pub avg_price: Option<Decimal>,
+    /// `NEW`, `ACKED`, `PARTIAL`, `FILLED`, `CANCELLED`, `REJECTED`.
+    pub status: String,
+    pub reduce_only: bool,
+    pub owner: String,
+    pub tag: OrderTag,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The request as sent, so an open order can be placed again after a restart.
+    pub request: OrderRequest,
+}
+
+impl OrderRow {
+    /// Still working at the venue when last heard of.
+    pub fn is_open(&self) -> bool {
+        matches!(self.status.as_str(), "NEW" | "ACKED" | "PARTIAL")
+    }
+}
+
+/// One order state transition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderEventRow {
+    pub run: u64,
+    pub client_id: String,
+    pub status: String,
+    pub ts: Timestamp,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One fill.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FillRow {
+    #[serde(default)]
+    pub run: u64,
+    pub seq: u64,
+    pub ts: Timestamp,
+    pub client_id: String,
+    pub symbol: String,
+    pub side: String,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub fee: Decimal,
+    pub liquidity: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub tag: Option<OrderTag>,
+}
+
+impl FillRow {
+    /// Signed size: positive for a buy.
+    pub fn signed_qty(&self) -> Decimal {
+        if self.side.eq_ignore_ascii_case("BUY") {
+            self.qty
+        } else {
+            -self.qty
+        }
+    }
+}
+
+/// A net position, written in the same transaction as the fill that changed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PositionRow {
+    pub symbol: String,
+    pub qty: Decimal,
+    pub avg_price: Decimal,
+    /// All-time realized PnL, gross of fees.
+    pub realized: Decimal,
+    pub fees: Decimal,
+    pub updated: Timestamp,
+    /// `(run, fill seq)` of the last fill applied.
+    #[serde(default)]
+    pub last_fill: (u64, u64),
+}
+
+/// A closed round trip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TradeRow {
+    pub run: u64,
+    #[serde(flatten)]
+    pub trade: ClosedTrade,
+}
+
+/// An alert as raised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRow {
+    pub run: u64,
+    #[serde(flatten)]
+    pub alert: Alert,
+}
+
+/// One day's figures (UTC days of engine time).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DailyRow {
+    pub date: String,
+    /// Realized equity (realized - fees, all time) when the day's first fill came.
+    pub starting_equity: Decimal,
+    /// Realized PnL, gross of fees.
+    pub realized: Decimal,
+    pub fees: Decimal,
+    /// Closed round trips, and how many won and lost (net of fees).
+    pub trades: u64,
+    pub wins: u64,
+    pub losses: u64,
+    /// Traded notional, quote currency.
+    pub volume: Decimal,
+}
+
+/// A strategy's persisted switch and parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrategyRow {
+    pub name: String,
+    pub enabled: bool,
+    /// Its configuration, as written at the last run's start.
+    #[serde(default)]
+    pub params: String,
+}
+
+/// The trading state and the kill-switch latch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateRow {
+    pub state: TradingState,
+    pub halt_reason: Option<String>,
+    /// Set while halted: a restart comes up HALTED until a person re-arms.
+    pub kill_latched: bool,
+    pub ts: Timestamp,
+}
+
+/// An operator command and its outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub run: u64,
+    /// Wall-clock time it was written, RFC 3339.
+    pub wall: String,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+/// `YYYY-MM-DD` of a timestamp (UTC).
+pub fn date_of(ts: Timestamp) -> String {
+    let rfc = ts.to_rfc3339();
+    rfc.get(..10).unwrap_or(&rfc).to_string()
+}
+
+/// The next counter key of an append-only table.
+pub fn next_key(t: &redb::Table<u64, &str>) -> Result<u64, redb::StorageError> {
+    Ok(t.last()?.map_or(1, |(k, _)| k.value() + 1))
+}
+
+/// Create every table of the current schema (no-op for existing ones).
+pub fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(SCHEMA)?;
+    tx.open_table(RUNS)?;
+    tx.open_table(ORDERS)?;
+    tx.open_table(ORDER_EVENTS)?;
+    tx.open_table(FILLS)?;
+    tx.open_table(POSITIONS)?;
+    tx.open_table(TRADES)?;
+    tx.open_table(ALERTS)?;
+    tx.open_table(DAILY)?;
+    tx.open_table(STRATEGIES)?;
+    tx.open_table(STATE)?;
+    tx.open_table(AUDIT)?;
+    tx.open_table(META)?;
+    Ok(())
+}
+
+/// Migrate from `from` to [`SCHEMA_VERSION`], one step at a time, in `tx`.
+pub fn migrate(tx: &WriteTransaction, from: u64) -> Result<(), super::StoreError> {
+    let mut v = from;
+    while v < SCHEMA_VERSION {
+        match v {
+            1 => migrate_1_to_2(tx)?,
+            other => {
+                return Err(super::StoreError::Schema(format!(
+                    "no migration from schema version {other}"
+                )));
+            }
+        }
+        v += 1;
+    }
+    create_tables(tx)?;
+    tx.open_table(SCHEMA)?.insert("version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Version 1 -> 2: fills move from a global counter to `(run, seq)` keys (version 1 had
+/// no runs: its fills become run 0); daily stats are rebuilt from them.
+fn migrate_1_to_2(tx: &WriteTransaction) -> Result<(), super::StoreError> {
+    let mut rows = Vec::new();
+    {
+        let old = tx.open_table(FILLS_V1)?;
+        for item in old.iter()? {
+            let (_, v) = item?;
+            let row: FillRow = serde_json::from_str(v.value()).map_err(|e| {
+                super::StoreError::Corrupt(format!("version-1 fill row unreadable: {e}"))
+            })?;
+            rows.push(row);
+        }
+    }
+    {
+        let mut fills = tx.open_table(FILLS)?;
+        let mut daily = tx.open_table(DAILY)?;
+        for mut row in rows {
+            row.run = 0;
+            let text = serde_json::to_string(&row).map_err(super::StoreError::encode)?;
+            fills.insert((0, row.seq), text.as_str())?;
+            let date = date_of(row.ts);
+            let mut d: DailyRow = match daily.get(date.as_str())? {
+                Some(g) => serde_json::from_str(g.value()).unwrap_or_default(),
+                None => DailyRow {
+                    date: date.clone(),
+                    ..DailyRow::default()
+                },
+            };
+            d.fees += row.fee;
+            d.volume += row.price * row.qty;
+            let text = serde_json::to_string(&d).map_err(super::StoreError::encode)?;
+            daily.insert(date.as_str(), text.as_str())?;
+        }
+    }
+    tx.delete_table(FILLS_V1)?;
+    Ok(())
+}

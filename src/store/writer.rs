@@ -1,0 +1,542 @@
+//! The store task: a thread that commits what the engine did, in batches.
+//!
+//! The engine thread turns its effects into [`StoreRecord`]s with a [`StoreSink`] (cheap:
+//! a channel send, no I/O) and numbers them. The writer takes everything waiting on the
+//! channel (up to `batch_max` records), commits it in **one** write transaction with
+//! `Durability::Immediate` (fsync), and then raises the durable watermark to the number of
+//! the last record committed. The runner shows a view only once the watermark has reached
+//! every record emitted before it was built, so nothing the console shows as done can be
+//! lost to a `kill -9`. A fill and the position it leaves are one record: one transaction.
+
+use super::schema::*;
+use super::{Store, StoreError, parse};
+use crate::domain::{Fill, Instrument, Order, Position, Timestamp, TradingState};
+use crate::engine::{Alert, AuditEntry, ClosedTrade, Effect};
+use redb::{Database, ReadableTable};
+use rust_decimal::Decimal;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One thing to persist.
+#[derive(Clone, Debug)]
+pub enum StoreRecord {
+    /// An order's latest state (one per transition).
+    Order(Order),
+    /// A fill and the position it left: committed together.
+    Fill {
+        fill: Fill,
+        position: Position,
+    },
+    Trade(ClosedTrade),
+    Alert(Alert),
+    State {
+        state: TradingState,
+        reason: Option<String>,
+        ts: Timestamp,
+    },
+    Strategy {
+        name: String,
+        enabled: bool,
+    },
+    Audit(AuditEntry),
+}
+
+enum Msg {
+    Record(u64, StoreRecord),
+    /// Answer once everything sent before is committed.
+    Flush(Sender<()>),
+}
+
+/// The engine thread's end of the store task.
+pub struct StoreSink {
+    tx: Option<Sender<Msg>>,
+    next_seq: u64,
+    durable: Arc<AtomicU64>,
+    error: Arc<Mutex<Option<String>>>,
+    join: Option<JoinHandle<()>>,
+    /// A fill waiting for its position (the next effect).
+    stash: Option<Fill>,
+}
+
+impl StoreSink {
+    /// Queue one record; returns its number. Never blocks.
+    pub fn record(&mut self, rec: StoreRecord) -> u64 {
+        self.next_seq += 1;
+        if let Some(tx) = &self.tx
+            && tx.send(Msg::Record(self.next_seq, rec)).is_err()
+        {
+            self.set_error("the store task has stopped".into());
+        }
+        self.next_seq
+    }
+
+    /// Turn one engine effect into a record, if it is one the store keeps.
+    pub fn on_effect(&mut self, e: &Effect, now: Timestamp) {
+        match e {
+            Effect::Fill(f) => {
+                if let Some(prev) = self.stash.replace(f.clone()) {
+                    tracing::error!(seq = prev.seq, "store: a fill came without its position");
+                }
+            }
+            Effect::PositionChanged { fill_seq, position } => match self.stash.take() {
+                Some(fill) if fill.seq == *fill_seq => {
+                    self.record(StoreRecord::Fill {
+                        fill,
+                        position: position.clone(),
+                    });
+                }
+                other => {
+                    tracing::error!(?other, fill_seq, "store: a position without its fill");
+                }
+            },
+            Effect::OrderUpdate(o) => {
+                self.record(StoreRecord::Order(o.clone()));
+            }
+            Effect::TradeClosed(t) => {
+                self.record(StoreRecord::Trade(t.clone()));
+            }
+            Effect::Alert(a) => {
+                self.record(StoreRecord::Alert(a.clone()));
+            }
+            Effect::StateChanged { state, reason } => {
+                self.record(StoreRecord::State {
+                    state: *state,
+                    reason: reason.clone(),
+                    ts: now,
+                });
+            }
+            Effect::StrategyToggled { name, enabled, .. } => {
+                self.record(StoreRecord::Strategy {
+                    name: name.clone(),
+                    enabled: *enabled,
+                });
+            }
+            Effect::Audit(a) => {
+                self.record(StoreRecord::Audit(a.clone()));
+            }
+            Effect::Submit(_) | Effect::Cancel(_) => {}
+        }
+    }
+
+    /// Number of the last record queued.
+    pub fn emitted(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Number of the last record committed durably.
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Whether record `seq` (and every one before it) is durable.
+    pub fn is_durable(&self, seq: u64) -> bool {
+        self.durable() >= seq
+    }
+
+    /// The writer's last error, if it failed.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn set_error(&self, e: String) {
+        if let Ok(mut g) = self.error.lock()
+            && g.is_none()
+        {
+            tracing::error!("store: {e}");
+            *g = Some(e);
+        }
+    }
+
+    /// Wait until everything queued so far is committed (at most `timeout`). True when it
+    /// is.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let Some(tx) = &self.tx else {
+            return self.is_durable(self.next_seq);
+        };
+        let (ack_tx, ack_rx) = mpsc::channel();
+        if tx.send(Msg::Flush(ack_tx)).is_err() {
+            return false;
+        }
+        ack_rx.recv_timeout(timeout).is_ok() && self.is_durable(self.next_seq)
+    }
+
+    /// Drain and stop the writer.
+    pub fn close(mut self) -> Option<String> {
+        self.tx.take();
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+        self.error()
+    }
+}
+
+impl Drop for StoreSink {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+/// How the writer runs.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    pub run: u64,
+    pub instruments: Vec<Instrument>,
+    pub batch_max: usize,
+    /// Append `run seq symbol side qty` per fill to this file once it is durable.
+    pub fills_out: Option<PathBuf>,
+}
+
+/// Start the store task on its own thread.
+pub fn spawn(store: &Store, opts: WriterOptions) -> std::io::Result<StoreSink> {
+    let (tx, rx) = mpsc::channel();
+    let durable = Arc::new(AtomicU64::new(0));
+    let error = Arc::new(Mutex::new(None));
+    let mut fills_out = match &opts.fills_out {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?,
+        ),
+        None => None,
+    };
+    let db = store.db().clone();
+    let (d, e) = (durable.clone(), error.clone());
+    let join = std::thread::Builder::new()
+        .name("pit-store".into())
+        .spawn(move || {
+            let mut w = Writer::new(db, opts);
+            w.run(rx, &d, &e, fills_out.as_mut());
+        })?;
+    Ok(StoreSink {
+        tx: Some(tx),
+        next_seq: 0,
+        durable,
+        error,
+        join: Some(join),
+        stash: None,
+    })
+}
+
+/// The writer's state: the database and what it needs to turn records into rows.
+pub struct Writer {
+    db: Arc<Database>,
+    opts: WriterOptions,
+    /// All-time realized minus fees (the next day's starting equity).
+    net_realized: Option<Decimal>,
+    line: String,
+}
+
+impl Writer {
+    pub fn new(db: Arc<Database>, opts: WriterOptions) -> Self {
+        Writer {
+            db,
+            opts,
+            net_realized: None,
+            line: String::new(),
+        }
+    }
+
+    fn run(
+        &mut self,
+        rx: Receiver<Msg>,
+        durable: &AtomicU64,
+        error: &Mutex<Option<String>>,
+        mut fills_out: Option<&mut std::fs::File>,
+    ) {
+        let max = self.opts.batch_max.max(1);
+        let mut batch: Vec<StoreRecord> = Vec::with_capacity(max);
+        let mut acks: Vec<Sender<()>> = Vec::new();
+        let mut failed = false;
+        while let Ok(first) = rx.recv() {
+            let mut last = 0;
+            let mut take =
+                |m: Msg, batch: &mut Vec<StoreRecord>, acks: &mut Vec<Sender<()>>| match m {
+                    Msg::Record(seq, r) => {
+                        last = seq;
+                        batch.push(r);
+                    }
+                    Msg::Flush(a) => acks.push(a),
+                };
+            take(first, &mut batch, &mut acks);
+            while batch.len() < max {
+                match rx.try_recv() {
+                    Ok(m) => take(m, &mut batch, &mut acks),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() && !failed {
+                match self.commit(&batch) {
+                    Ok(fills) => {
+                        if last > 0 {
+                            durable.store(last, Ordering::Release);
+                        }
+                        if let Some(f) = fills_out.as_deref_mut() {
+                            self.line.clear();
+                            for (run, seq, sym, side, qty) in fills {
+                                self.line
+                                    .push_str(&format!("{run} {seq} {sym} {side} {qty}\n"));
+                            }
+                            if let Err(e) = f.write_all(self.line.as_bytes()) {
+                                tracing::warn!("store: cannot write the fills-out file: {e}");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        // Stop advancing the watermark: the console keeps showing the last
+                        // durable view and the error is reported.
+                        failed = true;
+                        tracing::error!("store: commit failed: {e}");
+                        if let Ok(mut g) = error.lock() {
+                            *g = Some(format!("commit failed: {e}"));
+                        }
+                    }
+                }
+            }
+            batch.clear();
+            for a in acks.drain(..) {
+                let _ = a.send(());
+            }
+        }
+    }
+
+    /// Commit `batch` in one write transaction. Returns `(run, seq, symbol, side, qty)`
+    /// of the fills it holds.
+    #[allow(clippy::type_complexity)]
+    pub fn commit(
+        &mut self,
+        batch: &[StoreRecord],
+    ) -> Result<Vec<(u64, u64, String, &'static str, Decimal)>, StoreError> {
+        let run = self.opts.run;
+        let mut fills_done = Vec::new();
+        let tx = self.db.begin_write()?;
+        {
+            let mut meta = tx.open_table(META)?;
+            let mut net = match self.net_realized {
+                Some(n) => n,
+                None => match meta.get("net_realized")? {
+                    Some(g) => g.value().parse().unwrap_or(Decimal::ZERO),
+                    None => Decimal::ZERO,
+                },
+            };
+            let net_before = net;
+            let mut orders = tx.open_table(ORDERS)?;
+            let mut events = tx.open_table(ORDER_EVENTS)?;
+            let mut fills = tx.open_table(FILLS)?;
+            let mut positions = tx.open_table(POSITIONS)?;
+            let mut trades = tx.open_table(TRADES)?;
+            let mut alerts = tx.open_table(ALERTS)?;
+            let mut daily = tx.open_table(DAILY)?;
+            let mut strategies = tx.open_table(STRATEGIES)?;
+            let mut state = tx.open_table(STATE)?;
+            let mut audit = tx.open_table(AUDIT)?;
+            let mut next_event = next_key(&events)?;
+            let mut next_trade = next_key(&trades)?;
+            let mut next_alert = next_key(&alerts)?;
+            let mut next_audit = next_key(&audit)?;
+            for rec in batch {
+                match rec {
+                    StoreRecord::Order(o) => {
+                        let row = self.order_row(o);
+                        let key = (run, o.req.client_id.as_str());
+                        let changed = match orders.get(key)? {
+                            Some(g) => parse::<OrderRow>("orders", g.value())?.status != row.status,
+                            None => true,
+                        };
+                        let text = json(&row)?;
+                        orders.insert(key, text.as_str())?;
+                        if changed {
+                            let ev = OrderEventRow {
+                                run,
+                                client_id: row.client_id.clone(),
+                                status: row.status.clone(),
+                                ts: o.updated,
+                                note: row.reason.clone(),
+                            };
+                            events.insert(next_event, json(&ev)?.as_str())?;
+                            next_event += 1;
+                        }
+                    }
+                    StoreRecord::Fill { fill, position } => {
+                        let Some(inst) = self.opts.instruments.get(fill.instrument.index()) else {
+                            continue;
+                        };
+                        let (owner, tag) = match orders.get((run, fill.client_id.as_str()))? {
+                            Some(g) => {
+                                let o: OrderRow = parse("orders", g.value())?;
+                                (o.owner, Some(o.tag))
+                            }
+                            None => (String::new(), None),
+                        };
+                        let row = FillRow {
+                            run,
+                            seq: fill.seq,
+                            ts: fill.ts,
+                            client_id: fill.client_id.to_string(),
+                            symbol: inst.symbol.clone(),
+                            side: fill.side.as_str().to_string(),
+                            price: inst.price(fill.price),
+                            qty: inst.qty(fill.qty),
+                            fee: fill.fee,
+                            liquidity: format!("{:?}", fill.liquidity).to_lowercase(),
+                            owner,
+                            tag,
+                        };
+                        fills.insert((run, fill.seq), json(&row)?.as_str())?;
+                        let prev_realized = match positions.get(inst.symbol.as_str())? {
+                            Some(g) => parse::<PositionRow>("positions", g.value())?.realized,
+                            None => Decimal::ZERO,
+                        };
+                        let prow = PositionRow {
+                            symbol: inst.symbol.clone(),
+                            qty: position.qty,
+                            avg_price: position.avg_price,
+                            realized: position.realized,
+                            fees: position.fees,
+                            updated: fill.ts,
+                            last_fill: (run, fill.seq),
+                        };
+                        positions.insert(inst.symbol.as_str(), json(&prow)?.as_str())?;
+                        let realized = position.realized - prev_realized;
+                        let date = date_of(fill.ts);
+                        let mut d = day_row(&daily, &date, net)?;
+                        d.realized += realized;
+                        d.fees += fill.fee;
+                        d.volume += row.price * row.qty;
+                        daily.insert(date.as_str(), json(&d)?.as_str())?;
+                        net += realized - fill.fee;
+                        fills_done.push((run, fill.seq, row.symbol, fill.side.as_str(), row.qty));
+                    }
+                    StoreRecord::Trade(t) => {
+                        let row = TradeRow {
+                            run,
+                            trade: t.clone(),
+                        };
+                        trades.insert(next_trade, json(&row)?.as_str())?;
+                        next_trade += 1;
+                        let date = date_of(t.closed);
+                        let mut d = day_row(&daily, &date, net)?;
+                        d.trades += 1;
+                        if t.pnl > Decimal::ZERO {
+                            d.wins += 1;
+                        } else if t.pnl < Decimal::ZERO {
+                            d.losses += 1;
+                        }
+                        daily.insert(date.as_str(), json(&d)?.as_str())?;
+                    }
+                    StoreRecord::Alert(a) => {
+                        let row = AlertRow {
+                            run,
+                            alert: a.clone(),
+                        };
+                        alerts.insert(next_alert, json(&row)?.as_str())?;
+                        next_alert += 1;
+                    }
+                    StoreRecord::State {
+                        state: s,
+                        reason,
+                        ts,
+                    } => {
+                        let row = StateRow {
+                            state: *s,
+                            halt_reason: if *s == TradingState::Halted {
+                                reason.clone()
+                            } else {
+                                None
+                            },
+                            kill_latched: *s == TradingState::Halted,
+                            ts: *ts,
+                        };
+                        state.insert("trading", json(&row)?.as_str())?;
+                    }
+                    StoreRecord::Strategy { name, enabled } => {
+                        let params = match strategies.get(name.as_str())? {
+                            Some(g) => parse::<StrategyRow>("strategies", g.value())?.params,
+                            None => String::new(),
+                        };
+                        let row = StrategyRow {
+                            name: name.clone(),
+                            enabled: *enabled,
+                            params,
+                        };
+                        strategies.insert(name.as_str(), json(&row)?.as_str())?;
+                    }
+                    StoreRecord::Audit(a) => {
+                        let row = AuditRow {
+                            run,
+                            wall: chrono::Utc::now().to_rfc3339(),
+                            entry: a.clone(),
+                        };
+                        audit.insert(next_audit, json(&row)?.as_str())?;
+                        next_audit += 1;
+                    }
+                }
+            }
+            if net != net_before {
+                meta.insert("net_realized", net.to_string().as_str())?;
+            }
+            self.net_realized = Some(net);
+        }
+        if let Err(e) = tx.commit() {
+            // The cached total may be ahead of the file now: read it again next time.
+            self.net_realized = None;
+            return Err(e.into());
+        }
+        Ok(fills_done)
+    }
+
+    fn order_row(&self, o: &Order) -> OrderRow {
+        let req = &o.req;
+        let inst = self.opts.instruments.get(req.instrument.index());
+        let symbol = inst.map_or_else(|| format!("#{}", req.instrument.0), |i| i.symbol.clone());
+        let dec = |f: &dyn Fn(&Instrument) -> Decimal| inst.map_or(Decimal::ZERO, f);
+        OrderRow {
+            run: self.opts.run,
+            client_id: req.client_id.to_string(),
+            symbol,
+            side: req.side.as_str().to_string(),
+            kind: format!("{:?}", req.kind).to_lowercase(),
+            price: req.price.and_then(|p| inst.map(|i| i.price(p))),
+            qty: dec(&|i| i.qty(req.qty)),
+            filled: dec(&|i| i.qty(o.filled)),
+            avg_price: o
+                .avg_fill_ticks()
+                .and_then(|t| inst.map(|i| (t * i.tick_size).normalize())),
+            status: o.status.as_str().to_string(),
+            reduce_only: req.reduce_only,
+            owner: req.owner.to_string(),
+            tag: req.tag,
+            created: o.created,
+            updated: o.updated,
+            reason: o.reject_reason.clone(),
+            request: req.clone(),
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(StoreError::encode)
+}
+
+fn day_row(
+    daily: &redb::Table<&str, &str>,
+    date: &str,
+    net: Decimal,
+) -> Result<DailyRow, StoreError> {
+    Ok(match daily.get(date)? {
+        Some(g) => parse("daily_stats", g.value())?,
+        None => DailyRow {
+            date: date.to_string(),
+            starting_equity: net,
+            ..DailyRow::default()
+        },
+    })
+}
