@@ -181,6 +181,11 @@ impl Store {
                     path.display()
                 )));
             }
+            Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+                if e.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                return Err(StoreError::Corrupt(format!("{}: {e}", path.display())));
+            }
             Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))) => {
                 return Err(StoreError::Io(format!("{}: {e}", path.display())));
             }
