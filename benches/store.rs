@@ -13,7 +13,11 @@ use rust_decimal::Decimal;
 use std::time::{Duration, Instant};
 
 fn fill_record(seq: u64) -> StoreRecord {
-    let side = if seq % 2 == 0 { Side::Buy } else { Side::Sell };
+    let side = if seq.is_multiple_of(2) {
+        Side::Buy
+    } else {
+        Side::Sell
+    };
     StoreRecord::Fill {
         fill: Fill {
             seq,
