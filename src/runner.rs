@@ -90,7 +90,7 @@ impl EngineHandle {
     }
     /// The kill switch: the gate closes before this returns, then the engine cancels.
     pub fn kill(&self) -> bool {
-        self.gate.close();
+        self.gate.kill();
         self.send(Command::KillSwitch)
     }
     /// Ask the engine to stop (cancelling open orders as configured).
@@ -440,8 +440,8 @@ impl Runner {
         pending: &mut Vec<Command>,
         exit_deadline: &mut Option<Timestamp>,
     ) {
-        // The kill switch jumps the queue.
-        pending.sort_by_key(|c| !matches!(c, Command::KillSwitch));
+        // In arrival order: the gate is already closed by the handle, so moving a kill ahead
+        // would gain nothing and could let an earlier re-arm undo a later kill.
         for cmd in pending.drain(..) {
             let shutdown = matches!(cmd, Command::Shutdown);
             if shutdown && exit_deadline.is_some() {

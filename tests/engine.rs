@@ -383,3 +383,103 @@ fn preview_shows_the_risk_verdict_and_sends_nothing() {
     let msg = v.order_preview.unwrap().verdict.unwrap_err();
     assert!(msg.contains("HALTED"), "{msg}");
 }
+
+#[test]
+fn a_re_arm_never_undoes_a_later_kill() {
+    let cfg = Config::default();
+    let mut r = runner(&cfg, 31);
+    r.run_until(at(3.0));
+    r.command(Command::KillSwitch);
+    // The trader presses R, y ... and then K again before the engine saw the re-arm.
+    let gate = r.engine.gate().clone();
+    gate.kill();
+    r.command(Command::ReArm);
+    assert_eq!(
+        r.engine.trading_state(),
+        TradingState::Halted,
+        "re-arm refused"
+    );
+    assert!(!gate.is_open());
+    r.command(Command::KillSwitch);
+    r.run_until(at(5.0));
+    assert_eq!(r.engine.trading_state(), TradingState::Halted);
+    // A re-arm after every press it has seen works.
+    r.command(Command::ReArm);
+    assert_eq!(r.engine.trading_state(), TradingState::Active);
+    assert!(gate.is_open());
+}
+
+#[test]
+fn flatten_works_while_a_reduce_only_exit_is_resting() {
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    cfg.strategies.exit_manager.enabled = false;
+    cfg.kill_switch.flatten_on_kill = true;
+    let mut r = runner(&cfg, 8);
+    r.run_until(at(3.0));
+    r.command(manual(Side::Buy, 10, true, None));
+    r.run_until(at(4.0));
+    let inst = pit::domain::InstrumentId(0);
+    assert!(!r.engine.position(inst).is_flat());
+    // A resting reduce-only sell far above the market for part of the position.
+    let ask = r.engine.book(inst).best_ask().unwrap().price.0;
+    r.command(Command::Manual(ManualOrder {
+        instrument: inst,
+        side: Side::Sell,
+        kind: OrderKind::Limit,
+        price: Some(pit::domain::Price(ask + 500)),
+        qty: pit::domain::Qty(3),
+        tif: TimeInForce::Gtc,
+        reduce_only: true,
+        client_id: None,
+    }));
+    r.run_until(at(4.5));
+    assert_eq!(r.engine.open_orders().len(), 1, "the exit rests");
+    r.command(Command::KillSwitch);
+    r.run_until(at(6.0));
+    assert!(
+        r.engine.position(inst).is_flat(),
+        "the kill switch flattened"
+    );
+    assert!(r.engine.open_orders().is_empty());
+    assert!(r.engine.kill_progress().unwrap().flatten_orders >= 1);
+}
+
+#[test]
+fn paused_holds_strategies_but_not_a_person() {
+    let mut cfg = Config::default();
+    cfg.strategies.exit_manager.enabled = false;
+    let mut r = runner(&cfg, 13);
+    r.run_until(at(3.0));
+    r.command(Command::Pause);
+    let sent = r.exec.stats().orders_sent;
+    r.command(manual(Side::Buy, 2, true, None));
+    assert_eq!(
+        r.exec.stats().orders_sent,
+        sent + 1,
+        "a manual hedge goes out"
+    );
+}
+
+#[test]
+fn publishing_views_never_changes_what_the_engine_decides() {
+    let mut cfg = Config::default();
+    cfg.risk.max_drawdown = rust_decimal::Decimal::new(5, 1);
+    let run = |views: bool| {
+        let mut r = runner(&cfg, 17);
+        let mut t = 0.0;
+        while t < 90.0 {
+            t += 0.05;
+            r.run_until(at(t));
+            if views {
+                let _ = r.engine.view();
+            }
+            if t > 30.0 && r.engine.trading_state() == TradingState::Halted {
+                r.command(Command::ReArm);
+            }
+        }
+        (r.engine.summary(), r.engine.trading_state())
+    };
+    assert_eq!(run(true), run(false));
+}

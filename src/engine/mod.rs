@@ -64,6 +64,11 @@ pub struct OrderPreview {
     pub verdict: Result<(), String>,
 }
 
+/// The engine's own reduce-only closing orders (flatten, the kill switch's exits).
+fn is_closing_order(o: &Order) -> bool {
+    o.req.owner == Owner::System && o.req.reduce_only
+}
+
 fn manual_request(m: &ManualOrder, client_id: ClientOrderId) -> OrderRequest {
     OrderRequest {
         client_id,
@@ -359,6 +364,10 @@ pub struct Engine {
     shutting_down: bool,
     kill: Option<KillProgress>,
     kill_targets: BTreeSet<ClientOrderId>,
+    /// Kill-switch presses the engine has acted on (see [`TradingGate::kills`]).
+    kills_seen: u64,
+    /// When the halted engine last tried to flatten (retries at most once a second).
+    last_flatten_try: Timestamp,
     order_preview: Option<OrderPreview>,
     gate: TradingGate,
     alerts: VecDeque<Alert>,
@@ -433,6 +442,8 @@ impl Engine {
             shutting_down: false,
             kill: None,
             kill_targets: BTreeSet::new(),
+            kills_seen: setup.gate.kills(),
+            last_flatten_try: Timestamp::ZERO,
             order_preview: None,
             gate: setup.gate,
             alerts: VecDeque::new(),
@@ -635,7 +646,9 @@ impl Engine {
     }
 
     fn remark(&mut self, i: usize) {
-        if let Some(mid) = self.books[i].mid_ticks() {
+        if self.positions[i].is_flat() {
+            self.unrealized[i] = Decimal::ZERO;
+        } else if let Some(mid) = self.books[i].mid_ticks() {
             let mark = mid * self.instruments[i].tick_size;
             self.unrealized[i] = self.positions[i].unrealized(mark);
         }
@@ -658,10 +671,12 @@ impl Engine {
     }
 
     fn check_loss_limits(&mut self, out: &mut Vec<Effect>) {
+        // The peak follows equity in every state, so drawdown never depends on how often
+        // a view was published.
+        self.update_peak();
         if self.state == TradingState::Halted {
             return;
         }
-        self.update_peak();
         if let Some(reason) = self.risk.halt_reason(self.day_pnl(), self.drawdown()) {
             self.halt(format!("risk halt: {reason}"), "risk", out);
         }
@@ -688,6 +703,9 @@ impl Engine {
             }
         }
         self.check_loss_limits(out);
+        if self.state == TradingState::Halted {
+            self.retry_halt_work(out);
+        }
         if !self.pending_restore.is_empty() {
             self.place_restored(out);
         }
@@ -762,6 +780,12 @@ impl Engine {
         }
     }
 
+    /// Whether a manual order may be placed: PAUSED holds only the strategies, so a person
+    /// can still trade by hand (to hedge, say); REDUCING and HALTED allow exits only.
+    fn may_place_manual(&self, reduce_only: bool) -> bool {
+        self.state == TradingState::Paused || self.may_place(reduce_only)
+    }
+
     fn next_id(&mut self, owner: Owner) -> ClientOrderId {
         self.next_order_no += 1;
         let id = match owner {
@@ -794,9 +818,11 @@ impl Engine {
         let (mut open_buy, mut open_sell) = (Decimal::ZERO, Decimal::ZERO);
         // What a new reduce-only order may still reduce: the position less the reduce-only
         // orders already working on it, so two exits never close one position twice.
+        // Exits whose cancel is in flight do not count: the venue caps every reduce-only
+        // order at its own position, so even if one still fills the two cannot flip it.
         let mut reducible = self.positions[i].qty;
         for o in self.open_orders.values() {
-            if o.req.instrument != req.instrument {
+            if o.req.instrument != req.instrument || (o.req.reduce_only && o.cancel_pending) {
                 continue;
             }
             let rem = inst.qty(o.remaining());
@@ -824,7 +850,7 @@ impl Engine {
     fn preview(&mut self, m: ManualOrder) {
         let verdict = if m.instrument.index() >= self.instruments.len() {
             Err("unknown instrument".to_string())
-        } else if !self.may_place(m.reduce_only) {
+        } else if !self.may_place_manual(m.reduce_only) {
             Err(format!("{} allows reduce-only orders only", self.state))
         } else {
             let req = manual_request(&m, ClientOrderId::new("preview"));
@@ -941,8 +967,15 @@ impl Engine {
             ExecReport::CancelRejected { id, reason, .. } => {
                 if let Some(o) = self.open_orders.get_mut(&id) {
                     o.cancel_pending = false;
-                    let text = format!("cancel of {id} refused: {reason}");
-                    self.alert(AlertLevel::Warn, "venue", text, out);
+                    if self.kill_targets.contains(&id) {
+                        let text = format!(
+                            "kill switch: cancel of {id} refused by the venue ({reason}); retrying"
+                        );
+                        self.alert(AlertLevel::Critical, "kill-switch", text, out);
+                    } else {
+                        let text = format!("cancel of {id} refused: {reason}");
+                        self.alert(AlertLevel::Warn, "venue", text, out);
+                    }
                 }
             }
             ExecReport::Filled(fill) => self.on_fill(fill, out),
@@ -951,6 +984,14 @@ impl Engine {
 
     fn on_fill(&mut self, fill: Fill, out: &mut Vec<Effect>) {
         let i = fill.instrument.index();
+        if !fill.qty.is_positive() {
+            let text = format!(
+                "fill {} for {} with size {} ignored",
+                fill.seq, fill.client_id, fill.qty.0
+            );
+            self.alert(AlertLevel::Critical, "venue", text, out);
+            return;
+        }
         if i >= self.instruments.len() {
             let text = format!("fill {} for an unknown instrument ignored", fill.seq);
             self.alert(AlertLevel::Critical, "venue", text, out);
@@ -1093,7 +1134,19 @@ impl Engine {
 
     fn on_command(&mut self, cmd: Command, out: &mut Vec<Effect>) {
         match cmd {
-            Command::KillSwitch => self.halt("kill switch pressed".into(), "operator", out),
+            Command::KillSwitch => {
+                self.kills_seen = self.gate.kills();
+                self.halt("kill switch pressed".into(), "operator", out)
+            }
+            Command::ReArm if self.gate.kills() != self.kills_seen => {
+                // A K pressed after the R: the kill is still on its way; it wins.
+                self.alert(
+                    AlertLevel::Warn,
+                    "operator",
+                    "re-arm refused: a kill switch press is still on its way".into(),
+                    out,
+                );
+            }
             Command::ReArm => {
                 if self.state == TradingState::Halted {
                     self.state = TradingState::Active;
@@ -1223,7 +1276,7 @@ impl Engine {
     }
 
     fn manual_order(&mut self, m: ManualOrder, out: &mut Vec<Effect>) {
-        if !self.may_place(m.reduce_only) {
+        if !self.may_place_manual(m.reduce_only) {
             let text = format!(
                 "manual order refused: {} allows reduce-only orders only",
                 self.state
@@ -1260,15 +1313,18 @@ impl Engine {
             if which.is_some_and(|w| w != id) {
                 continue;
             }
-            self.cancel_where(|o| o.req.instrument == id && !o.req.reduce_only, out);
+            // Everything else on the instrument goes, strategies' exits included: the
+            // flatten closes the whole position itself.
+            self.cancel_where(|o| o.req.instrument == id && !is_closing_order(o), out);
             let pos = self.positions[i].qty;
             if pos.is_zero() {
                 continue;
             }
-            // Skip when closing orders for this instrument are already working.
-            let working = self.open_orders.values().any(|o| {
-                o.req.instrument == id && o.req.reduce_only && o.req.owner == Owner::System
-            });
+            // Skip when our own closing orders for this instrument are already working.
+            let working = self
+                .open_orders
+                .values()
+                .any(|o| o.req.instrument == id && is_closing_order(o) && !o.cancel_pending);
             if working {
                 continue;
             }
@@ -1300,13 +1356,46 @@ impl Engine {
         sent
     }
 
+    /// While halted: re-send cancels the venue refused or lost, and (with
+    /// `flatten_on_kill`) try again to close positions an IOC exit left open.
+    fn retry_halt_work(&mut self, out: &mut Vec<Effect>) {
+        let stuck: Vec<ClientOrderId> = self
+            .kill_targets
+            .iter()
+            .filter(|id| self.open_orders.get(*id).is_some_and(|o| !o.cancel_pending))
+            .cloned()
+            .collect();
+        for id in &stuck {
+            self.request_cancel(id, out);
+        }
+        let open_position = self.positions.iter().any(|p| !p.is_flat());
+        if self.kill_cfg.flatten_on_kill
+            && self.kill.is_some()
+            && open_position
+            && self.now.since(self.last_flatten_try) >= Duration::from_secs(1)
+        {
+            self.last_flatten_try = self.now;
+            let n = self.flatten(None, OrderTag::KillSwitch, out);
+            if let Some(k) = self.kill.as_mut() {
+                k.flatten_orders += n;
+            }
+        }
+    }
+
     /// Halt: close the gate first, then cancel everything and flatten if configured.
     fn halt(&mut self, reason: String, source: &str, out: &mut Vec<Effect>) {
         self.gate.close();
         let first = self.state != TradingState::Halted;
         self.state = TradingState::Halted;
         self.halt_reason = Some(reason.clone());
-        let ids: Vec<ClientOrderId> = self.open_orders.keys().cloned().collect();
+        // Every order is cancelled except the engine's own closing orders (a flatten in
+        // flight must be allowed to get the position out).
+        let ids: Vec<ClientOrderId> = self
+            .open_orders
+            .values()
+            .filter(|o| !is_closing_order(o))
+            .map(|o| o.id().clone())
+            .collect();
         let progress = self.kill.get_or_insert_with(|| KillProgress {
             started: self.now,
             ..KillProgress::default()
@@ -1324,6 +1413,7 @@ impl Engine {
             }
         }
         let flat = if self.kill_cfg.flatten_on_kill {
+            self.last_flatten_try = self.now;
             self.flatten(None, OrderTag::KillSwitch, out)
         } else {
             0
@@ -1378,6 +1468,14 @@ impl Engine {
             a.count += 1;
             a.ts = now;
             a.text = text;
+            if level == AlertLevel::Critical {
+                // A critical repeat must ring again: it gets a fresh sequence number.
+                self.alert_seq += 1;
+                a.seq = self.alert_seq;
+            }
+            if level == AlertLevel::Critical || a.count.is_power_of_two() {
+                out.push(Effect::Alert(a.clone()));
+            }
             return;
         }
         let kind = kind.to_string();

@@ -132,14 +132,14 @@ impl Engine {
                 }
             })
             .collect();
-        self.update_peak();
+        // Read-only: building a view must never change what the engine decides.
         let drawdown = self.drawdown();
         let pnl = PnlView {
             realized: self.realized,
             unrealized: self.unrealized.iter().copied().sum(),
             fees: self.fees,
             equity: self.equity(),
-            equity_peak: self.equity_peak,
+            equity_peak: self.equity_peak.max(self.equity()),
             drawdown,
             day_pnl: self.day_pnl(),
             daily_loss_limit: self.risk.limits().daily_loss_limit,
