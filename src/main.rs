@@ -28,6 +28,34 @@ enum Cmd {
     /// Run the engine on the configured venue (the simulated market by default), with the
     /// console unless --headless.
     Run(RunArgs),
+    /// Replay a capture-line file through its venue's decoder and check the book's
+    /// integrity (sequence chains, checksums, best bid/ask cross-checks). Exits 1 if any
+    /// check failed.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// The capture-line file (`.jsonl`, or `.jsonl.zst`).
+    file: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `pit verify`: exit 0 when every integrity check passed, 1 when one failed.
+fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let report = pit::venue::verify::verify_file(&args.file)?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[derive(Args, Debug)]
@@ -152,6 +180,7 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let args = match cli.command {
         Some(Cmd::Run(args)) => args,
+        Some(Cmd::Verify(v)) => return run_verify(&v),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
