@@ -5,8 +5,17 @@
 use pit::venue::verify::{VerifyReport, verify_file};
 use std::path::{Path, PathBuf};
 
+/// `../shared/captures` beside the crate, or `PIT_CAPTURES_DIR` when set (a worktree
+/// whose parent holds no `shared/`).
+fn captures_dir() -> PathBuf {
+    match std::env::var_os("PIT_CAPTURES_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures"),
+    }
+}
+
 fn captures() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures");
+    let dir = captures_dir();
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -142,13 +151,14 @@ fn a_corrupted_capture_fails_verification() {
     let Some(dir) = captures() else { return };
     let text =
         std::fs::read_to_string(dir.join("kraken-v2-btcusd-sample.jsonl")).expect("readable");
-    // Drop one book update: the next checksum cannot match.
-    let mut dropped = false;
+    // Drop the first 50 book updates: a later checksum cannot match (one dropped update
+    // may touch only levels below the checksummed top 10).
+    let mut dropped = 0;
     let kept: Vec<&str> = text
         .lines()
         .filter(|l| {
-            if !dropped && l.contains(r#"\"type\":\"update\""#) {
-                dropped = true;
+            if dropped < 50 && l.contains(r#"\"channel\":\"book\",\"type\":\"update\""#) {
+                dropped += 1;
                 return false;
             }
             true

@@ -9,11 +9,13 @@ use crate::engine::risk::RiskApproved;
 
 pub mod binance;
 pub mod bybit;
+pub mod coinbase;
 pub mod common;
 pub mod decode;
 pub mod kraken;
 pub mod okx;
 pub mod paper;
+pub mod polymarket;
 pub mod sim;
 pub mod verify;
 

@@ -18,7 +18,8 @@ pub fn discovering_decoder(venue: &str) -> Option<Box<dyn FrameDecoder>> {
         "bybit" => Box::new(crate::venue::bybit::BybitDecoder::discovering()),
         "kraken" => Box::new(crate::venue::kraken::KrakenDecoder::discovering()),
         "okx" => Box::new(crate::venue::okx::OkxDecoder::discovering()),
-        // coinbase, polymarket: below
+        "coinbase" => Box::new(crate::venue::coinbase::CoinbaseDecoder::discovering()),
+        "polymarket" => Box::new(crate::venue::polymarket::PolymarketDecoder::discovering()),
         _ => return None,
     })
 }
