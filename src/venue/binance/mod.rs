@@ -185,9 +185,16 @@ impl BinanceDecoder {
     }
 
     fn on_recv(&mut self, ts: Timestamp, frame: &str, out: &mut Vec<MarketEvent>) {
-        let data = match serde_json::from_str::<Envelope>(frame) {
-            Ok(Envelope { data: Some(d) }) => d.get(),
-            Ok(Envelope { data: None }) => frame,
+        let data = match combined_data(frame) {
+            Some(d) => Ok::<&str, serde_json::Error>(d),
+            None => match serde_json::from_str::<Envelope>(frame) {
+                Ok(Envelope { data: Some(d) }) => Ok(d.get()),
+                Ok(Envelope { data: None }) => Ok(frame),
+                Err(e) => Err(e),
+            },
+        };
+        let data = match data {
+            Ok(d) => d,
             Err(e) => return self.books.malformed(&format!("{e}")),
         };
         let msg: Msg = match serde_json::from_str(data) {
@@ -405,6 +412,17 @@ impl BinanceDecoder {
             st.emit_snapshot(ts, out);
         }
     }
+}
+
+/// The `data` object of a combined-stream frame as Binance writes it
+/// (`{"stream":"..","data":{..}}`), found without parsing; `None` for any other layout
+/// (then the frame is parsed in full). The object itself is parsed, and so checked, next.
+fn combined_data(frame: &str) -> Option<&str> {
+    let rest = frame.strip_prefix("{\"stream\":\"")?;
+    let q = rest.find('"')?;
+    let rest = rest[q..].strip_prefix("\",\"data\":")?;
+    let data = rest.strip_suffix('}')?;
+    data.starts_with('{').then_some(data)
 }
 
 /// The value of `key` in a URL's query string.
