@@ -67,4 +67,8 @@ pub trait FrameDecoder: Send {
     }
     /// Counters per instrument, in instrument order.
     fn stats(&self) -> Vec<FeedStats>;
+    /// Malformed frames that named no instrument (counted and logged too).
+    fn unattributed_malformed(&self) -> u64 {
+        0
+    }
 }

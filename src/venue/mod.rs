@@ -7,9 +7,17 @@
 use crate::domain::{ClientOrderId, ExecReport, Instrument, MarketEvent, OrderRequest, Timestamp};
 use crate::engine::risk::RiskApproved;
 
+pub mod binance;
+pub mod bybit;
+pub mod coinbase;
+pub mod common;
 pub mod decode;
+pub mod kraken;
+pub mod okx;
 pub mod paper;
+pub mod polymarket;
 pub mod sim;
+pub mod verify;
 
 /// A source of normalized market data, in receive-time order.
 pub trait MarketDataPort: Send {

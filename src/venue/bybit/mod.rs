@@ -1,0 +1,328 @@
+//! Bybit v5 public `orderbook.{depth}.{symbol}` (snapshot, then deltas) and `publicTrade`,
+//! on the spot and linear endpoints.
+//!
+//! Rules (Bybit's docs): a `snapshot` replaces the book; each `delta`'s `u` must be the
+//! previous `u + 1` per topic and connection (a break is a gap: RESYNCING, then a
+//! resubscription brings a fresh snapshot); a message with `u == 1` (the service restarted)
+//! overwrites the book like a snapshot. Keep-alive: `{"op":"ping"}` every 20 s (the live
+//! task sends it). Spot and linear share topic names and differ only by endpoint, so
+//! instruments are keyed by endpoint category and symbol: `linear/BTCUSDT`.
+
+use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
+use crate::record::{CaptureLine, Direction};
+use crate::venue::common::{BookState, Books, for_each_element};
+use crate::venue::decode::{FeedRequest, FeedStats, FrameDecoder};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The public endpoint for a category (`spot`, `linear`, `inverse`).
+pub fn ws_url(category: &str) -> String {
+    format!("wss://stream.bybit.com/v5/public/{category}")
+}
+
+/// The keep-alive frame, every 20 s.
+pub const PING: &str = r#"{"op":"ping"}"#;
+
+#[derive(Deserialize)]
+struct Msg<'a> {
+    #[serde(borrow, default)]
+    topic: Option<&'a str>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<&'a str>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct BookData<'a> {
+    #[serde(borrow)]
+    s: &'a str,
+    #[serde(borrow)]
+    b: &'a RawValue,
+    #[serde(borrow)]
+    a: &'a RawValue,
+    u: i64,
+}
+
+#[derive(Deserialize)]
+struct Trade<'a> {
+    #[serde(borrow, rename = "S")]
+    side: &'a str,
+    #[serde(borrow)]
+    v: &'a str,
+    #[serde(borrow)]
+    p: &'a str,
+}
+
+/// The Bybit v5 decoder.
+pub struct BybitDecoder {
+    books: Books,
+    /// Configured: instruments keyed by symbol alone (one endpoint per decoder).
+    by_symbol: bool,
+    /// The orderbook depth subscribed (for resubscriptions).
+    depth: u32,
+    requests: Vec<FeedRequest>,
+}
+
+/// `linear` from `wss://stream.bybit.com/v5/public/linear`.
+fn category(url: &str) -> &str {
+    url.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+}
+
+impl BybitDecoder {
+    /// Follow the configured instruments (Bybit symbols, e.g. `BTCUSDT`) on one endpoint.
+    pub fn new(instruments: Vec<Instrument>, depth: u32) -> Self {
+        BybitDecoder {
+            books: Books::configured("bybit", instruments),
+            by_symbol: true,
+            depth,
+            requests: Vec::new(),
+        }
+    }
+
+    /// Follow every book in the feed, on the `1e-8` grid (`pit verify`).
+    pub fn discovering() -> Self {
+        BybitDecoder {
+            books: Books::discovering("bybit"),
+            by_symbol: false,
+            depth: 200,
+            requests: Vec::new(),
+        }
+    }
+
+    /// The subscription frame for the instruments.
+    pub fn subscribe_frame(depth: u32, symbols: &[String]) -> String {
+        let args: Vec<String> = symbols
+            .iter()
+            .flat_map(|s| [format!("orderbook.{depth}.{s}"), format!("publicTrade.{s}")])
+            .collect();
+        serde_json::json!({"op": "subscribe", "args": args}).to_string()
+    }
+
+    fn index(&mut self, url: &str, symbol: &str) -> Option<usize> {
+        if self.by_symbol {
+            self.books.index(symbol, String::new)
+        } else {
+            let key = format!("{}/{symbol}", category(url));
+            self.books.index(&key, || key.clone())
+        }
+    }
+
+    fn resubscribe(&mut self, symbol: &str) {
+        let topic = format!("orderbook.{}.{symbol}", self.depth);
+        for op in ["unsubscribe", "subscribe"] {
+            self.requests.push(FeedRequest::Send(
+                serde_json::json!({"op": op, "args": [topic]}).to_string(),
+            ));
+        }
+    }
+
+    fn on_recv(&mut self, ts: Timestamp, url: &str, frame: &str, out: &mut Vec<MarketEvent>) {
+        let msg: Msg = match serde_json::from_str(frame) {
+            Ok(m) => m,
+            Err(e) => return self.books.malformed(&format!("{e}")),
+        };
+        let (Some(topic), Some(data)) = (msg.topic, msg.data) else {
+            return; // pong, subscription results
+        };
+        if topic.starts_with("orderbook.") {
+            let d: BookData = match serde_json::from_str(data.get()) {
+                Ok(d) => d,
+                Err(e) => return self.books.malformed(&format!("{topic}: {e}")),
+            };
+            let Some(i) = self.index(url, d.s) else {
+                return;
+            };
+            self.on_book(i, ts, frame.len(), msg.kind == Some("snapshot"), &d, out);
+        } else if let Some(symbol) = topic.strip_prefix("publicTrade.") {
+            let Some(i) = self.index(url, symbol) else {
+                return;
+            };
+            let st = &mut self.books.states[i];
+            st.frame(frame.len());
+            match serde_json::from_str::<Vec<Trade>>(data.get()) {
+                Ok(trades) => {
+                    for t in trades {
+                        match st.level(t.p, t.v) {
+                            Some(l) => {
+                                let side = if t.side == "Sell" {
+                                    Side::Sell
+                                } else {
+                                    Side::Buy
+                                };
+                                st.trade(ts, l.price, l.qty, side, out);
+                            }
+                            None => st.malformed("trade numbers"),
+                        }
+                    }
+                }
+                Err(e) => st.malformed(&format!("trade: {e}")),
+            }
+        }
+    }
+
+    fn on_book(
+        &mut self,
+        i: usize,
+        ts: Timestamp,
+        bytes: usize,
+        snapshot: bool,
+        d: &BookData,
+        out: &mut Vec<MarketEvent>,
+    ) {
+        let st = &mut self.books.states[i];
+        st.frame(bytes);
+        let overwrite = snapshot || d.u == 1;
+        if !overwrite {
+            if !st.synced {
+                return; // waiting for a snapshot
+            }
+            if st.last_seq.is_some_and(|u| d.u <= u) {
+                return; // a duplicate or a stale delta
+            }
+            if st.last_seq.is_some_and(|u| d.u != u + 1) {
+                let prev = st.last_seq.unwrap_or(0);
+                st.gap(ts, format!("u={} after u={prev}", d.u), out);
+                st.book.clear();
+                let symbol = d.s.to_string();
+                return self.resubscribe(&symbol);
+            }
+        }
+        let mut levels: Vec<(Side, crate::domain::Level)> = Vec::new();
+        let mut bad = false;
+        let mut scratch = Vec::new();
+        let events = if overwrite { &mut scratch } else { &mut *out };
+        if overwrite {
+            st.book.clear();
+        }
+        for (raw, side) in [(d.b.get(), Side::Buy), (d.a.get(), Side::Sell)] {
+            let ok = for_each_element(raw, |t| match st.level(t.get(0), t.get(1)) {
+                Some(l) => {
+                    st.set(ts, side, l, events);
+                    true
+                }
+                None => false,
+            });
+            bad |= !ok;
+        }
+        levels.clear();
+        if bad {
+            st.malformed("orderbook levels");
+            st.resync(ts, "malformed orderbook levels".into(), out);
+            st.book.clear();
+            let symbol = d.s.to_string();
+            return self.resubscribe(&symbol);
+        }
+        st.last_seq = Some(d.u);
+        st.applied();
+        if overwrite {
+            st.emit_snapshot(ts, out);
+        }
+    }
+}
+
+impl FrameDecoder for BybitDecoder {
+    fn venue(&self) -> &str {
+        "bybit"
+    }
+    fn instruments(&self) -> &[Instrument] {
+        &self.books.instruments
+    }
+    fn on_line(&mut self, line: &CaptureLine, out: &mut Vec<MarketEvent>) {
+        let ts = Timestamp(line.ts_ns);
+        match line.dir {
+            Direction::Recv => self.on_recv(ts, &line.url, &line.frame, out),
+            Direction::Connect => {
+                let cat = category(&line.url).to_string();
+                for st in &mut self.books.states {
+                    let same = self.by_symbol || st.instrument.symbol.starts_with(&cat);
+                    if same && st.synced {
+                        st.resync(ts, "reconnected".into(), out);
+                        st.book.clear();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    fn requests(&mut self) -> Vec<FeedRequest> {
+        std::mem::take(&mut self.requests)
+    }
+    fn stats(&self) -> Vec<FeedStats> {
+        self.books.stats()
+    }
+    fn unattributed_malformed(&self) -> u64 {
+        self.books.unattributed_malformed
+    }
+}
+
+impl BybitDecoder {
+    /// The book state of instrument `i`.
+    pub fn state(&self, i: usize) -> Option<&BookState> {
+        self.books.states.get(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{MarketEventKind, Price};
+
+    fn recv(frame: &str) -> CaptureLine {
+        CaptureLine {
+            ts_ns: 1,
+            venue: "bybit".into(),
+            dir: Direction::Recv,
+            url: "wss://stream.bybit.com/v5/public/linear".into(),
+            frame: frame.into(),
+        }
+    }
+    fn book(kind: &str, u: i64, b: &str, a: &str) -> CaptureLine {
+        recv(&format!(
+            r#"{{"topic":"orderbook.200.BTCUSDT","type":"{kind}","ts":1,"data":{{"s":"BTCUSDT","b":{b},"a":{a},"u":{u},"seq":9}}}}"#
+        ))
+    }
+
+    #[test]
+    fn snapshot_deltas_gap_and_overwrite() {
+        let mut d = BybitDecoder::discovering();
+        let mut out = Vec::new();
+        d.on_line(&book("delta", 4, "[]", "[]"), &mut out);
+        assert!(out.is_empty(), "a delta before any snapshot is ignored");
+        d.on_line(
+            &book("snapshot", 5, r#"[["100.5","1"]]"#, r#"[["101","2"]]"#),
+            &mut out,
+        );
+        assert_eq!(d.instruments()[0].symbol, "linear/BTCUSDT");
+        d.on_line(&book("delta", 6, r#"[["100.5","0"]]"#, "[]"), &mut out);
+        assert!(d.state(0).unwrap().book.best_bid().is_none());
+        d.on_line(&book("delta", 8, "[]", "[]"), &mut out);
+        let st = d.state(0).unwrap();
+        assert_eq!((st.stats.gaps, st.stats.resyncs), (1, 1));
+        assert!(matches!(
+            out.last().unwrap().kind,
+            MarketEventKind::Resyncing { .. }
+        ));
+        let req = d.requests();
+        assert_eq!(req.len(), 2);
+        assert!(
+            matches!(&req[1], FeedRequest::Send(s) if s.contains("\"subscribe\"") && s.contains("orderbook.200.BTCUSDT"))
+        );
+        // u == 1 overwrites, like a snapshot.
+        d.on_line(
+            &book("delta", 1, r#"[["99","1"]]"#, r#"[["102","2"]]"#),
+            &mut out,
+        );
+        let st = d.state(0).unwrap();
+        assert!(st.synced && !st.resyncing);
+        assert_eq!(st.book.best_bid().unwrap().price, Price(9_900_000_000));
+        // A crossed book is counted.
+        d.on_line(&book("delta", 2, r#"[["103","1"]]"#, "[]"), &mut out);
+        assert_eq!(d.state(0).unwrap().stats.crossed, 1);
+        d.on_line(
+            &recv(r#"{"topic":"orderbook.200.BTCUSDT","data":{"s":5}}"#),
+            &mut out,
+        );
+        assert_eq!(d.unattributed_malformed(), 1);
+    }
+}

@@ -1,0 +1,504 @@
+//! Pieces every venue decoder shares: exact decimal-text parsing into ticks and lots, an
+//! allocation-free scanner for the level arrays venues send, and the per-instrument book
+//! state (book, counters, RESYNCING flag) with the events it emits.
+//!
+//! ## Units
+//!
+//! A [`Scale`] turns decimal text into whole units of a step `step x 10^-dp` exactly, with
+//! integer arithmetic only (no `f64`): the text is read as an integer at `dp` decimals
+//! (refused if it has a non-zero digit beyond them), then divided by `step` (refused if
+//! not a multiple). With configured instruments the step is the instrument's tick or lot.
+//! For `pit verify` on a capture, where no config names the instruments, every decoder
+//! uses [`Scale::AUTO`], a grid of `1e-8`: Binance publishes every price and size with
+//! exactly 8 decimals, and no venue capture here (Bybit, Kraken, OKX) publishes finer
+//! numbers, so the grid is exact for all of them; a finer number is a malformed frame.
+
+use crate::domain::{
+    Instrument, InstrumentId, Level, MarketEvent, MarketEventKind, OrderBook, Price, Qty, Side,
+    Timestamp, TradeTick,
+};
+use crate::venue::decode::FeedStats;
+use rust_decimal::Decimal;
+
+/// Decimal text -> whole units of `step x 10^-dp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scale {
+    /// Decimals the text is read at.
+    pub dp: u32,
+    /// The step in units of `10^-dp` (1 for a power-of-ten step).
+    pub step: i64,
+}
+
+impl Scale {
+    /// `1e-8`: the grid `pit verify` uses (see the module docs).
+    pub const AUTO: Scale = Scale { dp: 8, step: 1 };
+
+    /// The scale of a tick or lot size; `None` if it is not positive or too fine.
+    pub fn of(step: Decimal) -> Option<Scale> {
+        let n = step.normalize();
+        if n <= Decimal::ZERO || n.scale() > 18 {
+            return None;
+        }
+        let m = i64::try_from(n.mantissa()).ok()?;
+        Some(Scale {
+            dp: n.scale(),
+            step: m,
+        })
+    }
+
+    /// The step as a decimal.
+    pub fn decimal(&self) -> Decimal {
+        Decimal::from_i128_with_scale(i128::from(self.step), self.dp)
+    }
+
+    /// Exact units of the text, or `None` if malformed, off the grid or out of range.
+    #[inline]
+    pub fn parse(&self, text: &str) -> Option<i64> {
+        let v = parse_fixed(text.as_bytes(), self.dp)?;
+        if self.step == 1 {
+            Some(v)
+        } else if v % self.step == 0 {
+            Some(v / self.step)
+        } else {
+            None
+        }
+    }
+}
+
+/// Powers of ten up to 10^18.
+const POW10: [i64; 19] = {
+    let mut t = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// `text` read as an integer count of `10^-dp`: `"1.50"` at 3 decimals is 1500. Accepts an
+/// optional `-`, digits, an optional `.` and digits (at least one digit in all). Digits
+/// beyond `dp` decimals must be zeros. No exponent. `None` on anything else or overflow.
+#[inline]
+pub fn parse_fixed(text: &[u8], dp: u32) -> Option<i64> {
+    let (neg, s) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        _ => (false, text),
+    };
+    let mut v: i64 = 0;
+    let mut i = 0;
+    let mut digits = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        v = v.checked_mul(10)?.checked_add(i64::from(s[i] - b'0'))?;
+        i += 1;
+        digits += 1;
+    }
+    let mut frac = 0u32;
+    if i < s.len() && s[i] == b'.' {
+        i += 1;
+        while i < s.len() && s[i].is_ascii_digit() {
+            let d = s[i] - b'0';
+            if frac < dp {
+                v = v.checked_mul(10)?.checked_add(i64::from(d))?;
+                frac += 1;
+            } else if d != 0 {
+                return None;
+            }
+            i += 1;
+            digits += 1;
+        }
+    }
+    if i != s.len() || digits == 0 || dp > 18 {
+        return None;
+    }
+    v = v.checked_mul(POW10[(dp - frac) as usize])?;
+    Some(if neg { -v } else { v })
+}
+
+/// Decimals written in a number's text (`"63381.0"` -> 1, `"5"` -> 0).
+pub fn decimals_of(text: &str) -> u32 {
+    text.find('.').map_or(0, |p| (text.len() - p - 1) as u32)
+}
+
+/// Most scalars one array element may hold (Coinbase's level objects have the most).
+pub const MAX_TOKENS: usize = 12;
+
+/// The scalars (string contents or number text) of one element of a level array, in order.
+/// `["61837.63","3.78"]` gives two; `{"price":63388.7,"qty":0.25}` gives four (keys too).
+#[derive(Default)]
+pub struct Tokens<'a> {
+    pub items: [&'a str; MAX_TOKENS],
+    pub len: usize,
+}
+
+impl<'a> Tokens<'a> {
+    /// The token at `i` (empty if absent).
+    #[inline]
+    pub fn get(&self, i: usize) -> &'a str {
+        if i < self.len { self.items[i] } else { "" }
+    }
+    /// The value after key `key` in an object element.
+    #[inline]
+    pub fn value(&self, key: &str) -> Option<&'a str> {
+        let mut i = 0;
+        while i + 1 < self.len {
+            if self.items[i] == key {
+                return Some(self.items[i + 1]);
+            }
+            i += 2;
+        }
+        None
+    }
+}
+
+/// Walk a JSON array of arrays or objects of scalars (the raw text of a `bids` field),
+/// calling `f` once per element with its scalars. No allocation. Returns `false` if the
+/// text is not such an array (the caller counts a malformed frame). Strings are taken as
+/// written (escapes are not decoded: numbers and keys never have any).
+pub fn for_each_element<'a>(raw: &'a str, mut f: impl FnMut(&Tokens<'a>) -> bool) -> bool {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\n' | b'\r' | b'\t') {
+            *i += 1;
+        }
+    };
+    skip_ws(&mut i);
+    if i >= b.len() || b[i] != b'[' {
+        return false;
+    }
+    i += 1;
+    loop {
+        skip_ws(&mut i);
+        if i >= b.len() {
+            return false;
+        }
+        match b[i] {
+            b']' => return true,
+            b',' => {
+                i += 1;
+                continue;
+            }
+            b'[' | b'{' => {
+                let close = if b[i] == b'[' { b']' } else { b'}' };
+                i += 1;
+                let mut t = Tokens::default();
+                loop {
+                    skip_ws(&mut i);
+                    if i >= b.len() {
+                        return false;
+                    }
+                    let c = b[i];
+                    if c == close {
+                        i += 1;
+                        break;
+                    }
+                    match c {
+                        b',' | b':' => i += 1,
+                        b'"' => {
+                            let start = i + 1;
+                            let mut j = start;
+                            while j < b.len() && b[j] != b'"' {
+                                if b[j] == b'\\' {
+                                    j += 1;
+                                }
+                                j += 1;
+                            }
+                            if j >= b.len() {
+                                return false;
+                            }
+                            if t.len < MAX_TOKENS {
+                                t.items[t.len] = &raw[start..j];
+                                t.len += 1;
+                            }
+                            i = j + 1;
+                        }
+                        b'[' | b'{' | b']' | b'}' => return false,
+                        _ => {
+                            let start = i;
+                            while i < b.len() && !matches!(b[i], b',' | b']' | b'}' | b' ' | b':') {
+                                i += 1;
+                            }
+                            if t.len < MAX_TOKENS {
+                                t.items[t.len] = &raw[start..i];
+                                t.len += 1;
+                            }
+                        }
+                    }
+                }
+                if !f(&t) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// One instrument's book as a decoder keeps it.
+#[derive(Clone, Debug)]
+pub struct BookState {
+    pub instrument: Instrument,
+    pub book: OrderBook,
+    pub stats: FeedStats,
+    pub price: Scale,
+    pub qty: Scale,
+    /// The book is not to be trusted until the next snapshot.
+    pub resyncing: bool,
+    /// A snapshot has been applied since the start or the last resync.
+    pub synced: bool,
+    /// The venue's last sequence number applied (meaning depends on the venue).
+    pub last_seq: Option<i64>,
+}
+
+impl BookState {
+    pub fn new(instrument: Instrument, price: Scale, qty: Scale) -> Self {
+        BookState {
+            instrument,
+            book: OrderBook::new(),
+            stats: FeedStats::default(),
+            price,
+            qty,
+            resyncing: false,
+            synced: false,
+            last_seq: None,
+        }
+    }
+
+    pub fn id(&self) -> InstrumentId {
+        self.instrument.id
+    }
+
+    /// Count a frame of `bytes` for this instrument.
+    #[inline]
+    pub fn frame(&mut self, bytes: usize) {
+        self.stats.frames += 1;
+        self.stats.bytes += bytes as u64;
+    }
+
+    /// Parse one level's text; `None` if malformed.
+    #[inline]
+    pub fn level(&self, price: &str, qty: &str) -> Option<Level> {
+        Some(Level::new(
+            Price(self.price.parse(price)?),
+            Qty(self.qty.parse(qty)?),
+        ))
+    }
+
+    /// Set one level and emit it.
+    #[inline]
+    pub fn set(&mut self, ts: Timestamp, side: Side, l: Level, out: &mut Vec<MarketEvent>) {
+        self.book.update(side, l.price, l.qty);
+        out.push(MarketEvent {
+            ts,
+            instrument: self.instrument.id,
+            kind: MarketEventKind::Level {
+                side,
+                price: l.price,
+                qty: l.qty,
+            },
+        });
+    }
+
+    /// The book now holds a fresh snapshot: emit it whole (it also ends a RESYNCING state).
+    pub fn emit_snapshot(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) {
+        self.resyncing = false;
+        self.synced = true;
+        out.push(MarketEvent {
+            ts,
+            instrument: self.instrument.id,
+            kind: MarketEventKind::Snapshot {
+                bids: self.book.levels(Side::Buy).collect(),
+                asks: self.book.levels(Side::Sell).collect(),
+            },
+        });
+    }
+
+    /// An applied update is done: count it, and a crossed book.
+    #[inline]
+    pub fn applied(&mut self) {
+        self.stats.updates += 1;
+        if self.book.is_crossed() {
+            self.stats.crossed += 1;
+        }
+    }
+
+    /// Mark the book RESYNCING (once per episode) and emit the event.
+    pub fn resync(&mut self, ts: Timestamp, reason: String, out: &mut Vec<MarketEvent>) {
+        self.synced = false;
+        self.last_seq = None;
+        if self.resyncing {
+            return;
+        }
+        tracing::warn!(instrument = %self.instrument.symbol, venue = %self.instrument.venue, "resyncing: {reason}");
+        self.resyncing = true;
+        self.stats.resyncs += 1;
+        out.push(MarketEvent {
+            ts,
+            instrument: self.instrument.id,
+            kind: MarketEventKind::Resyncing { reason },
+        });
+    }
+
+    /// A sequence gap: counted, then RESYNCING.
+    pub fn gap(&mut self, ts: Timestamp, reason: String, out: &mut Vec<MarketEvent>) {
+        self.stats.gaps += 1;
+        self.resync(ts, reason, out);
+    }
+
+    /// Emit a trade.
+    pub fn trade(
+        &mut self,
+        ts: Timestamp,
+        price: Price,
+        qty: Qty,
+        aggressor: Side,
+        out: &mut Vec<MarketEvent>,
+    ) {
+        out.push(MarketEvent {
+            ts,
+            instrument: self.instrument.id,
+            kind: MarketEventKind::Trade(TradeTick {
+                ts,
+                price,
+                qty,
+                aggressor,
+            }),
+        });
+    }
+
+    /// Count and log a malformed frame.
+    pub fn malformed(&mut self, what: &str) {
+        self.stats.malformed += 1;
+        tracing::warn!(instrument = %self.instrument.symbol, venue = %self.instrument.venue, "malformed frame: {what}");
+    }
+}
+
+/// The instruments of a decoder: configured ones (only those are followed), or discovered
+/// from the feed (`pit verify`), each with its own [`BookState`].
+#[derive(Debug, Default)]
+pub struct Books {
+    pub states: Vec<BookState>,
+    /// Cached instrument list, in id order.
+    pub instruments: Vec<Instrument>,
+    /// Key -> index; keys are venue-specific (e.g. url+topic for Bybit).
+    keys: Vec<String>,
+    /// Create unknown instruments on sight with [`Scale::AUTO`].
+    discover: bool,
+    venue: String,
+    /// Malformed frames that name no instrument.
+    pub unattributed_malformed: u64,
+}
+
+impl Books {
+    /// Follow only `instruments`; keys are their symbols.
+    pub fn configured(venue: &str, instruments: Vec<Instrument>) -> Self {
+        let mut b = Books {
+            venue: venue.into(),
+            ..Default::default()
+        };
+        for i in instruments {
+            let price = Scale::of(i.tick_size).unwrap_or(Scale::AUTO);
+            let qty = Scale::of(i.lot_size).unwrap_or(Scale::AUTO);
+            b.keys.push(i.symbol.clone());
+            b.instruments.push(i.clone());
+            b.states.push(BookState::new(i, price, qty));
+        }
+        b
+    }
+
+    /// Discover instruments from the feed, on the `1e-8` grid.
+    pub fn discovering(venue: &str) -> Self {
+        Books {
+            venue: venue.into(),
+            discover: true,
+            ..Default::default()
+        }
+    }
+
+    /// The index of the instrument with this key, creating it (named `name`) when
+    /// discovering. `None` if it is not followed.
+    #[inline]
+    pub fn index(&mut self, key: &str, name: impl FnOnce() -> String) -> Option<usize> {
+        if let Some(i) = self.keys.iter().position(|k| k == key) {
+            return Some(i);
+        }
+        if !self.discover || self.states.len() >= u16::MAX as usize {
+            return None;
+        }
+        let id = InstrumentId(self.states.len() as u16);
+        let tick = Scale::AUTO.decimal();
+        let inst = Instrument::new(id, name(), self.venue.clone(), tick, tick, Qty(1));
+        self.keys.push(key.to_string());
+        self.instruments.push(inst.clone());
+        self.states
+            .push(BookState::new(inst, Scale::AUTO, Scale::AUTO));
+        Some(self.states.len() - 1)
+    }
+
+    pub fn stats(&self) -> Vec<FeedStats> {
+        self.states.iter().map(|s| s.stats).collect()
+    }
+
+    /// Count a malformed frame that names no instrument.
+    pub fn malformed(&mut self, what: &str) {
+        self.unattributed_malformed += 1;
+        tracing::warn!(venue = %self.venue, "malformed frame: {what}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn fixed_point_parsing_is_exact() {
+        assert_eq!(parse_fixed(b"61837.63000000", 8), Some(6_183_763_000_000));
+        assert_eq!(parse_fixed(b"0.00000001", 8), Some(1));
+        assert_eq!(parse_fixed(b"5", 2), Some(500));
+        assert_eq!(parse_fixed(b"-1.5", 1), Some(-15));
+        assert_eq!(parse_fixed(b"1.50", 1), Some(15));
+        assert_eq!(parse_fixed(b"1.55", 1), None);
+        assert_eq!(parse_fixed(b".48", 2), Some(48));
+        assert_eq!(parse_fixed(b"", 2), None);
+        assert_eq!(parse_fixed(b"1e5", 2), None);
+        assert_eq!(parse_fixed(b"99999999999999999999", 0), None);
+        let s = Scale::of(dec!(0.5)).unwrap();
+        assert_eq!(s.parse("10.5"), Some(21));
+        assert_eq!(s.parse("10.25"), None);
+        assert_eq!(
+            Scale::of(dec!(0.01)).unwrap().parse("3000.1"),
+            Some(300_010)
+        );
+        assert_eq!(Scale::of(dec!(10)).unwrap().parse("120"), Some(12));
+        assert_eq!(decimals_of("63381.0"), 1);
+    }
+
+    #[test]
+    fn scans_level_arrays() {
+        let mut got = Vec::new();
+        let ok = for_each_element(r#"[["1.5","2"],["3", "4","0","1"]]"#, |t| {
+            got.push((t.get(0).to_string(), t.get(1).to_string(), t.len));
+            true
+        });
+        assert!(ok);
+        assert_eq!(
+            got,
+            vec![("1.5".into(), "2".into(), 2), ("3".into(), "4".into(), 4)]
+        );
+        let mut p = Vec::new();
+        assert!(for_each_element(
+            r#"[{"price":63388.7,"qty":0.25761908},{"price":1,"qty":2}]"#,
+            |t| {
+                p.push((t.value("price").unwrap_or(""), t.value("qty").unwrap_or("")));
+                true
+            }
+        ));
+        assert_eq!(p, vec![("63388.7", "0.25761908"), ("1", "2")]);
+        assert!(for_each_element("[]", |_| true));
+        assert!(!for_each_element("[[\"1\"", |_| true));
+        assert!(!for_each_element("{}", |_| true));
+        assert!(!for_each_element("[[[1]]]", |_| true));
+    }
+}
