@@ -36,10 +36,12 @@ fn headless_json_is_deterministic_per_seed() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = repo_config();
     let cfg = cfg.to_str().unwrap();
+    // Each run starts from a clean state: its own folder, so its own database.
+    let (d2, d3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = run_json(dir.path(), &["--for", "5m", "--config", cfg]);
-    let b = run_json(dir.path(), &["--for", "5m", "--config", cfg]);
+    let b = run_json(d2.path(), &["--for", "5m", "--config", cfg]);
     let c = run_json(
-        dir.path(),
+        d3.path(),
         &["--for", "5m", "--config", cfg, "--seed", "99"],
     );
     for key in [
