@@ -106,6 +106,10 @@ pub struct Config {
     pub strategies: StrategiesConfig,
     pub log: LogConfig,
     pub console: ConsoleConfig,
+    /// Record the raw frames of every market-data connection under `recording.dir`.
+    pub record: bool,
+    /// `[recording]`: where recordings go and how files rotate.
+    pub recording: crate::record::RecordConfig,
 }
 
 impl Default for Config {
@@ -123,6 +127,8 @@ impl Default for Config {
             strategies: StrategiesConfig::default(),
             log: LogConfig::default(),
             console: ConsoleConfig::default(),
+            record: false,
+            recording: crate::record::RecordConfig::default(),
         }
     }
 }
@@ -267,6 +273,7 @@ impl Config {
         within("risk", self.risk.validate())?;
         within("strategies", self.strategies_check())?;
         within("console", self.console.validate())?;
+        within("recording", self.recording.validate())?;
         if self.log.level.trim().is_empty() {
             return Err(Invalid::new("log.level", "must not be empty"));
         }
