@@ -5,6 +5,7 @@
 //! terminal crates nor tokio.
 
 pub mod app;
+pub mod backtest;
 pub mod config;
 pub mod console;
 pub mod domain;

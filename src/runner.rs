@@ -39,6 +39,31 @@ impl std::str::FromStr for Speed {
     }
 }
 
+/// Replay controls: they act on time itself (pausing a replay stops its clock), so they
+/// are the runner's, not engine commands. Live and simulated runs ignore none of them, but
+/// only replays offer them in the console.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RunControl {
+    /// Stop the clock: nothing is processed until `Resume` (commands still are).
+    Pause,
+    Resume,
+    TogglePause,
+    /// Change the pace; the clock is re-anchored at the current engine time.
+    SetSpeed(Speed),
+    /// While paused: process exactly one item (a market event, a venue report or a timer).
+    Step,
+}
+
+/// Sees every effect and every processed item of a run (backtest statistics).
+pub trait RunObserver: Send {
+    /// An effect the engine produced, before it is dispatched.
+    fn on_effect(&mut self, _engine: &Engine, _now: Timestamp, _effect: &Effect) {}
+    /// After each processed item.
+    fn after_step(&mut self, _engine: &Engine, _now: Timestamp) {}
+    /// When the run has ended, before the result is taken.
+    fn on_end(&mut self, _engine: &Engine) {}
+}
+
 /// How a run goes.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -77,6 +102,7 @@ pub struct RunResult {
 /// The console's (or main's) handle on a running engine thread.
 pub struct EngineHandle {
     commands: Sender<Command>,
+    controls: Sender<RunControl>,
     gate: TradingGate,
     view: watch::Receiver<Arc<EngineView>>,
     join: Option<JoinHandle<RunResult>>,
@@ -86,6 +112,10 @@ impl EngineHandle {
     /// Queue a command; never blocks. Returns false if the engine has stopped.
     pub fn send(&self, cmd: Command) -> bool {
         self.commands.send(cmd).is_ok()
+    }
+    /// Send a replay control (pause, speed, step); never blocks.
+    pub fn control(&self, c: RunControl) -> bool {
+        self.controls.send(c).is_ok()
     }
     /// The kill switch: the gate closes before this returns, then the engine cancels.
     pub fn kill(&self) -> bool {
@@ -127,12 +157,15 @@ pub fn spawn(
     let gate = engine.gate().clone();
     let mut engine = engine;
     let (view_tx, view_rx) = watch::channel(Arc::new(engine.view()));
-    let runner = Runner::new(engine, market, exec, opts);
+    let (ctl_tx, ctl_rx) = mpsc::channel();
+    let mut runner = Runner::new(engine, market, exec, opts);
+    runner.controls = Some(ctl_rx);
     let join = std::thread::Builder::new()
         .name("pit-engine".into())
         .spawn(move || runner.run(rx, Some(view_tx)))?;
     Ok(EngineHandle {
         commands: tx,
+        controls: ctl_tx,
         gate,
         view: view_rx,
         join: Some(join),
@@ -148,6 +181,8 @@ pub struct Runner {
     effects: Vec<Effect>,
     reports: Vec<crate::domain::ExecReport>,
     now: Timestamp,
+    controls: Option<Receiver<RunControl>>,
+    observer: Option<Box<dyn RunObserver>>,
 }
 
 impl Runner {
@@ -165,7 +200,21 @@ impl Runner {
             opts,
             effects: Vec::with_capacity(64),
             reports: Vec::with_capacity(64),
+            controls: None,
+            observer: None,
         }
+    }
+
+    /// Take replay controls from this channel during [`Runner::run`].
+    pub fn with_controls(mut self, rx: Receiver<RunControl>) -> Self {
+        self.controls = Some(rx);
+        self
+    }
+
+    /// Let `obs` see every effect and step.
+    pub fn with_observer(mut self, obs: Box<dyn RunObserver>) -> Self {
+        self.observer = Some(obs);
+        self
     }
 
     /// Engine time reached so far.
@@ -212,6 +261,9 @@ impl Runner {
             self.engine.process(next, Input::Timer, &mut self.effects);
             self.dispatch(next);
         }
+        if let Some(o) = &mut self.observer {
+            o.after_step(&self.engine, self.now);
+        }
         next
     }
 
@@ -242,7 +294,7 @@ impl Runner {
         let wall_start = Instant::now();
         let started = self.engine.now();
         let end = self.opts.run_for.map(|d| started + d);
-        let clock = match self.opts.speed {
+        let mut clock = match self.opts.speed {
             Speed::Times(s) => Some(ScaledClock::new(started, s)),
             Speed::Max => None,
         };
@@ -251,6 +303,9 @@ impl Runner {
         let mut last_publish = Instant::now();
         let mut iteration: u64 = 0;
         let mut lag = Duration::ZERO;
+        let mut paused = false;
+        let mut steps: u32 = 0;
+        let mut ctl_queue: Vec<RunControl> = Vec::new();
         let publish = |engine: &mut Engine, last: &mut Instant, lag: Duration| {
             if let Some(tx) = &view_tx {
                 let mut view = engine.view();
@@ -273,6 +328,65 @@ impl Runner {
                 && (self.engine.open_orders().is_empty() || self.now >= deadline)
             {
                 break;
+            }
+
+            // Replay controls: pause, speed, step.
+            if let Some(rx) = &self.controls {
+                ctl_queue.extend(rx.try_iter());
+            }
+            if !ctl_queue.is_empty() {
+                let mut changed = None;
+                for c in ctl_queue.drain(..) {
+                    match c {
+                        RunControl::Pause => paused = true,
+                        RunControl::Resume => paused = false,
+                        RunControl::TogglePause => paused = !paused,
+                        RunControl::SetSpeed(s) => changed = Some(s),
+                        RunControl::Step => steps += 1,
+                    }
+                    if !paused {
+                        steps = 0;
+                    }
+                    // Any control re-anchors the clock at the current engine time.
+                    changed.get_or_insert(self.opts.speed);
+                }
+                if let Some(s) = changed {
+                    self.opts.speed = s;
+                    clock = match s {
+                        Speed::Times(x) => Some(ScaledClock::new(self.now, x)),
+                        Speed::Max => None,
+                    };
+                }
+            }
+            if paused && exit_deadline.is_none() {
+                if steps == 0 {
+                    match commands.recv_timeout(Duration::from_millis(10)) {
+                        Ok(cmd) => pending.push(cmd),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => pending.push(Command::Shutdown),
+                    }
+                    continue;
+                }
+                steps -= 1;
+                if self.market.peek_time().is_some() || !self.market.is_finished() {
+                    self.step();
+                    if let Some(c) = &mut clock {
+                        if let Speed::Times(x) = self.opts.speed {
+                            *c = ScaledClock::new(self.now, x);
+                        }
+                    }
+                    publish(&mut self.engine, &mut last_publish, lag);
+                    continue;
+                }
+            }
+
+            // A replay read to its end stops like a Shutdown, at the last event's time.
+            if exit_deadline.is_none()
+                && self.market.is_finished()
+                && self.market.peek_time().is_none()
+            {
+                pending.push(Command::Shutdown);
+                continue;
             }
 
             let next = self.next_time();
@@ -303,7 +417,17 @@ impl Runner {
                     if wall.duration_since(last_publish) >= self.opts.publish_every {
                         publish(&mut self.engine, &mut last_publish, lag);
                     }
-                    let wait = (target - wall).min(self.opts.publish_every);
+                    if let Some(rx) = &self.controls
+                        && let Ok(c) = rx.try_recv()
+                    {
+                        // Handled at the top of the loop; re-queue it there.
+                        ctl_queue.push(c);
+                        got_command = true;
+                        break;
+                    }
+                    let wait = (target - wall)
+                        .min(self.opts.publish_every)
+                        .min(Duration::from_millis(20));
                     match commands.recv_timeout(wait) {
                         Ok(cmd) => {
                             pending.push(cmd);
@@ -337,6 +461,9 @@ impl Runner {
             }
         }
         publish(&mut self.engine, &mut last_publish, lag);
+        if let Some(o) = &mut self.observer {
+            o.on_end(&self.engine);
+        }
         RunResult {
             summary: self.engine.summary(),
             exec: self.exec.stats(),
@@ -369,6 +496,9 @@ impl Runner {
     fn dispatch(&mut self, now: Timestamp) {
         let mut effects = std::mem::take(&mut self.effects);
         for e in effects.drain(..) {
+            if let Some(o) = &mut self.observer {
+                o.on_effect(&self.engine, now, &e);
+            }
             match e {
                 Effect::Submit(order) => {
                     let id = order.client_id.clone();
