@@ -11,6 +11,7 @@ pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod headless;
+pub mod import;
 pub mod logging;
 pub mod record;
 pub mod runner;

@@ -23,6 +23,10 @@ pub enum Speed {
     Max,
 }
 
+/// Speeds are finite and positive by construction (the parser refuses anything else), so
+/// equality is total.
+impl Eq for Speed {}
+
 impl std::str::FromStr for Speed {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -42,7 +46,7 @@ impl std::str::FromStr for Speed {
 /// Replay controls: they act on time itself (pausing a replay stops its clock), so they
 /// are the runner's, not engine commands. Live and simulated runs ignore none of them, but
 /// only replays offer them in the console.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunControl {
     /// Stop the clock: nothing is processed until `Resume` (commands still are).
     Pause,
@@ -370,10 +374,10 @@ impl Runner {
                 steps -= 1;
                 if self.market.peek_time().is_some() || !self.market.is_finished() {
                     self.step();
-                    if let Some(c) = &mut clock {
-                        if let Speed::Times(x) = self.opts.speed {
-                            *c = ScaledClock::new(self.now, x);
-                        }
+                    if let Some(c) = &mut clock
+                        && let Speed::Times(x) = self.opts.speed
+                    {
+                        *c = ScaledClock::new(self.now, x);
                     }
                     publish(&mut self.engine, &mut last_publish, lag);
                     continue;

@@ -99,3 +99,28 @@ pub fn assemble_replay(
         run_for,
     })
 }
+
+/// The simulated market, recorded when `record = true` (or `out` is given: one file,
+/// never rotated). The recording starts with the instruments header and the run's `--for`,
+/// and holds exactly the events the engine consumed.
+pub fn maybe_record(
+    cfg: &Config,
+    market: SimMarket,
+    out: Option<&std::path::Path>,
+    run_for: Option<std::time::Duration>,
+) -> anyhow::Result<(
+    Box<dyn crate::venue::MarketDataPort>,
+    Option<crate::record::RecordedFiles>,
+)> {
+    if !cfg.record && out.is_none() {
+        return Ok((Box::new(market), None));
+    }
+    let recorder = match out {
+        Some(p) => crate::record::Recorder::to_file(p),
+        None => crate::record::Recorder::rotating(cfg.recording.clone(), &cfg.venue),
+    };
+    let files = recorder.files();
+    let run_for_ns = run_for.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let feed = crate::venue::sim_wire::RecordingFeed::new(market, recorder, SIM_EPOCH, run_for_ns);
+    Ok((Box::new(feed), Some(files)))
+}

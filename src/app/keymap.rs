@@ -37,6 +37,13 @@ pub enum Action {
     Acknowledge,
     Help,
     Quit,
+    /// Replays only: pause / resume the replay clock.
+    ReplayPause,
+    /// Replays only: faster / slower (0.25x up to 100x, then max).
+    ReplayFaster,
+    ReplaySlower,
+    /// Replays only: while paused, process one event.
+    ReplayStep,
 }
 
 /// (action, config name, default keys, description), in help-overlay order.
@@ -199,6 +206,30 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "quit",
         &["q", "ctrl-c"],
         "quit (asks first when orders or positions are open)",
+    ),
+    (
+        Action::ReplayPause,
+        "replay_pause",
+        &["space"],
+        "replay: pause / resume the clock",
+    ),
+    (
+        Action::ReplayFaster,
+        "replay_faster",
+        &["+", "="],
+        "replay: faster (up to 100x, then max)",
+    ),
+    (
+        Action::ReplaySlower,
+        "replay_slower",
+        &["-"],
+        "replay: slower (down to 0.25x)",
+    ),
+    (
+        Action::ReplayStep,
+        "replay_step",
+        &["."],
+        "replay: one event (while paused)",
     ),
 ];
 

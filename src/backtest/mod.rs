@@ -13,7 +13,7 @@ use crate::domain::{ClientOrderId, Side, Timestamp, TradingState};
 use crate::engine::{Effect, Engine, Summary};
 use crate::runner::{RunObserver, RunOptions, RunResult, Runner, Speed};
 use crate::venue::replay::{Progress, ReplayReport};
-use report::{FillRecord, Figures, RunRecord};
+use report::{Figures, FillRecord, RunRecord};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,4 +185,188 @@ pub fn run(
         fill_model: fill_model(cfg),
         replay,
     })
+}
+
+/// Money for people: at most 10 decimal places.
+fn money(d: Decimal) -> String {
+    d.round_dp(10).normalize().to_string()
+}
+
+fn opt(d: Option<Decimal>) -> serde_json::Value {
+    d.map_or(serde_json::Value::Null, |d| {
+        serde_json::Value::String(money(d))
+    })
+}
+
+/// The `--json` object: every figure of the text report, plus `fill_log_sha256`.
+/// Money and ratios are decimal strings; the Sharpe ratio is a number (an `f64` statistic).
+pub fn to_json(b: &Backtest) -> serde_json::Value {
+    let f = &b.figures;
+    let s = &b.summary;
+    let secs = (b.ended.0 - b.started.0) as f64 / 1e9;
+    serde_json::json!({
+        "recording": b.recording.display().to_string(),
+        "start": b.started.to_rfc3339(),
+        "end": b.ended.to_rfc3339(),
+        "engine_seconds": secs,
+        "wall_seconds": b.wall.as_secs_f64(),
+        "events": s.events,
+        "events_per_second": s.events as f64 / b.wall.as_secs_f64().max(1e-9),
+        "pnl": money(f.pnl),
+        "realized_pnl": money(s.realized_pnl),
+        "fees": money(f.fees),
+        "trades": f.trades,
+        "win_rate": opt(f.win_rate),
+        "profit_factor": opt(f.profit_factor),
+        "max_drawdown": money(f.max_drawdown),
+        "sharpe_per_minute_annualized": f.sharpe,
+        "orders": f.orders,
+        "fills": f.fills,
+        "fill_ratio": opt(f.fill_ratio),
+        "avg_slippage_ticks": opt(f.avg_slippage_ticks.map(|d| d.round_dp(4))),
+        "fill_model": b.fill_model,
+        "positions": s.positions.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>(),
+        "trading_state": s.trading_state.as_str(),
+        "open_orders_left": b.result_open_orders_left,
+        "fill_log_sha256": s.fill_log_sha256,
+        "lines_skipped": b.replay.skipped,
+    })
+}
+
+fn pct(d: Option<Decimal>) -> String {
+    d.map_or("-".into(), |d| {
+        format!("{} %", (d * Decimal::ONE_HUNDRED).round_dp(1))
+    })
+}
+
+fn signed(d: Decimal) -> String {
+    if d > Decimal::ZERO {
+        format!("+{}", money(d))
+    } else {
+        money(d)
+    }
+}
+
+/// The text report.
+pub fn to_text(b: &Backtest) -> String {
+    let f = &b.figures;
+    let s = &b.summary;
+    let secs = (b.ended.0 - b.started.0) as f64 / 1e9;
+    let wall = b.wall.as_secs_f64().max(1e-9);
+    let mut o = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(o, "backtest    {}", b.recording.display());
+    let _ = writeln!(o, "market time {} .. {} ({secs:.1} s)", b.started, b.ended);
+    let _ = writeln!(
+        o,
+        "events      {} in {wall:.2} s ({:.0} events/s)",
+        s.events,
+        s.events as f64 / wall
+    );
+    let rows: Vec<(&str, String)> = vec![
+        ("PnL", signed(f.pnl.round_dp(4))),
+        (
+            "win rate",
+            format!("{} of {} trades", pct(f.win_rate), f.trades),
+        ),
+        (
+            "profit factor",
+            f.profit_factor.map_or("-".into(), |d| money(d.round_dp(3))),
+        ),
+        ("max drawdown", money(f.max_drawdown.round_dp(4))),
+        (
+            "Sharpe",
+            f.sharpe.map_or("-".into(), |x| {
+                format!("{x:.2} (per-minute returns, annualized)")
+            }),
+        ),
+        ("fees", money(f.fees.round_dp(4))),
+        ("orders", f.orders.to_string()),
+        ("fills", f.fills.to_string()),
+        ("fill ratio", pct(f.fill_ratio)),
+        (
+            "slippage",
+            f.avg_slippage_ticks.map_or("-".into(), |d| {
+                format!("{} ticks (average, vs the touch at sending)", d.round_dp(3))
+            }),
+        ),
+        ("fill model", b.fill_model.clone()),
+        ("fill log", s.fill_log_sha256.clone()),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(o, "{k:<12}{v}");
+    }
+    if b.replay.skipped > 0 {
+        let _ = writeln!(o, "warning     {} bad lines skipped", b.replay.skipped);
+    }
+    o
+}
+
+/// `key=value key2=value2`.
+pub fn combo_label(combo: &[(String, String)]) -> String {
+    combo
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rank(runs: &mut [(Vec<(String, String)>, Backtest)]) {
+    runs.sort_by(|a, b| {
+        b.1.figures
+            .pnl
+            .cmp(&a.1.figures.pnl)
+            .then_with(|| combo_label(&a.0).cmp(&combo_label(&b.0)))
+    });
+}
+
+/// A sweep's runs, best PnL first, as a table.
+pub fn sweep_table(runs: &mut [(Vec<(String, String)>, Backtest)]) -> String {
+    rank(runs);
+    let w = runs
+        .iter()
+        .map(|(c, _)| combo_label(c).len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut o = format!(
+        "{:>4}  {:<w$}  {:>12}  {:>8}  {:>10}  {:>7}  {:>7}  {:>6}  fill log\n",
+        "rank", "params", "pnl", "sharpe", "max dd", "win %", "fills", "trades"
+    );
+    for (n, (c, b)) in runs.iter().enumerate() {
+        let f = &b.figures;
+        o.push_str(&format!(
+            "{:>4}  {:<w$}  {:>12}  {:>8}  {:>10}  {:>7}  {:>7}  {:>6}  {}\n",
+            n + 1,
+            combo_label(c),
+            signed(f.pnl.round_dp(2)),
+            f.sharpe.map_or("-".into(), |x| format!("{x:.2}")),
+            money(f.max_drawdown.round_dp(2)),
+            f.win_rate.map_or("-".into(), |d| (d * Decimal::ONE_HUNDRED)
+                .round_dp(1)
+                .to_string()),
+            f.fills,
+            f.trades,
+            &b.summary.fill_log_sha256[..12.min(b.summary.fill_log_sha256.len())],
+        ));
+    }
+    o
+}
+
+/// A sweep's runs, best PnL first, as one JSON array.
+pub fn sweep_json(runs: &mut [(Vec<(String, String)>, Backtest)]) -> serde_json::Value {
+    rank(runs);
+    serde_json::Value::Array(
+        runs.iter()
+            .map(|(c, b)| {
+                let mut v = to_json(b);
+                v["params"] = serde_json::Value::Object(
+                    c.iter()
+                        .map(|(k, x)| (k.clone(), serde_json::Value::String(x.clone())))
+                        .collect(),
+                );
+                v
+            })
+            .collect(),
+    )
 }

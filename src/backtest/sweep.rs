@@ -28,7 +28,9 @@ pub fn apply_override(text: &str, key: &str, value: &str) -> Result<String, Stri
     let v: toml_edit::Value = value
         .parse()
         .unwrap_or_else(|_| toml_edit::Value::from(value));
-    let (last, path) = parts.split_last().ok_or_else(|| format!("bad key '{key}'"))?;
+    let (last, path) = parts
+        .split_last()
+        .ok_or_else(|| format!("bad key '{key}'"))?;
     let mut table = doc.as_table_mut();
     for p in path {
         let item = table.entry(p).or_insert_with(|| {
@@ -144,7 +146,10 @@ mod tests {
     fn overrides_keep_lines_and_report_bad_values_with_key_and_line() {
         let text = "seed = 1\n\n[paper]\n# latency\nlatency_in_ms = 5 # ms\n";
         let t = apply_override(text, "paper.latency_in_ms", "7").unwrap();
-        assert_eq!(t, "seed = 1\n\n[paper]\n# latency\nlatency_in_ms = 7 # ms\n");
+        assert_eq!(
+            t,
+            "seed = 1\n\n[paper]\n# latency\nlatency_in_ms = 7 # ms\n"
+        );
         let t = apply_override(&t, "strategies.market_maker.enabled", "false").unwrap();
         let cfg = Config::parse(&t, Path::new("c.toml")).unwrap();
         assert_eq!(cfg.paper.latency_in_ms, 7);
@@ -167,10 +172,19 @@ mod tests {
             parse_sweep("b=x, y ,z").unwrap(),
         ]);
         assert_eq!(g.len(), 6);
-        assert_eq!(g[0], vec![("a".into(), "1".into()), ("b".into(), "x".into())]);
-        assert_eq!(g[5], vec![("a".into(), "2".into()), ("b".into(), "z".into())]);
+        assert_eq!(
+            g[0],
+            vec![("a".into(), "1".into()), ("b".into(), "x".into())]
+        );
+        assert_eq!(
+            g[5],
+            vec![("a".into(), "2".into()), ("b".into(), "z".into())]
+        );
         let v: Vec<u32> = (0..100).collect();
-        assert_eq!(par_map(&v, |x| x * 2), (0..100).map(|x| x * 2).collect::<Vec<_>>());
+        assert_eq!(
+            par_map(&v, |x| x * 2),
+            (0..100).map(|x| x * 2).collect::<Vec<_>>()
+        );
         assert!(parse_sweep("a=").is_err());
         assert!(parse_assignment("=1").is_err());
     }
