@@ -58,6 +58,9 @@ struct RecordArgs {
     /// At the end print the run's JSON summary on stdout.
     #[arg(long)]
     json: bool,
+    /// Override a config key (dotted), e.g. sim.event_rate=60. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = pit::backtest::sweep::parse_assignment)]
+    set: Vec<(String, String)>,
 }
 
 #[derive(Args, Debug)]

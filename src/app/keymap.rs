@@ -248,6 +248,13 @@ impl Action {
     pub fn from_name(name: &str) -> Option<Action> {
         TABLE.iter().find(|r| r.1 == name).map(|r| r.0)
     }
+    /// Whether the action only applies to replays (the help shows it only then).
+    pub fn is_replay(self) -> bool {
+        matches!(
+            self,
+            Action::ReplayPause | Action::ReplayFaster | Action::ReplaySlower | Action::ReplayStep
+        )
+    }
     fn default_keys(self) -> &'static [&'static str] {
         TABLE.iter().find(|r| r.0 == self).map_or(&[], |r| r.2)
     }

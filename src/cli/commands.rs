@@ -11,7 +11,12 @@ use std::time::Duration;
 
 /// `pit record`: a headless run whose market data is recorded.
 pub fn record(config: Option<&PathBuf>, a: RecordArgs) -> anyhow::Result<ExitCode> {
-    let mut cfg = load_config(config)?;
+    let mut cfg = if a.set.is_empty() {
+        load_config(config)?
+    } else {
+        let (text, path) = config_text(config)?;
+        pit::backtest::sweep::config_with(&text, &path, &a.set)?
+    };
     if a.out.is_none() {
         cfg.record = true;
     }
