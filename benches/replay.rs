@@ -39,6 +39,18 @@ fn replay(c: &mut Criterion) {
     g.sample_size(20);
     g.throughput(Throughput::Elements(events));
     g.bench_function("demo_recording_end_to_end", |b| b.iter(|| run_once(&cfg)));
+    // The prefetch side alone: zstd, capture lines, the sim decoder.
+    g.bench_function("demo_recording_read_and_decode", |b| {
+        b.iter(|| {
+            use pit::venue::MarketDataPort;
+            let mut f = pit::venue::replay::ReplayFeed::open(&demo(), &cfg).expect("demo");
+            let mut n = 0u64;
+            while f.next_event().is_some() {
+                n += 1;
+            }
+            n
+        })
+    });
     g.finish();
 }
 

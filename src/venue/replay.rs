@@ -9,7 +9,6 @@ use crate::record::{CaptureLine, CaptureReader, SkippedLine};
 use crate::venue::decode::{FeedStats, FrameDecoder};
 use crate::venue::sim_wire::Header;
 use crate::venue::{MarketDataPort, decoder_for};
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -92,7 +91,8 @@ pub struct ReplayFeed {
     instruments: Vec<Instrument>,
     venue: String,
     header: Option<Header>,
-    buf: VecDeque<MarketEvent>,
+    /// The batch being consumed.
+    buf: std::vec::IntoIter<MarketEvent>,
     rx: Option<Receiver<Vec<MarketEvent>>>,
     report: Arc<Mutex<ReplayReport>>,
     progress: Progress,
@@ -169,7 +169,7 @@ impl ReplayFeed {
             instruments,
             venue,
             header,
-            buf: first.into(),
+            buf: first.into_iter(),
             rx,
             report,
             progress,
@@ -208,10 +208,10 @@ impl ReplayFeed {
     }
 
     fn fill(&mut self) {
-        while self.buf.is_empty() {
+        while self.buf.as_slice().is_empty() {
             let Some(rx) = &self.rx else { return };
             match rx.recv() {
-                Ok(batch) => self.buf.extend(batch),
+                Ok(batch) => self.buf = batch.into_iter(),
                 Err(_) => {
                     self.rx = None;
                 }
@@ -248,7 +248,14 @@ fn prefetch(
     let mut local = ReplayReport::default();
     let mut out = Vec::with_capacity(BATCH + 64);
     let mut stopped = false;
-    for line in lines.by_ref() {
+    let mut line = CaptureLine {
+        ts_ns: 0,
+        venue: String::new(),
+        dir: crate::record::Direction::Recv,
+        url: String::new(),
+        frame: String::new(),
+    };
+    while lines.read_into(&mut line) {
         feed(decoder.as_mut(), &line, &mut out, &mut local);
         if out.len() >= BATCH {
             let batch = std::mem::replace(&mut out, Vec::with_capacity(BATCH + 64));
@@ -278,15 +285,21 @@ impl MarketDataPort for ReplayFeed {
         &self.instruments
     }
     fn peek_time(&mut self) -> Option<Timestamp> {
+        if let Some(e) = self.buf.as_slice().first() {
+            return Some(e.ts);
+        }
         self.fill();
-        self.buf.front().map(|e| e.ts)
+        self.buf.as_slice().first().map(|e| e.ts)
     }
     fn next_event(&mut self) -> Option<MarketEvent> {
+        if let Some(e) = self.buf.next() {
+            return Some(e);
+        }
         self.fill();
-        self.buf.pop_front()
+        self.buf.next()
     }
     fn is_finished(&self) -> bool {
-        self.rx.is_none() && self.buf.is_empty()
+        self.rx.is_none() && self.buf.as_slice().is_empty()
     }
 }
 
