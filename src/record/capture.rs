@@ -171,7 +171,7 @@ impl<R: BufRead> CaptureReader<R> {
 mod fast {
     use super::{CaptureLine, Direction};
 
-    fn take<'a>(s: &mut &'a str, lit: &str) -> Option<()> {
+    fn take(s: &mut &str, lit: &str) -> Option<()> {
         *s = s.strip_prefix(lit)?;
         Some(())
     }
