@@ -364,6 +364,9 @@ impl Runner {
             }
             if paused && exit_deadline.is_none() {
                 if steps == 0 {
+                    if last_publish.elapsed() >= self.opts.publish_every {
+                        publish(&mut self.engine, &mut last_publish, lag);
+                    }
                     match commands.recv_timeout(Duration::from_millis(10)) {
                         Ok(cmd) => pending.push(cmd),
                         Err(RecvTimeoutError::Timeout) => {}

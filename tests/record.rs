@@ -267,3 +267,56 @@ fn replay_speeds_step_from_a_quarter_to_max() {
     };
     assert_eq!(c.label(), "2x PAUSED");
 }
+
+#[test]
+fn pausing_stepping_and_changing_speed_do_not_change_the_fills() {
+    use pit::runner::RunControl;
+    use std::time::Duration;
+    let cfg = pit::config::Config::default();
+    let start = |speed| {
+        let parts =
+            pit::setup::assemble_replay(&cfg, &demo(), pit::domain::TradingState::Active).unwrap();
+        let opts = pit::runner::RunOptions {
+            speed,
+            run_for: Some(Duration::from_secs(30)),
+            publish_every: Duration::from_millis(10),
+            exit_grace: Duration::from_secs(3),
+        };
+        pit::runner::spawn(
+            parts.engine,
+            Box::new(parts.market),
+            Box::new(parts.exec),
+            opts,
+        )
+        .unwrap()
+    };
+    let reference = start(Speed::Max).join().unwrap().summary;
+
+    let h = start(Speed::Times(1.0));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(h.control(RunControl::Pause));
+    std::thread::sleep(Duration::from_millis(100));
+    let v1 = h.view();
+    std::thread::sleep(Duration::from_millis(200));
+    let v2 = h.view();
+    assert_eq!(v1.now, v2.now, "paused: the clock stands still");
+    assert_eq!(v1.health.events, v2.health.events);
+    for _ in 0..3 {
+        h.control(RunControl::Step);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let v3 = h.view();
+    assert!(
+        (1..=3).contains(&(v3.health.events - v2.health.events)),
+        "three steps: {} -> {}",
+        v2.health.events,
+        v3.health.events
+    );
+    h.control(RunControl::SetSpeed(Speed::Times(0.25)));
+    h.control(RunControl::Resume);
+    std::thread::sleep(Duration::from_millis(100));
+    h.control(RunControl::SetSpeed(Speed::Max));
+    let paced = h.join().unwrap().summary;
+    assert_eq!(paced.fill_log_sha256, reference.fill_log_sha256);
+    assert_eq!(paced.events, reference.events);
+}
