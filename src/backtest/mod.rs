@@ -255,11 +255,16 @@ pub fn to_text(b: &Backtest) -> String {
     let wall = b.wall.as_secs_f64().max(1e-9);
     let mut o = String::new();
     use std::fmt::Write as _;
-    let _ = writeln!(o, "backtest    {}", b.recording.display());
-    let _ = writeln!(o, "market time {} .. {} ({secs:.1} s)", b.started, b.ended);
+    let _ = writeln!(o, "{:<15}{}", "backtest", b.recording.display());
     let _ = writeln!(
         o,
-        "events      {} in {wall:.2} s ({:.0} events/s)",
+        "{:<15}{} .. {} ({secs:.1} s)",
+        "market time", b.started, b.ended
+    );
+    let _ = writeln!(
+        o,
+        "{:<15}{} in {wall:.2} s ({:.0} events/s)",
+        "events",
         s.events,
         s.events as f64 / wall
     );
@@ -294,10 +299,10 @@ pub fn to_text(b: &Backtest) -> String {
         ("fill log", s.fill_log_sha256.clone()),
     ];
     for (k, v) in rows {
-        let _ = writeln!(o, "{k:<12}{v}");
+        let _ = writeln!(o, "{k:<15}{v}");
     }
     if b.replay.skipped > 0 {
-        let _ = writeln!(o, "warning     {} bad lines skipped", b.replay.skipped);
+        let _ = writeln!(o, "{:<15}{} bad lines skipped", "warning", b.replay.skipped);
     }
     o
 }
