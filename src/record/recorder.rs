@@ -136,6 +136,12 @@ impl Recorder {
                     >= (self.cfg.rotate_minutes as i64).saturating_mul(60_000_000_000))
     }
 
+    /// Whether writing a line received at `ts_ns` starts a new file (so the caller can
+    /// refresh the preamble first, e.g. with book snapshots).
+    pub fn starts_new_file(&self, ts_ns: i64) -> bool {
+        self.due(ts_ns)
+    }
+
     /// Write one line, opening or rotating the file first when due.
     pub fn write(&mut self, line: &CaptureLine) -> io::Result<()> {
         if self.due(line.ts_ns) {

@@ -445,9 +445,14 @@ impl FrameDecoder for SimDecoder {
 /// engine consumed is exactly what the recording holds, so a backtest of it sees the same
 /// inputs as the run that recorded it. A write error is logged once and recording stops;
 /// trading goes on.
+///
+/// It mirrors the books, so that every file after a rotation starts with the header and a
+/// snapshot of each book as it then stands, and replays on its own.
 pub struct RecordingFeed<M: crate::venue::MarketDataPort> {
     inner: M,
     recorder: Option<crate::record::Recorder>,
+    header: Header,
+    books: Vec<crate::domain::OrderBook>,
     buf: String,
 }
 
@@ -461,10 +466,48 @@ impl<M: crate::venue::MarketDataPort> RecordingFeed<M> {
     ) -> Self {
         let header = Header::new(inner.instruments().to_vec(), start, run_for_ns);
         recorder.set_preamble(vec![header.line(start)]);
+        let books = vec![crate::domain::OrderBook::new(); inner.instruments().len()];
         RecordingFeed {
             inner,
             recorder: Some(recorder),
+            header,
+            books,
             buf: String::with_capacity(64),
+        }
+    }
+
+    /// The header and a snapshot of every non-empty book, at `ts`.
+    fn preamble(&self, ts: Timestamp) -> Vec<CaptureLine> {
+        let mut lines = vec![self.header.line(ts)];
+        for (i, b) in self.books.iter().enumerate() {
+            if b.is_empty() {
+                continue;
+            }
+            let ev = MarketEvent {
+                ts,
+                instrument: InstrumentId(i as u16),
+                kind: MarketEventKind::Snapshot {
+                    bids: b.levels(Side::Buy).collect(),
+                    asks: b.levels(Side::Sell).collect(),
+                },
+            };
+            lines.push(line(ts, encode(&ev)));
+        }
+        lines
+    }
+
+    fn mirror(&mut self, ev: &MarketEvent) {
+        let Some(b) = self.books.get_mut(ev.instrument.index()) else {
+            return;
+        };
+        match &ev.kind {
+            MarketEventKind::Snapshot { bids, asks } => {
+                b.apply_snapshot(bids.iter().copied(), asks.iter().copied())
+            }
+            MarketEventKind::Level { side, price, qty } => {
+                b.update(*side, *price, *qty);
+            }
+            _ => {}
         }
     }
 }
@@ -478,6 +521,19 @@ impl<M: crate::venue::MarketDataPort> crate::venue::MarketDataPort for Recording
     }
     fn next_event(&mut self) -> Option<MarketEvent> {
         let ev = self.inner.next_event()?;
+        if self
+            .recorder
+            .as_ref()
+            .is_some_and(|r| r.starts_new_file(ev.ts.0))
+        {
+            let pre = self.preamble(ev.ts);
+            if let Some(r) = &mut self.recorder {
+                r.set_preamble(pre);
+            }
+        }
+        if self.recorder.is_some() {
+            self.mirror(&ev);
+        }
         if let Some(r) = &mut self.recorder {
             encode_into(&ev, &mut self.buf);
             let frame = std::mem::take(&mut self.buf);
@@ -551,6 +607,51 @@ mod tests {
         ] {
             assert!(decode(bad, ts).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rotated_files_start_with_the_header_and_the_books_and_replay_alone() {
+        let cfg = crate::config::Config::default();
+        let dir = tempfile::tempdir().unwrap();
+        let rc = crate::record::RecordConfig {
+            dir: dir.path().to_path_buf(),
+            rotate_mb: 1,
+            rotate_minutes: 0,
+            compress: true,
+        };
+        let a = crate::setup::assemble(&cfg, 5, TradingState::Active).unwrap();
+        let start = crate::setup::SIM_EPOCH;
+        let rec = crate::record::Recorder::rotating(rc, "sim");
+        let files = rec.files();
+        let mut feed = RecordingFeed::new(a.market, rec, start, None);
+        let end = start + std::time::Duration::from_secs(30);
+        let mut events = Vec::new();
+        while feed.peek_time().is_some_and(|t| t <= end) {
+            events.push(feed.next_event().unwrap());
+        }
+        drop(feed);
+        let files = files.lock().unwrap().clone();
+        assert!(files.len() >= 3, "{files:?}");
+        let mut replayed = Vec::new();
+        for (n, f) in files.iter().enumerate() {
+            let mut r = crate::venue::replay::ReplayFeed::open(f, &cfg).unwrap();
+            assert_eq!(r.instruments(), &cfg.instrument_list()[..]);
+            let mut evs: Vec<_> = std::iter::from_fn(|| r.next_event()).collect();
+            if n > 0 {
+                // One snapshot per instrument first: the books as they stood.
+                for (i, e) in evs.drain(..2).enumerate() {
+                    assert_eq!(e.instrument, InstrumentId(i as u16));
+                    match e.kind {
+                        MarketEventKind::Snapshot { bids, asks } => {
+                            assert!(bids.len() >= 5 && asks.len() >= 5)
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+            replayed.extend(evs);
+        }
+        assert_eq!(replayed, events);
     }
 
     #[test]
