@@ -28,7 +28,7 @@ pub enum ReplayError {
     Io(#[from] io::Error),
     #[error("{path}: no market data in the recording ({skipped} bad lines skipped)")]
     Empty { path: PathBuf, skipped: u64 },
-    #[error("{path}: no decoder for venue '{venue}' (known: sim)")]
+    #[error("{path}: no decoder for venue '{venue}' (see venue::decoder_for)")]
     UnknownVenue { path: PathBuf, venue: String },
 }
 
