@@ -108,6 +108,10 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// `[store]`: the redb database.
     pub store: crate::store::StoreConfig,
+    /// Record the raw frames of every market-data connection under `recording.dir`.
+    pub record: bool,
+    /// `[recording]`: where recordings go and how files rotate.
+    pub recording: crate::record::RecordConfig,
 }
 
 impl Default for Config {
@@ -126,6 +130,8 @@ impl Default for Config {
             log: LogConfig::default(),
             console: ConsoleConfig::default(),
             store: crate::store::StoreConfig::default(),
+            record: false,
+            recording: crate::record::RecordConfig::default(),
         }
     }
 }
@@ -271,6 +277,7 @@ impl Config {
         within("strategies", self.strategies_check())?;
         within("console", self.console.validate())?;
         within("store", self.store.validate())?;
+        within("recording", self.recording.validate())?;
         if self.log.level.trim().is_empty() {
             return Err(Invalid::new("log.level", "must not be empty"));
         }

@@ -117,6 +117,9 @@ fn apply(effects: Vec<AppEffect>, handle: &EngineHandle, stopping: &mut bool) {
                 handle.shutdown();
             }
             AppEffect::Bell => bell(),
+            AppEffect::Replay(c) => {
+                handle.control(c);
+            }
         }
     }
 }

@@ -5,11 +5,13 @@
 //! terminal crates nor tokio.
 
 pub mod app;
+pub mod backtest;
 pub mod config;
 pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod headless;
+pub mod import;
 pub mod logging;
 pub mod record;
 pub mod runner;

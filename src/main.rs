@@ -36,6 +36,16 @@ enum Cmd {
     /// integrity (sequence chains, checksums, best bid/ask cross-checks). Exits 1 if any
     /// check failed.
     Verify(VerifyArgs),
+    /// Record the market data of a headless run (the simulated market by default) in the
+    /// capture-line format.
+    Record(RecordArgs),
+    /// Replay a recording in the console: paper execution on the recording's clock.
+    Replay(ReplayArgs),
+    /// Backtest a recording as fast as possible and print a report.
+    Backtest(BacktestArgs),
+    /// Convert Tardis.dev incremental_book_L2 CSV or hftbacktest `<ts_ns> <json>` lines
+    /// into the capture-line format.
+    Import(pit::import::ImportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -43,6 +53,47 @@ struct VerifyArgs {
     /// The capture-line file (`.jsonl`, or `.jsonl.zst`).
     file: PathBuf,
     /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// Stop after this much market time (e.g. 60s, 10m, 1h).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    run_for: Option<Duration>,
+    /// One file (`.zst` compressed), never rotated; default: rotating files under
+    /// `recording.dir`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Market speed: N times real time or max (the simulated market only).
+    #[arg(long, default_value = "1", value_name = "N|max")]
+    speed: Speed,
+    /// Seed of the simulated market.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// At the end print the run's JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Override a config key (dotted), e.g. sim.event_rate=60. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = pit::backtest::sweep::parse_assignment)]
+    set: Vec<(String, String)>,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// The recording (`.jsonl` or `.jsonl.zst`).
+    file: PathBuf,
+    /// Replay speed: N times real time (0.25 to 100) or max.
+    #[arg(long, default_value = "1", value_name = "N|max")]
+    speed: Speed,
+    /// Stop after this much market time.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    run_for: Option<Duration>,
+    /// Without the console: status lines on stderr, like `run --headless`.
+    #[arg(long)]
+    headless: bool,
+    /// With --headless: the JSON summary on stdout at the end.
     #[arg(long)]
     json: bool,
 }
@@ -72,6 +123,28 @@ struct ExportArgs {
     /// Only rows on or after this day (YYYY-MM-DD, UTC).
     #[arg(long, value_name = "DATE")]
     since: Option<chrono::NaiveDate>,
+}
+
+#[derive(Args, Debug)]
+struct BacktestArgs {
+    /// The recording (`.jsonl` or `.jsonl.zst`).
+    file: PathBuf,
+    /// Override a config key (dotted), e.g. strategies.market_maker.spread_bps=2. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = pit::backtest::sweep::parse_assignment)]
+    set: Vec<(String, String)>,
+    /// Run a grid: KEY=a,b,c. Repeatable; all combinations run on every core.
+    #[arg(long = "sweep", value_name = "KEY=A,B,...", value_parser = pit::backtest::sweep::parse_sweep)]
+    sweep: Vec<(String, Vec<String>)>,
+    /// Stop after this much market time (default: where the recorded run stopped, else the
+    /// end of the file).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    run_for: Option<Duration>,
+    /// Pace: max (default) or N times real time (for determinism checks).
+    #[arg(long, default_value = "max", value_name = "N|max")]
+    speed: Speed,
+    /// Print one JSON object instead of the text report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +212,7 @@ fn start_engine(
     let (parts, persisted) =
         pit::setup::assemble_persisted(cfg, seed, mode, args.fills_out.clone())?;
     tracing::info!(run = persisted.run, store = %cfg.store.path.display(), "store open");
+    let (market, _) = pit::setup::maybe_record(cfg, parts.market, None, args.run_for)?;
     let opts = RunOptions {
         speed: args.speed,
         run_for: args.run_for,
@@ -147,7 +221,7 @@ fn start_engine(
     };
     pit::runner::spawn_with_store(
         parts.engine,
-        Box::new(parts.market),
+        market,
         Box::new(parts.exec),
         opts,
         Some(persisted.sink),
@@ -164,22 +238,29 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// The configured theme (honouring NO_COLOR).
+fn console_theme(cfg: &Config) -> anyhow::Result<pit::ui::theme::Theme> {
+    let no_color = pit::ui::theme::no_color_env();
+    let themes_dir = std::path::Path::new(&cfg.console.themes_dir);
+    Ok(
+        match pit::ui::theme::Theme::load(&cfg.console.theme, themes_dir, no_color) {
+            // Run outside the repo: the built-in copy of a shipped theme stands in for its file.
+            Err(pit::ui::theme::ThemeError::Read { .. }) if !themes_dir.is_dir() => {
+                let t = pit::ui::theme::Theme::builtin(&cfg.console.theme)?;
+                if no_color { t.without_color() } else { t }
+            }
+            other => other?,
+        },
+    )
+}
+
 /// The full-screen console over the engine.
 fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the console needs a terminal; use `pit run --headless` for scripts");
     }
-    let no_color = pit::ui::theme::no_color_env();
-    let themes_dir = std::path::Path::new(&cfg.console.themes_dir);
-    let theme = match pit::ui::theme::Theme::load(&cfg.console.theme, themes_dir, no_color) {
-        // Run outside the repo: the built-in copy of a shipped theme stands in for its file.
-        Err(pit::ui::theme::ThemeError::Read { .. }) if !themes_dir.is_dir() => {
-            let t = pit::ui::theme::Theme::builtin(&cfg.console.theme)?;
-            if no_color { t.without_color() } else { t }
-        }
-        other => other?,
-    };
+    let theme = console_theme(cfg)?;
     let _log_guard = pit::logging::init(&cfg.log)?;
     let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
     let handle = start_engine(cfg, args, publish_every)?;
@@ -245,6 +326,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             pit::store::export::write_csv(&store, what, x.since, &mut stdout.lock())?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Cmd::Record(a)) => return commands::record(cli.config.as_ref(), a),
+        Some(Cmd::Replay(a)) => return commands::replay(cli.config.as_ref(), a),
+        Some(Cmd::Backtest(a)) => return commands::backtest(cli.config.as_ref(), a),
+        Some(Cmd::Import(a)) => return pit::import::run(&a).map(|()| ExitCode::SUCCESS),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -274,3 +359,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `pit record`, `pit replay`, `pit backtest`.
+#[path = "cli/commands.rs"]
+mod commands;

@@ -24,6 +24,10 @@ pub enum Speed {
     Max,
 }
 
+/// Speeds are finite and positive by construction (the parser refuses anything else), so
+/// equality is total.
+impl Eq for Speed {}
+
 impl std::str::FromStr for Speed {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -38,6 +42,31 @@ impl std::str::FromStr for Speed {
             )),
         }
     }
+}
+
+/// Replay controls: they act on time itself (pausing a replay stops its clock), so they
+/// are the runner's, not engine commands. Live and simulated runs ignore none of them, but
+/// only replays offer them in the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunControl {
+    /// Stop the clock: nothing is processed until `Resume` (commands still are).
+    Pause,
+    Resume,
+    TogglePause,
+    /// Change the pace; the clock is re-anchored at the current engine time.
+    SetSpeed(Speed),
+    /// While paused: process exactly one item (a market event, a venue report or a timer).
+    Step,
+}
+
+/// Sees every effect and every processed item of a run (backtest statistics).
+pub trait RunObserver: Send {
+    /// An effect the engine produced, before it is dispatched.
+    fn on_effect(&mut self, _engine: &Engine, _now: Timestamp, _effect: &Effect) {}
+    /// After each processed item.
+    fn after_step(&mut self, _engine: &Engine, _now: Timestamp) {}
+    /// When the run has ended, before the result is taken.
+    fn on_end(&mut self, _engine: &Engine) {}
 }
 
 /// How a run goes.
@@ -78,6 +107,7 @@ pub struct RunResult {
 /// The console's (or main's) handle on a running engine thread.
 pub struct EngineHandle {
     commands: Sender<Command>,
+    controls: Sender<RunControl>,
     gate: TradingGate,
     view: watch::Receiver<Arc<EngineView>>,
     join: Option<JoinHandle<RunResult>>,
@@ -87,6 +117,10 @@ impl EngineHandle {
     /// Queue a command; never blocks. Returns false if the engine has stopped.
     pub fn send(&self, cmd: Command) -> bool {
         self.commands.send(cmd).is_ok()
+    }
+    /// Send a replay control (pause, speed, step); never blocks.
+    pub fn control(&self, c: RunControl) -> bool {
+        self.controls.send(c).is_ok()
     }
     /// The kill switch: the gate closes before this returns, then the engine cancels.
     pub fn kill(&self) -> bool {
@@ -140,7 +174,9 @@ pub fn spawn_with_store(
     let gate = engine.gate().clone();
     let mut engine = engine;
     let (view_tx, view_rx) = watch::channel(Arc::new(engine.view()));
+    let (ctl_tx, ctl_rx) = mpsc::channel();
     let mut runner = Runner::new(engine, market, exec, opts);
+    runner.controls = Some(ctl_rx);
     if let Some(sink) = store {
         runner.set_store(sink);
     }
@@ -149,6 +185,7 @@ pub fn spawn_with_store(
         .spawn(move || runner.run(rx, Some(view_tx)))?;
     Ok(EngineHandle {
         commands: tx,
+        controls: ctl_tx,
         gate,
         view: view_rx,
         join: Some(join),
@@ -166,6 +203,8 @@ pub struct Runner {
     now: Timestamp,
     /// The store task's sink, when the run persists.
     store: Option<StoreSink>,
+    controls: Option<Receiver<RunControl>>,
+    observer: Option<Box<dyn RunObserver>>,
 }
 
 impl Runner {
@@ -184,6 +223,8 @@ impl Runner {
             effects: Vec::with_capacity(64),
             reports: Vec::with_capacity(64),
             store: None,
+            controls: None,
+            observer: None,
         }
     }
 
@@ -195,6 +236,18 @@ impl Runner {
     /// The store sink, if the run persists.
     pub fn store(&self) -> Option<&StoreSink> {
         self.store.as_ref()
+    }
+
+    /// Take replay controls from this channel during [`Runner::run`].
+    pub fn with_controls(mut self, rx: Receiver<RunControl>) -> Self {
+        self.controls = Some(rx);
+        self
+    }
+
+    /// Let `obs` see every effect and step.
+    pub fn with_observer(mut self, obs: Box<dyn RunObserver>) -> Self {
+        self.observer = Some(obs);
+        self
     }
 
     /// Engine time reached so far.
@@ -241,6 +294,9 @@ impl Runner {
             self.engine.process(next, Input::Timer, &mut self.effects);
             self.dispatch(next);
         }
+        if let Some(o) = &mut self.observer {
+            o.after_step(&self.engine, self.now);
+        }
         next
     }
 
@@ -271,7 +327,7 @@ impl Runner {
         let wall_start = Instant::now();
         let started = self.engine.now();
         let end = self.opts.run_for.map(|d| started + d);
-        let clock = match self.opts.speed {
+        let mut clock = match self.opts.speed {
             Speed::Times(s) => Some(ScaledClock::new(started, s)),
             Speed::Max => None,
         };
@@ -280,6 +336,9 @@ impl Runner {
         let mut last_publish = Instant::now();
         let mut iteration: u64 = 0;
         let mut lag = Duration::ZERO;
+        let mut paused = false;
+        let mut steps: u32 = 0;
+        let mut ctl_queue: Vec<RunControl> = Vec::new();
         // A view waiting for the store: (last record it reflects, the view).
         let mut held: Option<(u64, Arc<EngineView>)> = None;
         let publish = |engine: &mut Engine,
@@ -337,6 +396,80 @@ impl Runner {
                 break;
             }
 
+            // Replay controls: pause, speed, step.
+            if let Some(rx) = &self.controls {
+                ctl_queue.extend(rx.try_iter());
+            }
+            if !ctl_queue.is_empty() {
+                let mut changed = None;
+                for c in ctl_queue.drain(..) {
+                    match c {
+                        RunControl::Pause => paused = true,
+                        RunControl::Resume => paused = false,
+                        RunControl::TogglePause => paused = !paused,
+                        RunControl::SetSpeed(s) => changed = Some(s),
+                        RunControl::Step => steps += 1,
+                    }
+                    if !paused {
+                        steps = 0;
+                    }
+                    // Any control re-anchors the clock at the current engine time.
+                    changed.get_or_insert(self.opts.speed);
+                }
+                if let Some(s) = changed {
+                    self.opts.speed = s;
+                    clock = match s {
+                        Speed::Times(x) => Some(ScaledClock::new(self.now, x)),
+                        Speed::Max => None,
+                    };
+                }
+            }
+            if paused && exit_deadline.is_none() {
+                if steps == 0 {
+                    if last_publish.elapsed() >= self.opts.publish_every {
+                        publish(
+                            &mut self.engine,
+                            self.store.as_ref(),
+                            &mut held,
+                            &mut last_publish,
+                            lag,
+                        );
+                    }
+                    match commands.recv_timeout(Duration::from_millis(10)) {
+                        Ok(cmd) => pending.push(cmd),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => pending.push(Command::Shutdown),
+                    }
+                    continue;
+                }
+                steps -= 1;
+                if self.market.peek_time().is_some() || !self.market.is_finished() {
+                    self.step();
+                    if let Some(c) = &mut clock
+                        && let Speed::Times(x) = self.opts.speed
+                    {
+                        *c = ScaledClock::new(self.now, x);
+                    }
+                    publish(
+                        &mut self.engine,
+                        self.store.as_ref(),
+                        &mut held,
+                        &mut last_publish,
+                        lag,
+                    );
+                    continue;
+                }
+            }
+
+            // A replay read to its end stops like a Shutdown, at the last event's time.
+            if exit_deadline.is_none()
+                && self.market.is_finished()
+                && self.market.peek_time().is_none()
+            {
+                pending.push(Command::Shutdown);
+                continue;
+            }
+
             let next = self.next_time();
             if exit_deadline.is_none()
                 && let Some(e) = end
@@ -372,7 +505,17 @@ impl Runner {
                             lag,
                         );
                     }
-                    let wait = (target - wall).min(self.opts.publish_every);
+                    if let Some(rx) = &self.controls
+                        && let Ok(c) = rx.try_recv()
+                    {
+                        // Handled at the top of the loop; re-queue it there.
+                        ctl_queue.push(c);
+                        got_command = true;
+                        break;
+                    }
+                    let wait = (target - wall)
+                        .min(self.opts.publish_every)
+                        .min(Duration::from_millis(20));
                     match commands.recv_timeout(wait) {
                         Ok(cmd) => {
                             pending.push(cmd);
@@ -425,6 +568,9 @@ impl Runner {
             &mut last_publish,
             lag,
         );
+        if let Some(o) = &mut self.observer {
+            o.on_end(&self.engine);
+        }
         RunResult {
             summary: self.engine.summary(),
             exec: self.exec.stats(),
@@ -459,6 +605,9 @@ impl Runner {
         for e in effects.drain(..) {
             if let Some(s) = self.store.as_mut() {
                 s.on_effect(&e, now);
+            }
+            if let Some(o) = &mut self.observer {
+                o.on_effect(&self.engine, now, &e);
             }
             match e {
                 Effect::Submit(order) => {

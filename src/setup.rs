@@ -128,3 +128,79 @@ fn strategy_params(cfg: &Config, name: &str) -> String {
         _ => String::new(),
     }
 }
+
+/// An engine over a recording, with the paper venue: what `pit replay` and
+/// `pit backtest` run.
+pub struct ReplayAssembled {
+    pub engine: Engine,
+    pub market: crate::venue::replay::ReplayFeed,
+    pub exec: PaperVenue,
+    /// How long to run (engine time) so the replay ends where the recorded run did: the
+    /// recording's `--for`, measured from the recorded run's start.
+    pub run_for: Option<std::time::Duration>,
+}
+
+/// Open a recording and build the engine on its instruments. The engine starts at the
+/// first event's time (a recording of the simulated market starts at [`SIM_EPOCH`], as
+/// the run that made it did), so timers, risk windows and the paper venue see the same
+/// inputs as that run.
+pub fn assemble_replay(
+    cfg: &Config,
+    path: &std::path::Path,
+    initial_state: TradingState,
+) -> anyhow::Result<ReplayAssembled> {
+    let market = crate::venue::replay::ReplayFeed::open(path, cfg)?;
+    use crate::venue::MarketDataPort;
+    let instruments = market.instruments().to_vec();
+    let strategies = crate::strategy::build(&cfg.strategies, &instruments)
+        .map_err(|e| anyhow::anyhow!("strategies.{}: {}", e.key, e.message))?;
+    let gate = TradingGate::new(initial_state != TradingState::Halted);
+    let exec = PaperVenue::new(&cfg.paper, instruments.clone(), gate.clone());
+    let start = market.start_time();
+    let run_for = market.header().and_then(|h| {
+        let (s, d) = (h.start_ns?, h.run_for_ns?);
+        let left = s.saturating_add(d).saturating_sub(start.0);
+        Some(std::time::Duration::from_nanos(left.max(0) as u64))
+    });
+    let engine = Engine::new(EngineSetup {
+        config: cfg.engine.clone(),
+        kill: cfg.kill_switch.clone(),
+        instruments,
+        strategies,
+        risk: RiskEngine::new(cfg.risk.clone()),
+        gate,
+        initial_state,
+        start,
+    });
+    Ok(ReplayAssembled {
+        engine,
+        market,
+        exec,
+        run_for,
+    })
+}
+
+/// The simulated market, recorded when `record = true` (or `out` is given: one file,
+/// never rotated). The recording starts with the instruments header and the run's `--for`,
+/// and holds exactly the events the engine consumed.
+pub fn maybe_record(
+    cfg: &Config,
+    market: SimMarket,
+    out: Option<&std::path::Path>,
+    run_for: Option<std::time::Duration>,
+) -> anyhow::Result<(
+    Box<dyn crate::venue::MarketDataPort>,
+    Option<crate::record::RecordedFiles>,
+)> {
+    if !cfg.record && out.is_none() {
+        return Ok((Box::new(market), None));
+    }
+    let recorder = match out {
+        Some(p) => crate::record::Recorder::to_file(p),
+        None => crate::record::Recorder::rotating(cfg.recording.clone(), &cfg.venue),
+    };
+    let files = recorder.files();
+    let run_for_ns = run_for.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let feed = crate::venue::sim_wire::RecordingFeed::new(market, recorder, SIM_EPOCH, run_for_ns);
+    Ok((Box::new(feed), Some(files)))
+}

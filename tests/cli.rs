@@ -40,10 +40,7 @@ fn headless_json_is_deterministic_per_seed() {
     let (d2, d3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = run_json(dir.path(), &["--for", "5m", "--config", cfg]);
     let b = run_json(d2.path(), &["--for", "5m", "--config", cfg]);
-    let c = run_json(
-        d3.path(),
-        &["--for", "5m", "--config", cfg, "--seed", "99"],
-    );
+    let c = run_json(d3.path(), &["--for", "5m", "--config", cfg, "--seed", "99"]);
     for key in [
         "events",
         "orders",

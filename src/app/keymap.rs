@@ -37,6 +37,13 @@ pub enum Action {
     Acknowledge,
     Help,
     Quit,
+    /// Replays only: pause / resume the replay clock.
+    ReplayPause,
+    /// Replays only: faster / slower (0.25x up to 100x, then max).
+    ReplayFaster,
+    ReplaySlower,
+    /// Replays only: while paused, process one event.
+    ReplayStep,
 }
 
 /// (action, config name, default keys, description), in help-overlay order.
@@ -200,6 +207,30 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         &["q", "ctrl-c"],
         "quit (asks first when orders or positions are open)",
     ),
+    (
+        Action::ReplayPause,
+        "replay_pause",
+        &["space"],
+        "replay: pause / resume the clock",
+    ),
+    (
+        Action::ReplayFaster,
+        "replay_faster",
+        &["+", "="],
+        "replay: faster (up to 100x, then max)",
+    ),
+    (
+        Action::ReplaySlower,
+        "replay_slower",
+        &["-"],
+        "replay: slower (down to 0.25x)",
+    ),
+    (
+        Action::ReplayStep,
+        "replay_step",
+        &["."],
+        "replay: one event (while paused)",
+    ),
 ];
 
 impl Action {
@@ -216,6 +247,13 @@ impl Action {
     }
     pub fn from_name(name: &str) -> Option<Action> {
         TABLE.iter().find(|r| r.1 == name).map(|r| r.0)
+    }
+    /// Whether the action only applies to replays (the help shows it only then).
+    pub fn is_replay(self) -> bool {
+        matches!(
+            self,
+            Action::ReplayPause | Action::ReplayFaster | Action::ReplaySlower | Action::ReplayStep
+        )
     }
     fn default_keys(self) -> &'static [&'static str] {
         TABLE.iter().find(|r| r.0 == self).map_or(&[], |r| r.2)

@@ -63,6 +63,59 @@ pub enum AppEffect {
     Quit,
     /// Ring the terminal bell (write BEL).
     Bell,
+    /// A replay control for the runner (`EngineHandle::control`).
+    Replay(crate::runner::RunControl),
+}
+
+/// The replay speeds `+` and `-` step through; past the last comes max.
+pub const REPLAY_SPEEDS: &[f64] = &[0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0];
+
+/// What the console knows of a replay's clock (it is the one that changes it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplayClock {
+    pub paused: bool,
+    pub speed: crate::runner::Speed,
+}
+
+impl ReplayClock {
+    /// The next speed up (`up`) or down from `speed`.
+    pub fn step_speed(speed: crate::runner::Speed, up: bool) -> crate::runner::Speed {
+        use crate::runner::Speed;
+        let last = REPLAY_SPEEDS.len() - 1;
+        let idx = match speed {
+            Speed::Max => last + 1,
+            Speed::Times(x) => {
+                // The nearest listed speed at or above x.
+                REPLAY_SPEEDS
+                    .iter()
+                    .position(|&s| s >= x - 1e-9)
+                    .unwrap_or(last)
+            }
+        };
+        let new = if up {
+            (idx + 1).min(last + 1)
+        } else {
+            idx.saturating_sub(1)
+        };
+        if new > last {
+            Speed::Max
+        } else {
+            Speed::Times(REPLAY_SPEEDS[new])
+        }
+    }
+
+    /// `1x`, `0.25x`, `max`, with ` PAUSED` when paused.
+    pub fn label(&self) -> String {
+        let sp = match self.speed {
+            crate::runner::Speed::Max => "max".to_string(),
+            crate::runner::Speed::Times(x) => format!("{x}x"),
+        };
+        if self.paused {
+            format!("{sp} PAUSED")
+        } else {
+            sp
+        }
+    }
 }
 
 /// The panes, in focus order.
@@ -200,6 +253,8 @@ pub struct App {
     view: Arc<EngineView>,
     /// What the run is connected to.
     pub mode: Mode,
+    /// Replays only: the clock's pause state and speed.
+    replay: Option<ReplayClock>,
     theme: Theme,
     /// Themes `t` cycles through; the built-ins unless the loop sets others.
     theme_cycle: Vec<Theme>,
@@ -236,6 +291,7 @@ impl App {
         let mut app = App {
             view: Arc::new(EngineView::default()),
             mode: Mode::Sim,
+            replay: None,
             theme,
             theme_cycle: Vec::new(),
             keymap,
@@ -330,6 +386,19 @@ impl App {
 
     pub fn set_mode(&mut self, mode: Mode) {
         self.mode = mode;
+    }
+
+    /// A replay's starting speed (and the replay keys take effect).
+    pub fn set_replay_speed(&mut self, speed: crate::runner::Speed) {
+        self.replay = Some(ReplayClock {
+            paused: false,
+            speed,
+        });
+    }
+
+    /// The replay clock as the console set it (replays only).
+    pub fn replay_clock(&self) -> Option<ReplayClock> {
+        self.replay
     }
 
     pub fn wants_quit(&self) -> bool {
@@ -547,6 +616,29 @@ impl App {
             Action::NextTheme => self.next_theme(),
             Action::Acknowledge => out.push(AppEffect::Engine(Command::AcknowledgeAlerts)),
             Action::Help => self.popup = Some(Popup::Help),
+            Action::ReplayPause
+            | Action::ReplayFaster
+            | Action::ReplaySlower
+            | Action::ReplayStep => {
+                use crate::runner::RunControl;
+                let Some(r) = &mut self.replay else { return };
+                let c = match action {
+                    Action::ReplayPause => {
+                        r.paused = !r.paused;
+                        if r.paused {
+                            RunControl::Pause
+                        } else {
+                            RunControl::Resume
+                        }
+                    }
+                    Action::ReplayFaster | Action::ReplaySlower => {
+                        r.speed = ReplayClock::step_speed(r.speed, action == Action::ReplayFaster);
+                        RunControl::SetSpeed(r.speed)
+                    }
+                    _ => RunControl::Step,
+                };
+                out.push(AppEffect::Replay(c));
+            }
             Action::Quit => {
                 let (orders, positions) = self.has_exposure();
                 if orders + positions > 0 {

@@ -2,5 +2,7 @@
 //! `shared/captures/README.md`, so a replay goes through the very parsers live trading uses.
 
 pub mod capture;
+pub mod recorder;
 
 pub use capture::{CaptureLine, CaptureReader, CaptureWriter, Direction, SkippedLine};
+pub use recorder::{RecordConfig, RecordedFiles, Recorder};

@@ -16,7 +16,9 @@ pub mod kraken;
 pub mod okx;
 pub mod paper;
 pub mod polymarket;
+pub mod replay;
 pub mod sim;
+pub mod sim_wire;
 pub mod verify;
 
 /// A source of normalized market data, in receive-time order.
@@ -27,6 +29,24 @@ pub trait MarketDataPort: Send {
     fn peek_time(&mut self) -> Option<Timestamp>;
     /// The next event, if one is available.
     fn next_event(&mut self) -> Option<MarketEvent>;
+    /// Whether the source has ended for good (a replay read to its end). Live and
+    /// simulated feeds never end; the runner shuts down in order when one does.
+    fn is_finished(&self) -> bool {
+        false
+    }
+}
+
+/// The frame decoder for a venue's recorded or live frames, if pit knows the venue.
+/// `cfg` supplies the instruments a decoder expects until the frames say otherwise.
+/// The one place that maps venue names to decoders.
+pub fn decoder_for(
+    venue: &str,
+    cfg: &crate::config::Config,
+) -> Option<Box<dyn decode::FrameDecoder>> {
+    match venue {
+        sim_wire::VENUE => Some(Box::new(sim_wire::SimDecoder::new(cfg.instrument_list()))),
+        _ => None,
+    }
 }
 
 /// Counters every execution port keeps.

@@ -22,12 +22,29 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let mut spans = vec![
         Span::styled(format!(" {} ", app.mode.as_str()), mode_style),
         sep(),
+    ];
+    // Replays: the clock's speed (PAUSED when stopped) and the recorded date and time.
+    if let Some(r) = app.replay_clock() {
+        let style = if r.paused {
+            t.style(Role::Warning).add_modifier(Modifier::BOLD)
+        } else {
+            t.style(Role::Text)
+        };
+        spans.push(Span::styled(r.label(), style));
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("recorded {}", view.now.to_rfc3339()),
+            t.style(Role::Text),
+        ));
+        spans.push(sep());
+    }
+    spans.extend([
         Span::styled(
             format!(" {} ", view.trading_state.as_str()),
             state_style(app, view.trading_state).add_modifier(Modifier::BOLD),
         ),
         sep(),
-    ];
+    ]);
     let crit = app.unacked_critical();
     if crit > 0 {
         spans.push(Span::styled(

@@ -11,7 +11,15 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
-    let rows = app.keymap().help_rows();
+    let replay = app.replay_clock().is_some();
+    let rows: Vec<_> = app
+        .keymap()
+        .help_rows()
+        .into_iter()
+        .filter(|r| {
+            replay || crate::app::Action::from_name(r.action).is_none_or(|a| !a.is_replay())
+        })
+        .collect();
     let key_w = rows
         .iter()
         .map(|r| r.keys.chars().count())

@@ -1,0 +1,322 @@
+//! Recording, replay and backtest with the real binary: a recording made by `pit record`
+//! (or by `record = true`) backtests to the very fills of the run that recorded it; a
+//! replay gives the same fills at 1x and at max; torn last lines are tolerated; the demo
+//! recording is small and trades; sweeps rank; `--set` mistakes name key and line.
+
+use pit::app::ReplayClock;
+use pit::runner::Speed;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn pit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pit"))
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn demo() -> PathBuf {
+    repo("recordings/demo-sim-3m.jsonl.zst")
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = pit().current_dir(dir).args(args).output().expect("run pit");
+    assert!(
+        out.status.success(),
+        "pit {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}"))
+}
+
+#[test]
+fn pit_record_then_backtest_gives_the_fills_of_the_live_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = repo("config.toml");
+    let cfg = cfg.to_str().unwrap();
+    let live = json(
+        dir.path(),
+        &[
+            "--config",
+            cfg,
+            "record",
+            "--for",
+            "60s",
+            "--speed",
+            "max",
+            "--json",
+            "--out",
+            "rec.jsonl.zst",
+        ],
+    );
+    assert!(live["fills"].as_u64().unwrap() > 0, "it trades: {live}");
+    let bt = json(
+        dir.path(),
+        &["--config", cfg, "backtest", "rec.jsonl.zst", "--json"],
+    );
+    assert_eq!(bt["fill_log_sha256"], live["fill_log_sha256"], "{bt}");
+    assert_eq!(bt["fills"], live["fills"]);
+    assert_eq!(bt["events"], live["events"]);
+    assert_eq!(
+        bt["engine_seconds"], 60.0,
+        "stops where the recorded run did"
+    );
+    for key in [
+        "pnl",
+        "win_rate",
+        "profit_factor",
+        "max_drawdown",
+        "sharpe_per_minute_annualized",
+        "fees",
+        "orders",
+        "fills",
+        "fill_ratio",
+        "avg_slippage_ticks",
+        "fill_model",
+    ] {
+        assert!(bt.get(key).is_some(), "missing {key}: {bt}");
+    }
+}
+
+#[test]
+fn record_true_in_the_config_records_a_headless_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("config.toml"))
+        .unwrap()
+        .replacen("record = false", "record = true", 1);
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let live = json(
+        dir.path(),
+        &[
+            "run",
+            "--headless",
+            "--for",
+            "30s",
+            "--speed",
+            "max",
+            "--json",
+        ],
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        name.starts_with("sim-20260101T000000Z") && name.ends_with(".jsonl.zst"),
+        "{name}"
+    );
+    let bt = json(
+        dir.path(),
+        &["backtest", files[0].to_str().unwrap(), "--json"],
+    );
+    assert_eq!(bt["fill_log_sha256"], live["fill_log_sha256"]);
+}
+
+#[test]
+fn a_replay_gives_the_same_fills_at_1x_and_at_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo();
+    let d = d.to_str().unwrap();
+    let slice = "4s";
+    let fast = json(
+        dir.path(),
+        &["backtest", d, "--for", slice, "--speed", "max", "--json"],
+    );
+    let real = json(
+        dir.path(),
+        &["backtest", d, "--for", slice, "--speed", "1", "--json"],
+    );
+    assert!(fast["orders"].as_u64().unwrap() > 0, "{fast}");
+    assert_eq!(fast["fill_log_sha256"], real["fill_log_sha256"]);
+    assert_eq!(fast["events"], real["events"]);
+    assert!(
+        real["wall_seconds"].as_f64().unwrap() >= 3.9,
+        "1x is paced: {real}"
+    );
+}
+
+#[test]
+fn the_demo_recording_is_small_and_trades() {
+    let d = demo();
+    let size = std::fs::metadata(&d).expect("the demo recording").len();
+    assert!(size < 1_000_000, "{size} bytes");
+    let dir = tempfile::tempdir().unwrap();
+    let a = json(dir.path(), &["backtest", d.to_str().unwrap(), "--json"]);
+    let b = json(dir.path(), &["backtest", d.to_str().unwrap(), "--json"]);
+    assert!(a["fills"].as_u64().unwrap() > 10, "{a}");
+    assert_eq!(a["engine_seconds"], 180.0);
+    assert_eq!(a["fill_log_sha256"], b["fill_log_sha256"]);
+    assert_eq!(a["lines_skipped"], 0);
+}
+
+#[test]
+fn a_torn_last_line_is_skipped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("torn.jsonl");
+    let mut text = String::new();
+    let mut r = pit::record::CaptureReader::open(&demo()).unwrap();
+    for line in r.by_ref().take(20_000) {
+        text.push_str(&serde_json::to_string(&line).unwrap());
+        text.push('\n');
+    }
+    text.push_str(r#"{"ts_ns":1767225612000000000,"venue":"sim","dir":"recv","url":"sim://ma"#);
+    std::fs::write(&plain, text).unwrap();
+    let bt = json(
+        dir.path(),
+        &["backtest", plain.to_str().unwrap(), "--json", "--for", "1h"],
+    );
+    assert_eq!(bt["lines_skipped"], 1, "{bt}");
+    assert!(bt["events"].as_u64().unwrap() > 19_000, "{bt}");
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["backtest", plain.to_str().unwrap(), "--for", "1h"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("1 bad lines skipped"), "{report}");
+}
+
+#[test]
+fn sweeps_rank_and_set_mistakes_name_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo();
+    let d = d.to_str().unwrap();
+    let cfg = repo("config.toml");
+    let cfg = cfg.to_str().unwrap();
+    let out = pit()
+        .current_dir(dir.path())
+        .args([
+            "--config",
+            cfg,
+            "backtest",
+            d,
+            "--for",
+            "60s",
+            "--sweep",
+            "strategies.market_maker.spread_bps=1,3",
+            "--sweep",
+            "strategies.imbalance.enabled=true,false",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 5, "{table}");
+    assert!(
+        rows[0].contains("rank") && rows[0].contains("pnl"),
+        "{table}"
+    );
+    assert!(rows[1].trim_start().starts_with("1 "), "{table}");
+    assert!(
+        table.contains("strategies.market_maker.spread_bps=3"),
+        "{table}"
+    );
+
+    let out = pit()
+        .current_dir(dir.path())
+        .args([
+            "--config",
+            cfg,
+            "backtest",
+            d,
+            "--set",
+            "paper.latency_in_ms=\"soon\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.toml:") && err.contains("paper.latency_in_ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replay_speeds_step_from_a_quarter_to_max() {
+    let mut s = Speed::Times(1.0);
+    s = ReplayClock::step_speed(s, false);
+    assert_eq!(s, Speed::Times(0.5));
+    s = ReplayClock::step_speed(s, false);
+    s = ReplayClock::step_speed(s, false);
+    assert_eq!(s, Speed::Times(0.25), "0.25x is the floor");
+    let mut s = Speed::Times(50.0);
+    s = ReplayClock::step_speed(s, true);
+    assert_eq!(s, Speed::Times(100.0));
+    s = ReplayClock::step_speed(s, true);
+    assert_eq!(s, Speed::Max);
+    assert_eq!(ReplayClock::step_speed(Speed::Max, true), Speed::Max);
+    assert_eq!(
+        ReplayClock::step_speed(Speed::Max, false),
+        Speed::Times(100.0)
+    );
+    let c = ReplayClock {
+        paused: true,
+        speed: Speed::Times(2.0),
+    };
+    assert_eq!(c.label(), "2x PAUSED");
+}
+
+#[test]
+fn pausing_stepping_and_changing_speed_do_not_change_the_fills() {
+    use pit::runner::RunControl;
+    use std::time::Duration;
+    let cfg = pit::config::Config::default();
+    let start = |speed| {
+        let parts =
+            pit::setup::assemble_replay(&cfg, &demo(), pit::domain::TradingState::Active).unwrap();
+        let opts = pit::runner::RunOptions {
+            speed,
+            run_for: Some(Duration::from_secs(30)),
+            publish_every: Duration::from_millis(10),
+            exit_grace: Duration::from_secs(3),
+        };
+        pit::runner::spawn(
+            parts.engine,
+            Box::new(parts.market),
+            Box::new(parts.exec),
+            opts,
+        )
+        .unwrap()
+    };
+    let reference = start(Speed::Max).join().unwrap().summary;
+
+    let h = start(Speed::Times(1.0));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(h.control(RunControl::Pause));
+    std::thread::sleep(Duration::from_millis(100));
+    let v1 = h.view();
+    std::thread::sleep(Duration::from_millis(200));
+    let v2 = h.view();
+    assert_eq!(v1.now, v2.now, "paused: the clock stands still");
+    assert_eq!(v1.health.events, v2.health.events);
+    for _ in 0..3 {
+        h.control(RunControl::Step);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let v3 = h.view();
+    assert!(
+        (1..=3).contains(&(v3.health.events - v2.health.events)),
+        "three steps: {} -> {}",
+        v2.health.events,
+        v3.health.events
+    );
+    h.control(RunControl::SetSpeed(Speed::Times(0.25)));
+    h.control(RunControl::Resume);
+    std::thread::sleep(Duration::from_millis(100));
+    h.control(RunControl::SetSpeed(Speed::Max));
+    let paced = h.join().unwrap().summary;
+    assert_eq!(paced.fill_log_sha256, reference.fill_log_sha256);
+    assert_eq!(paced.events, reference.events);
+}
