@@ -23,7 +23,10 @@ pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result
     let mut views = handle.subscribe();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut dirty = true;
+    // A second Ctrl-C within this window stops at once, whatever is on screen.
+    let mut last_ctrl_c: Option<Instant> = None;
     let mut last_draw = Instant::now() - frame_every;
     let mut stopping = false;
     let mut ticker = tokio::time::interval(frame_every);
@@ -34,11 +37,16 @@ pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result
             biased;
             key = keys.next() => match key {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
-                    // Ctrl-C in raw mode arrives as a key: treat it like SIGINT.
-                    if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                    // Ctrl-C in raw mode arrives as a key. It goes through the keymap (it closes
+                    // a form, or asks before quitting with orders open); pressed twice in a
+                    // row it stops at once.
+                    let ctrl_c =
+                        k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+                    if ctrl_c && last_ctrl_c.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
                         stopping = true;
                         handle.shutdown();
                     } else {
+                        last_ctrl_c = ctrl_c.then(Instant::now);
                         let effects = app.on_key(k);
                         apply(effects, &handle, &mut stopping);
                     }
@@ -67,6 +75,11 @@ pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result
                 app.set_view(view);
                 apply(app.take_effects(), &handle, &mut stopping);
                 dirty = true;
+            }
+            _ = int.recv(), if !stopping => {
+                tracing::warn!("SIGINT: stopping");
+                stopping = true;
+                handle.shutdown();
             }
             _ = term.recv(), if !stopping => {
                 tracing::warn!("SIGTERM: stopping");

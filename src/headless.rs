@@ -59,6 +59,8 @@ pub async fn supervise(handle: EngineHandle) -> anyhow::Result<RunResult> {
     let mut poll = tokio::time::interval(Duration::from_millis(20));
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    // One listener for the whole run, so a Ctrl-C between two loop passes is not lost.
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -69,8 +71,7 @@ pub async fn supervise(handle: EngineHandle) -> anyhow::Result<RunResult> {
             _ = poll.tick() => {
                 if handle.is_finished() { break; }
             }
-            r = tokio::signal::ctrl_c(), if !stopping => {
-                r?;
+            _ = int.recv(), if !stopping => {
                 stopping = true;
                 eprintln!("Ctrl-C: stopping, cancelling open orders as configured...");
                 handle.shutdown();

@@ -10,7 +10,7 @@ use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
 use crate::store::writer::StoreSink;
 use crate::venue::{ExecutionPort, MarketDataPort, PortStats};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -337,6 +337,7 @@ impl Runner {
         let mut iteration: u64 = 0;
         let mut lag = Duration::ZERO;
         let mut paused = false;
+        let mut orphaned = false;
         let mut steps: u32 = 0;
         let mut ctl_queue: Vec<RunControl> = Vec::new();
         // A view waiting for the store: (last record it reflects, the view).
@@ -376,9 +377,20 @@ impl Runner {
 
         loop {
             release(self.store.as_ref(), &mut held);
-            // Operator commands first; the kill switch before anything else.
-            while let Ok(cmd) = commands.try_recv() {
-                pending.push(cmd);
+            // Operator commands first, in arrival order.
+            loop {
+                match commands.try_recv() {
+                    Ok(cmd) => pending.push(cmd),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        // Nobody can command us any more: stop like a Shutdown, once.
+                        if exit_deadline.is_none() && !orphaned {
+                            pending.push(Command::Shutdown);
+                        }
+                        orphaned = true;
+                        break;
+                    }
+                }
             }
             if !pending.is_empty() {
                 self.apply_commands(&mut pending, &mut exit_deadline);
@@ -486,8 +498,10 @@ impl Runner {
                 break;
             }
 
-            // Pace against the wall clock, staying responsive to commands.
-            if let Some(clock) = &clock {
+            // Pace against the wall clock, staying responsive to commands. Once stopping,
+            // run unpaced: waiting for cancel confirmations must not take grace / speed
+            // of real time at a slow replay speed.
+            if let Some(clock) = clock.as_ref().filter(|_| exit_deadline.is_none()) {
                 let target = clock.wall_at(next);
                 let mut got_command = false;
                 loop {

@@ -215,3 +215,34 @@ fn plain_pit_without_a_terminal_points_to_headless() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("run"));
 }
+
+#[test]
+fn stopping_a_slow_run_does_not_wait_at_its_slow_pace() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--speed", "0.01", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a 0.01x run stopped in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Ctrl-C"), "{stderr}");
+}

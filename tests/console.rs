@@ -530,9 +530,12 @@ fn a_critical_alert_rings_the_bell_once() {
     a.set_view(Arc::new(acked));
     assert!(a.take_effects().is_empty());
     assert_eq!(a.unacked_critical(), 0);
+    let shown = view().alerts.iter().map(|al| al.seq).max().unwrap();
     assert_eq!(
         a.on_key(key('a')),
-        vec![AppEffect::Engine(Command::AcknowledgeAlerts)]
+        vec![AppEffect::Engine(Command::AcknowledgeAlerts {
+            up_to: shown
+        })]
     );
 }
 

@@ -614,7 +614,11 @@ impl App {
                 };
             }
             Action::NextTheme => self.next_theme(),
-            Action::Acknowledge => out.push(AppEffect::Engine(Command::AcknowledgeAlerts)),
+            Action::Acknowledge => {
+                // Only what this screen has shown: a newer alert still rings and stays lit.
+                let up_to = self.view.alerts.iter().map(|a| a.seq).max().unwrap_or(0);
+                out.push(AppEffect::Engine(Command::AcknowledgeAlerts { up_to }));
+            }
             Action::Help => self.popup = Some(Popup::Help),
             Action::ReplayPause
             | Action::ReplayFaster

@@ -222,7 +222,11 @@ pub enum Command {
     CancelAll,
     /// Close positions: one instrument or all.
     Flatten(Option<InstrumentId>),
-    AcknowledgeAlerts,
+    /// Acknowledge the alerts the operator has seen: those up to this sequence number
+    /// (a newer alert that arrived after the screen was drawn stays unacknowledged).
+    AcknowledgeAlerts {
+        up_to: u64,
+    },
     /// Stop: hold new orders and cancel open ones if configured.
     Shutdown,
 }
@@ -244,7 +248,7 @@ impl Command {
             Command::Cancel(_) => "cancel",
             Command::CancelAll => "cancel-all",
             Command::Flatten(_) => "flatten",
-            Command::AcknowledgeAlerts => "acknowledge",
+            Command::AcknowledgeAlerts { .. } => "acknowledge",
             Command::Shutdown => "shutdown",
         }
     }
@@ -1223,8 +1227,8 @@ impl Engine {
                     out,
                 );
             }
-            Command::AcknowledgeAlerts => {
-                for a in self.alerts.iter_mut() {
+            Command::AcknowledgeAlerts { up_to } => {
+                for a in self.alerts.iter_mut().filter(|a| a.seq <= up_to) {
                     a.acknowledged = true;
                 }
             }
