@@ -4,6 +4,10 @@
 //! `console.fps` times a second; it never blocks on the engine (commands go into an
 //! unbounded channel, the view is a latest value) and the engine never waits for it.
 //! The kill switch key closes the trading gate from this thread before the command travels.
+//!
+//! The report view (`r`) asks the store for a fresh [`Report`] through a [`StoreReader`]:
+//! it is computed on tokio's blocking pool (never on this task, never on the engine
+//! thread), one at a time, and refreshed every [`REPORT_REFRESH`] while the view is open.
 
 use crate::app::{App, AppEffect};
 use crate::runner::{EngineHandle, RunResult};
@@ -14,9 +18,70 @@ use futures_util::StreamExt;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::store::StoreReader;
+use crate::store::report::Report;
+
+/// How often an open report view asks for fresh figures.
+pub const REPORT_REFRESH: Duration = Duration::from_secs(3);
+
+/// Reports computed off the console's task: at most one in flight.
+struct Reports {
+    source: Option<StoreReader>,
+    tx: tokio::sync::mpsc::UnboundedSender<Result<Report, String>>,
+    in_flight: bool,
+    last: Option<Instant>,
+}
+
+impl Reports {
+    /// Start computing a report, unless one is on its way. Without a store (a replay) the
+    /// answer is immediate.
+    fn request(&mut self) {
+        if self.in_flight {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.in_flight = true;
+        let tx = self.tx.clone();
+        match self.source.clone() {
+            Some(src) => {
+                tokio::task::spawn_blocking(move || {
+                    let r = src.report(None).map_err(|e| e.to_string());
+                    let _ = tx.send(r);
+                });
+            }
+            None => {
+                let _ = tx.send(Err("no store in this run (replays are not persisted)".into()));
+            }
+        }
+    }
+
+    /// Refresh an open view every [`REPORT_REFRESH`].
+    fn refresh_due(&self) -> bool {
+        !self.in_flight && self.last.is_none_or(|t| t.elapsed() >= REPORT_REFRESH)
+    }
+}
+
 /// Run the console until the user quits or a signal stops it; then stop the engine
-/// (cancelling orders as configured) and return its result.
-pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result<RunResult> {
+/// (cancelling orders as configured) and return its result. No store: the report view
+/// says so.
+pub async fn run(handle: EngineHandle, app: App, fps: u32) -> anyhow::Result<RunResult> {
+    run_with_store(handle, app, fps, None).await
+}
+
+/// [`run`], with the run's store for the report view (`r`).
+pub async fn run_with_store(
+    handle: EngineHandle,
+    mut app: App,
+    fps: u32,
+    store: Option<StoreReader>,
+) -> anyhow::Result<RunResult> {
+    let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut reports = Reports {
+        source: store,
+        tx: report_tx,
+        in_flight: false,
+        last: None,
+    };
     let frame_every = Duration::from_secs(1) / fps.clamp(1, 120);
     let mut tui = Tui::enter().context("cannot take over the terminal")?;
     let mut keys = EventStream::new();
@@ -48,7 +113,7 @@ pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result
                     } else {
                         last_ctrl_c = ctrl_c.then(Instant::now);
                         let effects = app.on_key(k);
-                        apply(effects, &handle, &mut stopping);
+                        apply(effects, &handle, &mut stopping, &mut reports);
                     }
                     dirty = true;
                 }
@@ -73,7 +138,12 @@ pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result
                 }
                 let view = views.borrow_and_update().clone();
                 app.set_view(view);
-                apply(app.take_effects(), &handle, &mut stopping);
+                apply(app.take_effects(), &handle, &mut stopping, &mut reports);
+                dirty = true;
+            }
+            Some(report) = report_rx.recv() => {
+                reports.in_flight = false;
+                app.set_report(report);
                 dirty = true;
             }
             _ = int.recv(), if !stopping => {
@@ -96,6 +166,9 @@ pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result
         if handle.is_finished() {
             break;
         }
+        if app.report_open() && reports.refresh_due() {
+            reports.request();
+        }
         if dirty && last_draw.elapsed() >= frame_every {
             let started = Instant::now();
             tui.terminal
@@ -115,7 +188,12 @@ pub async fn run(handle: EngineHandle, mut app: App, fps: u32) -> anyhow::Result
 }
 
 /// Carry out what the console asked for. Never blocks.
-fn apply(effects: Vec<AppEffect>, handle: &EngineHandle, stopping: &mut bool) {
+fn apply(
+    effects: Vec<AppEffect>,
+    handle: &EngineHandle,
+    stopping: &mut bool,
+    reports: &mut Reports,
+) {
     for effect in effects {
         match effect {
             // The gate closes here, on this thread, before the command travels.
@@ -133,6 +211,7 @@ fn apply(effects: Vec<AppEffect>, handle: &EngineHandle, stopping: &mut bool) {
             AppEffect::Replay(c) => {
                 handle.control(c);
             }
+            AppEffect::RequestReport => reports.request(),
         }
     }
 }

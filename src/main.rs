@@ -200,18 +200,20 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     }
 }
 
-/// Build the engine for the configured venue and start its thread.
+/// Build the engine for the configured venue and start its thread. Also returns a read
+/// handle on the run's store (for the console's report view).
 fn start_engine(
     cfg: &Config,
     args: &RunArgs,
     publish_every: Duration,
-) -> anyhow::Result<pit::runner::EngineHandle> {
+) -> anyhow::Result<(pit::runner::EngineHandle, pit::store::StoreReader)> {
     let seed = args.seed.unwrap_or(cfg.seed);
     tracing::info!(seed, venue = %cfg.venue, headless = args.headless, "pit starting");
     let mode = if args.headless { "headless" } else { "console" };
     let (parts, persisted) =
         pit::setup::assemble_persisted(cfg, seed, mode, args.fills_out.clone())?;
     tracing::info!(run = persisted.run, store = %cfg.store.path.display(), "store open");
+    let reader = persisted.store.reader();
     let (market, _) = pit::setup::maybe_record(cfg, parts.market, None, args.run_for)?;
     let opts = RunOptions {
         speed: args.speed,
@@ -219,14 +221,15 @@ fn start_engine(
         publish_every,
         exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
     };
-    pit::runner::spawn_with_store(
+    let handle = pit::runner::spawn_with_store(
         parts.engine,
         market,
         Box::new(parts.exec),
         opts,
         Some(persisted.sink),
     )
-    .context("cannot start the engine thread")
+    .context("cannot start the engine thread")?;
+    Ok((handle, reader))
 }
 
 /// One worker thread is plenty: the engine has its own thread.
@@ -263,11 +266,16 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let theme = console_theme(cfg)?;
     let _log_guard = pit::logging::init(&cfg.log)?;
     let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
-    let handle = start_engine(cfg, args, publish_every)?;
+    let (handle, reader) = start_engine(cfg, args, publish_every)?;
     let mut app = pit::app::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
     app.set_mode(pit::app::Mode::Sim);
-    let result = runtime()?.block_on(pit::console::run(handle, app, cfg.console.fps))?;
+    let result = runtime()?.block_on(pit::console::run_with_store(
+        handle,
+        app,
+        cfg.console.fps,
+        Some(reader),
+    ))?;
     let s = &result.summary;
     eprintln!(
         "pit stopped: {} | orders {} | fills {} | blocked at the gate {} | open orders left {} | fill log {}",
@@ -345,7 +353,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         return run_console(&cfg, &args);
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
-    let handle = start_engine(&cfg, &args, Duration::from_millis(100))?;
+    let (handle, _) = start_engine(&cfg, &args, Duration::from_millis(100))?;
     let result = runtime()?.block_on(pit::headless::supervise(handle))?;
     tracing::info!(fills = result.summary.fills, hash = %result.summary.fill_log_sha256, "pit stopped");
     if args.json {

@@ -35,6 +35,8 @@ pub enum Action {
     NextInstrument,
     NextTheme,
     Acknowledge,
+    /// The PnL report view (the figures of `pit report`, with the equity curve).
+    Report,
     Help,
     Quit,
     /// Replays only: pause / resume the replay clock.
@@ -199,6 +201,12 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "acknowledge",
         &["a"],
         "acknowledge alerts",
+    ),
+    (
+        Action::Report,
+        "report",
+        &["r"],
+        "PnL report from the store: figures, tables, equity curve (r/esc closes)",
     ),
     (Action::Help, "help", &["?"], "show / hide this help"),
     (

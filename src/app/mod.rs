@@ -16,6 +16,7 @@ use crate::domain::{
 };
 use crate::engine::view::{EngineView, MarketView};
 use crate::engine::{AlertLevel, Command, ManualOrder};
+use crate::store::report::Report;
 use crate::ui::theme::Theme;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use rust_decimal::Decimal;
@@ -65,6 +66,9 @@ pub enum AppEffect {
     Bell,
     /// A replay control for the runner (`EngineHandle::control`).
     Replay(crate::runner::RunControl),
+    /// Compute a fresh PnL report from the store off the console and engine threads, then
+    /// hand it back with [`App::set_report`].
+    RequestReport,
 }
 
 /// The replay speeds `+` and `-` step through; past the last comes max.
@@ -246,6 +250,22 @@ pub enum Popup {
     Help,
     Confirm(Confirm),
     Order(OrderForm),
+    /// The PnL report view (full screen); its data is [`App::report_view`].
+    Report,
+}
+
+/// What the report view shows: the last report the store gave, or why there is none.
+#[derive(Clone, Debug, Default)]
+pub struct ReportView {
+    pub report: Option<Arc<Report>>,
+    /// The last request failed (or this run has no store).
+    pub error: Option<String>,
+    /// Asked for on opening and not answered yet.
+    pub loading: bool,
+    /// Table rows scrolled past.
+    pub scroll: usize,
+    /// Reports received so far.
+    pub updates: u64,
 }
 
 /// The console's state.
@@ -270,6 +290,10 @@ pub struct App {
     order_sel_id: Option<String>,
     alert_scroll: usize,
     popup: Option<Popup>,
+    report: ReportView,
+    /// How far the report's tables can scroll at the size last drawn (the renderer sets
+    /// it, as ratatui's `ListState` keeps its offset), so `j` stops at the bottom.
+    report_max_scroll: std::cell::Cell<usize>,
     belled_seq: Option<u64>,
     pending: Vec<AppEffect>,
     price_band_bps: Option<Decimal>,
@@ -306,6 +330,8 @@ impl App {
             order_sel_id: None,
             alert_scroll: 0,
             popup: None,
+            report: ReportView::default(),
+            report_max_scroll: std::cell::Cell::new(usize::MAX),
             belled_seq: None,
             pending: Vec::new(),
             price_band_bps: None,
@@ -399,6 +425,34 @@ impl App {
     /// The replay clock as the console set it (replays only).
     pub fn replay_clock(&self) -> Option<ReplayClock> {
         self.replay
+    }
+
+    /// A report computed for the report view (or why it could not be).
+    pub fn set_report(&mut self, report: Result<Report, String>) {
+        let r = &mut self.report;
+        r.loading = false;
+        r.updates += 1;
+        match report {
+            Ok(rep) => {
+                r.report = Some(Arc::new(rep));
+                r.error = None;
+            }
+            Err(e) => r.error = Some(e),
+        }
+    }
+
+    /// Whether the report view is open (the loop refreshes it every few seconds).
+    pub fn report_open(&self) -> bool {
+        matches!(self.popup, Some(Popup::Report))
+    }
+
+    pub fn report_view(&self) -> &ReportView {
+        &self.report
+    }
+
+    /// The renderer tells how many table rows are out of sight at the drawn size.
+    pub fn set_report_max_scroll(&self, max: usize) {
+        self.report_max_scroll.set(max);
     }
 
     pub fn wants_quit(&self) -> bool {
@@ -620,6 +674,12 @@ impl App {
                 out.push(AppEffect::Engine(Command::AcknowledgeAlerts { up_to }));
             }
             Action::Help => self.popup = Some(Popup::Help),
+            Action::Report => {
+                self.popup = Some(Popup::Report);
+                self.report.loading = true;
+                self.report.scroll = 0;
+                out.push(AppEffect::RequestReport);
+            }
             Action::ReplayPause
             | Action::ReplayFaster
             | Action::ReplaySlower
@@ -725,6 +785,11 @@ impl App {
             Popup::Help => {
                 // Any key closes the help; the help key itself too.
             }
+            Popup::Report => {
+                if self.on_report_key(key) {
+                    self.popup = Some(Popup::Report);
+                }
+            }
             Popup::Confirm(c) => {
                 let yes = matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y'));
                 let enter = key.code == KeyCode::Enter;
@@ -762,6 +827,26 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Keys over the report view: scroll, or close it (esc, the report key, quit keys).
+    /// Returns whether the view stays open.
+    fn on_report_key(&mut self, key: KeyEvent) -> bool {
+        let max = self.report_max_scroll.get();
+        let r = &mut self.report;
+        match (key.code, self.keymap.action(&key)) {
+            (KeyCode::Esc, _) | (_, Some(Action::Report | Action::Quit)) => return false,
+            (_, Some(Action::Down)) => r.scroll = (r.scroll + 1).min(max),
+            (_, Some(Action::Up)) => r.scroll = r.scroll.saturating_sub(1),
+            (KeyCode::PageDown | KeyCode::Char(' '), _) => {
+                r.scroll = r.scroll.saturating_add(10).min(max)
+            }
+            (KeyCode::PageUp, _) => r.scroll = r.scroll.saturating_sub(10),
+            (KeyCode::Home, _) => r.scroll = 0,
+            (KeyCode::End, _) => r.scroll = max,
+            _ => {}
+        }
+        true
     }
 
     /// Returns whether the form stays open.

@@ -216,6 +216,31 @@ impl Store {
         &self.db
     }
 
+    /// A read-only handle for reports while this process keeps the store open (and its
+    /// writer task keeps committing). See [`StoreReader`].
+    pub fn reader(&self) -> StoreReader {
+        StoreReader {
+            store: self.clone(),
+        }
+    }
+
+    /// Every closed trade and every fill, read in **one** read transaction, so the two
+    /// agree (a fill and its trade are never half seen).
+    pub fn trades_and_fills(&self) -> Result<(Vec<TradeRow>, Vec<FillRow>), StoreError> {
+        let rx = self.db.begin_read()?;
+        let mut trades = Vec::new();
+        for item in rx.open_table(TRADES)?.iter()? {
+            let (_, v) = item?;
+            trades.push(parse("trades", v.value())?);
+        }
+        let mut fills = Vec::new();
+        for item in rx.open_table(FILLS)?.iter()? {
+            let (_, v) = item?;
+            fills.push(parse("fills", v.value())?);
+        }
+        Ok((trades, fills))
+    }
+
     /// The schema version written in the file.
     pub fn schema_version(&self) -> Result<u64, StoreError> {
         let rx = self.db.begin_read()?;
@@ -490,6 +515,34 @@ impl Store {
             out.push(parse(name, v.value())?);
         }
         Ok(out)
+    }
+}
+
+/// A cloneable, read-only handle on the store that this process holds open.
+///
+/// redb lets one process open a file (a second `pit`, `pit report` or `pit export` on a
+/// database in use is refused with "in use by another pit (pid N)"), but inside the
+/// process the [`Database`] is `Sync` and its readers never wait for the writer: a read
+/// transaction sees the last committed snapshot while the store task goes on committing.
+/// The console uses this handle to compute a fresh [`report::Report`] on a blocking
+/// thread, off the console and the engine threads.
+#[derive(Clone, Debug)]
+pub struct StoreReader {
+    store: Store,
+}
+
+impl StoreReader {
+    /// The report over everything committed so far (one consistent snapshot).
+    pub fn report(
+        &self,
+        since: Option<chrono::NaiveDate>,
+    ) -> Result<report::Report, StoreError> {
+        report::Report::build(&self.store, since)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.store.path()
     }
 }
 

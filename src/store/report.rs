@@ -87,10 +87,9 @@ fn utc(ts: Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 impl Report {
-    /// Read the store and compute.
+    /// Read the store (trades and fills from one snapshot) and compute.
     pub fn build(store: &Store, since: Option<NaiveDate>) -> Result<Report, StoreError> {
-        let trades = store.trades()?;
-        let fills = store.fills()?;
+        let (trades, fills) = store.trades_and_fills()?;
         Ok(Report::from_rows(&trades, &fills, since))
     }
 

@@ -1,9 +1,10 @@
 //! Popups drawn over the panes: confirmations, the manual order form, the flatten
-//! preview, the help overlay.
+//! preview, the help overlay, the report view.
 
 pub mod confirm;
 pub mod help;
 pub mod order_form;
+pub mod report;
 
 use crate::app::{App, Confirm, Popup};
 use ratatui::Frame;
@@ -16,6 +17,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Some(Popup::Confirm(Confirm::Flatten)) => confirm::render_flatten(app, frame, area),
         Some(Popup::Confirm(c)) => confirm::render(app, *c, frame, area),
         Some(Popup::Order(form)) => order_form::render(app, form, frame, area),
+        Some(Popup::Report) => report::render(app, frame, area),
     }
 }
 
