@@ -50,7 +50,9 @@ impl Reports {
                 });
             }
             None => {
-                let _ = tx.send(Err("no store in this run (replays are not persisted)".into()));
+                let _ = tx.send(Err(
+                    "no store in this run (replays are not persisted)".into()
+                ));
             }
         }
     }

@@ -598,3 +598,110 @@ fn order_form_shows_the_engine_risk_verdict() {
         "{text}"
     );
 }
+
+// ----- the report view -----
+
+fn report_app() -> pit::app::App {
+    let mut a = app();
+    assert_eq!(a.on_key(key('r')), vec![AppEffect::RequestReport]);
+    a.set_report(Ok(report()));
+    a
+}
+
+#[test]
+fn snapshot_report_80x24() {
+    insta::assert_snapshot!(text(&screen(&report_app(), 80, 24)));
+}
+
+#[test]
+fn snapshot_report_160x48() {
+    insta::assert_snapshot!(text(&screen(&report_app(), 160, 48)));
+}
+
+#[test]
+fn r_opens_the_report_asks_for_figures_and_esc_or_r_closes_it() {
+    let mut a = app();
+    assert!(!a.report_open());
+    assert_eq!(a.on_key(key('r')), vec![AppEffect::RequestReport]);
+    assert!(a.report_open());
+    assert!(a.report_view().loading);
+    let s = text(&screen(&a, 80, 24));
+    assert!(s.contains("PnL report") && s.contains("computing"), "{s}");
+    a.set_report(Ok(report()));
+    assert!(!a.report_view().loading);
+    let s = text(&screen(&a, 80, 24));
+    for w in [
+        "net PnL",
+        "+11.5000",
+        "win rate",
+        "profit factor",
+        "-12.2500",
+    ] {
+        assert!(s.contains(w), "{w} missing:\n{s}");
+    }
+    // The tables scroll (j/k and arrows), stopping at the end; other keys keep it open.
+    assert!(a.on_key(key('j')).is_empty());
+    a.on_key(code(KeyCode::Down));
+    assert_eq!(a.report_view().scroll, 2);
+    for _ in 0..200 {
+        a.on_key(key('j'));
+    }
+    let _ = screen(&a, 80, 24);
+    let bottom = a.report_view().scroll;
+    assert!(bottom > 2 && bottom < 60, "{bottom}");
+    let s = text(&screen(&a, 80, 24));
+    assert!(
+        s.contains("Sun") || s.contains("Sat"),
+        "the last table shows:\n{s}"
+    );
+    a.on_key(key('k'));
+    assert_eq!(a.report_view().scroll, bottom - 1);
+    a.on_key(key('x'));
+    assert!(a.report_open(), "other keys do nothing here");
+    assert!(a.on_key(code(KeyCode::Esc)).is_empty());
+    assert!(!a.report_open());
+    // r closes it too; and a failed refresh keeps the last figures with the reason.
+    a.on_key(key('r'));
+    a.on_key(key('r'));
+    assert!(!a.report_open());
+    a.on_key(key('r'));
+    a.set_report(Err("database: boom".into()));
+    let s = text(&screen(&a, 100, 30));
+    assert!(
+        s.contains("refresh failed: database: boom") && s.contains("+11.5000"),
+        "{s}"
+    );
+    // The kill switch still works over the report.
+    assert_eq!(a.on_key(key('K')), vec![AppEffect::Kill]);
+    assert!(!a.report_open());
+}
+
+#[test]
+fn the_report_reads_without_colour() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
+    let mut a = app_with(view(), Theme::load("dark", &dir, true).expect("dark"));
+    a.on_key(key('r'));
+    a.set_report(Ok(report()));
+    for (w, h) in [(80, 24), (160, 48)] {
+        let term = screen(&a, w, h);
+        for c in &term.backend().buffer().content {
+            assert_eq!(
+                (c.fg, c.bg),
+                (Color::Reset, Color::Reset),
+                "a coloured cell"
+            );
+        }
+        let s = text(&term);
+        for word in ["+11.5000", "-12.2500", "-3.0625", "+5.9375", "-8.2500"] {
+            assert!(s.contains(word), "{word} missing at {w}x{h}:\n{s}");
+        }
+    }
+}
+
+#[test]
+fn the_help_lists_the_report_key() {
+    let mut a = app();
+    a.on_key(key('?'));
+    let s = text(&screen(&a, 100, 40));
+    assert!(s.contains("PnL report"), "{s}");
+}

@@ -533,10 +533,7 @@ pub struct StoreReader {
 
 impl StoreReader {
     /// The report over everything committed so far (one consistent snapshot).
-    pub fn report(
-        &self,
-        since: Option<chrono::NaiveDate>,
-    ) -> Result<report::Report, StoreError> {
+    pub fn report(&self, since: Option<chrono::NaiveDate>) -> Result<report::Report, StoreError> {
         report::Report::build(&self.store, since)
     }
 

@@ -415,3 +415,94 @@ pub fn pane(
     .expect("draw");
     term
 }
+
+fn closed(
+    closed_ms: i64,
+    strategy: &str,
+    symbol: &str,
+    pnl: Decimal,
+    fees: Decimal,
+) -> pit::store::schema::TradeRow {
+    pit::store::schema::TradeRow {
+        run: 1,
+        trade: pit::engine::ClosedTrade {
+            instrument: InstrumentId(0),
+            symbol: symbol.into(),
+            side: Side::Buy,
+            qty: dec!(1),
+            entry_price: dec!(100),
+            exit_price: dec!(100) + pnl + fees,
+            realized: pnl + fees,
+            fees,
+            pnl,
+            opened: Timestamp::from_millis(closed_ms - 1000),
+            closed: Timestamp::from_millis(closed_ms),
+            strategy: strategy.into(),
+            reason: OrderTag::Strategy,
+        },
+    }
+}
+
+/// A report over nine hand-made trades on four days (2026-01-01 is a Thursday): net
+/// +11.5, three strategies, two instruments, a drawdown of 12.25 (from +15 to +2.75).
+pub fn report() -> pit::store::report::Report {
+    let thu9 = 1_767_258_000_000; // 2026-01-01T09:00:00Z
+    let h = 3_600_000;
+    let d = 24 * h;
+    let trades = vec![
+        closed(thu9, "S1 market-maker", "BTC-USD", dec!(10), dec!(1)),
+        closed(
+            thu9 + 60_000,
+            "S1 market-maker",
+            "BTC-USD",
+            dec!(5),
+            dec!(1),
+        ),
+        closed(thu9 + h, "S2 imbalance", "ETH-USD", dec!(-4), dec!(1)),
+        closed(thu9 + d, "S2 imbalance", "BTC-USD", dec!(-6), dec!(1)),
+        closed(thu9 + d + 60_000, "manual", "ETH-USD", dec!(-2), dec!(1)),
+        closed(
+            thu9 + d + 3 * h,
+            "S1 market-maker",
+            "ETH-USD",
+            dec!(-0.25),
+            dec!(0.1),
+        ),
+        closed(
+            thu9 + 2 * d + 14 * h,
+            "S1 market-maker",
+            "BTC-USD",
+            dec!(8),
+            dec!(1),
+        ),
+        closed(
+            thu9 + 2 * d + 14 * h + 1,
+            "manual",
+            "BTC-USD",
+            dec!(0),
+            dec!(1),
+        ),
+        closed(
+            thu9 + 2 * d + 15 * h,
+            "S2 imbalance",
+            "BTC-USD",
+            dec!(0.75),
+            dec!(0.5),
+        ),
+    ];
+    let fills = vec![pit::store::schema::FillRow {
+        run: 1,
+        seq: 1,
+        ts: Timestamp::from_millis(thu9),
+        client_id: "x".into(),
+        symbol: "BTC-USD".into(),
+        side: "BUY".into(),
+        price: dec!(100),
+        qty: dec!(2),
+        fee: dec!(8.6),
+        liquidity: "taker".into(),
+        owner: "S1".into(),
+        tag: None,
+    }];
+    pit::store::report::Report::from_rows(&trades, &fills, None)
+}

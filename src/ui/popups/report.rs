@@ -35,7 +35,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Clear, area);
     let keys = |a: Action| app.keymap().keys_text(a);
     let hint = format!(
-        " {}/{} scroll · {}/esc close ",
+        " {} {} scroll · {} esc close ",
         keys(Action::Down),
         keys(Action::Up),
         keys(Action::Report)
@@ -93,10 +93,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 /// Figures beside the chart; below, two columns of tables.
 fn render_wide(app: &App, r: &Report, frame: &mut Frame, area: Rect) {
     let figures = figures(app, r);
-    let top_h = (figures.len() as u16 + 1).min(area.height / 2).max(4);
+    let key_w = (area.width as usize / 2).saturating_sub(49).clamp(10, 28);
+    let left = [("day", &r.by_day), ("hour (UTC)", &r.by_hour)];
+    let right = [
+        ("strategy", &r.by_strategy),
+        ("instrument", &r.by_instrument),
+        ("weekday", &r.by_weekday),
+    ];
+    let left = table_lines(app, &left, key_w);
+    let right = table_lines(app, &right, key_w);
+    let rows = left.len().max(right.len()) as u16;
+    // The chart takes what the tables leave, between the figures' height and 3/5.
+    let top_h = area
+        .height
+        .saturating_sub(rows)
+        .min(area.height * 3 / 5)
+        .max(figures.len() as u16 + 1)
+        .min(area.height);
     let [top, tables] =
         Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(area);
-    let [left, chart] =
+    let [left_top, chart] =
         Layout::horizontal([Constraint::Length(36), Constraint::Min(0)]).areas(top);
     let lines: Vec<Line> = figures
         .into_iter()
@@ -107,22 +123,12 @@ fn render_wide(app: &App, r: &Report, frame: &mut Frame, area: Rect) {
             ])
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines), left);
+    frame.render_widget(Paragraph::new(lines), left_top);
     render_chart(app, r, frame, chart);
     let [a, b] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
         .spacing(2)
         .areas(tables);
-    let key_w = (a.width as usize).saturating_sub(48).clamp(10, 28);
-    let left = [("day", &r.by_day), ("hour (UTC)", &r.by_hour)];
-    let right = [
-        ("strategy", &r.by_strategy),
-        ("instrument", &r.by_instrument),
-        ("weekday", &r.by_weekday),
-    ];
-    let left = table_lines(app, &left, key_w);
-    let right = table_lines(app, &right, key_w);
-    let rows = left.len().max(right.len());
-    let scroll = scrolled(app, rows, tables.height);
+    let scroll = scrolled(app, rows as usize, tables.height);
     render_lines(frame, left, scroll, a);
     render_lines(frame, right, scroll, b);
 }
@@ -216,7 +222,11 @@ fn figures(app: &App, r: &Report) -> Vec<(&'static str, String, Style)> {
         ("max drawdown", dd, dd_s),
         ("win streak", r.longest_win_streak.to_string(), text),
         ("loss streak", r.longest_loss_streak.to_string(), text),
-        ("fees", format!("{:.*}", DP as usize, r.fees.round_dp(DP)), text),
+        (
+            "fees",
+            format!("{:.*}", DP as usize, r.fees.round_dp(DP)),
+            text,
+        ),
         ("volume", format!("{:.2}", r.volume.round_dp(2)), text),
     ]
 }
@@ -262,7 +272,10 @@ fn table_lines(app: &App, tables: &[(&str, &Vec<Bucket>)], key_w: usize) -> Vec<
                 ),
                 Span::styled(rpad(&signed(b.pnl, DP), 13), pnl_style(app, b.pnl)),
                 Span::styled(
-                    format!(" {:>11}", format!("{:.*}", DP as usize, b.fees.round_dp(DP))),
+                    format!(
+                        " {:>11}",
+                        format!("{:.*}", DP as usize, b.fees.round_dp(DP))
+                    ),
                     t.style(Role::Text),
                 ),
             ]));
@@ -339,20 +352,13 @@ fn render_chart(app: &App, r: &Report, frame: &mut Frame, area: Rect) {
                 dim,
             )),
     )
-    .x_axis(
-        Axis::default()
-            .bounds([0.0, x1])
-            .style(dim)
-            .labels([Span::styled(short_time(first), dim), Span::styled(short_time(last), dim)]),
-    )
-    .y_axis(
-        Axis::default()
-            .bounds([y0, y1])
-            .style(dim)
-            .labels([
-                Span::styled(signed(lo, 2), pnl_style(app, lo)),
-                Span::styled(signed(hi, 2), pnl_style(app, hi)),
-            ]),
-    );
+    .x_axis(Axis::default().bounds([0.0, x1]).style(dim).labels([
+        Span::styled(short_time(first), dim),
+        Span::styled(short_time(last), dim),
+    ]))
+    .y_axis(Axis::default().bounds([y0, y1]).style(dim).labels([
+        Span::styled(signed(lo, 2), pnl_style(app, lo)),
+        Span::styled(signed(hi, 2), pnl_style(app, hi)),
+    ]));
     frame.render_widget(chart, area);
 }
