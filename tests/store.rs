@@ -552,3 +552,70 @@ fn report_figures_match_a_hand_computed_fixture() {
     assert_eq!(json["net_pnl"], "11");
     assert!(r.to_text().contains("PnL by weekday"));
 }
+
+#[test]
+fn the_report_is_computed_from_a_live_store_while_its_writer_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let cfg = Config::parse(&hard_config(&db), Path::new("config.toml")).expect("config");
+    let (parts, persisted) =
+        pit::setup::assemble_persisted(&cfg, cfg.seed, "test", None).expect("assemble");
+    // What the console gets: a read handle on the store this process holds open.
+    let reader = persisted.store.reader();
+    drop(persisted.store);
+    let mut runner = Runner::new(
+        parts.engine,
+        Box::new(parts.market),
+        Box::new(parts.exec),
+        RunOptions {
+            speed: Speed::Max,
+            ..RunOptions::default()
+        },
+    );
+    runner.set_store(persisted.sink);
+    // Reports computed on another thread while the engine trades and the writer commits.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polling = {
+        let (reader, stop) = (reader.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = reader
+                    .report(None)
+                    .expect("a report while the writer commits");
+                seen.push(r.trades);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        })
+    };
+    let start = runner.now();
+    runner.run_until(start + Duration::from_secs(120));
+    assert!(runner.store().unwrap().flush(Duration::from_secs(60)));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = polling.join().expect("the polling thread");
+    assert!(!seen.is_empty());
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "committed trades only grow: {seen:?}"
+    );
+    // The writer still holds the file: another open (`pit report`, a second pit) is
+    // refused with the usual message ...
+    let e = Store::open(&db).expect_err("in use");
+    assert!(
+        e.to_string().contains(&format!(
+            "in use by another pit (pid {})",
+            std::process::id()
+        )),
+        "{e}"
+    );
+    // ... while the handle reads everything durable, as `pit report` will once it stops.
+    let live = reader.report(None).expect("report");
+    let summary = runner.engine.summary();
+    assert!(live.trades > 0, "the hard config closes trades");
+    drop(runner);
+    drop(reader);
+    let after = Report::build(&Store::open(&db).expect("free again"), None).expect("report");
+    assert_eq!(live, after);
+    assert!(summary.fills > 0);
+}

@@ -206,7 +206,7 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         Action::Report,
         "report",
         &["r"],
-        "PnL report from the store: figures, tables, equity curve (r/esc closes)",
+        "PnL report from the store: figures, tables, equity curve (esc closes)",
     ),
     (Action::Help, "help", &["?"], "show / hide this help"),
     (
