@@ -330,7 +330,7 @@ fn render_chart(app: &App, r: &Report, frame: &mut Frame, area: Rect) {
         .unwrap_or_default()
         .max(Decimal::ZERO);
     let (mut y0, mut y1) = (lo.to_f64().unwrap_or(0.0), hi.to_f64().unwrap_or(0.0));
-    if y1 - y0 < f64::EPSILON {
+    if lo == hi {
         y0 -= 1.0;
         y1 += 1.0;
     }
