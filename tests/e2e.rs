@@ -1,6 +1,7 @@
 //! End to end: the real binary in a pseudo-terminal, as a trader sees it. Wait for the
 //! book, press K, and check that the screen says HALTED and that no order left after the
-//! press (from the engine's own log of what the execution port forwarded).
+//! press (from the engine's own log of what the execution port forwarded). Press r and
+//! see the report from the store the run holds, while `pit report` outside is refused.
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use std::io::{Read, Write};
@@ -146,4 +147,101 @@ fn kill_switch_in_a_real_terminal() {
         after.contains("HALTED: kill switch pressed"),
         "the halt is logged with its reason"
     );
+}
+
+/// `r` in the running console shows the report computed from the store the run holds,
+/// while `pit report` from outside is still refused: the database is in use.
+#[test]
+fn report_view_in_a_real_terminal_while_the_store_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(repo.join("config.toml"), dir.path().join("config.toml")).unwrap();
+    let pty = native_pty_system();
+    let pair = pty
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("a pseudo-terminal");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_pit"));
+    cmd.args(["run", "--speed", "50"]);
+    cmd.cwd(dir.path());
+    cmd.env("TERM", "xterm-256color");
+    let mut child = pair.slave.spawn_command(cmd).expect("spawn pit");
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let mut keys = pair.master.take_writer().unwrap();
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(
+        std::num::NonZeroU16::new(24).unwrap(),
+        std::num::NonZeroU16::new(80).unwrap(),
+        0,
+    )));
+    let feed = parser.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut p) = feed.lock() {
+                p.process(&buf[..n]);
+            }
+        }
+    });
+    let screen = Screen { parser };
+    screen.wait_for(&["ACTIVE", "bid ", "ask "], Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
+
+    keys.write_all(b"r").unwrap();
+    keys.flush().unwrap();
+    screen.wait_for(
+        &["PnL report", "net PnL", "win rate", "PnL by day"],
+        Duration::from_secs(10),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pit"))
+        .current_dir(dir.path())
+        .arg("report")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another pit (pid"), "{err}");
+
+    keys.write_all(b"\x1b").unwrap();
+    keys.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    screen.wait_for(&["bid ", "ask "], Duration::from_secs(5));
+    assert!(!screen.text().contains("PnL report"), "{}", screen.text());
+
+    keys.write_all(b"q").unwrap();
+    keys.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    keys.write_all(b"y").unwrap();
+    keys.flush().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "pit did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    // Once it stopped, `pit report` reads the same store.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pit"))
+        .current_dir(dir.path())
+        .arg("report")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PnL by day"));
 }
