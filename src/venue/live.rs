@@ -770,6 +770,102 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Tick and lot of one symbol, from the venue's instrument endpoint where there is one
+/// (Binance `exchangeInfo`, Bybit `instruments-info`, OKX `public/instruments`, Coinbase
+/// `market/products`). `None` when the venue has none here or it cannot be reached.
+pub fn fetch_tick_lot(
+    venue: &str,
+    s: &LiveSettings,
+    symbol: &str,
+) -> Result<(rust_decimal::Decimal, rust_decimal::Decimal), String> {
+    let base = |default: &str| {
+        if s.rest_url.is_empty() {
+            default.to_string()
+        } else {
+            s.rest_url.trim_end_matches('/').to_string()
+        }
+    };
+    let url = match venue {
+        "binance" => format!(
+            "{}/api/v3/exchangeInfo?symbol={symbol}",
+            base(crate::venue::binance::REST_BASE)
+        ),
+        "bybit" => format!(
+            "{}/v5/market/instruments-info?category={}&symbol={symbol}",
+            base("https://api.bybit.com"),
+            s.category
+        ),
+        "okx" => {
+            let kind = if symbol.ends_with("-SWAP") {
+                "SWAP"
+            } else if symbol.matches('-').count() >= 2 {
+                "FUTURES"
+            } else {
+                "SPOT"
+            };
+            format!(
+                "{}/api/v5/public/instruments?instType={kind}&instId={symbol}",
+                base("https://www.okx.com")
+            )
+        }
+        "coinbase" => format!(
+            "{}/api/v3/brokerage/market/products/{symbol}",
+            base("https://api.coinbase.com")
+        ),
+        _ => return Err(format!("{venue} has no instrument endpoint here")),
+    };
+    let body = http_get(&url, Duration::from_secs(5))?;
+    parse_tick_lot(venue, &body).ok_or_else(|| format!("{url}: no tick or lot size in the answer"))
+}
+
+/// Tick and lot from an instrument endpoint's answer (see [`fetch_tick_lot`]).
+pub fn parse_tick_lot(
+    venue: &str,
+    body: &str,
+) -> Option<(rust_decimal::Decimal, rust_decimal::Decimal)> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(body).ok()?;
+    let dec = |x: &Value| -> Option<rust_decimal::Decimal> {
+        let d: rust_decimal::Decimal = x.as_str()?.parse().ok()?;
+        (d > rust_decimal::Decimal::ZERO).then(|| d.normalize())
+    };
+    match venue {
+        "binance" => {
+            let filters = v.get("symbols")?.get(0)?.get("filters")?.as_array()?;
+            let find = |t: &str, k: &str| {
+                filters
+                    .iter()
+                    .find(|f| f.get("filterType").and_then(Value::as_str) == Some(t))
+                    .and_then(|f| dec(f.get(k)?))
+            };
+            Some((
+                find("PRICE_FILTER", "tickSize")?,
+                find("LOT_SIZE", "stepSize")?,
+            ))
+        }
+        "bybit" => {
+            let i = v.get("result")?.get("list")?.get(0)?;
+            let lot = i.get("lotSizeFilter")?;
+            let step = lot.get("qtyStep").or_else(|| lot.get("basePrecision"))?;
+            Some((dec(i.get("priceFilter")?.get("tickSize")?)?, dec(step)?))
+        }
+        "okx" => {
+            let i = v.get("data")?.get(0)?;
+            Some((dec(i.get("tickSz")?)?, dec(i.get("lotSz")?)?))
+        }
+        "coinbase" => Some((
+            dec(v.get("quote_increment")?)?,
+            dec(v.get("base_increment")?)?,
+        )),
+        _ => None,
+    }
+}
+
+/// Tick and lot used when neither the config nor the venue gives them: `1e-8`, the grid
+/// every venue here publishes on exactly (so no frame is refused as off the grid).
+pub const FALLBACK_STEP: rust_decimal::Decimal =
+    rust_decimal::Decimal::from_parts(1, 0, 0, false, 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;
