@@ -112,6 +112,8 @@ pub struct Config {
     pub record: bool,
     /// `[recording]`: where recordings go and how files rotate.
     pub recording: crate::record::RecordConfig,
+    /// `[live]`: the live market-data connection (real venues).
+    pub live: crate::venue::live::LiveSettings,
 }
 
 impl Default for Config {
@@ -132,6 +134,7 @@ impl Default for Config {
             store: crate::store::StoreConfig::default(),
             record: false,
             recording: crate::record::RecordConfig::default(),
+            live: crate::venue::live::LiveSettings::default(),
         }
     }
 }
@@ -155,7 +158,15 @@ fn default_instruments() -> Vec<InstrumentConfig> {
     ]
 }
 
-pub const VENUES: &[&str] = &["sim"];
+pub const VENUES: &[&str] = &[
+    "sim",
+    "binance",
+    "bybit",
+    "kraken",
+    "okx",
+    "coinbase",
+    "polymarket",
+];
 pub const EXECUTIONS: &[&str] = &["paper"];
 
 impl Config {
@@ -278,6 +289,7 @@ impl Config {
         within("console", self.console.validate())?;
         within("store", self.store.validate())?;
         within("recording", self.recording.validate())?;
+        within("live", self.live.validate())?;
         if self.log.level.trim().is_empty() {
             return Err(Invalid::new("log.level", "must not be empty"));
         }

@@ -168,6 +168,14 @@ struct RunArgs {
     /// fill is durable in the store.
     #[arg(long, value_name = "PATH")]
     fills_out: Option<PathBuf>,
+    /// Market data from this venue (sim, binance, bybit, kraken, okx, coinbase,
+    /// polymarket); overrides `venue` in the config. Real venues: paper execution.
+    #[arg(long, value_name = "NAME")]
+    venue: Option<String>,
+    /// Follow this symbol (venue spelling, e.g. BTCUSDT, BTC/USD, BTC-USDT); repeatable.
+    /// Replaces `[[instruments]]` (sizes from it, else the venue's instrument endpoint).
+    #[arg(long = "symbol", value_name = "SYM")]
+    symbols: Vec<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -214,7 +222,11 @@ fn start_engine(
         pit::setup::assemble_persisted(cfg, seed, mode, args.fills_out.clone())?;
     tracing::info!(run = persisted.run, store = %cfg.store.path.display(), "store open");
     let reader = persisted.store.reader();
-    let (market, _) = pit::setup::maybe_record(cfg, parts.market, None, args.run_for)?;
+    let market = if cfg.venue == "sim" {
+        pit::setup::maybe_record(cfg, parts.market, None, args.run_for)?.0
+    } else {
+        pit::setup::live_market(cfg)?
+    };
     let opts = RunOptions {
         speed: args.speed,
         run_for: args.run_for,
@@ -269,7 +281,11 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let (handle, reader) = start_engine(cfg, args, publish_every)?;
     let mut app = pit::app::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
-    app.set_mode(pit::app::Mode::Sim);
+    app.set_mode(if cfg.venue == "sim" {
+        pit::app::Mode::Sim
+    } else {
+        pit::app::Mode::Paper
+    });
     let result = runtime()?.block_on(pit::console::run_with_store(
         handle,
         app,
@@ -346,9 +362,19 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             seed: None,
             json: false,
             fills_out: None,
+            venue: None,
+            symbols: Vec::new(),
         },
     };
-    let cfg = load_config(cli.config.as_ref())?;
+    let mut cfg = load_config(cli.config.as_ref())?;
+    if args.venue.is_some() || !args.symbols.is_empty() {
+        for w in pit::setup::select_live(&mut cfg, args.venue.as_deref(), &args.symbols)? {
+            eprintln!("pit: {w}");
+        }
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("--venue/--symbol: {e}"))?;
+    }
+    let cfg = cfg;
     if !args.headless {
         return run_console(&cfg, &args);
     }

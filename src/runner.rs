@@ -15,6 +15,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// Longest a live run waits for market data before looking at operator commands.
+const LIVE_POLL: Duration = Duration::from_millis(2);
+
 /// How fast engine time runs against the wall clock.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Speed {
@@ -283,7 +286,12 @@ impl Runner {
             }
             self.reports = reports;
         } else if t_market == Some(next) {
-            if let Some(ev) = self.market.next_event() {
+            if let Some(mut ev) = self.market.next_event() {
+                if self.market.is_live() {
+                    // A live event may be stamped a moment before a timer already
+                    // processed: engine time never goes back.
+                    ev.ts = ev.ts.max(self.now);
+                }
                 self.exec.on_market(&ev);
                 let ts = ev.ts;
                 self.engine
@@ -327,7 +335,11 @@ impl Runner {
         let wall_start = Instant::now();
         let started = self.engine.now();
         let end = self.opts.run_for.map(|d| started + d);
+        // A live feed's events come at wall-clock times: engine time is the wall clock
+        // (re-anchored every iteration; speed controls do not apply).
+        let live = self.market.is_live();
         let mut clock = match self.opts.speed {
+            _ if live => Some(ScaledClock::new(wall_now(), 1.0)),
             Speed::Times(s) => Some(ScaledClock::new(started, s)),
             Speed::Max => None,
         };
@@ -343,6 +355,7 @@ impl Runner {
         // A view waiting for the store: (last record it reflects, the view).
         let mut held: Option<(u64, Arc<EngineView>)> = None;
         let publish = |engine: &mut Engine,
+                       market: &dyn MarketDataPort,
                        store: Option<&StoreSink>,
                        held: &mut Option<(u64, Arc<EngineView>)>,
                        last: &mut Instant,
@@ -353,6 +366,7 @@ impl Runner {
                 if held.is_none() {
                     let mut view = engine.view();
                     view.engine_lag = lag;
+                    view.health.feed = market.health();
                     let view = Arc::new(view);
                     match store {
                         Some(s) if !s.is_durable(s.emitted()) => {
@@ -396,6 +410,7 @@ impl Runner {
                 self.apply_commands(&mut pending, &mut exit_deadline);
                 publish(
                     &mut self.engine,
+                    &*self.market,
                     self.store.as_ref(),
                     &mut held,
                     &mut last_publish,
@@ -428,7 +443,7 @@ impl Runner {
                     // Any control re-anchors the clock at the current engine time.
                     changed.get_or_insert(self.opts.speed);
                 }
-                if let Some(s) = changed {
+                if let Some(s) = changed.filter(|_| !live) {
                     self.opts.speed = s;
                     clock = match s {
                         Speed::Times(x) => Some(ScaledClock::new(self.now, x)),
@@ -441,6 +456,7 @@ impl Runner {
                     if last_publish.elapsed() >= self.opts.publish_every {
                         publish(
                             &mut self.engine,
+                            &*self.market,
                             self.store.as_ref(),
                             &mut held,
                             &mut last_publish,
@@ -464,6 +480,7 @@ impl Runner {
                     }
                     publish(
                         &mut self.engine,
+                        &*self.market,
                         self.store.as_ref(),
                         &mut held,
                         &mut last_publish,
@@ -501,9 +518,13 @@ impl Runner {
             // Pace against the wall clock, staying responsive to commands. Once stopping,
             // run unpaced: waiting for cancel confirmations must not take grace / speed
             // of real time at a slow replay speed.
+            if live {
+                clock = Some(ScaledClock::new(wall_now(), 1.0));
+            }
             if let Some(clock) = clock.as_ref().filter(|_| exit_deadline.is_none()) {
                 let target = clock.wall_at(next);
                 let mut got_command = false;
+                let mut got_market = false;
                 loop {
                     let wall = Instant::now();
                     if wall >= target {
@@ -513,6 +534,7 @@ impl Runner {
                     if wall.duration_since(last_publish) >= self.opts.publish_every {
                         publish(
                             &mut self.engine,
+                            &*self.market,
                             self.store.as_ref(),
                             &mut held,
                             &mut last_publish,
@@ -527,9 +549,19 @@ impl Runner {
                         got_command = true;
                         break;
                     }
-                    let wait = (target - wall)
+                    let mut wait = (target - wall)
                         .min(self.opts.publish_every)
                         .min(Duration::from_millis(20));
+                    if live {
+                        // Wake for a live event as soon as it arrives; commands are
+                        // looked at between short waits.
+                        self.market.wait_ready(wall + wait.min(LIVE_POLL));
+                        if self.market.peek_time().is_some() {
+                            got_market = true;
+                            break;
+                        }
+                        wait = Duration::ZERO;
+                    }
                     match commands.recv_timeout(wait) {
                         Ok(cmd) => {
                             pending.push(cmd);
@@ -551,6 +583,9 @@ impl Runner {
                     self.now = self.now.max(clock.now().min(next));
                     continue;
                 }
+                if got_market {
+                    continue;
+                }
                 lag = Instant::now().saturating_duration_since(target);
             }
 
@@ -561,6 +596,7 @@ impl Runner {
             {
                 publish(
                     &mut self.engine,
+                    &*self.market,
                     self.store.as_ref(),
                     &mut held,
                     &mut last_publish,
@@ -577,6 +613,7 @@ impl Runner {
         held = None;
         publish(
             &mut self.engine,
+            &*self.market,
             self.store.as_ref(),
             &mut held,
             &mut last_publish,

@@ -32,6 +32,12 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
         SIM_EPOCH,
     );
     let exec = PaperVenue::new(&cfg.paper, instruments.clone(), gate.clone());
+    // A live venue's events come at wall-clock times: its engine starts now.
+    let start = if cfg.venue == "sim" {
+        SIM_EPOCH
+    } else {
+        crate::runner::wall_now()
+    };
     let engine = Engine::new(EngineSetup {
         config: cfg.engine.clone(),
         kill: cfg.kill_switch.clone(),
@@ -40,7 +46,7 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
         risk: RiskEngine::new(cfg.risk.clone()),
         gate,
         initial_state,
-        start: SIM_EPOCH,
+        start,
     });
     Ok(Assembled {
         engine,
@@ -203,4 +209,82 @@ pub fn maybe_record(
     let run_for_ns = run_for.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let feed = crate::venue::sim_wire::RecordingFeed::new(market, recorder, SIM_EPOCH, run_for_ns);
     Ok((Box::new(feed), Some(files)))
+}
+
+/// `pit run --venue V --symbol S ...`: follow these symbols on venue `venue`. Tick and lot
+/// come from `[[instruments]]` when it lists the symbol, else from the venue's instrument
+/// endpoint, else [`crate::venue::live::FALLBACK_STEP`] with a warning (printed and
+/// logged). Strategies whose symbol is no longer listed move to the first symbol.
+pub fn select_live(
+    cfg: &mut Config,
+    venue: Option<&str>,
+    symbols: &[String],
+) -> anyhow::Result<Vec<String>> {
+    use crate::config::InstrumentConfig;
+    use crate::venue::live::{FALLBACK_STEP, fetch_tick_lot};
+    let mut warnings = Vec::new();
+    if let Some(v) = venue {
+        cfg.venue = v.to_string();
+    }
+    if symbols.is_empty() {
+        return Ok(warnings);
+    }
+    let mut list = Vec::new();
+    for sym in symbols {
+        if let Some(ic) = cfg.instruments.iter().find(|i| &i.symbol == sym) {
+            list.push(ic.clone());
+            continue;
+        }
+        let fetched = if cfg.live.fetch_instruments && cfg.venue != "sim" {
+            fetch_tick_lot(&cfg.venue, &cfg.live, sym)
+        } else {
+            Err("instrument lookup is off".into())
+        };
+        let (tick, lot) = match fetched {
+            Ok(tl) => tl,
+            Err(e) => {
+                let w = format!(
+                    "warning: {sym}: tick and lot sizes unknown ({e}); using {FALLBACK_STEP} for both. \
+                     List it under [[instruments]] in config.toml with its real sizes."
+                );
+                tracing::warn!("{w}");
+                warnings.push(w);
+                (FALLBACK_STEP, FALLBACK_STEP)
+            }
+        };
+        list.push(InstrumentConfig {
+            symbol: sym.clone(),
+            tick_size: tick,
+            lot_size: lot,
+            min_qty: None,
+            start_price: Some(
+                rust_decimal::Decimal::from(100_000) * tick.max(rust_decimal::Decimal::ONE),
+            ),
+        });
+    }
+    cfg.instruments = list;
+    let first = symbols[0].clone();
+    let s = &mut cfg.strategies;
+    if !symbols.contains(&s.market_maker.symbol) {
+        s.market_maker.symbol = first.clone();
+    }
+    if !symbols.contains(&s.imbalance.symbol) {
+        s.imbalance.symbol = first;
+    }
+    Ok(warnings)
+}
+
+/// The live market-data port of the configured venue (a connection task on its own
+/// thread), recorded when `record = true`.
+pub fn live_market(cfg: &Config) -> anyhow::Result<Box<dyn crate::venue::MarketDataPort>> {
+    let (spec, decoder) =
+        crate::venue::live::venue_spec(&cfg.venue, &cfg.live, cfg.instrument_list())
+            .map_err(|e| anyhow::anyhow!(e))?;
+    let recorder = cfg
+        .record
+        .then(|| crate::record::Recorder::rotating(cfg.recording.clone(), &cfg.venue));
+    tracing::info!(venue = %cfg.venue, url = %spec.url, "live market data");
+    Ok(Box::new(crate::venue::live::LiveFeed::start(
+        spec, decoder, recorder,
+    )?))
 }

@@ -71,6 +71,29 @@ pub struct HealthView {
     pub fills: u64,
     pub risk_checks: u64,
     pub risk_refusals: u64,
+    /// Market-data feed health per instrument (live venues; empty for the simulated
+    /// market and replays). Set by the runner from the market-data port.
+    pub feed: Vec<FeedHealth>,
+}
+
+/// One instrument's live feed: connection state and integrity counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedHealth {
+    pub venue: String,
+    pub symbol: String,
+    /// `connecting`, `connected`, `backoff` or `stopped`.
+    pub connection: String,
+    pub frames: u64,
+    pub bytes: u64,
+    pub gaps: u64,
+    pub resyncs: u64,
+    pub checksums_failed: u64,
+    /// Frames that could not be parsed (counted and logged, never a panic).
+    pub malformed: u64,
+    /// Connections opened after the first.
+    pub reconnects: u64,
+    /// Since the connection's last frame.
+    pub last_frame_age: Option<std::time::Duration>,
 }
 
 /// Everything the console shows, at one instant of engine time.
@@ -208,6 +231,7 @@ impl Engine {
                 fills: self.fills,
                 risk_checks: risk.checks,
                 risk_refusals: risk.refused,
+                feed: Vec::new(),
             },
             order_preview: self.order_preview.clone(),
             engine_lag: std::time::Duration::ZERO,

@@ -13,6 +13,7 @@ pub mod coinbase;
 pub mod common;
 pub mod decode;
 pub mod kraken;
+pub mod live;
 pub mod okx;
 pub mod paper;
 pub mod polymarket;
@@ -33,6 +34,20 @@ pub trait MarketDataPort: Send {
     /// simulated feeds never end; the runner shuts down in order when one does.
     fn is_finished(&self) -> bool {
         false
+    }
+    /// Whether events arrive on their own, at wall-clock times (a live feed). The runner
+    /// then paces on the wall clock and wakes when an event arrives (see `wait_ready`)
+    /// instead of only at its timer. Simulated and recorded sources know their next
+    /// event in advance: false.
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// Live feeds: block until an event is available or `deadline` passes. The default
+    /// returns at once.
+    fn wait_ready(&mut self, _deadline: std::time::Instant) {}
+    /// Feed health per instrument (live feeds); empty by default.
+    fn health(&self) -> Vec<crate::engine::view::FeedHealth> {
+        Vec::new()
     }
 }
 
