@@ -191,9 +191,15 @@ pub fn assemble_replay(
     let instruments = market.instruments().to_vec();
     let mut notes = market.grid_notes().to_vec();
     let mut strategy_cfg = cfg.strategies.clone();
-    notes.extend(map_strategy_symbols(&mut strategy_cfg, &instruments));
-    let strategies = crate::strategy::build(&strategy_cfg, &instruments)
-        .map_err(|e| anyhow::anyhow!("strategies.{}: {}", e.key, e.message))?;
+    let moved = map_strategy_symbols(&mut strategy_cfg, &instruments);
+    let strategies = crate::strategy::build(&strategy_cfg, &instruments).map_err(|e| {
+        let why = moved
+            .iter()
+            .map(|n| format!("\n  note: {n}"))
+            .collect::<String>();
+        anyhow::anyhow!("strategies.{}: {}{why}", e.key, e.message)
+    })?;
+    notes.extend(moved);
     let gate = TradingGate::new(initial_state != TradingState::Halted);
     let exec = PaperVenue::new(&cfg.paper, instruments.clone(), gate.clone());
     let start = market.start_time();

@@ -358,7 +358,10 @@ fn a_real_capture_backtests_on_its_own_instrument_with_the_same_fills_at_1x_and_
     assert!(real["wall_seconds"].as_f64().unwrap() >= 2.9, "{real}");
     assert_eq!(fast["instruments"], serde_json::json!(["binance:BTCUSDT"]));
     let notes = fast["notes"].to_string();
-    assert!(notes.contains("BTCUSDT: tick 0.01, lot 0.00001"), "{notes}");
+    assert!(
+        notes.contains("BTCUSDT: tick 0.01, lot 0.000001 (finest decimals"),
+        "{notes}"
+    );
     assert!(
         notes.contains("strategies.market_maker.symbol = \\\"BTC-USD\\\" is not in the recording"),
         "{notes}"
@@ -396,7 +399,7 @@ fn configured_instruments_set_a_capture_grid_and_other_venues_lines_are_skipped(
     std::fs::write(
         &cfg,
         "[[instruments]]\nsymbol = \"BTC-USD\"\ntick_size = 0.1\nlot_size = 0.001\nstart_price = 60000\n\n\
-         [[instruments]]\nsymbol = \"BTCUSDT\"\ntick_size = 0.01\nlot_size = 0.000001\nstart_price = 60000\n\n\
+         [[instruments]]\nsymbol = \"BTCUSDT\"\ntick_size = 0.01\nlot_size = 0.00001\nstart_price = 60000\n\n\
          [strategies.market_maker]\nsymbol = \"BTCUSDT\"\n",
     )
     .unwrap();
@@ -414,7 +417,7 @@ fn configured_instruments_set_a_capture_grid_and_other_venues_lines_are_skipped(
     assert_eq!(bt["lines_other_venue"], 1, "{bt}");
     let notes = bt["notes"].to_string();
     assert!(
-        notes.contains("BTCUSDT: tick 0.01, lot 0.000001 (from [[instruments]])"),
+        notes.contains("BTCUSDT: tick 0.01, lot 0.00001 (from [[instruments]])"),
         "{notes}"
     );
     assert!(

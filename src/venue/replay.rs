@@ -7,8 +7,10 @@
 //!
 //! A capture of a real venue names no tick or lot, and the engine needs its instrument
 //! list before the first event. So [`discover_instruments`] first reads a prefix of the
-//! file (until every book seen has had a snapshot and at least 1 s of receive time has
-//! passed; at most [`SCAN_SECS`] s or [`SCAN_LINES`] lines) through the venue's decoder
+//! file (until every instrument seen has had a snapshot, at least 1 s of receive time has
+//! passed and [`SCAN_QUIET_LINES`] lines brought no new instrument; at most [`SCAN_LINES`]
+//! lines: no time limit, because a capture of several connections may hold each one's
+//! lines in turn, its receive times going back) through the venue's decoder
 //! on the exact `1e-8` grid, and gives each instrument found there, in order of
 //! appearance, a power-of-ten grid: the tick is `10^-d` for the most significant decimals
 //! `d` of any price in the prefix (trailing zeros do not count: Binance writes
@@ -124,8 +126,9 @@ pub struct ReplayFeed {
 
 /// Most lines the instrument scan of a real venue's capture reads.
 pub const SCAN_LINES: u64 = 200_000;
-/// Most receive time, seconds, the instrument scan reads.
-pub const SCAN_SECS: i64 = 10;
+/// Lines the scan reads past the last new instrument before it may stop (captures of
+/// several connections interleave them, their receive times not always in order).
+pub const SCAN_QUIET_LINES: u64 = 5_000;
 
 /// Instruments of a real venue's capture with a trading grid, and how the grid was chosen.
 #[derive(Clone, Debug)]
@@ -175,6 +178,8 @@ pub fn discover_instruments(
     // and whether a snapshot came.
     let mut seen: Vec<(u32, u32, bool)> = Vec::new();
     let mut t0: Option<i64> = None;
+    let mut last_new = 0u64;
+    let mut known = 0usize;
     let cap = crate::venue::common::Scale::AUTO.dp;
     while r.read_into(&mut line) {
         if line.venue != venue {
@@ -207,10 +212,17 @@ pub fn discover_instruments(
             }
         }
         let n = d.instruments().len();
+        if n > seen.len() {
+            seen.resize(n, (cap, cap, false));
+        }
+        let read = r.lines_read();
+        if n > known {
+            known = n;
+            last_new = read;
+        }
         let elapsed = line.ts_ns.saturating_sub(t);
-        let all_synced = n > 0 && seen.len() == n && seen.iter().all(|s| s.2);
-        if (all_synced && elapsed >= 1_000_000_000)
-            || elapsed >= SCAN_SECS * 1_000_000_000
+        let all_synced = n > 0 && seen.iter().all(|s| s.2);
+        if (all_synced && elapsed >= 1_000_000_000 && read - last_new >= SCAN_QUIET_LINES)
             || r.lines_read() >= SCAN_LINES
         {
             break;
