@@ -144,6 +144,43 @@ pub struct ReplayAssembled {
     /// How long to run (engine time) so the replay ends where the recorded run did: the
     /// recording's `--for`, measured from the recorded run's start.
     pub run_for: Option<std::time::Duration>,
+    /// What a person should know about the run: how a real capture's ticks and lots were
+    /// chosen, and strategies moved to the recording's instrument.
+    pub notes: Vec<String>,
+}
+
+/// A strategy whose configured `symbol` is not in the recording trades the recording's
+/// first instrument instead (what a backtest of someone else's capture needs; set the
+/// key to choose another). Returns one note per strategy moved; also logged.
+pub fn map_strategy_symbols(
+    s: &mut crate::strategy::StrategiesConfig,
+    instruments: &[crate::domain::Instrument],
+) -> Vec<String> {
+    let Some(first) = instruments.first() else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    for (key, symbol) in [
+        ("strategies.market_maker.symbol", &mut s.market_maker.symbol),
+        ("strategies.imbalance.symbol", &mut s.imbalance.symbol),
+    ] {
+        if instruments.iter().any(|i| &i.symbol == symbol) {
+            continue;
+        }
+        let note = format!(
+            "{key} = {symbol:?} is not in the recording: trading {:?}, its first instrument (set {key} to choose; in the recording: {})",
+            first.symbol,
+            instruments
+                .iter()
+                .map(|i| i.symbol.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        tracing::warn!("{note}");
+        notes.push(note);
+        *symbol = first.symbol.clone();
+    }
+    notes
 }
 
 /// Open a recording and build the engine on its instruments. The engine starts at the
@@ -158,8 +195,17 @@ pub fn assemble_replay(
     let market = crate::venue::replay::ReplayFeed::open(path, cfg)?;
     use crate::venue::MarketDataPort;
     let instruments = market.instruments().to_vec();
-    let strategies = crate::strategy::build(&cfg.strategies, &instruments)
-        .map_err(|e| anyhow::anyhow!("strategies.{}: {}", e.key, e.message))?;
+    let mut notes = market.grid_notes().to_vec();
+    let mut strategy_cfg = cfg.strategies.clone();
+    let moved = map_strategy_symbols(&mut strategy_cfg, &instruments);
+    let strategies = crate::strategy::build(&strategy_cfg, &instruments).map_err(|e| {
+        let why = moved
+            .iter()
+            .map(|n| format!("\n  note: {n}"))
+            .collect::<String>();
+        anyhow::anyhow!("strategies.{}: {}{why}", e.key, e.message)
+    })?;
+    notes.extend(moved);
     let gate = TradingGate::new(initial_state != TradingState::Halted);
     let exec = PaperVenue::new(&cfg.paper, instruments.clone(), gate.clone());
     let start = market.start_time();
@@ -183,6 +229,7 @@ pub fn assemble_replay(
         market,
         exec,
         run_for,
+        notes,
     })
 }
 

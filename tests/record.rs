@@ -320,3 +320,119 @@ fn pausing_stepping_and_changing_speed_do_not_change_the_fills() {
     assert_eq!(paced.fill_log_sha256, reference.fill_log_sha256);
     assert_eq!(paced.events, reference.events);
 }
+
+/// A capture in `../shared/captures` (or `PIT_CAPTURES_DIR`), or `None`, saying why.
+fn capture(name: &str) -> Option<PathBuf> {
+    let dir = match std::env::var_os("PIT_CAPTURES_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => repo("../shared/captures"),
+    };
+    let path = dir.join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("skipped: {} is absent", path.display());
+        None
+    }
+}
+
+const BINANCE: &str = "binance-spot-btcusdt-2024-08-08.jsonl";
+
+#[test]
+fn a_real_capture_backtests_on_its_own_instrument_with_the_same_fills_at_1x_and_max() {
+    let Some(c) = capture(BINANCE) else { return };
+    let c = c.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let slice = "3s";
+    let fast = json(
+        dir.path(),
+        &["backtest", c, "--for", slice, "--speed", "max", "--json"],
+    );
+    let real = json(
+        dir.path(),
+        &["backtest", c, "--for", slice, "--speed", "1", "--json"],
+    );
+    assert!(fast["orders"].as_u64().unwrap() > 0, "{fast}");
+    assert_eq!(fast["fill_log_sha256"], real["fill_log_sha256"]);
+    assert_eq!(fast["events"], real["events"]);
+    assert!(real["wall_seconds"].as_f64().unwrap() >= 2.9, "{real}");
+    assert_eq!(fast["instruments"], serde_json::json!(["binance:BTCUSDT"]));
+    let notes = fast["notes"].to_string();
+    assert!(
+        notes.contains("BTCUSDT: tick 0.01, lot 0.000001 (finest decimals"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("strategies.market_maker.symbol = \\\"BTC-USD\\\" is not in the recording"),
+        "{notes}"
+    );
+
+    let a = json(dir.path(), &["backtest", c, "--json"]);
+    let b = json(dir.path(), &["backtest", c, "--json"]);
+    assert!(a["fills"].as_u64().unwrap() > 10, "{a}");
+    assert_eq!(a["fill_log_sha256"], b["fill_log_sha256"]);
+    assert_eq!(a["events"], b["events"]);
+    assert_eq!(a["lines_skipped"], 0);
+    assert_eq!(a["lines_other_venue"], 0);
+}
+
+#[test]
+fn configured_instruments_set_a_capture_grid_and_other_venues_lines_are_skipped() {
+    let Some(c) = capture(BINANCE) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The first 3,000 lines (the snapshot among them), one Bybit line in the middle.
+    let mut text = String::new();
+    let mut r = pit::record::CaptureReader::open(&c).unwrap();
+    for (n, line) in r.by_ref().take(3_000).enumerate() {
+        if n == 1_500 {
+            text.push_str(
+                r#"{"ts_ns":1,"venue":"bybit","dir":"recv","url":"wss://x","frame":"{}"}"#,
+            );
+            text.push('\n');
+        }
+        text.push_str(&serde_json::to_string(&line).unwrap());
+        text.push('\n');
+    }
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[[instruments]]\nsymbol = \"BTC-USD\"\ntick_size = 0.1\nlot_size = 0.001\nstart_price = 60000\n\n\
+         [[instruments]]\nsymbol = \"BTCUSDT\"\ntick_size = 0.01\nlot_size = 0.00001\nstart_price = 60000\n\n\
+         [strategies.market_maker]\nsymbol = \"BTCUSDT\"\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let bt = json(
+        dir.path(),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "backtest",
+            file,
+            "--json",
+        ],
+    );
+    assert_eq!(bt["lines_other_venue"], 1, "{bt}");
+    let notes = bt["notes"].to_string();
+    assert!(
+        notes.contains("BTCUSDT: tick 0.01, lot 0.00001 (from [[instruments]])"),
+        "{notes}"
+    );
+    assert!(
+        !notes.contains("market_maker.symbol"),
+        "configured: {notes}"
+    );
+    assert!(notes.contains("imbalance.symbol"), "{notes}");
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["--config", cfg.to_str().unwrap(), "backtest", file])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("1 lines of venue bybit skipped: one venue per file"),
+        "{report}"
+    );
+}

@@ -34,6 +34,11 @@ pub struct Backtest {
     pub fill_model: String,
     /// Lines read and skipped, decoder counters.
     pub replay: ReplayReport,
+    /// How a real capture's instruments got their grid, strategies moved to the
+    /// recording's instrument (see [`crate::setup::ReplayAssembled::notes`]).
+    pub notes: Vec<String>,
+    /// The instruments traded, in order.
+    pub instruments: Vec<String>,
 }
 
 /// Describe the paper fill model a config uses.
@@ -127,6 +132,13 @@ pub fn run(
     progress: Option<&dyn Fn(&Progress)>,
 ) -> anyhow::Result<Backtest> {
     let parts = crate::setup::assemble_replay(cfg, recording, TradingState::Active)?;
+    let notes = parts.notes.clone();
+    let instruments = parts
+        .engine
+        .instruments()
+        .iter()
+        .map(|i| format!("{}:{}", i.venue, i.symbol))
+        .collect();
     let prog = parts.market.progress();
     let replay = parts.market.report_handle();
     let start = parts.engine.now();
@@ -184,6 +196,8 @@ pub fn run(
         wall: result.wall,
         fill_model: fill_model(cfg),
         replay,
+        notes,
+        instruments,
     })
 }
 
@@ -230,6 +244,11 @@ pub fn to_json(b: &Backtest) -> serde_json::Value {
         "open_orders_left": b.result_open_orders_left,
         "fill_log_sha256": s.fill_log_sha256,
         "lines_skipped": b.replay.skipped,
+        "lines_other_venue": b.replay.other_venue,
+        "late_instrument_events": b.replay.late_instrument_events,
+        "malformed_frames": malformed(b),
+        "instruments": b.instruments,
+        "notes": b.notes,
     })
 }
 
@@ -247,6 +266,11 @@ fn signed(d: Decimal) -> String {
     }
 }
 
+/// Frames the decoder could not use (malformed, or numbers off the instruments' grid).
+fn malformed(b: &Backtest) -> u64 {
+    b.replay.stats.iter().map(|s| s.malformed).sum()
+}
+
 /// The text report.
 pub fn to_text(b: &Backtest) -> String {
     let f = &b.figures;
@@ -256,6 +280,10 @@ pub fn to_text(b: &Backtest) -> String {
     let mut o = String::new();
     use std::fmt::Write as _;
     let _ = writeln!(o, "{:<15}{}", "backtest", b.recording.display());
+    let _ = writeln!(o, "{:<15}{}", "instruments", b.instruments.join(" "));
+    for n in &b.notes {
+        let _ = writeln!(o, "{:<15}{n}", "note");
+    }
     let _ = writeln!(
         o,
         "{:<15}{} .. {} ({secs:.1} s)",
@@ -303,6 +331,30 @@ pub fn to_text(b: &Backtest) -> String {
     }
     if b.replay.skipped > 0 {
         let _ = writeln!(o, "{:<15}{} bad lines skipped", "warning", b.replay.skipped);
+    }
+    if b.replay.other_venue > 0 {
+        let _ = writeln!(
+            o,
+            "{:<15}{} lines of venue {} skipped: one venue per file",
+            "warning",
+            b.replay.other_venue,
+            b.replay.other_venue_name.as_deref().unwrap_or("?")
+        );
+    }
+    if b.replay.late_instrument_events > 0 {
+        let _ = writeln!(
+            o,
+            "{:<15}{} events of instruments that first appear after the instrument scan were not traded",
+            "warning", b.replay.late_instrument_events
+        );
+    }
+    let bad = malformed(b);
+    if bad > 0 {
+        let _ = writeln!(
+            o,
+            "{:<15}{bad} malformed frames or levels off the instruments' grid (see the log; set [[instruments]] tick_size/lot_size)",
+            "warning"
+        );
     }
     o
 }

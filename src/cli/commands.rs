@@ -55,6 +55,9 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
     let parts = pit::setup::assemble_replay(&cfg, &a.file, TradingState::Active)?;
+    for n in &parts.notes {
+        eprintln!("note: {n}");
+    }
     let fps = cfg.console.fps.clamp(1, 120);
     let opts = RunOptions {
         speed: a.speed,
@@ -138,6 +141,12 @@ pub fn backtest(config: Option<&PathBuf>, a: BacktestArgs) -> anyhow::Result<Exi
         let bt = backtest::run(&base, &a.file, a.run_for, a.speed, show.then_some(bar))?;
         if show {
             eprintln!();
+        }
+        if a.json {
+            // The text report carries them; a JSON run says them on stderr too.
+            for n in &bt.notes {
+                eprintln!("note: {n}");
+            }
         }
         if a.json {
             println!("{}", backtest::to_json(&bt));

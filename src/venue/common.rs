@@ -383,8 +383,11 @@ pub struct Books {
     pub instruments: Vec<Instrument>,
     /// Key -> index; keys are venue-specific (e.g. url+topic for Bybit).
     keys: Vec<String>,
-    /// Create unknown instruments on sight with [`Scale::AUTO`].
+    /// Create unknown instruments on sight with [`Scale::AUTO`] (or their `grid` entry).
     discover: bool,
+    /// Tick, lot and minimum size of instruments discovered by name (replays of real
+    /// captures: derived from the capture or set in the config); others get the `1e-8` grid.
+    grid: Vec<Instrument>,
     venue: String,
     /// Malformed frames that name no instrument.
     pub unattributed_malformed: u64,
@@ -416,6 +419,15 @@ impl Books {
         }
     }
 
+    /// Discover instruments from the feed; those named in `grid` take its tick, lot and
+    /// minimum size, the others the `1e-8` grid (replays and backtests of real captures).
+    pub fn discovering_on(venue: &str, grid: Vec<Instrument>) -> Self {
+        Books {
+            grid,
+            ..Books::discovering(venue)
+        }
+    }
+
     /// The index of the instrument with this key, creating it (named `name`) when
     /// discovering. `None` if it is not followed.
     #[inline]
@@ -427,12 +439,29 @@ impl Books {
             return None;
         }
         let id = InstrumentId(self.states.len() as u16);
-        let tick = Scale::AUTO.decimal();
-        let inst = Instrument::new(id, name(), self.venue.clone(), tick, tick, Qty(1));
+        let name = name();
+        let gridded = self.grid.iter().find(|g| g.symbol == name).and_then(|g| {
+            Some((
+                Instrument::new(
+                    id,
+                    name.clone(),
+                    self.venue.clone(),
+                    g.tick_size,
+                    g.lot_size,
+                    g.min_qty,
+                ),
+                Scale::of(g.tick_size)?,
+                Scale::of(g.lot_size)?,
+            ))
+        });
+        let (inst, price, qty) = gridded.unwrap_or_else(|| {
+            let tick = Scale::AUTO.decimal();
+            let inst = Instrument::new(id, name, self.venue.clone(), tick, tick, Qty(1));
+            (inst, Scale::AUTO, Scale::AUTO)
+        });
         self.keys.push(key.to_string());
         self.instruments.push(inst.clone());
-        self.states
-            .push(BookState::new(inst, Scale::AUTO, Scale::AUTO));
+        self.states.push(BookState::new(inst, price, qty));
         Some(self.states.len() - 1)
     }
 

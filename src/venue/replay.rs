@@ -2,6 +2,25 @@
 //! decoded by the venue's own [`FrameDecoder`] on a prefetch thread, streaming (never the
 //! whole file in memory), and handed to the engine thread in batches. Engine time is the
 //! recording's receive time, never the wall clock.
+//!
+//! ## Instruments of a real venue's capture
+//!
+//! A capture of a real venue names no tick or lot, and the engine needs its instrument
+//! list before the first event. So [`discover_instruments`] first reads a prefix of the
+//! file (until every instrument seen has had a snapshot, at least 1 s of receive time has
+//! passed and [`SCAN_QUIET_LINES`] lines brought no new instrument; at most [`SCAN_LINES`]
+//! lines: no time limit, because a capture of several connections may hold each one's
+//! lines in turn, its receive times going back) through the venue's decoder
+//! on the exact `1e-8` grid, and gives each instrument found there, in order of
+//! appearance, a power-of-ten grid: the tick is `10^-d` for the most significant decimals
+//! `d` of any price in the prefix (trailing zeros do not count: Binance writes
+//! `"61837.63000000"`, a tick of 0.01), the lot likewise from sizes, the minimum order one
+//! lot. An instrument listed under `[[instruments]]` with the same symbol takes the
+//! configured `tick_size`, `lot_size` and `min_qty` instead. A number finer than the grid
+//! later in the file is a malformed level (counted in the decoder's stats: set the grid in
+//! the config). Instruments that first appear after the prefix are not traded; their
+//! events are dropped and counted. One venue per file: lines of another venue than the
+//! first line's are skipped and counted.
 
 use crate::config::Config;
 use crate::domain::{Instrument, MarketEvent, Timestamp};
@@ -42,6 +61,10 @@ pub struct ReplayReport {
     pub skipped_lines: Vec<SkippedLine>,
     /// Lines of another venue than the recording's first (one venue per replay).
     pub other_venue: u64,
+    /// The first such venue, for messages.
+    pub other_venue_name: Option<String>,
+    /// Events of instruments that first appeared after the instrument scan (not traded).
+    pub late_instrument_events: u64,
     /// An I/O error that ended the reading early (e.g. a truncated zstd stream).
     pub io_error: Option<String>,
     /// The decoder's counters per instrument.
@@ -97,6 +120,147 @@ pub struct ReplayFeed {
     report: Arc<Mutex<ReplayReport>>,
     progress: Progress,
     first_ts: Timestamp,
+    /// How each instrument's tick and lot were chosen (real-venue captures).
+    grid_notes: Vec<String>,
+}
+
+/// Most lines the instrument scan of a real venue's capture reads.
+pub const SCAN_LINES: u64 = 200_000;
+/// Lines the scan reads past the last new instrument before it may stop (captures of
+/// several connections interleave them, their receive times not always in order).
+pub const SCAN_QUIET_LINES: u64 = 5_000;
+
+/// Instruments of a real venue's capture with a trading grid, and how the grid was chosen.
+#[derive(Clone, Debug)]
+pub struct Discovered {
+    pub instruments: Vec<Instrument>,
+    /// One line per instrument, e.g. `BTCUSDT: tick 0.01, lot 0.00001 (from the capture)`.
+    pub notes: Vec<String>,
+}
+
+/// Trailing decimal zeros of `v` (0 for 0), at most `cap`.
+fn trailing_zeros(mut v: i64, cap: u32) -> u32 {
+    if v == 0 {
+        return cap;
+    }
+    let mut n = 0;
+    while n < cap && v % 10 == 0 {
+        v /= 10;
+        n += 1;
+    }
+    n
+}
+
+/// Read a prefix of a real venue's capture and give every instrument found a trading grid
+/// (see the module docs).
+pub fn discover_instruments(
+    path: &Path,
+    venue: &str,
+    cfg: &Config,
+) -> Result<Discovered, ReplayError> {
+    use crate::domain::MarketEventKind;
+    let configured = cfg.instrument_list();
+    let unknown = || ReplayError::UnknownVenue {
+        path: path.to_path_buf(),
+        venue: venue.to_string(),
+    };
+    let mut d = crate::venue::capture_decoder(venue, configured.clone()).ok_or_else(unknown)?;
+    let mut r = CaptureReader::open(path)?;
+    let mut line = CaptureLine {
+        ts_ns: 0,
+        venue: String::new(),
+        dir: crate::record::Direction::Recv,
+        url: String::new(),
+        frame: String::new(),
+    };
+    let mut out = Vec::new();
+    // Per instrument: fewest trailing zeros of a price and of a size (units of 1e-8),
+    // and whether a snapshot came.
+    let mut seen: Vec<(u32, u32, bool)> = Vec::new();
+    let mut t0: Option<i64> = None;
+    let mut last_new = 0u64;
+    let mut known = 0usize;
+    let cap = crate::venue::common::Scale::AUTO.dp;
+    while r.read_into(&mut line) {
+        if line.venue != venue {
+            continue;
+        }
+        let t = *t0.get_or_insert(line.ts_ns);
+        d.on_line(&line, &mut out);
+        for e in out.drain(..) {
+            let i = e.instrument.index();
+            if seen.len() <= i {
+                seen.resize(i + 1, (cap, cap, false));
+            }
+            let s = &mut seen[i];
+            let mut see = |p: i64, q: i64| {
+                s.0 = s.0.min(trailing_zeros(p, cap));
+                if q != 0 {
+                    s.1 = s.1.min(trailing_zeros(q, cap));
+                }
+            };
+            match &e.kind {
+                MarketEventKind::Level { price, qty, .. } => see(price.0, qty.0),
+                MarketEventKind::Trade(tt) => see(tt.price.0, tt.qty.0),
+                MarketEventKind::Snapshot { bids, asks } => {
+                    for l in bids.iter().chain(asks) {
+                        see(l.price.0, l.qty.0);
+                    }
+                    s.2 = true;
+                }
+                _ => {}
+            }
+        }
+        let n = d.instruments().len();
+        if n > seen.len() {
+            seen.resize(n, (cap, cap, false));
+        }
+        let read = r.lines_read();
+        if n > known {
+            known = n;
+            last_new = read;
+        }
+        let elapsed = line.ts_ns.saturating_sub(t);
+        let all_synced = n > 0 && seen.iter().all(|s| s.2);
+        if (all_synced && elapsed >= 1_000_000_000 && read - last_new >= SCAN_QUIET_LINES)
+            || r.lines_read() >= SCAN_LINES
+        {
+            break;
+        }
+    }
+    let mut instruments = Vec::new();
+    let mut notes = Vec::new();
+    for (n, inst) in d.instruments().iter().enumerate() {
+        let mut inst = inst.clone();
+        if configured.iter().any(|c| c.symbol == inst.symbol) {
+            notes.push(format!(
+                "{}: tick {}, lot {} (from [[instruments]])",
+                inst.symbol,
+                inst.tick_size.normalize(),
+                inst.lot_size.normalize()
+            ));
+        } else {
+            let (pz, qz, _) = seen.get(n).copied().unwrap_or((0, 0, false));
+            let tick = rust_decimal::Decimal::new(1, cap - pz);
+            let lot = rust_decimal::Decimal::new(1, cap - qz);
+            inst = Instrument::new(
+                inst.id,
+                inst.symbol,
+                inst.venue,
+                tick,
+                lot,
+                crate::domain::Qty(1),
+            );
+            notes.push(format!(
+                "{}: tick {}, lot {} (finest decimals in the capture; override with [[instruments]])",
+                inst.symbol,
+                tick.normalize(),
+                lot.normalize()
+            ));
+        }
+        instruments.push(inst);
+    }
+    Ok(Discovered { instruments, notes })
 }
 
 impl ReplayFeed {
@@ -128,18 +292,32 @@ impl ReplayFeed {
         let mut first: Vec<MarketEvent> = Vec::new();
         let mut decoder: Option<Box<dyn FrameDecoder>> = None;
         let mut report = ReplayReport::default();
+        // Real venues: the instruments found by the scan (events of later ones are dropped).
+        let mut discovered: Option<Discovered> = None;
+        let mut limit = usize::MAX;
         while first.is_empty() {
             let Some(line) = lines.next() else { break };
             match &mut decoder {
                 None => {
-                    let d =
-                        decoder_for(&line.venue, cfg).ok_or_else(|| ReplayError::UnknownVenue {
-                            path: path.to_path_buf(),
-                            venue: line.venue.clone(),
-                        })?;
-                    decoder.insert(d).on_line(&line, &mut first);
+                    let unknown = || ReplayError::UnknownVenue {
+                        path: path.to_path_buf(),
+                        venue: line.venue.clone(),
+                    };
+                    let d = if line.venue == crate::venue::sim_wire::VENUE {
+                        decoder_for(&line.venue, cfg).ok_or_else(unknown)?
+                    } else {
+                        let found = discover_instruments(path, &line.venue, cfg)?;
+                        limit = found.instruments.len();
+                        let d =
+                            crate::venue::capture_decoder(&line.venue, found.instruments.clone())
+                                .ok_or_else(unknown)?;
+                        discovered = Some(found);
+                        d
+                    };
+                    let d = decoder.insert(d);
+                    feed(d.as_mut(), &line, &mut first, &mut report, limit);
                 }
-                Some(d) => feed(d.as_mut(), &line, &mut first, &mut report),
+                Some(d) => feed(d.as_mut(), &line, &mut first, &mut report, limit),
             }
         }
         let (Some(decoder), false) = (decoder, first.is_empty()) else {
@@ -148,7 +326,10 @@ impl ReplayFeed {
                 skipped: lines.skipped(),
             });
         };
-        let instruments = decoder.instruments().to_vec();
+        let (instruments, grid_notes) = match discovered {
+            Some(f) => (f.instruments, f.notes),
+            None => (decoder.instruments().to_vec(), Vec::new()),
+        };
         let venue = decoder.venue().to_string();
         let header = (venue == crate::venue::sim_wire::VENUE)
             .then(|| read_header(path))
@@ -160,7 +341,7 @@ impl ReplayFeed {
         let shared = report.clone();
         let spawned = std::thread::Builder::new()
             .name("pit-replay-read".into())
-            .spawn(move || prefetch(lines, decoder, tx, shared));
+            .spawn(move || prefetch(lines, decoder, tx, shared, limit));
         let rx = match spawned {
             Ok(_) => Some(rx),
             Err(e) => return Err(ReplayError::Io(e)),
@@ -174,7 +355,14 @@ impl ReplayFeed {
             report,
             progress,
             first_ts,
+            grid_notes,
         })
+    }
+
+    /// How each instrument's tick and lot were chosen (empty for the simulated market,
+    /// whose recordings carry their instruments).
+    pub fn grid_notes(&self) -> &[String] {
+        &self.grid_notes
     }
 
     /// The venue of the recording.
@@ -226,17 +414,38 @@ fn read_header(path: &Path) -> Option<Header> {
     r.next().and_then(|l| Header::parse(&l.frame))
 }
 
+/// One line through the decoder; lines of another venue are skipped and events of
+/// instruments at or past `limit` dropped, both counted.
 fn feed(
     d: &mut dyn FrameDecoder,
     line: &CaptureLine,
     out: &mut Vec<MarketEvent>,
     report: &mut ReplayReport,
+    limit: usize,
 ) {
     if line.venue != d.venue() {
+        if report.other_venue == 0 {
+            tracing::warn!(venue = %line.venue, "lines of another venue than the recording's first are skipped (one venue per replay)");
+        }
         report.other_venue += 1;
+        if report.other_venue_name.is_none() {
+            report.other_venue_name = Some(line.venue.clone());
+        }
         return;
     }
+    let before = out.len();
     d.on_line(line, out);
+    if d.instruments().len() > limit {
+        let mut kept = before;
+        for j in before..out.len() {
+            if out[j].instrument.index() < limit {
+                out.swap(kept, j);
+                kept += 1;
+            }
+        }
+        report.late_instrument_events += (out.len() - kept) as u64;
+        out.truncate(kept);
+    }
 }
 
 fn prefetch(
@@ -244,6 +453,7 @@ fn prefetch(
     mut decoder: Box<dyn FrameDecoder>,
     tx: SyncSender<Vec<MarketEvent>>,
     report: Arc<Mutex<ReplayReport>>,
+    limit: usize,
 ) {
     let mut local = ReplayReport::default();
     let mut out = Vec::with_capacity(BATCH + 64);
@@ -256,7 +466,7 @@ fn prefetch(
         frame: String::new(),
     };
     while lines.read_into(&mut line) {
-        feed(decoder.as_mut(), &line, &mut out, &mut local);
+        feed(decoder.as_mut(), &line, &mut out, &mut local, limit);
         if out.len() >= BATCH {
             let batch = std::mem::replace(&mut out, Vec::with_capacity(BATCH + 64));
             if tx.send(batch).is_err() {
@@ -273,6 +483,10 @@ fn prefetch(
         r.skipped = lines.skipped();
         r.skipped_lines = lines.skipped_lines().to_vec();
         r.other_venue += local.other_venue;
+        if r.other_venue_name.is_none() {
+            r.other_venue_name = local.other_venue_name;
+        }
+        r.late_instrument_events += local.late_instrument_events;
         r.io_error = lines.io_error().map(|e| e.to_string());
         r.stats = decoder.stats();
         r.done = true;

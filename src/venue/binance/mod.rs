@@ -122,6 +122,14 @@ impl BinanceDecoder {
         Self::with_books(Books::configured("binance", instruments))
     }
 
+    /// Discover instruments from the feed; those named in `grid` take its tick, lot and
+    /// minimum size (replays and backtests of captures, see `venue::capture_decoder`).
+    pub fn discovering_on(grid: Vec<Instrument>) -> Self {
+        let mut d = Self::discovering();
+        d.books = Books::discovering_on("binance", grid);
+        d
+    }
+
     /// Follow every symbol in the feed, on the `1e-8` grid (`pit verify`).
     pub fn discovering() -> Self {
         Self::with_books(Books::discovering("binance"))

@@ -80,6 +80,14 @@ impl BybitDecoder {
         }
     }
 
+    /// Discover instruments from the feed; those named in `grid` take its tick, lot and
+    /// minimum size (replays and backtests of captures, see `venue::capture_decoder`).
+    pub fn discovering_on(grid: Vec<Instrument>) -> Self {
+        let mut d = Self::discovering();
+        d.books = Books::discovering_on("bybit", grid);
+        d
+    }
+
     /// Follow every book in the feed, on the `1e-8` grid (`pit verify`).
     pub fn discovering() -> Self {
         BybitDecoder {
