@@ -705,3 +705,112 @@ fn the_help_lists_the_report_key() {
     let s = text(&screen(&a, 100, 40));
     assert!(s.contains("PnL report"), "{s}");
 }
+
+// ----- the feed health view -----
+
+fn health_app() -> pit::app::App {
+    let mut a = app_with(live_view(), Theme::builtin("dark").expect("dark"));
+    assert!(a.on_key(key('H')).is_empty());
+    assert_eq!(a.popup(), Some(&pit::app::Popup::Health));
+    a
+}
+
+#[test]
+fn snapshot_health_80x24() {
+    insta::assert_snapshot!(text(&screen(&health_app(), 80, 24)));
+}
+
+#[test]
+fn snapshot_health_160x48() {
+    insta::assert_snapshot!(text(&screen(&health_app(), 160, 48)));
+}
+
+#[test]
+fn h_opens_the_health_view_and_esc_or_h_closes_it() {
+    let mut a = health_app();
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = text(&screen(&a, w, h));
+        for word in [
+            "Feed health",
+            "BTC-USD",
+            "ETH-USD",
+            "connected",
+            "RESYNCING",
+            "41.2k",
+            "19.3MB",
+            "2.1k/0",
+            "310/1",
+            "120ms",
+        ] {
+            assert!(s.contains(word), "{word} missing at {w}x{h}:\n{s}");
+        }
+    }
+    a.on_key(key('j'));
+    assert!(a.popup().is_some(), "other keys leave it open");
+    a.on_key(code(KeyCode::Esc));
+    assert!(a.popup().is_none());
+    a.on_key(key('H'));
+    a.on_key(key('H'));
+    assert!(a.popup().is_none());
+    // The kill switch still works over it.
+    a.on_key(key('H'));
+    assert_eq!(a.on_key(key('K')), vec![AppEffect::Kill]);
+    assert!(a.popup().is_none());
+    // Without a live feed the markets are listed with their book state.
+    let mut s = app();
+    s.on_key(key('H'));
+    let txt = text(&screen(&s, 80, 24));
+    assert!(
+        txt.contains("No live connection") && txt.contains("ETH-USD"),
+        "{txt}"
+    );
+}
+
+#[test]
+fn resyncing_is_unmissable_in_the_status_bar_and_the_book() {
+    let mut a = app_with(live_view(), Theme::builtin("dark").expect("dark"));
+    let warning = a.theme().style(Role::Warning);
+    // BTC-USD selected: the status bar names the other instrument resyncing.
+    let s = text(&pane(&a, 160, 1, panes::status::render));
+    assert!(s.contains("RESYNCING ETH-USD"), "{s}");
+    a.on_key(key(']'));
+    let bar = pane(&a, 160, 1, panes::status::render);
+    let (x, y) = find(&bar, "ETH-USD", " RESYNCING ").expect("RESYNCING in the status bar");
+    let cell = &bar.backend().buffer()[(x + 1, y)];
+    assert!(cell.modifier.contains(ratatui::style::Modifier::REVERSED));
+    assert_eq!(cell.fg, warning.fg.unwrap_or(Color::Reset));
+    let book = pane(&a, 64, 18, panes::book::render);
+    let s = text(&book);
+    assert!(
+        s.contains("RESYNCING") && s.contains("stale levels until the next snapshot"),
+        "{s}"
+    );
+    insta::assert_snapshot!("book_resyncing", s);
+}
+
+#[test]
+fn the_health_view_reads_without_colour() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
+    let mut a = app_with(live_view(), Theme::load("dark", &dir, true).expect("dark"));
+    a.on_key(key('H'));
+    for (w, h) in [(80, 24), (160, 48)] {
+        let term = screen(&a, w, h);
+        for c in &term.backend().buffer().content {
+            assert_eq!(
+                (c.fg, c.bg),
+                (Color::Reset, Color::Reset),
+                "a coloured cell"
+            );
+        }
+        let s = text(&term);
+        for word in ["RESYNCING", "connected", "310/1"] {
+            assert!(s.contains(word), "{word} missing at {w}x{h}:\n{s}");
+        }
+        // The row in trouble is marked without colour.
+        assert!(
+            s.lines()
+                .any(|l| l.contains("ETH-USD") && l.contains("│! ")),
+            "no ! mark at {w}x{h}:\n{s}"
+        );
+    }
+}

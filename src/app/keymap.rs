@@ -37,6 +37,8 @@ pub enum Action {
     Acknowledge,
     /// The PnL report view (the figures of `pit report`, with the equity curve).
     Report,
+    /// The feed health view: connection and integrity counters per instrument.
+    Health,
     Help,
     Quit,
     /// Replays only: pause / resume the replay clock.
@@ -207,6 +209,12 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "report",
         &["r"],
         "PnL report from the store: figures, tables, equity curve (esc closes)",
+    ),
+    (
+        Action::Health,
+        "health",
+        &["H"],
+        "feed health: connection, frames, gaps, resyncs, checksums (esc closes)",
     ),
     (Action::Help, "help", &["?"], "show / hide this help"),
     (

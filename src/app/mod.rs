@@ -252,6 +252,9 @@ pub enum Popup {
     Order(OrderForm),
     /// The PnL report view (full screen); its data is [`App::report_view`].
     Report,
+    /// The feed health view: per instrument, connection state and integrity counters
+    /// (from the view's `health.feed`), and the book's state.
+    Health,
 }
 
 /// What the report view shows: the last report the store gave, or why there is none.
@@ -674,6 +677,7 @@ impl App {
                 out.push(AppEffect::Engine(Command::AcknowledgeAlerts { up_to }));
             }
             Action::Help => self.popup = Some(Popup::Help),
+            Action::Health => self.popup = Some(Popup::Health),
             Action::Report => {
                 self.popup = Some(Popup::Report);
                 self.report.loading = true;
@@ -788,6 +792,17 @@ impl App {
             Popup::Report => {
                 if self.on_report_key(key) {
                     self.popup = Some(Popup::Report);
+                }
+            }
+            Popup::Health => {
+                // Esc, the health key or a quit key close it; other keys leave it open.
+                let close = key.code == KeyCode::Esc
+                    || matches!(
+                        self.keymap.action(&key),
+                        Some(Action::Health | Action::Quit)
+                    );
+                if !close {
+                    self.popup = Some(Popup::Health);
                 }
             }
             Popup::Confirm(c) => {

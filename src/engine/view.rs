@@ -87,6 +87,7 @@ pub struct FeedHealth {
     pub bytes: u64,
     pub gaps: u64,
     pub resyncs: u64,
+    pub checksums_checked: u64,
     pub checksums_failed: u64,
     /// Frames that could not be parsed (counted and logged, never a panic).
     pub malformed: u64,

@@ -300,6 +300,31 @@ impl BookState {
         });
     }
 
+    /// Keep only the best `depth` levels on each side, emitting a delete for every level
+    /// dropped, so a book built from the events keeps matching this one.
+    pub fn truncate(&mut self, depth: usize, ts: Timestamp, out: &mut Vec<MarketEvent>) {
+        for side in [Side::Buy, Side::Sell] {
+            for l in self.book.levels(side).skip(depth) {
+                out.push(MarketEvent {
+                    ts,
+                    instrument: self.instrument.id,
+                    kind: MarketEventKind::Level {
+                        side,
+                        price: l.price,
+                        qty: Qty::ZERO,
+                    },
+                });
+            }
+        }
+        self.book.truncate(depth);
+    }
+
+    /// The book, when it is to be trusted: synced and not RESYNCING. A book built from
+    /// the events this state emitted equals it then.
+    pub fn trusted_book(&self) -> Option<&OrderBook> {
+        (self.synced && !self.resyncing).then_some(&self.book)
+    }
+
     /// The book now holds a fresh snapshot: emit it whole (it also ends a RESYNCING state).
     pub fn emit_snapshot(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) {
         self.resyncing = false;
@@ -467,6 +492,11 @@ impl Books {
 
     pub fn stats(&self) -> Vec<FeedStats> {
         self.states.iter().map(|s| s.stats).collect()
+    }
+
+    /// Instrument `i`'s book when it is to be trusted (see [`BookState::trusted_book`]).
+    pub fn trusted_book(&self, i: usize) -> Option<&OrderBook> {
+        self.states.get(i)?.trusted_book()
     }
 
     /// Count a malformed frame that names no instrument.

@@ -4,7 +4,7 @@
 //! `pit verify`, replays and backtests, so a replay goes through the very parser live
 //! trading uses.
 
-use crate::domain::{Instrument, MarketEvent};
+use crate::domain::{Instrument, MarketEvent, OrderBook};
 use crate::record::CaptureLine;
 use serde::Serialize;
 
@@ -67,6 +67,13 @@ pub trait FrameDecoder: Send {
     }
     /// Counters per instrument, in instrument order.
     fn stats(&self) -> Vec<FeedStats>;
+    /// Instrument `i`'s book as the decoder keeps it, when it is to be trusted (synced, not
+    /// RESYNCING); `None` otherwise or when the decoder keeps no book. Invariant, checked
+    /// over every shared capture: applying the decoder's events in order to an empty
+    /// [`OrderBook`] gives exactly this book whenever it is `Some`.
+    fn book(&self, _i: usize) -> Option<&OrderBook> {
+        None
+    }
     /// Malformed frames that named no instrument (counted and logged too).
     fn unattributed_malformed(&self) -> u64 {
         0

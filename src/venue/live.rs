@@ -405,6 +405,7 @@ impl MarketDataPort for LiveFeed {
                     bytes: st.bytes,
                     gaps: st.gaps,
                     resyncs: st.resyncs,
+                    checksums_checked: st.checksums_checked,
                     checksums_failed: st.checksums_failed,
                     // Frames that named no instrument are shown on the first row.
                     malformed: st.malformed + if i == 0 { s.unattributed_malformed } else { 0 },

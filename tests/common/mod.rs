@@ -365,6 +365,40 @@ pub fn view() -> EngineView {
     }
 }
 
+/// The market fed by a live venue: feed health for both instruments, ETH-USD RESYNCING
+/// after a checksum failure, BTC-USD healthy.
+pub fn live_view() -> EngineView {
+    use pit::engine::view::FeedHealth;
+    let mut v = view();
+    v.markets[1].resyncing = true;
+    let feed = |symbol: &str| FeedHealth {
+        venue: "kraken".into(),
+        symbol: symbol.into(),
+        connection: "connected".into(),
+        frames: 41_242,
+        bytes: 19_265_626,
+        gaps: 0,
+        resyncs: 0,
+        checksums_checked: 2_052,
+        checksums_failed: 0,
+        malformed: 0,
+        reconnects: 1,
+        last_frame_age: Some(Duration::from_millis(120)),
+    };
+    let mut eth = feed("ETH-USD");
+    eth.frames = 812;
+    eth.bytes = 96_400;
+    eth.gaps = 1;
+    eth.resyncs = 2;
+    eth.checksums_checked = 310;
+    eth.checksums_failed = 1;
+    eth.malformed = 3;
+    v.health.feed = vec![feed("BTC-USD"), eth];
+    v.health.events = 52_001;
+    v.health.market_events = 50_310;
+    v
+}
+
 /// The same market after the kill switch: HALTED with cancels in flight.
 pub fn halted_view() -> EngineView {
     let mut v = view();

@@ -9,6 +9,7 @@ use crate::ui::theme::Role;
 use crate::ui::{emphasis, lpad, pane_block, rpad};
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -29,7 +30,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             title.push(Span::styled("STALE ", t.style(Role::Warning)));
         }
         if m.resyncing {
-            title.push(Span::styled("RESYNC ", t.style(Role::Warning)));
+            title.push(Span::styled(
+                " RESYNCING ",
+                emphasis(t.style(Role::Warning)).add_modifier(Modifier::REVERSED),
+            ));
+            title.push(Span::raw(" "));
         }
         if m.crossed {
             title.push(Span::styled("CROSSED ", t.style(Role::Critical)));
@@ -150,7 +155,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     if bar_w > 0 {
         header.push_str(" depth");
     }
-    lines.push(Line::styled(header, t.style(Role::Header)));
+    if m.resyncing {
+        // In place of the column header: the levels below are the last ones before the
+        // feed lost integrity, kept until the next snapshot.
+        let warn = lpad("RESYNCING: stale levels until the next snapshot", w);
+        lines.push(Line::styled(
+            warn,
+            emphasis(t.style(Role::Warning)).add_modifier(Modifier::REVERSED),
+        ));
+    } else {
+        lines.push(Line::styled(header, t.style(Role::Header)));
+    }
 
     let row = |side: Side, l: &Level, c: crate::domain::Qty| -> Line<'static> {
         let (style, bar_style, tag) = match side {

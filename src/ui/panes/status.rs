@@ -1,4 +1,5 @@
-//! The status bar (mode, feed age, trading state, engine clock, engine lag, frame time),
+//! The status bar (mode, feed age, RESYNCING, trading state, engine clock, engine lag,
+//! frame time),
 //! the full-width HALTED banner, and the footer (key hints or the last message).
 
 use crate::app::{Action, App, Mode};
@@ -67,8 +68,30 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 t.style(Role::Text)
             };
             spans.push(Span::styled(feed, feed_style));
+            if m.resyncing {
+                // Unmissable: the book on screen is not to be trusted.
+                spans.push(Span::raw(" "));
+                spans.push(Span::styled(
+                    " RESYNCING ",
+                    t.style(Role::Warning)
+                        .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+                ));
+            }
             if m.stale {
                 spans.push(Span::styled(" STALE", t.style(Role::Warning)));
+            }
+            // Other instruments resyncing, named (the selected one is above).
+            let others: Vec<&str> = view
+                .markets
+                .iter()
+                .filter(|o| o.resyncing && !std::ptr::eq(*o, m))
+                .filter_map(|o| o.instrument.as_ref().map(|i| i.symbol.as_str()))
+                .collect();
+            if !others.is_empty() {
+                spans.push(Span::styled(
+                    format!(" RESYNCING {}", others.join(",")),
+                    t.style(Role::Warning).add_modifier(Modifier::BOLD),
+                ));
             }
         }
         None => spans.push(Span::styled("no market", t.style(Role::Dim))),

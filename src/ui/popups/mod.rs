@@ -1,7 +1,8 @@
 //! Popups drawn over the panes: confirmations, the manual order form, the flatten
-//! preview, the help overlay, the report view.
+//! preview, the help overlay, the report view, the feed health view.
 
 pub mod confirm;
+pub mod health;
 pub mod help;
 pub mod order_form;
 pub mod report;
@@ -18,6 +19,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Some(Popup::Confirm(c)) => confirm::render(app, *c, frame, area),
         Some(Popup::Order(form)) => order_form::render(app, form, frame, area),
         Some(Popup::Report) => report::render(app, frame, area),
+        Some(Popup::Health) => health::render(app, frame, area),
     }
 }
 

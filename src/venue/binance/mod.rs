@@ -475,6 +475,9 @@ impl FrameDecoder for BinanceDecoder {
     fn stats(&self) -> Vec<FeedStats> {
         self.books.stats()
     }
+    fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {
+        self.books.trusted_book(i)
+    }
     fn unattributed_malformed(&self) -> u64 {
         self.books.unattributed_malformed
     }

@@ -305,8 +305,17 @@ impl KrakenDecoder {
         }
         if bad {
             st.malformed("book levels");
+            if snapshot {
+                // Half a snapshot: never emitted, so the book cannot be trusted.
+                st.resync(ts, "malformed book snapshot".into(), out);
+                st.book.clear();
+                let (symbol, depth) = (st.instrument.symbol.clone(), ex.depth);
+                return self.resubscribe(&symbol, depth);
+            }
         }
-        st.book.truncate(ex.depth);
+        // Levels pushed out of the subscribed depth are deleted by the client (Kraken
+        // sends no delete for them): emit those deletes too.
+        st.truncate(ex.depth, ts, events);
         st.applied();
         let expected = d.checksum.and_then(|c| c.get().parse::<u32>().ok());
         if let Some(want) = expected {
@@ -319,9 +328,6 @@ impl KrakenDecoder {
                 let (symbol, depth) = (st.instrument.symbol.clone(), ex.depth);
                 return self.resubscribe(&symbol, depth);
             }
-        }
-        if bad {
-            return;
         }
         if snapshot {
             st.emit_snapshot(ts, out);
@@ -358,6 +364,9 @@ impl FrameDecoder for KrakenDecoder {
     fn stats(&self) -> Vec<FeedStats> {
         self.books.stats()
     }
+    fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {
+        self.books.trusted_book(i)
+    }
     fn unattributed_malformed(&self) -> u64 {
         self.books.unattributed_malformed
     }
@@ -383,6 +392,54 @@ mod tests {
             url: WS_URL.into(),
             frame: frame.into(),
         }
+    }
+
+    /// A level pushed out of the subscribed depth is deleted with an event of its own, so
+    /// the engine's book (built from events) keeps equal to the decoder's.
+    #[test]
+    fn truncation_to_the_depth_emits_deletes() {
+        use crate::domain::{OrderBook, Price, Qty};
+        let mut d = KrakenDecoder::discovering();
+        let mut out = Vec::new();
+        d.on_line(
+            &recv(r#"{"method":"subscribe","result":{"channel":"book","depth":2,"symbol":"BTC/USD"},"success":true}"#),
+            &mut out,
+        );
+        let snap = r#"{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":[{"price":10.0,"qty":1.0},{"price":9.0,"qty":1.0},{"price":8.0,"qty":1.0}],"asks":[{"price":11.0,"qty":1.0},{"price":12.0,"qty":1.0}]}]}"#;
+        let upd = r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":10.5,"qty":2.0}],"asks":[{"price":10.8,"qty":3.0}]}]}"#;
+        d.on_line(&recv(snap), &mut out);
+        d.on_line(&recv(upd), &mut out);
+        let mut book = OrderBook::new();
+        for e in &out {
+            match &e.kind {
+                MarketEventKind::Snapshot { bids, asks } => {
+                    book.apply_snapshot(bids.clone(), asks.clone())
+                }
+                MarketEventKind::Level { side, price, qty } => {
+                    book.update(*side, *price, *qty);
+                }
+                _ => {}
+            }
+        }
+        let st = d.state(0).unwrap();
+        assert_eq!(st.book.depth(Side::Buy), 2);
+        assert_eq!(book, st.book);
+        let deletes: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e.kind {
+                MarketEventKind::Level { side, price, qty } if qty == Qty::ZERO => {
+                    Some((side, price))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            deletes,
+            vec![
+                (Side::Buy, Price(900_000_000)),
+                (Side::Sell, Price(1_200_000_000))
+            ]
+        );
     }
 
     /// The checksum text of a small book, and a mismatch.

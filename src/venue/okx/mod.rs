@@ -249,6 +249,13 @@ impl OkxDecoder {
         }
         if bad {
             st.malformed("books levels");
+            if snapshot {
+                // Half a snapshot: never emitted, so the book cannot be trusted.
+                st.resync(ts, "malformed books snapshot".into(), out);
+                st.book.clear();
+                let inst = st.instrument.symbol.clone();
+                return self.resubscribe(&inst);
+            }
         }
         st.applied();
         st.last_seq = d.seq_id.or(st.last_seq);
@@ -279,7 +286,7 @@ impl OkxDecoder {
                 return self.resubscribe(&inst);
             }
         }
-        if snapshot && !bad {
+        if snapshot {
             st.emit_snapshot(ts, out);
         }
     }
@@ -313,6 +320,9 @@ impl FrameDecoder for OkxDecoder {
     }
     fn stats(&self) -> Vec<FeedStats> {
         self.books.stats()
+    }
+    fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {
+        self.books.trusted_book(i)
     }
     fn unattributed_malformed(&self) -> u64 {
         self.books.unattributed_malformed

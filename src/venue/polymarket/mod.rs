@@ -149,7 +149,13 @@ impl PolymarketDecoder {
                     });
                 }
                 if !ok {
+                    // Half a snapshot: never emitted, so the book cannot be trusted.
                     st.malformed("book levels");
+                    st.resync(ts, "malformed book snapshot".into(), out);
+                    st.book.clear();
+                    let asset = st.instrument.symbol.clone();
+                    self.requests
+                        .push(FeedRequest::Send(Self::subscribe_frame(&[asset])));
                     return;
                 }
                 st.applied();
@@ -287,6 +293,9 @@ impl FrameDecoder for PolymarketDecoder {
     }
     fn stats(&self) -> Vec<FeedStats> {
         self.books.stats()
+    }
+    fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {
+        self.books.trusted_book(i)
     }
     fn unattributed_malformed(&self) -> u64 {
         self.books.unattributed_malformed
