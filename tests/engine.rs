@@ -483,3 +483,54 @@ fn publishing_views_never_changes_what_the_engine_decides() {
     };
     assert_eq!(run(true), run(false));
 }
+
+#[test]
+fn no_new_orders_on_a_resyncing_instrument_until_a_snapshot() {
+    use pit::domain::{Level, MarketEventKind};
+    use pit::engine::Input;
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    let mut r = runner(&cfg, 23);
+    r.run_until(at(3.0));
+    let inst = pit::domain::InstrumentId(0);
+    let now = r.now();
+    let mut effects = Vec::new();
+    let event = |kind| {
+        Input::Market(MarketEvent {
+            ts: now,
+            instrument: inst,
+            kind,
+        })
+    };
+    r.engine.process(
+        now,
+        event(MarketEventKind::Resyncing {
+            reason: "gap".into(),
+        }),
+        &mut effects,
+    );
+    assert!(r.engine.view().markets[0].resyncing);
+    let sent = r.exec.stats().orders_sent;
+    r.command(manual(Side::Buy, 1, true, None));
+    assert_eq!(
+        r.exec.stats().orders_sent,
+        sent,
+        "no new exposure while RESYNCING"
+    );
+    let text = &r.engine.alerts().last().unwrap().text;
+    assert!(text.contains("RESYNCING"), "{text}");
+    // A fresh snapshot restores it.
+    let book = r.engine.book(inst).clone();
+    let side = |s| book.levels(s).collect::<Vec<Level>>();
+    r.engine.process(
+        now,
+        event(MarketEventKind::Snapshot {
+            bids: side(Side::Buy),
+            asks: side(Side::Sell),
+        }),
+        &mut effects,
+    );
+    r.command(manual(Side::Buy, 1, true, None));
+    assert_eq!(r.exec.stats().orders_sent, sent + 1);
+}

@@ -873,6 +873,19 @@ impl Engine {
             self.alert(AlertLevel::Warn, "risk", text, out);
             return None;
         }
+        if self.resyncing[i] && !req.reduce_only {
+            // The book is not to be trusted until a fresh snapshot: no new exposure on it.
+            let text = format!(
+                "refused {} {} {}: {} is RESYNCING, no new orders until a fresh snapshot",
+                req.side,
+                self.instruments[i].fmt_qty(req.qty),
+                self.instruments[i].symbol,
+                self.instruments[i].symbol
+            );
+            let source = format!("risk/{}", req.owner);
+            self.alert_kind(AlertLevel::Warn, &source, "refused:resyncing", text, out);
+            return None;
+        }
         let figures = self.risk_figures(&req);
         let ctx = risk_ctx!(self, figures, &req);
         match self.risk.check(req, &ctx) {
