@@ -389,6 +389,20 @@ impl Runner {
             }
         };
 
+        // Publish the view now (held back until durable when the run persists).
+        macro_rules! publish_now {
+            () => {
+                publish(
+                    &mut self.engine,
+                    &*self.market,
+                    self.store.as_ref(),
+                    &mut held,
+                    &mut last_publish,
+                    lag,
+                )
+            };
+        }
+
         loop {
             release(self.store.as_ref(), &mut held);
             // Operator commands first, in arrival order.
@@ -408,14 +422,7 @@ impl Runner {
             }
             if !pending.is_empty() {
                 self.apply_commands(&mut pending, &mut exit_deadline);
-                publish(
-                    &mut self.engine,
-                    &*self.market,
-                    self.store.as_ref(),
-                    &mut held,
-                    &mut last_publish,
-                    lag,
-                );
+                publish_now!();
             }
             if let Some(deadline) = exit_deadline
                 && (self.engine.open_orders().is_empty() || self.now >= deadline)
@@ -454,14 +461,7 @@ impl Runner {
             if paused && exit_deadline.is_none() {
                 if steps == 0 {
                     if last_publish.elapsed() >= self.opts.publish_every {
-                        publish(
-                            &mut self.engine,
-                            &*self.market,
-                            self.store.as_ref(),
-                            &mut held,
-                            &mut last_publish,
-                            lag,
-                        );
+                        publish_now!();
                     }
                     match commands.recv_timeout(Duration::from_millis(10)) {
                         Ok(cmd) => pending.push(cmd),
@@ -478,14 +478,7 @@ impl Runner {
                     {
                         *c = ScaledClock::new(self.now, x);
                     }
-                    publish(
-                        &mut self.engine,
-                        &*self.market,
-                        self.store.as_ref(),
-                        &mut held,
-                        &mut last_publish,
-                        lag,
-                    );
+                    publish_now!();
                     continue;
                 }
             }
@@ -532,14 +525,7 @@ impl Runner {
                     }
                     release(self.store.as_ref(), &mut held);
                     if wall.duration_since(last_publish) >= self.opts.publish_every {
-                        publish(
-                            &mut self.engine,
-                            &*self.market,
-                            self.store.as_ref(),
-                            &mut held,
-                            &mut last_publish,
-                            lag,
-                        );
+                        publish_now!();
                     }
                     if let Some(rx) = &self.controls
                         && let Ok(c) = rx.try_recv()
@@ -594,14 +580,7 @@ impl Runner {
             if (clock.is_some() || iteration.is_multiple_of(1024))
                 && last_publish.elapsed() >= self.opts.publish_every
             {
-                publish(
-                    &mut self.engine,
-                    &*self.market,
-                    self.store.as_ref(),
-                    &mut held,
-                    &mut last_publish,
-                    lag,
-                );
+                publish_now!();
             }
         }
         // Report only durable figures: wait for the store to drain first.
@@ -611,14 +590,7 @@ impl Runner {
             tracing::error!(error = ?s.error(), "store: not everything could be committed");
         }
         held = None;
-        publish(
-            &mut self.engine,
-            &*self.market,
-            self.store.as_ref(),
-            &mut held,
-            &mut last_publish,
-            lag,
-        );
+        publish_now!();
         if let Some(o) = &mut self.observer {
             o.on_end(&self.engine);
         }

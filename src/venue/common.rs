@@ -348,6 +348,16 @@ impl BookState {
         }
     }
 
+    /// A new connection: a synced book goes RESYNCING, and every book is rebuilt from the
+    /// next snapshot.
+    pub fn reset_on_connect(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) {
+        if self.synced {
+            self.resync(ts, "reconnected".into(), out);
+        }
+        self.book.clear();
+        self.synced = false;
+    }
+
     /// Mark the book RESYNCING (once per episode) and emit the event.
     pub fn resync(&mut self, ts: Timestamp, reason: String, out: &mut Vec<MarketEvent>) {
         self.synced = false;
@@ -419,6 +429,13 @@ pub struct Books {
 }
 
 impl Books {
+    /// A new connection: every book is rebuilt from a fresh snapshot.
+    pub fn on_connect(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) {
+        for st in &mut self.states {
+            st.reset_on_connect(ts, out);
+        }
+    }
+
     /// Follow only `instruments`; keys are their symbols.
     pub fn configured(venue: &str, instruments: Vec<Instrument>) -> Self {
         let mut b = Books {

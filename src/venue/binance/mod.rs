@@ -456,15 +456,8 @@ impl FrameDecoder for BinanceDecoder {
             Direction::Http => self.on_http(ts, &line.url, &line.frame, out),
             Direction::Connect => {
                 // A new connection: every book must be rebuilt from a fresh snapshot.
-                for i in 0..self.books.states.len() {
-                    let st = &mut self.books.states[i];
-                    if st.synced {
-                        st.resync(ts, "reconnected".into(), out);
-                    }
-                    st.book.clear();
-                    st.synced = false;
-                    self.sync[i] = Sync::default();
-                }
+                self.books.on_connect(ts, out);
+                self.sync.iter_mut().for_each(|s| *s = Sync::default());
             }
             Direction::Send => {}
         }

@@ -215,13 +215,7 @@ impl FrameDecoder for CoinbaseDecoder {
             Direction::Recv => self.on_recv(ts, &line.frame, out),
             Direction::Connect => {
                 self.last_seq = None;
-                for st in &mut self.books.states {
-                    if st.synced {
-                        st.resync(ts, "reconnected".into(), out);
-                    }
-                    st.book.clear();
-                    st.synced = false;
-                }
+                self.books.on_connect(ts, out);
             }
             _ => {}
         }

@@ -277,13 +277,7 @@ impl FrameDecoder for PolymarketDecoder {
         match line.dir {
             Direction::Recv => self.on_recv(ts, &line.frame, out),
             Direction::Connect => {
-                for st in &mut self.books.states {
-                    if st.synced {
-                        st.resync(ts, "reconnected".into(), out);
-                    }
-                    st.book.clear();
-                    st.synced = false;
-                }
+                self.books.on_connect(ts, out);
             }
             _ => {}
         }
