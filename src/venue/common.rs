@@ -523,6 +523,30 @@ impl Books {
     }
 }
 
+/// The parts of [`FrameDecoder`](crate::venue::decode::FrameDecoder) every real venue's
+/// decoder shares, for decoders that keep their books in `books: Books` and queue their
+/// connection requests in `requests: Vec<FeedRequest>`. Use it inside the trait impl.
+macro_rules! books_decoder_parts {
+    () => {
+        fn instruments(&self) -> &[crate::domain::Instrument] {
+            &self.books.instruments
+        }
+        fn requests(&mut self) -> Vec<crate::venue::decode::FeedRequest> {
+            std::mem::take(&mut self.requests)
+        }
+        fn stats(&self) -> Vec<crate::venue::decode::FeedStats> {
+            self.books.stats()
+        }
+        fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {
+            self.books.trusted_book(i)
+        }
+        fn unattributed_malformed(&self) -> u64 {
+            self.books.unattributed_malformed
+        }
+    };
+}
+pub(crate) use books_decoder_parts;
+
 #[cfg(test)]
 mod tests {
     use super::*;

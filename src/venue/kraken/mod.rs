@@ -13,8 +13,10 @@
 
 use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{BookState, Books, Scale, decimals_of, for_each_element};
-use crate::venue::decode::{FeedRequest, FeedStats, FrameDecoder};
+use crate::venue::common::{
+    BookState, Books, Scale, books_decoder_parts, decimals_of, for_each_element,
+};
+use crate::venue::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write;
@@ -339,9 +341,6 @@ impl FrameDecoder for KrakenDecoder {
     fn venue(&self) -> &str {
         "kraken"
     }
-    fn instruments(&self) -> &[Instrument] {
-        &self.books.instruments
-    }
     fn on_line(&mut self, line: &CaptureLine, out: &mut Vec<MarketEvent>) {
         let ts = Timestamp(line.ts_ns);
         match line.dir {
@@ -352,18 +351,7 @@ impl FrameDecoder for KrakenDecoder {
             _ => {}
         }
     }
-    fn requests(&mut self) -> Vec<FeedRequest> {
-        std::mem::take(&mut self.requests)
-    }
-    fn stats(&self) -> Vec<FeedStats> {
-        self.books.stats()
-    }
-    fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {
-        self.books.trusted_book(i)
-    }
-    fn unattributed_malformed(&self) -> u64 {
-        self.books.unattributed_malformed
-    }
+    books_decoder_parts!();
 }
 
 impl KrakenDecoder {

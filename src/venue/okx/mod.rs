@@ -12,8 +12,8 @@
 
 use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{BookState, Books, for_each_element};
-use crate::venue::decode::{FeedRequest, FeedStats, FrameDecoder};
+use crate::venue::common::{BookState, Books, books_decoder_parts, for_each_element};
+use crate::venue::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -296,9 +296,6 @@ impl FrameDecoder for OkxDecoder {
     fn venue(&self) -> &str {
         "okx"
     }
-    fn instruments(&self) -> &[Instrument] {
-        &self.books.instruments
-    }
     fn on_line(&mut self, line: &CaptureLine, out: &mut Vec<MarketEvent>) {
         let ts = Timestamp(line.ts_ns);
         match line.dir {
@@ -309,18 +306,7 @@ impl FrameDecoder for OkxDecoder {
             _ => {}
         }
     }
-    fn requests(&mut self) -> Vec<FeedRequest> {
-        std::mem::take(&mut self.requests)
-    }
-    fn stats(&self) -> Vec<FeedStats> {
-        self.books.stats()
-    }
-    fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {
-        self.books.trusted_book(i)
-    }
-    fn unattributed_malformed(&self) -> u64 {
-        self.books.unattributed_malformed
-    }
+    books_decoder_parts!();
 }
 
 impl OkxDecoder {

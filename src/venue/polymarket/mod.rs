@@ -9,8 +9,8 @@
 
 use crate::domain::{Instrument, MarketEvent, Price, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{BookState, Books, for_each_element};
-use crate::venue::decode::{FeedRequest, FeedStats, FrameDecoder};
+use crate::venue::common::{BookState, Books, books_decoder_parts, for_each_element};
+use crate::venue::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -269,9 +269,6 @@ impl FrameDecoder for PolymarketDecoder {
     fn venue(&self) -> &str {
         "polymarket"
     }
-    fn instruments(&self) -> &[Instrument] {
-        &self.books.instruments
-    }
     fn on_line(&mut self, line: &CaptureLine, out: &mut Vec<MarketEvent>) {
         let ts = Timestamp(line.ts_ns);
         match line.dir {
@@ -282,18 +279,7 @@ impl FrameDecoder for PolymarketDecoder {
             _ => {}
         }
     }
-    fn requests(&mut self) -> Vec<FeedRequest> {
-        std::mem::take(&mut self.requests)
-    }
-    fn stats(&self) -> Vec<FeedStats> {
-        self.books.stats()
-    }
-    fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {
-        self.books.trusted_book(i)
-    }
-    fn unattributed_malformed(&self) -> u64 {
-        self.books.unattributed_malformed
-    }
+    books_decoder_parts!();
 }
 
 impl PolymarketDecoder {
