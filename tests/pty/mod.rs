@@ -1,0 +1,105 @@
+//! The real `pit` binary in a pseudo-terminal, read back through a terminal emulator, for
+//! end-to-end tests that look at the screen as a trader does.
+
+use portable_pty::{Child, CommandBuilder, ExitStatus, PtySize, native_pty_system};
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Pty {
+    child: Box<dyn Child + Send + Sync>,
+    keys: Box<dyn Write + Send>,
+    parser: Arc<Mutex<vt100::Parser>>,
+}
+
+impl Pty {
+    /// Start `pit ARGS` in `cwd` on a `cols` x `rows` terminal.
+    pub fn spawn(args: &[&str], cwd: &Path, cols: u16, rows: u16) -> Pty {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_pit"));
+        cmd.args(args);
+        cmd.cwd(cwd);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        let child = pair.slave.spawn_command(cmd).expect("spawn pit");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let keys = pair.master.take_writer().expect("pty writer");
+        let size = |n: u16| NonZeroU16::new(n).expect("a terminal size");
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(size(rows), size(cols), 0)));
+        let feed = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut p) = feed.lock() {
+                    p.process(&buf[..n]);
+                }
+            }
+        });
+        Pty {
+            child,
+            keys,
+            parser,
+        }
+    }
+
+    /// What the screen shows now.
+    pub fn text(&self) -> String {
+        self.parser
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
+    }
+
+    /// Wait until the screen shows all of `needles`; returns how long it took.
+    pub fn wait_for(&self, needles: &[&str], limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let text = self.text();
+            if needles.iter().all(|n| text.contains(n)) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "screen never showed {needles:?}; it shows:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Type these bytes.
+    pub fn press(&mut self, keys: &[u8]) {
+        self.keys.write_all(keys).expect("type into the pty");
+        self.keys.flush().expect("flush the pty");
+    }
+
+    /// `q`, then `y` if it asks, and wait for the process to end.
+    pub fn quit(&mut self) -> ExitStatus {
+        self.press(b"q");
+        std::thread::sleep(Duration::from_millis(300));
+        self.press(b"y");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "pit did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
