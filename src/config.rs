@@ -3,7 +3,7 @@
 //! sense are found by each section's `validate()` and located in the file.
 
 use crate::app::ConsoleConfig;
-use crate::domain::{Instrument, InstrumentId, Qty};
+use crate::domain::{Instrument, InstrumentId, Invalid, Qty};
 use crate::engine::risk::RiskLimits;
 use crate::engine::{EngineConfig, KillSwitchConfig};
 use crate::strategy::StrategiesConfig;
@@ -12,25 +12,6 @@ use crate::venue::sim::SimParams;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-
-/// A value that parsed but does not make sense. `key` is the dotted path of the offending
-/// key relative to the section being validated (the config loader prefixes the section and
-/// finds the line).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct Invalid {
-    pub key: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Invalid {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! `[console]` in config.toml.
 
 use super::keymap::{Keymap, KeymapConfig};
-use crate::config::Invalid;
+use crate::domain::Invalid;
 use serde::Deserialize;
 
 /// The console's settings.

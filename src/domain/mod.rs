@@ -7,6 +7,7 @@ pub mod book;
 pub mod event;
 pub mod gate;
 pub mod instrument;
+pub mod invalid;
 pub mod num;
 pub mod order;
 pub mod position;
@@ -17,6 +18,7 @@ pub use book::{Level, OrderBook, TakeCost};
 pub use event::{ExecReport, MarketEvent, MarketEventKind, TradeTick};
 pub use gate::TradingGate;
 pub use instrument::{Instrument, InstrumentId};
+pub use invalid::Invalid;
 pub use num::{Price, Qty};
 pub use order::{
     ClientOrderId, Fill, Liquidity, Order, OrderKind, OrderRequest, OrderStatus, OrderTag, Owner,

@@ -113,8 +113,8 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    pub fn validate(&self) -> Result<(), crate::config::Invalid> {
-        use crate::config::Invalid;
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
         if self.timer_ms == 0 {
             return Err(Invalid::new("timer_ms", "must be at least 1"));
         }

@@ -22,7 +22,7 @@
 //! call, state lives in plain fields and a `VecDeque`, and money is `rust_decimal`. An
 //! approved check allocates nothing.
 
-use crate::config::Invalid;
+use crate::domain::Invalid;
 use crate::domain::{
     ClientOrderId, Instrument, OrderBook, OrderKind, OrderRequest, Price, Side, TimeInForce,
     Timestamp,

@@ -3,7 +3,7 @@
 //! instruments header), so each file replays on its own.
 
 use super::capture::{CaptureLine, CaptureWriter};
-use crate::config::Invalid;
+use crate::domain::Invalid;
 use serde::Deserialize;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -50,8 +50,8 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    pub fn validate(&self) -> Result<(), crate::config::Invalid> {
-        use crate::config::Invalid;
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
         if self.path.as_os_str().is_empty() {
             return Err(Invalid::new("path", "must not be empty"));
         }

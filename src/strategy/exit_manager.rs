@@ -31,7 +31,7 @@
 use super::{
     Intent, OrderIntent, Strategy, StrategyCtx, min_lots, ms_to_nanos, require_non_negative,
 };
-use crate::config::Invalid;
+use crate::domain::Invalid;
 use crate::domain::{
     Instrument, InstrumentId, Order, OrderKind, OrderTag, Price, Side, TimeInForce, Timestamp,
 };

@@ -38,7 +38,7 @@ use super::{
     Intent, OrderIntent, Strategy, StrategyCtx, find_instrument, min_lots, ms_to_nanos, order_lots,
     require_non_negative, require_positive,
 };
-use crate::config::Invalid;
+use crate::domain::Invalid;
 use crate::domain::{
     Instrument, InstrumentId, Order, OrderKind, OrderTag, Price, Qty, Side, TimeInForce, Timestamp,
     TradingState,

@@ -108,7 +108,7 @@ pub trait Strategy: Send {
 // Configuration and construction of the built-in strategies.
 // ---------------------------------------------------------------------------------------
 
-use crate::config::Invalid;
+use crate::domain::Invalid;
 use rust_decimal::Decimal;
 
 /// `[strategies]` in config.toml. Order is fixed: 1 market maker, 2 imbalance taker,

@@ -90,8 +90,8 @@ impl Default for LiveSettings {
 }
 
 impl LiveSettings {
-    pub fn validate(&self) -> Result<(), crate::config::Invalid> {
-        use crate::config::Invalid;
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
         if !["spot", "linear", "inverse"].contains(&self.category.as_str()) {
             return Err(Invalid::new(
                 "category",

@@ -80,7 +80,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::{ExecutionPort, PortStats};
-use crate::config::Invalid;
+use crate::domain::Invalid;
 use crate::domain::{
     ClientOrderId, ExecReport, Fill, Instrument, Liquidity, MarketEvent, MarketEventKind,
     OrderBook, OrderKind, OrderRequest, Price, Qty, Side, TimeInForce, Timestamp, TradeTick,

@@ -47,7 +47,7 @@
 //! Generating an event costs about 100 ns and allocates nothing but snapshots: each
 //! instrument's queue of pending events is sized for the largest possible arrival.
 
-use crate::config::Invalid;
+use crate::domain::Invalid;
 use crate::domain::{
     Instrument, InstrumentId, Level, MarketEvent, MarketEventKind, OrderBook, Price, Qty, Side,
     Timestamp, TradeTick,
