@@ -1,0 +1,315 @@
+//! The engine's interface with the outside world: one [`Input`] in (market event,
+//! execution report, operator [`Command`], timer), [`Effect`]s out; manual orders and
+//! their risk preview; and how the engine carries out operator commands.
+
+use super::risk::RiskApproved;
+use super::{Alert, AlertLevel, AuditEntry, ClosedTrade, Engine};
+use crate::domain::{
+    ClientOrderId, ExecReport, Fill, InstrumentId, MarketEvent, Order, OrderKind, OrderRequest,
+    OrderTag, Owner, Position, Price, Qty, Side, StrategyId, TimeInForce, TradingState,
+};
+
+/// A manual order from the console or the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManualOrder {
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub kind: OrderKind,
+    pub price: Option<Price>,
+    pub qty: Qty,
+    pub tif: TimeInForce,
+    pub reduce_only: bool,
+    /// An explicit client id; the engine assigns one when absent.
+    pub client_id: Option<ClientOrderId>,
+}
+
+/// Operator commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Halt at once: the gate closes, every open order is cancelled, positions are
+    /// flattened if configured. Stays halted until [`Command::ReArm`].
+    KillSwitch,
+    /// Leave a halt (after an explicit confirmation in the console).
+    ReArm,
+    /// Manual override: hold strategies' new orders; data, cancels, exits go on.
+    Pause,
+    Resume,
+    /// Only reduce-only orders.
+    Reduce,
+    /// Switch strategy N (0-based) on or off.
+    ToggleStrategy(StrategyId),
+    SetStrategy(StrategyId, bool),
+    Manual(ManualOrder),
+    /// Show the risk verdict on a manual order without sending it.
+    Preview(ManualOrder),
+    /// Forget the preview (the form was closed).
+    ClearPreview,
+    Cancel(ClientOrderId),
+    CancelAll,
+    /// Close positions: one instrument or all.
+    Flatten(Option<InstrumentId>),
+    /// Acknowledge the alerts the operator has seen: those up to this sequence number
+    /// (a newer alert that arrived after the screen was drawn stays unacknowledged).
+    AcknowledgeAlerts {
+        up_to: u64,
+    },
+    /// Stop: hold new orders and cancel open ones if configured.
+    Shutdown,
+}
+
+impl Command {
+    /// Short name for the audit trail and alerts.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::KillSwitch => "kill-switch",
+            Command::ReArm => "re-arm",
+            Command::Pause => "pause",
+            Command::Resume => "resume",
+            Command::Reduce => "reduce-only",
+            Command::ToggleStrategy(_) => "toggle-strategy",
+            Command::SetStrategy(..) => "set-strategy",
+            Command::Manual(_) => "manual-order",
+            Command::Preview(_) => "preview",
+            Command::ClearPreview => "clear-preview",
+            Command::Cancel(_) => "cancel",
+            Command::CancelAll => "cancel-all",
+            Command::Flatten(_) => "flatten",
+            Command::AcknowledgeAlerts { .. } => "acknowledge",
+            Command::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// One input to the engine.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Market(MarketEvent),
+    Exec(ExecReport),
+    Command(Command),
+    Timer,
+}
+
+/// What the engine asks the outside world to do.
+#[derive(Debug)]
+pub enum Effect {
+    /// Send this order to the execution port (which checks the gate once more).
+    Submit(RiskApproved<OrderRequest>),
+    /// Ask the execution port to cancel.
+    Cancel(ClientOrderId),
+    /// A new alert, for the log.
+    Alert(Alert),
+    /// A fill was applied, for the log and the store.
+    Fill(Fill),
+    /// An order was created or changed state (for the store). Its latest snapshot.
+    OrderUpdate(Order),
+    /// The position a fill left behind. Always directly follows the [`Effect::Fill`] of
+    /// `fill_seq`, so the store commits the two together.
+    PositionChanged { fill_seq: u64, position: Position },
+    /// A round trip closed (the position went flat or flipped).
+    TradeClosed(ClosedTrade),
+    /// The trading state changed (a change to `Halted` is the kill-switch latch).
+    StateChanged {
+        state: TradingState,
+        reason: Option<String>,
+    },
+    /// A strategy was switched on or off.
+    StrategyToggled {
+        id: StrategyId,
+        name: String,
+        enabled: bool,
+    },
+    /// An operator command and its outcome, for the audit log.
+    Audit(AuditEntry),
+}
+
+/// The risk verdict on an order the console is about to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderPreview {
+    pub order: ManualOrder,
+    /// `Ok` when every check passes now, else the refusal in words.
+    pub verdict: Result<(), String>,
+}
+
+pub(super) fn manual_request(m: &ManualOrder, client_id: ClientOrderId) -> OrderRequest {
+    OrderRequest {
+        client_id,
+        instrument: m.instrument,
+        side: m.side,
+        kind: m.kind,
+        price: m.price,
+        qty: m.qty,
+        tif: m.tif,
+        reduce_only: m.reduce_only,
+        owner: Owner::Manual,
+        tag: OrderTag::Manual,
+    }
+}
+
+impl Engine {
+    pub(super) fn on_command(&mut self, cmd: Command, out: &mut Vec<Effect>) {
+        match cmd {
+            Command::KillSwitch => {
+                self.kills_seen = self.gate.kills();
+                self.halt("kill switch pressed".into(), "operator", out)
+            }
+            Command::ReArm if self.gate.kills() != self.kills_seen => {
+                // A K pressed after the R: the kill is still on its way; it wins.
+                self.alert(
+                    AlertLevel::Warn,
+                    "operator",
+                    "re-arm refused: a kill switch press is still on its way".into(),
+                    out,
+                );
+            }
+            Command::ReArm => {
+                if self.state == TradingState::Halted {
+                    self.state = TradingState::Active;
+                    self.halt_reason = None;
+                    self.kill = None;
+                    self.kill_targets.clear();
+                    self.gate.open();
+                    self.alert(AlertLevel::Info, "operator", "re-armed: ACTIVE".into(), out);
+                } else {
+                    let text = format!("re-arm ignored: not halted ({})", self.state);
+                    self.alert(AlertLevel::Info, "operator", text, out);
+                }
+            }
+            Command::Pause => self.set_state_from(TradingState::Active, TradingState::Paused, out),
+            Command::Resume => match self.state {
+                TradingState::Paused | TradingState::Reducing => {
+                    self.state = TradingState::Active;
+                    self.alert(AlertLevel::Info, "operator", "resumed: ACTIVE".into(), out);
+                }
+                TradingState::Halted => self.alert(
+                    AlertLevel::Warn,
+                    "operator",
+                    "resume refused: HALTED, re-arm first".into(),
+                    out,
+                ),
+                TradingState::Active => {}
+            },
+            Command::Reduce => {
+                if matches!(self.state, TradingState::Active | TradingState::Paused) {
+                    self.state = TradingState::Reducing;
+                    self.alert(
+                        AlertLevel::Info,
+                        "operator",
+                        "REDUCING: reduce-only orders".into(),
+                        out,
+                    );
+                }
+            }
+            Command::ToggleStrategy(s) => {
+                if let Some(on) = self.strategy_enabled(s) {
+                    self.set_strategy(s, !on, out);
+                }
+            }
+            Command::SetStrategy(s, on) => self.set_strategy(s, on, out),
+            Command::Manual(m) => {
+                self.order_preview = None;
+                self.manual_order(m, out)
+            }
+            Command::Preview(m) => self.preview(m),
+            Command::ClearPreview => self.order_preview = None,
+            Command::Cancel(id) => {
+                if self.open_orders.contains_key(&id) {
+                    self.request_cancel(&id, out);
+                } else {
+                    let text = format!("cancel {id}: no such open order");
+                    self.alert(AlertLevel::Info, "operator", text, out);
+                }
+            }
+            Command::CancelAll => {
+                let n = self.cancel_where(|_| true, out);
+                self.alert(
+                    AlertLevel::Info,
+                    "operator",
+                    format!("cancel all: {n} orders"),
+                    out,
+                );
+            }
+            Command::Flatten(inst) => {
+                let n = self.flatten(inst, OrderTag::Flatten, out);
+                self.alert(
+                    AlertLevel::Info,
+                    "operator",
+                    format!("flatten: {n} orders sent"),
+                    out,
+                );
+            }
+            Command::AcknowledgeAlerts { up_to } => {
+                for a in self.alerts.iter_mut().filter(|a| a.seq <= up_to) {
+                    a.acknowledged = true;
+                }
+            }
+            Command::Shutdown => {
+                self.shutting_down = true;
+                if self.kill_cfg.cancel_on_exit {
+                    let n = self.cancel_where(|_| true, out);
+                    if n > 0 {
+                        let text = format!("shutdown: cancelling {n} open orders");
+                        self.alert(AlertLevel::Info, "engine", text, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_state_from(&mut self, from: TradingState, to: TradingState, out: &mut Vec<Effect>) {
+        if self.state == from {
+            self.state = to;
+            let text = match to {
+                TradingState::Paused => "PAUSED: strategies' new orders held".to_string(),
+                other => other.to_string(),
+            };
+            self.alert(AlertLevel::Info, "operator", text, out);
+        }
+    }
+
+    fn set_strategy(&mut self, s: StrategyId, on: bool, out: &mut Vec<Effect>) {
+        let si = s as usize;
+        let Some(slot) = self.strategies.get_mut(si) else {
+            let text = format!("no strategy {}", si + 1);
+            self.alert(AlertLevel::Info, "operator", text, out);
+            return;
+        };
+        if slot.enabled == on {
+            return;
+        }
+        slot.enabled = on;
+        let name = slot.strategy.name().to_string();
+        if !on {
+            slot.strategy.on_disable();
+            let n = self.cancel_where(|o| o.req.owner == Owner::Strategy(s), out);
+            let text = format!("S{} {name} off: cancelling {n} orders", si + 1);
+            self.alert(AlertLevel::Info, "operator", text, out);
+        } else {
+            let text = format!("S{} {name} on", si + 1);
+            self.alert(AlertLevel::Info, "operator", text, out);
+        }
+    }
+
+    fn manual_order(&mut self, m: ManualOrder, out: &mut Vec<Effect>) {
+        if !self.may_place_manual(m.reduce_only) {
+            let text = format!(
+                "manual order refused: {} allows reduce-only orders only",
+                self.state
+            );
+            self.alert(AlertLevel::Warn, "operator", text, out);
+            return;
+        }
+        let client_id = match m.client_id.clone() {
+            Some(id) => id,
+            None => self.next_id(Owner::Manual),
+        };
+        let req = manual_request(&m, client_id);
+        if let Some(id) = self.place(req, out) {
+            self.alert(
+                AlertLevel::Info,
+                "operator",
+                format!("manual order {id} sent"),
+                out,
+            );
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The engine's own configuration sections: `[engine]` ([`EngineConfig`]) and
+//! `[kill_switch]` ([`KillSwitchConfig`]).
+
+use serde::Deserialize;
+
+/// `[engine]` in config.toml.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Strategy timer period, milliseconds of engine time.
+    pub timer_ms: u64,
+    /// Market trades kept in the tape.
+    pub tape_len: usize,
+    /// Alerts kept in memory.
+    pub alerts_len: usize,
+    /// Closed orders kept in memory for the console.
+    pub closed_orders_len: usize,
+    /// Book levels per side published to the console.
+    pub view_depth: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            timer_ms: 100,
+            tape_len: 200,
+            alerts_len: 500,
+            closed_orders_len: 200,
+            view_depth: 25,
+        }
+    }
+}
+
+impl EngineConfig {
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
+        if self.timer_ms == 0 {
+            return Err(Invalid::new("timer_ms", "must be at least 1"));
+        }
+        if self.view_depth == 0 {
+            return Err(Invalid::new("view_depth", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// `[kill_switch]` in config.toml.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KillSwitchConfig {
+    /// After cancelling every open order, also close every position with reduce-only
+    /// market orders.
+    pub flatten_on_kill: bool,
+    /// On exit (end of --for, Ctrl-C, SIGTERM, quit) cancel every open order.
+    pub cancel_on_exit: bool,
+    /// How long to wait on exit for the venue to confirm cancels, milliseconds.
+    pub exit_grace_ms: u64,
+}
+
+impl Default for KillSwitchConfig {
+    fn default() -> Self {
+        KillSwitchConfig {
+            flatten_on_kill: false,
+            cancel_on_exit: true,
+            exit_grace_ms: 3_000,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The kill switch: halting (gate closed first, every order cancelled, positions
+//! flattened if configured), retrying what the venue refused or lost while halted, the
+//! progress shown to the operator, and flattening positions with reduce-only orders.
+
+use super::{AlertLevel, Effect, Engine};
+use crate::domain::{
+    ClientOrderId, InstrumentId, Order, OrderKind, OrderRequest, OrderTag, Owner, Side,
+    TimeInForce, Timestamp, TradingState,
+};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How far the kill switch has got.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillProgress {
+    pub started: Timestamp,
+    pub cancels_requested: u32,
+    pub cancels_confirmed: u32,
+    pub flatten_orders: u32,
+}
+
+/// The engine's own reduce-only closing orders (flatten, the kill switch's exits).
+fn is_closing_order(o: &Order) -> bool {
+    o.req.owner == Owner::System && o.req.reduce_only
+}
+
+impl Engine {
+    /// Send reduce-only market orders closing positions; cancels the instrument's open
+    /// orders first. Returns the number of closing orders sent.
+    pub(super) fn flatten(
+        &mut self,
+        which: Option<InstrumentId>,
+        tag: OrderTag,
+        out: &mut Vec<Effect>,
+    ) -> u32 {
+        let mut sent = 0;
+        for i in 0..self.instruments.len() {
+            let id = InstrumentId(i as u16);
+            if which.is_some_and(|w| w != id) {
+                continue;
+            }
+            // Everything else on the instrument goes, strategies' exits included: the
+            // flatten closes the whole position itself.
+            self.cancel_where(|o| o.req.instrument == id && !is_closing_order(o), out);
+            let pos = self.positions[i].qty;
+            if pos.is_zero() {
+                continue;
+            }
+            // Skip when our own closing orders for this instrument are already working.
+            let working = self
+                .open_orders
+                .values()
+                .any(|o| o.req.instrument == id && is_closing_order(o) && !o.cancel_pending);
+            if working {
+                continue;
+            }
+            let qty = self.instruments[i].qty_floor(pos.abs());
+            if !qty.is_positive() {
+                continue;
+            }
+            let side = if pos.is_sign_positive() {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            let req = OrderRequest {
+                client_id: self.next_id(Owner::System),
+                instrument: id,
+                side,
+                kind: OrderKind::Market,
+                price: None,
+                qty,
+                tif: TimeInForce::Ioc,
+                reduce_only: true,
+                owner: Owner::System,
+                tag,
+            };
+            if self.place(req, out).is_some() {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// While halted: re-send cancels the venue refused or lost, and (with
+    /// `flatten_on_kill`) try again to close positions an IOC exit left open.
+    pub(super) fn retry_halt_work(&mut self, out: &mut Vec<Effect>) {
+        let stuck: Vec<ClientOrderId> = self
+            .kill_targets
+            .iter()
+            .filter(|id| self.open_orders.get(*id).is_some_and(|o| !o.cancel_pending))
+            .cloned()
+            .collect();
+        for id in &stuck {
+            self.request_cancel(id, out);
+        }
+        let open_position = self.positions.iter().any(|p| !p.is_flat());
+        if self.kill_cfg.flatten_on_kill
+            && self.kill.is_some()
+            && open_position
+            && self.now.since(self.last_flatten_try) >= Duration::from_secs(1)
+        {
+            self.last_flatten_try = self.now;
+            let n = self.flatten(None, OrderTag::KillSwitch, out);
+            if let Some(k) = self.kill.as_mut() {
+                k.flatten_orders += n;
+            }
+        }
+    }
+
+    /// Halt: close the gate first, then cancel everything and flatten if configured.
+    pub(super) fn halt(&mut self, reason: String, source: &str, out: &mut Vec<Effect>) {
+        self.gate.close();
+        let first = self.state != TradingState::Halted;
+        self.state = TradingState::Halted;
+        self.halt_reason = Some(reason.clone());
+        // Every order is cancelled except the engine's own closing orders (a flatten in
+        // flight must be allowed to get the position out).
+        let ids: Vec<ClientOrderId> = self
+            .open_orders
+            .values()
+            .filter(|o| !is_closing_order(o))
+            .map(|o| o.id().clone())
+            .collect();
+        let progress = self.kill.get_or_insert_with(|| KillProgress {
+            started: self.now,
+            ..KillProgress::default()
+        });
+        for id in &ids {
+            if self.kill_targets.insert(id.clone()) {
+                progress.cancels_requested += 1;
+            }
+        }
+        for id in &ids {
+            if let Some(o) = self.open_orders.get_mut(id) {
+                // A halt re-sends cancels even if one is pending: the venue may have lost it.
+                o.cancel_pending = true;
+                out.push(Effect::Cancel(id.clone()));
+            }
+        }
+        let flat = if self.kill_cfg.flatten_on_kill {
+            self.last_flatten_try = self.now;
+            self.flatten(None, OrderTag::KillSwitch, out)
+        } else {
+            0
+        };
+        if let Some(k) = self.kill.as_mut() {
+            k.flatten_orders += flat;
+        }
+        let text = format!(
+            "HALTED: {reason}; cancelling {} open orders{}",
+            ids.len(),
+            if flat > 0 {
+                format!(", {flat} flatten orders")
+            } else {
+                String::new()
+            }
+        );
+        let level = if first {
+            AlertLevel::Critical
+        } else {
+            AlertLevel::Warn
+        };
+        self.alert(level, source, text, out);
+    }
+}

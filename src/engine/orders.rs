@@ -1,0 +1,297 @@
+//! Orders: the trading-state gates, client ids, running every order through the risk
+//! engine (and previewing the verdict), cancels, and the venue's execution reports that
+//! move orders through their states until they close.
+
+use super::commands::manual_request;
+use super::risk::RiskCtx;
+use super::{AlertLevel, Effect, Engine, ManualOrder, OrderPreview};
+use crate::domain::{ClientOrderId, ExecReport, Order, OrderRequest, Owner, Side, TradingState};
+use crate::strategy::OrderIntent;
+use rust_decimal::Decimal;
+
+/// Account figures for one risk check, computed before the check borrows the engine.
+struct RiskFigures {
+    position: Decimal,
+    open_buy: Decimal,
+    open_sell: Decimal,
+    day_pnl: Decimal,
+    drawdown: Decimal,
+}
+
+/// Build a [`RiskCtx`] from the engine's fields (a macro, so the borrow stays on the
+/// fields and `self.risk` can still be borrowed mutably).
+macro_rules! risk_ctx {
+    ($e:ident, $f:ident, $req:expr) => {{
+        let i = $req.instrument.index();
+        RiskCtx {
+            now: $e.now,
+            instrument: &$e.instruments[i],
+            book: &$e.books[i],
+            last_book_update: $e.last_book_update[i],
+            position: $f.position,
+            open_buy_qty: $f.open_buy,
+            open_sell_qty: $f.open_sell,
+            open_orders: $e.open_orders.len(),
+            duplicate_id: $e.used_ids.contains(&$req.client_id),
+            day_pnl: $f.day_pnl,
+            drawdown: $f.drawdown,
+        }
+    }};
+}
+
+impl Engine {
+    /// Whether a strategy order may be placed in the current trading state.
+    pub(super) fn may_place(&self, reduce_only: bool) -> bool {
+        match self.state {
+            TradingState::Active => true,
+            TradingState::Paused | TradingState::Reducing | TradingState::Halted => reduce_only,
+        }
+    }
+
+    /// Whether a manual order may be placed: PAUSED holds only the strategies, so a person
+    /// can still trade by hand (to hedge, say); REDUCING and HALTED allow exits only.
+    pub(super) fn may_place_manual(&self, reduce_only: bool) -> bool {
+        self.state == TradingState::Paused || self.may_place(reduce_only)
+    }
+
+    pub(super) fn next_id(&mut self, owner: Owner) -> ClientOrderId {
+        self.next_order_no += 1;
+        let id = match owner {
+            Owner::Strategy(s) => format!("S{}-{}", u16::from(s) + 1, self.next_order_no),
+            Owner::Manual => format!("M-{}", self.next_order_no),
+            Owner::System => format!("X-{}", self.next_order_no),
+        };
+        ClientOrderId(id)
+    }
+
+    pub(super) fn request_from_intent(&mut self, owner: Owner, oi: OrderIntent) -> OrderRequest {
+        OrderRequest {
+            client_id: self.next_id(owner),
+            instrument: oi.instrument,
+            side: oi.side,
+            kind: oi.kind,
+            price: oi.price,
+            qty: oi.qty,
+            tif: oi.tif,
+            reduce_only: oi.reduce_only,
+            owner,
+            tag: oi.tag,
+        }
+    }
+
+    /// The numbers the risk engine needs about an order's instrument and the account.
+    fn risk_figures(&self, req: &OrderRequest) -> RiskFigures {
+        let i = req.instrument.index();
+        let inst = &self.instruments[i];
+        let (mut open_buy, mut open_sell) = (Decimal::ZERO, Decimal::ZERO);
+        // What a new reduce-only order may still reduce: the position less the reduce-only
+        // orders already working on it, so two exits never close one position twice.
+        // Exits whose cancel is in flight do not count: the venue caps every reduce-only
+        // order at its own position, so even if one still fills the two cannot flip it.
+        let mut reducible = self.positions[i].qty;
+        for o in self.open_orders.values() {
+            if o.req.instrument != req.instrument || (o.req.reduce_only && o.cancel_pending) {
+                continue;
+            }
+            let rem = inst.qty(o.remaining());
+            match (o.req.reduce_only, o.req.side) {
+                (false, Side::Buy) => open_buy += rem,
+                (false, Side::Sell) => open_sell += rem,
+                (true, Side::Buy) => reducible += rem,
+                (true, Side::Sell) => reducible -= rem,
+            }
+        }
+        RiskFigures {
+            position: if req.reduce_only {
+                reducible
+            } else {
+                self.positions[i].qty
+            },
+            open_buy,
+            open_sell,
+            day_pnl: self.day_pnl(),
+            drawdown: self.drawdown(),
+        }
+    }
+
+    /// The risk verdict on a manual order without sending it (the console's order form).
+    pub(super) fn preview(&mut self, m: ManualOrder) {
+        let verdict = if m.instrument.index() >= self.instruments.len() {
+            Err("unknown instrument".to_string())
+        } else if !self.may_place_manual(m.reduce_only) {
+            Err(format!("{} allows reduce-only orders only", self.state))
+        } else {
+            let req = manual_request(&m, ClientOrderId::new("preview"));
+            let figures = self.risk_figures(&req);
+            let ctx = risk_ctx!(self, figures, &req);
+            self.risk.evaluate(&req, &ctx).map_err(|r| r.to_string())
+        };
+        self.order_preview = Some(OrderPreview { order: m, verdict });
+    }
+
+    /// Run an order through risk; on approval record it and emit it. Returns its id.
+    pub(super) fn place(
+        &mut self,
+        req: OrderRequest,
+        out: &mut Vec<Effect>,
+    ) -> Option<ClientOrderId> {
+        let i = req.instrument.index();
+        if i >= self.instruments.len() {
+            let text = format!("order {} refused: unknown instrument", req.client_id);
+            self.alert(AlertLevel::Warn, "risk", text, out);
+            return None;
+        }
+        if self.resyncing[i] && !req.reduce_only {
+            // The book is not to be trusted until a fresh snapshot: no new exposure on it.
+            let text = format!(
+                "refused {} {} {}: {} is RESYNCING, no new orders until a fresh snapshot",
+                req.side,
+                self.instruments[i].fmt_qty(req.qty),
+                self.instruments[i].symbol,
+                self.instruments[i].symbol
+            );
+            let source = format!("risk/{}", req.owner);
+            self.alert_kind(AlertLevel::Warn, &source, "refused:resyncing", text, out);
+            return None;
+        }
+        let figures = self.risk_figures(&req);
+        let ctx = risk_ctx!(self, figures, &req);
+        match self.risk.check(req, &ctx) {
+            Ok(approved) => {
+                let id = approved.client_id.clone();
+                self.used_ids.insert(id.clone());
+                self.open_orders
+                    .insert(id.clone(), Order::new((*approved).clone(), self.now));
+                self.orders_sent += 1;
+                if let Some(o) = self.open_orders.get(&id) {
+                    out.push(Effect::OrderUpdate(o.clone()));
+                }
+                out.push(Effect::Submit(approved));
+                Some(id)
+            }
+            Err(refused) => {
+                let r = &refused.req;
+                let inst = &self.instruments[i];
+                let price = r.price.map(|p| format!(" @ {}", inst.fmt_price(p)));
+                let text = format!(
+                    "refused {} {} {}{}: {}",
+                    r.side,
+                    inst.fmt_qty(r.qty),
+                    inst.symbol,
+                    price.unwrap_or_default(),
+                    refused.reason
+                );
+                let source = format!("risk/{}", r.owner);
+                let kind = format!("refused:{}", refused.reason.code());
+                self.alert_kind(AlertLevel::Warn, &source, &kind, text, out);
+                None
+            }
+        }
+    }
+
+    pub(super) fn request_cancel(&mut self, id: &ClientOrderId, out: &mut Vec<Effect>) {
+        if let Some(o) = self.open_orders.get_mut(id)
+            && !o.cancel_pending
+        {
+            o.cancel_pending = true;
+            out.push(Effect::Cancel(id.clone()));
+        }
+    }
+
+    pub(super) fn cancel_where(
+        &mut self,
+        pred: impl Fn(&Order) -> bool,
+        out: &mut Vec<Effect>,
+    ) -> u32 {
+        let ids: Vec<ClientOrderId> = self
+            .open_orders
+            .values()
+            .filter(|o| pred(o))
+            .map(|o| o.id().clone())
+            .collect();
+        for id in &ids {
+            self.request_cancel(id, out);
+        }
+        ids.len() as u32
+    }
+
+    pub(super) fn on_exec(&mut self, report: ExecReport, out: &mut Vec<Effect>) {
+        match report {
+            ExecReport::Accepted {
+                id, queue_ahead, ..
+            } => {
+                if let Some(o) = self.open_orders.get_mut(&id) {
+                    let acked =
+                        o.status == crate::domain::OrderStatus::New && o.on_ack(self.now).is_ok();
+                    o.queue_ahead = queue_ahead;
+                    if acked {
+                        out.push(Effect::OrderUpdate(o.clone()));
+                    }
+                }
+            }
+            ExecReport::Rejected { id, reason, .. } => {
+                let now = self.now;
+                if let Some(o) = self.open_orders.get_mut(&id) {
+                    let result = o.on_reject(&reason, now);
+                    out.push(Effect::OrderUpdate(o.clone()));
+                    if let Err(e) = result {
+                        let text = e.to_string();
+                        self.alert(AlertLevel::Warn, "venue", text, out);
+                    }
+                    let text = format!("order {id} rejected by venue: {reason}");
+                    self.alert(AlertLevel::Warn, "venue", text, out);
+                    self.close_order(&id, out);
+                }
+            }
+            ExecReport::Cancelled { id, .. } => {
+                let now = self.now;
+                if let Some(o) = self.open_orders.get_mut(&id) {
+                    let _ = o.on_cancel(now);
+                    out.push(Effect::OrderUpdate(o.clone()));
+                    self.close_order(&id, out);
+                }
+            }
+            ExecReport::CancelRejected { id, reason, .. } => {
+                if let Some(o) = self.open_orders.get_mut(&id) {
+                    o.cancel_pending = false;
+                    if self.kill_targets.contains(&id) {
+                        let text = format!(
+                            "kill switch: cancel of {id} refused by the venue ({reason}); retrying"
+                        );
+                        self.alert(AlertLevel::Critical, "kill-switch", text, out);
+                    } else {
+                        let text = format!("cancel of {id} refused: {reason}");
+                        self.alert(AlertLevel::Warn, "venue", text, out);
+                    }
+                }
+            }
+            ExecReport::Filled(fill) => self.on_fill(fill, out),
+        }
+    }
+
+    /// Move a terminal order out of the open set, tell its strategy, count kill progress.
+    pub(super) fn close_order(&mut self, id: &ClientOrderId, out: &mut Vec<Effect>) {
+        let Some(order) = self.open_orders.remove(id) else {
+            return;
+        };
+        if self.kill_targets.remove(id)
+            && let Some(k) = self.kill.as_mut()
+        {
+            k.cancels_confirmed += 1;
+            if k.cancels_confirmed == k.cancels_requested {
+                let text = format!(
+                    "kill switch: all {} cancels confirmed by the venue",
+                    k.cancels_requested
+                );
+                self.alert(AlertLevel::Info, "kill-switch", text, out);
+            }
+        }
+        if let Owner::Strategy(s) = order.req.owner {
+            self.call_strategy(s, out, |st, ctx, buf| st.on_order_closed(ctx, &order, buf));
+        }
+        self.closed_orders.push_back(order);
+        while self.closed_orders.len() > self.cfg.closed_orders_len {
+            self.closed_orders.pop_front();
+        }
+    }
+}

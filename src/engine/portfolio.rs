@@ -1,0 +1,150 @@
+//! The portfolio: fills applied to positions, realized and unrealized PnL, fees, equity,
+//! the day's PnL and the drawdown, the loss limits that halt the engine, and the fill log
+//! hash that fingerprints a run.
+
+use super::{AlertLevel, Effect, Engine};
+use crate::domain::{Fill, OrderTag, Owner, TradingState};
+use rust_decimal::Decimal;
+use sha2::Digest;
+use std::fmt::Write as _;
+
+impl Engine {
+    /// Realized PnL net of fees plus unrealized PnL at the marks.
+    pub fn equity(&self) -> Decimal {
+        self.realized - self.fees + self.unrealized.iter().copied().sum::<Decimal>()
+    }
+
+    pub(super) fn remark(&mut self, i: usize) {
+        if self.positions[i].is_flat() {
+            self.unrealized[i] = Decimal::ZERO;
+        } else if let Some(mid) = self.books[i].mid_ticks() {
+            let mark = mid * self.instruments[i].tick_size;
+            self.unrealized[i] = self.positions[i].unrealized(mark);
+        }
+    }
+
+    pub(super) fn day_pnl(&self) -> Decimal {
+        self.equity() - self.day_start_equity
+    }
+
+    /// Equity peak minus equity now (never negative).
+    pub(super) fn drawdown(&self) -> Decimal {
+        (self.equity_peak - self.equity()).max(Decimal::ZERO)
+    }
+
+    fn update_peak(&mut self) {
+        let eq = self.equity();
+        if eq > self.equity_peak {
+            self.equity_peak = eq;
+        }
+    }
+
+    pub(super) fn check_loss_limits(&mut self, out: &mut Vec<Effect>) {
+        // The peak follows equity in every state, so drawdown never depends on how often
+        // a view was published.
+        self.update_peak();
+        if self.state == TradingState::Halted {
+            return;
+        }
+        if let Some(reason) = self.risk.halt_reason(self.day_pnl(), self.drawdown()) {
+            self.halt(format!("risk halt: {reason}"), "risk", out);
+        }
+    }
+
+    pub(super) fn on_fill(&mut self, fill: Fill, out: &mut Vec<Effect>) {
+        let i = fill.instrument.index();
+        if !fill.qty.is_positive() {
+            let text = format!(
+                "fill {} for {} with size {} ignored",
+                fill.seq, fill.client_id, fill.qty.0
+            );
+            self.alert(AlertLevel::Critical, "venue", text, out);
+            return;
+        }
+        if i >= self.instruments.len() {
+            let text = format!("fill {} for an unknown instrument ignored", fill.seq);
+            self.alert(AlertLevel::Critical, "venue", text, out);
+            return;
+        }
+        let now = self.now;
+        let mut owner = None;
+        let mut tag = OrderTag::Manual;
+        if let Some(o) = self.open_orders.get_mut(&fill.client_id) {
+            owner = Some(o.req.owner);
+            tag = o.req.tag;
+            match o.on_fill(fill.price, fill.qty, now) {
+                Ok(()) => out.push(Effect::OrderUpdate(o.clone())),
+                Err(e) => {
+                    let text = e.to_string();
+                    self.alert(AlertLevel::Critical, "venue", text, out);
+                }
+            }
+        } else {
+            let text = format!(
+                "fill for unknown order {} applied to the position",
+                fill.client_id
+            );
+            self.alert(AlertLevel::Critical, "venue", text, out);
+        }
+        let inst = &self.instruments[i];
+        let price = inst.price(fill.price);
+        let qty = inst.qty(fill.qty);
+        let before = self.positions[i].clone();
+        let effect = self.positions[i].apply_fill(fill.side, price, qty, fill.fee);
+        let closed_trade = self.track_trip(i, &before, &fill, price, &effect, owner, tag);
+        if let Some(Owner::Strategy(s)) = owner
+            && let Some(st) = self.strat_stats.get_mut(s as usize)
+        {
+            st.positions[i].apply_fill(fill.side, price, qty, fill.fee);
+        }
+        self.realized += effect.realized;
+        self.fees += fill.fee;
+        self.trip_pnl[i] += effect.realized - fill.fee;
+        if effect.round_trip_closed {
+            let pnl = self.trip_pnl[i];
+            self.risk.record_round_trip(pnl, now);
+            self.trip_pnl[i] = Decimal::ZERO;
+        }
+        self.remark(i);
+        self.fills += 1;
+        self.hash_fill(&fill);
+        out.push(Effect::Fill(fill.clone()));
+        out.push(Effect::PositionChanged {
+            fill_seq: fill.seq,
+            position: self.positions[i].clone(),
+        });
+        if let Some(t) = closed_trade {
+            out.push(Effect::TradeClosed(t));
+        }
+        if let Some(Owner::Strategy(s)) = owner {
+            self.call_strategy(s, out, |st, ctx, buf| st.on_fill(ctx, &fill, buf));
+        }
+        let closed = self
+            .open_orders
+            .get(&fill.client_id)
+            .is_some_and(|o| !o.is_open());
+        if closed {
+            self.close_order(&fill.client_id, out);
+        }
+        self.check_loss_limits(out);
+    }
+
+    fn hash_fill(&mut self, f: &Fill) {
+        let inst = &self.instruments[f.instrument.index()];
+        self.fill_line.clear();
+        let _ = writeln!(
+            self.fill_line,
+            "{}|{}|{}|{}|{}|{}|{}|{}|{:?}",
+            f.seq,
+            f.ts.0,
+            f.client_id,
+            inst.symbol,
+            f.side,
+            inst.price(f.price),
+            inst.qty(f.qty),
+            f.fee,
+            f.liquidity
+        );
+        self.fill_hash.update(self.fill_line.as_bytes());
+    }
+}
