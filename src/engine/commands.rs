@@ -148,57 +148,11 @@ pub(super) fn manual_request(m: &ManualOrder, client_id: ClientOrderId) -> Order
 impl Engine {
     pub(super) fn on_command(&mut self, cmd: Command, out: &mut Vec<Effect>) {
         match cmd {
-            Command::KillSwitch => {
-                self.kills_seen = self.gate.kills();
-                self.halt("kill switch pressed".into(), "operator", out)
-            }
-            Command::ReArm if self.gate.kills() != self.kills_seen => {
-                // A K pressed after the R: the kill is still on its way; it wins.
-                self.alert(
-                    AlertLevel::Warn,
-                    "operator",
-                    "re-arm refused: a kill switch press is still on its way".into(),
-                    out,
-                );
-            }
-            Command::ReArm => {
-                if self.state == TradingState::Halted {
-                    self.state = TradingState::Active;
-                    self.halt_reason = None;
-                    self.kill = None;
-                    self.kill_targets.clear();
-                    self.gate.open();
-                    self.alert(AlertLevel::Info, "operator", "re-armed: ACTIVE".into(), out);
-                } else {
-                    let text = format!("re-arm ignored: not halted ({})", self.state);
-                    self.alert(AlertLevel::Info, "operator", text, out);
-                }
-            }
+            Command::KillSwitch => self.press_kill_switch(out),
+            Command::ReArm => self.re_arm(out),
             Command::Pause => self.set_state_from(TradingState::Active, TradingState::Paused, out),
-            Command::Resume => match self.state {
-                TradingState::Paused | TradingState::Reducing => {
-                    self.state = TradingState::Active;
-                    self.alert(AlertLevel::Info, "operator", "resumed: ACTIVE".into(), out);
-                }
-                TradingState::Halted => self.alert(
-                    AlertLevel::Warn,
-                    "operator",
-                    "resume refused: HALTED, re-arm first".into(),
-                    out,
-                ),
-                TradingState::Active => {}
-            },
-            Command::Reduce => {
-                if matches!(self.state, TradingState::Active | TradingState::Paused) {
-                    self.state = TradingState::Reducing;
-                    self.alert(
-                        AlertLevel::Info,
-                        "operator",
-                        "REDUCING: reduce-only orders".into(),
-                        out,
-                    );
-                }
-            }
+            Command::Resume => self.resume(out),
+            Command::Reduce => self.reduce_only(out),
             Command::ToggleStrategy(s) => {
                 if let Some(on) = self.strategy_enabled(s) {
                     self.set_strategy(s, !on, out);
@@ -211,14 +165,7 @@ impl Engine {
             }
             Command::Preview(m) => self.preview(m),
             Command::ClearPreview => self.order_preview = None,
-            Command::Cancel(id) => {
-                if self.open_orders.contains_key(&id) {
-                    self.request_cancel(&id, out);
-                } else {
-                    let text = format!("cancel {id}: no such open order");
-                    self.alert(AlertLevel::Info, "operator", text, out);
-                }
-            }
+            Command::Cancel(id) => self.cancel_command(&id, out),
             Command::CancelAll => {
                 let n = self.cancel_where(|_| true, out);
                 self.alert(
@@ -242,15 +189,54 @@ impl Engine {
                     a.acknowledged = true;
                 }
             }
-            Command::Shutdown => {
-                self.shutting_down = true;
-                if self.kill_cfg.cancel_on_exit {
-                    let n = self.cancel_where(|_| true, out);
-                    if n > 0 {
-                        let text = format!("shutdown: cancelling {n} open orders");
-                        self.alert(AlertLevel::Info, "engine", text, out);
-                    }
-                }
+            Command::Shutdown => self.shutdown(out),
+        }
+    }
+
+    fn resume(&mut self, out: &mut Vec<Effect>) {
+        match self.state {
+            TradingState::Paused | TradingState::Reducing => {
+                self.state = TradingState::Active;
+                self.alert(AlertLevel::Info, "operator", "resumed: ACTIVE".into(), out);
+            }
+            TradingState::Halted => self.alert(
+                AlertLevel::Warn,
+                "operator",
+                "resume refused: HALTED, re-arm first".into(),
+                out,
+            ),
+            TradingState::Active => {}
+        }
+    }
+
+    fn reduce_only(&mut self, out: &mut Vec<Effect>) {
+        if matches!(self.state, TradingState::Active | TradingState::Paused) {
+            self.state = TradingState::Reducing;
+            self.alert(
+                AlertLevel::Info,
+                "operator",
+                "REDUCING: reduce-only orders".into(),
+                out,
+            );
+        }
+    }
+
+    fn cancel_command(&mut self, id: &ClientOrderId, out: &mut Vec<Effect>) {
+        if self.open_orders.contains_key(id) {
+            self.request_cancel(id, out);
+        } else {
+            let text = format!("cancel {id}: no such open order");
+            self.alert(AlertLevel::Info, "operator", text, out);
+        }
+    }
+
+    fn shutdown(&mut self, out: &mut Vec<Effect>) {
+        self.shutting_down = true;
+        if self.kill_cfg.cancel_on_exit {
+            let n = self.cancel_where(|_| true, out);
+            if n > 0 {
+                let text = format!("shutdown: cancelling {n} open orders");
+                self.alert(AlertLevel::Info, "engine", text, out);
             }
         }
     }

@@ -25,6 +25,33 @@ fn is_closing_order(o: &Order) -> bool {
 }
 
 impl Engine {
+    pub(super) fn press_kill_switch(&mut self, out: &mut Vec<Effect>) {
+        self.kills_seen = self.gate.kills();
+        self.halt("kill switch pressed".into(), "operator", out)
+    }
+
+    /// Leave a halt. A K pressed after the R wins: its kill is still on its way.
+    pub(super) fn re_arm(&mut self, out: &mut Vec<Effect>) {
+        if self.gate.kills() != self.kills_seen {
+            self.alert(
+                AlertLevel::Warn,
+                "operator",
+                "re-arm refused: a kill switch press is still on its way".into(),
+                out,
+            );
+        } else if self.state == TradingState::Halted {
+            self.state = TradingState::Active;
+            self.halt_reason = None;
+            self.kill = None;
+            self.kill_targets.clear();
+            self.gate.open();
+            self.alert(AlertLevel::Info, "operator", "re-armed: ACTIVE".into(), out);
+        } else {
+            let text = format!("re-arm ignored: not halted ({})", self.state);
+            self.alert(AlertLevel::Info, "operator", text, out);
+        }
+    }
+
     /// Send reduce-only market orders closing positions; cancels the instrument's open
     /// orders first. Returns the number of closing orders sent.
     pub(super) fn flatten(

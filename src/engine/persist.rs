@@ -265,6 +265,17 @@ impl Engine {
     /// place again; raises the "recovered" alert. Call before the first `process`.
     pub fn restore(&mut self, rec: Recovered) {
         let mut out = Vec::new();
+        let unknown = self.restore_positions(&rec);
+        self.restore_strategies(&rec);
+        self.pending_restore = rec.restore_orders.clone();
+        self.alert_recovered(&rec, &unknown, &mut out);
+        self.restore_state(&rec, &mut out);
+        self.pending.append(&mut out);
+    }
+
+    /// Positions, realized PnL and fees, the day's starting equity and the equity peak.
+    /// Returns the symbols of open positions in instruments not configured now.
+    fn restore_positions(&mut self, rec: &Recovered) -> Vec<String> {
         let mut realized = Decimal::ZERO;
         let mut fees = Decimal::ZERO;
         let mut unknown = Vec::new();
@@ -297,6 +308,11 @@ impl Engine {
         };
         // The drawdown is measured from the restored equity (the peak is not persisted).
         self.equity_peak = net;
+        unknown
+    }
+
+    /// Strategy switches as the previous run left them.
+    fn restore_strategies(&mut self, rec: &Recovered) {
         for (name, on) in &rec.strategies {
             if let Some(slot) = self
                 .strategies
@@ -309,7 +325,10 @@ impl Engine {
                 slot.enabled = *on;
             }
         }
-        self.pending_restore = rec.restore_orders.clone();
+    }
+
+    /// The "recovered" alert, and a critical one for positions nobody trades now.
+    fn alert_recovered(&mut self, rec: &Recovered, unknown: &[String], out: &mut Vec<Effect>) {
         let c = &rec.counts;
         let open: Vec<String> = self
             .instruments
@@ -332,27 +351,30 @@ impl Engine {
             c.orders_cancelled,
             c.orders_restored
         );
-        self.alert(AlertLevel::Info, "store", text, &mut out);
+        self.alert(AlertLevel::Info, "store", text, out);
         if !unknown.is_empty() {
             let text = format!(
                 "recovered positions in instruments not configured now: {}",
                 unknown.join(", ")
             );
-            self.alert(AlertLevel::Critical, "store", text, &mut out);
+            self.alert(AlertLevel::Critical, "store", text, out);
         }
+    }
+
+    /// The trading state: a halted engine stays HALTED with its gate closed.
+    fn restore_state(&mut self, rec: &Recovered, out: &mut Vec<Effect>) {
         if rec.trading_state == TradingState::Halted {
             self.gate.close();
             self.state = TradingState::Halted;
             let reason = rec.halt_reason.clone().unwrap_or_else(|| "halted".into());
             self.halt_reason = Some(format!("restored HALTED ({reason}): re-arm to trade"));
             let text = format!("restarted HALTED: {reason}; re-arm to trade");
-            self.alert(AlertLevel::Critical, "store", text, &mut out);
+            self.alert(AlertLevel::Critical, "store", text, out);
         } else if rec.trading_state != self.state && self.state != TradingState::Halted {
             self.state = rec.trading_state;
             let text = format!("restored trading state {}", self.state);
-            self.alert(AlertLevel::Info, "store", text, &mut out);
+            self.alert(AlertLevel::Info, "store", text, out);
         }
-        self.pending.append(&mut out);
     }
 
     /// Place restored orders whose instrument's book has a mid now.

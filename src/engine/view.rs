@@ -127,9 +127,44 @@ pub struct EngineView {
 impl Engine {
     /// Build the view. Allocates: call it at the console's frame rate, not per event.
     pub fn view(&mut self) -> EngineView {
+        let markets = self.market_views();
+        let positions = self.position_views();
+        let pnl = self.pnl_view();
+        let strategies = self.strategy_views();
+        let risk = self.risk.stats();
+        EngineView {
+            now: self.now,
+            trading_state: self.state,
+            halt_reason: self.halt_reason.clone(),
+            kill: self.kill.clone(),
+            gate_open: self.gate.is_open(),
+            markets,
+            tape: self.tape.iter().rev().take(100).rev().copied().collect(),
+            positions,
+            pnl,
+            open_orders: self.open_orders.values().cloned().collect(),
+            closed_orders: self.closed_orders.iter().cloned().collect(),
+            strategies,
+            alerts: self.alerts.iter().cloned().collect(),
+            health: HealthView {
+                events: self.events,
+                market_events: self.market_events,
+                orders: self.orders_sent,
+                fills: self.fills,
+                risk_checks: risk.checks,
+                risk_refusals: risk.refused,
+                feed: Vec::new(),
+            },
+            order_preview: self.order_preview.clone(),
+            engine_lag: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Each instrument's book top, last trade and feed flags.
+    fn market_views(&self) -> Vec<MarketView> {
         let depth = self.cfg.view_depth;
         let stale_ms = self.risk.limits().stale_data_ms;
-        let markets = (0..self.instruments.len())
+        (0..self.instruments.len())
             .map(|i| {
                 let book = &self.books[i];
                 MarketView {
@@ -143,8 +178,12 @@ impl Engine {
                     crossed: book.is_crossed(),
                 }
             })
-            .collect();
-        let positions = (0..self.instruments.len())
+            .collect()
+    }
+
+    /// Each instrument's position, marked at the mid.
+    fn position_views(&self) -> Vec<PositionView> {
+        (0..self.instruments.len())
             .map(|i| {
                 let mark = self.books[i]
                     .mid_ticks()
@@ -155,10 +194,14 @@ impl Engine {
                     unrealized: self.unrealized[i],
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Account PnL, equity and the loss limits.
+    fn pnl_view(&self) -> PnlView {
         // Read-only: building a view must never change what the engine decides.
         let drawdown = self.drawdown();
-        let pnl = PnlView {
+        PnlView {
             realized: self.realized,
             unrealized: self.unrealized.iter().copied().sum(),
             fees: self.fees,
@@ -168,13 +211,16 @@ impl Engine {
             day_pnl: self.day_pnl(),
             daily_loss_limit: self.risk.limits().daily_loss_limit,
             max_drawdown: self.risk.limits().max_drawdown,
-        };
+        }
+    }
+
+    /// Each strategy's switch, position, PnL and order counts.
+    fn strategy_views(&self) -> Vec<StrategyView> {
         let held_state = matches!(
             self.state,
             TradingState::Paused | TradingState::Reducing | TradingState::Halted
         ) || self.shutting_down;
-        let strategies = self
-            .strategies
+        self.strategies
             .iter()
             .enumerate()
             .map(|(s, slot)| {
@@ -209,33 +255,6 @@ impl Engine {
                     last_signal: slot.strategy.last_signal().map(str::to_string),
                 }
             })
-            .collect();
-        let risk = self.risk.stats();
-        EngineView {
-            now: self.now,
-            trading_state: self.state,
-            halt_reason: self.halt_reason.clone(),
-            kill: self.kill.clone(),
-            gate_open: self.gate.is_open(),
-            markets,
-            tape: self.tape.iter().rev().take(100).rev().copied().collect(),
-            positions,
-            pnl,
-            open_orders: self.open_orders.values().cloned().collect(),
-            closed_orders: self.closed_orders.iter().cloned().collect(),
-            strategies,
-            alerts: self.alerts.iter().cloned().collect(),
-            health: HealthView {
-                events: self.events,
-                market_events: self.market_events,
-                orders: self.orders_sent,
-                fills: self.fills,
-                risk_checks: risk.checks,
-                risk_refusals: risk.refused,
-                feed: Vec::new(),
-            },
-            order_preview: self.order_preview.clone(),
-            engine_lag: std::time::Duration::ZERO,
-        }
+            .collect()
     }
 }
