@@ -95,10 +95,10 @@ pub fn assemble_persisted(
         crate::strategy::build(&cfg.strategies, &instruments)
             .map_err(|e| anyhow::anyhow!("strategies.{}: {}", e.key, e.message))?
             .iter()
-            .map(|s| {
-                let name = s.strategy.name().to_string();
-                let params = strategy_params(cfg, &name);
-                (name, s.enabled, params)
+            .zip(&crate::strategy::BUILTINS)
+            .map(|(s, b)| {
+                let params = (b.params)(&cfg.strategies);
+                (s.strategy.name().to_string(), s.enabled, params)
             })
             .collect();
     store.note_strategies(&strategies)?;
@@ -122,17 +122,6 @@ pub fn assemble_persisted(
         },
     )?;
     Ok((parts, Persisted { store, sink, run }))
-}
-
-/// A strategy's parameters as text, for the store.
-fn strategy_params(cfg: &Config, name: &str) -> String {
-    let s = &cfg.strategies;
-    match name {
-        n if n.contains("market") => format!("{:?}", s.market_maker),
-        n if n.contains("imbalance") => format!("{:?}", s.imbalance),
-        n if n.contains("exit") => format!("{:?}", s.exit_manager),
-        _ => String::new(),
-    }
 }
 
 /// An engine over a recording, with the paper venue: what `pit replay` and
@@ -160,10 +149,12 @@ pub fn map_strategy_symbols(
         return Vec::new();
     };
     let mut notes = Vec::new();
-    for (key, symbol) in [
-        ("strategies.market_maker.symbol", &mut s.market_maker.symbol),
-        ("strategies.imbalance.symbol", &mut s.imbalance.symbol),
-    ] {
+    for b in &crate::strategy::BUILTINS {
+        let Some(symbol_of) = b.symbol else {
+            continue;
+        };
+        let key = format!("strategies.{}.symbol", b.section);
+        let symbol = symbol_of(s);
         if instruments.iter().any(|i| &i.symbol == symbol) {
             continue;
         }
@@ -310,13 +301,12 @@ pub fn select_live(
         });
     }
     cfg.instruments = list;
-    let first = symbols[0].clone();
-    let s = &mut cfg.strategies;
-    if !symbols.contains(&s.market_maker.symbol) {
-        s.market_maker.symbol = first.clone();
-    }
-    if !symbols.contains(&s.imbalance.symbol) {
-        s.imbalance.symbol = first;
+    let first = &symbols[0];
+    for symbol_of in crate::strategy::BUILTINS.iter().filter_map(|b| b.symbol) {
+        let symbol = symbol_of(&mut cfg.strategies);
+        if !symbols.contains(symbol) {
+            *symbol = first.clone();
+        }
     }
     Ok(warnings)
 }

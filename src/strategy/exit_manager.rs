@@ -38,6 +38,9 @@ use crate::domain::{
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt::Write as _;
 
+/// The exit manager's name in the console, the store and the audit.
+pub const NAME: &str = "exit-manager";
+
 /// `[strategies.exit_manager]` in config.toml. It watches every instrument (no `symbol`).
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -320,7 +323,7 @@ impl ExitManager {
 
 impl Strategy for ExitManager {
     fn name(&self) -> &str {
-        "exit-manager"
+        NAME
     }
 
     fn instrument(&self) -> Option<InstrumentId> {

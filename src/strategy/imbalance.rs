@@ -38,6 +38,9 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
+/// The imbalance taker's name in the console, the store and the audit.
+pub const NAME: &str = "imbalance";
+
 /// `[strategies.imbalance]` in config.toml.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -342,7 +345,7 @@ impl ImbalanceTaker {
 
 impl Strategy for ImbalanceTaker {
     fn name(&self) -> &str {
-        "imbalance"
+        NAME
     }
 
     fn instrument(&self) -> Option<InstrumentId> {

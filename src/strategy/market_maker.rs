@@ -46,6 +46,9 @@ use crate::domain::{
 use rust_decimal::Decimal;
 use std::fmt::Write as _;
 
+/// The market maker's name in the console, the store and the audit.
+pub const NAME: &str = "market-maker";
+
 /// `[strategies.market_maker]` in config.toml.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -358,7 +361,7 @@ impl MarketMaker {
 
 impl Strategy for MarketMaker {
     fn name(&self) -> &str {
-        "market-maker"
+        NAME
     }
 
     fn instrument(&self) -> Option<InstrumentId> {

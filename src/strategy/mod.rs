@@ -1,4 +1,5 @@
-//! Strategies: the [`Strategy`] trait and the built-in strategies, one file each.
+//! Strategies: the [`Strategy`] trait and the built-in strategies, one file each, listed
+//! in one table ([`BUILTINS`]) that the config, the wiring and the store read.
 //!
 //! A strategy never talks to a venue. The engine calls it on book updates, trades, its own
 //! fills and order closes, and a timer; it answers with [`Intent`]s that the engine turns
@@ -111,8 +112,8 @@ pub trait Strategy: Send {
 use crate::domain::Invalid;
 use rust_decimal::Decimal;
 
-/// `[strategies]` in config.toml. Order is fixed: 1 market maker, 2 imbalance taker,
-/// 3 exit manager (key N toggles strategy N).
+/// `[strategies]` in config.toml: one section per entry of [`BUILTINS`], in the table's
+/// order (1 market maker, 2 imbalance taker, 3 exit manager; key N toggles strategy N).
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StrategiesConfig {
@@ -124,19 +125,75 @@ pub struct StrategiesConfig {
     pub exit_manager: exit_manager::ExitParams,
 }
 
+/// One built-in strategy: everything the rest of the program needs to know about it.
+/// Adding a strategy takes its file, one entry in [`BUILTINS`] and its section (a field
+/// of [`StrategiesConfig`]).
+pub struct Builtin {
+    /// Its name, as [`Strategy::name`] gives it (the console, the store, the audit).
+    pub name: &'static str,
+    /// Its section under `[strategies]`, the prefix of its keys in errors.
+    pub section: &'static str,
+    /// Check its section on its own (keys relative to the section).
+    pub validate: fn(&StrategiesConfig) -> Result<(), Invalid>,
+    /// Build it from its validated section and the instruments (keys relative to the
+    /// section).
+    pub build: fn(&StrategiesConfig, &[Instrument]) -> Result<Box<dyn Strategy>, Invalid>,
+    /// Whether its section switches it on at start.
+    pub enabled: fn(&StrategiesConfig) -> bool,
+    /// Its parameters as text, for the store.
+    pub params: fn(&StrategiesConfig) -> String,
+    /// Its `symbol` key, when it trades one instrument: a replay of another recording and
+    /// `pit run --symbol` move it to an instrument that exists.
+    pub symbol: Option<fn(&mut StrategiesConfig) -> &mut String>,
+}
+
+/// The built-in strategies, in key order: entry N is strategy N (`StrategyId` N-1).
+pub static BUILTINS: [Builtin; 3] = [
+    Builtin {
+        name: market_maker::NAME,
+        section: "market_maker",
+        validate: |c| c.market_maker.validate(),
+        build: |c, instruments| {
+            let s = market_maker::MarketMaker::new(&c.market_maker, instruments)?;
+            Ok(Box::new(s))
+        },
+        enabled: |c| c.market_maker.enabled,
+        params: |c| format!("{:?}", c.market_maker),
+        symbol: Some(|c| &mut c.market_maker.symbol),
+    },
+    Builtin {
+        name: imbalance::NAME,
+        section: "imbalance",
+        validate: |c| c.imbalance.validate(),
+        build: |c, instruments| {
+            let s = imbalance::ImbalanceTaker::new(&c.imbalance, instruments)?;
+            Ok(Box::new(s))
+        },
+        enabled: |c| c.imbalance.enabled,
+        params: |c| format!("{:?}", c.imbalance),
+        symbol: Some(|c| &mut c.imbalance.symbol),
+    },
+    Builtin {
+        name: exit_manager::NAME,
+        section: "exit_manager",
+        validate: |c| c.exit_manager.validate(),
+        build: |c, instruments| {
+            let s = exit_manager::ExitManager::new(&c.exit_manager, instruments);
+            Ok(Box::new(s))
+        },
+        enabled: |c| c.exit_manager.enabled,
+        params: |c| format!("{:?}", c.exit_manager),
+        symbol: None,
+    },
+];
+
 impl StrategiesConfig {
     /// Checks every section on its own (no instruments needed); keys are prefixed with the
     /// section, e.g. `market_maker.spread_bps`.
     pub fn validate(&self) -> Result<(), Invalid> {
-        self.market_maker
-            .validate()
-            .map_err(|e| prefixed("market_maker", e))?;
-        self.imbalance
-            .validate()
-            .map_err(|e| prefixed("imbalance", e))?;
-        self.exit_manager
-            .validate()
-            .map_err(|e| prefixed("exit_manager", e))?;
+        for b in &BUILTINS {
+            (b.validate)(self).map_err(|e| prefixed(b.section, e))?;
+        }
         Ok(())
     }
 }
@@ -159,34 +216,25 @@ impl std::fmt::Debug for StrategySlot {
     }
 }
 
-/// Builds the strategies in key order (market maker, imbalance taker, exit manager);
-/// strategy N in the returned list gets `StrategyId` N-1. An unknown symbol or a nonsense
-/// value is refused with the key relative to `[strategies]`, e.g. `market_maker.symbol`.
-/// Symbols are matched exactly against [`Instrument::symbol`]; the first match wins.
+/// Builds the strategies in key order ([`BUILTINS`]: market maker, imbalance taker, exit
+/// manager); strategy N in the returned list gets `StrategyId` N-1. An unknown symbol or
+/// a nonsense value is refused with the key relative to `[strategies]`, e.g.
+/// `market_maker.symbol`. Symbols are matched exactly against [`Instrument::symbol`]; the
+/// first match wins.
 pub fn build(
     cfg: &StrategiesConfig,
     instruments: &[Instrument],
 ) -> Result<Vec<StrategySlot>, Invalid> {
     cfg.validate()?;
-    let mm = market_maker::MarketMaker::new(&cfg.market_maker, instruments)
-        .map_err(|e| prefixed("market_maker", e))?;
-    let imb = imbalance::ImbalanceTaker::new(&cfg.imbalance, instruments)
-        .map_err(|e| prefixed("imbalance", e))?;
-    let exit = exit_manager::ExitManager::new(&cfg.exit_manager, instruments);
-    Ok(vec![
-        StrategySlot {
-            strategy: Box::new(mm),
-            enabled: cfg.market_maker.enabled,
-        },
-        StrategySlot {
-            strategy: Box::new(imb),
-            enabled: cfg.imbalance.enabled,
-        },
-        StrategySlot {
-            strategy: Box::new(exit),
-            enabled: cfg.exit_manager.enabled,
-        },
-    ])
+    BUILTINS
+        .iter()
+        .map(|b| {
+            Ok(StrategySlot {
+                strategy: (b.build)(cfg, instruments).map_err(|e| prefixed(b.section, e))?,
+                enabled: (b.enabled)(cfg),
+            })
+        })
+        .collect()
 }
 
 fn prefixed(section: &str, e: Invalid) -> Invalid {
@@ -406,6 +454,22 @@ mod build_tests {
     use super::test_util::{btc, eth};
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn each_table_entry_names_its_strategy_and_its_section() {
+        let slots = build(&StrategiesConfig::default(), &[btc(0)]).unwrap();
+        assert_eq!(slots.len(), BUILTINS.len());
+        for (slot, b) in slots.iter().zip(&BUILTINS) {
+            assert_eq!(slot.strategy.name(), b.name);
+            let text = format!("[{}]\nenabled = false\n", b.section);
+            let mut cfg: StrategiesConfig = toml::from_str(&text).unwrap();
+            assert!(!(b.enabled)(&cfg), "{}", b.section);
+            if let Some(symbol_of) = b.symbol {
+                *symbol_of(&mut cfg) = "ETH-USD".into();
+                assert!((b.params)(&cfg).contains("\"ETH-USD\""), "{}", b.section);
+            }
+        }
+    }
 
     #[test]
     fn builds_in_key_order_and_carries_enabled_flags() {
