@@ -1,8 +1,9 @@
 //! pit: a terminal trading console and its trading engine.
 //!
 //! Dependency arrows point one way: `domain` <- `engine` <- `venue`; `strategy` sees
-//! `domain` and the engine's strategy interface. `domain` and `engine` import neither the
-//! terminal crates nor tokio.
+//! `domain` and the engine's strategy interface. `domain`, `engine` and `strategy` import
+//! neither the terminal crates nor tokio, nor any module above them (`tests/boundary.rs`
+//! fails if one does).
 
 pub mod app;
 pub mod backtest;
