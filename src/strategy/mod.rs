@@ -125,6 +125,9 @@ pub struct StrategiesConfig {
     pub exit_manager: exit_manager::ExitParams,
 }
 
+/// How a table entry builds its strategy from the config and the instruments.
+pub type BuildFn = fn(&StrategiesConfig, &[Instrument]) -> Result<Box<dyn Strategy>, Invalid>;
+
 /// One built-in strategy: everything the rest of the program needs to know about it.
 /// Adding a strategy takes its file, one entry in [`BUILTINS`] and its section (a field
 /// of [`StrategiesConfig`]).
@@ -137,7 +140,7 @@ pub struct Builtin {
     pub validate: fn(&StrategiesConfig) -> Result<(), Invalid>,
     /// Build it from its validated section and the instruments (keys relative to the
     /// section).
-    pub build: fn(&StrategiesConfig, &[Instrument]) -> Result<Box<dyn Strategy>, Invalid>,
+    pub build: BuildFn,
     /// Whether its section switches it on at start.
     pub enabled: fn(&StrategiesConfig) -> bool,
     /// Its parameters as text, for the store.
