@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use pit::config::Config;
-use pit::runner::{RunOptions, Speed};
+use pit::control::Speed;
+use pit::runner::RunOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

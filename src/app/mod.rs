@@ -10,6 +10,7 @@ pub mod keymap;
 pub use config::ConsoleConfig;
 pub use keymap::{Action, Keymap, KeymapConfig};
 
+use crate::control::{RunControl, Speed};
 use crate::domain::{
     Instrument, InstrumentId, Level, Order, OrderKind, Price, Qty, Side, TimeInForce, Timestamp,
     TradingState,
@@ -65,7 +66,7 @@ pub enum AppEffect {
     /// Ring the terminal bell (write BEL).
     Bell,
     /// A replay control for the runner (`EngineHandle::control`).
-    Replay(crate::runner::RunControl),
+    Replay(RunControl),
     /// Compute a fresh PnL report from the store off the console and engine threads, then
     /// hand it back with [`App::set_report`].
     RequestReport,
@@ -78,13 +79,12 @@ pub const REPLAY_SPEEDS: &[f64] = &[0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ReplayClock {
     pub paused: bool,
-    pub speed: crate::runner::Speed,
+    pub speed: Speed,
 }
 
 impl ReplayClock {
     /// The next speed up (`up`) or down from `speed`.
-    pub fn step_speed(speed: crate::runner::Speed, up: bool) -> crate::runner::Speed {
-        use crate::runner::Speed;
+    pub fn step_speed(speed: Speed, up: bool) -> Speed {
         let last = REPLAY_SPEEDS.len() - 1;
         let idx = match speed {
             Speed::Max => last + 1,
@@ -111,8 +111,8 @@ impl ReplayClock {
     /// `1x`, `0.25x`, `max`, with ` PAUSED` when paused.
     pub fn label(&self) -> String {
         let sp = match self.speed {
-            crate::runner::Speed::Max => "max".to_string(),
-            crate::runner::Speed::Times(x) => format!("{x}x"),
+            Speed::Max => "max".to_string(),
+            Speed::Times(x) => format!("{x}x"),
         };
         if self.paused {
             format!("{sp} PAUSED")
@@ -418,7 +418,7 @@ impl App {
     }
 
     /// A replay's starting speed (and the replay keys take effect).
-    pub fn set_replay_speed(&mut self, speed: crate::runner::Speed) {
+    pub fn set_replay_speed(&mut self, speed: Speed) {
         self.replay = Some(ReplayClock {
             paused: false,
             speed,
@@ -688,7 +688,6 @@ impl App {
             | Action::ReplayFaster
             | Action::ReplaySlower
             | Action::ReplayStep => {
-                use crate::runner::RunControl;
                 let Some(r) = &mut self.replay else { return };
                 let c = match action {
                     Action::ReplayPause => {
