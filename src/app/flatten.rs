@@ -1,8 +1,8 @@
 //! The flatten preview: what `F` would send, one reduce-only market order per open
 //! position, priced by walking the visible book, with the slippage against the mid.
 
-use super::{App, fmt_dec, mid_price};
-use crate::domain::{Instrument, Level, Price, Qty, Side};
+use super::{App, fmt_dec, mid_price, take_visible};
+use crate::domain::Side;
 use rust_decimal::Decimal;
 
 /// One line of the flatten preview.
@@ -43,19 +43,16 @@ impl App {
                 Side::Buy
             };
             let lots = inst.qty_floor(pos.qty.abs());
-            let levels = match side {
-                Side::Buy => &market.asks,
-                Side::Sell => &market.bids,
-            };
-            let walk = walk_book(inst, levels, lots);
+            let (cost, avg) = take_visible(market, inst, side, lots);
+            let unfilled = lots - cost.filled;
             let mid = mid_price(market);
-            let (slippage, slippage_bps) = match (walk.avg, mid) {
+            let (slippage, slippage_bps) = match (avg, mid) {
                 (Some(avg), Some(mid)) if !mid.is_zero() => {
                     let per_unit = match side {
                         Side::Buy => avg - mid,
                         Side::Sell => mid - avg,
                     };
-                    let filled = inst.qty(walk.filled);
+                    let filled = inst.qty(cost.filled);
                     (
                         Some(per_unit * filled),
                         Some(per_unit / mid * Decimal::from(10_000)),
@@ -67,50 +64,13 @@ impl App {
                 symbol: inst.symbol.clone(),
                 side,
                 qty: inst.fmt_qty(lots),
-                avg_price: walk.avg.map(|a| fmt_dec(a, inst.price_precision + 1)),
-                worst_price: walk.worst.map(|p| inst.fmt_price(p)),
+                avg_price: avg.map(|a| fmt_dec(a, inst.price_precision + 1)),
+                worst_price: cost.worst.map(|p| inst.fmt_price(p)),
                 slippage,
                 slippage_bps,
-                unfilled: (!walk.unfilled.is_zero()).then(|| inst.fmt_qty(walk.unfilled)),
+                unfilled: (!unfilled.is_zero()).then(|| inst.fmt_qty(unfilled)),
             });
         }
         out
-    }
-}
-
-/// The result of walking book levels for a size.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Walk {
-    pub filled: Qty,
-    pub unfilled: Qty,
-    pub avg: Option<Decimal>,
-    pub worst: Option<Price>,
-}
-
-/// Walk `levels` (best first) for `qty` lots.
-pub fn walk_book(inst: &Instrument, levels: &[Level], qty: Qty) -> Walk {
-    let mut left = qty;
-    let mut notional = Decimal::ZERO;
-    let mut filled = Qty::ZERO;
-    let mut worst = None;
-    for l in levels {
-        if !left.is_positive() {
-            break;
-        }
-        let take = if l.qty < left { l.qty } else { left };
-        if !take.is_positive() {
-            continue;
-        }
-        notional += inst.notional(l.price, take);
-        filled += take;
-        left -= take;
-        worst = Some(l.price);
-    }
-    let avg = (filled.is_positive()).then(|| notional / inst.qty(filled));
-    Walk {
-        filled,
-        unfilled: left,
-        avg,
-        worst,
     }
 }

@@ -12,13 +12,13 @@ mod order_form;
 mod types;
 
 pub use config::ConsoleConfig;
-pub use flatten::{FlattenLine, Walk, walk_book};
+pub use flatten::FlattenLine;
 pub use keymap::{Action, Keymap, KeymapConfig};
 pub use order_form::{Check, FormField, OrderForm};
 pub use types::{Confirm, Mode, Pane, Popup, REPLAY_SPEEDS, ReplayClock, ReportView};
 
 use crate::control::{RunControl, Speed};
-use crate::domain::{Instrument, InstrumentId, Order, Timestamp};
+use crate::domain::{Instrument, InstrumentId, Order, OrderBook, Qty, Side, TakeCost, Timestamp};
 use crate::engine::view::{EngineView, MarketView};
 use crate::engine::{AlertLevel, Command};
 use crate::store::report::Report;
@@ -349,6 +349,34 @@ pub fn mid_price(m: &MarketView) -> Option<Decimal> {
     let b = m.bids.first()?;
     let a = m.asks.first()?;
     Some((inst.price(b.price) + inst.price(a.price)) / Decimal::TWO)
+}
+
+/// Twice the mid of a market, in ticks (best bid + best ask), when both sides have a level.
+fn mid_x2_ticks(m: &MarketView) -> Option<i64> {
+    Some(m.bids.first()?.price.0 + m.asks.first()?.price.0)
+}
+
+/// What a market order for `qty` lots on `side` would take from a market's visible book:
+/// the book's own walk ([`OrderBook::cost_to_take_from`]) over the levels the view shows,
+/// and the average price of what fills (notional over size, quote currency).
+fn take_visible(
+    m: &MarketView,
+    inst: &Instrument,
+    side: Side,
+    qty: Qty,
+) -> (TakeCost, Option<Decimal>) {
+    let levels = match side {
+        Side::Buy => &m.asks,
+        Side::Sell => &m.bids,
+    };
+    let cost = OrderBook::cost_to_take_from(levels.iter().copied(), side, qty, None);
+    let avg = cost.filled.is_positive().then(|| {
+        let notional = Decimal::try_from_i128_with_scale(cost.notional, 0).unwrap_or(Decimal::MAX)
+            * inst.tick_size
+            * inst.lot_size;
+        notional / inst.qty(cost.filled)
+    });
+    (cost, avg)
 }
 
 /// A decimal with exactly `dp` decimal places (rounded half away from zero).

@@ -2,10 +2,9 @@
 //! the verdict it shows before sending (the engine's risk verdict once published, and the
 //! checks the console can do itself).
 
-use super::flatten::walk_book;
-use super::{App, AppEffect, fmt_dec, mid_price};
+use super::{App, AppEffect, fmt_dec, mid_price, mid_x2_ticks, take_visible};
 use crate::domain::{Instrument, OrderKind, Side, TimeInForce, TradingState};
-use crate::engine::{Command, ManualOrder};
+use crate::engine::{Command, ManualOrder, risk};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
@@ -238,7 +237,9 @@ impl App {
     }
 
     /// Local checks: size positive, on the lot grid and at least the minimum; price on the
-    /// tick grid and inside the price band around the mid; market orders walk the book.
+    /// tick grid and inside the price band around the mid; market orders walk the book. The
+    /// grids are the instrument's own conversions, the minimum and the band the risk
+    /// engine's own checks, the walk the book's.
     pub fn local_checks(&self, form: &OrderForm) -> Vec<Check> {
         let mut out = Vec::new();
         let ok = |t: String| Check { ok: true, text: t };
@@ -266,7 +267,7 @@ impl App {
                     )));
                     None
                 }
-                Ok(q) if q < inst.min_qty => {
+                Ok(q) if risk::below_min_qty(inst, q) => {
                     out.push(bad(format!(
                         "size below the minimum {}",
                         inst.fmt_qty(inst.min_qty)
@@ -283,22 +284,19 @@ impl App {
         if form.price.trim().is_empty() {
             // Market order: walk the opposite side.
             if let Some(q) = qty {
-                let levels = match form.side {
-                    Side::Buy => &market.asks,
-                    Side::Sell => &market.bids,
-                };
-                let walk = walk_book(inst, levels, q);
-                match walk.avg {
-                    Some(avg) if walk.unfilled.is_zero() => {
+                let (cost, avg) = take_visible(market, inst, form.side, q);
+                let unfilled = q - cost.filled;
+                match avg {
+                    Some(avg) if unfilled.is_zero() => {
                         out.push(ok(format!(
                             "market: est. avg {} worst {}",
                             fmt_dec(avg, inst.price_precision + 1),
-                            walk.worst.map_or("-".into(), |p| inst.fmt_price(p))
+                            cost.worst.map_or("-".into(), |p| inst.fmt_price(p))
                         )));
                     }
                     _ => out.push(bad(format!(
                         "market: visible book cannot fill {} ",
-                        inst.fmt_qty(walk.unfilled)
+                        inst.fmt_qty(unfilled)
                     ))),
                 }
             }
@@ -315,12 +313,14 @@ impl App {
                     ))),
                     Ok(p) => {
                         out.push(ok(format!("price {} on the tick grid", inst.fmt_price(p))));
-                        if let (Some(band), Some(mid)) = (self.price_band_bps, mid)
+                        if let (Some(band), Some(mid), Some(mid_x2)) =
+                            (self.price_band_bps, mid, mid_x2_ticks(market))
                             && !mid.is_zero()
                         {
+                            // The engine's own band check decides; the distance is for reading.
                             let off = ((inst.price(p) - mid).abs() / mid * Decimal::from(10_000))
                                 .round_dp(1);
-                            if off > band {
+                            if risk::beyond_price_band(p, mid_x2, band) {
                                 out.push(bad(format!("price {off} bps from mid, band {band} bps")));
                             } else {
                                 out.push(ok(format!("price {off} bps from mid (band {band})")));

@@ -812,6 +812,24 @@ fn sanity(req: &OrderRequest, inst: &Instrument) -> Result<(), Refusal> {
     }
 }
 
+// ----- stand-alone checks, for callers that must agree with the engine (the console's
+// order form) -----
+
+/// The minimum size on its own: whether `qty` is below the instrument's `min_qty`.
+pub fn below_min_qty(inst: &Instrument, qty: crate::domain::Qty) -> bool {
+    qty < inst.min_qty
+}
+
+/// The price band on its own: whether `price` lies more than `max_bps` from the mid, given
+/// as `mid_x2` (best bid + best ask, in ticks). Exact, without dividing:
+/// |2 price - 2 mid| * 10000 > band * |2 mid|.
+pub fn beyond_price_band(price: Price, mid_x2: i64, max_bps: Decimal) -> bool {
+    let dev_x2 = (2 * i128::from(price.0) - i128::from(mid_x2)).abs();
+    let lhs =
+        Decimal::try_from_i128_with_scale(dev_x2 * i128::from(BPS), 0).unwrap_or(Decimal::MAX);
+    lhs > max_bps.saturating_mul(Decimal::from(mid_x2).abs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
