@@ -21,7 +21,7 @@ pub struct FlattenLine {
     pub unfilled: Option<String>,
 }
 
-impl App {
+impl<T, R> App<T, R> {
     /// What `F` would send: one reduce-only market order per open position, with the
     /// average and worst price from walking the visible book and the slippage against mid.
     pub fn flatten_preview(&self) -> Vec<FlattenLine> {

@@ -2,14 +2,13 @@
 //! report, health) or through the keymap to an [`Action`]; the kill switch works over
 //! everything. Each turns into state changes and [`AppEffect`]s.
 
-use super::{Action, App, AppEffect, Confirm, Pane, Popup, ReplayClock};
+use super::{Action, App, AppEffect, Confirm, Pane, Popup, ReplayClock, ThemeCycle};
 use crate::control::RunControl;
 use crate::domain::{Side, TradingState};
 use crate::engine::Command;
-use crate::ui::theme::Theme;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
-impl App {
+impl<T: ThemeCycle, R> App<T, R> {
     /// Handle a key press. Returns what the loop must do (commands, the kill switch, quit,
     /// the bell), plus any effects still pending from [`App::set_view`].
     pub fn on_key(&mut self, key: KeyEvent) -> Vec<AppEffect> {
@@ -203,24 +202,8 @@ impl App {
     }
 
     fn next_theme(&mut self) {
-        let forced_mono = self.theme.monochrome && self.theme.name != "mono";
-        let next = if self.theme_cycle.is_empty() {
-            Theme::builtin(Theme::next_name(&self.theme.name)).ok()
-        } else {
-            let i = self
-                .theme_cycle
-                .iter()
-                .position(|t| t.name == self.theme.name)
-                .map_or(0, |i| (i + 1) % self.theme_cycle.len());
-            self.theme_cycle.get(i).cloned()
-        };
-        if let Some(t) = next {
-            let t = if forced_mono { t.without_color() } else { t };
-            self.flash = Some(format!(
-                "theme: {}{}",
-                t.name,
-                if forced_mono { " (NO_COLOR)" } else { "" }
-            ));
+        if let Some((t, name)) = self.theme.next_theme(&self.theme_cycle) {
+            self.flash = Some(format!("theme: {name}"));
             self.theme = t;
         }
     }

@@ -1,8 +1,9 @@
 //! The console's state: a replica of the engine's published view plus UI state (focus,
 //! selection, popups, theme, the equity history). Pure and synchronous: keys go in,
 //! [`AppEffect`]s come out; no I/O, no clocks, no channels. The event loop (outside this
-//! module) feeds it views and keys, performs the effects and renders it with
-//! [`crate::ui::render`].
+//! module) feeds it views and keys, performs the effects and has it drawn. The renderer's
+//! theme and the store's report are type parameters: the state holds them without
+//! importing the renderer or the store (the renderer names the concrete type it draws).
 
 pub mod config;
 mod flatten;
@@ -15,14 +16,12 @@ pub use config::ConsoleConfig;
 pub use flatten::FlattenLine;
 pub use keymap::{Action, Keymap, KeymapConfig};
 pub use order_form::{Check, FormField, OrderForm};
-pub use types::{Confirm, Mode, Pane, Popup, REPLAY_SPEEDS, ReplayClock, ReportView};
+pub use types::{Confirm, Mode, Pane, Popup, REPLAY_SPEEDS, ReplayClock, ReportView, ThemeCycle};
 
 use crate::control::{RunControl, Speed};
 use crate::domain::{Instrument, InstrumentId, Order, OrderBook, Qty, Side, TakeCost, Timestamp};
 use crate::engine::view::{EngineView, MarketView};
 use crate::engine::{AlertLevel, Command};
-use crate::store::report::Report;
-use crate::ui::theme::Theme;
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -47,16 +46,17 @@ pub enum AppEffect {
     RequestReport,
 }
 
-/// The console's state.
-pub struct App {
+/// The console's state, holding a theme `T` (the renderer's) and the last report `R` (the
+/// store's) for the renderer.
+pub struct App<T, R> {
     view: Arc<EngineView>,
     /// What the run is connected to.
     pub mode: Mode,
     /// Replays only: the clock's pause state and speed.
     replay: Option<ReplayClock>,
-    theme: Theme,
+    theme: T,
     /// Themes `t` cycles through; the built-ins unless the loop sets others.
-    theme_cycle: Vec<Theme>,
+    theme_cycle: Vec<T>,
     keymap: Keymap,
     book_levels: usize,
     equity_cap: usize,
@@ -69,7 +69,7 @@ pub struct App {
     order_sel_id: Option<String>,
     alert_scroll: usize,
     popup: Option<Popup>,
-    report: ReportView,
+    report: ReportView<R>,
     /// How far the report's tables can scroll at the size last drawn (the renderer sets
     /// it, as ratatui's `ListState` keeps its offset), so `j` stops at the bottom.
     report_max_scroll: std::cell::Cell<usize>,
@@ -82,8 +82,8 @@ pub struct App {
     quit: bool,
 }
 
-impl App {
-    pub fn new(cfg: &ConsoleConfig, theme: Theme, view: Arc<EngineView>) -> App {
+impl<T, R> App<T, R> {
+    pub fn new(cfg: &ConsoleConfig, theme: T, view: Arc<EngineView>) -> Self {
         let (keymap, flash) = match Keymap::from_config(&cfg.keys) {
             Ok(k) => (k, None),
             Err(e) => (
@@ -91,7 +91,7 @@ impl App {
                 Some(format!("keymap refused, defaults in use: {e}")),
             ),
         };
-        let mut app = App {
+        let mut app = Self {
             view: Arc::new(EngineView::default()),
             mode: Mode::Sim,
             replay: None,
@@ -185,7 +185,7 @@ impl App {
 
     /// Themes for `t` to cycle through (e.g. loaded from the themes folder). Empty: the
     /// built-ins.
-    pub fn set_theme_cycle(&mut self, themes: Vec<Theme>) {
+    pub fn set_theme_cycle(&mut self, themes: Vec<T>) {
         self.theme_cycle = themes;
     }
 
@@ -207,7 +207,7 @@ impl App {
     }
 
     /// A report computed for the report view (or why it could not be).
-    pub fn set_report(&mut self, report: Result<Report, String>) {
+    pub fn set_report(&mut self, report: Result<R, String>) {
         let r = &mut self.report;
         r.loading = false;
         r.updates += 1;
@@ -225,7 +225,7 @@ impl App {
         matches!(self.popup, Some(Popup::Report))
     }
 
-    pub fn report_view(&self) -> &ReportView {
+    pub fn report_view(&self) -> &ReportView<R> {
         &self.report
     }
 
@@ -243,7 +243,7 @@ impl App {
     pub fn view(&self) -> &EngineView {
         &self.view
     }
-    pub fn theme(&self) -> &Theme {
+    pub fn theme(&self) -> &T {
         &self.theme
     }
     pub fn keymap(&self) -> &Keymap {

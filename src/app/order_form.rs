@@ -52,7 +52,7 @@ pub struct Check {
     pub text: String,
 }
 
-impl App {
+impl<T, R> App<T, R> {
     /// Returns whether the form stays open.
     pub(super) fn on_form_key(
         &mut self,

@@ -5,7 +5,6 @@
 
 use super::order_form::OrderForm;
 use crate::control::Speed;
-use crate::store::report::Report;
 use std::fmt;
 use std::sync::Arc;
 
@@ -161,10 +160,10 @@ pub enum Popup {
     Health,
 }
 
-/// What the report view shows: the last report the store gave, or why there is none.
-#[derive(Clone, Debug, Default)]
-pub struct ReportView {
-    pub report: Option<Arc<Report>>,
+/// What the report view shows: the last report `R` the store gave, or why there is none.
+#[derive(Clone, Debug)]
+pub struct ReportView<R> {
+    pub report: Option<Arc<R>>,
     /// The last request failed (or this run has no store).
     pub error: Option<String>,
     /// Asked for on opening and not answered yet.
@@ -173,4 +172,24 @@ pub struct ReportView {
     pub scroll: usize,
     /// Reports received so far.
     pub updates: u64,
+}
+
+impl<R> Default for ReportView<R> {
+    fn default() -> Self {
+        ReportView {
+            report: None,
+            error: None,
+            loading: false,
+            scroll: 0,
+            updates: 0,
+        }
+    }
+}
+
+/// What the console's state needs of the renderer's theme: which one comes next when `t`
+/// is pressed. The state holds a theme without looking inside it.
+pub trait ThemeCycle: Sized {
+    /// The theme after this one: the next of `cycle` (matched by name; empty: the
+    /// built-ins), with the name to show for it.
+    fn next_theme(&self, cycle: &[Self]) -> Option<(Self, String)>;
 }
