@@ -9,8 +9,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pit::config::Config;
+use pit::control::Speed;
 use pit::domain::TradingState;
-use pit::runner::{RunOptions, Runner, Speed};
+use pit::runner::{RunOptions, Runner};
 use std::path::PathBuf;
 use std::time::Duration;
 

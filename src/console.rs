@@ -9,9 +9,10 @@
 //! it is computed on tokio's blocking pool (never on this task, never on the engine
 //! thread), one at a time, and refreshed every [`REPORT_REFRESH`] while the view is open.
 
-use crate::app::{App, AppEffect};
+use crate::app::AppEffect;
 use crate::runner::{EngineHandle, RunResult};
 use crate::tui::Tui;
+use crate::ui::App;
 use anyhow::Context;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
 use futures_util::StreamExt;

@@ -9,6 +9,7 @@ pub mod app;
 pub mod backtest;
 pub mod config;
 pub mod console;
+pub mod control;
 pub mod domain;
 pub mod engine;
 pub mod headless;

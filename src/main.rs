@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use pit::config::Config;
-use pit::runner::{RunOptions, Speed};
+use pit::control::Speed;
+use pit::runner::RunOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -279,7 +280,7 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let _log_guard = pit::logging::init(&cfg.log)?;
     let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
     let (handle, reader) = start_engine(cfg, args, publish_every)?;
-    let mut app = pit::app::App::new(&cfg.console, theme, handle.view());
+    let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
     app.set_mode(if cfg.venue == "sim" {
         pit::app::Mode::Sim

@@ -3,12 +3,14 @@
 //! (real time, N times faster, or as fast as possible), and publishes the engine's view as
 //! a latest value. It never waits for the console.
 
+use crate::control::{RunControl, Speed};
 use crate::domain::{Timestamp, TradingGate};
 use crate::engine::clock::{Clock, ScaledClock};
 use crate::engine::view::EngineView;
 use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
 use crate::store::writer::StoreSink;
 use crate::venue::{ExecutionPort, MarketDataPort, PortStats};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
@@ -17,50 +19,6 @@ use tokio::sync::watch;
 
 /// Longest a live run waits for market data before looking at operator commands.
 const LIVE_POLL: Duration = Duration::from_millis(2);
-
-/// How fast engine time runs against the wall clock.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Speed {
-    /// N times real time (1.0 = real time).
-    Times(f64),
-    /// As fast as the machine goes; engine time comes only from the events.
-    Max,
-}
-
-/// Speeds are finite and positive by construction (the parser refuses anything else), so
-/// equality is total.
-impl Eq for Speed {}
-
-impl std::str::FromStr for Speed {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("max") {
-            return Ok(Speed::Max);
-        }
-        let t = s.trim_end_matches(['x', 'X']);
-        match t.parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 => Ok(Speed::Times(v)),
-            _ => Err(format!(
-                "invalid speed '{s}': a positive number (e.g. 1, 10, 0.5) or 'max'"
-            )),
-        }
-    }
-}
-
-/// Replay controls: they act on time itself (pausing a replay stops its clock), so they
-/// are the runner's, not engine commands. Live and simulated runs ignore none of them, but
-/// only replays offer them in the console.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunControl {
-    /// Stop the clock: nothing is processed until `Resume` (commands still are).
-    Pause,
-    Resume,
-    TogglePause,
-    /// Change the pace; the clock is re-anchored at the current engine time.
-    SetSpeed(Speed),
-    /// While paused: process exactly one item (a market event, a venue report or a timer).
-    Step,
-}
 
 /// Sees every effect and every processed item of a run (backtest statistics).
 pub trait RunObserver: Send {
@@ -334,263 +292,182 @@ impl Runner {
     ) -> RunResult {
         let wall_start = Instant::now();
         let started = self.engine.now();
-        let end = self.opts.run_for.map(|d| started + d);
-        // A live feed's events come at wall-clock times: engine time is the wall clock
-        // (re-anchored every iteration; speed controls do not apply).
-        let live = self.market.is_live();
-        let mut clock = match self.opts.speed {
-            _ if live => Some(ScaledClock::new(wall_now(), 1.0)),
-            Speed::Times(s) => Some(ScaledClock::new(started, s)),
-            Speed::Max => None,
+        let pacer = Pacer::new(
+            self.market.is_live(),
+            self.opts.speed,
+            started,
+            self.controls.take(),
+        );
+        let mut run = RunState {
+            inbox: Inbox::new(commands),
+            pacer,
+            publisher: Publisher::new(view_tx, self.opts.publish_every),
+            exit_deadline: None,
+            end: self.opts.run_for.map(|d| started + d),
+            iteration: 0,
         };
-        let mut pending: Vec<Command> = Vec::new();
-        let mut exit_deadline: Option<Timestamp> = None;
-        let mut last_publish = Instant::now();
-        let mut iteration: u64 = 0;
-        let mut lag = Duration::ZERO;
-        let mut paused = false;
-        let mut orphaned = false;
-        let mut steps: u32 = 0;
-        let mut ctl_queue: Vec<RunControl> = Vec::new();
-        // A view waiting for the store: (last record it reflects, the view).
-        let mut held: Option<(u64, Arc<EngineView>)> = None;
-        let publish = |engine: &mut Engine,
-                       market: &dyn MarketDataPort,
-                       store: Option<&StoreSink>,
-                       held: &mut Option<(u64, Arc<EngineView>)>,
-                       last: &mut Instant,
-                       lag: Duration| {
-            if let Some(tx) = &view_tx {
-                // Never show what is not durable yet: hold the view until it is (one held
-                // view at a time, so a busy engine still shows progress).
-                if held.is_none() {
-                    let mut view = engine.view();
-                    view.engine_lag = lag;
-                    view.health.feed = market.health();
-                    let view = Arc::new(view);
-                    match store {
-                        Some(s) if !s.is_durable(s.emitted()) => {
-                            *held = Some((s.emitted(), view));
-                        }
-                        _ => {
-                            tx.send_replace(view);
-                        }
-                    }
-                }
-            }
-            *last = Instant::now();
-        };
-        let release = |store: Option<&StoreSink>, held: &mut Option<(u64, Arc<EngineView>)>| {
-            if let (Some(tx), Some(s), Some((mark, _))) = (&view_tx, store, held.as_ref())
-                && s.is_durable(*mark)
-                && let Some((_, view)) = held.take()
-            {
-                tx.send_replace(view);
-            }
-        };
+        while self.turn(&mut run).is_continue() {}
+        self.finish(&mut run, started, wall_start)
+    }
 
-        // Publish the view now (held back until durable when the run persists).
-        macro_rules! publish_now {
-            () => {
-                publish(
-                    &mut self.engine,
-                    &*self.market,
-                    self.store.as_ref(),
-                    &mut held,
-                    &mut last_publish,
-                    lag,
-                )
-            };
+    /// One turn of the loop: commands, then controls, then (paced) the next item.
+    fn turn(&mut self, run: &mut RunState) -> ControlFlow<()> {
+        run.publisher.release(self.store.as_ref());
+        self.take_commands(run);
+        if let Some(deadline) = run.exit_deadline
+            && (self.engine.open_orders().is_empty() || self.now >= deadline)
+        {
+            return ControlFlow::Break(());
+        }
+        run.pacer.apply_controls(self.now);
+        if run.pacer.paused && run.exit_deadline.is_none() && self.paused_turn(run) {
+            return ControlFlow::Continue(());
         }
 
-        loop {
-            release(self.store.as_ref(), &mut held);
-            // Operator commands first, in arrival order.
-            loop {
-                match commands.try_recv() {
-                    Ok(cmd) => pending.push(cmd),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        // Nobody can command us any more: stop like a Shutdown, once.
-                        if exit_deadline.is_none() && !orphaned {
-                            pending.push(Command::Shutdown);
-                        }
-                        orphaned = true;
-                        break;
-                    }
-                }
-            }
-            if !pending.is_empty() {
-                self.apply_commands(&mut pending, &mut exit_deadline);
-                publish_now!();
-            }
-            if let Some(deadline) = exit_deadline
-                && (self.engine.open_orders().is_empty() || self.now >= deadline)
-            {
-                break;
-            }
+        // A replay read to its end stops like a Shutdown, at the last event's time.
+        if run.exit_deadline.is_none()
+            && self.market.is_finished()
+            && self.market.peek_time().is_none()
+        {
+            run.inbox.pending.push(Command::Shutdown);
+            return ControlFlow::Continue(());
+        }
 
-            // Replay controls: pause, speed, step.
-            if let Some(rx) = &self.controls {
-                ctl_queue.extend(rx.try_iter());
-            }
-            if !ctl_queue.is_empty() {
-                let mut changed = None;
-                for c in ctl_queue.drain(..) {
-                    match c {
-                        RunControl::Pause => paused = true,
-                        RunControl::Resume => paused = false,
-                        RunControl::TogglePause => paused = !paused,
-                        RunControl::SetSpeed(s) => changed = Some(s),
-                        RunControl::Step => steps += 1,
-                    }
-                    if !paused {
-                        steps = 0;
-                    }
-                    // Any control re-anchors the clock at the current engine time.
-                    changed.get_or_insert(self.opts.speed);
-                }
-                if let Some(s) = changed.filter(|_| !live) {
-                    self.opts.speed = s;
-                    clock = match s {
-                        Speed::Times(x) => Some(ScaledClock::new(self.now, x)),
-                        Speed::Max => None,
-                    };
-                }
-            }
-            if paused && exit_deadline.is_none() {
-                if steps == 0 {
-                    if last_publish.elapsed() >= self.opts.publish_every {
-                        publish_now!();
-                    }
-                    match commands.recv_timeout(Duration::from_millis(10)) {
-                        Ok(cmd) => pending.push(cmd),
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => pending.push(Command::Shutdown),
-                    }
-                    continue;
-                }
-                steps -= 1;
-                if self.market.peek_time().is_some() || !self.market.is_finished() {
-                    self.step();
-                    if let Some(c) = &mut clock
-                        && let Speed::Times(x) = self.opts.speed
-                    {
-                        *c = ScaledClock::new(self.now, x);
-                    }
-                    publish_now!();
-                    continue;
-                }
-            }
+        let next = self.next_time();
+        if run.exit_deadline.is_none()
+            && let Some(e) = run.end
+            && next > e
+        {
+            self.now = self.now.max(e);
+            run.inbox.pending.push(Command::Shutdown);
+            return ControlFlow::Continue(());
+        }
+        if let Some(deadline) = run.exit_deadline
+            && next > deadline
+        {
+            self.now = deadline;
+            return ControlFlow::Break(());
+        }
+        if !self.pace(run, next) {
+            return ControlFlow::Continue(());
+        }
 
-            // A replay read to its end stops like a Shutdown, at the last event's time.
-            if exit_deadline.is_none()
-                && self.market.is_finished()
-                && self.market.peek_time().is_none()
-            {
-                pending.push(Command::Shutdown);
-                continue;
-            }
+        self.step();
+        run.iteration += 1;
+        if (run.pacer.clock.is_some() || run.iteration.is_multiple_of(1024)) && run.publisher.due()
+        {
+            self.publish(run);
+        }
+        ControlFlow::Continue(())
+    }
 
-            let next = self.next_time();
-            if exit_deadline.is_none()
-                && let Some(e) = end
-                && next > e
-            {
-                self.now = self.now.max(e);
-                pending.push(Command::Shutdown);
-                continue;
-            }
-            if let Some(deadline) = exit_deadline
-                && next > deadline
-            {
-                self.now = deadline;
-                break;
-            }
+    /// Operator commands first, in arrival order; the view goes out after them.
+    fn take_commands(&mut self, run: &mut RunState) {
+        run.inbox.drain(run.exit_deadline.is_some());
+        if !run.inbox.pending.is_empty() {
+            self.apply_commands(&mut run.inbox.pending, &mut run.exit_deadline);
+            self.publish(run);
+        }
+    }
 
-            // Pace against the wall clock, staying responsive to commands. Once stopping,
-            // run unpaced: waiting for cancel confirmations must not take grace / speed
-            // of real time at a slow replay speed.
-            if live {
-                clock = Some(ScaledClock::new(wall_now(), 1.0));
+    /// A turn while paused: wait briefly for a command, or process the one item a `Step`
+    /// granted. Returns whether the turn is over (false: a step with nothing left to read,
+    /// which goes on to the end-of-replay check).
+    fn paused_turn(&mut self, run: &mut RunState) -> bool {
+        if run.pacer.steps == 0 {
+            if run.publisher.due() {
+                self.publish(run);
             }
-            if let Some(clock) = clock.as_ref().filter(|_| exit_deadline.is_none()) {
-                let target = clock.wall_at(next);
-                let mut got_command = false;
-                let mut got_market = false;
-                loop {
-                    let wall = Instant::now();
-                    if wall >= target {
-                        break;
-                    }
-                    release(self.store.as_ref(), &mut held);
-                    if wall.duration_since(last_publish) >= self.opts.publish_every {
-                        publish_now!();
-                    }
-                    if let Some(rx) = &self.controls
-                        && let Ok(c) = rx.try_recv()
-                    {
-                        // Handled at the top of the loop; re-queue it there.
-                        ctl_queue.push(c);
-                        got_command = true;
-                        break;
-                    }
-                    let mut wait = (target - wall)
-                        .min(self.opts.publish_every)
-                        .min(Duration::from_millis(20));
-                    if live {
-                        // Wake for a live event as soon as it arrives; commands are
-                        // looked at between short waits.
-                        self.market.wait_ready(wall + wait.min(LIVE_POLL));
-                        if self.market.peek_time().is_some() {
-                            got_market = true;
-                            break;
-                        }
-                        wait = Duration::ZERO;
-                    }
-                    match commands.recv_timeout(wait) {
-                        Ok(cmd) => {
-                            pending.push(cmd);
-                            got_command = true;
-                            break;
-                        }
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => {
-                            // Nobody can command us any more: stop like a Shutdown.
-                            if exit_deadline.is_none() {
-                                pending.push(Command::Shutdown);
-                                got_command = true;
-                            }
-                            break;
-                        }
-                    }
-                }
-                if got_command {
-                    self.now = self.now.max(clock.now().min(next));
-                    continue;
-                }
-                if got_market {
-                    continue;
-                }
-                lag = Instant::now().saturating_duration_since(target);
-            }
-
+            run.inbox.wait(Duration::from_millis(10));
+            return true;
+        }
+        run.pacer.steps -= 1;
+        if self.market.peek_time().is_some() || !self.market.is_finished() {
             self.step();
-            iteration += 1;
-            if (clock.is_some() || iteration.is_multiple_of(1024))
-                && last_publish.elapsed() >= self.opts.publish_every
-            {
-                publish_now!();
+            run.pacer.reanchor(self.now);
+            self.publish(run);
+            return true;
+        }
+        false
+    }
+
+    /// Pace against the wall clock, staying responsive to commands. Once stopping, run
+    /// unpaced: waiting for cancel confirmations must not take grace / speed of real time
+    /// at a slow replay speed. Returns whether the item at `next` is due now (false:
+    /// something came first and the turn starts over).
+    fn pace(&mut self, run: &mut RunState, next: Timestamp) -> bool {
+        run.pacer.follow_wall();
+        let Some(clock) = run.pacer.clock.filter(|_| run.exit_deadline.is_none()) else {
+            return true;
+        };
+        let target = clock.wall_at(next);
+        match self.wait_until(run, target) {
+            Waited::Due => {
+                run.pacer.lag = Instant::now().saturating_duration_since(target);
+                true
+            }
+            Waited::Command => {
+                self.now = self.now.max(clock.now().min(next));
+                false
+            }
+            Waited::Market => false,
+        }
+    }
+
+    /// Wait for the wall clock to reach `target`, releasing and publishing views as due;
+    /// stop early for a command or a replay control, or (live) a market event.
+    fn wait_until(&mut self, run: &mut RunState, target: Instant) -> Waited {
+        loop {
+            let wall = Instant::now();
+            if wall >= target {
+                return Waited::Due;
+            }
+            run.publisher.release(self.store.as_ref());
+            if run.publisher.due_at(wall) {
+                self.publish(run);
+            }
+            if run.pacer.control_arrived() {
+                return Waited::Command;
+            }
+            let mut wait = (target - wall)
+                .min(self.opts.publish_every)
+                .min(Duration::from_millis(20));
+            if run.pacer.live {
+                // Wake for a live event as soon as it arrives; commands are looked at
+                // between short waits.
+                self.market.wait_ready(wall + wait.min(LIVE_POLL));
+                if self.market.peek_time().is_some() {
+                    return Waited::Market;
+                }
+                wait = Duration::ZERO;
+            }
+            if run.inbox.wait(wait) {
+                return Waited::Command;
             }
         }
+    }
+
+    /// Publish the view now (held back until durable when the run persists).
+    fn publish(&mut self, run: &mut RunState) {
+        run.publisher.publish(
+            &mut self.engine,
+            &*self.market,
+            self.store.as_ref(),
+            run.pacer.lag,
+        );
+    }
+
+    /// The end of a run: once the store has committed everything, the last view and the
+    /// result.
+    fn finish(mut self, run: &mut RunState, started: Timestamp, wall_start: Instant) -> RunResult {
         // Report only durable figures: wait for the store to drain first.
         if let Some(s) = &self.store
             && !s.flush(Duration::from_secs(30))
         {
             tracing::error!(error = ?s.error(), "store: not everything could be committed");
         }
-        held = None;
-        publish_now!();
+        run.publisher.held = None;
+        self.publish(run);
         if let Some(o) = &mut self.observer {
             o.on_end(&self.engine);
         }
@@ -671,6 +548,258 @@ impl Runner {
             }
         }
         self.effects = effects;
+    }
+}
+
+/// One run's loop state, in named parts: commands in, the pace, the view out, and the stop.
+struct RunState {
+    inbox: Inbox,
+    pacer: Pacer,
+    publisher: Publisher,
+    /// Set by the first `Shutdown`: the engine time by which cancels must be confirmed.
+    exit_deadline: Option<Timestamp>,
+    /// Where `run_for` ends, engine time.
+    end: Option<Timestamp>,
+    /// Items processed; an unpaced run publishes at most every 1024th.
+    iteration: u64,
+}
+
+/// How a paced wait ended.
+enum Waited {
+    /// The wall clock reached the item's time.
+    Due,
+    /// A command or a replay control arrived first.
+    Command,
+    /// A live market event arrived first.
+    Market,
+}
+
+/// Operator commands: the channel, those waiting to be applied, and whether the sender is
+/// gone.
+struct Inbox {
+    rx: Receiver<Command>,
+    pending: Vec<Command>,
+    /// Nobody can command the run any more.
+    orphaned: bool,
+}
+
+impl Inbox {
+    fn new(rx: Receiver<Command>) -> Self {
+        Inbox {
+            rx,
+            pending: Vec::new(),
+            orphaned: false,
+        }
+    }
+
+    /// Queue everything that arrived. A hung-up channel stops the run like a Shutdown,
+    /// once (not when it is already `stopping`).
+    fn drain(&mut self, stopping: bool) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(cmd) => self.pending.push(cmd),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if !stopping && !self.orphaned {
+                        self.pending.push(Command::Shutdown);
+                    }
+                    self.orphaned = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Wait up to `timeout` for a command (a hung-up channel queues a Shutdown). Returns
+    /// whether anything was queued.
+    fn wait(&mut self, timeout: Duration) -> bool {
+        match self.rx.recv_timeout(timeout) {
+            Ok(cmd) => {
+                self.pending.push(cmd);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.pending.push(Command::Shutdown);
+                true
+            }
+        }
+    }
+}
+
+/// Paces engine time against the wall clock and obeys the replay controls (pause, speed,
+/// step).
+struct Pacer {
+    /// A live feed's events come at wall-clock times: engine time is the wall clock
+    /// (re-anchored every turn; speed controls do not apply).
+    live: bool,
+    speed: Speed,
+    /// `None` at max speed: engine time comes only from the events.
+    clock: Option<ScaledClock>,
+    controls: Option<Receiver<RunControl>>,
+    /// Controls to apply at the top of the next turn.
+    queue: Vec<RunControl>,
+    paused: bool,
+    /// Items granted by `Step` while paused.
+    steps: u32,
+    /// How late the last paced item was processed, for the view.
+    lag: Duration,
+}
+
+impl Pacer {
+    fn new(
+        live: bool,
+        speed: Speed,
+        started: Timestamp,
+        controls: Option<Receiver<RunControl>>,
+    ) -> Self {
+        let clock = match speed {
+            _ if live => Some(ScaledClock::new(wall_now(), 1.0)),
+            Speed::Times(s) => Some(ScaledClock::new(started, s)),
+            Speed::Max => None,
+        };
+        Pacer {
+            live,
+            speed,
+            clock,
+            controls,
+            queue: Vec::new(),
+            paused: false,
+            steps: 0,
+            lag: Duration::ZERO,
+        }
+    }
+
+    /// Apply the controls that arrived: pause, speed, step. Any control re-anchors the
+    /// clock at the current engine time `now`.
+    fn apply_controls(&mut self, now: Timestamp) {
+        if let Some(rx) = &self.controls {
+            self.queue.extend(rx.try_iter());
+        }
+        if self.queue.is_empty() {
+            return;
+        }
+        let mut changed = None;
+        for c in self.queue.drain(..) {
+            match c {
+                RunControl::Pause => self.paused = true,
+                RunControl::Resume => self.paused = false,
+                RunControl::TogglePause => self.paused = !self.paused,
+                RunControl::SetSpeed(s) => changed = Some(s),
+                RunControl::Step => self.steps += 1,
+            }
+            if !self.paused {
+                self.steps = 0;
+            }
+            changed.get_or_insert(self.speed);
+        }
+        if let Some(s) = changed.filter(|_| !self.live) {
+            self.speed = s;
+            self.clock = match s {
+                Speed::Times(x) => Some(ScaledClock::new(now, x)),
+                Speed::Max => None,
+            };
+        }
+    }
+
+    /// After a step while paused: the clock goes on from `now`.
+    fn reanchor(&mut self, now: Timestamp) {
+        if let Some(c) = &mut self.clock
+            && let Speed::Times(x) = self.speed
+        {
+            *c = ScaledClock::new(now, x);
+        }
+    }
+
+    /// Live: engine time is the wall clock, re-anchored before every paced item.
+    fn follow_wall(&mut self) {
+        if self.live {
+            self.clock = Some(ScaledClock::new(wall_now(), 1.0));
+        }
+    }
+
+    /// Whether a replay control arrived (queued for the top of the next turn).
+    fn control_arrived(&mut self) -> bool {
+        if let Some(rx) = &self.controls
+            && let Ok(c) = rx.try_recv()
+        {
+            self.queue.push(c);
+            return true;
+        }
+        false
+    }
+}
+
+/// Publishes the engine's view as a latest value, never showing what the store has not
+/// made durable yet.
+struct Publisher {
+    tx: Option<watch::Sender<Arc<EngineView>>>,
+    /// A view waiting for the store: (last record it reflects, the view).
+    held: Option<(u64, Arc<EngineView>)>,
+    /// When a view last went out (or was held).
+    last: Instant,
+    /// At most this often, wall time.
+    every: Duration,
+}
+
+impl Publisher {
+    fn new(tx: Option<watch::Sender<Arc<EngineView>>>, every: Duration) -> Self {
+        Publisher {
+            tx,
+            held: None,
+            last: Instant::now(),
+            every,
+        }
+    }
+
+    /// Whether the next view is due.
+    fn due(&self) -> bool {
+        self.last.elapsed() >= self.every
+    }
+
+    /// Whether the next view is due at wall time `wall`.
+    fn due_at(&self, wall: Instant) -> bool {
+        wall.duration_since(self.last) >= self.every
+    }
+
+    /// Publish the engine's view now, stamped with `lag`; held back until durable when the
+    /// run persists.
+    fn publish(
+        &mut self,
+        engine: &mut Engine,
+        market: &dyn MarketDataPort,
+        store: Option<&StoreSink>,
+        lag: Duration,
+    ) {
+        if let Some(tx) = &self.tx {
+            // Never show what is not durable yet: hold the view until it is (one held
+            // view at a time, so a busy engine still shows progress).
+            if self.held.is_none() {
+                let mut view = engine.view();
+                view.engine_lag = lag;
+                view.health.feed = market.health();
+                let view = Arc::new(view);
+                match store {
+                    Some(s) if !s.is_durable(s.emitted()) => {
+                        self.held = Some((s.emitted(), view));
+                    }
+                    _ => {
+                        tx.send_replace(view);
+                    }
+                }
+            }
+        }
+        self.last = Instant::now();
+    }
+
+    /// Send the held view once the store has made it durable.
+    fn release(&mut self, store: Option<&StoreSink>) {
+        if let (Some(tx), Some(s), Some((mark, _))) = (&self.tx, store, self.held.as_ref())
+            && s.is_durable(*mark)
+            && let Some((_, view)) = self.held.take()
+        {
+            tx.send_replace(view);
+        }
     }
 }
 

@@ -297,7 +297,7 @@ fn keymap_remaps_from_toml_and_help_follows() {
     assert_eq!(pause.keys, "p/f2");
     assert_eq!(rows.len(), Action::all().count());
     // And the overlay shows them.
-    let mut a = pit::app::App::new(
+    let mut a = pit::ui::App::new(
         &cfg.console,
         Theme::builtin("dark").expect("dark"),
         Arc::new(view()),
@@ -511,7 +511,7 @@ fn x_cancels_the_selected_order() {
 fn a_critical_alert_rings_the_bell_once() {
     let mut quiet = view();
     quiet.alerts.retain(|al| al.level != AlertLevel::Critical);
-    let mut a = pit::app::App::new(
+    let mut a = pit::ui::App::new(
         &ConsoleConfig::default(),
         Theme::builtin("dark").expect("dark"),
         Arc::new(quiet.clone()),
@@ -601,7 +601,7 @@ fn order_form_shows_the_engine_risk_verdict() {
 
 // ----- the report view -----
 
-fn report_app() -> pit::app::App {
+fn report_app() -> pit::ui::App {
     let mut a = app();
     assert_eq!(a.on_key(key('r')), vec![AppEffect::RequestReport]);
     a.set_report(Ok(report()));
@@ -708,7 +708,7 @@ fn the_help_lists_the_report_key() {
 
 // ----- the feed health view -----
 
-fn health_app() -> pit::app::App {
+fn health_app() -> pit::ui::App {
     let mut a = app_with(live_view(), Theme::builtin("dark").expect("dark"));
     assert!(a.on_key(key('H')).is_empty());
     assert_eq!(a.popup(), Some(&pit::app::Popup::Health));

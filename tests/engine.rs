@@ -2,13 +2,14 @@
 //! determinism. Driven through the real runner, simulated market and paper venue.
 
 use pit::config::Config;
+use pit::control::Speed;
 use pit::domain::{
     ClientOrderId, ExecReport, MarketEvent, OrderKind, OrderRequest, Side, TimeInForce, Timestamp,
     TradingGate, TradingState,
 };
 use pit::engine::risk::RiskApproved;
 use pit::engine::{Command, ManualOrder};
-use pit::runner::{RunOptions, Runner, Speed};
+use pit::runner::{RunOptions, Runner};
 use pit::setup::{SIM_EPOCH, assemble};
 use pit::venue::{ExecutionPort, PortStats};
 use std::sync::Arc;

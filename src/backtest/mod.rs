@@ -9,9 +9,10 @@ pub mod report;
 pub mod sweep;
 
 use crate::config::Config;
+use crate::control::Speed;
 use crate::domain::{ClientOrderId, Side, Timestamp, TradingState};
 use crate::engine::{Effect, Engine, Summary};
-use crate::runner::{RunObserver, RunOptions, RunResult, Runner, Speed};
+use crate::runner::{RunObserver, RunOptions, RunResult, Runner};
 use crate::venue::replay::{Progress, ReplayReport};
 use report::{Figures, FillRecord, RunRecord};
 use rust_decimal::Decimal;

@@ -201,9 +201,20 @@ impl OrderBook {
     /// The cost of taking `qty` as an aggressor on `taker_side` (a buy walks the asks),
     /// optionally not past `limit`.
     pub fn cost_to_take(&self, taker_side: Side, qty: Qty, limit: Option<Price>) -> TakeCost {
+        Self::cost_to_take_from(self.levels(taker_side.opposite()), taker_side, qty, limit)
+    }
+
+    /// [`OrderBook::cost_to_take`] over a copy of the side the taker hits, best first (e.g.
+    /// the levels of the published view).
+    pub fn cost_to_take_from(
+        levels: impl IntoIterator<Item = Level>,
+        taker_side: Side,
+        qty: Qty,
+        limit: Option<Price>,
+    ) -> TakeCost {
         let mut cost = TakeCost::default();
         let mut left = qty;
-        for l in self.levels(taker_side.opposite()) {
+        for l in levels {
             if !left.is_positive() {
                 break;
             }

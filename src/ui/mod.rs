@@ -9,8 +9,9 @@ pub mod panes;
 pub mod popups;
 pub mod theme;
 
-use crate::app::{App, Pane};
+use crate::app::Pane;
 use crate::domain::TradingState;
+use crate::store::report::Report;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -18,6 +19,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use rust_decimal::Decimal;
 use theme::Role;
+
+/// The console's state as this renderer draws it: with its theme and the store's report.
+pub type App = crate::app::App<theme::Theme, Report>;
 
 /// Width and height from which every pane is shown at once.
 pub const FULL_WIDTH: u16 = 120;

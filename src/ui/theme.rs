@@ -340,6 +340,28 @@ impl Theme {
     }
 }
 
+/// `t` in the console: the next theme of the cycle (or of the built-ins), keeping NO_COLOR
+/// in force when the current theme was made colourless by it.
+impl crate::app::ThemeCycle for Theme {
+    fn next_theme(&self, cycle: &[Theme]) -> Option<(Theme, String)> {
+        let forced_mono = self.monochrome && self.name != "mono";
+        let next = if cycle.is_empty() {
+            Theme::builtin(Theme::next_name(&self.name)).ok()
+        } else {
+            let i = cycle
+                .iter()
+                .position(|t| t.name == self.name)
+                .map_or(0, |i| (i + 1) % cycle.len());
+            cycle.get(i).cloned()
+        };
+        next.map(|t| {
+            let t = if forced_mono { t.without_color() } else { t };
+            let name = format!("{}{}", t.name, if forced_mono { " (NO_COLOR)" } else { "" });
+            (t, name)
+        })
+    }
+}
+
 impl Default for Theme {
     fn default() -> Self {
         Theme::builtin("dark").unwrap_or_else(|_| Theme::defaults())

@@ -3,13 +3,14 @@
 //! (one critical), strategies and a tape.
 #![allow(dead_code)]
 
-use pit::app::{App, ConsoleConfig};
+use pit::app::ConsoleConfig;
 use pit::domain::{
     ClientOrderId, Instrument, InstrumentId, Level, Order, OrderKind, OrderRequest, OrderStatus,
     OrderTag, Owner, Position, Price, Qty, Side, TimeInForce, Timestamp, TradeTick, TradingState,
 };
 use pit::engine::view::{EngineView, HealthView, MarketView, PnlView, PositionView, StrategyView};
 use pit::engine::{Alert, AlertLevel, KillProgress};
+use pit::ui::App;
 use pit::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -1,10 +1,10 @@
 //! Alerts: time, level, source, text (×count when folded); most recent first.
 //! Unacknowledged critical alerts stay highlighted (and marked `!`) until acknowledged.
 
-use crate::app::{Action, App, Pane};
+use crate::app::{Action, Pane};
 use crate::engine::AlertLevel;
 use crate::ui::theme::Role;
-use crate::ui::{lpad, pane_block};
+use crate::ui::{App, lpad, pane_block};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;

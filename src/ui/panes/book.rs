@@ -3,10 +3,10 @@
 //! cumulative size and a size bar; our own resting orders are marked at their level with
 //! their estimated queue position.
 
-use crate::app::{App, Pane, mid_price};
+use crate::app::{Pane, mid_price};
 use crate::domain::{Level, Order, Side};
 use crate::ui::theme::Role;
-use crate::ui::{emphasis, lpad, pane_block, rpad};
+use crate::ui::{App, emphasis, lpad, pane_block, rpad};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;

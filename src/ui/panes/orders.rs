@@ -1,10 +1,10 @@
 //! Open orders: id, owner, side, price, qty, filled, age, status. The selected order is
 //! marked with `▶` (and highlighted); `x` cancels it.
 
-use crate::app::{App, Pane};
+use crate::app::Pane;
 use crate::domain::{OrderKind, Side};
 use crate::ui::theme::Role;
-use crate::ui::{pane_block, short_duration};
+use crate::ui::{App, pane_block, short_duration};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};

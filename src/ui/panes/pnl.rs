@@ -1,9 +1,9 @@
 //! PnL: realized, unrealized, fees, equity; drawdown from the peak; today's loss against
 //! the daily loss limit as a gauge; a sparkline of the session's equity.
 
-use crate::app::{App, Pane, fmt_dec};
+use crate::app::{Pane, fmt_dec};
 use crate::ui::theme::Role;
-use crate::ui::{pane_block, pnl_style, signed};
+use crate::ui::{App, pane_block, pnl_style, signed};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};

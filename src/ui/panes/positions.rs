@@ -1,8 +1,8 @@
 //! Positions: instrument, side, size, average price, mark, unrealized and realized PnL.
 
-use crate::app::{App, Pane, fmt_dec};
+use crate::app::{Pane, fmt_dec};
 use crate::ui::theme::Role;
-use crate::ui::{pane_block, pnl_style, signed};
+use crate::ui::{App, pane_block, pnl_style, signed};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};

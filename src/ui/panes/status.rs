@@ -2,10 +2,10 @@
 //! frame time),
 //! the full-width HALTED banner, and the footer (key hints or the last message).
 
-use crate::app::{Action, App, Mode};
+use crate::app::{Action, Mode};
 use crate::domain::TradingState;
 use crate::ui::theme::Role;
-use crate::ui::{short_duration, state_style};
+use crate::ui::{App, short_duration, state_style};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::Modifier;

@@ -1,9 +1,9 @@
 //! Strategies: number, toggle key, name, state (ON/OFF/HELD), position, PnL, open orders,
 //! last signal.
 
-use crate::app::{Action, App, Pane};
+use crate::app::{Action, Pane};
 use crate::ui::theme::Role;
-use crate::ui::{pane_block, pnl_style, signed};
+use crate::ui::{App, pane_block, pnl_style, signed};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};

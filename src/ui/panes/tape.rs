@@ -2,10 +2,10 @@
 //! every instrument with its symbol; narrow ones the selected instrument only, and shorten
 //! the time and the side word (to `B▲` / `S▼`) as needed.
 
-use crate::app::{App, Pane};
+use crate::app::Pane;
 use crate::domain::Side;
 use crate::ui::theme::Role;
-use crate::ui::{lpad, pane_block, rpad};
+use crate::ui::{App, lpad, pane_block, rpad};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

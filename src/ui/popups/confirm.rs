@@ -1,10 +1,10 @@
 //! Yes/no confirmations (re-arm, cancel all, quit) and the flatten preview.
 
 use super::centered;
-use crate::app::{App, Confirm, fmt_dec};
+use crate::app::{Confirm, fmt_dec};
 use crate::domain::Side;
 use crate::ui::theme::Role;
-use crate::ui::{pnl_style, rpad};
+use crate::ui::{App, pnl_style, rpad};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

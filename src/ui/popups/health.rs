@@ -8,10 +8,10 @@
 //! without colour. The simulated market and replays have no connection: their rows show
 //! the book state only, and the engine's own counters are listed below.
 
-use crate::app::{Action, App};
+use crate::app::Action;
 use crate::engine::view::{FeedHealth, MarketView};
 use crate::ui::theme::Role;
-use crate::ui::{emphasis, lpad, rpad, short_duration};
+use crate::ui::{App, emphasis, lpad, rpad, short_duration};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};

@@ -1,9 +1,8 @@
 //! The help overlay, generated from the keymap.
 
 use super::centered;
-use crate::app::App;
-use crate::ui::lpad;
 use crate::ui::theme::Role;
+use crate::ui::{App, lpad};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

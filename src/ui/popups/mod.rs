@@ -7,7 +7,8 @@ pub mod help;
 pub mod order_form;
 pub mod report;
 
-use crate::app::{App, Confirm, Popup};
+use crate::app::{Confirm, Popup};
+use crate::ui::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 

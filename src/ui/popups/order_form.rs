@@ -2,10 +2,10 @@
 //! verdict shown before Enter sends it.
 
 use super::centered;
-use crate::app::{App, FormField, OrderForm};
+use crate::app::{FormField, OrderForm};
 use crate::domain::Side;
-use crate::ui::lpad;
 use crate::ui::theme::Role;
+use crate::ui::{App, lpad};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

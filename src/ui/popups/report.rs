@@ -6,10 +6,10 @@
 //!
 //! Signs are always written (`+`/`-`), so the figures read the same without colour.
 
-use crate::app::{Action, App};
+use crate::app::Action;
 use crate::store::report::{Bucket, Report};
 use crate::ui::theme::Role;
-use crate::ui::{lpad, pnl_style, rpad, signed};
+use crate::ui::{App, lpad, pnl_style, rpad, signed};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;

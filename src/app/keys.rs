@@ -1,0 +1,290 @@
+//! Key routing: a key press goes to the open popup (help, confirmation, order form,
+//! report, health) or through the keymap to an [`Action`]; the kill switch works over
+//! everything. Each turns into state changes and [`AppEffect`]s.
+
+use super::{Action, App, AppEffect, Confirm, Pane, Popup, ReplayClock, ThemeCycle};
+use crate::control::RunControl;
+use crate::domain::{Side, TradingState};
+use crate::engine::Command;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+
+impl<T: ThemeCycle, R> App<T, R> {
+    /// Handle a key press. Returns what the loop must do (commands, the kill switch, quit,
+    /// the bell), plus any effects still pending from [`App::set_view`].
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<AppEffect> {
+        let mut out = std::mem::take(&mut self.pending);
+        if key.kind == KeyEventKind::Release {
+            return out;
+        }
+        // The kill switch works everywhere, even over a popup.
+        if self.keymap.action(&key) == Some(Action::Kill) {
+            self.popup = None;
+            self.flash = Some("KILL SWITCH sent".into());
+            out.push(AppEffect::Kill);
+            return out;
+        }
+        if let Some(popup) = self.popup.take() {
+            self.on_popup_key(popup, key, &mut out);
+            return out;
+        }
+        let Some(action) = self.keymap.action(&key) else {
+            return out;
+        };
+        self.flash = None;
+        self.on_action(action, &mut out);
+        out
+    }
+
+    fn on_action(&mut self, action: Action, out: &mut Vec<AppEffect>) {
+        let state = self.view.trading_state;
+        match action {
+            Action::Kill => out.push(AppEffect::Kill),
+            Action::ReArm => {
+                if state == TradingState::Active {
+                    self.flash = Some("already ACTIVE: nothing to re-arm".into());
+                } else {
+                    self.popup = Some(Popup::Confirm(Confirm::ReArm));
+                }
+            }
+            Action::PauseResume => {
+                let cmd = if state == TradingState::Paused {
+                    Command::Resume
+                } else {
+                    Command::Pause
+                };
+                out.push(AppEffect::Engine(cmd));
+            }
+            Action::ToggleStrategy(n) => {
+                if usize::from(n) < self.view.strategies.len() {
+                    out.push(AppEffect::Engine(Command::ToggleStrategy(n)));
+                } else {
+                    self.flash = Some(format!("no strategy {}", u16::from(n) + 1));
+                }
+            }
+            Action::Buy | Action::Sell => {
+                let side = if action == Action::Buy {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
+                if self.view.markets.is_empty() {
+                    self.flash = Some("no instruments".into());
+                } else {
+                    let form = self.new_form(side);
+                    if let Some(e) = self.preview_effect(&form) {
+                        out.push(e);
+                    }
+                    self.popup = Some(Popup::Order(form));
+                }
+            }
+            Action::CancelAll => {
+                if self.view.open_orders.is_empty() {
+                    self.flash = Some("no open orders".into());
+                } else {
+                    self.popup = Some(Popup::Confirm(Confirm::CancelAll));
+                }
+            }
+            Action::CancelSelected => match self.selected_order() {
+                Some(o) => {
+                    let id = o.req.client_id.clone();
+                    self.flash = Some(format!("cancel {id} sent"));
+                    out.push(AppEffect::Engine(Command::Cancel(id)));
+                }
+                None => self.flash = Some("no order selected".into()),
+            },
+            Action::Flatten => {
+                if self.has_exposure().1 == 0 {
+                    self.flash = Some("no positions to flatten".into());
+                } else {
+                    self.popup = Some(Popup::Confirm(Confirm::Flatten));
+                }
+            }
+            Action::NextFocus | Action::Right => self.set_focus(self.focus.step(true)),
+            Action::PrevFocus | Action::Left => self.set_focus(self.focus.step(false)),
+            Action::Up => self.move_selection(false),
+            Action::Down => self.move_selection(true),
+            Action::PrevInstrument | Action::NextInstrument => {
+                let n = self.view.markets.len().max(1);
+                self.instrument = if action == Action::NextInstrument {
+                    (self.instrument + 1) % n
+                } else {
+                    (self.instrument + n - 1) % n
+                };
+            }
+            Action::NextTheme => self.next_theme(),
+            Action::Acknowledge => {
+                // Only what this screen has shown: a newer alert still rings and stays lit.
+                let up_to = self.view.alerts.iter().map(|a| a.seq).max().unwrap_or(0);
+                out.push(AppEffect::Engine(Command::AcknowledgeAlerts { up_to }));
+            }
+            Action::Help => self.popup = Some(Popup::Help),
+            Action::Health => self.popup = Some(Popup::Health),
+            Action::Report => {
+                self.popup = Some(Popup::Report);
+                self.report.loading = true;
+                self.report.scroll = 0;
+                out.push(AppEffect::RequestReport);
+            }
+            Action::ReplayPause
+            | Action::ReplayFaster
+            | Action::ReplaySlower
+            | Action::ReplayStep => {
+                let Some(r) = &mut self.replay else { return };
+                let c = match action {
+                    Action::ReplayPause => {
+                        r.paused = !r.paused;
+                        if r.paused {
+                            RunControl::Pause
+                        } else {
+                            RunControl::Resume
+                        }
+                    }
+                    Action::ReplayFaster | Action::ReplaySlower => {
+                        r.speed = ReplayClock::step_speed(r.speed, action == Action::ReplayFaster);
+                        RunControl::SetSpeed(r.speed)
+                    }
+                    _ => RunControl::Step,
+                };
+                out.push(AppEffect::Replay(c));
+            }
+            Action::Quit => {
+                let (orders, positions) = self.has_exposure();
+                if orders + positions > 0 {
+                    self.popup = Some(Popup::Confirm(Confirm::Quit));
+                } else {
+                    self.quit = true;
+                    out.push(AppEffect::Quit);
+                }
+            }
+        }
+    }
+
+    fn set_focus(&mut self, p: Pane) {
+        self.focus = p;
+        if Pane::BOTTOM.contains(&p) {
+            self.bottom = p;
+        }
+    }
+
+    fn move_selection(&mut self, down: bool) {
+        match self.focus {
+            Pane::Orders => {
+                let n = self.view.open_orders.len();
+                if n > 0 {
+                    self.order_sel = if down {
+                        (self.order_sel + 1).min(n - 1)
+                    } else {
+                        self.order_sel.saturating_sub(1)
+                    };
+                }
+                self.order_sel_id = self
+                    .selected_order()
+                    .map(|o| o.req.client_id.as_str().to_string());
+            }
+            Pane::Alerts => {
+                let n = self.view.alerts.len();
+                self.alert_scroll = if down {
+                    (self.alert_scroll + 1).min(n.saturating_sub(1))
+                } else {
+                    self.alert_scroll.saturating_sub(1)
+                };
+            }
+            Pane::Book | Pane::Positions => {
+                let n = self.view.markets.len().max(1);
+                self.instrument = if down {
+                    (self.instrument + 1) % n
+                } else {
+                    (self.instrument + n - 1) % n
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn next_theme(&mut self) {
+        if let Some((t, name)) = self.theme.next_theme(&self.theme_cycle) {
+            self.flash = Some(format!("theme: {name}"));
+            self.theme = t;
+        }
+    }
+
+    fn on_popup_key(&mut self, popup: Popup, key: KeyEvent, out: &mut Vec<AppEffect>) {
+        match popup {
+            Popup::Help => {
+                // Any key closes the help; the help key itself too.
+            }
+            Popup::Report => {
+                if self.on_report_key(key) {
+                    self.popup = Some(Popup::Report);
+                }
+            }
+            Popup::Health => {
+                // Esc, the health key or a quit key close it; other keys leave it open.
+                let close = key.code == KeyCode::Esc
+                    || matches!(
+                        self.keymap.action(&key),
+                        Some(Action::Health | Action::Quit)
+                    );
+                if !close {
+                    self.popup = Some(Popup::Health);
+                }
+            }
+            Popup::Confirm(c) => {
+                let yes = matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y'));
+                let enter = key.code == KeyCode::Enter;
+                // Re-arming takes an explicit `y`; the others also accept Enter.
+                let confirmed = yes || (enter && c != Confirm::ReArm);
+                if confirmed {
+                    match c {
+                        Confirm::ReArm => {
+                            self.flash = Some("re-arm sent".into());
+                            out.push(AppEffect::Engine(Command::ReArm));
+                        }
+                        Confirm::CancelAll => {
+                            self.flash = Some("cancel all sent".into());
+                            out.push(AppEffect::Engine(Command::CancelAll));
+                        }
+                        Confirm::Flatten => {
+                            self.flash = Some("flatten sent".into());
+                            out.push(AppEffect::Engine(Command::Flatten(None)));
+                        }
+                        Confirm::Quit => {
+                            self.quit = true;
+                            out.push(AppEffect::Quit);
+                        }
+                    }
+                } else {
+                    self.flash = Some("cancelled".into());
+                }
+            }
+            Popup::Order(mut form) => {
+                if self.on_form_key(&mut form, key, out) {
+                    self.popup = Some(Popup::Order(form));
+                } else if !matches!(out.last(), Some(AppEffect::Engine(Command::Manual(_)))) {
+                    // Closed without sending: the engine can forget the preview.
+                    out.push(AppEffect::Engine(Command::ClearPreview));
+                }
+            }
+        }
+    }
+
+    /// Keys over the report view: scroll, or close it (esc, the report key, quit keys).
+    /// Returns whether the view stays open.
+    fn on_report_key(&mut self, key: KeyEvent) -> bool {
+        let max = self.report_max_scroll.get();
+        let r = &mut self.report;
+        match (key.code, self.keymap.action(&key)) {
+            (KeyCode::Esc, _) | (_, Some(Action::Report | Action::Quit)) => return false,
+            (_, Some(Action::Down)) => r.scroll = (r.scroll + 1).min(max),
+            (_, Some(Action::Up)) => r.scroll = r.scroll.saturating_sub(1),
+            (KeyCode::PageDown | KeyCode::Char(' '), _) => {
+                r.scroll = r.scroll.saturating_add(10).min(max)
+            }
+            (KeyCode::PageUp, _) => r.scroll = r.scroll.saturating_sub(10),
+            (KeyCode::Home, _) => r.scroll = 0,
+            (KeyCode::End, _) => r.scroll = max,
+            _ => {}
+        }
+        true
+    }
+}
