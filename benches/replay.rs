@@ -68,7 +68,7 @@ fn replay(c: &mut Criterion) {
     g.bench_function("demo_recording_read_and_decode", |b| {
         b.iter(|| {
             use pit::venue::MarketDataPort;
-            let mut f = pit::venue::replay::ReplayFeed::open(&demo(), &cfg).expect("demo");
+            let mut f = pit::venue::feed::replay::ReplayFeed::open(&demo(), &cfg).expect("demo");
             let mut n = 0u64;
             while f.next_event().is_some() {
                 n += 1;
@@ -85,7 +85,8 @@ fn replay(c: &mut Criterion) {
         g.bench_function("binance_capture_read_and_decode", |b| {
             b.iter(|| {
                 use pit::venue::MarketDataPort;
-                let mut f = pit::venue::replay::ReplayFeed::open(&path, &cfg).expect("capture");
+                let mut f =
+                    pit::venue::feed::replay::ReplayFeed::open(&path, &cfg).expect("capture");
                 let mut n = 0u64;
                 while f.next_event().is_some() {
                     n += 1;

@@ -94,7 +94,7 @@ pub struct Config {
     /// `[recording]`: where recordings go and how files rotate.
     pub recording: crate::record::RecordConfig,
     /// `[live]`: the live market-data connection (real venues).
-    pub live: crate::venue::live::LiveSettings,
+    pub live: crate::venue::feed::live::LiveSettings,
 }
 
 impl Default for Config {
@@ -115,7 +115,7 @@ impl Default for Config {
             store: crate::store::StoreConfig::default(),
             record: false,
             recording: crate::record::RecordConfig::default(),
-            live: crate::venue::live::LiveSettings::default(),
+            live: crate::venue::feed::live::LiveSettings::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::domain::{ClientOrderId, Side, Timestamp, TradingState};
 use crate::engine::{Effect, Engine, Summary};
 use crate::runner::{RunObserver, RunOptions, RunResult, Runner, Speed};
-use crate::venue::replay::{Progress, ReplayReport};
+use crate::venue::feed::replay::{Progress, ReplayReport};
 use report::{Figures, FillRecord, RunRecord};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;

@@ -7,19 +7,10 @@
 use crate::domain::{ClientOrderId, ExecReport, Instrument, MarketEvent, OrderRequest, Timestamp};
 use crate::engine::risk::RiskApproved;
 
-pub mod binance;
-pub mod bybit;
-pub mod coinbase;
-pub mod common;
-pub mod decode;
-pub mod kraken;
-pub mod live;
-pub mod okx;
+pub mod exchanges;
+pub mod feed;
 pub mod paper;
-pub mod polymarket;
-pub mod replay;
 pub mod sim;
-pub mod sim_wire;
 pub mod verify;
 
 /// A source of normalized market data, in receive-time order.
@@ -73,9 +64,9 @@ pub const CAPTURE_VENUES: &[&str] = &[
 pub fn decoder_for(
     venue: &str,
     cfg: &crate::config::Config,
-) -> Option<Box<dyn decode::FrameDecoder>> {
+) -> Option<Box<dyn exchanges::decode::FrameDecoder>> {
     match venue {
-        sim_wire::VENUE => Some(Box::new(sim_wire::SimDecoder::new(cfg.instrument_list()))),
+        sim::wire::VENUE => Some(Box::new(sim::wire::SimDecoder::new(cfg.instrument_list()))),
         _ => capture_decoder(venue, cfg.instrument_list()),
     }
 }
@@ -86,14 +77,16 @@ pub fn decoder_for(
 pub fn capture_decoder(
     venue: &str,
     grid: Vec<Instrument>,
-) -> Option<Box<dyn decode::FrameDecoder>> {
+) -> Option<Box<dyn exchanges::decode::FrameDecoder>> {
     Some(match venue {
-        "binance" => Box::new(binance::BinanceDecoder::discovering_on(grid)),
-        "bybit" => Box::new(bybit::BybitDecoder::discovering_on(grid)),
-        "kraken" => Box::new(kraken::KrakenDecoder::discovering_on(grid)),
-        "okx" => Box::new(okx::OkxDecoder::discovering_on(grid)),
-        "coinbase" => Box::new(coinbase::CoinbaseDecoder::discovering_on(grid)),
-        "polymarket" => Box::new(polymarket::PolymarketDecoder::discovering_on(grid)),
+        "binance" => Box::new(exchanges::binance::BinanceDecoder::discovering_on(grid)),
+        "bybit" => Box::new(exchanges::bybit::BybitDecoder::discovering_on(grid)),
+        "kraken" => Box::new(exchanges::kraken::KrakenDecoder::discovering_on(grid)),
+        "okx" => Box::new(exchanges::okx::OkxDecoder::discovering_on(grid)),
+        "coinbase" => Box::new(exchanges::coinbase::CoinbaseDecoder::discovering_on(grid)),
+        "polymarket" => Box::new(exchanges::polymarket::PolymarketDecoder::discovering_on(
+            grid,
+        )),
         _ => return None,
     })
 }

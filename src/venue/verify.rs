@@ -4,22 +4,24 @@
 //! checked and failed, best bid/ask cross-checks and crossed books.
 //!
 //! Instruments are discovered from the feed on the `1e-8` grid (see
-//! [`crate::venue::common`]); a verify run needs no config.
+//! [`crate::venue::exchanges::common`]); a verify run needs no config.
 
 use crate::record::CaptureReader;
-use crate::venue::decode::{FeedStats, FrameDecoder};
+use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A decoder that discovers its instruments, for a capture of `venue`.
 pub fn discovering_decoder(venue: &str) -> Option<Box<dyn FrameDecoder>> {
     Some(match venue {
-        "binance" => Box::new(crate::venue::binance::BinanceDecoder::discovering()),
-        "bybit" => Box::new(crate::venue::bybit::BybitDecoder::discovering()),
-        "kraken" => Box::new(crate::venue::kraken::KrakenDecoder::discovering()),
-        "okx" => Box::new(crate::venue::okx::OkxDecoder::discovering()),
-        "coinbase" => Box::new(crate::venue::coinbase::CoinbaseDecoder::discovering()),
-        "polymarket" => Box::new(crate::venue::polymarket::PolymarketDecoder::discovering()),
+        "binance" => Box::new(crate::venue::exchanges::binance::BinanceDecoder::discovering()),
+        "bybit" => Box::new(crate::venue::exchanges::bybit::BybitDecoder::discovering()),
+        "kraken" => Box::new(crate::venue::exchanges::kraken::KrakenDecoder::discovering()),
+        "okx" => Box::new(crate::venue::exchanges::okx::OkxDecoder::discovering()),
+        "coinbase" => Box::new(crate::venue::exchanges::coinbase::CoinbaseDecoder::discovering()),
+        "polymarket" => {
+            Box::new(crate::venue::exchanges::polymarket::PolymarketDecoder::discovering())
+        }
         _ => return None,
     })
 }

@@ -10,8 +10,8 @@
 
 use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{BookState, Books, books_decoder_parts, for_each_element};
-use crate::venue::decode::{FeedRequest, FrameDecoder};
+use crate::venue::exchanges::common::{BookState, Books, books_decoder_parts, for_each_element};
+use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 

@@ -47,6 +47,8 @@
 //! Generating an event costs about 100 ns and allocates nothing but snapshots: each
 //! instrument's queue of pending events is sized for the largest possible arrival.
 
+pub mod wire;
+
 use crate::domain::Invalid;
 use crate::domain::{
     Instrument, InstrumentId, Level, MarketEvent, MarketEventKind, OrderBook, Price, Qty, Side,

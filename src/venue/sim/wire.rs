@@ -25,7 +25,7 @@ use crate::domain::{
     TradeTick,
 };
 use crate::record::{CaptureLine, Direction};
-use crate::venue::decode::{FeedStats, FrameDecoder};
+use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -634,7 +634,7 @@ mod tests {
         assert!(files.len() >= 3, "{files:?}");
         let mut replayed = Vec::new();
         for (n, f) in files.iter().enumerate() {
-            let mut r = crate::venue::replay::ReplayFeed::open(f, &cfg).unwrap();
+            let mut r = crate::venue::feed::replay::ReplayFeed::open(f, &cfg).unwrap();
             assert_eq!(r.instruments(), &cfg.instrument_list()[..]);
             let mut evs: Vec<_> = std::iter::from_fn(|| r.next_event()).collect();
             if n > 0 {

@@ -31,7 +31,7 @@ use crate::engine::clock::{Clock, WallClock};
 use crate::engine::view::FeedHealth;
 use crate::record::{CaptureLine, Direction, Recorder};
 use crate::venue::MarketDataPort;
-use crate::venue::decode::{FeedRequest, FeedStats, FrameDecoder};
+use crate::venue::exchanges::decode::{FeedRequest, FeedStats, FrameDecoder};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -139,7 +139,7 @@ pub fn venue_spec(
     s: &LiveSettings,
     instruments: Vec<Instrument>,
 ) -> Result<(LiveSpec, Box<dyn FrameDecoder>), String> {
-    use crate::venue::{binance, bybit, coinbase, kraken, okx, polymarket};
+    use crate::venue::exchanges::{binance, bybit, coinbase, kraken, okx, polymarket};
     let symbols: Vec<String> = instruments.iter().map(|i| i.symbol.clone()).collect();
     let url_or = |default: &str| {
         if s.ws_url.is_empty() {
@@ -789,7 +789,7 @@ pub fn fetch_tick_lot(
     let url = match venue {
         "binance" => format!(
             "{}/api/v3/exchangeInfo?symbol={symbol}",
-            base(crate::venue::binance::REST_BASE)
+            base(crate::venue::exchanges::binance::REST_BASE)
         ),
         "bybit" => format!(
             "{}/v5/market/instruments-info?category={}&symbol={symbol}",

@@ -13,10 +13,10 @@
 
 use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{
+use crate::venue::exchanges::common::{
     BookState, Books, Scale, books_decoder_parts, decimals_of, for_each_element,
 };
-use crate::venue::decode::{FeedRequest, FrameDecoder};
+use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write;

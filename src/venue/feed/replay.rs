@@ -25,8 +25,8 @@
 use crate::config::Config;
 use crate::domain::{Instrument, MarketEvent, Timestamp};
 use crate::record::{CaptureLine, CaptureReader, SkippedLine};
-use crate::venue::decode::{FeedStats, FrameDecoder};
-use crate::venue::sim_wire::Header;
+use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
+use crate::venue::sim::wire::Header;
 use crate::venue::{MarketDataPort, decoder_for};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -180,7 +180,7 @@ pub fn discover_instruments(
     let mut t0: Option<i64> = None;
     let mut last_new = 0u64;
     let mut known = 0usize;
-    let cap = crate::venue::common::Scale::AUTO.dp;
+    let cap = crate::venue::exchanges::common::Scale::AUTO.dp;
     while r.read_into(&mut line) {
         if line.venue != venue {
             continue;
@@ -303,7 +303,7 @@ impl ReplayFeed {
                         path: path.to_path_buf(),
                         venue: line.venue.clone(),
                     };
-                    let d = if line.venue == crate::venue::sim_wire::VENUE {
+                    let d = if line.venue == crate::venue::sim::wire::VENUE {
                         decoder_for(&line.venue, cfg).ok_or_else(unknown)?
                     } else {
                         let found = discover_instruments(path, &line.venue, cfg)?;
@@ -331,7 +331,7 @@ impl ReplayFeed {
             None => (decoder.instruments().to_vec(), Vec::new()),
         };
         let venue = decoder.venue().to_string();
-        let header = (venue == crate::venue::sim_wire::VENUE)
+        let header = (venue == crate::venue::sim::wire::VENUE)
             .then(|| read_header(path))
             .flatten();
         let first_ts = first[0].ts;
@@ -522,7 +522,7 @@ mod tests {
     use super::*;
     use crate::domain::TradingState;
     use crate::record::CaptureWriter;
-    use crate::venue::sim_wire;
+    use crate::venue::sim::wire;
 
     #[test]
     fn a_recording_replays_to_the_same_events_torn_last_line_and_all() {
@@ -533,10 +533,10 @@ mod tests {
         for name in ["r.jsonl", "r.jsonl.zst"] {
             let path = dir.path().join(name);
             let mut w = CaptureWriter::create(&path).unwrap();
-            let h = sim_wire::Header::new(cfg.instrument_list(), events[0].ts, None);
+            let h = wire::Header::new(cfg.instrument_list(), events[0].ts, None);
             w.write(&h.line(events[0].ts)).unwrap();
             for e in &events {
-                w.write(&sim_wire::line(e.ts, sim_wire::encode(e))).unwrap();
+                w.write(&wire::line(e.ts, wire::encode(e))).unwrap();
             }
             w.flush().unwrap();
             drop(w);
