@@ -333,7 +333,7 @@ deribit,BTC-PERPETUAL,3000,3003,false,ask,101.0,1.5
             lot: None,
         })
         .unwrap();
-        let mut feed = ReplayFeed::open(&out, &Config::default()).unwrap();
+        let mut feed = ReplayFeed::open(&out, &Config::default().instrument_list()).unwrap();
         let inst = &feed.instruments()[0];
         assert_eq!(inst.symbol, "BTC-PERPETUAL");
         // The finest decimals seen: 0.1 for both.

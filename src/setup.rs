@@ -192,7 +192,7 @@ pub fn assemble_replay(
     path: &std::path::Path,
     initial_state: TradingState,
 ) -> anyhow::Result<ReplayAssembled> {
-    let market = crate::venue::feed::replay::ReplayFeed::open(path, cfg)?;
+    let market = crate::venue::feed::replay::ReplayFeed::open(path, &cfg.instrument_list())?;
     use crate::venue::MarketDataPort;
     let instruments = market.instruments().to_vec();
     let mut notes = market.grid_notes().to_vec();

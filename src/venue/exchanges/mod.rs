@@ -1,6 +1,8 @@
-//! The real exchanges pit knows: one folder each (its frame decoder and everything else
-//! pit knows about it), the decoder interface ([`decode`]) and the pieces every decoder
-//! shares ([`common`]).
+//! The real exchanges pit knows: one folder each, owning everything pit knows about that
+//! exchange (its frame decoder; in `endpoints.rs` its hosts, subscribe and keep-alive
+//! frames, instrument endpoint and registry entry), the venue table ([`registry`]), the
+//! frame-decoder interface ([`decode`]) and the pieces every decoder shares ([`common`]).
+//! Adding a venue: a new folder here and its line in [`registry::EXCHANGES`].
 
 pub mod binance;
 pub mod bybit;
@@ -10,3 +12,4 @@ pub mod decode;
 pub mod kraken;
 pub mod okx;
 pub mod polymarket;
+pub mod registry;

@@ -22,12 +22,12 @@
 //! events are dropped and counted. One venue per file: lines of another venue than the
 //! first line's are skipped and counted.
 
-use crate::config::Config;
 use crate::domain::{Instrument, MarketEvent, Timestamp};
 use crate::record::{CaptureLine, CaptureReader, SkippedLine};
+use crate::venue::MarketDataPort;
 use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
-use crate::venue::sim::wire::Header;
-use crate::venue::{MarketDataPort, decoder_for};
+use crate::venue::exchanges::registry;
+use crate::venue::sim::wire::{self, Header, SimDecoder};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -47,7 +47,11 @@ pub enum ReplayError {
     Io(#[from] io::Error),
     #[error("{path}: no market data in the recording ({skipped} bad lines skipped)")]
     Empty { path: PathBuf, skipped: u64 },
-    #[error("{path}: no decoder for venue '{venue}' (see venue::decoder_for)")]
+    #[error(
+        "{path}: no decoder for venue '{venue}' (known: {}, {})",
+        wire::VENUE,
+        registry::known()
+    )]
     UnknownVenue { path: PathBuf, venue: String },
 }
 
@@ -152,19 +156,18 @@ fn trailing_zeros(mut v: i64, cap: u32) -> u32 {
 }
 
 /// Read a prefix of a real venue's capture and give every instrument found a trading grid
-/// (see the module docs).
+/// (see the module docs). `configured`: the instruments listed under `[[instruments]]`.
 pub fn discover_instruments(
     path: &Path,
     venue: &str,
-    cfg: &Config,
+    configured: &[Instrument],
 ) -> Result<Discovered, ReplayError> {
     use crate::domain::MarketEventKind;
-    let configured = cfg.instrument_list();
     let unknown = || ReplayError::UnknownVenue {
         path: path.to_path_buf(),
         venue: venue.to_string(),
     };
-    let mut d = crate::venue::capture_decoder(venue, configured.clone()).ok_or_else(unknown)?;
+    let mut d = registry::decoder_on_grid(venue, configured.to_vec()).ok_or_else(unknown)?;
     let mut r = CaptureReader::open(path)?;
     let mut line = CaptureLine {
         ts_ns: 0,
@@ -266,8 +269,10 @@ pub fn discover_instruments(
 impl ReplayFeed {
     /// Open a recording (`.zst` decompressed on the fly): reads up to the first market
     /// event on this thread (so the instruments and the start time are known), then
-    /// starts the prefetch thread.
-    pub fn open(path: &Path, cfg: &Config) -> Result<ReplayFeed, ReplayError> {
+    /// starts the prefetch thread. `configured`: the instruments listed under
+    /// `[[instruments]]` (a sim recording's until its header names them; a real capture's
+    /// grid where they name its symbols).
+    pub fn open(path: &Path, configured: &[Instrument]) -> Result<ReplayFeed, ReplayError> {
         let file = File::open(path).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -303,14 +308,13 @@ impl ReplayFeed {
                         path: path.to_path_buf(),
                         venue: line.venue.clone(),
                     };
-                    let d = if line.venue == crate::venue::sim::wire::VENUE {
-                        decoder_for(&line.venue, cfg).ok_or_else(unknown)?
+                    let d: Box<dyn FrameDecoder> = if line.venue == wire::VENUE {
+                        Box::new(SimDecoder::new(configured.to_vec()))
                     } else {
-                        let found = discover_instruments(path, &line.venue, cfg)?;
+                        let found = discover_instruments(path, &line.venue, configured)?;
                         limit = found.instruments.len();
-                        let d =
-                            crate::venue::capture_decoder(&line.venue, found.instruments.clone())
-                                .ok_or_else(unknown)?;
+                        let d = registry::decoder_on_grid(&line.venue, found.instruments.clone())
+                            .ok_or_else(unknown)?;
                         discovered = Some(found);
                         d
                     };
@@ -331,9 +335,7 @@ impl ReplayFeed {
             None => (decoder.instruments().to_vec(), Vec::new()),
         };
         let venue = decoder.venue().to_string();
-        let header = (venue == crate::venue::sim::wire::VENUE)
-            .then(|| read_header(path))
-            .flatten();
+        let header = (venue == wire::VENUE).then(|| read_header(path)).flatten();
         let first_ts = first[0].ts;
 
         let report = Arc::new(Mutex::new(report));
@@ -520,9 +522,9 @@ impl MarketDataPort for ReplayFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::domain::TradingState;
     use crate::record::CaptureWriter;
-    use crate::venue::sim::wire;
 
     #[test]
     fn a_recording_replays_to_the_same_events_torn_last_line_and_all() {
@@ -550,7 +552,7 @@ mod tests {
                 f.write_all(br#"{"ts_ns":1,"venue":"sim","dir":"recv","url":"sim:"#)
                     .unwrap();
             }
-            let mut feed = ReplayFeed::open(&path, &cfg).unwrap();
+            let mut feed = ReplayFeed::open(&path, &cfg.instrument_list()).unwrap();
             assert_eq!(feed.instruments(), &cfg.instrument_list()[..]);
             assert_eq!(feed.start_time(), events[0].ts);
             let mut got = Vec::new();
@@ -578,10 +580,14 @@ mod tests {
             r#"{"ts_ns":1,"venue":"nowhere","dir":"recv","url":"u","frame":"{}"}"#,
         )
         .unwrap();
-        let e = ReplayFeed::open(&p, &Config::default()).err().unwrap();
+        let e = ReplayFeed::open(&p, &Config::default().instrument_list())
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("nowhere"), "{e}");
         std::fs::write(&p, "torn").unwrap();
-        let e = ReplayFeed::open(&p, &Config::default()).err().unwrap();
+        let e = ReplayFeed::open(&p, &Config::default().instrument_list())
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("no market data"), "{e}");
     }
 }

@@ -634,7 +634,8 @@ mod tests {
         assert!(files.len() >= 3, "{files:?}");
         let mut replayed = Vec::new();
         for (n, f) in files.iter().enumerate() {
-            let mut r = crate::venue::feed::replay::ReplayFeed::open(f, &cfg).unwrap();
+            let mut r =
+                crate::venue::feed::replay::ReplayFeed::open(f, &cfg.instrument_list()).unwrap();
             assert_eq!(r.instruments(), &cfg.instrument_list()[..]);
             let mut evs: Vec<_> = std::iter::from_fn(|| r.next_event()).collect();
             if n > 0 {
