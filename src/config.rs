@@ -8,7 +8,7 @@ use crate::engine::risk::RiskLimits;
 use crate::engine::{EngineConfig, KillSwitchConfig};
 use crate::strategy::StrategiesConfig;
 use crate::venue::paper::PaperParams;
-use crate::venue::sim::SimParams;
+use crate::venue::sim::params::SimParams;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
