@@ -145,6 +145,7 @@ pub fn venues() -> Vec<&'static str> {
         .chain(crate::venue::exchanges::registry::names())
         .collect()
 }
+
 pub const EXECUTIONS: &[&str] = &["paper"];
 
 impl Config {

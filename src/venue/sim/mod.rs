@@ -29,13 +29,13 @@
 //!
 //! # Events
 //!
-//! The simulator keeps its own [`OrderBook`] per instrument as the truth and emits exactly
-//! the changes it makes: first one `Snapshot` per instrument at the start time, then `Level`
-//! (absolute size, zero deletes) and `Trade` events. An aggressive order emits one `Trade`
-//! per level it consumes, best price first, then the `Level` updates of the levels it
-//! consumed, then (for a marketable limit order) the level where its rest now rests. A
-//! consumer applying the events in order never sees a crossed book and ends with the
-//! simulator's book.
+//! The simulator keeps its own [`OrderBook`](crate::domain::OrderBook) per instrument as
+//! the truth and emits exactly the changes it makes: first one `Snapshot` per instrument at
+//! the start time, then `Level` (absolute size, zero deletes) and `Trade` events. An
+//! aggressive order emits one `Trade` per level it consumes, best price first, then the
+//! `Level` updates of the levels it consumed, then (for a marketable limit order) the level
+//! where its rest now rests. A consumer applying the events in order never sees a crossed
+//! book and ends with the simulator's book.
 //!
 //! Instruments are merged by the time of their next event; ties go to the lower instrument
 //! index. Each instrument draws from its own `ChaCha8Rng` stream (seed, stream = instrument
@@ -125,8 +125,8 @@ impl SimMarket {
     }
 
     /// The latent fair price of an instrument, as twice the fair mid in ticks (the
-    /// convention of [`OrderBook::mid_x2_ticks`]); `None` for an unknown id. For the
-    /// console's diagnostics: no real venue has it.
+    /// convention of [`OrderBook::mid_x2_ticks`](crate::domain::OrderBook::mid_x2_ticks));
+    /// `None` for an unknown id. For the console's diagnostics: no real venue has it.
     pub fn fair_mid_x2_ticks(&self, inst: InstrumentId) -> Option<i64> {
         self.sims.get(inst.index()).map(|s| 2 * s.fair + 1)
     }
