@@ -69,7 +69,8 @@ fn replay(c: &mut Criterion) {
     g.bench_function("demo_recording_read_and_decode", |b| {
         b.iter(|| {
             use pit::venue::MarketDataPort;
-            let mut f = pit::venue::replay::ReplayFeed::open(&demo(), &cfg).expect("demo");
+            let mut f = pit::venue::feed::replay::ReplayFeed::open(&demo(), &cfg.instrument_list())
+                .expect("demo");
             let mut n = 0u64;
             while f.next_event().is_some() {
                 n += 1;
@@ -86,7 +87,9 @@ fn replay(c: &mut Criterion) {
         g.bench_function("binance_capture_read_and_decode", |b| {
             b.iter(|| {
                 use pit::venue::MarketDataPort;
-                let mut f = pit::venue::replay::ReplayFeed::open(&path, &cfg).expect("capture");
+                let mut f =
+                    pit::venue::feed::replay::ReplayFeed::open(&path, &cfg.instrument_list())
+                        .expect("capture");
                 let mut n = 0u64;
                 while f.next_event().is_some() {
                     n += 1;

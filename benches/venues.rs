@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pit::record::{CaptureLine, CaptureReader, Direction};
-use pit::venue::verify::discovering_decoder;
+use pit::venue::exchanges::registry::discovering_decoder;
 use std::path::Path;
 
 fn load(name: &str, keep: impl Fn(&CaptureLine) -> bool) -> Option<Vec<CaptureLine>> {

@@ -8,7 +8,7 @@ use crate::engine::risk::RiskLimits;
 use crate::engine::{EngineConfig, KillSwitchConfig};
 use crate::strategy::StrategiesConfig;
 use crate::venue::paper::PaperParams;
-use crate::venue::sim::SimParams;
+use crate::venue::sim::params::SimParams;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -94,7 +94,7 @@ pub struct Config {
     /// `[recording]`: where recordings go and how files rotate.
     pub recording: crate::record::RecordConfig,
     /// `[live]`: the live market-data connection (real venues).
-    pub live: crate::venue::live::LiveSettings,
+    pub live: crate::venue::feed::live::LiveSettings,
 }
 
 impl Default for Config {
@@ -115,7 +115,7 @@ impl Default for Config {
             store: crate::store::StoreConfig::default(),
             record: false,
             recording: crate::record::RecordConfig::default(),
-            live: crate::venue::live::LiveSettings::default(),
+            live: crate::venue::feed::live::LiveSettings::default(),
         }
     }
 }
@@ -139,15 +139,13 @@ fn default_instruments() -> Vec<InstrumentConfig> {
     ]
 }
 
-pub const VENUES: &[&str] = &[
-    "sim",
-    "binance",
-    "bybit",
-    "kraken",
-    "okx",
-    "coinbase",
-    "polymarket",
-];
+/// Market-data sources: the simulated market, then every exchange of the venue registry.
+pub fn venues() -> Vec<&'static str> {
+    std::iter::once(crate::venue::sim::wire::VENUE)
+        .chain(crate::venue::exchanges::registry::names())
+        .collect()
+}
+
 pub const EXECUTIONS: &[&str] = &["paper"];
 
 impl Config {
@@ -190,13 +188,14 @@ impl Config {
         fn within(section: &str, r: Result<(), Invalid>) -> Result<(), Invalid> {
             r.map_err(|i| Invalid::new(format!("{section}.{}", i.key), i.message))
         }
-        if !VENUES.contains(&self.venue.as_str()) {
+        let venues = venues();
+        if !venues.contains(&self.venue.as_str()) {
             return Err(Invalid::new(
                 "venue",
                 format!(
                     "unknown venue '{}'; known: {}",
                     self.venue,
-                    VENUES.join(", ")
+                    venues.join(", ")
                 ),
             ));
         }
@@ -460,5 +459,21 @@ mod tests {
         let (line, key, msg) = err("venue = \"moon\"\n");
         assert_eq!((line, key.as_str()), (Some(1), "venue"));
         assert!(msg.contains("unknown venue 'moon'"), "{msg}");
+    }
+
+    #[test]
+    fn every_registry_venue_is_accepted_with_its_decoder_and_a_public_endpoint() {
+        use crate::venue::exchanges::registry::EXCHANGES;
+        use crate::venue::feed::live::LiveSettings;
+        assert_eq!(venues()[0], "sim");
+        assert_eq!(venues().len(), EXCHANGES.len() + 1);
+        for e in EXCHANGES {
+            assert_eq!((e.decoder)(Vec::new()).venue(), e.name);
+            let url = (e.live.ws_url)(&LiveSettings::default());
+            assert!(url.starts_with("wss://"), "{}: {url}", e.name);
+            let text = format!("venue = \"{}\"\n", e.name);
+            let cfg = Config::parse(&text, Path::new("x")).unwrap();
+            assert_eq!(cfg.venue, e.name);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! * **Tardis.dev `incremental_book_L2` CSV** (`exchange,symbol,timestamp,local_timestamp,
 //!   is_snapshot,side,price,amount`, times in microseconds): already normalized, so it
-//!   becomes the normalized sim frames ([`crate::venue::sim_wire`]) read by `SimDecoder`:
+//!   becomes the normalized sim frames ([`crate::venue::sim::wire`]) read by `SimDecoder`:
 //!   a header with one instrument per symbol (tick and lot from `--tick`/`--lot`, else the
 //!   finest decimals seen), a snapshot frame per run of snapshot rows, a level frame per
 //!   update row, stamped with `local_timestamp`. The url names the source
@@ -17,7 +17,7 @@ use crate::domain::{
     Instrument, InstrumentId, Level, MarketEvent, MarketEventKind, Price, Qty, Side, Timestamp,
 };
 use crate::record::{CaptureLine, CaptureWriter, Direction};
-use crate::venue::sim_wire;
+use crate::venue::sim::wire;
 use anyhow::{Context, bail};
 use rust_decimal::Decimal;
 use std::io::{BufRead, BufReader};
@@ -289,13 +289,13 @@ pub fn tardis(
         "tardis://{}",
         insts.first().map(|i| i.venue.as_str()).unwrap_or("")
     );
-    let mut h = sim_wire::Header::new(insts, Timestamp(first), None).line(Timestamp(first));
+    let mut h = wire::Header::new(insts, Timestamp(first), None).line(Timestamp(first));
     h.url = url.clone();
     w.write(&h)?;
     let mut buf = String::new();
     for (ts, ev) in &out {
-        sim_wire::encode_into(ev, &mut buf);
-        let mut l = sim_wire::line(Timestamp(*ts), buf.clone());
+        wire::encode_into(ev, &mut buf);
+        let mut l = wire::line(Timestamp(*ts), buf.clone());
         l.url = url.clone();
         w.write(&l)?;
     }
@@ -307,7 +307,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::venue::MarketDataPort;
-    use crate::venue::replay::ReplayFeed;
+    use crate::venue::feed::replay::ReplayFeed;
 
     const CSV: &str = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount
 deribit,BTC-PERPETUAL,1000,1001,true,ask,100.5,10
@@ -333,7 +333,7 @@ deribit,BTC-PERPETUAL,3000,3003,false,ask,101.0,1.5
             lot: None,
         })
         .unwrap();
-        let mut feed = ReplayFeed::open(&out, &Config::default()).unwrap();
+        let mut feed = ReplayFeed::open(&out, &Config::default().instrument_list()).unwrap();
         let inst = &feed.instruments()[0];
         assert_eq!(inst.symbol, "BTC-PERPETUAL");
         // The finest decimals seen: 0.1 for both.

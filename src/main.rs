@@ -169,14 +169,20 @@ struct RunArgs {
     /// fill is durable in the store.
     #[arg(long, value_name = "PATH")]
     fills_out: Option<PathBuf>,
-    /// Market data from this venue (sim, binance, bybit, kraken, okx, coinbase,
-    /// polymarket); overrides `venue` in the config. Real venues: paper execution.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help = venue_help())]
     venue: Option<String>,
     /// Follow this symbol (venue spelling, e.g. BTCUSDT, BTC/USD, BTC-USDT); repeatable.
     /// Replaces `[[instruments]]` (sizes from it, else the venue's instrument endpoint).
     #[arg(long = "symbol", value_name = "SYM")]
     symbols: Vec<String>,
+}
+
+/// `run --venue`'s help: every venue of the registry.
+fn venue_help() -> String {
+    format!(
+        "Market data from this venue ({}); overrides `venue` in the config. Real venues: paper execution",
+        pit::config::venues().join(", ")
+    )
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -128,7 +128,7 @@ pub fn assemble_persisted(
 /// `pit backtest` run.
 pub struct ReplayAssembled {
     pub engine: Engine,
-    pub market: crate::venue::replay::ReplayFeed,
+    pub market: crate::venue::feed::replay::ReplayFeed,
     pub exec: PaperVenue,
     /// How long to run (engine time) so the replay ends where the recorded run did: the
     /// recording's `--for`, measured from the recorded run's start.
@@ -183,7 +183,7 @@ pub fn assemble_replay(
     path: &std::path::Path,
     initial_state: TradingState,
 ) -> anyhow::Result<ReplayAssembled> {
-    let market = crate::venue::replay::ReplayFeed::open(path, cfg)?;
+    let market = crate::venue::feed::replay::ReplayFeed::open(path, &cfg.instrument_list())?;
     use crate::venue::MarketDataPort;
     let instruments = market.instruments().to_vec();
     let mut notes = market.grid_notes().to_vec();
@@ -245,13 +245,13 @@ pub fn maybe_record(
     };
     let files = recorder.files();
     let run_for_ns = run_for.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    let feed = crate::venue::sim_wire::RecordingFeed::new(market, recorder, SIM_EPOCH, run_for_ns);
+    let feed = crate::venue::sim::wire::RecordingFeed::new(market, recorder, SIM_EPOCH, run_for_ns);
     Ok((Box::new(feed), Some(files)))
 }
 
 /// `pit run --venue V --symbol S ...`: follow these symbols on venue `venue`. Tick and lot
 /// come from `[[instruments]]` when it lists the symbol, else from the venue's instrument
-/// endpoint, else [`crate::venue::live::FALLBACK_STEP`] with a warning (printed and
+/// endpoint, else [`crate::venue::feed::live::FALLBACK_STEP`] with a warning (printed and
 /// logged). Strategies whose symbol is no longer listed move to the first symbol.
 pub fn select_live(
     cfg: &mut Config,
@@ -259,7 +259,7 @@ pub fn select_live(
     symbols: &[String],
 ) -> anyhow::Result<Vec<String>> {
     use crate::config::InstrumentConfig;
-    use crate::venue::live::{FALLBACK_STEP, fetch_tick_lot};
+    use crate::venue::feed::live::{FALLBACK_STEP, fetch_tick_lot};
     let mut warnings = Vec::new();
     if let Some(v) = venue {
         cfg.venue = v.to_string();
@@ -315,13 +315,13 @@ pub fn select_live(
 /// thread), recorded when `record = true`.
 pub fn live_market(cfg: &Config) -> anyhow::Result<Box<dyn crate::venue::MarketDataPort>> {
     let (spec, decoder) =
-        crate::venue::live::venue_spec(&cfg.venue, &cfg.live, cfg.instrument_list())
+        crate::venue::feed::live::venue_spec(&cfg.venue, &cfg.live, cfg.instrument_list())
             .map_err(|e| anyhow::anyhow!(e))?;
     let recorder = cfg
         .record
         .then(|| crate::record::Recorder::rotating(cfg.recording.clone(), &cfg.venue));
     tracing::info!(venue = %cfg.venue, url = %spec.url, "live market data");
-    Ok(Box::new(crate::venue::live::LiveFeed::start(
+    Ok(Box::new(crate::venue::feed::live::LiveFeed::start(
         spec, decoder, recorder,
     )?))
 }

@@ -194,7 +194,8 @@ fn events_reproduce_the_decoders_books(
     let mut compared = 0u64;
     for (n, line) in lines.into_iter().enumerate() {
         let d = decoder.get_or_insert_with(|| {
-            pit::venue::verify::discovering_decoder(&line.venue).expect("a known venue")
+            pit::venue::exchanges::registry::discovering_decoder(&line.venue)
+                .expect("a known venue")
         });
         out.clear();
         d.on_line(&line, &mut out);

@@ -8,9 +8,9 @@
 use pit::domain::{Instrument, InstrumentId, Level, MarketEventKind, OrderBook, Qty, Side};
 use pit::record::{CaptureReader, Direction};
 use pit::venue::MarketDataPort;
-use pit::venue::decode::FrameDecoder;
-use pit::venue::kraken::KrakenDecoder;
-use pit::venue::live::{LiveFeed, LiveSettings, venue_spec};
+use pit::venue::exchanges::decode::FrameDecoder;
+use pit::venue::exchanges::kraken::KrakenDecoder;
+use pit::venue::feed::live::{LiveFeed, LiveSettings, venue_spec};
 use rust_decimal_macros::dec;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use crate::control::Speed;
 use crate::domain::{ClientOrderId, Side, Timestamp, TradingState};
 use crate::engine::{Effect, Engine, Summary};
 use crate::runner::{RunObserver, RunOptions, RunResult, Runner};
-use crate::venue::replay::{Progress, ReplayReport};
+use crate::venue::feed::replay::{Progress, ReplayReport};
 use report::{Figures, FillRecord, RunRecord};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;

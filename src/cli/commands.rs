@@ -114,7 +114,7 @@ fn config_text(config: Option<&PathBuf>) -> anyhow::Result<(String, PathBuf)> {
     Ok((text, path))
 }
 
-fn progress_bar(p: &pit::venue::replay::Progress) {
+fn progress_bar(p: &pit::venue::feed::replay::Progress) {
     const W: usize = 30;
     let f = p.fraction();
     let done = (f * W as f64) as usize;
@@ -137,7 +137,7 @@ pub fn backtest(config: Option<&PathBuf>, a: BacktestArgs) -> anyhow::Result<Exi
     let _log_guard = pit::logging::init(&base.log)?;
     let show = std::io::stderr().is_terminal();
     if a.sweep.is_empty() {
-        let bar: &dyn Fn(&pit::venue::replay::Progress) = &progress_bar;
+        let bar: &dyn Fn(&pit::venue::feed::replay::Progress) = &progress_bar;
         let bt = backtest::run(&base, &a.file, a.run_for, a.speed, show.then_some(bar))?;
         if show {
             eprintln!();

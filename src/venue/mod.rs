@@ -1,25 +1,17 @@
-//! Ports (traits) and their adapters: the simulated market, the paper execution venue,
-//! and one folder per real venue (frame decoders).
-//!
-//! Market data and execution are both ports, so the engine cannot tell the simulated
-//! market from a real one, nor paper execution from a live venue.
+//! Ports (traits) and their adapters. Market data and execution are both ports, so the
+//! engine cannot tell the simulated market from a real one, nor paper execution from a
+//! live venue. The rooms: [`sim`] (the simulated market and its wire format), [`paper`]
+//! (the paper fill model), [`exchanges`] (one folder per real exchange, the frame decoder
+//! interface and the venue registry), [`feed`] (the live connection and the replay of a
+//! recording) and [`verify`] (`pit verify`).
 
 use crate::domain::{ClientOrderId, ExecReport, Instrument, MarketEvent, OrderRequest, Timestamp};
 use crate::engine::risk::RiskApproved;
 
-pub mod binance;
-pub mod bybit;
-pub mod coinbase;
-pub mod common;
-pub mod decode;
-pub mod kraken;
-pub mod live;
-pub mod okx;
+pub mod exchanges;
+pub mod feed;
 pub mod paper;
-pub mod polymarket;
-pub mod replay;
 pub mod sim;
-pub mod sim_wire;
 pub mod verify;
 
 /// A source of normalized market data, in receive-time order.
@@ -49,53 +41,6 @@ pub trait MarketDataPort: Send {
     fn health(&self) -> Vec<crate::engine::view::FeedHealth> {
         Vec::new()
     }
-}
-
-/// Venues whose capture lines pit can decode, besides the simulated market (`sim`).
-pub const CAPTURE_VENUES: &[&str] = &[
-    "binance",
-    "bybit",
-    "kraken",
-    "okx",
-    "coinbase",
-    "polymarket",
-];
-
-/// The frame decoder for a venue's recorded or live frames, if pit knows the venue.
-/// The one place that maps venue names to decoders.
-///
-/// `sim`: the instruments come from `cfg` until the recording's header says otherwise.
-/// A real venue: instruments are discovered from the frames; one whose symbol (as the
-/// decoder names it, e.g. `BTCUSDT`, `BTC/USD`, `linear/BTCUSDT`) is listed under
-/// `[[instruments]]` takes that tick, lot and minimum size, the others the exact `1e-8`
-/// grid. Replays and backtests first derive a trading grid from the capture itself
-/// (`replay::discover_instruments`) and then use [`capture_decoder`].
-pub fn decoder_for(
-    venue: &str,
-    cfg: &crate::config::Config,
-) -> Option<Box<dyn decode::FrameDecoder>> {
-    match venue {
-        sim_wire::VENUE => Some(Box::new(sim_wire::SimDecoder::new(cfg.instrument_list()))),
-        _ => capture_decoder(venue, cfg.instrument_list()),
-    }
-}
-
-/// A real venue's decoder that discovers its instruments from the frames; an instrument
-/// named in `grid` takes its tick, lot and minimum size (ids are assigned in order of
-/// appearance), any other the `1e-8` grid. `None` for a venue pit does not know.
-pub fn capture_decoder(
-    venue: &str,
-    grid: Vec<Instrument>,
-) -> Option<Box<dyn decode::FrameDecoder>> {
-    Some(match venue {
-        "binance" => Box::new(binance::BinanceDecoder::discovering_on(grid)),
-        "bybit" => Box::new(bybit::BybitDecoder::discovering_on(grid)),
-        "kraken" => Box::new(kraken::KrakenDecoder::discovering_on(grid)),
-        "okx" => Box::new(okx::OkxDecoder::discovering_on(grid)),
-        "coinbase" => Box::new(coinbase::CoinbaseDecoder::discovering_on(grid)),
-        "polymarket" => Box::new(polymarket::PolymarketDecoder::discovering_on(grid)),
-        _ => return None,
-    })
 }
 
 /// Counters every execution port keeps.

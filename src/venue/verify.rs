@@ -3,26 +3,15 @@
 //! the frames, updates applied and every integrity check: sequence gaps, resyncs, checksums
 //! checked and failed, best bid/ask cross-checks and crossed books.
 //!
-//! Instruments are discovered from the feed on the `1e-8` grid (see
-//! [`crate::venue::common`]); a verify run needs no config.
+//! The decoder comes from the venue registry ([`registry::discovering_decoder`]);
+//! instruments are discovered from the feed on the `1e-8` grid (see
+//! [`crate::venue::exchanges::common`]); a verify run needs no config.
 
 use crate::record::CaptureReader;
-use crate::venue::decode::{FeedStats, FrameDecoder};
+use crate::venue::exchanges::decode::FeedStats;
+use crate::venue::exchanges::registry;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// A decoder that discovers its instruments, for a capture of `venue`.
-pub fn discovering_decoder(venue: &str) -> Option<Box<dyn FrameDecoder>> {
-    Some(match venue {
-        "binance" => Box::new(crate::venue::binance::BinanceDecoder::discovering()),
-        "bybit" => Box::new(crate::venue::bybit::BybitDecoder::discovering()),
-        "kraken" => Box::new(crate::venue::kraken::KrakenDecoder::discovering()),
-        "okx" => Box::new(crate::venue::okx::OkxDecoder::discovering()),
-        "coinbase" => Box::new(crate::venue::coinbase::CoinbaseDecoder::discovering()),
-        "polymarket" => Box::new(crate::venue::polymarket::PolymarketDecoder::discovering()),
-        _ => return None,
-    })
-}
 
 /// What a verify run found.
 #[derive(Clone, Debug, Default)]
@@ -45,9 +34,7 @@ pub enum VerifyError {
     Io(#[from] std::io::Error),
     #[error("{0}: the recording holds no lines")]
     Empty(String),
-    #[error(
-        "no decoder for venue '{0}' (known: binance, bybit, kraken, okx, coinbase, polymarket)"
-    )]
+    #[error("no decoder for venue '{0}' (known: {known})", known = registry::known())]
     UnknownVenue(String),
 }
 
@@ -139,7 +126,7 @@ pub fn verify_file(path: &Path) -> Result<VerifyReport, VerifyError> {
     let Some(first) = reader.next() else {
         return Err(VerifyError::Empty(path.display().to_string()));
     };
-    let mut decoder = discovering_decoder(&first.venue)
+    let mut decoder = registry::discovering_decoder(&first.venue)
         .ok_or_else(|| VerifyError::UnknownVenue(first.venue.clone()))?;
     let mut out = Vec::with_capacity(1024);
     let mut lines = 1u64;

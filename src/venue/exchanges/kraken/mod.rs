@@ -13,16 +13,16 @@
 
 use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{
+use crate::venue::exchanges::common::{
     BookState, Books, Scale, books_decoder_parts, decimals_of, for_each_element,
 };
-use crate::venue::decode::{FeedRequest, FrameDecoder};
+use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write;
 
-/// Kraken's public WebSocket v2 endpoint.
-pub const WS_URL: &str = "wss://ws.kraken.com/v2";
+pub mod endpoints;
+
 /// The depth Kraken sends when none is asked for.
 const DEFAULT_DEPTH: usize = 10;
 
@@ -148,7 +148,7 @@ impl KrakenDecoder {
     }
 
     /// Discover instruments from the feed; those named in `grid` take its tick, lot and
-    /// minimum size (replays and backtests of captures, see `venue::capture_decoder`).
+    /// minimum size (replays and backtests of captures, see `registry::decoder_on_grid`).
     pub fn discovering_on(grid: Vec<Instrument>) -> Self {
         let mut d = Self::discovering();
         d.books = Books::discovering_on("kraken", grid);
@@ -371,7 +371,7 @@ mod tests {
             ts_ns: 1,
             venue: "kraken".into(),
             dir: Direction::Recv,
-            url: WS_URL.into(),
+            url: endpoints::WS_URL.into(),
             frame: frame.into(),
         }
     }

@@ -25,7 +25,7 @@ use crate::domain::{
     TradeTick,
 };
 use crate::record::{CaptureLine, Direction};
-use crate::venue::decode::{FeedStats, FrameDecoder};
+use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -554,16 +554,41 @@ impl<M: crate::venue::MarketDataPort> crate::venue::MarketDataPort for Recording
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::TradingState;
     use crate::venue::MarketDataPort;
+    use crate::venue::sim::SimMarket;
+    use crate::venue::sim::params::SimParams;
+    use rust_decimal_macros::dec;
+
+    /// A crypto pair and a second one with a coarser lot.
+    fn instruments() -> Vec<Instrument> {
+        vec![
+            Instrument::new(
+                InstrumentId(0),
+                "BTC-USD",
+                "sim",
+                dec!(0.1),
+                dec!(0.001),
+                Qty(1),
+            ),
+            Instrument::new(
+                InstrumentId(1),
+                "ETH-USD",
+                "sim",
+                dec!(0.01),
+                dec!(0.01),
+                Qty(1),
+            ),
+        ]
+    }
 
     #[test]
     fn every_sim_event_round_trips_through_the_fast_path() {
-        let cfg = crate::config::Config::default();
-        let mut a = crate::setup::assemble(&cfg, 7, TradingState::Active).unwrap();
+        let prices = [dec!(60000), dec!(3000)];
+        let start = crate::setup::SIM_EPOCH;
+        let mut market = SimMarket::new(&SimParams::default(), instruments(), &prices, 7, start);
         let mut buf = String::new();
         for _ in 0..50_000 {
-            let ev = a.market.next_event().unwrap();
+            let ev = market.next_event().unwrap();
             encode_into(&ev, &mut buf);
             let fast = fast::decode(buf.as_bytes(), ev.ts);
             if !matches!(ev.kind, MarketEventKind::Resyncing { .. }) {
@@ -610,54 +635,8 @@ mod tests {
     }
 
     #[test]
-    fn rotated_files_start_with_the_header_and_the_books_and_replay_alone() {
-        let cfg = crate::config::Config::default();
-        let dir = tempfile::tempdir().unwrap();
-        let rc = crate::record::RecordConfig {
-            dir: dir.path().to_path_buf(),
-            rotate_mb: 1,
-            rotate_minutes: 0,
-            compress: true,
-        };
-        let a = crate::setup::assemble(&cfg, 5, TradingState::Active).unwrap();
-        let start = crate::setup::SIM_EPOCH;
-        let rec = crate::record::Recorder::rotating(rc, "sim");
-        let files = rec.files();
-        let mut feed = RecordingFeed::new(a.market, rec, start, None);
-        let end = start + std::time::Duration::from_secs(30);
-        let mut events = Vec::new();
-        while feed.peek_time().is_some_and(|t| t <= end) {
-            events.push(feed.next_event().unwrap());
-        }
-        drop(feed);
-        let files = files.lock().unwrap().clone();
-        assert!(files.len() >= 3, "{files:?}");
-        let mut replayed = Vec::new();
-        for (n, f) in files.iter().enumerate() {
-            let mut r = crate::venue::replay::ReplayFeed::open(f, &cfg).unwrap();
-            assert_eq!(r.instruments(), &cfg.instrument_list()[..]);
-            let mut evs: Vec<_> = std::iter::from_fn(|| r.next_event()).collect();
-            if n > 0 {
-                // One snapshot per instrument first: the books as they stood.
-                for (i, e) in evs.drain(..2).enumerate() {
-                    assert_eq!(e.instrument, InstrumentId(i as u16));
-                    match e.kind {
-                        MarketEventKind::Snapshot { bids, asks } => {
-                            assert!(bids.len() >= 5 && asks.len() >= 5)
-                        }
-                        other => panic!("{other:?}"),
-                    }
-                }
-            }
-            replayed.extend(evs);
-        }
-        assert_eq!(replayed, events);
-    }
-
-    #[test]
     fn the_decoder_takes_instruments_from_the_header() {
-        let cfg = crate::config::Config::default();
-        let insts = cfg.instrument_list();
+        let insts = instruments();
         let mut d = SimDecoder::new(Vec::new());
         let mut out = Vec::new();
         d.on_line(

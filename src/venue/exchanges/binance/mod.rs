@@ -16,15 +16,14 @@
 
 use crate::domain::{Instrument, Level, MarketEvent, MarketEventKind, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{BookState, Books, books_decoder_parts, for_each_element};
-use crate::venue::decode::{FeedRequest, FrameDecoder};
+use crate::venue::exchanges::common::{BookState, Books, books_decoder_parts, for_each_element};
+use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
+use endpoints::REST_BASE;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// Default REST base for snapshots.
-pub const REST_BASE: &str = "https://api.binance.com";
-/// Default WebSocket base.
-pub const WS_BASE: &str = "wss://stream.binance.com:9443";
+pub mod endpoints;
+
 /// Most diffs kept while waiting for a snapshot.
 const MAX_BUFFER: usize = 10_000;
 
@@ -123,7 +122,7 @@ impl BinanceDecoder {
     }
 
     /// Discover instruments from the feed; those named in `grid` take its tick, lot and
-    /// minimum size (replays and backtests of captures, see `venue::capture_decoder`).
+    /// minimum size (replays and backtests of captures, see `registry::decoder_on_grid`).
     pub fn discovering_on(grid: Vec<Instrument>) -> Self {
         let mut d = Self::discovering();
         d.books = Books::discovering_on("binance", grid);
@@ -149,22 +148,6 @@ impl BinanceDecoder {
     pub fn with_rest_base(mut self, base: &str) -> Self {
         self.rest_base = base.trim_end_matches('/').into();
         self
-    }
-
-    /// The combined-stream URL for the instruments.
-    pub fn stream_url(ws_base: &str, symbols: &[String]) -> String {
-        let streams: Vec<String> = symbols
-            .iter()
-            .map(|s| {
-                let l = s.to_ascii_lowercase();
-                format!("{l}@depth@100ms/{l}@bookTicker/{l}@trade")
-            })
-            .collect();
-        format!(
-            "{}/stream?streams={}",
-            ws_base.trim_end_matches('/'),
-            streams.join("/")
-        )
     }
 
     /// The snapshot URL for a symbol.

@@ -10,18 +10,12 @@
 
 use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{BookState, Books, books_decoder_parts, for_each_element};
-use crate::venue::decode::{FeedRequest, FrameDecoder};
+use crate::venue::exchanges::common::{BookState, Books, books_decoder_parts, for_each_element};
+use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// The public endpoint for a category (`spot`, `linear`, `inverse`).
-pub fn ws_url(category: &str) -> String {
-    format!("wss://stream.bybit.com/v5/public/{category}")
-}
-
-/// The keep-alive frame, every 20 s.
-pub const PING: &str = r#"{"op":"ping"}"#;
+pub mod endpoints;
 
 #[derive(Deserialize)]
 struct Msg<'a> {
@@ -81,7 +75,7 @@ impl BybitDecoder {
     }
 
     /// Discover instruments from the feed; those named in `grid` take its tick, lot and
-    /// minimum size (replays and backtests of captures, see `venue::capture_decoder`).
+    /// minimum size (replays and backtests of captures, see `registry::decoder_on_grid`).
     pub fn discovering_on(grid: Vec<Instrument>) -> Self {
         let mut d = Self::discovering();
         d.books = Books::discovering_on("bybit", grid);

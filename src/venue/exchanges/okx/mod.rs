@@ -12,14 +12,13 @@
 
 use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{BookState, Books, books_decoder_parts, for_each_element};
-use crate::venue::decode::{FeedRequest, FrameDecoder};
+use crate::venue::exchanges::common::{BookState, Books, books_decoder_parts, for_each_element};
+use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 
-/// OKX's public WebSocket endpoint.
-pub const WS_URL: &str = "wss://ws.okx.com:8443/ws/v5/public";
+pub mod endpoints;
 
 #[derive(Deserialize)]
 struct Arg<'a> {
@@ -93,7 +92,7 @@ impl OkxDecoder {
     }
 
     /// Discover instruments from the feed; those named in `grid` take its tick, lot and
-    /// minimum size (replays and backtests of captures, see `venue::capture_decoder`).
+    /// minimum size (replays and backtests of captures, see `registry::decoder_on_grid`).
     pub fn discovering_on(grid: Vec<Instrument>) -> Self {
         let mut d = Self::discovering();
         d.books = Books::discovering_on("okx", grid);
@@ -325,7 +324,7 @@ mod tests {
             ts_ns: 1,
             venue: "okx".into(),
             dir: Direction::Recv,
-            url: WS_URL.into(),
+            url: endpoints::WS_URL.into(),
             frame: frame.into(),
         }
     }

@@ -9,15 +9,12 @@
 
 use crate::domain::{Instrument, MarketEvent, Price, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
-use crate::venue::common::{BookState, Books, books_decoder_parts, for_each_element};
-use crate::venue::decode::{FeedRequest, FrameDecoder};
+use crate::venue::exchanges::common::{BookState, Books, books_decoder_parts, for_each_element};
+use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// The public market channel.
-pub const WS_URL: &str = "wss://ws-subscriptions-clob.polymarket.com/ws/market";
-/// The keep-alive text frame, every 10 s.
-pub const PING: &str = "PING";
+pub mod endpoints;
 
 #[derive(Deserialize)]
 struct Msg<'a> {
@@ -76,7 +73,7 @@ impl PolymarketDecoder {
     }
 
     /// Discover instruments from the feed; those named in `grid` take its tick, lot and
-    /// minimum size (replays and backtests of captures, see `venue::capture_decoder`).
+    /// minimum size (replays and backtests of captures, see `registry::decoder_on_grid`).
     pub fn discovering_on(grid: Vec<Instrument>) -> Self {
         let mut d = Self::discovering();
         d.books = Books::discovering_on("polymarket", grid);
@@ -299,7 +296,7 @@ mod tests {
             ts_ns: 1,
             venue: "polymarket".into(),
             dir: Direction::Recv,
-            url: WS_URL.into(),
+            url: endpoints::WS_URL.into(),
             frame: frame.into(),
         }
     }

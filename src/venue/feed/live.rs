@@ -7,9 +7,9 @@
 //! - connects to the venue's URL (overridable: `[live] ws_url`, used by the fault tests),
 //!   writes a `connect` capture line (the decoder then marks every synced book
 //!   RESYNCING and waits for a fresh snapshot), sends the subscription frames;
-//! - keeps the venue's keep-alive (Bybit `{"op":"ping"}` every 20 s, OKX `ping`,
-//!   Polymarket `PING`, Kraken `{"method":"ping"}`; Binance pings us and tungstenite
-//!   answers; Coinbase's `heartbeats` channel is subscribed);
+//! - keeps the venue's keep-alive, as its registry entry gives it (Bybit `{"op":"ping"}`
+//!   every 20 s, OKX `ping`, Polymarket `PING`, Kraken `{"method":"ping"}`; Binance pings
+//!   us and tungstenite answers; Coinbase's `heartbeats` channel is subscribed);
 //! - has a stale-feed timer: no frame for `stale_secs` marks every book RESYNCING and
 //!   reconnects;
 //! - reconnects with exponential backoff and full jitter (`backoff_min_ms` doubling up
@@ -31,7 +31,8 @@ use crate::engine::clock::{Clock, WallClock};
 use crate::engine::view::FeedHealth;
 use crate::record::{CaptureLine, Direction, Recorder};
 use crate::venue::MarketDataPort;
-use crate::venue::decode::{FeedRequest, FeedStats, FrameDecoder};
+use crate::venue::exchanges::decode::{FeedRequest, FeedStats, FrameDecoder};
+use crate::venue::exchanges::registry;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -39,16 +40,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-
-/// The venues with a live adapter.
-pub const LIVE_VENUES: &[&str] = &[
-    "binance",
-    "bybit",
-    "kraken",
-    "okx",
-    "coinbase",
-    "polymarket",
-];
 
 /// `[live]`: settings of the live market-data connection (any real venue).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -133,89 +124,41 @@ pub struct LiveSpec {
     pub io_timeout: Duration,
 }
 
-/// The spec and the decoder for a venue's live feed of `instruments`.
+/// The spec and the decoder for a venue's live feed of `instruments`, from the venue's
+/// registry entry.
 pub fn venue_spec(
     venue: &str,
     s: &LiveSettings,
     instruments: Vec<Instrument>,
 ) -> Result<(LiveSpec, Box<dyn FrameDecoder>), String> {
-    use crate::venue::{binance, bybit, coinbase, kraken, okx, polymarket};
-    let symbols: Vec<String> = instruments.iter().map(|i| i.symbol.clone()).collect();
-    let url_or = |default: &str| {
-        if s.ws_url.is_empty() {
-            default.to_string()
-        } else {
-            s.ws_url.clone()
-        }
+    let Some(entry) = registry::find(venue) else {
+        return Err(format!(
+            "no live adapter for venue '{venue}'; known: {}",
+            registry::known()
+        ));
     };
-    let every = Duration::from_secs;
-    let (url, subscribe, ping, decoder): (_, _, _, Box<dyn FrameDecoder>) = match venue {
-        "binance" => {
-            let mut d = binance::BinanceDecoder::new(instruments);
-            if !s.rest_url.is_empty() {
-                d = d.with_rest_base(&s.rest_url);
-            }
-            let url = binance::BinanceDecoder::stream_url(&url_or(binance::WS_BASE), &symbols);
-            (url, Vec::new(), None, Box::new(d))
-        }
-        "bybit" => {
-            let depth = if s.depth == 0 { 50 } else { s.depth };
-            let url = url_or(&bybit::ws_url(&s.category));
-            let sub = vec![bybit::BybitDecoder::subscribe_frame(depth, &symbols)];
-            let ping = Some((every(20), bybit::PING.to_string()));
-            (
-                url,
-                sub,
-                ping,
-                Box::new(bybit::BybitDecoder::new(instruments, depth)),
-            )
-        }
-        "kraken" => {
-            let depth = if s.depth == 0 { 25 } else { s.depth as usize };
-            let sub = kraken::KrakenDecoder::subscribe_frames(depth, &symbols);
-            let ping = Some((every(30), r#"{"method":"ping"}"#.to_string()));
-            let d = kraken::KrakenDecoder::new(instruments, depth);
-            (url_or(kraken::WS_URL), sub, ping, Box::new(d))
-        }
-        "okx" => {
-            let sub = vec![okx::OkxDecoder::subscribe_frame(&symbols)];
-            let ping = Some((every(25), "ping".to_string()));
-            (
-                url_or(okx::WS_URL),
-                sub,
-                ping,
-                Box::new(okx::OkxDecoder::new(instruments)),
-            )
-        }
-        "coinbase" => {
-            let sub = coinbase::CoinbaseDecoder::subscribe_frames(&symbols);
-            let d = coinbase::CoinbaseDecoder::new(instruments);
-            (url_or(coinbase::WS_URL), sub, None, Box::new(d))
-        }
-        "polymarket" => {
-            let sub = vec![polymarket::PolymarketDecoder::subscribe_frame(&symbols)];
-            let ping = Some((every(10), polymarket::PING.to_string()));
-            let d = polymarket::PolymarketDecoder::new(instruments);
-            (url_or(polymarket::WS_URL), sub, ping, Box::new(d))
-        }
-        other => {
-            return Err(format!(
-                "no live adapter for venue '{other}'; known: {}",
-                LIVE_VENUES.join(", ")
-            ));
-        }
+    let live = &entry.live;
+    let url = if s.ws_url.is_empty() {
+        (live.ws_url)(s)
+    } else {
+        s.ws_url.clone()
     };
+    let depth = match s.depth {
+        0 => live.default_depth.unwrap_or(0),
+        d => d,
+    };
+    let conn = (live.connect)(s, url, depth, instruments);
     let spec = LiveSpec {
         venue: venue.to_string(),
-        url,
-        subscribe,
-        ping,
+        url: conn.url,
+        subscribe: conn.subscribe,
+        ping: live.ping.map(|(every, text)| (every, text.to_string())),
         stale_after: Duration::from_secs(s.stale_secs.max(1)),
         backoff_min: Duration::from_millis(s.backoff_min_ms.max(1)),
         backoff_max: Duration::from_millis(s.backoff_max_ms.max(s.backoff_min_ms.max(1))),
         io_timeout: Duration::from_secs(10),
     };
-    Ok((spec, decoder))
+    Ok((spec, conn.decoder))
 }
 
 /// The connection's state, as the health view shows it.
@@ -771,95 +714,27 @@ pub fn http_get(url: &str, timeout: Duration) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Tick and lot of one symbol, from the venue's instrument endpoint where there is one
-/// (Binance `exchangeInfo`, Bybit `instruments-info`, OKX `public/instruments`, Coinbase
-/// `market/products`). `None` when the venue has none here or it cannot be reached.
+/// Tick and lot of one symbol, from the venue's instrument endpoint where its registry
+/// entry has one (Binance `exchangeInfo`, Bybit `instruments-info`, OKX
+/// `public/instruments`, Coinbase `market/products`). An error when the venue has none
+/// here or it cannot be reached.
 pub fn fetch_tick_lot(
     venue: &str,
     s: &LiveSettings,
     symbol: &str,
 ) -> Result<(rust_decimal::Decimal, rust_decimal::Decimal), String> {
-    let base = |default: &str| {
-        if s.rest_url.is_empty() {
-            default.to_string()
-        } else {
-            s.rest_url.trim_end_matches('/').to_string()
-        }
+    let Some(meta) = registry::find(venue).and_then(|e| e.metadata.as_ref()) else {
+        return Err(format!("{venue} has no instrument endpoint here"));
     };
-    let url = match venue {
-        "binance" => format!(
-            "{}/api/v3/exchangeInfo?symbol={symbol}",
-            base(crate::venue::binance::REST_BASE)
-        ),
-        "bybit" => format!(
-            "{}/v5/market/instruments-info?category={}&symbol={symbol}",
-            base("https://api.bybit.com"),
-            s.category
-        ),
-        "okx" => {
-            let kind = if symbol.ends_with("-SWAP") {
-                "SWAP"
-            } else if symbol.matches('-').count() >= 2 {
-                "FUTURES"
-            } else {
-                "SPOT"
-            };
-            format!(
-                "{}/api/v5/public/instruments?instType={kind}&instId={symbol}",
-                base("https://www.okx.com")
-            )
-        }
-        "coinbase" => format!(
-            "{}/api/v3/brokerage/market/products/{symbol}",
-            base("https://api.coinbase.com")
-        ),
-        _ => return Err(format!("{venue} has no instrument endpoint here")),
+    let base = if s.rest_url.is_empty() {
+        meta.rest_base
+    } else {
+        s.rest_url.trim_end_matches('/')
     };
+    let url = (meta.url)(base, s, symbol);
     let body = http_get(&url, Duration::from_secs(5))?;
-    parse_tick_lot(venue, &body).ok_or_else(|| format!("{url}: no tick or lot size in the answer"))
-}
-
-/// Tick and lot from an instrument endpoint's answer (see [`fetch_tick_lot`]).
-pub fn parse_tick_lot(
-    venue: &str,
-    body: &str,
-) -> Option<(rust_decimal::Decimal, rust_decimal::Decimal)> {
-    use serde_json::Value;
-    let v: Value = serde_json::from_str(body).ok()?;
-    let dec = |x: &Value| -> Option<rust_decimal::Decimal> {
-        let d: rust_decimal::Decimal = x.as_str()?.parse().ok()?;
-        (d > rust_decimal::Decimal::ZERO).then(|| d.normalize())
-    };
-    match venue {
-        "binance" => {
-            let filters = v.get("symbols")?.get(0)?.get("filters")?.as_array()?;
-            let find = |t: &str, k: &str| {
-                filters
-                    .iter()
-                    .find(|f| f.get("filterType").and_then(Value::as_str) == Some(t))
-                    .and_then(|f| dec(f.get(k)?))
-            };
-            Some((
-                find("PRICE_FILTER", "tickSize")?,
-                find("LOT_SIZE", "stepSize")?,
-            ))
-        }
-        "bybit" => {
-            let i = v.get("result")?.get("list")?.get(0)?;
-            let lot = i.get("lotSizeFilter")?;
-            let step = lot.get("qtyStep").or_else(|| lot.get("basePrecision"))?;
-            Some((dec(i.get("priceFilter")?.get("tickSize")?)?, dec(step)?))
-        }
-        "okx" => {
-            let i = v.get("data")?.get(0)?;
-            Some((dec(i.get("tickSz")?)?, dec(i.get("lotSz")?)?))
-        }
-        "coinbase" => Some((
-            dec(v.get("quote_increment")?)?,
-            dec(v.get("base_increment")?)?,
-        )),
-        _ => None,
-    }
+    meta.tick_lot(&body)
+        .ok_or_else(|| format!("{url}: no tick or lot size in the answer"))
 }
 
 /// Tick and lot used when neither the config nor the venue gives them: `1e-8`, the grid
@@ -907,9 +782,9 @@ mod tests {
 
     #[test]
     fn every_venue_has_a_spec() {
-        for v in LIVE_VENUES {
+        for v in registry::names() {
             let (spec, dec) = venue_spec(v, &LiveSettings::default(), Vec::new()).unwrap();
-            assert_eq!(dec.venue(), *v);
+            assert_eq!(dec.venue(), v);
             assert!(spec.url.starts_with("wss://"), "{}", spec.url);
         }
         assert!(venue_spec("moon", &LiveSettings::default(), Vec::new()).is_err());

@@ -22,12 +22,12 @@
 //! events are dropped and counted. One venue per file: lines of another venue than the
 //! first line's are skipped and counted.
 
-use crate::config::Config;
 use crate::domain::{Instrument, MarketEvent, Timestamp};
 use crate::record::{CaptureLine, CaptureReader, SkippedLine};
-use crate::venue::decode::{FeedStats, FrameDecoder};
-use crate::venue::sim_wire::Header;
-use crate::venue::{MarketDataPort, decoder_for};
+use crate::venue::MarketDataPort;
+use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
+use crate::venue::exchanges::registry;
+use crate::venue::sim::wire::{self, Header, SimDecoder};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -47,7 +47,11 @@ pub enum ReplayError {
     Io(#[from] io::Error),
     #[error("{path}: no market data in the recording ({skipped} bad lines skipped)")]
     Empty { path: PathBuf, skipped: u64 },
-    #[error("{path}: no decoder for venue '{venue}' (see venue::decoder_for)")]
+    #[error(
+        "{path}: no decoder for venue '{venue}' (known: {}, {})",
+        wire::VENUE,
+        registry::known()
+    )]
     UnknownVenue { path: PathBuf, venue: String },
 }
 
@@ -152,19 +156,18 @@ fn trailing_zeros(mut v: i64, cap: u32) -> u32 {
 }
 
 /// Read a prefix of a real venue's capture and give every instrument found a trading grid
-/// (see the module docs).
+/// (see the module docs). `configured`: the instruments listed under `[[instruments]]`.
 pub fn discover_instruments(
     path: &Path,
     venue: &str,
-    cfg: &Config,
+    configured: &[Instrument],
 ) -> Result<Discovered, ReplayError> {
     use crate::domain::MarketEventKind;
-    let configured = cfg.instrument_list();
     let unknown = || ReplayError::UnknownVenue {
         path: path.to_path_buf(),
         venue: venue.to_string(),
     };
-    let mut d = crate::venue::capture_decoder(venue, configured.clone()).ok_or_else(unknown)?;
+    let mut d = registry::decoder_on_grid(venue, configured.to_vec()).ok_or_else(unknown)?;
     let mut r = CaptureReader::open(path)?;
     let mut line = CaptureLine {
         ts_ns: 0,
@@ -180,7 +183,7 @@ pub fn discover_instruments(
     let mut t0: Option<i64> = None;
     let mut last_new = 0u64;
     let mut known = 0usize;
-    let cap = crate::venue::common::Scale::AUTO.dp;
+    let cap = crate::venue::exchanges::common::Scale::AUTO.dp;
     while r.read_into(&mut line) {
         if line.venue != venue {
             continue;
@@ -266,8 +269,10 @@ pub fn discover_instruments(
 impl ReplayFeed {
     /// Open a recording (`.zst` decompressed on the fly): reads up to the first market
     /// event on this thread (so the instruments and the start time are known), then
-    /// starts the prefetch thread.
-    pub fn open(path: &Path, cfg: &Config) -> Result<ReplayFeed, ReplayError> {
+    /// starts the prefetch thread. `configured`: the instruments listed under
+    /// `[[instruments]]` (a sim recording's until its header names them; a real capture's
+    /// grid where they name its symbols).
+    pub fn open(path: &Path, configured: &[Instrument]) -> Result<ReplayFeed, ReplayError> {
         let file = File::open(path).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -303,14 +308,13 @@ impl ReplayFeed {
                         path: path.to_path_buf(),
                         venue: line.venue.clone(),
                     };
-                    let d = if line.venue == crate::venue::sim_wire::VENUE {
-                        decoder_for(&line.venue, cfg).ok_or_else(unknown)?
+                    let d: Box<dyn FrameDecoder> = if line.venue == wire::VENUE {
+                        Box::new(SimDecoder::new(configured.to_vec()))
                     } else {
-                        let found = discover_instruments(path, &line.venue, cfg)?;
+                        let found = discover_instruments(path, &line.venue, configured)?;
                         limit = found.instruments.len();
-                        let d =
-                            crate::venue::capture_decoder(&line.venue, found.instruments.clone())
-                                .ok_or_else(unknown)?;
+                        let d = registry::decoder_on_grid(&line.venue, found.instruments.clone())
+                            .ok_or_else(unknown)?;
                         discovered = Some(found);
                         d
                     };
@@ -331,9 +335,7 @@ impl ReplayFeed {
             None => (decoder.instruments().to_vec(), Vec::new()),
         };
         let venue = decoder.venue().to_string();
-        let header = (venue == crate::venue::sim_wire::VENUE)
-            .then(|| read_header(path))
-            .flatten();
+        let header = (venue == wire::VENUE).then(|| read_header(path)).flatten();
         let first_ts = first[0].ts;
 
         let report = Arc::new(Mutex::new(report));
@@ -520,54 +522,6 @@ impl MarketDataPort for ReplayFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::TradingState;
-    use crate::record::CaptureWriter;
-    use crate::venue::sim_wire;
-
-    #[test]
-    fn a_recording_replays_to_the_same_events_torn_last_line_and_all() {
-        let cfg = Config::default();
-        let mut a = crate::setup::assemble(&cfg, 3, TradingState::Active).unwrap();
-        let events: Vec<_> = (0..20_000).filter_map(|_| a.market.next_event()).collect();
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["r.jsonl", "r.jsonl.zst"] {
-            let path = dir.path().join(name);
-            let mut w = CaptureWriter::create(&path).unwrap();
-            let h = sim_wire::Header::new(cfg.instrument_list(), events[0].ts, None);
-            w.write(&h.line(events[0].ts)).unwrap();
-            for e in &events {
-                w.write(&sim_wire::line(e.ts, sim_wire::encode(e))).unwrap();
-            }
-            w.flush().unwrap();
-            drop(w);
-            if name == "r.jsonl" {
-                // A crash mid-write: half a line at the end.
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .unwrap();
-                f.write_all(br#"{"ts_ns":1,"venue":"sim","dir":"recv","url":"sim:"#)
-                    .unwrap();
-            }
-            let mut feed = ReplayFeed::open(&path, &cfg).unwrap();
-            assert_eq!(feed.instruments(), &cfg.instrument_list()[..]);
-            assert_eq!(feed.start_time(), events[0].ts);
-            let mut got = Vec::new();
-            while let Some(e) = feed.next_event() {
-                got.push(e);
-            }
-            assert!(feed.is_finished());
-            assert_eq!(got, events, "{name}");
-            let r = feed.report();
-            assert!(r.done);
-            let torn = if name == "r.jsonl" { 1 } else { 0 };
-            assert_eq!(r.skipped, torn, "{name}: {r:?}");
-            if torn == 1 {
-                assert!(r.skipped_lines[0].reason.contains("torn"), "{r:?}");
-            }
-        }
-    }
 
     #[test]
     fn unknown_venues_and_empty_files_are_errors() {
@@ -578,10 +532,10 @@ mod tests {
             r#"{"ts_ns":1,"venue":"nowhere","dir":"recv","url":"u","frame":"{}"}"#,
         )
         .unwrap();
-        let e = ReplayFeed::open(&p, &Config::default()).err().unwrap();
+        let e = ReplayFeed::open(&p, &[]).err().unwrap();
         assert!(e.to_string().contains("nowhere"), "{e}");
         std::fs::write(&p, "torn").unwrap();
-        let e = ReplayFeed::open(&p, &Config::default()).err().unwrap();
+        let e = ReplayFeed::open(&p, &[]).err().unwrap();
         assert!(e.to_string().contains("no market data"), "{e}");
     }
 }

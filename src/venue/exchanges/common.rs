@@ -17,7 +17,7 @@ use crate::domain::{
     Instrument, InstrumentId, Level, MarketEvent, MarketEventKind, OrderBook, Price, Qty, Side,
     Timestamp, TradeTick,
 };
-use crate::venue::decode::FeedStats;
+use crate::venue::exchanges::decode::FeedStats;
 use rust_decimal::Decimal;
 
 /// Decimal text -> whole units of `step x 10^-dp`.
@@ -523,7 +523,7 @@ impl Books {
     }
 }
 
-/// The parts of [`FrameDecoder`](crate::venue::decode::FrameDecoder) every real venue's
+/// The parts of [`FrameDecoder`](crate::venue::exchanges::decode::FrameDecoder) every real venue's
 /// decoder shares, for decoders that keep their books in `books: Books` and queue their
 /// connection requests in `requests: Vec<FeedRequest>`. Use it inside the trait impl.
 macro_rules! books_decoder_parts {
@@ -531,10 +531,10 @@ macro_rules! books_decoder_parts {
         fn instruments(&self) -> &[crate::domain::Instrument] {
             &self.books.instruments
         }
-        fn requests(&mut self) -> Vec<crate::venue::decode::FeedRequest> {
+        fn requests(&mut self) -> Vec<crate::venue::exchanges::decode::FeedRequest> {
             std::mem::take(&mut self.requests)
         }
-        fn stats(&self) -> Vec<crate::venue::decode::FeedStats> {
+        fn stats(&self) -> Vec<crate::venue::exchanges::decode::FeedStats> {
             self.books.stats()
         }
         fn book(&self, i: usize) -> Option<&crate::domain::OrderBook> {

@@ -1,0 +1,65 @@
+//! Where OKX lives and how pit talks to it: the public v5 WebSocket endpoint, the `books` and
+//! `trades` subscription, the `ping` keep-alive, the `public/instruments` endpoint and its
+//! answer, and OKX's registry entry.
+
+use super::OkxDecoder;
+use crate::domain::Instrument;
+use crate::venue::exchanges::registry::{
+    ExchangeEntry, LiveConnection, LiveEntry, MetadataEntry, positive_step, symbols,
+};
+use crate::venue::feed::live::LiveSettings;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::time::Duration;
+
+/// OKX's public WebSocket endpoint.
+pub const WS_URL: &str = "wss://ws.okx.com:8443/ws/v5/public";
+/// Default REST base of the instrument endpoint.
+pub const REST_BASE: &str = "https://www.okx.com";
+
+/// OKX's line in the venue registry.
+pub const ENTRY: ExchangeEntry = ExchangeEntry {
+    name: "okx",
+    decoder: |grid| Box::new(OkxDecoder::discovering_on(grid)),
+    live: LiveEntry {
+        ws_url: |_| WS_URL.to_string(),
+        default_depth: None,
+        ping: Some((Duration::from_secs(25), "ping")),
+        connect,
+    },
+    metadata: Some(MetadataEntry {
+        rest_base: REST_BASE,
+        url: instruments_url,
+        parse: tick_lot,
+    }),
+};
+
+fn connect(_: &LiveSettings, url: String, _: u32, instruments: Vec<Instrument>) -> LiveConnection {
+    let subscribe = vec![OkxDecoder::subscribe_frame(&symbols(&instruments))];
+    LiveConnection {
+        url,
+        subscribe,
+        decoder: Box::new(OkxDecoder::new(instruments)),
+    }
+}
+
+/// The instrument type follows from the `instId`: `-SWAP` a swap, two dashes a future.
+fn instruments_url(base: &str, _: &LiveSettings, symbol: &str) -> String {
+    let kind = if symbol.ends_with("-SWAP") {
+        "SWAP"
+    } else if symbol.matches('-').count() >= 2 {
+        "FUTURES"
+    } else {
+        "SPOT"
+    };
+    format!("{base}/api/v5/public/instruments?instType={kind}&instId={symbol}")
+}
+
+/// `tickSz` and `lotSz` of the first instrument.
+fn tick_lot(v: &Value) -> Option<(Decimal, Decimal)> {
+    let i = v.get("data")?.get(0)?;
+    Some((
+        positive_step(i.get("tickSz")?)?,
+        positive_step(i.get("lotSz")?)?,
+    ))
+}
