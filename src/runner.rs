@@ -65,6 +65,28 @@ pub struct RunResult {
     pub open_orders_left: usize,
 }
 
+/// Trips the kill switch from any thread: the gate closes before [`Killer::kill`]
+/// returns, then the engine halts with `source` and `reason` and cancels every open order.
+#[derive(Clone, Debug)]
+pub struct Killer {
+    gate: TradingGate,
+    commands: Sender<Command>,
+}
+
+impl Killer {
+    /// Close the gate at once, then ask the engine to halt. Returns false if the engine
+    /// has stopped (the gate is closed all the same).
+    pub fn kill(&self, source: &str, reason: &str) -> bool {
+        self.gate.kill();
+        self.commands
+            .send(Command::KillFrom {
+                source: source.into(),
+                reason: reason.into(),
+            })
+            .is_ok()
+    }
+}
+
 /// The console's (or main's) handle on a running engine thread.
 pub struct EngineHandle {
     commands: Sender<Command>,
@@ -87,6 +109,14 @@ impl EngineHandle {
     pub fn kill(&self) -> bool {
         self.gate.kill();
         self.send(Command::KillSwitch)
+    }
+    /// A handle that trips the kill switch from any thread (a signal, the `HALT` file, the
+    /// control socket), without going through the console.
+    pub fn killer(&self) -> Killer {
+        Killer {
+            gate: self.gate.clone(),
+            commands: self.commands.clone(),
+        }
     }
     /// Ask the engine to stop (cancelling open orders as configured).
     pub fn shutdown(&self) -> bool {

@@ -535,3 +535,42 @@ fn no_new_orders_on_a_resyncing_instrument_until_a_snapshot() {
     r.command(manual(Side::Buy, 1, true, None));
     assert_eq!(r.exec.stats().orders_sent, sent + 1);
 }
+
+/// A kill from another thread (a signal, the HALT file, the control socket) closes the
+/// gate before it returns and halts the engine with its source's reason.
+#[test]
+fn a_killer_from_another_thread_halts_with_its_reason() {
+    let cfg = Config::default();
+    let a = assemble(&cfg, 5, TradingState::Active).unwrap();
+    let handle = pit::runner::spawn(
+        a.engine,
+        Box::new(a.market),
+        Box::new(a.exec),
+        RunOptions {
+            speed: Speed::Max,
+            run_for: Some(Duration::from_secs(3600)),
+            publish_every: Duration::from_millis(5),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let killer = handle.killer();
+    let gate = handle.gate().clone();
+    std::thread::spawn(move || assert!(killer.kill("signal", "SIGUSR1 from pid 42")))
+        .join()
+        .unwrap();
+    assert!(!gate.is_open(), "the gate closes before kill() returns");
+    let t0 = std::time::Instant::now();
+    loop {
+        let v = handle.view();
+        if v.trading_state == TradingState::Halted {
+            assert_eq!(v.halt_reason.as_deref(), Some("SIGUSR1 from pid 42"));
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no halt");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    handle.shutdown();
+    let result = handle.join().expect("engine thread");
+    assert_eq!(result.summary.trading_state, TradingState::Halted);
+}

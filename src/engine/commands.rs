@@ -29,6 +29,12 @@ pub enum Command {
     /// Halt at once: the gate closes, every open order is cancelled, positions are
     /// flattened if configured. Stays halted until [`Command::ReArm`].
     KillSwitch,
+    /// The kill switch tripped by a path other than the console's key (a signal, the
+    /// `HALT` file, the control socket): the same halt, with who tripped it and why.
+    KillFrom {
+        source: String,
+        reason: String,
+    },
     /// Leave a halt (after an explicit confirmation in the console).
     ReArm,
     /// Manual override: hold strategies' new orders; data, cancels, exits go on.
@@ -61,7 +67,7 @@ impl Command {
     /// Short name for the audit trail and alerts.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::KillSwitch => "kill-switch",
+            Command::KillSwitch | Command::KillFrom { .. } => "kill-switch",
             Command::ReArm => "re-arm",
             Command::Pause => "pause",
             Command::Resume => "resume",
@@ -148,7 +154,10 @@ pub(super) fn manual_request(m: &ManualOrder, client_id: ClientOrderId) -> Order
 impl Engine {
     pub(super) fn on_command(&mut self, cmd: Command, out: &mut Vec<Effect>) {
         match cmd {
-            Command::KillSwitch => self.press_kill_switch(out),
+            Command::KillSwitch => {
+                self.press_kill_switch("operator", "kill switch pressed".into(), out)
+            }
+            Command::KillFrom { source, reason } => self.press_kill_switch(&source, reason, out),
             Command::ReArm => self.re_arm(out),
             Command::Pause => self.set_state_from(TradingState::Active, TradingState::Paused, out),
             Command::Resume => self.resume(out),

@@ -25,9 +25,14 @@ fn is_closing_order(o: &Order) -> bool {
 }
 
 impl Engine {
-    pub(super) fn press_kill_switch(&mut self, out: &mut Vec<Effect>) {
+    pub(super) fn press_kill_switch(
+        &mut self,
+        source: &str,
+        reason: String,
+        out: &mut Vec<Effect>,
+    ) {
         self.kills_seen = self.gate.kills();
-        self.halt("kill switch pressed".into(), "operator", out)
+        self.halt(reason, source, out)
     }
 
     /// Leave a halt. A K pressed after the R wins: its kill is still on its way.
