@@ -4,6 +4,7 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pit::config::Config;
 use pit::control::Speed;
+use pit::domain::OrderSpec;
 use pit::domain::{
     ClientOrderId, InstrumentId, MarketEvent, MarketEventKind, OrderBook, OrderKind, OrderRequest,
     OrderTag, Owner, Price, Qty, Side, TimeInForce, Timestamp, TradingState,
@@ -111,13 +112,15 @@ fn risk_check(c: &mut Criterion) {
     let best_bid = book.best_bid().expect("bid").price;
     let req = OrderRequest {
         client_id: ClientOrderId::new("bench-1"),
-        instrument: InstrumentId(0),
-        side: Side::Buy,
-        kind: OrderKind::Limit,
-        price: Some(best_bid),
-        qty: Qty(10),
-        tif: TimeInForce::PostOnly,
-        reduce_only: false,
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(best_bid),
+            qty: Qty(10),
+            tif: TimeInForce::PostOnly,
+            reduce_only: false,
+        },
         owner: Owner::Strategy(0),
         tag: OrderTag::Strategy,
     };

@@ -542,7 +542,7 @@ impl Runner {
             match e {
                 Effect::Submit(order) => {
                     let id = order.client_id.clone();
-                    let reduce_only = order.reduce_only;
+                    let reduce_only = order.spec.reduce_only;
                     let before = self.exec.stats().orders_sent;
                     self.exec.submit(now, order);
                     if self.exec.stats().orders_sent > before {

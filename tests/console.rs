@@ -401,7 +401,7 @@ fn buy_form_sends_a_manual_order() {
     // Opening the form asks the engine for its risk verdict on the default order.
     let opened = a.on_key(key('b'));
     assert!(
-        matches!(opened.as_slice(), [AppEffect::Engine(Command::Preview(o))] if o.side == Side::Buy),
+        matches!(opened.as_slice(), [AppEffect::Engine(Command::Preview(o))] if o.spec.side == Side::Buy),
         "{opened:?}"
     );
     // The form opens on the size field with the minimum size and the best bid.
@@ -409,10 +409,10 @@ fn buy_form_sends_a_manual_order() {
     let [AppEffect::Engine(Command::Manual(o))] = effects.as_slice() else {
         panic!("expected one manual order, got {effects:?}");
     };
-    assert_eq!(o.side, Side::Buy);
-    assert_eq!(o.kind, OrderKind::Limit);
-    assert_eq!(o.price, Some(Price(600_000)));
-    assert_eq!(o.qty, Qty(1));
+    assert_eq!(o.spec.side, Side::Buy);
+    assert_eq!(o.spec.kind, OrderKind::Limit);
+    assert_eq!(o.spec.price, Some(Price(600_000)));
+    assert_eq!(o.spec.qty, Qty(1));
     assert!(a.popup().is_none());
 }
 
@@ -440,7 +440,7 @@ fn order_form_refuses_bad_input_and_makes_market_orders() {
         panic!("expected one manual order, got {effects:?}");
     };
     assert_eq!(
-        (o.side, o.kind, o.price, o.qty),
+        (o.spec.side, o.spec.kind, o.spec.price, o.spec.qty),
         (Side::Sell, OrderKind::Market, None, Qty(2))
     );
     // A limit far outside the price band is refused locally.

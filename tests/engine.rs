@@ -3,6 +3,7 @@
 
 use pit::config::Config;
 use pit::control::Speed;
+use pit::domain::OrderSpec;
 use pit::domain::{
     ClientOrderId, ExecReport, MarketEvent, OrderKind, OrderRequest, Side, TimeInForce, Timestamp,
     TradingGate, TradingState,
@@ -35,21 +36,23 @@ fn at(secs: f64) -> Timestamp {
 
 fn manual(side: Side, lots: i64, market: bool, price: Option<i64>) -> Command {
     Command::Manual(ManualOrder {
-        instrument: pit::domain::InstrumentId(0),
-        side,
-        kind: if market {
-            OrderKind::Market
-        } else {
-            OrderKind::Limit
+        spec: OrderSpec {
+            instrument: pit::domain::InstrumentId(0),
+            side,
+            kind: if market {
+                OrderKind::Market
+            } else {
+                OrderKind::Limit
+            },
+            price: price.map(pit::domain::Price),
+            qty: pit::domain::Qty(lots),
+            tif: if market {
+                TimeInForce::Ioc
+            } else {
+                TimeInForce::Gtc
+            },
+            reduce_only: false,
         },
-        price: price.map(pit::domain::Price),
-        qty: pit::domain::Qty(lots),
-        tif: if market {
-            TimeInForce::Ioc
-        } else {
-            TimeInForce::Gtc
-        },
-        reduce_only: false,
         client_id: None,
     })
 }
@@ -66,7 +69,7 @@ struct Spy<P> {
 impl<P: ExecutionPort> ExecutionPort for Spy<P> {
     fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
         let after_kill = self.killed.load(Ordering::SeqCst);
-        let reduce_only = order.reduce_only;
+        let reduce_only = order.spec.reduce_only;
         let before = self.inner.stats().orders_sent;
         self.inner.submit(now, order);
         let sent = self.inner.stats().orders_sent > before;
@@ -426,13 +429,15 @@ fn flatten_works_while_a_reduce_only_exit_is_resting() {
     // A resting reduce-only sell far above the market for part of the position.
     let ask = r.engine.book(inst).best_ask().unwrap().price.0;
     r.command(Command::Manual(ManualOrder {
-        instrument: inst,
-        side: Side::Sell,
-        kind: OrderKind::Limit,
-        price: Some(pit::domain::Price(ask + 500)),
-        qty: pit::domain::Qty(3),
-        tif: TimeInForce::Gtc,
-        reduce_only: true,
+        spec: OrderSpec {
+            instrument: inst,
+            side: Side::Sell,
+            kind: OrderKind::Limit,
+            price: Some(pit::domain::Price(ask + 500)),
+            qty: pit::domain::Qty(3),
+            tif: TimeInForce::Gtc,
+            reduce_only: true,
+        },
         client_id: None,
     }));
     r.run_until(at(4.5));

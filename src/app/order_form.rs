@@ -2,6 +2,8 @@
 //! the verdict it shows before sending (the engine's risk verdict once published, and the
 //! checks the console can do itself).
 
+use crate::domain::OrderSpec;
+
 use super::{App, AppEffect, fmt_dec, mid_price, take_visible};
 use crate::domain::{Instrument, OrderKind, Side, TimeInForce, TradingState};
 use crate::engine::{Command, ManualOrder, risk};
@@ -73,7 +75,7 @@ impl<T, R> App<T, R> {
                 Ok(order) => {
                     self.flash = Some(format!(
                         "manual {} sent",
-                        order.side.as_str().to_ascii_lowercase()
+                        order.spec.side.as_str().to_ascii_lowercase()
                     ));
                     out.push(AppEffect::Engine(Command::Manual(order)));
                     return false;
@@ -182,21 +184,23 @@ impl<T, R> App<T, R> {
             )
         };
         Ok(ManualOrder {
-            instrument: inst.id,
-            side: form.side,
-            kind: if price.is_some() {
-                OrderKind::Limit
-            } else {
-                OrderKind::Market
+            spec: OrderSpec {
+                instrument: inst.id,
+                side: form.side,
+                kind: if price.is_some() {
+                    OrderKind::Limit
+                } else {
+                    OrderKind::Market
+                },
+                price,
+                qty,
+                tif: if price.is_some() {
+                    TimeInForce::Gtc
+                } else {
+                    TimeInForce::Ioc
+                },
+                reduce_only: false,
             },
-            price,
-            qty,
-            tif: if price.is_some() {
-                TimeInForce::Gtc
-            } else {
-                TimeInForce::Ioc
-            },
-            reduce_only: false,
             client_id: None,
         })
     }

@@ -67,8 +67,8 @@ impl RunObserver for Collector {
     fn on_effect(&mut self, engine: &Engine, _now: Timestamp, effect: &Effect) {
         match effect {
             Effect::Submit(o) => {
-                let book = engine.book(o.instrument);
-                let touch = match o.side {
+                let book = engine.book(o.spec.instrument);
+                let touch = match o.spec.side {
                     Side::Buy => book.best_ask(),
                     Side::Sell => book.best_bid(),
                 };

@@ -129,17 +129,28 @@ impl fmt::Display for ClientOrderId {
     }
 }
 
-/// What is asked of the venue. Limit orders carry a price; market orders do not.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderRequest {
-    pub client_id: ClientOrderId,
+/// The shape of an order: what to trade, which way, how much, at what price and for how
+/// long. The one shape shared by a strategy's intent, an operator's manual order and the
+/// request sent to the venue (which adds who it is and why: [`OrderRequest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSpec {
     pub instrument: InstrumentId,
     pub side: Side,
     pub kind: OrderKind,
+    /// Required for limit orders, none for market orders.
     pub price: Option<Price>,
     pub qty: Qty,
     pub tif: TimeInForce,
     pub reduce_only: bool,
+}
+
+/// What is asked of the venue: an [`OrderSpec`] with our client id, its owner and why it
+/// was sent. Stored flat (the spec's fields beside the others), as before the spec existed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRequest {
+    pub client_id: ClientOrderId,
+    #[serde(flatten)]
+    pub spec: OrderSpec,
     pub owner: Owner,
     pub tag: OrderTag,
 }
@@ -223,7 +234,7 @@ impl Order {
         !self.status.is_terminal()
     }
     pub fn remaining(&self) -> Qty {
-        self.req.qty.saturating_sub(self.filled)
+        self.req.spec.qty.saturating_sub(self.filled)
     }
     /// Average fill price in ticks (fractional), if anything filled.
     pub fn avg_fill_ticks(&self) -> Option<Decimal> {
@@ -266,12 +277,12 @@ impl Order {
         if self.status.is_terminal() {
             return Err(self.refuse("fill"));
         }
-        if !qty.is_positive() || self.filled + qty > self.req.qty {
+        if !qty.is_positive() || self.filled + qty > self.req.spec.qty {
             return Err(self.refuse("overfill"));
         }
         self.filled += qty;
         self.filled_notional += i128::from(price.0) * i128::from(qty.0);
-        self.status = if self.filled == self.req.qty {
+        self.status = if self.filled == self.req.spec.qty {
             OrderStatus::Filled
         } else {
             OrderStatus::PartiallyFilled
@@ -330,16 +341,43 @@ pub struct Fill {
 mod tests {
     use super::*;
 
+    /// A stored order row keeps its flat shape: a store written before `OrderSpec`
+    /// existed reads back the same, and a new row is written the way old ones were.
+    #[test]
+    fn a_request_is_stored_flat_as_before_the_spec() {
+        let r = req(3);
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        for key in [
+            "client_id",
+            "instrument",
+            "side",
+            "kind",
+            "price",
+            "qty",
+            "tif",
+            "reduce_only",
+            "owner",
+            "tag",
+        ] {
+            assert!(v.get(key).is_some(), "{key} missing from {v}");
+        }
+        assert!(v.get("spec").is_none(), "{v}");
+        let back: OrderRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+    }
+
     fn req(qty: i64) -> OrderRequest {
         OrderRequest {
             client_id: ClientOrderId::new("t-1"),
-            instrument: InstrumentId(0),
-            side: Side::Buy,
-            kind: OrderKind::Limit,
-            price: Some(Price(100)),
-            qty: Qty(qty),
-            tif: TimeInForce::Gtc,
-            reduce_only: false,
+            spec: OrderSpec {
+                instrument: InstrumentId(0),
+                side: Side::Buy,
+                kind: OrderKind::Limit,
+                price: Some(Price(100)),
+                qty: Qty(qty),
+                tif: TimeInForce::Gtc,
+                reduce_only: false,
+            },
             owner: Owner::Manual,
             tag: OrderTag::Manual,
         }

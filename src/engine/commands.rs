@@ -2,23 +2,19 @@
 //! execution report, operator [`Command`], timer), [`Effect`]s out; manual orders and
 //! their risk preview; and how the engine carries out operator commands.
 
+use crate::domain::OrderSpec;
+
 use super::risk::RiskApproved;
 use super::{Alert, AlertLevel, AuditEntry, ClosedTrade, Engine};
 use crate::domain::{
-    ClientOrderId, ExecReport, Fill, InstrumentId, MarketEvent, Order, OrderKind, OrderRequest,
-    OrderTag, Owner, Position, Price, Qty, Side, StrategyId, TimeInForce, TradingState,
+    ClientOrderId, ExecReport, Fill, InstrumentId, MarketEvent, Order, OrderRequest, OrderTag,
+    Owner, Position, StrategyId, TradingState,
 };
 
 /// A manual order from the console or the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManualOrder {
-    pub instrument: InstrumentId,
-    pub side: Side,
-    pub kind: OrderKind,
-    pub price: Option<Price>,
-    pub qty: Qty,
-    pub tif: TimeInForce,
-    pub reduce_only: bool,
+    pub spec: OrderSpec,
     /// An explicit client id; the engine assigns one when absent.
     pub client_id: Option<ClientOrderId>,
 }
@@ -139,13 +135,7 @@ pub struct OrderPreview {
 pub(super) fn manual_request(m: &ManualOrder, client_id: ClientOrderId) -> OrderRequest {
     OrderRequest {
         client_id,
-        instrument: m.instrument,
-        side: m.side,
-        kind: m.kind,
-        price: m.price,
-        qty: m.qty,
-        tif: m.tif,
-        reduce_only: m.reduce_only,
+        spec: m.spec,
         owner: Owner::Manual,
         tag: OrderTag::Manual,
     }
@@ -285,7 +275,7 @@ impl Engine {
     }
 
     fn manual_order(&mut self, m: ManualOrder, out: &mut Vec<Effect>) {
-        if !self.may_place_manual(m.reduce_only) {
+        if !self.may_place_manual(m.spec.reduce_only) {
             let text = format!(
                 "manual order refused: {} allows reduce-only orders only",
                 self.state

@@ -2,6 +2,8 @@
 //! flattened if configured), retrying what the venue refused or lost while halted, the
 //! progress shown to the operator, and flattening positions with reduce-only orders.
 
+use crate::domain::OrderSpec;
+
 use super::{AlertLevel, Effect, Engine};
 use crate::domain::{
     ClientOrderId, InstrumentId, Order, OrderKind, OrderRequest, OrderTag, Owner, Side,
@@ -21,7 +23,7 @@ pub struct KillProgress {
 
 /// The engine's own reduce-only closing orders (flatten, the kill switch's exits).
 fn is_closing_order(o: &Order) -> bool {
-    o.req.owner == Owner::System && o.req.reduce_only
+    o.req.owner == Owner::System && o.req.spec.reduce_only
 }
 
 impl Engine {
@@ -73,7 +75,7 @@ impl Engine {
             }
             // Everything else on the instrument goes, strategies' exits included: the
             // flatten closes the whole position itself.
-            self.cancel_where(|o| o.req.instrument == id && !is_closing_order(o), out);
+            self.cancel_where(|o| o.req.spec.instrument == id && !is_closing_order(o), out);
             let pos = self.positions[i].qty;
             if pos.is_zero() {
                 continue;
@@ -82,7 +84,7 @@ impl Engine {
             let working = self
                 .open_orders
                 .values()
-                .any(|o| o.req.instrument == id && is_closing_order(o) && !o.cancel_pending);
+                .any(|o| o.req.spec.instrument == id && is_closing_order(o) && !o.cancel_pending);
             if working {
                 continue;
             }
@@ -97,13 +99,15 @@ impl Engine {
             };
             let req = OrderRequest {
                 client_id: self.next_id(Owner::System),
-                instrument: id,
-                side,
-                kind: OrderKind::Market,
-                price: None,
-                qty,
-                tif: TimeInForce::Ioc,
-                reduce_only: true,
+                spec: OrderSpec {
+                    instrument: id,
+                    side,
+                    kind: OrderKind::Market,
+                    price: None,
+                    qty,
+                    tif: TimeInForce::Ioc,
+                    reduce_only: true,
+                },
                 owner: Owner::System,
                 tag,
             };

@@ -69,9 +69,9 @@ impl Engine {
     /// ahead (the paper venue's own estimate is authoritative for fills).
     fn advance_queues(&mut self, inst: InstrumentId, t: &TradeTick) {
         for o in self.open_orders.values_mut() {
-            if o.req.instrument == inst
-                && o.req.side != t.aggressor
-                && o.req.price == Some(t.price)
+            if o.req.spec.instrument == inst
+                && o.req.spec.side != t.aggressor
+                && o.req.spec.price == Some(t.price)
                 && let Some(ahead) = o.queue_ahead.as_mut()
             {
                 *ahead = ahead.saturating_sub(t.qty);

@@ -22,7 +22,7 @@ struct RiskFigures {
 /// fields and `self.risk` can still be borrowed mutably).
 macro_rules! risk_ctx {
     ($e:ident, $f:ident, $req:expr) => {{
-        let i = $req.instrument.index();
+        let i = $req.spec.instrument.index();
         RiskCtx {
             now: $e.now,
             instrument: &$e.instruments[i],
@@ -67,13 +67,7 @@ impl Engine {
     pub(super) fn request_from_intent(&mut self, owner: Owner, oi: OrderIntent) -> OrderRequest {
         OrderRequest {
             client_id: self.next_id(owner),
-            instrument: oi.instrument,
-            side: oi.side,
-            kind: oi.kind,
-            price: oi.price,
-            qty: oi.qty,
-            tif: oi.tif,
-            reduce_only: oi.reduce_only,
+            spec: oi.spec,
             owner,
             tag: oi.tag,
         }
@@ -81,7 +75,7 @@ impl Engine {
 
     /// The numbers the risk engine needs about an order's instrument and the account.
     fn risk_figures(&self, req: &OrderRequest) -> RiskFigures {
-        let i = req.instrument.index();
+        let i = req.spec.instrument.index();
         let inst = &self.instruments[i];
         let (mut open_buy, mut open_sell) = (Decimal::ZERO, Decimal::ZERO);
         // What a new reduce-only order may still reduce: the position less the reduce-only
@@ -90,11 +84,13 @@ impl Engine {
         // order at its own position, so even if one still fills the two cannot flip it.
         let mut reducible = self.positions[i].qty;
         for o in self.open_orders.values() {
-            if o.req.instrument != req.instrument || (o.req.reduce_only && o.cancel_pending) {
+            if o.req.spec.instrument != req.spec.instrument
+                || (o.req.spec.reduce_only && o.cancel_pending)
+            {
                 continue;
             }
             let rem = inst.qty(o.remaining());
-            match (o.req.reduce_only, o.req.side) {
+            match (o.req.spec.reduce_only, o.req.spec.side) {
                 (false, Side::Buy) => open_buy += rem,
                 (false, Side::Sell) => open_sell += rem,
                 (true, Side::Buy) => reducible += rem,
@@ -102,7 +98,7 @@ impl Engine {
             }
         }
         RiskFigures {
-            position: if req.reduce_only {
+            position: if req.spec.reduce_only {
                 reducible
             } else {
                 self.positions[i].qty
@@ -116,9 +112,9 @@ impl Engine {
 
     /// The risk verdict on a manual order without sending it (the console's order form).
     pub(super) fn preview(&mut self, m: ManualOrder) {
-        let verdict = if m.instrument.index() >= self.instruments.len() {
+        let verdict = if m.spec.instrument.index() >= self.instruments.len() {
             Err("unknown instrument".to_string())
-        } else if !self.may_place_manual(m.reduce_only) {
+        } else if !self.may_place_manual(m.spec.reduce_only) {
             Err(format!("{} allows reduce-only orders only", self.state))
         } else {
             let req = manual_request(&m, ClientOrderId::new("preview"));
@@ -135,18 +131,18 @@ impl Engine {
         req: OrderRequest,
         out: &mut Vec<Effect>,
     ) -> Option<ClientOrderId> {
-        let i = req.instrument.index();
+        let i = req.spec.instrument.index();
         if i >= self.instruments.len() {
             let text = format!("order {} refused: unknown instrument", req.client_id);
             self.alert(AlertLevel::Warn, "risk", text, out);
             return None;
         }
-        if self.resyncing[i] && !req.reduce_only {
+        if self.resyncing[i] && !req.spec.reduce_only {
             // The book is not to be trusted until a fresh snapshot: no new exposure on it.
             let text = format!(
                 "refused {} {} {}: {} is RESYNCING, no new orders until a fresh snapshot",
-                req.side,
-                self.instruments[i].fmt_qty(req.qty),
+                req.spec.side,
+                self.instruments[i].fmt_qty(req.spec.qty),
                 self.instruments[i].symbol,
                 self.instruments[i].symbol
             );
@@ -172,11 +168,11 @@ impl Engine {
             Err(refused) => {
                 let r = &refused.req;
                 let inst = &self.instruments[i];
-                let price = r.price.map(|p| format!(" @ {}", inst.fmt_price(p)));
+                let price = r.spec.price.map(|p| format!(" @ {}", inst.fmt_price(p)));
                 let text = format!(
                     "refused {} {} {}{}: {}",
-                    r.side,
-                    inst.fmt_qty(r.qty),
+                    r.spec.side,
+                    inst.fmt_qty(r.spec.qty),
                     inst.symbol,
                     price.unwrap_or_default(),
                     refused.reason

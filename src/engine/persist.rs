@@ -115,13 +115,17 @@ pub(crate) fn audited(cmd: &Command) -> Option<(String, String)> {
         Command::SetStrategy(s, on) => format!("S{} {}", u16::from(*s) + 1, on),
         Command::Manual(m) => format!(
             "{} {} lots of #{} {:?} price {:?} {:?}{}",
-            m.side,
-            m.qty.0,
-            m.instrument.0,
-            m.kind,
-            m.price.map(|p| p.0),
-            m.tif,
-            if m.reduce_only { " reduce-only" } else { "" }
+            m.spec.side,
+            m.spec.qty.0,
+            m.spec.instrument.0,
+            m.spec.kind,
+            m.spec.price.map(|p| p.0),
+            m.spec.tif,
+            if m.spec.reduce_only {
+                " reduce-only"
+            } else {
+                ""
+            }
         ),
         Command::Cancel(id) => id.to_string(),
         Command::Flatten(Some(i)) => format!("#{}", i.0),
@@ -381,7 +385,7 @@ impl Engine {
     pub(crate) fn place_restored(&mut self, out: &mut Vec<Effect>) {
         let waiting = std::mem::take(&mut self.pending_restore);
         for mut req in waiting {
-            let i = req.instrument.index();
+            let i = req.spec.instrument.index();
             if i >= self.books.len() {
                 continue;
             }

@@ -72,7 +72,7 @@ impl Engine {
     fn on_intent(&mut self, s: StrategyId, intent: Intent, out: &mut Vec<Effect>) {
         match intent {
             Intent::Place(oi) => {
-                if !self.may_place(oi.reduce_only) || self.shutting_down {
+                if !self.may_place(oi.spec.reduce_only) || self.shutting_down {
                     self.strat_stats[s as usize].held += 1;
                     return;
                 }

@@ -391,12 +391,12 @@ impl Store {
             for ((run, id), mut row) in open {
                 let restore = restore_orders
                     && row.request.owner == crate::domain::Owner::Manual
-                    && row.request.kind == crate::domain::OrderKind::Limit
+                    && row.request.spec.kind == crate::domain::OrderKind::Limit
                     && instruments.iter().any(|i| i.symbol == row.symbol);
-                let remaining = row.request.qty.0 - filled_lots(&row, instruments);
+                let remaining = row.request.spec.qty.0 - filled_lots(&row, instruments);
                 let note = if restore && remaining > 0 {
                     let mut req = row.request.clone();
-                    req.qty = crate::domain::Qty(remaining);
+                    req.spec.qty = crate::domain::Qty(remaining);
                     rec.restore_orders.push(req);
                     rec.counts.orders_restored += 1;
                     "cancelled on restart; placed again"

@@ -495,23 +495,26 @@ impl Writer {
 
     fn order_row(&self, o: &Order) -> OrderRow {
         let req = &o.req;
-        let inst = self.opts.instruments.get(req.instrument.index());
-        let symbol = inst.map_or_else(|| format!("#{}", req.instrument.0), |i| i.symbol.clone());
+        let inst = self.opts.instruments.get(req.spec.instrument.index());
+        let symbol = inst.map_or_else(
+            || format!("#{}", req.spec.instrument.0),
+            |i| i.symbol.clone(),
+        );
         let dec = |f: &dyn Fn(&Instrument) -> Decimal| inst.map_or(Decimal::ZERO, f);
         OrderRow {
             run: self.opts.run,
             client_id: req.client_id.to_string(),
             symbol,
-            side: req.side.as_str().to_string(),
-            kind: format!("{:?}", req.kind).to_lowercase(),
-            price: req.price.and_then(|p| inst.map(|i| i.price(p))),
-            qty: dec(&|i| i.qty(req.qty)),
+            side: req.spec.side.as_str().to_string(),
+            kind: format!("{:?}", req.spec.kind).to_lowercase(),
+            price: req.spec.price.and_then(|p| inst.map(|i| i.price(p))),
+            qty: dec(&|i| i.qty(req.spec.qty)),
             filled: dec(&|i| i.qty(o.filled)),
             avg_price: o
                 .avg_fill_ticks()
                 .and_then(|t| inst.map(|i| (t * i.tick_size).normalize())),
             status: o.status.as_str().to_string(),
-            reduce_only: req.reduce_only,
+            reduce_only: req.spec.reduce_only,
             owner: req.owner.to_string(),
             tag: req.tag,
             created: o.created,

@@ -28,6 +28,8 @@
 //! a flat instrument costs one `Decimal` zero test. Nothing is allocated unless an exit is
 //! sent.
 
+use crate::domain::OrderSpec;
+
 use super::{
     Intent, OrderIntent, Strategy, StrategyCtx, min_lots, ms_to_nanos, require_non_negative,
 };
@@ -298,13 +300,15 @@ impl ExitManager {
         }
         let side = if w.dir > 0 { Side::Sell } else { Side::Buy };
         out.push(Intent::Place(OrderIntent {
-            instrument: id,
-            side,
-            kind: OrderKind::Market,
-            price: None,
-            qty,
-            tif: TimeInForce::Ioc,
-            reduce_only: true,
+            spec: OrderSpec {
+                instrument: id,
+                side,
+                kind: OrderKind::Market,
+                price: None,
+                qty,
+                tif: TimeInForce::Ioc,
+                reduce_only: true,
+            },
             tag,
         }));
         w.fired_at = Some(ctx.now);
@@ -336,7 +340,7 @@ impl Strategy for ExitManager {
 
     /// An exit closed: if a position remains, the next book update may fire again.
     fn on_order_closed(&mut self, _ctx: &StrategyCtx<'_>, order: &Order, _out: &mut Vec<Intent>) {
-        if let Some(w) = self.watches.get_mut(order.req.instrument.index()) {
+        if let Some(w) = self.watches.get_mut(order.req.spec.instrument.index()) {
             w.fired_at = None;
         }
     }
@@ -395,10 +399,10 @@ mod tests {
         let p = placed(out);
         assert_eq!(p.len(), 1, "{out:?}");
         let o = p[0].clone();
-        assert_eq!(o.kind, OrderKind::Market);
-        assert_eq!(o.tif, TimeInForce::Ioc);
-        assert_eq!(o.price, None);
-        assert!(o.reduce_only);
+        assert_eq!(o.spec.kind, OrderKind::Market);
+        assert_eq!(o.spec.tif, TimeInForce::Ioc);
+        assert_eq!(o.spec.price, None);
+        assert!(o.spec.reduce_only);
         o
     }
 
@@ -413,9 +417,9 @@ mod tests {
         at(&mut w, 0, 597_000);
         let o = only_exit(&run(&mut s, &w, 0, 1_001));
         assert_eq!(o.tag, OrderTag::StopLoss);
-        assert_eq!(o.side, Side::Sell);
-        assert_eq!(o.qty, crate::domain::Qty(12), "floored to lots");
-        assert_eq!(o.instrument, InstrumentId(0));
+        assert_eq!(o.spec.side, Side::Sell);
+        assert_eq!(o.spec.qty, crate::domain::Qty(12), "floored to lots");
+        assert_eq!(o.spec.instrument, InstrumentId(0));
         assert_eq!(s.last_signal(), Some("STOP BTC-USD -50bps"));
     }
 
@@ -430,7 +434,7 @@ mod tests {
         at(&mut w, 1, 301_499);
         let o = only_exit(&run(&mut s, &w, 1, 1_001));
         assert_eq!(
-            (o.tag, o.side, o.qty),
+            (o.tag, o.spec.side, o.spec.qty),
             (OrderTag::StopLoss, Side::Buy, crate::domain::Qty(200))
         );
         assert_eq!(s.last_signal(), Some("STOP ETH-USD -50bps"));
@@ -450,7 +454,7 @@ mod tests {
         at(&mut w, 0, 606_000);
         let o = only_exit(&run(&mut s, &w, 0, 1_001));
         assert_eq!(
-            (o.tag, o.side, o.qty),
+            (o.tag, o.spec.side, o.spec.qty),
             (OrderTag::TakeProfit, Side::Sell, crate::domain::Qty(10))
         );
         assert_eq!(s.last_signal(), Some("TAKE BTC-USD +100bps"));
@@ -463,7 +467,7 @@ mod tests {
         assert!(run(&mut s, &w, 0, 1_000).is_empty(), "ask 59400.1");
         at(&mut w, 0, 593_999);
         let o = only_exit(&run(&mut s, &w, 0, 1_001));
-        assert_eq!((o.tag, o.side), (OrderTag::TakeProfit, Side::Buy));
+        assert_eq!((o.tag, o.spec.side), (OrderTag::TakeProfit, Side::Buy));
     }
 
     #[test]
@@ -482,7 +486,7 @@ mod tests {
         at(&mut w, 0, 601_191);
         let o = only_exit(&run(&mut s, &w, 0, 1_003));
         assert_eq!(
-            (o.tag, o.side, o.qty),
+            (o.tag, o.spec.side, o.spec.qty),
             (OrderTag::TrailingStop, Side::Sell, crate::domain::Qty(10))
         );
         assert_eq!(s.last_signal(), Some("TRAIL BTC-USD +20bps"));
@@ -514,7 +518,7 @@ mod tests {
         assert!(run(&mut s, &w, 0, 1_004).is_empty());
         at(&mut w, 0, 603_805);
         let o = only_exit(&run(&mut s, &w, 0, 1_005));
-        assert_eq!((o.tag, o.side), (OrderTag::TrailingStop, Side::Buy));
+        assert_eq!((o.tag, o.spec.side), (OrderTag::TrailingStop, Side::Buy));
     }
 
     #[test]
@@ -524,7 +528,7 @@ mod tests {
         w.position(0, dec!(0.01), dec!(60000));
         at(&mut w, 0, 590_000);
         let out = run(&mut s, &w, 0, 1_000);
-        assert_eq!(only_exit(&out).qty, crate::domain::Qty(10));
+        assert_eq!(only_exit(&out).spec.qty, crate::domain::Qty(10));
         let ids = w.apply(2, &out, 1_000);
         // Open exit: nothing more, however long it takes.
         for t in 1..5 {
@@ -537,7 +541,10 @@ mod tests {
         s.on_order_closed(&w.ctx(9_000, 2), &closed, &mut out);
         assert!(out.is_empty());
         let o = only_exit(&run(&mut s, &w, 0, 9_001));
-        assert_eq!((o.tag, o.qty), (OrderTag::StopLoss, crate::domain::Qty(6)));
+        assert_eq!(
+            (o.tag, o.spec.qty),
+            (OrderTag::StopLoss, crate::domain::Qty(6))
+        );
         // Flat: nothing, whatever the mark.
         let ids = w.apply(2, &[Intent::Place(o)], 9_001);
         let closed = w.close(&ids[0]);
@@ -573,7 +580,7 @@ mod tests {
         assert_eq!(ids.len(), 1);
         let o = only_exit(&run(&mut s, &w, 1, 1_002));
         assert_eq!(
-            (o.instrument, o.qty),
+            (o.spec.instrument, o.spec.qty),
             (InstrumentId(1), crate::domain::Qty(100))
         );
         assert_eq!(s.last_signal(), Some("STOP ETH-USD -6667bps"));

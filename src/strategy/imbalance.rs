@@ -26,6 +26,8 @@
 //! queues are updated, and a couple of `Decimal` comparisons decide. Nothing is allocated
 //! in steady state (the queues keep their capacity).
 
+use crate::domain::OrderSpec;
+
 use super::{
     Intent, OrderIntent, Strategy, StrategyCtx, find_instrument, min_lots, ms_to_nanos, order_lots,
     require_non_negative, require_positive,
@@ -300,7 +302,7 @@ impl ImbalanceTaker {
         // as filled.
         let open: i64 = ctx
             .own_orders(self.inst)
-            .filter(|o| o.req.side == side)
+            .filter(|o| o.req.spec.side == side)
             .map(|o| o.remaining().0)
             .sum();
         let exposure = ctx.position(self.inst).qty * Decimal::from(side.sign())
@@ -322,13 +324,15 @@ impl ImbalanceTaker {
             return;
         }
         out.push(Intent::Place(OrderIntent {
-            instrument: self.inst,
-            side,
-            kind: OrderKind::Limit,
-            price: Some(price),
-            qty,
-            tif: TimeInForce::Ioc,
-            reduce_only: false,
+            spec: OrderSpec {
+                instrument: self.inst,
+                side,
+                kind: OrderKind::Limit,
+                price: Some(price),
+                qty,
+                tif: TimeInForce::Ioc,
+                reduce_only: false,
+            },
             tag: OrderTag::Strategy,
         }));
         self.signals.push_back(now);
@@ -443,12 +447,12 @@ mod tests {
         let p = placed(&out);
         assert_eq!(p.len(), 1, "{out:?}");
         let o = &p[0];
-        assert_eq!(o.side, Side::Buy);
-        assert_eq!(o.kind, OrderKind::Limit);
-        assert_eq!(o.tif, TimeInForce::Ioc);
-        assert_eq!(o.price, Some(Price(600_305 + 3)));
-        assert_eq!(o.qty, Qty(2));
-        assert!(!o.reduce_only);
+        assert_eq!(o.spec.side, Side::Buy);
+        assert_eq!(o.spec.kind, OrderKind::Limit);
+        assert_eq!(o.spec.tif, TimeInForce::Ioc);
+        assert_eq!(o.spec.price, Some(Price(600_305 + 3)));
+        assert_eq!(o.spec.qty, Qty(2));
+        assert!(!o.spec.reduce_only);
         // Range 30.0 over mid 60030.0 = 4.9975 bps.
         assert_eq!(s.last_signal(), Some("BUY imb +0.78 vol 5.0bps"));
     }
@@ -461,8 +465,8 @@ mod tests {
         w.book(0, &[(m - 5, 1), (m - 6, 1)], &[(m + 5, 30), (m + 6, 30)]);
         let p = placed(&run(&mut s, &w, 10_400));
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].side, Side::Sell);
-        assert_eq!(p[0].price, Some(Price(m - 5 - 3)));
+        assert_eq!(p[0].spec.side, Side::Sell);
+        assert_eq!(p[0].spec.price, Some(Price(m - 5 - 3)));
         assert_eq!(s.last_signal(), Some("SELL imb -0.94 vol 5.0bps"));
     }
 
@@ -531,7 +535,7 @@ mod tests {
         // Long 0.004 of 0.005: the order is cut to 0.001.
         w.position(0, dec!(0.004), dec!(60000));
         let p = placed(&run(&mut s, &w, 10_400));
-        assert_eq!(p[0].qty, Qty(1));
+        assert_eq!(p[0].spec.qty, Qty(1));
         // Its IOC is still open: counted as filled, so nothing more fits.
         let ioc = w.apply(1, &[Intent::Place(p[0].clone())], 10_400);
         assert!(run(&mut s, &w, 11_000).is_empty());
@@ -544,7 +548,7 @@ mod tests {
         w.book(0, &[(m - 5, 1), (m - 6, 1)], &[(m + 5, 30), (m + 6, 30)]);
         let p = placed(&run(&mut s, &w, 11_000));
         assert_eq!(p.len(), 1);
-        assert_eq!((p[0].side, p[0].qty), (Side::Sell, Qty(2)));
+        assert_eq!((p[0].spec.side, p[0].spec.qty), (Side::Sell, Qty(2)));
     }
 
     #[test]

@@ -34,6 +34,8 @@
 //! desired prices are recomputed (a few `Decimal` operations) only when the best bid, best
 //! ask or inventory changed. Nothing is allocated unless an order is sent.
 
+use crate::domain::OrderSpec;
+
 use super::{
     Intent, OrderIntent, Strategy, StrategyCtx, find_instrument, min_lots, ms_to_nanos, order_lots,
     require_non_negative, require_positive,
@@ -259,7 +261,7 @@ impl MarketMaker {
         let mut pending = [Qty::ZERO; 2];
         let before = out.len();
         for o in ctx.own_orders(self.inst) {
-            let s = ix(o.req.side);
+            let s = ix(o.req.spec.side);
             pending[s] += o.remaining();
             if o.cancel_pending {
                 continue;
@@ -292,7 +294,7 @@ impl MarketMaker {
             }
             let replace = match live[s] {
                 Some(o) => {
-                    let resting = o.req.price.unwrap_or(want);
+                    let resting = o.req.spec.price.unwrap_or(want);
                     if (resting.0 - want.0).abs() < self.requote_ticks {
                         continue;
                     }
@@ -318,13 +320,15 @@ impl MarketMaker {
             }
             if qty >= self.min_qty {
                 out.push(Intent::Place(OrderIntent {
-                    instrument: self.inst,
-                    side,
-                    kind: OrderKind::Limit,
-                    price: Some(want),
-                    qty,
-                    tif: TimeInForce::PostOnly,
-                    reduce_only: false,
+                    spec: OrderSpec {
+                        instrument: self.inst,
+                        side,
+                        kind: OrderKind::Limit,
+                        price: Some(want),
+                        qty,
+                        tif: TimeInForce::PostOnly,
+                        reduce_only: false,
+                    },
                     tag: OrderTag::Strategy,
                 }));
                 self.last_place[s] = Some(ctx.now);
@@ -438,15 +442,15 @@ mod tests {
         // Half spread 1 bp of 60000 = 6.0 => 59994.0 / 60006.0.
         let p = placed(&out);
         assert_eq!(p.len(), 2, "{out:?}");
-        assert_eq!(p[0].side, Side::Buy);
-        assert_eq!(p[0].price, Some(Price(599_940)));
-        assert_eq!(p[1].side, Side::Sell);
-        assert_eq!(p[1].price, Some(Price(600_060)));
+        assert_eq!(p[0].spec.side, Side::Buy);
+        assert_eq!(p[0].spec.price, Some(Price(599_940)));
+        assert_eq!(p[1].spec.side, Side::Sell);
+        assert_eq!(p[1].spec.price, Some(Price(600_060)));
         for o in &p {
-            assert_eq!(o.qty, Qty(4));
-            assert_eq!(o.tif, TimeInForce::PostOnly);
-            assert_eq!(o.kind, OrderKind::Limit);
-            assert!(!o.reduce_only);
+            assert_eq!(o.spec.qty, Qty(4));
+            assert_eq!(o.spec.tif, TimeInForce::PostOnly);
+            assert_eq!(o.spec.kind, OrderKind::Limit);
+            assert!(!o.spec.reduce_only);
             assert_eq!(o.tag, OrderTag::Strategy);
         }
         assert_eq!(
@@ -467,8 +471,8 @@ mod tests {
         let p = placed(&run(&mut s, &w, 1_000));
         // mid 60000.05; bid = 60000.05 * (1 - 0.000075) = 59995.5499... -> 59995.5
         // ask = 60000.05 * 1.000075 = 60004.5500... -> 60004.6
-        assert_eq!(p[0].price, Some(Price(599_955)));
-        assert_eq!(p[1].price, Some(Price(600_046)));
+        assert_eq!(p[0].spec.price, Some(Price(599_955)));
+        assert_eq!(p[1].spec.price, Some(Price(600_046)));
     }
 
     #[test]
@@ -478,10 +482,10 @@ mod tests {
         w.position(0, dec!(0.005), dec!(60000));
         let p = placed(&run(&mut s, &w, 1_000));
         // Half of max inventory => shift 0.5 bp = 3.0 down on both sides.
-        assert_eq!(p[0].price, Some(Price(599_910)));
-        assert_eq!(p[1].price, Some(Price(600_030)));
+        assert_eq!(p[0].spec.price, Some(Price(599_910)));
+        assert_eq!(p[1].spec.price, Some(Price(600_030)));
         // 0.005 of room left on the bid: the full 0.004 fits.
-        assert_eq!(p[0].qty, Qty(4));
+        assert_eq!(p[0].spec.qty, Qty(4));
         assert_eq!(
             s.last_signal(),
             Some("quote 59991.0 / 60003.0 (inv +0.005)")
@@ -493,8 +497,8 @@ mod tests {
         // Short at max: the ask would add to the short, so only the bid, shifted up by the
         // full 1 bp (60000.0, below the best ask).
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].side, Side::Buy);
-        assert_eq!(p[0].price, Some(Price(600_000)));
+        assert_eq!(p[0].spec.side, Side::Buy);
+        assert_eq!(p[0].spec.price, Some(Price(600_000)));
     }
 
     #[test]
@@ -505,7 +509,7 @@ mod tests {
         let out = run(&mut s, &w, 1_000);
         let p = placed(&out);
         assert_eq!(p.len(), 1, "{out:?}");
-        assert_eq!(p[0].side, Side::Sell);
+        assert_eq!(p[0].spec.side, Side::Sell);
         assert_eq!(s.last_signal(), Some("quote - / 60000.0 (inv +0.010)"));
 
         // A live bid is cancelled once inventory reaches the limit.
@@ -516,7 +520,7 @@ mod tests {
         w.position(0, dec!(0.012), dec!(60000));
         let out = run(&mut s, &w, 1_010);
         assert!(out.contains(&Intent::Cancel(ids[0].clone())), "{out:?}");
-        assert!(placed(&out).iter().all(|o| o.side == Side::Sell));
+        assert!(placed(&out).iter().all(|o| o.spec.side == Side::Sell));
     }
 
     #[test]
@@ -532,11 +536,11 @@ mod tests {
         let out = run(&mut s, &w, 2_000);
         let bids: Vec<_> = placed(&out)
             .into_iter()
-            .filter(|o| o.side == Side::Buy)
+            .filter(|o| o.spec.side == Side::Buy)
             .collect();
         // 0.01 - 0.004 (position) - 0.004 (pending cancel) = 0.002.
         assert_eq!(bids.len(), 1, "{out:?}");
-        assert_eq!(bids[0].qty, Qty(2));
+        assert_eq!(bids[0].spec.qty, Qty(2));
     }
 
     #[test]
@@ -557,11 +561,11 @@ mod tests {
         assert_eq!(out.len(), 4, "{out:?}");
         assert_eq!(out[0], Intent::Cancel(ids[0].clone()));
         assert!(
-            matches!(&out[1], Intent::Place(o) if o.side == Side::Buy && o.price == Some(Price(599_944)))
+            matches!(&out[1], Intent::Place(o) if o.spec.side == Side::Buy && o.spec.price == Some(Price(599_944)))
         );
         assert_eq!(out[2], Intent::Cancel(ids[1].clone()));
         assert!(
-            matches!(&out[3], Intent::Place(o) if o.side == Side::Sell && o.price == Some(Price(600_066)))
+            matches!(&out[3], Intent::Place(o) if o.spec.side == Side::Sell && o.spec.price == Some(Price(600_066)))
         );
     }
 
@@ -606,9 +610,9 @@ mod tests {
             w.book(0, &[(600_000, 5)], &[(600_001, 5)]);
             w.position(0, inv, dec!(60000));
             for o in placed(&run(&mut s, &w, 1_000)) {
-                match o.side {
-                    Side::Buy => assert!(o.price.unwrap() < Price(600_001), "{o:?}"),
-                    Side::Sell => assert!(o.price.unwrap() > Price(600_000), "{o:?}"),
+                match o.spec.side {
+                    Side::Buy => assert!(o.spec.price.unwrap() < Price(600_001), "{o:?}"),
+                    Side::Sell => assert!(o.spec.price.unwrap() > Price(600_000), "{o:?}"),
                 }
             }
         }

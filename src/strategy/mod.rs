@@ -5,9 +5,11 @@
 //! fills and order closes, and a timer; it answers with [`Intent`]s that the engine turns
 //! into orders (through the risk engine, like every other order) or cancels.
 
+use crate::domain::OrderSpec;
+
 use crate::domain::{
-    ClientOrderId, Fill, Instrument, InstrumentId, Order, OrderBook, OrderKind, OrderTag, Position,
-    Price, Qty, Side, StrategyId, TimeInForce, Timestamp, TradeTick, TradingState,
+    ClientOrderId, Fill, Instrument, InstrumentId, Order, OrderBook, OrderTag, Position, Qty,
+    StrategyId, Timestamp, TradeTick, TradingState,
 };
 use std::collections::BTreeMap;
 
@@ -46,21 +48,15 @@ impl<'a> StrategyCtx<'a> {
         let me = crate::domain::Owner::Strategy(self.id);
         self.open_orders
             .values()
-            .filter(move |o| o.req.owner == me && o.req.instrument == inst)
+            .filter(move |o| o.req.owner == me && o.req.spec.instrument == inst)
     }
 }
 
 /// An order a strategy wants. The engine assigns the client id and the owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderIntent {
-    pub instrument: InstrumentId,
-    pub side: Side,
-    pub kind: OrderKind,
-    /// Required for limit orders, ignored for market orders.
-    pub price: Option<Price>,
-    pub qty: Qty,
-    pub tif: TimeInForce,
-    pub reduce_only: bool,
+    /// A limit order carries a price; a market order's is ignored.
+    pub spec: OrderSpec,
     pub tag: OrderTag,
 }
 
@@ -379,7 +375,7 @@ pub(crate) mod test_util {
 
         /// Replace a book: `(price ticks, qty lots)` per level.
         pub fn book(&mut self, i: usize, bids: &[(i64, i64)], asks: &[(i64, i64)]) {
-            let lv = |&(p, q): &(i64, i64)| Level::new(Price(p), Qty(q));
+            let lv = |&(p, q): &(i64, i64)| Level::new(crate::domain::Price(p), Qty(q));
             self.books[i].apply_snapshot(bids.iter().map(lv), asks.iter().map(lv));
         }
 
@@ -411,13 +407,7 @@ pub(crate) mod test_util {
                         let cid = ClientOrderId::new(format!("s{id}-{:04}", self.next_id));
                         let req = OrderRequest {
                             client_id: cid.clone(),
-                            instrument: o.instrument,
-                            side: o.side,
-                            kind: o.kind,
-                            price: o.price,
-                            qty: o.qty,
-                            tif: o.tif,
-                            reduce_only: o.reduce_only,
+                            spec: o.spec,
                             owner: Owner::Strategy(id),
                             tag: o.tag,
                         };

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use pit::app::ConsoleConfig;
+use pit::domain::OrderSpec;
 use pit::domain::{
     ClientOrderId, Instrument, InstrumentId, Level, Order, OrderKind, OrderRequest, OrderStatus,
     OrderTag, Owner, Position, Price, Qty, Side, TimeInForce, Timestamp, TradeTick, TradingState,
@@ -67,17 +68,19 @@ fn order(
 ) -> Order {
     let req = OrderRequest {
         client_id: ClientOrderId::new(id),
-        instrument: inst,
-        side,
-        kind: if price.is_some() {
-            OrderKind::Limit
-        } else {
-            OrderKind::Market
+        spec: OrderSpec {
+            instrument: inst,
+            side,
+            kind: if price.is_some() {
+                OrderKind::Limit
+            } else {
+                OrderKind::Market
+            },
+            price: price.map(Price),
+            qty: Qty(qty),
+            tif: TimeInForce::Gtc,
+            reduce_only: false,
         },
-        price: price.map(Price),
-        qty: Qty(qty),
-        tif: TimeInForce::Gtc,
-        reduce_only: false,
         owner,
         tag: if owner == Owner::Manual {
             OrderTag::Manual

@@ -54,14 +54,14 @@ pub(super) fn duplicate_id(req: &OrderRequest, duplicate: bool) -> Result<(), Re
 /// least the minimum ([`order_size`]), and its price fits its kind
 /// ([`price_for_kind`]).
 pub(super) fn sanity(req: &OrderRequest, inst: &Instrument) -> Result<(), Refusal> {
-    if req.instrument != inst.id {
+    if req.spec.instrument != inst.id {
         return Err(invalid(format!(
             "order is for instrument {} but was checked against {} {}",
-            req.instrument, inst.id, inst.symbol
+            req.spec.instrument, inst.id, inst.symbol
         )));
     }
-    order_size(req.qty, inst)?;
-    price_for_kind(req.kind, req.price, req.tif, inst)
+    order_size(req.spec.qty, inst)?;
+    price_for_kind(req.spec.kind, req.spec.price, req.spec.tif, inst)
 }
 
 /// Minimum size: `qty` lots are positive and at least the instrument's `min_qty`.
@@ -234,12 +234,12 @@ pub(super) fn market_to_price(
     book: &OrderBook,
     price_band_bps: Decimal,
 ) -> Result<Option<i64>, Refusal> {
-    match req.kind {
+    match req.spec.kind {
         OrderKind::Limit => Ok(Some(book.mid_x2_ticks().ok_or(Refusal::NoMarket)?)),
         OrderKind::Market => {
             let mid_x2 = book.mid_x2_ticks();
             let band_blind = price_band_bps > Decimal::ZERO && mid_x2.is_none();
-            if book.best(req.side.opposite()).is_none() || band_blind {
+            if book.best(req.spec.side.opposite()).is_none() || band_blind {
                 return Err(Refusal::NoMarket);
             }
             Ok(mid_x2)
@@ -256,17 +256,17 @@ pub(super) fn walk(
     l: &RiskLimits,
 ) -> Option<Walk> {
     let needed = l.max_order_notional > Decimal::ZERO || l.price_band_bps > Decimal::ZERO;
-    if req.kind != OrderKind::Market || !needed {
+    if req.spec.kind != OrderKind::Market || !needed {
         return None;
     }
-    let cost = book.cost_to_take(req.side, req.qty, None);
+    let cost = book.cost_to_take(req.spec.side, req.spec.qty, None);
     let notional = Decimal::try_from_i128_with_scale(cost.notional, 0)
         .unwrap_or(Decimal::MAX)
         .saturating_mul(inst.tick_size)
         .saturating_mul(inst.lot_size);
     Some(Walk {
         notional,
-        unfilled: inst.qty(req.qty.saturating_sub(cost.filled)),
+        unfilled: inst.qty(req.spec.qty.saturating_sub(cost.filled)),
         worst: cost.worst,
     })
 }
@@ -294,7 +294,7 @@ pub(super) fn max_order_notional(
     if max <= Decimal::ZERO {
         return Ok(());
     }
-    let (notional, unfilled) = match (walk, req.price) {
+    let (notional, unfilled) = match (walk, req.spec.price) {
         (Some(w), _) => (w.notional, w.unfilled),
         (None, Some(p)) => (inst.price(p).saturating_mul(qty).abs(), Decimal::ZERO),
         (None, None) => (Decimal::ZERO, Decimal::ZERO),
@@ -329,7 +329,7 @@ pub(super) fn order_price_band(
     if max_bps <= Decimal::ZERO {
         return Ok(());
     }
-    let (price, beyond_book) = match (walk, req.price) {
+    let (price, beyond_book) = match (walk, req.spec.price) {
         (Some(w), _) => (w.worst, !w.unfilled.is_zero()),
         (None, p) => (p, false),
     };

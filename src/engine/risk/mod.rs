@@ -317,10 +317,10 @@ impl RiskEngine {
         let (l, inst, now) = (&self.limits, ctx.instrument, ctx.now);
         checks::duplicate_id(req, ctx.duplicate_id)?;
         checks::sanity(req, inst)?;
-        let qty = inst.qty(req.qty);
-        if req.reduce_only {
+        let qty = inst.qty(req.spec.qty);
+        if req.spec.reduce_only {
             // Exits are approved without the remaining checks.
-            return checks::reduces(req.side, qty, ctx.position);
+            return checks::reduces(req.spec.side, qty, ctx.position);
         }
         checks::cooldown(self.cooldown_until, self.cooldown_losses, now)?;
         checks::loss_limits(l, ctx.day_pnl, ctx.drawdown)?;
@@ -330,8 +330,8 @@ impl RiskEngine {
         checks::max_order_qty(qty, l.max_order_qty)?;
         checks::max_order_notional(req, inst, qty, walk.as_ref(), l.max_order_notional)?;
         checks::order_price_band(req, inst, walk.as_ref(), mid_x2, l.price_band_bps)?;
-        checks::max_position(req.side, qty, ctx, l.max_position)?;
-        checks::position_flip(l.forbid_flip, req.side, qty, ctx.position)?;
+        checks::max_position(req.spec.side, qty, ctx, l.max_position)?;
+        checks::position_flip(l.forbid_flip, req.spec.side, qty, ctx.position)?;
         checks::max_open_orders(ctx.open_orders, l.max_open_orders)?;
         checks::rate_limit(&self.recent, now, l.max_orders_per_sec)
     }

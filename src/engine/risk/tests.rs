@@ -1,5 +1,7 @@
 //! Unit tests of the pre-trade risk engine: every check, its order and its messages.
 
+use crate::domain::OrderSpec;
+
 use super::*;
 use crate::domain::{
     ClientOrderId, InstrumentId, Level, OrderKind, OrderTag, Owner, Price, Qty, Side, TimeInForce,
@@ -59,13 +61,15 @@ fn ctx<'a>(inst: &'a Instrument, book: &'a OrderBook) -> RiskCtx<'a> {
 fn limit(side: Side, price_ticks: i64, lots: i64) -> OrderRequest {
     OrderRequest {
         client_id: ClientOrderId::new("c-1"),
-        instrument: InstrumentId(0),
-        side,
-        kind: OrderKind::Limit,
-        price: Some(Price(price_ticks)),
-        qty: Qty(lots),
-        tif: TimeInForce::Gtc,
-        reduce_only: false,
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side,
+            kind: OrderKind::Limit,
+            price: Some(Price(price_ticks)),
+            qty: Qty(lots),
+            tif: TimeInForce::Gtc,
+            reduce_only: false,
+        },
         owner: Owner::Manual,
         tag: OrderTag::Manual,
     }
@@ -73,15 +77,18 @@ fn limit(side: Side, price_ticks: i64, lots: i64) -> OrderRequest {
 
 fn market(side: Side, lots: i64) -> OrderRequest {
     OrderRequest {
-        kind: OrderKind::Market,
-        price: None,
-        tif: TimeInForce::Ioc,
+        spec: OrderSpec {
+            kind: OrderKind::Market,
+            price: None,
+            tif: TimeInForce::Ioc,
+            ..limit(side, 0, lots).spec
+        },
         ..limit(side, 0, lots)
     }
 }
 
 fn reduce_only(mut req: OrderRequest) -> OrderRequest {
-    req.reduce_only = true;
+    req.spec.reduce_only = true;
     req.tag = OrderTag::StopLoss;
     req
 }
@@ -155,7 +162,7 @@ fn healthy_orders_are_approved_and_counted() {
     assert_eq!(e.limits(), &RiskLimits::default());
     // The approval wrapper derefs to the order (and tests of ports can fake one).
     let fake = RiskApproved::assume_approved_for_test(limit(Side::Buy, 1, 1));
-    assert_eq!(fake.qty, Qty(1));
+    assert_eq!(fake.spec.qty, Qty(1));
 }
 
 #[test]
@@ -191,7 +198,10 @@ fn malformed_orders_are_refused() {
         ),
         (
             OrderRequest {
-                price: None,
+                spec: OrderSpec {
+                    price: None,
+                    ..limit(Side::Buy, 0, 10).spec
+                },
                 ..limit(Side::Buy, 0, 10)
             },
             &["limit order needs a price"],
@@ -199,21 +209,30 @@ fn malformed_orders_are_refused() {
         (limit(Side::Buy, 0, 10), &["limit price 0 must be positive"]),
         (
             OrderRequest {
-                price: Some(Price(600_010)),
+                spec: OrderSpec {
+                    price: Some(Price(600_010)),
+                    ..market(Side::Buy, 10).spec
+                },
                 ..market(Side::Buy, 10)
             },
             &["market order cannot carry a price", "60001"],
         ),
         (
             OrderRequest {
-                tif: TimeInForce::PostOnly,
+                spec: OrderSpec {
+                    tif: TimeInForce::PostOnly,
+                    ..market(Side::Buy, 10).spec
+                },
                 ..market(Side::Buy, 10)
             },
             &["post-only"],
         ),
         (
             OrderRequest {
-                instrument: InstrumentId(3),
+                spec: OrderSpec {
+                    instrument: InstrumentId(3),
+                    ..limit(Side::Buy, 599_990, 10).spec
+                },
                 ..limit(Side::Buy, 599_990, 10)
             },
             &["#3", "#0 BTC-USD"],

@@ -58,12 +58,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let ours: Vec<&Order> = view
         .open_orders
         .iter()
-        .filter(|o| o.req.instrument == inst.id && o.req.price.is_some())
+        .filter(|o| o.req.spec.instrument == inst.id && o.req.spec.price.is_some())
         .collect();
     let own_text = |side: Side, l: &Level| -> Option<String> {
         let mine: Vec<&&Order> = ours
             .iter()
-            .filter(|o| o.req.side == side && o.req.price == Some(l.price))
+            .filter(|o| o.req.spec.side == side && o.req.spec.price == Some(l.price))
             .collect();
         if mine.is_empty() {
             return None;

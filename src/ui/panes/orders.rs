@@ -28,12 +28,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let inst = app.instrument(o.req.instrument);
-            let (side_style, side) = match o.req.side {
+            let inst = app.instrument(o.req.spec.instrument);
+            let (side_style, side) = match o.req.spec.side {
                 Side::Buy => (t.style(Role::Bid), "BUY"),
                 Side::Sell => (t.style(Role::Ask), "SELL"),
             };
-            let price = match (o.req.kind, o.req.price, inst) {
+            let price = match (o.req.spec.kind, o.req.spec.price, inst) {
                 (OrderKind::Market, _, _) | (_, None, _) => "MKT".to_string(),
                 (_, Some(p), Some(inst)) => inst.fmt_price(p),
                 (_, Some(p), None) => p.to_string(),
@@ -51,7 +51,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 Cell::from(inst.map_or("?".to_string(), |i| i.symbol.clone())),
                 Cell::from(side).style(side_style),
                 Cell::from(price).style(side_style),
-                Cell::from(qty(o.req.qty)),
+                Cell::from(qty(o.req.spec.qty)),
                 Cell::from(qty(o.filled)),
                 Cell::from(short_duration(view.now.since(o.created))),
                 Cell::from(status).style(if o.cancel_pending {

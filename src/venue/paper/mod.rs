@@ -246,17 +246,17 @@ impl PaperVenue {
 
     /// Check an arriving order. `Ok` holds the lots it may fill (reduce-only capped).
     fn admit(&self, req: &OrderRequest) -> Result<i64, &'static str> {
-        let Some(m) = self.markets.get(req.instrument.index()) else {
+        let Some(m) = self.markets.get(req.spec.instrument.index()) else {
             return Err("unknown instrument");
         };
-        if !req.qty.is_positive() {
+        if !req.spec.qty.is_positive() {
             return Err("quantity must be positive");
         }
-        if req.qty < m.inst.min_qty {
+        if req.spec.qty < m.inst.min_qty {
             return Err("quantity below the instrument minimum");
         }
-        match (req.kind, req.tif) {
-            (OrderKind::Limit, _) if req.price.is_none() => {
+        match (req.spec.kind, req.spec.tif) {
+            (OrderKind::Limit, _) if req.spec.price.is_none() => {
                 return Err("limit order without a price");
             }
             (OrderKind::Market, TimeInForce::PostOnly) => {
@@ -271,14 +271,14 @@ impl PaperVenue {
         {
             return Err("duplicate client order id");
         }
-        if req.reduce_only {
-            let r = reducible(m.position, req.side);
+        if req.spec.reduce_only {
+            let r = reducible(m.position, req.spec.side);
             if r == 0 {
                 return Err("reduce-only order would not reduce the position");
             }
-            return Ok(req.qty.0.min(r));
+            return Ok(req.spec.qty.0.min(r));
         }
-        Ok(req.qty.0)
+        Ok(req.spec.qty.0)
     }
 
     fn arrive_order(&mut self, t: Timestamp, req: OrderRequest) {
@@ -296,19 +296,19 @@ impl PaperVenue {
                 return;
             }
         };
-        let Some(m) = self.markets.get_mut(req.instrument.index()) else {
+        let Some(m) = self.markets.get_mut(req.spec.instrument.index()) else {
             return; // admit() checked it
         };
         let out = &mut self.out;
         let takes = &mut self.takes;
         takes.clear();
-        let limit = match req.kind {
+        let limit = match req.spec.kind {
             OrderKind::Market => None,
-            OrderKind::Limit => req.price,
+            OrderKind::Limit => req.spec.price,
         };
-        if req.tif == TimeInForce::PostOnly {
+        if req.spec.tif == TimeInForce::PostOnly {
             if let Some(p) = limit
-                && m.would_cross(req.side, p)
+                && m.would_cross(req.spec.side, p)
             {
                 out.push(
                     t,
@@ -321,16 +321,16 @@ impl PaperVenue {
                 return;
             }
         } else {
-            m.take(req.side, cap, limit, takes);
+            m.take(req.spec.side, cap, limit, takes);
         }
         let taken: i64 = takes.iter().map(|&(_, q)| q).sum();
-        let rest_price = match (req.kind, req.tif) {
+        let rest_price = match (req.spec.kind, req.spec.tif) {
             (OrderKind::Limit, TimeInForce::Gtc | TimeInForce::PostOnly) if cap > taken => limit,
             _ => None,
         };
         let queue_ahead = rest_price
             .filter(|_| !m.stale)
-            .map(|p| m.book.level_qty(req.side, p));
+            .map(|p| m.book.level_qty(req.spec.side, p));
         if rest_price.is_some() {
             out.push(
                 t,
@@ -347,25 +347,25 @@ impl PaperVenue {
                 t,
                 Match {
                     id: &req.client_id,
-                    side: req.side,
+                    side: req.spec.side,
                     price,
                     qty,
                     liquidity: Liquidity::Taker,
                 },
             );
-            m.position = m.position.saturating_add(signed(req.side, qty));
+            m.position = m.position.saturating_add(signed(req.spec.side, qty));
         }
         match rest_price {
             Some(price) => m.rest(Resting {
                 id: req.client_id,
-                side: req.side,
+                side: req.spec.side,
                 price,
                 open: cap - taken,
-                unfilled: req.qty.0 - taken,
+                unfilled: req.spec.qty.0 - taken,
                 queue_ahead,
-                reduce_only: req.reduce_only,
+                reduce_only: req.spec.reduce_only,
             }),
-            None if req.qty.0 > taken => out.push(
+            None if req.spec.qty.0 > taken => out.push(
                 t,
                 ExecReport::Cancelled {
                     id: req.client_id,
@@ -407,7 +407,7 @@ impl ExecutionPort for PaperVenue {
     /// Checks the gate as the order leaves; it reaches the venue `latency_in_ms` later.
     fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
         let req = order.into_inner();
-        if !self.gate.allows(req.reduce_only) {
+        if !self.gate.allows(req.spec.reduce_only) {
             self.stats.orders_blocked += 1;
             self.out.push(
                 now,

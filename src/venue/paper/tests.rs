@@ -1,6 +1,8 @@
 //! The paper venue's fill model, scenario by scenario: takers, queue position, passive
 //! fills, latency, fees, reduce-only, the gate, feed trouble and determinism.
 
+use crate::domain::OrderSpec;
+
 use super::*;
 use crate::domain::{Fill, InstrumentId, Level, MarketEventKind, OrderTag, Owner, TradeTick};
 use rust_decimal_macros::dec;
@@ -80,13 +82,15 @@ fn trade(v: &mut PaperVenue, t: i64, p: i64, q: i64, aggressor: Side) {
 fn req(id: &str, side: Side, kind: OrderKind, price: Option<i64>, qty: i64) -> OrderRequest {
     OrderRequest {
         client_id: ClientOrderId::new(id),
-        instrument: InstrumentId(0),
-        side,
-        kind,
-        price: price.map(Price),
-        qty: Qty(qty),
-        tif: TimeInForce::Gtc,
-        reduce_only: false,
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side,
+            kind,
+            price: price.map(Price),
+            qty: Qty(qty),
+            tif: TimeInForce::Gtc,
+            reduce_only: false,
+        },
         owner: Owner::Manual,
         tag: OrderTag::Manual,
     }
@@ -94,21 +98,30 @@ fn req(id: &str, side: Side, kind: OrderKind, price: Option<i64>, qty: i64) -> O
 
 fn limit(id: &str, side: Side, p: i64, qty: i64, tif: TimeInForce) -> OrderRequest {
     OrderRequest {
-        tif,
+        spec: OrderSpec {
+            tif,
+            ..req(id, side, OrderKind::Limit, Some(p), qty).spec
+        },
         ..req(id, side, OrderKind::Limit, Some(p), qty)
     }
 }
 
 fn market(id: &str, side: Side, qty: i64) -> OrderRequest {
     OrderRequest {
-        tif: TimeInForce::Ioc,
+        spec: OrderSpec {
+            tif: TimeInForce::Ioc,
+            ..req(id, side, OrderKind::Market, None, qty).spec
+        },
         ..req(id, side, OrderKind::Market, None, qty)
     }
 }
 
 fn reduce_only(r: OrderRequest) -> OrderRequest {
     OrderRequest {
-        reduce_only: true,
+        spec: OrderSpec {
+            reduce_only: true,
+            ..r.spec
+        },
         ..r
     }
 }
@@ -592,7 +605,10 @@ fn gtc_limit_takes_what_crosses_and_rests_the_rest() {
 fn odd_input_is_refused_never_panics() {
     let mut v = venue();
     let other = OrderRequest {
-        instrument: InstrumentId(7),
+        spec: OrderSpec {
+            instrument: InstrumentId(7),
+            ..market("x", BUY, 1).spec
+        },
         ..market("x", BUY, 1)
     };
     submit(&mut v, 1, other);
