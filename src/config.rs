@@ -94,7 +94,7 @@ pub struct Config {
     /// `[recording]`: where recordings go and how files rotate.
     pub recording: crate::record::RecordConfig,
     /// `[live]`: the live market-data connection (real venues).
-    pub live: crate::venue::feed::live::LiveSettings,
+    pub live: crate::venue::exchanges::entry::LiveSettings,
 }
 
 impl Default for Config {
@@ -115,7 +115,7 @@ impl Default for Config {
             store: crate::store::StoreConfig::default(),
             record: false,
             recording: crate::record::RecordConfig::default(),
-            live: crate::venue::feed::live::LiveSettings::default(),
+            live: crate::venue::exchanges::entry::LiveSettings::default(),
         }
     }
 }
@@ -463,8 +463,8 @@ mod tests {
 
     #[test]
     fn every_registry_venue_is_accepted_with_its_decoder_and_a_public_endpoint() {
+        use crate::venue::exchanges::entry::LiveSettings;
         use crate::venue::exchanges::registry::EXCHANGES;
-        use crate::venue::feed::live::LiveSettings;
         assert_eq!(venues()[0], "sim");
         assert_eq!(venues().len(), EXCHANGES.len() + 1);
         for e in EXCHANGES {

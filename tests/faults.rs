@@ -9,8 +9,9 @@ use pit::domain::{Instrument, InstrumentId, Level, MarketEventKind, OrderBook, Q
 use pit::record::{CaptureReader, Direction};
 use pit::venue::MarketDataPort;
 use pit::venue::exchanges::decode::FrameDecoder;
+use pit::venue::exchanges::entry::LiveSettings;
 use pit::venue::exchanges::kraken::KrakenDecoder;
-use pit::venue::feed::live::{LiveFeed, LiveSettings, venue_spec};
+use pit::venue::feed::live::{LiveFeed, venue_spec};
 use rust_decimal_macros::dec;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -6,11 +6,9 @@
 //! adding a venue is one new folder and one line here.
 
 use super::decode::FrameDecoder;
+use super::entry::ExchangeEntry;
 use super::{binance, bybit, coinbase, kraken, okx, polymarket};
 use crate::domain::Instrument;
-use crate::venue::feed::live::LiveSettings;
-use rust_decimal::Decimal;
-use std::time::Duration;
 
 /// Every exchange pit knows, in the order messages list them.
 pub const EXCHANGES: &[ExchangeEntry] = &[
@@ -21,68 +19,6 @@ pub const EXCHANGES: &[ExchangeEntry] = &[
     coinbase::endpoints::ENTRY,
     polymarket::endpoints::ENTRY,
 ];
-
-/// Everything pit knows about one exchange.
-pub struct ExchangeEntry {
-    /// The venue name in the config, on the command line and in capture lines.
-    pub name: &'static str,
-    /// A decoder that discovers its instruments from the frames: an instrument named in
-    /// the grid takes its tick, lot and minimum size (ids are assigned in order of
-    /// appearance), any other the exact `1e-8` grid. An empty grid puts every instrument
-    /// on `1e-8` (`pit verify`).
-    pub decoder: fn(grid: Vec<Instrument>) -> Box<dyn FrameDecoder>,
-    /// How the live connection reaches it.
-    pub live: LiveEntry,
-    /// Its instrument endpoint (tick and lot sizes); `None` where pit knows none.
-    pub metadata: Option<MetadataEntry>,
-}
-
-/// How the live connection talks to an exchange.
-pub struct LiveEntry {
-    /// The public WebSocket endpoint, used when `[live] ws_url` is empty.
-    pub ws_url: fn(&LiveSettings) -> String,
-    /// The book depth subscribed when `[live] depth` is 0; `None`: the venue takes none.
-    pub default_depth: Option<u32>,
-    /// The keep-alive text frame and its period; `None` when the venue pings us or a
-    /// subscribed channel keeps the connection open.
-    pub ping: Option<(Duration, &'static str)>,
-    /// The connection to `instruments` through the endpoint `url` (the default or
-    /// `[live] ws_url`) at book depth `depth`.
-    pub connect: fn(
-        s: &LiveSettings,
-        url: String,
-        depth: u32,
-        instruments: Vec<Instrument>,
-    ) -> LiveConnection,
-}
-
-/// What an exchange gives the live connection task.
-pub struct LiveConnection {
-    /// The WebSocket URL connected to.
-    pub url: String,
-    /// Frames sent after each connect.
-    pub subscribe: Vec<String>,
-    /// The decoder of the configured instruments.
-    pub decoder: Box<dyn FrameDecoder>,
-}
-
-/// An exchange's instrument endpoint, asked for tick and lot sizes.
-pub struct MetadataEntry {
-    /// The REST base, used when `[live] rest_url` is empty.
-    pub rest_base: &'static str,
-    /// The endpoint's URL for `symbol` under `base`.
-    pub url: fn(base: &str, s: &LiveSettings, symbol: &str) -> String,
-    /// Tick and lot from its answer.
-    pub parse: fn(answer: &serde_json::Value) -> Option<(Decimal, Decimal)>,
-}
-
-impl MetadataEntry {
-    /// Tick and lot from the endpoint's answer text; `None` if it holds none.
-    pub fn tick_lot(&self, body: &str) -> Option<(Decimal, Decimal)> {
-        let v: serde_json::Value = serde_json::from_str(body).ok()?;
-        (self.parse)(&v)
-    }
-}
 
 /// The entry of venue `name`, if pit knows it.
 pub fn find(name: &str) -> Option<&'static ExchangeEntry> {
@@ -112,21 +48,10 @@ pub fn decoder_on_grid(venue: &str, grid: Vec<Instrument>) -> Option<Box<dyn Fra
     find(venue).map(|e| (e.decoder)(grid))
 }
 
-/// The symbols of `instruments`, as the venue spells them (for subscriptions).
-pub fn symbols(instruments: &[Instrument]) -> Vec<String> {
-    instruments.iter().map(|i| i.symbol.clone()).collect()
-}
-
-/// A positive decimal written as a JSON string in an instrument endpoint's answer,
-/// normalized (`"0.01000000"` is `0.01`).
-pub fn positive_step(x: &serde_json::Value) -> Option<Decimal> {
-    let d: Decimal = x.as_str()?.parse().ok()?;
-    (d > Decimal::ZERO).then(|| d.normalize())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::venue::exchanges::entry::LiveSettings;
 
     #[test]
     fn every_entry_has_its_decoder_and_a_public_endpoint() {

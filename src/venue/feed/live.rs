@@ -32,80 +32,14 @@ use crate::engine::view::FeedHealth;
 use crate::record::{CaptureLine, Direction, Recorder};
 use crate::venue::MarketDataPort;
 use crate::venue::exchanges::decode::{FeedRequest, FeedStats, FrameDecoder};
+use crate::venue::exchanges::entry::LiveSettings;
 use crate::venue::exchanges::registry;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-
-/// `[live]`: settings of the live market-data connection (any real venue).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LiveSettings {
-    /// WebSocket endpoint; empty: the venue's public endpoint. For Binance this is the
-    /// base (`wss://stream.binance.com:9443`); the combined-stream path is added.
-    pub ws_url: String,
-    /// REST base for snapshots and the instrument endpoint; empty: the venue's.
-    pub rest_url: String,
-    /// Bybit only: the endpoint category, `spot`, `linear` or `inverse`.
-    pub category: String,
-    /// Book depth subscribed; 0: the venue's default here (Bybit 50, Kraken 25).
-    pub depth: u32,
-    /// No frame for this many seconds: every book RESYNCING, then a reconnect.
-    pub stale_secs: u64,
-    /// Reconnect backoff: the first delay, doubled per failed attempt up to the most,
-    /// each drawn at random between half and all of it (jitter).
-    pub backoff_min_ms: u64,
-    pub backoff_max_ms: u64,
-    /// Ask the venue's instrument endpoint for tick and lot sizes of symbols that
-    /// `[[instruments]]` does not list (`pit run --symbol`).
-    pub fetch_instruments: bool,
-}
-
-impl Default for LiveSettings {
-    fn default() -> Self {
-        LiveSettings {
-            ws_url: String::new(),
-            rest_url: String::new(),
-            category: "spot".into(),
-            depth: 0,
-            stale_secs: 15,
-            backoff_min_ms: 500,
-            backoff_max_ms: 30_000,
-            fetch_instruments: true,
-        }
-    }
-}
-
-impl LiveSettings {
-    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
-        use crate::domain::Invalid;
-        if !["spot", "linear", "inverse"].contains(&self.category.as_str()) {
-            return Err(Invalid::new(
-                "category",
-                "must be spot, linear or inverse (Bybit)",
-            ));
-        }
-        if self.stale_secs == 0 {
-            return Err(Invalid::new("stale_secs", "must be at least 1"));
-        }
-        if self.backoff_min_ms == 0 || self.backoff_max_ms < self.backoff_min_ms {
-            return Err(Invalid::new(
-                "backoff_max_ms",
-                "backoff_min_ms must be at least 1 and backoff_max_ms at least backoff_min_ms",
-            ));
-        }
-        for (k, v) in [("ws_url", &self.ws_url), ("rest_url", &self.rest_url)] {
-            if !v.is_empty() && !v.contains("://") {
-                return Err(Invalid::new(k, "must be a URL (scheme://host...)"));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// How to talk to one venue.
 #[derive(Clone, Debug)]

@@ -4,10 +4,10 @@
 
 use super::BinanceDecoder;
 use crate::domain::Instrument;
-use crate::venue::exchanges::registry::{
+use crate::venue::exchanges::entry::LiveSettings;
+use crate::venue::exchanges::entry::{
     ExchangeEntry, LiveConnection, LiveEntry, MetadataEntry, positive_step, symbols,
 };
-use crate::venue::feed::live::LiveSettings;
 use rust_decimal::Decimal;
 use serde_json::Value;
 

@@ -5,10 +5,10 @@
 
 use super::CoinbaseDecoder;
 use crate::domain::Instrument;
-use crate::venue::exchanges::registry::{
+use crate::venue::exchanges::entry::LiveSettings;
+use crate::venue::exchanges::entry::{
     ExchangeEntry, LiveConnection, LiveEntry, MetadataEntry, positive_step, symbols,
 };
-use crate::venue::feed::live::LiveSettings;
 
 /// The public market-data endpoint.
 pub const WS_URL: &str = "wss://advanced-trade-ws.coinbase.com";

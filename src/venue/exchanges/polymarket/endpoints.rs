@@ -4,8 +4,8 @@
 
 use super::PolymarketDecoder;
 use crate::domain::Instrument;
-use crate::venue::exchanges::registry::{ExchangeEntry, LiveConnection, LiveEntry, symbols};
-use crate::venue::feed::live::LiveSettings;
+use crate::venue::exchanges::entry::LiveSettings;
+use crate::venue::exchanges::entry::{ExchangeEntry, LiveConnection, LiveEntry, symbols};
 use std::time::Duration;
 
 /// The public market channel.
