@@ -316,3 +316,31 @@ fn a_crashed_run_restarts_halted_and_a_clean_one_as_before() {
         assert_eq!(json["orders"], 0, "{json}");
     }
 }
+
+/// The latch writer: a halt is on disk with its first reason; a re-arm removes it, but
+/// not once a later kill has closed the gate again.
+#[test]
+fn the_latch_keeps_its_first_reason_and_a_later_kill_beats_a_re_arm() {
+    use pit::domain::TradingGate;
+    use pit::emergency::latch::{HaltLatch, read_latch};
+    use pit::engine::view::HaltLatchState;
+    let dir = tempfile::tempdir().unwrap();
+    let gate = TradingGate::new(true);
+    let latch = HaltLatch::start(dir.path(), gate.clone()).unwrap();
+    assert_eq!(latch.state(), HaltLatchState::NotLatched);
+    gate.kill();
+    latch.halt("signal", "SIGUSR1");
+    latch.halt("engine", "SIGUSR1 again");
+    assert!(latch.flush(Duration::from_secs(5)));
+    assert_eq!(latch.state(), HaltLatchState::Latched);
+    assert_eq!(read_latch(dir.path()).unwrap().reason, "SIGUSR1");
+    // A re-arm whose removal comes after a later kill: the latch stays.
+    latch.clear();
+    assert!(latch.flush(Duration::from_secs(5)));
+    assert!(read_latch(dir.path()).is_some(), "the gate is closed: kept");
+    gate.open();
+    latch.clear();
+    assert!(latch.flush(Duration::from_secs(5)));
+    assert!(read_latch(dir.path()).is_none(), "re-armed: removed");
+    assert_eq!(latch.state(), HaltLatchState::NotLatched);
+}
