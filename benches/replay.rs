@@ -47,6 +47,7 @@ fn run_file(cfg: &Config, path: &std::path::Path) -> u64 {
         run_for: parts.run_for,
         publish_every: Duration::from_secs(3600),
         exit_grace: Duration::from_secs(3),
+        ..Default::default()
     };
     let runner = Runner::new(
         parts.engine,

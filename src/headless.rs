@@ -116,6 +116,7 @@ pub fn summary_json(r: &RunResult) -> serde_json::Value {
         "fees": money(s.fees),
         "positions": s.positions.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>(),
         "trading_state": s.trading_state.as_str(),
+        "halt_reason": s.halt_reason,
         "fill_log_sha256": s.fill_log_sha256,
         "open_orders_left": r.open_orders_left,
         "orders_blocked_by_gate": r.exec.orders_blocked,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 pub mod control;
 pub mod domain;
+pub mod emergency;
 pub mod engine;
 pub mod headless;
 pub mod import;

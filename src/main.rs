@@ -215,30 +215,59 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     }
 }
 
-/// Build the engine for the configured venue and start its thread. Also returns a read
-/// handle on the run's store (for the console's report view).
-fn start_engine(
-    cfg: &Config,
-    args: &RunArgs,
-    publish_every: Duration,
-) -> anyhow::Result<(pit::runner::EngineHandle, pit::store::StoreReader)> {
+/// A started run: the engine's handle, a read handle on its store (for the console's
+/// report view), its halt latch and its data folder.
+struct Started {
+    handle: pit::runner::EngineHandle,
+    reader: pit::store::StoreReader,
+    latch: pit::emergency::latch::HaltLatch,
+    dir: PathBuf,
+}
+
+/// Build the engine for the configured venue and start its thread, with the halt latch
+/// and the out-of-band kill paths (SIGUSR1, the `HALT` file) on threads of their own.
+fn start_engine(cfg: &Config, args: &RunArgs, publish_every: Duration) -> anyhow::Result<Started> {
     let seed = args.seed.unwrap_or(cfg.seed);
     tracing::info!(seed, venue = %cfg.venue, headless = args.headless, "pit starting");
     let mode = if args.headless { "headless" } else { "console" };
     let (parts, persisted) =
         pit::setup::assemble_persisted(cfg, seed, mode, args.fills_out.clone())?;
     tracing::info!(run = persisted.run, store = %cfg.store.path.display(), "store open");
+    let dir = persisted.dir.clone();
+    let started = spawn_engine(cfg, args, publish_every, parts, persisted);
+    if started.is_err() {
+        // The engine never traded: this is no crash.
+        let _ = pit::emergency::latch::mark_clean_exit(&dir);
+    }
+    started
+}
+
+fn spawn_engine(
+    cfg: &Config,
+    args: &RunArgs,
+    publish_every: Duration,
+    parts: pit::setup::Assembled,
+    persisted: pit::setup::Persisted,
+) -> anyhow::Result<Started> {
     let reader = persisted.store.reader();
+    let dir = persisted.dir;
     let market = if cfg.venue == "sim" {
         pit::setup::maybe_record(cfg, parts.market, None, args.run_for)?.0
     } else {
         pit::setup::live_market(cfg)?
     };
+    let gate = parts.engine.gate().clone();
+    let latch = pit::emergency::latch::HaltLatch::start(&dir, gate.clone())
+        .context("cannot start the halt latch writer")?;
+    if pit::emergency::halt_file_at_start(&dir, &gate) {
+        tracing::warn!("a HALT file is present at start: the gate stays closed");
+    }
     let opts = RunOptions {
         speed: args.speed,
         run_for: args.run_for,
         publish_every,
         exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
+        latch: Some(latch.clone()),
     };
     let handle = pit::runner::spawn_with_store(
         parts.engine,
@@ -248,7 +277,28 @@ fn start_engine(
         Some(persisted.sink),
     )
     .context("cannot start the engine thread")?;
-    Ok((handle, reader))
+    if let Err(e) = pit::emergency::start(&dir, handle.killer(), latch.clone()) {
+        handle.shutdown();
+        let _ = handle.join();
+        anyhow::bail!("cannot start the out-of-band kill paths (SIGUSR1, HALT file): {e}");
+    }
+    Ok(Started {
+        handle,
+        reader,
+        latch,
+        dir,
+    })
+}
+
+/// The very end of an orderly run: the halt latch is on disk, then the clean-exit record.
+fn end_cleanly(latch: &pit::emergency::latch::HaltLatch, dir: &std::path::Path) {
+    if !latch.flush(Duration::from_secs(5)) {
+        tracing::error!("the halt latch was not written in time");
+    }
+    if let Err(e) = pit::emergency::latch::mark_clean_exit(dir) {
+        tracing::error!(error = %e, "cannot write the clean-exit record");
+        eprintln!("pit: cannot write the clean-exit record ({e}): the next run starts HALTED");
+    }
 }
 
 /// One worker thread is plenty: the engine has its own thread.
@@ -285,7 +335,12 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let theme = console_theme(cfg)?;
     let _log_guard = pit::logging::init(&cfg.log)?;
     let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
-    let (handle, reader) = start_engine(cfg, args, publish_every)?;
+    let Started {
+        handle,
+        reader,
+        latch,
+        dir,
+    } = start_engine(cfg, args, publish_every)?;
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
     app.set_mode(if cfg.venue == "sim" {
@@ -299,6 +354,7 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
         cfg.console.fps,
         Some(reader),
     ))?;
+    end_cleanly(&latch, &dir);
     let s = &result.summary;
     eprintln!(
         "pit stopped: {} | orders {} | fills {} | blocked at the gate {} | open orders left {} | fill log {}",
@@ -386,8 +442,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         return run_console(&cfg, &args);
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
-    let (handle, _) = start_engine(&cfg, &args, Duration::from_millis(100))?;
-    let result = runtime()?.block_on(pit::headless::supervise(handle))?;
+    let started = start_engine(&cfg, &args, Duration::from_millis(100))?;
+    let result = runtime()?.block_on(pit::headless::supervise(started.handle))?;
+    end_cleanly(&started.latch, &started.dir);
     tracing::info!(fills = result.summary.fills, hash = %result.summary.fill_log_sha256, "pit stopped");
     if args.json {
         println!("{}", pit::headless::summary_json(&result));

@@ -5,6 +5,7 @@
 
 use crate::control::{RunControl, Speed};
 use crate::domain::{Timestamp, TradingGate};
+use crate::emergency::latch::HaltLatch;
 use crate::engine::clock::{Clock, ScaledClock};
 use crate::engine::view::EngineView;
 use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
@@ -40,6 +41,10 @@ pub struct RunOptions {
     pub publish_every: Duration,
     /// On exit, wait at most this much engine time for cancels to be confirmed.
     pub exit_grace: Duration,
+    /// The data folder's durable halt latch: every halt is latched, a re-arm removes it,
+    /// a re-arm is refused while a `HALT` file is there. `None`: no latch (tests,
+    /// backtests).
+    pub latch: Option<HaltLatch>,
 }
 
 impl Default for RunOptions {
@@ -49,6 +54,7 @@ impl Default for RunOptions {
             run_for: None,
             publish_every: Duration::from_millis(33),
             exit_grace: Duration::from_secs(3),
+            latch: None,
         }
     }
 }
@@ -71,19 +77,29 @@ pub struct RunResult {
 pub struct Killer {
     gate: TradingGate,
     commands: Sender<Command>,
+    latch: Option<HaltLatch>,
 }
 
 impl Killer {
     /// Close the gate at once, then ask the engine to halt. Returns false if the engine
-    /// has stopped (the gate is closed all the same).
+    /// has stopped (the gate is closed all the same). The halt latch is written and
+    /// fsynced on its own thread right after the gate closes.
     pub fn kill(&self, source: &str, reason: &str) -> bool {
         self.gate.kill();
+        if let Some(l) = &self.latch {
+            l.halt(source, reason);
+        }
         self.commands
             .send(Command::KillFrom {
                 source: source.into(),
                 reason: reason.into(),
             })
             .is_ok()
+    }
+
+    /// Whether the trading gate is open now.
+    pub fn gate_is_open(&self) -> bool {
+        self.gate.is_open()
     }
 }
 
@@ -94,6 +110,7 @@ pub struct EngineHandle {
     gate: TradingGate,
     view: watch::Receiver<Arc<EngineView>>,
     join: Option<JoinHandle<RunResult>>,
+    latch: Option<HaltLatch>,
 }
 
 impl EngineHandle {
@@ -108,6 +125,9 @@ impl EngineHandle {
     /// The kill switch: the gate closes before this returns, then the engine cancels.
     pub fn kill(&self) -> bool {
         self.gate.kill();
+        if let Some(l) = &self.latch {
+            l.halt("operator", "kill switch pressed");
+        }
         self.send(Command::KillSwitch)
     }
     /// A handle that trips the kill switch from any thread (a signal, the `HALT` file, the
@@ -116,6 +136,7 @@ impl EngineHandle {
         Killer {
             gate: self.gate.clone(),
             commands: self.commands.clone(),
+            latch: self.latch.clone(),
         }
     }
     /// Ask the engine to stop (cancelling open orders as configured).
@@ -164,6 +185,7 @@ pub fn spawn_with_store(
     let (tx, rx) = mpsc::channel();
     let gate = engine.gate().clone();
     let mut engine = engine;
+    let latch = opts.latch.clone();
     let (view_tx, view_rx) = watch::channel(Arc::new(engine.view()));
     let (ctl_tx, ctl_rx) = mpsc::channel();
     let mut runner = Runner::new(engine, market, exec, opts);
@@ -180,6 +202,7 @@ pub fn spawn_with_store(
         gate,
         view: view_rx,
         join: Some(join),
+        latch,
     })
 }
 
@@ -331,7 +354,7 @@ impl Runner {
         let mut run = RunState {
             inbox: Inbox::new(commands),
             pacer,
-            publisher: Publisher::new(view_tx, self.opts.publish_every),
+            publisher: Publisher::new(view_tx, self.opts.publish_every, self.opts.latch.clone()),
             exit_deadline: None,
             end: self.opts.run_for.map(|d| started + d),
             iteration: 0,
@@ -343,6 +366,13 @@ impl Runner {
     /// One turn of the loop: commands, then controls, then (paced) the next item.
     fn turn(&mut self, run: &mut RunState) -> ControlFlow<()> {
         run.publisher.release(self.store.as_ref());
+        if let Some(err) = self.opts.latch.as_ref().and_then(HaltLatch::take_failure) {
+            let text = format!(
+                "halt latch NOT written ({err}): the halt may not survive a restart; staying halted"
+            );
+            self.engine
+                .raise_alert(AlertLevel::Critical, "halt latch", text);
+        }
         self.take_commands(run);
         if let Some(deadline) = run.exit_deadline
             && (self.engine.open_orders().is_empty() || self.now >= deadline)
@@ -523,6 +553,18 @@ impl Runner {
             if shutdown && exit_deadline.is_some() {
                 continue;
             }
+            if matches!(cmd, Command::ReArm)
+                && let Some(l) = self.opts.latch.as_ref().filter(|l| l.halt_file_present())
+            {
+                let text = format!(
+                    "re-arm refused: {} is present; remove it, then re-arm",
+                    l.dir().join(crate::emergency::HALT_FILE).display()
+                );
+                tracing::warn!("{text}");
+                // Shown at once; logged and stored with the next input's effects.
+                self.engine.raise_alert(AlertLevel::Warn, "operator", text);
+                continue;
+            }
             self.command(cmd);
             if shutdown {
                 *exit_deadline = Some(self.now + self.opts.exit_grace);
@@ -570,10 +612,18 @@ impl Runner {
                 Effect::Audit(a) => {
                     tracing::info!(command = %a.command, detail = %a.detail, outcome = %a.outcome, "audit")
                 }
+                Effect::StateChanged { state, reason } => {
+                    if let Some(l) = &self.opts.latch {
+                        if state == crate::domain::TradingState::Halted {
+                            l.halt("engine", reason.as_deref().unwrap_or("halted"));
+                        } else {
+                            l.clear();
+                        }
+                    }
+                }
                 Effect::OrderUpdate(_)
                 | Effect::PositionChanged { .. }
                 | Effect::TradeClosed(_)
-                | Effect::StateChanged { .. }
                 | Effect::StrategyToggled { .. } => {}
             }
         }
@@ -770,15 +820,22 @@ struct Publisher {
     last: Instant,
     /// At most this often, wall time.
     every: Duration,
+    /// The halt latch whose state the view shows.
+    latch: Option<HaltLatch>,
 }
 
 impl Publisher {
-    fn new(tx: Option<watch::Sender<Arc<EngineView>>>, every: Duration) -> Self {
+    fn new(
+        tx: Option<watch::Sender<Arc<EngineView>>>,
+        every: Duration,
+        latch: Option<HaltLatch>,
+    ) -> Self {
         Publisher {
             tx,
             held: None,
             last: Instant::now(),
             every,
+            latch,
         }
     }
 
@@ -808,6 +865,9 @@ impl Publisher {
                 let mut view = engine.view();
                 view.engine_lag = lag;
                 view.health.feed = market.health();
+                if let Some(l) = &self.latch {
+                    view.halt_latch = l.state();
+                }
                 let view = Arc::new(view);
                 match store {
                     Some(s) if !s.is_durable(s.emitted()) => {

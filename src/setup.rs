@@ -60,6 +60,8 @@ pub struct Persisted {
     pub store: crate::store::Store,
     pub sink: crate::store::writer::StoreSink,
     pub run: u64,
+    /// The data folder (of `store.path`): the halt latch, the clean-exit record, `HALT`.
+    pub dir: std::path::PathBuf,
 }
 
 /// Open the configured store, read back what a previous run left (positions, the day's
@@ -78,7 +80,9 @@ pub fn assemble_persisted(
     let store = Store::open(&cfg.store.path)?;
     let instruments = cfg.instrument_list();
     let restore = cfg.store.open_orders_on_restart == "restore";
-    let rec = store.recover(&instruments, restore)?;
+    let mut rec = store.recover(&instruments, restore)?;
+    let dir = crate::emergency::latch::data_dir(&cfg.store.path);
+    let halted_at_start = halt_at_start(&dir, rec.counts.runs > 0, &mut rec)?;
     let mut parts = assemble(cfg, seed, TradingState::Active)?;
     for (symbol, p) in &rec.positions {
         if let Some(inst) = instruments.iter().find(|i| &i.symbol == symbol) {
@@ -88,7 +92,7 @@ pub fn assemble_persisted(
         }
     }
     let first_run = rec.counts.runs == 0;
-    if !first_run {
+    if !first_run || halted_at_start {
         parts.engine.restore(rec);
     }
     let strategies: Vec<(String, bool, String)> =
@@ -121,7 +125,61 @@ pub fn assemble_persisted(
             fills_out,
         },
     )?;
-    Ok((parts, Persisted { store, sink, run }))
+    Ok((
+        parts,
+        Persisted {
+            store,
+            sink,
+            run,
+            dir,
+        },
+    ))
+}
+
+/// The halt latch and the clean-exit record at start-up: a latch on disk means HALTED
+/// with its reason; a store with runs but no clean-exit record means the last run died
+/// (HALTED, "recovered from a crash"), whatever the store says. Such a halt is latched
+/// before the engine starts. Then the clean-exit record goes: from here on, dying is a
+/// crash. Returns whether the run starts halted by either.
+fn halt_at_start(
+    dir: &std::path::Path,
+    had_runs: bool,
+    rec: &mut crate::engine::Recovered,
+) -> anyhow::Result<bool> {
+    use crate::emergency::latch::{self, CRASH_REASON};
+    let latched = latch::read_latch(dir);
+    let crashed = had_runs && !latch::clean_exit_present(dir);
+    let reason = match (&latched, crashed) {
+        (Some(l), true) if l.reason != CRASH_REASON => {
+            Some(format!("{CRASH_REASON}; halted before: {}", l.reason))
+        }
+        (Some(l), false) => Some(l.reason.clone()),
+        (_, true) => Some(CRASH_REASON.to_string()),
+        (None, false) => None,
+    };
+    if crashed {
+        tracing::error!(
+            "the last run in {} did not end in order: starting HALTED",
+            dir.display()
+        );
+    }
+    if let Some(reason) = &reason {
+        rec.trading_state = TradingState::Halted;
+        rec.halt_reason = Some(reason.clone());
+        if latched.is_none() {
+            let record = latch::LatchRecord {
+                reason: reason.clone(),
+                source: "start-up".into(),
+                at: chrono::Utc::now().to_rfc3339(),
+            };
+            if let Err(e) = latch::write_latch(dir, &record) {
+                tracing::error!(error = %e, "cannot latch the halt at start-up");
+            }
+        }
+    }
+    latch::clear_clean_exit(dir)
+        .map_err(|e| anyhow::anyhow!("cannot remove the clean-exit record: {e}"))?;
+    Ok(reason.is_some())
 }
 
 /// An engine over a recording, with the paper venue: what `pit replay` and

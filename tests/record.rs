@@ -281,6 +281,7 @@ fn pausing_stepping_and_changing_speed_do_not_change_the_fills() {
             run_for: Some(Duration::from_secs(30)),
             publish_every: Duration::from_millis(10),
             exit_grace: Duration::from_secs(3),
+            ..Default::default()
         };
         pit::runner::spawn(
             parts.engine,

@@ -144,6 +144,10 @@ fn sigkill_at_random_moments_loses_no_reported_fill() {
         // SIGKILL: no chance to flush anything.
         child.kill().expect("kill -9");
         let _ = child.wait();
+        // A crash restarts HALTED (tests/emergency.rs); this test is about the store's
+        // durability under SIGKILL, so each round is told the last run ended in order
+        // and goes on trading.
+        pit::emergency::latch::mark_clean_exit(db.parent().unwrap()).unwrap();
         let reported = reported_fills(&fills_out);
         if reported.len() > before {
             runs_with_fills += 1;

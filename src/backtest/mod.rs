@@ -157,6 +157,7 @@ pub fn run(
         run_for: run_for.or(parts.run_for),
         publish_every: Duration::from_millis(100),
         exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
+        ..Default::default()
     };
     let runner = Runner::new(
         parts.engine,

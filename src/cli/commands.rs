@@ -30,6 +30,7 @@ pub fn record(config: Option<&PathBuf>, a: RecordArgs) -> anyhow::Result<ExitCod
         run_for: a.run_for,
         publish_every: Duration::from_millis(100),
         exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
+        ..Default::default()
     };
     let handle = pit::runner::spawn(parts.engine, market, Box::new(parts.exec), opts)
         .context("cannot start the engine thread")?;
@@ -68,6 +69,7 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
             Duration::from_secs(1) / fps
         },
         exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
+        ..Default::default()
     };
     let handle = pit::runner::spawn(
         parts.engine,

@@ -42,6 +42,14 @@ pub struct Alert {
 }
 
 impl Engine {
+    /// An alert from outside the engine (the runner: a halt latch that could not be
+    /// written, a refused re-arm); it goes out with the next input's effects.
+    pub fn raise_alert(&mut self, level: AlertLevel, source: &str, text: String) {
+        let mut out = Vec::new();
+        self.alert(level, source, text, &mut out);
+        self.pending.append(&mut out);
+    }
+
     pub(super) fn alert(
         &mut self,
         level: AlertLevel,

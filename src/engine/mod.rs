@@ -69,6 +69,8 @@ pub struct Summary {
     pub fees: Decimal,
     pub positions: BTreeMap<String, Decimal>,
     pub trading_state: TradingState,
+    /// Why the run is halted, when it is.
+    pub halt_reason: Option<String>,
     pub fill_log_sha256: String,
 }
 
@@ -261,6 +263,7 @@ impl Engine {
                 .map(|(i, p)| (i.symbol.clone(), p.qty.normalize()))
                 .collect(),
             trading_state: self.state,
+            halt_reason: self.halt_reason.clone(),
             fill_log_sha256: hex::encode(self.fill_hash.clone().finalize()),
         }
     }

@@ -374,6 +374,11 @@ impl Engine {
             self.halt_reason = Some(format!("restored HALTED ({reason}): re-arm to trade"));
             let text = format!("restarted HALTED: {reason}; re-arm to trade");
             self.alert(AlertLevel::Critical, "store", text, out);
+            // The store keeps the halt too (a crash may have left another state there).
+            out.push(Effect::StateChanged {
+                state: TradingState::Halted,
+                reason: Some(reason),
+            });
         } else if rec.trading_state != self.state && self.state != TradingState::Halted {
             self.state = rec.trading_state;
             let text = format!("restored trading state {}", self.state);

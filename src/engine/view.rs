@@ -122,6 +122,22 @@ pub struct EngineView {
     /// How late the engine ran behind its pacing clock when this view was published
     /// (zero at full speed); set by the runner.
     pub engine_lag: std::time::Duration,
+    /// Whether the halt is on disk (the halt latch); set by the runner.
+    pub halt_latch: HaltLatchState,
+}
+
+/// Where the durable halt latch stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HaltLatchState {
+    /// No latch on disk (not halted, or a run that keeps no latch).
+    #[default]
+    NotLatched,
+    /// A halt is being written and fsynced.
+    Latching,
+    /// The halt is on disk: a restart comes up HALTED.
+    Latched,
+    /// Writing the latch failed (a CRITICAL alert says why); the run stays halted.
+    Failed,
 }
 
 impl Engine {
@@ -157,6 +173,7 @@ impl Engine {
             },
             order_preview: self.order_preview.clone(),
             engine_lag: std::time::Duration::ZERO,
+            halt_latch: HaltLatchState::NotLatched,
         }
     }
 

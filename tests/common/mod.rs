@@ -366,6 +366,7 @@ pub fn view() -> EngineView {
         health: HealthView::default(),
         order_preview: None,
         engine_lag: Duration::from_millis(2),
+        halt_latch: Default::default(),
     }
 }
 

@@ -5,6 +5,7 @@ use portable_pty::{Child, CommandBuilder, ExitStatus, PtySize, native_pty_system
 use std::io::{Read, Write};
 use std::num::NonZeroU16;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,8 @@ pub struct Pty {
     child: Box<dyn Child + Send + Sync>,
     keys: Box<dyn Write + Send>,
     parser: Arc<Mutex<vt100::Parser>>,
+    /// While set, nobody reads the terminal (a dead SSH session that has not hung up).
+    stalled: Arc<AtomicBool>,
 }
 
 impl Pty {
@@ -37,9 +40,15 @@ impl Pty {
         let size = |n: u16| NonZeroU16::new(n).expect("a terminal size");
         let parser = Arc::new(Mutex::new(vt100::Parser::new(size(rows), size(cols), 0)));
         let feed = parser.clone();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let stall = stalled.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
+            loop {
+                while stall.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let Ok(n) = reader.read(&mut buf) else { break };
                 if n == 0 {
                     break;
                 }
@@ -52,6 +61,7 @@ impl Pty {
             child,
             keys,
             parser,
+            stalled,
         }
     }
 
@@ -101,5 +111,29 @@ impl Pty {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+#[allow(dead_code)]
+impl Pty {
+    /// Stop reading the terminal: its buffer fills and pit's writes to it block, as with
+    /// a dead SSH session that has not hung up.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Read the terminal again.
+    pub fn unstall(&self) {
+        self.stalled.store(false, Ordering::SeqCst);
+    }
+
+    /// The process id of pit.
+    pub fn pid(&self) -> u32 {
+        self.child.process_id().expect("pit's pid")
+    }
+
+    /// Whether pit has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 }

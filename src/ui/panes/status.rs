@@ -4,6 +4,7 @@
 
 use crate::app::{Action, Mode};
 use crate::domain::TradingState;
+use crate::engine::view::HaltLatchState;
 use crate::ui::theme::Role;
 use crate::ui::{App, short_duration, state_style};
 use ratatui::Frame;
@@ -46,6 +47,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ),
         sep(),
     ]);
+    if view.trading_state == TradingState::Halted
+        && let Some((text, role)) = latch_label(view.halt_latch)
+    {
+        spans.push(Span::styled(
+            text,
+            t.style(role).add_modifier(Modifier::BOLD),
+        ));
+        spans.push(sep());
+    }
     let crit = app.unacked_critical();
     if crit > 0 {
         spans.push(Span::styled(
@@ -112,6 +122,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled("GATE CLOSED", t.style(Role::Warning)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Whether the halt is on disk yet: "latched" once the halt latch is fsynced (a restart
+/// comes up HALTED). Nothing for a run that keeps no latch.
+fn latch_label(state: HaltLatchState) -> Option<(&'static str, Role)> {
+    match state {
+        HaltLatchState::NotLatched => None,
+        HaltLatchState::Latching => Some(("latching...", Role::Warning)),
+        HaltLatchState::Latched => Some(("latched", Role::Halted)),
+        HaltLatchState::Failed => Some(("NOT LATCHED", Role::Critical)),
+    }
 }
 
 /// HALTED as a full-width banner with the reason and the kill switch's progress.
