@@ -47,6 +47,20 @@ enum Cmd {
     /// Convert Tardis.dev incremental_book_L2 CSV or hftbacktest `<ts_ns> <json>` lines
     /// into the capture-line format.
     Import(pit::import::ImportArgs),
+    /// A running engine's trading state, reason, positions, PnL, open orders, feed and
+    /// engine lag (over its control socket).
+    Status(control::StatusArgs),
+    /// Trip a running engine's kill switch: the gate closes at once, every open order is
+    /// cancelled; returns when every target is resolved or --timeout passes.
+    Kill(control::KillArgs),
+    /// Hold a running engine's strategies' new orders (optionally for a while).
+    Pause(control::PauseArgs),
+    /// Resume a paused engine.
+    Resume(control::ResumeArgs),
+    /// Close a running engine's positions (one instrument or all).
+    Flatten(control::FlattenArgs),
+    /// Leave a halt (needs --yes).
+    Rearm(control::RearmArgs),
 }
 
 #[derive(Args, Debug)]
@@ -215,13 +229,17 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     }
 }
 
-/// Build the engine for the configured venue and start its thread. Also returns a read
-/// handle on the run's store (for the console's report view).
-fn start_engine(
-    cfg: &Config,
-    args: &RunArgs,
-    publish_every: Duration,
-) -> anyhow::Result<(pit::runner::EngineHandle, pit::store::StoreReader)> {
+/// A started engine: its handle, a read handle on the run's store (for the console's
+/// report view), and its control socket (served until dropped).
+type Started = (
+    pit::runner::EngineHandle,
+    pit::store::StoreReader,
+    pit::control::server::ControlServer,
+);
+
+/// Build the engine for the configured venue, bind its control socket (the store's lock
+/// is held first: one run per data folder) and start its thread.
+fn start_engine(cfg: &Config, args: &RunArgs, publish_every: Duration) -> anyhow::Result<Started> {
     let seed = args.seed.unwrap_or(cfg.seed);
     tracing::info!(seed, venue = %cfg.venue, headless = args.headless, "pit starting");
     let mode = if args.headless { "headless" } else { "console" };
@@ -229,6 +247,7 @@ fn start_engine(
         pit::setup::assemble_persisted(cfg, seed, mode, args.fills_out.clone())?;
     tracing::info!(run = persisted.run, store = %cfg.store.path.display(), "store open");
     let reader = persisted.store.reader();
+    let socket = pit::control::server::bind(&pit::control::data_dir(&cfg.store.path))?;
     let market = if cfg.venue == "sim" {
         pit::setup::maybe_record(cfg, parts.market, None, args.run_for)?.0
     } else {
@@ -248,7 +267,9 @@ fn start_engine(
         Some(persisted.sink),
     )
     .context("cannot start the engine thread")?;
-    Ok((handle, reader))
+    let server = socket.serve(pit::control::server::EngineLink::new(&handle))?;
+    tracing::info!(socket = %server.path().display(), "control socket served");
+    Ok((handle, reader, server))
 }
 
 /// One worker thread is plenty: the engine has its own thread.
@@ -285,7 +306,7 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let theme = console_theme(cfg)?;
     let _log_guard = pit::logging::init(&cfg.log)?;
     let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
-    let (handle, reader) = start_engine(cfg, args, publish_every)?;
+    let (handle, reader, _server) = start_engine(cfg, args, publish_every)?;
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
     app.set_mode(if cfg.venue == "sim" {
@@ -361,6 +382,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Replay(a)) => return commands::replay(cli.config.as_ref(), a),
         Some(Cmd::Backtest(a)) => return commands::backtest(cli.config.as_ref(), a),
         Some(Cmd::Import(a)) => return pit::import::run(&a).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Status(a)) => return control::status(cli.config.as_ref(), a),
+        Some(Cmd::Kill(a)) => return control::kill(cli.config.as_ref(), a),
+        Some(Cmd::Pause(a)) => return control::pause(cli.config.as_ref(), a),
+        Some(Cmd::Resume(a)) => return control::resume(cli.config.as_ref(), a),
+        Some(Cmd::Flatten(a)) => return control::flatten(cli.config.as_ref(), a),
+        Some(Cmd::Rearm(a)) => return control::rearm(cli.config.as_ref(), a),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -386,7 +413,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         return run_console(&cfg, &args);
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
-    let (handle, _) = start_engine(&cfg, &args, Duration::from_millis(100))?;
+    let (handle, _, _server) = start_engine(&cfg, &args, Duration::from_millis(100))?;
     let result = runtime()?.block_on(pit::headless::supervise(handle))?;
     tracing::info!(fills = result.summary.fills, hash = %result.summary.fill_log_sha256, "pit stopped");
     if args.json {
@@ -404,3 +431,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `pit record`, `pit replay`, `pit backtest`.
 #[path = "cli/commands.rs"]
 mod commands;
+
+/// `pit status`, `pit kill`, `pit pause`, `pit resume`, `pit flatten`, `pit rearm`.
+#[path = "cli/control.rs"]
+mod control;
