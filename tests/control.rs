@@ -3,6 +3,8 @@
 //! act on it with `--json` and exit codes; a viewer's commands are refused; malformed
 //! and oversize frames get an error reply; no engine is exit 2 with a message.
 
+mod pty;
+
 use pit::control::client::Client;
 use pit::control::protocol::{MAX_FRAME, Outcome, Request, Response, Role, decode, read_frame};
 use std::io::Write;
@@ -322,4 +324,28 @@ fn no_engine_is_exit_2_with_a_message_and_a_stale_socket_is_replaced() {
         0o600,
         "replaced, owner-only"
     );
+}
+
+/// The console's run listens too: `pit status` and `pit kill` from another shell, and the
+/// console shows the halt with the socket's reason.
+#[test]
+fn the_console_run_is_controlled_from_another_shell() {
+    let dir = folder();
+    let d = dir.path();
+    let mut screen = pty::Pty::spawn(&[], d, 120, 40);
+    screen.wait_for(&["ACTIVE", "bid ", "ask "], Duration::from_secs(30));
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["trading_state"], "ACTIVE", "{st}");
+    let out = pit(d)
+        .args(["kill", "--json", "--reason", "from the other shell"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_of(&out)["unresolved"].as_array().unwrap().len(), 0);
+    screen.wait_for(&["HALTED"], Duration::from_secs(5));
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["halt_reason"], "from the other shell", "{st}");
+    let status = screen.quit();
+    assert!(status.success(), "{status:?}");
+    assert!(!d.join("data/pit.sock").exists());
 }
