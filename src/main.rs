@@ -47,6 +47,20 @@ enum Cmd {
     /// Convert Tardis.dev incremental_book_L2 CSV or hftbacktest `<ts_ns> <json>` lines
     /// into the capture-line format.
     Import(pit::import::ImportArgs),
+    /// A running engine's trading state, reason, positions, PnL, open orders, feed and
+    /// engine lag (over its control socket).
+    Status(control::StatusArgs),
+    /// Trip a running engine's kill switch: the gate closes at once, every open order is
+    /// cancelled; returns when every target is resolved or --timeout passes.
+    Kill(control::KillArgs),
+    /// Hold a running engine's strategies' new orders (optionally for a while).
+    Pause(control::PauseArgs),
+    /// Resume a paused engine.
+    Resume(control::ResumeArgs),
+    /// Close a running engine's positions (one instrument or all).
+    Flatten(control::FlattenArgs),
+    /// Leave a halt (needs --yes).
+    Rearm(control::RearmArgs),
 }
 
 #[derive(Args, Debug)]
@@ -216,16 +230,19 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 }
 
 /// A started run: the engine's handle, a read handle on its store (for the console's
-/// report view), its halt latch and its data folder.
+/// report view), its halt latch, its data folder and its control socket (served until
+/// dropped).
 struct Started {
     handle: pit::runner::EngineHandle,
     reader: pit::store::StoreReader,
     latch: pit::emergency::latch::HaltLatch,
     dir: PathBuf,
+    server: pit::control::server::ControlServer,
 }
 
-/// Build the engine for the configured venue and start its thread, with the halt latch
-/// and the out-of-band kill paths (SIGUSR1, the `HALT` file) on threads of their own.
+/// Build the engine for the configured venue, bind its control socket (the store's lock
+/// is held first: one run per data folder) and start its thread, with the halt latch and
+/// the out-of-band kill paths (SIGUSR1, the `HALT` file) on threads of their own.
 fn start_engine(cfg: &Config, args: &RunArgs, publish_every: Duration) -> anyhow::Result<Started> {
     let seed = args.seed.unwrap_or(cfg.seed);
     tracing::info!(seed, venue = %cfg.venue, headless = args.headless, "pit starting");
@@ -251,6 +268,7 @@ fn spawn_engine(
 ) -> anyhow::Result<Started> {
     let reader = persisted.store.reader();
     let dir = persisted.dir;
+    let socket = pit::control::server::bind(&pit::control::data_dir(&cfg.store.path))?;
     let market = if cfg.venue == "sim" {
         pit::setup::maybe_record(cfg, parts.market, None, args.run_for)?.0
     } else {
@@ -282,11 +300,14 @@ fn spawn_engine(
         let _ = handle.join();
         anyhow::bail!("cannot start the out-of-band kill paths (SIGUSR1, HALT file): {e}");
     }
+    let server = socket.serve(pit::control::server::EngineLink::new(&handle))?;
+    tracing::info!(socket = %server.path().display(), "control socket served");
     Ok(Started {
         handle,
         reader,
         latch,
         dir,
+        server,
     })
 }
 
@@ -340,6 +361,7 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
         reader,
         latch,
         dir,
+        server: _server,
     } = start_engine(cfg, args, publish_every)?;
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
@@ -417,6 +439,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Replay(a)) => return commands::replay(cli.config.as_ref(), a),
         Some(Cmd::Backtest(a)) => return commands::backtest(cli.config.as_ref(), a),
         Some(Cmd::Import(a)) => return pit::import::run(&a).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Status(a)) => return control::status(cli.config.as_ref(), a),
+        Some(Cmd::Kill(a)) => return control::kill(cli.config.as_ref(), a),
+        Some(Cmd::Pause(a)) => return control::pause(cli.config.as_ref(), a),
+        Some(Cmd::Resume(a)) => return control::resume(cli.config.as_ref(), a),
+        Some(Cmd::Flatten(a)) => return control::flatten(cli.config.as_ref(), a),
+        Some(Cmd::Rearm(a)) => return control::rearm(cli.config.as_ref(), a),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -461,3 +489,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `pit record`, `pit replay`, `pit backtest`.
 #[path = "cli/commands.rs"]
 mod commands;
+
+/// `pit status`, `pit kill`, `pit pause`, `pit resume`, `pit flatten`, `pit rearm`.
+#[path = "cli/control.rs"]
+mod control;

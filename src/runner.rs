@@ -139,6 +139,11 @@ impl EngineHandle {
             latch: self.latch.clone(),
         }
     }
+    /// A sender of operator commands for another thread (the control socket); never
+    /// blocks.
+    pub fn command_sender(&self) -> Sender<Command> {
+        self.commands.clone()
+    }
     /// Ask the engine to stop (cancelling open orders as configured).
     pub fn shutdown(&self) -> bool {
         self.send(Command::Shutdown)

@@ -1,0 +1,239 @@
+//! Commands to a running engine, from any shell, over its control socket: `pit status`,
+//! `pit kill`, `pit pause`, `pit resume`, `pit flatten`, `pit rearm`. Each takes `--json`
+//! (one JSON object on stdout) and exits 0 when done, 1 when refused or timed out, 2 on a
+//! usage error or when no engine runs in the data folder.
+
+use super::{load_config, parse_duration};
+use clap::Args;
+use pit::control::client::{Client, ClientError, Reply};
+use pit::control::protocol::{Outcome, Request, Role};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Why (kept as the halt's reason).
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Wait at most this long for every cancel to be resolved.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Duration,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PauseArgs {
+    /// Resume by itself after this long (e.g. 30s, 5m).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pause_for: Option<Duration>,
+    /// Why (logged, and echoed in the reply).
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FlattenArgs {
+    /// Only this instrument (its symbol); default: every position.
+    #[arg(long, value_name = "SYMBOL")]
+    instrument: Option<String>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RearmArgs {
+    /// Confirm: trading starts again.
+    #[arg(long)]
+    yes: bool,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Extra time, past the request's own, that the client waits for the reply.
+const SLACK: Duration = Duration::from_secs(5);
+
+/// One control request to the engine of the configured data folder.
+struct Call {
+    req: Request,
+    /// How long the reply may take.
+    wait: Duration,
+    json: bool,
+}
+
+fn exit_code(o: Outcome) -> ExitCode {
+    match o {
+        Outcome::Ok => ExitCode::SUCCESS,
+        Outcome::Refused | Outcome::TimedOut => ExitCode::from(1),
+        Outcome::Error => ExitCode::from(2),
+    }
+}
+
+fn fail(json: bool, kind: &str, text: &str, code: u8) -> ExitCode {
+    if json {
+        println!("{}", json!({"outcome": kind, "text": text}));
+    }
+    eprintln!("pit: {text}");
+    ExitCode::from(code)
+}
+
+fn run(config: Option<&PathBuf>, call: Call) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let dir = pit::control::data_dir(&cfg.store.path);
+    let mut client = match Client::connect(&dir, Role::Admin) {
+        Ok(c) => c,
+        Err(e @ (ClientError::NoEngine { .. } | ClientError::Denied { .. })) => {
+            return Ok(fail(call.json, "no_engine", &e.to_string(), 2));
+        }
+        Err(e) => return Ok(fail(call.json, "error", &e.to_string(), 1)),
+    };
+    let mut stages = Vec::new();
+    let json = call.json;
+    let reply = client.call(&call.req, call.wait + SLACK, |stage, text, data| {
+        if !json {
+            println!("{text}");
+        }
+        stages.push(json!({"stage": stage, "text": text, "data": data}));
+    });
+    let Reply {
+        outcome,
+        text,
+        data,
+    } = match reply {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(json, "error", &e.to_string(), 1)),
+    };
+    if json {
+        let mut out = match data {
+            Value::Object(m) => m,
+            Value::Null => serde_json::Map::new(),
+            other => {
+                let mut m = serde_json::Map::new();
+                m.insert("data".into(), other);
+                m
+            }
+        };
+        out.insert("outcome".into(), json!(outcome.as_str()));
+        out.insert("text".into(), json!(text));
+        if !stages.is_empty() {
+            out.insert("stages".into(), Value::Array(stages));
+        }
+        println!("{}", Value::Object(out));
+    } else if outcome == Outcome::Ok {
+        if let Request::Status = call.req {
+            match serde_json::from_value::<pit::control::status::Status>(data) {
+                Ok(s) => print!("{}", s.to_text()),
+                Err(_) => println!("{text}"),
+            }
+        } else {
+            println!("{text}");
+        }
+    } else {
+        eprintln!("pit: {}: {text}", outcome.as_str().replace('_', " "));
+    }
+    Ok(exit_code(outcome))
+}
+
+pub fn status(config: Option<&PathBuf>, a: StatusArgs) -> anyhow::Result<ExitCode> {
+    run(
+        config,
+        Call {
+            req: Request::Status,
+            wait: Duration::ZERO,
+            json: a.json,
+        },
+    )
+}
+
+pub fn kill(config: Option<&PathBuf>, a: KillArgs) -> anyhow::Result<ExitCode> {
+    run(
+        config,
+        Call {
+            req: Request::Kill {
+                reason: a.reason,
+                timeout_ms: Some(a.timeout.as_millis().min(u64::MAX as u128) as u64),
+            },
+            wait: a.timeout,
+            json: a.json,
+        },
+    )
+}
+
+pub fn pause(config: Option<&PathBuf>, a: PauseArgs) -> anyhow::Result<ExitCode> {
+    run(
+        config,
+        Call {
+            req: Request::Pause {
+                for_secs: a.pause_for.map(|d| d.as_secs_f64()),
+                reason: a.reason,
+            },
+            wait: Duration::ZERO,
+            json: a.json,
+        },
+    )
+}
+
+pub fn resume(config: Option<&PathBuf>, a: ResumeArgs) -> anyhow::Result<ExitCode> {
+    run(
+        config,
+        Call {
+            req: Request::Resume,
+            wait: Duration::ZERO,
+            json: a.json,
+        },
+    )
+}
+
+pub fn flatten(config: Option<&PathBuf>, a: FlattenArgs) -> anyhow::Result<ExitCode> {
+    run(
+        config,
+        Call {
+            req: Request::Flatten {
+                instrument: a.instrument,
+            },
+            wait: Duration::ZERO,
+            json: a.json,
+        },
+    )
+}
+
+pub fn rearm(config: Option<&PathBuf>, a: RearmArgs) -> anyhow::Result<ExitCode> {
+    if !a.yes {
+        return Ok(fail(
+            a.json,
+            "usage",
+            "pit rearm starts trading again: confirm with --yes",
+            2,
+        ));
+    }
+    run(
+        config,
+        Call {
+            req: Request::Rearm,
+            wait: Duration::ZERO,
+            json: a.json,
+        },
+    )
+}

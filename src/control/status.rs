@@ -1,0 +1,311 @@
+//! What the control socket tells about a running engine, built from its published view:
+//! [`Status`] (`pit status`) and [`KillReport`] (how far a kill has got, `pit kill`).
+//! Both are plain serde values, so `--json` prints them as they travel, and the text
+//! forms are made here too.
+
+use crate::domain::{Order, OrderStatus, Owner};
+use crate::engine::view::EngineView;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A position, in the instrument's units.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PositionStatus {
+    pub symbol: String,
+    pub qty: Decimal,
+    pub avg_price: Decimal,
+    pub mark: Option<Decimal>,
+    pub unrealized: Decimal,
+}
+
+/// Account PnL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PnlStatus {
+    pub equity: Decimal,
+    pub realized: Decimal,
+    pub unrealized: Decimal,
+    pub fees: Decimal,
+    pub day_pnl: Decimal,
+}
+
+/// An open order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderRow {
+    pub id: String,
+    pub symbol: String,
+    pub side: String,
+    pub kind: String,
+    pub price: Option<Decimal>,
+    pub qty: Decimal,
+    pub filled: Decimal,
+    pub status: String,
+    pub owner: String,
+    pub cancel_pending: bool,
+}
+
+/// One instrument's market data: `ok`, `RESYNCING`, `STALE` or `CROSSED`, plus the live
+/// connection's state when there is one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedStatus {
+    pub symbol: String,
+    pub state: String,
+    pub connection: Option<String>,
+}
+
+/// The answer to `status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub engine_time: String,
+    pub trading_state: String,
+    pub halt_reason: Option<String>,
+    pub gate_open: bool,
+    pub kill: Option<KillReport>,
+    pub positions: Vec<PositionStatus>,
+    pub pnl: PnlStatus,
+    pub open_orders: Vec<OrderRow>,
+    pub feed: Vec<FeedStatus>,
+    pub engine_lag_ms: f64,
+    pub fills: u64,
+    pub events: u64,
+}
+
+/// How far a kill has got, counted from the view: the targets are every order that was
+/// open when it started except the engine's own closing orders (a flatten in flight).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KillReport {
+    pub gate_open: bool,
+    pub cancels_sent: u32,
+    pub cancelled: u32,
+    /// Filled before the cancel arrived.
+    pub filled: u32,
+    /// Refused by the venue (the order, not the cancel).
+    pub rejected: u32,
+    /// Still open: listed.
+    pub unresolved: Vec<String>,
+}
+
+impl KillReport {
+    /// Every target resolved.
+    pub fn resolved(&self) -> bool {
+        self.unresolved.is_empty()
+    }
+    /// `cancels 5: cancelled 4, filled 1, rejected 0; unresolved 0`.
+    pub fn counts_text(&self) -> String {
+        format!(
+            "cancelled {}, filled before the cancel {}, rejected {}; unresolved {}",
+            self.cancelled,
+            self.filled,
+            self.rejected,
+            self.unresolved.len()
+        )
+    }
+}
+
+/// The engine's own reduce-only closing orders are not kill targets.
+fn is_closing(o: &Order) -> bool {
+    o.req.owner == Owner::System && o.req.spec.reduce_only
+}
+
+fn symbol(v: &EngineView, i: usize) -> String {
+    v.markets
+        .get(i)
+        .and_then(|m| m.instrument.as_ref())
+        .map_or_else(|| format!("#{i}"), |i| i.symbol.clone())
+}
+
+/// The kill's progress in `v`, or `None` if the view shows no kill.
+pub fn kill_report(v: &EngineView) -> Option<KillReport> {
+    let k = v.kill.as_ref()?;
+    let mut r = KillReport {
+        gate_open: v.gate_open,
+        cancels_sent: k.cancels_requested,
+        ..KillReport::default()
+    };
+    for o in v
+        .closed_orders
+        .iter()
+        .filter(|o| o.updated >= k.started && !is_closing(o))
+    {
+        match o.status {
+            OrderStatus::Cancelled => r.cancelled += 1,
+            OrderStatus::Filled => r.filled += 1,
+            OrderStatus::Rejected => r.rejected += 1,
+            _ => {}
+        }
+    }
+    r.unresolved = v
+        .open_orders
+        .iter()
+        .filter(|o| !is_closing(o))
+        .map(|o| o.id().to_string())
+        .collect();
+    Some(r)
+}
+
+fn order_row(v: &EngineView, o: &Order) -> OrderRow {
+    let inst = v
+        .markets
+        .get(o.req.spec.instrument.0 as usize)
+        .and_then(|m| m.instrument.as_ref());
+    OrderRow {
+        id: o.id().to_string(),
+        symbol: symbol(v, o.req.spec.instrument.0 as usize),
+        side: o.req.spec.side.as_str().into(),
+        kind: format!("{:?}", o.req.spec.kind).to_lowercase(),
+        price: o
+            .req
+            .spec
+            .price
+            .and_then(|p| inst.map(|i| i.price(p).normalize())),
+        qty: inst.map_or(Decimal::from(o.req.spec.qty.0), |i| {
+            i.qty(o.req.spec.qty).normalize()
+        }),
+        filled: inst.map_or(Decimal::from(o.filled.0), |i| i.qty(o.filled).normalize()),
+        status: o.status.as_str().into(),
+        owner: o.req.owner.to_string(),
+        cancel_pending: o.cancel_pending,
+    }
+}
+
+impl Status {
+    pub fn from_view(v: &EngineView) -> Status {
+        let positions = v
+            .positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PositionStatus {
+                symbol: symbol(v, i),
+                qty: p.position.qty.normalize(),
+                avg_price: p.position.avg_price.normalize(),
+                mark: p.mark.map(|m| m.normalize()),
+                unrealized: p.unrealized.round_dp(8).normalize(),
+            })
+            .collect();
+        let feed = v
+            .markets
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let sym = symbol(v, i);
+                let state = if m.resyncing {
+                    "RESYNCING"
+                } else if m.crossed {
+                    "CROSSED"
+                } else if m.stale {
+                    "STALE"
+                } else {
+                    "ok"
+                };
+                let connection = v
+                    .health
+                    .feed
+                    .iter()
+                    .find(|f| f.symbol == sym)
+                    .map(|f| f.connection.clone());
+                FeedStatus {
+                    symbol: sym,
+                    state: state.into(),
+                    connection,
+                }
+            })
+            .collect();
+        let money = |d: Decimal| d.round_dp(8).normalize();
+        Status {
+            pid: std::process::id(),
+            engine_time: v.now.to_rfc3339(),
+            trading_state: v.trading_state.as_str().into(),
+            halt_reason: v.halt_reason.clone(),
+            gate_open: v.gate_open,
+            kill: kill_report(v),
+            positions,
+            pnl: PnlStatus {
+                equity: money(v.pnl.equity),
+                realized: money(v.pnl.realized),
+                unrealized: money(v.pnl.unrealized),
+                fees: money(v.pnl.fees),
+                day_pnl: money(v.pnl.day_pnl),
+            },
+            open_orders: v.open_orders.iter().map(|o| order_row(v, o)).collect(),
+            feed,
+            engine_lag_ms: v.engine_lag.as_secs_f64() * 1e3,
+            fills: v.health.fills,
+            events: v.health.events,
+        }
+    }
+
+    /// For people: a few lines.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{}{}  gate {}  (pid {}, engine time {}, lag {:.1} ms)\n",
+            self.trading_state,
+            self.halt_reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            if self.gate_open { "open" } else { "CLOSED" },
+            self.pid,
+            self.engine_time,
+            self.engine_lag_ms,
+        );
+        if let Some(k) = &self.kill {
+            s += &format!(
+                "kill: cancels sent {}, {}\n",
+                k.cancels_sent,
+                k.counts_text()
+            );
+        }
+        s += &format!(
+            "pnl: equity {} (realized {}, unrealized {}, fees {}), day {}\n",
+            self.pnl.equity,
+            self.pnl.realized,
+            self.pnl.unrealized,
+            self.pnl.fees,
+            self.pnl.day_pnl
+        );
+        for p in &self.positions {
+            s += &format!(
+                "position {} {} @ {} (mark {}, unrealized {})\n",
+                p.symbol,
+                p.qty,
+                p.avg_price,
+                p.mark.map_or("-".into(), |m| m.to_string()),
+                p.unrealized
+            );
+        }
+        s += &format!("open orders: {}\n", self.open_orders.len());
+        for o in &self.open_orders {
+            s += &format!(
+                "  {} {} {} {} @ {} filled {} {} ({}){}\n",
+                o.id,
+                o.symbol,
+                o.side,
+                o.qty,
+                o.price.map_or("market".into(), |p| p.to_string()),
+                o.filled,
+                o.status,
+                o.owner,
+                if o.cancel_pending {
+                    ", cancel pending"
+                } else {
+                    ""
+                }
+            );
+        }
+        let feed: Vec<String> = self
+            .feed
+            .iter()
+            .map(|f| match &f.connection {
+                Some(c) => format!("{} {} ({c})", f.symbol, f.state),
+                None => format!("{} {}", f.symbol, f.state),
+            })
+            .collect();
+        s += &format!(
+            "feed: {}\nfills {}, events {}\n",
+            feed.join(", "),
+            self.fills,
+            self.events
+        );
+        s
+    }
+}

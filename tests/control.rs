@@ -1,0 +1,351 @@
+//! The control socket, as a user drives it from another shell: a headless run listens in
+//! its data folder (owner-only), `pit status`, `pit kill`, `pit rearm`, `pit pause --for`
+//! act on it with `--json` and exit codes; a viewer's commands are refused; malformed
+//! and oversize frames get an error reply; no engine is exit 2 with a message.
+
+mod pty;
+
+use pit::control::client::Client;
+use pit::control::protocol::{MAX_FRAME, Outcome, Request, Response, Role, decode, read_frame};
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn pit(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pit"));
+    c.current_dir(dir);
+    c
+}
+
+fn folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(repo.join("config.toml"), dir.path().join("config.toml")).unwrap();
+    dir
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    let s = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(s.trim()).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON object ({e}): {s}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A headless run at live pace, stopped (SIGTERM) and reaped on drop.
+struct Run(Child);
+
+impl Run {
+    fn start(dir: &Path) -> Run {
+        let child = pit(dir)
+            .args(["run", "--headless", "--for", "1h", "--speed", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let run = Run(child);
+        // Up when `pit status` answers.
+        let t0 = Instant::now();
+        loop {
+            let out = pit(dir).args(["status", "--json"]).output().unwrap();
+            if out.status.success() {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "no engine came up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        run
+    }
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+#[test]
+fn kill_status_rearm_and_pause_from_another_shell() {
+    let dir = folder();
+    let d = dir.path();
+    let mut run = Run::start(d);
+
+    // The socket is the owner's alone.
+    let sock = d.join("data/pit.sock");
+    let meta = std::fs::symlink_metadata(&sock).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "socket mode");
+
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["trading_state"], "ACTIVE", "{st}");
+    assert_eq!(st["gate_open"], true);
+    assert!(st["positions"].as_array().unwrap().len() == 2, "{st}");
+    std::thread::sleep(Duration::from_millis(1500)); // let the strategies place orders
+
+    let out = pit(d)
+        .args([
+            "kill",
+            "--json",
+            "--timeout",
+            "5s",
+            "--reason",
+            "desk says stop",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let k = json_of(&out);
+    assert_eq!(k["outcome"], "ok", "{k}");
+    assert_eq!(k["gate_open"], false, "{k}");
+    assert_eq!(k["unresolved"].as_array().unwrap().len(), 0, "{k}");
+    assert!(k["elapsed_ms"].as_f64().unwrap() < 3000.0, "{k}");
+    let stages: Vec<&str> = k["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["gate_closed", "cancels_sent"], "{k}");
+    let sent = k["cancels_sent"].as_u64().unwrap();
+    let resolved = ["cancelled", "filled", "rejected"]
+        .iter()
+        .map(|f| k[f].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(resolved >= sent, "every target resolved, and how: {k}");
+
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["trading_state"], "HALTED", "{st}");
+    assert_eq!(st["halt_reason"], "desk says stop", "{st}");
+    assert_eq!(st["open_orders"].as_array().unwrap().len(), 0, "{st}");
+    let text = pit(d).arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with("HALTED: desk says stop  gate CLOSED"),
+        "{text}"
+    );
+
+    // Re-arm needs --yes: a usage error, exit 2, and nothing changes.
+    let out = pit(d).args(["rearm"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["trading_state"], "HALTED");
+
+    // Pause refused while halted: exit 1.
+    let out = pit(d).args(["pause"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = pit(d).args(["rearm", "--yes", "--json"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(json_of(&out)["trading_state"], "ACTIVE");
+    // Not halted any more: a second re-arm is refused.
+    let out = pit(d).args(["rearm", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    // Pause for a while: PAUSED now, ACTIVE again by itself.
+    let out = pit(d)
+        .args(["pause", "--for", "1s", "--reason", "news", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let p = json_of(&out);
+    assert_eq!(p["trading_state"], "PAUSED", "{p}");
+    assert!(p["text"].as_str().unwrap().contains("news"), "{p}");
+    let t0 = Instant::now();
+    loop {
+        let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+        if st["trading_state"] == "ACTIVE" {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "never resumed: {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = pit(d)
+        .args(["flatten", "--instrument", "NOPE"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown instrument NOPE"));
+
+    run.stop();
+    assert!(!sock.exists(), "the socket goes with the run");
+    let out = pit(d).args(["status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn viewers_are_refused_and_bad_frames_get_an_error_reply() {
+    let dir = folder();
+    let d = dir.path();
+    let _run = Run::start(d);
+    let data = d.join("data");
+
+    let mut viewer = Client::connect(&data, Role::Viewer).unwrap();
+    let st = viewer
+        .call(&Request::Status, Duration::from_secs(5), |_, _, _| {})
+        .unwrap();
+    assert_eq!(st.outcome, Outcome::Ok);
+    for req in [
+        Request::Kill {
+            reason: None,
+            timeout_ms: None,
+        },
+        Request::Rearm,
+        Request::Flatten { instrument: None },
+    ] {
+        let r = viewer
+            .call(&req, Duration::from_secs(5), |_, _, _| {})
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Refused, "{req:?}");
+        assert!(r.text.contains("read-only viewer"), "{}", r.text);
+    }
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(
+        st["trading_state"], "ACTIVE",
+        "the viewer's kill did nothing"
+    );
+
+    // Raw frames: a wrong version is refused at the hello.
+    let raw = |frames: &[Vec<u8>]| {
+        let mut s = std::os::unix::net::UnixStream::connect(data.join("pit.sock")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        for f in frames {
+            s.write_all(f).unwrap();
+        }
+        s
+    };
+    let frame = |body: &[u8]| {
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    };
+    let mut s = raw(&[frame(br#"{"type":"hello","protocol":2,"role":"admin"}"#)]);
+    match decode::<Response>(&read_frame(&mut s).unwrap()).unwrap() {
+        Response::Reply { outcome, text, .. } => {
+            assert_eq!(outcome, Outcome::Error);
+            assert!(text.contains("version 2"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Garbage after a good hello: an error reply, and the connection still works.
+    let mut s = raw(&[
+        frame(br#"{"type":"hello","protocol":1,"role":"admin"}"#),
+        frame(b"{{{ not json"),
+        frame(br#"{"type":"status"}"#),
+    ]);
+    let hello = decode::<Response>(&read_frame(&mut s).unwrap()).unwrap();
+    assert!(
+        matches!(hello, Response::Hello { protocol: 1, .. }),
+        "{hello:?}"
+    );
+    let bad = decode::<Response>(&read_frame(&mut s).unwrap()).unwrap();
+    assert!(
+        matches!(&bad, Response::Reply { outcome: Outcome::Error, text, .. } if text.contains("malformed")),
+        "{bad:?}"
+    );
+    let ok = decode::<Response>(&read_frame(&mut s).unwrap()).unwrap();
+    assert!(
+        matches!(
+            ok,
+            Response::Reply {
+                outcome: Outcome::Ok,
+                ..
+            }
+        ),
+        "{ok:?}"
+    );
+    // An oversize frame is refused before it is read.
+    let mut big = frame(br#"{"type":"hello","protocol":1,"role":"admin"}"#);
+    big.extend_from_slice(&((MAX_FRAME + 1) as u32).to_be_bytes());
+    let mut s = raw(&[big]);
+    let _hello = read_frame(&mut s).unwrap();
+    let r = decode::<Response>(&read_frame(&mut s).unwrap()).unwrap();
+    assert!(
+        matches!(&r, Response::Reply { outcome: Outcome::Error, text, .. } if text.contains("over the limit")),
+        "{r:?}"
+    );
+    // The engine is still fine.
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["trading_state"], "ACTIVE");
+}
+
+#[test]
+fn no_engine_is_exit_2_with_a_message_and_a_stale_socket_is_replaced() {
+    let dir = folder();
+    let d = dir.path();
+    for cmd in [&["status"][..], &["kill", "--json"], &["rearm", "--yes"]] {
+        let out = pit(d).args(cmd).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No engine running in data"), "{err}");
+    }
+    // A crashed run's socket: nobody answers it, and it was world-writable.
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    let sock = d.join("data/pit.sock");
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = pit(d).args(["status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a stale socket is no engine");
+
+    let _run = Run::start(d);
+    let meta = std::fs::symlink_metadata(&sock).unwrap();
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "replaced, owner-only"
+    );
+}
+
+/// The console's run listens too: `pit status` and `pit kill` from another shell, and the
+/// console shows the halt with the socket's reason.
+#[test]
+fn the_console_run_is_controlled_from_another_shell() {
+    let dir = folder();
+    let d = dir.path();
+    let mut screen = pty::Pty::spawn(&[], d, 120, 40);
+    screen.wait_for(&["ACTIVE", "bid ", "ask "], Duration::from_secs(30));
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["trading_state"], "ACTIVE", "{st}");
+    let out = pit(d)
+        .args(["kill", "--json", "--reason", "from the other shell"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_of(&out)["unresolved"].as_array().unwrap().len(), 0);
+    screen.wait_for(&["HALTED"], Duration::from_secs(5));
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["halt_reason"], "from the other shell", "{st}");
+    let status = screen.quit();
+    assert!(status.success(), "{status:?}");
+    assert!(!d.join("data/pit.sock").exists());
+}
