@@ -59,6 +59,7 @@ fn bench(c: &mut Criterion) {
             instruments: Config::default().instrument_list(),
             batch_max: 4096,
             fills_out: None,
+            gate: None,
         },
     );
     let mut seq = 0u64;

@@ -26,10 +26,16 @@ pub fn status_line(v: &EngineView) -> String {
             )
         })
         .unwrap_or_default();
+    let store = if v.store_failed.is_some() {
+        " STORE FAILED"
+    } else {
+        ""
+    };
     format!(
-        "{} {}{} |{} | pnl {} (real {} unreal {} fees {}) | open {} | fills {} | events {}",
+        "{} {}{}{} |{} | pnl {} (real {} unreal {} fees {}) | open {} | fills {} | events {}",
         v.now.hms_millis(),
         v.trading_state,
+        store,
         kill,
         positions,
         signed(v.pnl.equity.round_dp(2)),
@@ -120,6 +126,7 @@ pub fn summary_json(r: &RunResult) -> serde_json::Value {
         "fill_log_sha256": s.fill_log_sha256,
         "open_orders_left": r.open_orders_left,
         "orders_blocked_by_gate": r.exec.orders_blocked,
+        "store_failed": r.store_failed,
         "engine_seconds": (r.ended.0 - r.started.0) as f64 / 1e9,
         "wall_seconds": r.wall.as_secs_f64(),
     })

@@ -206,6 +206,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A file-size limit (`ulimit -f`) must fail a write with an error the store reports
+    // (and fails closed on), not kill the process before it can cancel its orders.
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     match real_main(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -312,9 +318,15 @@ fn spawn_engine(
 }
 
 /// The very end of an orderly run: the halt latch is on disk, then the clean-exit record.
-fn end_cleanly(latch: &pit::emergency::latch::HaltLatch, dir: &std::path::Path) {
+///
+/// A run whose store failed leaves no clean-exit record: even if the halt latch could not
+/// be written either, the next run comes up HALTED.
+fn end_cleanly(latch: &pit::emergency::latch::HaltLatch, dir: &std::path::Path, clean: bool) {
     if !latch.flush(Duration::from_secs(5)) {
         tracing::error!("the halt latch was not written in time");
+    }
+    if !clean {
+        return;
     }
     if let Err(e) = pit::emergency::latch::mark_clean_exit(dir) {
         tracing::error!(error = %e, "cannot write the clean-exit record");
@@ -376,7 +388,7 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
         cfg.console.fps,
         Some(reader),
     ))?;
-    end_cleanly(&latch, &dir);
+    end_cleanly(&latch, &dir, result.store_failed.is_none());
     let s = &result.summary;
     eprintln!(
         "pit stopped: {} | orders {} | fills {} | blocked at the gate {} | open orders left {} | fill log {}",
@@ -388,7 +400,17 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
         &s.fill_log_sha256[..16]
     );
     tracing::info!(fills = s.fills, hash = %s.fill_log_sha256, "pit stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(store_failed_exit(&result).unwrap_or(ExitCode::SUCCESS))
+}
+
+/// Exit code 3 when the store failed during the run, with the last line saying so.
+fn store_failed_exit(result: &pit::runner::RunResult) -> Option<ExitCode> {
+    let err = result.store_failed.as_ref()?;
+    tracing::error!(error = %err, "pit stopped: STORE FAILED");
+    eprintln!(
+        "pit: STORE FAILED: {err}; trading stopped at the failure (gate closed, open orders cancelled); the store holds only what was committed before it, and the next run starts HALTED"
+    );
+    Some(ExitCode::from(3))
 }
 
 /// `pit verify`: exit 0 when every integrity check passed, 1 when one failed.
@@ -472,7 +494,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let _log_guard = pit::logging::init(&cfg.log)?;
     let started = start_engine(&cfg, &args, Duration::from_millis(100))?;
     let result = runtime()?.block_on(pit::headless::supervise(started.handle))?;
-    end_cleanly(&started.latch, &started.dir);
+    end_cleanly(&started.latch, &started.dir, result.store_failed.is_none());
     tracing::info!(fills = result.summary.fills, hash = %result.summary.fill_log_sha256, "pit stopped");
     if args.json {
         println!("{}", pit::headless::summary_json(&result));
@@ -483,7 +505,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             result.open_orders_left
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(store_failed_exit(&result).unwrap_or(ExitCode::SUCCESS))
 }
 
 /// `pit record`, `pit replay`, `pit backtest`.

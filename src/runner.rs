@@ -69,6 +69,9 @@ pub struct RunResult {
     pub wall: Duration,
     /// Orders still open when the run ended (cancels not confirmed in the grace period).
     pub open_orders_left: usize,
+    /// The store failed to write (the error): the run was halted at the failure and the
+    /// store holds only what was committed before it.
+    pub store_failed: Option<String>,
 }
 
 /// Trips the kill switch from any thread: the gate closes before [`Killer::kill`]
@@ -224,6 +227,8 @@ pub struct Runner {
     store: Option<StoreSink>,
     controls: Option<Receiver<RunControl>>,
     observer: Option<Box<dyn RunObserver>>,
+    /// The store's write error, once the run has halted for it.
+    store_failed: Option<String>,
 }
 
 impl Runner {
@@ -244,6 +249,7 @@ impl Runner {
             store: None,
             controls: None,
             observer: None,
+            store_failed: None,
         }
     }
 
@@ -371,6 +377,9 @@ impl Runner {
     /// One turn of the loop: commands, then controls, then (paced) the next item.
     fn turn(&mut self, run: &mut RunState) -> ControlFlow<()> {
         run.publisher.release(self.store.as_ref());
+        if self.store_failed.is_none() && self.store.as_ref().is_some_and(StoreSink::has_failed) {
+            self.halt_for_store();
+        }
         if let Some(err) = self.opts.latch.as_ref().and_then(HaltLatch::take_failure) {
             let text = format!(
                 "halt latch NOT written ({err}): the halt may not survive a restart; staying halted"
@@ -531,6 +540,10 @@ impl Runner {
         {
             tracing::error!(error = ?s.error(), "store: not everything could be committed");
         }
+        if self.store_failed.is_none() && self.store.as_ref().is_some_and(StoreSink::has_failed) {
+            // Failed on the last commit, after the loop ended: still a failed run.
+            self.halt_for_store();
+        }
         run.publisher.held = None;
         self.publish(run);
         if let Some(o) = &mut self.observer {
@@ -543,7 +556,33 @@ impl Runner {
             ended: self.now,
             wall: wall_start.elapsed(),
             open_orders_left: self.engine.open_orders().len(),
+            store_failed: self.store_failed.clone(),
         }
+    }
+
+    /// The store cannot write: its thread has already closed the gate; halt the engine
+    /// (its open orders are cancelled: a resting order that fills now is a fill the store
+    /// can never record, so a restart would restore a wrong position), latch the halt and
+    /// raise a CRITICAL alert. A re-arm is refused for the rest of the run.
+    fn halt_for_store(&mut self) {
+        let err = self
+            .store
+            .as_ref()
+            .and_then(StoreSink::error)
+            .unwrap_or_else(|| "unknown error".into());
+        self.engine.gate().close();
+        let text = format!("store write failed: {err}; trading stopped, cancels still go out");
+        self.engine
+            .raise_alert(AlertLevel::Critical, "store", text.clone());
+        let at = self.now;
+        let halt = Command::KillFrom {
+            source: "store".into(),
+            reason: format!("store write failed: {err}"),
+        };
+        self.engine
+            .process(at, Input::Command(halt), &mut self.effects);
+        self.dispatch(at);
+        self.store_failed = Some(err);
     }
 
     fn apply_commands(
@@ -556,6 +595,16 @@ impl Runner {
         for cmd in pending.drain(..) {
             let shutdown = matches!(cmd, Command::Shutdown);
             if shutdown && exit_deadline.is_some() {
+                continue;
+            }
+            if matches!(cmd, Command::ReArm)
+                && let Some(err) = &self.store_failed
+            {
+                let text = format!(
+                    "re-arm refused: the store failed ({err}); nothing can be recorded, so this run stays halted: free the disk, then restart pit"
+                );
+                tracing::warn!("{text}");
+                self.engine.raise_alert(AlertLevel::Warn, "operator", text);
                 continue;
             }
             if matches!(cmd, Command::ReArm)
@@ -873,9 +922,14 @@ impl Publisher {
                 if let Some(l) = &self.latch {
                     view.halt_latch = l.state();
                 }
+                view.store_failed = store
+                    .filter(|s| s.has_failed())
+                    .map(|s| s.error().unwrap_or_else(|| "unknown error".into()));
                 let view = Arc::new(view);
                 match store {
-                    Some(s) if !s.is_durable(s.emitted()) => {
+                    // A failed store never becomes durable again: show the live state
+                    // (flagged STORE FAILED) rather than freeze on the last durable view.
+                    Some(s) if !s.is_durable(s.emitted()) && !s.has_failed() => {
                         self.held = Some((s.emitted(), view));
                     }
                     _ => {
@@ -890,7 +944,7 @@ impl Publisher {
     /// Send the held view once the store has made it durable.
     fn release(&mut self, store: Option<&StoreSink>) {
         if let (Some(tx), Some(s), Some((mark, _))) = (&self.tx, store, self.held.as_ref())
-            && s.is_durable(*mark)
+            && (s.is_durable(*mark) || s.has_failed())
             && let Some((_, view)) = self.held.take()
         {
             tx.send_replace(view);

@@ -123,6 +123,7 @@ pub fn assemble_persisted(
             instruments,
             batch_max: cfg.store.batch_max,
             fills_out,
+            gate: Some(parts.engine.gate().clone()),
         },
     )?;
     Ok((

@@ -383,7 +383,11 @@ async fn handle(req: Request, stream: &mut UnixStream, shared: &Arc<Shared>) -> 
         Request::Flatten { instrument } => flatten(link, instrument).await,
         Request::Rearm => {
             let now = link.view.borrow().clone();
-            if now.trading_state != TradingState::Halted {
+            if let Some(e) = &now.store_failed {
+                Response::refused(format!(
+                    "re-arm refused: the store failed ({e}); this run stays halted: free the disk, then restart pit"
+                ))
+            } else if now.trading_state != TradingState::Halted {
                 Response::refused(format!(
                     "re-arm refused: not halted ({})",
                     now.trading_state

@@ -68,6 +68,10 @@ pub struct Status {
     pub engine_lag_ms: f64,
     pub fills: u64,
     pub events: u64,
+    /// The store could not write (the error): the run is halted for good, and nothing
+    /// since the failure is recorded.
+    #[serde(default)]
+    pub store_failed: Option<String>,
 }
 
 /// How far a kill has got, counted from the view: the targets are every order that was
@@ -231,6 +235,7 @@ impl Status {
             engine_lag_ms: v.engine_lag.as_secs_f64() * 1e3,
             fills: v.health.fills,
             events: v.health.events,
+            store_failed: v.store_failed.clone(),
         }
     }
 
@@ -248,6 +253,11 @@ impl Status {
             self.engine_time,
             self.engine_lag_ms,
         );
+        if let Some(e) = &self.store_failed {
+            s += &format!(
+                "STORE FAILED: {e}; trading stopped, nothing since is recorded; free the disk, then restart pit\n"
+            );
+        }
         if let Some(k) = &self.kill {
             s += &format!(
                 "kill: cancels sent {}, {}\n",

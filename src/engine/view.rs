@@ -124,6 +124,9 @@ pub struct EngineView {
     pub engine_lag: std::time::Duration,
     /// Whether the halt is on disk (the halt latch); set by the runner.
     pub halt_latch: HaltLatchState,
+    /// The store could not write (the error): nothing shown since is durable, the gate is
+    /// closed and the run is halted for good; set by the runner.
+    pub store_failed: Option<String>,
 }
 
 /// Where the durable halt latch stands.
@@ -174,6 +177,7 @@ impl Engine {
             order_preview: self.order_preview.clone(),
             engine_lag: std::time::Duration::ZERO,
             halt_latch: HaltLatchState::NotLatched,
+            store_failed: None,
         }
     }
 

@@ -92,6 +92,8 @@ pub enum StoreError {
     Io(String),
     #[error("database: {0}")]
     Db(String),
+    #[error("database panicked: {0}")]
+    Panicked(String),
 }
 
 impl StoreError {

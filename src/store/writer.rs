@@ -10,13 +10,13 @@
 
 use super::schema::*;
 use super::{Store, StoreError, parse};
-use crate::domain::{Fill, Instrument, Order, Position, Timestamp, TradingState};
+use crate::domain::{Fill, Instrument, Order, Position, Timestamp, TradingGate, TradingState};
 use crate::engine::{Alert, AuditEntry, ClosedTrade, Effect};
 use redb::{Database, ReadableTable};
 use rust_decimal::Decimal;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -57,10 +57,52 @@ pub struct StoreSink {
     tx: Option<Sender<Msg>>,
     next_seq: u64,
     durable: Arc<AtomicU64>,
-    error: Arc<Mutex<Option<String>>>,
+    failure: Arc<Failure>,
     join: Option<JoinHandle<()>>,
     /// A fill waiting for its position (the next effect).
     stash: Option<Fill>,
+}
+
+/// A store that can no longer write: the first error, and the run's trading gate, closed
+/// the moment a write fails (on the thread that saw it, before anyone is told).
+#[derive(Debug, Default)]
+pub struct Failure {
+    failed: AtomicBool,
+    error: Mutex<Option<String>>,
+    gate: Option<TradingGate>,
+}
+
+impl Failure {
+    fn new(gate: Option<TradingGate>) -> Self {
+        Failure {
+            gate,
+            ..Failure::default()
+        }
+    }
+
+    /// Record a write failure: the gate closes first (no new exposure leaves after this
+    /// returns; cancels and reduce-only exits still pass), then the error is kept (the
+    /// first one wins).
+    fn fail(&self, e: String) {
+        if let Some(g) = &self.gate {
+            g.close();
+        }
+        if let Ok(mut g) = self.error.lock()
+            && g.is_none()
+        {
+            tracing::error!("store: {e}; trading gate closed");
+            *g = Some(e);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|g| g.clone())
+    }
 }
 
 impl StoreSink {
@@ -138,18 +180,19 @@ impl StoreSink {
         self.durable() >= seq
     }
 
-    /// The writer's last error, if it failed.
+    /// The writer's first error, if it failed.
     pub fn error(&self) -> Option<String> {
-        self.error.lock().ok().and_then(|g| g.clone())
+        self.failure.error()
+    }
+
+    /// Whether a write has failed: nothing more becomes durable in this run. Cheap (one
+    /// atomic load): the runner asks every turn.
+    pub fn has_failed(&self) -> bool {
+        self.failure.is_failed()
     }
 
     fn set_error(&self, e: String) {
-        if let Ok(mut g) = self.error.lock()
-            && g.is_none()
-        {
-            tracing::error!("store: {e}");
-            *g = Some(e);
-        }
+        self.failure.fail(e);
     }
 
     /// Wait until everything queued so far is committed (at most `timeout`). True when it
@@ -192,13 +235,15 @@ pub struct WriterOptions {
     pub batch_max: usize,
     /// Append `run seq symbol side qty` per fill to this file once it is durable.
     pub fills_out: Option<PathBuf>,
+    /// The run's trading gate: a failed write closes it at once (fail closed).
+    pub gate: Option<TradingGate>,
 }
 
 /// Start the store task on its own thread.
 pub fn spawn(store: &Store, opts: WriterOptions) -> std::io::Result<StoreSink> {
     let (tx, rx) = mpsc::channel();
     let durable = Arc::new(AtomicU64::new(0));
-    let error = Arc::new(Mutex::new(None));
+    let failure = Arc::new(Failure::new(opts.gate.clone()));
     let mut fills_out = match &opts.fills_out {
         Some(p) => Some(
             std::fs::OpenOptions::new()
@@ -209,7 +254,7 @@ pub fn spawn(store: &Store, opts: WriterOptions) -> std::io::Result<StoreSink> {
         None => None,
     };
     let db = store.db().clone();
-    let (d, e) = (durable.clone(), error.clone());
+    let (d, e) = (durable.clone(), failure.clone());
     let join = std::thread::Builder::new()
         .name("pit-store".into())
         .spawn(move || {
@@ -220,7 +265,7 @@ pub fn spawn(store: &Store, opts: WriterOptions) -> std::io::Result<StoreSink> {
         tx: Some(tx),
         next_seq: 0,
         durable,
-        error,
+        failure,
         join: Some(join),
         stash: None,
     })
@@ -249,7 +294,7 @@ impl Writer {
         &mut self,
         rx: Receiver<Msg>,
         durable: &AtomicU64,
-        error: &Mutex<Option<String>>,
+        failure: &Failure,
         mut fills_out: Option<&mut std::fs::File>,
     ) {
         let max = self.opts.batch_max.max(1);
@@ -274,7 +319,12 @@ impl Writer {
                 }
             }
             if !batch.is_empty() && !failed {
-                match self.commit(&batch) {
+                // A panic inside the database (a damaged file, say) is a failed write
+                // too: it must close the gate, not end the thread silently.
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit(&batch)))
+                        .unwrap_or_else(|p| Err(StoreError::Panicked(panic_text(&p))));
+                match result {
                     Ok(fills) => {
                         if last > 0 {
                             durable.store(last, Ordering::Release);
@@ -291,13 +341,10 @@ impl Writer {
                         }
                     }
                     Err(e) => {
-                        // Stop advancing the watermark: the console keeps showing the last
-                        // durable view and the error is reported.
+                        // Stop advancing the watermark; close the gate at once; the
+                        // runner halts the engine and says so everywhere.
                         failed = true;
-                        tracing::error!("store: commit failed: {e}");
-                        if let Ok(mut g) = error.lock() {
-                            *g = Some(format!("commit failed: {e}"));
-                        }
+                        failure.fail(format!("commit failed: {e}"));
                     }
                 }
             }
@@ -523,6 +570,14 @@ impl Writer {
             request: req.clone(),
         }
     }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {

@@ -367,6 +367,7 @@ pub fn view() -> EngineView {
         order_preview: None,
         engine_lag: Duration::from_millis(2),
         halt_latch: Default::default(),
+        store_failed: None,
     }
 }
 

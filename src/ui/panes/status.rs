@@ -47,6 +47,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ),
         sep(),
     ]);
+    if view.store_failed.is_some() {
+        // Unmissable: nothing on screen since the failure is recorded.
+        spans.push(Span::styled(
+            " STORE FAILED ",
+            t.style(Role::Critical)
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        ));
+        spans.push(sep());
+    }
     if view.trading_state == TradingState::Halted
         && let Some((text, role)) = latch_label(view.halt_latch)
     {
@@ -161,7 +170,11 @@ pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect) {
             if view.gate_open { "OPEN" } else { "CLOSED" }
         )),
         Line::from(detail.join("  ·  ")),
-        Line::from(format!("press {rearm} to re-arm (asks to confirm)")),
+        Line::from(if view.store_failed.is_some() {
+            "STORE FAILED: nothing is recorded; free the disk, then restart pit".to_string()
+        } else {
+            format!("press {rearm} to re-arm (asks to confirm)")
+        }),
     ];
     frame.render_widget(
         Paragraph::new(lines)

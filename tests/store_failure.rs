@@ -1,0 +1,188 @@
+//! A store that cannot write stops the trading: the real binary under a file-size limit
+//! (`ulimit -f`, which binds root too), so the database's commit fails with a real I/O
+//! error ("File too large") part way through a run, as a full disk does.
+
+mod common;
+
+use common::*;
+use pit::control::status::Status;
+use pit::ui::theme::{Role, Theme};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command as Proc, Output};
+
+/// The file-size limit, in KiB: above the store's size at start, below its size after a
+/// few minutes of simulated trading.
+const LIMIT_KIB: u32 = 1040;
+
+fn folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    std::fs::copy(repo, dir.path().join("config.toml")).unwrap();
+    dir
+}
+
+/// `pit args...` in `dir`, under a file-size limit when `limit` is given (bash counts
+/// `ulimit -f` in KiB).
+fn pit(dir: &Path, limit: Option<u32>, args: &str) -> Output {
+    let bin = env!("CARGO_BIN_EXE_pit");
+    let script = match limit {
+        Some(kib) => format!("ulimit -f {kib}; exec {bin} {args}"),
+        None => format!("exec {bin} {args}"),
+    };
+    Proc::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn a_failed_store_write_halts_the_run_exits_3_and_the_restart_is_halted() {
+    let run = "run --headless --for 10m --speed max --seed 7 --json";
+    let clean_dir = folder();
+    let clean = pit(clean_dir.path(), None, run);
+    assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+    let clean = json(&clean);
+    assert!(clean["store_failed"].is_null());
+
+    let dir = folder();
+    let out = pit(dir.path(), Some(LIMIT_KIB), run);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("pit: STORE FAILED: commit failed: database I/O: File too large"),
+        "last line: {last}"
+    );
+    assert!(
+        stderr.contains("HALTED STORE FAILED"),
+        "the status line says it: {stderr}"
+    );
+    let failed = json(&out);
+    assert!(
+        failed["store_failed"]
+            .as_str()
+            .is_some_and(|e| e.contains("File too large")),
+        "{failed}"
+    );
+    assert_eq!(failed["trading_state"], "HALTED");
+    assert!(
+        failed["halt_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("store write failed: ")),
+        "{failed}"
+    );
+    // Cancels went out and were confirmed.
+    assert_eq!(failed["open_orders_left"], 0);
+    // Trading stopped at the failure: same seed, same market, far fewer orders and fills
+    // than the run whose store kept up (without the stop it traded on to the end).
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap();
+    assert!(
+        n(&failed, "orders") * 3 < n(&clean, "orders") * 2,
+        "orders: failed run {} vs clean run {}",
+        n(&failed, "orders"),
+        n(&clean, "orders")
+    );
+    assert!(n(&failed, "fills") < n(&clean, "fills"));
+    assert!(
+        n(&failed, "events") * 10 > n(&clean, "events") * 9,
+        "the market went on to the end"
+    );
+
+    // The halt is latched: the next run (the disk freed) comes up HALTED and trades nothing.
+    let latch = std::fs::read_to_string(dir.path().join("data/halt.latch")).unwrap();
+    assert!(latch.contains("store write failed"), "{latch}");
+    let again = pit(
+        dir.path(),
+        None,
+        "run --headless --for 30s --speed max --json",
+    );
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    let again = json(&again);
+    assert_eq!(again["trading_state"], "HALTED");
+    assert_eq!(again["orders"], 0);
+    assert!(
+        again["halt_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("store write failed")),
+        "{again}"
+    );
+}
+
+/// The halted view of a run whose store failed, as the runner publishes it.
+fn store_failed_view() -> pit::engine::view::EngineView {
+    let mut v = halted_view();
+    let err = "commit failed: database I/O: File too large (os error 27)";
+    v.halt_reason = Some(format!("store write failed: {err}"));
+    v.store_failed = Some(err.into());
+    v
+}
+
+#[test]
+fn store_failed_is_unmissable_in_the_status_bar_at_80x24() {
+    let a = app_with(store_failed_view(), Theme::builtin("dark").expect("dark"));
+    let term = screen(&a, 80, 24);
+    let buf = term.backend().buffer();
+    let rows: Vec<String> = (0..buf.area.height)
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+        .collect();
+    let bar = rows
+        .iter()
+        .position(|r| r.contains("HALTED") && r.contains("STORE FAILED"))
+        .unwrap_or_else(|| panic!("no STORE FAILED in the status bar:\n{}", rows.join("\n")));
+    let col = rows[bar].find(" STORE FAILED ").unwrap();
+    let col = rows[bar][..col].chars().count() as u16;
+    let cell = &buf[(col + 1, bar as u16)];
+    assert!(cell.modifier.contains(ratatui::style::Modifier::REVERSED));
+    let critical = a.theme().style(Role::Critical);
+    assert_eq!(cell.fg, critical.fg.unwrap_or(ratatui::style::Color::Reset));
+    insta::assert_snapshot!("store_failed_80x24", rows.join("\n"));
+    // A healthy run shows no such thing.
+    let ok = screen(
+        &app_with(halted_view(), Theme::builtin("dark").unwrap()),
+        80,
+        24,
+    );
+    let ok: String = ok
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(!ok.contains("STORE FAILED"));
+}
+
+#[test]
+fn pit_status_says_store_failed_in_text_and_json() {
+    let s = Status::from_view(&store_failed_view());
+    let text = s.to_text();
+    assert!(
+        text.contains("STORE FAILED: commit failed: database I/O: File too large"),
+        "{text}"
+    );
+    let v = serde_json::to_value(&s).unwrap();
+    assert_eq!(
+        v["store_failed"],
+        "commit failed: database I/O: File too large (os error 27)"
+    );
+    let healthy = serde_json::to_value(Status::from_view(&halted_view())).unwrap();
+    assert!(healthy["store_failed"].is_null());
+    assert!(
+        !Status::from_view(&halted_view())
+            .to_text()
+            .contains("STORE FAILED")
+    );
+}
