@@ -12,7 +12,18 @@ pub fn init(cfg: &LogConfig) -> anyhow::Result<WorkerGuard> {
         .with_context(|| format!("cannot create log folder {}", cfg.dir.display()))?;
     let filter = EnvFilter::try_new(&cfg.level)
         .with_context(|| format!("log.level: invalid filter '{}'", cfg.level))?;
-    let appender = tracing_appender::rolling::daily(&cfg.dir, "pit.log");
+    // The builder says why it cannot open the file (a read-only folder, say) instead of
+    // panicking as `rolling::daily` does.
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("pit.log")
+        .build(&cfg.dir)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "log.dir: cannot write a log file in {}: {e}; make the folder writable or set log.dir",
+                cfg.dir.display()
+            )
+        })?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     tracing_subscriber::fmt()
         .with_writer(writer)

@@ -435,7 +435,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Report(r)) => {
             let cfg = load_config(cli.config.as_ref())?;
             let store = pit::store::Store::open(&cfg.store.path)?;
-            let report = pit::store::report::Report::build(&store, r.since)?;
+            let report = pit::store::guard(&cfg.store.path, || {
+                pit::store::report::Report::build(&store, r.since)
+            })?;
             if r.json {
                 println!("{}", report.to_json());
             } else {
@@ -454,7 +456,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 pit::store::export::What::Orders
             };
             let stdout = std::io::stdout();
-            pit::store::export::write_csv(&store, what, x.since, &mut stdout.lock())?;
+            pit::store::guard(&cfg.store.path, || {
+                pit::store::export::write_csv(&store, what, x.since, &mut stdout.lock())
+            })?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Cmd::Record(a)) => return commands::record(cli.config.as_ref(), a),

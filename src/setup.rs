@@ -80,7 +80,7 @@ pub fn assemble_persisted(
     let store = Store::open(&cfg.store.path)?;
     let instruments = cfg.instrument_list();
     let restore = cfg.store.open_orders_on_restart == "restore";
-    let mut rec = store.recover(&instruments, restore)?;
+    let mut rec = crate::store::guard(&cfg.store.path, || store.recover(&instruments, restore))?;
     let dir = crate::emergency::latch::data_dir(&cfg.store.path);
     let halted_at_start = halt_at_start(&dir, rec.counts.runs > 0, &mut rec)?;
     let mut parts = assemble(cfg, seed, TradingState::Active)?;

@@ -186,3 +186,74 @@ fn pit_status_says_store_failed_in_text_and_json() {
             .contains("STORE FAILED")
     );
 }
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_damaged_store_is_named_not_a_panic() {
+    let dir = folder();
+    let short = "run --headless --for 1m --speed max";
+    assert_eq!(pit(dir.path(), None, short).status.code(), Some(0));
+    let db = dir.path().join("data/pit.redb");
+    let mut bytes = std::fs::read(&db).unwrap();
+    // Bad UTF-8 inside an order row's text: redb unwraps it on read.
+    let at = bytes
+        .windows(8)
+        .position(|w| w == b"\"kind\":\"")
+        .expect("an order row in the store")
+        + 8;
+    bytes[at] = 0xC3;
+    bytes[at + 1] = 0x28;
+    std::fs::write(&db, &bytes).unwrap();
+    for args in ["export --orders", "run --headless --for 1s --speed max"] {
+        let out = pit(dir.path(), None, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args}: {err}");
+        assert!(
+            err.contains("database corrupt: data/pit.redb")
+                && err.contains("move it away or restore a backup"),
+            "{args}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args}: {err}");
+    }
+}
+
+#[test]
+fn an_empty_store_file_is_refused_until_deleted() {
+    let dir = folder();
+    let run = "run --headless --for 1s --speed max --json";
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let db = dir.path().join("data/pit.redb");
+    std::fs::write(&db, b"").unwrap();
+    let out = pit(dir.path(), None, run);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("database data/pit.redb: the file is empty (0 bytes)")
+            && err.contains("delete the file to start a new store"),
+        "{err}"
+    );
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left as it was");
+    std::fs::remove_file(&db).unwrap();
+    let out = pit(dir.path(), None, run);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unwritable_log_is_a_clear_error_not_a_panic() {
+    let dir = folder();
+    // Today's log file cannot be created (a folder stands in its place: root ignores
+    // permissions, not this).
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    std::fs::create_dir_all(dir.path().join(format!("logs/pit.log.{today}"))).unwrap();
+    let out = pit(dir.path(), None, "run --headless --for 1s --speed max");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("log.dir: cannot write a log file in logs"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

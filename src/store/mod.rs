@@ -84,8 +84,12 @@ pub enum StoreError {
         found: u64,
         supported: u64,
     },
-    #[error("database corrupt: {0}; move the file away to start a new one")]
+    #[error("database corrupt: {0}; move it away or restore a backup")]
     Corrupt(String),
+    #[error(
+        "database {0}: the file is empty (0 bytes), so its history and halt state are gone; restore a backup, or delete the file to start a new store"
+    )]
+    Empty(PathBuf),
     #[error("database schema: {0}")]
     Schema(String),
     #[error("database I/O: {0}")]
@@ -94,6 +98,30 @@ pub enum StoreError {
     Db(String),
     #[error("database panicked: {0}")]
     Panicked(String),
+}
+
+/// Run `f` on the database at `path`: a panic inside the database library (a damaged
+/// file: redb unwraps what it reads) becomes [`StoreError::Corrupt`] naming the file, and
+/// so does any corrupt-data error that does not name it yet. The panic is logged, not
+/// printed.
+pub fn guard<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("store: panic inside the database: {info}");
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    let shown = path.display().to_string();
+    match result {
+        Ok(Err(StoreError::Corrupt(d))) if !d.starts_with(&shown) => {
+            Err(StoreError::Corrupt(format!("{shown} ({d})")))
+        }
+        Ok(r) => r,
+        Err(p) => Err(StoreError::Corrupt(format!(
+            "{shown} ({})",
+            writer::panic_text(&*p)
+        ))),
+    }
 }
 
 impl StoreError {
@@ -160,6 +188,15 @@ impl Store {
     /// Open (or create) the database at `path`: migrate an older schema, refuse a newer
     /// one, a corrupt file or one in use by another process.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        guard(path, || Store::open_inner(path))
+    }
+
+    fn open_inner(path: &Path) -> Result<Store, StoreError> {
+        // An empty file is not a new store: it was one (history, the halt state) until
+        // something truncated it. Only a person starts over, by deleting it.
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(StoreError::Empty(path.to_path_buf()));
+        }
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
