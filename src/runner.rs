@@ -9,7 +9,8 @@ use crate::engine::clock::{Clock, ScaledClock};
 use crate::engine::view::EngineView;
 use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
 use crate::store::writer::StoreSink;
-use crate::venue::{ExecutionPort, MarketDataPort, PortStats};
+use crate::venue::{ExecutionPort, GatedPort, MarketDataPort, PortStats};
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -187,6 +188,7 @@ pub fn spawn_with_store(
 pub struct Runner {
     pub engine: Engine,
     pub market: Box<dyn MarketDataPort>,
+    /// The execution port, always behind the engine's trading gate ([`GatedPort`]).
     pub exec: Box<dyn ExecutionPort>,
     pub opts: RunOptions,
     effects: Vec<Effect>,
@@ -205,6 +207,8 @@ impl Runner {
         exec: Box<dyn ExecutionPort>,
         opts: RunOptions,
     ) -> Self {
+        // The one place the gate is enforced: every order to any port passes it.
+        let exec = Box::new(GatedPort::new(engine.gate().clone(), exec));
         Runner {
             now: engine.now(),
             engine,
@@ -359,7 +363,7 @@ impl Runner {
             && self.market.is_finished()
             && self.market.peek_time().is_none()
         {
-            run.inbox.pending.push(Command::Shutdown);
+            run.inbox.push(Command::Shutdown);
             return ControlFlow::Continue(());
         }
 
@@ -369,7 +373,7 @@ impl Runner {
             && next > e
         {
             self.now = self.now.max(e);
-            run.inbox.pending.push(Command::Shutdown);
+            run.inbox.push(Command::Shutdown);
             return ControlFlow::Continue(());
         }
         if let Some(deadline) = run.exit_deadline
@@ -395,7 +399,7 @@ impl Runner {
     fn take_commands(&mut self, run: &mut RunState) {
         run.inbox.drain(run.exit_deadline.is_some());
         if !run.inbox.pending.is_empty() {
-            self.apply_commands(&mut run.inbox.pending, &mut run.exit_deadline);
+            self.apply_commands(&mut run.inbox, &mut run.exit_deadline);
             self.publish(run);
         }
     }
@@ -511,14 +515,34 @@ impl Runner {
         }
     }
 
-    fn apply_commands(
-        &mut self,
-        pending: &mut Vec<Command>,
-        exit_deadline: &mut Option<Timestamp>,
-    ) {
-        // In arrival order: the gate is already closed by the handle, so moving a kill ahead
-        // would gain nothing and could let an earlier re-arm undo a later kill.
-        for cmd in pending.drain(..) {
+    /// Apply the queued commands in arrival order, except that a kill jumps the queue: the
+    /// kill switch is a priority lane. Before each command the runner looks for a kill that
+    /// was pressed since (the gate's press count moved) and takes it first, so a thousand
+    /// queued commands do not delay its cancels. A re-arm queued with a kill is dropped:
+    /// it must not undo the kill (press R again once halted).
+    fn apply_commands(&mut self, inbox: &mut Inbox, exit_deadline: &mut Option<Timestamp>) {
+        loop {
+            if self.engine.gate().kills() != self.engine.kills_seen() {
+                // A press is on its way: fetch its command now, whatever is queued before it.
+                inbox.drain(exit_deadline.is_some());
+            }
+            if inbox.kills > 0
+                && let Some(at) = inbox.pending.iter().position(Command::is_kill)
+            {
+                let kill = inbox.pending.remove(at).unwrap_or(Command::KillSwitch);
+                inbox.kills -= 1;
+                let queued = inbox.pending.len();
+                inbox.pending.retain(|c| !matches!(c, Command::ReArm));
+                let dropped = queued - inbox.pending.len();
+                if dropped > 0 {
+                    tracing::warn!(dropped, "re-arm dropped: a kill switch press came with it");
+                }
+                self.command(kill);
+                continue;
+            }
+            let Some(cmd) = inbox.pending.pop_front() else {
+                break;
+            };
             let shutdown = matches!(cmd, Command::Shutdown);
             if shutdown && exit_deadline.is_some() {
                 continue;
@@ -528,6 +552,7 @@ impl Runner {
                 *exit_deadline = Some(self.now + self.opts.exit_grace);
             }
         }
+        inbox.kills = 0;
     }
 
     fn dispatch(&mut self, now: Timestamp) {
@@ -608,7 +633,9 @@ enum Waited {
 /// gone.
 struct Inbox {
     rx: Receiver<Command>,
-    pending: Vec<Command>,
+    pending: VecDeque<Command>,
+    /// Kill commands in `pending` (the priority lane looks for them only when there are).
+    kills: usize,
     /// Nobody can command the run any more.
     orphaned: bool,
 }
@@ -617,9 +644,18 @@ impl Inbox {
     fn new(rx: Receiver<Command>) -> Self {
         Inbox {
             rx,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
+            kills: 0,
             orphaned: false,
         }
+    }
+
+    /// Queue one command, counting kills for the priority lane.
+    fn push(&mut self, cmd: Command) {
+        if cmd.is_kill() {
+            self.kills += 1;
+        }
+        self.pending.push_back(cmd);
     }
 
     /// Queue everything that arrived. A hung-up channel stops the run like a Shutdown,
@@ -627,11 +663,11 @@ impl Inbox {
     fn drain(&mut self, stopping: bool) {
         loop {
             match self.rx.try_recv() {
-                Ok(cmd) => self.pending.push(cmd),
+                Ok(cmd) => self.push(cmd),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     if !stopping && !self.orphaned {
-                        self.pending.push(Command::Shutdown);
+                        self.push(Command::Shutdown);
                     }
                     self.orphaned = true;
                     break;
@@ -645,12 +681,12 @@ impl Inbox {
     fn wait(&mut self, timeout: Duration) -> bool {
         match self.rx.recv_timeout(timeout) {
             Ok(cmd) => {
-                self.pending.push(cmd);
+                self.push(cmd);
                 true
             }
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => {
-                self.pending.push(Command::Shutdown);
+                self.push(Command::Shutdown);
                 true
             }
         }

@@ -37,7 +37,7 @@ impl Engine {
 
     /// Leave a halt. A K pressed after the R wins: its kill is still on its way.
     pub(super) fn re_arm(&mut self, out: &mut Vec<Effect>) {
-        if self.gate.kills() != self.kills_seen {
+        if self.state == TradingState::Halted && !self.gate.rearm(self.kills_seen) {
             self.alert(
                 AlertLevel::Warn,
                 "operator",
@@ -49,7 +49,6 @@ impl Engine {
             self.halt_reason = None;
             self.kill = None;
             self.kill_targets.clear();
-            self.gate.open();
             self.alert(AlertLevel::Info, "operator", "re-armed: ACTIVE".into(), out);
         } else {
             let text = format!("re-arm ignored: not halted ({})", self.state);

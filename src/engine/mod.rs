@@ -232,6 +232,11 @@ impl Engine {
     pub fn gate(&self) -> &TradingGate {
         &self.gate
     }
+    /// Kill-switch presses the engine has acted on: when the gate's count
+    /// ([`TradingGate::kills`]) is ahead, a press is on its way.
+    pub fn kills_seen(&self) -> u64 {
+        self.kills_seen
+    }
     pub fn now(&self) -> Timestamp {
         self.now
     }

@@ -1,0 +1,229 @@
+//! The kill switch as a trader relies on it in a race: one gate enforced around every
+//! port, a re-arm that cannot undo a later kill, and a kill that jumps queued commands.
+
+use pit::config::Config;
+use pit::control::Speed;
+use pit::domain::{
+    ClientOrderId, ExecReport, InstrumentId, MarketEvent, OrderKind, OrderRequest, Owner, Price,
+    Qty, Side, TimeInForce, Timestamp, TradingState,
+};
+use pit::engine::risk::RiskApproved;
+use pit::engine::{Command, Effect, Engine, ManualOrder};
+use pit::runner::{RunObserver, RunOptions, Runner};
+use pit::setup::{SIM_EPOCH, assemble};
+use pit::venue::{ExecutionPort, PortStats};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// The port behind the gate: counts every order handed to it while the test says a kill
+/// has returned.
+struct Spy {
+    inner: Box<dyn ExecutionPort>,
+    after_kill: Arc<AtomicBool>,
+    leaked: Arc<AtomicU64>,
+    reached: Arc<AtomicU64>,
+}
+
+impl ExecutionPort for Spy {
+    fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
+        self.reached.fetch_add(1, Ordering::SeqCst);
+        if self.after_kill.load(Ordering::SeqCst) {
+            self.leaked.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.submit(now, order)
+    }
+    fn cancel(&mut self, now: Timestamp, id: &ClientOrderId) {
+        self.inner.cancel(now, id)
+    }
+    fn on_market(&mut self, event: &MarketEvent) {
+        self.inner.on_market(event)
+    }
+    fn next_report_time(&self) -> Option<Timestamp> {
+        self.inner.next_report_time()
+    }
+    fn poll_reports(&mut self, now: Timestamp, out: &mut Vec<ExecReport>) {
+        self.inner.poll_reports(now, out)
+    }
+    fn stats(&self) -> PortStats {
+        self.inner.stats()
+    }
+}
+
+/// Spin for about `us` microseconds (sleeps are far coarser than the race).
+fn spin_us(us: u64) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+}
+
+/// R, then K 0–50 µs later from another thread, 10,000 times against the engine thread
+/// at full speed with its strategies quoting: once `kill` has returned, no order reaches
+/// the port (this config sends no flatten on a kill, so every order would be a leak).
+#[test]
+fn a_re_arm_racing_a_kill_never_lets_an_order_out_after_the_kill() {
+    let mut cfg = Config::default();
+    cfg.kill_switch.flatten_on_kill = false;
+    let a = assemble(&cfg, 17, TradingState::Active).unwrap();
+    let after_kill = Arc::new(AtomicBool::new(false));
+    let leaked = Arc::new(AtomicU64::new(0));
+    let reached = Arc::new(AtomicU64::new(0));
+    let spy = Spy {
+        inner: Box::new(a.exec),
+        after_kill: after_kill.clone(),
+        leaked: leaked.clone(),
+        reached: reached.clone(),
+    };
+    let handle = pit::runner::spawn(
+        a.engine,
+        Box::new(a.market),
+        Box::new(spy),
+        RunOptions {
+            speed: Speed::Max,
+            run_for: None,
+            publish_every: Duration::from_millis(1),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    while reached.load(Ordering::SeqCst) < 50 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no order flow");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killer = handle.killer();
+    let (go_tx, go_rx) = mpsc::channel::<u64>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let flag = after_kill.clone();
+    // The kill thread: told when R has been sent, waits 0–50 µs, presses K.
+    let kill_thread = std::thread::spawn(move || {
+        for (n, delay) in go_rx.iter().enumerate() {
+            spin_us(delay);
+            assert!(killer.kill("test", &format!("trial {n}")));
+            flag.store(true, Ordering::SeqCst);
+            done_tx.send(()).unwrap();
+        }
+    });
+    let trials = 10_000u64;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let before = reached.load(Ordering::SeqCst);
+    for n in 0..trials {
+        after_kill.store(false, Ordering::SeqCst);
+        assert!(handle.send(Command::ReArm));
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        go_tx.send(rng % 51).unwrap();
+        done_rx.recv().unwrap();
+        // Wait until the engine has acted on this trial's kill.
+        let want = format!("trial {n}");
+        let t = Instant::now();
+        loop {
+            let v = handle.view();
+            if v.trading_state == TradingState::Halted && v.halt_reason.as_deref() == Some(&want) {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "trial {n}: no halt");
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        if handle.gate().is_open() {
+            panic!("trial {n}: the gate is open after the kill");
+        }
+    }
+    drop(go_tx);
+    kill_thread.join().unwrap();
+    handle.shutdown();
+    let result = handle.join().expect("engine thread");
+    assert_eq!(result.summary.trading_state, TradingState::Halted);
+    assert!(
+        reached.load(Ordering::SeqCst) > before,
+        "some re-arms won their race: orders flowed between trials"
+    );
+    assert_eq!(
+        leaked.load(Ordering::SeqCst),
+        0,
+        "orders reached the port after kill() returned"
+    );
+}
+
+/// Records the order of the effects that matter here.
+struct Trace(Arc<Mutex<Vec<String>>>);
+
+impl RunObserver for Trace {
+    fn on_effect(&mut self, _engine: &Engine, _now: Timestamp, effect: &Effect) {
+        let line = match effect {
+            Effect::Submit(o) => format!("submit {:?}", o.owner),
+            Effect::Cancel(_) => "cancel".to_string(),
+            Effect::StateChanged { state, .. } => format!("state {state}"),
+            _ => return,
+        };
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+/// 1,000 manual orders are queued, then K: the kill is carried out first (its halt and its
+/// cancels come before any of those orders), so none of them leaves.
+#[test]
+fn a_kill_jumps_a_thousand_queued_commands() {
+    let mut cfg = Config::default();
+    cfg.risk.max_open_orders = 5000;
+    cfg.risk.max_orders_per_sec = 0;
+    let a = assemble(&cfg, 7, TradingState::Active).unwrap();
+    let mut r = Runner::new(
+        a.engine,
+        Box::new(a.market),
+        Box::new(a.exec),
+        RunOptions {
+            speed: Speed::Max,
+            run_for: Some(Duration::from_secs(2)),
+            ..RunOptions::default()
+        },
+    );
+    r.run_until(SIM_EPOCH + Duration::from_secs(5));
+    assert!(
+        !r.engine.open_orders().is_empty(),
+        "strategies have orders out"
+    );
+    let mid = r.engine.book(InstrumentId(0)).mid_ticks().unwrap();
+    let mid = i64::try_from(mid.trunc()).unwrap();
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let r = r.with_observer(Box::new(Trace(trace.clone())));
+    let (tx, rx) = mpsc::channel();
+    for n in 0..1000 {
+        tx.send(Command::Manual(ManualOrder {
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(Price(mid - 20 - n % 30)),
+            qty: Qty(1),
+            tif: TimeInForce::Gtc,
+            reduce_only: false,
+            client_id: None,
+        }))
+        .unwrap();
+    }
+    let gate = r.engine.gate().clone();
+    gate.kill();
+    tx.send(Command::KillSwitch).unwrap();
+    drop(tx);
+    let result = r.run(rx, None);
+    assert_eq!(result.summary.trading_state, TradingState::Halted);
+    let trace = trace.lock().unwrap();
+    let halted = trace
+        .iter()
+        .position(|l| l == "state HALTED")
+        .expect("halted");
+    let first_manual = trace
+        .iter()
+        .position(|l| l == &format!("submit {:?}", Owner::Manual));
+    assert_eq!(first_manual, None, "no queued order left: {trace:?}");
+    assert!(
+        trace[..halted].iter().all(|l| !l.starts_with("submit")),
+        "nothing was sent before the halt"
+    );
+    assert!(
+        trace[..halted].iter().any(|l| l == "cancel"),
+        "the kill's cancels went out"
+    );
+}
