@@ -227,3 +227,103 @@ fn a_kill_jumps_a_thousand_queued_commands() {
         "the kill's cancels went out"
     );
 }
+
+fn runner(cfg: &Config, seed: u64) -> Runner {
+    let a = assemble(cfg, seed, TradingState::Active).unwrap();
+    Runner::new(
+        a.engine,
+        Box::new(a.market),
+        Box::new(a.exec),
+        RunOptions {
+            speed: Speed::Max,
+            ..RunOptions::default()
+        },
+    )
+}
+
+fn at(secs: f64) -> Timestamp {
+    SIM_EPOCH + Duration::from_secs_f64(secs)
+}
+
+/// HALTED holds the strategies' exits (the exit manager wants out at once here): nothing
+/// leaves but cancels until the operator flattens, and the held exit is shown.
+#[test]
+fn halted_holds_the_exit_managers_orders_until_the_operator_flattens() {
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    cfg.strategies.exit_manager.stop_loss_bps = rust_decimal::Decimal::new(1, 4);
+    cfg.strategies.exit_manager.take_profit_bps = rust_decimal::Decimal::new(1, 4);
+    cfg.kill_switch.flatten_on_kill = false;
+    let mut r = runner(&cfg, 21);
+    r.run_until(at(3.0));
+    let inst = InstrumentId(0);
+    r.command(Command::Manual(ManualOrder {
+        instrument: inst,
+        side: Side::Buy,
+        kind: OrderKind::Market,
+        price: None,
+        qty: Qty(10),
+        tif: TimeInForce::Ioc,
+        reduce_only: false,
+        client_id: None,
+    }));
+    // Step until the fill lands, then halt before the exit manager's next look.
+    let t0 = r.now();
+    while r.engine.position(inst).is_flat() {
+        r.step();
+        assert!(r.now() < t0 + Duration::from_secs(1), "no fill");
+    }
+    r.command(Command::KillSwitch);
+    let sent = r.exec.stats().orders_sent;
+    r.run_until(at(10.0));
+    assert_eq!(
+        r.exec.stats().orders_sent,
+        sent,
+        "no exit left while halted"
+    );
+    assert!(
+        !r.engine.position(inst).is_flat(),
+        "the position is still open"
+    );
+    let v = r.engine.view();
+    let held: u64 = v.strategies.iter().map(|s| s.held_orders).sum();
+    assert!(held > 0, "the held exits are counted: {:?}", v.strategies);
+    assert!(
+        v.alerts
+            .iter()
+            .any(|a| a.text.contains("exit held") && a.text.contains("exit-manager")),
+        "an alert says the exit is held"
+    );
+    // The exit the operator asks for goes out.
+    r.command(Command::Flatten(None));
+    r.run_until(at(12.0));
+    assert!(r.engine.position(inst).is_flat(), "flatten closed it");
+    assert_eq!(r.engine.trading_state(), TradingState::Halted);
+}
+
+/// A pause (or reduce-only mode) from before a halt is still there after the re-arm.
+#[test]
+fn a_re_arm_returns_to_the_pause_the_halt_interrupted() {
+    let cfg = Config::default();
+    let mut r = runner(&cfg, 23);
+    r.run_until(at(3.0));
+    r.command(Command::Pause);
+    r.command(Command::KillSwitch);
+    r.run_until(at(4.0));
+    assert_eq!(r.engine.trading_state(), TradingState::Halted);
+    r.command(Command::ReArm);
+    assert_eq!(r.engine.trading_state(), TradingState::Paused);
+    assert!(r.engine.gate().is_open());
+    let v = r.engine.view();
+    assert!(v.alerts.iter().any(|a| a.text == "re-armed: PAUSED"));
+
+    r.command(Command::Reduce);
+    r.command(Command::KillSwitch);
+    r.command(Command::ReArm);
+    assert_eq!(r.engine.trading_state(), TradingState::Reducing);
+    r.command(Command::Resume);
+    r.command(Command::KillSwitch);
+    r.command(Command::ReArm);
+    assert_eq!(r.engine.trading_state(), TradingState::Active);
+}

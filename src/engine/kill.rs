@@ -45,11 +45,18 @@ impl Engine {
                 out,
             );
         } else if self.state == TradingState::Halted {
-            self.state = TradingState::Active;
+            // Back to what the halt interrupted: a pause or reduce-only mode survives it.
+            self.state = match self.state_before_halt {
+                s @ (TradingState::Paused | TradingState::Reducing) => s,
+                _ => TradingState::Active,
+            };
+            self.state_before_halt = TradingState::Active;
             self.halt_reason = None;
             self.kill = None;
             self.kill_targets.clear();
-            self.alert(AlertLevel::Info, "operator", "re-armed: ACTIVE".into(), out);
+            self.exits_held = 0;
+            let text = format!("re-armed: {}", self.state);
+            self.alert(AlertLevel::Info, "operator", text, out);
         } else {
             let text = format!("re-arm ignored: not halted ({})", self.state);
             self.alert(AlertLevel::Info, "operator", text, out);
@@ -139,10 +146,32 @@ impl Engine {
         }
     }
 
+    /// A strategy's exit held because the engine is HALTED: counted in the strategy's
+    /// `held`, and the first one of a halt raises an alert saying how to get out.
+    pub(super) fn note_exit_held(&mut self, s: crate::domain::StrategyId, out: &mut Vec<Effect>) {
+        self.exits_held += 1;
+        if self.exits_held == 1 {
+            let name = self
+                .strategies
+                .get(s as usize)
+                .map_or("strategy", |slot| slot.strategy.name())
+                .to_string();
+            let text = format!(
+                "HALTED: S{} {name} exit held (strategies' exits are held while halted; flatten to close)",
+                u16::from(s) + 1
+            );
+            self.alert(AlertLevel::Warn, "kill-switch", text, out);
+        }
+    }
+
     /// Halt: close the gate first, then cancel everything and flatten if configured.
     pub(super) fn halt(&mut self, reason: String, source: &str, out: &mut Vec<Effect>) {
         self.gate.close();
         let first = self.state != TradingState::Halted;
+        if first {
+            self.state_before_halt = self.state;
+            self.exits_held = 0;
+        }
         self.state = TradingState::Halted;
         self.halt_reason = Some(reason.clone());
         // Every order is cancelled except the engine's own closing orders (a flatten in

@@ -100,6 +100,10 @@ pub struct Engine {
     shutting_down: bool,
     kill: Option<KillProgress>,
     kill_targets: BTreeSet<ClientOrderId>,
+    /// The state a halt interrupted: a re-arm goes back to PAUSED or REDUCING.
+    state_before_halt: TradingState,
+    /// Strategies' exits held during this halt (the first one raises an alert).
+    exits_held: u32,
     /// Kill-switch presses the engine has acted on (see [`TradingGate::kills`]).
     kills_seen: u64,
     /// When the halted engine last tried to flatten (retries at most once a second).
@@ -178,6 +182,8 @@ impl Engine {
             shutting_down: false,
             kill: None,
             kill_targets: BTreeSet::new(),
+            state_before_halt: TradingState::Active,
+            exits_held: 0,
             kills_seen: setup.gate.kills(),
             last_flatten_try: Timestamp::ZERO,
             order_preview: None,
