@@ -327,3 +327,63 @@ fn a_re_arm_returns_to_the_pause_the_halt_interrupted() {
     r.command(Command::ReArm);
     assert_eq!(r.engine.trading_state(), TradingState::Active);
 }
+
+/// A target that fills before its cancel arrives counts as filled, not cancelled; "all
+/// resolved" comes only when every target is, and says how.
+#[test]
+fn kill_progress_tells_cancelled_from_filled() {
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    cfg.strategies.exit_manager.enabled = false;
+    cfg.kill_switch.flatten_on_kill = false;
+    let mut r = runner(&cfg, 29);
+    r.run_until(at(3.0));
+    let inst = InstrumentId(0);
+    let mid = r.engine.book(inst).mid_ticks().unwrap();
+    let mid = i64::try_from(mid.trunc()).unwrap();
+    let order = |kind, price: Option<i64>, tif| {
+        Command::Manual(ManualOrder {
+            instrument: inst,
+            side: Side::Buy,
+            kind,
+            price: price.map(Price),
+            qty: Qty(1),
+            tif,
+            reduce_only: false,
+            client_id: None,
+        })
+    };
+    // A market order (it fills on arrival, before the cancel behind it) and a resting bid.
+    r.command(order(OrderKind::Market, None, TimeInForce::Ioc));
+    r.command(order(OrderKind::Limit, Some(mid - 50), TimeInForce::Gtc));
+    assert_eq!(r.engine.open_orders().len(), 2);
+    r.command(Command::KillSwitch);
+    let k = r.engine.kill_progress().unwrap().clone();
+    assert_eq!((k.cancels_requested, k.cancels_sent), (2, 2));
+    assert_eq!(k.unresolved.len(), 2, "{k:?}");
+    assert!(!k.all_resolved());
+    assert!(
+        k.describe()
+            .starts_with("cancels 2 sent: 0 cancelled, 0 filled, 2 open (M-"),
+        "{}",
+        k.describe()
+    );
+    r.run_until(at(4.0));
+    let k = r.engine.kill_progress().unwrap().clone();
+    assert_eq!(
+        (k.cancels_confirmed, k.filled, k.rejected),
+        (1, 1, 0),
+        "{k:?}"
+    );
+    assert!(k.unresolved.is_empty() && k.all_resolved());
+    assert_eq!(k.describe(), "2/2 resolved: 1 cancelled, 1 filled");
+    let v = r.engine.view();
+    assert!(
+        v.alerts
+            .iter()
+            .any(|a| a.text == "kill switch: all targets 2/2 resolved: 1 cancelled, 1 filled"),
+        "{:?}",
+        v.alerts.iter().map(|a| &a.text).collect::<Vec<_>>()
+    );
+}

@@ -4,19 +4,93 @@
 
 use super::{AlertLevel, Effect, Engine};
 use crate::domain::{
-    ClientOrderId, InstrumentId, Order, OrderKind, OrderRequest, OrderTag, Owner, Side,
-    TimeInForce, Timestamp, TradingState,
+    ClientOrderId, InstrumentId, Order, OrderKind, OrderRequest, OrderStatus, OrderTag, Owner,
+    Side, TimeInForce, Timestamp, TradingState,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// How far the kill switch has got.
+/// How far the kill switch has got: every order open at the halt is a target, resolved
+/// when the venue reports it cancelled, filled (before the cancel arrived) or rejected.
+/// A fill is never counted as a cancel confirmation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KillProgress {
     pub started: Timestamp,
+    /// Targets: the orders the halt set out to cancel.
     pub cancels_requested: u32,
+    /// Targets the venue confirmed cancelled (a partly filled one included).
     pub cancels_confirmed: u32,
     pub flatten_orders: u32,
+    /// Cancel requests handed to the execution port (re-sends included).
+    #[serde(default)]
+    pub cancels_sent: u32,
+    /// Targets that filled completely before their cancel arrived.
+    #[serde(default)]
+    pub filled: u32,
+    /// Targets the venue rejected (they never rested).
+    #[serde(default)]
+    pub rejected: u32,
+    /// Targets not resolved yet, in id order.
+    #[serde(default)]
+    pub unresolved: Vec<ClientOrderId>,
+}
+
+/// How many unresolved ids a one-line description names.
+const LISTED: usize = 3;
+
+impl KillProgress {
+    /// Targets resolved so far, however.
+    pub fn resolved(&self) -> u32 {
+        self.cancels_confirmed + self.filled + self.rejected
+    }
+    /// Whether every target is resolved.
+    pub fn all_resolved(&self) -> bool {
+        self.unresolved.is_empty() && self.resolved() >= self.cancels_requested
+    }
+    /// How the targets were resolved: "10 cancelled, 2 filled" (rejected when any).
+    pub fn outcome(&self) -> String {
+        let mut s = format!(
+            "{} cancelled, {} filled",
+            self.cancels_confirmed, self.filled
+        );
+        if self.rejected > 0 {
+            s.push_str(&format!(", {} rejected", self.rejected));
+        }
+        s
+    }
+    /// One line for the banner and status: "12/12 resolved: 10 cancelled, 2 filled" when
+    /// done, else "cancels 12 sent: 9 cancelled, 1 filled, 2 open (S1-7 S2-9)", naming the
+    /// first unresolved ids.
+    pub fn describe(&self) -> String {
+        if self.all_resolved() {
+            return format!(
+                "{}/{} resolved: {}",
+                self.resolved(),
+                self.cancels_requested,
+                self.outcome()
+            );
+        }
+        let mut s = format!(
+            "cancels {} sent: {}, {} open",
+            self.cancels_sent,
+            self.outcome(),
+            self.unresolved.len()
+        );
+        if !self.unresolved.is_empty() {
+            let ids: Vec<&str> = self
+                .unresolved
+                .iter()
+                .take(LISTED)
+                .map(|id| id.0.as_str())
+                .collect();
+            s.push_str(&format!(" ({}", ids.join(" ")));
+            if self.unresolved.len() > LISTED {
+                s.push_str(&format!(" +{}", self.unresolved.len() - LISTED));
+            }
+            s.push(')');
+        }
+        s
+    }
 }
 
 /// The engine's own reduce-only closing orders (flatten, the kill switch's exits).
@@ -132,6 +206,9 @@ impl Engine {
         for id in &stuck {
             self.request_cancel(id, out);
         }
+        if let Some(k) = self.kill.as_mut() {
+            k.cancels_sent += stuck.len() as u32;
+        }
         let open_position = self.positions.iter().any(|p| !p.is_flat());
         if self.kill_cfg.flatten_on_kill
             && self.kill.is_some()
@@ -164,6 +241,29 @@ impl Engine {
         }
     }
 
+    /// A kill target closed: count how (a fill is not a cancel confirmation), and say so
+    /// once every target is resolved.
+    pub(super) fn resolve_kill_target(&mut self, order: &Order, out: &mut Vec<Effect>) {
+        if !self.kill_targets.remove(order.id()) {
+            return;
+        }
+        let Some(k) = self.kill.as_mut() else {
+            return;
+        };
+        match order.status {
+            OrderStatus::Filled => k.filled += 1,
+            OrderStatus::Rejected => k.rejected += 1,
+            _ => k.cancels_confirmed += 1,
+        }
+        if let Ok(at) = k.unresolved.binary_search(order.id()) {
+            k.unresolved.remove(at);
+        }
+        if k.all_resolved() {
+            let text = format!("kill switch: all targets {}", k.describe());
+            self.alert(AlertLevel::Info, "kill-switch", text, out);
+        }
+    }
+
     /// Halt: close the gate first, then cancel everything and flatten if configured.
     pub(super) fn halt(&mut self, reason: String, source: &str, out: &mut Vec<Effect>) {
         self.gate.close();
@@ -189,12 +289,16 @@ impl Engine {
         for id in &ids {
             if self.kill_targets.insert(id.clone()) {
                 progress.cancels_requested += 1;
+                if let Err(at) = progress.unresolved.binary_search(id) {
+                    progress.unresolved.insert(at, id.clone());
+                }
             }
         }
         for id in &ids {
             if let Some(o) = self.open_orders.get_mut(id) {
                 // A halt re-sends cancels even if one is pending: the venue may have lost it.
                 o.cancel_pending = true;
+                progress.cancels_sent += 1;
                 out.push(Effect::Cancel(id.clone()));
             }
         }

@@ -282,18 +282,7 @@ impl Engine {
         let Some(order) = self.open_orders.remove(id) else {
             return;
         };
-        if self.kill_targets.remove(id)
-            && let Some(k) = self.kill.as_mut()
-        {
-            k.cancels_confirmed += 1;
-            if k.cancels_confirmed == k.cancels_requested {
-                let text = format!(
-                    "kill switch: all {} cancels confirmed by the venue",
-                    k.cancels_requested
-                );
-                self.alert(AlertLevel::Info, "kill-switch", text, out);
-            }
-        }
+        self.resolve_kill_target(&order, out);
         if let Owner::Strategy(s) = order.req.owner {
             self.call_strategy(s, out, |st, ctx, buf| st.on_order_closed(ctx, &order, buf));
         }
