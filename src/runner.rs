@@ -72,25 +72,49 @@ pub struct RunResult {
 pub struct Killer {
     gate: TradingGate,
     commands: Sender<Command>,
+    lane: KillLane,
 }
 
 impl Killer {
     /// Close the gate at once, then ask the engine to halt. Returns false if the engine
     /// has stopped (the gate is closed all the same).
     pub fn kill(&self, source: &str, reason: &str) -> bool {
+        self.press(Command::KillFrom {
+            source: source.into(),
+            reason: reason.into(),
+        })
+    }
+
+    /// The gate first; then the kill goes into the priority lane, which the engine looks
+    /// at before every command and every item; then a copy goes down the command channel
+    /// to wake the engine (the engine drops that copy: the lane carried it).
+    fn press(&self, kill: Command) -> bool {
         self.gate.kill();
-        self.commands
-            .send(Command::KillFrom {
-                source: source.into(),
-                reason: reason.into(),
-            })
-            .is_ok()
+        self.lane.push(kill.clone());
+        self.commands.send(kill).is_ok()
+    }
+}
+
+/// The kill switch's priority lane: kills waiting for the engine, ahead of every queued
+/// command. Each kill pushed here is also sent down the command channel (as a wake-up);
+/// the runner counts the copies it owes and drops them.
+#[derive(Clone, Debug, Default)]
+struct KillLane(Arc<std::sync::Mutex<Vec<Command>>>);
+
+impl KillLane {
+    fn push(&self, kill: Command) {
+        // A poisoned lock still holds the kills: take them.
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(kill);
+    }
+    fn take(&self) -> Vec<Command> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
 /// The console's (or main's) handle on a running engine thread.
 pub struct EngineHandle {
     commands: Sender<Command>,
+    lane: KillLane,
     controls: Sender<RunControl>,
     gate: TradingGate,
     view: watch::Receiver<Arc<EngineView>>,
@@ -106,10 +130,10 @@ impl EngineHandle {
     pub fn control(&self, c: RunControl) -> bool {
         self.controls.send(c).is_ok()
     }
-    /// The kill switch: the gate closes before this returns, then the engine cancels.
+    /// The kill switch: the gate closes before this returns, then the engine cancels
+    /// (the kill jumps every queued command).
     pub fn kill(&self) -> bool {
-        self.gate.kill();
-        self.send(Command::KillSwitch)
+        self.killer().press(Command::KillSwitch)
     }
     /// A handle that trips the kill switch from any thread (a signal, the `HALT` file, the
     /// control socket), without going through the console.
@@ -117,6 +141,7 @@ impl EngineHandle {
         Killer {
             gate: self.gate.clone(),
             commands: self.commands.clone(),
+            lane: self.lane.clone(),
         }
     }
     /// Ask the engine to stop (cancelling open orders as configured).
@@ -169,6 +194,7 @@ pub fn spawn_with_store(
     let (ctl_tx, ctl_rx) = mpsc::channel();
     let mut runner = Runner::new(engine, market, exec, opts);
     runner.controls = Some(ctl_rx);
+    let lane = runner.lane.clone();
     if let Some(sink) = store {
         runner.set_store(sink);
     }
@@ -177,6 +203,7 @@ pub fn spawn_with_store(
         .spawn(move || runner.run(rx, Some(view_tx)))?;
     Ok(EngineHandle {
         commands: tx,
+        lane,
         controls: ctl_tx,
         gate,
         view: view_rx,
@@ -198,6 +225,10 @@ pub struct Runner {
     store: Option<StoreSink>,
     controls: Option<Receiver<RunControl>>,
     observer: Option<Box<dyn RunObserver>>,
+    /// The kill switch's priority lane.
+    lane: KillLane,
+    /// Kills taken from the lane whose wake-up copy has not come down the channel yet.
+    lane_copies_owed: usize,
 }
 
 impl Runner {
@@ -220,7 +251,44 @@ impl Runner {
             store: None,
             controls: None,
             observer: None,
+            lane: KillLane::default(),
+            lane_copies_owed: 0,
         }
+    }
+
+    /// A kill switch for this runner, for [`Runner::run`] with `commands` as its channel:
+    /// its kills take the priority lane.
+    pub fn killer(&self, commands: Sender<Command>) -> Killer {
+        Killer {
+            gate: self.engine.gate().clone(),
+            commands,
+            lane: self.lane.clone(),
+        }
+    }
+
+    /// Carry out the kills waiting in the priority lane, if a press has come since the
+    /// engine last acted on one (one atomic load otherwise) or `always`. Returns whether
+    /// any was.
+    fn take_lane(&mut self, inbox: &mut Inbox, always: bool) -> bool {
+        if !always && self.engine.gate().kills() == self.engine.kills_seen() {
+            return false;
+        }
+        let kills = self.lane.take();
+        if kills.is_empty() {
+            return false;
+        }
+        // Re-arms already queued came before these kills: they must not undo them.
+        let queued = inbox.pending.len();
+        inbox.pending.retain(|c| !matches!(c, Command::ReArm));
+        let dropped = queued - inbox.pending.len();
+        if dropped > 0 {
+            tracing::warn!(dropped, "re-arm dropped: a kill switch press came after it");
+        }
+        for kill in kills {
+            self.lane_copies_owed += 1;
+            self.command(kill);
+        }
+        true
     }
 
     /// Persist through the store task: every effect the store keeps is queued to it.
@@ -347,6 +415,9 @@ impl Runner {
     /// One turn of the loop: commands, then controls, then (paced) the next item.
     fn turn(&mut self, run: &mut RunState) -> ControlFlow<()> {
         run.publisher.release(self.store.as_ref());
+        if self.take_lane(&mut run.inbox, false) {
+            self.publish(run);
+        }
         self.take_commands(run);
         if let Some(deadline) = run.exit_deadline
             && (self.engine.open_orders().is_empty() || self.now >= deadline)
@@ -522,8 +593,10 @@ impl Runner {
     /// it must not undo the kill (press R again once halted).
     fn apply_commands(&mut self, inbox: &mut Inbox, exit_deadline: &mut Option<Timestamp>) {
         loop {
+            self.take_lane(inbox, false);
             if self.engine.gate().kills() != self.engine.kills_seen() {
-                // A press is on its way: fetch its command now, whatever is queued before it.
+                // A press that did not take the lane (a bare gate and command): fetch its
+                // command now, whatever is queued before it.
                 inbox.drain(exit_deadline.is_some());
             }
             if inbox.kills > 0
@@ -531,6 +604,19 @@ impl Runner {
             {
                 let kill = inbox.pending.remove(at).unwrap_or(Command::KillSwitch);
                 inbox.kills -= 1;
+                // Whatever the lane delivered first is carried out before this copy.
+                self.take_lane(inbox, true);
+                if self.lane_copies_owed > 0 {
+                    // The wake-up copy of a kill the lane already carried: the re-arms
+                    // queued before it came before that kill and must not undo it.
+                    self.lane_copies_owed -= 1;
+                    let mut i = 0;
+                    inbox.pending.retain(|c| {
+                        i += 1;
+                        i > at || !matches!(c, Command::ReArm)
+                    });
+                    continue;
+                }
                 let queued = inbox.pending.len();
                 inbox.pending.retain(|c| !matches!(c, Command::ReArm));
                 let dropped = queued - inbox.pending.len();
@@ -543,6 +629,12 @@ impl Runner {
             let Some(cmd) = inbox.pending.pop_front() else {
                 break;
             };
+            if self.lane_copies_owed > 0 && matches!(cmd, Command::ReArm) {
+                // Queued ahead of the wake-up copy of a kill already carried out: it came
+                // before that kill.
+                tracing::warn!("re-arm dropped: a kill switch press came after it");
+                continue;
+            }
             let shutdown = matches!(cmd, Command::Shutdown);
             if shutdown && exit_deadline.is_some() {
                 continue;

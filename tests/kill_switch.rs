@@ -124,7 +124,12 @@ fn a_re_arm_racing_a_kill_never_lets_an_order_out_after_the_kill() {
             if v.trading_state == TradingState::Halted && v.halt_reason.as_deref() == Some(&want) {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(5), "trial {n}: no halt");
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "trial {n}: no halt: {} {:?}",
+                v.trading_state,
+                v.halt_reason
+            );
             std::thread::sleep(Duration::from_micros(20));
         }
         if handle.gate().is_open() {
@@ -156,6 +161,7 @@ impl RunObserver for Trace {
             Effect::Submit(o) => format!("submit {:?}", o.owner),
             Effect::Cancel(_) => "cancel".to_string(),
             Effect::StateChanged { state, .. } => format!("state {state}"),
+            Effect::Alert(a) if a.text.starts_with("HALTED:") => "halt".to_string(),
             _ => return,
         };
         self.0.lock().unwrap().push(line);
@@ -163,9 +169,20 @@ impl RunObserver for Trace {
 }
 
 /// 1,000 manual orders are queued, then K: the kill is carried out first (its halt and its
-/// cancels come before any of those orders), so none of them leaves.
+/// cancels come before any of those orders), so none of them leaves. Through the kill
+/// switch's priority lane (every kill path: the console, signals, the socket) ...
 #[test]
 fn a_kill_jumps_a_thousand_queued_commands() {
+    kill_behind_a_thousand_commands(true);
+}
+
+/// ... and for a bare gate press and kill command down the command channel.
+#[test]
+fn a_bare_kill_command_also_jumps_the_queue() {
+    kill_behind_a_thousand_commands(false);
+}
+
+fn kill_behind_a_thousand_commands(lane: bool) {
     let mut cfg = Config::default();
     cfg.risk.max_open_orders = 5000;
     cfg.risk.max_orders_per_sec = 0;
@@ -203,13 +220,22 @@ fn a_kill_jumps_a_thousand_queued_commands() {
         }))
         .unwrap();
     }
-    let gate = r.engine.gate().clone();
-    gate.kill();
-    tx.send(Command::KillSwitch).unwrap();
+    if lane {
+        let killer = r.killer(tx.clone());
+        assert!(killer.kill("test", "behind a thousand"));
+    } else {
+        r.engine.gate().kill();
+        tx.send(Command::KillSwitch).unwrap();
+    }
     drop(tx);
     let result = r.run(rx, None);
     assert_eq!(result.summary.trading_state, TradingState::Halted);
     let trace = trace.lock().unwrap();
+    let halts = trace.iter().filter(|l| *l == "halt").count();
+    assert_eq!(
+        halts, 1,
+        "one press, one halt (the lane's wake-up copy is dropped)"
+    );
     let halted = trace
         .iter()
         .position(|l| l == "state HALTED")

@@ -286,13 +286,17 @@ impl Engine {
             started: self.now,
             ..KillProgress::default()
         });
+        let before = progress.unresolved.len();
         for id in &ids {
             if self.kill_targets.insert(id.clone()) {
                 progress.cancels_requested += 1;
-                if let Err(at) = progress.unresolved.binary_search(id) {
-                    progress.unresolved.insert(at, id.clone());
-                }
+                progress.unresolved.push(id.clone());
             }
+        }
+        if before > 0 {
+            // A halt while halted adds its new targets to the sorted list.
+            progress.unresolved.sort_unstable();
+            progress.unresolved.dedup();
         }
         for id in &ids {
             if let Some(o) = self.open_orders.get_mut(id) {
