@@ -466,12 +466,18 @@ impl Runner {
         ControlFlow::Continue(())
     }
 
-    /// Operator commands first, in arrival order; the view goes out after them.
+    /// Operator commands first, in arrival order (a kill first); the view goes out after
+    /// them when one is due.
     fn take_commands(&mut self, run: &mut RunState) {
         run.inbox.drain(run.exit_deadline.is_some());
         if !run.inbox.pending.is_empty() {
             self.apply_commands(&mut run.inbox, &mut run.exit_deadline);
-            self.publish(run);
+            // At most one view per `publish_every` however many commands come (a storm
+            // of commands must not turn the engine into a view builder); a kill's view
+            // goes out at once (see `turn`).
+            if run.publisher.due() {
+                self.publish(run);
+            }
         }
     }
 
