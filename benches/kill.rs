@@ -1,6 +1,6 @@
 //! The kill switch under load: a simulated feed paced at about 100,000 events/s (wall),
-//! the three strategies on, and an order storm (a thread sending manual limit orders as
-//! fast as the engine takes them). Each trial presses K the way every kill path does
+//! the three strategies on, and an order storm (a thread sending manual limit orders,
+//! about 64,000 a second, up to the open-order limit). Each trial presses K the way every kill path does
 //! (close the gate, then send the kill command), measures, then re-arms and lets the storm
 //! build up open orders again.
 //!
@@ -37,6 +37,8 @@ struct Marks {
     gate_seen: Mutex<Option<Instant>>,
     cancels_handed: Mutex<Option<(Instant, u32)>>,
     cancels_in_trial: AtomicU64,
+    /// The engine went back to ACTIVE (a re-arm was carried out).
+    rearmed: AtomicBool,
 }
 
 /// The venue behind the gate, noting the first call that finds the gate closed.
@@ -88,6 +90,13 @@ struct HaltWatch(Arc<Marks>);
 
 impl RunObserver for HaltWatch {
     fn on_effect(&mut self, engine: &Engine, _now: Timestamp, effect: &Effect) {
+        if let Effect::StateChanged {
+            state: TradingState::Active,
+            ..
+        } = effect
+        {
+            self.0.rearmed.store(true, Ordering::SeqCst);
+        }
         if let Effect::StateChanged {
             state: TradingState::Halted,
             ..
@@ -194,7 +203,7 @@ fn main() {
     );
     let mut runner = runner.with_observer(Box::new(HaltWatch(marks.clone())));
     let (tx, rx) = mpsc::channel();
-    let (view_tx, view_rx) = tokio::sync::watch::channel(Arc::new(runner.engine.view()));
+    let (view_tx, _view_rx) = tokio::sync::watch::channel(Arc::new(runner.engine.view()));
     let engine = std::thread::spawn(move || runner.run(rx, Some(view_tx)));
 
     // The storm: manual limit orders around the mid, as fast as the channel takes them.
@@ -226,7 +235,9 @@ fn main() {
                 }
                 n += 1;
                 if n % 64 == 0 {
-                    std::thread::sleep(Duration::from_micros(200));
+                    // About 64,000 orders a second, a little less than the engine can
+                    // refuse or place while it also takes the feed.
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             }
         })
@@ -256,9 +267,10 @@ fn main() {
         cancels_us.push(handed.duration_since(t0).as_secs_f64() * 1e6);
         targets.push(n as f64);
         *marks.pressed.lock().unwrap() = None;
+        marks.rearmed.store(false, Ordering::SeqCst);
         tx.send(Command::ReArm).expect("engine alive");
         let deadline = Instant::now() + Duration::from_secs(5);
-        while view_rx.borrow().trading_state != TradingState::Active {
+        while !marks.rearmed.load(Ordering::SeqCst) {
             assert!(Instant::now() < deadline, "no re-arm");
             std::thread::sleep(Duration::from_micros(200));
         }
