@@ -10,13 +10,16 @@ use crate::engine::view::EngineView;
 use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
 use crate::store::writer::StoreSink;
 use crate::venue::{ExecutionPort, GatedPort, MarketDataPort, PortStats};
-use std::collections::VecDeque;
+use inbox::{Inbox, KillLane};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+mod inbox;
+pub use inbox::Killer;
 
 /// Longest a live run waits for market data before looking at operator commands.
 const LIVE_POLL: Duration = Duration::from_millis(2);
@@ -64,51 +67,6 @@ pub struct RunResult {
     pub wall: Duration,
     /// Orders still open when the run ended (cancels not confirmed in the grace period).
     pub open_orders_left: usize,
-}
-
-/// Trips the kill switch from any thread: the gate closes before [`Killer::kill`]
-/// returns, then the engine halts with `source` and `reason` and cancels every open order.
-#[derive(Clone, Debug)]
-pub struct Killer {
-    gate: TradingGate,
-    commands: Sender<Command>,
-    lane: KillLane,
-}
-
-impl Killer {
-    /// Close the gate at once, then ask the engine to halt. Returns false if the engine
-    /// has stopped (the gate is closed all the same).
-    pub fn kill(&self, source: &str, reason: &str) -> bool {
-        self.press(Command::KillFrom {
-            source: source.into(),
-            reason: reason.into(),
-        })
-    }
-
-    /// The gate first; then the kill goes into the priority lane, which the engine looks
-    /// at before every command and every item; then a copy goes down the command channel
-    /// to wake the engine (the engine drops that copy: the lane carried it).
-    fn press(&self, kill: Command) -> bool {
-        self.gate.kill();
-        self.lane.push(kill.clone());
-        self.commands.send(kill).is_ok()
-    }
-}
-
-/// The kill switch's priority lane: kills waiting for the engine, ahead of every queued
-/// command. Each kill pushed here is also sent down the command channel (as a wake-up);
-/// the runner counts the copies it owes and drops them.
-#[derive(Clone, Debug, Default)]
-struct KillLane(Arc<std::sync::Mutex<Vec<Command>>>);
-
-impl KillLane {
-    fn push(&self, kill: Command) {
-        // A poisoned lock still holds the kills: take them.
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(kill);
-    }
-    fn take(&self) -> Vec<Command> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
 }
 
 /// The console's (or main's) handle on a running engine thread.
@@ -725,70 +683,6 @@ enum Waited {
     Command,
     /// A live market event arrived first.
     Market,
-}
-
-/// Operator commands: the channel, those waiting to be applied, and whether the sender is
-/// gone.
-struct Inbox {
-    rx: Receiver<Command>,
-    pending: VecDeque<Command>,
-    /// Kill commands in `pending` (the priority lane looks for them only when there are).
-    kills: usize,
-    /// Nobody can command the run any more.
-    orphaned: bool,
-}
-
-impl Inbox {
-    fn new(rx: Receiver<Command>) -> Self {
-        Inbox {
-            rx,
-            pending: VecDeque::new(),
-            kills: 0,
-            orphaned: false,
-        }
-    }
-
-    /// Queue one command, counting kills for the priority lane.
-    fn push(&mut self, cmd: Command) {
-        if cmd.is_kill() {
-            self.kills += 1;
-        }
-        self.pending.push_back(cmd);
-    }
-
-    /// Queue everything that arrived. A hung-up channel stops the run like a Shutdown,
-    /// once (not when it is already `stopping`).
-    fn drain(&mut self, stopping: bool) {
-        loop {
-            match self.rx.try_recv() {
-                Ok(cmd) => self.push(cmd),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    if !stopping && !self.orphaned {
-                        self.push(Command::Shutdown);
-                    }
-                    self.orphaned = true;
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Wait up to `timeout` for a command (a hung-up channel queues a Shutdown). Returns
-    /// whether anything was queued.
-    fn wait(&mut self, timeout: Duration) -> bool {
-        match self.rx.recv_timeout(timeout) {
-            Ok(cmd) => {
-                self.push(cmd);
-                true
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => {
-                self.push(Command::Shutdown);
-                true
-            }
-        }
-    }
 }
 
 /// Paces engine time against the wall clock and obeys the replay controls (pause, speed,
