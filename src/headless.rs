@@ -19,12 +19,7 @@ pub fn status_line(v: &EngineView) -> String {
     let kill = v
         .kill
         .as_ref()
-        .map(|k| {
-            format!(
-                " (cancels {}/{} confirmed)",
-                k.cancels_confirmed, k.cancels_requested
-            )
-        })
+        .map(|k| format!(" ({})", k.describe()))
         .unwrap_or_default();
     let store = if v.store_failed.is_some() {
         " STORE FAILED"

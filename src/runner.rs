@@ -10,13 +10,17 @@ use crate::engine::clock::{Clock, ScaledClock};
 use crate::engine::view::EngineView;
 use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
 use crate::store::writer::StoreSink;
-use crate::venue::{ExecutionPort, MarketDataPort, PortStats};
+use crate::venue::{ExecutionPort, GatedPort, MarketDataPort, PortStats};
+use inbox::{Inbox, KillLane};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+mod inbox;
+pub use inbox::Killer;
 
 /// Longest a live run waits for market data before looking at operator commands.
 const LIVE_POLL: Duration = Duration::from_millis(2);
@@ -74,41 +78,10 @@ pub struct RunResult {
     pub store_failed: Option<String>,
 }
 
-/// Trips the kill switch from any thread: the gate closes before [`Killer::kill`]
-/// returns, then the engine halts with `source` and `reason` and cancels every open order.
-#[derive(Clone, Debug)]
-pub struct Killer {
-    gate: TradingGate,
-    commands: Sender<Command>,
-    latch: Option<HaltLatch>,
-}
-
-impl Killer {
-    /// Close the gate at once, then ask the engine to halt. Returns false if the engine
-    /// has stopped (the gate is closed all the same). The halt latch is written and
-    /// fsynced on its own thread right after the gate closes.
-    pub fn kill(&self, source: &str, reason: &str) -> bool {
-        self.gate.kill();
-        if let Some(l) = &self.latch {
-            l.halt(source, reason);
-        }
-        self.commands
-            .send(Command::KillFrom {
-                source: source.into(),
-                reason: reason.into(),
-            })
-            .is_ok()
-    }
-
-    /// Whether the trading gate is open now.
-    pub fn gate_is_open(&self) -> bool {
-        self.gate.is_open()
-    }
-}
-
 /// The console's (or main's) handle on a running engine thread.
 pub struct EngineHandle {
     commands: Sender<Command>,
+    lane: KillLane,
     controls: Sender<RunControl>,
     gate: TradingGate,
     view: watch::Receiver<Arc<EngineView>>,
@@ -125,13 +98,10 @@ impl EngineHandle {
     pub fn control(&self, c: RunControl) -> bool {
         self.controls.send(c).is_ok()
     }
-    /// The kill switch: the gate closes before this returns, then the engine cancels.
+    /// The kill switch: the gate closes before this returns, then the engine cancels
+    /// (the kill jumps every queued command).
     pub fn kill(&self) -> bool {
-        self.gate.kill();
-        if let Some(l) = &self.latch {
-            l.halt("operator", "kill switch pressed");
-        }
-        self.send(Command::KillSwitch)
+        self.killer().press(Command::KillSwitch)
     }
     /// A handle that trips the kill switch from any thread (a signal, the `HALT` file, the
     /// control socket), without going through the console.
@@ -140,6 +110,7 @@ impl EngineHandle {
             gate: self.gate.clone(),
             commands: self.commands.clone(),
             latch: self.latch.clone(),
+            lane: self.lane.clone(),
         }
     }
     /// A sender of operator commands for another thread (the control socket); never
@@ -198,6 +169,7 @@ pub fn spawn_with_store(
     let (ctl_tx, ctl_rx) = mpsc::channel();
     let mut runner = Runner::new(engine, market, exec, opts);
     runner.controls = Some(ctl_rx);
+    let lane = runner.lane.clone();
     if let Some(sink) = store {
         runner.set_store(sink);
     }
@@ -206,6 +178,7 @@ pub fn spawn_with_store(
         .spawn(move || runner.run(rx, Some(view_tx)))?;
     Ok(EngineHandle {
         commands: tx,
+        lane,
         controls: ctl_tx,
         gate,
         view: view_rx,
@@ -218,6 +191,7 @@ pub fn spawn_with_store(
 pub struct Runner {
     pub engine: Engine,
     pub market: Box<dyn MarketDataPort>,
+    /// The execution port, always behind the engine's trading gate ([`GatedPort`]).
     pub exec: Box<dyn ExecutionPort>,
     pub opts: RunOptions,
     effects: Vec<Effect>,
@@ -229,6 +203,10 @@ pub struct Runner {
     observer: Option<Box<dyn RunObserver>>,
     /// The store's write error, once the run has halted for it.
     store_failed: Option<String>,
+    /// The kill switch's priority lane.
+    lane: KillLane,
+    /// Kills taken from the lane whose wake-up copy has not come down the channel yet.
+    lane_copies_owed: usize,
 }
 
 impl Runner {
@@ -238,6 +216,8 @@ impl Runner {
         exec: Box<dyn ExecutionPort>,
         opts: RunOptions,
     ) -> Self {
+        // The one place the gate is enforced: every order to any port passes it.
+        let exec = Box::new(GatedPort::new(engine.gate().clone(), exec));
         Runner {
             now: engine.now(),
             engine,
@@ -250,7 +230,45 @@ impl Runner {
             controls: None,
             observer: None,
             store_failed: None,
+            lane: KillLane::default(),
+            lane_copies_owed: 0,
         }
+    }
+
+    /// A kill switch for this runner, for [`Runner::run`] with `commands` as its channel:
+    /// its kills take the priority lane.
+    pub fn killer(&self, commands: Sender<Command>) -> Killer {
+        Killer {
+            gate: self.engine.gate().clone(),
+            commands,
+            lane: self.lane.clone(),
+            latch: self.opts.latch.clone(),
+        }
+    }
+
+    /// Carry out the kills waiting in the priority lane, if a press has come since the
+    /// engine last acted on one (one atomic load otherwise) or `always`. Returns whether
+    /// any was.
+    fn take_lane(&mut self, inbox: &mut Inbox, always: bool) -> bool {
+        if !always && self.engine.gate().kills() == self.engine.kills_seen() {
+            return false;
+        }
+        let kills = self.lane.take();
+        if kills.is_empty() {
+            return false;
+        }
+        // Re-arms already queued came before these kills: they must not undo them.
+        let queued = inbox.pending.len();
+        inbox.pending.retain(|c| !matches!(c, Command::ReArm));
+        let dropped = queued - inbox.pending.len();
+        if dropped > 0 {
+            tracing::warn!(dropped, "re-arm dropped: a kill switch press came after it");
+        }
+        for kill in kills {
+            self.lane_copies_owed += 1;
+            self.command(kill);
+        }
+        true
     }
 
     /// Persist through the store task: every effect the store keeps is queued to it.
@@ -387,6 +405,9 @@ impl Runner {
             self.engine
                 .raise_alert(AlertLevel::Critical, "halt latch", text);
         }
+        if self.take_lane(&mut run.inbox, false) {
+            self.publish(run);
+        }
         self.take_commands(run);
         if let Some(deadline) = run.exit_deadline
             && (self.engine.open_orders().is_empty() || self.now >= deadline)
@@ -403,7 +424,7 @@ impl Runner {
             && self.market.is_finished()
             && self.market.peek_time().is_none()
         {
-            run.inbox.pending.push(Command::Shutdown);
+            run.inbox.push(Command::Shutdown);
             return ControlFlow::Continue(());
         }
 
@@ -413,7 +434,7 @@ impl Runner {
             && next > e
         {
             self.now = self.now.max(e);
-            run.inbox.pending.push(Command::Shutdown);
+            run.inbox.push(Command::Shutdown);
             return ControlFlow::Continue(());
         }
         if let Some(deadline) = run.exit_deadline
@@ -435,12 +456,18 @@ impl Runner {
         ControlFlow::Continue(())
     }
 
-    /// Operator commands first, in arrival order; the view goes out after them.
+    /// Operator commands first, in arrival order (a kill first); the view goes out after
+    /// them when one is due.
     fn take_commands(&mut self, run: &mut RunState) {
         run.inbox.drain(run.exit_deadline.is_some());
         if !run.inbox.pending.is_empty() {
-            self.apply_commands(&mut run.inbox.pending, &mut run.exit_deadline);
-            self.publish(run);
+            self.apply_commands(&mut run.inbox, &mut run.exit_deadline);
+            // At most one view per `publish_every` however many commands come (a storm
+            // of commands must not turn the engine into a view builder); a kill's view
+            // goes out at once (see `turn`).
+            if run.publisher.due() {
+                self.publish(run);
+            }
         }
     }
 
@@ -585,14 +612,55 @@ impl Runner {
         self.store_failed = Some(err);
     }
 
-    fn apply_commands(
-        &mut self,
-        pending: &mut Vec<Command>,
-        exit_deadline: &mut Option<Timestamp>,
-    ) {
-        // In arrival order: the gate is already closed by the handle, so moving a kill ahead
-        // would gain nothing and could let an earlier re-arm undo a later kill.
-        for cmd in pending.drain(..) {
+    /// Apply the queued commands in arrival order, except that a kill jumps the queue: the
+    /// kill switch is a priority lane. Before each command the runner looks for a kill that
+    /// was pressed since (the gate's press count moved) and takes it first, so a thousand
+    /// queued commands do not delay its cancels. A re-arm queued with a kill is dropped:
+    /// it must not undo the kill (press R again once halted).
+    fn apply_commands(&mut self, inbox: &mut Inbox, exit_deadline: &mut Option<Timestamp>) {
+        loop {
+            self.take_lane(inbox, false);
+            if self.engine.gate().kills() != self.engine.kills_seen() {
+                // A press that did not take the lane (a bare gate and command): fetch its
+                // command now, whatever is queued before it.
+                inbox.drain(exit_deadline.is_some());
+            }
+            if inbox.kills > 0
+                && let Some(at) = inbox.pending.iter().position(Command::is_kill)
+            {
+                let kill = inbox.pending.remove(at).unwrap_or(Command::KillSwitch);
+                inbox.kills -= 1;
+                // Whatever the lane delivered first is carried out before this copy.
+                self.take_lane(inbox, true);
+                if self.lane_copies_owed > 0 {
+                    // The wake-up copy of a kill the lane already carried: the re-arms
+                    // queued before it came before that kill and must not undo it.
+                    self.lane_copies_owed -= 1;
+                    let mut i = 0;
+                    inbox.pending.retain(|c| {
+                        i += 1;
+                        i > at || !matches!(c, Command::ReArm)
+                    });
+                    continue;
+                }
+                let queued = inbox.pending.len();
+                inbox.pending.retain(|c| !matches!(c, Command::ReArm));
+                let dropped = queued - inbox.pending.len();
+                if dropped > 0 {
+                    tracing::warn!(dropped, "re-arm dropped: a kill switch press came with it");
+                }
+                self.command(kill);
+                continue;
+            }
+            let Some(cmd) = inbox.pending.pop_front() else {
+                break;
+            };
+            if self.lane_copies_owed > 0 && matches!(cmd, Command::ReArm) {
+                // Queued ahead of the wake-up copy of a kill already carried out: it came
+                // before that kill.
+                tracing::warn!("re-arm dropped: a kill switch press came after it");
+                continue;
+            }
             let shutdown = matches!(cmd, Command::Shutdown);
             if shutdown && exit_deadline.is_some() {
                 continue;
@@ -624,6 +692,7 @@ impl Runner {
                 *exit_deadline = Some(self.now + self.opts.exit_grace);
             }
         }
+        inbox.kills = 0;
     }
 
     fn dispatch(&mut self, now: Timestamp) {
@@ -706,59 +775,6 @@ enum Waited {
     Command,
     /// A live market event arrived first.
     Market,
-}
-
-/// Operator commands: the channel, those waiting to be applied, and whether the sender is
-/// gone.
-struct Inbox {
-    rx: Receiver<Command>,
-    pending: Vec<Command>,
-    /// Nobody can command the run any more.
-    orphaned: bool,
-}
-
-impl Inbox {
-    fn new(rx: Receiver<Command>) -> Self {
-        Inbox {
-            rx,
-            pending: Vec::new(),
-            orphaned: false,
-        }
-    }
-
-    /// Queue everything that arrived. A hung-up channel stops the run like a Shutdown,
-    /// once (not when it is already `stopping`).
-    fn drain(&mut self, stopping: bool) {
-        loop {
-            match self.rx.try_recv() {
-                Ok(cmd) => self.pending.push(cmd),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    if !stopping && !self.orphaned {
-                        self.pending.push(Command::Shutdown);
-                    }
-                    self.orphaned = true;
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Wait up to `timeout` for a command (a hung-up channel queues a Shutdown). Returns
-    /// whether anything was queued.
-    fn wait(&mut self, timeout: Duration) -> bool {
-        match self.rx.recv_timeout(timeout) {
-            Ok(cmd) => {
-                self.pending.push(cmd);
-                true
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => {
-                self.pending.push(Command::Shutdown);
-                true
-            }
-        }
-    }
 }
 
 /// Paces engine time against the wall clock and obeys the replay controls (pause, speed,

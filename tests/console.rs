@@ -208,7 +208,7 @@ fn assert_colourless_but_readable(theme: Theme) {
                 "LONG",
                 "SHORT",
                 "CRITICAL",
-                "cancels 7/9 confirmed",
+                "cancels 9 sent: 6 cancelled, 1 filled, 2 open (M-7 S1-41)",
             ] {
                 assert!(s.contains(word), "{word} missing:\n{s}");
             }

@@ -60,6 +60,10 @@ pub enum Command {
 }
 
 impl Command {
+    /// A kill-switch press, from the console or another path.
+    pub fn is_kill(&self) -> bool {
+        matches!(self, Command::KillSwitch | Command::KillFrom { .. })
+    }
     /// Short name for the audit trail and alerts.
     pub fn name(&self) -> &'static str {
         match self {

@@ -6,19 +6,93 @@ use crate::domain::OrderSpec;
 
 use super::{AlertLevel, Effect, Engine};
 use crate::domain::{
-    ClientOrderId, InstrumentId, Order, OrderKind, OrderRequest, OrderTag, Owner, Side,
-    TimeInForce, Timestamp, TradingState,
+    ClientOrderId, InstrumentId, Order, OrderKind, OrderRequest, OrderStatus, OrderTag, Owner,
+    Side, TimeInForce, Timestamp, TradingState,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// How far the kill switch has got.
+/// How far the kill switch has got: every order open at the halt is a target, resolved
+/// when the venue reports it cancelled, filled (before the cancel arrived) or rejected.
+/// A fill is never counted as a cancel confirmation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KillProgress {
     pub started: Timestamp,
+    /// Targets: the orders the halt set out to cancel.
     pub cancels_requested: u32,
+    /// Targets the venue confirmed cancelled (a partly filled one included).
     pub cancels_confirmed: u32,
     pub flatten_orders: u32,
+    /// Cancel requests handed to the execution port (re-sends included).
+    #[serde(default)]
+    pub cancels_sent: u32,
+    /// Targets that filled completely before their cancel arrived.
+    #[serde(default)]
+    pub filled: u32,
+    /// Targets the venue rejected (they never rested).
+    #[serde(default)]
+    pub rejected: u32,
+    /// Targets not resolved yet, in id order.
+    #[serde(default)]
+    pub unresolved: Vec<ClientOrderId>,
+}
+
+/// How many unresolved ids a one-line description names.
+const LISTED: usize = 3;
+
+impl KillProgress {
+    /// Targets resolved so far, however.
+    pub fn resolved(&self) -> u32 {
+        self.cancels_confirmed + self.filled + self.rejected
+    }
+    /// Whether every target is resolved.
+    pub fn all_resolved(&self) -> bool {
+        self.unresolved.is_empty() && self.resolved() >= self.cancels_requested
+    }
+    /// How the targets were resolved: "10 cancelled, 2 filled" (rejected when any).
+    pub fn outcome(&self) -> String {
+        let mut s = format!(
+            "{} cancelled, {} filled",
+            self.cancels_confirmed, self.filled
+        );
+        if self.rejected > 0 {
+            s.push_str(&format!(", {} rejected", self.rejected));
+        }
+        s
+    }
+    /// One line for the banner and status: "12/12 resolved: 10 cancelled, 2 filled" when
+    /// done, else "cancels 12 sent: 9 cancelled, 1 filled, 2 open (S1-7 S2-9)", naming the
+    /// first unresolved ids.
+    pub fn describe(&self) -> String {
+        if self.all_resolved() {
+            return format!(
+                "{}/{} resolved: {}",
+                self.resolved(),
+                self.cancels_requested,
+                self.outcome()
+            );
+        }
+        let mut s = format!(
+            "cancels {} sent: {}, {} open",
+            self.cancels_sent,
+            self.outcome(),
+            self.unresolved.len()
+        );
+        if !self.unresolved.is_empty() {
+            let ids: Vec<&str> = self
+                .unresolved
+                .iter()
+                .take(LISTED)
+                .map(|id| id.0.as_str())
+                .collect();
+            s.push_str(&format!(" ({}", ids.join(" ")));
+            if self.unresolved.len() > LISTED {
+                s.push_str(&format!(" +{}", self.unresolved.len() - LISTED));
+            }
+            s.push(')');
+        }
+        s
+    }
 }
 
 /// The engine's own reduce-only closing orders (flatten, the kill switch's exits).
@@ -39,7 +113,7 @@ impl Engine {
 
     /// Leave a halt. A K pressed after the R wins: its kill is still on its way.
     pub(super) fn re_arm(&mut self, out: &mut Vec<Effect>) {
-        if self.gate.kills() != self.kills_seen {
+        if self.state == TradingState::Halted && !self.gate.rearm(self.kills_seen) {
             self.alert(
                 AlertLevel::Warn,
                 "operator",
@@ -47,12 +121,18 @@ impl Engine {
                 out,
             );
         } else if self.state == TradingState::Halted {
-            self.state = TradingState::Active;
+            // Back to what the halt interrupted: a pause or reduce-only mode survives it.
+            self.state = match self.state_before_halt {
+                s @ (TradingState::Paused | TradingState::Reducing) => s,
+                _ => TradingState::Active,
+            };
+            self.state_before_halt = TradingState::Active;
             self.halt_reason = None;
             self.kill = None;
             self.kill_targets.clear();
-            self.gate.open();
-            self.alert(AlertLevel::Info, "operator", "re-armed: ACTIVE".into(), out);
+            self.exits_held = 0;
+            let text = format!("re-armed: {}", self.state);
+            self.alert(AlertLevel::Info, "operator", text, out);
         } else {
             let text = format!("re-arm ignored: not halted ({})", self.state);
             self.alert(AlertLevel::Info, "operator", text, out);
@@ -130,6 +210,9 @@ impl Engine {
         for id in &stuck {
             self.request_cancel(id, out);
         }
+        if let Some(k) = self.kill.as_mut() {
+            k.cancels_sent += stuck.len() as u32;
+        }
         let open_position = self.positions.iter().any(|p| !p.is_flat());
         if self.kill_cfg.flatten_on_kill
             && self.kill.is_some()
@@ -144,10 +227,55 @@ impl Engine {
         }
     }
 
+    /// A strategy's exit held because the engine is HALTED: counted in the strategy's
+    /// `held`, and the first one of a halt raises an alert saying how to get out.
+    pub(super) fn note_exit_held(&mut self, s: crate::domain::StrategyId, out: &mut Vec<Effect>) {
+        self.exits_held += 1;
+        if self.exits_held == 1 {
+            let name = self
+                .strategies
+                .get(s as usize)
+                .map_or("strategy", |slot| slot.strategy.name())
+                .to_string();
+            let text = format!(
+                "HALTED: S{} {name} exit held (strategies' exits are held while halted; flatten to close)",
+                u16::from(s) + 1
+            );
+            self.alert(AlertLevel::Warn, "kill-switch", text, out);
+        }
+    }
+
+    /// A kill target closed: count how (a fill is not a cancel confirmation), and say so
+    /// once every target is resolved.
+    pub(super) fn resolve_kill_target(&mut self, order: &Order, out: &mut Vec<Effect>) {
+        if !self.kill_targets.remove(order.id()) {
+            return;
+        }
+        let Some(k) = self.kill.as_mut() else {
+            return;
+        };
+        match order.status {
+            OrderStatus::Filled => k.filled += 1,
+            OrderStatus::Rejected => k.rejected += 1,
+            _ => k.cancels_confirmed += 1,
+        }
+        if let Ok(at) = k.unresolved.binary_search(order.id()) {
+            k.unresolved.remove(at);
+        }
+        if k.all_resolved() {
+            let text = format!("kill switch: all targets {}", k.describe());
+            self.alert(AlertLevel::Info, "kill-switch", text, out);
+        }
+    }
+
     /// Halt: close the gate first, then cancel everything and flatten if configured.
     pub(super) fn halt(&mut self, reason: String, source: &str, out: &mut Vec<Effect>) {
         self.gate.close();
         let first = self.state != TradingState::Halted;
+        if first {
+            self.state_before_halt = self.state;
+            self.exits_held = 0;
+        }
         self.state = TradingState::Halted;
         self.halt_reason = Some(reason.clone());
         // Every order is cancelled except the engine's own closing orders (a flatten in
@@ -162,15 +290,23 @@ impl Engine {
             started: self.now,
             ..KillProgress::default()
         });
+        let before = progress.unresolved.len();
         for id in &ids {
             if self.kill_targets.insert(id.clone()) {
                 progress.cancels_requested += 1;
+                progress.unresolved.push(id.clone());
             }
+        }
+        if before > 0 {
+            // A halt while halted adds its new targets to the sorted list.
+            progress.unresolved.sort_unstable();
+            progress.unresolved.dedup();
         }
         for id in &ids {
             if let Some(o) = self.open_orders.get_mut(id) {
                 // A halt re-sends cancels even if one is pending: the venue may have lost it.
                 o.cancel_pending = true;
+                progress.cancels_sent += 1;
                 out.push(Effect::Cancel(id.clone()));
             }
         }

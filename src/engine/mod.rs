@@ -102,6 +102,10 @@ pub struct Engine {
     shutting_down: bool,
     kill: Option<KillProgress>,
     kill_targets: BTreeSet<ClientOrderId>,
+    /// The state a halt interrupted: a re-arm goes back to PAUSED or REDUCING.
+    state_before_halt: TradingState,
+    /// Strategies' exits held during this halt (the first one raises an alert).
+    exits_held: u32,
     /// Kill-switch presses the engine has acted on (see [`TradingGate::kills`]).
     kills_seen: u64,
     /// When the halted engine last tried to flatten (retries at most once a second).
@@ -180,6 +184,8 @@ impl Engine {
             shutting_down: false,
             kill: None,
             kill_targets: BTreeSet::new(),
+            state_before_halt: TradingState::Active,
+            exits_held: 0,
             kills_seen: setup.gate.kills(),
             last_flatten_try: Timestamp::ZERO,
             order_preview: None,
@@ -233,6 +239,11 @@ impl Engine {
     }
     pub fn gate(&self) -> &TradingGate {
         &self.gate
+    }
+    /// Kill-switch presses the engine has acted on: when the gate's count
+    /// ([`TradingGate::kills`]) is ahead, a press is on its way.
+    pub fn kills_seen(&self) -> u64 {
+        self.kills_seen
     }
     pub fn now(&self) -> Timestamp {
         self.now

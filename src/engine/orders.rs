@@ -40,18 +40,26 @@ macro_rules! risk_ctx {
 }
 
 impl Engine {
-    /// Whether a strategy order may be placed in the current trading state.
+    /// Whether a strategy order may be placed in the current trading state: PAUSED and
+    /// REDUCING let its reduce-only exits through; HALTED nothing (only cancels, and the
+    /// exits a person asks for, leave a halted engine).
     pub(super) fn may_place(&self, reduce_only: bool) -> bool {
         match self.state {
             TradingState::Active => true,
-            TradingState::Paused | TradingState::Reducing | TradingState::Halted => reduce_only,
+            TradingState::Paused | TradingState::Reducing => reduce_only,
+            TradingState::Halted => false,
         }
     }
 
     /// Whether a manual order may be placed: PAUSED holds only the strategies, so a person
-    /// can still trade by hand (to hedge, say); REDUCING and HALTED allow exits only.
+    /// can still trade by hand (to hedge, say); REDUCING and HALTED allow exits only (a
+    /// manual reduce-only order is an exit the operator asked for explicitly).
     pub(super) fn may_place_manual(&self, reduce_only: bool) -> bool {
-        self.state == TradingState::Paused || self.may_place(reduce_only)
+        match self.state {
+            TradingState::Paused => true,
+            TradingState::Halted => reduce_only,
+            _ => self.may_place(reduce_only),
+        }
     }
 
     pub(super) fn next_id(&mut self, owner: Owner) -> ClientOrderId {
@@ -270,18 +278,7 @@ impl Engine {
         let Some(order) = self.open_orders.remove(id) else {
             return;
         };
-        if self.kill_targets.remove(id)
-            && let Some(k) = self.kill.as_mut()
-        {
-            k.cancels_confirmed += 1;
-            if k.cancels_confirmed == k.cancels_requested {
-                let text = format!(
-                    "kill switch: all {} cancels confirmed by the venue",
-                    k.cancels_requested
-                );
-                self.alert(AlertLevel::Info, "kill-switch", text, out);
-            }
-        }
+        self.resolve_kill_target(&order, out);
         if let Owner::Strategy(s) = order.req.owner {
             self.call_strategy(s, out, |st, ctx, buf| st.on_order_closed(ctx, &order, buf));
         }

@@ -2,7 +2,7 @@
 //! their intents into orders and cancels, and the per-strategy counts the console shows.
 
 use super::{Effect, Engine};
-use crate::domain::{Owner, Position, StrategyId};
+use crate::domain::{Owner, Position, StrategyId, TradingState};
 use crate::strategy::{Intent, StrategyCtx};
 
 /// Per-strategy bookkeeping the console shows.
@@ -74,6 +74,9 @@ impl Engine {
             Intent::Place(oi) => {
                 if !self.may_place(oi.spec.reduce_only) || self.shutting_down {
                     self.strat_stats[s as usize].held += 1;
+                    if oi.spec.reduce_only && self.state == TradingState::Halted {
+                        self.note_exit_held(s, out);
+                    }
                     return;
                 }
                 let req = self.request_from_intent(Owner::Strategy(s), oi);

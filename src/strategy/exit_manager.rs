@@ -20,8 +20,9 @@
 //! neither shows up among the open orders nor is reported closed (refused before it became
 //! an order), it is sent again after `retry_ms`.
 //!
-//! Exits are sent in every trading state: they are reduce-only, which the design lets
-//! through pauses and halts.
+//! Exits are sent in every trading state but HALTED: they are reduce-only, which the
+//! design lets through pauses and reduce-only mode; a halted engine holds them (only
+//! cancels and the flatten a person asks for leave it).
 //!
 //! **Cost.** The thresholds are turned into tick prices once per average price (and the
 //! trailing trigger once per new peak), so a book update is a few integer comparisons;

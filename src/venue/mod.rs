@@ -10,9 +10,12 @@ use crate::engine::risk::RiskApproved;
 
 pub mod exchanges;
 pub mod feed;
+pub mod gated;
 pub mod paper;
 pub mod sim;
 pub mod verify;
+
+pub use gated::GatedPort;
 
 /// A source of normalized market data, in receive-time order.
 pub trait MarketDataPort: Send {
@@ -55,9 +58,9 @@ pub struct PortStats {
 
 /// Where risk-approved orders go: the paper venue, or a real venue's order API.
 ///
-/// Every implementation checks the [`crate::domain::TradingGate`] immediately before an
-/// order leaves and refuses it (with a `Rejected` report) when the gate is closed, unless
-/// it is reduce-only. Cancels are never blocked.
+/// The runner drives every port through a [`GatedPort`], which enforces the
+/// [`crate::domain::TradingGate`] immediately before an order is handed to the port: an
+/// implementation does not check the gate itself. Cancels are never blocked.
 pub trait ExecutionPort: Send {
     /// Send an order. Only a risk-approved order can be sent.
     fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>);

@@ -413,8 +413,12 @@ pub fn halted_view() -> EngineView {
     v.kill = Some(KillProgress {
         started: ts(-500),
         cancels_requested: 9,
-        cancels_confirmed: 7,
+        cancels_confirmed: 6,
         flatten_orders: 0,
+        cancels_sent: 9,
+        filled: 1,
+        rejected: 0,
+        unresolved: vec![ClientOrderId::new("M-7"), ClientOrderId::new("S1-41")],
     });
     v.gate_open = false;
     v

@@ -150,23 +150,22 @@ pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect) {
     let view = app.view();
     let style = t.style(Role::Halted);
     let mut detail = Vec::new();
-    if let Some(r) = &view.halt_reason {
-        detail.push(format!("reason: {r}"));
-    }
     if let Some(k) = &view.kill {
-        detail.push(format!(
-            "cancels {}/{} confirmed",
-            k.cancels_confirmed, k.cancels_requested
-        ));
+        detail.push(k.describe());
         if k.flatten_orders > 0 {
             detail.push(format!("flatten orders {}", k.flatten_orders));
         }
     }
     detail.push(format!("{} open orders", view.open_orders.len()));
     let rearm = app.keymap().keys_text(Action::ReArm);
+    let reason = view
+        .halt_reason
+        .as_ref()
+        .map(|r| format!("  ·  {r}"))
+        .unwrap_or_default();
     let lines = vec![
         Line::from(format!(
-            "■■■  HALTED  ■■■  trading gate {}",
+            "■■■  HALTED  ■■■  trading gate {}{reason}",
             if view.gate_open { "OPEN" } else { "CLOSED" }
         )),
         Line::from(detail.join("  ·  ")),

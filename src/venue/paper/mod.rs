@@ -53,9 +53,10 @@
 //!   position is capped to it at arrival. A resting reduce-only order never fills past the
 //!   position it reduces; when the position is gone it is cancelled. When a capped order
 //!   has filled all it may, the rest is reported `Cancelled`.
-//! * **Gate.** The trading gate is checked in `submit`, as the order leaves: a closed gate
-//!   refuses everything except reduce-only orders, with a `Rejected` report that arrives
-//!   after `latency_out_ms`. Cancels always go.
+//! * **Gate.** The runner's `GatedPort` is where the trading gate is enforced, for every
+//!   port. The venue keeps its own check in `submit` as a second line (one atomic load): a
+//!   closed gate refuses everything except reduce-only orders, with a `Rejected` report.
+//!   Cancels always go.
 //! * **Feed trouble.** After a `Resyncing` event the mirror is emptied and level updates are
 //!   ignored until the next snapshot: takers find nothing to take (and are cancelled),
 //!   new resting orders get an unknown queue position (`queue_ahead: None`, which the next
