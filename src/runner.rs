@@ -111,6 +111,8 @@ pub struct EngineHandle {
     view: watch::Receiver<Arc<EngineView>>,
     join: Option<JoinHandle<RunResult>>,
     latch: Option<HaltLatch>,
+    heartbeat: crate::watchdog::Heartbeat,
+    alerts: crate::watchdog::AlertInbox,
 }
 
 impl EngineHandle {
@@ -143,6 +145,15 @@ impl EngineHandle {
     /// blocks.
     pub fn command_sender(&self) -> Sender<Command> {
         self.commands.clone()
+    }
+    /// Raise an alert in the engine from another thread (shown, logged and stored on the
+    /// engine's next turn); never blocks.
+    pub fn alert(&self, level: AlertLevel, source: &str, text: String) {
+        self.alerts.push(level, source, text);
+    }
+    /// The engine loop's heartbeat and alert inbox, for the watchdog.
+    pub fn pulse(&self) -> (crate::watchdog::Heartbeat, crate::watchdog::AlertInbox) {
+        (self.heartbeat.clone(), self.alerts.clone())
     }
     /// Ask the engine to stop (cancelling open orders as configured).
     pub fn shutdown(&self) -> bool {
@@ -198,6 +209,8 @@ pub fn spawn_with_store(
     if let Some(sink) = store {
         runner.set_store(sink);
     }
+    let heartbeat = runner.heartbeat.clone();
+    let alerts = runner.alerts.clone();
     let join = std::thread::Builder::new()
         .name("pit-engine".into())
         .spawn(move || runner.run(rx, Some(view_tx)))?;
@@ -208,6 +221,8 @@ pub fn spawn_with_store(
         view: view_rx,
         join: Some(join),
         latch,
+        heartbeat,
+        alerts,
     })
 }
 
@@ -224,6 +239,10 @@ pub struct Runner {
     store: Option<StoreSink>,
     controls: Option<Receiver<RunControl>>,
     observer: Option<Box<dyn RunObserver>>,
+    /// Bumped every turn, waits included (the watchdog samples it).
+    heartbeat: crate::watchdog::Heartbeat,
+    /// Alerts raised from other threads, raised in the engine each turn.
+    alerts: crate::watchdog::AlertInbox,
 }
 
 impl Runner {
@@ -244,6 +263,8 @@ impl Runner {
             store: None,
             controls: None,
             observer: None,
+            heartbeat: Default::default(),
+            alerts: Default::default(),
         }
     }
 
@@ -370,6 +391,8 @@ impl Runner {
 
     /// One turn of the loop: commands, then controls, then (paced) the next item.
     fn turn(&mut self, run: &mut RunState) -> ControlFlow<()> {
+        self.heartbeat.beat();
+        self.alerts.raise_in(&mut self.engine);
         run.publisher.release(self.store.as_ref());
         if let Some(err) = self.opts.latch.as_ref().and_then(HaltLatch::take_failure) {
             let text = format!(
@@ -483,6 +506,7 @@ impl Runner {
     /// stop early for a command or a replay control, or (live) a market event.
     fn wait_until(&mut self, run: &mut RunState, target: Instant) -> Waited {
         loop {
+            self.heartbeat.beat();
             let wall = Instant::now();
             if wall >= target {
                 return Waited::Due;
@@ -525,6 +549,7 @@ impl Runner {
     /// The end of a run: once the store has committed everything, the last view and the
     /// result.
     fn finish(mut self, run: &mut RunState, started: Timestamp, wall_start: Instant) -> RunResult {
+        self.heartbeat.stop();
         // Report only durable figures: wait for the store to drain first.
         if let Some(s) = &self.store
             && !s.flush(Duration::from_secs(30))
