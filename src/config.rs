@@ -262,6 +262,7 @@ impl Config {
             }
         }
         within("engine", self.engine.validate())?;
+        within("kill_switch", self.kill_switch.validate())?;
         within("sim", self.sim.validate())?;
         within("paper", self.paper.validate())?;
         within("risk", self.risk.validate())?;

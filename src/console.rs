@@ -4,19 +4,22 @@
 //! `console.fps` times a second; it never blocks on the engine (commands go into an
 //! unbounded channel, the view is a latest value) and the engine never waits for it.
 //! The kill switch key closes the trading gate from this thread before the command travels.
+//! Frames are rendered here but written by a thread of their own ([`Screen`]): a terminal
+//! that is not read (a dead SSH session) costs frames, never a key, a signal or the
+//! engine. When the terminal goes away, `console.on_hangup` decides what the run does.
 //!
 //! The report view (`r`) asks the store for a fresh [`Report`] through a [`StoreReader`]:
 //! it is computed on tokio's blocking pool (never on this task, never on the engine
 //! thread), one at a time, and refreshed every [`REPORT_REFRESH`] while the view is open.
 
-use crate::app::AppEffect;
+use crate::app::{AppEffect, OnHangup};
+use crate::engine::{AlertLevel, Command};
 use crate::runner::{EngineHandle, RunResult};
-use crate::tui::Tui;
+use crate::tui::Screen;
 use crate::ui::App;
 use anyhow::Context;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
 use futures_util::StreamExt;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::store::StoreReader;
@@ -64,6 +67,24 @@ impl Reports {
     }
 }
 
+/// How a console run goes: frames a second, the store for the report view, what a
+/// hang-up does.
+#[derive(Clone)]
+pub struct ConsoleOptions {
+    pub fps: u32,
+    /// The run's store, for the report view (`r`); none: the view says so.
+    pub store: Option<StoreReader>,
+    pub on_hangup: OnHangup,
+}
+
+/// How a console run ended.
+pub struct ConsoleEnd {
+    pub result: RunResult,
+    /// The terminal was given back in order (false: it hung up, or was not being read:
+    /// write nothing more to it).
+    pub terminal_restored: bool,
+}
+
 /// Run the console until the user quits or a signal stops it; then stop the engine
 /// (cancelling orders as configured) and return its result. No store: the report view
 /// says so.
@@ -74,20 +95,39 @@ pub async fn run(handle: EngineHandle, app: App, fps: u32) -> anyhow::Result<Run
 /// [`run`], with the run's store for the report view (`r`).
 pub async fn run_with_store(
     handle: EngineHandle,
-    mut app: App,
+    app: App,
     fps: u32,
     store: Option<StoreReader>,
 ) -> anyhow::Result<RunResult> {
+    let opts = ConsoleOptions {
+        fps,
+        store,
+        on_hangup: OnHangup::default(),
+    };
+    Ok(run_with(handle, app, opts).await?.result)
+}
+
+/// The console's loop. Keys, signals and views are taken on this task; frames are
+/// rendered here and written by the [`Screen`]'s draw thread, so a terminal that is not
+/// read never delays K. When the terminal goes away (SIGHUP, or its input or output
+/// fails) `opts.on_hangup` decides: the run goes on headless (after a pause, or not), or
+/// the kill switch trips and the run stops in order; headless, the loop waits for the
+/// engine to stop (`pit kill` then SIGTERM, `--for`, ...).
+pub async fn run_with(
+    handle: EngineHandle,
+    mut app: App,
+    opts: ConsoleOptions,
+) -> anyhow::Result<ConsoleEnd> {
     let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut reports = Reports {
-        source: store,
+        source: opts.store,
         tx: report_tx,
         in_flight: false,
         last: None,
     };
-    let frame_every = Duration::from_secs(1) / fps.clamp(1, 120);
-    let mut tui = Tui::enter().context("cannot take over the terminal")?;
-    let mut keys = EventStream::new();
+    let frame_every = Duration::from_secs(1) / opts.fps.clamp(1, 120);
+    let mut screen = Screen::enter().context("cannot take over the terminal")?;
+    let mut keys = Some(EventStream::new());
     let mut views = handle.subscribe();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -96,14 +136,18 @@ pub async fn run_with_store(
     // A second Ctrl-C within this window stops at once, whatever is on screen.
     let mut last_ctrl_c: Option<Instant> = None;
     let mut last_draw = Instant::now() - frame_every;
+    let mut last_view = Instant::now();
     let mut stopping = false;
+    // Set once the terminal has gone away: no keys, no frames.
+    let mut hung_up: Option<String> = None;
     let mut ticker = tokio::time::interval(frame_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
+        let mut hangup: Option<String> = None;
         tokio::select! {
             biased;
-            key = keys.next() => match key {
+            key = next_key(&mut keys) => match key {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     // Ctrl-C in raw mode arrives as a key. It goes through the keymap (it closes
                     // a form, or asks before quitting with orders open); pressed twice in a
@@ -116,32 +160,23 @@ pub async fn run_with_store(
                     } else {
                         last_ctrl_c = ctrl_c.then(Instant::now);
                         let effects = app.on_key(k);
-                        apply(effects, &handle, &mut stopping, &mut reports);
+                        apply(effects, &handle, &mut stopping, &mut reports, &screen);
                     }
                     dirty = true;
                 }
-                Some(Ok(Event::Resize(..))) => {
-                    let _ = tui.terminal.autoresize();
-                    dirty = true;
-                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::error!("terminal input failed: {e}");
-                    stopping = true;
-                    handle.shutdown();
-                }
-                None => {
-                    stopping = true;
-                    handle.shutdown();
-                }
+                Some(Err(e)) => hangup = Some(format!("terminal input failed: {e}")),
+                None => hangup = Some("terminal input ended".into()),
             },
             changed = views.changed() => {
                 if changed.is_err() {
                     break; // the engine thread ended
                 }
                 let view = views.borrow_and_update().clone();
+                last_view = Instant::now();
                 app.set_view(view);
-                apply(app.take_effects(), &handle, &mut stopping, &mut reports);
+                apply(app.take_effects(), &handle, &mut stopping, &mut reports, &screen);
                 dirty = true;
             }
             Some(report) = report_rx.recv() => {
@@ -159,36 +194,93 @@ pub async fn run_with_store(
                 stopping = true;
                 handle.shutdown();
             }
-            _ = hup.recv(), if !stopping => {
-                tracing::warn!("SIGHUP: stopping");
-                stopping = true;
-                handle.shutdown();
-            }
+            _ = hup.recv() => hangup = Some("SIGHUP".into()),
             _ = ticker.tick() => {}
+        }
+        if hung_up.is_none()
+            && let Some(why) = hangup.or_else(|| screen.gone())
+        {
+            crate::tui::park_input();
+            keys = None;
+            let restored = screen.leave();
+            tracing::info!(restored, "the console's terminal is gone");
+            on_hangup(&handle, opts.on_hangup, &why, &mut stopping);
+            hung_up = Some(why);
         }
         if handle.is_finished() {
             break;
+        }
+        if hung_up.is_some() {
+            continue;
+        }
+        let silent = last_view.elapsed() >= crate::app::ENGINE_SILENCE;
+        if silent != app.engine_not_responding() {
+            if silent {
+                tracing::warn!("no view from the engine for {:?}", last_view.elapsed());
+            }
+            app.set_engine_not_responding(silent);
+            dirty = true;
         }
         if app.report_open() && reports.refresh_due() {
             reports.request();
         }
         if dirty && last_draw.elapsed() >= frame_every {
             let started = Instant::now();
-            tui.terminal
-                .draw(|frame| crate::ui::render(&app, frame))
-                .context("cannot draw")?;
+            screen.show(|frame| crate::ui::render(&app, frame));
             last_draw = Instant::now();
             let lag = app.view().engine_lag;
             app.set_frame_stats(lag, started.elapsed());
             dirty = false;
         }
     }
-    drop(tui);
+    let terminal_restored = hung_up.is_none() && screen.leave();
+    drop(screen);
     let result = tokio::task::spawn_blocking(move || handle.join())
         .await?
         .ok_or_else(|| anyhow::anyhow!("the engine thread panicked; see the log"))?;
-    Ok(result)
+    Ok(ConsoleEnd {
+        result,
+        terminal_restored,
+    })
 }
+
+/// The next key, or never once the terminal is gone.
+async fn next_key(keys: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {
+    match keys {
+        Some(k) => k.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The console's terminal went away (`why`): do what `console.on_hangup` says.
+fn on_hangup(handle: &EngineHandle, policy: OnHangup, why: &str, stopping: &mut bool) {
+    tracing::warn!(policy = policy.as_str(), "console hung up ({why})");
+    if *stopping {
+        return; // already stopping in order
+    }
+    match policy {
+        OnHangup::KeepRunning => {
+            handle.alert(AlertLevel::Critical, "console", HANGUP_ALERT.to_string());
+        }
+        OnHangup::Pause => {
+            handle.send(Command::Pause);
+            handle.alert(
+                AlertLevel::Critical,
+                "console",
+                format!("{HANGUP_ALERT}; paused (console.on_hangup = pause)"),
+            );
+        }
+        OnHangup::Kill => {
+            handle.killer().kill("console", "console hung up");
+            *stopping = true;
+            handle.shutdown();
+        }
+    }
+}
+
+/// The alert a hang-up raises when the engine goes on.
+pub const HANGUP_ALERT: &str =
+    "console hung up: engine running headless; pit status / pit kill from another shell";
 
 /// Carry out what the console asked for. Never blocks.
 fn apply(
@@ -196,6 +288,7 @@ fn apply(
     handle: &EngineHandle,
     stopping: &mut bool,
     reports: &mut Reports,
+    screen: &Screen,
 ) {
     for effect in effects {
         match effect {
@@ -210,17 +303,11 @@ fn apply(
                 *stopping = true;
                 handle.shutdown();
             }
-            AppEffect::Bell => bell(),
+            AppEffect::Bell => screen.bell(),
             AppEffect::Replay(c) => {
                 handle.control(c);
             }
             AppEffect::RequestReport => reports.request(),
         }
     }
-}
-
-fn bell() {
-    let mut out = std::io::stdout();
-    let _ = out.write_all(b"\x07");
-    let _ = out.flush();
 }

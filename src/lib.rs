@@ -24,3 +24,4 @@ pub mod strategy;
 pub mod tui;
 pub mod ui;
 pub mod venue;
+pub mod watchdog;

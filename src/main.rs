@@ -306,6 +306,15 @@ fn spawn_engine(
         let _ = handle.join();
         anyhow::bail!("cannot start the out-of-band kill paths (SIGUSR1, HALT file): {e}");
     }
+    if cfg.kill_switch.engine_stall_ms > 0 {
+        let (heartbeat, alerts) = handle.pulse();
+        let stall = Duration::from_millis(cfg.kill_switch.engine_stall_ms);
+        if let Err(e) = pit::watchdog::start(heartbeat, handle.killer(), alerts, stall) {
+            handle.shutdown();
+            let _ = handle.join();
+            anyhow::bail!("cannot start the engine watchdog: {e}");
+        }
+    }
     let server = socket.serve(pit::control::server::EngineLink::new(&handle))?;
     tracing::info!(socket = %server.path().display(), "control socket served");
     Ok(Started {
@@ -382,15 +391,16 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         pit::app::Mode::Paper
     });
-    let result = runtime()?.block_on(pit::console::run_with_store(
-        handle,
-        app,
-        cfg.console.fps,
-        Some(reader),
-    ))?;
-    end_cleanly(&latch, &dir, result.store_failed.is_none());
+    let opts = pit::console::ConsoleOptions {
+        fps: cfg.console.fps,
+        store: Some(reader),
+        on_hangup: cfg.console.on_hangup,
+    };
+    let end = runtime()?.block_on(pit::console::run_with(handle, app, opts))?;
+    end_cleanly(&latch, &dir, end.result.store_failed.is_none());
+    let result = &end.result;
     let s = &result.summary;
-    eprintln!(
+    let line = format!(
         "pit stopped: {} | orders {} | fills {} | blocked at the gate {} | open orders left {} | fill log {}",
         s.trading_state,
         s.orders,
@@ -400,7 +410,13 @@ fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
         &s.fill_log_sha256[..16]
     );
     tracing::info!(fills = s.fills, hash = %s.fill_log_sha256, "pit stopped");
-    Ok(store_failed_exit(&result).unwrap_or(ExitCode::SUCCESS))
+    // Only to a terminal that is there and read: one that hung up or stalled would fail
+    // or block this write.
+    if end.terminal_restored {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+    Ok(store_failed_exit(result).unwrap_or(ExitCode::SUCCESS))
 }
 
 /// Exit code 3 when the store failed during the run, with the last line saying so.

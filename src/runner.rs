@@ -87,6 +87,8 @@ pub struct EngineHandle {
     view: watch::Receiver<Arc<EngineView>>,
     join: Option<JoinHandle<RunResult>>,
     latch: Option<HaltLatch>,
+    heartbeat: crate::watchdog::Heartbeat,
+    alerts: crate::watchdog::AlertInbox,
 }
 
 impl EngineHandle {
@@ -117,6 +119,15 @@ impl EngineHandle {
     /// blocks.
     pub fn command_sender(&self) -> Sender<Command> {
         self.commands.clone()
+    }
+    /// Raise an alert in the engine from another thread (shown, logged and stored on the
+    /// engine's next turn); never blocks.
+    pub fn alert(&self, level: AlertLevel, source: &str, text: String) {
+        self.alerts.push(level, source, text);
+    }
+    /// The engine loop's heartbeat and alert inbox, for the watchdog.
+    pub fn pulse(&self) -> (crate::watchdog::Heartbeat, crate::watchdog::AlertInbox) {
+        (self.heartbeat.clone(), self.alerts.clone())
     }
     /// Ask the engine to stop (cancelling open orders as configured).
     pub fn shutdown(&self) -> bool {
@@ -173,6 +184,8 @@ pub fn spawn_with_store(
     if let Some(sink) = store {
         runner.set_store(sink);
     }
+    let heartbeat = runner.heartbeat.clone();
+    let alerts = runner.alerts.clone();
     let join = std::thread::Builder::new()
         .name("pit-engine".into())
         .spawn(move || runner.run(rx, Some(view_tx)))?;
@@ -184,6 +197,8 @@ pub fn spawn_with_store(
         view: view_rx,
         join: Some(join),
         latch,
+        heartbeat,
+        alerts,
     })
 }
 
@@ -207,6 +222,10 @@ pub struct Runner {
     lane: KillLane,
     /// Kills taken from the lane whose wake-up copy has not come down the channel yet.
     lane_copies_owed: usize,
+    /// Bumped every turn, waits included (the watchdog samples it).
+    heartbeat: crate::watchdog::Heartbeat,
+    /// Alerts raised from other threads, raised in the engine each turn.
+    alerts: crate::watchdog::AlertInbox,
 }
 
 impl Runner {
@@ -232,6 +251,8 @@ impl Runner {
             store_failed: None,
             lane: KillLane::default(),
             lane_copies_owed: 0,
+            heartbeat: Default::default(),
+            alerts: Default::default(),
         }
     }
 
@@ -394,6 +415,8 @@ impl Runner {
 
     /// One turn of the loop: commands, then controls, then (paced) the next item.
     fn turn(&mut self, run: &mut RunState) -> ControlFlow<()> {
+        self.heartbeat.beat();
+        self.alerts.raise_in(&mut self.engine);
         run.publisher.release(self.store.as_ref());
         if self.store_failed.is_none() && self.store.as_ref().is_some_and(StoreSink::has_failed) {
             self.halt_for_store();
@@ -519,6 +542,7 @@ impl Runner {
     /// stop early for a command or a replay control, or (live) a market event.
     fn wait_until(&mut self, run: &mut RunState, target: Instant) -> Waited {
         loop {
+            self.heartbeat.beat();
             let wall = Instant::now();
             if wall >= target {
                 return Waited::Due;
@@ -561,6 +585,7 @@ impl Runner {
     /// The end of a run: once the store has committed everything, the last view and the
     /// result.
     fn finish(mut self, run: &mut RunState, started: Timestamp, wall_start: Instant) -> RunResult {
+        self.heartbeat.stop();
         // Report only durable figures: wait for the store to drain first.
         if let Some(s) = &self.store
             && !s.flush(Duration::from_secs(30))

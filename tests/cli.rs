@@ -167,6 +167,16 @@ fn bad_configs_name_the_file_line_and_key() {
         ),
         // sim parameter
         ("[sim]\nevent_rate = 0\n", "bad.toml:2: sim.event_rate"),
+        // what a hang-up does: one of three words
+        (
+            "[console]\nfps = 30\non_hangup = \"ignore\"\n",
+            "bad.toml:3: console.on_hangup: unknown variant `ignore`, expected one of `keep-running`, `pause`, `kill`",
+        ),
+        // the watchdog: off, or not so short that a busy machine halts a healthy run
+        (
+            "[kill_switch]\nengine_stall_ms = 20\n",
+            "bad.toml:2: kill_switch.engine_stall_ms: must be 0 (off) or at least 100 ms",
+        ),
     ];
     for (text, want) in cases {
         let err = config_error(text);

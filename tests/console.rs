@@ -73,6 +73,22 @@ fn snapshot_full_screen_160x48() {
 }
 
 #[test]
+fn snapshot_engine_not_responding_80x24() {
+    let mut app = app();
+    let before = text(&screen(&app, 80, 24));
+    assert!(!before.contains("ENGINE NOT RESPONDING"), "{before}");
+    app.set_engine_not_responding(true);
+    let term = screen(&app, 80, 24);
+    let s = text(&term);
+    let status_bar = s.lines().next().unwrap_or_default();
+    assert!(
+        status_bar.contains("ENGINE NOT RESPONDING"),
+        "first in the status bar: {s}"
+    );
+    insta::assert_snapshot!(s);
+}
+
+#[test]
 fn snapshot_halted_120x40() {
     let app = app_with(halted_view(), Theme::builtin("dark").expect("dark"));
     insta::assert_snapshot!(text(&screen(&app, 120, 40)));

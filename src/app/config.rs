@@ -23,6 +23,33 @@ pub struct ConsoleConfig {
     pub equity_sample_ms: u64,
     /// Key bindings: action name -> key or list of keys.
     pub keys: KeymapConfig,
+    /// What happens when the console's terminal goes away (SIGHUP, or the terminal
+    /// fails: a closed SSH session): `keep-running`, `pause` or `kill`.
+    pub on_hangup: OnHangup,
+}
+
+/// `console.on_hangup`: what the run does when its console's terminal goes away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnHangup {
+    /// The engine goes on headless (the control socket stays; `pit status`, `pit kill`
+    /// from another shell), with a CRITICAL alert.
+    #[default]
+    KeepRunning,
+    /// Pause the strategies' new orders, then go on headless.
+    Pause,
+    /// Trip the kill switch, then stop in order.
+    Kill,
+}
+
+impl OnHangup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnHangup::KeepRunning => "keep-running",
+            OnHangup::Pause => "pause",
+            OnHangup::Kill => "kill",
+        }
+    }
 }
 
 impl Default for ConsoleConfig {
@@ -35,6 +62,7 @@ impl Default for ConsoleConfig {
             equity_samples: 3600,
             equity_sample_ms: 1000,
             keys: KeymapConfig::default(),
+            on_hangup: OnHangup::default(),
         }
     }
 }

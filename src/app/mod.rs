@@ -12,7 +12,12 @@ mod keys;
 mod order_form;
 mod types;
 
-pub use config::ConsoleConfig;
+pub use config::{ConsoleConfig, OnHangup};
+
+/// An attached console that receives no new view from the engine for this long says
+/// ENGINE NOT RESPONDING (the engine publishes several times a second, even when idle or
+/// paused).
+pub const ENGINE_SILENCE: std::time::Duration = std::time::Duration::from_secs(2);
 pub use flatten::FlattenLine;
 pub use keymap::{Action, Keymap, KeymapConfig};
 pub use order_form::{Check, FormField, OrderForm};
@@ -78,6 +83,8 @@ pub struct App<T, R> {
     price_band_bps: Option<Decimal>,
     engine_lag: Duration,
     frame_time: Duration,
+    /// No new view from the engine for a while (the console's loop decides).
+    engine_not_responding: bool,
     flash: Option<String>,
     quit: bool,
 }
@@ -116,6 +123,7 @@ impl<T, R> App<T, R> {
             price_band_bps: None,
             engine_lag: Duration::ZERO,
             frame_time: Duration::ZERO,
+            engine_not_responding: false,
             flash,
             quit: false,
         };
@@ -175,6 +183,17 @@ impl<T, R> App<T, R> {
     pub fn set_frame_stats(&mut self, engine_lag: Duration, frame_time: Duration) {
         self.engine_lag = engine_lag;
         self.frame_time = frame_time;
+    }
+
+    /// Whether the engine has stopped publishing its view (the status bar says ENGINE NOT
+    /// RESPONDING). The console's loop sets it: no new view for
+    /// [`ENGINE_SILENCE`](crate::app::ENGINE_SILENCE).
+    pub fn set_engine_not_responding(&mut self, yes: bool) {
+        self.engine_not_responding = yes;
+    }
+
+    pub fn engine_not_responding(&self) -> bool {
+        self.engine_not_responding
     }
 
     /// The farthest a limit price may be from the mid, bps (from `risk.price_band_bps`),

@@ -55,6 +55,25 @@ pub struct KillSwitchConfig {
     pub cancel_on_exit: bool,
     /// How long to wait on exit for the venue to confirm cancels, milliseconds.
     pub exit_grace_ms: u64,
+    /// The watchdog trips the kill switch when the engine loop has not turned for this
+    /// long, milliseconds (wall time; a paused or slowly paced run still turns). 0: off.
+    pub engine_stall_ms: u64,
+}
+
+impl KillSwitchConfig {
+    /// The shortest stall the watchdog may be set to (the loop turns every few ms; below
+    /// this a busy machine would halt healthy runs).
+    pub const MIN_STALL_MS: u64 = 100;
+
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        if self.engine_stall_ms != 0 && self.engine_stall_ms < Self::MIN_STALL_MS {
+            return Err(crate::domain::Invalid::new(
+                "engine_stall_ms",
+                format!("must be 0 (off) or at least {} ms", Self::MIN_STALL_MS),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for KillSwitchConfig {
@@ -63,6 +82,7 @@ impl Default for KillSwitchConfig {
             flatten_on_kill: false,
             cancel_on_exit: true,
             exit_grace_ms: 3_000,
+            engine_stall_ms: 2_000,
         }
     }
 }

@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 
 pub struct Pty {
     child: Box<dyn Child + Send + Sync>,
-    keys: Box<dyn Write + Send>,
+    /// `None` once hung up.
+    keys: Option<Box<dyn Write + Send>>,
     parser: Arc<Mutex<vt100::Parser>>,
     /// While set, nobody reads the terminal (a dead SSH session that has not hung up).
     stalled: Arc<AtomicBool>,
+    /// Set by [`Pty::hang_up`]: the reader lets go of the terminal.
+    closed: Arc<AtomicBool>,
 }
 
 impl Pty {
@@ -42,11 +45,16 @@ impl Pty {
         let feed = parser.clone();
         let stalled = Arc::new(AtomicBool::new(false));
         let stall = stalled.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let close = closed.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             loop {
-                while stall.load(Ordering::SeqCst) {
+                while stall.load(Ordering::SeqCst) && !close.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(5));
+                }
+                if close.load(Ordering::SeqCst) {
+                    break; // drops the reader: the terminal's last handle
                 }
                 let Ok(n) = reader.read(&mut buf) else { break };
                 if n == 0 {
@@ -59,9 +67,10 @@ impl Pty {
         });
         Pty {
             child,
-            keys,
+            keys: Some(keys),
             parser,
             stalled,
+            closed,
         }
     }
 
@@ -91,11 +100,13 @@ impl Pty {
 
     /// Type these bytes.
     pub fn press(&mut self, keys: &[u8]) {
-        self.keys.write_all(keys).expect("type into the pty");
-        self.keys.flush().expect("flush the pty");
+        let w = self.keys.as_mut().expect("the terminal is hung up");
+        w.write_all(keys).expect("type into the pty");
+        w.flush().expect("flush the pty");
     }
 
     /// `q`, then `y` if it asks, and wait for the process to end.
+    #[allow(dead_code)]
     pub fn quit(&mut self) -> ExitStatus {
         self.press(b"q");
         std::thread::sleep(Duration::from_millis(300));
@@ -135,5 +146,26 @@ impl Pty {
     /// Whether pit has exited.
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Close the terminal (an SSH session that hung up): the master's handles go, and
+    /// the kernel hangs up pit's terminal (SIGHUP; reads and writes fail).
+    pub fn hang_up(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.keys = None;
+        // The reader lets go after its current read (pit draws several times a second).
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Wait up to `limit` for pit to exit; its status, if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }

@@ -1,5 +1,5 @@
-//! The status bar (mode, feed age, RESYNCING, trading state, engine clock, engine lag,
-//! frame time),
+//! The status bar (mode, ENGINE NOT RESPONDING, feed age, RESYNCING, trading state,
+//! engine clock, engine lag, frame time),
 //! the full-width HALTED banner, and the footer (key hints or the last message).
 
 use crate::app::{Action, Mode};
@@ -37,6 +37,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(
             format!("recorded {}", view.now.to_rfc3339()),
             t.style(Role::Text),
+        ));
+        spans.push(sep());
+    }
+    // The engine has stopped publishing: everything on screen is as old as the last view.
+    if app.engine_not_responding() {
+        spans.push(Span::styled(
+            " ENGINE NOT RESPONDING ",
+            t.style(Role::Critical)
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD),
         ));
         spans.push(sep());
     }
