@@ -3,13 +3,13 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pit::config::Config;
-use pit::control::Speed;
 use pit::domain::OrderSpec;
 use pit::domain::{
     ClientOrderId, InstrumentId, MarketEvent, MarketEventKind, OrderBook, OrderKind, OrderRequest,
     OrderTag, Owner, Price, Qty, Side, TimeInForce, Timestamp, TradingState,
 };
 use pit::engine::risk::{RiskCtx, RiskEngine};
+use pit::pace::Speed;
 use pit::runner::{RunOptions, Runner};
 use pit::setup::assemble;
 use pit::venue::{EventFeed, MarketDataPort};

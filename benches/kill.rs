@@ -16,7 +16,6 @@
 //! `--max-open N`, the risk limit on open orders and so the kill's targets, default 1000).
 
 use pit::config::Config;
-use pit::control::Speed;
 use pit::domain::OrderSpec;
 use pit::domain::{
     ClientOrderId, ExecReport, InstrumentId, MarketEvent, OrderKind, OrderRequest, Price, Qty,
@@ -24,6 +23,7 @@ use pit::domain::{
 };
 use pit::engine::risk::RiskApproved;
 use pit::engine::{Command, Effect, Engine, ManualOrder};
+use pit::pace::Speed;
 use pit::runner::{RunObserver, RunOptions, Runner};
 use pit::setup::{SIM_EPOCH, assemble};
 use pit::venue::{ExecutionPort, PortStats};

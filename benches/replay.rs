@@ -9,8 +9,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pit::config::Config;
-use pit::control::Speed;
 use pit::domain::TradingState;
+use pit::pace::Speed;
 use pit::runner::{RunOptions, Runner};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod headless;
 pub mod import;
 pub mod logging;
+pub mod pace;
 pub mod record;
 pub mod runner;
 pub mod setup;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use pit::config::Config;
-use pit::control::Speed;
+use pit::pace::Speed;
 use pit::runner::RunOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,15 +3,16 @@
 //! (real time, N times faster, or as fast as possible), and publishes the engine's view as
 //! a latest value. It never waits for the console.
 
-use crate::control::{RunControl, Speed};
 use crate::domain::{Timestamp, TradingGate};
+use crate::emergency::killer::{KillLane, Killer};
 use crate::emergency::latch::HaltLatch;
 use crate::engine::clock::{Clock, ScaledClock};
 use crate::engine::view::EngineView;
 use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
+use crate::pace::{RunControl, Speed};
 use crate::store::writer::StoreSink;
 use crate::venue::{ExecutionPort, GatedPort, MarketDataPort, PortStats};
-use inbox::{Inbox, KillLane};
+use inbox::Inbox;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -20,7 +21,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 mod inbox;
-pub use inbox::Killer;
 
 /// Longest a live run waits for market data before looking at operator commands.
 const LIVE_POLL: Duration = Duration::from_millis(2);

@@ -13,8 +13,8 @@
 //! closed, like every other kill path; `kill_switch.engine_stall_ms` should be far above
 //! any pause a healthy loop takes (the default is 2 s; the loop turns every few ms).
 
+use crate::emergency::killer::Killer;
 use crate::engine::{AlertLevel, Engine};
-use crate::runner::Killer;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

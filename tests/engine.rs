@@ -2,7 +2,6 @@
 //! determinism. Driven through the real runner, simulated market and paper venue.
 
 use pit::config::Config;
-use pit::control::Speed;
 use pit::domain::OrderSpec;
 use pit::domain::{
     ClientOrderId, ExecReport, MarketEvent, OrderKind, OrderRequest, Side, TimeInForce, Timestamp,
@@ -10,6 +9,7 @@ use pit::domain::{
 };
 use pit::engine::risk::RiskApproved;
 use pit::engine::{Command, ManualOrder};
+use pit::pace::Speed;
 use pit::runner::{RunOptions, Runner};
 use pit::setup::{SIM_EPOCH, assemble};
 use pit::venue::{ExecutionPort, PortStats};

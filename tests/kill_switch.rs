@@ -2,7 +2,6 @@
 //! port, a re-arm that cannot undo a later kill, and a kill that jumps queued commands.
 
 use pit::config::Config;
-use pit::control::Speed;
 use pit::domain::OrderSpec;
 use pit::domain::{
     ClientOrderId, ExecReport, InstrumentId, MarketEvent, OrderKind, OrderRequest, Owner, Price,
@@ -10,6 +9,7 @@ use pit::domain::{
 };
 use pit::engine::risk::RiskApproved;
 use pit::engine::{Command, Effect, Engine, ManualOrder};
+use pit::pace::Speed;
 use pit::runner::{RunObserver, RunOptions, Runner};
 use pit::setup::{SIM_EPOCH, assemble};
 use pit::venue::{ExecutionPort, PortStats};

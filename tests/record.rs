@@ -4,7 +4,7 @@
 //! recording is small and trades; sweeps rank; `--set` mistakes name key and line.
 
 use pit::app::ReplayClock;
-use pit::control::Speed;
+use pit::pace::Speed;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -270,7 +270,7 @@ fn replay_speeds_step_from_a_quarter_to_max() {
 
 #[test]
 fn pausing_stepping_and_changing_speed_do_not_change_the_fills() {
-    use pit::control::RunControl;
+    use pit::pace::RunControl;
     use std::time::Duration;
     let cfg = pit::config::Config::default();
     let start = |speed| {

@@ -3,9 +3,9 @@
 //! report's figures against a hand-computed fixture.
 
 use pit::config::Config;
-use pit::control::Speed;
 use pit::domain::{InstrumentId, OrderTag, Side, Timestamp, TradingState};
 use pit::engine::{ClosedTrade, Command};
+use pit::pace::Speed;
 use pit::runner::{RunOptions, Runner};
 use pit::store::report::Report;
 use pit::store::schema::{FillRow, TradeRow};

@@ -4,10 +4,10 @@
 //! a CRITICAL alert. A healthy run, a slowly paced one and a paused one never trip it.
 
 use pit::config::Config;
-use pit::control::{RunControl, Speed};
 use pit::domain::{ClientOrderId, ExecReport, MarketEvent, OrderRequest, Timestamp, TradingState};
 use pit::engine::AlertLevel;
 use pit::engine::risk::RiskApproved;
+use pit::pace::{RunControl, Speed};
 use pit::runner::{EngineHandle, RunOptions};
 use pit::setup::assemble;
 use pit::venue::{ExecutionPort, PortStats};

@@ -3,9 +3,9 @@
 //! everything. Each turns into state changes and [`AppEffect`]s.
 
 use super::{Action, App, AppEffect, Confirm, Pane, Popup, ReplayClock, ThemeCycle};
-use crate::control::RunControl;
 use crate::domain::{Side, TradingState};
 use crate::engine::Command;
+use crate::pace::RunControl;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 impl<T: ThemeCycle, R> App<T, R> {

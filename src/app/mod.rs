@@ -23,10 +23,10 @@ pub use keymap::{Action, Keymap, KeymapConfig};
 pub use order_form::{Check, FormField, OrderForm};
 pub use types::{Confirm, Mode, Pane, Popup, REPLAY_SPEEDS, ReplayClock, ReportView, ThemeCycle};
 
-use crate::control::{RunControl, Speed};
 use crate::domain::{Instrument, InstrumentId, Order, OrderBook, Qty, Side, TakeCost, Timestamp};
 use crate::engine::view::{EngineView, MarketView};
 use crate::engine::{AlertLevel, Command};
+use crate::pace::{RunControl, Speed};
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
 use std::sync::Arc;

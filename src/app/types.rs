@@ -4,7 +4,7 @@
 //! shows ([`ReportView`]).
 
 use super::order_form::OrderForm;
-use crate::control::Speed;
+use crate::pace::Speed;
 use std::fmt;
 use std::sync::Arc;
 

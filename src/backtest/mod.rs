@@ -9,9 +9,9 @@ pub mod report;
 pub mod sweep;
 
 use crate::config::Config;
-use crate::control::Speed;
 use crate::domain::{ClientOrderId, Side, Timestamp, TradingState};
 use crate::engine::{Effect, Engine, Summary};
+use crate::pace::Speed;
 use crate::runner::{RunObserver, RunOptions, RunResult, Runner};
 use crate::venue::feed::replay::{Progress, ReplayReport};
 use report::{Figures, FillRecord, RunRecord};

@@ -19,9 +19,10 @@ use super::protocol::{
 };
 use super::status::{Status, kill_report};
 use crate::domain::{InstrumentId, TradingGate, TradingState};
+use crate::emergency::killer::Killer;
 use crate::engine::Command;
 use crate::engine::view::EngineView;
-use crate::runner::{EngineHandle, Killer};
+use crate::runner::EngineHandle;
 use serde_json::{Value, json};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -14,12 +14,13 @@
 //!   clean-exit record that tells a restart whether the last run crashed.
 //!
 //! Neither thread touches the console or waits for the engine: both call
-//! [`Killer::kill`](crate::runner::Killer::kill), which closes the gate before it returns.
+//! [`Killer::kill`](killer::Killer::kill), which closes the gate before it returns.
 
+pub mod killer;
 pub mod latch;
 
 use crate::domain::TradingGate;
-use crate::runner::Killer;
+use killer::Killer;
 use latch::HaltLatch;
 use std::io::Read;
 use std::path::{Path, PathBuf};
