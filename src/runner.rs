@@ -6,13 +6,15 @@
 use crate::domain::{Timestamp, TradingGate};
 use crate::emergency::killer::{KillLane, Killer};
 use crate::emergency::latch::HaltLatch;
-use crate::engine::clock::{Clock, ScaledClock};
+use crate::engine::clock::Clock;
 use crate::engine::view::EngineView;
 use crate::engine::{AlertLevel, Command, Effect, Engine, Input, Summary};
 use crate::pace::{RunControl, Speed};
 use crate::store::writer::StoreSink;
 use crate::venue::{ExecutionPort, GatedPort, MarketDataPort, PortStats};
 use inbox::Inbox;
+use pacer::Pacer;
+use publisher::Publisher;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 mod inbox;
+mod pacer;
+mod publisher;
 
 /// Longest a live run waits for market data before looking at operator commands.
 const LIVE_POLL: Duration = Duration::from_millis(2);
@@ -800,197 +804,6 @@ enum Waited {
     Command,
     /// A live market event arrived first.
     Market,
-}
-
-/// Paces engine time against the wall clock and obeys the replay controls (pause, speed,
-/// step).
-struct Pacer {
-    /// A live feed's events come at wall-clock times: engine time is the wall clock
-    /// (re-anchored every turn; speed controls do not apply).
-    live: bool,
-    speed: Speed,
-    /// `None` at max speed: engine time comes only from the events.
-    clock: Option<ScaledClock>,
-    controls: Option<Receiver<RunControl>>,
-    /// Controls to apply at the top of the next turn.
-    queue: Vec<RunControl>,
-    paused: bool,
-    /// Items granted by `Step` while paused.
-    steps: u32,
-    /// How late the last paced item was processed, for the view.
-    lag: Duration,
-}
-
-impl Pacer {
-    fn new(
-        live: bool,
-        speed: Speed,
-        started: Timestamp,
-        controls: Option<Receiver<RunControl>>,
-    ) -> Self {
-        let clock = match speed {
-            _ if live => Some(ScaledClock::new(wall_now(), 1.0)),
-            Speed::Times(s) => Some(ScaledClock::new(started, s)),
-            Speed::Max => None,
-        };
-        Pacer {
-            live,
-            speed,
-            clock,
-            controls,
-            queue: Vec::new(),
-            paused: false,
-            steps: 0,
-            lag: Duration::ZERO,
-        }
-    }
-
-    /// Apply the controls that arrived: pause, speed, step. Any control re-anchors the
-    /// clock at the current engine time `now`.
-    fn apply_controls(&mut self, now: Timestamp) {
-        if let Some(rx) = &self.controls {
-            self.queue.extend(rx.try_iter());
-        }
-        if self.queue.is_empty() {
-            return;
-        }
-        let mut changed = None;
-        for c in self.queue.drain(..) {
-            match c {
-                RunControl::Pause => self.paused = true,
-                RunControl::Resume => self.paused = false,
-                RunControl::TogglePause => self.paused = !self.paused,
-                RunControl::SetSpeed(s) => changed = Some(s),
-                RunControl::Step => self.steps += 1,
-            }
-            if !self.paused {
-                self.steps = 0;
-            }
-            changed.get_or_insert(self.speed);
-        }
-        if let Some(s) = changed.filter(|_| !self.live) {
-            self.speed = s;
-            self.clock = match s {
-                Speed::Times(x) => Some(ScaledClock::new(now, x)),
-                Speed::Max => None,
-            };
-        }
-    }
-
-    /// After a step while paused: the clock goes on from `now`.
-    fn reanchor(&mut self, now: Timestamp) {
-        if let Some(c) = &mut self.clock
-            && let Speed::Times(x) = self.speed
-        {
-            *c = ScaledClock::new(now, x);
-        }
-    }
-
-    /// Live: engine time is the wall clock, re-anchored before every paced item.
-    fn follow_wall(&mut self) {
-        if self.live {
-            self.clock = Some(ScaledClock::new(wall_now(), 1.0));
-        }
-    }
-
-    /// Whether a replay control arrived (queued for the top of the next turn).
-    fn control_arrived(&mut self) -> bool {
-        if let Some(rx) = &self.controls
-            && let Ok(c) = rx.try_recv()
-        {
-            self.queue.push(c);
-            return true;
-        }
-        false
-    }
-}
-
-/// Publishes the engine's view as a latest value, never showing what the store has not
-/// made durable yet.
-struct Publisher {
-    tx: Option<watch::Sender<Arc<EngineView>>>,
-    /// A view waiting for the store: (last record it reflects, the view).
-    held: Option<(u64, Arc<EngineView>)>,
-    /// When a view last went out (or was held).
-    last: Instant,
-    /// At most this often, wall time.
-    every: Duration,
-    /// The halt latch whose state the view shows.
-    latch: Option<HaltLatch>,
-}
-
-impl Publisher {
-    fn new(
-        tx: Option<watch::Sender<Arc<EngineView>>>,
-        every: Duration,
-        latch: Option<HaltLatch>,
-    ) -> Self {
-        Publisher {
-            tx,
-            held: None,
-            last: Instant::now(),
-            every,
-            latch,
-        }
-    }
-
-    /// Whether the next view is due.
-    fn due(&self) -> bool {
-        self.last.elapsed() >= self.every
-    }
-
-    /// Whether the next view is due at wall time `wall`.
-    fn due_at(&self, wall: Instant) -> bool {
-        wall.duration_since(self.last) >= self.every
-    }
-
-    /// Publish the engine's view now, stamped with `lag`; held back until durable when the
-    /// run persists.
-    fn publish(
-        &mut self,
-        engine: &mut Engine,
-        market: &dyn MarketDataPort,
-        store: Option<&StoreSink>,
-        lag: Duration,
-    ) {
-        if let Some(tx) = &self.tx {
-            // Never show what is not durable yet: hold the view until it is (one held
-            // view at a time, so a busy engine still shows progress).
-            if self.held.is_none() {
-                let mut view = engine.view();
-                view.engine_lag = lag;
-                view.health.feed = market.health();
-                if let Some(l) = &self.latch {
-                    view.halt_latch = l.state();
-                }
-                view.store_failed = store
-                    .filter(|s| s.has_failed())
-                    .map(|s| s.error().unwrap_or_else(|| "unknown error".into()));
-                let view = Arc::new(view);
-                match store {
-                    // A failed store never becomes durable again: show the live state
-                    // (flagged STORE FAILED) rather than freeze on the last durable view.
-                    Some(s) if !s.is_durable(s.emitted()) && !s.has_failed() => {
-                        self.held = Some((s.emitted(), view));
-                    }
-                    _ => {
-                        tx.send_replace(view);
-                    }
-                }
-            }
-        }
-        self.last = Instant::now();
-    }
-
-    /// Send the held view once the store has made it durable.
-    fn release(&mut self, store: Option<&StoreSink>) {
-        if let (Some(tx), Some(s), Some((mark, _))) = (&self.tx, store, self.held.as_ref())
-            && (s.is_durable(*mark) || s.has_failed())
-            && let Some((_, view)) = self.held.take()
-        {
-            tx.send_replace(view);
-        }
-    }
 }
 
 /// The time a live clock says, for callers that need one outside the engine.

@@ -169,3 +169,14 @@ impl Pty {
         None
     }
 }
+
+/// A test that fails (or ends) with pit still running must not leave it behind: a stray
+/// console keeps trading in a temp folder and loads the machine for every later test.
+impl Drop for Pty {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
