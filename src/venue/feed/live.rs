@@ -469,7 +469,7 @@ impl Conn {
                         Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
                             Ok(t) => self.line(Direction::Recv, &url, t),
                             Err(_) => {
-                                tracing::warn!(venue = %self.spec.venue, "malformed frame: binary, not UTF-8");
+                                crate::warn_limited!("feed.malformed", venue = %self.spec.venue, "malformed frame: binary, not UTF-8");
                                 self.status(|s| s.unattributed_malformed += 1);
                             }
                         },
