@@ -19,6 +19,8 @@ pub struct SizeRolling {
     file_limit: u64,
     total_limit: u64,
     day: String,
+    /// Unix seconds of the next UTC midnight, when the day's file changes.
+    next_day_at: i64,
     n: u32,
     file: File,
     written: u64,
@@ -26,6 +28,12 @@ pub struct SizeRolling {
 
 fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
+}
+
+/// Unix seconds of the UTC midnight after now.
+fn next_midnight() -> i64 {
+    let now = chrono::Utc::now().timestamp();
+    (now.div_euclid(86_400) + 1) * 86_400
 }
 
 fn name(day: &str, n: u32) -> String {
@@ -82,6 +90,7 @@ impl SizeRolling {
             file_limit: file_limit.max(1),
             total_limit,
             day,
+            next_day_at: next_midnight(),
             n,
             file,
             written,
@@ -131,11 +140,15 @@ impl SizeRolling {
 
 impl Write for SizeRolling {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let day = today();
-        if day != self.day {
-            self.roll(day, 0)?;
-        } else if self.written > 0 && self.written + buf.len() as u64 > self.file_limit {
-            self.roll(day, self.n + 1)?;
+        if chrono::Utc::now().timestamp() >= self.next_day_at {
+            self.next_day_at = next_midnight();
+            let day = today();
+            if day != self.day {
+                self.roll(day, 0)?;
+            }
+        }
+        if self.written > 0 && self.written + buf.len() as u64 > self.file_limit {
+            self.roll(self.day.clone(), self.n + 1)?;
         }
         let n = self.file.write(buf)?;
         self.written += n as u64;
@@ -200,6 +213,27 @@ mod tests {
         let after = list(dir.path()).unwrap();
         assert_eq!(before.len(), after.len(), "{before:?} {after:?}");
         assert_eq!(after.last().unwrap().2, 61);
+    }
+
+    #[test]
+    fn a_new_day_starts_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SizeRolling::open(dir.path(), 1_000, 10_000).unwrap();
+        w.write_all(b"today\n").unwrap();
+        // As if the file had been opened yesterday and midnight has passed.
+        std::fs::rename(
+            dir.path().join(name(&w.day, 0)),
+            dir.path().join(name("2000-01-01", 0)),
+        )
+        .unwrap();
+        w.day = "2000-01-01".into();
+        w.next_day_at = 0;
+        w.write_all(b"tomorrow\n").unwrap();
+        w.flush().unwrap();
+        let files = list(dir.path()).unwrap();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(files[1].0, (today(), 0));
+        assert_eq!(std::fs::read_to_string(&files[1].1).unwrap(), "tomorrow\n");
     }
 
     #[test]
