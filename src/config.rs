@@ -53,10 +53,13 @@ pub struct InstrumentConfig {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// Folder for daily-rolling log files (relative to the working directory).
+    /// Folder for the log files, rolled by day and by size (relative to the working directory).
     pub dir: PathBuf,
-    /// Level filter: error, warn, info, debug, trace (or a tracing filter string).
+    /// Level filter: off, error, warn, info, debug, trace, or `target=level` directives
+    /// separated by commas. `RUST_LOG`, when set, overrides it.
     pub level: String,
+    /// Cap on the log files' total size in MiB; the oldest files are deleted beyond it.
+    pub max_mb: u32,
 }
 
 impl Default for LogConfig {
@@ -64,6 +67,7 @@ impl Default for LogConfig {
         LogConfig {
             dir: PathBuf::from("logs"),
             level: "info".into(),
+            max_mb: 200,
         }
     }
 }
@@ -271,8 +275,9 @@ impl Config {
         within("store", self.store.validate())?;
         within("recording", self.recording.validate())?;
         within("live", self.live.validate())?;
-        if self.log.level.trim().is_empty() {
-            return Err(Invalid::new("log.level", "must not be empty"));
+        crate::logging::check_filter(&self.log.level).map_err(|m| Invalid::new("log.level", m))?;
+        if self.log.max_mb == 0 {
+            return Err(Invalid::new("log.max_mb", "must be at least 1"));
         }
         Ok(())
     }

@@ -177,6 +177,19 @@ fn bad_configs_name_the_file_line_and_key() {
             "[kill_switch]\nengine_stall_ms = 20\n",
             "bad.toml:2: kill_switch.engine_stall_ms: must be 0 (off) or at least 100 ms",
         ),
+        // a log level tracing would take for a target name, leaving an empty log
+        (
+            "[log]\ndir = \"logs\"\nlevel = \"verbose\"\n",
+            "bad.toml:3: log.level: unknown level 'verbose'",
+        ),
+        (
+            "[log]\nlevel = \"info,pit=loud\"\n",
+            "bad.toml:2: log.level: 'pit=loud' is not a target=level directive",
+        ),
+        (
+            "[log]\nmax_mb = 0\n",
+            "bad.toml:2: log.max_mb: must be at least 1",
+        ),
     ];
     for (text, want) in cases {
         let err = config_error(text);

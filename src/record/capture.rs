@@ -110,7 +110,11 @@ impl<R: BufRead> CaptureReader<R> {
 
     fn skip(&mut self, reason: String) {
         self.skipped += 1;
-        tracing::warn!(line = self.line_no, "recording line skipped: {reason}");
+        crate::warn_limited!(
+            "capture.skipped",
+            line = self.line_no,
+            "recording line skipped: {reason}"
+        );
         if self.first_skipped.len() < KEEP_SKIPPED {
             self.first_skipped.push(SkippedLine {
                 line: self.line_no,

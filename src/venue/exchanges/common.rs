@@ -365,7 +365,7 @@ impl BookState {
         if self.resyncing {
             return;
         }
-        tracing::warn!(instrument = %self.instrument.symbol, venue = %self.instrument.venue, "resyncing: {reason}");
+        crate::warn_limited!("feed.resync", instrument = %self.instrument.symbol, venue = %self.instrument.venue, "resyncing: {reason}");
         self.resyncing = true;
         self.stats.resyncs += 1;
         out.push(MarketEvent {
@@ -405,7 +405,7 @@ impl BookState {
     /// Count and log a malformed frame.
     pub fn malformed(&mut self, what: &str) {
         self.stats.malformed += 1;
-        tracing::warn!(instrument = %self.instrument.symbol, venue = %self.instrument.venue, "malformed frame: {what}");
+        crate::warn_limited!("feed.malformed", instrument = %self.instrument.symbol, venue = %self.instrument.venue, "malformed frame: {what}");
     }
 }
 
@@ -519,7 +519,7 @@ impl Books {
     /// Count a malformed frame that names no instrument.
     pub fn malformed(&mut self, what: &str) {
         self.unattributed_malformed += 1;
-        tracing::warn!(venue = %self.venue, "malformed frame: {what}");
+        crate::warn_limited!("feed.malformed", venue = %self.venue, "malformed frame: {what}");
     }
 }
 

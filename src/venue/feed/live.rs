@@ -390,7 +390,7 @@ impl Conn {
                     match self.session(ws).await {
                         End::Stopped => break,
                         End::Lost(why) => {
-                            tracing::warn!(venue = %self.spec.venue, "connection lost: {why}");
+                            crate::warn_limited!("feed.connection", venue = %self.spec.venue, "connection lost: {why}");
                             self.status(|s| {
                                 s.disconnects += 1;
                                 s.last_error = Some(why.clone());
@@ -403,11 +403,11 @@ impl Conn {
                     }
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(venue = %self.spec.venue, %url, "connect failed: {e}");
+                    crate::warn_limited!("feed.connection", venue = %self.spec.venue, %url, "connect failed: {e}");
                     self.status(|s| s.last_error = Some(format!("connect: {e}")));
                 }
                 Err(_) => {
-                    tracing::warn!(venue = %self.spec.venue, %url, "connect timed out");
+                    crate::warn_limited!("feed.connection", venue = %self.spec.venue, %url, "connect timed out");
                     self.status(|s| s.last_error = Some("connect timed out".into()));
                 }
             }
@@ -469,7 +469,7 @@ impl Conn {
                         Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
                             Ok(t) => self.line(Direction::Recv, &url, t),
                             Err(_) => {
-                                tracing::warn!(venue = %self.spec.venue, "malformed frame: binary, not UTF-8");
+                                crate::warn_limited!("feed.malformed", venue = %self.spec.venue, "malformed frame: binary, not UTF-8");
                                 self.status(|s| s.unattributed_malformed += 1);
                             }
                         },
@@ -487,7 +487,7 @@ impl Conn {
                         self.decoder.requests()
                     }
                     Err(e) => {
-                        tracing::warn!(venue = %self.spec.venue, url = %u, attempt = n, "REST request failed: {e}");
+                        crate::warn_limited!("feed.rest", venue = %self.spec.venue, url = %u, attempt = n, "REST request failed: {e}");
                         self.status(|s| { s.http_errors += 1; s.last_error = Some(format!("REST: {e}")); });
                         if n >= 3 {
                             return End::Lost(format!("REST snapshot failed {n} times: {e}"));

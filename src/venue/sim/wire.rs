@@ -380,7 +380,7 @@ impl SimDecoder {
     }
 
     fn malformed(&mut self, inst: usize, why: &str) {
-        tracing::warn!("sim frame malformed: {why}");
+        crate::warn_limited!("feed.malformed", "sim frame malformed: {why}");
         let n = if inst < self.stats.len() { inst } else { 0 };
         if let Some(s) = self.stats.get_mut(n) {
             s.malformed += 1;

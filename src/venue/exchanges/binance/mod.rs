@@ -101,7 +101,7 @@ fn check_tickers(st: &mut BookState, sync: &mut Sync) {
                 st.stats.bbo_checks_passed += 1;
             } else {
                 st.stats.bbo_checks_failed += 1;
-                tracing::warn!(symbol = %st.instrument.symbol, u, "bookTicker disagrees with the book");
+                crate::warn_limited!("feed.bbo_mismatch", symbol = %st.instrument.symbol, u, "bookTicker disagrees with the book");
             }
         }
     }

@@ -1,0 +1,111 @@
+//! Logs go to files that roll by day and by size under a total cap (`log.max_mb`), through a
+//! non-blocking writer, never to the terminal. Repeated warnings are rate-limited per kind
+//! ([`limit`], [`crate::warn_limited!`]). `RUST_LOG`, when set, overrides `log.level`.
+//! Keep the returned guard alive until `main` returns so the last lines are flushed.
+
+pub mod limit;
+pub mod rolling;
+
+use crate::config::LogConfig;
+use anyhow::Context;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+
+/// Level names a filter directive may use.
+pub const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Check a level filter (`info`, `warn,pit::venue=debug`, ...). tracing accepts any bare word
+/// as a target name, so `verbose` would silently mean "only the target `verbose`" and leave
+/// an empty log: here a bare word must be a level, and a `target=level` directive must end
+/// in one.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    let is_level = |s: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s.trim()));
+    let usage = "use one of off, error, warn, info, debug, trace, or target=level";
+    if filter.trim().is_empty() {
+        return Err(format!("must not be empty; {usage}"));
+    }
+    for d in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match d.rsplit_once('=') {
+            Some((target, level)) if target.trim().is_empty() || !is_level(level) => {
+                return Err(format!("'{d}' is not a target=level directive; {usage}"));
+            }
+            Some(_) => {}
+            None if !is_level(d) => {
+                return Err(format!("unknown level '{d}'; {usage}"));
+            }
+            None => {}
+        }
+    }
+    EnvFilter::try_new(filter).map_err(|e| format!("invalid filter '{filter}': {e}"))?;
+    Ok(())
+}
+
+/// Flushes the log when dropped, after writing the rate limiter's pending summaries.
+pub struct LogGuard {
+    _worker: WorkerGuard,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        limit::flush_summaries();
+    }
+}
+
+/// Start logging to `<dir>/pit.log.YYYY-MM-DD[.N]`.
+pub fn init(cfg: &LogConfig) -> anyhow::Result<LogGuard> {
+    std::fs::create_dir_all(&cfg.dir)
+        .with_context(|| format!("cannot create log folder {}", cfg.dir.display()))?;
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = match &from_env {
+        Some(v) => {
+            check_filter(v).map_err(|e| anyhow::anyhow!("RUST_LOG: {e}"))?;
+            v.clone()
+        }
+        None => {
+            check_filter(&cfg.level).map_err(|e| anyhow::anyhow!("log.level: {e}"))?;
+            cfg.level.clone()
+        }
+    };
+    let filter = EnvFilter::try_new(&filter).context("log filter")?;
+    let total = u64::from(cfg.max_mb.max(1)) * 1024 * 1024;
+    // Five files or more under the cap, so a roll never deletes most of the history.
+    let appender = rolling::SizeRolling::open(&cfg.dir, total / 5, total).map_err(|e| {
+        anyhow::anyhow!(
+            "log.dir: cannot write a log file in {}: {e}; make the folder writable or set log.dir",
+            cfg.dir.display()
+        )
+    })?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))?;
+    if let Some(v) = from_env {
+        tracing::info!("log filter from RUST_LOG (overrides log.level): {v}");
+    }
+    Ok(LogGuard { _worker: guard })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_filter;
+
+    #[test]
+    fn filters_with_unknown_levels_are_refused() {
+        for ok in ["info", "WARN", "warn,pit::venue=debug", "pit=trace", "off"] {
+            assert_eq!(check_filter(ok), Ok(()), "{ok}");
+        }
+        for bad in ["verbose", "", "info,loud", "pit=verbose", "=info"] {
+            assert!(check_filter(bad).is_err(), "{bad}");
+        }
+        assert!(
+            check_filter("verbose")
+                .unwrap_err()
+                .contains("unknown level 'verbose'")
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! Logs, as a user meets them: a flood of malformed frames gives a small log that says how
+//! much it left out; `RUST_LOG` overrides `log.level`; a bad level is refused at start.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pit(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pit"));
+    c.current_dir(dir).env_remove("RUST_LOG");
+    c
+}
+
+fn logs(dir: &Path) -> (u64, String) {
+    let mut size = 0;
+    let mut text = String::new();
+    for e in std::fs::read_dir(dir.join("logs")).expect("logs/") {
+        let p = e.unwrap().path();
+        size += std::fs::metadata(&p).unwrap().len();
+        text.push_str(&std::fs::read_to_string(&p).unwrap());
+    }
+    (size, text)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_flood_of_malformed_frames_gives_a_small_log_with_the_suppressed_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = String::new();
+    for i in 0..100_000 {
+        rec.push_str(&format!(
+            "{{\"ts_ns\":{},\"venue\":\"sim\",\"dir\":\"recv\",\"url\":\"sim:\",\"frame\":\"garbage {i}\"}}\n",
+            1_000 + i
+        ));
+    }
+    for i in 0..1_000 {
+        rec.push_str(&format!("not a capture line {i}\n"));
+    }
+    std::fs::write(dir.path().join("flood.jsonl"), rec).unwrap();
+    let out = pit(dir.path())
+        .args(["replay", "--headless", "flood.jsonl"])
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let (size, text) = logs(dir.path());
+    // One line per frame would be several MB; a handful of lines per kind is a few KB.
+    assert!(size < 20_000, "log is {size} bytes:\n{text}");
+    assert_eq!(text.matches("sim frame malformed").count(), 10, "{text}");
+    assert!(
+        text.contains("99990 more 'feed.malformed' warnings suppressed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("990 more 'capture.skipped' warnings suppressed"),
+        "{text}"
+    );
+}
+
+fn headless_run(dir: &Path, rust_log: Option<&str>) -> Output {
+    std::fs::write(dir.join("c.toml"), "[log]\nlevel = \"warn\"\n").unwrap();
+    let mut c = pit(dir);
+    if let Some(v) = rust_log {
+        c.env("RUST_LOG", v);
+    }
+    c.args([
+        "--config",
+        "c.toml",
+        "run",
+        "--headless",
+        "--for",
+        "2s",
+        "--speed",
+        "max",
+    ])
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn rust_log_overrides_the_configured_level() {
+    let quiet = tempfile::tempdir().unwrap();
+    let out = headless_run(quiet.path(), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, text) = logs(quiet.path());
+    assert!(!text.contains("DEBUG"), "log.level = warn:\n{text}");
+
+    let loud = tempfile::tempdir().unwrap();
+    let out = headless_run(loud.path(), Some("debug"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, text) = logs(loud.path());
+    assert!(text.contains("DEBUG"), "RUST_LOG=debug:\n{text}");
+    assert!(text.contains("order sent"), "{text}");
+    assert!(text.contains("log filter from RUST_LOG"), "{text}");
+}
+
+#[test]
+fn a_bad_rust_log_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = headless_run(dir.path(), Some("verbose"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("RUST_LOG: unknown level 'verbose'"),
+        "{}",
+        stderr(&out)
+    );
+}
