@@ -386,3 +386,33 @@ fn a_backtest_of_a_poisoned_capture_makes_no_phantom_fills() {
     assert!(pnl.abs() < 10.0, "phantom PnL: {j}");
     assert!(j["fills"].as_u64().unwrap() > 10, "{j}");
 }
+
+/// `[book]` reaches the backtest's decoder: with `max_seq_jump = 1` every Binance diff
+/// (each spans several update ids) is a gap, so the book is never trusted after the one
+/// snapshot and nothing fills.
+#[test]
+fn book_limits_from_the_config_reach_the_backtest() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = std::env::var("PIT_CAPTURES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("../shared/captures"))
+        .join(BINANCE);
+    if !path.is_file() {
+        eprintln!("skipped: {} is absent", path.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pit"))
+        .current_dir(dir.path())
+        .args(["backtest", path.to_str().unwrap(), "--for", "60s", "--json"])
+        .args(["--set", "book.max_seq_jump=1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["fills"], 0, "{j}");
+}

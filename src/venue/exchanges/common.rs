@@ -236,7 +236,8 @@ pub fn for_each_element<'a>(raw: &'a str, mut f: impl FnMut(&Tokens<'a>) -> bool
 }
 
 /// How far a decoder trusts what a venue sends (`[book]` in the config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct BookLimits {
     /// A trade priced further than this many percent from the last trusted mid, a bid
     /// this far above it or an ask this far below it, is bad data (0: no band). Bids far
@@ -257,6 +258,30 @@ impl Default for BookLimits {
 }
 
 impl BookLimits {
+    /// Values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
+        if self.sanity_band_pct > 1000 {
+            return Err(Invalid::new(
+                "sanity_band_pct",
+                format!(
+                    "{}: at most 1000 (percent from the last trusted mid; 0 turns the band off)",
+                    self.sanity_band_pct
+                ),
+            ));
+        }
+        if self.max_seq_jump < 0 {
+            return Err(Invalid::new(
+                "max_seq_jump",
+                format!(
+                    "{}: must not be negative (0 turns the limit off)",
+                    self.max_seq_jump
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a sequence moving from `from` to `to` in one frame jumps implausibly far
     /// (or backwards).
     pub fn implausible_jump(&self, from: i64, to: i64) -> bool {
@@ -566,9 +591,19 @@ pub struct Books {
     venue: String,
     /// Malformed frames that name no instrument.
     pub unattributed_malformed: u64,
+    /// The trust limits every book takes (`[book]`).
+    limits: BookLimits,
 }
 
 impl Books {
+    /// Set the trust limits of every book, present and discovered later.
+    pub fn set_limits(&mut self, limits: BookLimits) {
+        self.limits = limits;
+        for st in &mut self.states {
+            st.limits = limits;
+        }
+    }
+
     /// A new connection: every book is rebuilt from a fresh snapshot.
     pub fn on_connect(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) {
         for st in &mut self.states {
@@ -643,7 +678,9 @@ impl Books {
         });
         self.keys.push(key.to_string());
         self.instruments.push(inst.clone());
-        self.states.push(BookState::new(inst, price, qty));
+        let mut st = BookState::new(inst, price, qty);
+        st.limits = self.limits;
+        self.states.push(st);
         Some(self.states.len() - 1)
     }
 
@@ -682,6 +719,9 @@ macro_rules! books_decoder_parts {
         }
         fn unattributed_malformed(&self) -> u64 {
             self.books.unattributed_malformed
+        }
+        fn set_book_limits(&mut self, limits: crate::venue::exchanges::common::BookLimits) {
+            self.books.set_limits(limits);
         }
     };
 }

@@ -82,6 +82,8 @@ pub trait FrameDecoder: Send {
     fn book(&self, _i: usize) -> Option<&OrderBook> {
         None
     }
+    /// How far to trust the venue's data (`[book]`); decoders that keep no book ignore it.
+    fn set_book_limits(&mut self, _limits: crate::venue::exchanges::common::BookLimits) {}
     /// Malformed frames that named no instrument (counted and logged too).
     fn unattributed_malformed(&self) -> u64 {
         0
