@@ -99,6 +99,8 @@ pub struct Config {
     pub recording: crate::record::RecordConfig,
     /// `[live]`: the live market-data connection (real venues).
     pub live: crate::venue::exchanges::entry::LiveSettings,
+    /// `[book]`: how far the books trust a venue's data (sanity band, sequence jumps).
+    pub book: crate::venue::exchanges::common::BookLimits,
 }
 
 impl Default for Config {
@@ -120,6 +122,7 @@ impl Default for Config {
             record: false,
             recording: crate::record::RecordConfig::default(),
             live: crate::venue::exchanges::entry::LiveSettings::default(),
+            book: crate::venue::exchanges::common::BookLimits::default(),
         }
     }
 }
@@ -192,6 +195,7 @@ impl Config {
         fn within(section: &str, r: Result<(), Invalid>) -> Result<(), Invalid> {
             r.map_err(|i| Invalid::new(format!("{section}.{}", i.key), i.message))
         }
+        within("book", self.book.validate())?;
         let venues = venues();
         if !venues.contains(&self.venue.as_str()) {
             return Err(Invalid::new(
@@ -452,6 +456,23 @@ mod tests {
         let (line, key, _) = err(text);
         assert_eq!(key, "instruments[1].tick_size");
         assert_eq!(line, Some(9));
+    }
+
+    #[test]
+    fn book_limits_are_read_and_checked_with_key_and_line() {
+        let c = Config::parse(
+            "[book]\nsanity_band_pct = 5\nmax_seq_jump = 10\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!((c.book.sanity_band_pct, c.book.max_seq_jump), (5, 10));
+        let (line, key, msg) = err("seed = 1\n[book]\nsanity_band_pct = 5000\n");
+        assert_eq!((line, key.as_str()), (Some(3), "book.sanity_band_pct"));
+        assert!(msg.contains("at most 1000"), "{msg}");
+        let (line, key, _) = err("[book]\nmax_seq_jump = -1\n");
+        assert_eq!((line, key.as_str()), (Some(2), "book.max_seq_jump"));
+        let (_, key, _) = err("[book]\nband = 3\n");
+        assert!(key.starts_with("book"), "{key}");
     }
 
     #[test]

@@ -242,7 +242,8 @@ pub fn assemble_replay(
     path: &std::path::Path,
     initial_state: TradingState,
 ) -> anyhow::Result<ReplayAssembled> {
-    let market = crate::venue::feed::replay::ReplayFeed::open(path, &cfg.instrument_list())?;
+    let market =
+        crate::venue::feed::replay::ReplayFeed::open_with(path, &cfg.instrument_list(), cfg.book)?;
     use crate::venue::MarketDataPort;
     let instruments = market.instruments().to_vec();
     let mut notes = market.grid_notes().to_vec();
@@ -373,9 +374,10 @@ pub fn select_live(
 /// The live market-data port of the configured venue (a connection task on its own
 /// thread), recorded when `record = true`.
 pub fn live_market(cfg: &Config) -> anyhow::Result<Box<dyn crate::venue::MarketDataPort>> {
-    let (spec, decoder) =
+    let (spec, mut decoder) =
         crate::venue::feed::live::venue_spec(&cfg.venue, &cfg.live, cfg.instrument_list())
             .map_err(|e| anyhow::anyhow!(e))?;
+    decoder.set_book_limits(cfg.book);
     let recorder = cfg
         .record
         .then(|| crate::record::Recorder::rotating(cfg.recording.clone(), &cfg.venue));

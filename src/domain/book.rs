@@ -151,19 +151,28 @@ impl OrderBook {
         self.side_vec(side).len()
     }
 
-    /// Best ask minus best bid, in ticks (negative when crossed).
+    /// Best ask minus best bid, in ticks (negative when crossed); `None` if one side is
+    /// empty or the difference does not fit (absurd prices: bad data, never wrapped).
     pub fn spread_ticks(&self) -> Option<i64> {
-        Some(self.best_ask()?.price.0 - self.best_bid()?.price.0)
+        self.best_ask()?
+            .price
+            .0
+            .checked_sub(self.best_bid()?.price.0)
     }
 
-    /// Best bid plus best ask, in ticks: twice the mid, exact.
+    /// Best bid plus best ask, in ticks: twice the mid, exact; `None` if one side is empty
+    /// or the sum does not fit (absurd prices: bad data, never wrapped).
     pub fn mid_x2_ticks(&self) -> Option<i64> {
-        Some(self.best_ask()?.price.0 + self.best_bid()?.price.0)
+        self.best_ask()?
+            .price
+            .0
+            .checked_add(self.best_bid()?.price.0)
     }
 
     /// Mid price in ticks (may end in .5).
     pub fn mid_ticks(&self) -> Option<Decimal> {
-        self.mid_x2_ticks().map(|m| Decimal::new(m * 5, 1))
+        self.mid_x2_ticks()
+            .map(|m| Decimal::from_i128_with_scale(i128::from(m) * 5, 1))
     }
 
     /// Best bid at or above best ask.
@@ -286,6 +295,13 @@ mod tests {
         assert_eq!(top, vec![lv(101, 1), lv(99, 5)]);
         b.truncate(1);
         assert_eq!(b.depth(Side::Buy), 1);
+        // Absurd prices never wrap: the mid and spread are unknown instead.
+        let mut x = OrderBook::new();
+        x.apply_snapshot([lv(i64::MAX, 1)], [lv(i64::MAX - 1, 1)]);
+        assert_eq!(x.mid_x2_ticks(), None);
+        assert_eq!(x.mid_ticks(), None);
+        x.apply_snapshot([lv(i64::MIN + 1, 1)], [lv(i64::MAX, 1)]);
+        assert_eq!(x.spread_ticks(), None);
         assert_eq!(b.depth(Side::Sell), 1);
         assert_eq!(b.best_ask(), Some(lv(101, 3)));
     }

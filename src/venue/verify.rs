@@ -1,7 +1,8 @@
 //! `pit verify FILE`: replay a capture-line file through the matching venue decoder (the
 //! very parser live trading uses) on the recording's own clock, and report per instrument
 //! the frames, updates applied and every integrity check: sequence gaps, resyncs, checksums
-//! checked and failed, best bid/ask cross-checks and crossed books.
+//! checked and failed, best bid/ask cross-checks, crossed books (each resynced), and
+//! levels or trades outside the sanity band (`insane`: the book resynced, the trade dropped).
 //!
 //! The decoder comes from the venue registry ([`registry::discovering_decoder`]);
 //! instruments are discovered from the feed on the `1e-8` grid (see
@@ -60,6 +61,7 @@ impl VerifyReport {
                     "bbo_checks_passed": s.bbo_checks_passed,
                     "bbo_checks_failed": s.bbo_checks_failed,
                     "crossed": s.crossed,
+                    "insane": s.insane,
                 }),
             );
         }
@@ -77,7 +79,7 @@ impl VerifyReport {
         );
         let _ = writeln!(
             t,
-            "{:<24} {:>8} {:>8} {:>5} {:>7} {:>9} {:>7} {:>8} {:>8} {:>7} {:>9}",
+            "{:<24} {:>8} {:>8} {:>5} {:>7} {:>9} {:>7} {:>8} {:>8} {:>7} {:>6} {:>9}",
             "instrument",
             "frames",
             "updates",
@@ -88,12 +90,13 @@ impl VerifyReport {
             "bbo pass",
             "bbo fail",
             "crossed",
+            "insane",
             "malformed"
         );
         for (name, s) in &self.instruments {
             let _ = writeln!(
                 t,
-                "{:<24} {:>8} {:>8} {:>5} {:>7} {:>9} {:>7} {:>8} {:>8} {:>7} {:>9}",
+                "{:<24} {:>8} {:>8} {:>5} {:>7} {:>9} {:>7} {:>8} {:>8} {:>7} {:>6} {:>9}",
                 name,
                 s.frames,
                 s.updates,
@@ -104,6 +107,7 @@ impl VerifyReport {
                 s.bbo_checks_passed,
                 s.bbo_checks_failed,
                 s.crossed,
+                s.insane,
                 s.malformed
             );
         }

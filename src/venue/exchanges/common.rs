@@ -235,6 +235,63 @@ pub fn for_each_element<'a>(raw: &'a str, mut f: impl FnMut(&Tokens<'a>) -> bool
     }
 }
 
+/// How far a decoder trusts what a venue sends (`[book]` in the config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BookLimits {
+    /// A trade priced further than this many percent from the last trusted mid, a bid
+    /// this far above it or an ask this far below it, is bad data (0: no band). Bids far
+    /// below and asks far above are real (resting orders deep in the book: Binance's diffs
+    /// carry bids at a third of the price) and stay.
+    pub sanity_band_pct: u32,
+    /// A sequence that moves further than this in one frame is a gap (0: no limit).
+    pub max_seq_jump: i64,
+}
+
+impl Default for BookLimits {
+    fn default() -> Self {
+        BookLimits {
+            sanity_band_pct: 20,
+            max_seq_jump: 1_000_000,
+        }
+    }
+}
+
+impl BookLimits {
+    /// Values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
+        if self.sanity_band_pct > 1000 {
+            return Err(Invalid::new(
+                "sanity_band_pct",
+                format!(
+                    "{}: at most 1000 (percent from the last trusted mid; 0 turns the band off)",
+                    self.sanity_band_pct
+                ),
+            ));
+        }
+        if self.max_seq_jump < 0 {
+            return Err(Invalid::new(
+                "max_seq_jump",
+                format!(
+                    "{}: must not be negative (0 turns the limit off)",
+                    self.max_seq_jump
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a sequence moving from `from` to `to` in one frame jumps implausibly far
+    /// (or backwards).
+    pub fn implausible_jump(&self, from: i64, to: i64) -> bool {
+        match to.checked_sub(from) {
+            None => true,
+            Some(d) => d < 0 || (self.max_seq_jump > 0 && d > self.max_seq_jump),
+        }
+    }
+}
+
 /// One instrument's book as a decoder keeps it.
 #[derive(Clone, Debug)]
 pub struct BookState {
@@ -249,6 +306,15 @@ pub struct BookState {
     pub synced: bool,
     /// The venue's last sequence number applied (meaning depends on the venue).
     pub last_seq: Option<i64>,
+    pub limits: BookLimits,
+    /// Twice the mid, in ticks, of the last trusted book: the centre of the sanity band.
+    /// Kept through resyncs: a snapshot is checked against it too.
+    pub trusted_mid_x2: Option<i64>,
+    /// Where the events of the update being applied start in the caller's output, and
+    /// why the update is bad data (set by [`BookState::set`], acted on by
+    /// [`BookState::applied`]).
+    mark: Option<usize>,
+    bad: Option<String>,
 }
 
 impl BookState {
@@ -262,7 +328,43 @@ impl BookState {
             resyncing: false,
             synced: false,
             last_seq: None,
+            limits: BookLimits::default(),
+            trusted_mid_x2: None,
+            mark: None,
+            bad: None,
         }
+    }
+
+    /// The sanity band, in ticks: `(lowest, highest)` price trusted, if a mid is known.
+    pub fn band(&self) -> Option<(i64, i64)> {
+        let pct = i128::from(self.limits.sanity_band_pct);
+        if pct == 0 {
+            return None;
+        }
+        let m2 = i128::from(self.trusted_mid_x2?);
+        let lo = m2 * (100 - pct.min(100)) / 200;
+        let hi = m2 * (100 + pct) / 200;
+        Some((
+            i64::try_from(lo).unwrap_or(i64::MIN),
+            i64::try_from(hi).unwrap_or(i64::MAX),
+        ))
+    }
+
+    /// Whether a price lies outside the sanity band.
+    #[inline]
+    pub fn outside_band(&self, price: Price) -> bool {
+        self.band()
+            .is_some_and(|(lo, hi)| price.0 < lo || price.0 > hi)
+    }
+
+    /// Whether a level on `side` at `price` is beyond the band on the side that matters:
+    /// a bid above it or an ask below it.
+    #[inline]
+    pub fn absurd_level(&self, side: Side, price: Price) -> bool {
+        self.band().is_some_and(|(lo, hi)| match side {
+            Side::Buy => price.0 > hi,
+            Side::Sell => price.0 < lo,
+        })
     }
 
     pub fn id(&self) -> InstrumentId {
@@ -285,9 +387,26 @@ impl BookState {
         ))
     }
 
-    /// Set one level and emit it.
+    /// Set one level and emit it. A bid with size above the sanity band, or an ask below
+    /// it, marks the
+    /// update as bad data: [`BookState::applied`] then takes its events back and resyncs.
     #[inline]
     pub fn set(&mut self, ts: Timestamp, side: Side, l: Level, out: &mut Vec<MarketEvent>) {
+        if self.mark.is_none() {
+            self.mark = Some(out.len());
+        }
+        if l.qty.is_positive()
+            && self.synced
+            && !self.resyncing
+            && self.bad.is_none()
+            && self.absurd_level(side, l.price)
+        {
+            self.stats.insane += 1;
+            self.bad = Some(format!(
+                "{side:?} level at {} ticks outside the {}% sanity band",
+                l.price.0, self.limits.sanity_band_pct
+            ));
+        }
         self.book.update(side, l.price, l.qty);
         out.push(MarketEvent {
             ts,
@@ -339,13 +458,53 @@ impl BookState {
         });
     }
 
-    /// An applied update is done: count it, and a crossed book.
+    /// An applied update (or snapshot) is done: count it, then check it. A crossed book, a
+    /// level outside the sanity band or a mid that does not fit is bad data: the update's
+    /// events are taken back out of `out` (nothing downstream ever sees them), the book is
+    /// emptied and RESYNCING until a fresh snapshot; returns `false` then (the caller asks
+    /// the venue for that snapshot).
     #[inline]
-    pub fn applied(&mut self) {
+    pub fn applied(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) -> bool {
         self.stats.updates += 1;
-        if self.book.is_crossed() {
+        let mark = self.mark.take();
+        let mut bad = self.bad.take();
+        if bad.is_none() && self.book.is_crossed() {
             self.stats.crossed += 1;
+            let (b, a) = (self.book.best_bid(), self.book.best_ask());
+            bad = Some(format!(
+                "crossed book: bid {} >= ask {} ticks",
+                b.map_or(0, |l| l.price.0),
+                a.map_or(0, |l| l.price.0)
+            ));
         }
+        let two_sided = self.book.best_bid().is_some() && self.book.best_ask().is_some();
+        let mid = self.book.mid_x2_ticks();
+        if bad.is_none() && two_sided && mid.is_none() {
+            self.stats.insane += 1;
+            bad = Some("best bid plus best ask overflows".into());
+        }
+        if let Some(reason) = bad {
+            if let Some(m) = mark.filter(|&m| m <= out.len()) {
+                let id = self.instrument.id;
+                let tail = out.split_off(m);
+                out.extend(tail.into_iter().filter(|e| e.instrument != id));
+            }
+            self.book.clear();
+            self.resync(ts, reason, out);
+            return false;
+        }
+        if mid.is_some() {
+            self.trusted_mid_x2 = mid;
+        }
+        true
+    }
+
+    /// [`BookState::applied`] for a snapshot whose levels went to a scratch buffer (not
+    /// `out`): nothing to take back from `out` if it is bad.
+    #[inline]
+    pub fn applied_snapshot(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) -> bool {
+        self.mark = None;
+        self.applied(ts, out)
     }
 
     /// A new connection: a synced book goes RESYNCING, and every book is rebuilt from the
@@ -381,7 +540,7 @@ impl BookState {
         self.resync(ts, reason, out);
     }
 
-    /// Emit a trade.
+    /// Emit a trade; one priced outside the sanity band is bad data: dropped and counted.
     pub fn trade(
         &mut self,
         ts: Timestamp,
@@ -390,6 +549,12 @@ impl BookState {
         aggressor: Side,
         out: &mut Vec<MarketEvent>,
     ) {
+        if self.outside_band(price) || price.0 <= 0 {
+            self.stats.insane += 1;
+            tracing::warn!(instrument = %self.instrument.symbol, venue = %self.instrument.venue,
+                "trade at {} ticks outside the sanity band: dropped", price.0);
+            return;
+        }
         out.push(MarketEvent {
             ts,
             instrument: self.instrument.id,
@@ -426,9 +591,19 @@ pub struct Books {
     venue: String,
     /// Malformed frames that name no instrument.
     pub unattributed_malformed: u64,
+    /// The trust limits every book takes (`[book]`).
+    limits: BookLimits,
 }
 
 impl Books {
+    /// Set the trust limits of every book, present and discovered later.
+    pub fn set_limits(&mut self, limits: BookLimits) {
+        self.limits = limits;
+        for st in &mut self.states {
+            st.limits = limits;
+        }
+    }
+
     /// A new connection: every book is rebuilt from a fresh snapshot.
     pub fn on_connect(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) {
         for st in &mut self.states {
@@ -503,7 +678,9 @@ impl Books {
         });
         self.keys.push(key.to_string());
         self.instruments.push(inst.clone());
-        self.states.push(BookState::new(inst, price, qty));
+        let mut st = BookState::new(inst, price, qty);
+        st.limits = self.limits;
+        self.states.push(st);
         Some(self.states.len() - 1)
     }
 
@@ -542,6 +719,9 @@ macro_rules! books_decoder_parts {
         }
         fn unattributed_malformed(&self) -> u64 {
             self.books.unattributed_malformed
+        }
+        fn set_book_limits(&mut self, limits: crate::venue::exchanges::common::BookLimits) {
+            self.books.set_limits(limits);
         }
     };
 }

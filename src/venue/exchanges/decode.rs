@@ -28,6 +28,10 @@ pub struct FeedStats {
     pub bbo_checks_failed: u64,
     /// Book updates after which the book was crossed.
     pub crossed: u64,
+    /// Levels and trades priced outside the sanity band around the last trusted mid, and
+    /// books whose mid overflowed: bad data, never trusted (the book resyncs, the trade is
+    /// dropped).
+    pub insane: u64,
     /// Frames that could not be parsed (counted and logged, never a panic).
     pub malformed: u64,
 }
@@ -35,7 +39,11 @@ pub struct FeedStats {
 impl FeedStats {
     /// Whether any integrity check failed.
     pub fn failed(&self) -> bool {
-        self.gaps > 0 || self.checksums_failed > 0 || self.bbo_checks_failed > 0 || self.crossed > 0
+        self.gaps > 0
+            || self.checksums_failed > 0
+            || self.bbo_checks_failed > 0
+            || self.crossed > 0
+            || self.insane > 0
     }
 }
 
@@ -74,6 +82,8 @@ pub trait FrameDecoder: Send {
     fn book(&self, _i: usize) -> Option<&OrderBook> {
         None
     }
+    /// How far to trust the venue's data (`[book]`); decoders that keep no book ignore it.
+    fn set_book_limits(&mut self, _limits: crate::venue::exchanges::common::BookLimits) {}
     /// Malformed frames that named no instrument (counted and logged too).
     fn unattributed_malformed(&self) -> u64 {
         0

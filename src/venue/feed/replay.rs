@@ -25,6 +25,7 @@
 use crate::domain::{Instrument, MarketEvent, Timestamp};
 use crate::record::{CaptureLine, CaptureReader, SkippedLine};
 use crate::venue::MarketDataPort;
+use crate::venue::exchanges::common::BookLimits;
 use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
 use crate::venue::exchanges::registry;
 use crate::venue::sim::wire::{self, Header, SimDecoder};
@@ -273,6 +274,15 @@ impl ReplayFeed {
     /// `[[instruments]]` (a sim recording's until its header names them; a real capture's
     /// grid where they name its symbols).
     pub fn open(path: &Path, configured: &[Instrument]) -> Result<ReplayFeed, ReplayError> {
+        Self::open_with(path, configured, BookLimits::default())
+    }
+
+    /// [`ReplayFeed::open`] with the books' trust limits (`[book]`).
+    pub fn open_with(
+        path: &Path,
+        configured: &[Instrument],
+        book_limits: BookLimits,
+    ) -> Result<ReplayFeed, ReplayError> {
         let file = File::open(path).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -319,6 +329,7 @@ impl ReplayFeed {
                         d
                     };
                     let d = decoder.insert(d);
+                    d.set_book_limits(book_limits);
                     feed(d.as_mut(), &line, &mut first, &mut report, limit);
                 }
                 Some(d) => feed(d.as_mut(), &line, &mut first, &mut report, limit),

@@ -275,13 +275,23 @@ impl BinanceDecoder {
         if last <= prev {
             return true; // already covered (duplicate or the snapshot held it)
         }
+        let next = prev.saturating_add(1);
         let chained = if self.sync[i].first_after_snapshot {
-            first <= prev + 1
+            first <= next
         } else {
-            first == prev + 1
+            first == next
         };
-        if !chained {
-            st.gap(ts, format!("depth diff U={first} after u={prev}"), out);
+        // One diff that spans an implausible number of update ids (or runs backwards) is
+        // not a diff to trust: taken as it is, its `u` would make every later diff look
+        // already covered and freeze the book.
+        let jump = st.limits.implausible_jump(first.max(prev), last);
+        if !chained || jump {
+            let why = if jump {
+                format!("depth diff U={first} u={last} jumps implausibly far after u={prev}")
+            } else {
+                format!("depth diff U={first} after u={prev}")
+            };
+            st.gap(ts, why, out);
             st.book.clear();
             self.sync[i].snapshot_requested = false;
             self.sync[i].first_after_snapshot = false;
@@ -306,9 +316,15 @@ impl BinanceDecoder {
         if bad {
             st.malformed("depthUpdate levels");
         }
-        st.last_seq = Some(last);
         self.sync[i].first_after_snapshot = false;
-        st.applied();
+        if !st.applied(ts, out) {
+            // Bad data (crossed, or a level outside the sanity band): its events were
+            // taken back; a fresh snapshot rebuilds the book.
+            self.sync[i].snapshot_requested = false;
+            self.request_snapshot(i);
+            return false;
+        }
+        st.last_seq = Some(last);
         check_tickers(st, &mut self.sync[i]);
         true
     }
@@ -370,7 +386,10 @@ impl BinanceDecoder {
         for (side, lv) in levels {
             st.book.update(side, lv.price, lv.qty);
         }
-        st.applied();
+        if !st.applied_snapshot(ts, out) {
+            // A crossed snapshot: ask again.
+            return self.request_snapshot(i);
+        }
         st.last_seq = Some(l);
         st.synced = true;
         self.sync[i].first_after_snapshot = true;

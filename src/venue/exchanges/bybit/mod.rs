@@ -216,7 +216,15 @@ impl BybitDecoder {
             return self.resubscribe(&symbol);
         }
         st.last_seq = Some(d.u);
-        st.applied();
+        let ok = if overwrite {
+            st.applied_snapshot(ts, out)
+        } else {
+            st.applied(ts, out)
+        };
+        if !ok {
+            let symbol = d.s.to_string();
+            return self.resubscribe(&symbol);
+        }
         if overwrite {
             st.emit_snapshot(ts, out);
         }

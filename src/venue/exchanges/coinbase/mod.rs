@@ -134,7 +134,10 @@ impl CoinbaseDecoder {
                     let st = &mut self.books.states[i];
                     st.frame(frame.len());
                     let snapshot = ev.kind == Some("snapshot");
-                    apply(st, ts, snapshot, updates.get(), out);
+                    if !apply(st, ts, snapshot, updates.get(), out) {
+                        // Only a new connection brings a fresh snapshot.
+                        self.requests.push(FeedRequest::Reconnect);
+                    }
                 }
             }
             Some("market_trades") => {
@@ -166,9 +169,17 @@ impl CoinbaseDecoder {
     }
 }
 
-fn apply(st: &mut BookState, ts: Timestamp, snapshot: bool, raw: &str, out: &mut Vec<MarketEvent>) {
+/// Apply one snapshot or update; `false` if it was bad data (the book is RESYNCING and a
+/// fresh snapshot is needed).
+fn apply(
+    st: &mut BookState,
+    ts: Timestamp,
+    snapshot: bool,
+    raw: &str,
+    out: &mut Vec<MarketEvent>,
+) -> bool {
     if !snapshot && !st.synced {
-        return;
+        return true;
     }
     let mut scratch = Vec::new();
     let events = if snapshot { &mut scratch } else { &mut *out };
@@ -195,10 +206,18 @@ fn apply(st: &mut BookState, ts: Timestamp, snapshot: bool, raw: &str, out: &mut
     if !ok {
         st.malformed("level2 updates");
     }
-    st.applied();
+    let ok = if snapshot {
+        st.applied_snapshot(ts, out)
+    } else {
+        st.applied(ts, out)
+    };
+    if !ok {
+        return false;
+    }
     if snapshot {
         st.emit_snapshot(ts, out);
     }
+    true
 }
 
 impl FrameDecoder for CoinbaseDecoder {

@@ -318,7 +318,15 @@ impl KrakenDecoder {
         // Levels pushed out of the subscribed depth are deleted by the client (Kraken
         // sends no delete for them): emit those deletes too.
         st.truncate(ex.depth, ts, events);
-        st.applied();
+        let ok = if snapshot {
+            st.applied_snapshot(ts, out)
+        } else {
+            st.applied(ts, out)
+        };
+        if !ok {
+            let (symbol, depth) = (st.instrument.symbol.clone(), ex.depth);
+            return self.resubscribe(&symbol, depth);
+        }
         let expected = d.checksum.and_then(|c| c.get().parse::<u32>().ok());
         if let Some(want) = expected {
             st.stats.checksums_checked += 1;
@@ -429,12 +437,13 @@ mod tests {
     fn checksum_text_and_mismatch() {
         let mut d = KrakenDecoder::discovering();
         let mut out = Vec::new();
-        let snap = r#"{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.10000000},{"price":45283.4,"qty":1.54582015}],"asks":[{"price":45285.2,"qty":0.00100000},{"price":0.1,"qty":0.5}],"checksum":CK}]}"#;
-        // Asks best first (0.1, then 45285.2), then bids best first; "0.1" -> "1".
+        let snap = r#"{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.10000000},{"price":45283.4,"qty":1.54582015},{"price":0.1,"qty":0.5}],"asks":[{"price":45285.2,"qty":0.00100000}],"checksum":CK}]}"#;
+        // Asks best first, then bids best first (0.1 last, deep: a real resting bid);
+        // "0.1" -> "1". (An ask at 0.1 would cross the book: bad data, see common.rs.)
         let expect = crc32fast::hash(
             format!(
                 "{}{}{}{}{}{}{}{}",
-                "1", "50000000", "452852", "100000", "452835", "10000000", "452834", "154582015"
+                "452852", "100000", "452835", "10000000", "452834", "154582015", "1", "50000000"
             )
             .as_bytes(),
         );

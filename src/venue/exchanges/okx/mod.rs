@@ -256,7 +256,15 @@ impl OkxDecoder {
                 return self.resubscribe(&inst);
             }
         }
-        st.applied();
+        let ok = if snapshot {
+            st.applied_snapshot(ts, out)
+        } else {
+            st.applied(ts, out)
+        };
+        if !ok {
+            let inst = st.instrument.symbol.clone();
+            return self.resubscribe(&inst);
+        }
         st.last_seq = d.seq_id.or(st.last_seq);
         if let Some(want) = d.checksum
             && want != 0

@@ -155,7 +155,12 @@ impl PolymarketDecoder {
                         .push(FeedRequest::Send(Self::subscribe_frame(&[asset])));
                     return;
                 }
-                st.applied();
+                if !st.applied_snapshot(ts, out) {
+                    let asset = st.instrument.symbol.clone();
+                    self.requests
+                        .push(FeedRequest::Send(Self::subscribe_frame(&[asset])));
+                    return;
+                }
                 st.emit_snapshot(ts, out);
             }
             "price_change" => {
@@ -193,8 +198,12 @@ impl PolymarketDecoder {
                     if !st.synced {
                         continue;
                     }
-                    st.applied();
                     let asset = st.instrument.symbol.clone();
+                    if !st.applied(ts, out) {
+                        self.requests
+                            .push(FeedRequest::Send(Self::subscribe_frame(&[asset])));
+                        continue;
+                    }
                     let last = changes
                         .iter()
                         .rev()
