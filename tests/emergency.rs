@@ -4,8 +4,10 @@
 //! restarts HALTED; a clean stop restarts as before.
 
 mod pty;
+mod run_dir;
 
 use pty::Pty;
+use run_dir::{latch, logs, wait};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,30 +25,6 @@ fn folder() -> tempfile::TempDir {
         .replace("level = \"info\"", "level = \"debug\"");
     std::fs::write(dir.path().join("config.toml"), text).unwrap();
     dir
-}
-
-fn logs(dir: &Path) -> String {
-    std::fs::read_dir(dir.join("logs"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Wait until `f` holds; returns how long it took.
-fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    t0.elapsed()
-}
-
-fn latch(dir: &Path) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join("data/halt.latch")).ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 /// A short headless run in `dir`: its JSON summary.

@@ -5,8 +5,10 @@
 //! or halts and stops.
 
 mod pty;
+mod run_dir;
 
 use pty::Pty;
+use run_dir::{latch, logs, wait};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -35,29 +37,6 @@ fn folder(edit: impl Fn(String) -> String) -> tempfile::TempDir {
         .replace("level = \"info\"", "level = \"debug\"");
     std::fs::write(dir.path().join("config.toml"), edit(text)).unwrap();
     dir
-}
-
-fn logs(dir: &Path) -> String {
-    std::fs::read_dir(dir.join("logs"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    t0.elapsed()
-}
-
-fn latch(dir: &Path) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join("data/halt.latch")).ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 fn json_of(out: &Output) -> serde_json::Value {
