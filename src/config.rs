@@ -49,29 +49,6 @@ pub struct InstrumentConfig {
     pub start_price: Option<Decimal>,
 }
 
-/// `[log]`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// Folder for the log files, rolled by day and by size (relative to the working directory).
-    pub dir: PathBuf,
-    /// Level filter: off, error, warn, info, debug, trace, or `target=level` directives
-    /// separated by commas. `RUST_LOG`, when set, overrides it.
-    pub level: String,
-    /// Cap on the log files' total size in MiB; the oldest files are deleted beyond it.
-    pub max_mb: u32,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            dir: PathBuf::from("logs"),
-            level: "info".into(),
-            max_mb: 200,
-        }
-    }
-}
-
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -89,7 +66,7 @@ pub struct Config {
     pub risk: RiskLimits,
     pub kill_switch: KillSwitchConfig,
     pub strategies: StrategiesConfig,
-    pub log: LogConfig,
+    pub log: crate::logging::LogConfig,
     pub console: ConsoleConfig,
     /// `[store]`: the redb database.
     pub store: crate::store::StoreConfig,
@@ -100,7 +77,7 @@ pub struct Config {
     /// `[live]`: the live market-data connection (real venues).
     pub live: crate::venue::exchanges::entry::LiveSettings,
     /// `[book]`: how far the books trust a venue's data (sanity band, sequence jumps).
-    pub book: crate::venue::exchanges::common::BookLimits,
+    pub book: crate::venue::exchanges::decode::BookLimits,
 }
 
 impl Default for Config {
@@ -116,13 +93,13 @@ impl Default for Config {
             risk: RiskLimits::default(),
             kill_switch: KillSwitchConfig::default(),
             strategies: StrategiesConfig::default(),
-            log: LogConfig::default(),
+            log: crate::logging::LogConfig::default(),
             console: ConsoleConfig::default(),
             store: crate::store::StoreConfig::default(),
             record: false,
             recording: crate::record::RecordConfig::default(),
             live: crate::venue::exchanges::entry::LiveSettings::default(),
-            book: crate::venue::exchanges::common::BookLimits::default(),
+            book: crate::venue::exchanges::decode::BookLimits::default(),
         }
     }
 }
@@ -279,10 +256,7 @@ impl Config {
         within("store", self.store.validate())?;
         within("recording", self.recording.validate())?;
         within("live", self.live.validate())?;
-        crate::logging::check_filter(&self.log.level).map_err(|m| Invalid::new("log.level", m))?;
-        if self.log.max_mb == 0 {
-            return Err(Invalid::new("log.max_mb", "must be at least 1"));
-        }
+        within("log", self.log.validate())?;
         Ok(())
     }
 

@@ -6,10 +6,47 @@
 pub mod limit;
 pub mod rolling;
 
-use crate::config::LogConfig;
+use crate::domain::Invalid;
 use anyhow::Context;
+use serde::Deserialize;
+use std::path::PathBuf;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Folder for the log files, rolled by day and by size (relative to the working directory).
+    pub dir: PathBuf,
+    /// Level filter: off, error, warn, info, debug, trace, or `target=level` directives
+    /// separated by commas. `RUST_LOG`, when set, overrides it.
+    pub level: String,
+    /// Cap on the log files' total size in MiB; the oldest files are deleted beyond it.
+    pub max_mb: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            dir: PathBuf::from("logs"),
+            level: "info".into(),
+            max_mb: 200,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Values that parse but make no sense: a level tracing would take for a module name
+    /// (`verbose`), a zero cap.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_filter(&self.level).map_err(|m| Invalid::new("level", m))?;
+        if self.max_mb == 0 {
+            return Err(Invalid::new("max_mb", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
 
 /// Level names a filter directive may use.
 pub const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];

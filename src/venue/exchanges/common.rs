@@ -17,7 +17,7 @@ use crate::domain::{
     Instrument, InstrumentId, Level, MarketEvent, MarketEventKind, OrderBook, Price, Qty, Side,
     Timestamp, TradeTick,
 };
-use crate::venue::exchanges::decode::FeedStats;
+use crate::venue::exchanges::decode::{BookLimits, FeedStats};
 use rust_decimal::Decimal;
 
 /// Decimal text -> whole units of `step x 10^-dp`.
@@ -231,63 +231,6 @@ pub fn for_each_element<'a>(raw: &'a str, mut f: impl FnMut(&Tokens<'a>) -> bool
                 }
             }
             _ => return false,
-        }
-    }
-}
-
-/// How far a decoder trusts what a venue sends (`[book]` in the config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BookLimits {
-    /// A trade priced further than this many percent from the last trusted mid, a bid
-    /// this far above it or an ask this far below it, is bad data (0: no band). Bids far
-    /// below and asks far above are real (resting orders deep in the book: Binance's diffs
-    /// carry bids at a third of the price) and stay.
-    pub sanity_band_pct: u32,
-    /// A sequence that moves further than this in one frame is a gap (0: no limit).
-    pub max_seq_jump: i64,
-}
-
-impl Default for BookLimits {
-    fn default() -> Self {
-        BookLimits {
-            sanity_band_pct: 20,
-            max_seq_jump: 1_000_000,
-        }
-    }
-}
-
-impl BookLimits {
-    /// Values that parse but make no sense.
-    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
-        use crate::domain::Invalid;
-        if self.sanity_band_pct > 1000 {
-            return Err(Invalid::new(
-                "sanity_band_pct",
-                format!(
-                    "{}: at most 1000 (percent from the last trusted mid; 0 turns the band off)",
-                    self.sanity_band_pct
-                ),
-            ));
-        }
-        if self.max_seq_jump < 0 {
-            return Err(Invalid::new(
-                "max_seq_jump",
-                format!(
-                    "{}: must not be negative (0 turns the limit off)",
-                    self.max_seq_jump
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Whether a sequence moving from `from` to `to` in one frame jumps implausibly far
-    /// (or backwards).
-    pub fn implausible_jump(&self, from: i64, to: i64) -> bool {
-        match to.checked_sub(from) {
-            None => true,
-            Some(d) => d < 0 || (self.max_seq_jump > 0 && d > self.max_seq_jump),
         }
     }
 }
@@ -720,7 +663,7 @@ macro_rules! books_decoder_parts {
         fn unattributed_malformed(&self) -> u64 {
             self.books.unattributed_malformed
         }
-        fn set_book_limits(&mut self, limits: crate::venue::exchanges::common::BookLimits) {
+        fn set_book_limits(&mut self, limits: crate::venue::exchanges::decode::BookLimits) {
             self.books.set_limits(limits);
         }
     };

@@ -8,6 +8,63 @@ use crate::domain::{Instrument, MarketEvent, OrderBook};
 use crate::record::CaptureLine;
 use serde::Serialize;
 
+/// How far a decoder trusts what a venue sends (`[book]` in the config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BookLimits {
+    /// A trade priced further than this many percent from the last trusted mid, a bid
+    /// this far above it or an ask this far below it, is bad data (0: no band). Bids far
+    /// below and asks far above are real (resting orders deep in the book: Binance's diffs
+    /// carry bids at a third of the price) and stay.
+    pub sanity_band_pct: u32,
+    /// A sequence that moves further than this in one frame is a gap (0: no limit).
+    pub max_seq_jump: i64,
+}
+
+impl Default for BookLimits {
+    fn default() -> Self {
+        BookLimits {
+            sanity_band_pct: 20,
+            max_seq_jump: 1_000_000,
+        }
+    }
+}
+
+impl BookLimits {
+    /// Values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
+        if self.sanity_band_pct > 1000 {
+            return Err(Invalid::new(
+                "sanity_band_pct",
+                format!(
+                    "{}: at most 1000 (percent from the last trusted mid; 0 turns the band off)",
+                    self.sanity_band_pct
+                ),
+            ));
+        }
+        if self.max_seq_jump < 0 {
+            return Err(Invalid::new(
+                "max_seq_jump",
+                format!(
+                    "{}: must not be negative (0 turns the limit off)",
+                    self.max_seq_jump
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a sequence moving from `from` to `to` in one frame jumps implausibly far
+    /// (or backwards).
+    pub fn implausible_jump(&self, from: i64, to: i64) -> bool {
+        match to.checked_sub(from) {
+            None => true,
+            Some(d) => d < 0 || (self.max_seq_jump > 0 && d > self.max_seq_jump),
+        }
+    }
+}
+
 /// Integrity and traffic counters for one instrument of a feed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FeedStats {
@@ -83,7 +140,7 @@ pub trait FrameDecoder: Send {
         None
     }
     /// How far to trust the venue's data (`[book]`); decoders that keep no book ignore it.
-    fn set_book_limits(&mut self, _limits: crate::venue::exchanges::common::BookLimits) {}
+    fn set_book_limits(&mut self, _limits: crate::venue::exchanges::decode::BookLimits) {}
     /// Malformed frames that named no instrument (counted and logged too).
     fn unattributed_malformed(&self) -> u64 {
         0

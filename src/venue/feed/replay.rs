@@ -25,7 +25,7 @@
 use crate::domain::{Instrument, MarketEvent, Timestamp};
 use crate::record::{CaptureLine, CaptureReader, SkippedLine};
 use crate::venue::MarketDataPort;
-use crate::venue::exchanges::common::BookLimits;
+use crate::venue::exchanges::decode::BookLimits;
 use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
 use crate::venue::exchanges::registry;
 use crate::venue::sim::wire::{self, Header, SimDecoder};
