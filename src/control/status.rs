@@ -3,7 +3,7 @@
 //! Both are plain serde values, so `--json` prints them as they travel, and the text
 //! forms are made here too.
 
-use crate::domain::{Order, OrderStatus, Owner};
+use crate::domain::Order;
 use crate::engine::view::EngineView;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ pub struct Status {
     pub store_failed: Option<String>,
 }
 
-/// How far a kill has got, counted from the view: the targets are every order that was
+/// How far a kill has got, as the engine counts it: the targets are every order that was
 /// open when it started except the engine's own closing orders (a flatten in flight).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KillReport {
@@ -106,11 +106,6 @@ impl KillReport {
     }
 }
 
-/// The engine's own reduce-only closing orders are not kill targets.
-fn is_closing(o: &Order) -> bool {
-    o.req.owner == Owner::System && o.req.spec.reduce_only
-}
-
 fn symbol(v: &EngineView, i: usize) -> String {
     v.markets
         .get(i)
@@ -118,33 +113,18 @@ fn symbol(v: &EngineView, i: usize) -> String {
         .map_or_else(|| format!("#{i}"), |i| i.symbol.clone())
 }
 
-/// The kill's progress in `v`, or `None` if the view shows no kill.
+/// The kill's progress in `v` (the engine's own count of its targets,
+/// [`crate::engine::KillProgress`]), or `None` if the view shows no kill.
 pub fn kill_report(v: &EngineView) -> Option<KillReport> {
     let k = v.kill.as_ref()?;
-    let mut r = KillReport {
+    Some(KillReport {
         gate_open: v.gate_open,
         cancels_sent: k.cancels_requested,
-        ..KillReport::default()
-    };
-    for o in v
-        .closed_orders
-        .iter()
-        .filter(|o| o.updated >= k.started && !is_closing(o))
-    {
-        match o.status {
-            OrderStatus::Cancelled => r.cancelled += 1,
-            OrderStatus::Filled => r.filled += 1,
-            OrderStatus::Rejected => r.rejected += 1,
-            _ => {}
-        }
-    }
-    r.unresolved = v
-        .open_orders
-        .iter()
-        .filter(|o| !is_closing(o))
-        .map(|o| o.id().to_string())
-        .collect();
-    Some(r)
+        cancelled: k.cancels_confirmed,
+        filled: k.filled,
+        rejected: k.rejected,
+        unresolved: k.unresolved.iter().map(ToString::to_string).collect(),
+    })
 }
 
 fn order_row(v: &EngineView, o: &Order) -> OrderRow {
