@@ -22,6 +22,7 @@ use endpoints::REST_BASE;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub mod api;
 pub mod endpoints;
 
 /// Most diffs kept while waiting for a snapshot.
