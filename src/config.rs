@@ -31,6 +31,22 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// A mistake found after loading (e.g. the theme file `console.theme` names is missing),
+    /// located like every other: the file, the key's line (read again from `path`), the key.
+    pub fn at_key(path: &Path, key: &str, message: impl Into<String>) -> ConfigError {
+        let line = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| line_of_key(&text, key));
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
 /// One instrument, `[[instruments]]`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +174,14 @@ impl Config {
                 message: e.message().trim().to_string(),
             }
         })?;
+        if let Some((offset, key, message)) = unrepresentable_number(text) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: Some(line_of(text, offset)),
+                key,
+                message,
+            });
+        }
         cfg.validate().map_err(|inv| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: line_of_key(text, &inv.key),
@@ -246,6 +270,7 @@ impl Config {
                 }
             }
         }
+        self.size_limits_on_the_grid()?;
         within("engine", self.engine.validate())?;
         within("kill_switch", self.kill_switch.validate())?;
         within("sim", self.sim.validate())?;
@@ -261,7 +286,56 @@ impl Config {
     }
 
     fn strategies_check(&self) -> Result<(), Invalid> {
-        crate::strategy::build(&self.strategies, &self.instrument_list()).map(|_| ())
+        crate::strategy::build(&self.strategies, &self.instrument_list())?;
+        // A strategy whose orders are larger than `risk.max_order_qty` would start and have
+        // every order refused: say so now, naming both keys.
+        let max = self.risk.max_order_qty;
+        if max > Decimal::ZERO {
+            for b in &crate::strategy::BUILTINS {
+                if let Some(size) = b.size
+                    && size(&self.strategies) > max
+                {
+                    return Err(Invalid::new(
+                        format!("{}.size", b.section),
+                        format!(
+                            "{} exceeds risk.max_order_qty {}: every order of strategy '{}' would be refused; lower the size or raise the limit",
+                            size(&self.strategies).normalize(),
+                            max.normalize(),
+                            b.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `risk.max_order_qty` and `risk.max_position` are sizes in base units: a positive
+    /// value below an instrument's smallest order rounds to zero lots on its grid, so no
+    /// order of that instrument could ever pass. (A value that reads as exactly 0 is "off".)
+    fn size_limits_on_the_grid(&self) -> Result<(), Invalid> {
+        let limits = [
+            ("max_order_qty", self.risk.max_order_qty),
+            ("max_position", self.risk.max_position),
+        ];
+        for inst in self.instrument_list() {
+            let smallest = inst.qty(Qty(inst.min_qty.0.max(1)));
+            for (key, value) in limits {
+                if value > Decimal::ZERO && value < smallest {
+                    return Err(Invalid::new(
+                        format!("risk.{key}"),
+                        format!(
+                            "{} is below the smallest order of {} ({}, lot {}): it rounds to 0 lots on the grid and no order could pass; use 0 to turn the check off",
+                            value.normalize(),
+                            inst.symbol,
+                            smallest.normalize(),
+                            inst.lot_size.normalize()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The configured instruments, with ids in file order.
@@ -294,6 +368,59 @@ impl Config {
             .iter()
             .map(|i| i.start_price.unwrap_or(Decimal::ONE_HUNDRED))
             .collect()
+    }
+}
+
+/// The first number written as non-zero that the decimal type would read as 0 (it keeps
+/// 28 decimal places): `max_order_qty = 1e-29` would silently mean "off". Returns the
+/// value's offset, its dotted key and the message.
+fn unrepresentable_number(text: &str) -> Option<(usize, String, String)> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    tiny_in_table(doc.get_ref(), &mut path)
+}
+
+fn tiny_in_table(
+    table: &toml::de::DeTable<'_>,
+    path: &mut Vec<String>,
+) -> Option<(usize, String, String)> {
+    for (k, v) in table.iter() {
+        path.push(k.get_ref().to_string());
+        if let Some(found) = tiny_in_value(v, path) {
+            return Some(found);
+        }
+        path.pop();
+    }
+    None
+}
+
+fn tiny_in_value(
+    v: &toml::Spanned<toml::de::DeValue<'_>>,
+    path: &mut Vec<String>,
+) -> Option<(usize, String, String)> {
+    match v.get_ref() {
+        toml::de::DeValue::Table(t) => tiny_in_table(t, path),
+        toml::de::DeValue::Array(items) => items.iter().enumerate().find_map(|(n, item)| {
+            let mut sub = path.clone();
+            if let Some(last) = sub.last_mut() {
+                last.push_str(&format!("[{n}]"));
+            }
+            tiny_in_value(item, &mut sub)
+        }),
+        toml::de::DeValue::Float(f) => {
+            let x: f64 = f.as_str().replace('_', "").parse().ok()?;
+            (x != 0.0 && x.is_finite() && x.abs() < 1e-28).then(|| {
+                (
+                    v.span().start,
+                    path.join("."),
+                    format!(
+                        "{} is too small to hold (28 decimal places): it would read as 0, which means \"off\"; write 0 to turn it off, or a value on the instrument's grid",
+                        f.as_str()
+                    ),
+                )
+            })
+        }
+        _ => None,
     }
 }
 
@@ -447,6 +574,58 @@ mod tests {
         assert_eq!((line, key.as_str()), (Some(2), "book.max_seq_jump"));
         let (_, key, _) = err("[book]\nband = 3\n");
         assert!(key.starts_with("book"), "{key}");
+    }
+
+    #[test]
+    fn a_limit_that_rounds_to_zero_is_refused_with_key_and_line() {
+        // Read as a decimal, 1e-29 is 0: "off". pit traded on with no size limit.
+        let (line, key, msg) = err("seed = 1\n[risk]\nmax_order_qty = 1e-29\n");
+        assert_eq!((line, key.as_str()), (Some(3), "risk.max_order_qty"));
+        assert!(msg.contains("1e-29") && msg.contains("read as 0"), "{msg}");
+        let (line, key, _) = err("[risk]\nmax_position = 0.00000000000000000000000000001\n");
+        assert_eq!((line, key.as_str()), (Some(2), "risk.max_position"));
+        // Positive but below one lot of BTC-USD (0.001): 0 lots on the grid.
+        let (line, key, msg) = err("[risk]\nmax_drawdown = 5\nmax_order_qty = 0.0004\n");
+        assert_eq!((line, key.as_str()), (Some(3), "risk.max_order_qty"));
+        assert!(msg.contains("BTC-USD") && msg.contains("0.001"), "{msg}");
+        // ETH-USD's lot is 0.01: 0.005 fits BTC but no ETH order.
+        let (_, key, msg) = err("[risk]\nmax_position = 0.005\n");
+        assert_eq!(key, "risk.max_position");
+        assert!(msg.contains("ETH-USD"), "{msg}");
+        // 0 is still "off", and a value on the grid is fine.
+        let c = Config::parse(
+            "[risk]\nmax_order_qty = 0\nmax_position = 0.01\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.risk.max_order_qty, Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_strategy_size_above_max_order_qty_names_both_keys() {
+        let text = "[risk]\nmax_order_qty = 0.01\n\n[strategies.imbalance]\nsize = 0.02\n";
+        let (line, key, msg) = err(text);
+        assert_eq!((line, key.as_str()), (Some(5), "strategies.imbalance.size"));
+        assert!(
+            msg.contains("0.02") && msg.contains("risk.max_order_qty 0.01"),
+            "{msg}"
+        );
+        let (_, key, _) =
+            err("[risk]\nmax_order_qty = 0.01\n[strategies.market_maker]\nsize = 0.02\n");
+        assert_eq!(key, "strategies.market_maker.size");
+        // Equal is fine.
+        Config::parse(
+            "[risk]\nmax_order_qty = 0.02\n[strategies.imbalance]\nsize = 0.02\n",
+            Path::new("x"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_keymap_without_a_kill_key_is_refused() {
+        let (line, key, msg) = err("[console]\nfps = 30\n\n[console.keys]\nkill = []\n");
+        assert_eq!((line, key.as_str()), (Some(5), "console.keys.kill"));
+        assert!(msg.contains("kill switch"), "{msg}");
     }
 
     #[test]

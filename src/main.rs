@@ -352,29 +352,48 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// The configured theme (honouring NO_COLOR).
-fn console_theme(cfg: &Config) -> anyhow::Result<pit::ui::theme::Theme> {
+/// The configured theme (honouring NO_COLOR). A theme that cannot be found is a mistake
+/// of the config: it names the config file, the line and `console.theme`.
+fn console_theme(cfg: &Config, config: Option<&PathBuf>) -> anyhow::Result<pit::ui::theme::Theme> {
+    use pit::ui::theme::{Theme, ThemeError};
     let no_color = pit::ui::theme::no_color_env();
     let themes_dir = std::path::Path::new(&cfg.console.themes_dir);
-    Ok(
-        match pit::ui::theme::Theme::load(&cfg.console.theme, themes_dir, no_color) {
-            // Run outside the repo: the built-in copy of a shipped theme stands in for its file.
-            Err(pit::ui::theme::ThemeError::Read { .. }) if !themes_dir.is_dir() => {
-                let t = pit::ui::theme::Theme::builtin(&cfg.console.theme)?;
-                if no_color { t.without_color() } else { t }
-            }
-            other => other?,
-        },
-    )
+    let theme = match Theme::load(&cfg.console.theme, themes_dir, no_color) {
+        // Run outside the repo: the built-in copy of a shipped theme stands in for its file.
+        Err(ThemeError::Read { .. }) if !themes_dir.is_dir() => {
+            Theme::builtin(&cfg.console.theme).map(|t| if no_color { t.without_color() } else { t })
+        }
+        other => other,
+    };
+    match (theme, config_path(config)) {
+        (Ok(t), _) => Ok(t),
+        (Err(e @ (ThemeError::Read { .. } | ThemeError::UnknownBuiltin(_))), Some(path)) => {
+            Err(pit::config::ConfigError::at_key(&path, "console.theme", e.to_string()).into())
+        }
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
+/// The config file in use: `--config`, else `./config.toml` when present (else none: the
+/// built-in defaults).
+fn config_path(config: Option<&PathBuf>) -> Option<PathBuf> {
+    match config {
+        Some(p) => Some(p.clone()),
+        None => {
+            let p = PathBuf::from("config.toml");
+            p.exists().then_some(p)
+        }
+    }
 }
 
 /// The full-screen console over the engine.
-fn run_console(cfg: &Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
+fn run_console(cfg: &Config, args: &RunArgs, config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
+    // The theme is part of the config: a missing one is refused before anything else.
+    let theme = console_theme(cfg, config)?;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the console needs a terminal; use `pit run --headless` for scripts");
     }
-    let theme = console_theme(cfg)?;
     let _log_guard = pit::logging::init(&cfg.log)?;
     let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
     let Started {
@@ -509,7 +528,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let cfg = cfg;
     if !args.headless {
-        return run_console(&cfg, &args);
+        return run_console(&cfg, &args, cli.config.as_ref());
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
     let started = start_engine(&cfg, &args, Duration::from_millis(100))?;

@@ -190,6 +190,26 @@ fn bad_configs_name_the_file_line_and_key() {
             "[log]\nmax_mb = 0\n",
             "bad.toml:2: log.max_mb: must be at least 1",
         ),
+        // a positive limit the decimal type reads as 0 ("off"): pit traded 40 orders
+        (
+            "[risk]\nmax_order_qty = 1e-29\n",
+            "bad.toml:2: risk.max_order_qty: 1e-29 is too small",
+        ),
+        // positive, but below one lot: 0 lots on the instrument's grid
+        (
+            "[risk]\nmax_order_qty = 0.0001\n",
+            "bad.toml:2: risk.max_order_qty: 0.0001 is below the smallest order of BTC-USD",
+        ),
+        // the kill switch always has a key
+        (
+            "[console.keys]\nkill = []\n",
+            "bad.toml:2: console.keys.kill: the kill switch must always have a key",
+        ),
+        // every order of the strategy would be refused
+        (
+            "[risk]\nmax_order_qty = 0.01\n\n[strategies.market_maker]\nsize = 0.02\n",
+            "bad.toml:5: strategies.market_maker.size: 0.02 exceeds risk.max_order_qty 0.01",
+        ),
     ];
     for (text, want) in cases {
         let err = config_error(text);
@@ -198,6 +218,40 @@ fn bad_configs_name_the_file_line_and_key() {
             "config:\n{text}\nwant: {want}\ngot: {err}"
         );
     }
+}
+
+#[test]
+fn a_missing_theme_names_the_config_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "seed = 1\n\n[console]\ntheme = \"nope\"\n").unwrap();
+    // Outside the repo (no themes/ folder): only the built-ins exist.
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:4: console.theme: unknown built-in theme 'nope'"),
+        "{err}"
+    );
+    // With a themes folder: the file it looked for.
+    std::fs::create_dir(dir.path().join("themes")).unwrap();
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:4: console.theme: theme 'nope': cannot read themes/nope.toml"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -328,6 +328,11 @@ pub enum KeymapError {
         key: String,
         why: String,
     },
+    /// The kill switch must always have a key.
+    #[error(
+        "{action}: the kill switch must always have a key (got an empty list); e.g. kill = \"K\""
+    )]
+    Unbound { action: String },
     #[error("{action}: key '{key}' is already bound to '{other}'")]
     Duplicate {
         action: String,
@@ -342,7 +347,8 @@ impl KeymapError {
         match self {
             KeymapError::UnknownAction { action, .. }
             | KeymapError::BadKey { action, .. }
-            | KeymapError::Duplicate { action, .. } => action,
+            | KeymapError::Duplicate { action, .. }
+            | KeymapError::Unbound { action } => action,
         }
     }
 }
@@ -555,6 +561,11 @@ impl Keymap {
                         })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if keys.is_empty() && action == Action::Kill {
+                return Err(KeymapError::Unbound {
+                    action: name.clone(),
+                });
+            }
             chosen.insert(action, keys);
         }
         let mut by_key: HashMap<KeySpec, Action> = HashMap::new();

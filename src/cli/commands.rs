@@ -85,7 +85,7 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let theme = super::console_theme(&cfg)?;
+    let theme = super::console_theme(&cfg, config)?;
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
     app.set_mode(pit::app::Mode::Replay);

@@ -144,6 +144,9 @@ pub struct Builtin {
     /// Its `symbol` key, when it trades one instrument: a replay of another recording and
     /// `pit run --symbol` move it to an instrument that exists.
     pub symbol: Option<fn(&mut StrategiesConfig) -> &mut String>,
+    /// Its `size` key (base units of one order), when it has one: the config refuses a
+    /// size above `risk.max_order_qty`, which would have every order refused.
+    pub size: Option<fn(&StrategiesConfig) -> Decimal>,
 }
 
 /// The built-in strategies, in key order: entry N is strategy N (`StrategyId` N-1).
@@ -159,6 +162,7 @@ pub static BUILTINS: [Builtin; 3] = [
         enabled: |c| c.market_maker.enabled,
         params: |c| format!("{:?}", c.market_maker),
         symbol: Some(|c| &mut c.market_maker.symbol),
+        size: Some(|c| c.market_maker.size),
     },
     Builtin {
         name: imbalance::NAME,
@@ -171,6 +175,7 @@ pub static BUILTINS: [Builtin; 3] = [
         enabled: |c| c.imbalance.enabled,
         params: |c| format!("{:?}", c.imbalance),
         symbol: Some(|c| &mut c.imbalance.symbol),
+        size: Some(|c| c.imbalance.size),
     },
     Builtin {
         name: exit_manager::NAME,
@@ -183,6 +188,7 @@ pub static BUILTINS: [Builtin; 3] = [
         enabled: |c| c.exit_manager.enabled,
         params: |c| format!("{:?}", c.exit_manager),
         symbol: None,
+        size: None,
     },
 ];
 

@@ -547,6 +547,11 @@ impl Books {
         }
     }
 
+    /// The trust limits every book takes (`[book]`).
+    pub fn limits(&self) -> BookLimits {
+        self.limits
+    }
+
     /// A new connection: every book is rebuilt from a fresh snapshot.
     pub fn on_connect(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) {
         for st in &mut self.states {

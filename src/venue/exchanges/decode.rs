@@ -63,6 +63,13 @@ impl BookLimits {
             Some(d) => d < 0 || (self.max_seq_jump > 0 && d > self.max_seq_jump),
         }
     }
+
+    /// Whether two sequence numbers are implausibly far apart, whichever way (a duplicate
+    /// or a venue's documented reset moves back a little; nothing moves by more than
+    /// `max_seq_jump` in one frame). Never with the limit off.
+    pub fn too_far_apart(&self, a: i64, b: i64) -> bool {
+        self.max_seq_jump > 0 && a.abs_diff(b) > self.max_seq_jump as u64
+    }
 }
 
 /// Integrity and traffic counters for one instrument of a feed.

@@ -175,6 +175,23 @@ impl BybitDecoder {
         let st = &mut self.books.states[i];
         st.frame(bytes);
         let overwrite = snapshot || d.u == 1;
+        // A `u` that moves implausibly far from the last one applied (`[book] max_seq_jump`),
+        // forwards or backwards, is a gap: taken as it is, a huge `u` would make every later
+        // delta look stale and freeze a book that stays trusted. `u == 1` is Bybit's
+        // documented restart and overwrites the book, so it is exempt.
+        let jumped =
+            st.synced && d.u != 1 && st.last_seq.is_some_and(|u| st.limits.too_far_apart(u, d.u));
+        if jumped {
+            let prev = st.last_seq.unwrap_or(0);
+            st.gap(
+                ts,
+                format!("u={} jumps implausibly far after u={prev}", d.u),
+                out,
+            );
+            st.book.clear();
+            let symbol = d.s.to_string();
+            return self.resubscribe(&symbol);
+        }
         if !overwrite {
             if !st.synced {
                 return; // waiting for a snapshot
@@ -323,5 +340,63 @@ mod tests {
             &mut out,
         );
         assert_eq!(d.unattributed_malformed(), 1);
+    }
+
+    /// A snapshot carrying a huge `u` must not freeze the book: the next delta, far behind
+    /// it, is a gap that resubscribes (before, every later delta looked stale and the book
+    /// stayed trusted while applying nothing).
+    #[test]
+    fn a_snapshot_with_a_huge_u_is_a_gap_not_a_frozen_book() {
+        let mut d = BybitDecoder::discovering();
+        let mut out = Vec::new();
+        let huge = 999_999_999_999_999_999;
+        d.on_line(
+            &book("snapshot", huge, r#"[["100","1"]]"#, r#"[["101","2"]]"#),
+            &mut out,
+        );
+        d.on_line(&book("delta", 6, r#"[["100","3"]]"#, "[]"), &mut out);
+        let st = d.state(0).unwrap();
+        assert_eq!(
+            st.stats.gaps, 1,
+            "the delta far behind the snapshot is a gap"
+        );
+        assert!(st.resyncing && d.book(0).is_none());
+        assert!(
+            d.requests()
+                .iter()
+                .any(|r| matches!(r, FeedRequest::Send(s) if s.contains("\"subscribe\"")))
+        );
+        // The resubscription's snapshot restores it, and deltas apply again.
+        d.on_line(
+            &book("snapshot", 10, r#"[["100","1"]]"#, r#"[["101","2"]]"#),
+            &mut out,
+        );
+        d.on_line(&book("delta", 11, r#"[["100","4"]]"#, "[]"), &mut out);
+        let b = d.book(0).expect("trusted again");
+        assert_eq!(b.best_bid().unwrap().qty.0, 400_000_000);
+    }
+
+    /// A snapshot on a synced book whose `u` jumps implausibly far is a gap too; a delta
+    /// that does is one already (not `u + 1`).
+    #[test]
+    fn a_huge_u_in_a_snapshot_or_a_delta_on_a_synced_book_is_a_gap() {
+        let huge = 999_999_999_999_999_999;
+        for kind in ["snapshot", "delta"] {
+            let mut d = BybitDecoder::discovering();
+            let mut out = Vec::new();
+            d.on_line(
+                &book("snapshot", 5, r#"[["100","1"]]"#, r#"[["101","2"]]"#),
+                &mut out,
+            );
+            d.on_line(&book(kind, huge, r#"[["100","9"]]"#, "[]"), &mut out);
+            let st = d.state(0).unwrap();
+            assert_eq!(st.stats.gaps, 1, "{kind}");
+            assert!(d.book(0).is_none(), "{kind}: not trusted");
+            assert!(
+                !out.iter().any(|e| matches!(e.kind,
+                    MarketEventKind::Level { qty, .. } if qty.0 == 900_000_000)),
+                "{kind}: the jumped frame's level never reaches the engine"
+            );
+        }
     }
 }

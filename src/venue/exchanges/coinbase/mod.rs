@@ -106,7 +106,12 @@ impl CoinbaseDecoder {
             if let Some(last) = self.last_seq
                 && seq != last + 1
             {
-                if seq <= last {
+                // A duplicate is a little behind; a number implausibly far from the last
+                // (`[book] max_seq_jump`), either way, is a gap: kept as the last, a huge
+                // one would make every later message look like a duplicate and freeze
+                // the books while they stay trusted.
+                let far = self.books.limits().too_far_apart(last, seq);
+                if seq <= last && !far {
                     return; // a duplicate: already seen
                 }
                 for st in &mut self.books.states {
@@ -302,5 +307,28 @@ mod tests {
         assert_eq!(d.requests(), vec![FeedRequest::Reconnect]);
         d.on_line(&recv("[1,"), &mut out);
         assert_eq!(d.unattributed_malformed(), 1);
+    }
+
+    /// The first message of a connection carrying a huge `sequence_num` must not freeze
+    /// the book: the next one, far behind it, is a gap that reconnects.
+    #[test]
+    fn a_huge_sequence_num_is_a_gap_not_a_frozen_book() {
+        let mut d = CoinbaseDecoder::discovering();
+        let mut out = Vec::new();
+        let snap = r#"[{"side":"bid","event_time":"t","price_level":"100.5","new_quantity":"1"},{"side":"offer","event_time":"t","price_level":"101","new_quantity":"2"}]"#;
+        d.on_line(&l2(999_999_999_999_999_999, "snapshot", snap), &mut out);
+        assert!(d.book(0).is_some());
+        d.on_line(
+            &l2(
+                1,
+                "update",
+                r#"[{"side":"bid","event_time":"t","price_level":"100.5","new_quantity":"3"}]"#,
+            ),
+            &mut out,
+        );
+        let st = d.state(0).unwrap();
+        assert_eq!(st.stats.gaps, 1);
+        assert!(d.book(0).is_none(), "not trusted while it resyncs");
+        assert_eq!(d.requests(), vec![FeedRequest::Reconnect]);
     }
 }

@@ -210,6 +210,24 @@ impl OkxDecoder {
                 let inst = st.instrument.symbol.clone();
                 return self.resubscribe(&inst);
             }
+            // A `seqId` implausibly far ahead of its `prevSeqId` (`[book] max_seq_jump`) is
+            // a gap too: taken as it is, the book would carry on from a number the venue
+            // never reaches. Backwards is OKX's documented sequence reset ("seqId smaller
+            // than prevSeqId" after maintenance; the following messages chain as usual:
+            // https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-order-book-channel).
+            if let (Some(prev), Some(seq)) = (d.prev_seq_id, d.seq_id)
+                && seq > prev
+                && st.limits.too_far_apart(prev, seq)
+            {
+                st.gap(
+                    ts,
+                    format!("seqId {seq} jumps implausibly far after prevSeqId {prev}"),
+                    out,
+                );
+                st.book.clear();
+                let inst = st.instrument.symbol.clone();
+                return self.resubscribe(&inst);
+            }
         }
         let mut scratch = Vec::new();
         let events = if snapshot { &mut scratch } else { &mut *out };
@@ -368,5 +386,49 @@ mod tests {
         let st = d.state(0).unwrap();
         assert_eq!(st.stats.checksums_failed, 1);
         assert_eq!(st.stats.resyncs, 2);
+    }
+
+    fn update(prev: i64, seq: i64, bids: &str) -> CaptureLine {
+        recv(&format!(
+            r#"{{"arg":{{"channel":"books","instId":"BTC-USDT"}},"action":"update","data":[{{"asks":[],"bids":{bids},"ts":"2","checksum":0,"prevSeqId":{prev},"seqId":{seq}}}]}}"#
+        ))
+    }
+
+    fn snapshot(seq: i64) -> CaptureLine {
+        recv(&format!(
+            r#"{{"arg":{{"channel":"books","instId":"BTC-USDT"}},"action":"snapshot","data":[{{"asks":[["3366.8","9","0","1"]],"bids":[["3366.1","7","0","2"]],"ts":"1","checksum":0,"prevSeqId":-1,"seqId":{seq}}}]}}"#
+        ))
+    }
+
+    /// An update chained to the last `seqId` but jumping to a huge one is a gap, and its
+    /// levels never reach the engine; a sequence reset (seqId below prevSeqId, as OKX
+    /// documents after maintenance) is not.
+    #[test]
+    fn a_huge_seq_id_is_a_gap_and_a_reset_is_not() {
+        let mut d = OkxDecoder::discovering();
+        let mut out = Vec::new();
+        d.on_line(&snapshot(10), &mut out);
+        out.clear();
+        d.on_line(
+            &update(10, 999_999_999_999_999_999, r#"[["3366.2","5","0","1"]]"#),
+            &mut out,
+        );
+        let st = d.state(0).unwrap();
+        assert_eq!(st.stats.gaps, 1);
+        assert!(d.book(0).is_none());
+        assert!(
+            !out.iter()
+                .any(|e| matches!(e.kind, crate::domain::MarketEventKind::Level { .. })),
+            "{out:?}"
+        );
+        assert_eq!(d.requests().len(), 2, "unsubscribe + subscribe");
+        // The fresh snapshot restores it; a reset (seqId < prevSeqId) chains on.
+        d.on_line(&snapshot(20), &mut out);
+        d.on_line(&update(20, 3, r#"[["3366.2","5","0","1"]]"#), &mut out);
+        d.on_line(&update(3, 4, r#"[["3366.2","6","0","1"]]"#), &mut out);
+        let st = d.state(0).unwrap();
+        assert_eq!(st.stats.gaps, 1, "a reset is not a gap");
+        let b = d.book(0).expect("trusted");
+        assert_eq!(b.best_bid().unwrap().qty.0, 600_000_000);
     }
 }
