@@ -31,7 +31,7 @@ pub use alerts::{Alert, AlertLevel};
 pub use commands::{Command, Effect, Input, ManualOrder, OrderPreview};
 pub use config::{EngineConfig, KillSwitchConfig};
 pub use kill::KillProgress;
-pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts};
+pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts, Trip};
 
 use crate::domain::{
     ClientOrderId, Instrument, InstrumentId, Order, OrderBook, OrderRequest, Position, StrategyId,
@@ -119,6 +119,9 @@ pub struct Engine {
     day: i64,
     day_start_equity: Decimal,
     equity_peak: Decimal,
+    /// The peak as last sent to the store, and when.
+    peak_stored: Decimal,
+    peak_stored_at: Timestamp,
     next_timer: Timestamp,
     now: Timestamp,
     events: u64,
@@ -197,6 +200,8 @@ impl Engine {
             day: setup.start.day(),
             day_start_equity: Decimal::ZERO,
             equity_peak: Decimal::ZERO,
+            peak_stored: Decimal::ZERO,
+            peak_stored_at: Timestamp(i64::MIN),
             now: setup.start,
             events: 0,
             market_events: 0,
