@@ -212,6 +212,10 @@ pub fn map_strategy_symbols(
         let Some(symbol_of) = b.symbol else {
             continue;
         };
+        // A strategy switched off trades nothing: no note about where it would.
+        if !(b.enabled)(s) {
+            continue;
+        }
         let key = format!("strategies.{}.symbol", b.section);
         let symbol = symbol_of(s);
         if instruments.iter().any(|i| &i.symbol == symbol) {

@@ -371,6 +371,13 @@ impl Engine {
             self.gate.close();
             self.state = TradingState::Halted;
             let reason = rec.halt_reason.clone().unwrap_or_else(|| "halted".into());
+            // A halt for the day's loss from a day that had fills today (the store keeps
+            // the last day's figures by UTC date) still holds the re-arm until the next day.
+            if reason.contains("daily_loss_limit")
+                && rec.day.as_ref().is_some_and(|d| d.day == self.now.day())
+            {
+                self.loss_halt_day = Some(self.day);
+            }
             self.halt_reason = Some(format!("restored HALTED ({reason}): re-arm to trade"));
             let text = format!("restarted HALTED: {reason}; re-arm to trade");
             self.alert(AlertLevel::Critical, "store", text, out);

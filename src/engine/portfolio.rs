@@ -47,6 +47,9 @@ impl Engine {
             return;
         }
         if let Some(reason) = self.risk.halt_reason(self.day_pnl(), self.drawdown()) {
+            if matches!(reason, super::risk::Refusal::DailyLoss { .. }) {
+                self.loss_halt_day = Some(self.day);
+            }
             self.halt(format!("risk halt: {reason}"), "risk", out);
         }
     }
@@ -103,6 +106,7 @@ impl Engine {
         if effect.round_trip_closed {
             let pnl = self.trip_pnl[i];
             self.risk.record_round_trip(pnl, now);
+            self.day_trades += 1;
             self.trip_pnl[i] = Decimal::ZERO;
         }
         self.remark(i);
