@@ -41,6 +41,7 @@ fn fill_record(seq: u64) -> StoreRecord {
             realized: Decimal::new(seq as i64, 4),
             fees: Decimal::new(3 * seq as i64, 2),
         },
+        trip: None,
     }
 }
 

@@ -215,9 +215,39 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("pit: {e:#}");
+            eprintln!("pit: {}", error_text(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// An error and its causes on one line, each said once: a message that already carries
+/// its cause's text (`cannot read X: No such file or directory`) does not repeat it.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if text.contains(&msg) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&msg);
+    }
+    text
+}
+
+/// Write a command's output to stdout. A reader that went away (`pit export --fills |
+/// head`) ends the output quietly: it is no error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to stdout: {e}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -469,20 +499,20 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Verify(v)) => return run_verify(&v),
         Some(Cmd::Report(r)) => {
             let cfg = load_config(cli.config.as_ref())?;
-            let store = pit::store::Store::open(&cfg.store.path)?;
+            let store = pit::store::Store::open_existing(&cfg.store.path)?;
             let report = pit::store::guard(&cfg.store.path, || {
                 pit::store::report::Report::build(&store, r.since)
             })?;
             if r.json {
-                println!("{}", report.to_json());
+                print_out(&format!("{}\n", report.to_json()))?;
             } else {
-                print!("{}", report.to_text());
+                print_out(&report.to_text())?;
             }
             return Ok(ExitCode::SUCCESS);
         }
         Some(Cmd::Export(x)) => {
             let cfg = load_config(cli.config.as_ref())?;
-            let store = pit::store::Store::open(&cfg.store.path)?;
+            let store = pit::store::Store::open_existing(&cfg.store.path)?;
             let what = if x.fills {
                 pit::store::export::What::Fills
             } else if x.trades {

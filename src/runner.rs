@@ -775,6 +775,7 @@ impl Runner {
                 }
                 Effect::OrderUpdate(_)
                 | Effect::PositionChanged { .. }
+                | Effect::EquityPeak(_)
                 | Effect::TradeClosed(_)
                 | Effect::StrategyToggled { .. } => {}
             }

@@ -199,7 +199,8 @@ pub struct ReplayAssembled {
 
 /// A strategy whose configured `symbol` is not in the recording trades the recording's
 /// first instrument instead (what a backtest of someone else's capture needs; set the
-/// key to choose another). Returns one note per strategy moved; also logged.
+/// key to choose another). Returns one note per strategy switched on that was moved; also
+/// logged.
 pub fn map_strategy_symbols(
     s: &mut crate::strategy::StrategiesConfig,
     instruments: &[crate::domain::Instrument],
@@ -213,8 +214,14 @@ pub fn map_strategy_symbols(
             continue;
         };
         let key = format!("strategies.{}.symbol", b.section);
+        // A strategy switched off is moved too (every strategy is built), without a note.
+        let on = (b.enabled)(s);
         let symbol = symbol_of(s);
         if instruments.iter().any(|i| &i.symbol == symbol) {
+            continue;
+        }
+        if !on {
+            *symbol = first.symbol.clone();
             continue;
         }
         let note = format!(

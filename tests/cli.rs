@@ -323,3 +323,87 @@ fn stopping_a_slow_run_does_not_wait_at_its_slow_pace() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Ctrl-C"), "{stderr}");
 }
+
+#[test]
+fn report_and_export_without_a_store_say_so_and_create_none() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["report"][..], &["export", "--fills"][..]] {
+        let out = pit().current_dir(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no store at data/pit.redb"), "{err}");
+        assert!(out.stdout.is_empty());
+        assert!(!dir.path().join("data").exists(), "nothing created");
+    }
+}
+
+#[test]
+fn export_into_a_pipe_closed_early_ends_quietly_and_errors_say_their_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--for", "20s", "--speed", "max"])
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    for what in ["--fills", "--orders"] {
+        // `pit export --fills | head -0`: the reader is gone before the first line.
+        let mut child = pit()
+            .current_dir(dir.path())
+            .args(["export", what])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{what}: {:?} {err}", out.status);
+        assert!(err.is_empty(), "{what}: {err}");
+    }
+    let mut child = pit()
+        .current_dir(dir.path())
+        .args(["report"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = pit()
+        .args(["run", "--headless", "--config", "/nonexistent/pit.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let out = pit()
+        .args(["backtest", "/nonexistent/rec.jsonl"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.matches("/nonexistent/rec.jsonl").count(), 1, "{err}");
+}
+
+#[test]
+fn a_sweep_of_an_unknown_key_is_one_error_before_any_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/demo-sim-3m.jsonl.zst");
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["backtest", "--for", "5s", "--sweep", "foo.bar=1,2,3"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no empty table");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("unknown field").count(), 1, "{err}");
+    assert!(err.contains("--sweep foo.bar=1"), "{err}");
+}

@@ -651,7 +651,8 @@ fn r_opens_the_report_asks_for_figures_and_esc_or_r_closes_it() {
         "+11.5000",
         "win rate",
         "profit factor",
-        "-12.2500",
+        "max drawdown",
+        "12.2500",
     ] {
         assert!(s.contains(w), "{w} missing:\n{s}");
     }
@@ -708,7 +709,7 @@ fn the_report_reads_without_colour() {
             );
         }
         let s = text(&term);
-        for word in ["+11.5000", "-12.2500", "-3.0625", "+5.9375", "-8.2500"] {
+        for word in ["12.2500", "+11.5000", "-3.0625", "+5.9375", "-8.2500"] {
             assert!(s.contains(word), "{word} missing at {w}x{h}:\n{s}");
         }
     }

@@ -582,3 +582,57 @@ fn a_killer_from_another_thread_halts_with_its_reason() {
     let result = handle.join().expect("engine thread");
     assert_eq!(result.summary.trading_state, TradingState::Halted);
 }
+
+/// The daily loss halt holds for the rest of the trading day: a re-arm the same day is
+/// refused; after the day boundary (here 00:01 UTC, a minute into the simulation) the
+/// engine is still HALTED until a person re-arms, and then trades.
+#[test]
+fn a_daily_loss_halt_lifts_only_the_next_day_and_only_by_a_re_arm() {
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    cfg.strategies.exit_manager.enabled = false;
+    cfg.kill_switch.flatten_on_kill = true;
+    cfg.risk.daily_loss_limit = rust_decimal::Decimal::new(5, 1); // 0.5 USD
+    cfg.engine.day_boundary = pit::domain::TimeOfDay::new(0, 1).unwrap();
+    let mut r = runner(&cfg, 12);
+    r.run_until(at(5.0));
+    for n in 0..40 {
+        let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+        r.command(manual(side, 100, true, None));
+        r.run_until(at(5.0 + 0.1 * f64::from(n + 1)));
+        if r.engine.trading_state() == TradingState::Halted {
+            break;
+        }
+    }
+    assert_eq!(r.engine.trading_state(), TradingState::Halted);
+    r.run_until(at(20.0));
+    r.command(Command::ReArm);
+    r.run_until(at(20.1));
+    assert_eq!(r.engine.trading_state(), TradingState::Halted, "same day");
+    assert!(!r.engine.gate().is_open());
+    assert!(
+        r.engine.alerts().any(|a| a
+            .text
+            .contains("re-arm refused: the daily loss limit halted trading today")
+            && a.text.contains("2026-01-01T00:01:00.000Z")),
+        "the refusal says when"
+    );
+    // Past the boundary: a new day, still halted.
+    r.run_until(at(61.0));
+    assert_eq!(r.engine.trading_state(), TradingState::Halted);
+    assert!(
+        r.engine
+            .alerts()
+            .any(|a| a.text.contains("new trading day") && a.text.contains("may now be re-armed"))
+    );
+    r.command(Command::ReArm);
+    r.run_until(at(61.1));
+    assert_eq!(r.engine.trading_state(), TradingState::Active);
+    assert!(r.engine.gate().is_open());
+    // The day's loss counts from the boundary: a manual order is accepted again.
+    let before = r.engine.summary().orders;
+    r.command(manual(Side::Buy, 1, true, None));
+    r.run_until(at(61.5));
+    assert_eq!(r.engine.summary().orders, before + 1);
+}

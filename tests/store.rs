@@ -624,3 +624,179 @@ fn the_report_is_computed_from_a_live_store_while_its_writer_holds_it() {
     assert_eq!(live, after);
     assert!(summary.fills > 0);
 }
+
+/// A run in `cfg`'s store: `before` seconds of market, the commands, `after` seconds, an
+/// orderly shutdown. Returns the engine's summary and its PnL view at the end.
+fn run_with(
+    cfg: &Config,
+    before: u64,
+    cmds: &[Command],
+    after: u64,
+) -> (pit::engine::Summary, pit::engine::view::PnlView) {
+    let (parts, persisted) =
+        pit::setup::assemble_persisted(cfg, cfg.seed, "test", None).expect("assemble");
+    let mut runner = Runner::new(
+        parts.engine,
+        Box::new(parts.market),
+        Box::new(parts.exec),
+        RunOptions {
+            speed: Speed::Max,
+            ..RunOptions::default()
+        },
+    );
+    runner.set_store(persisted.sink);
+    runner.run_until(runner.now() + Duration::from_secs(before));
+    for c in cmds {
+        runner.command(c.clone());
+    }
+    runner.run_until(runner.now() + Duration::from_secs(after));
+    runner.command(Command::Shutdown);
+    runner.run_until(runner.now() + Duration::from_millis(200));
+    assert!(runner.store().unwrap().flush(Duration::from_secs(10)));
+    (runner.engine.summary(), runner.engine.view().pnl)
+}
+
+fn quiet_cfg(db: &Path) -> Config {
+    let mut cfg = temp_cfg(db);
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    cfg.strategies.exit_manager.enabled = false;
+    cfg
+}
+
+/// What a trader did: market buy 0.003, quit, restart, flatten. Before, the round trip
+/// came back opened at the restart by `unknown` with only the exit fee, and the report's
+/// net PnL, its fees and its own tables disagreed with the console's equity.
+#[test]
+fn a_round_trip_across_a_restart_keeps_its_entry_owner_and_fees_and_every_view_agrees() {
+    use pit::domain::{OrderKind, OrderSpec, Qty, TimeInForce};
+    use pit::engine::ManualOrder;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let cfg = quiet_cfg(&db);
+    let buy = Command::Manual(ManualOrder {
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            price: None,
+            qty: Qty(3),
+            tif: TimeInForce::Ioc,
+            reduce_only: false,
+        },
+        client_id: None,
+    });
+    let (first, _) = run_with(&cfg, 2, &[buy], 2);
+    assert_eq!(first.positions["BTC-USD"], dec!(0.003), "{first:?}");
+    let (second, pnl) = run_with(&cfg, 1, &[Command::Flatten(None)], 2);
+    assert_eq!(second.positions["BTC-USD"], Decimal::ZERO, "{second:?}");
+
+    let store = Store::open(&db).unwrap();
+    let fills = store.fills().unwrap();
+    assert_eq!(fills.len(), 2, "{fills:?}");
+    let entry = fills.iter().find(|f| f.side == "BUY").expect("the buy");
+    let trades = store.trades().unwrap();
+    assert_eq!(trades.len(), 1, "{trades:?}");
+    let t = &trades[0].trade;
+    // Opened when the entry fill was applied (its venue time plus the latency back), not
+    // at the restart (the second run's clock starts where the first one's did).
+    assert!(
+        t.opened >= entry.ts && t.opened.0 - entry.ts.0 < 100_000_000,
+        "opened {:?}, entry fill {:?}",
+        t.opened,
+        entry.ts
+    );
+    assert_eq!(t.strategy, "manual", "who opened it");
+    let all_fees: Decimal = fills.iter().map(|f| f.fee).sum();
+    assert_eq!(t.fees, all_fees, "entry and exit fees");
+    assert_eq!(t.pnl, t.realized - t.fees);
+
+    // Every view of the same store, and the engine's equity, say the same.
+    let report = Report::build(&store, None).unwrap();
+    assert_eq!(report.net_pnl, t.pnl);
+    assert_eq!(pnl.equity, report.net_pnl, "the console's equity, flat");
+    assert_eq!(pnl.fees, report.fees, "the console's fees");
+    assert_eq!(report.fees, all_fees);
+    let table_fees: Decimal = report.by_strategy.iter().map(|b| b.fees).sum();
+    assert_eq!(report.fees, table_fees, "the summary and its tables");
+    assert_eq!(report.max_drawdown, (-t.pnl).max(Decimal::ZERO));
+    let mut csv = Vec::new();
+    pit::store::export::write_csv(&store, pit::store::export::What::Trades, None, &mut csv)
+        .unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = csv.lines().nth(1).expect("one trade").split(',').collect();
+    let col = |name: &str| {
+        let i = header.iter().position(|h| *h == name).expect(name);
+        row[i].to_string()
+    };
+    assert_eq!(col("strategy"), "manual", "{csv}");
+    assert_eq!(col("fees").parse::<Decimal>().unwrap(), all_fees, "{csv}");
+    assert_eq!(
+        col("pnl").parse::<Decimal>().unwrap(),
+        report.net_pnl,
+        "{csv}"
+    );
+    assert!(!col("opened").contains("00:00:00.000"), "{csv}");
+}
+
+/// The drawdown limit does not restart from zero: the equity peak is stored.
+#[test]
+fn the_equity_peak_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let mut cfg = temp_cfg(&db);
+    cfg.risk.max_drawdown = Decimal::ZERO;
+    cfg.risk.daily_loss_limit = Decimal::ZERO;
+    let (_, before) = run_with(&cfg, 120, &[], 0);
+    assert!(
+        before.drawdown > Decimal::ZERO,
+        "a run below its peak: {before:?}"
+    );
+    let (parts, _p) = pit::setup::assemble_persisted(&cfg, cfg.seed, "test", None).unwrap();
+    let mut engine = parts.engine;
+    let after = engine.view().pnl;
+    // Before, the peak restarted at the restored equity: drawdown 0, the limit reset.
+    assert_eq!(after.equity_peak, before.equity_peak, "{after:?}");
+    assert_eq!(
+        after.drawdown,
+        before.equity_peak - after.equity,
+        "{after:?}"
+    );
+    assert!(after.drawdown > Decimal::ZERO, "{after:?}");
+}
+
+/// A peak above zero goes to the store and comes back as the restored engine's peak.
+#[test]
+fn a_stored_equity_peak_is_read_back_and_restored() {
+    use pit::store::writer::{StoreRecord, Writer, WriterOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let cfg = quiet_cfg(&db);
+    run_with(&cfg, 1, &[], 0); // one run before, no trades
+    let store = Store::open(&db).unwrap();
+    let mut w = Writer::new(
+        store.db().clone(),
+        WriterOptions {
+            run: 1,
+            instruments: cfg.instrument_list(),
+            batch_max: 10,
+            fills_out: None,
+            gate: None,
+        },
+    );
+    w.commit(&[
+        StoreRecord::Peak(dec!(12.5)),
+        StoreRecord::Peak(dec!(17.25)),
+    ])
+    .unwrap();
+    let rec = store.recover(&cfg.instrument_list(), false).unwrap();
+    assert_eq!(rec.equity_peak, Some(dec!(17.25)));
+    drop(w);
+    drop(store);
+    let (parts, _p) = pit::setup::assemble_persisted(&cfg, cfg.seed, "test", None).unwrap();
+    let mut engine = parts.engine;
+    let pnl = engine.view().pnl;
+    assert_eq!(pnl.equity_peak, dec!(17.25));
+    assert_eq!(pnl.drawdown, dec!(17.25), "flat at 0, 17.25 below the peak");
+}

@@ -157,6 +157,22 @@ pub fn backtest(config: Option<&PathBuf>, a: BacktestArgs) -> anyhow::Result<Exi
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Each swept key and value is checked once, before any run: a mistake is one error,
+    // not one per combination and an empty table.
+    let mut bad = Vec::new();
+    for (k, values) in &a.sweep {
+        for v in values {
+            let mut sets = a.set.clone();
+            sets.push((k.clone(), v.clone()));
+            if let Err(e) = sweep::config_with(&text, &path, &sets) {
+                bad.push(format!("--sweep {k}={v}: {}", super::error_text(&e)));
+                break; // one error per key
+            }
+        }
+    }
+    if !bad.is_empty() {
+        anyhow::bail!("{}", bad.join("\n"));
+    }
     let grid = sweep::grid(&a.sweep);
     if show {
         eprintln!(

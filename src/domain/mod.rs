@@ -25,5 +25,5 @@ pub use order::{
     OrderTag, Owner, Side, StrategyId, TimeInForce, TransitionError,
 };
 pub use position::{FillEffect, Position};
-pub use time::Timestamp;
+pub use time::{TimeOfDay, Timestamp};
 pub use trading::TradingState;

@@ -110,7 +110,15 @@ pub enum Effect {
     OrderUpdate(Order),
     /// The position a fill left behind. Always directly follows the [`Effect::Fill`] of
     /// `fill_seq`, so the store commits the two together.
-    PositionChanged { fill_seq: u64, position: Position },
+    PositionChanged {
+        fill_seq: u64,
+        position: Position,
+        /// The round trip still open on it (`None` once flat), kept with the position.
+        trip: Option<super::persist::Trip>,
+    },
+    /// The equity peak rose (for the store: the drawdown limit survives a restart).
+    /// Emitted on a fill and at most once a second of engine time otherwise.
+    EquityPeak(rust_decimal::Decimal),
     /// A round trip closed (the position went flat or flipped).
     TradeClosed(ClosedTrade),
     /// The trading state changed (a change to `Halted` is the kill-switch latch).
@@ -235,6 +243,7 @@ impl Engine {
 
     fn shutdown(&mut self, out: &mut Vec<Effect>) {
         self.shutting_down = true;
+        self.store_peak(out);
         if self.kill_cfg.cancel_on_exit {
             let n = self.cancel_where(|_| true, out);
             if n > 0 {

@@ -17,6 +17,11 @@ pub struct EngineConfig {
     pub closed_orders_len: usize,
     /// Book levels per side published to the console.
     pub view_depth: usize,
+    /// Where one trading day ends and the next begins, a UTC time of day "HH:MM". At it
+    /// the day's counters start again: the daily loss (`risk.daily_loss_limit` counts from
+    /// the equity there), the losing streak and its cooldown, the day's round trips. A
+    /// halt for the day's loss can be re-armed only after it (and only by a person).
+    pub day_boundary: crate::domain::TimeOfDay,
 }
 
 impl Default for EngineConfig {
@@ -27,6 +32,7 @@ impl Default for EngineConfig {
             alerts_len: 500,
             closed_orders_len: 200,
             view_depth: 25,
+            day_boundary: crate::domain::TimeOfDay::MIDNIGHT,
         }
     }
 }

@@ -113,7 +113,13 @@ impl Engine {
 
     /// Leave a halt. A K pressed after the R wins: its kill is still on its way.
     pub(super) fn re_arm(&mut self, out: &mut Vec<Effect>) {
-        if self.state == TradingState::Halted && !self.gate.rearm(self.kills_seen) {
+        if self.state == TradingState::Halted && self.loss_halt_day == Some(self.day) {
+            let text = format!(
+                "re-arm refused: the daily loss limit halted trading today; re-arm after the day boundary ({})",
+                self.cfg.day_boundary.start_of_day(self.day + 1)
+            );
+            self.alert(AlertLevel::Warn, "operator", text, out);
+        } else if self.state == TradingState::Halted && !self.gate.rearm(self.kills_seen) {
             self.alert(
                 AlertLevel::Warn,
                 "operator",
@@ -131,6 +137,7 @@ impl Engine {
             self.kill = None;
             self.kill_targets.clear();
             self.exits_held = 0;
+            self.loss_halt_day = None;
             let text = format!("re-armed: {}", self.state);
             self.alert(AlertLevel::Info, "operator", text, out);
         } else {

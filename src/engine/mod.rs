@@ -31,7 +31,7 @@ pub use alerts::{Alert, AlertLevel};
 pub use commands::{Command, Effect, Input, ManualOrder, OrderPreview};
 pub use config::{EngineConfig, KillSwitchConfig};
 pub use kill::KillProgress;
-pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts};
+pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts, Trip};
 
 use crate::domain::{
     ClientOrderId, Instrument, InstrumentId, Order, OrderBook, OrderRequest, Position, StrategyId,
@@ -116,9 +116,17 @@ pub struct Engine {
     alert_seq: u64,
     realized: Decimal,
     fees: Decimal,
+    /// The trading day (a day number from `engine.day_boundary`).
     day: i64,
     day_start_equity: Decimal,
+    /// Round trips closed in the trading day.
+    day_trades: u64,
+    /// The trading day in which the daily loss limit halted the engine: no re-arm in it.
+    loss_halt_day: Option<i64>,
     equity_peak: Decimal,
+    /// The peak as last sent to the store, and when.
+    peak_stored: Decimal,
+    peak_stored_at: Timestamp,
     next_timer: Timestamp,
     now: Timestamp,
     events: u64,
@@ -150,6 +158,7 @@ impl Engine {
             })
             .collect();
         let halted = setup.initial_state == TradingState::Halted;
+        let day = setup.config.day_boundary.day_of(setup.start);
         if halted {
             setup.gate.close();
         } else {
@@ -194,9 +203,13 @@ impl Engine {
             alert_seq: 0,
             realized: Decimal::ZERO,
             fees: Decimal::ZERO,
-            day: setup.start.day(),
+            day,
             day_start_equity: Decimal::ZERO,
+            day_trades: 0,
+            loss_halt_day: None,
             equity_peak: Decimal::ZERO,
+            peak_stored: Decimal::ZERO,
+            peak_stored_at: Timestamp(i64::MIN),
             now: setup.start,
             events: 0,
             market_events: 0,
@@ -290,7 +303,7 @@ impl Engine {
         if !self.pending.is_empty() {
             out.append(&mut self.pending);
         }
-        self.roll_day();
+        self.roll_day(out);
         let state_before = self.state;
         let strategies_before = self.strategy_mask();
         match input {
@@ -309,12 +322,31 @@ impl Engine {
         self.note_changes(state_before, strategies_before, out);
     }
 
-    fn roll_day(&mut self) {
-        let day = self.now.day();
-        if day != self.day {
-            self.day = day;
-            self.day_start_equity = self.equity();
+    /// At the day boundary (`engine.day_boundary`) the day's counters start again: the
+    /// equity the daily loss counts from, the losing streak and its cooldown, the round
+    /// trips. A halt for the previous day's loss stays until a person re-arms.
+    fn roll_day(&mut self, out: &mut Vec<Effect>) {
+        let day = self.cfg.day_boundary.day_of(self.now);
+        if day <= self.day {
+            return;
         }
+        self.day = day;
+        self.day_start_equity = self.equity();
+        self.day_trades = 0;
+        self.risk.new_day();
+        let mut text = format!(
+            "new trading day from {}: daily loss, losing streak, cooldown and trade count reset",
+            self.cfg.day_boundary.start_of_day(day)
+        );
+        if self.state == TradingState::Halted && self.loss_halt_day.is_some() {
+            text.push_str("; the daily loss halt may now be re-armed");
+        }
+        self.alert(AlertLevel::Info, "risk", text, out);
+    }
+
+    /// Round trips closed in the current trading day.
+    pub fn day_trades(&self) -> u64 {
+        self.day_trades
     }
 
     fn on_timer(&mut self, out: &mut Vec<Effect>) {

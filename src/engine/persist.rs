@@ -15,9 +15,11 @@ use crate::domain::{
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// The round trip open on one instrument (from flat to flat, or to a flip).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Trip {
+/// The round trip open on one instrument (from flat to flat, or to a flip). The store
+/// keeps it with the position, so a restart closes the trip with its real opening time,
+/// owner and opening fees.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trip {
     pub opened: Timestamp,
     /// Owner of the order that opened it.
     pub owner: Option<Owner>,
@@ -94,6 +96,12 @@ pub struct RecoveredCounts {
 pub struct Recovered {
     /// Net positions by symbol (realized and fees are the all-time totals per symbol).
     pub positions: Vec<(String, Position)>,
+    /// The round trips open on those positions (stores written before trips were kept
+    /// have none: such a trip reopens at the restart, owner unknown).
+    pub trips: Vec<(String, Trip)>,
+    /// The highest equity reached (realized - fees + unrealized), all time; `None` in a
+    /// store that never recorded it.
+    pub equity_peak: Option<Decimal>,
     /// The figures of the last day traded.
     pub day: Option<DayFigures>,
     /// Strategy enable flags by name.
@@ -291,10 +299,16 @@ impl Engine {
                         ..p.clone()
                     };
                     if !p.is_flat() {
-                        self.trips[i] = Trip {
-                            opened: self.now,
-                            ..Trip::default()
+                        let kept = rec.trips.iter().find(|(s, _)| s == symbol);
+                        self.trips[i] = match kept {
+                            Some((_, t)) => t.clone(),
+                            None => Trip {
+                                opened: self.now,
+                                ..Trip::default()
+                            },
                         };
+                        // The loss streak counts this trip's PnL so far too.
+                        self.trip_pnl[i] = self.trips[i].realized - self.trips[i].fees;
                     }
                     realized += p.realized;
                     fees += p.fees;
@@ -310,8 +324,11 @@ impl Engine {
             Some(d) if d.day == self.day => net - (d.realized - d.fees),
             _ => net,
         };
-        // The drawdown is measured from the restored equity (the peak is not persisted).
-        self.equity_peak = net;
+        // The drawdown is measured from the persisted peak: a restart does not reset the
+        // max_drawdown limit. Equity starts at 0 in a new store, so the all-time peak is
+        // never below 0 (a store that never recorded a rise above 0 has no peak row).
+        self.equity_peak = rec.equity_peak.unwrap_or(Decimal::ZERO).max(net);
+        self.peak_stored = self.equity_peak;
         unknown
     }
 
@@ -371,6 +388,13 @@ impl Engine {
             self.gate.close();
             self.state = TradingState::Halted;
             let reason = rec.halt_reason.clone().unwrap_or_else(|| "halted".into());
+            // A halt for the day's loss from a day that had fills today (the store keeps
+            // the last day's figures by UTC date) still holds the re-arm until the next day.
+            if reason.contains("daily_loss_limit")
+                && rec.day.as_ref().is_some_and(|d| d.day == self.now.day())
+            {
+                self.loss_halt_day = Some(self.day);
+            }
             self.halt_reason = Some(format!("restored HALTED ({reason}): re-arm to trade"));
             let text = format!("restarted HALTED: {reason}; re-arm to trade");
             self.alert(AlertLevel::Critical, "store", text, out);

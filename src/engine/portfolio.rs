@@ -32,21 +32,39 @@ impl Engine {
         (self.equity_peak - self.equity()).max(Decimal::ZERO)
     }
 
-    fn update_peak(&mut self) {
+    /// Follow the equity peak; tell the store when it rose, at most once a second of
+    /// engine time between fills (a crash loses at most that second's rise by the marks).
+    fn update_peak(&mut self, out: &mut Vec<Effect>) {
         let eq = self.equity();
         if eq > self.equity_peak {
             self.equity_peak = eq;
+        }
+        if self.now.0.saturating_sub(self.peak_stored_at.0) >= 1_000_000_000 {
+            self.store_peak(out);
+        }
+    }
+
+    /// Tell the store the peak now, if it rose since it was last told (after a fill, and
+    /// at shutdown).
+    pub(super) fn store_peak(&mut self, out: &mut Vec<Effect>) {
+        if self.equity_peak > self.peak_stored {
+            self.peak_stored = self.equity_peak;
+            self.peak_stored_at = self.now;
+            out.push(Effect::EquityPeak(self.equity_peak));
         }
     }
 
     pub(super) fn check_loss_limits(&mut self, out: &mut Vec<Effect>) {
         // The peak follows equity in every state, so drawdown never depends on how often
         // a view was published.
-        self.update_peak();
+        self.update_peak(out);
         if self.state == TradingState::Halted {
             return;
         }
         if let Some(reason) = self.risk.halt_reason(self.day_pnl(), self.drawdown()) {
+            if matches!(reason, super::risk::Refusal::DailyLoss { .. }) {
+                self.loss_halt_day = Some(self.day);
+            }
             self.halt(format!("risk halt: {reason}"), "risk", out);
         }
     }
@@ -103,6 +121,7 @@ impl Engine {
         if effect.round_trip_closed {
             let pnl = self.trip_pnl[i];
             self.risk.record_round_trip(pnl, now);
+            self.day_trades += 1;
             self.trip_pnl[i] = Decimal::ZERO;
         }
         self.remark(i);
@@ -112,6 +131,7 @@ impl Engine {
         out.push(Effect::PositionChanged {
             fill_seq: fill.seq,
             position: self.positions[i].clone(),
+            trip: (!self.positions[i].is_flat()).then(|| self.trips[i].clone()),
         });
         if let Some(t) = closed_trade {
             out.push(Effect::TradeClosed(t));
@@ -127,6 +147,7 @@ impl Engine {
             self.close_order(&fill.client_id, out);
         }
         self.check_loss_limits(out);
+        self.store_peak(out);
     }
 
     fn hash_fill(&mut self, f: &Fill) {

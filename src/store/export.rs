@@ -41,6 +41,8 @@ pub fn write_csv(
             Timestamp(t.and_utc().timestamp().saturating_mul(1_000_000_000))
         });
     let io = |e: std::io::Error| StoreError::Io(format!("cannot write the CSV: {e}"));
+    // A reader that went away (`| head`) has all it wanted: stop quietly.
+    let out = &mut QuietPipe(out);
     match what {
         What::Fills => {
             line(
@@ -194,4 +196,23 @@ pub fn write_csv(
 
 fn strs(s: &[&str]) -> Vec<String> {
     s.iter().map(|x| x.to_string()).collect()
+}
+
+/// A writer whose reader went away (a broken pipe) swallows the rest: the CSV stops there
+/// without an error.
+struct QuietPipe<'a>(&'a mut dyn Write);
+
+impl Write for QuietPipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            r => r,
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r,
+        }
+    }
 }

@@ -90,6 +90,10 @@ pub enum StoreError {
         "database {0}: the file is empty (0 bytes), so its history and halt state are gone; restore a backup, or delete the file to start a new store"
     )]
     Empty(PathBuf),
+    #[error(
+        "no store at {0}: nothing has been recorded in this folder (a run writes it; see store.path, or pass --config)"
+    )]
+    Missing(PathBuf),
     #[error("database schema: {0}")]
     Schema(String),
     #[error("database I/O: {0}")]
@@ -189,6 +193,15 @@ impl Store {
     /// one, a corrupt file or one in use by another process.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         guard(path, || Store::open_inner(path))
+    }
+
+    /// Open a store that must already exist (`pit report`, `pit export`): reading one
+    /// never creates an empty one.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        Store::open(path)
     }
 
     fn open_inner(path: &Path) -> Result<Store, StoreError> {
@@ -379,6 +392,9 @@ impl Store {
                 if !row.qty.is_zero() {
                     rec.counts.positions += 1;
                 }
+                if let Some(trip) = row.trip.clone().filter(|_| !row.qty.is_zero()) {
+                    rec.trips.push((k.value().to_string(), trip));
+                }
                 rec.positions.push((
                     k.value().to_string(),
                     Position {
@@ -389,6 +405,9 @@ impl Store {
                         fees: row.fees,
                     },
                 ));
+            }
+            if let Some(v) = tx.open_table(META)?.get("equity_peak")? {
+                rec.equity_peak = v.value().parse().ok();
             }
             if let Some((k, v)) = tx.open_table(DAILY)?.last()? {
                 let row: DailyRow = parse("daily_stats", v.value())?;

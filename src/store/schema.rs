@@ -6,7 +6,7 @@
 //! restart with every run), append-only logs by a global counter.
 
 use crate::domain::{OrderRequest, OrderTag, Timestamp, TradingState};
-use crate::engine::{Alert, AuditEntry, ClosedTrade};
+use crate::engine::{Alert, AuditEntry, ClosedTrade, Trip};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,8 @@ pub const STRATEGIES: TableDefinition<&str, &str> = TableDefinition::new("strate
 pub const STATE: TableDefinition<&str, &str> = TableDefinition::new("state");
 /// Counter -> [`AuditRow`], every operator command and its outcome.
 pub const AUDIT: TableDefinition<u64, &str> = TableDefinition::new("audit");
-/// Running totals: `net_realized` (realized minus fees, all time).
+/// Running totals: `net_realized` (realized minus fees, all time), `equity_peak` (the
+/// highest equity reached, for the drawdown limit).
 pub const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// Version 1 kept fills by a global counter, without the run.
@@ -150,6 +151,10 @@ pub struct PositionRow {
     /// `(run, fill seq)` of the last fill applied.
     #[serde(default)]
     pub last_fill: (u64, u64),
+    /// The round trip open on it: when it opened, who opened it, its fees and realized
+    /// PnL so far (absent when flat, and in rows written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trip: Option<Trip>,
 }
 
 /// A closed round trip.

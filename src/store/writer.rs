@@ -11,7 +11,7 @@
 use super::schema::*;
 use super::{Store, StoreError, parse};
 use crate::domain::{Fill, Instrument, Order, Position, Timestamp, TradingGate, TradingState};
-use crate::engine::{Alert, AuditEntry, ClosedTrade, Effect};
+use crate::engine::{Alert, AuditEntry, ClosedTrade, Effect, Trip};
 use redb::{Database, ReadableTable};
 use rust_decimal::Decimal;
 use std::io::Write;
@@ -31,8 +31,12 @@ pub enum StoreRecord {
     Fill {
         fill: Fill,
         position: Position,
+        /// The round trip still open on the position (`None` once flat).
+        trip: Option<Box<Trip>>,
     },
     Trade(ClosedTrade),
+    /// The equity peak rose.
+    Peak(Decimal),
     Alert(Alert),
     State {
         state: TradingState,
@@ -125,11 +129,16 @@ impl StoreSink {
                     tracing::error!(seq = prev.seq, "store: a fill came without its position");
                 }
             }
-            Effect::PositionChanged { fill_seq, position } => match self.stash.take() {
+            Effect::PositionChanged {
+                fill_seq,
+                position,
+                trip,
+            } => match self.stash.take() {
                 Some(fill) if fill.seq == *fill_seq => {
                     self.record(StoreRecord::Fill {
                         fill,
                         position: position.clone(),
+                        trip: trip.clone().map(Box::new),
                     });
                 }
                 other => {
@@ -160,6 +169,9 @@ impl StoreSink {
             }
             Effect::Audit(a) => {
                 self.record(StoreRecord::Audit(a.clone()));
+            }
+            Effect::EquityPeak(p) => {
+                self.record(StoreRecord::Peak(*p));
             }
             Effect::Submit(_) | Effect::Cancel(_) => {}
         }
@@ -412,7 +424,14 @@ impl Writer {
                             next_event += 1;
                         }
                     }
-                    StoreRecord::Fill { fill, position } => {
+                    StoreRecord::Peak(p) => {
+                        meta.insert("equity_peak", p.to_string().as_str())?;
+                    }
+                    StoreRecord::Fill {
+                        fill,
+                        position,
+                        trip,
+                    } => {
                         let Some(inst) = self.opts.instruments.get(fill.instrument.index()) else {
                             continue;
                         };
@@ -450,6 +469,7 @@ impl Writer {
                             fees: position.fees,
                             updated: fill.ts,
                             last_fill: (run, fill.seq),
+                            trip: trip.as_deref().cloned(),
                         };
                         positions.insert(inst.symbol.as_str(), json(&prow)?.as_str())?;
                         let realized = position.realized - prev_realized;

@@ -14,8 +14,11 @@ use crate::domain::{
 use std::collections::BTreeMap;
 
 pub mod exit_manager;
+mod holding;
 pub mod imbalance;
 pub mod market_maker;
+pub mod orb;
+pub mod vwap_revert;
 
 /// What a strategy sees when it is called. Everything is read-only.
 pub struct StrategyCtx<'a> {
@@ -109,7 +112,8 @@ use crate::domain::Invalid;
 use rust_decimal::Decimal;
 
 /// `[strategies]` in config.toml: one section per entry of [`BUILTINS`], in the table's
-/// order (1 market maker, 2 imbalance taker, 3 exit manager; key N toggles strategy N).
+/// order (1 market maker, 2 imbalance taker, 3 exit manager, 4 VWAP mean reversion,
+/// 5 opening-range breakout; key N toggles strategy N).
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StrategiesConfig {
@@ -119,6 +123,10 @@ pub struct StrategiesConfig {
     pub imbalance: imbalance::ImbalanceParams,
     /// Strategy 3: stop-loss, take-profit and trailing exits on every position.
     pub exit_manager: exit_manager::ExitParams,
+    /// Strategy 4: enters toward the session VWAP when the price is stretched k ATRs away.
+    pub vwap_revert: vwap_revert::VwapParams,
+    /// Strategy 5: trades a breakout of the session's opening range.
+    pub orb: orb::OrbParams,
 }
 
 /// How a table entry builds its strategy from the config and the instruments.
@@ -150,7 +158,7 @@ pub struct Builtin {
 }
 
 /// The built-in strategies, in key order: entry N is strategy N (`StrategyId` N-1).
-pub static BUILTINS: [Builtin; 3] = [
+pub static BUILTINS: [Builtin; 5] = [
     Builtin {
         name: market_maker::NAME,
         section: "market_maker",
@@ -190,6 +198,30 @@ pub static BUILTINS: [Builtin; 3] = [
         symbol: None,
         size: None,
     },
+    Builtin {
+        name: vwap_revert::NAME,
+        section: "vwap_revert",
+        validate: |c| c.vwap_revert.validate(),
+        build: |c, instruments| {
+            let s = vwap_revert::VwapReversion::new(&c.vwap_revert, instruments)?;
+            Ok(Box::new(s))
+        },
+        enabled: |c| c.vwap_revert.enabled,
+        params: |c| format!("{:?}", c.vwap_revert),
+        symbol: Some(|c| &mut c.vwap_revert.symbol),
+    },
+    Builtin {
+        name: orb::NAME,
+        section: "orb",
+        validate: |c| c.orb.validate(),
+        build: |c, instruments| {
+            let s = orb::OpeningRangeBreakout::new(&c.orb, instruments)?;
+            Ok(Box::new(s))
+        },
+        enabled: |c| c.orb.enabled,
+        params: |c| format!("{:?}", c.orb),
+        symbol: Some(|c| &mut c.orb.symbol),
+    },
 ];
 
 impl StrategiesConfig {
@@ -222,7 +254,7 @@ impl std::fmt::Debug for StrategySlot {
 }
 
 /// Builds the strategies in key order ([`BUILTINS`]: market maker, imbalance taker, exit
-/// manager); strategy N in the returned list gets `StrategyId` N-1. An unknown symbol or
+/// manager, VWAP mean reversion, opening-range breakout); strategy N in the returned list gets `StrategyId` N-1. An unknown symbol or
 /// a nonsense value is refused with the key relative to `[strategies]`, e.g.
 /// `market_maker.symbol`. Symbols are matched exactly against [`Instrument::symbol`]; the
 /// first match wins.
@@ -341,6 +373,27 @@ pub(crate) mod test_util {
             dec!(0.01),
             Qty(1),
         )
+    }
+
+    /// A fill of `qty` lots at `price` ticks for order `cid` on instrument 0.
+    pub fn fill(
+        cid: &ClientOrderId,
+        side: crate::domain::Side,
+        price: i64,
+        qty: i64,
+        ts_ms: i64,
+    ) -> Fill {
+        Fill {
+            seq: 1,
+            ts: Timestamp::from_millis(ts_ms),
+            client_id: cid.clone(),
+            instrument: InstrumentId(0),
+            side,
+            price: crate::domain::Price(price),
+            qty: Qty(qty),
+            fee: Decimal::ZERO,
+            liquidity: crate::domain::Liquidity::Taker,
+        }
     }
 
     /// The order intents in `out`, in order.
@@ -476,9 +529,19 @@ mod build_tests {
         cfg.market_maker.enabled = false;
         let slots = build(&cfg, &[eth(0), btc(1)]).unwrap();
         let names: Vec<&str> = slots.iter().map(|s| s.strategy.name()).collect();
-        assert_eq!(names, ["market-maker", "imbalance", "exit-manager"]);
+        assert_eq!(
+            names,
+            [
+                "market-maker",
+                "imbalance",
+                "exit-manager",
+                "vwap-revert",
+                "orb-breakout"
+            ]
+        );
         let enabled: Vec<bool> = slots.iter().map(|s| s.enabled).collect();
-        assert_eq!(enabled, [false, true, true]);
+        // The newer strategies are off unless their section says otherwise.
+        assert_eq!(enabled, [false, true, true, false, false]);
         assert_eq!(slots[0].strategy.instrument(), Some(InstrumentId(1)));
         assert_eq!(slots[1].strategy.instrument(), Some(InstrumentId(1)));
         assert_eq!(slots[2].strategy.instrument(), None);

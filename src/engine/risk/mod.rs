@@ -269,6 +269,13 @@ impl RiskEngine {
         }
     }
 
+    /// A new trading day: the losing streak and any cooldown end.
+    pub fn new_day(&mut self) {
+        self.consecutive_losses = 0;
+        self.cooldown_until = None;
+        self.cooldown_losses = 0;
+    }
+
     /// Whether the loss limits are breached now (DailyLoss, else Drawdown), for the engine
     /// to halt.
     pub fn halt_reason(&self, day_pnl: Decimal, drawdown: Decimal) -> Option<Refusal> {

@@ -977,3 +977,28 @@ fn the_order_form_checks_take_plain_inputs() {
         &["30000.5", "30000"],
     );
 }
+
+#[test]
+fn a_new_day_ends_the_cooldown_and_the_losing_streak() {
+    let (i, b) = (btc(), book());
+    let mut e = RiskEngine::new(RiskLimits {
+        max_consecutive_losses: 2,
+        loss_cooldown_secs: 3_600,
+        stale_data_ms: 0,
+        ..RiskLimits::default()
+    });
+    let c = ctx(&i, &b);
+    e.record_round_trip(dec!(-1), T0);
+    e.record_round_trip(dec!(-1), T0);
+    assert_eq!(
+        refusal(&mut e, limit(Side::Buy, 599_990, 100), &c).code(),
+        "cooldown"
+    );
+    e.record_round_trip(dec!(-1), T0); // one loss of the next streak
+    e.new_day();
+    assert_eq!(e.cooldown_until(), None);
+    approve(&mut e, limit(Side::Buy, 599_990, 100), &c);
+    // The streak starts from zero: one more loss is not two.
+    e.record_round_trip(dec!(-1), T0);
+    assert_eq!(e.cooldown_until(), None);
+}

@@ -205,7 +205,13 @@ fn figures(app: &App, r: &Report) -> Vec<(&'static str, String, Style)> {
     let (net, net_s) = money(r.net_pnl);
     let (avg_w, avg_w_s) = opt_money(r.avg_win);
     let (avg_l, avg_l_s) = opt_money(r.avg_loss);
-    let (dd, dd_s) = money(-r.max_drawdown);
+    // The same figure `pit report` prints (a fall from the peak, never negative).
+    let dd = format!("{:.*}", DP as usize, r.max_drawdown.round_dp(DP));
+    let dd_s = if r.max_drawdown > Decimal::ZERO {
+        t.style(Role::Loss)
+    } else {
+        text
+    };
     let pf_s = match r.profit_factor {
         Some(p) if p >= Decimal::ONE => t.style(Role::Profit),
         Some(_) => t.style(Role::Loss),
