@@ -209,6 +209,7 @@ pub static BUILTINS: [Builtin; 5] = [
         enabled: |c| c.vwap_revert.enabled,
         params: |c| format!("{:?}", c.vwap_revert),
         symbol: Some(|c| &mut c.vwap_revert.symbol),
+        size: Some(|c| c.vwap_revert.size),
     },
     Builtin {
         name: orb::NAME,
@@ -221,6 +222,7 @@ pub static BUILTINS: [Builtin; 5] = [
         enabled: |c| c.orb.enabled,
         params: |c| format!("{:?}", c.orb),
         symbol: Some(|c| &mut c.orb.symbol),
+        size: Some(|c| c.orb.size),
     },
 ];
 
