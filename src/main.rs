@@ -33,6 +33,9 @@ enum Cmd {
     Report(ReportArgs),
     /// CSV of fills, closed trades or orders from the store, on stdout.
     Export(ExportArgs),
+    /// Maintenance of the store (not while a run holds it).
+    #[command(subcommand)]
+    Store(StoreCmd),
     /// Replay a capture-line file through its venue's decoder and check the book's
     /// integrity (sequence chains, checksums, best bid/ask cross-checks). Exits 1 if any
     /// check failed.
@@ -61,6 +64,12 @@ enum Cmd {
     Flatten(control::FlattenArgs),
     /// Leave a halt (needs --yes).
     Rearm(control::RearmArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCmd {
+    /// Give the database file's free pages back to the file system.
+    Compact,
 }
 
 #[derive(Args, Debug)]
@@ -541,6 +550,16 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             pit::store::guard(&cfg.store.path, || {
                 pit::store::export::write_csv(&store, what, x.since, &mut stdout.lock())
             })?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Cmd::Store(StoreCmd::Compact)) => {
+            let cfg = load_config(cli.config.as_ref())?;
+            let path = &cfg.store.path;
+            let before = std::fs::metadata(path).map_or(0, |m| m.len());
+            let store = pit::store::Store::open_existing(path)?;
+            store.compact()?;
+            let after = std::fs::metadata(path).map_or(0, |m| m.len());
+            println!("compacted {}: {before} -> {after} bytes", path.display());
             return Ok(ExitCode::SUCCESS);
         }
         Some(Cmd::Record(a)) => return commands::record(cli.config.as_ref(), a),
