@@ -19,7 +19,7 @@ use crate::tui::Screen;
 use crate::ui::App;
 use anyhow::Context;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use std::time::{Duration, Instant};
 
 use crate::store::StoreReader;
@@ -143,7 +143,12 @@ pub async fn run_with(
     let mut ticker = tokio::time::interval(frame_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+    // A panic in the console's loop fails closed: the gate closes (the process-wide hook
+    // did it and logged where), then the normal stop runs below: the terminal is given
+    // back and the run waits for its cancels.
+    let looped = std::panic::AssertUnwindSafe(async {
     loop {
+        crate::panics::inject("console");
         let mut hangup: Option<String> = None;
         tokio::select! {
             biased;
@@ -232,6 +237,18 @@ pub async fn run_with(
             app.set_frame_stats(lag, started.elapsed());
             dirty = false;
         }
+        // Another thread panicked (the hook closed the gate): stop in order.
+        if !stopping && crate::panics::first().is_some() {
+            stopping = true;
+            handle.shutdown();
+        }
+    }
+    })
+    .catch_unwind()
+    .await;
+    if looped.is_err() {
+        handle.gate().close();
+        handle.shutdown();
     }
     let terminal_restored = hung_up.is_none() && screen.leave();
     drop(screen);

@@ -71,6 +71,13 @@ pub async fn supervise(handle: EngineHandle) -> anyhow::Result<RunResult> {
             }
             _ = poll.tick() => {
                 if handle.is_finished() { break; }
+                // Another thread panicked (the hook closed the gate): stop in order.
+                if !stopping && let Some(p) = crate::panics::first() {
+                    stopping = true;
+                    eprintln!("{p}: stopping, cancelling open orders as configured...");
+                    handle.gate().close();
+                    handle.shutdown();
+                }
             }
             _ = int.recv(), if !stopping => {
                 stopping = true;
@@ -122,6 +129,7 @@ pub fn summary_json(r: &RunResult) -> serde_json::Value {
         "open_orders_left": r.open_orders_left,
         "orders_blocked_by_gate": r.exec.orders_blocked,
         "store_failed": r.store_failed,
+        "panicked": r.panicked,
         "engine_seconds": (r.ended.0 - r.started.0) as f64 / 1e9,
         "wall_seconds": r.wall.as_secs_f64(),
     })

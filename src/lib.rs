@@ -17,6 +17,7 @@ pub mod headless;
 pub mod import;
 pub mod logging;
 pub mod pace;
+pub mod panics;
 pub mod record;
 pub mod runner;
 pub mod setup;

@@ -33,6 +33,9 @@ enum Cmd {
     Report(ReportArgs),
     /// CSV of fills, closed trades or orders from the store, on stdout.
     Export(ExportArgs),
+    /// Maintenance of the store (not while a run holds it).
+    #[command(subcommand)]
+    Store(StoreCmd),
     /// Replay a capture-line file through its venue's decoder and check the book's
     /// integrity (sequence chains, checksums, best bid/ask cross-checks). Exits 1 if any
     /// check failed.
@@ -61,6 +64,12 @@ enum Cmd {
     Flatten(control::FlattenArgs),
     /// Leave a halt (needs --yes).
     Rearm(control::RearmArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCmd {
+    /// Give the database file's free pages back to the file system.
+    Compact,
 }
 
 #[derive(Args, Debug)]
@@ -205,6 +214,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
+    // First: a panic on any thread closes the gate and is logged with its place.
+    pit::panics::install();
     let cli = Cli::parse();
     // A file-size limit (`ulimit -f`) must fail a write with an error the store reports
     // (and fails closed on), not kill the process before it can cancel its orders.
@@ -311,6 +322,7 @@ fn spawn_engine(
         pit::setup::live_market(cfg)?
     };
     let gate = parts.engine.gate().clone();
+    pit::panics::watch_gate(gate.clone());
     let latch = pit::emergency::latch::HaltLatch::start(&dir, gate.clone())
         .context("cannot start the halt latch writer")?;
     if pit::emergency::halt_file_at_start(&dir, &gate) {
@@ -446,7 +458,8 @@ fn run_console(cfg: &Config, args: &RunArgs, config: Option<&PathBuf>) -> anyhow
         on_hangup: cfg.console.on_hangup,
     };
     let end = runtime()?.block_on(pit::console::run_with(handle, app, opts))?;
-    end_cleanly(&latch, &dir, end.result.store_failed.is_none());
+    let clean = end.result.store_failed.is_none() && pit::panics::first().is_none();
+    end_cleanly(&latch, &dir, clean);
     let result = &end.result;
     let s = &result.summary;
     let line = format!(
@@ -465,7 +478,20 @@ fn run_console(cfg: &Config, args: &RunArgs, config: Option<&PathBuf>) -> anyhow
         use std::io::Write;
         let _ = writeln!(std::io::stderr(), "{line}");
     }
-    Ok(store_failed_exit(result).unwrap_or(ExitCode::SUCCESS))
+    Ok(store_failed_exit(result)
+        .or_else(panicked_exit)
+        .unwrap_or(ExitCode::SUCCESS))
+}
+
+/// Exit code 4 when a thread panicked during the run (the run was stopped in order
+/// from there), with the place it panicked on the last line.
+fn panicked_exit() -> Option<ExitCode> {
+    let p = pit::panics::first()?;
+    tracing::error!("pit stopped: {p}");
+    eprintln!(
+        "pit: PANICKED: {p}; trading stopped (gate closed, open orders cancelled as configured); the next run starts HALTED"
+    );
+    Some(ExitCode::from(4))
 }
 
 /// Exit code 3 when the store failed during the run, with the last line saying so.
@@ -526,6 +552,16 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Cmd::Store(StoreCmd::Compact)) => {
+            let cfg = load_config(cli.config.as_ref())?;
+            let path = &cfg.store.path;
+            let before = std::fs::metadata(path).map_or(0, |m| m.len());
+            let store = pit::store::Store::open_existing(path)?;
+            store.compact()?;
+            let after = std::fs::metadata(path).map_or(0, |m| m.len());
+            println!("compacted {}: {before} -> {after} bytes", path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(Cmd::Record(a)) => return commands::record(cli.config.as_ref(), a),
         Some(Cmd::Replay(a)) => return commands::replay(cli.config.as_ref(), a),
         Some(Cmd::Backtest(a)) => return commands::backtest(cli.config.as_ref(), a),
@@ -563,7 +599,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let _log_guard = pit::logging::init(&cfg.log)?;
     let started = start_engine(&cfg, &args, Duration::from_millis(100))?;
     let result = runtime()?.block_on(pit::headless::supervise(started.handle))?;
-    end_cleanly(&started.latch, &started.dir, result.store_failed.is_none());
+    let clean = result.store_failed.is_none() && pit::panics::first().is_none();
+    end_cleanly(&started.latch, &started.dir, clean);
     tracing::info!(fills = result.summary.fills, hash = %result.summary.fill_log_sha256, "pit stopped");
     if args.json {
         println!("{}", pit::headless::summary_json(&result));
@@ -574,7 +611,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             result.open_orders_left
         );
     }
-    Ok(store_failed_exit(&result).unwrap_or(ExitCode::SUCCESS))
+    Ok(store_failed_exit(&result)
+        .or_else(panicked_exit)
+        .unwrap_or(ExitCode::SUCCESS))
 }
 
 /// `pit record`, `pit replay`, `pit backtest`.

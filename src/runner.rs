@@ -80,6 +80,9 @@ pub struct RunResult {
     /// The store failed to write (the error): the run was halted at the failure and the
     /// store holds only what was committed before it.
     pub store_failed: Option<String>,
+    /// The engine thread panicked (where and why): the gate was closed and the run
+    /// stopped in order from there.
+    pub panicked: Option<String>,
 }
 
 /// The console's (or main's) handle on a running engine thread.
@@ -230,6 +233,8 @@ pub struct Runner {
     heartbeat: crate::watchdog::Heartbeat,
     /// Alerts raised from other threads, raised in the engine each turn.
     alerts: crate::watchdog::AlertInbox,
+    /// The loop panicked (the first panic's text).
+    panicked: Option<String>,
 }
 
 impl Runner {
@@ -253,6 +258,7 @@ impl Runner {
             controls: None,
             observer: None,
             store_failed: None,
+            panicked: None,
             lane: KillLane::default(),
             lane_copies_owed: 0,
             heartbeat: Default::default(),
@@ -413,7 +419,36 @@ impl Runner {
             end: self.opts.run_for.map(|d| started + d),
             iteration: 0,
         };
-        while self.turn(&mut run).is_continue() {}
+        loop {
+            // A panic in a turn fails closed: the gate closes (the process-wide hook has
+            // done it already, and logged where), then the normal shutdown runs: cancels
+            // go out and are waited for. A second panic ends the loop at once.
+            let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::panics::inject("engine");
+                self.turn(&mut run)
+            }));
+            match turn {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => break,
+                Err(p) => {
+                    self.engine.gate().close();
+                    let text = crate::panics::payload_text(&*p);
+                    if self.panicked.is_some() {
+                        tracing::error!(
+                            "engine panicked again while stopping ({text}): stopping now"
+                        );
+                        break;
+                    }
+                    self.engine.raise_alert(
+                        AlertLevel::Critical,
+                        "engine",
+                        format!("engine panicked ({text}): gate closed, stopping in order"),
+                    );
+                    self.panicked = Some(text);
+                    run.inbox.push(Command::Shutdown);
+                }
+            }
+        }
         self.finish(&mut run, started, wall_start)
     }
 
@@ -613,6 +648,7 @@ impl Runner {
             wall: wall_start.elapsed(),
             open_orders_left: self.engine.open_orders().len(),
             store_failed: self.store_failed.clone(),
+            panicked: self.panicked.clone(),
         }
     }
 

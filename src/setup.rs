@@ -77,7 +77,7 @@ pub fn assemble_persisted(
     fills_out: Option<std::path::PathBuf>,
 ) -> anyhow::Result<(Assembled, Persisted)> {
     use crate::store::{Store, schema::RunRow, writer};
-    let store = Store::open(&cfg.store.path)?;
+    let store = Store::open_with_cache(&cfg.store.path, cfg.store.cache_mb)?;
     let instruments = cfg.instrument_list();
     let restore = cfg.store.open_orders_on_restart == "restore";
     let mut rec = crate::store::guard(&cfg.store.path, || store.recover(&instruments, restore))?;

@@ -407,3 +407,54 @@ fn a_sweep_of_an_unknown_key_is_one_error_before_any_run() {
     assert_eq!(err.matches("unknown field").count(), 1, "{err}");
     assert!(err.contains("--sweep foo.bar=1"), "{err}");
 }
+
+#[test]
+fn the_store_cache_is_a_setting_and_a_store_compacts() {
+    let err = config_error("[store]\ncache_mb = 0\n");
+    assert!(
+        err.contains("bad.toml:2: store.cache_mb: must be between 1"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "[store]\ncache_mb = 4\n").unwrap();
+    let run = pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--for", "20s", "--speed", "max"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let db = dir.path().join("data/pit.redb");
+    let before = std::fs::metadata(&db).unwrap().len();
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["store", "compact"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = std::fs::metadata(&db).unwrap().len();
+    assert!(after <= before, "{before} -> {after}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("compacted"));
+    // Still the same store: the report reads it.
+    let report = pit()
+        .current_dir(dir.path())
+        .args(["report", "--json"])
+        .output()
+        .unwrap();
+    assert!(report.status.success());
+    let empty = tempfile::tempdir().unwrap();
+    let out = pit()
+        .current_dir(empty.path())
+        .args(["store", "compact"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no store at"));
+}

@@ -37,7 +37,12 @@ pub struct StoreConfig {
     pub open_orders_on_restart: String,
     /// Most records committed in one write transaction.
     pub batch_max: usize,
+    /// redb's page cache, MiB (its default is 1 GiB, so memory followed the store's size).
+    pub cache_mb: usize,
 }
+
+/// The page cache of a store opened without a config (`pit report`, `pit export`).
+pub const DEFAULT_CACHE_MB: usize = 32;
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -45,6 +50,7 @@ impl Default for StoreConfig {
             path: PathBuf::from("data/pit.redb"),
             open_orders_on_restart: "cancel".into(),
             batch_max: 4096,
+            cache_mb: DEFAULT_CACHE_MB,
         }
     }
 }
@@ -66,6 +72,12 @@ impl StoreConfig {
         }
         if self.batch_max == 0 {
             return Err(Invalid::new("batch_max", "must be at least 1"));
+        }
+        if !(1..=65_536).contains(&self.cache_mb) {
+            return Err(Invalid::new(
+                "cache_mb",
+                format!("must be between 1 and 65536 (MiB), got {}", self.cache_mb),
+            ));
         }
         Ok(())
     }
@@ -192,7 +204,24 @@ impl Store {
     /// Open (or create) the database at `path`: migrate an older schema, refuse a newer
     /// one, a corrupt file or one in use by another process.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        guard(path, || Store::open_inner(path))
+        Store::open_with_cache(path, DEFAULT_CACHE_MB)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_mb` MiB (`store.cache_mb`).
+    pub fn open_with_cache(path: &Path, cache_mb: usize) -> Result<Store, StoreError> {
+        guard(path, || Store::open_inner(path, cache_mb))
+    }
+
+    /// Give the file's free pages back (`pit store compact`); the store must not be in
+    /// use. Returns whether anything was compacted.
+    pub fn compact(mut self) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let db = Arc::get_mut(&mut self.db)
+            .ok_or_else(|| StoreError::Db("the store is shared; cannot compact".into()))?;
+        guard(&path, || {
+            db.compact()
+                .map_err(|e| StoreError::Db(format!("cannot compact {}: {e}", path.display())))
+        })
     }
 
     /// Open a store that must already exist (`pit report`, `pit export`): reading one
@@ -204,7 +233,7 @@ impl Store {
         Store::open(path)
     }
 
-    fn open_inner(path: &Path) -> Result<Store, StoreError> {
+    fn open_inner(path: &Path, cache_mb: usize) -> Result<Store, StoreError> {
         // An empty file is not a new store: it was one (history, the halt state) until
         // something truncated it. Only a person starts over, by deleting it.
         if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
@@ -216,7 +245,10 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let db = match Database::builder().create(path) {
+        let db = match Database::builder()
+            .set_cache_size(cache_mb.max(1).saturating_mul(1024 * 1024))
+            .create(path)
+        {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 let pid = std::fs::read_to_string(pid_path(path))

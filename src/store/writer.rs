@@ -374,6 +374,7 @@ impl Writer {
         &mut self,
         batch: &[StoreRecord],
     ) -> Result<Vec<(u64, u64, String, &'static str, Decimal)>, StoreError> {
+        crate::panics::inject("store");
         let run = self.opts.run;
         let mut fills_done = Vec::new();
         let tx = self.db.begin_write()?;
