@@ -57,8 +57,12 @@ pub struct ImportArgs {
     pub lot: Option<Decimal>,
 }
 
-fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+/// Open the input, telling `bar` how far it is read.
+fn open(path: &Path, bar: &indicatif::ProgressBar) -> anyhow::Result<Box<dyn BufRead>> {
     let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    bar.set_length(f.metadata().map_or(0, |m| m.len()));
+    bar.set_position(0);
+    let f = bar.wrap_read(f);
     Ok(if path.extension().is_some_and(|e| e == "zst") {
         Box::new(BufReader::new(zstd::stream::read::Decoder::new(f)?))
     } else {
@@ -69,26 +73,28 @@ fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
 /// Run an import; prints a one-line summary on stderr.
 pub fn run(a: &ImportArgs) -> anyhow::Result<()> {
     let mut w = CaptureWriter::create(&a.out)?;
+    let bar = crate::progress::bytes(0, "import");
     let n = match a.format {
         Format::Hftbacktest => {
             let venue = a
                 .venue
                 .as_deref()
                 .context("--venue is needed for hftbacktest files (e.g. --venue binance)")?;
-            hftbacktest(open(&a.input)?, venue, &a.url, &mut w)?
+            hftbacktest(open(&a.input, &bar)?, venue, &a.url, &mut w)?
         }
         Format::Tardis => {
             let (tick, lot) = match (a.tick, a.lot) {
                 (Some(t), Some(l)) => (t, l),
                 (t, l) => {
-                    let (ft, fl) = tardis_grid(open(&a.input)?)?;
+                    let (ft, fl) = tardis_grid(open(&a.input, &bar)?)?;
                     (t.unwrap_or(ft), l.unwrap_or(fl))
                 }
             };
-            tardis(open(&a.input)?, tick, lot, &mut w)?
+            tardis(open(&a.input, &bar)?, tick, lot, &mut w)?
         }
     };
     w.flush()?;
+    bar.finish_and_clear();
     eprintln!("imported {n} lines into {}", a.out.display());
     Ok(())
 }

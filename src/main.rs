@@ -557,7 +557,9 @@ fn store_failed_exit(result: &pit::runner::RunResult) -> Option<ExitCode> {
 
 /// `pit verify`: exit 0 when every integrity check passed, 1 when one failed.
 fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let report = pit::venue::verify::verify_file(&args.file)?;
+    let bar = pit::progress::bytes(0, "verify");
+    let report = pit::venue::verify::verify_file_with(&args.file, &bar)?;
+    bar.finish_and_clear();
     if args.json {
         println!("{}", report.to_json());
     } else {
