@@ -94,6 +94,8 @@ pub struct Config {
     pub live: crate::venue::exchanges::entry::LiveSettings,
     /// `[book]`: how far the books trust a venue's data (sanity band, sequence jumps).
     pub book: crate::venue::exchanges::decode::BookLimits,
+    /// `[metrics]`: the Prometheus endpoint (off unless `listen` is set).
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -116,6 +118,7 @@ impl Default for Config {
             recording: crate::record::RecordConfig::default(),
             live: crate::venue::exchanges::entry::LiveSettings::default(),
             book: crate::venue::exchanges::decode::BookLimits::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -197,6 +200,7 @@ impl Config {
             r.map_err(|i| Invalid::new(format!("{section}.{}", i.key), i.message))
         }
         within("book", self.book.validate())?;
+        within("metrics", self.metrics.validate())?;
         let venues = venues();
         if !venues.contains(&self.venue.as_str()) {
             return Err(Invalid::new(

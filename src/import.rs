@@ -57,8 +57,12 @@ pub struct ImportArgs {
     pub lot: Option<Decimal>,
 }
 
-fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+/// Open the input, telling `bar` how far it is read.
+fn open(path: &Path, bar: &indicatif::ProgressBar) -> anyhow::Result<Box<dyn BufRead>> {
     let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    bar.set_length(f.metadata().map_or(0, |m| m.len()));
+    bar.set_position(0);
+    let f = bar.wrap_read(f);
     Ok(if path.extension().is_some_and(|e| e == "zst") {
         Box::new(BufReader::new(zstd::stream::read::Decoder::new(f)?))
     } else {
@@ -69,26 +73,28 @@ fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
 /// Run an import; prints a one-line summary on stderr.
 pub fn run(a: &ImportArgs) -> anyhow::Result<()> {
     let mut w = CaptureWriter::create(&a.out)?;
+    let bar = crate::progress::bytes(0, "import");
     let n = match a.format {
         Format::Hftbacktest => {
             let venue = a
                 .venue
                 .as_deref()
                 .context("--venue is needed for hftbacktest files (e.g. --venue binance)")?;
-            hftbacktest(open(&a.input)?, venue, &a.url, &mut w)?
+            hftbacktest(open(&a.input, &bar)?, venue, &a.url, &mut w)?
         }
         Format::Tardis => {
             let (tick, lot) = match (a.tick, a.lot) {
                 (Some(t), Some(l)) => (t, l),
                 (t, l) => {
-                    let (ft, fl) = tardis_grid(open(&a.input)?)?;
+                    let (ft, fl) = tardis_grid(open(&a.input, &bar)?)?;
                     (t.unwrap_or(ft), l.unwrap_or(fl))
                 }
             };
-            tardis(open(&a.input)?, tick, lot, &mut w)?
+            tardis(open(&a.input, &bar)?, tick, lot, &mut w)?
         }
     };
     w.flush()?;
+    bar.finish_and_clear();
     eprintln!("imported {n} lines into {}", a.out.display());
     Ok(())
 }
@@ -127,9 +133,9 @@ pub fn hftbacktest(
 }
 
 /// One row of a Tardis incremental_book_L2 CSV.
-struct Row<'a> {
-    exchange: &'a str,
-    symbol: &'a str,
+struct Row {
+    exchange: String,
+    symbol: String,
     local_us: i64,
     snapshot: bool,
     bid: bool,
@@ -137,48 +143,60 @@ struct Row<'a> {
     amount: Decimal,
 }
 
-fn row(line: &str, no: usize) -> anyhow::Result<Row<'_>> {
-    let f: Vec<&str> = line.split(',').collect();
+/// The rows of a Tardis CSV, read by the `csv` crate (RFC 4180: quoted fields, commas and
+/// quotes inside them, CRLF). The header row (`exchange,...`) and blank lines are skipped;
+/// each row comes with its line number for messages.
+fn rows(input: impl BufRead) -> impl Iterator<Item = anyhow::Result<(u64, Row)>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input)
+        .into_records()
+        .filter_map(|rec| {
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => return Some(Err(anyhow::anyhow!("bad CSV: {e}"))),
+            };
+            let no = rec.position().map_or(0, |p| p.line());
+            if rec.get(0) == Some("exchange") || rec.iter().all(str::is_empty) {
+                return None;
+            }
+            Some(row(&rec, no).map(|r| (no, r)))
+        })
+}
+
+fn row(f: &csv::StringRecord, no: u64) -> anyhow::Result<Row> {
     if f.len() < 8 {
         bail!("line {no}: expected 8 columns, got {}", f.len());
     }
     let dec = |s: &str, what: &str| -> anyhow::Result<Decimal> {
-        s.trim()
-            .parse::<Decimal>()
-            .or_else(|_| Decimal::from_scientific(s.trim()))
+        s.parse::<Decimal>()
+            .or_else(|_| Decimal::from_scientific(s))
             .with_context(|| format!("line {no}: bad {what} '{s}'"))
     };
     Ok(Row {
-        exchange: f[0],
-        symbol: f[1],
+        exchange: f[0].to_string(),
+        symbol: f[1].to_string(),
         local_us: f[3]
-            .trim()
             .parse()
-            .with_context(|| format!("line {no}: bad local_timestamp '{}'", f[3]))?,
-        snapshot: f[4].trim() == "true",
-        bid: match f[5].trim() {
+            .with_context(|| format!("line {no}: bad local_timestamp '{}'", &f[3]))?,
+        snapshot: &f[4] == "true",
+        bid: match &f[5] {
             "bid" => true,
             "ask" => false,
             s => bail!("line {no}: bad side '{s}'"),
         },
-        price: dec(f[6], "price")?,
-        amount: dec(f[7], "amount")?,
+        price: dec(&f[6], "price")?,
+        amount: dec(&f[7], "amount")?,
     })
-}
-
-fn is_header(line: &str) -> bool {
-    line.starts_with("exchange,")
 }
 
 /// The finest price and amount grids in a Tardis file.
 fn tardis_grid(input: impl BufRead) -> anyhow::Result<(Decimal, Decimal)> {
     let (mut ps, mut qs) = (0u32, 0u32);
-    for (i, line) in input.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() || is_header(&line) {
-            continue;
-        }
-        let r = row(&line, i + 1)?;
+    for r in rows(input) {
+        let (_, r) = r?;
         ps = ps.max(r.price.normalize().scale());
         qs = qs.max(r.amount.normalize().scale());
     }
@@ -215,12 +233,8 @@ pub fn tardis(
             ));
         }
     };
-    for (n, line) in input.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() || is_header(&line) {
-            continue;
-        }
-        let r = row(&line, n + 1)?;
+    for r in rows(input) {
+        let (no, r) = r?;
         let i = match insts.iter().position(|x| x.symbol == r.symbol) {
             Some(i) => i,
             None => {
@@ -229,8 +243,8 @@ pub fn tardis(
                 }
                 insts.push(Instrument::new(
                     InstrumentId(insts.len() as u16),
-                    r.symbol,
-                    r.exchange,
+                    &r.symbol,
+                    &r.exchange,
                     tick,
                     lot,
                     Qty(1),
@@ -242,9 +256,9 @@ pub fn tardis(
         let to_ticks = |d: Decimal, g: Decimal, what: &str| -> anyhow::Result<i64> {
             let t = d / g;
             if t.fract() != Decimal::ZERO {
-                bail!("line {}: {what} {d} is not on the grid {g}", n + 1);
+                bail!("line {no}: {what} {d} is not on the grid {g}");
             }
-            i64::try_from(t).with_context(|| format!("line {}: {what} out of range", n + 1))
+            i64::try_from(t).with_context(|| format!("line {no}: {what} out of range"))
         };
         let level = Level::new(
             Price(to_ticks(r.price, tick, "price")?),
@@ -360,6 +374,32 @@ deribit,BTC-PERPETUAL,3000,3003,false,ask,101.0,1.5
                 qty: Qty(15)
             }
         );
+    }
+
+    /// Quoted fields (as spreadsheets and some exports write them), CRLF line ends and a
+    /// quoted header read as the plain file does; a bad row names its line.
+    #[test]
+    fn tardis_csv_with_quoted_fields_and_crlf_reads_as_the_plain_one() {
+        let quoted = "\"exchange\",\"symbol\",\"timestamp\",\"local_timestamp\",\"is_snapshot\",\"side\",\"price\",\"amount\"\r
+\"deribit\",\"BTC-PERPETUAL\",1000,1001,true,ask,\"100.5\",10\r
+deribit,\"BTC-PERPETUAL\",1000,1001,true,bid,100.0,\"20\"\r
+deribit,BTC-PERPETUAL,1000,1001,true,\"bid\",99.5,5\r
+deribit,BTC-PERPETUAL,2000,2002,false,bid,100.0,0\r
+deribit,BTC-PERPETUAL,3000,3003,false,ask,\"101.0\",1.5\r
+";
+        let read = |text: &str| {
+            let mut w = CaptureWriter::from_writer(Box::new(Vec::new()));
+            let (t, l) = tardis_grid(text.as_bytes()).unwrap();
+            let n = tardis(text.as_bytes(), t, l, &mut w).unwrap();
+            let rows: Vec<_> = rows(text.as_bytes()).map(|r| r.unwrap().1.symbol).collect();
+            (t, l, n, rows)
+        };
+        assert_eq!(read(quoted), read(CSV));
+        assert_eq!(read(quoted).2, 4);
+        let bad = "deribit,BTC-PERPETUAL,1000,1001,true,ask,100.5,10\nderibit,\"BTC,PERP\",1,2,true,up,1,1\n";
+        let mut w = CaptureWriter::from_writer(Box::new(std::io::sink()));
+        let e = tardis(bad.as_bytes(), Decimal::new(5, 1), Decimal::ONE, &mut w).unwrap_err();
+        assert!(e.to_string().contains("line 2: bad side 'up'"), "{e}");
     }
 
     #[test]

@@ -13,12 +13,32 @@ use std::time::Duration;
 #[command(
     name = "pit",
     version,
-    about = "A terminal trading console and its trading engine"
+    about = "A terminal trading console and its trading engine",
+    after_help = "`pit help COMMAND` or `pit COMMAND --help` for examples; -h for a summary.",
+    after_long_help = "\
+Examples:
+  pit                                   # the console on the simulated market
+  pit run --headless --for 1h --speed max --json
+  pit backtest recordings/demo-sim-3m.jsonl.zst
+  pit kill --reason \"desk says stop\"     # from another shell
+  pit config path                       # which config, which data folder, and why
+
+Config: --config PATH, else $PIT_CONFIG, else ./config.toml, else
+$XDG_CONFIG_HOME/pit/config.toml, else built-in defaults (data in $XDG_DATA_HOME/pit).
+Relative folders in a config are relative to the config file.
+
+Exit codes: 0 ok; 1 a check failed or a request was refused or timed out; 2 usage,
+config or no engine; 3 the store failed; 4 a headless run ended HALTED; 5 a thread
+panicked (trading was stopped)."
 )]
 struct Cli {
-    /// Config file. Default: ./config.toml if present, else built-in defaults.
+    /// Config file. Default: $PIT_CONFIG, else ./config.toml, else the user config folder
+    /// ($XDG_CONFIG_HOME/pit/config.toml), else built-in defaults (`pit config path`).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// No progress bars on stderr (they are also hidden when stderr is not a terminal).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -27,11 +47,28 @@ struct Cli {
 enum Cmd {
     /// Run the engine on the configured venue (the simulated market by default), with the
     /// console unless --headless.
+    #[command(after_long_help = "\
+Examples:
+  pit run                                          # the console on the simulated market
+  pit run --headless --for 1h --speed max --json   # an hour of market time, as fast as it goes
+  pit run --venue binance --symbol BTCUSDT         # live Binance data, paper execution
+
+Exit codes (headless): 0 ended trading, 2 usage or config error, 3 the store failed,
+4 the run ended HALTED (kill switch, risk limit, HALT file, or restarted halted),
+5 a thread panicked (the gate was closed and the run stopped in order).")]
     Run(RunArgs),
     /// PnL report from the store: by day, strategy, instrument, hour and weekday; win
     /// rate, average win and loss, profit factor, drawdown, streaks, fees.
+    #[command(after_long_help = "\
+Examples:
+  pit report
+  pit report --since 2026-01-01 --json | jq .by_strategy")]
     Report(ReportArgs),
     /// CSV of fills, closed trades or orders from the store, on stdout.
+    #[command(after_long_help = "\
+Examples:
+  pit export --fills > fills.csv
+  pit export --trades --since 2026-01-01")]
     Export(ExportArgs),
     /// Maintenance of the store (not while a run holds it).
     #[command(subcommand)]
@@ -39,31 +76,97 @@ enum Cmd {
     /// Replay a capture-line file through its venue's decoder and check the book's
     /// integrity (sequence chains, checksums, best bid/ask cross-checks). Exits 1 if any
     /// check failed.
+    #[command(after_long_help = "\
+Examples:
+  pit verify recordings/sim-2026-01-01T00-00.jsonl.zst
+  pit verify capture.jsonl --json | jq .instruments")]
     Verify(VerifyArgs),
     /// Record the market data of a headless run (the simulated market by default) in the
     /// capture-line format.
+    #[command(after_long_help = "\
+Examples:
+  pit record --for 60s --speed max --out rec.jsonl.zst
+  pit record --for 3m --speed max --set sim.event_rate=60 --json")]
     Record(RecordArgs),
     /// Replay a recording in the console: paper execution on the recording's clock.
+    #[command(after_long_help = "\
+Examples:
+  pit replay recordings/demo-sim-3m.jsonl.zst --speed 10
+  pit replay rec.jsonl.zst --headless --speed max --json")]
     Replay(ReplayArgs),
     /// Backtest a recording as fast as possible and print a report.
+    #[command(after_long_help = "\
+Examples:
+  pit backtest recordings/demo-sim-3m.jsonl.zst
+  pit backtest rec.jsonl.zst --set strategies.market_maker.spread_bps=2 --json
+  pit backtest rec.jsonl.zst --sweep strategies.market_maker.spread_bps=1,2,4 --quiet")]
     Backtest(BacktestArgs),
     /// Convert Tardis.dev incremental_book_L2 CSV or hftbacktest `<ts_ns> <json>` lines
     /// into the capture-line format.
+    #[command(after_long_help = "\
+Examples:
+  pit import --format tardis book.csv --out book.jsonl.zst --tick 0.1 --lot 0.001
+  pit import --format hftbacktest --venue binance lines.txt --out cap.jsonl")]
     Import(pit::import::ImportArgs),
     /// A running engine's trading state, reason, positions, PnL, open orders, feed and
     /// engine lag (over its control socket).
+    #[command(after_long_help = "\
+Examples:
+  pit status
+  pit status --json | jq .trading_state
+
+Exit codes: 0 done, 1 refused or timed out, 2 usage error or no engine running.")]
     Status(control::StatusArgs),
     /// Trip a running engine's kill switch: the gate closes at once, every open order is
     /// cancelled; returns when every target is resolved or --timeout passes.
+    #[command(after_long_help = "\
+Examples:
+  pit kill --reason \"desk says stop\"
+  pit kill --timeout 30s --json
+
+Exit codes: 0 every target resolved, 1 timed out, 2 usage error or no engine running.")]
     Kill(control::KillArgs),
     /// Hold a running engine's strategies' new orders (optionally for a while).
+    #[command(after_long_help = "\
+Examples:
+  pit pause --for 5m --reason \"CPI print\"")]
     Pause(control::PauseArgs),
     /// Resume a paused engine.
+    #[command(after_long_help = "\
+Examples:
+  pit resume")]
     Resume(control::ResumeArgs),
     /// Close a running engine's positions (one instrument or all).
+    #[command(after_long_help = "\
+Examples:
+  pit flatten
+  pit flatten --instrument BTC-USD")]
     Flatten(control::FlattenArgs),
     /// Leave a halt (needs --yes).
+    #[command(after_long_help = "\
+Examples:
+  pit rearm --yes")]
     Rearm(control::RearmArgs),
+    /// Which config file pit uses and why (`path`); write a commented one (`init`).
+    #[command(after_long_help = "\
+Examples:
+  pit config path
+  pit config init")]
+    Config(toolbox::ConfigArgs),
+    /// Shell completions on stdout: bash, zsh, fish, elvish or powershell.
+    #[command(after_long_help = "\
+Examples:
+  pit completions bash > ~/.local/share/bash-completion/completions/pit
+  pit completions zsh > ~/.zfunc/_pit          # with fpath+=~/.zfunc in ~/.zshrc
+  pit completions fish > ~/.config/fish/completions/pit.fish")]
+    Completions(toolbox::CompletionsArgs),
+    /// The man page (roff) on stdout: `pit man | man -l -`.
+    #[command(after_long_help = "\
+Examples:
+  pit man | man -l -
+  pit man kill | man -l -
+  pit man > ~/.local/share/man/man1/pit.1")]
+    Man(toolbox::ManArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -262,18 +365,14 @@ fn print_out(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The config found by `--config`, `PIT_CONFIG`, `./config.toml`, the user config folder
+/// or the built-in defaults, its folders made relative to it (`pit::paths`).
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
-    match path {
-        Some(p) => Ok(Config::load(p)?),
-        None => {
-            let default = PathBuf::from("config.toml");
-            if default.exists() {
-                Ok(Config::load(&default)?)
-            } else {
-                Ok(Config::default())
-            }
-        }
-    }
+    Ok(pit::paths::load(&locate(path))?)
+}
+
+fn locate(path: Option<&PathBuf>) -> pit::paths::Located {
+    pit::paths::locate(path.map(PathBuf::as_path), &pit::paths::Env::from_process())
 }
 
 /// A started run: the engine's handle, a read handle on its store (for the console's
@@ -285,6 +384,8 @@ struct Started {
     latch: pit::emergency::latch::HaltLatch,
     dir: PathBuf,
     server: pit::control::server::ControlServer,
+    /// `/metrics`, when `[metrics] listen` is set (served until dropped).
+    metrics: Option<pit::metrics::MetricsServer>,
 }
 
 /// Build the engine for the configured venue, bind its control socket (the store's lock
@@ -359,13 +460,39 @@ fn spawn_engine(
     }
     let server = socket.serve(pit::control::server::EngineLink::new(&handle))?;
     tracing::info!(socket = %server.path().display(), "control socket served");
+    let metrics = match serve_metrics(cfg, &handle) {
+        Ok(m) => m,
+        Err(e) => {
+            handle.shutdown();
+            let _ = handle.join();
+            return Err(e.into());
+        }
+    };
     Ok(Started {
         handle,
         reader,
         latch,
         dir,
         server,
+        metrics,
     })
+}
+
+/// `/metrics` from the view the control socket serves, when `[metrics] listen` is set.
+fn serve_metrics(
+    cfg: &Config,
+    handle: &pit::runner::EngineHandle,
+) -> Result<Option<pit::metrics::MetricsServer>, pit::metrics::MetricsError> {
+    if cfg.metrics.listen.is_empty() {
+        return Ok(None);
+    }
+    let run = pit::metrics::RunLabels {
+        venue: cfg.venue.clone(),
+        execution: cfg.execution.clone(),
+    };
+    let m = pit::metrics::serve(&cfg.metrics.listen, handle.subscribe(), run)?;
+    tracing::info!(addr = %m.addr(), "metrics served on /metrics");
+    Ok(Some(m))
 }
 
 /// The very end of an orderly run: the halt latch is on disk, then the clean-exit record.
@@ -444,6 +571,7 @@ fn run_console(cfg: &Config, args: &RunArgs, config: Option<&PathBuf>) -> anyhow
         latch,
         dir,
         server: _server,
+        metrics: _metrics,
     } = start_engine(cfg, args, publish_every)?;
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
@@ -483,7 +611,7 @@ fn run_console(cfg: &Config, args: &RunArgs, config: Option<&PathBuf>) -> anyhow
         .unwrap_or(ExitCode::SUCCESS))
 }
 
-/// Exit code 4 when a thread panicked during the run (the run was stopped in order
+/// Exit code 5 when a thread panicked during the run (the run was stopped in order
 /// from there), with the place it panicked on the last line.
 fn panicked_exit() -> Option<ExitCode> {
     let p = pit::panics::first()?;
@@ -491,7 +619,7 @@ fn panicked_exit() -> Option<ExitCode> {
     eprintln!(
         "pit: PANICKED: {p}; trading stopped (gate closed, open orders cancelled as configured); the next run starts HALTED"
     );
-    Some(ExitCode::from(4))
+    Some(ExitCode::from(5))
 }
 
 /// Exit code 3 when the store failed during the run, with the last line saying so.
@@ -506,7 +634,9 @@ fn store_failed_exit(result: &pit::runner::RunResult) -> Option<ExitCode> {
 
 /// `pit verify`: exit 0 when every integrity check passed, 1 when one failed.
 fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let report = pit::venue::verify::verify_file(&args.file)?;
+    let bar = pit::progress::bytes(0, "verify");
+    let report = pit::venue::verify::verify_file_with(&args.file, &bar)?;
+    bar.finish_and_clear();
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -520,6 +650,7 @@ fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    pit::progress::set_quiet(cli.quiet);
     let args = match cli.command {
         Some(Cmd::Run(args)) => args,
         Some(Cmd::Verify(v)) => return run_verify(&v),
@@ -572,6 +703,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Resume(a)) => return control::resume(cli.config.as_ref(), a),
         Some(Cmd::Flatten(a)) => return control::flatten(cli.config.as_ref(), a),
         Some(Cmd::Rearm(a)) => return control::rearm(cli.config.as_ref(), a),
+        Some(Cmd::Config(a)) => return toolbox::config(cli.config.as_ref(), a),
+        Some(Cmd::Completions(a)) => return toolbox::completions(a),
+        Some(Cmd::Man(a)) => return toolbox::man(a),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -613,8 +747,25 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     Ok(store_failed_exit(&result)
         .or_else(panicked_exit)
+        .or_else(|| halted_exit(&result))
         .unwrap_or(ExitCode::SUCCESS))
 }
+
+/// Exit code 4 when a headless run ended HALTED (a script can tell a run that traded to
+/// its end from one that was stopped by the kill switch, a risk limit or a HALT file).
+fn halted_exit(result: &pit::runner::RunResult) -> Option<ExitCode> {
+    if result.summary.trading_state != pit::domain::TradingState::Halted {
+        return None;
+    }
+    eprintln!(
+        "pit: the run ended HALTED ({}); exit code 4",
+        result.summary.halt_reason.as_deref().unwrap_or("no reason")
+    );
+    Some(ExitCode::from(HALTED_EXIT))
+}
+
+/// The exit code of a headless run that ended HALTED.
+const HALTED_EXIT: u8 = 4;
 
 /// `pit record`, `pit replay`, `pit backtest`.
 #[path = "cli/commands.rs"]
@@ -623,3 +774,7 @@ mod commands;
 /// `pit status`, `pit kill`, `pit pause`, `pit resume`, `pit flatten`, `pit rearm`.
 #[path = "cli/control.rs"]
 mod control;
+
+/// `pit config`, `pit completions`, `pit man`.
+#[path = "cli/toolbox.rs"]
+mod toolbox;

@@ -372,6 +372,8 @@ fn a_backtest_of_a_poisoned_capture_makes_no_phantom_fills() {
     std::fs::write(&file, text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pit"))
         .current_dir(dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
         .args(["backtest", file.to_str().unwrap(), "--json"])
         .output()
         .unwrap();
@@ -404,6 +406,8 @@ fn book_limits_from_the_config_reach_the_backtest() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pit"))
         .current_dir(dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
         .args(["backtest", path.to_str().unwrap(), "--for", "60s", "--json"])
         .args(["--set", "book.max_seq_jump=1"])
         .output()

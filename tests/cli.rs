@@ -9,13 +9,23 @@ fn pit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pit"))
 }
 
+/// pit started in `dir` as a new user would, with the user config and data folders
+/// inside `dir` too (no config or store of the machine's user is read or written).
+fn pit_at(dir: &Path) -> Command {
+    let mut c = pit();
+    c.current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .env_remove("PIT_CONFIG");
+    c
+}
+
 fn repo_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")
 }
 
 fn run_json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let out = pit()
-        .current_dir(dir)
+    let out = pit_at(dir)
         .args(["run", "--headless", "--speed", "max", "--json"])
         .args(args)
         .output()
@@ -34,13 +44,18 @@ fn run_json(dir: &Path, args: &[&str]) -> serde_json::Value {
 #[test]
 fn headless_json_is_deterministic_per_seed() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = repo_config();
-    let cfg = cfg.to_str().unwrap();
-    // Each run starts from a clean state: its own folder, so its own database.
+    // Each run starts from a clean state: its own folder, so its own database (a config's
+    // data lives beside it).
     let (d2, d3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = run_json(dir.path(), &["--for", "5m", "--config", cfg]);
-    let b = run_json(d2.path(), &["--for", "5m", "--config", cfg]);
-    let c = run_json(d3.path(), &["--for", "5m", "--config", cfg, "--seed", "99"]);
+    for d in [&dir, &d2, &d3] {
+        std::fs::copy(repo_config(), d.path().join("pit.toml")).unwrap();
+    }
+    let a = run_json(dir.path(), &["--for", "5m", "--config", "pit.toml"]);
+    let b = run_json(d2.path(), &["--for", "5m", "--config", "pit.toml"]);
+    let c = run_json(
+        d3.path(),
+        &["--for", "5m", "--config", "pit.toml", "--seed", "99"],
+    );
     for key in [
         "events",
         "orders",
@@ -73,8 +88,7 @@ fn headless_json_is_deterministic_per_seed() {
 #[test]
 fn sigterm_stops_in_order_with_a_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let child = pit()
-        .current_dir(dir.path())
+    let child = pit_at(dir.path())
         .args(["run", "--headless", "--for", "1h", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -114,8 +128,7 @@ fn config_error(text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, text).unwrap();
-    let out = pit()
-        .current_dir(dir.path())
+    let out = pit_at(dir.path())
         .args(["run", "--headless", "--for", "1s", "--config"])
         .arg(&path)
         .output()
@@ -281,7 +294,7 @@ fn the_shipped_config_toml_matches_the_built_in_defaults() {
 #[test]
 fn plain_pit_without_a_terminal_points_to_headless() {
     let dir = tempfile::tempdir().unwrap();
-    let out = pit().current_dir(dir.path()).output().unwrap();
+    let out = pit_at(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -296,8 +309,7 @@ fn plain_pit_without_a_terminal_points_to_headless() {
 #[test]
 fn stopping_a_slow_run_does_not_wait_at_its_slow_pace() {
     let dir = tempfile::tempdir().unwrap();
-    let child = pit()
-        .current_dir(dir.path())
+    let child = pit_at(dir.path())
         .args(["run", "--headless", "--speed", "0.01", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -59,7 +59,7 @@ fn an_engine_thread_panic_closes_the_gate_cancels_and_exits_non_zero() {
         &["run", "--headless", "--for", "20s", "--json"],
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("PANICKED"), "{err}");
     let v = json(&out);
     assert_eq!(v["open_orders_left"], 0, "cancels confirmed: {v}");
@@ -111,7 +111,7 @@ fn a_console_panic_restores_the_terminal_cancels_and_exits_non_zero() {
     let status = screen
         .wait_exit(Duration::from_secs(20))
         .expect("pit stops after the panic");
-    assert_eq!(status.exit_code(), 4, "{}", screen.text());
+    assert_eq!(status.exit_code(), 5, "{}", screen.text());
     let logs = run_dir::logs(dir.path());
     assert!(
         logs.contains("panicked on thread 'main' at src/console.rs"),

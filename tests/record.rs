@@ -12,6 +12,17 @@ fn pit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pit"))
 }
 
+/// pit started in `dir` as a new user would, with the user config and data folders
+/// inside `dir` too (no config or store of the machine's user is read or written).
+fn pit_at(dir: &Path) -> Command {
+    let mut c = pit();
+    c.current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .env_remove("PIT_CONFIG");
+    c
+}
+
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
@@ -21,7 +32,7 @@ fn demo() -> PathBuf {
 }
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let out = pit().current_dir(dir).args(args).output().expect("run pit");
+    let out = pit_at(dir).args(args).output().expect("run pit");
     assert!(
         out.status.success(),
         "pit {args:?} failed: {}",
@@ -173,8 +184,7 @@ fn a_torn_last_line_is_skipped_and_reported() {
     );
     assert_eq!(bt["lines_skipped"], 1, "{bt}");
     assert!(bt["events"].as_u64().unwrap() > 19_000, "{bt}");
-    let out = pit()
-        .current_dir(dir.path())
+    let out = pit_at(dir.path())
         .args(["backtest", plain.to_str().unwrap(), "--for", "1h"])
         .output()
         .unwrap();
@@ -189,8 +199,7 @@ fn sweeps_rank_and_set_mistakes_name_key_and_line() {
     let d = d.to_str().unwrap();
     let cfg = repo("config.toml");
     let cfg = cfg.to_str().unwrap();
-    let out = pit()
-        .current_dir(dir.path())
+    let out = pit_at(dir.path())
         .args([
             "--config",
             cfg,
@@ -223,8 +232,7 @@ fn sweeps_rank_and_set_mistakes_name_key_and_line() {
         "{table}"
     );
 
-    let out = pit()
-        .current_dir(dir.path())
+    let out = pit_at(dir.path())
         .args([
             "--config",
             cfg,
@@ -426,8 +434,7 @@ fn configured_instruments_set_a_capture_grid_and_other_venues_lines_are_skipped(
         "configured: {notes}"
     );
     assert!(notes.contains("imbalance.symbol"), "{notes}");
-    let out = pit()
-        .current_dir(dir.path())
+    let out = pit_at(dir.path())
         .args(["--config", cfg.to_str().unwrap(), "backtest", file])
         .output()
         .unwrap();

@@ -109,7 +109,8 @@ fn a_failed_store_write_halts_the_run_exits_3_and_the_restart_is_halted() {
         None,
         "run --headless --for 30s --speed max --json",
     );
-    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    // A headless run that ends HALTED exits 4 (documented in `pit run --help`).
+    assert_eq!(again.status.code(), Some(4), "{again:?}");
     let again = json(&again);
     assert_eq!(again["trading_state"], "HALTED");
     assert_eq!(again["orders"], 0);

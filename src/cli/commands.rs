@@ -4,7 +4,7 @@ use super::{BacktestArgs, RecordArgs, ReplayArgs, load_config, runtime};
 use anyhow::Context;
 use pit::domain::TradingState;
 use pit::runner::RunOptions;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,8 +14,8 @@ pub fn record(config: Option<&PathBuf>, a: RecordArgs) -> anyhow::Result<ExitCod
     let mut cfg = if a.set.is_empty() {
         load_config(config)?
     } else {
-        let (text, path) = config_text(config)?;
-        pit::backtest::sweep::config_with(&text, &path, &a.set)?
+        let (text, path, base) = config_text(config)?;
+        config_with(&text, &path, &base, &a.set)?
     };
     if a.out.is_none() {
         cfg.record = true;
@@ -45,7 +45,7 @@ pub fn record(config: Option<&PathBuf>, a: RecordArgs) -> anyhow::Result<ExitCod
     if a.json {
         println!("{}", pit::headless::summary_json(&result));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::halted_exit(&result).unwrap_or(ExitCode::SUCCESS))
 }
 
 /// `pit replay FILE`: the console (or a headless run) over a recording.
@@ -83,7 +83,7 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
         if a.json {
             println!("{}", pit::headless::summary_json(&result));
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(super::halted_exit(&result).unwrap_or(ExitCode::SUCCESS));
     }
     let theme = super::console_theme(&cfg, config)?;
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
@@ -99,51 +99,50 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// The config text and the path named in messages.
-fn config_text(config: Option<&PathBuf>) -> anyhow::Result<(String, PathBuf)> {
-    let path = match config {
-        Some(p) => p.clone(),
-        None => {
-            let p = PathBuf::from("config.toml");
-            if !p.exists() {
-                return Ok((String::new(), PathBuf::from("(built-in defaults)")));
-            }
-            p
-        }
+/// The config text, the path named in messages, and the folder its relative paths are
+/// relative to (found as `load_config` finds it).
+fn config_text(config: Option<&PathBuf>) -> anyhow::Result<(String, PathBuf, PathBuf)> {
+    let loc = super::locate(config);
+    let Some(path) = loc.file else {
+        return Ok((
+            String::new(),
+            PathBuf::from("(built-in defaults)"),
+            loc.base,
+        ));
     };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    Ok((text, path))
+    Ok((text, path, loc.base))
 }
 
-fn progress_bar(p: &pit::venue::feed::replay::Progress) {
-    const W: usize = 30;
-    let f = p.fraction();
-    let done = (f * W as f64) as usize;
-    let _ = write!(
-        std::io::stderr(),
-        "\r[{}{}] {:5.1}% {:.1}/{:.1} MB",
-        "#".repeat(done),
-        "-".repeat(W - done),
-        f * 100.0,
-        p.bytes_read() as f64 / 1e6,
-        p.total as f64 / 1e6
-    );
+/// The config text with `--set` assignments, its folders made relative to `base`.
+fn config_with(
+    text: &str,
+    path: &std::path::Path,
+    base: &std::path::Path,
+    sets: &[(String, String)],
+) -> anyhow::Result<pit::config::Config> {
+    let mut cfg = pit::backtest::sweep::config_with(text, path, sets)?;
+    pit::paths::rebase(&mut cfg, base);
+    Ok(cfg)
 }
 
 /// `pit backtest FILE`: one run and its report, or a sweep and its ranked table.
 pub fn backtest(config: Option<&PathBuf>, a: BacktestArgs) -> anyhow::Result<ExitCode> {
     use pit::backtest::{self, sweep};
-    let (text, path) = config_text(config)?;
-    let base = sweep::config_with(&text, &path, &a.set)?;
+    let (text, path, folder) = config_text(config)?;
+    let base = config_with(&text, &path, &folder, &a.set)?;
     let _log_guard = pit::logging::init(&base.log)?;
-    let show = std::io::stderr().is_terminal();
     if a.sweep.is_empty() {
-        let bar: &dyn Fn(&pit::venue::feed::replay::Progress) = &progress_bar;
-        let bt = backtest::run(&base, &a.file, a.run_for, a.speed, show.then_some(bar))?;
-        if show {
-            eprintln!();
-        }
+        let bar = pit::progress::bytes(0, "backtest");
+        let tell = |p: &pit::venue::feed::replay::Progress| {
+            bar.set_length(p.total);
+            bar.set_position(p.bytes_read());
+        };
+        let tell: &dyn Fn(&pit::venue::feed::replay::Progress) = &tell;
+        let shown = pit::progress::shown().then_some(tell);
+        let bt = backtest::run(&base, &a.file, a.run_for, a.speed, shown)?;
+        bar.finish_and_clear();
         if a.json {
             // The text report carries them; a JSON run says them on stderr too.
             for n in &bt.notes {
@@ -174,7 +173,7 @@ pub fn backtest(config: Option<&PathBuf>, a: BacktestArgs) -> anyhow::Result<Exi
         anyhow::bail!("{}", bad.join("\n"));
     }
     let grid = sweep::grid(&a.sweep);
-    if show {
+    if pit::progress::shown() {
         eprintln!(
             "sweep: {} runs on {} threads",
             grid.len(),
@@ -182,13 +181,29 @@ pub fn backtest(config: Option<&PathBuf>, a: BacktestArgs) -> anyhow::Result<Exi
         );
     }
     let speed = a.speed;
-    let runs = sweep::par_map(&grid, |combo| {
+    // One bar per run, in the grid's order; each fills as its run reads the file.
+    let multi = pit::progress::multi();
+    let bars: Vec<_> = grid
+        .iter()
+        .map(|combo| pit::progress::run_bar(&multi, 0, &backtest::combo_label(combo)))
+        .collect();
+    let indexed: Vec<_> = grid.iter().cloned().enumerate().collect();
+    let runs = sweep::par_map(&indexed, |(i, combo)| {
         let mut sets = a.set.clone();
         sets.extend(combo.iter().cloned());
-        let r = sweep::config_with(&text, &path, &sets)
-            .and_then(|cfg| backtest::run(&cfg, &a.file, a.run_for, speed, None));
+        let bar = &bars[*i];
+        let tell = |p: &pit::venue::feed::replay::Progress| {
+            bar.set_length(p.total);
+            bar.set_position(p.bytes_read());
+        };
+        let tell: &dyn Fn(&pit::venue::feed::replay::Progress) = &tell;
+        let shown = pit::progress::shown().then_some(tell);
+        let r = config_with(&text, &path, &folder, &sets)
+            .and_then(|cfg| backtest::run(&cfg, &a.file, a.run_for, speed, shown));
+        bar.finish();
         (combo.clone(), r)
     });
+    let _ = multi.clear();
     let mut ok = Vec::new();
     for (combo, r) in runs {
         match r {

@@ -14,18 +14,9 @@ pub enum What {
     Orders,
 }
 
-/// Quote a field when it needs it.
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn line(out: &mut dyn Write, fields: &[String]) -> std::io::Result<()> {
-    let row: Vec<String> = fields.iter().map(|f| field(f)).collect();
-    writeln!(out, "{}", row.join(","))
+/// One row, quoted where a field needs it (by the `csv` crate).
+fn line(out: &mut csv::Writer<&mut dyn Write>, fields: &[String]) -> std::io::Result<()> {
+    out.write_record(fields).map_err(std::io::Error::other)
 }
 
 /// Write the CSV to `out`: a header, then one row per record on or after `since`.
@@ -42,7 +33,10 @@ pub fn write_csv(
         });
     let io = |e: std::io::Error| StoreError::Io(format!("cannot write the CSV: {e}"));
     // A reader that went away (`| head`) has all it wanted: stop quietly.
-    let out = &mut QuietPipe(out);
+    let mut quiet = QuietPipe(out);
+    let out = &mut csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(&mut quiet as &mut dyn Write);
     match what {
         What::Fills => {
             line(

@@ -126,7 +126,30 @@ impl VerifyReport {
 
 /// Replay `path` through the decoder of its venue (named by its first line).
 pub fn verify_file(path: &Path) -> Result<VerifyReport, VerifyError> {
-    let mut reader = CaptureReader::open(path)?;
+    verify_file_with(path, &indicatif::ProgressBar::hidden())
+}
+
+/// [`verify_file`], telling `bar` how many bytes of the file are read.
+pub fn verify_file_with(
+    path: &Path,
+    bar: &indicatif::ProgressBar,
+) -> Result<VerifyReport, VerifyError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot open recording {}: {e}", path.display()),
+        )
+    })?;
+    bar.set_length(file.metadata().map_or(0, |m| m.len()));
+    let file = bar.wrap_read(file);
+    let inner: Box<dyn std::io::BufRead + Send> = if path.extension().is_some_and(|e| e == "zst") {
+        Box::new(std::io::BufReader::new(zstd::stream::read::Decoder::new(
+            file,
+        )?))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+    };
+    let mut reader = CaptureReader::new(inner);
     let Some(first) = reader.next() else {
         return Err(VerifyError::Empty(path.display().to_string()));
     };

@@ -1,0 +1,463 @@
+//! pit in a trader's toolbox, driven as a new user drives it from a fresh shell in some
+//! other folder: the config found by --config, PIT_CONFIG, ./config.toml or the user
+//! config folder, with the data beside it; `pit config path|init`; completions and the man
+//! page; help with examples; the exit code of a run that ends HALTED; CSV with quoted
+//! fields; progress bars only on a terminal; and `/metrics` scraped during a run.
+
+mod pty;
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh "home": its own user config and data folders, no PIT_CONFIG.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    /// pit started in `cwd` (a folder of this home, created).
+    fn pit(&self, cwd: &str) -> Command {
+        let cwd = self.path(cwd);
+        std::fs::create_dir_all(&cwd).unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pit"));
+        c.current_dir(cwd)
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_DATA_HOME", self.path("share"))
+            .env_remove("PIT_CONFIG")
+            .env_remove("RUST_LOG");
+        c
+    }
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON object ({e}): {} / {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+const SHORT_RUN: &[&str] = &[
+    "run",
+    "--headless",
+    "--for",
+    "3s",
+    "--speed",
+    "max",
+    "--json",
+];
+
+#[test]
+fn a_user_config_keeps_its_data_beside_it_wherever_pit_starts() {
+    let home = Home::new();
+    // Nothing anywhere: config path says so, and init writes the user config.
+    let out = home.pit("a").args(["config", "path"]).output().unwrap();
+    let text = ok(&out);
+    assert!(text.contains("built-in defaults"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}",
+            home.path("share/pit/data/pit.redb").display()
+        )),
+        "the defaults keep data in the platform's data folder: {text}"
+    );
+    let out = home.pit("a").args(["config", "init"]).output().unwrap();
+    let user = home.path("config/pit/config.toml");
+    assert!(ok(&out).contains(&user.display().to_string()));
+    let shipped = std::fs::read_to_string(repo().join("config.toml")).unwrap();
+    assert_eq!(std::fs::read_to_string(&user).unwrap(), shipped);
+    // A second init refuses and leaves the file alone.
+    std::fs::write(&user, format!("{shipped}\n# mine\n")).unwrap();
+    let out = home.pit("b").args(["config", "init"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert!(
+        std::fs::read_to_string(&user)
+            .unwrap()
+            .ends_with("# mine\n")
+    );
+
+    // A run from folder a, a report from folder b: one store, beside the user config.
+    let run = json(&home.pit("a").args(SHORT_RUN).output().unwrap());
+    assert!(run["fills"].as_u64().unwrap() > 0, "{run}");
+    assert!(home.path("config/pit/data/pit.redb").is_file());
+    assert!(home.path("config/pit/logs").is_dir());
+    assert!(!home.path("a/data").exists() && !home.path("b/data").exists());
+    let report = json(&home.pit("b").args(["report", "--json"]).output().unwrap());
+    assert!(report.to_string().contains("market-maker"), "{report}");
+    let text = ok(&home.pit("b").args(["config", "path"]).output().unwrap());
+    assert!(text.contains("(user config folder)"), "{text}");
+
+    // ./config.toml wins over the user config (and keeps its data in ./data, as always);
+    // PIT_CONFIG wins over that; --config over everything.
+    std::fs::create_dir_all(home.path("c")).unwrap();
+    std::fs::write(home.path("c/config.toml"), "seed = 7\n").unwrap();
+    let text = ok(&home.pit("c").args(["config", "path"]).output().unwrap());
+    assert!(text.contains("config.toml (working folder)"), "{text}");
+    assert!(text.contains("store      data/pit.redb"), "{text}");
+    std::fs::create_dir_all(home.path("desk")).unwrap();
+    std::fs::write(home.path("desk/pit.toml"), "seed = 8\n").unwrap();
+    let text = ok(&home
+        .pit("c")
+        .env("PIT_CONFIG", home.path("desk/pit.toml"))
+        .args(["config", "path"])
+        .output()
+        .unwrap());
+    assert!(text.contains("(PIT_CONFIG)"), "{text}");
+    assert!(
+        text.contains(&home.path("desk/data/pit.redb").display().to_string()),
+        "{text}"
+    );
+    // A named file that is missing is an error, never a silent fallback.
+    let out = home
+        .pit("c")
+        .env("PIT_CONFIG", home.path("desk/pit.toml"))
+        .args(["--config", "other.toml", "config", "path"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("other.toml (--config)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file other.toml"));
+}
+
+#[test]
+fn pit_status_finds_the_running_engine_from_another_folder() {
+    let home = Home::new();
+    ok(&home.pit("a").args(["config", "init"]).output().unwrap());
+    let mut child = home
+        .pit("a")
+        .args(["run", "--headless", "--for", "1h"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sock = home.path("config/pit/data/pit.sock");
+    let t0 = Instant::now();
+    while !sock.exists() && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = home.pit("b").args(["status", "--json"]).output().unwrap();
+    let st = json(&out);
+    assert_eq!(st["outcome"], "ok", "{st}");
+    assert_eq!(st["pid"], child.id(), "{st}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn completions_man_page_and_help_with_examples() {
+    let home = Home::new();
+    for (shell, marker) in [
+        ("bash", "complete -F _pit"),
+        ("zsh", "#compdef pit"),
+        ("fish", "complete -c pit"),
+    ] {
+        let text = ok(&home.pit("a").args(["completions", shell]).output().unwrap());
+        assert!(text.contains(marker), "{shell}: {text}");
+        for sub in ["backtest", "kill", "status", "config"] {
+            assert!(text.contains(sub), "{shell} completes {sub}");
+        }
+    }
+    let man = ok(&home.pit("a").arg("man").output().unwrap());
+    assert!(man.starts_with(".ie") || man.contains(".TH pit 1"), "{man}");
+    assert!(man.contains("Exit codes"), "{man}");
+    let kill = ok(&home.pit("a").args(["man", "kill"]).output().unwrap());
+    assert!(kill.contains(".TH pit-kill 1"), "{kill}");
+    assert!(kill.contains("desk says stop"), "{kill}");
+    let out = home.pit("a").args(["man", "nonsense"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // -h: a summary; --help: the long text with examples, per subcommand.
+    for sub in ["run", "backtest", "kill", "status", "import", "config"] {
+        let short = ok(&home.pit("a").args([sub, "-h"]).output().unwrap());
+        let long = ok(&home.pit("a").args([sub, "--help"]).output().unwrap());
+        assert!(!short.contains("Examples:"), "{sub} -h: {short}");
+        assert!(long.contains("Examples:"), "{sub} --help: {long}");
+        assert!(long.len() > short.len());
+    }
+    let long = ok(&home.pit("a").args(["run", "--help"]).output().unwrap());
+    assert!(long.contains("4 the run ended HALTED"), "{long}");
+}
+
+#[test]
+fn a_headless_run_that_ends_halted_exits_4() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.path("a/data")).unwrap();
+    std::fs::copy(repo().join("config.toml"), home.path("a/config.toml")).unwrap();
+    let out = home.pit("a").args(SHORT_RUN).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The HALT file: the run comes up halted and ends so.
+    std::fs::write(home.path("a/data/HALT"), "desk says stop\n").unwrap();
+    let out = home.pit("a").args(SHORT_RUN).output().unwrap();
+    assert_eq!(json(&out)["trading_state"], "HALTED");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ended HALTED"));
+}
+
+#[test]
+fn tardis_csv_with_quoted_fields_imports_and_verifies() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.path("a")).unwrap();
+    let mut csv = String::from(
+        "\"exchange\",\"symbol\",\"timestamp\",\"local_timestamp\",\"is_snapshot\",\"side\",\"price\",\"amount\"\r\n",
+    );
+    csv.push_str("\"deribit\",\"BTC-PERPETUAL\",1000,1001,\"true\",\"ask\",\"100.5\",\"10\"\r\n");
+    csv.push_str("\"deribit\",\"BTC-PERPETUAL\",1000,1001,\"true\",\"bid\",\"100.0\",\"20\"\r\n");
+    csv.push_str("deribit,BTC-PERPETUAL,2000,2002,false,bid,\"100.0\",5\r\n");
+    std::fs::write(home.path("a/book.csv"), csv).unwrap();
+    let out = home
+        .pit("a")
+        .args([
+            "import",
+            "--format",
+            "tardis",
+            "book.csv",
+            "--out",
+            "book.jsonl",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("imported 3 lines"), "{err}");
+    // The header, the snapshot and the update (the replay of such a file is
+    // src/import.rs's unit test).
+    let text = std::fs::read_to_string(home.path("a/book.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains("BTC-PERPETUAL"), "{text}");
+    // A broken row is named by its line.
+    std::fs::write(
+        home.path("a/bad.csv"),
+        "deribit,BTC-PERPETUAL,1,2,true,ask,1,1\n\"deribit\",\"X\",1,2,true,up,1,1\n",
+    )
+    .unwrap();
+    let out = home
+        .pit("a")
+        .args([
+            "import", "--format", "tardis", "bad.csv", "--out", "b.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2: bad side 'up'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn progress_shows_on_a_terminal_and_never_in_a_pipe() {
+    let demo = repo().join("recordings/demo-sim-3m.jsonl.zst");
+    let demo = demo.to_str().unwrap();
+    let home = Home::new();
+    // A pipe: no bar, no carriage returns, the report unchanged.
+    let out = home
+        .pit("a")
+        .args(["backtest", demo, "--speed", "20", "--for", "40s"])
+        .output()
+        .unwrap();
+    let report = ok(&out);
+    assert!(report.contains("fill log"), "{report}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("ETA") && !err.contains('\r'), "{err}");
+    // A terminal: the bar with its rate and ETA.
+    std::fs::create_dir_all(home.path("t")).unwrap();
+    let screen = pty::Pty::spawn(
+        &["backtest", demo, "--speed", "20", "--for", "40s"],
+        &home.path("t"),
+        120,
+        30,
+    );
+    screen.wait_for(&["backtest [", "ETA", "MiB/"], Duration::from_secs(20));
+}
+
+/// Read `/metrics` (HTTP/1.0, one request).
+fn scrape(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200"),
+        "{text}"
+    );
+    text
+}
+
+/// The value of one series (`name{labels}` as written, or a bare name).
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn metrics_scraped_during_a_run_agree_with_its_summary() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.path("a")).unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let text = std::fs::read_to_string(repo().join("config.toml")).unwrap();
+    std::fs::write(
+        home.path("a/config.toml"),
+        format!("{text}\n[metrics]\nlisten = \"{addr}\"\n"),
+    )
+    .unwrap();
+    let child = home
+        .pit("a")
+        .args(["run", "--headless", "--for", "1h", "--speed", "5", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Trading: orders and fills climb.
+    let t0 = Instant::now();
+    let during = loop {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            let m = scrape(&addr);
+            if value(&m, "pit_fills_total").unwrap_or(0.0) >= 3.0 {
+                break m;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no fills in a minute"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        value(&during, "pit_trading_state{state=\"ACTIVE\"}"),
+        Some(1.0),
+        "{during}"
+    );
+    assert_eq!(value(&during, "pit_gate_open"), Some(1.0));
+    assert_eq!(value(&during, "pit_kill_switch_presses_total"), Some(0.0));
+    assert!(during.contains("pit_strategy_orders_total{strategy=\"market-maker\"}"));
+    assert!(during.contains("pit_open_orders{venue=\"sim\",instrument=\"BTC-USD\"}"));
+    assert!(during.contains("pit_engine_lag_seconds"));
+    assert!(during.trim_end().ends_with("# EOF"));
+    // The kill switch: figures freeze (no order leaves, every open one is cancelled).
+    let kill = home
+        .pit("b")
+        .env("PIT_CONFIG", home.path("a/config.toml"))
+        .args(["kill", "--reason", "metrics test"])
+        .output()
+        .unwrap();
+    ok(&kill);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = scrape(&addr);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "halted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = json(&out);
+    assert_eq!(
+        value(&after, "pit_trading_state{state=\"HALTED\"}"),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        value(&after, "pit_trading_state{state=\"ACTIVE\"}"),
+        Some(0.0)
+    );
+    assert_eq!(value(&after, "pit_gate_open"), Some(0.0));
+    assert_eq!(value(&after, "pit_kill_switch_presses_total"), Some(1.0));
+    assert_eq!(
+        value(&after, "pit_fills_total"),
+        summary["fills"].as_f64(),
+        "{summary}\n{after}"
+    );
+    assert_eq!(
+        value(&after, "pit_orders_total"),
+        summary["orders"].as_f64()
+    );
+    let fees: f64 = summary["fees"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (value(&after, "pit_fees").unwrap() - fees).abs() < 1e-9,
+        "{after}"
+    );
+    // Every order closed by then: closed orders, their fills and the fill ratio per
+    // instrument and strategy add up.
+    let closed: f64 = after
+        .lines()
+        .filter(|l| l.starts_with("pit_orders_closed_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(closed > 0.0, "{after}");
+    assert!(
+        after.contains("pit_order_fill_latency_seconds_bucket{"),
+        "{after}"
+    );
+    assert!(
+        after.contains(
+            "pit_fill_ratio{venue=\"sim\",instrument=\"BTC-USD\",strategy=\"market-maker\"}"
+        ),
+        "{after}"
+    );
+}
+
+#[test]
+fn a_bad_metrics_address_is_refused_with_its_key() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.path("a")).unwrap();
+    std::fs::write(
+        home.path("a/config.toml"),
+        "[metrics]\nlisten = \"localhost\"\n",
+    )
+    .unwrap();
+    let out = home.pit("a").args(SHORT_RUN).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("config.toml:2: metrics.listen"), "{err}");
+}
