@@ -167,6 +167,13 @@ Examples:
   pit man kill | man -l -
   pit man > ~/.local/share/man/man1/pit.1")]
     Man(toolbox::ManArgs),
+    /// A local venue emulator (`pit emulate binance`) to rehearse live trading on: the
+    /// venue's REST and WebSocket APIs over the simulated market, with fault injection.
+    #[command(after_long_help = "\
+Examples:
+  pit emulate binance --port 9100
+  pit emulate binance --faults lose-response=1,429=2,slow=500ms")]
+    Emulate(emulate::EmulateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -706,6 +713,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Config(a)) => return toolbox::config(cli.config.as_ref(), a),
         Some(Cmd::Completions(a)) => return toolbox::completions(a),
         Some(Cmd::Man(a)) => return toolbox::man(a),
+        Some(Cmd::Emulate(a)) => return emulate::emulate(a),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -775,6 +783,9 @@ mod commands;
 #[path = "cli/control.rs"]
 mod control;
 
+/// `pit emulate`.
+#[path = "cli/emulate.rs"]
+mod emulate;
 /// `pit config`, `pit completions`, `pit man`.
 #[path = "cli/toolbox.rs"]
 mod toolbox;
