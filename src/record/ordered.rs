@@ -168,7 +168,7 @@ impl<R: BufRead> TimeOrdered<R> {
             });
         };
         let n = s.connections.len();
-        if n > MAX_CONNECTIONS || n < 2 {
+        if !(2..=MAX_CONNECTIONS).contains(&n) {
             let why = if n < 2 {
                 "within one connection".to_string()
             } else {
