@@ -636,3 +636,55 @@ fn a_daily_loss_halt_lifts_only_the_next_day_and_only_by_a_re_arm() {
     r.run_until(at(61.5));
     assert_eq!(r.engine.summary().orders, before + 1);
 }
+
+/// A book that applies nothing for `stale_data_ms` (its frames may keep coming: a frozen
+/// feed) is stale: the position's mark is flagged stale in the view and in `pit status`,
+/// and is the last trusted one; an update clears it.
+#[test]
+fn a_position_on_a_stale_book_shows_its_mark_as_stale() {
+    use pit::domain::MarketEventKind;
+    use pit::engine::Input;
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    let mut r = runner(&cfg, 29);
+    r.run_until(at(2.0));
+    r.command(manual(Side::Buy, 1000, true, None));
+    r.run_until(at(3.0));
+    let v = r.engine.view();
+    assert!(!v.positions[0].position.is_flat(), "the market buy filled");
+    assert!(!v.positions[0].mark_stale);
+    let mark = v.positions[0].mark;
+    // No book update for longer than stale_data_ms (2000 ms by default): only timers.
+    let later = r.now() + Duration::from_millis(2500);
+    let mut effects = Vec::new();
+    r.engine.process(later, Input::Timer, &mut effects);
+    let v = r.engine.view();
+    assert!(v.markets[0].stale);
+    assert!(v.positions[0].mark_stale, "the mark is flagged stale");
+    assert_eq!(
+        v.positions[0].mark, mark,
+        "the last trusted mark, unchanged"
+    );
+    let status = pit::control::status::Status::from_view(&v);
+    assert!(status.positions[0].mark_stale);
+    let text = status.to_text();
+    assert!(text.contains("STALE"), "{text}");
+    // One update and the mark is live again.
+    let book = r.engine.book(pit::domain::InstrumentId(0)).clone();
+    let best = book.best_bid().unwrap();
+    r.engine.process(
+        later,
+        Input::Market(MarketEvent {
+            ts: later,
+            instrument: pit::domain::InstrumentId(0),
+            kind: MarketEventKind::Level {
+                side: Side::Buy,
+                price: best.price,
+                qty: best.qty,
+            },
+        }),
+        &mut effects,
+    );
+    assert!(!r.engine.view().positions[0].mark_stale);
+}

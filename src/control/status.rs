@@ -16,6 +16,9 @@ pub struct PositionStatus {
     pub avg_price: Decimal,
     pub mark: Option<Decimal>,
     pub unrealized: Decimal,
+    /// The book is RESYNCING or stale: `mark` is the last trusted one.
+    #[serde(default)]
+    pub mark_stale: bool,
 }
 
 /// Account PnL.
@@ -164,6 +167,7 @@ impl Status {
                 avg_price: p.position.avg_price.normalize(),
                 mark: p.mark.map(|m| m.normalize()),
                 unrealized: p.unrealized.round_dp(8).normalize(),
+                mark_stale: p.mark_stale,
             })
             .collect();
         let feed = v
@@ -255,11 +259,16 @@ impl Status {
         );
         for p in &self.positions {
             s += &format!(
-                "position {} {} @ {} (mark {}, unrealized {})\n",
+                "position {} {} @ {} (mark {}{}, unrealized {})\n",
                 p.symbol,
                 p.qty,
                 p.avg_price,
                 p.mark.map_or("-".into(), |m| m.to_string()),
+                if p.mark_stale {
+                    " STALE: book not trusted"
+                } else {
+                    ""
+                },
                 p.unrealized
             );
         }

@@ -26,8 +26,12 @@ pub struct MarketView {
 #[derive(Clone, Debug, Default)]
 pub struct PositionView {
     pub position: Position,
+    /// The mark: the book's mid (on a RESYNCING or stale book, its last trusted one).
     pub mark: Option<Decimal>,
     pub unrealized: Decimal,
+    /// The book is RESYNCING or stale (no update for `stale_data_ms`): the position is
+    /// not marked on it; `mark` and `unrealized` are the last trusted ones.
+    pub mark_stale: bool,
 }
 
 /// Account-level PnL.
@@ -206,6 +210,11 @@ impl Engine {
     fn position_views(&self) -> Vec<PositionView> {
         (0..self.instruments.len())
             .map(|i| {
+                // A RESYNCING or stale book holds the levels of its last trusted update
+                // (nothing is applied to it until a snapshot or an update comes), so its
+                // mid is the last trusted mark: positions are never marked on what the
+                // feed sent since; the mark is flagged stale.
+                let mark_stale = self.resyncing[i] || self.stale_flagged[i];
                 let mark = self.books[i]
                     .mid_ticks()
                     .map(|m| (m * self.instruments[i].tick_size).normalize());
@@ -213,6 +222,7 @@ impl Engine {
                     position: self.positions[i].clone(),
                     mark,
                     unrealized: self.unrealized[i],
+                    mark_stale,
                 }
             })
             .collect()

@@ -124,27 +124,84 @@ impl<R: BufRead> CaptureReader<R> {
     }
 }
 
+/// What one read of the underlying file gave.
+enum Raw {
+    /// A line of valid UTF-8 is in `buf`.
+    Line,
+    /// A bad line, already skipped and reported.
+    Skipped,
+    /// The end of the file (or an I/O error that ends it).
+    End,
+}
+
 impl<R: BufRead> CaptureReader<R> {
+    /// Read the next line's bytes into `buf`. A line that is not UTF-8 is skipped: as
+    /// "torn" when it is the last line, with no newline, and ends inside a character (a
+    /// crash mid-write cut it there), as "not UTF-8" otherwise.
+    fn read_raw(&mut self) -> Raw {
+        let mut bytes = std::mem::take(&mut self.buf).into_bytes();
+        bytes.clear();
+        let read = self.inner.read_until(b'\n', &mut bytes);
+        let bytes = match read {
+            Ok(0) => {
+                self.buf = String::from_utf8(bytes).unwrap_or_default();
+                return Raw::End;
+            }
+            Ok(_) => bytes,
+            Err(e) => {
+                self.line_no += 1;
+                self.skip(format!("read error: {e}"));
+                self.io_error = Some(e);
+                return Raw::End;
+            }
+        };
+        self.line_no += 1;
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                self.buf = text;
+                Raw::Line
+            }
+            Err(e) => {
+                let complete = e.as_bytes().ends_with(b"\n");
+                let utf8 = e.utf8_error();
+                let reason = if !complete && utf8.error_len().is_none() {
+                    format!(
+                        "torn last line: it ends inside a UTF-8 character (after {} bytes)",
+                        utf8.valid_up_to()
+                    )
+                } else if !complete {
+                    format!("not UTF-8 (torn last line): {utf8}")
+                } else {
+                    format!("not UTF-8: {utf8}")
+                };
+                let mut bytes = e.into_bytes();
+                bytes.clear();
+                self.buf = String::from_utf8(bytes).unwrap_or_default();
+                self.skip(reason);
+                Raw::Skipped
+            }
+        }
+    }
+
+    /// Report a line that is not a capture line (a torn last line says so).
+    fn skip_bad_json(&mut self, e: serde_json::Error) {
+        let torn = if self.buf.ends_with('\n') {
+            ""
+        } else {
+            " (torn last line)"
+        };
+        self.skip(format!("{e}{torn}"));
+    }
+
     /// The next good line into `out`, reusing its buffers (no allocation per line on the
     /// usual layout); false at the end. Replays use this; the iterator is the same reader.
     pub fn read_into(&mut self, out: &mut CaptureLine) -> bool {
         loop {
-            self.buf.clear();
-            match self.inner.read_line(&mut self.buf) {
-                Ok(0) => return false,
-                Ok(_) => {}
-                Err(e) => {
-                    if e.kind() == io::ErrorKind::InvalidData {
-                        self.line_no += 1;
-                        self.skip(format!("not UTF-8: {e}"));
-                        continue;
-                    }
-                    self.skip(format!("read error: {e}"));
-                    self.io_error = Some(e);
-                    return false;
-                }
+            match self.read_raw() {
+                Raw::End => return false,
+                Raw::Skipped => continue,
+                Raw::Line => {}
             }
-            self.line_no += 1;
             let text = self.buf.trim_end_matches(['\n', '\r']);
             if text.trim().is_empty() {
                 continue;
@@ -157,14 +214,7 @@ impl<R: BufRead> CaptureReader<R> {
                     *out = line;
                     return true;
                 }
-                Err(e) => {
-                    let torn = if self.buf.ends_with('\n') {
-                        ""
-                    } else {
-                        " (torn last line)"
-                    };
-                    self.skip(format!("{e}{torn}"));
-                }
+                Err(e) => self.skip_bad_json(e),
             }
         }
     }
@@ -180,11 +230,12 @@ mod fast {
         Some(())
     }
 
-    /// A string without escapes, up to its closing quote.
+    /// A string without escapes, up to its closing quote. JSON forbids raw control
+    /// characters in a string: such a line is not JSON (serde then refuses it).
     fn plain<'a>(s: &mut &'a str) -> Option<&'a str> {
         let end = s.find('"')?;
         let v = &s[..end];
-        if v.contains('\\') {
+        if v.bytes().any(|c| c == b'\\' || c < 0x20) {
             return None;
         }
         *s = &s[end + 1..];
@@ -228,12 +279,27 @@ mod fast {
         None
     }
 
+    /// A JSON integer as serde reads one into an `i64`: an optional `-`, then `0` or a
+    /// digit 1-9 and more digits (no `+`, no leading zeros: `007` is not JSON, though
+    /// `str::parse` takes it; `-0` is a float to serde).
+    fn json_int(t: &str) -> Option<i64> {
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        let b = digits.as_bytes();
+        if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b[0] == b'0' && b.len() > 1) {
+            return None;
+        }
+        if t.starts_with('-') && digits == "0" {
+            return None; // serde reads `-0` as a float, not an integer: not a ts_ns
+        }
+        t.parse().ok()
+    }
+
     pub(super) fn parse_into(text: &str, out: &mut CaptureLine) -> bool {
         (|| {
             let mut s = text;
             take(&mut s, "{\"ts_ns\":")?;
             let end = s.find(',')?;
-            let ts_ns: i64 = s[..end].parse().ok()?;
+            let ts_ns = json_int(&s[..end])?;
             s = &s[end..];
             take(&mut s, ",\"venue\":\"")?;
             let venue = plain(&mut s)?;
@@ -273,37 +339,18 @@ impl<R: BufRead> Iterator for CaptureReader<R> {
 
     fn next(&mut self) -> Option<CaptureLine> {
         loop {
-            self.buf.clear();
-            match self.inner.read_line(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    // Invalid UTF-8 is a bad line; anything else ends the file.
-                    if e.kind() == io::ErrorKind::InvalidData {
-                        self.line_no += 1;
-                        self.skip(format!("not UTF-8: {e}"));
-                        continue;
-                    }
-                    self.skip(format!("read error: {e}"));
-                    self.io_error = Some(e);
-                    return None;
-                }
+            match self.read_raw() {
+                Raw::End => return None,
+                Raw::Skipped => continue,
+                Raw::Line => {}
             }
-            self.line_no += 1;
             let text = self.buf.trim_end_matches(['\n', '\r']);
             if text.trim().is_empty() {
                 continue;
             }
             match serde_json::from_str::<CaptureLine>(text) {
                 Ok(line) => return Some(line),
-                Err(e) => {
-                    let torn = if self.buf.ends_with('\n') {
-                        ""
-                    } else {
-                        " (torn last line)"
-                    };
-                    self.skip(format!("{e}{torn}"));
-                }
+                Err(e) => self.skip_bad_json(e),
             }
         }
     }
@@ -465,5 +512,69 @@ mod tests {
         let n = 1 + r.by_ref().count();
         assert!(n > 1000, "{n}");
         assert_eq!(r.skipped(), 0);
+    }
+
+    /// Lines that are not JSON are refused on the fast path too: whatever the fast path
+    /// takes, serde takes alike.
+    #[test]
+    fn the_fast_path_refuses_what_is_not_json() {
+        let bad = [
+            "{\"ts_ns\":007,\"venue\":\"sim\",\"dir\":\"recv\",\"url\":\"u\",\"frame\":\"f\"}",
+            "{\"ts_ns\":+7,\"venue\":\"sim\",\"dir\":\"recv\",\"url\":\"u\",\"frame\":\"f\"}",
+            "{\"ts_ns\":-0,\"venue\":\"sim\",\"dir\":\"recv\",\"url\":\"u\",\"frame\":\"f\"}",
+            "{\"ts_ns\":7,\"venue\":\"si\u{1}m\",\"dir\":\"recv\",\"url\":\"u\",\"frame\":\"f\"}",
+            "{\"ts_ns\":7,\"venue\":\"sim\",\"dir\":\"recv\",\"url\":\"u\u{1f}\",\"frame\":\"f\"}",
+            "{\"ts_ns\":7,\"venue\":\"sim\",\"dir\":\"recv\",\"url\":\"u\",\"frame\":\"f\tg\"}",
+        ];
+        for text in bad {
+            let serde_ok = serde_json::from_str::<CaptureLine>(text).is_ok();
+            let mut r = CaptureReader::new(io::Cursor::new(format!("{text}\n")));
+            let mut out = line(0, "");
+            let fast_ok = r.read_into(&mut out);
+            assert_eq!(fast_ok, serde_ok, "{text:?}");
+            if !serde_ok {
+                assert_eq!(r.skipped(), 1, "{text:?}");
+            }
+        }
+        // "007", "+7" and raw control characters are not JSON.
+        assert!(serde_json::from_str::<CaptureLine>(bad[0]).is_err());
+    }
+
+    /// A torn last line that ends inside a UTF-8 character is reported as torn; a bad byte
+    /// in the middle of the file is not UTF-8.
+    #[test]
+    fn a_line_torn_inside_a_character_is_torn_not_bad_utf8() {
+        let good = serde_json::to_string(&line(1, "caf\u{e9}")).unwrap();
+        let mut bytes = format!("{good}\n").into_bytes();
+        let torn = serde_json::to_string(&line(2, "caf\u{e9}")).unwrap();
+        let cut = torn.find('\u{e9}').unwrap() + 1; // inside the two bytes of é
+        bytes.extend_from_slice(&torn.as_bytes()[..cut]);
+        for via_fast_path in [true, false] {
+            let mut r = CaptureReader::new(io::Cursor::new(bytes.clone()));
+            let got: Vec<CaptureLine> = if via_fast_path {
+                let mut out = line(0, "");
+                let mut v = Vec::new();
+                while r.read_into(&mut out) {
+                    v.push(out.clone());
+                }
+                v
+            } else {
+                r.by_ref().collect()
+            };
+            assert_eq!(got, vec![line(1, "caf\u{e9}")]);
+            assert_eq!(r.skipped(), 1);
+            let reason = &r.skipped_lines()[0].reason;
+            assert!(reason.contains("torn last line"), "{reason}");
+            assert!(!reason.starts_with("not UTF-8"), "{reason}");
+            assert_eq!(r.skipped_lines()[0].line, 2);
+        }
+        // A bad byte mid-file: not UTF-8, and the next line is still read.
+        let mut bytes = b"{\"ts_ns\":1,\"venue\":\"s\xffim\"}\n".to_vec();
+        bytes.extend_from_slice(format!("{good}\n").as_bytes());
+        let mut r = CaptureReader::new(io::Cursor::new(bytes));
+        let got: Vec<_> = r.by_ref().collect();
+        assert_eq!(got.len(), 1);
+        assert!(r.skipped_lines()[0].reason.starts_with("not UTF-8"));
+        assert_eq!(r.skipped_lines()[0].line, 1);
     }
 }

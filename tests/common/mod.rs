@@ -270,6 +270,7 @@ pub fn view() -> EngineView {
                 },
                 mark: Some(dec!(60000.05)),
                 unrealized: dec!(0.05025),
+                mark_stale: false,
             },
             PositionView {
                 position: Position {
@@ -281,6 +282,7 @@ pub fn view() -> EngineView {
                 },
                 mark: Some(dec!(2990.005)),
                 unrealized: dec!(1.099),
+                mark_stale: false,
             },
         ],
         pnl: PnlView {

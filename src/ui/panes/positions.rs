@@ -43,7 +43,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     Cell::from(side).style(side_style),
                     qty,
                     avg,
-                    Cell::from(p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1))),
+                    if p.mark_stale {
+                        // Shown by word too (NO_COLOR): the book is not trusted.
+                        Cell::from(format!(
+                            "{} stale",
+                            p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1))
+                        ))
+                        .style(t.style(Role::Warning))
+                    } else {
+                        Cell::from(p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1)))
+                    },
                     upnl,
                     Cell::from(signed(pos.realized, 2)).style(pnl_style(app, pos.realized)),
                 ]

@@ -258,7 +258,13 @@ pub struct BookState {
     /// [`BookState::applied`]).
     mark: Option<usize>,
     bad: Option<String>,
+    /// Snapshots refused in a row for lying outside the sanity band.
+    refused_snapshots: u32,
 }
+
+/// Snapshots refused in a row for the sanity band before the band is dropped (see
+/// [`BookState::applied_snapshot`]).
+pub const RECENTRE_AFTER: u32 = 3;
 
 impl BookState {
     pub fn new(instrument: Instrument, price: Scale, qty: Scale) -> Self {
@@ -275,6 +281,7 @@ impl BookState {
             trusted_mid_x2: None,
             mark: None,
             bad: None,
+            refused_snapshots: 0,
         }
     }
 
@@ -443,11 +450,43 @@ impl BookState {
     }
 
     /// [`BookState::applied`] for a snapshot whose levels went to a scratch buffer (not
-    /// `out`): nothing to take back from `out` if it is bad.
+    /// `out`): nothing to take back from `out` if it is bad. A snapshot is held to the
+    /// sanity band around the last trusted mid too (kept through the resync): one whose
+    /// best bid lies above it or best ask below it is bad data, refused like a bad update.
+    /// The market may really have moved that far while the feed was away, so after
+    /// [`RECENTRE_AFTER`] snapshots refused in a row the band is dropped (counted in
+    /// `recentred`, with a warning) and the next snapshot sets its centre afresh: never a
+    /// resubscribe loop.
     #[inline]
     pub fn applied_snapshot(&mut self, ts: Timestamp, out: &mut Vec<MarketEvent>) -> bool {
         self.mark = None;
-        self.applied(ts, out)
+        if let Some((lo, hi)) = self.band() {
+            let bid = self.book.best_bid().map(|l| l.price.0);
+            let ask = self.book.best_ask().map(|l| l.price.0);
+            if bid.is_some_and(|p| p > hi) || ask.is_some_and(|p| p < lo) {
+                self.refused_snapshots += 1;
+                if self.bad.is_none() {
+                    // (A level `set` already found outside the band was counted there.)
+                    self.stats.insane += 1;
+                    self.bad = Some(format!(
+                        "snapshot outside the {}% sanity band: best bid {bid:?}, best ask {ask:?}, band {lo}..{hi} ticks",
+                        self.limits.sanity_band_pct
+                    ));
+                }
+                if self.refused_snapshots >= RECENTRE_AFTER {
+                    self.refused_snapshots = 0;
+                    self.trusted_mid_x2 = None;
+                    self.stats.recentred += 1;
+                    crate::warn_limited!("feed.recentred", instrument = %self.instrument.symbol, venue = %self.instrument.venue,
+                        "{RECENTRE_AFTER} snapshots in a row outside the sanity band: the market moved; the next snapshot sets the band afresh");
+                }
+            }
+        }
+        let ok = self.applied(ts, out);
+        if ok {
+            self.refused_snapshots = 0;
+        }
+        ok
     }
 
     /// A new connection: a synced book goes RESYNCING, and every book is rebuilt from the
@@ -670,6 +709,9 @@ macro_rules! books_decoder_parts {
         }
         fn set_book_limits(&mut self, limits: crate::venue::exchanges::decode::BookLimits) {
             self.books.set_limits(limits);
+        }
+        fn sanity_band(&self, i: usize) -> Option<(i64, i64)> {
+            self.books.states.get(i)?.band()
         }
     };
 }

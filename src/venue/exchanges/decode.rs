@@ -98,6 +98,9 @@ pub struct FeedStats {
     pub insane: u64,
     /// Frames that could not be parsed (counted and logged, never a panic).
     pub malformed: u64,
+    /// Times the sanity band was dropped after snapshots kept lying outside it (the
+    /// market moved while the feed was away).
+    pub recentred: u64,
 }
 
 impl FeedStats {
@@ -148,6 +151,11 @@ pub trait FrameDecoder: Send {
     }
     /// How far to trust the venue's data (`[book]`); decoders that keep no book ignore it.
     fn set_book_limits(&mut self, _limits: crate::venue::exchanges::decode::BookLimits) {}
+    /// Instrument `i`'s sanity band now, in ticks (lowest, highest price trusted), when
+    /// the decoder keeps one.
+    fn sanity_band(&self, _i: usize) -> Option<(i64, i64)> {
+        None
+    }
     /// Malformed frames that named no instrument (counted and logged too).
     fn unattributed_malformed(&self) -> u64 {
         0

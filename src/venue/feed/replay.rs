@@ -21,16 +21,20 @@
 //! the config). Instruments that first appear after the prefix are not traded; their
 //! events are dropped and counted. One venue per file: lines of another venue than the
 //! first line's are skipped and counted.
+//!
+//! A file whose connections were recorded one after another (receive times going back
+//! where the next connection's lines start) is read through [`TimeOrdered`], which
+//! merges the connections by receive time; the scan and the replay read the same order,
+//! and the replay's notes and report say so.
 
 use crate::domain::{Instrument, MarketEvent, Timestamp};
-use crate::record::{CaptureLine, CaptureReader, SkippedLine};
+use crate::record::{CaptureLine, CaptureReader, SkippedLine, TimeOrdered};
 use crate::venue::MarketDataPort;
 use crate::venue::exchanges::decode::BookLimits;
 use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
 use crate::venue::exchanges::registry;
 use crate::venue::sim::wire::{self, Header, SimDecoder};
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -76,6 +80,9 @@ pub struct ReplayReport {
     pub stats: Vec<FeedStats>,
     /// Whether the whole file has been read.
     pub done: bool,
+    /// Receive times that went back (connections recorded one after another) and what
+    /// was done: merged by receive time, or read in file order.
+    pub receive_order: Option<String>,
 }
 
 /// Shared progress of a replay: bytes of the file read so far, of `total`.
@@ -112,7 +119,7 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-type Lines = CaptureReader<Box<dyn BufRead + Send>>;
+type Lines = TimeOrdered<Box<dyn BufRead + Send>>;
 
 /// A market-data port over a recording.
 pub struct ReplayFeed {
@@ -169,7 +176,7 @@ pub fn discover_instruments(
         venue: venue.to_string(),
     };
     let mut d = registry::decoder_on_grid(venue, configured.to_vec()).ok_or_else(unknown)?;
-    let mut r = CaptureReader::open(path)?;
+    let mut r = TimeOrdered::open(path)?;
     let mut line = CaptureLine {
         ts_ns: 0,
         venue: String::new(),
@@ -283,30 +290,45 @@ impl ReplayFeed {
         configured: &[Instrument],
         book_limits: BookLimits,
     ) -> Result<ReplayFeed, ReplayError> {
-        let file = File::open(path).map_err(|e| {
+        let total = std::fs::metadata(path).map(|m| m.len()).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("cannot open recording {}: {e}", path.display()),
             )
         })?;
-        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
         let read = Arc::new(AtomicU64::new(0));
-        let counting = Counting {
-            inner: file,
-            read: read.clone(),
-        };
-        let inner: Box<dyn BufRead + Send> = if path.extension().is_some_and(|e| e == "zst") {
-            Box::new(BufReader::new(zstd::stream::read::Decoder::new(counting)?))
-        } else {
-            Box::new(BufReader::with_capacity(1 << 20, counting))
-        };
-        let mut lines: Lines = CaptureReader::new(inner);
+        // Opened once for the receive-time scan, then once per reader: the first reader
+        // reads the whole file once, so its bytes are the progress.
+        let counted = read.clone();
+        let owned = path.to_path_buf();
+        let mut calls = 0u32;
+        let mut lines: Lines = TimeOrdered::open_with(
+            path,
+            Box::new(move || {
+                calls += 1;
+                if calls == 2 {
+                    let read = counted.clone();
+                    crate::record::ordered::reader(&owned, move |inner| Counting {
+                        inner: Box::new(inner) as Box<dyn Read + Send>,
+                        read,
+                    })
+                } else {
+                    crate::record::ordered::reader(&owned, |f| f)
+                }
+            }),
+        )?;
         let progress = Progress { read, total };
 
         // Up to the first event, here.
         let mut first: Vec<MarketEvent> = Vec::new();
         let mut decoder: Option<Box<dyn FrameDecoder>> = None;
-        let mut report = ReplayReport::default();
+        let mut report = ReplayReport {
+            receive_order: lines.note().map(str::to_string),
+            ..ReplayReport::default()
+        };
+        if let Some(n) = lines.note() {
+            tracing::warn!("{n}");
+        }
         // Real venues: the instruments found by the scan (events of later ones are dropped).
         let mut discovered: Option<Discovered> = None;
         let mut limit = usize::MAX;
@@ -341,10 +363,11 @@ impl ReplayFeed {
                 skipped: lines.skipped(),
             });
         };
-        let (instruments, grid_notes) = match discovered {
+        let (instruments, mut grid_notes) = match discovered {
             Some(f) => (f.instruments, f.notes),
             None => (decoder.instruments().to_vec(), Vec::new()),
         };
+        grid_notes.extend(report.receive_order.clone());
         let venue = decoder.venue().to_string();
         let header = (venue == wire::VENUE).then(|| read_header(path)).flatten();
         let first_ts = first[0].ts;
@@ -372,8 +395,8 @@ impl ReplayFeed {
         })
     }
 
-    /// How each instrument's tick and lot were chosen (empty for the simulated market,
-    /// whose recordings carry their instruments).
+    /// How each instrument's tick and lot were chosen (none for the simulated market,
+    /// whose recordings carry their instruments), and receive times that went back.
     pub fn grid_notes(&self) -> &[String] {
         &self.grid_notes
     }

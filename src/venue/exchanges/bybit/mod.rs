@@ -399,4 +399,37 @@ mod tests {
             );
         }
     }
+
+    /// A snapshot far outside the sanity band around the last trusted mid is refused like
+    /// a bad update; when snapshots keep saying so, the market moved: the band is dropped
+    /// after three and the next one is trusted (no resubscribe loop).
+    #[test]
+    fn snapshots_are_held_to_the_band_and_a_moved_market_is_recentred() {
+        use crate::venue::exchanges::common::RECENTRE_AFTER;
+        let mut d = BybitDecoder::discovering();
+        let mut out = Vec::new();
+        d.on_line(
+            &book("snapshot", 5, r#"[["100","1"]]"#, r#"[["101","2"]]"#),
+            &mut out,
+        );
+        assert!(d.book(0).is_some());
+        let far = |u| book("snapshot", u, r#"[["200","1"]]"#, r#"[["201","2"]]"#);
+        for k in 0..RECENTRE_AFTER {
+            d.requests();
+            out.clear();
+            d.on_line(&far(10 + i64::from(k)), &mut out);
+            assert!(d.book(0).is_none(), "refused snapshot {k}");
+            assert!(
+                !out.iter()
+                    .any(|e| matches!(e.kind, MarketEventKind::Snapshot { .. })),
+                "a refused snapshot never reaches the engine"
+            );
+            assert!(!d.requests().is_empty(), "asks for another");
+        }
+        let st = d.state(0).unwrap();
+        assert_eq!((st.stats.insane, st.stats.recentred), (3, 1));
+        d.on_line(&far(20), &mut out);
+        let b = d.book(0).expect("the market moved: trusted again");
+        assert_eq!(b.best_bid().unwrap().price, Price(20_000_000_000));
+    }
 }

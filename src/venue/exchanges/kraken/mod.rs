@@ -8,8 +8,18 @@
 //! asks to resubscribe, which brings a fresh snapshot.
 //!
 //! Prices and quantities arrive as JSON numbers. The decoder reads their exact text (a
-//! hand scan, never `f64`) and remembers how many decimals each field is written with, so
-//! the checksum text is rebuilt exactly from the integer book.
+//! hand scan, never `f64`). Kraken's guide (<https://docs.kraken.com/api/docs/guides/spot-ws-book-v2>,
+//! "Book checksum (WebSocket v2)") says the fields are "pushed onto the wire containing
+//! full precision", i.e. written at the instrument's price and quantity precision (its FIX
+//! twin, <https://docs.kraken.com/exchange/guides/fix/checksums>, says so outright: "format
+//! the price using the instrument's price precision"), then "remove `.`" and "remove
+//! leading zeros". So the checksum text is the integer book written at the instrument's
+//! precision, never at whatever one message happened to write: the precision of a book
+//! is the number of decimals most of its snapshot's levels are written with, learned
+//! afresh from every snapshot. One price written with extra trailing zeros (`63381.00000`)
+//! is the same value and changes nothing; a snapshot written all wrong fails its
+//! checksum, and the resubscription's snapshot sets the precision again, so a resubscribe
+//! always recovers. The guide's worked example (checksum 3310070434) is a test below.
 
 use crate::domain::{Instrument, MarketEvent, Side, Timestamp};
 use crate::record::{CaptureLine, Direction};
@@ -110,6 +120,17 @@ fn at_dp(v: i64, s: Scale, dp: u32) -> i64 {
     } else {
         v.saturating_mul(10i64.pow(dp - s.dp))
     }
+}
+
+/// The most frequent number of decimals (the larger on a tie; 0 when nothing was counted).
+fn mode(counts: &[u32; 19]) -> u32 {
+    let mut best = 0;
+    for (dp, &n) in counts.iter().enumerate() {
+        if n > 0 && n >= counts[best] {
+            best = dp;
+        }
+    }
+    best as u32
 }
 
 /// Kraken's CRC32 over the top 10 asks then the top 10 bids.
@@ -287,14 +308,19 @@ impl KrakenDecoder {
             st.book.clear();
         }
         let mut bad = false;
+        // Decimals written, counted over a snapshot's levels (the precision is their mode).
+        let mut price_dps = [0u32; 19];
+        let mut qty_dps = [0u32; 19];
         for (raw, side) in [(d.bids, Side::Buy), (d.asks, Side::Sell)] {
             let Some(raw) = raw else { continue };
             let ok = for_each_element(raw.get(), |t| {
                 let (Some(p), Some(q)) = (t.value("price"), t.value("qty")) else {
                     return false;
                 };
-                ex.price_dp = ex.price_dp.max(decimals_of(p));
-                ex.qty_dp = ex.qty_dp.max(decimals_of(q));
+                if snapshot {
+                    price_dps[decimals_of(p).min(18) as usize] += 1;
+                    qty_dps[decimals_of(q).min(18) as usize] += 1;
+                }
                 match st.level(p, q) {
                     Some(l) => {
                         st.set(ts, side, l, events);
@@ -314,6 +340,10 @@ impl KrakenDecoder {
                 let (symbol, depth) = (st.instrument.symbol.clone(), ex.depth);
                 return self.resubscribe(&symbol, depth);
             }
+        }
+        if snapshot {
+            ex.price_dp = mode(&price_dps);
+            ex.qty_dp = mode(&qty_dps);
         }
         // Levels pushed out of the subscribed depth are deleted by the client (Kraken
         // sends no delete for them): emit those deletes too.
@@ -469,5 +499,34 @@ mod tests {
         assert_eq!(d.requests().len(), 2);
         d.on_line(&recv("{\"channel\":\"book\",\"data\":7}"), &mut out);
         assert_eq!(d.unattributed_malformed(), 1);
+    }
+
+    /// Kraken's own worked example ("Book checksum (WebSocket v2)",
+    /// https://docs.kraken.com/api/docs/guides/spot-ws-book-v2): this snapshot's checksum
+    /// is 3310070434.
+    #[test]
+    fn the_guides_worked_example() {
+        let snap = r#"{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.10000000},{"price":45283.4,"qty":1.54582015},{"price":45282.1,"qty":0.10000000},{"price":45281.0,"qty":0.10000000},{"price":45280.3,"qty":1.54592586},{"price":45279.0,"qty":0.07990000},{"price":45277.6,"qty":0.03310103},{"price":45277.5,"qty":0.30000000},{"price":45277.3,"qty":1.54602737},{"price":45276.6,"qty":0.15445238}],"asks":[{"price":45285.2,"qty":0.00100000},{"price":45286.4,"qty":1.54571953},{"price":45286.6,"qty":1.54571109},{"price":45289.6,"qty":1.54560911},{"price":45290.2,"qty":0.15890660},{"price":45291.8,"qty":1.54553491},{"price":45294.7,"qty":0.04454749},{"price":45296.1,"qty":0.35380000},{"price":45297.5,"qty":0.09945542},{"price":45299.5,"qty":0.18772827}],"checksum":3310070434,"timestamp":"2023-10-06T17:35:55.440295Z"}]}"#;
+        let mut d = KrakenDecoder::discovering();
+        let mut out = Vec::new();
+        d.on_line(&recv(snap), &mut out);
+        let st = d.state(0).unwrap();
+        assert_eq!(
+            (st.stats.checksums_checked, st.stats.checksums_failed),
+            (1, 0)
+        );
+        assert!(d.book(0).is_some());
+        // The same book with one price written with extra trailing zeros: the same value,
+        // the same checksum; and the next update still checks.
+        let padded = snap.replace("45283.4,", "45283.40000,");
+        let mut d = KrakenDecoder::discovering();
+        d.on_line(&recv(&padded), &mut out);
+        let upd = r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.50000,"qty":0.10000000}],"asks":[],"checksum":3310070434}]}"#;
+        d.on_line(&recv(upd), &mut out);
+        let st = d.state(0).unwrap();
+        assert_eq!(
+            (st.stats.checksums_checked, st.stats.checksums_failed),
+            (2, 0)
+        );
     }
 }
