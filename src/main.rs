@@ -61,6 +61,12 @@ enum Cmd {
     Flatten(control::FlattenArgs),
     /// Leave a halt (needs --yes).
     Rearm(control::RearmArgs),
+    /// The full console on a running engine, over its control socket (--view: read-only;
+    /// --ssh HOST: on another box). q detaches; the engine goes on.
+    Attach(control::AttachArgs),
+    /// Standard input and output bridged to a running engine's control socket (what
+    /// `pit attach --ssh` runs on the other box).
+    ControlProxy(control::ProxyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -315,7 +321,8 @@ fn spawn_engine(
             anyhow::bail!("cannot start the engine watchdog: {e}");
         }
     }
-    let server = socket.serve(pit::control::server::EngineLink::new(&handle))?;
+    let mode = if cfg.venue == "sim" { "SIM" } else { "PAPER" };
+    let server = socket.serve(pit::control::server::EngineLink::new(&handle).with_mode(mode))?;
     tracing::info!(socket = %server.path().display(), "control socket served");
     Ok(Started {
         handle,
@@ -487,6 +494,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Resume(a)) => return control::resume(cli.config.as_ref(), a),
         Some(Cmd::Flatten(a)) => return control::flatten(cli.config.as_ref(), a),
         Some(Cmd::Rearm(a)) => return control::rearm(cli.config.as_ref(), a),
+        Some(Cmd::Attach(a)) => return control::attach(cli.config.as_ref(), a),
+        Some(Cmd::ControlProxy(a)) => return control::control_proxy(cli.config.as_ref(), a),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -512,7 +521,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         return run_console(&cfg, &args);
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
-    let started = start_engine(&cfg, &args, Duration::from_millis(100))?;
+    // Views at the console's frame rate: `pit attach` draws from them.
+    let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
+    let started = start_engine(&cfg, &args, publish_every)?;
     let result = runtime()?.block_on(pit::headless::supervise(started.handle))?;
     end_cleanly(&started.latch, &started.dir, result.store_failed.is_none());
     tracing::info!(fills = result.summary.fills, hash = %result.summary.fill_log_sha256, "pit stopped");

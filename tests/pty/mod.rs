@@ -23,6 +23,11 @@ pub struct Pty {
 impl Pty {
     /// Start `pit ARGS` in `cwd` on a `cols` x `rows` terminal.
     pub fn spawn(args: &[&str], cwd: &Path, cols: u16, rows: u16) -> Pty {
+        Pty::spawn_env(args, cwd, cols, rows, &[])
+    }
+
+    /// [`Pty::spawn`] with these environment variables set.
+    pub fn spawn_env(args: &[&str], cwd: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Pty {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -36,6 +41,9 @@ impl Pty {
         cmd.cwd(cwd);
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = pair.slave.spawn_command(cmd).expect("spawn pit");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("pty reader");
