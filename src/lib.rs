@@ -6,6 +6,7 @@
 //! fails if one does).
 
 pub mod app;
+pub mod attach;
 pub mod backtest;
 pub mod config;
 pub mod console;

@@ -174,6 +174,12 @@ Examples:
   pit emulate binance --port 9100
   pit emulate binance --faults lose-response=1,429=2,slow=500ms")]
     Emulate(emulate::EmulateArgs),
+    /// The full console on a running engine, over its control socket (--view: read-only;
+    /// --ssh HOST: on another box). q detaches; the engine goes on.
+    Attach(control::AttachArgs),
+    /// Standard input and output bridged to a running engine's control socket (what
+    /// `pit attach --ssh` runs on the other box).
+    ControlProxy(control::ProxyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -465,7 +471,8 @@ fn spawn_engine(
             anyhow::bail!("cannot start the engine watchdog: {e}");
         }
     }
-    let server = socket.serve(pit::control::server::EngineLink::new(&handle))?;
+    let mode = if cfg.venue == "sim" { "SIM" } else { "PAPER" };
+    let server = socket.serve(pit::control::server::EngineLink::new(&handle).with_mode(mode))?;
     tracing::info!(socket = %server.path().display(), "control socket served");
     let metrics = match serve_metrics(cfg, &handle) {
         Ok(m) => m,
@@ -714,6 +721,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Completions(a)) => return toolbox::completions(a),
         Some(Cmd::Man(a)) => return toolbox::man(a),
         Some(Cmd::Emulate(a)) => return emulate::emulate(a),
+        Some(Cmd::Attach(a)) => return control::attach(cli.config.as_ref(), a),
+        Some(Cmd::ControlProxy(a)) => return control::control_proxy(cli.config.as_ref(), a),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -739,7 +748,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         return run_console(&cfg, &args, cli.config.as_ref());
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
-    let started = start_engine(&cfg, &args, Duration::from_millis(100))?;
+    // Views at the console's frame rate: `pit attach` draws from them.
+    let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
+    let started = start_engine(&cfg, &args, publish_every)?;
     let result = runtime()?.block_on(pit::headless::supervise(started.handle))?;
     let clean = result.store_failed.is_none() && pit::panics::first().is_none();
     end_cleanly(&started.latch, &started.dir, clean);

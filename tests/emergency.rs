@@ -257,6 +257,64 @@ fn kill_9_right_after_sigusr1_always_restarts_halted() {
 }
 
 #[test]
+fn kill_9_right_after_pit_kill_returns_always_restarts_halted_with_its_reason() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(11, |d| d.as_nanos() as u64);
+    let mut rng = Lcg(seed);
+    let rounds = 50;
+    let t0 = Instant::now();
+    for n in 0..rounds {
+        let dir = folder();
+        let d = dir.path();
+        let mut child = pit()
+            .current_dir(d)
+            .args(["run", "--headless", "--for", "1h"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pit");
+        wait("the engine answers", Duration::from_secs(20), || {
+            pit()
+                .current_dir(d)
+                .args(["status", "--json"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        std::thread::sleep(Duration::from_millis(rng.next(50, 250)));
+        let reason = format!("round {n}");
+        let out = pit()
+            .current_dir(d)
+            .args(["kill", "--json", "--timeout", "5s", "--reason", &reason])
+            .output()
+            .expect("pit kill");
+        // pit kill has returned: from here on, any death must leave a halted store.
+        std::thread::sleep(Duration::from_micros(rng.next(0, 5000)));
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "round {n}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let json = restart(d);
+        assert_eq!(json["trading_state"], "HALTED", "round {n}: {json}");
+        // The kill's own halt survived, not only the crash rule.
+        let why = json["halt_reason"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("recovered from a crash") && why.contains(&reason),
+            "round {n}: {json}"
+        );
+        assert_eq!(json["orders"], 0, "round {n}: nothing traded after: {json}");
+    }
+    eprintln!(
+        "{rounds} rounds of kill -9 0-5 ms after pit kill returned: all restarted HALTED with the kill's reason ({:.1} s, seed {seed})",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
 fn a_crashed_run_restarts_halted_and_a_clean_one_as_before() {
     // Clean: stopped by SIGTERM, the next run trades.
     let dir = folder();

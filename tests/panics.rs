@@ -5,7 +5,6 @@
 
 #[allow(dead_code)]
 mod pty;
-#[allow(dead_code)]
 mod run_dir;
 
 use std::path::Path;

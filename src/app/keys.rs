@@ -147,6 +147,11 @@ impl<T: ThemeCycle, R> App<T, R> {
                 };
                 out.push(AppEffect::Replay(c));
             }
+            Action::Quit if self.attached != super::Attached::No => {
+                // Detach: the engine goes on, nothing to ask.
+                self.quit = true;
+                out.push(AppEffect::Quit);
+            }
             Action::Quit => {
                 let (orders, positions) = self.has_exposure();
                 if orders + positions > 0 {

@@ -51,6 +51,19 @@ pub enum AppEffect {
     RequestReport,
 }
 
+/// Whether this console runs its engine, or is attached to one over the control socket
+/// (`pit attach`): then `q` detaches (the engine goes on) and the status bar says so.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Attached {
+    /// The engine's own console.
+    #[default]
+    No,
+    /// `pit attach`: an operator's console.
+    Admin,
+    /// `pit attach --view`: the engine refuses its commands.
+    Viewer,
+}
+
 /// The console's state, holding a theme `T` (the renderer's) and the last report `R` (the
 /// store's) for the renderer.
 pub struct App<T, R> {
@@ -85,6 +98,7 @@ pub struct App<T, R> {
     frame_time: Duration,
     /// No new view from the engine for a while (the console's loop decides).
     engine_not_responding: bool,
+    attached: Attached,
     flash: Option<String>,
     quit: bool,
 }
@@ -124,6 +138,7 @@ impl<T, R> App<T, R> {
             engine_lag: Duration::ZERO,
             frame_time: Duration::ZERO,
             engine_not_responding: false,
+            attached: Attached::No,
             flash,
             quit: false,
         };
@@ -194,6 +209,21 @@ impl<T, R> App<T, R> {
 
     pub fn engine_not_responding(&self) -> bool {
         self.engine_not_responding
+    }
+
+    /// This console is attached to an engine over its control socket.
+    pub fn set_attached(&mut self, a: Attached) {
+        self.attached = a;
+    }
+
+    pub fn attached(&self) -> Attached {
+        self.attached
+    }
+
+    /// Show a message in the footer (an attached console shows the engine's answers:
+    /// a refusal, the stages of a kill).
+    pub fn set_flash(&mut self, text: impl Into<String>) {
+        self.flash = Some(text.into());
     }
 
     /// The farthest a limit price may be from the mid, bps (from `risk.price_band_bps`),

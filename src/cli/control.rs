@@ -237,3 +237,120 @@ pub fn rearm(config: Option<&PathBuf>, a: RearmArgs) -> anyhow::Result<ExitCode>
         },
     )
 }
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// A read-only viewer: the engine refuses this console's commands (K, b, c ...).
+    #[arg(long)]
+    view: bool,
+    /// Attach to an engine on another box, through the system's ssh client (which runs
+    /// `pit control-proxy` there).
+    #[arg(long, value_name = "HOST")]
+    ssh: Option<String>,
+    /// The folder the engine was started in (its config.toml and data folder); with
+    /// --ssh, a folder on HOST. Default: this folder (with --ssh: the login folder).
+    #[arg(long, value_name = "PATH")]
+    dir: Option<PathBuf>,
+    /// The pit program on HOST (with --ssh).
+    #[arg(long, value_name = "PATH", default_value = "pit", requires = "ssh")]
+    remote_pit: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    /// The folder the engine was started in (its config.toml and data folder).
+    #[arg(long, value_name = "PATH")]
+    dir: Option<PathBuf>,
+}
+
+/// The data folder of the engine started in `dir` (its config.toml there, if any, names
+/// the store), or of this folder's config when no `dir` is given.
+fn engine_data_dir(config: Option<&PathBuf>, dir: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let Some(dir) = dir else {
+        let cfg = load_config(config)?;
+        return Ok(pit::control::data_dir(&cfg.store.path));
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("--dir {}: no such folder", dir.display());
+    }
+    let cfg = match config {
+        Some(c) => pit::config::Config::load(c)?,
+        None if dir.join("config.toml").exists() => {
+            pit::config::Config::load(&dir.join("config.toml"))?
+        }
+        None => pit::config::Config::default(),
+    };
+    let data = pit::control::data_dir(&cfg.store.path);
+    Ok(if data.is_absolute() {
+        data
+    } else {
+        dir.join(data)
+    })
+}
+
+/// `pit attach`: the console on a running engine (see `pit::attach`).
+pub fn attach(config: Option<&PathBuf>, a: AttachArgs) -> anyhow::Result<ExitCode> {
+    use pit::attach::{AttachError, Target};
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Ok(fail(
+            false,
+            "usage",
+            "pit attach needs a terminal; use pit status for scripts",
+            2,
+        ));
+    }
+    let cfg = load_config(config)?;
+    let target = match &a.ssh {
+        Some(host) => Target::Ssh {
+            host: host.clone(),
+            dir: a.dir.as_ref().map(|d| d.to_string_lossy().into_owned()),
+            remote_pit: a.remote_pit.clone(),
+        },
+        None => Target::Local {
+            data_dir: engine_data_dir(config, a.dir.as_ref())?,
+        },
+    };
+    let theme = super::console_theme(&cfg, config)?;
+    let mut app = pit::ui::App::new(
+        &cfg.console,
+        theme,
+        std::sync::Arc::new(pit::engine::view::EngineView::default()),
+    );
+    app.set_price_band_bps(cfg.risk.price_band_bps);
+    let opts = pit::attach::AttachOptions {
+        role: if a.view { Role::Viewer } else { Role::Admin },
+        fps: cfg.console.fps,
+    };
+    let end = super::runtime()?.block_on(pit::attach::run(target, app, opts));
+    match end {
+        Ok(end) => {
+            if end.terminal_restored {
+                eprintln!("pit attach: {}", end.why);
+            }
+            Ok(if end.detached {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Err(e) => match e.downcast::<AttachError>() {
+            Ok(e @ AttachError::NoEngine { .. }) => Ok(fail(false, "no_engine", &e.to_string(), 2)),
+            Ok(e) => Ok(fail(false, "error", &e.to_string(), 1)),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// `pit control-proxy`: standard input and output bridged to the engine's control
+/// socket (what `pit attach --ssh` runs on the other box).
+pub fn control_proxy(config: Option<&PathBuf>, a: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let dir = engine_data_dir(config, a.dir.as_ref())?;
+    match pit::attach::proxy(&dir) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e @ pit::attach::AttachError::NoEngine { .. }) => {
+            Ok(fail(false, "no_engine", &e.to_string(), 2))
+        }
+        Err(e) => Ok(fail(false, "error", &e.to_string(), 1)),
+    }
+}

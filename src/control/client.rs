@@ -48,6 +48,8 @@ pub struct Client {
     /// The engine's process id, from its hello.
     pub pid: u32,
     pub role: Role,
+    /// What the engine trades on, if it says.
+    pub mode: Option<String>,
 }
 
 impl Client {
@@ -71,6 +73,11 @@ impl Client {
         Client::handshake(stream, role)
     }
 
+    /// The connection itself (for a console that subscribes and reads it on its own).
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+
     /// Say hello on an open stream.
     pub fn handshake(mut stream: UnixStream, role: Role) -> Result<Client, ClientError> {
         stream
@@ -86,11 +93,18 @@ impl Client {
             other => ClientError::Frame(other),
         })?;
         match decode::<Response>(&body)? {
-            Response::Hello { pid, role, .. } => Ok(Client { stream, pid, role }),
+            Response::Hello {
+                pid, role, mode, ..
+            } => Ok(Client {
+                stream,
+                pid,
+                role,
+                mode,
+            }),
             Response::Reply { text, .. } => Err(ClientError::Refused(text)),
-            Response::Progress { .. } => Err(ClientError::Frame(FrameError::Malformed(
-                "progress before hello".into(),
-            ))),
+            Response::Progress { .. } | Response::View { .. } => Err(ClientError::Frame(
+                FrameError::Malformed("a frame before hello".into()),
+            )),
         }
     }
 
@@ -124,6 +138,8 @@ impl Client {
                         data,
                     });
                 }
+                // Only a subscribed connection gets views; none is owed here.
+                Response::View { .. } => {}
                 Response::Hello { .. } => {
                     return Err(ClientError::Frame(FrameError::Malformed(
                         "a second hello".into(),

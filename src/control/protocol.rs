@@ -5,10 +5,20 @@
 //! kill) and exactly one [`Response::Reply`]: `ok`, `refused`, `timed_out` or `error`,
 //! a sentence, and data.
 //!
+//! An attached console (`pit attach`) sends [`Request::Subscribe`]: from then on the
+//! connection is full duplex. The engine streams [`Response::View`] frames (its published
+//! view, at most `fps` a second, the latest one wins: a slow reader gets fewer frames,
+//! never a queue) between the replies to the requests the console goes on sending, such
+//! as [`Request::Command`] (an operator command, as the local console's keys make them)
+//! and [`Request::Kill`] (the same kill path as `pit kill`). These additions keep version 1:
+//! every request of before means what it meant.
+//!
 //! A frame longer than [`MAX_FRAME`] is refused before it is read (the connection
 //! closes: the stream cannot be trusted past it); a frame that is not a request gets an
 //! error reply and the connection goes on. Nothing from the socket can panic the engine.
 
+use crate::engine::Command;
+use crate::engine::view::EngineView;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -74,6 +84,18 @@ pub enum Request {
     },
     /// Leave a halt.
     Rearm,
+    /// Stream the engine's view on this connection, at most `fps` frames a second
+    /// (default 30, 1 to 60); requests go on being answered in between.
+    Subscribe {
+        #[serde(default)]
+        fps: Option<u32>,
+    },
+    /// An operator command, as the console's keys make it (the kill switch goes through
+    /// the kill path: the gate closes first). Answered `ok` once handed to the engine,
+    /// which shows what it made of it in its view (alerts, state).
+    Command {
+        command: Command,
+    },
 }
 
 impl Request {
@@ -87,11 +109,16 @@ impl Request {
             Request::Resume => "resume",
             Request::Flatten { .. } => "flatten",
             Request::Rearm => "rearm",
+            Request::Subscribe { .. } => "subscribe",
+            Request::Command { command } => command.name(),
         }
     }
     /// Whether it changes anything (refused to viewers).
     pub fn is_command(&self) -> bool {
-        !matches!(self, Request::Hello { .. } | Request::Status)
+        !matches!(
+            self,
+            Request::Hello { .. } | Request::Status | Request::Subscribe { .. }
+        )
     }
 }
 
@@ -130,6 +157,10 @@ pub enum Response {
         role: Role,
         pid: u32,
         version: String,
+        /// What the engine trades on (`SIM`, `PAPER`, ...), for an attached console's
+        /// status bar; absent from engines that do not say.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<String>,
     },
     /// One stage of a longer request (a kill: `gate_closed`, `cancels_sent`).
     Progress {
@@ -145,6 +176,16 @@ pub enum Response {
         #[serde(default)]
         data: Value,
     },
+    /// The engine's view, on a subscribed connection.
+    View { view: Box<EngineView> },
+}
+
+/// A [`Response::View`] serialised from a borrowed view (the server encodes each view
+/// once, whoever it goes to).
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "view")]
+pub struct ViewFrame<'a> {
+    pub view: &'a EngineView,
 }
 
 impl Response {
@@ -206,6 +247,21 @@ pub fn body_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
 /// A frame's body as a value.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     serde_json::from_slice(body).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// A response frame's body as a [`Response`]. A view is read straight into its type:
+/// serde's internally tagged enums buffer the whole value first, which cannot hold the
+/// view's 128-bit integers.
+pub fn decode_response(body: &[u8]) -> Result<Response, FrameError> {
+    #[derive(Deserialize)]
+    struct ViewBody {
+        view: Box<EngineView>,
+    }
+    if body.starts_with(br#"{"type":"view","#) {
+        let v: ViewBody = decode(body)?;
+        return Ok(Response::View { view: v.view });
+    }
+    decode(body)
 }
 
 /// Write one frame (blocking).
@@ -295,6 +351,13 @@ mod tests {
                 instrument: Some("BTC-USD".into()),
             },
             Request::Rearm,
+            Request::Subscribe { fps: Some(20) },
+            Request::Command {
+                command: Command::CancelAll,
+            },
+            Request::Command {
+                command: Command::ToggleStrategy(2),
+            },
         ];
         let mut wire = Vec::new();
         for r in &all {
@@ -319,6 +382,29 @@ mod tests {
         assert_eq!(
             v,
             json!({"type": "reply", "outcome": "timed_out", "text": "late", "data": {"unresolved": 2}})
+        );
+    }
+
+    #[test]
+    fn a_view_frame_reads_back_as_a_view_response() {
+        let mut view = EngineView {
+            halt_reason: Some("fat finger".into()),
+            ..EngineView::default()
+        };
+        view.pnl.realized = rust_decimal::Decimal::new(-12345, 2);
+        let wire = encode(&ViewFrame { view: &view }).unwrap();
+        match decode_response(&wire[4..]).unwrap() {
+            Response::View { view: back } => assert_eq!(*back, view),
+            other => panic!("{other:?}"),
+        }
+        // A version-1 request of before still reads the same.
+        let old: Request = decode(br#"{"type":"kill","reason":"x"}"#).unwrap();
+        assert_eq!(
+            old,
+            Request::Kill {
+                reason: Some("x".into()),
+                timeout_ms: None
+            }
         );
     }
 

@@ -9,13 +9,20 @@
 //! channel as the console; `kill` goes through [`Killer::kill`], which closes the gate
 //! before anything else happens.
 //!
+//! A connection that sends `subscribe` (an attached console) becomes full duplex: a
+//! writer task sends it the engine's view at most `fps` times a second (the latest view
+//! wins; each view is encoded once for every subscriber; a client that does not read
+//! blocks only its own writer, and gets fewer frames, never a queue: memory per
+//! connection is one frame and a few replies), while its requests go on being read and
+//! answered. The engine never waits for any of it: it only replaces a latest value.
+//!
 //! `pause --for` is carried out here: a timer task sends `Resume` when it runs out, unless
 //! the socket saw another pause or resume in the meantime or the engine is no longer
 //! PAUSED.
 
 use super::protocol::{
-    FrameError, Outcome, PROTOCOL_VERSION, Request, Response, Role, SOCKET_NAME, check_hello,
-    decode, read_frame_async, write_frame_async,
+    FrameError, Outcome, PROTOCOL_VERSION, Request, Response, Role, SOCKET_NAME, ViewFrame,
+    check_hello, decode, encode, read_frame_async, write_frame_async,
 };
 use super::status::{Status, kill_report};
 use crate::domain::{InstrumentId, TradingGate, TradingState};
@@ -26,9 +33,9 @@ use crate::runner::EngineHandle;
 use serde_json::{Value, json};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
@@ -39,6 +46,15 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// A kill without `timeout_ms` follows its cancels this long.
 pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Views a second for a subscriber that does not say (the console's default).
+const DEFAULT_FPS: u32 = 30;
+/// The most views a second a subscriber may ask for.
+const MAX_FPS: u32 = 60;
+/// Replies waiting for a subscriber's writer (the reader waits when it is full).
+const REPLY_QUEUE: usize = 64;
+/// The reason of a kill switch pressed in an attached console.
+pub const ATTACH_KILL_REASON: &str = "kill switch pressed (pit attach)";
+
 /// The longest `pause --for`.
 const MAX_PAUSE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -79,6 +95,8 @@ pub struct EngineLink {
     pub commands: Sender<Command>,
     pub gate: TradingGate,
     pub view: watch::Receiver<Arc<EngineView>>,
+    /// What the engine trades on (`SIM`, `PAPER`), told to attached consoles.
+    pub mode: Option<String>,
 }
 
 impl EngineLink {
@@ -88,7 +106,14 @@ impl EngineLink {
             commands: handle.command_sender(),
             gate: handle.gate().clone(),
             view: handle.subscribe(),
+            mode: None,
         }
+    }
+
+    /// Tell attached consoles what the engine trades on.
+    pub fn with_mode(mut self, mode: &str) -> Self {
+        self.mode = Some(mode.to_string());
+        self
     }
 }
 
@@ -170,6 +195,7 @@ impl Bound {
             link,
             uid,
             pause_gen: AtomicU64::new(0),
+            view_frame: Mutex::new(None),
         });
         let shown = path.clone();
         let thread = std::thread::Builder::new()
@@ -245,12 +271,62 @@ struct Shared {
     /// Bumped by every pause and resume through the socket: a `pause --for` timer only
     /// resumes if nothing came after it.
     pause_gen: AtomicU64,
+    /// The last view encoded as a frame, shared by every subscriber.
+    view_frame: Mutex<Option<EncodedView>>,
+}
+
+/// A view (weakly held: it identifies the view, it does not keep it alive) and its
+/// encoded frame.
+type EncodedView = (Weak<EngineView>, Arc<Vec<u8>>);
+
+impl Shared {
+    /// `view` as a [`Response::View`] frame, encoded once whoever asks.
+    fn view_frame(&self, view: &Arc<EngineView>) -> Option<Arc<Vec<u8>>> {
+        let mut last = self.view_frame.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((w, bytes)) = last.as_ref()
+            && std::ptr::eq(w.as_ptr(), Arc::as_ptr(view))
+        {
+            return Some(bytes.clone());
+        }
+        match encode(&ViewFrame { view }) {
+            Ok(b) => {
+                let b = Arc::new(b);
+                *last = Some((Arc::downgrade(view), b.clone()));
+                Some(b)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket: a view could not be encoded");
+                None
+            }
+        }
+    }
 }
 
 type Io = Result<(), FrameError>;
 
-async fn send(stream: &mut UnixStream, r: &Response) -> Io {
-    write_frame_async(stream, r).await
+/// Where a request's progress and reply go: the connection itself, or the queue of a
+/// subscribed connection's writer.
+trait Sink {
+    fn send(&mut self, r: &Response) -> impl std::future::Future<Output = Io> + Send;
+}
+
+impl Sink for UnixStream {
+    async fn send(&mut self, r: &Response) -> Io {
+        write_frame_async(self, r).await
+    }
+}
+
+/// The replies of a subscribed connection, written by its writer task.
+struct Queue(tokio::sync::mpsc::Sender<Response>);
+
+impl Sink for Queue {
+    async fn send(&mut self, r: &Response) -> Io {
+        self.0.send(r.clone()).await.map_err(|_| FrameError::Closed)
+    }
+}
+
+async fn send(stream: &mut impl Sink, r: &Response) -> Io {
+    stream.send(r).await
 }
 
 /// One connection: the peer check, the hello, then requests until it closes.
@@ -299,6 +375,7 @@ async fn connection(mut stream: UnixStream, shared: Arc<Shared>) {
         role,
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").into(),
+        mode: shared.link.mode.clone(),
     };
     if send(&mut stream, &hello).await.is_err() {
         return;
@@ -325,18 +402,13 @@ async fn connection(mut stream: UnixStream, shared: Arc<Shared>) {
                 continue;
             }
         };
+        if let Request::Subscribe { fps } = req {
+            return subscribed(stream, shared, role, fps).await;
+        }
         let done = if matches!(req, Request::Hello { .. }) {
             send(&mut stream, &Response::error("hello was already said")).await
         } else if role == Role::Viewer && req.is_command() {
-            tracing::info!(
-                request = req.name(),
-                "control socket: a viewer's command refused"
-            );
-            let text = format!(
-                "{} refused: this connection is a read-only viewer",
-                req.name()
-            );
-            send(&mut stream, &Response::refused(text)).await
+            send(&mut stream, &viewer_refusal(&req)).await
         } else {
             if req.is_command() {
                 tracing::info!(request = ?req, "control socket command");
@@ -349,10 +421,171 @@ async fn connection(mut stream: UnixStream, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(req: Request, stream: &mut UnixStream, shared: &Arc<Shared>) -> Io {
+/// A viewer's command, refused with a sentence its screen shows.
+fn viewer_refusal(req: &Request) -> Response {
+    tracing::info!(
+        request = req.name(),
+        "control socket: a viewer's command refused"
+    );
+    Response::refused(format!(
+        "{} refused: this connection is a read-only viewer",
+        req.name()
+    ))
+}
+
+/// A subscribed connection: views out at most `fps` a second from a writer task, with
+/// the replies to the requests this task goes on reading.
+async fn subscribed(stream: UnixStream, shared: Arc<Shared>, role: Role, fps: Option<u32>) {
+    let fps = fps.unwrap_or(DEFAULT_FPS).clamp(1, MAX_FPS);
+    let every = Duration::from_secs(1) / fps;
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Response>(REPLY_QUEUE);
+    tracing::info!(
+        role = role.as_str(),
+        fps,
+        "control socket: a console attached"
+    );
+    let ok = Response::reply(
+        Outcome::Ok,
+        format!("subscribed: at most {fps} views a second"),
+        json!({"fps": fps}),
+    );
+    if tx.send(ok).await.is_err() {
+        return;
+    }
+    let writer_shared = shared.clone();
+    let writer = tokio::spawn(async move {
+        let mut views = writer_shared.link.view.clone();
+        views.mark_changed();
+        loop {
+            // Wait for a new view, writing replies meanwhile.
+            tokio::select! {
+                biased;
+                r = rx.recv() => match r {
+                    Some(r) => {
+                        if write_frame_async(&mut wr, &r).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    None => return,
+                },
+                changed = views.changed() => {
+                    if changed.is_err() {
+                        return; // the engine has stopped: the client sees the end
+                    }
+                }
+            }
+            let view = views.borrow_and_update().clone();
+            if let Some(frame) = writer_shared.view_frame(&view) {
+                use tokio::io::AsyncWriteExt;
+                if wr.write_all(&frame).await.is_err() || wr.flush().await.is_err() {
+                    return;
+                }
+            }
+            // No other view before the next frame's time; replies still go out.
+            let next = tokio::time::Instant::now() + every;
+            loop {
+                tokio::select! {
+                    biased;
+                    r = rx.recv() => match r {
+                        Some(r) => {
+                            if write_frame_async(&mut wr, &r).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
+                    _ = tokio::time::sleep_until(next) => break,
+                }
+            }
+        }
+    });
+    loop {
+        let body = match read_frame_async(&mut rd).await {
+            Ok(b) => b,
+            Err(e @ FrameError::TooLarge { .. }) => {
+                let _ = tx.send(Response::error(e.to_string())).await;
+                break;
+            }
+            Err(_) => break,
+        };
+        let reply = match decode::<Request>(&body) {
+            Err(e) => Some(Response::error(e.to_string())),
+            Ok(Request::Hello { .. }) => Some(Response::error("hello was already said")),
+            Ok(Request::Subscribe { .. }) => Some(Response::reply(
+                Outcome::Ok,
+                "already subscribed",
+                Value::Null,
+            )),
+            Ok(req) if role == Role::Viewer && req.is_command() => Some(viewer_refusal(&req)),
+            // Commands in order, at once (the engine shows what it made of them).
+            Ok(Request::Command { command }) => Some(operator_command(&shared.link, command)),
+            Ok(req) => {
+                // Longer requests (a kill followed to the end) on a task of their own:
+                // the console's next keys are not held up behind them.
+                if req.is_command() {
+                    tracing::info!(request = ?req, "control socket command (attached console)");
+                }
+                let shared = shared.clone();
+                let mut q = Queue(tx.clone());
+                tokio::spawn(async move {
+                    let _ = handle(req, &mut q, &shared).await;
+                });
+                None
+            }
+        };
+        if let Some(r) = reply
+            && tx.send(r).await.is_err()
+        {
+            break;
+        }
+    }
+    tracing::info!(role = role.as_str(), "control socket: a console detached");
+    drop(tx);
+    // Replies already queued still go out; then the writer ends with the queue.
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+}
+
+/// An operator command from the socket: the kill switch through the kill path (the gate
+/// closes before anything else), `shutdown` refused (an attached console detaches; the
+/// engine's own console, SIGTERM or `--for` stop it), the rest handed to the engine.
+fn operator_command(link: &EngineLink, cmd: Command) -> Response {
+    tracing::info!(command = cmd.name(), "control socket: operator command");
+    match cmd {
+        Command::KillSwitch | Command::KillFrom { .. } => {
+            let (source, reason) = match cmd {
+                Command::KillFrom { source, reason } if !reason.trim().is_empty() => {
+                    (source, reason)
+                }
+                _ => ("socket".to_string(), ATTACH_KILL_REASON.to_string()),
+            };
+            if link.killer.kill(&source, &reason) {
+                Response::reply(Outcome::Ok, "gate closed; kill sent", Value::Null)
+            } else {
+                Response::refused("the engine has stopped; the gate is closed")
+            }
+        }
+        Command::Shutdown => Response::refused(
+            "shutdown is not taken over the control socket: detach with q; SIGTERM or the engine's own console stop it",
+        ),
+        other => {
+            let name = other.name();
+            if link.commands.send(other).is_ok() {
+                Response::reply(Outcome::Ok, format!("{name} sent"), Value::Null)
+            } else {
+                Response::refused("the engine has stopped")
+            }
+        }
+    }
+}
+
+async fn handle(req: Request, stream: &mut impl Sink, shared: &Arc<Shared>) -> Io {
     let link = &shared.link;
     let reply = match req {
         Request::Hello { .. } => Response::error("hello was already said"),
+        Request::Subscribe { .. } => Response::error("subscribe is taken once, outside a request"),
+        Request::Command { command } => operator_command(link, command),
         Request::Status => {
             let v = link.view.borrow().clone();
             let st = Status::from_view(&v);
@@ -587,7 +820,7 @@ async fn flatten(link: &EngineLink, instrument: Option<String>) -> Response {
 
 /// The kill: the gate closes before anything else, then the cancels are followed in the
 /// published view until every target is resolved or `timeout` passes.
-async fn kill(stream: &mut UnixStream, link: &EngineLink, reason: &str, timeout: Duration) -> Io {
+async fn kill(stream: &mut impl Sink, link: &EngineLink, reason: &str, timeout: Duration) -> Io {
     let t0 = Instant::now();
     let mut rx = link.view.clone();
     rx.borrow_and_update();

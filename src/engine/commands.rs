@@ -3,6 +3,7 @@
 //! their risk preview; and how the engine carries out operator commands.
 
 use crate::domain::OrderSpec;
+use serde::{Deserialize, Serialize};
 
 use super::risk::RiskApproved;
 use super::{Alert, AlertLevel, AuditEntry, ClosedTrade, Engine};
@@ -12,15 +13,17 @@ use crate::domain::{
 };
 
 /// A manual order from the console or the command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManualOrder {
     pub spec: OrderSpec,
     /// An explicit client id; the engine assigns one when absent.
     pub client_id: Option<ClientOrderId>,
 }
 
-/// Operator commands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Operator commands. Serde-serialisable: an attached console (`pit attach`) sends them
+/// over the control socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", content = "args", rename_all = "snake_case")]
 pub enum Command {
     /// Halt at once: the gate closes, every open order is cancelled, positions are
     /// flattened if configured. Stays halted until [`Command::ReArm`].
@@ -137,7 +140,7 @@ pub enum Effect {
 }
 
 /// The risk verdict on an order the console is about to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderPreview {
     pub order: ManualOrder,
     /// `Ok` when every check passes now, else the refusal in words.

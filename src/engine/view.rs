@@ -1,14 +1,17 @@
 //! The engine's published view: everything a console needs, as one immutable value.
 //! The runner publishes it as a latest value (never a queue); the console renders from it.
+//! It is serde-serialisable: the control socket streams it to attached consoles
+//! (`pit attach`), which render it with the same renderer.
 
 use super::{Alert, Engine, KillProgress, OrderPreview};
 use crate::domain::{
     Instrument, InstrumentId, Level, Order, Position, Timestamp, TradeTick, TradingState,
 };
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 /// One instrument's market as the console shows it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MarketView {
     pub instrument: Option<Instrument>,
     /// Best first.
@@ -23,7 +26,7 @@ pub struct MarketView {
 }
 
 /// A position with its mark.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PositionView {
     pub position: Position,
     /// The mark: the book's mid (on a RESYNCING or stale book, its last trusted one).
@@ -35,7 +38,7 @@ pub struct PositionView {
 }
 
 /// Account-level PnL.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PnlView {
     pub realized: Decimal,
     pub unrealized: Decimal,
@@ -50,7 +53,7 @@ pub struct PnlView {
 }
 
 /// A strategy's row.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StrategyView {
     pub name: String,
     pub enabled: bool,
@@ -67,7 +70,7 @@ pub struct StrategyView {
 }
 
 /// Engine health counters.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HealthView {
     pub events: u64,
     pub market_events: u64,
@@ -81,7 +84,7 @@ pub struct HealthView {
 }
 
 /// One instrument's live feed: connection state and integrity counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedHealth {
     pub venue: String,
     pub symbol: String,
@@ -102,7 +105,7 @@ pub struct FeedHealth {
 }
 
 /// Everything the console shows, at one instant of engine time.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineView {
     pub now: Timestamp,
     pub trading_state: TradingState,
@@ -134,7 +137,7 @@ pub struct EngineView {
 }
 
 /// Where the durable halt latch stands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HaltLatchState {
     /// No latch on disk (not halted, or a run that keeps no latch).
     #[default]

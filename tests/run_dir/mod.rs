@@ -1,5 +1,6 @@
 //! What a real `pit` run leaves in its folder, read back by the end-to-end tests: its logs,
 //! its halt latch; and waiting for one of them to say something.
+#![allow(dead_code)] // shared by several test crates; each uses a part of it
 
 use std::path::Path;
 use std::time::{Duration, Instant};

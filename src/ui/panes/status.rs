@@ -2,7 +2,7 @@
 //! engine clock, engine lag, frame time),
 //! the full-width HALTED banner, and the footer (key hints or the last message).
 
-use crate::app::{Action, Mode};
+use crate::app::{Action, Attached, Mode};
 use crate::domain::TradingState;
 use crate::engine::view::HaltLatchState;
 use crate::ui::theme::Role;
@@ -25,6 +25,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled(format!(" {} ", app.mode.as_str()), mode_style),
         sep(),
     ];
+    // `pit attach`: whose console this is.
+    let attached = match app.attached() {
+        Attached::No => None,
+        Attached::Admin => Some("ATTACHED"),
+        Attached::Viewer => Some("VIEWER (read-only)"),
+    };
+    if let Some(label) = attached {
+        spans.push(Span::styled(label, t.style(Role::Header)));
+        spans.push(sep());
+    }
     // Replays: the clock's speed (PAUSED when stopped) and the recorded date and time.
     if let Some(r) = app.replay_clock() {
         let style = if r.paused {
@@ -209,7 +219,14 @@ pub fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
                 (Action::Flatten, "flatten"),
                 (Action::NextFocus, "pane"),
                 (Action::Help, "help"),
-                (Action::Quit, "quit"),
+                (
+                    Action::Quit,
+                    if app.attached() == Attached::No {
+                        "quit"
+                    } else {
+                        "detach"
+                    },
+                ),
             ];
             let mut spans = Vec::new();
             for (a, label) in hints {
