@@ -12,6 +12,7 @@ pub mod console;
 pub mod control;
 pub mod domain;
 pub mod emergency;
+pub mod emulate;
 pub mod engine;
 pub mod headless;
 pub mod import;

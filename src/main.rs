@@ -61,6 +61,9 @@ enum Cmd {
     Flatten(control::FlattenArgs),
     /// Leave a halt (needs --yes).
     Rearm(control::RearmArgs),
+    /// A local venue emulator (`pit emulate binance`) to rehearse live trading on: the
+    /// venue's REST and WebSocket APIs over the simulated market, with fault injection.
+    Emulate(emulate::EmulateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -514,6 +517,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Resume(a)) => return control::resume(cli.config.as_ref(), a),
         Some(Cmd::Flatten(a)) => return control::flatten(cli.config.as_ref(), a),
         Some(Cmd::Rearm(a)) => return control::rearm(cli.config.as_ref(), a),
+        Some(Cmd::Emulate(a)) => return emulate::emulate(a),
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
@@ -563,3 +567,7 @@ mod commands;
 /// `pit status`, `pit kill`, `pit pause`, `pit resume`, `pit flatten`, `pit rearm`.
 #[path = "cli/control.rs"]
 mod control;
+
+/// `pit emulate`.
+#[path = "cli/emulate.rs"]
+mod emulate;

@@ -404,6 +404,18 @@ impl PaperVenue {
     }
 }
 
+impl PaperVenue {
+    /// An order that reaches this fill model from outside pit, over a venue's wire: `pit
+    /// emulate` stands in for an exchange, and what its clients send was approved (or
+    /// not) by their own risk checks, not by this process's engine. It arrives
+    /// `latency_in_ms` later, like any order; the gate is not consulted (the exchange has
+    /// none). pit's own orders go through [`ExecutionPort::submit`].
+    pub fn submit_from_wire(&mut self, now: Timestamp, req: OrderRequest) {
+        self.stats.orders_sent += 1;
+        self.inbound.send(now, Inbound::Order(req));
+    }
+}
+
 impl ExecutionPort for PaperVenue {
     /// Checks the gate as the order leaves; it reaches the venue `latency_in_ms` later.
     fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {

@@ -36,6 +36,8 @@ pub mod code {
     /// -1102 MANDATORY_PARAM_EMPTY_OR_MALFORMED: "Mandatory parameter '%s' was not sent,
     /// was empty/null, or malformed."
     pub const MANDATORY_PARAM_EMPTY_OR_MALFORMED: i64 = -1102;
+    /// -1130 INVALID_PARAMETER: "Data sent for parameter '%s' is not valid."
+    pub const INVALID_PARAMETER: i64 = -1130;
     /// -1111 BAD_PRECISION.
     pub const BAD_PRECISION: i64 = -1111;
     /// -1121 BAD_SYMBOL: "Invalid symbol."

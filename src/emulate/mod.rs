@@ -1,0 +1,158 @@
+//! `pit emulate binance`: a local stand-in for Binance spot, to rehearse live trading (keys,
+//! orders, the kill switch, reconnects, faults) with no money and no network, and for the
+//! tests to drive the live adapter against.
+//!
+//! It speaks the subset of Binance spot's REST API and WebSocket protocols that pit uses,
+//! with the very types and signing code the live client uses
+//! ([`crate::venue::exchanges::binance::api`]): market data (`/api/v3/depth`, the combined
+//! `/stream` of depth diffs, book tickers and trades), the order API (new order, cancel,
+//! cancel all, query, open orders), account, my trades, exchangeInfo with real-looking
+//! filters, server time, and the user data stream as a WebSocket API subscription. Every
+//! signed request is verified (HMAC-SHA-256 or Ed25519), timestamps are held to
+//! `recvWindow`, filters to exchangeInfo, all answered with Binance's codes and statuses.
+//! Faults can be injected (see [`faults`]); `GET /emulator/state` shows the account, orders
+//! and trades exactly.
+//!
+//! The server is axum (on hyper, with its `ws` feature): a well-kept router whose handlers
+//! are plain async functions, WebSocket upgrades included, with one accept loop of our own
+//! so that a handler can drop its connection without an answer. The market is the built-in
+//! simulated market; the matching is the paper fill model (see [`exchange`]).
+//!
+//! Parts: [`server`] (accept loop, shared state, pacer), [`rest`] (REST and control
+//! endpoints), [`ws`] (market stream, WebSocket API), [`exchange`] (orders, balances,
+//! trades, events), [`auth`] (keys and request checks), [`faults`], [`limits`] (weight and
+//! order-count headers).
+
+pub mod auth;
+pub mod exchange;
+pub mod faults;
+pub mod limits;
+pub mod rest;
+pub mod server;
+pub mod ws;
+
+use crate::venue::exchanges::binance::api::sign::{Signer, Verifier};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use std::io::Write;
+use std::sync::Arc;
+
+/// Everything `pit emulate binance` is started with.
+#[derive(Debug)]
+pub struct Options {
+    /// 0: any free port.
+    pub port: u16,
+    pub seed: u64,
+    pub faults: Option<String>,
+    /// Starting balances, e.g. `USDT=100000`.
+    pub balances: Vec<(String, Decimal)>,
+    /// HMAC key: the API key and its secret. None: one is generated and printed.
+    pub hmac: Option<(String, SecretString)>,
+    /// Ed25519 key: the API key and the public key's PEM.
+    pub ed25519: Option<(String, String)>,
+    /// Added to the server's clock (to rehearse a skewed client clock).
+    pub clock_offset_ms: i64,
+}
+
+/// The default starting balances.
+pub fn default_balances() -> Vec<(String, Decimal)> {
+    vec![
+        ("USDT".into(), Decimal::from(100_000)),
+        ("BTC".into(), Decimal::ONE),
+        ("ETH".into(), Decimal::from(10)),
+    ]
+}
+
+/// Parses `ASSET=AMOUNT[,ASSET=AMOUNT...]`.
+pub fn parse_balances(s: &str) -> Result<Vec<(String, Decimal)>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|item| {
+            let (a, v) = item
+                .split_once('=')
+                .ok_or_else(|| format!("balance `{item}`: expected ASSET=AMOUNT"))?;
+            let amount: Decimal = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("balance `{item}`: `{v}` is not a decimal amount"))?;
+            if amount.is_sign_negative() {
+                return Err(format!("balance `{item}`: negative"));
+            }
+            Ok((a.trim().to_ascii_uppercase(), amount))
+        })
+        .collect()
+}
+
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// Runs the emulator until the process is stopped. The first line on stdout is
+/// `listening on 127.0.0.1:PORT`; then the keys it accepts.
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let mut keys = auth::Keys::default();
+    let mut out = std::io::stdout();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
+    let addr = listener.local_addr()?;
+    let (hmac_key, hmac_note) = match opts.hmac {
+        Some((key, secret)) => {
+            let signer = Signer::hmac(secret).map_err(|e| anyhow::anyhow!("HMAC key: {e}"))?;
+            keys.add(key.clone(), signer.verifier());
+            (key, "secret as given".to_string())
+        }
+        None => {
+            // A throwaway key for this emulator only: printing it leaks nothing real.
+            let key = random_token(64);
+            let secret = random_token(64);
+            let signer = Signer::hmac(SecretString::from(secret.clone()))
+                .map_err(|e| anyhow::anyhow!("HMAC key: {e}"))?;
+            keys.add(key.clone(), signer.verifier());
+            (
+                key,
+                format!("secret {secret} (generated for this emulator)"),
+            )
+        }
+    };
+    let mut lines = vec![
+        format!("listening on {addr}"),
+        format!("hmac api key {hmac_key} {hmac_note}"),
+    ];
+    if let Some((key, pem)) = opts.ed25519 {
+        let v = Verifier::ed25519_from_public_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("Ed25519 key: {e}"))?;
+        keys.add(key.clone(), v);
+        lines.push(format!("ed25519 api key {key}"));
+    }
+    lines.push(format!(
+        "rest http://{addr}  market ws://{addr}/stream  ws-api ws://{addr}/ws-api/v3  state http://{addr}/emulator/state"
+    ));
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+        + opts.clock_offset_ms * 1_000_000;
+    let ex = exchange::Exchange::new(
+        exchange::default_symbols(),
+        &opts.balances,
+        opts.seed,
+        now_ns,
+    );
+    let shared = Arc::new(server::Shared::new(ex, keys, opts.clock_offset_ms));
+    if let Some(spec) = &opts.faults {
+        let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+        shared.apply_faults(&f);
+    }
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    out.flush()?;
+    server::serve(listener, shared).await
+}
