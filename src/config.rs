@@ -633,6 +633,30 @@ mod tests {
     }
 
     #[test]
+    fn live_trading_settings_are_read_and_checked_with_key_and_line() {
+        let c = Config::parse(
+            "[live.binance]\nmode = \"live\"\ntestnet = false\nrest_url = \"http://127.0.0.1:9\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(c.live.binance.wants_live() && !c.live.binance.testnet);
+        assert_eq!(Config::default().live.binance.mode, "paper");
+        assert!(Config::default().live.binance.testnet);
+        let (line, key, msg) = err("seed = 1\n[live.binance]\ntestnet = true\nmode = \"real\"\n");
+        assert_eq!((line, key.as_str()), (Some(4), "live.binance.mode"));
+        assert!(msg.contains("\"paper\" or \"live\""), "{msg}");
+        let (line, key, _) = err("[live.binance]\nrecv_window_ms = 90000\n");
+        assert_eq!(
+            (line, key.as_str()),
+            (Some(2), "live.binance.recv_window_ms")
+        );
+        // Keys never come from the config: there is no place for them.
+        let (line, key, msg) = err("[live.binance]\napi_secret = \"x\"\n");
+        assert_eq!((line, key.as_str()), (Some(2), "live.binance.api_secret"));
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
     fn syntax_error_has_line() {
         let (line, _, _) = err("venue = \"sim\"\nseed = = 3\n");
         assert_eq!(line, Some(2));

@@ -292,6 +292,10 @@ struct RunArgs {
     /// Run without the console: a status line a second on stderr.
     #[arg(long)]
     headless: bool,
+    /// Real orders on the venue: needs `[live.<venue>] mode = "live"` in the config too
+    /// (testnet unless it says `testnet = false`). Without both: paper on live data.
+    #[arg(long)]
+    live: bool,
     /// Stop after this much market time on the engine's clock (e.g. 60s, 10m, 1h).
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     run_for: Option<Duration>,
@@ -407,12 +411,26 @@ struct Started {
 fn start_engine(cfg: &Config, args: &RunArgs, publish_every: Duration) -> anyhow::Result<Started> {
     let seed = args.seed.unwrap_or(cfg.seed);
     tracing::info!(seed, venue = %cfg.venue, headless = args.headless, "pit starting");
-    let mode = if args.headless { "headless" } else { "console" };
+    let live = pit::setup::live_trading(cfg, args.live)?;
+    let mode = match (args.headless, live) {
+        (true, false) => "headless".to_string(),
+        (false, false) => "console".to_string(),
+        (h, true) => format!(
+            "{}{}",
+            if h { "headless" } else { "console" },
+            pit::setup::LIVE_MODE
+        ),
+    };
+    let mut cfg = cfg.clone();
+    if live {
+        pit::setup::live_market_endpoints(&mut cfg);
+    }
+    let cfg = &cfg;
     let (parts, persisted) =
-        pit::setup::assemble_persisted(cfg, seed, mode, args.fills_out.clone())?;
+        pit::setup::assemble_persisted(cfg, seed, &mode, args.fills_out.clone())?;
     tracing::info!(run = persisted.run, store = %cfg.store.path.display(), "store open");
     let dir = persisted.dir.clone();
-    let started = spawn_engine(cfg, args, publish_every, parts, persisted);
+    let started = spawn_engine(cfg, args, publish_every, parts, persisted, live);
     if started.is_err() {
         // The engine never traded: this is no crash.
         let _ = pit::emergency::latch::mark_clean_exit(&dir);
@@ -426,7 +444,14 @@ fn spawn_engine(
     publish_every: Duration,
     parts: pit::setup::Assembled,
     persisted: pit::setup::Persisted,
+    live: bool,
 ) -> anyhow::Result<Started> {
+    let (exec, hooks): (Box<dyn pit::venue::ExecutionPort>, _) = if live {
+        let (port, hooks) = pit::setup::live_exec(cfg, &persisted, parts.engine.gate().clone())?;
+        (port, Some(hooks))
+    } else {
+        (Box::new(parts.exec), None)
+    };
     let reader = persisted.store.reader();
     let dir = persisted.dir;
     let socket = pit::control::server::bind(&pit::control::data_dir(&cfg.store.path))?;
@@ -449,14 +474,16 @@ fn spawn_engine(
         exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
         latch: Some(latch.clone()),
     };
-    let handle = pit::runner::spawn_with_store(
-        parts.engine,
-        market,
-        Box::new(parts.exec),
-        opts,
-        Some(persisted.sink),
-    )
-    .context("cannot start the engine thread")?;
+    let handle =
+        pit::runner::spawn_with_store(parts.engine, market, exec, opts, Some(persisted.sink))
+            .context("cannot start the engine thread")?;
+    if let Some(hooks) = hooks {
+        let (_, alerts) = handle.pulse();
+        let _ = hooks.set(std::sync::Arc::new(pit::setup::EngineHooks {
+            alerts,
+            killer: handle.killer(),
+        }));
+    }
     if let Err(e) = pit::emergency::start(&dir, handle.killer(), latch.clone()) {
         handle.shutdown();
         let _ = handle.join();
@@ -726,6 +753,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         // Plain `pit` opens the console on the configured venue.
         None => RunArgs {
             headless: false,
+            live: false,
             run_for: None,
             speed: Speed::Times(1.0),
             seed: None,

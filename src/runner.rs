@@ -616,6 +616,7 @@ impl Runner {
         run.publisher.publish(
             &mut self.engine,
             &*self.market,
+            &*self.exec,
             self.store.as_ref(),
             run.pacer.lag,
         );
@@ -774,6 +775,11 @@ impl Runner {
                     let id = order.client_id.clone();
                     let reduce_only = order.spec.reduce_only;
                     let before = self.exec.stats().orders_sent;
+                    if let Some(s) = self.store.as_ref() {
+                        // The order's record is queued before its submit: a live port
+                        // sends it only once the store has it durably.
+                        self.exec.store_barrier(s.emitted());
+                    }
                     self.exec.submit(now, order);
                     if self.exec.stats().orders_sent > before {
                         tracing::debug!(%id, reduce_only, "order sent");

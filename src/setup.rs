@@ -393,3 +393,116 @@ pub fn live_market(cfg: &Config) -> anyhow::Result<Box<dyn crate::venue::MarketD
         spec, decoder, recorder,
     )?))
 }
+
+/// Whether this run trades for real on its venue: `[live.<venue>] mode = "live"` and
+/// `--live`, both. One without the other is paper on the venue's live data, said in the
+/// log (and refused outright for `--live` without the config).
+pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
+    let wants = cfg.venue == "binance" && cfg.live.binance.wants_live();
+    match (wants, live_flag) {
+        (true, true) => Ok(true),
+        (false, true) => anyhow::bail!(
+            "--live needs a venue that trades for real, set up for it: venue = \"binance\" and [live.binance] mode = \"live\" in the config (venue is \"{}\")",
+            cfg.venue
+        ),
+        (true, false) => {
+            tracing::warn!(
+                "[live.binance] mode = \"live\" but no --live: paper execution on live data"
+            );
+            Ok(false)
+        }
+        (false, false) => Ok(false),
+    }
+}
+
+/// A live run's market data comes from the network it trades on (testnet streams with
+/// testnet orders, or `pit emulate`): `[live] ws_url`/`rest_url` default to the trading
+/// section's endpoints.
+pub fn live_market_endpoints(cfg: &mut Config) {
+    let (rest, ws, _) = crate::venue::exchanges::binance::trade::endpoints(&cfg.live.binance);
+    if cfg.live.ws_url.is_empty() {
+        cfg.live.ws_url = ws;
+    }
+    if cfg.live.rest_url.is_empty() {
+        cfg.live.rest_url = rest;
+    }
+}
+
+/// The live execution port of the configured venue, on the run's store: the keys (from
+/// the environment or the owner-only key file), the trades earlier live runs stored (so
+/// none is applied twice), the durable watermark (no order leaves before its record).
+/// Returns the port and the hooks to bind once the engine runs (alerts, the halt).
+pub fn live_exec(
+    cfg: &Config,
+    persisted: &Persisted,
+    gate: TradingGate,
+) -> anyhow::Result<(Box<dyn crate::venue::ExecutionPort>, LiveHooks)> {
+    use crate::venue::exchanges::binance::trade;
+    use crate::venue::live::tracker::trade_seq;
+    let s = &cfg.live.binance;
+    let keys = crate::venue::live::keys::load("binance", s.key_file.as_deref(), &|n| {
+        std::env::var(n).ok()
+    })?;
+    tracing::info!(keys = ?keys, testnet = s.testnet, "binance: live trading");
+    let instruments = cfg.instrument_list();
+    let live_runs: std::collections::BTreeSet<u64> = persisted
+        .store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.mode.ends_with(LIVE_MODE))
+        .map(|r| r.id)
+        .collect();
+    let mut known = std::collections::BTreeSet::new();
+    let mut last_trade = std::collections::BTreeMap::new();
+    for f in persisted.store.fills()? {
+        let Some(inst) = instruments.iter().find(|i| i.symbol == f.symbol) else {
+            continue;
+        };
+        if !live_runs.contains(&f.run) || f.seq % 256 != u64::from(inst.id.0 & 0xff) {
+            continue;
+        }
+        known.insert(f.seq);
+        let id = f.seq / 256;
+        debug_assert_eq!(trade_seq(id, inst.id), f.seq);
+        let e = last_trade.entry(f.symbol.clone()).or_insert(0);
+        *e = id.max(*e);
+    }
+    let started = trade::start(
+        s,
+        trade::LiveStart {
+            keys,
+            instruments,
+            run: persisted.run,
+            gate,
+            known_trades: known,
+            last_trade,
+            durable: Some(persisted.sink.durable_watch()),
+            data_dir: Some(persisted.dir.clone()),
+        },
+    )?;
+    Ok((Box::new(started.port), started.hooks))
+}
+
+/// Where a live venue's connection task finds the running engine's alerts and halt, bound
+/// once the engine runs.
+pub type LiveHooks = std::sync::Arc<
+    std::sync::OnceLock<std::sync::Arc<dyn crate::venue::exchanges::binance::trade::task::Hooks>>,
+>;
+
+/// The end of a live run's `mode` in the store's run record.
+pub const LIVE_MODE: &str = " live";
+
+/// Alerts and the halt of a live venue's connection task, into the running engine.
+pub struct EngineHooks {
+    pub alerts: crate::watchdog::AlertInbox,
+    pub killer: crate::emergency::killer::Killer,
+}
+
+impl crate::venue::exchanges::binance::trade::task::Hooks for EngineHooks {
+    fn alert(&self, level: crate::engine::AlertLevel, text: String) {
+        self.alerts.push(level, "venue", text);
+    }
+    fn halt(&self, reason: String) {
+        self.killer.kill("venue", &reason);
+    }
+}

@@ -75,6 +75,10 @@ pub struct Status {
     /// since the failure is recorded.
     #[serde(default)]
     pub store_failed: Option<String>,
+    /// The live execution venue (network, account, reconciliation, latency); absent on
+    /// paper.
+    #[serde(default)]
+    pub exec: Option<crate::engine::view::ExecHealth>,
 }
 
 /// How far a kill has got, as the engine counts it: the targets are every order that was
@@ -220,6 +224,7 @@ impl Status {
             fills: v.health.fills,
             events: v.health.events,
             store_failed: v.store_failed.clone(),
+            exec: v.health.exec.clone(),
         }
     }
 
@@ -237,6 +242,27 @@ impl Status {
             self.engine_time,
             self.engine_lag_ms,
         );
+        if let Some(x) = &self.exec {
+            let q = |q: &Option<crate::engine::view::Quantiles>| {
+                q.map_or("-".to_string(), |q| {
+                    format!("median {} µs, p99 {} µs", q.median_us, q.p99_us)
+                })
+            };
+            s += &format!(
+                "{} {} account {}: stream {}{}; {}; send->ack {}; send->first fill {}\n",
+                x.network,
+                x.venue,
+                x.account.as_deref().unwrap_or("?"),
+                x.connection,
+                x.reconciling
+                    .as_ref()
+                    .map(|r| format!(", RECONCILING ({r})"))
+                    .unwrap_or_default(),
+                x.dead_man,
+                q(&x.send_to_ack),
+                q(&x.send_to_first_fill),
+            );
+        }
         if let Some(e) = &self.store_failed {
             s += &format!(
                 "STORE FAILED: {e}; trading stopped, nothing since is recorded; free the disk, then restart pit\n"

@@ -81,6 +81,48 @@ pub struct HealthView {
     /// Market-data feed health per instrument (live venues; empty for the simulated
     /// market and replays). Set by the runner from the market-data port.
     pub feed: Vec<FeedHealth>,
+    /// The live execution venue (real orders); `None` on the paper venue. Set by the
+    /// runner from the execution port.
+    pub exec: Option<ExecHealth>,
+}
+
+/// A live execution venue as the status bar, the health view and `pit status` show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecHealth {
+    pub venue: String,
+    /// `LIVE` (real money) or `TESTNET`.
+    pub network: String,
+    /// The venue's account id, once known.
+    pub account: Option<String>,
+    /// `connecting`, `connected`, `reconnecting`, `stopped` (the user data stream).
+    pub connection: String,
+    /// Set while reconciling: new orders are refused with this reason, cancels pass.
+    pub reconciling: Option<String>,
+    /// Set once the venue banned us (HTTP 418) or the port gave up: nothing is sent.
+    pub stopped: Option<String>,
+    /// The venue's dead-man switch, or a plain note that it has none.
+    pub dead_man: String,
+    /// Open orders at the venue that pit did not place (never touched unless a person
+    /// cancels them).
+    pub external_orders: Vec<String>,
+    /// Differences the last reconciliation found (also raised as alerts).
+    pub last_reconcile: Option<String>,
+    /// The venue's used request weight and order count, from its response headers.
+    pub used_weight: Option<u64>,
+    pub order_count: Option<u64>,
+    /// Requests whose outcome is being resolved by a query.
+    pub unresolved: u64,
+    pub send_to_ack: Option<Quantiles>,
+    pub send_to_first_fill: Option<Quantiles>,
+}
+
+/// Latency quantiles of one figure (µs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quantiles {
+    pub median_us: u64,
+    pub p99_us: u64,
+    /// Orders measured since start (the quantiles cover the most recent ones).
+    pub samples: u64,
 }
 
 /// One instrument's live feed: connection state and integrity counters.
@@ -180,6 +222,7 @@ impl Engine {
                 risk_checks: risk.checks,
                 risk_refusals: risk.refused,
                 feed: Vec::new(),
+                exec: None,
             },
             order_preview: self.order_preview.clone(),
             engine_lag: std::time::Duration::ZERO,

@@ -55,6 +55,7 @@ impl Publisher {
         &mut self,
         engine: &mut Engine,
         market: &dyn MarketDataPort,
+        exec: &dyn crate::venue::ExecutionPort,
         store: Option<&StoreSink>,
         lag: Duration,
     ) {
@@ -65,6 +66,7 @@ impl Publisher {
                 let mut view = engine.view();
                 view.engine_lag = lag;
                 view.health.feed = market.health();
+                view.health.exec = exec.health();
                 if let Some(l) = &self.latch {
                     view.halt_latch = l.state();
                 }

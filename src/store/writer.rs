@@ -187,6 +187,12 @@ impl StoreSink {
         self.durable.load(Ordering::Acquire)
     }
 
+    /// The durable watermark itself, for a thread that must wait on it (a live venue's
+    /// connection task sends an order only once the order's record is durable).
+    pub fn durable_watch(&self) -> Arc<AtomicU64> {
+        self.durable.clone()
+    }
+
     /// Whether record `seq` (and every one before it) is durable.
     pub fn is_durable(&self, seq: u64) -> bool {
         self.durable() >= seq

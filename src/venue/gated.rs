@@ -67,6 +67,12 @@ impl<P: ExecutionPort + ?Sized> ExecutionPort for GatedPort<P> {
         out.append(&mut self.rejects);
         self.inner.poll_reports(now, out);
     }
+    fn store_barrier(&mut self, emitted: u64) {
+        self.inner.store_barrier(emitted)
+    }
+    fn health(&self) -> Option<crate::engine::view::ExecHealth> {
+        self.inner.health()
+    }
     fn stats(&self) -> PortStats {
         let mut s = self.inner.stats();
         s.orders_blocked += self.blocked;

@@ -11,6 +11,7 @@ use crate::engine::risk::RiskApproved;
 pub mod exchanges;
 pub mod feed;
 pub mod gated;
+pub mod live;
 pub mod paper;
 pub mod sim;
 pub mod verify;
@@ -74,6 +75,15 @@ pub trait ExecutionPort: Send {
     /// Move every report due at or before `now` into `out`, in order.
     fn poll_reports(&mut self, now: Timestamp, out: &mut Vec<ExecReport>);
     fn stats(&self) -> PortStats;
+    /// The store has queued records up to number `emitted`, the next order's own record
+    /// among them (called just before each `submit` of a run that persists). A live port
+    /// sends that order only once the store has made them durable, so no order ever
+    /// leaves that a restart would not know. The paper venue has nothing to wait for.
+    fn store_barrier(&mut self, _emitted: u64) {}
+    /// A live venue's state for the health view and `pit status`; `None` on paper.
+    fn health(&self) -> Option<crate::engine::view::ExecHealth> {
+        None
+    }
 }
 
 /// A market-data port over events already in memory (tests, benchmarks, backtests).

@@ -50,6 +50,43 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ));
         spans.push(sep());
     }
+    // Real orders: LIVE (real money) or TESTNET, the account, and what protects it.
+    if let Some(x) = &view.health.exec {
+        let style = if x.network == "LIVE" {
+            t.style(Role::Critical)
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            t.style(Role::Warning)
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        };
+        spans.push(Span::styled(
+            format!(
+                " {} {} acct {} ",
+                x.network,
+                x.venue,
+                x.account.as_deref().unwrap_or("?")
+            ),
+            style,
+        ));
+        spans.push(sep());
+        if let Some(r) = &x.reconciling {
+            spans.push(Span::styled(
+                format!("RECONCILING ({r}): new orders refused"),
+                t.style(Role::Warning).add_modifier(Modifier::BOLD),
+            ));
+            spans.push(sep());
+        }
+        if let Some(r) = &x.stopped {
+            spans.push(Span::styled(
+                format!(" STOPPED: {r} "),
+                t.style(Role::Critical)
+                    .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+            ));
+            spans.push(sep());
+        }
+        spans.push(Span::styled(x.dead_man.clone(), t.style(Role::Warning)));
+        spans.push(sep());
+    }
     // The engine has stopped publishing: everything on screen is as old as the last view.
     if app.engine_not_responding() {
         spans.push(Span::styled(

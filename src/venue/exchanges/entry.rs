@@ -32,6 +32,9 @@ pub struct LiveSettings {
     /// Ask the venue's instrument endpoint for tick and lot sizes of symbols that
     /// `[[instruments]]` does not list (`pit run --symbol`).
     pub fetch_instruments: bool,
+    /// `[live.binance]`: live trading on Binance spot (paper unless `mode = "live"` and
+    /// `--live`). A venue that trades for real has its section here.
+    pub binance: crate::venue::live::settings::TradingSettings,
 }
 
 impl Default for LiveSettings {
@@ -45,6 +48,7 @@ impl Default for LiveSettings {
             backoff_min_ms: 500,
             backoff_max_ms: 30_000,
             fetch_instruments: true,
+            binance: Default::default(),
         }
     }
 }
@@ -67,6 +71,9 @@ impl LiveSettings {
                 "backoff_min_ms must be at least 1 and backoff_max_ms at least backoff_min_ms",
             ));
         }
+        self.binance
+            .validate()
+            .map_err(|i| Invalid::new(format!("binance.{}", i.key), i.message))?;
         for (k, v) in [("ws_url", &self.ws_url), ("rest_url", &self.rest_url)] {
             if !v.is_empty() && !v.contains("://") {
                 return Err(Invalid::new(k, "must be a URL (scheme://host...)"));

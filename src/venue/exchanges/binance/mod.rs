@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 
 pub mod api;
 pub mod endpoints;
+pub mod trade;
 
 /// Most diffs kept while waiting for a snapshot.
 const MAX_BUFFER: usize = 10_000;

@@ -1,0 +1,293 @@
+//! Binance spot's signed REST calls (rest-api.md: "SIGNED (TRADE and USER_DATA) Endpoint
+//! security", "New order", "Cancel order", "Cancel all open orders on a symbol", "Query
+//! order", "Current open orders", "Account information", "Account trade list"), on an
+//! async HTTP client.
+//!
+//! Why `reqwest` (with rustls on `ring`, no system OpenSSL, like the WebSocket side):
+//! `ureq`, already used for the market-data snapshot, blocks its thread; the connection
+//! task runs many requests at once on tokio (a new order, a cancel-all per symbol and a
+//! query for an unknown outcome must not queue behind each other), which needs an async
+//! client with per-request timeouts. `reqwest` is the well-kept one on hyper.
+//!
+//! Every call reads the weight and order-count headers; a 429 sets a back-off from its
+//! `Retry-After`; a 418 marks the client banned (nothing is sent after it); a `-1021`
+//! measures the server-time offset again. Error texts carry Binance's code and message and
+//! never the URL, the query or a key.
+
+use crate::venue::exchanges::binance::api::errors::{ApiError, Outcome, classify, headers};
+use crate::venue::exchanges::binance::api::sign::{ApiKey, Signer, signed_query};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestError {
+    /// Binance answered with an error: what to do with it is `outcome`.
+    #[error("{err} (HTTP {status})")]
+    Api {
+        status: u16,
+        err: ApiError,
+        outcome: Outcome,
+    },
+    /// No answer (timeout, connection dropped): the request may or may not have been
+    /// executed.
+    #[error("no answer from Binance: {0}")]
+    NoAnswer(String),
+    /// The request was never sent (rate-limit back-off, ban, bad parameters).
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// An answer pit could not read.
+    #[error("unreadable answer from Binance: {0}")]
+    Decode(String),
+}
+
+impl RestError {
+    /// Whether the request may have been executed (query before believing otherwise).
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            RestError::NoAnswer(_) => true,
+            RestError::Api { outcome, .. } => *outcome == Outcome::Unknown,
+            _ => false,
+        }
+    }
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            RestError::Api { err, .. } => Some(err.code),
+            _ => None,
+        }
+    }
+}
+
+/// The weight and order counts Binance last reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub used_weight_1m: Option<u64>,
+    pub order_count_10s: Option<u64>,
+    pub order_count_1d: Option<u64>,
+}
+
+/// A signed REST client for one account.
+pub struct Rest {
+    http: reqwest::Client,
+    base: String,
+    api_key: ApiKey,
+    signer: Signer,
+    recv_window_ms: u64,
+    /// Server time minus local time (ms).
+    offset_ms: AtomicI64,
+    usage: Mutex<Usage>,
+    /// No request before this instant (429 Retry-After).
+    backoff_until: Mutex<Option<Instant>>,
+    /// HTTP 418: banned; nothing more is sent.
+    banned: AtomicBool,
+}
+
+impl std::fmt::Debug for Rest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rest {{ base: {}, key: {:?} }}", self.base, self.api_key)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Rest {
+    pub fn new(
+        base: &str,
+        api_key: ApiKey,
+        signer: Signer,
+        recv_window_ms: u64,
+        timeout: Duration,
+    ) -> Result<Rest, String> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
+        Ok(Rest {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            api_key,
+            signer,
+            recv_window_ms,
+            offset_ms: AtomicI64::new(0),
+            usage: Mutex::new(Usage::default()),
+            backoff_until: Mutex::new(None),
+            banned: AtomicBool::new(false),
+        })
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage.lock().map(|u| *u).unwrap_or_default()
+    }
+    pub fn is_banned(&self) -> bool {
+        self.banned.load(Ordering::Acquire)
+    }
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Acquire)
+    }
+    pub fn recv_window_ms(&self) -> u64 {
+        self.recv_window_ms
+    }
+    pub fn api_key(&self) -> &ApiKey {
+        &self.api_key
+    }
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// Local wall time corrected by the measured offset: the `timestamp` Binance expects.
+    pub fn server_now_ms(&self) -> u64 {
+        let local = chrono::Utc::now().timestamp_millis();
+        (local + self.offset_ms()).max(0) as u64
+    }
+
+    /// Measure the server-time offset (`GET /api/v3/time`), half the round trip taken as
+    /// the one-way delay.
+    pub async fn sync_time(&self) -> Result<i64, RestError> {
+        let t0 = chrono::Utc::now().timestamp_millis();
+        let st: crate::venue::exchanges::binance::api::wire::ServerTime =
+            self.public(Method::Get, "/api/v3/time", &()).await?;
+        let t1 = chrono::Utc::now().timestamp_millis();
+        let offset = st.server_time - (t0 + t1) / 2;
+        self.offset_ms.store(offset, Ordering::Release);
+        Ok(offset)
+    }
+
+    /// An unsigned call.
+    pub async fn public<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        params: &P,
+    ) -> Result<R, RestError> {
+        let q =
+            serde_urlencoded::to_string(params).map_err(|e| RestError::NotSent(e.to_string()))?;
+        self.send(method, path, q, false).await
+    }
+
+    /// A signed call (`timestamp`, `recvWindow`, `signature` added). On `-1021` the
+    /// offset is measured again before the error is returned (the caller decides about
+    /// a retry: an order is never re-sent blindly).
+    pub async fn signed<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        params: &P,
+    ) -> Result<R, RestError> {
+        let q = signed_query(
+            params,
+            self.server_now_ms(),
+            Some(self.recv_window_ms),
+            &self.signer,
+        )
+        .map_err(|e| RestError::NotSent(format!("bad parameters: {e}")))?;
+        let r = self.send(method, path, q, true).await;
+        if let Err(RestError::Api {
+            outcome: Outcome::ClockSkew,
+            ..
+        }) = &r
+        {
+            match self.sync_time().await {
+                Ok(o) => {
+                    tracing::warn!(offset_ms = o, "binance: -1021, server time measured again")
+                }
+                Err(e) => tracing::warn!(error = %e, "binance: -1021, server time not measured"),
+            }
+        }
+        r
+    }
+
+    async fn send<R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: String,
+        keyed: bool,
+    ) -> Result<R, RestError> {
+        if self.is_banned() {
+            return Err(RestError::NotSent(
+                "Binance banned this IP (HTTP 418); nothing is sent".into(),
+            ));
+        }
+        if let Some(until) = self.backoff_until.lock().ok().and_then(|g| *g)
+            && Instant::now() < until
+        {
+            return Err(RestError::NotSent(format!(
+                "rate limited by Binance (HTTP 429): backing off {} ms more",
+                until.saturating_duration_since(Instant::now()).as_millis()
+            )));
+        }
+        let url = if query.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{path}?{query}", self.base)
+        };
+        let mut req = match method {
+            Method::Get => self.http.get(url),
+            Method::Post => self.http.post(url),
+            Method::Delete => self.http.delete(url),
+        };
+        if keyed {
+            req = req.header(headers::API_KEY, self.api_key.as_str());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| RestError::NoAnswer(e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        self.read_headers(resp.headers(), status);
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| RestError::NoAnswer(e.without_url().to_string()))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&body).map_err(|e| RestError::Decode(e.to_string()));
+        }
+        let err: ApiError = serde_json::from_str(&body)
+            .unwrap_or_else(|_| ApiError::new(0, format!("HTTP {status} without an error body")));
+        let outcome = classify(status, (err.code != 0).then_some(err.code));
+        if outcome == Outcome::Banned {
+            self.banned.store(true, Ordering::Release);
+        }
+        Err(RestError::Api {
+            status,
+            err,
+            outcome,
+        })
+    }
+
+    fn read_headers(&self, h: &reqwest::header::HeaderMap, status: u16) {
+        let num = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        if let Ok(mut u) = self.usage.lock() {
+            if let Some(w) = num(headers::USED_WEIGHT_1M) {
+                u.used_weight_1m = Some(w);
+            }
+            if let Some(c) = num(headers::ORDER_COUNT_10S) {
+                u.order_count_10s = Some(c);
+            }
+            if let Some(c) = num(headers::ORDER_COUNT_1D) {
+                u.order_count_1d = Some(c);
+            }
+        }
+        if status == 429 || status == 418 {
+            // rest-api.md, "LIMITS": "A Retry-After header is sent with a 418 or 429
+            // responses and will give the number of seconds required to wait".
+            let secs = num(headers::RETRY_AFTER).unwrap_or(1).max(1);
+            if let Ok(mut g) = self.backoff_until.lock() {
+                *g = Some(Instant::now() + Duration::from_secs(secs));
+            }
+        }
+    }
+}

@@ -1,0 +1,1114 @@
+//! The Binance connection task: on a thread of its own (a tokio runtime), it carries out
+//! the engine's requests on the REST API, listens to the user data stream, resolves
+//! unknown outcomes and reconciles, and hands the engine its execution reports through
+//! the [`Tracker`] (each fact once, acks first).
+//!
+//! Rules it keeps, from Binance's docs (rest-api.md, web-socket-api.md,
+//! user-data-stream.md):
+//! * an order leaves only once the store has its record (the barrier);
+//! * a request with no answer, or a 5XX / -1006 / -1007, has an UNKNOWN outcome: the order
+//!   is queried by its client id until Binance answers; "Order does not exist" counts only
+//!   once the request's `recvWindow` has passed (it can no longer be executed), and the
+//!   order is never sent again;
+//! * 429 backs off for `Retry-After`; 418 stops everything and halts pit (CRITICAL);
+//! * the user data stream is `userDataStream.subscribe.signature` on the WebSocket API
+//!   (the spot listen-key endpoints are gone since 2026-02-20); on any drop,
+//!   `eventStreamTerminated` or `serverShutdown` it reconnects with back-off and
+//!   reconciles, refusing new orders meanwhile.
+
+use super::rest::{Method, Rest, RestError};
+use crate::domain::{ExecReport, Instrument, Liquidity, OrderKind, Side, TimeInForce, Timestamp};
+use crate::engine::AlertLevel;
+use crate::venue::exchanges::binance::api::errors::{Outcome, code};
+use crate::venue::exchanges::binance::api::wire::{
+    self, Account, CancelAllEntry, CancelResponse, ExecutionType, MyTrade, MyTradesParams,
+    NewOrderParams, NewOrderResponse, OrderRef, OrderRespType, OrderStatus, QueriedOrder,
+    SymbolParam, UserEvent,
+};
+use crate::venue::live::ids::IdOwner;
+use crate::venue::live::latency::OrderLatency;
+use crate::venue::live::port::{SharedHealth, ToVenue};
+use crate::venue::live::tracker::{Tracker, VenueUpdate, trade_seq};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// Alerts and the halt, raised from the connection task (bound once the engine runs).
+pub trait Hooks: Send + Sync {
+    fn alert(&self, level: AlertLevel, text: String);
+    /// Close the gate and halt the engine (the kill switch), with the reason.
+    fn halt(&self, reason: String);
+}
+
+/// What the task is made of.
+pub struct TaskSetup {
+    pub rest: Arc<Rest>,
+    pub ws_api_url: String,
+    pub instruments: Vec<Instrument>,
+    pub tracker: Tracker,
+    pub reports: std::sync::mpsc::Sender<ExecReport>,
+    pub health: SharedHealth,
+    pub hooks: Arc<std::sync::OnceLock<Arc<dyn Hooks>>>,
+    /// The store's durable watermark (none: nothing to wait for).
+    pub durable: Option<Arc<AtomicU64>>,
+    /// Per symbol: the last trade id already known (store), for `myTrades?fromId=`.
+    pub last_trade: BTreeMap<String, u64>,
+    /// Where the starting balances are kept (the data folder).
+    pub start_file: Option<std::path::PathBuf>,
+}
+
+/// Results of the task's own requests and of the stream.
+enum Internal {
+    Placed {
+        venue_id: String,
+        symbol: String,
+        sent_ms: u64,
+        result: Result<NewOrderResponse, RestError>,
+    },
+    Cancelled {
+        venue_id: String,
+        result: Result<CancelResponse, RestError>,
+    },
+    CancelledAll {
+        symbol: String,
+        result: Result<Vec<CancelAllEntry>, RestError>,
+    },
+    /// An order found by a query (unknown outcome, reconciliation), with its trades.
+    Resolved {
+        venue_id: String,
+        order: Option<QueriedOrder>,
+        trades: Vec<MyTrade>,
+        why: String,
+    },
+    /// Client ids of Binance order ids that trades named, and those trades.
+    Mapped {
+        ids: Vec<((String, u64), String)>,
+        trades: Vec<MyTrade>,
+    },
+    Stream(Box<UserEvent>),
+    StreamUp,
+    StreamDown(String),
+    Reconciled(Result<Box<Snapshot>, String>),
+}
+
+/// What a reconciliation fetched.
+struct Snapshot {
+    open: Vec<QueriedOrder>,
+    account: Account,
+    trades: Vec<MyTrade>,
+    reason: String,
+}
+
+struct Conn {
+    s: TaskSetup,
+    internal: UnboundedSender<Internal>,
+    latency: OrderLatency,
+    /// Send instants of orders waiting for their ack / first fill.
+    sent_at: BTreeMap<String, Instant>,
+    first_fill_seen: BTreeSet<String>,
+    reconciling: bool,
+    /// A reconciliation was asked for while one ran.
+    reconcile_again: Option<String>,
+    external_seen: BTreeSet<String>,
+    unresolved: u64,
+    /// Binance's order id -> our venue client id, per symbol (`myTrades` names orders by
+    /// Binance's id only).
+    order_ids: BTreeMap<(String, u64), String>,
+}
+
+/// Run the task until the engine side goes away.
+pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
+    let (itx, mut irx) = unbounded_channel();
+    let mut c = Conn {
+        s: setup,
+        internal: itx.clone(),
+        latency: OrderLatency::default(),
+        sent_at: BTreeMap::new(),
+        first_fill_seen: BTreeSet::new(),
+        reconciling: false,
+        reconcile_again: None,
+        external_seen: BTreeSet::new(),
+        unresolved: 0,
+        order_ids: BTreeMap::new(),
+    };
+    match c.s.rest.sync_time().await {
+        Ok(o) => tracing::info!(offset_ms = o, "binance: server time measured"),
+        Err(e) => c.alert(
+            AlertLevel::Warn,
+            format!("binance: server time not measured ({e}); using the local clock"),
+        ),
+    }
+    tokio::spawn(user_stream(
+        c.s.rest.clone(),
+        c.s.ws_api_url.clone(),
+        itx.clone(),
+    ));
+    c.start_reconcile("start".into());
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => c.on_request(m),
+                None => break,
+            },
+            Some(i) = irx.recv() => c.on_internal(i),
+        }
+        c.publish();
+    }
+}
+
+impl Conn {
+    fn alert(&self, level: AlertLevel, text: String) {
+        match level {
+            AlertLevel::Critical => tracing::error!("{text}"),
+            AlertLevel::Warn => tracing::warn!("{text}"),
+            AlertLevel::Info => tracing::info!("{text}"),
+        }
+        if let Some(h) = self.s.hooks.get() {
+            h.alert(level, text);
+        }
+    }
+
+    fn emit(&mut self, u: VenueUpdate) {
+        let mut out = Vec::new();
+        self.s.tracker.apply(u, &mut out);
+        for r in out {
+            let _ = self.s.reports.send(r);
+        }
+    }
+
+    fn publish(&self) {
+        let usage = self.s.rest.usage();
+        if let Ok(mut h) = self.s.health.lock() {
+            h.used_weight = usage.used_weight_1m;
+            h.order_count = usage.order_count_10s;
+            h.unresolved = self.unresolved;
+            h.send_to_ack = self.latency.ack.summary();
+            h.send_to_first_fill = self.latency.first_fill.summary();
+            h.external_orders = self.external_seen.iter().cloned().collect();
+            if self.s.rest.is_banned() && h.stopped.is_none() {
+                h.stopped = Some("Binance banned this IP (HTTP 418)".into());
+            }
+        }
+    }
+
+    fn set_reconciling(&self, reason: Option<String>) {
+        if let Ok(mut h) = self.s.health.lock() {
+            h.reconciling = reason;
+        }
+    }
+
+    fn inst(&self, symbol: &str) -> Option<&Instrument> {
+        self.s.instruments.iter().find(|i| i.symbol == symbol)
+    }
+
+    fn on_request(&mut self, m: ToVenue) {
+        match m {
+            ToVenue::Place {
+                venue_id,
+                symbol,
+                side,
+                kind,
+                tif,
+                price,
+                qty,
+                barrier,
+            } => {
+                self.s.tracker.sent(&venue_id, qty);
+                let params = new_order(&symbol, &venue_id, side, kind, tif, price, qty);
+                let rest = self.s.rest.clone();
+                let durable = self.s.durable.clone();
+                let tx = self.internal.clone();
+                let sent_at = Instant::now();
+                self.sent_at.insert(venue_id.clone(), sent_at);
+                tokio::spawn(async move {
+                    if let Some(d) = durable
+                        && !wait_durable(&d, barrier).await
+                    {
+                        let _ = tx.send(Internal::Placed {
+                            venue_id,
+                            symbol,
+                            sent_ms: 0,
+                            result: Err(RestError::NotSent(
+                                "the store did not confirm the order's record".into(),
+                            )),
+                        });
+                        return;
+                    }
+                    let sent_ms = rest.server_now_ms();
+                    let result = rest.signed(Method::Post, "/api/v3/order", &params).await;
+                    let _ = tx.send(Internal::Placed {
+                        venue_id,
+                        symbol,
+                        sent_ms,
+                        result,
+                    });
+                });
+            }
+            ToVenue::Cancel { venue_id, symbol } => {
+                let rest = self.s.rest.clone();
+                let tx = self.internal.clone();
+                tokio::spawn(async move {
+                    let p = OrderRef {
+                        symbol,
+                        order_id: None,
+                        orig_client_order_id: Some(venue_id.clone()),
+                    };
+                    let result = rest.signed(Method::Delete, "/api/v3/order", &p).await;
+                    let _ = tx.send(Internal::Cancelled { venue_id, result });
+                });
+            }
+            ToVenue::CancelAll { symbol } => {
+                let rest = self.s.rest.clone();
+                let tx = self.internal.clone();
+                tokio::spawn(async move {
+                    let p = SymbolParam {
+                        symbol: Some(symbol.clone()),
+                    };
+                    let result = rest.signed(Method::Delete, "/api/v3/openOrders", &p).await;
+                    let _ = tx.send(Internal::CancelledAll { symbol, result });
+                });
+            }
+            ToVenue::Reconcile { reason } => self.start_reconcile(reason),
+        }
+    }
+
+    fn on_internal(&mut self, i: Internal) {
+        let now = wall();
+        match i {
+            Internal::Placed {
+                venue_id,
+                symbol,
+                sent_ms,
+                result,
+            } => match result {
+                Ok(resp) => {
+                    self.note_ack(&venue_id);
+                    self.emit(VenueUpdate::Accepted {
+                        venue_id: venue_id.clone(),
+                        ts: now,
+                    });
+                    self.apply_new_order(&venue_id, &symbol, &resp);
+                }
+                Err(e) if e.outcome_unknown() => {
+                    self.alert(
+                        AlertLevel::Warn,
+                        format!("binance: order {venue_id}: {e}; outcome unknown, asking Binance (never re-sent)"),
+                    );
+                    self.resolve(venue_id, symbol, Some(sent_ms), "unknown outcome".into());
+                }
+                Err(e) => {
+                    self.sent_at.remove(&venue_id);
+                    if let RestError::Api {
+                        outcome: Outcome::Banned,
+                        ..
+                    } = &e
+                    {
+                        self.banned();
+                    }
+                    self.emit(VenueUpdate::Rejected {
+                        venue_id,
+                        ts: now,
+                        reason: e.to_string(),
+                    });
+                }
+            },
+            Internal::Cancelled { venue_id, result } => match result {
+                Ok(r) => self.apply_status(&venue_id, r.status, now),
+                Err(e) if e.outcome_unknown() => {
+                    let symbol = self
+                        .s
+                        .instruments
+                        .first()
+                        .map(|i| i.symbol.clone())
+                        .unwrap_or_default();
+                    self.resolve(venue_id, symbol, None, "cancel outcome unknown".into());
+                }
+                Err(e) => {
+                    if let RestError::Api {
+                        outcome: Outcome::Banned,
+                        ..
+                    } = &e
+                    {
+                        self.banned();
+                    }
+                    self.emit(VenueUpdate::CancelRejected {
+                        venue_id,
+                        ts: now,
+                        reason: e.to_string(),
+                    })
+                }
+            },
+            Internal::CancelledAll { symbol, result } => match result {
+                Ok(list) => {
+                    let mut n = 0;
+                    for e in list {
+                        if let CancelAllEntry::Order(r) = e {
+                            n += 1;
+                            self.external_seen.remove(&r.orig_client_order_id);
+                            self.apply_status(&r.orig_client_order_id, r.status, now);
+                        }
+                    }
+                    tracing::info!(%symbol, cancelled = n, "binance: cancel-all");
+                }
+                // -2011 "Unknown order sent." when nothing was open: nothing to do.
+                Err(e) if e.code() == Some(code::CANCEL_REJECTED) => {}
+                Err(e) => self.alert(
+                    AlertLevel::Critical,
+                    format!(
+                        "binance: cancel-all on {symbol} failed: {e}; per-order cancels still go"
+                    ),
+                ),
+            },
+            Internal::Resolved {
+                venue_id,
+                order,
+                trades,
+                why,
+            } => {
+                self.unresolved = self.unresolved.saturating_sub(1);
+                if let Some(o) = &order {
+                    self.order_ids
+                        .insert((o.symbol.clone(), o.order_id), venue_id.clone());
+                }
+                self.apply_trades(&trades);
+                match order {
+                    Some(o) => {
+                        if o.status.is_open() || o.executed_qty > Decimal::ZERO {
+                            self.note_ack(&venue_id);
+                            self.emit(VenueUpdate::Accepted {
+                                venue_id: venue_id.clone(),
+                                ts: now,
+                            });
+                        }
+                        self.apply_status(&venue_id, o.status, now);
+                        tracing::info!(%venue_id, status = ?o.status, %why, "binance: order resolved by query");
+                    }
+                    None => {
+                        self.alert(
+                            AlertLevel::Warn,
+                            format!("binance: order {venue_id} ({why}): Binance has no such order after its recvWindow; not placed"),
+                        );
+                        self.emit(VenueUpdate::Rejected {
+                            venue_id,
+                            ts: now,
+                            reason: format!("{why}: not placed (Binance has no such order)"),
+                        });
+                    }
+                }
+            }
+            Internal::Mapped { ids, trades } => {
+                self.order_ids.extend(ids);
+                let n = self.apply_trades(&trades);
+                if n > 0 {
+                    self.alert(
+                        AlertLevel::Warn,
+                        format!("binance reconciliation: {n} fill(s) of earlier orders missed while pit was down, applied once"),
+                    );
+                }
+            }
+            Internal::Stream(ev) => self.on_event(*ev),
+            Internal::StreamUp => {
+                let reconnect = match self.s.health.lock() {
+                    Ok(mut h) => {
+                        let r = h.connection != "connecting";
+                        h.connection = "connected".into();
+                        r
+                    }
+                    Err(_) => true,
+                };
+                if reconnect {
+                    self.start_reconcile("user data stream reconnected".into());
+                }
+            }
+            Internal::StreamDown(why) => {
+                if let Ok(mut h) = self.s.health.lock() {
+                    h.connection = "reconnecting".into();
+                }
+                self.alert(
+                    AlertLevel::Warn,
+                    format!(
+                        "binance: user data stream lost ({why}); reconnecting, then reconciling"
+                    ),
+                );
+            }
+            Internal::Reconciled(r) => {
+                match r {
+                    Ok(snap) => self.finish_reconcile(*snap),
+                    Err(e) => {
+                        self.alert(
+                            AlertLevel::Critical,
+                            format!("binance: reconciliation failed ({e}); new orders stay refused, retrying in 5 s"),
+                        );
+                        let tx = self.internal.clone();
+                        let rest = self.s.rest.clone();
+                        let symbols: Vec<String> = self
+                            .s
+                            .instruments
+                            .iter()
+                            .map(|i| i.symbol.clone())
+                            .collect();
+                        let from = self.s.last_trade.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            let r = fetch_snapshot(&rest, &symbols, &from, "retry".into()).await;
+                            let _ = tx.send(Internal::Reconciled(r.map(Box::new)));
+                        });
+                        return;
+                    }
+                }
+                self.reconciling = false;
+                if let Some(r) = self.reconcile_again.take() {
+                    self.start_reconcile(r);
+                } else if !self.s.rest.is_banned() {
+                    self.set_reconciling(None);
+                }
+            }
+        }
+    }
+
+    fn banned(&mut self) {
+        let text = "binance: HTTP 418, this IP is banned: nothing more is sent; trading halted"
+            .to_string();
+        if let Ok(mut h) = self.s.health.lock() {
+            if h.stopped.is_some() {
+                return;
+            }
+            h.stopped = Some("Binance banned this IP (HTTP 418)".into());
+        }
+        self.alert(AlertLevel::Critical, text.clone());
+        if let Some(h) = self.s.hooks.get() {
+            h.halt(text);
+        }
+    }
+
+    fn note_ack(&mut self, venue_id: &str) {
+        if let Some(t) = self.sent_at.get(venue_id) {
+            self.latency.ack.push(t.elapsed().as_micros() as u64);
+            // Keep the send time for the first fill; drop it once filled.
+            if self.first_fill_seen.contains(venue_id) {
+                self.sent_at.remove(venue_id);
+            } else {
+                let t = *t;
+                self.sent_at.insert(format!("{venue_id}#ack"), t);
+                self.sent_at.remove(venue_id);
+            }
+        }
+    }
+
+    fn note_fill(&mut self, venue_id: &str) {
+        if self.first_fill_seen.insert(venue_id.to_string()) {
+            let key = format!("{venue_id}#ack");
+            let t = self
+                .sent_at
+                .remove(&key)
+                .or_else(|| self.sent_at.get(venue_id).copied());
+            if let Some(t) = t {
+                self.latency.first_fill.push(t.elapsed().as_micros() as u64);
+            }
+        }
+    }
+
+    fn apply_new_order(&mut self, venue_id: &str, symbol: &str, r: &NewOrderResponse) {
+        let now = wall();
+        self.order_ids
+            .insert((symbol.to_string(), r.order_id), venue_id.to_string());
+        if let Some(inst) = self.inst(symbol).cloned() {
+            let side = match r.side {
+                Some(wire::Side::Sell) => Side::Sell,
+                _ => Side::Buy,
+            };
+            for f in &r.fills {
+                self.note_fill(venue_id);
+                let fee = fee_in_quote(&inst, &f.commission_asset, f.commission, f.price);
+                self.emit(VenueUpdate::Trade {
+                    venue_id: venue_id.to_string(),
+                    symbol: symbol.to_string(),
+                    side,
+                    key: trade_seq(f.trade_id, inst.id),
+                    price: f.price,
+                    qty: f.qty,
+                    fee,
+                    liquidity: Liquidity::Taker,
+                    ts: now,
+                });
+            }
+        }
+        if let Some(st) = r.status {
+            self.apply_status(venue_id, st, now);
+        }
+    }
+
+    fn apply_status(&mut self, venue_id: &str, st: OrderStatus, ts: Timestamp) {
+        match st {
+            OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::ExpiredInMatch => self
+                .emit(VenueUpdate::Closed {
+                    venue_id: venue_id.to_string(),
+                    ts,
+                }),
+            OrderStatus::Rejected => self.emit(VenueUpdate::Rejected {
+                venue_id: venue_id.to_string(),
+                ts,
+                reason: "rejected by Binance".into(),
+            }),
+            _ => {}
+        }
+    }
+
+    /// Apply trades not applied yet; those of orders whose client id is not known here
+    /// are looked up first (one query per order), then applied.
+    fn apply_trades(&mut self, trades: &[MyTrade]) -> usize {
+        let mut applied = 0;
+        let mut unmapped: Vec<MyTrade> = Vec::new();
+        for t in trades {
+            let Some(inst) = self.inst(&t.symbol).cloned() else {
+                continue;
+            };
+            let key = trade_seq(t.id, inst.id);
+            let e = self.s.last_trade.entry(t.symbol.clone()).or_insert(0);
+            *e = (*e).max(t.id);
+            if self.s.tracker.knows_trade(key) {
+                continue;
+            }
+            // myTrades has no client order id: the tracker knows the order by Binance's id.
+            let Some(venue_id) = self.order_ids.get(&(t.symbol.clone(), t.order_id)).cloned()
+            else {
+                unmapped.push(t.clone());
+                continue;
+            };
+            applied += 1;
+            self.note_fill(&venue_id);
+            self.emit(VenueUpdate::Trade {
+                venue_id,
+                symbol: t.symbol.clone(),
+                side: if t.is_buyer { Side::Buy } else { Side::Sell },
+                key,
+                price: t.price,
+                qty: t.qty,
+                fee: fee_in_quote(&inst, &t.commission_asset, t.commission, t.price),
+                liquidity: if t.is_maker {
+                    Liquidity::Maker
+                } else {
+                    Liquidity::Taker
+                },
+                ts: wall(),
+            });
+        }
+        if !unmapped.is_empty() {
+            let rest = self.s.rest.clone();
+            let tx = self.internal.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                let orders: BTreeSet<(String, u64)> = unmapped
+                    .iter()
+                    .map(|t| (t.symbol.clone(), t.order_id))
+                    .collect();
+                for (symbol, order_id) in orders {
+                    let p = OrderRef {
+                        symbol: symbol.clone(),
+                        order_id: Some(order_id),
+                        orig_client_order_id: None,
+                    };
+                    match rest
+                        .signed::<_, QueriedOrder>(Method::Get, "/api/v3/order", &p)
+                        .await
+                    {
+                        Ok(o) => ids.push(((symbol, order_id), o.client_order_id)),
+                        Err(e) => {
+                            tracing::warn!(order_id, error = %e, "binance: cannot name the order of a trade")
+                        }
+                    }
+                }
+                let _ = tx.send(Internal::Mapped {
+                    ids,
+                    trades: unmapped,
+                });
+            });
+        }
+        applied
+    }
+
+    fn on_event(&mut self, ev: UserEvent) {
+        let now = wall();
+        match ev {
+            UserEvent::ExecutionReport(er) => {
+                let venue_id = if er.orig_client_order_id.is_empty() {
+                    er.client_order_id.clone()
+                } else {
+                    er.orig_client_order_id.clone()
+                };
+                self.order_ids
+                    .insert((er.symbol.clone(), er.order_id), venue_id.clone());
+                match er.execution_type {
+                    ExecutionType::New => {
+                        if matches!(self.s.tracker.ids().owner(&venue_id), IdOwner::External) {
+                            self.note_external(&venue_id, &er.symbol);
+                        }
+                        self.note_ack(&venue_id);
+                        self.emit(VenueUpdate::Accepted { venue_id, ts: now });
+                    }
+                    ExecutionType::Trade => {
+                        let Some(inst) = self.inst(&er.symbol).cloned() else {
+                            return;
+                        };
+                        if er.trade_id < 0 {
+                            return;
+                        }
+                        let e = self.s.last_trade.entry(er.symbol.clone()).or_insert(0);
+                        *e = (*e).max(er.trade_id as u64);
+                        self.note_fill(&venue_id);
+                        let fee = fee_in_quote(
+                            &inst,
+                            er.commission_asset.as_deref().unwrap_or(""),
+                            er.commission,
+                            er.last_price,
+                        );
+                        self.emit(VenueUpdate::Trade {
+                            venue_id: venue_id.clone(),
+                            symbol: er.symbol.clone(),
+                            side: if er.side == wire::Side::Buy {
+                                Side::Buy
+                            } else {
+                                Side::Sell
+                            },
+                            key: trade_seq(er.trade_id as u64, inst.id),
+                            price: er.last_price,
+                            qty: er.last_qty,
+                            fee,
+                            liquidity: if er.is_maker {
+                                Liquidity::Maker
+                            } else {
+                                Liquidity::Taker
+                            },
+                            ts: now,
+                        });
+                        if er.order_status == OrderStatus::Filled {
+                            self.external_seen.remove(&venue_id);
+                        }
+                    }
+                    ExecutionType::Canceled
+                    | ExecutionType::Expired
+                    | ExecutionType::TradePrevention => {
+                        self.external_seen.remove(&venue_id);
+                        self.emit(VenueUpdate::Closed { venue_id, ts: now })
+                    }
+                    ExecutionType::Rejected => self.emit(VenueUpdate::Rejected {
+                        venue_id,
+                        ts: now,
+                        reason: format!("rejected by Binance: {}", er.reject_reason),
+                    }),
+                    ExecutionType::Replaced => {}
+                }
+            }
+            UserEvent::StreamTerminated { .. } | UserEvent::ServerShutdown { .. } => {}
+            UserEvent::AccountPosition(_) | UserEvent::BalanceUpdate(_) | UserEvent::Other => {}
+        }
+    }
+
+    fn note_external(&mut self, venue_id: &str, symbol: &str) {
+        if self.external_seen.insert(venue_id.to_string()) {
+            self.alert(
+                AlertLevel::Info,
+                format!("binance: external order {venue_id} on {symbol} (not placed by pit): shown, never touched"),
+            );
+        }
+    }
+
+    /// Ask Binance for an order whose outcome is unknown, until it answers.
+    fn resolve(&mut self, venue_id: String, symbol: String, sent_ms: Option<u64>, why: String) {
+        self.unresolved += 1;
+        let rest = self.s.rest.clone();
+        let tx = self.internal.clone();
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(200);
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+                let p = OrderRef {
+                    symbol: symbol.clone(),
+                    order_id: None,
+                    orig_client_order_id: Some(venue_id.clone()),
+                };
+                let r: Result<QueriedOrder, RestError> =
+                    rest.signed(Method::Get, "/api/v3/order", &p).await;
+                match r {
+                    Ok(o) => {
+                        let trades = if o.executed_qty > Decimal::ZERO {
+                            let p = MyTradesParams {
+                                symbol: symbol.clone(),
+                                order_id: Some(o.order_id),
+                                start_time: None,
+                                end_time: None,
+                                from_id: None,
+                                limit: Some(1000),
+                            };
+                            match rest.signed(Method::Get, "/api/v3/myTrades", &p).await {
+                                Ok(t) => t,
+                                Err(_) => continue,
+                            }
+                        } else {
+                            Vec::new()
+                        };
+                        let _ = tx.send(Internal::Resolved {
+                            venue_id,
+                            order: Some(o),
+                            trades,
+                            why,
+                        });
+                        return;
+                    }
+                    Err(e) if e.code() == Some(code::NO_SUCH_ORDER) => {
+                        // Only final once the request can no longer reach the matching
+                        // engine: its timestamp plus recvWindow has passed.
+                        let late = sent_ms.is_none_or(|s| {
+                            rest.server_now_ms() > s + rest.recv_window_ms() + 1000
+                        });
+                        if late {
+                            let _ = tx.send(Internal::Resolved {
+                                venue_id,
+                                order: None,
+                                trades: Vec::new(),
+                                why,
+                            });
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%venue_id, error = %e, "binance: order query failed; asking again");
+                        if rest.is_banned() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    fn start_reconcile(&mut self, reason: String) {
+        if self.reconciling {
+            self.reconcile_again = Some(reason);
+            return;
+        }
+        self.reconciling = true;
+        self.set_reconciling(Some(reason.clone()));
+        let rest = self.s.rest.clone();
+        let tx = self.internal.clone();
+        let symbols: Vec<String> = self
+            .s
+            .instruments
+            .iter()
+            .map(|i| i.symbol.clone())
+            .collect();
+        let from = self.s.last_trade.clone();
+        tokio::spawn(async move {
+            let r = fetch_snapshot(&rest, &symbols, &from, reason).await;
+            let _ = tx.send(Internal::Reconciled(r.map(Box::new)));
+        });
+    }
+
+    fn finish_reconcile(&mut self, snap: Snapshot) {
+        let now = wall();
+        let mut notes = Vec::new();
+        if let Ok(mut h) = self.s.health.lock() {
+            h.account = Some(snap.account.uid.to_string());
+        }
+        self.record_start_balances(&snap.account);
+        let venue_open: BTreeSet<String> = snap
+            .open
+            .iter()
+            .map(|o| o.client_order_id.clone())
+            .collect();
+        for o in &snap.open {
+            self.order_ids
+                .insert((o.symbol.clone(), o.order_id), o.client_order_id.clone());
+            match self.s.tracker.ids().owner(&o.client_order_id) {
+                IdOwner::ThisRun(_) => {
+                    self.emit(VenueUpdate::Accepted {
+                        venue_id: o.client_order_id.clone(),
+                        ts: now,
+                    });
+                }
+                IdOwner::EarlierRun { run, .. } => {
+                    notes.push(format!(
+                        "order {} of run {run} was still open at Binance: cancelling it (the store closed it at restart)",
+                        o.client_order_id
+                    ));
+                    self.on_request(ToVenue::Cancel {
+                        venue_id: o.client_order_id.clone(),
+                        symbol: o.symbol.clone(),
+                    });
+                }
+                IdOwner::External => self.note_external(&o.client_order_id, &o.symbol),
+            }
+        }
+        let gone: Vec<String> = self
+            .external_seen
+            .difference(&venue_open)
+            .cloned()
+            .collect();
+        for g in gone {
+            self.external_seen.remove(&g);
+        }
+        let missed = self.apply_trades(&snap.trades);
+        if missed > 0 {
+            notes.push(format!(
+                "{missed} fill(s) missed while disconnected, applied once"
+            ));
+        }
+        // This run's orders the engine still has open but Binance does not: ask for each.
+        for v in self.s.tracker.open_orders() {
+            if !venue_open.contains(&v) && !self.sent_at.contains_key(&v) {
+                let symbol = self
+                    .s
+                    .instruments
+                    .first()
+                    .map(|i| i.symbol.clone())
+                    .unwrap_or_default();
+                let symbol = snap
+                    .trades
+                    .iter()
+                    .find(|t| self.order_ids.get(&(t.symbol.clone(), t.order_id)) == Some(&v))
+                    .map(|t| t.symbol.clone())
+                    .unwrap_or(symbol);
+                notes.push(format!(
+                    "order {v} is not open at Binance: asking for its end"
+                ));
+                self.resolve(v, symbol, None, "reconciliation".into());
+            }
+        }
+        let summary = if notes.is_empty() {
+            format!(
+                "{}: Binance and the store agree ({} open order(s) of pit, {} external)",
+                snap.reason,
+                snap.open.len() - self.external_seen.len().min(snap.open.len()),
+                self.external_seen.len()
+            )
+        } else {
+            format!("{}: {}", snap.reason, notes.join("; "))
+        };
+        let level = if notes.is_empty() {
+            AlertLevel::Info
+        } else {
+            AlertLevel::Warn
+        };
+        self.alert(level, format!("binance reconciliation ({summary})"));
+        if let Ok(mut h) = self.s.health.lock() {
+            h.last_reconcile = Some(summary);
+        }
+    }
+
+    /// The account's balances when pit first managed it, kept in the data folder: a spot
+    /// position is what pit traded since.
+    fn record_start_balances(&self, a: &Account) {
+        let Some(path) = &self.s.start_file else {
+            return;
+        };
+        if path.exists() {
+            return;
+        }
+        let balances: BTreeMap<String, String> = a
+            .balances
+            .iter()
+            .filter(|b| b.free + b.locked > Decimal::ZERO)
+            .map(|b| (b.asset.clone(), (b.free + b.locked).to_string()))
+            .collect();
+        let rec = serde_json::json!({
+            "account": a.uid,
+            "recorded_at": chrono::Utc::now().to_rfc3339(),
+            "balances": balances,
+        });
+        if let Err(e) = std::fs::write(path, rec.to_string()) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot record the starting balances");
+        }
+    }
+}
+
+/// Open orders, the account and the trades since the last known one.
+async fn fetch_snapshot(
+    rest: &Rest,
+    symbols: &[String],
+    from: &BTreeMap<String, u64>,
+    reason: String,
+) -> Result<Snapshot, String> {
+    let mut open = Vec::new();
+    let mut trades = Vec::new();
+    for s in symbols {
+        let p = SymbolParam {
+            symbol: Some(s.clone()),
+        };
+        let o: Vec<QueriedOrder> = rest
+            .signed(Method::Get, "/api/v3/openOrders", &p)
+            .await
+            .map_err(|e| format!("open orders of {s}: {e}"))?;
+        open.extend(o);
+        let p = MyTradesParams {
+            symbol: s.clone(),
+            order_id: None,
+            start_time: None,
+            end_time: None,
+            from_id: from.get(s).map(|id| id + 1),
+            limit: Some(1000),
+        };
+        let t: Vec<MyTrade> = rest
+            .signed(Method::Get, "/api/v3/myTrades", &p)
+            .await
+            .map_err(|e| format!("trades of {s}: {e}"))?;
+        trades.extend(t);
+    }
+    let account: Account = rest
+        .signed(Method::Get, "/api/v3/account", &())
+        .await
+        .map_err(|e| format!("account: {e}"))?;
+    Ok(Snapshot {
+        open,
+        account,
+        trades,
+        reason,
+    })
+}
+
+/// The new-order parameters of an engine order: LIMIT GTC/IOC, LIMIT_MAKER for post-only,
+/// MARKET (rest-api.md, "New order": `timeInForce` only with LIMIT).
+fn new_order(
+    symbol: &str,
+    venue_id: &str,
+    side: Side,
+    kind: OrderKind,
+    tif: TimeInForce,
+    price: Option<Decimal>,
+    qty: Decimal,
+) -> NewOrderParams {
+    let (order_type, time_in_force) = match (kind, tif) {
+        (OrderKind::Market, _) => (wire::OrderType::Market, None),
+        (OrderKind::Limit, TimeInForce::PostOnly) => (wire::OrderType::LimitMaker, None),
+        (OrderKind::Limit, TimeInForce::Ioc) => {
+            (wire::OrderType::Limit, Some(wire::TimeInForce::Ioc))
+        }
+        (OrderKind::Limit, _) => (wire::OrderType::Limit, Some(wire::TimeInForce::Gtc)),
+    };
+    NewOrderParams {
+        symbol: symbol.to_string(),
+        side: match side {
+            Side::Buy => wire::Side::Buy,
+            Side::Sell => wire::Side::Sell,
+        },
+        order_type,
+        time_in_force,
+        quantity: Some(qty.normalize()),
+        quote_order_qty: None,
+        price: if kind == OrderKind::Market {
+            None
+        } else {
+            price.map(|p| p.normalize())
+        },
+        new_client_order_id: Some(venue_id.to_string()),
+        new_order_resp_type: Some(OrderRespType::Full),
+    }
+}
+
+/// A commission in the quote currency: as is when charged in quote, times the price when
+/// charged in base; another asset (BNB) cannot be priced exactly here: 0, and the
+/// account's balances carry it.
+fn fee_in_quote(inst: &Instrument, asset: &str, amount: Decimal, price: Decimal) -> Decimal {
+    let sym = inst.symbol.as_str();
+    if !asset.is_empty() && sym.ends_with(asset) {
+        amount
+    } else if !asset.is_empty() && sym.starts_with(asset) {
+        amount * price
+    } else {
+        Decimal::ZERO
+    }
+}
+
+async fn wait_durable(d: &AtomicU64, barrier: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.load(std::sync::atomic::Ordering::Acquire) < barrier {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    true
+}
+
+fn wall() -> Timestamp {
+    crate::engine::clock::Clock::now(&crate::engine::clock::WallClock)
+}
+
+/// The user data stream: connect to the WebSocket API, subscribe with a signature, pass
+/// events on; reconnect with back-off (0.5 s doubling to 30 s) on any end.
+async fn user_stream(rest: Arc<Rest>, url: String, tx: UnboundedSender<Internal>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let why = match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(e) => format!("connect: {e}"),
+            Ok((mut ws, _)) => {
+                let mut params = serde_json::Map::new();
+                params.insert("recvWindow".into(), rest.recv_window_ms().into());
+                crate::venue::exchanges::binance::api::sign::sign_ws_params(
+                    &mut params,
+                    rest.api_key(),
+                    rest.server_now_ms(),
+                    rest.signer(),
+                );
+                let req = serde_json::json!({
+                    "id": "pit-user-data",
+                    "method": "userDataStream.subscribe.signature",
+                    "params": params,
+                });
+                let mut why = String::new();
+                if let Err(e) = ws.send(Message::Text(req.to_string().into())).await {
+                    why = format!("subscribe: {e}");
+                }
+                while why.is_empty() {
+                    match ws.next().await {
+                        None => why = "closed".into(),
+                        Some(Err(e)) => why = e.to_string(),
+                        Some(Ok(Message::Text(t))) => {
+                            if let Ok(r) = serde_json::from_str::<wire::WsResponse>(&t) {
+                                if r.status == 200 {
+                                    backoff = Duration::from_millis(500);
+                                    let _ = tx.send(Internal::StreamUp);
+                                } else {
+                                    why = format!(
+                                        "subscription refused: {}",
+                                        r.error.map(|e| e.to_string()).unwrap_or_default()
+                                    );
+                                }
+                                continue;
+                            }
+                            match serde_json::from_str::<wire::WsEvent>(&t) {
+                                Ok(ev) => {
+                                    let end = matches!(
+                                        ev.event,
+                                        UserEvent::StreamTerminated { .. }
+                                            | UserEvent::ServerShutdown { .. }
+                                    );
+                                    let _ = tx.send(Internal::Stream(Box::new(ev.event)));
+                                    if end {
+                                        why = "the stream was terminated by Binance".into();
+                                    }
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "binance: unreadable user data frame")
+                                }
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) => why = "closed by Binance".into(),
+                        Some(Ok(_)) => {}
+                    }
+                }
+                why
+            }
+        };
+        if tx.send(Internal::StreamDown(why)).is_err() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
