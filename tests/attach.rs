@@ -26,7 +26,10 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 fn pit(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pit"));
-    c.current_dir(dir);
+    c.current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .env_remove("PIT_CONFIG");
     c
 }
 
@@ -110,17 +113,22 @@ fn detach(screen: &mut Pty) {
     assert!(st.success(), "{st:?}");
 }
 
-/// The screen's row that starts a pane line with `symbol` in the Positions pane: the
-/// signed size shown there.
-fn shown_qty(screen: &str, symbol: &str, side: &str) -> Option<Decimal> {
-    screen
-        .lines()
-        .filter(|l| l.contains(symbol) && l.contains(side))
-        .find_map(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            let at = words.iter().position(|w| *w == side)?;
-            Decimal::from_str(words.get(at + 1)?).ok()
+/// The signed size the Positions pane shows for `symbol` (`BTC-USD +0.001  59996.90 ...`):
+/// the word after the symbol, when it is a signed number.
+fn shown_qty(screen: &str, symbol: &str) -> Option<Decimal> {
+    screen.lines().find_map(|l| {
+        let words: Vec<&str> = l
+            .split(|c: char| c.is_whitespace() || c == '│' || c == '┃')
+            .filter(|w| !w.is_empty())
+            .collect();
+        words.windows(2).find_map(|w| {
+            let n = w[1];
+            if w[0] != symbol || !(n.starts_with('+') || n.starts_with('-')) {
+                return None;
+            }
+            Decimal::from_str(n.trim_start_matches('+')).ok()
         })
+    })
 }
 
 /// The attached console shows the positions `pit status` reports (after a halt, when
@@ -134,12 +142,11 @@ fn assert_same_positions(screen: &Pty, dir: &Path) {
         if qty.is_zero() {
             continue;
         }
-        let side = if qty > Decimal::ZERO { "LONG" } else { "SHORT" };
         let sym = p["symbol"].as_str().unwrap();
         assert_eq!(
-            shown_qty(&text, sym, side).map(|q| q.normalize()),
+            shown_qty(&text, sym).map(|q| q.normalize()),
             Some(qty.normalize()),
-            "{sym} {side} {qty} in pit status; the attached console shows:\n{text}"
+            "{sym} {qty} in pit status; the attached console shows:\n{text}"
         );
         seen += 1;
     }

@@ -5,8 +5,17 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn pit(dir: &Path) -> Command {
+    // An empty config in the folder: the built-in defaults, with the store and logs in
+    // this folder (without one they would go to the user's data folder).
+    if !dir.join("config.toml").exists() {
+        std::fs::write(dir.join("config.toml"), "").expect("write config.toml");
+    }
     let mut c = Command::new(env!("CARGO_BIN_EXE_pit"));
-    c.current_dir(dir).env_remove("RUST_LOG");
+    c.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .env_remove("PIT_CONFIG");
     c
 }
 

@@ -12,8 +12,16 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 fn pit(dir: &Path, panic_at: &str, args: &[&str]) -> Output {
+    // An empty config in the folder: the built-in defaults, with the store and logs in
+    // this folder (without one they would go to the user's data folder).
+    if !dir.join("config.toml").exists() {
+        std::fs::write(dir.join("config.toml"), "").expect("write config.toml");
+    }
     Command::new(env!("CARGO_BIN_EXE_pit"))
         .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .env_remove("PIT_CONFIG")
         .env("PIT_TEST_PANIC", panic_at)
         .args(args)
         .output()
@@ -99,6 +107,7 @@ fn a_store_writer_panic_closes_the_gate_cancels_and_exits_non_zero() {
 #[test]
 fn a_console_panic_restores_the_terminal_cancels_and_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "").unwrap();
     let mut screen = pty::Pty::spawn_env(
         &[],
         dir.path(),

@@ -39,6 +39,10 @@ impl Pty {
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_pit"));
         cmd.args(args);
         cmd.cwd(cwd);
+        // No config or store of the machine's user is read or written.
+        cmd.env("XDG_CONFIG_HOME", cwd.join("xdg-config"));
+        cmd.env("XDG_DATA_HOME", cwd.join("xdg-data"));
+        cmd.env_remove("PIT_CONFIG");
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
         for (k, v) in env {

@@ -332,9 +332,21 @@ impl ReplayFeed {
         // Real venues: the instruments found by the scan (events of later ones are dropped).
         let mut discovered: Option<Discovered> = None;
         let mut limit = usize::MAX;
+        // The replay's venue is that of the file's first line (in file order: a merge by
+        // receive time may bring another venue's earlier line forward).
+        let file_venue = CaptureReader::open(path)
+            .ok()
+            .and_then(|mut r| r.next())
+            .map(|l| l.venue);
         while first.is_empty() {
             let Some(line) = lines.next() else { break };
             match &mut decoder {
+                None if file_venue.as_ref().is_some_and(|v| *v != line.venue) => {
+                    report.other_venue += 1;
+                    if report.other_venue_name.is_none() {
+                        report.other_venue_name = Some(line.venue.clone());
+                    }
+                }
                 None => {
                     let unknown = || ReplayError::UnknownVenue {
                         path: path.to_path_buf(),
