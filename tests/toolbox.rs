@@ -303,7 +303,7 @@ fn progress_shows_on_a_terminal_and_never_in_a_pipe() {
         120,
         30,
     );
-    screen.wait_for(&["backtest [", "ETA", "MiB/"], Duration::from_secs(20));
+    screen.wait_for(&["backtest [", "ETA", "iB/"], Duration::from_secs(20));
 }
 
 /// Read `/metrics` (HTTP/1.0, one request).
