@@ -15,6 +15,9 @@ fn backtest(file: &Path, sets: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pit"));
     cmd.current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+        .env_remove("PIT_CONFIG")
         .arg("backtest")
         .arg(file)
         .arg("--json");
