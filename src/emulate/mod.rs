@@ -29,6 +29,7 @@ pub mod faults;
 pub mod limits;
 pub mod rest;
 pub mod server;
+pub mod shared;
 pub mod ws;
 
 use crate::venue::exchanges::binance::api::sign::{Signer, Verifier};
@@ -145,7 +146,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         opts.seed,
         now_ns,
     );
-    let shared = Arc::new(server::Shared::new(ex, keys, opts.clock_offset_ms));
+    let shared = Arc::new(shared::Shared::new(ex, keys, opts.clock_offset_ms));
     if let Some(spec) = &opts.faults {
         let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
         shared.apply_faults(&f);

@@ -4,7 +4,7 @@
 
 use super::faults::{self, Faults};
 use super::limits;
-use super::server::{ConnKill, Shared};
+use super::shared::{ConnKill, Shared};
 use crate::venue::exchanges::binance::api::errors::{ApiError, code, headers, msg};
 use crate::venue::exchanges::binance::api::wire::{MyTradesParams, NewOrderParams, ServerTime};
 use axum::body::Bytes;

@@ -11,7 +11,7 @@
 //!   `session.subscriptions`, `ping` and `time`. Events are sent as
 //!   `{"subscriptionId": N, "event": {...}}`.
 
-use super::server::Shared;
+use super::shared::Shared;
 use crate::venue::exchanges::binance::api::errors::{ApiError, code};
 use crate::venue::exchanges::binance::api::sign::KeyKind;
 use crate::venue::exchanges::binance::api::wire::{
