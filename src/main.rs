@@ -70,7 +70,7 @@ Examples:
   pit export --fills > fills.csv
   pit export --trades --since 2026-01-01")]
     Export(ExportArgs),
-    /// Maintenance of the store (not while a run holds it).
+    /// Maintenance of the store: compact (not while a run holds it), backup (any time).
     #[command(subcommand)]
     Store(StoreCmd),
     /// Replay a capture-line file through its venue's decoder and check the book's
@@ -186,6 +186,19 @@ Examples:
 enum StoreCmd {
     /// Give the database file's free pages back to the file system.
     Compact,
+    /// Write a verified, consistent copy of the store to PATH, also while a run uses it
+    /// (the running engine copies it from a read snapshot). Never overwrites a file.
+    #[command(after_long_help = "\
+Examples:
+  pit store backup /backups/pit-$(date +%F).redb
+  pit store backup copy.redb --json")]
+    Backup {
+        /// Where the copy goes (must not exist yet).
+        path: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -499,7 +512,11 @@ fn spawn_engine(
         }
     }
     let mode = if cfg.venue == "sim" { "SIM" } else { "PAPER" };
-    let server = socket.serve(pit::control::server::EngineLink::new(&handle).with_mode(mode))?;
+    let server = socket.serve(
+        pit::control::server::EngineLink::new(&handle)
+            .with_mode(mode)
+            .with_store(reader.clone()),
+    )?;
     tracing::info!(socket = %server.path().display(), "control socket served");
     let metrics = match serve_metrics(cfg, &handle) {
         Ok(m) => m,
@@ -733,6 +750,30 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let after = std::fs::metadata(path).map_or(0, |m| m.len());
             println!("compacted {}: {before} -> {after} bytes", path.display());
             return Ok(ExitCode::SUCCESS);
+        }
+        Some(Cmd::Store(StoreCmd::Backup { path: dest, json })) => {
+            let cfg = load_config(cli.config.as_ref())?;
+            let dest = std::path::absolute(&dest)
+                .with_context(|| format!("backup path {}", dest.display()))?;
+            match pit::store::Store::open_existing(&cfg.store.path) {
+                Ok(store) => {
+                    let s = pit::store::guard(&cfg.store.path, || store.backup(&dest))?;
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"outcome": "ok", "text": s.line(&cfg.store.path), "path": s.path, "tables": s.tables, "rows": s.rows, "bytes": s.bytes})
+                        );
+                    } else {
+                        println!("{}", s.line(&cfg.store.path));
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                // A run holds it: ask that run for the copy.
+                Err(pit::store::StoreError::Locked { .. }) => {
+                    return control::store_backup_running(cli.config.as_ref(), dest, json);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Some(Cmd::Record(a)) => return commands::record(cli.config.as_ref(), a),
         Some(Cmd::Replay(a)) => return commands::replay(cli.config.as_ref(), a),

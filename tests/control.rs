@@ -349,3 +349,62 @@ fn the_console_run_is_controlled_from_another_shell() {
     assert!(status.success(), "{status:?}");
     assert!(!d.join("data/pit.sock").exists());
 }
+
+/// `pit store backup` while a run holds the store (the run copies it from a read
+/// snapshot) and after it stopped (pit copies it itself): both copies open as stores with
+/// the run's history; an existing file is never overwritten.
+#[test]
+fn store_backup_while_running_and_after() {
+    let dir = folder();
+    let d = dir.path();
+    let mut run = Run::start(d);
+    std::thread::sleep(Duration::from_millis(1500)); // some orders in the store
+
+    let live = d.join("live-copy.redb");
+    let out = pit(d)
+        .args(["store", "backup", "live-copy.redb", "--json"])
+        .output()
+        .unwrap();
+    let b = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{b}");
+    assert_eq!(b["outcome"], "ok", "{b}");
+    assert!(b["rows"].as_u64().unwrap() > 0, "{b}");
+    assert!(b["text"].as_str().unwrap().contains("backed up"), "{b}");
+
+    // Never over an existing file, running or not.
+    let out = pit(d)
+        .args(["store", "backup", "live-copy.redb"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run.stop();
+
+    let out = pit(d)
+        .args(["store", "backup", "after.redb"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("backed up"));
+
+    let copy = pit::store::Store::open_existing(&live).unwrap();
+    let runs = copy.runs().unwrap();
+    assert_eq!(runs.len(), 1, "the run's record is in the live copy");
+    let live_orders = copy.orders().unwrap().len();
+    assert!(
+        live_orders > 0,
+        "the strategies' orders are in the live copy"
+    );
+    drop(copy);
+    let after = pit::store::Store::open_existing(&d.join("after.redb")).unwrap();
+    assert!(after.orders().unwrap().len() >= live_orders);
+}

@@ -69,7 +69,9 @@ pub fn decoder(venue: &str, data: &[u8]) {
             }
             match ev.kind {
                 MarketEventKind::Snapshot { bids, asks } => books[i].apply_snapshot(bids, asks),
-                MarketEventKind::Level { side, price, qty } => books[i].update(side, price, qty),
+                MarketEventKind::Level { side, price, qty } => {
+                    books[i].update(side, price, qty);
+                }
                 MarketEventKind::Trade(_) | MarketEventKind::Resyncing { .. } => {}
             }
         }

@@ -354,3 +354,20 @@ pub fn control_proxy(config: Option<&PathBuf>, a: ProxyArgs) -> anyhow::Result<E
         Err(e) => Ok(fail(false, "error", &e.to_string(), 1)),
     }
 }
+
+/// `pit store backup PATH` for a store that a running engine holds: the engine copies it
+/// from a read snapshot (the file is locked to everyone else).
+pub fn store_backup_running(
+    config: Option<&PathBuf>,
+    dest: PathBuf,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    run(
+        config,
+        Call {
+            req: Request::Backup { path: dest },
+            wait: Duration::from_secs(600),
+            json,
+        },
+    )
+}

@@ -96,6 +96,11 @@ pub enum Request {
     Command {
         command: Command,
     },
+    /// A verified copy of the store as committed so far, written to `path` (an absolute
+    /// path on the engine's machine; never overwrites). Admin only.
+    Backup {
+        path: std::path::PathBuf,
+    },
 }
 
 impl Request {
@@ -111,6 +116,7 @@ impl Request {
             Request::Rearm => "rearm",
             Request::Subscribe { .. } => "subscribe",
             Request::Command { command } => command.name(),
+            Request::Backup { .. } => "backup",
         }
     }
     /// Whether it changes anything (refused to viewers).

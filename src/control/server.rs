@@ -97,6 +97,8 @@ pub struct EngineLink {
     pub view: watch::Receiver<Arc<EngineView>>,
     /// What the engine trades on (`SIM`, `PAPER`), told to attached consoles.
     pub mode: Option<String>,
+    /// The run's store, for `pit store backup` while it runs.
+    pub store: Option<crate::store::StoreReader>,
 }
 
 impl EngineLink {
@@ -107,7 +109,14 @@ impl EngineLink {
             gate: handle.gate().clone(),
             view: handle.subscribe(),
             mode: None,
+            store: None,
         }
+    }
+
+    /// Let `pit store backup` copy the run's store while it runs.
+    pub fn with_store(mut self, store: crate::store::StoreReader) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Tell attached consoles what the engine trades on.
@@ -615,6 +624,7 @@ async fn handle(req: Request, stream: &mut impl Sink, shared: &Arc<Shared>) -> I
             }
         }
         Request::Flatten { instrument } => flatten(link, instrument).await,
+        Request::Backup { path } => backup(link, path).await,
         Request::Rearm => {
             let now = link.view.borrow().clone();
             if let Some(e) = &now.store_failed {
@@ -635,6 +645,25 @@ async fn handle(req: Request, stream: &mut impl Sink, shared: &Arc<Shared>) -> I
         }
     };
     send(stream, &reply).await
+}
+
+/// Copy the store on a blocking thread: a read snapshot, never in the engine's way.
+async fn backup(link: &EngineLink, path: PathBuf) -> Response {
+    let Some(store) = link.store.clone() else {
+        return Response::refused("backup refused: this run keeps no store");
+    };
+    if !path.is_absolute() {
+        return Response::error(format!(
+            "backup: {} is not an absolute path (the engine may run in another folder)",
+            path.display()
+        ));
+    }
+    let from = store.path().to_path_buf();
+    match tokio::task::spawn_blocking(move || store.backup(&path)).await {
+        Ok(Ok(s)) => Response::reply(Outcome::Ok, s.line(&from), to_value(&s)),
+        Ok(Err(e)) => Response::refused(format!("backup failed: {e}")),
+        Err(e) => Response::refused(format!("backup failed: {e}")),
+    }
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {

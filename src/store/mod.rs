@@ -13,6 +13,7 @@
 //! with "database in use by another pit (pid N)" (the pid is kept in `<path>.pid`) and
 //! never trades.
 
+pub mod backup;
 pub mod export;
 pub mod report;
 pub mod schema;
@@ -630,6 +631,11 @@ impl StoreReader {
     /// The database file.
     pub fn path(&self) -> &Path {
         self.store.path()
+    }
+
+    /// A verified copy of everything committed so far (`pit store backup` while running).
+    pub fn backup(&self, dest: &Path) -> Result<backup::BackupSummary, StoreError> {
+        guard(self.path(), || self.store.backup(dest))
     }
 }
 
