@@ -23,8 +23,7 @@ use crate::engine::view::EngineView;
 use crate::tui::Screen;
 use crate::ui::App;
 use anyhow::Context;
-use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
-use futures_util::StreamExt;
+use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -313,7 +312,7 @@ pub async fn run(
 
     let frame_every = Duration::from_secs(1) / fps;
     let mut screen = Screen::enter().context("cannot take over the terminal")?;
-    let mut keys = EventStream::new();
+    let mut keys = crate::tui::Keys::start().context("cannot read the terminal's keys")?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -325,6 +324,7 @@ pub async fn run(
     let mut dirty = true;
     let mut reader = reader;
     let mut end: Option<(bool, String)> = None;
+    let mut hung_up = false;
     while end.is_none() {
         tokio::select! {
             biased;
@@ -398,11 +398,20 @@ pub async fn run(
             }
             _ = int.recv() => end = Some((true, "detached (SIGINT)".into())),
             _ = term.recv() => end = Some((true, "detached (SIGTERM)".into())),
-            _ = hup.recv() => end = Some((true, "detached (the terminal hung up)".into())),
+            _ = hup.recv() => {
+                end = Some((true, "detached (the terminal hung up)".into()));
+                hung_up = true;
+            }
             _ = ticker.tick() => {}
         }
         if let Some(why) = screen.gone() {
             end.get_or_insert((true, format!("detached ({why})")));
+            hung_up = true;
+        }
+        if hung_up {
+            // The key thread's reader spins on the dead terminal until its next read
+            // blocks on this pipe.
+            crate::tui::park_input();
         }
         let silent = last_view.elapsed() >= ENGINE_SILENCE;
         if silent != app.engine_not_responding() {

@@ -15,11 +15,11 @@
 use crate::app::{AppEffect, OnHangup};
 use crate::engine::{AlertLevel, Command};
 use crate::runner::{EngineHandle, RunResult};
-use crate::tui::Screen;
+use crate::tui::{Keys, Screen};
 use crate::ui::App;
 use anyhow::Context;
-use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
-use futures_util::{FutureExt, StreamExt};
+use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
+use futures_util::FutureExt;
 use std::time::{Duration, Instant};
 
 use crate::store::StoreReader;
@@ -127,7 +127,7 @@ pub async fn run_with(
     };
     let frame_every = Duration::from_secs(1) / opts.fps.clamp(1, 120);
     let mut screen = Screen::enter().context("cannot take over the terminal")?;
-    let mut keys = Some(EventStream::new());
+    let mut keys = Some(Keys::start().context("cannot read the terminal's keys")?);
     let mut views = handle.subscribe();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -262,7 +262,7 @@ pub async fn run_with(
 }
 
 /// The next key, or never once the terminal is gone.
-async fn next_key(keys: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {
+async fn next_key(keys: &mut Option<Keys>) -> Option<std::io::Result<Event>> {
     match keys {
         Some(k) => k.next().await,
         None => std::future::pending().await,

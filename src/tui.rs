@@ -362,9 +362,66 @@ fn install_panic_hook() {
     });
 }
 
+/// How long the key thread waits for a key before it looks again at whether it was told
+/// to stop.
+const KEY_POLL: Duration = Duration::from_millis(50);
+
+/// The terminal's keys (and resizes), read on a thread of their own, `pit-keys`, and
+/// handed over a channel: the console's task never calls into the terminal library's
+/// reader. That reader, once its terminal hangs up, retries the failing read (`EIO`,
+/// or end of file) without end and without honouring its timeout (crossterm 0.29's mio
+/// event source: crossterm-rs/crossterm#793, #1110; the fixes #1067 and #1116 are not
+/// released). Called from the console's task, as `EventStream` does when it polls, it
+/// would hold that task, and with it SIGHUP, SIGTERM and `console.on_hangup`, for
+/// good: the hang-up must be noticed elsewhere (SIGHUP, the draw thread's failed write),
+/// and then [`park_input`] stops the spin. Dropping `Keys` stops the thread within
+/// [`KEY_POLL`] (unless it is caught in that spin).
+pub struct Keys {
+    rx: tokio::sync::mpsc::UnboundedReceiver<io::Result<crossterm::event::Event>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Keys {
+    /// Start reading the terminal's keys (after [`Screen::enter`]: in raw mode).
+    pub fn start() -> io::Result<Keys> {
+        use crossterm::event;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        std::thread::Builder::new()
+            .name("pit-keys".into())
+            .spawn(move || {
+                while !halt.load(Ordering::SeqCst) {
+                    let next = match event::poll(KEY_POLL) {
+                        Ok(false) => continue,
+                        Ok(true) => event::read(),
+                        Err(e) => Err(e),
+                    };
+                    let failed = next.is_err();
+                    if tx.send(next).is_err() || failed {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Keys { rx, stop })
+    }
+
+    /// The next key or resize; `None` once the reader has ended.
+    pub async fn next(&mut self) -> Option<io::Result<crossterm::event::Event>> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 /// After the terminal hung up: give standard input a pipe nobody writes to, so that the
-/// terminal library's reader thread, which retries a failing read (`EIO`) without end,
-/// blocks in its next read instead of spinning a core for the rest of a headless run.
+/// terminal library's reader (on the [`Keys`] thread), which retries a failing read
+/// (`EIO`) without end, blocks in its next read instead of spinning a core for the rest
+/// of a headless run.
 /// (A hung-up terminal no longer says it is one, so this does not ask; the console's
 /// standard input is of no other use.)
 pub fn park_input() {

@@ -2,7 +2,7 @@
 //! end-to-end tests that look at the screen as a trader does.
 
 use portable_pty::{Child, CommandBuilder, ExitStatus, PtySize, native_pty_system};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::num::NonZeroU16;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +18,8 @@ pub struct Pty {
     stalled: Arc<AtomicBool>,
     /// Set by [`Pty::hang_up`]: the reader lets go of the terminal.
     closed: Arc<AtomicBool>,
+    /// Set by the reader once it has let go: the terminal is hung up.
+    released: Arc<AtomicBool>,
 }
 
 impl Pty {
@@ -50,8 +52,9 @@ impl Pty {
         }
         let child = pair.slave.spawn_command(cmd).expect("spawn pit");
         drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
-        let keys = pair.master.take_writer().expect("pty writer");
+        let master = pair.master;
+        let mut reader = master.try_clone_reader().expect("pty reader");
+        let keys = master.take_writer().expect("pty writer");
         let size = |n: u16| NonZeroU16::new(n).expect("a terminal size");
         let parser = Arc::new(Mutex::new(vt100::Parser::new(size(rows), size(cols), 0)));
         let feed = parser.clone();
@@ -59,14 +62,31 @@ impl Pty {
         let stall = stalled.clone();
         let closed = Arc::new(AtomicBool::new(false));
         let close = closed.clone();
+        let released = Arc::new(AtomicBool::new(false));
+        let release = released.clone();
+        // The reader owns the master's last handles (the master itself and the reader's
+        // copy; the writer goes in `hang_up`). It waits for output in short polls, so a
+        // hang-up lets go of the terminal within one poll whether or not pit writes.
         std::thread::spawn(move || {
+            let fd = master.as_raw_fd().expect("the master's descriptor");
             let mut buf = [0u8; 8192];
-            loop {
-                while stall.load(Ordering::SeqCst) && !close.load(Ordering::SeqCst) {
+            while !close.load(Ordering::SeqCst) {
+                if stall.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(5));
+                    continue;
                 }
-                if close.load(Ordering::SeqCst) {
-                    break; // drops the reader: the terminal's last handle
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for the duration of the call; `master` keeps
+                // the descriptor open.
+                let n = unsafe { libc::poll(&mut pfd, 1, 10) };
+                if n == 0
+                    || (n < 0 && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted)
+                {
+                    continue;
                 }
                 let Ok(n) = reader.read(&mut buf) else { break };
                 if n == 0 {
@@ -76,6 +96,10 @@ impl Pty {
                     p.process(&buf[..n]);
                 }
             }
+            // The terminal's last handles go: the kernel hangs up pit's side.
+            drop(reader);
+            drop(master);
+            release.store(true, Ordering::SeqCst);
         });
         Pty {
             child,
@@ -83,6 +107,7 @@ impl Pty {
             parser,
             stalled,
             closed,
+            released,
         }
     }
 
@@ -161,12 +186,65 @@ impl Pty {
     }
 
     /// Close the terminal (an SSH session that hung up): the master's handles go, and
-    /// the kernel hangs up pit's terminal (SIGHUP; reads and writes fail).
+    /// the kernel hangs up pit's terminal (SIGHUP to pit, its session's leader; reads and
+    /// writes fail). Returns once the terminal is hung up.
     pub fn hang_up(&mut self) {
         self.closed.store(true, Ordering::SeqCst);
         self.keys = None;
-        // The reader lets go after its current read (pit draws several times a second).
-        std::thread::sleep(Duration::from_millis(300));
+        let start = Instant::now();
+        while !self.released.load(Ordering::SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the harness's reader did not let go of the terminal"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// What pit's threads are doing (name, state, kernel wait channel), for a test that
+    /// failed waiting for it; with `PIT_TEST_GDB` set, gdb's backtrace of every thread too
+    /// (how the console's task was found spinning in crossterm's reader on a dead
+    /// terminal, see `pit::tui::Keys`).
+    pub fn threads(&self) -> String {
+        let Some(pid) = self.child.process_id() else {
+            return "no pid".into();
+        };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return format!("pit {pid} is gone");
+        };
+        let mut out = format!(
+            "pit {pid}, terminal released {}:\n",
+            self.released.load(Ordering::SeqCst)
+        );
+        for t in tasks.flatten() {
+            let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+            let stat = read("stat");
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            out.push_str(&format!(
+                "  {} {} {}\n",
+                read("comm").trim(),
+                state.unwrap_or("?"),
+                read("wchan").trim()
+            ));
+        }
+        if std::env::var_os("PIT_TEST_GDB").is_some() {
+            let bt = std::process::Command::new("gdb")
+                .args([
+                    "-p",
+                    &pid.to_string(),
+                    "-batch",
+                    "-ex",
+                    "thread apply all bt",
+                ])
+                .output();
+            if let Ok(bt) = bt {
+                out.push_str(&String::from_utf8_lossy(&bt.stdout));
+            }
+        }
+        out
     }
 
     /// Wait up to `limit` for pit to exit; its status, if it did.
