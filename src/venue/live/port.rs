@@ -113,6 +113,15 @@ impl LivePort {
         if let Some(s) = &h.stopped {
             return Some(format!("{} stopped: {s}", h.venue));
         }
+        if h.unresolved > 0 {
+            // Fail closed: an order whose outcome is unknown may be working at the venue;
+            // nothing new leaves until the venue has told what became of it (cancels
+            // still pass).
+            return Some(format!(
+                "{} order(s) at {} of unknown outcome: new orders refused until the venue says what became of them",
+                h.unresolved, h.venue
+            ));
+        }
         h.reconciling.as_ref().map(|r| {
             format!(
                 "reconciling with {} ({r}): new orders refused until it is done",

@@ -205,6 +205,52 @@ impl Rest {
         r
     }
 
+    /// How long the 429 back-off still holds (`None`: requests may go now).
+    pub fn backoff_left(&self) -> Option<Duration> {
+        let until = self.backoff_until.lock().ok().and_then(|g| *g)?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// A signed call that is safe to repeat (a cancel, a query: asking twice changes
+    /// nothing at the venue), made patiently: it waits out a 429 back-off instead of
+    /// failing (rest-api.md, "LIMITS": wait `Retry-After`), and goes again after a 429 or
+    /// a `-1021` (the offset is measured again first, see [`Rest::signed`]), for at most
+    /// `patience`. A ban (418), a refusal or an unknown outcome is returned at once. Never
+    /// for a new order: an order is not re-sent.
+    pub async fn signed_idempotent<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        params: &P,
+        patience: Duration,
+    ) -> Result<R, RestError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(left) = self.backoff_left()
+                && !self.is_banned()
+                && Instant::now() + left < deadline
+            {
+                tokio::time::sleep(left).await;
+            }
+            let r = self.signed(method, path, params).await;
+            let again = match &r {
+                Err(RestError::Api { outcome, .. }) => {
+                    matches!(outcome, Outcome::RateLimited | Outcome::ClockSkew)
+                }
+                Err(RestError::NotSent(_)) => self.backoff_left().is_some(),
+                _ => false,
+            };
+            if !again || self.is_banned() || Instant::now() >= deadline {
+                return r;
+            }
+            if self.backoff_left().is_none() {
+                // -1021: the offset was just measured again; a short pause all the same.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
     async fn send<R: DeserializeOwned>(
         &self,
         method: Method,

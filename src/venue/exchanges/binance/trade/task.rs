@@ -36,6 +36,10 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+/// How long a cancel waits out rate-limit back-offs and clock re-measures before its
+/// failure is reported (a kill's cancels must not fail on a 429: they wait `Retry-After`).
+const CANCEL_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Alerts and the halt, raised from the connection task (bound once the engine runs).
 pub trait Hooks: Send + Sync {
     fn alert(&self, level: AlertLevel, text: String);
@@ -70,6 +74,7 @@ enum Internal {
     },
     Cancelled {
         venue_id: String,
+        symbol: String,
         result: Result<CancelResponse, RestError>,
     },
     CancelledAll {
@@ -256,8 +261,14 @@ impl Conn {
                         order_id: None,
                         orig_client_order_id: Some(venue_id.clone()),
                     };
-                    let result = rest.signed(Method::Delete, "/api/v3/order", &p).await;
-                    let _ = tx.send(Internal::Cancelled { venue_id, result });
+                    let result = rest
+                        .signed_idempotent(Method::Delete, "/api/v3/order", &p, CANCEL_PATIENCE)
+                        .await;
+                    let _ = tx.send(Internal::Cancelled {
+                        venue_id,
+                        symbol: p.symbol,
+                        result,
+                    });
                 });
             }
             ToVenue::CancelAll { symbol } => {
@@ -267,7 +278,14 @@ impl Conn {
                     let p = SymbolParam {
                         symbol: Some(symbol.clone()),
                     };
-                    let result = rest.signed(Method::Delete, "/api/v3/openOrders", &p).await;
+                    let result = rest
+                        .signed_idempotent(
+                            Method::Delete,
+                            "/api/v3/openOrders",
+                            &p,
+                            CANCEL_PATIENCE,
+                        )
+                        .await;
                     let _ = tx.send(Internal::CancelledAll { symbol, result });
                 });
             }
@@ -315,15 +333,13 @@ impl Conn {
                     });
                 }
             },
-            Internal::Cancelled { venue_id, result } => match result {
+            Internal::Cancelled {
+                venue_id,
+                symbol,
+                result,
+            } => match result {
                 Ok(r) => self.apply_status(&venue_id, r.status, now),
                 Err(e) if e.outcome_unknown() => {
-                    let symbol = self
-                        .s
-                        .instruments
-                        .first()
-                        .map(|i| i.symbol.clone())
-                        .unwrap_or_default();
                     self.resolve(venue_id, symbol, None, "cancel outcome unknown".into());
                 }
                 Err(e) => {
@@ -731,8 +747,9 @@ impl Conn {
                     order_id: None,
                     orig_client_order_id: Some(venue_id.clone()),
                 };
-                let r: Result<QueriedOrder, RestError> =
-                    rest.signed(Method::Get, "/api/v3/order", &p).await;
+                let r: Result<QueriedOrder, RestError> = rest
+                    .signed_idempotent(Method::Get, "/api/v3/order", &p, CANCEL_PATIENCE)
+                    .await;
                 match r {
                     Ok(o) => {
                         let trades = if o.executed_qty > Decimal::ZERO {
