@@ -404,6 +404,29 @@ mod tests {
     }
 
     #[test]
+    fn an_order_of_unknown_outcome_holds_new_orders_until_the_venue_answers() {
+        let (mut port, mut rx, _rtx, h, _g) = rig();
+        h.lock().unwrap().unresolved = 1;
+        port.submit(Timestamp(1), order("M-1"));
+        assert!(rx.try_recv().is_err(), "fail closed: nothing new leaves");
+        let mut out = Vec::new();
+        port.poll_reports(Timestamp(2), &mut out);
+        match &out[..] {
+            [ExecReport::Rejected { reason, .. }] => {
+                assert!(reason.contains("unknown outcome"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Cancels still go.
+        port.cancel(Timestamp(3), &ClientOrderId::new("M-0"));
+        assert!(matches!(rx.try_recv(), Ok(ToVenue::Cancel { .. })));
+        // Once the venue has said what became of it, orders leave again.
+        h.lock().unwrap().unresolved = 0;
+        port.submit(Timestamp(4), order("M-2"));
+        assert!(matches!(rx.try_recv(), Ok(ToVenue::Place { .. })));
+    }
+
+    #[test]
     fn a_kill_sends_one_cancel_all_per_symbol_before_the_per_order_cancels() {
         let (mut port, mut rx, _rtx, _h, gate) = rig();
         port.submit(Timestamp(1), order("S1-1"));
