@@ -766,15 +766,22 @@ fn a_lost_answer_is_resolved_by_asking_the_venue_never_by_sending_again() {
     let run = Run::start(dir.path());
     run.reconciled();
     wait_trades(&emu, 1, Duration::from_secs(60));
-    emu.faults("lose-response=1");
+    // The next order's answer is lost; every answer is slow for a while, so the query
+    // that resolves it takes a second: meanwhile pit fails closed.
+    emu.faults("lose-response=1,slow=1000ms");
     wait("the answer lost", Duration::from_secs(20), || {
         emu.state()["faults"]["lose_response"] == 0
     });
     wait("resolved by query", Duration::from_secs(20), || {
         logs(dir.path()).contains("order resolved by query")
     });
+    emu.faults("slow=0");
     let text = logs(dir.path());
     assert!(text.contains("outcome unknown, asking Binance (never re-sent)"));
+    assert!(
+        text.contains("of unknown outcome: new orders refused"),
+        "no new order while the outcome was unknown"
+    );
     let mut s = Value::Null;
     wait("nothing unresolved", Duration::from_secs(10), || {
         s = run.status();
@@ -804,14 +811,86 @@ fn a_lost_answer_is_resolved_by_asking_the_venue_never_by_sending_again() {
     assert_eq!(stored, ids.len() + rejected_before_sending(dir.path()));
 }
 
-/// Orders the engine recorded but the venue never got (refused by pit's port: reconciling,
-/// unknown outcome pending, rate-limit back-off), from the log.
+/// Orders the engine recorded that the venue does not list: refused by pit's port
+/// (reconciling, an unknown outcome pending, a rate-limit back-off) or by Binance (a
+/// LIMIT_MAKER that would take), from the log. None may be a duplicate client id.
 fn rejected_before_sending(dir: &Path) -> usize {
-    logs(dir)
-        .lines()
-        .filter(|l| {
-            l.contains("rejected by venue")
-                && (l.contains("new orders refused") || l.contains("not sent"))
-        })
+    let text = logs(dir);
+    assert!(!text.contains("Duplicate order"), "a client id sent twice");
+    text.lines()
+        .filter(|l| l.contains("rejected by venue"))
         .count()
+}
+
+#[test]
+fn wrong_keys_are_refused_by_the_venue_and_no_text_shows_them() {
+    let emu = Emulator::start(&[]);
+    let dir = folder(&emu, "");
+    // A group-readable key file is refused before anything starts, naming the file.
+    let keys = dir.path().join("binance.keys");
+    set_mode(&keys, 0o640);
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--live", "--for", "2s"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("binance.keys") && err.contains("chmod 600"),
+        "{err}"
+    );
+    assert!(!err.contains(SECRET));
+    // A wrong secret: Binance's -1022 for every signed request; pit trades nothing,
+    // says why, and neither the wrong secret nor the right one shows anywhere.
+    const WRONG: &str = "Wr0ng-secret-7c2d-NEVER-ON-DISK";
+    std::fs::write(
+        &keys,
+        format!("api_key = \"{API_KEY}\"\nsecret = \"{WRONG}\"\n"),
+    )
+    .unwrap();
+    set_mode(&keys, 0o600);
+    let run = Run::start(dir.path());
+    let mut s = Value::Null;
+    wait(
+        "the reconciliation refused",
+        Duration::from_secs(30),
+        || {
+            s = run.status();
+            s["exec"]["reconciling"].is_string() && logs(dir.path()).contains("-1022")
+        },
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        orders(&emu.state()).is_empty(),
+        "nothing placed with a bad key"
+    );
+    let help = pit().args(["run", "--help"]).output().unwrap();
+    run.stop();
+    std::fs::remove_file(&keys).unwrap();
+    for (name, text) in [
+        ("logs", logs(dir.path())),
+        (
+            "stderr",
+            std::fs::read_to_string(dir.path().join("run.err")).unwrap(),
+        ),
+        ("status", s.to_string()),
+        ("help", String::from_utf8_lossy(&help.stdout).to_string()),
+    ] {
+        assert!(
+            !text.contains(WRONG) && !text.contains(SECRET),
+            "a secret in {name}"
+        );
+    }
+    assert_secret_nowhere(dir.path());
+    let walk = std::process::Command::new("grep")
+        .args(["-r", "-l", "-a", WRONG])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        walk.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&walk.stdout)
+    );
 }
