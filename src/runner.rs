@@ -608,8 +608,14 @@ impl Runner {
                 // between short waits.
                 self.market.wait_ready(wall + wait.min(LIVE_POLL));
                 // A live venue's report (an ack, a fill, a cancel) is processed as soon
-                // as it is here, not at the next timer.
-                if self.market.peek_time().is_some() || self.exec.next_report_time().is_some() {
+                // as it is here, not at the next timer (a paper venue's report not yet
+                // due waits for its time).
+                let report_due = run.pacer.clock.is_some_and(|c| {
+                    self.exec
+                        .next_report_time()
+                        .is_some_and(|t| t <= Clock::now(&c))
+                });
+                if self.market.peek_time().is_some() || report_due {
                     return Waited::Market;
                 }
                 wait = Duration::ZERO;
