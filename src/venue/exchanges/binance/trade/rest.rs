@@ -214,7 +214,9 @@ impl Rest {
 
     /// A signed call that is safe to repeat (a cancel, a query: asking twice changes
     /// nothing at the venue), made patiently: it waits out a 429 back-off instead of
-    /// failing (rest-api.md, "LIMITS": wait `Retry-After`), and goes again after a 429 or
+    /// failing (rest-api.md, "LIMITS", <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>:
+    /// "When a 429 is received, it's your obligation as an API to back off"; `Retry-After`
+    /// gives "the number of seconds required to wait"), and goes again after a 429 or
     /// a `-1021` (the offset is measured again first, see [`Rest::signed`]), for at most
     /// `patience`. A ban (418), a refusal or an unknown outcome is returned at once. Never
     /// for a new order: an order is not re-sent.
