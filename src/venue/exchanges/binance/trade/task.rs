@@ -126,6 +126,8 @@ struct Conn {
     reconciling: bool,
     /// A reconciliation was asked for while one ran.
     reconcile_again: Option<String>,
+    /// Why the running reconciliation runs (kept by its retries).
+    reconcile_reason: String,
     external_seen: BTreeSet<String>,
     unresolved: u64,
     /// Binance's order id -> our venue client id, per symbol (`myTrades` names orders by
@@ -148,6 +150,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         first_fill_seen: BTreeSet::new(),
         reconciling: false,
         reconcile_again: None,
+        reconcile_reason: String::new(),
         external_seen: BTreeSet::new(),
         unresolved: 0,
         order_ids: BTreeMap::new(),
@@ -523,9 +526,13 @@ impl Conn {
                             .map(|i| i.symbol.clone())
                             .collect();
                         let from = self.s.last_trade.clone();
+                        let reason = format!(
+                            "{} (retried)",
+                            self.reconcile_reason.trim_end_matches(" (retried)")
+                        );
                         tokio::spawn(async move {
                             tokio::time::sleep(Duration::from_secs(5)).await;
-                            let r = fetch_snapshot(&rest, &symbols, &from, "retry".into()).await;
+                            let r = fetch_snapshot(&rest, &symbols, &from, reason).await;
                             let _ = tx.send(Internal::Reconciled(r.map(Box::new)));
                         });
                         return;
@@ -888,6 +895,7 @@ impl Conn {
             return;
         }
         self.reconciling = true;
+        self.reconcile_reason = reason.clone();
         self.set_reconciling(Some(reason.clone()));
         let rest = self.s.rest.clone();
         let tx = self.internal.clone();
