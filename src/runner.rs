@@ -554,13 +554,20 @@ impl Runner {
         false
     }
 
-    /// Pace against the wall clock, staying responsive to commands. Once stopping, run
-    /// unpaced: waiting for cancel confirmations must not take grace / speed of real time
-    /// at a slow replay speed. Returns whether the item at `next` is due now (false:
-    /// something came first and the turn starts over).
+    /// Pace against the wall clock, staying responsive to commands. Once stopping, a
+    /// replay runs unpaced: waiting for cancel confirmations must not take grace / speed
+    /// of real time at a slow replay speed. A live run stays paced: its venue confirms in
+    /// wall time, and an unpaced engine would reach the grace deadline before the answers
+    /// came. Returns whether the item at `next` is due now (false: something came first
+    /// and the turn starts over).
     fn pace(&mut self, run: &mut RunState, next: Timestamp) -> bool {
         run.pacer.follow_wall();
-        let Some(clock) = run.pacer.clock.filter(|_| run.exit_deadline.is_none()) else {
+        let live = run.pacer.live;
+        let Some(clock) = run
+            .pacer
+            .clock
+            .filter(|_| run.exit_deadline.is_none() || live)
+        else {
             return true;
         };
         let target = clock.wall_at(next);
@@ -600,7 +607,15 @@ impl Runner {
                 // Wake for a live event as soon as it arrives; commands are looked at
                 // between short waits.
                 self.market.wait_ready(wall + wait.min(LIVE_POLL));
-                if self.market.peek_time().is_some() {
+                // A live venue's report (an ack, a fill, a cancel) is processed as soon
+                // as it is here, not at the next timer (a paper venue's report not yet
+                // due waits for its time).
+                let report_due = run.pacer.clock.is_some_and(|c| {
+                    self.exec
+                        .next_report_time()
+                        .is_some_and(|t| t <= Clock::now(&c))
+                });
+                if self.market.peek_time().is_some() || report_due {
                     return Waited::Market;
                 }
                 wait = Duration::ZERO;
@@ -845,7 +860,7 @@ enum Waited {
     Due,
     /// A command or a replay control arrived first.
     Command,
-    /// A live market event arrived first.
+    /// A live market event or a live venue's report arrived first.
     Market,
 }
 

@@ -62,6 +62,8 @@ pub struct Persisted {
     pub run: u64,
     /// The data folder (of `store.path`): the halt latch, the clean-exit record, `HALT`.
     pub dir: std::path::PathBuf,
+    /// Orders earlier live runs left open (run, client id, symbol): the venue settles them.
+    pub at_venue: Vec<(u64, String, String)>,
 }
 
 /// Open the configured store, read back what a previous run left (positions, the day's
@@ -91,6 +93,7 @@ pub fn assemble_persisted(
             parts.exec.seed_position(inst.id, lots);
         }
     }
+    let at_venue = rec.at_venue.clone();
     let first_run = rec.counts.runs == 0;
     if !first_run || halted_at_start {
         parts.engine.restore(rec);
@@ -133,6 +136,7 @@ pub fn assemble_persisted(
             sink,
             run,
             dir,
+            at_venue,
         },
     ))
 }
@@ -478,10 +482,32 @@ pub fn live_exec(
             last_trade,
             durable: Some(persisted.sink.durable_watch()),
             data_dir: Some(persisted.dir.clone()),
+            at_venue: persisted.at_venue.clone(),
+            settle: Some(settle_in(persisted.store.clone())),
         },
     )?;
     Ok((Box::new(started.port), started.hooks))
 }
+
+/// Writes what the venue said became of an earlier live run's order into the store.
+fn settle_in(store: crate::store::Store) -> trade_task::Settle {
+    std::sync::Arc::new(move |run, id, status, filled, note| {
+        match store.settle_order(run, id, status, filled, note) {
+            Ok(true) => tracing::info!(
+                run,
+                id,
+                status = status.as_str(),
+                "store: order settled by the venue"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(run, id, error = %e, "store: cannot settle an order the venue ended")
+            }
+        }
+    })
+}
+
+use crate::venue::exchanges::binance::trade::task as trade_task;
 
 /// Where a live venue's connection task finds the running engine's alerts and halt, bound
 /// once the engine runs.
@@ -490,7 +516,7 @@ pub type LiveHooks = std::sync::Arc<
 >;
 
 /// The end of a live run's `mode` in the store's run record.
-pub const LIVE_MODE: &str = " live";
+pub const LIVE_MODE: &str = crate::store::LIVE_RUN_SUFFIX;
 
 /// Alerts and the halt of a live venue's connection task, into the running engine.
 pub struct EngineHooks {

@@ -10,6 +10,7 @@
 //! | `418=S` | the IP is banned for S seconds from now: every REST request answers HTTP 418, -1003, `Retry-After` |
 //! | `drop-user-stream` | every WebSocket API connection (the user data stream) is dropped at once, without a close frame; events until the client resubscribes are lost to it |
 //! | `slow=DURATION` | every REST answer is held this long (e.g. `800ms`, `2s`; `0` ends it) |
+//! | `clock=MS` | the server's clock moves to MS milliseconds off the wall clock from now on (like `--clock-offset-ms`; a client that measured the offset before gets -1021) |
 //! | `partial-fill-on-cancel=N` | the next N cancels of a resting order find half its rest filled just before (a maker trade at its price), then cancel the remainder |
 //! | `clear` | every pending fault is dropped |
 
@@ -38,6 +39,8 @@ pub struct FaultSpec {
     pub drop_user_stream: bool,
     pub slow: Option<Duration>,
     pub partial_fill_on_cancel: Option<u32>,
+    /// `clock=MS`: the server clock's new offset from the wall clock.
+    pub clock_offset_ms: Option<i64>,
     pub clear: bool,
 }
 
@@ -78,11 +81,18 @@ pub fn parse(spec: &str) -> Result<FaultSpec, String> {
                     humantime::parse_duration(v).map_err(|e| format!("fault `slow`: `{v}`: {e}"))?
                 });
             }
+            "clock" => {
+                let v = value.ok_or("fault `clock` needs milliseconds, e.g. clock=8000")?;
+                f.clock_offset_ms = Some(
+                    v.parse()
+                        .map_err(|_| format!("fault `clock`: `{v}` is not milliseconds"))?,
+                );
+            }
             "clear" => f.clear = true,
             other => {
                 return Err(format!(
                     "unknown fault `{other}` (known: lose-response, 5xx, 429, 418, retry-after, \
-                     drop-user-stream, slow, partial-fill-on-cancel, clear)"
+                     drop-user-stream, slow, partial-fill-on-cancel, clock, clear)"
                 ));
             }
         }
@@ -181,5 +191,7 @@ mod tests {
         assert!(parse("429=many").unwrap_err().contains("`429`"));
         assert!(parse("slow").unwrap_err().contains("slow"));
         assert!(parse("418").unwrap_err().contains("418"));
+        assert!(parse("clock=soon").unwrap_err().contains("`clock`"));
+        assert_eq!(parse("clock=-2500").unwrap().clock_offset_ms, Some(-2500));
     }
 }

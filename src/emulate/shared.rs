@@ -7,7 +7,7 @@ use super::exchange::Exchange;
 use super::faults::{FaultSpec, Faults};
 use super::limits::Limits;
 use crate::venue::exchanges::binance::api::wire::UserEvent;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, broadcast};
@@ -30,8 +30,9 @@ pub struct Shared {
     pub drop_tx: broadcast::Sender<()>,
     /// Active user data stream subscriptions, for `/emulator/state`.
     pub subscriptions: AtomicUsize,
-    /// Added to the wall clock for `serverTime` and the timestamp checks.
-    pub clock_offset_ms: i64,
+    /// Added to the wall clock for `serverTime` and the timestamp checks (`--clock-offset-ms`,
+    /// moved at run time by the `clock=MS` fault).
+    pub clock_offset_ms: AtomicI64,
 }
 
 impl Shared {
@@ -45,7 +46,7 @@ impl Shared {
             user_tx: broadcast::channel(8192).0,
             drop_tx: broadcast::channel(16).0,
             subscriptions: AtomicUsize::new(0),
-            clock_offset_ms,
+            clock_offset_ms: AtomicI64::new(clock_offset_ms),
         }
     }
 
@@ -61,7 +62,7 @@ impl Shared {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0);
-        wall + self.clock_offset_ms * 1_000_000
+        wall + self.clock_offset_ms.load(Ordering::Relaxed) * 1_000_000
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -85,6 +86,10 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .apply(spec, Instant::now());
+        if let Some(ms) = spec.clock_offset_ms {
+            tracing::info!(offset_ms = ms, "fault: the server clock moved");
+            self.clock_offset_ms.store(ms, Ordering::Relaxed);
+        }
         if spec.drop_user_stream {
             tracing::info!("fault: user data stream connections dropped");
             let _ = self.drop_tx.send(());

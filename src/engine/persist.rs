@@ -111,6 +111,9 @@ pub struct Recovered {
     /// Manual orders that were open at the crash, to place again (`open_orders_on_restart
     /// = "restore"`); with fresh client ids.
     pub restore_orders: Vec<OrderRequest>,
+    /// Orders a live run left open: (run, client id, symbol). Only the venue knows their
+    /// end; its reconciliation settles them in the store.
+    pub at_venue: Vec<(u64, String, String)>,
     pub counts: RecoveredCounts,
 }
 
@@ -373,6 +376,13 @@ impl Engine {
             c.orders_restored
         );
         self.alert(AlertLevel::Info, "store", text, out);
+        if !rec.at_venue.is_empty() {
+            let text = format!(
+                "{} order(s) of earlier live runs were open at the restart: the venue's reconciliation says what became of them",
+                rec.at_venue.len()
+            );
+            self.alert(AlertLevel::Warn, "store", text, out);
+        }
         if !unknown.is_empty() {
             let text = format!(
                 "recovered positions in instruments not configured now: {}",

@@ -21,6 +21,9 @@ pub mod writer;
 
 use crate::domain::{Instrument, OrderStatus, Position, TradingState};
 use crate::engine::{DayFigures, Recovered, RecoveredCounts};
+
+/// The end of a live run's `mode` in its run record (`binance/paper headless live`).
+pub const LIVE_RUN_SUFFIX: &str = " live";
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use schema::*;
 use serde::Deserialize;
@@ -467,7 +470,18 @@ impl Store {
                 };
                 rec.halt_reason = row.halt_reason;
             }
-            // Orders left open: close them in the store.
+            // Orders left open: close them in the store, except a live run's: only the
+            // venue knows what became of those (working, filled, cancelled); they stay
+            // open here until the live venue's reconciliation settles them
+            // ([`Store::settle_order`]).
+            let mut live_runs = std::collections::BTreeSet::new();
+            for item in runs.iter()? {
+                let (k, v) = item?;
+                let row: RunRow = parse("runs", v.value())?;
+                if row.mode.ends_with(LIVE_RUN_SUFFIX) {
+                    live_runs.insert(k.value());
+                }
+            }
             let mut orders = tx.open_table(ORDERS)?;
             let mut open = Vec::new();
             for item in orders.iter()? {
@@ -475,6 +489,10 @@ impl Store {
                 let row: OrderRow = parse("orders", v.value())?;
                 if row.is_open() {
                     let (run, id) = k.value();
+                    if live_runs.contains(&run) {
+                        rec.at_venue.push((run, id.to_string(), row.symbol.clone()));
+                        continue;
+                    }
                     open.push(((run, id.to_string()), row));
                 }
             }
@@ -513,6 +531,52 @@ impl Store {
         }
         tx.commit()?;
         Ok(rec)
+    }
+
+    /// What a live venue said became of an order an earlier live run left open (see
+    /// [`Store::recover`]): its final status (`FILLED`, `CANCELLED`, `REJECTED`), the size
+    /// the venue filled, and a note, with an order event. An order already closed is left
+    /// as it is (returns false).
+    pub fn settle_order(
+        &self,
+        run: u64,
+        client_id: &str,
+        status: OrderStatus,
+        filled: rust_decimal::Decimal,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write()?;
+        let done = {
+            let mut orders = tx.open_table(ORDERS)?;
+            let row = match orders.get((run, client_id))? {
+                Some(v) => Some(parse::<OrderRow>("orders", v.value())?),
+                None => None,
+            };
+            match row.filter(OrderRow::is_open) {
+                None => false,
+                Some(mut row) => {
+                    row.status = status.as_str().to_string();
+                    row.filled = filled;
+                    row.reason = Some(note.to_string());
+                    let text = serde_json::to_string(&row).map_err(StoreError::encode)?;
+                    orders.insert((run, client_id), text.as_str())?;
+                    let mut events = tx.open_table(ORDER_EVENTS)?;
+                    let ev = OrderEventRow {
+                        run,
+                        client_id: client_id.to_string(),
+                        status: row.status.clone(),
+                        ts: row.updated,
+                        note: Some(note.to_string()),
+                    };
+                    let text = serde_json::to_string(&ev).map_err(StoreError::encode)?;
+                    let k = next_key(&events)?;
+                    events.insert(k, text.as_str())?;
+                    true
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(done)
     }
 
     /// Every fill, in `(run, seq)` order.

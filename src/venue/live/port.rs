@@ -113,6 +113,15 @@ impl LivePort {
         if let Some(s) = &h.stopped {
             return Some(format!("{} stopped: {s}", h.venue));
         }
+        if h.unresolved > 0 {
+            // Fail closed: an order whose outcome is unknown may be working at the venue;
+            // nothing new leaves until the venue has told what became of it (cancels
+            // still pass).
+            return Some(format!(
+                "{} order(s) at {} of unknown outcome: new orders refused until the venue says what became of them",
+                h.unresolved, h.venue
+            ));
+        }
         h.reconciling.as_ref().map(|r| {
             format!(
                 "reconciling with {} ({r}): new orders refused until it is done",
@@ -392,6 +401,29 @@ mod tests {
         h.lock().unwrap().reconciling = None;
         port.submit(Timestamp(4), order("M-2"));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn an_order_of_unknown_outcome_holds_new_orders_until_the_venue_answers() {
+        let (mut port, mut rx, _rtx, h, _g) = rig();
+        h.lock().unwrap().unresolved = 1;
+        port.submit(Timestamp(1), order("M-1"));
+        assert!(rx.try_recv().is_err(), "fail closed: nothing new leaves");
+        let mut out = Vec::new();
+        port.poll_reports(Timestamp(2), &mut out);
+        match &out[..] {
+            [ExecReport::Rejected { reason, .. }] => {
+                assert!(reason.contains("unknown outcome"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Cancels still go.
+        port.cancel(Timestamp(3), &ClientOrderId::new("M-0"));
+        assert!(matches!(rx.try_recv(), Ok(ToVenue::Cancel { .. })));
+        // Once the venue has said what became of it, orders leave again.
+        h.lock().unwrap().unresolved = 0;
+        port.submit(Timestamp(4), order("M-2"));
+        assert!(matches!(rx.try_recv(), Ok(ToVenue::Place { .. })));
     }
 
     #[test]

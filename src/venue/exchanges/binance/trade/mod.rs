@@ -54,6 +54,10 @@ pub struct LiveStart {
     pub last_trade: BTreeMap<String, u64>,
     pub durable: Option<Arc<AtomicU64>>,
     pub data_dir: Option<std::path::PathBuf>,
+    /// Orders earlier live runs left open (run, engine id, symbol) and where their end is
+    /// written (see [`task::TaskSetup::at_venue`]).
+    pub at_venue: Vec<(u64, String, String)>,
+    pub settle: Option<task::Settle>,
 }
 
 /// The engine's port to Binance and the handle that binds alerts and the halt once the
@@ -105,6 +109,8 @@ pub fn start(s: &TradingSettings, l: LiveStart) -> anyhow::Result<Started> {
         durable: l.durable,
         last_trade: l.last_trade,
         start_file: l.data_dir.map(|d| d.join("binance-start.json")),
+        at_venue: l.at_venue,
+        settle: l.settle,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

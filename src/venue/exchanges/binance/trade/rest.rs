@@ -205,6 +205,54 @@ impl Rest {
         r
     }
 
+    /// How long the 429 back-off still holds (`None`: requests may go now).
+    pub fn backoff_left(&self) -> Option<Duration> {
+        let until = self.backoff_until.lock().ok().and_then(|g| *g)?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// A signed call that is safe to repeat (a cancel, a query: asking twice changes
+    /// nothing at the venue), made patiently: it waits out a 429 back-off instead of
+    /// failing (rest-api.md, "LIMITS", <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits>:
+    /// "When a 429 is received, it's your obligation as an API to back off"; `Retry-After`
+    /// gives "the number of seconds required to wait"), and goes again after a 429 or
+    /// a `-1021` (the offset is measured again first, see [`Rest::signed`]), for at most
+    /// `patience`. A ban (418), a refusal or an unknown outcome is returned at once. Never
+    /// for a new order: an order is not re-sent.
+    pub async fn signed_idempotent<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        params: &P,
+        patience: Duration,
+    ) -> Result<R, RestError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(left) = self.backoff_left()
+                && !self.is_banned()
+                && Instant::now() + left < deadline
+            {
+                tokio::time::sleep(left).await;
+            }
+            let r = self.signed(method, path, params).await;
+            let again = match &r {
+                Err(RestError::Api { outcome, .. }) => {
+                    matches!(outcome, Outcome::RateLimited | Outcome::ClockSkew)
+                }
+                Err(RestError::NotSent(_)) => self.backoff_left().is_some(),
+                _ => false,
+            };
+            if !again || self.is_banned() || Instant::now() >= deadline {
+                return r;
+            }
+            if self.backoff_left().is_none() {
+                // -1021: the offset was just measured again; a short pause all the same.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
     async fn send<R: DeserializeOwned>(
         &self,
         method: Method,
@@ -288,6 +336,243 @@ impl Rest {
             if let Ok(mut g) = self.backoff_until.lock() {
                 *g = Some(Instant::now() + Duration::from_secs(secs));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against a small local HTTP server that answers as Binance does for each case.
+    use super::*;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use secrecy::SecretString;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64 as Ai64, AtomicU32};
+
+    const SECRET: &str = "rest-unit-test-secret-9f8e7d";
+
+    /// What the server does: its scripted answers to `/api/v3/order` (popped in turn, then
+    /// 200 `{}`), the server clock's offset, and the requests it saw.
+    #[derive(Default)]
+    struct Script {
+        answers: Mutex<Vec<(u16, Option<u64>, &'static str)>>,
+        orders: AtomicU32,
+        times: AtomicU32,
+        offset_ms: Ai64,
+        last_query: Mutex<String>,
+    }
+
+    async fn serve(script: Arc<Script>) -> String {
+        let s1 = script.clone();
+        let s2 = script.clone();
+        let app = axum::Router::new()
+            .route(
+                "/api/v3/time",
+                axum::routing::get(move || {
+                    let s = s1.clone();
+                    async move {
+                        s.times.fetch_add(1, Ordering::SeqCst);
+                        let now = chrono::Utc::now().timestamp_millis()
+                            + s.offset_ms.load(Ordering::SeqCst);
+                        format!("{{\"serverTime\":{now}}}")
+                    }
+                }),
+            )
+            .route(
+                "/api/v3/order",
+                axum::routing::any(move |q: axum::extract::RawQuery| {
+                    let s = s2.clone();
+                    async move {
+                        s.orders.fetch_add(1, Ordering::SeqCst);
+                        *s.last_query.lock().unwrap() = q.0.unwrap_or_default();
+                        let next = {
+                            let mut a = s.answers.lock().unwrap();
+                            (!a.is_empty()).then(|| a.remove(0))
+                        };
+                        let (status, retry, body) = next.unwrap_or((200, None, "{}"));
+                        let mut h = HeaderMap::new();
+                        h.insert("x-mbx-used-weight-1m", "17".parse().unwrap());
+                        h.insert("x-mbx-order-count-10s", "3".parse().unwrap());
+                        if let Some(r) = retry {
+                            h.insert("retry-after", r.to_string().parse().unwrap());
+                        }
+                        (StatusCode::from_u16(status).unwrap(), h, body).into_response()
+                    }
+                }),
+            );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    fn client(base: &str) -> Rest {
+        Rest::new(
+            base,
+            ApiKey::new("unit-key"),
+            Signer::hmac(SecretString::from(SECRET.to_string())).unwrap(),
+            5000,
+            Duration::from_millis(2000),
+        )
+        .unwrap()
+    }
+
+    fn q() -> [(&'static str, &'static str); 1] {
+        [("symbol", "BTCUSDT")]
+    }
+
+    #[tokio::test]
+    async fn a_429_backs_off_for_retry_after_and_sends_nothing_meanwhile() {
+        let s = Arc::new(Script::default());
+        s.answers.lock().unwrap().push((
+            429,
+            Some(2),
+            r#"{"code":-1003,"msg":"Too many requests."}"#,
+        ));
+        let r = client(&serve(s.clone()).await);
+        let e = r
+            .signed::<_, serde_json::Value>(Method::Post, "/api/v3/order", &q())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(-1003));
+        assert!(!e.outcome_unknown());
+        let left = r.backoff_left().expect("backing off");
+        assert!(left > Duration::from_millis(1500) && left <= Duration::from_secs(2));
+        // During the back-off nothing reaches the server.
+        let e = r
+            .signed::<_, serde_json::Value>(Method::Post, "/api/v3/order", &q())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RestError::NotSent(_)), "{e}");
+        assert_eq!(s.orders.load(Ordering::SeqCst), 1);
+        assert_eq!(r.usage().used_weight_1m, Some(17));
+        assert_eq!(r.usage().order_count_10s, Some(3));
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_call_waits_out_the_429_and_goes_again() {
+        let s = Arc::new(Script::default());
+        s.answers.lock().unwrap().push((
+            429,
+            Some(1),
+            r#"{"code":-1003,"msg":"Too many requests."}"#,
+        ));
+        let r = client(&serve(s.clone()).await);
+        let t0 = Instant::now();
+        let v: serde_json::Value = r
+            .signed_idempotent(
+                Method::Delete,
+                "/api/v3/order",
+                &q(),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(v, serde_json::json!({}));
+        assert!(
+            t0.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(s.orders.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_418_stops_every_request() {
+        let s = Arc::new(Script::default());
+        s.answers.lock().unwrap().push((
+            418,
+            Some(120),
+            r#"{"code":-1003,"msg":"Way too many requests; IP banned."}"#,
+        ));
+        let r = client(&serve(s.clone()).await);
+        let e = r
+            .signed::<_, serde_json::Value>(Method::Post, "/api/v3/order", &q())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            RestError::Api {
+                outcome: Outcome::Banned,
+                ..
+            }
+        ));
+        assert!(r.is_banned());
+        for _ in 0..3 {
+            let e = r
+                .signed_idempotent::<_, serde_json::Value>(
+                    Method::Delete,
+                    "/api/v3/order",
+                    &q(),
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("418"), "{e}");
+        }
+        assert_eq!(
+            s.orders.load(Ordering::SeqCst),
+            1,
+            "nothing sent after a 418"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_minus_1021_measures_the_server_time_again() {
+        let s = Arc::new(Script::default());
+        let r = client(&serve(s.clone()).await);
+        r.sync_time().await.unwrap();
+        assert!(r.offset_ms().abs() < 500);
+        s.offset_ms.store(8000, Ordering::SeqCst);
+        s.answers.lock().unwrap().push((
+            400,
+            None,
+            r#"{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}"#,
+        ));
+        let e = r
+            .signed::<_, serde_json::Value>(Method::Post, "/api/v3/order", &q())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(-1021));
+        assert_eq!(s.times.load(Ordering::SeqCst), 2, "measured again");
+        assert!((r.offset_ms() - 8000).abs() < 500, "{}", r.offset_ms());
+        // The next request carries the corrected timestamp.
+        let _: serde_json::Value = r.signed(Method::Post, "/api/v3/order", &q()).await.unwrap();
+        let query = s.last_query.lock().unwrap().clone();
+        let ts: i64 = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("timestamp="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let server_now = chrono::Utc::now().timestamp_millis() + 8000;
+        assert!((server_now - ts).abs() < 1000, "{ts} vs {server_now}");
+    }
+
+    #[tokio::test]
+    async fn no_answer_is_an_unknown_outcome_and_errors_never_show_the_query() {
+        // Nothing listens there: connection refused.
+        let r = client("http://127.0.0.1:9");
+        let e = r
+            .signed::<_, serde_json::Value>(Method::Post, "/api/v3/order", &q())
+            .await
+            .unwrap_err();
+        assert!(e.outcome_unknown(), "{e}");
+        let s = Arc::new(Script::default());
+        s.answers
+            .lock()
+            .unwrap()
+            .push((503, None, r#"{"code":-1007,"msg":"Timeout waiting for response from backend server. Send status unknown; execution status unknown."}"#));
+        let r = client(&serve(s.clone()).await);
+        let e = r
+            .signed::<_, serde_json::Value>(Method::Post, "/api/v3/order", &q())
+            .await
+            .unwrap_err();
+        assert!(e.outcome_unknown());
+        let text = format!("{e} {e:?} {r:?}");
+        for bad in ["signature", "timestamp=", SECRET, "unit-key"] {
+            assert!(!text.contains(bad), "{bad} in {text}");
         }
     }
 }

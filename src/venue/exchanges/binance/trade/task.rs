@@ -36,6 +36,10 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+/// How long a cancel waits out rate-limit back-offs and clock re-measures before its
+/// failure is reported (a kill's cancels must not fail on a 429: they wait `Retry-After`).
+const CANCEL_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Alerts and the halt, raised from the connection task (bound once the engine runs).
 pub trait Hooks: Send + Sync {
     fn alert(&self, level: AlertLevel, text: String);
@@ -58,7 +62,16 @@ pub struct TaskSetup {
     pub last_trade: BTreeMap<String, u64>,
     /// Where the starting balances are kept (the data folder).
     pub start_file: Option<std::path::PathBuf>,
+    /// Orders earlier live runs left open (run, engine id, symbol): only Binance knows
+    /// their end. Each is asked about (cancelled if still working, else queried) and its
+    /// end is written back through `settle`: never marked cancelled without Binance's word.
+    pub at_venue: Vec<(u64, String, String)>,
+    pub settle: Option<Settle>,
 }
+
+/// Writes what Binance said became of an earlier run's order: (run, engine id, final
+/// status, filled size, note). Called on the blocking pool (it writes the store).
+pub type Settle = Arc<dyn Fn(u64, &str, crate::domain::OrderStatus, Decimal, &str) + Send + Sync>;
 
 /// Results of the task's own requests and of the stream.
 enum Internal {
@@ -70,6 +83,7 @@ enum Internal {
     },
     Cancelled {
         venue_id: String,
+        symbol: String,
         result: Result<CancelResponse, RestError>,
     },
     CancelledAll {
@@ -112,11 +126,17 @@ struct Conn {
     reconciling: bool,
     /// A reconciliation was asked for while one ran.
     reconcile_again: Option<String>,
+    /// Why the running reconciliation runs (kept by its retries).
+    reconcile_reason: String,
     external_seen: BTreeSet<String>,
     unresolved: u64,
     /// Binance's order id -> our venue client id, per symbol (`myTrades` names orders by
     /// Binance's id only).
     order_ids: BTreeMap<(String, u64), String>,
+    /// Earlier runs' orders not settled yet, by venue id: (run, engine id, symbol).
+    earlier: BTreeMap<String, (u64, String, String)>,
+    /// Of those, the ones already asked about.
+    earlier_asked: BTreeSet<String>,
 }
 
 /// Run the task until the engine side goes away.
@@ -130,10 +150,16 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         first_fill_seen: BTreeSet::new(),
         reconciling: false,
         reconcile_again: None,
+        reconcile_reason: String::new(),
         external_seen: BTreeSet::new(),
         unresolved: 0,
         order_ids: BTreeMap::new(),
+        earlier: BTreeMap::new(),
+        earlier_asked: BTreeSet::new(),
     };
+    for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
+        c.earlier.insert(format!("p{run}-{id}"), (run, id, symbol));
+    }
     match c.s.rest.sync_time().await {
         Ok(o) => tracing::info!(offset_ms = o, "binance: server time measured"),
         Err(e) => c.alert(
@@ -256,8 +282,14 @@ impl Conn {
                         order_id: None,
                         orig_client_order_id: Some(venue_id.clone()),
                     };
-                    let result = rest.signed(Method::Delete, "/api/v3/order", &p).await;
-                    let _ = tx.send(Internal::Cancelled { venue_id, result });
+                    let result = rest
+                        .signed_idempotent(Method::Delete, "/api/v3/order", &p, CANCEL_PATIENCE)
+                        .await;
+                    let _ = tx.send(Internal::Cancelled {
+                        venue_id,
+                        symbol: p.symbol,
+                        result,
+                    });
                 });
             }
             ToVenue::CancelAll { symbol } => {
@@ -267,7 +299,14 @@ impl Conn {
                     let p = SymbolParam {
                         symbol: Some(symbol.clone()),
                     };
-                    let result = rest.signed(Method::Delete, "/api/v3/openOrders", &p).await;
+                    let result = rest
+                        .signed_idempotent(
+                            Method::Delete,
+                            "/api/v3/openOrders",
+                            &p,
+                            CANCEL_PATIENCE,
+                        )
+                        .await;
                     let _ = tx.send(Internal::CancelledAll { symbol, result });
                 });
             }
@@ -315,15 +354,24 @@ impl Conn {
                     });
                 }
             },
-            Internal::Cancelled { venue_id, result } => match result {
-                Ok(r) => self.apply_status(&venue_id, r.status, now),
+            Internal::Cancelled {
+                venue_id,
+                symbol,
+                result,
+            } => match result {
+                Ok(r) => {
+                    self.settle_earlier(&venue_id, r.status, r.executed_qty, "cancel answered");
+                    self.apply_status(&venue_id, r.status, now)
+                }
+                // -2011: not open any more (filled, or gone): an earlier run's order is
+                // asked for its end.
+                Err(e)
+                    if e.code() == Some(code::CANCEL_REJECTED)
+                        && self.earlier.contains_key(&venue_id) =>
+                {
+                    self.resolve(venue_id, symbol, None, "open at the restart".into());
+                }
                 Err(e) if e.outcome_unknown() => {
-                    let symbol = self
-                        .s
-                        .instruments
-                        .first()
-                        .map(|i| i.symbol.clone())
-                        .unwrap_or_default();
                     self.resolve(venue_id, symbol, None, "cancel outcome unknown".into());
                 }
                 Err(e) => {
@@ -348,6 +396,12 @@ impl Conn {
                         if let CancelAllEntry::Order(r) = e {
                             n += 1;
                             self.external_seen.remove(&r.orig_client_order_id);
+                            self.settle_earlier(
+                                &r.orig_client_order_id,
+                                r.status,
+                                r.executed_qty,
+                                "cancelled by a cancel-all",
+                            );
                             self.apply_status(&r.orig_client_order_id, r.status, now);
                         }
                     }
@@ -374,6 +428,22 @@ impl Conn {
                         .insert((o.symbol.clone(), o.order_id), venue_id.clone());
                 }
                 self.apply_trades(&trades);
+                match &order {
+                    // An earlier run's order found working after all: cancel it (the
+                    // answer settles it).
+                    Some(o) if o.status.is_open() && self.earlier.contains_key(&venue_id) => self
+                        .on_request(ToVenue::Cancel {
+                            venue_id: venue_id.clone(),
+                            symbol: o.symbol.clone(),
+                        }),
+                    Some(o) => self.settle_earlier(&venue_id, o.status, o.executed_qty, &why),
+                    None => self.settle_earlier(
+                        &venue_id,
+                        OrderStatus::Rejected,
+                        Decimal::ZERO,
+                        "never reached Binance (it has no such order)",
+                    ),
+                }
                 match order {
                     Some(o) => {
                         if o.status.is_open() || o.executed_qty > Decimal::ZERO {
@@ -426,6 +496,11 @@ impl Conn {
             Internal::StreamDown(why) => {
                 if let Ok(mut h) = self.s.health.lock() {
                     h.connection = "reconnecting".into();
+                    // Fills may happen unseen until the stream is back and reconciled: no
+                    // new exposure meanwhile (cancels pass).
+                    if h.reconciling.is_none() {
+                        h.reconciling = Some("user data stream down".into());
+                    }
                 }
                 self.alert(
                     AlertLevel::Warn,
@@ -451,9 +526,13 @@ impl Conn {
                             .map(|i| i.symbol.clone())
                             .collect();
                         let from = self.s.last_trade.clone();
+                        let reason = format!(
+                            "{} (retried)",
+                            self.reconcile_reason.trim_end_matches(" (retried)")
+                        );
                         tokio::spawn(async move {
                             tokio::time::sleep(Duration::from_secs(5)).await;
-                            let r = fetch_snapshot(&rest, &symbols, &from, "retry".into()).await;
+                            let r = fetch_snapshot(&rest, &symbols, &from, reason).await;
                             let _ = tx.send(Internal::Reconciled(r.map(Box::new)));
                         });
                         return;
@@ -707,6 +786,29 @@ impl Conn {
         }
     }
 
+    /// If `venue_id` is an earlier run's order the store still has open and Binance says
+    /// it has ended, write its end to the store (off this thread).
+    fn settle_earlier(&mut self, venue_id: &str, st: OrderStatus, executed: Decimal, why: &str) {
+        use crate::domain::OrderStatus as Ours;
+        let ours = match st {
+            OrderStatus::Filled => Ours::Filled,
+            OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::ExpiredInMatch => {
+                Ours::Cancelled
+            }
+            OrderStatus::Rejected => Ours::Rejected,
+            // Still working (a cancel is on its way) or another state: not ended yet.
+            _ => return,
+        };
+        let Some((run, id, _)) = self.earlier.remove(venue_id) else {
+            return;
+        };
+        let note = format!("{} at Binance after the restart ({why})", ours.as_str());
+        tracing::info!(%venue_id, status = ours.as_str(), %executed, "binance: an earlier run's order settled");
+        if let Some(settle) = self.s.settle.clone() {
+            tokio::task::spawn_blocking(move || settle(run, &id, ours, executed, &note));
+        }
+    }
+
     fn note_external(&mut self, venue_id: &str, symbol: &str) {
         if self.external_seen.insert(venue_id.to_string()) {
             self.alert(
@@ -731,8 +833,9 @@ impl Conn {
                     order_id: None,
                     orig_client_order_id: Some(venue_id.clone()),
                 };
-                let r: Result<QueriedOrder, RestError> =
-                    rest.signed(Method::Get, "/api/v3/order", &p).await;
+                let r: Result<QueriedOrder, RestError> = rest
+                    .signed_idempotent(Method::Get, "/api/v3/order", &p, CANCEL_PATIENCE)
+                    .await;
                 match r {
                     Ok(o) => {
                         let trades = if o.executed_qty > Decimal::ZERO {
@@ -792,6 +895,7 @@ impl Conn {
             return;
         }
         self.reconciling = true;
+        self.reconcile_reason = reason.clone();
         self.set_reconciling(Some(reason.clone()));
         let rest = self.s.rest.clone();
         let tx = self.internal.clone();
@@ -850,6 +954,26 @@ impl Conn {
             .collect();
         for g in gone {
             self.external_seen.remove(&g);
+        }
+        // Earlier runs' orders the store still has open that Binance does not list as
+        // open: ask for each one's end (those still open were just cancelled above).
+        let ask: Vec<(String, String)> = self
+            .earlier
+            .iter()
+            .filter(|(v, _)| !self.earlier_asked.contains(*v))
+            .map(|(v, (_, _, symbol))| (v.clone(), symbol.clone()))
+            .collect();
+        for (v, symbol) in ask {
+            self.earlier_asked.insert(v.clone());
+            if !venue_open.contains(&v) {
+                notes.push(format!(
+                    "order {v} was open at the restart, not now: asking Binance for its end"
+                ));
+                // Its request may still be on its way to the matching engine: "no such
+                // order" counts only after a recvWindow from now.
+                let now_ms = self.s.rest.server_now_ms();
+                self.resolve(v, symbol, Some(now_ms), "open at the restart".into());
+            }
         }
         let missed = self.apply_trades(&snap.trades);
         if missed > 0 {
@@ -1110,5 +1234,98 @@ async fn user_stream(rest: Arc<Rest>, url: String, tx: UnboundedSender<Internal>
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{InstrumentId, Qty};
+    use rust_decimal_macros::dec;
+
+    fn query(p: &NewOrderParams) -> String {
+        serde_urlencoded::to_string(p).unwrap()
+    }
+
+    #[test]
+    fn engine_orders_become_binance_orders_as_documented() {
+        // Post-only -> LIMIT_MAKER, no timeInForce (rest-api.md "New order": LIMIT_MAKER
+        // is a LIMIT order rejected if it would take).
+        let p = new_order(
+            "BTCUSDT",
+            "p3-S1-7",
+            Side::Buy,
+            OrderKind::Limit,
+            TimeInForce::PostOnly,
+            Some(dec!(60000.10)),
+            dec!(0.00100),
+        );
+        assert_eq!(
+            query(&p),
+            "symbol=BTCUSDT&side=BUY&type=LIMIT_MAKER&quantity=0.001&price=60000.1&newClientOrderId=p3-S1-7&newOrderRespType=FULL"
+        );
+        let p = new_order(
+            "BTCUSDT",
+            "p3-S2-1",
+            Side::Sell,
+            OrderKind::Limit,
+            TimeInForce::Ioc,
+            Some(dec!(59990)),
+            dec!(0.002),
+        );
+        assert!(
+            query(&p).contains("type=LIMIT&timeInForce=IOC"),
+            "{}",
+            query(&p)
+        );
+        let p = new_order(
+            "BTCUSDT",
+            "p3-M-1",
+            Side::Buy,
+            OrderKind::Limit,
+            TimeInForce::Gtc,
+            Some(dec!(59990)),
+            dec!(0.002),
+        );
+        assert!(query(&p).contains("timeInForce=GTC"));
+        // MARKET: neither price nor timeInForce, whatever the engine's order carried.
+        let p = new_order(
+            "BTCUSDT",
+            "p3-X-1",
+            Side::Sell,
+            OrderKind::Market,
+            TimeInForce::Ioc,
+            Some(dec!(59990)),
+            dec!(0.002),
+        );
+        let q = query(&p);
+        assert!(q.contains("type=MARKET") && !q.contains("price") && !q.contains("timeInForce"));
+    }
+
+    #[test]
+    fn commissions_are_priced_in_the_quote_currency() {
+        let btc = Instrument::new(
+            InstrumentId(0),
+            "BTCUSDT",
+            "binance",
+            dec!(0.01),
+            dec!(0.00001),
+            Qty(1),
+        );
+        // Charged in the asset received: BTC on a buy, USDT on a sell.
+        assert_eq!(
+            fee_in_quote(&btc, "BTC", dec!(0.000001), dec!(60000)),
+            dec!(0.06)
+        );
+        assert_eq!(
+            fee_in_quote(&btc, "USDT", dec!(0.06), dec!(60000)),
+            dec!(0.06)
+        );
+        // BNB cannot be priced here: the balances carry it.
+        assert_eq!(
+            fee_in_quote(&btc, "BNB", dec!(0.0001), dec!(60000)),
+            dec!(0)
+        );
+        assert_eq!(fee_in_quote(&btc, "", dec!(1), dec!(60000)), dec!(0));
     }
 }
