@@ -85,6 +85,10 @@ fn runner(strategies: bool) -> (Runner, Arc<Mutex<Vec<VenueRulesUpdate>>>) {
 /// Step 0.002, notional >= 50: coarser than the instrument's own grid, so that orders
 /// on pit's grid can still break the venue's rules.
 fn rules() -> VenueRules {
+    rules_with_step(dec!(0.002))
+}
+
+fn rules_with_step(step: Decimal) -> VenueRules {
     VenueRules {
         not_trading: None,
         order_types: vec!["LIMIT".into(), "LIMIT_MAKER".into(), "MARKET".into()],
@@ -95,9 +99,9 @@ fn rules() -> VenueRules {
                 tick: dec!(0.1),
             },
             VenueFilter::LotSize {
-                min: dec!(0.002),
+                min: step,
                 max: dec!(9000),
-                step: dec!(0.002),
+                step,
             },
             VenueFilter::Notional {
                 min: dec!(50),
@@ -171,11 +175,12 @@ fn without_the_venues_rules_no_order_leaves_and_the_reason_says_why() {
     assert!(v.contains("(exchangeInfo: connection refused)"), "{v}");
     assert_eq!(r.exec.stats().orders_sent, 0);
 
-    // Loaded: strategies trade, and the health view says what is in force.
+    // Loaded (the strategies' 0.001 is on the step): they trade, and the health view
+    // says what is in force.
     rules
         .lock()
         .unwrap()
-        .push((InstrumentId(0), Ok(self::rules())));
+        .push((InstrumentId(0), Ok(rules_with_step(dec!(0.001)))));
     rules
         .lock()
         .unwrap()
@@ -190,7 +195,7 @@ fn without_the_venues_rules_no_order_leaves_and_the_reason_says_why() {
         .alerts()
         .find(|a| a.text.contains("exchange filters loaded"))
         .expect("an alert says the filters were loaded");
-    assert!(loaded.text.contains("step 0.002"), "{}", loaded.text);
+    assert!(loaded.text.contains("step 0.001"), "{}", loaded.text);
     let h = r.engine.view().health.venue_rules;
     assert!(h[0].known && h[0].text.contains("notional >= 50"), "{h:?}");
 }
@@ -207,7 +212,7 @@ fn every_manual_and_strategy_order_is_held_to_the_filters_with_the_rule_named() 
         .unwrap()
         .push((InstrumentId(1), Ok(VenueRules::default())));
     r.run_until(at(30.0));
-    // The strategies trade 0.001 BTC (config default): off the venue's 0.002 step.
+    // The strategies trade 0.001 BTC (config default): below the venue's 0.002 minimum.
     let strategy_refusal = r
         .engine
         .alerts()
@@ -216,7 +221,7 @@ fn every_manual_and_strategy_order_is_held_to_the_filters_with_the_rule_named() 
     assert!(
         strategy_refusal
             .text
-            .contains("LOT_SIZE: qty 0.001 is not a multiple of step 0.002"),
+            .contains("LOT_SIZE: qty 0.001 is below the minimum 0.002"),
         "{}",
         strategy_refusal.text
     );
@@ -226,12 +231,9 @@ fn every_manual_and_strategy_order_is_held_to_the_filters_with_the_rule_named() 
         verdict(&mut r, manual(3, px)),
         Err("LOT_SIZE: qty 0.003 is not a multiple of step 0.002".to_string())
     );
-    let low = Decimal::from(px) / Decimal::from(10);
+    // 0.002 at 60.0: 0.12 of notional.
     let v = verdict(&mut r, manual(2, 600)).unwrap_err();
-    assert_eq!(
-        v, "NOTIONAL: notional 0.12 is below the minimum 50",
-        "{low}"
-    );
+    assert_eq!(v, "NOTIONAL: notional 0.12 is below the minimum 50");
     let before = r.exec.stats().orders_sent;
     r.command(Command::Manual(manual(3, px)));
     assert_eq!(r.exec.stats().orders_sent, before, "nothing left");
@@ -337,8 +339,10 @@ fn what_pits_risk_engine_passes_the_emulator_never_rejects_for_a_filter() {
     let r = rt
         .block_on(rules::fetch(&rest, "BTCUSDT"))
         .expect("the emulator's exchangeInfo is read");
-    assert_eq!(r.tick_size(), Some(dec!(0.01)));
-    assert_eq!(r.step_size(), Some(dec!(0.00001)));
+    let spec = &pit::emulate::exchange::default_symbols()[0];
+    assert_eq!(r.tick_size(), Some(spec.tick));
+    assert_eq!(r.step_size(), Some(spec.lot));
+    let tick = spec.tick;
     assert!(rt.block_on(rules::fetch(&rest, "NOPE")).is_err());
 
     let depth: DepthSnapshot = rt
@@ -353,9 +357,9 @@ fn what_pits_risk_engine_passes_the_emulator_never_rejects_for_a_filter() {
     let mid = (bid + ask) / Decimal::TWO;
     // Resting buys far enough below the market not to fill, some off the tick or the
     // step, some too small or too large; market sells of various sizes.
-    let far = (bid * dec!(0.9)).round_dp(2);
+    let far = (bid * dec!(0.9) / tick).floor() * tick;
     let mut cases: Vec<(Option<Decimal>, Decimal)> = Vec::new();
-    for price in [far, far + dec!(0.005), dec!(0.001), dec!(100)] {
+    for price in [far, far + tick / dec!(2), dec!(0.001), dec!(100)] {
         for qty in [
             dec!(0.001),
             dec!(0.000015),
@@ -366,7 +370,7 @@ fn what_pits_risk_engine_passes_the_emulator_never_rejects_for_a_filter() {
             cases.push((Some(price), qty));
         }
     }
-    for qty in [dec!(0.0001), dec!(0.000015), dec!(0.00000001), dec!(101)] {
+    for qty in [dec!(0.002), dec!(0.0001), dec!(0.0015), dec!(101)] {
         cases.push((None, qty));
     }
     let (mut passed, mut refused) = (0, 0);
@@ -449,6 +453,15 @@ ws_api_url = "{ws}/ws-api/v3"
 symbol = "BTCUSDT"
 tick_size = 0.01
 lot_size = 0.00001
+
+[strategies.market_maker]
+symbol = "BTCUSDT"
+[strategies.imbalance]
+symbol = "BTCUSDT"
+[strategies.vwap_revert]
+symbol = "BTCUSDT"
+[strategies.orb]
+symbol = "BTCUSDT"
 "#
     );
     let path = dir.join("config.toml");
