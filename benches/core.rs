@@ -138,6 +138,8 @@ fn risk_check(c: &mut Criterion) {
                     open_buy_qty: Decimal::ZERO,
                     open_sell_qty: Decimal::ZERO,
                     open_orders: 3,
+                    open_on_instrument: 0,
+                    venue_rules: pit::domain::VenueRulesState::not_required(),
                     duplicate_id: false,
                     day_pnl: Decimal::ZERO,
                     drawdown: Decimal::ZERO,

@@ -23,6 +23,7 @@ pub mod pace;
 pub mod panics;
 pub mod paths;
 pub mod progress;
+pub mod reconcile;
 pub mod record;
 pub mod runner;
 pub mod setup;

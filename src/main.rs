@@ -174,6 +174,16 @@ Examples:
   pit emulate binance --port 9100
   pit emulate binance --faults lose-response=1,429=2,slow=500ms")]
     Emulate(emulate::EmulateArgs),
+    /// Compare the store (open orders, fills, positions) with the live venue (open orders,
+    /// trades, balances) and print the differences. Not while a run holds the store.
+    #[command(after_long_help = "\
+Examples:
+  pit reconcile
+  pit reconcile --json | jq .differences
+
+Exit codes: 0 they agree, 1 they differ, 2 usage or config error, no live venue
+configured, the store held by a run, or the venue cannot be read.")]
+    Reconcile(reconcile::ReconcileArgs),
     /// The full console on a running engine, over its control socket (--view: read-only;
     /// --ssh HOST: on another box). q detaches; the engine goes on.
     Attach(control::AttachArgs),
@@ -439,8 +449,12 @@ fn start_engine(cfg: &Config, args: &RunArgs, publish_every: Duration) -> anyhow
         pit::setup::live_market_endpoints(&mut cfg);
     }
     let cfg = &cfg;
-    let (parts, persisted) =
+    let (mut parts, persisted) =
         pit::setup::assemble_persisted(cfg, seed, &mode, args.fills_out.clone())?;
+    if live {
+        // No order leaves before the venue's filters are known (fail closed).
+        parts.engine.await_venue_rules(&cfg.venue);
+    }
     tracing::info!(run = persisted.run, store = %cfg.store.path.display(), "store open");
     let dir = persisted.dir.clone();
     let started = spawn_engine(cfg, args, publish_every, parts, persisted, live);
@@ -789,6 +803,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Completions(a)) => return toolbox::completions(a),
         Some(Cmd::Man(a)) => return toolbox::man(a),
         Some(Cmd::Emulate(a)) => return emulate::emulate(a),
+        Some(Cmd::Reconcile(a)) => return reconcile::reconcile(cli.config.as_ref(), a),
         Some(Cmd::Attach(a)) => return control::attach(cli.config.as_ref(), a),
         Some(Cmd::ControlProxy(a)) => return control::control_proxy(cli.config.as_ref(), a),
         // Plain `pit` opens the console on the configured venue.
@@ -866,6 +881,9 @@ mod control;
 /// `pit emulate`.
 #[path = "cli/emulate.rs"]
 mod emulate;
+/// `pit reconcile`.
+#[path = "cli/reconcile.rs"]
+mod reconcile;
 /// `pit config`, `pit completions`, `pit man`.
 #[path = "cli/toolbox.rs"]
 mod toolbox;

@@ -344,6 +344,19 @@ impl Runner {
     /// Process the next item in time order (venue reports first at equal times, then
     /// market data, then the timer). Returns its time.
     pub fn step(&mut self) -> Timestamp {
+        // A live venue's rules (exchange filters), read by its connection task: applied
+        // before anything else, at the time reached (nothing on paper: no allocation).
+        let mut rules = Vec::new();
+        self.exec.poll_venue_rules(&mut rules);
+        for (instrument, rules) in rules {
+            let at = self.now;
+            self.engine.process(
+                at,
+                Input::VenueRules { instrument, rules },
+                &mut self.effects,
+            );
+            self.dispatch(at);
+        }
         let t_market = self.market.peek_time();
         let t_exec = self.exec.next_report_time();
         let next = self.next_time();

@@ -79,6 +79,10 @@ pub struct Status {
     /// paper.
     #[serde(default)]
     pub exec: Option<crate::engine::view::ExecHealth>,
+    /// A live venue's rules (exchange filters) per instrument, as the risk engine holds
+    /// them; empty on paper.
+    #[serde(default)]
+    pub venue_rules: Vec<crate::engine::view::VenueRulesView>,
 }
 
 /// How far a kill has got, as the engine counts it: the targets are every order that was
@@ -225,6 +229,7 @@ impl Status {
             events: v.health.events,
             store_failed: v.store_failed.clone(),
             exec: v.health.exec.clone(),
+            venue_rules: v.health.venue_rules.clone(),
         }
     }
 
@@ -261,6 +266,17 @@ impl Status {
                 x.dead_man,
                 q(&x.send_to_ack),
                 q(&x.send_to_first_fill),
+            );
+        }
+        for r in &self.venue_rules {
+            s += &format!(
+                "filters {}: {}\n",
+                r.symbol,
+                if r.known {
+                    r.text.clone()
+                } else {
+                    format!("NOT KNOWN, {}", r.text)
+                }
             );
         }
         if let Some(e) = &self.store_failed {

@@ -5,6 +5,7 @@
 
 pub mod book;
 pub mod event;
+pub mod filters;
 pub mod gate;
 pub mod instrument;
 pub mod invalid;
@@ -16,6 +17,7 @@ pub mod trading;
 
 pub use book::{Level, OrderBook, TakeCost};
 pub use event::{ExecReport, MarketEvent, MarketEventKind, TradeTick};
+pub use filters::{FilterBreach, FilterOrder, VenueFilter, VenueRules, VenueRulesState};
 pub use gate::TradingGate;
 pub use instrument::{Instrument, InstrumentId};
 pub use invalid::Invalid;

@@ -11,12 +11,12 @@
 //! liquidity they took.
 
 use crate::domain::{
-    ClientOrderId, ExecReport, Fill, Instrument, InstrumentId, Liquidity, MarketEvent,
+    ClientOrderId, ExecReport, Fill, FilterOrder, Instrument, InstrumentId, Liquidity, MarketEvent,
     MarketEventKind, OrderBook, OrderKind, OrderRequest, OrderSpec, OrderTag, Owner, Price, Qty,
     Side as DSide, TimeInForce as DTif, Timestamp, TradingGate,
 };
 use crate::venue::exchanges::binance::api::errors::{ApiError, code, msg};
-use crate::venue::exchanges::binance::api::filters::{OrderCheck, SymbolFilter, SymbolRules};
+use crate::venue::exchanges::binance::api::filters::{SymbolFilter, SymbolRules, order_type_name};
 use crate::venue::exchanges::binance::api::wire::{
     Account, Balance, CancelResponse, CommissionRates, DepthSnapshot, ExchangeInfo,
     ExecutionReport, ExecutionType, MyTrade, MyTradesParams, NewOrderParams, NewOrderResponse,
@@ -71,7 +71,9 @@ pub fn default_symbols() -> Vec<SymbolSpec> {
     ]
 }
 
-/// The exchangeInfo filters of a symbol (real-looking: as Binance lists BTCUSDT's).
+/// The exchangeInfo filters of a symbol (real-looking: as Binance lists BTCUSDT's, less
+/// PERCENT_PRICE_BY_SIDE, so that a rehearsal or a test can rest an order far from the
+/// market; pit checks that filter too when a venue lists it).
 pub fn filters_for(s: &SymbolSpec) -> Vec<SymbolFilter> {
     let d8 = |x: Decimal| d8(x);
     let s = &SymbolSpec {
@@ -103,7 +105,39 @@ pub fn filters_for(s: &SymbolSpec) -> Vec<SymbolFilter> {
             apply_max_to_market: false,
             avg_price_mins: 5,
         },
+        SymbolFilter::MaxNumOrders {
+            max_num_orders: MAX_NUM_ORDERS,
+        },
     ]
+}
+
+/// MAX_NUM_ORDERS per symbol, as Binance lists BTCUSDT's (filters.md).
+pub const MAX_NUM_ORDERS: u32 = 200;
+/// EXCHANGE_MAX_NUM_ORDERS of the account (filters.md, "Exchange Filters").
+pub const EXCHANGE_MAX_NUM_ORDERS: u32 = 1_000;
+
+/// exchangeInfo's `exchangeFilters`.
+pub fn exchange_filters() -> Vec<serde_json::Value> {
+    vec![serde_json::json!({
+        "filterType": "EXCHANGE_MAX_NUM_ORDERS",
+        "maxNumOrders": EXCHANGE_MAX_NUM_ORDERS,
+    })]
+}
+
+/// One symbol of exchangeInfo: what the emulator publishes and also what it checks
+/// orders against (the same [`SymbolRules`] pit's risk engine checks).
+pub fn symbol_info(s: &SymbolSpec) -> SymbolInfo {
+    SymbolInfo {
+        symbol: s.symbol.clone(),
+        status: "TRADING".into(),
+        base_asset: s.base.clone(),
+        base_asset_precision: 8,
+        quote_asset: s.quote.clone(),
+        quote_asset_precision: 8,
+        order_types: vec!["LIMIT".into(), "LIMIT_MAKER".into(), "MARKET".into()],
+        is_spot_trading_allowed: true,
+        filters: filters_for(s),
+    }
 }
 
 /// One order as the exchange keeps it.
@@ -224,7 +258,7 @@ impl Exchange {
         let mut ex = Exchange {
             rules: specs
                 .iter()
-                .map(|s| SymbolRules::new(filters_for(s)))
+                .map(|s| SymbolRules::from_info(&symbol_info(s), &exchange_filters()))
                 .collect(),
             specs,
             instruments,
@@ -403,17 +437,7 @@ impl Exchange {
             .specs
             .iter()
             .filter(|s| symbol.is_none_or(|x| x == s.symbol))
-            .map(|s| SymbolInfo {
-                symbol: s.symbol.clone(),
-                status: "TRADING".into(),
-                base_asset: s.base.clone(),
-                base_asset_precision: 8,
-                quote_asset: s.quote.clone(),
-                quote_asset_precision: 8,
-                order_types: vec!["LIMIT".into(), "LIMIT_MAKER".into(), "MARKET".into()],
-                is_spot_trading_allowed: true,
-                filters: filters_for(s),
-            })
+            .map(symbol_info)
             .collect();
         Ok(ExchangeInfo {
             timezone: "UTC".into(),
@@ -428,7 +452,7 @@ impl Exchange {
                 rate_limit("ORDERS", "SECOND", 10, super::limits::ORDERS_PER_10S),
                 rate_limit("ORDERS", "DAY", 1, super::limits::ORDERS_PER_DAY),
             ],
-            exchange_filters: Vec::new(),
+            exchange_filters: exchange_filters(),
             symbols,
         })
     }
@@ -726,12 +750,25 @@ impl Exchange {
         let touch = book
             .best(dside(p.side).opposite())
             .map(|l| inst.price(l.price));
+        // The average price PERCENT_PRICE_BY_SIDE is centred on: the book's mid here
+        // (Binance: its reference or average price; pit's risk engine uses the mid too).
+        let mid = book.mid_ticks().map(|m| m * inst.tick_size);
+        let open_on_symbol = self
+            .orders
+            .values()
+            .filter(|o| o.inst == i && o.status.is_open())
+            .count();
+        let open_on_venue = self.orders.values().filter(|o| o.status.is_open()).count();
         self.rules[i]
-            .check(&OrderCheck {
-                market: kind == OrderKind::Market,
+            .check(&FilterOrder {
+                side: dside(p.side),
+                order_type: order_type_name(kind, tif),
                 price,
-                quantity: qty,
-                reference_price: touch,
+                qty,
+                market_price: touch,
+                average_price: mid,
+                open_on_symbol,
+                open_on_venue,
             })
             .map_err(|f| bad(code::INVALID_MESSAGE, f.message()))?;
         // On the grid now (the filters checked tick and step).

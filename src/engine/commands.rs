@@ -9,7 +9,7 @@ use super::risk::RiskApproved;
 use super::{Alert, AlertLevel, AuditEntry, ClosedTrade, Engine};
 use crate::domain::{
     ClientOrderId, ExecReport, Fill, InstrumentId, MarketEvent, Order, OrderRequest, OrderTag,
-    Owner, Position, StrategyId, TradingState,
+    Owner, Position, StrategyId, TradingState, VenueRules,
 };
 
 /// A manual order from the console or the command line.
@@ -95,6 +95,12 @@ pub enum Input {
     Market(MarketEvent),
     Exec(ExecReport),
     Command(Command),
+    /// A live venue's rules (exchange filters) for one instrument, read by the venue's
+    /// connection task; `Err` says why they could not be read (new orders stay refused).
+    VenueRules {
+        instrument: InstrumentId,
+        rules: Result<VenueRules, String>,
+    },
     Timer,
 }
 

@@ -35,7 +35,7 @@ pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCount
 
 use crate::domain::{
     ClientOrderId, Instrument, InstrumentId, Order, OrderBook, OrderRequest, Position, StrategyId,
-    Timestamp, TradeTick, TradingGate, TradingState,
+    Timestamp, TradeTick, TradingGate, TradingState, VenueRules, VenueRulesState,
 };
 use crate::strategy::{Intent, StrategySlot};
 use risk::RiskEngine;
@@ -142,6 +142,8 @@ pub struct Engine {
     pending: Vec<Effect>,
     /// Orders to place again after a restart, once their instrument's book has a mid.
     pending_restore: Vec<OrderRequest>,
+    /// Each instrument's venue rules (exchange filters), checked by risk on every order.
+    venue_rules: Vec<VenueRulesState>,
 }
 
 impl Engine {
@@ -220,6 +222,7 @@ impl Engine {
             trips: vec![persist::Trip::default(); n],
             pending: Vec::new(),
             pending_restore: Vec::new(),
+            venue_rules: vec![VenueRulesState::NotRequired; n],
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());
@@ -271,6 +274,74 @@ impl Engine {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down
     }
+    /// The venue rules (exchange filters) known for an instrument.
+    pub fn venue_rules(&self, id: InstrumentId) -> &VenueRulesState {
+        &self.venue_rules[id.index()]
+    }
+
+    /// Trade on a live venue: every instrument's new orders are refused until its rules
+    /// (exchange filters) arrive as [`Input::VenueRules`] (fail closed).
+    pub fn await_venue_rules(&mut self, venue: &str) {
+        for r in &mut self.venue_rules {
+            *r = VenueRulesState::Awaited {
+                venue: venue.to_string(),
+                why: None,
+            };
+        }
+    }
+
+    fn on_venue_rules(
+        &mut self,
+        id: InstrumentId,
+        rules: Result<VenueRules, String>,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(slot) = self.venue_rules.get(id.index()) else {
+            return;
+        };
+        let symbol = self.instruments[id.index()].symbol.clone();
+        let venue = match slot {
+            VenueRulesState::NotRequired => self.instruments[id.index()].venue.clone(),
+            VenueRulesState::Awaited { venue, .. } | VenueRulesState::Known { venue, .. } => {
+                venue.clone()
+            }
+        };
+        match (rules, slot) {
+            (Ok(rules), VenueRulesState::Known { rules: old, .. }) if *old == rules => {}
+            (Ok(rules), prev) => {
+                let changed = matches!(prev, VenueRulesState::Known { .. });
+                let text = format!(
+                    "{venue} {symbol}: exchange filters {} ({}); every order is checked against them",
+                    if changed { "changed" } else { "loaded" },
+                    rules.summary()
+                );
+                let level = if changed {
+                    AlertLevel::Warn
+                } else {
+                    AlertLevel::Info
+                };
+                self.alert(level, "venue", text, out);
+                self.venue_rules[id.index()] = VenueRulesState::Known { venue, rules };
+            }
+            (Err(why), VenueRulesState::Known { .. }) => {
+                // Keep the rules already known: the venue announces changes ahead.
+                let text = format!(
+                    "{venue} {symbol}: exchange filters not refreshed ({why}); the last ones stay in force"
+                );
+                self.alert(AlertLevel::Warn, "venue", text, out);
+            }
+            (Err(why), _) => {
+                let text = format!(
+                    "{venue} {symbol}: exchange filters not loaded ({why}): new orders refused until they are"
+                );
+                self.alert_kind(AlertLevel::Warn, "venue", "venue-rules-unknown", text, out);
+                self.venue_rules[id.index()] = VenueRulesState::Awaited {
+                    venue,
+                    why: Some(why),
+                };
+            }
+        }
+    }
 
     /// The run's headline figures.
     pub fn summary(&self) -> Summary {
@@ -317,6 +388,7 @@ impl Engine {
                     self.audit(command, from, out);
                 }
             }
+            Input::VenueRules { instrument, rules } => self.on_venue_rules(instrument, rules, out),
             Input::Timer => self.on_timer(out),
         }
         self.note_changes(state_before, strategies_before, out);

@@ -14,6 +14,7 @@ struct RiskFigures {
     position: Decimal,
     open_buy: Decimal,
     open_sell: Decimal,
+    open_on_instrument: usize,
     day_pnl: Decimal,
     drawdown: Decimal,
 }
@@ -32,6 +33,8 @@ macro_rules! risk_ctx {
             open_buy_qty: $f.open_buy,
             open_sell_qty: $f.open_sell,
             open_orders: $e.open_orders.len(),
+            open_on_instrument: $f.open_on_instrument,
+            venue_rules: &$e.venue_rules[i],
             duplicate_id: $e.used_ids.contains(&$req.client_id),
             day_pnl: $f.day_pnl,
             drawdown: $f.drawdown,
@@ -91,7 +94,11 @@ impl Engine {
         // Exits whose cancel is in flight do not count: the venue caps every reduce-only
         // order at its own position, so even if one still fills the two cannot flip it.
         let mut reducible = self.positions[i].qty;
+        let mut open_on_instrument = 0;
         for o in self.open_orders.values() {
+            if o.req.spec.instrument == req.spec.instrument {
+                open_on_instrument += 1;
+            }
             if o.req.spec.instrument != req.spec.instrument
                 || (o.req.spec.reduce_only && o.cancel_pending)
             {
@@ -113,6 +120,7 @@ impl Engine {
             },
             open_buy,
             open_sell,
+            open_on_instrument,
             day_pnl: self.day_pnl(),
             drawdown: self.drawdown(),
         }

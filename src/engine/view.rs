@@ -6,6 +6,7 @@
 use super::{Alert, Engine, KillProgress, OrderPreview};
 use crate::domain::{
     Instrument, InstrumentId, Level, Order, Position, Timestamp, TradeTick, TradingState,
+    VenueRulesState,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -84,6 +85,21 @@ pub struct HealthView {
     /// The live execution venue (real orders); `None` on the paper venue. Set by the
     /// runner from the execution port.
     pub exec: Option<ExecHealth>,
+    /// Per instrument of a live venue: its rules (exchange filters) as the risk engine
+    /// holds them; empty when no venue rules apply (paper, replay).
+    #[serde(default)]
+    pub venue_rules: Vec<VenueRulesView>,
+}
+
+/// One instrument's venue rules in the health view and `pit status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueRulesView {
+    pub symbol: String,
+    /// Known: new orders are checked against them; otherwise new orders are refused.
+    pub known: bool,
+    /// `tick 0.01, step 0.00001, qty 0.00001..9000, notional >= 5`, or why they are not
+    /// known.
+    pub text: String,
 }
 
 /// A live execution venue as the status bar, the health view and `pit status` show it.
@@ -223,6 +239,17 @@ impl Engine {
                 risk_refusals: risk.refused,
                 feed: Vec::new(),
                 exec: None,
+                venue_rules: self
+                    .instruments
+                    .iter()
+                    .zip(&self.venue_rules)
+                    .filter(|(_, r)| **r != VenueRulesState::NotRequired)
+                    .map(|(i, r)| VenueRulesView {
+                        symbol: i.symbol.clone(),
+                        known: matches!(r, VenueRulesState::Known { .. }),
+                        text: r.describe(),
+                    })
+                    .collect(),
             },
             order_preview: self.order_preview.clone(),
             engine_lag: std::time::Duration::ZERO,

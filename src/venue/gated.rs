@@ -73,6 +73,9 @@ impl<P: ExecutionPort + ?Sized> ExecutionPort for GatedPort<P> {
     fn health(&self) -> Option<crate::engine::view::ExecHealth> {
         self.inner.health()
     }
+    fn poll_venue_rules(&mut self, out: &mut Vec<super::VenueRulesUpdate>) {
+        self.inner.poll_venue_rules(out)
+    }
     fn stats(&self) -> PortStats {
         let mut s = self.inner.stats();
         s.orders_blocked += self.blocked;

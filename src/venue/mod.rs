@@ -84,7 +84,17 @@ pub trait ExecutionPort: Send {
     fn health(&self) -> Option<crate::engine::view::ExecHealth> {
         None
     }
+    /// A live venue's rules (exchange filters) read since the last call, per instrument
+    /// (`Err`: why they could not be read), for the engine as
+    /// [`crate::engine::Input::VenueRules`]. The paper venue has none.
+    fn poll_venue_rules(&mut self, _out: &mut Vec<VenueRulesUpdate>) {}
 }
+
+/// One instrument's venue rules as a venue's connection task read them.
+pub type VenueRulesUpdate = (
+    crate::domain::InstrumentId,
+    Result<crate::domain::VenueRules, String>,
+);
 
 /// A market-data port over events already in memory (tests, benchmarks, backtests).
 pub struct EventFeed {

@@ -8,7 +8,8 @@
 use super::refusal::Refusal;
 use super::{BPS, NANOS_PER_SEC, RiskCtx, RiskLimits};
 use crate::domain::{
-    Instrument, OrderBook, OrderKind, OrderRequest, Price, Qty, Side, TimeInForce, Timestamp,
+    FilterOrder, Instrument, OrderBook, OrderKind, OrderRequest, Price, Qty, Side, TimeInForce,
+    Timestamp, VenueRulesState,
 };
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -455,4 +456,53 @@ pub(super) fn rate_limit(
         });
     }
     Ok(())
+}
+
+/// Check 3, the venue's rules (its exchange filters: tick, lot, notional, open orders,
+/// the symbol's status): an order the venue would reject is refused here, naming the rule
+/// and the figures. Reduce-only orders are held to them too (the venue would reject them
+/// as well). Rules not known yet for a live venue refuse every new order but let
+/// reduce-only exits through (fail closed for exposure; an exit the venue might reject
+/// still beats no exit). A market order's notional is taken at the touch it would take;
+/// PERCENT_PRICE ranges are centred on the book's mid (the venue uses its average price,
+/// which pit does not see).
+pub(super) fn venue_rules(req: &OrderRequest, ctx: &RiskCtx<'_>) -> Result<(), Refusal> {
+    let inst = ctx.instrument;
+    let rules = match ctx.venue_rules {
+        VenueRulesState::NotRequired => return Ok(()),
+        VenueRulesState::Awaited { .. } if req.spec.reduce_only => return Ok(()),
+        VenueRulesState::Awaited { venue, why } => {
+            return Err(Refusal::VenueRulesUnknown {
+                text: super::refusal::rules_unknown_msg(venue, &inst.symbol, why),
+            });
+        }
+        VenueRulesState::Known { rules, .. } => rules,
+    };
+    let s = &req.spec;
+    let market_price = match s.kind {
+        OrderKind::Market => ctx
+            .book
+            .best(s.side.opposite())
+            .map(|l| inst.price(l.price)),
+        OrderKind::Limit => None,
+    };
+    let order = FilterOrder {
+        side: s.side,
+        order_type: FilterOrder::order_type_of(s.kind, s.tif),
+        price: match s.kind {
+            OrderKind::Limit => s.price.map(|p| inst.price(p).normalize()),
+            OrderKind::Market => None,
+        },
+        qty: inst.qty(s.qty).normalize(),
+        market_price,
+        average_price: ctx
+            .book
+            .mid_ticks()
+            .map(|m| (m * inst.tick_size).normalize()),
+        open_on_symbol: ctx.open_on_instrument,
+        open_on_venue: ctx.open_orders,
+    };
+    rules
+        .check(&order)
+        .map_err(|breach| Refusal::VenueFilter { breach })
 }

@@ -9,6 +9,9 @@
 //! 2. order sanity: qty > 0 and at least the instrument's `min_qty`, a limit order has a
 //!    positive price, a market order has none (and is not post-only), the order is for the
 //!    instrument in the context;
+//! 2b. the venue's rules (exchange filters) when the venue has any: every order, exits
+//!    included, must pass what the venue would check; while a live venue's rules are not
+//!    known yet only reduce-only orders pass (see [`checks`]' `venue_rules`);
 //! 3. reduce-only orders must really reduce (opposite side to a non-zero position, qty no
 //!    larger than the position) and are then **approved without the remaining checks**:
 //!    exits are never blocked by loss limits, cooldown, rate, staleness or size caps;
@@ -32,7 +35,7 @@ pub use checks::{lot_grid, order_notional, order_size, price_band, tick_grid};
 pub use refusal::{Refusal, Refused};
 
 use crate::domain::Invalid;
-use crate::domain::{Instrument, OrderBook, OrderRequest, Timestamp};
+use crate::domain::{Instrument, OrderBook, OrderRequest, Timestamp, VenueRulesState};
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
 use std::ops::Deref;
@@ -178,6 +181,10 @@ pub struct RiskCtx<'a> {
     pub open_sell_qty: Decimal,
     /// Open orders of the whole account.
     pub open_orders: usize,
+    /// Open orders of the account on this instrument.
+    pub open_on_instrument: usize,
+    /// The venue's rules for this instrument ([`VenueRulesState::not_required`] on paper).
+    pub venue_rules: &'a VenueRulesState,
     /// This client order id was already used in this run.
     pub duplicate_id: bool,
     /// Realized + unrealized PnL net of fees since the day's start, quote.
@@ -324,6 +331,7 @@ impl RiskEngine {
         let (l, inst, now) = (&self.limits, ctx.instrument, ctx.now);
         checks::duplicate_id(req, ctx.duplicate_id)?;
         checks::sanity(req, inst)?;
+        checks::venue_rules(req, ctx)?;
         let qty = inst.qty(req.spec.qty);
         if req.spec.reduce_only {
             // Exits are approved without the remaining checks.

@@ -3,7 +3,7 @@
 //! check of the risk engine speaks this language, and so can the console's order form.
 
 use super::BPS;
-use crate::domain::{ClientOrderId, OrderRequest, Side, Timestamp};
+use crate::domain::{ClientOrderId, FilterBreach, OrderRequest, Side, Timestamp};
 use rust_decimal::Decimal;
 
 /// Why an order was refused. `Display` gives a one-line reason a trader understands, with
@@ -23,6 +23,21 @@ pub enum Refusal {
     InvalidOrder {
         /// What is wrong, with the figures.
         reason: String,
+    },
+    /// The order breaks one of the venue's rules for the instrument (its exchange
+    /// filters): the venue would reject it. `Display`: `"LOT_SIZE: qty 0.000015 is not a
+    /// multiple of step 0.00001"`.
+    #[error("{breach}")]
+    VenueFilter {
+        /// The rule and the figures.
+        breach: FilterBreach,
+    },
+    /// A live venue's rules for the instrument are not known yet: new orders are refused
+    /// until they are (fail closed). `Display` names the venue, the symbol and why.
+    #[error("{text}")]
+    VenueRulesUnknown {
+        /// `binance BTCUSDT: the venue's filters ... are not known yet (why): ...`.
+        text: String,
     },
     /// A reduce-only order that would not reduce the position.
     #[error("{}", not_reducing_msg(*.side, .qty, .position))]
@@ -159,6 +174,14 @@ impl Refusal {
         match self {
             Refusal::DuplicateId { .. } => "duplicate_id",
             Refusal::InvalidOrder { .. } => "invalid_order",
+            Refusal::VenueFilter { breach } => match breach.filter {
+                "PRICE_FILTER" => "venue_filter:price_filter",
+                "PERCENT_PRICE" | "PERCENT_PRICE_BY_SIDE" => "venue_filter:percent_price",
+                "LOT_SIZE" | "MARKET_LOT_SIZE" => "venue_filter:lot_size",
+                "MIN_NOTIONAL" | "NOTIONAL" => "venue_filter:notional",
+                _ => "venue_filter",
+            },
+            Refusal::VenueRulesUnknown { .. } => "venue_rules_unknown",
             Refusal::NotReducing { .. } => "not_reducing",
             Refusal::Cooldown { .. } => "cooldown",
             Refusal::DailyLoss { .. } => "daily_loss",
@@ -184,6 +207,14 @@ fn not_reducing_msg(side: Side, qty: &Decimal, position: &Decimal) -> String {
     } else {
         format!("reduce-only {side} {qty} is larger than the position {position} it would reduce")
     }
+}
+
+/// The text of [`Refusal::VenueRulesUnknown`].
+pub(super) fn rules_unknown_msg(venue: &str, symbol: &str, why: &Option<String>) -> String {
+    let why = why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default();
+    format!(
+        "{venue} {symbol}: the venue's filters (tick, lot, notional) are not known yet{why}: new orders refused until they are loaded"
+    )
 }
 
 fn millis_as_secs(ms: u64) -> Decimal {

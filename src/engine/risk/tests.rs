@@ -52,6 +52,8 @@ fn ctx<'a>(inst: &'a Instrument, book: &'a OrderBook) -> RiskCtx<'a> {
         open_buy_qty: Decimal::ZERO,
         open_sell_qty: Decimal::ZERO,
         open_orders: 0,
+        open_on_instrument: 0,
+        venue_rules: crate::domain::VenueRulesState::not_required(),
         duplicate_id: false,
         day_pnl: Decimal::ZERO,
         drawdown: Decimal::ZERO,
@@ -1001,4 +1003,112 @@ fn a_new_day_ends_the_cooldown_and_the_losing_streak() {
     // The streak starts from zero: one more loss is not two.
     e.record_round_trip(dec!(-1), T0);
     assert_eq!(e.cooldown_until(), None);
+}
+
+// ----- the venue's rules (exchange filters) ------------------------------------------
+
+/// BTC-like rules on the test instrument's grid (tick 0.1, lot 0.001): a coarser step
+/// (0.002), a notional floor of 50, at most 2 open orders on the symbol.
+fn venue_rules() -> crate::domain::VenueRulesState {
+    use crate::domain::{VenueFilter, VenueRules, VenueRulesState};
+    VenueRulesState::Known {
+        venue: "binance".into(),
+        rules: VenueRules {
+            not_trading: None,
+            order_types: vec!["LIMIT".into(), "LIMIT_MAKER".into(), "MARKET".into()],
+            filters: vec![
+                VenueFilter::PriceFilter {
+                    min: dec!(0.1),
+                    max: dec!(1000000),
+                    tick: dec!(0.1),
+                },
+                VenueFilter::LotSize {
+                    min: dec!(0.002),
+                    max: dec!(9000),
+                    step: dec!(0.002),
+                },
+                VenueFilter::MarketLotSize {
+                    min: dec!(0),
+                    max: dec!(0.5),
+                    step: dec!(0),
+                },
+                VenueFilter::Notional {
+                    min: dec!(50),
+                    apply_min_to_market: true,
+                    max: dec!(0),
+                    apply_max_to_market: false,
+                },
+                VenueFilter::MaxNumOrders { max: 2 },
+            ],
+        },
+    }
+}
+
+#[test]
+fn an_order_the_venue_would_reject_is_refused_naming_the_filter_and_values() {
+    let (inst, book) = (btc(), book());
+    let rules = venue_rules();
+    let mut c = ctx(&inst, &book);
+    c.venue_rules = &rules;
+    let mut e = engine();
+    let r = refusal(&mut e, limit(Side::Buy, 599_990, 3), &c);
+    assert_eq!(r.code(), "venue_filter:lot_size");
+    assert_eq!(
+        r.to_string(),
+        "LOT_SIZE: qty 0.003 is not a multiple of step 0.002"
+    );
+    // 0.002 x 20000.0 = 40 < 50.
+    let r = refusal(&mut e, limit(Side::Buy, 200_000, 2), &c);
+    assert_eq!(
+        r.to_string(),
+        "NOTIONAL: notional 40 is below the minimum 50"
+    );
+    // A market order's notional is priced at the touch it takes (ask 60001.0), and it
+    // is held to MARKET_LOT_SIZE.
+    let r = refusal(&mut e, market(Side::Buy, 600), &c);
+    assert_eq!(
+        r.to_string(),
+        "MARKET_LOT_SIZE: qty 0.6 is above the maximum 0.5"
+    );
+    c.open_on_instrument = 2;
+    let r = refusal(&mut e, limit(Side::Buy, 599_990, 2), &c);
+    assert_eq!(
+        r.to_string(),
+        "MAX_NUM_ORDERS: 2 open orders on this symbol: one more exceeds the venue's 2"
+    );
+    c.open_on_instrument = 1;
+    approve(&mut e, limit(Side::Buy, 599_990, 2), &c);
+    approve(&mut e, market(Side::Sell, 2), &c);
+}
+
+#[test]
+fn reduce_only_exits_are_held_to_the_venue_filters_too() {
+    // The venue would reject an off-step exit just the same: refused here, said why.
+    let (inst, book) = (btc(), book());
+    let rules = venue_rules();
+    let mut c = ctx(&inst, &book);
+    c.venue_rules = &rules;
+    c.position = dec!(0.003);
+    let r = refusal(&mut engine(), reduce_only(market(Side::Sell, 3)), &c);
+    assert_eq!(r.code(), "venue_filter:lot_size");
+    approve(&mut engine(), reduce_only(market(Side::Sell, 2)), &c);
+}
+
+#[test]
+fn unknown_venue_rules_refuse_new_orders_but_let_exits_through() {
+    let (inst, book) = (btc(), book());
+    let awaited = crate::domain::VenueRulesState::Awaited {
+        venue: "binance".into(),
+        why: Some("exchangeInfo: connection refused".into()),
+    };
+    let mut c = ctx(&inst, &book);
+    c.venue_rules = &awaited;
+    let r = refusal(&mut engine(), limit(Side::Buy, 599_990, 2), &c);
+    assert_eq!(r.code(), "venue_rules_unknown");
+    assert_eq!(
+        r.to_string(),
+        "binance BTC-USD: the venue's filters (tick, lot, notional) are not known yet (exchangeInfo: connection refused): new orders refused until they are loaded"
+    );
+    c.position = dec!(0.002);
+    approve(&mut engine(), reduce_only(market(Side::Sell, 2)), &c);
 }

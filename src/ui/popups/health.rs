@@ -269,6 +269,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             t.style(Role::Dim),
         ));
     }
+    lines.extend(exec_lines(app));
     let h = &view.health;
     lines.push(Line::styled(
         format!(
@@ -280,9 +281,95 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// A live execution venue: its connection, send -> ack and send -> first fill latency
+/// (median and p99 over the latest orders), request weight, unresolved requests, and each
+/// instrument's exchange filters as the risk engine holds them (a row in trouble starts
+/// with `!`). Nothing on paper.
+fn exec_lines(app: &App) -> Vec<Line<'static>> {
+    let t = app.theme();
+    let view = app.view();
+    let mut lines = Vec::new();
+    if let Some(x) = &view.health.exec {
+        let q = |q: &Option<crate::engine::view::Quantiles>| {
+            q.map_or("no samples yet".to_string(), |q| {
+                format!(
+                    "median {} p99 {} ({} orders)",
+                    micros(q.median_us),
+                    micros(q.p99_us),
+                    q.samples
+                )
+            })
+        };
+        let trouble = x.connection != "connected" || x.stopped.is_some() || x.unresolved > 0;
+        let style = if trouble {
+            t.style(Role::Warning)
+        } else {
+            t.style(Role::Text)
+        };
+        let mark = if trouble { "! " } else { "  " };
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            format!(
+                "{mark}{} {} account {}: orders stream {}{}; weight {}; unresolved {}",
+                x.network,
+                x.venue,
+                x.account.as_deref().unwrap_or("?"),
+                x.connection,
+                x.stopped
+                    .as_ref()
+                    .map(|s| format!(", STOPPED ({s})"))
+                    .unwrap_or_default(),
+                x.used_weight.map_or("-".to_string(), |w| w.to_string()),
+                x.unresolved
+            ),
+            style,
+        ));
+        lines.push(Line::styled(
+            format!("  send -> ack         {}", q(&x.send_to_ack)),
+            t.style(Role::Text),
+        ));
+        lines.push(Line::styled(
+            format!("  send -> first fill  {}", q(&x.send_to_first_fill)),
+            t.style(Role::Text),
+        ));
+    }
+    for r in &view.health.venue_rules {
+        let (mark, style, text) = if r.known {
+            ("  ", t.style(Role::Text), r.text.clone())
+        } else {
+            (
+                "! ",
+                t.style(Role::Warning),
+                format!("NOT KNOWN, {}", r.text),
+            )
+        };
+        lines.push(Line::styled(
+            format!("{mark}filters {}: {text}", r.symbol),
+            style,
+        ));
+    }
+    lines
+}
+
+/// Microseconds as `850µs`, `12.3ms`, `1.20s`.
+fn micros(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us}µs"),
+        1_000..1_000_000 => format!("{:.1}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_reads_in_the_unit_that_fits() {
+        assert_eq!(micros(850), "850µs");
+        assert_eq!(micros(12_345), "12.3ms");
+        assert_eq!(micros(1_200_000), "1.20s");
+    }
 
     #[test]
     fn short_numbers() {

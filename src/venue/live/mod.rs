@@ -9,5 +9,6 @@ pub mod ids;
 pub mod keys;
 pub mod latency;
 pub mod port;
+pub mod reconcile;
 pub mod settings;
 pub mod tracker;

@@ -74,6 +74,8 @@ pub struct LivePort {
     stats: PortStats,
     /// Refusals made here (reconciling, banned), reported at the next poll.
     refusals: Vec<ExecReport>,
+    /// The venue's rules per symbol, as the connection task reads them.
+    rules: Option<Receiver<(String, Result<crate::domain::VenueRules, String>)>>,
 }
 
 impl LivePort {
@@ -99,7 +101,18 @@ impl LivePort {
             health,
             stats: PortStats::default(),
             refusals: Vec::new(),
+            rules: None,
         }
+    }
+
+    /// Take the venue's rules (exchange filters) per symbol from this channel, for the
+    /// engine (see [`ExecutionPort::poll_venue_rules`]).
+    pub fn with_venue_rules(
+        mut self,
+        rx: Receiver<(String, Result<crate::domain::VenueRules, String>)>,
+    ) -> Self {
+        self.rules = Some(rx);
+        self
     }
 
     /// A sender of requests to the connection task (`pit reconcile` through the control
@@ -249,6 +262,15 @@ impl ExecutionPort for LivePort {
 
     fn health(&self) -> Option<ExecHealth> {
         self.health.lock().ok().map(|h| h.clone())
+    }
+
+    fn poll_venue_rules(&mut self, out: &mut Vec<crate::venue::VenueRulesUpdate>) {
+        let Some(rx) = &self.rules else { return };
+        while let Ok((symbol, rules)) = rx.try_recv() {
+            if let Some(inst) = self.instruments.iter().find(|i| i.symbol == symbol) {
+                out.push((inst.id, rules));
+            }
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! user data stream, reconciliation) and [`start`], which builds the engine's
 //! [`LivePort`] on top of them.
 
+pub mod account;
 pub mod rest;
+pub mod rules;
 pub mod task;
 
 use crate::domain::{Instrument, TradingGate};
@@ -97,9 +99,17 @@ pub fn start(s: &TradingSettings, l: LiveStart) -> anyhow::Result<Started> {
     let ids = VenueIds::new(l.run);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (rtx, rrx) = std::sync::mpsc::channel();
+    let rest = Arc::new(rest);
+    // The exchange filters, read on this runtime and handed to the engine by the port.
+    let (rules_tx, rules_rx) = std::sync::mpsc::channel();
+    let rules_task = rules::run(
+        rest.clone(),
+        l.instruments.iter().map(|i| i.symbol.clone()).collect(),
+        rules_tx,
+    );
     let hooks: Arc<OnceLock<Arc<dyn task::Hooks>>> = Arc::new(OnceLock::new());
     let setup = task::TaskSetup {
-        rest: Arc::new(rest),
+        rest,
         ws_api_url,
         instruments: l.instruments.clone(),
         tracker: Tracker::new(ids.clone(), l.instruments.clone(), l.known_trades),
@@ -117,7 +127,13 @@ pub fn start(s: &TradingSettings, l: LiveStart) -> anyhow::Result<Started> {
         .build()?;
     std::thread::Builder::new()
         .name("pit-binance-exec".into())
-        .spawn(move || rt.block_on(task::run(setup, rx)))?;
-    let port = LivePort::new(tx, rrx, ids, l.instruments, l.gate, health);
+        .spawn(move || {
+            rt.block_on(async move {
+                tokio::spawn(rules_task);
+                task::run(setup, rx).await
+            })
+        })?;
+    let port =
+        LivePort::new(tx, rrx, ids, l.instruments, l.gate, health).with_venue_rules(rules_rx);
     Ok(Started { port, hooks })
 }

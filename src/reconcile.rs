@@ -1,0 +1,85 @@
+//! `pit reconcile`, the store's side: what the store believes, read from its rows. The
+//! comparison is [`crate::venue::live::reconcile`], the venue's side
+//! [`crate::venue::exchanges::binance::trade::account`].
+
+pub use crate::venue::exchanges::binance::trade::account::fetch as fetch_binance;
+use crate::venue::live::ids::VenueIds;
+pub use crate::venue::live::reconcile::*;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the store believes, from the rows of live runs (`mode` ending in
+/// [`crate::setup::LIVE_MODE`]): their orders not closed, their fills (whose `seq` is the
+/// venue's trade id times 256 plus the instrument's index, see
+/// [`crate::venue::live::tracker::trade_seq`]), the positions, and the starting balances
+/// recorded in `start_file`.
+pub fn store_side(
+    store: &crate::store::Store,
+    symbols: &[String],
+    start_file: &std::path::Path,
+) -> anyhow::Result<StoreSide> {
+    let live_runs: BTreeSet<u64> = store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.mode.ends_with(crate::setup::LIVE_MODE))
+        .map(|r| r.id)
+        .collect();
+    let open_orders = store
+        .orders()?
+        .into_iter()
+        .filter(|o| live_runs.contains(&o.run))
+        .filter(|o| matches!(o.status.as_str(), "NEW" | "ACKED" | "PARTIAL"))
+        .map(|o| StoreOrder {
+            venue_id: VenueIds::new(o.run)
+                .to_venue(&crate::domain::ClientOrderId::new(o.client_id.as_str())),
+            symbol: o.symbol,
+        })
+        .collect();
+    let fills = store
+        .fills()?
+        .into_iter()
+        .filter(|f| live_runs.contains(&f.run) && symbols.contains(&f.symbol))
+        .map(|f| StoreFill {
+            trade_id: f.seq / 256,
+            symbol: f.symbol,
+            side: f.side,
+            qty: f.qty,
+            price: f.price,
+        })
+        .collect();
+    let positions = store
+        .positions()?
+        .into_iter()
+        .map(|p| (p.symbol, p.qty))
+        .collect();
+    let start_balances = match std::fs::read_to_string(start_file) {
+        Err(_) => None,
+        Ok(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", start_file.display()))?;
+            let mut m = BTreeMap::new();
+            if let Some(b) = v["balances"].as_object() {
+                for (asset, amount) in b {
+                    let d: Decimal =
+                        amount
+                            .as_str()
+                            .and_then(|s| s.parse().ok())
+                            .ok_or_else(|| {
+                                anyhow::anyhow!(
+                                    "{}: balance of {asset} unreadable",
+                                    start_file.display()
+                                )
+                            })?;
+                    m.insert(asset.clone(), d);
+                }
+            }
+            Some(m)
+        }
+    };
+    Ok(StoreSide {
+        open_orders,
+        fills,
+        positions,
+        start_balances,
+    })
+}

@@ -1,0 +1,454 @@
+//! Reconciliation on demand (`pit reconcile`) and the balance check at a live start: what
+//! the store believes (open orders, fills, positions) against what the venue says (open
+//! orders, trades, account balances).
+//!
+//! [`compare`] is pure: plain rows in, a [`Reconciliation`] out. The venue's side is read
+//! by the venue's folder (Binance: `exchanges/binance/trade/account.rs`), the store's by
+//! `crate::reconcile`.
+//!
+//! What counts as a difference:
+//! * an order of pit open in the store but not at the venue, or open at the venue but not
+//!   in the store;
+//! * a trade at the venue of one of pit's orders that the store does not have, or a trade
+//!   in the store the venue does not list;
+//! * a base asset whose venue balance is not the starting balance (`data/binance-start.json`,
+//!   written by the first live run) plus pit's position minus the commissions the venue
+//!   charged in that asset on pit's trades.
+//!
+//! Orders and trades of somebody else (not `p<run>-...` ids) are listed as `external`:
+//! pit never touches them, and they are no difference about pit's own state.
+
+use super::ids::{IdOwner, VenueIds};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One of pit's orders still open in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOrder {
+    /// The venue's id (`p<run>-<engine id>`).
+    pub venue_id: String,
+    pub symbol: String,
+}
+
+/// One fill of a live run in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreFill {
+    pub symbol: String,
+    /// The venue's trade id.
+    pub trade_id: u64,
+    pub side: String,
+    pub qty: Decimal,
+    pub price: Decimal,
+}
+
+/// What the store believes.
+#[derive(Clone, Debug, Default)]
+pub struct StoreSide {
+    pub open_orders: Vec<StoreOrder>,
+    pub fills: Vec<StoreFill>,
+    /// Signed position per symbol.
+    pub positions: BTreeMap<String, Decimal>,
+    /// The account's balances when pit first managed it, if recorded.
+    pub start_balances: Option<BTreeMap<String, Decimal>>,
+}
+
+/// A trade as the venue lists it, with the client id of its order when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueTrade {
+    pub symbol: String,
+    pub trade_id: u64,
+    pub order_id: u64,
+    pub client_order_id: Option<String>,
+    pub buy: bool,
+    pub qty: Decimal,
+    pub price: Decimal,
+    pub commission: Decimal,
+    pub commission_asset: String,
+}
+
+/// An open order at the venue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueOrder {
+    pub symbol: String,
+    pub client_order_id: String,
+}
+
+/// What the venue says.
+#[derive(Clone, Debug, Default)]
+pub struct VenueSide {
+    pub account: String,
+    pub open_orders: Vec<VenueOrder>,
+    pub trades: Vec<VenueTrade>,
+    /// free + locked per asset.
+    pub balances: BTreeMap<String, Decimal>,
+}
+
+/// An instrument's symbol and its base asset.
+#[derive(Clone, Debug)]
+pub struct Market {
+    pub symbol: String,
+    pub base: String,
+}
+
+/// One line of the answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `order`, `trade`, `balance`.
+    pub kind: &'static str,
+    pub symbol: String,
+    pub text: String,
+}
+
+/// A base asset's balance against what pit's trading explains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BalanceCheck {
+    pub asset: String,
+    pub venue: Decimal,
+    pub start: Decimal,
+    pub position: Decimal,
+    pub commissions: Decimal,
+    pub expected: Decimal,
+}
+
+/// The outcome.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Reconciliation {
+    pub venue: String,
+    pub account: String,
+    pub store_open_orders: usize,
+    pub venue_open_orders: usize,
+    pub store_fills: usize,
+    pub venue_trades: usize,
+    pub balances: Vec<BalanceCheck>,
+    /// Disagreements about pit's own orders, fills and balances.
+    pub differences: Vec<Finding>,
+    /// Somebody else's orders and trades on the account (shown, never touched).
+    pub external: Vec<Finding>,
+    /// What could not be checked, and why.
+    pub notes: Vec<String>,
+}
+
+impl Reconciliation {
+    pub fn agree(&self) -> bool {
+        self.differences.is_empty()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["agree"] = self.agree().into();
+        v
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = format!("{} account {}\n", self.venue, self.account);
+        s += &format!(
+            "orders    store open {}, venue open {}\n",
+            self.store_open_orders, self.venue_open_orders
+        );
+        s += &format!(
+            "fills     store {}, venue {} (since the first the store knows)\n",
+            self.store_fills, self.venue_trades
+        );
+        for b in &self.balances {
+            s += &format!(
+                "balance   {} venue {} {} start {} + position {} - commissions {} = {}\n",
+                b.asset,
+                b.venue.normalize(),
+                if b.venue == b.expected { "=" } else { "!=" },
+                b.start.normalize(),
+                b.position.normalize(),
+                b.commissions.normalize(),
+                b.expected.normalize()
+            );
+        }
+        for n in &self.notes {
+            s += &format!("note      {n}\n");
+        }
+        for e in &self.external {
+            s += &format!("external  {} {}: {}\n", e.kind, e.symbol, e.text);
+        }
+        for d in &self.differences {
+            s += &format!("DIFFERS   {} {}: {}\n", d.kind, d.symbol, d.text);
+        }
+        if self.agree() {
+            s += "the store and the venue agree\n";
+        } else {
+            s += &format!(
+                "{} difference(s) between the store and the venue\n",
+                self.differences.len()
+            );
+        }
+        s
+    }
+}
+
+fn pits(venue_id: &str) -> bool {
+    // Any run's id: the run number does not matter here.
+    !matches!(VenueIds::new(0).owner(venue_id), IdOwner::External)
+}
+
+/// Compare the two sides.
+pub fn compare(markets: &[Market], store: &StoreSide, venue: &VenueSide) -> Reconciliation {
+    let mut r = Reconciliation {
+        account: venue.account.clone(),
+        store_open_orders: store.open_orders.len(),
+        venue_open_orders: venue.open_orders.len(),
+        store_fills: store.fills.len(),
+        venue_trades: venue.trades.len(),
+        ..Reconciliation::default()
+    };
+    let finding = |kind, symbol: &str, text: String| Finding {
+        kind,
+        symbol: symbol.to_string(),
+        text,
+    };
+    // Orders.
+    let venue_open: BTreeSet<&str> = venue
+        .open_orders
+        .iter()
+        .map(|o| o.client_order_id.as_str())
+        .collect();
+    let store_open: BTreeSet<&str> = store
+        .open_orders
+        .iter()
+        .map(|o| o.venue_id.as_str())
+        .collect();
+    for o in &store.open_orders {
+        if !venue_open.contains(o.venue_id.as_str()) {
+            r.differences.push(finding(
+                "order",
+                &o.symbol,
+                format!("{} is open in the store, not at the venue", o.venue_id),
+            ));
+        }
+    }
+    for o in &venue.open_orders {
+        if store_open.contains(o.client_order_id.as_str()) {
+            continue;
+        }
+        if pits(&o.client_order_id) {
+            r.differences.push(finding(
+                "order",
+                &o.symbol,
+                format!(
+                    "{} (pit's) is open at the venue, not in the store",
+                    o.client_order_id
+                ),
+            ));
+        } else {
+            r.external.push(finding(
+                "order",
+                &o.symbol,
+                format!("{} is open (not pit's: never touched)", o.client_order_id),
+            ));
+        }
+    }
+    // Trades.
+    let venue_ids: BTreeSet<(&str, u64)> = venue
+        .trades
+        .iter()
+        .map(|t| (t.symbol.as_str(), t.trade_id))
+        .collect();
+    let store_ids: BTreeSet<(&str, u64)> = store
+        .fills
+        .iter()
+        .map(|f| (f.symbol.as_str(), f.trade_id))
+        .collect();
+    for f in &store.fills {
+        if !venue_ids.contains(&(f.symbol.as_str(), f.trade_id)) {
+            r.differences.push(finding(
+                "trade",
+                &f.symbol,
+                format!(
+                    "trade {} ({} {} @ {}) is in the store, the venue does not list it",
+                    f.trade_id,
+                    f.side,
+                    f.qty.normalize(),
+                    f.price.normalize()
+                ),
+            ));
+        }
+    }
+    let mut commissions: BTreeMap<String, Decimal> = BTreeMap::new();
+    for t in &venue.trades {
+        let of_pit = t.client_order_id.as_deref().is_some_and(pits);
+        let text = format!(
+            "trade {} ({} {} @ {}, order {})",
+            t.trade_id,
+            if t.buy { "BUY" } else { "SELL" },
+            t.qty.normalize(),
+            t.price.normalize(),
+            t.client_order_id
+                .clone()
+                .unwrap_or_else(|| format!("#{}", t.order_id)),
+        );
+        if !of_pit {
+            r.external.push(finding(
+                "trade",
+                &t.symbol,
+                format!("{text}: not pit's order"),
+            ));
+            continue;
+        }
+        *commissions.entry(t.commission_asset.clone()).or_default() += t.commission;
+        if !store_ids.contains(&(t.symbol.as_str(), t.trade_id)) {
+            r.differences.push(finding(
+                "trade",
+                &t.symbol,
+                format!("{text} is at the venue, not in the store"),
+            ));
+        }
+    }
+    // Balances of the base assets.
+    match &store.start_balances {
+        None => r.notes.push(
+            "no starting balances recorded (the first live run writes them): balances not checked"
+                .into(),
+        ),
+        Some(start) => {
+            for m in markets {
+                let venue_bal = venue.balances.get(&m.base).copied().unwrap_or_default();
+                let start_bal = start.get(&m.base).copied().unwrap_or_default();
+                let position = store.positions.get(&m.symbol).copied().unwrap_or_default();
+                let fees = commissions.get(&m.base).copied().unwrap_or_default();
+                let expected = start_bal + position - fees;
+                if venue_bal != expected {
+                    r.differences.push(finding(
+                        "balance",
+                        &m.symbol,
+                        format!(
+                            "{} at the venue is {}, pit's trading explains {} (start {} + position {} - commissions {}): off by {}",
+                            m.base,
+                            venue_bal.normalize(),
+                            expected.normalize(),
+                            start_bal.normalize(),
+                            position.normalize(),
+                            fees.normalize(),
+                            (venue_bal - expected).normalize()
+                        ),
+                    ));
+                }
+                r.balances.push(BalanceCheck {
+                    asset: m.base.clone(),
+                    venue: venue_bal,
+                    start: start_bal,
+                    position,
+                    commissions: fees,
+                    expected,
+                });
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn markets() -> Vec<Market> {
+        vec![Market {
+            symbol: "BTCUSDT".into(),
+            base: "BTC".into(),
+        }]
+    }
+
+    fn trade(id: u64, client: &str, qty: Decimal, fee: Decimal) -> VenueTrade {
+        VenueTrade {
+            symbol: "BTCUSDT".into(),
+            trade_id: id,
+            order_id: id * 10,
+            client_order_id: Some(client.into()),
+            buy: true,
+            qty,
+            price: dec!(60000),
+            commission: fee,
+            commission_asset: "BTC".into(),
+        }
+    }
+
+    fn fill(id: u64, qty: Decimal) -> StoreFill {
+        StoreFill {
+            symbol: "BTCUSDT".into(),
+            trade_id: id,
+            side: "BUY".into(),
+            qty,
+            price: dec!(60000),
+        }
+    }
+
+    fn agreeing() -> (StoreSide, VenueSide) {
+        let store = StoreSide {
+            open_orders: vec![StoreOrder {
+                venue_id: "p3-S1-9".into(),
+                symbol: "BTCUSDT".into(),
+            }],
+            fills: vec![fill(7, dec!(0.002))],
+            positions: [("BTCUSDT".to_string(), dec!(0.002))].into(),
+            start_balances: Some([("BTC".to_string(), dec!(1))].into()),
+        };
+        let venue = VenueSide {
+            account: "42".into(),
+            open_orders: vec![
+                VenueOrder {
+                    symbol: "BTCUSDT".into(),
+                    client_order_id: "p3-S1-9".into(),
+                },
+                VenueOrder {
+                    symbol: "BTCUSDT".into(),
+                    client_order_id: "web_abc".into(),
+                },
+            ],
+            trades: vec![trade(7, "p3-S1-4", dec!(0.002), dec!(0.000002))],
+            balances: [("BTC".to_string(), dec!(1.001998))].into(),
+        };
+        (store, venue)
+    }
+
+    #[test]
+    fn the_same_orders_trades_and_balances_agree_and_externals_are_only_listed() {
+        let (store, venue) = agreeing();
+        let r = compare(&markets(), &store, &venue);
+        assert!(r.agree(), "{}", r.to_text());
+        assert_eq!(r.external.len(), 1);
+        assert!(r.external[0].text.contains("web_abc"));
+        let text = r.to_text();
+        assert!(text.contains("balance   BTC venue 1.001998 = start 1 + position 0.002 - commissions 0.000002 = 1.001998"), "{text}");
+        assert!(text.ends_with("the store and the venue agree\n"), "{text}");
+        assert_eq!(r.to_json()["agree"], true);
+    }
+
+    #[test]
+    fn each_kind_of_difference_is_named() {
+        let (mut store, mut venue) = agreeing();
+        // A fill missed by the store, an order the venue closed, a stray balance.
+        venue
+            .trades
+            .push(trade(8, "p3-S1-9", dec!(0.001), dec!(0.000001)));
+        venue.open_orders.remove(0);
+        venue.balances.insert("BTC".into(), dec!(1.5));
+        store.fills.push(fill(5, dec!(0.004)));
+        let r = compare(&markets(), &store, &venue);
+        let texts: Vec<String> = r
+            .differences
+            .iter()
+            .map(|d| format!("{} {}", d.kind, d.text))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "order p3-S1-9 is open in the store, not at the venue",
+                "trade trade 5 (BUY 0.004 @ 60000) is in the store, the venue does not list it",
+                "trade trade 8 (BUY 0.001 @ 60000, order p3-S1-9) is at the venue, not in the store",
+                "balance BTC at the venue is 1.5, pit's trading explains 1.001997 (start 1 + position 0.002 - commissions 0.000003): off by 0.498003",
+            ]
+        );
+        assert!(!r.agree());
+        assert!(
+            r.to_text()
+                .ends_with("4 difference(s) between the store and the venue\n")
+        );
+    }
+}
