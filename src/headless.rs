@@ -26,8 +26,19 @@ pub fn status_line(v: &EngineView) -> String {
     } else {
         ""
     };
+    // Live venues: each feed's state in words (none for the simulated market).
+    let mut feeds = String::new();
+    for (i, m) in v.markets.iter().enumerate() {
+        if let Some(state) = v.feed_state(i) {
+            let sym = m.instrument.as_ref().map_or("?", |i| i.symbol.as_str());
+            feeds.push_str(&format!(" {sym} {}", state.word()));
+        }
+    }
+    if !feeds.is_empty() {
+        feeds = format!(" | feed{feeds}");
+    }
     format!(
-        "{} {}{}{} |{} | pnl {} (real {} unreal {} fees {}) | open {} | fills {} | events {}",
+        "{} {}{}{} |{}{feeds} | pnl {} (real {} unreal {} fees {}) | open {} | fills {} | events {}",
         v.now.hms_millis(),
         v.trading_state,
         store,
