@@ -3,7 +3,8 @@
 //!
 //! Layout: at 120x40 and larger every pane is visible (book | trades | positions + PnL;
 //! orders | strategies; alerts). Smaller terminals show the book, the positions and PnL
-//! and the status bar, with one bottom pane at a time (Tab cycles it).
+//! and the status bar, with one bottom pane at a time (Tab cycles it). Below 60x20 the
+//! screen says "terminal too small (need 60x20)" instead of cutting numbers.
 
 pub mod panes;
 pub mod popups;
@@ -27,9 +28,18 @@ pub type App = crate::app::App<theme::Theme, Report>;
 pub const FULL_WIDTH: u16 = 120;
 pub const FULL_HEIGHT: u16 = 40;
 
+/// The smallest terminal the console lays out in; below it, it says so rather than cut
+/// numbers.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 20;
+
 /// Draw the whole console.
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        render_too_small(app, frame, area);
+        return;
+    }
     let halted = app.view().trading_state == TradingState::Halted;
     let banner = if halted { 3 } else { 0 };
     let [status, banner_area, body, footer] = Layout::vertical([
@@ -50,6 +60,33 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     panes::status::render_footer(app, frame, footer);
     popups::render(app, frame, area);
+}
+
+/// Below [`MIN_WIDTH`] x [`MIN_HEIGHT`]: no pane (a number cut short reads as another
+/// number), only what must never be missed: the size needed, the trading state and the
+/// kill key (which works at any size).
+fn render_too_small(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.theme();
+    let view = app.view();
+    let kill = app.keymap().keys_text(crate::app::Action::Kill);
+    let lines = vec![
+        Line::styled(
+            format!("terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT})"),
+            emphasis(t.style(Role::Warning)),
+        ),
+        Line::from(format!("now {}x{}", area.width, area.height)),
+        Line::from(Span::styled(
+            format!(" {} ", view.trading_state.as_str()),
+            state_style(app, view.trading_state).add_modifier(Modifier::BOLD),
+        )),
+        Line::from(format!("{kill} KILL works at any size")),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines)
+            .alignment(ratatui::layout::Alignment::Center)
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+        area,
+    );
 }
 
 fn render_full(app: &App, frame: &mut Frame, body: Rect) {

@@ -34,7 +34,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             } else {
                 fmt_dec(pos.avg_price, pp + 1)
             });
-            let upnl = Cell::from(signed(p.unrealized, 2)).style(pnl_style(app, p.unrealized));
+            let upnl = Cell::from(signed(p.unrealized, inst.money_precision()))
+                .style(pnl_style(app, p.unrealized));
             Some(Row::new(if narrow {
                 vec![sym, qty, avg, upnl]
             } else {
@@ -54,7 +55,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                         Cell::from(p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1)))
                     },
                     upnl,
-                    Cell::from(signed(pos.realized, 2)).style(pnl_style(app, pos.realized)),
+                    Cell::from(signed(pos.realized, inst.money_precision()))
+                        .style(pnl_style(app, pos.realized)),
                 ]
             }))
         })

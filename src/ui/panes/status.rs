@@ -36,7 +36,19 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(sep());
     }
     // Replays: the clock's speed (PAUSED when stopped) and the recorded date and time.
-    if let Some(r) = app.replay_clock() {
+    if app.replay_ended() {
+        spans.push(Span::styled(
+            " END OF RECORDING ",
+            t.style(Role::Warning)
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        ));
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("recorded {}", view.now.to_rfc3339()),
+            t.style(Role::Text),
+        ));
+        spans.push(sep());
+    } else if let Some(r) = app.replay_clock() {
         let style = if r.paused {
             t.style(Role::Warning).add_modifier(Modifier::BOLD)
         } else {
