@@ -235,7 +235,9 @@ pub async fn run_with(
         if hung_up.is_some() {
             continue;
         }
-        let silent = last_view.elapsed() >= crate::app::ENGINE_SILENCE;
+        // A replay at its end has no engine to hear from: that is no silence.
+        let silent =
+            !app.replay_ended() && last_view.elapsed() >= crate::app::ENGINE_SILENCE;
         if silent != app.engine_not_responding() {
             if silent {
                 tracing::warn!("no view from the engine for {:?}", last_view.elapsed());

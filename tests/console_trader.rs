@@ -219,3 +219,35 @@ fn below_60x20_the_console_says_it_is_too_small() {
 fn snapshot_too_small_40x10() {
     insta::assert_snapshot!(text(&screen(&app(), 40, 10)));
 }
+
+#[test]
+fn narrow_panes_drop_whole_columns_never_part_of_a_number() {
+    let app = app();
+    for w in [90u16, 60, 44, 34] {
+        let s = text(&pane(&app, w, 6, panes::orders::render));
+        for price in ["2990.50", "60000.0", "60000.3"] {
+            assert!(s.contains(price), "{price} whole at width {w}:\n{s}");
+        }
+        for qty in ["0.10", "0.001"] {
+            assert!(s.contains(qty), "{qty} whole at width {w}:\n{s}");
+        }
+    }
+    let s = text(&pane(&app, 34, 6, panes::orders::render));
+    assert!(
+        !s.contains("age") && !s.contains("owner"),
+        "dropped whole:\n{s}"
+    );
+    for w in [72u16, 40, 32] {
+        let s = text(&pane(&app, w, 5, panes::positions::render));
+        for figure in [
+            "BTC-USD", "ETH-USD", "+0.005", "-0.20", "59990.00", "2995.500", "+0.05",
+        ] {
+            assert!(s.contains(figure), "{figure} whole at width {w}:\n{s}");
+        }
+    }
+}
+
+#[test]
+fn snapshot_smallest_60x20() {
+    insta::assert_snapshot!(text(&screen(&app(), 60, 20)));
+}

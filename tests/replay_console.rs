@@ -96,9 +96,12 @@ fn replay_stays_on_its_last_screen_until_q() {
         &["END OF RECORDING", "q/ctrl-c quits", "Book BTC-USD"],
         Duration::from_secs(60),
     );
-    std::thread::sleep(Duration::from_millis(1_500));
+    // Longer than the console's engine-silence limit (2 s): an ended replay is no
+    // engine that stopped answering.
+    std::thread::sleep(Duration::from_millis(2_500));
     assert!(!screen.exited(), "the last screen stays until q");
     let last = screen.text();
+    assert!(!last.contains("ENGINE NOT RESPONDING"), "{last}");
     assert!(
         last.contains("END OF RECORDING")
             && (last.contains("recorded 2026-01-01T00:02:5")

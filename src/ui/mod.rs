@@ -266,3 +266,47 @@ pub(crate) fn lpad(s: &str, w: usize) -> String {
 pub(crate) fn emphasis(s: Style) -> Style {
     s.add_modifier(Modifier::BOLD)
 }
+
+/// Which columns of a table fit in `width`, each as wide as its widest text (`widths`,
+/// header included) with `spacing` between them: whole columns are dropped, lowest
+/// `priority` first (ties: the rightmost), until the rest fit. A number is never cut: a
+/// column is there in full or not at all. Returns the kept columns' indices, in order.
+pub(crate) fn fit_columns(
+    widths: &[usize],
+    priority: &[u8],
+    width: usize,
+    spacing: usize,
+) -> Vec<usize> {
+    let mut keep: Vec<usize> = (0..widths.len()).collect();
+    let total = |k: &[usize]| -> usize {
+        k.iter().map(|&i| widths[i]).sum::<usize>() + spacing * k.len().saturating_sub(1)
+    };
+    while keep.len() > 1 && total(&keep) > width {
+        let Some(pos) = keep
+            .iter()
+            .enumerate()
+            .min_by_key(|(pos, i)| (priority.get(**i).copied().unwrap_or(0), usize::MAX - pos))
+            .map(|(pos, _)| pos)
+        else {
+            break;
+        };
+        keep.remove(pos);
+    }
+    keep
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::fit_columns;
+
+    #[test]
+    fn whole_columns_go_lowest_priority_first_and_nothing_is_cut() {
+        let w = [1, 5, 6, 7, 4];
+        let p = [9, 2, 5, 9, 1];
+        assert_eq!(fit_columns(&w, &p, 100, 1), vec![0, 1, 2, 3, 4]);
+        // 1+5+6+7+4 + 4 spaces = 27; 26 drops the last (priority 1).
+        assert_eq!(fit_columns(&w, &p, 26, 1), vec![0, 1, 2, 3]);
+        assert_eq!(fit_columns(&w, &p, 16, 1), vec![0, 2, 3]);
+        assert_eq!(fit_columns(&w, &p, 9, 1), vec![0, 3]);
+    }
+}
