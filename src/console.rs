@@ -138,6 +138,8 @@ pub async fn run_with(
     let mut last_draw = Instant::now() - frame_every;
     let mut last_view = Instant::now();
     let mut stopping = false;
+    // The engine's view channel has closed (a replay at the end of its recording).
+    let mut views_ended = false;
     // Set once the terminal has gone away: no keys, no frames.
     let mut hung_up: Option<String> = None;
     let mut ticker = tokio::time::interval(frame_every);
@@ -174,9 +176,15 @@ pub async fn run_with(
                 Some(Err(e)) => hangup = Some(format!("terminal input failed: {e}")),
                 None => hangup = Some("terminal input ended".into()),
             },
-            changed = views.changed() => {
+            changed = views.changed(), if !views_ended => {
                 if changed.is_err() {
-                    break; // the engine thread ended
+                    // The engine thread ended. A replay stays on its last screen until
+                    // `q`; anything else stops here.
+                    if app.replay_clock().is_some() && !stopping {
+                        views_ended = true;
+                        continue;
+                    }
+                    break;
                 }
                 let view = views.borrow_and_update().clone();
                 last_view = Instant::now();
@@ -213,12 +221,23 @@ pub async fn run_with(
             hung_up = Some(why);
         }
         if handle.is_finished() {
-            break;
+            // A replay that reached the end of its recording keeps its last screen (END
+            // OF RECORDING) until `q`, Ctrl-C, SIGTERM or a hang-up.
+            if app.replay_clock().is_some() && !stopping && hung_up.is_none() {
+                if !app.replay_ended() {
+                    app.set_replay_ended();
+                    dirty = true;
+                }
+            } else {
+                break;
+            }
         }
         if hung_up.is_some() {
             continue;
         }
-        let silent = last_view.elapsed() >= crate::app::ENGINE_SILENCE;
+        // A replay at its end has no engine to hear from: that is no silence.
+        let silent =
+            !app.replay_ended() && last_view.elapsed() >= crate::app::ENGINE_SILENCE;
         if silent != app.engine_not_responding() {
             if silent {
                 tracing::warn!("no view from the engine for {:?}", last_view.elapsed());

@@ -26,17 +26,36 @@ pub fn status_line(v: &EngineView) -> String {
     } else {
         ""
     };
+    // Money at the quote currency's precision (the finest among the instruments).
+    let dp = v
+        .markets
+        .iter()
+        .filter_map(|m| m.instrument.as_ref())
+        .map(crate::domain::Instrument::money_precision)
+        .max()
+        .unwrap_or(2);
+    // Live venues: each feed's state in words (none for the simulated market).
+    let mut feeds = String::new();
+    for (i, m) in v.markets.iter().enumerate() {
+        if let Some(state) = v.feed_state(i) {
+            let sym = m.instrument.as_ref().map_or("?", |i| i.symbol.as_str());
+            feeds.push_str(&format!(" {sym} {}", state.word()));
+        }
+    }
+    if !feeds.is_empty() {
+        feeds = format!(" | feed{feeds}");
+    }
     format!(
-        "{} {}{}{} |{} | pnl {} (real {} unreal {} fees {}) | open {} | fills {} | events {}",
+        "{} {}{}{} |{}{feeds} | pnl {} (real {} unreal {} fees {}) | open {} | fills {} | events {}",
         v.now.hms_millis(),
         v.trading_state,
         store,
         kill,
         positions,
-        signed(v.pnl.equity.round_dp(2)),
-        signed(v.pnl.realized.round_dp(2)),
-        signed(v.pnl.unrealized.round_dp(2)),
-        v.pnl.fees.round_dp(2),
+        signed(v.pnl.equity.round_dp(dp)),
+        signed(v.pnl.realized.round_dp(dp)),
+        signed(v.pnl.unrealized.round_dp(dp)),
+        v.pnl.fees.round_dp(dp),
         v.open_orders.len(),
         v.health.fills,
         v.health.events,

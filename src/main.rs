@@ -628,7 +628,20 @@ fn config_path(config: Option<&PathBuf>) -> Option<PathBuf> {
 }
 
 /// The full-screen console over the engine.
-fn run_console(cfg: &Config, args: &RunArgs, config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+/// Start-up warnings as WARN alerts (source `setup`), shown on the console and stored.
+fn raise_warnings(handle: &pit::runner::EngineHandle, warnings: &[String]) {
+    for w in warnings {
+        let text = w.strip_prefix("warning: ").unwrap_or(w);
+        handle.alert(pit::engine::AlertLevel::Warn, "setup", text.to_string());
+    }
+}
+
+fn run_console(
+    cfg: &Config,
+    args: &RunArgs,
+    config: Option<&PathBuf>,
+    warnings: &[String],
+) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     // The theme is part of the config: a missing one is refused before anything else.
     let theme = console_theme(cfg, config)?;
@@ -645,6 +658,7 @@ fn run_console(cfg: &Config, args: &RunArgs, config: Option<&PathBuf>) -> anyhow
         server: _server,
         metrics: _metrics,
     } = start_engine(cfg, args, publish_every)?;
+    raise_warnings(&handle, warnings);
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
     app.set_price_band_bps(cfg.risk.price_band_bps);
     app.set_mode(if cfg.venue == "sim" {
@@ -820,8 +834,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         },
     };
     let mut cfg = load_config(cli.config.as_ref())?;
+    // Start-up warnings: printed, and raised as alerts once the engine runs (a console's
+    // alternate screen hides what was printed).
+    let mut warnings = Vec::new();
     if args.venue.is_some() || !args.symbols.is_empty() {
-        for w in pit::setup::select_live(&mut cfg, args.venue.as_deref(), &args.symbols)? {
+        warnings = pit::setup::select_live(&mut cfg, args.venue.as_deref(), &args.symbols)?;
+        for w in &warnings {
             eprintln!("pit: {w}");
         }
         cfg.validate()
@@ -829,12 +847,13 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let cfg = cfg;
     if !args.headless {
-        return run_console(&cfg, &args, cli.config.as_ref());
+        return run_console(&cfg, &args, cli.config.as_ref(), &warnings);
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
     // Views at the console's frame rate: `pit attach` draws from them.
     let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
     let started = start_engine(&cfg, &args, publish_every)?;
+    raise_warnings(&started.handle, &warnings);
     let result = runtime()?.block_on(pit::headless::supervise(started.handle))?;
     let clean = result.store_failed.is_none() && pit::panics::first().is_none();
     end_cleanly(&started.latch, &started.dir, clean);

@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+mod feedwatch;
 mod inbox;
 mod pacer;
 mod publisher;

@@ -72,3 +72,42 @@ fn replay_console_pauses_speeds_up_and_steps() {
     let status = screen.quit();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn replay_stays_on_its_last_screen_until_q() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = repo.join("config.toml");
+    let recording = repo.join("recordings/demo-sim-3m.jsonl.zst");
+    let mut screen = Pty::spawn(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "replay",
+            recording.to_str().unwrap(),
+            "--speed",
+            "max",
+        ],
+        dir.path(),
+        120,
+        40,
+    );
+    screen.wait_for(
+        &["END OF RECORDING", "q/ctrl-c quits", "Book BTC-USD"],
+        Duration::from_secs(60),
+    );
+    // Longer than the console's engine-silence limit (2 s): an ended replay is no
+    // engine that stopped answering.
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(!screen.exited(), "the last screen stays until q");
+    let last = screen.text();
+    assert!(!last.contains("ENGINE NOT RESPONDING"), "{last}");
+    assert!(
+        last.contains("END OF RECORDING")
+            && (last.contains("recorded 2026-01-01T00:02:5")
+                || last.contains("recorded 2026-01-01T00:03:00")),
+        "the screen of the recording's end:\n{last}"
+    );
+    let status = screen.quit();
+    assert!(status.success(), "{status:?}");
+}

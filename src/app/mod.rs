@@ -72,6 +72,8 @@ pub struct App<T, R> {
     pub mode: Mode,
     /// Replays only: the clock's pause state and speed.
     replay: Option<ReplayClock>,
+    /// A replay has reached the end of its recording: the last screen stays until `q`.
+    replay_ended: bool,
     theme: T,
     /// Themes `t` cycles through; the built-ins unless the loop sets others.
     theme_cycle: Vec<T>,
@@ -116,6 +118,7 @@ impl<T, R> App<T, R> {
             view: Arc::new(EngineView::default()),
             mode: Mode::Sim,
             replay: None,
+            replay_ended: false,
             theme,
             theme_cycle: Vec::new(),
             keymap,
@@ -250,6 +253,22 @@ impl<T, R> App<T, R> {
         });
     }
 
+    /// The replay reached the end of its recording (the engine has stopped): the last
+    /// screen stays, with END OF RECORDING, until `q`.
+    pub fn set_replay_ended(&mut self) {
+        if !self.replay_ended {
+            self.replay_ended = true;
+            self.flash = Some(format!(
+                "END OF RECORDING: this is the last screen; {} quits",
+                self.keymap.keys_text(Action::Quit)
+            ));
+        }
+    }
+
+    pub fn replay_ended(&self) -> bool {
+        self.replay_ended
+    }
+
     /// The replay clock as the console set it (replays only).
     pub fn replay_clock(&self) -> Option<ReplayClock> {
         self.replay
@@ -336,6 +355,18 @@ impl<T, R> App<T, R> {
             .markets
             .get(id.index())
             .and_then(|m| m.instrument.as_ref())
+    }
+    /// Decimal places for account-level money (equity, PnL, fees, drawdown): the finest
+    /// quote precision among the instruments ([`Instrument::money_precision`]); 2 with
+    /// none.
+    pub fn money_dp(&self) -> u32 {
+        self.view
+            .markets
+            .iter()
+            .filter_map(|m| m.instrument.as_ref())
+            .map(Instrument::money_precision)
+            .max()
+            .unwrap_or(2)
     }
     /// Equity samples, oldest first.
     pub fn equity_samples(&self) -> impl ExactSizeIterator<Item = Decimal> + '_ {

@@ -59,6 +59,7 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
     for n in &parts.notes {
         eprintln!("note: {n}");
     }
+    let parts_notes = parts.notes.clone();
     let fps = cfg.console.fps.clamp(1, 120);
     let opts = RunOptions {
         speed: a.speed,
@@ -78,6 +79,10 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
         opts,
     )
     .context("cannot start the engine thread")?;
+    // The notes as alerts too: the console's screen hides what was printed.
+    for n in &parts_notes {
+        handle.alert(pit::engine::AlertLevel::Info, "replay", n.clone());
+    }
     if a.headless {
         let result = runtime()?.block_on(pit::headless::supervise(handle))?;
         if a.json {

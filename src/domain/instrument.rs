@@ -121,6 +121,13 @@ impl Instrument {
         Qty(i64::try_from(units).unwrap_or(0))
     }
 
+    /// Decimal places for money in this instrument's quote currency (PnL, fees,
+    /// notional): the tick's decimals, at least 2 (cents). `BTC-USD` at tick 0.1 shows
+    /// 2, an `ETHBTC` at tick 0.000001 shows 6.
+    pub fn money_precision(&self) -> u32 {
+        self.price_precision.max(2)
+    }
+
     /// A price as text with the instrument's precision.
     pub fn fmt_price(&self, p: Price) -> String {
         format!("{:.*}", self.price_precision as usize, self.price(p))

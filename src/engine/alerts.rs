@@ -50,6 +50,14 @@ impl Engine {
         self.pending.append(&mut out);
     }
 
+    /// [`Engine::raise_alert`] with the kind its repeats fold on (e.g. `feed-down:binance`:
+    /// every failed reconnect of one venue counts on one row).
+    pub fn raise_alert_kind(&mut self, level: AlertLevel, source: &str, kind: &str, text: String) {
+        let mut out = Vec::new();
+        self.alert_kind(level, source, kind, text, &mut out);
+        self.pending.append(&mut out);
+    }
+
     pub(super) fn alert(
         &mut self,
         level: AlertLevel,

@@ -23,6 +23,16 @@ impl Engine {
         }
     }
 
+    /// Decimal places for account-level money in text: the finest quote precision of
+    /// the instruments traded ([`crate::domain::Instrument::money_precision`]).
+    pub(super) fn money_precision(&self) -> u32 {
+        self.instruments
+            .iter()
+            .map(crate::domain::Instrument::money_precision)
+            .max()
+            .unwrap_or(2)
+    }
+
     pub(super) fn day_pnl(&self) -> Decimal {
         self.equity() - self.day_start_equity
     }
@@ -65,6 +75,7 @@ impl Engine {
             if matches!(reason, super::risk::Refusal::DailyLoss { .. }) {
                 self.loss_halt_day = Some(self.day);
             }
+            let reason = for_people(reason, self.money_precision());
             self.halt(format!("risk halt: {reason}"), "risk", out);
         }
     }
@@ -167,5 +178,57 @@ impl Engine {
             f.liquidity
         );
         self.fill_hash.update(self.fill_line.as_bytes());
+    }
+}
+
+/// A loss-limit reason as people read it: the money at `dp` decimals (`day PnL -1.00`,
+/// not `-1.003122520000000000000000001`). The check itself compared the exact figures;
+/// only the text is rounded.
+fn for_people(reason: super::risk::Refusal, dp: u32) -> super::risk::Refusal {
+    use super::risk::Refusal;
+    match reason {
+        Refusal::DailyLoss { day_pnl, limit } => Refusal::DailyLoss {
+            day_pnl: day_pnl.round_dp(dp),
+            limit,
+        },
+        Refusal::Drawdown { drawdown, limit } => Refusal::Drawdown {
+            drawdown: drawdown.round_dp(dp),
+            limit,
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod money_text_tests {
+    use super::*;
+    use crate::engine::risk::Refusal;
+    use std::str::FromStr;
+
+    #[test]
+    fn a_halt_reason_shows_money_at_the_quote_precision() {
+        let day_pnl = Decimal::from_str("-1.003122520000000000000000001").expect("decimal");
+        let r = for_people(
+            Refusal::DailyLoss {
+                day_pnl,
+                limit: Decimal::ONE,
+            },
+            2,
+        );
+        assert_eq!(
+            r.to_string(),
+            "day PnL -1.00 is at or below the daily loss limit -1 (daily_loss_limit)"
+        );
+        let r = for_people(
+            Refusal::Drawdown {
+                drawdown: Decimal::from_str("10.0000004999").expect("decimal"),
+                limit: Decimal::TEN,
+            },
+            6,
+        );
+        assert_eq!(
+            r.to_string(),
+            "drawdown 10.000000 from the equity peak reached max_drawdown 10"
+        );
     }
 }

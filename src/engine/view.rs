@@ -160,6 +160,110 @@ pub struct FeedHealth {
     pub reconnects: u64,
     /// Since the connection's last frame.
     pub last_frame_age: Option<std::time::Duration>,
+    /// Waiting in back-off after a failed or lost connection: the time to the next
+    /// attempt.
+    #[serde(default)]
+    pub retry_in: Option<std::time::Duration>,
+    /// Why the last connection failed or ended.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Connection attempts that failed plus connections lost, since the start.
+    #[serde(default)]
+    pub failures: u64,
+}
+
+/// No frame at all for this long on a connected feed is STALE (Binance, Bybit, OKX and
+/// Kraken send book updates or heartbeats several times a second on a liquid pair).
+pub const FEED_SILENT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A feed's state in words, the one reading the status bar, the book, `pit run
+/// --headless`'s status line and the feed alerts share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedState {
+    /// Opening the connection, or connected and waiting for the first book.
+    Connecting,
+    /// Connected, the book synced and updating.
+    Live,
+    /// Connected, but nothing for this long (no frame, or no book update).
+    Stale(std::time::Duration),
+    /// Connected; the book lost integrity and waits for a fresh snapshot.
+    Resyncing,
+    /// The connection failed or was lost: why, and when the next attempt starts
+    /// (`None`: it is being attempted now).
+    Disconnected {
+        why: Option<String>,
+        retry_in: Option<std::time::Duration>,
+    },
+    /// The connection task has ended (the run is stopping).
+    Stopped,
+}
+
+impl FeedState {
+    /// The state of `feed`, with its instrument's market (`m`) at engine time `now`.
+    pub fn of(feed: &FeedHealth, m: Option<&MarketView>, now: Timestamp) -> FeedState {
+        match feed.connection.as_str() {
+            "stopped" => FeedState::Stopped,
+            "backoff" => FeedState::Disconnected {
+                why: feed.last_error.clone(),
+                retry_in: feed.retry_in,
+            },
+            "connecting" if feed.last_error.is_some() => FeedState::Disconnected {
+                why: feed.last_error.clone(),
+                retry_in: None,
+            },
+            "connecting" => FeedState::Connecting,
+            _ => {
+                if m.is_some_and(|m| m.resyncing) {
+                    return FeedState::Resyncing;
+                }
+                if let Some(age) = feed.last_frame_age.filter(|a| *a >= FEED_SILENT) {
+                    return FeedState::Stale(age);
+                }
+                match m {
+                    Some(m) if m.last_update.is_none() => FeedState::Connecting,
+                    Some(m) if m.stale => {
+                        FeedState::Stale(m.last_update.map(|t| now.since(t)).unwrap_or_default())
+                    }
+                    _ => FeedState::Live,
+                }
+            }
+        }
+    }
+
+    /// Everything is as it should be.
+    pub fn is_live(&self) -> bool {
+        matches!(self, FeedState::Live)
+    }
+
+    /// `CONNECTING`, `LIVE`, `STALE 12s`, `RESYNCING`, `DISCONNECTED — retry in 8s`,
+    /// `STOPPED`.
+    pub fn word(&self) -> String {
+        match self {
+            FeedState::Connecting => "CONNECTING".into(),
+            FeedState::Live => "LIVE".into(),
+            FeedState::Stale(age) => format!("STALE {}s", age.as_secs()),
+            FeedState::Resyncing => "RESYNCING".into(),
+            FeedState::Disconnected { retry_in, .. } => match retry_in {
+                Some(d) => format!("DISCONNECTED — retry in {}s", d.as_secs_f64().ceil() as u64),
+                None => "DISCONNECTED — retrying".into(),
+            },
+            FeedState::Stopped => "STOPPED".into(),
+        }
+    }
+}
+
+impl EngineView {
+    /// The live feed of market `i` (by symbol), if the market is fed by a live venue.
+    pub fn feed_of(&self, i: usize) -> Option<&FeedHealth> {
+        let sym = &self.markets.get(i)?.instrument.as_ref()?.symbol;
+        self.health.feed.iter().find(|f| &f.symbol == sym)
+    }
+
+    /// The state of market `i`'s live feed (`None`: the simulated market or a replay).
+    pub fn feed_state(&self, i: usize) -> Option<FeedState> {
+        let f = self.feed_of(i)?;
+        Some(FeedState::of(f, self.markets.get(i), self.now))
+    }
 }
 
 /// Everything the console shows, at one instant of engine time.

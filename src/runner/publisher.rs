@@ -22,6 +22,8 @@ pub(super) struct Publisher {
     pub(super) every: Duration,
     /// The halt latch whose state the view shows.
     pub(super) latch: Option<HaltLatch>,
+    /// Live feeds' states, for their alerts.
+    feeds: super::feedwatch::FeedWatch,
 }
 
 impl Publisher {
@@ -36,6 +38,7 @@ impl Publisher {
             last: Instant::now(),
             every,
             latch,
+            feeds: Default::default(),
         }
     }
 
@@ -59,13 +62,19 @@ impl Publisher {
         store: Option<&StoreSink>,
         lag: Duration,
     ) {
+        // A live feed's disconnects and silences become alerts (nothing for the simulated
+        // market or a replay: they have no live feed).
+        let feeds = market.health();
+        if !feeds.is_empty() {
+            self.feeds.check(engine, &feeds);
+        }
         if let Some(tx) = &self.tx {
             // Never show what is not durable yet: hold the view until it is (one held
             // view at a time, so a busy engine still shows progress).
             if self.held.is_none() {
                 let mut view = engine.view();
                 view.engine_lag = lag;
-                view.health.feed = market.health();
+                view.health.feed = feeds;
                 view.health.exec = exec.health();
                 if let Some(l) = &self.latch {
                     view.halt_latch = l.state();

@@ -3,7 +3,8 @@
 //!
 //! Layout: at 120x40 and larger every pane is visible (book | trades | positions + PnL;
 //! orders | strategies; alerts). Smaller terminals show the book, the positions and PnL
-//! and the status bar, with one bottom pane at a time (Tab cycles it).
+//! and the status bar, with one bottom pane at a time (Tab cycles it). Below 60x20 the
+//! screen says "terminal too small (need 60x20)" instead of cutting numbers.
 
 pub mod panes;
 pub mod popups;
@@ -27,9 +28,18 @@ pub type App = crate::app::App<theme::Theme, Report>;
 pub const FULL_WIDTH: u16 = 120;
 pub const FULL_HEIGHT: u16 = 40;
 
+/// The smallest terminal the console lays out in; below it, it says so rather than cut
+/// numbers.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 20;
+
 /// Draw the whole console.
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        render_too_small(app, frame, area);
+        return;
+    }
     let halted = app.view().trading_state == TradingState::Halted;
     let banner = if halted { 3 } else { 0 };
     let [status, banner_area, body, footer] = Layout::vertical([
@@ -50,6 +60,33 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     panes::status::render_footer(app, frame, footer);
     popups::render(app, frame, area);
+}
+
+/// Below [`MIN_WIDTH`] x [`MIN_HEIGHT`]: no pane (a number cut short reads as another
+/// number), only what must never be missed: the size needed, the trading state and the
+/// kill key (which works at any size).
+fn render_too_small(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.theme();
+    let view = app.view();
+    let kill = app.keymap().keys_text(crate::app::Action::Kill);
+    let lines = vec![
+        Line::styled(
+            format!("terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT})"),
+            emphasis(t.style(Role::Warning)),
+        ),
+        Line::from(format!("now {}x{}", area.width, area.height)),
+        Line::from(Span::styled(
+            format!(" {} ", view.trading_state.as_str()),
+            state_style(app, view.trading_state).add_modifier(Modifier::BOLD),
+        )),
+        Line::from(format!("{kill} KILL works at any size")),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines)
+            .alignment(ratatui::layout::Alignment::Center)
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+        area,
+    );
 }
 
 fn render_full(app: &App, frame: &mut Frame, body: Rect) {
@@ -228,4 +265,48 @@ pub(crate) fn lpad(s: &str, w: usize) -> String {
 /// A style with the emphasis modifier used for "look here" rows.
 pub(crate) fn emphasis(s: Style) -> Style {
     s.add_modifier(Modifier::BOLD)
+}
+
+/// Which columns of a table fit in `width`, each as wide as its widest text (`widths`,
+/// header included) with `spacing` between them: whole columns are dropped, lowest
+/// `priority` first (ties: the rightmost), until the rest fit. A number is never cut: a
+/// column is there in full or not at all. Returns the kept columns' indices, in order.
+pub(crate) fn fit_columns(
+    widths: &[usize],
+    priority: &[u8],
+    width: usize,
+    spacing: usize,
+) -> Vec<usize> {
+    let mut keep: Vec<usize> = (0..widths.len()).collect();
+    let total = |k: &[usize]| -> usize {
+        k.iter().map(|&i| widths[i]).sum::<usize>() + spacing * k.len().saturating_sub(1)
+    };
+    while keep.len() > 1 && total(&keep) > width {
+        let Some(pos) = keep
+            .iter()
+            .enumerate()
+            .min_by_key(|(pos, i)| (priority.get(**i).copied().unwrap_or(0), usize::MAX - pos))
+            .map(|(pos, _)| pos)
+        else {
+            break;
+        };
+        keep.remove(pos);
+    }
+    keep
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::fit_columns;
+
+    #[test]
+    fn whole_columns_go_lowest_priority_first_and_nothing_is_cut() {
+        let w = [1, 5, 6, 7, 4];
+        let p = [9, 2, 5, 9, 1];
+        assert_eq!(fit_columns(&w, &p, 100, 1), vec![0, 1, 2, 3, 4]);
+        // 1+5+6+7+4 + 4 spaces = 27; 26 drops the last (priority 1).
+        assert_eq!(fit_columns(&w, &p, 26, 1), vec![0, 1, 2, 3]);
+        assert_eq!(fit_columns(&w, &p, 16, 1), vec![0, 2, 3]);
+        assert_eq!(fit_columns(&w, &p, 9, 1), vec![0, 3]);
+    }
 }

@@ -167,7 +167,22 @@ pub struct Theme {
     pub name: String,
     /// No colours at all (NO_COLOR or a monochrome theme).
     pub monochrome: bool,
+    /// The terminal this console runs on has a light background: `t` cycles only the
+    /// themes made for it ([`suits_background`]). Taken from the configured theme (a
+    /// `light` one means a light terminal) and kept across `t`.
+    pub light_background: bool,
     styles: Vec<Style>,
+}
+
+/// Whether a theme suits a terminal's background: a theme named `light` (or `*light*`)
+/// is for light backgrounds (unreadable on a dark one), `mono` for any, the others
+/// (`dark`, `high-contrast`) for dark ones.
+pub fn suits_background(name: &str, light: bool) -> bool {
+    if name == "mono" {
+        true
+    } else {
+        name.contains("light") == light
+    }
 }
 
 impl Theme {
@@ -207,6 +222,7 @@ impl Theme {
         Theme {
             name: "defaults".into(),
             monochrome: false,
+            light_background: false,
             styles,
         }
     }
@@ -260,6 +276,7 @@ impl Theme {
         })?;
         let mut theme = Theme::defaults();
         theme.name = name.to_string();
+        theme.light_background = name.contains("light");
         for (role_name, spec) in &file.roles {
             let Some(role) = Role::from_name(role_name.get_ref()) else {
                 return Err(invalid(
@@ -322,13 +339,31 @@ impl Theme {
         })
     }
 
-    /// The same theme with every colour removed (modifiers stay).
+    /// The same theme with every colour removed (modifiers stay). The trading states,
+    /// which colour alone told apart, then differ by reverse video too: ACTIVE plain
+    /// bold, PAUSED reversed, REDUCING reversed and italic, HALTED reversed, bold and
+    /// underlined
+    /// (their words are always written).
     pub fn without_color(mut self) -> Theme {
         self.monochrome = true;
         for s in &mut self.styles {
             *s = Style::new()
                 .add_modifier(s.add_modifier)
                 .remove_modifier(s.sub_modifier);
+        }
+        let states = [
+            (Role::Active, Modifier::BOLD),
+            (Role::Paused, Modifier::REVERSED),
+            (Role::Reducing, Modifier::REVERSED | Modifier::ITALIC),
+            (
+                Role::Halted,
+                Modifier::REVERSED | Modifier::BOLD | Modifier::UNDERLINED,
+            ),
+        ];
+        for (role, m) in states {
+            if let Some(slot) = self.styles.get_mut(role.index()) {
+                *slot = Style::new().add_modifier(m);
+            }
         }
         self
     }
@@ -345,16 +380,30 @@ impl Theme {
 impl crate::app::ThemeCycle for Theme {
     fn next_theme(&self, cycle: &[Theme]) -> Option<(Theme, String)> {
         let forced_mono = self.monochrome && self.name != "mono";
+        let light = self.light_background;
+        // Only the themes that suit the terminal's background, in their order.
         let next = if cycle.is_empty() {
-            Theme::builtin(Theme::next_name(&self.name)).ok()
+            let mut name = Theme::next_name(&self.name);
+            for _ in 0..THEME_NAMES.len() {
+                if suits_background(name, light) {
+                    break;
+                }
+                name = Theme::next_name(name);
+            }
+            Theme::builtin(name).ok()
         } else {
-            let i = cycle
+            let fits: Vec<&Theme> = cycle
+                .iter()
+                .filter(|t| suits_background(&t.name, light))
+                .collect();
+            let i = fits
                 .iter()
                 .position(|t| t.name == self.name)
-                .map_or(0, |i| (i + 1) % cycle.len());
-            cycle.get(i).cloned()
+                .map_or(0, |i| (i + 1) % fits.len().max(1));
+            fits.get(i).map(|t| (*t).clone())
         };
-        next.map(|t| {
+        next.map(|mut t| {
+            t.light_background = light;
             let t = if forced_mono { t.without_color() } else { t };
             let name = format!("{}{}", t.name, if forced_mono { " (NO_COLOR)" } else { "" });
             (t, name)

@@ -392,6 +392,9 @@ pub fn live_view() -> EngineView {
         malformed: 0,
         reconnects: 1,
         last_frame_age: Some(Duration::from_millis(120)),
+        retry_in: None,
+        last_error: None,
+        failures: 0,
     };
     let mut eth = feed("ETH-USD");
     eth.frames = 812;

@@ -1,4 +1,4 @@
-//! Alerts: time, level, source, text (×count when folded); most recent first.
+//! Alerts: time, level, source, (×count when folded) text; most recent first.
 //! Unacknowledged critical alerts stay highlighted (and marked `!`) until acknowledged.
 
 use crate::app::{Action, Pane};
@@ -53,10 +53,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         } else {
             t.style(Role::Text)
         };
-        let mut text = a.text.clone();
-        if a.count > 1 {
-            text.push_str(&format!(" ×{}", a.count));
-        }
+        // The count first: a long text is cut at the pane's edge, the count never.
+        let text = if a.count > 1 {
+            format!("×{} {}", a.count, a.text)
+        } else {
+            a.text.clone()
+        };
         lines.push(Line::from(vec![
             Span::styled(if hot { "!" } else { " " }, level_style),
             Span::styled(format!("{} ", a.ts.hms_millis()), t.style(Role::Dim)),

@@ -47,6 +47,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new("no market"), inner);
         return;
     };
+    if m.bids.is_empty() && m.asks.is_empty() {
+        // Nothing to draw: say why, wrapped to the pane (the reason can be long: a DNS
+        // error, a back-off).
+        let mut lines = Vec::new();
+        if m.resyncing {
+            lines.push(Line::styled(
+                "RESYNCING",
+                emphasis(t.style(Role::Warning)).add_modifier(Modifier::REVERSED),
+            ));
+        }
+        lines.push(Line::styled(
+            empty_reason(app),
+            emphasis(t.style(Role::Warning)),
+        ));
+        frame.render_widget(
+            Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
     let w = inner.width as usize;
     // Rows: header + asks + spread line + bids.
     let per_side = app
@@ -103,8 +123,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .chain(bids.iter())
         .map(|l| inst.fmt_price(l.price).len())
         .max()
-        .unwrap_or(5)
-        .max(5);
+        .unwrap_or(6)
+        .max(6);
     let size_w = asks
         .iter()
         .chain(bids.iter())
@@ -239,7 +259,20 @@ fn spread_line(
                 ));
             }
         }
-        _ => spans.push(Span::styled("one-sided book ", t.style(Role::Warning))),
+        (Some(_), None) => spans.push(Span::styled(
+            "one-sided book: no asks ",
+            t.style(Role::Warning),
+        )),
+        (None, Some(_)) => spans.push(Span::styled(
+            "one-sided book: no bids ",
+            t.style(Role::Warning),
+        )),
+        (None, None) => {
+            spans.push(Span::styled(
+                format!("{} ", empty_reason(app)),
+                emphasis(t.style(Role::Warning)),
+            ));
+        }
     }
     if let Some(last) = m.last_trade {
         // Tick direction from the previous trade of this instrument; the aggressor when
@@ -268,4 +301,38 @@ fn spread_line(
         ));
     }
     Line::from(spans)
+}
+
+/// Why the selected market's book has no level at all, from its feed's state.
+fn empty_reason(app: &App) -> String {
+    use crate::engine::view::FeedState;
+    let view = app.view();
+    let i = app.instrument_index();
+    let venue = view.feed_of(i).map_or("the venue", |f| f.venue.as_str());
+    match view.feed_state(i) {
+        Some(FeedState::Connecting) => {
+            if view.feed_of(i).is_some_and(|f| f.connection == "connected") {
+                format!("empty: connected to {venue}, waiting for the first snapshot")
+            } else {
+                format!("empty: connecting to {venue}...")
+            }
+        }
+        Some(s @ FeedState::Disconnected { .. }) => {
+            let why = match &s {
+                FeedState::Disconnected { why: Some(w), .. } => format!(" ({w})"),
+                _ => String::new(),
+            };
+            format!("empty: no data, feed {}{why}", s.word())
+        }
+        Some(FeedState::Stale(age)) => {
+            format!("empty: no data from {venue} for {}s", age.as_secs())
+        }
+        Some(FeedState::Resyncing) => "empty: RESYNCING, waiting for a snapshot".to_string(),
+        Some(FeedState::Stopped) => format!("empty: the {venue} feed has stopped"),
+        Some(FeedState::Live) => format!("empty: {venue} shows no orders on either side"),
+        None if app.market().is_some_and(|m| m.last_update.is_none()) => {
+            "empty: no market data yet".to_string()
+        }
+        None => "empty: no orders on either side".to_string(),
+    }
 }

@@ -24,7 +24,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return;
     }
     let selected = app.selected_order_index();
-    let rows: Vec<Row> = orders
+    // Every cell's text first, so each column is as wide as its widest text; on a narrow
+    // pane whole columns go (age, owner, id, filled, sym ...), never part of a number.
+    let head = [
+        "", "id", "owner", "sym", "side", "price", "qty", "filled", "age", "status",
+    ];
+    let priority = [10, 3, 4, 6, 10, 10, 9, 5, 2, 8];
+    let texts: Vec<[(String, ratatui::style::Style); 10]> = orders
         .iter()
         .enumerate()
         .map(|(i, o)| {
@@ -44,22 +50,49 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 status.push_str(" cxl…");
             }
             let mark = if Some(i) == selected { "▶" } else { " " };
-            let row = Row::new(vec![
-                Cell::from(mark),
-                Cell::from(o.req.client_id.as_str().to_string()),
-                Cell::from(o.req.owner.to_string()),
-                Cell::from(inst.map_or("?".to_string(), |i| i.symbol.clone())),
-                Cell::from(side).style(side_style),
-                Cell::from(price).style(side_style),
-                Cell::from(qty(o.req.spec.qty)),
-                Cell::from(qty(o.filled)),
-                Cell::from(short_duration(view.now.since(o.created))),
-                Cell::from(status).style(if o.cancel_pending {
-                    t.style(Role::Warning)
-                } else {
-                    t.style(Role::Text)
-                }),
-            ]);
+            let text = t.style(Role::Text);
+            [
+                (mark.to_string(), text),
+                (o.req.client_id.as_str().to_string(), text),
+                (o.req.owner.to_string(), text),
+                (inst.map_or("?".to_string(), |i| i.symbol.clone()), text),
+                (side.to_string(), side_style),
+                (price, side_style),
+                (qty(o.req.spec.qty), text),
+                (qty(o.filled), text),
+                (short_duration(view.now.since(o.created)), text),
+                (
+                    status,
+                    if o.cancel_pending {
+                        t.style(Role::Warning)
+                    } else {
+                        text
+                    },
+                ),
+            ]
+        })
+        .collect();
+    let col_w: Vec<usize> = (0..head.len())
+        .map(|c| {
+            texts
+                .iter()
+                .map(|r| r[c].0.chars().count())
+                .chain(std::iter::once(head[c].chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let inner_w = block.inner(area).width as usize;
+    let keep = crate::ui::fit_columns(&col_w, &priority, inner_w, 1);
+    let rows: Vec<Row> = texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, cells)| {
+            let row = Row::new(
+                keep.iter()
+                    .map(|&c| Cell::from(cells[c].0.clone()).style(cells[c].1))
+                    .collect::<Vec<_>>(),
+            );
             if Some(i) == selected && app.focus() == Pane::Orders {
                 row.style(t.style(Role::Selected))
             } else {
@@ -67,22 +100,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             }
         })
         .collect();
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Min(8),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(4),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(12),
-    ];
-    let header = Row::new([
-        "", "id", "owner", "sym", "side", "price", "qty", "filled", "age", "status",
-    ])
-    .style(t.style(Role::Header));
+    let widths: Vec<Constraint> = keep
+        .iter()
+        .map(|&c| Constraint::Length(col_w[c] as u16))
+        .collect();
+    let header =
+        Row::new(keep.iter().map(|&c| head[c]).collect::<Vec<_>>()).style(t.style(Role::Header));
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(
         Table::new(rows, widths)

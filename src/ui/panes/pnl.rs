@@ -16,20 +16,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let p = &app.view().pnl;
+    let dp = app.money_dp();
     let label = |s: &'static str| Span::styled(s, t.style(Role::Dim));
     let mut lines = vec![
         Line::from(vec![
             label("equity "),
-            Span::styled(signed(p.equity, 2), pnl_style(app, p.equity)),
+            Span::styled(signed(p.equity, dp), pnl_style(app, p.equity)),
             label("  realized "),
-            Span::styled(signed(p.realized, 2), pnl_style(app, p.realized)),
+            Span::styled(signed(p.realized, dp), pnl_style(app, p.realized)),
         ]),
         Line::from(vec![
             label("unreal "),
-            Span::styled(signed(p.unrealized, 2), pnl_style(app, p.unrealized)),
+            Span::styled(signed(p.unrealized, dp), pnl_style(app, p.unrealized)),
             label("  fees "),
             Span::styled(
-                fmt_dec(p.fees, 2),
+                fmt_dec(p.fees, dp),
                 if p.fees > Decimal::ZERO {
                     t.style(Role::Loss)
                 } else {
@@ -46,9 +47,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     };
     let mut dd = vec![
         label("drawdown "),
-        Span::styled(fmt_dec(p.drawdown, 2), dd_style),
+        Span::styled(fmt_dec(p.drawdown, dp), dd_style),
         label(" peak "),
-        Span::styled(signed(p.equity_peak, 2), t.style(Role::Text)),
+        Span::styled(signed(p.equity_peak, dp), t.style(Role::Text)),
     ];
     if p.max_drawdown > Decimal::ZERO {
         dd.push(label(" max "));
@@ -68,6 +69,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 /// `day -123.45 [█████░░░░░░░] 25% of 5000`: the day's loss against the daily loss limit.
 fn loss_gauge(app: &App, width: usize) -> Line<'static> {
     let t = app.theme();
+    let dp = app.money_dp();
     let p = &app.view().pnl;
     let loss = if p.day_pnl < Decimal::ZERO {
         -p.day_pnl
@@ -76,7 +78,7 @@ fn loss_gauge(app: &App, width: usize) -> Line<'static> {
     };
     let mut spans = vec![
         Span::styled("day ", t.style(Role::Dim)),
-        Span::styled(signed(p.day_pnl, 2), pnl_style(app, p.day_pnl)),
+        Span::styled(signed(p.day_pnl, dp), pnl_style(app, p.day_pnl)),
     ];
     if p.daily_loss_limit <= Decimal::ZERO {
         spans.push(Span::styled(" (no daily loss limit)", t.style(Role::Dim)));
@@ -87,7 +89,7 @@ fn loss_gauge(app: &App, width: usize) -> Line<'static> {
         .min(Decimal::ONE_HUNDRED);
     let pct_i = u64::try_from(pct).unwrap_or(0);
     let tail = format!(" {pct_i}% of {} loss", fmt_dec(p.daily_loss_limit, 0));
-    let used = 4 + signed(p.day_pnl, 2).len() + 3 + tail.len();
+    let used = 4 + signed(p.day_pnl, dp).len() + 3 + tail.len();
     let bar_w = width.saturating_sub(used).min(30);
     let filled = (bar_w as u64 * pct_i / 100) as usize;
     let style = if pct_i >= 80 {
@@ -110,6 +112,7 @@ fn loss_gauge(app: &App, width: usize) -> Line<'static> {
 /// The session's equity samples, downsampled to the width and scaled between their
 /// minimum and maximum (exact decimals; no floats).
 fn render_equity_chart(app: &App, frame: &mut Frame, area: Rect) {
+    let dp = app.money_dp();
     let t = app.theme();
     let samples: Vec<Decimal> = app.equity_samples().collect();
     let [head, chart] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
@@ -136,7 +139,7 @@ fn render_equity_chart(app: &App, frame: &mut Frame, area: Rect) {
         Paragraph::new(Line::from(vec![
             Span::styled("equity ", t.style(Role::Dim)),
             Span::styled(
-                format!("low {} high {}", signed(min, 2), signed(max, 2)),
+                format!("low {} high {}", signed(min, dp), signed(max, dp)),
                 t.style(Role::Dim),
             ),
         ])),

@@ -11,10 +11,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
     let block = pane_block(app, Pane::Positions, " Positions ");
     let view = app.view();
-    // Narrow panes drop the side word (the signed size still tells it), the mark and the
-    // realized PnL.
-    let narrow = block.inner(area).width < 56;
-    let rows: Vec<Row> = view
+    // Each column as wide as its widest text; a narrow pane drops whole columns (the
+    // side word first: the signed size still tells it; then the realized PnL, the mark),
+    // never part of a number.
+    let head = ["sym", "side", "qty", "avg", "mark", "uPnL", "rPnL"];
+    let priority = [10, 3, 10, 8, 6, 9, 5];
+    type Cells = [(String, ratatui::style::Style); 7];
+    let texts: Vec<Cells> = view
         .positions
         .iter()
         .filter(|p| !p.position.is_flat() || !p.position.realized.is_zero())
@@ -27,39 +30,33 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 _ => ("FLAT", t.style(Role::Dim)),
             };
             let pp = inst.price_precision;
-            let sym = Cell::from(inst.symbol.clone()).style(t.style(Role::Text));
-            let qty = Cell::from(signed(pos.qty, inst.qty_precision)).style(side_style);
-            let avg = Cell::from(if pos.is_flat() {
-                "-".to_string()
-            } else {
-                fmt_dec(pos.avg_price, pp + 1)
-            });
-            let upnl = Cell::from(signed(p.unrealized, 2)).style(pnl_style(app, p.unrealized));
-            Some(Row::new(if narrow {
-                vec![sym, qty, avg, upnl]
-            } else {
-                vec![
-                    sym,
-                    Cell::from(side).style(side_style),
-                    qty,
-                    avg,
-                    if p.mark_stale {
-                        // Shown by word too (NO_COLOR): the book is not trusted.
-                        Cell::from(format!(
-                            "{} stale",
-                            p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1))
-                        ))
-                        .style(t.style(Role::Warning))
+            let mp = inst.money_precision();
+            let text = t.style(Role::Text);
+            let mark = p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1));
+            Some([
+                (inst.symbol.clone(), text),
+                (side.to_string(), side_style),
+                (signed(pos.qty, inst.qty_precision), side_style),
+                (
+                    if pos.is_flat() {
+                        "-".to_string()
                     } else {
-                        Cell::from(p.mark.map_or("-".to_string(), |m| fmt_dec(m, pp + 1)))
+                        fmt_dec(pos.avg_price, pp + 1)
                     },
-                    upnl,
-                    Cell::from(signed(pos.realized, 2)).style(pnl_style(app, pos.realized)),
-                ]
-            }))
+                    text,
+                ),
+                if p.mark_stale {
+                    // Shown by word too (NO_COLOR): the book is not trusted.
+                    (format!("{mark} stale"), t.style(Role::Warning))
+                } else {
+                    (mark, text)
+                },
+                (signed(p.unrealized, mp), pnl_style(app, p.unrealized)),
+                (signed(pos.realized, mp), pnl_style(app, pos.realized)),
+            ])
         })
         .collect();
-    if rows.is_empty() {
+    if texts.is_empty() {
         frame.render_widget(
             Paragraph::new("flat: no positions")
                 .style(t.style(Role::Dim))
@@ -68,18 +65,33 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let (widths, header): (Vec<Constraint>, Vec<&str>) = if narrow {
-        (
-            [7, 8, 9, 8].map(Constraint::Length).to_vec(),
-            vec!["sym", "qty", "avg", "uPnL"],
-        )
-    } else {
-        (
-            [7, 5, 7, 9, 9, 8, 8].map(Constraint::Length).to_vec(),
-            vec!["sym", "side", "qty", "avg", "mark", "uPnL", "rPnL"],
-        )
-    };
-    let header = Row::new(header).style(t.style(Role::Header));
+    let col_w: Vec<usize> = (0..head.len())
+        .map(|c| {
+            texts
+                .iter()
+                .map(|r| r[c].0.chars().count())
+                .chain(std::iter::once(head[c].len()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let keep = crate::ui::fit_columns(&col_w, &priority, block.inner(area).width as usize, 1);
+    let rows: Vec<Row> = texts
+        .iter()
+        .map(|cells| {
+            Row::new(
+                keep.iter()
+                    .map(|&c| Cell::from(cells[c].0.clone()).style(cells[c].1))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let widths: Vec<Constraint> = keep
+        .iter()
+        .map(|&c| Constraint::Length(col_w[c] as u16))
+        .collect();
+    let header =
+        Row::new(keep.iter().map(|&c| head[c]).collect::<Vec<_>>()).style(t.style(Role::Header));
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)

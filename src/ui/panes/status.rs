@@ -36,7 +36,19 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(sep());
     }
     // Replays: the clock's speed (PAUSED when stopped) and the recorded date and time.
-    if let Some(r) = app.replay_clock() {
+    if app.replay_ended() {
+        spans.push(Span::styled(
+            " END OF RECORDING ",
+            t.style(Role::Warning)
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        ));
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("recorded {}", view.now.to_rfc3339()),
+            t.style(Role::Text),
+        ));
+        spans.push(sep());
+    } else if let Some(r) = app.replay_clock() {
         let style = if r.paused {
             t.style(Role::Warning).add_modifier(Modifier::BOLD)
         } else {
@@ -133,38 +145,24 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Some(m) => {
             let sym = m.instrument.as_ref().map_or("?", |i| i.symbol.as_str());
             spans.push(Span::styled(sym.to_string(), t.style(Role::Title)));
-            let feed = match m.last_update {
-                Some(ts) => format!(" feed {}", short_duration(view.now.since(ts))),
-                None => " feed -".to_string(),
-            };
-            let feed_style = if m.stale || m.resyncing {
-                t.style(Role::Warning)
-            } else {
-                t.style(Role::Text)
-            };
-            spans.push(Span::styled(feed, feed_style));
-            if m.resyncing {
-                // Unmissable: the book on screen is not to be trusted.
-                spans.push(Span::raw(" "));
+            spans.push(Span::raw(" "));
+            spans.extend(feed_spans(app, app.instrument_index(), m));
+            // Other instruments whose feed is not live, named with their state.
+            for (i, o) in view.markets.iter().enumerate() {
+                if i == app.instrument_index() {
+                    continue;
+                }
+                let Some(osym) = o.instrument.as_ref().map(|i| i.symbol.as_str()) else {
+                    continue;
+                };
+                let word = match view.feed_state(i) {
+                    Some(s) if !s.is_live() => s.word(),
+                    Some(_) => continue,
+                    None if o.resyncing => "RESYNCING".to_string(),
+                    None => continue,
+                };
                 spans.push(Span::styled(
-                    " RESYNCING ",
-                    t.style(Role::Warning)
-                        .add_modifier(Modifier::REVERSED | Modifier::BOLD),
-                ));
-            }
-            if m.stale {
-                spans.push(Span::styled(" STALE", t.style(Role::Warning)));
-            }
-            // Other instruments resyncing, named (the selected one is above).
-            let others: Vec<&str> = view
-                .markets
-                .iter()
-                .filter(|o| o.resyncing && !std::ptr::eq(*o, m))
-                .filter_map(|o| o.instrument.as_ref().map(|i| i.symbol.as_str()))
-                .collect();
-            if !others.is_empty() {
-                spans.push(Span::styled(
-                    format!(" RESYNCING {}", others.join(",")),
+                    format!(" {osym} {word}"),
                     t.style(Role::Warning).add_modifier(Modifier::BOLD),
                 ));
             }
@@ -187,6 +185,57 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled("GATE CLOSED", t.style(Role::Warning)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The selected market's feed state in words: a live venue's connection (`LIVE`,
+/// `CONNECTING`, `STALE 12s`, `RESYNCING`, `DISCONNECTED — retry in 8s`), or for the
+/// simulated market and replays the age of the last book update (`feed 12ms`), `STALE`
+/// and `RESYNCING` when so. Anything but live is in reverse video: it reads without
+/// colour.
+fn feed_spans(app: &App, i: usize, m: &crate::engine::view::MarketView) -> Vec<Span<'static>> {
+    use crate::engine::view::FeedState;
+    let t = app.theme();
+    let view = app.view();
+    let alarm = |text: String, role: Role| {
+        Span::styled(
+            format!(" {text} "),
+            t.style(role)
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        )
+    };
+    match view.feed_state(i) {
+        Some(FeedState::Live) => {
+            let age = view
+                .feed_of(i)
+                .and_then(|f| f.last_frame_age)
+                .map(|a| format!(" {}", short_duration(a)))
+                .unwrap_or_default();
+            vec![Span::styled(format!("LIVE{age}"), t.style(Role::Text))]
+        }
+        Some(s @ (FeedState::Disconnected { .. } | FeedState::Stopped)) => {
+            vec![alarm(s.word(), Role::Critical)]
+        }
+        Some(s) => vec![alarm(s.word(), Role::Warning)],
+        None => {
+            let mut v = Vec::new();
+            if m.resyncing {
+                v.push(alarm("RESYNCING".into(), Role::Warning));
+            } else if m.stale {
+                let age = m
+                    .last_update
+                    .map(|ts| format!(" {}", short_duration(view.now.since(ts))))
+                    .unwrap_or_default();
+                v.push(alarm(format!("STALE{age}"), Role::Warning));
+            } else {
+                let feed = match m.last_update {
+                    Some(ts) => format!("feed {}", short_duration(view.now.since(ts))),
+                    None => "no data yet".to_string(),
+                };
+                v.push(Span::styled(feed, t.style(Role::Text)));
+            }
+            v
+        }
+    }
 }
 
 /// Whether the halt is on disk yet: "latched" once the halt latch is fsynced (a restart

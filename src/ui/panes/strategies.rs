@@ -36,17 +36,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             let key = u8::try_from(n)
                 .map(|n| app.keymap().keys_text(Action::ToggleStrategy(n)))
                 .unwrap_or_default();
-            let qp = s
-                .instrument
-                .and_then(|i| app.instrument(i))
-                .map_or(4, |i| i.qty_precision);
+            let inst = s.instrument.and_then(|i| app.instrument(i));
+            let qp = inst.map_or(4, |i| i.qty_precision);
+            let mp = inst.map_or(app.money_dp(), |i| i.money_precision());
             Row::new(vec![
                 Cell::from(format!("{}", n + 1)),
                 Cell::from(key).style(t.style(Role::Dim)),
                 Cell::from(s.name.clone()),
                 Cell::from(state).style(style),
                 Cell::from(signed(s.position, qp)),
-                Cell::from(signed(s.pnl, 2)).style(pnl_style(app, s.pnl)),
+                Cell::from(signed(s.pnl, mp)).style(pnl_style(app, s.pnl)),
                 Cell::from(s.open_orders.to_string()),
                 Cell::from(s.last_signal.clone().unwrap_or_else(|| "-".into()))
                     .style(t.style(Role::Dim)),

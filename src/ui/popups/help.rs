@@ -11,26 +11,33 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
     let replay = app.replay_clock().is_some();
-    let rows: Vec<_> = app
+    let strategies = &app.view().strategies;
+    // Only what exists: a strategy key is listed for each strategy the engine runs, with
+    // its name; replay keys only in a replay.
+    let rows: Vec<(String, String)> = app
         .keymap()
         .help_rows()
         .into_iter()
-        .filter(|r| {
-            replay || crate::app::Action::from_name(r.action).is_none_or(|a| !a.is_replay())
+        .filter_map(|r| match crate::app::Action::from_name(r.action) {
+            Some(crate::app::Action::ToggleStrategy(n)) => strategies
+                .get(usize::from(n))
+                .map(|s| (r.keys, format!("toggle strategy {} ({})", n + 1, s.name))),
+            Some(a) if a.is_replay() && !replay => None,
+            _ => Some((r.keys, r.description.to_string())),
         })
         .collect();
     let key_w = rows
         .iter()
-        .map(|r| r.keys.chars().count())
+        .map(|(keys, _)| keys.chars().count())
         .max()
         .unwrap_or(4)
         + 2;
     let mut lines: Vec<Line> = rows
         .iter()
-        .map(|r| {
+        .map(|(keys, description)| {
             Line::from(vec![
-                Span::styled(lpad(&r.keys, key_w), t.style(Role::Focus)),
-                Span::styled(r.description, t.style(Role::Text)),
+                Span::styled(lpad(keys, key_w), t.style(Role::Focus)),
+                Span::styled(description.clone(), t.style(Role::Text)),
             ])
         })
         .collect();

@@ -135,6 +135,10 @@ pub struct LiveStatus {
     /// Last frame received (any kind, pings included).
     pub last_frame: Option<Instant>,
     pub last_error: Option<String>,
+    /// Connection attempts that failed plus connections lost: each one a disconnect.
+    pub failures: u64,
+    /// While waiting in back-off: when the next connection attempt starts.
+    pub retry_at: Option<Instant>,
 }
 
 /// One connection per venue, its decoder, and the normalized events it produces.
@@ -168,6 +172,8 @@ impl LiveFeed {
             http_errors: 0,
             last_frame: None,
             last_error: None,
+            failures: 0,
+            retry_at: None,
         }));
         let (tx, rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -288,6 +294,12 @@ impl MarketDataPort for LiveFeed {
                     malformed: st.malformed + if i == 0 { s.unattributed_malformed } else { 0 },
                     reconnects: s.connects.saturating_sub(1),
                     last_frame_age: age,
+                    retry_in: s
+                        .retry_at
+                        .filter(|_| s.state == ConnState::Backoff)
+                        .map(|t| t.saturating_duration_since(Instant::now())),
+                    last_error: s.last_error.clone(),
+                    failures: s.failures,
                 }
             })
             .collect()
@@ -369,7 +381,10 @@ impl Conn {
             if self.stopped() {
                 break;
             }
-            self.status(|s| s.state = ConnState::Connecting);
+            self.status(|s| {
+                s.state = ConnState::Connecting;
+                s.retry_at = None;
+            });
             let url = self.spec.url.clone();
             let connect = tokio_tungstenite::connect_async(url.as_str());
             let mut stop = self.stop.clone();
@@ -413,7 +428,11 @@ impl Conn {
             }
             attempt = attempt.saturating_add(1);
             let delay = self.backoff(attempt);
-            self.status(|s| s.state = ConnState::Backoff);
+            self.status(|s| {
+                s.state = ConnState::Backoff;
+                s.failures += 1;
+                s.retry_at = Some(Instant::now() + delay);
+            });
             let mut stop = self.stop.clone();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -700,6 +719,8 @@ mod tests {
                 http_errors: 0,
                 last_frame: None,
                 last_error: None,
+                failures: 0,
+                retry_at: None,
             })),
             stop,
             synced: Vec::new(),

@@ -1,0 +1,253 @@
+//! The console as a trader reads it: money at the quote currency's precision (issue 15,
+//! item 7), a help that lists only the strategies that exist (item 9).
+
+mod common;
+
+use common::*;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use pit::domain::{Instrument, InstrumentId, Qty};
+use pit::ui::panes;
+use pit::ui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use rust_decimal_macros::dec;
+
+fn text(term: &Terminal<TestBackend>) -> String {
+    term.backend().to_string()
+}
+
+fn dark() -> Theme {
+    Theme::builtin("dark").expect("dark")
+}
+
+#[test]
+fn money_is_shown_at_the_quote_precision() {
+    // A BTC-quoted pair: tick 0.000001, so PnL and fees show 6 decimals, not 2 (which
+    // would make every figure 0.00).
+    let mut v = view();
+    v.markets.truncate(1);
+    v.positions.truncate(1);
+    v.markets[0].instrument = Some(Instrument::new(
+        InstrumentId(0),
+        "ETHBTC",
+        "binance",
+        dec!(0.000001),
+        dec!(0.0001),
+        Qty(1),
+    ));
+    v.pnl.realized = dec!(0.000123456789);
+    v.pnl.fees = dec!(0.0000042);
+    v.pnl.equity = dec!(0.000119256789);
+    let app = app_with(v, dark());
+    let s = text(&pane(&app, 60, 10, panes::pnl::render));
+    assert!(s.contains("realized +0.000123"), "{s}");
+    assert!(s.contains("fees 0.000004"), "{s}");
+    // BTC-USD at tick 0.1 is quoted in cents: two decimals.
+    let s = text(&pane(&app_with(view(), dark()), 60, 10, panes::pnl::render));
+    assert!(s.contains("unreal +1.15"), "{s}");
+}
+
+#[test]
+fn the_help_lists_only_the_strategies_that_exist() {
+    let mut app = app();
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    let s = text(&screen(&app, 100, 48));
+    assert!(s.contains("toggle strategy 1 (market_maker)"), "{s}");
+    assert!(s.contains("toggle strategy 3 (exit_manager)"), "{s}");
+    assert!(!s.contains("toggle strategy 4"), "{s}");
+    assert!(!s.contains("toggle strategy 9"), "{s}");
+}
+
+#[test]
+fn snapshot_help_80x24() {
+    let mut app = app();
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    insta::assert_snapshot!(text(&screen(&app, 80, 24)));
+}
+
+#[test]
+fn snapshot_help_160x48() {
+    let mut app = app();
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    insta::assert_snapshot!(text(&screen(&app, 160, 48)));
+}
+
+#[test]
+fn snapshot_help_no_color_160x48() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
+    let mut app = app_with(view(), Theme::load("dark", &dir, true).expect("dark"));
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    let term = screen(&app, 160, 48);
+    for c in &term.backend().buffer().content {
+        assert_eq!(
+            (c.fg, c.bg),
+            (ratatui::style::Color::Reset, ratatui::style::Color::Reset)
+        );
+    }
+    insta::assert_snapshot!(text(&term));
+}
+
+fn ended_replay(theme: Theme) -> pit::ui::App {
+    let mut app = app_with(view(), theme);
+    app.set_mode(pit::app::Mode::Replay);
+    app.set_replay_speed(pit::pace::Speed::Times(10.0));
+    app.set_replay_ended();
+    app
+}
+
+#[test]
+fn an_ended_replay_says_so_and_keeps_its_screen() {
+    let app = ended_replay(dark());
+    let s = text(&screen(&app, 120, 40));
+    let bar = s.lines().next().unwrap_or_default();
+    assert!(bar.contains(" END OF RECORDING "), "{bar}");
+    assert!(bar.contains("recorded 2024-08-08T12:00:00"), "{bar}");
+    assert!(
+        s.contains("END OF RECORDING: this is the last screen; q/ctrl-c quits"),
+        "{s}"
+    );
+    assert!(s.contains("Book BTC-USD") && s.contains("59999.9"), "{s}");
+}
+
+#[test]
+fn snapshot_replay_ended_80x24() {
+    insta::assert_snapshot!(text(&screen(&ended_replay(dark()), 80, 24)));
+}
+
+#[test]
+fn snapshot_replay_ended_160x48() {
+    insta::assert_snapshot!(text(&screen(&ended_replay(dark()), 160, 48)));
+}
+
+#[test]
+fn snapshot_replay_ended_no_color_80x24() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
+    let app = ended_replay(Theme::load("dark", &dir, true).expect("dark"));
+    let term = screen(&app, 80, 24);
+    let buf = term.backend().buffer();
+    let row: String = (0..80).map(|x| buf[(x, 0)].symbol()).collect();
+    let x = row[..row.find("END OF").expect("END OF RECORDING")]
+        .chars()
+        .count() as u16;
+    assert!(
+        buf[(x, 0)]
+            .modifier
+            .contains(ratatui::style::Modifier::REVERSED),
+        "reverse video without colour"
+    );
+    insta::assert_snapshot!(text(&term));
+}
+
+#[test]
+fn without_colour_the_trading_states_differ_by_reverse_video() {
+    use pit::domain::TradingState;
+    use ratatui::style::Modifier;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
+    let mut seen = Vec::new();
+    for (state, word) in [
+        (TradingState::Active, "ACTIVE"),
+        (TradingState::Paused, "PAUSED"),
+        (TradingState::Reducing, "REDUCING"),
+        (TradingState::Halted, "HALTED"),
+    ] {
+        let mut v = view();
+        v.trading_state = state;
+        let app = app_with(v, Theme::load("dark", &dir, true).expect("dark"));
+        let term = pane(&app, 120, 1, panes::status::render);
+        let buf = term.backend().buffer();
+        let row: String = (0..120).map(|x| buf[(x, 0)].symbol()).collect();
+        let x = row[..row.find(word).expect(word)].chars().count() as u16;
+        let cell = &buf[(x, 0)];
+        assert_eq!(cell.fg, ratatui::style::Color::Reset);
+        seen.push((
+            word,
+            cell.modifier.contains(Modifier::REVERSED),
+            cell.modifier,
+        ));
+    }
+    assert!(!seen[0].1, "ACTIVE is not reversed: {seen:?}");
+    assert!(
+        seen[1].1 && seen[2].1 && seen[3].1,
+        "the others are: {seen:?}"
+    );
+    let mods: std::collections::BTreeSet<_> = seen.iter().map(|s| s.2.bits()).collect();
+    assert_eq!(mods.len(), 4, "four different looks: {seen:?}");
+}
+
+#[test]
+fn t_cycles_only_the_themes_that_suit_the_background() {
+    let t = KeyEvent::new(KeyCode::Char('t'), KeyModifiers::NONE);
+    let mut names = Vec::new();
+    let mut app = app_with(view(), dark());
+    for _ in 0..6 {
+        app.on_key(t);
+        names.push(app.theme().name.clone());
+    }
+    assert!(!names.iter().any(|n| n == "light"), "{names:?}");
+    assert!(names.iter().any(|n| n == "high-contrast") && names.iter().any(|n| n == "mono"));
+    let mut names = Vec::new();
+    let mut app = app_with(view(), Theme::builtin("light").expect("light"));
+    for _ in 0..4 {
+        app.on_key(t);
+        names.push(app.theme().name.clone());
+    }
+    assert_eq!(names, ["mono", "light", "mono", "light"]);
+}
+
+#[test]
+fn below_60x20_the_console_says_it_is_too_small() {
+    for (w, h) in [(59, 24), (80, 19), (40, 10)] {
+        let s = text(&screen(&app(), w, h));
+        assert!(
+            s.contains("terminal too small (need 60x20)"),
+            "{w}x{h}:\n{s}"
+        );
+        assert!(
+            s.contains("ACTIVE") && s.contains("K KILL"),
+            "{w}x{h}:\n{s}"
+        );
+        assert!(!s.contains("Book"), "no pane cut short at {w}x{h}:\n{s}");
+    }
+    let s = text(&screen(&app(), 60, 20));
+    assert!(
+        !s.contains("too small") && s.contains("Book BTC-USD"),
+        "{s}"
+    );
+}
+
+#[test]
+fn snapshot_too_small_40x10() {
+    insta::assert_snapshot!(text(&screen(&app(), 40, 10)));
+}
+
+#[test]
+fn narrow_panes_drop_whole_columns_never_part_of_a_number() {
+    let app = app();
+    for w in [90u16, 60, 44, 34] {
+        let s = text(&pane(&app, w, 6, panes::orders::render));
+        for price in ["2990.50", "60000.0", "60000.3"] {
+            assert!(s.contains(price), "{price} whole at width {w}:\n{s}");
+        }
+        for qty in ["0.10", "0.001"] {
+            assert!(s.contains(qty), "{qty} whole at width {w}:\n{s}");
+        }
+    }
+    let s = text(&pane(&app, 34, 6, panes::orders::render));
+    assert!(
+        !s.contains("age") && !s.contains("owner"),
+        "dropped whole:\n{s}"
+    );
+    for w in [72u16, 40, 32] {
+        let s = text(&pane(&app, w, 5, panes::positions::render));
+        for figure in [
+            "BTC-USD", "ETH-USD", "+0.005", "-0.20", "59990.00", "2995.500", "+0.05",
+        ] {
+            assert!(s.contains(figure), "{figure} whole at width {w}:\n{s}");
+        }
+    }
+}
+
+#[test]
+fn snapshot_smallest_60x20() {
+    insta::assert_snapshot!(text(&screen(&app(), 60, 20)));
+}
