@@ -9,9 +9,9 @@
 //! 2. order sanity: qty > 0 and at least the instrument's `min_qty`, a limit order has a
 //!    positive price, a market order has none (and is not post-only), the order is for the
 //!    instrument in the context;
-//! 2b. the venue's rules (exchange filters) when the venue has any: every order, exits
-//!    included, must pass what the venue would check; while a live venue's rules are not
-//!    known yet only reduce-only orders pass (see [`checks`]' `venue_rules`);
+//!    then (2b) the venue's rules (exchange filters) when the venue has any: every order,
+//!    exits included, must pass what the venue would check; while a live venue's rules are
+//!    not known yet only reduce-only orders pass (see [`checks`]' `venue_rules`);
 //! 3. reduce-only orders must really reduce (opposite side to a non-zero position, qty no
 //!    larger than the position) and are then **approved without the remaining checks**:
 //!    exits are never blocked by loss limits, cooldown, rate, staleness or size caps;

@@ -80,7 +80,7 @@ pub async fn fetch(
             let n = page.len();
             from_id = page.iter().map(|t| t.id + 1).max().or(from_id);
             for t in page {
-                if !names.contains_key(&t.order_id) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = names.entry(t.order_id) {
                     let q: Result<QueriedOrder, _> = rest
                         .signed(
                             Method::Get,
@@ -93,7 +93,7 @@ pub async fn fetch(
                         )
                         .await;
                     if let Ok(o) = q {
-                        names.insert(t.order_id, o.client_order_id);
+                        slot.insert(o.client_order_id);
                     }
                 }
                 venue.trades.push(VenueTrade {
