@@ -21,70 +21,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One entry of a symbol's `filters` array. Filters pit does not check are kept as `Other`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "filterType")]
-pub enum SymbolFilter {
-    #[serde(rename = "PRICE_FILTER", rename_all = "camelCase")]
-    PriceFilter {
-        min_price: Decimal,
-        max_price: Decimal,
-        tick_size: Decimal,
-    },
-    #[serde(rename = "LOT_SIZE", rename_all = "camelCase")]
-    LotSize {
-        min_qty: Decimal,
-        max_qty: Decimal,
-        step_size: Decimal,
-    },
-    #[serde(rename = "MARKET_LOT_SIZE", rename_all = "camelCase")]
-    MarketLotSize {
-        min_qty: Decimal,
-        max_qty: Decimal,
-        step_size: Decimal,
-    },
-    #[serde(rename = "MIN_NOTIONAL", rename_all = "camelCase")]
-    MinNotional {
-        min_notional: Decimal,
-        #[serde(default)]
-        apply_to_market: bool,
-        #[serde(default)]
-        avg_price_mins: u32,
-    },
-    #[serde(rename = "NOTIONAL", rename_all = "camelCase")]
-    Notional {
-        min_notional: Decimal,
-        #[serde(default)]
-        apply_min_to_market: bool,
-        max_notional: Decimal,
-        #[serde(default)]
-        apply_max_to_market: bool,
-        #[serde(default)]
-        avg_price_mins: u32,
-    },
-    #[serde(rename = "PERCENT_PRICE", rename_all = "camelCase")]
-    PercentPrice {
-        multiplier_up: Decimal,
-        multiplier_down: Decimal,
-        #[serde(default)]
-        avg_price_mins: u32,
-    },
-    #[serde(rename = "PERCENT_PRICE_BY_SIDE", rename_all = "camelCase")]
-    PercentPriceBySide {
-        bid_multiplier_up: Decimal,
-        bid_multiplier_down: Decimal,
-        ask_multiplier_up: Decimal,
-        ask_multiplier_down: Decimal,
-        #[serde(default)]
-        avg_price_mins: u32,
-    },
-    #[serde(rename = "MAX_NUM_ORDERS", rename_all = "camelCase")]
-    MaxNumOrders { max_num_orders: u32 },
-    /// ICEBERG_PARTS, MAX_NUM_ALGO_ORDERS, TRAILING_DELTA, MAX_POSITION, ...: not checked
-    /// by pit (see [`crate::domain::filters`] for why each).
-    #[serde(other)]
-    Other,
-}
+pub use super::wire::SymbolFilter;
 
 impl SymbolFilter {
     /// The venue-neutral rule, if pit checks this filter.
