@@ -514,19 +514,7 @@ impl Store {
                     "cancelled on restart"
                 };
                 row.status = OrderStatus::Cancelled.as_str().to_string();
-                row.reason = Some(note.to_string());
-                let text = serde_json::to_string(&row).map_err(StoreError::encode)?;
-                orders.insert((run, id.as_str()), text.as_str())?;
-                let ev = OrderEventRow {
-                    run,
-                    client_id: id.clone(),
-                    status: row.status.clone(),
-                    ts: row.updated,
-                    note: Some(note.to_string()),
-                };
-                let text = serde_json::to_string(&ev).map_err(StoreError::encode)?;
-                let k = next_key(&events)?;
-                events.insert(k, text.as_str())?;
+                close_order(&mut orders, &mut events, run, &id, &row, note)?;
             }
         }
         tx.commit()?;
@@ -557,20 +545,8 @@ impl Store {
                 Some(mut row) => {
                     row.status = status.as_str().to_string();
                     row.filled = filled;
-                    row.reason = Some(note.to_string());
-                    let text = serde_json::to_string(&row).map_err(StoreError::encode)?;
-                    orders.insert((run, client_id), text.as_str())?;
                     let mut events = tx.open_table(ORDER_EVENTS)?;
-                    let ev = OrderEventRow {
-                        run,
-                        client_id: client_id.to_string(),
-                        status: row.status.clone(),
-                        ts: row.updated,
-                        note: Some(note.to_string()),
-                    };
-                    let text = serde_json::to_string(&ev).map_err(StoreError::encode)?;
-                    let k = next_key(&events)?;
-                    events.insert(k, text.as_str())?;
+                    close_order(&mut orders, &mut events, run, client_id, &row, note)?;
                     true
                 }
             }
@@ -701,6 +677,33 @@ impl StoreReader {
     pub fn backup(&self, dest: &Path) -> Result<backup::BackupSummary, StoreError> {
         guard(self.path(), || self.store.backup(dest))
     }
+}
+
+/// Write an order's final state (`row.status` set by the caller) with `note` as its
+/// reason, and the order event that records it, in the caller's transaction.
+fn close_order(
+    orders: &mut redb::Table<(u64, &str), &str>,
+    events: &mut redb::Table<u64, &str>,
+    run: u64,
+    client_id: &str,
+    row: &OrderRow,
+    note: &str,
+) -> Result<(), StoreError> {
+    let mut row = row.clone();
+    row.reason = Some(note.to_string());
+    let text = serde_json::to_string(&row).map_err(StoreError::encode)?;
+    orders.insert((run, client_id), text.as_str())?;
+    let ev = OrderEventRow {
+        run,
+        client_id: client_id.to_string(),
+        status: row.status.clone(),
+        ts: row.updated,
+        note: Some(note.to_string()),
+    };
+    let text = serde_json::to_string(&ev).map_err(StoreError::encode)?;
+    let k = next_key(events)?;
+    events.insert(k, text.as_str())?;
+    Ok(())
 }
 
 /// Lots already filled on an order row (from its decimal `filled`).
