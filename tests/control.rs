@@ -408,3 +408,138 @@ fn store_backup_while_running_and_after() {
     let after = pit::store::Store::open_existing(&d.join("after.redb")).unwrap();
     assert!(after.orders().unwrap().len() >= live_orders);
 }
+
+/// Another user is refused twice over: the socket is the owner's alone (mode 0600 in a
+/// folder of the owner's), and, should its mode be loosened by hand, the engine itself
+/// refuses a peer of another uid (`SO_PEERCRED`) with a message, and does nothing it asks.
+/// The other user is `nobody` through `setpriv` (util-linux), which needs root: as
+/// another user the test checks the mode only.
+#[test]
+fn another_user_is_refused_even_with_the_socket_opened_up() {
+    let dir = folder();
+    let d = dir.path();
+    let _run = Run::start(d);
+    let sock = d.join("data/pit.sock");
+    let meta = std::fs::metadata(&sock).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "owner-only socket"
+    );
+    // SAFETY: plain calls with no arguments.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !root || !setpriv {
+        eprintln!("not root or no setpriv: the other user's connection is not tried");
+        return;
+    }
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_pit"))
+            .args(args)
+            .current_dir(d)
+            .env("XDG_CONFIG_HOME", d.join("xdg-config"))
+            .env("XDG_DATA_HOME", d.join("xdg-data"))
+            .env_remove("PIT_CONFIG")
+            .output()
+            .unwrap()
+    };
+    // As it is: nobody cannot reach the socket at all.
+    let out = as_nobody(&["kill"]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    // Opened up by hand (the folders and the socket world-writable): the engine refuses.
+    for p in [d, &d.join("data")] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for cmd in [
+        &["status"][..],
+        &["kill", "--reason", "not yours"],
+        &["pause"],
+    ] {
+        let out = as_nobody(cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "pit {cmd:?} as nobody: {err}");
+        assert!(
+            err.contains(
+                "refused: this engine belongs to uid 0, the connection comes from uid 65534"
+            ),
+            "pit {cmd:?} as nobody: {err}"
+        );
+    }
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(
+        st["trading_state"], "ACTIVE",
+        "nobody's kill and pause did nothing: {st}"
+    );
+    assert_eq!(st["gate_open"], true, "{st}");
+}
+
+/// A replay is an engine with a control socket too: `pit status` and `pit kill` from
+/// another shell work against it; the kill halts it (a headless run that ends HALTED
+/// exits 4) and, a replay persisting nothing, latches nothing that would hold the next
+/// real run of the folder.
+#[test]
+fn a_replay_answers_status_and_kill_from_another_shell() {
+    let dir = folder();
+    let d = dir.path();
+    let rec = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/demo-sim-3m.jsonl.zst");
+    let mut replay = pit(d)
+        .arg("replay")
+        .arg(&rec)
+        .args(["--headless", "--speed", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let st = loop {
+        let out = pit(d).args(["status", "--json"]).output().unwrap();
+        if out.status.success() {
+            break json_of(&out);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the replay never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(st["pid"], replay.id(), "{st}");
+    assert_eq!(st["trading_state"], "ACTIVE", "{st}");
+    let out = pit(d)
+        .args([
+            "kill",
+            "--json",
+            "--timeout",
+            "5s",
+            "--reason",
+            "replay drill",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", json_of(&out));
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["trading_state"], "HALTED", "{st}");
+    assert_eq!(st["gate_open"], false, "{st}");
+    assert!(
+        !d.join("data/halt.latch").exists(),
+        "a replay latches nothing"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &replay.id().to_string()])
+        .status();
+    let t0 = Instant::now();
+    let code = loop {
+        if let Some(s) = replay.try_wait().unwrap() {
+            break s.code();
+        }
+        if t0.elapsed() > Duration::from_secs(15) {
+            let _ = replay.kill();
+            panic!("the replay did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(4), "a headless run that ended HALTED");
+}

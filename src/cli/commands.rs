@@ -34,6 +34,7 @@ pub fn record(config: Option<&PathBuf>, a: RecordArgs) -> anyhow::Result<ExitCod
     };
     let handle = pit::runner::spawn(parts.engine, market, Box::new(parts.exec), opts)
         .context("cannot start the engine thread")?;
+    let _control = controlled(&cfg, &handle, "SIM")?;
     let result = runtime()?.block_on(pit::headless::supervise(handle))?;
     for f in files
         .and_then(|f| f.lock().ok().map(|v| v.clone()))
@@ -83,6 +84,7 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
     for n in &parts_notes {
         handle.alert(pit::engine::AlertLevel::Info, "replay", n.clone());
     }
+    let _control = controlled(&cfg, &handle, "REPLAY")?;
     if a.headless {
         let result = runtime()?.block_on(pit::headless::supervise(handle))?;
         if a.json {
@@ -102,6 +104,36 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
         s.trading_state, s.orders, s.fills, s.fill_log_sha256
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What every run has, for a recording or a replay too: the control socket in the data
+/// folder (`pit status`, `pit kill`, `pit attach` from another shell), the engine
+/// watchdog and `kill -USR1`. Such a run persists nothing, so its halt is not latched to
+/// disk and it does not watch for a `HALT` file (both belong to the real runs of the
+/// folder, whose next start they would hold). Served until the returned guard is
+/// dropped; on an error the engine is stopped.
+fn controlled(
+    cfg: &pit::config::Config,
+    handle: &pit::runner::EngineHandle,
+    mode: &str,
+) -> anyhow::Result<pit::control::server::ControlServer> {
+    let started = (|| -> anyhow::Result<_> {
+        let socket = pit::control::server::bind(&pit::control::data_dir(&cfg.store.path))?;
+        pit::emergency::start_signal(handle.killer())
+            .context("cannot start the SIGUSR1 kill path")?;
+        if cfg.kill_switch.engine_stall_ms > 0 {
+            let (heartbeat, alerts) = handle.pulse();
+            let stall = Duration::from_millis(cfg.kill_switch.engine_stall_ms);
+            pit::watchdog::start(heartbeat, handle.killer(), alerts, stall)
+                .context("cannot start the engine watchdog")?;
+        }
+        let link = pit::control::server::EngineLink::new(handle).with_mode(mode);
+        Ok(socket.serve(link)?)
+    })();
+    if started.is_err() {
+        handle.shutdown();
+    }
+    started
 }
 
 /// The config text, the path named in messages, and the folder its relative paths are

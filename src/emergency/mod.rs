@@ -67,20 +67,27 @@ pub fn halt_file_at_start(dir: &Path, gate: &TradingGate) -> bool {
 /// Start the out-of-band kill paths for a run whose data folder is `dir`: the `SIGUSR1`
 /// thread and the `HALT` file watcher. They live as long as the process.
 pub fn start(dir: &Path, killer: Killer, latch: HaltLatch) -> std::io::Result<()> {
+    start_signal(killer.clone())?;
+    let path = dir.join(HALT_FILE);
+    std::thread::Builder::new()
+        .name("pit-halt-file".into())
+        .spawn(move || watch_halt_file(path, killer, latch))?;
+    Ok(())
+}
+
+/// The `SIGUSR1` thread alone: what a run that persists nothing (a recording, a replay)
+/// has, besides its control socket; its halt is not latched to disk, where it would hold
+/// the next real run in that folder.
+pub fn start_signal(killer: Killer) -> std::io::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])?;
-    let k = killer.clone();
     std::thread::Builder::new()
         .name("pit-sigusr1".into())
         .spawn(move || {
             for _ in signals.forever() {
                 tracing::warn!("SIGUSR1: tripping the kill switch");
-                k.kill("signal", "SIGUSR1");
+                killer.kill("signal", "SIGUSR1");
             }
         })?;
-    let path = dir.join(HALT_FILE);
-    std::thread::Builder::new()
-        .name("pit-halt-file".into())
-        .spawn(move || watch_halt_file(path, killer, latch))?;
     Ok(())
 }
 
