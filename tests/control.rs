@@ -543,3 +543,30 @@ fn a_replay_answers_status_and_kill_from_another_shell() {
     };
     assert_eq!(code, Some(4), "a headless run that ended HALTED");
 }
+
+/// A replay started in a folder whose real run serves the control socket does not take it
+/// over and is not refused: it runs without a socket and says so, and `pit status` still
+/// reaches the real run.
+#[test]
+fn a_replay_beside_a_running_engine_leaves_it_the_socket() {
+    let dir = folder();
+    let d = dir.path();
+    let mut run = Run::start(d);
+    let rec = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/demo-sim-3m.jsonl.zst");
+    let out = pit(d)
+        .arg("replay")
+        .arg(&rec)
+        .args(["--headless", "--speed", "max"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("no control socket for this replay")
+            && err.contains("another pit is running in this folder"),
+        "{err}"
+    );
+    let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+    assert_eq!(st["pid"], run.0.id(), "the socket is still the run's: {st}");
+    run.stop();
+}

@@ -110,15 +110,16 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
 /// folder (`pit status`, `pit kill`, `pit attach` from another shell), the engine
 /// watchdog and `kill -USR1`. Such a run persists nothing, so its halt is not latched to
 /// disk and it does not watch for a `HALT` file (both belong to the real runs of the
-/// folder, whose next start they would hold). Served until the returned guard is
-/// dropped; on an error the engine is stopped.
+/// folder, whose next start they would hold). A real run already serving the folder's
+/// socket keeps it: the recording or replay goes on without one (it says so; Ctrl-C and
+/// `kill -USR1 PID` still stop it). Served until the returned guard is dropped; on an
+/// error the engine is stopped.
 fn controlled(
     cfg: &pit::config::Config,
     handle: &pit::runner::EngineHandle,
     mode: &str,
-) -> anyhow::Result<pit::control::server::ControlServer> {
+) -> anyhow::Result<Option<pit::control::server::ControlServer>> {
     let started = (|| -> anyhow::Result<_> {
-        let socket = pit::control::server::bind(&pit::control::data_dir(&cfg.store.path))?;
         pit::emergency::start_signal(handle.killer())
             .context("cannot start the SIGUSR1 kill path")?;
         if cfg.kill_switch.engine_stall_ms > 0 {
@@ -127,8 +128,22 @@ fn controlled(
             pit::watchdog::start(heartbeat, handle.killer(), alerts, stall)
                 .context("cannot start the engine watchdog")?;
         }
+        let socket = match pit::control::server::bind(&pit::control::data_dir(&cfg.store.path)) {
+            Ok(s) => s,
+            Err(e @ pit::control::server::ControlError::InUse { .. }) => {
+                let text = format!(
+                    "no control socket for this {}: {e}; stop it with Ctrl-C or kill -USR1 {}",
+                    mode.to_lowercase(),
+                    std::process::id()
+                );
+                eprintln!("pit: {text}");
+                handle.alert(pit::engine::AlertLevel::Warn, "control", text);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let link = pit::control::server::EngineLink::new(handle).with_mode(mode);
-        Ok(socket.serve(link)?)
+        Ok(Some(socket.serve(link)?))
     })();
     if started.is_err() {
         handle.shutdown();

@@ -344,6 +344,9 @@ async fn connection(mut stream: UnixStream, shared: Arc<Shared>) {
         Ok(c) if c.uid() == shared.uid => {}
         Ok(c) => {
             tracing::warn!(peer_uid = c.uid(), "control socket: refused another user");
+            // Read its hello first (whatever it says): closing before the client has
+            // written it would fail its write (broken pipe) before it reads why.
+            let _ = tokio::time::timeout(HELLO_TIMEOUT, read_frame_async(&mut stream)).await;
             let text = format!(
                 "refused: this engine belongs to uid {}, the connection comes from uid {}",
                 shared.uid,
