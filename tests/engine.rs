@@ -688,3 +688,62 @@ fn a_position_on_a_stale_book_shows_its_mark_as_stale() {
     );
     assert!(!r.engine.view().positions[0].mark_stale);
 }
+
+/// Reconciliation hands the engine the fills an earlier run's orders got while pit was
+/// down: they move the position and say so at INFO (a restart is not an emergency); a
+/// fill for an order nobody placed stays CRITICAL.
+#[test]
+fn an_earlier_runs_fill_is_applied_quietly_and_a_strangers_fill_is_critical() {
+    use pit::domain::{Fill, InstrumentId, Liquidity, Price, Qty};
+    use pit::engine::{AlertLevel, Input};
+    let mut cfg = Config::default();
+    cfg.strategies.market_maker.enabled = false;
+    cfg.strategies.imbalance.enabled = false;
+    let mut r = runner(&cfg, 31);
+    r.run_until(at(2.0));
+    let now = r.now();
+    let fill = |id: &str, seq: u64| Fill {
+        seq,
+        ts: now,
+        client_id: ClientOrderId::new(id),
+        instrument: InstrumentId(0),
+        side: Side::Buy,
+        price: r.engine.book(InstrumentId(0)).best_ask().unwrap().price,
+        qty: Qty(1000),
+        fee: rust_decimal::Decimal::ZERO,
+        liquidity: Liquidity::Taker,
+    };
+    let (earlier, stranger) = (fill("p3-S1-9", 1 << 40), fill("S9-9", (1 << 40) + 1));
+    let mut effects = Vec::new();
+    r.engine.process(
+        now,
+        Input::Exec(ExecReport::EarlierRunFill(earlier)),
+        &mut effects,
+    );
+    let v = r.engine.view();
+    assert!(
+        !v.positions[0].position.is_flat(),
+        "the fill moved the position"
+    );
+    let a = v
+        .alerts
+        .iter()
+        .find(|a| a.text.contains("p3-S1-9"))
+        .expect("an alert names the earlier run's order");
+    assert_eq!(a.level, AlertLevel::Info, "{a:?}");
+    assert!(a.text.contains("earlier run"), "{}", a.text);
+    assert!(
+        !v.alerts.iter().any(|a| a.level == AlertLevel::Critical),
+        "{:?}",
+        v.alerts
+    );
+    r.engine
+        .process(now, Input::Exec(ExecReport::Filled(stranger)), &mut effects);
+    let v = r.engine.view();
+    let a = v
+        .alerts
+        .iter()
+        .find(|a| a.text.contains("S9-9"))
+        .expect("an alert names the unknown order");
+    assert_eq!(a.level, AlertLevel::Critical, "{a:?}");
+}

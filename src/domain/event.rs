@@ -56,6 +56,10 @@ pub enum ExecReport {
         reason: String,
     },
     Filled(Fill),
+    /// A fill of an order an earlier run of pit placed, found at the venue by
+    /// reconciliation (at start or on a reconnect). It moves the position like any fill;
+    /// no order of this run is behind it, and it is expected, not an anomaly.
+    EarlierRunFill(Fill),
     /// The order is cancelled: on request, or the unfilled rest of an IOC/market order.
     Cancelled {
         id: ClientOrderId,
@@ -76,7 +80,7 @@ impl ExecReport {
             | ExecReport::Rejected { ts, .. }
             | ExecReport::Cancelled { ts, .. }
             | ExecReport::CancelRejected { ts, .. } => *ts,
-            ExecReport::Filled(f) => f.ts,
+            ExecReport::Filled(f) | ExecReport::EarlierRunFill(f) => f.ts,
         }
     }
     pub fn id(&self) -> &ClientOrderId {
@@ -85,7 +89,7 @@ impl ExecReport {
             | ExecReport::Rejected { id, .. }
             | ExecReport::Cancelled { id, .. }
             | ExecReport::CancelRejected { id, .. } => id,
-            ExecReport::Filled(f) => &f.client_id,
+            ExecReport::Filled(f) | ExecReport::EarlierRunFill(f) => &f.client_id,
         }
     }
 }

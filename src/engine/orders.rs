@@ -277,7 +277,8 @@ impl Engine {
                     }
                 }
             }
-            ExecReport::Filled(fill) => self.on_fill(fill, out),
+            ExecReport::Filled(fill) => self.on_fill(fill, false, out),
+            ExecReport::EarlierRunFill(fill) => self.on_fill(fill, true, out),
         }
     }
 

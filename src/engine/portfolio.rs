@@ -80,7 +80,10 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_fill(&mut self, fill: Fill, out: &mut Vec<Effect>) {
+    /// Apply a fill. `earlier_run`: the venue found it, by reconciliation, on an order an
+    /// earlier run placed (expected, said at INFO); any other fill for an order this run
+    /// does not know is an anomaly (CRITICAL).
+    pub(super) fn on_fill(&mut self, fill: Fill, earlier_run: bool, out: &mut Vec<Effect>) {
         let i = fill.instrument.index();
         if !fill.qty.is_positive() {
             let text = format!(
@@ -108,6 +111,15 @@ impl Engine {
                     self.alert(AlertLevel::Critical, "venue", text, out);
                 }
             }
+        } else if earlier_run {
+            let text = format!(
+                "fill of an earlier run's order {} ({} {} @ {}) applied to the position",
+                fill.client_id,
+                fill.side.as_str(),
+                fill.qty.0,
+                fill.price.0
+            );
+            self.alert(AlertLevel::Info, "reconcile", text, out);
         } else {
             let text = format!(
                 "fill for unknown order {} applied to the position",

@@ -294,6 +294,10 @@ fn restamp(r: ExecReport, now: Timestamp) -> ExecReport {
             f.ts = f.ts.max(now);
             ExecReport::Filled(f)
         }
+        ExecReport::EarlierRunFill(mut f) => {
+            f.ts = f.ts.max(now);
+            ExecReport::EarlierRunFill(f)
+        }
         ExecReport::Cancelled { id, ts } => ExecReport::Cancelled {
             id,
             ts: ts.max(now),

@@ -186,7 +186,7 @@ impl Tracker {
                     // Filled in full: the engine closes it; nothing more will come.
                     t.closed = true;
                 }
-                out.push(ExecReport::Filled(Fill {
+                let fill = Fill {
                     seq: key,
                     ts,
                     client_id,
@@ -196,7 +196,12 @@ impl Tracker {
                     qty: inst.qty_floor(qty),
                     fee,
                     liquidity,
-                }));
+                };
+                out.push(if this_run {
+                    ExecReport::Filled(fill)
+                } else {
+                    ExecReport::EarlierRunFill(fill)
+                });
             }
             VenueUpdate::Closed { venue_id, ts } => {
                 let Some(id) = self.this_run(&venue_id) else {
@@ -329,6 +334,11 @@ mod tests {
         t.apply(trade("p7-S1-1", 512, dec!(0.001)), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].id().as_str(), "p7-S1-1");
+        assert!(
+            matches!(out[0], ExecReport::EarlierRunFill(_)),
+            "an earlier run's fill is told apart from this run's: {:?}",
+            out[0]
+        );
         // Somebody else's order: no report at all.
         t.apply(trade("web_1", 768, dec!(0.001)), &mut out);
         t.apply(
