@@ -694,7 +694,7 @@ fn a_position_on_a_stale_book_shows_its_mark_as_stale() {
 /// fill for an order nobody placed stays CRITICAL.
 #[test]
 fn an_earlier_runs_fill_is_applied_quietly_and_a_strangers_fill_is_critical() {
-    use pit::domain::{Fill, InstrumentId, Liquidity, Price, Qty};
+    use pit::domain::{Fill, InstrumentId, Liquidity, Qty};
     use pit::engine::{AlertLevel, Input};
     let mut cfg = Config::default();
     cfg.strategies.market_maker.enabled = false;
