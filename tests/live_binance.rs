@@ -746,6 +746,31 @@ fn a_418_stops_every_request_and_halts_with_a_critical_alert() {
     let n0 = orders(&emu.state()).len();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(orders(&emu.state()).len(), n0);
+    // What the ban left working at the venue is listed as unresolved (pit cannot cancel
+    // it), not as cancelled or refused by the venue.
+    let s = run.status();
+    let unresolved: Vec<String> = s["kill"]["unresolved"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    for o in emu.open_orders() {
+        let venue_id = o["clientOrderId"].as_str().unwrap_or_default().to_string();
+        assert!(
+            unresolved
+                .iter()
+                .any(|u| venue_id.ends_with(&format!("-{u}"))),
+            "{venue_id} still open at the venue is listed unresolved: {s}"
+        );
+    }
+    let text = logs(dir.path());
+    assert!(
+        !text.contains("refused by the venue"),
+        "nothing reached the venue"
+    );
     run.stop();
 }
 

@@ -268,7 +268,7 @@ impl Engine {
                     o.cancel_pending = false;
                     if self.kill_targets.contains(&id) {
                         let text = format!(
-                            "kill switch: cancel of {id} refused by the venue ({reason}); retrying"
+                            "kill switch: cancel of {id} failed ({reason}); the order may still work: retrying"
                         );
                         self.alert(AlertLevel::Critical, "kill-switch", text, out);
                     } else {

@@ -262,7 +262,7 @@ impl Rest {
     ) -> Result<R, RestError> {
         if self.is_banned() {
             return Err(RestError::NotSent(
-                "Binance banned this IP (HTTP 418); nothing is sent".into(),
+                "Binance banned this IP (HTTP 418); nothing is sent: cancel what is still open on Binance's web page or app".into(),
             ));
         }
         if let Some(until) = self.backoff_until.lock().ok().and_then(|g| *g)
