@@ -163,7 +163,7 @@ impl Config {
 
     /// Parse and check config text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let span = e.span();
             let line = span.as_ref().map(|s| line_of(text, s.start));
             let key = span
@@ -185,6 +185,7 @@ impl Config {
                 message,
             });
         }
+        cfg.park_switched_off_strategies();
         cfg.validate().map_err(|inv| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: line_of_key(text, &inv.key),
@@ -192,6 +193,36 @@ impl Config {
             message: inv.message,
         })?;
         Ok(cfg)
+    }
+
+    /// A strategy switched off whose `symbol` is not a configured instrument (the
+    /// defaults name `BTC-USD`; a config for another market need not mention every
+    /// strategy) is built on the first instrument instead, as `pit run --symbol` and a
+    /// replay do: its symbol matters only if it is switched on, and the strategies pane
+    /// shows the instrument it trades. A strategy switched on keeps its symbol, and an
+    /// unknown one is refused with its key.
+    pub fn park_switched_off_strategies(&mut self) {
+        let Some(first) = self.instruments.first().map(|i| i.symbol.clone()) else {
+            return;
+        };
+        for b in &crate::strategy::BUILTINS {
+            let Some(symbol_of) = b.symbol else {
+                continue;
+            };
+            if (b.enabled)(&self.strategies) {
+                continue;
+            }
+            let symbol = symbol_of(&mut self.strategies);
+            if !self.instruments.iter().any(|i| &i.symbol == symbol) {
+                tracing::info!(
+                    strategy = b.section,
+                    configured = %symbol,
+                    trades = %first,
+                    "a switched-off strategy's symbol is not configured: it is built on the first instrument"
+                );
+                *symbol = first.clone();
+            }
+        }
     }
 
     /// Cross-checks and per-section checks; keys are full dotted paths.
@@ -623,6 +654,28 @@ mod tests {
             Path::new("x"),
         )
         .unwrap();
+    }
+
+    /// A config for another market need not mention the strategies it leaves off: one
+    /// switched off that names an unknown symbol is built on the first instrument; one
+    /// switched on is refused, naming its key and line.
+    #[test]
+    fn a_switched_off_strategy_on_an_unlisted_symbol_is_no_error() {
+        let inst = "[[instruments]]\nsymbol = \"ETH-USD\"\ntick_size = 0.01\nlot_size = 0.001\nstart_price = 3000\n";
+        let text = format!(
+            "{inst}\n[strategies.market_maker]\nsymbol = \"ETH-USD\"\n[strategies.imbalance]\nsymbol = \"ETH-USD\"\n"
+        );
+        let c = Config::parse(&text, Path::new("x")).unwrap();
+        assert!(!c.strategies.vwap_revert.enabled && !c.strategies.orb.enabled);
+        assert_eq!(c.strategies.vwap_revert.symbol, "ETH-USD");
+        assert_eq!(c.strategies.orb.symbol, "ETH-USD");
+        assert_eq!(c.strategies.market_maker.symbol, "ETH-USD");
+        let text = format!(
+            "{inst}\n[strategies.market_maker]\nsymbol = \"ETH-USD\"\n[strategies.imbalance]\nsymbol = \"ETH-USD\"\n[strategies.orb]\nenabled = true\nsymbol = \"SOL-USD\"\n"
+        );
+        let (line, key, msg) = err(&text);
+        assert_eq!((line, key.as_str()), (Some(13), "strategies.orb.symbol"));
+        assert!(msg.contains("SOL-USD"), "{msg}");
     }
 
     #[test]
