@@ -236,6 +236,8 @@ pub struct Runner {
     alerts: crate::watchdog::AlertInbox,
     /// The loop panicked (the first panic's text).
     panicked: Option<String>,
+    /// Log lines dropped so far when last raised, and when.
+    log_dropped: (usize, Option<std::time::Instant>),
 }
 
 impl Runner {
@@ -260,6 +262,7 @@ impl Runner {
             observer: None,
             store_failed: None,
             panicked: None,
+            log_dropped: (0, None),
             lane: KillLane::default(),
             lane_copies_owed: 0,
             heartbeat: Default::default(),
@@ -481,6 +484,10 @@ impl Runner {
             self.engine
                 .raise_alert(AlertLevel::Critical, "halt latch", text);
         }
+        if let Some(err) = crate::logging::take_write_failure() {
+            self.halt_for_log(&err);
+        }
+        self.note_dropped_log_lines();
         if self.take_lane(&mut run.inbox, false) {
             self.publish(run);
         }
@@ -705,6 +712,47 @@ impl Runner {
             .process(at, Input::Command(halt), &mut self.effects);
         self.dispatch(at);
         self.store_failed = Some(err);
+    }
+
+    /// The log could not be written (a full disk, an I/O error): what pit does is no
+    /// longer recorded, so it stops trading as for a failed store (gate closed, cancels
+    /// still go out, HALTED with the reason; a re-arm is the operator's call once the
+    /// disk is fixed).
+    fn halt_for_log(&mut self, err: &str) {
+        self.engine.gate().close();
+        let text = format!("{err}; trading stopped, cancels still go out");
+        self.engine.raise_alert(AlertLevel::Critical, "log", text);
+        let at = self.now;
+        let halt = Command::KillFrom {
+            source: "log".into(),
+            reason: format!("log write failed: {err}"),
+        };
+        self.engine
+            .process(at, Input::Command(halt), &mut self.effects);
+        self.dispatch(at);
+    }
+
+    /// Lines the log writer dropped (its queue full: the disk fell behind) become a
+    /// warning, at most one every 10 s.
+    fn note_dropped_log_lines(&mut self) {
+        let dropped = crate::logging::dropped_lines();
+        if dropped <= self.log_dropped.0 {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if self
+            .log_dropped
+            .1
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10))
+        {
+            return;
+        }
+        let text = format!(
+            "{} log lines dropped: the log writer fell behind the disk (the log is incomplete)",
+            dropped - self.log_dropped.0
+        );
+        self.engine.raise_alert(AlertLevel::Warn, "log", text);
+        self.log_dropped = (dropped, Some(now));
     }
 
     /// Apply the queued commands in arrival order, except that a kill jumps the queue: the

@@ -115,3 +115,35 @@ fn a_bad_rust_log_is_refused_by_name() {
         stderr(&out)
     );
 }
+
+/// The log is part of what pit records: when it cannot be written (here today's file is
+/// `/dev/full`: "No space left on device"), the run stops trading as for a failed store:
+/// HALTED with the reason, and a headless run exits non-zero (4, ended HALTED).
+#[test]
+fn a_log_that_cannot_be_written_halts_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    std::os::unix::fs::symlink("/dev/full", logs.join(format!("pit.log.{today}"))).unwrap();
+    let out = pit(dir.path())
+        .args([
+            "run",
+            "--headless",
+            "--json",
+            "--for",
+            "20s",
+            "--speed",
+            "max",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(4), "ended HALTED: {err}");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("log write failed") && summary.contains("No space left"),
+        "the halt says why: {summary}"
+    );
+}

@@ -77,6 +77,20 @@ pub fn check_filter(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+static DROPPED: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Log lines dropped because the writer's queue was full (the disk fell behind).
+pub fn dropped_lines() -> usize {
+    DROPPED.get().map_or(0, |c| c.dropped_lines())
+}
+
+/// The first failure to write the log file (a full disk, an I/O error), once; see
+/// [`rolling::WriteFailure`].
+pub fn take_write_failure() -> Option<String> {
+    rolling::failure().take()
+}
+
 /// Flushes the log when dropped, after writing the rate limiter's pending summaries.
 pub struct LogGuard {
     _worker: WorkerGuard,
@@ -114,7 +128,10 @@ pub fn init(cfg: &LogConfig) -> anyhow::Result<LogGuard> {
             cfg.dir.display()
         )
     })?;
+    // Lossy when its queue is full: the engine thread never waits on the disk. What is
+    // dropped is counted ([`dropped_lines`]) and raised as an alert by the run.
     let (writer, guard) = tracing_appender::non_blocking(appender);
+    let _ = DROPPED.set(writer.error_counter());
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)

@@ -9,8 +9,51 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 const PREFIX: &str = "pit.log.";
+
+/// The first error writing the log, kept for the run to act on (fail closed: the log is
+/// part of what pit must record). The log writer's thread cannot report it otherwise:
+/// tracing-appender's worker drops write errors.
+#[derive(Debug, Default)]
+pub struct WriteFailure {
+    first: Mutex<Option<String>>,
+    /// Set with `first`: the run's per-turn check is one atomic load.
+    pending: AtomicBool,
+    taken: AtomicBool,
+}
+
+impl WriteFailure {
+    fn note(&self, text: String) {
+        if self.taken.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut f) = self.first.lock()
+            && f.is_none()
+        {
+            *f = Some(text);
+            self.pending.store(true, Ordering::Release);
+        }
+    }
+    /// The first failure, once: later calls (and later failures) give `None`.
+    pub fn take(&self) -> Option<String> {
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let mut f = self.first.lock().ok()?;
+        let t = f.take()?;
+        self.taken.store(true, Ordering::Release);
+        Some(t)
+    }
+}
+
+/// The process's log failure slot, which [`SizeRolling::open`] writers report to.
+pub fn failure() -> &'static Arc<WriteFailure> {
+    static SLOT: std::sync::OnceLock<Arc<WriteFailure>> = std::sync::OnceLock::new();
+    SLOT.get_or_init(Default::default)
+}
 
 /// Daily and size-rolling log files under a total cap.
 #[derive(Debug)]
@@ -24,6 +67,7 @@ pub struct SizeRolling {
     n: u32,
     file: File,
     written: u64,
+    failure: Arc<WriteFailure>,
 }
 
 fn today() -> String {
@@ -94,6 +138,7 @@ impl SizeRolling {
             n,
             file,
             written,
+            failure: failure().clone(),
         };
         w.prune();
         Ok(w)
@@ -140,6 +185,20 @@ impl SizeRolling {
 
 impl Write for SizeRolling {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_rolling(buf).inspect_err(|e| {
+            let file = self.dir.join(name(&self.day, self.n));
+            self.failure
+                .note(format!("cannot write the log {}: {e}", file.display()));
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl SizeRolling {
+    fn write_rolling(&mut self, buf: &[u8]) -> io::Result<usize> {
         if chrono::Utc::now().timestamp() >= self.next_day_at {
             self.next_day_at = next_midnight();
             let day = today();
@@ -154,10 +213,6 @@ impl Write for SizeRolling {
         self.written += n as u64;
         Ok(n)
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
 }
 
 #[cfg(test)]
@@ -166,6 +221,29 @@ mod tests {
 
     fn total(dir: &Path) -> u64 {
         list(dir).unwrap().iter().map(|f| f.2).sum()
+    }
+
+    /// A write the disk refuses (here `/dev/full`: "No space left on device") is kept for
+    /// the run, once, with the file and the reason.
+    #[test]
+    fn a_failed_write_is_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SizeRolling::open(dir.path(), 10_000, 50_000).unwrap();
+        w.failure = Arc::new(WriteFailure::default());
+        w.write_all(b"fine\n").unwrap();
+        assert_eq!(w.failure.take(), None);
+        w.file = OpenOptions::new().write(true).open("/dev/full").unwrap();
+        assert!(w.write_all(b"lost\n").is_err());
+        assert!(w.write_all(b"lost too\n").is_err());
+        let text = w.failure.take().expect("the failure is kept");
+        assert!(
+            text.contains("cannot write the log") && text.contains("pit.log."),
+            "{text}"
+        );
+        assert!(text.contains("No space left"), "{text}");
+        assert_eq!(w.failure.take(), None, "reported once");
+        assert!(w.write_all(b"and again\n").is_err());
+        assert_eq!(w.failure.take(), None, "once per process");
     }
 
     #[test]
