@@ -473,11 +473,12 @@ fn spawn_engine(
     persisted: pit::setup::Persisted,
     live: bool,
 ) -> anyhow::Result<Started> {
-    let (exec, hooks): (Box<dyn pit::venue::ExecutionPort>, _) = if live {
-        let (port, hooks) = pit::setup::live_exec(cfg, &persisted, parts.engine.gate().clone())?;
-        (port, Some(hooks))
+    let (exec, hooks, reconcile): (Box<dyn pit::venue::ExecutionPort>, _, _) = if live {
+        let (port, hooks, reconcile) =
+            pit::setup::live_exec(cfg, &persisted, parts.engine.gate().clone())?;
+        (port, Some(hooks), Some(reconcile))
     } else {
-        (Box::new(parts.exec), None)
+        (Box::new(parts.exec), None, None)
     };
     let reader = persisted.store.reader();
     let dir = persisted.dir;
@@ -526,11 +527,13 @@ fn spawn_engine(
         }
     }
     let mode = if cfg.venue == "sim" { "SIM" } else { "PAPER" };
-    let server = socket.serve(
-        pit::control::server::EngineLink::new(&handle)
-            .with_mode(mode)
-            .with_store(reader.clone()),
-    )?;
+    let mut link = pit::control::server::EngineLink::new(&handle)
+        .with_mode(mode)
+        .with_store(reader.clone());
+    if let Some(r) = reconcile {
+        link = link.with_reconcile(r);
+    }
+    let server = socket.serve(link)?;
     tracing::info!(socket = %server.path().display(), "control socket served");
     let metrics = match serve_metrics(cfg, &handle) {
         Ok(m) => m,

@@ -440,7 +440,11 @@ pub fn live_exec(
     cfg: &Config,
     persisted: &Persisted,
     gate: TradingGate,
-) -> anyhow::Result<(Box<dyn crate::venue::ExecutionPort>, LiveHooks)> {
+) -> anyhow::Result<(
+    Box<dyn crate::venue::ExecutionPort>,
+    LiveHooks,
+    AskReconcile,
+)> {
     use crate::venue::exchanges::binance::trade;
     use crate::venue::live::tracker::trade_seq;
     let s = &cfg.live.binance;
@@ -486,8 +490,18 @@ pub fn live_exec(
             settle: Some(settle_in(persisted.store.clone())),
         },
     )?;
-    Ok((Box::new(started.port), started.hooks))
+    let requests = started.port.requests();
+    let reconcile: AskReconcile = std::sync::Arc::new(move |reason| {
+        requests
+            .send(crate::venue::live::port::ToVenue::Reconcile { reason })
+            .is_ok()
+    });
+    Ok((Box::new(started.port), started.hooks, reconcile))
 }
+
+/// Asks a live venue's connection task to reconcile now (`pit reconcile` through the
+/// control socket); `false` once the task has stopped.
+pub type AskReconcile = std::sync::Arc<dyn Fn(String) -> bool + Send + Sync>;
 
 /// Writes what the venue said became of an earlier live run's order into the store.
 fn settle_in(store: crate::store::Store) -> trade_task::Settle {

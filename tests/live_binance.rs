@@ -510,6 +510,26 @@ fn a_live_run_trades_on_the_emulator_and_agrees_with_it_then_pit_kill_cancels_at
     let latency = &s["exec"]["send_to_ack"];
     assert!(latency["samples"].as_u64().unwrap() > 0, "{s}");
 
+    // `pit reconcile` while the run holds the store: the run reconciles and answers.
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["outcome"], "ok", "{r}");
+    assert_eq!(r["agree"], true, "{r}");
+    assert_eq!(r["via"], "run", "{r}");
+    assert_eq!(r["pid"], s["pid"], "{r}");
+    assert!(
+        r["summary"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("pit reconcile: Binance and the store agree"),
+        "{r}"
+    );
+    assert_eq!(
+        run.status()["exec"]["reconciles"].as_u64(),
+        Some(2),
+        "at start, then on demand"
+    );
+
     let summary = run.stop();
     assert_eq!(summary["open_orders_left"], 0, "{summary}");
     assert_secret_nowhere(dir.path());

@@ -12,8 +12,10 @@ pub struct ReconcileArgs {
     json: bool,
 }
 
-/// Exit 0 when the store and the venue agree, 1 when they differ, 2 for a usage or config
-/// error, no live venue configured, a store held by a run, or a venue that cannot be read.
+/// Exit 0 when the store and the venue agree, 1 when they differ (or a running engine's
+/// reconciliation did not finish in time), 2 for a usage or config error, no live venue
+/// configured, or a venue that cannot be read. While a run holds the store, the run
+/// reconciles (its connection task, as at start) and answers over the control socket.
 pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = super::load_config(config)?;
     if cfg.venue != "binance" || !cfg.live.binance.wants_live() {
@@ -22,6 +24,9 @@ pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<E
             cfg.venue
         );
         return Ok(ExitCode::from(2));
+    }
+    if let Some(code) = through_the_run(&cfg, a.json) {
+        return Ok(code);
     }
     pit::setup::live_market_endpoints(&mut cfg);
     let s = &cfg.live.binance;
@@ -85,4 +90,61 @@ pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<E
         print!("{}", r.to_text());
     }
     Ok(ExitCode::from(if r.agree() { 0 } else { 1 }))
+}
+
+/// `pit reconcile` while a run holds the store: the run's live venue reconciles and the
+/// answer is printed. `None` when no engine answers in the data folder (reconcile here).
+fn through_the_run(cfg: &pit::config::Config, json: bool) -> Option<ExitCode> {
+    use pit::control::client::{Client, ClientError};
+    use pit::control::protocol::{Outcome, Request, Role};
+    let dir = pit::control::data_dir(&cfg.store.path);
+    let mut client = match Client::connect(&dir, Role::Admin) {
+        Ok(c) => c,
+        Err(ClientError::NoEngine { .. }) => return None,
+        Err(e) => {
+            eprintln!("pit reconcile: the running engine: {e}");
+            return Some(ExitCode::from(2));
+        }
+    };
+    let reply = match client.call(
+        &Request::Reconcile,
+        std::time::Duration::from_secs(75),
+        |_, _, _| {},
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "pit reconcile: the running engine (pid {}): {e}",
+                client.pid
+            );
+            return Some(ExitCode::from(2));
+        }
+    };
+    let agree = reply.data["agree"].as_bool() == Some(true);
+    if json {
+        let mut out = reply.data.as_object().cloned().unwrap_or_default();
+        out.insert("outcome".into(), reply.outcome.as_str().into());
+        out.insert("text".into(), reply.text.clone().into());
+        out.insert("pid".into(), client.pid.into());
+        println!("{}", serde_json::Value::Object(out));
+    }
+    Some(match reply.outcome {
+        Outcome::Ok => {
+            if !json {
+                println!(
+                    "reconciled by the running engine (pid {}): {}",
+                    client.pid, reply.text
+                );
+            }
+            ExitCode::from(if agree { 0 } else { 1 })
+        }
+        Outcome::TimedOut => {
+            eprintln!("pit reconcile: {}", reply.text);
+            ExitCode::from(1)
+        }
+        Outcome::Refused | Outcome::Error => {
+            eprintln!("pit reconcile: {}", reply.text);
+            ExitCode::from(2)
+        }
+    })
 }

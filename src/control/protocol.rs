@@ -101,6 +101,10 @@ pub enum Request {
     Backup {
         path: std::path::PathBuf,
     },
+    /// Compare the live venue's account with the store now (`pit reconcile` while a run
+    /// holds the store): the run's connection task does it, as at start; answered with
+    /// its summary once done. Admin only.
+    Reconcile,
 }
 
 impl Request {
@@ -117,6 +121,7 @@ impl Request {
             Request::Subscribe { .. } => "subscribe",
             Request::Command { command } => command.name(),
             Request::Backup { .. } => "backup",
+            Request::Reconcile => "reconcile",
         }
     }
     /// Whether it changes anything (refused to viewers).

@@ -99,7 +99,13 @@ pub struct EngineLink {
     pub mode: Option<String>,
     /// The run's store, for `pit store backup` while it runs.
     pub store: Option<crate::store::StoreReader>,
+    /// Asks the live venue's connection task to reconcile (with this reason); `false`
+    /// when the task has stopped. Absent on a run without a live venue.
+    pub reconcile: Option<Reconcile>,
 }
+
+/// See [`EngineLink::reconcile`].
+pub type Reconcile = Arc<dyn Fn(String) -> bool + Send + Sync>;
 
 impl EngineLink {
     pub fn new(handle: &EngineHandle) -> Self {
@@ -110,7 +116,14 @@ impl EngineLink {
             view: handle.subscribe(),
             mode: None,
             store: None,
+            reconcile: None,
         }
+    }
+
+    /// Let `pit reconcile` ask the run's live venue to reconcile while it runs.
+    pub fn with_reconcile(mut self, reconcile: Reconcile) -> Self {
+        self.reconcile = Some(reconcile);
+        self
     }
 
     /// Let `pit store backup` copy the run's store while it runs.
@@ -628,6 +641,7 @@ async fn handle(req: Request, stream: &mut impl Sink, shared: &Arc<Shared>) -> I
         }
         Request::Flatten { instrument } => flatten(link, instrument).await,
         Request::Backup { path } => backup(link, path).await,
+        Request::Reconcile => reconcile(link).await,
         Request::Rearm => {
             let now = link.view.borrow().clone();
             if let Some(e) = &now.store_failed {
@@ -666,6 +680,49 @@ async fn backup(link: &EngineLink, path: PathBuf) -> Response {
         Ok(Ok(s)) => Response::reply(Outcome::Ok, s.line(&from), to_value(&s)),
         Ok(Err(e)) => Response::refused(format!("backup failed: {e}")),
         Err(e) => Response::refused(format!("backup failed: {e}")),
+    }
+}
+
+/// How long `pit reconcile` waits for the run's reconciliation (a few REST requests; the
+/// connection task retries a failed one every 5 s).
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Have the run's live venue reconcile now and answer with its summary.
+async fn reconcile(link: &EngineLink) -> Response {
+    let Some(ask) = &link.reconcile else {
+        return Response::refused(
+            "reconcile refused: this run trades on no live venue (pit reconcile compares a live venue's account with the store)",
+        );
+    };
+    let mut rx = link.view.clone();
+    let done = |v: &EngineView| v.health.exec.as_ref().map_or(0, |e| e.reconciles);
+    let before = done(&rx.borrow_and_update());
+    if !ask("pit reconcile".into()) {
+        return Response::refused("the live venue's connection task has stopped");
+    }
+    let deadline = Instant::now() + RECONCILE_TIMEOUT;
+    match next_view(&mut rx, deadline, |v| done(v) > before).await {
+        Ok(v) => {
+            let Some(e) = v.health.exec.as_ref() else {
+                return Response::refused("the run no longer shows its live venue");
+            };
+            let text = e.last_reconcile.clone().unwrap_or_default();
+            let data = serde_json::json!({
+                "agree": e.last_reconcile_agrees,
+                "summary": text,
+                "external": e.external_orders,
+                "via": "run",
+            });
+            Response::reply(Outcome::Ok, text, data)
+        }
+        Err(_) => Response::reply(
+            Outcome::TimedOut,
+            format!(
+                "no reconciliation result within {} s: Binance may be slow or unreachable (see the run's alerts); new orders stay refused while it reconciles",
+                RECONCILE_TIMEOUT.as_secs()
+            ),
+            Value::Null,
+        ),
     }
 }
 

@@ -123,6 +123,12 @@ pub struct ExecHealth {
     pub external_orders: Vec<String>,
     /// Differences the last reconciliation found (also raised as alerts).
     pub last_reconcile: Option<String>,
+    /// Reconciliations finished in this run (a caller waits for the count to move).
+    #[serde(default)]
+    pub reconciles: u64,
+    /// The last reconciliation found the venue and the store in agreement.
+    #[serde(default)]
+    pub last_reconcile_agrees: bool,
     /// The venue's used request weight and order count, from its response headers.
     pub used_weight: Option<u64>,
     pub order_count: Option<u64>,

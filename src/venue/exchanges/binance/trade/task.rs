@@ -1020,6 +1020,8 @@ impl Conn {
         self.alert(level, format!("binance reconciliation ({summary})"));
         if let Ok(mut h) = self.s.health.lock() {
             h.last_reconcile = Some(summary);
+            h.last_reconcile_agrees = notes.is_empty();
+            h.reconciles += 1;
         }
     }
 
