@@ -699,18 +699,7 @@ impl Runner {
             .as_ref()
             .and_then(StoreSink::error)
             .unwrap_or_else(|| "unknown error".into());
-        self.engine.gate().close();
-        let text = format!("store write failed: {err}; trading stopped, cancels still go out");
-        self.engine
-            .raise_alert(AlertLevel::Critical, "store", text.clone());
-        let at = self.now;
-        let halt = Command::KillFrom {
-            source: "store".into(),
-            reason: format!("store write failed: {err}"),
-        };
-        self.engine
-            .process(at, Input::Command(halt), &mut self.effects);
-        self.dispatch(at);
+        self.halt_for("store", format!("store write failed: {err}"));
         self.store_failed = Some(err);
     }
 
@@ -719,13 +708,19 @@ impl Runner {
     /// still go out, HALTED with the reason; a re-arm is the operator's call once the
     /// disk is fixed).
     fn halt_for_log(&mut self, err: &str) {
+        self.halt_for("log", format!("log write failed: {err}"));
+    }
+
+    /// Fail closed for `source`: the gate closes at once, a CRITICAL alert says `why`,
+    /// and the engine halts with it as the reason (cancels still go out).
+    fn halt_for(&mut self, source: &str, why: String) {
         self.engine.gate().close();
-        let text = format!("{err}; trading stopped, cancels still go out");
-        self.engine.raise_alert(AlertLevel::Critical, "log", text);
+        let text = format!("{why}; trading stopped, cancels still go out");
+        self.engine.raise_alert(AlertLevel::Critical, source, text);
         let at = self.now;
         let halt = Command::KillFrom {
-            source: "log".into(),
-            reason: format!("log write failed: {err}"),
+            source: source.into(),
+            reason: why,
         };
         self.engine
             .process(at, Input::Command(halt), &mut self.effects);
