@@ -8,6 +8,7 @@
 //! answer) are survived as Binance's docs say; the secret is nowhere on disk or in any
 //! message.
 
+mod pty;
 mod run_dir;
 
 use run_dir::{logs, wait};
@@ -951,4 +952,46 @@ fn wrong_keys_are_refused_by_the_venue_and_no_text_shows_them() {
         "{}",
         String::from_utf8_lossy(&walk.stdout)
     );
+}
+
+/// The console on a live run, as the trader sees it: the status bar says TESTNET; K
+/// closes the gate, the cancels reach the emulator (nothing of pit's stays open there)
+/// and the HALTED banner says every target was resolved.
+#[test]
+fn k_in_the_console_of_a_live_run_cancels_at_the_venue_and_the_screen_says_so() {
+    let emu = Emulator::start(&[]);
+    let dir = folder(&emu, "");
+    let d = dir.path();
+    let xdg_config = d.join("xdg-config");
+    let xdg_data = d.join("xdg-data");
+    let mut console = pty::Pty::spawn_env(
+        &["run", "--live"],
+        d,
+        120,
+        40,
+        &[
+            ("XDG_CONFIG_HOME", xdg_config.to_str().unwrap()),
+            ("XDG_DATA_HOME", xdg_data.to_str().unwrap()),
+        ],
+    );
+    console.wait_for(&["TESTNET"], Duration::from_secs(30));
+    wait(
+        "an order of pit's resting at the venue",
+        Duration::from_secs(60),
+        || !emu.open_orders().is_empty(),
+    );
+    console.press(b"K");
+    console.wait_for(&["HALTED"], Duration::from_secs(10));
+    wait_nothing_open(&emu, "every order cancelled at the venue");
+    console.wait_for(&["resolved:"], Duration::from_secs(10));
+    let screen = console.text();
+    assert!(screen.contains("trading gate CLOSED"), "{screen}");
+    assert!(
+        !screen.contains(" open ("),
+        "nothing listed unresolved: {screen}"
+    );
+    let n = orders(&emu.state()).len();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(orders(&emu.state()).len(), n, "nothing new after K");
+    console.quit();
 }

@@ -24,6 +24,7 @@ pub struct Pty {
 
 impl Pty {
     /// Start `pit ARGS` in `cwd` on a `cols` x `rows` terminal.
+    #[allow(dead_code)] // not every test binary that includes this module uses it
     pub fn spawn(args: &[&str], cwd: &Path, cols: u16, rows: u16) -> Pty {
         Pty::spawn_env(args, cwd, cols, rows, &[])
     }
