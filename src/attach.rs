@@ -325,6 +325,10 @@ pub async fn run(
     let mut reader = reader;
     let mut end: Option<(bool, String)> = None;
     let mut hung_up = false;
+    // The report asked of the engine (at most one on its way), and when the last came:
+    // an open report view refreshes as the engine's own console does.
+    let mut report_asked: Option<Instant> = None;
+    let mut report_at: Option<Instant> = None;
     while end.is_none() {
         tokio::select! {
             biased;
@@ -350,9 +354,13 @@ pub async fn run(
                             AppEffect::Replay(_) => {
                                 app.set_flash("replay controls work in the replay's own console")
                             }
-                            AppEffect::RequestReport => app.set_report(Err(
-                                "the report reads the store, which the engine holds: run `pit report` in its folder once it stops".into(),
-                            )),
+                            // The engine reads its store (it holds it) and answers.
+                            AppEffect::RequestReport => {
+                                if report_asked.is_none() {
+                                    send(Request::Report);
+                                    report_asked = Some(Instant::now());
+                                }
+                            }
                         }
                     }
                     dirty = true;
@@ -384,6 +392,18 @@ pub async fn run(
             Some(r) = responses.recv() => {
                 match r {
                     Response::Progress { text, .. } => app.set_flash(text),
+                    Response::Reply { outcome: Outcome::Ok, data, .. } if data.get("report").is_some() => {
+                        report_asked = None;
+                        report_at = Some(Instant::now());
+                        let report = serde_json::from_value(data["report"].clone())
+                            .map_err(|e| format!("the engine's report is unreadable: {e}"));
+                        app.set_report(report);
+                    }
+                    Response::Reply { text, .. } if report_asked.is_some() && text.starts_with("report:") => {
+                        report_asked = None;
+                        report_at = Some(Instant::now());
+                        app.set_report(Err(text));
+                    }
                     Response::Reply { outcome: Outcome::Ok, text, data } => {
                         // A kill's end ("every target resolved ..."); plain acknowledgements
                         // leave the console's own message.
@@ -412,6 +432,13 @@ pub async fn run(
             // The key thread's reader spins on the dead terminal until its next read
             // blocks on this pipe.
             crate::tui::park_input();
+        }
+        if app.report_open()
+            && report_asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(30))
+            && report_at.is_some_and(|t| t.elapsed() >= crate::console::REPORT_REFRESH)
+        {
+            send(Request::Report);
+            report_asked = Some(Instant::now());
         }
         let silent = last_view.elapsed() >= ENGINE_SILENCE;
         if silent != app.engine_not_responding() {

@@ -435,3 +435,30 @@ fn attach_over_ssh_runs_the_system_ssh_with_the_remote_proxy() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The report view of an attached console (a viewer too: reading is no command) comes
+/// from the engine, which holds the store: the same figures `pit report` gives once the
+/// run has stopped, never "run it later".
+#[test]
+fn an_attached_viewer_opens_the_report_the_engine_reads_from_its_store() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    config_in(d, |t| t);
+    let _engine = Headless::start(d);
+    let mut viewer = attach(d, &["--view"], &[]);
+    viewer.wait_for(&["VIEWER (read-only)", "ACTIVE"], Duration::from_secs(5));
+    viewer.press(b"r");
+    viewer.wait_for(
+        &["PnL report", "net PnL", "win rate", "PnL by day"],
+        Duration::from_secs(10),
+    );
+    let text = viewer.text();
+    assert!(
+        !text.contains("pit report"),
+        "no 'run pit report later': {text}"
+    );
+    viewer.press(b"\x1b");
+    std::thread::sleep(Duration::from_millis(300)); // a lone Esc, not Alt-q
+    detach(&mut viewer);
+}

@@ -105,6 +105,9 @@ pub enum Request {
     /// holds the store): the run's connection task does it, as at start; answered with
     /// its summary once done. Admin only.
     Reconcile,
+    /// The closed trades' report (`pit report`, the console's report view) from the run's
+    /// store, for an attached console. Viewers may read it.
+    Report,
 }
 
 impl Request {
@@ -122,13 +125,14 @@ impl Request {
             Request::Command { command } => command.name(),
             Request::Backup { .. } => "backup",
             Request::Reconcile => "reconcile",
+            Request::Report => "report",
         }
     }
     /// Whether it changes anything (refused to viewers).
     pub fn is_command(&self) -> bool {
         !matches!(
             self,
-            Request::Hello { .. } | Request::Status | Request::Subscribe { .. }
+            Request::Hello { .. } | Request::Status | Request::Subscribe { .. } | Request::Report
         )
     }
 }

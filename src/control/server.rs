@@ -642,6 +642,7 @@ async fn handle(req: Request, stream: &mut impl Sink, shared: &Arc<Shared>) -> I
         Request::Flatten { instrument } => flatten(link, instrument).await,
         Request::Backup { path } => backup(link, path).await,
         Request::Reconcile => reconcile(link).await,
+        Request::Report => report(link).await,
         Request::Rearm => {
             let now = link.view.borrow().clone();
             if let Some(e) = &now.store_failed {
@@ -680,6 +681,20 @@ async fn backup(link: &EngineLink, path: PathBuf) -> Response {
         Ok(Ok(s)) => Response::reply(Outcome::Ok, s.line(&from), to_value(&s)),
         Ok(Err(e)) => Response::refused(format!("backup failed: {e}")),
         Err(e) => Response::refused(format!("backup failed: {e}")),
+    }
+}
+
+/// The report of the run's store, computed on a blocking thread from a read snapshot
+/// (never in the engine's way). Answered with `{"report": ...}`; refusals start with
+/// `report:`.
+async fn report(link: &EngineLink) -> Response {
+    let Some(store) = link.store.clone() else {
+        return Response::refused("report: this run keeps no store");
+    };
+    match tokio::task::spawn_blocking(move || store.report(None)).await {
+        Ok(Ok(r)) => Response::reply(Outcome::Ok, "report", json!({ "report": to_value(&r) })),
+        Ok(Err(e)) => Response::refused(format!("report: {e}")),
+        Err(e) => Response::refused(format!("report: {e}")),
     }
 }
 

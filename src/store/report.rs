@@ -11,12 +11,12 @@ use super::{Store, StoreError};
 use crate::domain::Timestamp;
 use chrono::{Datelike, NaiveDate, Timelike};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// PnL of a group of trades.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     pub key: String,
     pub trades: u64,
@@ -27,7 +27,7 @@ pub struct Bucket {
 }
 
 /// The report.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub since: Option<String>,
     pub trades: u64,
