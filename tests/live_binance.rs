@@ -995,3 +995,113 @@ fn k_in_the_console_of_a_live_run_cancels_at_the_venue_and_the_screen_says_so() 
     assert_eq!(orders(&emu.state()).len(), n, "nothing new after K");
     console.quit();
 }
+
+/// The checks every injected fault ends with: nothing of pit's open at the venue after a
+/// kill, one order per client id, pit's position the venue's net traded BTC, every fill
+/// booked once, and a clean stop.
+fn after_the_fault_pit_and_the_venue_agree(emu: &Emulator, dir: &Path, run: Run) {
+    let mut s = Value::Null;
+    wait("nothing unresolved", Duration::from_secs(20), || {
+        s = run.status();
+        s["exec"]["unresolved"] == 0
+    });
+    let (k, _) = pit_kill(dir);
+    assert_eq!(k["outcome"], "ok", "{k}");
+    wait_nothing_open(emu, "nothing open after the kill");
+    let st = emu.state();
+    let ids: Vec<String> = orders(&st)
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "exactly one order per client id");
+    wait(
+        "pit's position = the venue's, one fill per trade",
+        Duration::from_secs(10),
+        || {
+            s = run.status();
+            position(&s, "BTCUSDT") == venue_net_btc(&st)
+                && s["fills"].as_u64() == Some(trades(&st).len() as u64)
+        },
+    );
+    let summary = run.stop();
+    assert_eq!(summary["open_orders_left"], 0, "{summary}");
+}
+
+/// HTTP 5xx: Binance's docs say the execution status is then UNKNOWN (the emulator
+/// executes a new order first, as can happen): pit asks, never re-sends, and the run
+/// goes on ACTIVE.
+#[test]
+fn a_5xx_of_unknown_status_is_resolved_by_asking_never_by_sending_again() {
+    let emu = Emulator::start(&[]);
+    let dir = folder(&emu, "");
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait_trades(&emu, 1, Duration::from_secs(60));
+    emu.faults("5xx=3");
+    wait("the 5xx answered", Duration::from_secs(20), || {
+        emu.state()["faults"]["server_error"] == 0
+    });
+    wait("orders go on after it", Duration::from_secs(20), || {
+        logs(dir.path()).contains("HTTP 503")
+    });
+    let n = orders(&emu.state()).len();
+    wait("trading goes on", Duration::from_secs(30), || {
+        orders(&emu.state()).len() > n
+    });
+    assert_eq!(run.status()["trading_state"], "ACTIVE");
+    after_the_fault_pit_and_the_venue_agree(&emu, dir.path(), run);
+}
+
+/// Slow answers (1.2 s, inside the 1.5 s request timeout): trading goes on (the acks come
+/// first from the user data stream) and no order is sent twice.
+#[test]
+fn slow_answers_delay_orders_without_doubling_any() {
+    let emu = Emulator::start(&[]);
+    let dir = folder(&emu, "");
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait_trades(&emu, 1, Duration::from_secs(60));
+    emu.faults("slow=1200ms");
+    let n = orders(&emu.state()).len();
+    wait("orders while slow", Duration::from_secs(30), || {
+        orders(&emu.state()).len() >= n + 2
+    });
+    emu.faults("slow=0");
+    after_the_fault_pit_and_the_venue_agree(&emu, dir.path(), run);
+}
+
+/// Cancels (the market maker's requotes) meet orders half filled just before (the
+/// emulator fills half the rest at the order's price, then cancels the remainder): each
+/// partial fill is booked once, the order ends cancelled, and pit's position stays the
+/// venue's.
+#[test]
+fn a_partial_fill_during_a_cancel_is_booked_once() {
+    let emu = Emulator::start(&[]);
+    let dir = folder(&emu, "");
+    // Quotes of two lots: half of one lot cannot fill.
+    let config = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "size = 0.001\nmin_requote_ms",
+        "size = 0.002\nmin_requote_ms",
+        1,
+    );
+    assert!(text.contains("size = 0.002"));
+    std::fs::write(&config, text).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait_trades(&emu, 1, Duration::from_secs(60));
+    let trades_before = trades(&emu.state()).len();
+    emu.faults("partial-fill-on-cancel=3");
+    wait(
+        "three cancels met a partial fill",
+        Duration::from_secs(60),
+        || emu.state()["faults"]["partial_fill_on_cancel"] == 0,
+    );
+    assert!(
+        trades(&emu.state()).len() >= trades_before + 3,
+        "each of those cancels came after a fill"
+    );
+    assert_eq!(run.status()["trading_state"], "ACTIVE");
+    after_the_fault_pit_and_the_venue_agree(&emu, dir.path(), run);
+}
