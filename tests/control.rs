@@ -570,3 +570,89 @@ fn a_replay_beside_a_running_engine_leaves_it_the_socket() {
     assert_eq!(st["pid"], run.0.id(), "the socket is still the run's: {st}");
     run.stop();
 }
+
+/// `pit flatten --preview` shows what a flatten would send (a viewer may ask) and sends
+/// nothing: after a manual market buy, one SELL of the position's size with its estimated
+/// price; the position is unchanged afterwards.
+#[test]
+fn flatten_preview_shows_the_orders_and_sends_nothing() {
+    use pit::domain::{InstrumentId, OrderKind, OrderSpec, Qty, Side, TimeInForce};
+    use pit::engine::{Command as EngineCommand, ManualOrder};
+    let dir = folder();
+    let d = dir.path();
+    std::fs::write(
+        d.join("config.toml"),
+        "[strategies.market_maker]\nenabled = false\n[strategies.imbalance]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut run = Run::start(d);
+    let data = d.join("data");
+    let mut admin = Client::connect(&data, Role::Admin).unwrap();
+    let buy = EngineCommand::Manual(ManualOrder {
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            price: None,
+            qty: Qty(3), // 0.003 BTC: lots of 0.001
+            tif: TimeInForce::Ioc,
+            reduce_only: false,
+        },
+        client_id: None,
+    });
+    let r = admin
+        .call(
+            &Request::Command { command: buy },
+            Duration::from_secs(5),
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.text);
+    let position = || {
+        let st = json_of(&pit(d).args(["status", "--json"]).output().unwrap());
+        st["positions"][0]["qty"]
+            .as_str()
+            .unwrap_or("0")
+            .to_string()
+    };
+    let t0 = Instant::now();
+    while position() == "0" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the buy never filled"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let held = position();
+    let out = pit(d)
+        .args(["flatten", "--preview", "--json"])
+        .output()
+        .unwrap();
+    let p = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{p}");
+    let orders = p["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 1, "{p}");
+    assert_eq!(orders[0]["side"], "sell", "{p}");
+    let dec = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+    assert_eq!(dec(orders[0]["qty"].as_str().unwrap()), dec(&held), "{p}");
+    assert!(orders[0]["avg_price"].is_string(), "{p}");
+    let text = p["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("SELL {held} BTC-USD: est. avg "))
+            && text.contains("nothing sent"),
+        "{text}"
+    );
+    // A viewer may ask too; and nothing was sent.
+    let mut viewer = Client::connect(&data, Role::Viewer).unwrap();
+    let r = viewer
+        .call(
+            &Request::FlattenPreview { instrument: None },
+            Duration::from_secs(5),
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.text);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(position(), held, "the preview sent nothing");
+    run.stop();
+}

@@ -3,10 +3,11 @@
 
 use super::{App, fmt_dec, mid_price, take_visible};
 use crate::domain::Side;
+use crate::engine::view::EngineView;
 use rust_decimal::Decimal;
 
 /// One line of the flatten preview.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FlattenLine {
     pub symbol: String,
     pub side: Side,
@@ -22,16 +23,24 @@ pub struct FlattenLine {
 }
 
 impl<T, R> App<T, R> {
-    /// What `F` would send: one reduce-only market order per open position, with the
-    /// average and worst price from walking the visible book and the slippage against mid.
+    /// What `F` would send: see [`preview`].
     pub fn flatten_preview(&self) -> Vec<FlattenLine> {
+        preview(&self.view)
+    }
+}
+
+/// What a flatten would send on `view`: one reduce-only market order per open position,
+/// with the average and worst price from walking the visible book and the slippage
+/// against mid (the console's `F` and `pit flatten --preview`).
+pub fn preview(view: &EngineView) -> Vec<FlattenLine> {
+    {
         let mut out = Vec::new();
-        for pv in &self.view.positions {
+        for pv in &view.positions {
             let pos = &pv.position;
             if pos.is_flat() {
                 continue;
             }
-            let Some(market) = self.view.markets.get(pos.instrument.index()) else {
+            let Some(market) = view.markets.get(pos.instrument.index()) else {
                 continue;
             };
             let Some(inst) = market.instrument.as_ref() else {
@@ -72,5 +81,23 @@ impl<T, R> App<T, R> {
             });
         }
         out
+    }
+}
+
+impl FlattenLine {
+    /// `SELL 0.003 BTC-USD: est. avg 59990.15, worst 59989.5, cost 0.0123 (2.05 bps)`.
+    pub fn text(&self) -> String {
+        let mut s = format!("{} {} {}", self.side.as_str(), self.qty, self.symbol);
+        match (&self.avg_price, &self.worst_price) {
+            (Some(a), Some(w)) => s.push_str(&format!(": est. avg {a}, worst {w}")),
+            _ => s.push_str(": the visible book is empty on that side"),
+        }
+        if let (Some(c), Some(b)) = (self.slippage, self.slippage_bps) {
+            s.push_str(&format!(", cost {} ({} bps)", fmt_dec(c, 4), fmt_dec(b, 2)));
+        }
+        if let Some(u) = &self.unfilled {
+            s.push_str(&format!("; the visible book cannot fill {u}"));
+        }
+        s
     }
 }

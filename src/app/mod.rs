@@ -6,7 +6,7 @@
 //! importing the renderer or the store (the renderer names the concrete type it draws).
 
 pub mod config;
-mod flatten;
+pub mod flatten;
 pub mod keymap;
 mod keys;
 mod order_form;

@@ -57,6 +57,10 @@ pub struct FlattenArgs {
     /// Only this instrument (its symbol); default: every position.
     #[arg(long, value_name = "SYMBOL")]
     instrument: Option<String>,
+    /// Only show what would be sent (side, size, estimated price and cost on the
+    /// visible book); nothing is sent.
+    #[arg(long)]
+    preview: bool,
     /// One JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -210,8 +214,14 @@ pub fn flatten(config: Option<&PathBuf>, a: FlattenArgs) -> anyhow::Result<ExitC
     run(
         config,
         Call {
-            req: Request::Flatten {
-                instrument: a.instrument,
+            req: if a.preview {
+                Request::FlattenPreview {
+                    instrument: a.instrument,
+                }
+            } else {
+                Request::Flatten {
+                    instrument: a.instrument,
+                }
             },
             wait: Duration::ZERO,
             json: a.json,

@@ -82,6 +82,12 @@ pub enum Request {
         #[serde(default)]
         instrument: Option<String>,
     },
+    /// What a flatten would send (one instrument or all), priced on the visible book;
+    /// nothing is sent. Viewers may ask.
+    FlattenPreview {
+        #[serde(default)]
+        instrument: Option<String>,
+    },
     /// Leave a halt.
     Rearm,
     /// Stream the engine's view on this connection, at most `fps` frames a second
@@ -120,6 +126,7 @@ impl Request {
             Request::Pause { .. } => "pause",
             Request::Resume => "resume",
             Request::Flatten { .. } => "flatten",
+            Request::FlattenPreview { .. } => "flatten preview",
             Request::Rearm => "rearm",
             Request::Subscribe { .. } => "subscribe",
             Request::Command { command } => command.name(),
@@ -132,7 +139,11 @@ impl Request {
     pub fn is_command(&self) -> bool {
         !matches!(
             self,
-            Request::Hello { .. } | Request::Status | Request::Subscribe { .. } | Request::Report
+            Request::Hello { .. }
+                | Request::Status
+                | Request::Subscribe { .. }
+                | Request::Report
+                | Request::FlattenPreview { .. }
         )
     }
 }

@@ -640,6 +640,7 @@ async fn handle(req: Request, stream: &mut impl Sink, shared: &Arc<Shared>) -> I
             }
         }
         Request::Flatten { instrument } => flatten(link, instrument).await,
+        Request::FlattenPreview { instrument } => flatten_preview(link, instrument),
         Request::Backup { path } => backup(link, path).await,
         Request::Reconcile => reconcile(link).await,
         Request::Report => report(link).await,
@@ -873,6 +874,40 @@ async fn pause(shared: &Arc<Shared>, for_secs: Option<f64>, reason: Option<Strin
         });
     }
     Response::reply(Outcome::Ok, text, data)
+}
+
+/// What a flatten would send now (`pit flatten --preview`): the console's `F` preview,
+/// from the engine's latest view; nothing is sent.
+fn flatten_preview(link: &EngineLink, instrument: Option<String>) -> Response {
+    let view = link.view.borrow().clone();
+    if let Some(sym) = &instrument
+        && !view.markets.iter().any(|m| {
+            m.instrument
+                .as_ref()
+                .is_some_and(|i| i.symbol.eq_ignore_ascii_case(sym))
+        })
+    {
+        return Response::error(format!("unknown instrument {sym}"));
+    }
+    let lines: Vec<_> = crate::app::flatten::preview(&view)
+        .into_iter()
+        .filter(|l| {
+            instrument
+                .as_ref()
+                .is_none_or(|s| l.symbol.eq_ignore_ascii_case(s))
+        })
+        .collect();
+    let text = if lines.is_empty() {
+        "nothing to flatten: no open position".to_string()
+    } else {
+        let mut t: Vec<String> = lines.iter().map(|l| l.text()).collect();
+        t.push(
+            "reduce-only market orders; nothing sent (pit flatten without --preview sends them)"
+                .into(),
+        );
+        t.join("\n")
+    };
+    Response::reply(Outcome::Ok, text, json!({ "orders": to_value(&lines) }))
 }
 
 async fn flatten(link: &EngineLink, instrument: Option<String>) -> Response {
