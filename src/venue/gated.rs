@@ -37,7 +37,8 @@ impl<P: ExecutionPort + ?Sized> GatedPort<P> {
 
 impl<P: ExecutionPort + ?Sized> ExecutionPort for GatedPort<P> {
     fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
-        if !self.gate.allows_order(&order) {
+        // Held while the order is handed over: a kill returns only once it is in.
+        let Some(_passage) = self.gate.pass(&order) else {
             self.blocked += 1;
             self.rejects.push(ExecReport::Rejected {
                 id: order.into_inner().client_id,
@@ -45,7 +46,7 @@ impl<P: ExecutionPort + ?Sized> ExecutionPort for GatedPort<P> {
                 reason: "trading gate closed".to_string(),
             });
             return;
-        }
+        };
         self.inner.submit(now, order);
     }
     fn cancel(&mut self, now: Timestamp, id: &ClientOrderId) {
