@@ -1,9 +1,14 @@
 //! L2 order book: aggregate size per price level, per side.
 //!
-//! Each side is a sorted `Vec` with the best level at the end, so the updates that real
-//! feeds send most (near the top of the book) touch the tail and move little memory.
-//! Binary search finds a level; a zero size deletes it.
+//! Each side is a [`ladder::Ladder`]: a tick-indexed window of slots around the touch
+//! (the grid learnt from the prices themselves) and an ordered overflow for the levels
+//! deeper than the window. An update is O(1) whatever the depth, a snapshot is linear in
+//! its size, every level is kept, prices stay exact integers, and the walk from the touch
+//! is in price order. A zero size deletes a level.
 
+mod ladder;
+
+use self::ladder::Ladder;
 use super::num::{Price, Qty};
 use super::order::Side;
 use rust_decimal::Decimal;
@@ -47,12 +52,52 @@ impl TakeCost {
 }
 
 /// An L2 book. Sides are named by the order side that rests there: `Buy` = bids.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Inside, a side keeps *keys* where higher is better: a bid's key is its price, an ask's
+/// is `!price` (the bitwise complement reverses the order of every `i64`, no overflow).
+#[derive(Clone, Default)]
 pub struct OrderBook {
-    /// Ascending by price; the best bid is last.
-    bids: Vec<Level>,
-    /// Descending by price; the best ask is last.
-    asks: Vec<Level>,
+    bids: Ladder,
+    asks: Ladder,
+}
+
+#[inline]
+fn key(side: Side, price: Price) -> i64 {
+    match side {
+        Side::Buy => price.0,
+        Side::Sell => !price.0,
+    }
+}
+
+#[inline]
+fn level(side: Side, (k, q): (i64, i64)) -> Level {
+    Level {
+        price: Price(match side {
+            Side::Buy => k,
+            Side::Sell => !k,
+        }),
+        qty: Qty(q),
+    }
+}
+
+/// Two books are equal when they hold the same levels (however their windows sit).
+impl PartialEq for OrderBook {
+    fn eq(&self, other: &Self) -> bool {
+        [Side::Buy, Side::Sell]
+            .into_iter()
+            .all(|s| self.depth(s) == other.depth(s) && self.levels(s).eq(other.levels(s)))
+    }
+}
+
+impl Eq for OrderBook {}
+
+impl std::fmt::Debug for OrderBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderBook")
+            .field("bids", &self.levels(Side::Buy).collect::<Vec<_>>())
+            .field("asks", &self.levels(Side::Sell).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl OrderBook {
@@ -69,86 +114,81 @@ impl OrderBook {
         self.bids.is_empty() && self.asks.is_empty()
     }
 
-    /// Replace the whole book. Zero-size levels are ignored; a price given twice keeps the last.
+    /// Replace the whole book. Zero-size levels are ignored; a price given twice keeps the
+    /// last. Linear in the snapshot's size when it comes sorted either way (best first or
+    /// worst first), as venues send them.
     pub fn apply_snapshot(
         &mut self,
         bids: impl IntoIterator<Item = Level>,
         asks: impl IntoIterator<Item = Level>,
     ) {
-        self.clear();
-        for l in bids {
-            self.update(Side::Buy, l.price, l.qty);
-        }
-        for l in asks {
-            self.update(Side::Sell, l.price, l.qty);
+        for (side, levels) in [
+            (Side::Buy, bids.into_iter().collect::<Vec<_>>()),
+            (Side::Sell, asks.into_iter().collect::<Vec<_>>()),
+        ] {
+            let mut keyed: Vec<(i64, i64)> = levels
+                .into_iter()
+                .map(|l| (key(side, l.price), l.qty.0))
+                .collect();
+            // Stable, so the last of equal keys stays last; runs (sorted either way) are
+            // found in linear time.
+            keyed.sort_by_key(|&(k, _)| k);
+            let mut sorted: Vec<(i64, i64)> = Vec::with_capacity(keyed.len());
+            for (k, q) in keyed {
+                match sorted.last_mut() {
+                    Some(last) if last.0 == k => last.1 = q,
+                    _ => sorted.push((k, q)),
+                }
+            }
+            sorted.retain(|&(_, q)| q > 0);
+            self.side_mut(side).load_sorted(sorted);
         }
     }
 
-    fn side_vec(&self, side: Side) -> &Vec<Level> {
+    #[inline]
+    fn side(&self, side: Side) -> &Ladder {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,
         }
     }
 
-    /// Search a side for `price`: `Ok(index)` if present, `Err(insert_at)` if not.
-    fn find(&self, side: Side, price: Price) -> Result<usize, usize> {
+    #[inline]
+    fn side_mut(&mut self, side: Side) -> &mut Ladder {
         match side {
-            Side::Buy => self.bids.binary_search_by(|l| l.price.cmp(&price)),
-            Side::Sell => self.asks.binary_search_by(|l| price.cmp(&l.price)),
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
         }
     }
 
     /// Set the size at a level (absolute); zero deletes it. Returns the previous size.
+    #[inline]
     pub fn update(&mut self, side: Side, price: Price, qty: Qty) -> Qty {
-        let found = self.find(side, price);
-        let v = match side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        match found {
-            Ok(i) => {
-                let prev = v[i].qty;
-                if qty.is_positive() {
-                    v[i].qty = qty;
-                } else {
-                    v.remove(i);
-                }
-                prev
-            }
-            Err(i) => {
-                if qty.is_positive() {
-                    v.insert(i, Level { price, qty });
-                }
-                Qty::ZERO
-            }
-        }
+        Qty(self.side_mut(side).set(key(side, price), qty.0))
     }
 
     /// The size resting at a price (zero if none).
     pub fn level_qty(&self, side: Side, price: Price) -> Qty {
-        match self.find(side, price) {
-            Ok(i) => self.side_vec(side)[i].qty,
-            Err(_) => Qty::ZERO,
-        }
+        Qty(self.side(side).get(key(side, price)))
     }
 
     pub fn best_bid(&self) -> Option<Level> {
-        self.bids.last().copied()
+        self.best(Side::Buy)
     }
 
     pub fn best_ask(&self) -> Option<Level> {
-        self.asks.last().copied()
+        self.best(Side::Sell)
     }
 
     /// Best level of a side.
+    #[inline]
     pub fn best(&self, side: Side) -> Option<Level> {
-        self.side_vec(side).last().copied()
+        self.side(side).best().map(|kq| level(side, kq))
     }
 
     /// Number of levels on a side.
     pub fn depth(&self, side: Side) -> usize {
-        self.side_vec(side).len()
+        self.side(side).len()
     }
 
     /// Best ask minus best bid, in ticks (negative when crossed); `None` if one side is
@@ -182,12 +222,12 @@ impl OrderBook {
 
     /// The best `n` levels of a side, best first.
     pub fn top(&self, side: Side, n: usize) -> impl Iterator<Item = Level> + '_ {
-        self.side_vec(side).iter().rev().take(n).copied()
+        self.levels(side).take(n)
     }
 
     /// All levels of a side, best first.
     pub fn levels(&self, side: Side) -> impl Iterator<Item = Level> + '_ {
-        self.side_vec(side).iter().rev().copied()
+        self.side(side).iter().map(move |kq| level(side, kq))
     }
 
     /// Total size on a side at prices as good as `limit` or better
@@ -247,10 +287,13 @@ impl OrderBook {
 
     /// Keep only the best `depth` levels on each side.
     pub fn truncate(&mut self, depth: usize) {
-        for v in [&mut self.bids, &mut self.asks] {
-            if v.len() > depth {
-                let cut = v.len() - depth;
-                v.drain(..cut);
+        for side in [Side::Buy, Side::Sell] {
+            if self.depth(side) > depth {
+                let cut: Vec<i64> = self.side(side).iter().skip(depth).map(|(k, _)| k).collect();
+                let ladder = self.side_mut(side);
+                for k in cut {
+                    ladder.set(k, 0);
+                }
             }
         }
     }
@@ -306,6 +349,116 @@ mod tests {
         assert_eq!(b.best_ask(), Some(lv(101, 3)));
     }
 
+    /// The touch walks up and then down far past the window, deleting the best as it goes
+    /// (a market that trends): every step keeps every level, in order.
+    #[test]
+    fn recentres_as_the_touch_walks() {
+        let mut b = OrderBook::new();
+        let mut reference = Reference::default();
+        let tick = 1_000_000; // the Binance grid in 1e-8 units
+        let mut p = 6_000_000i64;
+        for step in 0..40_000i64 {
+            let dir = if step < 20_000 { 1 } else { -1 };
+            p += dir * 7;
+            for (side, price) in [(Side::Buy, p - 1), (Side::Sell, p + 1)] {
+                b.update(side, Price(price * tick), Qty(step + 1));
+                reference.update(side, price * tick, step + 1);
+            }
+            if step % 3 == 0 {
+                // Take the level behind the move away.
+                let (side, price) = if dir > 0 {
+                    (Side::Sell, p - 6)
+                } else {
+                    (Side::Buy, p + 6)
+                };
+                b.update(side, Price(price * tick), Qty(0));
+                reference.update(side, price * tick, 0);
+            }
+            if step % 1000 == 0 {
+                for side in [Side::Buy, Side::Sell] {
+                    assert_eq!(
+                        b.levels(side).collect::<Vec<_>>(),
+                        reference.levels(side),
+                        "step {step}"
+                    );
+                }
+            }
+            assert_eq!(b.best_bid(), reference.best(Side::Buy));
+            assert_eq!(b.best_ask(), reference.best(Side::Sell));
+        }
+        let (w, stride, _) = b.bids.shape();
+        assert_eq!(
+            stride,
+            7 * tick as u64,
+            "the grid is learnt from the prices"
+        );
+        assert!(w <= ladder::MAX_W);
+    }
+
+    /// More levels than the largest window: the deep ones overflow, none is dropped; when
+    /// the window's levels are all gone the best comes from the overflow.
+    #[test]
+    fn overflow_keeps_every_level() {
+        let n = 3 * ladder::MAX_W as i64;
+        let mut b = OrderBook::new();
+        b.apply_snapshot(
+            (0..n).map(|d| lv(1_000_000 - d, 1 + d % 9)),
+            (0..n).map(|d| lv(1_000_001 + d, 2)),
+        );
+        assert_eq!(b.depth(Side::Buy), n as usize);
+        let (w, _, over) = b.bids.shape();
+        assert_eq!(w, ladder::MAX_W);
+        assert!(over > 0, "the deep levels are in the overflow");
+        let bids: Vec<Level> = b.levels(Side::Buy).collect();
+        assert_eq!(bids.len(), n as usize);
+        assert!(
+            bids.windows(2).all(|p| p[0].price > p[1].price),
+            "best first"
+        );
+        assert_eq!(bids.last(), Some(&lv(1_000_000 - (n - 1), 1 + (n - 1) % 9)));
+        // A deep update lands in the overflow and is found again.
+        assert_eq!(
+            b.update(Side::Buy, Price(1_000_000 - (n - 3)), Qty(77)),
+            Qty(1 + (n - 3) % 9)
+        );
+        assert_eq!(b.level_qty(Side::Buy, Price(1_000_000 - (n - 3))), Qty(77));
+        // Empty the top (everything the window held): the overflow's best is the touch.
+        for d in 0..(n - 10) {
+            b.update(Side::Buy, Price(1_000_000 - d), Qty(0));
+        }
+        assert_eq!(b.depth(Side::Buy), 10);
+        assert_eq!(
+            b.best_bid(),
+            Some(lv(1_000_000 - (n - 10), 1 + (n - 10) % 9))
+        );
+        // And a new touch near it re-centres the window there.
+        b.update(Side::Buy, Price(1_000_000 - (n - 11)), Qty(5));
+        assert_eq!(b.best_bid(), Some(lv(1_000_000 - (n - 11), 5)));
+        assert_eq!(b.depth(Side::Buy), 11);
+        assert!(b.bids.shape().2 < 11, "the window holds the touch again");
+        b.truncate(3);
+        assert_eq!(b.depth(Side::Buy), 3);
+        assert_eq!(b.depth(Side::Sell), 3);
+        assert_eq!(b.best_ask(), Some(lv(1_000_001, 2)));
+    }
+
+    /// A crossed book stays as the feed left it (pit reports it; it does not repair it).
+    #[test]
+    fn crossed_levels_are_kept() {
+        let mut b = OrderBook::new();
+        b.apply_snapshot(
+            (0..100).map(|d| lv(1000 - d, 1)),
+            (0..100).map(|d| lv(1001 + d, 1)),
+        );
+        b.update(Side::Buy, Price(1050), Qty(4));
+        assert!(b.is_crossed());
+        assert_eq!(b.best_ask(), Some(lv(1001, 1)), "asks untouched");
+        assert_eq!(b.spread_ticks(), Some(-49));
+        b.update(Side::Buy, Price(1050), Qty(0));
+        assert!(!b.is_crossed());
+        assert_eq!(b.best_bid(), Some(lv(1000, 1)));
+    }
+
     /// The naive reference: two ordered maps.
     #[derive(Default)]
     struct Reference {
@@ -325,6 +478,13 @@ mod tests {
             } else {
                 m.remove(&p);
             }
+        }
+        fn best(&self, side: Side) -> Option<Level> {
+            match side {
+                Side::Buy => self.bids.last_key_value(),
+                Side::Sell => self.asks.first_key_value(),
+            }
+            .map(|(p, q)| lv(*p, *q))
         }
         fn levels(&self, side: Side) -> Vec<Level> {
             match side {
@@ -390,6 +550,86 @@ mod tests {
                 _ => None,
             };
             prop_assert_eq!(book.mid_x2_ticks(), mid);
+        }
+
+        /// The window and its overflow against the naive model: prices on a grid the book
+        /// must learn (1, 7 or 10^6 units; now and then one off it), a touch that wanders
+        /// far (re-centring), levels deep enough to overflow, bids and asks that cross.
+        #[test]
+        fn window_matches_reference_model(
+            grid in prop_oneof![Just(1i64), Just(7), Just(1_000_000)],
+            ops in proptest::collection::vec(
+                (any::<bool>(), 0u8..10, -60i64..60, prop_oneof![Just(0i64), 1i64..50]), 0..400),
+            snapshot_first in any::<bool>(),
+        ) {
+            let mut book = OrderBook::new();
+            let mut reference = Reference::default();
+            let mut centre = 1_000_000i64;
+            if snapshot_first {
+                let bids: Vec<Level> = (1..300).map(|d| lv((centre - d * 3) * grid, d)).collect();
+                let asks: Vec<Level> = (1..300).map(|d| lv((centre + d * 3) * grid, d)).collect();
+                book.apply_snapshot(bids.iter().copied(), asks.iter().copied());
+                for l in &bids { reference.update(Side::Buy, l.price.0, l.qty.0); }
+                for l in &asks { reference.update(Side::Sell, l.price.0, l.qty.0); }
+            }
+            for (is_bid, kind, off, q) in ops {
+                let side = if is_bid { Side::Buy } else { Side::Sell };
+                let p = match kind {
+                    // The touch jumps far (beyond any window): re-centre.
+                    0 => { centre += off * 10_000; centre * grid }
+                    // Deep levels: the overflow.
+                    1 => (centre + off * 2_000) * grid,
+                    // Off the grid now and then.
+                    2 if grid > 1 => centre * grid + off,
+                    // Near the touch, both sides overlapping: crossed books.
+                    _ => (centre + off) * grid,
+                };
+                let before = reference.levels(side).iter().find(|l| l.price.0 == p).map_or(0, |l| l.qty.0);
+                prop_assert_eq!(book.update(side, Price(p), Qty(q)), Qty(before));
+                reference.update(side, p, q);
+                prop_assert_eq!(book.best(side), reference.levels(side).first().copied());
+                prop_assert_eq!(book.level_qty(side, Price(p)), Qty(q.max(0)));
+            }
+            for side in [Side::Buy, Side::Sell] {
+                let want = reference.levels(side);
+                prop_assert_eq!(book.levels(side).collect::<Vec<_>>(), want.clone());
+                prop_assert_eq!(book.depth(side), want.len());
+                let mut cut = book.clone();
+                cut.truncate(5);
+                prop_assert_eq!(cut.levels(side).collect::<Vec<_>>(), want.iter().take(5).copied().collect::<Vec<_>>());
+            }
+            let crossed = match (reference.bids.keys().next_back(), reference.asks.keys().next()) {
+                (Some(b), Some(a)) => b >= a,
+                _ => false,
+            };
+            prop_assert_eq!(book.is_crossed(), crossed);
+        }
+
+        /// A snapshot in any order, with repeats and zero sizes, at any prices (the ends
+        /// of `i64` too), is the same book as its levels applied one by one.
+        #[test]
+        fn snapshot_any_order_equals_updates(
+            levels in proptest::collection::vec(
+                (any::<bool>(), prop_oneof![any::<i64>(), -500i64..500, (0i64..2000).prop_map(|p| p * 1_000_000)], 0i64..5),
+                0..200)
+        ) {
+            let bids: Vec<Level> = levels.iter().filter(|l| l.0).map(|l| lv(l.1, l.2)).collect();
+            let asks: Vec<Level> = levels.iter().filter(|l| !l.0).map(|l| lv(l.1, l.2)).collect();
+            let mut a = OrderBook::new();
+            a.update(Side::Buy, Price(3), Qty(3)); // stale state the snapshot must wipe
+            a.apply_snapshot(bids.iter().copied(), asks.iter().copied());
+            let mut reference = Reference::default();
+            for l in &bids { reference.update(Side::Buy, l.price.0, l.qty.0); }
+            for l in &asks { reference.update(Side::Sell, l.price.0, l.qty.0); }
+            for side in [Side::Buy, Side::Sell] {
+                prop_assert_eq!(a.levels(side).collect::<Vec<_>>(), reference.levels(side));
+            }
+            // And it keeps working as a book after the snapshot.
+            for l in bids.iter().take(20) {
+                a.update(Side::Buy, l.price, Qty(0));
+                reference.update(Side::Buy, l.price.0, 0);
+                prop_assert_eq!(a.best_bid(), reference.levels(Side::Buy).first().copied());
+            }
         }
 
         #[test]
