@@ -92,7 +92,7 @@ impl Ladder {
         }
         if key < self.base {
             let d = self.base.wrapping_sub(key) as u64;
-            return if self.stride == 1 || d % self.stride == 0 {
+            return if self.stride == 1 || d.is_multiple_of(self.stride) {
                 Loc::Below
             } else {
                 Loc::OffGrid
@@ -102,7 +102,7 @@ impl Ladder {
         let i = if self.stride == 1 {
             d
         } else {
-            if d % self.stride != 0 {
+            if !d.is_multiple_of(self.stride) {
                 return Loc::OffGrid;
             }
             d / self.stride
