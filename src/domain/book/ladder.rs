@@ -287,6 +287,11 @@ impl Ladder {
     /// Linear in their number (plus the window's words).
     pub(super) fn load_sorted(&mut self, levels: Vec<(i64, i64)>) {
         self.clear();
+        if levels.is_empty() {
+            // Nothing to learn a grid from: the side stays as `clear` leaves it (the window
+            // kept with its stride; a window with no stride would divide by zero).
+            return;
+        }
         // A new snapshot re-learns the grid and the window's size.
         self.stride = 0;
         self.place(levels, 0);
@@ -360,7 +365,13 @@ impl Ladder {
         .chain(self.over.iter().rev().map(|(k, q)| (*k, *q)))
     }
 
-    /// The window's size in slots and the stride (tests).
+    /// The key of the window's first slot (tests).
+    #[cfg(test)]
+    pub(super) fn base(&self) -> i64 {
+        self.base
+    }
+
+    /// The window's size in slots, the stride and the overflow's length (tests).
     #[cfg(test)]
     pub(super) fn shape(&self) -> (usize, u64, usize) {
         (self.w(), self.stride, self.over.len())

@@ -442,6 +442,27 @@ mod tests {
         assert_eq!(b.best_ask(), Some(lv(1_000_001, 2)));
     }
 
+    /// A snapshot with an empty side after a full one (a venue's book emptied, a resync
+    /// with one side missing), then updates anywhere, the old window's first slot too.
+    #[test]
+    fn an_empty_snapshot_side_then_updates() {
+        let mut b = OrderBook::new();
+        b.apply_snapshot(
+            (0..100).map(|d| lv(1000 - d, 1)),
+            (0..100).map(|d| lv(1001 + d, 1)),
+        );
+        let base = b.bids.base();
+        b.apply_snapshot([], [lv(1001, 2)]);
+        assert_eq!(b.depth(Side::Buy), 0);
+        assert_eq!(b.best_bid(), None);
+        for p in [base, base + 1, 1000, 5, 2_000_000] {
+            assert_eq!(b.update(Side::Buy, Price(p), Qty(3)), Qty(0));
+        }
+        let prices: Vec<i64> = b.levels(Side::Buy).map(|l| l.price.0).collect();
+        assert_eq!(prices, vec![2_000_000, 1000, base + 1, base, 5]);
+        assert_eq!(b.best_ask(), Some(lv(1001, 2)));
+    }
+
     /// A crossed book stays as the feed left it (pit reports it; it does not repair it).
     #[test]
     fn crossed_levels_are_kept() {
@@ -616,7 +637,9 @@ mod tests {
             let bids: Vec<Level> = levels.iter().filter(|l| l.0).map(|l| lv(l.1, l.2)).collect();
             let asks: Vec<Level> = levels.iter().filter(|l| !l.0).map(|l| lv(l.1, l.2)).collect();
             let mut a = OrderBook::new();
-            a.update(Side::Buy, Price(3), Qty(3)); // stale state the snapshot must wipe
+            // Stale state the snapshot must wipe: a window on both sides (bids 3 down to
+            // -96, so the bids' window starts at 3 - 192).
+            a.apply_snapshot((0..100).map(|d| lv(3 - d, 3)), (0..100).map(|d| lv(4 + d, 3)));
             a.apply_snapshot(bids.iter().copied(), asks.iter().copied());
             let mut reference = Reference::default();
             for l in &bids { reference.update(Side::Buy, l.price.0, l.qty.0); }
@@ -630,6 +653,13 @@ mod tests {
                 reference.update(Side::Buy, l.price.0, 0);
                 prop_assert_eq!(a.best_bid(), reference.levels(Side::Buy).first().copied());
             }
+            // Also at the stale window's prices (an empty side keeps that window).
+            for p in [3 - 192].into_iter().chain((-200i64..=3).step_by(7)) {
+                let before = reference.levels(Side::Buy).iter().find(|l| l.price.0 == p).map_or(0, |l| l.qty.0);
+                prop_assert_eq!(a.update(Side::Buy, Price(p), Qty(1)), Qty(before));
+                reference.update(Side::Buy, p, 1);
+            }
+            prop_assert_eq!(a.levels(Side::Buy).collect::<Vec<_>>(), reference.levels(Side::Buy));
         }
 
         #[test]
