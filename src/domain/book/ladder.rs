@@ -15,7 +15,8 @@
 //!   slot), so the walk from the touch is the window (best first), then the overflow;
 //! - a new level above the window (a better price than it can hold) re-centres it on the
 //!   new touch; a level below it near the touch (the market fell away) re-centres it too;
-//!   an overflow that grows past half the window's levels doubles the window.
+//!   an overflow that grows past an eighth of the window's levels (and 64) doubles the
+//!   window, up to [`MAX_W`]: a book built level by level ends (nearly) all in the window.
 //!
 //! An update to a level inside the window is one division (none when the stride is 1), one
 //! array store and a bit flip; a delete of the best scans the bits down to the next level.
@@ -211,7 +212,7 @@ impl Ladder {
                 let w = self.w();
                 if self.in_window == 0 {
                     self.rebuild(w);
-                } else if self.over.len() > 64 && self.over.len() > self.in_window / 2 && w < MAX_W
+                } else if self.over.len() > 64 && self.over.len() > self.in_window / 8 && w < MAX_W
                 {
                     self.rebuild(w * 2);
                 } else {

@@ -463,6 +463,29 @@ mod tests {
         assert_eq!(b.best_ask(), Some(lv(1001, 2)));
     }
 
+    /// A book built level by level from the touch down (no snapshot), 500 to 10,000
+    /// levels a side: the window grows to hold them, the overflow stays small (an update
+    /// to an overflow level is a tree walk, to a window level one store).
+    #[test]
+    fn the_window_grows_with_a_book_built_level_by_level() {
+        for n in [500i64, 1_000, 5_000, 10_000] {
+            let mut b = OrderBook::new();
+            for d in 0..n {
+                b.update(Side::Buy, Price(1_000_000 - d), Qty(1));
+                b.update(Side::Sell, Price(1_000_001 + d), Qty(1));
+            }
+            assert_eq!(b.depth(Side::Buy), n as usize);
+            for (side, ladder) in [(Side::Buy, &b.bids), (Side::Sell, &b.asks)] {
+                let (_, stride, over) = ladder.shape();
+                assert_eq!(stride, 1);
+                assert!(
+                    over as i64 <= 64 + n / 8,
+                    "{n} levels a side: {over} in the overflow ({side:?})"
+                );
+            }
+        }
+    }
+
     /// A crossed book stays as the feed left it (pit reports it; it does not repair it).
     #[test]
     fn crossed_levels_are_kept() {
