@@ -1,5 +1,5 @@
 //! Key routing: a key press goes to the open popup (help, confirmation, order form,
-//! report, health) or through the keymap to an [`Action`]; the kill switch works over
+//! report, health, order history) or through the keymap to an [`Action`]; the kill switch works over
 //! everything. Each turns into state changes and [`AppEffect`]s.
 
 use super::{Action, App, AppEffect, Confirm, Pane, Popup, ReplayClock, ThemeCycle};
@@ -119,6 +119,11 @@ impl<T: ThemeCycle, R> App<T, R> {
             }
             Action::Help => self.popup = Some(Popup::Help),
             Action::Health => self.popup = Some(Popup::Health),
+            Action::Fills => self.set_focus(Pane::Fills),
+            Action::History => {
+                self.popup = Some(Popup::History);
+                self.history_scroll = 0;
+            }
             Action::Report => {
                 self.popup = Some(Popup::Report);
                 self.report.loading = true;
@@ -186,6 +191,14 @@ impl<T: ThemeCycle, R> App<T, R> {
                     .selected_order()
                     .map(|o| o.req.client_id.as_str().to_string());
             }
+            Pane::Fills => {
+                let n = self.view.fills.len();
+                self.fill_scroll = if down {
+                    (self.fill_scroll + 1).min(n.saturating_sub(1))
+                } else {
+                    self.fill_scroll.saturating_sub(1)
+                };
+            }
             Pane::Alerts => {
                 let n = self.view.alerts.len();
                 self.alert_scroll = if down {
@@ -234,6 +247,11 @@ impl<T: ThemeCycle, R> App<T, R> {
                     self.popup = Some(Popup::Health);
                 }
             }
+            Popup::History => {
+                if self.on_history_key(key) {
+                    self.popup = Some(Popup::History);
+                }
+            }
             Popup::Confirm(c) => {
                 let yes = matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y'));
                 let enter = key.code == KeyCode::Enter;
@@ -271,6 +289,24 @@ impl<T: ThemeCycle, R> App<T, R> {
                 }
             }
         }
+    }
+
+    /// Keys over the order-history view: scroll by order, or close it (esc, its key, quit
+    /// keys). Returns whether the view stays open.
+    fn on_history_key(&mut self, key: KeyEvent) -> bool {
+        let max = self.view.order_history.len().saturating_sub(1);
+        let s = &mut self.history_scroll;
+        match (key.code, self.keymap.action(&key)) {
+            (KeyCode::Esc, _) | (_, Some(Action::History | Action::Quit)) => return false,
+            (_, Some(Action::Down)) => *s = (*s + 1).min(max),
+            (_, Some(Action::Up)) => *s = s.saturating_sub(1),
+            (KeyCode::PageDown | KeyCode::Char(' '), _) => *s = s.saturating_add(10).min(max),
+            (KeyCode::PageUp, _) => *s = s.saturating_sub(10),
+            (KeyCode::Home, _) => *s = 0,
+            (KeyCode::End, _) => *s = max,
+            _ => {}
+        }
+        true
     }
 
     /// Keys over the report view: scroll, or close it (esc, the report key, quit keys).

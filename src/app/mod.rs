@@ -88,6 +88,10 @@ pub struct App<T, R> {
     order_sel: usize,
     order_sel_id: Option<String>,
     alert_scroll: usize,
+    /// Fills scrolled past in the fills pane (newest first).
+    fill_scroll: usize,
+    /// Orders scrolled past in the order-history view (newest first).
+    history_scroll: usize,
     popup: Option<Popup>,
     report: ReportView<R>,
     /// How far the report's tables can scroll at the size last drawn (the renderer sets
@@ -132,6 +136,8 @@ impl<T, R> App<T, R> {
             order_sel: 0,
             order_sel_id: None,
             alert_scroll: 0,
+            fill_scroll: 0,
+            history_scroll: 0,
             popup: None,
             report: ReportView::default(),
             report_max_scroll: std::cell::Cell::new(usize::MAX),
@@ -342,6 +348,14 @@ impl<T, R> App<T, R> {
     pub fn alert_scroll(&self) -> usize {
         self.alert_scroll
     }
+    /// Fills scrolled past in the fills pane (0: the newest is on top).
+    pub fn fill_scroll(&self) -> usize {
+        self.fill_scroll
+    }
+    /// Orders scrolled past in the order-history view (0: the newest is on top).
+    pub fn history_scroll(&self) -> usize {
+        self.history_scroll
+    }
     /// Index of the selected instrument in `view().markets`.
     pub fn instrument_index(&self) -> usize {
         self.instrument
@@ -408,6 +422,14 @@ impl<T, R> App<T, R> {
         let na = self.view.alerts.len();
         if self.alert_scroll >= na {
             self.alert_scroll = na.saturating_sub(1);
+        }
+        let nf = self.view.fills.len();
+        if self.fill_scroll >= nf {
+            self.fill_scroll = nf.saturating_sub(1);
+        }
+        let nh = self.view.order_history.len();
+        if self.history_scroll >= nh {
+            self.history_scroll = nh.saturating_sub(1);
         }
     }
 

@@ -2,7 +2,7 @@
 //! everything shown comes from the app's view replica and UI state.
 //!
 //! Layout: at 120x40 and larger every pane is visible (book | trades | positions + PnL;
-//! orders | strategies; alerts). Smaller terminals show the book, the positions and PnL
+//! orders | strategies; fills | alerts). Smaller terminals show the book, the positions and PnL
 //! and the status bar, with one bottom pane at a time (Tab cycles it). Below 60x20 the
 //! screen says "terminal too small (need 60x20)" instead of cutting numbers.
 
@@ -113,7 +113,10 @@ fn render_full(app: &App, frame: &mut Frame, body: Rect) {
     panes::pnl::render(app, frame, pnl);
     panes::orders::render(app, frame, orders);
     panes::strategies::render(app, frame, strategies);
-    panes::alerts::render(app, frame, bottom);
+    let [fills, alerts] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    panes::fills::render(app, frame, fills);
+    panes::alerts::render(app, frame, alerts);
 }
 
 fn render_compact(app: &App, frame: &mut Frame, body: Rect) {
@@ -132,6 +135,7 @@ fn render_compact(app: &App, frame: &mut Frame, body: Rect) {
     match app.bottom_pane() {
         Pane::Tape => panes::tape::render(app, frame, pane),
         Pane::Strategies => panes::strategies::render(app, frame, pane),
+        Pane::Fills => panes::fills::render(app, frame, pane),
         Pane::Alerts => panes::alerts::render(app, frame, pane),
         Pane::Pnl => panes::pnl::render(app, frame, pane),
         _ => panes::orders::render(app, frame, pane),
@@ -154,13 +158,15 @@ fn render_tabs(app: &App, frame: &mut Frame, area: Rect) {
         }
         spans.push(Span::raw(" "));
     }
-    spans.push(Span::styled(
-        format!(
-            "({} cycles)",
-            app.keymap().keys_text(crate::app::Action::NextFocus)
-        ),
-        t.style(Role::Dim),
-    ));
+    // The hint only when it fits whole.
+    let hint = format!(
+        "({} cycles)",
+        app.keymap().keys_text(crate::app::Action::NextFocus)
+    );
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    if used + hint.chars().count() <= area.width as usize {
+        spans.push(Span::styled(hint, t.style(Role::Dim)));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
