@@ -268,6 +268,64 @@ pub(crate) fn lpad(s: &str, w: usize) -> String {
     }
 }
 
+/// Lay `groups` (each a unit that must stay whole: a label with its figure) out in lines
+/// of at most `width` columns: a group that does not fit on the current line starts the
+/// next one, so a figure is never cut at the pane's edge. A group's leading spaces are
+/// dropped at the start of a line.
+pub(crate) fn flow(groups: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
+    for mut g in groups {
+        let w: usize = g.iter().map(|s| s.content.chars().count()).sum();
+        if used > 0 && used + w > width {
+            lines.push(Line::from(std::mem::take(&mut cur)));
+            used = 0;
+        }
+        if used == 0
+            && let Some(first) = g.first_mut()
+        {
+            let trimmed = first.content.trim_start().to_string();
+            first.content = trimmed.into();
+        }
+        used += g.iter().map(|s| s.content.chars().count()).sum::<usize>();
+        cur.extend(g);
+    }
+    if !cur.is_empty() {
+        lines.push(Line::from(cur));
+    }
+    lines
+}
+
+/// `text` broken at spaces into lines of at most `width` columns (a word longer than a
+/// line is broken where it must).
+pub(crate) fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let n = cur.chars().count();
+        let wn = word.chars().count();
+        if n > 0 && n + 1 + wn > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+        while cur.chars().count() > width {
+            let head: String = cur.chars().take(width).collect();
+            let tail: String = cur.chars().skip(width).collect();
+            lines.push(head);
+            cur = tail;
+        }
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
 /// A style with the emphasis modifier used for "look here" rows.
 pub(crate) fn emphasis(s: Style) -> Style {
     s.add_modifier(Modifier::BOLD)
@@ -303,7 +361,26 @@ pub(crate) fn fit_columns(
 
 #[cfg(test)]
 mod fit_tests {
-    use super::fit_columns;
+    use super::{fit_columns, flow, wrap_words};
+    use ratatui::text::Span;
+
+    #[test]
+    fn flow_moves_a_whole_group_to_the_next_line() {
+        let g = |a: &'static str, b: &'static str| vec![Span::raw(a), Span::raw(b)];
+        let groups = vec![g("equity ", "+11.05"), g("  realized ", "+11.10")];
+        let one = flow(groups.clone(), 40);
+        assert_eq!(one.len(), 1);
+        let two = flow(groups, 20);
+        let text: Vec<String> = two.iter().map(|l| l.to_string()).collect();
+        assert_eq!(text, ["equity +11.05", "realized +11.10"]);
+    }
+
+    #[test]
+    fn words_wrap_at_spaces_and_nothing_is_lost() {
+        let w = wrap_words("BTC-USD book crossed at 60000.5, resyncing", 16);
+        assert_eq!(w, ["BTC-USD book", "crossed at", "60000.5,", "resyncing"]);
+        assert_eq!(wrap_words("", 10), [""]);
+    }
 
     #[test]
     fn whole_columns_go_lowest_priority_first_and_nothing_is_cut() {
