@@ -344,3 +344,35 @@ fn long_alerts_wrap_and_pnl_folds_rather_than_cut_a_number() {
     assert!(s.contains("realized +11.10"), "{s}");
     assert!(s.contains("equity +11.05"), "{s}");
 }
+
+/// `pit status` in text shows money at the quote precision (average prices and marks one
+/// decimal finer than the tick); its JSON keeps the figures as they are.
+#[test]
+fn pit_status_text_shows_money_at_the_quote_precision() {
+    let mut v = view();
+    v.pnl.realized = dec!(1.003122520000000000000000001);
+    v.pnl.day_pnl = dec!(-120.404999);
+    v.positions[0].position.avg_price = dec!(59983.333333333333);
+    v.positions[0].unrealized = dec!(-0.0002);
+    let st = pit::control::status::Status::from_view(&v);
+    let text = st.to_text();
+    let pnl = text
+        .lines()
+        .find(|l| l.starts_with("pnl:"))
+        .unwrap_or_default();
+    assert_eq!(
+        pnl, "pnl: equity 11.05 (realized 1.00, unrealized 1.15, fees 1.20), day -120.40",
+        "{text}"
+    );
+    assert!(
+        text.contains("position BTC-USD 0.005 @ 59983.33 (mark 60000.05, unrealized 0.00)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("position ETH-USD -0.2 @ 2995.500 (mark 2990.005, unrealized 1.10)"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&st).unwrap();
+    assert_eq!(json["pnl"]["realized"], "1.00312252", "{json}");
+    assert_eq!(json["money_dp"], 2, "{json}");
+}
