@@ -5,6 +5,7 @@
 //! and the order-history view (`o`) at 80x24, 160x48 and without colour.
 
 mod common;
+mod pty;
 
 use common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -431,4 +432,41 @@ fn snapshot_history_no_color_160x48() {
     let term = screen(&history_app(no_color()), 160, 48);
     assert_colourless(&term);
     insta::assert_snapshot!(text(&term));
+}
+
+// ----- the real binary in a pseudo-terminal -----
+
+#[test]
+fn fills_and_history_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(repo.join("config.toml"), dir.path().join("config.toml")).unwrap();
+    let mut screen = pty::Pty::spawn(&["run", "--speed", "20"], dir.path(), 120, 40);
+    screen.wait_for(
+        &["ACTIVE", "bid ", "ask ", "Fills ("],
+        Duration::from_secs(30),
+    );
+    // The strategies trade: a fill shows in the fills pane and as an INFO alert.
+    screen.wait_for(&["filled ", "fills "], Duration::from_secs(30));
+    let text = screen.text();
+    assert!(
+        text.contains(", maker, fee ") || text.contains(", taker, fee "),
+        "a fill alert with its liquidity:\n{text}"
+    );
+    assert!(!text.contains("no fills yet"), "{text}");
+
+    screen.press(b"o");
+    screen.wait_for(&["Order history (", "NEW ", " → "], Duration::from_secs(10));
+    screen.press(b"\x1b");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !screen.text().contains("Order history ("),
+        "{}",
+        screen.text()
+    );
+
+    screen.press(b"f");
+    screen.wait_for(&["▶ Fills ("], Duration::from_secs(5));
+    let status = screen.quit();
+    assert!(status.success(), "{status:?}");
 }
