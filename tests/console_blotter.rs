@@ -470,3 +470,31 @@ fn fills_and_history_in_a_real_terminal() {
     let status = screen.quit();
     assert!(status.success(), "{status:?}");
 }
+
+/// A full blotter (every fill and order kept, each order with all its steps) still goes
+/// to an attached console in one view frame, far under the socket's frame limit.
+#[test]
+fn a_full_blotter_fits_a_view_frame_with_room_to_spare() {
+    use pit::engine::blotter::{FILLS_KEPT, OrderStep, REFUSED_KEPT};
+    let mut v = view();
+    let fill = v.fills[1].clone();
+    v.fills = vec![fill; FILLS_KEPT];
+    let mut rec = v.order_history[0].clone();
+    rec.order.reject_reason = Some("notional 300000.25 over max_order_notional 100000".into());
+    rec.steps = (0..16)
+        .map(|k| OrderStep {
+            ts: ts(k),
+            kind: StepKind::Status(OrderStatus::PartiallyFilled),
+            filled: Qty(k),
+            count: 3,
+        })
+        .collect();
+    v.order_history = vec![rec; 200 + 50 + REFUSED_KEPT];
+    let bytes = serde_json::to_vec(&v).unwrap().len();
+    eprintln!("a view with a full blotter: {bytes} bytes of JSON");
+    assert!(
+        bytes < pit::control::protocol::MAX_FRAME / 4,
+        "{bytes} bytes against a {} frame limit",
+        pit::control::protocol::MAX_FRAME
+    );
+}
