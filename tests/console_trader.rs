@@ -376,3 +376,30 @@ fn pit_status_text_shows_money_at_the_quote_precision() {
     assert_eq!(json["pnl"]["realized"], "1.00312252", "{json}");
     assert_eq!(json["money_dp"], 2, "{json}");
 }
+
+/// On a terminal too short for the help, it scrolls to its last rows (the fills and
+/// order-history keys among them) and says where it is; any other key closes it.
+#[test]
+fn the_help_scrolls_on_a_short_terminal() {
+    let mut app = app();
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("rows 1-22 of "), "{s}");
+    assert!(!s.contains("order history:"), "below the fold: {s}");
+    for _ in 0..20 {
+        app.on_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+        let _ = screen(&app, 80, 24);
+    }
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("order history: each order's states"), "{s}");
+    assert!(s.contains("fills pane: time, size, price"), "{s}");
+    assert!(app.popup().is_some(), "scrolling keeps it open");
+    app.on_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE));
+    assert!(app.popup().is_none(), "any other key closes it");
+    // Tall enough: nothing to scroll, j closes it as before.
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    let s = text(&screen(&app, 160, 48));
+    assert!(!s.contains("rows 1-"), "{s}");
+    app.on_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    assert!(app.popup().is_none());
+}

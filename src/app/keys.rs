@@ -117,7 +117,10 @@ impl<T: ThemeCycle, R> App<T, R> {
                 let up_to = self.view.alerts.iter().map(|a| a.seq).max().unwrap_or(0);
                 out.push(AppEffect::Engine(Command::AcknowledgeAlerts { up_to }));
             }
-            Action::Help => self.popup = Some(Popup::Help),
+            Action::Help => {
+                self.popup = Some(Popup::Help);
+                self.help_scroll = 0;
+            }
             Action::Health => self.popup = Some(Popup::Health),
             Action::Fills => self.set_focus(Pane::Fills),
             Action::History => {
@@ -229,7 +232,32 @@ impl<T: ThemeCycle, R> App<T, R> {
     fn on_popup_key(&mut self, popup: Popup, key: KeyEvent, out: &mut Vec<AppEffect>) {
         match popup {
             Popup::Help => {
-                // Any key closes the help; the help key itself too.
+                // On a terminal too short for it, the help scrolls (down/up keys,
+                // PageDown/PageUp, space); any other key closes it, the help key too.
+                let max = self.help_max_scroll.get();
+                let s = &mut self.help_scroll;
+                let scrolled = match (key.code, self.keymap.action(&key)) {
+                    (_, Some(Action::Down)) if max > 0 => {
+                        *s = (*s + 1).min(max);
+                        true
+                    }
+                    (_, Some(Action::Up)) if max > 0 => {
+                        *s = s.saturating_sub(1);
+                        true
+                    }
+                    (KeyCode::PageDown | KeyCode::Char(' '), _) if max > 0 => {
+                        *s = s.saturating_add(10).min(max);
+                        true
+                    }
+                    (KeyCode::PageUp, _) if max > 0 => {
+                        *s = s.saturating_sub(10);
+                        true
+                    }
+                    _ => false,
+                };
+                if scrolled {
+                    self.popup = Some(Popup::Help);
+                }
             }
             Popup::Report => {
                 if self.on_report_key(key) {

@@ -92,6 +92,10 @@ pub struct App<T, R> {
     fill_scroll: usize,
     /// Orders scrolled past in the order-history view (newest first).
     history_scroll: usize,
+    /// Help rows scrolled past (a short terminal shows the help a part at a time).
+    help_scroll: usize,
+    /// How far the help can scroll at the size last drawn (the renderer sets it).
+    help_max_scroll: std::cell::Cell<usize>,
     popup: Option<Popup>,
     report: ReportView<R>,
     /// How far the report's tables can scroll at the size last drawn (the renderer sets
@@ -138,6 +142,8 @@ impl<T, R> App<T, R> {
             alert_scroll: 0,
             fill_scroll: 0,
             history_scroll: 0,
+            help_scroll: 0,
+            help_max_scroll: std::cell::Cell::new(0),
             popup: None,
             report: ReportView::default(),
             report_max_scroll: std::cell::Cell::new(usize::MAX),
@@ -355,6 +361,14 @@ impl<T, R> App<T, R> {
     /// Orders scrolled past in the order-history view (0: the newest is on top).
     pub fn history_scroll(&self) -> usize {
         self.history_scroll
+    }
+    /// Help rows scrolled past.
+    pub fn help_scroll(&self) -> usize {
+        self.help_scroll
+    }
+    /// The renderer tells how many help rows are out of sight at the drawn size.
+    pub fn set_help_max_scroll(&self, max: usize) {
+        self.help_max_scroll.set(max);
     }
     /// Index of the selected instrument in `view().markets`.
     pub fn instrument_index(&self) -> usize {
