@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use pit::app::Pane;
 use pit::domain::{Instrument, InstrumentId, Qty};
 use pit::ui::panes;
 use pit::ui::theme::Theme;
@@ -250,4 +251,155 @@ fn narrow_panes_drop_whole_columns_never_part_of_a_number() {
 #[test]
 fn snapshot_smallest_60x20() {
     insta::assert_snapshot!(text(&screen(&app(), 60, 20)));
+}
+
+/// A book 30 levels deep on each side (the engine publishes `engine.view_depth`).
+fn deep_view() -> pit::engine::view::EngineView {
+    use pit::domain::{Level, Price};
+    let mut v = view();
+    let m = &mut v.markets[0];
+    m.bids = (0..30)
+        .map(|i| Level::new(Price(600_000 - i), Qty(100 + 37 * i)))
+        .collect();
+    m.asks = (0..30)
+        .map(|i| Level::new(Price(600_001 + i), Qty(90 + 41 * i)))
+        .collect();
+    v
+}
+
+/// Rows of the book pane that show a level of `side` ("ask" or "bid").
+fn book_rows(s: &str, side: &str) -> usize {
+    s.lines()
+        .filter(|l| l.starts_with(&format!("\"┃{side} ")) || l.starts_with(&format!("\"│{side} ")))
+        .count()
+}
+
+#[test]
+fn a_tall_terminal_shows_a_deeper_book() {
+    let app = app_with(deep_view(), dark());
+    let tall = text(&screen(&app, 250, 70));
+    let (asks, bids) = (book_rows(&tall, "ask"), book_rows(&tall, "bid"));
+    // The book pane is 34 rows at 250x70: header, spread, 15 levels a side.
+    assert_eq!((asks, bids), (15, 15), "{tall}");
+    assert!(
+        tall.contains("60001.5") && tall.contains("59998.6"),
+        "{tall}"
+    );
+    // The default 160x48 holds 9 a side, 80x24 holds 4.
+    let mid = text(&screen(&app, 160, 48));
+    assert_eq!(
+        (book_rows(&mid, "ask"), book_rows(&mid, "bid")),
+        (9, 9),
+        "{mid}"
+    );
+    let small = text(&screen(&app, 80, 24));
+    assert_eq!(
+        (book_rows(&small, "ask"), book_rows(&small, "bid")),
+        (4, 4),
+        "{small}"
+    );
+}
+
+#[test]
+fn snapshot_room_250x70() {
+    insta::assert_snapshot!(text(&screen(&app_with(deep_view(), dark()), 250, 70)));
+}
+
+#[test]
+fn long_alerts_wrap_and_pnl_folds_rather_than_cut_a_number() {
+    let mut v = view();
+    let long = "refused BUY 5.000 BTC-USD @ 60000.1: order notional 300000.50 over \
+                max_order_notional 100000.00 (mid 60000.05)";
+    v.alerts.push(pit::engine::Alert {
+        seq: 9,
+        ts: ts(-100),
+        level: pit::engine::AlertLevel::Warn,
+        source: "risk/manual".into(),
+        text: long.into(),
+        count: 2,
+        acknowledged: false,
+        kind: String::new(),
+    });
+    // 120x40: the alerts pane is half the width; the text wraps onto a second line.
+    let app = app_with(v.clone(), dark());
+    let s = text(&screen(&app, 120, 40));
+    for figure in ["300000.50", "100000.00", "(mid 60000.05)", "×2"] {
+        assert!(s.contains(figure), "{figure} whole: {s}");
+    }
+    // 80x24, alerts at the bottom: the same.
+    let mut app = app_with(v, dark());
+    for _ in 0..Pane::ALL.len() {
+        app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+        if app.bottom_pane() == Pane::Alerts {
+            break;
+        }
+    }
+    assert_eq!(app.bottom_pane(), Pane::Alerts);
+    let s = text(&screen(&app, 80, 24));
+    for figure in ["300000.50", "100000.00"] {
+        assert!(s.contains(figure), "{figure} whole: {s}");
+    }
+    // 60x20: the PnL pane is 28 columns; realized folds onto its own line, whole.
+    let s = text(&screen(&app_with(view(), dark()), 60, 20));
+    assert!(s.contains("realized +11.10"), "{s}");
+    assert!(s.contains("equity +11.05"), "{s}");
+}
+
+/// `pit status` in text shows money at the quote precision (average prices and marks one
+/// decimal finer than the tick); its JSON keeps the figures as they are.
+#[test]
+fn pit_status_text_shows_money_at_the_quote_precision() {
+    let mut v = view();
+    v.pnl.realized = dec!(1.003122520000000000000000001);
+    v.pnl.day_pnl = dec!(-120.404999);
+    v.positions[0].position.avg_price = dec!(59983.333333333333);
+    v.positions[0].unrealized = dec!(-0.0002);
+    let st = pit::control::status::Status::from_view(&v);
+    let text = st.to_text();
+    let pnl = text
+        .lines()
+        .find(|l| l.starts_with("pnl:"))
+        .unwrap_or_default();
+    assert_eq!(
+        pnl, "pnl: equity 11.05 (realized 1.00, unrealized 1.15, fees 1.20), day -120.40",
+        "{text}"
+    );
+    assert!(
+        text.contains("position BTC-USD 0.005 @ 59983.33 (mark 60000.05, unrealized 0.00)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("position ETH-USD -0.2 @ 2995.500 (mark 2990.005, unrealized 1.10)"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&st).unwrap();
+    assert_eq!(json["pnl"]["realized"], "1.00312252", "{json}");
+    assert_eq!(json["money_dp"], 2, "{json}");
+}
+
+/// On a terminal too short for the help, it scrolls to its last rows (the fills and
+/// order-history keys among them) and says where it is; any other key closes it.
+#[test]
+fn the_help_scrolls_on_a_short_terminal() {
+    let mut app = app();
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("rows 1-22 of "), "{s}");
+    assert!(!s.contains("order history:"), "below the fold: {s}");
+    for _ in 0..20 {
+        app.on_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+        let _ = screen(&app, 80, 24);
+    }
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("order history: each order's states"), "{s}");
+    assert!(s.contains("fills pane: time, size, price"), "{s}");
+    assert!(app.popup().is_some(), "scrolling keeps it open");
+    app.on_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE));
+    assert!(app.popup().is_none(), "any other key closes it");
+    // Tall enough: nothing to scroll, j closes it as before.
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    let s = text(&screen(&app, 160, 48));
+    assert!(!s.contains("rows 1-"), "{s}");
+    app.on_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    assert!(app.popup().is_none());
 }

@@ -148,6 +148,20 @@ fn kill_status_rearm_and_pause_from_another_shell() {
         text.starts_with("HALTED: desk says stop  gate CLOSED"),
         "{text}"
     );
+    // Money at the quote precision in the text (the JSON keeps the exact figures).
+    let dp = st["money_dp"].as_u64().expect("money_dp") as usize;
+    let pnl = text
+        .lines()
+        .find(|l| l.starts_with("pnl: "))
+        .expect("pnl line");
+    let figures: Vec<&str> = pnl
+        .split([' ', ',', '(', ')'])
+        .filter(|w| w.parse::<f64>().is_ok())
+        .collect();
+    assert_eq!(figures.len(), 5, "{pnl}");
+    for f in figures {
+        assert_eq!(f.split('.').nth(1).map(str::len), Some(dp), "{pnl}");
+    }
 
     // Re-arm needs --yes: a usage error, exit 2, and nothing changes.
     let out = pit(d).args(["rearm"]).output().unwrap();

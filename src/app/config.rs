@@ -15,7 +15,8 @@ pub struct ConsoleConfig {
     pub themes_dir: String,
     /// Most frames drawn per second.
     pub fps: u32,
-    /// Book levels shown per side (fewer when the pane is short).
+    /// The most book levels shown per side: the book shows as many as its pane's height
+    /// holds, up to this and to the levels the engine publishes (`engine.view_depth`).
     pub book_levels: usize,
     /// Equity samples kept for the PnL chart (one per `equity_sample_ms` of engine time).
     pub equity_samples: usize,
@@ -58,7 +59,7 @@ impl Default for ConsoleConfig {
             theme: "dark".into(),
             themes_dir: "themes".into(),
             fps: 30,
-            book_levels: 10,
+            book_levels: 50,
             equity_samples: 3600,
             equity_sample_ms: 1000,
             keys: KeymapConfig::default(),

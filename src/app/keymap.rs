@@ -39,6 +39,10 @@ pub enum Action {
     Report,
     /// The feed health view: connection and integrity counters per instrument.
     Health,
+    /// Focus the fills pane (our fills: fee, liquidity, owner, slippage).
+    Fills,
+    /// The order-history view: every order's states and rejection reasons.
+    History,
     Help,
     Quit,
     /// Replays only: pause / resume the replay clock.
@@ -215,6 +219,18 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "health",
         &["H"],
         "feed health: connection, frames, gaps, resyncs, checksums (esc closes)",
+    ),
+    (
+        Action::Fills,
+        "fills",
+        &["f"],
+        "fills pane: time, size, price, fee, maker/taker, owner, slippage",
+    ),
+    (
+        Action::History,
+        "order_history",
+        &["o"],
+        "order history: each order's states, rejection reasons (esc closes)",
     ),
     (Action::Help, "help", &["?"], "show / hide this help"),
     (

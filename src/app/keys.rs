@@ -1,5 +1,5 @@
 //! Key routing: a key press goes to the open popup (help, confirmation, order form,
-//! report, health) or through the keymap to an [`Action`]; the kill switch works over
+//! report, health, order history) or through the keymap to an [`Action`]; the kill switch works over
 //! everything. Each turns into state changes and [`AppEffect`]s.
 
 use super::{Action, App, AppEffect, Confirm, Pane, Popup, ReplayClock, ThemeCycle};
@@ -117,8 +117,16 @@ impl<T: ThemeCycle, R> App<T, R> {
                 let up_to = self.view.alerts.iter().map(|a| a.seq).max().unwrap_or(0);
                 out.push(AppEffect::Engine(Command::AcknowledgeAlerts { up_to }));
             }
-            Action::Help => self.popup = Some(Popup::Help),
+            Action::Help => {
+                self.popup = Some(Popup::Help);
+                self.help_scroll = 0;
+            }
             Action::Health => self.popup = Some(Popup::Health),
+            Action::Fills => self.set_focus(Pane::Fills),
+            Action::History => {
+                self.popup = Some(Popup::History);
+                self.history_scroll = 0;
+            }
             Action::Report => {
                 self.popup = Some(Popup::Report);
                 self.report.loading = true;
@@ -186,6 +194,14 @@ impl<T: ThemeCycle, R> App<T, R> {
                     .selected_order()
                     .map(|o| o.req.client_id.as_str().to_string());
             }
+            Pane::Fills => {
+                let n = self.view.fills.len();
+                self.fill_scroll = if down {
+                    (self.fill_scroll + 1).min(n.saturating_sub(1))
+                } else {
+                    self.fill_scroll.saturating_sub(1)
+                };
+            }
             Pane::Alerts => {
                 let n = self.view.alerts.len();
                 self.alert_scroll = if down {
@@ -216,7 +232,32 @@ impl<T: ThemeCycle, R> App<T, R> {
     fn on_popup_key(&mut self, popup: Popup, key: KeyEvent, out: &mut Vec<AppEffect>) {
         match popup {
             Popup::Help => {
-                // Any key closes the help; the help key itself too.
+                // On a terminal too short for it, the help scrolls (down/up keys,
+                // PageDown/PageUp, space); any other key closes it, the help key too.
+                let max = self.help_max_scroll.get();
+                let s = &mut self.help_scroll;
+                let scrolled = match (key.code, self.keymap.action(&key)) {
+                    (_, Some(Action::Down)) if max > 0 => {
+                        *s = (*s + 1).min(max);
+                        true
+                    }
+                    (_, Some(Action::Up)) if max > 0 => {
+                        *s = s.saturating_sub(1);
+                        true
+                    }
+                    (KeyCode::PageDown | KeyCode::Char(' '), _) if max > 0 => {
+                        *s = s.saturating_add(10).min(max);
+                        true
+                    }
+                    (KeyCode::PageUp, _) if max > 0 => {
+                        *s = s.saturating_sub(10);
+                        true
+                    }
+                    _ => false,
+                };
+                if scrolled {
+                    self.popup = Some(Popup::Help);
+                }
             }
             Popup::Report => {
                 if self.on_report_key(key) {
@@ -232,6 +273,11 @@ impl<T: ThemeCycle, R> App<T, R> {
                     );
                 if !close {
                     self.popup = Some(Popup::Health);
+                }
+            }
+            Popup::History => {
+                if self.on_history_key(key) {
+                    self.popup = Some(Popup::History);
                 }
             }
             Popup::Confirm(c) => {
@@ -271,6 +317,24 @@ impl<T: ThemeCycle, R> App<T, R> {
                 }
             }
         }
+    }
+
+    /// Keys over the order-history view: scroll by order, or close it (esc, its key, quit
+    /// keys). Returns whether the view stays open.
+    fn on_history_key(&mut self, key: KeyEvent) -> bool {
+        let max = self.view.order_history.len().saturating_sub(1);
+        let s = &mut self.history_scroll;
+        match (key.code, self.keymap.action(&key)) {
+            (KeyCode::Esc, _) | (_, Some(Action::History | Action::Quit)) => return false,
+            (_, Some(Action::Down)) => *s = (*s + 1).min(max),
+            (_, Some(Action::Up)) => *s = s.saturating_sub(1),
+            (KeyCode::PageDown | KeyCode::Char(' '), _) => *s = s.saturating_add(10).min(max),
+            (KeyCode::PageUp, _) => *s = s.saturating_sub(10),
+            (KeyCode::Home, _) => *s = 0,
+            (KeyCode::End, _) => *s = max,
+            _ => {}
+        }
+        true
     }
 
     /// Keys over the report view: scroll, or close it (esc, the report key, quit keys).

@@ -88,6 +88,14 @@ pub struct App<T, R> {
     order_sel: usize,
     order_sel_id: Option<String>,
     alert_scroll: usize,
+    /// Fills scrolled past in the fills pane (newest first).
+    fill_scroll: usize,
+    /// Orders scrolled past in the order-history view (newest first).
+    history_scroll: usize,
+    /// Help rows scrolled past (a short terminal shows the help a part at a time).
+    help_scroll: usize,
+    /// How far the help can scroll at the size last drawn (the renderer sets it).
+    help_max_scroll: std::cell::Cell<usize>,
     popup: Option<Popup>,
     report: ReportView<R>,
     /// How far the report's tables can scroll at the size last drawn (the renderer sets
@@ -132,6 +140,10 @@ impl<T, R> App<T, R> {
             order_sel: 0,
             order_sel_id: None,
             alert_scroll: 0,
+            fill_scroll: 0,
+            history_scroll: 0,
+            help_scroll: 0,
+            help_max_scroll: std::cell::Cell::new(0),
             popup: None,
             report: ReportView::default(),
             report_max_scroll: std::cell::Cell::new(usize::MAX),
@@ -342,6 +354,22 @@ impl<T, R> App<T, R> {
     pub fn alert_scroll(&self) -> usize {
         self.alert_scroll
     }
+    /// Fills scrolled past in the fills pane (0: the newest is on top).
+    pub fn fill_scroll(&self) -> usize {
+        self.fill_scroll
+    }
+    /// Orders scrolled past in the order-history view (0: the newest is on top).
+    pub fn history_scroll(&self) -> usize {
+        self.history_scroll
+    }
+    /// Help rows scrolled past.
+    pub fn help_scroll(&self) -> usize {
+        self.help_scroll
+    }
+    /// The renderer tells how many help rows are out of sight at the drawn size.
+    pub fn set_help_max_scroll(&self, max: usize) {
+        self.help_max_scroll.set(max);
+    }
     /// Index of the selected instrument in `view().markets`.
     pub fn instrument_index(&self) -> usize {
         self.instrument
@@ -408,6 +436,14 @@ impl<T, R> App<T, R> {
         let na = self.view.alerts.len();
         if self.alert_scroll >= na {
             self.alert_scroll = na.saturating_sub(1);
+        }
+        let nf = self.view.fills.len();
+        if self.fill_scroll >= nf {
+            self.fill_scroll = nf.saturating_sub(1);
+        }
+        let nh = self.view.order_history.len();
+        if self.history_scroll >= nh {
+            self.history_scroll = nh.saturating_sub(1);
         }
     }
 

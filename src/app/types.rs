@@ -94,22 +94,26 @@ pub enum Pane {
     Pnl,
     Orders,
     Strategies,
+    /// Our fills (the blotter).
+    Fills,
     Alerts,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 7] = [
+    pub const ALL: [Pane; 8] = [
         Pane::Book,
         Pane::Tape,
         Pane::Positions,
         Pane::Pnl,
         Pane::Orders,
         Pane::Strategies,
+        Pane::Fills,
         Pane::Alerts,
     ];
     /// The panes a small terminal shows one at a time at the bottom.
-    pub const BOTTOM: [Pane; 5] = [
+    pub const BOTTOM: [Pane; 6] = [
         Pane::Orders,
+        Pane::Fills,
         Pane::Tape,
         Pane::Strategies,
         Pane::Alerts,
@@ -123,6 +127,7 @@ impl Pane {
             Pane::Pnl => "PnL",
             Pane::Orders => "Orders",
             Pane::Strategies => "Strategies",
+            Pane::Fills => "Fills",
             Pane::Alerts => "Alerts",
         }
     }
@@ -158,6 +163,9 @@ pub enum Popup {
     /// The feed health view: per instrument, connection state and integrity counters
     /// (from the view's `health.feed`), and the book's state.
     Health,
+    /// The order-history view (full screen): every order kept with its states and the
+    /// reason of a rejection (from the view's `order_history`).
+    History,
 }
 
 /// What the report view shows: the last report `R` the store gave, or why there is none.

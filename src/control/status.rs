@@ -19,6 +19,14 @@ pub struct PositionStatus {
     /// The book is RESYNCING or stale: `mark` is the last trusted one.
     #[serde(default)]
     pub mark_stale: bool,
+    /// The instrument's price decimals (the text shows the average price and the mark
+    /// one decimal finer, the unrealized PnL at its quote precision); absent from an
+    /// engine of before.
+    #[serde(default)]
+    pub price_dp: Option<u32>,
+    /// Decimals of money in the instrument's quote currency.
+    #[serde(default)]
+    pub money_dp: Option<u32>,
 }
 
 /// Account PnL.
@@ -83,6 +91,10 @@ pub struct Status {
     /// them; empty on paper.
     #[serde(default)]
     pub venue_rules: Vec<crate::engine::view::VenueRulesView>,
+    /// Decimals of account money (the finest quote precision of the instruments): the
+    /// text shows PnL, fees and equity at it; the JSON keeps the exact figures.
+    #[serde(default)]
+    pub money_dp: Option<u32>,
 }
 
 /// How far a kill has got, as the engine counts it: the targets are every order that was
@@ -115,6 +127,24 @@ impl KillReport {
             self.unresolved.len()
         )
     }
+}
+
+/// `d` at `dp` decimals (rounded as the console rounds), or as it is when `dp` is unknown
+/// (an engine of before sent none).
+fn at_dp(d: Decimal, dp: Option<u32>) -> String {
+    match dp {
+        Some(dp) => {
+            let r = d.round_dp(dp);
+            // A loss that rounds to nothing reads 0.00, not -0.00.
+            let r = if r.is_zero() { Decimal::ZERO } else { r };
+            format!("{:.*}", dp as usize, r)
+        }
+        None => d.to_string(),
+    }
+}
+
+fn instrument(v: &EngineView, i: usize) -> Option<&crate::domain::Instrument> {
+    v.markets.get(i)?.instrument.as_ref()
 }
 
 fn symbol(v: &EngineView, i: usize) -> String {
@@ -176,6 +206,8 @@ impl Status {
                 mark: p.mark.map(|m| m.normalize()),
                 unrealized: p.unrealized.round_dp(8).normalize(),
                 mark_stale: p.mark_stale,
+                price_dp: instrument(v, i).map(|i| i.price_precision),
+                money_dp: instrument(v, i).map(|i| i.money_precision()),
             })
             .collect();
         let feed = v
@@ -230,6 +262,12 @@ impl Status {
             store_failed: v.store_failed.clone(),
             exec: v.health.exec.clone(),
             venue_rules: v.health.venue_rules.clone(),
+            money_dp: v
+                .markets
+                .iter()
+                .filter_map(|m| m.instrument.as_ref())
+                .map(crate::domain::Instrument::money_precision)
+                .max(),
         }
     }
 
@@ -291,27 +329,31 @@ impl Status {
                 k.counts_text()
             );
         }
+        let money = |d: Decimal| at_dp(d, self.money_dp);
         s += &format!(
             "pnl: equity {} (realized {}, unrealized {}, fees {}), day {}\n",
-            self.pnl.equity,
-            self.pnl.realized,
-            self.pnl.unrealized,
-            self.pnl.fees,
-            self.pnl.day_pnl
+            money(self.pnl.equity),
+            money(self.pnl.realized),
+            money(self.pnl.unrealized),
+            money(self.pnl.fees),
+            money(self.pnl.day_pnl)
         );
         for p in &self.positions {
+            // Average prices and marks one decimal finer than the tick (a mid is often
+            // half a tick), as the console shows them.
+            let finer = p.price_dp.map(|d| d + 1);
             s += &format!(
                 "position {} {} @ {} (mark {}{}, unrealized {})\n",
                 p.symbol,
                 p.qty,
-                p.avg_price,
-                p.mark.map_or("-".into(), |m| m.to_string()),
+                at_dp(p.avg_price, finer),
+                p.mark.map_or("-".into(), |m| at_dp(m, finer)),
                 if p.mark_stale {
                     " STALE: book not trusted"
                 } else {
                     ""
                 },
-                p.unrealized
+                at_dp(p.unrealized, p.money_dp.or(self.money_dp))
             );
         }
         s += &format!("open orders: {}\n", self.open_orders.len());

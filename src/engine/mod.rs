@@ -11,10 +11,12 @@
 //! operator commands), `market.rs` (books and the tape), `strategies.rs` (calling the
 //! strategies, acting on their intents), `orders.rs` (placing through risk, cancels,
 //! execution reports), `portfolio.rs` (fills, positions, PnL, loss limits), `kill.rs` (the
-//! kill switch, halts and flattening), `alerts.rs`; `risk/` (the pre-trade checks),
+//! kill switch, halts and flattening), `alerts.rs`, `blotter.rs` (fills and order
+//! history for the console, fed from each call's effects); `risk/` (the pre-trade checks),
 //! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`.
 
 mod alerts;
+pub mod blotter;
 pub mod clock;
 mod commands;
 mod config;
@@ -144,6 +146,8 @@ pub struct Engine {
     pending_restore: Vec<OrderRequest>,
     /// Each instrument's venue rules (exchange filters), checked by risk on every order.
     venue_rules: Vec<VenueRulesState>,
+    /// Our recent fills and every order's history, for the console (decides nothing).
+    blotter: blotter::Blotter,
 }
 
 impl Engine {
@@ -223,6 +227,7 @@ impl Engine {
             pending: Vec::new(),
             pending_restore: Vec::new(),
             venue_rules: vec![VenueRulesState::NotRequired; n],
+            blotter: blotter::Blotter::default(),
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());
@@ -371,6 +376,7 @@ impl Engine {
             self.now = now;
         }
         self.events += 1;
+        let from = out.len();
         if !self.pending.is_empty() {
             out.append(&mut self.pending);
         }
@@ -392,6 +398,7 @@ impl Engine {
             Input::Timer => self.on_timer(out),
         }
         self.note_changes(state_before, strategies_before, out);
+        self.note_blotter(from, out);
     }
 
     /// At the day boundary (`engine.day_boundary`) the day's counters start again: the

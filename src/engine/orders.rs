@@ -163,6 +163,9 @@ impl Engine {
                 self.instruments[i].symbol
             );
             let source = format!("risk/{}", req.owner);
+            let (now, mid) = (self.now, self.mid_of(req.spec.instrument));
+            let reason = format!("{} is RESYNCING", self.instruments[i].symbol);
+            self.blotter.refused(&req, reason, now, mid);
             self.alert_kind(AlertLevel::Warn, &source, "refused:resyncing", text, out);
             return None;
         }
@@ -195,6 +198,9 @@ impl Engine {
                 );
                 let source = format!("risk/{}", r.owner);
                 let kind = format!("refused:{}", refused.reason.code());
+                let (now, mid) = (self.now, self.mid_of(r.spec.instrument));
+                self.blotter
+                    .refused(r, refused.reason.to_string(), now, mid);
                 self.alert_kind(AlertLevel::Warn, &source, &kind, text, out);
                 None
             }

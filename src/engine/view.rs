@@ -3,6 +3,7 @@
 //! It is serde-serialisable: the control socket streams it to attached consoles
 //! (`pit attach`), which render it with the same renderer.
 
+use super::blotter::{FillRecord, OrderRecord};
 use super::{Alert, Engine, KillProgress, OrderPreview};
 use crate::domain::{
     Instrument, InstrumentId, Level, Order, Position, Timestamp, TradeTick, TradingState,
@@ -288,6 +289,13 @@ pub struct EngineView {
     pub open_orders: Vec<Order>,
     /// Most recent last.
     pub closed_orders: Vec<Order>,
+    /// Our recent fills, most recent last (the fills pane).
+    #[serde(default)]
+    pub fills: Vec<FillRecord>,
+    /// Every order kept (open, closed and risk refusals) with its steps, in the order they
+    /// were sent (the order-history view).
+    #[serde(default)]
+    pub order_history: Vec<OrderRecord>,
     pub strategies: Vec<StrategyView>,
     /// Most recent last.
     pub alerts: Vec<Alert>,
@@ -338,6 +346,8 @@ impl Engine {
             pnl,
             open_orders: self.open_orders.values().cloned().collect(),
             closed_orders: self.closed_orders.iter().cloned().collect(),
+            fills: self.blotter.fills(),
+            order_history: self.blotter.history(),
             strategies,
             alerts: self.alerts.iter().cloned().collect(),
             health: HealthView {

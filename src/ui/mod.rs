@@ -2,7 +2,7 @@
 //! everything shown comes from the app's view replica and UI state.
 //!
 //! Layout: at 120x40 and larger every pane is visible (book | trades | positions + PnL;
-//! orders | strategies; alerts). Smaller terminals show the book, the positions and PnL
+//! orders | strategies; fills | alerts). Smaller terminals show the book, the positions and PnL
 //! and the status bar, with one bottom pane at a time (Tab cycles it). Below 60x20 the
 //! screen says "terminal too small (need 60x20)" instead of cutting numbers.
 
@@ -113,7 +113,10 @@ fn render_full(app: &App, frame: &mut Frame, body: Rect) {
     panes::pnl::render(app, frame, pnl);
     panes::orders::render(app, frame, orders);
     panes::strategies::render(app, frame, strategies);
-    panes::alerts::render(app, frame, bottom);
+    let [fills, alerts] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    panes::fills::render(app, frame, fills);
+    panes::alerts::render(app, frame, alerts);
 }
 
 fn render_compact(app: &App, frame: &mut Frame, body: Rect) {
@@ -132,6 +135,7 @@ fn render_compact(app: &App, frame: &mut Frame, body: Rect) {
     match app.bottom_pane() {
         Pane::Tape => panes::tape::render(app, frame, pane),
         Pane::Strategies => panes::strategies::render(app, frame, pane),
+        Pane::Fills => panes::fills::render(app, frame, pane),
         Pane::Alerts => panes::alerts::render(app, frame, pane),
         Pane::Pnl => panes::pnl::render(app, frame, pane),
         _ => panes::orders::render(app, frame, pane),
@@ -154,13 +158,15 @@ fn render_tabs(app: &App, frame: &mut Frame, area: Rect) {
         }
         spans.push(Span::raw(" "));
     }
-    spans.push(Span::styled(
-        format!(
-            "({} cycles)",
-            app.keymap().keys_text(crate::app::Action::NextFocus)
-        ),
-        t.style(Role::Dim),
-    ));
+    // The hint only when it fits whole.
+    let hint = format!(
+        "({} cycles)",
+        app.keymap().keys_text(crate::app::Action::NextFocus)
+    );
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    if used + hint.chars().count() <= area.width as usize {
+        spans.push(Span::styled(hint, t.style(Role::Dim)));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -262,6 +268,64 @@ pub(crate) fn lpad(s: &str, w: usize) -> String {
     }
 }
 
+/// Lay `groups` (each a unit that must stay whole: a label with its figure) out in lines
+/// of at most `width` columns: a group that does not fit on the current line starts the
+/// next one, so a figure is never cut at the pane's edge. A group's leading spaces are
+/// dropped at the start of a line.
+pub(crate) fn flow(groups: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
+    for mut g in groups {
+        let w: usize = g.iter().map(|s| s.content.chars().count()).sum();
+        if used > 0 && used + w > width {
+            lines.push(Line::from(std::mem::take(&mut cur)));
+            used = 0;
+        }
+        if used == 0
+            && let Some(first) = g.first_mut()
+        {
+            let trimmed = first.content.trim_start().to_string();
+            first.content = trimmed.into();
+        }
+        used += g.iter().map(|s| s.content.chars().count()).sum::<usize>();
+        cur.extend(g);
+    }
+    if !cur.is_empty() {
+        lines.push(Line::from(cur));
+    }
+    lines
+}
+
+/// `text` broken at spaces into lines of at most `width` columns (a word longer than a
+/// line is broken where it must).
+pub(crate) fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let n = cur.chars().count();
+        let wn = word.chars().count();
+        if n > 0 && n + 1 + wn > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+        while cur.chars().count() > width {
+            let head: String = cur.chars().take(width).collect();
+            let tail: String = cur.chars().skip(width).collect();
+            lines.push(head);
+            cur = tail;
+        }
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
 /// A style with the emphasis modifier used for "look here" rows.
 pub(crate) fn emphasis(s: Style) -> Style {
     s.add_modifier(Modifier::BOLD)
@@ -297,7 +361,26 @@ pub(crate) fn fit_columns(
 
 #[cfg(test)]
 mod fit_tests {
-    use super::fit_columns;
+    use super::{fit_columns, flow, wrap_words};
+    use ratatui::text::Span;
+
+    #[test]
+    fn flow_moves_a_whole_group_to_the_next_line() {
+        let g = |a: &'static str, b: &'static str| vec![Span::raw(a), Span::raw(b)];
+        let groups = vec![g("equity ", "+11.05"), g("  realized ", "+11.10")];
+        let one = flow(groups.clone(), 40);
+        assert_eq!(one.len(), 1);
+        let two = flow(groups, 20);
+        let text: Vec<String> = two.iter().map(|l| l.to_string()).collect();
+        assert_eq!(text, ["equity +11.05", "realized +11.10"]);
+    }
+
+    #[test]
+    fn words_wrap_at_spaces_and_nothing_is_lost() {
+        let w = wrap_words("BTC-USD book crossed at 60000.5, resyncing", 16);
+        assert_eq!(w, ["BTC-USD book", "crossed at", "60000.5,", "resyncing"]);
+        assert_eq!(wrap_words("", 10), [""]);
+    }
 
     #[test]
     fn whole_columns_go_lowest_priority_first_and_nothing_is_cut() {

@@ -9,6 +9,8 @@ use pit::domain::{
     ClientOrderId, Instrument, InstrumentId, Level, Order, OrderKind, OrderRequest, OrderStatus,
     OrderTag, Owner, Position, Price, Qty, Side, TimeInForce, Timestamp, TradeTick, TradingState,
 };
+use pit::domain::{Fill, Liquidity};
+use pit::engine::blotter::{FillRecord, OrderRecord, OrderStep, StepKind};
 use pit::engine::view::{EngineView, HealthView, MarketView, PnlView, PositionView, StrategyView};
 use pit::engine::{Alert, AlertLevel, KillProgress};
 use pit::ui::App;
@@ -188,38 +190,6 @@ pub fn view() -> EngineView {
             },
         ),
     ];
-    let mut partial = order(
-        "M-3",
-        InstrumentId(1),
-        Owner::Manual,
-        Side::Sell,
-        Some(299_050),
-        10,
-        -90_000,
-    );
-    partial.status = OrderStatus::PartiallyFilled;
-    partial.filled = Qty(2);
-    let mut mm_bid = order(
-        "S1-7",
-        InstrumentId(0),
-        Owner::Strategy(0),
-        Side::Buy,
-        Some(600_000),
-        1,
-        -5_200,
-    );
-    mm_bid.queue_ahead = Some(Qty(180));
-    let mut mm_ask = order(
-        "S1-8",
-        InstrumentId(0),
-        Owner::Strategy(0),
-        Side::Sell,
-        Some(600_003),
-        1,
-        -5_100,
-    );
-    mm_ask.queue_ahead = Some(Qty(1_900));
-    mm_ask.cancel_pending = true;
     EngineView {
         now: ts(0),
         trading_state: TradingState::Active,
@@ -296,8 +266,10 @@ pub fn view() -> EngineView {
             daily_loss_limit: dec!(5000),
             max_drawdown: dec!(10000),
         },
-        open_orders: vec![mm_bid, mm_ask, partial],
+        open_orders: view_orders(),
         closed_orders: vec![],
+        fills: fills(),
+        order_history: order_history(),
         strategies: vec![
             StrategyView {
                 name: "market_maker".into(),
@@ -371,6 +343,220 @@ pub fn view() -> EngineView {
         halt_latch: Default::default(),
         store_failed: None,
     }
+}
+
+/// A fill of `id` at `ms` (the fee and liquidity as given after it).
+fn fill(ms: i64, id: &str, inst: InstrumentId, side: Side, price: i64, qty: i64) -> Fill {
+    Fill {
+        seq: 0,
+        ts: ts(ms),
+        client_id: ClientOrderId::new(id),
+        instrument: inst,
+        side,
+        price: Price(price),
+        qty: Qty(qty),
+        fee: Decimal::ZERO,
+        liquidity: Liquidity::Maker,
+    }
+}
+
+/// Our fills: a market maker's bid filled as maker (half the spread earned against the
+/// arrival mid), a manual market buy (taker: paid half the spread), part of the manual
+/// ETH sell that still rests.
+pub fn fills() -> Vec<FillRecord> {
+    vec![
+        FillRecord {
+            fill: Fill {
+                seq: 41,
+                fee: dec!(-0.02),
+                liquidity: Liquidity::Maker,
+                ..fill(-6_000, "S1-5", InstrumentId(0), Side::Buy, 599_999, 2)
+            },
+            owner: Some(Owner::Strategy(0)),
+            tag: Some(OrderTag::Strategy),
+            arrival_mid: Some(dec!(60000.05)),
+            mid: Some(dec!(59999.95)),
+        },
+        FillRecord {
+            fill: Fill {
+                seq: 42,
+                fee: dec!(0.18),
+                liquidity: Liquidity::Taker,
+                ..fill(-3_000, "M-2", InstrumentId(0), Side::Buy, 600_001, 3)
+            },
+            owner: Some(Owner::Manual),
+            tag: Some(OrderTag::Manual),
+            arrival_mid: Some(dec!(60000.05)),
+            mid: Some(dec!(60000.05)),
+        },
+        FillRecord {
+            fill: Fill {
+                seq: 43,
+                fee: dec!(0.012),
+                liquidity: Liquidity::Maker,
+                ..fill(-1_500, "M-3", InstrumentId(1), Side::Sell, 299_050, 2)
+            },
+            owner: Some(Owner::Manual),
+            tag: Some(OrderTag::Manual),
+            arrival_mid: Some(dec!(2990.005)),
+            mid: Some(dec!(2990.005)),
+        },
+    ]
+}
+
+fn step(ms: i64, kind: StepKind, filled: i64) -> OrderStep {
+    OrderStep {
+        ts: ts(ms),
+        kind,
+        filled: Qty(filled),
+        count: 1,
+    }
+}
+
+/// Every order of the fixture with its steps: filled ones, the open ones, a venue
+/// rejection and a risk refusal.
+pub fn order_history() -> Vec<OrderRecord> {
+    use StepKind::{CancelRequested, Refused, Status};
+    let rec = |o: Order, steps: Vec<OrderStep>| OrderRecord {
+        order: o,
+        arrival_mid: Some(dec!(60000.05)),
+        steps,
+    };
+    let mut s1_5 = order(
+        "S1-5",
+        InstrumentId(0),
+        Owner::Strategy(0),
+        Side::Buy,
+        Some(599_999),
+        2,
+        -9_000,
+    );
+    s1_5.status = OrderStatus::Filled;
+    s1_5.filled = Qty(2);
+    s1_5.filled_notional = 599_999 * 2;
+    let mut m1 = order(
+        "M-1",
+        InstrumentId(0),
+        Owner::Manual,
+        Side::Buy,
+        Some(600_002),
+        5,
+        -8_000,
+    );
+    m1.req.spec.tif = TimeInForce::PostOnly;
+    m1.status = OrderStatus::Rejected;
+    m1.reject_reason = Some("post-only would cross".into());
+    let mut m2 = order(
+        "M-2",
+        InstrumentId(0),
+        Owner::Manual,
+        Side::Buy,
+        None,
+        3,
+        -3_010,
+    );
+    m2.status = OrderStatus::Filled;
+    m2.filled = Qty(3);
+    m2.filled_notional = 600_001 * 3;
+    let mut refused = order(
+        "S2-9",
+        InstrumentId(0),
+        Owner::Strategy(1),
+        Side::Buy,
+        None,
+        5_000,
+        -2_000,
+    );
+    refused.status = OrderStatus::New;
+    refused.reject_reason = Some("notional 300000.25 over max_order_notional 100000".into());
+    let v = view_orders();
+    let (mm_bid, mm_ask, partial) = (v[0].clone(), v[1].clone(), v[2].clone());
+    vec![
+        rec(
+            partial,
+            vec![
+                step(-90_000, Status(OrderStatus::New), 0),
+                step(-89_990, Status(OrderStatus::Acked), 0),
+                step(-1_500, Status(OrderStatus::PartiallyFilled), 2),
+            ],
+        ),
+        rec(
+            s1_5,
+            vec![
+                step(-9_000, Status(OrderStatus::New), 0),
+                step(-8_995, Status(OrderStatus::Acked), 0),
+                step(-6_000, Status(OrderStatus::Filled), 2),
+            ],
+        ),
+        rec(
+            m1,
+            vec![
+                step(-8_000, Status(OrderStatus::New), 0),
+                step(-7_996, Status(OrderStatus::Rejected), 0),
+            ],
+        ),
+        rec(
+            mm_bid,
+            vec![
+                step(-5_200, Status(OrderStatus::New), 0),
+                step(-5_195, Status(OrderStatus::Acked), 0),
+            ],
+        ),
+        rec(
+            mm_ask,
+            vec![
+                step(-5_100, Status(OrderStatus::New), 0),
+                step(-5_096, Status(OrderStatus::Acked), 0),
+                step(-400, CancelRequested, 0),
+            ],
+        ),
+        rec(
+            m2,
+            vec![
+                step(-3_010, Status(OrderStatus::New), 0),
+                step(-3_000, Status(OrderStatus::Filled), 3),
+            ],
+        ),
+        rec(refused, vec![step(-2_000, Refused, 0)]),
+    ]
+}
+
+/// The fixture's open orders: the market maker's bid and ask, the manual ETH sell.
+fn view_orders() -> Vec<Order> {
+    let mut partial = order(
+        "M-3",
+        InstrumentId(1),
+        Owner::Manual,
+        Side::Sell,
+        Some(299_050),
+        10,
+        -90_000,
+    );
+    partial.status = OrderStatus::PartiallyFilled;
+    partial.filled = Qty(2);
+    partial.filled_notional = 299_050 * 2;
+    let mut mm_bid = order(
+        "S1-7",
+        InstrumentId(0),
+        Owner::Strategy(0),
+        Side::Buy,
+        Some(600_000),
+        1,
+        -5_200,
+    );
+    mm_bid.queue_ahead = Some(Qty(180));
+    let mut mm_ask = order(
+        "S1-8",
+        InstrumentId(0),
+        Owner::Strategy(0),
+        Side::Sell,
+        Some(600_003),
+        1,
+        -5_100,
+    );
+    mm_ask.queue_ahead = Some(Qty(1_900));
+    mm_ask.cancel_pending = true;
+    vec![mm_bid, mm_ask, partial]
 }
 
 /// The market fed by a live venue: feed health for both instruments, ETH-USD RESYNCING

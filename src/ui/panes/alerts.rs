@@ -1,4 +1,5 @@
-//! Alerts: time, level, source, (×count when folded) text; most recent first.
+//! Alerts: time, level, source, (×count when folded) text; most recent first. A long
+//! text wraps onto the next lines instead of being cut at the pane's edge.
 //! Unacknowledged critical alerts stay highlighted (and marked `!`) until acknowledged.
 
 use crate::app::{Action, Pane};
@@ -32,14 +33,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let view = app.view();
-    let mut lines = Vec::new();
-    for a in view
-        .alerts
-        .iter()
-        .rev()
-        .skip(app.alert_scroll())
-        .take(inner.height as usize)
-    {
+    let width = inner.width as usize;
+    let height = inner.height as usize;
+    // Marker, time, level and source before the text.
+    const PREFIX: usize = 1 + 13 + 9 + 12;
+    // A long text wraps under its start (or, on a narrow pane, under the time) rather
+    // than being cut at the pane's edge; an alert that no longer fits whole waits for
+    // the next scroll.
+    let indent = if width >= PREFIX + 30 { PREFIX } else { 2 };
+    let mut lines: Vec<Line> = Vec::new();
+    for a in view.alerts.iter().rev().skip(app.alert_scroll()) {
         let level_style = match a.level {
             AlertLevel::Info => t.style(Role::Info),
             AlertLevel::Warn => t.style(Role::Warning),
@@ -53,19 +56,62 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         } else {
             t.style(Role::Text)
         };
-        // The count first: a long text is cut at the pane's edge, the count never.
+        // The count first, then the text.
         let text = if a.count > 1 {
             format!("×{} {}", a.count, a.text)
         } else {
             a.text.clone()
         };
+        let first_w = width.saturating_sub(PREFIX);
+        let parts = if indent == PREFIX {
+            crate::ui::wrap_words(&text, first_w)
+        } else {
+            // Narrow: the words that fit beside the source, the rest from the indent on
+            // (no word is broken to fill the first line).
+            let mut first = String::new();
+            let mut words = text.split(' ').peekable();
+            while let Some(w) = words.peek() {
+                let need = first.chars().count() + usize::from(!first.is_empty());
+                if need + w.chars().count() > first_w {
+                    break;
+                }
+                if !first.is_empty() {
+                    first.push(' ');
+                }
+                first.push_str(w);
+                words.next();
+            }
+            let rest: Vec<&str> = words.collect();
+            let mut parts = vec![first];
+            if !rest.is_empty() {
+                parts.extend(crate::ui::wrap_words(
+                    &rest.join(" "),
+                    width.saturating_sub(indent).max(1),
+                ));
+            }
+            parts
+        };
+        let needed = parts.len();
+        if !lines.is_empty() && lines.len() + needed > height {
+            break;
+        }
+        let mut parts = parts.into_iter();
         lines.push(Line::from(vec![
             Span::styled(if hot { "!" } else { " " }, level_style),
             Span::styled(format!("{} ", a.ts.hms_millis()), t.style(Role::Dim)),
             Span::styled(lpad(a.level.as_str(), 9), level_style),
             Span::styled(lpad(&a.source, 12), t.style(Role::Text)),
-            Span::styled(text, text_style),
+            Span::styled(parts.next().unwrap_or_default(), text_style),
         ]));
+        for p in parts {
+            lines.push(Line::from(vec![
+                Span::raw(" ".repeat(indent)),
+                Span::styled(p, text_style),
+            ]));
+        }
+        if lines.len() >= height {
+            break;
+        }
     }
     if lines.is_empty() {
         lines.push(Line::styled("no alerts", t.style(Role::Dim)));

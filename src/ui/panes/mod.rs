@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod book;
+pub mod fills;
 pub mod orders;
 pub mod pnl;
 pub mod positions;

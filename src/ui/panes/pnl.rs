@@ -6,7 +6,7 @@ use crate::ui::theme::Role;
 use crate::ui::{App, pane_block, pnl_style, signed};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Sparkline};
 use rust_decimal::Decimal;
 
@@ -18,27 +18,42 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let p = &app.view().pnl;
     let dp = app.money_dp();
     let label = |s: &'static str| Span::styled(s, t.style(Role::Dim));
-    let mut lines = vec![
-        Line::from(vec![
-            label("equity "),
-            Span::styled(signed(p.equity, dp), pnl_style(app, p.equity)),
-            label("  realized "),
-            Span::styled(signed(p.realized, dp), pnl_style(app, p.realized)),
-        ]),
-        Line::from(vec![
-            label("unreal "),
-            Span::styled(signed(p.unrealized, dp), pnl_style(app, p.unrealized)),
-            label("  fees "),
-            Span::styled(
-                fmt_dec(p.fees, dp),
-                if p.fees > Decimal::ZERO {
-                    t.style(Role::Loss)
-                } else {
-                    t.style(Role::Profit)
-                },
-            ),
-        ]),
-    ];
+    let width = inner.width as usize;
+    // Each figure stays with its label; a line that does not fit folds onto the next
+    // rather than cutting a number at the pane's edge.
+    let mut lines = crate::ui::flow(
+        vec![
+            vec![
+                label("equity "),
+                Span::styled(signed(p.equity, dp), pnl_style(app, p.equity)),
+            ],
+            vec![
+                label("  realized "),
+                Span::styled(signed(p.realized, dp), pnl_style(app, p.realized)),
+            ],
+        ],
+        width,
+    );
+    lines.extend(crate::ui::flow(
+        vec![
+            vec![
+                label("unreal "),
+                Span::styled(signed(p.unrealized, dp), pnl_style(app, p.unrealized)),
+            ],
+            vec![
+                label("  fees "),
+                Span::styled(
+                    fmt_dec(p.fees, dp),
+                    if p.fees > Decimal::ZERO {
+                        t.style(Role::Loss)
+                    } else {
+                        t.style(Role::Profit)
+                    },
+                ),
+            ],
+        ],
+        width,
+    ));
     let dd_style = if p.max_drawdown > Decimal::ZERO && p.drawdown * Decimal::TWO >= p.max_drawdown
     {
         t.style(Role::Warning)
@@ -46,17 +61,23 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         t.style(Role::Text)
     };
     let mut dd = vec![
-        label("drawdown "),
-        Span::styled(fmt_dec(p.drawdown, dp), dd_style),
-        label(" peak "),
-        Span::styled(signed(p.equity_peak, dp), t.style(Role::Text)),
+        vec![
+            label("drawdown "),
+            Span::styled(fmt_dec(p.drawdown, dp), dd_style),
+        ],
+        vec![
+            label(" peak "),
+            Span::styled(signed(p.equity_peak, dp), t.style(Role::Text)),
+        ],
     ];
     if p.max_drawdown > Decimal::ZERO {
-        dd.push(label(" max "));
-        dd.push(Span::styled(fmt_dec(p.max_drawdown, 0), t.style(Role::Dim)));
+        dd.push(vec![
+            label(" max "),
+            Span::styled(fmt_dec(p.max_drawdown, 0), t.style(Role::Dim)),
+        ]);
     }
-    lines.push(Line::from(dd));
-    lines.push(loss_gauge(app, inner.width as usize));
+    lines.extend(crate::ui::flow(dd, width));
+    lines.extend(crate::ui::flow(loss_gauge(app, width), width));
     let text_h = lines.len() as u16;
     let [text_area, chart_area] =
         Layout::vertical([Constraint::Length(text_h), Constraint::Min(0)]).areas(inner);
@@ -66,8 +87,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
 }
 
-/// `day -123.45 [█████░░░░░░░] 25% of 5000`: the day's loss against the daily loss limit.
-fn loss_gauge(app: &App, width: usize) -> Line<'static> {
+/// `day -123.45 [█████░░░░░░░] 25% of 5000 loss`: the day's loss against the daily loss
+/// limit, as groups for [`crate::ui::flow`] (the figures, the bar when there is room, the
+/// share of the limit).
+fn loss_gauge(app: &App, width: usize) -> Vec<Vec<Span<'static>>> {
     let t = app.theme();
     let dp = app.money_dp();
     let p = &app.view().pnl;
@@ -76,13 +99,15 @@ fn loss_gauge(app: &App, width: usize) -> Line<'static> {
     } else {
         Decimal::ZERO
     };
-    let mut spans = vec![
+    let day = vec![
         Span::styled("day ", t.style(Role::Dim)),
         Span::styled(signed(p.day_pnl, dp), pnl_style(app, p.day_pnl)),
     ];
     if p.daily_loss_limit <= Decimal::ZERO {
-        spans.push(Span::styled(" (no daily loss limit)", t.style(Role::Dim)));
-        return Line::from(spans);
+        return vec![
+            day,
+            vec![Span::styled(" (no daily loss limit)", t.style(Role::Dim))],
+        ];
     }
     let pct = (loss * Decimal::ONE_HUNDRED / p.daily_loss_limit)
         .round_dp(0)
@@ -99,14 +124,17 @@ fn loss_gauge(app: &App, width: usize) -> Line<'static> {
     } else {
         t.style(Role::Profit)
     };
+    let mut groups = vec![day];
     if bar_w > 0 {
-        spans.push(Span::raw(" ["));
-        spans.push(Span::styled("█".repeat(filled), style));
-        spans.push(Span::styled("░".repeat(bar_w - filled), t.style(Role::Dim)));
-        spans.push(Span::raw("]"));
+        groups.push(vec![
+            Span::raw(" ["),
+            Span::styled("█".repeat(filled), style),
+            Span::styled("░".repeat(bar_w - filled), t.style(Role::Dim)),
+            Span::raw("]"),
+        ]);
     }
-    spans.push(Span::styled(tail, style));
-    Line::from(spans)
+    groups.push(vec![Span::styled(tail, style)]);
+    groups
 }
 
 /// The session's equity samples, downsampled to the width and scaled between their
@@ -115,8 +143,7 @@ fn render_equity_chart(app: &App, frame: &mut Frame, area: Rect) {
     let dp = app.money_dp();
     let t = app.theme();
     let samples: Vec<Decimal> = app.equity_samples().collect();
-    let [head, chart] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    let width = chart.width as usize;
+    let width = area.width as usize;
     if samples.is_empty() || width == 0 {
         return;
     }
@@ -135,16 +162,22 @@ fn render_equity_chart(app: &App, frame: &mut Frame, area: Rect) {
             }
         })
         .collect();
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled("equity ", t.style(Role::Dim)),
-            Span::styled(
-                format!("low {} high {}", signed(min, dp), signed(max, dp)),
-                t.style(Role::Dim),
-            ),
-        ])),
-        head,
+    // The low and the high stay whole: on a narrow pane the high goes to a line of its
+    // own.
+    let dim = t.style(Role::Dim);
+    let head_lines = crate::ui::flow(
+        vec![
+            vec![Span::styled(format!("equity low {}", signed(min, dp)), dim)],
+            vec![Span::styled(format!(" high {}", signed(max, dp)), dim)],
+        ],
+        width,
     );
+    let [head, chart] = Layout::vertical([
+        Constraint::Length(head_lines.len() as u16),
+        Constraint::Min(1),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(head_lines), head);
     frame.render_widget(
         Sparkline::default()
             .data(data)

@@ -1,11 +1,13 @@
 //! Strategies: number, toggle key, name, state (ON/OFF/HELD), position, PnL, open orders,
-//! last signal.
+//! last signal. Columns are sized to their widest figure and dropped whole on a narrow
+//! pane; the last signal ends at a word with `…` rather than inside a number.
 
 use crate::app::{Action, Pane};
 use crate::ui::theme::Role;
 use crate::ui::{App, pane_block, pnl_style, signed};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -21,7 +23,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let rows: Vec<Row> = view
+    // Each column as wide as its widest text; on a narrow pane whole columns go (open,
+    // key, #, position ...), never part of a figure. The last signal takes what is left
+    // and, when it is longer, ends at a word with `…` (no number is cut in two).
+    let head = ["#", "key", "name", "st", "pos", "PnL", "open"];
+    let priority = [4, 5, 9, 10, 7, 10, 3];
+    let texts: Vec<([(String, Style); 7], String)> = view
         .strategies
         .iter()
         .enumerate()
@@ -39,40 +46,59 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             let inst = s.instrument.and_then(|i| app.instrument(i));
             let qp = inst.map_or(4, |i| i.qty_precision);
             let mp = inst.map_or(app.money_dp(), |i| i.money_precision());
-            Row::new(vec![
-                Cell::from(format!("{}", n + 1)),
-                Cell::from(key).style(t.style(Role::Dim)),
-                Cell::from(s.name.clone()),
-                Cell::from(state).style(style),
-                Cell::from(signed(s.position, qp)),
-                Cell::from(signed(s.pnl, mp)).style(pnl_style(app, s.pnl)),
-                Cell::from(s.open_orders.to_string()),
-                Cell::from(s.last_signal.clone().unwrap_or_else(|| "-".into()))
-                    .style(t.style(Role::Dim)),
-            ])
+            let text = t.style(Role::Text);
+            (
+                [
+                    (format!("{}", n + 1), text),
+                    (key, t.style(Role::Dim)),
+                    (s.name.clone(), text),
+                    (state.to_string(), style),
+                    (signed(s.position, qp), text),
+                    (signed(s.pnl, mp), pnl_style(app, s.pnl)),
+                    (s.open_orders.to_string(), text),
+                ],
+                s.last_signal.clone().unwrap_or_else(|| "-".into()),
+            )
         })
         .collect();
-    let widths = [
-        Constraint::Length(2),
-        Constraint::Length(3),
-        Constraint::Length(13),
-        Constraint::Length(4),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Length(4),
-        Constraint::Min(8),
-    ];
-    let header = Row::new([
-        "#",
-        "key",
-        "name",
-        "st",
-        "pos",
-        "PnL",
-        "open",
-        "last signal",
-    ])
-    .style(t.style(Role::Header));
+    let col_w: Vec<usize> = (0..head.len())
+        .map(|c| {
+            texts
+                .iter()
+                .map(|(r, _)| r[c].0.chars().count())
+                .chain(std::iter::once(head[c].chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let inner_w = block.inner(area).width as usize;
+    let keep = crate::ui::fit_columns(&col_w, &priority, inner_w, 1);
+    let used: usize = keep.iter().map(|&c| col_w[c] + 1).sum();
+    let signal_w = inner_w.saturating_sub(used);
+    let show_signal = signal_w >= "last signal".len().min(8);
+    let rows: Vec<Row> = texts
+        .into_iter()
+        .map(|(cells, signal)| {
+            let mut row: Vec<Cell> = keep
+                .iter()
+                .map(|&c| Cell::from(cells[c].0.clone()).style(cells[c].1))
+                .collect();
+            if show_signal {
+                row.push(Cell::from(fit_words(&signal, signal_w)).style(t.style(Role::Dim)));
+            }
+            Row::new(row)
+        })
+        .collect();
+    let mut widths: Vec<Constraint> = keep
+        .iter()
+        .map(|&c| Constraint::Length(col_w[c] as u16))
+        .collect();
+    let mut header: Vec<&str> = keep.iter().map(|&c| head[c]).collect();
+    if show_signal {
+        widths.push(Constraint::Length(signal_w as u16));
+        header.push("last signal");
+    }
+    let header = Row::new(header).style(t.style(Role::Header));
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)
@@ -80,4 +106,39 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             .block(block),
         area,
     );
+}
+
+/// `text` in at most `w` columns: whole, or the words that fit followed by `…`.
+fn fit_words(text: &str, w: usize) -> String {
+    if text.chars().count() <= w {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for word in text.split(' ') {
+        let need = out.chars().count() + usize::from(!out.is_empty()) + word.chars().count();
+        if need + 2 > w {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        "…".to_string()
+    } else {
+        format!("{out} …")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_words;
+
+    #[test]
+    fn a_signal_ends_at_a_word_never_inside_a_number() {
+        assert_eq!(fit_words("buy imb 0.71", 12), "buy imb 0.71");
+        assert_eq!(fit_words("quote 60000.0/60000.3", 20), "quote …");
+        assert_eq!(fit_words("quote 60000.0/60000.3", 5), "…");
+    }
 }

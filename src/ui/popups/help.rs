@@ -1,4 +1,5 @@
-//! The help overlay, generated from the keymap.
+//! The help overlay, generated from the keymap. On a terminal too short for it, it
+//! scrolls (the down/up keys) and says how many rows are below.
 
 use super::centered;
 use crate::ui::theme::Role;
@@ -47,14 +48,32 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         t.style(Role::Dim),
     ));
     let r = centered(area, 86, lines.len() as u16 + 2);
+    // A terminal too short for every row: the help scrolls, and says so.
+    let visible = r.height.saturating_sub(2) as usize;
+    let max = lines.len().saturating_sub(visible);
+    app.set_help_max_scroll(max);
+    let scroll = app.help_scroll().min(max);
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.style(Role::Focus))
+        .title(Span::styled(" Keys ", t.style(Role::Title)));
+    if max > 0 {
+        let km = app.keymap();
+        let hint = format!(
+            " rows {}-{} of {}: {} {} scroll ",
+            scroll + 1,
+            scroll + visible,
+            lines.len(),
+            km.keys_text(crate::app::Action::Down),
+            km.keys_text(crate::app::Action::Up)
+        );
+        block = block.title_bottom(Line::styled(hint, t.style(Role::Dim)).right_aligned());
+    }
     frame.render_widget(Clear, r);
     frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(t.style(Role::Focus))
-                .title(Span::styled(" Keys ", t.style(Role::Title))),
-        ),
+        Paragraph::new(lines)
+            .scroll((scroll as u16, 0))
+            .block(block),
         r,
     );
 }

@@ -1,9 +1,11 @@
 //! Popups drawn over the panes: confirmations, the manual order form, the flatten
-//! preview, the help overlay, the report view, the feed health view.
+//! preview, the help overlay, the report view, the feed health view, the order-history
+//! view.
 
 pub mod confirm;
 pub mod health;
 pub mod help;
+pub mod history;
 pub mod order_form;
 pub mod report;
 
@@ -21,6 +23,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Some(Popup::Order(form)) => order_form::render(app, form, frame, area),
         Some(Popup::Report) => report::render(app, frame, area),
         Some(Popup::Health) => health::render(app, frame, area),
+        Some(Popup::History) => history::render(app, frame, area),
     }
 }
 
