@@ -832,3 +832,23 @@ fn the_health_view_reads_without_colour() {
         );
     }
 }
+
+/// The gate closed while not halted (a store or watchdog close, a reconciliation) is said
+/// in the status bar at 80 columns too: the clock, then lag and frame time make room
+/// (whole, never cut).
+#[test]
+fn gate_closed_shows_at_80_columns_and_the_tail_is_dropped_not_cut() {
+    let mut v = common::view();
+    v.gate_open = false;
+    let app = common::app_with(v, pit::ui::theme::Theme::default());
+    let top = text(&screen(&app, 80, 24));
+    let bar = top.lines().next().unwrap();
+    assert!(bar.contains("GATE CLOSED"), "{bar}");
+    assert!(!bar.contains("lag 3ms fra"), "lag is whole or gone: {bar}");
+    let wide = text(&screen(&app, 160, 48));
+    let bar = wide.lines().next().unwrap();
+    assert!(
+        bar.contains("GATE CLOSED") && bar.contains("lag 3ms frame"),
+        "{bar}"
+    );
+}

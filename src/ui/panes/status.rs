@@ -169,20 +169,32 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
         None => spans.push(Span::styled("no market", t.style(Role::Dim))),
     }
-    spans.push(sep());
-    spans.push(Span::styled(view.now.hms_millis(), t.style(Role::Text)));
-    spans.push(sep());
-    spans.push(Span::styled(
-        format!(
-            "lag {} frame {:.1}ms",
-            short_duration(app.engine_lag()),
-            app.frame_time().as_secs_f64() * 1000.0
-        ),
-        t.style(Role::Dim),
-    ));
     if !view.gate_open && view.trading_state != TradingState::Halted {
         spans.push(sep());
         spans.push(Span::styled("GATE CLOSED", t.style(Role::Warning)));
+    }
+    // The engine clock, then lag and frame time: shown whole while they fit, dropped
+    // (lag first) on a narrow terminal rather than cut, and never before what matters.
+    let tails = [
+        Span::styled(view.now.hms_millis(), t.style(Role::Text)),
+        Span::styled(
+            format!(
+                "lag {} frame {:.1}ms",
+                short_duration(app.engine_lag()),
+                app.frame_time().as_secs_f64() * 1000.0
+            ),
+            t.style(Role::Dim),
+        ),
+    ];
+    let mut width: usize = spans.iter().map(Span::width).sum();
+    for tail in tails {
+        let more = sep().width() + tail.width();
+        if width + more > usize::from(area.width) {
+            break;
+        }
+        width += more;
+        spans.push(sep());
+        spans.push(tail);
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
