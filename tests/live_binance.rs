@@ -1079,15 +1079,7 @@ fn slow_answers_delay_orders_without_doubling_any() {
 fn a_partial_fill_during_a_cancel_is_booked_once() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
-    // Quotes of two lots: half of one lot cannot fill.
-    let config = dir.path().join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        "size = 0.001\nmin_requote_ms",
-        "size = 0.002\nmin_requote_ms",
-        1,
-    );
-    assert!(text.contains("size = 0.002"));
-    std::fs::write(&config, text).unwrap();
+    two_lot_quotes(dir.path());
     let run = Run::start(dir.path());
     run.reconciled();
     wait_trades(&emu, 1, Duration::from_secs(60));
@@ -1104,4 +1096,61 @@ fn a_partial_fill_during_a_cancel_is_booked_once() {
     );
     assert_eq!(run.status()["trading_state"], "ACTIVE");
     after_the_fault_pit_and_the_venue_agree(&emu, dir.path(), run);
+}
+
+/// The market maker quotes two lots (half of one lot cannot fill).
+fn two_lot_quotes(dir: &Path) {
+    let config = dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "size = 0.001\nmin_requote_ms",
+        "size = 0.002\nmin_requote_ms",
+        1,
+    );
+    assert!(text.contains("size = 0.002"));
+    std::fs::write(&config, text).unwrap();
+}
+
+/// The kill's cancel-all meets orders half filled just before (the emulator fills half
+/// each one's rest, then cancels the remainder): the kill still resolves every target,
+/// the fills are booked once, and pit's position is the venue's.
+#[test]
+fn the_kills_cancel_all_meeting_partial_fills_resolves_and_books_them() {
+    let emu = Emulator::start(&[]);
+    let dir = folder(&emu, "");
+    two_lot_quotes(dir.path());
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait_trades(&emu, 1, Duration::from_secs(60));
+    wait(
+        "two orders resting at the venue",
+        Duration::from_secs(30),
+        || emu.open_orders().len() >= 2,
+    );
+    let trades_before = trades(&emu.state()).len();
+    emu.faults("partial-fill-on-cancel=1000");
+    let (k, code) = pit_kill(dir.path());
+    assert_eq!(code, Some(0), "{k}");
+    assert!(
+        k["unresolved"].as_array().unwrap().is_empty(),
+        "every target resolved: {k}"
+    );
+    wait_nothing_open(&emu, "nothing open after the kill");
+    let st = emu.state();
+    assert!(
+        trades(&st).len() > trades_before,
+        "the cancels met partial fills"
+    );
+    let mut s = Value::Null;
+    wait(
+        "pit's position = the venue's, one fill per trade",
+        Duration::from_secs(10),
+        || {
+            s = run.status();
+            position(&s, "BTCUSDT") == venue_net_btc(&st)
+                && s["fills"].as_u64() == Some(trades(&st).len() as u64)
+        },
+    );
+    assert_eq!(s["trading_state"], "HALTED", "{s}");
+    let summary = run.stop();
+    assert_eq!(summary["open_orders_left"], 0, "{summary}");
 }

@@ -1101,9 +1101,12 @@ impl Exchange {
 
     /// `DELETE /api/v3/openOrders`: every open order on the symbol; -2011 "Unknown order
     /// sent." when there is none (as Binance answers).
+    /// `DELETE /api/v3/openOrders`. `partial_fill_first` is asked once per open order:
+    /// when it says so, half that order's rest fills just before its cancel.
     pub fn cancel_all(
         &mut self,
         symbol: &str,
+        partial_fill_first: &mut dyn FnMut() -> bool,
         now_ns: i64,
     ) -> Result<Vec<CancelResponse>, Refusal> {
         self.advance(now_ns);
@@ -1119,7 +1122,12 @@ impl Exchange {
         }
         Ok(open
             .into_iter()
-            .map(|oid| self.cancel_one(oid, &format!("emucancel{oid}"), now_ns))
+            .map(|oid| {
+                if partial_fill_first() {
+                    self.partial_fill_now(oid, now_ns);
+                }
+                self.cancel_one(oid, &format!("emucancel{oid}"), now_ns)
+            })
             .collect())
     }
 

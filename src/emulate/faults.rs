@@ -11,7 +11,7 @@
 //! | `drop-user-stream` | every WebSocket API connection (the user data stream) is dropped at once, without a close frame; events until the client resubscribes are lost to it |
 //! | `slow=DURATION` | every REST answer is held this long (e.g. `800ms`, `2s`; `0` ends it) |
 //! | `clock=MS` | the server's clock moves to MS milliseconds off the wall clock from now on (like `--clock-offset-ms`; a client that measured the offset before gets -1021) |
-//! | `partial-fill-on-cancel=N` | the next N cancels of a resting order find half its rest filled just before (a maker trade at its price), then cancel the remainder |
+//! | `partial-fill-on-cancel=N` | the next N cancels of a resting order find half its rest filled just before (a maker trade at its price), then cancel the remainder; a cancel-all counts one per order it cancels |
 //! | `clear` | every pending fault is dropped |
 
 use std::time::{Duration, Instant};

@@ -292,7 +292,11 @@ fn route(
         }
         ("DELETE", "/api/v3/openOrders") => {
             let p: SymbolOnly = params(query, body)?;
-            let r = ex.cancel_all(&p.symbol, now_ns)?;
+            let mut partial = || {
+                let mut f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
+                Faults::take(&mut f.partial_fill_on_cancel)
+            };
+            let r = ex.cancel_all(&p.symbol, &mut partial, now_ns)?;
             Ok((to(serde_json::to_value(r))?, false))
         }
         ("GET", "/api/v3/account") => Ok((to(serde_json::to_value(ex.account(now_ns)))?, false)),
