@@ -712,9 +712,7 @@ fn user_stream_drop_reconnects_and_reconciles() {
 fn a_429_backs_off_for_retry_after_then_trading_resumes() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
-    let run = Run::start(dir.path());
-    run.reconciled();
-    wait_trades(&emu, 1, Duration::from_secs(60));
+    let run = trading_run(&emu, dir.path());
     emu.faults("retry-after=4,429=2");
     // Both 429s taken: once pit has read them it holds every request for Retry-After
     // (requests already on their way when the 429 came back may still land: allow
@@ -743,9 +741,7 @@ fn a_429_backs_off_for_retry_after_then_trading_resumes() {
 fn a_418_stops_every_request_and_halts_with_a_critical_alert() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
-    let run = Run::start(dir.path());
-    run.reconciled();
-    wait_trades(&emu, 1, Duration::from_secs(60));
+    let run = trading_run(&emu, dir.path());
     emu.faults("418=120");
     let mut s = Value::Null;
     wait("halted for the ban", Duration::from_secs(20), || {
@@ -799,9 +795,7 @@ fn a_418_stops_every_request_and_halts_with_a_critical_alert() {
 fn a_timestamp_error_measures_the_server_time_again_and_orders_go_on() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
-    let run = Run::start(dir.path());
-    run.reconciled();
-    wait_trades(&emu, 1, Duration::from_secs(60));
+    let run = trading_run(&emu, dir.path());
     // The venue's clock jumps 8 s ahead: pit's timestamps fall outside recvWindow (5 s).
     emu.faults("clock=8000");
     wait(
@@ -822,9 +816,7 @@ fn a_timestamp_error_measures_the_server_time_again_and_orders_go_on() {
 fn a_lost_answer_is_resolved_by_asking_the_venue_never_by_sending_again() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
-    let run = Run::start(dir.path());
-    run.reconciled();
-    wait_trades(&emu, 1, Duration::from_secs(60));
+    let run = trading_run(&emu, dir.path());
     // The next order's answer is lost; every answer is slow for a while, so the query
     // that resolves it takes a second: meanwhile pit fails closed.
     emu.faults("lose-response=1,slow=1000ms");
@@ -1015,15 +1007,7 @@ fn after_the_fault_pit_and_the_venue_agree(emu: &Emulator, dir: &Path, run: Run)
         .collect();
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "exactly one order per client id");
-    wait(
-        "pit's position = the venue's, one fill per trade",
-        Duration::from_secs(10),
-        || {
-            s = run.status();
-            position(&s, "BTCUSDT") == venue_net_btc(&st)
-                && s["fills"].as_u64() == Some(trades(&st).len() as u64)
-        },
-    );
+    wait_pit_agrees(&run, &st);
     let summary = run.stop();
     assert_eq!(summary["open_orders_left"], 0, "{summary}");
 }
@@ -1035,9 +1019,7 @@ fn after_the_fault_pit_and_the_venue_agree(emu: &Emulator, dir: &Path, run: Run)
 fn a_5xx_of_unknown_status_is_resolved_by_asking_never_by_sending_again() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
-    let run = Run::start(dir.path());
-    run.reconciled();
-    wait_trades(&emu, 1, Duration::from_secs(60));
+    let run = trading_run(&emu, dir.path());
     emu.faults("5xx=3");
     wait("the 5xx answered", Duration::from_secs(20), || {
         emu.state()["faults"]["server_error"] == 0
@@ -1059,9 +1041,7 @@ fn a_5xx_of_unknown_status_is_resolved_by_asking_never_by_sending_again() {
 fn slow_answers_delay_orders_without_doubling_any() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
-    let run = Run::start(dir.path());
-    run.reconciled();
-    wait_trades(&emu, 1, Duration::from_secs(60));
+    let run = trading_run(&emu, dir.path());
     emu.faults("slow=1200ms");
     let n = orders(&emu.state()).len();
     wait("orders while slow", Duration::from_secs(30), || {
@@ -1080,9 +1060,7 @@ fn a_partial_fill_during_a_cancel_is_booked_once() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
     two_lot_quotes(dir.path());
-    let run = Run::start(dir.path());
-    run.reconciled();
-    wait_trades(&emu, 1, Duration::from_secs(60));
+    let run = trading_run(&emu, dir.path());
     let trades_before = trades(&emu.state()).len();
     emu.faults("partial-fill-on-cancel=3");
     wait(
@@ -1118,9 +1096,7 @@ fn the_kills_cancel_all_meeting_partial_fills_resolves_and_books_them() {
     let emu = Emulator::start(&[]);
     let dir = folder(&emu, "");
     two_lot_quotes(dir.path());
-    let run = Run::start(dir.path());
-    run.reconciled();
-    wait_trades(&emu, 1, Duration::from_secs(60));
+    let run = trading_run(&emu, dir.path());
     wait(
         "two orders resting at the venue",
         Duration::from_secs(30),
@@ -1140,17 +1116,32 @@ fn the_kills_cancel_all_meeting_partial_fills_resolves_and_books_them() {
         trades(&st).len() > trades_before,
         "the cancels met partial fills"
     );
+    let s = wait_pit_agrees(&run, &st);
+    assert_eq!(s["trading_state"], "HALTED", "{s}");
+    let summary = run.stop();
+    assert_eq!(summary["open_orders_left"], 0, "{summary}");
+}
+
+/// A live run in `dir`, reconciled, with a first trade at the venue.
+fn trading_run(emu: &Emulator, dir: &Path) -> Run {
+    let run = Run::start(dir);
+    run.reconciled();
+    wait_trades(emu, 1, Duration::from_secs(60));
+    run
+}
+
+/// Wait until pit's position is the venue's net traded BTC and it has one fill per venue
+/// trade (`st`: the venue's state); the last status.
+fn wait_pit_agrees(run: &Run, st: &Value) -> Value {
     let mut s = Value::Null;
     wait(
         "pit's position = the venue's, one fill per trade",
         Duration::from_secs(10),
         || {
             s = run.status();
-            position(&s, "BTCUSDT") == venue_net_btc(&st)
-                && s["fills"].as_u64() == Some(trades(&st).len() as u64)
+            position(&s, "BTCUSDT") == venue_net_btc(st)
+                && s["fills"].as_u64() == Some(trades(st).len() as u64)
         },
     );
-    assert_eq!(s["trading_state"], "HALTED", "{s}");
-    let summary = run.stop();
-    assert_eq!(summary["open_orders_left"], 0, "{summary}");
+    s
 }

@@ -39,7 +39,8 @@ impl WriteFailure {
     }
     /// The first failure, once: later calls (and later failures) give `None`.
     pub fn take(&self) -> Option<String> {
-        if !self.pending.swap(false, Ordering::AcqRel) {
+        // A plain load first: the run asks every turn, and nothing is pending nearly always.
+        if !self.pending.load(Ordering::Acquire) || !self.pending.swap(false, Ordering::AcqRel) {
             return None;
         }
         let mut f = self.first.lock().ok()?;
