@@ -7,9 +7,9 @@
 //! * **K -> gate seen closed by the port**: from the press to the first call into the
 //!   execution port that finds the gate closed (the `GatedPort` check runs on the same
 //!   thread just before any order is handed over).
-//! * **K -> all cancels handed to the port**: from the press to the end of the dispatch of
-//!   the halt's effects (every target's cancel is handed to the port before the halt's
-//!   state change, which the observer sees last).
+//! * **K -> all cancels handed to the port**: from the press to the last of the kill's
+//!   cancels handed to the port (they go out while the engine halts, before the halt's
+//!   state change is dispatched, which is when the observer reads the mark).
 //!
 //! Prints p50/p99/max (µs), the core count and the load, and first the cost of the halt
 //! alone on an idle engine. `cargo bench --bench kill` (`-- --trials N`, default 300;
@@ -38,6 +38,8 @@ struct Marks {
     gate_seen: Mutex<Option<Instant>>,
     cancels_handed: Mutex<Option<(Instant, u32)>>,
     cancels_in_trial: AtomicU64,
+    /// The last cancel handed to the port since the press.
+    last_cancel: Mutex<Option<Instant>>,
     /// The engine went back to ACTIVE (a re-arm was carried out).
     rearmed: AtomicBool,
 }
@@ -68,6 +70,9 @@ impl ExecutionPort for Probe {
     fn cancel(&mut self, now: Timestamp, id: &ClientOrderId) {
         self.look();
         self.marks.cancels_in_trial.fetch_add(1, Ordering::Relaxed);
+        if self.marks.pressed.lock().unwrap().is_some() {
+            *self.marks.last_cancel.lock().unwrap() = Some(Instant::now());
+        }
         self.inner.cancel(now, id)
     }
     fn on_market(&mut self, event: &MarketEvent) {
@@ -106,7 +111,10 @@ impl RunObserver for HaltWatch {
             let mut m = self.0.cancels_handed.lock().unwrap();
             if m.is_none() {
                 let n = engine.kill_progress().map_or(0, |k| k.cancels_requested);
-                *m = Some((Instant::now(), n));
+                // The kill's cancels are handed over while the engine halts, before its
+                // state change is dispatched: the last one handed is the mark.
+                let last = self.0.last_cancel.lock().unwrap().take();
+                *m = Some((last.unwrap_or_else(Instant::now), n));
             }
         }
     }
@@ -254,6 +262,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
         *marks.gate_seen.lock().unwrap() = None;
         *marks.cancels_handed.lock().unwrap() = None;
+        *marks.last_cancel.lock().unwrap() = None;
         marks.cancels_in_trial.store(0, Ordering::Relaxed);
         let t0 = Instant::now();
         *marks.pressed.lock().unwrap() = Some(t0);

@@ -22,7 +22,7 @@ fn fill_record(seq: u64) -> StoreRecord {
         fill: Fill {
             seq,
             ts: Timestamp::from_millis(1_767_225_600_000 + seq as i64),
-            client_id: ClientOrderId(format!("S1-{seq}")),
+            client_id: ClientOrderId::new(format!("S1-{seq}")),
             instrument: InstrumentId(0),
             side,
             price: Price(600_000 + (seq % 50) as i64),

@@ -3,7 +3,7 @@
 //! (real time, N times faster, or as fast as possible), and publishes the engine's view as
 //! a latest value. It never waits for the console.
 
-use crate::domain::{Timestamp, TradingGate};
+use crate::domain::{ClientOrderId, Timestamp, TradingGate};
 use crate::emergency::killer::{KillLane, Killer};
 use crate::emergency::latch::HaltLatch;
 use crate::engine::clock::Clock;
@@ -228,6 +228,9 @@ pub struct Runner {
     store_failed: Option<String>,
     /// The kill switch's priority lane.
     lane: KillLane,
+    /// A kill's cancels already handed to the port while the engine halted, in order:
+    /// their `Effect::Cancel`s are not sent again.
+    early_cancels: std::collections::VecDeque<ClientOrderId>,
     /// Kills taken from the lane whose wake-up copy has not come down the channel yet.
     lane_copies_owed: usize,
     /// Bumped every turn, waits included (the watchdog samples it).
@@ -264,6 +267,7 @@ impl Runner {
             panicked: None,
             log_dropped: (0, None),
             lane: KillLane::default(),
+            early_cancels: Default::default(),
             lane_copies_owed: 0,
             heartbeat: Default::default(),
             alerts: Default::default(),
@@ -408,8 +412,19 @@ impl Runner {
     pub fn command(&mut self, cmd: Command) {
         let at = self.now;
         tracing::info!(command = cmd.name(), "operator command");
-        self.engine
-            .process(at, Input::Command(cmd), &mut self.effects);
+        if cmd.is_kill() {
+            // The kill's cancels go to the venue as the engine decides each one, not
+            // after its whole halt (a thousand targets took ~0.4 ms before the first).
+            let (exec, early) = (&mut self.exec, &mut self.early_cancels);
+            self.engine
+                .process_with(at, Input::Command(cmd), &mut self.effects, &mut |id| {
+                    exec.cancel(at, id);
+                    early.push_back(id.clone());
+                });
+        } else {
+            self.engine
+                .process(at, Input::Command(cmd), &mut self.effects);
+        }
         self.dispatch(at);
     }
 
@@ -859,7 +874,14 @@ impl Runner {
                         tracing::debug!(%id, reduce_only, "order stopped at the gate");
                     }
                 }
-                Effect::Cancel(id) => self.exec.cancel(now, &id),
+                Effect::Cancel(id) => {
+                    // Sent already when the engine decided it (a kill's cancels, in order).
+                    if self.early_cancels.front() == Some(&id) {
+                        self.early_cancels.pop_front();
+                    } else {
+                        self.exec.cancel(now, &id)
+                    }
+                }
                 Effect::Alert(a) => match a.level {
                     AlertLevel::Critical => {
                         tracing::error!(source = %a.source, "{}", a.text)
@@ -895,6 +917,9 @@ impl Runner {
             }
         }
         self.effects = effects;
+        // Every early cancel is in the effects it came with, so none is left over (only a
+        // panic in the middle of a halt could leave one; it must not swallow a later cancel).
+        self.early_cancels.clear();
     }
 }
 

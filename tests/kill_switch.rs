@@ -423,3 +423,138 @@ fn kill_progress_tells_cancelled_from_filled() {
         v.alerts.iter().map(|a| &a.text).collect::<Vec<_>>()
     );
 }
+
+/// One ordered log of what the port received and what the observer saw dispatched.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+struct LoggingPort {
+    inner: Box<dyn ExecutionPort>,
+    log: Log,
+}
+
+impl ExecutionPort for LoggingPort {
+    fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
+        self.inner.submit(now, order)
+    }
+    fn cancel(&mut self, now: Timestamp, id: &ClientOrderId) {
+        self.log.0.lock().unwrap().push(format!("port cancel {id}"));
+        self.inner.cancel(now, id)
+    }
+    fn on_market(&mut self, event: &MarketEvent) {
+        self.inner.on_market(event)
+    }
+    fn next_report_time(&self) -> Option<Timestamp> {
+        self.inner.next_report_time()
+    }
+    fn poll_reports(&mut self, now: Timestamp, out: &mut Vec<ExecReport>) {
+        self.inner.poll_reports(now, out)
+    }
+    fn stats(&self) -> PortStats {
+        self.inner.stats()
+    }
+}
+
+impl RunObserver for Log {
+    fn on_effect(&mut self, _engine: &Engine, _now: Timestamp, effect: &Effect) {
+        let line = match effect {
+            Effect::Cancel(id) => format!("effect cancel {id}"),
+            Effect::Alert(a) if a.text.starts_with("HALTED:") => "effect halt".to_string(),
+            _ => return,
+        };
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+/// A kill's cancels reach the venue as the engine decides them: with 600 orders open,
+/// every target's cancel is in the port before anything of the halt is dispatched (its
+/// alert, its cancel effects for the store), and none is sent twice.
+#[test]
+fn a_kills_cancels_reach_the_port_before_the_rest_of_the_halt_and_once_each() {
+    let mut cfg = Config::default();
+    cfg.risk.max_open_orders = 5000;
+    cfg.risk.max_orders_per_sec = 0;
+    cfg.kill_switch.flatten_on_kill = false;
+    let a = assemble(&cfg, 11, TradingState::Active).unwrap();
+    let log = Log::default();
+    let port = LoggingPort {
+        inner: Box::new(a.exec),
+        log: log.clone(),
+    };
+    let mut r = Runner::new(
+        a.engine,
+        Box::new(a.market),
+        Box::new(port),
+        RunOptions {
+            speed: Speed::Max,
+            ..RunOptions::default()
+        },
+    )
+    .with_observer(Box::new(log.clone()));
+    r.run_until(SIM_EPOCH + Duration::from_secs(3));
+    let mid = r.engine.book(InstrumentId(0)).mid_ticks().unwrap();
+    let mid = i64::try_from(mid.trunc()).unwrap();
+    for n in 0..600 {
+        r.command(Command::Manual(ManualOrder {
+            spec: OrderSpec {
+                instrument: InstrumentId(0),
+                side: if n % 2 == 0 { Side::Buy } else { Side::Sell },
+                kind: OrderKind::Limit,
+                price: Some(Price(if n % 2 == 0 {
+                    mid - 40 - n % 30
+                } else {
+                    mid + 40 + n % 30
+                })),
+                qty: Qty(1),
+                tif: TimeInForce::Gtc,
+                reduce_only: false,
+            },
+            client_id: None,
+        }));
+    }
+    let targets: Vec<String> = r
+        .engine
+        .open_orders()
+        .keys()
+        .map(|id| id.to_string())
+        .collect();
+    assert!(targets.len() >= 600, "{} open", targets.len());
+    log.0.lock().unwrap().clear();
+    r.engine.gate().kill();
+    r.command(Command::KillSwitch);
+    let log = log.0.lock().unwrap();
+    let first_effect = log
+        .iter()
+        .position(|l| l.starts_with("effect"))
+        .expect("the halt's effects were dispatched");
+    let sent: Vec<&str> = log
+        .iter()
+        .filter_map(|l| l.strip_prefix("port cancel "))
+        .collect();
+    assert_eq!(
+        sent.len(),
+        targets.len(),
+        "one cancel per target, none twice"
+    );
+    let mut sorted = sent.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), targets.len(), "every target, once");
+    assert!(
+        log[..first_effect]
+            .iter()
+            .all(|l| l.starts_with("port cancel"))
+            && first_effect == sent.len(),
+        "every cancel reached the port before the halt's first effect: first effect at {first_effect} of {}",
+        log.len()
+    );
+    let effects = log
+        .iter()
+        .filter(|l| l.starts_with("effect cancel"))
+        .count();
+    assert_eq!(
+        effects,
+        targets.len(),
+        "each cancel is still an effect for the store"
+    );
+}

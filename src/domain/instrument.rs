@@ -89,6 +89,20 @@ impl Instrument {
         Decimal::from(q.0) * self.lot_size
     }
 
+    /// The decimal size of a sum of lots (wider than one order's `Qty`). Zero is the
+    /// plain zero; a sum beyond what a decimal holds saturates to the largest size of its
+    /// sign, which every limit refuses (never wraps, never panics).
+    pub fn lots_to_units(&self, lots: i128) -> Decimal {
+        if lots == 0 {
+            return Decimal::ZERO;
+        }
+        let max = if lots < 0 { Decimal::MIN } else { Decimal::MAX };
+        Decimal::try_from_i128_with_scale(lots, 0)
+            .ok()
+            .and_then(|d| d.checked_mul(self.lot_size))
+            .unwrap_or(max)
+    }
+
     /// The quote notional of `q` lots at `p` ticks.
     pub fn notional(&self, p: Price, q: Qty) -> Decimal {
         self.price(p) * self.qty(q)
@@ -190,5 +204,18 @@ mod tests {
         assert_eq!(i.qty_floor(dec!(0.0019)), Qty(1));
         assert_eq!(i.fmt_price(Price(600_001)), "60000.1");
         assert_eq!(i.fmt_qty(Qty(250)), "0.250");
+    }
+
+    #[test]
+    fn lot_sums_convert_exactly_and_saturate_instead_of_wrapping() {
+        let i = btc();
+        assert_eq!(i.lots_to_units(0), Decimal::ZERO);
+        assert_eq!(i.lots_to_units(250), i.qty(Qty(250)));
+        assert_eq!(i.lots_to_units(-1500), dec!(-1.5));
+        // Far more than any i64 order: still a size, and every limit refuses it.
+        let huge = i128::from(i64::MAX) * 1_000_000;
+        assert!(i.lots_to_units(huge) > Decimal::from(i64::MAX));
+        assert_eq!(i.lots_to_units(i128::MAX), Decimal::MAX);
+        assert_eq!(i.lots_to_units(i128::MIN), Decimal::MIN);
     }
 }

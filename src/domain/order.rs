@@ -111,11 +111,16 @@ impl OrderTag {
 }
 
 /// A client order id, unique within a run (the risk engine refuses duplicates).
+///
+/// Shared text (`Arc<str>`): an id is copied into the order book of record, the blotter,
+/// every effect and the kill switch's targets, and a kill of a thousand orders copies
+/// each several times; a copy is a count increment, not an allocation. Serialized as a
+/// plain string (the store, recordings and the control protocol are unchanged).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ClientOrderId(pub String);
+pub struct ClientOrderId(pub std::sync::Arc<str>);
 
 impl ClientOrderId {
-    pub fn new(s: impl Into<String>) -> Self {
+    pub fn new(s: impl Into<std::sync::Arc<str>>) -> Self {
         ClientOrderId(s.into())
     }
     pub fn as_str(&self) -> &str {

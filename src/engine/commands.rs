@@ -166,9 +166,11 @@ impl Engine {
     pub(super) fn on_command(&mut self, cmd: Command, out: &mut Vec<Effect>) {
         match cmd {
             Command::KillSwitch => {
-                self.press_kill_switch("operator", "kill switch pressed".into(), out)
+                self.press_kill_switch("operator", "kill switch pressed".into(), out, &mut |_| {})
             }
-            Command::KillFrom { source, reason } => self.press_kill_switch(&source, reason, out),
+            Command::KillFrom { source, reason } => {
+                self.press_kill_switch(&source, reason, out, &mut |_| {})
+            }
             Command::ReArm => self.re_arm(out),
             Command::Pause => self.set_state_from(TradingState::Active, TradingState::Paused, out),
             Command::Resume => self.resume(out),

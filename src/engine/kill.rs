@@ -83,7 +83,7 @@ impl KillProgress {
                 .unresolved
                 .iter()
                 .take(LISTED)
-                .map(|id| id.0.as_str())
+                .map(|id| id.as_str())
                 .collect();
             s.push_str(&format!(" ({}", ids.join(" ")));
             if self.unresolved.len() > LISTED {
@@ -106,9 +106,10 @@ impl Engine {
         source: &str,
         reason: String,
         out: &mut Vec<Effect>,
+        send_cancel: &mut dyn FnMut(&ClientOrderId),
     ) {
         self.kills_seen = self.gate.kills();
-        self.halt(reason, source, out)
+        self.halt(reason, source, out, send_cancel)
     }
 
     /// Leave a halt. A K pressed after the R wins: its kill is still on its way.
@@ -275,8 +276,16 @@ impl Engine {
         }
     }
 
-    /// Halt: close the gate first, then cancel everything and flatten if configured.
-    pub(super) fn halt(&mut self, reason: String, source: &str, out: &mut Vec<Effect>) {
+    /// Halt: close the gate first, then cancel everything and flatten if configured. Each
+    /// cancel goes to `send_cancel` as soon as it is decided (and into `out`), before the
+    /// bookkeeping: the venue hears of the first cancel without waiting for the rest.
+    pub(super) fn halt(
+        &mut self,
+        reason: String,
+        source: &str,
+        out: &mut Vec<Effect>,
+        send_cancel: &mut dyn FnMut(&ClientOrderId),
+    ) {
         self.gate.close();
         let first = self.state != TradingState::Halted;
         if first {
@@ -284,19 +293,25 @@ impl Engine {
             self.exits_held = 0;
         }
         self.state = TradingState::Halted;
-        self.halt_reason = Some(reason.clone());
         // Every order is cancelled except the engine's own closing orders (a flatten in
-        // flight must be allowed to get the position out).
-        let ids: Vec<ClientOrderId> = self
-            .open_orders
-            .values()
-            .filter(|o| !is_closing_order(o))
-            .map(|o| o.id().clone())
-            .collect();
+        // flight must be allowed to get the position out). A halt re-sends cancels even
+        // if one is pending: the venue may have lost it.
+        let mut ids: Vec<ClientOrderId> = Vec::with_capacity(self.open_orders.len());
+        for o in self.open_orders.values_mut() {
+            if is_closing_order(o) {
+                continue;
+            }
+            o.cancel_pending = true;
+            send_cancel(o.id());
+            out.push(Effect::Cancel(o.id().clone()));
+            ids.push(o.id().clone());
+        }
+        self.halt_reason = Some(reason.clone());
         let progress = self.kill.get_or_insert_with(|| KillProgress {
             started: self.now,
             ..KillProgress::default()
         });
+        progress.cancels_sent += ids.len() as u32;
         let before = progress.unresolved.len();
         for id in &ids {
             if self.kill_targets.insert(id.clone()) {
@@ -308,14 +323,6 @@ impl Engine {
             // A halt while halted adds its new targets to the sorted list.
             progress.unresolved.sort_unstable();
             progress.unresolved.dedup();
-        }
-        for id in &ids {
-            if let Some(o) = self.open_orders.get_mut(id) {
-                // A halt re-sends cancels even if one is pending: the venue may have lost it.
-                o.cancel_pending = true;
-                progress.cancels_sent += 1;
-                out.push(Effect::Cancel(id.clone()));
-            }
         }
         let flat = if self.kill_cfg.flatten_on_kill {
             self.last_flatten_try = self.now;

@@ -372,6 +372,22 @@ impl Engine {
 
     /// Process one input at engine time `now`, appending effects to `out`.
     pub fn process(&mut self, now: Timestamp, input: Input, out: &mut Vec<Effect>) {
+        self.process_with(now, input, out, &mut |_| {})
+    }
+
+    /// [`Engine::process`], with a kill switch's cancels also handed to `send_cancel` the
+    /// moment each is decided, before the halt's bookkeeping (targets, progress, alerts,
+    /// the blotter) and the rest of its effects: the runner sends them to the venue at once
+    /// instead of after the whole halt. Each one is still in `out` as an
+    /// [`Effect::Cancel`], in the same order, for the store and observers (the runner does
+    /// not send those twice).
+    pub fn process_with(
+        &mut self,
+        now: Timestamp,
+        input: Input,
+        out: &mut Vec<Effect>,
+        send_cancel: &mut dyn FnMut(&ClientOrderId),
+    ) {
         if now > self.now {
             self.now = now;
         }
@@ -389,7 +405,18 @@ impl Engine {
             Input::Command(cmd) => {
                 let audit = persist::audited(&cmd);
                 let from = out.len();
-                self.on_command(cmd, out);
+                match cmd {
+                    Command::KillSwitch => self.press_kill_switch(
+                        "operator",
+                        "kill switch pressed".into(),
+                        out,
+                        send_cancel,
+                    ),
+                    Command::KillFrom { source, reason } => {
+                        self.press_kill_switch(&source, reason, out, send_cancel)
+                    }
+                    cmd => self.on_command(cmd, out),
+                }
                 if let Some(command) = audit {
                     self.audit(command, from, out);
                 }

@@ -72,7 +72,7 @@ impl Engine {
             Owner::Manual => format!("M-{}", self.next_order_no),
             Owner::System => format!("X-{}", self.next_order_no),
         };
-        ClientOrderId(id)
+        ClientOrderId(id.into())
     }
 
     pub(super) fn request_from_intent(&mut self, owner: Owner, oi: OrderIntent) -> OrderRequest {
@@ -88,30 +88,36 @@ impl Engine {
     fn risk_figures(&self, req: &OrderRequest) -> RiskFigures {
         let i = req.spec.instrument.index();
         let inst = &self.instruments[i];
-        let (mut open_buy, mut open_sell) = (Decimal::ZERO, Decimal::ZERO);
-        // What a new reduce-only order may still reduce: the position less the reduce-only
-        // orders already working on it, so two exits never close one position twice.
-        // Exits whose cancel is in flight do not count: the venue caps every reduce-only
-        // order at its own position, so even if one still fills the two cannot flip it.
-        let mut reducible = self.positions[i].qty;
+        // Summed in lots (integers, wide enough for any number of orders) and converted to
+        // the instrument's units once: this runs for every order the engine places, over
+        // every open order, and a decimal multiplication per open order made an order storm
+        // against a thousand resting orders the engine's main cost.
+        let (mut buy_lots, mut sell_lots, mut reduce_net_lots) = (0i128, 0i128, 0i128);
         let mut open_on_instrument = 0;
         for o in self.open_orders.values() {
-            if o.req.spec.instrument == req.spec.instrument {
-                open_on_instrument += 1;
-            }
-            if o.req.spec.instrument != req.spec.instrument
-                || (o.req.spec.reduce_only && o.cancel_pending)
-            {
+            if o.req.spec.instrument != req.spec.instrument {
                 continue;
             }
-            let rem = inst.qty(o.remaining());
+            open_on_instrument += 1;
+            // What a new reduce-only order may still reduce: the position less the
+            // reduce-only orders already working on it, so two exits never close one
+            // position twice. Exits whose cancel is in flight do not count: the venue caps
+            // every reduce-only order at its own position, so even if one still fills the
+            // two cannot flip it.
+            if o.req.spec.reduce_only && o.cancel_pending {
+                continue;
+            }
+            let rem = i128::from(o.remaining().0);
             match (o.req.spec.reduce_only, o.req.spec.side) {
-                (false, Side::Buy) => open_buy += rem,
-                (false, Side::Sell) => open_sell += rem,
-                (true, Side::Buy) => reducible += rem,
-                (true, Side::Sell) => reducible -= rem,
+                (false, Side::Buy) => buy_lots += rem,
+                (false, Side::Sell) => sell_lots += rem,
+                (true, Side::Buy) => reduce_net_lots += rem,
+                (true, Side::Sell) => reduce_net_lots -= rem,
             }
         }
+        let open_buy = inst.lots_to_units(buy_lots);
+        let open_sell = inst.lots_to_units(sell_lots);
+        let reducible = self.positions[i].qty + inst.lots_to_units(reduce_net_lots);
         RiskFigures {
             position: if req.spec.reduce_only {
                 reducible

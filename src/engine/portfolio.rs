@@ -76,7 +76,7 @@ impl Engine {
                 self.loss_halt_day = Some(self.day);
             }
             let reason = for_people(reason, self.money_precision());
-            self.halt(format!("risk halt: {reason}"), "risk", out);
+            self.halt(format!("risk halt: {reason}"), "risk", out, &mut |_| {});
         }
     }
 
