@@ -20,7 +20,7 @@ use pit::venue::feed::live::{LiveFeed, venue_spec};
 use rust_decimal_macros::dec;
 use serde_json::Value;
 use std::time::Duration;
-use ws_venue::{Fault, Outcome, Script, Server, TextBook, capture, drive, instrument};
+use ws_venue::{Fault, HttpFault, Outcome, Script, Server, TextBook, capture, drive, instrument};
 
 /// The adapter's settings against `server`: a 1 s stale timer, quick reconnects.
 fn settings(server: &Server) -> LiveSettings {
@@ -420,6 +420,157 @@ fn bybit_missing_delta_is_a_gap_then_a_resubscription_restores_the_book() {
     assert_eq!(o.book.resync_events, 2, "RESYNCING reached the engine");
     assert_eq!(o.status.connects, 1, "a resubscription, not a reconnect");
     assert_eq!(o.book.snapshots, 3, "the first snapshot and one per gap");
+    assert!(!o.book.resyncing, "the book ends synced");
+    same_top(&o, &want, &inst, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// Binance spot: `depth@100ms` diffs synced to the REST `/api/v3/depth` snapshot.
+
+/// The capture's REST snapshot and the diffs that follow it, the first being the one that
+/// straddles the snapshot's `lastUpdateId`.
+struct BinanceBook {
+    snapshot: TextBook,
+    last_update_id: i64,
+    /// Text, `u`, data.
+    diffs: Vec<(String, i64, Value)>,
+    /// The venue's stream starts this many diffs after the snapshot, so that a snapshot
+    /// can be older than anything the stream has sent.
+    start: usize,
+    /// Diffs the venue streams.
+    n: usize,
+}
+
+fn binance_book(start: usize, n: usize) -> Option<BinanceBook> {
+    let mut snapshot = None;
+    let mut diffs = Vec::new();
+    for (text, v, url) in frames("binance-spot-btcusdt-2024-08-08.jsonl")? {
+        if url.contains("/api/v3/depth") {
+            snapshot = Some(v);
+            continue;
+        }
+        if v["data"]["e"] == "depthUpdate" {
+            diffs.push((text, v["data"].clone()));
+        }
+    }
+    let snap = snapshot.expect("the capture's REST snapshot");
+    let l = snap["lastUpdateId"].as_i64().expect("lastUpdateId");
+    let mut book = TextBook::default();
+    set_levels(&mut book, Side::Buy, &snap["bids"]);
+    set_levels(&mut book, Side::Sell, &snap["asks"]);
+    let diffs: Vec<(String, i64, Value)> = diffs
+        .into_iter()
+        .map(|(t, d)| {
+            let u = d["u"].as_i64().expect("u");
+            (t, u, d)
+        })
+        .filter(|(_, u, _)| *u > l)
+        .collect();
+    let first = diffs[0].2["U"].as_i64().expect("U");
+    assert!(
+        first <= l + 1,
+        "the capture's first diff straddles the snapshot"
+    );
+    assert!(diffs.len() >= start + n, "{}", diffs.len());
+    Some(BinanceBook {
+        snapshot: book,
+        last_update_id: l,
+        diffs,
+        start,
+        n,
+    })
+}
+
+impl BinanceBook {
+    /// The book after `j` diffs of the capture, and its `lastUpdateId`.
+    fn at(&self, j: usize) -> (TextBook, i64) {
+        let mut book = self.snapshot.clone();
+        for (_, _, d) in &self.diffs[..j] {
+            set_levels(&mut book, Side::Buy, &d["b"]);
+            set_levels(&mut book, Side::Sell, &d["a"]);
+        }
+        let l = if j == 0 {
+            self.last_update_id
+        } else {
+            self.diffs[j - 1].1
+        };
+        (book, l)
+    }
+}
+
+impl Script for BinanceBook {
+    fn len(&self) -> usize {
+        self.n
+    }
+    /// The combined stream named in the URL flows at once; nothing is sent to it.
+    fn flows_at_once(&self) -> bool {
+        true
+    }
+    fn answer(&self, _: &str, _: usize, _: &mut u64) -> Vec<String> {
+        Vec::new()
+    }
+    fn update(&self, k: usize, _: &mut u64) -> String {
+        self.diffs[self.start + k].0.clone()
+    }
+    fn rest(&self, path: &str, next: usize, back: usize) -> Option<String> {
+        if !path.starts_with("/api/v3/depth?symbol=BTCUSDT") {
+            return None;
+        }
+        let (book, l) = self.at((self.start + next).saturating_sub(back));
+        Some(format!(
+            r#"{{"lastUpdateId":{l},"bids":{},"asks":{}}}"#,
+            pairs(&book, Side::Buy),
+            pairs(&book, Side::Sell)
+        ))
+    }
+}
+
+/// Binance's "How to manage a local order book correctly": the REST snapshot that fails
+/// (HTTP 500) is retried; one older than the first buffered diff (its `lastUpdateId`
+/// before that diff's `U`) is refetched; a lost diff is a gap that starts the procedure
+/// over; when the snapshot keeps failing the adapter reconnects. The book ends equal to
+/// the venue's.
+#[test]
+fn binance_rest_500_and_a_snapshot_older_than_the_stream_are_retried_and_refetched() {
+    let Some(b) = binance_book(60, 2400) else {
+        return;
+    };
+    let inst = instrument("BTCUSDT", "binance");
+    let want = b.at(b.start + b.n).0;
+    let http = vec![
+        HttpFault::Status(500),
+        // From before the stream started: older than every buffered diff.
+        HttpFault::Old(usize::MAX),
+        // The refetch is good; the gap's snapshot then fails three times.
+        HttpFault::Pass,
+        HttpFault::Status(500),
+        HttpFault::Status(500),
+        HttpFault::Status(500),
+    ];
+    // Lost well after the first sync (0.5 s of retry), at 3 ms a diff.
+    let faults = vec![(900, Fault::Missing)];
+    let server = Server::start(b, faults, http, Duration::from_millis(3));
+    let feed = start("binance", &settings(&server), &inst);
+    let (wb, wa) = want.top(&inst, 200);
+    let o = drive(feed, &server, Duration::from_secs(40), |bk, v| {
+        v.done && !bk.resyncing && bk.top(200) == (wb.clone(), wa.clone())
+    });
+    assert!(o.venue.done, "the server did not get to the end");
+    let codes: Vec<u16> = o.venue.http.iter().map(|h| h.1).collect();
+    assert_eq!(
+        codes[..7],
+        [500, 200, 200, 500, 500, 500, 200],
+        "retried after the 500, refetched after the old snapshot"
+    );
+    assert!(o.venue.http.iter().all(|h| h.0.contains("limit=1000")));
+    let h = &o.health[0];
+    assert_eq!(o.status.http_errors, 4, "each 500 counted");
+    assert_eq!(h.gaps, 1, "the lost diff is the only gap");
+    assert!(
+        o.status.connects >= 2,
+        "the snapshot failing three times in a row means a new connection"
+    );
+    assert!(o.book.resync_events >= 1, "RESYNCING reached the engine");
     assert!(!o.book.resyncing, "the book ends synced");
     same_top(&o, &want, &inst, 200);
 }

@@ -163,6 +163,8 @@ impl Fault {
 /// What a REST request gets, in order of the requests (then the fresh answer).
 #[derive(Clone, Copy, Debug)]
 pub enum HttpFault {
+    /// The script's answer, as with no fault.
+    Pass,
     /// This HTTP status and an error body.
     Status(u16),
     /// The answer as it was this many updates ago (an old snapshot).
