@@ -574,3 +574,265 @@ fn binance_rest_500_and_a_snapshot_older_than_the_stream_are_retried_and_refetch
     assert!(!o.book.resyncing, "the book ends synced");
     same_top(&o, &want, &inst, 200);
 }
+
+// ---------------------------------------------------------------------------------------
+// OKX v5 `books`: a snapshot, then updates chained by `prevSeqId`/`seqId`, each with a
+// CRC32 checksum over the top 25 levels a side.
+
+/// The capture's BTC-USDT book. The 2022 capture predates OKX's sequence ids, so the
+/// venue here numbers its messages as OKX does now, with a sequence reset at `reset`.
+struct OkxBook {
+    snapshot: TextBook,
+    /// Text and data of each update.
+    updates: Vec<(String, Value)>,
+    /// The update whose `seqId` falls below its `prevSeqId` (OKX's documented reset).
+    reset: usize,
+}
+
+fn okx_book(reset: usize) -> Option<OkxBook> {
+    let mut b = OkxBook {
+        snapshot: TextBook::default(),
+        updates: Vec::new(),
+        reset,
+    };
+    let mut seen = false;
+    for (text, v, _) in frames("okx-v5-2022-05-13.jsonl")? {
+        if v["arg"]["channel"] != "books"
+            || v["arg"]["instId"] != "BTC-USDT"
+            || v["event"].is_string()
+        {
+            continue;
+        }
+        let d = &v["data"][0];
+        assert_eq!(v["data"].as_array().map(Vec::len), Some(1));
+        if v["action"] == "snapshot" {
+            assert!(!seen, "one snapshot");
+            seen = true;
+            set_levels(&mut b.snapshot, Side::Buy, &d["bids"]);
+            set_levels(&mut b.snapshot, Side::Sell, &d["asks"]);
+        } else if seen {
+            assert!(d["checksum"].as_i64().is_some_and(|c| c != 0));
+            b.updates.push((text, d.clone()));
+        }
+    }
+    assert!(b.updates.len() > reset + 60, "{}", b.updates.len());
+    Some(b)
+}
+
+impl OkxBook {
+    /// The `seqId` of update `k`: going up in steps, then reset to a small number.
+    fn seq(&self, k: usize) -> i64 {
+        if k < self.reset {
+            1_000 + 7 * k as i64
+        } else {
+            3 + (k - self.reset) as i64
+        }
+    }
+    /// The `seqId` of the book after `p` updates.
+    fn seq_after(&self, p: usize) -> i64 {
+        if p == 0 { 993 } else { self.seq(p - 1) }
+    }
+    fn at(&self, p: usize) -> TextBook {
+        let mut book = self.snapshot.clone();
+        for (_, d) in &self.updates[..p] {
+            set_levels(&mut book, Side::Buy, &d["bids"]);
+            set_levels(&mut book, Side::Sell, &d["asks"]);
+        }
+        book
+    }
+}
+
+/// OKX's checksum: the signed CRC32 of the top 25 bids and asks interleaved
+/// (`bid1px:bid1sz:ask1px:ask1sz:...`), each as OKX wrote it.
+fn okx_checksum(book: &TextBook) -> i32 {
+    let (bids, asks) = (book.side(Side::Buy), book.side(Side::Sell));
+    let mut parts = Vec::new();
+    for k in 0..25 {
+        for side in [&bids, &asks] {
+            if let Some((p, q)) = side.get(k) {
+                parts.push(format!("{p}:{q}"));
+            }
+        }
+    }
+    crc32fast::hash(parts.join(":").as_bytes()) as i32
+}
+
+impl Script for OkxBook {
+    fn len(&self) -> usize {
+        self.updates.len()
+    }
+    /// A `books` subscription gets its event and a snapshot of the book now.
+    fn answer(&self, text: &str, next: usize, _: &mut u64) -> Vec<String> {
+        let v: Value = serde_json::from_str(text).expect("client frame");
+        let Some(op) = v["op"].as_str() else {
+            return Vec::new(); // "ping"
+        };
+        let mut out = Vec::new();
+        for arg in v["args"].as_array().into_iter().flatten() {
+            out.push(serde_json::json!({"event": op, "arg": arg}).to_string());
+            if op == "subscribe" && arg["channel"] == "books" {
+                let book = self.at(next);
+                let side = |s| {
+                    let v: Vec<Value> = book
+                        .side(s)
+                        .into_iter()
+                        .map(|(p, q)| serde_json::json!([p, q, "0", "1"]))
+                        .collect();
+                    Value::Array(v).to_string()
+                };
+                out.push(format!(
+                    r#"{{"arg":{{"channel":"books","instId":"BTC-USDT"}},"action":"snapshot","data":[{{"asks":{},"bids":{},"ts":"1","checksum":{},"prevSeqId":-1,"seqId":{}}}]}}"#,
+                    side(Side::Sell),
+                    side(Side::Buy),
+                    okx_checksum(&book),
+                    self.seq_after(next)
+                ));
+            }
+        }
+        out
+    }
+    /// The captured update, numbered.
+    fn update(&self, k: usize, _: &mut u64) -> String {
+        let seq = format!(
+            r#""prevSeqId":{},"seqId":{},"checksum":"#,
+            self.seq_after(k),
+            self.seq(k)
+        );
+        self.updates[k].0.replacen(r#""checksum":"#, &seq, 1)
+    }
+}
+
+/// An update whose checksum does not match (a bit flipped on the way).
+fn bad_checksum(frame: &str) -> String {
+    let at = frame.find(r#""checksum":"#).expect("checksum") + 11;
+    let end = at + frame[at..].find([',', '}']).expect("end");
+    format!("{}12345{}", &frame[..at], &frame[end..])
+}
+
+/// OKX's sequence rules (https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-order-book-channel):
+/// a `seqId` below its `prevSeqId` is a reset, not a gap, and the book goes on; a
+/// `prevSeqId` that is not the last `seqId` is a lost message; a checksum that does not
+/// match the book is bad data. Both mark the book RESYNCING and resubscribe; each
+/// subscription's snapshot restores the venue's book.
+#[test]
+fn okx_sequence_reset_goes_on_while_a_gap_and_a_bad_checksum_resubscribe() {
+    let Some(b) = okx_book(30) else { return };
+    let inst = instrument("BTC-USDT", "okx");
+    let want = b.at(b.len());
+    let faults = vec![(50, Fault::Corrupt(bad_checksum)), (75, Fault::Missing)];
+    let server = Server::start(b, faults, Vec::new(), Duration::from_millis(5));
+    let feed = start("okx", &settings(&server), &inst);
+    let (wb, wa) = want.top(&inst, 400);
+    let o = drive(feed, &server, Duration::from_secs(30), |bk, v| {
+        v.done && !bk.resyncing && bk.top(400) == (wb.clone(), wa.clone())
+    });
+    assert!(o.venue.done, "the server did not get to the end");
+    assert_eq!(o.venue.fired, ["corrupt", "missing"]);
+    let h = &o.health[0];
+    assert_eq!(h.gaps, 1, "the lost update is a gap, the reset is not");
+    assert_eq!(h.checksums_failed, 1, "the bad checksum");
+    assert!(h.checksums_checked > 60, "{}", h.checksums_checked);
+    assert_eq!(h.resyncs, 2);
+    assert_eq!(o.book.resync_events, 2, "RESYNCING reached the engine");
+    assert_eq!(o.book.snapshots, 3, "the first snapshot and one per resync");
+    assert_eq!(o.status.connects, 1, "resubscriptions, no reconnect");
+    assert!(!o.book.resyncing, "the book ends synced");
+    same_top(&o, &want, &inst, 400);
+}
+
+// ---------------------------------------------------------------------------------------
+// Coinbase Advanced Trade `level2`: every message of a connection carries
+// `sequence_num`, one more than the last. `../shared/captures/` holds no Coinbase
+// capture, so the venue here speaks Coinbase's format over a real book: Bybit's linear
+// BTCUSDT capture, as product BTC-USD.
+
+struct Coinbase(BybitBook);
+
+impl Coinbase {
+    /// One `l2_data` message.
+    fn l2(kind: &str, seq: &mut u64, updates: Vec<Value>) -> String {
+        let s = *seq;
+        *seq += 1;
+        serde_json::json!({
+            "channel": "l2_data", "client_id": "", "timestamp": "2026-08-09T00:00:00Z",
+            "sequence_num": s,
+            "events": [{"type": kind, "product_id": "BTC-USD", "updates": updates}],
+        })
+        .to_string()
+    }
+}
+
+fn coinbase_level(side: Side, px: &str, sz: &str) -> Value {
+    let side = if side == Side::Buy { "bid" } else { "offer" };
+    serde_json::json!({"side": side, "event_time": "2026-08-09T00:00:00Z",
+        "price_level": px, "new_quantity": sz})
+}
+
+impl Script for Coinbase {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Each subscription is confirmed; `level2`'s also brings a snapshot.
+    fn answer(&self, text: &str, next: usize, seq: &mut u64) -> Vec<String> {
+        let v: Value = serde_json::from_str(text).expect("client frame");
+        if v["type"] != "subscribe" {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if v["channel"] == "level2" {
+            let (book, _) = self.0.at(next);
+            let mut levels = Vec::new();
+            for side in [Side::Buy, Side::Sell] {
+                for (p, q) in book.side(side) {
+                    levels.push(coinbase_level(side, p, q));
+                }
+            }
+            out.push(Coinbase::l2("snapshot", seq, levels));
+        }
+        let s = *seq;
+        *seq += 1;
+        out.push(
+            serde_json::json!({"channel": "subscriptions", "client_id": "",
+                "timestamp": "2026-08-09T00:00:00Z", "sequence_num": s,
+                "events": [{"subscriptions": {v["channel"].as_str().unwrap_or(""): ["BTC-USD"]}}]})
+            .to_string(),
+        );
+        out
+    }
+    fn update(&self, k: usize, seq: &mut u64) -> String {
+        let d = &self.0.deltas[k].2;
+        let mut levels = Vec::new();
+        for (side, key) in [(Side::Buy, "b"), (Side::Sell, "a")] {
+            for l in d[key].as_array().into_iter().flatten() {
+                levels.push(coinbase_level(side, s(&l[0]), s(&l[1])));
+            }
+        }
+        Coinbase::l2("update", seq, levels)
+    }
+}
+
+/// A lost message is a break in `sequence_num`: every book of the connection is
+/// RESYNCING and the adapter reconnects (only a new subscription brings a snapshot); a
+/// duplicate is dropped. The new connection's snapshot restores the venue's book.
+#[test]
+fn coinbase_sequence_gap_reconnects_and_restores_the_book() {
+    let Some(b) = bybit_book() else { return };
+    let inst = instrument("BTC-USD", "coinbase");
+    let want = b.at(b.len()).0;
+    let faults = vec![(80, Fault::Duplicate), (150, Fault::Missing)];
+    let server = Server::start(Coinbase(b), faults, Vec::new(), Duration::from_millis(2));
+    let feed = start("coinbase", &settings(&server), &inst);
+    let (wb, wa) = want.top(&inst, 200);
+    let o = drive(feed, &server, Duration::from_secs(30), |bk, v| {
+        v.done && !bk.resyncing && bk.top(200) == (wb.clone(), wa.clone())
+    });
+    assert!(o.venue.done, "the server did not get to the end");
+    assert_eq!(o.venue.fired, ["duplicate", "missing"]);
+    let h = &o.health[0];
+    assert_eq!(h.gaps, 1, "the lost message is a gap, the duplicate is not");
+    assert_eq!(o.book.resync_events, 1, "RESYNCING reached the engine");
+    assert_eq!(o.status.connects, 2, "reconnected for a fresh snapshot");
+    assert_eq!(o.book.snapshots, 2);
+    assert!(!o.book.resyncing, "the book ends synced");
+    same_top(&o, &want, &inst, 200);
+}
