@@ -398,6 +398,7 @@ impl Script for BybitBook {
 #[test]
 fn bybit_missing_delta_is_a_gap_then_a_resubscription_restores_the_book() {
     let Some(b) = bybit_book() else { return };
+    let _one = BYBIT.lock().unwrap_or_else(|p| p.into_inner());
     let inst = instrument("BTCUSDT", "bybit");
     let want = b.at(b.len()).0;
     let faults = vec![(100, Fault::Missing), (250, Fault::Missing)];
@@ -833,6 +834,187 @@ fn coinbase_sequence_gap_reconnects_and_restores_the_book() {
     assert_eq!(o.book.resync_events, 1, "RESYNCING reached the engine");
     assert_eq!(o.status.connects, 2, "reconnected for a fresh snapshot");
     assert_eq!(o.book.snapshots, 2);
+    assert!(!o.book.resyncing, "the book ends synced");
+    same_top(&o, &want, &inst, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// Any venue: a flood of malformed frames.
+
+/// The two tests that start a Bybit adapter, one at a time: the flood test reads the CPU
+/// time of the adapter's thread by its name.
+static BYBIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// CPU time (user + system) of this process's threads named `name`.
+fn thread_cpu(name: &str) -> Duration {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let mut total = 0;
+    for e in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        total += f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    }
+    Duration::from_millis(total * 1000 / tick)
+}
+
+/// What the process logs, from the moment [`capture_logs`] is first called.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> LogBuf {
+        self.clone()
+    }
+}
+
+fn capture_logs() -> LogBuf {
+    static LOGS: std::sync::OnceLock<LogBuf> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = LogBuf::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(buf.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(sub).expect("the only global subscriber");
+        buf
+    })
+    .clone()
+}
+
+/// A flood of malformed frames in the middle of a live feed (the kind that once wrote
+/// 990 MB of logs in a minute): every frame is counted, nothing panics, the adapter's
+/// thread spends little CPU on them, the log says so a handful of times (rate-limited
+/// warnings), and the book goes on to the venue's.
+#[test]
+fn a_flood_of_malformed_frames_is_counted_with_bounded_cpu_and_log() {
+    let Some(b) = bybit_book() else { return };
+    let _one = BYBIT.lock().unwrap_or_else(|p| p.into_inner());
+    let logs = capture_logs();
+    let inst = instrument("BTCUSDT", "bybit");
+    let want = b.at(b.len()).0;
+    const FLOOD: usize = 20_000;
+    let faults = vec![(100, Fault::Flood(FLOOD))];
+    let server = Server::start(b, faults, Vec::new(), Duration::from_micros(500));
+    let s = LiveSettings {
+        category: "linear".into(),
+        depth: 200,
+        ..settings(&server)
+    };
+    let feed = start("bybit", &s, &inst);
+    let (wb, wa) = want.top(&inst, 200);
+    let mut cpu = Duration::ZERO;
+    let o = drive(feed, &server, Duration::from_secs(40), |bk, v| {
+        cpu = cpu.max(thread_cpu("pit-live-bybit"));
+        v.done && !bk.resyncing && bk.top(200) == (wb.clone(), wa.clone())
+    });
+    assert!(o.venue.done, "the server did not get to the end");
+    assert_eq!(o.venue.malformed_sent, FLOOD as u64);
+    let h = &o.health[0];
+    assert_eq!(h.malformed, FLOOD as u64, "every malformed frame counted");
+    assert_eq!(
+        o.status.connects, 1,
+        "malformed frames are no reason to reconnect"
+    );
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("malformed")).collect();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    eprintln!(
+        "adapter thread CPU {cpu:?} for {FLOOD} malformed frames; {} log lines, {bytes} bytes",
+        lines.len()
+    );
+    // The first ten of a kind per 10 s, then one summary line (the run may straddle two
+    // intervals).
+    assert!(
+        lines.len() <= 22,
+        "{} lines:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    assert!(bytes < 10_000, "{bytes} bytes of log");
+    // Measured: about 0.3 s in a debug build; one line of log per frame took 100 times
+    // as long. CPU time, not wall time: a loaded machine does not change it much.
+    assert!(cpu < Duration::from_secs(4), "adapter thread CPU {cpu:?}");
+    assert!(!o.book.resyncing, "the book ends synced");
+    same_top(&o, &want, &inst, 200);
+}
+
+/// Binance's REST limits (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits):
+/// "When a 429 is received, it's your obligation as an API to back off and not spam the
+/// API"; its `Retry-After` header gives the seconds to wait, and failing to back off ends
+/// in an IP ban (418). A snapshot request is heavy (weight 50 at `limit=1000`, of 6,000 a
+/// minute), so refetching one that came back older than the stream must not turn into a
+/// tight loop either. The adapter waits `Retry-After` after a 429, spaces its refetches,
+/// and still ends with the venue's book.
+#[test]
+fn binance_snapshot_requests_honour_retry_after_and_are_spaced() {
+    let Some(b) = binance_book(60, 2400) else {
+        return;
+    };
+    let inst = instrument("BTCUSDT", "binance");
+    let want = b.at(b.start + b.n).0;
+    let http = vec![
+        HttpFault::Throttled(429, 2),
+        HttpFault::Old(usize::MAX),
+        HttpFault::Old(usize::MAX),
+        HttpFault::Old(usize::MAX),
+    ];
+    let server = Server::start(b, Vec::new(), http, Duration::from_millis(3));
+    let feed = start("binance", &settings(&server), &inst);
+    let (wb, wa) = want.top(&inst, 200);
+    let o = drive(feed, &server, Duration::from_secs(40), |bk, v| {
+        v.done && !bk.resyncing && bk.top(200) == (wb.clone(), wa.clone())
+    });
+    assert!(o.venue.done, "the server did not get to the end");
+    let codes: Vec<u16> = o.venue.http.iter().map(|h| h.1).collect();
+    assert_eq!(codes, [429, 200, 200, 200, 200]);
+    let apart: Vec<Duration> = o
+        .venue
+        .http
+        .windows(2)
+        .map(|w| w[1].2.duration_since(w[0].2))
+        .collect();
+    // Timer slack only ever makes them later.
+    let slack = Duration::from_millis(50);
+    assert!(
+        apart[0] >= Duration::from_secs(2) - slack,
+        "Retry-After: 2 honoured: {apart:?}"
+    );
+    for d in &apart[1..] {
+        assert!(
+            *d >= Duration::from_millis(500) - slack,
+            "refetches spaced: {apart:?}"
+        );
+    }
+    assert_eq!(o.status.http_errors, 1);
+    assert_eq!(o.status.connects, 1, "no reconnect for a throttled request");
     assert!(!o.book.resyncing, "the book ends synced");
     same_top(&o, &want, &inst, 200);
 }

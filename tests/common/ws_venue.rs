@@ -167,6 +167,8 @@ pub enum HttpFault {
     Pass,
     /// This HTTP status and an error body.
     Status(u16),
+    /// This HTTP status (429 or 418) with `Retry-After: secs`, as Binance throttles.
+    Throttled(u16, u64),
     /// The answer as it was this many updates ago (an old snapshot).
     Old(usize),
 }
@@ -190,8 +192,8 @@ pub struct State {
     pub half_open_at: Option<Instant>,
     /// Malformed frames sent.
     pub malformed_sent: u64,
-    /// REST requests: path and status answered.
-    pub http: Vec<(String, u16)>,
+    /// REST requests: path, status answered, when it came.
+    pub http: Vec<(String, u16, Instant)>,
 }
 
 struct Shared {
@@ -430,6 +432,7 @@ async fn serve_http(mut tcp: tokio::net::TcpStream, sh: Arc<Shared>) {
             return;
         }
     }
+    let came = Instant::now();
     let head = String::from_utf8_lossy(&head);
     let path = head.split(' ').nth(1).unwrap_or("/").to_string();
     let fault = sh
@@ -442,16 +445,24 @@ async fn serve_http(mut tcp: tokio::net::TcpStream, sh: Arc<Shared>) {
         Some(HttpFault::Old(b)) => b,
         _ => 0,
     };
+    let mut extra = String::new();
     let (code, body) = match fault {
         Some(HttpFault::Status(c)) => (c, r#"{"code":-1000,"msg":"injected fault"}"#.to_string()),
+        Some(HttpFault::Throttled(c, secs)) => {
+            extra = format!("Retry-After: {secs}\r\n");
+            (
+                c,
+                r#"{"code":-1003,"msg":"Too much request weight used"}"#.to_string(),
+            )
+        }
         _ => match sh.script.rest(&path, next, back) {
             Some(b) => (200, b),
             None => (404, r#"{"code":-1,"msg":"not found"}"#.to_string()),
         },
     };
-    sh.state(|s| s.http.push((path, code)));
+    sh.state(|s| s.http.push((path, code, came)));
     let resp = format!(
-        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = tcp.write_all(resp.as_bytes()).await;
@@ -540,10 +551,15 @@ pub fn drive(
     drop(feed);
     let venue = server.state();
     eprintln!("faults played: {:?}", venue.fired);
+    let t0 = venue.connects.first().copied();
+    let rest: Vec<(u16, Duration)> = venue
+        .http
+        .iter()
+        .map(|h| (h.1, h.2.duration_since(t0.unwrap_or(h.2))))
+        .collect();
     eprintln!(
-        "connections: {}, REST: {:?}",
-        venue.connects.len(),
-        venue.http
+        "connections: {}, REST (status, since the first connection): {rest:?}",
+        venue.connects.len()
     );
     eprintln!("status: {status:?}");
     Outcome {
