@@ -258,24 +258,8 @@ impl Server {
             .expect("bind");
         let ws_url = format!("ws://{}", ws.local_addr().expect("addr"));
         let rest_url = format!("http://{}", rest.local_addr().expect("addr"));
-        let sh = shared.clone();
-        rt.spawn(async move {
-            let all = async {
-                while let Ok((tcp, _)) = ws.accept().await {
-                    tokio::spawn(serve_ws(tcp, sh.clone()));
-                }
-            };
-            let _ = tokio::time::timeout(LIFETIME, all).await;
-        });
-        let sh = shared.clone();
-        rt.spawn(async move {
-            let all = async {
-                while let Ok((tcp, _)) = rest.accept().await {
-                    tokio::spawn(serve_http(tcp, sh.clone()));
-                }
-            };
-            let _ = tokio::time::timeout(LIFETIME, all).await;
-        });
+        rt.spawn(accept(ws, shared.clone(), serve_ws));
+        rt.spawn(accept(rest, shared.clone(), serve_http));
         Server {
             ws_url,
             rest_url,
@@ -296,6 +280,20 @@ impl Drop for Server {
             rt.shutdown_timeout(Duration::from_secs(1));
         }
     }
+}
+
+/// Serve each connection to `listener` with `serve`, for the servers' lifetime.
+async fn accept<F: Future<Output = ()> + Send + 'static>(
+    listener: tokio::net::TcpListener,
+    sh: Arc<Shared>,
+    serve: fn(tokio::net::TcpStream, Arc<Shared>) -> F,
+) {
+    let all = async {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(serve(tcp, sh.clone()));
+        }
+    };
+    let _ = tokio::time::timeout(LIFETIME, all).await;
 }
 
 /// One WebSocket connection: answer the client's frames, and once subscribed send the
