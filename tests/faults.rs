@@ -1047,3 +1047,112 @@ fn binance_snapshot_requests_honour_retry_after_and_are_spaced() {
     assert_eq!(o.status.http_errors, 1);
     assert_eq!(o.status.connects, 1, "no reconnect for a throttled request");
 }
+
+// ---------------------------------------------------------------------------------------
+// Every venue, every transport fault.
+
+/// The faults the Kraken test plays, spread over `n` updates: a duplicated, a reordered
+/// and a missing update, a delay, a dropped connection, a stale pause.
+fn transport_faults(n: usize) -> Vec<(usize, Fault)> {
+    vec![
+        (n / 10, Fault::Duplicate),
+        (n / 4, Fault::Reorder),
+        (2 * n / 5, Fault::Missing),
+        (n / 2, Fault::Delay(Duration::from_millis(300))),
+        (3 * n / 5, Fault::Drop),
+        // Past the adapter's stale timer (1 s).
+        (4 * n / 5, Fault::Stale(Duration::from_millis(1600))),
+    ]
+}
+
+/// What every venue must show after [`transport_faults`]: each played, the loss noticed,
+/// reconnected after the drop and the stale pause, RESYNCING sent to the engine (the book
+/// itself is checked by [`play`]).
+fn survived_transport_faults(o: &Outcome) {
+    assert_eq!(o.venue.fired.len(), 6, "every fault was played");
+    let h = &o.health[0];
+    assert!(
+        h.gaps + h.checksums_failed >= 1,
+        "the missing update is noticed"
+    );
+    assert!(
+        o.status.connects >= 3,
+        "reconnected after the drop and the stale pause"
+    );
+    assert!(o.status.stale_timeouts >= 1, "the stale timer fired");
+    assert!(o.book.resync_events >= 2, "RESYNCING reached the engine");
+    assert_eq!(h.malformed, 0);
+}
+
+#[test]
+fn bybit_survives_the_transport_faults() {
+    let Some(b) = bybit_book() else { return };
+    let _one = BYBIT.lock().unwrap_or_else(|p| p.into_inner());
+    let faults = transport_faults(b.len());
+    let o = play(
+        Case {
+            faults,
+            pace: Duration::from_millis(2),
+            ..b.case()
+        },
+        || {},
+    );
+    survived_transport_faults(&o);
+}
+
+#[test]
+fn binance_survives_the_transport_faults() {
+    // Diffs go on for 1.4 s after the stale pause: the new connection needs one to ask
+    // for its snapshot.
+    let Some(b) = binance_book(60, 2400) else {
+        return;
+    };
+    let o = play(
+        Case {
+            faults: transport_faults(b.n),
+            ..b.case()
+        },
+        || {},
+    );
+    survived_transport_faults(&o);
+}
+
+#[test]
+fn okx_survives_the_transport_faults() {
+    let Some(b) = okx_book(30) else { return };
+    let o = play(
+        Case {
+            venue: "okx",
+            inst: instrument("BTC-USDT", "okx"),
+            want: b.book.at(b.len()).0,
+            faults: transport_faults(b.len()),
+            script: b,
+            http: Vec::new(),
+            pace: Duration::from_millis(10),
+            depth: 400,
+            settings: |s| s,
+        },
+        || {},
+    );
+    survived_transport_faults(&o);
+}
+
+#[test]
+fn coinbase_survives_the_transport_faults() {
+    let Some(b) = bybit_book() else { return };
+    let o = play(
+        Case {
+            venue: "coinbase",
+            inst: instrument("BTC-USD", "coinbase"),
+            want: b.0.at(b.len()).0,
+            faults: transport_faults(b.len()),
+            script: Coinbase(b),
+            http: Vec::new(),
+            pace: Duration::from_millis(2),
+            depth: 200,
+            settings: |s| s,
+        },
+        || {},
+    );
+    survived_transport_faults(&o);
+}
