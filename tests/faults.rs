@@ -95,7 +95,7 @@ struct Case<S: Script> {
     http: Vec<HttpFault>,
     /// One update every `pace`.
     pace: Duration,
-    /// The venue's book at the end, compared `depth` levels a side.
+    /// The venue's book at the end, compared `depth` levels a side (`usize::MAX`: whole).
     want: TextBook,
     depth: usize,
     /// The adapter's settings, from [`settings`].
@@ -265,10 +265,11 @@ impl Kraken {
         )
     }
 
-    /// The reference book's top 10 (the levels Kraken's checksum covers).
-    fn top10(&self) -> (Vec<Level>, Vec<Level>) {
-        let (b, a) = self.refs.last().expect("refs");
-        (b[..10].to_vec(), a[..10].to_vec())
+    /// The reference book at the end: 25 levels a side.
+    fn last(&self) -> (Vec<Level>, Vec<Level>) {
+        let r = self.refs.last().expect("refs").clone();
+        assert_eq!((r.0.len(), r.1.len()), (25, 25));
+        r
     }
 }
 
@@ -291,17 +292,17 @@ impl Script for Kraken {
     }
 }
 
-/// Deeper than the top 10, the events carry no deletes for levels the decoder truncates
-/// past the subscribed depth, so an event-built book may keep stale deep levels; the
-/// decoder's own book is checked by the checksum of every update.
-fn kraken_top10(o: &Outcome) -> (Vec<Level>, Vec<Level>) {
-    o.book.top(10)
+/// The engine's book (the adapter's events applied) is the venue's whole book: the 25
+/// levels a side subscribed, no more (the levels the decoder truncates past the depth
+/// reach the engine as deletes, Kraken sending none).
+fn kraken_book(o: &Outcome) -> (Vec<Level>, Vec<Level>) {
+    o.book.top(usize::MAX)
 }
 
 #[test]
 fn kraken_adapter_survives_faults_and_ends_with_the_reference_book() {
     let Some(k) = kraken() else { return };
-    let want = k.top10();
+    let want = k.last();
     let faults = vec![
         (100, Fault::Duplicate),
         (200, Fault::Reorder),
@@ -314,7 +315,7 @@ fn kraken_adapter_survives_faults_and_ends_with_the_reference_book() {
     let server = Server::start(k, faults, Vec::new(), Duration::from_micros(300));
     let feed = start("kraken", &settings(&server), &btc_usd());
     let o = drive(feed, &server, Duration::from_secs(30), |b, v| {
-        v.done && !b.resyncing && b.top(10) == want
+        v.done && !b.resyncing && b.top(usize::MAX) == want
     });
     assert!(o.venue.done, "the server did not get to the end");
     assert_eq!(o.venue.fired.len(), 6, "every fault was played");
@@ -336,7 +337,7 @@ fn kraken_adapter_survives_faults_and_ends_with_the_reference_book() {
     assert!(o.status.stale_timeouts >= 1, "the stale timer fired");
     assert_eq!(h.malformed, 0);
     assert!(!o.book.resyncing, "the book ends synced");
-    assert_eq!(kraken_top10(&o), want, "the book equals the reference book");
+    assert_eq!(kraken_book(&o), want, "the book equals the reference book");
 }
 
 /// The venue stops sending (and reading) but keeps the TCP connection open, for good: no
@@ -346,7 +347,7 @@ fn kraken_adapter_survives_faults_and_ends_with_the_reference_book() {
 #[test]
 fn a_half_open_connection_is_stale_and_replaced_within_the_bound() {
     let Some(k) = kraken() else { return };
-    let want = k.top10();
+    let want = k.last();
     let server = Server::start(
         k,
         vec![(150, Fault::HalfOpen)],
@@ -356,7 +357,7 @@ fn a_half_open_connection_is_stale_and_replaced_within_the_bound() {
     let s = settings(&server);
     let feed = start("kraken", &s, &btc_usd());
     let o = drive(feed, &server, Duration::from_secs(30), |b, v| {
-        v.done && !b.resyncing && b.top(10) == want
+        v.done && !b.resyncing && b.top(usize::MAX) == want
     });
     assert_eq!(o.venue.fired, ["half-open"]);
     assert!(o.venue.done, "the server did not get to the end");
@@ -378,7 +379,7 @@ fn a_half_open_connection_is_stale_and_replaced_within_the_bound() {
     assert!(o.status.stale_timeouts >= 1, "the stale timer fired");
     assert!(o.book.resync_events >= 1, "RESYNCING reached the engine");
     assert!(!o.book.resyncing);
-    assert_eq!(kraken_top10(&o), want, "the book equals the reference book");
+    assert_eq!(kraken_book(&o), want, "the book equals the reference book");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -421,7 +422,7 @@ fn pairs(book: &TextBook, side: Side) -> String {
 }
 
 impl Bybit {
-    /// Its case: no faults yet; the venue's book at the end, 200 levels a side; a delta
+    /// Its case: no faults yet; the venue's whole book at the end; a delta
     /// every 0.5 ms.
     fn case(self) -> Case<Bybit> {
         Case {
@@ -432,7 +433,7 @@ impl Bybit {
             faults: Vec::new(),
             http: Vec::new(),
             pace: Duration::from_micros(500),
-            depth: 200,
+            depth: usize::MAX,
             settings: bybit_linear,
         }
     }
@@ -543,7 +544,7 @@ fn binance_book(start: usize, n: usize) -> Option<Binance> {
 }
 
 impl Binance {
-    /// Its case: no faults yet; the venue's book at the end, 200 levels a side; a diff
+    /// Its case: no faults yet; the venue's whole book at the end; a diff
     /// every 3 ms.
     fn case(self) -> Case<Binance> {
         Case {
@@ -554,7 +555,7 @@ impl Binance {
             faults: Vec::new(),
             http: Vec::new(),
             pace: Duration::from_millis(3),
-            depth: 200,
+            depth: usize::MAX,
             settings: |s| s,
         }
     }
@@ -768,7 +769,7 @@ fn okx_sequence_reset_goes_on_while_a_gap_and_a_bad_checksum_resubscribe() {
             faults: vec![(50, Fault::Corrupt(bad_checksum)), (75, Fault::Missing)],
             http: Vec::new(),
             pace: Duration::from_millis(5),
-            depth: 400,
+            depth: usize::MAX,
             settings: |s| s,
         },
         || {},
@@ -870,7 +871,7 @@ fn coinbase_sequence_gap_reconnects_and_restores_the_book() {
             faults: vec![(80, Fault::Duplicate), (150, Fault::Missing)],
             http: Vec::new(),
             pace: Duration::from_millis(2),
-            depth: 200,
+            depth: usize::MAX,
             settings: |s| s,
         },
         || {},
@@ -1129,7 +1130,7 @@ fn okx_survives_the_transport_faults() {
             script: b,
             http: Vec::new(),
             pace: Duration::from_millis(10),
-            depth: 400,
+            depth: usize::MAX,
             settings: |s| s,
         },
         || {},
@@ -1149,7 +1150,7 @@ fn coinbase_survives_the_transport_faults() {
             script: Coinbase(b),
             http: Vec::new(),
             pace: Duration::from_millis(2),
-            depth: 200,
+            depth: usize::MAX,
             settings: |s| s,
         },
         || {},
