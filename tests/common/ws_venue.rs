@@ -9,8 +9,6 @@
 //! the REST requests in order. Both servers stop when the [`Server`] is dropped (and on
 //! their own after a minute), so a test never hangs on them.
 
-#![allow(dead_code)]
-
 use pit::domain::{Instrument, InstrumentId, Level, MarketEventKind, OrderBook, Qty, Side};
 use pit::engine::view::FeedHealth;
 use pit::venue::MarketDataPort;
@@ -186,8 +184,6 @@ pub struct State {
     pub fired: Vec<&'static str>,
     /// When each WebSocket connection was accepted.
     pub connects: Vec<Instant>,
-    /// When the last frame was sent, on any connection.
-    pub last_sent: Option<Instant>,
     /// When the venue went half-open.
     pub half_open_at: Option<Instant>,
     /// Malformed frames sent.
@@ -410,7 +406,6 @@ async fn serve_ws(tcp: tokio::net::TcpStream, sh: Arc<Shared>) {
             if tx.send(Message::text(f)).await.is_err() {
                 return;
             }
-            sh.state(|s| s.last_sent = Some(Instant::now()));
         }
     }
 }
@@ -518,8 +513,6 @@ pub struct Outcome {
     pub status: LiveStatus,
     pub health: Vec<FeedHealth>,
     pub venue: State,
-    /// Whether `until` held before the deadline.
-    pub settled: bool,
 }
 
 /// Drive `feed` until `until(book, venue)` holds or `limit` passes, then stop it (the
@@ -532,18 +525,15 @@ pub fn drive(
 ) -> Outcome {
     let mut book = EventBook::default();
     let deadline = Instant::now() + limit;
-    let settled = loop {
+    loop {
         feed.wait_ready(Instant::now() + Duration::from_millis(20));
         while let Some(ev) = feed.next_event() {
             book.apply(&ev.kind);
         }
-        if until(&book, &server.state()) {
-            break true;
+        if until(&book, &server.state()) || Instant::now() > deadline {
+            break;
         }
-        if Instant::now() > deadline {
-            break false;
-        }
-    };
+    }
     let status = feed.status();
     let health = feed.health();
     drop(feed);
@@ -565,6 +555,5 @@ pub fn drive(
         status,
         health,
         venue,
-        settled,
     }
 }
