@@ -389,10 +389,16 @@ fn a_half_open_connection_is_stale_and_replaced_within_the_bound() {
 struct Bybit(Captured);
 
 fn bybit_book() -> Option<Bybit> {
+    bybit_linear_book("BTCUSDT")
+}
+
+/// The capture's first connection's linear `symbol` book.
+fn bybit_linear_book(symbol: &str) -> Option<Bybit> {
+    let topic = format!("orderbook.200.{symbol}");
     let mut b = Captured::new(["b", "a"]);
     let mut seen = false;
     for (text, v, url) in frames("bybit-v5-2026-08-09.jsonl")? {
-        if !url.ends_with("/linear") || v["topic"] != "orderbook.200.BTCUSDT" {
+        if !url.ends_with("/linear") || v["topic"] != topic.as_str() {
             continue;
         }
         let d = &v["data"];
@@ -407,7 +413,7 @@ fn bybit_book() -> Option<Bybit> {
             b.updates.push((text, u, d.clone()));
         }
     }
-    assert!(b.updates.len() > 300, "{}", b.updates.len());
+    assert!(b.updates.len() > 300, "{}: {}", symbol, b.updates.len());
     Some(Bybit(b))
 }
 
@@ -1242,4 +1248,136 @@ fn a_flood_through_pit_run_leaves_a_small_log() {
     // Measured: about 1.3 s in a debug build. CPU time, not
     // wall time: a loaded machine changes it little.
     assert!(cpu < Duration::from_secs(5), "pit used {cpu:?} of CPU");
+}
+
+// ---------------------------------------------------------------------------------------
+// Polymarket CLOB market channel: `book`, then `price_change`s, each carrying the best bid
+// and ask after it (no sequence numbers: that is its guard). No Polymarket capture either:
+// its format over the Bybit capture's real SOLUSDT book (whose top moves; BTCUSDT's does
+// not in this capture), the asset being token `7`.
+
+struct Polymarket {
+    book: Captured,
+    /// The best bid and ask after each update.
+    best: Vec<(String, String)>,
+}
+
+fn polymarket_book() -> Option<Polymarket> {
+    let b = bybit_linear_book("SOLUSDT")?.0;
+    let mut book = b.snapshot.clone();
+    let mut best = Vec::new();
+    for (_, _, d) in &b.updates {
+        set_levels(&mut book, Side::Buy, &d["b"]);
+        set_levels(&mut book, Side::Sell, &d["a"]);
+        let top = |side| {
+            book.side(side)
+                .first()
+                .map(|l| l.0.clone())
+                .unwrap_or_default()
+        };
+        best.push((top(Side::Buy), top(Side::Sell)));
+    }
+    Some(Polymarket { book: b, best })
+}
+
+impl Script for Polymarket {
+    fn len(&self) -> usize {
+        self.book.updates.len()
+    }
+    /// A subscription (the first, or the decoder's again after a mismatch) gets the book.
+    fn answer(&self, text: &str, next: usize, _: &mut u64) -> Vec<String> {
+        if text == "PING" {
+            return vec!["PONG".into()];
+        }
+        let (book, _) = self.book.at(next);
+        let side = |s| {
+            let v: Vec<Value> = book
+                .side(s)
+                .into_iter()
+                .map(|(p, q)| serde_json::json!({"price": p, "size": q}))
+                .collect();
+            Value::Array(v)
+        };
+        vec![
+            serde_json::json!({"event_type": "book", "asset_id": "7", "market": "0x1",
+                "bids": side(Side::Buy), "asks": side(Side::Sell), "timestamp": "1", "hash": "h"})
+            .to_string(),
+        ]
+    }
+    fn update(&self, k: usize, _: &mut u64) -> String {
+        let d = &self.book.updates[k].2;
+        let (bid, ask) = &self.best[k];
+        let mut changes = Vec::new();
+        for (side, key) in [("BUY", "b"), ("SELL", "a")] {
+            for l in d[key].as_array().into_iter().flatten() {
+                changes.push(serde_json::json!({"asset_id": "7", "price": s(&l[0]),
+                    "size": s(&l[1]), "side": side, "hash": "h",
+                    "best_bid": bid, "best_ask": ask}));
+            }
+        }
+        serde_json::json!({"event_type": "price_change", "market": "0x1",
+            "price_changes": changes, "timestamp": "1"})
+        .to_string()
+    }
+}
+
+impl Polymarket {
+    /// An update from `from` on that moves the best bid or ask, the next one leaving it
+    /// there: lost, the next update's announced best bid and ask disagree with the book.
+    fn top_mover(&self, from: usize) -> usize {
+        (from.max(1)..self.len() - 1)
+            .find(|&k| self.best[k] != self.best[k - 1] && self.best[k + 1] == self.best[k])
+            .expect("an update that moves the top")
+    }
+}
+
+/// Polymarket sends no sequence numbers: a lost update that moved the best bid or ask is
+/// seen when the book crosses or disagrees with the best bid and ask the next update
+/// announces (RESYNCING, subscribe again for a fresh book); a dropped connection and a stale pause reconnect.
+/// The book ends equal to the venue's. (A lost update below the top goes unseen until the
+/// next fresh book: the venue gives nothing to see it by.)
+#[test]
+fn polymarket_best_bid_ask_mismatch_resubscribes_and_transport_faults_reconnect() {
+    let Some(b) = polymarket_book() else { return };
+    let n = b.len();
+    let lost = b.top_mover(n / 3);
+    let o = play(
+        Case {
+            venue: "polymarket",
+            inst: instrument("7", "polymarket"),
+            want: b.book.at(n).0,
+            faults: vec![
+                (n / 10, Fault::Duplicate),
+                (lost, Fault::Missing),
+                (n / 2, Fault::Delay(Duration::from_millis(300))),
+                (3 * n / 5, Fault::Drop),
+                (4 * n / 5, Fault::Stale(Duration::from_millis(1600))),
+            ],
+            script: b,
+            http: Vec::new(),
+            pace: Duration::from_millis(2),
+            depth: usize::MAX,
+            settings: |s| s,
+        },
+        || {},
+    );
+    assert_eq!(o.venue.fired.len(), 5, "every fault was played");
+    let h = &o.health[0];
+    let st = &o.status.stats[0];
+    assert!(
+        st.crossed + st.bbo_checks_failed >= 1,
+        "the lost update is noticed: {st:?}"
+    );
+    assert!(
+        h.resyncs >= 3,
+        "the loss, the drop, the stale pause: {}",
+        h.resyncs
+    );
+    assert!(
+        o.status.connects >= 3,
+        "reconnected after the drop and the stale pause"
+    );
+    assert!(o.status.stale_timeouts >= 1, "the stale timer fired");
+    assert!(o.book.resync_events >= 3, "RESYNCING reached the engine");
+    assert_eq!(h.malformed, 0);
 }
