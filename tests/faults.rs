@@ -758,8 +758,21 @@ fn bad_checksum(frame: &str) -> String {
     format!("{}12345{}", &frame[..at], &frame[end..])
 }
 
+/// OKX's "no update" message before update `k`, as OKX sends one when the book has not
+/// changed for a while: no levels, `seqId` equal to `prevSeqId`, both the last `seqId`
+/// (read from the update, whose `prevSeqId` it is); checksum 0 (none given).
+fn no_update(frame: &str) -> String {
+    let at = frame.find(r#""prevSeqId":"#).expect("prevSeqId") + 12;
+    let end = at + frame[at..].find(',').expect("end");
+    let last = &frame[at..end];
+    format!(
+        r#"{{"arg":{{"channel":"books","instId":"BTC-USDT"}},"action":"update","data":[{{"asks":[],"bids":[],"ts":"1","checksum":0,"prevSeqId":{last},"seqId":{last}}}]}}"#
+    )
+}
+
 /// OKX's sequence rules (https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-order-book-channel):
-/// a `seqId` below its `prevSeqId` is a reset, not a gap, and the book goes on; a
+/// a message with `seqId` equal to `prevSeqId` says nothing changed; a `seqId` below its
+/// `prevSeqId` is a reset, not a gap, and the book goes on; a
 /// `prevSeqId` that is not the last `seqId` is a lost message; a checksum that does not
 /// match the book is bad data. Both mark the book RESYNCING and resubscribe; each
 /// subscription's snapshot restores the venue's book.
@@ -772,7 +785,11 @@ fn okx_sequence_reset_goes_on_while_a_gap_and_a_bad_checksum_resubscribe() {
             inst: instrument("BTC-USDT", "okx"),
             want: b.book.at(b.len()).0,
             script: b,
-            faults: vec![(50, Fault::Corrupt(bad_checksum)), (75, Fault::Missing)],
+            faults: vec![
+                (20, Fault::Insert(no_update)),
+                (50, Fault::Corrupt(bad_checksum)),
+                (75, Fault::Missing),
+            ],
             http: Vec::new(),
             pace: Duration::from_millis(5),
             depth: usize::MAX,
@@ -780,9 +797,12 @@ fn okx_sequence_reset_goes_on_while_a_gap_and_a_bad_checksum_resubscribe() {
         },
         || {},
     );
-    assert_eq!(o.venue.fired, ["corrupt", "missing"]);
+    assert_eq!(o.venue.fired, ["insert", "corrupt", "missing"]);
     let h = &o.health[0];
-    assert_eq!(h.gaps, 1, "the lost update is a gap, the reset is not");
+    assert_eq!(
+        h.gaps, 1,
+        "the lost update is a gap, the reset and the no-update message are not"
+    );
     assert_eq!(h.checksums_failed, 1, "the bad checksum");
     assert!(h.checksums_checked > 60, "{}", h.checksums_checked);
     assert_eq!(h.resyncs, 2);

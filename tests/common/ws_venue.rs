@@ -140,6 +140,8 @@ pub enum Fault {
     Flood(usize),
     /// The update, changed on the way by this function.
     Corrupt(fn(&str) -> String),
+    /// A frame made by this function from the update, sent before it.
+    Insert(fn(&str) -> String),
 }
 
 impl Fault {
@@ -154,6 +156,7 @@ impl Fault {
             Fault::HalfOpen => "half-open",
             Fault::Flood(_) => "flood",
             Fault::Corrupt(_) => "corrupt",
+            Fault::Insert(_) => "insert",
         }
     }
 }
@@ -388,6 +391,10 @@ async fn serve_ws(tcp: tokio::net::TcpStream, sh: Arc<Shared>) {
                         vec![script.update(k, &mut seq)]
                     }
                     Some(Fault::Corrupt(f)) => vec![f(&script.update(k, &mut seq))],
+                    Some(Fault::Insert(f)) => {
+                        let u = script.update(k, &mut seq);
+                        vec![f(&u), u]
+                    }
                 };
                 let still = sh.state(|s| {
                     if s.generation != me {
