@@ -16,6 +16,8 @@
 //!   to `backoff_max_ms`; reset once a connection has lived 30 s);
 //! - carries out the decoder's [`FeedRequest`]s: `Send` (resubscribe), `Http` (a REST
 //!   snapshot with `ureq`, off the reactor, retried twice, then a reconnect), `Reconnect`;
+//!   REST requests for one URL start at least [`REST_MIN_GAP`] apart, and none starts
+//!   before the `Retry-After` of a 429 or 418 has passed (see [`Conn::http`]);
 //! - hands every frame to the decoder as a [`CaptureLine`] and, when recording, to the
 //!   [`Recorder`] (so a live session replays through the very same parser).
 //!
@@ -190,6 +192,8 @@ impl LiveFeed {
             announced: vec![false; n],
             out: Vec::new(),
             rng: seed_rng(),
+            rest_hold: None,
+            rest_last: Vec::new(),
         };
         std::thread::Builder::new()
             .name(format!("pit-live-{venue}"))
@@ -327,6 +331,11 @@ struct Conn {
     announced: Vec<bool>,
     out: Vec<MarketEvent>,
     rng: u64,
+    /// No REST request starts before this (a throttled answer's `Retry-After`). Kept
+    /// across reconnects: a new connection's snapshot waits too.
+    rest_hold: Option<Instant>,
+    /// When a REST request for each URL last started (or is due to start).
+    rest_last: Vec<(String, Instant)>,
 }
 
 /// A seed for the backoff jitter (not for anything that decides a trade).
@@ -339,7 +348,31 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The result of a REST request run off the reactor: url, attempt, body or error.
-type HttpDone = (String, u32, Result<String, String>);
+type HttpDone = (String, u32, Result<String, HttpFailure>);
+
+/// The least time between the starts of two REST requests for the same URL. A snapshot
+/// refetched at once, because the last one was older than the stream, would otherwise
+/// be a tight loop on an endpoint that is heavy (Binance: weight 50 of 6,000 a minute at
+/// `limit=1000`) and whose abuse ends in an IP ban.
+pub const REST_MIN_GAP: Duration = Duration::from_millis(500);
+
+/// A REST request that failed: why, and how long the venue asked us to wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpFailure {
+    pub message: String,
+    /// The `Retry-After` of a 429 or 418 answer, in seconds as the venue wrote it.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(d) = self.retry_after {
+            write!(f, " (Retry-After: {} s)", d.as_secs())?;
+        }
+        Ok(())
+    }
+}
 
 impl Conn {
     fn status(&self, f: impl FnOnce(&mut LiveStatus)) {
@@ -508,6 +541,10 @@ impl Conn {
                     Err(e) => {
                         crate::warn_limited!("feed.rest", venue = %self.spec.venue, url = %u, attempt = n, "REST request failed: {e}");
                         self.status(|s| { s.http_errors += 1; s.last_error = Some(format!("REST: {e}")); });
+                        if let Some(wait) = e.retry_after {
+                            let until = Instant::now() + wait;
+                            self.rest_hold = Some(self.rest_hold.map_or(until, |h| h.max(until)));
+                        }
                         if n >= 3 {
                             return End::Lost(format!("REST snapshot failed {n} times: {e}"));
                         }
@@ -553,13 +590,33 @@ impl Conn {
     }
 
     /// Fetch `url` on the blocking pool after `delay`; the body comes back on `tx`.
+    ///
+    /// Never before a throttled answer's `Retry-After` has passed, nor sooner than
+    /// [`REST_MIN_GAP`] after the last request for the same URL. Binance's REST limits
+    /// (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/limits): "When
+    /// a 429 is received, it's your obligation as an API to back off and not spam the
+    /// API"; "A `Retry-After` header is sent with a 418 or 429 responses and will give the
+    /// number of seconds required to wait"; failing to back off ends in an IP ban (418).
     fn http(
-        &self,
+        &mut self,
         tx: &tokio::sync::mpsc::UnboundedSender<HttpDone>,
         url: String,
         attempt: u32,
         delay: Duration,
     ) {
+        let now = Instant::now();
+        let mut start = now + delay;
+        if let Some(hold) = self.rest_hold {
+            start = start.max(hold);
+        }
+        match self.rest_last.iter_mut().find(|(u, _)| *u == url) {
+            Some((_, last)) => {
+                start = start.max(*last + REST_MIN_GAP);
+                *last = start;
+            }
+            None => self.rest_last.push((url.clone(), start)),
+        }
+        let delay = start.saturating_duration_since(now);
         let tx = tx.clone();
         let timeout = self.spec.io_timeout;
         tokio::spawn(async move {
@@ -567,9 +624,14 @@ impl Conn {
                 tokio::time::sleep(delay).await;
             }
             let u = url.clone();
-            let body = tokio::task::spawn_blocking(move || http_get(&u, timeout))
+            let body = tokio::task::spawn_blocking(move || http_fetch(&u, timeout))
                 .await
-                .unwrap_or_else(|e| Err(format!("{e}")));
+                .unwrap_or_else(|e| {
+                    Err(HttpFailure {
+                        message: format!("{e}"),
+                        retry_after: None,
+                    })
+                });
             let _ = tx.send((url, attempt, body));
         });
     }
@@ -655,16 +717,41 @@ impl Conn {
 
 /// A GET with a timeout; the body as text.
 pub fn http_get(url: &str, timeout: Duration) -> Result<String, String> {
+    http_fetch(url, timeout).map_err(|e| e.to_string())
+}
+
+/// A GET with a timeout; the body as text, or why not, with the `Retry-After` of an
+/// answer that says to wait.
+pub fn http_fetch(url: &str, timeout: Duration) -> Result<String, HttpFailure> {
+    let fail = |message: String| HttpFailure {
+        message,
+        retry_after: None,
+    };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
+        .http_status_as_error(false)
         .build()
         .into();
-    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    let mut resp = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
+    let status = resp.status();
+    if !status.is_success() {
+        // Seconds, as Binance sends it (an HTTP date is not used by the venues here).
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        return Err(HttpFailure {
+            message: format!("http status: {}", status.as_u16()),
+            retry_after,
+        });
+    }
     resp.body_mut()
         .with_config()
         .limit(64 << 20)
         .read_to_string()
-        .map_err(|e| e.to_string())
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// Tick and lot of one symbol, from the venue's instrument endpoint where its registry
@@ -727,6 +814,8 @@ mod tests {
             announced: Vec::new(),
             out: Vec::new(),
             rng: 7,
+            rest_hold: None,
+            rest_last: Vec::new(),
         };
         for n in 1..40 {
             let d = c.backoff(n).as_millis() as u64;
