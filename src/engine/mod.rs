@@ -89,8 +89,6 @@ pub struct Engine {
     tape: VecDeque<(InstrumentId, TradeTick)>,
     positions: Vec<Position>,
     unrealized: Vec<Decimal>,
-    /// Net PnL of the round trip open on each instrument (for consecutive-loss tracking).
-    trip_pnl: Vec<Decimal>,
     open_orders: BTreeMap<ClientOrderId, Order>,
     closed_orders: VecDeque<Order>,
     used_ids: HashSet<ClientOrderId>,
@@ -160,6 +158,7 @@ impl Engine {
                 positions: (0..n)
                     .map(|i| Position::new(InstrumentId(i as u16)))
                     .collect(),
+                trip_pnl: vec![Decimal::ZERO; n],
                 ..StrategyStats::default()
             })
             .collect();
@@ -184,7 +183,6 @@ impl Engine {
                 .map(|i| Position::new(InstrumentId(i as u16)))
                 .collect(),
             unrealized: vec![Decimal::ZERO; n],
-            trip_pnl: vec![Decimal::ZERO; n],
             instruments: setup.instruments,
             open_orders: BTreeMap::new(),
             closed_orders: VecDeque::new(),
@@ -402,7 +400,7 @@ impl Engine {
     }
 
     /// At the day boundary (`engine.day_boundary`) the day's counters start again: the
-    /// equity the daily loss counts from, the losing streak and its cooldown, the round
+    /// equity the daily loss counts from, the strategies' losing streaks and cooldowns, the round
     /// trips. A halt for the previous day's loss stays until a person re-arms.
     fn roll_day(&mut self, out: &mut Vec<Effect>) {
         let day = self.cfg.day_boundary.day_of(self.now);

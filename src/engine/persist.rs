@@ -310,8 +310,6 @@ impl Engine {
                                 ..Trip::default()
                             },
                         };
-                        // The loss streak counts this trip's PnL so far too.
-                        self.trip_pnl[i] = self.trips[i].realized - self.trips[i].fees;
                     }
                     realized += p.realized;
                     fees += p.fees;
