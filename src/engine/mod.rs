@@ -10,7 +10,7 @@
 //! `config.rs` (`[engine]`, `[kill_switch]`), `commands.rs` (the inputs, effects and
 //! operator commands), `market.rs` (books and the tape), `strategies.rs` (calling the
 //! strategies, acting on their intents), `orders.rs` (placing through risk, cancels,
-//! execution reports), `portfolio.rs` (fills, positions, PnL, loss limits), `kill.rs` (the
+//! execution reports), `modify.rs` (a manual order's cancel/replace), `portfolio.rs` (fills, positions, PnL, loss limits), `kill.rs` (the
 //! kill switch, halts and flattening), `alerts.rs`, `blotter.rs` (fills and order
 //! history for the console, fed from each call's effects); `risk/` (the pre-trade checks),
 //! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`.
@@ -22,6 +22,7 @@ mod commands;
 mod config;
 mod kill;
 mod market;
+mod modify;
 mod orders;
 pub mod persist;
 mod portfolio;
@@ -30,7 +31,7 @@ mod strategies;
 pub mod view;
 
 pub use alerts::{Alert, AlertLevel};
-pub use commands::{Command, Effect, Input, ManualOrder, OrderPreview};
+pub use commands::{Command, Effect, Input, ManualOrder, ModifyOrder, OrderPreview};
 pub use config::{EngineConfig, KillSwitchConfig};
 pub use kill::KillProgress;
 pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts, Trip};
