@@ -275,7 +275,7 @@ pub(super) fn walk(
 }
 
 /// Check 9, max order qty: the order's size (base units) is at most `max`.
-pub(super) fn max_order_qty(qty: Decimal, max: Decimal) -> Result<(), Refusal> {
+pub fn max_order_qty(qty: Decimal, max: Decimal) -> Result<(), Refusal> {
     if max > Decimal::ZERO && qty > max {
         return Err(Refusal::MaxOrderQty {
             qty: qty.normalize(),

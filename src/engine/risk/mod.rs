@@ -37,7 +37,7 @@
 mod checks;
 mod refusal;
 
-pub use checks::{lot_grid, order_notional, order_size, price_band, tick_grid};
+pub use checks::{lot_grid, max_order_qty, order_notional, order_size, price_band, tick_grid};
 pub use refusal::{Refusal, Refused};
 
 use crate::domain::Invalid;
@@ -143,6 +143,24 @@ impl Default for RiskLimits {
 }
 
 impl RiskLimits {
+    /// Every check off.
+    pub fn off() -> Self {
+        RiskLimits {
+            max_order_qty: Decimal::ZERO,
+            max_order_notional: Decimal::ZERO,
+            max_position: Decimal::ZERO,
+            max_open_orders: 0,
+            max_orders_per_sec: 0,
+            price_band_bps: Decimal::ZERO,
+            forbid_flip: false,
+            daily_loss_limit: Decimal::ZERO,
+            max_drawdown: Decimal::ZERO,
+            max_consecutive_losses: 0,
+            loss_cooldown_secs: 0,
+            stale_data_ms: 0,
+        }
+    }
+
     /// Refuse values that make no sense; the error's key is the field name.
     pub fn validate(&self) -> Result<(), Invalid> {
         let decimals = [

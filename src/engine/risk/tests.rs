@@ -126,20 +126,7 @@ fn engine() -> RiskEngine {
 
 /// Limits with every check off.
 fn all_off() -> RiskLimits {
-    RiskLimits {
-        max_order_qty: Decimal::ZERO,
-        max_order_notional: Decimal::ZERO,
-        max_position: Decimal::ZERO,
-        max_open_orders: 0,
-        max_orders_per_sec: 0,
-        price_band_bps: Decimal::ZERO,
-        forbid_flip: false,
-        daily_loss_limit: Decimal::ZERO,
-        max_drawdown: Decimal::ZERO,
-        max_consecutive_losses: 0,
-        loss_cooldown_secs: 0,
-        stale_data_ms: 0,
-    }
+    RiskLimits::off()
 }
 
 fn assert_msg(r: &Refusal, code: &str, parts: &[&str]) {
