@@ -5,6 +5,7 @@
 //! order history show a modify as one action. Snapshots at 80x24, 160x48 and NO_COLOR.
 
 mod common;
+mod pty;
 
 use common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -18,6 +19,7 @@ use pit::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn text(term: &Terminal<TestBackend>) -> String {
     term.backend().to_string()
@@ -315,4 +317,108 @@ fn the_orders_pane_shows_a_modify_as_one_action() {
     assert!(s.contains("mod→2991.00 0.10"), "{s}");
     assert!(s.contains("←M-4"), "{s}");
     insta::assert_snapshot!(s);
+}
+
+// ----- the real binary in a pseudo-terminal -----
+
+/// The form's limit price as the screen shows it (`price  60001.0 LIMIT`).
+fn form_price(text: &str) -> rust_decimal::Decimal {
+    let line = text
+        .lines()
+        .find(|l| l.contains(" price ") && l.contains(" LIMIT"))
+        .unwrap_or_else(|| panic!("no price in the form:\n{text}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "LIMIT").expect("LIMIT");
+    words[at - 1]
+        .trim_end_matches('▏')
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// Type `price` into the form's focused price field, replacing what is there.
+fn type_price(screen: &mut pty::Pty, price: rust_decimal::Decimal) {
+    screen.press(&[0x7f; 12]);
+    screen.press(format!("{price:.1}").as_bytes());
+}
+
+/// End to end at 80x24, strategies off: a market buy makes a position; the sell form,
+/// reduce-only toggled (`r`), sends a resting reduce-only exit once the engine approves
+/// it; `e` on it in the Orders pane modifies its price, and the orders pane shows the
+/// replacement naming the order it replaced.
+#[test]
+fn reduce_only_and_modify_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = std::fs::read_to_string(repo.join("config.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        config.replace("enabled = true", "enabled = false"),
+    )
+    .unwrap();
+    let mut screen = pty::Pty::spawn(&["run"], dir.path(), 80, 24);
+    let wait = Duration::from_secs(20);
+    screen.wait_for(&["ACTIVE", "bid ", "ask "], Duration::from_secs(30));
+    // A market buy of 0.002: the position to reduce.
+    screen.press(b"b");
+    screen.wait_for(&["Manual BUY", "reduce-only off"], wait);
+    screen.press(&[0x7f; 8]);
+    screen.press(b"0.002\tm");
+    screen.wait_for(&["MARKET (empty price)", "risk engine: approved"], wait);
+    screen.press(b"\r");
+    screen.wait_for(&["+0.002"], wait);
+    // The sell form, reduce-only, resting 30.0 above the ask.
+    screen.press(b"s");
+    screen.wait_for(&["Manual SELL", "reduce-only off"], wait);
+    screen.press(b"r");
+    screen.wait_for(&["Manual SELL reduce-only", "reduce-only ON"], wait);
+    let ask = form_price(&screen.text());
+    screen.press(b"\t");
+    let exit_price = ask + rust_decimal::Decimal::from(30);
+    type_price(&mut screen, exit_price);
+    screen.wait_for(
+        &[&format!("{exit_price:.1} LIMIT"), "risk engine: approved"],
+        wait,
+    );
+    screen.press(b"\r");
+    screen.wait_for(&["manual sell reduce-only sent"], wait);
+    screen.wait_for(&[&format!("{exit_price:.1}"), "SELL"], wait);
+    // Focus the Orders pane, then modify the exit: 10.0 higher.
+    for _ in 0..8 {
+        if screen.text().contains("▶ Orders") {
+            break;
+        }
+        screen.press(b"\t");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    screen.wait_for(&["▶ Orders"], wait);
+    screen.press(b"e");
+    screen.wait_for(&["Modify M-", "reduce-only ON  (kept)"], wait);
+    let moved = exit_price + rust_decimal::Decimal::from(10);
+    type_price(&mut screen, moved);
+    screen.wait_for(
+        &[&format!("{moved:.1} LIMIT"), "risk engine: approved"],
+        wait,
+    );
+    screen.press(b"\r");
+    // One action in the orders pane: the replacement at the new price names the old.
+    screen.wait_for(&[&format!("{moved:.1}"), "←M-"], wait);
+    let text = screen.text();
+    assert!(!text.contains(&format!("{exit_price:.1}")), "{text}");
+    screen.press(b"o");
+    screen.wait_for(
+        &["REPLACED →M-", "MODIFY SENT", "REPLACED by M-", "ACKED ←M-"],
+        wait,
+    );
+    let history = screen.text();
+    assert!(
+        !history.contains("ACKED ×2"),
+        "a modify is no second ack:\n{history}"
+    );
+    screen.press(b"\x1b");
+    // (A key right behind Esc would read as Alt-key.)
+    std::thread::sleep(Duration::from_millis(300));
+    screen.press(b"K");
+    screen.wait_for(&["HALTED"], wait);
+    let status = screen.quit();
+    assert!(status.success() || status.exit_code() == 4, "{status:?}");
 }

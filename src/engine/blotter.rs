@@ -203,7 +203,14 @@ impl Blotter {
         let terminal = o.status.is_terminal();
         if let Some(rec) = self.record_mut(id) {
             rec.order = o.clone();
-            rec.push_step(o.updated, StepKind::Status(o.status), o.filled);
+            // An update that changes neither state nor fill (a modify under way) is no step.
+            let same = rec
+                .steps
+                .last()
+                .is_some_and(|s| s.kind == StepKind::Status(o.status) && s.filled == o.filled);
+            if !same {
+                rec.push_step(o.updated, StepKind::Status(o.status), o.filled);
+            }
         }
         if terminal && let Some(rec) = self.open.remove(id) {
             self.closed.push_back(rec);
