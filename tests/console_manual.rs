@@ -159,7 +159,7 @@ fn size_5_is_over_max_order_notional_and_is_not_sent() {
     for _ in 0..5 {
         a.on_key(code(KeyCode::Backspace));
     }
-    a.on_key(key('5'));
+    let asked = a.on_key(key('5'));
     let s = prose(&screen(&a, 80, 24));
     assert!(
         s.contains("✗ NO notional 300000.00 over max_order_notional 100000"),
@@ -169,6 +169,28 @@ fn size_5_is_over_max_order_notional_and_is_not_sent() {
     assert!(!s.contains("✓ ok notional"), "{s}");
     assert!(a.on_key(code(KeyCode::Enter)).is_empty());
     assert!(a.popup().is_some(), "stays open with the reason");
+    // The engine is asked about this very order, and its answer is the verdict.
+    let [AppEffect::Engine(Command::Preview(order))] = asked.as_slice() else {
+        panic!("the engine is asked: {asked:?}");
+    };
+    assert_eq!(order.spec.qty, Qty(5_000));
+    answer(
+        &mut a,
+        order.clone(),
+        Err("order qty 5 exceeds max_order_qty 1".into()),
+        None,
+    );
+    let s = prose(&screen(&a, 80, 24));
+    assert!(
+        s.contains("✗ NO risk engine: order qty 5 exceeds max_order_qty 1"),
+        "{s}"
+    );
+    assert!(a.on_key(code(KeyCode::Enter)).is_empty());
+    let s = prose(&screen(&a, 80, 24));
+    assert!(
+        s.contains("refused: risk engine: order qty 5 exceeds max_order_qty 1"),
+        "{s}"
+    );
 }
 
 /// Issue 15: the cooldown "still shown after the cooldown ended". The form shows the

@@ -95,12 +95,6 @@ impl<T, R> App<T, R> {
             KeyCode::Char('c') if ctrl => return false,
             KeyCode::Enter => match self.form_order(form) {
                 Ok(order) => {
-                    // The engine's verdict on this very order, when it has said no, is
-                    // the answer: the form stays open with it.
-                    if let Some(Err(why)) = self.engine_verdict(form, &order) {
-                        form.error = Some(format!("risk engine: {why}"));
-                        return true;
-                    }
                     match (&form.modify, order.spec.price) {
                         (Some(m), Some(price)) => {
                             self.flash = Some(format!("modify {} sent", m.id));
@@ -181,7 +175,16 @@ impl<T, R> App<T, R> {
             },
             _ => {}
         }
-        if *form != before {
+        // A change of the order (not merely a refusal shown) clears the refusal and asks
+        // the engine again.
+        let order_changed = OrderForm {
+            error: None,
+            ..form.clone()
+        } != OrderForm {
+            error: None,
+            ..before
+        };
+        if order_changed {
             form.error = None;
             if let Some(e) = self.preview_effect(form) {
                 out.push(e);
@@ -193,7 +196,7 @@ impl<T, R> App<T, R> {
     /// Ask the engine for its risk verdict on a well-formed form; it publishes it as
     /// `view.order_preview`, which [`App::verdict_text`] shows.
     pub(super) fn preview_effect(&self, form: &OrderForm) -> Option<AppEffect> {
-        let order = self.form_order(form).ok()?;
+        let order = self.form_request(form).ok()?;
         Some(AppEffect::Engine(match (&form.modify, order.spec.price) {
             (Some(m), Some(price)) => Command::PreviewModify(ModifyOrder {
                 id: m.id.clone(),
@@ -260,7 +263,7 @@ impl<T, R> App<T, R> {
     /// Whether the engine has answered for the form as it is now (the form's header
     /// says whose verdict it shows).
     pub fn engine_answered(&self, form: &OrderForm) -> bool {
-        self.form_order(form)
+        self.form_request(form)
             .is_ok_and(|o| self.engine_verdict(form, &o).is_some())
     }
 
@@ -289,23 +292,45 @@ impl<T, R> App<T, R> {
         }
     }
 
-    /// The order a form describes, when every local check passes.
+    /// The order Enter sends: the form's order ([`App::form_request`]) when the engine's
+    /// verdict on it is yes, or, until the engine has answered, when every local check
+    /// passes. Else why not (the engine's reason first).
     pub fn form_order(&self, form: &OrderForm) -> Result<ManualOrder, String> {
-        let checks = self.local_checks(form);
-        if let Some(bad) = checks.iter().find(|c| !c.ok) {
-            return Err(bad.text.clone());
+        let order = self.form_request(form)?;
+        match self.engine_verdict(form, &order) {
+            Some(Ok(())) => Ok(order),
+            Some(Err(why)) => Err(format!("risk engine: {why}")),
+            None => match self.local_checks(form).into_iter().find(|c| !c.ok) {
+                Some(bad) => Err(bad.text),
+                None => Ok(order),
+            },
         }
+    }
+
+    /// The order a form describes (a size above zero on the lot grid, a price on the
+    /// tick grid or none for a market order), whatever the limits say: what the engine
+    /// is asked for its verdict on.
+    pub fn form_request(&self, form: &OrderForm) -> Result<ManualOrder, String> {
+        let first_bad = || {
+            self.local_checks(form)
+                .into_iter()
+                .find(|c| !c.ok)
+                .map_or_else(|| "bad order".to_string(), |c| c.text)
+        };
         let inst = self.form_instrument(form).ok_or("no instrument")?;
         let qty = parse_dec(&form.qty)
+            .filter(|d| *d > Decimal::ZERO)
             .and_then(|d| inst.qty_from_decimal(d).ok())
-            .ok_or("bad size")?;
+            .filter(|q| q.is_positive())
+            .ok_or_else(first_bad)?;
         let price = if form.price.trim().is_empty() {
             None
         } else {
             Some(
                 parse_dec(&form.price)
+                    .filter(|d| *d > Decimal::ZERO)
                     .and_then(|d| inst.price_from_decimal(d).ok())
-                    .ok_or("bad price")?,
+                    .ok_or_else(first_bad)?,
             )
         };
         Ok(ManualOrder {
@@ -342,7 +367,7 @@ impl<T, R> App<T, R> {
     /// checks the console can do itself ([`App::local_checks`]).
     pub fn verdict_text(&self, form: &OrderForm) -> Vec<Check> {
         let mut out = Vec::new();
-        if let Ok(order) = self.form_order(form) {
+        if let Ok(order) = self.form_request(form) {
             // Until the engine answers (within a frame) only the local checks show.
             match self.engine_verdict(form, &order).as_ref() {
                 Some(Ok(())) => out.push(Check {
