@@ -243,3 +243,53 @@ fn modify_of_a_partially_filled_order_accounts_the_filled_part_once() {
         "the position holds each filled lot once"
     );
 }
+
+/// The form's verdict is asked again with every published view: a halt, and then a
+/// re-arm, change it without the console asking again; so does the gate closing.
+#[test]
+fn the_preview_follows_the_engine_without_being_asked_again() {
+    let mut r = runner(&quiet_config(), 3);
+    r.run_until(at(3.0));
+    let bid = r.engine.view().markets[0].bids[0].price.0;
+    r.command(Command::Preview(limit(Side::Buy, 1, bid - 20)));
+    let verdict = |r: &mut Runner| r.engine.view().order_preview.expect("a preview").verdict;
+    assert_eq!(verdict(&mut r), Ok(()));
+    r.command(Command::KillSwitch);
+    let v = verdict(&mut r).expect_err("halted");
+    assert!(v.contains("HALTED allows reduce-only orders only"), "{v}");
+    r.command(Command::ReArm);
+    r.run_until(at(4.0));
+    assert_eq!(verdict(&mut r), Ok(()), "the halt is over: approved again");
+    // The gate closes from another thread (a kill on its way): the verdict says so at
+    // once, before the engine has seen the press.
+    r.engine.gate().close();
+    let v = verdict(&mut r).expect_err("gate closed");
+    assert!(v.contains("trading gate is closed"), "{v}");
+}
+
+/// A kill switch pressed while a modify's cancel is on its way: the cancel lands, and no
+/// replacement leaves a halted engine.
+#[test]
+fn no_replacement_leaves_after_a_kill() {
+    let mut r = runner(&quiet_config(), 13);
+    r.run_until(at(3.0));
+    let bid = r.engine.view().markets[0].bids[0].price.0;
+    r.command(Command::Manual(limit(Side::Buy, 2, bid - 300)));
+    r.run_until(at(3.5));
+    let [old] = manual_orders(&r).try_into().expect("one working order");
+    r.command(Command::Modify(pit::engine::ModifyOrder {
+        id: old.req.client_id.clone(),
+        price: Price(bid - 350),
+        qty: Qty(2),
+    }));
+    r.command(Command::KillSwitch);
+    r.run_until(at(5.0));
+    assert!(manual_orders(&r).is_empty(), "{:?}", manual_orders(&r));
+    let texts = alert_texts(&r);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("its replacement was not sent (HALTED")),
+        "{texts:?}"
+    );
+}
