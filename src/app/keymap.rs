@@ -134,13 +134,13 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         Action::Buy,
         "buy",
         &["b"],
-        "manual buy: order form with a risk verdict",
+        "manual buy: order form, the risk engine's verdict, r reduce-only",
     ),
     (
         Action::Sell,
         "sell",
         &["s"],
-        "manual sell: order form with a risk verdict",
+        "manual sell: order form, the risk engine's verdict, r reduce-only",
     ),
     (
         Action::CancelAll,

@@ -8,6 +8,15 @@
 //! is going while the cancel is on its way (the orders pane and the order history show
 //! the pair as one action). The execution port sees an ordinary cancel and an ordinary
 //! order: paper and live alike.
+//!
+//! Why not the venue's own cancel-replace: Binance spot has one (`POST
+//! /api/v3/order/cancelReplace`, "Cancels an existing order and places a new order on the
+//! same symbol", with `cancelReplaceMode=STOP_ON_FAILURE`; see
+//! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints#cancel-an-existing-order-and-send-a-new-order-trade>),
+//! but the new order's size is fixed when it is sent, before the venue knows what the
+//! cancel will meet: a fill landing in between would be bought again. Cancel first,
+//! replace after the confirmation, sizes the replacement on what really filled, and
+//! works the same on every venue.
 
 use super::commands::manual_request;
 use super::{AlertLevel, Effect, Engine, ManualOrder, ModifyOrder, OrderPreview};

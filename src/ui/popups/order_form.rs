@@ -183,6 +183,10 @@ pub fn render(app: &App, form: &OrderForm, frame: &mut Frame, area: Rect) {
         None if form.reduce_only => format!(" Manual {} reduce-only ", form.side.as_str()),
         None => format!(" Manual {} ", form.side.as_str()),
     };
+    if lines.len() + 2 > usize::from(area.height) {
+        // A short terminal: the spacing goes before any text does.
+        lines.retain(|l| l.width() > 0);
+    }
     let r = centered(area, popup_w, lines.len() as u16 + 2);
     frame.render_widget(Clear, r);
     frame.render_widget(
