@@ -663,7 +663,7 @@ fn run_console(
     } = start_engine(cfg, args, publish_every)?;
     raise_warnings(&handle, warnings);
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
-    app.set_price_band_bps(cfg.risk.price_band_bps);
+    app.set_risk_limits(&cfg.risk);
     app.set_mode(if cfg.venue == "sim" {
         pit::app::Mode::Sim
     } else {

@@ -607,6 +607,7 @@ fn order_form_shows_the_engine_risk_verdict() {
     v.order_preview = Some(pit::engine::OrderPreview {
         order: order.clone(),
         verdict: Err("order qty 5 exceeds max_order_qty 1".into()),
+        replaces: None,
     });
     a.set_view(std::sync::Arc::new(v));
     let text = text(&screen(&a, 120, 40));

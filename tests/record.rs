@@ -72,9 +72,13 @@ fn pit_record_then_backtest_gives_the_fills_of_the_live_run() {
     assert_eq!(bt["fills"], live["fills"]);
     assert_eq!(bt["events"], live["events"]);
     assert_eq!(
-        bt["engine_seconds"], 60.0,
+        bt["engine_seconds"], live["engine_seconds"],
         "stops where the recorded run did"
     );
+    // The recorded run's last input may be an execution report just after the 60 s of
+    // market data (the paper venue's latency): 60.01 with the shipped strategies.
+    let secs = live["engine_seconds"].as_f64().unwrap();
+    assert!((60.0..60.1).contains(&secs), "{live}");
     for key in [
         "pnl",
         "win_rate",

@@ -24,6 +24,8 @@ pub enum Action {
     Sell,
     CancelAll,
     CancelSelected,
+    /// Modify the selected manual order (price, size): the order form, then cancel/replace.
+    Modify,
     Flatten,
     NextFocus,
     PrevFocus,
@@ -132,13 +134,13 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         Action::Buy,
         "buy",
         &["b"],
-        "manual buy: order form with a risk verdict",
+        "manual buy: order form, the risk engine's verdict, r reduce-only",
     ),
     (
         Action::Sell,
         "sell",
         &["s"],
-        "manual sell: order form with a risk verdict",
+        "manual sell: order form, the risk engine's verdict, r reduce-only",
     ),
     (
         Action::CancelAll,
@@ -151,6 +153,12 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "cancel_selected",
         &["x"],
         "cancel the selected order",
+    ),
+    (
+        Action::Modify,
+        "modify",
+        &["e"],
+        "modify the selected manual order: price, size (cancel/replace)",
     ),
     (
         Action::Flatten,

@@ -92,6 +92,16 @@ impl<T: ThemeCycle, R> App<T, R> {
                 }
                 None => self.flash = Some("no order selected".into()),
             },
+            Action::Modify => match self.selected_order().map(|o| self.modify_form(o)) {
+                Some(Ok(form)) => {
+                    if let Some(e) = self.preview_effect(&form) {
+                        out.push(e);
+                    }
+                    self.popup = Some(Popup::Order(form));
+                }
+                Some(Err(why)) => self.flash = Some(why),
+                None => self.flash = Some("no order selected (Orders pane)".into()),
+            },
             Action::Flatten => {
                 if self.has_exposure().1 == 0 {
                     self.flash = Some("no positions to flatten".into());
@@ -311,7 +321,10 @@ impl<T: ThemeCycle, R> App<T, R> {
             Popup::Order(mut form) => {
                 if self.on_form_key(&mut form, key, out) {
                     self.popup = Some(Popup::Order(form));
-                } else if !matches!(out.last(), Some(AppEffect::Engine(Command::Manual(_)))) {
+                } else if !matches!(
+                    out.last(),
+                    Some(AppEffect::Engine(Command::Manual(_) | Command::Modify(_)))
+                ) {
                     // Closed without sending: the engine can forget the preview.
                     out.push(AppEffect::Engine(Command::ClearPreview));
                 }

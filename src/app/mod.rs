@@ -20,7 +20,7 @@ pub use config::{ConsoleConfig, OnHangup};
 pub const ENGINE_SILENCE: std::time::Duration = std::time::Duration::from_secs(2);
 pub use flatten::FlattenLine;
 pub use keymap::{Action, Keymap, KeymapConfig};
-pub use order_form::{Check, FormField, OrderForm};
+pub use order_form::{Check, FormField, ModifyTarget, OrderForm};
 pub use types::{Confirm, Mode, Pane, Popup, REPLAY_SPEEDS, ReplayClock, ReportView, ThemeCycle};
 
 use crate::domain::{Instrument, InstrumentId, Order, OrderBook, Qty, Side, TakeCost, Timestamp};
@@ -103,7 +103,9 @@ pub struct App<T, R> {
     report_max_scroll: std::cell::Cell<usize>,
     belled_seq: Option<u64>,
     pending: Vec<AppEffect>,
-    price_band_bps: Option<Decimal>,
+    /// The risk limits the order form's own checks use (all off until the loop sets
+    /// them; the engine's verdict applies its own in any case).
+    limits: crate::engine::risk::RiskLimits,
     engine_lag: Duration,
     frame_time: Duration,
     /// No new view from the engine for a while (the console's loop decides).
@@ -149,7 +151,7 @@ impl<T, R> App<T, R> {
             report_max_scroll: std::cell::Cell::new(usize::MAX),
             belled_seq: None,
             pending: Vec::new(),
-            price_band_bps: None,
+            limits: crate::engine::risk::RiskLimits::off(),
             engine_lag: Duration::ZERO,
             frame_time: Duration::ZERO,
             engine_not_responding: false,
@@ -244,7 +246,13 @@ impl<T, R> App<T, R> {
     /// The farthest a limit price may be from the mid, bps (from `risk.price_band_bps`),
     /// for the order form's local checks.
     pub fn set_price_band_bps(&mut self, bps: Decimal) {
-        self.price_band_bps = (bps > Decimal::ZERO).then_some(bps);
+        self.limits.price_band_bps = bps.max(Decimal::ZERO);
+    }
+
+    /// The risk limits (`[risk]`) for the order form's local checks: size, notional and
+    /// price band, checked with the risk engine's own functions.
+    pub fn set_risk_limits(&mut self, limits: &crate::engine::risk::RiskLimits) {
+        self.limits = limits.clone();
     }
 
     /// Themes for `t` to cycle through (e.g. loaded from the themes folder). Empty: the

@@ -1,12 +1,21 @@
 //! The manual order form: its fields, the keys that edit it, the order it describes and
-//! the verdict it shows before sending (the engine's risk verdict once published, and the
-//! checks the console can do itself).
+//! the verdict it shows before sending. The verdict is the engine's: the console asks
+//! for it (a preview) whenever the form changes, and the engine answers with every check
+//! it would run on the order (trading state, gate, a resyncing book, every risk check and
+//! the venue's filters) and answers again with each view it publishes, so the verdict
+//! follows the market. Until the first answer, and beside it, the console's own checks
+//! (the same risk functions on the limits it was given) say what they can.
+//!
+//! The form also modifies a working manual order (`e` on the Orders pane): the same
+//! form on that order's instrument and side, whose Enter sends a cancel/replace.
 
 use crate::domain::OrderSpec;
 
 use super::{App, AppEffect, fmt_dec, mid_price, take_visible};
-use crate::domain::{Instrument, OrderKind, Side, TimeInForce, TradingState};
-use crate::engine::{Command, ManualOrder, risk};
+use crate::domain::{
+    ClientOrderId, Instrument, Order, OrderKind, Qty, Side, TimeInForce, TradingState,
+};
+use crate::engine::{Command, ManualOrder, ModifyOrder, OrderPreview, risk};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
@@ -43,8 +52,21 @@ pub struct OrderForm {
     pub qty: String,
     pub price: String,
     pub field: FormField,
+    /// Reduce-only: the order may only bring a position toward zero (`r` toggles it).
+    pub reduce_only: bool,
+    /// Modifying this working manual order (cancel/replace) rather than sending a new
+    /// one: the instrument, side and reduce-only stay the order's; the size is its new
+    /// total (what filled counts toward it).
+    pub modify: Option<ModifyTarget>,
     /// Shown after a refused Enter.
     pub error: Option<String>,
+}
+
+/// The working order a form modifies, as it was when the form opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModifyTarget {
+    pub id: ClientOrderId,
+    pub filled: Qty,
 }
 
 /// One check of a verdict.
@@ -73,19 +95,42 @@ impl<T, R> App<T, R> {
             KeyCode::Char('c') if ctrl => return false,
             KeyCode::Enter => match self.form_order(form) {
                 Ok(order) => {
-                    self.flash = Some(format!(
-                        "manual {} sent",
-                        order.spec.side.as_str().to_ascii_lowercase()
-                    ));
-                    out.push(AppEffect::Engine(Command::Manual(order)));
+                    match (&form.modify, order.spec.price) {
+                        (Some(m), Some(price)) => {
+                            self.flash = Some(format!("modify {} sent", m.id));
+                            out.push(AppEffect::Engine(Command::Modify(ModifyOrder {
+                                id: m.id.clone(),
+                                price,
+                                qty: order.spec.qty,
+                            })));
+                        }
+                        (Some(_), None) => {
+                            form.error = Some("a working order keeps a limit price".into());
+                            return true;
+                        }
+                        (None, _) => {
+                            self.flash = Some(format!(
+                                "manual {}{} sent",
+                                order.spec.side.as_str().to_ascii_lowercase(),
+                                if order.spec.reduce_only {
+                                    " reduce-only"
+                                } else {
+                                    ""
+                                }
+                            ));
+                            out.push(AppEffect::Engine(Command::Manual(order)));
+                        }
+                    }
                     return false;
                 }
                 Err(why) => form.error = Some(why),
             },
+            KeyCode::Char('r') if form.modify.is_none() => form.reduce_only = !form.reduce_only,
             KeyCode::Tab | KeyCode::Down => form.field = form.field.step(true),
             KeyCode::BackTab | KeyCode::Up => form.field = form.field.step(false),
             KeyCode::Left | KeyCode::Right | KeyCode::Char(' ')
-                if matches!(form.field, FormField::Instrument | FormField::Side) =>
+                if matches!(form.field, FormField::Instrument | FormField::Side)
+                    && form.modify.is_none() =>
             {
                 let fwd = key.code != KeyCode::Left;
                 if form.field == FormField::Instrument {
@@ -98,9 +143,15 @@ impl<T, R> App<T, R> {
                     form.side = form.side.opposite();
                 }
             }
-            KeyCode::Char('b') if form.field == FormField::Side => form.side = Side::Buy,
-            KeyCode::Char('s') if form.field == FormField::Side => form.side = Side::Sell,
-            KeyCode::Char('m') if form.field == FormField::Price => form.price.clear(),
+            KeyCode::Char('b') if form.field == FormField::Side && form.modify.is_none() => {
+                form.side = Side::Buy
+            }
+            KeyCode::Char('s') if form.field == FormField::Side && form.modify.is_none() => {
+                form.side = Side::Sell
+            }
+            KeyCode::Char('m') if form.field == FormField::Price && form.modify.is_none() => {
+                form.price.clear()
+            }
             KeyCode::Char(c @ ('0'..='9' | '.'))
                 if matches!(form.field, FormField::Qty | FormField::Price) =>
             {
@@ -124,7 +175,16 @@ impl<T, R> App<T, R> {
             },
             _ => {}
         }
-        if *form != before {
+        // A change of the order (not merely a refusal shown) clears the refusal and asks
+        // the engine again.
+        let order_changed = OrderForm {
+            error: None,
+            ..form.clone()
+        } != OrderForm {
+            error: None,
+            ..before
+        };
+        if order_changed {
             form.error = None;
             if let Some(e) = self.preview_effect(form) {
                 out.push(e);
@@ -136,9 +196,75 @@ impl<T, R> App<T, R> {
     /// Ask the engine for its risk verdict on a well-formed form; it publishes it as
     /// `view.order_preview`, which [`App::verdict_text`] shows.
     pub(super) fn preview_effect(&self, form: &OrderForm) -> Option<AppEffect> {
-        self.form_order(form)
-            .ok()
-            .map(|o| AppEffect::Engine(Command::Preview(o)))
+        let order = self.form_request(form).ok()?;
+        Some(AppEffect::Engine(match (&form.modify, order.spec.price) {
+            (Some(m), Some(price)) => Command::PreviewModify(ModifyOrder {
+                id: m.id.clone(),
+                price,
+                qty: order.spec.qty,
+            }),
+            (Some(_), None) => return None,
+            (None, _) => Command::Preview(order),
+        }))
+    }
+
+    /// The form for modifying `o` (a working manual limit order): its price and its
+    /// total size, to edit.
+    pub(super) fn modify_form(&self, o: &Order) -> Result<OrderForm, String> {
+        if o.req.owner != crate::domain::Owner::Manual {
+            return Err(format!(
+                "{} is {}'s order: only manual orders are modified here",
+                o.id(),
+                o.req.owner
+            ));
+        }
+        let Some(price) = o
+            .req
+            .spec
+            .price
+            .filter(|_| o.req.spec.kind == OrderKind::Limit)
+        else {
+            return Err(format!("{} is a market order: nothing to modify", o.id()));
+        };
+        if o.modify_to.is_some() || o.cancel_pending {
+            return Err(format!("{} is already being cancelled or modified", o.id()));
+        }
+        let inst = self
+            .view
+            .markets
+            .get(o.req.spec.instrument.index())
+            .and_then(|m| m.instrument.as_ref())
+            .ok_or("instrument unknown")?;
+        Ok(OrderForm {
+            instrument: o.req.spec.instrument.index(),
+            side: o.req.spec.side,
+            qty: inst.fmt_qty(o.req.spec.qty),
+            price: inst.fmt_price(price),
+            field: FormField::Price,
+            reduce_only: o.req.spec.reduce_only,
+            modify: Some(ModifyTarget {
+                id: o.id().clone(),
+                filled: o.filled,
+            }),
+            error: None,
+        })
+    }
+
+    /// The engine's published verdict on exactly this form's order, if it has one.
+    fn engine_verdict(&self, form: &OrderForm, order: &ManualOrder) -> Option<Result<(), String>> {
+        let replaces = form.modify.as_ref().map(|m| &m.id);
+        self.view
+            .order_preview
+            .as_ref()
+            .filter(|p: &&OrderPreview| p.order == *order && p.replaces.as_ref() == replaces)
+            .map(|p| p.verdict.clone())
+    }
+
+    /// Whether the engine has answered for the form as it is now (the form's header
+    /// says whose verdict it shows).
+    pub fn engine_answered(&self, form: &OrderForm) -> bool {
+        self.form_request(form)
+            .is_ok_and(|o| self.engine_verdict(form, &o).is_some())
     }
 
     pub(super) fn new_form(&self, side: Side) -> OrderForm {
@@ -160,27 +286,51 @@ impl<T, R> App<T, R> {
             qty,
             price,
             field: FormField::Qty,
+            reduce_only: false,
+            modify: None,
             error: None,
         }
     }
 
-    /// The order a form describes, when every local check passes.
+    /// The order Enter sends: the form's order ([`App::form_request`]) when the engine's
+    /// verdict on it is yes, or, until the engine has answered, when every local check
+    /// passes. Else why not (the engine's reason first).
     pub fn form_order(&self, form: &OrderForm) -> Result<ManualOrder, String> {
-        let checks = self.local_checks(form);
-        if let Some(bad) = checks.iter().find(|c| !c.ok) {
-            return Err(bad.text.clone());
+        let order = self.form_request(form)?;
+        match self.engine_verdict(form, &order) {
+            Some(Ok(())) => Ok(order),
+            Some(Err(why)) => Err(format!("risk engine: {why}")),
+            None => match self.local_checks(form).into_iter().find(|c| !c.ok) {
+                Some(bad) => Err(bad.text),
+                None => Ok(order),
+            },
         }
+    }
+
+    /// The order a form describes (a size above zero on the lot grid, a price on the
+    /// tick grid or none for a market order), whatever the limits say: what the engine
+    /// is asked for its verdict on.
+    pub fn form_request(&self, form: &OrderForm) -> Result<ManualOrder, String> {
+        let first_bad = || {
+            self.local_checks(form)
+                .into_iter()
+                .find(|c| !c.ok)
+                .map_or_else(|| "bad order".to_string(), |c| c.text)
+        };
         let inst = self.form_instrument(form).ok_or("no instrument")?;
         let qty = parse_dec(&form.qty)
+            .filter(|d| *d > Decimal::ZERO)
             .and_then(|d| inst.qty_from_decimal(d).ok())
-            .ok_or("bad size")?;
+            .filter(|q| q.is_positive())
+            .ok_or_else(first_bad)?;
         let price = if form.price.trim().is_empty() {
             None
         } else {
             Some(
                 parse_dec(&form.price)
+                    .filter(|d| *d > Decimal::ZERO)
                     .and_then(|d| inst.price_from_decimal(d).ok())
-                    .ok_or("bad price")?,
+                    .ok_or_else(first_bad)?,
             )
         };
         Ok(ManualOrder {
@@ -199,7 +349,7 @@ impl<T, R> App<T, R> {
                 } else {
                     TimeInForce::Ioc
                 },
-                reduce_only: false,
+                reduce_only: form.reduce_only,
             },
             client_id: None,
         })
@@ -217,14 +367,9 @@ impl<T, R> App<T, R> {
     /// checks the console can do itself ([`App::local_checks`]).
     pub fn verdict_text(&self, form: &OrderForm) -> Vec<Check> {
         let mut out = Vec::new();
-        if let Ok(order) = self.form_order(form) {
-            let engine = self
-                .view
-                .order_preview
-                .as_ref()
-                .filter(|p| p.order == order);
+        if let Ok(order) = self.form_request(form) {
             // Until the engine answers (within a frame) only the local checks show.
-            match engine.map(|p| &p.verdict) {
+            match self.engine_verdict(form, &order).as_ref() {
                 Some(Ok(())) => out.push(Check {
                     ok: true,
                     text: "risk engine: approved".into(),
@@ -280,10 +425,34 @@ impl<T, R> App<T, R> {
                 }
                 Ok(q) => {
                     out.push(ok(format!("size {} on the lot grid", inst.fmt_qty(q))));
+                    let max = self.limits.max_order_qty;
+                    if risk::max_order_qty(inst.qty(q), max).is_err() {
+                        out.push(bad(format!(
+                            "size {} over max_order_qty {}",
+                            inst.fmt_qty(q),
+                            max.normalize()
+                        )));
+                    }
                     Some(q)
                 }
             },
         };
+        if let (Some(m), Some(q)) = (&form.modify, qty) {
+            if q <= m.filled {
+                out.push(bad(format!(
+                    "new total size must be above the {} filled",
+                    inst.fmt_qty(m.filled)
+                )));
+            } else if m.filled.is_positive() {
+                out.push(ok(format!(
+                    "{} filled stays with {}; the replacement is for {}",
+                    inst.fmt_qty(m.filled),
+                    m.id,
+                    inst.fmt_qty(q.saturating_sub(m.filled))
+                )));
+            }
+        }
+        let max_notional = self.limits.max_order_notional;
         let mid = mid_price(market);
         if form.price.trim().is_empty() {
             // Market order: walk the opposite side.
@@ -297,6 +466,8 @@ impl<T, R> App<T, R> {
                             fmt_dec(avg, inst.price_precision + 1),
                             cost.worst.map_or("-".into(), |p| inst.fmt_price(p))
                         )));
+                        let notional = avg * inst.qty(q);
+                        out.push(notional_check(notional, max_notional));
                     }
                     _ => out.push(bad(format!(
                         "market: visible book cannot fill {} ",
@@ -317,8 +488,10 @@ impl<T, R> App<T, R> {
                     ))),
                     Ok(p) => {
                         out.push(ok(format!("price {} on the tick grid", inst.fmt_price(p))));
-                        if let (Some(band), Some(mid)) = (self.price_band_bps, mid)
+                        let band = self.limits.price_band_bps;
+                        if let Some(mid) = mid
                             && !mid.is_zero()
+                            && band > Decimal::ZERO
                         {
                             // The engine's own band check decides; the distance is for reading.
                             let off = ((inst.price(p) - mid).abs() / mid * Decimal::from(10_000))
@@ -337,16 +510,40 @@ impl<T, R> App<T, R> {
                             out.push(ok("marketable: takes liquidity".into()));
                         }
                         if let Some(q) = qty {
-                            out.push(ok(format!("notional {}", fmt_dec(inst.notional(p, q), 2))));
+                            out.push(notional_check(inst.notional(p, q), max_notional));
                         }
                     }
                 },
             }
         }
-        if self.view.trading_state == TradingState::Halted {
+        if self.view.trading_state == TradingState::Halted && !form.reduce_only {
             out.push(bad("HALTED: only reduce-only exits pass".into()));
         }
         out
+    }
+}
+
+/// The notional against `max_order_notional` (0: off), by the risk engine's own check.
+fn notional_check(notional: Decimal, max: Decimal) -> Check {
+    let text = fmt_dec(notional, 2);
+    if risk::order_notional(notional, Decimal::ZERO, max).is_err() {
+        Check {
+            ok: false,
+            text: format!(
+                "notional {text} over max_order_notional {}",
+                max.normalize()
+            ),
+        }
+    } else if max > Decimal::ZERO {
+        Check {
+            ok: true,
+            text: format!("notional {text} (max {})", max.normalize()),
+        }
+    } else {
+        Check {
+            ok: true,
+            text: format!("notional {text}"),
+        }
     }
 }
 

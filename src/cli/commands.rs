@@ -94,7 +94,7 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
     }
     let theme = super::console_theme(&cfg, config)?;
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
-    app.set_price_band_bps(cfg.risk.price_band_bps);
+    app.set_risk_limits(&cfg.risk);
     app.set_mode(pit::app::Mode::Replay);
     app.set_replay_speed(a.speed);
     let result = runtime()?.block_on(pit::console::run(handle, app, cfg.console.fps))?;

@@ -327,7 +327,7 @@ pub fn attach(config: Option<&PathBuf>, a: AttachArgs) -> anyhow::Result<ExitCod
         theme,
         std::sync::Arc::new(pit::engine::view::EngineView::default()),
     );
-    app.set_price_band_bps(cfg.risk.price_band_bps);
+    app.set_risk_limits(&cfg.risk);
     let opts = pit::attach::AttachOptions {
         role: if a.view { Role::Viewer } else { Role::Admin },
         fps: cfg.console.fps,

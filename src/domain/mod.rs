@@ -23,8 +23,8 @@ pub use instrument::{Instrument, InstrumentId};
 pub use invalid::Invalid;
 pub use num::{Price, Qty};
 pub use order::{
-    ClientOrderId, Fill, Liquidity, Order, OrderKind, OrderRequest, OrderSpec, OrderStatus,
-    OrderTag, Owner, Side, StrategyId, TimeInForce, TransitionError,
+    ClientOrderId, Fill, Liquidity, ModifyTo, Order, OrderKind, OrderRequest, OrderSpec,
+    OrderStatus, OrderTag, Owner, Side, StrategyId, TimeInForce, TransitionError,
 };
 pub use position::{FillEffect, Position};
 pub use time::{TimeOfDay, Timestamp};

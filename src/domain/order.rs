@@ -215,6 +215,22 @@ pub struct Order {
     /// A cancel was requested and not yet answered.
     pub cancel_pending: bool,
     pub reject_reason: Option<String>,
+    /// A modify (cancel/replace) of this order is under way: its cancel was sent, and a
+    /// replacement at this price and total size follows once the venue confirms it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modify_to: Option<ModifyTo>,
+    /// This order is the replacement of a modify: the working order it replaced (whose
+    /// filled part stayed with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<ClientOrderId>,
+}
+
+/// Where a modify takes a working limit order: its new price and its new total size
+/// (the part already filled counts toward it; the replacement carries the rest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModifyTo {
+    pub price: Price,
+    pub qty: Qty,
 }
 
 impl Order {
@@ -229,6 +245,8 @@ impl Order {
             queue_ahead: None,
             cancel_pending: false,
             reject_reason: None,
+            modify_to: None,
+            replaces: None,
         }
     }
 

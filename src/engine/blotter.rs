@@ -66,6 +66,10 @@ pub enum StepKind {
     CancelRequested,
     /// The risk engine refused it: it never left the process.
     Refused,
+    /// A modify (cancel/replace) was asked: its cancel was sent.
+    ModifyRequested,
+    /// A modify's replacement took its place: this order.
+    ReplacedBy(ClientOrderId),
 }
 
 /// One step of an order's history.
@@ -81,12 +85,14 @@ pub struct OrderStep {
 
 impl OrderStep {
     /// `NEW`, `ACKED`, `PARTIAL`, `FILLED`, `CANCELLED`, `REJECTED`, `CANCEL SENT`,
-    /// `REFUSED`.
+    /// `REFUSED`, `MODIFY SENT`, `REPLACED`.
     pub fn word(&self) -> &'static str {
         match &self.kind {
             StepKind::Status(s) => s.as_str(),
             StepKind::CancelRequested => "CANCEL SENT",
             StepKind::Refused => "REFUSED",
+            StepKind::ModifyRequested => "MODIFY SENT",
+            StepKind::ReplacedBy(_) => "REPLACED",
         }
     }
 }
@@ -115,6 +121,14 @@ impl OrderRecord {
         } else {
             self.order.status.as_str()
         }
+    }
+
+    /// The order a modify's replacement took the place of this one, if one did.
+    pub fn replaced_by(&self) -> Option<&ClientOrderId> {
+        self.steps.iter().rev().find_map(|s| match &s.kind {
+            StepKind::ReplacedBy(id) => Some(id),
+            _ => None,
+        })
     }
 
     /// Why it was rejected by the venue or refused by risk.
@@ -189,7 +203,14 @@ impl Blotter {
         let terminal = o.status.is_terminal();
         if let Some(rec) = self.record_mut(id) {
             rec.order = o.clone();
-            rec.push_step(o.updated, StepKind::Status(o.status), o.filled);
+            // An update that changes neither state nor fill (a modify under way) is no step.
+            let same = rec
+                .steps
+                .last()
+                .is_some_and(|s| s.kind == StepKind::Status(o.status) && s.filled == o.filled);
+            if !same {
+                rec.push_step(o.updated, StepKind::Status(o.status), o.filled);
+            }
         }
         if terminal && let Some(rec) = self.open.remove(id) {
             self.closed.push_back(rec);
@@ -203,7 +224,20 @@ impl Blotter {
         if let Some(rec) = self.open.get_mut(id) {
             let filled = rec.order.filled;
             rec.order.cancel_pending = true;
-            rec.push_step(now, StepKind::CancelRequested, filled);
+            let kind = if rec.order.modify_to.is_some() {
+                StepKind::ModifyRequested
+            } else {
+                StepKind::CancelRequested
+            };
+            rec.push_step(now, kind, filled);
+        }
+    }
+
+    /// A modify's replacement `new` took the place of `old`.
+    fn replaced(&mut self, old: &ClientOrderId, new: &ClientOrderId, now: Timestamp) {
+        if let Some(rec) = self.record_mut(old) {
+            let filled = rec.order.filled;
+            rec.push_step(now, StepKind::ReplacedBy(new.clone()), filled);
         }
     }
 
@@ -286,12 +320,17 @@ impl Engine {
                 Effect::OrderUpdate(o) => {
                     // The arrival mid of a new order: the book as it was when it was sent
                     // (nothing moves the book between the placing and this call's end).
-                    let mid = if self.blotter.knows(o.id()) {
-                        None
-                    } else {
+                    let new = !self.blotter.knows(o.id());
+                    let mid = if new {
                         self.mid_of(o.req.spec.instrument)
+                    } else {
+                        None
                     };
                     self.blotter.order_update(o, mid, closed_len);
+                    if new && let Some(old) = &o.replaces {
+                        let now = self.now;
+                        self.blotter.replaced(old, o.id(), now);
+                    }
                 }
                 Effect::Cancel(id) => {
                     let now = self.now;

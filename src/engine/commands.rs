@@ -9,7 +9,7 @@ use super::risk::RiskApproved;
 use super::{Alert, AlertLevel, AuditEntry, ClosedTrade, Engine};
 use crate::domain::{
     ClientOrderId, ExecReport, Fill, InstrumentId, MarketEvent, Order, OrderRequest, OrderTag,
-    Owner, Position, StrategyId, TradingState, VenueRules,
+    Owner, Position, Price, Qty, StrategyId, TradingState, VenueRules,
 };
 
 /// A manual order from the console or the command line.
@@ -18,6 +18,16 @@ pub struct ManualOrder {
     pub spec: OrderSpec,
     /// An explicit client id; the engine assigns one when absent.
     pub client_id: Option<ClientOrderId>,
+}
+
+/// Modify a working manual limit order (cancel/replace): its new limit price and its new
+/// total size. The part already filled counts toward the size and stays with the old
+/// order; the replacement, sent once the venue confirms the cancel, carries the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModifyOrder {
+    pub id: ClientOrderId,
+    pub price: Price,
+    pub qty: Qty,
 }
 
 /// Operator commands. Serde-serialisable: an attached console (`pit attach`) sends them
@@ -49,6 +59,10 @@ pub enum Command {
     Preview(ManualOrder),
     /// Forget the preview (the form was closed).
     ClearPreview,
+    /// Modify a working manual order: cancel/replace (see [`ModifyOrder`]).
+    Modify(ModifyOrder),
+    /// Show the risk verdict on a modify's replacement without sending anything.
+    PreviewModify(ModifyOrder),
     Cancel(ClientOrderId),
     CancelAll,
     /// Close positions: one instrument or all.
@@ -80,6 +94,8 @@ impl Command {
             Command::Manual(_) => "manual-order",
             Command::Preview(_) => "preview",
             Command::ClearPreview => "clear-preview",
+            Command::Modify(_) => "modify",
+            Command::PreviewModify(_) => "preview-modify",
             Command::Cancel(_) => "cancel",
             Command::CancelAll => "cancel-all",
             Command::Flatten(_) => "flatten",
@@ -148,9 +164,13 @@ pub enum Effect {
 /// The risk verdict on an order the console is about to send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderPreview {
+    /// The order as asked; for a modify, its new price and new total size.
     pub order: ManualOrder,
     /// `Ok` when every check passes now, else the refusal in words.
     pub verdict: Result<(), String>,
+    /// A modify's preview: the working order it would replace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<ClientOrderId>,
 }
 
 pub(super) fn manual_request(m: &ManualOrder, client_id: ClientOrderId) -> OrderRequest {
@@ -187,6 +207,11 @@ impl Engine {
             }
             Command::Preview(m) => self.preview(m),
             Command::ClearPreview => self.order_preview = None,
+            Command::Modify(m) => {
+                self.order_preview = None;
+                self.modify_order(m, out)
+            }
+            Command::PreviewModify(m) => self.preview_modify(m),
             Command::Cancel(id) => self.cancel_command(&id, out),
             Command::CancelAll => {
                 let n = self.cancel_where(|_| true, out);

@@ -10,7 +10,7 @@
 //! `config.rs` (`[engine]`, `[kill_switch]`), `commands.rs` (the inputs, effects and
 //! operator commands), `market.rs` (books and the tape), `strategies.rs` (calling the
 //! strategies, acting on their intents), `orders.rs` (placing through risk, cancels,
-//! execution reports), `portfolio.rs` (fills, positions, PnL, loss limits), `kill.rs` (the
+//! execution reports), `modify.rs` (a manual order's cancel/replace), `portfolio.rs` (fills, positions, PnL, loss limits), `kill.rs` (the
 //! kill switch, halts and flattening), `alerts.rs`, `blotter.rs` (fills and order
 //! history for the console, fed from each call's effects); `risk/` (the pre-trade checks),
 //! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`.
@@ -22,6 +22,7 @@ mod commands;
 mod config;
 mod kill;
 mod market;
+mod modify;
 mod orders;
 pub mod persist;
 mod portfolio;
@@ -30,7 +31,7 @@ mod strategies;
 pub mod view;
 
 pub use alerts::{Alert, AlertLevel};
-pub use commands::{Command, Effect, Input, ManualOrder, OrderPreview};
+pub use commands::{Command, Effect, Input, ManualOrder, ModifyOrder, OrderPreview};
 pub use config::{EngineConfig, KillSwitchConfig};
 pub use kill::KillProgress;
 pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts, Trip};
@@ -89,8 +90,6 @@ pub struct Engine {
     tape: VecDeque<(InstrumentId, TradeTick)>,
     positions: Vec<Position>,
     unrealized: Vec<Decimal>,
-    /// Net PnL of the round trip open on each instrument (for consecutive-loss tracking).
-    trip_pnl: Vec<Decimal>,
     open_orders: BTreeMap<ClientOrderId, Order>,
     closed_orders: VecDeque<Order>,
     used_ids: HashSet<ClientOrderId>,
@@ -160,6 +159,7 @@ impl Engine {
                 positions: (0..n)
                     .map(|i| Position::new(InstrumentId(i as u16)))
                     .collect(),
+                trip_pnl: vec![Decimal::ZERO; n],
                 ..StrategyStats::default()
             })
             .collect();
@@ -184,7 +184,6 @@ impl Engine {
                 .map(|i| Position::new(InstrumentId(i as u16)))
                 .collect(),
             unrealized: vec![Decimal::ZERO; n],
-            trip_pnl: vec![Decimal::ZERO; n],
             instruments: setup.instruments,
             open_orders: BTreeMap::new(),
             closed_orders: VecDeque::new(),
@@ -429,7 +428,7 @@ impl Engine {
     }
 
     /// At the day boundary (`engine.day_boundary`) the day's counters start again: the
-    /// equity the daily loss counts from, the losing streak and its cooldown, the round
+    /// equity the daily loss counts from, the strategies' losing streaks and cooldowns, the round
     /// trips. A halt for the previous day's loss stays until a person re-arms.
     fn roll_day(&mut self, out: &mut Vec<Effect>) {
         let day = self.cfg.day_boundary.day_of(self.now);

@@ -11,6 +11,8 @@ use rust_decimal::Decimal;
 
 /// Account figures for one risk check, computed before the check borrows the engine.
 struct RiskFigures {
+    /// Open orders of the account (less the one a modify replaces).
+    open_orders: usize,
     position: Decimal,
     open_buy: Decimal,
     open_sell: Decimal,
@@ -32,7 +34,7 @@ macro_rules! risk_ctx {
             position: $f.position,
             open_buy_qty: $f.open_buy,
             open_sell_qty: $f.open_sell,
-            open_orders: $e.open_orders.len(),
+            open_orders: $f.open_orders,
             open_on_instrument: $f.open_on_instrument,
             venue_rules: &$e.venue_rules[i],
             duplicate_id: $e.used_ids.contains(&$req.client_id),
@@ -86,6 +88,16 @@ impl Engine {
 
     /// The numbers the risk engine needs about an order's instrument and the account.
     fn risk_figures(&self, req: &OrderRequest) -> RiskFigures {
+        self.risk_figures_without(req, None)
+    }
+
+    /// [`Engine::risk_figures`] as if the open order `except` were gone (a modify's
+    /// replacement takes the place of the order it replaces).
+    fn risk_figures_without(
+        &self,
+        req: &OrderRequest,
+        except: Option<&ClientOrderId>,
+    ) -> RiskFigures {
         let i = req.spec.instrument.index();
         let inst = &self.instruments[i];
         // Summed in lots (integers, wide enough for any number of orders) and converted to
@@ -94,7 +106,12 @@ impl Engine {
         // against a thousand resting orders the engine's main cost.
         let (mut buy_lots, mut sell_lots, mut reduce_net_lots) = (0i128, 0i128, 0i128);
         let mut open_on_instrument = 0;
+        let mut open_orders = 0;
         for o in self.open_orders.values() {
+            if Some(o.id()) == except {
+                continue;
+            }
+            open_orders += 1;
             if o.req.spec.instrument != req.spec.instrument {
                 continue;
             }
@@ -119,6 +136,7 @@ impl Engine {
         let open_sell = inst.lots_to_units(sell_lots);
         let reducible = self.positions[i].qty + inst.lots_to_units(reduce_net_lots);
         RiskFigures {
+            open_orders,
             position: if req.spec.reduce_only {
                 reducible
             } else {
@@ -134,23 +152,81 @@ impl Engine {
 
     /// The risk verdict on a manual order without sending it (the console's order form).
     pub(super) fn preview(&mut self, m: ManualOrder) {
-        let verdict = if m.spec.instrument.index() >= self.instruments.len() {
-            Err("unknown instrument".to_string())
-        } else if !self.may_place_manual(m.spec.reduce_only) {
-            Err(format!("{} allows reduce-only orders only", self.state))
-        } else {
-            let req = manual_request(&m, ClientOrderId::new("preview"));
-            let figures = self.risk_figures(&req);
-            let ctx = risk_ctx!(self, figures, &req);
-            self.risk.evaluate(&req, &ctx).map_err(|r| r.to_string())
-        };
-        self.order_preview = Some(OrderPreview { order: m, verdict });
+        let verdict = self.manual_verdict(&m, None);
+        self.order_preview = Some(OrderPreview {
+            order: m,
+            verdict,
+            replaces: None,
+        });
+    }
+
+    /// The preview's verdict again, on the market and the account as they are now (the
+    /// form's verdict follows the market, and a cooldown that ended no longer shows).
+    /// Called when the view is published; decides nothing.
+    pub(super) fn refresh_preview(&mut self) {
+        if let Some(mut p) = self.order_preview.take() {
+            p.verdict = match (&p.replaces, p.order.spec.price) {
+                (None, _) => self.manual_verdict(&p.order, None),
+                (Some(id), Some(price)) => self
+                    .modify_verdict(&super::ModifyOrder {
+                        id: id.clone(),
+                        price,
+                        qty: p.order.spec.qty,
+                    })
+                    .map(|_| ()),
+                (Some(_), None) => Err("a modify needs a limit price".to_string()),
+            };
+            self.order_preview = Some(p);
+        }
+    }
+
+    /// What the engine would answer to this manual order now, in the order it asks: the
+    /// instrument, the trading state, the trading gate, a resyncing book, then every risk
+    /// check ([`super::risk::RiskEngine::evaluate`], the venue's filters included). A dry
+    /// run: nothing changes.
+    /// `except`: the open order a modify's replacement takes the place of (not counted).
+    pub(super) fn manual_verdict(
+        &self,
+        m: &ManualOrder,
+        except: Option<&ClientOrderId>,
+    ) -> Result<(), String> {
+        let i = m.spec.instrument.index();
+        if i >= self.instruments.len() {
+            return Err("unknown instrument".to_string());
+        }
+        if !self.may_place_manual(m.spec.reduce_only) {
+            return Err(format!("{} allows reduce-only orders only", self.state));
+        }
+        if !m.spec.reduce_only && !self.gate.is_open() {
+            return Err("the trading gate is closed: only reduce-only exits pass".to_string());
+        }
+        if self.resyncing[i] && !m.spec.reduce_only {
+            let symbol = &self.instruments[i].symbol;
+            return Err(format!(
+                "{symbol} is RESYNCING: no new orders until a fresh snapshot"
+            ));
+        }
+        let req = manual_request(m, ClientOrderId::new("preview"));
+        let figures = self.risk_figures_without(&req, except);
+        let ctx = risk_ctx!(self, figures, &req);
+        self.risk.evaluate(&req, &ctx).map_err(|r| r.to_string())
     }
 
     /// Run an order through risk; on approval record it and emit it. Returns its id.
     pub(super) fn place(
         &mut self,
         req: OrderRequest,
+        out: &mut Vec<Effect>,
+    ) -> Option<ClientOrderId> {
+        self.place_as(req, None, out)
+    }
+
+    /// [`Engine::place`], for the replacement of a modify: the new order names the one it
+    /// replaces.
+    pub(super) fn place_as(
+        &mut self,
+        req: OrderRequest,
+        replaces: Option<ClientOrderId>,
         out: &mut Vec<Effect>,
     ) -> Option<ClientOrderId> {
         let i = req.spec.instrument.index();
@@ -181,8 +257,9 @@ impl Engine {
             Ok(approved) => {
                 let id = approved.client_id.clone();
                 self.used_ids.insert(id.clone());
-                self.open_orders
-                    .insert(id.clone(), Order::new((*approved).clone(), self.now));
+                let mut order = Order::new((*approved).clone(), self.now);
+                order.replaces = replaces;
+                self.open_orders.insert(id.clone(), order);
                 self.orders_sent += 1;
                 if let Some(o) = self.open_orders.get(&id) {
                     out.push(Effect::OrderUpdate(o.clone()));
@@ -272,13 +349,23 @@ impl Engine {
                 if let Some(o) = self.open_orders.get_mut(&id) {
                     let _ = o.on_cancel(now);
                     out.push(Effect::OrderUpdate(o.clone()));
+                    let modified = o.modify_to.map(|to| (o.clone(), to));
                     self.close_order(&id, out);
+                    if let Some((old, to)) = modified {
+                        self.replace_after_cancel(&old, to, out);
+                    }
                 }
             }
             ExecReport::CancelRejected { id, reason, .. } => {
                 if let Some(o) = self.open_orders.get_mut(&id) {
                     o.cancel_pending = false;
-                    if self.kill_targets.contains(&id) {
+                    if o.modify_to.take().is_some() {
+                        out.push(Effect::OrderUpdate(o.clone()));
+                        let text = format!(
+                            "modify of {id} failed: the venue refused its cancel ({reason}); the order works as it was"
+                        );
+                        self.alert(AlertLevel::Warn, "operator", text, out);
+                    } else if self.kill_targets.contains(&id) {
                         let text = format!(
                             "kill switch: cancel of {id} failed ({reason}); the order may still work: retrying"
                         );
@@ -300,6 +387,13 @@ impl Engine {
             return;
         };
         self.resolve_kill_target(&order, out);
+        if order.modify_to.is_some() && order.status == crate::domain::OrderStatus::Filled {
+            let text = format!(
+                "modify of {}: filled in full before its cancel landed; nothing replaced",
+                order.id()
+            );
+            self.alert(AlertLevel::Info, "operator", text, out);
+        }
         if let Owner::Strategy(s) = order.req.owner {
             self.call_strategy(s, out, |st, ctx, buf| st.on_order_closed(ctx, &order, buf));
         }

@@ -121,7 +121,7 @@ pub struct Recovered {
 /// are keystrokes rather than actions.
 pub(crate) fn audited(cmd: &Command) -> Option<(String, String)> {
     let detail = match cmd {
-        Command::Preview(_) | Command::ClearPreview => return None,
+        Command::Preview(_) | Command::ClearPreview | Command::PreviewModify(_) => return None,
         Command::ToggleStrategy(s) => format!("S{}", u16::from(*s) + 1),
         Command::SetStrategy(s, on) => format!("S{} {}", u16::from(*s) + 1, on),
         Command::Manual(m) => format!(
@@ -139,6 +139,7 @@ pub(crate) fn audited(cmd: &Command) -> Option<(String, String)> {
             }
         ),
         Command::Cancel(id) => id.to_string(),
+        Command::Modify(m) => format!("{} to price {} qty {} lots", m.id, m.price.0, m.qty.0),
         Command::Flatten(Some(i)) => format!("#{}", i.0),
         _ => String::new(),
     };
@@ -310,8 +311,6 @@ impl Engine {
                                 ..Trip::default()
                             },
                         };
-                        // The loss streak counts this trip's PnL so far too.
-                        self.trip_pnl[i] = self.trips[i].realized - self.trips[i].fees;
                     }
                     realized += p.realized;
                     fees += p.fees;

@@ -136,16 +136,18 @@ impl Engine {
         if let Some(Owner::Strategy(s)) = owner
             && let Some(st) = self.strat_stats.get_mut(s as usize)
         {
-            st.positions[i].apply_fill(fill.side, price, qty, fill.fee);
+            // The loss streak is the strategy's own: its round trips on its own position.
+            let own = st.positions[i].apply_fill(fill.side, price, qty, fill.fee);
+            st.trip_pnl[i] += own.realized - fill.fee;
+            if own.round_trip_closed {
+                let pnl = std::mem::take(&mut st.trip_pnl[i]);
+                self.risk.record_round_trip(s, pnl, now);
+            }
         }
         self.realized += effect.realized;
         self.fees += fill.fee;
-        self.trip_pnl[i] += effect.realized - fill.fee;
         if effect.round_trip_closed {
-            let pnl = self.trip_pnl[i];
-            self.risk.record_round_trip(pnl, now);
             self.day_trades += 1;
-            self.trip_pnl[i] = Decimal::ZERO;
         }
         self.remark(i);
         self.fills += 1;

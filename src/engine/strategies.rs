@@ -9,6 +9,9 @@ use crate::strategy::{Intent, StrategyCtx};
 #[derive(Clone, Debug, Default)]
 pub(super) struct StrategyStats {
     pub(super) positions: Vec<Position>,
+    /// Net PnL of the round trip open on the strategy's own position, per instrument
+    /// (its losing streak counts these).
+    pub(super) trip_pnl: Vec<rust_decimal::Decimal>,
     pub(super) orders: u64,
     pub(super) held: u64,
     pub(super) refused: u64,

@@ -329,6 +329,7 @@ pub enum HaltLatchState {
 impl Engine {
     /// Build the view. Allocates: call it at the console's frame rate, not per event.
     pub fn view(&mut self) -> EngineView {
+        self.refresh_preview();
         let markets = self.market_views();
         let positions = self.position_views();
         let pnl = self.pnl_view();

@@ -8,8 +8,8 @@
 use super::refusal::Refusal;
 use super::{BPS, NANOS_PER_SEC, RiskCtx, RiskLimits};
 use crate::domain::{
-    FilterOrder, Instrument, OrderBook, OrderKind, OrderRequest, Price, Qty, Side, TimeInForce,
-    Timestamp, VenueRulesState,
+    FilterOrder, Instrument, OrderBook, OrderKind, OrderRequest, Price, Qty, Side, StrategyId,
+    TimeInForce, Timestamp, VenueRulesState,
 };
 use rust_decimal::Decimal;
 use std::collections::VecDeque;
@@ -154,9 +154,10 @@ pub(super) fn reduces(side: Side, qty: Decimal, position: Decimal) -> Result<(),
     Ok(())
 }
 
-/// Check 4, loss cooldown: no new orders before `until`, the end of the cooldown that
-/// `losses` losing round trips in a row started.
+/// Check 4, loss cooldown: no new orders of `strategy` before `until`, the end of the
+/// cooldown that its `losses` losing round trips in a row started.
 pub(super) fn cooldown(
+    strategy: StrategyId,
     until: Option<Timestamp>,
     losses: u32,
     now: Timestamp,
@@ -166,6 +167,7 @@ pub(super) fn cooldown(
     {
         let left = until.0.saturating_sub(now.0);
         return Err(Refusal::Cooldown {
+            strategy,
             losses,
             until,
             remaining_ms: u64::try_from(div_ceil(left, NANOS_PER_MS)).unwrap_or(0),
@@ -273,7 +275,7 @@ pub(super) fn walk(
 }
 
 /// Check 9, max order qty: the order's size (base units) is at most `max`.
-pub(super) fn max_order_qty(qty: Decimal, max: Decimal) -> Result<(), Refusal> {
+pub fn max_order_qty(qty: Decimal, max: Decimal) -> Result<(), Refusal> {
     if max > Decimal::ZERO && qty > max {
         return Err(Refusal::MaxOrderQty {
             qty: qty.normalize(),

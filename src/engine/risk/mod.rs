@@ -15,9 +15,15 @@
 //! 3. reduce-only orders must really reduce (opposite side to a non-zero position, qty no
 //!    larger than the position) and are then **approved without the remaining checks**:
 //!    exits are never blocked by loss limits, cooldown, rate, staleness or size caps;
-//! 4. loss cooldown; 5. daily loss; 6. drawdown; 7. stale market data; 8. no market to price
+//! 4. loss cooldown (a strategy's own: see below); 5. daily loss; 6. drawdown; 7. stale market data; 8. no market to price
 //!    the order; 9. max order qty; 10. max order notional; 11. price band; 12. max position;
 //!    13. position flip; 14. max open orders; 15. rate limit.
+//!
+//! The loss cooldown belongs to the strategy that lost: each strategy keeps its own
+//! losing streak (its round trips, counted on its own position), and its cooldown holds
+//! only its own new orders. One strategy's streak never cools down another, and manual
+//! orders are never held by a strategy's streak (a person at the console decides for
+//! themselves; the loss limits, sizes and every other check still apply to them).
 //!
 //! Every limit is a [`RiskLimits`] field; a value of 0 (or `false`) turns its check off.
 //!
@@ -31,13 +37,15 @@
 mod checks;
 mod refusal;
 
-pub use checks::{lot_grid, order_notional, order_size, price_band, tick_grid};
+pub use checks::{lot_grid, max_order_qty, order_notional, order_size, price_band, tick_grid};
 pub use refusal::{Refusal, Refused};
 
 use crate::domain::Invalid;
-use crate::domain::{Instrument, OrderBook, OrderRequest, Timestamp, VenueRulesState};
+use crate::domain::{
+    Instrument, OrderBook, OrderRequest, Owner, StrategyId, Timestamp, VenueRulesState,
+};
 use rust_decimal::Decimal;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Deref;
 
 /// A value the risk engine approved. It cannot be built outside this module.
@@ -103,8 +111,9 @@ pub struct RiskLimits {
     /// Largest drawdown, quote currency: when the equity peak minus current equity is at or
     /// above this, new orders are refused and the engine halts. 0 disables.
     pub max_drawdown: Decimal,
-    /// After this many losing round trips in a row, new (non-reducing) orders wait for
-    /// `loss_cooldown_secs`. A round trip that does not lose resets the count. 0 disables.
+    /// After this many losing round trips in a row of one strategy, that strategy's new
+    /// (non-reducing) orders wait for `loss_cooldown_secs`; other strategies and manual
+    /// orders go on. A round trip that does not lose resets the count. 0 disables.
     pub max_consecutive_losses: u32,
     /// Length of the cooldown after `max_consecutive_losses` losses, seconds. 0 disables.
     pub loss_cooldown_secs: u64,
@@ -134,6 +143,24 @@ impl Default for RiskLimits {
 }
 
 impl RiskLimits {
+    /// Every check off.
+    pub fn off() -> Self {
+        RiskLimits {
+            max_order_qty: Decimal::ZERO,
+            max_order_notional: Decimal::ZERO,
+            max_position: Decimal::ZERO,
+            max_open_orders: 0,
+            max_orders_per_sec: 0,
+            price_band_bps: Decimal::ZERO,
+            forbid_flip: false,
+            daily_loss_limit: Decimal::ZERO,
+            max_drawdown: Decimal::ZERO,
+            max_consecutive_losses: 0,
+            loss_cooldown_secs: 0,
+            stale_data_ms: 0,
+        }
+    }
+
     /// Refuse values that make no sense; the error's key is the field name.
     pub fn validate(&self) -> Result<(), Invalid> {
         let decimals = [
@@ -204,17 +231,27 @@ pub struct RiskStats {
     pub refused: u64,
 }
 
-/// The pre-trade risk engine: the checks, the rolling rate window and the loss streak.
-/// One per account; synchronous and deterministic.
+/// One strategy's losing streak and its cooldown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Streak {
+    /// Losing round trips in a row since the last win, break-even or cooldown.
+    losses: u32,
+    /// The end of the latest cooldown, if one was ever started.
+    cooldown_until: Option<Timestamp>,
+    /// The streak length that started the latest cooldown.
+    cooldown_losses: u32,
+}
+
+/// The pre-trade risk engine: the checks, the rolling rate window and each strategy's
+/// loss streak. One per account; synchronous and deterministic.
 #[derive(Clone, Debug)]
 pub struct RiskEngine {
     limits: RiskLimits,
     /// Times of the latest approved orders, oldest first; at most `max_orders_per_sec`.
     recent: VecDeque<Timestamp>,
-    consecutive_losses: u32,
-    cooldown_until: Option<Timestamp>,
-    /// The streak length that started the latest cooldown.
-    cooldown_losses: u32,
+    /// Each strategy's losing streak and cooldown (ordered: nothing here depends on a
+    /// hash order).
+    streaks: BTreeMap<StrategyId, Streak>,
     stats: RiskStats,
 }
 
@@ -225,9 +262,7 @@ impl RiskEngine {
         RiskEngine {
             limits,
             recent: VecDeque::with_capacity(cap),
-            consecutive_losses: 0,
-            cooldown_until: None,
-            cooldown_losses: 0,
+            streaks: BTreeMap::new(),
             stats: RiskStats::default(),
         }
     }
@@ -258,29 +293,29 @@ impl RiskEngine {
         }
     }
 
-    /// A round trip closed with this net PnL: a loss lengthens the losing streak, anything
-    /// else ends it. When the streak reaches `max_consecutive_losses`, a cooldown of
-    /// `loss_cooldown_secs` starts at `now` and the streak starts again from zero.
-    pub fn record_round_trip(&mut self, pnl: Decimal, now: Timestamp) {
+    /// A round trip of `strategy` (on its own position) closed with this net PnL: a loss
+    /// lengthens that strategy's losing streak, anything else ends it. When the streak
+    /// reaches `max_consecutive_losses`, a cooldown of `loss_cooldown_secs` starts at
+    /// `now` for that strategy alone, and its streak starts again from zero.
+    pub fn record_round_trip(&mut self, strategy: StrategyId, pnl: Decimal, now: Timestamp) {
+        let streak = self.streaks.entry(strategy).or_default();
         if !pnl.is_sign_negative() || pnl.is_zero() {
-            self.consecutive_losses = 0;
+            streak.losses = 0;
             return;
         }
-        self.consecutive_losses = self.consecutive_losses.saturating_add(1);
+        streak.losses = streak.losses.saturating_add(1);
         let max = self.limits.max_consecutive_losses;
-        if max > 0 && self.consecutive_losses >= max && self.limits.loss_cooldown_secs > 0 {
+        if max > 0 && streak.losses >= max && self.limits.loss_cooldown_secs > 0 {
             let secs = std::time::Duration::from_secs(self.limits.loss_cooldown_secs);
-            self.cooldown_until = Some(now + secs);
-            self.cooldown_losses = self.consecutive_losses;
-            self.consecutive_losses = 0;
+            streak.cooldown_until = Some(now + secs);
+            streak.cooldown_losses = streak.losses;
+            streak.losses = 0;
         }
     }
 
-    /// A new trading day: the losing streak and any cooldown end.
+    /// A new trading day: every losing streak and cooldown ends.
     pub fn new_day(&mut self) {
-        self.consecutive_losses = 0;
-        self.cooldown_until = None;
-        self.cooldown_losses = 0;
+        self.streaks.clear();
     }
 
     /// Whether the loss limits are breached now (DailyLoss, else Drawdown), for the engine
@@ -289,10 +324,11 @@ impl RiskEngine {
         checks::loss_limits(&self.limits, day_pnl, drawdown).err()
     }
 
-    /// The end of the latest loss cooldown, if one was ever started. The cooldown is in
-    /// force while the engine time is before it; a past value means it is over.
-    pub fn cooldown_until(&self) -> Option<Timestamp> {
-        self.cooldown_until
+    /// The end of `strategy`'s latest loss cooldown, if one was ever started. The
+    /// cooldown is in force while the engine time is before it; a past value means it is
+    /// over.
+    pub fn cooldown_until(&self, strategy: StrategyId) -> Option<Timestamp> {
+        self.streaks.get(&strategy).and_then(|s| s.cooldown_until)
     }
 
     /// Counters since the engine was built.
@@ -337,7 +373,11 @@ impl RiskEngine {
             // Exits are approved without the remaining checks.
             return checks::reduces(req.spec.side, qty, ctx.position);
         }
-        checks::cooldown(self.cooldown_until, self.cooldown_losses, now)?;
+        if let Owner::Strategy(s) = req.owner
+            && let Some(streak) = self.streaks.get(&s)
+        {
+            checks::cooldown(s, streak.cooldown_until, streak.cooldown_losses, now)?;
+        }
         checks::loss_limits(l, ctx.day_pnl, ctx.drawdown)?;
         checks::stale_data(now, ctx.last_book_update, l.stale_data_ms)?;
         let mid_x2 = checks::market_to_price(req, ctx.book, l.price_band_bps)?;

@@ -3,7 +3,7 @@
 //! check of the risk engine speaks this language, and so can the console's order form.
 
 use super::BPS;
-use crate::domain::{ClientOrderId, FilterBreach, OrderRequest, Side, Timestamp};
+use crate::domain::{ClientOrderId, FilterBreach, OrderRequest, Side, StrategyId, Timestamp};
 use rust_decimal::Decimal;
 
 /// Why an order was refused. `Display` gives a one-line reason a trader understands, with
@@ -49,13 +49,17 @@ pub enum Refusal {
         /// The position, signed.
         position: Decimal,
     },
-    /// Too many losing round trips in a row: new orders wait.
+    /// Too many losing round trips in a row of one strategy: its new orders wait (other
+    /// strategies and manual orders do not).
     #[error(
-        "cooling down after {losses} losing round trips in a row: no new orders until {} UTC ({} s left)",
+        "S{} cooling down after {losses} losing round trips in a row: its new orders wait until {} UTC ({} s left)",
+        u16::from(*.strategy) + 1,
         .until.hms_millis(),
         millis_as_secs(*.remaining_ms)
     )]
     Cooldown {
+        /// The strategy whose streak it is (0-based; shown as `S1`..).
+        strategy: StrategyId,
         /// The losses in a row that started the cooldown.
         losses: u32,
         /// When the cooldown ends.

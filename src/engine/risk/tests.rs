@@ -89,6 +89,13 @@ fn market(side: Side, lots: i64) -> OrderRequest {
     }
 }
 
+/// The order as strategy `s`'s (0-based) rather than a manual one.
+fn of_strategy(s: StrategyId, mut req: OrderRequest) -> OrderRequest {
+    req.owner = Owner::Strategy(s);
+    req.tag = OrderTag::Strategy;
+    req
+}
+
 fn reduce_only(mut req: OrderRequest) -> OrderRequest {
     req.spec.reduce_only = true;
     req.tag = OrderTag::StopLoss;
@@ -119,20 +126,7 @@ fn engine() -> RiskEngine {
 
 /// Limits with every check off.
 fn all_off() -> RiskLimits {
-    RiskLimits {
-        max_order_qty: Decimal::ZERO,
-        max_order_notional: Decimal::ZERO,
-        max_position: Decimal::ZERO,
-        max_open_orders: 0,
-        max_orders_per_sec: 0,
-        price_band_bps: Decimal::ZERO,
-        forbid_flip: false,
-        daily_loss_limit: Decimal::ZERO,
-        max_drawdown: Decimal::ZERO,
-        max_consecutive_losses: 0,
-        loss_cooldown_secs: 0,
-        stale_data_ms: 0,
-    }
+    RiskLimits::off()
 }
 
 fn assert_msg(r: &Refusal, code: &str, parts: &[&str]) {
@@ -289,7 +283,7 @@ fn reduce_only_exits_pass_every_later_check() {
         max_consecutive_losses: 1,
         ..RiskLimits::default()
     });
-    e.record_round_trip(dec!(-10), T0);
+    e.record_round_trip(0, dec!(-10), T0);
     let mut c = ctx(&i, &empty);
     c.position = dec!(5); // beyond max_position
     c.day_pnl = dec!(-6000); // daily loss breached
@@ -297,7 +291,7 @@ fn reduce_only_exits_pass_every_later_check() {
     c.last_book_update = None; // stale, and no market at all
     c.open_orders = 1000; // beyond max_open_orders
     // A new order is refused (the cooldown is the first failure) ...
-    let r = refusal(&mut e, market(Side::Sell, 100), &c);
+    let r = refusal(&mut e, of_strategy(0, market(Side::Sell, 100)), &c);
     assert_eq!(r.code(), "cooldown");
     // ... but exits go out, larger than max_order_qty and faster than the rate limit.
     for n in 0..5 {
@@ -319,26 +313,27 @@ fn cooldown_after_consecutive_losses_and_a_win_resets_the_count() {
         ..RiskLimits::default()
     });
     let mut c = ctx(&i, &b);
-    let order = limit(Side::Buy, 599_990, 100);
+    let order = of_strategy(0, limit(Side::Buy, 599_990, 100));
     // Two losses, a win, two losses: no cooldown (the win broke the streak).
     for pnl in [dec!(-1), dec!(-2), dec!(3), dec!(-1), dec!(-1)] {
-        e.record_round_trip(pnl, T0);
+        e.record_round_trip(0, pnl, T0);
     }
-    assert_eq!(e.cooldown_until(), None);
+    assert_eq!(e.cooldown_until(0), None);
     approve(&mut e, order.clone(), &c);
     // A break-even trip ends the streak too.
-    e.record_round_trip(Decimal::ZERO, T0);
-    e.record_round_trip(dec!(-1), T0);
-    e.record_round_trip(dec!(-1), T0);
-    assert_eq!(e.cooldown_until(), None);
+    e.record_round_trip(0, Decimal::ZERO, T0);
+    e.record_round_trip(0, dec!(-1), T0);
+    e.record_round_trip(0, dec!(-1), T0);
+    assert_eq!(e.cooldown_until(0), None);
     // The third loss in a row starts the cooldown.
-    e.record_round_trip(dec!(-1), T0);
-    assert_eq!(e.cooldown_until(), Some(at_ms(60_000)));
+    e.record_round_trip(0, dec!(-1), T0);
+    assert_eq!(e.cooldown_until(0), Some(at_ms(60_000)));
     c.now = at_ms(15_500);
     let r = refusal(&mut e, order.clone(), &c);
     assert_eq!(
         r,
         Refusal::Cooldown {
+            strategy: 0,
             losses: 3,
             until: at_ms(60_000),
             remaining_ms: 44_500
@@ -347,7 +342,11 @@ fn cooldown_after_consecutive_losses_and_a_win_resets_the_count() {
     assert_msg(
         &r,
         "cooldown",
-        &["3 losing round trips", "00:01:00.000 UTC", "44.500 s left"],
+        &[
+            "S1 cooling down after 3 losing round trips",
+            "00:01:00.000 UTC",
+            "44.500 s left",
+        ],
     );
     c.now = at_ms(59_999);
     assert_eq!(refusal(&mut e, order.clone(), &c).code(), "cooldown");
@@ -355,8 +354,54 @@ fn cooldown_after_consecutive_losses_and_a_win_resets_the_count() {
     c.now = at_ms(60_000);
     approve(&mut e, order.clone(), &c);
     // The streak started again from zero: one more loss does not restart it.
-    e.record_round_trip(dec!(-1), at_ms(60_000));
-    assert_eq!(e.cooldown_until(), Some(at_ms(60_000)));
+    e.record_round_trip(0, dec!(-1), at_ms(60_000));
+    assert_eq!(e.cooldown_until(0), Some(at_ms(60_000)));
+}
+
+/// Issue 15: after the strategies' losing streak the cooldown blocked manual orders too.
+/// The cooldown is the losing strategy's own: a manual order and another strategy's
+/// order pass while it lasts; the losing strategy's exits pass too.
+#[test]
+fn a_cooldown_holds_only_the_strategy_that_lost() {
+    let (i, b) = (btc(), book());
+    let mut e = RiskEngine::new(RiskLimits {
+        max_consecutive_losses: 5,
+        loss_cooldown_secs: 60,
+        stale_data_ms: 0,
+        ..RiskLimits::default()
+    });
+    let mut c = ctx(&i, &b);
+    for _ in 0..5 {
+        e.record_round_trip(0, dec!(-1), T0);
+    }
+    assert_eq!(e.cooldown_until(0), Some(at_ms(60_000)));
+    assert_eq!(e.cooldown_until(1), None);
+    c.now = at_ms(1_000);
+    let buy = limit(Side::Buy, 599_990, 100);
+    let r = refusal(&mut e, of_strategy(0, buy.clone()), &c);
+    assert_msg(
+        &r,
+        "cooldown",
+        &["S1 cooling down after 5 losing round trips"],
+    );
+    // The person at the console is not held by S1's streak ...
+    approve(&mut e, buy.clone(), &c);
+    // ... nor is another strategy.
+    let mut other = of_strategy(1, buy.clone());
+    other.client_id = ClientOrderId::new("c-2");
+    approve(&mut e, other, &c);
+    // Losses of S2 count for S2 alone: four of them and S1's cooldown changes nothing.
+    for _ in 0..4 {
+        e.record_round_trip(1, dec!(-1), at_ms(1_000));
+    }
+    assert_eq!(e.cooldown_until(1), None);
+    // S2's fifth loss cools S2 down, from its own time; S1's end stays.
+    e.record_round_trip(1, dec!(-1), at_ms(2_000));
+    assert_eq!(e.cooldown_until(1), Some(at_ms(62_000)));
+    assert_eq!(e.cooldown_until(0), Some(at_ms(60_000)));
+    c.now = at_ms(60_000);
+    approve(&mut e, of_strategy(0, buy.clone()), &c);
+    assert_eq!(refusal(&mut e, of_strategy(1, buy), &c).code(), "cooldown");
 }
 
 #[test]
@@ -746,9 +791,9 @@ fn zero_disables_each_kind_of_limit() {
         ..RiskLimits::default()
     });
     for _ in 0..100 {
-        e.record_round_trip(dec!(-1), T0);
+        e.record_round_trip(0, dec!(-1), T0);
     }
-    assert_eq!(e.cooldown_until(), None);
+    assert_eq!(e.cooldown_until(0), None);
     approve(&mut e, limit(Side::Buy, 599_990, 100), &c);
     // Everything off: an absurd order in an absurd state passes.
     let mut e = RiskEngine::new(all_off());
@@ -778,14 +823,14 @@ fn checks_run_in_the_documented_order() {
         ..RiskLimits::default()
     });
     approve(&mut e, limit(Side::Buy, 599_990, 100), &c); // fills the rate window
-    e.record_round_trip(dec!(-1), T0);
+    e.record_round_trip(0, dec!(-1), T0);
     c.day_pnl = dec!(-10_000);
     c.drawdown = dec!(50_000);
     c.last_book_update = None;
     c.position = dec!(1.9);
     c.open_orders = 50;
     // Peel the failures off one by one.
-    let order = limit(Side::Sell, 500_000, 5000);
+    let order = of_strategy(0, limit(Side::Sell, 500_000, 5000));
     let mut seen = Vec::new();
     loop {
         match e.check(order.clone(), &c) {
@@ -990,19 +1035,17 @@ fn a_new_day_ends_the_cooldown_and_the_losing_streak() {
         ..RiskLimits::default()
     });
     let c = ctx(&i, &b);
-    e.record_round_trip(dec!(-1), T0);
-    e.record_round_trip(dec!(-1), T0);
-    assert_eq!(
-        refusal(&mut e, limit(Side::Buy, 599_990, 100), &c).code(),
-        "cooldown"
-    );
-    e.record_round_trip(dec!(-1), T0); // one loss of the next streak
+    e.record_round_trip(0, dec!(-1), T0);
+    e.record_round_trip(0, dec!(-1), T0);
+    let order = of_strategy(0, limit(Side::Buy, 599_990, 100));
+    assert_eq!(refusal(&mut e, order.clone(), &c).code(), "cooldown");
+    e.record_round_trip(0, dec!(-1), T0); // one loss of the next streak
     e.new_day();
-    assert_eq!(e.cooldown_until(), None);
-    approve(&mut e, limit(Side::Buy, 599_990, 100), &c);
+    assert_eq!(e.cooldown_until(0), None);
+    approve(&mut e, order, &c);
     // The streak starts from zero: one more loss is not two.
-    e.record_round_trip(dec!(-1), T0);
-    assert_eq!(e.cooldown_until(), None);
+    e.record_round_trip(0, dec!(-1), T0);
+    assert_eq!(e.cooldown_until(0), None);
 }
 
 // ----- the venue's rules (exchange filters) ------------------------------------------

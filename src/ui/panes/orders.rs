@@ -1,5 +1,8 @@
 //! Open orders: id, owner, side, price, qty, filled, age, status. The selected order is
-//! marked with `▶` (and highlighted); `x` cancels it.
+//! marked with `▶` (and highlighted); `x` cancels it, `e` modifies it (a manual one). A
+//! modify shows as one action: the old order's status says where it is going
+//! (`ACKED mod→60010.0 0.003`) until its cancel lands, then the replacement names it
+//! (`ACKED ←M-3`).
 
 use crate::app::Pane;
 use crate::domain::{OrderKind, Side};
@@ -46,8 +49,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             };
             let qty = |q| inst.map_or(format!("{q}"), |i| i.fmt_qty(q));
             let mut status = o.status.as_str().to_string();
-            if o.cancel_pending {
+            if let Some(to) = o.modify_to {
+                // A modify (cancel/replace) under way: where the order is going.
+                let to_price = inst.map_or(to.price.0.to_string(), |i| i.fmt_price(to.price));
+                status.push_str(&format!(" mod→{to_price} {}", qty(to.qty)));
+            } else if o.cancel_pending {
                 status.push_str(" cxl…");
+            }
+            if let Some(old) = &o.replaces {
+                // The replacement of a modify: the order it replaced.
+                status.push_str(&format!(" ←{old}"));
             }
             let mark = if Some(i) == selected { "▶" } else { " " };
             let text = t.style(Role::Text);

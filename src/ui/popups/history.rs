@@ -48,8 +48,21 @@ fn row_cells(app: &App, r: &OrderRecord) -> [String; 10] {
         qty(o.req.spec.qty),
         qty(o.filled),
         avg,
-        r.status_word().to_string(),
+        state_text(r),
     ]
+}
+
+/// The order's state; a modify shows as one action: the old order `REPLACED →M-5`, its
+/// replacement `ACKED ←M-3`.
+fn state_text(r: &OrderRecord) -> String {
+    let mut s = match r.replaced_by() {
+        Some(new) => format!("REPLACED →{new}"),
+        None => r.status_word().to_string(),
+    };
+    if let Some(old) = &r.order.replaces {
+        s.push_str(&format!(" ←{old}"));
+    }
+    s
 }
 
 /// The steps as words with their times: the first at its clock time, the rest after it.
@@ -60,7 +73,10 @@ fn step_words(app: &App, r: &OrderRecord) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(k, s)| {
-            let mut w = s.word().to_string();
+            let mut w = match &s.kind {
+                StepKind::ReplacedBy(new) => format!("REPLACED by {new}"),
+                _ => s.word().to_string(),
+            };
             if s.count > 1 {
                 w.push_str(&format!(" ×{}", s.count));
             }
