@@ -11,6 +11,10 @@
 //!   cancels handed to the port (they go out while the engine halts, before the halt's
 //!   state change is dispatched, which is when the observer reads the mark).
 //!
+//! * **K -> all resolved**: until every target is resolved at the paper venue (its
+//!   default latency, 5 ms each way), in wall time at the bench's 100x pace and in
+//!   engine time.
+//!
 //! Prints p50/p99/max (µs), the core count and the load, and first the cost of the halt
 //! alone on an idle engine. `cargo bench --bench kill` (`-- --trials N`, default 300;
 //! `--max-open N`, the risk limit on open orders and so the kill's targets, default 1000).
@@ -40,6 +44,9 @@ struct Marks {
     cancels_in_trial: AtomicU64,
     /// The last cancel handed to the port since the press.
     last_cancel: Mutex<Option<Instant>>,
+    /// Every target resolved at the paper venue: when (wall), and the engine time the
+    /// kill took from its start.
+    resolved: Mutex<Option<(Instant, Duration)>>,
     /// The engine went back to ACTIVE (a re-arm was carried out).
     rearmed: AtomicBool,
 }
@@ -95,6 +102,19 @@ impl ExecutionPort for Probe {
 struct HaltWatch(Arc<Marks>);
 
 impl RunObserver for HaltWatch {
+    fn after_step(&mut self, engine: &Engine, now: Timestamp) {
+        if self.0.cancels_handed.lock().unwrap().is_none() {
+            return;
+        }
+        let mut r = self.0.resolved.lock().unwrap();
+        if r.is_none()
+            && let Some(k) = engine.kill_progress()
+            && k.all_resolved()
+        {
+            *r = Some((Instant::now(), now.since(k.started)));
+        }
+    }
+
     fn on_effect(&mut self, engine: &Engine, _now: Timestamp, effect: &Effect) {
         if let Effect::StateChanged {
             state: TradingState::Active,
@@ -257,12 +277,14 @@ fn main() {
     };
 
     let (mut gate_us, mut cancels_us, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut resolved_us, mut resolved_engine_ms) = (Vec::new(), Vec::new());
     for _ in 0..trials {
         // Let the storm and the strategies put orders out.
         std::thread::sleep(Duration::from_millis(20));
         *marks.gate_seen.lock().unwrap() = None;
         *marks.cancels_handed.lock().unwrap() = None;
         *marks.last_cancel.lock().unwrap() = None;
+        *marks.resolved.lock().unwrap() = None;
         marks.cancels_in_trial.store(0, Ordering::Relaxed);
         let t0 = Instant::now();
         *marks.pressed.lock().unwrap() = Some(t0);
@@ -276,6 +298,16 @@ fn main() {
             assert!(Instant::now() < deadline, "no halt");
             std::thread::sleep(Duration::from_micros(50));
         };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (resolved, engine_time) = loop {
+            if let Some(r) = *marks.resolved.lock().unwrap() {
+                break r;
+            }
+            assert!(Instant::now() < deadline, "kill targets never resolved");
+            std::thread::sleep(Duration::from_micros(50));
+        };
+        resolved_us.push(resolved.duration_since(t0).as_secs_f64() * 1e6);
+        resolved_engine_ms.push(engine_time.as_secs_f64() * 1e3);
         let seen = marks.gate_seen.lock().unwrap().unwrap_or(handed);
         gate_us.push(seen.duration_since(t0).as_secs_f64() * 1e6);
         cancels_us.push(handed.duration_since(t0).as_secs_f64() * 1e6);
@@ -308,6 +340,7 @@ fn main() {
     for (name, v) in [
         ("K -> gate seen closed by the port", &mut gate_us),
         ("K -> all cancels handed to the port", &mut cancels_us),
+        ("K -> all resolved (paper, wall, 100x)", &mut resolved_us),
     ] {
         println!(
             "{name:38} p50 {:>9.1} us  p99 {:>9.1} us  max {:>9.1} us",
@@ -316,6 +349,13 @@ fn main() {
             pct(v, 1.0)
         );
     }
+    println!(
+        "{:38} p50 {:>9.2} ms  p99 {:>9.2} ms  max {:>9.2} ms",
+        "K -> all resolved, engine time (5+5 ms)",
+        pct(&mut resolved_engine_ms, 0.5),
+        pct(&mut resolved_engine_ms, 0.99),
+        pct(&mut resolved_engine_ms, 1.0)
+    );
     println!(
         "{:38} p50 {:>9.0}     p99 {:>9.0}     max {:>9.0}",
         "cancel targets per kill",
