@@ -18,12 +18,13 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The port behind the gate: counts every order handed to it while the test says a kill
-/// has returned.
+/// has returned, and logs the cancels it is handed when given a log.
 struct Spy {
     inner: Box<dyn ExecutionPort>,
     after_kill: Arc<AtomicBool>,
     leaked: Arc<AtomicU64>,
     reached: Arc<AtomicU64>,
+    log: Option<Log>,
 }
 
 impl ExecutionPort for Spy {
@@ -35,6 +36,9 @@ impl ExecutionPort for Spy {
         self.inner.submit(now, order)
     }
     fn cancel(&mut self, now: Timestamp, id: &ClientOrderId) {
+        if let Some(log) = &self.log {
+            log.0.lock().unwrap().push(format!("port cancel {id}"));
+        }
         self.inner.cancel(now, id)
     }
     fn on_market(&mut self, event: &MarketEvent) {
@@ -75,6 +79,7 @@ fn a_re_arm_racing_a_kill_never_lets_an_order_out_after_the_kill() {
         after_kill: after_kill.clone(),
         leaked: leaked.clone(),
         reached: reached.clone(),
+        log: None,
     };
     let handle = pit::runner::spawn(
         a.engine,
@@ -428,33 +433,6 @@ fn kill_progress_tells_cancelled_from_filled() {
 #[derive(Clone, Default)]
 struct Log(Arc<Mutex<Vec<String>>>);
 
-struct LoggingPort {
-    inner: Box<dyn ExecutionPort>,
-    log: Log,
-}
-
-impl ExecutionPort for LoggingPort {
-    fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
-        self.inner.submit(now, order)
-    }
-    fn cancel(&mut self, now: Timestamp, id: &ClientOrderId) {
-        self.log.0.lock().unwrap().push(format!("port cancel {id}"));
-        self.inner.cancel(now, id)
-    }
-    fn on_market(&mut self, event: &MarketEvent) {
-        self.inner.on_market(event)
-    }
-    fn next_report_time(&self) -> Option<Timestamp> {
-        self.inner.next_report_time()
-    }
-    fn poll_reports(&mut self, now: Timestamp, out: &mut Vec<ExecReport>) {
-        self.inner.poll_reports(now, out)
-    }
-    fn stats(&self) -> PortStats {
-        self.inner.stats()
-    }
-}
-
 impl RunObserver for Log {
     fn on_effect(&mut self, _engine: &Engine, _now: Timestamp, effect: &Effect) {
         let line = match effect {
@@ -477,9 +455,12 @@ fn a_kills_cancels_reach_the_port_before_the_rest_of_the_halt_and_once_each() {
     cfg.kill_switch.flatten_on_kill = false;
     let a = assemble(&cfg, 11, TradingState::Active).unwrap();
     let log = Log::default();
-    let port = LoggingPort {
+    let port = Spy {
         inner: Box::new(a.exec),
-        log: log.clone(),
+        after_kill: Default::default(),
+        leaked: Default::default(),
+        reached: Default::default(),
+        log: Some(log.clone()),
     };
     let mut r = Runner::new(
         a.engine,
