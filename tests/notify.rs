@@ -232,3 +232,62 @@ fn a_bad_notify_value_names_its_key_and_line() {
         "{err}"
     );
 }
+
+/// At the trading day's boundary the day's summary is sent: the simulated market starts at
+/// midnight UTC, so a boundary at 00:01 ends its first day a minute in.
+#[test]
+fn the_day_summary_is_sent_at_the_day_boundary() {
+    let notes = tempfile::tempdir().unwrap();
+    let file = notes.path().join("notes.txt");
+    let dir = folder(&format!(
+        "command = [\"sh\", \"-c\", \"echo \\\"$PIT_NOTIFY_KIND: $PIT_NOTIFY_TEXT\\\" >> '{}'\"]\n\
+         on = [\"daily\"]\n",
+        file.display()
+    ));
+    let cfg = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("day_boundary = \"00:00\""));
+    std::fs::write(
+        &cfg,
+        text.replace("day_boundary = \"00:00\"", "day_boundary = \"00:01\""),
+    )
+    .unwrap();
+    let out = pit()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--headless",
+            "--json",
+            "--speed",
+            "max",
+            "--for",
+            "90s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the summary");
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one day ended: {text}");
+    assert!(
+        lines[0].starts_with("daily: daily summary: ")
+            && lines[0].contains("new trading day from 2026-01-01T00:01"),
+        "{text}"
+    );
+    // The run's fills that came in the first minute are the day's.
+    let day_fills: u64 = lines[0]["daily: daily summary: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a fill count");
+    let run_fills = json["fills"].as_u64().expect("fills in the summary");
+    // The repo's config trades in the simulated market's first minute (its seed is fixed).
+    assert!(day_fills > 0 && day_fills <= run_fills, "{text} {json}");
+    assert!(lines[0].contains("round trips closed, net PnL"), "{text}");
+    eprintln!("{}", lines[0]);
+}
