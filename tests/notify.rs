@@ -152,6 +152,9 @@ fn the_kill_reaches_the_command_and_the_webhook() {
     assert!(json["ts"].as_str().unwrap().ends_with('Z'), "{json}");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "a halted run exits 4");
+    // The halt's own CRITICAL alert is told once, as the kill, not twice.
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.matches("desk says stop").count(), 1, "{text}");
     let log = logs(d);
     assert!(log.contains("notifications on"), "{log}");
     assert!(
