@@ -96,6 +96,8 @@ pub struct Config {
     pub book: crate::venue::exchanges::decode::BookLimits,
     /// `[metrics]`: the Prometheus endpoint (off unless `listen` is set).
     pub metrics: crate::metrics::MetricsConfig,
+    /// `[notify]`: messages for CRITICAL alerts, the kill switch, big fills, the day's end.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl Default for Config {
@@ -119,6 +121,7 @@ impl Default for Config {
             live: crate::venue::exchanges::entry::LiveSettings::default(),
             book: crate::venue::exchanges::decode::BookLimits::default(),
             metrics: crate::metrics::MetricsConfig::default(),
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -232,6 +235,7 @@ impl Config {
         }
         within("book", self.book.validate())?;
         within("metrics", self.metrics.validate())?;
+        within("notify", self.notify.validate())?;
         let venues = venues();
         if !venues.contains(&self.venue.as_str()) {
             return Err(Invalid::new(
@@ -707,6 +711,30 @@ mod tests {
         let (line, key, msg) = err("[live.binance]\napi_secret = \"x\"\n");
         assert_eq!((line, key.as_str()), (Some(2), "live.binance.api_secret"));
         assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn notify_settings_are_read_and_checked_with_key_and_line() {
+        use crate::notify::NotifyKind;
+        let c = Config::parse(
+            "[notify]\ncommand = [\"notify-send\", \"pit\"]\non = [\"kill\", \"fill\"]\nfill_min_notional = 1000.50\nrate_limit = 5\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.notify.on, [NotifyKind::Kill, NotifyKind::Fill]);
+        assert_eq!(c.notify.fill_min_notional, Decimal::new(100050, 2));
+        assert!(c.notify.enabled() && !Config::default().notify.enabled());
+        let (line, key, msg) = err("seed = 1\n[notify]\non = [\"kill\", \"sms\"]\n");
+        assert_eq!((line, key.as_str()), (Some(3), "notify.on[1]"));
+        assert!(msg.contains("sms"), "{msg}");
+        let (line, key, msg) =
+            err("[notify]\nrate_limit = 3\nwebhook = \"ftp://api.example.org/botSECRET/x\"\n");
+        assert_eq!((line, key.as_str()), (Some(3), "notify.webhook"));
+        assert!(!msg.contains("SECRET") && msg.contains("http"), "{msg}");
+        let (line, key, _) = err("[notify]\nrate_limit = 0\n");
+        assert_eq!((line, key.as_str()), (Some(2), "notify.rate_limit"));
+        let (line, key, _) = err("[notify]\nsound = true\n");
+        assert_eq!((line, key.as_str()), (Some(2), "notify.sound"));
     }
 
     #[test]

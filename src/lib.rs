@@ -19,6 +19,7 @@ pub mod headless;
 pub mod import;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod pace;
 pub mod panics;
 pub mod paths;

@@ -426,6 +426,8 @@ struct Started {
     server: pit::control::server::ControlServer,
     /// `/metrics`, when `[metrics] listen` is set (served until dropped).
     metrics: Option<pit::metrics::MetricsServer>,
+    /// `[notify]`'s delivery thread, when on (delivers what is queued when dropped).
+    notifier: Option<pit::notify::Notifier>,
 }
 
 /// Build the engine for the configured venue, bind its control socket (the store's lock
@@ -502,9 +504,24 @@ fn spawn_engine(
         exit_grace: Duration::from_millis(cfg.kill_switch.exit_grace_ms),
         latch: Some(latch.clone()),
     };
-    let handle =
-        pit::runner::spawn_with_store(parts.engine, market, exec, opts, Some(persisted.sink))
-            .context("cannot start the engine thread")?;
+    let (notifier, observer) = match pit::notify::Notifier::start(&cfg.notify)
+        .context("cannot start the notification thread")?
+    {
+        Some((n, o)) => (
+            Some(n),
+            Some(Box::new(o) as Box<dyn pit::runner::RunObserver>),
+        ),
+        None => (None, None),
+    };
+    let handle = pit::runner::spawn_observed(
+        parts.engine,
+        market,
+        exec,
+        opts,
+        Some(persisted.sink),
+        observer,
+    )
+    .context("cannot start the engine thread")?;
     if let Some(hooks) = hooks {
         let (_, alerts) = handle.pulse();
         let _ = hooks.set(std::sync::Arc::new(pit::setup::EngineHooks {
@@ -550,6 +567,7 @@ fn spawn_engine(
         dir,
         server,
         metrics,
+        notifier,
     })
 }
 
@@ -660,6 +678,7 @@ fn run_console(
         dir,
         server: _server,
         metrics: _metrics,
+        notifier: _notifier,
     } = start_engine(cfg, args, publish_every)?;
     raise_warnings(&handle, warnings);
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());

@@ -180,6 +180,19 @@ pub fn spawn_with_store(
     opts: RunOptions,
     store: Option<StoreSink>,
 ) -> std::io::Result<EngineHandle> {
+    spawn_observed(engine, market, exec, opts, store, None)
+}
+
+/// [`spawn_with_store`], with `observer` seeing every effect on the engine thread (it must
+/// not wait: the notifier hands messages over with `try_send`).
+pub fn spawn_observed(
+    engine: Engine,
+    market: Box<dyn MarketDataPort>,
+    exec: Box<dyn ExecutionPort>,
+    opts: RunOptions,
+    store: Option<StoreSink>,
+    observer: Option<Box<dyn RunObserver>>,
+) -> std::io::Result<EngineHandle> {
     let (tx, rx) = mpsc::channel();
     let gate = engine.gate().clone();
     let mut engine = engine;
@@ -188,6 +201,7 @@ pub fn spawn_with_store(
     let (ctl_tx, ctl_rx) = mpsc::channel();
     let mut runner = Runner::new(engine, market, exec, opts);
     runner.controls = Some(ctl_rx);
+    runner.observer = observer;
     let lane = runner.lane.clone();
     if let Some(sink) = store {
         runner.set_store(sink);
