@@ -1011,6 +1011,15 @@ fn after_the_fault_pit_and_the_venue_agree(emu: &Emulator, dir: &Path, run: Run)
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "exactly one order per client id");
     wait_pit_agrees(&run, &st);
+    // The run's own reconciliation agrees, every balance included.
+    let (r, code) = pit_cmd(dir, &["reconcile", "--json"]);
+    assert_eq!((code, &r["agree"]), (Some(0), &Value::Bool(true)), "{r}");
+    assert!(
+        balance_lines(&r)
+            .values()
+            .all(|b| dec(&b["venue"]) == dec(&b["expected"])),
+        "{r}"
+    );
     let summary = run.stop();
     assert_eq!(summary["open_orders_left"], 0, "{summary}");
 }
@@ -1147,4 +1156,134 @@ fn wait_pit_agrees(run: &Run, st: &Value) -> Value {
         },
     );
     s
+}
+
+/// The balance lines of a `pit reconcile --json` answer or a status's `exec`, by asset.
+fn balance_lines(v: &Value) -> BTreeMap<String, Value> {
+    v["balances"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no balances in {v}"))
+        .iter()
+        .map(|b| (b["asset"].as_str().unwrap().to_string(), b.clone()))
+        .collect()
+}
+
+/// The venue's balance of `asset` (free + locked), from the emulator's state.
+fn venue_balance(st: &Value, asset: &str) -> Decimal {
+    let b = &st["balances"][asset];
+    dec(&b["free"]) + dec(&b["locked"])
+}
+
+/// Balances while running: after trading, `pit reconcile` through the run compares every
+/// asset of BTCUSDT with the balances at the run's start plus its fills (commissions
+/// included) and agrees; then 25 USDT leave the account behind pit's back (the emulator's
+/// withdrawal, with Binance's `balanceUpdate`): the run reconciles, names USDT and off by
+/// how much, in the health figures, an alert and `pit reconcile` (text and JSON, exit 1),
+/// and refuses new orders as it does for an order of unknown outcome; once the 25 USDT
+/// come back, a reconciliation agrees and trading resumes.
+#[test]
+fn a_running_reconciliation_compares_balances_and_names_one_moved_behind_pits_back() {
+    let emu = Emulator::start(&[]);
+    let dir = folder(&emu, "");
+    let run = trading_run(&emu, dir.path());
+    wait_trades(&emu, 3, Duration::from_secs(60));
+
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["agree"], true, "{r}");
+    assert_eq!(r["via"], "run", "{r}");
+    let lines = balance_lines(&r);
+    for asset in ["BTC", "USDT"] {
+        let b = &lines[asset];
+        assert_eq!(dec(&b["venue"]), dec(&b["expected"]), "{asset}: {r}");
+    }
+    assert_ne!(
+        dec(&lines["USDT"]["traded"]),
+        Decimal::ZERO,
+        "the fills moved USDT: {r}"
+    );
+
+    emu.faults("withdraw=USDT:25");
+    let mut s = Value::Null;
+    wait(
+        "the run names USDT after the withdrawal",
+        Duration::from_secs(30),
+        || {
+            s = run.status();
+            s["exec"]["balances"].as_array().is_some_and(|b| {
+                b.iter()
+                    .any(|b| b["asset"] == "USDT" && dec(&b["venue"]) != dec(&b["expected"]))
+            })
+        },
+    );
+    let usdt = &balance_lines(&s["exec"])["USDT"];
+    assert_eq!(
+        dec(&usdt["venue"]) - dec(&usdt["expected"]),
+        Decimal::from(-25),
+        "{s}"
+    );
+    assert_eq!(s["exec"]["last_reconcile_agrees"], false, "{s}");
+    assert_eq!(
+        dec(&usdt["venue"]),
+        venue_balance(&emu.state(), "USDT"),
+        "the venue's figure is the emulator's"
+    );
+    wait("the alert", Duration::from_secs(10), || {
+        logs(dir.path()).contains("USDT balance at the venue is")
+    });
+
+    // New orders are refused (the market maker's requotes stop), cancels still go.
+    let n = orders(&emu.state()).len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        orders(&emu.state()).len(),
+        n,
+        "no new order while USDT differs"
+    );
+
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["agree"], false, "{r}");
+    assert!(
+        r["summary"]
+            .as_str()
+            .unwrap()
+            .contains("USDT balance at the venue is"),
+        "{r}"
+    );
+    assert_eq!(
+        dec(&balance_lines(&r)["BTC"]["venue"]),
+        dec(&balance_lines(&r)["BTC"]["expected"]),
+        "only USDT differs: {r}"
+    );
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["reconcile"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("balance   USDT venue") && l.contains(" != ")),
+        "{text}"
+    );
+
+    // The 25 USDT come back: a reconciliation agrees, and orders leave again.
+    emu.faults("deposit=USDT:25");
+    wait("the balances agree again", Duration::from_secs(30), || {
+        let s = run.status();
+        s["exec"]["last_reconcile_agrees"] == true
+            && s["exec"]["balances"]
+                .as_array()
+                .is_some_and(|b| b.iter().all(|b| dec(&b["venue"]) == dec(&b["expected"])))
+    });
+    wait("trading resumes", Duration::from_secs(30), || {
+        orders(&emu.state()).len() > n
+    });
+    let (k, _) = pit_kill(dir.path());
+    assert_eq!(k["outcome"], "ok", "{k}");
+    wait_nothing_open(&emu, "nothing open after the kill");
+    let summary = run.stop();
+    assert_eq!(summary["open_orders_left"], 0, "{summary}");
 }
