@@ -1035,6 +1035,7 @@ impl Conn {
             self.balances.set_assets(snap.assets.clone());
         }
         let mut balances_unread = None;
+        let mut balance_lines = None;
         match &snap.marks {
             Some(marks) if self.balances.knows_assets() => {
                 let held: BTreeMap<String, Decimal> = snap
@@ -1050,9 +1051,7 @@ impl Conn {
                         balance_note(b)
                     ));
                 }
-                if let Ok(mut h) = self.s.health.lock() {
-                    h.balances = lines;
-                }
+                balance_lines = Some(lines);
             }
             Some(_) => balances_unread = Some("the symbols' assets are not known"),
             None => balances_unread = Some("trades came in while the account was read"),
@@ -1102,6 +1101,10 @@ impl Conn {
             h.last_reconcile = Some(summary);
             h.last_reconcile_agrees = notes.is_empty();
             h.reconciles += 1;
+            // With the verdict, in one step: a reader never sees one without the other.
+            if let Some(lines) = balance_lines {
+                h.balances = lines;
+            }
         }
     }
 
