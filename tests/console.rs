@@ -785,6 +785,55 @@ fn h_opens_the_health_view_and_esc_or_h_closes_it() {
     );
 }
 
+/// A live venue's balances in the health view: an asset that agrees reads plainly, one
+/// that differs is marked `!`, says new orders are refused, and is drawn as a warning.
+#[test]
+fn the_health_view_names_a_balance_that_differs_from_what_pit_expects() {
+    use pit::engine::view::{BalanceLine, ExecHealth};
+    use rust_decimal_macros::dec;
+    let mut view = live_view();
+    view.health.exec = Some(ExecHealth {
+        venue: "binance".into(),
+        network: "TESTNET".into(),
+        connection: "connected".into(),
+        balances: vec![
+            BalanceLine {
+                asset: "BTC".into(),
+                start: dec!(1),
+                traded: dec!(0.000998),
+                expected: dec!(1.000998),
+                venue: dec!(1.000998),
+            },
+            BalanceLine {
+                asset: "USDT".into(),
+                start: dec!(1000),
+                traded: dec!(-60.06),
+                expected: dec!(939.94),
+                venue: dec!(914.94),
+            },
+        ],
+        ..ExecHealth::default()
+    });
+    let mut a = app_with(view, Theme::builtin("dark").expect("dark"));
+    a.on_key(key('H'));
+    let term = screen(&a, 160, 48);
+    let s = text(&term);
+    assert!(
+        s.contains("  balance BTC venue 1.000998 = expected 1.000998 (start 1 + fills 0.000998)"),
+        "{s}"
+    );
+    assert!(
+        s.contains("! balance USDT venue 914.94 DIFFERS, new orders refused: expected 939.94 (start 1000 + fills -60.06)"),
+        "{s}"
+    );
+    let (x, y) = find(&term, "balance USDT", "DIFFERS").expect("the USDT line");
+    let warning = a.theme().style(Role::Warning);
+    assert_eq!(
+        term.backend().buffer()[(x, y)].fg,
+        warning.fg.unwrap_or(Color::Reset)
+    );
+}
+
 #[test]
 fn resyncing_is_unmissable_in_the_status_bar_and_the_book() {
     let mut a = app_with(live_view(), Theme::builtin("dark").expect("dark"));

@@ -12,8 +12,6 @@ use pit::venue::exchanges::binance::api::wire::{
 };
 use rust_decimal::Decimal;
 use secrecy::SecretString;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -22,20 +20,12 @@ const HMAC_SECRET: &str = "emuTestSecret-not-a-real-one";
 const ED_KEY: &str = "emuTestKeyEd25519";
 const ED_SEED: [u8; 32] = [42u8; 32];
 
-struct Emulator {
-    child: Child,
-    base: String,
-    ws: String,
-    _dir: tempfile::TempDir,
-}
+#[path = "common/emulator.rs"]
+mod emulator;
+use emulator::Emulator;
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The emulator with the HMAC key, the Ed25519 key (its public key in a temp file kept as
+/// long as the emulator runs) and `extra` arguments.
 fn start(extra: &[&str]) -> Emulator {
     let dir = tempfile::tempdir().unwrap();
     let pem = Signer::ed25519_from_seed(&ED_SEED)
@@ -44,30 +34,15 @@ fn start(extra: &[&str]) -> Emulator {
         .unwrap();
     let pem_path = dir.path().join("ed25519.pub.pem");
     std::fs::write(&pem_path, pem).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pit"))
-        .args(["emulate", "binance", "--port", "0", "--api-key", HMAC_KEY])
-        .args(["--ed25519-api-key", ED_KEY, "--ed25519-public-key"])
-        .arg(&pem_path)
-        .args(extra)
-        .env("PIT_EMULATE_SECRET", HMAC_SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pit emulate starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a first line").unwrap();
-    let addr = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {first}"))
-        .to_string();
-    // Keep reading stdout so the emulator never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Emulator {
-        child,
-        base: format!("http://{addr}"),
-        ws: format!("ws://{addr}"),
-        _dir: dir,
-    }
+    let pem_arg = pem_path.to_str().expect("a UTF-8 temp path").to_string();
+    let mut args = vec![
+        "--ed25519-api-key",
+        ED_KEY,
+        "--ed25519-public-key",
+        pem_arg.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    Emulator::start(HMAC_KEY, HMAC_SECRET, &args).keeping(dir)
 }
 
 fn now_ms() -> u64 {

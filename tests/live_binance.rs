@@ -14,9 +14,8 @@ mod run_dir;
 use run_dir::{logs, wait};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -26,57 +25,14 @@ const API_KEY: &str = "liveTestKey0000000000000000000000000000000000000000000000
 /// A fake secret nobody else would write: grepped for everywhere after the runs.
 const SECRET: &str = "S3cr3t-liveTest-4f1c9a7e-NEVER-ON-DISK";
 
-fn pit() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pit"));
-    // Keys come from the key file only; nothing of the caller's leaks in.
-    for v in [
-        "PIT_BINANCE_API_KEY",
-        "PIT_BINANCE_API_SECRET",
-        "PIT_BINANCE_ED25519_KEY",
-        "PIT_CONFIG",
-        "RUST_LOG",
-    ] {
-        c.env_remove(v);
-    }
-    c
-}
-
-/// `pit emulate binance` on an ephemeral port.
-struct Emulator {
-    child: Child,
-    base: String,
-    addr: String,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "common/emulator.rs"]
+mod emulator;
+use emulator::{Emulator, pit};
 
 impl Emulator {
-    fn start(extra: &[&str]) -> Emulator {
-        let mut child = pit()
-            .args(["emulate", "binance", "--port", "0", "--api-key", API_KEY])
-            .args(extra)
-            .env("PIT_EMULATE_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pit emulate starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("a first line").unwrap();
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line: {first}"))
-            .to_string();
-        std::thread::spawn(move || for _ in lines {});
-        Emulator {
-            child,
-            base: format!("http://{addr}"),
-            addr,
-        }
+    /// `pit emulate binance` on an ephemeral port, with this file's key and `extra`.
+    fn started(extra: &[&str]) -> Emulator {
+        Emulator::start(API_KEY, SECRET, extra)
     }
 
     fn agent() -> ureq::Agent {
@@ -422,7 +378,7 @@ fn assert_secret_nowhere(dir: &Path) {
 
 #[test]
 fn a_live_run_trades_on_the_emulator_and_agrees_with_it_then_pit_kill_cancels_at_the_venue() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let run = Run::start(dir.path());
     let s = run.reconciled();
@@ -552,7 +508,7 @@ fn wait_nothing_open(emu: &Emulator, what: &str) {
 fn kill_9_at_random_moments_restarts_halted_and_reconciles_nothing_lost_nothing_doubled() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let rounds = 20;
     let mut restarted_halted = 0;
@@ -665,7 +621,7 @@ fn kill_9_at_random_moments_restarts_halted_and_reconciles_nothing_lost_nothing_
 
 #[test]
 fn user_stream_drop_reconnects_and_reconciles() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let run = Run::start(dir.path());
     run.reconciled();
@@ -710,7 +666,7 @@ fn user_stream_drop_reconnects_and_reconciles() {
 
 #[test]
 fn a_429_backs_off_for_retry_after_then_trading_resumes() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let run = trading_run(&emu, dir.path());
     emu.faults("retry-after=4,429=2");
@@ -739,7 +695,7 @@ fn a_429_backs_off_for_retry_after_then_trading_resumes() {
 
 #[test]
 fn a_418_stops_every_request_and_halts_with_a_critical_alert() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let run = trading_run(&emu, dir.path());
     emu.faults("418=120");
@@ -793,7 +749,7 @@ fn a_418_stops_every_request_and_halts_with_a_critical_alert() {
 
 #[test]
 fn a_timestamp_error_measures_the_server_time_again_and_orders_go_on() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let run = trading_run(&emu, dir.path());
     // The venue's clock jumps 8 s ahead: pit's timestamps fall outside recvWindow (5 s).
@@ -814,7 +770,7 @@ fn a_timestamp_error_measures_the_server_time_again_and_orders_go_on() {
 
 #[test]
 fn a_lost_answer_is_resolved_by_asking_the_venue_never_by_sending_again() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let run = trading_run(&emu, dir.path());
     // The next order's answer is lost; every answer is slow for a while, so the query
@@ -875,7 +831,7 @@ fn rejected_before_sending(dir: &Path) -> usize {
 
 #[test]
 fn wrong_keys_are_refused_by_the_venue_and_no_text_shows_them() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     // A group-readable key file is refused before anything starts, naming the file.
     let keys = dir.path().join("binance.keys");
@@ -951,7 +907,7 @@ fn wrong_keys_are_refused_by_the_venue_and_no_text_shows_them() {
 /// and the HALTED banner says every target was resolved.
 #[test]
 fn k_in_the_console_of_a_live_run_cancels_at_the_venue_and_the_screen_says_so() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let d = dir.path();
     let xdg_config = d.join("xdg-config");
@@ -1011,6 +967,15 @@ fn after_the_fault_pit_and_the_venue_agree(emu: &Emulator, dir: &Path, run: Run)
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "exactly one order per client id");
     wait_pit_agrees(&run, &st);
+    // The run's own reconciliation agrees, every balance included.
+    let (r, code) = pit_cmd(dir, &["reconcile", "--json"]);
+    assert_eq!((code, &r["agree"]), (Some(0), &Value::Bool(true)), "{r}");
+    assert!(
+        balance_lines(&r)
+            .values()
+            .all(|b| dec(&b["venue"]) == dec(&b["expected"])),
+        "{r}"
+    );
     let summary = run.stop();
     assert_eq!(summary["open_orders_left"], 0, "{summary}");
 }
@@ -1020,7 +985,7 @@ fn after_the_fault_pit_and_the_venue_agree(emu: &Emulator, dir: &Path, run: Run)
 /// goes on ACTIVE.
 #[test]
 fn a_5xx_of_unknown_status_is_resolved_by_asking_never_by_sending_again() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let run = trading_run(&emu, dir.path());
     emu.faults("5xx=3");
@@ -1042,7 +1007,7 @@ fn a_5xx_of_unknown_status_is_resolved_by_asking_never_by_sending_again() {
 /// first from the user data stream) and no order is sent twice.
 #[test]
 fn slow_answers_delay_orders_without_doubling_any() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     let run = trading_run(&emu, dir.path());
     emu.faults("slow=1200ms");
@@ -1060,7 +1025,7 @@ fn slow_answers_delay_orders_without_doubling_any() {
 /// venue's.
 #[test]
 fn a_partial_fill_during_a_cancel_is_booked_once() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     two_lot_quotes(dir.path());
     let run = trading_run(&emu, dir.path());
@@ -1096,7 +1061,7 @@ fn two_lot_quotes(dir: &Path) {
 /// the fills are booked once, and pit's position is the venue's.
 #[test]
 fn the_kills_cancel_all_meeting_partial_fills_resolves_and_books_them() {
-    let emu = Emulator::start(&[]);
+    let emu = Emulator::started(&[]);
     let dir = folder(&emu, "");
     two_lot_quotes(dir.path());
     let run = trading_run(&emu, dir.path());
@@ -1147,4 +1112,123 @@ fn wait_pit_agrees(run: &Run, st: &Value) -> Value {
         },
     );
     s
+}
+
+/// The balance lines of a `pit reconcile --json` answer or a status's `exec`, by asset.
+fn balance_lines(v: &Value) -> BTreeMap<String, Value> {
+    v["balances"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no balances in {v}"))
+        .iter()
+        .map(|b| (b["asset"].as_str().unwrap().to_string(), b.clone()))
+        .collect()
+}
+
+/// Balances while running: after trading, `pit reconcile` through the run compares every
+/// asset of BTCUSDT with the balances at the run's start plus its fills (commissions
+/// included) and agrees; then 25 USDT leave the account behind pit's back (the emulator's
+/// withdrawal, with Binance's `balanceUpdate`): the run reconciles, names USDT and off by
+/// how much, in the health figures, an alert and `pit reconcile` (text and JSON, exit 1),
+/// and refuses new orders as it does for an order of unknown outcome; once the 25 USDT
+/// come back, a reconciliation agrees and trading resumes.
+#[test]
+fn a_running_reconciliation_compares_balances_and_names_one_moved_behind_pits_back() {
+    let emu = Emulator::started(&[]);
+    let dir = folder(&emu, "");
+    let run = trading_run(&emu, dir.path());
+    wait_trades(&emu, 3, Duration::from_secs(60));
+
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["agree"], true, "{r}");
+    assert_eq!(r["via"], "run", "{r}");
+    let lines = balance_lines(&r);
+    for asset in ["BTC", "USDT"] {
+        let b = &lines[asset];
+        assert_eq!(dec(&b["venue"]), dec(&b["expected"]), "{asset}: {r}");
+    }
+    assert_ne!(
+        dec(&lines["USDT"]["traded"]),
+        Decimal::ZERO,
+        "the fills moved USDT: {r}"
+    );
+
+    emu.faults("withdraw=USDT:25");
+    let mut s = Value::Null;
+    wait(
+        "the run names USDT after the withdrawal",
+        Duration::from_secs(30),
+        || {
+            s = run.status();
+            s["exec"]["balances"].as_array().is_some_and(|b| {
+                b.iter()
+                    .any(|b| b["asset"] == "USDT" && dec(&b["venue"]) != dec(&b["expected"]))
+            })
+        },
+    );
+    let usdt = &balance_lines(&s["exec"])["USDT"];
+    assert_eq!(
+        dec(&usdt["venue"]) - dec(&usdt["expected"]),
+        Decimal::from(-25),
+        "{s}"
+    );
+    assert_eq!(s["exec"]["last_reconcile_agrees"], false, "{s}");
+    wait("the alert", Duration::from_secs(10), || {
+        logs(dir.path()).contains("USDT balance at the venue is")
+    });
+
+    // New orders are refused (the market maker's requotes stop), cancels still go.
+    let n = orders(&emu.state()).len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        orders(&emu.state()).len(),
+        n,
+        "no new order while USDT differs"
+    );
+
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["agree"], false, "{r}");
+    assert!(
+        r["summary"]
+            .as_str()
+            .unwrap()
+            .contains("USDT balance at the venue is"),
+        "{r}"
+    );
+    assert_eq!(
+        dec(&balance_lines(&r)["BTC"]["venue"]),
+        dec(&balance_lines(&r)["BTC"]["expected"]),
+        "only USDT differs: {r}"
+    );
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["reconcile"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("balance   USDT venue") && l.contains(" != ")),
+        "{text}"
+    );
+
+    // The 25 USDT come back: a reconciliation agrees, and orders leave again.
+    emu.faults("deposit=USDT:25");
+    wait("the balances agree again", Duration::from_secs(30), || {
+        let s = run.status();
+        s["exec"]["last_reconcile_agrees"] == true
+            && s["exec"]["balances"]
+                .as_array()
+                .is_some_and(|b| b.iter().all(|b| dec(&b["venue"]) == dec(&b["expected"])))
+    });
+    wait("trading resumes", Duration::from_secs(30), || {
+        orders(&emu.state()).len() > n
+    });
+    let (k, _) = pit_kill(dir.path());
+    assert_eq!(k["outcome"], "ok", "{k}");
+    wait_nothing_open(&emu, "nothing open after the kill");
+    let summary = run.stop();
+    assert_eq!(summary["open_orders_left"], 0, "{summary}");
 }

@@ -11,58 +11,20 @@ mod run_dir;
 
 use run_dir::wait;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const API_KEY: &str = "liveModifyKey000000000000000000000000000000000000000000000000042";
 const SECRET: &str = "S3cr3t-liveModify-NEVER-ON-DISK";
 
-fn pit() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pit"));
-    for v in [
-        "PIT_BINANCE_API_KEY",
-        "PIT_BINANCE_API_SECRET",
-        "PIT_BINANCE_ED25519_KEY",
-        "PIT_CONFIG",
-        "RUST_LOG",
-    ] {
-        c.env_remove(v);
-    }
-    c
-}
-
-/// `pit emulate binance` on an ephemeral port.
-struct Emulator {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "common/emulator.rs"]
+mod emulator;
+use emulator::{Emulator, pit};
 
 impl Emulator {
-    fn start() -> Emulator {
-        let mut child = pit()
-            .args(["emulate", "binance", "--port", "0", "--api-key", API_KEY])
-            .env("PIT_EMULATE_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pit emulate starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("a first line").unwrap();
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line: {first}"))
-            .to_string();
-        std::thread::spawn(move || for _ in lines {});
-        Emulator { child, addr }
+    /// `pit emulate binance` on an ephemeral port, with this file's key.
+    fn started() -> Emulator {
+        Emulator::start(API_KEY, SECRET, &[])
     }
 
     /// The emulator's orders (`GET /emulator/state`).
@@ -177,7 +139,7 @@ fn price_of(o: &Value) -> rust_decimal::Decimal {
 
 #[test]
 fn modify_in_the_console_of_a_live_run_is_a_cancel_then_one_new_order_at_the_venue() {
-    let emu = Emulator::start();
+    let emu = Emulator::started();
     let dir = folder(&emu);
     let d = dir.path();
     let mut console = pty::Pty::spawn(&["run", "--live"], d, 100, 30);

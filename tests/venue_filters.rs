@@ -278,39 +278,13 @@ fn the_emulators_exchange_info_gives_the_rules_the_emulator_enforces() {
 const KEY: &str = "filtersTestKey000000000000000000000000000000000000000000000000001";
 const SECRET: &str = "filtersTestSecret-not-a-real-one";
 
+#[path = "common/emulator.rs"]
+mod emulator;
+use emulator::Emulator;
+
 /// `pit emulate binance` on an ephemeral port; killed on drop.
-struct Emulator {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn emulator() -> Emulator {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pit"))
-        .args(["emulate", "binance", "--port", "0", "--api-key", KEY])
-        .env("PIT_EMULATE_SECRET", SECRET)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("pit emulate starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a first line").unwrap();
-    let addr = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {first}"))
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    Emulator {
-        child,
-        base: format!("http://{addr}"),
-    }
+    Emulator::start(KEY, SECRET, &[])
 }
 
 #[test]

@@ -722,10 +722,24 @@ async fn reconcile(link: &EngineLink) -> Response {
             let Some(e) = v.health.exec.as_ref() else {
                 return Response::refused("the run no longer shows its live venue");
             };
-            let text = e.last_reconcile.clone().unwrap_or_default();
+            let summary = e.last_reconcile.clone().unwrap_or_default();
+            // Each asset's balance against what pit expects (start + the run's fills).
+            let mut text = summary.clone();
+            for b in &e.balances {
+                text += &format!(
+                    "\nbalance   {} venue {} {} start {} + fills {} = {}",
+                    b.asset,
+                    b.venue.normalize(),
+                    if b.agrees() { "=" } else { "!=" },
+                    b.start.normalize(),
+                    b.traded.normalize(),
+                    b.expected.normalize()
+                );
+            }
             let data = serde_json::json!({
                 "agree": e.last_reconcile_agrees,
-                "summary": text,
+                "summary": summary,
+                "balances": e.balances,
                 "external": e.external_orders,
                 "via": "run",
             });

@@ -488,6 +488,24 @@ impl Exchange {
         ));
     }
 
+    /// A deposit (`delta` > 0) or withdrawal (< 0, at most what is free) of `asset`, with
+    /// its `balanceUpdate` and `outboundAccountPosition` events; what actually moved.
+    pub fn move_balance(&mut self, asset: &str, delta: Decimal, now_ms: i64) -> Decimal {
+        let b = self.balance_mut(asset);
+        let delta = delta.max(-b.0);
+        b.0 += delta;
+        self.events.push(UserEvent::BalanceUpdate(
+            crate::venue::exchanges::binance::api::wire::BalanceUpdate {
+                event_time: now_ms,
+                asset: asset.to_string(),
+                delta: d8(delta),
+                clear_time: now_ms,
+            },
+        ));
+        self.push_position(&[asset], now_ms);
+        delta
+    }
+
     /// The user data stream events since the last call, in order.
     pub fn take_events(&mut self) -> Vec<UserEvent> {
         std::mem::take(&mut self.events)

@@ -12,6 +12,8 @@
 //! | `slow=DURATION` | every REST answer is held this long (e.g. `800ms`, `2s`; `0` ends it) |
 //! | `clock=MS` | the server's clock moves to MS milliseconds off the wall clock from now on (like `--clock-offset-ms`; a client that measured the offset before gets -1021) |
 //! | `partial-fill-on-cancel=N` | the next N cancels of a resting order find half its rest filled just before (a maker trade at its price), then cancel the remainder; a cancel-all counts one per order it cancels |
+//! | `deposit=ASSET:AMOUNT` | AMOUNT of ASSET arrives in the account (free), with a `balanceUpdate` on the user data stream, as a deposit or transfer does: a balance moved behind pit's back |
+//! | `withdraw=ASSET:AMOUNT` | AMOUNT of ASSET leaves the account's free balance (at most what is free), with a `balanceUpdate` |
 //! | `clear` | every pending fault is dropped |
 
 use std::time::{Duration, Instant};
@@ -41,6 +43,8 @@ pub struct FaultSpec {
     pub partial_fill_on_cancel: Option<u32>,
     /// `clock=MS`: the server clock's new offset from the wall clock.
     pub clock_offset_ms: Option<i64>,
+    /// `deposit` / `withdraw`: (asset, signed amount), actions done at once.
+    pub balance_moves: Vec<(String, rust_decimal::Decimal)>,
     pub clear: bool,
 }
 
@@ -88,11 +92,33 @@ pub fn parse(spec: &str) -> Result<FaultSpec, String> {
                         .map_err(|_| format!("fault `clock`: `{v}` is not milliseconds"))?,
                 );
             }
+            "deposit" | "withdraw" => {
+                let v = value.ok_or_else(|| {
+                    format!("fault `{name}` needs ASSET:AMOUNT, e.g. {name}=USDT:25")
+                })?;
+                let (asset, amount) = v
+                    .split_once(':')
+                    .ok_or_else(|| format!("fault `{name}`: `{v}` is not ASSET:AMOUNT"))?;
+                let amount: rust_decimal::Decimal = amount
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|a: &rust_decimal::Decimal| a.is_sign_positive() && !a.is_zero())
+                    .ok_or_else(|| {
+                        format!("fault `{name}`: `{amount}` is not a positive amount")
+                    })?;
+                let asset = asset.trim();
+                if asset.is_empty() {
+                    return Err(format!("fault `{name}`: the asset is missing in `{v}`"));
+                }
+                let signed = if name == "withdraw" { -amount } else { amount };
+                f.balance_moves.push((asset.to_string(), signed));
+            }
             "clear" => f.clear = true,
             other => {
                 return Err(format!(
                     "unknown fault `{other}` (known: lose-response, 5xx, 429, 418, retry-after, \
-                     drop-user-stream, slow, partial-fill-on-cancel, clock, clear)"
+                     drop-user-stream, slow, partial-fill-on-cancel, clock, deposit, withdraw, clear)"
                 ));
             }
         }
@@ -193,5 +219,16 @@ mod tests {
         assert!(parse("418").unwrap_err().contains("418"));
         assert!(parse("clock=soon").unwrap_err().contains("`clock`"));
         assert_eq!(parse("clock=-2500").unwrap().clock_offset_ms, Some(-2500));
+        assert_eq!(
+            parse("deposit=BTC:0.5, withdraw=USDT:25")
+                .unwrap()
+                .balance_moves,
+            [
+                ("BTC".to_string(), rust_decimal::Decimal::new(5, 1)),
+                ("USDT".to_string(), rust_decimal::Decimal::new(-25, 0)),
+            ]
+        );
+        assert!(parse("withdraw=USDT").unwrap_err().contains("ASSET:AMOUNT"));
+        assert!(parse("deposit=USDT:-3").unwrap_err().contains("positive"));
     }
 }

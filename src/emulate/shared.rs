@@ -90,6 +90,17 @@ impl Shared {
             tracing::info!(offset_ms = ms, "fault: the server clock moved");
             self.clock_offset_ms.store(ms, Ordering::Relaxed);
         }
+        if !spec.balance_moves.is_empty() {
+            let now_ms = self.now_ms();
+            {
+                let mut ex = self.exchange();
+                for (asset, delta) in &spec.balance_moves {
+                    let moved = ex.move_balance(asset, *delta, now_ms);
+                    tracing::info!(%asset, %moved, "fault: a balance moved behind the client's back");
+                }
+            }
+            self.publish();
+        }
         if spec.drop_user_stream {
             tracing::info!("fault: user data stream connections dropped");
             let _ = self.drop_tx.send(());

@@ -135,8 +135,34 @@ pub struct ExecHealth {
     pub order_count: Option<u64>,
     /// Requests whose outcome is being resolved by a query.
     pub unresolved: u64,
+    /// The account's balances at the last reconciliation that could compare them, each
+    /// against what pit expects (the balances at the run's start plus its fills). One that
+    /// differs refuses new orders (cancels pass) until a reconciliation finds it agreeing.
+    #[serde(default)]
+    pub balances: Vec<BalanceLine>,
     pub send_to_ack: Option<Quantiles>,
     pub send_to_first_fill: Option<Quantiles>,
+}
+
+/// One asset's balance (free + locked) at the venue against what pit expects of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BalanceLine {
+    pub asset: String,
+    /// At the run's start (the first reconciliation).
+    pub start: Decimal,
+    /// What the run's fills moved since: bought minus sold, quote paid or received,
+    /// commissions in the asset they were charged in.
+    pub traded: Decimal,
+    /// `start + traded`.
+    pub expected: Decimal,
+    /// What the venue holds.
+    pub venue: Decimal,
+}
+
+impl BalanceLine {
+    pub fn agrees(&self) -> bool {
+        self.venue == self.expected
+    }
 }
 
 /// Latency quantiles of one figure (µs).

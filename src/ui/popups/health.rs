@@ -332,6 +332,26 @@ fn exec_lines(app: &App) -> Vec<Line<'static>> {
             format!("  send -> first fill  {}", q(&x.send_to_first_fill)),
             t.style(Role::Text),
         ));
+        // Each asset at the venue against the run's start plus its fills; one that differs
+        // refuses new orders until a reconciliation finds it agreeing.
+        for b in &x.balances {
+            let (mark, style, word) = if b.agrees() {
+                ("  ", t.style(Role::Text), "=")
+            } else {
+                ("! ", t.style(Role::Warning), "DIFFERS, new orders refused:")
+            };
+            lines.push(Line::styled(
+                format!(
+                    "{mark}balance {} venue {} {word} expected {} (start {} + fills {})",
+                    b.asset,
+                    b.venue.normalize(),
+                    b.expected.normalize(),
+                    b.start.normalize(),
+                    b.traded.normalize()
+                ),
+                style,
+            ));
+        }
     }
     for r in &view.health.venue_rules {
         let (mark, style, text) = if r.known {

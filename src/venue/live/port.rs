@@ -135,6 +135,23 @@ impl LivePort {
                 h.unresolved, h.venue
             ));
         }
+        let off: Vec<&str> = h
+            .balances
+            .iter()
+            .filter(|b| !b.agrees())
+            .map(|b| b.asset.as_str())
+            .collect();
+        if !off.is_empty() {
+            // Fail closed: the account moved in a way pit's fills do not explain (a
+            // deposit, a withdrawal, a trade pit did not see); nothing new leaves until a
+            // reconciliation finds the balances agreeing (cancels still pass).
+            return Some(format!(
+                "{} balance(s) at {} differ from what pit expects ({}): new orders refused until a reconciliation finds them agreeing",
+                off.len(),
+                h.venue,
+                off.join(", ")
+            ));
+        }
         h.reconciling.as_ref().map(|r| {
             format!(
                 "reconciling with {} ({r}): new orders refused until it is done",
@@ -427,6 +444,37 @@ mod tests {
         h.lock().unwrap().reconciling = None;
         port.submit(Timestamp(4), order("M-2"));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_balance_that_differs_holds_new_orders_until_it_agrees_and_cancels_pass() {
+        let (mut port, mut rx, _rtx, h, _g) = rig();
+        let line = |venue| crate::engine::view::BalanceLine {
+            asset: "USDT".into(),
+            start: dec!(1000),
+            traded: dec!(-60),
+            expected: dec!(940),
+            venue,
+        };
+        h.lock().unwrap().balances = vec![line(dec!(915))];
+        port.submit(Timestamp(1), order("M-1"));
+        assert!(rx.try_recv().is_err(), "fail closed: nothing new leaves");
+        let mut out = Vec::new();
+        port.poll_reports(Timestamp(2), &mut out);
+        match &out[..] {
+            [ExecReport::Rejected { reason, .. }] => {
+                assert!(
+                    reason.contains("differ from what pit expects (USDT)"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        port.cancel(Timestamp(3), &ClientOrderId::new("M-0"));
+        assert!(matches!(rx.try_recv(), Ok(ToVenue::Cancel { .. })));
+        h.lock().unwrap().balances = vec![line(dec!(940))];
+        port.submit(Timestamp(4), order("M-2"));
+        assert!(matches!(rx.try_recv(), Ok(ToVenue::Place { .. })));
     }
 
     #[test]

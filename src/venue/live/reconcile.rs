@@ -17,6 +17,12 @@
 //!
 //! Orders and trades of somebody else (not `p<run>-...` ids) are listed as `external`:
 //! pit never touches them, and they are no difference about pit's own state.
+//!
+//! A running live engine compares balances too, through [`RunBalances`]: each asset of its
+//! instruments (base, quote, and any asset a commission was charged in) at the venue
+//! against its balance at the run's start plus what every trade on those symbols since
+//! moved (the account's own trades explain their balances, whoever placed them; a
+//! deposit, a withdrawal or a transfer does not).
 
 use super::ids::{IdOwner, VenueIds};
 use rust_decimal::Decimal;
@@ -181,6 +187,125 @@ impl Reconciliation {
         }
         s
     }
+}
+
+/// One trade's effect on the account's balances (as the venue reports it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradeMove {
+    pub symbol: String,
+    pub trade_id: u64,
+    pub buy: bool,
+    pub qty: Decimal,
+    pub price: Decimal,
+    pub commission: Decimal,
+    pub commission_asset: String,
+}
+
+/// The account's balances during a run: the balances at its start (the first
+/// reconciliation that could read them consistently), and every trade on the run's
+/// symbols since, each once (by symbol and the venue's trade id).
+///
+/// A comparison needs balances read when the account had seen exactly the trades up to a
+/// known trade id per symbol (`marks`): the connection task reads the trades, the account,
+/// then the trades again, and compares only when no trade came in between. Trade ids grow
+/// per symbol (Binance: `id` of `myTrades`, `t` of an execution report), so "the trades
+/// after the start's marks, up to this reading's marks" is exact.
+#[derive(Clone, Debug, Default)]
+pub struct RunBalances {
+    /// Symbol -> (base asset, quote asset).
+    assets: BTreeMap<String, (String, String)>,
+    start: Option<(BTreeMap<String, Decimal>, BTreeMap<String, u64>)>,
+    trades: BTreeMap<(String, u64), TradeMove>,
+}
+
+impl RunBalances {
+    /// Each symbol's base and quote asset (from the venue's instrument list).
+    pub fn set_assets(&mut self, assets: BTreeMap<String, (String, String)>) {
+        self.assets = assets;
+    }
+
+    pub fn knows_assets(&self) -> bool {
+        !self.assets.is_empty()
+    }
+
+    /// A trade seen (stream, order answer, trade list); once per trade id.
+    pub fn record(&mut self, t: TradeMove) {
+        self.trades
+            .entry((t.symbol.clone(), t.trade_id))
+            .or_insert(t);
+    }
+
+    /// Compare `balances` (free + locked per asset), read when the account had seen the
+    /// trades up to `marks`, with the start plus the trades since. The first call records
+    /// the start (everything agrees then).
+    pub fn compare(
+        &mut self,
+        balances: &BTreeMap<String, Decimal>,
+        marks: &BTreeMap<String, u64>,
+    ) -> Vec<crate::engine::view::BalanceLine> {
+        if self.start.is_none() {
+            self.start = Some((balances.clone(), marks.clone()));
+        }
+        let Some((start, start_marks)) = &self.start else {
+            return Vec::new();
+        };
+        let mut traded: BTreeMap<String, Decimal> = BTreeMap::new();
+        for (base, quote) in self.assets.values() {
+            traded.entry(base.clone()).or_default();
+            traded.entry(quote.clone()).or_default();
+        }
+        for ((symbol, id), t) in &self.trades {
+            let Some((base, quote)) = self.assets.get(symbol) else {
+                continue;
+            };
+            let after_start = start_marks.get(symbol).is_none_or(|m| id > m);
+            let seen = marks.get(symbol).is_some_and(|m| id <= m);
+            if !(after_start && seen) {
+                continue;
+            }
+            let (b, q) = if t.buy {
+                (t.qty, -(t.qty * t.price))
+            } else {
+                (-t.qty, t.qty * t.price)
+            };
+            *traded.entry(base.clone()).or_default() += b;
+            *traded.entry(quote.clone()).or_default() += q;
+            if !t.commission_asset.is_empty() {
+                *traded.entry(t.commission_asset.clone()).or_default() -= t.commission;
+            }
+        }
+        traded
+            .into_iter()
+            .map(|(asset, traded)| {
+                let start = start.get(&asset).copied().unwrap_or_default();
+                // Normalized: the same amount reads the same in every answer.
+                crate::engine::view::BalanceLine {
+                    venue: balances
+                        .get(&asset)
+                        .copied()
+                        .unwrap_or_default()
+                        .normalize(),
+                    expected: (start + traded).normalize(),
+                    start: start.normalize(),
+                    traded: traded.normalize(),
+                    asset,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A balance that differs, as a reconciliation's note says it.
+pub fn balance_note(b: &crate::engine::view::BalanceLine) -> String {
+    format!(
+        "{} balance at the venue is {}, pit expects {} (start {} + fills {}): off by {}",
+        b.asset,
+        b.venue.normalize(),
+        b.expected.normalize(),
+        b.start.normalize(),
+        b.traded.normalize(),
+        (b.venue - b.expected).normalize()
+    )
 }
 
 fn pits(venue_id: &str) -> bool {
@@ -405,6 +530,69 @@ mod tests {
             balances: [("BTC".to_string(), dec!(1.001998))].into(),
         };
         (store, venue)
+    }
+
+    fn mv(id: u64, buy: bool, qty: Decimal, fee: Decimal, fee_asset: &str) -> TradeMove {
+        TradeMove {
+            symbol: "BTCUSDT".into(),
+            trade_id: id,
+            buy,
+            qty,
+            price: dec!(60000),
+            commission: fee,
+            commission_asset: fee_asset.into(),
+        }
+    }
+
+    #[test]
+    fn a_runs_balances_follow_its_fills_and_a_move_behind_its_back_is_named() {
+        let mut rb = RunBalances::default();
+        rb.set_assets(
+            [(
+                "BTCUSDT".to_string(),
+                ("BTC".to_string(), "USDT".to_string()),
+            )]
+            .into(),
+        );
+        // Trade 4 happened before the start: the start's balances hold it already.
+        rb.record(mv(4, true, dec!(1), dec!(0), "BTC"));
+        let start: BTreeMap<String, Decimal> = [
+            ("BTC".to_string(), dec!(1)),
+            ("USDT".to_string(), dec!(1000)),
+        ]
+        .into();
+        let lines = rb.compare(&start, &[("BTCUSDT".to_string(), 4)].into());
+        assert!(lines.iter().all(|b| b.agrees()), "{lines:?}");
+        // A buy (fee in BTC), a sell (fee in USDT), the same trade twice, and a trade the
+        // reading did not see yet (id 7, above its mark).
+        rb.record(mv(5, true, dec!(0.002), dec!(0.000002), "BTC"));
+        rb.record(mv(5, true, dec!(0.002), dec!(0.000002), "BTC"));
+        rb.record(mv(6, false, dec!(0.001), dec!(0.06), "USDT"));
+        rb.record(mv(7, false, dec!(0.5), dec!(0), "USDT"));
+        let venue: BTreeMap<String, Decimal> = [
+            ("BTC".to_string(), dec!(1.000998)),
+            ("USDT".to_string(), dec!(939.94)),
+        ]
+        .into();
+        let marks: BTreeMap<String, u64> = [("BTCUSDT".to_string(), 6)].into();
+        let lines = rb.compare(&venue, &marks);
+        assert!(lines.iter().all(|b| b.agrees()), "{lines:?}");
+        assert_eq!(lines[0].traded, dec!(0.000998));
+        // 25 USDT withdrawn behind pit's back: that asset, and only it, differs.
+        let mut moved = venue.clone();
+        moved.insert("USDT".into(), dec!(914.94));
+        let lines = rb.compare(&moved, &marks);
+        let off: Vec<String> = lines
+            .iter()
+            .filter(|b| !b.agrees())
+            .map(balance_note)
+            .collect();
+        assert_eq!(
+            off,
+            [
+                "USDT balance at the venue is 914.94, pit expects 939.94 (start 1000 + fills -60.06): off by -25"
+            ]
+        );
     }
 
     #[test]

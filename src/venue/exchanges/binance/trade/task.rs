@@ -28,6 +28,7 @@ use crate::venue::exchanges::binance::api::wire::{
 use crate::venue::live::ids::IdOwner;
 use crate::venue::live::latency::OrderLatency;
 use crate::venue::live::port::{SharedHealth, ToVenue};
+use crate::venue::live::reconcile::{RunBalances, TradeMove, balance_note};
 use crate::venue::live::tracker::{Tracker, VenueUpdate, trade_seq};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,6 +115,11 @@ struct Snapshot {
     account: Account,
     trades: Vec<MyTrade>,
     reason: String,
+    /// Per symbol, the last trade the account's balances hold: `None` when trades came in
+    /// while the account was read (each try), so the balances cannot be compared exactly.
+    marks: Option<BTreeMap<String, u64>>,
+    /// Each symbol's base and quote asset, when asked for (exchangeInfo).
+    assets: BTreeMap<String, (String, String)>,
 }
 
 struct Conn {
@@ -137,6 +143,8 @@ struct Conn {
     earlier: BTreeMap<String, (u64, String, String)>,
     /// Of those, the ones already asked about.
     earlier_asked: BTreeSet<String>,
+    /// The account's balances at the run's start and every trade since.
+    balances: RunBalances,
 }
 
 /// Run the task until the engine side goes away.
@@ -156,6 +164,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         order_ids: BTreeMap::new(),
         earlier: BTreeMap::new(),
         earlier_asked: BTreeSet::new(),
+        balances: RunBalances::default(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
         c.earlier.insert(format!("p{run}-{id}"), (run, id, symbol));
@@ -526,13 +535,15 @@ impl Conn {
                             .map(|i| i.symbol.clone())
                             .collect();
                         let from = self.s.last_trade.clone();
+                        let need_assets = !self.balances.knows_assets();
                         let reason = format!(
                             "{} (retried)",
                             self.reconcile_reason.trim_end_matches(" (retried)")
                         );
                         tokio::spawn(async move {
                             tokio::time::sleep(Duration::from_secs(5)).await;
-                            let r = fetch_snapshot(&rest, &symbols, &from, reason).await;
+                            let r =
+                                fetch_snapshot(&rest, &symbols, &from, need_assets, reason).await;
                             let _ = tx.send(Internal::Reconciled(r.map(Box::new)));
                         });
                         return;
@@ -600,6 +611,15 @@ impl Conn {
                 _ => Side::Buy,
             };
             for f in &r.fills {
+                self.balances.record(TradeMove {
+                    symbol: symbol.to_string(),
+                    trade_id: f.trade_id,
+                    buy: side == Side::Buy,
+                    qty: f.qty,
+                    price: f.price,
+                    commission: f.commission,
+                    commission_asset: f.commission_asset.clone(),
+                });
                 self.note_fill(venue_id);
                 let fee = fee_in_quote(&inst, &f.commission_asset, f.commission, f.price);
                 self.emit(VenueUpdate::Trade {
@@ -646,6 +666,15 @@ impl Conn {
                 continue;
             };
             let key = trade_seq(t.id, inst.id);
+            self.balances.record(TradeMove {
+                symbol: t.symbol.clone(),
+                trade_id: t.id,
+                buy: t.is_buyer,
+                qty: t.qty,
+                price: t.price,
+                commission: t.commission,
+                commission_asset: t.commission_asset.clone(),
+            });
             let e = self.s.last_trade.entry(t.symbol.clone()).or_insert(0);
             *e = (*e).max(t.id);
             if self.s.tracker.knows_trade(key) {
@@ -737,6 +766,15 @@ impl Conn {
                         }
                         let e = self.s.last_trade.entry(er.symbol.clone()).or_insert(0);
                         *e = (*e).max(er.trade_id as u64);
+                        self.balances.record(TradeMove {
+                            symbol: er.symbol.clone(),
+                            trade_id: er.trade_id as u64,
+                            buy: er.side == wire::Side::Buy,
+                            qty: er.last_qty,
+                            price: er.last_price,
+                            commission: er.commission,
+                            commission_asset: er.commission_asset.clone().unwrap_or_default(),
+                        });
                         self.note_fill(&venue_id);
                         let fee = fee_in_quote(
                             &inst,
@@ -782,7 +820,14 @@ impl Conn {
                 }
             }
             UserEvent::StreamTerminated { .. } | UserEvent::ServerShutdown { .. } => {}
-            UserEvent::AccountPosition(_) | UserEvent::BalanceUpdate(_) | UserEvent::Other => {}
+            // A deposit, withdrawal or transfer (user-data-stream.md, "Balance Update"):
+            // the account moved without a trade; reconcile to compare its balances now.
+            UserEvent::BalanceUpdate(b) => self.start_reconcile(format!(
+                "Binance reported a balance update ({} {})",
+                b.asset,
+                b.delta.normalize()
+            )),
+            UserEvent::AccountPosition(_) | UserEvent::Other => {}
         }
     }
 
@@ -906,8 +951,9 @@ impl Conn {
             .map(|i| i.symbol.clone())
             .collect();
         let from = self.s.last_trade.clone();
+        let need_assets = !self.balances.knows_assets();
         tokio::spawn(async move {
-            let r = fetch_snapshot(&rest, &symbols, &from, reason).await;
+            let r = fetch_snapshot(&rest, &symbols, &from, need_assets, reason).await;
             let _ = tx.send(Internal::Reconciled(r.map(Box::new)));
         });
     }
@@ -981,6 +1027,35 @@ impl Conn {
                 "{missed} fill(s) missed while disconnected, applied once"
             ));
         }
+        // Balances: the account against its balances at the run's start plus every trade
+        // since (all of them recorded by now: the stream's, and the list's just applied).
+        // One that differs refuses new orders until a reconciliation finds it agreeing
+        // (cancels pass), as an order of unknown outcome does.
+        if !snap.assets.is_empty() {
+            self.balances.set_assets(snap.assets.clone());
+        }
+        let mut balances_unread = None;
+        let mut balance_lines = None;
+        match &snap.marks {
+            Some(marks) if self.balances.knows_assets() => {
+                let held: BTreeMap<String, Decimal> = snap
+                    .account
+                    .balances
+                    .iter()
+                    .map(|b| (b.asset.clone(), b.free + b.locked))
+                    .collect();
+                let lines = self.balances.compare(&held, marks);
+                for b in lines.iter().filter(|b| !b.agrees()) {
+                    notes.push(format!(
+                        "{}; new orders refused until the balances agree",
+                        balance_note(b)
+                    ));
+                }
+                balance_lines = Some(lines);
+            }
+            Some(_) => balances_unread = Some("the symbols' assets are not known"),
+            None => balances_unread = Some("trades came in while the account was read"),
+        }
         // This run's orders the engine still has open but Binance does not: ask for each.
         for v in self.s.tracker.open_orders() {
             if !venue_open.contains(&v) && !self.sent_at.contains_key(&v) {
@@ -1004,10 +1079,14 @@ impl Conn {
         }
         let summary = if notes.is_empty() {
             format!(
-                "{}: Binance and the store agree ({} open order(s) of pit, {} external)",
+                "{}: Binance and the store agree ({} open order(s) of pit, {} external; {})",
                 snap.reason,
                 snap.open.len() - self.external_seen.len().min(snap.open.len()),
-                self.external_seen.len()
+                self.external_seen.len(),
+                match balances_unread {
+                    None => "balances agree".to_string(),
+                    Some(why) => format!("balances not compared this time: {why}"),
+                }
             )
         } else {
             format!("{}: {}", snap.reason, notes.join("; "))
@@ -1022,6 +1101,10 @@ impl Conn {
             h.last_reconcile = Some(summary);
             h.last_reconcile_agrees = notes.is_empty();
             h.reconciles += 1;
+            // With the verdict, in one step: a reader never sees one without the other.
+            if let Some(lines) = balance_lines {
+                h.balances = lines;
+            }
         }
     }
 
@@ -1053,6 +1136,70 @@ impl Conn {
 
 /// Open orders, the account and the trades since the last known one.
 async fn fetch_snapshot(
+    rest: &Rest,
+    symbols: &[String],
+    from: &BTreeMap<String, u64>,
+    need_assets: bool,
+    reason: String,
+) -> Result<Snapshot, String> {
+    let mut assets = BTreeMap::new();
+    if need_assets {
+        for s in symbols {
+            let info: wire::ExchangeInfo = rest
+                .public(Method::Get, "/api/v3/exchangeInfo", &[("symbol", s)])
+                .await
+                .map_err(|e| format!("exchangeInfo {s}: {e}"))?;
+            let i = info
+                .symbols
+                .first()
+                .ok_or_else(|| format!("exchangeInfo does not list {s}"))?;
+            assets.insert(s.clone(), (i.base_asset.clone(), i.quote_asset.clone()));
+        }
+    }
+    // The account's balances hold exactly the trades listed when no trade comes in
+    // between the list and a second look after the account: a few tries, then the
+    // balances go uncompared this time (the orders and trades still are).
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut snap = fetch_once(rest, symbols, from, reason.clone()).await?;
+        let mut marks = BTreeMap::new();
+        let mut moved = false;
+        for s in symbols {
+            let mark = snap
+                .trades
+                .iter()
+                .filter(|t| &t.symbol == s)
+                .map(|t| t.id)
+                .chain(from.get(s).copied())
+                .max();
+            let p = MyTradesParams {
+                symbol: s.clone(),
+                order_id: None,
+                start_time: None,
+                end_time: None,
+                from_id: mark.map(|id| id + 1),
+                limit: Some(1),
+            };
+            let after: Vec<MyTrade> = rest
+                .signed(Method::Get, "/api/v3/myTrades", &p)
+                .await
+                .map_err(|e| format!("trades of {s}: {e}"))?;
+            moved |= !after.is_empty();
+            if let Some(m) = mark {
+                marks.insert(s.clone(), m);
+            }
+        }
+        if !moved || tries >= 3 {
+            snap.marks = (!moved).then_some(marks);
+            snap.assets = assets;
+            return Ok(snap);
+        }
+    }
+}
+
+/// Open orders, the trades since the last known one, then the account.
+async fn fetch_once(
     rest: &Rest,
     symbols: &[String],
     from: &BTreeMap<String, u64>,
@@ -1092,6 +1239,8 @@ async fn fetch_snapshot(
         account,
         trades,
         reason,
+        marks: None,
+        assets: BTreeMap::new(),
     })
 }
 
