@@ -63,6 +63,11 @@ pub struct InstrumentConfig {
     /// The simulated market's opening mid price (sim only).
     #[serde(default)]
     pub start_price: Option<Decimal>,
+    /// This instrument's own sanity band, percent from the last trusted mid (replaces
+    /// `[book] sanity_band_pct` for it; 0 turns its band off): a volatile pair wants a
+    /// wider band than a stable one.
+    #[serde(default)]
+    pub sanity_band_pct: Option<u32>,
 }
 
 /// The whole configuration.
@@ -134,6 +139,7 @@ fn default_instruments() -> Vec<InstrumentConfig> {
             lot_size: Decimal::new(1, 3),
             min_qty: None,
             start_price: Some(Decimal::from(60_000)),
+            sanity_band_pct: None,
         },
         InstrumentConfig {
             symbol: "ETH-USD".into(),
@@ -141,6 +147,7 @@ fn default_instruments() -> Vec<InstrumentConfig> {
             lot_size: Decimal::new(1, 2),
             min_qty: None,
             start_price: Some(Decimal::from(3_000)),
+            sanity_band_pct: None,
         },
     ]
 }
@@ -283,6 +290,16 @@ impl Config {
             if ic.lot_size <= Decimal::ZERO {
                 return Err(Invalid::new(key("lot_size"), "must be greater than 0"));
             }
+            if let Some(pct) = ic.sanity_band_pct
+                && pct > 1000
+            {
+                return Err(Invalid::new(
+                    key("sanity_band_pct"),
+                    format!(
+                        "{pct}: at most 1000 (percent from the last trusted mid; 0 turns the band off)"
+                    ),
+                ));
+            }
             if let Some(m) = ic.min_qty
                 && (m <= Decimal::ZERO || (m / ic.lot_size).fract() != Decimal::ZERO)
             {
@@ -375,6 +392,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The instruments that set a sanity band of their own, by symbol.
+    pub fn sanity_bands(&self) -> std::collections::BTreeMap<String, u32> {
+        self.instruments
+            .iter()
+            .filter_map(|ic| Some((ic.symbol.clone(), ic.sanity_band_pct?)))
+            .collect()
     }
 
     /// The configured instruments, with ids in file order.
@@ -596,6 +621,36 @@ mod tests {
         let (line, key, _) = err(text);
         assert_eq!(key, "instruments[1].tick_size");
         assert_eq!(line, Some(9));
+    }
+
+    #[test]
+    fn an_instruments_own_sanity_band_is_read_and_checked_with_key_and_line() {
+        let inst = |sym: &str, band: &str| {
+            format!(
+                "[[instruments]]\nsymbol = \"{sym}\"\ntick_size = 0.1\nlot_size = 0.001\nstart_price = 100\n{band}"
+            )
+        };
+        let text = format!(
+            "{}\n{}",
+            inst("BTC-USD", ""),
+            inst("ETH-USD", "sanity_band_pct = 5\n")
+        );
+        let c = Config::parse(&text, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            c.sanity_bands().into_iter().collect::<Vec<_>>(),
+            vec![("ETH-USD".to_string(), 5)]
+        );
+        let text = format!(
+            "{}\n{}",
+            inst("BTC-USD", ""),
+            inst("ETH-USD", "sanity_band_pct = 5000\n")
+        );
+        let (line, key, msg) = err(&text);
+        assert_eq!(
+            (line, key.as_str()),
+            (Some(12), "instruments[1].sanity_band_pct")
+        );
+        assert!(msg.contains("at most 1000"), "{msg}");
     }
 
     #[test]

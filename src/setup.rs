@@ -253,8 +253,12 @@ pub fn assemble_replay(
     path: &std::path::Path,
     initial_state: TradingState,
 ) -> anyhow::Result<ReplayAssembled> {
-    let market =
-        crate::venue::feed::replay::ReplayFeed::open_with(path, &cfg.instrument_list(), cfg.book)?;
+    let market = crate::venue::feed::replay::ReplayFeed::open_with(
+        path,
+        &cfg.instrument_list(),
+        cfg.book,
+        &cfg.sanity_bands(),
+    )?;
     use crate::venue::MarketDataPort;
     let instruments = market.instruments().to_vec();
     let mut notes = market.grid_notes().to_vec();
@@ -369,6 +373,7 @@ pub fn select_live(
             start_price: Some(
                 rust_decimal::Decimal::from(100_000) * tick.max(rust_decimal::Decimal::ONE),
             ),
+            sanity_band_pct: None,
         });
     }
     cfg.instruments = list;
@@ -389,6 +394,7 @@ pub fn live_market(cfg: &Config) -> anyhow::Result<Box<dyn crate::venue::MarketD
         crate::venue::feed::live::venue_spec(&cfg.venue, &cfg.live, cfg.instrument_list())
             .map_err(|e| anyhow::anyhow!(e))?;
     decoder.set_book_limits(cfg.book);
+    decoder.set_sanity_bands(&cfg.sanity_bands());
     let recorder = cfg
         .record
         .then(|| crate::record::Recorder::rotating(cfg.recording.clone(), &cfg.venue));

@@ -575,6 +575,21 @@ pub struct Books {
     pub unattributed_malformed: u64,
     /// The trust limits every book takes (`[book]`).
     limits: BookLimits,
+    /// Sanity bands of single instruments, by symbol (`[[instruments]] sanity_band_pct`).
+    bands: std::collections::BTreeMap<String, u32>,
+}
+
+/// The trust limits of the instrument `symbol`: `[book]`, with its own band if set.
+fn limits_of(
+    limits: BookLimits,
+    bands: &std::collections::BTreeMap<String, u32>,
+    symbol: &str,
+) -> BookLimits {
+    let mut l = limits;
+    if let Some(&pct) = bands.get(symbol) {
+        l.sanity_band_pct = pct;
+    }
+    l
 }
 
 impl Books {
@@ -582,7 +597,16 @@ impl Books {
     pub fn set_limits(&mut self, limits: BookLimits) {
         self.limits = limits;
         for st in &mut self.states {
-            st.limits = limits;
+            st.limits = limits_of(self.limits, &self.bands, &st.instrument.symbol);
+        }
+    }
+
+    /// Give single instruments a sanity band of their own (by symbol), replacing
+    /// `[book] sanity_band_pct` for them, present and discovered later.
+    pub fn set_bands(&mut self, bands: &std::collections::BTreeMap<String, u32>) {
+        self.bands = bands.clone();
+        for st in &mut self.states {
+            st.limits = limits_of(self.limits, &self.bands, &st.instrument.symbol);
         }
     }
 
@@ -666,7 +690,7 @@ impl Books {
         self.keys.push(key.to_string());
         self.instruments.push(inst.clone());
         let mut st = BookState::new(inst, price, qty);
-        st.limits = self.limits;
+        st.limits = limits_of(self.limits, &self.bands, &st.instrument.symbol);
         self.states.push(st);
         Some(self.states.len() - 1)
     }
@@ -709,6 +733,9 @@ macro_rules! books_decoder_parts {
         }
         fn set_book_limits(&mut self, limits: crate::venue::exchanges::decode::BookLimits) {
             self.books.set_limits(limits);
+        }
+        fn set_sanity_bands(&mut self, bands: &std::collections::BTreeMap<String, u32>) {
+            self.books.set_bands(bands);
         }
         fn sanity_band(&self, i: usize) -> Option<(i64, i64)> {
             self.books.states.get(i)?.band()

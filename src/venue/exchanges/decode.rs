@@ -151,6 +151,10 @@ pub trait FrameDecoder: Send {
     }
     /// How far to trust the venue's data (`[book]`); decoders that keep no book ignore it.
     fn set_book_limits(&mut self, _limits: crate::venue::exchanges::decode::BookLimits) {}
+    /// Per-instrument sanity bands (`[[instruments]] sanity_band_pct`), by venue symbol:
+    /// each replaces `[book] sanity_band_pct` for its instrument, present or discovered
+    /// later. Call after [`FrameDecoder::set_book_limits`].
+    fn set_sanity_bands(&mut self, _bands: &std::collections::BTreeMap<String, u32>) {}
     /// Instrument `i`'s sanity band now, in ticks (lowest, highest price trusted), when
     /// the decoder keeps one.
     fn sanity_band(&self, _i: usize) -> Option<(i64, i64)> {

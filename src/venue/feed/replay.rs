@@ -281,14 +281,16 @@ impl ReplayFeed {
     /// `[[instruments]]` (a sim recording's until its header names them; a real capture's
     /// grid where they name its symbols).
     pub fn open(path: &Path, configured: &[Instrument]) -> Result<ReplayFeed, ReplayError> {
-        Self::open_with(path, configured, BookLimits::default())
+        Self::open_with(path, configured, BookLimits::default(), &Default::default())
     }
 
-    /// [`ReplayFeed::open`] with the books' trust limits (`[book]`).
+    /// [`ReplayFeed::open`] with the books' trust limits (`[book]`) and the instruments'
+    /// own sanity bands, by symbol (`[[instruments]] sanity_band_pct`).
     pub fn open_with(
         path: &Path,
         configured: &[Instrument],
         book_limits: BookLimits,
+        bands: &std::collections::BTreeMap<String, u32>,
     ) -> Result<ReplayFeed, ReplayError> {
         let total = std::fs::metadata(path).map(|m| m.len()).map_err(|e| {
             io::Error::new(
@@ -364,6 +366,7 @@ impl ReplayFeed {
                     };
                     let d = decoder.insert(d);
                     d.set_book_limits(book_limits);
+                    d.set_sanity_bands(bands);
                     feed(d.as_mut(), &line, &mut first, &mut report, limit);
                 }
                 Some(d) => feed(d.as_mut(), &line, &mut first, &mut report, limit),

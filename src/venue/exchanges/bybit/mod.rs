@@ -432,4 +432,33 @@ mod tests {
         let b = d.book(0).expect("the market moved: trusted again");
         assert_eq!(b.best_bid().unwrap().price, Price(20_000_000_000));
     }
+
+    /// An instrument's own sanity band replaces `[book]`'s for it alone: a bid 5.5% above
+    /// the mid (below the ask: not crossed) is inside the default 20% band but outside a 5%
+    /// band set for BTCUSDT (discovered as `linear/BTCUSDT`, the name the config gives it), whose book then resyncs; set for another symbol, it changes
+    /// nothing here.
+    #[test]
+    fn an_instruments_own_band_replaces_the_books_band_for_it() {
+        let run = |bands: &[(&str, u32)]| {
+            let mut d = BybitDecoder::discovering();
+            d.set_sanity_bands(&bands.iter().map(|(s, p)| (s.to_string(), *p)).collect());
+            let mut out = Vec::new();
+            d.on_line(
+                &book("snapshot", 5, r#"[["100","1"]]"#, r#"[["120","2"]]"#),
+                &mut out,
+            );
+            assert!(d.book(0).is_some(), "the snapshot is trusted");
+            d.on_line(&book("delta", 6, r#"[["116","1"]]"#, "[]"), &mut out);
+            (d.book(0).is_some(), d.sanity_band(0))
+        };
+        let (trusted, band) = run(&[]);
+        assert!(trusted, "5.5% is inside the default 20% band");
+        assert!(band.is_some());
+        let (trusted, _) = run(&[("linear/ETHUSDT", 5)]);
+        assert!(trusted, "another symbol's band does not apply");
+        let (trusted, _) = run(&[("linear/BTCUSDT", 5)]);
+        assert!(!trusted, "outside BTCUSDT's own 5% band: resyncing");
+        let (trusted, band) = run(&[("linear/BTCUSDT", 0)]);
+        assert!(trusted && band.is_none(), "0 turns its band off");
+    }
 }
