@@ -17,7 +17,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use ratatui::widgets::{Block, BorderType, Borders, Cell, Paragraph};
 use rust_decimal::Decimal;
 use theme::Role;
 
@@ -357,6 +357,60 @@ pub(crate) fn fit_columns(
         keep.remove(pos);
     }
     keep
+}
+
+/// A table fitted to its room with [`fit_columns`]: each column as wide as its widest text
+/// (header included), whole columns dropped, lowest priority first, when the room is short.
+pub(crate) struct FitTable<'h> {
+    head: &'h [&'h str],
+    col_w: Vec<usize>,
+    /// The kept columns' indices, in order.
+    keep: Vec<usize>,
+}
+
+impl<'h> FitTable<'h> {
+    /// Fit `rows` of styled texts (one per column of `head`) into `width`.
+    pub(crate) fn new<'r>(
+        head: &'h [&'h str],
+        rows: impl IntoIterator<Item = &'r [(String, Style)]>,
+        priority: &[u8],
+        width: usize,
+    ) -> Self {
+        let mut col_w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+        for row in rows {
+            for (w, (text, _)) in col_w.iter_mut().zip(row) {
+                *w = (*w).max(text.chars().count());
+            }
+        }
+        let keep = fit_columns(&col_w, priority, width, 1);
+        FitTable { head, col_w, keep }
+    }
+
+    /// One row's kept cells.
+    pub(crate) fn cells(&self, row: &[(String, Style)]) -> Vec<Cell<'static>> {
+        self.keep
+            .iter()
+            .map(|&c| Cell::from(row[c].0.clone()).style(row[c].1))
+            .collect()
+    }
+
+    /// The kept columns' widths.
+    pub(crate) fn widths(&self) -> Vec<Constraint> {
+        self.keep
+            .iter()
+            .map(|&c| Constraint::Length(self.col_w[c] as u16))
+            .collect()
+    }
+
+    /// The kept columns' headings.
+    pub(crate) fn header(&self) -> Vec<&'h str> {
+        self.keep.iter().map(|&c| self.head[c]).collect()
+    }
+
+    /// The room the kept columns take, a space after each.
+    pub(crate) fn used(&self) -> usize {
+        self.keep.iter().map(|&c| self.col_w[c] + 1).sum()
+    }
 }
 
 #[cfg(test)]

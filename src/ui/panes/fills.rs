@@ -6,11 +6,11 @@
 use crate::app::Pane;
 use crate::domain::{Liquidity, Side};
 use crate::ui::theme::Role;
-use crate::ui::{App, pane_block, signed};
+use crate::ui::{App, FitTable, pane_block, signed};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Paragraph, Row, Table};
 
 /// Column headers, and how much each matters when the pane is narrow (lowest dropped
 /// first): side, size and price stay longest.
@@ -96,35 +96,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ]
         })
         .collect();
-    let col_w: Vec<usize> = (0..HEAD.len())
-        .map(|c| {
-            texts
-                .iter()
-                .map(|r| r[c].0.chars().count())
-                .chain(std::iter::once(HEAD[c].chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let keep = crate::ui::fit_columns(&col_w, &PRIORITY, inner.width as usize, 1);
-    let rows: Vec<Row> = texts
-        .into_iter()
-        .map(|cells| {
-            Row::new(
-                keep.iter()
-                    .map(|&c| Cell::from(cells[c].0.clone()).style(cells[c].1))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    let widths: Vec<Constraint> = keep
-        .iter()
-        .map(|&c| Constraint::Length(col_w[c] as u16))
-        .collect();
-    let header =
-        Row::new(keep.iter().map(|&c| HEAD[c]).collect::<Vec<_>>()).style(t.style(Role::Header));
+    let fit = FitTable::new(
+        &HEAD,
+        texts.iter().map(|r| &r[..]),
+        &PRIORITY,
+        inner.width as usize,
+    );
+    let rows: Vec<Row> = texts.iter().map(|r| Row::new(fit.cells(r))).collect();
+    let header = Row::new(fit.header()).style(t.style(Role::Header));
     frame.render_widget(
-        Table::new(rows, widths)
+        Table::new(rows, fit.widths())
             .header(header)
             .column_spacing(1)
             .block(block),

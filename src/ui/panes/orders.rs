@@ -7,10 +7,10 @@
 use crate::app::Pane;
 use crate::domain::{OrderKind, Side};
 use crate::ui::theme::Role;
-use crate::ui::{App, pane_block, short_duration};
+use crate::ui::{App, FitTable, pane_block, short_duration};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::layout::Rect;
+use ratatui::widgets::{Paragraph, Row, Table, TableState};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
@@ -83,27 +83,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ]
         })
         .collect();
-    let col_w: Vec<usize> = (0..head.len())
-        .map(|c| {
-            texts
-                .iter()
-                .map(|r| r[c].0.chars().count())
-                .chain(std::iter::once(head[c].chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let inner_w = block.inner(area).width as usize;
-    let keep = crate::ui::fit_columns(&col_w, &priority, inner_w, 1);
+    let fit = FitTable::new(
+        &head,
+        texts.iter().map(|r| &r[..]),
+        &priority,
+        block.inner(area).width as usize,
+    );
     let rows: Vec<Row> = texts
-        .into_iter()
+        .iter()
         .enumerate()
-        .map(|(i, cells)| {
-            let row = Row::new(
-                keep.iter()
-                    .map(|&c| Cell::from(cells[c].0.clone()).style(cells[c].1))
-                    .collect::<Vec<_>>(),
-            );
+        .map(|(i, r)| {
+            let row = Row::new(fit.cells(r));
             if Some(i) == selected && app.focus() == Pane::Orders {
                 row.style(t.style(Role::Selected))
             } else {
@@ -111,15 +101,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             }
         })
         .collect();
-    let widths: Vec<Constraint> = keep
-        .iter()
-        .map(|&c| Constraint::Length(col_w[c] as u16))
-        .collect();
-    let header =
-        Row::new(keep.iter().map(|&c| head[c]).collect::<Vec<_>>()).style(t.style(Role::Header));
+    let header = Row::new(fit.header()).style(t.style(Role::Header));
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(
-        Table::new(rows, widths)
+        Table::new(rows, fit.widths())
             .header(header)
             .column_spacing(1)
             .block(block),

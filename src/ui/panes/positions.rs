@@ -2,10 +2,10 @@
 
 use crate::app::{Pane, fmt_dec};
 use crate::ui::theme::Role;
-use crate::ui::{App, pane_block, pnl_style, signed};
+use crate::ui::{App, FitTable, pane_block, pnl_style, signed};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::layout::Rect;
+use ratatui::widgets::{Paragraph, Row, Table};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
@@ -65,35 +65,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let col_w: Vec<usize> = (0..head.len())
-        .map(|c| {
-            texts
-                .iter()
-                .map(|r| r[c].0.chars().count())
-                .chain(std::iter::once(head[c].len()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let keep = crate::ui::fit_columns(&col_w, &priority, block.inner(area).width as usize, 1);
-    let rows: Vec<Row> = texts
-        .iter()
-        .map(|cells| {
-            Row::new(
-                keep.iter()
-                    .map(|&c| Cell::from(cells[c].0.clone()).style(cells[c].1))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    let widths: Vec<Constraint> = keep
-        .iter()
-        .map(|&c| Constraint::Length(col_w[c] as u16))
-        .collect();
-    let header =
-        Row::new(keep.iter().map(|&c| head[c]).collect::<Vec<_>>()).style(t.style(Role::Header));
+    let fit = FitTable::new(
+        &head,
+        texts.iter().map(|r| &r[..]),
+        &priority,
+        block.inner(area).width as usize,
+    );
+    let rows: Vec<Row> = texts.iter().map(|r| Row::new(fit.cells(r))).collect();
+    let header = Row::new(fit.header()).style(t.style(Role::Header));
     frame.render_widget(
-        Table::new(rows, widths)
+        Table::new(rows, fit.widths())
             .header(header)
             .column_spacing(1)
             .block(block),

@@ -4,7 +4,7 @@
 
 use crate::app::{Action, Pane};
 use crate::ui::theme::Role;
-use crate::ui::{App, pane_block, pnl_style, signed};
+use crate::ui::{App, FitTable, pane_block, pnl_style, signed};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
@@ -61,39 +61,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             )
         })
         .collect();
-    let col_w: Vec<usize> = (0..head.len())
-        .map(|c| {
-            texts
-                .iter()
-                .map(|(r, _)| r[c].0.chars().count())
-                .chain(std::iter::once(head[c].chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let inner_w = block.inner(area).width as usize;
-    let keep = crate::ui::fit_columns(&col_w, &priority, inner_w, 1);
-    let used: usize = keep.iter().map(|&c| col_w[c] + 1).sum();
-    let signal_w = inner_w.saturating_sub(used);
+    let fit = FitTable::new(&head, texts.iter().map(|(r, _)| &r[..]), &priority, inner_w);
+    let signal_w = inner_w.saturating_sub(fit.used());
     let show_signal = signal_w >= "last signal".len().min(8);
     let rows: Vec<Row> = texts
-        .into_iter()
+        .iter()
         .map(|(cells, signal)| {
-            let mut row: Vec<Cell> = keep
-                .iter()
-                .map(|&c| Cell::from(cells[c].0.clone()).style(cells[c].1))
-                .collect();
+            let mut row = fit.cells(cells);
             if show_signal {
-                row.push(Cell::from(fit_words(&signal, signal_w)).style(t.style(Role::Dim)));
+                row.push(Cell::from(fit_words(signal, signal_w)).style(t.style(Role::Dim)));
             }
             Row::new(row)
         })
         .collect();
-    let mut widths: Vec<Constraint> = keep
-        .iter()
-        .map(|&c| Constraint::Length(col_w[c] as u16))
-        .collect();
-    let mut header: Vec<&str> = keep.iter().map(|&c| head[c]).collect();
+    let mut widths = fit.widths();
+    let mut header = fit.header();
     if show_signal {
         widths.push(Constraint::Length(signal_w as u16));
         header.push("last signal");
