@@ -183,13 +183,20 @@ pub(super) fn manual_request(m: &ManualOrder, client_id: ClientOrderId) -> Order
 }
 
 impl Engine {
-    pub(super) fn on_command(&mut self, cmd: Command, out: &mut Vec<Effect>) {
+    /// Carry out one command; a kill hands its cancels to `send_cancel` as it decides
+    /// them (see [`Engine::process_with`]).
+    pub(super) fn on_command(
+        &mut self,
+        cmd: Command,
+        out: &mut Vec<Effect>,
+        send_cancel: &mut dyn FnMut(&crate::domain::ClientOrderId),
+    ) {
         match cmd {
             Command::KillSwitch => {
-                self.press_kill_switch("operator", "kill switch pressed".into(), out, &mut |_| {})
+                self.press_kill_switch("operator", "kill switch pressed".into(), out, send_cancel)
             }
             Command::KillFrom { source, reason } => {
-                self.press_kill_switch(&source, reason, out, &mut |_| {})
+                self.press_kill_switch(&source, reason, out, send_cancel)
             }
             Command::ReArm => self.re_arm(out),
             Command::Pause => self.set_state_from(TradingState::Active, TradingState::Paused, out),

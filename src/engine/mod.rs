@@ -404,18 +404,7 @@ impl Engine {
             Input::Command(cmd) => {
                 let audit = persist::audited(&cmd);
                 let from = out.len();
-                match cmd {
-                    Command::KillSwitch => self.press_kill_switch(
-                        "operator",
-                        "kill switch pressed".into(),
-                        out,
-                        send_cancel,
-                    ),
-                    Command::KillFrom { source, reason } => {
-                        self.press_kill_switch(&source, reason, out, send_cancel)
-                    }
-                    cmd => self.on_command(cmd, out),
-                }
+                self.on_command(cmd, out, send_cancel);
                 if let Some(command) = audit {
                     self.audit(command, from, out);
                 }
