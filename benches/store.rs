@@ -1,11 +1,14 @@
 //! Durable fill commits: one fill and its position per write transaction (fsync each),
 //! and batches of 256 as the store task makes under load. Prints p50/p99 latency and
-//! commits per second besides criterion's figures.
+//! commits per second besides criterion's figures. And a restart's recovery on stores with
+//! a short and a long order history: it reads the open-order index, so its cost should
+//! not follow the history (the ratio is printed).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pit::config::Config;
 use pit::domain::{
-    ClientOrderId, Fill, InstrumentId, Liquidity, Position, Price, Qty, Side, Timestamp,
+    ClientOrderId, Fill, InstrumentId, Liquidity, Order, OrderKind, OrderRequest, OrderSpec,
+    OrderStatus, OrderTag, Owner, Position, Price, Qty, Side, TimeInForce, Timestamp,
 };
 use pit::store::Store;
 use pit::store::writer::{StoreRecord, Writer, WriterOptions};
@@ -125,9 +128,97 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+fn order_record(n: u64, status: OrderStatus) -> StoreRecord {
+    let req = OrderRequest {
+        client_id: ClientOrderId::new(format!("S1-{n}")),
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side: if n.is_multiple_of(2) {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            kind: OrderKind::Limit,
+            price: Some(Price(600_000 + (n % 50) as i64)),
+            qty: Qty(1),
+            tif: TimeInForce::Gtc,
+            reduce_only: false,
+        },
+        owner: Owner::Strategy(0),
+        tag: OrderTag::Strategy,
+    };
+    let mut o = Order::new(req, Timestamp::from_millis(1_767_225_600_000 + n as i64));
+    o.status = status;
+    StoreRecord::Order(o)
+}
+
+/// A store whose run 1 placed `history` orders, all closed but the last two.
+fn store_with_history(dir: &std::path::Path, history: u64) -> (Store, Writer) {
+    let store = Store::open(&dir.join(format!("restart-{history}.redb"))).expect("store");
+    let mut writer = Writer::new(
+        store.db().clone(),
+        WriterOptions {
+            run: 1,
+            instruments: Config::default().instrument_list(),
+            batch_max: 4096,
+            fills_out: None,
+            gate: None,
+        },
+    );
+    let mut n = 0;
+    while n < history {
+        let recs: Vec<StoreRecord> = (n..(n + 10_000).min(history))
+            .map(|i| order_record(i, OrderStatus::Cancelled))
+            .collect();
+        n += recs.len() as u64;
+        writer.commit(&recs).expect("commit");
+    }
+    (store, writer)
+}
+
+fn restart(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let instruments = Config::default().instrument_list();
+    let mut medians = Vec::new();
+    for history in [1_000u64, 100_000] {
+        let (store, mut writer) = store_with_history(dir.path(), history);
+        let mut times = Vec::new();
+        c.bench_function(&format!("store/restart_recover_{history}_orders"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    // Two orders left open by a crash, settled by each recovery.
+                    let open = [
+                        order_record(history + 2 * i, OrderStatus::Acked),
+                        order_record(history + 2 * i + 1, OrderStatus::Acked),
+                    ];
+                    writer.commit(&open).expect("commit");
+                    let t = Instant::now();
+                    let rec = store.recover(&instruments, false).expect("recover");
+                    let d = t.elapsed();
+                    assert_eq!(rec.counts.orders_cancelled, 2);
+                    times.push(d);
+                    total += d;
+                }
+                total
+            })
+        });
+        times.sort();
+        medians.push((history, percentile(&times, 0.5)));
+    }
+    if let [(short, a), (long, b)] = medians[..] {
+        println!(
+            "restart recovery: median {a:?} with {short} orders of history, {b:?} with {long} \
+             ({:.2}x for {}x the history)",
+            b.as_secs_f64() / a.as_secs_f64(),
+            long / short
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50).measurement_time(Duration::from_secs(5));
-    targets = bench
+    targets = bench, restart
 }
 criterion_main!(benches);

@@ -800,3 +800,90 @@ fn a_stored_equity_peak_is_read_back_and_restored() {
     assert_eq!(pnl.equity_peak, dec!(17.25));
     assert_eq!(pnl.drawdown, dec!(17.25), "flat at 0, 17.25 below the peak");
 }
+
+/// An order's key in the store: (run, client id).
+type OrderKey = (u64, String);
+
+/// A run that leaves its market maker's quotes open in the store (no shutdown, as in a
+/// crash) after replacing many others. Returns the open and the closed order keys.
+fn crashed_run_with_history(db: &Path) -> (Vec<OrderKey>, Vec<OrderKey>) {
+    let cfg = temp_cfg(db);
+    run_persisted(&cfg, 60, &[]);
+    let store = Store::open(db).unwrap();
+    let (open, closed): (Vec<_>, Vec<_>) = store
+        .orders()
+        .unwrap()
+        .into_iter()
+        .partition(|o| o.is_open());
+    let key = |o: &pit::store::schema::OrderRow| (o.run, o.client_id.clone());
+    (
+        open.iter().map(key).collect(),
+        closed.iter().map(key).collect(),
+    )
+}
+
+/// Restarting reads the orders left open through an index, not the whole order history:
+/// its cost follows what is open, not how long pit has traded. Shown by damaging every
+/// closed order's row: a restart that walked the history would stop on the first.
+#[test]
+fn a_restart_reads_only_the_orders_left_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let (open, closed) = crashed_run_with_history(&db);
+    assert!(!open.is_empty(), "the crash left quotes open");
+    assert!(closed.len() > 50, "history: {} closed orders", closed.len());
+    {
+        let db = redb::Database::create(&db).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut orders = tx.open_table(pit::store::schema::ORDERS).unwrap();
+            for (run, id) in &closed {
+                orders.insert((*run, id.as_str()), "damaged").unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let cfg = temp_cfg(&db);
+    let store = Store::open(&db).unwrap();
+    let rec = store
+        .recover(&cfg.instrument_list(), false)
+        .expect("recover");
+    assert_eq!(rec.counts.orders_cancelled, open.len() as u64);
+    drop(store);
+    // Nothing is left open for the next restart to settle again.
+    let store = Store::open(&db).unwrap();
+    let rec = store
+        .recover(&cfg.instrument_list(), false)
+        .expect("recover");
+    assert_eq!(rec.counts.orders_cancelled, 0);
+}
+
+/// A store written before the open-order index (schema version 2) gets it built on open,
+/// and its orders left open are settled on restart as before.
+#[test]
+fn a_version_2_store_gets_its_open_order_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let (open, _) = crashed_run_with_history(&db);
+    {
+        let db = redb::Database::create(&db).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.delete_table(pit::store::schema::OPEN_ORDERS).unwrap();
+        tx.open_table(pit::store::schema::SCHEMA)
+            .unwrap()
+            .insert("version", 2)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let cfg = temp_cfg(&db);
+    let store = Store::open(&db).expect("migrates");
+    assert_eq!(
+        store.schema_version().unwrap(),
+        pit::store::schema::SCHEMA_VERSION
+    );
+    let rec = store
+        .recover(&cfg.instrument_list(), false)
+        .expect("recover");
+    assert_eq!(rec.counts.orders_cancelled, open.len() as u64);
+    assert!(store.orders().unwrap().iter().all(|o| !o.is_open()));
+}

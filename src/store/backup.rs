@@ -96,6 +96,7 @@ macro_rules! each_table {
             $f(SCHEMA, $($arg),*)?,
             $f(RUNS, $($arg),*)?,
             $f(ORDERS, $($arg),*)?,
+            $f(OPEN_ORDERS, $($arg),*)?,
             $f(ORDER_EVENTS, $($arg),*)?,
             $f(FILLS, $($arg),*)?,
             $f(POSITIONS, $($arg),*)?,

@@ -473,28 +473,49 @@ impl Store {
             // Orders left open: close them in the store, except a live run's: only the
             // venue knows what became of those (working, filled, cancelled); they stay
             // open here until the live venue's reconciliation settles them
-            // ([`Store::settle_order`]).
-            let mut live_runs = std::collections::BTreeSet::new();
-            for item in runs.iter()? {
-                let (k, v) = item?;
-                let row: RunRow = parse("runs", v.value())?;
-                if row.mode.ends_with(LIVE_RUN_SUFFIX) {
-                    live_runs.insert(k.value());
-                }
+            // ([`Store::settle_order`]). Read through the open-order index: the cost
+            // follows the orders left open, not the length of the history.
+            let mut open_orders = tx.open_table(OPEN_ORDERS)?;
+            let mut keys = Vec::new();
+            for item in open_orders.iter()? {
+                let (k, _) = item?;
+                let (run, id) = k.value();
+                keys.push((run, id.to_string()));
             }
+            let mut live_runs = std::collections::BTreeMap::new();
             let mut orders = tx.open_table(ORDERS)?;
             let mut open = Vec::new();
-            for item in orders.iter()? {
-                let (k, v) = item?;
-                let row: OrderRow = parse("orders", v.value())?;
-                if row.is_open() {
-                    let (run, id) = k.value();
-                    if live_runs.contains(&run) {
-                        rec.at_venue.push((run, id.to_string(), row.symbol.clone()));
+            for (run, id) in keys {
+                let live = match live_runs.get(&run) {
+                    Some(&live) => live,
+                    None => {
+                        let live = match runs.get(run)? {
+                            Some(v) => parse::<RunRow>("runs", v.value())?
+                                .mode
+                                .ends_with(LIVE_RUN_SUFFIX),
+                            None => false,
+                        };
+                        live_runs.insert(run, live);
+                        live
+                    }
+                };
+                let row = match orders.get((run, id.as_str()))? {
+                    Some(v) => parse::<OrderRow>("orders", v.value())?,
+                    None => {
+                        // An index entry without its order: nothing to settle.
+                        open_orders.remove((run, id.as_str()))?;
                         continue;
                     }
-                    open.push(((run, id.to_string()), row));
+                };
+                if !row.is_open() {
+                    open_orders.remove((run, id.as_str()))?;
+                    continue;
                 }
+                if live {
+                    rec.at_venue.push((run, id, row.symbol.clone()));
+                    continue;
+                }
+                open.push(((run, id), row));
             }
             let mut events = tx.open_table(ORDER_EVENTS)?;
             for ((run, id), mut row) in open {
@@ -515,6 +536,7 @@ impl Store {
                 };
                 row.status = OrderStatus::Cancelled.as_str().to_string();
                 close_order(&mut orders, &mut events, run, &id, &row, note)?;
+                open_orders.remove((run, id.as_str()))?;
             }
         }
         tx.commit()?;
@@ -547,6 +569,7 @@ impl Store {
                     row.filled = filled;
                     let mut events = tx.open_table(ORDER_EVENTS)?;
                     close_order(&mut orders, &mut events, run, client_id, &row, note)?;
+                    tx.open_table(OPEN_ORDERS)?.remove((run, client_id))?;
                     true
                 }
             }

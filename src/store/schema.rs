@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// The schema this pit writes. Older databases are migrated forward on open; newer ones
 /// are refused.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `"version" -> schema version`.
 pub const SCHEMA: TableDefinition<&str, u64> = TableDefinition::new("schema_version");
@@ -21,6 +21,10 @@ pub const SCHEMA: TableDefinition<&str, u64> = TableDefinition::new("schema_vers
 pub const RUNS: TableDefinition<u64, &str> = TableDefinition::new("runs");
 /// (run, client id) -> [`OrderRow`], the latest state of each order.
 pub const ORDERS: TableDefinition<(u64, &str), &str> = TableDefinition::new("orders");
+/// (run, client id) of every order still open in [`ORDERS`]: what a restart must settle,
+/// read without walking the whole order history (start-up costs the same after a day or a
+/// year of trading). Kept in step with `ORDERS` in the same transactions.
+pub const OPEN_ORDERS: TableDefinition<(u64, &str), ()> = TableDefinition::new("open_orders");
 /// Counter -> [`OrderEventRow`], every state transition.
 pub const ORDER_EVENTS: TableDefinition<u64, &str> = TableDefinition::new("order_events");
 /// (run, venue fill seq) -> [`FillRow`].
@@ -236,6 +240,7 @@ pub fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(SCHEMA)?;
     tx.open_table(RUNS)?;
     tx.open_table(ORDERS)?;
+    tx.open_table(OPEN_ORDERS)?;
     tx.open_table(ORDER_EVENTS)?;
     tx.open_table(FILLS)?;
     tx.open_table(POSITIONS)?;
@@ -255,6 +260,7 @@ pub fn migrate(tx: &WriteTransaction, from: u64) -> Result<(), super::StoreError
     while v < SCHEMA_VERSION {
         match v {
             1 => migrate_1_to_2(tx)?,
+            2 => migrate_2_to_3(tx)?,
             other => {
                 return Err(super::StoreError::Schema(format!(
                     "no migration from schema version {other}"
@@ -265,6 +271,23 @@ pub fn migrate(tx: &WriteTransaction, from: u64) -> Result<(), super::StoreError
     }
     create_tables(tx)?;
     tx.open_table(SCHEMA)?.insert("version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Version 2 -> 3: the open-order index ([`OPEN_ORDERS`]) is built from the orders (the
+/// one walk over the order history; restarts after it read only the index).
+fn migrate_2_to_3(tx: &WriteTransaction) -> Result<(), super::StoreError> {
+    let orders = tx.open_table(ORDERS)?;
+    let mut open = tx.open_table(OPEN_ORDERS)?;
+    for item in orders.iter()? {
+        let (k, v) = item?;
+        let row: OrderRow = serde_json::from_str(v.value())
+            .map_err(|e| super::StoreError::Corrupt(format!("unreadable row in orders: {e}")))?;
+        if row.is_open() {
+            let (run, id) = k.value();
+            open.insert((run, id), ())?;
+        }
+    }
     Ok(())
 }
 

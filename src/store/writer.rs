@@ -395,6 +395,7 @@ impl Writer {
             };
             let net_before = net;
             let mut orders = tx.open_table(ORDERS)?;
+            let mut open_orders = tx.open_table(OPEN_ORDERS)?;
             let mut events = tx.open_table(ORDER_EVENTS)?;
             let mut fills = tx.open_table(FILLS)?;
             let mut positions = tx.open_table(POSITIONS)?;
@@ -419,6 +420,11 @@ impl Writer {
                         };
                         let text = json(&row)?;
                         orders.insert(key, text.as_str())?;
+                        if row.is_open() {
+                            open_orders.insert(key, ())?;
+                        } else {
+                            open_orders.remove(key)?;
+                        }
                         if changed {
                             let ev = OrderEventRow {
                                 run,
