@@ -252,7 +252,10 @@ impl ImbalanceTaker {
             return;
         }
         let now = ctx.now.0;
-        let mid_x2 = bb.price.0 + ba.price.0;
+        // Absurd prices whose sum does not fit: bad data, never a signal.
+        let Some(mid_x2) = bb.price.0.checked_add(ba.price.0) else {
+            return;
+        };
         let (hi, lo) = self.range.push(Sample { ts: now, mid_x2 }, self.window_ns);
 
         if ctx.trading_state != TradingState::Active {

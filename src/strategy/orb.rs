@@ -239,7 +239,9 @@ impl OpeningRangeBreakout {
         if width_x2 <= 0 {
             return;
         }
-        let mid_x2 = Decimal::from(bb.price.0 + ba.price.0);
+        let Some(mid_x2) = bb.price.0.checked_add(ba.price.0).map(Decimal::from) else {
+            return;
+        };
         let room = self.breakout_mult * Decimal::from(width_x2);
         let side = if !s.traded_long && mid_x2 > Decimal::from(hi) + room {
             Side::Buy

@@ -267,10 +267,13 @@ impl VwapReversion {
 
     /// The session VWAP in ticks, once the session has traded.
     pub fn vwap_ticks(&self) -> Option<Decimal> {
-        (self.vwap_den > 0).then(|| {
-            Decimal::from_i128_with_scale(self.vwap_num, 0)
-                / Decimal::from_i128_with_scale(self.vwap_den, 0)
-        })
+        if self.vwap_den <= 0 {
+            return None;
+        }
+        // Sums beyond what a decimal holds (absurd prints): no VWAP, never a panic.
+        let num = Decimal::try_from_i128_with_scale(self.vwap_num, 0).ok()?;
+        let den = Decimal::try_from_i128_with_scale(self.vwap_den, 0).ok()?;
+        num.checked_div(den)
     }
 
     /// Start a new session when `now` is past the current one; true when one ended.
@@ -360,7 +363,9 @@ impl VwapReversion {
         if atr_x2 <= Decimal::ZERO {
             return;
         }
-        let mid_x2 = Decimal::from(bb.price.0 + ba.price.0);
+        let Some(mid_x2) = bb.price.0.checked_add(ba.price.0).map(Decimal::from) else {
+            return;
+        };
         let dev_x2 = mid_x2 - vwap * Decimal::TWO;
         let band = self.k * atr_x2;
         let side = if dev_x2 < -band {
@@ -431,8 +436,15 @@ impl Strategy for VwapReversion {
         if self.roll_session(ctx.now.0) {
             self.session_ended = true;
         }
-        self.vwap_num += i128::from(trade.price.0) * i128::from(trade.qty.0);
-        self.vwap_den += i128::from(trade.qty.0);
+        // A print whose notional would not fit is bad data: left out of the VWAP.
+        let num = i128::from(trade.price.0)
+            .checked_mul(i128::from(trade.qty.0))
+            .and_then(|pq| self.vwap_num.checked_add(pq));
+        let den = self.vwap_den.checked_add(i128::from(trade.qty.0));
+        if let (Some(num), Some(den)) = (num, den) {
+            self.vwap_num = num;
+            self.vwap_den = den;
+        }
     }
 
     fn on_book(&mut self, ctx: &StrategyCtx<'_>, inst: InstrumentId, out: &mut Vec<Intent>) {
