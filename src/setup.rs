@@ -466,21 +466,25 @@ pub fn live_exec(
         .filter(|r| r.mode.ends_with(LIVE_MODE))
         .map(|r| r.id)
         .collect();
-    let mut known = std::collections::BTreeSet::new();
-    let mut last_trade = std::collections::BTreeMap::new();
-    for f in persisted.store.fills()? {
-        let Some(inst) = instruments.iter().find(|i| i.symbol == f.symbol) else {
+    // Where each symbol's trade history picks up: the newest trade earlier live runs
+    // stored (the venue's trades are asked from it on, so it is the one trade the venue
+    // can report again). Read from the last-fill index, not by walking every fill: a
+    // restart costs the same whatever the history's length.
+    let mut newest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for (run, symbol, seq) in persisted.store.last_fills()? {
+        let Some(inst) = instruments.iter().find(|i| i.symbol == symbol) else {
             continue;
         };
-        if !live_runs.contains(&f.run) || f.seq % 256 != u64::from(inst.id.0 & 0xff) {
+        if !live_runs.contains(&run) || seq % 256 != u64::from(inst.id.0 & 0xff) {
             continue;
         }
-        known.insert(f.seq);
-        let id = f.seq / 256;
-        debug_assert_eq!(trade_seq(id, inst.id), f.seq);
-        let e = last_trade.entry(f.symbol.clone()).or_insert(0);
-        *e = id.max(*e);
+        debug_assert_eq!(trade_seq(seq / 256, inst.id), seq);
+        let e = newest.entry(symbol).or_insert(0);
+        *e = seq.max(*e);
     }
+    let known: std::collections::BTreeSet<u64> = newest.values().copied().collect();
+    let last_trade: std::collections::BTreeMap<String, u64> =
+        newest.into_iter().map(|(s, seq)| (s, seq / 256)).collect();
     let started = trade::start(
         s,
         trade::LiveStart {

@@ -97,6 +97,7 @@ macro_rules! each_table {
             $f(RUNS, $($arg),*)?,
             $f(ORDERS, $($arg),*)?,
             $f(OPEN_ORDERS, $($arg),*)?,
+            $f(LAST_FILLS, $($arg),*)?,
             $f(ORDER_EVENTS, $($arg),*)?,
             $f(FILLS, $($arg),*)?,
             $f(POSITIONS, $($arg),*)?,

@@ -624,6 +624,20 @@ impl Store {
         self.log_rows(RUNS, "runs")
     }
 
+    /// The highest fill seq stored per (run, symbol), as `(run, symbol, seq)`: one row
+    /// per run and symbol traded, however many fills there are.
+    pub fn last_fills(&self) -> Result<Vec<(u64, String, u64)>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(LAST_FILLS)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (k, v) = item?;
+            let (run, symbol) = k.value();
+            out.push((run, symbol.to_string(), v.value()));
+        }
+        Ok(out)
+    }
+
     /// The audit log, oldest first.
     pub fn audit(&self) -> Result<Vec<AuditRow>, StoreError> {
         self.log_rows(AUDIT, "audit")

@@ -25,6 +25,9 @@ pub const ORDERS: TableDefinition<(u64, &str), &str> = TableDefinition::new("ord
 /// read without walking the whole order history (start-up costs the same after a day or a
 /// year of trading). Kept in step with `ORDERS` in the same transactions.
 pub const OPEN_ORDERS: TableDefinition<(u64, &str), ()> = TableDefinition::new("open_orders");
+/// (run, symbol) -> the highest fill seq stored for it: where a live venue's trade
+/// history picks up after a restart, read without walking every fill.
+pub const LAST_FILLS: TableDefinition<(u64, &str), u64> = TableDefinition::new("last_fills");
 /// Counter -> [`OrderEventRow`], every state transition.
 pub const ORDER_EVENTS: TableDefinition<u64, &str> = TableDefinition::new("order_events");
 /// (run, venue fill seq) -> [`FillRow`].
@@ -241,6 +244,7 @@ pub fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(RUNS)?;
     tx.open_table(ORDERS)?;
     tx.open_table(OPEN_ORDERS)?;
+    tx.open_table(LAST_FILLS)?;
     tx.open_table(ORDER_EVENTS)?;
     tx.open_table(FILLS)?;
     tx.open_table(POSITIONS)?;
@@ -274,9 +278,26 @@ pub fn migrate(tx: &WriteTransaction, from: u64) -> Result<(), super::StoreError
     Ok(())
 }
 
-/// Version 2 -> 3: the open-order index ([`OPEN_ORDERS`]) is built from the orders (the
-/// one walk over the order history; restarts after it read only the index).
+/// Version 2 -> 3: the open-order index ([`OPEN_ORDERS`]) and the last fill per run and
+/// symbol ([`LAST_FILLS`]) are built from the orders and the fills (the one walk over the
+/// history; restarts after it read only these).
 fn migrate_2_to_3(tx: &WriteTransaction) -> Result<(), super::StoreError> {
+    {
+        let fills = tx.open_table(FILLS)?;
+        let mut last = tx.open_table(LAST_FILLS)?;
+        for item in fills.iter()? {
+            let (k, v) = item?;
+            let row: FillRow = serde_json::from_str(v.value()).map_err(|e| {
+                super::StoreError::Corrupt(format!("unreadable row in fills_v2: {e}"))
+            })?;
+            let (run, seq) = k.value();
+            let key = (run, row.symbol.as_str());
+            let known = last.get(key)?.map(|g| g.value());
+            if known.is_none_or(|k| seq > k) {
+                last.insert(key, seq)?;
+            }
+        }
+    }
     let orders = tx.open_table(ORDERS)?;
     let mut open = tx.open_table(OPEN_ORDERS)?;
     for item in orders.iter()? {

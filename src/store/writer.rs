@@ -396,6 +396,7 @@ impl Writer {
             let net_before = net;
             let mut orders = tx.open_table(ORDERS)?;
             let mut open_orders = tx.open_table(OPEN_ORDERS)?;
+            let mut last_fills = tx.open_table(LAST_FILLS)?;
             let mut events = tx.open_table(ORDER_EVENTS)?;
             let mut fills = tx.open_table(FILLS)?;
             let mut positions = tx.open_table(POSITIONS)?;
@@ -470,6 +471,10 @@ impl Writer {
                             tag,
                         };
                         fills.insert((run, fill.seq), json(&row)?.as_str())?;
+                        let last = (run, inst.symbol.as_str());
+                        if last_fills.get(last)?.is_none_or(|g| fill.seq > g.value()) {
+                            last_fills.insert(last, fill.seq)?;
+                        }
                         let prev_realized = match positions.get(inst.symbol.as_str())? {
                             Some(g) => parse::<PositionRow>("positions", g.value())?.realized,
                             None => Decimal::ZERO,
