@@ -64,6 +64,7 @@ fn bench(c: &mut Criterion) {
             batch_max: 4096,
             fills_out: None,
             gate: None,
+            day_boundary: pit::domain::TimeOfDay::MIDNIGHT,
         },
     );
     let mut seq = 0u64;
@@ -163,6 +164,7 @@ fn store_with_history(dir: &std::path::Path, history: u64) -> (Store, Writer) {
             batch_max: 4096,
             fills_out: None,
             gate: None,
+            day_boundary: pit::domain::TimeOfDay::MIDNIGHT,
         },
     );
     let mut n = 0;

@@ -127,6 +127,7 @@ pub fn assemble_persisted(
             batch_max: cfg.store.batch_max,
             fills_out,
             gate: Some(parts.engine.gate().clone()),
+            day_boundary: cfg.engine.day_boundary,
         },
     )?;
     Ok((

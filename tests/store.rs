@@ -783,6 +783,7 @@ fn a_stored_equity_peak_is_read_back_and_restored() {
             batch_max: 10,
             fills_out: None,
             gate: None,
+            day_boundary: pit::domain::TimeOfDay::MIDNIGHT,
         },
     );
     w.commit(&[
@@ -925,4 +926,85 @@ fn the_newest_fill_per_run_and_symbol_is_kept_as_fills_are_stored() {
     let runs: BTreeSet<u64> = newest.keys().map(|k| k.0).collect();
     assert_eq!(runs.len(), 2, "both runs filled: {newest:?}");
     assert_eq!(last_fills(&store), newest);
+}
+
+/// With `engine.day_boundary = "17:00"`, a restart restores the trading day's loss from
+/// the trading day's fills: not from the calendar date's, which here also holds a fill
+/// of the day before (16:00) and would have counted it against today's loss limit.
+#[test]
+fn a_restart_restores_the_trading_days_pnl_with_a_day_boundary_other_than_midnight() {
+    use pit::domain::{ClientOrderId, Fill, Liquidity, Position, Price, Qty, TimeOfDay};
+    use pit::store::writer::{StoreRecord, Writer, WriterOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let mut cfg = quiet_cfg(&db);
+    cfg.engine.day_boundary = TimeOfDay::new(17, 0).unwrap();
+    run_with(&cfg, 1, &[], 0); // one run before, no trades
+    let store = Store::open(&db).unwrap();
+    let mut w = Writer::new(
+        store.db().clone(),
+        WriterOptions {
+            run: 1,
+            instruments: cfg.instrument_list(),
+            batch_max: 10,
+            fills_out: None,
+            gate: None,
+            day_boundary: cfg.engine.day_boundary,
+        },
+    );
+    // (time on 2025-12-31 UTC, realized so far, fees so far); the sim starts 2026-01-01
+    // 00:00 UTC, in the trading day that began at 2025-12-31 17:00.
+    let fills = [
+        ("16:00", dec!(-3), dec!(1)),
+        ("18:00", dec!(-8), dec!(2)),
+        ("23:30", dec!(-10), dec!(2.5)),
+    ];
+    let recs: Vec<StoreRecord> = fills
+        .iter()
+        .enumerate()
+        .map(|(i, (at, realized, fees))| {
+            let ts = chrono::DateTime::parse_from_rfc3339(&format!("2025-12-31T{at}:00Z"))
+                .unwrap()
+                .timestamp_millis();
+            let fee = fees
+                - if i == 0 {
+                    Decimal::ZERO
+                } else {
+                    fills[i - 1].2
+                };
+            StoreRecord::Fill {
+                fill: Fill {
+                    seq: i as u64 + 1,
+                    ts: Timestamp::from_millis(ts),
+                    client_id: ClientOrderId::new(format!("M-{i}")),
+                    instrument: InstrumentId(0),
+                    side: Side::Buy,
+                    price: Price(600_000),
+                    qty: Qty(1),
+                    fee,
+                    liquidity: Liquidity::Taker,
+                },
+                position: Position {
+                    instrument: InstrumentId(0),
+                    qty: Decimal::ZERO,
+                    avg_price: Decimal::ZERO,
+                    realized: *realized,
+                    fees: *fees,
+                },
+                trip: None,
+            }
+        })
+        .collect();
+    w.commit(&recs).unwrap();
+    drop(w);
+    drop(store);
+    let (parts, _p) = pit::setup::assemble_persisted(&cfg, cfg.seed, "test", None).unwrap();
+    let mut engine = parts.engine;
+    let pnl = engine.view().pnl;
+    assert_eq!(pnl.equity, dec!(-12.5), "{pnl:?}");
+    assert_eq!(
+        pnl.day_pnl,
+        dec!(-8.5),
+        "the day since 17:00: -5 and -2 realized, 1.5 fees"
+    );
 }

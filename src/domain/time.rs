@@ -115,6 +115,11 @@ impl TimeOfDay {
         TimeOfDay::new(h, m).ok_or_else(bad)
     }
 
+    /// Minutes after 00:00 UTC.
+    pub fn minutes(self) -> u32 {
+        self.minutes
+    }
+
     /// Nanoseconds after 00:00 UTC.
     pub fn offset_nanos(self) -> i64 {
         i64::from(self.minutes) * 60_000_000_000

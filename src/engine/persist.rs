@@ -73,8 +73,11 @@ pub struct AuditEntry {
 /// The day's figures read back after a restart.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DayFigures {
-    /// UTC day number (days since 1970-01-01), as [`Timestamp::day`].
+    /// The day's number: counted from `boundary` ([`crate::domain::TimeOfDay::day_of`]),
+    /// or, with no boundary (a store from before `meta.trading_day`), the UTC date's
+    /// (days since 1970-01-01, as [`Timestamp::day`]).
     pub day: i64,
+    pub boundary: Option<crate::domain::TimeOfDay>,
     /// Realized PnL of the day, gross of fees.
     pub realized: Decimal,
     pub fees: Decimal,
@@ -322,9 +325,9 @@ impl Engine {
         self.realized = realized;
         self.fees = fees;
         let net = realized - fees;
-        self.day_start_equity = match &rec.day {
-            Some(d) if d.day == self.day => net - (d.realized - d.fees),
-            _ => net,
+        self.day_start_equity = match self.todays_figures(rec) {
+            Some(d) => net - (d.realized - d.fees),
+            None => net,
         };
         // The drawdown is measured from the persisted peak: a restart does not reset the
         // max_drawdown limit. Equity starts at 0 in a new store, so the all-time peak is
@@ -392,16 +395,29 @@ impl Engine {
     }
 
     /// The trading state: a halted engine stays HALTED with its gate closed.
+    /// The stored day's figures when they are today's, counted with today's boundary (a
+    /// store from before the trading-day row counted UTC dates: right for a midnight
+    /// boundary only).
+    fn todays_figures<'r>(&self, rec: &'r Recovered) -> Option<&'r DayFigures> {
+        let boundary = self.cfg.day_boundary;
+        rec.day.as_ref().filter(|d| {
+            let same_count = d
+                .boundary
+                .map_or(boundary == crate::domain::TimeOfDay::MIDNIGHT, |b| {
+                    b == boundary
+                });
+            same_count && d.day == self.day
+        })
+    }
+
     fn restore_state(&mut self, rec: &Recovered, out: &mut Vec<Effect>) {
         if rec.trading_state == TradingState::Halted {
             self.gate.close();
             self.state = TradingState::Halted;
             let reason = rec.halt_reason.clone().unwrap_or_else(|| "halted".into());
-            // A halt for the day's loss from a day that had fills today (the store keeps
-            // the last day's figures by UTC date) still holds the re-arm until the next day.
-            if reason.contains("daily_loss_limit")
-                && rec.day.as_ref().is_some_and(|d| d.day == self.now.day())
-            {
+            // A halt for the day's loss from a day that had fills today still holds the
+            // re-arm until the next day.
+            if reason.contains("daily_loss_limit") && self.todays_figures(rec).is_some() {
                 self.loss_halt_day = Some(self.day);
             }
             self.halt_reason = Some(format!("restored HALTED ({reason}): re-arm to trade"));

@@ -445,12 +445,27 @@ impl Store {
             if let Some(v) = tx.open_table(META)?.get("equity_peak")? {
                 rec.equity_peak = v.value().parse().ok();
             }
-            if let Some((k, v)) = tx.open_table(DAILY)?.last()? {
+            let trading_day = match tx.open_table(META)?.get("trading_day")? {
+                Some(v) => Some(parse::<TradingDayRow>("meta", v.value())?),
+                None => None,
+            };
+            if let Some(td) = trading_day {
+                rec.day = Some(DayFigures {
+                    day: td.day,
+                    boundary: crate::domain::TimeOfDay::new(
+                        td.boundary_minutes / 60,
+                        td.boundary_minutes % 60,
+                    ),
+                    realized: td.realized,
+                    fees: td.fees,
+                });
+            } else if let Some((k, v)) = tx.open_table(DAILY)?.last()? {
                 let row: DailyRow = parse("daily_stats", v.value())?;
                 if let Ok(d) = chrono::NaiveDate::parse_from_str(k.value(), "%Y-%m-%d") {
                     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
                     rec.day = Some(DayFigures {
                         day: (d - epoch).num_days(),
+                        boundary: None,
                         realized: row.realized,
                         fees: row.fees,
                     });

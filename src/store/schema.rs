@@ -180,6 +180,20 @@ pub struct AlertRow {
     pub alert: Alert,
 }
 
+/// The trading day's figures so far (`meta.trading_day`): the day as the engine counts
+/// it from `engine.day_boundary`, which may not be midnight, so a restart restores the
+/// day's loss from the day's own fills rather than from a calendar date's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TradingDayRow {
+    /// The day boundary the day was counted with, minutes after 00:00 UTC.
+    pub boundary_minutes: u32,
+    /// The day number ([`crate::domain::TimeOfDay::day_of`]).
+    pub day: i64,
+    /// Realized PnL of the day, gross of fees.
+    pub realized: Decimal,
+    pub fees: Decimal,
+}
+
 /// One day's figures (UTC days of engine time).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DailyRow {

@@ -255,6 +255,9 @@ pub struct WriterOptions {
     pub fills_out: Option<PathBuf>,
     /// The run's trading gate: a failed write closes it at once (fail closed).
     pub gate: Option<TradingGate>,
+    /// Where one trading day ends and the next begins (`engine.day_boundary`), for the
+    /// trading day's figures a restart reads back.
+    pub day_boundary: crate::domain::TimeOfDay,
 }
 
 /// Start the store task on its own thread.
@@ -491,6 +494,22 @@ impl Writer {
                         };
                         positions.insert(inst.symbol.as_str(), json(&prow)?.as_str())?;
                         let realized = position.realized - prev_realized;
+                        let boundary = self.opts.day_boundary;
+                        let day = boundary.day_of(fill.ts);
+                        let mut td = match meta.get("trading_day")? {
+                            Some(g) => parse::<TradingDayRow>("meta", g.value())?,
+                            None => TradingDayRow::default(),
+                        };
+                        if td.day != day || td.boundary_minutes != boundary.minutes() {
+                            td = TradingDayRow {
+                                boundary_minutes: boundary.minutes(),
+                                day,
+                                ..TradingDayRow::default()
+                            };
+                        }
+                        td.realized += realized;
+                        td.fees += fill.fee;
+                        meta.insert("trading_day", json(&td)?.as_str())?;
                         let date = date_of(fill.ts);
                         let mut d = day_row(&daily, &date, net)?;
                         d.realized += realized;
