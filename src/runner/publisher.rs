@@ -61,6 +61,7 @@ impl Publisher {
         exec: &dyn crate::venue::ExecutionPort,
         store: Option<&StoreSink>,
         lag: Duration,
+        volume: Option<&super::volume::SessionVolume>,
     ) {
         // A live feed's disconnects and silences become alerts (nothing for the simulated
         // market or a replay: they have no live feed).
@@ -74,6 +75,11 @@ impl Publisher {
             if self.held.is_none() {
                 let mut view = engine.view();
                 view.engine_lag = lag;
+                if let Some(v) = volume {
+                    for (i, m) in view.markets.iter_mut().enumerate() {
+                        m.traded = v.levels(i);
+                    }
+                }
                 view.health.feed = feeds;
                 view.health.exec = exec.health();
                 if let Some(l) = &self.latch {
