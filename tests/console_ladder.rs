@@ -341,22 +341,58 @@ fn the_ladder_is_in_the_help_and_closes_with_its_key() {
 
 // ----- the real binary in a pseudo-terminal -----
 
-/// The number on the cursor row (`▶ ... 60001.2 ...`): the row's price.
-fn cursor_price(text: &str) -> rust_decimal::Decimal {
-    let line = text
-        .lines()
-        .find(|l| l.contains("▶ ") && !l.contains("▶ Ladder"))
-        .unwrap_or_else(|| panic!("no cursor row:\n{text}"));
-    let after = &line[line.find("▶ ").unwrap()..];
-    after
-        .split(|c: char| c.is_whitespace() || c == '│')
-        .filter_map(|w| w.parse::<rust_decimal::Decimal>().ok())
-        .find(|d| d.scale() == 1)
-        .unwrap_or_else(|| panic!("no price on the cursor row: {line}"))
+/// The ladder's rows on the screen (the text between the pane's borders).
+fn ladder_rows(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split('┃').nth(1))
+        .map(str::to_string)
+        .collect()
 }
 
-/// At 100x30, strategies off: `L` opens the ladder, the cursor moves 3 rows down, `b`
-/// opens the form at that row's price, Enter sends it once the engine approves; the order
+/// The price on a ladder row: its one number at the tick's precision (sizes have three
+/// decimals).
+fn row_price(row: &str) -> Option<rust_decimal::Decimal> {
+    row.split_whitespace()
+        .filter_map(|w| w.parse::<rust_decimal::Decimal>().ok())
+        .find(|d| d.scale() == 1)
+}
+
+/// The cursor row's price.
+fn cursor_price(text: &str) -> Option<rust_decimal::Decimal> {
+    ladder_rows(text)
+        .iter()
+        .find(|r| r.starts_with('▶'))
+        .and_then(|r| row_price(r))
+}
+
+/// Wait until `ok` holds for the screen's text (polling what the terminal shows).
+fn wait_until(screen: &pty::Pty, what: &str, ok: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = screen.text();
+        if ok(&t) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 20 s for {what}:\n{t}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Rows of the ladder that hold an order of ours, by price.
+fn our_rows(text: &str) -> Vec<rust_decimal::Decimal> {
+    ladder_rows(text)
+        .iter()
+        .filter(|r| r.contains("◆B"))
+        .filter_map(|r| row_price(r))
+        .collect()
+}
+
+/// At 100x30, strategies off, on a calm simulated market: `L` opens the ladder, `g g`
+/// gathers 5 ticks a row, `z` centres it; the cursor moves 8 rows down, `b` opens the
+/// order form at that row's price, Enter sends it once the engine approves; the order
 /// shows on its row with its queue estimate; `e`, 2 rows down, `e`, Enter moves it there
 /// (one cancel/replace); `x` there cancels it.
 #[test]
@@ -364,22 +400,29 @@ fn the_ladder_in_a_real_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = std::fs::read_to_string(repo.join("config.toml")).unwrap();
-    std::fs::write(
-        dir.path().join("config.toml"),
-        config.replace("enabled = true", "enabled = false"),
-    )
-    .unwrap();
+    let calm = config
+        .replace("enabled = true", "enabled = false")
+        .replace("volatility_bps = 1.0", "volatility_bps = 0.02")
+        .replace("turbulent_vol_mult = 3.0", "turbulent_vol_mult = 1.0");
+    assert_ne!(calm, config);
+    std::fs::write(dir.path().join("config.toml"), calm).unwrap();
     let mut screen = pty::Pty::spawn(&["run"], dir.path(), 100, 30);
     let wait = Duration::from_secs(20);
     screen.wait_for(&["ACTIVE", "bid ", "ask "], Duration::from_secs(30));
     screen.press(b"L");
-    screen.wait_for(&["Ladder", "1 tick/row", "ours"], wait);
-    let start = cursor_price(&screen.text());
-    screen.press(b"jjj");
-    let tick = rust_decimal::Decimal::new(1, 1);
-    let row = start - tick * rust_decimal::Decimal::from(3);
-    screen.wait_for(&[&format!("▶ {row:.1}")], wait);
-    // Text search for the cursor row: markers are followed by the columns.
+    screen.wait_for(&["Ladder BTC-USD", "1 tick/row", "ours"], wait);
+    screen.press(b"gg");
+    screen.wait_for(&["5 ticks/row"], wait);
+    screen.press(b"z");
+    screen.wait_for(&["ladder centred on the touch"], wait);
+    let start = cursor_price(&screen.text()).expect("a cursor row");
+    let step = rust_decimal::Decimal::new(5, 1);
+    screen.press(b"jjjjjjjj");
+    let row = start - step * rust_decimal::Decimal::from(8);
+    wait_until(&screen, "the cursor 8 rows down", |t| {
+        cursor_price(t) == Some(row)
+    });
+    // The order form at the row's price, with the engine's verdict.
     screen.press(b"b");
     screen.wait_for(
         &[
@@ -391,18 +434,30 @@ fn the_ladder_in_a_real_terminal() {
     );
     screen.press(b"\r");
     screen.wait_for(&["manual buy sent"], wait);
-    // Our order on its row, with the size ahead of it (an estimate), however the market
-    // moved meanwhile (the rows stay put).
-    screen.wait_for(&["◆B 0.001 q~"], wait);
+    // Our order on its row, with the size ahead of it (an estimate).
+    wait_until(&screen, "our order on its row", |t| {
+        our_rows(t) == vec![row]
+    });
     let t = screen.text();
-    let own = t.lines().find(|l| l.contains("◆B 0.001")).unwrap();
-    assert!(own.contains(&format!("{row:.1}")), "{t}");
+    let own = ladder_rows(&t)
+        .into_iter()
+        .find(|r| r.contains("◆B"))
+        .unwrap();
+    assert!(own.contains("◆B 0.001 q~"), "{t}");
     // Move it two rows down: one action.
     screen.press(b"e");
     screen.wait_for(&["MOVING M-"], wait);
     screen.press(b"jj");
-    let to = row - tick * rust_decimal::Decimal::from(2);
-    screen.wait_for(&[&format!("▶ {to:.1}")], wait);
+    let to = row - step * rust_decimal::Decimal::from(2);
+    wait_until(&screen, "the cursor 2 rows further down", |t| {
+        cursor_price(t) == Some(to)
+    });
+    assert!(
+        ladder_rows(&screen.text())
+            .iter()
+            .any(|r| r.starts_with('»') && row_price(r) == Some(row)),
+        "the row it is moved from is marked"
+    );
     screen.press(b"e");
     screen.wait_for(
         &[
@@ -414,43 +469,21 @@ fn the_ladder_in_a_real_terminal() {
     );
     screen.press(b"\r");
     screen.wait_for(&["modify M-"], wait);
-    screen.wait_for(&["◆B 0.001 q~"], wait);
     // The replacement rests on the new row; nothing of ours is left on the old one.
-    for _ in 0..100 {
-        let t = screen.text();
-        let moved = t
-            .lines()
-            .any(|l| l.contains("◆B 0.001") && l.contains(&format!("{to:.1}")));
-        let old = t
-            .lines()
-            .any(|l| l.contains("◆B") && l.contains(&format!("{row:.1}")));
-        if moved && !old {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let t = screen.text();
-    assert!(
-        t.lines()
-            .any(|l| l.contains("◆B 0.001") && l.contains(&format!("{to:.1}"))),
-        "{t}"
-    );
-    assert!(
-        !t.lines()
-            .any(|l| l.contains("◆B") && l.contains(&format!("{row:.1}"))),
-        "{t}"
-    );
+    wait_until(&screen, "the order on its new row only", |t| {
+        our_rows(t) == vec![to] && !t.contains("→")
+    });
+    // The order history shows the move as a modify.
+    screen.press(b"o");
+    screen.wait_for(&["MODIFY SENT", "REPLACED by M-"], wait);
+    screen.press(b"\x1b");
+    // (A key right behind Esc would read as Alt-key.)
+    std::thread::sleep(Duration::from_millis(300));
     // Cancel ours at the cursor row.
     screen.press(b"x");
     screen.wait_for(&["cancel sent at"], wait);
-    for _ in 0..100 {
-        if !screen.text().contains("◆B") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let t = screen.text();
-    assert!(!t.contains("◆B"), "{t}");
+    wait_until(&screen, "no order of ours left", |t| our_rows(t).is_empty());
+    screen.wait_for(&["Orders (0)"], wait);
     screen.press(b"K");
     screen.wait_for(&["HALTED"], wait);
     let status = screen.quit();
