@@ -162,6 +162,8 @@ pub struct OwnAtRow {
     pub moving_to: Option<Price>,
     /// One of them has a cancel in flight.
     pub cancelling: bool,
+    /// Whose they are, in the order of the view (a strategy's, ours by hand, the system's).
+    pub owners: Vec<Owner>,
 }
 
 /// One row of the ladder as drawn.
@@ -199,6 +201,12 @@ fn own_at(side: Side, orders: &[&Order]) -> Option<OwnAtRow> {
         cancelling: mine
             .iter()
             .any(|o| o.cancel_pending && o.modify_to.is_none()),
+        owners: mine.iter().fold(Vec::new(), |mut v, o| {
+            if !v.contains(&o.req.owner) {
+                v.push(o.req.owner);
+            }
+            v
+        }),
     })
 }
 

@@ -6,7 +6,7 @@
 
 use crate::app::Pane;
 use crate::app::ladder::{LadderRow, OwnAtRow};
-use crate::domain::Instrument;
+use crate::domain::{Instrument, Owner};
 use crate::ui::theme::Role;
 use crate::ui::{App, emphasis, fit_columns, lpad, pane_block, rpad};
 use ratatui::Frame;
@@ -16,8 +16,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 /// Our orders on one side of a row: `B 0.002×2 q~0.180` (size, orders, estimated size
-/// ahead), `q?` without an estimate, `→60001.0` while being moved, `cxl` while cancelling.
-fn own_text(inst: &Instrument, o: &OwnAtRow) -> String {
+/// ahead), `q?` without an estimate, `→60001.0` while being moved, `cxl` while cancelling;
+/// then whose they are unless all were placed by hand (`S1`, `S1+M`).
+fn own_text(inst: &Instrument, o: &OwnAtRow, with_owner: bool) -> String {
     let side = if o.side == crate::domain::Side::Buy {
         "B"
     } else {
@@ -37,14 +38,25 @@ fn own_text(inst: &Instrument, o: &OwnAtRow) -> String {
             None => s.push_str(" q?"),
         }
     }
+    if with_owner && o.owners != [Owner::Manual] {
+        let who: Vec<String> = o
+            .owners
+            .iter()
+            .map(|w| match w {
+                Owner::Manual => "M".to_string(),
+                w => w.to_string(),
+            })
+            .collect();
+        s.push_str(&format!(" {}", who.join("+")));
+    }
     s
 }
 
-fn ours_full(inst: &Instrument, r: &LadderRow) -> String {
+fn ours_full(inst: &Instrument, r: &LadderRow, with_owner: bool) -> String {
     let parts: Vec<String> = [&r.buys, &r.sells]
         .into_iter()
         .flatten()
-        .map(|o| own_text(inst, o))
+        .map(|o| own_text(inst, o, with_owner))
         .collect();
     if parts.is_empty() {
         String::new()
@@ -128,9 +140,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let w = inner.width as usize;
     let qty = |q: Option<crate::domain::Qty>| q.map_or(String::new(), |q| inst.fmt_qty(q));
-    // Columns: ours, bid, price, ask, vol. Ours shrinks to a marker before anything is
-    // dropped; then the volume goes, then ours.
-    let ours: Vec<String> = rows.iter().map(|r| ours_full(inst, r)).collect();
+    // Columns: ours, bid, price, ask, vol. Ours loses its owners, then shrinks to a marker
+    // before anything is dropped; then the volume goes, then ours.
+    let mut ours: Vec<String> = rows.iter().map(|r| ours_full(inst, r, true)).collect();
     let width_of = |head: &str, cells: &mut dyn Iterator<Item = String>| {
         cells
             .map(|c| c.chars().count())
@@ -140,11 +152,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     };
     let any_ours = ours.iter().any(|s| !s.is_empty());
     let ours_head_full = "ours (q~ ahead)";
-    let ours_w_full = if any_ours {
-        width_of(ours_head_full, &mut ours.iter().cloned())
-    } else {
-        4
+    let ours_w = |ours: &[String]| {
+        if any_ours {
+            width_of(ours_head_full, &mut ours.iter().cloned())
+        } else {
+            4
+        }
     };
+    let ours_w_full = ours_w(&ours);
     let bid_w = width_of("bid", &mut rows.iter().map(|r| qty(r.bid)));
     let ask_w = width_of("ask", &mut rows.iter().map(|r| qty(r.ask)));
     let price_w = width_of("price", &mut rows.iter().map(|r| inst.fmt_price(r.price)));
@@ -155,7 +170,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let mut widths = [ours_w_full, bid_w, price_w, ask_w, vol_w];
     let priority = [3u8, 8, 9, 8, 2];
     let mut keep = fit_columns(&widths, &priority, room, 1);
-    if !keep.contains(&0) || !keep.contains(&4) {
+    let fits = |keep: &[usize]| keep.contains(&0) && keep.contains(&4);
+    if !fits(&keep) {
+        // Without the owners.
+        ours = rows.iter().map(|r| ours_full(inst, r, false)).collect();
+        widths[0] = ours_w(&ours);
+        keep = fit_columns(&widths, &priority, room, 1);
+    }
+    if !fits(&keep) {
         // Our orders as a marker (◆B / ◆S) rather than losing the volume or them.
         full_ours = false;
         widths[0] = 4;
