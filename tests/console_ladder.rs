@@ -339,6 +339,72 @@ fn the_ladder_is_in_the_help_and_closes_with_its_key() {
     assert!(text(&screen(&a, 80, 24)).contains(" Book "));
 }
 
+// ----- the session's volume in the published view -----
+
+/// A market-data port that counts what it hands the runner: lots traded per price of
+/// instrument 0.
+struct Counting {
+    inner: pit::venue::sim::SimMarket,
+    seen: Arc<std::sync::Mutex<std::collections::BTreeMap<i64, i64>>>,
+}
+
+impl pit::venue::MarketDataPort for Counting {
+    fn instruments(&self) -> &[pit::domain::Instrument] {
+        self.inner.instruments()
+    }
+    fn peek_time(&mut self) -> Option<pit::domain::Timestamp> {
+        self.inner.peek_time()
+    }
+    fn next_event(&mut self) -> Option<pit::domain::MarketEvent> {
+        let ev = self.inner.next_event()?;
+        if let (0, pit::domain::MarketEventKind::Trade(t)) = (ev.instrument.index(), &ev.kind) {
+            *self.seen.lock().unwrap().entry(t.price.0).or_insert(0) += t.qty.0;
+        }
+        Some(ev)
+    }
+}
+
+/// The view a run publishes carries, per price, exactly the volume of the trades the
+/// engine saw this session; a view built by the engine alone (headless runs and
+/// backtests publish none) carries none, so they pay nothing for it.
+#[test]
+fn the_published_view_carries_the_sessions_volume_by_price() {
+    let cfg = pit::config::Config::default();
+    let mut a = pit::setup::assemble(&cfg, 5, pit::domain::TradingState::Active).unwrap();
+    assert!(a.engine.view().markets[0].traded.is_empty());
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let handle = pit::runner::spawn(
+        a.engine,
+        Box::new(Counting {
+            inner: a.market,
+            seen: seen.clone(),
+        }),
+        Box::new(a.exec),
+        pit::runner::RunOptions {
+            speed: pit::pace::Speed::Max,
+            run_for: Some(Duration::from_secs(5)),
+            publish_every: Duration::from_millis(5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let views = handle.subscribe();
+    handle.join().expect("engine thread");
+    let last = views.borrow().clone();
+    let published: Vec<(i64, i64)> = last.markets[0]
+        .traded
+        .iter()
+        .map(|l| (l.price.0, l.qty.0))
+        .collect();
+    let seen: Vec<(i64, i64)> = seen.lock().unwrap().iter().map(|(p, q)| (*p, *q)).collect();
+    assert!(
+        seen.len() > 10,
+        "the market traded at several prices: {seen:?}"
+    );
+    assert!(seen.len() < 512, "within the bound: {}", seen.len());
+    assert_eq!(published, seen);
+}
+
 // ----- the real binary in a pseudo-terminal -----
 
 /// The ladder's rows on the screen (the text between the pane's borders).
