@@ -339,6 +339,18 @@ fn the_ladder_is_in_the_help_and_closes_with_its_key() {
     assert!(text(&screen(&a, 80, 24)).contains(" Book "));
 }
 
+/// At the smallest size the console lays out (60x20) the ladder keeps every number whole:
+/// our orders shrink to markers first.
+#[test]
+fn at_60x20_numbers_stay_whole() {
+    let a = ladder_app(no_color());
+    let s = text(&screen(&a, 60, 20));
+    let row = line_with(&s, "59999.8");
+    assert!(row.contains("◆B") && row.contains("0.800"), "{s}");
+    assert!(line_with(&s, "60000.0").contains("0.085"), "{s}");
+    assert!(line_with(&s, "▶").contains("60000.0"), "{s}");
+}
+
 // ----- the session's volume in the published view -----
 
 /// A market-data port that counts what it hands the runner: lots traded per price of

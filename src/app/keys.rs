@@ -147,9 +147,14 @@ impl<T: ThemeCycle, R> App<T, R> {
                     let touch = self.market().and_then(super::ladder::touch);
                     self.ladder.recentre(touch, self.instrument);
                     self.set_focus(Pane::Book);
+                    let k = |a| self.keymap.keys_text(a);
                     self.flash = Some(format!(
-                        "ladder: ↑↓ row, b/s order there, e move ours, x cancel ours, {} centre",
-                        self.keymap.keys_text(Action::LadderCentre)
+                        "ladder: ↑↓ row, {}/{} order there, {} move ours, {} cancel ours, {} centre",
+                        k(Action::Buy),
+                        k(Action::Sell),
+                        k(Action::Modify),
+                        k(Action::CancelSelected),
+                        k(Action::LadderCentre)
                     ));
                 } else {
                     self.ladder.moving = None;
