@@ -417,6 +417,93 @@ fn the_published_view_carries_the_sessions_volume_by_price() {
     assert_eq!(published, seen);
 }
 
+/// The queue position the view shows for our resting order is the paper venue's own
+/// model: never more than the size the book shows at its price (the venue takes the
+/// level shrinking as the queue ahead of us shrinking; the engine's copy from the
+/// acceptance is moved only by trades).
+#[test]
+fn the_view_shows_the_paper_venues_queue_estimate() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(repo.join("config.toml")).unwrap();
+    // Strategies off, a calm market: the order stays where it is put.
+    let calm = text
+        .replace("enabled = true", "enabled = false")
+        .replace("volatility_bps = 1.0", "volatility_bps = 0.02")
+        .replace("turbulent_vol_mult = 3.0", "turbulent_vol_mult = 1.0");
+    let cfg = pit::config::Config::parse(&calm, &repo.join("config.toml")).unwrap();
+    let a = pit::setup::assemble(&cfg, 9, pit::domain::TradingState::Active).unwrap();
+    let handle = pit::runner::spawn(
+        a.engine,
+        Box::new(a.market),
+        Box::new(a.exec),
+        pit::runner::RunOptions {
+            speed: pit::pace::Speed::Times(2.0),
+            publish_every: Duration::from_millis(5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    // The biggest of the bid levels behind the best: a long queue to join.
+    let best = loop {
+        let v = handle.view();
+        if let Some(l) = v.markets[0]
+            .bids
+            .iter()
+            .skip(1)
+            .take(8)
+            .max_by_key(|l| l.qty)
+            && l.qty.0 > 50
+        {
+            break l.price;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "no book");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // A buy there: it joins the back of the queue.
+    handle.send(Command::Manual(pit::engine::ManualOrder {
+        spec: pit::domain::OrderSpec {
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind: pit::domain::OrderKind::Limit,
+            price: Some(best),
+            qty: Qty(1),
+            tif: pit::domain::TimeInForce::Gtc,
+            reduce_only: false,
+        },
+        client_id: None,
+    }));
+    let (mut samples, mut below_level) = (0, 0);
+    let t1 = std::time::Instant::now();
+    while t1.elapsed() < Duration::from_secs(4) {
+        let v = handle.view();
+        if let Some(o) = v
+            .open_orders
+            .iter()
+            .find(|o| o.req.spec.price == Some(best))
+            && let Some(q) = o.queue_ahead
+        {
+            let level = v.markets[0]
+                .bids
+                .iter()
+                .find(|l| l.price == best)
+                .map_or(Qty::ZERO, |l| l.qty);
+            assert!(q <= level, "queue {q:?} ahead at a level of {level:?}");
+            samples += 1;
+            below_level += usize::from(q < level);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    handle.shutdown();
+    handle.join().expect("engine thread");
+    assert!(samples > 20, "the order rested and was seen: {samples}");
+    // Size that joined the level after us is behind us.
+    assert!(
+        below_level > 0,
+        "the queue never moved apart from the level"
+    );
+}
+
 // ----- the real binary in a pseudo-terminal -----
 
 /// The ladder's rows on the screen (the text between the pane's borders).
