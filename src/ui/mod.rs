@@ -126,7 +126,7 @@ fn render_full(app: &App, frame: &mut Frame, body: Rect) {
 /// other panes beside it.
 fn render_full_ladder(app: &App, frame: &mut Frame, body: Rect) {
     let [ladder, rest] =
-        Layout::horizontal([Constraint::Percentage(38), Constraint::Min(0)]).areas(body);
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Min(0)]).areas(body);
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Percentage(42),
         Constraint::Percentage(30),
