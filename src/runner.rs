@@ -26,6 +26,7 @@ mod feedwatch;
 mod inbox;
 mod pacer;
 mod publisher;
+pub mod volume;
 
 /// Longest a live run waits for market data before looking at operator commands.
 const LIVE_POLL: Duration = Duration::from_millis(2);
@@ -255,6 +256,9 @@ pub struct Runner {
     panicked: Option<String>,
     /// Log lines dropped so far when last raised, and when.
     log_dropped: (usize, Option<std::time::Instant>),
+    /// The session's volume by price, for the published view's ladder (only kept when the
+    /// run publishes views).
+    volume: Option<volume::SessionVolume>,
 }
 
 impl Runner {
@@ -285,6 +289,7 @@ impl Runner {
             lane_copies_owed: 0,
             heartbeat: Default::default(),
             alerts: Default::default(),
+            volume: None,
         }
     }
 
@@ -399,6 +404,11 @@ impl Runner {
                     ev.ts = ev.ts.max(self.now);
                 }
                 self.exec.on_market(&ev);
+                if let (Some(v), crate::domain::MarketEventKind::Trade(t)) =
+                    (&mut self.volume, &ev.kind)
+                {
+                    v.record(ev.instrument, t);
+                }
                 let ts = ev.ts;
                 self.engine
                     .process(ts, Input::Market(ev), &mut self.effects);
@@ -457,6 +467,10 @@ impl Runner {
             started,
             self.controls.take(),
         );
+        if view_tx.is_some() {
+            let n = self.market.instruments().len();
+            self.volume = Some(volume::SessionVolume::new(n));
+        }
         let mut run = RunState {
             inbox: Inbox::new(commands),
             pacer,
@@ -684,6 +698,7 @@ impl Runner {
             &*self.exec,
             self.store.as_ref(),
             run.pacer.lag,
+            self.volume.as_ref(),
         );
     }
 

@@ -285,7 +285,9 @@ fn keymap_defaults() {
         km.action(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
         Some(Action::Quit)
     );
-    assert_eq!(km.action(&key('z')), None);
+    assert_eq!(km.action(&key('L')), Some(Action::Ladder));
+    assert_eq!(km.action(&key('z')), Some(Action::LadderCentre));
+    assert_eq!(km.action(&key('Z')), None);
 }
 
 #[test]

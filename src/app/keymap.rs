@@ -45,6 +45,13 @@ pub enum Action {
     Fills,
     /// The order-history view: every order's states and rejection reasons.
     History,
+    /// The price ladder in place of the book (toggle).
+    Ladder,
+    /// The ladder: centre the rows on the touch (and the cursor there).
+    LadderCentre,
+    /// The ladder: more / fewer ticks per row (1, 2, 5, 10).
+    LadderCoarser,
+    LadderFiner,
     Help,
     Quit,
     /// Replays only: pause / resume the replay clock.
@@ -239,6 +246,30 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "order_history",
         &["o"],
         "order history: each order's states, rejection reasons (esc closes)",
+    ),
+    (
+        Action::Ladder,
+        "ladder",
+        &["L"],
+        "price ladder (book): ↑↓ row, b/s order there, e move, x cancel ours",
+    ),
+    (
+        Action::LadderCentre,
+        "ladder_centre",
+        &["z"],
+        "ladder: centre the rows and the cursor on the touch",
+    ),
+    (
+        Action::LadderCoarser,
+        "ladder_coarser",
+        &["g"],
+        "ladder: more ticks per row (1, 2, 5, 10)",
+    ),
+    (
+        Action::LadderFiner,
+        "ladder_finer",
+        &["G"],
+        "ladder: fewer ticks per row",
     ),
     (Action::Help, "help", &["?"], "show / hide this help"),
     (

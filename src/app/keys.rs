@@ -27,17 +27,161 @@ impl<T: ThemeCycle, R> App<T, R> {
             self.on_popup_key(popup, key, &mut out);
             return out;
         }
+        if key.code == KeyCode::Esc
+            && let Some((id, _)) = self.ladder.moving.take()
+        {
+            self.flash = Some(format!("move of {id} dropped"));
+            return out;
+        }
         let Some(action) = self.keymap.action(&key) else {
             return out;
         };
         self.flash = None;
+        if self.ladder.on && self.focus == Pane::Book && self.on_ladder_action(action, &mut out) {
+            return out;
+        }
         self.on_action(action, &mut out);
+        self.ladder_follow_instrument();
         out
+    }
+
+    /// The keys that act on the ladder's cursor row while the ladder has the focus.
+    /// Returns whether the action was the ladder's.
+    fn on_ladder_action(&mut self, action: Action, out: &mut Vec<AppEffect>) -> bool {
+        let rows = self.ladder_height.get().max(1);
+        let cursor = self.ladder.cursor();
+        let inst = self.market().and_then(|m| m.instrument.clone());
+        let (Some(cursor), Some(inst)) = (cursor, inst) else {
+            if matches!(
+                action,
+                Action::Up
+                    | Action::Down
+                    | Action::Buy
+                    | Action::Sell
+                    | Action::Modify
+                    | Action::CancelSelected
+            ) {
+                self.flash = Some("the ladder has no prices yet (no touch)".into());
+                return true;
+            }
+            return false;
+        };
+        let at = inst.fmt_price(cursor);
+        match action {
+            Action::Up | Action::Down => self.ladder.move_cursor(action == Action::Up, rows),
+            Action::Buy | Action::Sell => {
+                let side = if action == Action::Buy {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
+                let mut form = self.new_form(side);
+                form.price = at;
+                if let Some(e) = self.preview_effect(&form) {
+                    out.push(e);
+                }
+                self.popup = Some(Popup::Order(form));
+            }
+            Action::CancelSelected => {
+                let ids: Vec<_> = self
+                    .orders_at_row(cursor)
+                    .into_iter()
+                    .filter(|o| !o.cancel_pending)
+                    .map(|o| o.req.client_id.clone())
+                    .collect();
+                if ids.is_empty() {
+                    self.flash = Some(format!("no order of ours to cancel at {at}"));
+                } else {
+                    let names: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+                    self.flash = Some(format!("cancel sent at {at}: {}", names.join(", ")));
+                    for id in ids {
+                        out.push(AppEffect::Engine(Command::Cancel(id)));
+                    }
+                }
+            }
+            Action::Modify => match self.ladder.moving.take() {
+                None => match self.movable_at_row(cursor) {
+                    Some(o) => {
+                        let id = o.req.client_id.clone();
+                        self.flash = Some(format!(
+                            "moving {id} from {at}: ↑↓ to its new price, {} there (Esc keeps it)",
+                            self.keymap.keys_text(Action::Modify)
+                        ));
+                        self.ladder.moving = Some((id, cursor));
+                    }
+                    None => {
+                        self.flash = Some(format!(
+                            "no manual order of ours at {at} to move (strategies move their own)"
+                        ))
+                    }
+                },
+                Some((id, from)) if from == cursor => {
+                    self.flash = Some(format!("{id} stays at {at}"));
+                }
+                Some((id, _)) => {
+                    let order = self.view.open_orders.iter().find(|o| o.req.client_id == id);
+                    match order.map(|o| self.modify_form(o)) {
+                        Some(Ok(mut form)) => {
+                            form.price = at;
+                            if let Some(e) = self.preview_effect(&form) {
+                                out.push(e);
+                            }
+                            self.popup = Some(Popup::Order(form));
+                        }
+                        Some(Err(why)) => self.flash = Some(why),
+                        None => self.flash = Some(format!("{id} is no longer open")),
+                    }
+                }
+            },
+            _ => return false,
+        }
+        true
     }
 
     fn on_action(&mut self, action: Action, out: &mut Vec<AppEffect>) {
         let state = self.view.trading_state;
         match action {
+            Action::Ladder => {
+                self.ladder.on = !self.ladder.on;
+                if self.ladder.on {
+                    let touch = self.market().and_then(super::ladder::touch);
+                    self.ladder.recentre(touch, self.instrument);
+                    self.set_focus(Pane::Book);
+                    let k = |a| self.keymap.keys_text(a);
+                    self.flash = Some(format!(
+                        "ladder: ↑↓ row, {}/{} order there, {} move ours, {} cancel ours, {} centre",
+                        k(Action::Buy),
+                        k(Action::Sell),
+                        k(Action::Modify),
+                        k(Action::CancelSelected),
+                        k(Action::LadderCentre)
+                    ));
+                } else {
+                    self.ladder.moving = None;
+                    self.flash = Some("ladder closed: the book".into());
+                }
+            }
+            Action::LadderCentre | Action::LadderCoarser | Action::LadderFiner
+                if !self.ladder.on =>
+            {
+                self.flash = Some(format!(
+                    "the ladder is closed ({} opens it)",
+                    self.keymap.keys_text(Action::Ladder)
+                ));
+            }
+            Action::LadderCentre => {
+                let touch = self.market().and_then(super::ladder::touch);
+                self.ladder.recentre(touch, self.instrument);
+                self.flash = Some("ladder centred on the touch".into());
+            }
+            Action::LadderCoarser | Action::LadderFiner => {
+                self.ladder.step_grouping(action == Action::LadderCoarser);
+                let g = self.ladder.grouping();
+                self.flash = Some(format!(
+                    "ladder: {g} tick{} per row",
+                    if g == 1 { "" } else { "s" }
+                ));
+            }
             Action::Kill => out.push(AppEffect::Kill),
             Action::ReArm => {
                 if state == TradingState::Active {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod flatten;
 pub mod keymap;
 mod keys;
+pub mod ladder;
 mod order_form;
 mod types;
 
@@ -113,6 +114,10 @@ pub struct App<T, R> {
     attached: Attached,
     flash: Option<String>,
     quit: bool,
+    /// The price ladder (`L`): shown in place of the book.
+    ladder: ladder::Ladder,
+    /// The ladder's rows at the size last drawn (the renderer sets it).
+    ladder_height: std::cell::Cell<usize>,
 }
 
 impl<T, R> App<T, R> {
@@ -158,6 +163,8 @@ impl<T, R> App<T, R> {
             attached: Attached::No,
             flash,
             quit: false,
+            ladder: ladder::Ladder::default(),
+            ladder_height: std::cell::Cell::new(20),
         };
         app.set_view(view);
         app
@@ -166,6 +173,7 @@ impl<T, R> App<T, R> {
     /// Replace the replica with the latest published view.
     pub fn set_view(&mut self, v: Arc<EngineView>) {
         self.view = v;
+        self.ladder_follow_instrument();
         // Equity history, sampled on engine time.
         let now = self.view.now;
         let due = self

@@ -25,6 +25,11 @@ pub struct MarketView {
     pub resyncing: bool,
     pub stale: bool,
     pub crossed: bool,
+    /// Volume traded at each price in this session, lowest price first (the price
+    /// ladder's column; set by the runner for runs that publish views, a bounded window
+    /// around the recent trades: `runner/volume.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traded: Vec<Level>,
 }
 
 /// A position with its mark.
@@ -421,6 +426,7 @@ impl Engine {
                     resyncing: self.resyncing[i],
                     stale: stale_ms > 0 && self.stale_flagged[i],
                     crossed: book.is_crossed(),
+                    traded: Vec::new(),
                 }
             })
             .collect()

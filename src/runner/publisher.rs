@@ -61,6 +61,7 @@ impl Publisher {
         exec: &dyn crate::venue::ExecutionPort,
         store: Option<&StoreSink>,
         lag: Duration,
+        volume: Option<&super::volume::SessionVolume>,
     ) {
         // A live feed's disconnects and silences become alerts (nothing for the simulated
         // market or a replay: they have no live feed).
@@ -74,6 +75,19 @@ impl Publisher {
             if self.held.is_none() {
                 let mut view = engine.view();
                 view.engine_lag = lag;
+                // Our resting orders' queue position as the venue's own model has it
+                // now (the engine's copy is the one from the order's acceptance, moved
+                // only by trades).
+                for o in view.open_orders.iter_mut() {
+                    if let Some(q) = exec.queue_ahead(o.id()) {
+                        o.queue_ahead = Some(q);
+                    }
+                }
+                if let Some(v) = volume {
+                    for (i, m) in view.markets.iter_mut().enumerate() {
+                        m.traded = v.levels(i);
+                    }
+                }
                 view.health.feed = feeds;
                 view.health.exec = exec.health();
                 if let Some(l) = &self.latch {

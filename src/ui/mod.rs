@@ -2,7 +2,8 @@
 //! everything shown comes from the app's view replica and UI state.
 //!
 //! Layout: at 120x40 and larger every pane is visible (book | trades | positions + PnL;
-//! orders | strategies; fills | alerts). Smaller terminals show the book, the positions and PnL
+//! orders | strategies; fills | alerts); with the price ladder (`L`) the ladder takes the
+//! book's place over the whole height on the left, the others beside it. Smaller terminals show the book, the positions and PnL
 //! and the status bar, with one bottom pane at a time (Tab cycles it). Below 60x20 the
 //! screen says "terminal too small (need 60x20)" instead of cutting numbers.
 
@@ -53,10 +54,12 @@ pub fn render(app: &App, frame: &mut Frame) {
     if halted {
         panes::status::render_halted_banner(app, frame, banner_area);
     }
-    if area.width >= FULL_WIDTH && area.height >= FULL_HEIGHT {
-        render_full(app, frame, body);
-    } else {
-        render_compact(app, frame, body);
+    let full = area.width >= FULL_WIDTH && area.height >= FULL_HEIGHT;
+    match (full, app.ladder().on) {
+        (true, false) => render_full(app, frame, body),
+        (false, false) => render_compact(app, frame, body),
+        (true, true) => render_full_ladder(app, frame, body),
+        (false, true) => render_compact_ladder(app, frame, body),
     }
     panes::status::render_footer(app, frame, footer);
     popups::render(app, frame, area);
@@ -119,6 +122,65 @@ fn render_full(app: &App, frame: &mut Frame, body: Rect) {
     panes::alerts::render(app, frame, alerts);
 }
 
+/// The ladder (`L`) in the book's place, the whole height on the left (more rows), the
+/// other panes beside it.
+fn render_full_ladder(app: &App, frame: &mut Frame, body: Rect) {
+    let [ladder, rest] =
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Min(0)]).areas(body);
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Percentage(42),
+        Constraint::Percentage(30),
+        Constraint::Min(6),
+    ])
+    .areas(rest);
+    let [tape, right] =
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Min(0)]).areas(top);
+    let pos_h = (app.view().positions.len() as u16 + 3).clamp(4, 8);
+    let [positions, pnl] =
+        Layout::vertical([Constraint::Length(pos_h), Constraint::Min(0)]).areas(right);
+    let [orders, strategies] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
+    let [fills, alerts] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    panes::ladder::render(app, frame, ladder);
+    panes::tape::render(app, frame, tape);
+    panes::positions::render(app, frame, positions);
+    panes::pnl::render(app, frame, pnl);
+    panes::orders::render(app, frame, orders);
+    panes::strategies::render(app, frame, strategies);
+    panes::fills::render(app, frame, fills);
+    panes::alerts::render(app, frame, alerts);
+}
+
+/// The ladder on a small terminal: the whole height on the left; the positions and one
+/// bottom pane at a time (Tab cycles it) beside it.
+fn render_compact_ladder(app: &App, frame: &mut Frame, body: Rect) {
+    let [ladder, right] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Min(0)]).areas(body);
+    let pos_h = (app.view().positions.len() as u16 + 3).clamp(4, 6);
+    let [positions, tabs, pane] = Layout::vertical([
+        Constraint::Length(pos_h),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(right);
+    panes::ladder::render(app, frame, ladder);
+    panes::positions::render(app, frame, positions);
+    render_tabs(app, frame, tabs);
+    render_bottom(app, frame, pane);
+}
+
+fn render_bottom(app: &App, frame: &mut Frame, pane: Rect) {
+    match app.bottom_pane() {
+        Pane::Tape => panes::tape::render(app, frame, pane),
+        Pane::Strategies => panes::strategies::render(app, frame, pane),
+        Pane::Fills => panes::fills::render(app, frame, pane),
+        Pane::Alerts => panes::alerts::render(app, frame, pane),
+        Pane::Pnl => panes::pnl::render(app, frame, pane),
+        _ => panes::orders::render(app, frame, pane),
+    }
+}
+
 fn render_compact(app: &App, frame: &mut Frame, body: Rect) {
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(58), Constraint::Min(4)]).areas(body);
@@ -132,14 +194,7 @@ fn render_compact(app: &App, frame: &mut Frame, body: Rect) {
     panes::pnl::render(app, frame, pnl);
     let [tabs, pane] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(bottom);
     render_tabs(app, frame, tabs);
-    match app.bottom_pane() {
-        Pane::Tape => panes::tape::render(app, frame, pane),
-        Pane::Strategies => panes::strategies::render(app, frame, pane),
-        Pane::Fills => panes::fills::render(app, frame, pane),
-        Pane::Alerts => panes::alerts::render(app, frame, pane),
-        Pane::Pnl => panes::pnl::render(app, frame, pane),
-        _ => panes::orders::render(app, frame, pane),
-    }
+    render_bottom(app, frame, pane);
 }
 
 fn render_tabs(app: &App, frame: &mut Frame, area: Rect) {

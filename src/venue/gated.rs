@@ -77,6 +77,9 @@ impl<P: ExecutionPort + ?Sized> ExecutionPort for GatedPort<P> {
     fn poll_venue_rules(&mut self, out: &mut Vec<super::VenueRulesUpdate>) {
         self.inner.poll_venue_rules(out)
     }
+    fn queue_ahead(&self, id: &ClientOrderId) -> Option<crate::domain::Qty> {
+        self.inner.queue_ahead(id)
+    }
     fn stats(&self) -> PortStats {
         let mut s = self.inner.stats();
         s.orders_blocked += self.blocked;

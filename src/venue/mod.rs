@@ -88,6 +88,12 @@ pub trait ExecutionPort: Send {
     /// (`Err`: why they could not be read), for the engine as
     /// [`crate::engine::Input::VenueRules`]. The paper venue has none.
     fn poll_venue_rules(&mut self, _out: &mut Vec<VenueRulesUpdate>) {}
+    /// The venue's own estimate of the size resting ahead of our order `id` at its price
+    /// now (the paper venue's queue model), for the published view (the console's ladder);
+    /// `None` where the venue cannot say (a real venue, an order not resting).
+    fn queue_ahead(&self, _id: &ClientOrderId) -> Option<crate::domain::Qty> {
+        None
+    }
 }
 
 /// One instrument's venue rules as a venue's connection task read them.

@@ -211,6 +211,8 @@ pub fn view() -> EngineView {
                 resyncing: false,
                 stale: false,
                 crossed: false,
+                // The session's volume by price: the tape's BTC trades and earlier ones.
+                traded: levels(599_997, 1, &[150, 40, 12, 85, 30]),
             },
             MarketView {
                 instrument: Some(eth()),
@@ -226,6 +228,7 @@ pub fn view() -> EngineView {
                 resyncing: false,
                 stale: false,
                 crossed: false,
+                traded: Vec::new(),
             },
         ],
         tape,

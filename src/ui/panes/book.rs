@@ -304,7 +304,7 @@ fn spread_line(
 }
 
 /// Why the selected market's book has no level at all, from its feed's state.
-fn empty_reason(app: &App) -> String {
+pub(crate) fn empty_reason(app: &App) -> String {
     use crate::engine::view::FeedState;
     let view = app.view();
     let i = app.instrument_index();

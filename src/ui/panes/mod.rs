@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod book;
 pub mod fills;
+pub mod ladder;
 pub mod orders;
 pub mod pnl;
 pub mod positions;

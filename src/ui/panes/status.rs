@@ -307,15 +307,29 @@ pub fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
         Some(msg) => Line::styled(format!(" {msg}"), t.style(Role::Warning)),
         None => {
             let km = app.keymap();
+            // The ladder with the focus: its keys act on the cursor row.
+            let ladder = app.ladder().on && app.focus() == crate::app::Pane::Book;
             let hints = [
                 (Action::Kill, "KILL"),
                 (Action::PauseResume, "pause"),
-                (Action::Buy, "buy"),
-                (Action::Sell, "sell"),
+                (Action::Buy, if ladder { "buy here" } else { "buy" }),
+                (Action::Sell, if ladder { "sell here" } else { "sell" }),
                 (Action::CancelAll, "cancel all"),
-                (Action::CancelSelected, "cancel sel"),
-                (Action::Flatten, "flatten"),
-                (Action::NextFocus, "pane"),
+                if ladder {
+                    (Action::CancelSelected, "cancel here")
+                } else {
+                    (Action::CancelSelected, "cancel sel")
+                },
+                if ladder {
+                    (Action::Modify, "move")
+                } else {
+                    (Action::Flatten, "flatten")
+                },
+                if ladder {
+                    (Action::LadderCentre, "centre")
+                } else {
+                    (Action::NextFocus, "pane")
+                },
                 (Action::Help, "help"),
                 (
                     Action::Quit,

@@ -473,6 +473,9 @@ impl ExecutionPort for PaperVenue {
         }
     }
 
+    fn queue_ahead(&self, id: &ClientOrderId) -> Option<Qty> {
+        PaperVenue::queue_ahead(self, id)
+    }
     fn stats(&self) -> PortStats {
         self.stats
     }
