@@ -259,6 +259,122 @@ fn tardis_csv_with_quoted_fields_imports_and_verifies() {
     let text = std::fs::read_to_string(home.path("a/book.jsonl")).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("BTC-PERPETUAL"), "{text}");
+    // It verifies (the sim frames' books rebuilt, none crossed) and replays: a backtest
+    // of it trades on its instrument (a lot fine enough for the strategies' sizes).
+    let out = home
+        .pit("a")
+        .args(["verify", "book.jsonl", "--json"])
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["instruments"]["BTC-PERPETUAL"]["frames"], 2, "{v}");
+    assert_eq!(v["instruments"]["BTC-PERPETUAL"]["updates"], 2, "{v}");
+    assert_eq!(v["instruments"]["BTC-PERPETUAL"]["crossed"], 0, "{v}");
+    let mut rows = String::from(
+        "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n\
+         deribit,BTC-PERPETUAL,1000,1000,true,ask,100.5,10\n\
+         deribit,BTC-PERPETUAL,1000,1000,true,bid,100.0,20\n",
+    );
+    for k in 1..400u64 {
+        // A book that moves up and down a tick every 50 ms for 20 s.
+        let (bid, ask) = if k % 2 == 0 {
+            ("100.0", "100.5")
+        } else {
+            ("100.5", "101.0")
+        };
+        let t = 1000 + k * 50_000;
+        rows.push_str(&format!(
+            "deribit,BTC-PERPETUAL,{t},{t},false,ask,{ask},7\n\
+             deribit,BTC-PERPETUAL,{t},{t},false,bid,{bid},9\n"
+        ));
+        let (old_bid, old_ask) = if k % 2 == 0 {
+            ("100.5", "101.0")
+        } else {
+            ("100.0", "100.5")
+        };
+        if old_bid != bid {
+            rows.push_str(&format!(
+                "deribit,BTC-PERPETUAL,{t},{t},false,bid,{old_bid},0\n"
+            ));
+        }
+        if old_ask != ask && old_ask != bid {
+            rows.push_str(&format!(
+                "deribit,BTC-PERPETUAL,{t},{t},false,ask,{old_ask},0\n"
+            ));
+        }
+    }
+    std::fs::write(home.path("a/moves.csv"), rows).unwrap();
+    ok(&home
+        .pit("a")
+        .args([
+            "import",
+            "--format",
+            "tardis",
+            "moves.csv",
+            "--out",
+            "moves.jsonl",
+            "--tick",
+            "0.5",
+            "--lot",
+            "0.001",
+        ])
+        .output()
+        .unwrap());
+    let out = home
+        .pit("a")
+        .args(["backtest", "moves.jsonl", "--json"])
+        .output()
+        .unwrap();
+    let b = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{b}");
+    assert_eq!(b["instruments"][0], "deribit:BTC-PERPETUAL", "{b}");
+    assert!(b["events"].as_u64().unwrap() > 800, "{b}");
+    assert!(b["orders"].as_u64().unwrap() > 0, "{b}");
+    let out = home
+        .pit("a")
+        .args([
+            "replay",
+            "moves.jsonl",
+            "--headless",
+            "--speed",
+            "max",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    assert_eq!(r["fill_log_sha256"], b["fill_log_sha256"], "{r}\n{b}");
+    // A book left crossed is caught: verify fails and counts it.
+    std::fs::write(
+        home.path("a/crossed.csv"),
+        "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n\
+         deribit,X,1,1,true,ask,100.5,1\n\
+         deribit,X,1,1,true,bid,100.0,1\n\
+         deribit,X,2,2,false,bid,101.0,1\n",
+    )
+    .unwrap();
+    ok(&home
+        .pit("a")
+        .args([
+            "import",
+            "--format",
+            "tardis",
+            "crossed.csv",
+            "--out",
+            "crossed.jsonl",
+        ])
+        .output()
+        .unwrap());
+    let out = home
+        .pit("a")
+        .args(["verify", "crossed.jsonl", "--json"])
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["instruments"]["X"]["crossed"], 1, "{v}");
     // A broken row is named by its line.
     std::fs::write(
         home.path("a/bad.csv"),
