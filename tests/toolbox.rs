@@ -444,6 +444,14 @@ fn value(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The sum of every series of `name` (`name{...} v` lines).
+fn sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -543,18 +551,61 @@ fn metrics_scraped_during_a_run_agree_with_its_summary() {
         (value(&after, "pit_fees").unwrap() - fees).abs() < 1e-9,
         "{after}"
     );
-    // Every order closed by then: closed orders, their fills and the fill ratio per
-    // instrument and strategy add up.
-    let closed: f64 = after
-        .lines()
-        .filter(|l| l.starts_with("pit_orders_closed_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    assert!(closed > 0.0, "{after}");
-    assert!(
-        after.contains("pit_order_fill_latency_seconds_bucket{"),
+    // Every order closed by then: the orders sent, closed and filled per instrument and
+    // strategy add up to the summary's and to the orders the store kept.
+    let orders = summary["orders"].as_f64().unwrap();
+    assert!(orders > 0.0, "{summary}");
+    assert_eq!(sum(&after, "pit_orders_sent_total"), orders, "{after}");
+    assert_eq!(
+        sum(&after, "pit_orders_closed_total"),
+        orders - summary["open_orders_left"].as_f64().unwrap(),
         "{after}"
     );
+    let export = home.pit("a").args(["export", "--orders"]).output().unwrap();
+    let export = ok(&export);
+    let mut csv = csv::Reader::from_reader(export.as_bytes());
+    let heads = csv.headers().unwrap().clone();
+    let col = |name: &str| heads.iter().position(|h| h == name).unwrap();
+    let (filled_col, status_col) = (col("filled"), col("status"));
+    let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len() as f64, orders, "{export}");
+    let filled_orders = rows
+        .iter()
+        .filter(|r| r[filled_col].parse::<f64>().unwrap() > 0.0)
+        .count() as f64;
+    assert_eq!(sum(&after, "pit_orders_filled_total"), filled_orders);
+    let rejected = rows.iter().filter(|r| &r[status_col] == "REJECTED").count() as f64;
+    assert_eq!(sum(&after, "pit_orders_rejected_total"), rejected);
+    // Execution latency: every filled order's send to first fill; send to ack is the
+    // paper venue's latency both ways (config.toml: 5 ms in, 5 ms out), engine time.
+    assert_eq!(
+        sum(&after, "pit_order_fill_latency_seconds_count"),
+        filled_orders
+    );
+    let acks = sum(&after, "pit_order_ack_latency_seconds_count");
+    assert!(acks > 0.0 && acks <= orders, "{after}");
+    let mean = sum(&after, "pit_order_ack_latency_seconds_sum") / acks;
+    assert!((mean - 0.010).abs() < 1e-9, "mean ack latency {mean}");
+    let in_10ms: f64 = after
+        .lines()
+        .filter(|l| l.starts_with("pit_order_ack_latency_seconds_bucket{le=\"0.01\","))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(in_10ms, acks, "{after}");
+    // Slippage is measured on every fill (each had an arrival mid).
+    assert_eq!(
+        sum(&after, "pit_slippage_fills_total"),
+        summary["fills"].as_f64().unwrap()
+    );
+    assert!(after.contains("pit_slippage_per_unit{venue=\"sim\",instrument=\"BTC-USD\""));
+    // Orders stopped at the gate, as the summary counts them; the store's commits timed;
+    // no market-data latency for the simulated market (no exchange clock).
+    assert_eq!(
+        value(&after, "pit_orders_blocked_by_gate_total"),
+        summary["orders_blocked_by_gate"].as_f64()
+    );
+    assert!(value(&after, "pit_store_commit_latency_seconds_count").unwrap() > 0.0);
+    assert!(!after.contains("pit_market_data_latency_seconds_count"));
     assert!(
         after.contains(
             "pit_fill_ratio{venue=\"sim\",instrument=\"BTC-USD\",strategy=\"market-maker\"}"
@@ -576,4 +627,98 @@ fn a_bad_metrics_address_is_refused_with_its_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("config.toml:2: metrics.listen"), "{err}");
+}
+
+/// Market-data latency, from a replay of a Bybit capture: every frame's receive time
+/// minus its `ts`, per instrument, as `/metrics` shows it while the replay runs, agrees
+/// with the frames `pit verify` counts and with the capture's own stamps.
+#[test]
+fn market_data_latency_of_a_replayed_capture() {
+    // `../shared/captures` beside the crate, or PIT_CAPTURES_DIR (as tests/conformance.rs).
+    let dir = std::env::var_os("PIT_CAPTURES_DIR")
+        .map_or_else(|| repo().join("../shared/captures"), PathBuf::from);
+    let capture = dir.join("bybit-v5-2026-08-09.jsonl");
+    if !capture.exists() {
+        eprintln!("skipped: {} is absent", capture.display());
+        return;
+    }
+    let capture = capture.to_str().unwrap();
+    // What the capture's stamps say: receive time minus the venue's `ts` (ms).
+    let (mut count, mut sum_ns, mut early) = (0u64, 0i64, 0u64);
+    for l in std::fs::read_to_string(capture).unwrap().lines() {
+        let line: Value = serde_json::from_str(l).unwrap();
+        if line["dir"] != "recv" {
+            continue;
+        }
+        let Ok(frame) = serde_json::from_str::<Value>(line["frame"].as_str().unwrap()) else {
+            continue;
+        };
+        let topic = frame["topic"].as_str().unwrap_or("");
+        if !(topic.starts_with("orderbook.") || topic.starts_with("publicTrade.")) {
+            continue;
+        }
+        if let Some(ms) = frame["ts"].as_i64() {
+            let d = line["ts_ns"].as_i64().unwrap() - ms * 1_000_000;
+            count += 1;
+            sum_ns += d.max(0);
+            early += u64::from(d < 0);
+        }
+    }
+    assert!(count > 1000, "{count}");
+    let home = Home::new();
+    std::fs::create_dir_all(home.path("a")).unwrap();
+    let verify = home
+        .pit("a")
+        .args(["verify", capture, "--json"])
+        .output()
+        .unwrap();
+    let frames: u64 = json(&verify)["instruments"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|i| i["frames"].as_u64().unwrap())
+        .sum();
+    assert_eq!(frames, count);
+    let addr = format!("127.0.0.1:{}", free_port());
+    std::fs::write(
+        home.path("a/config.toml"),
+        format!("[metrics]\nlisten = \"{addr}\"\n"),
+    )
+    .unwrap();
+    let mut child = home
+        .pit("a")
+        .args(["replay", capture, "--headless", "--speed", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let m = loop {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            let m = scrape(&addr);
+            if sum(&m, "pit_market_data_latency_seconds_count") >= count as f64 {
+                break m;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no latency figures");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        sum(&m, "pit_market_data_latency_seconds_count"),
+        count as f64,
+        "{m}"
+    );
+    let got = sum(&m, "pit_market_data_latency_seconds_sum");
+    assert!(
+        (got - sum_ns as f64 / 1e9).abs() < 1e-6,
+        "{got} vs {sum_ns} ns"
+    );
+    assert_eq!(sum(&m, "pit_market_data_early_frames_total"), early as f64);
+    assert!(
+        m.contains("pit_market_data_latency_seconds_count{venue=\"bybit\",instrument=\"linear/BTCUSDT\"} 430"),
+        "{m}"
+    );
+    assert!(m.contains("pit_run_info{venue=\"bybit\",execution=\"paper\""));
 }

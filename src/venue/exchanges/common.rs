@@ -323,6 +323,14 @@ impl BookState {
 
     /// Count a frame of `bytes` for this instrument.
     #[inline]
+    /// A frame of this instrument stamped by the venue at `event_ms` (milliseconds since
+    /// the epoch) and received at `recv`: its market-data latency (the two clocks'
+    /// offset included).
+    pub fn event_time_ms(&mut self, event_ms: i64, recv: Timestamp) {
+        let ns = recv.0.saturating_sub(event_ms.saturating_mul(1_000_000));
+        self.stats.md_latency.observe_ns(ns);
+    }
+
     pub fn frame(&mut self, bytes: usize) {
         self.stats.frames += 1;
         self.stats.bytes += bytes as u64;
