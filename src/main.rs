@@ -36,7 +36,8 @@ struct Cli {
     /// ($XDG_CONFIG_HOME/pit/config.toml), else built-in defaults (`pit config path`).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// No progress bars on stderr (they are also hidden when stderr is not a terminal).
+    /// No progress bars or spinners on stderr (they are also hidden when stderr is not a
+    /// terminal).
     #[arg(long, short, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -765,9 +766,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Report(r)) => {
             let cfg = load_config(cli.config.as_ref())?;
             let store = pit::store::Store::open_existing(&cfg.store.path)?;
+            let bar = pit::progress::spinner("report: reading the store");
             let report = pit::store::guard(&cfg.store.path, || {
                 pit::store::report::Report::build(&store, r.since)
-            })?;
+            });
+            bar.finish_and_clear();
+            let report = report?;
             if r.json {
                 print_out(&format!("{}\n", report.to_json()))?;
             } else {
@@ -786,9 +790,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 pit::store::export::What::Orders
             };
             let stdout = std::io::stdout();
-            pit::store::guard(&cfg.store.path, || {
+            let bar = pit::progress::spinner("export: reading the store");
+            let done = pit::store::guard(&cfg.store.path, || {
                 pit::store::export::write_csv(&store, what, x.since, &mut stdout.lock())
-            })?;
+            });
+            bar.finish_and_clear();
+            done?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Cmd::Store(StoreCmd::Compact)) => {
@@ -796,7 +803,15 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = &cfg.store.path;
             let before = std::fs::metadata(path).map_or(0, |m| m.len());
             let store = pit::store::Store::open_existing(path)?;
-            store.compact()?;
+            let bar = pit::progress::spinner(&format!("compacting {}", path.display()));
+            let done = store.compact();
+            // On a terminal the finished line stays (`✓ compacting PATH 2s`).
+            if done.is_ok() {
+                bar.finish();
+            } else {
+                bar.finish_and_clear();
+            }
+            done?;
             let after = std::fs::metadata(path).map_or(0, |m| m.len());
             println!("compacted {}: {before} -> {after} bytes", path.display());
             return Ok(ExitCode::SUCCESS);
@@ -807,7 +822,15 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("backup path {}", dest.display()))?;
             match pit::store::Store::open_existing(&cfg.store.path) {
                 Ok(store) => {
-                    let s = pit::store::guard(&cfg.store.path, || store.backup(&dest))?;
+                    let bar = pit::progress::rows(0, "backup");
+                    let s = pit::store::guard(&cfg.store.path, || store.backup_with(&dest, &bar));
+                    // On a terminal the finished bar stays: rows, rate, time.
+                    if s.is_ok() {
+                        bar.finish();
+                    } else {
+                        bar.finish_and_clear();
+                    }
+                    let s = s?;
                     if json {
                         println!(
                             "{}",

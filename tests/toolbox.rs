@@ -722,3 +722,69 @@ fn market_data_latency_of_a_replayed_capture() {
     );
     assert!(m.contains("pit_run_info{venue=\"bybit\",execution=\"paper\""));
 }
+
+/// Store compaction shows a spinner (redb reports no progress) and a backup counts its
+/// rows with rate and ETA, on a terminal only: never in a pipe, never with --quiet.
+#[test]
+fn store_compaction_and_backup_show_progress_on_a_terminal() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.path("t")).unwrap();
+    std::fs::write(home.path("t/config.toml"), "").unwrap();
+    let out = home
+        .pit("t")
+        .args([
+            "run",
+            "--headless",
+            "--for",
+            "20s",
+            "--speed",
+            "max",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(json(&out)["orders"].as_u64().unwrap() > 0);
+    // Each one exits before the next opens the store.
+    let mut screen = pty::Pty::spawn(&["store", "compact"], &home.path("t"), 120, 30);
+    screen.wait_for(
+        &["✓ compacting", "pit.redb", "compacted"],
+        Duration::from_secs(20),
+    );
+    assert!(
+        screen
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    let mut screen = pty::Pty::spawn(&["store", "backup", "b.redb"], &home.path("t"), 120, 30);
+    screen.wait_for(
+        &["backup [", " rows ", "ETA", "backed up"],
+        Duration::from_secs(20),
+    );
+    assert!(
+        screen
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    // --quiet on a terminal: the result only.
+    let mut screen = pty::Pty::spawn(&["-q", "store", "compact"], &home.path("t"), 120, 30);
+    screen.wait_for(&["compacted"], Duration::from_secs(20));
+    assert!(
+        screen
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    let text = screen.text();
+    assert!(
+        !text.contains("✓") && !text.contains("compacting"),
+        "{text}"
+    );
+    // A pipe: no bar.
+    let out = home
+        .pit("t")
+        .args(["store", "backup", "c.redb"])
+        .output()
+        .unwrap();
+    assert!(ok(&out).contains("backed up"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("rows") && !err.contains('\r'), "{err}");
+}
