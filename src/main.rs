@@ -72,7 +72,15 @@ Examples:
   pit export --trades --since 2026-01-01")]
     Export(ExportArgs),
     /// Maintenance of the store: compact (not while a run holds it), backup (any time).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_long_help = "\
+Examples:
+  pit store compact
+  pit store backup /backups/pit-$(date +%F).redb
+
+The store is `store.path` of the config (`pit config path` shows it)."
+    )]
     Store(StoreCmd),
     /// Replay a capture-line file through its venue's decoder and check the book's
     /// integrity (sequence chains, checksums, best bid/ask cross-checks). Exits 1 if any
@@ -187,15 +195,32 @@ configured, the store held by a run, or the venue cannot be read.")]
     Reconcile(reconcile::ReconcileArgs),
     /// The full console on a running engine, over its control socket (--view: read-only;
     /// --ssh HOST: on another box). q detaches; the engine goes on.
+    #[command(after_long_help = "\
+Examples:
+  pit attach                             # the engine this config's data folder serves
+  pit attach --view                      # read-only: the engine refuses its commands
+  pit attach --dir /srv/pit              # the engine started in /srv/pit
+  pit attach --ssh trader@box --dir /srv/pit
+
+Exit codes: 0 detached; 1 the link to the engine was lost or failed; 2 usage error or no
+engine running.")]
     Attach(control::AttachArgs),
     /// Standard input and output bridged to a running engine's control socket (what
     /// `pit attach --ssh` runs on the other box).
+    #[command(after_long_help = "\
+Examples:
+  ssh -T trader@box 'pit control-proxy --dir /srv/pit'   # what pit attach --ssh runs")]
     ControlProxy(control::ProxyArgs),
 }
 
 #[derive(Subcommand, Debug)]
 enum StoreCmd {
-    /// Give the database file's free pages back to the file system.
+    /// Give the database file's free pages back to the file system (not while a run
+    /// holds the store).
+    #[command(after_long_help = "\
+Examples:
+  pit store compact
+  pit --config /srv/pit/config.toml store compact")]
     Compact,
     /// Write a verified, consistent copy of the store to PATH, also while a run uses it
     /// (the running engine copies it from a read snapshot). Never overwrites a file.

@@ -196,12 +196,32 @@ fn completions_man_page_and_help_with_examples() {
     let out = home.pit("a").args(["man", "nonsense"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 
-    // -h: a summary; --help: the long text with examples, per subcommand.
-    for sub in ["run", "backtest", "kill", "status", "import", "config"] {
-        let short = ok(&home.pit("a").args([sub, "-h"]).output().unwrap());
-        let long = ok(&home.pit("a").args([sub, "--help"]).output().unwrap());
-        assert!(!short.contains("Examples:"), "{sub} -h: {short}");
-        assert!(long.contains("Examples:"), "{sub} --help: {long}");
+    // -h: a summary; --help: the long text with examples, for every subcommand `pit
+    // --help` lists (and the nested ones), so a new one without examples fails here.
+    let top = ok(&home.pit("a").arg("--help").output().unwrap());
+    let mut subs: Vec<Vec<String>> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(|c| vec![c.to_string()])
+        .collect();
+    assert!(subs.len() >= 20, "{top}");
+    for nested in [
+        ["store", "compact"],
+        ["store", "backup"],
+        ["config", "path"],
+        ["config", "init"],
+    ] {
+        subs.push(nested.iter().map(|s| s.to_string()).collect());
+    }
+    for sub in &subs {
+        let short = ok(&home.pit("a").args(sub).arg("-h").output().unwrap());
+        let long = ok(&home.pit("a").args(sub).arg("--help").output().unwrap());
+        assert!(!short.contains("Examples:"), "{sub:?} -h: {short}");
+        assert!(long.contains("Examples:"), "{sub:?} --help: {long}");
         assert!(long.len() > short.len());
     }
     let long = ok(&home.pit("a").args(["run", "--help"]).output().unwrap());
