@@ -19,7 +19,7 @@
 //! | `pit_slippage_fills_total` | venue, instrument, strategy | fills measured (those whose book had a mid) |
 //! | `pit_orders_blocked_by_gate_total` | | orders the closed trading gate stopped before the venue |
 //! | `pit_store_commit_latency_seconds` | | wall time of each store commit (one fsynced write transaction; histogram) |
-//! | `pit_market_data_latency_seconds` | venue, instrument | the venue's event time to our receipt of the frame (histogram; feeds whose frames carry one: Binance, Bybit, OKX, live or replayed; none for the simulated market, which makes its events on the engine clock) |
+//! | `pit_market_data_latency_seconds` | venue, instrument | the venue's event time to our receipt of the frame (histogram; every venue's frames carry one (Binance `E`, Bybit and OKX `ts`, Kraken, Coinbase and Polymarket `timestamp`), live or replayed; none for the simulated market, which makes its events on the engine clock) |
 //! | `pit_open_orders` | venue, instrument | open orders now |
 //! | `pit_position` | venue, instrument | position, base units |
 //! | `pit_equity`, `pit_realized_pnl`, `pit_unrealized_pnl`, `pit_fees`, `pit_day_pnl` | | account, quote currency (floats for graphs; pit's accounting stays decimal) |
