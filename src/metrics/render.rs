@@ -26,6 +26,8 @@
 //! | `pit_engine_lag_seconds` | | how late the engine runs behind its pacing clock |
 //! | `pit_book_state` | venue, instrument, state | 1 for the book's state (ok, RESYNCING, STALE, CROSSED) |
 //! | `pit_feed_connected` | venue, instrument | 1 while the live connection is up |
+//! | `pit_venue_order_latency_seconds` | venue, stage (ack, first_fill), quantile (0.5, 0.99) | a live venue's send to ack / first fill on its connection task's clock (wall time), over its last 1000 orders |
+//! | `pit_venue_order_latency_samples_total` | venue, stage | orders that latency was measured on |
 //! | `pit_market_data_early_frames_total` | venue, instrument | frames received before the venue's event time (the clocks disagree; counted as 0 s above) |
 //! | `pit_feed_reconnects_total`, `..._gaps_total`, `..._resyncs_total`, `..._frames_total`, `..._malformed_total` | venue, instrument | live feed counters |
 //! | `pit_feed_last_frame_age_seconds` | venue, instrument | since the feed's last frame |
@@ -323,6 +325,37 @@ pub fn render(v: &EngineView, t: &Tracker, run: &RunLabels) -> String {
         "The venue's event time to our receipt of the frame",
         md,
     );
+    // A live venue's own wire latency (its connection task's clock, the last orders).
+    if let Some(e) = &v.health.exec {
+        let q: Family<Labels, FGauge> = Family::default();
+        let n: Counters = Family::default();
+        for (stage, figure) in [
+            ("ack", &e.send_to_ack),
+            ("first_fill", &e.send_to_first_fill),
+        ] {
+            let Some(f) = figure else { continue };
+            for (quantile, us) in [("0.5", f.median_us), ("0.99", f.p99_us)] {
+                q.get_or_create(&lbl(&[
+                    ("venue", &e.venue),
+                    ("stage", stage),
+                    ("quantile", quantile),
+                ]))
+                .set(us as f64 / 1e6);
+            }
+            n.get_or_create(&lbl(&[("venue", &e.venue), ("stage", stage)]))
+                .inc_by(f.samples);
+        }
+        r.register(
+            "pit_venue_order_latency_seconds",
+            "A live venue's send to ack / first fill, wall time, over its last 1000 orders",
+            q,
+        );
+        r.register(
+            "pit_venue_order_latency_samples",
+            "Orders a live venue's latency was measured on",
+            n,
+        );
+    }
     r.register(
         "pit_market_data_early_frames",
         "Frames received before the venue's event time (our clock behind the venue's; counted as 0 s)",
@@ -461,4 +494,78 @@ pub fn render(v: &EngineView, t: &Tracker, run: &RunLabels) -> String {
         return String::from("# cannot encode the metrics\n# EOF\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::execstats::ExecFigures;
+    use crate::engine::view::{ExecHealth, MdLatency, Quantiles};
+
+    /// The figures the engine, the runner and a live port put in the view come out as
+    /// OpenMetrics: histograms cumulative with their sum and count, quantiles as gauges.
+    #[test]
+    fn the_views_figures_come_out_as_openmetrics() {
+        let mut v = EngineView::default();
+        let mut ack = LatencyHist::default();
+        ack.observe_ns(10_000_000);
+        ack.observe_ns(10_000_000);
+        ack.observe_ns(2_000_000_000);
+        v.health.execution.push(ExecFigures {
+            owner: Some(Owner::Manual),
+            sent: 4,
+            acked: 3,
+            closed: 4,
+            filled: 1,
+            rejected: 1,
+            ack_latency: ack,
+            slippage_fills: 2,
+            slippage_qty: rust_decimal::Decimal::new(4, 0),
+            slippage: rust_decimal::Decimal::new(-2, 0),
+            ..ExecFigures::default()
+        });
+        v.health.orders_blocked_by_gate = 1;
+        let mut md = LatencyHist::default();
+        md.observe_ns(-5);
+        md.observe_ns(150_000_000);
+        v.health.market_data_latency.push(MdLatency {
+            venue: "binance".into(),
+            symbol: "BTCUSDT".into(),
+            latency: md,
+        });
+        v.health.exec = Some(ExecHealth {
+            venue: "binance".into(),
+            send_to_ack: Some(Quantiles {
+                median_us: 1500,
+                p99_us: 20_000,
+                samples: 7,
+            }),
+            ..ExecHealth::default()
+        });
+        let t = render(&v, &Tracker::default(), &RunLabels::default());
+        let l = "venue=\"\",instrument=\"#0\",strategy=\"manual\"";
+        for line in [
+            format!("pit_orders_sent_total{{{l}}} 4"),
+            format!("pit_orders_acked_total{{{l}}} 3"),
+            format!("pit_fill_ratio{{{l}}} 0.25"),
+            format!("pit_order_ack_latency_seconds_count{{{l}}} 3"),
+            format!("pit_order_ack_latency_seconds_sum{{{l}}} 2.02"),
+            format!("pit_order_ack_latency_seconds_bucket{{le=\"0.01\",{l}}} 2"),
+            format!("pit_order_ack_latency_seconds_bucket{{le=\"1.0\",{l}}} 2"),
+            format!("pit_order_ack_latency_seconds_bucket{{le=\"2.5\",{l}}} 3"),
+            format!("pit_order_ack_latency_seconds_bucket{{le=\"+Inf\",{l}}} 3"),
+            format!("pit_slippage{{{l}}} -2.0"),
+            format!("pit_slippage_per_unit{{{l}}} -0.5"),
+            "pit_orders_blocked_by_gate_total 1".into(),
+            "pit_market_data_latency_seconds_count{venue=\"binance\",instrument=\"BTCUSDT\"} 2".into(),
+            "pit_market_data_latency_seconds_bucket{le=\"0.0001\",venue=\"binance\",instrument=\"BTCUSDT\"} 1".into(),
+            "pit_market_data_early_frames_total{venue=\"binance\",instrument=\"BTCUSDT\"} 1".into(),
+            "pit_venue_order_latency_seconds{venue=\"binance\",stage=\"ack\",quantile=\"0.99\"} 0.02".into(),
+            "pit_venue_order_latency_samples_total{venue=\"binance\",stage=\"ack\"} 7".into(),
+            "pit_store_commit_latency_seconds_count 0".into(),
+        ] {
+            assert!(t.lines().any(|x| x == line), "{line}\n{t}");
+        }
+        assert!(t.trim_end().ends_with("# EOF"));
+    }
 }
