@@ -1,6 +1,7 @@
 //! Progress bars on stderr for the long jobs (backtest, sweep, import, verify, store
-//! backup), drawn by indicatif: position, rate and ETA; store compaction, whose progress
-//! redb does not report, shows a spinner with the time it has taken. Hidden when stderr is
+//! backup), drawn by indicatif: position, rate and ETA; jobs whose progress cannot be
+//! measured (store compaction, which redb does not report; report and export reading the
+//! store; reconcile waiting for the venue) show a spinner with the time they have taken. Hidden when stderr is
 //! not a terminal (a script's pipe or a log file never sees them) and with `--quiet`.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
