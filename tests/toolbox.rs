@@ -300,6 +300,21 @@ fn tardis_csv_with_quoted_fields_imports_and_verifies() {
     assert_eq!(v["instruments"]["BTC-PERPETUAL"]["frames"], 2, "{v}");
     assert_eq!(v["instruments"]["BTC-PERPETUAL"]["updates"], 2, "{v}");
     assert_eq!(v["instruments"]["BTC-PERPETUAL"]["crossed"], 0, "{v}");
+    // Its lot (the finest size in the file: 1) is coarser than the strategies' default
+    // sizes: the backtest says which key and how to set it.
+    let out = home
+        .pit("a")
+        .args(["backtest", "book.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("below the minimum order size 1 of BTC-PERPETUAL")
+            && err.contains("--set strategies.market_maker.size=N")
+            && err.contains("finer --lot"),
+        "{err}"
+    );
     let mut rows = String::from(
         "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n\
          deribit,BTC-PERPETUAL,1000,1000,true,ask,100.5,10\n\
