@@ -36,7 +36,8 @@ struct Cli {
     /// ($XDG_CONFIG_HOME/pit/config.toml), else built-in defaults (`pit config path`).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// No progress bars on stderr (they are also hidden when stderr is not a terminal).
+    /// No progress bars or spinners on stderr (they are also hidden when stderr is not a
+    /// terminal).
     #[arg(long, short, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -71,7 +72,15 @@ Examples:
   pit export --trades --since 2026-01-01")]
     Export(ExportArgs),
     /// Maintenance of the store: compact (not while a run holds it), backup (any time).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_long_help = "\
+Examples:
+  pit store compact
+  pit store backup /backups/pit-$(date +%F).redb
+
+The store is `store.path` of the config (`pit config path` shows it)."
+    )]
     Store(StoreCmd),
     /// Replay a capture-line file through its venue's decoder and check the book's
     /// integrity (sequence chains, checksums, best bid/ask cross-checks). Exits 1 if any
@@ -186,15 +195,32 @@ configured, the store held by a run, or the venue cannot be read.")]
     Reconcile(reconcile::ReconcileArgs),
     /// The full console on a running engine, over its control socket (--view: read-only;
     /// --ssh HOST: on another box). q detaches; the engine goes on.
+    #[command(after_long_help = "\
+Examples:
+  pit attach                             # the engine this config's data folder serves
+  pit attach --view                      # read-only: the engine refuses its commands
+  pit attach --dir /srv/pit              # the engine started in /srv/pit
+  pit attach --ssh trader@box --dir /srv/pit
+
+Exit codes: 0 detached; 1 the link to the engine was lost or failed; 2 usage error or no
+engine running.")]
     Attach(control::AttachArgs),
     /// Standard input and output bridged to a running engine's control socket (what
     /// `pit attach --ssh` runs on the other box).
+    #[command(after_long_help = "\
+Examples:
+  ssh -T trader@box 'pit control-proxy --dir /srv/pit'   # what pit attach --ssh runs")]
     ControlProxy(control::ProxyArgs),
 }
 
 #[derive(Subcommand, Debug)]
 enum StoreCmd {
-    /// Give the database file's free pages back to the file system.
+    /// Give the database file's free pages back to the file system (not while a run
+    /// holds the store).
+    #[command(after_long_help = "\
+Examples:
+  pit store compact
+  pit --config /srv/pit/config.toml store compact")]
     Compact,
     /// Write a verified, consistent copy of the store to PATH, also while a run uses it
     /// (the running engine copies it from a read snapshot). Never overwrites a file.
@@ -765,9 +791,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Report(r)) => {
             let cfg = load_config(cli.config.as_ref())?;
             let store = pit::store::Store::open_existing(&cfg.store.path)?;
+            let bar = pit::progress::spinner("report: reading the store");
             let report = pit::store::guard(&cfg.store.path, || {
                 pit::store::report::Report::build(&store, r.since)
-            })?;
+            });
+            bar.finish_and_clear();
+            let report = report?;
             if r.json {
                 print_out(&format!("{}\n", report.to_json()))?;
             } else {
@@ -786,9 +815,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 pit::store::export::What::Orders
             };
             let stdout = std::io::stdout();
-            pit::store::guard(&cfg.store.path, || {
+            let bar = pit::progress::spinner("export: reading the store");
+            let done = pit::store::guard(&cfg.store.path, || {
                 pit::store::export::write_csv(&store, what, x.since, &mut stdout.lock())
-            })?;
+            });
+            bar.finish_and_clear();
+            done?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(Cmd::Store(StoreCmd::Compact)) => {
@@ -796,7 +828,15 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = &cfg.store.path;
             let before = std::fs::metadata(path).map_or(0, |m| m.len());
             let store = pit::store::Store::open_existing(path)?;
-            store.compact()?;
+            let bar = pit::progress::spinner(&format!("compacting {}", path.display()));
+            let done = store.compact();
+            // On a terminal the finished line stays (`✓ compacting PATH 2s`).
+            if done.is_ok() {
+                bar.finish();
+            } else {
+                bar.finish_and_clear();
+            }
+            done?;
             let after = std::fs::metadata(path).map_or(0, |m| m.len());
             println!("compacted {}: {before} -> {after} bytes", path.display());
             return Ok(ExitCode::SUCCESS);
@@ -807,7 +847,15 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("backup path {}", dest.display()))?;
             match pit::store::Store::open_existing(&cfg.store.path) {
                 Ok(store) => {
-                    let s = pit::store::guard(&cfg.store.path, || store.backup(&dest))?;
+                    let bar = pit::progress::rows(0, "backup");
+                    let s = pit::store::guard(&cfg.store.path, || store.backup_with(&dest, &bar));
+                    // On a terminal the finished bar stays: rows, rate, time.
+                    if s.is_ok() {
+                        bar.finish();
+                    } else {
+                        bar.finish_and_clear();
+                    }
+                    let s = s?;
                     if json {
                         println!(
                             "{}",

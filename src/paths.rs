@@ -179,27 +179,28 @@ pub fn load(loc: &Located) -> Result<Config, crate::config::ConfigError> {
 /// the folders that follow from it.
 pub fn describe(loc: &Located, cfg: &Config) -> String {
     let mut s = String::new();
+    // Full paths: what is printed holds from any folder (a relative one is the working
+    // folder's, as pit reads it).
+    let full = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     match &loc.file {
         Some(f) => s.push_str(&format!(
             "config     {} ({})\n",
-            f.display(),
+            full(f).display(),
             loc.source.as_str()
         )),
         None => s.push_str("config     (none: built-in defaults)\n"),
     }
     let shown = |p: &Path| {
         if p.as_os_str().is_empty() {
-            ".".to_string()
+            full(Path::new(".")).display().to_string()
         } else {
-            p.display().to_string()
+            full(p).display().to_string()
         }
     };
     s.push_str(&format!("store      {}\n", shown(&cfg.store.path)));
     s.push_str(&format!(
         "socket     {}\n",
-        crate::control::data_dir(&cfg.store.path)
-            .join("pit.sock")
-            .display()
+        shown(&crate::control::data_dir(&cfg.store.path).join("pit.sock"))
     ));
     s.push_str(&format!("logs       {}\n", shown(&cfg.log.dir)));
     s.push_str(&format!("recordings {}\n", shown(&cfg.recording.dir)));

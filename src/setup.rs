@@ -266,10 +266,18 @@ pub fn assemble_replay(
     let mut strategy_cfg = cfg.strategies.clone();
     let moved = map_strategy_symbols(&mut strategy_cfg, &instruments);
     let strategies = crate::strategy::build(&strategy_cfg, &instruments).map_err(|e| {
-        let why = moved
+        let mut why = moved
             .iter()
             .map(|n| format!("\n  note: {n}"))
             .collect::<String>();
+        if e.message.contains("minimum order size") {
+            // The recording's own lot (an imported file's: the finest size it holds,
+            // unless `pit import --lot` chose one).
+            why.push_str(&format!(
+                "\n  hint: the lot and minimum size come from the recording; set strategies.{} for it (pit backtest --set strategies.{}=N), or import with a finer --lot",
+                e.key, e.key
+            ));
+        }
         anyhow::anyhow!("strategies.{}: {}{why}", e.key, e.message)
     })?;
     notes.extend(moved);

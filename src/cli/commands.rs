@@ -61,6 +61,10 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
         eprintln!("note: {n}");
     }
     let parts_notes = parts.notes.clone();
+    let run_labels = pit::metrics::RunLabels {
+        venue: parts.market.venue().to_string(),
+        execution: "paper".into(),
+    };
     let fps = cfg.console.fps.clamp(1, 120);
     let opts = RunOptions {
         speed: a.speed,
@@ -85,6 +89,20 @@ pub fn replay(config: Option<&PathBuf>, a: ReplayArgs) -> anyhow::Result<ExitCod
         handle.alert(pit::engine::AlertLevel::Info, "replay", n.clone());
     }
     let _control = controlled(&cfg, &handle, "REPLAY")?;
+    // `/metrics` for a replay too (`[metrics] listen`): the recording's market-data
+    // latency, the paper venue's execution figures.
+    let _metrics = if cfg.metrics.listen.is_empty() {
+        None
+    } else {
+        match pit::metrics::serve(&cfg.metrics.listen, handle.subscribe(), run_labels) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                handle.shutdown();
+                let _ = handle.join();
+                return Err(e.into());
+            }
+        }
+    };
     if a.headless {
         let result = runtime()?.block_on(pit::headless::supervise(handle))?;
         if a.json {

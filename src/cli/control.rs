@@ -258,7 +258,8 @@ pub struct AttachArgs {
     #[arg(long, value_name = "HOST")]
     ssh: Option<String>,
     /// The folder the engine was started in (its config.toml and data folder); with
-    /// --ssh, a folder on HOST. Default: this folder (with --ssh: the login folder).
+    /// --ssh, a folder on HOST. Default: the engine of the config pit finds (`pit config
+    /// path`; with --ssh: the login folder on HOST).
     #[arg(long, value_name = "PATH")]
     dir: Option<PathBuf>,
     /// The pit program on HOST (with --ssh).

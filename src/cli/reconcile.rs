@@ -66,12 +66,14 @@ pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<E
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let bar = pit::progress::spinner("reconcile: reading binance");
     let fetched = rt.block_on(async {
         if let Err(e) = rest.sync_time().await {
             tracing::warn!(error = %e, "binance: server time not measured");
         }
         pit::reconcile::fetch_binance(&rest, &symbols, &store_side).await
     });
+    bar.finish_and_clear();
     let (markets, venue) = match fetched {
         Ok(x) => x,
         Err(e) => {

@@ -343,6 +343,7 @@ impl Engine {
                 _ => {}
             }
         }
+        self.note_exec_stats(from, out, &fills);
         for r in fills {
             self.alert_fill(&r, out);
         }

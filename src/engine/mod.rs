@@ -12,7 +12,8 @@
 //! strategies, acting on their intents), `orders.rs` (placing through risk, cancels,
 //! execution reports), `modify.rs` (a manual order's cancel/replace), `portfolio.rs` (fills, positions, PnL, loss limits), `kill.rs` (the
 //! kill switch, halts and flattening), `alerts.rs`, `blotter.rs` (fills and order
-//! history for the console, fed from each call's effects); `risk/` (the pre-trade checks),
+//! history for the console, fed from each call's effects), `execstats.rs` (execution
+//! latency, fill ratio and slippage for `/metrics`, fed the same way); `risk/` (the pre-trade checks),
 //! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`.
 
 mod alerts;
@@ -20,6 +21,7 @@ pub mod blotter;
 pub mod clock;
 mod commands;
 mod config;
+pub mod execstats;
 mod kill;
 mod market;
 mod modify;
@@ -147,6 +149,7 @@ pub struct Engine {
     venue_rules: Vec<VenueRulesState>,
     /// Our recent fills and every order's history, for the console (decides nothing).
     blotter: blotter::Blotter,
+    exec_stats: execstats::ExecStats,
 }
 
 impl Engine {
@@ -227,6 +230,7 @@ impl Engine {
             pending_restore: Vec::new(),
             venue_rules: vec![VenueRulesState::NotRequired; n],
             blotter: blotter::Blotter::default(),
+            exec_stats: execstats::ExecStats::default(),
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());

@@ -95,6 +95,32 @@ pub struct HealthView {
     /// holds them; empty when no venue rules apply (paper, replay).
     #[serde(default)]
     pub venue_rules: Vec<VenueRulesView>,
+    /// Execution figures per instrument and owner (latency, fill ratio, slippage), engine
+    /// time.
+    #[serde(default)]
+    pub execution: Vec<super::execstats::ExecFigures>,
+    /// Orders the trading gate stopped before the venue (the summary's
+    /// `orders_blocked_by_gate`). Set by the runner from the execution port.
+    #[serde(default)]
+    pub orders_blocked_by_gate: u64,
+    /// Wall time of each store commit (one write transaction, fsynced). Set by the runner
+    /// from the store task; empty when the run keeps no store.
+    #[serde(default)]
+    pub store_commit_latency: super::execstats::LatencyHist,
+    /// Market-data latency per instrument: the venue's event time to our receipt, where
+    /// the feed's frames carry an event time. Set by the runner from the market-data
+    /// port (live feeds and replays of recordings; none for the simulated market, whose
+    /// events are made on the engine clock and have no exchange clock to differ from).
+    #[serde(default)]
+    pub market_data_latency: Vec<MdLatency>,
+}
+
+/// One instrument's market-data latency.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MdLatency {
+    pub venue: String,
+    pub symbol: String,
+    pub latency: super::execstats::LatencyHist,
 }
 
 /// One instrument's venue rules in the health view and `pit status`.
@@ -402,6 +428,8 @@ impl Engine {
                         text: r.describe(),
                     })
                     .collect(),
+                execution: self.exec_stats.figures(),
+                ..HealthView::default()
             },
             order_preview: self.order_preview.clone(),
             engine_lag: std::time::Duration::ZERO,

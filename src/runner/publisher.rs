@@ -90,6 +90,11 @@ impl Publisher {
                 }
                 view.health.feed = feeds;
                 view.health.exec = exec.health();
+                view.health.orders_blocked_by_gate = exec.stats().orders_blocked;
+                view.health.market_data_latency = market.market_data_latency();
+                if let Some(s) = store {
+                    view.health.store_commit_latency = s.commit_latency();
+                }
                 if let Some(l) = &self.latch {
                     view.halt_latch = l.state();
                 }

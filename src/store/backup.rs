@@ -53,6 +53,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     from: &redb::ReadTransaction,
     to: &redb::WriteTransaction,
     dest: &Path,
+    bar: &indicatif::ProgressBar,
 ) -> Result<Option<u64>, StoreError> {
     let src = match from.open_table(def) {
         Ok(t) => t,
@@ -68,6 +69,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
         out.insert(k.value(), v.value())
             .map_err(|e| db_err("cannot write", dest)(e.into()))?;
         rows += 1;
+        bar.inc(1);
     }
     Ok(Some(rows))
 }
@@ -122,6 +124,16 @@ fn partial_path(dest: &Path) -> PathBuf {
 impl Store {
     /// Write a verified copy of everything committed so far to `dest` (module docs).
     pub fn backup(&self, dest: &Path) -> Result<BackupSummary, StoreError> {
+        self.backup_with(dest, &indicatif::ProgressBar::hidden())
+    }
+
+    /// [`Store::backup`], counting the rows copied on `bar` (its length set to the rows
+    /// the snapshot holds).
+    pub fn backup_with(
+        &self,
+        dest: &Path,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<BackupSummary, StoreError> {
         if dest.exists() {
             return Err(StoreError::Io(format!(
                 "{} already exists; a backup never overwrites a file (choose another path)",
@@ -136,25 +148,33 @@ impl Store {
         }
         let tmp = partial_path(dest);
         let _ = std::fs::remove_file(&tmp);
-        let result = self.backup_into(&tmp, dest);
+        let result = self.backup_into(&tmp, dest, bar);
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         result
     }
 
-    fn backup_into(&self, tmp: &Path, dest: &Path) -> Result<BackupSummary, StoreError> {
+    fn backup_into(
+        &self,
+        tmp: &Path,
+        dest: &Path,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<BackupSummary, StoreError> {
         let snapshot = self
             .db()
             .begin_read()
             .map_err(|e| db_err("cannot read", self.path())(e.into()))?;
+        let total = each_table!(count, &snapshot, self.path());
+        bar.set_length(total.iter().flatten().sum());
+        bar.set_position(0);
         let copied = {
             let db = Database::create(tmp)
                 .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", tmp.display())))?;
             let tx = db
                 .begin_write()
                 .map_err(|e| db_err("cannot write", tmp)(e.into()))?;
-            let copied = each_table!(copy_table, &snapshot, &tx, tmp);
+            let copied = each_table!(copy_table, &snapshot, &tx, tmp, bar);
             tx.commit()
                 .map_err(|e| db_err("cannot commit", tmp)(e.into()))?;
             // Read the copy back: every table the snapshot had, with as many rows.

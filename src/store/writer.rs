@@ -11,6 +11,7 @@
 use super::schema::*;
 use super::{Store, StoreError, parse};
 use crate::domain::{Fill, Instrument, Order, Position, Timestamp, TradingGate, TradingState};
+use crate::engine::execstats::LatencyHist;
 use crate::engine::{Alert, AuditEntry, ClosedTrade, Effect, Trip};
 use redb::{Database, ReadableTable};
 use rust_decimal::Decimal;
@@ -65,6 +66,8 @@ pub struct StoreSink {
     join: Option<JoinHandle<()>>,
     /// A fill waiting for its position (the next effect).
     stash: Option<Fill>,
+    /// Wall time of each commit, kept by the store task.
+    commit_latency: Arc<Mutex<LatencyHist>>,
 }
 
 /// A store that can no longer write: the first error, and the run's trading gate, closed
@@ -182,6 +185,11 @@ impl StoreSink {
         self.next_seq
     }
 
+    /// The wall time of the store's commits so far (one write transaction each).
+    pub fn commit_latency(&self) -> LatencyHist {
+        self.commit_latency.lock().map(|h| *h).unwrap_or_default()
+    }
+
     /// Number of the last record committed durably.
     pub fn durable(&self) -> u64 {
         self.durable.load(Ordering::Acquire)
@@ -276,11 +284,13 @@ pub fn spawn(store: &Store, opts: WriterOptions) -> std::io::Result<StoreSink> {
     };
     let db = store.db().clone();
     let (d, e) = (durable.clone(), failure.clone());
+    let commit_latency = Arc::new(Mutex::new(LatencyHist::default()));
+    let lat = commit_latency.clone();
     let join = std::thread::Builder::new()
         .name("pit-store".into())
         .spawn(move || {
             let mut w = Writer::new(db, opts);
-            w.run(rx, &d, &e, fills_out.as_mut());
+            w.run(rx, &d, &e, &lat, fills_out.as_mut());
         })?;
     Ok(StoreSink {
         tx: Some(tx),
@@ -289,6 +299,7 @@ pub fn spawn(store: &Store, opts: WriterOptions) -> std::io::Result<StoreSink> {
         failure,
         join: Some(join),
         stash: None,
+        commit_latency,
     })
 }
 
@@ -316,6 +327,7 @@ impl Writer {
         rx: Receiver<Msg>,
         durable: &AtomicU64,
         failure: &Failure,
+        commit_latency: &Mutex<LatencyHist>,
         mut fills_out: Option<&mut std::fs::File>,
     ) {
         let max = self.opts.batch_max.max(1);
@@ -342,9 +354,16 @@ impl Writer {
             if !batch.is_empty() && !failed {
                 // A panic inside the database (a damaged file, say) is a failed write
                 // too: it must close the gate, not end the thread silently.
+                let t0 = std::time::Instant::now();
                 let result =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit(&batch)))
                         .unwrap_or_else(|p| Err(StoreError::Panicked(panic_text(&p))));
+                if result.is_ok()
+                    && let Ok(mut h) = commit_latency.lock()
+                {
+                    let ns = i64::try_from(t0.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                    h.observe_ns(ns);
+                }
                 match result {
                     Ok(fills) => {
                         if last > 0 {

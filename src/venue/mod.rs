@@ -45,6 +45,12 @@ pub trait MarketDataPort: Send {
     fn health(&self) -> Vec<crate::engine::view::FeedHealth> {
         Vec::new()
     }
+    /// Market-data latency per instrument (the venue's event time to the frame's receipt),
+    /// for feeds whose frames carry an event time; empty by default (the simulated market
+    /// has no exchange clock).
+    fn market_data_latency(&self) -> Vec<crate::engine::view::MdLatency> {
+        Vec::new()
+    }
 }
 
 /// Counters every execution port keeps.

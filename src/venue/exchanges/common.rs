@@ -323,6 +323,34 @@ impl BookState {
 
     /// Count a frame of `bytes` for this instrument.
     #[inline]
+    /// A frame of this instrument stamped by the venue at `event_ms` (milliseconds since
+    /// the epoch) and received at `recv`: its market-data latency (the two clocks'
+    /// offset included).
+    pub fn event_time_ms(&mut self, event_ms: i64, recv: Timestamp) {
+        let ns = recv.0.saturating_sub(event_ms.saturating_mul(1_000_000));
+        self.stats.md_latency.observe_ns(ns);
+    }
+
+    /// [`BookState::event_time_ms`] for a stamp given as milliseconds in text, if any.
+    pub fn event_time_ms_text(&mut self, event_ms: Option<&str>, recv: Timestamp) {
+        if let Some(ms) = event_ms.and_then(|t| t.trim().parse::<i64>().ok()) {
+            self.event_time_ms(ms, recv);
+        }
+    }
+
+    /// [`BookState::event_time_ms`] for an RFC 3339 stamp (`2023-10-06T17:35:55.440295Z`),
+    /// if any and readable.
+    pub fn event_time_rfc3339(&mut self, text: Option<&str>, recv: Timestamp) {
+        let Some(t) = text.and_then(|t| humantime::parse_rfc3339(t).ok()) else {
+            return;
+        };
+        let Ok(d) = t.duration_since(std::time::UNIX_EPOCH) else {
+            return;
+        };
+        let ns = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        self.stats.md_latency.observe_ns(recv.0.saturating_sub(ns));
+    }
+
     pub fn frame(&mut self, bytes: usize) {
         self.stats.frames += 1;
         self.stats.bytes += bytes as u64;
@@ -748,6 +776,26 @@ pub(crate) use books_decoder_parts;
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    /// Event stamps as the venues write them: ms in text (OKX, Polymarket) and RFC 3339
+    /// (Kraken, Coinbase); an unreadable one is no observation.
+    #[test]
+    fn event_stamps_in_text_give_the_market_data_latency() {
+        let inst = Instrument::new(InstrumentId(0), "X", "v", dec!(0.1), dec!(0.1), Qty(1));
+        let mut st = BookState::new(inst, Scale::AUTO, Scale::AUTO);
+        // 2023-10-06T17:35:55.440295Z is 1_696_613_755_440_295_000 ns.
+        let recv = Timestamp(1_696_613_755_450_295_000);
+        st.event_time_rfc3339(Some("2023-10-06T17:35:55.440295Z"), recv);
+        st.event_time_ms_text(Some("1696613755440"), recv);
+        st.event_time_rfc3339(Some("t"), recv);
+        st.event_time_ms_text(Some("soon"), recv);
+        st.event_time_ms_text(None, recv);
+        let h = st.stats.md_latency;
+        assert_eq!(h.count, 2);
+        assert_eq!(h.sum_ns, 10_000_000 + 10_295_000);
+        assert_eq!(h.counts[6], 1, "10 ms");
+        assert_eq!(h.counts[7], 1, "10.295 ms");
+    }
 
     #[test]
     fn fixed_point_parsing_is_exact() {

@@ -101,6 +101,10 @@ pub struct FeedStats {
     /// Times the sanity band was dropped after snapshots kept lying outside it (the
     /// market moved while the feed was away).
     pub recentred: u64,
+    /// The venue's event time to the frame's receipt, for frames that carry an event time
+    /// (metrics only; not part of `pit verify`'s figures).
+    #[serde(skip)]
+    pub md_latency: crate::engine::execstats::LatencyHist,
 }
 
 impl FeedStats {

@@ -276,6 +276,10 @@ impl MarketDataPort for LiveFeed {
             self.buf.extend(batch);
         }
     }
+    fn market_data_latency(&self) -> Vec<crate::engine::view::MdLatency> {
+        let s = self.status();
+        md_latency(&self.venue, &self.instruments, &s.stats)
+    }
     fn health(&self) -> Vec<FeedHealth> {
         let s = self.status();
         let age = s.last_frame.map(|t| t.elapsed());
@@ -308,6 +312,24 @@ impl MarketDataPort for LiveFeed {
             })
             .collect()
     }
+}
+
+/// Each instrument's market-data latency, for those whose frames carried an event time.
+pub(crate) fn md_latency(
+    venue: &str,
+    instruments: &[Instrument],
+    stats: &[crate::venue::exchanges::decode::FeedStats],
+) -> Vec<crate::engine::view::MdLatency> {
+    instruments
+        .iter()
+        .zip(stats)
+        .filter(|(_, s)| s.md_latency.count > 0)
+        .map(|(inst, s)| crate::engine::view::MdLatency {
+            venue: venue.to_string(),
+            symbol: inst.symbol.clone(),
+            latency: s.md_latency,
+        })
+        .collect()
 }
 
 /// Why a connection ended.

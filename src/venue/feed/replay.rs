@@ -519,6 +519,11 @@ fn prefetch(
     while lines.read_into(&mut line) {
         feed(decoder.as_mut(), &line, &mut out, &mut local, limit);
         if out.len() >= BATCH {
+            // The counters so far (market-data latency for `/metrics`; a batch ahead of
+            // the engine at most IN_FLIGHT batches).
+            if let Ok(mut r) = report.lock() {
+                r.stats = decoder.stats();
+            }
             let batch = std::mem::replace(&mut out, Vec::with_capacity(BATCH + 64));
             if tx.send(batch).is_err() {
                 stopped = true;
@@ -565,6 +570,15 @@ impl MarketDataPort for ReplayFeed {
     }
     fn is_finished(&self) -> bool {
         self.rx.is_none() && self.buf.as_slice().is_empty()
+    }
+    /// The recording's receive times against the frames' event times, as decoded so far.
+    fn market_data_latency(&self) -> Vec<crate::engine::view::MdLatency> {
+        let stats = self
+            .report
+            .lock()
+            .map(|r| r.stats.clone())
+            .unwrap_or_default();
+        super::live::md_latency(&self.venue, &self.instruments, &stats)
     }
 }
 

@@ -42,6 +42,11 @@ struct Msg<'a> {
     e: Option<&'a str>,
     #[serde(borrow, default)]
     s: Option<&'a str>,
+    /// Event time, ms ("E" of every market stream event; see
+    /// binance-spot-api-docs web-socket-streams.md, "Diff. Depth Stream" and "Trade
+    /// Streams").
+    #[serde(rename = "E", default)]
+    event_ms: Option<i64>,
     #[serde(rename = "U", default)]
     first: Option<i64>,
     #[serde(default)]
@@ -200,6 +205,9 @@ impl BinanceDecoder {
         };
         let Some(i) = self.index(symbol) else { return };
         self.books.states[i].frame(frame.len());
+        if let Some(ms) = msg.event_ms {
+            self.books.states[i].event_time_ms(ms, ts);
+        }
         match msg.e {
             Some("depthUpdate") => self.on_diff(i, ts, data, &msg, out),
             Some("trade") => {
@@ -501,6 +509,23 @@ mod tests {
                 r#"{{"lastUpdateId":{last},"bids":[["100.00000000","1.00000000"]],"asks":[["101.00000000","2.00000000"]]}}"#
             ),
         )
+    }
+
+    /// Market-data latency: the frame's receive time minus its "E" (ms); a frame received
+    /// before its stamp counts as zero and as early.
+    #[test]
+    fn event_times_give_the_market_data_latency() {
+        let mut d = BinanceDecoder::discovering();
+        let mut out = Vec::new();
+        let mut l = diff(5, 8, "[]", "[]");
+        l.ts_ns = 1_000_000 + 250_000; // E = 1 ms: 0.25 ms late
+        d.on_line(&l, &mut out);
+        let mut l = diff(9, 12, "[]", "[]");
+        l.ts_ns = 500_000;
+        d.on_line(&l, &mut out);
+        let h = d.state(0).unwrap().stats.md_latency;
+        assert_eq!((h.count, h.sum_ns, h.negative), (2, 250_000, 1));
+        assert_eq!(h.counts[0] + h.counts[1], 2, "{h:?}");
     }
 
     #[test]

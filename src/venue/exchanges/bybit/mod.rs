@@ -25,6 +25,10 @@ struct Msg<'a> {
     kind: Option<&'a str>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
+    /// When the system generated the data, ms ("ts" of the orderbook and publicTrade
+    /// pushes; Bybit v5 docs, websocket/public/orderbook and websocket/public/trade).
+    #[serde(default)]
+    ts: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +139,9 @@ impl BybitDecoder {
             let Some(i) = self.index(url, d.s) else {
                 return;
             };
+            if let Some(ms) = msg.ts {
+                self.books.states[i].event_time_ms(ms, ts);
+            }
             self.on_book(i, ts, frame.len(), msg.kind == Some("snapshot"), &d, out);
         } else if let Some(symbol) = topic.strip_prefix("publicTrade.") {
             let Some(i) = self.index(url, symbol) else {
@@ -142,6 +149,9 @@ impl BybitDecoder {
             };
             let st = &mut self.books.states[i];
             st.frame(frame.len());
+            if let Some(ms) = msg.ts {
+                st.event_time_ms(ms, ts);
+            }
             match serde_json::from_str::<Vec<Trade>>(data.get()) {
                 Ok(trades) => {
                     for t in trades {

@@ -23,6 +23,10 @@ struct Msg<'a> {
     channel: Option<&'a str>,
     #[serde(default)]
     sequence_num: Option<i64>,
+    /// When the venue sent the message, RFC 3339 (`timestamp` of every Advanced Trade
+    /// WebSocket message; Coinbase docs, "Advanced Trade WebSocket Channels").
+    #[serde(borrow, default)]
+    timestamp: Option<&'a str>,
     #[serde(borrow, default)]
     events: Option<Vec<Event<'a>>>,
 }
@@ -138,6 +142,7 @@ impl CoinbaseDecoder {
                     };
                     let st = &mut self.books.states[i];
                     st.frame(frame.len());
+                    st.event_time_rfc3339(msg.timestamp, ts);
                     let snapshot = ev.kind == Some("snapshot");
                     if !apply(st, ts, snapshot, updates.get(), out) {
                         // Only a new connection brings a fresh snapshot.
@@ -156,6 +161,7 @@ impl CoinbaseDecoder {
                     };
                     let st = &mut self.books.states[i];
                     st.frame(frame.len());
+                    st.event_time_rfc3339(msg.timestamp, ts);
                     match st.level(t.price, t.size) {
                         Some(l) => {
                             let side = if t.side == "SELL" {

@@ -70,6 +70,10 @@ struct BookData<'a> {
     asks: Option<&'a RawValue>,
     #[serde(borrow, default)]
     checksum: Option<&'a RawValue>,
+    /// When the book changed, RFC 3339 (`timestamp` of the v2 book channel's data;
+    /// Kraken docs, "WebSocket v2 / Book").
+    #[serde(borrow, default)]
+    timestamp: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +86,9 @@ struct TradeData<'a> {
     price: &'a RawValue,
     #[serde(borrow)]
     qty: &'a RawValue,
+    /// When the trade happened, RFC 3339 (`timestamp` of the v2 trade channel's data).
+    #[serde(borrow, default)]
+    timestamp: Option<&'a str>,
 }
 
 /// Per-book extras: the subscribed depth and the decimals each field is written with.
@@ -270,6 +277,7 @@ impl KrakenDecoder {
                     };
                     let st = &mut self.books.states[i];
                     st.frame(frame.len());
+                    st.event_time_rfc3339(t.timestamp, ts);
                     match st.level(t.price.get(), t.qty.get()) {
                         Some(l) => {
                             let side = if t.side == "sell" {
@@ -299,6 +307,7 @@ impl KrakenDecoder {
         let st = &mut self.books.states[i];
         let ex = &mut self.extra[i];
         st.frame(bytes);
+        st.event_time_rfc3339(d.timestamp, ts);
         if !snapshot && !st.synced {
             return; // waiting for the snapshot the resubscription brings
         }

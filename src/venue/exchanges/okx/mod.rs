@@ -52,6 +52,10 @@ struct BookData<'a> {
     prev_seq_id: Option<i64>,
     #[serde(default, rename = "seqId")]
     seq_id: Option<i64>,
+    /// When the book was generated, ms as text ("ts" of the books channel's push data;
+    /// OKX API v5 docs, "WS / Order book channel").
+    #[serde(borrow, default)]
+    ts: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +66,9 @@ struct Trade<'a> {
     sz: &'a str,
     #[serde(borrow)]
     side: &'a str,
+    /// When the trade happened, ms as text ("ts" of the trades channel's push data).
+    #[serde(borrow, default)]
+    ts: Option<&'a str>,
 }
 
 /// The exact text of each level, per side, keyed by price in ticks: `"px:sz"`.
@@ -162,6 +169,9 @@ impl OkxDecoder {
             self.books.states[i].frame(frame.len());
             let snapshot = msg.action == Some("snapshot");
             for d in items {
+                if let Some(ms) = d.ts.and_then(|t| t.parse().ok()) {
+                    self.books.states[i].event_time_ms(ms, ts);
+                }
                 self.on_book(i, ts, snapshot, &d, out);
             }
         } else if arg.channel == "trades" {
@@ -170,6 +180,9 @@ impl OkxDecoder {
             match serde_json::from_str::<Vec<Trade>>(data.get()) {
                 Ok(trades) => {
                     for t in trades {
+                        if let Some(ms) = t.ts.and_then(|t| t.parse().ok()) {
+                            st.event_time_ms(ms, ts);
+                        }
                         match st.level(t.px, t.sz) {
                             Some(l) => {
                                 let side = if t.side == "sell" {

@@ -39,6 +39,10 @@ struct Msg<'a> {
     side: Option<&'a str>,
     #[serde(borrow, default)]
     new_tick_size: Option<&'a str>,
+    /// When the venue made the message, ms as text (`timestamp` of the market channel's
+    /// messages; Polymarket CLOB docs, "WSS Market Channel").
+    #[serde(borrow, default)]
+    timestamp: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +131,7 @@ impl PolymarketDecoder {
                 let Some(i) = self.index(asset) else { return };
                 let st = &mut self.books.states[i];
                 st.frame(bytes);
+                st.event_time_ms_text(m.timestamp, ts);
                 st.book.clear();
                 let mut scratch = Vec::new();
                 let mut ok = true;
@@ -178,6 +183,7 @@ impl PolymarketDecoder {
                     if !touched.contains(&i) {
                         touched.push(i);
                         st.frame(bytes);
+                        st.event_time_ms_text(m.timestamp, ts);
                     }
                     if !st.synced {
                         continue;
@@ -243,6 +249,7 @@ impl PolymarketDecoder {
                 };
                 let st = &mut self.books.states[i];
                 st.frame(bytes);
+                st.event_time_ms_text(m.timestamp, ts);
                 match (m.price, m.size, m.side) {
                     (Some(p), Some(q), Some(s)) => match st.level(p, q) {
                         Some(l) => {
@@ -264,6 +271,7 @@ impl PolymarketDecoder {
                 };
                 let st = &mut self.books.states[i];
                 st.frame(bytes);
+                st.event_time_ms_text(m.timestamp, ts);
                 tracing::info!(asset = %st.instrument.symbol, tick = ?m.new_tick_size, "tick size changed");
             }
             _ => {}
