@@ -26,19 +26,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ));
     }
     if let Some(m) = market {
-        if m.stale {
-            title.push(Span::styled("STALE ", t.style(Role::Warning)));
-        }
-        if m.resyncing {
-            title.push(Span::styled(
-                " RESYNCING ",
-                emphasis(t.style(Role::Warning)).add_modifier(Modifier::REVERSED),
-            ));
-            title.push(Span::raw(" "));
-        }
-        if m.crossed {
-            title.push(Span::styled("CROSSED ", t.style(Role::Critical)));
-        }
+        market_flags(&mut title, m, t);
     }
     let block = pane_block(app, Pane::Book, Line::from(title));
     let inner = block.inner(area);
@@ -233,6 +221,28 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         lines.push(row(Side::Buy, l, bid_cum[i]));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The feed's state in a book's or a ladder's title: STALE, RESYNCING (reversed, so it
+/// reads without colour), CROSSED.
+pub(super) fn market_flags(
+    title: &mut Vec<Span<'static>>,
+    m: &crate::engine::view::MarketView,
+    t: &crate::ui::theme::Theme,
+) {
+    if m.stale {
+        title.push(Span::styled("STALE ", t.style(Role::Warning)));
+    }
+    if m.resyncing {
+        title.push(Span::styled(
+            " RESYNCING ",
+            emphasis(t.style(Role::Warning)).add_modifier(Modifier::REVERSED),
+        ));
+        title.push(Span::raw(" "));
+    }
+    if m.crossed {
+        title.push(Span::styled("CROSSED ", t.style(Role::Critical)));
+    }
 }
 
 fn spread_line(

@@ -103,18 +103,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         title.push(Span::raw(" "));
     }
     if let Some(m) = market {
-        if m.stale {
-            title.push(Span::styled("STALE ", t.style(Role::Warning)));
-        }
-        if m.resyncing {
-            title.push(Span::styled(
-                " RESYNCING ",
-                emphasis(t.style(Role::Warning)).add_modifier(Modifier::REVERSED),
-            ));
-        }
-        if m.crossed {
-            title.push(Span::styled("CROSSED ", t.style(Role::Critical)));
-        }
+        super::book::market_flags(&mut title, m, t);
     }
     let block = pane_block(app, Pane::Book, Line::from(title));
     let inner = block.inner(area);
