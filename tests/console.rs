@@ -94,6 +94,36 @@ fn snapshot_halted_120x40() {
     insta::assert_snapshot!(text(&screen(&app, 120, 40)));
 }
 
+/// A halt reason longer than the terminal is wide (a restart after a crash names both
+/// halts) wraps onto lines of its own under the headline: every word on screen, none
+/// cut, and the line saying how to re-arm still there.
+#[test]
+fn a_long_halt_reason_wraps_and_is_never_cut() {
+    let mut view = halted_view();
+    let reason = "restored HALTED (recovered from a crash; halted before: kill switch \
+                  pressed): re-arm to trade";
+    view.halt_reason = Some(reason.to_string());
+    let app = app_with(view, Theme::builtin("dark").expect("dark"));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let s = text(&screen(&app, w, h));
+        let banner: Vec<&str> = s
+            .lines()
+            .skip(1)
+            .take(5)
+            .map(|l| l.trim_matches('"').trim())
+            .collect();
+        let joined = banner.join(" ");
+        assert!(
+            joined.contains(reason),
+            "{w}x{h}: the whole reason, in order: {s}"
+        );
+        assert!(
+            s.contains("to re-arm (asks to confirm)"),
+            "{w}x{h}: how to re-arm: {s}"
+        );
+    }
+}
+
 #[test]
 fn snapshot_book() {
     insta::assert_snapshot!(text(&pane(&app(), 64, 18, panes::book::render)));

@@ -42,7 +42,13 @@ pub fn render(app: &App, frame: &mut Frame) {
         return;
     }
     let halted = app.view().trading_state == TradingState::Halted;
-    let banner = if halted { 3 } else { 0 };
+    let banner = if halted {
+        // Three lines, more when a long reason wraps; the body keeps at least half.
+        let n = panes::status::halted_banner_lines(app, area.width).len();
+        (n as u16).min(area.height / 2)
+    } else {
+        0
+    };
     let [status, banner_area, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(banner),

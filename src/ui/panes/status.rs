@@ -261,11 +261,30 @@ fn latch_label(state: HaltLatchState) -> Option<(&'static str, Role)> {
     }
 }
 
-/// HALTED as a full-width banner with the reason and the kill switch's progress.
+/// HALTED as a full-width banner with the reason and the kill switch's progress. The
+/// reason is never cut: when it does not fit beside the headline it gets lines of its
+/// own (see [`halted_banner_lines`] for how many).
 pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
-    let view = app.view();
     let style = t.style(Role::Halted);
+    let lines: Vec<Line> = halted_banner_lines(app, area.width)
+        .into_iter()
+        .map(Line::from)
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines)
+            .alignment(Alignment::Center)
+            .style(style.add_modifier(Modifier::BOLD)),
+        area,
+    );
+}
+
+/// The banner's lines at `width` columns: the headline (with the reason when it fits),
+/// the reason wrapped at words when it does not, the kill switch's progress, and what to
+/// do next. Three lines, or more for a long reason on a narrow terminal.
+pub fn halted_banner_lines(app: &App, width: u16) -> Vec<String> {
+    let view = app.view();
+    let width = usize::from(width.max(1));
     let mut detail = Vec::new();
     if let Some(k) = &view.kill {
         detail.push(k.describe());
@@ -275,29 +294,28 @@ pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect) {
     }
     detail.push(format!("{} open orders", view.open_orders.len()));
     let rearm = app.keymap().keys_text(Action::ReArm);
-    let reason = view
-        .halt_reason
-        .as_ref()
-        .map(|r| format!("  ·  {r}"))
-        .unwrap_or_default();
-    let lines = vec![
-        Line::from(format!(
-            "■■■  HALTED  ■■■  trading gate {}{reason}",
-            if view.gate_open { "OPEN" } else { "CLOSED" }
-        )),
-        Line::from(detail.join("  ·  ")),
-        Line::from(if view.store_failed.is_some() {
-            "STORE FAILED: nothing is recorded; free the disk, then restart pit".to_string()
-        } else {
-            format!("press {rearm} to re-arm (asks to confirm)")
-        }),
-    ];
-    frame.render_widget(
-        Paragraph::new(lines)
-            .alignment(Alignment::Center)
-            .style(style.add_modifier(Modifier::BOLD)),
-        area,
+    let headline = format!(
+        "■■■  HALTED  ■■■  trading gate {}",
+        if view.gate_open { "OPEN" } else { "CLOSED" }
     );
+    let mut lines = Vec::new();
+    match &view.halt_reason {
+        Some(r) if headline.chars().count() + 5 + r.chars().count() <= width => {
+            lines.push(format!("{headline}  ·  {r}"));
+        }
+        Some(r) => {
+            lines.push(headline);
+            lines.extend(crate::ui::wrap_words(r, width));
+        }
+        None => lines.push(headline),
+    }
+    lines.push(detail.join("  ·  "));
+    lines.push(if view.store_failed.is_some() {
+        "STORE FAILED: nothing is recorded; free the disk, then restart pit".to_string()
+    } else {
+        format!("press {rearm} to re-arm (asks to confirm)")
+    });
+    lines
 }
 
 /// The last message, or the main key hints generated from the keymap.
