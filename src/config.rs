@@ -87,6 +87,8 @@ pub struct Config {
     pub risk: RiskLimits,
     pub kill_switch: KillSwitchConfig,
     pub strategies: StrategiesConfig,
+    /// `[sizing]`: capital and risk per trade for orders sized in risk units.
+    pub sizing: crate::strategy::sizing::SizingParams,
     pub log: crate::logging::LogConfig,
     pub console: ConsoleConfig,
     /// `[store]`: the redb database.
@@ -118,6 +120,7 @@ impl Default for Config {
             risk: RiskLimits::default(),
             kill_switch: KillSwitchConfig::default(),
             strategies: StrategiesConfig::default(),
+            sizing: crate::strategy::sizing::SizingParams::default(),
             log: crate::logging::LogConfig::default(),
             console: ConsoleConfig::default(),
             store: crate::store::StoreConfig::default(),
@@ -333,6 +336,7 @@ impl Config {
         within("paper", self.paper.validate())?;
         within("risk", self.risk.validate())?;
         within("strategies", self.strategies_check())?;
+        within("sizing", self.sizing.validate())?;
         within("console", self.console.validate())?;
         within("store", self.store.validate())?;
         within("recording", self.recording.validate())?;
@@ -790,6 +794,36 @@ mod tests {
         assert_eq!((line, key.as_str()), (Some(2), "notify.rate_limit"));
         let (line, key, _) = err("[notify]\nsound = true\n");
         assert_eq!((line, key.as_str()), (Some(2), "notify.sound"));
+    }
+
+    #[test]
+    fn sizing_is_read_and_checked_with_key_and_line() {
+        let c = Config::parse(
+            "[sizing]\ncapital_base = 25000\nrisk_per_trade = 0.01\nstop_atr = 2\nstop_spread = 0\n\n[strategies.vwap_revert]\nrisk_units = 1.5\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.sizing.capital_base, Decimal::from(25_000));
+        assert_eq!(c.sizing.risk_per_trade, Decimal::new(1, 2));
+        assert_eq!(c.sizing.stop_atr, Decimal::TWO);
+        assert_eq!(c.sizing.stop_spread, Decimal::ZERO);
+        assert_eq!(c.strategies.vwap_revert.risk_units, Decimal::new(15, 1));
+        let (line, key, msg) = err("seed = 1\n[sizing]\ncapital_base = 100\nrisk_per_trade = 2\n");
+        assert_eq!((line, key.as_str()), (Some(4), "sizing.risk_per_trade"));
+        assert!(msg.contains("(0, 1]"), "{msg}");
+        let (line, key, _) = err("[sizing]\ncapital_base = -5\n");
+        assert_eq!((line, key.as_str()), (Some(2), "sizing.capital_base"));
+        let (line, key, msg) = err("[sizing]\nstop_atr = 0\nstop_spread = 0\n");
+        assert_eq!((line, key.as_str()), (Some(2), "sizing.stop_atr"));
+        assert!(msg.contains("stop_spread"), "{msg}");
+        let (line, key, msg) = err("[sizing]\n\nrisk_per_trad = 0.01\n");
+        assert_eq!((line, key.as_str()), (Some(3), "sizing.risk_per_trad"));
+        assert!(msg.contains("unknown field"), "{msg}");
+        let (line, key, _) = err("[strategies.vwap_revert]\nrisk_units = -1\n");
+        assert_eq!(
+            (line, key.as_str()),
+            (Some(2), "strategies.vwap_revert.risk_units")
+        );
     }
 
     #[test]

@@ -63,6 +63,37 @@ fn vwap_reversion_trades_the_demo_and_does_so_the_same_way_twice() {
 }
 
 #[test]
+fn vwap_reversion_sized_from_capital_trades_and_a_budget_below_a_lot_places_nothing() {
+    let demo = repo("recordings/demo-sim-3m.jsonl.zst");
+    let sized: Vec<&str> = VWAP
+        .iter()
+        .copied()
+        .chain(["strategies.vwap_revert.risk_units=1"])
+        .collect();
+    let a = backtest(&demo, &sized);
+    let b = backtest(&demo, &sized);
+    assert!(a["orders"].as_u64().unwrap() >= 2, "{a}");
+    assert!(a["fills"].as_u64().unwrap() >= 2, "{a}");
+    assert_eq!(a["fill_log_sha256"], b["fill_log_sha256"]);
+    // Not the fixed `size` run: the entries are another size.
+    let fixed = backtest(&demo, VWAP);
+    assert_ne!(a["fill_log_sha256"], fixed["fill_log_sha256"]);
+    // A capital of 1: 0.002 of risk over a stop of dollars is far below a lot of 0.001
+    // BTC, so every entry is refused before it is placed.
+    let tiny: Vec<&str> = sized
+        .iter()
+        .copied()
+        .chain(["sizing.capital_base=1"])
+        .collect();
+    let t = backtest(&demo, &tiny);
+    assert_eq!(
+        (t["orders"].as_u64(), t["fills"].as_u64()),
+        (Some(0), Some(0)),
+        "{t}"
+    );
+}
+
+#[test]
 fn the_opening_range_breakout_takes_one_breakout_and_exits_it() {
     let demo = repo("recordings/demo-sim-3m.jsonl.zst");
     let orb = [

@@ -57,6 +57,8 @@ pub struct EngineSetup {
     pub kill: KillSwitchConfig,
     pub instruments: Vec<Instrument>,
     pub strategies: Vec<StrategySlot>,
+    /// `[sizing]`: how the strategies' risk-sized orders become quantities.
+    pub sizing: crate::strategy::sizing::SizingParams,
     pub risk: RiskEngine,
     pub gate: TradingGate,
     /// Trading state at start (a restart after a halt comes up `Halted`).
@@ -103,6 +105,8 @@ pub struct Engine {
     state: TradingState,
     halt_reason: Option<String>,
     shutting_down: bool,
+    /// `[sizing]`: risk units to quantities (see `strategies.rs`).
+    sizing: crate::strategy::sizing::SizingParams,
     kill: Option<KillProgress>,
     kill_targets: BTreeSet<ClientOrderId>,
     /// The state a halt interrupted: a re-arm goes back to PAUSED or REDUCING.
@@ -199,6 +203,7 @@ impl Engine {
             state: setup.initial_state,
             halt_reason: None,
             shutting_down: false,
+            sizing: setup.sizing,
             kill: None,
             kill_targets: BTreeSet::new(),
             state_before_halt: TradingState::Active,

@@ -311,6 +311,7 @@ impl ExitManager {
                 reduce_only: true,
             },
             tag,
+            risk: None,
         }));
         w.fired_at = Some(ctx.now);
 

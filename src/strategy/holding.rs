@@ -123,16 +123,24 @@ impl Holding {
                 reduce_only: true,
             },
             tag,
+            risk: None,
         }));
         self.exit_sent_at = Some(now);
         true
     }
 
-    /// Send an entry.
-    pub fn enter(&mut self, spec: OrderSpec, now: i64, out: &mut Vec<Intent>) {
+    /// Send an entry (sized in risk units when `risk` is set; see `sizing.rs`).
+    pub fn enter(
+        &mut self,
+        spec: OrderSpec,
+        risk: Option<super::sizing::RiskSize>,
+        now: i64,
+        out: &mut Vec<Intent>,
+    ) {
         out.push(Intent::Place(OrderIntent {
             spec,
             tag: OrderTag::Strategy,
+            risk,
         }));
         self.entry_sent_at = Some(now);
     }

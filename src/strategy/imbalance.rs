@@ -337,6 +337,7 @@ impl ImbalanceTaker {
                 reduce_only: false,
             },
             tag: OrderTag::Strategy,
+            risk: None,
         }));
         self.signals.push_back(now);
         self.last_at = Some(now);

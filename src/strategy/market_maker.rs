@@ -330,6 +330,7 @@ impl MarketMaker {
                         reduce_only: false,
                     },
                     tag: OrderTag::Strategy,
+                    risk: None,
                 }));
                 self.last_place[s] = Some(ctx.now);
             }

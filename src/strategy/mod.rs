@@ -18,6 +18,7 @@ mod holding;
 pub mod imbalance;
 pub mod market_maker;
 pub mod orb;
+pub mod sizing;
 pub mod vwap_revert;
 
 /// What a strategy sees when it is called. Everything is read-only.
@@ -34,6 +35,8 @@ pub struct StrategyCtx<'a> {
     /// Every open order of the account (all owners), by client id.
     pub open_orders: &'a BTreeMap<ClientOrderId, Order>,
     pub trading_state: TradingState,
+    /// `[sizing]`: what a risk unit is and how far a risk-sized stop sits.
+    pub sizing: &'a sizing::SizingParams,
 }
 
 impl<'a> StrategyCtx<'a> {
@@ -61,6 +64,10 @@ pub struct OrderIntent {
     /// A limit order carries a price; a market order's is ignored.
     pub spec: OrderSpec,
     pub tag: OrderTag,
+    /// A size in risk units ([`sizing`]): the engine replaces the quantity with the one
+    /// the risk budget buys, with `spec.qty` as a ceiling when it is not zero. `None`:
+    /// `spec.qty` is the quantity.
+    pub risk: Option<sizing::RiskSize>,
 }
 
 /// What a strategy asks of the engine.
@@ -416,6 +423,7 @@ pub(crate) mod test_util {
         pub positions: Vec<Position>,
         pub orders: BTreeMap<ClientOrderId, Order>,
         pub state: TradingState,
+        pub sizing: sizing::SizingParams,
         next_id: u64,
     }
 
@@ -430,6 +438,7 @@ pub(crate) mod test_util {
                 instruments,
                 orders: BTreeMap::new(),
                 state: TradingState::Active,
+                sizing: sizing::SizingParams::default(),
                 next_id: 0,
             }
         }
@@ -454,6 +463,7 @@ pub(crate) mod test_util {
                 positions: &self.positions,
                 open_orders: &self.orders,
                 trading_state: self.state,
+                sizing: &self.sizing,
             }
         }
 

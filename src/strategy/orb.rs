@@ -261,6 +261,7 @@ impl OpeningRangeBreakout {
                 tif: TimeInForce::Ioc,
                 reduce_only: false,
             },
+            None,
             now,
             out,
         );

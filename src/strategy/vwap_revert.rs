@@ -14,6 +14,12 @@
 //! takes the book with a market IOC. New entries need the account `Active`, and wait
 //! `cooldown_secs` after the last position went flat.
 //!
+//! With `risk_units` > 0 the entry is sized from capital instead (`[sizing]`, see
+//! `sizing.rs`): the stop distance is `sizing.stop_atr × ATR + sizing.stop_spread ×
+//! spread` at the entry, the engine buys `risk_units` of risk over that distance, and the
+//! stop is placed that same distance from the fill (so the loss at the stop is about the
+//! budget, before slippage and fees); `size` and `stop_atr` are then not used.
+//!
 //! It exits (reduce-only market IOC for its own size; see `holding.rs`: never twice) on:
 //!
 //! 1. **stop**: the exit price (best bid for a long, best ask for a short) at or beyond
@@ -31,6 +37,7 @@
 //! All arithmetic is on integer ticks and lots, `Decimal` for ratios; time is the engine's.
 
 use super::holding::Holding;
+use super::sizing::RiskSize;
 use super::{
     Intent, Strategy, StrategyCtx, find_instrument, ms_to_nanos, order_lots, require_non_negative,
     require_positive,
@@ -86,6 +93,10 @@ pub struct VwapParams {
     pub max_hold_secs: u64,
     /// No new entry for this many seconds after a position went flat. Default: 60.
     pub cooldown_secs: u64,
+    /// Size entries in risk units of `[sizing]` (stop `sizing.stop_atr × ATR +
+    /// sizing.stop_spread × spread` from the entry) instead of `size`. Must be >= 0;
+    /// 0 uses `size` and `stop_atr`. Default: 0.
+    pub risk_units: Decimal,
 }
 
 impl Default for VwapParams {
@@ -103,6 +114,7 @@ impl Default for VwapParams {
             stop_atr: Decimal::new(15, 1),
             max_hold_secs: 900,
             cooldown_secs: 60,
+            risk_units: Decimal::ZERO,
         }
     }
 }
@@ -125,6 +137,7 @@ impl VwapParams {
             return Err(Invalid::new("entry_timeout_ms", "must be > 0"));
         }
         require_non_negative("stop_atr", self.stop_atr)?;
+        require_non_negative("risk_units", self.risk_units)?;
         Ok(())
     }
 }
@@ -220,6 +233,7 @@ pub struct VwapReversion {
     stop_atr: Decimal,
     max_hold_ns: i64,
     cooldown_ns: i64,
+    risk_units: Decimal,
     /// The session the VWAP sums belong to (a day number from `session_start`).
     session: Option<i64>,
     /// Sum of price x size over the session's trades (ticks x lots), and of sizes (lots).
@@ -229,6 +243,8 @@ pub struct VwapReversion {
     hold: Holding,
     /// ATR (x2 ticks) when the latest entry was sent; the stop is placed from it.
     atr_at_entry: Decimal,
+    /// A risk-sized entry's stop distance in ticks (`None`: the stop is `stop_atr` ATRs).
+    risk_stop_ticks: Option<Decimal>,
     stop: Option<Price>,
     /// A session ended on a trade print; the exit waits for the next book update.
     session_ended: bool,
@@ -250,6 +266,7 @@ impl VwapReversion {
             stop_atr: params.stop_atr,
             max_hold_ns: secs_to_nanos(params.max_hold_secs),
             cooldown_ns: secs_to_nanos(params.cooldown_secs),
+            risk_units: params.risk_units,
             session: None,
             vwap_num: 0,
             vwap_den: 0,
@@ -259,6 +276,7 @@ impl VwapReversion {
             ),
             hold: Holding::default(),
             atr_at_entry: Decimal::ZERO,
+            risk_stop_ticks: None,
             stop: None,
             session_ended: false,
             signal: String::with_capacity(64),
@@ -375,6 +393,21 @@ impl VwapReversion {
         } else {
             return;
         };
+        // A risk-sized entry: the stop distance `a × ATR + b × spread` (ticks, then price
+        // units), and no quantity of its own (the engine sizes it; max_order_qty caps it).
+        let risk_stop_ticks = (self.risk_units > Decimal::ZERO).then(|| {
+            let spread = Decimal::from(ba.price.0.saturating_sub(bb.price.0));
+            ctx.sizing.stop_distance(atr_x2 / Decimal::TWO, spread)
+        });
+        let risk = match risk_stop_ticks {
+            Some(t) if t <= Decimal::ZERO => return,
+            Some(t) => Some(RiskSize {
+                units: self.risk_units,
+                stop_distance: t.checked_mul(inst.tick_size).unwrap_or_default(),
+            }),
+            None => None,
+        };
+        let qty = if risk.is_some() { Qty(0) } else { self.size };
         let spec = match self.entry {
             EntryOrder::Limit => OrderSpec {
                 instrument: self.inst,
@@ -385,7 +418,7 @@ impl VwapReversion {
                 } else {
                     ba.price
                 }),
-                qty: self.size,
+                qty,
                 tif: TimeInForce::Gtc,
                 reduce_only: false,
             },
@@ -394,13 +427,14 @@ impl VwapReversion {
                 side,
                 kind: OrderKind::Market,
                 price: None,
-                qty: self.size,
+                qty,
                 tif: TimeInForce::Ioc,
                 reduce_only: false,
             },
         };
-        self.hold.enter(spec, now, out);
+        self.hold.enter(spec, risk, now, out);
         self.atr_at_entry = atr_x2;
+        self.risk_stop_ticks = risk_stop_ticks;
         let atrs = (dev_x2.abs() / atr_x2).round_dp_with_strategy(1, RoundingStrategy::ToZero);
         self.signal.clear();
         let _ = write!(
@@ -466,14 +500,22 @@ impl Strategy for VwapReversion {
         let opened = self.hold.lots == 0;
         self.hold.on_fill(fill);
         if opened && self.hold.lots != 0 {
-            self.stop = (!self.stop_atr.is_zero()).then(|| {
-                // Half the x2 figure: the distance in ticks, rounded away from the entry.
-                let dist = self.stop_atr * self.atr_at_entry / Decimal::TWO;
+            let dist = match self.risk_stop_ticks {
+                Some(t) => Some(t),
+                // Half the x2 figure: the distance in ticks.
+                None => (!self.stop_atr.is_zero())
+                    .then(|| self.stop_atr * self.atr_at_entry / Decimal::TWO),
+            };
+            self.stop = dist.map(|dist| {
+                // Rounded away from the entry.
                 let entry = Decimal::from(fill.price.0);
+                // A distance that does not fit puts the stop at the end of the price range.
                 if self.hold.lots > 0 {
-                    Price(i64::try_from((entry - dist).floor()).unwrap_or(0))
+                    let p = entry.checked_sub(dist).map(|p| p.floor());
+                    Price(p.and_then(|p| i64::try_from(p).ok()).unwrap_or(0))
                 } else {
-                    Price(i64::try_from((entry + dist).ceil()).unwrap_or(i64::MAX))
+                    let p = entry.checked_add(dist).map(|p| p.ceil());
+                    Price(p.and_then(|p| i64::try_from(p).ok()).unwrap_or(i64::MAX))
                 }
             });
         }
@@ -522,6 +564,7 @@ mod tests {
             stop_atr: dec!(1),
             max_hold_secs: 10,
             cooldown_secs: 5,
+            risk_units: dec!(0),
         }
     }
 
@@ -590,6 +633,7 @@ mod tests {
             )
         );
         assert_eq!(s.last_signal(), Some("BUY 3.0 ATR below VWAP 60000.0"));
+        assert_eq!(p[0].risk, None, "sized by `size`");
         w.apply(3, &out, T0 + 2100).remove(0)
     }
 
@@ -614,6 +658,55 @@ mod tests {
             o.spec.reduce_only,
             o.tag,
         )
+    }
+
+    /// Sized from capital: ATR 10 ticks (1.0), spread 10 ticks (bid mid-5, ask mid+5: 1.0);
+    /// `[sizing]` a 1.5, b 1: stop distance 1.5 × 10 + 1 × 10 = 25 ticks = 2.5. The entry
+    /// asks for 2 risk units over 2.5 and has no quantity of its own; at capital 10000,
+    /// equity 0 and risk 0.002 the engine makes that 10000 × 0.002 × 2 / 2.5 = 16 BTC. The
+    /// fill at 59996.5 puts the stop the same 25 ticks below: 59994.0, so a stop-out loses
+    /// 16 × 2.5 = 40, the two units' budget.
+    #[test]
+    fn risk_units_size_the_entry_and_put_the_stop_at_the_sizing_distance() {
+        let (mut s, mut w) = primed(&VwapParams {
+            risk_units: dec!(2),
+            stop_atr: dec!(1), // not used when sized by risk
+            ..params()
+        });
+        at(&mut w, 599_970);
+        let out = book(&mut s, &w, 2100);
+        let p = placed(&out);
+        assert_eq!(p.len(), 1, "{out:?}");
+        let risk = p[0].risk.expect("a risk-sized entry");
+        assert_eq!((risk.units, risk.stop_distance), (dec!(2), dec!(2.5)));
+        assert_eq!((p[0].spec.side, p[0].spec.qty), (Side::Buy, Qty(0)));
+        assert_eq!(
+            w.sizing
+                .qty_for_risk(&btc(0), dec!(0), risk.units, risk.stop_distance),
+            Qty(16_000)
+        );
+        let cid = w.apply(3, &out, T0 + 2100).remove(0);
+        let f = fill(&cid, Side::Buy, 599_965, 16_000, T0 + 2200);
+        s.on_fill(&w.ctx(T0 + 2200, 3), &f, &mut Vec::new());
+        w.position(0, dec!(16), dec!(59996.5));
+        let o = w.close(&cid);
+        s.on_order_closed(&w.ctx(T0 + 2200, 3), &o, &mut Vec::new());
+        assert_eq!(s.stop, Some(Price(599_940)));
+        // The best bid one tick above the stop: held; at the stop: the whole position out.
+        at(&mut w, 599_946);
+        assert!(book(&mut s, &w, 2300).is_empty());
+        at(&mut w, 599_945);
+        let out = book(&mut s, &w, 2400);
+        assert_eq!(
+            exit_of(&out),
+            (
+                Side::Sell,
+                OrderKind::Market,
+                Qty(16_000),
+                true,
+                OrderTag::StopLoss
+            )
+        );
     }
 
     #[test]
