@@ -261,6 +261,8 @@ mod tests {
     const DOC_PATH: &str = "/0/private/AddOrder";
     const DOC_API_SIGN: &str =
         "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ==";
+    // The example public key of Kraken's "What is the authentication algorithm for private
+    // endpoints?" (support.kraken.com/articles/360029054811); the API key is not signed.
     const KEY: &str = "CJbfPw4tnbf/9en/ZmpewCTKEwmmzO18LXZcHQcu7HPLWre4l8+V9I3y";
 
     #[test]
