@@ -15,6 +15,7 @@ use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub mod api;
 pub mod endpoints;
 
 #[derive(Deserialize)]

@@ -31,6 +31,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write;
 
+pub mod api;
 pub mod endpoints;
 
 /// The depth Kraken sends when none is asked for.

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 
+pub mod api;
 pub mod endpoints;
 
 #[derive(Deserialize)]

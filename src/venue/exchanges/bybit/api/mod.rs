@@ -1,0 +1,3 @@
+//! Bybit v5's private REST API as documented: request signing (`X-BAPI-*` headers).
+
+pub mod sign;
