@@ -29,6 +29,7 @@
 //! is at the other side.
 
 use super::holding::Holding;
+use super::sizing::RiskSize;
 use super::{Intent, Strategy, StrategyCtx, find_instrument, order_lots, require_non_negative};
 use crate::domain::{
     Fill, Instrument, InstrumentId, Invalid, Order, OrderKind, OrderSpec, OrderTag, Price, Qty,
@@ -62,6 +63,10 @@ pub struct OrbParams {
     pub target_mult: Decimal,
     /// Close a position held this many minutes. 0 disables. Default: 240.
     pub max_hold_minutes: u64,
+    /// Size entries in risk units of `[sizing]` over the distance from the entry to the
+    /// stop (the other side of the range) instead of `size`; the engine turns them into a
+    /// quantity (`sizing::qty_for_risk`). Must be >= 0; 0 (the default) keeps `size`.
+    pub risk_units: Decimal,
 }
 
 impl Default for OrbParams {
@@ -75,6 +80,7 @@ impl Default for OrbParams {
             breakout_mult: Decimal::new(1, 1),
             target_mult: Decimal::ONE,
             max_hold_minutes: 240,
+            risk_units: Decimal::ZERO,
         }
     }
 }
@@ -94,6 +100,7 @@ impl OrbParams {
         }
         require_non_negative("breakout_mult", self.breakout_mult)?;
         require_non_negative("target_mult", self.target_mult)?;
+        require_non_negative("risk_units", self.risk_units)?;
         Ok(())
     }
 }
@@ -132,6 +139,7 @@ pub struct OpeningRangeBreakout {
     target: Option<Price>,
     /// Range width (ticks) when the entry was sent, for the target.
     range_at_entry: Decimal,
+    risk_units: Decimal,
     signal: String,
 }
 
@@ -155,6 +163,7 @@ impl OpeningRangeBreakout {
             stop: None,
             target: None,
             range_at_entry: Decimal::ZERO,
+            risk_units: params.risk_units,
             signal: String::with_capacity(64),
         })
     }
@@ -251,6 +260,21 @@ impl OpeningRangeBreakout {
             return;
         };
         let (low, high) = (Price(lo.div_euclid(2)), Price((hi + 1).div_euclid(2)));
+        // Sized from capital: the risk is the move from here (the mid) to the stop.
+        let stop_x2 = 2 * i128::from(if side == Side::Buy { low.0 } else { high.0 });
+        let risk = (self.risk_units > Decimal::ZERO).then(|| {
+            let ticks_x2 = Decimal::try_from_i128_with_scale(
+                (i128::try_from(mid_x2).unwrap_or_default() - stop_x2).abs(),
+                0,
+            )
+            .unwrap_or_default();
+            RiskSize {
+                units: self.risk_units,
+                stop_distance: (ticks_x2 / Decimal::TWO)
+                    .checked_mul(inst.tick_size)
+                    .unwrap_or_default(),
+            }
+        });
         self.hold.enter(
             OrderSpec {
                 instrument: self.inst,
@@ -261,7 +285,7 @@ impl OpeningRangeBreakout {
                 tif: TimeInForce::Ioc,
                 reduce_only: false,
             },
-            None,
+            risk,
             now,
             out,
         );
@@ -371,6 +395,7 @@ mod tests {
             breakout_mult: dec!(0.5),
             target_mult: dec!(1),
             max_hold_minutes: 0,
+            risk_units: dec!(0),
         }
     }
 
@@ -408,6 +433,28 @@ mod tests {
         let p = placed(out);
         assert_eq!(p.len(), 1, "{out:?}");
         p[0].clone()
+    }
+
+    /// With `risk_units` the breakout asks for a size in risk units over the distance from
+    /// the mid to its stop: mid 60020.1 to the range low 59990.0 is 301 ticks, 30.1.
+    #[test]
+    fn risk_units_size_the_breakout_over_the_distance_to_its_stop() {
+        let (mut s, mut w) = ranged(&OrbParams {
+            risk_units: dec!(2),
+            ..params()
+        });
+        at(&mut w, 600_201);
+        let o = only(&book(&mut s, &w, 11 * MIN));
+        assert_eq!(o.spec.side, Side::Buy);
+        let risk = o.risk.expect("sized from capital");
+        assert_eq!((risk.units, risk.stop_distance), (dec!(2), dec!(30.1)));
+        assert_eq!(s.stop, Some(Price(599_900)));
+        // [sizing] defaults, flat: (10000 x 0.002 x 2) / 30.1 = 1.3289 BTC, in lots.
+        assert_eq!(
+            w.sizing
+                .qty_for_risk(&btc(0), dec!(0), risk.units, risk.stop_distance),
+            Qty(1328)
+        );
     }
 
     #[test]
