@@ -54,7 +54,7 @@ impl Engine {
             let text = format!("{}: book updates resumed", self.instruments[i].symbol);
             self.alert(AlertLevel::Info, "feed", text, out);
         }
-        if !self.positions[i].is_flat() {
+        if !self.positions[i].is_flat() && self.needs_remark(i) {
             self.remark(i);
             self.check_loss_limits(out);
         }

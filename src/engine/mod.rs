@@ -94,6 +94,8 @@ pub struct Engine {
     tape: VecDeque<(InstrumentId, TradeTick)>,
     positions: Vec<Position>,
     unrealized: Vec<Decimal>,
+    /// Per instrument, the mid (x2 ticks) the position was last marked at.
+    marked_mid_x2: Vec<Option<i64>>,
     open_orders: BTreeMap<ClientOrderId, Order>,
     closed_orders: VecDeque<Order>,
     used_ids: HashSet<ClientOrderId>,
@@ -191,6 +193,7 @@ impl Engine {
                 .map(|i| Position::new(InstrumentId(i as u16)))
                 .collect(),
             unrealized: vec![Decimal::ZERO; n],
+            marked_mid_x2: vec![None; n],
             instruments: setup.instruments,
             open_orders: BTreeMap::new(),
             closed_orders: VecDeque::new(),

@@ -14,13 +14,27 @@ impl Engine {
         self.realized - self.fees + self.unrealized.iter().copied().sum::<Decimal>()
     }
 
+    /// Mark instrument `i`'s position at the mid: its unrealized PnL, and the mid it was
+    /// marked at (see [`Engine::needs_remark`]).
     pub(super) fn remark(&mut self, i: usize) {
         if self.positions[i].is_flat() {
             self.unrealized[i] = Decimal::ZERO;
+            self.marked_mid_x2[i] = None;
         } else if let Some(mid) = self.books[i].mid_ticks() {
             let mark = mid * self.instruments[i].tick_size;
             self.unrealized[i] = self.positions[i].unrealized(mark);
+            self.marked_mid_x2[i] = self.books[i].mid_x2_ticks();
         }
+    }
+
+    /// Whether a book change moved instrument `i`'s mark. Most level updates leave the
+    /// mid where it was (a size changes, a deeper level comes or goes): then the
+    /// unrealized PnL, the equity and the loss limits are what they were, and the decimal
+    /// arithmetic of marking and checking them is skipped. Fills re-mark by themselves,
+    /// and the timer checks the limits whatever the book does (a day boundary, a re-arm).
+    pub(super) fn needs_remark(&self, i: usize) -> bool {
+        let mid = self.books[i].mid_x2_ticks();
+        mid.is_none() || mid != self.marked_mid_x2[i]
     }
 
     /// Decimal places for account-level money in text: the finest quote precision of
