@@ -477,10 +477,13 @@ pub fn live_exec(
         .filter(|r| r.mode.ends_with(LIVE_MODE))
         .map(|r| r.id)
         .collect();
-    // Where each symbol's trade history picks up: the newest trade earlier live runs
-    // stored (the venue's trades are asked from it on, so it is the one trade the venue
-    // can report again). Read from the last-fill index, not by walking every fill: a
-    // restart costs the same whatever the history's length.
+    // The trades the venue can report again after a restart, each applied once:
+    // - the newest trade per symbol earlier live runs stored (the venue's trades are asked
+    //   from it on, so it comes back), read from the last-fill index;
+    // - every stored trade of the orders earlier runs left open at the venue (asked for by
+    //   order, the venue answers with all of that order's trades, some already stored),
+    //   read run by run for those runs only.
+    // Not by walking every fill: a restart costs the same whatever the history's length.
     let mut newest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     for (run, symbol, seq) in persisted.store.last_fills()? {
         let Some(inst) = instruments.iter().find(|i| i.symbol == symbol) else {
@@ -493,7 +496,20 @@ pub fn live_exec(
         let e = newest.entry(symbol).or_insert(0);
         *e = seq.max(*e);
     }
-    let known: std::collections::BTreeSet<u64> = newest.values().copied().collect();
+    let mut known: std::collections::BTreeSet<u64> = newest.values().copied().collect();
+    let left_open: Vec<(u64, String)> = persisted
+        .at_venue
+        .iter()
+        .map(|(run, id, _)| (*run, id.clone()))
+        .collect();
+    for f in persisted.store.fills_of_orders(&left_open)? {
+        let Some(inst) = instruments.iter().find(|i| i.symbol == f.symbol) else {
+            continue;
+        };
+        if live_runs.contains(&f.run) && f.seq % 256 == u64::from(inst.id.0 & 0xff) {
+            known.insert(f.seq);
+        }
+    }
     let last_trade: std::collections::BTreeMap<String, u64> =
         newest.into_iter().map(|(s, seq)| (s, seq / 256)).collect();
     let started = trade::start(

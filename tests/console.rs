@@ -122,6 +122,14 @@ fn a_long_halt_reason_wraps_and_is_never_cut() {
             "{w}x{h}: how to re-arm: {s}"
         );
     }
+    // A reason too long for half the screen is shortened, never the lines after it.
+    let mut view = halted_view();
+    view.halt_reason = Some("a very long reason ".repeat(60));
+    let app = app_with(view, Theme::builtin("dark").expect("dark"));
+    let s = text(&screen(&app, 60, 20));
+    assert!(s.contains('…'), "shortened: {s}");
+    assert!(s.contains("to re-arm (asks to confirm)"), "{s}");
+    assert!(s.contains("open orders"), "the kill's progress: {s}");
 }
 
 #[test]

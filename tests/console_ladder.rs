@@ -221,6 +221,42 @@ fn grouping_sums_the_rows_prices() {
     assert_eq!(a.ladder().grouping(), 2);
 }
 
+/// On a grouped row that holds the touch (5 ticks a row: bid 60000.0 and asks from
+/// 60000.1 in the 60000.0 row), a buy takes the row's lowest price and a sell its
+/// highest: neither crosses into the other side at the row's label price.
+#[test]
+fn on_a_grouped_row_a_buy_takes_its_lowest_price_and_a_sell_its_highest() {
+    let mut a = ladder_app(Theme::builtin("dark").expect("dark"));
+    a.on_key(key('g'));
+    a.on_key(key('g'));
+    assert_eq!(a.ladder().grouping(), 5);
+    a.on_key(key('z'));
+    while a.ladder().cursor().is_some_and(|c| c > Price(600_000)) {
+        a.on_key(code(KeyCode::Down));
+    }
+    while a.ladder().cursor().is_some_and(|c| c < Price(600_000)) {
+        a.on_key(code(KeyCode::Up));
+    }
+    assert_eq!(a.ladder().cursor(), Some(Price(600_000)));
+    let out = a.on_key(key('s'));
+    let [AppEffect::Engine(Command::Preview(o))] = out.as_slice() else {
+        panic!("{out:?}");
+    };
+    assert_eq!(
+        (o.spec.side, o.spec.price),
+        (Side::Sell, Some(Price(600_004)))
+    );
+    a.on_key(code(KeyCode::Esc));
+    let out = a.on_key(key('b'));
+    let [AppEffect::Engine(Command::Preview(o))] = out.as_slice() else {
+        panic!("{out:?}");
+    };
+    assert_eq!(
+        (o.spec.side, o.spec.price),
+        (Side::Buy, Some(Price(600_000)))
+    );
+}
+
 #[test]
 fn b_and_s_open_the_order_form_at_the_rows_price() {
     let mut a = ladder_app(Theme::builtin("dark").expect("dark"));

@@ -3,7 +3,7 @@
 //! everything. Each turns into state changes and [`AppEffect`]s.
 
 use super::{Action, App, AppEffect, Confirm, Pane, Popup, ReplayClock, ThemeCycle};
-use crate::domain::{Side, TradingState};
+use crate::domain::{Price, Side, TradingState};
 use crate::engine::Command;
 use crate::pace::RunControl;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
@@ -67,6 +67,11 @@ impl<T: ThemeCycle, R> App<T, R> {
             return false;
         };
         let at = inst.fmt_price(cursor);
+        // A row gathers `grouping` ticks from `cursor` up: a buy takes the row's lowest
+        // price and a sell its highest, so neither crosses into the other side of a row
+        // that holds the touch.
+        let top = Price(cursor.0.saturating_add(self.ladder.grouping() - 1));
+        let price_for = |side: Side| inst.fmt_price(if side == Side::Sell { top } else { cursor });
         match action {
             Action::Up | Action::Down => self.ladder.move_cursor(action == Action::Up, rows),
             Action::Buy | Action::Sell => {
@@ -76,7 +81,7 @@ impl<T: ThemeCycle, R> App<T, R> {
                     Side::Sell
                 };
                 let mut form = self.new_form(side);
-                form.price = at;
+                form.price = price_for(side);
                 if let Some(e) = self.preview_effect(&form) {
                     out.push(e);
                 }
@@ -120,9 +125,10 @@ impl<T: ThemeCycle, R> App<T, R> {
                 }
                 Some((id, _)) => {
                     let order = self.view.open_orders.iter().find(|o| o.req.client_id == id);
+                    let side = order.map_or(Side::Buy, |o| o.req.spec.side);
                     match order.map(|o| self.modify_form(o)) {
                         Some(Ok(mut form)) => {
-                            form.price = at;
+                            form.price = price_for(side);
                             if let Some(e) = self.preview_effect(&form) {
                                 out.push(e);
                             }

@@ -160,7 +160,7 @@ impl ExecStats {
         let Some(st) = self.open.get_mut(o.id()) else {
             return;
         };
-        let since = o.updated.0 - o.created.0;
+        let since = o.updated.0.saturating_sub(o.created.0);
         let acked_now = !st.acked
             && matches!(
                 o.status,

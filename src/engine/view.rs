@@ -25,7 +25,7 @@ pub struct MarketView {
     pub resyncing: bool,
     pub stale: bool,
     pub crossed: bool,
-    /// Volume traded at each price in this session, lowest price first (the price
+    /// Volume traded at each price since the run started, lowest price first (the price
     /// ladder's column; set by the runner for runs that publish views, a bounded window
     /// around the recent trades: `runner/volume.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

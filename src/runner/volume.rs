@@ -1,4 +1,4 @@
-//! The volume traded at each price in this session, per instrument, for the console's
+//! The volume traded at each price since the run started, per instrument, for the console's
 //! price ladder (`MarketView::traded`).
 //!
 //! Kept by the runner, not the engine core: no decision reads it, and only a run that

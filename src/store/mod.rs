@@ -639,6 +639,29 @@ impl Store {
         self.log_rows(RUNS, "runs")
     }
 
+    /// The fills stored for these orders (`(run, client id)`), read run by run: the cost
+    /// follows the runs that left orders open, not the whole history.
+    pub fn fills_of_orders(&self, orders: &[(u64, String)]) -> Result<Vec<FillRow>, StoreError> {
+        let mut wanted: std::collections::BTreeMap<u64, std::collections::BTreeSet<&str>> =
+            std::collections::BTreeMap::new();
+        for (run, id) in orders {
+            wanted.entry(*run).or_default().insert(id.as_str());
+        }
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(FILLS)?;
+        let mut out = Vec::new();
+        for (run, ids) in wanted {
+            for item in t.range((run, 0)..=(run, u64::MAX))? {
+                let (_, v) = item?;
+                let row: FillRow = parse("fills_v2", v.value())?;
+                if ids.contains(row.client_id.as_str()) {
+                    out.push(row);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The highest fill seq stored per (run, symbol), as `(run, symbol, seq)`: one row
     /// per run and symbol traded, however many fills there are.
     pub fn last_fills(&self) -> Result<Vec<(u64, String, u64)>, StoreError> {

@@ -519,16 +519,22 @@ impl Writer {
                             Some(g) => parse::<TradingDayRow>("meta", g.value())?,
                             None => TradingDayRow::default(),
                         };
-                        if td.day != day || td.boundary_minutes != boundary.minutes() {
+                        // The row only goes forward: a late fill of an earlier day (found
+                        // by a reconciliation, stamped with the venue's time) stays out of
+                        // today's figures and never wipes them.
+                        let same_count = td.boundary_minutes == boundary.minutes();
+                        if !same_count || day > td.day {
                             td = TradingDayRow {
                                 boundary_minutes: boundary.minutes(),
                                 day,
                                 ..TradingDayRow::default()
                             };
                         }
-                        td.realized += realized;
-                        td.fees += fill.fee;
-                        meta.insert("trading_day", json(&td)?.as_str())?;
+                        if td.day == day {
+                            td.realized += realized;
+                            td.fees += fill.fee;
+                            meta.insert("trading_day", json(&td)?.as_str())?;
+                        }
                         let date = date_of(fill.ts);
                         let mut d = day_row(&daily, &date, net)?;
                         d.realized += realized;

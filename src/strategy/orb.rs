@@ -176,7 +176,10 @@ impl OpeningRangeBreakout {
             return None;
         }
         let (hi, lo) = (s.high?, s.low?);
-        Some((Price(lo.div_euclid(2)), Price((hi + 1).div_euclid(2))))
+        Some((
+            Price(lo.div_euclid(2)),
+            Price(hi.saturating_add(1).div_euclid(2)),
+        ))
     }
 
     /// Follow the session; true when one ended (a new one began after one we watched).
@@ -259,7 +262,10 @@ impl OpeningRangeBreakout {
         } else {
             return;
         };
-        let (low, high) = (Price(lo.div_euclid(2)), Price((hi + 1).div_euclid(2)));
+        let (low, high) = (
+            Price(lo.div_euclid(2)),
+            Price(hi.saturating_add(1).div_euclid(2)),
+        );
         // Sized from capital: the risk is the move from here (the mid) to the stop.
         let stop_x2 = 2 * i128::from(if side == Side::Buy { low.0 } else { high.0 });
         let risk = (self.risk_units > Decimal::ZERO).then(|| {
@@ -281,7 +287,9 @@ impl OpeningRangeBreakout {
                 side,
                 kind: OrderKind::Market,
                 price: None,
-                qty: self.size,
+                // Sized from capital: the engine sets the quantity (a non-zero one here
+                // would cap it).
+                qty: if risk.is_some() { Qty(0) } else { self.size },
                 tif: TimeInForce::Ioc,
                 reduce_only: false,
             },
@@ -446,6 +454,11 @@ mod tests {
         at(&mut w, 600_201);
         let o = only(&book(&mut s, &w, 11 * MIN));
         assert_eq!(o.spec.side, Side::Buy);
+        assert_eq!(
+            o.spec.qty,
+            Qty(0),
+            "the engine sizes it, uncapped by `size`"
+        );
         let risk = o.risk.expect("sized from capital");
         assert_eq!((risk.units, risk.stop_distance), (dec!(2), dec!(30.1)));
         assert_eq!(s.stop, Some(Price(599_900)));

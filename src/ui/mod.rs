@@ -44,8 +44,8 @@ pub fn render(app: &App, frame: &mut Frame) {
     let halted = app.view().trading_state == TradingState::Halted;
     let banner = if halted {
         // Three lines, more when a long reason wraps; the body keeps at least half.
-        let n = panes::status::halted_banner_lines(app, area.width).len();
-        (n as u16).min(area.height / 2)
+        let max = (area.height / 2).max(3);
+        panes::status::halted_banner_lines(app, area.width, max).len() as u16
     } else {
         0
     };

@@ -267,7 +267,7 @@ fn latch_label(state: HaltLatchState) -> Option<(&'static str, Role)> {
 pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
     let style = t.style(Role::Halted);
-    let lines: Vec<Line> = halted_banner_lines(app, area.width)
+    let lines: Vec<Line> = halted_banner_lines(app, area.width, area.height)
         .into_iter()
         .map(Line::from)
         .collect();
@@ -279,10 +279,11 @@ pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect) {
     );
 }
 
-/// The banner's lines at `width` columns: the headline (with the reason when it fits),
-/// the reason wrapped at words when it does not, the kill switch's progress, and what to
-/// do next. Three lines, or more for a long reason on a narrow terminal.
-pub fn halted_banner_lines(app: &App, width: u16) -> Vec<String> {
+/// The banner's lines at `width` columns, at most `max_lines` (and at least 3): the
+/// headline (with the reason when it fits), the reason wrapped at words when it does not,
+/// the kill switch's progress, and what to do next. A reason too long even for that is
+/// shortened (ending in `…`), never the lines after it.
+pub fn halted_banner_lines(app: &App, width: u16, max_lines: u16) -> Vec<String> {
     let view = app.view();
     let width = usize::from(width.max(1));
     let mut detail = Vec::new();
@@ -298,6 +299,8 @@ pub fn halted_banner_lines(app: &App, width: u16) -> Vec<String> {
         "■■■  HALTED  ■■■  trading gate {}",
         if view.gate_open { "OPEN" } else { "CLOSED" }
     );
+    // The kill's progress, wrapped at words too (at 60 columns it is wider than the line).
+    let progress = crate::ui::wrap_words(&detail.join("  ·  "), width);
     let mut lines = Vec::new();
     match &view.halt_reason {
         Some(r) if headline.chars().count() + 5 + r.chars().count() <= width => {
@@ -305,11 +308,22 @@ pub fn halted_banner_lines(app: &App, width: u16) -> Vec<String> {
         }
         Some(r) => {
             lines.push(headline);
-            lines.extend(crate::ui::wrap_words(r, width));
+            let room = usize::from(max_lines)
+                .saturating_sub(2 + progress.len())
+                .max(1);
+            let mut wrapped = crate::ui::wrap_words(r, width);
+            if wrapped.len() > room {
+                wrapped.truncate(room);
+                if let Some(last) = wrapped.last_mut() {
+                    let keep = width.saturating_sub(1).min(last.chars().count());
+                    *last = last.chars().take(keep).collect::<String>() + "…";
+                }
+            }
+            lines.extend(wrapped);
         }
         None => lines.push(headline),
     }
-    lines.push(detail.join("  ·  "));
+    lines.extend(progress);
     lines.push(if view.store_failed.is_some() {
         "STORE FAILED: nothing is recorded; free the disk, then restart pit".to_string()
     } else {

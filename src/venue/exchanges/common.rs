@@ -321,8 +321,6 @@ impl BookState {
         self.instrument.id
     }
 
-    /// Count a frame of `bytes` for this instrument.
-    #[inline]
     /// A frame of this instrument stamped by the venue at `event_ms` (milliseconds since
     /// the epoch) and received at `recv`: its market-data latency (the two clocks'
     /// offset included).
@@ -351,6 +349,8 @@ impl BookState {
         self.stats.md_latency.observe_ns(recv.0.saturating_sub(ns));
     }
 
+    /// Count a frame of `bytes` for this instrument.
+    #[inline]
     pub fn frame(&mut self, bytes: usize) {
         self.stats.frames += 1;
         self.stats.bytes += bytes as u64;

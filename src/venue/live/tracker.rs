@@ -6,7 +6,10 @@
 //! stream and again in the trade list a reconciliation fetches. The tracker is the one
 //! place that decides what the engine has already been told: an order is acknowledged once
 //! (before any fill of it), a trade is applied once (by its venue trade key, also across
-//! restarts: the keys already in the store are seeded in), and an order closes once.
+//! restarts: the stored keys the venue can report again are seeded in — the newest
+//! trade per symbol, from which its trade list is asked, and every stored trade of an
+//! order an earlier run left open, which the venue answers for whole; see
+//! `setup::live_exec`), and an order closes once.
 //!
 //! Pure and synchronous (the connection task owns one), so it is tested without a network.
 

@@ -141,9 +141,10 @@ pub enum NonceError {
 /// `path` and the new value is written there (and fsynced) before it is returned, so a
 /// nonce is never used before it is on disk. The file is owner-only (mode 600).
 ///
-/// Two sources on one file (one after the other, or side by side in one process) never
-/// repeat: each call reads the file again. Separate processes on one data folder are not
-/// locked against each other here; pit holds one data folder per process.
+/// Two sources on one file used one after the other never repeat: each call reads the
+/// file again. Calls at the same moment from two threads or two processes are not locked
+/// against each other here (both could read the same last nonce): keep one source per
+/// data folder and call it from one place (pit holds one data folder per process).
 #[derive(Debug)]
 pub struct NonceSource {
     path: PathBuf,
