@@ -463,55 +463,14 @@ pub fn live_exec(
     AskReconcile,
 )> {
     use crate::venue::exchanges::binance::trade;
-    use crate::venue::live::tracker::trade_seq;
     let s = &cfg.live.binance;
     let keys = crate::venue::live::keys::load("binance", s.key_file.as_deref(), &|n| {
         std::env::var(n).ok()
     })?;
     tracing::info!(keys = ?keys, testnet = s.testnet, "binance: live trading");
     let instruments = cfg.instrument_list();
-    let live_runs: std::collections::BTreeSet<u64> = persisted
-        .store
-        .runs()?
-        .into_iter()
-        .filter(|r| r.mode.ends_with(LIVE_MODE))
-        .map(|r| r.id)
-        .collect();
-    // The trades the venue can report again after a restart, each applied once:
-    // - the newest trade per symbol earlier live runs stored (the venue's trades are asked
-    //   from it on, so it comes back), read from the last-fill index;
-    // - every stored trade of the orders earlier runs left open at the venue (asked for by
-    //   order, the venue answers with all of that order's trades, some already stored),
-    //   read run by run for those runs only.
-    // Not by walking every fill: a restart costs the same whatever the history's length.
-    let mut newest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-    for (run, symbol, seq) in persisted.store.last_fills()? {
-        let Some(inst) = instruments.iter().find(|i| i.symbol == symbol) else {
-            continue;
-        };
-        if !live_runs.contains(&run) || seq % 256 != u64::from(inst.id.0 & 0xff) {
-            continue;
-        }
-        debug_assert_eq!(trade_seq(seq / 256, inst.id), seq);
-        let e = newest.entry(symbol).or_insert(0);
-        *e = seq.max(*e);
-    }
-    let mut known: std::collections::BTreeSet<u64> = newest.values().copied().collect();
-    let left_open: Vec<(u64, String)> = persisted
-        .at_venue
-        .iter()
-        .map(|(run, id, _)| (*run, id.clone()))
-        .collect();
-    for f in persisted.store.fills_of_orders(&left_open)? {
-        let Some(inst) = instruments.iter().find(|i| i.symbol == f.symbol) else {
-            continue;
-        };
-        if live_runs.contains(&f.run) && f.seq % 256 == u64::from(inst.id.0 & 0xff) {
-            known.insert(f.seq);
-        }
-    }
-    let last_trade: std::collections::BTreeMap<String, u64> =
-        newest.into_iter().map(|(s, seq)| (s, seq / 256)).collect();
+    let (known, last_trade) =
+        live_trades_seen(&persisted.store, &instruments, &persisted.at_venue)?;
     let started = trade::start(
         s,
         trade::LiveStart {
@@ -534,6 +493,63 @@ pub fn live_exec(
             .is_ok()
     });
     Ok((Box::new(started.port), started.hooks, reconcile))
+}
+
+/// The trades of earlier live runs that a live venue can report again after a restart, to
+/// be applied once (as `(known trade seqs, newest trade id per symbol)`):
+/// - the newest trade per symbol earlier live runs stored (the venue's trades are asked
+///   from it on, so it comes back), read from the last-fill index;
+/// - every stored trade of the orders earlier runs left open at the venue (`at_venue`:
+///   asked for by order, the venue answers with all of that order's trades, some already
+///   stored), read run by run for those runs only.
+///
+/// Not by walking every fill: a restart costs the same whatever the history's length.
+#[allow(clippy::type_complexity)]
+pub fn live_trades_seen(
+    store: &crate::store::Store,
+    instruments: &[crate::domain::Instrument],
+    at_venue: &[(u64, String, String)],
+) -> Result<
+    (
+        std::collections::BTreeSet<u64>,
+        std::collections::BTreeMap<String, u64>,
+    ),
+    crate::store::StoreError,
+> {
+    use crate::venue::live::tracker::trade_seq;
+    let live_runs: std::collections::BTreeSet<u64> = store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.mode.ends_with(LIVE_MODE))
+        .map(|r| r.id)
+        .collect();
+    let ours = |symbol: &str, seq: u64| {
+        instruments
+            .iter()
+            .find(|i| i.symbol == symbol)
+            .filter(|i| seq % 256 == u64::from(i.id.0 & 0xff))
+    };
+    let mut newest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for (run, symbol, seq) in store.last_fills()? {
+        let Some(inst) = ours(&symbol, seq).filter(|_| live_runs.contains(&run)) else {
+            continue;
+        };
+        debug_assert_eq!(trade_seq(seq / 256, inst.id), seq);
+        let e = newest.entry(symbol).or_insert(0);
+        *e = seq.max(*e);
+    }
+    let mut known: std::collections::BTreeSet<u64> = newest.values().copied().collect();
+    let left_open: Vec<(u64, String)> = at_venue
+        .iter()
+        .map(|(run, id, _)| (*run, id.clone()))
+        .collect();
+    for f in store.fills_of_orders(&left_open)? {
+        if live_runs.contains(&f.run) && ours(&f.symbol, f.seq).is_some() {
+            known.insert(f.seq);
+        }
+    }
+    let last_trade = newest.into_iter().map(|(s, seq)| (s, seq / 256)).collect();
+    Ok((known, last_trade))
 }
 
 /// Asks a live venue's connection task to reconcile now (`pit reconcile` through the

@@ -1043,3 +1043,78 @@ fn the_fills_of_given_orders_are_read_back_exactly() {
     assert_eq!(got, want);
     assert!(store.fills_of_orders(&[]).unwrap().is_empty());
 }
+
+/// A live restart seeds as already applied the trades the venue can report again: the
+/// newest stored trade per symbol (its trade list is asked from there) and every stored
+/// trade of an order an earlier run left open at the venue (asked for by order, the venue
+/// answers with all of that order's trades). Here order A was partly filled by trade 100,
+/// order B by trade 105, and A was left open: trade 100 must count as applied, or the
+/// restart would apply it twice.
+#[test]
+fn a_live_restart_knows_the_stored_trades_of_orders_left_open_at_the_venue() {
+    use pit::domain::{ClientOrderId, Fill, Liquidity, Position, Price, Qty};
+    use pit::store::schema::RunRow;
+    use pit::store::writer::{StoreRecord, Writer, WriterOptions};
+    use pit::venue::live::tracker::trade_seq;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let cfg = quiet_cfg(&db);
+    let instruments = cfg.instrument_list();
+    let store = Store::open(&db).unwrap();
+    let run = store
+        .begin_run(RunRow {
+            id: 0,
+            started: "2026-01-01T00:00:00Z".into(),
+            engine_start: Timestamp::from_millis(1_767_225_600_000),
+            mode: format!("binance/live headless{}", pit::setup::LIVE_MODE),
+            version: "test".into(),
+            seed: 0,
+            config: String::new(),
+            pid: 1,
+        })
+        .unwrap();
+    let mut w = Writer::new(
+        store.db().clone(),
+        WriterOptions {
+            run,
+            instruments: instruments.clone(),
+            batch_max: 10,
+            fills_out: None,
+            gate: None,
+            day_boundary: pit::domain::TimeOfDay::MIDNIGHT,
+        },
+    );
+    let fill = |trade: u64, id: &str| StoreRecord::Fill {
+        fill: Fill {
+            seq: trade_seq(trade, InstrumentId(0)),
+            ts: Timestamp::from_millis(1_767_225_600_000 + trade as i64),
+            client_id: ClientOrderId::new(id),
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            price: Price(600_000),
+            qty: Qty(1),
+            fee: dec!(0.01),
+            liquidity: Liquidity::Maker,
+        },
+        position: Position {
+            instrument: InstrumentId(0),
+            qty: dec!(0.001),
+            avg_price: dec!(60000),
+            realized: Decimal::ZERO,
+            fees: dec!(0.01),
+        },
+        trip: None,
+    };
+    w.commit(&[fill(100, "A"), fill(105, "B")]).unwrap();
+    let at_venue = vec![(run, "A".to_string(), "BTC-USD".to_string())];
+    let (known, last) = pit::setup::live_trades_seen(&store, &instruments, &at_venue).unwrap();
+    let want: BTreeSet<u64> = [100, 105]
+        .iter()
+        .map(|&t| trade_seq(t, InstrumentId(0)))
+        .collect();
+    assert_eq!(known, want);
+    assert_eq!(last.get("BTC-USD"), Some(&105));
+    // With nothing left open, only the newest trade can come back.
+    let (known, _) = pit::setup::live_trades_seen(&store, &instruments, &[]).unwrap();
+    assert_eq!(known.len(), 1);
+}
