@@ -238,6 +238,26 @@ impl Config {
         }
     }
 
+    /// Settings that are valid but cannot work as meant, said at start (printed, and
+    /// raised as WARN alerts once the engine runs): a paper market maker whose quoted
+    /// spread cannot pay the maker fees of a round trip (both sides) loses on every one.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mm = &self.strategies.market_maker;
+        let fees = self.paper.maker_fee_bps * Decimal::TWO;
+        if mm.enabled && self.execution == "paper" && mm.spread_bps <= fees {
+            out.push(format!(
+                "warning: strategies.market_maker.spread_bps {} is not above twice \
+                 paper.maker_fee_bps ({} for a round trip): its maker fees take at least the \
+                 spread it quotes, so it cannot earn; quote wider or set the fee tier you \
+                 really pay (a negative maker fee is a rebate)",
+                mm.spread_bps.normalize(),
+                fees.normalize()
+            ));
+        }
+        out
+    }
+
     /// Cross-checks and per-section checks; keys are full dotted paths.
     pub fn validate(&self) -> Result<(), Invalid> {
         fn within(section: &str, r: Result<(), Invalid>) -> Result<(), Invalid> {
@@ -697,6 +717,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.risk.max_order_qty, Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_market_maker_that_cannot_pay_its_maker_fees_is_warned_about() {
+        // The shipped default: 1 bp quoted against 2 x 1 bp of maker fees.
+        let cfg = Config::default();
+        let w = cfg.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains(
+                "strategies.market_maker.spread_bps 1 is not above twice paper.maker_fee_bps (2"
+            ),
+            "{w:?}"
+        );
+        let mut wide = Config::default();
+        wide.strategies.market_maker.spread_bps = Decimal::from(3);
+        assert!(wide.warnings().is_empty());
+        let mut rebate = Config::default();
+        rebate.paper.maker_fee_bps = Decimal::new(-5, 1);
+        assert!(rebate.warnings().is_empty());
+        let mut off = Config::default();
+        off.strategies.market_maker.enabled = false;
+        assert!(off.warnings().is_empty());
     }
 
     #[test]

@@ -916,6 +916,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--venue/--symbol: {e}"))?;
     }
     let cfg = cfg;
+    for w in cfg.warnings() {
+        eprintln!("pit: {w}");
+        warnings.push(w);
+    }
     if !args.headless {
         return run_console(&cfg, &args, cli.config.as_ref(), &warnings);
     }
