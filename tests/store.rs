@@ -769,23 +769,13 @@ fn the_equity_peak_survives_a_restart() {
 /// A peak above zero goes to the store and comes back as the restored engine's peak.
 #[test]
 fn a_stored_equity_peak_is_read_back_and_restored() {
-    use pit::store::writer::{StoreRecord, Writer, WriterOptions};
+    use pit::store::writer::StoreRecord;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pit.redb");
     let cfg = quiet_cfg(&db);
     run_with(&cfg, 1, &[], 0); // one run before, no trades
     let store = Store::open(&db).unwrap();
-    let mut w = Writer::new(
-        store.db().clone(),
-        WriterOptions {
-            run: 1,
-            instruments: cfg.instrument_list(),
-            batch_max: 10,
-            fills_out: None,
-            gate: None,
-            day_boundary: pit::domain::TimeOfDay::MIDNIGHT,
-        },
-    );
+    let mut w = writer(&store, 1, &cfg);
     w.commit(&[
         StoreRecord::Peak(dec!(12.5)),
         StoreRecord::Peak(dec!(17.25)),
@@ -934,24 +924,14 @@ fn the_newest_fill_per_run_and_symbol_is_kept_as_fills_are_stored() {
 #[test]
 fn a_restart_restores_the_trading_days_pnl_with_a_day_boundary_other_than_midnight() {
     use pit::domain::{ClientOrderId, Fill, Liquidity, Position, Price, Qty, TimeOfDay};
-    use pit::store::writer::{StoreRecord, Writer, WriterOptions};
+    use pit::store::writer::StoreRecord;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pit.redb");
     let mut cfg = quiet_cfg(&db);
     cfg.engine.day_boundary = TimeOfDay::new(17, 0).unwrap();
     run_with(&cfg, 1, &[], 0); // one run before, no trades
     let store = Store::open(&db).unwrap();
-    let mut w = Writer::new(
-        store.db().clone(),
-        WriterOptions {
-            run: 1,
-            instruments: cfg.instrument_list(),
-            batch_max: 10,
-            fills_out: None,
-            gate: None,
-            day_boundary: cfg.engine.day_boundary,
-        },
-    );
+    let mut w = writer(&store, 1, &cfg);
     // (time on 2025-12-31 UTC, realized so far, fees so far); the sim starts 2026-01-01
     // 00:00 UTC, in the trading day that began at 2025-12-31 17:00.
     // The last comes late (a reconciliation found it), from the trading day before: it
@@ -1054,7 +1034,7 @@ fn the_fills_of_given_orders_are_read_back_exactly() {
 fn a_live_restart_knows_the_stored_trades_of_orders_left_open_at_the_venue() {
     use pit::domain::{ClientOrderId, Fill, Liquidity, Position, Price, Qty};
     use pit::store::schema::RunRow;
-    use pit::store::writer::{StoreRecord, Writer, WriterOptions};
+    use pit::store::writer::StoreRecord;
     use pit::venue::live::tracker::trade_seq;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pit.redb");
@@ -1073,17 +1053,7 @@ fn a_live_restart_knows_the_stored_trades_of_orders_left_open_at_the_venue() {
             pid: 1,
         })
         .unwrap();
-    let mut w = Writer::new(
-        store.db().clone(),
-        WriterOptions {
-            run,
-            instruments: instruments.clone(),
-            batch_max: 10,
-            fills_out: None,
-            gate: None,
-            day_boundary: pit::domain::TimeOfDay::MIDNIGHT,
-        },
-    );
+    let mut w = writer(&store, run, &cfg);
     let fill = |trade: u64, id: &str| StoreRecord::Fill {
         fill: Fill {
             seq: trade_seq(trade, InstrumentId(0)),
@@ -1117,4 +1087,20 @@ fn a_live_restart_knows_the_stored_trades_of_orders_left_open_at_the_venue() {
     // With nothing left open, only the newest trade can come back.
     let (known, _) = pit::setup::live_trades_seen(&store, &instruments, &[]).unwrap();
     assert_eq!(known.len(), 1);
+}
+
+/// A store writer for run `run` with `cfg`'s instruments and day boundary, committing in
+/// small batches (the tests that write records straight into a store).
+fn writer(store: &Store, run: u64, cfg: &Config) -> pit::store::writer::Writer {
+    pit::store::writer::Writer::new(
+        store.db().clone(),
+        pit::store::writer::WriterOptions {
+            run,
+            instruments: cfg.instrument_list(),
+            batch_max: 10,
+            fills_out: None,
+            gate: None,
+            day_boundary: cfg.engine.day_boundary,
+        },
+    )
 }

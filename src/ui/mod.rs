@@ -42,23 +42,23 @@ pub fn render(app: &App, frame: &mut Frame) {
         return;
     }
     let halted = app.view().trading_state == TradingState::Halted;
+    // Three lines, more when a long reason wraps; the body keeps at least half. Worked out
+    // once a frame: the layout takes its height from them.
     let banner = if halted {
-        // Three lines, more when a long reason wraps; the body keeps at least half.
-        let max = (area.height / 2).max(3);
-        panes::status::halted_banner_lines(app, area.width, max).len() as u16
+        panes::status::halted_banner_lines(app, area.width, (area.height / 2).max(3))
     } else {
-        0
+        Vec::new()
     };
     let [status, banner_area, body, footer] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(banner),
+        Constraint::Length(banner.len() as u16),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
     .areas(area);
     panes::status::render(app, frame, status);
     if halted {
-        panes::status::render_halted_banner(app, frame, banner_area);
+        panes::status::render_halted_banner(app, frame, banner_area, banner);
     }
     let full = area.width >= FULL_WIDTH && area.height >= FULL_HEIGHT;
     match (full, app.ladder().on) {

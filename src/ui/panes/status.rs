@@ -261,16 +261,12 @@ fn latch_label(state: HaltLatchState) -> Option<(&'static str, Role)> {
     }
 }
 
-/// HALTED as a full-width banner with the reason and the kill switch's progress. The
-/// reason is never cut: when it does not fit beside the headline it gets lines of its
-/// own (see [`halted_banner_lines`] for how many).
-pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect) {
+/// HALTED as a full-width banner: the `lines` of [`halted_banner_lines`] (the reason, the
+/// kill switch's progress, what to do next), never cut.
+pub fn render_halted_banner(app: &App, frame: &mut Frame, area: Rect, lines: Vec<String>) {
     let t = app.theme();
     let style = t.style(Role::Halted);
-    let lines: Vec<Line> = halted_banner_lines(app, area.width, area.height)
-        .into_iter()
-        .map(Line::from)
-        .collect();
+    let lines: Vec<Line> = lines.into_iter().map(Line::from).collect();
     frame.render_widget(
         Paragraph::new(lines)
             .alignment(Alignment::Center)

@@ -71,10 +71,15 @@ impl ApiKeys {
     }
     /// The key's last four characters, enough for a person to tell keys apart.
     pub fn key_hint(&self) -> String {
-        let k = self.api_key.expose_secret();
-        let n = k.chars().count();
-        k.chars().skip(n.saturating_sub(4)).collect()
+        key_hint(self.api_key.expose_secret())
     }
+}
+
+/// The last four characters of an API key: enough to tell keys apart in a message, never
+/// enough to use one (every signer's `Debug` shows only this).
+pub fn key_hint(api_key: &str) -> String {
+    let n = api_key.chars().count();
+    api_key.chars().skip(n.saturating_sub(4)).collect()
 }
 
 /// Why keys could not be had. The texts name paths and variables, never a value.

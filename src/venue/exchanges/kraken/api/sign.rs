@@ -49,8 +49,7 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.api_key.chars().count();
-        let tail: String = self.api_key.chars().skip(n.saturating_sub(4)).collect();
+        let tail = crate::venue::live::keys::key_hint(&self.api_key);
         write!(f, "KrakenSigner(api_key: …{tail}, secret: [REDACTED])")
     }
 }

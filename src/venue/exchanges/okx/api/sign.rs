@@ -135,8 +135,7 @@ impl fmt::Debug for Headers {
                 m.entry(n, &"[REDACTED]");
             } else if *n == "OK-ACCESS-KEY" {
                 // The API key is kept out of logs too: its last four characters suffice.
-                let k = v.chars().count();
-                let tail: String = v.chars().skip(k.saturating_sub(4)).collect();
+                let tail = crate::venue::live::keys::key_hint(v);
                 m.entry(n, &format!("…{tail}"));
             } else {
                 m.entry(n, v);
@@ -163,8 +162,7 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.api_key.chars().count();
-        let tail: String = self.api_key.chars().skip(n.saturating_sub(4)).collect();
+        let tail = crate::venue::live::keys::key_hint(&self.api_key);
         write!(
             f,
             "OkxSigner(api_key: …{tail}, secret: [REDACTED], passphrase: [REDACTED])"
