@@ -241,6 +241,9 @@ pub struct Runner {
     observer: Option<Box<dyn RunObserver>>,
     /// The store's write error, once the run has halted for it.
     store_failed: Option<String>,
+    /// The execution port failed in a way that must keep this run halted (the paper
+    /// venue's log could not be written): a re-arm is refused for the rest of the run.
+    venue_failed: Option<String>,
     /// The kill switch's priority lane.
     lane: KillLane,
     /// A kill's cancels already handed to the port while the engine halted, in order:
@@ -282,6 +285,7 @@ impl Runner {
             controls: None,
             observer: None,
             store_failed: None,
+            venue_failed: None,
             panicked: None,
             log_dropped: (0, None),
             lane: KillLane::default(),
@@ -529,6 +533,10 @@ impl Runner {
         }
         if let Some(err) = crate::logging::take_write_failure() {
             self.halt_for_log(&err);
+        }
+        if let Some(err) = self.exec.take_failure() {
+            self.halt_for("venue", err.clone());
+            self.venue_failed = Some(err);
         }
         self.note_dropped_log_lines();
         if self.take_lane(&mut run.inbox, false) {
@@ -852,6 +860,16 @@ impl Runner {
             {
                 let text = format!(
                     "re-arm refused: the store failed ({err}); nothing can be recorded, so this run stays halted: free the disk, then restart pit"
+                );
+                tracing::warn!("{text}");
+                self.engine.raise_alert(AlertLevel::Warn, "operator", text);
+                continue;
+            }
+            if matches!(cmd, Command::ReArm)
+                && let Some(err) = &self.venue_failed
+            {
+                let text = format!(
+                    "re-arm refused: {err}; the venue's record is incomplete, so this run stays halted: free the disk, then restart pit"
                 );
                 tracing::warn!("{text}");
                 self.engine.raise_alert(AlertLevel::Warn, "operator", text);

@@ -83,8 +83,32 @@ pub fn assemble_persisted(
     let store = Store::open_with_cache(&cfg.store.path, cfg.store.cache_mb)?;
     let instruments = cfg.instrument_list();
     let restore = cfg.store.open_orders_on_restart == "restore";
-    let mut rec = crate::store::guard(&cfg.store.path, || store.recover(&instruments, restore))?;
     let dir = crate::emergency::latch::data_dir(&cfg.store.path);
+    // A paper run keeps the paper venue's own log: ask it what the store may lack.
+    let log_path = dir.join(crate::venue::paper::journal::FILE);
+    let paper_log = if mode.ends_with(LIVE_MODE) {
+        None
+    } else {
+        crate::store::guard(&cfg.store.path, || {
+            read_paper_log(&store, &log_path, &instruments)
+        })?
+    };
+    let mut rec = crate::store::guard(&cfg.store.path, || {
+        store.recover_with(
+            &instruments,
+            restore,
+            paper_log.as_ref().map(|l| &l.answers),
+        )
+    })?;
+    if let Some(l) = &paper_log {
+        rec.venue_notes.extend(l.notes.iter().cloned());
+        if rec.counts.orders_settled > 0 {
+            rec.venue_notes.push(format!(
+                "{} order(s) left open were settled by the paper venue's log (filled, cancelled or rejected there)",
+                rec.counts.orders_settled
+            ));
+        }
+    }
     let halted_at_start = halt_at_start(&dir, rec.counts.runs > 0, &mut rec)?;
     let mut parts = assemble(cfg, seed, TradingState::Active)?;
     for (symbol, p) in &rec.positions {
@@ -120,6 +144,27 @@ pub fn assemble_persisted(
         config: format!("{cfg:?}"),
         pid: std::process::id(),
     })?;
+    if !mode.ends_with(LIVE_MODE) {
+        let (next_seq, keep, missing) = match paper_log {
+            Some(l) => (l.next_seq, l.keep, l.missing),
+            None => (1, false, Vec::new()),
+        };
+        let journal = crate::venue::paper::journal::Journal::open(
+            &log_path,
+            run,
+            next_seq,
+            keep,
+            parts.engine.gate().clone(),
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the paper venue's log {}: {e}",
+                log_path.display()
+            )
+        })?;
+        parts.exec.keep_log(journal, next_seq);
+        parts.exec.hand_over(parts.engine.now(), missing);
+    }
     let sink = writer::spawn(
         &store,
         writer::WriterOptions {
@@ -141,6 +186,140 @@ pub fn assemble_persisted(
             at_venue,
         },
     ))
+}
+
+/// What the paper venue's log says at start-up (see [`crate::venue::paper::journal`]).
+struct PaperLog {
+    /// Its word on every order of the runs it covers.
+    answers: crate::store::VenueAnswers,
+    /// Fills it made that the store never got, in the order it made them.
+    missing: Vec<crate::domain::Fill>,
+    /// The venue's next fill number.
+    next_seq: u64,
+    /// The log still holds what the store lacks: append to it rather than start afresh.
+    keep: bool,
+    /// What a person should know (raised as warnings).
+    notes: Vec<String>,
+}
+
+/// Read the paper venue's log at `path` against the store: `None` if there is none.
+///
+/// A fill is in the store when its run's newest stored fill on its symbol is at or past
+/// it (the engine stores a run's fills in the venue's order), or when a later run of
+/// the log stored it under the same number (handed over at an earlier start). The rest
+/// is missing: handed to this run's engine as fills of an earlier run.
+fn read_paper_log(
+    store: &crate::store::Store,
+    path: &std::path::Path,
+    instruments: &[crate::domain::Instrument],
+) -> Result<Option<PaperLog>, crate::store::StoreError> {
+    use crate::store::{VenueAnswer, VenueWord};
+    use crate::venue::paper::journal::{End, VenueLog};
+    let log = match VenueLog::read(path) {
+        Ok(Some(log)) => log,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            // Unreadable (permissions, I/O): the orders are settled without it, as before,
+            // and the new run starts a log afresh; a person should know.
+            tracing::error!(path = %path.display(), error = %e, "cannot read the paper venue's log");
+            return Ok(Some(PaperLog {
+                answers: Default::default(),
+                missing: Vec::new(),
+                next_seq: 1,
+                keep: false,
+                notes: vec![format!(
+                    "the paper venue's log {} could not be read ({e}): orders left open were cancelled without its word",
+                    path.display()
+                )],
+            }));
+        }
+    };
+    let last: std::collections::BTreeMap<(u64, String), u64> = store
+        .last_fills()?
+        .into_iter()
+        .map(|(run, symbol, seq)| ((run, symbol), seq))
+        .collect();
+    let candidates: Vec<_> = log
+        .fills
+        .iter()
+        .filter(|f| f.seq > last.get(&(f.run, f.symbol.clone())).copied().unwrap_or(0))
+        .collect();
+    let runs = &log.runs;
+    let later = |f: &crate::venue::paper::journal::LoggedFill| -> Vec<(u64, u64)> {
+        runs.iter()
+            .filter(|&&r| r > f.run)
+            .map(|&r| (r, f.seq))
+            .collect()
+    };
+    let keys: Vec<(u64, u64)> = candidates.iter().flat_map(|f| later(f)).collect();
+    let present = store.fills_present(&keys)?;
+    let mut missing = Vec::new();
+    let mut notes = Vec::new();
+    let mut unusable = 0usize;
+    for f in candidates {
+        if later(f).iter().any(|k| present.contains(k)) {
+            continue;
+        }
+        let fill = instruments
+            .iter()
+            .find(|i| i.symbol == f.symbol)
+            .ok_or_else(|| format!("{} is not configured now", f.symbol))
+            .and_then(|i| f.to_fill(i));
+        match fill {
+            Ok(fill) => missing.push(fill),
+            Err(why) => {
+                unusable += 1;
+                tracing::error!(run = f.run, id = %f.id, seq = f.seq, %why, "a fill in the paper venue's log cannot be applied");
+            }
+        }
+    }
+    if !missing.is_empty() {
+        notes.push(format!(
+            "the paper venue's log has {} fill(s) the store never got (made just before the last run ended): applied now as fills of an earlier run",
+            missing.len()
+        ));
+    }
+    if unusable > 0 {
+        notes.push(format!(
+            "{unusable} fill(s) in the paper venue's log cannot be applied (instrument not configured now, or its tick or lot changed): positions may be off; see the log, {}",
+            path.display()
+        ));
+    }
+    if log.skipped > 0 {
+        notes.push(format!(
+            "{} unreadable line(s) in the paper venue's log skipped (first at line {}; a line torn by a crash)",
+            log.skipped,
+            log.first_skipped.unwrap_or(0)
+        ));
+    }
+    let answers = crate::store::VenueAnswers {
+        runs: log.runs.iter().copied().collect(),
+        orders: log
+            .orders
+            .iter()
+            .map(|(k, o)| {
+                let word = match o.end {
+                    Some(End::Cancelled) => VenueWord::Cancelled,
+                    Some(End::Rejected(_)) => VenueWord::Rejected,
+                    None => VenueWord::Open,
+                };
+                (
+                    k.clone(),
+                    VenueAnswer {
+                        word,
+                        filled: o.filled,
+                    },
+                )
+            })
+            .collect(),
+    };
+    Ok(Some(PaperLog {
+        answers,
+        keep: !missing.is_empty() || unusable > 0,
+        missing,
+        next_seq: log.max_seq + 1,
+        notes,
+    }))
 }
 
 /// The halt latch and the clean-exit record at start-up: a latch on disk means HALTED

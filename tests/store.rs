@@ -1104,3 +1104,114 @@ fn writer(store: &Store, run: u64, cfg: &Config) -> pit::store::writer::Writer {
         },
     )
 }
+
+/// A restart asks the paper venue's log what became of the orders a crashed run left
+/// open, instead of marking them all cancelled: filled, cancelled or rejected there as it
+/// says (with the size it filled), still open there (the restarted venue no longer holds
+/// it: cancelled), or unknown to it (never reached it: cancelled). A run the log does not
+/// cover is settled as before.
+#[test]
+fn a_restart_settles_orders_left_open_with_the_paper_venues_word() {
+    use VenueWord::*;
+    use pit::store::{VenueAnswer, VenueAnswers, VenueWord};
+    // Per crashed run: what the log says of its two open quotes (lots filled; `None`:
+    // not in the log), whether the log covers the run, and the status and note wanted.
+    type Case = (Option<(VenueWord, bool)>, &'static str, &'static str);
+    let scenarios: [(bool, [Case; 2]); 4] = [
+        (
+            true,
+            [
+                (Some((Open, true)), "FILLED", "filled at the paper venue"),
+                (
+                    Some((Cancelled, false)),
+                    "CANCELLED",
+                    "cancelled at the paper venue",
+                ),
+            ],
+        ),
+        (
+            true,
+            [
+                (
+                    Some((Rejected, false)),
+                    "REJECTED",
+                    "rejected by the paper venue",
+                ),
+                (Some((Open, false)), "CANCELLED", "open at the paper venue"),
+            ],
+        ),
+        (
+            true,
+            [
+                (None, "CANCELLED", "never reached the paper venue"),
+                (Some((Filled, true)), "FILLED", "filled at the paper venue"),
+            ],
+        ),
+        (
+            false,
+            [
+                (
+                    Some((Cancelled, false)),
+                    "CANCELLED",
+                    "cancelled on restart",
+                ),
+                (None, "CANCELLED", "cancelled on restart"),
+            ],
+        ),
+    ];
+    for (covered, cases) in scenarios {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("pit.redb");
+        let (open, _) = crashed_run_with_history(&db);
+        assert_eq!(open.len(), 2, "the crash left its two quotes open");
+        let cfg = temp_cfg(&db);
+        let inst = cfg.instrument_list();
+        let store = Store::open(&db).unwrap();
+        let rows =
+            |store: &Store| -> std::collections::BTreeMap<OrderKey, pit::store::schema::OrderRow> {
+                store
+                    .orders()
+                    .unwrap()
+                    .into_iter()
+                    .map(|o| ((o.run, o.client_id.clone()), o))
+                    .collect()
+            };
+        let before = rows(&store);
+        // Filled in full, or not at all (the quotes are one lot).
+        let filled = |k: &OrderKey, full: bool| {
+            let o = &before[k];
+            let i = inst.iter().find(|i| i.symbol == o.symbol).unwrap();
+            let lots = if full { o.request.spec.qty.0 } else { 0 };
+            i.qty(pit::domain::Qty(lots))
+        };
+        let mut answers = VenueAnswers::default();
+        if covered {
+            answers.runs.insert(open[0].0);
+        }
+        for (k, (said, _, _)) in open.iter().zip(&cases) {
+            if let Some((word, full)) = said {
+                let filled = filled(k, *full);
+                answers.orders.insert(
+                    k.clone(),
+                    VenueAnswer {
+                        word: *word,
+                        filled,
+                    },
+                );
+            }
+        }
+        store
+            .recover_with(&inst, false, Some(&answers))
+            .expect("recover");
+        let after = rows(&store);
+        for (k, (said, status, note)) in open.iter().zip(&cases) {
+            let row = &after[k];
+            let reason = row.reason.clone().unwrap_or_default();
+            assert_eq!(&row.status, status, "{said:?}: {reason}");
+            assert!(reason.contains(note), "{said:?}: {reason}");
+            if covered && let Some((_, full)) = said {
+                assert_eq!(row.filled, filled(k, *full), "{said:?}");
+            }
+        }
+    }
+}

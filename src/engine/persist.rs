@@ -92,6 +92,8 @@ pub struct RecoveredCounts {
     pub positions: u64,
     pub orders_cancelled: u64,
     pub orders_restored: u64,
+    /// Orders left open that the venue's own log settled (filled, cancelled, rejected).
+    pub orders_settled: u64,
 }
 
 /// State read back from the store at start-up.
@@ -118,6 +120,9 @@ pub struct Recovered {
     /// end; its reconciliation settles them in the store.
     pub at_venue: Vec<(u64, String, String)>,
     pub counts: RecoveredCounts,
+    /// What reading the venue's own record found (the paper venue's log): raised as
+    /// warnings at the restart.
+    pub venue_notes: Vec<String>,
 }
 
 /// The audit name and detail of a command, or `None` for the order form's previews, which
@@ -378,6 +383,9 @@ impl Engine {
             c.orders_restored
         );
         self.alert(AlertLevel::Info, "store", text, out);
+        for note in &rec.venue_notes {
+            self.alert(AlertLevel::Warn, "venue", note.clone(), out);
+        }
         if !rec.at_venue.is_empty() {
             let text = format!(
                 "{} order(s) of earlier live runs were open at the restart: the venue's reconciliation says what became of them",

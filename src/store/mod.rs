@@ -410,6 +410,22 @@ impl Store {
         instruments: &[Instrument],
         restore_orders: bool,
     ) -> Result<Recovered, StoreError> {
+        self.recover_with(instruments, restore_orders, None)
+    }
+
+    /// [`Store::recover`], asking `venue` (the paper venue's own log, read at start) what
+    /// became of each order an earlier paper run left open, instead of marking it
+    /// cancelled without asking: filled, cancelled or rejected there (the venue's filled
+    /// size is written), or open when that run ended (the restarted paper venue no longer
+    /// holds it: cancelled, or placed again with `restore_orders`). An order the log does
+    /// not know never reached the venue. Live runs' orders are the live venue's to settle,
+    /// as before.
+    pub fn recover_with(
+        &self,
+        instruments: &[Instrument],
+        restore_orders: bool,
+        venue: Option<&VenueAnswers>,
+    ) -> Result<Recovered, StoreError> {
         let mut rec = Recovered::default();
         let tx = self.db.begin_write()?;
         {
@@ -534,6 +550,34 @@ impl Store {
             }
             let mut events = tx.open_table(ORDER_EVENTS)?;
             for ((run, id), mut row) in open {
+                let answer = venue
+                    .filter(|v| v.runs.contains(&run))
+                    .map(|v| v.orders.get(&(run, id.clone())));
+                if let Some(a) = answer.flatten() {
+                    row.filled = row.filled.max(a.filled);
+                }
+                // Filled in full with no end line: a filled order gets none.
+                let full = filled_lots(&row, instruments) >= row.request.spec.qty.0;
+                let ended = match answer.flatten().map(|a| a.word) {
+                    Some(VenueWord::Filled) => Some(FILLED_AT_VENUE),
+                    Some(VenueWord::Open) if full => Some(FILLED_AT_VENUE),
+                    Some(VenueWord::Cancelled) => Some((
+                        OrderStatus::Cancelled,
+                        "cancelled at the paper venue (its log)",
+                    )),
+                    Some(VenueWord::Rejected) => Some((
+                        OrderStatus::Rejected,
+                        "rejected by the paper venue (its log)",
+                    )),
+                    _ => None,
+                };
+                if let Some((status, note)) = ended {
+                    rec.counts.orders_settled += 1;
+                    row.status = status.as_str().to_string();
+                    close_order(&mut orders, &mut events, run, &id, &row, note)?;
+                    open_orders.remove((run, id.as_str()))?;
+                    continue;
+                }
                 let restore = restore_orders
                     && row.request.owner == crate::domain::Owner::Manual
                     && row.request.spec.kind == crate::domain::OrderKind::Limit
@@ -547,7 +591,13 @@ impl Store {
                     "cancelled on restart; placed again"
                 } else {
                     rec.counts.orders_cancelled += 1;
-                    "cancelled on restart"
+                    match answer {
+                        None => "cancelled on restart",
+                        Some(Some(_)) => {
+                            "open at the paper venue when its run ended; the restarted venue no longer holds it: cancelled"
+                        }
+                        Some(None) => "never reached the paper venue (not in its log): cancelled",
+                    }
                 };
                 row.status = OrderStatus::Cancelled.as_str().to_string();
                 close_order(&mut orders, &mut events, run, &id, &row, note)?;
@@ -657,6 +707,22 @@ impl Store {
                 if ids.contains(row.client_id.as_str()) {
                     out.push(row);
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of the fill keys `(run, seq)` are stored.
+    pub fn fills_present(
+        &self,
+        keys: &[(u64, u64)],
+    ) -> Result<std::collections::BTreeSet<(u64, u64)>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(FILLS)?;
+        let mut out = std::collections::BTreeSet::new();
+        for &k in keys {
+            if t.get(k)?.is_some() {
+                out.insert(k);
             }
         }
         Ok(out)
@@ -782,6 +848,36 @@ fn close_order(
 }
 
 /// Lots already filled on an order row (from its decimal `filled`).
+const FILLED_AT_VENUE: (OrderStatus, &str) =
+    (OrderStatus::Filled, "filled at the paper venue (its log)");
+
+/// What a venue's own record says of the orders of the runs it covers.
+#[derive(Clone, Debug, Default)]
+pub struct VenueAnswers {
+    /// The runs the record covers: an order of another run is not asked about.
+    pub runs: std::collections::BTreeSet<u64>,
+    /// By (run, client id); an order of a covered run missing here never reached it.
+    pub orders: std::collections::BTreeMap<(u64, String), VenueAnswer>,
+}
+
+/// What a venue's own record says of one order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenueAnswer {
+    pub word: VenueWord,
+    /// Base units the venue filled.
+    pub filled: rust_decimal::Decimal,
+}
+
+/// How an order stands at the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VenueWord {
+    Filled,
+    Cancelled,
+    Rejected,
+    /// Still open when the run ended.
+    Open,
+}
+
 fn filled_lots(row: &OrderRow, instruments: &[Instrument]) -> i64 {
     instruments
         .iter()

@@ -80,6 +80,9 @@ impl<P: ExecutionPort + ?Sized> ExecutionPort for GatedPort<P> {
     fn queue_ahead(&self, id: &ClientOrderId) -> Option<crate::domain::Qty> {
         self.inner.queue_ahead(id)
     }
+    fn take_failure(&mut self) -> Option<String> {
+        self.inner.take_failure()
+    }
     fn stats(&self) -> PortStats {
         let mut s = self.inner.stats();
         s.orders_blocked += self.blocked;

@@ -100,6 +100,11 @@ pub trait ExecutionPort: Send {
     fn queue_ahead(&self, _id: &ClientOrderId) -> Option<crate::domain::Qty> {
         None
     }
+    /// A failure that must halt the run (the paper venue could not write its log), once;
+    /// the port has already closed the gate. The runner asks on every turn.
+    fn take_failure(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// One instrument's venue rules as a venue's connection task read them.

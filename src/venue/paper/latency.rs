@@ -73,6 +73,8 @@ pub(super) struct Outbox {
     next_fill_seq: u64,
     latency_out: Duration,
     fees: Fees,
+    /// The venue's own log (a run that persists): every report as the venue makes it.
+    pub(super) journal: Option<super::journal::Journal>,
 }
 
 impl Outbox {
@@ -83,11 +85,20 @@ impl Outbox {
             next_fill_seq: 0,
             latency_out,
             fees,
+            journal: None,
         }
     }
 
     /// Queue a report for an event at venue time `ts`; it is due `latency_out` later.
     pub(super) fn push(&mut self, ts: Timestamp, report: ExecReport) {
+        if let Some(j) = &self.journal {
+            j.report(&report);
+        }
+        self.queue(ts, report);
+    }
+
+    /// Queue a report without logging it (the venue's log has it already).
+    pub(super) fn queue(&mut self, ts: Timestamp, report: ExecReport) {
         let key = (ts + self.latency_out, self.next_report);
         self.next_report += 1;
         self.due.insert(key, report);
@@ -107,7 +118,22 @@ impl Outbox {
             fee: self.fees.of(inst, m.price, Qty(m.qty), m.liquidity),
             liquidity: m.liquidity,
         };
-        self.push(ts, ExecReport::Filled(fill));
+        if let Some(j) = &self.journal {
+            j.fill(inst, &fill);
+        }
+        self.queue(ts, ExecReport::Filled(fill));
+    }
+
+    /// Queue a report due at `at` itself (not logged: an answer from the venue's log).
+    pub(super) fn queue_due(&mut self, at: Timestamp, report: ExecReport) {
+        let key = (at, self.next_report);
+        self.next_report += 1;
+        self.due.insert(key, report);
+    }
+
+    /// Number the next fill `seq` (the venue's numbering carries on across runs).
+    pub(super) fn continue_fills_from(&mut self, seq: u64) {
+        self.next_fill_seq = seq.saturating_sub(1);
     }
 
     /// When the next report is due, if one is waiting.

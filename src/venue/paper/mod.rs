@@ -99,6 +99,7 @@ use latency::{Inbound, Inbox, Match, Outbox};
 use market::{Market, Resting, reducible, signed};
 
 mod fees;
+pub mod journal;
 mod latency;
 mod market;
 #[cfg(test)]
@@ -207,6 +208,27 @@ impl PaperVenue {
     pub fn seed_position(&mut self, instrument: crate::domain::InstrumentId, lots: i64) {
         if let Some(m) = self.markets.get_mut(instrument.index()) {
             m.position = lots;
+        }
+    }
+
+    /// Keep the venue's own log (see [`journal`]); its first fill is numbered `next_seq`.
+    pub fn keep_log(&mut self, journal: journal::Journal, next_seq: u64) {
+        self.out.journal = Some(journal);
+        self.out.continue_fills_from(next_seq);
+    }
+
+    /// Fills an earlier run's venue made that the store never got (read from the venue's
+    /// log at start): they move the venue's position and reach the engine at `at` as
+    /// [`ExecReport::EarlierRunFill`], before anything this run does (call after
+    /// [`PaperVenue::seed_position`]).
+    pub fn hand_over(&mut self, at: Timestamp, fills: Vec<crate::domain::Fill>) {
+        for mut f in fills {
+            if let Some(m) = self.markets.get_mut(f.instrument.index()) {
+                m.position = m.position.saturating_add(signed(f.side, f.qty.0));
+            }
+            f.ts = f.ts.max(at);
+            // Due at once: the venue answers the moment it is asked.
+            self.out.queue_due(at, ExecReport::EarlierRunFill(f));
         }
     }
 
@@ -475,6 +497,9 @@ impl ExecutionPort for PaperVenue {
 
     fn queue_ahead(&self, id: &ClientOrderId) -> Option<Qty> {
         PaperVenue::queue_ahead(self, id)
+    }
+    fn take_failure(&mut self) -> Option<String> {
+        self.out.journal.as_ref()?.take_failure()
     }
     fn stats(&self) -> PortStats {
         self.stats
