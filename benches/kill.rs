@@ -4,9 +4,14 @@
 //! (close the gate, then send the kill command), measures, then re-arms and lets the storm
 //! build up open orders again.
 //!
-//! * **K -> gate seen closed by the port**: from the press to the first call into the
-//!   execution port that finds the gate closed (the `GatedPort` check runs on the same
-//!   thread just before any order is handed over).
+//! * **K -> gate closed to every port**: from the press until `TradingGate::kill` returns.
+//!   From then on no order that adds exposure can pass the `GatedPort` in front of every
+//!   port (it waits for an order caught mid-handover), which the probe checks: **orders
+//!   adding exposure handed after it** counts any that did (must be 0).
+//! * **K -> next port call (finds it closed)**: from the press to the first call into the
+//!   port after it (any call: a market event, a poll, a cancel). This is how soon the
+//!   engine thread next reaches the port, not how long orders can leak: it follows the
+//!   thread's scheduling on a loaded machine.
 //! * **K -> all cancels handed to the port**: from the press to the last of the kill's
 //!   cancels handed to the port (they go out while the engine halts, before the halt's
 //!   state change is dispatched, which is when the observer reads the mark).
@@ -39,6 +44,10 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct Marks {
     pressed: Mutex<Option<Instant>>,
+    /// When `gate.kill()` returned: from then on no order can pass the gate.
+    closed: Mutex<Option<Instant>>,
+    /// Orders that add exposure handed to the port after `closed` (must stay 0).
+    leaked: AtomicU64,
     gate_seen: Mutex<Option<Instant>>,
     cancels_handed: Mutex<Option<(Instant, u32)>>,
     cancels_in_trial: AtomicU64,
@@ -72,6 +81,9 @@ impl Probe {
 impl ExecutionPort for Probe {
     fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
         self.look();
+        if !order.spec.reduce_only && self.marks.closed.lock().unwrap().is_some() {
+            self.marks.leaked.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.submit(now, order)
     }
     fn cancel(&mut self, now: Timestamp, id: &ClientOrderId) {
@@ -277,6 +289,7 @@ fn main() {
     };
 
     let (mut gate_us, mut cancels_us, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    let mut closed_us = Vec::new();
     let (mut resolved_us, mut resolved_engine_ms) = (Vec::new(), Vec::new());
     for _ in 0..trials {
         // Let the storm and the strategies put orders out.
@@ -289,6 +302,9 @@ fn main() {
         let t0 = Instant::now();
         *marks.pressed.lock().unwrap() = Some(t0);
         gate.kill();
+        let closed = Instant::now();
+        *marks.closed.lock().unwrap() = Some(closed);
+        closed_us.push(closed.duration_since(t0).as_secs_f64() * 1e6);
         tx.send(Command::KillSwitch).expect("engine alive");
         let deadline = Instant::now() + Duration::from_secs(5);
         let (handed, n) = loop {
@@ -313,6 +329,7 @@ fn main() {
         cancels_us.push(handed.duration_since(t0).as_secs_f64() * 1e6);
         targets.push(n as f64);
         *marks.pressed.lock().unwrap() = None;
+        *marks.closed.lock().unwrap() = None;
         marks.rearmed.store(false, Ordering::SeqCst);
         tx.send(Command::ReArm).expect("engine alive");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -338,7 +355,8 @@ fn main() {
         result.summary.orders,
     );
     for (name, v) in [
-        ("K -> gate seen closed by the port", &mut gate_us),
+        ("K -> gate closed to every port", &mut closed_us),
+        ("K -> next port call (finds it closed)", &mut gate_us),
         ("K -> all cancels handed to the port", &mut cancels_us),
         ("K -> all resolved (paper, wall, 100x)", &mut resolved_us),
     ] {
@@ -355,6 +373,11 @@ fn main() {
         pct(&mut resolved_engine_ms, 0.5),
         pct(&mut resolved_engine_ms, 0.99),
         pct(&mut resolved_engine_ms, 1.0)
+    );
+    println!(
+        "{:38} {}",
+        "orders adding exposure handed after it",
+        marks.leaked.load(Ordering::Relaxed)
     );
     println!(
         "{:38} p50 {:>9.0}     p99 {:>9.0}     max {:>9.0}",
