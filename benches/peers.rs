@@ -9,22 +9,36 @@
 //! - synthetic books of 500 / 1k / 5k / 10k levels a side, updates uniform over the depth
 //!   and top-weighted;
 //! - frame -> book on the capture's depth frames (pit's decoder against serde structs feeding
-//!   a HashMap or ROI-vector depth), in MB/s of frame text.
+//!   a HashMap or ROI-vector depth), in MB/s of frame text;
+//! - end to end on the capture's events (depth and trades): pit's engine and paper venue
+//!   with no strategies against hftbacktest's backtester driven event by event by a bot that
+//!   does nothing (HashMap and ROI depths); pit's default strategies against a bot quoting
+//!   a post-only bid and ask at the touch, re-quoted when it moves; and from the file (pit's
+//!   `backtest` path, decoding the capture's JSON lines, against hftbacktest reading the
+//!   same events from a `.npy` file), all in ns per market event.
 //!
 //! The capture is `../shared/captures/binance-spot-btcusdt-2024-08-08.jsonl` (or
 //! `PIT_CAPTURES_DIR`); its rows are skipped, saying so, when it is absent. The synthetic
 //! rows always run. `cargo bench --bench peers` (a few seconds; `PEERS_RUNS=N` for more runs).
 
-use hftbacktest::backtest::data::Data;
+use hftbacktest::backtest::assettype::LinearAsset;
+use hftbacktest::backtest::data::{Data, DataSource};
+use hftbacktest::backtest::models::{
+    CommonFees, ConstantLatency, RiskAdverseQueueModel, TradingValueFeeModel,
+};
+use hftbacktest::backtest::{Backtest, ExchangeKind, L2AssetBuilder};
 use hftbacktest::depth::{
     ApplySnapshot, HashMapMarketDepth, INVALID_MAX, INVALID_MIN, L2MarketDepth, MarketDepth,
     ROIVectorMarketDepth,
 };
+use hftbacktest::prelude::{Bot, ElapseResult, OrdType, TimeInForce};
 use hftbacktest::types::{
-    BUY_EVENT, DEPTH_SNAPSHOT_EVENT, EXCH_EVENT, Event, LOCAL_EVENT, SELL_EVENT,
+    BUY_EVENT, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT, EXCH_EVENT, Event, LOCAL_EVENT, SELL_EVENT,
+    TRADE_EVENT,
 };
 use pit::domain::{Level, MarketEvent, MarketEventKind, OrderBook, Price, Qty, Side};
 use pit::record::{CaptureLine, CaptureReader, Direction};
+use pit::venue::MarketDataPort;
 use pit::venue::exchanges::registry::discovering_decoder;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -147,6 +161,7 @@ fn check_same_bbo<D: MarketDepth>(
 // ---------------------------------------------------------------- the Binance capture
 
 struct Capture {
+    path: PathBuf,
     /// Depth frames and the REST snapshot, in receive order.
     lines: Vec<CaptureLine>,
     /// The snapshot, best first, both forms.
@@ -228,6 +243,7 @@ fn load_capture() -> Option<Capture> {
     );
     let upd_hft = upd_pit.iter().map(|&(s, p, q)| to_hft(s, p, q)).collect();
     Some(Capture {
+        path,
         lines,
         snap_pit,
         snap_hft,
@@ -515,6 +531,328 @@ fn synthetic_rows() {
     }
 }
 
+/// The capture's market events as pit's replay decodes them, and as hftbacktest events
+/// (the first snapshot goes to its depth builder, not into the data).
+struct Replayed {
+    path: PathBuf,
+    cfg: pit::config::Config,
+    events: Vec<MarketEvent>,
+    hft: Vec<Event>,
+    snap: (Vec<HftUpd>, Vec<HftUpd>),
+    end: pit::domain::Timestamp,
+}
+
+fn replayed(path: &std::path::Path, strategies: bool) -> Replayed {
+    let mut cfg = pit::config::Config::default();
+    if !strategies {
+        cfg.strategies.market_maker.enabled = false;
+        cfg.strategies.imbalance.enabled = false;
+        cfg.strategies.exit_manager.enabled = false;
+        cfg.strategies.vwap_revert.enabled = false;
+        cfg.strategies.orb.enabled = false;
+    }
+    let a = pit::setup::assemble_replay(&cfg, path, pit::domain::TradingState::Active)
+        .expect("the capture replays");
+    let inst = a.market.instruments()[0].clone();
+    let mut market = a.market;
+    let mut events = Vec::new();
+    while let Some(e) = market.next_event() {
+        events.push(e);
+    }
+    let tick: f64 = inst.tick_size.to_string().parse().expect("tick");
+    let lot: f64 = inst.lot_size.to_string().parse().expect("lot");
+    let (mut hft, mut snap) = (Vec::new(), (Vec::new(), Vec::new()));
+    let ev = |flags: u64, ts: i64, px: f64, qty: f64| Event {
+        ev: EXCH_EVENT | LOCAL_EVENT | flags,
+        exch_ts: ts,
+        local_ts: ts,
+        px,
+        qty,
+        order_id: 0,
+        ival: 0,
+        fval: 0.0,
+    };
+    for e in &events {
+        let ts = e.ts.as_nanos();
+        match &e.kind {
+            MarketEventKind::Snapshot { bids, asks } if snap.0.is_empty() => {
+                snap.0 = bids
+                    .iter()
+                    .map(|l| (true, l.price.0 as f64 * tick, l.qty.0 as f64 * lot))
+                    .collect();
+                snap.1 = asks
+                    .iter()
+                    .map(|l| (false, l.price.0 as f64 * tick, l.qty.0 as f64 * lot))
+                    .collect();
+            }
+            MarketEventKind::Snapshot { .. } | MarketEventKind::Resyncing { .. } => {}
+            MarketEventKind::Level { side, price, qty } => {
+                let s = if side == &Side::Buy {
+                    BUY_EVENT
+                } else {
+                    SELL_EVENT
+                };
+                hft.push(ev(
+                    DEPTH_EVENT | s,
+                    ts,
+                    price.0 as f64 * tick,
+                    qty.0 as f64 * lot,
+                ));
+            }
+            MarketEventKind::Trade(t) => {
+                let s = if t.aggressor == Side::Buy {
+                    BUY_EVENT
+                } else {
+                    SELL_EVENT
+                };
+                hft.push(ev(
+                    TRADE_EVENT | s,
+                    ts,
+                    t.price.0 as f64 * tick,
+                    t.qty.0 as f64 * lot,
+                ));
+            }
+        }
+    }
+    let end = events.last().map(|e| e.ts).unwrap_or_default();
+    Replayed {
+        path: path.to_path_buf(),
+        cfg,
+        events,
+        hft,
+        snap,
+        end,
+    }
+}
+
+/// pit's engine and paper venue over the events in memory, to the last one.
+fn pit_in_memory(r: &Replayed) -> pit::runner::Runner {
+    let a = pit::setup::assemble_replay(&r.cfg, &r.path, pit::domain::TradingState::Active)
+        .expect("the capture replays");
+    let instruments = a.market.instruments().to_vec();
+    pit::runner::Runner::new(
+        a.engine,
+        Box::new(pit::venue::EventFeed::new(instruments, r.events.clone())),
+        Box::new(a.exec),
+        pit::runner::RunOptions {
+            speed: pit::pace::Speed::Max,
+            ..Default::default()
+        },
+    )
+}
+
+/// hftbacktest's backtester on `data`, with the capture's first snapshot in its depth.
+fn hft_backtest<MD, F>(r: &Replayed, data: DataSource<Event>, depth: F) -> Backtest<MD>
+where
+    MD: MarketDepth + ApplySnapshot + L2MarketDepth + 'static,
+    F: Fn() -> MD + 'static,
+{
+    let snap = hft_snapshot_data(&r.snap.0, &r.snap.1);
+    Backtest::builder()
+        .add_asset(
+            L2AssetBuilder::new()
+                .data(vec![data])
+                .latency_model(ConstantLatency::new(5_000_000, 5_000_000))
+                .asset_type(LinearAsset::new(1.0))
+                .fee_model(TradingValueFeeModel::new(CommonFees::new(0.0001, 0.0005)))
+                .exchange(ExchangeKind::PartialFillExchange)
+                .queue_model(RiskAdverseQueueModel::new())
+                .depth(move || {
+                    let mut d = depth();
+                    d.apply_snapshot(&snap);
+                    d
+                })
+                .build()
+                .expect("hftbacktest asset"),
+        )
+        .build()
+        .expect("hftbacktest")
+}
+
+/// A bot that looks at every feed event and does nothing.
+/// How long a bot waits for the next feed at most (engine time): far longer than any
+/// gap in the capture (`i64::MAX` would overflow the backtester's clock).
+const WAIT_NS: i64 = 3_600_000_000_000;
+
+fn hft_noop<MD: MarketDepth>(hbt: &mut Backtest<MD>) -> usize {
+    let mut n = 0;
+    loop {
+        match hbt.wait_next_feed(false, WAIT_NS) {
+            Ok(ElapseResult::EndOfData) | Err(_) => return n,
+            Ok(_) => n += 1,
+        }
+    }
+}
+
+/// A bot quoting a post-only bid and ask of one lot at the touch, cancelled and placed
+/// again whenever the touch moves.
+fn hft_quoting<MD: MarketDepth>(hbt: &mut Backtest<MD>, lot: f64) -> usize {
+    let (mut n, mut next_id) = (0usize, 1u64);
+    let mut quoted: Option<(i64, i64, u64, u64)> = None;
+    loop {
+        match hbt.wait_next_feed(true, WAIT_NS) {
+            Ok(ElapseResult::EndOfData) | Err(_) => return n,
+            Ok(_) => {}
+        }
+        n += 1;
+        let d = hbt.depth(0);
+        let (bid, ask) = (d.best_bid_tick(), d.best_ask_tick());
+        if bid == INVALID_MIN || ask == INVALID_MAX {
+            continue;
+        }
+        if quoted.is_some_and(|(b, a, _, _)| b == bid && a == ask) {
+            continue;
+        }
+        let tick = d.tick_size();
+        if let Some((_, _, b, a)) = quoted {
+            let _ = hbt.cancel(0, b, false);
+            let _ = hbt.cancel(0, a, false);
+        }
+        hbt.clear_inactive_orders(Some(0));
+        let (b, a) = (next_id, next_id + 1);
+        next_id += 2;
+        let _ = hbt.submit_buy_order(
+            0,
+            b,
+            bid as f64 * tick,
+            lot,
+            TimeInForce::GTX,
+            OrdType::Limit,
+            false,
+        );
+        let _ = hbt.submit_sell_order(
+            0,
+            a,
+            ask as f64 * tick,
+            lot,
+            TimeInForce::GTX,
+            OrdType::Limit,
+            false,
+        );
+        quoted = Some((bid, ask, b, a));
+    }
+}
+
+fn e2e_rows(path: &std::path::Path) {
+    let bare = replayed(path, false);
+    let n = bare.events.len();
+    let (tick, lot) = (TICK, LOT);
+    let mid = (bare.snap.0[0].1 + bare.snap.1[0].1) / 2.0;
+    let in_memory = || DataSource::Data(Data::from_data(&bare.hft));
+    // The bots must see the whole capture, and the quoting one must trade.
+    let mut h = hft_backtest(&bare, in_memory(), move || {
+        HashMapMarketDepth::new(tick, lot)
+    });
+    let woke = hft_noop(&mut h);
+    let mut h = hft_backtest(&bare, in_memory(), move || {
+        HashMapMarketDepth::new(tick, lot)
+    });
+    let woke_q = hft_quoting(&mut h, lot);
+    let traded = h.state_values(0).num_trades;
+    let mut r = pit_in_memory(&replayed(path, true));
+    r.run_until(bare.end);
+    eprintln!(
+        "end to end: {n} pit events, {} hftbacktest events; the no-op bot woke {woke} times, the quoting bot {woke_q} times and traded {traded} times; pit's default strategies filled {} times",
+        bare.hft.len(),
+        r.engine.summary().fills
+    );
+    assert!(
+        woke > 0 && traded > 0,
+        "the peer's bots must run over the capture"
+    );
+    let p = median_ns(
+        n,
+        || pit_in_memory(&bare),
+        |mut r| {
+            r.run_until(bare.end);
+            r.engine.summary().fills
+        },
+    );
+    let hh = median_ns(
+        n,
+        || {
+            hft_backtest(&bare, in_memory(), move || {
+                HashMapMarketDepth::new(tick, lot)
+            })
+        },
+        |mut h| hft_noop(&mut h),
+    );
+    let rr = median_ns(
+        n,
+        || {
+            hft_backtest(&bare, in_memory(), move || {
+                ROIVectorMarketDepth::new(tick, lot, mid * 0.95, mid * 1.05)
+            })
+        },
+        |mut h| hft_noop(&mut h),
+    );
+    row(
+        &format!("end to end in memory, no strategies, {n} events"),
+        p,
+        &[("no-op, HashMap", hh), ("no-op, ROI", rr)],
+        "ns/event",
+    );
+
+    let full = replayed(path, true);
+    let p = median_ns(
+        n,
+        || pit_in_memory(&full),
+        |mut r| {
+            r.run_until(full.end);
+            r.engine.summary().fills
+        },
+    );
+    let q = median_ns(
+        n,
+        || {
+            hft_backtest(&full, in_memory(), move || {
+                HashMapMarketDepth::new(tick, lot)
+            })
+        },
+        |mut h| hft_quoting(&mut h, lot),
+    );
+    row(
+        "end to end in memory, default strategies vs quoting",
+        p,
+        &[("quoting, HashMap", q)],
+        "ns/event",
+    );
+
+    // From the file: pit decodes the capture's JSON lines; hftbacktest reads its own
+    // binary form of the same events.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let npy = dir.path().join("capture.npy");
+    let mut f = std::fs::File::create(&npy).expect("npy file");
+    hftbacktest::backtest::data::write_npy(&mut f, &bare.hft).expect("write npy");
+    drop(f);
+    let npy = npy.to_string_lossy().to_string();
+    let p = median_ns(
+        n,
+        || (),
+        |_| {
+            pit::backtest::run(&bare.cfg, &bare.path, None, pit::pace::Speed::Max, None)
+                .expect("backtest")
+                .summary
+                .fills
+        },
+    );
+    let hh = median_ns(
+        n,
+        || {
+            hft_backtest(&bare, DataSource::File(npy.clone()), move || {
+                HashMapMarketDepth::new(tick, lot)
+            })
+        },
+        |mut h| hft_noop(&mut h),
+    );
+    row(
+        "end to end from the file, no strategies",
+        p,
+        &[("no-op, HashMap, .npy", hh)],
+        "ns/event",
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep it short.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -535,6 +873,7 @@ fn main() {
     println!("| measure | pit | hftbacktest | pit / peer |\n|---|---|---|---|");
     if let Some(c) = load_capture() {
         capture_rows(&c);
+        e2e_rows(&c.path);
     }
     synthetic_rows();
 }
