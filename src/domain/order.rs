@@ -94,6 +94,8 @@ pub enum OrderTag {
     Manual,
     KillSwitch,
     Flatten,
+    /// A flatten before a trading session's close (`flat_before_close_minutes`).
+    SessionClose,
 }
 
 impl OrderTag {
@@ -106,6 +108,7 @@ impl OrderTag {
             OrderTag::Manual => "manual",
             OrderTag::KillSwitch => "kill-switch",
             OrderTag::Flatten => "flatten",
+            OrderTag::SessionClose => "session-close",
         }
     }
 }

@@ -14,7 +14,8 @@
 //! kill switch, halts and flattening), `alerts.rs`, `blotter.rs` (fills and order
 //! history for the console, fed from each call's effects), `execstats.rs` (execution
 //! latency, fill ratio and slippage for `/metrics`, fed the same way); `risk/` (the pre-trade checks),
-//! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`.
+//! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`;
+//! `session.rs` (trading windows per instrument, `[[sessions]]`).
 
 mod alerts;
 pub mod blotter;
@@ -29,7 +30,10 @@ mod orders;
 pub mod persist;
 mod portfolio;
 pub mod risk;
+pub mod session;
 mod strategies;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod view;
 
 pub use alerts::{Alert, AlertLevel};
@@ -156,6 +160,8 @@ pub struct Engine {
     /// Our recent fills and every order's history, for the console (decides nothing).
     blotter: blotter::Blotter,
     exec_stats: execstats::ExecStats,
+    /// `[[sessions]]`: trading windows per instrument (empty: trade always).
+    sessions: Vec<session::SessionSlot>,
 }
 
 impl Engine {
@@ -239,6 +245,7 @@ impl Engine {
             venue_rules: vec![VenueRulesState::NotRequired; n],
             blotter: blotter::Blotter::default(),
             exec_stats: execstats::ExecStats::default(),
+            sessions: Vec::new(),
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());
@@ -408,6 +415,9 @@ impl Engine {
             out.append(&mut self.pending);
         }
         self.roll_day(out);
+        if !self.sessions.is_empty() {
+            self.session_tick(out);
+        }
         let state_before = self.state;
         let strategies_before = self.strategy_mask();
         match input {
@@ -481,6 +491,9 @@ impl Engine {
         }
         if !self.pending_restore.is_empty() {
             self.place_restored(out);
+        }
+        if !self.sessions.is_empty() {
+            self.session_timer(out);
         }
         self.run_strategies(out, |s, ctx, buf| s.on_timer(ctx, buf));
     }

@@ -40,6 +40,7 @@ macro_rules! risk_ctx {
             duplicate_id: $e.used_ids.contains(&$req.client_id),
             day_pnl: $f.day_pnl,
             drawdown: $f.drawdown,
+            session: super::session::now_of(&$e.sessions, $req.spec.instrument),
         }
     }};
 }

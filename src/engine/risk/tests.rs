@@ -57,6 +57,7 @@ fn ctx<'a>(inst: &'a Instrument, book: &'a OrderBook) -> RiskCtx<'a> {
         duplicate_id: false,
         day_pnl: Decimal::ZERO,
         drawdown: Decimal::ZERO,
+        session: None,
     }
 }
 
