@@ -95,6 +95,10 @@ pub struct Status {
     /// text shows PnL, fees and equity at it; the JSON keeps the exact figures.
     #[serde(default)]
     pub money_dp: Option<u32>,
+    /// Each instrument's trading session (`[[sessions]]`): `SESSION CLOSED`, `OPEN` ...,
+    /// when it opens or closes next; empty when none is configured.
+    #[serde(default)]
+    pub sessions: Vec<crate::engine::session::SessionView>,
 }
 
 /// How far a kill has got, as the engine counts it: the targets are every order that was
@@ -268,6 +272,7 @@ impl Status {
                 .filter_map(|m| m.instrument.as_ref())
                 .map(crate::domain::Instrument::money_precision)
                 .max(),
+            sessions: v.sessions.clone(),
         }
     }
 
@@ -315,6 +320,20 @@ impl Status {
                 } else {
                     format!("NOT KNOWN, {}", r.text)
                 }
+            );
+        }
+        for x in &self.sessions {
+            s += &format!(
+                "session {}: {}{}, {} ({})\n",
+                x.symbol,
+                x.state,
+                if x.suspended {
+                    ": no new orders (reduce-only exits pass)"
+                } else {
+                    ""
+                },
+                x.next,
+                x.window
             );
         }
         if let Some(e) = &self.store_failed {

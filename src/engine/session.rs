@@ -580,10 +580,13 @@ impl Engine {
                 self.alert_kind(AlertLevel::Info, "session", "SESSION_SUSPENDED", text, out);
                 self.session_flatten(k, out);
             } else if !phase.suspended() && was_suspended != Some(false) {
-                let text = format!(
-                    "SESSION_RESUMED {symbol}: {} ({window}) until {until_text}; window closes {next_text}",
+                let mut text = format!(
+                    "SESSION_RESUMED {symbol}: {} ({window}) until {until_text}",
                     phase.word()
                 );
+                if next_text != until_text {
+                    text.push_str(&format!("; window closes {next_text}"));
+                }
                 self.alert_kind(AlertLevel::Info, "session", "SESSION_RESUMED", text, out);
             } else if phase == SessionPhase::Closing {
                 let text = format!(

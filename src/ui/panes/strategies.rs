@@ -1,4 +1,5 @@
-//! Strategies: number, toggle key, name, state (ON/OFF/HELD), position, PnL, open orders,
+//! Strategies: number, toggle key, name, state (ON/OFF/HELD, or SESSION CLOSED when its
+//! instrument's trading session is), position, PnL, open orders,
 //! last signal. Columns are sized to their widest figure and dropped whole on a narrow
 //! pane; the last signal ends at a word with `…` rather than inside a number.
 
@@ -35,6 +36,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .map(|(n, s)| {
             let (state, style) = if !s.enabled {
                 ("OFF", t.style(Role::Dim))
+            } else if let Some(session) = &s.session {
+                // Its instrument's session is closed: its new orders are held.
+                (session.as_str(), t.style(Role::Warning))
             } else if s.held {
                 ("HELD", t.style(Role::Warning))
             } else {
