@@ -107,6 +107,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// `[[sessions]]`: trading windows per instrument (none: trade always).
     pub sessions: Vec<crate::engine::session::SessionConfig>,
+    /// `[aged_positions]`: closing positions left open too long.
+    pub aged_positions: crate::engine::aged::AgedParams,
 }
 
 impl Default for Config {
@@ -133,6 +135,7 @@ impl Default for Config {
             metrics: crate::metrics::MetricsConfig::default(),
             notify: crate::notify::NotifyConfig::default(),
             sessions: Vec::new(),
+            aged_positions: crate::engine::aged::AgedParams::default(),
         }
     }
 }
@@ -365,6 +368,7 @@ impl Config {
         within("recording", self.recording.validate())?;
         within("live", self.live.validate())?;
         within("log", self.log.validate())?;
+        within("aged_positions", self.aged_positions.validate())?;
         crate::engine::session::build_sessions(&self.sessions, &self.instrument_list())?;
         Ok(())
     }

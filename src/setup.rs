@@ -52,6 +52,7 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
         start,
     });
     engine.set_sessions(sessions);
+    engine.set_aged(cfg.aged_positions.clone());
     Ok(Assembled {
         engine,
         market,
@@ -321,6 +322,7 @@ pub fn assemble_replay(
         start,
     });
     engine.set_sessions(sessions);
+    engine.set_aged(cfg.aged_positions.clone());
     Ok(ReplayAssembled {
         engine,
         market,

@@ -96,6 +96,8 @@ pub enum OrderTag {
     Flatten,
     /// A flatten before a trading session's close (`flat_before_close_minutes`).
     SessionClose,
+    /// The aged-position manager's close (`[aged_positions]`).
+    AgedPosition,
 }
 
 impl OrderTag {
@@ -109,6 +111,7 @@ impl OrderTag {
             OrderTag::KillSwitch => "kill-switch",
             OrderTag::Flatten => "flatten",
             OrderTag::SessionClose => "session-close",
+            OrderTag::AgedPosition => "aged-position",
         }
     }
 }

@@ -15,8 +15,10 @@
 //! history for the console, fed from each call's effects), `execstats.rs` (execution
 //! latency, fill ratio and slippage for `/metrics`, fed the same way); `risk/` (the pre-trade checks),
 //! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`;
-//! `session.rs` (trading windows per instrument, `[[sessions]]`).
+//! `session.rs` (trading windows per instrument, `[[sessions]]`); `aged.rs` (the
+//! aged-position manager, `[aged_positions]`).
 
+pub mod aged;
 mod alerts;
 pub mod blotter;
 pub mod clock;
@@ -162,6 +164,8 @@ pub struct Engine {
     exec_stats: execstats::ExecStats,
     /// `[[sessions]]`: trading windows per instrument (empty: trade always).
     sessions: Vec<session::SessionSlot>,
+    /// `[aged_positions]`: the aged-position manager (off unless [`Engine::set_aged`]).
+    aged: aged::Aged,
 }
 
 impl Engine {
@@ -246,6 +250,13 @@ impl Engine {
             blotter: blotter::Blotter::default(),
             exec_stats: execstats::ExecStats::default(),
             sessions: Vec::new(),
+            aged: aged::Aged::new(
+                aged::AgedParams {
+                    enabled: false,
+                    ..aged::AgedParams::default()
+                },
+                n,
+            ),
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());
@@ -495,6 +506,7 @@ impl Engine {
         if !self.sessions.is_empty() {
             self.session_timer(out);
         }
+        self.aged_timer(out);
         self.run_strategies(out, |s, ctx, buf| s.on_timer(ctx, buf));
     }
 }

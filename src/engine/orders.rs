@@ -398,6 +398,9 @@ impl Engine {
         if let Owner::Strategy(s) = order.req.owner {
             self.call_strategy(s, out, |st, ctx, buf| st.on_order_closed(ctx, &order, buf));
         }
+        if order.req.tag == crate::domain::OrderTag::AgedPosition {
+            self.aged_order_closed(&order);
+        }
         self.closed_orders.push_back(order);
         while self.closed_orders.len() > self.cfg.closed_orders_len {
             self.closed_orders.pop_front();

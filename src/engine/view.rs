@@ -374,6 +374,9 @@ pub struct EngineView {
     /// Each instrument's trading session (`[[sessions]]`; empty: every one trades always).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<super::session::SessionView>,
+    /// The aged-position manager (`[aged_positions]`; `None` when off and idle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aged: Option<super::aged::AgedView>,
 }
 
 /// Where the durable halt latch stands.
@@ -443,6 +446,7 @@ impl Engine {
             halt_latch: HaltLatchState::NotLatched,
             store_failed: None,
             sessions: self.session_views(),
+            aged: self.aged_view(),
         }
     }
 

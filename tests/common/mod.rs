@@ -349,6 +349,7 @@ pub fn view() -> EngineView {
         halt_latch: Default::default(),
         store_failed: None,
         sessions: Vec::new(),
+        aged: None,
     }
 }
 
