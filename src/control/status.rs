@@ -99,6 +99,9 @@ pub struct Status {
     /// when it opens or closes next; empty when none is configured.
     #[serde(default)]
     pub sessions: Vec<crate::engine::session::SessionView>,
+    /// The aged-position manager and the positions it follows (`None`: off).
+    #[serde(default)]
+    pub aged: Option<crate::engine::aged::AgedView>,
 }
 
 /// How far a kill has got, as the engine counts it: the targets are every order that was
@@ -273,6 +276,7 @@ impl Status {
                 .map(crate::domain::Instrument::money_precision)
                 .max(),
             sessions: v.sessions.clone(),
+            aged: v.aged.clone(),
         }
     }
 
@@ -335,6 +339,23 @@ impl Status {
                 x.next,
                 x.window
             );
+        }
+        if let Some(a) = &self.aged {
+            for p in &a.positions {
+                s += &format!(
+                    "aged {}: {} {}h, {} (attempts {}){}\n",
+                    p.symbol,
+                    p.phase,
+                    p.age_hours,
+                    p.action,
+                    p.attempts,
+                    if a.state == "HELD" {
+                        ", held while HALTED"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         if let Some(e) = &self.store_failed {
             s += &format!(
