@@ -262,6 +262,23 @@ impl Engine {
         self.open_orders.get(id)
     }
 
+    /// Another exit on instrument `inst` was approved: the manager's working order there
+    /// is cancelled (not a failure); it sizes its next one to what the other leaves.
+    pub(super) fn aged_yield(&mut self, inst: InstrumentId, out: &mut Vec<Effect>) {
+        let i = inst.index();
+        let Some(id) = self
+            .aged_order(i)
+            .filter(|o| !o.cancel_pending)
+            .map(|o| o.id().clone())
+        else {
+            return;
+        };
+        if let Some(s) = self.aged.states[i].as_mut() {
+            s.replacing = true;
+        }
+        self.request_cancel(&id, out);
+    }
+
     /// Called when one of the manager's orders closed: a rejection, or an IOC or a
     /// limit that ended without closing the position and that the manager did not cancel
     /// itself, is a failure (the next try waits, doubling); a fill resets the count.
@@ -924,6 +941,32 @@ mod tests {
         let out = tick(&mut e, at(t0, 24 * H));
         let s = submits(&out);
         assert_eq!(s[0].spec.qty.0, 600, "only what the other exit leaves");
+    }
+
+    #[test]
+    fn another_exit_takes_precedence_over_the_managers_resting_close() {
+        let t0 = ts("2026-01-05T00:00:00Z");
+        let mut e = long_one(t0);
+        let t = at(t0, 24 * H);
+        let grace = submits(&tick(&mut e, t)).pop().expect("grace limit");
+        accept(&mut e, t, &grace.client_id);
+        // A stop (here: a person's reduce-only market sell of 0.7) is not refused because
+        // the manager's limit holds the whole position: it goes, and the limit is
+        // cancelled.
+        let out = step(
+            &mut e,
+            t,
+            manual(Side::Sell, OrderKind::Market, None, 700, true),
+        );
+        let stop = submits(&out).pop().expect("the other exit passes");
+        assert_eq!(cancels(&out), vec![grace.client_id.clone()]);
+        cancelled(&mut e, t, &grace.client_id);
+        step(&mut e, t, fill(t, 2, &stop, 599_990));
+        // The manager goes on with what is left, without counting a failure.
+        let out = tick(&mut e, at(t0, 24 * H + 1));
+        let s = submits(&out);
+        assert_eq!((s.len(), s[0].spec.qty.0), (1, 300), "{out:?}");
+        assert_eq!(e.aged.states[0].as_ref().unwrap().failures, 0);
     }
 
     #[test]

@@ -966,7 +966,7 @@ mod engine_tests {
         let text = alert_texts(&out);
         assert!(text.contains("SESSION_RESUMED BTC-USD: OPEN"), "{text}");
         assert!(
-            text.contains("window closes Mon 2026-03-09 09:55 EDT (13:55Z)"),
+            text.contains("until Mon 2026-03-09 09:55 EDT (13:55Z)"),
             "{text}"
         );
         assert_eq!(submits(&out).len(), 1, "{text}");
