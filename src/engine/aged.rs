@@ -467,12 +467,14 @@ impl Engine {
             }
             let wrong_kind = st.phase.at_market() != (o.req.spec.kind == OrderKind::Market);
             let too_big = o.remaining().0 > qty.max(0);
-            let reprice = match (want_price, o.req.spec.price) {
-                (Some(w), Some(p)) => {
-                    w != p && self.now.since(st.placed).as_secs() >= self.aged.params.reprice_secs
-                }
+            // The limit moved (PROGRESSIVE, or a new average), or the position grew past
+            // it: replaced, at most every `reprice_secs`.
+            let stale = match (want_price, o.req.spec.price) {
+                (Some(w), Some(p)) => w != p || o.remaining().0 < qty,
                 _ => false,
             };
+            let reprice =
+                stale && self.now.since(st.placed).as_secs() >= self.aged.params.reprice_secs;
             if wrong_kind || too_big || reprice {
                 let oid = o.id().clone();
                 if let Some(s) = self.aged.states[i].as_mut() {
@@ -941,6 +943,34 @@ mod tests {
         let out = tick(&mut e, at(t0, 24 * H));
         let s = submits(&out);
         assert_eq!(s[0].spec.qty.0, 600, "only what the other exit leaves");
+    }
+
+    #[test]
+    fn a_position_that_grows_gets_its_limit_resized_at_the_new_breakeven() {
+        let t0 = ts("2026-01-05T00:00:00Z");
+        let mut e = long_one(t0);
+        let t = at(t0, 24 * H);
+        let grace = submits(&tick(&mut e, t)).pop().expect("grace limit");
+        accept(&mut e, t, &grace.client_id);
+        // Someone buys 1 more at 60011.0: 2 BTC at 60006.0.
+        let out = step(
+            &mut e,
+            t,
+            manual(Side::Buy, OrderKind::Limit, Some(600_110), 1_000, false),
+        );
+        let buy = submits(&out).pop().unwrap();
+        step(&mut e, t, fill(t, 2, &buy, 600_110));
+        assert_eq!(e.position(InstrumentId(0)).avg_price, dec!(60006.0));
+        // Not before reprice_secs.
+        assert!(cancels(&tick(&mut e, at(t0, 24 * H + 30))).is_empty());
+        let out = tick(&mut e, at(t0, 24 * H + 60));
+        assert_eq!(cancels(&out), vec![grace.client_id.clone()]);
+        cancelled(&mut e, at(t0, 24 * H + 60), &grace.client_id);
+        let s = submits(&tick(&mut e, at(t0, 24 * H + 61)));
+        assert_eq!(
+            (s[0].spec.qty.0, s[0].spec.price),
+            (2_000, Some(Price(600_060)))
+        );
     }
 
     #[test]
