@@ -143,6 +143,7 @@ fn risk_check(c: &mut Criterion) {
                     duplicate_id: false,
                     day_pnl: Decimal::ZERO,
                     drawdown: Decimal::ZERO,
+                    session: None,
                 };
                 black_box(risk.check(req, &ctx).is_ok())
             },

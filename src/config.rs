@@ -105,6 +105,10 @@ pub struct Config {
     pub metrics: crate::metrics::MetricsConfig,
     /// `[notify]`: messages for CRITICAL alerts, the kill switch, big fills, the day's end.
     pub notify: crate::notify::NotifyConfig,
+    /// `[[sessions]]`: trading windows per instrument (none: trade always).
+    pub sessions: Vec<crate::engine::session::SessionConfig>,
+    /// `[aged_positions]`: closing positions left open too long.
+    pub aged_positions: crate::engine::aged::AgedParams,
 }
 
 impl Default for Config {
@@ -130,6 +134,8 @@ impl Default for Config {
             book: crate::venue::exchanges::decode::BookLimits::default(),
             metrics: crate::metrics::MetricsConfig::default(),
             notify: crate::notify::NotifyConfig::default(),
+            sessions: Vec::new(),
+            aged_positions: crate::engine::aged::AgedParams::default(),
         }
     }
 }
@@ -362,6 +368,8 @@ impl Config {
         within("recording", self.recording.validate())?;
         within("live", self.live.validate())?;
         within("log", self.log.validate())?;
+        within("aged_positions", self.aged_positions.validate())?;
+        crate::engine::session::build_sessions(&self.sessions, &self.instrument_list())?;
         Ok(())
     }
 
@@ -867,6 +875,40 @@ mod tests {
             (line, key.as_str()),
             (Some(2), "strategies.vwap_revert.risk_units")
         );
+    }
+
+    #[test]
+    fn sessions_are_read_and_bad_ones_named_with_key_and_line() {
+        let c = Config::parse(
+            "[[sessions]]\nsymbol = \"BTC-USD\"\ntimezone = \"America/New_York\"\nstart = \"09:30\"\nend = \"16:00\"\nallowed_weekdays = [\"Mon\", \"Fri\"]\nflat_before_close_minutes = 5\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.sessions.len(), 1);
+        assert_eq!(c.sessions[0].flat_before_close_minutes, 5);
+        let base = "seed = 1\n[[sessions]]\nsymbol = \"BTC-USD\"\n";
+        let (line, key, msg) = err(&format!(
+            "{base}timezone = \"Mars/Base\"\nstart = \"09:30\"\nend = \"16:00\"\n"
+        ));
+        assert_eq!((line, key.as_str()), (Some(4), "sessions[0].timezone"));
+        assert!(msg.contains("unknown time zone"), "{msg}");
+        let (line, key, msg) = err(&format!(
+            "{base}timezone = \"UTC\"\nstart = \"9:30\"\nend = \"16:00\"\n"
+        ));
+        assert_eq!((line, key.as_str()), (Some(5), "sessions[0].start"));
+        assert!(msg.contains("HH:MM"), "{msg}");
+        let (line, key, msg) = err(&format!(
+            "{base}timezone = \"UTC\"\nstart = \"09:30\"\nend = \"16:00\"\nallowed_weekdays = [\"Mon\", \"Caturday\"]\n"
+        ));
+        assert_eq!(
+            (line, key.as_str()),
+            (Some(7), "sessions[0].allowed_weekdays")
+        );
+        assert!(msg.contains("Caturday"), "{msg}");
+        let (line, key, _) = err(&format!(
+            "{base}timezone = \"UTC\"\nstart = \"09:30\"\nend = \"16:00\"\nopen_minutes = 3\n"
+        ));
+        assert_eq!((line, key.as_str()), (Some(7), "sessions[0].open_minutes"));
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub fn status_line(v: &EngineView) -> String {
     if !feeds.is_empty() {
         feeds = format!(" | feed{feeds}");
     }
+    // Trading sessions not open (`[[sessions]]`).
+    for x in v.sessions.iter().filter(|x| x.state != "OPEN") {
+        feeds.push_str(&format!(" | {} {}", x.state, x.symbol));
+    }
     format!(
         "{} {}{}{} |{}{feeds} | pnl {} (real {} unreal {} fees {}) | open {} | fills {} | events {}",
         v.now.hms_millis(),

@@ -959,6 +959,7 @@ impl Runner {
                 Effect::OrderUpdate(_)
                 | Effect::PositionChanged { .. }
                 | Effect::EquityPeak(_)
+                | Effect::AgedPosition { .. }
                 | Effect::TradeClosed(_)
                 | Effect::StrategyToggled { .. } => {}
             }

@@ -38,7 +38,9 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
     } else {
         crate::runner::wall_now()
     };
-    let engine = Engine::new(EngineSetup {
+    let sessions = crate::engine::session::build_sessions(&cfg.sessions, &instruments)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.message))?;
+    let mut engine = Engine::new(EngineSetup {
         config: cfg.engine.clone(),
         kill: cfg.kill_switch.clone(),
         instruments,
@@ -49,6 +51,8 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
         initial_state,
         start,
     });
+    engine.set_sessions(sessions);
+    engine.set_aged(cfg.aged_positions.clone());
     Ok(Assembled {
         engine,
         market,
@@ -469,7 +473,23 @@ pub fn assemble_replay(
         let left = s.saturating_add(d).saturating_sub(start.0);
         Some(std::time::Duration::from_nanos(left.max(0) as u64))
     });
-    let engine = Engine::new(EngineSetup {
+    // Sessions apply to the recording's instruments of the same symbol; one for a symbol
+    // the recording lacks is said and left out.
+    let mut sessions = Vec::new();
+    for (n, sc) in cfg.sessions.iter().enumerate() {
+        if instruments.iter().any(|i| i.symbol == sc.symbol) {
+            let s = sc
+                .build(&instruments)
+                .map_err(|e| anyhow::anyhow!("sessions[{n}].{}: {}", e.key, e.message))?;
+            sessions.push(s);
+        } else {
+            notes.push(format!(
+                "sessions[{n}].symbol = {:?} is not in the recording: that session is not applied",
+                sc.symbol
+            ));
+        }
+    }
+    let mut engine = Engine::new(EngineSetup {
         config: cfg.engine.clone(),
         kill: cfg.kill_switch.clone(),
         instruments,
@@ -480,6 +500,8 @@ pub fn assemble_replay(
         initial_state,
         start,
     });
+    engine.set_sessions(sessions);
+    engine.set_aged(cfg.aged_positions.clone());
     Ok(ReplayAssembled {
         engine,
         market,

@@ -95,6 +95,13 @@ pub struct Status {
     /// text shows PnL, fees and equity at it; the JSON keeps the exact figures.
     #[serde(default)]
     pub money_dp: Option<u32>,
+    /// Each instrument's trading session (`[[sessions]]`): `SESSION CLOSED`, `OPEN` ...,
+    /// when it opens or closes next; empty when none is configured.
+    #[serde(default)]
+    pub sessions: Vec<crate::engine::session::SessionView>,
+    /// The aged-position manager and the positions it follows (`None`: off).
+    #[serde(default)]
+    pub aged: Option<crate::engine::aged::AgedView>,
 }
 
 /// How far a kill has got, as the engine counts it: the targets are every order that was
@@ -268,6 +275,8 @@ impl Status {
                 .filter_map(|m| m.instrument.as_ref())
                 .map(crate::domain::Instrument::money_precision)
                 .max(),
+            sessions: v.sessions.clone(),
+            aged: v.aged.clone(),
         }
     }
 
@@ -316,6 +325,37 @@ impl Status {
                     format!("NOT KNOWN, {}", r.text)
                 }
             );
+        }
+        for x in &self.sessions {
+            s += &format!(
+                "session {}: {}{}, {} ({})\n",
+                x.symbol,
+                x.state,
+                if x.suspended {
+                    ": no new orders (reduce-only exits pass)"
+                } else {
+                    ""
+                },
+                x.next,
+                x.window
+            );
+        }
+        if let Some(a) = &self.aged {
+            for p in &a.positions {
+                s += &format!(
+                    "aged {}: {} {}h, {} (attempts {}){}\n",
+                    p.symbol,
+                    p.phase,
+                    p.age_hours,
+                    p.action,
+                    p.attempts,
+                    if a.state == "HELD" {
+                        ", held while HALTED"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         if let Some(e) = &self.store_failed {
             s += &format!(

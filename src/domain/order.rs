@@ -94,6 +94,10 @@ pub enum OrderTag {
     Manual,
     KillSwitch,
     Flatten,
+    /// A flatten before a trading session's close (`flat_before_close_minutes`).
+    SessionClose,
+    /// The aged-position manager's close (`[aged_positions]`).
+    AgedPosition,
 }
 
 impl OrderTag {
@@ -106,6 +110,8 @@ impl OrderTag {
             OrderTag::Manual => "manual",
             OrderTag::KillSwitch => "kill-switch",
             OrderTag::Flatten => "flatten",
+            OrderTag::SessionClose => "session-close",
+            OrderTag::AgedPosition => "aged-position",
         }
     }
 }

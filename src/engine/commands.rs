@@ -159,6 +159,12 @@ pub enum Effect {
     },
     /// An operator command and its outcome, for the audit log.
     Audit(AuditEntry),
+    /// The aged-position manager's state for one instrument's position changed (for the
+    /// store; `None`: it no longer follows one).
+    AgedPosition {
+        symbol: String,
+        state: Option<Box<super::aged::AgedState>>,
+    },
 }
 
 /// The risk verdict on an order the console is about to send.

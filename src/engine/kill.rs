@@ -95,9 +95,11 @@ impl KillProgress {
     }
 }
 
-/// The engine's own reduce-only closing orders (flatten, the kill switch's exits).
+/// The engine's own reduce-only closing orders (flatten, the kill switch's exits). The
+/// aged-position manager's are not: a halt cancels them (it waits for a re-arm), and a
+/// flatten replaces them.
 fn is_closing_order(o: &Order) -> bool {
-    o.req.owner == Owner::System && o.req.spec.reduce_only
+    o.req.owner == Owner::System && o.req.spec.reduce_only && o.req.tag != OrderTag::AgedPosition
 }
 
 impl Engine {

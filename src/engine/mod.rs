@@ -14,8 +14,11 @@
 //! kill switch, halts and flattening), `alerts.rs`, `blotter.rs` (fills and order
 //! history for the console, fed from each call's effects), `execstats.rs` (execution
 //! latency, fill ratio and slippage for `/metrics`, fed the same way); `risk/` (the pre-trade checks),
-//! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`.
+//! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`;
+//! `session.rs` (trading windows per instrument, `[[sessions]]`); `aged.rs` (the
+//! aged-position manager, `[aged_positions]`).
 
+pub mod aged;
 mod alerts;
 pub mod blotter;
 pub mod clock;
@@ -29,7 +32,10 @@ mod orders;
 pub mod persist;
 mod portfolio;
 pub mod risk;
+pub mod session;
 mod strategies;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod view;
 
 pub use alerts::{Alert, AlertLevel};
@@ -156,6 +162,10 @@ pub struct Engine {
     /// Our recent fills and every order's history, for the console (decides nothing).
     blotter: blotter::Blotter,
     exec_stats: execstats::ExecStats,
+    /// `[[sessions]]`: trading windows per instrument (empty: trade always).
+    sessions: Vec<session::SessionSlot>,
+    /// `[aged_positions]`: the aged-position manager (off unless [`Engine::set_aged`]).
+    aged: aged::Aged,
 }
 
 impl Engine {
@@ -239,6 +249,14 @@ impl Engine {
             venue_rules: vec![VenueRulesState::NotRequired; n],
             blotter: blotter::Blotter::default(),
             exec_stats: execstats::ExecStats::default(),
+            sessions: Vec::new(),
+            aged: aged::Aged::new(
+                aged::AgedParams {
+                    enabled: false,
+                    ..aged::AgedParams::default()
+                },
+                n,
+            ),
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());
@@ -408,6 +426,9 @@ impl Engine {
             out.append(&mut self.pending);
         }
         self.roll_day(out);
+        if !self.sessions.is_empty() {
+            self.session_tick(out);
+        }
         let state_before = self.state;
         let strategies_before = self.strategy_mask();
         match input {
@@ -482,6 +503,10 @@ impl Engine {
         if !self.pending_restore.is_empty() {
             self.place_restored(out);
         }
+        if !self.sessions.is_empty() {
+            self.session_timer(out);
+        }
+        self.aged_timer(out);
         self.run_strategies(out, |s, ctx, buf| s.on_timer(ctx, buf));
     }
 }

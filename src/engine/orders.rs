@@ -40,8 +40,19 @@ macro_rules! risk_ctx {
             duplicate_id: $e.used_ids.contains(&$req.client_id),
             day_pnl: $f.day_pnl,
             drawdown: $f.drawdown,
+            session: super::session::now_of(&$e.sessions, $req.spec.instrument),
         }
     }};
+}
+
+/// Whether working order `o` is the aged-position manager's close, which gives way to
+/// the new reduce-only exit `req` of someone else.
+fn yields_to(o: &Order, req: &OrderRequest) -> bool {
+    use crate::domain::OrderTag;
+    o.req.spec.reduce_only
+        && o.req.tag == OrderTag::AgedPosition
+        && req.spec.reduce_only
+        && req.tag != OrderTag::AgedPosition
 }
 
 impl Engine {
@@ -122,6 +133,12 @@ impl Engine {
             // every reduce-only order at its own position, so even if one still fills the
             // two cannot flip it.
             if o.req.spec.reduce_only && o.cancel_pending {
+                continue;
+            }
+            // The aged-position manager's close yields to any other exit: it is cancelled
+            // when that exit is approved (`Engine::aged_yield`), so it counts as a cancel
+            // in flight.
+            if yields_to(o, req) {
                 continue;
             }
             let rem = i128::from(o.remaining().0);
@@ -255,6 +272,11 @@ impl Engine {
         let ctx = risk_ctx!(self, figures, &req);
         match self.risk.check(req, &ctx) {
             Ok(approved) => {
+                if approved.spec.reduce_only
+                    && approved.tag != crate::domain::OrderTag::AgedPosition
+                {
+                    self.aged_yield(approved.spec.instrument, out);
+                }
                 let id = approved.client_id.clone();
                 self.used_ids.insert(id.clone());
                 let mut order = Order::new((*approved).clone(), self.now);
@@ -396,6 +418,9 @@ impl Engine {
         }
         if let Owner::Strategy(s) = order.req.owner {
             self.call_strategy(s, out, |st, ctx, buf| st.on_order_closed(ctx, &order, buf));
+        }
+        if order.req.tag == crate::domain::OrderTag::AgedPosition {
+            self.aged_order_closed(&order);
         }
         self.closed_orders.push_back(order);
         while self.closed_orders.len() > self.cfg.closed_orders_len {

@@ -119,6 +119,8 @@ pub struct Recovered {
     /// Orders a live run left open: (run, client id, symbol). Only the venue knows their
     /// end; its reconciliation settles them in the store.
     pub at_venue: Vec<(u64, String, String)>,
+    /// The aged-position manager's state per position (`aged_positions` table).
+    pub aged: Vec<super::aged::AgedState>,
     pub counts: RecoveredCounts,
     /// What reading the venue's own record found (the paper venue's log): raised as
     /// warnings at the restart.
@@ -290,6 +292,7 @@ impl Engine {
     pub fn restore(&mut self, rec: Recovered) {
         let mut out = Vec::new();
         let unknown = self.restore_positions(&rec);
+        self.restore_aged(&rec.aged, &mut out);
         self.restore_strategies(&rec);
         self.pending_restore = rec.restore_orders.clone();
         self.alert_recovered(&rec, &unknown, &mut out);

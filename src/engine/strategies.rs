@@ -86,6 +86,12 @@ impl Engine {
                     }
                     return;
                 }
+                if !self.session_allows(&oi.spec) {
+                    // The instrument's session is closed (or limit-only): held like
+                    // PAUSED holds it, not refused on every attempt.
+                    self.strat_stats[s as usize].held += 1;
+                    return;
+                }
                 if let Some(r) = oi.risk.take() {
                     match self.risk_sized_qty(s, &oi.spec, r, out) {
                         Some(q) => oi.spec.qty = q,

@@ -74,6 +74,10 @@ pub struct StrategyView {
     pub held_orders: u64,
     pub refused_orders: u64,
     pub last_signal: Option<String>,
+    /// Its instrument's trading session stops its new orders: `SESSION CLOSED` or
+    /// `CLOSING (flat)` (`[[sessions]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// Engine health counters.
@@ -367,6 +371,12 @@ pub struct EngineView {
     /// The store could not write (the error): nothing shown since is durable, the gate is
     /// closed and the run is halted for good; set by the runner.
     pub store_failed: Option<String>,
+    /// Each instrument's trading session (`[[sessions]]`; empty: every one trades always).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<super::session::SessionView>,
+    /// The aged-position manager (`[aged_positions]`; `None` when off and idle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aged: Option<super::aged::AgedView>,
 }
 
 /// Where the durable halt latch stands.
@@ -435,6 +445,8 @@ impl Engine {
             engine_lag: std::time::Duration::ZERO,
             halt_latch: HaltLatchState::NotLatched,
             store_failed: None,
+            sessions: self.session_views(),
+            aged: self.aged_view(),
         }
     }
 
@@ -538,6 +550,12 @@ impl Engine {
                     held_orders: st.held,
                     refused_orders: st.refused,
                     last_signal: slot.strategy.last_signal().map(str::to_string),
+                    session: slot
+                        .strategy
+                        .instrument()
+                        .and_then(|i| self.session_now(i))
+                        .filter(|n| n.phase.suspended())
+                        .map(|n| n.phase.word().to_string()),
                 }
             })
             .collect()

@@ -110,6 +110,7 @@ macro_rules! each_table {
             $f(STATE, $($arg),*)?,
             $f(AUDIT, $($arg),*)?,
             $f(META, $($arg),*)?,
+            $f(AGED, $($arg),*)?,
             $f(FILLS_V1, $($arg),*)?,
         ]
     };

@@ -487,6 +487,11 @@ impl Store {
                     });
                 }
             }
+            for item in tx.open_table(AGED)?.iter()? {
+                let (_, v) = item?;
+                rec.aged
+                    .push(parse::<AgedRow>("aged_positions", v.value())?);
+            }
             for item in tx.open_table(STRATEGIES)?.iter()? {
                 let (_, v) = item?;
                 let row: StrategyRow = parse("strategies", v.value())?;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// The schema this pit writes. Older databases are migrated forward on open; newer ones
 /// are refused.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// `"version" -> schema version`.
 pub const SCHEMA: TableDefinition<&str, u64> = TableDefinition::new("schema_version");
@@ -49,6 +49,10 @@ pub const AUDIT: TableDefinition<u64, &str> = TableDefinition::new("audit");
 /// Running totals: `net_realized` (realized minus fees, all time), `equity_peak` (the
 /// highest equity reached, for the drawdown limit).
 pub const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// Symbol -> [`AgedRow`]: the aged-position manager's state for the position open on it
+/// (schema 4). A row goes when the manager no longer follows a position there.
+pub const AGED: TableDefinition<&str, &str> = TableDefinition::new("aged_positions");
 
 /// Version 1 kept fills by a global counter, without the run.
 pub const FILLS_V1: TableDefinition<u64, &str> = TableDefinition::new("fills");
@@ -241,6 +245,9 @@ pub struct AuditRow {
     pub entry: AuditEntry,
 }
 
+/// The aged-position manager's state for one position, as the engine emitted it.
+pub type AgedRow = crate::engine::aged::AgedState;
+
 /// `YYYY-MM-DD` of a timestamp (UTC).
 pub fn date_of(ts: Timestamp) -> String {
     let rfc = ts.to_rfc3339();
@@ -269,6 +276,7 @@ pub fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(STATE)?;
     tx.open_table(AUDIT)?;
     tx.open_table(META)?;
+    tx.open_table(AGED)?;
     Ok(())
 }
 
@@ -279,6 +287,7 @@ pub fn migrate(tx: &WriteTransaction, from: u64) -> Result<(), super::StoreError
         match v {
             1 => migrate_1_to_2(tx)?,
             2 => migrate_2_to_3(tx)?,
+            3 => migrate_3_to_4(tx)?,
             other => {
                 return Err(super::StoreError::Schema(format!(
                     "no migration from schema version {other}"
@@ -289,6 +298,14 @@ pub fn migrate(tx: &WriteTransaction, from: u64) -> Result<(), super::StoreError
     }
     create_tables(tx)?;
     tx.open_table(SCHEMA)?.insert("version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Version 3 -> 4: the aged-position manager's table ([`AGED`]), empty: no position of
+/// an older pit was followed by it (their ages still count from the round trip kept with
+/// each position).
+fn migrate_3_to_4(tx: &WriteTransaction) -> Result<(), super::StoreError> {
+    tx.open_table(AGED)?;
     Ok(())
 }
 

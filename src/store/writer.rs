@@ -49,6 +49,11 @@ pub enum StoreRecord {
         enabled: bool,
     },
     Audit(AuditEntry),
+    /// The aged-position manager's state of the position on `symbol` (`None`: gone).
+    Aged {
+        symbol: String,
+        state: Option<Box<crate::engine::aged::AgedState>>,
+    },
 }
 
 enum Msg {
@@ -175,6 +180,12 @@ impl StoreSink {
             }
             Effect::EquityPeak(p) => {
                 self.record(StoreRecord::Peak(*p));
+            }
+            Effect::AgedPosition { symbol, state } => {
+                self.record(StoreRecord::Aged {
+                    symbol: symbol.clone(),
+                    state: state.clone(),
+                });
             }
             Effect::Submit(_) | Effect::Cancel(_) => {}
         }
@@ -428,6 +439,7 @@ impl Writer {
             let mut strategies = tx.open_table(STRATEGIES)?;
             let mut state = tx.open_table(STATE)?;
             let mut audit = tx.open_table(AUDIT)?;
+            let mut aged = tx.open_table(AGED)?;
             let mut next_event = next_key(&events)?;
             let mut next_trade = next_key(&trades)?;
             let mut next_alert = next_key(&alerts)?;
@@ -598,6 +610,14 @@ impl Writer {
                         };
                         strategies.insert(name.as_str(), json(&row)?.as_str())?;
                     }
+                    StoreRecord::Aged { symbol, state } => match state {
+                        Some(st) => {
+                            aged.insert(symbol.as_str(), json(st.as_ref())?.as_str())?;
+                        }
+                        None => {
+                            aged.remove(symbol.as_str())?;
+                        }
+                    },
                     StoreRecord::Audit(a) => {
                         let row = AuditRow {
                             run,

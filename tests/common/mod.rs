@@ -286,6 +286,7 @@ pub fn view() -> EngineView {
                 held_orders: 0,
                 refused_orders: 1,
                 last_signal: Some("quote 60000.0/60000.3".into()),
+                session: None,
             },
             StrategyView {
                 name: "imbalance".into(),
@@ -299,6 +300,7 @@ pub fn view() -> EngineView {
                 held_orders: 2,
                 refused_orders: 0,
                 last_signal: Some("buy imb 0.71".into()),
+                session: None,
             },
             StrategyView {
                 name: "exit_manager".into(),
@@ -312,6 +314,7 @@ pub fn view() -> EngineView {
                 held_orders: 0,
                 refused_orders: 0,
                 last_signal: None,
+                session: None,
             },
         ],
         alerts: vec![
@@ -345,6 +348,8 @@ pub fn view() -> EngineView {
         engine_lag: Duration::from_millis(2),
         halt_latch: Default::default(),
         store_failed: None,
+        sessions: Vec::new(),
+        aged: None,
     }
 }
 

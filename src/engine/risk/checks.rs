@@ -176,6 +176,42 @@ pub(super) fn cooldown(
     Ok(())
 }
 
+/// The instrument's trading session (`[[sessions]]`, `engine/session.rs`): outside its
+/// windows, and in the last `flat_before_close_minutes`, no new orders; in the pre-open
+/// and post-close minutes limit orders only. Reduce-only orders never reach this check.
+pub(super) fn session(
+    req: &OrderRequest,
+    inst: &Instrument,
+    session: Option<&crate::engine::session::SessionNow>,
+) -> Result<(), Refusal> {
+    let Some(s) = session else {
+        return Ok(());
+    };
+    if s.phase.suspended() {
+        return Err(Refusal::Session {
+            limit_only: false,
+            text: format!(
+                "{} {}: no new orders until the next window opens {} (reduce-only exits pass)",
+                inst.symbol,
+                s.phase.word(),
+                s.next_text
+            ),
+        });
+    }
+    if s.phase.limit_only() && req.spec.kind == OrderKind::Market {
+        return Err(Refusal::Session {
+            limit_only: true,
+            text: format!(
+                "{} {}: limit orders only until {}",
+                inst.symbol,
+                s.phase.word(),
+                s.until_text
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Checks 5 and 6, the loss limits: the day's PnL above minus `daily_loss_limit`
 /// ([`daily_loss`]), then the drawdown below `max_drawdown` ([`drawdown`]).
 pub(super) fn loss_limits(

@@ -218,6 +218,9 @@ pub struct RiskCtx<'a> {
     pub day_pnl: Decimal,
     /// Equity peak minus current equity, quote, >= 0.
     pub drawdown: Decimal,
+    /// Where the instrument's trading session stands (`None`: it has no session, it
+    /// trades always; `engine/session.rs`).
+    pub session: Option<&'a crate::engine::session::SessionNow>,
 }
 
 /// Counters since the engine was built.
@@ -373,6 +376,7 @@ impl RiskEngine {
             // Exits are approved without the remaining checks.
             return checks::reduces(req.spec.side, qty, ctx.position);
         }
+        checks::session(req, inst, ctx.session)?;
         if let Owner::Strategy(s) = req.owner
             && let Some(streak) = self.streaks.get(&s)
         {

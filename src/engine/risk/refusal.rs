@@ -67,6 +67,16 @@ pub enum Refusal {
         /// Milliseconds left.
         remaining_ms: u64,
     },
+    /// The instrument's trading session does not take this order now: it is closed (or
+    /// flattening before its close), or only takes limit orders (pre-open, post-close).
+    #[error("{text}")]
+    Session {
+        /// Only market orders are refused (pre-open, post-close).
+        limit_only: bool,
+        /// `BTC-USD SESSION CLOSED: no new orders until the next window opens Mon
+        /// 2026-03-09 09:30 EDT (13:30Z) ...`, or `... PRE-OPEN: limit orders only until ...`.
+        text: String,
+    },
     /// The day's PnL reached the daily loss limit.
     #[error("day PnL {day_pnl} is at or below the daily loss limit -{limit} (daily_loss_limit)")]
     DailyLoss {
@@ -188,6 +198,10 @@ impl Refusal {
             Refusal::VenueRulesUnknown { .. } => "venue_rules_unknown",
             Refusal::NotReducing { .. } => "not_reducing",
             Refusal::Cooldown { .. } => "cooldown",
+            Refusal::Session {
+                limit_only: false, ..
+            } => "session_closed",
+            Refusal::Session { .. } => "session_limit_only",
             Refusal::DailyLoss { .. } => "daily_loss",
             Refusal::Drawdown { .. } => "drawdown",
             Refusal::StaleData { .. } => "stale_data",

@@ -57,6 +57,7 @@ fn ctx<'a>(inst: &'a Instrument, book: &'a OrderBook) -> RiskCtx<'a> {
         duplicate_id: false,
         day_pnl: Decimal::ZERO,
         drawdown: Decimal::ZERO,
+        session: None,
     }
 }
 
@@ -1154,4 +1155,57 @@ fn unknown_venue_rules_refuse_new_orders_but_let_exits_through() {
     );
     c.position = dec!(0.002);
     approve(&mut engine(), reduce_only(market(Side::Sell, 2)), &c);
+}
+
+#[test]
+fn a_closed_session_refuses_new_orders_and_a_limit_only_one_market_orders_exits_pass() {
+    use crate::engine::session::{SessionNow, SessionPhase};
+    let (i, b) = (btc(), book());
+    let mut e = engine();
+    let now = |phase| SessionNow {
+        phase,
+        until: at_ms(60_000),
+        next: at_ms(60_000),
+        next_text: "Mon 2026-03-09 09:30 EDT (13:30Z)".into(),
+        until_text: "Mon 2026-03-09 09:30 EDT (13:30Z)".into(),
+    };
+    let closed = now(SessionPhase::Closed);
+    let mut c = ctx(&i, &b);
+    c.session = Some(&closed);
+    let r = refusal(&mut e, limit(Side::Buy, 599_990, 100), &c);
+    assert_msg(
+        &r,
+        "session_closed",
+        &[
+            "SESSION CLOSED",
+            "next window opens Mon 2026-03-09 09:30 EDT (13:30Z)",
+        ],
+    );
+    // A strategy's too, and the dry run (the order form's verdict) says the same.
+    let r = refusal(&mut e, of_strategy(1, market(Side::Sell, 100)), &c);
+    assert_eq!(r.code(), "session_closed");
+    assert_eq!(
+        e.evaluate(&limit(Side::Buy, 599_990, 100), &c)
+            .unwrap_err()
+            .code(),
+        "session_closed"
+    );
+    // Exits pass.
+    c.position = dec!(0.5);
+    approve(&mut e, reduce_only(market(Side::Sell, 500)), &c);
+    // Pre-open: limit orders only.
+    let pre = now(SessionPhase::PreOpen);
+    c.session = Some(&pre);
+    c.position = Decimal::ZERO;
+    let r = refusal(&mut e, market(Side::Buy, 100), &c);
+    assert_msg(&r, "session_limit_only", &["PRE-OPEN", "limit orders only"]);
+    let mut ok = limit(Side::Buy, 599_990, 100);
+    ok.client_id = ClientOrderId::new("c-2");
+    approve(&mut e, ok, &c);
+    // Open: anything.
+    let open = now(SessionPhase::Open);
+    c.session = Some(&open);
+    let mut m = market(Side::Buy, 100);
+    m.client_id = ClientOrderId::new("c-3");
+    approve(&mut e, m, &c);
 }

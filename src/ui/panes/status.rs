@@ -1,4 +1,5 @@
 //! The status bar (mode, ENGINE NOT RESPONDING, feed age, RESYNCING, trading state,
+//! SESSION CLOSED (an instrument outside its trading session),
 //! engine clock, engine lag, frame time),
 //! the full-width HALTED banner, and the footer (key hints or the last message).
 
@@ -115,6 +116,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         ),
         sep(),
     ]);
+    // Trading sessions (`[[sessions]]`): an instrument outside its window takes no new
+    // orders; said next to the trading state, where it cannot be pushed off the bar.
+    for s in &view.sessions {
+        if s.state == "OPEN" {
+            continue;
+        }
+        let style = if s.suspended {
+            t.style(Role::Warning)
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            t.style(Role::Warning).add_modifier(Modifier::BOLD)
+        };
+        spans.push(Span::styled(format!(" {} {} ", s.state, s.symbol), style));
+        spans.push(sep());
+    }
     if view.store_failed.is_some() {
         // Unmissable: nothing on screen since the failure is recorded.
         spans.push(Span::styled(

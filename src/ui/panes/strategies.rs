@@ -1,4 +1,5 @@
-//! Strategies: number, toggle key, name, state (ON/OFF/HELD), position, PnL, open orders,
+//! Strategies: number, toggle key, name, state (ON/OFF/HELD, or SESSION CLOSED when its
+//! instrument's trading session is), position, PnL, open orders,
 //! last signal. Columns are sized to their widest figure and dropped whole on a narrow
 //! pane; the last signal ends at a word with `…` rather than inside a number.
 
@@ -14,7 +15,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
     let block = pane_block(app, Pane::Strategies, " Strategies ");
     let view = app.view();
-    if view.strategies.is_empty() {
+    if view.strategies.is_empty() && view.aged.is_none() {
         frame.render_widget(
             Paragraph::new("no strategies")
                 .style(t.style(Role::Dim))
@@ -35,6 +36,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .map(|(n, s)| {
             let (state, style) = if !s.enabled {
                 ("OFF", t.style(Role::Dim))
+            } else if let Some(session) = &s.session {
+                // Its instrument's session is closed: its new orders are held.
+                (session.as_str(), t.style(Role::Warning))
             } else if s.held {
                 ("HELD", t.style(Role::Warning))
             } else {
@@ -61,6 +65,45 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             )
         })
         .collect();
+    // The aged-position manager (`[aged_positions]`), an engine rule, on a row of its
+    // own: its state, the positions it follows and what it does about each.
+    let mut texts = texts;
+    if let Some(aged) = &view.aged {
+        let style = match aged.state.as_str() {
+            "ON" => t.style(Role::Profit),
+            "HELD" => t.style(Role::Warning),
+            _ => t.style(Role::Dim),
+        };
+        let signal = if aged.positions.is_empty() {
+            format!("none older than {}h", aged.grace_hours.normalize())
+        } else {
+            aged.positions
+                .iter()
+                .map(|p| format!("{} {} {}h: {}", p.symbol, p.phase, p.age_hours, p.action))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let text = t.style(Role::Text);
+        texts.push((
+            [
+                ("-".to_string(), t.style(Role::Dim)),
+                (String::new(), t.style(Role::Dim)),
+                ("aged-positions".to_string(), text),
+                (aged.state.clone(), style),
+                (aged.positions.len().to_string(), text),
+                (String::new(), text),
+                (
+                    aged.positions
+                        .iter()
+                        .filter(|p| p.action.starts_with("limit") || p.action.starts_with("market"))
+                        .count()
+                        .to_string(),
+                    text,
+                ),
+            ],
+            signal,
+        ));
+    }
     let inner_w = block.inner(area).width as usize;
     let fit = FitTable::new(&head, texts.iter().map(|(r, _)| &r[..]), &priority, inner_w);
     let signal_w = inner_w.saturating_sub(fit.used());
