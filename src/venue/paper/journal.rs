@@ -11,12 +11,13 @@
 //! the store still had open with the venue's word (filled, cancelled, rejected, or open at
 //! the crash, which the restarted venue no longer holds).
 //!
-//! **Writing.** The engine thread only sends a [`Line`] on a channel (no I/O there); a
-//! thread of its own appends it, flushes when the channel is drained (a process crash
-//! loses nothing written by then: the page cache survives it) and `fdatasync`s at most
-//! every [`SYNC_EVERY`]. A write that fails closes the trading gate at once and is handed
-//! to the runner, which halts with the error (fail closed: no trading on a venue whose
-//! record is incomplete).
+//! **Writing.** The venue appends each line to a buffer as it makes the event (no I/O),
+//! and the buffer is written (one `write`, to the page cache) just before the venue hands
+//! any report to the engine: the log always holds at least what the engine, and so the
+//! store, knows, and a process crash loses nothing written (the page cache survives it).
+//! A thread of its own `fdatasync`s it at most every [`SYNC_EVERY`] (a power cut). A write
+//! that fails closes the trading gate at once and is handed to the runner, which halts
+//! with the error (fail closed: no trading on a venue whose record is incomplete).
 //!
 //! **Reading.** A line that does not parse (a torn last line after a crash) is skipped and
 //! counted, never fatal. Fill sequence numbers continue across runs (the log's `start`
@@ -35,9 +36,8 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The log's file name, in the data folder.
 pub const FILE: &str = "paper-venue.jsonl";
@@ -229,15 +229,30 @@ impl VenueLog {
     }
 }
 
-/// The venue's end of the log: lines go to the writer thread. Dropping it flushes and
-/// syncs what was sent, then ends the thread.
-#[derive(Debug)]
+/// The venue's end of the log, on the engine thread with the venue. Lines are buffered
+/// as the venue makes them and written (one `write`, to the page cache) by
+/// [`Journal::flush`] before the venue hands any report to the engine, so the log always
+/// holds at least what the engine (and so the store) knows. A thread of its own
+/// `fdatasync`s it at most every [`SYNC_EVERY`]. Dropping it writes and syncs the rest.
 pub struct Journal {
     run: u64,
-    tx: Option<Sender<Line>>,
-    failed: Arc<AtomicBool>,
-    failure: Arc<Mutex<Option<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    out: BufWriter<std::fs::File>,
+    path: PathBuf,
+    gate: TradingGate,
+    /// A write failed: lines are dropped from then on (the run is halted).
+    broken: bool,
+    failure: Option<String>,
+    syncer: Syncer,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("run", &self.run)
+            .field("path", &self.path)
+            .field("broken", &self.broken)
+            .finish()
+    }
 }
 
 impl Journal {
@@ -274,31 +289,20 @@ impl Journal {
         first.push(b'\n');
         file.write_all(&first)?;
         file.sync_data()?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let failed = Arc::new(AtomicBool::new(false));
-        let failure = Arc::new(Mutex::new(None));
-        let writer = Writer {
-            path: path.to_path_buf(),
-            out: BufWriter::new(file),
-            gate,
-            failed: failed.clone(),
-            failure: failure.clone(),
-            broken: false,
-        };
-        let thread = std::thread::Builder::new()
-            .name("pit-paper-log".into())
-            .spawn(move || writer.run(rx))?;
+        let syncer = Syncer::start(file.try_clone()?, path.to_path_buf(), gate.clone())?;
         Ok(Journal {
             run,
-            tx: Some(tx),
-            failed,
-            failure,
-            thread: Some(thread),
+            out: BufWriter::with_capacity(64 * 1024, file),
+            path: path.to_path_buf(),
+            gate,
+            broken: false,
+            failure: None,
+            syncer,
         })
     }
 
     /// Log a report the venue just made (fills go through [`Journal::fill`]).
-    pub fn report(&self, report: &ExecReport) {
+    pub fn report(&mut self, report: &ExecReport) {
         let run = self.run;
         let line = match report {
             ExecReport::Accepted { id, .. } => Line::Accepted {
@@ -321,12 +325,12 @@ impl Journal {
                 return;
             }
         };
-        self.send(line);
+        self.push(&line);
     }
 
     /// Log a fill the venue just made on `inst`.
-    pub fn fill(&self, inst: &Instrument, f: &Fill) {
-        self.send(Line::Fill {
+    pub fn fill(&mut self, inst: &Instrument, f: &Fill) {
+        let line = Line::Fill {
             run: self.run,
             id: f.client_id.to_string(),
             seq: f.seq,
@@ -337,84 +341,11 @@ impl Journal {
             qty: inst.qty(f.qty),
             fee: f.fee,
             liquidity: f.liquidity,
-        });
+        };
+        self.push(&line);
     }
 
-    fn send(&self, line: Line) {
-        if let Some(tx) = &self.tx {
-            // The writer ends only when this end is dropped: a send cannot fail before.
-            let _ = tx.send(line);
-        }
-    }
-
-    /// The first write error, once (the gate is already closed).
-    pub fn take_failure(&self) -> Option<String> {
-        if !self.failed.load(Ordering::Relaxed) {
-            return None;
-        }
-        self.failed.store(false, Ordering::Relaxed);
-        self.failure.lock().ok().and_then(|mut f| f.take())
-    }
-}
-
-impl Drop for Journal {
-    fn drop(&mut self) {
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-struct Writer {
-    path: PathBuf,
-    out: BufWriter<std::fs::File>,
-    gate: TradingGate,
-    failed: Arc<AtomicBool>,
-    failure: Arc<Mutex<Option<String>>>,
-    /// A write failed: lines are dropped from then on (the run is halted).
-    broken: bool,
-}
-
-impl Writer {
-    fn run(mut self, rx: Receiver<Line>) {
-        let mut synced = Instant::now();
-        let mut dirty = false;
-        loop {
-            let wait = if dirty {
-                SYNC_EVERY.saturating_sub(synced.elapsed())
-            } else {
-                Duration::from_secs(3600)
-            };
-            match rx.recv_timeout(wait) {
-                Ok(line) => {
-                    self.write(&line);
-                    while let Ok(line) = rx.try_recv() {
-                        self.write(&line);
-                    }
-                    let r = self.out.flush();
-                    self.check(r);
-                    dirty = true;
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    let r = self.out.flush();
-                    self.check(r);
-                    let r = self.out.get_ref().sync_data();
-                    self.check(r);
-                    return;
-                }
-            }
-            if dirty && synced.elapsed() >= SYNC_EVERY {
-                let r = self.out.get_ref().sync_data();
-                self.check(r);
-                synced = Instant::now();
-                dirty = false;
-            }
-        }
-    }
-
-    fn write(&mut self, line: &Line) {
+    fn push(&mut self, line: &Line) {
         if self.broken {
             return;
         }
@@ -424,19 +355,112 @@ impl Writer {
         self.check(r);
     }
 
+    /// Write what is buffered (before the venue hands reports on).
+    pub fn flush(&mut self) {
+        if self.broken || self.out.buffer().is_empty() {
+            return;
+        }
+        let r = self.out.flush();
+        self.check(r);
+        self.syncer.dirty.store(true, Ordering::Relaxed);
+    }
+
     fn check(&mut self, r: std::io::Result<()>) {
-        let Err(e) = r else { return };
+        if let Err(e) = r {
+            self.fail(format!(
+                "paper venue's log {} not written: {e}",
+                self.path.display()
+            ));
+        }
+    }
+
+    fn fail(&mut self, text: String) {
         if self.broken {
             return;
         }
         self.broken = true;
         self.gate.close();
-        let text = format!("paper venue's log {} not written: {e}", self.path.display());
         tracing::error!("{text}; trading gate closed");
-        if let Ok(mut f) = self.failure.lock() {
-            *f = Some(text);
+        self.failure = Some(text);
+    }
+
+    /// The first write or sync error, once (the gate is already closed).
+    pub fn take_failure(&mut self) -> Option<String> {
+        if let Some(text) = self.syncer.take_failure() {
+            self.fail(text);
         }
-        self.failed.store(true, Ordering::Relaxed);
+        self.failure.take()
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.flush();
+        self.syncer.stop();
+        if !self.broken {
+            let _ = self.out.get_ref().sync_data();
+        }
+    }
+}
+
+/// The thread that `fdatasync`s the log when something was written since the last time.
+struct Syncer {
+    dirty: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    failed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(file: std::fs::File, path: PathBuf, gate: TradingGate) -> std::io::Result<Syncer> {
+        let dirty = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
+        let (d, st, fd, fl) = (dirty.clone(), stop.clone(), failed.clone(), failure.clone());
+        let thread = std::thread::Builder::new()
+            .name("pit-paper-log".into())
+            .spawn(move || {
+                while !st.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(SYNC_EVERY);
+                    if d.swap(false, Ordering::Relaxed)
+                        && let Err(e) = file.sync_data()
+                    {
+                        gate.close();
+                        if let Ok(mut f) = fl.lock() {
+                            *f = Some(format!(
+                                "paper venue's log {} not synced to disk: {e}",
+                                path.display()
+                            ));
+                        }
+                        fd.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            })?;
+        Ok(Syncer {
+            dirty,
+            stop,
+            failed,
+            failure,
+            thread: Some(thread),
+        })
+    }
+
+    fn take_failure(&self) -> Option<String> {
+        if !self.failed.swap(false, Ordering::Relaxed) {
+            return None;
+        }
+        self.failure.lock().ok().and_then(|mut f| f.take())
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 }
 
@@ -481,7 +505,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
         let gate = TradingGate::new(true);
-        let j = Journal::open(&path, 1, 1, false, gate.clone()).unwrap();
+        let mut j = Journal::open(&path, 1, 1, false, gate.clone()).unwrap();
         j.report(&ExecReport::Accepted {
             id: ClientOrderId::new("M-1"),
             ts: Timestamp(1),
@@ -495,7 +519,7 @@ mod tests {
             .unwrap();
         f.write_all(b"{\"e\":\"cancel").unwrap();
         drop(f);
-        let j = Journal::open(&path, 2, 5, true, gate.clone()).unwrap();
+        let mut j = Journal::open(&path, 2, 5, true, gate.clone()).unwrap();
         j.report(&ExecReport::Cancelled {
             id: ClientOrderId::new("M-1"),
             ts: Timestamp(2),
@@ -525,32 +549,25 @@ mod tests {
             return;
         };
         let gate = TradingGate::new(true);
-        let failed = Arc::new(AtomicBool::new(false));
-        let failure = Arc::new(Mutex::new(None));
-        let writer = Writer {
-            path: path.to_path_buf(),
+        let syncer =
+            Syncer::start(file.try_clone().unwrap(), path.to_path_buf(), gate.clone()).unwrap();
+        let mut j = Journal {
+            run: 1,
             out: BufWriter::new(file),
+            path: path.to_path_buf(),
             gate: gate.clone(),
-            failed: failed.clone(),
-            failure: failure.clone(),
             broken: false,
+            failure: None,
+            syncer,
         };
-        let (tx, rx) = std::sync::mpsc::channel();
-        tx.send(Line::Accepted {
-            run: 1,
-            id: "M-1".into(),
-        })
-        .unwrap();
-        drop(tx);
-        writer.run(rx);
+        j.report(&ExecReport::Accepted {
+            id: ClientOrderId::new("M-1"),
+            ts: Timestamp(1),
+            queue_ahead: None,
+        });
+        assert!(gate.is_open(), "buffered, not written yet");
+        j.flush();
         assert!(!gate.is_open(), "a failed write closes the gate");
-        let j = Journal {
-            run: 1,
-            tx: None,
-            failed,
-            failure,
-            thread: None,
-        };
         let text = j.take_failure().expect("the failure is handed on");
         assert!(
             text.contains("/dev/full") && text.contains("not written"),

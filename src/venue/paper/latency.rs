@@ -91,7 +91,7 @@ impl Outbox {
 
     /// Queue a report for an event at venue time `ts`; it is due `latency_out` later.
     pub(super) fn push(&mut self, ts: Timestamp, report: ExecReport) {
-        if let Some(j) = &self.journal {
+        if let Some(j) = &mut self.journal {
             j.report(&report);
         }
         self.queue(ts, report);
@@ -118,7 +118,7 @@ impl Outbox {
             fee: self.fees.of(inst, m.price, Qty(m.qty), m.liquidity),
             liquidity: m.liquidity,
         };
-        if let Some(j) = &self.journal {
+        if let Some(j) = &mut self.journal {
             j.fill(inst, &fill);
         }
         self.queue(ts, ExecReport::Filled(fill));
@@ -139,6 +139,13 @@ impl Outbox {
     /// When the next report is due, if one is waiting.
     pub(super) fn next_due(&self) -> Option<Timestamp> {
         self.due.keys().next().map(|k| k.0)
+    }
+
+    /// Write the venue's log before any report leaves (see [`super::journal`]).
+    pub(super) fn flush_journal(&mut self) {
+        if let Some(j) = &mut self.journal {
+            j.flush();
+        }
     }
 
     /// The next report due at or before `now`.

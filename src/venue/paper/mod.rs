@@ -490,6 +490,7 @@ impl ExecutionPort for PaperVenue {
     /// Handles arrivals due at or before `now`, then moves due reports into `out`.
     fn poll_reports(&mut self, now: Timestamp, out: &mut Vec<ExecReport>) {
         self.process_arrivals(now);
+        self.out.flush_journal();
         while let Some(report) = self.out.pop_due(now) {
             out.push(report);
         }
@@ -499,7 +500,7 @@ impl ExecutionPort for PaperVenue {
         PaperVenue::queue_ahead(self, id)
     }
     fn take_failure(&mut self) -> Option<String> {
-        self.out.journal.as_ref()?.take_failure()
+        self.out.journal.as_mut()?.take_failure()
     }
     fn stats(&self) -> PortStats {
         self.stats
