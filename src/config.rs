@@ -86,6 +86,10 @@ pub struct Config {
     pub paper: PaperParams,
     pub risk: RiskLimits,
     pub kill_switch: KillSwitchConfig,
+    /// `[brackets]`: entry orders with take-profit and stop-loss legs.
+    pub brackets: crate::engine::BracketConfig,
+    /// `[algos]`: execution algorithms (TWAP, VWAP split) for large orders.
+    pub algos: crate::engine::AlgoConfig,
     pub strategies: StrategiesConfig,
     /// `[sizing]`: capital and risk per trade for orders sized in risk units.
     pub sizing: crate::strategy::sizing::SizingParams,
@@ -119,6 +123,8 @@ impl Default for Config {
             paper: PaperParams::default(),
             risk: RiskLimits::default(),
             kill_switch: KillSwitchConfig::default(),
+            brackets: crate::engine::BracketConfig::default(),
+            algos: crate::engine::AlgoConfig::default(),
             strategies: StrategiesConfig::default(),
             sizing: crate::strategy::sizing::SizingParams::default(),
             log: crate::logging::LogConfig::default(),
@@ -352,6 +358,8 @@ impl Config {
         self.size_limits_on_the_grid()?;
         within("engine", self.engine.validate())?;
         within("kill_switch", self.kill_switch.validate())?;
+        within("brackets", self.brackets.validate())?;
+        within("algos", self.algos.validate())?;
         within("sim", self.sim.validate())?;
         within("paper", self.paper.validate())?;
         within("risk", self.risk.validate())?;

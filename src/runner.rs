@@ -942,7 +942,8 @@ impl Runner {
                 | Effect::PositionChanged { .. }
                 | Effect::EquityPeak(_)
                 | Effect::TradeClosed(_)
-                | Effect::StrategyToggled { .. } => {}
+                | Effect::StrategyToggled { .. }
+                | Effect::Bracket { .. } => {}
             }
         }
         self.effects = effects;

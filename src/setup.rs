@@ -38,7 +38,7 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
     } else {
         crate::runner::wall_now()
     };
-    let engine = Engine::new(EngineSetup {
+    let mut engine = Engine::new(EngineSetup {
         config: cfg.engine.clone(),
         kill: cfg.kill_switch.clone(),
         instruments,
@@ -49,6 +49,7 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
         initial_state,
         start,
     });
+    engine.set_group_config(cfg.brackets.clone(), cfg.algos.clone());
     Ok(Assembled {
         engine,
         market,
@@ -290,7 +291,7 @@ pub fn assemble_replay(
         let left = s.saturating_add(d).saturating_sub(start.0);
         Some(std::time::Duration::from_nanos(left.max(0) as u64))
     });
-    let engine = Engine::new(EngineSetup {
+    let mut engine = Engine::new(EngineSetup {
         config: cfg.engine.clone(),
         kill: cfg.kill_switch.clone(),
         instruments,
@@ -301,6 +302,7 @@ pub fn assemble_replay(
         initial_state,
         start,
     });
+    engine.set_group_config(cfg.brackets.clone(), cfg.algos.clone());
     Ok(ReplayAssembled {
         engine,
         market,

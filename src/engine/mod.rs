@@ -14,14 +14,21 @@
 //! kill switch, halts and flattening), `alerts.rs`, `blotter.rs` (fills and order
 //! history for the console, fed from each call's effects), `execstats.rs` (execution
 //! latency, fill ratio and slippage for `/metrics`, fed the same way); `risk/` (the pre-trade checks),
-//! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`.
+//! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`;
+//! `groups.rs` (orders worked as a group), `brackets.rs` (an entry with take-profit and
+//! stop-loss legs, OCO), `algos.rs` (TWAP and VWAP split of a large order).
 
 mod alerts;
+pub mod algos;
 pub mod blotter;
+pub mod brackets;
 pub mod clock;
 mod commands;
 mod config;
 pub mod execstats;
+mod groups;
+#[cfg(test)]
+mod groups_tests;
 mod kill;
 mod market;
 mod modify;
@@ -33,8 +40,10 @@ mod strategies;
 pub mod view;
 
 pub use alerts::{Alert, AlertLevel};
+pub use algos::{Algo, AlgoKind, AlgoOrder};
+pub use brackets::{Bracket, BracketLegs, BracketOrder, BracketState};
 pub use commands::{Command, Effect, Input, ManualOrder, ModifyOrder, OrderPreview};
-pub use config::{EngineConfig, KillSwitchConfig};
+pub use config::{AlgoConfig, BracketConfig, EngineConfig, KillSwitchConfig, StopTrigger};
 pub use kill::KillProgress;
 pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts, Trip};
 
@@ -156,6 +165,8 @@ pub struct Engine {
     /// Our recent fills and every order's history, for the console (decides nothing).
     blotter: blotter::Blotter,
     exec_stats: execstats::ExecStats,
+    /// Brackets and execution algorithms working now (`groups.rs`).
+    groups: groups::Groups,
 }
 
 impl Engine {
@@ -239,6 +250,10 @@ impl Engine {
             venue_rules: vec![VenueRulesState::NotRequired; n],
             blotter: blotter::Blotter::default(),
             exec_stats: execstats::ExecStats::default(),
+            groups: groups::Groups {
+                volume: vec![VecDeque::new(); n],
+                ..groups::Groups::default()
+            },
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());
@@ -483,5 +498,7 @@ impl Engine {
             self.place_restored(out);
         }
         self.run_strategies(out, |s, ctx, buf| s.on_timer(ctx, buf));
+        self.check_stops(None, None, out);
+        self.run_algos(out);
     }
 }

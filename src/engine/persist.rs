@@ -117,6 +117,9 @@ pub struct Recovered {
     /// Orders a live run left open: (run, client id, symbol). Only the venue knows their
     /// end; its reconciliation settles them in the store.
     pub at_venue: Vec<(u64, String, String)>,
+    /// Brackets that were working at the crash (their orders are cancelled with every
+    /// open order; their held stops are gone): each is named in a CRITICAL alert.
+    pub brackets: Vec<super::Bracket>,
     pub counts: RecoveredCounts,
 }
 
@@ -288,6 +291,7 @@ impl Engine {
         self.restore_strategies(&rec);
         self.pending_restore = rec.restore_orders.clone();
         self.alert_recovered(&rec, &unknown, &mut out);
+        self.alert_lost_brackets(&rec, &mut out);
         self.restore_state(&rec, &mut out);
         self.pending.append(&mut out);
     }
@@ -350,6 +354,31 @@ impl Engine {
                 }
                 slot.enabled = *on;
             }
+        }
+    }
+
+    /// A bracket working at the crash is not resumed: its take-profit was cancelled with
+    /// the open orders and its stop is not held. Say so, one CRITICAL alert each.
+    fn alert_lost_brackets(&mut self, rec: &Recovered, out: &mut Vec<Effect>) {
+        for b in &rec.brackets {
+            let Some(inst) = self.instruments.get(b.instrument.index()) else {
+                continue;
+            };
+            let price =
+                |p: Option<crate::domain::Price>| p.map_or("-".into(), |p| inst.fmt_price(p));
+            let text = format!(
+                "restart: bracket {} ({}, {} {} {}, take-profit {}, stop-loss {}) was working: its orders are cancelled and its stop is NOT held; {} {} it had filled is unprotected: set a new stop or close it",
+                b.name(),
+                b.owner,
+                b.side,
+                inst.fmt_qty(b.entry_qty),
+                inst.symbol,
+                price(b.legs.take_profit),
+                price(b.legs.stop_loss),
+                inst.fmt_qty(b.open()),
+                inst.symbol,
+            );
+            self.alert(AlertLevel::Critical, "store", text, out);
         }
     }
 

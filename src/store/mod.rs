@@ -442,6 +442,25 @@ impl Store {
                     },
                 ));
             }
+            // Brackets working at the crash: named to the engine, then forgotten (their
+            // orders are cancelled below with every open order; their stops are not held).
+            {
+                let mut meta = tx.open_table(META)?;
+                let mut keys = Vec::new();
+                for item in meta.range(schema::BRACKET_KEY..)? {
+                    let (k, v) = item?;
+                    if !k.value().starts_with(schema::BRACKET_KEY) {
+                        break;
+                    }
+                    keys.push(k.value().to_string());
+                    if let Ok(b) = serde_json::from_str::<crate::engine::Bracket>(v.value()) {
+                        rec.brackets.push(b);
+                    }
+                }
+                for k in keys {
+                    meta.remove(k.as_str())?;
+                }
+            }
             if let Some(v) = tx.open_table(META)?.get("equity_peak")? {
                 rec.equity_peak = v.value().parse().ok();
             }
@@ -535,6 +554,7 @@ impl Store {
             let mut events = tx.open_table(ORDER_EVENTS)?;
             for ((run, id), mut row) in open {
                 let restore = restore_orders
+                    && row.group.is_none()
                     && row.request.owner == crate::domain::Owner::Manual
                     && row.request.spec.kind == crate::domain::OrderKind::Limit
                     && instruments.iter().any(|i| i.symbol == row.symbol);

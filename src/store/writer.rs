@@ -49,6 +49,12 @@ pub enum StoreRecord {
         enabled: bool,
     },
     Audit(AuditEntry),
+    /// A bracket started (`Some`) or ended (`None`): kept in `meta` as
+    /// `bracket:<run>:<n>` while it works, so a restart can name it.
+    Bracket {
+        id: u64,
+        bracket: Option<Box<crate::engine::Bracket>>,
+    },
 }
 
 enum Msg {
@@ -175,6 +181,12 @@ impl StoreSink {
             }
             Effect::EquityPeak(p) => {
                 self.record(StoreRecord::Peak(*p));
+            }
+            Effect::Bracket { id, bracket } => {
+                self.record(StoreRecord::Bracket {
+                    id: *id,
+                    bracket: bracket.clone(),
+                });
             }
             Effect::Submit(_) | Effect::Cancel(_) => {}
         }
@@ -598,6 +610,17 @@ impl Writer {
                         };
                         strategies.insert(name.as_str(), json(&row)?.as_str())?;
                     }
+                    StoreRecord::Bracket { id, bracket } => {
+                        let key = format!("{}{run}:{id}", super::schema::BRACKET_KEY);
+                        match bracket {
+                            Some(b) => {
+                                meta.insert(key.as_str(), json(b.as_ref())?.as_str())?;
+                            }
+                            None => {
+                                meta.remove(key.as_str())?;
+                            }
+                        }
+                    }
                     StoreRecord::Audit(a) => {
                         let row = AuditRow {
                             run,
@@ -650,6 +673,7 @@ impl Writer {
             updated: o.updated,
             reason: o.reject_reason.clone(),
             request: req.clone(),
+            group: o.group,
         }
     }
 }
