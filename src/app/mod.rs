@@ -417,12 +417,32 @@ impl<T, R> App<T, R> {
         self.equity.iter().map(|(_, e)| *e)
     }
     /// Open orders in display order (oldest first, then by id).
+    /// The open orders as the orders pane lists them: plain orders first, oldest first;
+    /// then each bracket's orders (entry, take-profit, stop) and each algorithm's
+    /// children, group by group, so a group's orders sit together under its row.
     pub fn orders_sorted(&self) -> Vec<&Order> {
+        let working = |g: &crate::domain::OrderGroup| self.group_working(*g);
         let mut v: Vec<&Order> = self.view.open_orders.iter().collect();
-        v.sort_by(|a, b| {
-            (a.created, a.req.client_id.as_str()).cmp(&(b.created, b.req.client_id.as_str()))
+        // A group's key: (1, kind, number, role); a plain order (or one whose group
+        // ended while its cancel is on its way): (0, ..).
+        v.sort_by_key(|o| {
+            let g = o.group.filter(|g| working(g));
+            (
+                g.map_or(0, |_| 1),
+                g.map(|g| (g.role == crate::domain::GroupRole::Child, g.id, g.role)),
+                o.created,
+                o.req.client_id.as_str(),
+            )
         });
         v
+    }
+    /// Whether the group an order names is still working (in the view's brackets or
+    /// algorithms).
+    pub fn group_working(&self, g: crate::domain::OrderGroup) -> bool {
+        match g.role {
+            crate::domain::GroupRole::Child => self.view.algos.iter().any(|a| a.id == g.id),
+            _ => self.view.brackets.iter().any(|b| b.id == g.id),
+        }
     }
     pub fn selected_order_index(&self) -> Option<usize> {
         (!self.view.open_orders.is_empty()).then_some(self.order_sel)
