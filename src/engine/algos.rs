@@ -289,6 +289,13 @@ impl Engine {
         let Some(a) = self.groups.algos.get(&id) else {
             return Ok(());
         };
+        let allowed = match a.owner {
+            Owner::Manual => self.may_place_manual(a.reduce_only),
+            _ => self.may_place(a.reduce_only),
+        };
+        if !allowed || self.shutting_down {
+            return Err(format!("{} holds its new orders", self.state));
+        }
         let i = a.instrument.index();
         let inst = &self.instruments[i];
         // What is neither filled nor working (a child being cancelled may still fill).

@@ -335,6 +335,8 @@ impl Engine {
                     OrderStatus::Filled if nothing_open && !b.entry_open => {
                         self.end_bracket(id, "take-profit filled", out)
                     }
+                    // The stop traded while the take-profit was working: now it goes.
+                    _ if stopping => self.fire_stop(id, out),
                     OrderStatus::Filled => self.sync_take_profit(id, out),
                     OrderStatus::Rejected => {
                         b.legs.take_profit = None;
@@ -351,7 +353,6 @@ impl Engine {
                         );
                         self.alert(AlertLevel::Warn, "bracket", text, out);
                     }
-                    _ if stopping => self.fire_stop(id, out),
                     _ if resizing => self.sync_take_profit(id, out),
                     _ if nothing_open && !b.entry_open => {
                         self.end_bracket(id, "take-profit closed", out)
@@ -372,6 +373,16 @@ impl Engine {
                 // Otherwise the stop goes again after `stop_retry_ms` (check_stops).
             }
             GroupRole::Child => {}
+        }
+    }
+
+    /// The venue refused a cancel: a take-profit being resized works on as it was (it
+    /// is resized again on the entry's next fill).
+    pub(super) fn bracket_cancel_rejected(&mut self, id: &ClientOrderId) {
+        for b in self.groups.brackets.values_mut() {
+            if b.tp.as_ref() == Some(id) {
+                b.tp_resizing = false;
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 use super::*;
 use crate::domain::{
     ExecReport, Fill, GroupRole, Level, Liquidity, MarketEvent, MarketEventKind, OrderKind,
-    OrderSpec, OrderTag, Price, Qty, Side, TimeInForce,
+    OrderSpec, OrderTag, Owner, Price, Qty, Side, TimeInForce,
 };
 use risk::RiskLimits;
 use rust_decimal_macros::dec;
@@ -542,5 +542,151 @@ fn cancelling_the_parent_or_a_halt_stops_the_schedule() {
     assert!(
         submits(&h.timer_after(60_000)).is_empty(),
         "no slice after a halt"
+    );
+}
+
+#[test]
+fn reducing_holds_an_algorithms_slices_and_the_same_inputs_give_the_same_orders() {
+    let mut h = harness(no_cap());
+    algo(&mut h, AlgoKind::Twap, 10, 5, 50);
+    h.cmd(Command::Reduce);
+    let out = h.timer_after(10_000);
+    assert!(
+        submits(&out).is_empty(),
+        "REDUCING lets no new exposure out"
+    );
+    assert!(
+        alerts(&out)
+            .iter()
+            .any(|a| a.contains("skipped: REDUCING holds its new orders"))
+    );
+
+    // Deterministic: the same inputs at the same engine times, the same effects.
+    let run = || {
+        let mut h = harness(AlgoConfig::default());
+        let mut all = Vec::new();
+        h.trade(600_000, 50);
+        all.extend(algo(&mut h, AlgoKind::VwapSplit, 40, 4, 40));
+        let entry = bracket(&mut h);
+        all.extend(h.fill(&entry, 599_995, 10));
+        for k in 0..6 {
+            h.trade(600_000 - 30 * k, 20);
+            all.extend(h.timer_after(10_000));
+        }
+        format!("{all:?}")
+    };
+    assert_eq!(run(), run());
+}
+
+/// Asks for one bracket on the first book it sees.
+struct BracketOnce(bool);
+
+impl crate::strategy::Strategy for BracketOnce {
+    fn name(&self) -> &str {
+        "bracket-once"
+    }
+    fn instrument(&self) -> Option<InstrumentId> {
+        Some(InstrumentId(0))
+    }
+    fn on_book(
+        &mut self,
+        _ctx: &crate::strategy::StrategyCtx<'_>,
+        inst: InstrumentId,
+        out: &mut Vec<crate::strategy::Intent>,
+    ) {
+        if std::mem::replace(&mut self.0, true) {
+            return;
+        }
+        out.push(crate::strategy::Intent::PlaceBracket(
+            crate::strategy::OrderIntent {
+                spec: OrderSpec {
+                    instrument: inst,
+                    side: Side::Sell,
+                    kind: OrderKind::Limit,
+                    price: Some(Price(600_005)),
+                    qty: Qty(5),
+                    tif: TimeInForce::Gtc,
+                    reduce_only: false,
+                },
+                tag: OrderTag::Strategy,
+                risk: None,
+            },
+            BracketLegs {
+                take_profit: Some(Price(599_900)),
+                stop_loss: Some(Price(600_100)),
+            },
+        ));
+    }
+    fn last_signal(&self) -> Option<&str> {
+        None
+    }
+}
+
+#[test]
+fn a_strategys_bracket_legs_are_its_own_and_its_switch_off_drops_them() {
+    let mut h = harness(AlgoConfig::default());
+    h.e.strategies.push(crate::strategy::StrategySlot {
+        strategy: Box::new(BracketOnce(false)),
+        enabled: true,
+    });
+    h.e.strat_stats.push(strategies::StrategyStats {
+        positions: vec![Position::new(InstrumentId(0))],
+        trip_pnl: vec![rust_decimal::Decimal::ZERO],
+        ..Default::default()
+    });
+    let out = h.book(599_995, 600_005);
+    let s = submits(&out);
+    assert_eq!(s.len(), 1, "{out:?}");
+    assert_eq!(s[0].owner, Owner::Strategy(0));
+    let entry = s[0].client_id.clone();
+    let s = submits(&h.fill(&entry, 600_005, 5));
+    assert_eq!(
+        (s[0].owner, s[0].spec.side, s[0].spec.qty, s[0].tag),
+        (Owner::Strategy(0), Side::Buy, Qty(5), OrderTag::TakeProfit)
+    );
+    let out = h.cmd(Command::SetStrategy(0, false));
+    assert!(cancels(&out).contains(&s[0].client_id));
+    assert_eq!(h.e.brackets().count(), 0);
+    // A buy stop at 60010.0: the ask goes through it, nothing fires.
+    assert!(submits(&h.book(600_150, 600_200)).is_empty());
+}
+
+#[test]
+fn a_take_profit_that_fills_part_while_its_cancel_is_on_the_way_leaves_the_stop_the_rest() {
+    let mut h = harness(AlgoConfig::default());
+    let entry = bracket(&mut h);
+    let out = h.fill(&entry, 599_995, 10);
+    let tp = submits(&out)[0].client_id.clone();
+    // The stop trades: the take-profit's cancel goes out...
+    let out = h.book(599_890, 599_990);
+    assert!(cancels(&out).contains(&tp));
+    // ...the venue fills 6 of it first, then confirms the cancel of the other 4: the
+    // stop closes those 4, not 10.
+    h.fill(&tp, 600_100, 6);
+    let out = h.cancelled(&tp);
+    let s = submits(&out);
+    assert_eq!(
+        (s.len(), s[0].spec.qty, s[0].tag),
+        (1, Qty(4), OrderTag::StopLoss),
+        "{out:?}"
+    );
+    // Or the take-profit fills in full before its cancel lands: no stop at all.
+    let mut h = harness(AlgoConfig::default());
+    let entry = bracket(&mut h);
+    let tp = submits(&h.fill(&entry, 599_995, 10))[0].client_id.clone();
+    h.book(599_890, 599_990);
+    let out = h.fill(&tp, 600_100, 10);
+    assert!(submits(&out).is_empty(), "{out:?}");
+    let ts = h.now();
+    let out = h.input(Input::Exec(ExecReport::CancelRejected {
+        id: tp,
+        ts,
+        reason: "unknown order".into(),
+    }));
+    assert!(submits(&out).is_empty());
+    assert_eq!(h.e.brackets().count(), 0);
+    assert!(
+        submits(&h.timer_after(1_000)).is_empty(),
+        "never a stop for a closed position"
     );
 }

@@ -370,6 +370,7 @@ impl Engine {
                 }
             }
             ExecReport::CancelRejected { id, reason, .. } => {
+                self.bracket_cancel_rejected(&id);
                 if let Some(o) = self.open_orders.get_mut(&id) {
                     o.cancel_pending = false;
                     if o.modify_to.take().is_some() {
