@@ -6,6 +6,7 @@
 //! when `a` chose one. Snapshots at 110 columns, colour and NO_COLOR.
 
 mod common;
+mod pty;
 
 use common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -25,6 +26,7 @@ use pit::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
@@ -322,4 +324,76 @@ fn the_order_form_sends_a_bracket_or_an_algorithm() {
         (o.kind, o.slices, o.duration_secs),
         (AlgoKind::VwapSplit, None, None)
     );
+}
+
+/// The form's limit price (its default: our side's touch).
+fn form_price(text: &str) -> rust_decimal::Decimal {
+    let line = text
+        .lines()
+        .find(|l| l.contains(" price ") && l.contains(" LIMIT"))
+        .unwrap_or_else(|| panic!("no price in the form:\n{text}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "LIMIT").expect("LIMIT");
+    words[at - 1]
+        .trim_end_matches('▏')
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// End to end in a real terminal (160x48, strategies off): a market buy with a
+/// take-profit 50.0 above and a stop 50.0 below goes through the form; the paper venue
+/// fills the entry, the take-profit rests and the stop is held, all under the bracket's
+/// row in the orders pane; `K` halts, and the bracket with its held stop is gone.
+#[test]
+fn a_bracket_from_the_form_in_a_real_terminal_and_the_kill_switch_drops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = std::fs::read_to_string(repo.join("config.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        config.replace("enabled = true", "enabled = false"),
+    )
+    .unwrap();
+    let mut screen = pty::Pty::spawn(&["run"], dir.path(), 160, 48);
+    let wait = Duration::from_secs(20);
+    screen.wait_for(&["ACTIVE", "bid ", "ask "], Duration::from_secs(30));
+    screen.press(b"b");
+    screen.wait_for(
+        &["Manual BUY", "take-profit none", "stop-loss   none"],
+        wait,
+    );
+    let bid = form_price(&screen.text());
+    screen.press(&[0x7f; 8]);
+    // size, then a market entry, then the legs.
+    screen.press(b"0.002\tm\t");
+    let fifty = rust_decimal::Decimal::from(50);
+    screen.press(format!("{:.1}\t{:.1}", bid + fifty, bid - fifty).as_bytes());
+    screen.wait_for(
+        &[
+            "Bracket BUY",
+            &format!("{:.1} (held by pit)", bid - fifty),
+            "risk engine: approved",
+        ],
+        wait,
+    );
+    screen.press(b"\r");
+    screen.wait_for(
+        &[
+            "B1 bracket",
+            "└ TP M-",
+            "└ SL held",
+            "HELD by pit",
+            "+0.002",
+        ],
+        wait,
+    );
+    screen.press(b"K");
+    screen.wait_for(&["HALTED"], wait);
+    screen.wait_for(&["bracket B1 cancelled (HALTED)"], wait);
+    let text = screen.text();
+    assert!(
+        !text.contains("SL held") && !text.contains("B1 bracket"),
+        "{text}"
+    );
+    screen.press(b"q");
 }
