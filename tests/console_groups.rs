@@ -397,3 +397,41 @@ fn a_bracket_from_the_form_in_a_real_terminal_and_the_kill_switch_drops_it() {
     );
     screen.press(b"q");
 }
+
+/// End to end in a real terminal: `a` in the form makes a market buy of 0.010 a TWAP (10
+/// slices over 20 s here); the orders pane shows the parent and its schedule, its slices
+/// fill on the paper venue; `K` stops it.
+#[test]
+fn a_twap_from_the_form_in_a_real_terminal_and_the_kill_switch_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = std::fs::read_to_string(repo.join("config.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        config
+            .replace("enabled = true", "enabled = false")
+            .replace("participation_cap = 0.1", "participation_cap = 0")
+            .replace("duration_secs = 300", "duration_secs = 20"),
+    )
+    .unwrap();
+    let mut screen = pty::Pty::spawn(&["run"], dir.path(), 160, 48);
+    let wait = Duration::from_secs(20);
+    screen.wait_for(&["ACTIVE", "bid ", "ask "], Duration::from_secs(30));
+    screen.press(b"b");
+    screen.wait_for(&["Manual BUY", "execution   at once"], wait);
+    screen.press(&[0x7f; 8]);
+    screen.press(b"0.010\tma");
+    screen.wait_for(
+        &["TWAP BUY", "MARKET (empty price)", "risk engine: approved"],
+        wait,
+    );
+    screen.press(b"\r");
+    // A slice every 2 s, each an IOC at the touch: some fill on the paper venue.
+    screen.wait_for(&["A1 TWAP", "slice ", "/10 next", "LONG"], wait);
+    screen.press(b"K");
+    screen.wait_for(&["HALTED"], wait);
+    screen.wait_for(&["algo A1 TWAP stopped (HALTED)"], wait);
+    let text = screen.text();
+    assert!(!text.contains("A1 TWAP  "), "{text}");
+    screen.press(b"q");
+}

@@ -447,6 +447,24 @@ impl<T, R> App<T, R> {
                 flash,
             ));
         }
+        if order.spec.reduce_only {
+            return Err("a bracket's entry cannot be reduce-only (r turns it off)".into());
+        }
+        let legs = self.form_legs(form, order.spec.price)?;
+        let flash = format!(
+            "bracket {} sent",
+            order.spec.side.as_str().to_ascii_lowercase()
+        );
+        Ok((Command::Bracket(BracketOrder { order, legs }), flash))
+    }
+
+    /// The form's bracket legs, parsed on the tick grid and checked against the entry
+    /// (`price`, or the mid for a market entry).
+    fn form_legs(
+        &self,
+        form: &OrderForm,
+        price: Option<crate::domain::Price>,
+    ) -> Result<BracketLegs, String> {
         let inst = self.form_instrument(form).ok_or("no instrument")?;
         let leg = |name: &str, s: &str| -> Result<Option<crate::domain::Price>, String> {
             if s.trim().is_empty() {
@@ -467,22 +485,13 @@ impl<T, R> App<T, R> {
             take_profit: leg("take-profit", &form.take_profit)?,
             stop_loss: leg("stop-loss", &form.stop_loss)?,
         };
-        if order.spec.reduce_only {
-            return Err("a bracket's entry cannot be reduce-only (r turns it off)".into());
-        }
-        let reference = order.spec.price.or_else(|| {
-            self.view.markets.get(form.instrument).and_then(|m| {
-                Some(crate::domain::Price(
-                    (m.bids.first()?.price.0 + m.asks.first()?.price.0) / 2,
-                ))
-            })
+        let reference = price.or_else(|| {
+            let m = self.view.markets.get(form.instrument)?;
+            let (bid, ask) = (m.bids.first()?.price.0, m.asks.first()?.price.0);
+            Some(crate::domain::Price((bid + ask) / 2))
         });
-        crate::engine::brackets::check_legs(order.spec.side, &legs, reference)?;
-        let flash = format!(
-            "bracket {} sent",
-            order.spec.side.as_str().to_ascii_lowercase()
-        );
-        Ok((Command::Bracket(BracketOrder { order, legs }), flash))
+        crate::engine::brackets::check_legs(form.side, &legs, reference)?;
+        Ok(legs)
     }
 
     fn form_instrument(&self, form: &OrderForm) -> Option<&Instrument> {
@@ -648,6 +657,14 @@ impl<T, R> App<T, R> {
         }
         if self.view.trading_state == TradingState::Halted && !form.reduce_only {
             out.push(bad("HALTED: only reduce-only exits pass".into()));
+        }
+        if form.modify.is_none() && form.has_legs() {
+            // The legs as Enter will send them (the engine checks them again).
+            let price = parse_dec(&form.price).and_then(|d| inst.price_from_decimal(d).ok());
+            out.push(match self.form_legs(form, price) {
+                Ok(_) => ok("bracket: legs on the right sides of the entry".into()),
+                Err(why) => bad(format!("bracket: {why}")),
+            });
         }
         out
     }
