@@ -690,3 +690,26 @@ fn a_take_profit_that_fills_part_while_its_cancel_is_on_the_way_leaves_the_stop_
         "never a stop for a closed position"
     );
 }
+
+#[test]
+fn cancel_all_and_shutdown_drop_every_group_at_once() {
+    for cmd in [Command::CancelAll, Command::Shutdown] {
+        let mut h = harness(no_cap());
+        let entry = bracket(&mut h);
+        let tp = submits(&h.fill(&entry, 599_995, 10))[0].client_id.clone();
+        let child = submits(&algo(&mut h, AlgoKind::VwapSplit, 50, 5, 50))[1]
+            .client_id
+            .clone();
+        let out = h.cmd(cmd.clone());
+        let c = cancels(&out);
+        assert!(c.contains(&tp) && c.contains(&child), "{cmd:?}: {c:?}");
+        assert_eq!(
+            (h.e.brackets().count(), h.e.algos().count()),
+            (0, 0),
+            "{cmd:?}"
+        );
+        let mut out = h.book(599_000, 599_100);
+        out.extend(h.timer_after(30_000));
+        assert!(submits(&out).is_empty(), "{cmd:?}: nothing after: {out:?}");
+    }
+}
