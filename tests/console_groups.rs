@@ -224,9 +224,10 @@ fn x_on_a_leg_cancels_the_whole_bracket_and_its_stop() {
         }
         a.on_key(code(KeyCode::Tab));
     }
-    // Down to the take-profit: M-1, then the entry, then the take-profit.
-    a.on_key(key('j'));
-    a.on_key(key('j'));
+    // Down to the take-profit: M-1, the bracket's row, its entry, its take-profit.
+    for _ in 0..3 {
+        a.on_key(key('j'));
+    }
     assert_eq!(
         a.selected_order().map(|o| o.req.client_id.clone()),
         Some(tp.clone())
@@ -250,9 +251,42 @@ fn x_on_a_leg_cancels_the_whole_bracket_and_its_stop() {
     );
     assert_eq!(r.e.brackets().count(), 0);
     // The stop is gone from the pane; the algorithm stays.
-    let a = r.app(Theme::builtin("dark").expect("dark"));
+    let mut a = r.app(Theme::builtin("dark").expect("dark"));
     let s = text(&orders_pane(&a));
     assert!(!s.contains("SL held") && s.contains("A2 TWAP"), "{s}");
+    // The algorithm's own row is selectable (its IOC children come and go): `x` there
+    // stops it.
+    for _ in 0..10 {
+        if a.focus() == pit::app::Pane::Orders {
+            break;
+        }
+        a.on_key(code(KeyCode::Tab));
+    }
+    // Past the plain order and the bracket's two orders whose cancels are on the way.
+    for _ in 0..3 {
+        a.on_key(key('j'));
+    }
+    assert!(
+        matches!(a.selected_row(), Some(pit::app::OrderRowRef::Algo(_))),
+        "{:?}",
+        a.selected_row()
+    );
+    let s = text(&orders_pane(&a));
+    assert!(s.contains("▶ A2 TWAP"), "{s}");
+    let fx = a.on_key(key('x'));
+    let [AppEffect::Engine(cmd @ Command::CancelGroup(2))] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    let out = r.input(Input::Command(cmd.clone()));
+    assert!(
+        out.iter().any(|f| matches!(f, Effect::Cancel(_))),
+        "its child is cancelled"
+    );
+    assert_eq!(r.e.algos().count(), 0);
+    assert!(r.e.alerts().any(|al| {
+        al.text
+            .contains("algo A2 TWAP stopped (cancelled by the operator)")
+    }));
 }
 
 #[test]

@@ -68,6 +68,9 @@ pub enum Command {
     /// Show the risk verdict on a modify's replacement without sending anything.
     PreviewModify(ModifyOrder),
     Cancel(ClientOrderId),
+    /// Cancel a bracket or an execution algorithm by its number: its orders, its held
+    /// stop, its schedule.
+    CancelGroup(u64),
     CancelAll,
     /// Close positions: one instrument or all.
     Flatten(Option<InstrumentId>),
@@ -103,6 +106,7 @@ impl Command {
             Command::Modify(_) => "modify",
             Command::PreviewModify(_) => "preview-modify",
             Command::Cancel(_) => "cancel",
+            Command::CancelGroup(_) => "cancel-group",
             Command::CancelAll => "cancel-all",
             Command::Flatten(_) => "flatten",
             Command::AcknowledgeAlerts { .. } => "acknowledge",
@@ -239,6 +243,7 @@ impl Engine {
             }
             Command::PreviewModify(m) => self.preview_modify(m),
             Command::Cancel(id) => self.cancel_command(&id, out),
+            Command::CancelGroup(g) => self.cancel_group(g, out),
             Command::CancelAll => {
                 self.drop_groups(super::groups::Which::All, "cancel all", out);
                 let n = self.cancel_where(|_| true, out);

@@ -113,6 +113,18 @@ impl Engine {
         true
     }
 
+    /// A person cancelled a group by its number (its row in the orders pane).
+    pub(super) fn cancel_group(&mut self, id: u64, out: &mut Vec<Effect>) {
+        if self.groups.brackets.contains_key(&id) {
+            self.drop_bracket(id, "cancelled by the operator", out);
+        } else if self.groups.algos.contains_key(&id) {
+            self.drop_algo(id, "cancelled by the operator", out);
+        } else {
+            let text = format!("cancel group {id}: no such bracket or algorithm working");
+            self.alert(super::AlertLevel::Info, "operator", text, out);
+        }
+    }
+
     /// Drop the groups `which` names, at once: their working orders are cancelled, a
     /// bracket's held stop no longer fires, an algorithm sends no more slices. Called by
     /// everything that takes orders away wholesale (cancel all, flatten, a strategy

@@ -145,6 +145,7 @@ pub(crate) fn audited(cmd: &Command) -> Option<(String, String)> {
             }
         ),
         Command::Cancel(id) => id.to_string(),
+        Command::CancelGroup(g) => format!("group {g}"),
         Command::Bracket(b) => format!(
             "{} {} lots of #{} price {:?} take-profit {:?} stop-loss {:?}",
             b.order.spec.side,

@@ -7,10 +7,10 @@
 //! Groups sit together under a row of their own: a bracket (`B1 bracket`: its entry, its
 //! take-profit leg and its stop-loss leg, which the engine holds until it fires: `└ SL
 //! held ≤59990.0`), an execution algorithm (`A2 TWAP 3/10`: the parent, its size and
-//! what filled, then its children). The group rows are not selectable; `x` on any of a
-//! group's orders cancels the whole group.
+//! what filled, then its children). `x` on a group's row, or on any of its orders,
+//! cancels the whole group.
 
-use crate::app::Pane;
+use crate::app::{OrderRowRef, Pane};
 use crate::domain::{GroupRole, OrderKind, Side};
 use crate::ui::theme::Role;
 use crate::ui::{App, FitTable, pane_block, short_duration};
@@ -23,8 +23,7 @@ type Cells = [(String, ratatui::style::Style); 10];
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.theme();
     let view = app.view();
-    let orders = app.orders_sorted();
-    let mut title = format!(" Orders ({}", orders.len());
+    let mut title = format!(" Orders ({}", view.open_orders.len());
     if !view.brackets.is_empty() {
         title.push_str(&format!(", {} bracket", view.brackets.len()));
         if view.brackets.len() > 1 {
@@ -39,7 +38,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     title.push_str(") ");
     let block = pane_block(app, Pane::Orders, title);
-    if orders.is_empty() && view.brackets.is_empty() && view.algos.is_empty() {
+    if view.open_orders.is_empty() && view.brackets.is_empty() && view.algos.is_empty() {
         frame.render_widget(
             Paragraph::new("no open orders")
                 .style(t.style(Role::Dim))
@@ -48,7 +47,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let selected = app.selected_order_index();
+    let selected = app.selected_row_index();
     let text = t.style(Role::Text);
     let dim = t.style(Role::Dim);
     let side_cell = |side: Side| match side {
@@ -108,47 +107,110 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ),
         ]
     };
-    // (the order's index in `orders`, or none for a group's own row; its cells)
+    // (the row's index among the selectable rows, or none for a held stop's; its cells)
+    let rows_ref = app.order_rows();
     let mut rows_text: Vec<(Option<usize>, Cells)> = Vec::new();
-    let mut next = 0;
-    let in_group = |o: &crate::domain::Order, id: u64, child: bool| {
-        o.group
-            .is_some_and(|g| g.id == id && (g.role == GroupRole::Child) == child)
-    };
-    while next < orders.len() && !orders[next].group.is_some_and(|g| app.group_working(g)) {
-        rows_text.push((Some(next), order_cells(next, orders[next], false)));
-        next += 1;
-    }
-    for b in &view.brackets {
-        let inst = app.instrument(b.instrument);
-        let fp = |p: Option<crate::domain::Price>| {
-            p.map(|p| inst.map_or(p.0.to_string(), |i| i.fmt_price(p)))
-        };
-        let qty = |q| inst.map_or(format!("{q}"), |i| i.fmt_qty(q));
-        let (side_style, side) = side_cell(b.side);
-        rows_text.push((
-            None,
-            [
-                (" ".into(), text),
-                (format!("{} bracket", b.name()), t.style(Role::Header)),
-                (b.owner.to_string(), text),
-                (inst.map_or("?".to_string(), |i| i.symbol.clone()), text),
-                (side.to_string(), side_style),
-                (
-                    fp(b.legs.take_profit).map_or("no TP".into(), |p| format!("TP {p}")),
-                    side_style,
-                ),
-                (qty(b.entry_qty), text),
-                (qty(b.entry_filled), text),
-                (short_duration(view.now.since(b.created)), text),
-                (format!("{} open {}", b.state.as_str(), qty(b.open())), text),
-            ],
-        ));
-        while next < orders.len() && in_group(orders[next], b.id, false) {
-            rows_text.push((Some(next), order_cells(next, orders[next], true)));
-            next += 1;
+    let mark = |i: usize| {
+        if Some(i) == selected {
+            "▶".to_string()
+        } else {
+            " ".to_string()
         }
-        if let Some(stop) = fp(b.legs.stop_loss) {
+    };
+    for (i, row) in rows_ref.iter().enumerate() {
+        match *row {
+            OrderRowRef::Order(o) => {
+                let grouped = o.group.is_some_and(|g| app.group_working(g));
+                rows_text.push((Some(i), order_cells(i, o, grouped)));
+            }
+            OrderRowRef::Bracket(b) => {
+                let inst = app.instrument(b.instrument);
+                let fp = |p: Option<crate::domain::Price>| {
+                    p.map(|p| inst.map_or(p.0.to_string(), |i| i.fmt_price(p)))
+                };
+                let qty = |q| inst.map_or(format!("{q}"), |i| i.fmt_qty(q));
+                let (side_style, side) = side_cell(b.side);
+                rows_text.push((
+                    Some(i),
+                    [
+                        (mark(i), text),
+                        (format!("{} bracket", b.name()), t.style(Role::Header)),
+                        (b.owner.to_string(), text),
+                        (inst.map_or("?".to_string(), |i| i.symbol.clone()), text),
+                        (side.to_string(), side_style),
+                        (
+                            fp(b.legs.take_profit).map_or("no TP".into(), |p| format!("TP {p}")),
+                            side_style,
+                        ),
+                        (qty(b.entry_qty), text),
+                        (qty(b.entry_filled), text),
+                        (short_duration(view.now.since(b.created)), text),
+                        (format!("{} open {}", b.state.as_str(), qty(b.open())), text),
+                    ],
+                ));
+            }
+            OrderRowRef::Algo(a) => {
+                let inst = app.instrument(a.instrument);
+                let qty = |q| inst.map_or(format!("{q}"), |i| i.fmt_qty(q));
+                let (side_style, side) = side_cell(a.side);
+                let next_in = if a.ending {
+                    "ending".to_string()
+                } else {
+                    format!("next {}", short_duration(a.next_at.since(view.now)))
+                };
+                rows_text.push((
+                    Some(i),
+                    [
+                        (mark(i), text),
+                        (
+                            format!("{} {}", a.name(), a.kind.as_str()),
+                            t.style(Role::Header),
+                        ),
+                        (a.owner.to_string(), text),
+                        (inst.map_or("?".to_string(), |i| i.symbol.clone()), text),
+                        (side.to_string(), side_style),
+                        (
+                            a.limit.map_or("MKT".into(), |p| {
+                                inst.map_or(p.0.to_string(), |i| i.fmt_price(p))
+                            }),
+                            side_style,
+                        ),
+                        (qty(a.qty), text),
+                        (qty(a.filled), text),
+                        (short_duration(view.now.since(a.started)), text),
+                        (
+                            format!("slice {}/{} {next_in}", a.done_slices, a.slices),
+                            text,
+                        ),
+                    ],
+                ));
+            }
+        }
+        // A bracket's held stop-loss leg: after the bracket's last order.
+        let bracket = match *row {
+            OrderRowRef::Bracket(b) => Some(b),
+            OrderRowRef::Order(o) => o
+                .group
+                .filter(|g| g.role != GroupRole::Child)
+                .and_then(|g| view.brackets.iter().find(|b| b.id == g.id)),
+            OrderRowRef::Algo(_) => None,
+        };
+        let last_of_bracket = bracket.filter(|b| match rows_ref.get(i + 1) {
+            Some(OrderRowRef::Order(next)) => !next
+                .group
+                .is_some_and(|g| g.id == b.id && g.role != GroupRole::Child),
+            _ => true,
+        });
+        if let Some(b) = last_of_bracket {
+            let inst = app.instrument(b.instrument);
+            let Some(stop) = b
+                .legs
+                .stop_loss
+                .map(|p| inst.map_or(p.0.to_string(), |i| i.fmt_price(p)))
+            else {
+                continue;
+            };
+            let qty = |q| inst.map_or(format!("{q}"), |i| i.fmt_qty(q));
             let exit = b.side.opposite();
             let (style, side) = side_cell(exit);
             let through = if exit == Side::Sell { "≤" } else { "≥" };
@@ -173,51 +235,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 ],
             ));
         }
-    }
-    for a in &view.algos {
-        let inst = app.instrument(a.instrument);
-        let qty = |q| inst.map_or(format!("{q}"), |i| i.fmt_qty(q));
-        let (side_style, side) = side_cell(a.side);
-        let next_in = if a.ending {
-            "ending".to_string()
-        } else {
-            format!("next {}", short_duration(a.next_at.since(view.now)))
-        };
-        rows_text.push((
-            None,
-            [
-                (" ".into(), text),
-                (
-                    format!("{} {}", a.name(), a.kind.as_str()),
-                    t.style(Role::Header),
-                ),
-                (a.owner.to_string(), text),
-                (inst.map_or("?".to_string(), |i| i.symbol.clone()), text),
-                (side.to_string(), side_style),
-                (
-                    a.limit.map_or("MKT".into(), |p| {
-                        inst.map_or(p.0.to_string(), |i| i.fmt_price(p))
-                    }),
-                    side_style,
-                ),
-                (qty(a.qty), text),
-                (qty(a.filled), text),
-                (short_duration(view.now.since(a.started)), text),
-                (
-                    format!("slice {}/{} {next_in}", a.done_slices, a.slices),
-                    text,
-                ),
-            ],
-        ));
-        while next < orders.len() && in_group(orders[next], a.id, true) {
-            rows_text.push((Some(next), order_cells(next, orders[next], true)));
-            next += 1;
-        }
-    }
-    // Anything left (cannot happen with a consistent view) still shows.
-    while next < orders.len() {
-        rows_text.push((Some(next), order_cells(next, orders[next], false)));
-        next += 1;
     }
     let fit = FitTable::new(
         &head,
