@@ -31,6 +31,7 @@ use crate::domain::{
     OrderSpec, OrderTag, Owner, Price, Qty, Side, TimeInForce, Timestamp, TradeTick,
 };
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 /// Which execution algorithm works a parent order.
@@ -316,8 +317,10 @@ impl Engine {
         let cap = self.groups.algo_cfg.participation_cap;
         if cap > Decimal::ZERO {
             let vol = self.window_volume(a.instrument);
-            let allowed = (Decimal::from(vol) * cap).floor();
-            let allowed = i64::try_from(allowed.mantissa()).unwrap_or(i64::MAX);
+            let allowed = (Decimal::from(vol) * cap)
+                .floor()
+                .to_i64()
+                .unwrap_or(i64::MAX);
             if allowed < size {
                 size = allowed;
             }

@@ -138,41 +138,33 @@ pub fn check_legs(side: Side, legs: &BracketLegs, reference: Option<Price>) -> R
     if legs.take_profit.is_none() && legs.stop_loss.is_none() {
         return Err("a bracket needs a take-profit or a stop-loss price".into());
     }
-    let (above, below) = match side {
-        Side::Buy => (legs.take_profit, legs.stop_loss),
-        Side::Sell => (legs.stop_loss, legs.take_profit),
-    };
-    let name = |p: Option<Price>| {
-        if p == legs.take_profit {
-            "take-profit"
-        } else {
-            "stop-loss"
-        }
+    // (the leg that goes above the entry, its name; the one below, its name)
+    let ((above, above_name), (below, below_name)) = match side {
+        Side::Buy => (
+            (legs.take_profit, "take-profit"),
+            (legs.stop_loss, "stop-loss"),
+        ),
+        Side::Sell => (
+            (legs.stop_loss, "stop-loss"),
+            (legs.take_profit, "take-profit"),
+        ),
     };
     if let (Some(a), Some(b)) = (above, below)
         && a <= b
     {
         return Err(format!(
-            "the {} must be above the {} for a {side}",
-            name(above),
-            name(below)
+            "the {above_name} must be above the {below_name} for a {side}"
         ));
     }
     if let Some(r) = reference {
-        if let Some(a) = above
-            && a <= r
-        {
+        if above.is_some_and(|a| a <= r) {
             return Err(format!(
-                "the {} must be above the entry for a {side}",
-                name(above)
+                "the {above_name} must be above the entry for a {side}"
             ));
         }
-        if let Some(b) = below
-            && b >= r
-        {
+        if below.is_some_and(|b| b >= r) {
             return Err(format!(
-                "the {} must be below the entry for a {side}",
-                name(below)
+                "the {below_name} must be below the entry for a {side}"
             ));
         }
     }

@@ -713,3 +713,31 @@ fn cancel_all_and_shutdown_drop_every_group_at_once() {
         assert!(submits(&out).is_empty(), "{cmd:?}: nothing after: {out:?}");
     }
 }
+
+#[test]
+fn check_legs_names_the_leg_on_the_wrong_side() {
+    use crate::engine::brackets::check_legs;
+    let legs = |tp: Option<i64>, sl: Option<i64>| BracketLegs {
+        take_profit: tp.map(Price),
+        stop_loss: sl.map(Price),
+    };
+    let r = Some(Price(100));
+    assert_eq!(check_legs(Side::Buy, &legs(Some(110), Some(90)), r), Ok(()));
+    assert_eq!(
+        check_legs(Side::Sell, &legs(Some(90), Some(110)), r),
+        Ok(())
+    );
+    assert_eq!(
+        check_legs(Side::Buy, &legs(Some(95), Some(95)), None),
+        Err("the take-profit must be above the stop-loss for a BUY".into())
+    );
+    assert_eq!(
+        check_legs(Side::Sell, &legs(None, Some(95)), r),
+        Err("the stop-loss must be above the entry for a SELL".into())
+    );
+    assert_eq!(
+        check_legs(Side::Sell, &legs(Some(105), None), r),
+        Err("the take-profit must be below the entry for a SELL".into())
+    );
+    assert!(check_legs(Side::Buy, &legs(None, None), r).is_err());
+}
