@@ -640,6 +640,27 @@ mod tests {
     }
 
     #[test]
+    fn brackets_and_algos_keys_are_checked_and_named() {
+        let (line, key, msg) = err("[algos]\nslices = 10\nparticipation_cap = 1.5\n");
+        assert_eq!((line, key.as_str()), (Some(3), "algos.participation_cap"));
+        assert!(msg.contains("0 (off) to 1"), "{msg}");
+        let (_, key, _) = err("[algos]\nsplit_ioc_pct = 120\n");
+        assert_eq!(key, "algos.split_ioc_pct");
+        let (_, key, msg) = err("[brackets]\nstop_trigger = \"bid\"\n");
+        assert_eq!(key, "brackets.stop_trigger");
+        assert!(msg.contains("either"), "{msg}");
+        let (_, key, _) = err("[brackets]\nstop_retry_ms = 0\n");
+        assert_eq!(key, "brackets.stop_retry_ms");
+        // The shipped file's values are the defaults.
+        let shipped =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"))
+                .expect("config.toml");
+        let cfg = Config::parse(&shipped, Path::new("config.toml")).expect("shipped config");
+        assert_eq!(cfg.brackets, crate::engine::BracketConfig::default());
+        assert_eq!(cfg.algos, crate::engine::AlgoConfig::default());
+    }
+
+    #[test]
     fn bad_value_is_named_with_line() {
         let (line, key, msg) = err("seed = 1\n[engine]\ntimer_ms = 0\n");
         assert_eq!(line, Some(3));
