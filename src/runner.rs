@@ -943,7 +943,8 @@ impl Runner {
                 | Effect::EquityPeak(_)
                 | Effect::TradeClosed(_)
                 | Effect::StrategyToggled { .. }
-                | Effect::Bracket { .. } => {}
+                | Effect::Bracket { .. }
+                | Effect::Algo { .. } => {}
             }
         }
         self.effects = effects;

@@ -1108,11 +1108,12 @@ fn writer(store: &Store, run: u64, cfg: &Config) -> pit::store::writer::Writer {
 /// A bracket working when the run dies (no shutdown: a crash) is not resumed by the
 /// restart: its take-profit leg is cancelled with the open orders and never placed again,
 /// even with `open_orders_on_restart = "restore"`, and a CRITICAL alert names it and the
-/// size it leaves without a stop.
+/// size it leaves without a stop. An algorithm working then is named too (WARN), with
+/// what filled; it is not resumed.
 #[test]
 fn a_bracket_working_at_a_crash_is_named_and_its_leg_is_never_placed_again() {
     use pit::domain::{OrderKind, OrderSpec, Price, Qty, TimeInForce};
-    use pit::engine::{BracketLegs, BracketOrder, ManualOrder};
+    use pit::engine::{AlgoKind, AlgoOrder, BracketLegs, BracketOrder, ManualOrder};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pit.redb");
     let mut cfg = quiet_cfg(&db);
@@ -1152,9 +1153,27 @@ fn a_bracket_working_at_a_crash_is_named_and_its_leg_is_never_placed_again() {
                 stop_loss: Some(Price(bid - 1_000)),
             },
         }));
+        runner.command(Command::Algo(AlgoOrder {
+            kind: AlgoKind::Twap,
+            order: ManualOrder {
+                spec: OrderSpec {
+                    instrument: InstrumentId(0),
+                    side: Side::Buy,
+                    kind: OrderKind::Market,
+                    price: None,
+                    qty: Qty(5),
+                    tif: TimeInForce::Ioc,
+                    reduce_only: false,
+                },
+                client_id: None,
+            },
+            slices: Some(5),
+            duration_secs: Some(600),
+        }));
         runner.run_until(runner.now() + Duration::from_millis(500));
         let view = runner.engine.view();
         assert_eq!(view.brackets.len(), 1, "{:?}", view.alerts);
+        assert_eq!(view.algos.len(), 1, "{:?}", view.alerts);
         assert_eq!(view.brackets[0].open(), Qty(3), "the entry filled");
         assert!(
             view.open_orders
@@ -1190,7 +1209,17 @@ fn a_bracket_working_at_a_crash_is_named_and_its_leg_is_never_placed_again() {
         "the leg is not placed again: {:?}",
         view.alerts
     );
-    assert!(view.brackets.is_empty() && view.open_orders.is_empty());
+    let algo: Vec<_> = view
+        .alerts
+        .iter()
+        .filter(|a| {
+            a.text
+                .starts_with("restart: algo A2 TWAP (manual, BUY 0.005 BTC-USD) was working")
+        })
+        .collect();
+    assert_eq!(algo.len(), 1, "{:?}", view.alerts);
+    assert!(algo[0].text.contains("not resumed"), "{}", algo[0].text);
+    assert!(view.brackets.is_empty() && view.algos.is_empty() && view.open_orders.is_empty());
     // And the next restart no longer names it.
     drop(engine);
     drop(parts.market);
@@ -1212,7 +1241,7 @@ fn a_bracket_working_at_a_crash_is_named_and_its_leg_is_never_placed_again() {
             .view()
             .alerts
             .iter()
-            .any(|a| a.text.contains("restart: bracket")),
+            .any(|a| a.text.starts_with("restart: ")),
         "named once"
     );
 }

@@ -23,7 +23,9 @@
 //! * **Cancelling the parent** (`x` on any of its children, cancel-all, a flatten of its
 //!   instrument) cancels its children and stops the schedule; so do the kill switch and
 //!   shutdown. A restart does not resume a parent: its children are cancelled with every
-//!   open order, never placed again by `open_orders_on_restart = "restore"`.
+//!   open order, never placed again by `open_orders_on_restart = "restore"`, and a
+//!   WARN alert names the parent and how much of it filled (the store keeps each working
+//!   parent as `meta` `algo:<run>:<n>`).
 
 use super::{AlertLevel, Effect, Engine, ManualOrder};
 use crate::domain::{
@@ -223,6 +225,10 @@ impl Engine {
                 )
             }
         );
+        out.push(Effect::Algo {
+            id,
+            algo: Some(Box::new(algo.clone())),
+        });
         self.groups.algos.insert(id, algo);
         self.alert(AlertLevel::Info, "algo", text, out);
         self.run_algos(out);
@@ -426,9 +432,14 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn algo_on_fill(&mut self, id: u64, fill: &Fill) {
+    pub(super) fn algo_on_fill(&mut self, id: u64, fill: &Fill, out: &mut Vec<Effect>) {
         if let Some(a) = self.groups.algos.get_mut(&id) {
             a.filled = (a.filled + fill.qty).min(a.qty);
+            // The store keeps what filled: a restart says how far the parent got.
+            out.push(Effect::Algo {
+                id,
+                algo: Some(Box::new(a.clone())),
+            });
         }
     }
 
@@ -447,6 +458,7 @@ impl Engine {
         let Some(a) = self.groups.algos.remove(&id) else {
             return;
         };
+        out.push(Effect::Algo { id, algo: None });
         for c in &a.children {
             self.cancel_if_working(c, out);
         }
@@ -477,6 +489,7 @@ impl Engine {
         let Some(a) = self.groups.algos.remove(&id) else {
             return;
         };
+        out.push(Effect::Algo { id, algo: None });
         for c in &a.children {
             self.cancel_if_working(c, out);
         }

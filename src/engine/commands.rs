@@ -174,6 +174,12 @@ pub enum Effect {
         id: u64,
         bracket: Option<Box<super::Bracket>>,
     },
+    /// An execution algorithm started or filled more (`Some`, for the store: a restart
+    /// names it) or ended (`None`).
+    Algo {
+        id: u64,
+        algo: Option<Box<super::Algo>>,
+    },
 }
 
 /// The risk verdict on an order the console is about to send.

@@ -84,7 +84,7 @@ impl Engine {
             return;
         };
         match g.role {
-            GroupRole::Child => self.algo_on_fill(g.id, fill),
+            GroupRole::Child => self.algo_on_fill(g.id, fill, out),
             _ => self.bracket_on_fill(g.id, g.role, fill, out),
         }
     }

@@ -120,6 +120,9 @@ pub struct Recovered {
     /// Brackets that were working at the crash (their orders are cancelled with every
     /// open order; their held stops are gone): each is named in a CRITICAL alert.
     pub brackets: Vec<super::Bracket>,
+    /// Execution algorithms that were working at the crash (their children are cancelled
+    /// with every open order; the schedule is not resumed): each named in a WARN alert.
+    pub algos: Vec<super::Algo>,
     pub counts: RecoveredCounts,
 }
 
@@ -377,7 +380,7 @@ impl Engine {
         }
     }
 
-    /// A bracket working at the crash is not resumed: its take-profit was cancelled with
+    /// A bracket (or an algorithm) working at the crash is not resumed: its take-profit was cancelled with
     /// the open orders and its stop is not held. Say so, one CRITICAL alert each.
     fn alert_lost_brackets(&mut self, rec: &Recovered, out: &mut Vec<Effect>) {
         for b in &rec.brackets {
@@ -399,6 +402,22 @@ impl Engine {
                 inst.symbol,
             );
             self.alert(AlertLevel::Critical, "store", text, out);
+        }
+        for a in &rec.algos {
+            let Some(inst) = self.instruments.get(a.instrument.index()) else {
+                continue;
+            };
+            let text = format!(
+                "restart: algo {} {} ({}, {} {} {}) was working: {} filled; its children are cancelled and it is not resumed",
+                a.name(),
+                a.kind.as_str(),
+                a.owner,
+                a.side,
+                inst.fmt_qty(a.qty),
+                inst.symbol,
+                inst.fmt_qty(a.filled),
+            );
+            self.alert(AlertLevel::Warn, "store", text, out);
         }
     }
 

@@ -442,19 +442,26 @@ impl Store {
                     },
                 ));
             }
-            // Brackets working at the crash: named to the engine, then forgotten (their
-            // orders are cancelled below with every open order; their stops are not held).
+            // Brackets and algorithms working at the crash: named to the engine, then
+            // forgotten (their orders are cancelled below with every open order; a
+            // bracket's stop is not held, an algorithm's schedule not resumed).
             {
                 let mut meta = tx.open_table(META)?;
                 let mut keys = Vec::new();
-                for item in meta.range(schema::BRACKET_KEY..)? {
-                    let (k, v) = item?;
-                    if !k.value().starts_with(schema::BRACKET_KEY) {
-                        break;
-                    }
-                    keys.push(k.value().to_string());
-                    if let Ok(b) = serde_json::from_str::<crate::engine::Bracket>(v.value()) {
-                        rec.brackets.push(b);
+                for prefix in [schema::BRACKET_KEY, schema::ALGO_KEY] {
+                    for item in meta.range(prefix..)? {
+                        let (k, v) = item?;
+                        if !k.value().starts_with(prefix) {
+                            break;
+                        }
+                        keys.push(k.value().to_string());
+                        if prefix == schema::BRACKET_KEY {
+                            if let Ok(b) = serde_json::from_str(v.value()) {
+                                rec.brackets.push(b);
+                            }
+                        } else if let Ok(a) = serde_json::from_str(v.value()) {
+                            rec.algos.push(a);
+                        }
                     }
                 }
                 for k in keys {

@@ -104,6 +104,10 @@ pub struct OrderRow {
 /// JSON), removed when it ends: what a restart finds there was live at the crash.
 pub const BRACKET_KEY: &str = "bracket:";
 
+/// The prefix of a working execution algorithm's key in `meta` (`algo:<run>:<n>`), as
+/// [`BRACKET_KEY`] for brackets.
+pub const ALGO_KEY: &str = "algo:";
+
 impl OrderRow {
     /// Still working at the venue when last heard of.
     pub fn is_open(&self) -> bool {

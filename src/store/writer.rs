@@ -55,6 +55,12 @@ pub enum StoreRecord {
         id: u64,
         bracket: Option<Box<crate::engine::Bracket>>,
     },
+    /// An execution algorithm working (`Some`) or ended (`None`): `meta`
+    /// `algo:<run>:<n>`.
+    Algo {
+        id: u64,
+        algo: Option<Box<crate::engine::Algo>>,
+    },
 }
 
 enum Msg {
@@ -186,6 +192,12 @@ impl StoreSink {
                 self.record(StoreRecord::Bracket {
                     id: *id,
                     bracket: bracket.clone(),
+                });
+            }
+            Effect::Algo { id, algo } => {
+                self.record(StoreRecord::Algo {
+                    id: *id,
+                    algo: algo.clone(),
                 });
             }
             Effect::Submit(_) | Effect::Cancel(_) => {}
@@ -615,6 +627,17 @@ impl Writer {
                         match bracket {
                             Some(b) => {
                                 meta.insert(key.as_str(), json(b.as_ref())?.as_str())?;
+                            }
+                            None => {
+                                meta.remove(key.as_str())?;
+                            }
+                        }
+                    }
+                    StoreRecord::Algo { id, algo } => {
+                        let key = format!("{}{run}:{id}", super::schema::ALGO_KEY);
+                        match algo {
+                            Some(a) => {
+                                meta.insert(key.as_str(), json(a.as_ref())?.as_str())?;
                             }
                             None => {
                                 meta.remove(key.as_str())?;
