@@ -86,6 +86,10 @@ pub struct Config {
     pub paper: PaperParams,
     pub risk: RiskLimits,
     pub kill_switch: KillSwitchConfig,
+    /// `[brackets]`: entry orders with take-profit and stop-loss legs.
+    pub brackets: crate::engine::BracketConfig,
+    /// `[algos]`: execution algorithms (TWAP, VWAP split) for large orders.
+    pub algos: crate::engine::AlgoConfig,
     pub strategies: StrategiesConfig,
     /// `[sizing]`: capital and risk per trade for orders sized in risk units.
     pub sizing: crate::strategy::sizing::SizingParams,
@@ -123,6 +127,8 @@ impl Default for Config {
             paper: PaperParams::default(),
             risk: RiskLimits::default(),
             kill_switch: KillSwitchConfig::default(),
+            brackets: crate::engine::BracketConfig::default(),
+            algos: crate::engine::AlgoConfig::default(),
             strategies: StrategiesConfig::default(),
             sizing: crate::strategy::sizing::SizingParams::default(),
             log: crate::logging::LogConfig::default(),
@@ -358,6 +364,8 @@ impl Config {
         self.size_limits_on_the_grid()?;
         within("engine", self.engine.validate())?;
         within("kill_switch", self.kill_switch.validate())?;
+        within("brackets", self.brackets.validate())?;
+        within("algos", self.algos.validate())?;
         within("sim", self.sim.validate())?;
         within("paper", self.paper.validate())?;
         within("risk", self.risk.validate())?;
@@ -637,6 +645,27 @@ mod tests {
         assert_eq!(line, Some(2));
         assert_eq!(key, "engine.timer_ms");
         assert!(msg.contains("invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn brackets_and_algos_keys_are_checked_and_named() {
+        let (line, key, msg) = err("[algos]\nslices = 10\nparticipation_cap = 1.5\n");
+        assert_eq!((line, key.as_str()), (Some(3), "algos.participation_cap"));
+        assert!(msg.contains("0 (off) to 1"), "{msg}");
+        let (_, key, _) = err("[algos]\nsplit_ioc_pct = 120\n");
+        assert_eq!(key, "algos.split_ioc_pct");
+        let (_, key, msg) = err("[brackets]\nstop_trigger = \"bid\"\n");
+        assert_eq!(key, "brackets.stop_trigger");
+        assert!(msg.contains("either"), "{msg}");
+        let (_, key, _) = err("[brackets]\nstop_retry_ms = 0\n");
+        assert_eq!(key, "brackets.stop_retry_ms");
+        // The shipped file's values are the defaults.
+        let shipped =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"))
+                .expect("config.toml");
+        let cfg = Config::parse(&shipped, Path::new("config.toml")).expect("shipped config");
+        assert_eq!(cfg.brackets, crate::engine::BracketConfig::default());
+        assert_eq!(cfg.algos, crate::engine::AlgoConfig::default());
     }
 
     #[test]

@@ -961,7 +961,9 @@ impl Runner {
                 | Effect::EquityPeak(_)
                 | Effect::AgedPosition { .. }
                 | Effect::TradeClosed(_)
-                | Effect::StrategyToggled { .. } => {}
+                | Effect::StrategyToggled { .. }
+                | Effect::Bracket { .. }
+                | Effect::Algo { .. } => {}
             }
         }
         self.effects = effects;

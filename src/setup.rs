@@ -53,6 +53,7 @@ pub fn assemble(cfg: &Config, seed: u64, initial_state: TradingState) -> anyhow:
     });
     engine.set_sessions(sessions);
     engine.set_aged(cfg.aged_positions.clone());
+    engine.set_group_config(cfg.brackets.clone(), cfg.algos.clone());
     Ok(Assembled {
         engine,
         market,
@@ -502,6 +503,7 @@ pub fn assemble_replay(
     });
     engine.set_sessions(sessions);
     engine.set_aged(cfg.aged_positions.clone());
+    engine.set_group_config(cfg.brackets.clone(), cfg.algos.clone());
     Ok(ReplayAssembled {
         engine,
         market,

@@ -1373,3 +1373,144 @@ fn an_aged_positions_state_survives_a_restart_of_pit() {
         "announced again: {texts:#?}"
     );
 }
+
+/// A bracket working when the run dies (no shutdown: a crash) is not resumed by the
+/// restart: its take-profit leg is cancelled with the open orders and never placed again,
+/// even with `open_orders_on_restart = "restore"`, and a CRITICAL alert names it and the
+/// size it leaves without a stop. An algorithm working then is named too (WARN), with
+/// what filled; it is not resumed.
+#[test]
+fn a_bracket_working_at_a_crash_is_named_and_its_leg_is_never_placed_again() {
+    use pit::domain::{OrderKind, OrderSpec, Price, Qty, TimeInForce};
+    use pit::engine::{AlgoKind, AlgoOrder, BracketLegs, BracketOrder, ManualOrder};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let mut cfg = quiet_cfg(&db);
+    cfg.store.open_orders_on_restart = "restore".into();
+    {
+        let (parts, persisted) =
+            pit::setup::assemble_persisted(&cfg, cfg.seed, "test", None).expect("assemble");
+        let mut runner = Runner::new(
+            parts.engine,
+            Box::new(parts.market),
+            Box::new(parts.exec),
+            RunOptions {
+                speed: Speed::Max,
+                ..RunOptions::default()
+            },
+        );
+        runner.set_store(persisted.sink);
+        runner.run_until(runner.now() + Duration::from_secs(2));
+        let book = runner.engine.book(InstrumentId(0));
+        let bid = book.best_bid().expect("a bid").price.0;
+        let ask = book.best_ask().expect("an ask").price.0;
+        runner.command(Command::Bracket(BracketOrder {
+            order: ManualOrder {
+                spec: OrderSpec {
+                    instrument: InstrumentId(0),
+                    side: Side::Buy,
+                    kind: OrderKind::Market,
+                    price: None,
+                    qty: Qty(3),
+                    tif: TimeInForce::Ioc,
+                    reduce_only: false,
+                },
+                client_id: None,
+            },
+            legs: BracketLegs {
+                take_profit: Some(Price(ask + 1_000)),
+                stop_loss: Some(Price(bid - 1_000)),
+            },
+        }));
+        runner.command(Command::Algo(AlgoOrder {
+            kind: AlgoKind::Twap,
+            order: ManualOrder {
+                spec: OrderSpec {
+                    instrument: InstrumentId(0),
+                    side: Side::Buy,
+                    kind: OrderKind::Market,
+                    price: None,
+                    qty: Qty(5),
+                    tif: TimeInForce::Ioc,
+                    reduce_only: false,
+                },
+                client_id: None,
+            },
+            slices: Some(5),
+            duration_secs: Some(600),
+        }));
+        runner.run_until(runner.now() + Duration::from_millis(500));
+        let view = runner.engine.view();
+        assert_eq!(view.brackets.len(), 1, "{:?}", view.alerts);
+        assert_eq!(view.algos.len(), 1, "{:?}", view.alerts);
+        assert_eq!(view.brackets[0].open(), Qty(3), "the entry filled");
+        assert!(
+            view.open_orders
+                .iter()
+                .any(|o| o.req.tag == OrderTag::TakeProfit),
+            "the take-profit rests"
+        );
+        // A crash: no shutdown, only what the store already has.
+        assert!(runner.store().unwrap().flush(Duration::from_secs(10)));
+    }
+    let (parts, _p) = pit::setup::assemble_persisted(&cfg, cfg.seed, "test", None).unwrap();
+    let mut engine = parts.engine;
+    let mut out = Vec::new();
+    engine.process(engine.now(), pit::engine::Input::Timer, &mut out);
+    let view = engine.view();
+    let lost: Vec<_> = view
+        .alerts
+        .iter()
+        .filter(|a| a.text.starts_with("restart: bracket B1"))
+        .collect();
+    assert_eq!(lost.len(), 1, "{:?}", view.alerts);
+    assert_eq!(lost[0].level, pit::engine::AlertLevel::Critical);
+    assert!(
+        lost[0].text.contains("stop is NOT held")
+            && lost[0]
+                .text
+                .contains("0.003 BTC-USD it had filled is unprotected"),
+        "{}",
+        lost[0].text
+    );
+    assert!(
+        view.alerts.iter().any(|a| a.text.contains("0 to restore")),
+        "the leg is not placed again: {:?}",
+        view.alerts
+    );
+    let algo: Vec<_> = view
+        .alerts
+        .iter()
+        .filter(|a| {
+            a.text
+                .starts_with("restart: algo A2 TWAP (manual, BUY 0.005 BTC-USD) was working")
+        })
+        .collect();
+    assert_eq!(algo.len(), 1, "{:?}", view.alerts);
+    assert!(algo[0].text.contains("not resumed"), "{}", algo[0].text);
+    assert!(view.brackets.is_empty() && view.algos.is_empty() && view.open_orders.is_empty());
+    // And the next restart no longer names it.
+    drop(engine);
+    drop(parts.market);
+    drop(_p);
+    let (parts, _p) = pit::setup::assemble_persisted(&cfg, cfg.seed, "test", None).unwrap();
+    let mut engine = parts.engine;
+    let mut out = Vec::new();
+    engine.process(engine.now(), pit::engine::Input::Timer, &mut out);
+    assert!(
+        engine
+            .view()
+            .alerts
+            .iter()
+            .any(|a| a.text.starts_with("recovered:")),
+        "the restart's alerts are in the view"
+    );
+    assert!(
+        !engine
+            .view()
+            .alerts
+            .iter()
+            .any(|a| a.text.starts_with("restart: ")),
+        "named once"
+    );
+}

@@ -228,20 +228,46 @@ impl<T: ThemeCycle, R> App<T, R> {
                 }
             }
             Action::CancelAll => {
-                if self.view.open_orders.is_empty() {
+                if self.view.open_orders.is_empty()
+                    && self.view.brackets.is_empty()
+                    && self.view.algos.is_empty()
+                {
                     self.flash = Some("no open orders".into());
                 } else {
                     self.popup = Some(Popup::Confirm(Confirm::CancelAll));
                 }
             }
-            Action::CancelSelected => match self.selected_order() {
-                Some(o) => {
-                    let id = o.req.client_id.clone();
-                    self.flash = Some(format!("cancel {id} sent"));
-                    out.push(AppEffect::Engine(Command::Cancel(id)));
+            Action::CancelSelected => {
+                let picked = self.selected_row().map(|r| match r {
+                    super::OrderRowRef::Order(o) => {
+                        let id = o.req.client_id.clone();
+                        (format!("cancel {id} sent"), Command::Cancel(id))
+                    }
+                    super::OrderRowRef::Bracket(b) => (
+                        format!("cancel bracket {} sent", b.name()),
+                        Command::CancelGroup(b.id),
+                    ),
+                    super::OrderRowRef::Algo(a) => (
+                        format!("cancel {} {} sent", a.kind.as_str(), a.name()),
+                        Command::CancelGroup(a.id),
+                    ),
+                });
+                match picked {
+                    Some((flash, cmd)) => {
+                        self.flash = Some(flash);
+                        out.push(AppEffect::Engine(cmd));
+                    }
+                    None => self.flash = Some("no order selected".into()),
                 }
-                None => self.flash = Some("no order selected".into()),
-            },
+            }
+            Action::Modify
+                if !matches!(
+                    self.selected_row(),
+                    Some(super::OrderRowRef::Order(_)) | None
+                ) =>
+            {
+                self.flash = Some("a bracket or an algorithm is not modified: x cancels it".into());
+            }
             Action::Modify => match self.selected_order().map(|o| self.modify_form(o)) {
                 Some(Ok(form)) => {
                     if let Some(e) = self.preview_effect(&form) {
@@ -342,7 +368,7 @@ impl<T: ThemeCycle, R> App<T, R> {
     fn move_selection(&mut self, down: bool) {
         match self.focus {
             Pane::Orders => {
-                let n = self.view.open_orders.len();
+                let n = self.order_rows().len();
                 if n > 0 {
                     self.order_sel = if down {
                         (self.order_sel + 1).min(n - 1)
@@ -350,9 +376,7 @@ impl<T: ThemeCycle, R> App<T, R> {
                         self.order_sel.saturating_sub(1)
                     };
                 }
-                self.order_sel_id = self
-                    .selected_order()
-                    .map(|o| o.req.client_id.as_str().to_string());
+                self.order_sel_id = self.selected_row().map(|r| r.key());
             }
             Pane::Fills => {
                 let n = self.view.fills.len();

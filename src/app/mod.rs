@@ -200,10 +200,10 @@ impl<T, R> App<T, R> {
             self.belled_seq = Some(seq);
             self.pending.push(AppEffect::Bell);
         }
-        // Keep the selected order selected when the list changes.
+        // Keep the selected order (or group) selected when the list changes.
         if let Some(id) = &self.order_sel_id {
-            let orders = self.orders_sorted();
-            if let Some(i) = orders.iter().position(|o| o.req.client_id.as_str() == id) {
+            let rows = self.order_rows();
+            if let Some(i) = rows.iter().position(|r| r.key() == *id) {
                 self.order_sel = i;
             }
         }
@@ -417,18 +417,76 @@ impl<T, R> App<T, R> {
         self.equity.iter().map(|(_, e)| *e)
     }
     /// Open orders in display order (oldest first, then by id).
+    /// The open orders as the orders pane lists them: plain orders first, oldest first;
+    /// then each bracket's orders (entry, take-profit, stop) and each algorithm's
+    /// children, group by group, so a group's orders sit together under its row.
     pub fn orders_sorted(&self) -> Vec<&Order> {
+        let working = |g: &crate::domain::OrderGroup| self.group_working(*g);
         let mut v: Vec<&Order> = self.view.open_orders.iter().collect();
-        v.sort_by(|a, b| {
-            (a.created, a.req.client_id.as_str()).cmp(&(b.created, b.req.client_id.as_str()))
+        // A group's key: (1, kind, number, role); a plain order (or one whose group
+        // ended while its cancel is on its way): (0, ..).
+        v.sort_by_key(|o| {
+            let g = o.group.filter(|g| working(g));
+            (
+                g.map_or(0, |_| 1),
+                g.map(|g| (g.role == crate::domain::GroupRole::Child, g.id, g.role)),
+                o.created,
+                o.req.client_id.as_str(),
+            )
         });
         v
     }
-    pub fn selected_order_index(&self) -> Option<usize> {
-        (!self.view.open_orders.is_empty()).then_some(self.order_sel)
+    /// Whether the group an order names is still working (in the view's brackets or
+    /// algorithms).
+    pub fn group_working(&self, g: crate::domain::OrderGroup) -> bool {
+        match g.role {
+            crate::domain::GroupRole::Child => self.view.algos.iter().any(|a| a.id == g.id),
+            _ => self.view.brackets.iter().any(|b| b.id == g.id),
+        }
+    }
+    /// The orders pane's selectable rows, in its order: plain orders, then each bracket
+    /// (its row, then its orders), then each algorithm (its row, then its children).
+    pub fn order_rows(&self) -> Vec<OrderRowRef<'_>> {
+        let orders = self.orders_sorted();
+        let mut rows = Vec::with_capacity(orders.len());
+        let mut i = 0;
+        while i < orders.len() && !orders[i].group.is_some_and(|g| self.group_working(g)) {
+            rows.push(OrderRowRef::Order(orders[i]));
+            i += 1;
+        }
+        let of = |o: &Order, id: u64, child: bool| {
+            o.group
+                .is_some_and(|g| g.id == id && (g.role == crate::domain::GroupRole::Child) == child)
+        };
+        for b in &self.view.brackets {
+            rows.push(OrderRowRef::Bracket(b));
+            while i < orders.len() && of(orders[i], b.id, false) {
+                rows.push(OrderRowRef::Order(orders[i]));
+                i += 1;
+            }
+        }
+        for a in &self.view.algos {
+            rows.push(OrderRowRef::Algo(a));
+            while i < orders.len() && of(orders[i], a.id, true) {
+                rows.push(OrderRowRef::Order(orders[i]));
+                i += 1;
+            }
+        }
+        rows.extend(orders[i..].iter().map(|o| OrderRowRef::Order(o)));
+        rows
+    }
+    /// The selected row of the orders pane (an order, or a group's own row).
+    pub fn selected_row_index(&self) -> Option<usize> {
+        (!self.order_rows().is_empty()).then_some(self.order_sel)
+    }
+    pub fn selected_row(&self) -> Option<OrderRowRef<'_>> {
+        self.order_rows().get(self.order_sel).copied()
     }
     pub fn selected_order(&self) -> Option<&Order> {
-        self.orders_sorted().get(self.order_sel).copied()
+        match self.selected_row()? {
+            OrderRowRef::Order(o) => Some(o),
+            _ => None,
+        }
     }
     /// Unacknowledged critical alerts.
     pub fn unacked_critical(&self) -> usize {
@@ -440,15 +498,13 @@ impl<T, R> App<T, R> {
     }
 
     fn clamp_selection(&mut self) {
-        let n = self.view.open_orders.len();
+        let n = self.order_rows().len();
         if n == 0 {
             self.order_sel = 0;
         } else if self.order_sel >= n {
             self.order_sel = n - 1;
         }
-        self.order_sel_id = self
-            .selected_order()
-            .map(|o| o.req.client_id.as_str().to_string());
+        self.order_sel_id = self.selected_row().map(|r| r.key());
         let na = self.view.alerts.len();
         if self.alert_scroll >= na {
             self.alert_scroll = na.saturating_sub(1);
@@ -509,4 +565,25 @@ fn take_visible(
 /// A decimal with exactly `dp` decimal places (rounded half away from zero).
 pub fn fmt_dec(d: Decimal, dp: u32) -> String {
     format!("{:.*}", dp as usize, d.round_dp(dp))
+}
+
+/// One selectable row of the orders pane: an order, or a group's own row (a bracket, an
+/// execution algorithm), whose `x` cancels the whole group.
+#[derive(Clone, Copy, Debug)]
+pub enum OrderRowRef<'a> {
+    Order(&'a Order),
+    Bracket(&'a crate::engine::Bracket),
+    Algo(&'a crate::engine::Algo),
+}
+
+impl OrderRowRef<'_> {
+    /// What keeps the row selected while the list changes: the order's client id, or
+    /// the group's name (`B1`, `A2`).
+    pub fn key(&self) -> String {
+        match self {
+            OrderRowRef::Order(o) => o.req.client_id.as_str().to_string(),
+            OrderRowRef::Bracket(b) => b.name(),
+            OrderRowRef::Algo(a) => a.name(),
+        }
+    }
 }

@@ -15,7 +15,10 @@ use super::{App, AppEffect, fmt_dec, mid_price, take_visible};
 use crate::domain::{
     ClientOrderId, Instrument, Order, OrderKind, Qty, Side, TimeInForce, TradingState,
 };
-use crate::engine::{Command, ManualOrder, ModifyOrder, OrderPreview, risk};
+use crate::engine::{
+    AlgoKind, AlgoOrder, BracketLegs, BracketOrder, Command, ManualOrder, ModifyOrder,
+    OrderPreview, risk,
+};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rust_decimal::Decimal;
 
@@ -26,21 +29,34 @@ pub enum FormField {
     Side,
     Qty,
     Price,
+    /// A bracket's take-profit price (empty: none).
+    TakeProfit,
+    /// A bracket's stop-loss price (empty: none), held by the engine until it trades.
+    StopLoss,
 }
 
 impl FormField {
-    const ORDER: [FormField; 4] = [
+    const ORDER: [FormField; 6] = [
         FormField::Instrument,
         FormField::Side,
         FormField::Qty,
         FormField::Price,
+        FormField::TakeProfit,
+        FormField::StopLoss,
     ];
-    fn step(self, forward: bool) -> FormField {
+    /// The next (or previous) field; a modify has no legs (its first four fields only).
+    fn step(self, forward: bool, modify: bool) -> FormField {
+        let n = if modify { 4 } else { FormField::ORDER.len() };
         let i = FormField::ORDER
             .iter()
             .position(|f| *f == self)
-            .unwrap_or(0);
-        FormField::ORDER[if forward { (i + 1) % 4 } else { (i + 3) % 4 }]
+            .unwrap_or(0)
+            % n;
+        FormField::ORDER[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
     }
 }
 
@@ -54,12 +70,26 @@ pub struct OrderForm {
     pub field: FormField,
     /// Reduce-only: the order may only bring a position toward zero (`r` toggles it).
     pub reduce_only: bool,
+    /// A bracket's take-profit and stop-loss prices (empty: none; either makes the
+    /// order a bracket's entry).
+    pub take_profit: String,
+    pub stop_loss: String,
+    /// Worked by an execution algorithm instead of sent at once (`a` cycles: none,
+    /// TWAP, VWAP split); `[algos]` gives its slices and duration.
+    pub algo: Option<AlgoKind>,
     /// Modifying this working manual order (cancel/replace) rather than sending a new
     /// one: the instrument, side and reduce-only stay the order's; the size is its new
     /// total (what filled counts toward it).
     pub modify: Option<ModifyTarget>,
     /// Shown after a refused Enter.
     pub error: Option<String>,
+}
+
+impl OrderForm {
+    /// A take-profit or a stop-loss price is entered: Enter sends a bracket.
+    pub fn has_legs(&self) -> bool {
+        !self.take_profit.trim().is_empty() || !self.stop_loss.trim().is_empty()
+    }
 }
 
 /// The working order a form modifies, as it was when the form opened.
@@ -108,6 +138,18 @@ impl<T, R> App<T, R> {
                             form.error = Some("a working order keeps a limit price".into());
                             return true;
                         }
+                        (None, _) if form.algo.is_some() || form.has_legs() => {
+                            match self.form_group(form, order) {
+                                Ok((cmd, flash)) => {
+                                    self.flash = Some(flash);
+                                    out.push(AppEffect::Engine(cmd));
+                                }
+                                Err(why) => {
+                                    form.error = Some(why);
+                                    return true;
+                                }
+                            }
+                        }
                         (None, _) => {
                             self.flash = Some(format!(
                                 "manual {}{} sent",
@@ -126,8 +168,19 @@ impl<T, R> App<T, R> {
                 Err(why) => form.error = Some(why),
             },
             KeyCode::Char('r') if form.modify.is_none() => form.reduce_only = !form.reduce_only,
-            KeyCode::Tab | KeyCode::Down => form.field = form.field.step(true),
-            KeyCode::BackTab | KeyCode::Up => form.field = form.field.step(false),
+            KeyCode::Char('a') if form.modify.is_none() => {
+                form.algo = match form.algo {
+                    None => Some(AlgoKind::Twap),
+                    Some(AlgoKind::Twap) => Some(AlgoKind::VwapSplit),
+                    Some(AlgoKind::VwapSplit) => None,
+                }
+            }
+            KeyCode::Tab | KeyCode::Down => {
+                form.field = form.field.step(true, form.modify.is_some())
+            }
+            KeyCode::BackTab | KeyCode::Up => {
+                form.field = form.field.step(false, form.modify.is_some())
+            }
             KeyCode::Left | KeyCode::Right | KeyCode::Char(' ')
                 if matches!(form.field, FormField::Instrument | FormField::Side)
                     && form.modify.is_none() =>
@@ -153,12 +206,13 @@ impl<T, R> App<T, R> {
                 form.price.clear()
             }
             KeyCode::Char(c @ ('0'..='9' | '.'))
-                if matches!(form.field, FormField::Qty | FormField::Price) =>
+                if !matches!(form.field, FormField::Instrument | FormField::Side) =>
             {
-                let s = if form.field == FormField::Qty {
-                    &mut form.qty
-                } else {
-                    &mut form.price
+                let s = match form.field {
+                    FormField::Qty => &mut form.qty,
+                    FormField::TakeProfit => &mut form.take_profit,
+                    FormField::StopLoss => &mut form.stop_loss,
+                    _ => &mut form.price,
                 };
                 if s.len() < 24 {
                     s.push(c);
@@ -170,6 +224,12 @@ impl<T, R> App<T, R> {
                 }
                 FormField::Price => {
                     form.price.pop();
+                }
+                FormField::TakeProfit => {
+                    form.take_profit.pop();
+                }
+                FormField::StopLoss => {
+                    form.stop_loss.pop();
                 }
                 _ => {}
             },
@@ -242,6 +302,9 @@ impl<T, R> App<T, R> {
             price: inst.fmt_price(price),
             field: FormField::Price,
             reduce_only: o.req.spec.reduce_only,
+            take_profit: String::new(),
+            stop_loss: String::new(),
+            algo: None,
             modify: Some(ModifyTarget {
                 id: o.id().clone(),
                 filled: o.filled,
@@ -287,6 +350,9 @@ impl<T, R> App<T, R> {
             price,
             field: FormField::Qty,
             reduce_only: false,
+            take_profit: String::new(),
+            stop_loss: String::new(),
+            algo: None,
             modify: None,
             error: None,
         }
@@ -353,6 +419,79 @@ impl<T, R> App<T, R> {
             },
             client_id: None,
         })
+    }
+
+    /// A bracket's or an algorithm's command for the form's order, and the flash that
+    /// says it went; or why not (a leg price off the tick grid or on the wrong side).
+    fn form_group(
+        &self,
+        form: &OrderForm,
+        order: ManualOrder,
+    ) -> Result<(Command, String), String> {
+        if let Some(kind) = form.algo {
+            if form.has_legs() {
+                return Err("an algorithm's order has no bracket legs: clear TP and SL".into());
+            }
+            let flash = format!(
+                "{} {} sent",
+                kind.as_str(),
+                order.spec.side.as_str().to_ascii_lowercase()
+            );
+            return Ok((
+                Command::Algo(AlgoOrder {
+                    kind,
+                    order,
+                    slices: None,
+                    duration_secs: None,
+                }),
+                flash,
+            ));
+        }
+        if order.spec.reduce_only {
+            return Err("a bracket's entry cannot be reduce-only (r turns it off)".into());
+        }
+        let legs = self.form_legs(form, order.spec.price)?;
+        let flash = format!(
+            "bracket {} sent",
+            order.spec.side.as_str().to_ascii_lowercase()
+        );
+        Ok((Command::Bracket(BracketOrder { order, legs }), flash))
+    }
+
+    /// The form's bracket legs, parsed on the tick grid and checked against the entry
+    /// (`price`, or the mid for a market entry).
+    fn form_legs(
+        &self,
+        form: &OrderForm,
+        price: Option<crate::domain::Price>,
+    ) -> Result<BracketLegs, String> {
+        let inst = self.form_instrument(form).ok_or("no instrument")?;
+        let leg = |name: &str, s: &str| -> Result<Option<crate::domain::Price>, String> {
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            parse_dec(s)
+                .filter(|d| *d > Decimal::ZERO)
+                .and_then(|d| inst.price_from_decimal(d).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    format!(
+                        "{name} {s} is not a price on the tick {}",
+                        inst.tick_size.normalize()
+                    )
+                })
+        };
+        let legs = BracketLegs {
+            take_profit: leg("take-profit", &form.take_profit)?,
+            stop_loss: leg("stop-loss", &form.stop_loss)?,
+        };
+        let reference = price.or_else(|| {
+            let m = self.view.markets.get(form.instrument)?;
+            let (bid, ask) = (m.bids.first()?.price.0, m.asks.first()?.price.0);
+            Some(crate::domain::Price((bid + ask) / 2))
+        });
+        crate::engine::brackets::check_legs(form.side, &legs, reference)?;
+        Ok(legs)
     }
 
     fn form_instrument(&self, form: &OrderForm) -> Option<&Instrument> {
@@ -518,6 +657,14 @@ impl<T, R> App<T, R> {
         }
         if self.view.trading_state == TradingState::Halted && !form.reduce_only {
             out.push(bad("HALTED: only reduce-only exits pass".into()));
+        }
+        if form.modify.is_none() && form.has_legs() {
+            // The legs as Enter will send them (the engine checks them again).
+            let price = parse_dec(&form.price).and_then(|d| inst.price_from_decimal(d).ok());
+            out.push(match self.form_legs(form, price) {
+                Ok(_) => ok("bracket: legs on the right sides of the entry".into()),
+                Err(why) => bad(format!("bracket: {why}")),
+            });
         }
         out
     }

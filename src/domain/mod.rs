@@ -23,8 +23,9 @@ pub use instrument::{Instrument, InstrumentId};
 pub use invalid::Invalid;
 pub use num::{Price, Qty};
 pub use order::{
-    ClientOrderId, Fill, Liquidity, ModifyTo, Order, OrderKind, OrderRequest, OrderSpec,
-    OrderStatus, OrderTag, Owner, Side, StrategyId, TimeInForce, TransitionError,
+    BracketLegs, ClientOrderId, Fill, GroupRole, Liquidity, ModifyTo, Order, OrderGroup, OrderKind,
+    OrderRequest, OrderSpec, OrderStatus, OrderTag, Owner, Side, StrategyId, TimeInForce,
+    TransitionError,
 };
 pub use position::{FillEffect, Position};
 pub use time::{TimeOfDay, Timestamp};

@@ -229,6 +229,60 @@ pub struct Order {
     /// filled part stayed with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<ClientOrderId>,
+    /// The group this order belongs to: a bracket (entry, take-profit leg) or an
+    /// execution algorithm (a child of its parent). `None` for a plain order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<OrderGroup>,
+}
+
+/// A bracket's legs (see `engine/brackets.rs`): a take-profit price, a stop-loss price,
+/// or both, on the other side of the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BracketLegs {
+    pub take_profit: Option<Price>,
+    pub stop_loss: Option<Price>,
+}
+
+/// An order's place in a group the engine manages: a bracket (`B<n>`: the entry and its
+/// take-profit and stop-loss legs) or an execution algorithm (`A<n>`: its children).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OrderGroup {
+    /// The group's number (brackets and algorithms share one counter).
+    pub id: u64,
+    pub role: GroupRole,
+}
+
+/// What an order does in its group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupRole {
+    /// A bracket's entry.
+    Entry,
+    /// A bracket's take-profit leg (a reduce-only limit).
+    TakeProfit,
+    /// A bracket's stop-loss leg, sent when its trigger traded (a reduce-only IOC).
+    StopLoss,
+    /// A child of an execution algorithm.
+    Child,
+}
+
+impl OrderGroup {
+    /// `B3` for a bracket's order, `A4` for an algorithm's child.
+    pub fn name(&self) -> String {
+        match self.role {
+            GroupRole::Child => format!("A{}", self.id),
+            _ => format!("B{}", self.id),
+        }
+    }
+    /// A short word for the orders pane: `entry`, `TP`, `SL`, `child`.
+    pub fn role_str(&self) -> &'static str {
+        match self.role {
+            GroupRole::Entry => "entry",
+            GroupRole::TakeProfit => "TP",
+            GroupRole::StopLoss => "SL",
+            GroupRole::Child => "child",
+        }
+    }
 }
 
 /// Where a modify takes a working limit order: its new price and its new total size
@@ -253,6 +307,7 @@ impl Order {
             reject_reason: None,
             modify_to: None,
             replaces: None,
+            group: None,
         }
     }
 

@@ -59,11 +59,18 @@ pub enum Command {
     Preview(ManualOrder),
     /// Forget the preview (the form was closed).
     ClearPreview,
+    /// A manual entry with take-profit and/or stop-loss legs (see `brackets.rs`).
+    Bracket(super::BracketOrder),
+    /// A large manual order worked by an execution algorithm (see `algos.rs`).
+    Algo(super::AlgoOrder),
     /// Modify a working manual order: cancel/replace (see [`ModifyOrder`]).
     Modify(ModifyOrder),
     /// Show the risk verdict on a modify's replacement without sending anything.
     PreviewModify(ModifyOrder),
     Cancel(ClientOrderId),
+    /// Cancel a bracket or an execution algorithm by its number: its orders, its held
+    /// stop, its schedule.
+    CancelGroup(u64),
     CancelAll,
     /// Close positions: one instrument or all.
     Flatten(Option<InstrumentId>),
@@ -92,11 +99,14 @@ impl Command {
             Command::ToggleStrategy(_) => "toggle-strategy",
             Command::SetStrategy(..) => "set-strategy",
             Command::Manual(_) => "manual-order",
+            Command::Bracket(_) => "bracket",
+            Command::Algo(_) => "algo",
             Command::Preview(_) => "preview",
             Command::ClearPreview => "clear-preview",
             Command::Modify(_) => "modify",
             Command::PreviewModify(_) => "preview-modify",
             Command::Cancel(_) => "cancel",
+            Command::CancelGroup(_) => "cancel-group",
             Command::CancelAll => "cancel-all",
             Command::Flatten(_) => "flatten",
             Command::AcknowledgeAlerts { .. } => "acknowledge",
@@ -165,6 +175,17 @@ pub enum Effect {
         symbol: String,
         state: Option<Box<super::aged::AgedState>>,
     },
+    /// A bracket started (`Some`, for the store: a restart names it) or ended (`None`).
+    Bracket {
+        id: u64,
+        bracket: Option<Box<super::Bracket>>,
+    },
+    /// An execution algorithm started or filled more (`Some`, for the store: a restart
+    /// names it) or ended (`None`).
+    Algo {
+        id: u64,
+        algo: Option<Box<super::Algo>>,
+    },
 }
 
 /// The risk verdict on an order the console is about to send.
@@ -218,6 +239,14 @@ impl Engine {
                 self.order_preview = None;
                 self.manual_order(m, out)
             }
+            Command::Bracket(b) => {
+                self.order_preview = None;
+                self.bracket_command(b, out)
+            }
+            Command::Algo(a) => {
+                self.order_preview = None;
+                self.algo_command(a, out)
+            }
             Command::Preview(m) => self.preview(m),
             Command::ClearPreview => self.order_preview = None,
             Command::Modify(m) => {
@@ -226,7 +255,9 @@ impl Engine {
             }
             Command::PreviewModify(m) => self.preview_modify(m),
             Command::Cancel(id) => self.cancel_command(&id, out),
+            Command::CancelGroup(g) => self.cancel_group(g, out),
             Command::CancelAll => {
+                self.drop_groups(super::groups::Which::All, "cancel all", out);
                 let n = self.cancel_where(|_| true, out);
                 self.alert(
                     AlertLevel::Info,
@@ -282,7 +313,9 @@ impl Engine {
     }
 
     fn cancel_command(&mut self, id: &ClientOrderId, out: &mut Vec<Effect>) {
-        if self.open_orders.contains_key(id) {
+        if self.cancel_group_of(id, out) {
+            // One of a bracket's or an algorithm's orders: the group goes.
+        } else if self.open_orders.contains_key(id) {
             self.request_cancel(id, out);
         } else {
             let text = format!("cancel {id}: no such open order");
@@ -293,6 +326,7 @@ impl Engine {
     fn shutdown(&mut self, out: &mut Vec<Effect>) {
         self.shutting_down = true;
         self.store_peak(out);
+        self.drop_groups(super::groups::Which::All, "shutting down", out);
         if self.kill_cfg.cancel_on_exit {
             let n = self.cancel_where(|_| true, out);
             if n > 0 {
@@ -327,6 +361,8 @@ impl Engine {
         let name = slot.strategy.name().to_string();
         if !on {
             slot.strategy.on_disable();
+            let why = format!("S{} switched off", si + 1);
+            self.drop_groups(super::groups::Which::Owner(Owner::Strategy(s)), &why, out);
             let n = self.cancel_where(|o| o.req.owner == Owner::Strategy(s), out);
             let text = format!("S{} {name} off: cancelling {n} orders", si + 1);
             self.alert(AlertLevel::Info, "operator", text, out);

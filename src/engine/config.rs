@@ -92,3 +92,117 @@ impl Default for KillSwitchConfig {
         }
     }
 }
+
+/// When a bracket's held stop-loss leg fires (`[brackets] stop_trigger`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopTrigger {
+    /// The side of the book the exit would take reaches the stop: the best bid at or
+    /// below a sell stop, the best ask at or above a buy stop.
+    Touch,
+    /// A trade prints at or through the stop.
+    Trade,
+    /// Whichever comes first (the default: a stop-loss protects).
+    Either,
+}
+
+/// `[brackets]` in config.toml: an entry order with take-profit and stop-loss legs (OCO).
+/// Nothing here acts unless a person or a strategy asks for a bracket.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BracketConfig {
+    /// What fires a bracket's stop-loss leg (held by the engine: the paper venue rests no
+    /// stop orders).
+    pub stop_trigger: StopTrigger,
+    /// A stop leg whose IOC closed with the position not yet flat (or was refused) is
+    /// sent again after this long, milliseconds of engine time.
+    pub stop_retry_ms: u64,
+    /// Most brackets working at once (a new one beyond it is refused).
+    pub max_open: usize,
+}
+
+impl Default for BracketConfig {
+    fn default() -> Self {
+        BracketConfig {
+            stop_trigger: StopTrigger::Either,
+            stop_retry_ms: 250,
+            max_open: 20,
+        }
+    }
+}
+
+impl BracketConfig {
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        if self.stop_retry_ms == 0 {
+            return Err(crate::domain::Invalid::new(
+                "stop_retry_ms",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[algos]` in config.toml: execution algorithms for large orders (TWAP, VWAP split).
+/// Nothing here acts unless a person asks for an algorithm.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlgoConfig {
+    /// Most execution algorithms working at once.
+    pub max_open: usize,
+    /// Slices of a parent order.
+    pub slices: u32,
+    /// Over how long the slices are spread, seconds.
+    pub duration_secs: u64,
+    /// VWAP split: the percentage of each slice sent as an IOC at the touch; the rest
+    /// rests as a limit one tick inside the spread until the next slice.
+    pub split_ioc_pct: u32,
+    /// Participation cap: a slice is at most this fraction of the volume traded on the
+    /// instrument over `participation_window_secs` (0: no cap).
+    pub participation_cap: rust_decimal::Decimal,
+    /// The window the traded volume is measured over, seconds.
+    pub participation_window_secs: u64,
+}
+
+impl Default for AlgoConfig {
+    fn default() -> Self {
+        AlgoConfig {
+            max_open: 5,
+            slices: 10,
+            duration_secs: 300,
+            split_ioc_pct: 80,
+            participation_cap: rust_decimal::Decimal::new(1, 1),
+            participation_window_secs: 60,
+        }
+    }
+}
+
+impl AlgoConfig {
+    pub fn validate(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
+        if self.slices == 0 || self.slices > 1000 {
+            return Err(Invalid::new("slices", "must be 1 to 1000"));
+        }
+        if self.duration_secs == 0 {
+            return Err(Invalid::new("duration_secs", "must be at least 1"));
+        }
+        if self.split_ioc_pct > 100 {
+            return Err(Invalid::new("split_ioc_pct", "must be 0 to 100"));
+        }
+        if self.participation_cap < rust_decimal::Decimal::ZERO
+            || self.participation_cap > rust_decimal::Decimal::ONE
+        {
+            return Err(Invalid::new(
+                "participation_cap",
+                "must be 0 (off) to 1 (a fraction of the traded volume)",
+            ));
+        }
+        if self.participation_window_secs == 0 {
+            return Err(Invalid::new(
+                "participation_window_secs",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}

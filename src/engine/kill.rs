@@ -164,7 +164,9 @@ impl Engine {
                 continue;
             }
             // Everything else on the instrument goes, strategies' exits included: the
-            // flatten closes the whole position itself.
+            // flatten closes the whole position itself (and a bracket's held stop with
+            // them: it must not close what the flatten closes).
+            self.drop_groups(super::groups::Which::Instrument(id), "flatten", out);
             self.cancel_where(|o| o.req.spec.instrument == id && !is_closing_order(o), out);
             let pos = self.positions[i].qty;
             if pos.is_zero() {
@@ -309,6 +311,8 @@ impl Engine {
             ids.push(o.id().clone());
         }
         self.halt_reason = Some(reason.clone());
+        // Brackets and algorithms stop at once: a held stop never fires while halted.
+        self.brackets_on_halt(out);
         let progress = self.kill.get_or_insert_with(|| KillProgress {
             started: self.now,
             ..KillProgress::default()

@@ -36,7 +36,9 @@ impl Engine {
                     self.tape.pop_front();
                 }
                 self.advance_queues(ev.instrument, &t);
+                self.note_volume(ev.instrument, &t);
                 self.run_strategies(out, |s, ctx, buf| s.on_trade(ctx, ev.instrument, &t, buf));
+                self.check_stops(Some(ev.instrument), Some(&t), out);
             }
             MarketEventKind::Resyncing { reason } => {
                 self.resyncing[i] = true;
@@ -63,6 +65,7 @@ impl Engine {
                 s.on_book(ctx, inst, buf)
             }
         });
+        self.check_stops(Some(inst), None, out);
     }
 
     /// Our resting orders' estimated queue position: trades at the level consume the size

@@ -17,14 +17,21 @@
 //! `persist.rs` (what the store keeps), `view.rs` (what the console sees), `clock.rs`;
 //! `session.rs` (trading windows per instrument, `[[sessions]]`); `aged.rs` (the
 //! aged-position manager, `[aged_positions]`).
+//! `groups.rs` (orders worked as a group), `brackets.rs` (an entry with take-profit and
+//! stop-loss legs, OCO), `algos.rs` (TWAP and VWAP split of a large order).
 
 pub mod aged;
 mod alerts;
+pub mod algos;
 pub mod blotter;
+pub mod brackets;
 pub mod clock;
 mod commands;
 mod config;
 pub mod execstats;
+mod groups;
+#[cfg(test)]
+mod groups_tests;
 mod kill;
 mod market;
 mod modify;
@@ -39,8 +46,10 @@ pub(crate) mod testkit;
 pub mod view;
 
 pub use alerts::{Alert, AlertLevel};
+pub use algos::{Algo, AlgoKind, AlgoOrder};
+pub use brackets::{Bracket, BracketLegs, BracketOrder, BracketState};
 pub use commands::{Command, Effect, Input, ManualOrder, ModifyOrder, OrderPreview};
-pub use config::{EngineConfig, KillSwitchConfig};
+pub use config::{AlgoConfig, BracketConfig, EngineConfig, KillSwitchConfig, StopTrigger};
 pub use kill::KillProgress;
 pub use persist::{AuditEntry, ClosedTrade, DayFigures, Recovered, RecoveredCounts, Trip};
 
@@ -166,6 +175,8 @@ pub struct Engine {
     sessions: Vec<session::SessionSlot>,
     /// `[aged_positions]`: the aged-position manager (off unless [`Engine::set_aged`]).
     aged: aged::Aged,
+    /// Brackets and execution algorithms working now (`groups.rs`).
+    groups: groups::Groups,
 }
 
 impl Engine {
@@ -257,6 +268,10 @@ impl Engine {
                 },
                 n,
             ),
+            groups: groups::Groups {
+                volume: vec![VecDeque::new(); n],
+                ..groups::Groups::default()
+            },
         };
         if halted {
             engine.halt_reason = Some("restored halted: re-arm to trade".into());
@@ -508,5 +523,7 @@ impl Engine {
         }
         self.aged_timer(out);
         self.run_strategies(out, |s, ctx, buf| s.on_timer(ctx, buf));
+        self.check_stops(None, None, out);
+        self.run_algos(out);
     }
 }

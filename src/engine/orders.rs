@@ -246,6 +246,18 @@ impl Engine {
         replaces: Option<ClientOrderId>,
         out: &mut Vec<Effect>,
     ) -> Option<ClientOrderId> {
+        self.place_with(req, replaces, None, out)
+    }
+
+    /// [`Engine::place_as`], for an order of a group (a bracket's entry or leg, an
+    /// algorithm's child): the order carries its place in the group from its first record.
+    pub(super) fn place_with(
+        &mut self,
+        req: OrderRequest,
+        replaces: Option<ClientOrderId>,
+        group: Option<crate::domain::OrderGroup>,
+        out: &mut Vec<Effect>,
+    ) -> Option<ClientOrderId> {
         let i = req.spec.instrument.index();
         if i >= self.instruments.len() {
             let text = format!("order {} refused: unknown instrument", req.client_id);
@@ -281,6 +293,7 @@ impl Engine {
                 self.used_ids.insert(id.clone());
                 let mut order = Order::new((*approved).clone(), self.now);
                 order.replaces = replaces;
+                order.group = group;
                 self.open_orders.insert(id.clone(), order);
                 self.orders_sent += 1;
                 if let Some(o) = self.open_orders.get(&id) {
@@ -379,6 +392,7 @@ impl Engine {
                 }
             }
             ExecReport::CancelRejected { id, reason, .. } => {
+                self.bracket_cancel_rejected(&id);
                 if let Some(o) = self.open_orders.get_mut(&id) {
                     o.cancel_pending = false;
                     if o.modify_to.take().is_some() {
@@ -422,6 +436,7 @@ impl Engine {
         if order.req.tag == crate::domain::OrderTag::AgedPosition {
             self.aged_order_closed(&order);
         }
+        self.group_on_closed(&order, out);
         self.closed_orders.push_back(order);
         while self.closed_orders.len() > self.cfg.closed_orders_len {
             self.closed_orders.pop_front();

@@ -121,6 +121,12 @@ pub struct Recovered {
     pub at_venue: Vec<(u64, String, String)>,
     /// The aged-position manager's state per position (`aged_positions` table).
     pub aged: Vec<super::aged::AgedState>,
+    /// Brackets that were working at the crash (their orders are cancelled with every
+    /// open order; their held stops are gone): each is named in a CRITICAL alert.
+    pub brackets: Vec<super::Bracket>,
+    /// Execution algorithms that were working at the crash (their children are cancelled
+    /// with every open order; the schedule is not resumed): each named in a WARN alert.
+    pub algos: Vec<super::Algo>,
     pub counts: RecoveredCounts,
     /// What reading the venue's own record found (the paper venue's log): raised as
     /// warnings at the restart.
@@ -149,6 +155,26 @@ pub(crate) fn audited(cmd: &Command) -> Option<(String, String)> {
             }
         ),
         Command::Cancel(id) => id.to_string(),
+        Command::CancelGroup(g) => format!("group {g}"),
+        Command::Bracket(b) => format!(
+            "{} {} lots of #{} price {:?} take-profit {:?} stop-loss {:?}",
+            b.order.spec.side,
+            b.order.spec.qty.0,
+            b.order.spec.instrument.0,
+            b.order.spec.price.map(|p| p.0),
+            b.legs.take_profit.map(|p| p.0),
+            b.legs.stop_loss.map(|p| p.0),
+        ),
+        Command::Algo(a) => format!(
+            "{} {} {} lots of #{} limit {:?} slices {:?} over {:?} s",
+            a.kind.as_str(),
+            a.order.spec.side,
+            a.order.spec.qty.0,
+            a.order.spec.instrument.0,
+            a.order.spec.price.map(|p| p.0),
+            a.slices,
+            a.duration_secs,
+        ),
         Command::Modify(m) => format!("{} to price {} qty {} lots", m.id, m.price.0, m.qty.0),
         Command::Flatten(Some(i)) => format!("#{}", i.0),
         _ => String::new(),
@@ -296,6 +322,7 @@ impl Engine {
         self.restore_strategies(&rec);
         self.pending_restore = rec.restore_orders.clone();
         self.alert_recovered(&rec, &unknown, &mut out);
+        self.alert_lost_brackets(&rec, &mut out);
         self.restore_state(&rec, &mut out);
         self.pending.append(&mut out);
     }
@@ -358,6 +385,47 @@ impl Engine {
                 }
                 slot.enabled = *on;
             }
+        }
+    }
+
+    /// A bracket (or an algorithm) working at the crash is not resumed: its take-profit was cancelled with
+    /// the open orders and its stop is not held. Say so, one CRITICAL alert each.
+    fn alert_lost_brackets(&mut self, rec: &Recovered, out: &mut Vec<Effect>) {
+        for b in &rec.brackets {
+            let Some(inst) = self.instruments.get(b.instrument.index()) else {
+                continue;
+            };
+            let price =
+                |p: Option<crate::domain::Price>| p.map_or("-".into(), |p| inst.fmt_price(p));
+            let text = format!(
+                "restart: bracket {} ({}, {} {} {}, take-profit {}, stop-loss {}) was working: its orders are cancelled and its stop is NOT held; {} {} it had filled is unprotected: set a new stop or close it",
+                b.name(),
+                b.owner,
+                b.side,
+                inst.fmt_qty(b.entry_qty),
+                inst.symbol,
+                price(b.legs.take_profit),
+                price(b.legs.stop_loss),
+                inst.fmt_qty(b.open()),
+                inst.symbol,
+            );
+            self.alert(AlertLevel::Critical, "store", text, out);
+        }
+        for a in &rec.algos {
+            let Some(inst) = self.instruments.get(a.instrument.index()) else {
+                continue;
+            };
+            let text = format!(
+                "restart: algo {} {} ({}, {} {} {}) was working: {} filled; its children are cancelled and it is not resumed",
+                a.name(),
+                a.kind.as_str(),
+                a.owner,
+                a.side,
+                inst.fmt_qty(a.qty),
+                inst.symbol,
+                inst.fmt_qty(a.filled),
+            );
+            self.alert(AlertLevel::Warn, "store", text, out);
         }
     }
 

@@ -115,9 +115,11 @@ impl Engine {
         let now = self.now;
         let mut owner = None;
         let mut tag = OrderTag::Manual;
+        let mut group = None;
         if let Some(o) = self.open_orders.get_mut(&fill.client_id) {
             owner = Some(o.req.owner);
             tag = o.req.tag;
+            group = o.group;
             match o.on_fill(fill.price, fill.qty, now) {
                 Ok(()) => out.push(Effect::OrderUpdate(o.clone())),
                 Err(e) => {
@@ -178,6 +180,7 @@ impl Engine {
         if let Some(Owner::Strategy(s)) = owner {
             self.call_strategy(s, out, |st, ctx, buf| st.on_fill(ctx, &fill, buf));
         }
+        self.group_on_fill(group, &fill, out);
         let closed = self
             .open_orders
             .get(&fill.client_id)

@@ -77,37 +77,9 @@ impl Engine {
     }
 
     fn on_intent(&mut self, s: StrategyId, intent: Intent, out: &mut Vec<Effect>) {
-        match intent {
-            Intent::Place(mut oi) => {
-                if !self.may_place(oi.spec.reduce_only) || self.shutting_down {
-                    self.strat_stats[s as usize].held += 1;
-                    if oi.spec.reduce_only && self.state == TradingState::Halted {
-                        self.note_exit_held(s, out);
-                    }
-                    return;
-                }
-                if !self.session_allows(&oi.spec) {
-                    // The instrument's session is closed (or limit-only): held like
-                    // PAUSED holds it, not refused on every attempt.
-                    self.strat_stats[s as usize].held += 1;
-                    return;
-                }
-                if let Some(r) = oi.risk.take() {
-                    match self.risk_sized_qty(s, &oi.spec, r, out) {
-                        Some(q) => oi.spec.qty = q,
-                        None => {
-                            self.strat_stats[s as usize].refused += 1;
-                            return;
-                        }
-                    }
-                }
-                let req = self.request_from_intent(Owner::Strategy(s), oi);
-                if self.place(req, out).is_some() {
-                    self.strat_stats[s as usize].orders += 1;
-                } else {
-                    self.strat_stats[s as usize].refused += 1;
-                }
-            }
+        let (mut oi, legs) = match intent {
+            Intent::Place(oi) => (oi, None),
+            Intent::PlaceBracket(oi, legs) => (oi, Some(legs)),
             Intent::Cancel(id) => {
                 let owned = self
                     .open_orders
@@ -116,10 +88,53 @@ impl Engine {
                 if owned {
                     self.request_cancel(&id, out);
                 }
+                return;
             }
             Intent::CancelAll => {
                 self.cancel_where(|o| o.req.owner == Owner::Strategy(s), out);
+                return;
             }
+        };
+        if !self.may_place(oi.spec.reduce_only) || self.shutting_down {
+            self.strat_stats[s as usize].held += 1;
+            if oi.spec.reduce_only && self.state == TradingState::Halted {
+                self.note_exit_held(s, out);
+            }
+            return;
+        }
+        if !self.session_allows(&oi.spec) {
+            // The instrument's session is closed (or limit-only): held like PAUSED holds
+            // it, not refused on every attempt.
+            self.strat_stats[s as usize].held += 1;
+            return;
+        }
+        if let Some(r) = oi.risk.take() {
+            match self.risk_sized_qty(s, &oi.spec, r, out) {
+                Some(q) => oi.spec.qty = q,
+                None => {
+                    self.strat_stats[s as usize].refused += 1;
+                    return;
+                }
+            }
+        }
+        let req = self.request_from_intent(Owner::Strategy(s), oi);
+        let placed = match legs {
+            None => self.place(req, out).is_some(),
+            Some(legs) => match self.open_bracket(req, legs, out) {
+                Ok(_) => true,
+                Err(why) => {
+                    let name = self.strategies[s as usize].strategy.name().to_string();
+                    let text = format!("S{} {name}: bracket refused: {why}", u16::from(s) + 1);
+                    let source = format!("risk/{}", Owner::Strategy(s));
+                    self.alert_kind(AlertLevel::Warn, &source, "refused:bracket", text, out);
+                    false
+                }
+            },
+        };
+        if placed {
+            self.strat_stats[s as usize].orders += 1;
+        } else {
+            self.strat_stats[s as usize].refused += 1;
         }
     }
 

@@ -348,6 +348,13 @@ pub struct EngineView {
     pub positions: Vec<PositionView>,
     pub pnl: PnlView,
     pub open_orders: Vec<Order>,
+    /// Brackets working now (their entry and legs are among `open_orders`; the stop-loss
+    /// leg is held here until it fires).
+    #[serde(default)]
+    pub brackets: Vec<super::Bracket>,
+    /// Execution algorithms working now (their children are among `open_orders`).
+    #[serde(default)]
+    pub algos: Vec<super::Algo>,
     /// Most recent last.
     pub closed_orders: Vec<Order>,
     /// Our recent fills, most recent last (the fills pane).
@@ -413,6 +420,8 @@ impl Engine {
             positions,
             pnl,
             open_orders: self.open_orders.values().cloned().collect(),
+            brackets: self.groups.brackets.values().cloned().collect(),
+            algos: self.groups.algos.values().cloned().collect(),
             closed_orders: self.closed_orders.iter().cloned().collect(),
             fills: self.blotter.fills(),
             order_history: self.blotter.history(),

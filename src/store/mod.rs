@@ -458,6 +458,32 @@ impl Store {
                     },
                 ));
             }
+            // Brackets and algorithms working at the crash: named to the engine, then
+            // forgotten (their orders are cancelled below with every open order; a
+            // bracket's stop is not held, an algorithm's schedule not resumed).
+            {
+                let mut meta = tx.open_table(META)?;
+                let mut keys = Vec::new();
+                for prefix in [schema::BRACKET_KEY, schema::ALGO_KEY] {
+                    for item in meta.range(prefix..)? {
+                        let (k, v) = item?;
+                        if !k.value().starts_with(prefix) {
+                            break;
+                        }
+                        keys.push(k.value().to_string());
+                        if prefix == schema::BRACKET_KEY {
+                            if let Ok(b) = serde_json::from_str(v.value()) {
+                                rec.brackets.push(b);
+                            }
+                        } else if let Ok(a) = serde_json::from_str(v.value()) {
+                            rec.algos.push(a);
+                        }
+                    }
+                }
+                for k in keys {
+                    meta.remove(k.as_str())?;
+                }
+            }
             if let Some(v) = tx.open_table(META)?.get("equity_peak")? {
                 rec.equity_peak = v.value().parse().ok();
             }
@@ -584,6 +610,7 @@ impl Store {
                     continue;
                 }
                 let restore = restore_orders
+                    && row.group.is_none()
                     && row.request.owner == crate::domain::Owner::Manual
                     && row.request.spec.kind == crate::domain::OrderKind::Limit
                     && instruments.iter().any(|i| i.symbol == row.symbol);

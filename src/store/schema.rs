@@ -98,7 +98,19 @@ pub struct OrderRow {
     pub reason: Option<String>,
     /// The request as sent, so an open order can be placed again after a restart.
     pub request: OrderRequest,
+    /// A bracket's entry or leg, an algorithm's child: never placed again on its own
+    /// after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<crate::domain::OrderGroup>,
 }
+
+/// The prefix of a working bracket's key in `meta` (`bracket:<run>:<n>`, the bracket as
+/// JSON), removed when it ends: what a restart finds there was live at the crash.
+pub const BRACKET_KEY: &str = "bracket:";
+
+/// The prefix of a working execution algorithm's key in `meta` (`algo:<run>:<n>`), as
+/// [`BRACKET_KEY`] for brackets.
+pub const ALGO_KEY: &str = "algo:";
 
 impl OrderRow {
     /// Still working at the venue when last heard of.

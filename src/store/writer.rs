@@ -54,6 +54,18 @@ pub enum StoreRecord {
         symbol: String,
         state: Option<Box<crate::engine::aged::AgedState>>,
     },
+    /// A bracket started (`Some`) or ended (`None`): kept in `meta` as
+    /// `bracket:<run>:<n>` while it works, so a restart can name it.
+    Bracket {
+        id: u64,
+        bracket: Option<Box<crate::engine::Bracket>>,
+    },
+    /// An execution algorithm working (`Some`) or ended (`None`): `meta`
+    /// `algo:<run>:<n>`.
+    Algo {
+        id: u64,
+        algo: Option<Box<crate::engine::Algo>>,
+    },
 }
 
 enum Msg {
@@ -185,6 +197,18 @@ impl StoreSink {
                 self.record(StoreRecord::Aged {
                     symbol: symbol.clone(),
                     state: state.clone(),
+                });
+            }
+            Effect::Bracket { id, bracket } => {
+                self.record(StoreRecord::Bracket {
+                    id: *id,
+                    bracket: bracket.clone(),
+                });
+            }
+            Effect::Algo { id, algo } => {
+                self.record(StoreRecord::Algo {
+                    id: *id,
+                    algo: algo.clone(),
                 });
             }
             Effect::Submit(_) | Effect::Cancel(_) => {}
@@ -618,6 +642,28 @@ impl Writer {
                             aged.remove(symbol.as_str())?;
                         }
                     },
+                    StoreRecord::Bracket { id, bracket } => {
+                        let key = format!("{}{run}:{id}", super::schema::BRACKET_KEY);
+                        match bracket {
+                            Some(b) => {
+                                meta.insert(key.as_str(), json(b.as_ref())?.as_str())?;
+                            }
+                            None => {
+                                meta.remove(key.as_str())?;
+                            }
+                        }
+                    }
+                    StoreRecord::Algo { id, algo } => {
+                        let key = format!("{}{run}:{id}", super::schema::ALGO_KEY);
+                        match algo {
+                            Some(a) => {
+                                meta.insert(key.as_str(), json(a.as_ref())?.as_str())?;
+                            }
+                            None => {
+                                meta.remove(key.as_str())?;
+                            }
+                        }
+                    }
                     StoreRecord::Audit(a) => {
                         let row = AuditRow {
                             run,
@@ -670,6 +716,7 @@ impl Writer {
             updated: o.updated,
             reason: o.reject_reason.clone(),
             request: req.clone(),
+            group: o.group,
         }
     }
 }

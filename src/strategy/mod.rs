@@ -74,6 +74,10 @@ pub struct OrderIntent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Intent {
     Place(OrderIntent),
+    /// Place an entry with take-profit and/or stop-loss legs: the engine places the legs
+    /// as the entry fills, holds the stop and cancels one leg when the other closes the
+    /// position (see `engine/brackets.rs`). The legs are this strategy's orders too.
+    PlaceBracket(OrderIntent, crate::domain::BracketLegs),
     /// Cancel one of this strategy's orders.
     Cancel(ClientOrderId),
     /// Cancel all of this strategy's open orders.
@@ -473,7 +477,7 @@ pub(crate) mod test_util {
             let mut ids = Vec::new();
             for i in out {
                 match i {
-                    Intent::Place(o) => {
+                    Intent::Place(o) | Intent::PlaceBracket(o, _) => {
                         self.next_id += 1;
                         let cid = ClientOrderId::new(format!("s{id}-{:04}", self.next_id));
                         let req = OrderRequest {

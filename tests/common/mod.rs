@@ -270,6 +270,8 @@ pub fn view() -> EngineView {
             max_drawdown: dec!(10000),
         },
         open_orders: view_orders(),
+        brackets: Vec::new(),
+        algos: Vec::new(),
         closed_orders: vec![],
         fills: fills(),
         order_history: order_history(),

@@ -133,6 +133,48 @@ pub fn render(app: &App, form: &OrderForm, frame: &mut Frame, area: Rect) {
                 t.style(Role::Dim),
             ),
         ]),
+    ]);
+    if form.modify.is_none() {
+        let leg = |s: &str| {
+            if s.trim().is_empty() {
+                "none".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        lines.extend([
+            field(
+                FormField::TakeProfit,
+                "take-profit",
+                leg(&form.take_profit),
+                t.style(Role::Text),
+            ),
+            field(
+                FormField::StopLoss,
+                "stop-loss",
+                if form.stop_loss.trim().is_empty() {
+                    "none".to_string()
+                } else {
+                    format!("{} (held by pit)", form.stop_loss)
+                },
+                t.style(Role::Text),
+            ),
+            Line::from(vec![
+                Span::raw("  "),
+                Span::styled(lpad("execution", 12), t.style(Role::Dim)),
+                Span::styled(
+                    form.algo.map_or("at once", |k| k.as_str()),
+                    if form.algo.is_some() {
+                        t.style(Role::Warning)
+                    } else {
+                        t.style(Role::Text)
+                    },
+                ),
+                Span::styled("  (a cycles TWAP, VWAP split)", t.style(Role::Dim)),
+            ]),
+        ]);
+    }
+    lines.extend([
         Line::from(""),
         Line::styled(
             if app.engine_answered(form) {
@@ -180,6 +222,12 @@ pub fn render(app: &App, form: &OrderForm, frame: &mut Frame, area: Rect) {
     ));
     let title = match &form.modify {
         Some(m) => format!(" Modify {} {} ", m.id, form.side.as_str()),
+        None if form.algo.is_some() => format!(
+            " {} {} ",
+            form.algo.map_or("", |k| k.as_str()),
+            form.side.as_str()
+        ),
+        None if form.has_legs() => format!(" Bracket {} ", form.side.as_str()),
         None if form.reduce_only => format!(" Manual {} reduce-only ", form.side.as_str()),
         None => format!(" Manual {} ", form.side.as_str()),
     };
