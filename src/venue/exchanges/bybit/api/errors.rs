@@ -37,6 +37,8 @@ pub mod code {
     /// 10016 "Server error." (WS order entry: "internal server error; Service is
     /// restarting"): the outcome is unknown.
     pub const SERVER_ERROR: i64 = 10016;
+    /// 10017 "Route not found."
+    pub const ROUTE_NOT_FOUND: i64 = 10017;
     /// 10029 "The requested symbol is invalid".
     pub const INVALID_SYMBOL: i64 = 10029;
     /// 110001 "Order does not exist".

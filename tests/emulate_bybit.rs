@@ -1,0 +1,448 @@
+//! `pit emulate bybit` driven by pit's own Bybit v5 client (`venue::exchanges::bybit`):
+//! the real binary on an ephemeral port, signed REST orders, cancels, queries, fills and
+//! the wallet; a lost answer and a "Server error." resolved by asking for the
+//! `orderLinkId` with exactly one order at the venue; 10006 backing off; the private
+//! stream (auth, subscribe, pushes, ping/pong); and disconnection protection: a connection
+//! that stops its heartbeat (as a frozen pit would) or closes gets every order cancelled
+//! after the window, and the protection is armed again when the heartbeat resumes.
+//!
+//! This drives the emulator and the REST client, not `pit run --live` (which does not
+//! trade on Bybit yet).
+
+#[path = "common/emulator.rs"]
+mod emulator;
+
+use emulator::Emulator;
+use futures_util::{SinkExt, StreamExt};
+use pit::venue::exchanges::bybit::api::errors::{Outcome, code};
+use pit::venue::exchanges::bybit::api::sign::Signer;
+use pit::venue::exchanges::bybit::api::wire::{
+    Category, CreateOrder, DcpProduct, OrderStatus, OrderType, PrivateEvent, SetDcp, Side,
+    TimeInForce, WsOp, parse_private,
+};
+use pit::venue::exchanges::bybit::trade::rest::{Cancelled, Placed, Rest};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use secrecy::SecretString;
+use serde_json::Value;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const KEY: &str = "emu-bybit-key-1";
+const SECRET: &str = "emu-bybit-secret-9c8b7a6d5e";
+const P: Duration = Duration::from_secs(3);
+
+fn client(e: &Emulator, secret: &str) -> Rest {
+    Rest::new(
+        &e.base,
+        Signer::new(KEY, SecretString::from(secret.to_string())).unwrap(),
+        5000,
+        Duration::from_millis(1500),
+    )
+    .unwrap()
+}
+
+fn limit(link: &str, side: Side, qty: Decimal, price: Decimal) -> CreateOrder {
+    CreateOrder {
+        category: Category::Spot,
+        symbol: "BTCUSDT".into(),
+        side,
+        order_type: OrderType::Limit,
+        qty,
+        price: Some(price),
+        time_in_force: Some(TimeInForce::PostOnly),
+        order_link_id: link.into(),
+        reduce_only: None,
+        market_unit: None,
+        position_idx: None,
+    }
+}
+
+async fn state(e: &Emulator) -> Value {
+    let body = reqwest::get(format!("{}/emulator/state", e.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn faults(e: &Emulator, spec: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/emulator/faults", e.base))
+        .body(spec.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+/// Orders in the emulator's state whose client id is `link`.
+fn orders_with(st: &Value, link: &str) -> Vec<Value> {
+    st["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.to_string().contains(&format!("\"{link}\"")))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn signed_orders_cancels_queries_fills_and_the_wallet() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    r.sync_time().await.unwrap();
+    let f = r
+        .instrument(Category::Spot, "BTCUSDT")
+        .await
+        .unwrap()
+        .filters(Category::Spot)
+        .unwrap();
+    assert_eq!(f.tick, dec!(0.1));
+    assert!(f.check(dec!(0.01), Some(dec!(50000))).is_none());
+
+    let p = r
+        .place_resolving(&limit("pit-t1-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Accepted(ids) if ids.order_link_id == "pit-t1-1"),
+        "{p:?}"
+    );
+    let o = r
+        .order_by_link_id(Category::Spot, "BTCUSDT", "pit-t1-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.order_status, OrderStatus::New);
+    assert_eq!(o.time_in_force, Some(TimeInForce::PostOnly));
+    assert_eq!(o.price, Some(dec!(50000)));
+    let open = r.open_orders(Category::Spot, "BTCUSDT", P).await.unwrap();
+    assert_eq!(open.len(), 1);
+
+    // The same orderLinkId again: "Duplicate clientOrderId", resolved by asking; one order.
+    let p = r
+        .place_resolving(&limit("pit-t1-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Found(o) if o.order_link_id == "pit-t1-1"),
+        "{p:?}"
+    );
+    assert_eq!(orders_with(&state(&e).await, "pit-t1-1").len(), 1);
+
+    // Cancel, then cancel again: nothing left.
+    let c = r
+        .cancel(Category::Spot, "BTCUSDT", "pit-t1-1", P)
+        .await
+        .unwrap();
+    assert!(matches!(c, Cancelled::Accepted(_)), "{c:?}");
+    let c = r
+        .cancel(Category::Spot, "BTCUSDT", "pit-t1-1", P)
+        .await
+        .unwrap();
+    assert!(
+        matches!(c, Cancelled::AlreadyGone(ref e) if e.code == code::SPOT_ORDER_NOT_EXIST),
+        "{c:?}"
+    );
+    let o = r
+        .order_by_link_id(Category::Spot, "BTCUSDT", "pit-t1-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.order_status, OrderStatus::Cancelled);
+    // Even a closed one's id is never taken again ("always unique").
+    let p = r
+        .place_resolving(&limit("pit-t1-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Found(o) if o.order_status == OrderStatus::Cancelled),
+        "{p:?}"
+    );
+
+    // A market buy by base coin fills; the execution list and the wallet show it.
+    let before = btc(&r).await;
+    let m = CreateOrder {
+        order_type: OrderType::Market,
+        price: None,
+        time_in_force: None,
+        market_unit: Some("baseCoin".into()),
+        ..limit("pit-t1-2", Side::Buy, dec!(0.01), Decimal::ZERO)
+    };
+    assert!(matches!(
+        r.place_resolving(&m, P).await,
+        Placed::Accepted(_)
+    ));
+    let xs = r
+        .executions(Category::Spot, "BTCUSDT", None, P)
+        .await
+        .unwrap();
+    let mine: Vec<_> = xs
+        .iter()
+        .filter(|x| x.order_link_id == "pit-t1-2")
+        .collect();
+    assert!(!mine.is_empty(), "{xs:?}");
+    let filled: Decimal = mine.iter().map(|x| x.exec_qty).sum();
+    assert_eq!(filled, dec!(0.01));
+    let after = btc(&r).await;
+    // Bought 0.01, the commission (0.1%) paid in the asset received.
+    assert_eq!(after - before, dec!(0.01) - dec!(0.00001));
+
+    // Cancel-all with nothing open is a success with an empty list.
+    let all = r
+        .cancel_all(Category::Spot, Some("BTCUSDT"), P)
+        .await
+        .unwrap();
+    assert!(all.list.is_empty());
+
+    // A wrong secret: 10004, refused, nothing placed.
+    let bad = client(&e, "not-the-secret");
+    match bad
+        .place_resolving(&limit("pit-t1-3", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await
+    {
+        Placed::Rejected(err) => {
+            assert_eq!(err.code(), Some(code::ERROR_SIGN));
+            assert_eq!(err.outcome(), Some(Outcome::Auth));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(orders_with(&state(&e).await, "pit-t1-3").is_empty());
+    // Linear is not this account's: refused with Bybit's parameter error.
+    let lin = CreateOrder {
+        category: Category::Linear,
+        ..limit("pit-t1-4", Side::Buy, dec!(0.01), dec!(50000))
+    };
+    assert!(
+        matches!(r.place_resolving(&lin, P).await, Placed::Rejected(e) if e.code() == Some(code::PARAMS))
+    );
+}
+
+async fn btc(r: &Rest) -> Decimal {
+    r.wallet(P).await.unwrap()[0]
+        .coin
+        .iter()
+        .find(|c| c.coin == "BTC")
+        .and_then(|c| c.wallet_balance)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn lost_answers_are_resolved_by_asking_and_10006_backs_off() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    faults(&e, "lose-response=1").await;
+    let p = r
+        .place_resolving(&limit("pit-t2-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Found(o) if o.order_link_id == "pit-t2-1" && o.order_status.is_open()),
+        "{p:?}"
+    );
+    faults(&e, "5xx=1").await;
+    let p = r
+        .place_resolving(&limit("pit-t2-2", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Found(o) if o.order_link_id == "pit-t2-2"),
+        "{p:?}"
+    );
+    let st = state(&e).await;
+    assert_eq!(orders_with(&st, "pit-t2-1").len(), 1, "never sent twice");
+    assert_eq!(orders_with(&st, "pit-t2-2").len(), 1, "never sent twice");
+
+    faults(&e, "429=1,retry-after=2").await;
+    match r
+        .place_resolving(&limit("pit-t2-3", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await
+    {
+        Placed::Rejected(err) => assert_eq!(err.outcome(), Some(Outcome::RateLimited), "{err}"),
+        other => panic!("{other:?}"),
+    }
+    let left = r
+        .backoff_left()
+        .expect("backing off until the reset timestamp");
+    assert!(left > Duration::from_millis(1000), "{left:?}");
+    assert_eq!(r.usage().remaining, Some(0));
+    assert!(orders_with(&state(&e).await, "pit-t2-3").is_empty());
+    // A cancel waits the back-off out and goes through.
+    let c = r
+        .cancel(Category::Spot, "BTCUSDT", "pit-t2-1", P)
+        .await
+        .unwrap();
+    assert!(matches!(c, Cancelled::Accepted(_)), "{c:?}");
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(ws: &mut Ws, op: &WsOp) {
+    ws.send(Message::Text(serde_json::to_string(op).unwrap().into()))
+        .await
+        .unwrap();
+}
+
+/// The next frame that `want` accepts, within 5 s.
+async fn next_where(ws: &mut Ws, want: impl Fn(&PrivateEvent) -> bool) -> PrivateEvent {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                panic!("stream ended")
+            };
+            let ev = parse_private(t.as_str()).unwrap();
+            if want(&ev) {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("a frame in time")
+}
+
+async fn private(e: &Emulator, secret: &str) -> (Ws, bool) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/v5/private", e.ws))
+        .await
+        .unwrap();
+    let s = Signer::new(KEY, SecretString::from(secret.to_string())).unwrap();
+    let expires = chrono::Utc::now().timestamp_millis() as u64 + 10_000;
+    send(&mut ws, &WsOp::auth(KEY, expires, s.ws_auth(expires))).await;
+    let PrivateEvent::Reply(r) = next_where(&mut ws, |e| matches!(e, PrivateEvent::Reply(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.op, "auth");
+    (ws, r.success)
+}
+
+fn open_links(st: &Value) -> Vec<String> {
+    st["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            let s = o.to_string();
+            s.contains("\"NEW\"") || s.contains("\"PARTIALLY_FILLED\"")
+        })
+        .map(|o| o.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_private_stream_pushes_orders_and_dcp_cancels_when_the_heartbeat_stops() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    let (_bad, ok) = private(&e, "wrong-secret").await;
+    assert!(!ok, "a bad signature is refused");
+    let (mut ws, ok) = private(&e, SECRET).await;
+    assert!(ok);
+    send(
+        &mut ws,
+        &WsOp::subscribe(&["order", "execution", "dcp.spot"]),
+    )
+    .await;
+    next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Reply(r) if r.op == "subscribe" && r.success),
+    )
+    .await;
+    // DCP window 3 s for spot ("Set Disconnect Cancel All": [3, 300]).
+    r.set_dcp(&SetDcp::new(DcpProduct::Spot, 3).unwrap(), P)
+        .await
+        .unwrap();
+    assert!(
+        r.set_dcp(
+            &SetDcp {
+                product: DcpProduct::Spot,
+                time_window: 1
+            },
+            P
+        )
+        .await
+        .is_err()
+    );
+
+    for i in 1..=2 {
+        let link = format!("pit-t3-{i}");
+        let p = r
+            .place_resolving(&limit(&link, Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await;
+        assert!(matches!(p, Placed::Accepted(_)));
+        let ev = next_where(
+            &mut ws,
+            |e| matches!(e, PrivateEvent::Orders(os) if os[0].order_link_id == link),
+        )
+        .await;
+        let PrivateEvent::Orders(os) = ev else {
+            unreachable!()
+        };
+        assert_eq!(os[0].order_status, OrderStatus::New);
+    }
+    send(&mut ws, &WsOp::ping()).await;
+    next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Reply(r) if r.op == "pong"),
+    )
+    .await;
+    // Still beating: nothing cancelled after a second.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(open_links(&state(&e).await).len(), 2);
+
+    // The heartbeat stops (the socket stays open, as with a frozen process): after the
+    // window every order is cancelled, pushed as Cancelled.
+    tokio::time::sleep(Duration::from_millis(3600)).await;
+    let st = state(&e).await;
+    assert!(open_links(&st).is_empty(), "{st}");
+    let dcp = &st["bybit_dcp"];
+    let entry = dcp.as_object().unwrap().values().next().unwrap();
+    assert_eq!(entry["fired_total"], 1, "{dcp}");
+    assert_eq!(entry["fired"], true);
+    let ev = next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Orders(os) if os[0].order_status == OrderStatus::Cancelled),
+    )
+    .await;
+    assert!(matches!(ev, PrivateEvent::Orders(_)));
+
+    // The heartbeat resumes: armed again; a new order; the connection closes; it fires again.
+    send(&mut ws, &WsOp::ping()).await;
+    next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Reply(r) if r.op == "pong"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let st = state(&e).await;
+    let entry = st["bybit_dcp"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(entry["fired"], false, "re-armed: {entry}");
+    assert_eq!(entry["alive"], 1);
+    assert!(matches!(
+        r.place_resolving(&limit("pit-t3-3", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    ws.close(None).await.unwrap();
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        open_links(&state(&e).await).len(),
+        1,
+        "not before the window"
+    );
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let st = state(&e).await;
+    assert!(open_links(&st).is_empty(), "{st}");
+    let entry = st["bybit_dcp"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(entry["fired_total"], 2, "{entry}");
+}
