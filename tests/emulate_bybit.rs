@@ -446,3 +446,151 @@ async fn the_private_stream_pushes_orders_and_dcp_cancels_when_the_heartbeat_sto
         .clone();
     assert_eq!(entry["fired_total"], 2, "{entry}");
 }
+
+/// The private stream client on a thread and runtime of its own, as the connection task
+/// runs it; `freeze` blocks that thread (what a hung pit looks like to Bybit: the socket
+/// stays open, the heartbeat stops).
+struct StreamThread {
+    handle: tokio::runtime::Handle,
+    status: std::sync::Arc<
+        std::sync::Mutex<pit::venue::exchanges::bybit::trade::private::StreamStatus>,
+    >,
+    rx: tokio::sync::mpsc::UnboundedReceiver<
+        pit::venue::exchanges::bybit::trade::private::StreamMsg,
+    >,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl StreamThread {
+    fn start(e: &Emulator, window: u32) -> StreamThread {
+        use pit::venue::exchanges::bybit::trade::private::{PrivateSetup, run};
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let status = std::sync::Arc::new(std::sync::Mutex::new(Default::default()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let setup = PrivateSetup {
+            url: format!("{}/v5/private", e.ws),
+            signer: std::sync::Arc::new(
+                Signer::new(KEY, SecretString::from(SECRET.to_string())).unwrap(),
+            ),
+            rest: std::sync::Arc::new(client(e, SECRET)),
+            category: Category::Spot,
+            dead_man_secs: window,
+            out: tx,
+            status: status.clone(),
+        };
+        std::thread::spawn(move || {
+            rt.block_on(async move {
+                tokio::select! {
+                    _ = run(setup) => {}
+                    _ = stopped => {}
+                }
+            })
+        });
+        StreamThread {
+            handle,
+            status,
+            rx,
+            stop: Some(stop),
+        }
+    }
+
+    fn freeze(&self, d: Duration) {
+        self.handle.spawn(async move { std::thread::sleep(d) });
+    }
+
+    async fn next(
+        &mut self,
+        want: impl Fn(&pit::venue::exchanges::bybit::trade::private::StreamMsg) -> bool,
+    ) {
+        tokio::time::timeout(Duration::from_secs(8), async {
+            loop {
+                let m = self.rx.recv().await.expect("stream running");
+                if want(&m) {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("in time")
+    }
+}
+
+impl Drop for StreamThread {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn dcp_entry(st: &Value) -> Value {
+    st["bybit_dcp"]
+        .as_object()
+        .and_then(|o| o.values().next().cloned())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn pits_stream_client_arms_dcp_which_fires_while_it_is_frozen_and_rearms_after() {
+    use pit::venue::exchanges::bybit::trade::private::StreamMsg;
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    let mut s = StreamThread::start(&e, 3);
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert_eq!(s.status.lock().unwrap().dead_man, "dead-man 3s armed");
+    assert_eq!(dcp_entry(&state(&e).await)["time_window"], 3);
+
+    assert!(matches!(
+        r.place_resolving(&limit("pit-t4-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    s.next(|m| matches!(m, StreamMsg::Event(PrivateEvent::Orders(os)) if os[0].order_link_id == "pit-t4-1"))
+        .await;
+    // Beating (every second): nothing fires across more than the window.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let st = state(&e).await;
+    assert_eq!(open_links(&st).len(), 1, "{st}");
+    assert_eq!(dcp_entry(&st)["fired_total"], 0);
+
+    // The client's thread hangs for 5 s: Bybit's side cancels after the 3 s window.
+    s.freeze(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    let st = state(&e).await;
+    assert!(open_links(&st).is_empty(), "{st}");
+    assert_eq!(dcp_entry(&st)["fired_total"], 1);
+    // It resumes: the heartbeat is back, the protection re-armed, the cancel reaches pit.
+    s.next(|m| matches!(m, StreamMsg::Event(PrivateEvent::Orders(os)) if os[0].order_link_id == "pit-t4-1" && os[0].order_status == OrderStatus::Cancelled))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let st = state(&e).await;
+    assert_eq!(dcp_entry(&st)["fired"], false, "re-armed: {st}");
+    assert_eq!(dcp_entry(&st)["alive"], 1);
+    assert!(s.status.lock().unwrap().connected);
+    assert!(matches!(
+        r.place_resolving(&limit("pit-t4-2", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        open_links(&state(&e).await).len(),
+        1,
+        "beating again: not cancelled"
+    );
+}
+
+#[tokio::test]
+async fn dead_man_off_subscribes_no_dcp_topic() {
+    use pit::venue::exchanges::bybit::trade::private::StreamMsg;
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let mut s = StreamThread::start(&e, 0);
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert!(s.status.lock().unwrap().dead_man.contains("off"));
+    assert_eq!(state(&e).await["bybit_dcp"], serde_json::json!({}));
+}
