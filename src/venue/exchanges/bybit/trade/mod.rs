@@ -7,8 +7,10 @@
 //! Not yet here (see the README's live-trading section): the connection task that turns
 //! the engine's requests into these calls and the stream's messages into execution
 //! reports, reconciliation, the `LivePort`, and the `[live.bybit]` section in
-//! `config.toml`; `pit run --live` still refuses venue "bybit".
+//! `config.toml`; `pit run --live` still refuses venue "bybit". [`updates`] maps the
+//! stream's and the lists' messages to the tracker's venue updates.
 
 pub mod private;
 pub mod rest;
 pub mod settings;
+pub mod updates;
