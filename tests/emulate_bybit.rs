@@ -594,3 +594,55 @@ async fn dead_man_off_subscribes_no_dcp_topic() {
     assert!(s.status.lock().unwrap().dead_man.contains("off"));
     assert_eq!(state(&e).await["bybit_dcp"], serde_json::json!({}));
 }
+
+/// `pit run --venue bybit` (paper) on the emulator's public stream: the Bybit decoder
+/// follows its snapshot and deltas without a gap, the book stays live, the strategies
+/// trade on paper.
+#[test]
+fn pit_runs_on_the_emulators_public_bybit_stream() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = &e.addr;
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            r#"venue = "bybit"
+[[instruments]]
+symbol = "BTCUSDT"
+tick_size = 0.1
+lot_size = 0.001
+[strategies.market_maker]
+enabled = true
+symbol = "BTCUSDT"
+size = 0.001
+min_requote_ms = 200
+[strategies.imbalance]
+symbol = "BTCUSDT"
+[strategies.vwap_revert]
+symbol = "BTCUSDT"
+[strategies.orb]
+symbol = "BTCUSDT"
+[live]
+ws_url = "ws://{a}/v5/public/spot"
+rest_url = "http://{a}"
+"#
+        ),
+    )
+    .unwrap();
+    let out = emulator::pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--for", "5s", "--json"])
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["events"].as_u64().unwrap() > 200, "{v}");
+    assert!(v["orders"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["trading_state"], "ACTIVE");
+    let last = err.lines().rev().find(|l| l.contains("feed")).unwrap_or("");
+    assert!(last.contains("feed BTCUSDT LIVE"), "{err}");
+    assert!(!err.contains("RESYNC") && !err.contains("GAP"), "{err}");
+}

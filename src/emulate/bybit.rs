@@ -23,6 +23,8 @@
 //!   executed first), `lose-response=N` → the connection closed without an answer.
 //! * `orderLinkId` is "always unique": a second order with a used one gets 170141
 //!   "Duplicate clientOrderId", open or not.
+//! * The public stream `/v5/public/spot`: the simulated market as `orderbook.{depth}.{symbol}`
+//!   and `publicTrade.{symbol}` (see [`public`]).
 //! * The private stream `/v5/private`: `auth` (HMAC of `GET/realtime{expires}`), then
 //!   `subscribe` to `order`, `execution`, `position`, `wallet`, `dcp.spot` / `dcp.future` /
 //!   `dcp.option`; `ping` answered with `pong` as the "Connect" page shows for private
@@ -1060,4 +1062,198 @@ pub async fn state(State(b): State<Arc<Bybit>>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+// ---------------------------------------------------------------------------------------
+// The public stream: the simulated market as Bybit publishes it.
+
+/// `GET /v5/public/{category}` ("Connect": `wss://stream.bybit.com/v5/public/spot`): the
+/// core's market as `orderbook.{depth}.{symbol}` (a `snapshot` on subscription, then
+/// `delta`s whose `u` goes up by one per topic and connection) and `publicTrade.{symbol}`
+/// (`S` the taker's side), as pit's Bybit decoder and the public "Orderbook" and "Trade"
+/// pages describe them. Spot only, like the account.
+pub async fn public(
+    State(b): State<Arc<Bybit>>,
+    axum::extract::Path(category): axum::extract::Path<String>,
+    up: WebSocketUpgrade,
+) -> Response {
+    if category != "spot" {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("pit emulate bybit: category {category} is not emulated"),
+        )
+            .into_response();
+    }
+    up.on_upgrade(move |socket| public_loop(b, socket))
+}
+
+/// One subscribed book: its depth, the core's last update id sent, our next `u`.
+struct PubBook {
+    depth: usize,
+    core_u: u64,
+    next_u: u64,
+}
+
+async fn public_loop(b: Arc<Bybit>, mut socket: WebSocket) {
+    let id = b.next_conn.fetch_add(1, Ordering::Relaxed);
+    let conn_id = format!("pit-emu-pub-{id}");
+    let mut rx = b.s.market_tx.subscribe();
+    let mut books: BTreeMap<String, PubBook> = BTreeMap::new();
+    let mut trades: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let out: Vec<String> = tokio::select! {
+            f = rx.recv() => match f {
+                Ok(f) => public_frames(&f.0, &f.1, &mut books, &trades),
+                // A client too slow for the feed is disconnected, as a venue would.
+                Err(_) => return,
+            },
+            m = socket.recv() => match m {
+                Some(Ok(Message::Text(t))) => public_op(&b, &conn_id, t.as_str(), &mut books, &mut trades),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => continue,
+            },
+        };
+        for text in out {
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn public_op(
+    b: &Bybit,
+    conn_id: &str,
+    text: &str,
+    books: &mut BTreeMap<String, PubBook>,
+    trades: &mut BTreeSet<String>,
+) -> Vec<String> {
+    let Ok(op) = serde_json::from_str::<WsOp>(text) else {
+        return vec![
+            json!({"success": false, "ret_msg": "Params Error", "conn_id": conn_id}).to_string(),
+        ];
+    };
+    let now = b.s.now_ms();
+    let mut out = Vec::new();
+    match op.op.as_str() {
+        "ping" => out.push(
+            json!({"success": true, "ret_msg": "pong", "conn_id": conn_id, "op": "ping"}).to_string(),
+        ),
+        "subscribe" | "unsubscribe" => {
+            let sub = op.op == "subscribe";
+            for t in op.args.iter().filter_map(Value::as_str) {
+                let parts: Vec<&str> = t.split('.').collect();
+                match parts.as_slice() {
+                    ["orderbook", depth, sym] if sub => {
+                        let depth: usize = depth.parse().unwrap_or(50);
+                        let snap = b.s.exchange().depth(sym, depth);
+                        let Ok(snap) = snap else { continue };
+                        let next_u = 100;
+                        out.push(
+                            json!({"topic": t, "type": "snapshot", "ts": now, "cts": now,
+                                   "data": {"s": sym, "b": levels(&snap.bids), "a": levels(&snap.asks),
+                                            "u": next_u, "seq": snap.last_update_id}})
+                            .to_string(),
+                        );
+                        books.insert(
+                            sym.to_string(),
+                            PubBook {
+                                depth,
+                                core_u: snap.last_update_id,
+                                next_u: next_u + 1,
+                            },
+                        );
+                    }
+                    ["orderbook", _, sym] => {
+                        books.remove(*sym);
+                    }
+                    ["publicTrade", sym] if sub => {
+                        trades.insert(sym.to_string());
+                    }
+                    ["publicTrade", sym] => {
+                        trades.remove(*sym);
+                    }
+                    _ => {}
+                }
+            }
+            out.push(
+                json!({"success": true, "ret_msg": op.op, "conn_id": conn_id, "op": op.op, "req_id": op.req_id.unwrap_or_default()})
+                    .to_string(),
+            );
+        }
+        other => out.push(
+            json!({"success": false, "ret_msg": format!("Params Error: op {other}"), "conn_id": conn_id}).to_string(),
+        ),
+    }
+    out
+}
+
+fn levels(l: &[[Decimal; 2]]) -> Vec<[String; 2]> {
+    l.iter()
+        .map(|[p, q]| [p.normalize().to_string(), q.normalize().to_string()])
+        .collect()
+}
+
+/// The core's market frame as Bybit messages for this connection's subscriptions.
+fn public_frames(
+    stream: &str,
+    text: &str,
+    books: &mut BTreeMap<String, PubBook>,
+    trades: &BTreeSet<String>,
+) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return vec![];
+    };
+    let d = &v["data"];
+    let sym = d["s"].as_str().unwrap_or("").to_string();
+    let norm = |x: &Value| -> Vec<[String; 2]> {
+        x.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| {
+                        let p: Decimal = l[0].as_str()?.parse().ok()?;
+                        let q: Decimal = l[1].as_str()?.parse().ok()?;
+                        Some([p.normalize().to_string(), q.normalize().to_string()])
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if stream.ends_with("@depth@100ms") {
+        let Some(book) = books.get_mut(&sym) else {
+            return vec![];
+        };
+        let u = d["u"].as_u64().unwrap_or(0);
+        if u <= book.core_u {
+            // Already in the snapshot.
+            return vec![];
+        }
+        book.core_u = u;
+        let msg = json!({"topic": format!("orderbook.{}.{sym}", book.depth), "type": "delta",
+                         "ts": d["E"], "cts": d["E"],
+                         "data": {"s": sym, "b": norm(&d["b"]), "a": norm(&d["a"]), "u": book.next_u, "seq": u}});
+        book.next_u += 1;
+        vec![msg.to_string()]
+    } else if stream.ends_with("@trade") && trades.contains(&sym) {
+        // Binance's `m` (the buyer was the maker): the taker sold.
+        let side = if d["m"].as_bool().unwrap_or(false) {
+            "Sell"
+        } else {
+            "Buy"
+        };
+        let p: Decimal = d["p"]
+            .as_str()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_default();
+        let q: Decimal = d["q"]
+            .as_str()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_default();
+        let msg = json!({"topic": format!("publicTrade.{sym}"), "type": "snapshot", "ts": d["E"],
+                         "data": [{"T": d["T"], "s": sym, "S": side, "v": q.normalize().to_string(),
+                                   "p": p.normalize().to_string(), "i": d["t"].to_string(), "BT": false}]});
+        vec![msg.to_string()]
+    } else {
+        vec![]
+    }
 }

@@ -32,6 +32,7 @@ fn bybit_router(b: Arc<super::bybit::Bybit>) -> Router {
     Router::new()
         .route("/v5/{*rest}", any(bybit::rest))
         .route("/v5/private", get(bybit::private))
+        .route("/v5/public/{category}", get(bybit::public))
         .route("/emulator/state", get(bybit::state))
         .route(
             "/emulator/faults",
