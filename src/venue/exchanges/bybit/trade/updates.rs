@@ -100,6 +100,17 @@ pub fn execution_update(
     })
 }
 
+/// The venue's signed position per symbol ("Get Position Info" or the `position` topic;
+/// one-way mode, hedge-mode sides summed), for
+/// [`crate::venue::live::reconcile::compare_positions`].
+pub fn venue_positions(list: &[wire::Position]) -> std::collections::BTreeMap<String, Decimal> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in list {
+        *out.entry(p.symbol.clone()).or_insert(Decimal::ZERO) += p.signed_size();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +230,20 @@ mod tests {
             order_update(&o, ts),
             VenueUpdate::Rejected { reason, .. } if reason.contains("EC_PostOnlyWillTakeLiquidity")
         ));
+    }
+
+    #[test]
+    fn venue_positions_are_signed_and_summed() {
+        let list: Vec<wire::Position> = serde_json::from_str(
+            r#"[{"symbol":"BTCUSDT","side":"Buy","size":"0.03","positionIdx":1},
+                {"symbol":"BTCUSDT","side":"Sell","size":"0.01","positionIdx":2},
+                {"symbol":"ETHUSDT","side":"","size":"0","positionIdx":0}]"#,
+        )
+        .unwrap();
+        let m = venue_positions(&list);
+        assert_eq!(m["BTCUSDT"], dec!(0.02));
+        assert_eq!(m["ETHUSDT"], dec!(0));
+        let store = [("BTCUSDT".to_string(), dec!(0.02))].into_iter().collect();
+        assert!(crate::venue::live::reconcile::compare_positions(&store, &m).is_empty());
     }
 }
