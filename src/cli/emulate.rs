@@ -1,4 +1,4 @@
-//! `pit emulate binance`: the command line of the venue emulator (`pit::emulate`).
+//! `pit emulate binance|bybit`: the command line of the venue emulator (`pit::emulate`).
 
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
@@ -9,6 +9,8 @@ use std::process::ExitCode;
 pub enum EmulatedVenue {
     /// Binance spot.
     Binance,
+    /// Bybit v5, category spot, with disconnection protection (DCP).
+    Bybit,
 }
 
 #[derive(Args, Debug)]
@@ -45,7 +47,10 @@ pub struct EmulateArgs {
 }
 
 pub fn emulate(a: EmulateArgs) -> anyhow::Result<ExitCode> {
-    let EmulatedVenue::Binance = a.venue;
+    let venue = match a.venue {
+        EmulatedVenue::Binance => pit::emulate::Venue::Binance,
+        EmulatedVenue::Bybit => pit::emulate::Venue::Bybit,
+    };
     let balances = match &a.balances {
         Some(s) => {
             pit::emulate::parse_balances(s).map_err(|e| anyhow::anyhow!("--balances: {e}"))?
@@ -72,6 +77,7 @@ pub fn emulate(a: EmulateArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let opts = pit::emulate::Options {
+        venue,
         port: a.port,
         seed: a.seed,
         faults: a.faults,

@@ -24,6 +24,7 @@
 //! order-count headers).
 
 pub mod auth;
+pub mod bybit;
 pub mod exchange;
 pub mod faults;
 pub mod limits;
@@ -38,9 +39,20 @@ use secrecy::SecretString;
 use std::io::Write;
 use std::sync::Arc;
 
-/// Everything `pit emulate binance` is started with.
+/// The venue an emulator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Venue {
+    /// Binance spot (REST, the WebSocket API's user data stream, market streams).
+    #[default]
+    Binance,
+    /// Bybit v5, category spot (REST, the private stream, DCP): see [`bybit`].
+    Bybit,
+}
+
+/// Everything `pit emulate VENUE` is started with.
 #[derive(Debug)]
 pub struct Options {
+    pub venue: Venue,
     /// 0: any free port.
     pub port: u16,
     pub seed: u64,
@@ -97,6 +109,9 @@ fn random_token(len: usize) -> String {
 /// Runs the emulator until the process is stopped. The first line on stdout is
 /// `listening on 127.0.0.1:PORT`; then the keys it accepts.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
+    if opts.venue == Venue::Bybit {
+        return run_bybit(opts).await;
+    }
     let mut keys = auth::Keys::default();
     let mut out = std::io::stdout();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
@@ -156,4 +171,66 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     out.flush()?;
     server::serve(listener, shared).await
+}
+
+/// `pit emulate bybit`: the same core, Bybit's front-end. The first line on stdout is
+/// `listening on 127.0.0.1:PORT`; then the key it accepts.
+async fn run_bybit(opts: Options) -> anyhow::Result<()> {
+    use crate::venue::exchanges::bybit::api::sign::Signer as BybitSigner;
+    if opts.ed25519.is_some() {
+        anyhow::bail!("pit emulate bybit takes HMAC keys only (--api-key)");
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
+    let addr = listener.local_addr()?;
+    let (key, secret, note) = match opts.hmac {
+        Some((key, secret)) => (key, secret, "secret as given".to_string()),
+        None => {
+            // A throwaway key for this emulator only: printing it leaks nothing real.
+            let key = random_token(24);
+            let secret = random_token(36);
+            (
+                key,
+                SecretString::from(secret.clone()),
+                format!("secret {secret} (generated for this emulator)"),
+            )
+        }
+    };
+    let signer = BybitSigner::new(&key, secret).map_err(|e| anyhow::anyhow!("HMAC key: {e}"))?;
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert(key.clone(), signer);
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+        + opts.clock_offset_ms * 1_000_000;
+    let ex = exchange::Exchange::new(
+        exchange::default_symbols(),
+        &opts.balances,
+        opts.seed,
+        now_ns,
+    );
+    let shared = Arc::new(shared::Shared::new(
+        ex,
+        auth::Keys::default(),
+        opts.clock_offset_ms,
+    ));
+    if let Some(spec) = &opts.faults {
+        let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+        shared.apply_faults(&f);
+    }
+    let b = Arc::new(bybit::Bybit::new(shared, keys));
+    let mut out = std::io::stdout();
+    for l in [
+        format!("listening on {addr}"),
+        format!("hmac api key {key} {note}"),
+        format!(
+            "rest http://{addr}  private ws://{addr}/v5/private  state http://{addr}/emulator/state"
+        ),
+    ] {
+        writeln!(out, "{l}")?;
+    }
+    out.flush()?;
+    server::serve_bybit(listener, b).await
 }

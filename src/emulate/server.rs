@@ -26,8 +26,42 @@ fn router(s: Arc<Shared>) -> Router {
         .with_state(s)
 }
 
-/// Serves on `listener` until the process ends.
+/// The Bybit front-end's routes (see `bybit.rs`).
+fn bybit_router(b: Arc<super::bybit::Bybit>) -> Router {
+    use super::bybit;
+    Router::new()
+        .route("/v5/{*rest}", any(bybit::rest))
+        .route("/v5/private", get(bybit::private))
+        .route("/v5/public/{category}", get(bybit::public))
+        .route("/emulator/state", get(bybit::state))
+        .route(
+            "/emulator/faults",
+            post(rest::set_faults).with_state(b.s.clone()),
+        )
+        .with_state(b)
+}
+
+/// Serves Binance spot on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, s: Arc<Shared>) -> anyhow::Result<()> {
+    let app = router(s.clone());
+    serve_app(listener, s, app).await
+}
+
+/// Serves Bybit v5 on `listener` until the process ends, with the DCP watch.
+pub async fn serve_bybit(listener: TcpListener, b: Arc<super::bybit::Bybit>) -> anyhow::Result<()> {
+    let watch = b.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            super::bybit::dcp_check(&watch);
+        }
+    });
+    let app = bybit_router(b.clone());
+    serve_app(listener, b.s.clone(), app).await
+}
+
+async fn serve_app(listener: TcpListener, s: Arc<Shared>, app: Router) -> anyhow::Result<()> {
     let pacer = s.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -37,7 +71,6 @@ pub async fn serve(listener: TcpListener, s: Arc<Shared>) -> anyhow::Result<()> 
             pacer.step();
         }
     });
-    let app = router(s);
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,

@@ -1,4 +1,4 @@
-//! `pit emulate binance` for the end-to-end tests: the real binary on an ephemeral port,
+//! `pit emulate binance` (or `bybit`) for the end-to-end tests: the real binary on an ephemeral port,
 //! with an HMAC API key and its secret (`PIT_EMULATE_SECRET`, never on the command line),
 //! its first line (`listening on ADDR`) read for the address, its stdout drained so it
 //! never blocks on a full pipe, killed on drop. The caller's `PIT_*` keys, `PIT_CONFIG`
@@ -50,8 +50,13 @@ pub fn pit() -> Command {
 impl Emulator {
     /// Start it with `api_key` (HMAC, secret `secret`) and `extra` arguments.
     pub fn start(api_key: &str, secret: &str, extra: &[&str]) -> Emulator {
+        Emulator::start_venue("binance", api_key, secret, extra)
+    }
+
+    /// `pit emulate VENUE` (binance, bybit), as [`Emulator::start`].
+    pub fn start_venue(venue: &str, api_key: &str, secret: &str, extra: &[&str]) -> Emulator {
         let mut child = pit()
-            .args(["emulate", "binance", "--port", "0", "--api-key", api_key])
+            .args(["emulate", venue, "--port", "0", "--api-key", api_key])
             .args(extra)
             .env("PIT_EMULATE_SECRET", secret)
             .stdout(Stdio::piped())

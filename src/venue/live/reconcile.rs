@@ -468,6 +468,34 @@ pub fn compare(markets: &[Market], store: &StoreSide, venue: &VenueSide) -> Reco
     r
 }
 
+/// Derivatives positions are the venue's (a linear perpetual's position lives at the
+/// venue, with its funding, liquidations and ADL): compare pit's signed position per
+/// symbol with the venue's and list each difference as a `position` finding. Nothing here
+/// or anywhere trades to "fix" one: the operator decides (flatten, or adjust by hand).
+/// Symbols missing on one side count as flat there.
+pub fn compare_positions(
+    store: &BTreeMap<String, Decimal>,
+    venue: &BTreeMap<String, Decimal>,
+) -> Vec<Finding> {
+    let symbols: BTreeSet<&String> = store.keys().chain(venue.keys()).collect();
+    symbols
+        .into_iter()
+        .filter_map(|sym| {
+            let ours = store.get(sym).copied().unwrap_or_default();
+            let theirs = venue.get(sym).copied().unwrap_or_default();
+            (ours != theirs).then(|| Finding {
+                kind: "position",
+                symbol: sym.clone(),
+                text: format!(
+                    "the venue holds {}, the store {}: pit does not trade to fix it (flatten or adjust by hand)",
+                    theirs.normalize(),
+                    ours.normalize()
+                ),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,5 +666,35 @@ mod tests {
             r.to_text()
                 .ends_with("4 difference(s) between the store and the venue\n")
         );
+    }
+
+    #[test]
+    fn derivatives_positions_are_compared_never_fixed() {
+        use rust_decimal_macros::dec;
+        let store: BTreeMap<String, Decimal> = [
+            ("BTCUSDT".to_string(), dec!(0.010)),
+            ("ETHUSDT".to_string(), dec!(0)),
+        ]
+        .into_iter()
+        .collect();
+        let same: BTreeMap<String, Decimal> =
+            [("BTCUSDT".to_string(), dec!(0.01))].into_iter().collect();
+        assert!(compare_positions(&store, &same).is_empty());
+        let venue: BTreeMap<String, Decimal> = [
+            ("BTCUSDT".to_string(), dec!(-0.02)),
+            ("SOLUSDT".to_string(), dec!(3)),
+        ]
+        .into_iter()
+        .collect();
+        let f = compare_positions(&store, &venue);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!((f[0].kind, f[0].symbol.as_str()), ("position", "BTCUSDT"));
+        assert!(
+            f[0].text.contains("holds -0.02, the store 0.01"),
+            "{}",
+            f[0].text
+        );
+        assert!(f[0].text.contains("does not trade to fix it"));
+        assert_eq!(f[1].symbol, "SOLUSDT");
     }
 }

@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 pub mod api;
 pub mod endpoints;
+pub mod trade;
 
 #[derive(Deserialize)]
 struct Msg<'a> {

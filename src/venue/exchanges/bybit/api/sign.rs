@@ -101,6 +101,42 @@ impl Signer {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// The private WebSocket's `auth` signature ("Connect" page, Authentication:
+    /// `hmac(api_secret, f"GET/realtime{expires}", sha256).hexdigest()`, `expires` in ms
+    /// and "greater than your current timestamp").
+    pub fn ws_auth(&self, expires_ms: u64) -> String {
+        let mut mac = HmacSha256::new_from_slice(self.secret.expose_secret().as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"GET/realtime");
+        mac.update(expires_ms.to_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The API key (public; sent in the `X-BAPI-API-KEY` header and the WS `auth` op).
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// Checks a received `X-BAPI-SIGN` (the emulator's side), in constant time.
+    pub fn verify(
+        &self,
+        timestamp_ms: u64,
+        recv_window_ms: u64,
+        payload: Payload<'_>,
+        sign_hex: &str,
+    ) -> bool {
+        let Ok(given) = hex::decode(sign_hex) else {
+            return false;
+        };
+        let mut mac = HmacSha256::new_from_slice(self.secret.expose_secret().as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(timestamp_ms.to_string().as_bytes());
+        mac.update(self.api_key.as_bytes());
+        mac.update(recv_window_ms.to_string().as_bytes());
+        mac.update(payload.text().as_bytes());
+        mac.verify_slice(&given).is_ok()
+    }
+
     /// The four authentication headers of a request, names as documented.
     pub fn headers(
         &self,
@@ -191,6 +227,21 @@ mod tests {
             other.sign(1658385579423, 5000, Payload::Body(POST_BODY)),
             POST_SIGN
         );
+    }
+
+    #[test]
+    fn ws_auth_signs_get_realtime_and_the_expiry() {
+        // The page's expires 1662350400000; expected value from
+        //   printf '%s' 'GET/realtime1662350400000' | openssl dgst -sha256 -hmac 'pit-bybit-doc-vector-secret'
+        let s = signer();
+        assert_eq!(
+            s.ws_auth(1662350400000),
+            "cd2fffccca32a1f5f8a06c93434836dd76672f5c6557c35f6ddffc9acf246e63"
+        );
+        assert_ne!(s.ws_auth(1662350400001), s.ws_auth(1662350400000));
+        assert!(s.verify(1658385579423, 5000, Payload::Body(POST_BODY), POST_SIGN));
+        assert!(!s.verify(1658385579423, 5000, Payload::Body("{}"), POST_SIGN));
+        assert!(!s.verify(1658385579423, 5000, Payload::Body(POST_BODY), "zz"));
     }
 
     #[test]

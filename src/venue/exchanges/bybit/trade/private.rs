@@ -1,0 +1,244 @@
+//! The private stream client and the dead-man switch (DCP), the part of the Bybit
+//! connection task that keeps the venue's protection armed.
+//!
+//! * Arming ("Set Disconnect Cancel All", <https://bybit-exchange.github.io/docs/v5/order/dcp>):
+//!   `POST /v5/order/disconnected-cancel-all` with the category's `product` (the default
+//!   would be `OPTIONS` only) and `timeWindow` = `[live.bybit] dead_man_secs`; the page also
+//!   says the private connection "**must** subscribe ["dcp" topic] in order to trigger DCP".
+//! * The stream ("Connect", Authentication and "How to Send the Heartbeat Packet"): `auth`
+//!   with `expires` in the future and the HMAC of `GET/realtime{expires}`, then
+//!   `subscribe` to `order`, `execution` (and `position` for derivatives) and the `dcp`
+//!   topic; `{"op":"ping"}` on a timer.
+//! * The heartbeat is what DCP watches: the interval is the documented 20 s, or a third of
+//!   the window when that is shorter, so one lost ping never trips it, and a pit that
+//!   hangs stops pinging and lets Bybit cancel.
+//! * It runs off the engine thread (on the connection task's own runtime); nothing here
+//!   waits on the engine. Every (re)connection is announced ([`StreamMsg::Up`]) so the
+//!   owner reconciles what it may have missed while down.
+
+use crate::venue::exchanges::bybit::api::sign::Signer;
+use crate::venue::exchanges::bybit::api::wire::{
+    Category, DcpProduct, PrivateEvent, SetDcp, WsOp, parse_private,
+};
+use crate::venue::exchanges::bybit::trade::rest::Rest;
+use futures_util::{SinkExt, StreamExt};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What the stream tells its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamMsg {
+    /// Authenticated and subscribed (again): reconcile what may have been missed.
+    Up,
+    /// The connection ended; why.
+    Down(String),
+    /// An order, execution or position message.
+    Event(PrivateEvent),
+}
+
+/// The stream's state, for the status bar and `pit status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamStatus {
+    pub connected: bool,
+    /// "dead-man 10s armed", "dead-man off ...", "dead-man: not armed (...)".
+    pub dead_man: String,
+    pub connects: u64,
+    pub last_error: Option<String>,
+}
+
+/// What the stream needs.
+pub struct PrivateSetup {
+    pub url: String,
+    pub signer: Arc<Signer>,
+    pub rest: Arc<Rest>,
+    pub category: Category,
+    /// DCP window (s); 0: off.
+    pub dead_man_secs: u32,
+    pub out: UnboundedSender<StreamMsg>,
+    pub status: Arc<Mutex<StreamStatus>>,
+}
+
+/// The heartbeat interval for a DCP window (0: none): the documented 20 s, or a third of
+/// the window when shorter (at least 500 ms).
+pub fn ping_interval(dead_man_secs: u32) -> Duration {
+    let doc = Duration::from_secs(20);
+    if dead_man_secs == 0 {
+        return doc;
+    }
+    doc.min(Duration::from_millis(u64::from(dead_man_secs) * 1000 / 3))
+        .max(Duration::from_millis(500))
+}
+
+/// The topics of a category, the DCP one included when armed.
+pub fn topics(category: Category, dcp: bool) -> Vec<&'static str> {
+    let mut t = vec!["order", "execution"];
+    if category.has_positions() {
+        t.push("position");
+    }
+    if dcp {
+        t.push(DcpProduct::of(category).topic());
+    }
+    t
+}
+
+fn set_status(s: &Mutex<StreamStatus>, f: impl FnOnce(&mut StreamStatus)) {
+    if let Ok(mut g) = s.lock() {
+        f(&mut g);
+    }
+}
+
+/// Arms DCP (when on), then keeps the stream up until `out` is closed.
+pub async fn run(p: PrivateSetup) {
+    let armed = if p.dead_man_secs == 0 {
+        set_status(&p.status, |s| {
+            s.dead_man = "dead-man off ([live.bybit] dead_man_secs = 0)".into()
+        });
+        false
+    } else {
+        let product = DcpProduct::of(p.category);
+        let r = match SetDcp::new(product, p.dead_man_secs) {
+            Ok(d) => p
+                .rest
+                .set_dcp(&d, Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => {
+                tracing::info!(window = p.dead_man_secs, ?product, "bybit: DCP armed");
+                set_status(&p.status, |s| {
+                    s.dead_man = format!("dead-man {}s armed", p.dead_man_secs)
+                });
+                true
+            }
+            Err(e) => {
+                // "DCP feature is only available for Ins clients": say so, trade without.
+                tracing::warn!(error = %e, "bybit: DCP not armed");
+                set_status(&p.status, |s| {
+                    s.dead_man = format!("dead-man: not armed ({e})")
+                });
+                false
+            }
+        }
+    };
+    let topics = topics(p.category, armed);
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let why = session(&p, &topics).await;
+        set_status(&p.status, |s| {
+            s.connected = false;
+            s.last_error = Some(why.clone());
+        });
+        if p.out.send(StreamMsg::Down(why.clone())).is_err() {
+            return;
+        }
+        tracing::warn!(reason = %why, "bybit: private stream down, reconnecting");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+        if p.out.is_closed() {
+            return;
+        }
+    }
+}
+
+/// One connection: auth, subscribe, then pings and frames until it ends; why it ended.
+async fn session(p: &PrivateSetup, topics: &[&str]) -> String {
+    let mut ws = match tokio_tungstenite::connect_async(p.url.as_str()).await {
+        Ok((ws, _)) => ws,
+        Err(e) => return format!("connect: {e}"),
+    };
+    let expires = p.rest.server_now_ms() + 10_000;
+    let auth = WsOp::auth(p.signer.api_key(), expires, p.signer.ws_auth(expires));
+    for op in [auth, WsOp::subscribe(topics)] {
+        let text = serde_json::to_string(&op).unwrap_or_default();
+        if let Err(e) = ws.send(Message::Text(text.into())).await {
+            return format!("send: {e}");
+        }
+        // Each op is answered before the next goes.
+        let answered = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) => match parse_private(t.as_str()) {
+                        Ok(PrivateEvent::Reply(r)) if r.op == op.op => return Ok(r),
+                        Ok(ev) => {
+                            let _ = p.out.send(StreamMsg::Event(ev));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "bybit: unreadable private frame"),
+                    },
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(format!("read: {e}")),
+                    None => return Err("closed".to_string()),
+                }
+            }
+        })
+        .await;
+        match answered {
+            Ok(Ok(r)) if r.success => {}
+            Ok(Ok(r)) => return format!("{} refused: {}", op.op, r.ret_msg),
+            Ok(Err(e)) => return e,
+            Err(_) => return format!("no answer to {}", op.op),
+        }
+    }
+    set_status(&p.status, |s| {
+        s.connected = true;
+        s.connects += 1;
+    });
+    if p.out.send(StreamMsg::Up).is_err() {
+        return "owner gone".into();
+    }
+    let mut beat = tokio::time::interval(ping_interval(p.dead_man_secs));
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {
+                let ping = serde_json::to_string(&WsOp::ping()).unwrap_or_default();
+                if let Err(e) = ws.send(Message::Text(ping.into())).await {
+                    return format!("ping: {e}");
+                }
+            }
+            m = ws.next() => match m {
+                Some(Ok(Message::Text(t))) => match parse_private(t.as_str()) {
+                    Ok(PrivateEvent::Reply(_)) => {}
+                    Ok(ev) => {
+                        if p.out.send(StreamMsg::Event(ev)).is_err() {
+                            return "owner gone".into();
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "bybit: unreadable private frame"),
+                },
+                Some(Ok(Message::Close(_))) | None => return "closed by Bybit".into(),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return format!("read: {e}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_beats_three_times_a_window_at_most_every_20s() {
+        assert_eq!(ping_interval(0), Duration::from_secs(20));
+        assert_eq!(ping_interval(3), Duration::from_secs(1));
+        assert_eq!(ping_interval(10), Duration::from_millis(3333));
+        assert_eq!(ping_interval(300), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn topics_follow_the_category() {
+        assert_eq!(
+            topics(Category::Spot, true),
+            vec!["order", "execution", "dcp.spot"]
+        );
+        assert_eq!(
+            topics(Category::Linear, true),
+            vec!["order", "execution", "position", "dcp.future"]
+        );
+        assert_eq!(topics(Category::Spot, false), vec!["order", "execution"]);
+    }
+}

@@ -1,0 +1,1143 @@
+//! Bybit v5's signed REST calls for trading, on the async HTTP client the Binance path
+//! uses (`reqwest`, rustls on `ring`; see `binance/trade/rest.rs` for why).
+//!
+//! Signing: "Integration Guidance" → Authentication
+//! (<https://bybit-exchange.github.io/docs/v5/guide>): a GET signs its query string, a
+//! POST its raw JSON body, sent exactly as signed, with `Content-Type: application/json`.
+//!
+//! Limits ("Rate Limit Rules", <https://bybit-exchange.github.io/docs/v5/rate-limit>):
+//! every answer carries `X-Bapi-Limit`, `X-Bapi-Limit-Status` (requests left) and
+//! `X-Bapi-Limit-Reset-Timestamp`; `retCode` 10006 "Too many visits" (or HTTP 429) means
+//! wait until that reset time, and a status of 0 left means the same before the next call.
+//! HTTP 403 "access too frequent" means "terminate all HTTP sessions and wait for at least
+//! 10 minutes": nothing is sent for 10 minutes. 10002 (outside the time window) measures
+//! the server-time offset again (`GET /v5/market/time`).
+//!
+//! Orders: "Place Order" (`POST /v5/order/create`) is sent once. When its outcome is
+//! unknown (no answer, a 5xx, 10000, 10016, 170007, 170146) or Bybit says the
+//! `orderLinkId` is taken (110072, 170141), [`Rest::place_resolving`] asks "Get Open &
+//! Closed Orders" for that `orderLinkId` (which covers open orders and "a maximum of
+//! recent 500 closed status records") and never sends the order again.
+//!
+//! Error texts carry Bybit's `retCode` and `retMsg` and never the URL, a body, a
+//! signature or a key.
+
+use crate::venue::exchanges::bybit::api::errors::{
+    ApiError, Outcome, classify, headers, order_gone,
+};
+use crate::venue::exchanges::bybit::api::sign::{Payload, Signer};
+use crate::venue::exchanges::bybit::api::wire::{
+    CancelAll, CancelAllResult, CancelOrder, Category, CreateOrder, Envelope, Execution,
+    ExecutionsQuery, Instrument, Order, OrderIds, OrdersQuery, Page, Position, PositionsQuery,
+    SetDcp, WalletAccount, WalletQuery,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestError {
+    /// Bybit answered with an error: what to do with it is `outcome`.
+    #[error("{err} (HTTP {status})")]
+    Api {
+        status: u16,
+        err: ApiError,
+        outcome: Outcome,
+    },
+    /// No answer (timeout, connection dropped): the request may or may not have been
+    /// executed.
+    #[error("no answer from Bybit: {0}")]
+    NoAnswer(String),
+    /// The request was never sent (rate-limit back-off, the 403 pause, bad parameters).
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// An answer pit could not read.
+    #[error("unreadable answer from Bybit: {0}")]
+    Decode(String),
+}
+
+impl RestError {
+    /// Whether the request may have been executed (ask before believing otherwise).
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            RestError::NoAnswer(_) => true,
+            RestError::Api { outcome, .. } => *outcome == Outcome::Unknown,
+            _ => false,
+        }
+    }
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            RestError::Api { err, .. } => Some(err.code),
+            _ => None,
+        }
+    }
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self {
+            RestError::Api { outcome, .. } => Some(*outcome),
+            _ => None,
+        }
+    }
+}
+
+/// The limit headers of the last answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `X-Bapi-Limit`: the endpoint's limit per second.
+    pub limit: Option<u64>,
+    /// `X-Bapi-Limit-Status`: requests left.
+    pub remaining: Option<u64>,
+    /// `X-Bapi-Limit-Reset-Timestamp` (ms).
+    pub reset_ms: Option<u64>,
+}
+
+/// The documented pause after an HTTP 403.
+pub const IP_BAN_PAUSE: Duration = Duration::from_secs(600);
+/// The longest wait taken from a reset timestamp (a bad header must not stall pit).
+const MAX_RESET_WAIT: Duration = Duration::from_secs(10);
+
+/// How [`Rest::place_resolving`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// Bybit acknowledged the order ("the request was sucessfully accepted").
+    Accepted(OrderIds),
+    /// The answer was lost or ambiguous; asking by `orderLinkId` found the order.
+    Found(Order),
+    /// Asked after a lost answer: Bybit knows no order with our `orderLinkId`. It was not
+    /// placed as of the question; it is not sent again.
+    NotFound { cause: RestError },
+    /// Bybit refused it; nothing happened.
+    Rejected(RestError),
+    /// The answer was lost and the question could not be answered either: still unknown.
+    Unresolved { cause: RestError, query: RestError },
+}
+
+/// What a cancel achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Bybit accepted the cancel.
+    Accepted(OrderIds),
+    /// "Order does not exist" / "has been completed or cancelled": nothing left to cancel.
+    AlreadyGone(ApiError),
+}
+
+/// A signed REST client for one Bybit account.
+pub struct Rest {
+    http: reqwest::Client,
+    base: String,
+    signer: Signer,
+    recv_window_ms: u64,
+    /// Server time minus local time (ms).
+    offset_ms: AtomicI64,
+    usage: Mutex<Usage>,
+    /// No request before this instant (10006 / 429 / limit exhausted / 403).
+    backoff_until: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Rest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BybitRest {{ base: {}, {:?} }}", self.base, self.signer)
+    }
+}
+
+impl Rest {
+    pub fn new(
+        base: &str,
+        signer: Signer,
+        recv_window_ms: u64,
+        timeout: Duration,
+    ) -> Result<Rest, String> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
+        Ok(Rest {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            signer,
+            recv_window_ms,
+            offset_ms: AtomicI64::new(0),
+            usage: Mutex::new(Usage::default()),
+            backoff_until: Mutex::new(None),
+        })
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage.lock().map(|u| *u).unwrap_or_default()
+    }
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Acquire)
+    }
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// Local wall time corrected by the measured offset: the `X-BAPI-TIMESTAMP`.
+    pub fn server_now_ms(&self) -> u64 {
+        let local = chrono::Utc::now().timestamp_millis();
+        (local + self.offset_ms()).max(0) as u64
+    }
+
+    /// How long the back-off still holds (`None`: requests may go now).
+    pub fn backoff_left(&self) -> Option<Duration> {
+        let until = self.backoff_until.lock().ok().and_then(|g| *g)?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// Measure the server-time offset ("Get Bybit Server Time", `GET /v5/market/time`:
+    /// the envelope's `time`), half the round trip taken as the one-way delay.
+    pub async fn sync_time(&self) -> Result<i64, RestError> {
+        let t0 = chrono::Utc::now().timestamp_millis();
+        let env = self
+            .send_raw(reqwest::Method::GET, "/v5/market/time", String::new(), None)
+            .await?;
+        let t1 = chrono::Utc::now().timestamp_millis();
+        let server = env
+            .time
+            .ok_or_else(|| RestError::Decode("server time without `time`".into()))?;
+        let offset = server as i64 - (t0 + t1) / 2;
+        self.offset_ms.store(offset, Ordering::Release);
+        Ok(offset)
+    }
+
+    /// A signed GET: the query string is what is signed and sent.
+    pub async fn get<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<R, RestError> {
+        let q = serde_urlencoded::to_string(query)
+            .map_err(|e| RestError::NotSent(format!("bad parameters: {e}")))?;
+        self.signed(reqwest::Method::GET, path, q).await
+    }
+
+    /// A signed POST: the JSON body is what is signed and sent.
+    pub async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, RestError> {
+        let b = serde_json::to_string(body)
+            .map_err(|e| RestError::NotSent(format!("bad parameters: {e}")))?;
+        self.signed(reqwest::Method::POST, path, b).await
+    }
+
+    /// An unsigned GET (market data).
+    pub async fn public<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<R, RestError> {
+        let q = serde_urlencoded::to_string(query)
+            .map_err(|e| RestError::NotSent(format!("bad parameters: {e}")))?;
+        decode(self.send_raw(reqwest::Method::GET, path, q, None).await?)
+    }
+
+    async fn signed<R: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        payload: String,
+    ) -> Result<R, RestError> {
+        let ts = self.server_now_ms();
+        let p = if method == reqwest::Method::GET {
+            Payload::Query(&payload)
+        } else {
+            Payload::Body(&payload)
+        };
+        let h = self.signer.headers(ts, self.recv_window_ms, p);
+        let r = self
+            .send_raw(method, path, payload.clone(), Some(h))
+            .await
+            .and_then(decode);
+        if let Err(RestError::Api {
+            outcome: Outcome::ClockSkew,
+            ..
+        }) = &r
+        {
+            match self.sync_time().await {
+                Ok(o) => tracing::warn!(offset_ms = o, "bybit: 10002, server time measured again"),
+                Err(e) => tracing::warn!(error = %e, "bybit: 10002, server time not measured"),
+            }
+        }
+        r
+    }
+
+    /// A signed call that is safe to repeat (a cancel, a query), made patiently: it waits
+    /// out a back-off instead of failing and goes again after 10006/429 or 10002, for at
+    /// most `patience`. Never for a new order.
+    pub async fn idempotent<F, Fut, R>(&self, patience: Duration, call: F) -> Result<R, RestError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<R, RestError>>,
+    {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(left) = self.backoff_left()
+                && Instant::now() + left < deadline
+            {
+                tokio::time::sleep(left).await;
+            }
+            let r = call().await;
+            let again = match &r {
+                Err(RestError::Api { outcome, .. }) => {
+                    matches!(outcome, Outcome::RateLimited | Outcome::ClockSkew)
+                }
+                Err(RestError::NotSent(_)) => self.backoff_left().is_some(),
+                _ => false,
+            };
+            if !again || Instant::now() >= deadline {
+                return r;
+            }
+            if self.backoff_left().is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Trading.
+
+    /// "Place Order", sent once. Prefer [`Rest::place_resolving`].
+    pub async fn place(&self, o: &CreateOrder) -> Result<OrderIds, RestError> {
+        self.post("/v5/order/create", o).await
+    }
+
+    /// Place an order and, when the answer is lost or ambiguous, resolve it by asking for
+    /// its `orderLinkId` (patiently, for at most `patience`); the order is never re-sent.
+    pub async fn place_resolving(&self, o: &CreateOrder, patience: Duration) -> Placed {
+        let cause = match self.place(o).await {
+            Ok(ids) => return Placed::Accepted(ids),
+            Err(e) if e.outcome_unknown() || e.outcome() == Some(Outcome::Duplicate) => e,
+            Err(e) => return Placed::Rejected(e),
+        };
+        tracing::warn!(link_id = %o.order_link_id, error = %cause, "bybit: order outcome unknown, asking");
+        let q = self
+            .idempotent(patience, || {
+                self.order_by_link_id(o.category, &o.symbol, &o.order_link_id)
+            })
+            .await;
+        match q {
+            Ok(Some(order)) => Placed::Found(order),
+            Ok(None) => Placed::NotFound { cause },
+            Err(query) => Placed::Unresolved { cause, query },
+        }
+    }
+
+    /// "Cancel Order" by our `orderLinkId`; "Order does not exist" and "completed or
+    /// cancelled" mean nothing is left to cancel.
+    pub async fn cancel(
+        &self,
+        category: Category,
+        symbol: &str,
+        link_id: &str,
+        patience: Duration,
+    ) -> Result<Cancelled, RestError> {
+        let body = CancelOrder {
+            category,
+            symbol: symbol.to_string(),
+            order_id: None,
+            order_link_id: Some(link_id.to_string()),
+        };
+        let r = self
+            .idempotent(patience, || {
+                self.post::<_, OrderIds>("/v5/order/cancel", &body)
+            })
+            .await;
+        match r {
+            Ok(ids) => Ok(Cancelled::Accepted(ids)),
+            Err(RestError::Api { err, .. }) if order_gone(err.code) => {
+                Ok(Cancelled::AlreadyGone(err))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// "Cancel All Orders" of a symbol (linear needs a symbol or settle coin).
+    pub async fn cancel_all(
+        &self,
+        category: Category,
+        symbol: Option<&str>,
+        patience: Duration,
+    ) -> Result<CancelAllResult, RestError> {
+        let body = CancelAll {
+            category,
+            symbol: symbol.map(str::to_string),
+            settle_coin: None,
+        };
+        self.idempotent(patience, || self.post("/v5/order/cancel-all", &body))
+            .await
+    }
+
+    /// The order with our `orderLinkId`, open or recently closed, if Bybit knows it.
+    pub async fn order_by_link_id(
+        &self,
+        category: Category,
+        symbol: &str,
+        link_id: &str,
+    ) -> Result<Option<Order>, RestError> {
+        let q = OrdersQuery {
+            category: Some(category),
+            symbol: Some(symbol.to_string()),
+            order_link_id: Some(link_id.to_string()),
+            ..OrdersQuery::default()
+        };
+        let p: Page<Order> = self.get("/v5/order/realtime", &q).await?;
+        Ok(p.list.into_iter().find(|o| o.order_link_id == link_id))
+    }
+
+    /// Every open order of a symbol, all pages (50 a page, the documented maximum).
+    pub async fn open_orders(
+        &self,
+        category: Category,
+        symbol: &str,
+        patience: Duration,
+    ) -> Result<Vec<Order>, RestError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = OrdersQuery {
+                category: Some(category),
+                symbol: Some(symbol.to_string()),
+                limit: Some(50),
+                cursor: cursor.clone(),
+                ..OrdersQuery::default()
+            };
+            let p: Page<Order> = self
+                .idempotent(patience, || self.get("/v5/order/realtime", &q))
+                .await?;
+            let n = p.list.len();
+            out.extend(p.list.into_iter().filter(|o| o.order_status.is_open()));
+            if p.next_page_cursor.is_empty()
+                || n == 0
+                || cursor.as_deref() == Some(&p.next_page_cursor)
+            {
+                return Ok(out);
+            }
+            cursor = Some(p.next_page_cursor);
+        }
+    }
+
+    /// Fills of a symbol since `start_ms` ("Get Trade History", 100 a page).
+    pub async fn executions(
+        &self,
+        category: Category,
+        symbol: &str,
+        start_ms: Option<u64>,
+        patience: Duration,
+    ) -> Result<Vec<Execution>, RestError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = ExecutionsQuery {
+                category: Some(category),
+                symbol: Some(symbol.to_string()),
+                start_time: start_ms,
+                limit: Some(100),
+                cursor: cursor.clone(),
+                ..ExecutionsQuery::default()
+            };
+            let p: Page<Execution> = self
+                .idempotent(patience, || self.get("/v5/execution/list", &q))
+                .await?;
+            let n = p.list.len();
+            out.extend(p.list);
+            if p.next_page_cursor.is_empty()
+                || n == 0
+                || cursor.as_deref() == Some(&p.next_page_cursor)
+            {
+                return Ok(out);
+            }
+            cursor = Some(p.next_page_cursor);
+        }
+    }
+
+    /// The venue's positions of a derivatives symbol ("Get Position Info").
+    pub async fn positions(
+        &self,
+        category: Category,
+        symbol: &str,
+        patience: Duration,
+    ) -> Result<Vec<Position>, RestError> {
+        let q = PositionsQuery {
+            category: Some(category),
+            symbol: Some(symbol.to_string()),
+            settle_coin: None,
+        };
+        let p: Page<Position> = self
+            .idempotent(patience, || self.get("/v5/position/list", &q))
+            .await?;
+        Ok(p.list)
+    }
+
+    /// The unified account's coins ("Get Wallet Balance", `accountType=UNIFIED`).
+    pub async fn wallet(&self, patience: Duration) -> Result<Vec<WalletAccount>, RestError> {
+        #[derive(serde::Deserialize)]
+        struct L {
+            list: Vec<WalletAccount>,
+        }
+        let q = WalletQuery {
+            account_type: "UNIFIED".into(),
+        };
+        let l: L = self
+            .idempotent(patience, || self.get("/v5/account/wallet-balance", &q))
+            .await?;
+        Ok(l.list)
+    }
+
+    /// One instrument's filters ("Get Instruments Info"; public).
+    pub async fn instrument(
+        &self,
+        category: Category,
+        symbol: &str,
+    ) -> Result<Instrument, RestError> {
+        let p: Page<Instrument> = self
+            .public(
+                "/v5/market/instruments-info",
+                &[("category", category.as_str()), ("symbol", symbol)],
+            )
+            .await?;
+        p.list
+            .into_iter()
+            .find(|i| i.symbol == symbol)
+            .ok_or_else(|| {
+                RestError::Decode(format!("no instrument {symbol} in {}", category.as_str()))
+            })
+    }
+
+    /// Arm (or change) disconnection protection ("Set Disconnect Cancel All").
+    pub async fn set_dcp(&self, d: &SetDcp, patience: Duration) -> Result<(), RestError> {
+        self.idempotent(patience, || {
+            self.post::<_, serde_json::Value>("/v5/order/disconnected-cancel-all", d)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    // -----------------------------------------------------------------------------------
+
+    async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        payload: String,
+        auth: Option<[(&'static str, String); 4]>,
+    ) -> Result<Envelope, RestError> {
+        if let Some(left) = self.backoff_left() {
+            return Err(RestError::NotSent(format!(
+                "rate limited by Bybit: backing off {} ms more",
+                left.as_millis()
+            )));
+        }
+        let is_get = method == reqwest::Method::GET;
+        let url = if is_get && !payload.is_empty() {
+            format!("{}{path}?{payload}", self.base)
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut req = self.http.request(method, url);
+        if let Some(h) = auth {
+            for (k, v) in h {
+                req = req.header(k, v);
+            }
+        }
+        if !is_get {
+            req = req.header("Content-Type", "application/json").body(payload);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| RestError::NoAnswer(e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        self.read_headers(resp.headers(), status);
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| RestError::NoAnswer(e.without_url().to_string()))?;
+        let env: Option<Envelope> = serde_json::from_str(&body).ok();
+        if !(200..300).contains(&status) {
+            let err = match &env {
+                Some(e) => ApiError::new(e.ret_code, e.ret_msg.clone()),
+                None => ApiError::new(0, format!("HTTP {status} without a v5 body")),
+            };
+            let outcome = classify(status, env.as_ref().map(|e| e.ret_code));
+            self.on_refusal(outcome);
+            return Err(RestError::Api {
+                status,
+                err,
+                outcome,
+            });
+        }
+        let env = env.ok_or_else(|| RestError::Decode("not a v5 answer".into()))?;
+        if env.ret_code != 0 {
+            let outcome = classify(status, Some(env.ret_code));
+            self.on_refusal(outcome);
+        }
+        Ok(env)
+    }
+
+    fn on_refusal(&self, outcome: Outcome) {
+        let wait = match outcome {
+            Outcome::Banned => IP_BAN_PAUSE,
+            Outcome::RateLimited => self.reset_wait().unwrap_or(Duration::from_secs(1)),
+            _ => return,
+        };
+        self.back_off(wait);
+    }
+
+    fn back_off(&self, wait: Duration) {
+        if let Ok(mut g) = self.backoff_until.lock() {
+            let until = Instant::now() + wait;
+            if g.is_none_or(|u| u < until) {
+                *g = Some(until);
+            }
+        }
+    }
+
+    /// Time until `X-Bapi-Limit-Reset-Timestamp`, on the server's clock.
+    fn reset_wait(&self) -> Option<Duration> {
+        let reset = self.usage().reset_ms?;
+        let now = self.server_now_ms();
+        Some(
+            Duration::from_millis(reset.saturating_sub(now))
+                .clamp(Duration::from_millis(50), MAX_RESET_WAIT),
+        )
+    }
+
+    fn read_headers(&self, h: &reqwest::header::HeaderMap, _status: u16) {
+        let num = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let remaining = num(headers::LIMIT_STATUS);
+        if let Ok(mut u) = self.usage.lock() {
+            *u = Usage {
+                limit: num(headers::LIMIT),
+                remaining,
+                reset_ms: num(headers::LIMIT_RESET),
+            };
+        }
+        // None left for this endpoint: wait for the reset before the next call.
+        if remaining == Some(0)
+            && let Some(w) = self.reset_wait()
+        {
+            self.back_off(w);
+        }
+    }
+}
+
+/// `retCode` 0: the result as `R`; else the classified error.
+fn decode<R: DeserializeOwned>(env: Envelope) -> Result<R, RestError> {
+    match env.into_result::<R>() {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(RestError::Decode(e)),
+        Err(err) => {
+            let outcome = classify(200, Some(err.code));
+            Err(RestError::Api {
+                status: 200,
+                err,
+                outcome,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against a small local HTTP server that answers as Bybit's pages say, checks every
+    //! signature, and counts what it saw.
+    use super::*;
+    use crate::venue::exchanges::bybit::api::errors::code;
+    use crate::venue::exchanges::bybit::api::wire::{OrderStatus, OrderType, Side, TimeInForce};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use rust_decimal_macros::dec;
+    use secrecy::SecretString;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
+
+    const KEY: &str = "bybit-unit-key";
+    const SECRET: &str = "bybit-rest-unit-test-secret-4a5b";
+
+    /// A scripted answer to `/v5/order/create`: HTTP status, limit headers, body, and
+    /// whether the order is kept (as if accepted) or the answer withheld (sleep).
+    struct Answer {
+        status: u16,
+        left: Option<u64>,
+        reset_in_ms: Option<u64>,
+        body: String,
+        keep: bool,
+        sleep_ms: u64,
+    }
+
+    #[derive(Default)]
+    struct Script {
+        create: Mutex<Vec<Answer>>,
+        cancel: Mutex<Vec<(u16, String)>>,
+        creates: AtomicU32,
+        queries: AtomicU32,
+        bad_signatures: AtomicU32,
+        /// Orders kept, by link id.
+        book: Mutex<Vec<Order>>,
+    }
+
+    fn now_ms() -> u64 {
+        chrono::Utc::now().timestamp_millis() as u64
+    }
+
+    fn verified(h: &HeaderMap, payload: Payload<'_>) -> bool {
+        let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let server = Signer::new(KEY, SecretString::from(SECRET.to_string())).unwrap();
+        get("X-BAPI-API-KEY") == KEY
+            && server.verify(
+                get("X-BAPI-TIMESTAMP").parse().unwrap_or(0),
+                get("X-BAPI-RECV-WINDOW").parse().unwrap_or(0),
+                payload,
+                get("X-BAPI-SIGN"),
+            )
+    }
+
+    fn env(code: i64, result: serde_json::Value) -> String {
+        let e = if code == 0 {
+            Envelope::ok(result, now_ms())
+        } else {
+            Envelope::error(code, "scripted", now_ms())
+        };
+        serde_json::to_string(&e).unwrap()
+    }
+
+    fn limit_headers(left: Option<u64>, reset_in_ms: Option<u64>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("X-Bapi-Limit", "10".parse().unwrap());
+        h.insert(
+            "X-Bapi-Limit-Status",
+            left.unwrap_or(9).to_string().parse().unwrap(),
+        );
+        h.insert(
+            "X-Bapi-Limit-Reset-Timestamp",
+            (now_ms() + reset_in_ms.unwrap_or(0))
+                .to_string()
+                .parse()
+                .unwrap(),
+        );
+        h
+    }
+
+    async fn serve(s: Arc<Script>) -> String {
+        let (s1, s2, s3) = (s.clone(), s.clone(), s.clone());
+        let app = axum::Router::new()
+            .route(
+                "/v5/market/time",
+                axum::routing::get(|| async { env(0, serde_json::json!({})) }),
+            )
+            .route(
+                "/v5/order/create",
+                axum::routing::post(move |h: HeaderMap, body: String| {
+                    let s = s1.clone();
+                    async move {
+                        if !verified(&h, Payload::Body(&body)) {
+                            s.bad_signatures.fetch_add(1, Ordering::SeqCst);
+                            return (StatusCode::OK, env(code::ERROR_SIGN, serde_json::json!({})))
+                                .into_response();
+                        }
+                        s.creates.fetch_add(1, Ordering::SeqCst);
+                        let o: CreateOrder = serde_json::from_str(&body).unwrap();
+                        let a = {
+                            let mut a = s.create.lock().unwrap();
+                            (!a.is_empty()).then(|| a.remove(0))
+                        }
+                        .unwrap_or(Answer {
+                            status: 200,
+                            left: None,
+                            reset_in_ms: None,
+                            body: String::new(),
+                            keep: true,
+                            sleep_ms: 0,
+                        });
+                        if a.keep {
+                            s.book.lock().unwrap().push(Order {
+                                category: Some(o.category),
+                                order_id: format!("oid-{}", o.order_link_id),
+                                order_link_id: o.order_link_id.clone(),
+                                symbol: o.symbol.clone(),
+                                price: o.price,
+                                qty: o.qty,
+                                side: o.side,
+                                order_status: OrderStatus::New,
+                                order_type: o.order_type,
+                                time_in_force: o.time_in_force,
+                                leaves_qty: Some(o.qty),
+                                cum_exec_qty: Some(dec!(0)),
+                                avg_price: None,
+                                reduce_only: false,
+                                reject_reason: "EC_NoError".into(),
+                                cancel_type: "UNKNOWN".into(),
+                                created_time: Some(now_ms()),
+                                updated_time: Some(now_ms()),
+                            });
+                        }
+                        if a.sleep_ms > 0 {
+                            tokio::time::sleep(Duration::from_millis(a.sleep_ms)).await;
+                        }
+                        let body = if a.body.is_empty() {
+                            env(
+                                0,
+                                serde_json::json!({"orderId": format!("oid-{}", o.order_link_id), "orderLinkId": o.order_link_id}),
+                            )
+                        } else {
+                            a.body
+                        };
+                        (
+                            StatusCode::from_u16(a.status).unwrap(),
+                            limit_headers(a.left, a.reset_in_ms),
+                            body,
+                        )
+                            .into_response()
+                    }
+                }),
+            )
+            .route(
+                "/v5/order/realtime",
+                axum::routing::get(move |h: HeaderMap, q: axum::extract::RawQuery| {
+                    let s = s2.clone();
+                    async move {
+                        let q = q.0.unwrap_or_default();
+                        if !verified(&h, Payload::Query(&q)) {
+                            s.bad_signatures.fetch_add(1, Ordering::SeqCst);
+                            return env(code::ERROR_SIGN, serde_json::json!({}));
+                        }
+                        s.queries.fetch_add(1, Ordering::SeqCst);
+                        let link = q
+                            .split('&')
+                            .find_map(|kv| kv.strip_prefix("orderLinkId="))
+                            .map(str::to_string);
+                        let list: Vec<Order> = s
+                            .book
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .filter(|o| link.as_deref().is_none_or(|l| o.order_link_id == l))
+                            .cloned()
+                            .collect();
+                        env(
+                            0,
+                            serde_json::json!({"category": "linear", "list": list, "nextPageCursor": ""}),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/v5/order/cancel",
+                axum::routing::post(move |h: HeaderMap, body: String| {
+                    let s = s3.clone();
+                    async move {
+                        assert!(verified(&h, Payload::Body(&body)));
+                        let next = {
+                            let mut a = s.cancel.lock().unwrap();
+                            (!a.is_empty()).then(|| a.remove(0))
+                        };
+                        let (status, body) = next.unwrap_or((
+                            200,
+                            env(0, serde_json::json!({"orderId": "x", "orderLinkId": "pit-1"})),
+                        ));
+                        (StatusCode::from_u16(status).unwrap(), limit_headers(None, None), body)
+                            .into_response()
+                    }
+                }),
+            );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    fn client(base: &str, secret: &str) -> Rest {
+        Rest::new(
+            base,
+            Signer::new(KEY, SecretString::from(secret.to_string())).unwrap(),
+            5000,
+            Duration::from_millis(700),
+        )
+        .unwrap()
+    }
+
+    fn order(link: &str) -> CreateOrder {
+        CreateOrder {
+            category: Category::Linear,
+            symbol: "BTCUSDT".into(),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            qty: dec!(0.01),
+            price: Some(dec!(60000.1)),
+            time_in_force: Some(TimeInForce::PostOnly),
+            order_link_id: link.into(),
+            reduce_only: None,
+            market_unit: None,
+            position_idx: Some(0),
+        }
+    }
+
+    fn scripted(status: u16, body: String, keep: bool) -> Answer {
+        Answer {
+            status,
+            left: None,
+            reset_in_ms: None,
+            body,
+            keep,
+            sleep_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signed_order_is_accepted_and_a_wrong_secret_is_auth() {
+        let s = Arc::new(Script::default());
+        let base = serve(s.clone()).await;
+        let r = client(&base, SECRET);
+        let p = r
+            .place_resolving(&order("pit-1-1"), Duration::from_secs(2))
+            .await;
+        assert_eq!(
+            p,
+            Placed::Accepted(OrderIds {
+                order_id: "oid-pit-1-1".into(),
+                order_link_id: "pit-1-1".into()
+            })
+        );
+        assert_eq!(r.usage().limit, Some(10));
+        assert_eq!(r.usage().remaining, Some(9));
+        let found = r
+            .order_by_link_id(Category::Linear, "BTCUSDT", "pit-1-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.qty, dec!(0.01));
+        assert_eq!(s.bad_signatures.load(Ordering::SeqCst), 0);
+        let wrong = client(&base, "not-the-secret");
+        match wrong
+            .place_resolving(&order("pit-1-2"), Duration::from_secs(1))
+            .await
+        {
+            Placed::Rejected(e) => assert_eq!(e.outcome(), Some(Outcome::Auth), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.bad_signatures.load(Ordering::SeqCst), 1);
+        assert_eq!(s.creates.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_resolved_by_asking_and_never_sent_twice() {
+        let s = Arc::new(Script::default());
+        // 1: accepted, but the answer comes after the client's timeout.
+        s.create.lock().unwrap().push(Answer {
+            sleep_ms: 1500,
+            ..scripted(200, String::new(), true)
+        });
+        // 2: "Server error." with the order kept; 3: a 502 and nothing kept.
+        s.create.lock().unwrap().push(scripted(
+            200,
+            env(code::SERVER_ERROR, serde_json::json!({})),
+            true,
+        ));
+        s.create
+            .lock()
+            .unwrap()
+            .push(scripted(502, "bad gateway".into(), false));
+        let r = client(&serve(s.clone()).await, SECRET);
+        match r
+            .place_resolving(&order("pit-2-1"), Duration::from_secs(2))
+            .await
+        {
+            Placed::Found(o) => {
+                assert_eq!(o.order_link_id, "pit-2-1");
+                assert!(o.order_status.is_open());
+            }
+            other => panic!("{other:?}"),
+        }
+        match r
+            .place_resolving(&order("pit-2-2"), Duration::from_secs(2))
+            .await
+        {
+            Placed::Found(o) => assert_eq!(o.order_link_id, "pit-2-2"),
+            other => panic!("{other:?}"),
+        }
+        match r
+            .place_resolving(&order("pit-2-3"), Duration::from_secs(2))
+            .await
+        {
+            Placed::NotFound { cause } => assert!(cause.outcome_unknown(), "{cause}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.creates.load(Ordering::SeqCst), 3, "each order sent once");
+        assert_eq!(
+            s.queries.load(Ordering::SeqCst),
+            3,
+            "each resolved by one question"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_link_id_is_looked_up_not_resent_and_refusals_are_final() {
+        let s = Arc::new(Script::default());
+        s.create
+            .lock()
+            .unwrap()
+            .push(scripted(200, String::new(), true));
+        s.create.lock().unwrap().push(scripted(
+            200,
+            env(code::DUPLICATE_LINK_ID, serde_json::json!({})),
+            false,
+        ));
+        s.create.lock().unwrap().push(scripted(
+            200,
+            env(code::AVAILABLE_INSUFFICIENT, serde_json::json!({})),
+            false,
+        ));
+        let r = client(&serve(s.clone()).await, SECRET);
+        assert!(matches!(
+            r.place_resolving(&order("pit-3-1"), Duration::from_secs(1))
+                .await,
+            Placed::Accepted(_)
+        ));
+        assert!(matches!(
+            r.place_resolving(&order("pit-3-1"), Duration::from_secs(1)).await,
+            Placed::Found(o) if o.order_link_id == "pit-3-1"
+        ));
+        match r
+            .place_resolving(&order("pit-3-2"), Duration::from_secs(1))
+            .await
+        {
+            Placed::Rejected(e) => assert_eq!(e.code(), Some(code::AVAILABLE_INSUFFICIENT)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.queries.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn too_many_visits_backs_off_until_the_reset_and_sends_nothing_meanwhile() {
+        let s = Arc::new(Script::default());
+        s.create.lock().unwrap().push(Answer {
+            left: Some(0),
+            reset_in_ms: Some(1500),
+            ..scripted(
+                200,
+                env(code::TOO_MANY_VISITS, serde_json::json!({})),
+                false,
+            )
+        });
+        let r = client(&serve(s.clone()).await, SECRET);
+        match r
+            .place_resolving(&order("pit-4-1"), Duration::from_secs(1))
+            .await
+        {
+            Placed::Rejected(e) => assert_eq!(e.outcome(), Some(Outcome::RateLimited)),
+            other => panic!("{other:?}"),
+        }
+        let left = r.backoff_left().expect("backing off");
+        assert!(
+            left > Duration::from_millis(1000) && left <= Duration::from_millis(1500),
+            "{left:?}"
+        );
+        match r
+            .place_resolving(&order("pit-4-2"), Duration::from_secs(1))
+            .await
+        {
+            Placed::Rejected(RestError::NotSent(m)) => assert!(m.contains("backing off"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.creates.load(Ordering::SeqCst),
+            1,
+            "nothing sent during the back-off"
+        );
+        // A query waits the back-off out instead of failing.
+        let t0 = Instant::now();
+        let o = r
+            .idempotent(Duration::from_secs(5), || {
+                r.order_by_link_id(Category::Linear, "BTCUSDT", "none")
+            })
+            .await
+            .unwrap();
+        assert_eq!(o, None);
+        assert!(
+            t0.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_limit_status_pauses_before_the_next_call() {
+        let s = Arc::new(Script::default());
+        s.create.lock().unwrap().push(Answer {
+            left: Some(0),
+            reset_in_ms: Some(800),
+            ..scripted(200, String::new(), true)
+        });
+        let r = client(&serve(s.clone()).await, SECRET);
+        assert!(matches!(
+            r.place_resolving(&order("pit-5-1"), Duration::from_secs(1))
+                .await,
+            Placed::Accepted(_)
+        ));
+        assert_eq!(r.usage().remaining, Some(0));
+        assert!(r.backoff_left().is_some(), "no request before the reset");
+    }
+
+    #[tokio::test]
+    async fn http_403_pauses_ten_minutes_and_cancel_of_a_gone_order_is_not_an_error() {
+        let s = Arc::new(Script::default());
+        s.cancel
+            .lock()
+            .unwrap()
+            .push((200, env(code::ORDER_NOT_EXIST, serde_json::json!({}))));
+        s.create
+            .lock()
+            .unwrap()
+            .push(scripted(403, "access too frequent".into(), false));
+        let r = client(&serve(s.clone()).await, SECRET);
+        let c = r
+            .cancel(
+                Category::Linear,
+                "BTCUSDT",
+                "pit-6-0",
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(c, Cancelled::AlreadyGone(e) if e.code == code::ORDER_NOT_EXIST));
+        let c = r
+            .cancel(Category::Linear, "BTCUSDT", "pit-1", Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(matches!(c, Cancelled::Accepted(_)));
+        match r
+            .place_resolving(&order("pit-6-1"), Duration::from_secs(1))
+            .await
+        {
+            Placed::Rejected(e) => assert_eq!(e.outcome(), Some(Outcome::Banned), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(r.backoff_left().unwrap() > Duration::from_secs(590));
+    }
+
+    #[tokio::test]
+    async fn errors_never_show_keys_signatures_or_bodies() {
+        let r = client("http://127.0.0.1:9", SECRET);
+        let p = r
+            .place_resolving(&order("pit-7-1"), Duration::from_millis(300))
+            .await;
+        let Placed::Unresolved { cause, query } = &p else {
+            panic!("{p:?}")
+        };
+        assert!(cause.outcome_unknown());
+        let text = format!("{cause} {query} {cause:?} {query:?} {r:?}");
+        for bad in [SECRET, "X-BAPI-SIGN", "orderLinkId", KEY] {
+            assert!(!text.contains(bad), "{bad} in {text}");
+        }
+    }
+}

@@ -1,0 +1,648 @@
+//! `pit emulate bybit` driven by pit's own Bybit v5 client (`venue::exchanges::bybit`):
+//! the real binary on an ephemeral port, signed REST orders, cancels, queries, fills and
+//! the wallet; a lost answer and a "Server error." resolved by asking for the
+//! `orderLinkId` with exactly one order at the venue; 10006 backing off; the private
+//! stream (auth, subscribe, pushes, ping/pong); and disconnection protection: a connection
+//! that stops its heartbeat (as a frozen pit would) or closes gets every order cancelled
+//! after the window, and the protection is armed again when the heartbeat resumes.
+//!
+//! This drives the emulator and the REST client, not `pit run --live` (which does not
+//! trade on Bybit yet).
+
+#[path = "common/emulator.rs"]
+mod emulator;
+
+use emulator::Emulator;
+use futures_util::{SinkExt, StreamExt};
+use pit::venue::exchanges::bybit::api::errors::{Outcome, code};
+use pit::venue::exchanges::bybit::api::sign::Signer;
+use pit::venue::exchanges::bybit::api::wire::{
+    Category, CreateOrder, DcpProduct, OrderStatus, OrderType, PrivateEvent, SetDcp, Side,
+    TimeInForce, WsOp, parse_private,
+};
+use pit::venue::exchanges::bybit::trade::rest::{Cancelled, Placed, Rest};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use secrecy::SecretString;
+use serde_json::Value;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const KEY: &str = "emu-bybit-key-1";
+const SECRET: &str = "emu-bybit-secret-9c8b7a6d5e";
+const P: Duration = Duration::from_secs(3);
+
+fn client(e: &Emulator, secret: &str) -> Rest {
+    Rest::new(
+        &e.base,
+        Signer::new(KEY, SecretString::from(secret.to_string())).unwrap(),
+        5000,
+        Duration::from_millis(1500),
+    )
+    .unwrap()
+}
+
+fn limit(link: &str, side: Side, qty: Decimal, price: Decimal) -> CreateOrder {
+    CreateOrder {
+        category: Category::Spot,
+        symbol: "BTCUSDT".into(),
+        side,
+        order_type: OrderType::Limit,
+        qty,
+        price: Some(price),
+        time_in_force: Some(TimeInForce::PostOnly),
+        order_link_id: link.into(),
+        reduce_only: None,
+        market_unit: None,
+        position_idx: None,
+    }
+}
+
+async fn state(e: &Emulator) -> Value {
+    let body = reqwest::get(format!("{}/emulator/state", e.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn faults(e: &Emulator, spec: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/emulator/faults", e.base))
+        .body(spec.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+/// Orders in the emulator's state whose client id is `link`.
+fn orders_with(st: &Value, link: &str) -> Vec<Value> {
+    st["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.to_string().contains(&format!("\"{link}\"")))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn signed_orders_cancels_queries_fills_and_the_wallet() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    r.sync_time().await.unwrap();
+    let f = r
+        .instrument(Category::Spot, "BTCUSDT")
+        .await
+        .unwrap()
+        .filters(Category::Spot)
+        .unwrap();
+    assert_eq!(f.tick, dec!(0.1));
+    assert!(f.check(dec!(0.01), Some(dec!(50000))).is_none());
+
+    let p = r
+        .place_resolving(&limit("pit-t1-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Accepted(ids) if ids.order_link_id == "pit-t1-1"),
+        "{p:?}"
+    );
+    let o = r
+        .order_by_link_id(Category::Spot, "BTCUSDT", "pit-t1-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.order_status, OrderStatus::New);
+    assert_eq!(o.time_in_force, Some(TimeInForce::PostOnly));
+    assert_eq!(o.price, Some(dec!(50000)));
+    let open = r.open_orders(Category::Spot, "BTCUSDT", P).await.unwrap();
+    assert_eq!(open.len(), 1);
+
+    // The same orderLinkId again: "Duplicate clientOrderId", resolved by asking; one order.
+    let p = r
+        .place_resolving(&limit("pit-t1-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Found(o) if o.order_link_id == "pit-t1-1"),
+        "{p:?}"
+    );
+    assert_eq!(orders_with(&state(&e).await, "pit-t1-1").len(), 1);
+
+    // Cancel, then cancel again: nothing left.
+    let c = r
+        .cancel(Category::Spot, "BTCUSDT", "pit-t1-1", P)
+        .await
+        .unwrap();
+    assert!(matches!(c, Cancelled::Accepted(_)), "{c:?}");
+    let c = r
+        .cancel(Category::Spot, "BTCUSDT", "pit-t1-1", P)
+        .await
+        .unwrap();
+    assert!(
+        matches!(c, Cancelled::AlreadyGone(ref e) if e.code == code::SPOT_ORDER_NOT_EXIST),
+        "{c:?}"
+    );
+    let o = r
+        .order_by_link_id(Category::Spot, "BTCUSDT", "pit-t1-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.order_status, OrderStatus::Cancelled);
+    // Even a closed one's id is never taken again ("always unique").
+    let p = r
+        .place_resolving(&limit("pit-t1-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Found(o) if o.order_status == OrderStatus::Cancelled),
+        "{p:?}"
+    );
+
+    // A market buy by base coin fills; the execution list and the wallet show it.
+    let before = btc(&r).await;
+    let m = CreateOrder {
+        order_type: OrderType::Market,
+        price: None,
+        time_in_force: None,
+        market_unit: Some("baseCoin".into()),
+        ..limit("pit-t1-2", Side::Buy, dec!(0.01), Decimal::ZERO)
+    };
+    assert!(matches!(
+        r.place_resolving(&m, P).await,
+        Placed::Accepted(_)
+    ));
+    let xs = r
+        .executions(Category::Spot, "BTCUSDT", None, P)
+        .await
+        .unwrap();
+    let mine: Vec<_> = xs
+        .iter()
+        .filter(|x| x.order_link_id == "pit-t1-2")
+        .collect();
+    assert!(!mine.is_empty(), "{xs:?}");
+    let filled: Decimal = mine.iter().map(|x| x.exec_qty).sum();
+    assert_eq!(filled, dec!(0.01));
+    let after = btc(&r).await;
+    // Bought 0.01, the commission (0.1%) paid in the asset received.
+    assert_eq!(after - before, dec!(0.01) - dec!(0.00001));
+
+    // Cancel-all with nothing open is a success with an empty list.
+    let all = r
+        .cancel_all(Category::Spot, Some("BTCUSDT"), P)
+        .await
+        .unwrap();
+    assert!(all.list.is_empty());
+
+    // A wrong secret: 10004, refused, nothing placed.
+    let bad = client(&e, "not-the-secret");
+    match bad
+        .place_resolving(&limit("pit-t1-3", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await
+    {
+        Placed::Rejected(err) => {
+            assert_eq!(err.code(), Some(code::ERROR_SIGN));
+            assert_eq!(err.outcome(), Some(Outcome::Auth));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(orders_with(&state(&e).await, "pit-t1-3").is_empty());
+    // Linear is not this account's: refused with Bybit's parameter error.
+    let lin = CreateOrder {
+        category: Category::Linear,
+        ..limit("pit-t1-4", Side::Buy, dec!(0.01), dec!(50000))
+    };
+    assert!(
+        matches!(r.place_resolving(&lin, P).await, Placed::Rejected(e) if e.code() == Some(code::PARAMS))
+    );
+}
+
+async fn btc(r: &Rest) -> Decimal {
+    r.wallet(P).await.unwrap()[0]
+        .coin
+        .iter()
+        .find(|c| c.coin == "BTC")
+        .and_then(|c| c.wallet_balance)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn lost_answers_are_resolved_by_asking_and_10006_backs_off() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    faults(&e, "lose-response=1").await;
+    let p = r
+        .place_resolving(&limit("pit-t2-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Found(o) if o.order_link_id == "pit-t2-1" && o.order_status.is_open()),
+        "{p:?}"
+    );
+    faults(&e, "5xx=1").await;
+    let p = r
+        .place_resolving(&limit("pit-t2-2", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await;
+    assert!(
+        matches!(&p, Placed::Found(o) if o.order_link_id == "pit-t2-2"),
+        "{p:?}"
+    );
+    let st = state(&e).await;
+    assert_eq!(orders_with(&st, "pit-t2-1").len(), 1, "never sent twice");
+    assert_eq!(orders_with(&st, "pit-t2-2").len(), 1, "never sent twice");
+
+    faults(&e, "429=1,retry-after=2").await;
+    match r
+        .place_resolving(&limit("pit-t2-3", Side::Buy, dec!(0.01), dec!(50000)), P)
+        .await
+    {
+        Placed::Rejected(err) => assert_eq!(err.outcome(), Some(Outcome::RateLimited), "{err}"),
+        other => panic!("{other:?}"),
+    }
+    let left = r
+        .backoff_left()
+        .expect("backing off until the reset timestamp");
+    assert!(left > Duration::from_millis(1000), "{left:?}");
+    assert_eq!(r.usage().remaining, Some(0));
+    assert!(orders_with(&state(&e).await, "pit-t2-3").is_empty());
+    // A cancel waits the back-off out and goes through.
+    let c = r
+        .cancel(Category::Spot, "BTCUSDT", "pit-t2-1", P)
+        .await
+        .unwrap();
+    assert!(matches!(c, Cancelled::Accepted(_)), "{c:?}");
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(ws: &mut Ws, op: &WsOp) {
+    ws.send(Message::Text(serde_json::to_string(op).unwrap().into()))
+        .await
+        .unwrap();
+}
+
+/// The next frame that `want` accepts, within 5 s.
+async fn next_where(ws: &mut Ws, want: impl Fn(&PrivateEvent) -> bool) -> PrivateEvent {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                panic!("stream ended")
+            };
+            let ev = parse_private(t.as_str()).unwrap();
+            if want(&ev) {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("a frame in time")
+}
+
+async fn private(e: &Emulator, secret: &str) -> (Ws, bool) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/v5/private", e.ws))
+        .await
+        .unwrap();
+    let s = Signer::new(KEY, SecretString::from(secret.to_string())).unwrap();
+    let expires = chrono::Utc::now().timestamp_millis() as u64 + 10_000;
+    send(&mut ws, &WsOp::auth(KEY, expires, s.ws_auth(expires))).await;
+    let PrivateEvent::Reply(r) = next_where(&mut ws, |e| matches!(e, PrivateEvent::Reply(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.op, "auth");
+    (ws, r.success)
+}
+
+fn open_links(st: &Value) -> Vec<String> {
+    st["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            let s = o.to_string();
+            s.contains("\"NEW\"") || s.contains("\"PARTIALLY_FILLED\"")
+        })
+        .map(|o| o.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_private_stream_pushes_orders_and_dcp_cancels_when_the_heartbeat_stops() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    let (_bad, ok) = private(&e, "wrong-secret").await;
+    assert!(!ok, "a bad signature is refused");
+    let (mut ws, ok) = private(&e, SECRET).await;
+    assert!(ok);
+    send(
+        &mut ws,
+        &WsOp::subscribe(&["order", "execution", "dcp.spot"]),
+    )
+    .await;
+    next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Reply(r) if r.op == "subscribe" && r.success),
+    )
+    .await;
+    // DCP window 3 s for spot ("Set Disconnect Cancel All": [3, 300]).
+    r.set_dcp(&SetDcp::new(DcpProduct::Spot, 3).unwrap(), P)
+        .await
+        .unwrap();
+    assert!(
+        r.set_dcp(
+            &SetDcp {
+                product: DcpProduct::Spot,
+                time_window: 1
+            },
+            P
+        )
+        .await
+        .is_err()
+    );
+
+    for i in 1..=2 {
+        let link = format!("pit-t3-{i}");
+        let p = r
+            .place_resolving(&limit(&link, Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await;
+        assert!(matches!(p, Placed::Accepted(_)));
+        let ev = next_where(
+            &mut ws,
+            |e| matches!(e, PrivateEvent::Orders(os) if os[0].order_link_id == link),
+        )
+        .await;
+        let PrivateEvent::Orders(os) = ev else {
+            unreachable!()
+        };
+        assert_eq!(os[0].order_status, OrderStatus::New);
+    }
+    send(&mut ws, &WsOp::ping()).await;
+    next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Reply(r) if r.op == "pong"),
+    )
+    .await;
+    // Still beating: nothing cancelled after a second.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(open_links(&state(&e).await).len(), 2);
+
+    // The heartbeat stops (the socket stays open, as with a frozen process): after the
+    // window every order is cancelled, pushed as Cancelled.
+    tokio::time::sleep(Duration::from_millis(3600)).await;
+    let st = state(&e).await;
+    assert!(open_links(&st).is_empty(), "{st}");
+    let dcp = &st["bybit_dcp"];
+    let entry = dcp.as_object().unwrap().values().next().unwrap();
+    assert_eq!(entry["fired_total"], 1, "{dcp}");
+    assert_eq!(entry["fired"], true);
+    let ev = next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Orders(os) if os[0].order_status == OrderStatus::Cancelled),
+    )
+    .await;
+    assert!(matches!(ev, PrivateEvent::Orders(_)));
+
+    // The heartbeat resumes: armed again; a new order; the connection closes; it fires again.
+    send(&mut ws, &WsOp::ping()).await;
+    next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Reply(r) if r.op == "pong"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let st = state(&e).await;
+    let entry = st["bybit_dcp"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(entry["fired"], false, "re-armed: {entry}");
+    assert_eq!(entry["alive"], 1);
+    assert!(matches!(
+        r.place_resolving(&limit("pit-t3-3", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    ws.close(None).await.unwrap();
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        open_links(&state(&e).await).len(),
+        1,
+        "not before the window"
+    );
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let st = state(&e).await;
+    assert!(open_links(&st).is_empty(), "{st}");
+    let entry = st["bybit_dcp"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(entry["fired_total"], 2, "{entry}");
+}
+
+/// The private stream client on a thread and runtime of its own, as the connection task
+/// runs it; `freeze` blocks that thread (what a hung pit looks like to Bybit: the socket
+/// stays open, the heartbeat stops).
+struct StreamThread {
+    handle: tokio::runtime::Handle,
+    status: std::sync::Arc<
+        std::sync::Mutex<pit::venue::exchanges::bybit::trade::private::StreamStatus>,
+    >,
+    rx: tokio::sync::mpsc::UnboundedReceiver<
+        pit::venue::exchanges::bybit::trade::private::StreamMsg,
+    >,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl StreamThread {
+    fn start(e: &Emulator, window: u32) -> StreamThread {
+        use pit::venue::exchanges::bybit::trade::private::{PrivateSetup, run};
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let status = std::sync::Arc::new(std::sync::Mutex::new(Default::default()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let setup = PrivateSetup {
+            url: format!("{}/v5/private", e.ws),
+            signer: std::sync::Arc::new(
+                Signer::new(KEY, SecretString::from(SECRET.to_string())).unwrap(),
+            ),
+            rest: std::sync::Arc::new(client(e, SECRET)),
+            category: Category::Spot,
+            dead_man_secs: window,
+            out: tx,
+            status: status.clone(),
+        };
+        std::thread::spawn(move || {
+            rt.block_on(async move {
+                tokio::select! {
+                    _ = run(setup) => {}
+                    _ = stopped => {}
+                }
+            })
+        });
+        StreamThread {
+            handle,
+            status,
+            rx,
+            stop: Some(stop),
+        }
+    }
+
+    fn freeze(&self, d: Duration) {
+        self.handle.spawn(async move { std::thread::sleep(d) });
+    }
+
+    async fn next(
+        &mut self,
+        want: impl Fn(&pit::venue::exchanges::bybit::trade::private::StreamMsg) -> bool,
+    ) {
+        tokio::time::timeout(Duration::from_secs(8), async {
+            loop {
+                let m = self.rx.recv().await.expect("stream running");
+                if want(&m) {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("in time")
+    }
+}
+
+impl Drop for StreamThread {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn dcp_entry(st: &Value) -> Value {
+    st["bybit_dcp"]
+        .as_object()
+        .and_then(|o| o.values().next().cloned())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn pits_stream_client_arms_dcp_which_fires_while_it_is_frozen_and_rearms_after() {
+    use pit::venue::exchanges::bybit::trade::private::StreamMsg;
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    let mut s = StreamThread::start(&e, 3);
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert_eq!(s.status.lock().unwrap().dead_man, "dead-man 3s armed");
+    assert_eq!(dcp_entry(&state(&e).await)["time_window"], 3);
+
+    assert!(matches!(
+        r.place_resolving(&limit("pit-t4-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    s.next(|m| matches!(m, StreamMsg::Event(PrivateEvent::Orders(os)) if os[0].order_link_id == "pit-t4-1"))
+        .await;
+    // Beating (every second): nothing fires across more than the window.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let st = state(&e).await;
+    assert_eq!(open_links(&st).len(), 1, "{st}");
+    assert_eq!(dcp_entry(&st)["fired_total"], 0);
+
+    // The client's thread hangs for 5 s: Bybit's side cancels after the 3 s window.
+    s.freeze(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    let st = state(&e).await;
+    assert!(open_links(&st).is_empty(), "{st}");
+    assert_eq!(dcp_entry(&st)["fired_total"], 1);
+    // It resumes: the heartbeat is back, the protection re-armed, the cancel reaches pit.
+    s.next(|m| matches!(m, StreamMsg::Event(PrivateEvent::Orders(os)) if os[0].order_link_id == "pit-t4-1" && os[0].order_status == OrderStatus::Cancelled))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let st = state(&e).await;
+    assert_eq!(dcp_entry(&st)["fired"], false, "re-armed: {st}");
+    assert_eq!(dcp_entry(&st)["alive"], 1);
+    assert!(s.status.lock().unwrap().connected);
+    assert!(matches!(
+        r.place_resolving(&limit("pit-t4-2", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        open_links(&state(&e).await).len(),
+        1,
+        "beating again: not cancelled"
+    );
+}
+
+#[tokio::test]
+async fn dead_man_off_subscribes_no_dcp_topic() {
+    use pit::venue::exchanges::bybit::trade::private::StreamMsg;
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let mut s = StreamThread::start(&e, 0);
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert!(s.status.lock().unwrap().dead_man.contains("off"));
+    assert_eq!(state(&e).await["bybit_dcp"], serde_json::json!({}));
+}
+
+/// `pit run --venue bybit` (paper) on the emulator's public stream: the Bybit decoder
+/// follows its snapshot and deltas without a gap, the book stays live, the strategies
+/// trade on paper.
+#[test]
+fn pit_runs_on_the_emulators_public_bybit_stream() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = &e.addr;
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            r#"venue = "bybit"
+[[instruments]]
+symbol = "BTCUSDT"
+tick_size = 0.1
+lot_size = 0.001
+[strategies.market_maker]
+enabled = true
+symbol = "BTCUSDT"
+size = 0.001
+min_requote_ms = 200
+[strategies.imbalance]
+symbol = "BTCUSDT"
+[strategies.vwap_revert]
+symbol = "BTCUSDT"
+[strategies.orb]
+symbol = "BTCUSDT"
+[live]
+ws_url = "ws://{a}/v5/public/spot"
+rest_url = "http://{a}"
+"#
+        ),
+    )
+    .unwrap();
+    let out = emulator::pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--for", "5s", "--json"])
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["events"].as_u64().unwrap() > 200, "{v}");
+    assert!(v["orders"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["trading_state"], "ACTIVE");
+    let last = err.lines().rev().find(|l| l.contains("feed")).unwrap_or("");
+    assert!(last.contains("feed BTCUSDT LIVE"), "{err}");
+    assert!(!err.contains("RESYNC") && !err.contains("GAP"), "{err}");
+}
