@@ -1309,6 +1309,7 @@ fn an_aged_positions_state_survives_a_restart_of_pit() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pit.redb");
     let mut cfg = quiet_cfg(&db);
+    cfg.aged_positions.enabled = true;
     // 1.8 s of grace, PROGRESSIVE from 7.2 s, at market after an hour.
     cfg.aged_positions.grace_hours = dec!(0.0005);
     cfg.aged_positions.progressive_hours = dec!(0.002);

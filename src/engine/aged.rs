@@ -64,11 +64,12 @@ pub struct AgedParams {
 }
 
 impl Default for AgedParams {
-    /// Conservative: a day of grace, a loss of at most 2 % accepted from 36 h, at market
-    /// after three days.
+    /// Conservative: off (switched on, it closes at once the positions already past
+    /// their limits, ages counted from the round trips the store kept); a day of grace, a
+    /// loss of at most 2 % accepted from 36 h, at market after three days.
     fn default() -> Self {
         AgedParams {
-            enabled: true,
+            enabled: false,
             grace_hours: Decimal::from(24),
             progressive_hours: Decimal::from(36),
             emergency_hours: Decimal::from(72),
@@ -266,9 +267,18 @@ impl Engine {
     /// is cancelled (not a failure); it sizes its next one to what the other leaves.
     pub(super) fn aged_yield(&mut self, inst: InstrumentId, out: &mut Vec<Effect>) {
         let i = inst.index();
+        // Only a resting close gives way (see `orders::yields_to`): an IOC in flight is
+        // counted against the new exit instead.
         let Some(id) = self
             .aged_order(i)
-            .filter(|o| !o.cancel_pending)
+            .filter(|o| {
+                !o.cancel_pending
+                    && o.req.spec.kind == crate::domain::OrderKind::Limit
+                    && matches!(
+                        o.req.spec.tif,
+                        crate::domain::TimeInForce::Gtc | crate::domain::TimeInForce::PostOnly
+                    )
+            })
             .map(|o| o.id().clone())
         else {
             return;
@@ -698,8 +708,12 @@ mod tests {
 
     const H: u64 = 3_600;
 
+    /// The defaults, switched on.
     fn params() -> AgedParams {
-        AgedParams::default()
+        AgedParams {
+            enabled: true,
+            ..AgedParams::default()
+        }
     }
 
     /// An engine that bought 1 BTC at 60001.0 at `t0` (bid 59999.0 / ask 60001.0), with
@@ -971,6 +985,33 @@ mod tests {
             (s[0].spec.qty.0, s[0].spec.price),
             (2_000, Some(Price(600_060)))
         );
+    }
+
+    /// An EMERGENCY market IOC in flight cannot be caught by a cancel: it keeps counting
+    /// against the position, so a person's second full exit is refused, not approved to
+    /// close the position twice.
+    #[test]
+    fn an_in_flight_emergency_ioc_counts_against_a_second_exit() {
+        let t0 = ts("2026-01-05T00:00:00Z");
+        let mut e = long_one(t0);
+        let t = at(t0, 73 * H);
+        let ioc = submits(&tick(&mut e, t))
+            .pop()
+            .expect("emergency market IOC");
+        assert_eq!((ioc.spec.kind, ioc.spec.qty.0), (OrderKind::Market, 1_000));
+        accept(&mut e, t, &ioc.client_id);
+        let out = step(
+            &mut e,
+            t,
+            manual(Side::Sell, OrderKind::Market, None, 1_000, true),
+        );
+        assert!(submits(&out).is_empty(), "the second exit is refused");
+        assert!(
+            cancels(&out).is_empty(),
+            "the IOC is not cancelled (it cannot be caught)"
+        );
+        step(&mut e, t, fill(t, 2, &ioc, 599_990));
+        assert_eq!(e.position(InstrumentId(0)).qty, dec!(0), "closed once");
     }
 
     #[test]

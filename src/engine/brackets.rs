@@ -94,6 +94,10 @@ pub struct Bracket {
     pub sl: Option<ClientOrderId>,
     /// When the stop was last sent (or refused).
     pub sl_sent_at: Option<Timestamp>,
+    /// When the take-profit's cancel was last asked for while stopping (the stop waits
+    /// for it; a refused cancel is asked again every `stop_retry_ms`).
+    #[serde(default)]
+    pub tp_cancel_at: Option<Timestamp>,
     pub state: BracketState,
     pub created: Timestamp,
 }
@@ -246,6 +250,7 @@ impl Engine {
             tp_resizing: false,
             sl: None,
             sl_sent_at: None,
+            tp_cancel_at: None,
             state: BracketState::Armed,
             created: self.now,
         };
@@ -369,12 +374,30 @@ impl Engine {
     }
 
     /// The venue refused a cancel: a take-profit being resized works on as it was (it
-    /// is resized again on the entry's next fill).
-    pub(super) fn bracket_cancel_rejected(&mut self, id: &ClientOrderId) {
+    /// is resized again on the entry's next fill). A take-profit whose cancel the stop
+    /// waits for is asked again every `stop_retry_ms` (`check_stops`): the stop cannot go
+    /// while it might still fill (a double close), and a person must know.
+    pub(super) fn bracket_cancel_rejected(
+        &mut self,
+        id: &ClientOrderId,
+        reason: &str,
+        out: &mut Vec<Effect>,
+    ) {
+        let mut stuck = Vec::new();
         for b in self.groups.brackets.values_mut() {
             if b.tp.as_ref() == Some(id) {
                 b.tp_resizing = false;
+                if b.state == BracketState::Stopping {
+                    stuck.push(b.name());
+                }
             }
+        }
+        let retry = self.groups.bracket_cfg.stop_retry_ms;
+        for name in stuck {
+            let text = format!(
+                "bracket {name}: the venue refused to cancel take-profit {id} ({reason}) while the stop-loss is due: asking again every {retry} ms; the stop goes once it is cancelled"
+            );
+            self.alert(AlertLevel::Critical, "bracket", text, out);
         }
     }
 
@@ -458,6 +481,7 @@ impl Engine {
         let retry = Duration::from_millis(self.groups.bracket_cfg.stop_retry_ms);
         let mut fire = Vec::new();
         let mut trip = Vec::new();
+        let mut cancel_tp = Vec::new();
         for b in self.groups.brackets.values() {
             if inst.is_some_and(|i| i != b.instrument) || b.open().is_zero() {
                 continue;
@@ -479,6 +503,16 @@ impl Engine {
                     if b.sl.is_none() && b.tp.is_none() && due {
                         fire.push(b.id);
                     }
+                    let ask_again = b.tp_cancel_at.is_none_or(|t| self.now.since(t) >= retry);
+                    if let Some(tp) = &b.tp
+                        && ask_again
+                        && self
+                            .open_orders
+                            .get(tp)
+                            .is_some_and(|o| o.is_open() && !o.cancel_pending)
+                    {
+                        cancel_tp.push((b.id, tp.clone()));
+                    }
                 }
             }
         }
@@ -487,6 +521,12 @@ impl Engine {
         }
         for id in fire {
             self.fire_stop(id, out);
+        }
+        for (id, tp) in cancel_tp {
+            if let Some(b) = self.groups.brackets.get_mut(&id) {
+                b.tp_cancel_at = Some(self.now);
+            }
+            self.cancel_if_working(&tp, out);
         }
     }
 
@@ -504,6 +544,7 @@ impl Engine {
         };
         b.state = BracketState::Stopping;
         b.tp_resizing = false;
+        b.tp_cancel_at = Some(self.now);
         let (entry, entry_open, tp) = (b.entry.clone(), b.entry_open, b.tp.clone());
         let inst = &self.instruments[b.instrument.index()];
         let by = match (trade, touch) {

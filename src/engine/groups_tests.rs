@@ -741,3 +741,116 @@ fn check_legs_names_the_leg_on_the_wrong_side() {
     );
     assert!(check_legs(Side::Buy, &legs(None, None), r).is_err());
 }
+
+/// The venue refuses the take-profit's cancel while the stop waits for it (a rate
+/// limit): a CRITICAL alert says so, the cancel is asked again every `stop_retry_ms`, and
+/// once it is confirmed the stop goes. The stop never goes while the take-profit might
+/// still fill.
+#[test]
+fn a_refused_take_profit_cancel_while_stopping_is_asked_again_then_the_stop_goes() {
+    let mut h = harness(AlgoConfig::default());
+    let entry = bracket(&mut h);
+    let out = h.fill(&entry, 599_995, 10);
+    let tp = submits(&out)[0].client_id.clone();
+    let out = h.book(599_890, 599_990);
+    assert_eq!(cancels(&out), vec![tp.clone()]);
+    let ts = h.now();
+    let out = h.input(Input::Exec(ExecReport::CancelRejected {
+        id: tp.clone(),
+        ts,
+        reason: "rate limited".into(),
+    }));
+    assert!(
+        alerts(&out)
+            .iter()
+            .any(|a| a.contains("refused to cancel take-profit") && a.contains("rate limited")),
+        "{:?}",
+        alerts(&out)
+    );
+    let (mut sent, mut asked) = (Vec::new(), 0);
+    for k in 0..20 {
+        h.ms += 100;
+        let out = h.book(599_800 - k * 10, 599_850 - k * 10);
+        sent.extend(submits(&out));
+        asked += cancels(&out).iter().filter(|c| **c == tp).count();
+        let out = h.input(Input::Timer);
+        sent.extend(submits(&out));
+        asked += cancels(&out).iter().filter(|c| **c == tp).count();
+    }
+    assert!(sent.is_empty(), "no stop while the take-profit may fill");
+    assert_eq!(asked, 1, "asked again once (the cancel is pending since)");
+    let out = h.cancelled(&tp);
+    let stop = submits(&out);
+    assert_eq!(
+        stop.len(),
+        1,
+        "the stop goes once the take-profit is cancelled"
+    );
+    assert_eq!(stop[0].spec.qty, Qty(10));
+    assert!(stop[0].spec.reduce_only);
+}
+
+/// A cancel/replace would take an order out of its group (a bracket's entry replaced
+/// without its legs, a take-profit whose cancel ends the bracket and its held stop, an
+/// algorithm's child sent again beside the next slice): the engine refuses to modify any
+/// grouped order, whoever asks (the form, the ladder, the control socket), and the group
+/// goes on as it was.
+#[test]
+fn modifying_a_brackets_entry_is_refused_and_the_bracket_keeps_its_stop() {
+    let mut h = harness(AlgoConfig::default());
+    let entry = bracket(&mut h);
+    let out = h.cmd(Command::Modify(ModifyOrder {
+        id: entry.clone(),
+        price: Price(599_990),
+        qty: Qty(10),
+    }));
+    assert!(cancels(&out).is_empty(), "nothing cancelled");
+    assert!(
+        alerts(&out).iter().any(|a| a.contains("belongs to B")),
+        "{:?}",
+        alerts(&out)
+    );
+    let out = h.fill(&entry, 599_995, 10);
+    let tp = submits(&out)[0].client_id.clone();
+    // The market falls through the stop: the bracket acts (its take-profit first).
+    let out = h.book(599_000, 599_100);
+    assert_eq!(cancels(&out), vec![tp]);
+}
+
+#[test]
+fn modifying_a_brackets_take_profit_is_refused_and_the_stop_stays() {
+    let mut h = harness(AlgoConfig::default());
+    let entry = bracket(&mut h);
+    let out = h.fill(&entry, 599_995, 10);
+    let tp = submits(&out)[0].client_id.clone();
+    let out = h.cmd(Command::Modify(ModifyOrder {
+        id: tp.clone(),
+        price: Price(600_200),
+        qty: Qty(10),
+    }));
+    assert!(cancels(&out).is_empty(), "nothing cancelled");
+    assert_eq!(h.e.brackets().count(), 1, "the bracket works on");
+    let out = h.book(599_000, 599_100);
+    assert_eq!(cancels(&out), vec![tp], "the stop triggered");
+}
+
+#[test]
+fn modifying_an_algorithms_child_is_refused() {
+    let mut h = harness(no_cap());
+    let out = algo(&mut h, AlgoKind::VwapSplit, 100, 2, 20);
+    let passive = submits(&out)
+        .into_iter()
+        .find(|r| r.spec.tif == TimeInForce::Gtc)
+        .expect("the passive part");
+    let out = h.cmd(Command::Modify(ModifyOrder {
+        id: passive.client_id.clone(),
+        price: Price(599_997),
+        qty: passive.spec.qty,
+    }));
+    assert!(cancels(&out).is_empty() && submits(&out).is_empty());
+    assert!(
+        alerts(&out).iter().any(|a| a.contains("belongs to A")),
+        "{:?}",
+        alerts(&out)
+    );
+}

@@ -36,6 +36,16 @@ impl Engine {
                 o.req.owner
             ));
         }
+        if let Some(g) = &o.group {
+            // A cancel/replace would take the order out of its group: a bracket's entry
+            // replaced without its legs, a take-profit whose cancel ends the bracket and
+            // its held stop, an algorithm's child sent again beside the parent's next
+            // slice. The group is worked as a whole: cancelled with x, placed anew.
+            return Err(format!(
+                "{id} belongs to {}: its orders are worked together and not modified one by one (x cancels the group)",
+                g.name()
+            ));
+        }
         if o.req.spec.kind != OrderKind::Limit {
             return Err(format!("{id} is a market order: nothing rests to modify"));
         }

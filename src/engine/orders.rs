@@ -45,12 +45,17 @@ macro_rules! risk_ctx {
     }};
 }
 
-/// Whether working order `o` is the aged-position manager's close, which gives way to
-/// the new reduce-only exit `req` of someone else.
-fn yields_to(o: &Order, req: &OrderRequest) -> bool {
-    use crate::domain::OrderTag;
+/// Whether working order `o` is the aged-position manager's resting close, which gives
+/// way to the new reduce-only exit `req` of someone else (it is cancelled when that exit
+/// is approved). Only a resting limit can give way: a market or IOC close in flight may
+/// fill before any cancel lands, so it keeps counting against the position (else both
+/// exits fill: a double close).
+pub(super) fn yields_to(o: &Order, req: &OrderRequest) -> bool {
+    use crate::domain::{OrderKind, OrderTag, TimeInForce};
     o.req.spec.reduce_only
         && o.req.tag == OrderTag::AgedPosition
+        && o.req.spec.kind == OrderKind::Limit
+        && matches!(o.req.spec.tif, TimeInForce::Gtc | TimeInForce::PostOnly)
         && req.spec.reduce_only
         && req.tag != OrderTag::AgedPosition
 }
@@ -392,7 +397,7 @@ impl Engine {
                 }
             }
             ExecReport::CancelRejected { id, reason, .. } => {
-                self.bracket_cancel_rejected(&id);
+                self.bracket_cancel_rejected(&id, &reason, out);
                 if let Some(o) = self.open_orders.get_mut(&id) {
                     o.cancel_pending = false;
                     if o.modify_to.take().is_some() {

@@ -244,8 +244,10 @@ impl SessionConfig {
             })?;
             weekdays |= 1 << day.num_days_from_monday();
         }
-        let total = len + self.pre_open_minutes + self.post_close_minutes;
-        if total > MINUTES_PER_DAY {
+        // In u64: two u32 keys near their maximum must be refused, not wrap past the check.
+        let total =
+            u64::from(len) + u64::from(self.pre_open_minutes) + u64::from(self.post_close_minutes);
+        if total > u64::from(MINUTES_PER_DAY) {
             let key = if self.pre_open_minutes >= self.post_close_minutes {
                 "pre_open_minutes"
             } else {
@@ -259,7 +261,7 @@ impl SessionConfig {
                 ),
             ));
         }
-        if self.flat_before_close_minutes >= total {
+        if u64::from(self.flat_before_close_minutes) >= total {
             return Err(Invalid::new(
                 "flat_before_close_minutes",
                 format!(
@@ -849,6 +851,14 @@ mod tests {
         let mut c = cfg("UTC", "09:00", "21:00");
         c.pre_open_minutes = 800;
         assert_eq!(key(c), "pre_open_minutes");
+        // Near u32::MAX the sum must not wrap past the check (nor panic).
+        let mut c = cfg("UTC", "09:00", "10:00");
+        c.pre_open_minutes = u32::MAX;
+        assert_eq!(key(c), "pre_open_minutes");
+        let mut c = cfg("UTC", "09:00", "10:00");
+        c.pre_open_minutes = u32::MAX - 59;
+        c.post_close_minutes = u32::MAX;
+        assert_eq!(key(c), "post_close_minutes");
     }
 }
 
