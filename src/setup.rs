@@ -224,16 +224,17 @@ fn read_paper_log(
         Ok(Some(log)) => log,
         Ok(None) => return Ok(None),
         Err(e) => {
-            // Unreadable (permissions, I/O): the orders are settled without it, as before,
-            // and the new run starts a log afresh; a person should know.
+            // Unreadable (permissions, I/O, not a file): the orders are settled without
+            // it, as before, and the log is kept as it is (appended to, never truncated:
+            // it may hold fills the store lacks); a person should know.
             tracing::error!(path = %path.display(), error = %e, "cannot read the paper venue's log");
             return Ok(Some(PaperLog {
                 answers: Default::default(),
                 missing: Vec::new(),
                 next_seq: 1,
-                keep: false,
+                keep: true,
                 notes: vec![format!(
-                    "the paper venue's log {} could not be read ({e}): orders left open were cancelled without its word",
+                    "the paper venue's log {} could not be read ({e}): orders left open were cancelled without its word; it is kept as it is",
                     path.display()
                 )],
             }));

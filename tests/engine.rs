@@ -747,3 +747,52 @@ fn an_earlier_runs_fill_is_applied_quietly_and_a_strangers_fill_is_critical() {
         .expect("an alert names the unknown order");
     assert_eq!(a.level, AlertLevel::Critical, "{a:?}");
 }
+
+/// Client ids start again each run: a fill handed over from an earlier run's order never
+/// books against this run's order of the same id (it moves the position only).
+#[test]
+fn an_earlier_runs_fill_never_books_against_this_runs_order_of_the_same_id() {
+    use pit::domain::{Fill, InstrumentId, Liquidity, Qty};
+    use pit::engine::Input;
+    let mut cfg = Config::default();
+    cfg.strategies.imbalance.enabled = false;
+    let mut r = runner(&cfg, 31);
+    r.run_until(at(2.0));
+    let now = r.now();
+    let quote = r
+        .engine
+        .open_orders()
+        .values()
+        .next()
+        .expect("the market maker quotes")
+        .clone();
+    let before = r.engine.view().positions[0].position.qty;
+    let fill = Fill {
+        seq: 1 << 40,
+        ts: now,
+        client_id: quote.id().clone(),
+        instrument: InstrumentId(0),
+        side: quote.req.spec.side,
+        price: quote.req.spec.price.unwrap(),
+        qty: Qty(1),
+        fee: rust_decimal::Decimal::ZERO,
+        liquidity: Liquidity::Maker,
+    };
+    let mut effects = Vec::new();
+    r.engine.process(
+        now,
+        Input::Exec(ExecReport::EarlierRunFill(fill)),
+        &mut effects,
+    );
+    let o = r
+        .engine
+        .open_orders()
+        .get(quote.id())
+        .expect("still working");
+    assert!(o.filled.is_zero(), "this run's order is not filled: {o:?}");
+    assert_ne!(
+        r.engine.view().positions[0].position.qty,
+        before,
+        "the position moved"
+    );
+}

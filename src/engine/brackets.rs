@@ -26,7 +26,7 @@
 //!   owner's switch-off, shutdown) drops the brackets at once: their orders are
 //!   cancelled like any order and the held stop is forgotten, with an alert naming the
 //!   position left unprotected. A held stop is also never sent while HALTED.
-//! * **Restart.** The store keeps each working bracket (`meta` `bracket:<n>`); a restart
+//! * **Restart.** The store keeps each working bracket (`meta` `bracket:<run>:<n>`); a restart
 //!   cancels their orders with every open order (a take-profit leg is never placed again
 //!   by `open_orders_on_restart = "restore"`) and names each bracket in a CRITICAL alert:
 //!   its stop is not held any more, set a new one.

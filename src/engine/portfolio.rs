@@ -116,7 +116,14 @@ impl Engine {
         let mut owner = None;
         let mut tag = OrderTag::Manual;
         let mut group = None;
-        if let Some(o) = self.open_orders.get_mut(&fill.client_id) {
+        // A fill of an earlier run's order never books against an order of this run
+        // that happens to carry the same client id (ids start again each run).
+        let mine = if earlier_run {
+            None
+        } else {
+            self.open_orders.get_mut(&fill.client_id)
+        };
+        if let Some(o) = mine {
             owner = Some(o.req.owner);
             tag = o.req.tag;
             group = o.group;

@@ -257,8 +257,8 @@ impl std::fmt::Debug for Journal {
 
 impl Journal {
     /// Open the log at `path` for run `run`: appended to when `keep` (it still holds what
-    /// the store lacks), else started afresh; a `start` line first. A failed write later
-    /// closes `gate`.
+    /// the store lacks, or could not be read), else started afresh (a new file renamed
+    /// over it); a `start` line first. A failed write later closes `gate`.
     pub fn open(
         path: &Path,
         run: u64,
@@ -266,11 +266,28 @@ impl Journal {
         keep: bool,
         gate: TradingGate,
     ) -> std::io::Result<Journal> {
+        if !keep {
+            // Started afresh by a new file renamed over the old one: a crash in between
+            // leaves the old log whole (never an empty one, numbering lost).
+            let fresh = path.with_extension("jsonl.new");
+            let mut f = std::fs::File::create(&fresh)?;
+            let mut first = serde_json::to_vec(&Line::Start { run, next_seq })?;
+            first.push(b'\n');
+            f.write_all(&first)?;
+            f.sync_data()?;
+            drop(f);
+            std::fs::rename(&fresh, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && let Ok(d) = std::fs::File::open(dir)
+            {
+                let _ = d.sync_all();
+            }
+        }
         let mut file = std::fs::OpenOptions::new()
-            .create(true)
             .read(true)
+            .append(keep)
             .write(true)
-            .truncate(!keep)
+            .create(keep)
             .open(path)?;
         if keep {
             // A line torn by a crash must not swallow the first line written now.
@@ -285,10 +302,14 @@ impl Journal {
                 }
             }
         }
-        let mut first = serde_json::to_vec(&Line::Start { run, next_seq })?;
-        first.push(b'\n');
-        file.write_all(&first)?;
-        file.sync_data()?;
+        if keep {
+            let mut first = serde_json::to_vec(&Line::Start { run, next_seq })?;
+            first.push(b'\n');
+            file.write_all(&first)?;
+            file.sync_data()?;
+        } else {
+            file.seek(std::io::SeekFrom::End(0))?;
+        }
         let syncer = Syncer::start(file.try_clone()?, path.to_path_buf(), gate.clone())?;
         Ok(Journal {
             run,
