@@ -92,19 +92,8 @@ fn kill_9_while_trading_loses_no_fill_the_paper_venue_made_and_applies_none_twic
         qty: last.qty,
         ..last
     };
-    let line = serde_json::to_string(&pit::venue::paper::journal::Line::Fill {
-        run: extra.run,
-        id: extra.id.clone(),
-        seq: extra.seq,
-        ts: extra.ts,
-        symbol: extra.symbol.clone(),
-        side: extra.side,
-        price: extra.price,
-        qty: extra.qty,
-        fee: extra.fee,
-        liquidity: extra.liquidity,
-    })
-    .unwrap();
+    let line =
+        serde_json::to_string(&pit::venue::paper::journal::Line::Fill(extra.clone())).unwrap();
     let path = d.join("data").join(FILE);
     let mut text = std::fs::read_to_string(&path).unwrap();
     if !text.ends_with('\n') {

@@ -58,18 +58,8 @@ pub enum Line {
         run: u64,
         id: String,
     },
-    Fill {
-        run: u64,
-        id: String,
-        seq: u64,
-        ts: Timestamp,
-        symbol: String,
-        side: Side,
-        price: Decimal,
-        qty: Decimal,
-        fee: Decimal,
-        liquidity: Liquidity,
-    },
+    /// A fill (its fields beside the tag, as a [`LoggedFill`]).
+    Fill(LoggedFill),
     Cancelled {
         run: u64,
         id: String,
@@ -98,7 +88,7 @@ pub struct AtVenue {
 }
 
 /// A fill as the log has it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedFill {
     pub run: u64,
     pub id: String,
@@ -198,32 +188,10 @@ impl VenueLog {
             Line::Rejected { run, id, reason } => {
                 self.orders.entry((run, id)).or_default().end = Some(End::Rejected(reason));
             }
-            Line::Fill {
-                run,
-                id,
-                seq,
-                ts,
-                symbol,
-                side,
-                price,
-                qty,
-                fee,
-                liquidity,
-            } => {
-                self.max_seq = self.max_seq.max(seq);
-                self.orders.entry((run, id.clone())).or_default().filled += qty;
-                self.fills.push(LoggedFill {
-                    run,
-                    id,
-                    seq,
-                    ts,
-                    symbol,
-                    side,
-                    price,
-                    qty,
-                    fee,
-                    liquidity,
-                });
+            Line::Fill(f) => {
+                self.max_seq = self.max_seq.max(f.seq);
+                self.orders.entry((f.run, f.id.clone())).or_default().filled += f.qty;
+                self.fills.push(f);
             }
         }
     }
@@ -351,7 +319,7 @@ impl Journal {
 
     /// Log a fill the venue just made on `inst`.
     pub fn fill(&mut self, inst: &Instrument, f: &Fill) {
-        let line = Line::Fill {
+        let line = Line::Fill(LoggedFill {
             run: self.run,
             id: f.client_id.to_string(),
             seq: f.seq,
@@ -362,7 +330,7 @@ impl Journal {
             qty: inst.qty(f.qty),
             fee: f.fee,
             liquidity: f.liquidity,
-        };
+        });
         self.push(&line);
     }
 
