@@ -3,16 +3,16 @@
 //! asking for the `orderLinkId`; [`private`], the private stream client that arms
 //! disconnection protection (DCP) and keeps its heartbeat; [`task`], the connection task
 //! (orders, cancels, the kill switch's cancel-all, unknown outcomes, reconciliation, the
-//! store barrier); [`settings`], the `[live.bybit]` section; [`updates`], the stream's and
+//! store barrier); [`rules`], the instrument filters for the engine; [`settings`], the `[live.bybit]` section; [`updates`], the stream's and
 //! the lists' messages as the tracker's venue updates; and [`start`], which builds the
 //! engine's [`LivePort`] on top of them.
 //!
-//! Not yet here (see the README's live-trading section): the `[live.bybit]` section in
-//! `config.toml` and its wiring in `setup.rs`; `pit run --live` still refuses venue
-//! "bybit".
+//! `setup.rs` builds it for venue "bybit" from `[live.bybit]`; `pit run --live` still
+//! refuses venue "bybit" (`setup::BYBIT_LIVE`).
 
 pub mod private;
 pub mod rest;
+pub mod rules;
 pub mod settings;
 pub mod task;
 pub mod updates;
@@ -62,6 +62,12 @@ pub struct Started {
 /// ("dead-man 10s armed", or why not) for the status bar and `pit status`.
 pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
     let (rest_url, ws_private_url) = s.endpoints();
+    if l.keys.kind != crate::venue::live::keys::KeyKind::Hmac {
+        anyhow::bail!(
+            "bybit keys ({}): Bybit v5 signs with an HMAC secret (api_key and secret), not an Ed25519 key",
+            l.keys.source
+        );
+    }
     let signer = |()| {
         Signer::from_keys(&l.keys)
             .map_err(|e| anyhow::anyhow!("bybit keys ({}): {e}", l.keys.source))
@@ -85,8 +91,17 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (rtx, rrx) = std::sync::mpsc::channel();
     let hooks: Arc<OnceLock<Arc<dyn Hooks>>> = Arc::new(OnceLock::new());
+    let rest = Arc::new(rest);
+    // The instrument filters, read on this runtime and handed to the engine by the port.
+    let (rules_tx, rules_rx) = std::sync::mpsc::channel();
+    let rules_task = rules::run(
+        rest.clone(),
+        l.category,
+        l.instruments.iter().map(|i| i.symbol.clone()).collect(),
+        rules_tx,
+    );
     let setup = task::TaskSetup {
-        rest: Arc::new(rest),
+        rest,
         category: l.category,
         ws_private_url,
         ws_signer: Arc::new(signer(())?),
@@ -106,7 +121,13 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
         .build()?;
     std::thread::Builder::new()
         .name("pit-bybit-exec".into())
-        .spawn(move || rt.block_on(task::run(setup, rx)))?;
-    let port = LivePort::new(tx, rrx, ids, l.instruments, l.gate, health);
+        .spawn(move || {
+            rt.block_on(async move {
+                tokio::spawn(rules_task);
+                task::run(setup, rx).await
+            })
+        })?;
+    let port =
+        LivePort::new(tx, rrx, ids, l.instruments, l.gate, health).with_venue_rules(rules_rx);
     Ok(Started { port, hooks })
 }
