@@ -627,15 +627,10 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
         "bybit" => cfg.live.bybit.wants_live(),
         _ => false,
     };
-    if wants && live_flag && cfg.venue == "bybit" && !BYBIT_LIVE {
-        anyhow::bail!(
-            "--live does not trade on Bybit yet: its connection task is tested against `pit emulate bybit`, the run end to end is not; use [live.bybit] mode = \"paper\" (paper execution on Bybit's data)"
-        );
-    }
     match (wants, live_flag) {
         (true, true) => Ok(true),
         (false, true) => anyhow::bail!(
-            "--live needs a venue that trades for real, set up for it: venue = \"binance\" and [live.binance] mode = \"live\" in the config (venue is \"{}\")",
+            "--live needs a venue that trades for real, set up for it: venue = \"binance\" or \"bybit\" and its [live.<venue>] mode = \"live\" in the config (venue is \"{}\")",
             cfg.venue
         ),
         (true, false) => {
@@ -715,9 +710,6 @@ pub fn live_exec(
     });
     Ok((Box::new(started.port), started.hooks, reconcile))
 }
-
-/// Whether `pit run --live` trades on Bybit (not until its end-to-end tests pass).
-pub const BYBIT_LIVE: bool = false;
 
 /// Bybit's market data on the network it trades on: the public stream of the category
 /// (testnet or mainnet), or `pit emulate bybit`'s (`/v5/public/{category}` beside its

@@ -7,8 +7,8 @@
 //! the lists' messages as the tracker's venue updates; and [`start`], which builds the
 //! engine's [`LivePort`] on top of them.
 //!
-//! `setup.rs` builds it for venue "bybit" from `[live.bybit]`; `pit run --live` still
-//! refuses venue "bybit" (`setup::BYBIT_LIVE`).
+//! `setup.rs` builds it for venue "bybit" from `[live.bybit]` (`pit run --live`);
+//! `tests/live_bybit.rs` drives that end to end against `pit emulate bybit`.
 
 pub mod private;
 pub mod rest;
