@@ -853,6 +853,23 @@ mod tests {
     }
 
     #[test]
+    fn bybit_live_settings_are_read_and_checked_with_key_and_line() {
+        let c = Config::parse(
+            "[live.bybit]\nmode = \"live\"\ndead_man_secs = 30\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(c.live.bybit.wants_live() && c.live.bybit.testnet);
+        assert_eq!(c.live.bybit.dead_man_secs, 30);
+        assert_eq!(Config::default().live.bybit.dead_man_secs, 10);
+        let (line, key, msg) = err("[live.bybit]\ndead_man_secs = 2\n");
+        assert_eq!((line, key.as_str()), (Some(2), "live.bybit.dead_man_secs"));
+        assert!(msg.contains("3 and 300"), "{msg}");
+        let (_, key, _) = err("[live.bybit]\nsecret = \"x\"\n");
+        assert_eq!(key, "live.bybit.secret");
+    }
+
+    #[test]
     fn notify_settings_are_read_and_checked_with_key_and_line() {
         use crate::notify::NotifyKind;
         let c = Config::parse(

@@ -623,16 +623,21 @@ pub fn live_market(cfg: &Config) -> anyhow::Result<Box<dyn crate::venue::MarketD
 /// `--live`, both. One without the other is paper on the venue's live data, said in the
 /// log (and refused outright for `--live` without the config).
 pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
-    let wants = cfg.venue == "binance" && cfg.live.binance.wants_live();
+    let wants = match cfg.venue.as_str() {
+        "binance" => cfg.live.binance.wants_live(),
+        "bybit" => cfg.live.bybit.wants_live(),
+        _ => false,
+    };
     match (wants, live_flag) {
         (true, true) => Ok(true),
         (false, true) => anyhow::bail!(
-            "--live needs a venue that trades for real, set up for it: venue = \"binance\" and [live.binance] mode = \"live\" in the config (venue is \"{}\")",
+            "--live needs a venue that trades for real, set up for it: venue = \"binance\" or \"bybit\" and its [live.<venue>] mode = \"live\" in the config (venue is \"{}\")",
             cfg.venue
         ),
         (true, false) => {
             tracing::warn!(
-                "[live.binance] mode = \"live\" but no --live: paper execution on live data"
+                venue = %cfg.venue,
+                "[live.<venue>] mode = \"live\" but no --live: paper execution on live data"
             );
             Ok(false)
         }
@@ -644,7 +649,12 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
 /// testnet orders, or `pit emulate`): `[live] ws_url`/`rest_url` default to the trading
 /// section's endpoints.
 pub fn live_market_endpoints(cfg: &mut Config) {
-    let (rest, ws, _) = crate::venue::exchanges::binance::trade::endpoints(&cfg.live.binance);
+    let (rest, ws) = if cfg.venue == "bybit" {
+        bybit_market_endpoints(&cfg.live.bybit, &cfg.live.category)
+    } else {
+        let (rest, ws, _) = crate::venue::exchanges::binance::trade::endpoints(&cfg.live.binance);
+        (rest, ws)
+    };
     if cfg.live.ws_url.is_empty() {
         cfg.live.ws_url = ws;
     }
@@ -666,6 +676,9 @@ pub fn live_exec(
     LiveHooks,
     AskReconcile,
 )> {
+    if cfg.venue == "bybit" {
+        return live_exec_bybit(cfg, persisted, gate);
+    }
     use crate::venue::exchanges::binance::trade;
     let s = &cfg.live.binance;
     let keys = crate::venue::live::keys::load("binance", s.key_file.as_deref(), &|n| {
@@ -686,6 +699,87 @@ pub fn live_exec(
             last_trade,
             durable: Some(persisted.sink.durable_watch()),
             data_dir: Some(persisted.dir.clone()),
+            at_venue: persisted.at_venue.clone(),
+            settle: Some(settle_in(persisted.store.clone())),
+        },
+    )?;
+    let requests = started.port.requests();
+    let reconcile: AskReconcile = std::sync::Arc::new(move |reason| {
+        requests
+            .send(crate::venue::live::port::ToVenue::Reconcile { reason })
+            .is_ok()
+    });
+    Ok((Box::new(started.port), started.hooks, reconcile))
+}
+
+/// Bybit's market data on the network it trades on: the public stream of the category
+/// (testnet or mainnet), or `pit emulate bybit`'s (`/v5/public/{category}` beside its
+/// `/v5/private`) when `[live.bybit]` points there.
+fn bybit_market_endpoints(
+    s: &crate::venue::exchanges::bybit::trade::settings::BybitSettings,
+    category: &str,
+) -> (String, String) {
+    let (rest, private) = s.endpoints();
+    let ws = match private.strip_suffix("/v5/private") {
+        Some(base) if !s.ws_private_url.is_empty() => format!("{base}/v5/public/{category}"),
+        _ => crate::venue::exchanges::bybit::trade::settings::ws_public(s.testnet, category),
+    };
+    (rest, ws)
+}
+
+/// [`live_exec`] for Bybit v5: the keys (`PIT_BYBIT_API_KEY` / `PIT_BYBIT_API_SECRET` or
+/// the owner-only key file), every fill earlier live runs stored on these symbols (Bybit's
+/// trade ids are strings: a fill listed again is known by its key), the durable watermark,
+/// the orders earlier runs left open.
+fn live_exec_bybit(
+    cfg: &Config,
+    persisted: &Persisted,
+    gate: TradingGate,
+) -> anyhow::Result<(
+    Box<dyn crate::venue::ExecutionPort>,
+    LiveHooks,
+    AskReconcile,
+)> {
+    use crate::venue::exchanges::bybit::trade;
+    let s = &cfg.live.bybit;
+    let category =
+        crate::venue::exchanges::bybit::api::wire::Category::parse_traded(&cfg.live.category)
+            .map_err(|e| anyhow::anyhow!("[live] category: {e}"))?;
+    let keys =
+        crate::venue::live::keys::load("bybit", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
+    tracing::info!(keys = ?keys, testnet = s.testnet, "bybit: live trading");
+    let instruments = cfg.instrument_list();
+    let live_runs: std::collections::BTreeSet<u64> = persisted
+        .store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.mode.ends_with(LIVE_MODE))
+        .map(|r| r.id)
+        .collect();
+    let known = persisted
+        .store
+        .fills()?
+        .into_iter()
+        .filter(|f| {
+            live_runs.contains(&f.run)
+                && instruments
+                    .iter()
+                    .any(|i| i.symbol == f.symbol && f.seq % 256 == u64::from(i.id.0 & 0xff))
+        })
+        .map(|f| f.seq)
+        .collect();
+    let started = trade::start(
+        s,
+        trade::LiveStart {
+            keys,
+            category,
+            instruments,
+            run: persisted.run,
+            gate,
+            known_trades: known,
+            // Bybit's default window, the last 7 days ("Get Trade History").
+            since_ms: None,
+            durable: Some(persisted.sink.durable_watch()),
             at_venue: persisted.at_venue.clone(),
             settle: Some(settle_in(persisted.store.clone())),
         },

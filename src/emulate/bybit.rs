@@ -519,6 +519,8 @@ fn route(
                 .map(|sp| Instrument {
                     symbol: sp.symbol.clone(),
                     status: "Trading".into(),
+                    base_coin: sp.base.clone(),
+                    quote_coin: sp.quote.clone(),
                     price_filter: PriceFilter { tick_size: sp.tick },
                     lot_size_filter: LotSizeFilter {
                         base_precision: Some(sp.lot),

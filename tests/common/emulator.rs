@@ -39,6 +39,8 @@ pub fn pit() -> Command {
         "PIT_BINANCE_API_KEY",
         "PIT_BINANCE_API_SECRET",
         "PIT_BINANCE_ED25519_KEY",
+        "PIT_BYBIT_API_KEY",
+        "PIT_BYBIT_API_SECRET",
         "PIT_CONFIG",
         "RUST_LOG",
     ] {

@@ -35,6 +35,9 @@ pub struct LiveSettings {
     /// `[live.binance]`: live trading on Binance spot (paper unless `mode = "live"` and
     /// `--live`). A venue that trades for real has its section here.
     pub binance: crate::venue::live::settings::TradingSettings,
+    /// `[live.bybit]`: live trading on Bybit v5 (testnet by default; its dead-man switch,
+    /// DCP, armed by default).
+    pub bybit: super::bybit::trade::settings::BybitSettings,
 }
 
 impl Default for LiveSettings {
@@ -49,6 +52,7 @@ impl Default for LiveSettings {
             backoff_max_ms: 30_000,
             fetch_instruments: true,
             binance: Default::default(),
+            bybit: Default::default(),
         }
     }
 }
@@ -74,6 +78,9 @@ impl LiveSettings {
         self.binance
             .validate()
             .map_err(|i| Invalid::new(format!("binance.{}", i.key), i.message))?;
+        self.bybit
+            .validate()
+            .map_err(|i| Invalid::new(format!("bybit.{}", i.key), i.message))?;
         for (k, v) in [("ws_url", &self.ws_url), ("rest_url", &self.rest_url)] {
             if !v.is_empty() && !v.contains("://") {
                 return Err(Invalid::new(k, "must be a URL (scheme://host...)"));

@@ -573,6 +573,11 @@ pub struct Instrument {
     pub symbol: String,
     #[serde(default)]
     pub status: String,
+    /// "Base coin" and "Quote coin" of the instrument (spot: the assets a trade moves).
+    #[serde(default)]
+    pub base_coin: String,
+    #[serde(default)]
+    pub quote_coin: String,
     pub price_filter: PriceFilter,
     pub lot_size_filter: LotSizeFilter,
 }

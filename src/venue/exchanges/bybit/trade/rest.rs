@@ -174,6 +174,10 @@ impl Rest {
     pub fn signer(&self) -> &Signer {
         &self.signer
     }
+    /// `X-BAPI-RECV-WINDOW` (ms): a request older than its timestamp plus this is refused.
+    pub fn recv_window_ms(&self) -> u64 {
+        self.recv_window_ms
+    }
 
     /// Local wall time corrected by the measured offset: the `X-BAPI-TIMESTAMP`.
     pub fn server_now_ms(&self) -> u64 {

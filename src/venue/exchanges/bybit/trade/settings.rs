@@ -36,7 +36,7 @@ pub fn ws_public(testnet: bool, category: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BybitSettings {
-    /// `"paper"` (default) or `"live"` (not accepted by `pit run --live` yet).
+    /// `"paper"` (default) or `"live"` (real orders with `pit run --live`).
     pub mode: String,
     /// Bybit's testnet (default); `false`: real money.
     pub testnet: bool,

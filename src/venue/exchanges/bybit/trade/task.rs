@@ -1,0 +1,1183 @@
+//! The Bybit v5 connection task: on a thread of its own (a tokio runtime), it carries out
+//! the engine's requests on the REST API ([`super::rest`]), keeps the private stream and
+//! its dead-man switch ([`super::private`]), resolves unknown outcomes, reconciles, and
+//! hands the engine its execution reports through the venue-generic [`Tracker`] (each
+//! fact once, acks first). Modelled on `binance/trade/task.rs`; the differences are
+//! Bybit's:
+//!
+//! * "Place Order" answers only with the ids ("This request is asynchronous so please use
+//!   the websocket to confirm the order status", <https://bybit-exchange.github.io/docs/v5/order/create-order>):
+//!   the status and fills come from the private `order` / `execution` topics, and after a
+//!   cancel the order is asked for by its `orderLinkId` so its end is known even with the
+//!   stream down;
+//! * an order leaves only once the store has its record (the barrier); a lost or
+//!   ambiguous answer is resolved by asking "Get Open & Closed Orders" for the
+//!   `orderLinkId` ([`Rest::place_resolving`]), never by sending again. "No such order"
+//!   counts only once the request's `X-BAPI-RECV-WINDOW` has passed (Bybit rejects a
+//!   request older than its timestamp plus the window, "Integration Guidance" →
+//!   Authentication), until then it is asked again;
+//! * executions have string ids (`execId`), not growing numbers: "since the last stored
+//!   trade" is by `startTime` ("Get Trade History", <https://bybit-exchange.github.io/docs/v5/order/execution>),
+//!   and the tracker's known trade keys (from the store) keep each fill once;
+//! * the account's balances ("Get Wallet Balance", UNIFIED) are compared with the
+//!   balances at the run's start plus every fill since, only when no fill came in while
+//!   the wallet was read (the fills are listed before and after it, and must agree).
+
+use super::private::{self, StreamMsg, StreamStatus};
+use super::rest::{Cancelled, Placed, Rest, RestError};
+use super::updates::{execution_update, order_update};
+use crate::domain::{Instrument, OrderKind, Side, TimeInForce, Timestamp};
+use crate::engine::AlertLevel;
+use crate::venue::exchanges::binance::trade::task::{Hooks, Settle};
+use crate::venue::exchanges::bybit::api::errors::Outcome;
+use crate::venue::exchanges::bybit::api::sign::Signer;
+use crate::venue::exchanges::bybit::api::wire::{
+    self, Category, CreateOrder, Execution, Order, OrderStatus, PrivateEvent,
+};
+use crate::venue::live::ids::IdOwner;
+use crate::venue::live::port::{SharedHealth, ToVenue};
+use crate::venue::live::reconcile::{RunBalances, TradeMove, balance_note};
+use crate::venue::live::tracker::{Tracker, VenueUpdate};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// How long a cancel or a query waits out rate-limit back-offs before it fails (a kill's
+/// cancels must not fail on a 10006: they wait for the reset).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// What the task is made of.
+pub struct TaskSetup {
+    pub rest: Arc<Rest>,
+    pub category: Category,
+    pub ws_private_url: String,
+    /// Signs the private stream's `auth` (the same keys as `rest`).
+    pub ws_signer: Arc<Signer>,
+    pub dead_man_secs: u32,
+    pub instruments: Vec<Instrument>,
+    pub tracker: Tracker,
+    pub reports: std::sync::mpsc::Sender<crate::domain::ExecReport>,
+    pub health: SharedHealth,
+    pub hooks: Arc<std::sync::OnceLock<Arc<dyn Hooks>>>,
+    /// The store's durable watermark (none: nothing to wait for).
+    pub durable: Option<Arc<AtomicU64>>,
+    /// Executions are asked for from this time (ms; none: Bybit's default, 7 days).
+    pub since_ms: Option<u64>,
+    /// Orders earlier live runs left open (run, engine id, symbol): only Bybit knows their
+    /// end; each is cancelled if still working, else asked about, and its end written
+    /// back through `settle`: never marked cancelled without Bybit's word.
+    pub at_venue: Vec<(u64, String, String)>,
+    pub settle: Option<Settle>,
+}
+
+/// Results of the task's own requests and of the stream.
+enum Internal {
+    Placed {
+        venue_id: String,
+        symbol: String,
+        sent_ms: u64,
+        result: Placed,
+    },
+    /// An order asked for by its `orderLinkId` (after a cancel, an unknown outcome, a
+    /// reconciliation), with its executions.
+    Resolved {
+        venue_id: String,
+        order: Option<Order>,
+        execs: Vec<Execution>,
+        why: String,
+        /// Counted in `unresolved` (an unknown outcome, an order asked about), not a
+        /// cancel's follow-up.
+        counted: bool,
+    },
+    CancelFailed {
+        venue_id: String,
+        symbol: String,
+        error: RestError,
+    },
+    CancelledAll {
+        symbol: String,
+        result: Result<wire::CancelAllResult, RestError>,
+    },
+    Stream(StreamMsg),
+    Reconciled(Result<Box<Snapshot>, String>),
+}
+
+/// What a reconciliation fetched.
+struct Snapshot {
+    open: Vec<Order>,
+    execs: Vec<Execution>,
+    /// Coin -> wallet balance; `None` when fills came in while the wallet was read.
+    wallet: Option<BTreeMap<String, Decimal>>,
+    /// Symbol -> (base coin, quote coin), when asked for.
+    assets: BTreeMap<String, (String, String)>,
+    /// The venue's signed positions (derivatives).
+    positions: Option<BTreeMap<String, Decimal>>,
+    reason: String,
+}
+
+struct Conn {
+    s: TaskSetup,
+    internal: UnboundedSender<Internal>,
+    stream: Arc<Mutex<StreamStatus>>,
+    reconciling: bool,
+    reconcile_again: Option<String>,
+    reconcile_reason: String,
+    /// Fills recorded (by `execId`) while a reconciliation's fetch ran.
+    during_fetch: BTreeSet<String>,
+    external_seen: BTreeSet<String>,
+    unresolved: u64,
+    /// Orders sent whose answer has not come back yet.
+    in_flight: BTreeSet<String>,
+    /// Earlier runs' orders not settled yet, by venue id: (run, engine id, symbol).
+    earlier: BTreeMap<String, (u64, String, String)>,
+    earlier_asked: BTreeSet<String>,
+    /// Each execution's local number, in the order pit learned them (per symbol, growing):
+    /// what [`RunBalances`] counts by.
+    exec_seq: BTreeMap<String, u64>,
+    next_seq: u64,
+    balances: RunBalances,
+    /// The symbol of each order pit has heard of, by venue id.
+    symbol_of: BTreeMap<String, String>,
+}
+
+/// Run the task until the engine side goes away.
+pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
+    let (itx, mut irx) = unbounded_channel();
+    let stream = Arc::new(Mutex::new(StreamStatus::default()));
+    let mut c = Conn {
+        s: setup,
+        internal: itx.clone(),
+        stream: stream.clone(),
+        reconciling: false,
+        reconcile_again: None,
+        reconcile_reason: String::new(),
+        during_fetch: BTreeSet::new(),
+        external_seen: BTreeSet::new(),
+        unresolved: 0,
+        in_flight: BTreeSet::new(),
+        earlier: BTreeMap::new(),
+        earlier_asked: BTreeSet::new(),
+        exec_seq: BTreeMap::new(),
+        next_seq: 0,
+        balances: RunBalances::default(),
+        symbol_of: BTreeMap::new(),
+    };
+    for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
+        let v = format!("p{run}-{id}");
+        c.symbol_of.insert(v.clone(), symbol.clone());
+        c.earlier.insert(v, (run, id, symbol));
+    }
+    match c.s.rest.sync_time().await {
+        Ok(o) => tracing::info!(offset_ms = o, "bybit: server time measured"),
+        Err(e) => c.alert(
+            AlertLevel::Warn,
+            format!("bybit: server time not measured ({e}); using the local clock"),
+        ),
+    }
+    // The private stream on this runtime: DCP armed first, then auth and topics.
+    let (stx, mut srx) = unbounded_channel();
+    tokio::spawn(private::run(private::PrivateSetup {
+        url: c.s.ws_private_url.clone(),
+        signer: c.s.ws_signer.clone(),
+        rest: c.s.rest.clone(),
+        category: c.s.category,
+        dead_man_secs: c.s.dead_man_secs,
+        out: stx,
+        status: stream,
+    }));
+    let fwd = itx.clone();
+    tokio::spawn(async move {
+        while let Some(m) = srx.recv().await {
+            if fwd.send(Internal::Stream(m)).is_err() {
+                return;
+            }
+        }
+    });
+    c.start_reconcile("start".into());
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => c.on_request(m),
+                None => break,
+            },
+            Some(i) = irx.recv() => c.on_internal(i),
+        }
+        c.publish();
+    }
+}
+
+impl Conn {
+    fn alert(&self, level: AlertLevel, text: String) {
+        match level {
+            AlertLevel::Critical => tracing::error!("{text}"),
+            AlertLevel::Warn => tracing::warn!("{text}"),
+            AlertLevel::Info => tracing::info!("{text}"),
+        }
+        if let Some(h) = self.s.hooks.get() {
+            h.alert(level, text);
+        }
+    }
+
+    fn emit(&mut self, u: VenueUpdate) {
+        let mut out = Vec::new();
+        self.s.tracker.apply(u, &mut out);
+        for r in out {
+            let _ = self.s.reports.send(r);
+        }
+    }
+
+    fn publish(&self) {
+        let usage = self.s.rest.usage();
+        let dead_man = self.stream.lock().map(|s| s.dead_man.clone()).ok();
+        if let Ok(mut h) = self.s.health.lock() {
+            h.used_weight = usage.limit.zip(usage.remaining).map(|(l, r)| l - r.min(l));
+            h.unresolved = self.unresolved;
+            h.external_orders = self.external_seen.iter().cloned().collect();
+            if let Some(d) = dead_man.filter(|d| !d.is_empty()) {
+                h.dead_man = d;
+            }
+        }
+    }
+
+    fn set_reconciling(&self, reason: Option<String>) {
+        if let Ok(mut h) = self.s.health.lock() {
+            h.reconciling = reason;
+        }
+    }
+
+    fn symbols(&self) -> Vec<String> {
+        self.s
+            .instruments
+            .iter()
+            .map(|i| i.symbol.clone())
+            .collect()
+    }
+
+    fn on_request(&mut self, m: ToVenue) {
+        match m {
+            ToVenue::Place {
+                venue_id,
+                symbol,
+                side,
+                kind,
+                tif,
+                price,
+                qty,
+                barrier,
+            } => {
+                self.s.tracker.sent(&venue_id, qty);
+                self.in_flight.insert(venue_id.clone());
+                self.symbol_of.insert(venue_id.clone(), symbol.clone());
+                let o = create_order(
+                    self.s.category,
+                    &symbol,
+                    &venue_id,
+                    side,
+                    kind,
+                    tif,
+                    price,
+                    qty,
+                );
+                let rest = self.s.rest.clone();
+                let durable = self.s.durable.clone();
+                let tx = self.internal.clone();
+                tokio::spawn(async move {
+                    if let Some(d) = durable
+                        && !wait_durable(&d, barrier).await
+                    {
+                        let _ = tx.send(Internal::Placed {
+                            venue_id,
+                            symbol,
+                            sent_ms: 0,
+                            result: Placed::Rejected(RestError::NotSent(
+                                "the store did not confirm the order's record".into(),
+                            )),
+                        });
+                        return;
+                    }
+                    let sent_ms = rest.server_now_ms();
+                    let result = rest.place_resolving(&o, PATIENCE).await;
+                    let _ = tx.send(Internal::Placed {
+                        venue_id,
+                        symbol,
+                        sent_ms,
+                        result,
+                    });
+                });
+            }
+            ToVenue::Cancel { venue_id, symbol } => {
+                let rest = self.s.rest.clone();
+                let tx = self.internal.clone();
+                let category = self.s.category;
+                tokio::spawn(async move {
+                    match rest.cancel(category, &symbol, &venue_id, PATIENCE).await {
+                        // Either way the order's end is asked for: the cancel's answer
+                        // has only the ids ("asynchronous").
+                        Ok(Cancelled::Accepted(_)) | Ok(Cancelled::AlreadyGone(_)) => {
+                            query_order(&rest, category, venue_id, symbol, "cancel answered", &tx)
+                                .await
+                        }
+                        Err(e) if e.outcome_unknown() => {
+                            query_order(
+                                &rest,
+                                category,
+                                venue_id,
+                                symbol,
+                                "cancel outcome unknown",
+                                &tx,
+                            )
+                            .await
+                        }
+                        Err(error) => {
+                            let _ = tx.send(Internal::CancelFailed {
+                                venue_id,
+                                symbol,
+                                error,
+                            });
+                        }
+                    }
+                });
+            }
+            ToVenue::CancelAll { symbol } => {
+                let rest = self.s.rest.clone();
+                let tx = self.internal.clone();
+                let category = self.s.category;
+                tokio::spawn(async move {
+                    let result = rest.cancel_all(category, Some(&symbol), PATIENCE).await;
+                    let _ = tx.send(Internal::CancelledAll { symbol, result });
+                });
+            }
+            ToVenue::Reconcile { reason } => self.start_reconcile(reason),
+        }
+    }
+
+    fn on_internal(&mut self, i: Internal) {
+        let now = wall();
+        match i {
+            Internal::Placed {
+                venue_id,
+                symbol,
+                sent_ms,
+                result,
+            } => {
+                self.in_flight.remove(&venue_id);
+                match result {
+                    Placed::Accepted(_) => self.emit(VenueUpdate::Accepted { venue_id, ts: now }),
+                    Placed::Found(order) => {
+                        self.alert(
+                            AlertLevel::Warn,
+                            format!("bybit: order {venue_id}: the answer was lost; Bybit has it ({:?}), not sent again", order.order_status),
+                        );
+                        // Its fills, whatever the stream said meanwhile.
+                        self.unresolved += 1;
+                        self.resolve(venue_id, symbol, None, "answer lost, order found".into());
+                    }
+                    Placed::NotFound { cause } => {
+                        self.alert(
+                            AlertLevel::Warn,
+                            format!("bybit: order {venue_id}: {cause}; Bybit has no such order yet: asking again until its receive window has passed (never re-sent)"),
+                        );
+                        self.unresolved += 1;
+                        self.resolve(venue_id, symbol, Some(sent_ms), "unknown outcome".into());
+                    }
+                    Placed::Unresolved { cause, query } => {
+                        self.alert(
+                            AlertLevel::Warn,
+                            format!("bybit: order {venue_id}: {cause}; asking failed too ({query}); asking until Bybit answers (never re-sent)"),
+                        );
+                        self.unresolved += 1;
+                        self.resolve(venue_id, symbol, Some(sent_ms), "unknown outcome".into());
+                    }
+                    Placed::Rejected(e) => {
+                        if e.outcome() == Some(Outcome::Banned) {
+                            self.alert(
+                                AlertLevel::Critical,
+                                format!("bybit: {e}: nothing is sent for 10 minutes"),
+                            );
+                        }
+                        self.emit(VenueUpdate::Rejected {
+                            venue_id,
+                            ts: now,
+                            reason: e.to_string(),
+                        })
+                    }
+                }
+            }
+            Internal::Resolved {
+                venue_id,
+                order,
+                execs,
+                why,
+                counted,
+            } => self.on_resolved(venue_id, order, execs, why, counted),
+            Internal::CancelFailed {
+                venue_id,
+                symbol,
+                error,
+            } => {
+                tracing::warn!(%venue_id, %symbol, error = %error, "bybit: cancel refused");
+                self.emit(VenueUpdate::CancelRejected {
+                    venue_id,
+                    ts: now,
+                    reason: error.to_string(),
+                })
+            }
+            Internal::CancelledAll { symbol, result } => match result {
+                Ok(r) => {
+                    tracing::info!(%symbol, cancelled = r.list.len(), "bybit: cancel-all");
+                    // Each cancelled order's end, also for the earlier runs' ones.
+                    for ids in r.list {
+                        if ids.order_link_id.is_empty() {
+                            continue;
+                        }
+                        let rest = self.s.rest.clone();
+                        let tx = self.internal.clone();
+                        let category = self.s.category;
+                        let symbol = symbol.clone();
+                        tokio::spawn(async move {
+                            query_order(
+                                &rest,
+                                category,
+                                ids.order_link_id,
+                                symbol,
+                                "cancelled by a cancel-all",
+                                &tx,
+                            )
+                            .await
+                        });
+                    }
+                }
+                Err(e) => self.alert(
+                    AlertLevel::Critical,
+                    format!(
+                        "bybit: cancel-all on {symbol} failed: {e}; per-order cancels still go"
+                    ),
+                ),
+            },
+            Internal::Stream(StreamMsg::Event(ev)) => self.on_event(ev),
+            Internal::Stream(StreamMsg::Up) => {
+                let reconnect = match self.s.health.lock() {
+                    Ok(mut h) => {
+                        let r = h.connection != "connecting";
+                        h.connection = "connected".into();
+                        r
+                    }
+                    Err(_) => true,
+                };
+                if reconnect {
+                    self.start_reconcile("private stream reconnected".into());
+                }
+            }
+            Internal::Stream(StreamMsg::Down(why)) => {
+                if let Ok(mut h) = self.s.health.lock() {
+                    h.connection = "reconnecting".into();
+                    // Fills may happen unseen until the stream is back and reconciled.
+                    if h.reconciling.is_none() {
+                        h.reconciling = Some("private stream down".into());
+                    }
+                }
+                self.alert(
+                    AlertLevel::Warn,
+                    format!("bybit: private stream lost ({why}); reconnecting, then reconciling"),
+                );
+            }
+            Internal::Reconciled(r) => {
+                match r {
+                    Ok(snap) => self.finish_reconcile(*snap),
+                    Err(e) => {
+                        self.alert(
+                            AlertLevel::Critical,
+                            format!("bybit: reconciliation failed ({e}); new orders stay refused, retrying in 5 s"),
+                        );
+                        let reason = format!(
+                            "{} (retried)",
+                            self.reconcile_reason.trim_end_matches(" (retried)")
+                        );
+                        self.spawn_fetch(reason, Duration::from_secs(5));
+                        return;
+                    }
+                }
+                self.reconciling = false;
+                if let Some(r) = self.reconcile_again.take() {
+                    self.start_reconcile(r);
+                } else {
+                    self.set_reconciling(None);
+                }
+            }
+        }
+    }
+
+    fn on_resolved(
+        &mut self,
+        venue_id: String,
+        order: Option<Order>,
+        execs: Vec<Execution>,
+        why: String,
+        counted: bool,
+    ) {
+        let now = wall();
+        if counted {
+            self.unresolved = self.unresolved.saturating_sub(1);
+        }
+        self.apply_execs(&execs);
+        match order {
+            Some(o) => {
+                if o.order_status.is_open() && self.earlier.contains_key(&venue_id) {
+                    // An earlier run's order still working: cancel it (its end settles it).
+                    let symbol = o.symbol.clone();
+                    self.on_request(ToVenue::Cancel { venue_id, symbol });
+                    return;
+                }
+                self.settle_earlier(&venue_id, &o, &why);
+                if matches!(self.s.tracker.ids().owner(&venue_id), IdOwner::ThisRun(_)) {
+                    if o.order_status.is_open()
+                        || o.cum_exec_qty.unwrap_or_default() > Decimal::ZERO
+                    {
+                        self.emit(VenueUpdate::Accepted {
+                            venue_id: venue_id.clone(),
+                            ts: now,
+                        });
+                    }
+                    let u = order_update(&o, now);
+                    if !matches!(u, VenueUpdate::Accepted { .. }) {
+                        self.emit(u);
+                    }
+                }
+                tracing::info!(%venue_id, status = ?o.order_status, %why, "bybit: order resolved by query");
+            }
+            None => {
+                if let Some((run, id, _)) = self.earlier.remove(&venue_id) {
+                    self.settle(
+                        run,
+                        id,
+                        crate::domain::OrderStatus::Rejected,
+                        Decimal::ZERO,
+                        format!(
+                            "rejected at Bybit after the restart ({why}: Bybit has no such order)"
+                        ),
+                    );
+                    return;
+                }
+                if !counted {
+                    // A cancel answered, yet the order is not listed (older than the
+                    // recent closed orders Bybit keeps): the cancel stands refused.
+                    self.emit(VenueUpdate::CancelRejected {
+                        venue_id,
+                        ts: now,
+                        reason: "Bybit does not list the order".into(),
+                    });
+                    return;
+                }
+                self.alert(
+                    AlertLevel::Warn,
+                    format!("bybit: order {venue_id} ({why}): Bybit has no such order after its receive window; not placed"),
+                );
+                self.emit(VenueUpdate::Rejected {
+                    venue_id,
+                    ts: now,
+                    reason: format!("{why}: not placed (Bybit has no such order)"),
+                });
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: PrivateEvent) {
+        let now = wall();
+        match ev {
+            PrivateEvent::Orders(list) => {
+                for o in list {
+                    if o.order_link_id.is_empty() {
+                        continue;
+                    }
+                    self.symbol_of
+                        .insert(o.order_link_id.clone(), o.symbol.clone());
+                    match self.s.tracker.ids().owner(&o.order_link_id) {
+                        IdOwner::External => {
+                            if o.order_status.is_open() {
+                                self.note_external(&o.order_link_id, &o.symbol);
+                            } else {
+                                self.external_seen.remove(&o.order_link_id);
+                            }
+                        }
+                        IdOwner::EarlierRun { .. } => {
+                            self.settle_earlier(&o.order_link_id.clone(), &o, "order message")
+                        }
+                        IdOwner::ThisRun(_) => {
+                            let u = order_update(&o, now);
+                            self.emit(u);
+                        }
+                    }
+                }
+            }
+            PrivateEvent::Executions(list) => {
+                self.apply_execs(&list);
+            }
+            PrivateEvent::Positions(_) | PrivateEvent::Reply(_) | PrivateEvent::Other(_) => {}
+        }
+    }
+
+    /// Apply executions (stream, lists), each once; count the fills new to the tracker.
+    fn apply_execs(&mut self, list: &[Execution]) -> usize {
+        let now = wall();
+        let mut applied = 0;
+        for x in list {
+            if !x.is_trade() {
+                continue;
+            }
+            if !self.exec_seq.contains_key(&x.exec_id) {
+                self.next_seq += 1;
+                self.exec_seq.insert(x.exec_id.clone(), self.next_seq);
+                if self.reconciling {
+                    self.during_fetch.insert(x.exec_id.clone());
+                }
+                self.balances.record(TradeMove {
+                    symbol: x.symbol.clone(),
+                    trade_id: self.next_seq,
+                    buy: x.side == wire::Side::Buy,
+                    qty: x.exec_qty,
+                    price: x.exec_price,
+                    commission: x.exec_fee.unwrap_or_default(),
+                    commission_asset: x.fee_currency.clone(),
+                });
+            }
+            if let IdOwner::External = self.s.tracker.ids().owner(&x.order_link_id) {
+                continue;
+            }
+            let Some(u) = execution_update(self.s.category, x, &self.s.instruments, now) else {
+                continue;
+            };
+            if let VenueUpdate::Trade { key, .. } = &u
+                && self.s.tracker.knows_trade(*key)
+            {
+                continue;
+            }
+            applied += 1;
+            self.emit(u);
+        }
+        applied
+    }
+
+    /// An earlier run's order has ended at Bybit: write its end to the store.
+    fn settle_earlier(&mut self, venue_id: &str, o: &Order, why: &str) {
+        use crate::domain::OrderStatus as Ours;
+        let ours = match o.order_status {
+            OrderStatus::Filled => Ours::Filled,
+            OrderStatus::Cancelled
+            | OrderStatus::PartiallyFilledCanceled
+            | OrderStatus::Deactivated => Ours::Cancelled,
+            OrderStatus::Rejected => Ours::Rejected,
+            _ => return,
+        };
+        let Some((run, id, _)) = self.earlier.remove(venue_id) else {
+            return;
+        };
+        let note = format!("{} at Bybit after the restart ({why})", ours.as_str());
+        self.settle(run, id, ours, o.cum_exec_qty.unwrap_or_default(), note);
+    }
+
+    fn settle(
+        &self,
+        run: u64,
+        id: String,
+        status: crate::domain::OrderStatus,
+        filled: Decimal,
+        note: String,
+    ) {
+        tracing::info!(run, %id, status = status.as_str(), %filled, "bybit: an earlier run's order settled");
+        if let Some(settle) = self.s.settle.clone() {
+            tokio::task::spawn_blocking(move || settle(run, &id, status, filled, &note));
+        }
+    }
+
+    fn note_external(&mut self, venue_id: &str, symbol: &str) {
+        if self.external_seen.insert(venue_id.to_string()) {
+            self.alert(
+                AlertLevel::Info,
+                format!("bybit: external order {venue_id} on {symbol} (not placed by pit): shown, never touched"),
+            );
+        }
+    }
+
+    /// Ask Bybit for an order until it answers; with `sent_ms`, "no such order" counts
+    /// only once the request's receive window has passed.
+    fn resolve(&mut self, venue_id: String, symbol: String, sent_ms: Option<u64>, why: String) {
+        let rest = self.s.rest.clone();
+        let tx = self.internal.clone();
+        let category = self.s.category;
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(200);
+            loop {
+                let r = rest
+                    .idempotent(PATIENCE, || {
+                        rest.order_by_link_id(category, &symbol, &venue_id)
+                    })
+                    .await;
+                match r {
+                    Ok(Some(o)) => {
+                        let execs = order_execs(&rest, category, &symbol, &o).await;
+                        if let Some(execs) = execs {
+                            let _ = tx.send(Internal::Resolved {
+                                venue_id,
+                                order: Some(o),
+                                execs,
+                                why,
+                                counted: true,
+                            });
+                            return;
+                        }
+                    }
+                    Ok(None) => {
+                        let late = sent_ms.is_none_or(|s| {
+                            rest.server_now_ms() > s + rest.recv_window_ms() + 1000
+                        });
+                        if late {
+                            let _ = tx.send(Internal::Resolved {
+                                venue_id,
+                                order: None,
+                                execs: Vec::new(),
+                                why,
+                                counted: true,
+                            });
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%venue_id, error = %e, "bybit: order query failed; asking again")
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        });
+    }
+
+    fn start_reconcile(&mut self, reason: String) {
+        if self.reconciling {
+            self.reconcile_again = Some(reason);
+            return;
+        }
+        self.reconciling = true;
+        self.reconcile_reason = reason.clone();
+        self.set_reconciling(Some(reason.clone()));
+        self.spawn_fetch(reason, Duration::ZERO);
+    }
+
+    fn spawn_fetch(&mut self, reason: String, delay: Duration) {
+        self.during_fetch.clear();
+        let rest = self.s.rest.clone();
+        let tx = self.internal.clone();
+        let symbols = self.symbols();
+        let since = self.s.since_ms;
+        let need_assets = !self.balances.knows_assets();
+        let category = self.s.category;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let r = fetch_snapshot(&rest, category, &symbols, since, need_assets, reason).await;
+            let _ = tx.send(Internal::Reconciled(r.map(Box::new)));
+        });
+    }
+
+    fn finish_reconcile(&mut self, snap: Snapshot) {
+        let now = wall();
+        let mut notes = Vec::new();
+        let venue_open: BTreeSet<String> =
+            snap.open.iter().map(|o| o.order_link_id.clone()).collect();
+        for o in &snap.open {
+            self.symbol_of
+                .insert(o.order_link_id.clone(), o.symbol.clone());
+            match self.s.tracker.ids().owner(&o.order_link_id) {
+                IdOwner::ThisRun(_) => self.emit(VenueUpdate::Accepted {
+                    venue_id: o.order_link_id.clone(),
+                    ts: now,
+                }),
+                IdOwner::EarlierRun { run, .. } => {
+                    notes.push(format!(
+                        "order {} of run {run} was still open at Bybit: cancelling it",
+                        o.order_link_id
+                    ));
+                    self.on_request(ToVenue::Cancel {
+                        venue_id: o.order_link_id.clone(),
+                        symbol: o.symbol.clone(),
+                    });
+                }
+                IdOwner::External => self.note_external(&o.order_link_id, &o.symbol),
+            }
+        }
+        self.external_seen.retain(|v| venue_open.contains(v));
+        // Earlier runs' orders the store has open that Bybit does not list as open.
+        let ask: Vec<(String, String)> = self
+            .earlier
+            .iter()
+            .filter(|(v, _)| !self.earlier_asked.contains(*v) && !venue_open.contains(*v))
+            .map(|(v, (_, _, symbol))| (v.clone(), symbol.clone()))
+            .collect();
+        for (v, symbol) in ask {
+            self.earlier_asked.insert(v.clone());
+            notes.push(format!(
+                "order {v} was open at the restart, not now: asking Bybit for its end"
+            ));
+            self.unresolved += 1;
+            let now_ms = self.s.rest.server_now_ms();
+            self.resolve(v, symbol, Some(now_ms), "open at the restart".into());
+        }
+        // Fills seen by the stream while the lists were read and not in them: the wallet
+        // may or may not hold them.
+        let listed: BTreeSet<&str> = snap.execs.iter().map(|x| x.exec_id.as_str()).collect();
+        let unlisted = self
+            .during_fetch
+            .iter()
+            .any(|x| !listed.contains(x.as_str()));
+        let missed = self.apply_execs(&snap.execs);
+        if missed > 0 {
+            notes.push(format!(
+                "{missed} fill(s) missed while disconnected, applied once"
+            ));
+        }
+        // This run's orders the engine has open that Bybit does not: ask for each.
+        for v in self.s.tracker.open_orders() {
+            if !venue_open.contains(&v) && !self.in_flight.contains(&v) {
+                let symbol = self.symbol_of.get(&v).cloned().unwrap_or_else(|| {
+                    self.s
+                        .instruments
+                        .first()
+                        .map(|i| i.symbol.clone())
+                        .unwrap_or_default()
+                });
+                notes.push(format!(
+                    "order {v} is not open at Bybit: asking for its end"
+                ));
+                self.unresolved += 1;
+                self.resolve(v, symbol, None, "reconciliation".into());
+            }
+        }
+        if !snap.assets.is_empty() {
+            self.balances.set_assets(snap.assets.clone());
+        }
+        let mut balances_unread = None;
+        let mut balance_lines = None;
+        match (&snap.wallet, unlisted) {
+            (Some(wallet), false) if self.balances.knows_assets() => {
+                // Every fill recorded so far is held by the wallet: those learned before
+                // the fetch, and those during it, all listed before the wallet was read
+                // (else `unlisted`).
+                let marks: BTreeMap<String, u64> = self
+                    .symbols()
+                    .into_iter()
+                    .map(|s| (s, self.next_seq))
+                    .collect();
+                let lines = self.balances.compare(wallet, &marks);
+                for b in lines.iter().filter(|b| !b.agrees()) {
+                    notes.push(format!(
+                        "{}; new orders refused until the balances agree",
+                        balance_note(b)
+                    ));
+                }
+                balance_lines = Some(lines);
+            }
+            (Some(_), false) => balances_unread = Some("the symbols' coins are not known"),
+            _ => balances_unread = Some("fills came in while the wallet was read"),
+        }
+        if let Some(venue) = &snap.positions {
+            // Derivatives: the venue's positions are listed with the verdict; pit never
+            // trades to fix a difference (see `reconcile::compare_positions`).
+            for (sym, q) in venue {
+                tracing::info!(symbol = %sym, position = %q, "bybit: venue position");
+            }
+        }
+        let summary = if notes.is_empty() {
+            format!(
+                "{}: Bybit and the store agree ({} open order(s) of pit, {} external; {})",
+                snap.reason,
+                snap.open.len() - self.external_seen.len().min(snap.open.len()),
+                self.external_seen.len(),
+                match balances_unread {
+                    None => "balances agree".to_string(),
+                    Some(why) => format!("balances not compared this time: {why}"),
+                }
+            )
+        } else {
+            format!("{}: {}", snap.reason, notes.join("; "))
+        };
+        let level = if notes.is_empty() {
+            AlertLevel::Info
+        } else {
+            AlertLevel::Warn
+        };
+        self.alert(level, format!("bybit reconciliation ({summary})"));
+        if let Ok(mut h) = self.s.health.lock() {
+            h.last_reconcile = Some(summary);
+            h.last_reconcile_agrees = notes.is_empty();
+            h.reconciles += 1;
+            if let Some(lines) = balance_lines {
+                h.balances = lines;
+            }
+        }
+    }
+}
+
+/// Ask for one order and send what Bybit said (after a cancel: its end).
+async fn query_order(
+    rest: &Rest,
+    category: Category,
+    venue_id: String,
+    symbol: String,
+    why: &str,
+    tx: &UnboundedSender<Internal>,
+) {
+    let r = rest
+        .idempotent(PATIENCE, || {
+            rest.order_by_link_id(category, &symbol, &venue_id)
+        })
+        .await;
+    let (order, execs) = match r {
+        Ok(Some(o)) => {
+            let execs = order_execs(rest, category, &symbol, &o)
+                .await
+                .unwrap_or_default();
+            (Some(o), execs)
+        }
+        Ok(None) => (None, Vec::new()),
+        Err(e) => {
+            tracing::warn!(%venue_id, error = %e, "bybit: cannot ask for the order after a cancel; the stream will tell");
+            return;
+        }
+    };
+    let _ = tx.send(Internal::Resolved {
+        venue_id,
+        order,
+        execs,
+        why: why.to_string(),
+        counted: false,
+    });
+}
+
+/// The executions of an order that has some (none needed otherwise); `None`: not read.
+async fn order_execs(
+    rest: &Rest,
+    category: Category,
+    symbol: &str,
+    o: &Order,
+) -> Option<Vec<Execution>> {
+    if o.cum_exec_qty.unwrap_or_default() <= Decimal::ZERO {
+        return Some(Vec::new());
+    }
+    let since = o.created_time.map(|t| t.saturating_sub(1000));
+    match rest.executions(category, symbol, since, PATIENCE).await {
+        Ok(list) => Some(
+            list.into_iter()
+                .filter(|x| x.order_link_id == o.order_link_id)
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!(link_id = %o.order_link_id, error = %e, "bybit: an order's fills not read");
+            None
+        }
+    }
+}
+
+/// Open orders and fills since `since`, the wallet, the fills again (they must not have
+/// moved for the wallet to be compared), positions for derivatives.
+async fn fetch_snapshot(
+    rest: &Rest,
+    category: Category,
+    symbols: &[String],
+    since: Option<u64>,
+    need_assets: bool,
+    reason: String,
+) -> Result<Snapshot, String> {
+    let mut assets = BTreeMap::new();
+    if need_assets && category == Category::Spot {
+        for s in symbols {
+            let i = rest
+                .instrument(category, s)
+                .await
+                .map_err(|e| format!("instrument {s}: {e}"))?;
+            if !i.base_coin.is_empty() && !i.quote_coin.is_empty() {
+                assets.insert(s.clone(), (i.base_coin, i.quote_coin));
+            }
+        }
+    }
+    let mut open = Vec::new();
+    let mut execs = Vec::new();
+    for s in symbols {
+        open.extend(
+            rest.open_orders(category, s, PATIENCE)
+                .await
+                .map_err(|e| format!("open orders of {s}: {e}"))?,
+        );
+        execs.extend(
+            rest.executions(category, s, since, PATIENCE)
+                .await
+                .map_err(|e| format!("fills of {s}: {e}"))?,
+        );
+    }
+    let wallet = rest
+        .wallet(PATIENCE)
+        .await
+        .map_err(|e| format!("wallet: {e}"))?;
+    let mut after = Vec::new();
+    for s in symbols {
+        after.extend(
+            rest.executions(category, s, since, PATIENCE)
+                .await
+                .map_err(|e| format!("fills of {s}: {e}"))?,
+        );
+    }
+    let before: BTreeSet<&str> = execs.iter().map(|x| x.exec_id.as_str()).collect();
+    let moved = after.iter().any(|x| !before.contains(x.exec_id.as_str()));
+    let wallet = (!moved).then(|| {
+        wallet
+            .iter()
+            .flat_map(|a| a.coin.iter())
+            .map(|c| (c.coin.clone(), c.wallet_balance.unwrap_or_default()))
+            .collect()
+    });
+    let positions = if category.has_positions() {
+        let mut list = Vec::new();
+        for s in symbols {
+            list.extend(
+                rest.positions(category, s, PATIENCE)
+                    .await
+                    .map_err(|e| format!("positions of {s}: {e}"))?,
+            );
+        }
+        Some(super::updates::venue_positions(&list))
+    } else {
+        None
+    };
+    Ok(Snapshot {
+        open,
+        execs,
+        wallet,
+        assets,
+        positions,
+        reason,
+    })
+}
+
+/// The "Place Order" body of an engine order: `Limit` with `GTC`, `IOC` or `PostOnly`
+/// (the venue's native post-only), `Market` without a price; spot market orders by base
+/// coin (`marketUnit`), so `qty` means the same everywhere; one-way mode on linear.
+#[allow(clippy::too_many_arguments)]
+pub fn create_order(
+    category: Category,
+    symbol: &str,
+    venue_id: &str,
+    side: Side,
+    kind: OrderKind,
+    tif: TimeInForce,
+    price: Option<Decimal>,
+    qty: Decimal,
+) -> CreateOrder {
+    let (order_type, time_in_force) = match (kind, tif) {
+        (OrderKind::Market, _) => (wire::OrderType::Market, None),
+        (OrderKind::Limit, TimeInForce::PostOnly) => {
+            (wire::OrderType::Limit, Some(wire::TimeInForce::PostOnly))
+        }
+        (OrderKind::Limit, TimeInForce::Ioc) => {
+            (wire::OrderType::Limit, Some(wire::TimeInForce::Ioc))
+        }
+        (OrderKind::Limit, _) => (wire::OrderType::Limit, Some(wire::TimeInForce::Gtc)),
+    };
+    let market = kind == OrderKind::Market;
+    CreateOrder {
+        category,
+        symbol: symbol.to_string(),
+        side: match side {
+            Side::Buy => wire::Side::Buy,
+            Side::Sell => wire::Side::Sell,
+        },
+        order_type,
+        qty: qty.normalize(),
+        price: if market {
+            None
+        } else {
+            price.map(|p| p.normalize())
+        },
+        time_in_force,
+        order_link_id: venue_id.to_string(),
+        reduce_only: None,
+        market_unit: (market && category == Category::Spot).then(|| "baseCoin".to_string()),
+        position_idx: category.has_positions().then_some(0),
+    }
+}
+
+async fn wait_durable(d: &AtomicU64, barrier: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.load(std::sync::atomic::Ordering::Acquire) < barrier {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    true
+}
+
+fn wall() -> Timestamp {
+    crate::engine::clock::Clock::now(&crate::engine::clock::WallClock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn engine_orders_become_bybit_orders_as_documented() {
+        let o = create_order(
+            Category::Spot,
+            "BTCUSDT",
+            "p3-S1-7",
+            Side::Buy,
+            OrderKind::Limit,
+            TimeInForce::PostOnly,
+            Some(dec!(60000.10)),
+            dec!(0.00100),
+        );
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.001","price":"60000.1","timeInForce":"PostOnly","orderLinkId":"p3-S1-7"}"#
+        );
+        let m = create_order(
+            Category::Spot,
+            "BTCUSDT",
+            "p3-X-1",
+            Side::Sell,
+            OrderKind::Market,
+            TimeInForce::Ioc,
+            Some(dec!(59990)),
+            dec!(0.002),
+        );
+        let j = serde_json::to_string(&m).unwrap();
+        assert!(
+            j.contains(r#""orderType":"Market""#)
+                && !j.contains("price")
+                && !j.contains("timeInForce")
+                && j.contains(r#""marketUnit":"baseCoin""#),
+            "{j}"
+        );
+        let l = create_order(
+            Category::Linear,
+            "BTCUSDT",
+            "p3-S2-1",
+            Side::Sell,
+            OrderKind::Limit,
+            TimeInForce::Ioc,
+            Some(dec!(59990)),
+            dec!(0.002),
+        );
+        let j = serde_json::to_string(&l).unwrap();
+        assert!(
+            j.contains(r#""timeInForce":"IOC""#)
+                && j.contains(r#""positionIdx":0"#)
+                && !j.contains("marketUnit"),
+            "{j}"
+        );
+    }
+}

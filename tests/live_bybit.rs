@@ -1,0 +1,630 @@
+//! The live Bybit v5 path end to end: the real `pit emulate bybit` and the real
+//! `pit run --headless --live` pointed at it (`[live.bybit]` endpoints, an owner-only key
+//! file with a known fake secret), never the internet. What a trader would check: the
+//! strategies' orders reach the venue and their fills come back; `pit status` agrees with
+//! the venue's account and shows the dead-man switch armed; `pit kill` leaves nothing
+//! open at the venue; a `kill -9` mid-trading restarts HALTED and reconciles with no lost
+//! or doubled fill; a lost answer is resolved by asking (the log says so) with no fill lost
+//! or doubled (that the order is never re-sent is the REST client's rule, checked with an
+//! exact order count in `tests/emulate_bybit.rs`: the emulator refuses a reused
+//! `orderLinkId`, which would hide a re-send here); the secret is nowhere on disk or in any
+//! message. Modelled on `tests/live_binance.rs`.
+
+mod run_dir;
+
+use run_dir::{logs, wait};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+const API_KEY: &str = "liveTestKey0000000000000000000000000000000000000000000000000042";
+/// A fake secret nobody else would write: grepped for everywhere after the runs.
+const SECRET: &str = "S3cr3t-liveTest-4f1c9a7e-NEVER-ON-DISK";
+
+#[path = "common/emulator.rs"]
+mod emulator;
+use emulator::{Emulator, pit};
+
+impl Emulator {
+    /// `pit emulate bybit` on an ephemeral port, with this file's key and `extra`.
+    fn started(extra: &[&str]) -> Emulator {
+        Emulator::start_venue("bybit", API_KEY, SECRET, extra)
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into()
+    }
+
+    /// `GET /emulator/state`: balances, orders, trades, faults.
+    fn state(&self) -> Value {
+        let mut r = Self::agent()
+            .get(format!("{}/emulator/state", self.base))
+            .call()
+            .expect("emulator state");
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    /// Inject faults at run time (`POST /emulator/faults`).
+    fn faults(&self, spec: &str) {
+        let r = Self::agent()
+            .post(format!("{}/emulator/faults", self.base))
+            .send(spec)
+            .expect("post faults");
+        assert_eq!(r.status(), 200, "faults {spec}");
+    }
+
+    fn open_orders(&self) -> Vec<Value> {
+        orders(&self.state())
+            .into_iter()
+            .filter(|o| matches!(o["status"].as_str(), Some("NEW" | "PARTIALLY_FILLED")))
+            .collect()
+    }
+}
+
+fn orders(state: &Value) -> Vec<Value> {
+    state["orders"].as_array().cloned().unwrap_or_default()
+}
+
+fn trades(state: &Value) -> Vec<Value> {
+    state["trades"].as_array().cloned().unwrap_or_default()
+}
+
+fn dec(v: &Value) -> Decimal {
+    match v {
+        Value::String(s) => Decimal::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}")),
+        Value::Number(n) => Decimal::from_str(&n.to_string()).unwrap(),
+        _ => panic!("not a decimal: {v}"),
+    }
+}
+
+/// The account's net BTC bought by pit's orders, from the venue's own trade list.
+fn venue_net_btc(state: &Value) -> Decimal {
+    trades(state)
+        .iter()
+        .map(|t| {
+            let q = dec(&t["qty"]);
+            if t["isBuyer"].as_bool().unwrap() {
+                q
+            } else {
+                -q
+            }
+        })
+        .sum()
+}
+
+/// A test folder: config pointing every endpoint at the emulator, the strategies on
+/// BTCUSDT, and the owner-only key file.
+fn folder(emu: &Emulator, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("bybit.keys");
+    std::fs::write(
+        &keys,
+        format!("api_key = \"{API_KEY}\"\nsecret = \"{SECRET}\"\n"),
+    )
+    .unwrap();
+    set_mode(&keys, 0o600);
+    let a = &emu.addr;
+    let config = format!(
+        r#"venue = "bybit"
+record = true
+[[instruments]]
+symbol = "BTCUSDT"
+tick_size = 0.1
+lot_size = 0.001
+[strategies.market_maker]
+enabled = true
+symbol = "BTCUSDT"
+size = 0.001
+min_requote_ms = 200
+[strategies.imbalance]
+enabled = true
+symbol = "BTCUSDT"
+size = 0.001
+min_interval_ms = 500
+[strategies.vwap_revert]
+symbol = "BTCUSDT"
+[strategies.orb]
+symbol = "BTCUSDT"
+[log]
+level = "debug"
+[live]
+category = "spot"
+[live.bybit]
+mode = "live"
+rest_url = "http://{a}"
+ws_private_url = "ws://{a}/v5/private"
+key_file = "{keys}"
+request_timeout_ms = 1500
+{extra}
+"#,
+        keys = keys.display()
+    );
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    dir
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A live headless run in `dir`.
+struct Run {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Run {
+    fn start(dir: &Path) -> Run {
+        let child = pit()
+            .current_dir(dir)
+            .args(["run", "--headless", "--live", "--json"])
+            .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+            .env("XDG_DATA_HOME", dir.join("xdg-data"))
+            .stdout(std::fs::File::create(dir.join("run.out")).unwrap())
+            .stderr(std::fs::File::create(dir.join("run.err")).unwrap())
+            .spawn()
+            .expect("pit run starts");
+        Run {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// `pit status --json`, once the run answers.
+    fn status(&self) -> Value {
+        let mut last = String::new();
+        for _ in 0..500 {
+            let out = pit()
+                .current_dir(&self.dir)
+                .args(["status", "--json"])
+                .output()
+                .unwrap();
+            if out.status.success()
+                && let Ok(v) = serde_json::from_slice::<Value>(&out.stdout)
+            {
+                return v;
+            }
+            last = format!(
+                "{} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if let Ok(Some(st)) = self.child_status() {
+                panic!("pit run ended ({st}): {}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no status: {last}; {}", self.stderr());
+    }
+
+    fn child_status(&self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        // `try_wait` needs `&mut`; a zero-signal probe does not reap.
+        let alive = unsafe { libc::kill(self.child.id() as i32, 0) } == 0;
+        Ok(if alive {
+            None
+        } else {
+            Some(std::process::ExitStatus::default())
+        })
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("run.err")).unwrap_or_default()
+    }
+
+    /// Wait for the start's reconciliation to end (new orders allowed again).
+    fn reconciled(&self) -> Value {
+        let mut s = Value::Null;
+        wait(
+            "the start's reconciliation",
+            Duration::from_secs(30),
+            || {
+                s = self.status();
+                s["exec"]["reconciling"].is_null() && s["exec"]["last_reconcile"].is_string()
+            },
+        );
+        s
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM: a clean stop (cancels on exit); the JSON summary.
+    fn stop(mut self) -> Value {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let st = self.child.wait().unwrap();
+        let out = std::fs::read_to_string(self.dir.join("run.out")).unwrap();
+        let last = out.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+        serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("{e}: exit {st:?}; stdout {out}; stderr {}", self.stderr()))
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `pit kill --json`: the last JSON reply and the exit code.
+fn pit_kill(dir: &Path) -> (Value, Option<i32>) {
+    let out = pit()
+        .current_dir(dir)
+        .args([
+            "kill",
+            "--json",
+            "--timeout",
+            "10s",
+            "--reason",
+            "test kill",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let last = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .unwrap_or_else(|| panic!("no JSON from pit kill: {text}"));
+    (last, out.status.code())
+}
+
+fn pit_cmd(dir: &Path, args: &[&str]) -> (Value, Option<i32>) {
+    let out = pit().current_dir(dir).args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .unwrap_or(Value::Null);
+    (v, out.status.code())
+}
+
+fn position(status: &Value, symbol: &str) -> Decimal {
+    status["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["symbol"] == symbol)
+        .map_or(Decimal::ZERO, |p| dec(&p["qty"]))
+}
+
+/// Wait until the venue has seen at least `n` of pit's trades.
+fn wait_trades(emu: &Emulator, n: usize, limit: Duration) {
+    wait(&format!("{n} trades at the venue"), limit, || {
+        trades(&emu.state()).len() >= n
+    });
+}
+
+/// The store's fills and orders, read after the run (CSV export).
+fn exported(dir: &Path, what: &str) -> Vec<BTreeMap<String, String>> {
+    let out = pit()
+        .current_dir(dir)
+        .args(["export", &format!("--{what}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pit export {what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    lines
+        .map(|l| {
+            head.iter()
+                .cloned()
+                .zip(l.split(',').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// Every file under `dir` (data, logs, recordings, the store, the outputs) searched for
+/// the secret, as bytes.
+fn assert_secret_nowhere(dir: &Path) {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    let needles: Vec<&[u8]> = vec![SECRET.as_bytes(), &SECRET.as_bytes()[..16]];
+    let mut searched = 0;
+    for f in files {
+        if f.file_name()
+            .is_some_and(|n| n == "bybit.keys" || n == "config.toml")
+        {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        searched += 1;
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == *n),
+                "the secret is in {}",
+                f.display()
+            );
+        }
+    }
+    assert!(searched >= 3, "only {searched} files searched");
+}
+
+/// Wait until no order of pit's is open at the venue.
+fn wait_nothing_open(emu: &Emulator, what: &str) {
+    wait(what, Duration::from_secs(30), || {
+        emu.open_orders().is_empty()
+    });
+}
+
+#[test]
+fn a_live_run_trades_on_bybit_agrees_with_it_and_pit_kill_cancels_there() {
+    let emu = Emulator::started(&[]);
+    let dir = folder(&emu, "");
+    let run = Run::start(dir.path());
+    let s = run.reconciled();
+    assert_eq!(s["trading_state"], "ACTIVE", "{s}");
+    assert_eq!(s["exec"]["venue"], "bybit", "{s}");
+    assert_eq!(s["exec"]["network"], "TESTNET");
+    wait("connected, DCP armed", Duration::from_secs(20), || {
+        let s = run.status();
+        s["exec"]["connection"] == "connected" && s["exec"]["dead_man"] == "dead-man 10s armed"
+    });
+    let dcp = emu.state()["bybit_dcp"].clone();
+    assert!(
+        dcp.as_object()
+            .unwrap()
+            .iter()
+            .any(|(k, v)| k.ends_with("/dcp.spot") && v["time_window"] == 10 && v["alive"] == 1),
+        "{dcp}"
+    );
+    // `pit status` (text) says it too.
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dead-man 10s armed"), "{text}");
+
+    wait_trades(&emu, 4, Duration::from_secs(60));
+    let st = emu.state();
+    let ids: Vec<String> = orders(&st)
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.iter().all(|i| i.starts_with("p1-S")), "{ids:?}");
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no client id twice");
+
+    wait(
+        "an order resting at the venue",
+        Duration::from_secs(30),
+        || !emu.open_orders().is_empty(),
+    );
+    let (k, code) = pit_kill(dir.path());
+    assert_eq!(code, Some(0), "{k}");
+    assert_eq!(k["outcome"], "ok", "{k}");
+    assert_eq!(k["gate_open"], false, "{k}");
+    assert!(
+        k["unresolved"].as_array().unwrap().is_empty(),
+        "every cancel resolved by the venue: {k}"
+    );
+    wait_nothing_open(&emu, "nothing open at Bybit after the kill");
+
+    std::thread::sleep(Duration::from_millis(500));
+    let n_orders = orders(&emu.state()).len();
+    let st = emu.state();
+    let mut s = run.status();
+    wait(
+        "pit's fills = the venue's trades",
+        Duration::from_secs(15),
+        || {
+            s = run.status();
+            s["fills"].as_u64().unwrap() as usize == trades(&st).len()
+        },
+    );
+    assert_eq!(s["trading_state"], "HALTED");
+    assert!(s["open_orders"].as_array().unwrap().is_empty(), "{s}");
+    assert_eq!(
+        orders(&emu.state()).len(),
+        n_orders,
+        "no order after the kill"
+    );
+    assert_eq!(
+        position(&s, "BTCUSDT"),
+        venue_net_btc(&st),
+        "pit's position is the venue's net traded BTC"
+    );
+    let venue_fees: Decimal = trades(&st)
+        .iter()
+        .map(|t| {
+            let c = dec(&t["commission"]);
+            if t["commissionAsset"] == "BTC" {
+                c * dec(&t["price"])
+            } else {
+                c
+            }
+        })
+        .sum();
+    assert_eq!(dec(&s["pnl"]["fees"]), venue_fees, "{s}");
+    let summary = run.stop();
+    assert_eq!(summary["open_orders_left"], 0, "{summary}");
+    assert_secret_nowhere(dir.path());
+}
+
+#[test]
+fn kill_9_mid_trading_restarts_halted_and_reconciles_nothing_lost_nothing_doubled() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let emu = Emulator::started(&[]);
+    let dir = folder(&emu, "");
+    let rounds = 4;
+    for round in 0..rounds {
+        let run = Run::start(dir.path());
+        let s = run.reconciled();
+        if round > 0 {
+            assert_eq!(s["trading_state"], "HALTED", "round {round}: {s}");
+            wait_nothing_open(&emu, "earlier runs' orders closed at the venue");
+            let (r, code) = pit_cmd(dir.path(), &["rearm", "--yes", "--json"]);
+            assert_eq!(code, Some(0), "rearm: {r}");
+        }
+        let before = orders(&emu.state()).len();
+        wait(
+            "this run's orders at the venue",
+            Duration::from_secs(60),
+            || orders(&emu.state()).len() > before,
+        );
+        if round == 0 {
+            wait_trades(&emu, 2, Duration::from_secs(60));
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
+        run.kill9();
+    }
+    let run = Run::start(dir.path());
+    let s = run.reconciled();
+    assert_eq!(s["trading_state"], "HALTED");
+    wait_nothing_open(&emu, "every order closed at the venue");
+    let st = emu.state();
+    let mut s = s;
+    wait(
+        "pit's position = the venue's",
+        Duration::from_secs(15),
+        || {
+            s = run.status();
+            position(&s, "BTCUSDT") == venue_net_btc(&st)
+        },
+    );
+    wait("nothing unresolved", Duration::from_secs(20), || {
+        run.status()["exec"]["unresolved"] == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let summary = run.stop();
+    assert_eq!(summary["open_orders_left"], 0, "{summary}");
+
+    let fills = exported(dir.path(), "fills");
+    let venue_trades = trades(&emu.state());
+    assert!(venue_trades.len() >= 2);
+    assert_eq!(
+        fills.len(),
+        venue_trades.len(),
+        "one stored fill per venue trade"
+    );
+    let keys: BTreeSet<&String> = fills.iter().map(|f| &f["seq"]).collect();
+    assert_eq!(keys.len(), fills.len(), "no trade stored twice");
+    let venue_orders = orders(&emu.state());
+    let ids: Vec<String> = venue_orders
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "no client order id twice at the venue"
+    );
+    let stored_orders = exported(dir.path(), "orders");
+    let stored: BTreeMap<String, &BTreeMap<String, String>> = stored_orders
+        .iter()
+        .map(|o| (format!("p{}-{}", o["run"], o["client_id"]), o))
+        .collect();
+    let mut wrong = Vec::new();
+    for o in &venue_orders {
+        let id = o["clientOrderId"].as_str().unwrap();
+        let Some(row) = stored.get(id) else {
+            wrong.push(format!("{id}: at the venue, never stored"));
+            continue;
+        };
+        let executed = dec(&o["executedQty"]);
+        let filled = Decimal::from_str(&row["filled"]).unwrap();
+        if filled != executed || (o["status"] == "FILLED" && row["status"] != "FILLED") {
+            wrong.push(format!(
+                "{id}: venue {} {executed}, store {} {filled} ({})",
+                o["status"], row["status"], row["reason"]
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "store and venue disagree: {wrong:#?}");
+    assert_secret_nowhere(dir.path());
+}
+
+#[test]
+fn a_lost_answer_is_resolved_by_asking_with_no_fill_lost_or_doubled() {
+    let emu = Emulator::started(&[]);
+    let dir = folder(&emu, "");
+    let run = Run::start(dir.path());
+    run.reconciled();
+    let before = orders(&emu.state()).len();
+    wait("orders at the venue", Duration::from_secs(60), || {
+        orders(&emu.state()).len() > before
+    });
+    emu.faults("lose-response=2");
+    wait("the lost answers used", Duration::from_secs(60), || {
+        emu.state()["faults"]["lose_response"]
+            .as_u64()
+            .is_none_or(|n| n == 0)
+    });
+    wait_trades(&emu, 2, Duration::from_secs(60));
+    wait("nothing unresolved", Duration::from_secs(30), || {
+        run.status()["exec"]["unresolved"] == 0
+    });
+    let (k, code) = pit_kill(dir.path());
+    assert_eq!(code, Some(0), "{k}");
+    wait_nothing_open(&emu, "nothing open after the kill");
+    let st = emu.state();
+    let ids: Vec<String> = orders(&st)
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "one venue order per client id: {ids:?}"
+    );
+    let mut s = run.status();
+    wait(
+        "pit's fills = the venue's trades",
+        Duration::from_secs(15),
+        || {
+            s = run.status();
+            s["fills"].as_u64().unwrap() as usize == trades(&st).len()
+        },
+    );
+    assert_eq!(position(&s, "BTCUSDT"), venue_net_btc(&st));
+    let log = logs(dir.path());
+    assert!(
+        log.contains("the answer was lost") || log.contains("outcome unknown"),
+        "a lost answer was met"
+    );
+    run.stop();
+    assert_secret_nowhere(dir.path());
+}
