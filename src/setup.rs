@@ -628,6 +628,9 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
         "bybit" => cfg.live.bybit.wants_live(),
         _ => false,
     };
+    if wants && live_flag && cfg.venue == "bybit" {
+        bybit_rehearsal_only(cfg)?;
+    }
     match (wants, live_flag) {
         (true, true) => Ok(true),
         (false, true) => anyhow::bail!(
@@ -643,6 +646,47 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
         }
         (false, false) => Ok(false),
     }
+}
+
+/// Bybit live trading runs against `pit emulate bybit` only (a REST and private-stream
+/// address on this machine), spot only: the review of its first version found gaps that
+/// can lose money on Bybit itself (a spot buy's fee taken in the base coin leaves every
+/// full exit larger than the wallet; a fill arriving after its order closed books no
+/// owner; an order not found by its link id is taken as never placed though Bybit can
+/// still show it; no reduce-only flag on linear). Until those are fixed (issue 12) Bybit's
+/// own hosts, testnet included, are refused with this reason.
+fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
+    let b = &cfg.live.bybit;
+    if cfg.live.category != "spot" {
+        anyhow::bail!(
+            "--live on Bybit trades spot only for now ([live] category is \"{}\"): pit sends no reduce-only flag and does not compare derivatives positions yet",
+            cfg.live.category
+        );
+    }
+    let (rest, ws) = b.endpoints();
+    let local = |url: &str| {
+        let host = url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', '?'])
+            .next()
+            .unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+    };
+    if !local(&rest) || !local(&ws) {
+        anyhow::bail!(
+            "--live on Bybit runs against `pit emulate bybit` on this machine only for now ([live.bybit] rest_url and ws_private_url on 127.0.0.1 or localhost; they point at {rest} and {ws}): known gaps can lose money on Bybit itself (a spot buy's fee taken in the coin bought, a fill arriving after its order closed, an order not found taken as never placed); see issue 12"
+        );
+    }
+    Ok(())
 }
 
 /// A live run's market data comes from the network it trades on (testnet streams with

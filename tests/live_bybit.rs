@@ -628,3 +628,43 @@ fn a_lost_answer_is_resolved_by_asking_with_no_fill_lost_or_doubled() {
     run.stop();
     assert_secret_nowhere(dir.path());
 }
+
+/// Until issue 12's review findings are fixed, `--live` on Bybit runs against the
+/// emulator on this machine only: Bybit's own hosts (testnet included) and derivatives
+/// are refused before anything connects, with the reason.
+#[test]
+fn live_on_bybit_is_refused_outside_the_emulator_and_for_derivatives() {
+    for (extra, want) in [
+        ("[live]\ncategory = \"spot\"\n", "pit emulate bybit"),
+        (
+            "[live]\ncategory = \"spot\"\n[live.bybit]\nmode = \"live\"\nrest_url = \"https://api-testnet.bybit.com\"\nws_private_url = \"ws://127.0.0.1:1/v5/private\"\n",
+            "pit emulate bybit",
+        ),
+        ("[live]\ncategory = \"linear\"\n", "spot only"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let live = if extra.contains("[live.bybit]") {
+            ""
+        } else {
+            "[live.bybit]\nmode = \"live\"\n"
+        };
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!(
+                "venue = \"bybit\"\n[[instruments]]\nsymbol = \"BTCUSDT\"\ntick_size = 0.1\nlot_size = 0.001\n{}{extra}{live}",
+                ["market_maker", "imbalance", "vwap_revert", "orb"]
+                    .map(|s| format!("[strategies.{s}]\nsymbol = \"BTCUSDT\"\n"))
+                    .concat()
+            ),
+        )
+        .unwrap();
+        let out = pit()
+            .current_dir(dir.path())
+            .args(["run", "--headless", "--live", "--for", "1s"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(want), "{extra}: {err}");
+    }
+}
