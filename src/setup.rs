@@ -730,8 +730,12 @@ pub fn live_exec(
     })?;
     tracing::info!(keys = ?keys, testnet = s.testnet, "binance: live trading");
     let instruments = cfg.instrument_list();
-    let (known, last_trade) =
-        live_trades_seen(&persisted.store, &instruments, &persisted.at_venue)?;
+    let (known, last_trade) = live_trades_seen(
+        &persisted.store,
+        "binance",
+        &instruments,
+        &persisted.at_venue,
+    )?;
     let started = trade::start(
         s,
         trade::LiveStart {
@@ -793,24 +797,20 @@ fn live_exec_bybit(
         crate::venue::live::keys::load("bybit", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
     tracing::info!(keys = ?keys, testnet = s.testnet, "bybit: live trading");
     let instruments = cfg.instrument_list();
-    let live_runs: std::collections::BTreeSet<u64> = persisted
-        .store
-        .runs()?
-        .into_iter()
-        .filter(|r| r.mode.ends_with(LIVE_MODE))
-        .map(|r| r.id)
-        .collect();
+    let live_runs = venue_live_runs(&persisted.store, "bybit")?;
+    // Keys taken again by symbol (see `live_trades_seen`): a reordered [[instruments]]
+    // cannot make a stored trade look new.
     let known = persisted
         .store
         .fills()?
         .into_iter()
-        .filter(|f| {
-            live_runs.contains(&f.run)
-                && instruments
-                    .iter()
-                    .any(|i| i.symbol == f.symbol && f.seq % 256 == u64::from(i.id.0 & 0xff))
+        .filter(|f| live_runs.contains(&f.run))
+        .filter_map(|f| {
+            instruments
+                .iter()
+                .find(|i| i.symbol == f.symbol)
+                .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
         })
-        .map(|f| f.seq)
         .collect();
     let started = trade::start(
         s,
@@ -849,6 +849,7 @@ fn live_exec_bybit(
 #[allow(clippy::type_complexity)]
 pub fn live_trades_seen(
     store: &crate::store::Store,
+    venue: &str,
     instruments: &[crate::domain::Instrument],
     at_venue: &[(u64, String, String)],
 ) -> Result<
@@ -859,39 +860,52 @@ pub fn live_trades_seen(
     crate::store::StoreError,
 > {
     use crate::venue::live::tracker::trade_seq;
-    let live_runs: std::collections::BTreeSet<u64> = store
-        .runs()?
-        .into_iter()
-        .filter(|r| r.mode.ends_with(LIVE_MODE))
-        .map(|r| r.id)
-        .collect();
-    let ours = |symbol: &str, seq: u64| {
-        instruments
-            .iter()
-            .find(|i| i.symbol == symbol)
-            .filter(|i| seq % 256 == u64::from(i.id.0 & 0xff))
-    };
-    let mut newest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let live_runs = venue_live_runs(store, venue)?;
+    // A stored key is the venue's trade number times 256 plus the instrument's place in
+    // the config *of its run*: taken again by symbol, so a reordered [[instruments]]
+    // cannot make a stored trade look new (it would be applied twice).
+    let ours = |symbol: &str| instruments.iter().find(|i| i.symbol == symbol);
+    let mut newest: std::collections::BTreeMap<String, (u64, crate::domain::InstrumentId)> =
+        std::collections::BTreeMap::new();
     for (run, symbol, seq) in store.last_fills()? {
-        let Some(inst) = ours(&symbol, seq).filter(|_| live_runs.contains(&run)) else {
+        let Some(inst) = ours(&symbol).filter(|_| live_runs.contains(&run)) else {
             continue;
         };
-        debug_assert_eq!(trade_seq(seq / 256, inst.id), seq);
-        let e = newest.entry(symbol).or_insert(0);
-        *e = seq.max(*e);
+        let e = newest.entry(symbol).or_insert((0, inst.id));
+        e.0 = e.0.max(seq / 256);
     }
-    let mut known: std::collections::BTreeSet<u64> = newest.values().copied().collect();
+    let mut known: std::collections::BTreeSet<u64> = newest
+        .values()
+        .map(|&(trade, id)| trade_seq(trade, id))
+        .collect();
     let left_open: Vec<(u64, String)> = at_venue
         .iter()
         .map(|(run, id, _)| (*run, id.clone()))
         .collect();
     for f in store.fills_of_orders(&left_open)? {
-        if live_runs.contains(&f.run) && ours(&f.symbol, f.seq).is_some() {
-            known.insert(f.seq);
+        if live_runs.contains(&f.run)
+            && let Some(inst) = ours(&f.symbol)
+        {
+            known.insert(trade_seq(f.seq / 256, inst.id));
         }
     }
-    let last_trade = newest.into_iter().map(|(s, seq)| (s, seq / 256)).collect();
+    let last_trade = newest.into_iter().map(|(s, (t, _))| (s, t)).collect();
     Ok((known, last_trade))
+}
+
+/// The live runs of `venue` in the store (their mode is `"<venue>/… live"`): another
+/// venue's trade numbers mean nothing here.
+fn venue_live_runs(
+    store: &crate::store::Store,
+    venue: &str,
+) -> Result<std::collections::BTreeSet<u64>, crate::store::StoreError> {
+    let prefix = format!("{venue}/");
+    Ok(store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.mode.starts_with(&prefix) && r.mode.ends_with(LIVE_MODE))
+        .map(|r| r.id)
+        .collect())
 }
 
 /// Asks a live venue's connection task to reconcile now (`pit reconcile` through the

@@ -1076,8 +1076,10 @@ fn a_live_restart_knows_the_stored_trades_of_orders_left_open_at_the_venue() {
         trip: None,
     };
     w.commit(&[fill(100, "A"), fill(105, "B")]).unwrap();
+    drop(w);
     let at_venue = vec![(run, "A".to_string(), "BTC-USD".to_string())];
-    let (known, last) = pit::setup::live_trades_seen(&store, &instruments, &at_venue).unwrap();
+    let (known, last) =
+        pit::setup::live_trades_seen(&store, "binance", &instruments, &at_venue).unwrap();
     let want: BTreeSet<u64> = [100, 105]
         .iter()
         .map(|&t| trade_seq(t, InstrumentId(0)))
@@ -1085,8 +1087,44 @@ fn a_live_restart_knows_the_stored_trades_of_orders_left_open_at_the_venue() {
     assert_eq!(known, want);
     assert_eq!(last.get("BTC-USD"), Some(&105));
     // With nothing left open, only the newest trade can come back.
-    let (known, _) = pit::setup::live_trades_seen(&store, &instruments, &[]).unwrap();
+    let (known, _) = pit::setup::live_trades_seen(&store, "binance", &instruments, &[]).unwrap();
     assert_eq!(known.len(), 1);
+
+    // [[instruments]] reordered since: BTC-USD is the second now. The stored trades are
+    // known under the new place (else the venue's listing would apply them again).
+    let mut moved = cfg.clone();
+    moved.instruments.reverse();
+    let reordered = moved.instrument_list();
+    let btc = reordered.iter().find(|i| i.symbol == "BTC-USD").unwrap().id;
+    assert_ne!(btc, InstrumentId(0));
+    let (known, last) =
+        pit::setup::live_trades_seen(&store, "binance", &reordered, &at_venue).unwrap();
+    let want: BTreeSet<u64> = [100, 105].iter().map(|&t| trade_seq(t, btc)).collect();
+    assert_eq!(known, want);
+    assert_eq!(last.get("BTC-USD"), Some(&105));
+
+    // Another venue's live run on the same symbol: its numbers mean nothing to Binance.
+    let other = store
+        .begin_run(RunRow {
+            id: 0,
+            started: "2026-01-02T00:00:00Z".into(),
+            engine_start: Timestamp::from_millis(1_767_312_000_000),
+            mode: format!("bybit/live headless{}", pit::setup::LIVE_MODE),
+            version: "test".into(),
+            seed: 0,
+            config: String::new(),
+            pid: 1,
+        })
+        .unwrap();
+    let mut w = writer(&store, other, &cfg);
+    w.commit(&[fill(1 << 40, "C")]).unwrap();
+    drop(w);
+    let (_, last) = pit::setup::live_trades_seen(&store, "binance", &instruments, &[]).unwrap();
+    assert_eq!(
+        last.get("BTC-USD"),
+        Some(&105),
+        "Bybit's fill is not Binance's newest"
+    );
 }
 
 /// A store writer for run `run` with `cfg`'s instruments and day boundary, committing in
