@@ -455,13 +455,9 @@ impl Engine {
 
     /// The parent is done: its schedule ran out or it filled. Says how much was done.
     fn end_algo(&mut self, id: u64, out: &mut Vec<Effect>) {
-        let Some(a) = self.groups.algos.remove(&id) else {
+        let Some(a) = self.remove_algo(id, out) else {
             return;
         };
-        out.push(Effect::Algo { id, algo: None });
-        for c in &a.children {
-            self.cancel_if_working(c, out);
-        }
         let inst = &self.instruments[a.instrument.index()];
         let text = format!(
             "algo {} {} done: {} of {} {} filled{}",
@@ -484,15 +480,21 @@ impl Engine {
         self.alert(level, "algo", text, out);
     }
 
-    /// Stop a parent now: its children are cancelled, no more slices.
-    pub(super) fn drop_algo(&mut self, id: u64, why: &str, out: &mut Vec<Effect>) {
-        let Some(a) = self.groups.algos.remove(&id) else {
-            return;
-        };
+    /// Take parent `id` out (the store forgets it) and cancel its working children.
+    fn remove_algo(&mut self, id: u64, out: &mut Vec<Effect>) -> Option<Algo> {
+        let a = self.groups.algos.remove(&id)?;
         out.push(Effect::Algo { id, algo: None });
         for c in &a.children {
             self.cancel_if_working(c, out);
         }
+        Some(a)
+    }
+
+    /// Stop a parent now: its children are cancelled, no more slices.
+    pub(super) fn drop_algo(&mut self, id: u64, why: &str, out: &mut Vec<Effect>) {
+        let Some(a) = self.remove_algo(id, out) else {
+            return;
+        };
         let inst = &self.instruments[a.instrument.index()];
         let text = format!(
             "algo {} {} stopped ({why}): {} of {} {} filled, children cancelled",

@@ -31,7 +31,6 @@
 //!   by `open_orders_on_restart = "restore"`) and names each bracket in a CRITICAL alert:
 //!   its stop is not held any more, set a new one.
 
-use super::groups::Which;
 use super::{AlertLevel, Effect, Engine, ManualOrder, StopTrigger};
 use crate::domain::{
     ClientOrderId, Fill, GroupRole, InstrumentId, Order, OrderGroup, OrderKind, OrderRequest,
@@ -693,10 +692,5 @@ impl Engine {
         };
         let text = format!("bracket {} cancelled ({why}){tail}", b.name());
         self.alert(level, "bracket", text, out);
-    }
-
-    /// The kill switch: every bracket goes at once (the halt cancels their orders).
-    pub(super) fn brackets_on_halt(&mut self, out: &mut Vec<Effect>) {
-        self.drop_groups(Which::All, "HALTED", out);
     }
 }

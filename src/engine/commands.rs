@@ -257,7 +257,7 @@ impl Engine {
             Command::Cancel(id) => self.cancel_command(&id, out),
             Command::CancelGroup(g) => self.cancel_group(g, out),
             Command::CancelAll => {
-                self.drop_groups(super::groups::Which::All, "cancel all", out);
+                self.drop_groups(Which::All, "cancel all", out);
                 let n = self.cancel_where(|_| true, out);
                 self.alert(
                     AlertLevel::Info,
@@ -326,7 +326,7 @@ impl Engine {
     fn shutdown(&mut self, out: &mut Vec<Effect>) {
         self.shutting_down = true;
         self.store_peak(out);
-        self.drop_groups(super::groups::Which::All, "shutting down", out);
+        self.drop_groups(Which::All, "shutting down", out);
         if self.kill_cfg.cancel_on_exit {
             let n = self.cancel_where(|_| true, out);
             if n > 0 {
@@ -362,7 +362,7 @@ impl Engine {
         if !on {
             slot.strategy.on_disable();
             let why = format!("S{} switched off", si + 1);
-            self.drop_groups(super::groups::Which::Owner(Owner::Strategy(s)), &why, out);
+            self.drop_groups(Which::Owner(Owner::Strategy(s)), &why, out);
             let n = self.cancel_where(|o| o.req.owner == Owner::Strategy(s), out);
             let text = format!("S{} {name} off: cancelling {n} orders", si + 1);
             self.alert(AlertLevel::Info, "operator", text, out);
@@ -393,6 +393,24 @@ impl Engine {
                 format!("manual order {id} sent"),
                 out,
             );
+        }
+    }
+}
+
+/// Which groups a drop applies to.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Which {
+    All,
+    Instrument(InstrumentId),
+    Owner(Owner),
+}
+
+impl Which {
+    pub(super) fn matches(self, instrument: InstrumentId, owner: Owner) -> bool {
+        match self {
+            Which::All => true,
+            Which::Instrument(i) => i == instrument,
+            Which::Owner(o) => o == owner,
         }
     }
 }

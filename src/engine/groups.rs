@@ -10,8 +10,9 @@
 
 use super::algos::Algo;
 use super::brackets::Bracket;
+use super::commands::Which;
 use super::{AlgoConfig, BracketConfig, Effect, Engine};
-use crate::domain::{ClientOrderId, Fill, GroupRole, InstrumentId, Order, OrderGroup, Owner};
+use crate::domain::{ClientOrderId, Fill, GroupRole, Order, OrderGroup};
 use std::collections::{BTreeMap, VecDeque};
 
 /// The groups working now, and the settings they follow.
@@ -35,24 +36,6 @@ impl Groups {
     }
     pub(super) fn is_empty(&self) -> bool {
         self.brackets.is_empty() && self.algos.is_empty()
-    }
-}
-
-/// Which groups a drop applies to.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Which {
-    All,
-    Instrument(InstrumentId),
-    Owner(Owner),
-}
-
-impl Which {
-    fn matches(self, instrument: InstrumentId, owner: Owner) -> bool {
-        match self {
-            Which::All => true,
-            Which::Instrument(i) => i == instrument,
-            Which::Owner(o) => o == owner,
-        }
     }
 }
 

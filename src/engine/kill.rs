@@ -166,7 +166,7 @@ impl Engine {
             // Everything else on the instrument goes, strategies' exits included: the
             // flatten closes the whole position itself (and a bracket's held stop with
             // them: it must not close what the flatten closes).
-            self.drop_groups(super::groups::Which::Instrument(id), "flatten", out);
+            self.drop_groups(super::commands::Which::Instrument(id), "flatten", out);
             self.cancel_where(|o| o.req.spec.instrument == id && !is_closing_order(o), out);
             let pos = self.positions[i].qty;
             if pos.is_zero() {
@@ -312,7 +312,7 @@ impl Engine {
         }
         self.halt_reason = Some(reason.clone());
         // Brackets and algorithms stop at once: a held stop never fires while halted.
-        self.brackets_on_halt(out);
+        self.drop_groups(super::commands::Which::All, "HALTED", out);
         let progress = self.kill.get_or_insert_with(|| KillProgress {
             started: self.now,
             ..KillProgress::default()
