@@ -32,6 +32,7 @@ fn fill_record(seq: u64) -> StoreRecord {
             qty: Qty(1),
             fee: Decimal::new(3, 2),
             liquidity: Liquidity::Maker,
+            fee_base: rust_decimal::Decimal::ZERO,
         },
         position: Position {
             instrument: InstrumentId(0),

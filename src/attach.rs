@@ -354,6 +354,9 @@ pub async fn run(
                             AppEffect::Replay(_) => {
                                 app.set_flash("replay controls work in the replay's own console")
                             }
+                            AppEffect::WriteConfig(_) => app.config_written(Err(
+                                "w writes the config file from the engine's own console (pit run), which knows its file".into(),
+                            )),
                             // The engine reads its store (it holds it) and answers.
                             AppEffect::RequestReport => {
                                 if report_asked.is_none() {

@@ -402,6 +402,20 @@ impl Config {
                     ));
                 }
             }
+            let names = crate::strategy::edit::instance_names(&self.strategies);
+            for (n, (inst, name)) in self.strategies.instance.iter().zip(&names).enumerate() {
+                let size = crate::strategy::edit::table_size(&inst.params);
+                if let Some(size) = size.filter(|s| *s > max) {
+                    return Err(Invalid::new(
+                        format!("instance[{n}].size"),
+                        format!(
+                            "{} exceeds risk.max_order_qty {}: every order of strategy '{name}' would be refused; lower the size or raise the limit",
+                            size.normalize(),
+                            max.normalize(),
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }

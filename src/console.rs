@@ -34,6 +34,37 @@ struct Reports {
     tx: tokio::sync::mpsc::UnboundedSender<Result<Report, String>>,
     in_flight: bool,
     last: Option<Instant>,
+    /// Where `w` writes the strategies.
+    config: Writes,
+}
+
+/// `w` in the strategies view: the config file written off the console's thread (a slow
+/// disk never holds a frame or K).
+struct Writes {
+    /// One write at a time (a second `w` waits for the first), each from the text the
+    /// last one left.
+    target: Result<std::sync::Arc<std::sync::Mutex<crate::config_write::Target>>, String>,
+    tx: tokio::sync::mpsc::UnboundedSender<Result<String, String>>,
+}
+
+impl Writes {
+    fn write(&self, list: Vec<crate::app::strategies::SavedStrategy>) {
+        let tx = self.tx.clone();
+        let target = match &self.target {
+            Ok(t) => t.clone(),
+            Err(why) => {
+                let _ = tx.send(Err(why.clone()));
+                return;
+            }
+        };
+        tokio::task::spawn_blocking(move || {
+            let result = match target.lock() {
+                Ok(mut t) => crate::config_write::write_strategies(&mut t, &list),
+                Err(_) => Err("an earlier write failed midway; restart to write again".into()),
+            };
+            let _ = tx.send(result);
+        });
+    }
 }
 
 impl Reports {
@@ -75,6 +106,9 @@ pub struct ConsoleOptions {
     /// The run's store, for the report view (`r`); none: the view says so.
     pub store: Option<StoreReader>,
     pub on_hangup: OnHangup,
+    /// The config file `w` in the strategies view writes (the file the run read, as it
+    /// read it), or why `w` is off in this run (built-in defaults, `--symbol`, a replay).
+    pub config_file: Result<crate::config_write::Target, String>,
 }
 
 /// How a console run ended.
@@ -103,6 +137,7 @@ pub async fn run_with_store(
         fps,
         store,
         on_hangup: OnHangup::default(),
+        config_file: Err("w writes the config file from a run's console, not a replay's".into()),
     };
     Ok(run_with(handle, app, opts).await?.result)
 }
@@ -119,11 +154,19 @@ pub async fn run_with(
     opts: ConsoleOptions,
 ) -> anyhow::Result<ConsoleEnd> {
     let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (written_tx, mut written_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut reports = Reports {
         source: opts.store,
         tx: report_tx,
         in_flight: false,
         last: None,
+        config: Writes {
+            target: opts
+                .config_file
+                .clone()
+                .map(|t| std::sync::Arc::new(std::sync::Mutex::new(t))),
+            tx: written_tx,
+        },
     };
     let frame_every = Duration::from_secs(1) / opts.fps.clamp(1, 120);
     let mut screen = Screen::enter().context("cannot take over the terminal")?;
@@ -195,6 +238,10 @@ pub async fn run_with(
             Some(report) = report_rx.recv() => {
                 reports.in_flight = false;
                 app.set_report(report);
+                dirty = true;
+            }
+            Some(written) = written_rx.recv() => {
+                app.config_written(written);
                 dirty = true;
             }
             _ = int.recv(), if !stopping => {
@@ -344,6 +391,7 @@ fn apply(
                 handle.control(c);
             }
             AppEffect::RequestReport => reports.request(),
+            AppEffect::WriteConfig(list) => reports.config.write(list),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod attach;
 pub mod backtest;
 pub mod config;
+pub mod config_write;
 pub mod console;
 pub mod control;
 pub mod domain;

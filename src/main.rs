@@ -718,6 +718,14 @@ fn run_console(
         fps: cfg.console.fps,
         store: Some(reader),
         on_hangup: cfg.console.on_hangup,
+        config_file: if args.venue.is_some() || !args.symbols.is_empty() {
+            Err("w is off in a run started with --venue or --symbol: it would write that run's instruments and symbols into the file".into())
+        } else {
+            match locate(config).file {
+                Some(path) => pit::config_write::Target::read(&path),
+                None => Err("this run uses the built-in defaults, no config file: `pit config init` writes one to edit".into()),
+            }
+        },
     };
     let end = runtime()?.block_on(pit::console::run_with(handle, app, opts))?;
     let clean = end.result.store_failed.is_none() && pit::panics::first().is_none();

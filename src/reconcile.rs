@@ -24,21 +24,28 @@ pub fn store_side(
         .filter(|r| r.mode.ends_with(crate::setup::LIVE_MODE))
         .map(|r| r.id)
         .collect();
+    let ids = VenueIds::new(0, crate::setup::stored_id_prefix(store)?);
     let open_orders = store
         .orders()?
         .into_iter()
         .filter(|o| live_runs.contains(&o.run))
         .filter(|o| matches!(o.status.as_str(), "NEW" | "ACKED" | "PARTIAL"))
         .map(|o| StoreOrder {
-            venue_id: VenueIds::new(o.run)
-                .to_venue(&crate::domain::ClientOrderId::new(o.client_id.as_str())),
+            venue_id: ids.of_run(
+                o.run,
+                &crate::domain::ClientOrderId::new(o.client_id.as_str()),
+            ),
             symbol: o.symbol,
         })
         .collect();
-    let fills = store
+    let fill_rows: Vec<_> = store
         .fills()?
         .into_iter()
         .filter(|f| live_runs.contains(&f.run) && symbols.contains(&f.symbol))
+        .collect();
+    let fills = fill_rows
+        .iter()
+        .cloned()
         .map(|f| StoreFill {
             trade_id: f.seq / 256,
             symbol: f.symbol,
@@ -47,11 +54,21 @@ pub fn store_side(
             price: f.price,
         })
         .collect();
-    let positions = store
+    // The position the engine books is what the wallet got (a buy's fee in the coin
+    // bought netted out); the comparison counts the commissions apart, so the base fees
+    // of the live fills are added back here (zero in stores written before them).
+    let mut positions: BTreeMap<String, Decimal> = store
         .positions()?
         .into_iter()
         .map(|p| (p.symbol, p.qty))
         .collect();
+    for f in &fill_rows {
+        if !f.fee_base.is_zero()
+            && let Some(p) = positions.get_mut(&f.symbol)
+        {
+            *p += f.fee_base;
+        }
+    }
     let start_balances = match std::fs::read_to_string(start_file) {
         Err(_) => None,
         Ok(text) => {
@@ -81,5 +98,6 @@ pub fn store_side(
         fills,
         positions,
         start_balances,
+        ids,
     })
 }

@@ -962,6 +962,7 @@ impl Runner {
                 | Effect::AgedPosition { .. }
                 | Effect::TradeClosed(_)
                 | Effect::StrategyToggled { .. }
+                | Effect::StrategyConfigured { .. }
                 | Effect::Bracket { .. }
                 | Effect::Algo { .. } => {}
             }

@@ -115,6 +115,24 @@ pub fn assemble_persisted(
         }
     }
     let halted_at_start = halt_at_start(&dir, rec.counts.runs > 0, &mut rec)?;
+    // The strategies as the console left them (kept in the store) over the file's.
+    let rows = crate::store::guard(&cfg.store.path, || store.strategy_rows())?;
+    let edits: Vec<crate::strategy::edit::ConsoleEdit> = rows
+        .iter()
+        .filter(|r| r.console && !r.kind.is_empty())
+        .map(|r| crate::strategy::edit::ConsoleEdit {
+            name: r.name.clone(),
+            kind: r.kind.clone(),
+            params: r.params.clone(),
+            removed: r.removed,
+            slot: r.slot.map(|n| n as usize),
+        })
+        .collect();
+    let mut edited = cfg.clone();
+    let applied =
+        crate::strategy::edit::apply_console(&mut edited.strategies, &edits, &instruments);
+    rec.strategy_notes = applied.notes;
+    let cfg = &edited;
     let mut parts = assemble(cfg, seed, TradingState::Active)?;
     for (symbol, p) in &rec.positions {
         if let Some(inst) = instruments.iter().find(|i| &i.symbol == symbol) {
@@ -128,16 +146,38 @@ pub fn assemble_persisted(
     if !first_run || halted_at_start {
         parts.engine.restore(rec);
     }
-    let strategies: Vec<(String, bool, String)> =
+    // The rows of this start's strategies (a removed instance's row and an edit that
+    // could not be used this time stay as they are).
+    let mut strategies: Vec<crate::store::schema::StrategyRow> =
         crate::strategy::build(&cfg.strategies, &instruments)
             .map_err(|e| anyhow::anyhow!("strategies.{}: {}", e.key, e.message))?
             .iter()
-            .zip(&crate::strategy::BUILTINS)
-            .map(|(s, b)| {
-                let params = (b.params)(&cfg.strategies);
-                (s.strategy.name().to_string(), s.enabled, params)
+            .filter(|s| !s.removed && !applied.refused.contains(&s.name))
+            .map(|s| crate::store::schema::StrategyRow {
+                name: s.name.clone(),
+                enabled: s.enabled,
+                params: crate::strategy::edit::table_text(&s.params),
+                kind: crate::strategy::BUILTINS[s.kind].section.to_string(),
+                console: applied.console.contains(&s.name),
+                removed: false,
+                slot: None,
             })
             .collect();
+    // A removal the file no longer needs (it lists no such instance) is forgotten.
+    for e in edits
+        .iter()
+        .filter(|e| e.removed && !applied.removed.contains(&e.name))
+    {
+        strategies.push(crate::store::schema::StrategyRow {
+            name: e.name.clone(),
+            enabled: false,
+            params: e.params.clone(),
+            kind: e.kind.clone(),
+            console: false,
+            removed: true,
+            slot: None,
+        });
+    }
     store.note_strategies(&strategies)?;
     let run = store.begin_run(RunRow {
         id: 0,
@@ -428,6 +468,11 @@ pub fn map_strategy_symbols(
         notes.push(note);
         *symbol = first.symbol.clone();
     }
+    let symbols: Vec<&str> = instruments.iter().map(|i| i.symbol.as_str()).collect();
+    for note in crate::strategy::edit::drop_instances_without(s, &symbols) {
+        tracing::warn!("{note}");
+        notes.push(note);
+    }
     notes
 }
 
@@ -599,6 +644,10 @@ pub fn select_live(
             *symbol = first.clone();
         }
     }
+    let listed: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    for note in crate::strategy::edit::drop_instances_without(&mut cfg.strategies, &listed) {
+        warnings.push(format!("warning: {note}"));
+    }
     Ok(warnings)
 }
 
@@ -648,13 +697,13 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
     }
 }
 
-/// Bybit live trading runs against `pit emulate bybit` only (a REST and private-stream
-/// address on this machine), spot only: the review of its first version found gaps that
-/// can lose money on Bybit itself (a spot buy's fee taken in the base coin leaves every
-/// full exit larger than the wallet; a fill arriving after its order closed books no
-/// owner; an order not found by its link id is taken as never placed though Bybit can
-/// still show it; no reduce-only flag on linear). Until those are fixed (issue 12) Bybit's
-/// own hosts, testnet included, are refused with this reason.
+/// Bybit live trading runs against Bybit's testnet (its documented hosts) or `pit emulate
+/// bybit` on this machine, spot only. The review of its first version found gaps that
+/// could lose money (a spot buy's fee in the base coin, a fill after its order closed, an
+/// order not found taken as never placed, ids shared between stores); those are fixed
+/// (issue 12). Real money (Bybit's main hosts, or any other) stays refused until pit has
+/// traded Bybit's testnet itself, and `linear` until it sends reduce-only and compares the
+/// venue's positions.
 fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     let b = &cfg.live.bybit;
     if cfg.live.category != "spot" {
@@ -681,9 +730,12 @@ fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
         });
         matches!(host, "127.0.0.1" | "localhost" | "[::1]")
     };
-    if !local(&rest) || !local(&ws) {
+    use crate::venue::exchanges::bybit::trade::settings::{REST, WS_PRIVATE};
+    let testnet = rest.trim_end_matches('/') == REST.0 && ws == WS_PRIVATE.0;
+    if !(testnet || local(&rest) && local(&ws)) {
         anyhow::bail!(
-            "--live on Bybit runs against `pit emulate bybit` on this machine only for now ([live.bybit] rest_url and ws_private_url on 127.0.0.1 or localhost; they point at {rest} and {ws}): known gaps can lose money on Bybit itself (a spot buy's fee taken in the coin bought, a fill arriving after its order closed, an order not found taken as never placed); see issue 12"
+            "--live on Bybit runs on Bybit's testnet ({}) or against `pit emulate bybit` on this machine only for now ([live.bybit] testnet = true and no rest_url/ws_private_url, or both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not yet traded Bybit's testnet itself, so real money waits; see issue 12",
+            REST.0
         );
     }
     Ok(())
@@ -736,12 +788,14 @@ pub fn live_exec(
         &instruments,
         &persisted.at_venue,
     )?;
+    let id_prefix = venue_id_prefix(&persisted.store, persisted.run)?;
     let started = trade::start(
         s,
         trade::LiveStart {
             keys,
             instruments,
             run: persisted.run,
+            id_prefix,
             gate,
             known_trades: known,
             last_trade,
@@ -812,6 +866,7 @@ fn live_exec_bybit(
                 .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
         })
         .collect();
+    let id_prefix = venue_id_prefix(&persisted.store, persisted.run)?;
     let started = trade::start(
         s,
         trade::LiveStart {
@@ -819,6 +874,7 @@ fn live_exec_bybit(
             category,
             instruments,
             run: persisted.run,
+            id_prefix,
             gate,
             known_trades: known,
             // Bybit's default window, the last 7 days ("Get Trade History").
@@ -893,6 +949,56 @@ pub fn live_trades_seen(
     Ok((known, last_trade))
 }
 
+/// The `meta` key of the store's prefix for live client order ids
+/// ([`crate::venue::live::ids::IdPrefix`], as JSON).
+pub const ID_PREFIX_KEY: &str = "venue_id_prefix";
+
+/// This store's prefix for live client order ids, drawn at random the first time a live
+/// run (`run`) asks and kept: another data folder, or another pit on the account, never
+/// sends (or adopts) the same ids. A store with live runs from before prefixes keeps
+/// their `p<run>-` ids recognised: `legacy_before` is the run after the last of them.
+pub fn venue_id_prefix(
+    store: &crate::store::Store,
+    run: u64,
+) -> anyhow::Result<crate::venue::live::ids::IdPrefix> {
+    use crate::venue::live::ids::IdPrefix;
+    let legacy_before = store
+        .runs()?
+        .iter()
+        .filter(|r| r.id < run && r.mode.ends_with(LIVE_MODE))
+        .map(|r| r.id + 1)
+        .max()
+        .unwrap_or(0);
+    let text = store.meta_or_insert(ID_PREFIX_KEY, || {
+        serde_json::to_string(&IdPrefix::random(legacy_before)).unwrap_or_default()
+    })?;
+    parse_id_prefix(&text)
+}
+
+/// The store's prefix as kept, without drawing one: a store that never traded live since
+/// prefixes came sent only the old `p<run>-` ids.
+pub fn stored_id_prefix(
+    store: &crate::store::Store,
+) -> anyhow::Result<crate::venue::live::ids::IdPrefix> {
+    match store.meta(ID_PREFIX_KEY)? {
+        Some(text) => parse_id_prefix(&text),
+        None => Ok(crate::venue::live::ids::IdPrefix::none_yet()),
+    }
+}
+
+fn parse_id_prefix(text: &str) -> anyhow::Result<crate::venue::live::ids::IdPrefix> {
+    let p: crate::venue::live::ids::IdPrefix = serde_json::from_str(text).map_err(|e| {
+        anyhow::anyhow!("store: meta `{ID_PREFIX_KEY}` is not a venue id prefix ({e})")
+    })?;
+    if !crate::venue::live::ids::IdPrefix::is_valid(&p.prefix) {
+        anyhow::bail!(
+            "store: meta `{ID_PREFIX_KEY}` holds {:?}, not 6 characters of [0-9a-z]",
+            p.prefix
+        );
+    }
+    Ok(p)
+}
+
 /// The live runs of `venue` in the store (their mode is `"<venue>/… live"`): another
 /// venue's trade numbers mean nothing here.
 fn venue_live_runs(
@@ -953,5 +1059,41 @@ impl crate::venue::exchanges::binance::trade::task::Hooks for EngineHooks {
     }
     fn halt(&self, reason: String) {
         self.killer.kill("venue", &reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bybit's testnet (its documented hosts, the default) and `pit emulate bybit` on this
+    /// machine are allowed; its main hosts, a host of the operator's and `linear` are not.
+    #[test]
+    fn bybit_live_runs_on_its_testnet_or_the_emulator_only() {
+        let bybit = || {
+            let mut c = Config {
+                venue: "bybit".into(),
+                ..Config::default()
+            };
+            c.live.category = "spot".into();
+            c
+        };
+        let mut cfg = bybit();
+        assert!(
+            bybit_rehearsal_only(&cfg).is_ok(),
+            "the testnet, by default"
+        );
+        cfg.live.bybit.rest_url = "http://127.0.0.1:9000".into();
+        cfg.live.bybit.ws_private_url = "ws://127.0.0.1:9000/v5/private".into();
+        assert!(bybit_rehearsal_only(&cfg).is_ok(), "the emulator");
+        cfg.live.bybit.ws_private_url = "wss://stream-testnet.bybit.com/v5/private".into();
+        assert!(bybit_rehearsal_only(&cfg).is_err(), "mixed");
+        let mut main = bybit();
+        main.live.bybit.testnet = false;
+        let e = bybit_rehearsal_only(&main).unwrap_err().to_string();
+        assert!(e.contains("real money waits"), "{e}");
+        main.live.bybit.testnet = true;
+        main.live.category = "linear".into();
+        assert!(bybit_rehearsal_only(&main).is_err());
     }
 }

@@ -94,6 +94,7 @@ impl Run {
             qty: Qty(lots),
             fee: rust_decimal::Decimal::ZERO,
             liquidity: Liquidity::Maker,
+            fee_base: rust_decimal::Decimal::ZERO,
         };
         self.input(Input::Exec(ExecReport::Filled(f)));
     }

@@ -250,6 +250,9 @@ async fn lost_answers_are_resolved_by_asking_and_10006_backs_off() {
     let st = state(&e).await;
     assert_eq!(orders_with(&st, "pit-t2-1").len(), 1, "never sent twice");
     assert_eq!(orders_with(&st, "pit-t2-2").len(), 1, "never sent twice");
+    for link in ["pit-t2-1", "pit-t2-2"] {
+        assert_eq!(st["bybit_creates"][link], 1, "{link}: one create request");
+    }
 
     faults(&e, "429=1,retry-after=2").await;
     match r

@@ -712,6 +712,7 @@ fn an_earlier_runs_fill_is_applied_quietly_and_a_strangers_fill_is_critical() {
         qty: Qty(1000),
         fee: rust_decimal::Decimal::ZERO,
         liquidity: Liquidity::Taker,
+        fee_base: rust_decimal::Decimal::ZERO,
     };
     let (earlier, stranger) = (fill("p3-S1-9", 1 << 40), fill("S9-9", (1 << 40) + 1));
     let mut effects = Vec::new();
@@ -777,6 +778,7 @@ fn an_earlier_runs_fill_never_books_against_this_runs_order_of_the_same_id() {
         qty: Qty(1),
         fee: rust_decimal::Decimal::ZERO,
         liquidity: Liquidity::Maker,
+        fee_base: rust_decimal::Decimal::ZERO,
     };
     let mut effects = Vec::new();
     r.engine.process(

@@ -85,16 +85,23 @@ fn dec(v: &Value) -> Decimal {
     }
 }
 
-/// The account's net BTC bought by pit's orders, from the venue's own trade list.
+/// What pit's orders moved the account's BTC by, from the venue's own trade list: the
+/// net BTC traded less the commissions charged in BTC (a buy's fee is taken in the coin
+/// bought). pit's position must be this, not the gross traded size.
 fn venue_net_btc(state: &Value) -> Decimal {
     trades(state)
         .iter()
         .map(|t| {
             let q = dec(&t["qty"]);
-            if t["isBuyer"].as_bool().unwrap() {
-                q
+            let fee = if t["commissionAsset"] == "BTC" {
+                dec(&t["commission"])
             } else {
-                -q
+                Decimal::ZERO
+            };
+            if t["isBuyer"].as_bool().unwrap() {
+                q - fee
+            } else {
+                -q - fee
             }
         })
         .sum()
@@ -290,6 +297,36 @@ fn pit_cmd(dir: &Path, args: &[&str]) -> (Value, Option<i32>) {
     (v, out.status.code())
 }
 
+/// Whether `id` is a client order id of the store whose prefix is `prefix` (6 characters
+/// of `[0-9a-z]`), followed by `then` (the run in base 62, `_`, the engine id's head).
+fn is_store_id(id: &str, prefix: &str, then: &str) -> bool {
+    prefix.len() == 6
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        && id.strip_prefix(prefix).is_some_and(|r| r.starts_with(then))
+}
+
+/// The engine's id of one of pit's venue ids (whatever the store's prefix), while the run
+/// holds the store.
+fn engine_id_of(venue_id: &str) -> Option<String> {
+    use pit::venue::live::ids::{IdOwner, IdPrefix, VenueIds};
+    let prefix = IdPrefix {
+        prefix: venue_id.get(..6)?.to_string(),
+        legacy_before: 0,
+    };
+    match VenueIds::new(0, prefix).owner(venue_id) {
+        IdOwner::ThisRun(id) | IdOwner::EarlierRun { id, .. } => Some(id.as_str().to_string()),
+        IdOwner::External => None,
+    }
+}
+
+/// The client order ids of the store in `dir` (read once pit has stopped).
+fn store_ids(dir: &Path) -> pit::venue::live::ids::VenueIds {
+    let store = pit::store::Store::open_existing(&dir.join("data").join("pit.redb")).unwrap();
+    pit::venue::live::ids::VenueIds::new(0, pit::setup::stored_id_prefix(&store).unwrap())
+}
+
 fn position(status: &Value, symbol: &str) -> Decimal {
     status["positions"]
         .as_array()
@@ -395,8 +432,8 @@ fn a_live_run_trades_on_the_emulator_and_agrees_with_it_then_pit_kill_cancels_at
         .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
         .collect();
     assert!(
-        ids.iter().all(|i| i.starts_with("p1-S")),
-        "every order is pit's, run 1: {ids:?}"
+        ids.iter().all(|i| is_store_id(i, &ids[0][..6], "1_S")),
+        "every order is pit's, this store's prefix, run 1: {ids:?}"
     );
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "no client id twice");
@@ -453,16 +490,12 @@ fn a_live_run_trades_on_the_emulator_and_agrees_with_it_then_pit_kill_cancels_at
         })
         .sum();
     assert_eq!(dec(&s["pnl"]["fees"]), venue_fees, "{s}");
-    // The balances moved by exactly what pit traded.
+    // The balances moved by exactly what pit traded (net of commissions in BTC), and
+    // pit's position is that move.
     let btc = &st["balances"]["BTC"];
-    let btc_commission: Decimal = trades(&st)
-        .iter()
-        .filter(|t| t["commissionAsset"] == "BTC")
-        .map(|t| dec(&t["commission"]))
-        .sum();
     assert_eq!(
         dec(&btc["free"]) + dec(&btc["locked"]),
-        Decimal::ONE + venue_net_btc(&st) - btc_commission
+        Decimal::ONE + venue_net_btc(&st)
     );
     let latency = &s["exec"]["send_to_ack"];
     assert!(latency["samples"].as_u64().unwrap() > 0, "{s}");
@@ -591,9 +624,14 @@ fn kill_9_at_random_moments_restarts_halted_and_reconciles_nothing_lost_nothing_
         "no client order id twice at the venue"
     );
     let stored_orders = exported(dir.path(), "orders");
+    let ids_of = store_ids(dir.path());
     let stored: BTreeMap<String, &BTreeMap<String, String>> = stored_orders
         .iter()
-        .map(|o| (format!("p{}-{}", o["run"], o["client_id"]), o))
+        .map(|o| {
+            let run: u64 = o["run"].parse().unwrap();
+            let id = pit::domain::ClientOrderId::new(o["client_id"].as_str());
+            (ids_of.of_run(run, &id), o)
+        })
         .collect();
     let unknown: Vec<&String> = ids.iter().filter(|i| !stored.contains_key(*i)).collect();
     assert!(
@@ -732,10 +770,9 @@ fn a_418_stops_every_request_and_halts_with_a_critical_alert() {
         .unwrap_or_default();
     for o in emu.open_orders() {
         let venue_id = o["clientOrderId"].as_str().unwrap_or_default().to_string();
+        let engine_id = engine_id_of(&venue_id);
         assert!(
-            unresolved
-                .iter()
-                .any(|u| venue_id.ends_with(&format!("-{u}"))),
+            unresolved.iter().any(|u| Some(u) == engine_id.as_ref()),
             "{venue_id} still open at the venue is listed unresolved: {s}"
         );
     }
@@ -1231,4 +1268,251 @@ fn a_running_reconciliation_compares_balances_and_names_one_moved_behind_pits_ba
     wait_nothing_open(&emu, "nothing open after the kill");
     let summary = run.stop();
     assert_eq!(summary["open_orders_left"], 0, "{summary}");
+}
+
+/// A folder as [`folder`] with every strategy off: the test trades by hand.
+fn quiet_folder(emu: &Emulator) -> tempfile::TempDir {
+    let dir = folder(emu, "");
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("enabled = true", "enabled = false");
+    std::fs::write(&p, text).unwrap();
+    dir
+}
+
+/// A manual market order of `lots` (0.001 BTC each) on BTCUSDT through the run's control
+/// socket, as the console's order form sends it.
+fn manual_market(dir: &Path, side: pit::domain::Side, lots: i64) {
+    use pit::control::client::Client;
+    use pit::control::protocol::{Outcome, Request, Role};
+    use pit::domain::{InstrumentId, OrderKind, OrderSpec, Qty, TimeInForce};
+    use pit::engine::{Command as EngineCommand, ManualOrder};
+    let mut admin = Client::connect(&dir.join("data"), Role::Admin).expect("control socket");
+    let order = EngineCommand::Manual(ManualOrder {
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side,
+            kind: OrderKind::Market,
+            price: None,
+            qty: Qty(lots),
+            tif: TimeInForce::Ioc,
+            reduce_only: false,
+        },
+        client_id: None,
+    });
+    let r = admin
+        .call(
+            &Request::Command { command: order },
+            Duration::from_secs(5),
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.text);
+}
+
+/// A spot buy's commission is taken in the coin bought (0.1% of 0.005 BTC = 0.000005 BTC):
+/// the wallet holds 0.004995. pit's position is that, so the flatten sells what the wallet
+/// has, rounded down to the 0.001 step (0.004), Binance accepts it (no -2010), and the
+/// 0.000995 left is dust below the step: said, not sent, and a second flatten sends
+/// nothing. The account starts with no BTC, so a sell of the gross 0.005 would be refused.
+#[test]
+fn a_buys_fee_in_the_coin_bought_is_netted_and_the_flatten_sells_what_the_wallet_holds() {
+    let emu = Emulator::started(&["--balances", "BTC=0,USDT=10000"]);
+    let dir = quiet_folder(&emu);
+    let run = Run::start(dir.path());
+    run.reconciled();
+    let btc = |st: &Value| {
+        let b = &st["balances"]["BTC"];
+        dec(&b["free"]) + dec(&b["locked"])
+    };
+
+    buy_once_the_book_is_there(&emu, &run, || {
+        manual_market(dir.path(), pit::domain::Side::Buy, 5)
+    });
+    let st = emu.state();
+    let fee = dec(&trades(&st)[0]["commission"]);
+    assert_eq!(trades(&st)[0]["commissionAsset"], "BTC", "{st}");
+    assert!(fee > Decimal::ZERO);
+    let held = btc(&st);
+    assert_eq!(held, Decimal::new(5, 3) - fee, "the wallet got qty - fee");
+    let mut s = run.status();
+    wait(
+        "pit's position = the wallet",
+        Duration::from_secs(10),
+        || {
+            s = run.status();
+            position(&s, "BTCUSDT") == held
+        },
+    );
+
+    let (f, code) = pit_cmd(dir.path(), &["flatten", "--json"]);
+    assert_eq!(code, Some(0), "{f}");
+    wait_trades(&emu, 2, Duration::from_secs(20));
+    let st = emu.state();
+    let sells: Vec<Value> = orders(&st)
+        .into_iter()
+        .filter(|o| o["side"] == "SELL")
+        .collect();
+    assert_eq!(sells.len(), 1, "one sell: {sells:?}");
+    assert_eq!(sells[0]["status"], "FILLED", "{sells:?}");
+    assert_eq!(dec(&sells[0]["executedQty"]), Decimal::new(4, 3));
+    // Afterwards pit's position is the account's BTC, and only dust below the step is left.
+    let left = btc(&st);
+    assert_eq!(left, held - Decimal::new(4, 3));
+    assert!(left > Decimal::ZERO && left < Decimal::new(1, 3), "{left}");
+    wait(
+        "pit's position = the wallet",
+        Duration::from_secs(10),
+        || {
+            s = run.status();
+            position(&s, "BTCUSDT") == left
+        },
+    );
+    assert_eq!(position(&s, "BTCUSDT"), venue_net_btc(&st));
+    let row = s["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["symbol"] == "BTCUSDT")
+        .cloned()
+        .unwrap();
+    assert_eq!(row["dust"], true, "pit status says it is dust: {row}");
+    // A second flatten: nothing to send, the dust stays.
+    let (f, code) = pit_cmd(dir.path(), &["flatten", "--json"]);
+    assert_eq!(code, Some(0), "{f}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(orders(&emu.state()).len(), 2, "no order for the dust");
+    assert_eq!(rejected_before_sending(dir.path()), 0);
+    run.stop();
+    let text = logs(dir.path());
+    assert!(text.contains("is dust"), "the dust is said");
+    for refused in ["-2010", "insufficient balance", "REJECTED"] {
+        assert!(!text.contains(refused), "nothing refused: {refused}");
+    }
+}
+
+/// Send a manual buy until the venue has it: a market order is refused by pit's risk
+/// checks (never sent) while the book or the venue's filters are not there yet, so it is
+/// sent again only while neither the venue nor pit has any order or fill (no double buy).
+fn buy_once_the_book_is_there(emu: &Emulator, run: &Run, buy: impl Fn()) {
+    let dir = run.dir.as_path();
+    let t0 = std::time::Instant::now();
+    let idle = || {
+        let s = run.status();
+        orders(&emu.state()).is_empty()
+            && s["open_orders"].as_array().is_none_or(|o| o.is_empty())
+            && s["fills"] == 0
+    };
+    while idle() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the buy never reached the venue: {}",
+            logs(dir)
+        );
+        buy();
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    wait_trades(emu, 1, Duration::from_secs(20));
+}
+
+/// Two data folders on one account (a second pit, or a fresh folder after the old one was
+/// lost): both start at run 1, and their engines both number orders from 1. Each store's
+/// client ids carry its own random prefix, so the second pit neither takes the first's
+/// open orders for its own (run 1) nor cancels them as an earlier run's on its restart
+/// (run 2): it says they are not pit's and leaves them. The first pit, restarted, still
+/// knows its orders and settles them.
+#[test]
+fn a_second_data_folder_on_the_same_account_never_adopts_the_firsts_orders() {
+    let emu = Emulator::started(&[]);
+    let first = folder(&emu, "");
+    let run = Run::start(first.path());
+    run.reconciled();
+    wait(
+        "the first pit's quotes open at the venue",
+        Duration::from_secs(60),
+        || emu.open_orders().len() >= 2,
+    );
+    run.kill9();
+    let theirs: BTreeSet<String> = emu
+        .open_orders()
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!theirs.is_empty());
+    let first_ids = store_ids(first.path());
+    for id in &theirs {
+        assert!(
+            !matches!(
+                first_ids.owner(id),
+                pit::venue::live::ids::IdOwner::External
+            ),
+            "{id} is the first store's"
+        );
+    }
+    let status_of = |id: &str| {
+        orders(&emu.state())
+            .iter()
+            .find(|o| o["clientOrderId"] == id)
+            .map(|o| o["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+
+    // The second folder, no strategies: its run 1, then a crash and its run 2.
+    let second = quiet_folder(&emu);
+    let run = Run::start(second.path());
+    run.reconciled();
+    let open_at_start: Vec<String> = emu
+        .open_orders()
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
+        .filter(|id| theirs.contains(id))
+        .collect();
+    run.kill9();
+    let run = Run::start(second.path());
+    let s = run.reconciled();
+    std::thread::sleep(Duration::from_millis(500));
+    let text = logs(second.path());
+    assert!(
+        !open_at_start.is_empty(),
+        "the first pit's orders were open when the second started"
+    );
+    for id in &open_at_start {
+        assert!(
+            text.contains(&format!(
+                "external order {id} on BTCUSDT (not placed by pit)"
+            )),
+            "the second pit says {id} is not its own: {text}"
+        );
+    }
+    for id in &theirs {
+        assert_ne!(
+            status_of(id),
+            "CANCELED",
+            "the second pit never cancels the first's {id}"
+        );
+    }
+    assert_eq!(s["exec"]["unresolved"], 0, "{s}");
+    run.kill9();
+
+    // The first pit's restart knows its run 1's orders and cancels what is still open.
+    let run = Run::start(first.path());
+    run.reconciled();
+    wait(
+        "the first pit's earlier orders closed",
+        Duration::from_secs(30),
+        || {
+            emu.open_orders()
+                .iter()
+                .all(|o| !theirs.contains(o["clientOrderId"].as_str().unwrap()))
+        },
+    );
+    for id in &open_at_start {
+        assert!(
+            matches!(status_of(id).as_str(), "CANCELED" | "FILLED"),
+            "{id}: {}",
+            status_of(id)
+        );
+    }
+    run.kill9();
 }

@@ -74,6 +74,21 @@ fn orders(state: &Value) -> Vec<Value> {
     state["orders"].as_array().cloned().unwrap_or_default()
 }
 
+/// The "Place Order" requests the emulator received per `orderLinkId` that were sent more
+/// than once (the emulator refuses a duplicate itself, so its order list alone cannot
+/// show pit sending twice; its count of requests can).
+fn sent_twice(state: &Value) -> Vec<(String, u64)> {
+    let creates = state["bybit_creates"]
+        .as_object()
+        .expect("the emulator counts creates");
+    assert!(!creates.is_empty(), "no creates counted: {state}");
+    creates
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .filter(|(_, n)| *n != 1)
+        .collect()
+}
+
 fn trades(state: &Value) -> Vec<Value> {
     state["trades"].as_array().cloned().unwrap_or_default()
 }
@@ -86,16 +101,23 @@ fn dec(v: &Value) -> Decimal {
     }
 }
 
-/// The account's net BTC bought by pit's orders, from the venue's own trade list.
+/// What pit's orders moved the account's BTC by, from the venue's own trade list: the
+/// net BTC traded less the commissions charged in BTC (a buy's fee is taken in the coin
+/// bought). pit's position must be this, not the gross traded size.
 fn venue_net_btc(state: &Value) -> Decimal {
     trades(state)
         .iter()
         .map(|t| {
             let q = dec(&t["qty"]);
-            if t["isBuyer"].as_bool().unwrap() {
-                q
+            let fee = if t["commissionAsset"] == "BTC" {
+                dec(&t["commission"])
             } else {
-                -q
+                Decimal::ZERO
+            };
+            if t["isBuyer"].as_bool().unwrap() {
+                q - fee
+            } else {
+                -q - fee
             }
         })
         .sum()
@@ -292,6 +314,22 @@ fn pit_cmd(dir: &Path, args: &[&str]) -> (Value, Option<i32>) {
     (v, out.status.code())
 }
 
+/// Whether `id` is a client order id of the store whose prefix is `prefix` (6 characters
+/// of `[0-9a-z]`), followed by `then` (the run in base 62, `_`, the engine id's head).
+fn is_store_id(id: &str, prefix: &str, then: &str) -> bool {
+    prefix.len() == 6
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        && id.strip_prefix(prefix).is_some_and(|r| r.starts_with(then))
+}
+
+/// The client order ids of the store in `dir` (read once pit has stopped).
+fn store_ids(dir: &Path) -> pit::venue::live::ids::VenueIds {
+    let store = pit::store::Store::open_existing(&dir.join("data").join("pit.redb")).unwrap();
+    pit::venue::live::ids::VenueIds::new(0, pit::setup::stored_id_prefix(&store).unwrap())
+}
+
 fn position(status: &Value, symbol: &str) -> Decimal {
     status["positions"]
         .as_array()
@@ -421,9 +459,13 @@ fn a_live_run_trades_on_bybit_agrees_with_it_and_pit_kill_cancels_there() {
         .iter()
         .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
         .collect();
-    assert!(ids.iter().all(|i| i.starts_with("p1-S")), "{ids:?}");
+    assert!(
+        ids.iter().all(|i| is_store_id(i, &ids[0][..6], "1_S")),
+        "every order is pit's, this store's prefix, run 1: {ids:?}"
+    );
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "no client id twice");
+    assert_eq!(sent_twice(&st), [], "no order sent twice");
 
     wait(
         "an order resting at the venue",
@@ -551,10 +593,16 @@ fn kill_9_mid_trading_restarts_halted_and_reconciles_nothing_lost_nothing_double
         ids.len(),
         "no client order id twice at the venue"
     );
+    assert_eq!(sent_twice(&emu.state()), [], "no order sent twice");
     let stored_orders = exported(dir.path(), "orders");
+    let ids_of = store_ids(dir.path());
     let stored: BTreeMap<String, &BTreeMap<String, String>> = stored_orders
         .iter()
-        .map(|o| (format!("p{}-{}", o["run"], o["client_id"]), o))
+        .map(|o| {
+            let run: u64 = o["run"].parse().unwrap();
+            let id = pit::domain::ClientOrderId::new(o["client_id"].as_str());
+            (ids_of.of_run(run, &id), o)
+        })
         .collect();
     let mut wrong = Vec::new();
     for o in &venue_orders {
@@ -610,6 +658,11 @@ fn a_lost_answer_is_resolved_by_asking_with_no_fill_lost_or_doubled() {
         ids.len(),
         "one venue order per client id: {ids:?}"
     );
+    assert_eq!(
+        sent_twice(&st),
+        [],
+        "no order sent twice, lost answer or not"
+    );
     let mut s = run.status();
     wait(
         "pit's fills = the venue's trades",
@@ -633,14 +686,17 @@ fn a_lost_answer_is_resolved_by_asking_with_no_fill_lost_or_doubled() {
 /// emulator on this machine only: Bybit's own hosts (testnet included) and derivatives
 /// are refused before anything connects, with the reason.
 #[test]
-fn live_on_bybit_is_refused_outside_the_emulator_and_for_derivatives() {
+fn live_on_bybit_is_refused_on_real_money_and_for_derivatives() {
     for (extra, want) in [
-        ("[live]\ncategory = \"spot\"\n", "pit emulate bybit"),
         (
             "[live]\ncategory = \"spot\"\n[live.bybit]\nmode = \"live\"\nrest_url = \"https://api-testnet.bybit.com\"\nws_private_url = \"ws://127.0.0.1:1/v5/private\"\n",
             "pit emulate bybit",
         ),
         ("[live]\ncategory = \"linear\"\n", "spot only"),
+        (
+            "[live]\ncategory = \"spot\"\n[live.bybit]\nmode = \"live\"\ntestnet = false\n",
+            "real money waits",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let live = if extra.contains("[live.bybit]") {
@@ -667,4 +723,145 @@ fn live_on_bybit_is_refused_outside_the_emulator_and_for_derivatives() {
         assert!(!out.status.success(), "{err}");
         assert!(err.contains(want), "{extra}: {err}");
     }
+}
+
+/// A folder as [`folder`] with every strategy off: the test trades by hand.
+fn quiet_folder(emu: &Emulator) -> tempfile::TempDir {
+    let dir = folder(emu, "");
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("enabled = true", "enabled = false");
+    std::fs::write(&p, text).unwrap();
+    dir
+}
+
+/// A manual market buy of `lots` (0.001 BTC each) on BTCUSDT through the run's control
+/// socket, as the console's order form sends it.
+fn manual_buy(dir: &Path, lots: i64) {
+    use pit::control::client::Client;
+    use pit::control::protocol::{Outcome, Request, Role};
+    use pit::domain::{InstrumentId, OrderKind, OrderSpec, Qty, Side, TimeInForce};
+    use pit::engine::{Command as EngineCommand, ManualOrder};
+    let mut admin = Client::connect(&dir.join("data"), Role::Admin).expect("control socket");
+    let order = EngineCommand::Manual(ManualOrder {
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            price: None,
+            qty: Qty(lots),
+            tif: TimeInForce::Ioc,
+            reduce_only: false,
+        },
+        client_id: None,
+    });
+    let r = admin
+        .call(
+            &Request::Command { command: order },
+            Duration::from_secs(5),
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.text);
+}
+
+/// Bybit takes a spot buy's fee in the coin bought ("Spot Fee Currency Instruction"): after
+/// a market buy of 0.005 BTC the wallet holds 0.005 less the fee. pit's position is that;
+/// the flatten sells it rounded down to the 0.001 step and Bybit accepts it (no 170131,
+/// insufficient balance); what is left is dust below the step, and a second flatten sends
+/// nothing. The account starts with no BTC, so a sell of the gross 0.005 would be refused.
+#[test]
+fn a_buys_fee_in_the_coin_bought_is_netted_and_the_flatten_sells_what_the_wallet_holds() {
+    let emu = Emulator::started(&["--balances", "BTC=0,USDT=10000"]);
+    let dir = quiet_folder(&emu);
+    let run = Run::start(dir.path());
+    run.reconciled();
+    let btc = |st: &Value| {
+        let b = &st["balances"]["BTC"];
+        dec(&b["free"]) + dec(&b["locked"])
+    };
+
+    buy_once_the_book_is_there(&emu, &run, || manual_buy(dir.path(), 5));
+    let st = emu.state();
+    assert_eq!(trades(&st)[0]["commissionAsset"], "BTC", "{st}");
+    let fee = dec(&trades(&st)[0]["commission"]);
+    assert!(fee > Decimal::ZERO);
+    let held = btc(&st);
+    assert_eq!(held, Decimal::new(5, 3) - fee, "the wallet got qty - fee");
+    let mut s = run.status();
+    wait(
+        "pit's position = the wallet",
+        Duration::from_secs(10),
+        || {
+            s = run.status();
+            position(&s, "BTCUSDT") == held
+        },
+    );
+
+    let (f, code) = pit_cmd(dir.path(), &["flatten", "--json"]);
+    assert_eq!(code, Some(0), "{f}");
+    wait_trades(&emu, 2, Duration::from_secs(20));
+    let st = emu.state();
+    let sells: Vec<Value> = orders(&st)
+        .into_iter()
+        .filter(|o| o["side"] == "SELL")
+        .collect();
+    assert_eq!(sells.len(), 1, "one sell: {sells:?}");
+    assert_eq!(sells[0]["status"], "FILLED", "{sells:?}");
+    assert_eq!(dec(&sells[0]["executedQty"]), Decimal::new(4, 3));
+    let left = btc(&st);
+    assert_eq!(left, held - Decimal::new(4, 3));
+    assert!(left > Decimal::ZERO && left < Decimal::new(1, 3), "{left}");
+    wait(
+        "pit's position = the wallet",
+        Duration::from_secs(10),
+        || {
+            s = run.status();
+            position(&s, "BTCUSDT") == left
+        },
+    );
+    assert_eq!(position(&s, "BTCUSDT"), venue_net_btc(&st));
+    let row = s["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["symbol"] == "BTCUSDT")
+        .cloned()
+        .unwrap();
+    assert_eq!(row["dust"], true, "pit status says it is dust: {row}");
+    let (f, code) = pit_cmd(dir.path(), &["flatten", "--json"]);
+    assert_eq!(code, Some(0), "{f}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(orders(&emu.state()).len(), 2, "no order for the dust");
+    run.stop();
+    let text = logs(dir.path());
+    assert!(text.contains("is dust"), "the dust is said");
+    for refused in ["170131", "Insufficient balance", "rejected by"] {
+        assert!(!text.contains(refused), "nothing refused: {refused}");
+    }
+}
+
+/// Send a manual buy until the venue has it: a market order is refused by pit's risk
+/// checks (never sent) while the book or the venue's filters are not there yet, so it is
+/// sent again only while neither the venue nor pit has any order or fill (no double buy).
+fn buy_once_the_book_is_there(emu: &Emulator, run: &Run, buy: impl Fn()) {
+    let dir = run.dir.as_path();
+    let t0 = std::time::Instant::now();
+    let idle = || {
+        let s = run.status();
+        orders(&emu.state()).is_empty()
+            && s["open_orders"].as_array().is_none_or(|o| o.is_empty())
+            && s["fills"] == 0
+    };
+    while idle() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the buy never reached the venue: {}",
+            logs(dir)
+        );
+        buy();
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    wait_trades(emu, 1, Duration::from_secs(20));
 }

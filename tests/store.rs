@@ -486,6 +486,7 @@ fn report_figures_match_a_hand_computed_fixture() {
         liquidity: "taker".into(),
         owner: "S1".into(),
         tag: None,
+        fee_base: rust_decimal::Decimal::ZERO,
     }];
     let r = Report::from_rows(&trades, &fills, None);
     // By hand: pnl 10 +5 -4 -6 -2 +8 +0 = 11; wins 3 (10,5,8) = 23; losses 3 = -12.
@@ -966,6 +967,7 @@ fn a_restart_restores_the_trading_days_pnl_with_a_day_boundary_other_than_midnig
                     qty: Qty(1),
                     fee,
                     liquidity: Liquidity::Taker,
+                    fee_base: rust_decimal::Decimal::ZERO,
                 },
                 position: Position {
                     instrument: InstrumentId(0),
@@ -1065,6 +1067,7 @@ fn a_live_restart_knows_the_stored_trades_of_orders_left_open_at_the_venue() {
             qty: Qty(1),
             fee: dec!(0.01),
             liquidity: Liquidity::Maker,
+            fee_base: rust_decimal::Decimal::ZERO,
         },
         position: Position {
             instrument: InstrumentId(0),
@@ -1552,4 +1555,71 @@ fn a_bracket_working_at_a_crash_is_named_and_its_leg_is_never_placed_again() {
             .any(|a| a.text.starts_with("restart: ")),
         "named once"
     );
+}
+
+/// The prefix of live client order ids: drawn once per store, kept across restarts
+/// (another store draws another), and a store with live runs from before prefixes keeps
+/// their old `p<run>-` ids recognised, only for those runs.
+#[test]
+fn a_store_draws_its_client_id_prefix_once_and_keeps_the_old_ids_of_earlier_live_runs() {
+    use pit::domain::ClientOrderId;
+    use pit::store::schema::RunRow;
+    use pit::venue::live::ids::{IdOwner, VenueIds};
+    let row = |mode: &str| RunRow {
+        id: 0,
+        started: "2026-01-01T00:00:00Z".into(),
+        engine_start: Timestamp::from_millis(1_767_225_600_000),
+        mode: mode.into(),
+        version: "test".into(),
+        seed: 1,
+        config: String::new(),
+        pid: 1,
+    };
+    let live = format!("binance/live headless{}", pit::setup::LIVE_MODE);
+
+    // A fresh store: no prefix until a live run asks; then one, kept, no old ids.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pit.redb");
+    let store = Store::open(&db).unwrap();
+    let run = store.begin_run(row(&live)).unwrap();
+    let none = pit::setup::stored_id_prefix(&store).unwrap();
+    assert_eq!(none.legacy_before, u64::MAX, "{none:?}");
+    let p = pit::setup::venue_id_prefix(&store, run).unwrap();
+    assert_eq!(p.legacy_before, 0);
+    assert_eq!(pit::setup::venue_id_prefix(&store, run + 1).unwrap(), p);
+    drop(store);
+    let store = Store::open(&db).unwrap();
+    assert_eq!(pit::setup::stored_id_prefix(&store).unwrap(), p);
+    let ids = VenueIds::new(run + 1, p.clone());
+    assert_eq!(ids.owner("p1-M-1"), IdOwner::External);
+
+    // Another data folder draws another prefix: its run 1's M-1 is not ours.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Store::open(&other_dir.path().join("pit.redb")).unwrap();
+    let other_run = other.begin_run(row(&live)).unwrap();
+    let q = pit::setup::venue_id_prefix(&other, other_run).unwrap();
+    assert_ne!(q.prefix, p.prefix);
+    let theirs = VenueIds::new(other_run, q).to_venue(&ClientOrderId::new("M-1"));
+    assert_eq!(ids.owner(&theirs), IdOwner::External);
+
+    // A store from before prefixes: live run 1, a paper run 2, and the upgrade's run 3.
+    let old_dir = tempfile::tempdir().unwrap();
+    let old = Store::open(&old_dir.path().join("pit.redb")).unwrap();
+    old.begin_run(row(&live)).unwrap();
+    old.begin_run(row("headless")).unwrap();
+    let upgraded = old.begin_run(row(&live)).unwrap();
+    let p = pit::setup::venue_id_prefix(&old, upgraded).unwrap();
+    assert_eq!(p.legacy_before, 2, "only the live run 1 sent old ids");
+    let ids = VenueIds::new(upgraded, p);
+    assert_eq!(
+        ids.owner("p1-S1-4"),
+        IdOwner::EarlierRun {
+            run: 1,
+            id: ClientOrderId::new("S1-4")
+        }
+    );
+    assert_eq!(ids.owner("p2-S1-4"), IdOwner::External);
+    assert_eq!(ids.owner("p3-S1-4"), IdOwner::External);
+    // New orders take the prefix, never the old form.
+    assert!(ids.to_venue(&ClientOrderId::new("S1-4")).contains('_'));
 }

@@ -45,6 +45,7 @@ pub enum Action {
     Fills,
     /// The order-history view: every order's states and rejection reasons.
     History,
+    Strategies,
     /// The price ladder in place of the book (toggle).
     Ladder,
     /// The ladder: centre the rows on the touch (and the cursor there).
@@ -246,6 +247,12 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "order_history",
         &["o"],
         "order history: each order's states, rejection reasons (esc closes)",
+    ),
+    (
+        Action::Strategies,
+        "strategies",
+        &["S"],
+        "strategies view: edit, add, remove, write config (esc closes)",
     ),
     (
         Action::Ladder,

@@ -205,7 +205,12 @@ impl<T: ThemeCycle, R> App<T, R> {
                 out.push(AppEffect::Engine(cmd));
             }
             Action::ToggleStrategy(n) => {
-                if usize::from(n) < self.view.strategies.len() {
+                if self
+                    .view
+                    .strategies
+                    .get(usize::from(n))
+                    .is_some_and(|s| !s.removed)
+                {
                     out.push(AppEffect::Engine(Command::ToggleStrategy(n)));
                 } else {
                     self.flash = Some(format!("no strategy {}", u16::from(n) + 1));
@@ -312,6 +317,13 @@ impl<T: ThemeCycle, R> App<T, R> {
             Action::History => {
                 self.popup = Some(Popup::History);
                 self.history_scroll = 0;
+            }
+            Action::Strategies => {
+                if self.view.strategies.iter().all(|s| s.removed) {
+                    self.flash = Some("no strategies in this run".into());
+                } else {
+                    self.popup = Some(Popup::Strategies(Default::default()));
+                }
             }
             Action::Report => {
                 self.popup = Some(Popup::Report);
@@ -462,6 +474,11 @@ impl<T: ThemeCycle, R> App<T, R> {
             Popup::History => {
                 if self.on_history_key(key) {
                     self.popup = Some(Popup::History);
+                }
+            }
+            Popup::Strategies(mut ed) => {
+                if self.on_strategies_key(&mut ed, key, out) {
+                    self.popup = Some(Popup::Strategies(ed));
                 }
             }
             Popup::Confirm(c) => {

@@ -11,6 +11,7 @@ pub mod keymap;
 mod keys;
 pub mod ladder;
 mod order_form;
+pub mod strategies;
 mod types;
 
 pub use config::{ConsoleConfig, OnHangup};
@@ -50,6 +51,9 @@ pub enum AppEffect {
     /// Compute a fresh PnL report from the store off the console and engine threads, then
     /// hand it back with [`App::set_report`].
     RequestReport,
+    /// Write these strategies into the config file (`w` in the strategies view), off the
+    /// console and engine threads; hand the outcome back with [`App::config_written`].
+    WriteConfig(Vec<strategies::SavedStrategy>),
 }
 
 /// Whether this console runs its engine, or is attached to one over the control socket

@@ -166,6 +166,8 @@ pub enum Popup {
     /// The order-history view (full screen): every order kept with its states and the
     /// reason of a rejection (from the view's `order_history`).
     History,
+    /// The strategies view: parameters edited, instances added and removed.
+    Strategies(super::strategies::StrategyEditor),
 }
 
 /// What the report view shows: the last report `R` the store gave, or why there is none.

@@ -27,6 +27,9 @@ pub struct PositionStatus {
     /// Decimals of money in the instrument's quote currency.
     #[serde(default)]
     pub money_dp: Option<u32>,
+    /// The size held is dust, below the venue's minimum: no order can close it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dust: bool,
 }
 
 /// Account PnL.
@@ -215,6 +218,7 @@ impl Status {
                 mark_stale: p.mark_stale,
                 price_dp: instrument(v, i).map(|i| i.price_precision),
                 money_dp: instrument(v, i).map(|i| i.money_precision()),
+                dust: p.dust,
             })
             .collect();
         let feed = v
@@ -383,7 +387,7 @@ impl Status {
             // half a tick), as the console shows them.
             let finer = p.price_dp.map(|d| d + 1);
             s += &format!(
-                "position {} {} @ {} (mark {}{}, unrealized {})\n",
+                "position {} {} @ {} (mark {}{}, unrealized {}){}\n",
                 p.symbol,
                 p.qty,
                 at_dp(p.avg_price, finer),
@@ -393,7 +397,12 @@ impl Status {
                 } else {
                     ""
                 },
-                at_dp(p.unrealized, p.money_dp.or(self.money_dp))
+                at_dp(p.unrealized, p.money_dp.or(self.money_dp)),
+                if p.dust {
+                    " DUST: below the venue's minimum, not sellable"
+                } else {
+                    ""
+                }
             );
         }
         s += &format!("open orders: {}\n", self.open_orders.len());

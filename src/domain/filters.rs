@@ -252,6 +252,51 @@ impl VenueRules {
         parts.join(", ")
     }
 
+    /// The largest part of a holding of `held` (base units, unsigned) a closing market
+    /// order may carry at the venue: rounded DOWN to the lot steps (LOT_SIZE,
+    /// MARKET_LOT_SIZE), never up past the holding; zero when that is below a minimum
+    /// (`minQty` of either, or the NOTIONAL / MIN_NOTIONAL minimum that applies to market
+    /// orders, at `price`, the touch the order would take; skipped when unknown, as
+    /// [`VenueRules::check`] does). What it leaves is dust the venue will not take: a
+    /// spot buy's fee taken in the coin bought leaves the holding off the step.
+    pub fn closable(&self, held: Decimal, price: Option<Decimal>) -> Decimal {
+        let mut q = held.max(Decimal::ZERO);
+        let floor = |q: Decimal, step: Decimal| {
+            if step.is_zero() {
+                q
+            } else {
+                (q / step).trunc() * step
+            }
+        };
+        for f in &self.filters {
+            if let VenueFilter::LotSize { step, .. } | VenueFilter::MarketLotSize { step, .. } = *f
+            {
+                q = floor(q, step);
+            }
+        }
+        for f in &self.filters {
+            let below = match *f {
+                VenueFilter::LotSize { min, .. } | VenueFilter::MarketLotSize { min, .. } => {
+                    q < min
+                }
+                VenueFilter::MinNotional {
+                    min,
+                    apply_to_market: true,
+                }
+                | VenueFilter::Notional {
+                    min,
+                    apply_min_to_market: true,
+                    ..
+                } => price.is_some_and(|p| p * q < min),
+                _ => false,
+            };
+            if below {
+                return Decimal::ZERO;
+            }
+        }
+        q
+    }
+
     /// Check an order against every rule, in the venue's order; the first breach wins.
     pub fn check(&self, o: &FilterOrder) -> Result<(), FilterBreach> {
         let fail = |filter: &'static str, reason: String| Err(FilterBreach { filter, reason });
@@ -490,6 +535,48 @@ mod tests {
 
     fn breach(r: Result<(), FilterBreach>) -> String {
         r.unwrap_err().to_string()
+    }
+
+    /// A holding left off the step by a fee in the coin bought: the exit is rounded down to
+    /// the step, never up past the holding; a rest below the minimum size or notional is
+    /// dust (nothing closable); the closable size passes the venue's own check.
+    #[test]
+    fn a_holding_off_the_step_closes_rounded_down_and_its_rest_is_dust() {
+        let r = btc();
+        let px = Some(dec!(60000));
+        // Bought 0.001, 0.000001 BTC fee: 0.000999 held, 0.00099 sellable.
+        assert_eq!(r.closable(dec!(0.000999), px), dec!(0.00099));
+        let sell = FilterOrder {
+            side: Side::Sell,
+            order_type: "MARKET",
+            price: None,
+            qty: r.closable(dec!(0.000999), px),
+            market_price: px,
+            average_price: px,
+            open_on_symbol: 0,
+            open_on_venue: 0,
+        };
+        assert_eq!(r.check(&sell), Ok(()));
+        // What is left after that sell: below one step: dust.
+        assert_eq!(r.closable(dec!(0.000009), px), dec!(0));
+        // On the step but worth less than NOTIONAL's 5: dust too (at this price) ...
+        assert_eq!(r.closable(dec!(0.00008), px), dec!(0));
+        // ... and closable when the price is not known (the venue judges it then).
+        assert_eq!(r.closable(dec!(0.00008), None), dec!(0.00008));
+        // A whole holding on the step is closed whole; nothing is never something.
+        assert_eq!(r.closable(dec!(0.5), px), dec!(0.5));
+        assert_eq!(r.closable(dec!(0), px), dec!(0));
+        // A coarser step (0.001) and its minimum: 0.004995 closes 0.004, 0.000995 is dust.
+        let coarse = VenueRules {
+            filters: vec![VenueFilter::LotSize {
+                min: dec!(0.001),
+                max: dec!(9000),
+                step: dec!(0.001),
+            }],
+            ..VenueRules::default()
+        };
+        assert_eq!(coarse.closable(dec!(0.004995), px), dec!(0.004));
+        assert_eq!(coarse.closable(dec!(0.000995), px), dec!(0));
     }
 
     #[test]

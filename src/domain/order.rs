@@ -419,6 +419,26 @@ pub struct Fill {
     /// Fee in the quote currency (negative is a rebate).
     pub fee: Decimal,
     pub liquidity: Liquidity,
+    /// The part of the fee the venue took in the base coin, in base units (already in
+    /// `fee`, priced at the fill's price). A spot venue charges a buy's commission in the
+    /// coin bought unless the account pays in a third coin: the wallet receives `qty -
+    /// fee_base`, so the position moves by that ([`Fill::position_qty`]), while the
+    /// order's own filled size stays `qty`, the venue's executed quantity. Zero when the
+    /// fee is in the quote or a third coin (and on the paper venue).
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub fee_base: Decimal,
+}
+
+impl Fill {
+    /// What the fill did to the holding, unsigned, from its executed size `gross` in base
+    /// units: a buy brings `gross - fee_base` (never below zero), a sell takes `gross +
+    /// fee_base` (the wallet pays the fee out of the coin it holds).
+    pub fn position_qty(&self, gross: Decimal) -> Decimal {
+        match self.side {
+            Side::Buy => (gross - self.fee_base).max(Decimal::ZERO),
+            Side::Sell => gross + self.fee_base,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -85,8 +85,10 @@ const DAY_NS: i64 = 86_400_000_000_000;
 /// A time of day in UTC, written `"HH:MM"` in config.toml: where a trading session starts,
 /// or where one trading day ends and the next begins. Days counted from it are engine-time
 /// arithmetic only (no wall clock, no time-zone database).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct TimeOfDay {
     /// Minutes after 00:00 UTC, below 1440.
     minutes: u32,
@@ -150,6 +152,12 @@ impl TryFrom<String> for TimeOfDay {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         TimeOfDay::parse(&s)
+    }
+}
+
+impl From<TimeOfDay> for String {
+    fn from(t: TimeOfDay) -> String {
+        t.to_string()
     }
 }
 

@@ -20,14 +20,20 @@
 //!   `X-Bapi-Limit-Status` and `X-Bapi-Limit-Reset-Timestamp`; over it, 10006 "Too many
 //!   visits!". The faults of `faults.rs` map to Bybit's answers: `429=N` → 10006, `418=S`
 //!   → HTTP 403 "access too frequent", `5xx=N` → 10016 "Server error." (a new order is
-//!   executed first), `lose-response=N` → the connection closed without an answer.
+//!   executed first), `lose-response=N` → the connection closed without an answer,
+//!   `partial-fill-on-cancel=N` as on Binance; and Bybit's own: `exec-late`,
+//!   `mute-private`, `query-lag`, `realtime-open-only`, `429-create` (see `faults.rs`).
+//!   `GET /v5/order/history` lists an order by `orderId` / `orderLinkId` (open or closed);
+//!   `bybit_creates` in `GET /emulator/state` counts "Place Order" requests per
+//!   `orderLinkId`.
 //! * `orderLinkId` is "always unique": a second order with a used one gets 170141
 //!   "Duplicate clientOrderId", open or not.
 //! * The public stream `/v5/public/spot`: the simulated market as `orderbook.{depth}.{symbol}`
 //!   and `publicTrade.{symbol}` (see [`public`]).
 //! * The private stream `/v5/private`: `auth` (HMAC of `GET/realtime{expires}`), then
-//!   `subscribe` to `order`, `execution`, `position`, `wallet`, `dcp.spot` / `dcp.future` /
-//!   `dcp.option`; `ping` answered with `pong` as the "Connect" page shows for private
+//!   `subscribe` to `order`, `execution` (all-in-one, or the categorised `order.spot`,
+//!   `execution.spot`, pushed under the name subscribed), `position`, `wallet`,
+//!   `dcp.spot` / `dcp.future` / `dcp.option`; `ping` answered with `pong` as the "Connect" page shows for private
 //!   channels. Orders and executions of the account are pushed as `order` and `execution`.
 //! * Disconnection protection ("Set Disconnect Cancel All" and the private "Dcp" topic):
 //!   once a key has set a `timeWindow` for a product and a private connection of that key
@@ -36,7 +42,9 @@
 //!   silent: no `ping` for longer than the window (a frozen client keeps its socket open
 //!   but stops its heartbeat; the page speaks of the server "not receiving ... the
 //!   heartbeat ping"). It is re-armed when a connection pings again.
-//!   `GET /emulator/state` shows each key's DCP state under `bybit_dcp`.
+//!   `GET /emulator/state` shows each key's DCP state under `bybit_dcp`; "Get DCP Info"
+//!   (`GET /v5/account/query-dcp-info`) lists the key's windows (`dcp-ignored`: the set
+//!   is answered with success and nothing is armed).
 //!
 //! Divergences, kept small and named: a `PostOnly` order that would take is refused with
 //! 170130 here (Bybit accepts and then cancels it); `FOK` is refused; spot market buys must
@@ -50,9 +58,9 @@ use crate::venue::exchanges::binance::api::wire as bw;
 use crate::venue::exchanges::bybit::api::errors::code;
 use crate::venue::exchanges::bybit::api::sign::{Payload, Signer};
 use crate::venue::exchanges::bybit::api::wire::{
-    CancelAll, CancelAllResult, CancelOrder, Category, CoinBalance, CreateOrder, DcpProduct,
-    Envelope, Execution, Instrument, LotSizeFilter, Order, OrderIds, OrderStatus, OrderType, Page,
-    PriceFilter, SetDcp, Side, TimeInForce, WalletAccount, WsOp,
+    CancelAll, CancelAllResult, CancelOrder, Category, CoinBalance, CreateOrder, DcpInfo, DcpInfos,
+    DcpProduct, Envelope, Execution, Instrument, LotSizeFilter, Order, OrderIds, OrderStatus,
+    OrderType, Page, PriceFilter, SetDcp, Side, TimeInForce, WalletAccount, WsOp,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -80,6 +88,10 @@ pub struct Bybit {
 struct BState {
     /// Every `orderLinkId` ever placed ("always unique").
     link_ids: BTreeSet<String>,
+    /// "Place Order" requests that reached the emulator (signed, readable), per
+    /// `orderLinkId`, refused duplicates included: what a test counts to see that pit
+    /// never sent an order twice (`bybit_creates` in `GET /emulator/state`).
+    creates: BTreeMap<String, u64>,
     /// Request times (ms) per endpoint, the last second.
     hits: BTreeMap<String, VecDeque<i64>>,
     /// `timeWindow` per (key, product).
@@ -416,12 +428,27 @@ pub async fn rest(
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let body = String::from_utf8_lossy(&body).into_owned();
+    // `create-late=D`: the create reaches the matching engine late (a cancel sent
+    // meanwhile finds nothing).
+    let create_late = {
+        let f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
+        f.create_late
+    };
+    if !create_late.is_zero() && method == Method::POST && path == "/v5/order/create" {
+        tokio::time::sleep(create_late).await;
+    }
     let now_ms = s.now_ms();
-    let (slow, banned, limited, retry_s) = {
+    let (slow, banned, limited, retry_s, create_reset) = {
         let mut f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
         let banned = f.ban_left(Instant::now()).is_some();
         let limited = !banned && Faults::take(&mut f.rate_limited);
-        (f.slow, banned, limited, f.retry_after())
+        // `429-create=S`: "Place Order" alone is over its limit until the reset.
+        let create_reset = f
+            .create_limited_until
+            .map(|u| u.saturating_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero() && method == Method::POST && path == "/v5/order/create")
+            .map(|left| now_ms + left.as_millis() as i64);
+        (f.slow, banned, limited, f.retry_after(), create_reset)
     };
     let response = if banned {
         // Rate-limit page: "403, access too frequent".
@@ -431,6 +458,16 @@ pub async fn rest(
             HeaderValue::from_static("text/plain"),
         );
         r
+    } else if let Some(reset) = create_reset {
+        answer(
+            200,
+            &Envelope::error(
+                code::TOO_MANY_VISITS,
+                "Too many visits!",
+                now_ms.max(0) as u64,
+            ),
+            Some((limit_of(&path), 0, reset)),
+        )
     } else if limited {
         answer(
             200,
@@ -547,6 +584,7 @@ fn route(
     match (method.as_str(), path) {
         ("POST", "/v5/order/create") => {
             let o: CreateOrder = serde_json::from_str(body).map_err(j)?;
+            *b.st().creates.entry(o.order_link_id.clone()).or_default() += 1;
             spot(o.category.as_str())?;
             place(b, o, now_ns)
         }
@@ -560,6 +598,10 @@ fn route(
                     "params error: orderId or orderLinkId is required",
                 );
             }
+            let partial = {
+                let mut f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
+                Faults::take(&mut f.partial_fill_on_cancel)
+            };
             let mut ex = s.exchange();
             let r = ex
                 .cancel(
@@ -567,7 +609,7 @@ fn route(
                     oid,
                     c.order_link_id.as_deref(),
                     None,
-                    false,
+                    partial,
                     now_ns,
                 )
                 .map_err(refusal)?;
@@ -579,21 +621,69 @@ fn route(
         ("POST", "/v5/order/cancel-all") => {
             let c: CancelAll = serde_json::from_str(body).map_err(j)?;
             spot(c.category.as_str())?;
-            to_value(cancel_all(s, c.symbol.as_deref(), now_ns))
+            let mut partial = || {
+                let mut f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
+                Faults::take(&mut f.partial_fill_on_cancel)
+            };
+            to_value(cancel_all(s, c.symbol.as_deref(), &mut partial, now_ns))
         }
         ("POST", "/v5/order/disconnected-cancel-all") => {
             let d: SetDcp = serde_json::from_str(body).map_err(j)?;
             let d = SetDcp::new(d.product, d.time_window).map_err(|e| (code::PARAMS, e))?;
+            let ignored = {
+                let f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
+                f.dcp_ignored
+            };
+            if ignored {
+                // `dcp-ignored`: success said, nothing armed (as for an account Bybit has
+                // not enabled DCP for, whose "Get DCP Info" "always returns empty").
+                tracing::info!("fault: DCP set answered, not armed");
+                return Ok(Value::Null);
+            }
             let mut st = b.st();
             st.dcp.insert((key.clone(), d.product), d.time_window);
             tracing::info!(product = ?d.product, window = d.time_window, "bybit DCP set");
             Ok(Value::Null)
         }
-        ("GET", "/v5/order/realtime") => {
+        ("GET", "/v5/account/query-dcp-info") => {
+            let st = b.st();
+            let infos: Vec<DcpInfo> = st
+                .dcp
+                .iter()
+                .filter(|((k, _), _)| *k == key)
+                .map(|((_, product), window)| DcpInfo {
+                    product: serde_json::to_value(product)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    dcp_status: "ON".into(),
+                    time_window: window.to_string(),
+                })
+                .collect();
+            to_value(DcpInfos { dcp_infos: infos })
+        }
+        ("GET", "/v5/order/realtime") | ("GET", "/v5/order/history") => {
+            let history = path == "/v5/order/history";
             let p: OrdersQ = serde_urlencoded::from_str(query).map_err(q)?;
             spot(&p.category)?;
+            let (lag, open_only) = {
+                let f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
+                (f.query_lag, f.realtime_open_only && !history)
+            };
+            // `query-lag`: an order is listed only `lag` after it was placed.
+            let listed_by = now_ms - lag.as_millis() as i64;
+            let shown = |o: &Order| {
+                o.created_time.is_none_or(|t| t as i64 <= listed_by)
+                    && (!open_only || o.order_status.is_open())
+            };
             let mut ex = s.exchange();
             let by_id = p.order_id.as_deref().and_then(|x| x.parse::<u64>().ok());
+            if history && by_id.is_none() && p.order_link_id.is_none() {
+                return fail(
+                    code::PARAMS,
+                    "params error: pit emulate lists order history by orderId or orderLinkId only",
+                );
+            }
             let list: Vec<Order> = if by_id.is_some() || p.order_link_id.is_some() {
                 // By id: open or closed ("`openOnly` param will be ignored").
                 let symbols: Vec<String> = match &p.symbol {
@@ -607,6 +697,7 @@ fn route(
                             .ok()
                     })
                     .map(|qo| order_of(&qo))
+                    .filter(|o| shown(o))
                     .collect()
             } else {
                 ex.open_orders(p.symbol.as_deref(), now_ns)
@@ -774,7 +865,12 @@ fn place(b: &Bybit, o: CreateOrder, now_ns: i64) -> BAnswer {
 }
 
 /// Cancels every open order (of `symbol`, or all); the cancelled ids.
-fn cancel_all(s: &Shared, symbol: Option<&str>, now_ns: i64) -> CancelAllResult {
+fn cancel_all(
+    s: &Shared,
+    symbol: Option<&str>,
+    partial: &mut dyn FnMut() -> bool,
+    now_ns: i64,
+) -> CancelAllResult {
     let mut ex = s.exchange();
     let symbols: Vec<String> = ex
         .specs()
@@ -784,7 +880,7 @@ fn cancel_all(s: &Shared, symbol: Option<&str>, now_ns: i64) -> CancelAllResult 
         .collect();
     let mut list = Vec::new();
     for sym in symbols {
-        if let Ok(rs) = ex.cancel_all(&sym, &mut || false, now_ns) {
+        if let Ok(rs) = ex.cancel_all(&sym, partial, now_ns) {
             list.extend(rs.into_iter().map(|r| OrderIds {
                 order_id: r.order_id.to_string(),
                 order_link_id: r.orig_client_order_id,
@@ -813,20 +909,52 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
     let mut authed: Option<String> = None;
     let mut topics: BTreeSet<String> = BTreeSet::new();
     let mut pushed: u64 = 0;
+    // `exec-late`: execution frames held back, each with the time it is due.
+    let mut late: VecDeque<(tokio::time::Instant, String)> = VecDeque::new();
     loop {
+        let due = late.front().map(|(t, _)| *t);
         tokio::select! {
             _ = dropper.recv() => break,
+            _ = async { tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)).await }, if due.is_some() => {
+                if let Some((_, f)) = late.pop_front()
+                    && socket.send(Message::Text(f.into())).await.is_err()
+                {
+                    break;
+                }
+            }
             ev = events.recv() => match ev {
                 Ok(e) => {
                     let bw::UserEvent::ExecutionReport(r) = &*e else { continue };
                     let (order, exec) = pushes_of(r);
                     let now = b.s.now_ms().max(0) as u64;
+                    let (exec_late, muted) = {
+                        let mut f = b.s.faults.lock().unwrap_or_else(|e| e.into_inner());
+                        (f.exec_late, Faults::take(&mut f.mute_private))
+                    };
                     let mut frames = Vec::new();
-                    if topics.contains("order") {
-                        frames.push(json!({"id": format!("{conn_id}-{pushed}"), "topic": "order", "creationTime": now, "data": [order]}));
+                    // The all-in-one topic or the spot one ("Categorised Topic"), pushed
+                    // under the name subscribed.
+                    let sub = |t: &str| {
+                        let spot = format!("{t}.spot");
+                        if topics.contains(&spot) { Some(spot) } else { topics.contains(t).then(|| t.to_string()) }
+                    };
+                    if let Some(topic) = sub("order") && !muted {
+                        frames.push(json!({"id": format!("{conn_id}-{pushed}"), "topic": topic, "creationTime": now, "data": [order]}));
                     }
-                    if let Some(x) = exec && topics.contains("execution") {
-                        frames.push(json!({"id": format!("{conn_id}-{pushed}x"), "topic": "execution", "creationTime": now, "data": [x]}));
+                    if let Some(x) = exec && let Some(topic) = sub("execution") {
+                        let muted = {
+                            let mut f = b.s.faults.lock().unwrap_or_else(|e| e.into_inner());
+                            Faults::take(&mut f.mute_private)
+                        };
+                        let f = json!({"id": format!("{conn_id}-{pushed}x"), "topic": topic, "creationTime": now, "data": [x]});
+                        if muted {
+                            tracing::info!("fault: an execution push dropped");
+                        } else if exec_late.is_zero() && late.is_empty() {
+                            frames.push(f);
+                        } else {
+                            // Behind the order frame (and any execution still held).
+                            late.push_back((tokio::time::Instant::now() + exec_late, f.to_string()));
+                        }
                     }
                     pushed += 1;
                     let mut gone = false;
@@ -998,7 +1126,7 @@ pub fn dcp_check(b: &Bybit) {
         });
     }
     for (key, product) in fire {
-        let r = cancel_all(&b.s, None, b.s.now_ns());
+        let r = cancel_all(&b.s, None, &mut || false, b.s.now_ns());
         tracing::warn!(
             key = %crate::venue::live::keys::key_hint(&key),
             ?product,
@@ -1057,6 +1185,7 @@ pub async fn state(State(b): State<Arc<Bybit>>) -> Response {
         let f = b.s.faults.lock().unwrap_or_else(|e| e.into_inner());
         o.insert("faults".into(), f.to_json(Instant::now()));
         o.insert("bybit_dcp".into(), dcp_json(&b));
+        o.insert("bybit_creates".into(), json!(b.st().creates));
     }
     let mut r = (StatusCode::OK, v.to_string()).into_response();
     r.headers_mut().insert(

@@ -1050,6 +1050,7 @@ impl Exchange {
             qty: half,
             fee,
             liquidity: Liquidity::Maker,
+            fee_base: rust_decimal::Decimal::ZERO,
         };
         self.on_fill(&f, now_ns / 1_000_000);
     }

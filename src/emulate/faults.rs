@@ -14,6 +14,13 @@
 //! | `partial-fill-on-cancel=N` | the next N cancels of a resting order find half its rest filled just before (a maker trade at its price), then cancel the remainder; a cancel-all counts one per order it cancels |
 //! | `deposit=ASSET:AMOUNT` | AMOUNT of ASSET arrives in the account (free), with a `balanceUpdate` on the user data stream, as a deposit or transfer does: a balance moved behind pit's back |
 //! | `withdraw=ASSET:AMOUNT` | AMOUNT of ASSET leaves the account's free balance (at most what is free), with a `balanceUpdate` |
+//! | `exec-late=DURATION` | Bybit only: each execution message on the private stream is pushed this long after its order message (Bybit promises no order between the two topics); `0` ends it |
+//! | `mute-private=N` | Bybit only: the next N order/execution messages of the private stream are never pushed (lost, as while a stream is down) |
+//! | `query-lag=DURATION` | Bybit only: "Get Open & Closed Orders" and "Get Order History", asked by id, list an order only DURATION after it was placed (the docs warn both can lag); `0` ends it |
+//! | `realtime-open-only` | Bybit only: "Get Open & Closed Orders" lists open orders only, as after a Bybit server restart (closed ones only in "Get Order History") |
+//! | `dcp-ignored` | Bybit only: "Set Disconnect Cancel All" answers success but arms nothing ("Get DCP Info" lists nothing) |
+//! | `create-late=DURATION` | each new order ("Place Order" on Bybit, `POST /api/v3/order` on Binance) reaches the matching engine this long after it arrived (a cancel sent meanwhile finds no order, as a cancel can overtake its create); `0` ends it |
+//! | `429-create=S` | Bybit only: for S seconds every "Place Order" answers 10006 with that endpoint's reset at the end; other endpoints (cancels) are not limited |
 //! | `clear` | every pending fault is dropped |
 
 use std::time::{Duration, Instant};
@@ -28,6 +35,21 @@ pub struct Faults {
     pub banned_until: Option<Instant>,
     pub slow: Duration,
     pub partial_fill_on_cancel: u32,
+    /// Bybit: execution pushes held this long behind their order pushes.
+    pub exec_late: Duration,
+    /// Bybit: private pushes (order or execution frames) still to drop.
+    pub mute_private: u32,
+    /// Bybit: orders unlisted by the order queries for this long after being placed.
+    pub query_lag: Duration,
+    /// Bybit: "Get Open & Closed Orders" lists open orders only.
+    pub realtime_open_only: bool,
+    /// Bybit: order creates answer 10006 until then.
+    pub create_limited_until: Option<Instant>,
+    /// Bybit: DCP sets are answered but not armed.
+    pub dcp_ignored: bool,
+    /// Bybit: each order create is held this long before it is processed (a cancel sent
+    /// meanwhile finds no order).
+    pub create_late: Duration,
 }
 
 /// What a SPEC asks for; `drop-user-stream` is an action, not a state.
@@ -41,6 +63,13 @@ pub struct FaultSpec {
     pub drop_user_stream: bool,
     pub slow: Option<Duration>,
     pub partial_fill_on_cancel: Option<u32>,
+    pub exec_late: Option<Duration>,
+    pub mute_private: Option<u32>,
+    pub query_lag: Option<Duration>,
+    pub realtime_open_only: bool,
+    pub create_limit_s: Option<u64>,
+    pub dcp_ignored: bool,
+    pub create_late: Option<Duration>,
     /// `clock=MS`: the server clock's new offset from the wall clock.
     pub clock_offset_ms: Option<i64>,
     /// `deposit` / `withdraw`: (asset, signed amount), actions done at once.
@@ -77,14 +106,26 @@ pub fn parse(spec: &str) -> Result<FaultSpec, String> {
             "retry-after" => f.retry_after_s = Some(secs(value)?),
             "drop-user-stream" => f.drop_user_stream = true,
             "partial-fill-on-cancel" => f.partial_fill_on_cancel = Some(count(value)?),
-            "slow" => {
-                let v = value.ok_or("fault `slow` needs a duration, e.g. slow=500ms")?;
-                f.slow = Some(if v == "0" {
+            "slow" | "exec-late" | "query-lag" | "create-late" => {
+                let v = value
+                    .ok_or_else(|| format!("fault `{name}` needs a duration, e.g. {name}=500ms"))?;
+                let d = if v == "0" {
                     Duration::ZERO
                 } else {
-                    humantime::parse_duration(v).map_err(|e| format!("fault `slow`: `{v}`: {e}"))?
-                });
+                    humantime::parse_duration(v)
+                        .map_err(|e| format!("fault `{name}`: `{v}`: {e}"))?
+                };
+                match name {
+                    "slow" => f.slow = Some(d),
+                    "exec-late" => f.exec_late = Some(d),
+                    "create-late" => f.create_late = Some(d),
+                    _ => f.query_lag = Some(d),
+                }
             }
+            "mute-private" => f.mute_private = Some(count(value)?),
+            "realtime-open-only" => f.realtime_open_only = true,
+            "dcp-ignored" => f.dcp_ignored = true,
+            "429-create" => f.create_limit_s = Some(secs(value)?),
             "clock" => {
                 let v = value.ok_or("fault `clock` needs milliseconds, e.g. clock=8000")?;
                 f.clock_offset_ms = Some(
@@ -118,7 +159,8 @@ pub fn parse(spec: &str) -> Result<FaultSpec, String> {
             other => {
                 return Err(format!(
                     "unknown fault `{other}` (known: lose-response, 5xx, 429, 418, retry-after, \
-                     drop-user-stream, slow, partial-fill-on-cancel, clock, deposit, withdraw, clear)"
+                     drop-user-stream, slow, partial-fill-on-cancel, clock, deposit, withdraw, exec-late, \
+                     mute-private, query-lag, realtime-open-only, 429-create, create-late, dcp-ignored, clear)"
                 ));
             }
         }
@@ -144,6 +186,21 @@ impl Faults {
         }
         if let Some(d) = spec.slow {
             self.slow = d;
+        }
+        if let Some(d) = spec.exec_late {
+            self.exec_late = d;
+        }
+        if let Some(d) = spec.query_lag {
+            self.query_lag = d;
+        }
+        if let Some(d) = spec.create_late {
+            self.create_late = d;
+        }
+        self.mute_private += spec.mute_private.unwrap_or(0);
+        self.realtime_open_only |= spec.realtime_open_only;
+        self.dcp_ignored |= spec.dcp_ignored;
+        if let Some(s) = spec.create_limit_s {
+            self.create_limited_until = Some(now + Duration::from_secs(s));
         }
     }
 
@@ -177,6 +234,14 @@ impl Faults {
             "banned_for_s": self.ban_left(now),
             "slow_ms": self.slow.as_millis() as u64,
             "partial_fill_on_cancel": self.partial_fill_on_cancel,
+            "exec_late_ms": self.exec_late.as_millis() as u64,
+            "mute_private": self.mute_private,
+            "query_lag_ms": self.query_lag.as_millis() as u64,
+            "realtime_open_only": self.realtime_open_only,
+            "dcp_ignored": self.dcp_ignored,
+            "create_limited_for_ms": self
+                .create_limited_until
+                .map(|u| u.saturating_duration_since(now).as_millis() as u64),
         })
     }
 }
@@ -219,6 +284,14 @@ mod tests {
         assert!(parse("418").unwrap_err().contains("418"));
         assert!(parse("clock=soon").unwrap_err().contains("`clock`"));
         assert_eq!(parse("clock=-2500").unwrap().clock_offset_ms, Some(-2500));
+        assert!(parse("exec-late").unwrap_err().contains("exec-late"));
+        let b = parse("exec-late=2s,mute-private=2,query-lag=0,realtime-open-only,429-create=3")
+            .unwrap();
+        assert_eq!(b.exec_late, Some(Duration::from_secs(2)));
+        assert_eq!(b.mute_private, Some(2));
+        assert_eq!(b.query_lag, Some(Duration::ZERO));
+        assert!(b.realtime_open_only);
+        assert_eq!(b.create_limit_s, Some(3));
         assert_eq!(
             parse("deposit=BTC:0.5, withdraw=USDT:25")
                 .unwrap()

@@ -96,6 +96,12 @@ pub async fn api(
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let body = String::from_utf8_lossy(&body).into_owned();
+    // `create-late=D`: a new order reaches the matching engine late (a cancel sent
+    // meanwhile finds nothing).
+    let create_late = s.faults.lock().map(|f| f.create_late).unwrap_or_default();
+    if !create_late.is_zero() && method == Method::POST && path == "/api/v3/order" {
+        tokio::time::sleep(create_late).await;
+    }
     let now_ms = s.now_ms();
     let used = s
         .limits

@@ -345,7 +345,9 @@ impl Engine {
         let pos = self.positions[i].clone();
         let opened = self.trips[i].opened;
         let age = self.now.0.saturating_sub(opened.0);
-        let aged = self.aged.params.enabled && !pos.is_flat() && age >= self.aged.grace;
+        // Dust (below the venue's minimum, see `dust.rs`) is not a position to work.
+        let holds = self.holds(i);
+        let aged = self.aged.params.enabled && holds && age >= self.aged.grace;
         // The position it was following is gone (flat, or a new trip): say so, cancel
         // what is left of its order.
         if let Some(st) = &self.aged.states[i]
@@ -357,6 +359,8 @@ impl Engine {
             }
             let why = if pos.is_flat() {
                 "position closed"
+            } else if !holds {
+                "only dust left, below the venue's minimum"
             } else if st.opened != opened {
                 "a new position"
             } else if !self.aged.params.enabled {
@@ -470,7 +474,7 @@ impl Engine {
             })
             .map(|o| o.remaining().0)
             .sum();
-        let qty = inst.qty_floor(pos.abs()).0 - others;
+        let qty = self.closable_lots(i).0 - others;
         if let Some(o) = self.aged_order(i) {
             if o.cancel_pending {
                 return;

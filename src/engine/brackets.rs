@@ -409,7 +409,10 @@ impl Engine {
         let Some(price) = b.legs.take_profit else {
             return;
         };
-        let open = b.open();
+        // Never more than the position a closing order can carry: on a spot venue that
+        // takes a buy's fee in the coin bought the position is the entry less the fee, and
+        // a take-profit of the whole entry would be refused as not reducing.
+        let open = b.open().min(self.closable_lots(b.instrument.index()));
         if b.state != BracketState::Armed || open.is_zero() || b.tp_resizing {
             return;
         }

@@ -54,6 +54,18 @@ pub enum Command {
     /// Switch strategy N (0-based) on or off.
     ToggleStrategy(StrategyId),
     SetStrategy(StrategyId, bool),
+    /// New parameters for a strategy (`id`), or a new instance of built-in `kind` (`id`
+    /// `None`; it starts switched off): `params` is its section's keys as TOML text,
+    /// checked exactly as the config file is. An existing strategy restarts cleanly: its
+    /// orders are cancelled first.
+    ConfigureStrategy {
+        id: Option<StrategyId>,
+        kind: String,
+        params: String,
+    },
+    /// Remove an instance (not a config section's strategy, which is switched off
+    /// instead): its orders are cancelled, it is switched off for good.
+    RemoveStrategy(StrategyId),
     Manual(ManualOrder),
     /// Show the risk verdict on a manual order without sending it.
     Preview(ManualOrder),
@@ -98,6 +110,9 @@ impl Command {
             Command::Reduce => "reduce-only",
             Command::ToggleStrategy(_) => "toggle-strategy",
             Command::SetStrategy(..) => "set-strategy",
+            Command::ConfigureStrategy { id: Some(_), .. } => "strategy-params",
+            Command::ConfigureStrategy { id: None, .. } => "strategy-add",
+            Command::RemoveStrategy(_) => "strategy-remove",
             Command::Manual(_) => "manual-order",
             Command::Bracket(_) => "bracket",
             Command::Algo(_) => "algo",
@@ -167,6 +182,19 @@ pub enum Effect {
         name: String,
         enabled: bool,
     },
+    /// A strategy got new parameters from the console, was added or removed (for the
+    /// store: the console's parameters are used again after a restart).
+    StrategyConfigured {
+        /// Its number (0-based).
+        id: StrategyId,
+        name: String,
+        /// Its built-in's section.
+        kind: String,
+        /// Its section's keys as TOML text.
+        params: String,
+        enabled: bool,
+        removed: bool,
+    },
     /// An operator command and its outcome, for the audit log.
     Audit(AuditEntry),
     /// The aged-position manager's state for one instrument's position changed (for the
@@ -235,6 +263,10 @@ impl Engine {
                 }
             }
             Command::SetStrategy(s, on) => self.set_strategy(s, on, out),
+            Command::ConfigureStrategy { id, kind, params } => {
+                self.configure_strategy(id, &kind, &params, out)
+            }
+            Command::RemoveStrategy(s) => self.remove_strategy(s, out),
             Command::Manual(m) => {
                 self.order_preview = None;
                 self.manual_order(m, out)
@@ -349,7 +381,7 @@ impl Engine {
 
     fn set_strategy(&mut self, s: StrategyId, on: bool, out: &mut Vec<Effect>) {
         let si = s as usize;
-        let Some(slot) = self.strategies.get_mut(si) else {
+        let Some(slot) = self.strategies.get_mut(si).filter(|x| !x.removed) else {
             let text = format!("no strategy {}", si + 1);
             self.alert(AlertLevel::Info, "operator", text, out);
             return;
@@ -358,7 +390,7 @@ impl Engine {
             return;
         }
         slot.enabled = on;
-        let name = slot.strategy.name().to_string();
+        let name = slot.name.clone();
         if !on {
             slot.strategy.on_disable();
             let why = format!("S{} switched off", si + 1);

@@ -95,6 +95,7 @@ impl H {
             qty: Qty(lots),
             fee: rust_decimal::Decimal::ZERO,
             liquidity: Liquidity::Maker,
+            fee_base: rust_decimal::Decimal::ZERO,
         };
         self.input(Input::Exec(ExecReport::Filled(fill)))
     }
@@ -625,10 +626,10 @@ impl crate::strategy::Strategy for BracketOnce {
 #[test]
 fn a_strategys_bracket_legs_are_its_own_and_its_switch_off_drops_them() {
     let mut h = harness(AlgoConfig::default());
-    h.e.strategies.push(crate::strategy::StrategySlot {
-        strategy: Box::new(BracketOnce(false)),
-        enabled: true,
-    });
+    h.e.strategies.push(crate::strategy::StrategySlot::of(
+        Box::new(BracketOnce(false)),
+        true,
+    ));
     h.e.strat_stats.push(strategies::StrategyStats {
         positions: vec![Position::new(InstrumentId(0))],
         trip_pnl: vec![rust_decimal::Decimal::ZERO],

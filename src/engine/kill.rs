@@ -180,8 +180,10 @@ impl Engine {
             if working {
                 continue;
             }
-            let qty = self.instruments[i].qty_floor(pos.abs());
+            // Rounded down to the venue's step; a rest below its minimum is dust.
+            let qty = self.closable_lots(i);
             if !qty.is_positive() {
+                self.note_dust(i, out);
                 continue;
             }
             let side = if pos.is_sign_positive() {
@@ -225,7 +227,8 @@ impl Engine {
         if let Some(k) = self.kill.as_mut() {
             k.cancels_sent += stuck.len() as u32;
         }
-        let open_position = self.positions.iter().any(|p| !p.is_flat());
+        // Dust is flat here: no order can close it.
+        let open_position = (0..self.positions.len()).any(|i| self.holds(i));
         if self.kill_cfg.flatten_on_kill
             && self.kill.is_some()
             && open_position
@@ -247,7 +250,7 @@ impl Engine {
             let name = self
                 .strategies
                 .get(s as usize)
-                .map_or("strategy", |slot| slot.strategy.name())
+                .map_or("strategy", |slot| slot.name.as_str())
                 .to_string();
             let text = format!(
                 "HALTED: S{} {name} exit held (strategies' exits are held while halted; flatten to close)",

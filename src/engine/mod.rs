@@ -28,6 +28,7 @@ pub mod brackets;
 pub mod clock;
 mod commands;
 mod config;
+mod dust;
 pub mod execstats;
 mod groups;
 #[cfg(test)]
@@ -177,6 +178,8 @@ pub struct Engine {
     aged: aged::Aged,
     /// Brackets and execution algorithms working now (`groups.rs`).
     groups: groups::Groups,
+    /// Per instrument, the dust last reported (`dust.rs`): said once, not per attempt.
+    dust_noted: Vec<Decimal>,
 }
 
 impl Engine {
@@ -185,13 +188,7 @@ impl Engine {
         let strat_stats = setup
             .strategies
             .iter()
-            .map(|_| StrategyStats {
-                positions: (0..n)
-                    .map(|i| Position::new(InstrumentId(i as u16)))
-                    .collect(),
-                trip_pnl: vec![Decimal::ZERO; n],
-                ..StrategyStats::default()
-            })
+            .map(|slot| StrategyStats::new(n, &slot.params))
             .collect();
         let halted = setup.initial_state == TradingState::Halted;
         let day = setup.config.day_boundary.day_of(setup.start);
@@ -258,6 +255,7 @@ impl Engine {
             pending: Vec::new(),
             pending_restore: Vec::new(),
             venue_rules: vec![VenueRulesState::NotRequired; n],
+            dust_noted: vec![Decimal::ZERO; n],
             blotter: blotter::Blotter::default(),
             exec_stats: execstats::ExecStats::default(),
             sessions: Vec::new(),

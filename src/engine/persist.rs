@@ -131,6 +131,9 @@ pub struct Recovered {
     /// What reading the venue's own record found (the paper venue's log): raised as
     /// warnings at the restart.
     pub venue_notes: Vec<String>,
+    /// What the console's strategy edits (kept in the store) did to the config file's
+    /// strategies at this start (WARN alerts, source `strategies`).
+    pub strategy_notes: Vec<String>,
 }
 
 /// The audit name and detail of a command, or `None` for the order form's previews, which
@@ -140,6 +143,12 @@ pub(crate) fn audited(cmd: &Command) -> Option<(String, String)> {
         Command::Preview(_) | Command::ClearPreview | Command::PreviewModify(_) => return None,
         Command::ToggleStrategy(s) => format!("S{}", u16::from(*s) + 1),
         Command::SetStrategy(s, on) => format!("S{} {}", u16::from(*s) + 1, on),
+        Command::ConfigureStrategy { id, kind, params } => format!(
+            "{} {kind}: {}",
+            id.map_or("new".to_string(), |s| format!("S{}", u16::from(s) + 1)),
+            params.lines().collect::<Vec<_>>().join(", ")
+        ),
+        Command::RemoveStrategy(s) => format!("S{}", u16::from(*s) + 1),
         Command::Manual(m) => format!(
             "{} {} lots of #{} {:?} price {:?} {:?}{}",
             m.spec.side,
@@ -211,7 +220,7 @@ impl Engine {
                 if (now ^ strategies_before) & (1 << n) != 0 {
                     out.push(Effect::StrategyToggled {
                         id: n as StrategyId,
-                        name: slot.strategy.name().to_string(),
+                        name: slot.name.clone(),
                         enabled: slot.enabled,
                     });
                 }
@@ -247,6 +256,7 @@ impl Engine {
     pub(crate) fn track_trip(
         &mut self,
         i: usize,
+        held_before: bool,
         before: &Position,
         fill: &Fill,
         price: Decimal,
@@ -256,7 +266,7 @@ impl Engine {
     ) -> Option<ClosedTrade> {
         let now = self.now;
         let trip = &mut self.trips[i];
-        if before.is_flat() {
+        if !held_before {
             *trip = Trip {
                 opened: now,
                 owner,
@@ -278,7 +288,7 @@ impl Engine {
                 let name = self
                     .strategies
                     .get(s as usize)
-                    .map_or("?", |x| x.strategy.name());
+                    .map_or("?", |x| x.name.as_str());
                 format!("S{} {name}", u16::from(s) + 1)
             }
             Some(o) => o.to_string(),
@@ -375,11 +385,7 @@ impl Engine {
     /// Strategy switches as the previous run left them.
     fn restore_strategies(&mut self, rec: &Recovered) {
         for (name, on) in &rec.strategies {
-            if let Some(slot) = self
-                .strategies
-                .iter_mut()
-                .find(|s| s.strategy.name() == name.as_str())
-            {
+            if let Some(slot) = self.strategies.iter_mut().find(|s| s.name == *name) {
                 if slot.enabled && !on {
                     slot.strategy.on_disable();
                 }
@@ -456,6 +462,9 @@ impl Engine {
         self.alert(AlertLevel::Info, "store", text, out);
         for note in &rec.venue_notes {
             self.alert(AlertLevel::Warn, "venue", note.clone(), out);
+        }
+        for note in &rec.strategy_notes {
+            self.alert(AlertLevel::Warn, "strategies", note.clone(), out);
         }
         if !rec.at_venue.is_empty() {
             let text = format!(

@@ -152,15 +152,39 @@ impl Engine {
         }
         let inst = &self.instruments[i];
         let price = inst.price(fill.price);
-        let qty = inst.qty(fill.qty);
+        // What the holding moved by: the executed size less a buy's fee taken in the coin
+        // bought (the venue credited the wallet that much, see `Fill::fee_base`). The fee
+        // itself counts once, in `fill.fee`: the position's cost is `price` a unit, so cash
+        // out is cost + fee = price x executed size. The order's own fill above kept the
+        // executed size.
         let before = self.positions[i].clone();
-        let effect = self.positions[i].apply_fill(fill.side, price, qty, fill.fee);
-        let closed_trade = self.track_trip(i, &before, &fill, price, &effect, owner, tag);
+        let mut qty = fill.position_qty(inst.qty(fill.qty));
+        // A sell's fee in the coin sold beyond what pit holds was paid from coin pit does
+        // not count (bought on another pair, or there before): it never turns a long into
+        // a short.
+        let long = before.qty.max(rust_decimal::Decimal::ZERO);
+        if fill.side == crate::domain::Side::Sell && inst.qty(fill.qty) <= long && qty > long {
+            qty = long;
+        }
+        // Dust (a rest no order can close, left by fees in the coin bought) is flat for
+        // the round trip: a fill that leaves only dust closes it, and one on top of dust
+        // opens a new one. On paper positions are whole lots and this is plain flatness.
+        let held_before = self.holds(i);
+        let mut effect = self.positions[i].apply_fill(fill.side, price, qty, fill.fee);
+        if held_before && !effect.closed.is_zero() && !self.holds(i) {
+            effect.round_trip_closed = true;
+        }
+        let closed_trade =
+            self.track_trip(i, held_before, &before, &fill, price, &effect, owner, tag);
         if let Some(Owner::Strategy(s)) = owner
             && let Some(st) = self.strat_stats.get_mut(s as usize)
         {
             // The loss streak is the strategy's own: its round trips on its own position.
-            let own = st.positions[i].apply_fill(fill.side, price, qty, fill.fee);
+            let mut own = st.positions[i].apply_fill(fill.side, price, qty, fill.fee);
+            let lots_left = self.instruments[i].qty_floor(st.positions[i].qty.abs());
+            if !own.closed.is_zero() && lots_left.0 == 0 {
+                own.round_trip_closed = true;
+            }
             st.trip_pnl[i] += own.realized - fill.fee;
             if own.round_trip_closed {
                 let pnl = std::mem::take(&mut st.trip_pnl[i]);
@@ -215,6 +239,10 @@ impl Engine {
             f.fee,
             f.liquidity
         );
+        if !f.fee_base.is_zero() {
+            // Only live fills carry one; paper's lines (and so the fingerprint) are as before.
+            let _ = writeln!(self.fill_line, "base fee {}", f.fee_base);
+        }
         self.fill_hash.update(self.fill_line.as_bytes());
     }
 }

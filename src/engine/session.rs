@@ -618,7 +618,7 @@ impl Engine {
         let inst = slot.session.instrument;
         let due = slot.session.flattens()
             && slot.now.as_ref().is_some_and(|n| n.phase.suspended())
-            && !self.positions[inst.index()].is_flat()
+            && self.holds(inst.index())
             && self.state != TradingState::Halted
             && !self.shutting_down
             && self.now.0.saturating_sub(slot.last_flatten.0) >= NANOS_PER_SEC;
@@ -906,13 +906,7 @@ mod engine_tests {
 
     /// BTC-USD trading 09:00-10:00 New York on weekdays, flat 5 minutes before the close.
     fn ny_engine(start: Timestamp) -> Engine {
-        let mut e = engine(
-            start,
-            vec![StrategySlot {
-                strategy: Box::new(Joiner),
-                enabled: true,
-            }],
-        );
+        let mut e = engine(start, vec![StrategySlot::of(Box::new(Joiner), true)]);
         let cfg = SessionConfig {
             symbol: "BTC-USD".into(),
             timezone: "America/New_York".into(),

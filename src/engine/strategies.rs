@@ -17,9 +17,219 @@ pub(super) struct StrategyStats {
     pub(super) orders: u64,
     pub(super) held: u64,
     pub(super) refused: u64,
+    /// Its parameters as text, for the view (made when they change, not per view).
+    pub(super) params_text: std::sync::Arc<str>,
+    /// Restarted with new parameters: not called until the orders of its old self are
+    /// all closed (a clean restart never has old and new quotes working at once).
+    pub(super) restarting: bool,
 }
 
+impl StrategyStats {
+    /// A strategy's counts on `n` instruments, all zero.
+    pub(super) fn new(n: usize, params: &crate::strategy::edit::ParamTable) -> Self {
+        StrategyStats {
+            positions: (0..n)
+                .map(|i| Position::new(crate::domain::InstrumentId(i as u16)))
+                .collect(),
+            trip_pnl: vec![Decimal::ZERO; n],
+            params_text: crate::strategy::edit::table_text(params).into(),
+            ..StrategyStats::default()
+        }
+    }
+}
+
+use crate::strategy::MAX_STRATEGIES;
+
 impl Engine {
+    /// New parameters for strategy `id`, or a new instance of `kind` (`id` `None`),
+    /// checked exactly as the config file is. A refusal is a WARN alert naming the key;
+    /// nothing changes then.
+    pub(super) fn configure_strategy(
+        &mut self,
+        id: Option<StrategyId>,
+        kind: &str,
+        params: &str,
+        out: &mut Vec<Effect>,
+    ) {
+        use crate::strategy::edit;
+        let who = match id {
+            Some(s) => match self.strategies.get(s as usize) {
+                Some(slot) if !slot.removed => format!("S{} {}", s as usize + 1, slot.name),
+                _ => {
+                    let text = format!("no strategy {}", s as usize + 1);
+                    self.alert(AlertLevel::Warn, "operator", text, out);
+                    return;
+                }
+            },
+            None => format!("new {kind}"),
+        };
+        let kind_no = match id {
+            Some(s) => Ok(self.strategies[s as usize].kind),
+            None => edit::builtin(kind).map(|(k, _)| k),
+        };
+        let built = kind_no.and_then(|k| {
+            let table = edit::table_from_text(params)?;
+            let (strategy, _) = edit::build_from(k, &table, &self.instruments)?;
+            Ok((k, table, strategy))
+        });
+        let (k, table, strategy) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                let text = format!("{who}: parameters not applied: {}: {}", e.key, e.message);
+                self.alert(AlertLevel::Warn, "operator", text, out);
+                return;
+            }
+        };
+        if let Some(why) = self.size_above_limit(&table) {
+            let text = format!("{who}: parameters not applied: {why}");
+            self.alert(AlertLevel::Warn, "operator", text, out);
+            return;
+        }
+        if let Some(s) = id
+            && crate::strategy::BUILTINS[k].keeps_position
+        {
+            let owner = Owner::Strategy(s);
+            let holds = self.strat_stats[s as usize]
+                .positions
+                .iter()
+                .any(|p| !p.is_flat());
+            let orders = self.open_orders.values().any(|o| o.req.owner == owner);
+            if holds || orders {
+                let text = format!(
+                    "{who}: parameters not applied: it keeps its own position, which a restart would forget; switch it off and apply once it is flat with no orders"
+                );
+                self.alert(AlertLevel::Warn, "operator", text, out);
+                return;
+            }
+        }
+        let text = edit::table_text(&table);
+        let s = match id {
+            Some(s) => {
+                let si = s as usize;
+                let why = format!("S{} restarted with new parameters", si + 1);
+                self.drop_groups(super::commands::Which::Owner(Owner::Strategy(s)), &why, out);
+                let n = self.cancel_where(|o| o.req.owner == Owner::Strategy(s), out);
+                self.strat_stats[si].restarting = n > 0;
+                let slot = &mut self.strategies[si];
+                slot.strategy.on_disable();
+                slot.strategy = strategy;
+                slot.params = table;
+                let alert = format!(
+                    "{who}: new parameters applied (restarted; {n} order(s) cancelled first)"
+                );
+                self.alert(AlertLevel::Info, "operator", alert, out);
+                si
+            }
+            None => {
+                if self.strategies.len() >= MAX_STRATEGIES {
+                    let text = format!(
+                        "{who}: not added: a run holds at most {MAX_STRATEGIES} strategies"
+                    );
+                    self.alert(AlertLevel::Warn, "operator", text, out);
+                    return;
+                }
+                let b = &crate::strategy::BUILTINS[k];
+                let base = edit::default_name(b, &table, self.strategies.len() + 1);
+                let mut name = base.clone();
+                let mut n = 2;
+                while self.strategies.iter().any(|x| x.name == name) {
+                    name = format!("{base}-{n}");
+                    n += 1;
+                }
+                self.strategies.push(crate::strategy::StrategySlot {
+                    strategy,
+                    // Switched on by the operator, deliberately, once its parameters are seen.
+                    enabled: false,
+                    name,
+                    kind: k,
+                    params: table,
+                    removed: false,
+                });
+                let stats = StrategyStats::new(self.instruments.len(), &Default::default());
+                self.strat_stats.push(stats);
+                let si = self.strategies.len() - 1;
+                let alert = format!(
+                    "S{} {} added, switched off until switched on",
+                    si + 1,
+                    self.strategies[si].name,
+                );
+                self.alert(AlertLevel::Info, "operator", alert, out);
+                si
+            }
+        };
+        self.strat_stats[s].params_text = text.clone().into();
+        let slot = &self.strategies[s];
+        out.push(Effect::StrategyConfigured {
+            id: s as StrategyId,
+            name: slot.name.clone(),
+            kind: crate::strategy::BUILTINS[slot.kind].section.to_string(),
+            params: text,
+            enabled: slot.enabled,
+            removed: false,
+        });
+    }
+
+    /// A `size` above `risk.max_order_qty` (the config file refuses it: every order
+    /// would be refused).
+    fn size_above_limit(&self, table: &crate::strategy::edit::ParamTable) -> Option<String> {
+        let max = self.risk.limits().max_order_qty;
+        let size = crate::strategy::edit::table_size(table)?;
+        (max > Decimal::ZERO && size > max).then(|| {
+            format!("size: {size} is above risk.max_order_qty {max}: every order would be refused")
+        })
+    }
+
+    /// Whether strategy `s` waits for the orders of its old self to close (after new
+    /// parameters); the wait ends with the last of them.
+    fn still_restarting(&mut self, s: usize) -> bool {
+        if !self.strat_stats[s].restarting {
+            return false;
+        }
+        let owner = Owner::Strategy(s as StrategyId);
+        let waiting = self.open_orders.values().any(|o| o.req.owner == owner);
+        self.strat_stats[s].restarting = waiting;
+        waiting
+    }
+
+    /// Remove an instance: its orders cancelled, switched off for good (its number stays,
+    /// its orders named it). A config section's strategy is switched off instead.
+    pub(super) fn remove_strategy(&mut self, s: StrategyId, out: &mut Vec<Effect>) {
+        let si = s as usize;
+        let Some(slot) = self.strategies.get(si).filter(|x| !x.removed) else {
+            let text = format!("no strategy {}", si + 1);
+            self.alert(AlertLevel::Warn, "operator", text, out);
+            return;
+        };
+        if slot.is_section(si) {
+            let text = format!(
+                "S{} {} is a section of the config file: switch it off ({}) rather than remove it",
+                si + 1,
+                slot.name,
+                si + 1
+            );
+            self.alert(AlertLevel::Warn, "operator", text, out);
+            return;
+        }
+        let why = format!("S{} removed", si + 1);
+        self.drop_groups(super::commands::Which::Owner(Owner::Strategy(s)), &why, out);
+        let n = self.cancel_where(|o| o.req.owner == Owner::Strategy(s), out);
+        let slot = &mut self.strategies[si];
+        slot.strategy.on_disable();
+        slot.enabled = false;
+        slot.removed = true;
+        let text = format!("S{} {} removed ({n} order(s) cancelled)", si + 1, slot.name);
+        let effect = Effect::StrategyConfigured {
+            id: s,
+            name: slot.name.clone(),
+            kind: crate::strategy::BUILTINS[slot.kind].section.to_string(),
+            params: self.strat_stats[si].params_text.to_string(),
+            enabled: false,
+            removed: true,
+        };
+        self.alert(AlertLevel::Info, "operator", text, out);
+        out.push(effect);
+    }
+
     /// Call every enabled strategy with `f`, then act on what they asked for.
     pub(super) fn run_strategies<F>(&mut self, out: &mut Vec<Effect>, mut f: F)
     where
@@ -27,7 +237,7 @@ impl Engine {
     {
         let mut buf = std::mem::take(&mut self.intents);
         for s in 0..self.strategies.len() {
-            if !self.strategies[s].enabled {
+            if !self.strategies[s].enabled || self.still_restarting(s) {
                 continue;
             }
             let ctx = StrategyCtx {
@@ -55,7 +265,8 @@ impl Engine {
         F: FnOnce(&mut dyn crate::strategy::Strategy, &StrategyCtx<'_>, &mut Vec<Intent>),
     {
         let si = s as usize;
-        if si >= self.strategies.len() || !self.strategies[si].enabled {
+        if si >= self.strategies.len() || !self.strategies[si].enabled || self.still_restarting(si)
+        {
             return;
         }
         let mut buf = std::mem::take(&mut self.intents);
@@ -117,13 +328,18 @@ impl Engine {
                 }
             }
         }
+        if legs.is_none() && !self.fit_exit_to_venue(&mut oi.spec, out) {
+            // Only dust is left: nothing a venue takes (said once, see `dust.rs`).
+            self.strat_stats[s as usize].held += 1;
+            return;
+        }
         let req = self.request_from_intent(Owner::Strategy(s), oi);
         let placed = match legs {
             None => self.place(req, out).is_some(),
             Some(legs) => match self.open_bracket(req, legs, out) {
                 Ok(_) => true,
                 Err(why) => {
-                    let name = self.strategies[s as usize].strategy.name().to_string();
+                    let name = self.strategies[s as usize].name.clone();
                     let text = format!("S{} {name}: bracket refused: {why}", u16::from(s) + 1);
                     let source = format!("risk/{}", Owner::Strategy(s));
                     self.alert_kind(AlertLevel::Warn, &source, "refused:bracket", text, out);
@@ -136,6 +352,34 @@ impl Engine {
         } else {
             self.strat_stats[s as usize].refused += 1;
         }
+    }
+
+    /// A reduce-only exit that fits the position's whole lots but not the venue's step
+    /// and minimum (a holding netted of a fee in the coin bought): cut to what the venue
+    /// takes (`dust.rs`); `false` when that is nothing (dust). Any other order is left as
+    /// is for the risk checks to judge (on paper the two sizes are the same).
+    fn fit_exit_to_venue(&mut self, spec: &mut OrderSpec, out: &mut Vec<Effect>) -> bool {
+        let i = spec.instrument.index();
+        if !spec.reduce_only || i >= self.instruments.len() {
+            return true;
+        }
+        let pos = self.positions[i].qty;
+        let closing = (pos.is_sign_positive() && spec.side == crate::domain::Side::Sell)
+            || (pos.is_sign_negative() && spec.side == crate::domain::Side::Buy);
+        if pos.is_zero() || !closing {
+            return true;
+        }
+        let whole = self.instruments[i].qty_floor(pos.abs());
+        let closable = self.closable_lots(i);
+        if spec.qty <= closable || spec.qty > whole {
+            return true;
+        }
+        if !closable.is_positive() {
+            self.note_dust(i, out);
+            return false;
+        }
+        spec.qty = closable;
+        true
     }
 
     /// The quantity a risk-sized intent buys (see `strategy/sizing.rs`): the budget at the
@@ -167,7 +411,7 @@ impl Engine {
         if qty.0 > 0 {
             return Some(qty);
         }
-        let name = self.strategies[s as usize].strategy.name().to_string();
+        let name = self.strategies[s as usize].name.clone();
         let text = format!(
             "S{} {name}: risk size of {} unit(s) over a stop of {} on {} rounds to 0 lots (equity {}); nothing placed",
             u16::from(s) + 1,
@@ -262,8 +506,8 @@ mod risk_sizing_tests {
             config: EngineConfig::default(),
             kill: KillSwitchConfig::default(),
             instruments: vec![inst],
-            strategies: vec![StrategySlot {
-                strategy: Box::new(AskOnce {
+            strategies: vec![StrategySlot::of(
+                Box::new(AskOnce {
                     risk: RiskSize {
                         units,
                         stop_distance: stop,
@@ -271,8 +515,8 @@ mod risk_sizing_tests {
                     ceiling: Qty(ceiling),
                     sent: false,
                 }),
-                enabled: true,
-            }],
+                true,
+            )],
             sizing: SizingParams::default(),
             risk: RiskEngine::new(limits),
             gate: TradingGate::new(true),
@@ -359,5 +603,99 @@ mod risk_sizing_tests {
         // A stop distance of 0 sizes nothing either.
         let (sent, _, _) = run(dec!(1), dec!(0), 0, RiskLimits::default());
         assert_eq!(sent, None);
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+    use crate::domain::{Instrument, InstrumentId, Timestamp, TradingGate};
+    use crate::engine::risk::{RiskEngine, RiskLimits};
+    use crate::engine::{Command, EngineConfig, EngineSetup, Input, KillSwitchConfig};
+    use crate::strategy::StrategiesConfig;
+    use rust_decimal_macros::dec;
+
+    fn engine() -> Engine {
+        let inst = Instrument::new(
+            InstrumentId(0),
+            "BTC-USD",
+            "sim",
+            dec!(0.1),
+            dec!(0.001),
+            Qty(1),
+        );
+        let mut cfg = StrategiesConfig::default();
+        cfg.vwap_revert.enabled = true;
+        let strategies = crate::strategy::build(&cfg, std::slice::from_ref(&inst)).unwrap();
+        Engine::new(EngineSetup {
+            config: EngineConfig::default(),
+            kill: KillSwitchConfig::default(),
+            instruments: vec![inst],
+            strategies,
+            sizing: Default::default(),
+            risk: RiskEngine::new(RiskLimits::default()),
+            gate: TradingGate::new(true),
+            initial_state: TradingState::Active,
+            start: Timestamp::from_millis(1_767_229_200_000),
+        })
+    }
+
+    fn configure(e: &mut Engine, id: u8, sets: &[(&str, &str)]) -> Vec<Effect> {
+        let mut t = e.strategies[id as usize].params.clone();
+        for (k, v) in sets {
+            t.insert(k.to_string(), toml::Value::String(v.to_string()));
+        }
+        let cmd = Command::ConfigureStrategy {
+            id: Some(id),
+            kind: crate::strategy::BUILTINS[e.strategies[id as usize].kind]
+                .section
+                .into(),
+            params: crate::strategy::edit::table_text(&t),
+        };
+        let mut out = Vec::new();
+        let now = e.now();
+        e.process(now, Input::Command(cmd), &mut out);
+        out
+    }
+
+    fn warned(out: &[Effect]) -> Option<String> {
+        out.iter().find_map(|f| match f {
+            Effect::Alert(a) if a.level == AlertLevel::Warn => Some(a.text.clone()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_strategy_that_keeps_its_own_position_is_not_restarted_while_it_holds_one() {
+        let mut e = engine();
+        e.strat_stats[3].positions[0].qty = dec!(0.001);
+        let out = configure(&mut e, 3, &[("stop_atr", "3")]);
+        let why = warned(&out).expect("refused");
+        assert!(
+            why.contains("S4 vwap-revert: parameters not applied: it keeps its own position"),
+            "{why}"
+        );
+        assert_eq!(e.strategies[3].params["stop_atr"].as_str(), Some("1.5"));
+        // Flat with no orders: applied.
+        e.strat_stats[3].positions[0].qty = Decimal::ZERO;
+        let out = configure(&mut e, 3, &[("stop_atr", "3")]);
+        assert!(warned(&out).is_none(), "{out:?}");
+        assert_eq!(e.strategies[3].params["stop_atr"].as_str(), Some("3"));
+        // A market maker has no position of its own to forget: restarted at any time.
+        e.strat_stats[0].positions[0].qty = dec!(0.002);
+        let out = configure(&mut e, 0, &[("spread_bps", "4")]);
+        assert!(warned(&out).is_none(), "{out:?}");
+    }
+
+    #[test]
+    fn a_size_above_max_order_qty_is_refused_as_the_config_file_refuses_it() {
+        let mut e = engine();
+        let out = configure(&mut e, 0, &[("size", "2")]);
+        let why = warned(&out).expect("refused");
+        assert!(
+            why.contains("size: 2 is above risk.max_order_qty 1"),
+            "{why}"
+        );
+        assert_eq!(e.strategies[0].params["size"].as_str(), Some("0.001"));
     }
 }

@@ -110,6 +110,7 @@ pub(crate) fn fill_part(
         qty: Qty(lots),
         fee: dec!(0),
         liquidity: Liquidity::Taker,
+        fee_base: rust_decimal::Decimal::ZERO,
     }))
 }
 

@@ -42,6 +42,10 @@ pub struct PositionView {
     /// The book is RESYNCING or stale (no update for `stale_data_ms`): the position is
     /// not marked on it; `mark` and `unrealized` are the last trusted ones.
     pub mark_stale: bool,
+    /// What is held is dust: below the venue's minimum size or notional (or one lot), so
+    /// no order can close it; counted as flat (`engine/dust.rs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dust: bool,
 }
 
 /// Account-level PnL.
@@ -78,6 +82,23 @@ pub struct StrategyView {
     /// `CLOSING (flat)` (`[[sessions]]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// Which built-in it is: its section under `[strategies]` (`market_maker`, …).
+    #[serde(default)]
+    pub kind: String,
+    /// Its parameters, as `key = value` lines of its section (the strategies view edits
+    /// them).
+    #[serde(default)]
+    pub params: std::sync::Arc<str>,
+    /// One of `[[strategies.instance]]` (or added from the console), not a section: it can
+    /// be removed.
+    #[serde(default)]
+    pub instance: bool,
+    /// Removed from the console: kept for its number, not shown.
+    #[serde(default)]
+    pub removed: bool,
+    /// Restarted with new parameters, waiting for its old orders to close.
+    #[serde(default)]
+    pub restarting: bool,
 }
 
 /// Engine health counters.
@@ -498,6 +519,7 @@ impl Engine {
                     mark,
                     unrealized: self.unrealized[i],
                     mark_stale,
+                    dust: !self.positions[i].is_flat() && !self.holds(i),
                 }
             })
             .collect()
@@ -544,7 +566,7 @@ impl Engine {
                 }
                 let owner = crate::domain::Owner::Strategy(s as u8);
                 StrategyView {
-                    name: slot.strategy.name().to_string(),
+                    name: slot.name.clone(),
                     enabled: slot.enabled,
                     held: slot.enabled && held_state,
                     instrument: slot.strategy.instrument(),
@@ -565,6 +587,14 @@ impl Engine {
                         .and_then(|i| self.session_now(i))
                         .filter(|n| n.phase.suspended())
                         .map(|n| n.phase.word().to_string()),
+                    kind: crate::strategy::BUILTINS
+                        .get(slot.kind)
+                        .map_or("", |b| b.section)
+                        .to_string(),
+                    params: st.params_text.clone(),
+                    instance: !slot.is_section(s),
+                    removed: slot.removed,
+                    restarting: st.restarting,
                 }
             })
             .collect()

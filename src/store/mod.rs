@@ -378,28 +378,43 @@ impl Store {
         Ok(id)
     }
 
-    /// Write the strategies' parameters (their enable flags are kept as persisted; a new
-    /// strategy takes `enabled`).
-    pub fn note_strategies(&self, rows: &[(String, bool, String)]) -> Result<(), StoreError> {
+    /// Write the strategies' parameters as a run starts (each row's enable flag and
+    /// console number are kept as persisted; a new strategy takes the row's). Rows not
+    /// given stay as they are.
+    pub fn note_strategies(&self, rows: &[StrategyRow]) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
         {
             let mut t = tx.open_table(STRATEGIES)?;
-            for (name, enabled, params) in rows {
-                let enabled = match t.get(name.as_str())? {
-                    Some(g) => parse::<StrategyRow>("strategies", g.value())?.enabled,
-                    None => *enabled,
+            for row in rows {
+                let (enabled, slot) = match t.get(row.name.as_str())? {
+                    Some(g) => {
+                        let old = parse::<StrategyRow>("strategies", g.value())?;
+                        (old.enabled, row.slot.or(old.slot))
+                    }
+                    None => (row.enabled, row.slot),
                 };
                 let row = StrategyRow {
-                    name: name.clone(),
                     enabled,
-                    params: params.clone(),
+                    slot,
+                    ..row.clone()
                 };
                 let text = serde_json::to_string(&row).map_err(StoreError::encode)?;
-                t.insert(name.as_str(), text.as_str())?;
+                t.insert(row.name.as_str(), text.as_str())?;
             }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The strategies' rows (switches and parameters as the last run left them), by name.
+    pub fn strategy_rows(&self) -> Result<Vec<StrategyRow>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let mut rows = Vec::new();
+        for item in tx.open_table(STRATEGIES)?.iter()? {
+            let (_, v) = item?;
+            rows.push(parse::<StrategyRow>("strategies", v.value())?);
+        }
+        Ok(rows)
     }
 
     /// Read back what the engine needs after a restart. Orders still open are marked
@@ -794,6 +809,37 @@ impl Store {
             out.push(parse("daily_stats", v.value())?);
         }
         Ok(out)
+    }
+
+    /// A value of the `meta` table, if there is one.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let rx = self.db.begin_read()?;
+        let t = rx.open_table(META)?;
+        Ok(t.get(key)?.map(|v| v.value().to_string()))
+    }
+
+    /// The `meta` value under `key`, written from `make` the first time it is asked for:
+    /// read and written in one transaction, so two callers cannot both write one.
+    pub fn meta_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String, StoreError> {
+        let tx = self.db.begin_write()?;
+        let value = {
+            let mut t = tx.open_table(META)?;
+            let found = t.get(key)?.map(|v| v.value().to_string());
+            match found {
+                Some(v) => v,
+                None => {
+                    let v = make();
+                    t.insert(key, v.as_str())?;
+                    v
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(value)
     }
 
     /// The persisted trading state.

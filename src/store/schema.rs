@@ -148,6 +148,11 @@ pub struct FillRow {
     pub owner: String,
     #[serde(default)]
     pub tag: Option<OrderTag>,
+    /// The part of the fee taken in the base coin (base units; see
+    /// [`crate::domain::Fill::fee_base`]): the position moved by `qty` less this on a buy.
+    /// Absent (zero) on paper and in stores written before it.
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub fee_base: Decimal,
 }
 
 impl FillRow {
@@ -232,9 +237,24 @@ pub struct DailyRow {
 pub struct StrategyRow {
     pub name: String,
     pub enabled: bool,
-    /// Its configuration, as written at the last run's start.
+    /// Its parameters: its section's keys as TOML text (as the last run started, or as
+    /// the console set them).
     #[serde(default)]
     pub params: String,
+    /// Its built-in's section (`market_maker`, …); empty in rows of older versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// The parameters were set from the console (or the strategy added there) and are
+    /// used over the config file's at the next start, until the file says the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub console: bool,
+    /// An instance removed from the console: not built at the next start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+    /// Its number (0-based) when the console set it: instances added there come back in
+    /// this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
 }
 
 /// The trading state and the kill-switch latch.

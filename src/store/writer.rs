@@ -48,6 +48,8 @@ pub enum StoreRecord {
         name: String,
         enabled: bool,
     },
+    /// Parameters set from the console, a strategy added or removed there.
+    StrategyParams(StrategyRow),
     Audit(AuditEntry),
     /// The aged-position manager's state of the position on `symbol` (`None`: gone).
     Aged {
@@ -186,6 +188,24 @@ impl StoreSink {
                     name: name.clone(),
                     enabled: *enabled,
                 });
+            }
+            Effect::StrategyConfigured {
+                id,
+                name,
+                kind,
+                params,
+                enabled,
+                removed,
+            } => {
+                self.record(StoreRecord::StrategyParams(StrategyRow {
+                    name: name.clone(),
+                    enabled: *enabled,
+                    params: params.clone(),
+                    kind: kind.clone(),
+                    console: true,
+                    removed: *removed,
+                    slot: Some(u32::from(*id)),
+                }));
             }
             Effect::Audit(a) => {
                 self.record(StoreRecord::Audit(a.clone()));
@@ -527,6 +547,7 @@ impl Writer {
                             liquidity: format!("{:?}", fill.liquidity).to_lowercase(),
                             owner,
                             tag,
+                            fee_base: fill.fee_base,
                         };
                         fills.insert((run, fill.seq), json(&row)?.as_str())?;
                         let last = (run, inst.symbol.as_str());
@@ -623,16 +644,26 @@ impl Writer {
                         state.insert("trading", json(&row)?.as_str())?;
                     }
                     StoreRecord::Strategy { name, enabled } => {
-                        let params = match strategies.get(name.as_str())? {
-                            Some(g) => parse::<StrategyRow>("strategies", g.value())?.params,
-                            None => String::new(),
-                        };
-                        let row = StrategyRow {
-                            name: name.clone(),
-                            enabled: *enabled,
-                            params,
+                        // The switch only: the parameters and where they came from stay.
+                        let row = match strategies.get(name.as_str())? {
+                            Some(g) => StrategyRow {
+                                enabled: *enabled,
+                                ..parse::<StrategyRow>("strategies", g.value())?
+                            },
+                            None => StrategyRow {
+                                name: name.clone(),
+                                enabled: *enabled,
+                                params: String::new(),
+                                kind: String::new(),
+                                console: false,
+                                removed: false,
+                                slot: None,
+                            },
                         };
                         strategies.insert(name.as_str(), json(&row)?.as_str())?;
+                    }
+                    StoreRecord::StrategyParams(row) => {
+                        strategies.insert(row.name.as_str(), json(row)?.as_str())?;
                     }
                     StoreRecord::Aged { symbol, state } => match state {
                         Some(st) => {

@@ -45,7 +45,7 @@ use std::fmt::Write as _;
 pub const NAME: &str = "exit-manager";
 
 /// `[strategies.exit_manager]` in config.toml. It watches every instrument (no `symbol`).
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExitParams {
     /// Switched on at start-up (key 3 toggles it in the console). Default: true.

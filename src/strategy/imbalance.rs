@@ -44,7 +44,7 @@ use std::fmt::Write as _;
 pub const NAME: &str = "imbalance";
 
 /// `[strategies.imbalance]` in config.toml.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImbalanceParams {
     /// Switched on at start-up (key 2 toggles it in the console). Default: true.

@@ -52,7 +52,7 @@ use std::fmt::Write as _;
 pub const NAME: &str = "market-maker";
 
 /// `[strategies.market_maker]` in config.toml.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MarketMakerParams {
     /// Switched on at start-up (key 1 toggles it in the console). Default: true.

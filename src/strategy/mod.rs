@@ -13,6 +13,7 @@ use crate::domain::{
 };
 use std::collections::BTreeMap;
 
+pub mod edit;
 pub mod exit_manager;
 mod holding;
 pub mod imbalance;
@@ -138,6 +139,9 @@ pub struct StrategiesConfig {
     pub vwap_revert: vwap_revert::VwapParams,
     /// Strategy 5: trades a breakout of the session's opening range.
     pub orb: orb::OrbParams,
+    /// `[[strategies.instance]]`: more copies of the built-ins (strategies 6, 7, … in
+    /// order), e.g. a second market maker on another instrument.
+    pub instance: Vec<edit::InstanceConfig>,
 }
 
 /// How a table entry builds its strategy from the config and the instruments.
@@ -158,15 +162,54 @@ pub struct Builtin {
     pub build: BuildFn,
     /// Whether its section switches it on at start.
     pub enabled: fn(&StrategiesConfig) -> bool,
-    /// Its parameters as text, for the store.
-    pub params: fn(&StrategiesConfig) -> String,
     /// Its `symbol` key, when it trades one instrument: a replay of another recording and
     /// `pit run --symbol` move it to an instrument that exists.
     pub symbol: Option<fn(&mut StrategiesConfig) -> &mut String>,
     /// Its `size` key (base units of one order), when it has one: the config refuses a
     /// size above `risk.max_order_qty`, which would have every order refused.
     pub size: Option<fn(&StrategiesConfig) -> Decimal>,
+    /// Its section as a table of keys (the console edits it, `w` writes it).
+    pub table: fn(&StrategiesConfig) -> edit::ParamTable,
+    /// Check a table of its keys exactly as the config file's section is checked (keys
+    /// relative to the section).
+    pub check_table: fn(&edit::ParamTable) -> Result<(), Invalid>,
+    /// Build it from a table of its keys: the strategy, and whether it starts on.
+    pub from_table: TableBuildFn,
+    /// Put a checked table in as its section.
+    pub set_section: fn(&mut StrategiesConfig, &edit::ParamTable) -> Result<(), Invalid>,
+    /// It counts its own position from its own fills (`holding.rs`): a restart with new
+    /// parameters would forget it, so it waits until the strategy is flat with no orders.
+    pub keeps_position: bool,
 }
+
+/// The most strategies a run holds (sections and instances, removed ones too): the
+/// switches are kept in one 64-bit mask.
+pub const MAX_STRATEGIES: usize = 64;
+
+/// How a table entry builds its strategy from a table of its keys.
+pub type TableBuildFn =
+    fn(&edit::ParamTable, &[Instrument]) -> Result<(Box<dyn Strategy>, bool), Invalid>;
+
+/// The five sections' types as [`edit::Params`].
+macro_rules! params_of {
+    ($($t:ty),*) => {$(
+        impl edit::Params for $t {
+            fn check(&self) -> Result<(), Invalid> {
+                self.validate()
+            }
+            fn on(&self) -> bool {
+                self.enabled
+            }
+        }
+    )*};
+}
+params_of!(
+    market_maker::MarketMakerParams,
+    imbalance::ImbalanceParams,
+    exit_manager::ExitParams,
+    vwap_revert::VwapParams,
+    orb::OrbParams
+);
 
 /// The built-in strategies, in key order: entry N is strategy N (`StrategyId` N-1).
 pub static BUILTINS: [Builtin; 5] = [
@@ -179,9 +222,20 @@ pub static BUILTINS: [Builtin; 5] = [
             Ok(Box::new(s))
         },
         enabled: |c| c.market_maker.enabled,
-        params: |c| format!("{:?}", c.market_maker),
         symbol: Some(|c| &mut c.market_maker.symbol),
         size: Some(|c| c.market_maker.size),
+        table: |c| edit::to_table(&c.market_maker),
+        check_table: |t| edit::checked::<market_maker::MarketMakerParams>(t).map(drop),
+        from_table: |t, i| {
+            let p = edit::checked::<market_maker::MarketMakerParams>(t)?;
+            let s: Box<dyn Strategy> = Box::new(market_maker::MarketMaker::new(&p, i)?);
+            Ok((s, p.enabled))
+        },
+        set_section: |c, t| {
+            c.market_maker = edit::checked(t)?;
+            Ok(())
+        },
+        keeps_position: false,
     },
     Builtin {
         name: imbalance::NAME,
@@ -192,9 +246,20 @@ pub static BUILTINS: [Builtin; 5] = [
             Ok(Box::new(s))
         },
         enabled: |c| c.imbalance.enabled,
-        params: |c| format!("{:?}", c.imbalance),
         symbol: Some(|c| &mut c.imbalance.symbol),
         size: Some(|c| c.imbalance.size),
+        table: |c| edit::to_table(&c.imbalance),
+        check_table: |t| edit::checked::<imbalance::ImbalanceParams>(t).map(drop),
+        from_table: |t, i| {
+            let p = edit::checked::<imbalance::ImbalanceParams>(t)?;
+            let s: Box<dyn Strategy> = Box::new(imbalance::ImbalanceTaker::new(&p, i)?);
+            Ok((s, p.enabled))
+        },
+        set_section: |c, t| {
+            c.imbalance = edit::checked(t)?;
+            Ok(())
+        },
+        keeps_position: false,
     },
     Builtin {
         name: exit_manager::NAME,
@@ -205,9 +270,20 @@ pub static BUILTINS: [Builtin; 5] = [
             Ok(Box::new(s))
         },
         enabled: |c| c.exit_manager.enabled,
-        params: |c| format!("{:?}", c.exit_manager),
         symbol: None,
         size: None,
+        table: |c| edit::to_table(&c.exit_manager),
+        check_table: |t| edit::checked::<exit_manager::ExitParams>(t).map(drop),
+        from_table: |t, i| {
+            let p = edit::checked::<exit_manager::ExitParams>(t)?;
+            let s: Box<dyn Strategy> = Box::new(exit_manager::ExitManager::new(&p, i));
+            Ok((s, p.enabled))
+        },
+        set_section: |c, t| {
+            c.exit_manager = edit::checked(t)?;
+            Ok(())
+        },
+        keeps_position: false,
     },
     Builtin {
         name: vwap_revert::NAME,
@@ -218,9 +294,20 @@ pub static BUILTINS: [Builtin; 5] = [
             Ok(Box::new(s))
         },
         enabled: |c| c.vwap_revert.enabled,
-        params: |c| format!("{:?}", c.vwap_revert),
         symbol: Some(|c| &mut c.vwap_revert.symbol),
         size: Some(|c| c.vwap_revert.size),
+        table: |c| edit::to_table(&c.vwap_revert),
+        check_table: |t| edit::checked::<vwap_revert::VwapParams>(t).map(drop),
+        from_table: |t, i| {
+            let p = edit::checked::<vwap_revert::VwapParams>(t)?;
+            let s: Box<dyn Strategy> = Box::new(vwap_revert::VwapReversion::new(&p, i)?);
+            Ok((s, p.enabled))
+        },
+        set_section: |c, t| {
+            c.vwap_revert = edit::checked(t)?;
+            Ok(())
+        },
+        keeps_position: true,
     },
     Builtin {
         name: orb::NAME,
@@ -231,9 +318,20 @@ pub static BUILTINS: [Builtin; 5] = [
             Ok(Box::new(s))
         },
         enabled: |c| c.orb.enabled,
-        params: |c| format!("{:?}", c.orb),
         symbol: Some(|c| &mut c.orb.symbol),
         size: Some(|c| c.orb.size),
+        table: |c| edit::to_table(&c.orb),
+        check_table: |t| edit::checked::<orb::OrbParams>(t).map(drop),
+        from_table: |t, i| {
+            let p = edit::checked::<orb::OrbParams>(t)?;
+            let s: Box<dyn Strategy> = Box::new(orb::OpeningRangeBreakout::new(&p, i)?);
+            Ok((s, p.enabled))
+        },
+        set_section: |c, t| {
+            c.orb = edit::checked(t)?;
+            Ok(())
+        },
+        keeps_position: true,
     },
 ];
 
@@ -243,6 +341,30 @@ impl StrategiesConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
         for b in &BUILTINS {
             (b.validate)(self).map_err(|e| prefixed(b.section, e))?;
+        }
+        if BUILTINS.len() + self.instance.len() > MAX_STRATEGIES {
+            return Err(Invalid::new(
+                "instance",
+                format!(
+                    "{} instances; a run holds at most {} (with the {} sections)",
+                    self.instance.len(),
+                    MAX_STRATEGIES - BUILTINS.len(),
+                    BUILTINS.len()
+                ),
+            ));
+        }
+        let mut names: Vec<String> = BUILTINS.iter().map(|b| b.name.to_string()).collect();
+        for (n, inst) in self.instance.iter().enumerate() {
+            let key = format!("instance[{n}]");
+            edit::check_instance(inst).map_err(|e| prefixed(&key, e))?;
+            let name = edit::instance_name(inst, n);
+            if names.contains(&name) {
+                return Err(Invalid::new(
+                    format!("{key}.name"),
+                    format!("{name:?} is taken by another strategy; give this one its own name"),
+                ));
+            }
+            names.push(name);
         }
         Ok(())
     }
@@ -254,12 +376,44 @@ pub struct StrategySlot {
     pub strategy: Box<dyn Strategy>,
     /// Switched on at start-up (from the section's `enabled`).
     pub enabled: bool,
+    /// Its name in the console, the store and the audit: the built-in's for a section,
+    /// the instance's own for `[[strategies.instance]]`.
+    pub name: String,
+    /// Its entry in [`BUILTINS`].
+    pub kind: usize,
+    /// Its parameters: its section's keys.
+    pub params: edit::ParamTable,
+    /// An instance removed from the console: switched off for good, its id kept (its
+    /// orders named it), not shown.
+    pub removed: bool,
+}
+
+impl StrategySlot {
+    /// A slot for a strategy built by hand (tests): named as the strategy names itself,
+    /// with no parameters to edit.
+    pub fn of(strategy: Box<dyn Strategy>, enabled: bool) -> Self {
+        let name = strategy.name().to_string();
+        let kind = BUILTINS.iter().position(|b| b.name == name).unwrap_or(0);
+        StrategySlot {
+            strategy,
+            enabled,
+            name,
+            kind,
+            params: edit::ParamTable::new(),
+            removed: false,
+        }
+    }
+    /// Whether it is one of the config's sections (not an instance): it can be switched
+    /// off, not removed.
+    pub fn is_section(&self, id: usize) -> bool {
+        id < BUILTINS.len()
+    }
 }
 
 impl std::fmt::Debug for StrategySlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StrategySlot")
-            .field("strategy", &self.strategy.name())
+            .field("name", &self.name)
             .field("instrument", &self.strategy.instrument())
             .field("enabled", &self.enabled)
             .finish()
@@ -276,15 +430,26 @@ pub fn build(
     instruments: &[Instrument],
 ) -> Result<Vec<StrategySlot>, Invalid> {
     cfg.validate()?;
-    BUILTINS
+    let mut slots = BUILTINS
         .iter()
-        .map(|b| {
+        .enumerate()
+        .map(|(kind, b)| {
             Ok(StrategySlot {
                 strategy: (b.build)(cfg, instruments).map_err(|e| prefixed(b.section, e))?,
                 enabled: (b.enabled)(cfg),
+                name: b.name.to_string(),
+                kind,
+                params: (b.table)(cfg),
+                removed: false,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, Invalid>>()?;
+    for (n, inst) in cfg.instance.iter().enumerate() {
+        let slot = edit::build_instance(inst, instruments, n)
+            .map_err(|e| prefixed(&format!("instance[{n}]"), e))?;
+        slots.push(slot);
+    }
+    Ok(slots)
 }
 
 fn prefixed(section: &str, e: Invalid) -> Invalid {
@@ -406,6 +571,7 @@ pub(crate) mod test_util {
             qty: Qty(qty),
             fee: Decimal::ZERO,
             liquidity: crate::domain::Liquidity::Taker,
+            fee_base: rust_decimal::Decimal::ZERO,
         }
     }
 
@@ -534,7 +700,8 @@ mod build_tests {
             assert!(!(b.enabled)(&cfg), "{}", b.section);
             if let Some(symbol_of) = b.symbol {
                 *symbol_of(&mut cfg) = "ETH-USD".into();
-                assert!((b.params)(&cfg).contains("\"ETH-USD\""), "{}", b.section);
+                let table = (b.table)(&cfg);
+                assert_eq!(table["symbol"].as_str(), Some("ETH-USD"), "{}", b.section);
             }
         }
     }

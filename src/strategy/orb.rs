@@ -42,7 +42,7 @@ use std::fmt::Write as _;
 pub const NAME: &str = "orb-breakout";
 
 /// `[strategies.orb]` in config.toml.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrbParams {
     /// Switched on at start-up (key 5 toggles it in the console). Default: false.

@@ -54,7 +54,7 @@ use std::fmt::Write as _;
 pub const NAME: &str = "vwap-revert";
 
 /// How an entry is sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryOrder {
     /// A resting limit order at the touch on our side (best bid to buy, best ask to sell).
@@ -64,7 +64,7 @@ pub enum EntryOrder {
 }
 
 /// `[strategies.vwap_revert]` in config.toml.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VwapParams {
     /// Switched on at start-up (key 4 toggles it in the console). Default: false.

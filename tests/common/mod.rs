@@ -244,6 +244,7 @@ pub fn view() -> EngineView {
                 mark: Some(dec!(60000.05)),
                 unrealized: dec!(0.05025),
                 mark_stale: false,
+                dust: false,
             },
             PositionView {
                 position: Position {
@@ -256,6 +257,7 @@ pub fn view() -> EngineView {
                 mark: Some(dec!(2990.005)),
                 unrealized: dec!(1.099),
                 mark_stale: false,
+                dust: false,
             },
         ],
         pnl: PnlView {
@@ -289,6 +291,7 @@ pub fn view() -> EngineView {
                 refused_orders: 1,
                 last_signal: Some("quote 60000.0/60000.3".into()),
                 session: None,
+                ..StrategyView::default()
             },
             StrategyView {
                 name: "imbalance".into(),
@@ -303,6 +306,7 @@ pub fn view() -> EngineView {
                 refused_orders: 0,
                 last_signal: Some("buy imb 0.71".into()),
                 session: None,
+                ..StrategyView::default()
             },
             StrategyView {
                 name: "exit_manager".into(),
@@ -317,6 +321,7 @@ pub fn view() -> EngineView {
                 refused_orders: 0,
                 last_signal: None,
                 session: None,
+                ..StrategyView::default()
             },
         ],
         alerts: vec![
@@ -367,6 +372,7 @@ fn fill(ms: i64, id: &str, inst: InstrumentId, side: Side, price: i64, qty: i64)
         qty: Qty(qty),
         fee: Decimal::ZERO,
         liquidity: Liquidity::Maker,
+        fee_base: rust_decimal::Decimal::ZERO,
     }
 }
 
@@ -748,6 +754,7 @@ pub fn report() -> pit::store::report::Report {
         liquidity: "taker".into(),
         owner: "S1".into(),
         tag: None,
+        fee_base: rust_decimal::Decimal::ZERO,
     }];
     pit::store::report::Report::from_rows(&trades, &fills, None)
 }

@@ -25,6 +25,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             let inst = app.instrument(p.position.instrument)?;
             let pos = &p.position;
             let (side, side_style) = match pos.direction() {
+                // Below the venue's minimum: nothing can close it (`engine/dust.rs`).
+                _ if p.dust => ("DUST", t.style(Role::Dim)),
                 1 => ("LONG", t.style(Role::Bid)),
                 -1 => ("SHORT", t.style(Role::Ask)),
                 _ => ("FLAT", t.style(Role::Dim)),

@@ -33,6 +33,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .strategies
         .iter()
         .enumerate()
+        // An instance removed from the console keeps its number, not its row.
+        .filter(|(_, s)| !s.removed)
         .map(|(n, s)| {
             let (state, style) = if !s.enabled {
                 ("OFF", t.style(Role::Dim))
@@ -41,6 +43,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 (session.as_str(), t.style(Role::Warning))
             } else if s.held {
                 ("HELD", t.style(Role::Warning))
+            } else if s.restarting {
+                // New parameters: waiting for the old orders' cancels.
+                ("RESTART", t.style(Role::Warning))
             } else {
                 ("ON", t.style(Role::Profit))
             };

@@ -22,6 +22,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .filter_map(|r| match crate::app::Action::from_name(r.action) {
             Some(crate::app::Action::ToggleStrategy(n)) => strategies
                 .get(usize::from(n))
+                .filter(|s| !s.removed)
                 .map(|s| (r.keys, format!("toggle strategy {} ({})", n + 1, s.name))),
             Some(a) if a.is_replay() && !replay => None,
             _ => Some((r.keys, r.description.to_string())),

@@ -1,6 +1,6 @@
 //! Popups drawn over the panes: confirmations, the manual order form, the flatten
 //! preview, the help overlay, the report view, the feed health view, the order-history
-//! view.
+//! view, the strategies view.
 
 pub mod confirm;
 pub mod health;
@@ -8,6 +8,7 @@ pub mod help;
 pub mod history;
 pub mod order_form;
 pub mod report;
+pub mod strategies;
 
 use crate::app::{Confirm, Popup};
 use crate::ui::App;
@@ -24,6 +25,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Some(Popup::Report) => report::render(app, frame, area),
         Some(Popup::Health) => health::render(app, frame, area),
         Some(Popup::History) => history::render(app, frame, area),
+        Some(Popup::Strategies(ed)) => strategies::render(app, ed, frame, area),
     }
 }
 

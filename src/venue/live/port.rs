@@ -386,7 +386,7 @@ mod tests {
         let port = LivePort::new(
             tx,
             rrx,
-            VenueIds::new(4),
+            VenueIds::new(4, crate::venue::live::ids::IdPrefix::for_tests()),
             insts(),
             gate.clone(),
             health.clone(),
@@ -408,7 +408,7 @@ mod tests {
                 barrier,
                 ..
             } => {
-                assert_eq!(venue_id, "p4-M-1");
+                assert_eq!(venue_id, "t3st004_M-1");
                 assert_eq!(symbol, "BTCUSDT");
                 assert_eq!(price, Some(dec!(60000.00)));
                 assert_eq!(qty, dec!(0.005));
@@ -521,11 +521,11 @@ mod tests {
                     symbol: "ETHUSDT".into()
                 },
                 ToVenue::Cancel {
-                    venue_id: "p4-S1-1".into(),
+                    venue_id: "t3st004_S1-1".into(),
                     symbol: "BTCUSDT".into()
                 },
                 ToVenue::Cancel {
-                    venue_id: "p4-S1-2".into(),
+                    venue_id: "t3st004_S1-2".into(),
                     symbol: "BTCUSDT".into()
                 },
             ]

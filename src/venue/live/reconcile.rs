@@ -57,6 +57,8 @@ pub struct StoreSide {
     pub positions: BTreeMap<String, Decimal>,
     /// The account's balances when pit first managed it, if recorded.
     pub start_balances: Option<BTreeMap<String, Decimal>>,
+    /// This store's client order ids at the venue: what is pit's.
+    pub ids: VenueIds,
 }
 
 /// A trade as the venue lists it, with the client id of its order when known.
@@ -235,6 +237,30 @@ impl RunBalances {
             .or_insert(t);
     }
 
+    /// What the account should hold of the base asset of `symbol` now (free + locked):
+    /// its balance at the run's start plus every trade recorded since, commissions in that
+    /// asset taken off. `None` before the start's reading or for a symbol not known.
+    pub fn base_held(&self, symbol: &str) -> Option<(String, Decimal)> {
+        let (start, start_marks) = self.start.as_ref()?;
+        let (base, _) = self.assets.get(symbol)?;
+        let mut held = start.get(base).copied().unwrap_or_default();
+        for ((sym, id), t) in &self.trades {
+            let Some((b, _)) = self.assets.get(sym) else {
+                continue;
+            };
+            if start_marks.get(sym).is_some_and(|m| id <= m) {
+                continue;
+            }
+            if b == base {
+                held += if t.buy { t.qty } else { -t.qty };
+            }
+            if &t.commission_asset == base {
+                held -= t.commission;
+            }
+        }
+        Some((base.clone(), held))
+    }
+
     /// Compare `balances` (free + locked per asset), read when the account had seen the
     /// trades up to `marks`, with the start plus the trades since. The first call records
     /// the start (everything agrees then).
@@ -308,9 +334,9 @@ pub fn balance_note(b: &crate::engine::view::BalanceLine) -> String {
     )
 }
 
-fn pits(venue_id: &str) -> bool {
-    // Any run's id: the run number does not matter here.
-    !matches!(VenueIds::new(0).owner(venue_id), IdOwner::External)
+/// Whether `venue_id` is one of this store's (any run's: the run does not matter here).
+fn pits(ids: &VenueIds, venue_id: &str) -> bool {
+    !matches!(ids.owner(venue_id), IdOwner::External)
 }
 
 /// Compare the two sides.
@@ -352,7 +378,7 @@ pub fn compare(markets: &[Market], store: &StoreSide, venue: &VenueSide) -> Reco
         if store_open.contains(o.client_order_id.as_str()) {
             continue;
         }
-        if pits(&o.client_order_id) {
+        if pits(&store.ids, &o.client_order_id) {
             r.differences.push(finding(
                 "order",
                 &o.symbol,
@@ -397,7 +423,10 @@ pub fn compare(markets: &[Market], store: &StoreSide, venue: &VenueSide) -> Reco
     }
     let mut commissions: BTreeMap<String, Decimal> = BTreeMap::new();
     for t in &venue.trades {
-        let of_pit = t.client_order_id.as_deref().is_some_and(pits);
+        let of_pit = t
+            .client_order_id
+            .as_deref()
+            .is_some_and(|c| pits(&store.ids, c));
         let text = format!(
             "trade {} ({} {} @ {}, order {})",
             t.trade_id,
@@ -535,26 +564,27 @@ mod tests {
     fn agreeing() -> (StoreSide, VenueSide) {
         let store = StoreSide {
             open_orders: vec![StoreOrder {
-                venue_id: "p3-S1-9".into(),
+                venue_id: "t3st003_S1-9".into(),
                 symbol: "BTCUSDT".into(),
             }],
             fills: vec![fill(7, dec!(0.002))],
             positions: [("BTCUSDT".to_string(), dec!(0.002))].into(),
             start_balances: Some([("BTC".to_string(), dec!(1))].into()),
+            ids: VenueIds::new(4, crate::venue::live::ids::IdPrefix::for_tests()),
         };
         let venue = VenueSide {
             account: "42".into(),
             open_orders: vec![
                 VenueOrder {
                     symbol: "BTCUSDT".into(),
-                    client_order_id: "p3-S1-9".into(),
+                    client_order_id: "t3st003_S1-9".into(),
                 },
                 VenueOrder {
                     symbol: "BTCUSDT".into(),
                     client_order_id: "web_abc".into(),
                 },
             ],
-            trades: vec![trade(7, "p3-S1-4", dec!(0.002), dec!(0.000002))],
+            trades: vec![trade(7, "t3st003_S1-4", dec!(0.002), dec!(0.000002))],
             balances: [("BTC".to_string(), dec!(1.001998))].into(),
         };
         (store, venue)
@@ -570,6 +600,33 @@ mod tests {
             commission: fee,
             commission_asset: fee_asset.into(),
         }
+    }
+
+    /// What the account holds of a symbol's base coin, for the check before a sell: the
+    /// start plus every trade since, a buy's commission in the coin taken off; unknown
+    /// before the start's reading.
+    #[test]
+    fn the_base_coin_held_is_the_start_plus_trades_less_commissions_in_it() {
+        let mut rb = RunBalances::default();
+        rb.set_assets(
+            [(
+                "BTCUSDT".to_string(),
+                ("BTC".to_string(), "USDT".to_string()),
+            )]
+            .into(),
+        );
+        assert_eq!(rb.base_held("BTCUSDT"), None, "no start read yet");
+        rb.record(mv(4, true, dec!(1), dec!(0), "BTC"));
+        let start: BTreeMap<String, Decimal> = [("BTC".to_string(), dec!(0))].into();
+        rb.compare(&start, &[("BTCUSDT".to_string(), 4)].into());
+        rb.record(mv(5, true, dec!(0.005), dec!(0.000005), "BTC"));
+        rb.record(mv(6, false, dec!(0.004), dec!(0.24), "USDT"));
+        rb.record(mv(7, true, dec!(0.001), dec!(0.0001), "BNB"));
+        assert_eq!(
+            rb.base_held("BTCUSDT"),
+            Some(("BTC".to_string(), dec!(0.001995)))
+        );
+        assert_eq!(rb.base_held("ETHUSDT"), None);
     }
 
     #[test]
@@ -642,7 +699,7 @@ mod tests {
         // A fill missed by the store, an order the venue closed, a stray balance.
         venue
             .trades
-            .push(trade(8, "p3-S1-9", dec!(0.001), dec!(0.000001)));
+            .push(trade(8, "t3st003_S1-9", dec!(0.001), dec!(0.000001)));
         venue.open_orders.remove(0);
         venue.balances.insert("BTC".into(), dec!(1.5));
         store.fills.push(fill(5, dec!(0.004)));
@@ -655,9 +712,9 @@ mod tests {
         assert_eq!(
             texts,
             [
-                "order p3-S1-9 is open in the store, not at the venue",
+                "order t3st003_S1-9 is open in the store, not at the venue",
                 "trade trade 5 (BUY 0.004 @ 60000) is in the store, the venue does not list it",
-                "trade trade 8 (BUY 0.001 @ 60000, order p3-S1-9) is at the venue, not in the store",
+                "trade trade 8 (BUY 0.001 @ 60000, order t3st003_S1-9) is at the venue, not in the store",
                 "balance BTC at the venue is 1.5, pit's trading explains 1.001997 (start 1 + position 0.002 - commissions 0.000003): off by 0.498003",
             ]
         );

@@ -26,7 +26,9 @@ pub enum VenueUpdate {
     /// The venue has the order (working, or about to fill).
     Accepted { venue_id: String, ts: Timestamp },
     /// An execution. `key` is the venue's trade id made unique across instruments
-    /// ([`trade_seq`]); `fee` is in the quote currency.
+    /// ([`trade_seq`]); `qty` the venue's executed quantity; `fee` is in the quote
+    /// currency, and `fee_base` the part of it charged in the base coin, in base units
+    /// (see [`Fill::fee_base`]: the holding moves by `qty - fee_base` on a buy).
     Trade {
         venue_id: String,
         symbol: String,
@@ -35,6 +37,7 @@ pub enum VenueUpdate {
         price: Decimal,
         qty: Decimal,
         fee: Decimal,
+        fee_base: Decimal,
         liquidity: Liquidity,
         ts: Timestamp,
     },
@@ -124,6 +127,13 @@ impl Tracker {
         self.orders.get(venue_id).is_some_and(|t| !t.closed)
     }
 
+    /// How much of `venue_id` the engine has been told filled (base units).
+    pub fn filled(&self, venue_id: &str) -> Decimal {
+        self.orders
+            .get(venue_id)
+            .map_or(Decimal::ZERO, |t| t.filled)
+    }
+
     /// The instrument traded as `symbol`.
     pub fn instrument(&self, symbol: &str) -> Option<&Instrument> {
         self.instruments.iter().find(|i| i.symbol == symbol)
@@ -154,6 +164,7 @@ impl Tracker {
                 price,
                 qty,
                 fee,
+                fee_base,
                 liquidity,
                 ts,
             } => {
@@ -196,9 +207,12 @@ impl Tracker {
                     instrument: inst.id,
                     side,
                     price: inst.price_round(price, side == Side::Sell),
+                    // The order's fill is the venue's executed size; what the wallet
+                    // got is netted by the engine from `fee_base`.
                     qty: inst.qty_floor(qty),
                     fee,
                     liquidity,
+                    fee_base,
                 };
                 out.push(if this_run {
                     ExecReport::Filled(fill)
@@ -275,6 +289,7 @@ mod tests {
             price: dec!(60000.01),
             qty,
             fee: dec!(0.06),
+            fee_base: Decimal::ZERO,
             liquidity: Liquidity::Maker,
             ts: Timestamp(5),
         }
@@ -282,31 +297,35 @@ mod tests {
 
     #[test]
     fn each_fact_reaches_the_engine_once_and_acks_come_first() {
-        let mut t = Tracker::new(VenueIds::new(7), vec![inst()], BTreeSet::new());
+        let mut t = Tracker::new(
+            VenueIds::new(7, crate::venue::live::ids::IdPrefix::for_tests()),
+            vec![inst()],
+            BTreeSet::new(),
+        );
         let mut out = Vec::new();
-        t.sent("p7-S1-1", dec!(0.01));
+        t.sent("t3st007_S1-1", dec!(0.01));
         // The stream's fill overtakes the REST ack: an ack is made up first.
-        t.apply(trade("p7-S1-1", 256, dec!(0.001)), &mut out);
+        t.apply(trade("t3st007_S1-1", 256, dec!(0.001)), &mut out);
         t.apply(
             VenueUpdate::Accepted {
-                venue_id: "p7-S1-1".into(),
+                venue_id: "t3st007_S1-1".into(),
                 ts: Timestamp(6),
             },
             &mut out,
         );
         // The same trade again (the REST FULL answer, then a reconciliation).
-        t.apply(trade("p7-S1-1", 256, dec!(0.001)), &mut out);
-        t.apply(trade("p7-S1-1", 512, dec!(0.002)), &mut out);
+        t.apply(trade("t3st007_S1-1", 256, dec!(0.001)), &mut out);
+        t.apply(trade("t3st007_S1-1", 512, dec!(0.002)), &mut out);
         t.apply(
             VenueUpdate::Closed {
-                venue_id: "p7-S1-1".into(),
+                venue_id: "t3st007_S1-1".into(),
                 ts: Timestamp(7),
             },
             &mut out,
         );
         t.apply(
             VenueUpdate::Closed {
-                venue_id: "p7-S1-1".into(),
+                venue_id: "t3st007_S1-1".into(),
                 ts: Timestamp(8),
             },
             &mut out,
@@ -327,16 +346,20 @@ mod tests {
 
     #[test]
     fn trades_in_the_store_are_not_applied_again_and_strangers_are_left_alone() {
-        let mut t = Tracker::new(VenueIds::new(8), vec![inst()], BTreeSet::from([256]));
+        let mut t = Tracker::new(
+            VenueIds::new(8, crate::venue::live::ids::IdPrefix::for_tests()),
+            vec![inst()],
+            BTreeSet::from([256]),
+        );
         let mut out = Vec::new();
         // Stored by run 7 before the restart: known, not applied twice.
-        t.apply(trade("p7-S1-1", 256, dec!(0.001)), &mut out);
+        t.apply(trade("t3st007_S1-1", 256, dec!(0.001)), &mut out);
         assert!(out.is_empty());
         // Missed while down: applied once, under the venue's id.
-        t.apply(trade("p7-S1-1", 512, dec!(0.001)), &mut out);
-        t.apply(trade("p7-S1-1", 512, dec!(0.001)), &mut out);
+        t.apply(trade("t3st007_S1-1", 512, dec!(0.001)), &mut out);
+        t.apply(trade("t3st007_S1-1", 512, dec!(0.001)), &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].id().as_str(), "p7-S1-1");
+        assert_eq!(out[0].id().as_str(), "t3st007_S1-1");
         assert!(
             matches!(out[0], ExecReport::EarlierRunFill(_)),
             "an earlier run's fill is told apart from this run's: {:?}",
@@ -357,16 +380,20 @@ mod tests {
 
     #[test]
     fn a_rejection_after_an_ack_is_not_passed_on() {
-        let mut t = Tracker::new(VenueIds::new(1), vec![inst()], BTreeSet::new());
+        let mut t = Tracker::new(
+            VenueIds::new(1, crate::venue::live::ids::IdPrefix::for_tests()),
+            vec![inst()],
+            BTreeSet::new(),
+        );
         let mut out = Vec::new();
         let ack = VenueUpdate::Accepted {
-            venue_id: "p1-M-1".into(),
+            venue_id: "t3st001_M-1".into(),
             ts: Timestamp(1),
         };
         t.apply(ack, &mut out);
         t.apply(
             VenueUpdate::Rejected {
-                venue_id: "p1-M-1".into(),
+                venue_id: "t3st001_M-1".into(),
                 ts: Timestamp(2),
                 reason: "late".into(),
             },

@@ -122,6 +122,7 @@ impl LoggedFill {
             qty,
             fee: self.fee,
             liquidity: self.liquidity,
+            fee_base: rust_decimal::Decimal::ZERO,
         })
     }
 }

@@ -117,6 +117,7 @@ impl Outbox {
             qty: Qty(m.qty),
             fee: self.fees.of(inst, m.price, Qty(m.qty), m.liquidity),
             liquidity: m.liquidity,
+            fee_base: rust_decimal::Decimal::ZERO,
         };
         if let Some(j) = &mut self.journal {
             j.fill(inst, &fill);

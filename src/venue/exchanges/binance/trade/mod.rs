@@ -50,6 +50,8 @@ pub struct LiveStart {
     pub keys: ApiKeys,
     pub instruments: Vec<Instrument>,
     pub run: u64,
+    /// This store's prefix of every client order id (see [`crate::venue::live::ids`]).
+    pub id_prefix: crate::venue::live::ids::IdPrefix,
     pub gate: TradingGate,
     /// Trade keys already in the store (fills of earlier live runs).
     pub known_trades: BTreeSet<u64>,
@@ -96,7 +98,7 @@ pub fn start(s: &TradingSettings, l: LiveStart) -> anyhow::Result<Started> {
         dead_man: "no dead-man switch on Binance spot".into(),
         ..ExecHealth::default()
     }));
-    let ids = VenueIds::new(l.run);
+    let ids = VenueIds::new(l.run, l.id_prefix.clone());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (rtx, rrx) = std::sync::mpsc::channel();
     let rest = Arc::new(rest);

@@ -76,6 +76,11 @@ pub type Settle = Arc<dyn Fn(u64, &str, crate::domain::OrderStatus, Decimal, &st
 
 /// Results of the task's own requests and of the stream.
 enum Internal {
+    /// A cancel held while its order's create was on its way: send it now.
+    CancelNow {
+        venue_id: String,
+        symbol: String,
+    },
     Placed {
         venue_id: String,
         symbol: String,
@@ -145,6 +150,12 @@ struct Conn {
     earlier_asked: BTreeSet<String>,
     /// The account's balances at the run's start and every trade since.
     balances: RunBalances,
+    /// Orders sent whose answer has not come back yet.
+    in_flight: BTreeSet<String>,
+    /// Cancels asked for while their order's create was on its way (venue id -> symbol):
+    /// sent once the create is answered. Sent at once, a cancel could reach Binance
+    /// first, find nothing (-2011), and the order would then rest after the kill switch.
+    cancel_after_create: BTreeMap<String, String>,
 }
 
 /// Run the task until the engine side goes away.
@@ -165,9 +176,15 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         earlier: BTreeMap::new(),
         earlier_asked: BTreeSet::new(),
         balances: RunBalances::default(),
+        in_flight: BTreeSet::new(),
+        cancel_after_create: BTreeMap::new(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
-        c.earlier.insert(format!("p{run}-{id}"), (run, id, symbol));
+        let v =
+            c.s.tracker
+                .ids()
+                .of_run(run, &crate::domain::ClientOrderId::new(id.as_str()));
+        c.earlier.insert(v, (run, id, symbol));
     }
     match c.s.rest.sync_time().await {
         Ok(o) => tracing::info!(offset_ms = o, "binance: server time measured"),
@@ -251,6 +268,25 @@ impl Conn {
                 qty,
                 barrier,
             } => {
+                // A spot sell of more than the account holds of the coin is refused by
+                // Binance (-2010, insufficient balance): said here, before sending, with
+                // the figures (what the balances of the run explain: the start plus every
+                // trade since, commissions in the coin taken off; free and locked).
+                if side == Side::Sell
+                    && let Some((base, held)) = self.balances.base_held(&symbol)
+                    && qty > held
+                {
+                    self.emit(VenueUpdate::Rejected {
+                        venue_id,
+                        ts: wall(),
+                        reason: format!(
+                            "not sent: SELL {} {symbol} is more than the {} {base} the account holds",
+                            qty.normalize(),
+                            held.normalize()
+                        ),
+                    });
+                    return;
+                }
                 self.s.tracker.sent(&venue_id, qty);
                 let params = new_order(&symbol, &venue_id, side, kind, tif, price, qty);
                 let rest = self.s.rest.clone();
@@ -258,6 +294,7 @@ impl Conn {
                 let tx = self.internal.clone();
                 let sent_at = Instant::now();
                 self.sent_at.insert(venue_id.clone(), sent_at);
+                self.in_flight.insert(venue_id.clone());
                 tokio::spawn(async move {
                     if let Some(d) = durable
                         && !wait_durable(&d, barrier).await
@@ -281,6 +318,10 @@ impl Conn {
                         result,
                     });
                 });
+            }
+            ToVenue::Cancel { venue_id, symbol } if self.in_flight.contains(&venue_id) => {
+                tracing::info!(%venue_id, "binance: cancel held until the order's create is answered");
+                self.cancel_after_create.insert(venue_id, symbol);
             }
             ToVenue::Cancel { venue_id, symbol } => {
                 let rest = self.s.rest.clone();
@@ -325,7 +366,20 @@ impl Conn {
 
     fn on_internal(&mut self, i: Internal) {
         let now = wall();
+        if let Internal::Placed { venue_id, .. } = &i {
+            self.in_flight.remove(venue_id);
+            if let Some(symbol) = self.cancel_after_create.remove(venue_id) {
+                // After this answer's own update (below): the cancel follows it.
+                let _ = self.internal.send(Internal::CancelNow {
+                    venue_id: venue_id.clone(),
+                    symbol,
+                });
+            }
+        }
         match i {
+            Internal::CancelNow { venue_id, symbol } => {
+                self.on_request(ToVenue::Cancel { venue_id, symbol })
+            }
             Internal::Placed {
                 venue_id,
                 symbol,
@@ -621,7 +675,7 @@ impl Conn {
                     commission_asset: f.commission_asset.clone(),
                 });
                 self.note_fill(venue_id);
-                let fee = fee_in_quote(&inst, &f.commission_asset, f.commission, f.price);
+                let (fee, fee_base) = fee_parts(&inst, &f.commission_asset, f.commission, f.price);
                 self.emit(VenueUpdate::Trade {
                     venue_id: venue_id.to_string(),
                     symbol: symbol.to_string(),
@@ -630,6 +684,7 @@ impl Conn {
                     price: f.price,
                     qty: f.qty,
                     fee,
+                    fee_base,
                     liquidity: Liquidity::Taker,
                     ts: now,
                 });
@@ -688,6 +743,7 @@ impl Conn {
             };
             applied += 1;
             self.note_fill(&venue_id);
+            let (fee, fee_base) = fee_parts(&inst, &t.commission_asset, t.commission, t.price);
             self.emit(VenueUpdate::Trade {
                 venue_id,
                 symbol: t.symbol.clone(),
@@ -695,7 +751,8 @@ impl Conn {
                 key,
                 price: t.price,
                 qty: t.qty,
-                fee: fee_in_quote(&inst, &t.commission_asset, t.commission, t.price),
+                fee,
+                fee_base,
                 liquidity: if t.is_maker {
                     Liquidity::Maker
                 } else {
@@ -776,7 +833,7 @@ impl Conn {
                             commission_asset: er.commission_asset.clone().unwrap_or_default(),
                         });
                         self.note_fill(&venue_id);
-                        let fee = fee_in_quote(
+                        let (fee, fee_base) = fee_parts(
                             &inst,
                             er.commission_asset.as_deref().unwrap_or(""),
                             er.commission,
@@ -794,6 +851,7 @@ impl Conn {
                             price: er.last_price,
                             qty: er.last_qty,
                             fee,
+                            fee_base,
                             liquidity: if er.is_maker {
                                 Liquidity::Maker
                             } else {
@@ -1283,17 +1341,28 @@ fn new_order(
     }
 }
 
-/// A commission in the quote currency: as is when charged in quote, times the price when
-/// charged in base; another asset (BNB) cannot be priced exactly here: 0, and the
-/// account's balances carry it.
-fn fee_in_quote(inst: &Instrument, asset: &str, amount: Decimal, price: Decimal) -> Decimal {
+/// A commission as the fill's two fee figures: in the quote currency, and the part of it
+/// charged in the base coin (base units). Binance charges spot commission in the asset
+/// received unless the account pays it in BNB: each fill, `executionReport` (`n`, `N`
+/// "Commission asset") and `myTrades` row names the asset (rest-api.md, user-data-stream.md;
+/// rates and the BNB discount:
+/// https://developers.binance.com/docs/binance-spot-api-docs/faqs/commission_faq): a buy's commission in the coin
+/// bought leaves the wallet with `qty - commission`, so it is handed on as `fee_base` and
+/// the engine nets it out of the position; in quote it is the fee as is; another asset
+/// (BNB) cannot be priced exactly here: 0 and no base, the account's balances carry it.
+fn fee_parts(
+    inst: &Instrument,
+    asset: &str,
+    amount: Decimal,
+    price: Decimal,
+) -> (Decimal, Decimal) {
     let sym = inst.symbol.as_str();
     if !asset.is_empty() && sym.ends_with(asset) {
-        amount
+        (amount, Decimal::ZERO)
     } else if !asset.is_empty() && sym.starts_with(asset) {
-        amount * price
+        (amount * price, amount)
     } else {
-        Decimal::ZERO
+        (Decimal::ZERO, Decimal::ZERO)
     }
 }
 
@@ -1454,7 +1523,7 @@ mod tests {
     }
 
     #[test]
-    fn commissions_are_priced_in_the_quote_currency() {
+    fn commissions_are_priced_in_the_quote_currency_and_a_base_fee_is_netted() {
         let btc = Instrument::new(
             InstrumentId(0),
             "BTCUSDT",
@@ -1463,20 +1532,29 @@ mod tests {
             dec!(0.00001),
             Qty(1),
         );
-        // Charged in the asset received: BTC on a buy, USDT on a sell.
+        // Charged in the asset received: BTC on a buy (the wallet got qty - 0.000001),
+        // USDT on a sell (priced as is, no base).
         assert_eq!(
-            fee_in_quote(&btc, "BTC", dec!(0.000001), dec!(60000)),
-            dec!(0.06)
+            fee_parts(&btc, "BTC", dec!(0.000001), dec!(60000)),
+            (dec!(0.06), dec!(0.000001))
         );
         assert_eq!(
-            fee_in_quote(&btc, "USDT", dec!(0.06), dec!(60000)),
-            dec!(0.06)
+            fee_parts(&btc, "USDT", dec!(0.06), dec!(60000)),
+            (dec!(0.06), dec!(0))
         );
-        // BNB cannot be priced here: the balances carry it.
+        // BNB cannot be priced here and moves no BTC: the balances carry it.
         assert_eq!(
-            fee_in_quote(&btc, "BNB", dec!(0.0001), dec!(60000)),
-            dec!(0)
+            fee_parts(&btc, "BNB", dec!(0.0001), dec!(60000)),
+            (dec!(0), dec!(0))
         );
-        assert_eq!(fee_in_quote(&btc, "", dec!(1), dec!(60000)), dec!(0));
+        // A zero fee (and a missing asset) is nothing at all.
+        assert_eq!(
+            fee_parts(&btc, "BTC", dec!(0), dec!(60000)),
+            (dec!(0), dec!(0))
+        );
+        assert_eq!(
+            fee_parts(&btc, "", dec!(1), dec!(60000)),
+            (dec!(0), dec!(0))
+        );
     }
 }

@@ -366,6 +366,42 @@ pub struct SetDcp {
     pub time_window: u32,
 }
 
+/// One product's entry of "Get DCP Info" (`GET /v5/account/query-dcp-info`,
+/// <https://bybit-exchange.github.io/docs/v5/account/dcp-info>): `product` SPOT,
+/// DERIVATIVES or OPTIONS, `dcpStatus` "ON", `timeWindow` in seconds as a string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DcpInfo {
+    pub product: String,
+    #[serde(default)]
+    pub dcp_status: String,
+    #[serde(default)]
+    pub time_window: String,
+}
+
+/// The result of "Get DCP Info".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DcpInfos {
+    #[serde(default)]
+    pub dcp_infos: Vec<DcpInfo>,
+}
+
+impl DcpInfos {
+    /// Whether Bybit reports DCP on for `product` with `window` seconds.
+    pub fn confirms(&self, product: DcpProduct, window: u32) -> bool {
+        let name = serde_json::to_value(product)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.dcp_infos.iter().any(|i| {
+            i.product == name
+                && i.dcp_status == "ON"
+                && i.time_window.trim().parse::<u32>().ok() == Some(window)
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DcpProduct {
@@ -803,7 +839,10 @@ pub fn parse_private(text: &str) -> Result<PrivateEvent, String> {
         serde_json::from_value(v).map_err(|e| format!("bybit private frame: {e}"))?;
     let data = push.data;
     let err = |what: &str, e: serde_json::Error| format!("bybit {what} message: {e}");
-    Ok(match push.topic.as_str() {
+    // The all-in-one topics (`order`) and the categorised ones (`order.spot`,
+    // `order.linear`...) carry the same messages ("Private" → Order, Execution, Position).
+    let kind = push.topic.split('.').next().unwrap_or_default();
+    Ok(match kind {
         "order" => PrivateEvent::Orders(serde_json::from_value(data).map_err(|e| err("order", e))?),
         "execution" => {
             PrivateEvent::Executions(serde_json::from_value(data).map_err(|e| err("execution", e))?)

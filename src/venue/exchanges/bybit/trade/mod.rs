@@ -38,6 +38,8 @@ pub struct LiveStart {
     pub category: Category,
     pub instruments: Vec<Instrument>,
     pub run: u64,
+    /// This store's prefix of every client order id (see [`crate::venue::live::ids`]).
+    pub id_prefix: crate::venue::live::ids::IdPrefix,
     pub gate: TradingGate,
     /// Trade keys already in the store (fills of earlier live runs), applied never again.
     pub known_trades: BTreeSet<u64>,
@@ -87,7 +89,7 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
         dead_man: s.dead_man_text(),
         ..ExecHealth::default()
     }));
-    let ids = VenueIds::new(l.run);
+    let ids = VenueIds::new(l.run, l.id_prefix.clone());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (rtx, rrx) = std::sync::mpsc::channel();
     let hooks: Arc<OnceLock<Arc<dyn Hooks>>> = Arc::new(OnceLock::new());

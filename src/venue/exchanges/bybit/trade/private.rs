@@ -7,8 +7,18 @@
 //!   says the private connection "**must** subscribe ["dcp" topic] in order to trigger DCP".
 //! * The stream ("Connect", Authentication and "How to Send the Heartbeat Packet"): `auth`
 //!   with `expires` in the future and the HMAC of `GET/realtime{expires}`, then
-//!   `subscribe` to `order`, `execution` (and `position` for derivatives) and the `dcp`
-//!   topic; `{"op":"ping"}` on a timer.
+//!   `subscribe` to the category's own topics, `order.spot` / `execution.spot` (and
+//!   `position.linear` for derivatives), not the all-in-one `order` / `execution` that mix
+//!   every category of the account into one stream ("Order": "Categorised Topic:
+//!   order.spot, order.linear, order.inverse, order.option",
+//!   <https://bybit-exchange.github.io/docs/v5/websocket/private/order>; the same for
+//!   execution and position), and the `dcp` topic; `{"op":"ping"}` on a timer.
+//! * Armed only once Bybit confirms it: after the set, "Get DCP Info"
+//!   (`GET /v5/account/query-dcp-info`, <https://bybit-exchange.github.io/docs/v5/account/dcp-info>)
+//!   must list the product `ON` with our window; until then the status says
+//!   "dead-man: arming…", and a refusal or a missing confirmation says "not armed" with
+//!   the reason and raises an alert. DCP acts on the whole account's product (every
+//!   spot order of the account, pit's or not), not on pit's orders alone.
 //! * The heartbeat is what DCP watches: the interval is the documented 20 s, or a third of
 //!   the window when that is shorter, so one lost ping never trips it, and a pit that
 //!   hangs stops pinging and lets Bybit cancel.
@@ -36,6 +46,9 @@ pub enum StreamMsg {
     Down(String),
     /// An order, execution or position message.
     Event(PrivateEvent),
+    /// The dead-man switch is not armed (refused, or not confirmed by "Get DCP Info"):
+    /// why, for an alert.
+    DeadManNotArmed(String),
 }
 
 /// The stream's state, for the status bar and `pit status`.
@@ -71,14 +84,15 @@ pub fn ping_interval(dead_man_secs: u32) -> Duration {
         .max(Duration::from_millis(500))
 }
 
-/// The topics of a category, the DCP one included when armed.
-pub fn topics(category: Category, dcp: bool) -> Vec<&'static str> {
-    let mut t = vec!["order", "execution"];
+/// The topics of a category (its categorised ones), the DCP one included when armed.
+pub fn topics(category: Category, dcp: bool) -> Vec<String> {
+    let c = category.as_str();
+    let mut t = vec![format!("order.{c}"), format!("execution.{c}")];
     if category.has_positions() {
-        t.push("position");
+        t.push(format!("position.{c}"));
     }
     if dcp {
-        t.push(DcpProduct::of(category).topic());
+        t.push(DcpProduct::of(category).topic().to_string());
     }
     t
 }
@@ -98,12 +112,25 @@ pub async fn run(p: PrivateSetup) {
         false
     } else {
         let product = DcpProduct::of(p.category);
+        set_status(&p.status, |s| s.dead_man = "dead-man: arming…".into());
         let r = match SetDcp::new(product, p.dead_man_secs) {
             Ok(d) => p
                 .rest
                 .set_dcp(&d, Duration::from_secs(10))
                 .await
                 .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        // Armed only if Bybit says so.
+        let r = match r {
+            Ok(()) => match p.rest.dcp_info(Duration::from_secs(10)).await {
+                Ok(info) if info.confirms(product, p.dead_man_secs) => Ok(()),
+                Ok(info) => Err(format!(
+                    "set, but Bybit's DCP info does not show {product:?} on with {}s: {:?}",
+                    p.dead_man_secs, info.dcp_infos
+                )),
+                Err(e) => Err(format!("set, but not confirmed: {e}")),
+            },
             Err(e) => Err(e),
         };
         match r {
@@ -117,9 +144,9 @@ pub async fn run(p: PrivateSetup) {
             Err(e) => {
                 // "DCP feature is only available for Ins clients": say so, trade without.
                 tracing::warn!(error = %e, "bybit: DCP not armed");
-                set_status(&p.status, |s| {
-                    s.dead_man = format!("dead-man: not armed ({e})")
-                });
+                let text = format!("dead-man: not armed ({e})");
+                set_status(&p.status, |s| s.dead_man = text.clone());
+                let _ = p.out.send(StreamMsg::DeadManNotArmed(e));
                 false
             }
         }
@@ -145,14 +172,17 @@ pub async fn run(p: PrivateSetup) {
 }
 
 /// One connection: auth, subscribe, then pings and frames until it ends; why it ended.
-async fn session(p: &PrivateSetup, topics: &[&str]) -> String {
+async fn session(p: &PrivateSetup, topics: &[String]) -> String {
     let mut ws = match tokio_tungstenite::connect_async(p.url.as_str()).await {
         Ok((ws, _)) => ws,
         Err(e) => return format!("connect: {e}"),
     };
     let expires = p.rest.server_now_ms() + 10_000;
     let auth = WsOp::auth(p.signer.api_key(), expires, p.signer.ws_auth(expires));
-    for op in [auth, WsOp::subscribe(topics)] {
+    for op in [
+        auth,
+        WsOp::subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>()),
+    ] {
         let text = serde_json::to_string(&op).unwrap_or_default();
         if let Err(e) = ws.send(Message::Text(text.into())).await {
             return format!("send: {e}");
@@ -231,14 +261,29 @@ mod tests {
 
     #[test]
     fn topics_follow_the_category() {
+        // The category's own topics: a spot port never hears of derivatives orders.
         assert_eq!(
             topics(Category::Spot, true),
-            vec!["order", "execution", "dcp.spot"]
+            vec!["order.spot", "execution.spot", "dcp.spot"]
         );
         assert_eq!(
             topics(Category::Linear, true),
-            vec!["order", "execution", "position", "dcp.future"]
+            vec![
+                "order.linear",
+                "execution.linear",
+                "position.linear",
+                "dcp.future"
+            ]
         );
-        assert_eq!(topics(Category::Spot, false), vec!["order", "execution"]);
+        assert_eq!(
+            topics(Category::Spot, false),
+            vec!["order.spot", "execution.spot"]
+        );
+        // Their messages are read like the all-in-one topics'.
+        let frame = r#"{"topic":"order.spot","id":"1","creationTime":1,"data":[{"orderId":"1","orderLinkId":"p7-M-1","symbol":"BTCUSDT","price":"50000","qty":"0.01","side":"Buy","orderStatus":"New","orderType":"Limit","rejectReason":"EC_NoError"}]}"#;
+        assert!(matches!(
+            parse_private(frame),
+            Ok(PrivateEvent::Orders(list)) if list[0].order_link_id == "p7-M-1"
+        ));
     }
 }

@@ -6,15 +6,21 @@
 //! POST its raw JSON body, sent exactly as signed, with `Content-Type: application/json`.
 //!
 //! Limits ("Rate Limit Rules", <https://bybit-exchange.github.io/docs/v5/rate-limit>):
-//! every answer carries `X-Bapi-Limit`, `X-Bapi-Limit-Status` (requests left) and
+//! the API limits are per UID and per endpoint (the table lists `/v5/order/create`,
+//! `/v5/order/cancel`, `/v5/order/cancel-all`... each with its own rate), and every answer
+//! carries that endpoint's `X-Bapi-Limit`, `X-Bapi-Limit-Status` (requests left) and
 //! `X-Bapi-Limit-Reset-Timestamp`; `retCode` 10006 "Too many visits" (or HTTP 429) means
-//! wait until that reset time, and a status of 0 left means the same before the next call.
-//! HTTP 403 "access too frequent" means "terminate all HTTP sessions and wait for at least
-//! 10 minutes": nothing is sent for 10 minutes. 10002 (outside the time window) measures
+//! wait until that reset time, and a status of 0 left means the same before the next call
+//! — to the same endpoint: the back-off is kept per endpoint, so a burst of orders that
+//! exhausts "Place Order" never holds a kill's cancels or cancel-all. HTTP 403 "access too
+//! frequent" is the IP's limit ("terminate all HTTP sessions and wait for at least 10
+//! minutes"): nothing at all is sent for 10 minutes. Every retry of
+//! [`Rest::idempotent`] sleeps, so a back-off never spins the connection task's
+//! current-thread runtime (which also runs the private stream's heartbeat, the DCP). 10002 (outside the time window) measures
 //! the server-time offset again (`GET /v5/market/time`).
 //!
 //! Orders: "Place Order" (`POST /v5/order/create`) is sent once. When its outcome is
-//! unknown (no answer, a 5xx, 10000, 10016, 170007, 170146) or Bybit says the
+//! unknown (no answer, an answer pit cannot read, a 5xx, 10000, 10016, 170007, 170146) or Bybit says the
 //! `orderLinkId` is taken (110072, 170141), [`Rest::place_resolving`] asks "Get Open &
 //! Closed Orders" for that `orderLinkId` (which covers open orders and "a maximum of
 //! recent 500 closed status records") and never sends the order again.
@@ -27,7 +33,7 @@ use crate::venue::exchanges::bybit::api::errors::{
 };
 use crate::venue::exchanges::bybit::api::sign::{Payload, Signer};
 use crate::venue::exchanges::bybit::api::wire::{
-    CancelAll, CancelAllResult, CancelOrder, Category, CreateOrder, Envelope, Execution,
+    CancelAll, CancelAllResult, CancelOrder, Category, CreateOrder, DcpInfos, Envelope, Execution,
     ExecutionsQuery, Instrument, Order, OrderIds, OrdersQuery, Page, Position, PositionsQuery,
     SetDcp, WalletAccount, WalletQuery,
 };
@@ -51,19 +57,26 @@ pub enum RestError {
     /// executed.
     #[error("no answer from Bybit: {0}")]
     NoAnswer(String),
-    /// The request was never sent (rate-limit back-off, the 403 pause, bad parameters).
+    /// The request was never sent (bad parameters, the store barrier).
     #[error("not sent: {0}")]
     NotSent(String),
+    /// The request was never sent: its endpoint (or, after a 403, the whole IP) is
+    /// backing off for `left_ms` more.
+    #[error("not sent: rate limited by Bybit on {endpoint}: backing off {left_ms} ms more")]
+    BackingOff { endpoint: String, left_ms: u64 },
     /// An answer pit could not read.
     #[error("unreadable answer from Bybit: {0}")]
     Decode(String),
 }
 
 impl RestError {
-    /// Whether the request may have been executed (ask before believing otherwise).
+    /// Whether the request may have been executed (ask before believing otherwise). An
+    /// answer pit could not read counts: Bybit may well have accepted the request (a
+    /// proxy's error page, a changed field), so an order is asked for, never taken as
+    /// refused.
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            RestError::NoAnswer(_) => true,
+            RestError::NoAnswer(_) | RestError::Decode(_) => true,
             RestError::Api { outcome, .. } => *outcome == Outcome::Unknown,
             _ => false,
         }
@@ -97,6 +110,16 @@ pub struct Usage {
 pub const IP_BAN_PAUSE: Duration = Duration::from_secs(600);
 /// The longest wait taken from a reset timestamp (a bad header must not stall pit).
 const MAX_RESET_WAIT: Duration = Duration::from_secs(10);
+/// The shortest sleep between two tries of [`Rest::idempotent`].
+const MIN_RETRY_GAP: Duration = Duration::from_millis(20);
+
+/// One endpoint's limit headers and back-off.
+#[derive(Clone, Copy, Debug, Default)]
+struct Endpoint {
+    usage: Usage,
+    /// No request to this endpoint before this instant (10006 / 429 / none left).
+    backoff_until: Option<Instant>,
+}
 
 /// How [`Rest::place_resolving`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +128,9 @@ pub enum Placed {
     Accepted(OrderIds),
     /// The answer was lost or ambiguous; asking by `orderLinkId` found the order.
     Found(Order),
-    /// Asked after a lost answer: Bybit knows no order with our `orderLinkId`. It was not
-    /// placed as of the question; it is not sent again.
+    /// Asked after a lost answer: Bybit lists no order with our `orderLinkId`, neither
+    /// open, recently closed nor in the history, as of the question. Not proof that it
+    /// was not placed (both lists can lag): still unknown; it is not sent again.
     NotFound { cause: RestError },
     /// Bybit refused it; nothing happened.
     Rejected(RestError),
@@ -131,9 +155,12 @@ pub struct Rest {
     recv_window_ms: u64,
     /// Server time minus local time (ms).
     offset_ms: AtomicI64,
+    /// The limit headers of the last answer (any endpoint), for the health.
     usage: Mutex<Usage>,
-    /// No request before this instant (10006 / 429 / limit exhausted / 403).
-    backoff_until: Mutex<Option<Instant>>,
+    /// Per endpoint path: its limit headers and back-off.
+    endpoints: Mutex<std::collections::BTreeMap<String, Endpoint>>,
+    /// No request at all before this instant (HTTP 403, the IP's limit).
+    banned_until: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Rest {
@@ -161,7 +188,8 @@ impl Rest {
             recv_window_ms,
             offset_ms: AtomicI64::new(0),
             usage: Mutex::new(Usage::default()),
-            backoff_until: Mutex::new(None),
+            endpoints: Mutex::new(std::collections::BTreeMap::new()),
+            banned_until: Mutex::new(None),
         })
     }
 
@@ -185,10 +213,38 @@ impl Rest {
         (local + self.offset_ms()).max(0) as u64
     }
 
-    /// How long the back-off still holds (`None`: requests may go now).
+    /// The longest back-off still holding, of any endpoint or the IP (`None`: nothing
+    /// backs off).
     pub fn backoff_left(&self) -> Option<Duration> {
-        let until = self.backoff_until.lock().ok().and_then(|g| *g)?;
-        let left = until.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let ban = self.banned_until.lock().ok().and_then(|g| *g);
+        let most = self
+            .endpoints
+            .lock()
+            .ok()?
+            .values()
+            .filter_map(|e| e.backoff_until)
+            .chain(ban)
+            .max()?;
+        let left = most.saturating_duration_since(now);
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// How long a request to `path` must still wait (its endpoint's back-off, or the
+    /// IP's after a 403).
+    pub fn backoff_left_for(&self, path: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let ban = self.banned_until.lock().ok().and_then(|g| *g);
+        let own = self
+            .endpoints
+            .lock()
+            .ok()
+            .and_then(|m| m.get(path).and_then(|e| e.backoff_until));
+        let left = own
+            .into_iter()
+            .chain(ban)
+            .max()?
+            .saturating_duration_since(now);
         (!left.is_zero()).then_some(left)
     }
 
@@ -272,8 +328,10 @@ impl Rest {
     }
 
     /// A signed call that is safe to repeat (a cancel, a query), made patiently: it waits
-    /// out a back-off instead of failing and goes again after 10006/429 or 10002, for at
-    /// most `patience`. Never for a new order.
+    /// out its endpoint's back-off instead of failing and goes again after 10006/429 or
+    /// 10002, for at most `patience`. Never for a new order. Every retry sleeps (at least
+    /// [`MIN_RETRY_GAP`]): a back-off answered without any I/O must not become a loop that
+    /// never yields, starving the runtime's other tasks (the DCP heartbeat).
     pub async fn idempotent<F, Fut, R>(&self, patience: Duration, call: F) -> Result<R, RestError>
     where
         F: Fn() -> Fut,
@@ -281,25 +339,20 @@ impl Rest {
     {
         let deadline = Instant::now() + patience;
         loop {
-            if let Some(left) = self.backoff_left()
-                && Instant::now() + left < deadline
-            {
-                tokio::time::sleep(left).await;
-            }
             let r = call().await;
-            let again = match &r {
-                Err(RestError::Api { outcome, .. }) => {
-                    matches!(outcome, Outcome::RateLimited | Outcome::ClockSkew)
-                }
-                Err(RestError::NotSent(_)) => self.backoff_left().is_some(),
-                _ => false,
+            let wait = match &r {
+                Err(RestError::BackingOff { left_ms, .. }) => Duration::from_millis(*left_ms),
+                Err(RestError::Api {
+                    outcome: Outcome::RateLimited | Outcome::ClockSkew,
+                    ..
+                }) => Duration::ZERO,
+                _ => return r,
             };
-            if !again || Instant::now() >= deadline {
+            let wait = wait.max(MIN_RETRY_GAP);
+            if Instant::now() + wait > deadline {
                 return r;
             }
-            if self.backoff_left().is_none() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -322,7 +375,7 @@ impl Rest {
         tracing::warn!(link_id = %o.order_link_id, error = %cause, "bybit: order outcome unknown, asking");
         let q = self
             .idempotent(patience, || {
-                self.order_by_link_id(o.category, &o.symbol, &o.order_link_id)
+                self.find_order(o.category, &o.symbol, &o.order_link_id)
             })
             .await;
         match q {
@@ -377,7 +430,35 @@ impl Rest {
             .await
     }
 
-    /// The order with our `orderLinkId`, open or recently closed, if Bybit knows it.
+    /// The order with our `orderLinkId` wherever Bybit lists it: "Get Open & Closed
+    /// Orders" first, then "Get Order History" (`GET /v5/order/history`,
+    /// <https://bybit-exchange.github.io/docs/v5/order/order-list>). The first keeps only
+    /// the recent 500 closed orders, and "after a server release or restart, filled,
+    /// cancelled, and rejected orders of Unified account should only be queried through
+    /// order history" (<https://bybit-exchange.github.io/docs/v5/order/open-order>); the
+    /// history may lag behind an order just placed ("order creation/cancellation is
+    /// asynchronous"). So `None` means only "not listed yet", never "not placed".
+    pub async fn find_order(
+        &self,
+        category: Category,
+        symbol: &str,
+        link_id: &str,
+    ) -> Result<Option<Order>, RestError> {
+        if let Some(o) = self.order_by_link_id(category, symbol, link_id).await? {
+            return Ok(Some(o));
+        }
+        let q = OrdersQuery {
+            category: Some(category),
+            symbol: Some(symbol.to_string()),
+            order_link_id: Some(link_id.to_string()),
+            ..OrdersQuery::default()
+        };
+        let p: Page<Order> = self.get("/v5/order/history", &q).await?;
+        Ok(p.list.into_iter().find(|o| o.order_link_id == link_id))
+    }
+
+    /// The order with our `orderLinkId`, open or recently closed, if "Get Open & Closed
+    /// Orders" lists it (see [`Rest::find_order`], which also asks the history).
     pub async fn order_by_link_id(
         &self,
         category: Category,
@@ -460,6 +541,41 @@ impl Rest {
         }
     }
 
+    /// The fills of one order, by our `orderLinkId` ("Get Trade History" takes
+    /// `orderLinkId`; 100 a page, the documented maximum, following `nextPageCursor`).
+    pub async fn executions_of(
+        &self,
+        category: Category,
+        symbol: &str,
+        link_id: &str,
+        patience: Duration,
+    ) -> Result<Vec<Execution>, RestError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = ExecutionsQuery {
+                category: Some(category),
+                symbol: Some(symbol.to_string()),
+                order_link_id: Some(link_id.to_string()),
+                limit: Some(100),
+                cursor: cursor.clone(),
+                ..ExecutionsQuery::default()
+            };
+            let p: Page<Execution> = self
+                .idempotent(patience, || self.get("/v5/execution/list", &q))
+                .await?;
+            let n = p.list.len();
+            out.extend(p.list.into_iter().filter(|x| x.order_link_id == link_id));
+            if p.next_page_cursor.is_empty()
+                || n == 0
+                || cursor.as_deref() == Some(&p.next_page_cursor)
+            {
+                return Ok(out);
+            }
+            cursor = Some(p.next_page_cursor);
+        }
+    }
+
     /// The venue's positions of a derivatives symbol ("Get Position Info").
     pub async fn positions(
         &self,
@@ -513,6 +629,14 @@ impl Rest {
             })
     }
 
+    /// The account's DCP configuration as Bybit reports it ("Get DCP Info").
+    pub async fn dcp_info(&self, patience: Duration) -> Result<DcpInfos, RestError> {
+        self.idempotent(patience, || {
+            self.get::<_, DcpInfos>("/v5/account/query-dcp-info", &())
+        })
+        .await
+    }
+
     /// Arm (or change) disconnection protection ("Set Disconnect Cancel All").
     pub async fn set_dcp(&self, d: &SetDcp, patience: Duration) -> Result<(), RestError> {
         self.idempotent(patience, || {
@@ -531,11 +655,11 @@ impl Rest {
         payload: String,
         auth: Option<[(&'static str, String); 4]>,
     ) -> Result<Envelope, RestError> {
-        if let Some(left) = self.backoff_left() {
-            return Err(RestError::NotSent(format!(
-                "rate limited by Bybit: backing off {} ms more",
-                left.as_millis()
-            )));
+        if let Some(left) = self.backoff_left_for(path) {
+            return Err(RestError::BackingOff {
+                endpoint: path.to_string(),
+                left_ms: (left.as_millis() as u64).max(1),
+            });
         }
         let is_get = method == reqwest::Method::GET;
         let url = if is_get && !payload.is_empty() {
@@ -557,7 +681,7 @@ impl Rest {
             .await
             .map_err(|e| RestError::NoAnswer(e.without_url().to_string()))?;
         let status = resp.status().as_u16();
-        self.read_headers(resp.headers(), status);
+        self.read_headers(path, resp.headers());
         let body = resp
             .text()
             .await
@@ -569,7 +693,7 @@ impl Rest {
                 None => ApiError::new(0, format!("HTTP {status} without a v5 body")),
             };
             let outcome = classify(status, env.as_ref().map(|e| e.ret_code));
-            self.on_refusal(outcome);
+            self.on_refusal(path, outcome);
             return Err(RestError::Api {
                 status,
                 err,
@@ -579,32 +703,44 @@ impl Rest {
         let env = env.ok_or_else(|| RestError::Decode("not a v5 answer".into()))?;
         if env.ret_code != 0 {
             let outcome = classify(status, Some(env.ret_code));
-            self.on_refusal(outcome);
+            self.on_refusal(path, outcome);
         }
         Ok(env)
     }
 
-    fn on_refusal(&self, outcome: Outcome) {
-        let wait = match outcome {
-            Outcome::Banned => IP_BAN_PAUSE,
-            Outcome::RateLimited => self.reset_wait().unwrap_or(Duration::from_secs(1)),
-            _ => return,
-        };
-        self.back_off(wait);
+    fn on_refusal(&self, path: &str, outcome: Outcome) {
+        match outcome {
+            Outcome::Banned => {
+                if let Ok(mut g) = self.banned_until.lock() {
+                    *g = Some(Instant::now() + IP_BAN_PAUSE);
+                }
+            }
+            Outcome::RateLimited => {
+                let wait = self.reset_wait(path).unwrap_or(Duration::from_secs(1));
+                self.back_off(path, wait);
+            }
+            _ => {}
+        }
     }
 
-    fn back_off(&self, wait: Duration) {
-        if let Ok(mut g) = self.backoff_until.lock() {
+    fn back_off(&self, path: &str, wait: Duration) {
+        if let Ok(mut m) = self.endpoints.lock() {
+            let e = m.entry(path.to_string()).or_default();
             let until = Instant::now() + wait;
-            if g.is_none_or(|u| u < until) {
-                *g = Some(until);
+            if e.backoff_until.is_none_or(|u| u < until) {
+                e.backoff_until = Some(until);
             }
         }
     }
 
-    /// Time until `X-Bapi-Limit-Reset-Timestamp`, on the server's clock.
-    fn reset_wait(&self) -> Option<Duration> {
-        let reset = self.usage().reset_ms?;
+    /// Time until the endpoint's `X-Bapi-Limit-Reset-Timestamp`, on the server's clock.
+    fn reset_wait(&self, path: &str) -> Option<Duration> {
+        let reset = self
+            .endpoints
+            .lock()
+            .ok()?
+            .get(path)
+            .and_then(|e| e.usage.reset_ms)?;
         let now = self.server_now_ms();
         Some(
             Duration::from_millis(reset.saturating_sub(now))
@@ -612,25 +748,32 @@ impl Rest {
         )
     }
 
-    fn read_headers(&self, h: &reqwest::header::HeaderMap, _status: u16) {
+    fn read_headers(&self, path: &str, h: &reqwest::header::HeaderMap) {
         let num = |name: &str| {
             h.get(name)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
-        let remaining = num(headers::LIMIT_STATUS);
-        if let Ok(mut u) = self.usage.lock() {
-            *u = Usage {
-                limit: num(headers::LIMIT),
-                remaining,
-                reset_ms: num(headers::LIMIT_RESET),
-            };
+        let usage = Usage {
+            limit: num(headers::LIMIT),
+            remaining: num(headers::LIMIT_STATUS),
+            reset_ms: num(headers::LIMIT_RESET),
+        };
+        if usage == Usage::default() {
+            // Answers without the headers (public endpoints) leave the last ones.
+            return;
         }
-        // None left for this endpoint: wait for the reset before the next call.
-        if remaining == Some(0)
-            && let Some(w) = self.reset_wait()
+        if let Ok(mut u) = self.usage.lock() {
+            *u = usage;
+        }
+        if let Ok(mut m) = self.endpoints.lock() {
+            m.entry(path.to_string()).or_default().usage = usage;
+        }
+        // None left for this endpoint: wait for its reset before its next call.
+        if usage.remaining == Some(0)
+            && let Some(w) = self.reset_wait(path)
         {
-            self.back_off(w);
+            self.back_off(path, w);
         }
     }
 }
@@ -734,6 +877,34 @@ mod tests {
 
     async fn serve(s: Arc<Script>) -> String {
         let (s1, s2, s3) = (s.clone(), s.clone(), s.clone());
+        // "Get Order History" answers like "Get Open & Closed Orders" here.
+        let listed = move |h: HeaderMap, q: axum::extract::RawQuery| {
+            let s = s2.clone();
+            async move {
+                let q = q.0.unwrap_or_default();
+                if !verified(&h, Payload::Query(&q)) {
+                    s.bad_signatures.fetch_add(1, Ordering::SeqCst);
+                    return env(code::ERROR_SIGN, serde_json::json!({}));
+                }
+                s.queries.fetch_add(1, Ordering::SeqCst);
+                let link = q
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("orderLinkId="))
+                    .map(str::to_string);
+                let list: Vec<Order> = s
+                    .book
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|o| link.as_deref().is_none_or(|l| o.order_link_id == l))
+                    .cloned()
+                    .collect();
+                env(
+                    0,
+                    serde_json::json!({"category": "linear", "list": list, "nextPageCursor": ""}),
+                )
+            }
+        };
         let app = axum::Router::new()
             .route(
                 "/v5/market/time",
@@ -805,36 +976,8 @@ mod tests {
                     }
                 }),
             )
-            .route(
-                "/v5/order/realtime",
-                axum::routing::get(move |h: HeaderMap, q: axum::extract::RawQuery| {
-                    let s = s2.clone();
-                    async move {
-                        let q = q.0.unwrap_or_default();
-                        if !verified(&h, Payload::Query(&q)) {
-                            s.bad_signatures.fetch_add(1, Ordering::SeqCst);
-                            return env(code::ERROR_SIGN, serde_json::json!({}));
-                        }
-                        s.queries.fetch_add(1, Ordering::SeqCst);
-                        let link = q
-                            .split('&')
-                            .find_map(|kv| kv.strip_prefix("orderLinkId="))
-                            .map(str::to_string);
-                        let list: Vec<Order> = s
-                            .book
-                            .lock()
-                            .unwrap()
-                            .iter()
-                            .filter(|o| link.as_deref().is_none_or(|l| o.order_link_id == l))
-                            .cloned()
-                            .collect();
-                        env(
-                            0,
-                            serde_json::json!({"category": "linear", "list": list, "nextPageCursor": ""}),
-                        )
-                    }
-                }),
-            )
+            .route("/v5/order/realtime", axum::routing::get(listed.clone()))
+            .route("/v5/order/history", axum::routing::get(listed))
             .route(
                 "/v5/order/cancel",
                 axum::routing::post(move |h: HeaderMap, body: String| {
@@ -934,6 +1077,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unreadable_answer_to_an_order_is_an_unknown_outcome_not_a_refusal() {
+        let s = Arc::new(Script::default());
+        // Accepted, but the answer is not a v5 body (a proxy's page), then a v5 body whose
+        // result is not the ids.
+        s.create
+            .lock()
+            .unwrap()
+            .push(scripted(200, "<html>ok</html>".into(), true));
+        s.create.lock().unwrap().push(scripted(
+            200,
+            env(0, serde_json::json!({"orderId": 17})),
+            true,
+        ));
+        let r = client(&serve(s.clone()).await, SECRET);
+        for link in ["pit-9-1", "pit-9-2"] {
+            match r
+                .place_resolving(&order(link), Duration::from_secs(2))
+                .await
+            {
+                Placed::Found(o) => assert_eq!(o.order_link_id, link),
+                other => panic!("{link}: an order Bybit has was taken as {other:?}"),
+            }
+        }
+        assert_eq!(s.creates.load(Ordering::SeqCst), 2, "never sent twice");
+    }
+
+    #[tokio::test]
     async fn a_lost_answer_is_resolved_by_asking_and_never_sent_twice() {
         let s = Arc::new(Script::default());
         // 1: accepted, but the answer comes after the client's timeout.
@@ -979,8 +1149,8 @@ mod tests {
         assert_eq!(s.creates.load(Ordering::SeqCst), 3, "each order sent once");
         assert_eq!(
             s.queries.load(Ordering::SeqCst),
-            3,
-            "each resolved by one question"
+            4,
+            "each resolved by one question, the one not listed open or recently closed also in the history"
         );
     }
 
@@ -1050,7 +1220,9 @@ mod tests {
             .place_resolving(&order("pit-4-2"), Duration::from_secs(1))
             .await
         {
-            Placed::Rejected(RestError::NotSent(m)) => assert!(m.contains("backing off"), "{m}"),
+            Placed::Rejected(e @ RestError::BackingOff { .. }) => {
+                assert!(e.to_string().contains("backing off"), "{e}")
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(
@@ -1058,7 +1230,8 @@ mod tests {
             1,
             "nothing sent during the back-off"
         );
-        // A query waits the back-off out instead of failing.
+        // Another endpoint is not held by "Place Order"'s back-off (Bybit's limits are
+        // per endpoint): a query and a cancel go at once.
         let t0 = Instant::now();
         let o = r
             .idempotent(Duration::from_secs(5), || {
@@ -1067,10 +1240,81 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(o, None);
+        assert!(r.backoff_left_for("/v5/order/create").is_some());
+        assert!(r.backoff_left_for("/v5/order/cancel").is_none());
+        let c = r
+            .cancel(Category::Linear, "BTCUSDT", "pit-1", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(matches!(c, Cancelled::Accepted(_)));
         assert!(
-            t0.elapsed() >= Duration::from_millis(900),
+            t0.elapsed() < Duration::from_millis(500),
             "{:?}",
             t0.elapsed()
+        );
+        // A cancel refused with 10006 waits its own endpoint's reset out, then goes.
+        s.cancel
+            .lock()
+            .unwrap()
+            .push((200, env(code::TOO_MANY_VISITS, serde_json::json!({}))));
+        let c = r
+            .cancel(Category::Linear, "BTCUSDT", "pit-1", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(matches!(c, Cancelled::Accepted(_)));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_out_a_back_off_never_starves_the_runtime() {
+        let s = Arc::new(Script::default());
+        s.create.lock().unwrap().push(Answer {
+            left: Some(0),
+            reset_in_ms: Some(700),
+            ..scripted(
+                200,
+                env(code::TOO_MANY_VISITS, serde_json::json!({})),
+                false,
+            )
+        });
+        let r = Arc::new(client(&serve(s.clone()).await, SECRET));
+        let _ = r.place(&order("pit-8-1")).await;
+        // A patient call on the backed-off endpoint, shorter patience than the back-off:
+        // the heartbeat next to it keeps beating.
+        let beats = Arc::new(AtomicU32::new(0));
+        let b = beats.clone();
+        let beat = tokio::spawn(async move {
+            loop {
+                b.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        let r2 = r.clone();
+        let o = order("pit-8-2");
+        let create = || r2.post::<_, OrderIds>("/v5/order/create", &o);
+        // Patience shorter than the back-off: it fails at once, it does not spin (on this
+        // current-thread runtime a loop without a yield would hold everything else).
+        let t0 = Instant::now();
+        let e = r
+            .idempotent(Duration::from_millis(400), create)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RestError::BackingOff { .. }), "{e}");
+        assert!(
+            t0.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t0.elapsed()
+        );
+        // Patience longer than what is left: it sleeps, the heartbeat beats meanwhile.
+        let left = r.backoff_left_for("/v5/order/create").unwrap();
+        let before = beats.load(Ordering::SeqCst);
+        let _ = r.idempotent(left + Duration::from_secs(2), create).await;
+        let during = beats.load(Ordering::SeqCst) - before;
+        beat.abort();
+        assert!(during >= 10, "the heartbeat starved: {during} beats");
+        assert_eq!(
+            s.creates.load(Ordering::SeqCst),
+            2,
+            "refused once, sent again only after the reset"
         );
     }
 

@@ -139,7 +139,7 @@ impl BybitSettings {
         if self.dead_man_secs == 0 {
             "dead-man off ([live.bybit] dead_man_secs = 0)".into()
         } else {
-            format!("dead-man {}s arming", self.dead_man_secs)
+            "dead-man: arming…".into()
         }
     }
 }

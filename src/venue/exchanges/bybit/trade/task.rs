@@ -11,11 +11,13 @@
 //!   cancel the order is asked for by its `orderLinkId` so its end is known even with the
 //!   stream down;
 //! * an order leaves only once the store has its record (the barrier); a lost or
-//!   ambiguous answer is resolved by asking "Get Open & Closed Orders" for the
-//!   `orderLinkId` ([`Rest::place_resolving`]), never by sending again. "No such order"
-//!   counts only once the request's `X-BAPI-RECV-WINDOW` has passed (Bybit rejects a
-//!   request older than its timestamp plus the window, "Integration Guidance" →
-//!   Authentication), until then it is asked again;
+//!   ambiguous answer is resolved by asking "Get Open & Closed Orders" and then "Get
+//!   Order History" for the `orderLinkId` ([`Rest::find_order`]), never by sending
+//!   again. An order listed in neither stays of unknown outcome (both lists can lag, the
+//!   first keeps only recent closed orders): pit keeps asking, new orders stay refused
+//!   (the port's `unresolved` gate; cancels pass) and an alert names the order, until
+//!   Bybit lists it or the operator restarts pit (which asks again and settles an order
+//!   listed nowhere as not placed, saying so);
 //! * executions have string ids (`execId`), not growing numbers: "since the last stored
 //!   trade" is by `startTime` ("Get Trade History", <https://bybit-exchange.github.io/docs/v5/order/execution>),
 //!   and the tracker's known trade keys (from the store) keep each fill once;
@@ -49,6 +51,12 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 /// cancels must not fail on a 10006: they wait for the reset).
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// How long an order Bybit closed waits for its fills on the stream before they are read
+/// from "Get Trade History" by its `orderLinkId` (the `order` and `execution` topics are
+/// separate and Bybit promises no order between them: "Private" → Order and Execution,
+/// <https://bybit-exchange.github.io/docs/v5/websocket/private/execution>).
+const HOLD_BOUND: Duration = Duration::from_secs(1);
+
 /// What the task is made of.
 pub struct TaskSetup {
     pub rest: Arc<Rest>,
@@ -75,6 +83,11 @@ pub struct TaskSetup {
 
 /// Results of the task's own requests and of the stream.
 enum Internal {
+    /// A cancel held while its order's create was on its way: send it now.
+    CancelNow {
+        venue_id: String,
+        symbol: String,
+    },
     Placed {
         venue_id: String,
         symbol: String,
@@ -103,6 +116,31 @@ enum Internal {
     },
     Stream(StreamMsg),
     Reconciled(Result<Box<Snapshot>, String>),
+    /// An order held closed-but-short: its fills are due from the list now.
+    HoldDue {
+        venue_id: String,
+    },
+    /// An order of unknown outcome is listed nowhere past its receive window: said once,
+    /// still asked for.
+    Unlisted {
+        venue_id: String,
+        why: String,
+    },
+    /// The fills of a held order, read by its `orderLinkId`.
+    HeldFills {
+        venue_id: String,
+        result: Result<Vec<Execution>, RestError>,
+    },
+}
+
+/// An order Bybit says is closed (`Cancelled`, `PartiallyFilledCanceled`) whose fills pit
+/// has not all had yet: its close waits until they reach its `cumExecQty`, so that no
+/// fill arrives for an order the engine has already closed (a bracket's late entry fill
+/// would get no stop).
+struct Held {
+    cum_exec_qty: Decimal,
+    symbol: String,
+    asked: u32,
 }
 
 /// What a reconciliation fetched.
@@ -131,6 +169,10 @@ struct Conn {
     unresolved: u64,
     /// Orders sent whose answer has not come back yet.
     in_flight: BTreeSet<String>,
+    /// Cancels asked for while their order's create was on its way (venue id -> symbol):
+    /// sent once the create is answered. Sent at once, a cancel could reach Bybit first,
+    /// find nothing, and the order would then rest after the kill switch.
+    cancel_after_create: BTreeMap<String, String>,
     /// Earlier runs' orders not settled yet, by venue id: (run, engine id, symbol).
     earlier: BTreeMap<String, (u64, String, String)>,
     earlier_asked: BTreeSet<String>,
@@ -141,6 +183,8 @@ struct Conn {
     balances: RunBalances,
     /// The symbol of each order pit has heard of, by venue id.
     symbol_of: BTreeMap<String, String>,
+    /// Closed at Bybit, waiting for their fills (see [`Held`]).
+    held: BTreeMap<String, Held>,
 }
 
 /// Run the task until the engine side goes away.
@@ -158,15 +202,20 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         external_seen: BTreeSet::new(),
         unresolved: 0,
         in_flight: BTreeSet::new(),
+        cancel_after_create: BTreeMap::new(),
         earlier: BTreeMap::new(),
         earlier_asked: BTreeSet::new(),
         exec_seq: BTreeMap::new(),
         next_seq: 0,
         balances: RunBalances::default(),
         symbol_of: BTreeMap::new(),
+        held: BTreeMap::new(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
-        let v = format!("p{run}-{id}");
+        let v =
+            c.s.tracker
+                .ids()
+                .of_run(run, &crate::domain::ClientOrderId::new(id.as_str()));
         c.symbol_of.insert(v.clone(), symbol.clone());
         c.earlier.insert(v, (run, id, symbol));
     }
@@ -308,6 +357,10 @@ impl Conn {
                     });
                 });
             }
+            ToVenue::Cancel { venue_id, symbol } if self.in_flight.contains(&venue_id) => {
+                tracing::info!(%venue_id, "bybit: cancel held until the order's create is answered");
+                self.cancel_after_create.insert(venue_id, symbol);
+            }
             ToVenue::Cancel { venue_id, symbol } => {
                 let rest = self.s.rest.clone();
                 let tx = self.internal.clone();
@@ -357,6 +410,9 @@ impl Conn {
     fn on_internal(&mut self, i: Internal) {
         let now = wall();
         match i {
+            Internal::CancelNow { venue_id, symbol } => {
+                self.on_request(ToVenue::Cancel { venue_id, symbol })
+            }
             Internal::Placed {
                 venue_id,
                 symbol,
@@ -364,6 +420,13 @@ impl Conn {
                 result,
             } => {
                 self.in_flight.remove(&venue_id);
+                if let Some(symbol) = self.cancel_after_create.remove(&venue_id) {
+                    // After this answer's own update (below): the cancel follows it.
+                    let _ = self.internal.send(Internal::CancelNow {
+                        venue_id: venue_id.clone(),
+                        symbol,
+                    });
+                }
                 match result {
                     Placed::Accepted(_) => self.emit(VenueUpdate::Accepted { venue_id, ts: now }),
                     Placed::Found(order) => {
@@ -378,7 +441,7 @@ impl Conn {
                     Placed::NotFound { cause } => {
                         self.alert(
                             AlertLevel::Warn,
-                            format!("bybit: order {venue_id}: {cause}; Bybit has no such order yet: asking again until its receive window has passed (never re-sent)"),
+                            format!("bybit: order {venue_id}: {cause}; Bybit lists no such order yet: its outcome stays unknown and new orders refused while pit keeps asking (never re-sent)"),
                         );
                         self.unresolved += 1;
                         self.resolve(venue_id, symbol, Some(sent_ms), "unknown outcome".into());
@@ -458,6 +521,10 @@ impl Conn {
                 ),
             },
             Internal::Stream(StreamMsg::Event(ev)) => self.on_event(ev),
+            Internal::Stream(StreamMsg::DeadManNotArmed(why)) => self.alert(
+                AlertLevel::Critical,
+                format!("bybit: the dead-man switch (DCP) is not armed ({why}): Bybit will not cancel pit's orders if pit hangs or loses the network"),
+            ),
             Internal::Stream(StreamMsg::Up) => {
                 let reconnect = match self.s.health.lock() {
                     Ok(mut h) => {
@@ -484,6 +551,14 @@ impl Conn {
                     format!("bybit: private stream lost ({why}); reconnecting, then reconciling"),
                 );
             }
+            Internal::HoldDue { venue_id } => self.on_hold_due(venue_id),
+            Internal::Unlisted { venue_id, why } => self.alert(
+                AlertLevel::Critical,
+                format!(
+                    "bybit: order {venue_id} ({why}): Bybit lists it neither open, closed nor in its history, past its receive window; it may still have been placed (the lists lag): outcome unknown, new orders refused, pit keeps asking. A restart asks again and settles it as not placed if Bybit still lists it nowhere"
+                ),
+            ),
+            Internal::HeldFills { venue_id, result } => self.on_held_fills(venue_id, result),
             Internal::Reconciled(r) => {
                 match r {
                     Ok(snap) => self.finish_reconcile(*snap),
@@ -541,9 +616,8 @@ impl Conn {
                             ts: now,
                         });
                     }
-                    let u = order_update(&o, now);
-                    if !matches!(u, VenueUpdate::Accepted { .. }) {
-                        self.emit(u);
+                    if !matches!(order_update(&o, now), VenueUpdate::Accepted { .. }) {
+                        self.on_order(&o, now);
                     }
                 }
                 tracing::info!(%venue_id, status = ?o.order_status, %why, "bybit: order resolved by query");
@@ -556,7 +630,7 @@ impl Conn {
                         crate::domain::OrderStatus::Rejected,
                         Decimal::ZERO,
                         format!(
-                            "rejected at Bybit after the restart ({why}: Bybit has no such order)"
+                            "not placed: after the restart Bybit lists it neither open, closed nor in its order history ({why})"
                         ),
                     );
                     return;
@@ -571,15 +645,11 @@ impl Conn {
                     });
                     return;
                 }
-                self.alert(
-                    AlertLevel::Warn,
-                    format!("bybit: order {venue_id} ({why}): Bybit has no such order after its receive window; not placed"),
-                );
-                self.emit(VenueUpdate::Rejected {
-                    venue_id,
-                    ts: now,
-                    reason: format!("{why}: not placed (Bybit has no such order)"),
-                });
+                // This run's order of unknown outcome: never settled on absence (see
+                // `resolve`, which does not answer `None` for it); asked for again.
+                self.unresolved += 1;
+                let symbol = self.symbol_of.get(&venue_id).cloned().unwrap_or_default();
+                self.resolve(venue_id, symbol, None, why);
             }
         }
     }
@@ -589,7 +659,10 @@ impl Conn {
         match ev {
             PrivateEvent::Orders(list) => {
                 for o in list {
-                    if o.order_link_id.is_empty() {
+                    // Another category's order (the port trades one): not pit's here.
+                    if o.order_link_id.is_empty()
+                        || o.category.is_some_and(|c| c != self.s.category)
+                    {
                         continue;
                     }
                     self.symbol_of
@@ -605,14 +678,16 @@ impl Conn {
                         IdOwner::EarlierRun { .. } => {
                             self.settle_earlier(&o.order_link_id.clone(), &o, "order message")
                         }
-                        IdOwner::ThisRun(_) => {
-                            let u = order_update(&o, now);
-                            self.emit(u);
-                        }
+                        IdOwner::ThisRun(_) => self.on_order(&o, now),
                     }
                 }
             }
             PrivateEvent::Executions(list) => {
+                let category = self.s.category;
+                let list: Vec<Execution> = list
+                    .into_iter()
+                    .filter(|x| x.category.is_none_or(|c| c == category))
+                    .collect();
                 self.apply_execs(&list);
             }
             PrivateEvent::Positions(_) | PrivateEvent::Reply(_) | PrivateEvent::Other(_) => {}
@@ -656,8 +731,113 @@ impl Conn {
             }
             applied += 1;
             self.emit(u);
+            self.release_held(&x.order_link_id);
         }
         applied
+    }
+
+    /// What an order message (or query) of this run says, a close held until the fills
+    /// pit has reach the order's `cumExecQty`.
+    fn on_order(&mut self, o: &Order, now: Timestamp) {
+        let u = order_update(o, now);
+        if !matches!(u, VenueUpdate::Closed { .. }) {
+            self.emit(u);
+            return;
+        }
+        let v = o.order_link_id.clone();
+        let cum = o.cum_exec_qty.unwrap_or_default();
+        if self.s.tracker.filled(&v) >= cum {
+            self.held.remove(&v);
+            self.emit(u);
+            return;
+        }
+        match self.held.get_mut(&v) {
+            Some(h) => h.cum_exec_qty = h.cum_exec_qty.max(cum),
+            None => {
+                tracing::info!(venue_id = %v, %cum, "bybit: closed before its fills arrived; holding its close");
+                self.held.insert(
+                    v.clone(),
+                    Held {
+                        cum_exec_qty: cum,
+                        symbol: o.symbol.clone(),
+                        asked: 0,
+                    },
+                );
+                self.hold_check(v, HOLD_BOUND);
+            }
+        }
+    }
+
+    /// Close a held order once its fills reach its `cumExecQty`.
+    fn release_held(&mut self, venue_id: &str) {
+        let Some(h) = self.held.get(venue_id) else {
+            return;
+        };
+        if self.s.tracker.filled(venue_id) >= h.cum_exec_qty {
+            if h.asked > 1 {
+                self.alert(
+                    AlertLevel::Info,
+                    format!("bybit: order {venue_id}: its last fill arrived; closed"),
+                );
+            }
+            self.held.remove(venue_id);
+            self.emit(VenueUpdate::Closed {
+                venue_id: venue_id.to_string(),
+                ts: wall(),
+            });
+        }
+    }
+
+    fn hold_check(&self, venue_id: String, after: Duration) {
+        let tx = self.internal.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(Internal::HoldDue { venue_id });
+        });
+    }
+
+    /// The bound passed: read the held order's fills by its `orderLinkId`.
+    fn on_hold_due(&mut self, venue_id: String) {
+        let Some(h) = self.held.get_mut(&venue_id) else {
+            return;
+        };
+        h.asked += 1;
+        let symbol = h.symbol.clone();
+        let rest = self.s.rest.clone();
+        let tx = self.internal.clone();
+        let category = self.s.category;
+        tokio::spawn(async move {
+            let result = rest
+                .executions_of(category, &symbol, &venue_id, PATIENCE)
+                .await;
+            let _ = tx.send(Internal::HeldFills { venue_id, result });
+        });
+    }
+
+    fn on_held_fills(&mut self, venue_id: String, result: Result<Vec<Execution>, RestError>) {
+        match result {
+            Ok(list) => {
+                self.apply_execs(&list);
+            }
+            Err(e) => {
+                tracing::warn!(%venue_id, error = %e, "bybit: a held order's fills not read")
+            }
+        }
+        let Some(h) = self.held.get(&venue_id) else {
+            return;
+        };
+        let have = self.s.tracker.filled(&venue_id);
+        if h.asked == 1 {
+            self.alert(
+                AlertLevel::Warn,
+                format!(
+                    "bybit: order {venue_id} closed at Bybit with {} filled, pit has {have} of its fills: kept open until they arrive (asking Bybit's trade list)",
+                    h.cum_exec_qty
+                ),
+            );
+        }
+        let wait = HOLD_BOUND * 2u32.pow(h.asked.min(4));
+        self.hold_check(venue_id, wait);
     }
 
     /// An earlier run's order has ended at Bybit: write its end to the store.
@@ -701,19 +881,22 @@ impl Conn {
         }
     }
 
-    /// Ask Bybit for an order until it answers; with `sent_ms`, "no such order" counts
-    /// only once the request's receive window has passed.
+    /// Ask Bybit for an order until it lists it. This run's orders are never settled on
+    /// absence: listed nowhere past the request's receive window (`sent_ms`), they are
+    /// said to be unknown once ([`Internal::Unlisted`]) and asked for again, less often.
+    /// An earlier run's order (the operator restarted pit) listed nowhere is answered
+    /// `None`, and settled as not placed.
     fn resolve(&mut self, venue_id: String, symbol: String, sent_ms: Option<u64>, why: String) {
         let rest = self.s.rest.clone();
         let tx = self.internal.clone();
         let category = self.s.category;
+        let settle_absent = self.earlier.contains_key(&venue_id);
         tokio::spawn(async move {
             let mut wait = Duration::from_millis(200);
+            let mut said = false;
             loop {
                 let r = rest
-                    .idempotent(PATIENCE, || {
-                        rest.order_by_link_id(category, &symbol, &venue_id)
-                    })
+                    .idempotent(PATIENCE, || rest.find_order(category, &symbol, &venue_id))
                     .await;
                 match r {
                     Ok(Some(o)) => {
@@ -733,7 +916,7 @@ impl Conn {
                         let late = sent_ms.is_none_or(|s| {
                             rest.server_now_ms() > s + rest.recv_window_ms() + 1000
                         });
-                        if late {
+                        if late && settle_absent {
                             let _ = tx.send(Internal::Resolved {
                                 venue_id,
                                 order: None,
@@ -742,6 +925,13 @@ impl Conn {
                                 counted: true,
                             });
                             return;
+                        }
+                        if late && !said {
+                            said = true;
+                            let _ = tx.send(Internal::Unlisted {
+                                venue_id: venue_id.clone(),
+                                why: why.clone(),
+                            });
                         }
                     }
                     Err(e) => {
@@ -752,7 +942,7 @@ impl Conn {
                     return;
                 }
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
+                wait = (wait * 2).min(Duration::from_secs(if said { 10 } else { 2 }));
             }
         });
     }
@@ -931,9 +1121,7 @@ async fn query_order(
     tx: &UnboundedSender<Internal>,
 ) {
     let r = rest
-        .idempotent(PATIENCE, || {
-            rest.order_by_link_id(category, &symbol, &venue_id)
-        })
+        .idempotent(PATIENCE, || rest.find_order(category, &symbol, &venue_id))
         .await;
     let (order, execs) = match r {
         Ok(Some(o)) => {

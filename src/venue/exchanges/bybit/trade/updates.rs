@@ -13,8 +13,12 @@
 //!   like Binance's trade ids by [`trade_seq`] (times 256 plus the instrument), which keeps
 //!   it the same across restarts and unique per instrument.
 //! * Fees are given in `feeCurrency`: on spot the asset received (base on a buy, quote on a
-//!   sell), priced into the quote here; on linear the settle coin (the quote of a USDT or
-//!   USDC contract), which the REST list may leave empty.
+//!   sell; with a negative maker rate the other way round: "Spot Fee Currency
+//!   Instruction", https://bybit-exchange.github.io/docs/v5/enum#spot-fee-currency-instruction),
+//!   priced into the quote here; a fee in the base coin is also handed on as `fee_base`, so
+//!   the engine's position is what the wallet got (`execQty - execFee` on a buy); on
+//!   linear the settle coin (the quote of a USDT or USDC contract), which the REST list
+//!   may leave empty.
 
 use crate::domain::{Instrument, Liquidity, Side, Timestamp};
 use crate::venue::exchanges::bybit::api::wire::{self, Category, Execution, Order, OrderStatus};
@@ -69,6 +73,18 @@ pub fn fee_in_quote(category: Category, inst: &Instrument, x: &Execution) -> Dec
     }
 }
 
+/// The part of a spot commission charged in the base coin, in base units (zero in the
+/// quote, in another coin such as MNT, and on linear): the wallet got `execQty` less this
+/// on a buy (see the module's notes).
+pub fn fee_in_base(category: Category, inst: &Instrument, x: &Execution) -> Decimal {
+    let cur = x.fee_currency.as_str();
+    let sym = inst.symbol.as_str();
+    if category.has_positions() || cur.is_empty() || sym.ends_with(cur) || !sym.starts_with(cur) {
+        return Decimal::ZERO;
+    }
+    x.exec_fee.unwrap_or_default()
+}
+
 /// What an execution says: a trade of an order, or nothing for pit.
 pub fn execution_update(
     category: Category,
@@ -91,6 +107,7 @@ pub fn execution_update(
         price: x.exec_price,
         qty: x.exec_qty,
         fee: fee_in_quote(category, inst, x),
+        fee_base: fee_in_base(category, inst, x),
         liquidity: if x.is_maker {
             Liquidity::Maker
         } else {
@@ -145,7 +162,7 @@ mod tests {
     #[test]
     fn executions_become_trades_once_with_fees_in_quote() {
         let inst = btc();
-        let ids = VenueIds::new(7);
+        let ids = VenueIds::new(7, crate::venue::live::ids::IdPrefix::for_tests());
         let link = ids.to_venue(&ClientOrderId::new("M-1"));
         let x = exec("0ab1bdf7-4219-438b-b30a-32ec863018f7", &link, "BTC");
         let u = execution_update(
@@ -203,6 +220,62 @@ mod tests {
         let mut f = exec("b", &link, "USDT");
         f.exec_type = "Funding".into();
         assert!(execution_update(Category::Linear, &f, &[inst], Timestamp(5)).is_none());
+    }
+
+    /// A spot buy's fee in the coin bought is netted out of what the position gets (the
+    /// wallet got `execQty - execFee`), while the order's fill stays Bybit's `execQty`; a
+    /// fee in the quote, in MNT, or none moves no base.
+    #[test]
+    fn a_spot_buys_fee_in_the_coin_bought_is_netted_from_the_position_only() {
+        let inst = btc();
+        let ids = VenueIds::new(7, crate::venue::live::ids::IdPrefix::for_tests());
+        let link = ids.to_venue(&ClientOrderId::new("M-1"));
+        let fill_of = |x: &Execution| {
+            let u = execution_update(Category::Spot, x, std::slice::from_ref(&inst), Timestamp(5))
+                .unwrap();
+            let mut t = Tracker::new(ids.clone(), vec![inst.clone()], Default::default());
+            let mut out = Vec::new();
+            t.apply(u, &mut out);
+            out.into_iter()
+                .find_map(|r| match r {
+                    ExecReport::Filled(f) => Some(f),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        // Buy 0.5 BTC, fee 0.0005 BTC: the order filled 0.5, the wallet holds 0.4995.
+        let f = fill_of(&exec("a", &link, "BTC"));
+        assert_eq!(f.qty, Qty(500), "the order's fill is the executed size");
+        assert_eq!(f.fee_base, dec!(0.0005));
+        assert_eq!(f.fee, dec!(47.95005), "the fee counts once, in quote");
+        assert_eq!(f.position_qty(inst.qty(f.qty)), dec!(0.4995));
+        // Sell, fee in USDT: the position gives the executed size, no base fee.
+        let mut x = exec("b", &link, "USDT");
+        x.side = wire::Side::Sell;
+        let f = fill_of(&x);
+        assert_eq!(f.fee_base, dec!(0));
+        assert_eq!(f.position_qty(inst.qty(f.qty)), dec!(0.5));
+        // A fee in a third coin (MNT) moves no base and is not priced here.
+        let f = fill_of(&exec("c", &link, "MNT"));
+        assert_eq!((f.fee, f.fee_base), (dec!(0), dec!(0)));
+        assert_eq!(f.position_qty(inst.qty(f.qty)), dec!(0.5));
+        // No fee at all.
+        let mut x = exec("d", &link, "BTC");
+        x.exec_fee = Some(dec!(0));
+        let f = fill_of(&x);
+        assert_eq!(f.position_qty(inst.qty(f.qty)), dec!(0.5));
+        // A maker rebate on a sell, paid in base (negative maker rate: the instruction's
+        // other branch): the wallet gives up less than it sold.
+        let mut x = exec("e", &link, "BTC");
+        x.side = wire::Side::Sell;
+        x.exec_fee = Some(dec!(-0.0001));
+        let f = fill_of(&x);
+        assert_eq!(f.position_qty(inst.qty(f.qty)), dec!(0.4999));
+        // Linear: the fee is the settle coin's, never base.
+        assert_eq!(
+            fee_in_base(Category::Linear, &inst, &exec("f", &link, "BTC")),
+            dec!(0)
+        );
     }
 
     #[test]
