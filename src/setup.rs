@@ -854,11 +854,29 @@ fn live_exec_bybit(
     let live_runs = venue_live_runs(&persisted.store, "bybit")?;
     // Keys taken again by symbol (see `live_trades_seen`): a reordered [[instruments]]
     // cannot make a stored trade look new.
-    let known = persisted
+    let stored: Vec<_> = persisted
         .store
         .fills()?
         .into_iter()
         .filter(|f| live_runs.contains(&f.run))
+        .collect();
+    // Per symbol, fills are asked for from the newest one stored (less the list's lag),
+    // and at least the last 7 days (Bybit's default; a fill the stream missed just before
+    // a crash was stored after later ones): however long pit was stopped, nothing after
+    // it is missed (Bybit answers 7 days a request; the task walks them).
+    let week_ago =
+        (chrono::Utc::now().timestamp_millis().max(0) as u64).saturating_sub(7 * 86_400_000);
+    let mut since_ms = std::collections::BTreeMap::new();
+    for f in &stored {
+        let ms = (f.ts.as_millis().max(0) as u64).saturating_sub(trade::task::LIST_LAG_MS);
+        let e = since_ms.entry(f.symbol.clone()).or_insert(ms);
+        *e = (*e).max(ms);
+    }
+    for v in since_ms.values_mut() {
+        *v = (*v).min(week_ago);
+    }
+    let known = stored
+        .into_iter()
         .filter_map(|f| {
             instruments
                 .iter()
@@ -877,8 +895,7 @@ fn live_exec_bybit(
             id_prefix,
             gate,
             known_trades: known,
-            // Bybit's default window, the last 7 days ("Get Trade History").
-            since_ms: None,
+            since_ms,
             durable: Some(persisted.sink.durable_watch()),
             at_venue: persisted.at_venue.clone(),
             settle: Some(settle_in(persisted.store.clone())),

@@ -69,7 +69,7 @@ fn open_port(
             id_prefix: prefix(),
             gate: TradingGate::new(true),
             known_trades: known,
-            since_ms: None,
+            since_ms: Default::default(),
             durable: None,
             at_venue,
             settle: Some(Arc::new(move |run, id, st, filled, _note| {

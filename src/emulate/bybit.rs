@@ -191,7 +191,26 @@ struct ExecQ {
     symbol: Option<String>,
     order_link_id: Option<String>,
     start_time: Option<i64>,
+    end_time: Option<i64>,
     limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// "Get Trade History"'s window (<https://bybit-exchange.github.io/docs/v5/order/execution>):
+/// neither time given, the last 7 days; only `startTime`, it and the next 7 days; only
+/// `endTime`, the 7 days before it; both, refused past 7 days.
+fn exec_window(start: Option<i64>, end: Option<i64>, now_ms: i64) -> Result<(i64, i64), String> {
+    const WEEK: i64 = 7 * 86_400_000;
+    let (from, to) = match (start, end) {
+        (None, None) => (now_ms - WEEK, now_ms),
+        (Some(s), None) => (s, s + WEEK),
+        (None, Some(e)) => (e - WEEK, e),
+        (Some(s), Some(e)) => (s, e),
+    };
+    if to < from || to - from > WEEK {
+        return Err("params error: endTime - startTime must be within 7 days".into());
+    }
+    Ok((from, to))
 }
 
 #[derive(Deserialize)]
@@ -715,6 +734,8 @@ fn route(
         ("GET", "/v5/execution/list") => {
             let p: ExecQ = serde_urlencoded::from_str(query).map_err(q)?;
             spot(&p.category)?;
+            let (from, to) =
+                exec_window(p.start_time, p.end_time, s.now_ms()).map_err(|e| (code::PARAMS, e))?;
             let mut ex = s.exchange();
             let symbols: Vec<String> = match &p.symbol {
                 Some(x) => vec![x.clone()],
@@ -722,15 +743,7 @@ fn route(
             };
             let mut list = Vec::new();
             for sym in symbols {
-                let params = bw::MyTradesParams {
-                    symbol: sym.clone(),
-                    order_id: None,
-                    start_time: p.start_time,
-                    end_time: None,
-                    from_id: None,
-                    limit: Some(1000),
-                };
-                let trades = ex.my_trades(&params, now_ns).map_err(refusal)?;
+                let trades = ex.trades_between(&sym, from, to, now_ns).map_err(refusal)?;
                 for t in trades {
                     let link = ex
                         .query(&sym, Some(t.order_id), None, now_ns)
@@ -758,17 +771,30 @@ fn route(
                     });
                 }
             }
-            // Newest first, as Bybit lists them; at most `limit` ("[1, 100]. Default: 50").
+            // Newest first, as Bybit lists them; `limit` a page ("[1, 100]. Default: 50"),
+            // the rest behind `nextPageCursor` (here: how many were listed before).
             list.sort_by(|a, b| {
                 b.exec_time
                     .cmp(&a.exec_time)
                     .then(b.exec_id.cmp(&a.exec_id))
             });
-            list.truncate(p.limit.unwrap_or(50).clamp(1, 100) as usize);
+            let limit = p.limit.unwrap_or(50).clamp(1, 100) as usize;
+            let skip = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
+                None => 0,
+                Some(c) => c
+                    .parse::<usize>()
+                    .map_err(|_| (code::PARAMS, "params error: cursor".to_string()))?,
+            };
+            let next = if skip + limit < list.len() {
+                (skip + limit).to_string()
+            } else {
+                String::new()
+            };
+            let list: Vec<Execution> = list.into_iter().skip(skip).take(limit).collect();
             to_value(Page {
                 category: Some(Category::Spot),
                 list,
-                next_page_cursor: String::new(),
+                next_page_cursor: next,
             })
         }
         ("GET", "/v5/account/wallet-balance") => {
@@ -1386,5 +1412,32 @@ fn public_frames(
         vec![msg.to_string()]
     } else {
         vec![]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec_window;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn the_trade_history_window_follows_the_docs() {
+        let now = 100 * DAY;
+        assert_eq!(exec_window(None, None, now), Ok((93 * DAY, now)));
+        assert_eq!(
+            exec_window(Some(10 * DAY), None, now),
+            Ok((10 * DAY, 17 * DAY))
+        );
+        assert_eq!(
+            exec_window(None, Some(50 * DAY), now),
+            Ok((43 * DAY, 50 * DAY))
+        );
+        assert_eq!(
+            exec_window(Some(10 * DAY), Some(17 * DAY), now),
+            Ok((10 * DAY, 17 * DAY))
+        );
+        assert!(exec_window(Some(10 * DAY), Some(17 * DAY + 1), now).is_err());
+        assert!(exec_window(Some(10 * DAY), Some(9 * DAY), now).is_err());
     }
 }

@@ -1207,6 +1207,25 @@ impl Exchange {
         Ok(chosen)
     }
 
+    /// Every trade of `symbol` made from `from_ms` to `to_ms` (inclusive), oldest first,
+    /// however many (the front-end pages them).
+    pub fn trades_between(
+        &mut self,
+        symbol: &str,
+        from_ms: i64,
+        to_ms: i64,
+        now_ns: i64,
+    ) -> Result<Vec<MyTrade>, Refusal> {
+        self.advance(now_ns);
+        self.index(symbol)?;
+        Ok(self
+            .trades
+            .iter()
+            .filter(|t| t.symbol == symbol && (from_ms..=to_ms).contains(&t.time))
+            .cloned()
+            .collect())
+    }
+
     /// Everything, exactly, for tests and `GET /emulator/state`.
     pub fn state_json(&self) -> Value {
         let orders: Vec<Value> = self

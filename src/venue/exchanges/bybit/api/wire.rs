@@ -338,6 +338,9 @@ pub struct ExecutionsQuery {
     /// "startTime and endTime are not passed, return 7 days by default".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<u64>,
+    /// "If both are passed, the rule is endTime - startTime <= 7 days".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<u64>,
     /// "[`1`, `100`]. Default: `50`".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,

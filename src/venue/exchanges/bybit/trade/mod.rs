@@ -43,8 +43,9 @@ pub struct LiveStart {
     pub gate: TradingGate,
     /// Trade keys already in the store (fills of earlier live runs), applied never again.
     pub known_trades: BTreeSet<u64>,
-    /// Fills are asked for from this time (ms; none: Bybit's default of 7 days).
-    pub since_ms: Option<u64>,
+    /// Per symbol, fills are asked for from this time (ms; a symbol not here: Bybit's
+    /// default of the last 7 days).
+    pub since_ms: std::collections::BTreeMap<String, u64>,
     pub durable: Option<Arc<AtomicU64>>,
     /// Orders earlier live runs left open (run, engine id, symbol).
     pub at_venue: Vec<(u64, String, String)>,

@@ -113,6 +113,13 @@ const MAX_RESET_WAIT: Duration = Duration::from_secs(10);
 /// The shortest sleep between two tries of [`Rest::idempotent`].
 const MIN_RETRY_GAP: Duration = Duration::from_millis(20);
 
+/// The longest span one "Get Trade History" request covers: 7 days (ms).
+const WINDOW_MS: u64 = 7 * 86_400_000;
+
+/// How far back "Get Trade History" reaches: 2 years (the docs' "Get Trade History (2
+/// years)"), in ms.
+const HISTORY_MS: u64 = 730 * 86_400_000;
+
 /// One endpoint's limit headers and back-off.
 #[derive(Clone, Copy, Debug, Default)]
 struct Endpoint {
@@ -507,12 +514,64 @@ impl Rest {
         }
     }
 
-    /// Fills of a symbol since `start_ms` ("Get Trade History", 100 a page).
+    /// Fills of a symbol since `start_ms` ("Get Trade History", 100 a page), up to now.
+    /// Bybit answers one window of at most 7 days ("Only startTime is passed, return range
+    /// between startTime and startTime+7 days"; both passed: "endTime - startTime <= 7
+    /// days"; <https://bybit-exchange.github.io/docs/v5/order/execution>), so a start
+    /// further back is walked window by window to the server's now: asking from it alone
+    /// would list its first week and miss every later fill. History is kept 2 years: a
+    /// start before that begins there. `None`: Bybit's default, the last 7 days.
     pub async fn executions(
         &self,
         category: Category,
         symbol: &str,
         start_ms: Option<u64>,
+        patience: Duration,
+    ) -> Result<Vec<Execution>, RestError> {
+        self.executions_since(category, symbol, None, start_ms, patience)
+            .await
+    }
+
+    /// [`Rest::executions`] of one order (`link`: our `orderLinkId`, which Bybit's query
+    /// takes before the symbol) or of the symbol (`None`).
+    async fn executions_since(
+        &self,
+        category: Category,
+        symbol: &str,
+        link: Option<&str>,
+        start_ms: Option<u64>,
+        patience: Duration,
+    ) -> Result<Vec<Execution>, RestError> {
+        let Some(start) = start_ms else {
+            return self
+                .executions_in(category, symbol, link, None, patience)
+                .await;
+        };
+        let now = self.server_now_ms();
+        let mut from = start.max(now.saturating_sub(HISTORY_MS));
+        let mut out = Vec::new();
+        loop {
+            // The last window ends in the future: fills made while the pages are read
+            // are listed too.
+            let to = from + WINDOW_MS;
+            out.extend(
+                self.executions_in(category, symbol, link, Some((from, to)), patience)
+                    .await?,
+            );
+            if to >= now {
+                return Ok(out);
+            }
+            from = to + 1;
+        }
+    }
+
+    /// One window of "Get Trade History" (`None`: Bybit's default), every page of it.
+    async fn executions_in(
+        &self,
+        category: Category,
+        symbol: &str,
+        link: Option<&str>,
+        window: Option<(u64, u64)>,
         patience: Duration,
     ) -> Result<Vec<Execution>, RestError> {
         let mut out = Vec::new();
@@ -521,16 +580,21 @@ impl Rest {
             let q = ExecutionsQuery {
                 category: Some(category),
                 symbol: Some(symbol.to_string()),
-                start_time: start_ms,
+                order_link_id: link.map(str::to_string),
+                start_time: window.map(|w| w.0),
+                end_time: window.map(|w| w.1),
                 limit: Some(100),
                 cursor: cursor.clone(),
-                ..ExecutionsQuery::default()
             };
             let p: Page<Execution> = self
                 .idempotent(patience, || self.get("/v5/execution/list", &q))
                 .await?;
             let n = p.list.len();
-            out.extend(p.list);
+            out.extend(
+                p.list
+                    .into_iter()
+                    .filter(|x| link.is_none_or(|l| x.order_link_id == l)),
+            );
             if p.next_page_cursor.is_empty()
                 || n == 0
                 || cursor.as_deref() == Some(&p.next_page_cursor)
@@ -542,38 +606,19 @@ impl Rest {
     }
 
     /// The fills of one order, by our `orderLinkId` ("Get Trade History" takes
-    /// `orderLinkId`; 100 a page, the documented maximum, following `nextPageCursor`).
+    /// `orderLinkId`; 100 a page, the documented maximum, following `nextPageCursor`),
+    /// from `since_ms` (its creation: window by window to now, see [`Rest::executions`];
+    /// `None`: the last 7 days).
     pub async fn executions_of(
         &self,
         category: Category,
         symbol: &str,
         link_id: &str,
+        since_ms: Option<u64>,
         patience: Duration,
     ) -> Result<Vec<Execution>, RestError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let q = ExecutionsQuery {
-                category: Some(category),
-                symbol: Some(symbol.to_string()),
-                order_link_id: Some(link_id.to_string()),
-                limit: Some(100),
-                cursor: cursor.clone(),
-                ..ExecutionsQuery::default()
-            };
-            let p: Page<Execution> = self
-                .idempotent(patience, || self.get("/v5/execution/list", &q))
-                .await?;
-            let n = p.list.len();
-            out.extend(p.list.into_iter().filter(|x| x.order_link_id == link_id));
-            if p.next_page_cursor.is_empty()
-                || n == 0
-                || cursor.as_deref() == Some(&p.next_page_cursor)
-            {
-                return Ok(out);
-            }
-            cursor = Some(p.next_page_cursor);
-        }
+        self.executions_since(category, symbol, Some(link_id), since_ms, patience)
+            .await
     }
 
     /// The venue's positions of a derivatives symbol ("Get Position Info").
@@ -1038,6 +1083,120 @@ mod tests {
             keep,
             sleep_ms: 0,
         }
+    }
+
+    /// A Bybit "Get Trade History" of 300 fills spread over the last 20 days, as the docs
+    /// say it answers: one window of at most 7 days (only `startTime`: that and the next
+    /// 7 days; both: refused past 7 days), 100 a page at most, `nextPageCursor`.
+    async fn serve_history(fills: Arc<Vec<u64>>, asked: Arc<Mutex<Vec<(u64, u64)>>>) -> String {
+        const WEEK: u64 = 7 * 86_400_000;
+        let list = move |h: HeaderMap, q: axum::extract::RawQuery| {
+            let (fills, asked) = (fills.clone(), asked.clone());
+            async move {
+                let q = q.0.unwrap_or_default();
+                assert!(verified(&h, Payload::Query(&q)), "signed");
+                let p: ExecutionsQuery = serde_urlencoded::from_str(&q).unwrap();
+                let now = now_ms();
+                let (from, to) = match (p.start_time, p.end_time) {
+                    (None, None) => (now - WEEK, now),
+                    (Some(s), None) => (s, s + WEEK),
+                    (None, Some(e)) => (e - WEEK, e),
+                    (Some(s), Some(e)) => (s, e),
+                };
+                if to < from || to - from > WEEK {
+                    return env(code::PARAMS, serde_json::json!({}));
+                }
+                let limit = p.limit.unwrap_or(50).clamp(1, 100) as usize;
+                let skip: usize = p.cursor.as_deref().map_or(0, |c| c.parse().unwrap());
+                if skip == 0 {
+                    asked.lock().unwrap().push((from, to));
+                }
+                // Newest first, as documented.
+                let window: Vec<u64> = fills
+                    .iter()
+                    .rev()
+                    .copied()
+                    .filter(|t| (from..=to).contains(t))
+                    .collect();
+                let page: Vec<Execution> = window
+                    .iter()
+                    .skip(skip)
+                    .take(limit)
+                    .map(|t| Execution {
+                        category: None,
+                        symbol: "BTCUSDT".into(),
+                        order_id: format!("o{t}"),
+                        order_link_id: format!("l{t}"),
+                        side: Side::Buy,
+                        exec_id: format!("e{t}"),
+                        exec_price: dec!(100),
+                        exec_qty: dec!(1),
+                        exec_fee: Some(dec!(0.1)),
+                        fee_currency: "USDT".into(),
+                        exec_type: "Trade".into(),
+                        exec_time: Some(*t),
+                        is_maker: false,
+                        leaves_qty: None,
+                        seq: None,
+                    })
+                    .collect();
+                let next = if skip + limit < window.len() {
+                    (skip + limit).to_string()
+                } else {
+                    String::new()
+                };
+                env(
+                    0,
+                    serde_json::json!({"category": "spot", "list": page, "nextPageCursor": next}),
+                )
+            }
+        };
+        let app = axum::Router::new()
+            .route(
+                "/v5/market/time",
+                axum::routing::get(|| async { env(0, serde_json::json!({})) }),
+            )
+            .route("/v5/execution/list", axum::routing::get(list));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn fills_since_weeks_ago_are_read_window_by_window_to_now_none_missed() {
+        let now = now_ms();
+        let day = 86_400_000;
+        // 300 fills, one every 96 minutes, the oldest 20 days ago (three weeks' windows,
+        // 100+ fills in each: pages too).
+        let fills: Arc<Vec<u64>> =
+            Arc::new((0..300).map(|i| now - 20 * day + i * 5_760_000).collect());
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let base = serve_history(fills.clone(), asked.clone()).await;
+        let r = client(&base, SECRET);
+        let got = r
+            .executions(
+                Category::Spot,
+                "BTCUSDT",
+                Some(now - 20 * day - 1000),
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap();
+        let mut times: Vec<u64> = got.iter().filter_map(|x| x.exec_time).collect();
+        times.sort_unstable();
+        times.dedup();
+        assert_eq!(times, *fills, "every fill since the start, each once");
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 3, "three windows of at most 7 days: {asked:?}");
+        assert!(asked.iter().all(|(f, t)| t - f <= 7 * day));
+        // Since a year and more ago: the walk starts 2 years back at most.
+        let r2 = client(&base, SECRET);
+        let old = r2
+            .executions(Category::Spot, "BTCUSDT", Some(1), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(old.len(), 300);
     }
 
     #[tokio::test]

@@ -72,8 +72,9 @@ pub struct TaskSetup {
     pub hooks: Arc<std::sync::OnceLock<Arc<dyn Hooks>>>,
     /// The store's durable watermark (none: nothing to wait for).
     pub durable: Option<Arc<AtomicU64>>,
-    /// Executions are asked for from this time (ms; none: Bybit's default, 7 days).
-    pub since_ms: Option<u64>,
+    /// Per symbol, executions are asked for from this time (ms; a symbol not here:
+    /// Bybit's default, the last 7 days); moved on after each reconciliation.
+    pub since_ms: BTreeMap<String, u64>,
     /// Orders earlier live runs left open (run, engine id, symbol): only Bybit knows their
     /// end; each is cancelled if still working, else asked about, and its end written
     /// back through `settle`: never marked cancelled without Bybit's word.
@@ -154,6 +155,8 @@ struct Snapshot {
     /// The venue's signed positions (derivatives).
     positions: Option<BTreeMap<String, Decimal>>,
     reason: String,
+    /// Bybit's time when the fetch began: every fill made before it was listed.
+    begun_ms: u64,
 }
 
 struct Conn {
@@ -186,6 +189,11 @@ struct Conn {
     /// Closed at Bybit, waiting for their fills (see [`Held`]).
     held: BTreeMap<String, Held>,
 }
+
+/// How long after a fill Bybit's "Get Trade History" may still not list it: fills are
+/// asked for again this far back (ms). The docs give no bound; the stream is the fills'
+/// first source, the list a check, so a generous margin costs one page.
+pub const LIST_LAG_MS: u64 = 10 * 60_000;
 
 /// Run the task until the engine side goes away.
 pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
@@ -808,7 +816,7 @@ impl Conn {
         let category = self.s.category;
         tokio::spawn(async move {
             let result = rest
-                .executions_of(category, &symbol, &venue_id, PATIENCE)
+                .executions_of(category, &symbol, &venue_id, None, PATIENCE)
                 .await;
             let _ = tx.send(Internal::HeldFills { venue_id, result });
         });
@@ -963,7 +971,7 @@ impl Conn {
         let rest = self.s.rest.clone();
         let tx = self.internal.clone();
         let symbols = self.symbols();
-        let since = self.s.since_ms;
+        let since = self.s.since_ms.clone();
         let need_assets = !self.balances.knows_assets();
         let category = self.s.category;
         tokio::spawn(async move {
@@ -1024,6 +1032,13 @@ impl Conn {
             .iter()
             .any(|x| !listed.contains(x.as_str()));
         let missed = self.apply_execs(&snap.execs);
+        // Every fill made before the fetch began is now applied: the next reconciliation
+        // asks from there (less the list's lag), not again from the restart.
+        let next_since = snap.begun_ms.saturating_sub(LIST_LAG_MS);
+        for sym in self.symbols() {
+            let e = self.s.since_ms.entry(sym).or_insert(next_since);
+            *e = (*e).max(next_since);
+        }
         if missed > 0 {
             notes.push(format!(
                 "{missed} fill(s) missed while disconnected, applied once"
@@ -1155,13 +1170,14 @@ async fn order_execs(
     if o.cum_exec_qty.unwrap_or_default() <= Decimal::ZERO {
         return Some(Vec::new());
     }
+    // Its own fills only (by `orderLinkId`), from its creation on: a GTC order that
+    // rested for weeks has fills older than Bybit's default 7 days.
     let since = o.created_time.map(|t| t.saturating_sub(1000));
-    match rest.executions(category, symbol, since, PATIENCE).await {
-        Ok(list) => Some(
-            list.into_iter()
-                .filter(|x| x.order_link_id == o.order_link_id)
-                .collect(),
-        ),
+    match rest
+        .executions_of(category, symbol, &o.order_link_id, since, PATIENCE)
+        .await
+    {
+        Ok(list) => Some(list),
         Err(e) => {
             tracing::warn!(link_id = %o.order_link_id, error = %e, "bybit: an order's fills not read");
             None
@@ -1175,10 +1191,11 @@ async fn fetch_snapshot(
     rest: &Rest,
     category: Category,
     symbols: &[String],
-    since: Option<u64>,
+    since: BTreeMap<String, u64>,
     need_assets: bool,
     reason: String,
 ) -> Result<Snapshot, String> {
+    let begun_ms = rest.server_now_ms();
     let mut assets = BTreeMap::new();
     if need_assets && category == Category::Spot {
         for s in symbols {
@@ -1200,7 +1217,7 @@ async fn fetch_snapshot(
                 .map_err(|e| format!("open orders of {s}: {e}"))?,
         );
         execs.extend(
-            rest.executions(category, s, since, PATIENCE)
+            rest.executions(category, s, since.get(s).copied(), PATIENCE)
                 .await
                 .map_err(|e| format!("fills of {s}: {e}"))?,
         );
@@ -1209,12 +1226,18 @@ async fn fetch_snapshot(
         .wallet(PATIENCE)
         .await
         .map_err(|e| format!("wallet: {e}"))?;
+    // Only fills the first lists could have missed: from the fetch's start.
     let mut after = Vec::new();
     for s in symbols {
         after.extend(
-            rest.executions(category, s, since, PATIENCE)
-                .await
-                .map_err(|e| format!("fills of {s}: {e}"))?,
+            rest.executions(
+                category,
+                s,
+                Some(begun_ms.saturating_sub(LIST_LAG_MS)),
+                PATIENCE,
+            )
+            .await
+            .map_err(|e| format!("fills of {s}: {e}"))?,
         );
     }
     let before: BTreeSet<&str> = execs.iter().map(|x| x.exec_id.as_str()).collect();
@@ -1246,6 +1269,7 @@ async fn fetch_snapshot(
         assets,
         positions,
         reason,
+        begun_ms,
     })
 }
 
