@@ -58,8 +58,24 @@ pub fn write_strategies(target: &mut Target, list: &[SavedStrategy]) -> Result<S
     for (kind, table) in &wanted.sections {
         let (_, b) = edit::builtin(kind).map_err(|e| e.message)?;
         let file = (b.table)(&now.strategies);
+        // A switched-off section's symbol the run's instruments lack is parked on the
+        // first instrument when read (`Config::park_switched_off_strategies`): for a
+        // section switched on, what the file says is its own text, else the default.
+        let written_symbol = doc
+            .get("strategies")
+            .and_then(|t| t.get(b.section))
+            .and_then(|t| t.get("symbol"))
+            .and_then(|v| v.as_str())
+            .map(|v| toml::Value::String(v.to_string()))
+            .or_else(|| defaults_of(b).get("symbol").cloned());
         for (key, value) in table {
-            if file.get(key).is_some_and(|f| same_value(f, value)) {
+            let on = table.get("enabled").and_then(toml::Value::as_bool) == Some(true);
+            let file_value = if key == "symbol" && on {
+                written_symbol.as_ref()
+            } else {
+                file.get(key)
+            };
+            if file_value.is_some_and(|f| same_value(f, value)) {
                 continue;
             }
             let section = section_mut(&mut doc, b.section)?;
@@ -106,7 +122,7 @@ pub fn write_strategies(target: &mut Target, list: &[SavedStrategy]) -> Result<S
             "the new file would not read back as the strategies that run; {name} left as it was"
         ));
     }
-    replace_file(path, &text)?;
+    replace_file(path, &text, &old)?;
     target.loaded = text;
     Ok(format!(
         "{name} written: {changes} change(s); the previous file is {name}.bak"
@@ -230,7 +246,11 @@ fn section_mut<'a>(
 /// (its own name, so two writes never share one), with the old file's permissions,
 /// synced; the old file copied to `<name>.bak` and synced; then renamed over it (a crash
 /// leaves the old file or the new, never half of one).
-fn replace_file(path: &Path, text: &str) -> Result<(), String> {
+///
+/// The file is read once more just before the rename and must still be `expected`: an
+/// edit saved while the new text was made is not overwritten (editors take no lock that
+/// pit could share, so this narrows the window to the rename itself).
+fn replace_file(path: &Path, text: &str, expected: &str) -> Result<(), String> {
     use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -259,6 +279,11 @@ fn replace_file(path: &Path, text: &str) -> Result<(), String> {
         let bak = dir.join(format!("{file_name}.bak"));
         std::fs::copy(&path, &bak)?;
         std::fs::File::open(&bak)?.sync_all()?;
+        if std::fs::read_to_string(&path)? != expected {
+            return Err(std::io::Error::other(
+                "it changed while the new text was made: writing would undo that edit",
+            ));
+        }
         std::fs::rename(&tmp, &path)?;
         std::fs::File::open(&dir)?.sync_all()
     };
@@ -357,6 +382,30 @@ mod tests {
         let e = write_strategies(&mut target, &list).unwrap_err();
         assert!(e.contains("changed since this run read it"), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+    }
+
+    #[test]
+    fn a_parked_section_switched_on_is_written_with_its_symbol() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        // One instrument, ETH-USD: the off sections (default symbol BTC-USD) are parked on it.
+        let text = "[[instruments]]\nsymbol = \"ETH-USD\"\ntick_size = 0.01\nlot_size = 0.001\nstart_price = 3000\n\n[strategies.market_maker]\nsymbol = \"ETH-USD\"\nsize = 0.01\n\n[strategies.imbalance]\nenabled = false\n\n[strategies.exit_manager]\nenabled = false\n";
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let mut list = saved(&cfg);
+        let orb = list.iter().position(|x| x.kind == "orb").unwrap();
+        list[orb].enabled = true;
+        let mut t = edit::table_from_text(&list[orb].params).unwrap();
+        t.insert("size".into(), toml::Value::String("0.01".into()));
+        list[orb].params = edit::table_text(&t);
+        let mut target = Target::read(&path).unwrap();
+        let said = write_strategies(&mut target, &list).unwrap();
+        assert!(said.contains("written"), "{said}");
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.contains("symbol = \"ETH-USD\""), "{written}");
+        let back = Config::load(&path).unwrap();
+        assert!(back.strategies.orb.enabled);
+        assert_eq!(back.strategies.orb.symbol, "ETH-USD");
     }
 
     #[test]

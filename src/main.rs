@@ -696,6 +696,16 @@ fn run_console(
         anyhow::bail!("the console needs a terminal; use `pit run --headless` for scripts");
     }
     let _log_guard = pit::logging::init(&cfg.log)?;
+    // The file as the run read it, taken before the engine starts (a live start takes
+    // seconds: an edit saved meanwhile would look like the run's own text to `w`).
+    let config_file = if args.venue.is_some() || !args.symbols.is_empty() {
+        Err("w is off in a run started with --venue or --symbol: it would write that run's instruments and symbols into the file".into())
+    } else {
+        match locate(config).file {
+            Some(path) => pit::config_write::Target::read(&path),
+            None => Err("this run uses the built-in defaults, no config file: `pit config init` writes one to edit".into()),
+        }
+    };
     let publish_every = Duration::from_secs(1) / cfg.console.fps.clamp(1, 120);
     let Started {
         handle,
@@ -718,14 +728,7 @@ fn run_console(
         fps: cfg.console.fps,
         store: Some(reader),
         on_hangup: cfg.console.on_hangup,
-        config_file: if args.venue.is_some() || !args.symbols.is_empty() {
-            Err("w is off in a run started with --venue or --symbol: it would write that run's instruments and symbols into the file".into())
-        } else {
-            match locate(config).file {
-                Some(path) => pit::config_write::Target::read(&path),
-                None => Err("this run uses the built-in defaults, no config file: `pit config init` writes one to edit".into()),
-            }
-        },
+        config_file,
     };
     let end = runtime()?.block_on(pit::console::run_with(handle, app, opts))?;
     let clean = end.result.store_failed.is_none() && pit::panics::first().is_none();

@@ -126,11 +126,16 @@ pub fn assemble_persisted(
             params: r.params.clone(),
             removed: r.removed,
             slot: r.slot.map(|n| n as usize),
+            added: r.added,
         })
         .collect();
     let mut edited = cfg.clone();
-    let applied =
-        crate::strategy::edit::apply_console(&mut edited.strategies, &edits, &instruments);
+    let applied = crate::strategy::edit::apply_console(
+        &mut edited.strategies,
+        &edits,
+        &instruments,
+        cfg.risk.max_order_qty,
+    );
     rec.strategy_notes = applied.notes;
     let cfg = &edited;
     let mut parts = assemble(cfg, seed, TradingState::Active)?;
@@ -161,6 +166,7 @@ pub fn assemble_persisted(
                 console: applied.console.contains(&s.name),
                 removed: false,
                 slot: None,
+                added: s.added,
             })
             .collect();
     // A removal the file no longer needs (it lists no such instance) is forgotten.
@@ -176,6 +182,21 @@ pub fn assemble_persisted(
             console: false,
             removed: true,
             slot: None,
+            added: e.added,
+        });
+    }
+    // An edit of a file instance the file no longer lists is forgotten (it is not the
+    // console's any more: the file took the instance out).
+    for e in edits.iter().filter(|e| applied.gone.contains(&e.name)) {
+        strategies.push(crate::store::schema::StrategyRow {
+            name: e.name.clone(),
+            enabled: false,
+            params: e.params.clone(),
+            kind: e.kind.clone(),
+            console: false,
+            removed: false,
+            slot: None,
+            added: false,
         });
     }
     store.note_strategies(&strategies)?;

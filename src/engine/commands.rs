@@ -194,6 +194,8 @@ pub enum Effect {
         params: String,
         enabled: bool,
         removed: bool,
+        /// Added from the console (not the file's section or instance).
+        added: bool,
     },
     /// An operator command and its outcome, for the audit log.
     Audit(AuditEntry),

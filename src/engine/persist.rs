@@ -385,7 +385,12 @@ impl Engine {
     /// Strategy switches as the previous run left them.
     fn restore_strategies(&mut self, rec: &Recovered) {
         for (name, on) in &rec.strategies {
-            if let Some(slot) = self.strategies.iter_mut().find(|s| s.name == *name) {
+            // A removed instance stays off whatever its row says.
+            if let Some(slot) = self
+                .strategies
+                .iter_mut()
+                .find(|s| s.name == *name && !s.removed)
+            {
                 if slot.enabled && !on {
                     slot.strategy.on_disable();
                 }

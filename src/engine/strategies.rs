@@ -86,21 +86,13 @@ impl Engine {
             return;
         }
         if let Some(s) = id
-            && crate::strategy::BUILTINS[k].keeps_position
+            && self.holds_its_own(s)
         {
-            let owner = Owner::Strategy(s);
-            let holds = self.strat_stats[s as usize]
-                .positions
-                .iter()
-                .any(|p| !p.is_flat());
-            let orders = self.open_orders.values().any(|o| o.req.owner == owner);
-            if holds || orders {
-                let text = format!(
-                    "{who}: parameters not applied: it keeps its own position, which a restart would forget; switch it off and apply once it is flat with no orders"
-                );
-                self.alert(AlertLevel::Warn, "operator", text, out);
-                return;
-            }
+            let text = format!(
+                "{who}: parameters not applied: it keeps its own position, which a restart would forget; switch it off and apply once it is flat with no orders"
+            );
+            self.alert(AlertLevel::Warn, "operator", text, out);
+            return;
         }
         let text = edit::table_text(&table);
         let s = match id {
@@ -111,8 +103,12 @@ impl Engine {
                 let n = self.cancel_where(|o| o.req.owner == Owner::Strategy(s), out);
                 self.strat_stats[si].restarting = n > 0;
                 let slot = &mut self.strategies[si];
+                let kept = slot.strategy.hand_over();
                 slot.strategy.on_disable();
                 slot.strategy = strategy;
+                if let Some(state) = kept {
+                    slot.strategy.take_over(state);
+                }
                 slot.params = table;
                 let alert = format!(
                     "{who}: new parameters applied (restarted; {n} order(s) cancelled first)"
@@ -144,6 +140,7 @@ impl Engine {
                     kind: k,
                     params: table,
                     removed: false,
+                    added: true,
                 });
                 let stats = StrategyStats::new(self.instruments.len(), &Default::default());
                 self.strat_stats.push(stats);
@@ -166,6 +163,7 @@ impl Engine {
             params: text,
             enabled: slot.enabled,
             removed: false,
+            added: slot.added,
         });
     }
 
@@ -177,6 +175,22 @@ impl Engine {
         (max > Decimal::ZERO && size > max).then(|| {
             format!("size: {size} is above risk.max_order_qty {max}: every order would be refused")
         })
+    }
+
+    /// Whether strategy `s` keeps its own position (VWAP reversion, the opening-range
+    /// breakout) and holds one now or has orders working: a restart or a removal would
+    /// leave that position with nobody managing it (its exit and stop are its own).
+    fn holds_its_own(&self, s: StrategyId) -> bool {
+        let si = s as usize;
+        let Some(slot) = self.strategies.get(si) else {
+            return false;
+        };
+        if !crate::strategy::BUILTINS[slot.kind].keeps_position {
+            return false;
+        }
+        let owner = Owner::Strategy(s);
+        let holds = self.strat_stats[si].positions.iter().any(|p| !p.is_flat());
+        holds || self.open_orders.values().any(|o| o.req.owner == owner)
     }
 
     /// Whether strategy `s` waits for the orders of its old self to close (after new
@@ -210,6 +224,15 @@ impl Engine {
             self.alert(AlertLevel::Warn, "operator", text, out);
             return;
         }
+        if self.holds_its_own(s) {
+            let text = format!(
+                "S{} {} not removed: it holds its own position or has orders, and nothing else would manage them (its exit and stop are its own); switch it off and remove it once it is flat with no orders",
+                si + 1,
+                slot.name
+            );
+            self.alert(AlertLevel::Warn, "operator", text, out);
+            return;
+        }
         let why = format!("S{} removed", si + 1);
         self.drop_groups(super::commands::Which::Owner(Owner::Strategy(s)), &why, out);
         let n = self.cancel_where(|o| o.req.owner == Owner::Strategy(s), out);
@@ -225,6 +248,7 @@ impl Engine {
             params: self.strat_stats[si].params_text.to_string(),
             enabled: false,
             removed: true,
+            added: slot.added,
         };
         self.alert(AlertLevel::Info, "operator", text, out);
         out.push(effect);
@@ -697,5 +721,52 @@ mod restart_tests {
             "{why}"
         );
         assert_eq!(e.strategies[0].params["size"].as_str(), Some("0.001"));
+    }
+
+    /// Adds an instance of `kind` from the console (as `n` then `a` in the view) and
+    /// returns its number.
+    fn add_instance(e: &mut Engine, kind: &str) -> u8 {
+        let (k, _) = crate::strategy::edit::builtin(kind).unwrap();
+        let t = (crate::strategy::BUILTINS[k].table)(&StrategiesConfig::default());
+        let cmd = Command::ConfigureStrategy {
+            id: None,
+            kind: kind.into(),
+            params: crate::strategy::edit::table_text(&t),
+        };
+        let mut out = Vec::new();
+        let now = e.now();
+        e.process(now, Input::Command(cmd), &mut out);
+        assert!(warned(&out).is_none(), "{out:?}");
+        (e.strategies.len() - 1) as u8
+    }
+
+    #[test]
+    fn an_instance_holding_its_own_position_is_not_removed_from_under_it() {
+        let mut e = engine();
+        let s = add_instance(&mut e, "vwap_revert");
+        assert!(e.strategies[s as usize].added && !e.strategies[s as usize].enabled);
+        e.strat_stats[s as usize].positions[0].qty = dec!(0.001);
+        let mut out = Vec::new();
+        let now = e.now();
+        e.process(now, Input::Command(Command::RemoveStrategy(s)), &mut out);
+        let why = warned(&out).expect("refused");
+        assert!(
+            why.contains("not removed: it holds its own position"),
+            "{why}"
+        );
+        assert!(!e.strategies[s as usize].removed);
+        // Flat: removed, and the store is told it was the console's.
+        e.strat_stats[s as usize].positions[0].qty = Decimal::ZERO;
+        let mut out = Vec::new();
+        e.process(now, Input::Command(Command::RemoveStrategy(s)), &mut out);
+        assert!(e.strategies[s as usize].removed, "{out:?}");
+        assert!(out.iter().any(|f| matches!(
+            f,
+            Effect::StrategyConfigured {
+                removed: true,
+                added: true,
+                ..
+            }
+        )));
     }
 }

@@ -255,6 +255,10 @@ pub struct StrategyRow {
     /// this order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<u32>,
+    /// An instance added from the console: built again at the next start though the file
+    /// does not list it (an edit of the file's instance is not: the file took it out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub added: bool,
 }
 
 /// The trading state and the kill-switch latch.

@@ -196,6 +196,7 @@ impl StoreSink {
                 params,
                 enabled,
                 removed,
+                added,
             } => {
                 self.record(StoreRecord::StrategyParams(StrategyRow {
                     name: name.clone(),
@@ -205,6 +206,7 @@ impl StoreSink {
                     console: true,
                     removed: *removed,
                     slot: Some(u32::from(*id)),
+                    added: *added,
                 }));
             }
             Effect::Audit(a) => {
@@ -658,6 +660,7 @@ impl Writer {
                                 console: false,
                                 removed: false,
                                 slot: None,
+                                added: false,
                             },
                         };
                         strategies.insert(name.as_str(), json(&row)?.as_str())?;

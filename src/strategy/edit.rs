@@ -40,6 +40,10 @@ pub struct InstanceConfig {
     /// off for good, so the strategies after it keep their numbers.
     #[serde(skip)]
     pub removed: bool,
+    /// Added from the console (the store says so; never in the file): built switched
+    /// off, the store's switch decides.
+    #[serde(skip)]
+    pub added: bool,
 }
 
 /// `p` as a table of its keys.
@@ -122,11 +126,12 @@ pub fn build_instance(
     let name = instance_name(inst, n);
     Ok(StrategySlot {
         strategy,
-        enabled: enabled && !inst.removed,
+        enabled: enabled && !inst.removed && !inst.added,
         name,
         kind,
         params: inst.params.clone(),
         removed: inst.removed,
+        added: inst.added,
     })
 }
 
@@ -190,6 +195,9 @@ pub struct ConsoleEdit {
     pub removed: bool,
     /// Its number when the console set it (0-based), so a restart gives it the same.
     pub slot: Option<usize>,
+    /// An instance the console added (not an edit of the file's): only these are built
+    /// again when the file does not list them.
+    pub added: bool,
 }
 
 /// What the console's edits did to the config file's strategies at a start.
@@ -201,6 +209,8 @@ pub struct ConsoleApplied {
     pub removed: Vec<String>,
     /// The strategies whose console edits could not be used this time (kept for later).
     pub refused: Vec<String>,
+    /// Edits of file instances the file no longer lists: dropped, their rows forgotten.
+    pub gone: Vec<String>,
     /// One line per edit used or refused, for the start-up warnings.
     pub notes: Vec<String>,
 }
@@ -225,6 +235,7 @@ pub fn apply_console(
     cfg: &mut super::StrategiesConfig,
     edits: &[ConsoleEdit],
     instruments: &[Instrument],
+    max_order_qty: rust_decimal::Decimal,
 ) -> ConsoleApplied {
     let mut done = ConsoleApplied::default();
     // Every instance keeps the name it has now, whatever is removed before it.
@@ -266,6 +277,17 @@ pub fn apply_console(
                     "strategy {}: removed from the console, so not started, though config.toml lists it (w in the strategies view writes the file)",
                     e.name
                 ));
+            } else if !section && e.added && (b.from_table)(&table, instruments).is_ok() {
+                // Kept in its place, switched off for good, so the instances the console
+                // added after it keep their numbers (and the keys that switch them).
+                cfg.instance.push(InstanceConfig {
+                    kind: e.kind.clone(),
+                    name: e.name.clone(),
+                    params: table,
+                    removed: true,
+                    added: true,
+                });
+                done.removed.push(e.name.clone());
             }
             continue;
         }
@@ -295,6 +317,20 @@ pub fn apply_console(
             ));
             continue;
         }
+        // As the config file is checked: a size above the limit would have every order
+        // refused (the limit may have been lowered in the file since).
+        if let Some(size) = table_size(&table)
+            .filter(|s| max_order_qty > rust_decimal::Decimal::ZERO && *s > max_order_qty)
+        {
+            done.refused.push(e.name.clone());
+            done.notes.push(format!(
+                "strategy {}: the console's parameters are not used (size: {} exceeds risk.max_order_qty {}); config.toml's are",
+                e.name,
+                size.normalize(),
+                max_order_qty.normalize()
+            ));
+            continue;
+        }
         if !section && at.is_none() && BUILTINS.len() + cfg.instance.len() >= super::MAX_STRATEGIES
         {
             done.refused.push(e.name.clone());
@@ -310,17 +346,34 @@ pub fn apply_console(
         } else if let Some(i) = at {
             cfg.instance[i].params = table;
             true
-        } else {
+        } else if e.added {
             cfg.instance.push(InstanceConfig {
                 kind: e.kind.clone(),
                 name: e.name.clone(),
                 params: table,
                 removed: false,
+                added: true,
             });
             true
+        } else {
+            // An edit of an instance the file no longer lists (deleted, or renamed by a
+            // new symbol): the trader took it out of the file; it must not come back.
+            done.gone.push(e.name.clone());
+            done.notes.push(format!(
+                "strategy {}: its parameters were set from the console, but config.toml no longer lists it: not started, the console's parameters forgotten",
+                e.name
+            ));
+            false
         };
         if used {
             done.console.push(e.name.clone());
+        }
+    }
+    // Removed instances the console added with none after them hold no number for
+    // anybody: forgotten.
+    while cfg.instance.last().is_some_and(|x| x.removed && x.added) {
+        if let Some(x) = cfg.instance.pop() {
+            done.removed.retain(|n| *n != x.name);
         }
     }
     if !done.console.is_empty() {
@@ -429,6 +482,7 @@ mod tests {
             name: String::new(),
             params,
             removed: false,
+            added: false,
         };
         let slot = build_instance(&inst, &[btc(0), eth(1)], 0).unwrap();
         assert_eq!(slot.name, "market-maker@ETH-USD");
@@ -490,6 +544,7 @@ mod console_tests {
             params: table_text(&t),
             removed: false,
             slot: None,
+            added: true,
         }
     }
 
@@ -505,7 +560,12 @@ mod console_tests {
                 &[("symbol", "ETH-USD"), ("size", "0.01")],
             ),
         ];
-        let done = apply_console(&mut cfg, &edits, &[btc(0), eth(1)]);
+        let done = apply_console(
+            &mut cfg,
+            &edits,
+            &[btc(0), eth(1)],
+            rust_decimal::Decimal::ONE,
+        );
         assert_eq!(
             done.console,
             ["market-maker", "market-maker@ETH-USD"],
@@ -515,20 +575,90 @@ mod console_tests {
         assert_eq!(cfg.instance.len(), 1);
         assert_eq!(done.notes.len(), 1, "{:?}", done.notes);
         // The file says the same now: the edits are no longer the console's.
-        let again = apply_console(&mut cfg, &edits, &[btc(0), eth(1)]);
+        let again = apply_console(
+            &mut cfg,
+            &edits,
+            &[btc(0), eth(1)],
+            rust_decimal::Decimal::ONE,
+        );
         assert!(
             again.console.is_empty() && again.notes.is_empty(),
             "{again:?}"
         );
         // An edit that no longer builds (ETH-USD gone) is not used, and said so.
         let mut fresh = StrategiesConfig::default();
-        let gone = apply_console(&mut fresh, &edits[1..], &[btc(0)]);
+        let gone = apply_console(
+            &mut fresh,
+            &edits[1..],
+            &[btc(0)],
+            rust_decimal::Decimal::ONE,
+        );
         assert!(fresh.instance.is_empty());
         assert!(
             gone.notes[0].contains("not used (symbol: unknown instrument"),
             "{gone:?}"
         );
         assert_eq!(gone.refused, ["market-maker@ETH-USD"]);
+    }
+
+    #[test]
+    fn an_edited_file_instance_the_file_no_longer_lists_is_not_started() {
+        let base = StrategiesConfig::default();
+        // S6 was the file's instance on ETH-USD; its spread was set from the console;
+        // then the trader deleted it from the file.
+        let mut e = edit_of(
+            "market-maker@ETH-USD",
+            &base,
+            &[("symbol", "ETH-USD"), ("size", "0.01"), ("spread_bps", "9")],
+        );
+        e.slot = Some(5);
+        e.added = false;
+        let mut cfg = base.clone();
+        let done = apply_console(
+            &mut cfg,
+            std::slice::from_ref(&e),
+            &[btc(0), eth(1)],
+            rust_decimal::Decimal::ONE,
+        );
+        assert!(cfg.instance.is_empty(), "came back: {done:?}");
+        assert_eq!(done.gone, ["market-maker@ETH-USD"]);
+        assert!(
+            done.notes[0].contains("config.toml no longer lists it: not started"),
+            "{done:?}"
+        );
+        // One the console added comes back, switched off until the store's switch says.
+        e.added = true;
+        let done = apply_console(
+            &mut cfg,
+            std::slice::from_ref(&e),
+            &[btc(0), eth(1)],
+            rust_decimal::Decimal::ONE,
+        );
+        assert_eq!(cfg.instance.len(), 1, "{done:?}");
+        let slot = build_instance(&cfg.instance[0], &[btc(0), eth(1)], 0).unwrap();
+        assert!(slot.added && !slot.enabled);
+    }
+
+    #[test]
+    fn an_edit_above_a_max_order_qty_lowered_since_is_not_used() {
+        let mut cfg = StrategiesConfig::default();
+        let e = edit_of(
+            "market-maker@ETH-USD",
+            &cfg,
+            &[("symbol", "ETH-USD"), ("size", "0.5")],
+        );
+        let done = apply_console(
+            &mut cfg,
+            std::slice::from_ref(&e),
+            &[btc(0), eth(1)],
+            rust_decimal::Decimal::new(1, 1),
+        );
+        assert!(cfg.instance.is_empty(), "{done:?}");
+        assert_eq!(done.refused, ["market-maker@ETH-USD"]);
+        assert!(
+            done.notes[0].contains("size: 0.5 exceeds risk.max_order_qty 0.1"),
+            "{done:?}"
+        );
     }
 
     #[test]
@@ -543,6 +673,7 @@ mod console_tests {
             name: "file-one".into(),
             params: from_file,
             removed: false,
+            added: false,
         });
         // Added from the console as S8 then S7 (their names in the other order).
         let mut a = edit_of(
@@ -560,19 +691,57 @@ mod console_tests {
         // The file's instance was removed from the console: kept, switched off, as S6.
         let mut gone = edit_of("file-one", &base, &[]);
         gone.removed = true;
-        let done = apply_console(&mut cfg, &[a, b, gone], &[btc(0), eth(1)]);
+        let file_cfg = cfg.clone();
+        let done = apply_console(
+            &mut cfg,
+            &[a.clone(), b.clone(), gone],
+            &[btc(0), eth(1)],
+            rust_decimal::Decimal::ONE,
+        );
         assert_eq!(done.removed, ["file-one"]);
         let slots = crate::strategy::build(&cfg, &[btc(0), eth(1)]).unwrap();
         let names: Vec<(&str, bool, bool)> = slots[5..]
             .iter()
             .map(|s| (s.name.as_str(), s.removed, s.enabled))
             .collect();
+        // A console-added instance removed before another keeps its place.
+        let mut c = edit_of("c-added", &base, &[("symbol", "ETH-USD"), ("size", "0.01")]);
+        c.slot = Some(8);
+        let mut d = edit_of("d-added", &base, &[("symbol", "ETH-USD"), ("size", "0.01")]);
+        d.slot = Some(9);
+        d.removed = true;
+        let mut cfg2 = file_cfg.clone();
+        let mut b2 = b.clone();
+        b2.removed = true;
+        let done2 = apply_console(
+            &mut cfg2,
+            &[a.clone(), b2, c, d],
+            &[btc(0), eth(1)],
+            rust_decimal::Decimal::ONE,
+        );
+        let kept: Vec<(&str, bool)> = cfg2
+            .instance
+            .iter()
+            .map(|x| (x.name.as_str(), x.removed))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("file-one", false),
+                ("b-added-first", true),
+                ("a-added-second", false),
+                ("c-added", false)
+            ],
+            "the trailing removed one is forgotten: {done2:?}"
+        );
+        assert_eq!(done2.removed, ["b-added-first"]);
+        // Built switched off: the store's switch for each (restored by the engine) decides.
         assert_eq!(
             names,
             [
                 ("file-one", true, false),
-                ("b-added-first", false, true),
-                ("a-added-second", false, true)
+                ("b-added-first", false, false),
+                ("a-added-second", false, false)
             ]
         );
     }

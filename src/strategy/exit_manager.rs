@@ -242,6 +242,12 @@ impl ExitManager {
             self.thresholds(w, inst, pos.avg_price);
         }
         let better = |a: Price, b: Price| if long { a > b } else { a < b };
+        // A peak handed over by a restart: its trigger at this self's distance.
+        if w.trail.is_none()
+            && let Some(p) = w.peak
+        {
+            w.trail = self.trail_for(inst, long, p);
+        }
         if w.peak.is_none_or(|p| better(mark, p)) {
             w.peak = Some(mark);
             w.trail = self.trail_for(inst, long, mark);
@@ -350,6 +356,29 @@ impl Strategy for ExitManager {
     fn on_disable(&mut self) {
         for w in &mut self.watches {
             w.reset(0);
+        }
+    }
+
+    /// The position's direction and best mark per instrument: new parameters must not
+    /// restart the trailing stop from the mark of the moment (a peak 15 of 20 bps behind
+    /// would be forgotten, and below breakeven no trailing stop at all).
+    fn hand_over(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        let kept: Vec<(i64, Option<Price>)> =
+            self.watches.iter().map(|w| (w.dir, w.peak)).collect();
+        Some(Box::new(kept))
+    }
+
+    /// Thresholds and the trail are computed again at this self's distances.
+    fn take_over(&mut self, state: Box<dyn std::any::Any + Send>) {
+        let Ok(kept) = state.downcast::<Vec<(i64, Option<Price>)>>() else {
+            return;
+        };
+        if kept.len() > self.watches.len() {
+            self.watches.resize(kept.len(), Watch::default());
+        }
+        for (w, (dir, peak)) in self.watches.iter_mut().zip(kept.iter()) {
+            w.reset(*dir);
+            w.peak = *peak;
         }
     }
 
@@ -492,6 +521,34 @@ mod tests {
             (OrderTag::TrailingStop, Side::Sell, crate::domain::Qty(10))
         );
         assert_eq!(s.last_signal(), Some("TRAIL BTC-USD +20bps"));
+    }
+
+    #[test]
+    fn new_parameters_keep_the_peak_the_trailing_stop_follows() {
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        at(&mut w, 0, 600_000);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        // Peak 60300.0, then the mark falls most of the way to the 30 bps trail.
+        at(&mut w, 0, 603_000);
+        assert!(run(&mut s, &w, 0, 1_001).is_empty());
+        at(&mut w, 0, 601_500);
+        assert!(run(&mut s, &w, 0, 1_002).is_empty());
+        // Restarted with another retry: the peak is kept, the trail at the new distance.
+        let mut fresh = exit(&ExitParams {
+            retry_ms: 9_000,
+            ..params()
+        });
+        let kept = s.hand_over().expect("state");
+        s.on_disable();
+        fresh.take_over(kept);
+        at(&mut w, 0, 601_191);
+        let o = only_exit(&run(&mut fresh, &w, 0, 1_003));
+        assert_eq!(o.tag, OrderTag::TrailingStop);
+        // Without the hand-over the new self starts its peak here and nothing fires.
+        let mut forgetful = exit(&params());
+        assert!(run(&mut forgetful, &w, 0, 1_004).is_empty());
     }
 
     #[test]

@@ -372,6 +372,18 @@ impl Strategy for ImbalanceTaker {
         self.range.clear();
     }
 
+    /// The signals of the last hour and the last signal's time: new parameters do not
+    /// reset `max_signals_per_hour` or `min_interval_ms`.
+    fn hand_over(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(Box::new((std::mem::take(&mut self.signals), self.last_at)))
+    }
+
+    fn take_over(&mut self, state: Box<dyn std::any::Any + Send>) {
+        if let Ok(kept) = state.downcast::<(VecDeque<i64>, Option<i64>)>() {
+            (self.signals, self.last_at) = *kept;
+        }
+    }
+
     fn last_signal(&self) -> Option<&str> {
         if self.signal.is_empty() {
             None

@@ -114,6 +114,14 @@ pub trait Strategy: Send {
     fn on_disable(&mut self) {}
     /// The last signal or action, for the console (e.g. `quote 60010.5/60012.0`).
     fn last_signal(&self) -> Option<&str>;
+    /// What a restart with new parameters must not forget (the exit manager's peaks, the
+    /// imbalance taker's signal count): taken from the old self before it is switched
+    /// off, given to the new one by [`Strategy::take_over`]. `None`: nothing to keep.
+    fn hand_over(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        None
+    }
+    /// The state the same built-in's old self handed over (see [`Strategy::hand_over`]).
+    fn take_over(&mut self, _state: Box<dyn std::any::Any + Send>) {}
 }
 
 // ---------------------------------------------------------------------------------------
@@ -386,6 +394,8 @@ pub struct StrategySlot {
     /// An instance removed from the console: switched off for good, its id kept (its
     /// orders named it), not shown.
     pub removed: bool,
+    /// An instance added from the console (not a section or an instance of the file).
+    pub added: bool,
 }
 
 impl StrategySlot {
@@ -401,6 +411,7 @@ impl StrategySlot {
             kind,
             params: edit::ParamTable::new(),
             removed: false,
+            added: false,
         }
     }
     /// Whether it is one of the config's sections (not an instance): it can be switched
@@ -441,6 +452,7 @@ pub fn build(
                 kind,
                 params: (b.table)(cfg),
                 removed: false,
+                added: false,
             })
         })
         .collect::<Result<Vec<_>, Invalid>>()?;
