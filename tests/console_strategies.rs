@@ -180,8 +180,12 @@ fn a_parameter_is_checked_applied_with_a_clean_restart_and_an_instance_added_and
         "{small}"
     );
 
-    // 8 bps is staged (shown with the value it replaces), then applied.
-    let mut keys = clear(4);
+    // 8 bps is staged (shown with the value it replaces), then applied. Ctrl+U clears
+    // the typed text as in a shell; a chord is never typed as its letter.
+    let mut keys = vec![
+        KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+        KeyEvent::new(KeyCode::Char('x'), KeyModifiers::ALT),
+    ];
     keys.extend(typed("8"));
     keys.push(code(KeyCode::Enter));
     let (cmds, _) = press(&mut app, &keys);

@@ -12,7 +12,7 @@ use super::{App, AppEffect};
 use crate::engine::Command;
 use crate::engine::view::StrategyView;
 use crate::strategy::edit::{self, ParamTable};
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// Changes typed and not applied yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +112,14 @@ impl<T, R> App<T, R> {
                 KeyCode::Backspace => {
                     text.pop();
                 }
+                // Ctrl+U clears the line, as in a shell; no other control chord is text.
+                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    text.clear();
+                }
+                KeyCode::Char(_)
+                    if key
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {}
                 KeyCode::Char(c) => text.push(c),
                 KeyCode::Enter => {
                     let text = text.clone();
