@@ -52,10 +52,24 @@ fn open_port(
     at_venue: Vec<(u64, String, String)>,
     settled: &Settled,
 ) -> Started {
+    open_port_durable(e, run, known, at_venue, settled, None, 5000)
+}
+
+/// [`open_port`] with the store's durable watermark (orders wait for it).
+fn open_port_durable(
+    e: &Emulator,
+    run: u64,
+    known: std::collections::BTreeSet<u64>,
+    at_venue: Vec<(u64, String, String)>,
+    settled: &Settled,
+    durable: Option<Arc<std::sync::atomic::AtomicU64>>,
+    request_timeout_ms: u64,
+) -> Started {
     let s = BybitSettings {
         rest_url: e.base.clone(),
         ws_private_url: format!("{}/v5/private", e.ws),
         dead_man_secs: 10,
+        request_timeout_ms,
         ..BybitSettings::default()
     };
     let settled = settled.clone();
@@ -70,7 +84,7 @@ fn open_port(
             gate: TradingGate::new(true),
             known_trades: known,
             since_ms: Default::default(),
-            durable: None,
+            durable,
             at_venue,
             settle: Some(Arc::new(move |run, id, st, filled, _note| {
                 settled
@@ -641,6 +655,106 @@ fn a_cancel_sent_while_its_create_is_on_its_way_follows_the_create() {
             .any(|x| matches!(x, ExecReport::CancelRejected { .. })),
         "{all:?}"
     );
+    assert_eq!(open_count(&state(&e)), 0, "nothing rests after the cancel");
+}
+
+/// The kill switch while an order waits for the store to confirm its record: the order is
+/// never sent (it would rest, or fill, after the kill), and is reported rejected.
+#[test]
+fn an_order_cancelled_while_it_waits_for_the_store_is_never_sent() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let settled: Settled = Arc::default();
+    let durable = Arc::new(AtomicU64::new(0));
+    let mut p = open_port_durable(
+        &e,
+        5,
+        Default::default(),
+        vec![],
+        &settled,
+        Some(durable.clone()),
+        5000,
+    );
+    health_until(&p, "started", |h| {
+        h.reconciles >= 1 && h.reconciling.is_none()
+    });
+    let venue_id = vid(5, "M-51");
+    p.port
+        .requests()
+        .send(ToVenue::Place {
+            venue_id: venue_id.clone(),
+            symbol: "BTCUSDT".into(),
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            tif: TimeInForce::Ioc,
+            price: None,
+            qty: dec!(0.01),
+            barrier: 1,
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    p.port
+        .requests()
+        .send(ToVenue::Cancel {
+            venue_id: venue_id.clone(),
+            symbol: "BTCUSDT".into(),
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    durable.store(1, Ordering::SeqCst);
+    let mut all = Vec::new();
+    reports_until(&mut p, &mut all, "M-51 rejected", |r| {
+        first(r, "M-51", "rejected").is_some()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let st = state(&e);
+    assert!(
+        st["bybit_creates"][&venue_id].is_null(),
+        "no create request reached Bybit: {}",
+        st["bybit_creates"]
+    );
+    assert!(first(&all, "M-51", "fill").is_none(), "{all:?}");
+    assert!(
+        !all.iter()
+            .any(|x| matches!(x, ExecReport::CancelRejected { .. })),
+        "no pointless cancel: {all:?}"
+    );
+}
+
+/// A cancel held while its create's outcome is unknown (the answer timed out before the
+/// order reached the matching engine): it waits until asking finds the order, then goes;
+/// sent at once, it would find nothing and the order would rest after it.
+#[test]
+fn a_cancel_held_past_an_unknown_create_goes_once_the_order_is_found() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let settled: Settled = Arc::default();
+    let mut p = open_port_durable(&e, 5, Default::default(), vec![], &settled, None, 300);
+    health_until(&p, "started", |h| {
+        h.reconciles >= 1 && h.reconciling.is_none()
+    });
+    faults(&e, "create-late=1500ms");
+    place(
+        &p,
+        5,
+        "M-61",
+        Side::Buy,
+        OrderKind::Limit,
+        Some(dec!(20000)),
+        dec!(0.01),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    p.port
+        .requests()
+        .send(ToVenue::Cancel {
+            venue_id: vid(5, "M-61"),
+            symbol: "BTCUSDT".into(),
+        })
+        .unwrap();
+    let mut all = Vec::new();
+    reports_until(&mut p, &mut all, "M-61 cancelled", |r| {
+        first(r, "M-61", "cancelled").is_some()
+    });
+    faults(&e, "create-late=0");
     assert_eq!(open_count(&state(&e)), 0, "nothing rests after the cancel");
 }
 

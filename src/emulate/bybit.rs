@@ -443,19 +443,38 @@ pub async fn rest(
     kill: Option<axum::Extension<ConnKill>>,
     body: Bytes,
 ) -> Response {
+    // `create-late=D`: the create reaches the matching engine late (a cancel sent
+    // meanwhile finds nothing), whether or not the client still waits for the answer (a
+    // client that timed out does not take the order back): run apart from the connection.
+    let create_late = {
+        let f = b.s.faults.lock().unwrap_or_else(|e| e.into_inner());
+        f.create_late
+    };
+    if !create_late.is_zero() && method == Method::POST && uri.path() == "/v5/order/create" {
+        let late = async move {
+            tokio::time::sleep(create_late).await;
+            rest_now(b, method, uri, hdrs, kill, body).await
+        };
+        return tokio::spawn(late)
+            .await
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    rest_now(b, method, uri, hdrs, kill, body).await
+}
+
+/// A `/v5/...` request, answered now.
+async fn rest_now(
+    b: Arc<Bybit>,
+    method: Method,
+    uri: Uri,
+    hdrs: HeaderMap,
+    kill: Option<axum::Extension<ConnKill>>,
+    body: Bytes,
+) -> Response {
     let s = b.s.clone();
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let body = String::from_utf8_lossy(&body).into_owned();
-    // `create-late=D`: the create reaches the matching engine late (a cancel sent
-    // meanwhile finds nothing).
-    let create_late = {
-        let f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
-        f.create_late
-    };
-    if !create_late.is_zero() && method == Method::POST && path == "/v5/order/create" {
-        tokio::time::sleep(create_late).await;
-    }
     let now_ms = s.now_ms();
     let (slow, banned, limited, retry_s, create_reset) = {
         let mut f = s.faults.lock().unwrap_or_else(|e| e.into_inner());

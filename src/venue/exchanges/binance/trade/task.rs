@@ -156,6 +156,14 @@ struct Conn {
     /// sent once the create is answered. Sent at once, a cancel could reach Binance
     /// first, find nothing (-2011), and the order would then rest after the kill switch.
     cancel_after_create: BTreeMap<String, String>,
+    /// Orders cancelled before their create left (it waits for the store's record): the
+    /// create's task reads this after the wait and sends nothing for them.
+    withdrawn: Arc<std::sync::Mutex<BTreeSet<String>>>,
+    /// Cancels held past an unknown create outcome (venue id -> symbol): sent once asking
+    /// finds the order open, dropped when it was never placed. Sent at once, the cancel
+    /// could reach Binance before the order and be refused (-2011), and the order would
+    /// then rest.
+    cancel_after_resolve: BTreeMap<String, String>,
 }
 
 /// Run the task until the engine side goes away.
@@ -178,6 +186,8 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         balances: RunBalances::default(),
         in_flight: BTreeSet::new(),
         cancel_after_create: BTreeMap::new(),
+        withdrawn: Arc::default(),
+        cancel_after_resolve: BTreeMap::new(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
         let v =
@@ -295,6 +305,7 @@ impl Conn {
                 let sent_at = Instant::now();
                 self.sent_at.insert(venue_id.clone(), sent_at);
                 self.in_flight.insert(venue_id.clone());
+                let withdrawn = self.withdrawn.clone();
                 tokio::spawn(async move {
                     if let Some(d) = durable
                         && !wait_durable(&d, barrier).await
@@ -306,6 +317,20 @@ impl Conn {
                             result: Err(RestError::NotSent(
                                 "the store did not confirm the order's record".into(),
                             )),
+                        });
+                        return;
+                    }
+                    // Cancelled while it waited for the store (the kill switch): not sent.
+                    if withdrawn
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&venue_id)
+                    {
+                        let _ = tx.send(Internal::Placed {
+                            venue_id,
+                            symbol,
+                            sent_ms: 0,
+                            result: Err(RestError::NotSent("cancelled before it was sent".into())),
                         });
                         return;
                     }
@@ -321,6 +346,10 @@ impl Conn {
             }
             ToVenue::Cancel { venue_id, symbol } if self.in_flight.contains(&venue_id) => {
                 tracing::info!(%venue_id, "binance: cancel held until the order's create is answered");
+                self.withdrawn
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(venue_id.clone());
                 self.cancel_after_create.insert(venue_id, symbol);
             }
             ToVenue::Cancel { venue_id, symbol } => {
@@ -366,15 +395,44 @@ impl Conn {
 
     fn on_internal(&mut self, i: Internal) {
         let now = wall();
-        if let Internal::Placed { venue_id, .. } = &i {
+        if let Internal::Placed {
+            venue_id, result, ..
+        } = &i
+        {
             self.in_flight.remove(venue_id);
+            self.withdrawn
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(venue_id);
             if let Some(symbol) = self.cancel_after_create.remove(venue_id) {
-                // After this answer's own update (below): the cancel follows it.
-                let _ = self.internal.send(Internal::CancelNow {
-                    venue_id: venue_id.clone(),
-                    symbol,
-                });
+                match result {
+                    // After this answer's own update (below): the cancel follows it.
+                    Ok(_) => {
+                        let _ = self.internal.send(Internal::CancelNow {
+                            venue_id: venue_id.clone(),
+                            symbol,
+                        });
+                    }
+                    // Asked for below: the cancel waits for the answer.
+                    Err(e) if e.outcome_unknown() => {
+                        self.cancel_after_resolve.insert(venue_id.clone(), symbol);
+                    }
+                    // Refused or never sent: nothing to cancel (the order is rejected).
+                    Err(_) => {}
+                }
             }
+        }
+        if let Internal::Resolved {
+            venue_id, order, ..
+        } = &i
+            && let Some(symbol) = self.cancel_after_resolve.remove(venue_id)
+            && order.as_ref().is_some_and(|o| o.status.is_open())
+        {
+            // After the answer's own update (below): the order is open, cancel it.
+            let _ = self.internal.send(Internal::CancelNow {
+                venue_id: venue_id.clone(),
+                symbol,
+            });
         }
         match i {
             Internal::CancelNow { venue_id, symbol } => {

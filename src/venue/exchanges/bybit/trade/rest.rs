@@ -561,7 +561,9 @@ impl Rest {
             if to >= now {
                 return Ok(out);
             }
-            from = to + 1;
+            // The windows share their edge: whether Bybit's `endTime` counts its own
+            // millisecond is not documented, and a fill listed twice is known by its key.
+            from = to;
         }
     }
 

@@ -176,6 +176,13 @@ struct Conn {
     /// sent once the create is answered. Sent at once, a cancel could reach Bybit first,
     /// find nothing, and the order would then rest after the kill switch.
     cancel_after_create: BTreeMap<String, String>,
+    /// Orders cancelled before their create left (it waits for the store's record): the
+    /// create's task reads this after the wait and sends nothing for them.
+    withdrawn: Arc<Mutex<BTreeSet<String>>>,
+    /// Cancels held past an unknown create outcome (venue id -> symbol): sent once asking
+    /// finds the order open, dropped when it is not. Sent at once, the cancel could reach
+    /// Bybit before the order, find nothing, and the order would then rest.
+    cancel_after_resolve: BTreeMap<String, String>,
     /// Earlier runs' orders not settled yet, by venue id: (run, engine id, symbol).
     earlier: BTreeMap<String, (u64, String, String)>,
     earlier_asked: BTreeSet<String>,
@@ -211,6 +218,8 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         unresolved: 0,
         in_flight: BTreeSet::new(),
         cancel_after_create: BTreeMap::new(),
+        withdrawn: Arc::default(),
+        cancel_after_resolve: BTreeMap::new(),
         earlier: BTreeMap::new(),
         earlier_asked: BTreeSet::new(),
         exec_seq: BTreeMap::new(),
@@ -341,6 +350,7 @@ impl Conn {
                 let rest = self.s.rest.clone();
                 let durable = self.s.durable.clone();
                 let tx = self.internal.clone();
+                let withdrawn = self.withdrawn.clone();
                 tokio::spawn(async move {
                     if let Some(d) = durable
                         && !wait_durable(&d, barrier).await
@@ -351,6 +361,22 @@ impl Conn {
                             sent_ms: 0,
                             result: Placed::Rejected(RestError::NotSent(
                                 "the store did not confirm the order's record".into(),
+                            )),
+                        });
+                        return;
+                    }
+                    // Cancelled while it waited for the store (the kill switch): not sent.
+                    if withdrawn
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&venue_id)
+                    {
+                        let _ = tx.send(Internal::Placed {
+                            venue_id,
+                            symbol,
+                            sent_ms: 0,
+                            result: Placed::Rejected(RestError::NotSent(
+                                "cancelled before it was sent".into(),
                             )),
                         });
                         return;
@@ -367,6 +393,10 @@ impl Conn {
             }
             ToVenue::Cancel { venue_id, symbol } if self.in_flight.contains(&venue_id) => {
                 tracing::info!(%venue_id, "bybit: cancel held until the order's create is answered");
+                self.withdrawn
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(venue_id.clone());
                 self.cancel_after_create.insert(venue_id, symbol);
             }
             ToVenue::Cancel { venue_id, symbol } => {
@@ -428,12 +458,26 @@ impl Conn {
                 result,
             } => {
                 self.in_flight.remove(&venue_id);
+                self.withdrawn
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&venue_id);
                 if let Some(symbol) = self.cancel_after_create.remove(&venue_id) {
-                    // After this answer's own update (below): the cancel follows it.
-                    let _ = self.internal.send(Internal::CancelNow {
-                        venue_id: venue_id.clone(),
-                        symbol,
-                    });
+                    match &result {
+                        // After this answer's own update (below): the cancel follows it.
+                        Placed::Accepted(_) | Placed::Found(_) => {
+                            let _ = self.internal.send(Internal::CancelNow {
+                                venue_id: venue_id.clone(),
+                                symbol,
+                            });
+                        }
+                        // Asked for below: the cancel waits for the answer.
+                        Placed::NotFound { .. } | Placed::Unresolved { .. } => {
+                            self.cancel_after_resolve.insert(venue_id.clone(), symbol);
+                        }
+                        // Refused or never sent: nothing to cancel (the order is rejected).
+                        Placed::Rejected(_) => {}
+                    }
                 }
                 match result {
                     Placed::Accepted(_) => self.emit(VenueUpdate::Accepted { venue_id, ts: now }),
@@ -604,6 +648,15 @@ impl Conn {
         let now = wall();
         if counted {
             self.unresolved = self.unresolved.saturating_sub(1);
+        }
+        if let Some(symbol) = self.cancel_after_resolve.remove(&venue_id)
+            && order.as_ref().is_some_and(|o| o.order_status.is_open())
+        {
+            // After this answer's own update (below): the order is open, cancel it.
+            let _ = self.internal.send(Internal::CancelNow {
+                venue_id: venue_id.clone(),
+                symbol,
+            });
         }
         self.apply_execs(&execs);
         match order {
