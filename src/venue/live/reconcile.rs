@@ -207,6 +207,42 @@ pub struct TradeMove {
 /// reconciliation that could read them consistently), and every trade on the run's
 /// symbols since, each once (by symbol and the venue's trade id).
 ///
+/// The coin a spot commission was charged in, relative to the symbol it traded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeeCoin {
+    Quote,
+    Base,
+    /// A third coin (BNB, MNT: a discount token), or none given.
+    Other,
+}
+
+/// Which of `symbol`'s coins `asset` is: by the venue's own base and quote asset when its
+/// instrument list was read (`assets`), else by the symbol's spelling. The spelling can be
+/// ambiguous (`TUSDT`: base `T`, quote `USDT`; a fee in `T` both starts and ends it): then
+/// a quote is taken only if the rest before it is a plausible base of 2+ characters and
+/// the coin is 3+ (quotes are), else the base.
+pub fn fee_coin(symbol: &str, assets: Option<(&str, &str)>, asset: &str) -> FeeCoin {
+    if asset.is_empty() {
+        return FeeCoin::Other;
+    }
+    if let Some((base, quote)) = assets {
+        return if asset == quote {
+            FeeCoin::Quote
+        } else if asset == base {
+            FeeCoin::Base
+        } else {
+            FeeCoin::Other
+        };
+    }
+    match (symbol.starts_with(asset), symbol.ends_with(asset)) {
+        (false, true) => FeeCoin::Quote,
+        (true, false) => FeeCoin::Base,
+        (true, true) if asset.len() >= 3 && symbol.len() >= asset.len() + 2 => FeeCoin::Quote,
+        (true, true) => FeeCoin::Base,
+        (false, false) => FeeCoin::Other,
+    }
+}
+
 /// A comparison needs balances read when the account had seen exactly the trades up to a
 /// known trade id per symbol (`marks`): the connection task reads the trades, the account,
 /// then the trades again, and compares only when no trade came in between. Trade ids grow
@@ -228,6 +264,13 @@ impl RunBalances {
 
     pub fn knows_assets(&self) -> bool {
         !self.assets.is_empty()
+    }
+
+    /// `symbol`'s base and quote asset, once the venue's instrument list was read.
+    pub fn assets_of(&self, symbol: &str) -> Option<(&str, &str)> {
+        self.assets
+            .get(symbol)
+            .map(|(b, q)| (b.as_str(), q.as_str()))
     }
 
     /// A trade seen (stream, order answer, trade list); once per trade id.
@@ -529,6 +572,21 @@ pub fn compare_positions(
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_fee_coin_is_the_venues_base_or_quote_else_told_by_the_spelling() {
+        use FeeCoin::*;
+        let coins = Some(("T", "USDT"));
+        assert_eq!(fee_coin("TUSDT", coins, "T"), Base);
+        assert_eq!(fee_coin("TUSDT", coins, "USDT"), Quote);
+        assert_eq!(fee_coin("TUSDT", coins, "BNB"), Other);
+        assert_eq!(fee_coin("BTCUSDT", None, "BTC"), Base);
+        assert_eq!(fee_coin("BTCUSDT", None, "USDT"), Quote);
+        assert_eq!(fee_coin("BTCUSDT", None, "BNB"), Other);
+        assert_eq!(fee_coin("BTCUSDT", None, ""), Other);
+        // Ambiguous spellings without the venue's word: a one-letter coin is a base.
+        assert_eq!(fee_coin("TUSDT", None, "T"), Base);
+    }
 
     fn markets() -> Vec<Market> {
         vec![Market {

@@ -28,7 +28,7 @@ use crate::venue::exchanges::binance::api::wire::{
 use crate::venue::live::ids::IdOwner;
 use crate::venue::live::latency::OrderLatency;
 use crate::venue::live::port::{SharedHealth, ToVenue};
-use crate::venue::live::reconcile::{RunBalances, TradeMove, balance_note};
+use crate::venue::live::reconcile::{FeeCoin, RunBalances, TradeMove, balance_note, fee_coin};
 use crate::venue::live::tracker::{Tracker, VenueUpdate, trade_seq};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -733,7 +733,13 @@ impl Conn {
                     commission_asset: f.commission_asset.clone(),
                 });
                 self.note_fill(venue_id);
-                let (fee, fee_base) = fee_parts(&inst, &f.commission_asset, f.commission, f.price);
+                let (fee, fee_base) = fee_parts(
+                    &inst,
+                    self.balances.assets_of(&inst.symbol),
+                    &f.commission_asset,
+                    f.commission,
+                    f.price,
+                );
                 self.emit(VenueUpdate::Trade {
                     venue_id: venue_id.to_string(),
                     symbol: symbol.to_string(),
@@ -801,7 +807,13 @@ impl Conn {
             };
             applied += 1;
             self.note_fill(&venue_id);
-            let (fee, fee_base) = fee_parts(&inst, &t.commission_asset, t.commission, t.price);
+            let (fee, fee_base) = fee_parts(
+                &inst,
+                self.balances.assets_of(&inst.symbol),
+                &t.commission_asset,
+                t.commission,
+                t.price,
+            );
             self.emit(VenueUpdate::Trade {
                 venue_id,
                 symbol: t.symbol.clone(),
@@ -893,6 +905,7 @@ impl Conn {
                         self.note_fill(&venue_id);
                         let (fee, fee_base) = fee_parts(
                             &inst,
+                            self.balances.assets_of(&inst.symbol),
                             er.commission_asset.as_deref().unwrap_or(""),
                             er.commission,
                             er.last_price,
@@ -1408,19 +1421,19 @@ fn new_order(
 /// bought leaves the wallet with `qty - commission`, so it is handed on as `fee_base` and
 /// the engine nets it out of the position; in quote it is the fee as is; another asset
 /// (BNB) cannot be priced exactly here: 0 and no base, the account's balances carry it.
+/// The coin is told apart by the symbol's base and quote asset from exchangeInfo
+/// (`assets`, see [`fee_coin`]; `TUSDT`'s base is `T`).
 fn fee_parts(
     inst: &Instrument,
+    assets: Option<(&str, &str)>,
     asset: &str,
     amount: Decimal,
     price: Decimal,
 ) -> (Decimal, Decimal) {
-    let sym = inst.symbol.as_str();
-    if !asset.is_empty() && sym.ends_with(asset) {
-        (amount, Decimal::ZERO)
-    } else if !asset.is_empty() && sym.starts_with(asset) {
-        (amount * price, amount)
-    } else {
-        (Decimal::ZERO, Decimal::ZERO)
+    match fee_coin(&inst.symbol, assets, asset) {
+        FeeCoin::Quote => (amount, Decimal::ZERO),
+        FeeCoin::Base => (amount * price, amount),
+        FeeCoin::Other => (Decimal::ZERO, Decimal::ZERO),
     }
 }
 
@@ -1593,26 +1606,50 @@ mod tests {
         // Charged in the asset received: BTC on a buy (the wallet got qty - 0.000001),
         // USDT on a sell (priced as is, no base).
         assert_eq!(
-            fee_parts(&btc, "BTC", dec!(0.000001), dec!(60000)),
+            fee_parts(&btc, None, "BTC", dec!(0.000001), dec!(60000)),
             (dec!(0.06), dec!(0.000001))
         );
         assert_eq!(
-            fee_parts(&btc, "USDT", dec!(0.06), dec!(60000)),
+            fee_parts(&btc, None, "USDT", dec!(0.06), dec!(60000)),
             (dec!(0.06), dec!(0))
         );
         // BNB cannot be priced here and moves no BTC: the balances carry it.
         assert_eq!(
-            fee_parts(&btc, "BNB", dec!(0.0001), dec!(60000)),
+            fee_parts(&btc, None, "BNB", dec!(0.0001), dec!(60000)),
             (dec!(0), dec!(0))
         );
         // A zero fee (and a missing asset) is nothing at all.
         assert_eq!(
-            fee_parts(&btc, "BTC", dec!(0), dec!(60000)),
+            fee_parts(&btc, None, "BTC", dec!(0), dec!(60000)),
             (dec!(0), dec!(0))
         );
         assert_eq!(
-            fee_parts(&btc, "", dec!(1), dec!(60000)),
+            fee_parts(&btc, None, "", dec!(1), dec!(60000)),
             (dec!(0), dec!(0))
+        );
+        // TUSDT (Threshold): base T, quote USDT. A buy's commission in T both starts and
+        // ends the symbol: by exchangeInfo's assets it is the base, priced (1 T at 0.02 =
+        // 0.02 USDT) and netted; never 1 USDT.
+        let t = Instrument::new(
+            InstrumentId(0),
+            "TUSDT",
+            "binance",
+            dec!(0.00001),
+            dec!(1),
+            Qty(1),
+        );
+        assert_eq!(
+            fee_parts(&t, Some(("T", "USDT")), "T", dec!(1), dec!(0.02)),
+            (dec!(0.02), dec!(1))
+        );
+        assert_eq!(
+            fee_parts(&t, Some(("T", "USDT")), "USDT", dec!(0.02), dec!(0.02)),
+            (dec!(0.02), dec!(0))
+        );
+        // Before the instrument list is read, the spelling: a one-letter coin is the base.
+        assert_eq!(
+            fee_parts(&t, None, "T", dec!(1), dec!(0.02)),
+            (dec!(0.02), dec!(1))
         );
     }
 }

@@ -782,7 +782,9 @@ impl Conn {
             if let IdOwner::External = self.s.tracker.ids().owner(&x.order_link_id) {
                 continue;
             }
-            let Some(u) = execution_update(self.s.category, x, &self.s.instruments, now) else {
+            let assets = self.balances.assets_of(&x.symbol);
+            let Some(u) = execution_update(self.s.category, x, &self.s.instruments, assets, now)
+            else {
                 continue;
             };
             if let VenueUpdate::Trade { key, .. } = &u

@@ -22,6 +22,7 @@
 
 use crate::domain::{Instrument, Liquidity, Side, Timestamp};
 use crate::venue::exchanges::bybit::api::wire::{self, Category, Execution, Order, OrderStatus};
+use crate::venue::live::reconcile::{FeeCoin, fee_coin};
 use crate::venue::live::tracker::{VenueUpdate, trade_seq};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -55,31 +56,40 @@ pub fn order_update(o: &Order, now: Timestamp) -> VenueUpdate {
 }
 
 /// A commission in the quote currency.
-pub fn fee_in_quote(category: Category, inst: &Instrument, x: &Execution) -> Decimal {
+/// The coin is told apart by the symbol's base and quote coin from instruments-info
+/// (`assets`, see [`fee_coin`]; a symbol's spelling can be ambiguous).
+pub fn fee_in_quote(
+    category: Category,
+    inst: &Instrument,
+    assets: Option<(&str, &str)>,
+    x: &Execution,
+) -> Decimal {
     let fee = x.exec_fee.unwrap_or_default();
-    let sym = inst.symbol.as_str();
     let cur = x.fee_currency.as_str();
     // Linear with no currency given: the settle coin, which is the quote.
-    let in_quote =
-        (category.has_positions() && cur.is_empty()) || (!cur.is_empty() && sym.ends_with(cur));
-    if in_quote {
-        fee
-    } else if !cur.is_empty() && sym.starts_with(cur) {
-        fee * x.exec_price
-    } else {
+    if category.has_positions() && cur.is_empty() {
+        return fee;
+    }
+    match fee_coin(&inst.symbol, assets, cur) {
+        FeeCoin::Quote => fee,
+        FeeCoin::Base => fee * x.exec_price,
         // Another coin (a fee discount token): not priced exactly here; the wallet
         // carries it.
-        Decimal::ZERO
+        FeeCoin::Other => Decimal::ZERO,
     }
 }
 
 /// The part of a spot commission charged in the base coin, in base units (zero in the
 /// quote, in another coin such as MNT, and on linear): the wallet got `execQty` less this
 /// on a buy (see the module's notes).
-pub fn fee_in_base(category: Category, inst: &Instrument, x: &Execution) -> Decimal {
-    let cur = x.fee_currency.as_str();
-    let sym = inst.symbol.as_str();
-    if category.has_positions() || cur.is_empty() || sym.ends_with(cur) || !sym.starts_with(cur) {
+pub fn fee_in_base(
+    category: Category,
+    inst: &Instrument,
+    assets: Option<(&str, &str)>,
+    x: &Execution,
+) -> Decimal {
+    if category.has_positions() || fee_coin(&inst.symbol, assets, &x.fee_currency) != FeeCoin::Base
+    {
         return Decimal::ZERO;
     }
     x.exec_fee.unwrap_or_default()
@@ -90,6 +100,7 @@ pub fn execution_update(
     category: Category,
     x: &Execution,
     instruments: &[Instrument],
+    assets: Option<(&str, &str)>,
     now: Timestamp,
 ) -> Option<VenueUpdate> {
     if !x.is_trade() {
@@ -106,8 +117,8 @@ pub fn execution_update(
         key: trade_key(&x.exec_id, inst),
         price: x.exec_price,
         qty: x.exec_qty,
-        fee: fee_in_quote(category, inst, x),
-        fee_base: fee_in_base(category, inst, x),
+        fee: fee_in_quote(category, inst, assets, x),
+        fee_base: fee_in_base(category, inst, assets, x),
         liquidity: if x.is_maker {
             Liquidity::Maker
         } else {
@@ -169,6 +180,7 @@ mod tests {
             Category::Spot,
             &x,
             std::slice::from_ref(&inst),
+            None,
             Timestamp(5),
         )
         .unwrap();
@@ -205,21 +217,21 @@ mod tests {
         assert_eq!(fills, 1, "{out:?}");
         // USDT fee: as is. Linear with no feeCurrency (the REST example): the settle coin.
         assert_eq!(
-            fee_in_quote(Category::Spot, &inst, &exec("a", &link, "USDT")),
+            fee_in_quote(Category::Spot, &inst, None, &exec("a", &link, "USDT")),
             dec!(0.0005)
         );
         assert_eq!(
-            fee_in_quote(Category::Linear, &inst, &exec("a", &link, "")),
+            fee_in_quote(Category::Linear, &inst, None, &exec("a", &link, "")),
             dec!(0.0005)
         );
         assert_eq!(
-            fee_in_quote(Category::Spot, &inst, &exec("a", &link, "MNT")),
+            fee_in_quote(Category::Spot, &inst, None, &exec("a", &link, "MNT")),
             dec!(0)
         );
         // Funding is not a trade.
         let mut f = exec("b", &link, "USDT");
         f.exec_type = "Funding".into();
-        assert!(execution_update(Category::Linear, &f, &[inst], Timestamp(5)).is_none());
+        assert!(execution_update(Category::Linear, &f, &[inst], None, Timestamp(5)).is_none());
     }
 
     /// A spot buy's fee in the coin bought is netted out of what the position gets (the
@@ -231,8 +243,14 @@ mod tests {
         let ids = VenueIds::new(7, crate::venue::live::ids::IdPrefix::for_tests());
         let link = ids.to_venue(&ClientOrderId::new("M-1"));
         let fill_of = |x: &Execution| {
-            let u = execution_update(Category::Spot, x, std::slice::from_ref(&inst), Timestamp(5))
-                .unwrap();
+            let u = execution_update(
+                Category::Spot,
+                x,
+                std::slice::from_ref(&inst),
+                None,
+                Timestamp(5),
+            )
+            .unwrap();
             let mut t = Tracker::new(ids.clone(), vec![inst.clone()], Default::default());
             let mut out = Vec::new();
             t.apply(u, &mut out);
@@ -273,9 +291,26 @@ mod tests {
         assert_eq!(f.position_qty(inst.qty(f.qty)), dec!(0.4999));
         // Linear: the fee is the settle coin's, never base.
         assert_eq!(
-            fee_in_base(Category::Linear, &inst, &exec("f", &link, "BTC")),
+            fee_in_base(Category::Linear, &inst, None, &exec("f", &link, "BTC")),
             dec!(0)
         );
+        // A symbol whose spelling is ambiguous (TUSDT: base T, quote USDT): the coins from
+        // instruments-info decide; a fee in T is the base's.
+        let t = Instrument::new(
+            crate::domain::InstrumentId(0),
+            "TUSDT",
+            "bybit",
+            dec!(0.00001),
+            dec!(1),
+            crate::domain::Qty(1),
+        );
+        let mut x = exec("g", &link, "T");
+        x.symbol = "TUSDT".into();
+        x.exec_price = dec!(0.02);
+        x.exec_fee = Some(dec!(1));
+        let coins = Some(("T", "USDT"));
+        assert_eq!(fee_in_base(Category::Spot, &t, coins, &x), dec!(1));
+        assert_eq!(fee_in_quote(Category::Spot, &t, coins, &x), dec!(0.02));
     }
 
     #[test]
