@@ -721,6 +721,46 @@ fn an_order_cancelled_while_it_waits_for_the_store_is_never_sent() {
     );
 }
 
+/// Two pits drawing the same ids (a data folder copied or restored): the second finds an
+/// open order of its own run's form that it never sent, halts with the reason, and leaves
+/// the order alone (it is the other pit's).
+#[test]
+fn an_open_order_of_this_runs_ids_never_sent_halts_the_run() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let settled: Settled = Arc::default();
+    let mut first = open_port(&e, 5, Default::default(), vec![], &settled);
+    health_until(&first, "started", |h| {
+        h.reconciles >= 1 && h.reconciling.is_none()
+    });
+    place(
+        &first,
+        5,
+        "M-1",
+        Side::Buy,
+        OrderKind::Limit,
+        Some(dec!(20000)),
+        dec!(0.01),
+    );
+    let mut all = Vec::new();
+    reports_until(&mut first, &mut all, "M-1 accepted", |r| accepted(r, "M-1"));
+    // The twin: the same store prefix and run number, another process.
+    let twin = open_port(&e, 5, Default::default(), vec![], &settled);
+    health_until(&twin, "halted", |h| h.stopped.is_some());
+    let h = twin.port.health().unwrap();
+    assert!(
+        h.stopped
+            .as_deref()
+            .unwrap()
+            .contains("another pit uses this store's order ids"),
+        "{h:#?}"
+    );
+    assert_eq!(
+        open_count(&state(&e)),
+        1,
+        "the other pit's order left alone"
+    );
+}
+
 /// A cancel held while its create's outcome is unknown (the answer timed out before the
 /// order reached the matching engine): it waits until asking finds the order, then goes;
 /// sent at once, it would find nothing and the order would rest after it.

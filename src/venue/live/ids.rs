@@ -150,6 +150,18 @@ impl VenueIds {
         )
     }
     /// Whose order `venue_id` names.
+    /// Whether an order the venue lists open cannot be one pit placed from this store:
+    /// an id of this run this run never sent (`sent`), or of a run not yet begun. Another
+    /// pit draws the same ids: the data folder was copied, or restored from a backup
+    /// (run numbers handed out again). Trading on would adopt, cancel or double its orders.
+    pub fn foreign_twin(&self, venue_id: &str, sent: bool) -> bool {
+        match self.owner(venue_id) {
+            IdOwner::ThisRun(_) => !sent,
+            IdOwner::EarlierRun { run, .. } => run >= self.run,
+            IdOwner::External => false,
+        }
+    }
+
     pub fn owner(&self, venue_id: &str) -> IdOwner {
         let Some((run, id)) = self.parse(venue_id) else {
             return IdOwner::External;
@@ -256,6 +268,26 @@ mod tests {
             prefix: prefix.into(),
             legacy_before,
         }
+    }
+
+    #[test]
+    fn an_id_this_store_would_draw_but_never_sent_is_a_twins() {
+        let ids = VenueIds::new(5, store("k3x9q2", 0));
+        let mine = ids.to_venue(&ClientOrderId::new("M-1"));
+        assert!(!ids.foreign_twin(&mine, true), "sent by this run");
+        assert!(
+            ids.foreign_twin(&mine, false),
+            "this run's form, never sent"
+        );
+        let later = ids.of_run(6, &ClientOrderId::new("M-1"));
+        assert!(ids.foreign_twin(&later, false), "a run not begun yet");
+        let earlier = ids.of_run(4, &ClientOrderId::new("M-1"));
+        assert!(
+            !ids.foreign_twin(&earlier, false),
+            "an earlier run's: settled as ever"
+        );
+        let other = VenueIds::new(5, store("Zz0aaa", 0)).to_venue(&ClientOrderId::new("M-1"));
+        assert!(!ids.foreign_twin(&other, false), "another prefix: external");
     }
 
     fn venue_charset(v: &str) -> bool {

@@ -108,6 +108,12 @@ impl Tracker {
         self.orders.entry(venue_id.to_string()).or_default().qty = Some(qty);
     }
 
+    /// Whether this run sent `venue_id` (an id of this run's form it never sent means
+    /// another pit uses this store's id prefix: a copied or restored data folder).
+    pub fn was_sent(&self, venue_id: &str) -> bool {
+        self.orders.get(venue_id).is_some_and(|t| t.qty.is_some())
+    }
+
     /// Whether a trade key has been applied.
     pub fn knows_trade(&self, key: u64) -> bool {
         self.applied.contains(&key)

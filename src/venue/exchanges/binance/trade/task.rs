@@ -671,6 +671,24 @@ impl Conn {
         }
     }
 
+    /// An open order carries an id this store would draw but this run never sent (see
+    /// [`crate::venue::live::ids::VenueIds::foreign_twin`]): halted, the order left alone.
+    fn twin_store(&mut self, venue_id: &str) {
+        let text = format!(
+            "binance: open order {venue_id} carries this data folder's ids but this run never sent it: another pit shares this store's id prefix (a copied or restored data folder?); trading halted, the order left alone: stop the other pit, or start this one from a fresh data folder"
+        );
+        if let Ok(mut h) = self.s.health.lock() {
+            if h.stopped.is_some() {
+                return;
+            }
+            h.stopped = Some("another pit uses this store's order ids".into());
+        }
+        self.alert(AlertLevel::Critical, text.clone());
+        if let Some(h) = self.s.hooks.get() {
+            h.halt(text);
+        }
+    }
+
     fn banned(&mut self) {
         let text = "binance: HTTP 418, this IP is banned: nothing more is sent; trading halted"
             .to_string();
@@ -1102,6 +1120,11 @@ impl Conn {
         for o in &snap.open {
             self.order_ids
                 .insert((o.symbol.clone(), o.order_id), o.client_order_id.clone());
+            let sent = self.s.tracker.was_sent(&o.client_order_id);
+            if self.s.tracker.ids().foreign_twin(&o.client_order_id, sent) {
+                self.twin_store(&o.client_order_id);
+                continue;
+            }
             match self.s.tracker.ids().owner(&o.client_order_id) {
                 IdOwner::ThisRun(_) => {
                     self.emit(VenueUpdate::Accepted {

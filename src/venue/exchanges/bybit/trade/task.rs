@@ -276,6 +276,24 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
 }
 
 impl Conn {
+    /// An open order carries an id this store would draw but this run never sent (see
+    /// [`crate::venue::live::ids::VenueIds::foreign_twin`]): halted, the order left alone.
+    fn twin_store(&mut self, venue_id: &str) {
+        let text = format!(
+            "bybit: open order {venue_id} carries this data folder's ids but this run never sent it: another pit shares this store's id prefix (a copied or restored data folder?); trading halted, the order left alone: stop the other pit, or start this one from a fresh data folder"
+        );
+        if let Ok(mut h) = self.s.health.lock() {
+            if h.stopped.is_some() {
+                return;
+            }
+            h.stopped = Some("another pit uses this store's order ids".into());
+        }
+        self.alert(AlertLevel::Critical, text.clone());
+        if let Some(h) = self.s.hooks.get() {
+            h.halt(text);
+        }
+    }
+
     fn alert(&self, level: AlertLevel, text: String) {
         match level {
             AlertLevel::Critical => tracing::error!("{text}"),
@@ -1044,6 +1062,11 @@ impl Conn {
         for o in &snap.open {
             self.symbol_of
                 .insert(o.order_link_id.clone(), o.symbol.clone());
+            let sent = self.s.tracker.was_sent(&o.order_link_id);
+            if self.s.tracker.ids().foreign_twin(&o.order_link_id, sent) {
+                self.twin_store(&o.order_link_id);
+                continue;
+            }
             match self.s.tracker.ids().owner(&o.order_link_id) {
                 IdOwner::ThisRun(_) => self.emit(VenueUpdate::Accepted {
                     venue_id: o.order_link_id.clone(),
