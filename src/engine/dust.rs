@@ -16,24 +16,39 @@ impl Engine {
     /// whole lots, and with the venue's rules known, rounded down to their steps; none when
     /// that is below their minimum size, or notional at the touch the order would take.
     pub(super) fn closable_lots(&self, i: usize) -> Qty {
+        let price = {
+            let pos = self.positions[i].qty;
+            let touch = if pos.is_sign_positive() {
+                self.books[i].best_bid()
+            } else {
+                self.books[i].best_ask()
+            };
+            touch.map(|l| self.instruments[i].price(l.price))
+        };
+        self.closable_lots_at(i, price)
+    }
+
+    /// [`Engine::closable_lots`] at `price` (`None`: the size rules alone, no notional).
+    fn closable_lots_at(&self, i: usize, price: Option<rust_decimal::Decimal>) -> Qty {
         let pos = self.positions[i].qty;
         let inst = &self.instruments[i];
         let lots = inst.qty_floor(pos.abs());
         let VenueRulesState::Known { rules, .. } = &self.venue_rules[i] else {
             return lots;
         };
-        let touch = if pos.is_sign_positive() {
-            self.books[i].best_bid()
-        } else {
-            self.books[i].best_ask()
-        };
-        let price = touch.map(|l| inst.price(l.price));
         inst.qty_floor(rules.closable(inst.qty(lots), price))
     }
 
     /// A position is held on `i` that a closing order can close (not flat, not dust).
     pub(super) fn holds(&self, i: usize) -> bool {
         !self.positions[i].is_flat() && self.closable_lots(i).is_positive()
+    }
+
+    /// A position is held on `i` by the size rules alone (lot step and minimum size, not
+    /// the notional at the touch): what opens and closes a round trip, so a small first
+    /// partial fill, or a dip of the price, does not restart it (its fees and age kept).
+    pub(super) fn holds_by_size(&self, i: usize) -> bool {
+        !self.positions[i].is_flat() && self.closable_lots_at(i, None).is_positive()
     }
 
     /// Say once (per size) that `i`'s position is dust.
@@ -177,6 +192,53 @@ mod tests {
             fill_with(768, &b2, 5, dec!(0.3), dec!(0.000005)),
         );
         assert_eq!(e.trips[0].opened, t1, "a position on top of dust is young");
+    }
+
+    /// An entry filled in parts, the first below the venue's minimum notional at the
+    /// touch: the round trip opens with the first part (its fee and its time kept), as a
+    /// notional that depends on the price of the moment does not decide a trip.
+    #[test]
+    fn a_first_partial_below_the_minimum_notional_opens_the_round_trip() {
+        let t0 = ts("2026-03-09T13:30:00Z");
+        let mut e = engine(t0, Vec::new());
+        step(&mut e, t0, book(t0, 600_000, 600_010));
+        let rules = VenueRules {
+            filters: vec![
+                VenueFilter::LotSize {
+                    min: dec!(0.001),
+                    max: dec!(100),
+                    step: dec!(0.001),
+                },
+                VenueFilter::Notional {
+                    min: dec!(100),
+                    apply_min_to_market: true,
+                    max: dec!(0),
+                    apply_max_to_market: false,
+                },
+            ],
+            ..VenueRules::default()
+        };
+        step(
+            &mut e,
+            t0,
+            Input::VenueRules {
+                instrument: BTC,
+                rules: Ok(rules),
+            },
+        );
+        let out = step(
+            &mut e,
+            t0,
+            manual(Side::Buy, OrderKind::Limit, Some(600_000), 5, false),
+        );
+        let buy = submits(&out).pop().expect("the buy");
+        // 0.001 at 60000 = 60: below the 100 minimum at the touch.
+        step(&mut e, t0, fill_with(256, &buy, 1, dec!(0.06), dec!(0)));
+        let t1 = ts("2026-03-09T13:31:00Z");
+        step(&mut e, t1, fill_with(257, &buy, 4, dec!(0.24), dec!(0)));
+        assert_eq!(e.position(BTC).qty, dec!(0.005));
+        assert_eq!(e.trips[0].opened, t0, "the trip opened with the first part");
+        assert_eq!(e.trips[0].fees, dec!(0.30), "both parts' fees in the trip");
     }
 
     /// A sell whose fee in the coin sold is more than what is left after it (the wallet

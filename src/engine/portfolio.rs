@@ -169,9 +169,9 @@ impl Engine {
         // Dust (a rest no order can close, left by fees in the coin bought) is flat for
         // the round trip: a fill that leaves only dust closes it, and one on top of dust
         // opens a new one. On paper positions are whole lots and this is plain flatness.
-        let held_before = self.holds(i);
+        let held_before = self.holds_by_size(i);
         let mut effect = self.positions[i].apply_fill(fill.side, price, qty, fill.fee);
-        if held_before && !effect.closed.is_zero() && !self.holds(i) {
+        if held_before && !effect.closed.is_zero() && !self.holds_by_size(i) {
             effect.round_trip_closed = true;
         }
         let closed_trade =
