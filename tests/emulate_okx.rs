@@ -6,7 +6,9 @@
 //! `clOrdId` (51016); a market buy by base that fills, shows in the fills (paged by
 //! `billId`) and moves the balance; `expTime`; faults in OKX's codes; and Cancel All After,
 //! which cancels every pending order when its countdown (10 s at least, as the docs allow)
-//! ends unrefreshed, is pushed back by a refresh and disarmed by `timeOut` 0.
+//! ends unrefreshed, is pushed back by a refresh and disarmed by `timeOut` 0; and the
+//! private WebSocket: `login` (50 s-old and wrongly signed logins refused), the `orders`
+//! channel pushing an order's states and its fills.
 //!
 //! There is no OKX trading client in pit yet: the tests sign and send the requests here.
 
@@ -14,12 +16,14 @@
 mod emulator;
 
 use emulator::Emulator;
+use futures_util::{SinkExt, StreamExt};
 use pit::venue::exchanges::okx::api::sign::{Method, Request, Signer, timestamp};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_tungstenite::tungstenite::Message;
 
 const KEY: &str = "emu-okx-key-1";
 const SECRET: &str = "emu-okx-secret-7d6c5b4a";
@@ -567,4 +571,163 @@ async fn cancel_all_after_is_pushed_back_by_a_refresh_and_disarmed_by_zero() {
     let st = state(&e).await;
     assert_eq!(live(&st), vec!["keep1".to_string()], "{st}");
     assert_eq!(st["okx_cancel_all_after"]["fired"], 0, "{st}");
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next text frame, as JSON (`pong` as a string).
+async fn ws_next(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            return serde_json::from_str(t.as_str()).unwrap_or(Value::String(t.to_string()));
+        }
+    }
+}
+
+/// Pushes of the `orders` channel until one satisfies `want`.
+async fn push_where(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let v = ws_next(ws).await;
+        if v["arg"]["channel"] == "orders" && want(&v["data"][0]) {
+            return v;
+        }
+    }
+}
+
+/// "WebSocket" > "Login": sign = base64(HMAC-SHA256(secret, timestamp + 'GET' +
+/// '/users/self/verify')), timestamp in seconds.
+fn login(signer: &Signer, key: &str, passphrase: &str, secs: i64) -> Value {
+    let ts = secs.to_string();
+    let sign = signer.sign(&ts, Method::Get, "/users/self/verify", "");
+    json!({"op": "login", "args": [{"apiKey": key, "passphrase": passphrase,
+                                     "timestamp": ts, "sign": sign}]})
+}
+
+#[tokio::test]
+async fn the_private_stream_logs_in_and_pushes_orders_with_their_fills() {
+    let e = Emulator::start_okx(KEY, SECRET, PASSPHRASE, &[]);
+    let c = client(&e, KEY, SECRET, PASSPHRASE);
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/ws/v5/private", e.ws))
+        .await
+        .unwrap();
+    ws.send(Message::Text("ping".into())).await.unwrap();
+    assert_eq!(ws_next(&mut ws).await, Value::String("pong".into()));
+    // Before login: "Please log in".
+    let sub =
+        json!({"id": "s1", "op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]});
+    ws_send(&mut ws, sub.clone()).await;
+    let r = ws_next(&mut ws).await;
+    assert_eq!(
+        (r["event"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("60011")),
+        "{r}"
+    );
+    // A wrong secret, and a timestamp older than 30 s: refused.
+    let now_s = now_ms() / 1000;
+    let other = Signer::new(
+        KEY,
+        SecretString::from("not-the-secret".to_string()),
+        SecretString::from(PASSPHRASE.to_string()),
+    )
+    .unwrap();
+    ws_send(&mut ws, login(&other, KEY, PASSPHRASE, now_s)).await;
+    assert_eq!(ws_next(&mut ws).await["code"], "60007");
+    ws_send(&mut ws, login(&c.signer, KEY, PASSPHRASE, now_s - 50)).await;
+    assert_eq!(ws_next(&mut ws).await["code"], "60006");
+    ws_send(&mut ws, login(&c.signer, KEY, "wrong", now_s)).await;
+    assert_eq!(ws_next(&mut ws).await["code"], "60024");
+    // Logged in, subscribed.
+    ws_send(&mut ws, login(&c.signer, KEY, PASSPHRASE, now_s)).await;
+    let r = ws_next(&mut ws).await;
+    assert_eq!(
+        (r["event"].as_str(), r["code"].as_str()),
+        (Some("login"), Some("0")),
+        "{r}"
+    );
+    ws_send(&mut ws, sub).await;
+    let r = ws_next(&mut ws).await;
+    assert_eq!(
+        (r["event"].as_str(), r["id"].as_str()),
+        (Some("subscribe"), Some("s1")),
+        "{r}"
+    );
+    assert_eq!(r["arg"]["channel"], "orders");
+
+    // A resting order: pushed live; cancelled: pushed canceled.
+    let (_, r) = c
+        .post("/api/v5/trade/order", limit_buy("wsrest1", "50000"))
+        .await;
+    assert_eq!(s_code(&r), "0", "{r}");
+    let p = push_where(&mut ws, |d| d["clOrdId"] == "wsrest1").await;
+    let d = &p["data"][0];
+    assert_eq!(
+        (d["state"].as_str(), d["fillSz"].as_str()),
+        (Some("live"), Some("")),
+        "{p}"
+    );
+    assert_eq!(p["arg"]["instType"], "SPOT");
+    let (_, r) = c
+        .post(
+            "/api/v5/trade/cancel-order",
+            json!({"instId": "BTC-USDT", "clOrdId": "wsrest1"}),
+        )
+        .await;
+    assert_eq!(s_code(&r), "0", "{r}");
+    push_where(&mut ws, |d| {
+        d["clOrdId"] == "wsrest1" && d["state"] == "canceled"
+    })
+    .await;
+
+    // A market buy: its fills pushed with fillSz, fillPx, tradeId, fee; the sum is the
+    // order; the tradeIds are the fills' of "Get transaction details".
+    let (_, r) = c
+        .post(
+            "/api/v5/trade/order",
+            json!({"instId": "BTC-USDT", "tdMode": "cash", "clOrdId": "wsmkt1", "side": "buy",
+                   "ordType": "market", "sz": "0.01", "tgtCcy": "base_ccy"}),
+        )
+        .await;
+    assert_eq!(s_code(&r), "0", "{r}");
+    let mut filled = Decimal::ZERO;
+    let mut trade_ids = Vec::new();
+    let mut last = Value::Null;
+    while filled < dec!(0.01) {
+        let p = push_where(&mut ws, |d| d["clOrdId"] == "wsmkt1" && d["fillSz"] != "").await;
+        let d = p["data"][0].clone();
+        filled += dec_of(&d["fillSz"]);
+        assert!(dec_of(&d["fillPx"]) > Decimal::ZERO, "{p}");
+        assert_eq!(
+            (d["feeCcy"].as_str(), d["execType"].as_str()),
+            (Some("BTC"), Some("T")),
+            "{p}"
+        );
+        assert!(dec_of(&d["fillFee"]) < Decimal::ZERO, "{p}");
+        trade_ids.push(d["tradeId"].as_str().unwrap().to_string());
+        last = d;
+    }
+    assert_eq!(filled, dec!(0.01));
+    assert_eq!(last["state"], "filled", "{last}");
+    assert_eq!(dec_of(&last["accFillSz"]), dec!(0.01));
+    assert_eq!(dec_of(&last["fee"]), dec!(-0.00001), "{last}");
+    let (_, f) = c.get("/api/v5/trade/fills", "").await;
+    let mut listed: Vec<String> = f["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["clOrdId"] == "wsmkt1")
+        .map(|x| x["tradeId"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    trade_ids.sort();
+    assert_eq!(listed, trade_ids);
 }

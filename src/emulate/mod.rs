@@ -312,7 +312,9 @@ async fn run_okx(opts: Options) -> anyhow::Result<()> {
     for l in [
         format!("listening on {addr}"),
         format!("hmac api key {key} {note}"),
-        format!("rest http://{addr}  state http://{addr}/emulator/state"),
+        format!(
+            "rest http://{addr}  private ws://{addr}/ws/v5/private  state http://{addr}/emulator/state"
+        ),
     ] {
         writeln!(out, "{l}")?;
     }

@@ -60,11 +60,23 @@
 //!   Get balance: 10 / 2 s; Get instruments: 20 / 2 s; Get system time: 10 / 2 s; Cancel All
 //!   After: 1 / s); over it, HTTP 429 with 50011 "Too Many Requests".
 //!
+//! * The private WebSocket `/ws/v5/private` ("WebSocket" > "Login", "WS / Order channel"):
+//!   `login` with `apiKey`, `passphrase`, `timestamp` (Unix seconds) and `sign` =
+//!   base64(HMAC-SHA256(secret, timestamp + "GET" + "/users/self/verify")), "The request
+//!   will expire 30 seconds after the timestamp"; refusals in the WebSocket codes (60005
+//!   "Invalid apiKey", 60024 "Wrong passphrase", 60004, 60006 "Timestamp request expired",
+//!   60007 "Invalid sign"); `subscribe` to `orders` (instType SPOT or ANY, an optional
+//!   `instId`; before login 60011 "Please log in"); "Data will not be pushed when first
+//!   subscribed", then every order update: the order's fields, and for a fill `fillPx`,
+//!   `fillSz`, `tradeId`, `fillFee`/`fillFeeCcy` (negative when charged), `fillTime`,
+//!   `execType`, with `fee` the order's fees so far. A text `ping` is answered `pong`.
+//!
 //! Faults (`--faults`, `POST /emulator/faults`, see `faults.rs`) in OKX's words: `429=N` and
 //! `418=S` → HTTP 429, 50011; `5xx=N` → HTTP 500, 50026 "System error. Try again later" (a
 //! new order among them is placed first, as any venue's timeout can hide);
 //! `lose-response=N` (a new order placed, the connection closed without an answer);
-//! `slow=`, `create-late=`, `partial-fill-on-cancel=N`, `clock=`, `deposit=`/`withdraw=`.
+//! `slow=`, `create-late=`, `partial-fill-on-cancel=N`, `clock=`, `deposit=`/`withdraw=`,
+//! `drop-user-stream` (the private WebSocket connections are dropped).
 //!
 //! Divergences, named: `fok` is refused; a `post_only` order that would take is refused
 //! (sCode 51000) where OKX accepts and then cancels it; market buys need
@@ -78,14 +90,17 @@ use crate::venue::exchanges::binance::api::wire as bw;
 use crate::venue::exchanges::okx::api::sign::{Method as SignMethod, Signer};
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
+use tokio::sync::broadcast::error::RecvError;
 
 /// OKX's codes used here ("Error Code" > "REST API" > "Public").
 pub mod code {
@@ -127,6 +142,7 @@ pub struct Okx {
     pub s: Arc<Shared>,
     keys: BTreeMap<String, Signer>,
     st: Mutex<OState>,
+    next_conn: AtomicU64,
 }
 
 #[derive(Default)]
@@ -335,6 +351,7 @@ impl Okx {
             s,
             keys,
             st: Mutex::new(OState::default()),
+            next_conn: AtomicU64::new(1),
         }
     }
 
@@ -1156,6 +1173,261 @@ pub async fn state(State(o): State<Arc<Okx>>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+// ---------------------------------------------------------------------------------------
+// The private WebSocket: `login`, the `orders` channel.
+
+/// The WebSocket codes used here ("Error Code" > "WebSocket" > "Public").
+pub mod ws_code {
+    pub const INVALID_TIMESTAMP: i64 = 60004;
+    pub const INVALID_KEY: i64 = 60005;
+    pub const TIMESTAMP_EXPIRED: i64 = 60006;
+    pub const INVALID_SIGN: i64 = 60007;
+    pub const PLEASE_LOG_IN: i64 = 60011;
+    pub const INVALID_REQUEST: i64 = 60012;
+    pub const NO_CHANNEL: i64 = 60018;
+    pub const WRONG_PASSPHRASE: i64 = 60024;
+}
+
+/// `GET /ws/v5/private`.
+pub async fn private(State(o): State<Arc<Okx>>, up: WebSocketUpgrade) -> Response {
+    up.on_upgrade(move |socket| private_loop(o, socket))
+}
+
+/// One `orders` subscription: its `arg` as sent, and the `instId` it is limited to.
+struct Sub {
+    arg: Value,
+    inst_id: Option<String>,
+}
+
+async fn private_loop(o: Arc<Okx>, mut socket: WebSocket) {
+    let conn_id = format!("{:08x}", o.next_conn.fetch_add(1, Ordering::Relaxed));
+    let mut events = o.s.user_tx.subscribe();
+    let mut dropper = o.s.drop_tx.subscribe();
+    let mut logged_in = false;
+    let mut subs: Vec<Sub> = Vec::new();
+    loop {
+        let out: Vec<String> = tokio::select! {
+            _ = dropper.recv() => break,
+            ev = events.recv() => match ev {
+                Ok(e) => {
+                    let bw::UserEvent::ExecutionReport(r) = &*e else { continue };
+                    if !logged_in || subs.is_empty() {
+                        continue;
+                    }
+                    let data = order_push(&o, r);
+                    let inst = data["instId"].as_str().unwrap_or("").to_string();
+                    subs.iter()
+                        .filter(|s| s.inst_id.as_deref().is_none_or(|i| i == inst))
+                        .map(|s| json!({"arg": s.arg, "data": [data]}).to_string())
+                        .collect()
+                }
+                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => break,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    // "Overview": a 'ping' text is answered with 'pong'.
+                    if t.as_str() == "ping" {
+                        vec!["pong".to_string()]
+                    } else {
+                        vec![private_op(&o, &conn_id, &mut logged_in, &mut subs, t.as_str())]
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                _ => continue,
+            },
+        };
+        for text in out {
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn ws_error(id: &Option<Value>, code: i64, msg: &str, conn_id: &str) -> String {
+    let mut v = json!({"event": "error", "code": code.to_string(), "msg": msg, "connId": conn_id});
+    if let Some(id) = id {
+        v["id"] = id.clone();
+    }
+    v.to_string()
+}
+
+/// `login` ("WebSocket" > "Login": sign = base64(HMAC-SHA256(secret, timestamp + 'GET' +
+/// '/users/self/verify')), timestamp in seconds, "The request will expire 30 seconds after
+/// the timestamp"), `subscribe` / `unsubscribe` to `orders` (after login: else 60011).
+fn private_op(
+    o: &Okx,
+    conn_id: &str,
+    logged_in: &mut bool,
+    subs: &mut Vec<Sub>,
+    text: &str,
+) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return ws_error(
+            &None,
+            ws_code::INVALID_REQUEST,
+            &format!("Invalid request: {text}"),
+            conn_id,
+        );
+    };
+    let id = v.get("id").cloned();
+    let op = v["op"].as_str().unwrap_or("");
+    let args = v["args"].as_array().cloned().unwrap_or_default();
+    match op {
+        "login" => {
+            let a = args.first().cloned().unwrap_or(Value::Null);
+            let field = |k: &str| a[k].as_str().unwrap_or("").to_string();
+            let Some(signer) = o.keys.get(&field("apiKey")) else {
+                return ws_error(&id, ws_code::INVALID_KEY, "Invalid apiKey", conn_id);
+            };
+            if !signer.passphrase_matches(&field("passphrase")) {
+                return ws_error(&id, ws_code::WRONG_PASSPHRASE, "Wrong passphrase", conn_id);
+            }
+            let ts = field("timestamp");
+            let Ok(secs) = ts.trim().parse::<i64>() else {
+                return ws_error(
+                    &id,
+                    ws_code::INVALID_TIMESTAMP,
+                    "Invalid timestamp",
+                    conn_id,
+                );
+            };
+            if (o.s.now_ms() / 1000 - secs).abs() > TIMESTAMP_WINDOW_MS / 1000 {
+                return ws_error(
+                    &id,
+                    ws_code::TIMESTAMP_EXPIRED,
+                    "Timestamp request expired",
+                    conn_id,
+                );
+            }
+            if !signer.verify(
+                &ts,
+                SignMethod::Get,
+                "/users/self/verify",
+                "",
+                &field("sign"),
+            ) {
+                return ws_error(&id, ws_code::INVALID_SIGN, "Invalid sign", conn_id);
+            }
+            *logged_in = true;
+            let mut r = json!({"event": "login", "code": "0", "msg": "", "connId": conn_id});
+            if let Some(id) = &id {
+                r["id"] = id.clone();
+            }
+            r.to_string()
+        }
+        "subscribe" | "unsubscribe" => {
+            if !*logged_in {
+                return ws_error(&id, ws_code::PLEASE_LOG_IN, "Please log in", conn_id);
+            }
+            let Some(arg) = args.first().cloned() else {
+                return ws_error(
+                    &id,
+                    ws_code::INVALID_REQUEST,
+                    &format!("Invalid request: {text}"),
+                    conn_id,
+                );
+            };
+            let channel = arg["channel"].as_str().unwrap_or("");
+            let inst_type = arg["instType"].as_str().unwrap_or("");
+            if channel != "orders" || !matches!(inst_type, "SPOT" | "ANY") {
+                return ws_error(
+                    &id,
+                    ws_code::NO_CHANNEL,
+                    &format!(
+                        "Wrong URL or channel:{channel},instType:{inst_type} doesn't exist. (pit emulate okx: orders, SPOT or ANY)"
+                    ),
+                    conn_id,
+                );
+            }
+            let inst_id = arg["instId"].as_str().map(str::to_string);
+            subs.retain(|s| s.arg != arg);
+            if op == "subscribe" {
+                subs.push(Sub {
+                    arg: arg.clone(),
+                    inst_id,
+                });
+            }
+            let mut r = json!({"event": op, "arg": arg, "connId": conn_id});
+            if let Some(id) = &id {
+                r["id"] = id.clone();
+            }
+            r.to_string()
+        }
+        other => ws_error(
+            &id,
+            ws_code::INVALID_REQUEST,
+            &format!("Invalid request: op {other}"),
+            conn_id,
+        ),
+    }
+}
+
+/// An `executionReport` of the core as the `orders` channel's data ("WS / Order channel"):
+/// the order's state, and for a trade the fill (`fillPx`, `fillSz`, `tradeId`, `fillFee`,
+/// `fillFeeCcy`, `fillTime`, `execType`); `fee` the order's fees so far (negative).
+fn order_push(o: &Okx, r: &bw::ExecutionReport) -> Value {
+    let cl = if r.orig_client_order_id.is_empty() {
+        r.client_order_id.clone()
+    } else {
+        r.orig_client_order_id.clone()
+    };
+    let anonymous = o.st().anonymous.contains(&r.order_id);
+    let trade = r.execution_type == bw::ExecutionType::Trade;
+    let fee: Decimal = {
+        let mut ex = o.s.exchange();
+        let now_ns = o.s.now_ns();
+        order_fills(&mut ex, &r.symbol, r.order_id, now_ns)
+            .iter()
+            .filter(|t| !trade || t.id as i64 <= r.trade_id)
+            .map(|t| t.commission)
+            .sum()
+    };
+    let q = bw::QueriedOrder {
+        symbol: r.symbol.clone(),
+        order_id: r.order_id,
+        order_list_id: -1,
+        client_order_id: cl.clone(),
+        price: r.price,
+        orig_qty: r.quantity,
+        executed_qty: r.cumulative_qty,
+        cummulative_quote_qty: r.cumulative_quote_qty,
+        status: r.order_status,
+        time_in_force: r.time_in_force,
+        order_type: r.order_type,
+        side: r.side,
+        stop_price: None,
+        iceberg_qty: None,
+        time: r.order_time,
+        update_time: r.transaction_time,
+        is_working: r.is_working,
+        working_time: r.working_time,
+        orig_quote_order_qty: Decimal::ZERO,
+        self_trade_prevention_mode: None,
+    };
+    let fee_ccy = r.commission_asset.clone().unwrap_or_default();
+    let mut v = order_json(o, &q, &[]);
+    v["clOrdId"] = json!(if anonymous { String::new() } else { cl });
+    v["fee"] = json!(num(-fee));
+    v["feeCcy"] = json!(fee_ccy);
+    v["code"] = json!("0");
+    v["msg"] = json!("");
+    if trade {
+        v["fillPx"] = json!(num(r.last_price));
+        v["fillSz"] = json!(num(r.last_qty));
+        v["tradeId"] = json!(r.trade_id.to_string());
+        v["fillTime"] = json!(r.transaction_time.to_string());
+        v["fillFee"] = json!(num(-r.commission));
+        v["fillFeeCcy"] = json!(fee_ccy);
+        v["execType"] = json!(if r.is_maker { "M" } else { "T" });
+    } else {
+        v["fillFee"] = json!("0");
+        v["fillFeeCcy"] = json!("");
+        v["execType"] = json!("");
+    }
+    v
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ fn okx_router(o: Arc<super::okx::Okx>) -> Router {
     use super::okx;
     Router::new()
         .route("/api/v5/{*rest}", any(okx::rest))
+        .route("/ws/v5/private", get(okx::private))
         .route("/emulator/state", get(okx::state))
         .route(
             "/emulator/faults",
