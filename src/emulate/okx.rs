@@ -108,7 +108,8 @@ pub mod code {
     /// "Operation failed." (an order endpoint's request whose order failed: see `sCode`).
     pub const OPERATION_FAILED: i64 = 1;
     pub const RATE_LIMIT: i64 = 50011;
-    pub const PARAM_EMPTY: i64 = 50014;
+    /// "API endpoint is inactive or unavailable." (HTTP 410): a path not emulated.
+    pub const ENDPOINT_UNAVAILABLE: i64 = 50005;
     pub const SYSTEM_ERROR: i64 = 50026;
     pub const EXP_TIME: i64 = 50036;
     pub const TIMESTAMP_EXPIRED: i64 = 50102;
@@ -845,9 +846,11 @@ fn route(o: &Okx, method: &Method, path: &str, query: &str, body: &str, h: &Head
             }]))
         }
         _ => Err(Answer::err(
-            404,
-            code::PARAM_EMPTY,
-            format!("pit emulate okx: {method} {path} is not emulated"),
+            410,
+            code::ENDPOINT_UNAVAILABLE,
+            format!(
+                "API endpoint is inactive or unavailable. (pit emulate okx: {method} {path} is not emulated)"
+            ),
         )),
     }
 }
