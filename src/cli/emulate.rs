@@ -1,4 +1,4 @@
-//! `pit emulate binance|bybit`: the command line of the venue emulator (`pit::emulate`).
+//! `pit emulate binance|bybit|okx`: the command line of the venue emulator (`pit::emulate`).
 
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
@@ -11,6 +11,8 @@ pub enum EmulatedVenue {
     Binance,
     /// Bybit v5, category spot, with disconnection protection (DCP).
     Bybit,
+    /// OKX v5, instType SPOT, trade mode cash, with Cancel All After.
+    Okx,
 }
 
 #[derive(Args, Debug)]
@@ -32,7 +34,8 @@ pub struct EmulateArgs {
     balances: Option<String>,
     /// The HMAC API key to accept; its secret is read from the environment variable
     /// PIT_EMULATE_SECRET (never from the command line). Without it a throwaway key is
-    /// generated and printed.
+    /// generated and printed. OKX: the key's passphrase is read from
+    /// PIT_EMULATE_PASSPHRASE (else one is generated and printed).
     #[arg(long, value_name = "KEY")]
     api_key: Option<String>,
     /// An Ed25519 API key to accept, with --ed25519-public-key.
@@ -50,7 +53,12 @@ pub fn emulate(a: EmulateArgs) -> anyhow::Result<ExitCode> {
     let venue = match a.venue {
         EmulatedVenue::Binance => pit::emulate::Venue::Binance,
         EmulatedVenue::Bybit => pit::emulate::Venue::Bybit,
+        EmulatedVenue::Okx => pit::emulate::Venue::Okx,
     };
+    // OKX's third key part, from the environment only (never the command line).
+    let passphrase = std::env::var("PIT_EMULATE_PASSPHRASE")
+        .ok()
+        .map(SecretString::from);
     let balances = match &a.balances {
         Some(s) => {
             pit::emulate::parse_balances(s).map_err(|e| anyhow::anyhow!("--balances: {e}"))?
@@ -85,6 +93,7 @@ pub fn emulate(a: EmulateArgs) -> anyhow::Result<ExitCode> {
         hmac,
         ed25519,
         clock_offset_ms: a.clock_offset_ms,
+        passphrase,
     };
     let _log = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -28,6 +28,7 @@ pub mod bybit;
 pub mod exchange;
 pub mod faults;
 pub mod limits;
+pub mod okx;
 pub mod rest;
 pub mod server;
 pub mod shared;
@@ -47,6 +48,8 @@ pub enum Venue {
     Binance,
     /// Bybit v5, category spot (REST, the private stream, DCP): see [`bybit`].
     Bybit,
+    /// OKX v5, instType SPOT, trade mode cash (REST, Cancel All After): see [`okx`].
+    Okx,
 }
 
 /// Everything `pit emulate VENUE` is started with.
@@ -65,6 +68,9 @@ pub struct Options {
     pub ed25519: Option<(String, String)>,
     /// Added to the server's clock (to rehearse a skewed client clock).
     pub clock_offset_ms: i64,
+    /// OKX: the passphrase of the HMAC key (OKX's third part). None: one is generated and
+    /// printed.
+    pub passphrase: Option<SecretString>,
 }
 
 /// The default starting balances.
@@ -111,6 +117,9 @@ fn random_token(len: usize) -> String {
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     if opts.venue == Venue::Bybit {
         return run_bybit(opts).await;
+    }
+    if opts.venue == Venue::Okx {
+        return run_okx(opts).await;
     }
     let mut keys = auth::Keys::default();
     let mut out = std::io::stdout();
@@ -233,4 +242,82 @@ async fn run_bybit(opts: Options) -> anyhow::Result<()> {
     }
     out.flush()?;
     server::serve_bybit(listener, b).await
+}
+
+/// `pit emulate okx`: the same core, OKX's front-end. The first line on stdout is
+/// `listening on 127.0.0.1:PORT`; then the key it accepts.
+async fn run_okx(opts: Options) -> anyhow::Result<()> {
+    use crate::venue::exchanges::okx::api::sign::Signer as OkxSigner;
+    use secrecy::ExposeSecret;
+    if opts.ed25519.is_some() {
+        anyhow::bail!("pit emulate okx takes HMAC keys only (--api-key)");
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
+    let addr = listener.local_addr()?;
+    let (key, secret, mut note) = match opts.hmac {
+        Some((key, secret)) => (key, secret, "secret as given".to_string()),
+        None => {
+            // A throwaway key for this emulator only: printing it leaks nothing real.
+            let key = random_token(32);
+            let secret = random_token(32);
+            (
+                key,
+                SecretString::from(secret.clone()),
+                format!("secret {secret} (generated for this emulator)"),
+            )
+        }
+    };
+    let passphrase = match opts.passphrase {
+        Some(p) => {
+            note.push_str(", passphrase as given");
+            p
+        }
+        None => {
+            let p = random_token(16);
+            note.push_str(&format!(", passphrase {p} (generated for this emulator)"));
+            SecretString::from(p)
+        }
+    };
+    if passphrase.expose_secret().is_empty() {
+        anyhow::bail!("pit emulate okx: the passphrase is empty");
+    }
+    let signer =
+        OkxSigner::new(&key, secret, passphrase).map_err(|e| anyhow::anyhow!("OKX key: {e}"))?;
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert(key.clone(), signer);
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+        + opts.clock_offset_ms * 1_000_000;
+    let ex = exchange::Exchange::new(
+        exchange::default_symbols(),
+        &opts.balances,
+        opts.seed,
+        now_ns,
+    );
+    let shared = Arc::new(shared::Shared::new(
+        ex,
+        auth::Keys::default(),
+        opts.clock_offset_ms,
+    ));
+    if let Some(spec) = &opts.faults {
+        let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+        shared.apply_faults(&f);
+    }
+    let o = Arc::new(okx::Okx::new(shared, keys));
+    let mut out = std::io::stdout();
+    for l in [
+        format!("listening on {addr}"),
+        format!("hmac api key {key} {note}"),
+        format!(
+            "rest http://{addr}  private ws://{addr}/ws/v5/private  state http://{addr}/emulator/state"
+        ),
+    ] {
+        writeln!(out, "{l}")?;
+    }
+    out.flush()?;
+    server::serve_okx(listener, o).await
 }

@@ -41,6 +41,34 @@ fn bybit_router(b: Arc<super::bybit::Bybit>) -> Router {
         .with_state(b)
 }
 
+/// The OKX front-end's routes (see `okx.rs`).
+fn okx_router(o: Arc<super::okx::Okx>) -> Router {
+    use super::okx;
+    Router::new()
+        .route("/api/v5/{*rest}", any(okx::rest))
+        .route("/ws/v5/private", get(okx::private))
+        .route("/emulator/state", get(okx::state))
+        .route(
+            "/emulator/faults",
+            post(rest::set_faults).with_state(o.s.clone()),
+        )
+        .with_state(o)
+}
+
+/// Serves OKX v5 on `listener` until the process ends, with the Cancel All After watch.
+pub async fn serve_okx(listener: TcpListener, o: Arc<super::okx::Okx>) -> anyhow::Result<()> {
+    let watch = o.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            super::okx::caa_check(&watch);
+        }
+    });
+    let app = okx_router(o.clone());
+    serve_app(listener, o.s.clone(), app).await
+}
+
 /// Serves Binance spot on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, s: Arc<Shared>) -> anyhow::Result<()> {
     let app = router(s.clone());

@@ -41,6 +41,7 @@ pub fn pit() -> Command {
         "PIT_BINANCE_ED25519_KEY",
         "PIT_BYBIT_API_KEY",
         "PIT_BYBIT_API_SECRET",
+        "PIT_EMULATE_PASSPHRASE",
         "PIT_CONFIG",
         "RUST_LOG",
     ] {
@@ -57,10 +58,32 @@ impl Emulator {
 
     /// `pit emulate VENUE` (binance, bybit), as [`Emulator::start`].
     pub fn start_venue(venue: &str, api_key: &str, secret: &str, extra: &[&str]) -> Emulator {
+        Emulator::start_with_env(venue, api_key, secret, &[], extra)
+    }
+
+    /// `pit emulate okx` with the key's passphrase (`PIT_EMULATE_PASSPHRASE`).
+    pub fn start_okx(api_key: &str, secret: &str, passphrase: &str, extra: &[&str]) -> Emulator {
+        Emulator::start_with_env(
+            "okx",
+            api_key,
+            secret,
+            &[("PIT_EMULATE_PASSPHRASE", passphrase)],
+            extra,
+        )
+    }
+
+    fn start_with_env(
+        venue: &str,
+        api_key: &str,
+        secret: &str,
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Emulator {
         let mut child = pit()
             .args(["emulate", venue, "--port", "0", "--api-key", api_key])
             .args(extra)
             .env("PIT_EMULATE_SECRET", secret)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -212,6 +212,42 @@ impl Signer {
         BASE64.encode(mac.finalize().into_bytes())
     }
 
+    /// The API key this signer signs for.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// Whether `sign` (an `OK-ACCESS-SIGN` value) is this key's signature of `timestamp +
+    /// method + request_path + body`: the check of the server side (`pit emulate okx`), in
+    /// constant time. A value that is not base64 is no signature.
+    pub fn verify(
+        &self,
+        timestamp: &str,
+        method: Method,
+        request_path: &str,
+        body: &str,
+        sign: &str,
+    ) -> bool {
+        let Ok(raw) = BASE64.decode(sign.trim()) else {
+            return false;
+        };
+        let mut mac = HmacSha256::new_from_slice(self.secret.expose_secret().as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(timestamp.as_bytes());
+        mac.update(method.as_str().as_bytes());
+        mac.update(request_path.as_bytes());
+        mac.update(body.as_bytes());
+        mac.verify_slice(&raw).is_ok()
+    }
+
+    /// Whether `passphrase` is this key's (`OK-ACCESS-PASSPHRASE`; OKX answers 50105 when
+    /// it is not). Compared in constant time.
+    pub fn passphrase_matches(&self, passphrase: &str) -> bool {
+        let want = self.passphrase.expose_secret().as_bytes();
+        let got = passphrase.as_bytes();
+        want.len() == got.len() && want.iter().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
     /// The headers of `req` signed at `timestamp` (see [`timestamp`]): the four
     /// `OK-ACCESS-*` headers, and `x-simulated-trading: 1` for demo trading.
     pub fn headers(&self, req: &Request, timestamp: &str) -> Headers {
@@ -332,6 +368,41 @@ mod tests {
             ),
             POST_SIGN
         );
+    }
+
+    #[test]
+    fn verify_accepts_the_pinned_signatures_and_nothing_else() {
+        let s = signer();
+        let get = "/api/v5/account/balance?ccy=BTC";
+        assert!(s.verify(DOC_TS, Method::Get, get, "", GET_SIGN));
+        assert!(s.verify(
+            DOC_TS,
+            Method::Post,
+            "/api/v5/trade/order",
+            ORDER_BODY,
+            POST_SIGN
+        ));
+        // Each part is bound: time, method, path, body; and the signature itself.
+        assert!(!s.verify("2020-12-08T09:08:57.716Z", Method::Get, get, "", GET_SIGN));
+        assert!(!s.verify(DOC_TS, Method::Post, get, "", GET_SIGN));
+        assert!(!s.verify(DOC_TS, Method::Get, "/api/v5/account/balance", "", GET_SIGN));
+        assert!(!s.verify(DOC_TS, Method::Get, get, "{}", GET_SIGN));
+        assert!(!s.verify(DOC_TS, Method::Get, get, "", POST_SIGN));
+        assert!(!s.verify(DOC_TS, Method::Get, get, "", "not base64!"));
+        assert!(!s.verify(DOC_TS, Method::Get, get, "", ""));
+        // Another secret's signature of the same message is refused.
+        let other = Signer::new(
+            KEY,
+            SecretString::from("another-secret".to_string()),
+            SecretString::from(PASSPHRASE.to_string()),
+        )
+        .unwrap();
+        let forged = other.sign(DOC_TS, Method::Get, get, "");
+        assert!(!s.verify(DOC_TS, Method::Get, get, "", &forged));
+        assert!(s.passphrase_matches(PASSPHRASE));
+        assert!(!s.passphrase_matches("pit-okx-passphrasE"));
+        assert!(!s.passphrase_matches(""));
+        assert_eq!(s.api_key(), KEY);
     }
 
     #[test]
