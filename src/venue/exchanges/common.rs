@@ -85,6 +85,14 @@ pub fn parse_fixed(text: &[u8], dp: u32) -> Option<i64> {
         Some(b'-') => (true, &text[1..]),
         _ => (false, text),
     };
+    if s.len() <= 18 && dp <= 18 {
+        return parse_short(neg, s, dp);
+    }
+    parse_long(neg, s, dp)
+}
+
+/// [`parse_fixed`] of any text, each step checked for overflow.
+fn parse_long(neg: bool, s: &[u8], dp: u32) -> Option<i64> {
     let mut v: i64 = 0;
     let mut i = 0;
     let mut digits = 0;
@@ -109,6 +117,40 @@ pub fn parse_fixed(text: &[u8], dp: u32) -> Option<i64> {
         }
     }
     if i != s.len() || digits == 0 || dp > 18 {
+        return None;
+    }
+    v = v.checked_mul(POW10[(dp - frac) as usize])?;
+    Some(if neg { -v } else { v })
+}
+
+/// [`parse_fixed`] of text of at most 18 bytes (so at most 18 digits: the value read is
+/// below 10^18 and cannot overflow before the final scaling), without the overflow checks
+/// of every step: the hot path of every decoder.
+#[inline]
+fn parse_short(neg: bool, s: &[u8], dp: u32) -> Option<i64> {
+    let mut v: i64 = 0;
+    let mut i = 0;
+    while let Some(&c @ b'0'..=b'9') = s.get(i) {
+        v = v.wrapping_mul(10).wrapping_add(i64::from(c - b'0'));
+        i += 1;
+    }
+    let mut digits = i;
+    let mut frac = 0u32;
+    if let Some(b'.') = s.get(i) {
+        i += 1;
+        let start = i;
+        while let Some(&c @ b'0'..=b'9') = s.get(i) {
+            if frac < dp {
+                v = v.wrapping_mul(10).wrapping_add(i64::from(c - b'0'));
+                frac += 1;
+            } else if c != b'0' {
+                return None;
+            }
+            i += 1;
+        }
+        digits += i - start;
+    }
+    if i != s.len() || digits == 0 {
         return None;
     }
     v = v.checked_mul(POW10[(dp - frac) as usize])?;
@@ -287,11 +329,21 @@ impl BookState {
 
     /// The sanity band, in ticks: `(lowest, highest)` price trusted, if a mid is known.
     pub fn band(&self) -> Option<(i64, i64)> {
-        let pct = i128::from(self.limits.sanity_band_pct);
-        if pct == 0 {
+        if self.limits.sanity_band_pct == 0 {
             return None;
         }
-        let m2 = i128::from(self.trusted_mid_x2?);
+        let m2 = self.trusted_mid_x2?;
+        // In i64 when the products fit (asked once per level applied: a division of i64
+        // by a constant is a multiply, an i128 one a library call); the same quotients.
+        let pct = i64::from(self.limits.sanity_band_pct);
+        if let (Some(lo), Some(hi)) = (
+            m2.checked_mul(100 - pct.min(100)),
+            m2.checked_mul(100 + pct),
+        ) {
+            return Some((lo / 200, hi / 200));
+        }
+        let pct = i128::from(pct);
+        let m2 = i128::from(m2);
         let lo = m2 * (100 - pct.min(100)) / 200;
         let hi = m2 * (100 + pct) / 200;
         Some((
@@ -818,6 +870,39 @@ mod tests {
         );
         assert_eq!(Scale::of(dec!(10)).unwrap().parse("120"), Some(12));
         assert_eq!(decimals_of("63381.0"), 1);
+    }
+
+    proptest::proptest! {
+        /// The unchecked reading of short text gives what the checked one gives.
+        #[test]
+        fn short_numbers_read_as_the_checked_loop_reads_them(
+            text in "-?[0-9.e x-]{0,18}|-?[0-9]{0,12}\\.[0-9]{0,12}", dp in 0u32..20,
+        ) {
+            let (neg, s) = match text.as_bytes().first() {
+                Some(b'-') => (true, &text.as_bytes()[1..]),
+                _ => (false, text.as_bytes()),
+            };
+            if s.len() <= 18 && dp <= 18 {
+                proptest::prop_assert_eq!(parse_short(neg, s, dp), parse_long(neg, s, dp), "{}", text);
+            }
+        }
+
+        /// The band in i64 is the band in i128.
+        #[test]
+        fn band_in_i64_is_the_band_in_i128(m2 in proptest::prelude::any::<i64>(), pct in 0u32..1000) {
+            let inst = Instrument::new(InstrumentId(0), "X", "v", dec!(0.1), dec!(0.1), Qty(1));
+            let mut st = BookState::new(inst, Scale::AUTO, Scale::AUTO);
+            st.limits.sanity_band_pct = pct;
+            st.trusted_mid_x2 = Some(m2);
+            let want = (pct > 0).then(|| {
+                let (m2, pct) = (i128::from(m2), i128::from(pct));
+                (
+                    i64::try_from(m2 * (100 - pct.min(100)) / 200).unwrap_or(i64::MIN),
+                    i64::try_from(m2 * (100 + pct) / 200).unwrap_or(i64::MAX),
+                )
+            });
+            proptest::prop_assert_eq!(st.band(), want);
+        }
     }
 
     #[test]

@@ -19,11 +19,13 @@ use crate::record::{CaptureLine, Direction};
 use crate::venue::exchanges::common::{BookState, Books, books_decoder_parts, for_each_element};
 use crate::venue::exchanges::decode::{FeedRequest, FrameDecoder};
 use endpoints::REST_BASE;
+use scan::{Levels, Msg};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 pub mod api;
 pub mod endpoints;
+mod scan;
 pub mod trade;
 
 /// Most diffs kept while waiting for a snapshot.
@@ -33,39 +35,6 @@ const MAX_BUFFER: usize = 10_000;
 struct Envelope<'a> {
     #[serde(borrow)]
     data: Option<&'a RawValue>,
-}
-
-/// Every stream message this decoder reads, fields by Binance's names.
-#[derive(Deserialize)]
-struct Msg<'a> {
-    #[serde(borrow, default)]
-    e: Option<&'a str>,
-    #[serde(borrow, default)]
-    s: Option<&'a str>,
-    /// Event time, ms ("E" of every market stream event; see
-    /// binance-spot-api-docs web-socket-streams.md, "Diff. Depth Stream" and "Trade
-    /// Streams").
-    #[serde(rename = "E", default)]
-    event_ms: Option<i64>,
-    #[serde(rename = "U", default)]
-    first: Option<i64>,
-    #[serde(default)]
-    u: Option<i64>,
-    /// Depth: bid levels; bookTicker: best bid price.
-    #[serde(borrow, default)]
-    b: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    a: Option<&'a RawValue>,
-    #[serde(rename = "B", borrow, default)]
-    bid_qty: Option<&'a str>,
-    #[serde(rename = "A", borrow, default)]
-    ask_qty: Option<&'a str>,
-    #[serde(borrow, default)]
-    p: Option<&'a str>,
-    #[serde(borrow, default)]
-    q: Option<&'a str>,
-    #[serde(default)]
-    m: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +89,8 @@ pub struct BinanceDecoder {
     sync: Vec<Sync>,
     requests: Vec<FeedRequest>,
     rest_base: String,
+    /// Where the levels of the message last scanned lie (reused: no allocation per frame).
+    levels: Levels,
 }
 
 impl BinanceDecoder {
@@ -148,6 +119,7 @@ impl BinanceDecoder {
             sync: (0..n).map(|_| Sync::default()).collect(),
             requests: Vec::new(),
             rest_base: REST_BASE.into(),
+            levels: Levels::default(),
         }
     }
 
@@ -183,20 +155,22 @@ impl BinanceDecoder {
     }
 
     fn on_recv(&mut self, ts: Timestamp, frame: &str, out: &mut Vec<MarketEvent>) {
-        let data = match combined_data(frame) {
-            Some(d) => Ok::<&str, serde_json::Error>(d),
-            None => match serde_json::from_str::<Envelope>(frame) {
-                Ok(Envelope { data: Some(d) }) => Ok(d.get()),
-                Ok(Envelope { data: None }) => Ok(frame),
-                Err(e) => Err(e),
+        // One pass over the frame in the usual case (see `scan`); serde reads the rest.
+        let read = match combined_data(frame) {
+            Some(d) => scan::msg(d, &mut self.levels).map(|m| (d, m)),
+            None => match scan::scan(frame, true, &mut self.levels) {
+                Some(m) => Ok((frame, m)),
+                None => match serde_json::from_str::<Envelope>(frame) {
+                    Ok(Envelope { data: Some(d) }) => {
+                        scan::msg(d.get(), &mut self.levels).map(|m| (d.get(), m))
+                    }
+                    Ok(Envelope { data: None }) => scan::serde_msg(frame).map(|m| (frame, m)),
+                    Err(e) => Err(e),
+                },
             },
         };
-        let data = match data {
-            Ok(d) => d,
-            Err(e) => return self.books.malformed(&format!("{e}")),
-        };
-        let msg: Msg = match serde_json::from_str(data) {
-            Ok(m) => m,
+        let (data, msg) = match read {
+            Ok(r) => r,
             Err(e) => return self.books.malformed(&format!("{e}")),
         };
         let Some(symbol) = msg.s else {
@@ -235,7 +209,7 @@ impl BinanceDecoder {
         else {
             return st.malformed("bookTicker fields");
         };
-        let (b, a) = (b.get().trim_matches('"'), a.get().trim_matches('"'));
+        let (b, a) = (b.trim_matches('"'), a.trim_matches('"'));
         let (Some(bid), Some(ask)) = (st.level(b, bq), st.level(a, aq)) else {
             return st.malformed("bookTicker numbers");
         };
@@ -267,10 +241,12 @@ impl BinanceDecoder {
             self.request_snapshot(i);
             return;
         }
-        self.apply_diff(i, ts, first, last, msg, out);
+        self.apply_diff(i, ts, first, last, msg, data, out);
     }
 
-    /// Rules 4 and 5, then apply. Returns false on a gap.
+    /// Rules 4 and 5, then apply. Returns false on a gap. `text` is the message `msg` was
+    /// read from.
+    #[allow(clippy::too_many_arguments)]
     fn apply_diff(
         &mut self,
         i: usize,
@@ -278,6 +254,7 @@ impl BinanceDecoder {
         first: i64,
         last: i64,
         msg: &Msg,
+        text: &str,
         out: &mut Vec<MarketEvent>,
     ) -> bool {
         let st = &mut self.books.states[i];
@@ -313,14 +290,26 @@ impl BinanceDecoder {
             return true;
         };
         let mut bad = false;
-        for (raw, side) in [(b.get(), Side::Buy), (a.get(), Side::Sell)] {
-            let ok = for_each_element(raw, |t| match st.level(t.get(0), t.get(1)) {
+        let levels = &self.levels;
+        for (raw, spans, side) in [(b, &levels.bids, Side::Buy), (a, &levels.asks, Side::Sell)] {
+            // Levels are applied in order up to the first bad one (as they always were).
+            let mut apply = |price: &str, qty: &str| match st.level(price, qty) {
                 Some(l) => {
                     st.set(ts, side, l, out);
                     true
                 }
                 None => false,
-            });
+            };
+            let ok = if msg.scanned {
+                // The scanner walked the array already (a string is no levels at all).
+                let at = |s: usize, e: usize| text.get(s..e).unwrap_or("");
+                raw.starts_with('[')
+                    && spans
+                        .iter()
+                        .all(|&[ps, pe, qs, qe]| apply(at(ps, pe), at(qs, qe)))
+            } else {
+                for_each_element(raw, |t| apply(t.get(0), t.get(1)))
+            };
             bad |= !ok;
         }
         if bad {
@@ -363,14 +352,14 @@ impl BinanceDecoder {
         let buffer = std::mem::take(&mut self.sync[i].buffer);
         let mut keep: Vec<(Timestamp, String)> = Vec::with_capacity(buffer.len());
         for (t, text) in buffer {
-            match serde_json::from_str::<Msg>(&text) {
+            match scan::msg(&text, &mut self.levels) {
                 Ok(m) if m.u.is_some_and(|u| u > l) => keep.push((t, text)),
                 Ok(_) => {}
                 Err(_) => st.malformed("buffered diff"),
             }
         }
         if let Some((_, text)) = keep.first()
-            && let Ok(m) = serde_json::from_str::<Msg>(text)
+            && let Ok(m) = scan::msg(text, &mut self.levels)
             && m.first.is_some_and(|u0| u0 > l + 1)
         {
             self.sync[i].buffer = keep;
@@ -407,14 +396,14 @@ impl BinanceDecoder {
         // snapshot event emitted below.
         let mut scratch = Vec::new();
         for (t, text) in keep {
-            let Ok(m) = serde_json::from_str::<Msg>(&text) else {
+            let Ok(m) = scan::msg(&text, &mut self.levels) else {
                 continue;
             };
             let (Some(first), Some(last)) = (m.first, m.u) else {
                 continue;
             };
             if self.books.states[i].synced {
-                if !self.apply_diff(i, t, first, last, &m, &mut scratch) {
+                if !self.apply_diff(i, t, first, last, &m, &text, &mut scratch) {
                     // A gap inside the buffer: the Resyncing event stands.
                     out.extend(
                         scratch
