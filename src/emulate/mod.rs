@@ -159,27 +159,42 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     lines.push(format!(
         "rest http://{addr}  market ws://{addr}/stream  ws-api ws://{addr}/ws-api/v3  state http://{addr}/emulator/state"
     ));
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-        + opts.clock_offset_ms * 1_000_000;
-    let ex = exchange::Exchange::new(
-        exchange::default_symbols(),
+    let shared = core(
         &opts.balances,
         opts.seed,
-        now_ns,
-    );
-    let shared = Arc::new(shared::Shared::new(ex, keys, opts.clock_offset_ms));
-    if let Some(spec) = &opts.faults {
-        let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
-        shared.apply_faults(&f);
-    }
+        opts.faults.as_deref(),
+        opts.clock_offset_ms,
+        keys,
+    )?;
     for l in lines {
         writeln!(out, "{l}")?;
     }
     out.flush()?;
     server::serve(listener, shared).await
+}
+
+/// The exchange core every front-end serves: the simulated market from now (plus the
+/// clock offset), the balances, the seed, Binance-style `keys` (empty for the others, which
+/// check their own) and the faults given at start.
+fn core(
+    balances: &[(String, Decimal)],
+    seed: u64,
+    faults: Option<&str>,
+    clock_offset_ms: i64,
+    keys: auth::Keys,
+) -> anyhow::Result<Arc<shared::Shared>> {
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+        + clock_offset_ms * 1_000_000;
+    let ex = exchange::Exchange::new(exchange::default_symbols(), balances, seed, now_ns);
+    let shared = Arc::new(shared::Shared::new(ex, keys, clock_offset_ms));
+    if let Some(spec) = faults {
+        let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+        shared.apply_faults(&f);
+    }
+    Ok(shared)
 }
 
 /// `pit emulate bybit`: the same core, Bybit's front-end. The first line on stdout is
@@ -209,26 +224,13 @@ async fn run_bybit(opts: Options) -> anyhow::Result<()> {
     let signer = BybitSigner::new(&key, secret).map_err(|e| anyhow::anyhow!("HMAC key: {e}"))?;
     let mut keys = std::collections::BTreeMap::new();
     keys.insert(key.clone(), signer);
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-        + opts.clock_offset_ms * 1_000_000;
-    let ex = exchange::Exchange::new(
-        exchange::default_symbols(),
+    let shared = core(
         &opts.balances,
         opts.seed,
-        now_ns,
-    );
-    let shared = Arc::new(shared::Shared::new(
-        ex,
-        auth::Keys::default(),
+        opts.faults.as_deref(),
         opts.clock_offset_ms,
-    ));
-    if let Some(spec) = &opts.faults {
-        let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
-        shared.apply_faults(&f);
-    }
+        auth::Keys::default(),
+    )?;
     let b = Arc::new(bybit::Bybit::new(shared, keys));
     let mut out = std::io::stdout();
     for l in [
@@ -287,26 +289,13 @@ async fn run_okx(opts: Options) -> anyhow::Result<()> {
         OkxSigner::new(&key, secret, passphrase).map_err(|e| anyhow::anyhow!("OKX key: {e}"))?;
     let mut keys = std::collections::BTreeMap::new();
     keys.insert(key.clone(), signer);
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-        + opts.clock_offset_ms * 1_000_000;
-    let ex = exchange::Exchange::new(
-        exchange::default_symbols(),
+    let shared = core(
         &opts.balances,
         opts.seed,
-        now_ns,
-    );
-    let shared = Arc::new(shared::Shared::new(
-        ex,
-        auth::Keys::default(),
+        opts.faults.as_deref(),
         opts.clock_offset_ms,
-    ));
-    if let Some(spec) = &opts.faults {
-        let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
-        shared.apply_faults(&f);
-    }
+        auth::Keys::default(),
+    )?;
     let o = Arc::new(okx::Okx::new(shared, keys));
     let mut out = std::io::stdout();
     for l in [

@@ -674,29 +674,29 @@ impl Conn {
     /// An open order carries an id this store would draw but this run never sent (see
     /// [`crate::venue::live::ids::VenueIds::foreign_twin`]): halted, the order left alone.
     fn twin_store(&mut self, venue_id: &str) {
-        let text = format!(
-            "binance: open order {venue_id} carries this data folder's ids but this run never sent it: another pit shares this store's id prefix (a copied or restored data folder?); trading halted, the order left alone: stop the other pit, or start this one from a fresh data folder"
+        self.stop(
+            "another pit uses this store's order ids",
+            format!(
+                "binance: open order {venue_id} carries this data folder's ids but this run never sent it: another pit shares this store's id prefix (a copied or restored data folder?); trading halted, the order left alone: stop the other pit, or start this one from a fresh data folder"
+            ),
         );
-        if let Ok(mut h) = self.s.health.lock() {
-            if h.stopped.is_some() {
-                return;
-            }
-            h.stopped = Some("another pit uses this store's order ids".into());
-        }
-        self.alert(AlertLevel::Critical, text.clone());
-        if let Some(h) = self.s.hooks.get() {
-            h.halt(text);
-        }
     }
 
     fn banned(&mut self) {
-        let text = "binance: HTTP 418, this IP is banned: nothing more is sent; trading halted"
-            .to_string();
+        self.stop(
+            "Binance banned this IP (HTTP 418)",
+            "binance: HTTP 418, this IP is banned: nothing more is sent; trading halted".into(),
+        );
+    }
+
+    /// The connection stops taking new orders for good (`why` in its health, the port
+    /// refuses with it) and the engine halts with `text` as a CRITICAL alert; once.
+    fn stop(&mut self, why: &str, text: String) {
         if let Ok(mut h) = self.s.health.lock() {
             if h.stopped.is_some() {
                 return;
             }
-            h.stopped = Some("Binance banned this IP (HTTP 418)".into());
+            h.stopped = Some(why.into());
         }
         self.alert(AlertLevel::Critical, text.clone());
         if let Some(h) = self.s.hooks.get() {
