@@ -8,22 +8,18 @@ pub use crate::venue::live::reconcile::*;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What the store believes, from the rows of live runs (`mode` ending in
-/// [`crate::setup::LIVE_MODE`]): their orders not closed, their fills (whose `seq` is the
-/// venue's trade id times 256 plus the instrument's index, see
+/// What the store believes, from the rows of `venue`'s live runs (`mode`
+/// `<venue>/…` ending in [`crate::setup::LIVE_MODE`]): their orders not closed, their
+/// fills (whose `seq` is the venue's trade id times 256 plus the instrument's index, see
 /// [`crate::venue::live::tracker::trade_seq`]), the positions, and the starting balances
 /// recorded in `start_file`.
 pub fn store_side(
     store: &crate::store::Store,
+    venue: &str,
     symbols: &[String],
     start_file: &std::path::Path,
 ) -> anyhow::Result<StoreSide> {
-    let live_runs: BTreeSet<u64> = store
-        .runs()?
-        .into_iter()
-        .filter(|r| r.mode.ends_with(crate::setup::LIVE_MODE))
-        .map(|r| r.id)
-        .collect();
+    let live_runs: BTreeSet<u64> = crate::setup::venue_live_runs(store, venue)?;
     let ids = VenueIds::new(0, crate::setup::stored_id_prefix(store)?);
     let open_orders = store
         .orders()?
@@ -43,6 +39,12 @@ pub fn store_side(
         .into_iter()
         .filter(|f| live_runs.contains(&f.run) && symbols.contains(&f.symbol))
         .collect();
+    let mut first_fill_ms: BTreeMap<String, u64> = BTreeMap::new();
+    for f in &fill_rows {
+        let ms = f.ts.as_millis().max(0) as u64;
+        let e = first_fill_ms.entry(f.symbol.clone()).or_insert(ms);
+        *e = (*e).min(ms);
+    }
     let fills = fill_rows
         .iter()
         .cloned()
@@ -99,5 +101,6 @@ pub fn store_side(
         positions,
         start_balances,
         ids,
+        first_fill_ms,
     })
 }

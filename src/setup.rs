@@ -918,6 +918,7 @@ fn live_exec_bybit(
             known_trades: known,
             since_ms,
             durable: Some(persisted.sink.durable_watch()),
+            data_dir: Some(persisted.dir.clone()),
             at_venue: persisted.at_venue.clone(),
             settle: Some(settle_in(persisted.store.clone())),
         },
@@ -1039,7 +1040,7 @@ fn parse_id_prefix(text: &str) -> anyhow::Result<crate::venue::live::ids::IdPref
 
 /// The live runs of `venue` in the store (their mode is `"<venue>/… live"`): another
 /// venue's trade numbers mean nothing here.
-fn venue_live_runs(
+pub fn venue_live_runs(
     store: &crate::store::Store,
     venue: &str,
 ) -> Result<std::collections::BTreeSet<u64>, crate::store::StoreError> {

@@ -85,6 +85,7 @@ fn open_port_durable(
             known_trades: known,
             since_ms: Default::default(),
             durable,
+            data_dir: None,
             at_venue,
             settle: Some(Arc::new(move |run, id, st, filled, _note| {
                 settled

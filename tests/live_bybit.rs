@@ -518,8 +518,56 @@ fn a_live_run_trades_on_bybit_agrees_with_it_and_pit_kill_cancels_there() {
         })
         .sum();
     assert_eq!(dec(&s["pnl"]["fees"]), venue_fees, "{s}");
+
+    // `pit reconcile` while the run holds the store: the run reconciles and answers.
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["agree"], true, "{r}");
+    assert_eq!(r["via"], "run", "{r}");
     let summary = run.stop();
     assert_eq!(summary["open_orders_left"], 0, "{summary}");
+
+    // With no engine: pit reads Bybit itself and compares it with the store.
+    assert!(
+        dir.path().join("data/bybit-start.json").exists(),
+        "the first live run kept the balances it found"
+    );
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["agree"], true, "{r}");
+    let n = trades(&st).len() as u64;
+    assert_eq!(r["store_fills"].as_u64(), Some(n), "{r}");
+    assert_eq!(r["venue_trades"].as_u64(), Some(n), "{r}");
+    assert_eq!(r["venue_open_orders"], 0, "{r}");
+    let btc = r["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"] == "BTC")
+        .cloned()
+        .unwrap_or_else(|| panic!("BTC checked: {r}"));
+    assert_eq!(dec(&btc["venue"]), dec(&btc["expected"]), "{r}");
+    assert_eq!(
+        dec(&btc["position"]),
+        venue_net_btc(&st) + dec(&btc["commissions"]),
+        "{r}"
+    );
+
+    // BTC moved behind pit's back: said, exit 1.
+    emu.faults("deposit=BTC:0.5");
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["reconcile"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("DIFFERS   balance BTCUSDT") && l.contains("off by 0.5")),
+        "{text}"
+    );
+    assert!(text.contains("bybit TESTNET (http://"), "{text}");
     assert_secret_nowhere(dir.path());
 }
 

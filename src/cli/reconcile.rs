@@ -18,17 +18,83 @@ pub struct ReconcileArgs {
 /// reconciles (its connection task, as at start) and answers over the control socket.
 pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = super::load_config(config)?;
-    if cfg.venue != "binance" || !cfg.live.binance.wants_live() {
-        eprintln!(
-            "pit reconcile: no live venue in the config: it needs venue = \"binance\" and [live.binance] mode = \"live\" (venue is \"{}\")",
-            cfg.venue
-        );
-        return Ok(ExitCode::from(2));
-    }
+    let venue = match cfg.venue.as_str() {
+        "binance" if cfg.live.binance.wants_live() => "binance",
+        "bybit" if cfg.live.bybit.wants_live() => "bybit",
+        _ => {
+            eprintln!(
+                "pit reconcile: no live venue in the config: it needs venue = \"binance\" or \"bybit\" and its [live.<venue>] mode = \"live\" (venue is \"{}\")",
+                cfg.venue
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
     if let Some(code) = through_the_run(&cfg, a.json) {
         return Ok(code);
     }
     pit::setup::live_market_endpoints(&mut cfg);
+    let symbols: Vec<String> = cfg
+        .instrument_list()
+        .iter()
+        .map(|i| i.symbol.clone())
+        .collect();
+    let dir = pit::emergency::latch::data_dir(&cfg.store.path);
+    // No store yet: it believes nothing (and none is created).
+    let store_side = if cfg.store.path.exists() {
+        let store = pit::store::Store::open_existing(&cfg.store.path)?;
+        pit::reconcile::store_side(
+            &store,
+            venue,
+            &symbols,
+            &dir.join(format!("{venue}-start.json")),
+        )?
+    } else {
+        pit::reconcile::StoreSide::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let bar = pit::progress::spinner(&format!("reconcile: reading {venue}"));
+    let read = if venue == "binance" {
+        read_binance(&cfg, &symbols, &store_side, &rt)?
+    } else {
+        read_bybit(&cfg, &symbols, &store_side, &rt)?
+    };
+    bar.finish_and_clear();
+    let (markets, venue_side) = match read.fetched {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("pit reconcile: cannot read {venue} ({}): {e}", read.url);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut r = pit::reconcile::compare(&markets, &store_side, &venue_side);
+    r.venue = format!(
+        "{venue} {} ({})",
+        if read.testnet { "TESTNET" } else { "LIVE" },
+        read.url
+    );
+    if a.json {
+        println!("{}", r.to_json());
+    } else {
+        print!("{}", r.to_text());
+    }
+    Ok(ExitCode::from(if r.agree() { 0 } else { 1 }))
+}
+
+/// What one venue said, and where it was asked.
+struct Read {
+    url: String,
+    testnet: bool,
+    fetched: Result<(Vec<pit::reconcile::Market>, pit::reconcile::VenueSide), String>,
+}
+
+fn read_binance(
+    cfg: &pit::config::Config,
+    symbols: &[String],
+    store_side: &pit::reconcile::StoreSide,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<Read> {
     let s = &cfg.live.binance;
     let keys =
         pit::venue::live::keys::load("binance", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
@@ -50,48 +116,64 @@ pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<E
         std::time::Duration::from_millis(s.request_timeout_ms),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
-    let symbols: Vec<String> = cfg
-        .instrument_list()
-        .iter()
-        .map(|i| i.symbol.clone())
-        .collect();
-    let dir = pit::emergency::latch::data_dir(&cfg.store.path);
-    // No store yet: it believes nothing (and none is created).
-    let store_side = if cfg.store.path.exists() {
-        let store = pit::store::Store::open_existing(&cfg.store.path)?;
-        pit::reconcile::store_side(&store, &symbols, &dir.join("binance-start.json"))?
-    } else {
-        pit::reconcile::StoreSide::default()
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let bar = pit::progress::spinner("reconcile: reading binance");
     let fetched = rt.block_on(async {
         if let Err(e) = rest.sync_time().await {
             tracing::warn!(error = %e, "binance: server time not measured");
         }
-        pit::reconcile::fetch_binance(&rest, &symbols, &store_side).await
+        pit::reconcile::fetch_binance(&rest, symbols, store_side).await
     });
-    bar.finish_and_clear();
-    let (markets, venue) = match fetched {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("pit reconcile: cannot read binance ({rest_url}): {e}");
-            return Ok(ExitCode::from(2));
+    Ok(Read {
+        url: rest_url,
+        testnet: s.testnet,
+        fetched,
+    })
+}
+
+/// Bybit lists fills by time: from the oldest one the store keeps per symbol (less the
+/// list's lag), else its default of the last 7 days.
+fn read_bybit(
+    cfg: &pit::config::Config,
+    symbols: &[String],
+    store_side: &pit::reconcile::StoreSide,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<Read> {
+    use pit::venue::exchanges::bybit;
+    let s = &cfg.live.bybit;
+    let category = bybit::api::wire::Category::parse_traded(&cfg.live.category)
+        .map_err(|e| anyhow::anyhow!("[live] category: {e}"))?;
+    let keys =
+        pit::venue::live::keys::load("bybit", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
+    let signer = bybit::api::sign::Signer::from_keys(&keys)
+        .map_err(|e| anyhow::anyhow!("bybit keys ({}): {e}", keys.source))?;
+    let (rest_url, _) = s.endpoints();
+    let rest = bybit::trade::rest::Rest::new(
+        &rest_url,
+        signer,
+        s.recv_window_ms,
+        std::time::Duration::from_millis(s.request_timeout_ms),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let since: std::collections::BTreeMap<String, u64> = store_side
+        .first_fill_ms
+        .iter()
+        .map(|(sym, ms)| {
+            (
+                sym.clone(),
+                ms.saturating_sub(bybit::trade::task::LIST_LAG_MS),
+            )
+        })
+        .collect();
+    let fetched = rt.block_on(async {
+        if let Err(e) = rest.sync_time().await {
+            tracing::warn!(error = %e, "bybit: server time not measured");
         }
-    };
-    let mut r = pit::reconcile::compare(&markets, &store_side, &venue);
-    r.venue = format!(
-        "binance {} ({rest_url})",
-        if s.testnet { "TESTNET" } else { "LIVE" }
-    );
-    if a.json {
-        println!("{}", r.to_json());
-    } else {
-        print!("{}", r.to_text());
-    }
-    Ok(ExitCode::from(if r.agree() { 0 } else { 1 }))
+        bybit::trade::account::fetch(&rest, category, symbols, &since).await
+    });
+    Ok(Read {
+        url: rest_url,
+        testnet: s.testnet,
+        fetched,
+    })
 }
 
 /// `pit reconcile` while a run holds the store: the run's live venue reconciles and the

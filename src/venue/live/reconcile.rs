@@ -59,6 +59,8 @@ pub struct StoreSide {
     pub start_balances: Option<BTreeMap<String, Decimal>>,
     /// This store's client order ids at the venue: what is pit's.
     pub ids: VenueIds,
+    /// The oldest fill per symbol (ms): a venue that lists fills by time is asked from it.
+    pub first_fill_ms: BTreeMap<String, u64>,
 }
 
 /// A trade as the venue lists it, with the client id of its order when known.
@@ -66,7 +68,8 @@ pub struct StoreSide {
 pub struct VenueTrade {
     pub symbol: String,
     pub trade_id: u64,
-    pub order_id: u64,
+    /// The venue's order id (a number at Binance, a string at Bybit).
+    pub order_id: String,
     pub client_order_id: Option<String>,
     pub buy: bool,
     pub qty: Decimal,
@@ -90,6 +93,9 @@ pub struct VenueSide {
     pub trades: Vec<VenueTrade>,
     /// free + locked per asset.
     pub balances: BTreeMap<String, Decimal>,
+    /// Derivatives: the venue's signed position per symbol (none for spot, where the
+    /// base coin's balance is the position).
+    pub positions: Option<BTreeMap<String, Decimal>>,
 }
 
 /// An instrument's symbol and its base asset.
@@ -382,6 +388,32 @@ fn pits(ids: &VenueIds, venue_id: &str) -> bool {
     !matches!(ids.owner(venue_id), IdOwner::External)
 }
 
+/// Keep the account's balances when pit first manages it (`<data>/<venue>-start.json`,
+/// written once: an existing file is never replaced): a spot position is what pit traded
+/// since, which `pit reconcile` checks. Zero balances are left out.
+pub fn record_start_balances(
+    path: &std::path::Path,
+    account: &str,
+    balances: impl IntoIterator<Item = (String, Decimal)>,
+) {
+    if path.exists() {
+        return;
+    }
+    let balances: BTreeMap<String, String> = balances
+        .into_iter()
+        .filter(|(_, b)| !b.is_zero())
+        .map(|(a, b)| (a, b.to_string()))
+        .collect();
+    let rec = serde_json::json!({
+        "account": account,
+        "recorded_at": chrono::Utc::now().to_rfc3339(),
+        "balances": balances,
+    });
+    if let Err(e) = std::fs::write(path, rec.to_string()) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot record the starting balances");
+    }
+}
+
 /// Compare the two sides.
 pub fn compare(markets: &[Market], store: &StoreSide, venue: &VenueSide) -> Reconciliation {
     let mut r = Reconciliation {
@@ -497,6 +529,12 @@ pub fn compare(markets: &[Market], store: &StoreSide, venue: &VenueSide) -> Reco
             ));
         }
     }
+    // Derivatives: the venue's positions are the truth; a difference is said, never
+    // traded away.
+    if let Some(venue_positions) = &venue.positions {
+        r.differences
+            .extend(compare_positions(&store.positions, venue_positions));
+    }
     // Balances of the base assets.
     match &store.start_balances {
         None => r.notes.push(
@@ -599,7 +637,7 @@ mod tests {
         VenueTrade {
             symbol: "BTCUSDT".into(),
             trade_id: id,
-            order_id: id * 10,
+            order_id: (id * 10).to_string(),
             client_order_id: Some(client.into()),
             buy: true,
             qty,
@@ -629,6 +667,7 @@ mod tests {
             positions: [("BTCUSDT".to_string(), dec!(0.002))].into(),
             start_balances: Some([("BTC".to_string(), dec!(1))].into()),
             ids: VenueIds::new(4, crate::venue::live::ids::IdPrefix::for_tests()),
+            first_fill_ms: BTreeMap::new(),
         };
         let venue = VenueSide {
             account: "42".into(),
@@ -644,8 +683,33 @@ mod tests {
             ],
             trades: vec![trade(7, "t3st003_S1-4", dec!(0.002), dec!(0.000002))],
             balances: [("BTC".to_string(), dec!(1.001998))].into(),
+            positions: None,
         };
         (store, venue)
+    }
+
+    /// Derivatives: a venue position the store does not hold is a difference, named with
+    /// both sizes; the same position agrees.
+    #[test]
+    fn a_derivatives_position_is_compared_with_the_venues() {
+        let (store, mut venue) = agreeing();
+        let m = [Market {
+            symbol: "BTCUSDT".into(),
+            base: "BTC".into(),
+        }];
+        venue.positions = Some([("BTCUSDT".to_string(), dec!(0.002))].into());
+        assert!(compare(&m, &store, &venue).agree());
+        venue.positions = Some([("BTCUSDT".to_string(), dec!(-0.001))].into());
+        let r = compare(&m, &store, &venue);
+        assert_eq!(r.differences.len(), 1, "{:?}", r.differences);
+        assert_eq!(r.differences[0].kind, "position");
+        assert!(
+            r.differences[0]
+                .text
+                .starts_with("the venue holds -0.001, the store 0.002"),
+            "{}",
+            r.differences[0].text
+        );
     }
 
     fn mv(id: u64, buy: bool, qty: Decimal, fee: Decimal, fee_asset: &str) -> TradeMove {

@@ -100,7 +100,7 @@ pub async fn fetch(
                     client_order_id: names.get(&t.order_id).cloned(),
                     symbol: t.symbol,
                     trade_id: t.id,
-                    order_id: t.order_id,
+                    order_id: t.order_id.to_string(),
                     buy: t.is_buyer,
                     qty: t.qty,
                     price: t.price,

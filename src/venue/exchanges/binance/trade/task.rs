@@ -1263,25 +1263,14 @@ impl Conn {
     /// The account's balances when pit first managed it, kept in the data folder: a spot
     /// position is what pit traded since.
     fn record_start_balances(&self, a: &Account) {
-        let Some(path) = &self.s.start_file else {
-            return;
-        };
-        if path.exists() {
-            return;
-        }
-        let balances: BTreeMap<String, String> = a
-            .balances
-            .iter()
-            .filter(|b| b.free + b.locked > Decimal::ZERO)
-            .map(|b| (b.asset.clone(), (b.free + b.locked).to_string()))
-            .collect();
-        let rec = serde_json::json!({
-            "account": a.uid,
-            "recorded_at": chrono::Utc::now().to_rfc3339(),
-            "balances": balances,
-        });
-        if let Err(e) = std::fs::write(path, rec.to_string()) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot record the starting balances");
+        if let Some(path) = &self.s.start_file {
+            crate::venue::live::reconcile::record_start_balances(
+                path,
+                &a.uid.to_string(),
+                a.balances
+                    .iter()
+                    .map(|b| (b.asset.clone(), b.free + b.locked)),
+            );
         }
     }
 }

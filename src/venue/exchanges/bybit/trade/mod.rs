@@ -10,6 +10,7 @@
 //! `setup.rs` builds it for venue "bybit" from `[live.bybit]` (`pit run --live`);
 //! `tests/live_bybit.rs` drives that end to end against `pit emulate bybit`.
 
+pub mod account;
 pub mod private;
 pub mod rest;
 pub mod rules;
@@ -50,6 +51,8 @@ pub struct LiveStart {
     /// Orders earlier live runs left open (run, engine id, symbol).
     pub at_venue: Vec<(u64, String, String)>,
     pub settle: Option<Settle>,
+    /// The data folder (`bybit-start.json`, the balances pit first found, is kept there).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// The engine's port to Bybit and the handle that binds alerts and the halt once the
@@ -118,6 +121,7 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
         since_ms: l.since_ms,
         at_venue: l.at_venue,
         settle: l.settle,
+        start_file: l.data_dir.map(|d| d.join("bybit-start.json")),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -80,6 +80,9 @@ pub struct TaskSetup {
     /// back through `settle`: never marked cancelled without Bybit's word.
     pub at_venue: Vec<(u64, String, String)>,
     pub settle: Option<Settle>,
+    /// Where the account's balances are kept when pit first manages it (`pit reconcile`
+    /// checks the base coins against them); none: not kept.
+    pub start_file: Option<std::path::PathBuf>,
 }
 
 /// Results of the task's own requests and of the stream.
@@ -1144,6 +1147,15 @@ impl Conn {
         }
         let mut balances_unread = None;
         let mut balance_lines = None;
+        if let (Some(wallet), false, Some(path)) = (&snap.wallet, unlisted, &self.s.start_file) {
+            // Read with no fill moving it: the account as pit first found it (the file,
+            // once written, is never replaced).
+            crate::venue::live::reconcile::record_start_balances(
+                path,
+                "UNIFIED",
+                wallet.iter().map(|(c, b)| (c.clone(), *b)),
+            );
+        }
         match (&snap.wallet, unlisted) {
             (Some(wallet), false) if self.balances.knows_assets() => {
                 // Every fill recorded so far is held by the wallet: those learned before

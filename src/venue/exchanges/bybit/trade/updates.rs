@@ -29,10 +29,16 @@ use sha2::{Digest, Sha256};
 
 /// The trade key of an execution (see the module's notes).
 pub fn trade_key(exec_id: &str, inst: &Instrument) -> u64 {
+    trade_seq(exec_trade_id(exec_id), inst.id)
+}
+
+/// The number an execution stands for in the store (a stored fill's `seq / 256`): the
+/// first 7 bytes of the SHA-256 of its `execId`, which is a string.
+pub fn exec_trade_id(exec_id: &str) -> u64 {
     let h = Sha256::digest(exec_id.as_bytes());
     let mut b = [0u8; 8];
     b[1..].copy_from_slice(&h[..7]);
-    trade_seq(u64::from_be_bytes(b), inst.id)
+    u64::from_be_bytes(b)
 }
 
 /// What an order message says.
