@@ -259,6 +259,10 @@ impl VenueRules {
     /// orders, at `price`, the touch the order would take; skipped when unknown, as
     /// [`VenueRules::check`] does). What it leaves is dust the venue will not take: a
     /// spot buy's fee taken in the coin bought leaves the holding off the step.
+    ///
+    /// One order carries at most the largest size the venue takes (`maxQty` of LOT_SIZE
+    /// and MARKET_LOT_SIZE; 0: none): a holding above it closes in several orders, each
+    /// within it, and the rest is not dust (an order of it is closable next).
     pub fn closable(&self, held: Decimal, price: Option<Decimal>) -> Decimal {
         let mut q = held.max(Decimal::ZERO);
         let floor = |q: Decimal, step: Decimal| {
@@ -292,6 +296,15 @@ impl VenueRules {
             };
             if below {
                 return Decimal::ZERO;
+            }
+        }
+        for f in &self.filters {
+            if let VenueFilter::LotSize { max, step, .. }
+            | VenueFilter::MarketLotSize { max, step, .. } = *f
+                && max.is_sign_positive()
+                && !max.is_zero()
+            {
+                q = q.min(floor(max, step));
             }
         }
         q
@@ -577,6 +590,58 @@ mod tests {
         };
         assert_eq!(coarse.closable(dec!(0.004995), px), dec!(0.004));
         assert_eq!(coarse.closable(dec!(0.000995), px), dec!(0));
+    }
+
+    /// A holding above the largest market order the venue takes closes in orders of that
+    /// size, each passing the venue's check; the last one carries the rest.
+    #[test]
+    fn a_holding_above_the_largest_market_order_closes_in_orders_of_it() {
+        let r = VenueRules {
+            filters: vec![
+                VenueFilter::LotSize {
+                    min: dec!(0.001),
+                    max: dec!(9000),
+                    step: dec!(0.001),
+                },
+                VenueFilter::MarketLotSize {
+                    min: dec!(0.001),
+                    max: dec!(2.5),
+                    step: dec!(0.001),
+                },
+            ],
+            ..VenueRules::default()
+        };
+        let px = Some(dec!(60000));
+        let mut held = dec!(6.0004);
+        let mut orders = Vec::new();
+        while r.closable(held, px) > Decimal::ZERO {
+            let q = r.closable(held, px);
+            let sell = FilterOrder {
+                side: Side::Sell,
+                order_type: "MARKET",
+                price: None,
+                qty: q,
+                market_price: px,
+                average_price: px,
+                open_on_symbol: 0,
+                open_on_venue: 0,
+            };
+            assert_eq!(r.check(&sell), Ok(()), "{q}");
+            orders.push(q);
+            held -= q;
+        }
+        assert_eq!(orders, [dec!(2.5), dec!(2.5), dec!(1)]);
+        assert_eq!(held, dec!(0.0004), "the rest below a step is dust");
+        // A max of 0 means none.
+        let open = VenueRules {
+            filters: vec![VenueFilter::MarketLotSize {
+                min: dec!(0),
+                max: dec!(0),
+                step: dec!(0),
+            }],
+            ..VenueRules::default()
+        };
+        assert_eq!(open.closable(dec!(7.5), px), dec!(7.5));
     }
 
     #[test]

@@ -367,6 +367,63 @@ mod tests {
         assert!(!e.holds(0));
     }
 
+    /// A position above the largest market order the venue takes is flattened in orders
+    /// of that size (one refused order of the whole would leave it all open); the rest is
+    /// no dust.
+    #[test]
+    fn a_flatten_above_the_venues_largest_market_order_goes_in_orders_of_it() {
+        let t0 = ts("2026-03-09T13:30:00Z");
+        let mut e = engine(t0, Vec::new());
+        step(&mut e, t0, book(t0, 600_000, 600_010));
+        let rules = VenueRules {
+            filters: vec![
+                VenueFilter::LotSize {
+                    min: dec!(0.001),
+                    max: dec!(100),
+                    step: dec!(0.001),
+                },
+                VenueFilter::MarketLotSize {
+                    min: dec!(0.001),
+                    max: dec!(0.002),
+                    step: dec!(0.001),
+                },
+            ],
+            ..VenueRules::default()
+        };
+        step(
+            &mut e,
+            t0,
+            Input::VenueRules {
+                instrument: BTC,
+                rules: Ok(rules),
+            },
+        );
+        let out = step(
+            &mut e,
+            t0,
+            manual(Side::Buy, OrderKind::Limit, Some(600_010), 5, false),
+        );
+        let buy = submits(&out)
+            .pop()
+            .expect("the buy (a limit: 5 lots is no market order here)");
+        step(&mut e, t0, fill_with(256, &buy, 5, dec!(0.3), dec!(0)));
+        let mut sells = Vec::new();
+        for seq in 2..6 {
+            let out = step(&mut e, t0, Input::Command(Command::Flatten(None)));
+            let Some(sell) = submits(&out).pop() else {
+                break;
+            };
+            sells.push(sell.spec.qty);
+            step(
+                &mut e,
+                t0,
+                fill_with(seq * 256, &sell, sell.spec.qty.0, dec!(0.1), dec!(0)),
+            );
+        }
+        assert_eq!(sells, [Qty(2), Qty(2), Qty(1)]);
+        assert!(e.positions[0].is_flat(), "{:?}", e.positions[0]);
+    }
+
     /// Sends a reduce-only market sell of the account's whole lots on every book, as an
     /// exit strategy (the exit manager) sizes its exits.
     struct ExitAll;
