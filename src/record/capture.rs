@@ -452,6 +452,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any frame serde writes (quotes, backslashes, control characters, any
+        /// character) is read back as it was, by the fast path or by serde. (The
+        /// example test below sends its escapes to serde: its frame holds a `\u0001`.)
+        #[test]
+        fn any_frame_reads_back_as_written(frame in "(\\PC|[\"\\\\\u{0}-\u{1f}]){0,64}") {
+            let l = line(9, &frame);
+            let text = serde_json::to_string(&l).unwrap();
+            let mut r = CaptureReader::new(io::Cursor::new(format!("{text}\n")));
+            let mut out = line(0, "x");
+            proptest::prop_assert!(r.read_into(&mut out));
+            proptest::prop_assert_eq!(out, l);
+        }
+    }
+
     #[test]
     fn the_fast_path_agrees_with_serde() {
         let frames = [
