@@ -392,6 +392,24 @@ mod tests {
             (k.kind, k.api_key(), k.signing_secret()),
             (KeyKind::Hmac, "k1", "s1")
         );
+        assert!(k.passphrase().is_none());
+        // OKX's passphrase, from its own variable; never shown.
+        let k = load(
+            "okx",
+            None,
+            &env(&[
+                ("PIT_OKX_API_KEY", "k1"),
+                ("PIT_OKX_API_SECRET", "s1"),
+                ("PIT_OKX_API_PASSPHRASE", "okx-pass-phrase-42"),
+            ]),
+        )
+        .unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            k.passphrase().map(|p| p.expose_secret()),
+            Some("okx-pass-phrase-42")
+        );
+        assert!(!format!("{k:?}").contains("okx-pass-phrase-42"));
         let pem =
             "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----";
         let k = load(
