@@ -47,8 +47,9 @@ pub enum StreamMsg {
     Orders(Vec<Order>),
     /// The dead-man switch is not armed: why, for an alert.
     DeadManNotArmed(String),
-    /// The dead-man switch is armed again after it was not.
-    DeadManArmed,
+    /// OKX confirmed the countdown (`again`: after it was not armed), so the health is
+    /// published now, not at the next unrelated message.
+    DeadManArmed { again: bool },
 }
 
 /// The stream's and the dead-man switch's state, for the status bar.
@@ -239,9 +240,9 @@ pub async fn keep_dead_man(
                 if armed != Some(true) {
                     tracing::info!(secs, "okx: Cancel All After armed");
                     set_status(&status, |s| s.dead_man = format!("dead-man {secs}s armed"));
-                    if armed == Some(false) {
-                        let _ = out.send(StreamMsg::DeadManArmed);
-                    }
+                    let _ = out.send(StreamMsg::DeadManArmed {
+                        again: armed == Some(false),
+                    });
                 }
                 armed = Some(true);
             }

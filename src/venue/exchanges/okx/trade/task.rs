@@ -504,10 +504,14 @@ impl Conn {
                 AlertLevel::Critical,
                 format!("okx: the dead-man switch (Cancel All After) is not armed ({why}): OKX will not cancel pit's orders if pit hangs or loses the network"),
             ),
-            Internal::Stream(StreamMsg::DeadManArmed) => self.alert(
-                AlertLevel::Info,
-                "okx: the dead-man switch (Cancel All After) is armed again".into(),
-            ),
+            Internal::Stream(StreamMsg::DeadManArmed { again }) => {
+                if again {
+                    self.alert(
+                        AlertLevel::Info,
+                        "okx: the dead-man switch (Cancel All After) is armed again".into(),
+                    )
+                }
+            }
             Internal::Stream(StreamMsg::Up) => {
                 let reconnect = match self.s.health.lock() {
                     Ok(mut h) => {
