@@ -884,6 +884,24 @@ mod tests {
     }
 
     #[test]
+    fn okx_live_settings_are_read_and_checked_with_key_and_line() {
+        let c = Config::parse(
+            "[live.okx]\nmode = \"live\"\ndead_man_secs = 60\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(c.live.okx.wants_live() && c.live.okx.demo);
+        assert_eq!(c.live.okx.dead_man_secs, 60);
+        assert_eq!(Config::default().live.okx.dead_man_secs, 30);
+        let (line, key, msg) = err("[live.okx]\nmode = \"live\"\ndead_man_secs = 5\n");
+        assert_eq!((line, key.as_str()), (Some(3), "live.okx.dead_man_secs"));
+        assert!(msg.contains("10 and 120"), "{msg}");
+        // The passphrase belongs in the key file, never here.
+        let (_, key, _) = err("[live.okx]\npassphrase = \"x\"\n");
+        assert_eq!(key, "live.okx.passphrase");
+    }
+
+    #[test]
     fn notify_settings_are_read_and_checked_with_key_and_line() {
         use crate::notify::NotifyKind;
         let c = Config::parse(

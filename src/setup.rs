@@ -696,15 +696,19 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
     let wants = match cfg.venue.as_str() {
         "binance" => cfg.live.binance.wants_live(),
         "bybit" => cfg.live.bybit.wants_live(),
+        "okx" => cfg.live.okx.wants_live(),
         _ => false,
     };
     if wants && live_flag && cfg.venue == "bybit" {
         bybit_rehearsal_only(cfg)?;
     }
+    if wants && live_flag && cfg.venue == "okx" {
+        okx_rehearsal_only(cfg)?;
+    }
     match (wants, live_flag) {
         (true, true) => Ok(true),
         (false, true) => anyhow::bail!(
-            "--live needs a venue that trades for real, set up for it: venue = \"binance\" or \"bybit\" and its [live.<venue>] mode = \"live\" in the config (venue is \"{}\")",
+            "--live needs a venue that trades for real, set up for it: venue = \"binance\", \"bybit\" or \"okx\" and its [live.<venue>] mode = \"live\" in the config (venue is \"{}\")",
             cfg.venue
         ),
         (true, false) => {
@@ -762,12 +766,46 @@ fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// OKX live trading runs on OKX's demo trading (`[live.okx] demo = true`, the default:
+/// every request carries `x-simulated-trading: 1`) or against `pit emulate okx` on this
+/// machine. Real money (`demo = false` towards any host but this machine's) stays refused
+/// until pit has traded OKX's demo itself, as for Bybit (issue 12).
+fn okx_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
+    let o = &cfg.live.okx;
+    let (rest, ws) = o.endpoints();
+    let local = |url: &str| {
+        let host = url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', '?'])
+            .next()
+            .unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+    };
+    if !(o.demo || local(&rest) && local(&ws)) {
+        anyhow::bail!(
+            "--live on OKX runs on OKX's demo trading ([live.okx] demo = true, the default) or against `pit emulate okx` on this machine only for now (rest_url and ws_private_url both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not yet traded OKX's demo itself, so real money waits; see issue 12"
+        );
+    }
+    Ok(())
+}
+
 /// A live run's market data comes from the network it trades on (testnet streams with
 /// testnet orders, or `pit emulate`): `[live] ws_url`/`rest_url` default to the trading
 /// section's endpoints.
 pub fn live_market_endpoints(cfg: &mut Config) {
     let (rest, ws) = if cfg.venue == "bybit" {
         bybit_market_endpoints(&cfg.live.bybit, &cfg.live.category)
+    } else if cfg.venue == "okx" {
+        (cfg.live.okx.endpoints().0, cfg.live.okx.ws_public())
     } else {
         let (rest, ws, _) = crate::venue::exchanges::binance::trade::endpoints(&cfg.live.binance);
         (rest, ws)
@@ -795,6 +833,9 @@ pub fn live_exec(
 )> {
     if cfg.venue == "bybit" {
         return live_exec_bybit(cfg, persisted, gate);
+    }
+    if cfg.venue == "okx" {
+        return live_exec_okx(cfg, persisted, gate);
     }
     use crate::venue::exchanges::binance::trade;
     let s = &cfg.live.binance;
@@ -919,6 +960,73 @@ fn live_exec_bybit(
             since_ms,
             durable: Some(persisted.sink.durable_watch()),
             data_dir: Some(persisted.dir.clone()),
+            at_venue: persisted.at_venue.clone(),
+            settle: Some(settle_in(persisted.store.clone())),
+        },
+    )?;
+    let requests = started.port.requests();
+    let reconcile: AskReconcile = std::sync::Arc::new(move |reason| {
+        requests
+            .send(crate::venue::live::port::ToVenue::Reconcile { reason })
+            .is_ok()
+    });
+    Ok((Box::new(started.port), started.hooks, reconcile))
+}
+
+/// [`live_exec`] for OKX v5 spot: the keys (`PIT_OKX_API_KEY` / `PIT_OKX_API_SECRET` /
+/// `PIT_OKX_API_PASSPHRASE` or the owner-only key file with `passphrase`), every fill
+/// earlier live runs stored on these symbols (a fill listed again is known by its key),
+/// fills asked for from the newest stored one (within OKX's 3 days), the durable
+/// watermark, the orders earlier runs left open.
+fn live_exec_okx(
+    cfg: &Config,
+    persisted: &Persisted,
+    gate: TradingGate,
+) -> anyhow::Result<(
+    Box<dyn crate::venue::ExecutionPort>,
+    LiveHooks,
+    AskReconcile,
+)> {
+    use crate::venue::exchanges::okx::trade;
+    let s = &cfg.live.okx;
+    let keys =
+        crate::venue::live::keys::load("okx", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
+    tracing::info!(keys = ?keys, demo = s.demo, "okx: live trading");
+    let instruments = cfg.instrument_list();
+    let live_runs = venue_live_runs(&persisted.store, "okx")?;
+    let stored: Vec<_> = persisted
+        .store
+        .fills()?
+        .into_iter()
+        .filter(|f| live_runs.contains(&f.run))
+        .collect();
+    let mut since_ms = std::collections::BTreeMap::new();
+    for f in &stored {
+        let ms = (f.ts.as_millis().max(0) as u64).saturating_sub(trade::task::LIST_LAG_MS);
+        let e = since_ms.entry(f.symbol.clone()).or_insert(ms);
+        *e = (*e).max(ms);
+    }
+    let known = stored
+        .into_iter()
+        .filter_map(|f| {
+            instruments
+                .iter()
+                .find(|i| i.symbol == f.symbol)
+                .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
+        })
+        .collect();
+    let id_prefix = venue_id_prefix(&persisted.store, persisted.run)?;
+    let started = trade::start(
+        s,
+        trade::LiveStart {
+            keys,
+            instruments,
+            run: persisted.run,
+            id_prefix,
+            gate,
+            known_trades: known,
+            since_ms,
+            durable: Some(persisted.sink.durable_watch()),
             at_venue: persisted.at_venue.clone(),
             settle: Some(settle_in(persisted.store.clone())),
         },

@@ -157,6 +157,10 @@ struct OState {
     /// How many times it fired, and how many orders it cancelled in all.
     caa_fired: u64,
     caa_cancelled: u64,
+    /// "Place order" requests received per `clOrdId` (accepted or not): a client that
+    /// sends an order twice shows here even when the first one is no longer pending (OKX
+    /// refuses a taken `clOrdId` only among pending orders).
+    places: BTreeMap<String, u64>,
 }
 
 /// An answer of an OKX handler: HTTP status, code, msg, data.
@@ -878,6 +882,9 @@ fn order_fills(
 
 fn place(o: &Okx, p: PlaceReq, now_ns: i64) -> OResult {
     let cl = p.cl_ord_id.clone().unwrap_or_default();
+    if !cl.is_empty() {
+        *o.st().places.entry(cl.clone()).or_default() += 1;
+    }
     let fail = |c: i64, m: String| Err(Answer::order_failed(&cl, "", c, m));
     if p.cl_ord_id.is_some() && !valid_cl_ord_id(&cl) {
         return fail(code::PARAM_ERROR, "Parameter clOrdId error".into());
@@ -1169,6 +1176,7 @@ pub async fn state(State(o): State<Arc<Okx>>) -> Response {
                 "cancelled": st.caa_cancelled,
             }),
         );
+        obj.insert("okx_places".into(), json!(st.places));
     }
     let mut r = (StatusCode::OK, v.to_string()).into_response();
     r.headers_mut().insert(
@@ -1176,6 +1184,222 @@ pub async fn state(State(o): State<Arc<Okx>>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+// ---------------------------------------------------------------------------------------
+// The public WebSocket: the simulated market as OKX publishes it.
+
+/// `GET /ws/v5/public` ("WS / Order book channel", "WS / Trades channel"): `subscribe`
+/// to `books` (a `snapshot` of the top [`PUBLIC_DEPTH`] levels, then `update`s with the
+/// levels changed, a size "0" for a level gone, `prevSeqId` the previous message's
+/// `seqId`, and `checksum`: the signed CRC32 of the top 25 bids and asks interleaved as
+/// `px:sz`, as the page describes) and `trades` (`px`, `sz`, `side` the taker's,
+/// `tradeId`, `ts`), by `instId`; text `ping` → `pong`. The book is the core's top 25:
+/// a level pushed below it leaves the published book (its size "0").
+pub async fn public(State(o): State<Arc<Okx>>, up: WebSocketUpgrade) -> Response {
+    up.on_upgrade(move |socket| public_loop(o, socket))
+}
+
+/// Levels of the public book.
+pub const PUBLIC_DEPTH: usize = 25;
+
+/// One subscribed book: the levels last sent (price text -> size text) and the last
+/// `seqId`.
+#[derive(Default)]
+struct PubBook {
+    bids: BTreeMap<Decimal, String>,
+    asks: BTreeMap<Decimal, String>,
+    seq: i64,
+}
+
+/// The `checksum` of a book ("WS / Order book channel" > "Checksum": the first 25 bids
+/// and asks interleaved, `bid:ask:bid:ask...`, each level `price:size`, then CRC32, as a
+/// signed 32-bit integer).
+pub fn book_checksum(bids: &[(String, String)], asks: &[(String, String)]) -> i32 {
+    let mut parts: Vec<String> = Vec::new();
+    for k in 0..PUBLIC_DEPTH
+        .max(bids.len())
+        .max(asks.len())
+        .min(PUBLIC_DEPTH)
+    {
+        if let Some((p, q)) = bids.get(k) {
+            parts.push(format!("{p}:{q}"));
+        }
+        if let Some((p, q)) = asks.get(k) {
+            parts.push(format!("{p}:{q}"));
+        }
+    }
+    crc32fast::hash(parts.join(":").as_bytes()) as i32
+}
+
+async fn public_loop(o: Arc<Okx>, mut socket: WebSocket) {
+    let mut rx = o.s.market_tx.subscribe();
+    let mut books: BTreeMap<String, PubBook> = BTreeMap::new();
+    let mut trades: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let out: Vec<String> = tokio::select! {
+            f = rx.recv() => match f {
+                Ok(f) => public_frames(&o, &f.0, &f.1, &mut books, &trades),
+                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
+            },
+            m = socket.recv() => match m {
+                Some(Ok(Message::Text(t))) if t.as_str() == "ping" => vec!["pong".to_string()],
+                Some(Ok(Message::Text(t))) => public_op(&o, t.as_str(), &mut books, &mut trades),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => continue,
+            },
+        };
+        for text in out {
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn public_op(
+    o: &Okx,
+    text: &str,
+    books: &mut BTreeMap<String, PubBook>,
+    trades: &mut BTreeSet<String>,
+) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return vec![ws_error(
+            &None,
+            ws_code::INVALID_REQUEST,
+            "Invalid request",
+            "pub",
+        )];
+    };
+    let op = v["op"].as_str().unwrap_or("");
+    let mut out = Vec::new();
+    for arg in v["args"].as_array().cloned().unwrap_or_default() {
+        let channel = arg["channel"].as_str().unwrap_or("");
+        let inst = arg["instId"].as_str().unwrap_or("").to_string();
+        if o.symbol_of(&inst).is_none() || !matches!(channel, "books" | "trades") {
+            out.push(ws_error(
+                &None,
+                ws_code::NO_CHANNEL,
+                &format!("Wrong URL or channel:{channel},instId:{inst} doesn't exist."),
+                "pub",
+            ));
+            continue;
+        }
+        out.push(json!({"event": op, "arg": arg, "connId": "pub"}).to_string());
+        match (op, channel) {
+            ("subscribe", "books") => {
+                let mut b = PubBook::default();
+                if let Some(m) = book_message(o, &inst, &mut b, true) {
+                    out.push(m);
+                }
+                books.insert(inst, b);
+            }
+            ("unsubscribe", "books") => {
+                books.remove(&inst);
+            }
+            ("subscribe", "trades") => {
+                trades.insert(inst);
+            }
+            ("unsubscribe", "trades") => {
+                trades.remove(&inst);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The book's message now: a snapshot, or the update from what `b` last sent (`None`
+/// when nothing changed).
+fn book_message(o: &Okx, inst: &str, b: &mut PubBook, snapshot: bool) -> Option<String> {
+    let sym = o.symbol_of(inst)?;
+    let d = o.s.exchange().depth(&sym, PUBLIC_DEPTH).ok()?;
+    let side = |l: &[[Decimal; 2]]| -> BTreeMap<Decimal, String> {
+        l.iter().map(|[p, q]| (p.normalize(), num(*q))).collect()
+    };
+    let (bids, asks) = (side(&d.bids), side(&d.asks));
+    let diff = |old: &BTreeMap<Decimal, String>, new: &BTreeMap<Decimal, String>| {
+        let mut ch: Vec<[String; 4]> = Vec::new();
+        for (p, q) in new {
+            if old.get(p) != Some(q) {
+                ch.push([num(*p), q.clone(), "0".into(), "1".into()]);
+            }
+        }
+        for p in old.keys().filter(|p| !new.contains_key(*p)) {
+            ch.push([num(*p), "0".into(), "0".into(), "0".into()]);
+        }
+        ch
+    };
+    let (bch, ach) = if snapshot {
+        (diff(&BTreeMap::new(), &bids), diff(&BTreeMap::new(), &asks))
+    } else {
+        (diff(&b.bids, &bids), diff(&b.asks, &asks))
+    };
+    if !snapshot && bch.is_empty() && ach.is_empty() {
+        return None;
+    }
+    let listed = |m: &BTreeMap<Decimal, String>, rev: bool| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = m.iter().map(|(p, q)| (num(*p), q.clone())).collect();
+        if rev {
+            v.reverse();
+        }
+        v
+    };
+    let checksum = book_checksum(&listed(&bids, true), &listed(&asks, false));
+    let prev = if snapshot { -1 } else { b.seq };
+    b.seq += 1;
+    b.bids = bids;
+    b.asks = asks;
+    let now = o.s.now_ms();
+    Some(
+        json!({"arg": {"channel": "books", "instId": inst},
+               "action": if snapshot { "snapshot" } else { "update" },
+               "data": [{"asks": ach, "bids": bch, "ts": now.to_string(),
+                         "checksum": checksum, "prevSeqId": prev, "seqId": b.seq}]})
+        .to_string(),
+    )
+}
+
+/// The core's market frames as this connection's OKX messages.
+fn public_frames(
+    o: &Okx,
+    stream: &str,
+    text: &str,
+    books: &mut BTreeMap<String, PubBook>,
+    trades: &BTreeSet<String>,
+) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return vec![];
+    };
+    let d = &v["data"];
+    let inst = o.inst_id_of(d["s"].as_str().unwrap_or(""));
+    if stream.ends_with("@depth@100ms") {
+        let Some(b) = books.get_mut(&inst) else {
+            return vec![];
+        };
+        book_message(o, &inst, b, false).into_iter().collect()
+    } else if stream.ends_with("@trade") && trades.contains(&inst) {
+        // Binance's `m` (the buyer was the maker): the taker sold.
+        let side = if d["m"].as_bool().unwrap_or(false) {
+            "sell"
+        } else {
+            "buy"
+        };
+        let dn = |k: &str| {
+            d[k].as_str()
+                .and_then(|x| x.parse::<Decimal>().ok())
+                .map(num)
+                .unwrap_or_default()
+        };
+        vec![
+            json!({"arg": {"channel": "trades", "instId": inst},
+                   "data": [{"instId": inst, "tradeId": d["t"].to_string(), "px": dn("p"),
+                             "sz": dn("q"), "side": side, "ts": d["T"].to_string(), "count": "1"}]})
+            .to_string(),
+        ]
+    } else {
+        vec![]
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ fn okx_router(o: Arc<super::okx::Okx>) -> Router {
     Router::new()
         .route("/api/v5/{*rest}", any(okx::rest))
         .route("/ws/v5/private", get(okx::private))
+        .route("/ws/v5/public", get(okx::public))
         .route("/emulator/state", get(okx::state))
         .route(
             "/emulator/faults",

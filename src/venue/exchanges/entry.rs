@@ -38,6 +38,9 @@ pub struct LiveSettings {
     /// `[live.bybit]`: live trading on Bybit v5 (testnet by default; its dead-man switch,
     /// DCP, armed by default).
     pub bybit: super::bybit::trade::settings::BybitSettings,
+    /// `[live.okx]`: live trading on OKX v5 spot (demo trading by default; its dead-man
+    /// switch, Cancel All After, armed by default).
+    pub okx: super::okx::trade::settings::OkxSettings,
 }
 
 impl Default for LiveSettings {
@@ -53,6 +56,7 @@ impl Default for LiveSettings {
             fetch_instruments: true,
             binance: Default::default(),
             bybit: Default::default(),
+            okx: Default::default(),
         }
     }
 }
@@ -81,6 +85,9 @@ impl LiveSettings {
         self.bybit
             .validate()
             .map_err(|i| Invalid::new(format!("bybit.{}", i.key), i.message))?;
+        self.okx
+            .validate()
+            .map_err(|i| Invalid::new(format!("okx.{}", i.key), i.message))?;
         for (k, v) in [("ws_url", &self.ws_url), ("rest_url", &self.rest_url)] {
             if !v.is_empty() && !v.contains("://") {
                 return Err(Invalid::new(k, "must be a URL (scheme://host...)"));

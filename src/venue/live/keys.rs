@@ -15,6 +15,10 @@
 //!    path and the fix.
 //! 2. The environment: `PIT_<VENUE>_API_KEY` with `PIT_<VENUE>_API_SECRET` (HMAC) or
 //!    `PIT_<VENUE>_ED25519_KEY` (the PEM text).
+//!
+//! OKX adds a passphrase ("REST Authentication": `OK-ACCESS-PASSPHRASE`, the one chosen
+//! when the key was made): `passphrase = "..."` in the key file, or
+//! `PIT_<VENUE>_API_PASSPHRASE`; held like the secret.
 
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
@@ -35,6 +39,9 @@ pub struct ApiKeys {
     pub kind: KeyKind,
     api_key: SecretString,
     secret: SecretString,
+    /// OKX's third part, the passphrase chosen when the key was made (key file
+    /// `passphrase = "..."` or `PIT_<VENUE>_API_PASSPHRASE`); other venues have none.
+    passphrase: Option<SecretString>,
     /// Where they came from (a path or the variable names), for messages.
     pub source: String,
 }
@@ -57,8 +64,20 @@ impl ApiKeys {
             kind,
             api_key: SecretString::from(api_key),
             secret: SecretString::from(secret),
+            passphrase: None,
             source,
         }
+    }
+    /// The same keys with a passphrase (OKX).
+    pub fn with_passphrase(mut self, passphrase: Option<String>) -> Self {
+        self.passphrase = passphrase
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| SecretString::from(p.trim().to_string()));
+        self
+    }
+    /// The passphrase, if the keys came with one. For the signer only.
+    pub fn passphrase(&self) -> Option<&SecretString> {
+        self.passphrase.as_ref()
     }
     /// The API key (sent in a header; not a secret to the venue, but kept out of logs too).
     pub fn api_key(&self) -> &str {
@@ -135,6 +154,7 @@ pub fn load(
 
 fn from_env(venue: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<ApiKeys, KeyError> {
     let (key_var, secret_var, ed_var) = env_names(venue);
+    let key_var_base = format!("PIT_{}", venue.to_ascii_uppercase());
     let get = |n: &str| env(n).filter(|v| !v.trim().is_empty());
     let missing = || KeyError::Missing {
         venue: venue.to_string(),
@@ -155,12 +175,10 @@ fn from_env(venue: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<ApiKeys
         (None, None) => return Err(missing()),
     };
     check_shape(kind, &key, &secret, &source)?;
-    Ok(ApiKeys::new(
-        kind,
-        key.trim().into(),
-        secret.trim().into(),
-        source,
-    ))
+    Ok(
+        ApiKeys::new(kind, key.trim().into(), secret.trim().into(), source)
+            .with_passphrase(get(&format!("{key_var_base}_API_PASSPHRASE"))),
+    )
 }
 
 /// The key file: owner-only, then its TOML.
@@ -176,6 +194,8 @@ fn from_file(path: &Path) -> Result<ApiKeys, KeyError> {
         api_key: String,
         secret: Option<String>,
         ed25519_private_key: Option<String>,
+        /// OKX only: the key's passphrase.
+        passphrase: Option<String>,
     }
     let fmt = |message: String| KeyError::Format {
         path: path.to_path_buf(),
@@ -208,12 +228,10 @@ fn from_file(path: &Path) -> Result<ApiKeys, KeyError> {
     };
     let source = path.display().to_string();
     check_shape(kind, &kf.api_key, &secret, &source)?;
-    Ok(ApiKeys::new(
-        kind,
-        kf.api_key.trim().into(),
-        secret.trim().into(),
-        source,
-    ))
+    Ok(
+        ApiKeys::new(kind, kf.api_key.trim().into(), secret.trim().into(), source)
+            .with_passphrase(kf.passphrase),
+    )
 }
 
 /// What can be said about a key without showing it.
@@ -374,6 +392,24 @@ mod tests {
             (k.kind, k.api_key(), k.signing_secret()),
             (KeyKind::Hmac, "k1", "s1")
         );
+        assert!(k.passphrase().is_none());
+        // OKX's passphrase, from its own variable; never shown.
+        let k = load(
+            "okx",
+            None,
+            &env(&[
+                ("PIT_OKX_API_KEY", "k1"),
+                ("PIT_OKX_API_SECRET", "s1"),
+                ("PIT_OKX_API_PASSPHRASE", "okx-pass-phrase-42"),
+            ]),
+        )
+        .unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            k.passphrase().map(|p| p.expose_secret()),
+            Some("okx-pass-phrase-42")
+        );
+        assert!(!format!("{k:?}").contains("okx-pass-phrase-42"));
         let pem =
             "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----";
         let k = load(

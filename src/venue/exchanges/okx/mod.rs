@@ -20,6 +20,7 @@ use std::collections::HashMap;
 
 pub mod api;
 pub mod endpoints;
+pub mod trade;
 
 #[derive(Deserialize)]
 struct Arg<'a> {

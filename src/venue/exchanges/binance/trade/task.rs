@@ -158,7 +158,7 @@ struct Conn {
     cancel_after_create: BTreeMap<String, String>,
     /// Orders cancelled before their create left (it waits for the store's record): the
     /// create's task reads this after the wait and sends nothing for them.
-    withdrawn: Arc<std::sync::Mutex<BTreeSet<String>>>,
+    withdrawn: Arc<crate::venue::live::gate::Withdrawn>,
     /// Cancels held past an unknown create outcome (venue id -> symbol): sent once asking
     /// finds the order open, dropped when it was never placed. Sent at once, the cancel
     /// could reach Binance before the order and be refused (-2011), and the order would
@@ -307,30 +307,21 @@ impl Conn {
                 self.in_flight.insert(venue_id.clone());
                 let withdrawn = self.withdrawn.clone();
                 tokio::spawn(async move {
-                    if let Some(d) = durable
-                        && !wait_durable(&d, barrier).await
+                    // The store barrier, and not cancelled meanwhile (the kill switch):
+                    // `venue/live/gate.rs`, shared with Bybit and OKX.
+                    if let Err(why) = crate::venue::live::gate::before_send(
+                        durable.as_deref(),
+                        barrier,
+                        &withdrawn,
+                        &venue_id,
+                    )
+                    .await
                     {
                         let _ = tx.send(Internal::Placed {
                             venue_id,
                             symbol,
                             sent_ms: 0,
-                            result: Err(RestError::NotSent(
-                                "the store did not confirm the order's record".into(),
-                            )),
-                        });
-                        return;
-                    }
-                    // Cancelled while it waited for the store (the kill switch): not sent.
-                    if withdrawn
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .contains(&venue_id)
-                    {
-                        let _ = tx.send(Internal::Placed {
-                            venue_id,
-                            symbol,
-                            sent_ms: 0,
-                            result: Err(RestError::NotSent("cancelled before it was sent".into())),
+                            result: Err(RestError::NotSent(why)),
                         });
                         return;
                     }
@@ -346,10 +337,7 @@ impl Conn {
             }
             ToVenue::Cancel { venue_id, symbol } if self.in_flight.contains(&venue_id) => {
                 tracing::info!(%venue_id, "binance: cancel held until the order's create is answered");
-                self.withdrawn
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(venue_id.clone());
+                crate::venue::live::gate::withdraw(&self.withdrawn, &venue_id);
                 self.cancel_after_create.insert(venue_id, symbol);
             }
             ToVenue::Cancel { venue_id, symbol } => {
@@ -400,10 +388,7 @@ impl Conn {
         } = &i
         {
             self.in_flight.remove(venue_id);
-            self.withdrawn
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(venue_id);
+            crate::venue::live::gate::answered(&self.withdrawn, venue_id);
             if let Some(symbol) = self.cancel_after_create.remove(venue_id) {
                 match result {
                     // After this answer's own update (below): the cancel follows it.
@@ -1447,17 +1432,6 @@ fn fee_parts(
         FeeCoin::Base => (amount * price, amount),
         FeeCoin::Other => (Decimal::ZERO, Decimal::ZERO),
     }
-}
-
-async fn wait_durable(d: &AtomicU64, barrier: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while d.load(std::sync::atomic::Ordering::Acquire) < barrier {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    true
 }
 
 fn wall() -> Timestamp {

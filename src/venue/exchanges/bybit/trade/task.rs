@@ -44,7 +44,7 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 /// How long a cancel or a query waits out rate-limit back-offs before it fails (a kill's
@@ -180,8 +180,9 @@ struct Conn {
     /// find nothing, and the order would then rest after the kill switch.
     cancel_after_create: BTreeMap<String, String>,
     /// Orders cancelled before their create left (it waits for the store's record): the
-    /// create's task reads this after the wait and sends nothing for them.
-    withdrawn: Arc<Mutex<BTreeSet<String>>>,
+    /// create's task reads this after the wait and sends nothing for them
+    /// (`venue/live/gate.rs`, shared with OKX).
+    withdrawn: Arc<crate::venue::live::gate::Withdrawn>,
     /// Cancels held past an unknown create outcome (venue id -> symbol): sent once asking
     /// finds the order open, dropped when it is not. Sent at once, the cancel could reach
     /// Bybit before the order, find nothing, and the order would then rest.
@@ -373,32 +374,20 @@ impl Conn {
                 let tx = self.internal.clone();
                 let withdrawn = self.withdrawn.clone();
                 tokio::spawn(async move {
-                    if let Some(d) = durable
-                        && !wait_durable(&d, barrier).await
+                    // The store barrier, and not cancelled meanwhile (the kill switch).
+                    if let Err(why) = crate::venue::live::gate::before_send(
+                        durable.as_deref(),
+                        barrier,
+                        &withdrawn,
+                        &venue_id,
+                    )
+                    .await
                     {
                         let _ = tx.send(Internal::Placed {
                             venue_id,
                             symbol,
                             sent_ms: 0,
-                            result: Placed::Rejected(RestError::NotSent(
-                                "the store did not confirm the order's record".into(),
-                            )),
-                        });
-                        return;
-                    }
-                    // Cancelled while it waited for the store (the kill switch): not sent.
-                    if withdrawn
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .contains(&venue_id)
-                    {
-                        let _ = tx.send(Internal::Placed {
-                            venue_id,
-                            symbol,
-                            sent_ms: 0,
-                            result: Placed::Rejected(RestError::NotSent(
-                                "cancelled before it was sent".into(),
-                            )),
+                            result: Placed::Rejected(RestError::NotSent(why)),
                         });
                         return;
                     }
@@ -414,10 +403,7 @@ impl Conn {
             }
             ToVenue::Cancel { venue_id, symbol } if self.in_flight.contains(&venue_id) => {
                 tracing::info!(%venue_id, "bybit: cancel held until the order's create is answered");
-                self.withdrawn
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(venue_id.clone());
+                crate::venue::live::gate::withdraw(&self.withdrawn, &venue_id);
                 self.cancel_after_create.insert(venue_id, symbol);
             }
             ToVenue::Cancel { venue_id, symbol } => {
@@ -479,10 +465,7 @@ impl Conn {
                 result,
             } => {
                 self.in_flight.remove(&venue_id);
-                self.withdrawn
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&venue_id);
+                crate::venue::live::gate::answered(&self.withdrawn, &venue_id);
                 if let Some(symbol) = self.cancel_after_create.remove(&venue_id) {
                     match &result {
                         // After this answer's own update (below): the cancel follows it.
@@ -1408,17 +1391,6 @@ pub fn create_order(
         market_unit: (market && category == Category::Spot).then(|| "baseCoin".to_string()),
         position_idx: category.has_positions().then_some(0),
     }
-}
-
-async fn wait_durable(d: &AtomicU64, barrier: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while d.load(std::sync::atomic::Ordering::Acquire) < barrier {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    true
 }
 
 fn wall() -> Timestamp {

@@ -212,6 +212,12 @@ impl Signer {
         BASE64.encode(mac.finalize().into_bytes())
     }
 
+    /// The passphrase, for the private WebSocket's `login` (its `passphrase` field, "WebSocket"
+    /// > "Login"); the REST headers take it from [`Signer::headers`]. Never logged.
+    pub fn passphrase_for_login(&self) -> &str {
+        self.passphrase.expose_secret()
+    }
+
     /// The API key this signer signs for.
     pub fn api_key(&self) -> &str {
         &self.api_key

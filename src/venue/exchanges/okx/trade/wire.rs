@@ -1,0 +1,538 @@
+//! OKX v5's trading messages as documented (<https://www.okx.com/docs-v5/en/>), for
+//! instType SPOT in trade mode `cash`: the REST envelope, "Place order", "Cancel order",
+//! "Get order details" / "Get order List" / the `orders` channel's order, "Get transaction
+//! details (last 3 days)"'s fill, "Get balance", "Get instruments", "Cancel All After",
+//! and the private WebSocket's `login` / `subscribe` / push frames. Numbers are OKX's
+//! strings (empty when not applicable), read exactly as decimals.
+//!
+//! Client order ids: OKX's `clOrdId` is "A combination of case-sensitive alphanumerics,
+//! all numbers, or all letters of up to 32 characters" ("Place order"). pit's venue ids
+//! (`venue/live/ids.rs`: `<prefix><run>_<head>-<no>`, base 62) carry `_` and `-`, so
+//! [`to_cl_ord_id`] spells the same id without them, with a length digit where a
+//! separator was: `<prefix><len(run)><run>` then `S<len(slot)><slot><no>`, `M<no>` or
+//! `X<no>`. The mapping is exact both ways ([`from_cl_ord_id`]), so reconciliation tells
+//! pit's orders from anybody else's as on the other venues. Length: 6 + 1 + run + 1 (plus
+//! 1 + slot) + number; for run 12's `S1-7` it is 12 characters, and it stays within 32
+//! until run and order number together need more than 22 base-62 digits (about 10^39):
+//! never in practice; an id that would not fit is refused before anything is sent.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+/// The documented maximum length of a `clOrdId`.
+pub const CL_ORD_ID_MAX: usize = 32;
+
+const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn digit(n: usize) -> Option<char> {
+    DIGITS.get(n).map(|&b| char::from(b))
+}
+fn undigit(c: u8) -> Option<usize> {
+    DIGITS.iter().position(|&d| d == c)
+}
+
+/// The `clOrdId` OKX is sent for one of pit's venue ids; `None` when it cannot be spelled
+/// within OKX's rule (the order is then refused unsent).
+pub fn to_cl_ord_id(venue_id: &str) -> Option<String> {
+    let alnum = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let (head, tail) = venue_id.split_once('_')?;
+    let prefix_len = crate::venue::live::ids::PREFIX_LEN;
+    if head.len() <= prefix_len || !head.is_char_boundary(prefix_len) {
+        return None;
+    }
+    let (prefix, run) = head.split_at(prefix_len);
+    let (who, no) = tail.split_once('-')?;
+    if !alnum(prefix) || !alnum(run) || !alnum(no) {
+        return None;
+    }
+    let who = match who {
+        "M" | "X" => who.to_string(),
+        s => {
+            let slot = s.strip_prefix('S').filter(|x| alnum(x))?;
+            format!("S{}{slot}", digit(slot.len())?)
+        }
+    };
+    let id = format!("{prefix}{}{run}{who}{no}", digit(run.len())?);
+    (id.len() <= CL_ORD_ID_MAX).then_some(id)
+}
+
+/// pit's venue id of a `clOrdId` ([`to_cl_ord_id`] undone); anything else as it is (an
+/// order pit did not place: `External` to the id rules).
+pub fn from_cl_ord_id(cl: &str) -> String {
+    fn parse(cl: &str) -> Option<String> {
+        let b = cl.as_bytes();
+        let p = crate::venue::live::ids::PREFIX_LEN;
+        if !cl.is_ascii() || b.len() < p + 4 {
+            return None;
+        }
+        let prefix = &cl[..p];
+        let rl = undigit(b[p])?;
+        let run = cl.get(p + 1..p + 1 + rl)?;
+        let mut i = p + 1 + rl;
+        let who = match *b.get(i)? {
+            b'M' => "M".to_string(),
+            b'X' => "X".to_string(),
+            b'S' => {
+                let sl = undigit(*b.get(i + 1)?)?;
+                let slot = cl.get(i + 2..i + 2 + sl)?;
+                i += 1 + sl;
+                format!("S{slot}")
+            }
+            _ => return None,
+        };
+        let no = cl.get(i + 1..)?;
+        (!run.is_empty() && !no.is_empty()).then(|| format!("{prefix}{run}_{who}-{no}"))
+    }
+    parse(cl)
+        .filter(|v| to_cl_ord_id(v).as_deref() == Some(cl))
+        .unwrap_or_else(|| cl.to_string())
+}
+
+/// OKX's numbers are strings, "" when not applicable.
+pub fn opt_dec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => t
+            .parse::<Decimal>()
+            .or_else(|_| Decimal::from_scientific(t))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => t.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// The REST envelope `{"code":"0","msg":"","data":[...]}` ("Error Code" > "General
+/// Class": "0" is success; an order endpoint whose order failed says "1", the order's own
+/// `sCode`/`sMsg` in `data`).
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    pub code: String,
+    #[serde(default)]
+    pub msg: String,
+    #[serde(default)]
+    pub data: Option<Box<RawValue>>,
+}
+
+/// "Place order" (`POST /api/v5/trade/order`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceOrder {
+    pub inst_id: String,
+    /// `cash`: a spot (non-margin) order.
+    pub td_mode: String,
+    pub side: String,
+    /// `limit`, `post_only`, `ioc`, `market`.
+    pub ord_type: String,
+    pub sz: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub px: Option<String>,
+    pub cl_ord_id: String,
+    /// SPOT market orders: "base_ccy" so `sz` is in the base currency for a buy too (a
+    /// market buy's `sz` is quote by default: "tgtCcy ... Default is quote_ccy for buy").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tgt_ccy: Option<String>,
+}
+
+/// One order's result in "Place order" / "Cancel order".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OrderAck {
+    pub cl_ord_id: String,
+    pub ord_id: String,
+    pub s_code: String,
+    pub s_msg: String,
+}
+
+/// "Cancel order" (`POST /api/v5/trade/cancel-order`) by our `clOrdId`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelOrder {
+    pub inst_id: String,
+    pub cl_ord_id: String,
+}
+
+/// An order's `state` ("Get order details": `canceled`, `live`, `partially_filled`,
+/// `filled`, `mmp_canceled`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    Live,
+    PartiallyFilled,
+    Filled,
+    Canceled,
+    MmpCanceled,
+    #[serde(other)]
+    Other,
+}
+
+impl OrderState {
+    pub fn is_open(self) -> bool {
+        matches!(self, OrderState::Live | OrderState::PartiallyFilled)
+    }
+}
+
+/// An order as "Get order details", "Get order List" and the `orders` channel give it
+/// (the channel adds the last fill: `fillPx`, `fillSz`, `tradeId`, `fillFee`...).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub inst_id: String,
+    #[serde(default)]
+    pub inst_type: String,
+    #[serde(default)]
+    pub ord_id: String,
+    #[serde(default)]
+    pub cl_ord_id: String,
+    pub state: OrderState,
+    #[serde(default)]
+    pub side: String,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub sz: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub acc_fill_sz: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub fill_px: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub fill_sz: Option<Decimal>,
+    #[serde(default)]
+    pub trade_id: String,
+    /// The last fill's fee, negative when charged ("fillFee").
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub fill_fee: Option<Decimal>,
+    #[serde(default)]
+    pub fill_fee_ccy: String,
+    /// `T` taker, `M` maker.
+    #[serde(default)]
+    pub exec_type: String,
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub fill_time: Option<u64>,
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub c_time: Option<u64>,
+}
+
+impl Order {
+    /// pit's venue id of the order (see [`from_cl_ord_id`]).
+    pub fn venue_id(&self) -> String {
+        from_cl_ord_id(&self.cl_ord_id)
+    }
+    /// The fill this push carries, if it carries one (the `orders` channel: "fillSz" and
+    /// "tradeId" of the latest fill; a push without a fill leaves them "" or "0").
+    pub fn fill(&self) -> Option<Fill> {
+        let sz = self.fill_sz.filter(|s| *s > Decimal::ZERO)?;
+        if self.trade_id.is_empty() {
+            return None;
+        }
+        Some(Fill {
+            inst_id: self.inst_id.clone(),
+            trade_id: self.trade_id.clone(),
+            ord_id: self.ord_id.clone(),
+            cl_ord_id: self.cl_ord_id.clone(),
+            bill_id: String::new(),
+            fill_px: self.fill_px?,
+            fill_sz: sz,
+            side: self.side.clone(),
+            exec_type: self.exec_type.clone(),
+            fee: self.fill_fee,
+            fee_ccy: self.fill_fee_ccy.clone(),
+            ts: self.fill_time,
+        })
+    }
+}
+
+/// A fill ("Get transaction details (last 3 days)", or the fill of an `orders` push).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fill {
+    pub inst_id: String,
+    pub trade_id: String,
+    #[serde(default)]
+    pub ord_id: String,
+    #[serde(default)]
+    pub cl_ord_id: String,
+    #[serde(default)]
+    pub bill_id: String,
+    #[serde(deserialize_with = "dec")]
+    pub fill_px: Decimal,
+    #[serde(deserialize_with = "dec")]
+    pub fill_sz: Decimal,
+    pub side: String,
+    #[serde(default)]
+    pub exec_type: String,
+    /// Negative when charged, positive a rebate.
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub fee: Option<Decimal>,
+    #[serde(default)]
+    pub fee_ccy: String,
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub ts: Option<u64>,
+}
+
+fn dec<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    opt_dec(d)?.ok_or_else(|| serde::de::Error::custom("empty number"))
+}
+
+impl Fill {
+    /// pit's venue id of the fill's order.
+    pub fn venue_id(&self) -> String {
+        from_cl_ord_id(&self.cl_ord_id)
+    }
+    /// OKX's trade id as a number (SPOT trade ids are numeric strings).
+    pub fn trade_no(&self) -> Option<u64> {
+        self.trade_id.trim().parse().ok()
+    }
+    pub fn is_buy(&self) -> bool {
+        self.side == "buy"
+    }
+    /// The commission charged (positive), in `fee_ccy`.
+    pub fn commission(&self) -> Decimal {
+        -self.fee.unwrap_or_default()
+    }
+}
+
+/// "Get balance": one account, its currencies.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Balance {
+    #[serde(default)]
+    pub details: Vec<BalanceDetail>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceDetail {
+    pub ccy: String,
+    /// "Cash balance": free and frozen together.
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub cash_bal: Option<Decimal>,
+}
+
+/// "Get instruments" (instType SPOT).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instrument {
+    pub inst_id: String,
+    #[serde(default)]
+    pub base_ccy: String,
+    #[serde(default)]
+    pub quote_ccy: String,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub tick_sz: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub lot_sz: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub min_sz: Option<Decimal>,
+    #[serde(default)]
+    pub state: String,
+}
+
+/// "Cancel All After"'s body.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelAllAfter {
+    pub time_out: String,
+}
+
+/// "Cancel All After"'s answer: `triggerTime` "0" when disabled, else when it fires (the
+/// page's example gives seconds, `"triggerTime":"1587971460"`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaaAnswer {
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub trigger_time: Option<u64>,
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub ts: Option<u64>,
+}
+
+impl CaaAnswer {
+    /// Whether the answer confirms a countdown of `secs` armed: a trigger time later than
+    /// the answer's own time by about `secs` (seconds or, should OKX answer so, ms).
+    pub fn confirms(&self, secs: u32) -> bool {
+        match (self.trigger_time, self.ts) {
+            (Some(t), Some(now)) if t > 0 => {
+                let d = t.saturating_sub(now);
+                let s = u64::from(secs);
+                (d + 1 >= s && d <= s + 1) || (d + 1000 >= s * 1000 && d <= s * 1000 + 1000)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A private WebSocket frame: an event answer (`login`, `subscribe`, `error`) or a push.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsFrame {
+    Event {
+        event: String,
+        code: String,
+        msg: String,
+    },
+    Orders(Vec<Order>),
+    Pong,
+    Other,
+}
+
+/// Read a private WebSocket text frame ("WebSocket" > "Login", "Subscribe", "Order
+/// channel": `{"event":"login","code":"0",...}`, `{"arg":{"channel":"orders"},"data":[...]}`,
+/// and the text `pong`).
+pub fn parse_ws(text: &str) -> Result<WsFrame, String> {
+    if text == "pong" {
+        return Ok(WsFrame::Pong);
+    }
+    #[derive(Deserialize)]
+    struct F {
+        #[serde(default)]
+        event: Option<String>,
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        msg: Option<String>,
+        #[serde(default)]
+        arg: Option<Arg>,
+        #[serde(default)]
+        data: Option<Vec<Order>>,
+    }
+    #[derive(Deserialize)]
+    struct Arg {
+        #[serde(default)]
+        channel: String,
+    }
+    let f: F = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if let Some(event) = f.event {
+        return Ok(WsFrame::Event {
+            event,
+            code: f.code.unwrap_or_default(),
+            msg: f.msg.unwrap_or_default(),
+        });
+    }
+    match (f.arg, f.data) {
+        (Some(a), Some(d)) if a.channel == "orders" => Ok(WsFrame::Orders(d)),
+        _ => Ok(WsFrame::Other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ClientOrderId;
+    use crate::venue::live::ids::{IdOwner, IdPrefix, VenueIds};
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn pits_ids_fit_okxs_client_order_id_both_ways() {
+        let ids = VenueIds::new(
+            12,
+            IdPrefix {
+                prefix: "k3x9q2".into(),
+                legacy_before: 0,
+            },
+        );
+        for engine in ["S1-7", "M-12", "X-3", "S65535-18446744073709551615"] {
+            let v = ids.to_venue(&ClientOrderId::new(engine));
+            let cl = to_cl_ord_id(&v).unwrap();
+            assert!(
+                cl.len() <= 32 && cl.bytes().all(|b| b.is_ascii_alphanumeric()),
+                "{cl}"
+            );
+            assert!(crate::emulate::okx::valid_cl_ord_id(&cl), "{cl}");
+            assert_eq!(from_cl_ord_id(&cl), v);
+            assert_eq!(
+                ids.owner(&from_cl_ord_id(&cl)),
+                IdOwner::ThisRun(ClientOrderId::new(engine))
+            );
+        }
+        assert_eq!(
+            to_cl_ord_id(&ids.to_venue(&ClientOrderId::new("S1-7"))).as_deref(),
+            Some("k3x9q21CS117")
+        );
+        // Largest run and order number: more than 32 characters, refused unsent.
+        let big = VenueIds::new(u64::MAX, ids_prefix());
+        let v = big.to_venue(&ClientOrderId::new("S65535-18446744073709551615"));
+        assert_eq!(to_cl_ord_id(&v), None);
+        // Somebody else's ids stay theirs.
+        for other in ["myOrder1", "k3x9q2", "", "abc-def"] {
+            assert_eq!(from_cl_ord_id(other), other);
+            assert_eq!(ids.owner(&from_cl_ord_id(other)), IdOwner::External);
+        }
+    }
+
+    fn ids_prefix() -> IdPrefix {
+        IdPrefix {
+            prefix: "k3x9q2".into(),
+            legacy_before: 0,
+        }
+    }
+
+    #[test]
+    fn the_docs_order_push_reads_with_its_fill() {
+        // "WS / Order channel" push data, abridged from the page's example.
+        let frame = r#"{"arg":{"channel":"orders","instType":"SPOT","uid":"614488474791936"},"data":[{"accFillSz":"0.001","avgPx":"31527.1","cTime":"1654084334977","category":"normal","ccy":"","clOrdId":"k3x9q21CS117","code":"0","execType":"M","fee":"-0.02522168","feeCcy":"USDT","fillFee":"-0.02522168","fillFeeCcy":"USDT","fillNotionalUsd":"31.50818374","fillPx":"31527.1","fillSz":"0.001","fillTime":"1654084353263","instId":"BTC-USDT","instType":"SPOT","msg":"","ordId":"452197707845865472","ordType":"limit","posSide":"","px":"31527.1","side":"sell","state":"filled","sz":"0.001","tdMode":"cash","tgtCcy":"","tradeId":"242589207","uTime":"1654084353264"}]}"#;
+        let WsFrame::Orders(list) = parse_ws(frame).unwrap() else {
+            panic!()
+        };
+        let o = &list[0];
+        assert_eq!(o.state, OrderState::Filled);
+        assert_eq!(o.acc_fill_sz, Some(dec!(0.001)));
+        let f = o.fill().unwrap();
+        assert_eq!(
+            (f.trade_no(), f.fill_px, f.commission()),
+            (Some(242589207), dec!(31527.1), dec!(0.02522168))
+        );
+        assert!(!f.is_buy() && f.exec_type == "M");
+        // A push without a fill (an order accepted) has none.
+        let live = r#"{"arg":{"channel":"orders","instType":"SPOT"},"data":[{"instId":"BTC-USDT","ordId":"1","clOrdId":"x","state":"live","side":"buy","sz":"0.01","accFillSz":"0","fillSz":"0","fillPx":"","tradeId":"","fillFee":"0","fillFeeCcy":"","execType":""}]}"#;
+        let WsFrame::Orders(list) = parse_ws(live).unwrap() else {
+            panic!()
+        };
+        assert!(list[0].fill().is_none() && list[0].state.is_open());
+        assert_eq!(
+            parse_ws(r#"{"event":"login","code":"0","msg":"","connId":"a4d3ae55"}"#).unwrap(),
+            WsFrame::Event {
+                event: "login".into(),
+                code: "0".into(),
+                msg: "".into()
+            }
+        );
+        assert_eq!(parse_ws("pong").unwrap(), WsFrame::Pong);
+    }
+
+    #[test]
+    fn orders_are_written_as_the_place_order_page_says() {
+        let o = PlaceOrder {
+            inst_id: "BTC-USDT".into(),
+            td_mode: "cash".into(),
+            side: "buy".into(),
+            ord_type: "market".into(),
+            sz: "0.001".into(),
+            px: None,
+            cl_ord_id: "k3x9q21CS117".into(),
+            tgt_ccy: Some("base_ccy".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"0.001","clOrdId":"k3x9q21CS117","tgtCcy":"base_ccy"}"#
+        );
+        let f: Fill = serde_json::from_str(r#"{"side":"buy","fillSz":"0.00192834","fillPx":"51858","fee":"-0.00000192834","feeCcy":"BTC","instId":"BTC-USDT","billId":"389213583838871552","tradeId":"744876980","ordId":"680800019749904384","clOrdId":"","execType":"T","ts":"1708587373361"}"#).unwrap();
+        assert_eq!(f.commission(), dec!(0.00000192834));
+        assert_eq!(f.ts, Some(1708587373361));
+        let a = CaaAnswer {
+            trigger_time: Some(1587971460),
+            ts: Some(1587971400),
+        };
+        assert!(a.confirms(60) && !a.confirms(30));
+        assert!(
+            !CaaAnswer {
+                trigger_time: Some(0),
+                ts: Some(1)
+            }
+            .confirms(60)
+        );
+    }
+}
