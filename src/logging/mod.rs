@@ -51,6 +51,31 @@ impl LogConfig {
 /// Level names a filter directive may use.
 pub const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
+/// The network crates under pit, held at `info` whatever the filter asks: at `trace`,
+/// tungstenite logs every frame it sends before masking (an OKX `login` carries the API
+/// passphrase in it), and the HTTP crates log requests and connections at `debug`. Their
+/// lines come through the `log` bridge under these targets.
+pub const WIRE_TARGETS: [&str; 7] = [
+    "tungstenite",
+    "tokio_tungstenite",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "h2",
+    "rustls",
+];
+
+/// `filter` with [`WIRE_TARGETS`] held at `info` (added last: they win over a directive
+/// of the user's for the same target).
+pub fn capped(mut filter: EnvFilter) -> EnvFilter {
+    for t in WIRE_TARGETS {
+        if let Ok(d) = format!("{t}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
+}
+
 /// Check a level filter (`info`, `warn,pit::venue=debug`, ...). tracing accepts any bare word
 /// as a target name, so `verbose` would silently mean "only the target `verbose`" and leave
 /// an empty log: here a bare word must be a level, and a `target=level` directive must end
@@ -119,7 +144,7 @@ pub fn init(cfg: &LogConfig) -> anyhow::Result<LogGuard> {
             cfg.level.clone()
         }
     };
-    let filter = EnvFilter::try_new(&filter).context("log filter")?;
+    let filter = capped(EnvFilter::try_new(&filter).context("log filter")?);
     let total = u64::from(cfg.max_mb.max(1)) * 1024 * 1024;
     // Five files or more under the cap, so a roll never deletes most of the history.
     let appender = rolling::SizeRolling::open(&cfg.dir, total / 5, total).map_err(|e| {
@@ -147,6 +172,51 @@ pub fn init(cfg: &LogConfig) -> anyhow::Result<LogGuard> {
 #[cfg(test)]
 mod tests {
     use super::check_filter;
+
+    /// At `trace`, or with a directive naming it, a frame tungstenite would log (an OKX
+    /// login with its passphrase) never reaches the log; pit's own trace lines do.
+    #[test]
+    fn the_wire_crates_never_log_below_info() {
+        use std::io::Write;
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        for asked in ["trace", "info,tungstenite=trace,reqwest=debug"] {
+            let buf = Buf::default();
+            let out = buf.clone();
+            let sub = tracing_subscriber::fmt()
+                .with_writer(move || out.clone())
+                .with_ansi(false)
+                .with_env_filter(super::capped(
+                    tracing_subscriber::EnvFilter::try_new(asked).unwrap(),
+                ))
+                .finish();
+            tracing::subscriber::with_default(sub, || {
+                tracing::trace!(target: "tungstenite::protocol", "Sending frame: passphrase=hunter2");
+                tracing::debug!(target: "reqwest::connect", "starting new connection: secret-host");
+                tracing::info!(target: "tungstenite::protocol", "connection closed");
+                tracing::trace!(target: "pit::venue", "pit trace line");
+            });
+            let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+            assert!(!text.contains("hunter2"), "{asked}: {text}");
+            assert!(!text.contains("secret-host"), "{asked}: {text}");
+            assert!(text.contains("connection closed"), "{asked}: {text}");
+            assert_eq!(
+                text.contains("pit trace line"),
+                asked == "trace",
+                "{asked}: {text}"
+            );
+        }
+    }
 
     #[test]
     fn filters_with_unknown_levels_are_refused() {
