@@ -72,7 +72,16 @@ fn a_strategys_losing_streak_never_holds_a_manual_order() {
     };
     assert!(
         cooled.contains("S"),
-        "the refusal names the strategy: {cooled}"
+        "the alert names the strategy: {cooled}"
+    );
+    // Issue 15 item 10: its quotes are held through the cooldown, said once, not refused
+    // on every re-quote (a storm of refusals that buried the risk figures).
+    assert!(cooled.contains("held until"), "{cooled}");
+    r.run_until(at(t + 30.0));
+    let texts = alert_texts(&r);
+    assert!(
+        !texts.iter().any(|a| a.starts_with("refused")),
+        "no refusals while cooling down: {texts:?}"
     );
     let v = r.engine.view();
     let bid = v.markets[0].bids[0].price.0;
