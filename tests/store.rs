@@ -1355,6 +1355,9 @@ fn an_aged_positions_state_survives_a_restart_of_pit() {
     cfg.aged_positions.grace_hours = dec!(0.0005);
     cfg.aged_positions.progressive_hours = dec!(0.002);
     cfg.aged_positions.emergency_hours = dec!(1);
+    // The market this test was written on: no uninformed flow (whose sweeps fill the
+    // manager's breakeven limit before the first run ends).
+    cfg.sim.noise_rate = 0.0;
     // Leave the manager's limit working at the end of the first run.
     cfg.kill_switch.cancel_on_exit = false;
     let buy = Command::Manual(ManualOrder {
