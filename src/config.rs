@@ -772,8 +772,12 @@ mod tests {
 
     #[test]
     fn a_market_maker_that_cannot_pay_its_maker_fees_is_warned_about() {
-        // The shipped default: 1 bp quoted against 2 x 1 bp of maker fees.
-        let cfg = Config::default();
+        // The shipped defaults (1.5 bps quoted, a 0 bp maker tier) earn: no warning.
+        assert!(Config::default().warnings().is_empty());
+        // 1 bp quoted against 2 x 1 bp of maker fees.
+        let mut cfg = Config::default();
+        cfg.strategies.market_maker.spread_bps = Decimal::ONE;
+        cfg.paper.maker_fee_bps = Decimal::ONE;
         let w = cfg.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
@@ -782,13 +786,13 @@ mod tests {
             ),
             "{w:?}"
         );
-        let mut wide = Config::default();
+        let mut wide = cfg.clone();
         wide.strategies.market_maker.spread_bps = Decimal::from(3);
         assert!(wide.warnings().is_empty());
-        let mut rebate = Config::default();
+        let mut rebate = cfg.clone();
         rebate.paper.maker_fee_bps = Decimal::new(-5, 1);
         assert!(rebate.warnings().is_empty());
-        let mut off = Config::default();
+        let mut off = cfg.clone();
         off.strategies.market_maker.enabled = false;
         assert!(off.warnings().is_empty());
     }

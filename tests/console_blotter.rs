@@ -176,7 +176,7 @@ fn the_order_history_keeps_every_state_and_the_reasons() {
     let mut r = runner(22);
     r.run_until(at(3.0));
     let b = r.engine.book(InstrumentId(0)).clone();
-    let (bid, ask) = (b.best_bid().unwrap().price, b.best_ask().unwrap().price);
+    let bid = b.best_bid().unwrap().price;
 
     // Filled: NEW ... FILLED, the filled size with it.
     r.command(manual(Side::Buy, 1, None, TimeInForce::Ioc));
@@ -189,8 +189,10 @@ fn the_order_history_keeps_every_state_and_the_reasons() {
     assert_eq!(last.kind, StepKind::Status(OrderStatus::Filled));
     assert_eq!(last.filled, Qty(1));
 
-    // A post-only buy at the ask would cross: the venue rejects it, with its reason.
-    r.command(manual(Side::Buy, 1, Some(ask), TimeInForce::PostOnly));
+    // A post-only buy at the ask would cross: the venue rejects it, with its reason. (The
+    // ask of now: the book moved since the first look.)
+    let ask_now = r.engine.book(InstrumentId(0)).best_ask().unwrap().price;
+    r.command(manual(Side::Buy, 1, Some(ask_now), TimeInForce::PostOnly));
     r.run_until(at(4.0));
     let v = r.engine.view();
     let rejected = newest_manual(&v);

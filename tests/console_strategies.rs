@@ -240,8 +240,8 @@ fn a_parameter_is_checked_applied_with_a_clean_restart_and_an_instance_added_and
     assert_eq!(new.len(), 1, "{new:?}");
     let (old_w, new_w) = (old[0].2 - old[0].1, new[0].2 - new[0].1);
     assert!(
-        new_w >= 6 * old_w,
-        "8 bps quotes are wider than 1 bp: {old_w} → {new_w} ticks"
+        new_w >= 4 * old_w,
+        "8 bps quotes are wider than 1.5 bps: {old_w} → {new_w} ticks"
     );
 
     // A second market maker on ETH-USD: `n` copies S1, its symbol and size are set, `a`

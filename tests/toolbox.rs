@@ -68,7 +68,7 @@ const SHORT_RUN: &[&str] = &[
     "run",
     "--headless",
     "--for",
-    "3s",
+    "20s",
     "--speed",
     "max",
     "--json",

@@ -375,12 +375,16 @@ impl Engine {
                 if let Some(o) = self.open_orders.get_mut(&id) {
                     let result = o.on_reject(&reason, now);
                     out.push(Effect::OrderUpdate(o.clone()));
+                    // Repeats of one owner's rejections for one reason fold into one
+                    // counted row (a quoting strategy racing the book, say): the order id
+                    // differs every time, the reason does not.
+                    let kind = format!("rejected:{}:{reason}", o.req.owner);
                     if let Err(e) = result {
                         let text = e.to_string();
                         self.alert(AlertLevel::Warn, "venue", text, out);
                     }
                     let text = format!("order {id} rejected by venue: {reason}");
-                    self.alert(AlertLevel::Warn, "venue", text, out);
+                    self.alert_kind(AlertLevel::Warn, "venue", &kind, text, out);
                     self.close_order(&id, out);
                 }
             }

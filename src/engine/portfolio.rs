@@ -188,7 +188,13 @@ impl Engine {
             st.trip_pnl[i] += own.realized - fill.fee;
             if own.round_trip_closed {
                 let pnl = std::mem::take(&mut st.trip_pnl[i]);
+                let before = self.risk.cooldown_until(s);
                 self.risk.record_round_trip(s, pnl, now);
+                if let Some(until) = self.risk.cooldown_until(s)
+                    && before != Some(until)
+                {
+                    self.note_cooldown(s, until, out);
+                }
             }
         }
         self.realized += effect.realized;

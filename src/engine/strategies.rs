@@ -2,7 +2,7 @@
 //! their intents into orders and cancels, and the per-strategy counts the console shows.
 
 use super::{AlertLevel, Effect, Engine};
-use crate::domain::{OrderSpec, Owner, Position, Qty, StrategyId, TradingState};
+use crate::domain::{OrderSpec, Owner, Position, Qty, StrategyId, Timestamp, TradingState};
 use crate::strategy::sizing::RiskSize;
 use crate::strategy::{Intent, StrategyCtx};
 use rust_decimal::Decimal;
@@ -340,6 +340,12 @@ impl Engine {
         if !self.session_allows(&oi.spec) {
             // The instrument's session is closed (or limit-only): held like PAUSED holds
             // it, not refused on every attempt.
+            self.strat_stats[s as usize].held += 1;
+            return;
+        }
+        if !oi.spec.reduce_only && self.cooling_down(s) {
+            // Its own loss cooldown: held like PAUSED holds it (said once, when the cooldown
+            // started), not refused on every re-quote. Exits still go.
             self.strat_stats[s as usize].held += 1;
             return;
         }
@@ -768,5 +774,32 @@ mod restart_tests {
                 ..
             }
         )));
+    }
+}
+
+impl Engine {
+    /// Whether strategy `s` is in its own loss cooldown now.
+    fn cooling_down(&self, s: StrategyId) -> bool {
+        self.risk
+            .cooldown_until(s)
+            .is_some_and(|until| self.now < until)
+    }
+
+    /// A loss cooldown of strategy `s` started (ends at `until`): one alert, since its new
+    /// orders are held from now on rather than refused one by one.
+    pub(super) fn note_cooldown(&mut self, s: StrategyId, until: Timestamp, out: &mut Vec<Effect>) {
+        let name = self
+            .strategies
+            .get(s as usize)
+            .map_or("strategy", |slot| slot.name.as_str())
+            .to_string();
+        let losses = self.risk.limits().max_consecutive_losses;
+        let text = format!(
+            "S{} {name} cooling down after {losses} losing round trips in a row: its new orders are held until {} UTC (exits still go)",
+            u16::from(s) + 1,
+            until.hms_millis()
+        );
+        let source = format!("risk/{}", Owner::Strategy(s));
+        self.alert_kind(AlertLevel::Warn, &source, "cooldown", text, out);
     }
 }

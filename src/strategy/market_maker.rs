@@ -60,7 +60,7 @@ pub struct MarketMakerParams {
     /// Symbol of the instrument to quote, exactly as the venue lists it. Default: "BTC-USD".
     pub symbol: String,
     /// Full quoted spread in basis points of the mid (each side sits half of it away from
-    /// the mid before skew). Must be > 0. Default: 1.
+    /// the mid before skew). Must be > 0. Default: 1.5.
     pub spread_bps: Decimal,
     /// Size of each quote in base units (e.g. BTC), floored to the lot size; must be at
     /// least the instrument's minimum order size. Default: 0.001.
@@ -73,10 +73,10 @@ pub struct MarketMakerParams {
     /// would add is not quoted; below it quotes are sized to fit. Must be > 0. Default: 0.01.
     pub max_inventory: Decimal,
     /// Replace a resting quote only when the desired price moved at least this many ticks
-    /// away from it. At least 1. Default: 5.
+    /// away from it. At least 1. Default: 2.
     pub requote_ticks: u32,
     /// Minimum engine time in milliseconds between two placements on the same side
-    /// (new quote or replacement). Default: 250.
+    /// (new quote or replacement). Default: 100.
     pub min_requote_ms: u64,
 }
 
@@ -85,12 +85,12 @@ impl Default for MarketMakerParams {
         MarketMakerParams {
             enabled: true,
             symbol: "BTC-USD".to_string(),
-            spread_bps: Decimal::ONE,
+            spread_bps: Decimal::new(15, 1),
             size: Decimal::new(1, 3),
             skew_bps: Decimal::from(2),
             max_inventory: Decimal::new(1, 2),
-            requote_ticks: 5,
-            min_requote_ms: 250,
+            requote_ticks: 2,
+            min_requote_ms: 100,
         }
     }
 }

@@ -130,7 +130,7 @@ impl Default for PaperParams {
         PaperParams {
             latency_in_ms: 5,
             latency_out_ms: 5,
-            maker_fee_bps: Decimal::ONE,
+            maker_fee_bps: Decimal::ZERO,
             taker_fee_bps: Decimal::from(5),
         }
     }

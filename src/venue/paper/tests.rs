@@ -22,8 +22,14 @@ fn inst() -> Instrument {
     )
 }
 
+/// The default latencies and taker fee, and a 1 bp maker fee (the default maker tier is
+/// 0 bp), so that maker fees show.
 fn venue_with(gate: TradingGate) -> PaperVenue {
-    PaperVenue::new(&PaperParams::default(), vec![inst()], gate)
+    let p = PaperParams {
+        maker_fee_bps: dec!(1),
+        ..PaperParams::default()
+    };
+    PaperVenue::new(&p, vec![inst()], gate)
 }
 
 fn venue() -> PaperVenue {
@@ -746,7 +752,7 @@ fn params_default_parse_and_validate() {
             p.maker_fee_bps,
             p.taker_fee_bps
         ),
-        (5, 5, dec!(1), dec!(5))
+        (5, 5, dec!(0), dec!(5))
     );
     assert_eq!(p.validate(), Ok(()));
     let p: PaperParams = toml::from_str("latency_in_ms = 20\nmaker_fee_bps = -0.5").unwrap();

@@ -30,6 +30,8 @@ pub(super) struct InstSim {
     pub(super) regime_end: i64,
     /// Time of the next arrival to generate (ns).
     pub(super) next_ns: i64,
+    /// Time of the next noise (uninformed) order (ns); `i64::MAX` without noise flow.
+    pub(super) next_noise_ns: i64,
     /// Time of the previous arrival (ns), for the fair price's diffusion.
     pub(super) last_ns: i64,
     /// Time of the events in `pending` (ns).
@@ -44,6 +46,10 @@ pub(super) struct InstSim {
     pub(super) mean_lots: f64,
     /// Smallest order size in lots.
     pub(super) min_lots: i64,
+    /// Every noise order so far: its side, and the fair mid and the book's mid when it
+    /// came (both twice the price in ticks).
+    #[cfg(test)]
+    pub(super) noise_log: Vec<(Side, i64, Option<i64>)>,
 }
 
 /// A draw from the exponential distribution with mean 1.
@@ -108,6 +114,7 @@ impl InstSim {
             regime: Regime::Normal,
             regime_end: start,
             next_ns: start,
+            next_noise_ns: i64::MAX,
             last_ns: start,
             batch_ns: start,
             pending: VecDeque::with_capacity(4 * model.max_depth + 16),
@@ -115,9 +122,14 @@ impl InstSim {
             sigma_ticks,
             mean_lots,
             min_lots,
+            #[cfg(test)]
+            noise_log: Vec::new(),
         };
         s.regime_end = start.saturating_add(s.draw_duration(model, Regime::Normal));
         s.next_ns = start.saturating_add(s.draw_gap(model));
+        if let Some(gap) = s.draw_noise_gap(model) {
+            s.next_noise_ns = start.saturating_add(gap);
+        }
         let snapshot = s.snapshot(model);
         s.pending.push_back(snapshot);
         s
@@ -126,6 +138,13 @@ impl InstSim {
     /// Time to the next arrival (ns, at least 1) at the current regime's rate.
     fn draw_gap(&mut self, m: &Model) -> i64 {
         round_i64(exp1(&mut self.rng) * m.mean_gap_ns[self.regime.index()]).max(1)
+    }
+
+    /// Time to the next noise order (ns, at least 1) at the current regime's rate; `None`
+    /// without noise flow (and then nothing is drawn: the stream is the one without it).
+    fn draw_noise_gap(&mut self, m: &Model) -> Option<i64> {
+        let gaps = m.noise_gap_ns?;
+        Some(round_i64(exp1(&mut self.rng) * gaps[self.regime.index()]).max(1))
     }
 
     fn draw_duration(&mut self, m: &Model, r: Regime) -> i64 {
@@ -185,17 +204,28 @@ impl InstSim {
         MarketEventKind::Snapshot { bids, asks }
     }
 
-    /// Generate arrivals until at least one event is pending.
+    /// Generate arrivals until at least one event is pending. Noise orders are a Poisson
+    /// process of their own, merged with the other arrivals by time (ties: the other
+    /// arrival first).
     pub(super) fn refill(&mut self, m: &Model) {
         while self.pending.is_empty() {
-            let t = self.next_ns;
-            self.step(m, t);
-            self.next_ns = t.saturating_add(self.draw_gap(m));
+            if self.next_noise_ns < self.next_ns {
+                let t = self.next_noise_ns;
+                self.advance(m, t);
+                self.noise_order(m);
+                let gap = self.draw_noise_gap(m).unwrap_or(i64::MAX);
+                self.next_noise_ns = t.saturating_add(gap);
+            } else {
+                let t = self.next_ns;
+                self.advance(m, t);
+                self.act(m);
+                self.next_ns = t.saturating_add(self.draw_gap(m));
+            }
         }
     }
 
-    /// One arrival at time `t` (ns): move the regime and the fair price, then act.
-    fn step(&mut self, m: &Model, t: i64) {
+    /// Move the regime and the fair price to time `t` (ns), where the next arrival is.
+    fn advance(&mut self, m: &Model, t: i64) {
         while t >= self.regime_end {
             self.regime = match self.regime {
                 Regime::Calm | Regime::Turbulent => Regime::Normal,
@@ -229,7 +259,6 @@ impl InstSim {
         };
         self.fair = self.fair.saturating_add(step).max(m.fair_floor);
         self.batch_ns = t;
-        self.act(m);
     }
 
     fn act(&mut self, m: &Model) {
@@ -420,6 +449,22 @@ impl InstSim {
             Side::Sell
         };
         let qty = self.order_size(m);
+        self.take(side, qty, None);
+    }
+
+    /// An uninformed aggressive order: either side with probability one half, whatever the
+    /// fair price and the book do, larger than an ordinary order. Its impact is transient:
+    /// makers re-join at the fair price on the following arrivals (`act`).
+    fn noise_order(&mut self, m: &Model) {
+        let side = if self.rng.random::<f64>() < 0.5 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let qty = round_i64(self.order_size(m) as f64 * m.noise_mult).max(self.min_lots);
+        #[cfg(test)]
+        self.noise_log
+            .push((side, 2 * self.fair + 1, self.book.mid_x2_ticks()));
         self.take(side, qty, None);
     }
 

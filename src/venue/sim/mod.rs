@@ -21,6 +21,16 @@
 //! * a **cancellation**: reduces or deletes a level, more likely large and far levels.
 //! * an **aggressive order** that walks the book, biased in the direction of the fair price.
 //!
+//! Besides, **noise orders** (`noise_rate` a second) come as a Poisson process of their own:
+//! uninformed aggressive orders, buy or sell with probability one half whatever the fair
+//! price did, several times an ordinary order's size, so they walk a few levels. Their
+//! impact is transient: the fair price does not move, and the touch they pushed away comes
+//! back as makers re-join at the fair price. Everything else is informed (it follows the
+//! fair price), so a resting quote is picked off when the fair price runs through it, and
+//! earns only what the noise orders pay to cross it. This is the textbook split between
+//! informed and uninformed flow (Glosten-Milgrom; Kyle's noise traders) that lets a market
+//! maker earn a spread at all.
+//!
 //! Depth is kept between `min_depth` and `max_depth` levels a side: thin sides are refilled,
 //! the farthest levels of a deep side, and levels the fair price has left far behind, are
 //! pulled. An aggressive order never takes a side

@@ -62,6 +62,10 @@ pub(super) struct Model {
     /// the second, aggressive above.
     pub(super) limit_cut: f64,
     pub(super) cancel_cut: f64,
+    /// Mean gap between noise (uninformed) orders per regime (ns); `None`: no noise flow.
+    pub(super) noise_gap_ns: Option<[f64; 3]>,
+    /// Mean size of a noise order, a multiple of an ordinary one.
+    pub(super) noise_mult: f64,
     pub(super) inside_prob: f64,
     pub(super) deep_share: f64,
     /// `1 / ln(1 - p)` of the geometric distance distribution.
@@ -98,6 +102,11 @@ impl Model {
             large_mult: p.large_order_mult,
             limit_cut: p.limit_share / total,
             cancel_cut: (p.limit_share + p.cancel_share) / total,
+            noise_gap_ns: (p.noise_rate > 0.0).then(|| {
+                [p.calm_rate_mult, 1.0, p.turbulent_rate_mult]
+                    .map(|k| 1e9 / (p.noise_rate * k).max(1e-9))
+            }),
+            noise_mult: p.noise_size_mult.max(1.0),
             inside_prob: p.inside_spread_prob,
             deep_share: p.deep_order_share,
             geo_inv_ln_q: 1.0 / (1.0 - geo_p).ln(),

@@ -54,6 +54,21 @@ pub struct SimParams {
     pub cancel_share: f64,
     /// Relative share of arrivals that are aggressive (market) orders. Default 0.10.
     pub market_share: f64,
+    /// Mean number of *uninformed* aggressive orders ("noise" traders: a fund
+    /// rebalancing, a liquidation, a retail market order) per second, per instrument, in the
+    /// normal regime; the regimes scale it like `event_rate` (arrivals/s). They come as a
+    /// Poisson process of their own, buy or sell with probability one half each, whatever
+    /// the fair price did, and larger than ordinary orders, so they walk several levels.
+    /// The book they push away from the fair price comes back as makers re-join at it
+    /// (slower in turbulence), so their impact is transient: the liquidity they took was
+    /// sold to them at a premium to the fair price. This is what a patient liquidity
+    /// provider earns; the informed flow (the sweeps of quotes the fair price has passed,
+    /// and `market_share`'s orders, which lean with the fair price) is what it loses to.
+    /// 0 turns it off (the market is then exactly the one without this key). Default 2.
+    pub noise_rate: f64,
+    /// Mean size of a noise order, as a multiple of an ordinary order (at least 1; large
+    /// orders, `large_order_prob`, scale it further). Default 15.
+    pub noise_size_mult: f64,
     /// Probability that a limit order improves the touch when the spread is wider than one
     /// tick (0 to 1). Default 0.3.
     pub inside_spread_prob: f64,
@@ -89,6 +104,8 @@ impl Default for SimParams {
             limit_share: 0.55,
             cancel_share: 0.35,
             market_share: 0.10,
+            noise_rate: 2.0,
+            noise_size_mult: 15.0,
             inside_spread_prob: 0.3,
             mean_distance_ticks: 3.0,
             deep_order_share: 0.25,
@@ -176,6 +193,22 @@ impl SimParams {
         non_negative("limit_share", self.limit_share)?;
         non_negative("cancel_share", self.cancel_share)?;
         non_negative("market_share", self.market_share)?;
+        non_negative("noise_rate", self.noise_rate)?;
+        if self.noise_rate > self.event_rate {
+            return Err(Invalid::new(
+                "noise_rate",
+                format!(
+                    "at most event_rate ({}) orders/s, got {}",
+                    self.event_rate, self.noise_rate
+                ),
+            ));
+        }
+        if !(self.noise_size_mult.is_finite() && self.noise_size_mult >= 1.0) {
+            return Err(Invalid::new(
+                "noise_size_mult",
+                format!("must be at least 1, got {}", self.noise_size_mult),
+            ));
+        }
         if self.limit_share <= 0.0 {
             return Err(Invalid::new(
                 "limit_share",
