@@ -140,6 +140,10 @@ min_interval_ms = 500
 symbol = "BTCUSDT"
 [strategies.orb]
 symbol = "BTCUSDT"
+# The tests wait for orders resting at the venue: a strategy's loss cooldown (on the
+# emulator's market the strategies lose) would hold its quotes for a minute.
+[risk]
+loss_cooldown_secs = 0
 [log]
 level = "debug"
 [live.binance]

@@ -84,6 +84,19 @@ fn a_strategys_losing_streak_never_holds_a_manual_order() {
         "no refusals while cooling down: {texts:?}"
     );
     let v = r.engine.view();
+    // The strategies pane says so for as long as it holds (an hour here, 30 s gone; the
+    // alert alone is gone once acknowledged).
+    let cooling: Vec<_> = v
+        .strategies
+        .iter()
+        .filter_map(|s| s.cooldown.clone())
+        .collect();
+    assert!(
+        cooling
+            .iter()
+            .any(|c| c.starts_with("COOL 59:") || c == "COOL 60:00"),
+        "{cooling:?}"
+    );
     let bid = v.markets[0].bids[0].price.0;
     let order = limit(Side::Buy, 1, bid - 20);
     r.command(Command::Preview(order.clone()));

@@ -424,6 +424,38 @@ mod tests {
         assert!(e.positions[0].is_flat(), "{:?}", e.positions[0]);
     }
 
+    /// Every rejected manual order is its own alert row, never folded into a count: each
+    /// was a person's deliberate action.
+    #[test]
+    fn a_rejected_manual_order_is_never_folded_into_another() {
+        let t0 = ts("2026-03-09T13:30:00Z");
+        let mut e = engine(t0, Vec::new());
+        step(&mut e, t0, book(t0, 600_000, 600_010));
+        for _ in 0..3 {
+            let out = step(
+                &mut e,
+                t0,
+                manual(Side::Buy, OrderKind::Limit, Some(590_000), 1, false),
+            );
+            let o = submits(&out).pop().expect("the order");
+            step(
+                &mut e,
+                t0,
+                Input::Exec(crate::domain::ExecReport::Rejected {
+                    id: o.client_id.clone(),
+                    ts: t0,
+                    reason: "venue busy".into(),
+                }),
+            );
+        }
+        let rows: Vec<_> = e
+            .alerts()
+            .filter(|a| a.text.contains("rejected by venue: venue busy"))
+            .map(|a| a.count)
+            .collect();
+        assert_eq!(rows, [1, 1, 1]);
+    }
+
     /// Sends a reduce-only market sell of the account's whole lots on every book, as an
     /// exit strategy (the exit manager) sizes its exits.
     struct ExitAll;

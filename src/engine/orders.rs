@@ -377,8 +377,14 @@ impl Engine {
                     out.push(Effect::OrderUpdate(o.clone()));
                     // Repeats of one owner's rejections for one reason fold into one
                     // counted row (a quoting strategy racing the book, say): the order id
-                    // differs every time, the reason does not.
-                    let kind = format!("rejected:{}:{reason}", o.req.owner);
+                    // differs every time, the reason does not. Per purpose too (a refused
+                    // exit or stop is not one more refused quote), and never a person's:
+                    // each manual order is its own row (its text names the order).
+                    let kind = if o.req.owner == Owner::Manual {
+                        String::new()
+                    } else {
+                        format!("rejected:{}:{:?}:{reason}", o.req.owner, o.req.tag)
+                    };
                     if let Err(e) = result {
                         let text = e.to_string();
                         self.alert(AlertLevel::Warn, "venue", text, out);

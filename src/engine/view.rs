@@ -99,6 +99,10 @@ pub struct StrategyView {
     /// Restarted with new parameters, waiting for its old orders to close.
     #[serde(default)]
     pub restarting: bool,
+    /// In its own loss cooldown: its new orders are held (exits go) for this much longer,
+    /// as `COOL m:ss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<String>,
 }
 
 /// Engine health counters.
@@ -595,6 +599,15 @@ impl Engine {
                     instance: !slot.is_section(s),
                     removed: slot.removed,
                     restarting: st.restarting,
+                    cooldown: self
+                        .risk
+                        .cooldown_until(s as u8)
+                        .filter(|until| self.now < *until)
+                        .map(|until| {
+                            // Rounded up: "0:00" never shows while it still holds.
+                            let secs = until.since(self.now).as_millis().div_ceil(1000);
+                            format!("COOL {}:{:02}", secs / 60, secs % 60)
+                        }),
                 }
             })
             .collect()

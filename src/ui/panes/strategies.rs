@@ -43,6 +43,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 (session.as_str(), t.style(Role::Warning))
             } else if s.held {
                 ("HELD", t.style(Role::Warning))
+            } else if let Some(cool) = &s.cooldown {
+                // Its own losing streak: its new orders are held until then.
+                (cool.as_str(), t.style(Role::Warning))
             } else if s.restarting {
                 // New parameters: waiting for the old orders' cancels.
                 ("RESTART", t.style(Role::Warning))
