@@ -616,6 +616,48 @@ fn lost_answers_5xx_429_and_dropped_streams_double_no_order_and_lose_no_fill() {
     assert_secrets_nowhere(dir.path());
 }
 
+/// A cancel answered 500 that OKX did not carry out, and the question after it failing
+/// too: the order is still live, so the cancel is said refused and the kill sends it
+/// again until OKX has cancelled it (the dead-man is off: only pit's cancels count).
+#[test]
+fn a_kill_cancel_lost_to_5xx_is_sent_again_until_the_order_is_gone() {
+    let emu = Emulator::okx(&[]);
+    let dir = folder(&emu, "");
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("dead_man_secs = 10", "dead_man_secs = 0");
+    std::fs::write(&p, text).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait("an order resting at OKX", Duration::from_secs(60), || {
+        !emu.open_orders().is_empty()
+    });
+    // Enough for the kill's cancels, their questions and the pending-order listing.
+    emu.faults("5xx=20");
+    let (k, code) = pit_kill(dir.path());
+    assert_eq!(code, Some(0), "{k}");
+    assert!(
+        k["unresolved"].as_array().unwrap().is_empty(),
+        "every cancel resolved within the kill's wait: {k}"
+    );
+    wait_nothing_open(&emu, "every order cancelled at OKX after the 5xx");
+    assert_eq!(
+        emu.state()["okx_cancel_all_after"]["fired"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "OKX's countdown did not do it"
+    );
+    let s = run.status();
+    assert!(s["open_orders"].as_array().unwrap().is_empty(), "{s}");
+    run.stop();
+    assert!(
+        logs(dir.path()).contains("cancel unconfirmed"),
+        "a kill cancel met the 5xx and its question failed too"
+    );
+}
+
 #[test]
 fn a_frozen_pit_has_its_orders_cancelled_by_okx_and_rearms_after_sigcont() {
     let emu = Emulator::okx(&[]);
