@@ -693,7 +693,19 @@ impl Conn {
                     }
                 }
                 IdOwner::EarlierRun { .. } => self.settle_earlier(&v, &o, "order push"),
-                IdOwner::ThisRun(_) => self.on_order(&o, now),
+                IdOwner::ThisRun(_) => {
+                    self.on_order(&o, now);
+                    // Cancelled (the kill) while its outcome was unknown, and it shows up
+                    // here first: cancel it now, not only when the question answers.
+                    if let Some(symbol) = self.cancel_after_resolve.remove(&v)
+                        && o.state.is_open()
+                    {
+                        let _ = self.internal.send(Internal::CancelNow {
+                            venue_id: v.clone(),
+                            symbol,
+                        });
+                    }
+                }
             }
         }
     }
