@@ -658,6 +658,43 @@ fn a_kill_cancel_lost_to_5xx_is_sent_again_until_the_order_is_gone() {
     );
 }
 
+/// `dead_man_secs = 0` after a run that armed the countdown and died: the countdown it
+/// left is disarmed at start (OKX would otherwise cancel the new run's orders).
+#[test]
+fn dead_man_off_disarms_a_countdown_an_earlier_run_left() {
+    let emu = Emulator::okx(&[]);
+    let dir = folder(&emu, "");
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait("dead-man armed", Duration::from_secs(20), || {
+        run.status()["exec"]["dead_man"] == "dead-man 10s armed"
+    });
+    run.kill9();
+    assert_eq!(emu.state()["okx_cancel_all_after"]["armed"], true);
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("dead_man_secs = 10", "dead_man_secs = 0");
+    std::fs::write(&p, text).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait(
+        "the earlier countdown disarmed",
+        Duration::from_secs(8),
+        || emu.state()["okx_cancel_all_after"]["armed"] == false,
+    );
+    assert_eq!(
+        emu.state()["okx_cancel_all_after"]["fired"],
+        0,
+        "disarmed, not run out"
+    );
+    assert_eq!(
+        run.status()["exec"]["dead_man"],
+        "dead-man off ([live.okx] dead_man_secs = 0)"
+    );
+    run.stop();
+}
+
 #[test]
 fn a_frozen_pit_has_its_orders_cancelled_by_okx_and_rearms_after_sigcont() {
     let emu = Emulator::okx(&[]);

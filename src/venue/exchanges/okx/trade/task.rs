@@ -525,6 +525,10 @@ impl Conn {
                 ),
             },
             Internal::Stream(StreamMsg::Orders(list)) => self.on_orders(list),
+            Internal::Stream(StreamMsg::DeadManNotDisarmed(why)) => self.alert(
+                AlertLevel::Critical,
+                format!("okx: dead_man_secs = 0, but a Cancel All After countdown an earlier run may have left is not confirmed off ({why}): OKX may cancel every order of the account when it ends"),
+            ),
             Internal::Stream(StreamMsg::DeadManNotArmed(why)) => self.alert(
                 AlertLevel::Critical,
                 format!("okx: the dead-man switch (Cancel All After) is not armed ({why}): OKX will not cancel pit's orders if pit hangs or loses the network"),

@@ -364,6 +364,12 @@ impl CaaAnswer {
             _ => false,
         }
     }
+
+    /// Whether the answer confirms the countdown disarmed (`timeOut` 0): `triggerTime`
+    /// "0".
+    pub fn confirms_off(&self) -> bool {
+        self.trigger_time == Some(0)
+    }
 }
 
 /// A private WebSocket frame: an event answer (`login`, `subscribe`, `error`) or a push.
