@@ -468,11 +468,35 @@ impl Rest {
     ) -> Result<Cancelled, RestError> {
         let body = CancelOrder {
             inst_id: inst_id.to_string(),
-            cl_ord_id: cl_ord_id.to_string(),
+            cl_ord_id: Some(cl_ord_id.to_string()),
+            ord_id: None,
         };
+        self.cancel_order(&body, patience).await
+    }
+
+    /// "Cancel order" by OKX's `ordId` (an order without a `clOrdId`: not sent by pit).
+    pub async fn cancel_by_ord_id(
+        &self,
+        inst_id: &str,
+        ord_id: &str,
+        patience: Duration,
+    ) -> Result<Cancelled, RestError> {
+        let body = CancelOrder {
+            inst_id: inst_id.to_string(),
+            cl_ord_id: None,
+            ord_id: Some(ord_id.to_string()),
+        };
+        self.cancel_order(&body, patience).await
+    }
+
+    async fn cancel_order(
+        &self,
+        body: &CancelOrder,
+        patience: Duration,
+    ) -> Result<Cancelled, RestError> {
         let r = self
             .idempotent(patience, || async {
-                one_ack(self.post("/api/v5/trade/cancel-order", &body).await)
+                one_ack(self.post("/api/v5/trade/cancel-order", body).await)
             })
             .await;
         match r {
@@ -740,6 +764,28 @@ mod tests {
             decode::<Vec<OrderAck>>(200, "{")
                 .unwrap_err()
                 .outcome_unknown()
+        );
+    }
+
+    #[test]
+    fn a_cancel_names_the_clordid_or_else_the_ordid() {
+        let by_cl = CancelOrder {
+            inst_id: "BTC-USDT".into(),
+            cl_ord_id: Some("pit1".into()),
+            ord_id: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&by_cl).unwrap(),
+            r#"{"instId":"BTC-USDT","clOrdId":"pit1"}"#
+        );
+        let by_ord = CancelOrder {
+            inst_id: "BTC-USDT".into(),
+            cl_ord_id: None,
+            ord_id: Some("123".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&by_ord).unwrap(),
+            r#"{"instId":"BTC-USDT","ordId":"123"}"#
         );
     }
 

@@ -102,6 +102,12 @@ enum Internal {
         venue_id: String,
         error: RestError,
     },
+    /// One cancel of the kill's cancel-all failed.
+    CancelAllFailed {
+        symbol: String,
+        order: String,
+        error: String,
+    },
     /// A cancel's outcome is unknown and the order could not be asked for.
     CancelUnsure {
         venue_id: String,
@@ -487,12 +493,36 @@ impl Conn {
                     reason,
                 })
             }
+            Internal::CancelAllFailed {
+                symbol,
+                order,
+                error,
+            } => self.alert(
+                AlertLevel::Critical,
+                format!("okx: cancel-all on {symbol}: the cancel of {order} failed: {error}; it may still be open at OKX"),
+            ),
             Internal::CancelAllListed { symbol, result } => match result {
                 Ok(list) => {
                     tracing::info!(%symbol, pending = list.len(), "okx: cancel-all: cancelling each pending order");
                     for o in list {
                         let v = o.venue_id();
-                        if v.is_empty() {
+                        if o.cl_ord_id.is_empty() {
+                            // Not pit's (no clOrdId): cancelled by its ordId all the
+                            // same, as Bybit's cancel-all takes every order of the symbol.
+                            let rest = self.s.rest.clone();
+                            let tx = self.internal.clone();
+                            let symbol = symbol.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) =
+                                    rest.cancel_by_ord_id(&symbol, &o.ord_id, PATIENCE).await
+                                {
+                                    let _ = tx.send(Internal::CancelAllFailed {
+                                        symbol,
+                                        order: format!("ordId {}", o.ord_id),
+                                        error: e.to_string(),
+                                    });
+                                }
+                            });
                             continue;
                         }
                         if self.in_flight.contains(&v) {
@@ -512,7 +542,13 @@ impl Conn {
                                     query_order(&rest, v, symbol, "cancelled by a cancel-all", false, &tx)
                                         .await
                                 }
-                                Err(e) => tracing::warn!(venue_id = %v, error = %e, "okx: cancel-all: a cancel failed"),
+                                Err(e) => {
+                                    let _ = tx.send(Internal::CancelAllFailed {
+                                        symbol,
+                                        order: v,
+                                        error: e.to_string(),
+                                    });
+                                }
                             }
                         });
                     }
