@@ -844,12 +844,9 @@ pub fn live_exec(
     })?;
     tracing::info!(keys = ?keys, testnet = s.testnet, "binance: live trading");
     let instruments = cfg.instrument_list();
-    let (known, last_trade) = live_trades_seen(
-        &persisted.store,
-        "binance",
-        &instruments,
-        &persisted.at_venue,
-    )?;
+    let at_venue = left_open_at(&persisted.store, "binance", &persisted.at_venue)?;
+    let (known, last_trade) =
+        live_trades_seen(&persisted.store, "binance", &instruments, &at_venue)?;
     let id_prefix = venue_id_prefix(&persisted.store, persisted.run)?;
     let started = trade::start(
         s,
@@ -863,7 +860,7 @@ pub fn live_exec(
             last_trade,
             durable: Some(persisted.sink.durable_watch()),
             data_dir: Some(persisted.dir.clone()),
-            at_venue: persisted.at_venue.clone(),
+            at_venue,
             settle: Some(settle_in(persisted.store.clone())),
         },
     )?;
@@ -914,6 +911,7 @@ fn live_exec_bybit(
     tracing::info!(keys = ?keys, testnet = s.testnet, "bybit: live trading");
     let instruments = cfg.instrument_list();
     let live_runs = venue_live_runs(&persisted.store, "bybit")?;
+    let at_venue = left_open_at(&persisted.store, "bybit", &persisted.at_venue)?;
     // Keys taken again by symbol (see `live_trades_seen`): a reordered [[instruments]]
     // cannot make a stored trade look new.
     let stored: Vec<_> = persisted
@@ -960,7 +958,7 @@ fn live_exec_bybit(
             since_ms,
             durable: Some(persisted.sink.durable_watch()),
             data_dir: Some(persisted.dir.clone()),
-            at_venue: persisted.at_venue.clone(),
+            at_venue,
             settle: Some(settle_in(persisted.store.clone())),
         },
     )?;
@@ -994,6 +992,7 @@ fn live_exec_okx(
     tracing::info!(keys = ?keys, demo = s.demo, "okx: live trading");
     let instruments = cfg.instrument_list();
     let live_runs = venue_live_runs(&persisted.store, "okx")?;
+    let at_venue = left_open_at(&persisted.store, "okx", &persisted.at_venue)?;
     let stored: Vec<_> = persisted
         .store
         .fills()?
@@ -1027,7 +1026,7 @@ fn live_exec_okx(
             known_trades: known,
             since_ms,
             durable: Some(persisted.sink.durable_watch()),
-            at_venue: persisted.at_venue.clone(),
+            at_venue,
             settle: Some(settle_in(persisted.store.clone())),
         },
     )?;
@@ -1161,6 +1160,22 @@ pub fn venue_live_runs(
         .collect())
 }
 
+/// The orders earlier live runs left open (`at_venue`, every live venue's) that were sent
+/// to `venue`: another venue's orders are nothing to ask this one about (nor to settle by
+/// its word).
+pub fn left_open_at(
+    store: &crate::store::Store,
+    venue: &str,
+    at_venue: &[(u64, String, String)],
+) -> Result<Vec<(u64, String, String)>, crate::store::StoreError> {
+    let live_runs = venue_live_runs(store, venue)?;
+    Ok(at_venue
+        .iter()
+        .filter(|(run, _, _)| live_runs.contains(run))
+        .cloned()
+        .collect())
+}
+
 /// Asks a live venue's connection task to reconcile now (`pit reconcile` through the
 /// control socket); `false` once the task has stopped.
 pub type AskReconcile = std::sync::Arc<dyn Fn(String) -> bool + Send + Sync>;
@@ -1212,6 +1227,42 @@ impl crate::venue::exchanges::binance::trade::task::Hooks for EngineHooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An order a Binance live run left open is not asked about on OKX or Bybit (OKX
+    /// would answer "no such order" and pit would settle it as never placed).
+    #[test]
+    fn orders_left_open_are_asked_about_at_their_own_venue_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("pit.redb")).unwrap();
+        let row = |mode: &str| crate::store::schema::RunRow {
+            id: 0,
+            started: "2026-01-01T00:00:00Z".into(),
+            engine_start: crate::domain::Timestamp::from_millis(1_767_225_600_000),
+            mode: mode.into(),
+            version: "test".into(),
+            seed: 1,
+            config: String::new(),
+            pid: 1,
+        };
+        let b = store
+            .begin_run(row(&format!("binance/live headless{LIVE_MODE}")))
+            .unwrap();
+        let o = store
+            .begin_run(row(&format!("okx/live headless{LIVE_MODE}")))
+            .unwrap();
+        let y = store
+            .begin_run(row(&format!("bybit/live headless{LIVE_MODE}")))
+            .unwrap();
+        let left = vec![
+            (b, "S1-1".to_string(), "BTCUSDT".to_string()),
+            (o, "S1-2".to_string(), "BTC-USDT".to_string()),
+            (y, "S1-3".to_string(), "BTCUSDT".to_string()),
+        ];
+        let at = |v| left_open_at(&store, v, &left).unwrap();
+        assert_eq!(at("okx"), [left[1].clone()]);
+        assert_eq!(at("binance"), [left[0].clone()]);
+        assert_eq!(at("bybit"), [left[2].clone()]);
+    }
 
     /// Bybit's testnet (its documented hosts, the default) and `pit emulate bybit` on this
     /// machine are allowed; its main hosts, a host of the operator's and `linear` are not.

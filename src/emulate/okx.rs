@@ -73,7 +73,8 @@
 //!
 //! Faults (`--faults`, `POST /emulator/faults`, see `faults.rs`) in OKX's words: `429=N` and
 //! `418=S` → HTTP 429, 50011; `5xx=N` → HTTP 500, 50026 "System error. Try again later" (a
-//! new order among them is placed first, as any venue's timeout can hide);
+//! new order among them is placed first, as any venue's timeout can hide; any other
+//! request, a cancel too, is not carried out);
 //! `lose-response=N` (a new order placed, the connection closed without an answer);
 //! `slow=`, `create-late=`, `partial-fill-on-cancel=N`, `clock=`, `deposit=`/`withdraw=`,
 //! `drop-user-stream` (the private WebSocket connections are dropped).
@@ -650,7 +651,17 @@ pub async fn rest(
             let mut f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
             Faults::take(&mut f.server_error)
         };
-        let r = route(&o, &method, &path, &query, &body, &hdrs);
+        // A new order among the 5xx is placed first (its outcome hidden); any other request
+        // is answered 500 without being carried out (a cancel that did not take).
+        let r = if server_error && !is_new_order {
+            Err(Answer::err(
+                500,
+                code::SYSTEM_ERROR,
+                "System error. Try again later",
+            ))
+        } else {
+            route(&o, &method, &path, &query, &body, &hdrs)
+        };
         let accepted = r.is_ok();
         let lose = is_new_order && accepted && {
             let mut f = s.faults.lock().unwrap_or_else(|e| e.into_inner());

@@ -108,11 +108,19 @@ enum Internal {
         /// Counted in `unresolved` (an unknown outcome, an order asked about), not a
         /// cancel's follow-up.
         counted: bool,
+        /// Asked after a cancel whose outcome is unknown: an order still open means the
+        /// cancel did not take, and the engine must be told so (it sends it again).
+        cancel_unsure: bool,
     },
     CancelFailed {
         venue_id: String,
         symbol: String,
         error: RestError,
+    },
+    /// A cancel's outcome is unknown and the order could not be asked for.
+    CancelUnsure {
+        venue_id: String,
+        reason: String,
     },
     CancelledAll {
         symbol: String,
@@ -415,19 +423,20 @@ impl Conn {
                         // Either way the order's end is asked for: the cancel's answer
                         // has only the ids ("asynchronous").
                         Ok(Cancelled::Accepted(_)) | Ok(Cancelled::AlreadyGone(_)) => {
-                            query_order(&rest, category, venue_id, symbol, "cancel answered", &tx)
-                                .await
-                        }
-                        Err(e) if e.outcome_unknown() => {
                             query_order(
                                 &rest,
                                 category,
                                 venue_id,
                                 symbol,
-                                "cancel outcome unknown",
+                                "cancel answered",
+                                false,
                                 &tx,
                             )
                             .await
+                        }
+                        Err(e) if e.outcome_unknown() => {
+                            let why = format!("cancel outcome unknown ({e})");
+                            query_order(&rest, category, venue_id, symbol, &why, true, &tx).await
                         }
                         Err(error) => {
                             let _ = tx.send(Internal::CancelFailed {
@@ -531,7 +540,16 @@ impl Conn {
                 execs,
                 why,
                 counted,
-            } => self.on_resolved(venue_id, order, execs, why, counted),
+                cancel_unsure,
+            } => self.on_resolved(venue_id, order, execs, why, counted, cancel_unsure),
+            Internal::CancelUnsure { venue_id, reason } => {
+                tracing::warn!(%venue_id, %reason, "bybit: cancel unconfirmed");
+                self.emit(VenueUpdate::CancelRejected {
+                    venue_id,
+                    ts: now,
+                    reason,
+                })
+            }
             Internal::CancelFailed {
                 venue_id,
                 symbol,
@@ -563,6 +581,7 @@ impl Conn {
                                 ids.order_link_id,
                                 symbol,
                                 "cancelled by a cancel-all",
+                                false,
                                 &tx,
                             )
                             .await
@@ -648,6 +667,7 @@ impl Conn {
         execs: Vec<Execution>,
         why: String,
         counted: bool,
+        cancel_unsure: bool,
     ) {
         let now = wall();
         if counted {
@@ -683,6 +703,15 @@ impl Conn {
                     }
                     if !matches!(order_update(&o, now), VenueUpdate::Accepted { .. }) {
                         self.on_order(&o, now);
+                    }
+                    if cancel_unsure && o.order_status.is_open() {
+                        // The cancel did not take: the engine sends it again (a second
+                        // cancel of an order gone meanwhile is answered "already gone").
+                        self.emit(VenueUpdate::CancelRejected {
+                            venue_id: venue_id.clone(),
+                            ts: now,
+                            reason: format!("{why}; Bybit still has the order open"),
+                        });
                     }
                 }
                 tracing::info!(%venue_id, status = ?o.order_status, %why, "bybit: order resolved by query");
@@ -975,6 +1004,7 @@ impl Conn {
                                 execs,
                                 why,
                                 counted: true,
+                                cancel_unsure: false,
                             });
                             return;
                         }
@@ -990,6 +1020,7 @@ impl Conn {
                                 execs: Vec::new(),
                                 why,
                                 counted: true,
+                                cancel_unsure: false,
                             });
                             return;
                         }
@@ -1199,13 +1230,17 @@ impl Conn {
     }
 }
 
-/// Ask for one order and send what Bybit said (after a cancel: its end).
+/// Ask for one order and send what Bybit said (after a cancel: its end). `cancel_unsure`:
+/// the cancel's outcome is unknown; if the question fails too the cancel is said refused
+/// (the engine sends it again) rather than left pending for ever.
+#[allow(clippy::too_many_arguments)]
 async fn query_order(
     rest: &Rest,
     category: Category,
     venue_id: String,
     symbol: String,
     why: &str,
+    cancel_unsure: bool,
     tx: &UnboundedSender<Internal>,
 ) {
     let r = rest
@@ -1221,6 +1256,12 @@ async fn query_order(
         Ok(None) => (None, Vec::new()),
         Err(e) => {
             tracing::warn!(%venue_id, error = %e, "bybit: cannot ask for the order after a cancel; the stream will tell");
+            if cancel_unsure {
+                let _ = tx.send(Internal::CancelUnsure {
+                    venue_id,
+                    reason: format!("{why}; asking for the order failed too ({e})"),
+                });
+            }
             return;
         }
     };
@@ -1230,6 +1271,7 @@ async fn query_order(
         execs,
         why: why.to_string(),
         counted: false,
+        cancel_unsure,
     });
 }
 

@@ -47,6 +47,9 @@ pub enum StreamMsg {
     Orders(Vec<Order>),
     /// The dead-man switch is not armed: why, for an alert.
     DeadManNotArmed(String),
+    /// `dead_man_secs` 0, and a countdown an earlier run may have left is not confirmed
+    /// disarmed.
+    DeadManNotDisarmed(String),
     /// OKX confirmed the countdown (`again`: after it was not armed), so the health is
     /// published now, not at the next unrelated message.
     DeadManArmed { again: bool },
@@ -206,8 +209,20 @@ pub fn refresh_every(secs: u32) -> Duration {
     Duration::from_millis(u64::from(secs) * 1000 / 3).max(Duration::from_secs(1))
 }
 
+/// How long one refresh may take before it is given up (and tried again): well under a
+/// third of the window, so a refresh that hangs until the HTTP timeout cannot let the
+/// countdown run out.
+pub fn refresh_limit(secs: u32) -> Duration {
+    (refresh_every(secs) / 2).max(Duration::from_millis(500))
+}
+
 /// Arm "Cancel All After" with `secs` and refresh it until `out` closes; the status says
-/// armed only while OKX's answers confirm it.
+/// armed only while OKX's answers confirm it. Refreshes are scheduled at a fixed rate from
+/// the start of the last confirmed one (a slow answer does not push the next one back),
+/// each given at most [`refresh_limit`]; a failed one is tried again a second later
+/// (the endpoint's quota is 1 / s). With `secs` 0 the switch is off: a countdown an
+/// earlier run left is disarmed (`timeOut` 0, "Cancel All After": "Setting timeOut to 0
+/// disables Cancel All After").
 pub async fn keep_dead_man(
     rest: Arc<Rest>,
     secs: u32,
@@ -215,18 +230,20 @@ pub async fn keep_dead_man(
     out: UnboundedSender<StreamMsg>,
 ) {
     if secs == 0 {
-        set_status(&status, |s| {
-            s.dead_man = "dead-man off ([live.okx] dead_man_secs = 0)".into()
-        });
+        disarm_dead_man(&rest, &status, &out).await;
         return;
     }
+    let every = refresh_every(secs);
+    let limit = refresh_limit(secs);
     let mut armed: Option<bool> = None;
     loop {
-        let r = rest
-            .cancel_all_after(secs, refresh_every(secs) / 2)
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|a| {
+        let started = tokio::time::Instant::now();
+        let r = match tokio::time::timeout(limit, rest.cancel_all_after(secs, limit)).await {
+            Err(_) => Err(format!(
+                "no answer from OKX within {} ms",
+                limit.as_millis()
+            )),
+            Ok(r) => r.map_err(|e| e.to_string()).and_then(|a| {
                 if a.confirms(secs) {
                     Ok(())
                 } else {
@@ -234,8 +251,9 @@ pub async fn keep_dead_man(
                         "OKX's answer does not confirm a {secs}s countdown: {a:?}"
                     ))
                 }
-            });
-        match r {
+            }),
+        };
+        let next = match r {
             Ok(()) => {
                 if armed != Some(true) {
                     tracing::info!(secs, "okx: Cancel All After armed");
@@ -245,6 +263,8 @@ pub async fn keep_dead_man(
                     });
                 }
                 armed = Some(true);
+                // OKX's countdown began no earlier than this request left.
+                started + every
             }
             Err(e) => {
                 if armed != Some(false) {
@@ -255,12 +275,44 @@ pub async fn keep_dead_man(
                     let _ = out.send(StreamMsg::DeadManNotArmed(e));
                 }
                 armed = Some(false);
+                started + Duration::from_secs(1)
             }
-        }
+        };
         if out.is_closed() {
             return;
         }
-        tokio::time::sleep(refresh_every(secs)).await;
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// The switch is off: disarm a countdown an earlier run may have left (it would cancel
+/// this run's orders), confirmed by `triggerTime` "0"; else a critical alert.
+async fn disarm_dead_man(
+    rest: &Rest,
+    status: &Arc<Mutex<StreamStatus>>,
+    out: &UnboundedSender<StreamMsg>,
+) {
+    let limit = Duration::from_secs(5);
+    let r = match tokio::time::timeout(limit, rest.cancel_all_after(0, limit)).await {
+        Err(_) => Err("no answer from OKX".to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(a)) if a.confirms_off() => Ok(()),
+        Ok(Ok(a)) => Err(format!("OKX's answer does not confirm it off: {a:?}")),
+    };
+    match r {
+        Ok(()) => {
+            tracing::info!("okx: Cancel All After off (timeOut 0 confirmed)");
+            set_status(status, |s| {
+                s.dead_man = "dead-man off ([live.okx] dead_man_secs = 0)".into()
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "okx: Cancel All After not disarmed");
+            set_status(status, |s| {
+                s.dead_man = format!("dead-man off, an earlier countdown maybe not ({e})")
+            });
+            let _ = out.send(StreamMsg::DeadManNotDisarmed(e));
+        }
     }
 }
 
@@ -301,5 +353,11 @@ mod tests {
         assert_eq!(refresh_every(30), Duration::from_secs(10));
         assert_eq!(refresh_every(10), Duration::from_millis(3333));
         assert_eq!(refresh_every(120), Duration::from_secs(40));
+        // One refresh given up well before the next is due: a hung one cannot eat the
+        // window.
+        for secs in [10, 30, 120] {
+            assert!(refresh_limit(secs) * 3 <= refresh_every(secs) * 2, "{secs}");
+            assert!(refresh_limit(secs) < Duration::from_secs(u64::from(secs)) / 3);
+        }
     }
 }

@@ -9,8 +9,10 @@
 //! * Limits ("Rate Limits" and each endpoint's "Rate Limit" line): Place order, Cancel
 //!   order, Get order details, Get order List, Get transaction details: 60 requests per 2
 //!   seconds; Get balance 10 / 2 s; Get instruments 20 / 2 s; Get system time 10 / 2 s;
-//!   Cancel All After 1 / s. pit keeps each endpoint under its own quota by itself (a
-//!   request waits for room in its window: never an error), and on HTTP 429 or 50011 ("Too
+//!   Cancel All After 1 / s. pit keeps each endpoint (method and path: "Place order" and
+//!   "Get order details" share a path, not a quota) under its own quota by itself (a
+//!   request waits for room in its window, except a new order: it is refused unsent, since
+//!   the kill switch may withdraw it while it waits), and on HTTP 429 or 50011 ("Too
 //!   Many Requests") that endpoint backs off for its window; the back-off is per endpoint,
 //!   so a burst of orders never holds the kill's cancels.
 //! * Orders: "Place order" is sent once. When its outcome is unknown (no answer, an
@@ -111,6 +113,10 @@ pub enum RestError {
     /// Never sent: the endpoint backs off after a 429 / 50011.
     #[error("not sent: rate limited by OKX on {endpoint}: backing off {left_ms} ms more")]
     BackingOff { endpoint: String, left_ms: u64 },
+    /// Never sent: a new order found its endpoint's quota window full. An order never
+    /// waits for room: the kill switch could withdraw it meanwhile.
+    #[error("not sent: {endpoint}'s quota is full for {left_ms} ms more")]
+    QuotaFull { endpoint: String, left_ms: u64 },
     #[error("unreadable answer from OKX: {0}")]
     Decode(String),
 }
@@ -153,7 +159,11 @@ pub fn quota(path: &str) -> (usize, Duration) {
     }
 }
 
-/// One endpoint's recent requests and back-off.
+/// The quota key of "Place order": OKX limits it apart from "Get order details" on the
+/// same path, so the local quota is kept per method and path.
+const PLACE_KEY: &str = "POST /api/v5/trade/order";
+
+/// One endpoint's (method and path) recent requests and back-off.
 #[derive(Default)]
 struct Endpoint {
     sent: VecDeque<tokio::time::Instant>,
@@ -253,19 +263,22 @@ impl Rest {
         Ok(offset)
     }
 
-    /// Room in the endpoint's quota (waits for it), or its back-off left.
-    async fn admit(&self, path: &str) -> Result<(), RestError> {
+    /// Room in the endpoint's quota, or its back-off left. `key` is "METHOD path"; every
+    /// request but a new order waits for room; a new order is refused unsent
+    /// ([`RestError::QuotaFull`]): while it waited the kill switch could withdraw it.
+    async fn admit(&self, key: &str) -> Result<(), RestError> {
+        let path = key.split_once(' ').map_or(key, |(_, p)| p);
         let (n, window) = quota(path);
         loop {
             let wait = {
                 let mut m = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
-                let e = m.entry(path.to_string()).or_default();
+                let e = m.entry(key.to_string()).or_default();
                 let now = tokio::time::Instant::now();
                 if let Some(u) = e.backoff_until
                     && u > now
                 {
                     return Err(RestError::BackingOff {
-                        endpoint: path.to_string(),
+                        endpoint: key.to_string(),
                         left_ms: (u - now).as_millis().max(1) as u64,
                     });
                 }
@@ -282,16 +295,24 @@ impl Rest {
                 }
                 // A little past the oldest request's window end: the server's window
                 // counts from its own receipt.
-                window - now.duration_since(e.sent[0]) + Duration::from_millis(20)
+                let wait = window - now.duration_since(e.sent[0]) + Duration::from_millis(20);
+                if key == PLACE_KEY {
+                    return Err(RestError::QuotaFull {
+                        endpoint: key.to_string(),
+                        left_ms: wait.as_millis().max(1) as u64,
+                    });
+                }
+                wait
             };
             tokio::time::sleep(wait).await;
         }
     }
 
-    fn back_off(&self, path: &str) {
+    fn back_off(&self, key: &str) {
+        let path = key.split_once(' ').map_or(key, |(_, p)| p);
         let (_, window) = quota(path);
         let mut m = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
-        let e = m.entry(path.to_string()).or_default();
+        let e = m.entry(key.to_string()).or_default();
         let until = tokio::time::Instant::now() + window;
         if e.backoff_until.is_none_or(|u| u < until) {
             e.backoff_until = Some(until);
@@ -309,12 +330,16 @@ impl Rest {
 
     /// Send one request (signed when `signed`), read the envelope, the data as `R`.
     async fn call<R: DeserializeOwned>(&self, req: Request, signed: bool) -> Result<R, RestError> {
-        let path = req
-            .request_path()
-            .split('?')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let method = match req.method() {
+            sign::Method::Get => "GET",
+            sign::Method::Post => "POST",
+        };
+        let path = format!(
+            "{method} {}",
+            req.request_path().split('?').next().unwrap_or("")
+        );
+        // A new order never waits here (refused when full): nothing between the kill
+        // switch's withdrawn check and this send yields.
         self.admit(&path).await?;
         let req = req.simulated_trading(self.demo);
         let url = format!("{}{}", self.base, req.request_path());
@@ -443,11 +468,35 @@ impl Rest {
     ) -> Result<Cancelled, RestError> {
         let body = CancelOrder {
             inst_id: inst_id.to_string(),
-            cl_ord_id: cl_ord_id.to_string(),
+            cl_ord_id: Some(cl_ord_id.to_string()),
+            ord_id: None,
         };
+        self.cancel_order(&body, patience).await
+    }
+
+    /// "Cancel order" by OKX's `ordId` (an order without a `clOrdId`: not sent by pit).
+    pub async fn cancel_by_ord_id(
+        &self,
+        inst_id: &str,
+        ord_id: &str,
+        patience: Duration,
+    ) -> Result<Cancelled, RestError> {
+        let body = CancelOrder {
+            inst_id: inst_id.to_string(),
+            cl_ord_id: None,
+            ord_id: Some(ord_id.to_string()),
+        };
+        self.cancel_order(&body, patience).await
+    }
+
+    async fn cancel_order(
+        &self,
+        body: &CancelOrder,
+        patience: Duration,
+    ) -> Result<Cancelled, RestError> {
         let r = self
             .idempotent(patience, || async {
-                one_ack(self.post("/api/v5/trade/cancel-order", &body).await)
+                one_ack(self.post("/api/v5/trade/cancel-order", body).await)
             })
             .await;
         match r {
@@ -719,6 +768,28 @@ mod tests {
     }
 
     #[test]
+    fn a_cancel_names_the_clordid_or_else_the_ordid() {
+        let by_cl = CancelOrder {
+            inst_id: "BTC-USDT".into(),
+            cl_ord_id: Some("pit1".into()),
+            ord_id: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&by_cl).unwrap(),
+            r#"{"instId":"BTC-USDT","clOrdId":"pit1"}"#
+        );
+        let by_ord = CancelOrder {
+            inst_id: "BTC-USDT".into(),
+            cl_ord_id: None,
+            ord_id: Some("123".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&by_ord).unwrap(),
+            r#"{"instId":"BTC-USDT","ordId":"123"}"#
+        );
+    }
+
+    #[test]
     fn quotas_are_the_pages() {
         assert_eq!(quota("/api/v5/trade/order"), (60, Duration::from_secs(2)));
         assert_eq!(quota("/api/v5/trade/fills"), (60, Duration::from_secs(2)));
@@ -742,17 +813,58 @@ mod tests {
         .unwrap();
         let r = Rest::new("http://127.0.0.1:9", signer, true, Duration::from_secs(1)).unwrap();
         let t0 = tokio::time::Instant::now();
-        r.admit("/api/v5/trade/cancel-all-after").await.unwrap();
-        r.admit("/api/v5/trade/cancel-all-after").await.unwrap();
+        r.admit("POST /api/v5/trade/cancel-all-after")
+            .await
+            .unwrap();
+        r.admit("POST /api/v5/trade/cancel-all-after")
+            .await
+            .unwrap();
         assert!(
             t0.elapsed() >= Duration::from_secs(1),
             "the second waits its window"
         );
-        r.back_off("/api/v5/trade/order");
+        r.back_off(PLACE_KEY);
         assert!(matches!(
-            r.admit("/api/v5/trade/order").await,
+            r.admit(PLACE_KEY).await,
             Err(RestError::BackingOff { .. })
         ));
-        assert!(r.admit("/api/v5/trade/cancel-order").await.is_ok());
+        assert!(r.admit("POST /api/v5/trade/cancel-order").await.is_ok());
+        // "Get order details" has its own quota, apart from "Place order" on its path.
+        assert!(r.admit("GET /api/v5/trade/order").await.is_ok());
+    }
+
+    /// A new order never waits for room in its window (the kill switch could withdraw it
+    /// meanwhile and it would leave anyway): a full window refuses it unsent at once; the
+    /// order details on the same path still have their own room.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_new_order_is_refused_unsent_when_its_window_is_full() {
+        let signer = Signer::new(
+            "k",
+            secrecy::SecretString::from("s".to_string()),
+            secrecy::SecretString::from("p".to_string()),
+        )
+        .unwrap();
+        let r = Rest::new("http://127.0.0.1:9", signer, true, Duration::from_secs(1)).unwrap();
+        for _ in 0..60 {
+            r.admit(PLACE_KEY).await.unwrap();
+        }
+        let o = PlaceOrder {
+            inst_id: "BTC-USDT".into(),
+            td_mode: "cash".into(),
+            cl_ord_id: "pit1".into(),
+            side: "buy".into(),
+            ord_type: "limit".into(),
+            sz: "0.01".into(),
+            px: Some("100".into()),
+            tgt_ccy: None,
+        };
+        let t0 = tokio::time::Instant::now();
+        let e = r.place(&o).await.unwrap_err();
+        assert!(matches!(e, RestError::QuotaFull { .. }), "{e}");
+        assert!(!e.outcome_unknown(), "never sent: a plain refusal");
+        assert!(t0.elapsed() < Duration::from_millis(500), "it did not wait");
+        let t0 = tokio::time::Instant::now();
+        r.admit("GET /api/v5/trade/order").await.unwrap();
+        assert!(t0.elapsed() < Duration::from_millis(100));
     }
 }

@@ -94,10 +94,24 @@ enum Internal {
         fills: Vec<Fill>,
         why: String,
         counted: bool,
+        /// Asked after a cancel whose outcome is unknown: an order still open means the
+        /// cancel did not take, and the engine must be told so (it sends it again).
+        cancel_unsure: bool,
     },
     CancelFailed {
         venue_id: String,
         error: RestError,
+    },
+    /// One cancel of the kill's cancel-all failed.
+    CancelAllFailed {
+        symbol: String,
+        order: String,
+        error: String,
+    },
+    /// A cancel's outcome is unknown and the order could not be asked for.
+    CancelUnsure {
+        venue_id: String,
+        reason: String,
     },
     CancelAllListed {
         symbol: String,
@@ -363,11 +377,12 @@ impl Conn {
                     match rest.cancel(&symbol, &cl, PATIENCE).await {
                         // Either way the order's end is asked for.
                         Ok(Cancelled::Accepted) | Ok(Cancelled::AlreadyGone(_)) => {
-                            query_order(&rest, venue_id, symbol, "cancel answered", &tx).await
+                            query_order(&rest, venue_id, symbol, "cancel answered", false, &tx)
+                                .await
                         }
                         Err(e) if e.outcome_unknown() => {
-                            query_order(&rest, venue_id, symbol, "cancel outcome unknown", &tx)
-                                .await
+                            let why = format!("cancel outcome unknown ({e})");
+                            query_order(&rest, venue_id, symbol, &why, true, &tx).await
                         }
                         Err(error) => {
                             let _ = tx.send(Internal::CancelFailed { venue_id, error });
@@ -453,7 +468,15 @@ impl Conn {
                 fills,
                 why,
                 counted,
-            } => self.on_resolved(venue_id, order.map(|o| *o), fills, why, counted),
+                cancel_unsure,
+            } => self.on_resolved(
+                venue_id,
+                order.map(|o| *o),
+                fills,
+                why,
+                counted,
+                cancel_unsure,
+            ),
             Internal::CancelFailed { venue_id, error } => {
                 tracing::warn!(%venue_id, error = %error, "okx: cancel refused");
                 self.emit(VenueUpdate::CancelRejected {
@@ -462,12 +485,44 @@ impl Conn {
                     reason: error.to_string(),
                 })
             }
+            Internal::CancelUnsure { venue_id, reason } => {
+                tracing::warn!(%venue_id, %reason, "okx: cancel unconfirmed");
+                self.emit(VenueUpdate::CancelRejected {
+                    venue_id,
+                    ts: now,
+                    reason,
+                })
+            }
+            Internal::CancelAllFailed {
+                symbol,
+                order,
+                error,
+            } => self.alert(
+                AlertLevel::Critical,
+                format!("okx: cancel-all on {symbol}: the cancel of {order} failed: {error}; it may still be open at OKX"),
+            ),
             Internal::CancelAllListed { symbol, result } => match result {
                 Ok(list) => {
                     tracing::info!(%symbol, pending = list.len(), "okx: cancel-all: cancelling each pending order");
                     for o in list {
                         let v = o.venue_id();
-                        if v.is_empty() {
+                        if o.cl_ord_id.is_empty() {
+                            // Not pit's (no clOrdId): cancelled by its ordId all the
+                            // same, as Bybit's cancel-all takes every order of the symbol.
+                            let rest = self.s.rest.clone();
+                            let tx = self.internal.clone();
+                            let symbol = symbol.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) =
+                                    rest.cancel_by_ord_id(&symbol, &o.ord_id, PATIENCE).await
+                                {
+                                    let _ = tx.send(Internal::CancelAllFailed {
+                                        symbol,
+                                        order: format!("ordId {}", o.ord_id),
+                                        error: e.to_string(),
+                                    });
+                                }
+                            });
                             continue;
                         }
                         if self.in_flight.contains(&v) {
@@ -484,10 +539,16 @@ impl Conn {
                         tokio::spawn(async move {
                             match rest.cancel(&symbol, &o.cl_ord_id, PATIENCE).await {
                                 Ok(_) => {
-                                    query_order(&rest, v, symbol, "cancelled by a cancel-all", &tx)
+                                    query_order(&rest, v, symbol, "cancelled by a cancel-all", false, &tx)
                                         .await
                                 }
-                                Err(e) => tracing::warn!(venue_id = %v, error = %e, "okx: cancel-all: a cancel failed"),
+                                Err(e) => {
+                                    let _ = tx.send(Internal::CancelAllFailed {
+                                        symbol,
+                                        order: v,
+                                        error: e.to_string(),
+                                    });
+                                }
                             }
                         });
                     }
@@ -500,6 +561,10 @@ impl Conn {
                 ),
             },
             Internal::Stream(StreamMsg::Orders(list)) => self.on_orders(list),
+            Internal::Stream(StreamMsg::DeadManNotDisarmed(why)) => self.alert(
+                AlertLevel::Critical,
+                format!("okx: dead_man_secs = 0, but a Cancel All After countdown an earlier run may have left is not confirmed off ({why}): OKX may cancel every order of the account when it ends"),
+            ),
             Internal::Stream(StreamMsg::DeadManNotArmed(why)) => self.alert(
                 AlertLevel::Critical,
                 format!("okx: the dead-man switch (Cancel All After) is not armed ({why}): OKX will not cancel pit's orders if pit hangs or loses the network"),
@@ -578,6 +643,7 @@ impl Conn {
         fills: Vec<Fill>,
         why: String,
         counted: bool,
+        cancel_unsure: bool,
     ) {
         let now = wall();
         if counted {
@@ -608,6 +674,15 @@ impl Conn {
                         });
                     }
                     self.on_order(&o, now);
+                    if cancel_unsure && o.state.is_open() {
+                        // The cancel did not take: the engine sends it again (a second
+                        // cancel of an order gone meanwhile is answered 51400/51401).
+                        self.emit(VenueUpdate::CancelRejected {
+                            venue_id: venue_id.clone(),
+                            ts: now,
+                            reason: format!("{why}; OKX still has the order open"),
+                        });
+                    }
                 }
                 tracing::info!(%venue_id, state = ?o.state, %why, "okx: order resolved by query");
             }
@@ -658,7 +733,19 @@ impl Conn {
                     }
                 }
                 IdOwner::EarlierRun { .. } => self.settle_earlier(&v, &o, "order push"),
-                IdOwner::ThisRun(_) => self.on_order(&o, now),
+                IdOwner::ThisRun(_) => {
+                    self.on_order(&o, now);
+                    // Cancelled (the kill) while its outcome was unknown, and it shows up
+                    // here first: cancel it now, not only when the question answers.
+                    if let Some(symbol) = self.cancel_after_resolve.remove(&v)
+                        && o.state.is_open()
+                    {
+                        let _ = self.internal.send(Internal::CancelNow {
+                            venue_id: v.clone(),
+                            symbol,
+                        });
+                    }
+                }
             }
         }
     }
@@ -864,6 +951,7 @@ impl Conn {
                 fills: Vec::new(),
                 why,
                 counted: true,
+                cancel_unsure: false,
             });
             return;
         };
@@ -882,6 +970,7 @@ impl Conn {
                                 fills,
                                 why,
                                 counted: true,
+                                cancel_unsure: false,
                             });
                             return;
                         }
@@ -894,6 +983,7 @@ impl Conn {
                                 fills: Vec::new(),
                                 why,
                                 counted: true,
+                                cancel_unsure: false,
                             });
                             return;
                         }
@@ -1076,12 +1166,15 @@ impl Conn {
     }
 }
 
-/// Ask for one order and send what OKX said (after a cancel: its end).
+/// Ask for one order and send what OKX said (after a cancel: its end). `cancel_unsure`:
+/// the cancel's outcome is unknown; if the question fails too the cancel is said refused
+/// (the engine sends it again) rather than left pending for ever.
 async fn query_order(
     rest: &Rest,
     venue_id: String,
     symbol: String,
     why: &str,
+    cancel_unsure: bool,
     tx: &UnboundedSender<Internal>,
 ) {
     let Some(cl) = to_cl_ord_id(&venue_id) else {
@@ -1096,6 +1189,12 @@ async fn query_order(
         Ok(None) => (None, Vec::new()),
         Err(e) => {
             tracing::warn!(%venue_id, error = %e, "okx: cannot ask for the order after a cancel; the stream will tell");
+            if cancel_unsure {
+                let _ = tx.send(Internal::CancelUnsure {
+                    venue_id,
+                    reason: format!("{why}; asking for the order failed too ({e})"),
+                });
+            }
             return;
         }
     };
@@ -1105,6 +1204,7 @@ async fn query_order(
         fills,
         why: why.to_string(),
         counted: false,
+        cancel_unsure,
     });
 }
 

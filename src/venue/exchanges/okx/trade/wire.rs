@@ -152,12 +152,17 @@ pub struct OrderAck {
     pub s_msg: String,
 }
 
-/// "Cancel order" (`POST /api/v5/trade/cancel-order`) by our `clOrdId`.
+/// "Cancel order" (`POST /api/v5/trade/cancel-order`) by our `clOrdId`, or by OKX's
+/// `ordId` for an order without one ("Either ordId or clOrdId is required. If both are
+/// passed, ordId will be used.").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelOrder {
     pub inst_id: String,
-    pub cl_ord_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cl_ord_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ord_id: Option<String>,
 }
 
 /// An order's `state` ("Get order details": `canceled`, `live`, `partially_filled`,
@@ -363,6 +368,12 @@ impl CaaAnswer {
             }
             _ => false,
         }
+    }
+
+    /// Whether the answer confirms the countdown disarmed (`timeOut` 0): `triggerTime`
+    /// "0".
+    pub fn confirms_off(&self) -> bool {
+        self.trigger_time == Some(0)
     }
 }
 
