@@ -772,7 +772,20 @@ impl Conn {
                         IdOwner::EarlierRun { .. } => {
                             self.settle_earlier(&o.order_link_id.clone(), &o, "order message")
                         }
-                        IdOwner::ThisRun(_) => self.on_order(&o, now),
+                        IdOwner::ThisRun(_) => {
+                            self.on_order(&o, now);
+                            // Cancelled (the kill) while its create's outcome was unknown,
+                            // and it shows up here first: cancel it now, not only when the
+                            // question answers.
+                            if let Some(symbol) = self.cancel_after_resolve.remove(&o.order_link_id)
+                                && o.order_status.is_open()
+                            {
+                                let _ = self.internal.send(Internal::CancelNow {
+                                    venue_id: o.order_link_id.clone(),
+                                    symbol,
+                                });
+                            }
+                        }
                     }
                 }
             }
