@@ -163,8 +163,8 @@ fn bad_configs_name_the_file_line_and_key() {
         ),
         // unknown instrument in a strategy
         (
-            "[strategies.imbalance]\nsymbol = \"DOGE-USD\"\n",
-            "bad.toml:2: strategies.imbalance.symbol: unknown",
+            "[strategies.imbalance]\nenabled = true\nsymbol = \"DOGE-USD\"\n",
+            "bad.toml:3: strategies.imbalance.symbol: unknown",
         ),
         // syntax error
         ("venue = \"sim\"\nseed = = 4\n", "bad.toml:2:"),

@@ -415,7 +415,8 @@ fn configured_instruments_set_a_capture_grid_and_other_venues_lines_are_skipped(
         &cfg,
         "[[instruments]]\nsymbol = \"BTC-USD\"\ntick_size = 0.1\nlot_size = 0.001\nstart_price = 60000\n\n\
          [[instruments]]\nsymbol = \"BTCUSDT\"\ntick_size = 0.01\nlot_size = 0.00001\nstart_price = 60000\n\n\
-         [strategies.market_maker]\nsymbol = \"BTCUSDT\"\n",
+         [strategies.market_maker]\nsymbol = \"BTCUSDT\"\n\n\
+         [strategies.imbalance]\nenabled = true\n",
     )
     .unwrap();
     let file = file.to_str().unwrap();

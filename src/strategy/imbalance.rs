@@ -47,7 +47,8 @@ pub const NAME: &str = "imbalance";
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImbalanceParams {
-    /// Switched on at start-up (key 2 toggles it in the console). Default: true.
+    /// Switched on at start-up (key 2 toggles it in the console). Default: false: on the
+    /// built-in simulated market the imbalance predicts nothing the taker fees pay for.
     pub enabled: bool,
     /// Symbol of the instrument to trade, exactly as the venue lists it. Default: "BTC-USD".
     pub symbol: String,
@@ -82,7 +83,7 @@ pub struct ImbalanceParams {
 impl Default for ImbalanceParams {
     fn default() -> Self {
         ImbalanceParams {
-            enabled: true,
+            enabled: false,
             symbol: "BTC-USD".to_string(),
             levels: 5,
             imbalance_threshold: Decimal::new(6, 1),

@@ -735,8 +735,9 @@ mod build_tests {
             ]
         );
         let enabled: Vec<bool> = slots.iter().map(|s| s.enabled).collect();
-        // The newer strategies are off unless their section says otherwise.
-        assert_eq!(enabled, [false, true, true, false, false]);
+        // Only the exit manager is on unless a section says otherwise (the market maker
+        // is switched off above; the imbalance taker is off by default).
+        assert_eq!(enabled, [false, false, true, false, false]);
         assert_eq!(slots[0].strategy.instrument(), Some(InstrumentId(1)));
         assert_eq!(slots[1].strategy.instrument(), Some(InstrumentId(1)));
         assert_eq!(slots[2].strategy.instrument(), None);
