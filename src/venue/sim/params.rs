@@ -44,7 +44,7 @@ pub struct SimParams {
     pub order_notional: Decimal,
     /// Probability that an order is a large one (0 to 1). Default 0.02.
     pub large_order_prob: f64,
-    /// Mean size of a large order, as a multiple of an ordinary one (at least 1).
+    /// Mean size of a large order, as a multiple of an ordinary one (1 to 1000).
     /// Default 20.
     pub large_order_mult: f64,
     /// Relative share of arrivals that are limit orders. The three shares are normalized
@@ -66,7 +66,7 @@ pub struct SimParams {
     /// and `market_share`'s orders, which lean with the fair price) is what it loses to.
     /// 0 turns it off (the market is then exactly the one without this key). Default 2.
     pub noise_rate: f64,
-    /// Mean size of a noise order, as a multiple of an ordinary order (at least 1; large
+    /// Mean size of a noise order, as a multiple of an ordinary order (1 to 1000; large
     /// orders, `large_order_prob`, scale it further). Default 15.
     pub noise_size_mult: f64,
     /// Probability that a limit order improves the touch when the spread is wider than one
@@ -124,6 +124,18 @@ fn positive(key: &str, v: f64) -> Result<(), Invalid> {
             format!("must be a positive number, got {v}"),
         ))
     }
+}
+
+/// A multiple of an ordinary order's size: at least 1, and at most 1000 (beyond, one order
+/// would sweep any book the model keeps, and its size in lots would overflow).
+fn size_multiple(key: &str, v: f64) -> Result<(), Invalid> {
+    if !(v.is_finite() && (1.0..=1000.0).contains(&v)) {
+        return Err(Invalid::new(
+            key,
+            format!("must be from 1 to 1000, got {v}"),
+        ));
+    }
+    Ok(())
 }
 
 fn non_negative(key: &str, v: f64) -> Result<(), Invalid> {
@@ -184,12 +196,7 @@ impl SimParams {
             ));
         }
         probability("large_order_prob", self.large_order_prob)?;
-        if !(self.large_order_mult.is_finite() && self.large_order_mult >= 1.0) {
-            return Err(Invalid::new(
-                "large_order_mult",
-                format!("must be at least 1, got {}", self.large_order_mult),
-            ));
-        }
+        size_multiple("large_order_mult", self.large_order_mult)?;
         non_negative("limit_share", self.limit_share)?;
         non_negative("cancel_share", self.cancel_share)?;
         non_negative("market_share", self.market_share)?;
@@ -203,12 +210,7 @@ impl SimParams {
                 ),
             ));
         }
-        if !(self.noise_size_mult.is_finite() && self.noise_size_mult >= 1.0) {
-            return Err(Invalid::new(
-                "noise_size_mult",
-                format!("must be at least 1, got {}", self.noise_size_mult),
-            ));
-        }
+        size_multiple("noise_size_mult", self.noise_size_mult)?;
         if self.limit_share <= 0.0 {
             return Err(Invalid::new(
                 "limit_share",

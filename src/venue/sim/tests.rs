@@ -314,6 +314,14 @@ fn validate_names_the_key() {
         Err("noise_size_mult".into())
     );
     assert_eq!(
+        bad(|p| p.noise_size_mult = 1e300),
+        Err("noise_size_mult".into())
+    );
+    assert_eq!(
+        bad(|p| p.large_order_mult = 5000.0),
+        Err("large_order_mult".into())
+    );
+    assert_eq!(
         bad(|p| p.mean_distance_ticks = 0.0),
         Err("mean_distance_ticks".into())
     );
