@@ -403,3 +403,56 @@ fn the_help_scrolls_on_a_short_terminal() {
     app.on_key(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
     assert!(app.popup().is_none());
 }
+
+/// The market maker in its own loss cooldown: the strategies pane says `COOL m:ss` in its
+/// state column (the others say ON/HELD/OFF), in words that need no colour.
+fn cooling() -> pit::engine::view::EngineView {
+    let mut v = view();
+    v.strategies[0].cooldown = Some("COOL 4:59".into());
+    v
+}
+
+/// The console on `cooling()`, the strategies at the bottom (where 80x24 tabs them).
+fn cooling_app(theme: Theme) -> pit::ui::App {
+    let mut app = app_with(cooling(), theme);
+    for _ in 0..Pane::ALL.len() {
+        if app.bottom_pane() == Pane::Strategies {
+            break;
+        }
+        app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    }
+    assert_eq!(app.bottom_pane(), Pane::Strategies);
+    app
+}
+
+#[test]
+fn a_strategy_in_its_loss_cooldown_says_cool_with_the_time_left() {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = text(&screen(&cooling_app(dark()), w, h));
+        let row = s
+            .lines()
+            .find(|l| l.contains("market_maker"))
+            .unwrap_or_else(|| panic!("{w}x{h}: no market_maker row\n{s}"));
+        assert!(row.contains("COOL 4:59"), "{w}x{h}: {row}");
+        assert!(!row.contains(" ON "), "{w}x{h}: {row}");
+    }
+}
+
+#[test]
+fn snapshot_cooldown_160x48() {
+    insta::assert_snapshot!(text(&screen(&cooling_app(dark()), 160, 48)));
+}
+
+#[test]
+fn snapshot_cooldown_no_color_80x24() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
+    let app = cooling_app(Theme::load("dark", &dir, true).expect("dark"));
+    let term = screen(&app, 80, 24);
+    for c in &term.backend().buffer().content {
+        assert_eq!(
+            (c.fg, c.bg),
+            (ratatui::style::Color::Reset, ratatui::style::Color::Reset)
+        );
+    }
+    insta::assert_snapshot!(text(&term));
+}
