@@ -30,6 +30,15 @@ pub(crate) fn engine(start: Timestamp, strategies: Vec<StrategySlot>) -> Engine 
         price_band_bps: dec!(500),
         ..RiskLimits::off()
     };
+    engine_with(start, strategies, limits)
+}
+
+/// An engine on BTC-USD at `start` with these strategies and risk limits.
+pub(crate) fn engine_with(
+    start: Timestamp,
+    strategies: Vec<StrategySlot>,
+    limits: RiskLimits,
+) -> Engine {
     Engine::new(EngineSetup {
         config: EngineConfig::default(),
         kill: KillSwitchConfig::default(),
