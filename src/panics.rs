@@ -10,8 +10,10 @@
 //!
 //! [`inject`] is the tests' way in: in debug builds only (`cfg(debug_assertions)`),
 //! `PIT_TEST_PANIC=<point>[@<ms>]` panics at that point once, `ms` milliseconds (wall) after
-//! the hook was installed. In a release build it compiles to nothing: no variable, flag or
-//! input can make a production binary panic on purpose.
+//! the hook was installed; [`inject_stall`], `PIT_TEST_STALL=<point>:<for_ms>:<file>`, makes
+//! the thread at that point sleep `for_ms` once, when `file` exists (an engine loop stuck
+//! while the rest of the process goes on). In a release build both compile to nothing: no variable, flag or
+//! input can make a production binary panic or stall on purpose.
 
 use crate::domain::TradingGate;
 use std::sync::{Mutex, OnceLock};
@@ -93,3 +95,40 @@ pub fn inject(point: &str) {
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub fn inject(_point: &str) {}
+
+/// Tests only (debug builds): sleep here for `for_ms` once, when `PIT_TEST_STALL` is
+/// `<point>:<for_ms>:<file>` and `file` exists (looked for at most every 100 ms).
+#[cfg(debug_assertions)]
+pub fn inject_stall(point: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    static WANT: OnceLock<Option<(String, u64, std::path::PathBuf)>> = OnceLock::new();
+    static LOOKED: Mutex<Option<Instant>> = Mutex::new(None);
+    let want = WANT.get_or_init(|| {
+        let v = std::env::var("PIT_TEST_STALL").ok()?;
+        let mut parts = v.splitn(3, ':');
+        let p = parts.next()?.to_string();
+        let len = parts.next()?.parse().ok()?;
+        Some((p, len, parts.next()?.into()))
+    });
+    let Some((p, len, file)) = want else { return };
+    if p != point || FIRED.load(Ordering::Relaxed) {
+        return;
+    }
+    {
+        let mut looked = LOOKED.lock().unwrap_or_else(|e| e.into_inner());
+        if looked.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(100)) {
+            return;
+        }
+        *looked = Some(Instant::now());
+    }
+    if file.exists() && !FIRED.swap(true, Ordering::SeqCst) {
+        tracing::warn!(point, ms = len, "injected stall (PIT_TEST_STALL)");
+        std::thread::sleep(std::time::Duration::from_millis(*len));
+    }
+}
+
+/// Release builds: nothing.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub fn inject_stall(_point: &str) {}

@@ -272,7 +272,9 @@ impl Runner {
         opts: RunOptions,
     ) -> Self {
         // The one place the gate is enforced: every order to any port passes it.
-        let exec = Box::new(GatedPort::new(engine.gate().clone(), exec));
+        let mut exec = Box::new(GatedPort::new(engine.gate().clone(), exec));
+        let heartbeat = crate::watchdog::Heartbeat::default();
+        exec.watch_engine(heartbeat.clone());
         Runner {
             now: engine.now(),
             engine,
@@ -291,7 +293,7 @@ impl Runner {
             lane: KillLane::default(),
             early_cancels: Default::default(),
             lane_copies_owed: 0,
-            heartbeat: Default::default(),
+            heartbeat,
             alerts: Default::default(),
             volume: None,
         }
@@ -489,6 +491,7 @@ impl Runner {
             // go out and are waited for. A second panic ends the loop at once.
             let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 crate::panics::inject("engine");
+                crate::panics::inject_stall("engine");
                 self.turn(&mut run)
             }));
             match turn {

@@ -15,40 +15,11 @@
 
 use crate::emergency::killer::Killer;
 use crate::engine::{AlertLevel, Engine};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The engine loop's pulse: bumped on every turn, waits included, so a paused replay or
-/// a run paced at a slow `--speed` beats as often as a busy one.
-#[derive(Clone, Debug, Default)]
-pub struct Heartbeat(Arc<HeartbeatState>);
-
-#[derive(Debug, Default)]
-struct HeartbeatState {
-    beats: AtomicU64,
-    /// The loop has ended (the run is finishing): no more beats to expect.
-    stopped: AtomicBool,
-}
-
-impl Heartbeat {
-    /// One turn of the loop.
-    #[inline]
-    pub fn beat(&self) {
-        self.0.beats.fetch_add(1, Ordering::Relaxed);
-    }
-    /// Beats so far.
-    pub fn beats(&self) -> u64 {
-        self.0.beats.load(Ordering::Relaxed)
-    }
-    /// The loop has ended.
-    pub fn stop(&self) {
-        self.0.stopped.store(true, Ordering::SeqCst);
-    }
-    pub fn stopped(&self) -> bool {
-        self.0.stopped.load(Ordering::SeqCst)
-    }
-}
+pub use crate::domain::Heartbeat;
 
 /// Alerts raised from other threads (the console's hang-up, the watchdog), raised in the
 /// engine by the loop on its next turn: logged, stored and shown like its own.

@@ -83,6 +83,9 @@ impl<P: ExecutionPort + ?Sized> ExecutionPort for GatedPort<P> {
     fn take_failure(&mut self) -> Option<String> {
         self.inner.take_failure()
     }
+    fn watch_engine(&mut self, pulse: crate::domain::Heartbeat) {
+        self.inner.watch_engine(pulse);
+    }
     fn stats(&self) -> PortStats {
         let mut s = self.inner.stats();
         s.orders_blocked += self.blocked;

@@ -105,6 +105,10 @@ pub trait ExecutionPort: Send {
     fn take_failure(&mut self) -> Option<String> {
         None
     }
+    /// The engine loop's heartbeat, handed over once by the runner: a live venue's
+    /// dead-man refresher stops refreshing while the loop stands still, so the venue
+    /// cancels our orders by itself when only the engine hangs. Paper has no dead-man.
+    fn watch_engine(&mut self, _pulse: crate::domain::Heartbeat) {}
 }
 
 /// One instrument's venue rules as a venue's connection task read them.

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod keys;
 pub mod latency;
 pub mod port;
+pub mod pulse;
 pub mod reconcile;
 pub mod settings;
 pub mod tracker;

@@ -76,6 +76,8 @@ pub struct LivePort {
     refusals: Vec<ExecReport>,
     /// The venue's rules per symbol, as the connection task reads them.
     rules: Option<Receiver<(String, Result<crate::domain::VenueRules, String>)>>,
+    /// Where the runner's heartbeat goes, for the connection task's dead-man refresher.
+    engine: super::pulse::EngineWatch,
 }
 
 impl LivePort {
@@ -102,7 +104,16 @@ impl LivePort {
             stats: PortStats::default(),
             refusals: Vec::new(),
             rules: None,
+            engine: Default::default(),
         }
+    }
+
+    /// Hand the engine's heartbeat to `engine` when the runner gives it (see
+    /// [`ExecutionPort::watch_engine`]): the connection task's dead-man refresher holds
+    /// the same watch.
+    pub fn with_engine_watch(mut self, engine: super::pulse::EngineWatch) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// Take the venue's rules (exchange filters) per symbol from this channel, for the
@@ -169,6 +180,9 @@ impl LivePort {
 }
 
 impl ExecutionPort for LivePort {
+    fn watch_engine(&mut self, pulse: crate::domain::Heartbeat) {
+        self.engine.attach(pulse);
+    }
     fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
         let req = order.into_inner();
         if let Some(reason) = self.refusal() {

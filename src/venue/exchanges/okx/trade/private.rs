@@ -25,6 +25,7 @@
 use super::rest::Rest;
 use super::wire::{Order, WsFrame, parse_ws};
 use crate::venue::exchanges::okx::api::sign::{Method, Signer};
+use crate::venue::live::pulse::PulseCheck;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -223,9 +224,14 @@ pub fn refresh_limit(secs: u32) -> Duration {
 /// (the endpoint's quota is 1 / s). With `secs` 0 the switch is off: a countdown an
 /// earlier run left is disarmed (`timeOut` 0, "Cancel All After": "Setting timeOut to 0
 /// disables Cancel All After").
+///
+/// A refresh is skipped while the engine loop has not turned since the last one
+/// ([`PulseCheck::turned`]): a pit whose engine alone hangs (its connections alive) lets
+/// the countdown run out, and OKX cancels every order; it arms again once the loop turns.
 pub async fn keep_dead_man(
     rest: Arc<Rest>,
     secs: u32,
+    mut engine: PulseCheck,
     status: Arc<Mutex<StreamStatus>>,
     out: UnboundedSender<StreamMsg>,
 ) {
@@ -238,6 +244,24 @@ pub async fn keep_dead_man(
     let mut armed: Option<bool> = None;
     loop {
         let started = tokio::time::Instant::now();
+        if !engine.turned() {
+            if armed != Some(false) {
+                let e = format!(
+                    "the engine loop has not turned for {} ms: not refreshed, OKX cancels every order when the {secs}s countdown runs out",
+                    every.as_millis()
+                );
+                tracing::error!("okx: {e}");
+                set_status(&status, |s| s.dead_man = format!("dead-man: {e}"));
+                let _ = out.send(StreamMsg::DeadManNotArmed(e));
+            }
+            armed = Some(false);
+            if out.is_closed() {
+                return;
+            }
+            // Looked at again every second: the refresh resumes as soon as it turns.
+            tokio::time::sleep_until(started + Duration::from_secs(1)).await;
+            continue;
+        }
         let r = match tokio::time::timeout(limit, rest.cancel_all_after(secs, limit)).await {
             Err(_) => Err(format!(
                 "no answer from OKX within {} ms",

@@ -61,6 +61,8 @@ pub const FILLS_WINDOW_MS: u64 = 3 * 86_400_000;
 /// What the task is made of.
 pub struct TaskSetup {
     pub rest: Arc<Rest>,
+    /// The engine loop's heartbeat, for the dead-man refresher.
+    pub engine: crate::venue::live::pulse::EngineWatch,
     pub ws_private_url: String,
     pub ws_signer: Arc<Signer>,
     pub dead_man_secs: u32,
@@ -219,6 +221,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
     tokio::spawn(private::keep_dead_man(
         c.s.rest.clone(),
         c.s.dead_man_secs,
+        c.s.engine.check(),
         stream.clone(),
         stx.clone(),
     ));
