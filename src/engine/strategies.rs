@@ -2,7 +2,7 @@
 //! their intents into orders and cancels, and the per-strategy counts the console shows.
 
 use super::{AlertLevel, Effect, Engine};
-use crate::domain::{OrderSpec, Owner, Position, Qty, Side, StrategyId, Timestamp, TradingState};
+use crate::domain::{OrderSpec, Owner, Position, Qty, StrategyId, Timestamp, TradingState};
 use crate::strategy::sizing::RiskSize;
 use crate::strategy::{Intent, StrategyCtx};
 use rust_decimal::Decimal;
@@ -344,17 +344,10 @@ impl Engine {
             return;
         }
         if !oi.spec.reduce_only && self.cooling_down(s) {
-            if self.unwinds_own_position(s, &oi.spec) {
-                // Inventory it took on as the cooldown began (a quote filled while its
-                // cancel was in flight): the order that works it off goes, as an exit
-                // (reduce-only), rather than leaving the position open for the cooldown.
-                oi.spec.reduce_only = true;
-            } else {
-                // Its own loss cooldown: held like PAUSED holds it (said once, when the
-                // cooldown started), not refused on every re-quote. Exits still go.
-                self.strat_stats[s as usize].held += 1;
-                return;
-            }
+            // Its own loss cooldown: held like PAUSED holds it (said once, when the cooldown
+            // started), not refused on every re-quote. Exits still go.
+            self.strat_stats[s as usize].held += 1;
+            return;
         }
         if let Some(r) = oi.risk.take() {
             match self.risk_sized_qty(s, &oi.spec, r, out) {
@@ -792,45 +785,15 @@ impl Engine {
             .is_some_and(|until| self.now < until)
     }
 
-    /// Whether `spec` only reduces strategy `s`'s own position in its instrument: on the
-    /// other side of it, and no more than what its reduce-only orders already working
-    /// there leave (so two of them never close one position twice).
-    fn unwinds_own_position(&self, s: StrategyId, spec: &OrderSpec) -> bool {
-        let i = spec.instrument.0 as usize;
-        let (Some(st), Some(inst)) = (self.strat_stats.get(s as usize), self.instruments.get(i))
-        else {
-            return false;
-        };
-        let own = st.positions[i].qty;
-        let reduces = match spec.side {
-            Side::Buy => own < Decimal::ZERO,
-            Side::Sell => own > Decimal::ZERO,
-        };
-        if !reduces {
-            return false;
-        }
-        let working: i64 = self
-            .open_orders
-            .values()
-            .filter(|o| {
-                o.req.owner == Owner::Strategy(s)
-                    && o.req.spec.instrument == spec.instrument
-                    && o.req.spec.side == spec.side
-                    && o.req.spec.reduce_only
-                    && !o.cancel_pending
-            })
-            .map(|o| o.remaining().0)
-            .sum();
-        inst.qty(Qty(spec.qty.0.saturating_add(working))) <= own.abs()
-    }
-
     /// A loss cooldown of strategy `s` started (ends at `until`): its working orders that
     /// could add to its position are cancelled (a resting quote that fills is new risk as
-    /// much as a new order), and one alert says so, since its new orders are held from now
-    /// on rather than refused one by one.
+    /// much as a new order; its exits stay), and one alert says so, since its new orders
+    /// are held from now on rather than refused one by one. Called from within the fill
+    /// that closed the losing round trip: that order is no longer open and is not asked
+    /// to cancel.
     pub(super) fn note_cooldown(&mut self, s: StrategyId, until: Timestamp, out: &mut Vec<Effect>) {
         self.cancel_where(
-            |o| o.req.owner == Owner::Strategy(s) && !o.req.spec.reduce_only,
+            |o| o.req.owner == Owner::Strategy(s) && !o.req.spec.reduce_only && o.is_open(),
             out,
         );
         let name = self
@@ -840,7 +803,7 @@ impl Engine {
             .to_string();
         let losses = self.risk.limits().max_consecutive_losses;
         let text = format!(
-            "S{} {name} cooling down after {losses} losing round trips in a row: its quotes are cancelled and its new orders held until {} UTC (exits, and orders working off its own position, still go)",
+            "S{} {name} cooling down after {losses} losing round trips in a row: its quotes are cancelled and its new orders held until {} UTC (exits still go)",
             u16::from(s) + 1,
             until.hms_millis()
         );
@@ -852,7 +815,7 @@ impl Engine {
 #[cfg(test)]
 mod cooldown_tests {
     use super::*;
-    use crate::domain::{OrderKind, OrderTag, TimeInForce};
+    use crate::domain::{OrderKind, OrderTag, Side, TimeInForce};
     use crate::engine::risk::RiskLimits;
     use crate::engine::testkit::*;
     use crate::strategy::{OrderIntent, Strategy, StrategySlot};
@@ -911,7 +874,7 @@ mod cooldown_tests {
     }
 
     #[test]
-    fn a_cooldown_cancels_the_quotes_and_lets_only_the_unwinding_of_its_own_position_go() {
+    fn a_cooldown_cancels_the_working_quotes_and_holds_new_ones() {
         let t0 = ts("2026-03-09T13:30:00Z");
         let limits = RiskLimits {
             price_band_bps: dec!(500),
@@ -928,42 +891,24 @@ mod cooldown_tests {
                 side_of(&q, Side::Sell)[0].clone(),
             )
         };
-        // The bid fills; the market falls and the ask is taken lower: one losing round
-        // trip, and the cooldown starts. The new bid it quoted after the first fill is
-        // cancelled by the cooldown.
-        let t1 = t0 + std::time::Duration::from_millis(100);
-        step(&mut e, t1, fill(t1, 1, &bid, 599_990));
-        let t1 = t0 + std::time::Duration::from_millis(150);
-        let out = step(&mut e, t1, book(t1, 599_990, 600_010));
+        // The bid fills and a new one is quoted; the market falls and the ask is taken
+        // lower: one losing round trip, and the cooldown starts.
+        let ms = |n| t0 + std::time::Duration::from_millis(n);
+        step(&mut e, ms(100), fill(ms(100), 1, &bid, 599_990));
+        let out = step(&mut e, ms(150), book(ms(150), 599_990, 600_010));
         let bid2 = side_of(&submits(&out), Side::Buy)[0].clone();
-        let t2 = t0 + std::time::Duration::from_millis(200);
-        let out = step(&mut e, t2, fill(t2, 2, &ask, 599_980));
+        let out = step(&mut e, ms(200), fill(ms(200), 2, &ask, 599_980));
         let text = alert_texts(&out);
         assert!(
-            text.contains("cooling down after 1 losing round trips"),
+            text.contains("cooling down after 1 losing round trips")
+                && text.contains("quotes are cancelled"),
             "{text}"
         );
-        assert!(
-            cancels(&out).contains(&bid2.client_id),
-            "quotes cancelled: {out:?}"
-        );
-        // While it cools down, a book event asks for both quotes again: none goes (flat).
-        let t3 = t0 + std::time::Duration::from_millis(300);
-        let out = step(&mut e, t3, book(t3, 599_970, 599_990));
-        assert!(submits(&out).is_empty(), "{:?}", submits(&out));
-        // The cancelled bid filled before its cancel landed: the strategy is long one lot.
-        let t4 = t0 + std::time::Duration::from_millis(400);
-        step(&mut e, t4, fill(t4, 3, &bid2, 599_990));
-        let t5 = t0 + std::time::Duration::from_millis(500);
-        let out = step(&mut e, t5, book(t5, 599_970, 599_990));
-        let sent = submits(&out);
-        // Its ask works the lot off, as an exit; its bid (more risk) stays held.
-        assert_eq!(sent.len(), 1, "{sent:?}");
-        assert_eq!(sent[0].spec.side, Side::Sell);
-        assert!(sent[0].spec.reduce_only, "{sent:?}");
-        // Once that exit works, a second one is not sent (it would close the lot twice).
-        let t6 = t0 + std::time::Duration::from_millis(600);
-        let out = step(&mut e, t6, book(t6, 599_960, 599_980));
+        // The new bid (more risk if it fills) is cancelled; the ask that just filled is
+        // not asked to cancel.
+        assert_eq!(cancels(&out), [bid2.client_id.clone()], "{out:?}");
+        // While it cools down, a book event asks for both quotes again: none goes.
+        let out = step(&mut e, ms(300), book(ms(300), 599_970, 599_990));
         assert!(submits(&out).is_empty(), "{:?}", submits(&out));
     }
 }

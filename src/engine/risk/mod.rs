@@ -111,9 +111,9 @@ pub struct RiskLimits {
     /// Largest drawdown, quote currency: when the equity peak minus current equity is at or
     /// above this, new orders are refused and the engine halts. 0 disables.
     pub max_drawdown: Decimal,
-    /// After this many losing round trips in a row of one strategy, that strategy's new
-    /// (non-reducing) orders wait for `loss_cooldown_secs`; other strategies and manual
-    /// orders go on. A round trip that does not lose resets the count. 0 disables.
+    /// After this many losing round trips in a row of one strategy, that strategy's working
+    /// non-reducing orders are cancelled and its new ones wait for `loss_cooldown_secs`;
+    /// other strategies and manual orders go on. A round trip that does not lose resets the count. 0 disables.
     pub max_consecutive_losses: u32,
     /// Length of the cooldown after `max_consecutive_losses` losses, seconds. 0 disables.
     pub loss_cooldown_secs: u64,

@@ -127,7 +127,7 @@ fn positive(key: &str, v: f64) -> Result<(), Invalid> {
 }
 
 /// A multiple of an ordinary order's size: at least 1, and at most 1000 (beyond, one order
-/// would sweep any book the model keeps, and its size in lots would overflow).
+/// would sweep any book the model keeps).
 fn size_multiple(key: &str, v: f64) -> Result<(), Invalid> {
     if !(v.is_finite() && (1.0..=1000.0).contains(&v)) {
         return Err(Invalid::new(
