@@ -14,7 +14,7 @@
 //! * The envelope `{"error":[],"result":{...}}`, HTTP 200 with Kraken's error strings.
 //! * "Spot REST Rate Limits" (<https://docs.kraken.com/api/docs/guides/spot-rest-ratelimits>):
 //!   a call counter per key, +2 for trade history calls, +1 for the others, except
-//!   AddOrder and CancelOrder; it decays at the Intermediate tier's 0.5/s up to its 20;
+//!   AddOrder and CancelOrder; it decays at the Pro tier's 1/s up to its 20;
 //!   over it: `EAPI:Rate limit exceeded`. The matching engine's per-pair trading limiter
 //!   is not emulated.
 //! * "Add Order" (<https://docs.kraken.com/api-reference/trading/add-order>): `ordertype`
@@ -86,8 +86,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
 
-/// The REST call counter of the Intermediate tier, in thousandths: (max, decay per second).
-pub const COUNTER: (u64, u64) = (20_000, 500);
+/// The REST call counter of the Pro tier, in thousandths: (max, decay per second).
+pub const COUNTER: (u64, u64) = (20_000, 1_000);
 
 /// "Cancel All Orders After X": the timeout "should be less than 86400 seconds".
 pub const CAA_MAX_S: u64 = 86_399;
@@ -1234,55 +1234,59 @@ fn private_op(k: &Kraken, subscribed: &mut bool, text: &str) -> Vec<String> {
     *subscribed = true;
     let now_ns = k.s.now_ns();
     let mut items: Vec<String> = Vec::new();
-    let mut ex = k.s.exchange();
-    if snap_orders {
-        for q in ex.open_orders(None, now_ns).unwrap_or_default() {
-            let (pdp, qdp) = k.decimals_of(&q.symbol);
-            items.push(format!(
-                r#"{{"order_id":"{}","cl_ord_id":{},"symbol":"{}","side":"{}","order_type":"{}","order_qty":{},"limit_price":{},"order_status":"{}","exec_type":"new","cum_qty":{},"timestamp":"{}"}}"#,
-                txid('O', q.order_id),
-                json!(q.client_order_id),
-                k.ws_symbol(&q.symbol),
-                side_str(q.side),
-                if q.order_type == bw::OrderType::Market { "market" } else { "limit" },
-                fixed(q.orig_qty, qdp),
-                fixed(q.price, pdp),
-                if q.executed_qty > Decimal::ZERO { "partially_filled" } else { "new" },
-                fixed(q.executed_qty, qdp),
-                rfc3339(q.update_time),
-            ));
-        }
-    }
-    if snap_trades {
-        let symbols: Vec<String> = ex.specs().iter().map(|sp| sp.symbol.clone()).collect();
+    // Read under the core's lock, written after it (the helpers below lock it again).
+    let (open, trades) = {
+        let mut ex = k.s.exchange();
+        let open = if snap_orders {
+            ex.open_orders(None, now_ns).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let mut all = Vec::new();
-        for s in &symbols {
-            all.extend(ex.trades_between(s, 0, now_ms, now_ns).unwrap_or_default());
+        if snap_trades {
+            let symbols: Vec<String> = ex.specs().iter().map(|sp| sp.symbol.clone()).collect();
+            for s in &symbols {
+                all.extend(ex.trades_between(s, 0, now_ms, now_ns).unwrap_or_default());
+            }
+            all.sort_by_key(|t| std::cmp::Reverse(t.id));
+            all.truncate(50);
         }
-        all.sort_by_key(|t| std::cmp::Reverse(t.id));
-        all.truncate(50);
-        drop(ex);
-        for t in all {
-            let cl = k.cl_of(&t.symbol, t.order_id, now_ns);
-            let (pdp, qdp) = k.decimals_of(&t.symbol);
-            items.push(format!(
-                r#"{{"order_id":"{}","cl_ord_id":{},"symbol":"{}","side":"{}","exec_type":"trade","exec_id":"{}","trade_id":{},"last_qty":{},"last_price":{},"liquidity_ind":"{}","fees":[{{"asset":"{}","qty":{}}}],"order_status":"partially_filled","timestamp":"{}"}}"#,
-                txid('O', t.order_id),
-                json!(cl),
-                k.ws_symbol(&t.symbol),
-                if t.is_buyer { "buy" } else { "sell" },
-                txid('T', t.id),
-                t.id,
-                fixed(t.qty, qdp),
-                fixed(t.price, pdp),
-                if t.is_maker { "m" } else { "t" },
-                t.commission_asset,
-                num(t.commission),
-                rfc3339(t.time),
-            ));
-        }
-    } else {
-        drop(ex);
+        (open, all)
+    };
+    for q in open {
+        let (pdp, qdp) = k.decimals_of(&q.symbol);
+        items.push(format!(
+            r#"{{"order_id":"{}","cl_ord_id":{},"symbol":"{}","side":"{}","order_type":"{}","order_qty":{},"limit_price":{},"order_status":"{}","exec_type":"new","cum_qty":{},"timestamp":"{}"}}"#,
+            txid('O', q.order_id),
+            json!(q.client_order_id),
+            k.ws_symbol(&q.symbol),
+            side_str(q.side),
+            if q.order_type == bw::OrderType::Market { "market" } else { "limit" },
+            fixed(q.orig_qty, qdp),
+            fixed(q.price, pdp),
+            if q.executed_qty > Decimal::ZERO { "partially_filled" } else { "new" },
+            fixed(q.executed_qty, qdp),
+            rfc3339(q.update_time),
+        ));
+    }
+    for t in trades {
+        let cl = k.cl_of(&t.symbol, t.order_id, now_ns);
+        let (pdp, qdp) = k.decimals_of(&t.symbol);
+        items.push(format!(
+            r#"{{"order_id":"{}","cl_ord_id":{},"symbol":"{}","side":"{}","exec_type":"trade","exec_id":"{}","trade_id":{},"last_qty":{},"last_price":{},"liquidity_ind":"{}","fees":[{{"asset":"{}","qty":{}}}],"order_status":"partially_filled","timestamp":"{}"}}"#,
+            txid('O', t.order_id),
+            json!(cl),
+            k.ws_symbol(&t.symbol),
+            if t.is_buyer { "buy" } else { "sell" },
+            txid('T', t.id),
+            t.id,
+            fixed(t.qty, qdp),
+            fixed(t.price, pdp),
+            if t.is_maker { "m" } else { "t" },
+            t.commission_asset,
+            num(t.commission),
+            rfc3339(t.time),
+        ));
     }
     out.push(format!(
         r#"{{"channel":"executions","type":"snapshot","data":[{}],"sequence":1}}"#,
