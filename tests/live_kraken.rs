@@ -379,13 +379,12 @@ fn assert_secrets_nowhere(dir: &Path) {
             continue;
         };
         searched += 1;
-        for n in [SECRET.as_bytes()] {
-            assert!(
-                !bytes.windows(n.len()).any(|w| w == n),
-                "a secret is in {}",
-                f.display()
-            );
-        }
+        let n = SECRET.as_bytes();
+        assert!(
+            !bytes.windows(n.len()).any(|w| w == n),
+            "the secret is in {}",
+            f.display()
+        );
     }
     assert!(searched >= 3, "only {searched} files searched");
 }
