@@ -459,6 +459,10 @@ fn a_live_run_trades_on_kraken_with_the_dead_man_armed_and_the_kill_cancels_ther
         "every cancel resolved by Kraken: {k}"
     );
     wait_nothing_open(&emu, "nothing open at Kraken after the kill");
+    assert!(
+        emu.state()["kraken_cancel_all"].as_u64().unwrap() >= 1,
+        "the kill sent Kraken's Cancel All Orders"
+    );
     let n_orders = orders(&emu.state()).len();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(

@@ -113,6 +113,8 @@ struct KState {
     caa_cancelled: u64,
     /// "Add Order" requests per `cl_ord_id`, accepted or not.
     places: BTreeMap<String, u64>,
+    /// "Cancel All Orders" requests carried out.
+    cancel_all: u64,
 }
 
 /// `cl_ord_id`: a long UUID (36, dashes), a short one (32 hex digits) or free text of up
@@ -484,6 +486,8 @@ fn route(
                     n += rs.len();
                 }
             }
+            drop(ex);
+            k.st().cancel_all += 1;
             Ok(json!({"count": n}))
         }
         "CancelAllOrdersAfter" => {
@@ -849,8 +853,8 @@ pub fn caa_check(k: &Kraken) {
     k.s.publish();
 }
 
-/// `GET /emulator/state`: the core's state plus `kraken_cancel_all_after` and
-/// `kraken_places`.
+/// `GET /emulator/state`: the core's state plus `kraken_cancel_all_after`,
+/// `kraken_places` and `kraken_cancel_all` (Cancel All Orders requests carried out).
 pub async fn state(State(k): State<Arc<Kraken>>) -> Response {
     let now_ns = k.s.now_ns();
     let mut v = {
@@ -869,6 +873,7 @@ pub async fn state(State(k): State<Arc<Kraken>>) -> Response {
                    "fired": st.caa_fired, "cancelled": st.caa_cancelled}),
         );
         obj.insert("kraken_places".into(), json!(st.places));
+        obj.insert("kraken_cancel_all".into(), json!(st.cancel_all));
     }
     let mut r = (StatusCode::OK, v.to_string()).into_response();
     r.headers_mut().insert(

@@ -157,7 +157,7 @@ struct Conn {
     cancel_after_resolve: BTreeMap<String, String>,
     earlier: BTreeMap<String, (u64, String, String)>,
     earlier_asked: BTreeSet<String>,
-    /// Each fill's local number by (instId, tradeId), in the order pit learned them.
+    /// Each fill's local number by (symbol, trade id), in the order pit learned them.
     fill_seq: BTreeMap<(String, String), u64>,
     next_seq: u64,
     balances: RunBalances,
@@ -506,17 +506,17 @@ impl Conn {
             Internal::Stream(StreamMsg::Orders(list)) => self.on_orders(list),
             Internal::Stream(StreamMsg::DeadManNotDisarmed(why)) => self.alert(
                 AlertLevel::Critical,
-                format!("kraken: dead_man_secs = 0, but a Cancel All After countdown an earlier run may have left is not confirmed off ({why}): Kraken may cancel every order of the account when it ends"),
+                format!("kraken: dead_man_secs = 0, but a CancelAllOrdersAfter countdown an earlier run may have left is not confirmed off ({why}): Kraken may cancel every order of the account when it ends"),
             ),
             Internal::Stream(StreamMsg::DeadManNotArmed(why)) => self.alert(
                 AlertLevel::Critical,
-                format!("kraken: the dead-man switch (Cancel All After) is not armed ({why}): Kraken will not cancel pit's orders if pit hangs or loses the network"),
+                format!("kraken: the dead-man switch (CancelAllOrdersAfter) is not armed ({why}): Kraken will not cancel pit's orders if pit hangs or loses the network"),
             ),
             Internal::Stream(StreamMsg::DeadManArmed { again }) => {
                 if again {
                     self.alert(
                         AlertLevel::Info,
-                        "kraken: the dead-man switch (Cancel All After) is armed again".into(),
+                        "kraken: the dead-man switch (CancelAllOrdersAfter) is armed again".into(),
                     )
                 }
             }
@@ -619,7 +619,7 @@ impl Conn {
                     self.on_order(&o, now);
                     if cancel_unsure && o.state.is_open() {
                         // The cancel did not take: the engine sends it again (a second
-                        // cancel of an order gone meanwhile is answered 51400/51401).
+                        // cancel of an order gone meanwhile is answered EOrder:Unknown order).
                         self.emit(VenueUpdate::CancelRejected {
                             venue_id: venue_id.clone(),
                             ts: now,
@@ -747,7 +747,7 @@ impl Conn {
         applied
     }
 
-    /// An order's state for this run, a close held until the fills reach `accFillSz`.
+    /// An order's state for this run, a close held until the fills reach `cum_qty` / `vol_exec`.
     fn on_order(&mut self, o: &Order, now: Timestamp) {
         let u = order_update(o, now);
         let closing = matches!(u, VenueUpdate::Closed { .. }) || o.state == OrderState::Filled;
@@ -756,7 +756,17 @@ impl Conn {
             return;
         }
         let v = o.venue_id();
-        let acc = o.acc_fill_sz.unwrap_or_default();
+        let Some(acc) = o.acc_fill_sz else {
+            // A close that does not say what filled (`cum_qty` absent): asked for ("Get
+            // Closed Orders" gives `vol_exec` and the trades), closed by that answer.
+            let rest = self.s.rest.clone();
+            let tx = self.internal.clone();
+            let symbol = o.inst_id.clone();
+            tokio::spawn(async move {
+                query_order(&rest, v, symbol, "closed without cum_qty", false, &tx).await
+            });
+            return;
+        };
         if self.s.tracker.filled(&v) >= acc {
             self.held.remove(&v);
             self.emit(VenueUpdate::Accepted {

@@ -238,7 +238,8 @@ impl RestOrder {
             state: OrderState::parse(&self.status)?,
             side: self.descr.side,
             sz: self.vol,
-            acc_fill_sz: self.vol_exec,
+            // Every REST order says `vol_exec`; none read as none filled.
+            acc_fill_sz: Some(self.vol_exec.unwrap_or_default()),
             fill: None,
             trades: self.trades.unwrap_or_default(),
         })
