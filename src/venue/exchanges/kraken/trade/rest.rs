@@ -493,7 +493,8 @@ impl Rest {
         }
     }
 
-    /// "Cancel Order" by our `cl_ord_id`.
+    /// "Cancel Order" (<https://docs.kraken.com/api-reference/trading/cancel-order>) by our
+    /// `cl_ord_id`; `EOrder:Unknown order`: nothing to cancel.
     pub async fn cancel(
         &self,
         cl_ord_id: &str,
@@ -518,7 +519,9 @@ impl Rest {
         }
     }
 
-    /// "Cancel All Orders": every open order of the account; how many.
+    /// "Cancel All Orders"
+    /// (<https://docs.kraken.com/api-reference/trading/cancel-all-orders>): every open
+    /// order of the account; how many.
     pub async fn cancel_all(&self, patience: Duration) -> Result<u64, RestError> {
         let c: CancelCount = self
             .idempotent(patience, || self.private("CancelAll", &[]))
@@ -526,8 +529,11 @@ impl Rest {
         Ok(c.count)
     }
 
-    /// An order by `cl_ord_id`: "Get Open Orders", then "Get Closed Orders", each
-    /// restricted to the `cl_ord_id` (with its trades); `None` when neither has it.
+    /// An order by `cl_ord_id`: "Get Open Orders"
+    /// (<https://docs.kraken.com/api-reference/account-data/get-open-orders>), then "Get
+    /// Closed Orders" (<https://docs.kraken.com/api-reference/account-data/get-closed-orders>),
+    /// each restricted to the `cl_ord_id` (their `cl_ord_id` parameter) and with `trades`;
+    /// `None` when neither has it.
     pub async fn order(&self, symbol: &str, cl_ord_id: &str) -> Result<Option<Order>, RestError> {
         let p = [
             ("trades", "true".to_string()),
@@ -562,8 +568,9 @@ impl Rest {
             .collect())
     }
 
-    /// The `cl_ord_id`s of orders by Kraken id, asked with "Query Orders Info" (up to 50
-    /// a call) for those not seen yet.
+    /// The `cl_ord_id`s of orders by Kraken id, asked with "Query Orders Info"
+    /// (<https://docs.kraken.com/api-reference/account-data/query-orders-info>, `txid` up to
+    /// 50 a call) for those not seen yet.
     async fn cl_ord_ids(&self, txids: &[String], patience: Duration) -> Result<(), RestError> {
         let unknown: Vec<String> = {
             let m = lock(&self.cl_of);
@@ -606,9 +613,11 @@ impl Rest {
             .collect()
     }
 
-    /// "Get Trades History" since `begin_ms` (`start`, exclusive, Unix seconds), newest
-    /// first, 50 a page, paged by `ofs` until `count` is reached; the trades of pit's
-    /// pairs, each with its order's `cl_ord_id`.
+    /// "Get Trades History"
+    /// (<https://docs.kraken.com/api-reference/account-data/get-trades-history>) since
+    /// `begin_ms` (`start`, exclusive, Unix seconds), newest first, 50 a page, paged by
+    /// `ofs` until `count` is reached; the trades of pit's pairs, each with its order's
+    /// `cl_ord_id` (a trade names its order's `ordertxid` only).
     pub async fn fills(
         &self,
         begin_ms: Option<u64>,
@@ -675,7 +684,8 @@ impl Rest {
             .await
     }
 
-    /// "Get WebSockets Token".
+    /// "Get WebSockets Token"
+    /// (<https://docs.kraken.com/api-reference/trading/get-websockets-token>).
     pub async fn ws_token(&self, patience: Duration) -> Result<WsToken, RestError> {
         self.idempotent(patience, || self.private("GetWebSocketsToken", &[]))
             .await
