@@ -906,6 +906,29 @@ mod tests {
     }
 
     #[test]
+    fn kraken_live_settings_are_read_and_checked_with_key_and_line() {
+        let c = Config::parse(
+            "[live.kraken]\nmode = \"live\"\ndead_man_secs = 120\ntier = \"pro\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(c.live.kraken.wants_live());
+        assert_eq!(
+            (c.live.kraken.dead_man_secs, c.live.kraken.tier.as_str()),
+            (120, "pro")
+        );
+        assert_eq!(Config::default().live.kraken.dead_man_secs, 60);
+        let (line, key, msg) = err("[live.kraken]\nmode = \"live\"\ndead_man_secs = 86400\n");
+        assert_eq!((line, key.as_str()), (Some(3), "live.kraken.dead_man_secs"));
+        assert!(msg.contains("86399"), "{msg}");
+        let (_, key, _) = err("[live.kraken]\ntier = \"gold\"\n");
+        assert_eq!(key, "live.kraken.tier");
+        // The secret belongs in the key file, never here.
+        let (_, key, _) = err("[live.kraken]\nsecret = \"x\"\n");
+        assert_eq!(key, "live.kraken.secret");
+    }
+
+    #[test]
     fn notify_settings_are_read_and_checked_with_key_and_line() {
         use crate::notify::NotifyKind;
         let c = Config::parse(

@@ -697,6 +697,7 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
         "binance" => cfg.live.binance.wants_live(),
         "bybit" => cfg.live.bybit.wants_live(),
         "okx" => cfg.live.okx.wants_live(),
+        "kraken" => cfg.live.kraken.wants_live(),
         _ => false,
     };
     if wants && live_flag && cfg.venue == "bybit" {
@@ -705,10 +706,13 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
     if wants && live_flag && cfg.venue == "okx" {
         okx_rehearsal_only(cfg)?;
     }
+    if wants && live_flag && cfg.venue == "kraken" {
+        kraken_rehearsal_only(cfg)?;
+    }
     match (wants, live_flag) {
         (true, true) => Ok(true),
         (false, true) => anyhow::bail!(
-            "--live needs a venue that trades for real, set up for it: venue = \"binance\", \"bybit\" or \"okx\" and its [live.<venue>] mode = \"live\" in the config (venue is \"{}\")",
+            "--live needs a venue that trades for real, set up for it: venue = \"binance\", \"bybit\", \"okx\" or \"kraken\" and its [live.<venue>] mode = \"live\" in the config (venue is \"{}\")",
             cfg.venue
         ),
         (true, false) => {
@@ -798,6 +802,40 @@ fn okx_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Kraken spot has no test network: every Kraken host is real money, and pit has not
+/// traded Kraken's real API yet. So `--live` on Kraken runs only against `pit emulate
+/// kraken` on this machine (`[live.kraken] rest_url` and `ws_private_url` both on
+/// 127.0.0.1 or localhost); anything else is refused with the reason (issue 12), as OKX
+/// without demo trading is.
+fn kraken_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
+    let (rest, ws) = cfg.live.kraken.endpoints();
+    if !(is_local(&rest) && is_local(&ws)) {
+        anyhow::bail!(
+            "--live on Kraken runs against `pit emulate kraken` on this machine only for now ([live.kraken] rest_url and ws_private_url both on 127.0.0.1 or localhost; they point at {rest} and {ws}): Kraken spot has no test network and pit has not traded Kraken's real API yet, so real money waits; see issue 12"
+        );
+    }
+    Ok(())
+}
+
+/// Whether a URL's host is this machine.
+fn is_local(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 /// A live run's market data comes from the network it trades on (testnet streams with
 /// testnet orders, or `pit emulate`): `[live] ws_url`/`rest_url` default to the trading
 /// section's endpoints.
@@ -806,6 +844,8 @@ pub fn live_market_endpoints(cfg: &mut Config) {
         bybit_market_endpoints(&cfg.live.bybit, &cfg.live.category)
     } else if cfg.venue == "okx" {
         (cfg.live.okx.endpoints().0, cfg.live.okx.ws_public())
+    } else if cfg.venue == "kraken" {
+        (cfg.live.kraken.endpoints().0, cfg.live.kraken.ws_public())
     } else {
         let (rest, ws, _) = crate::venue::exchanges::binance::trade::endpoints(&cfg.live.binance);
         (rest, ws)
@@ -836,6 +876,9 @@ pub fn live_exec(
     }
     if cfg.venue == "okx" {
         return live_exec_okx(cfg, persisted, gate);
+    }
+    if cfg.venue == "kraken" {
+        return live_exec_kraken(cfg, persisted, gate);
     }
     use crate::venue::exchanges::binance::trade;
     let s = &cfg.live.binance;
@@ -1026,6 +1069,76 @@ fn live_exec_okx(
             known_trades: known,
             since_ms,
             durable: Some(persisted.sink.durable_watch()),
+            at_venue,
+            settle: Some(settle_in(persisted.store.clone())),
+        },
+    )?;
+    let requests = started.port.requests();
+    let reconcile: AskReconcile = std::sync::Arc::new(move |reason| {
+        requests
+            .send(crate::venue::live::port::ToVenue::Reconcile { reason })
+            .is_ok()
+    });
+    Ok((Box::new(started.port), started.hooks, reconcile))
+}
+
+/// [`live_exec`] for Kraken spot: the keys (`PIT_KRAKEN_API_KEY` / `PIT_KRAKEN_API_SECRET`
+/// or the owner-only key file), every fill earlier live runs stored on these symbols (a
+/// fill listed again is known by its key), fills asked for from the newest stored one,
+/// the durable watermark, the data folder (the nonce file), the orders earlier runs left
+/// open.
+fn live_exec_kraken(
+    cfg: &Config,
+    persisted: &Persisted,
+    gate: TradingGate,
+) -> anyhow::Result<(
+    Box<dyn crate::venue::ExecutionPort>,
+    LiveHooks,
+    AskReconcile,
+)> {
+    use crate::venue::exchanges::kraken::trade;
+    let s = &cfg.live.kraken;
+    let keys = crate::venue::live::keys::load("kraken", s.key_file.as_deref(), &|n| {
+        std::env::var(n).ok()
+    })?;
+    tracing::info!(keys = ?keys, "kraken: live trading");
+    let instruments = cfg.instrument_list();
+    let live_runs = venue_live_runs(&persisted.store, "kraken")?;
+    let at_venue = left_open_at(&persisted.store, "kraken", &persisted.at_venue)?;
+    let stored: Vec<_> = persisted
+        .store
+        .fills()?
+        .into_iter()
+        .filter(|f| live_runs.contains(&f.run))
+        .collect();
+    let mut since_ms = std::collections::BTreeMap::new();
+    for f in &stored {
+        let ms = (f.ts.as_millis().max(0) as u64).saturating_sub(trade::task::LIST_LAG_MS);
+        let e = since_ms.entry(f.symbol.clone()).or_insert(ms);
+        *e = (*e).max(ms);
+    }
+    let known = stored
+        .into_iter()
+        .filter_map(|f| {
+            instruments
+                .iter()
+                .find(|i| i.symbol == f.symbol)
+                .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
+        })
+        .collect();
+    let id_prefix = venue_id_prefix(&persisted.store, persisted.run)?;
+    let started = trade::start(
+        s,
+        trade::LiveStart {
+            keys,
+            instruments,
+            run: persisted.run,
+            id_prefix,
+            gate,
+            known_trades: known,
+            since_ms,
+            durable: Some(persisted.sink.durable_watch()),
+            data_dir: persisted.dir.clone(),
             at_venue,
             settle: Some(settle_in(persisted.store.clone())),
         },

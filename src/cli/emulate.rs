@@ -1,4 +1,4 @@
-//! `pit emulate binance|bybit|okx`: the command line of the venue emulator (`pit::emulate`).
+//! `pit emulate binance|bybit|okx|kraken`: the command line of the venue emulator (`pit::emulate`).
 
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
@@ -13,6 +13,8 @@ pub enum EmulatedVenue {
     Bybit,
     /// OKX v5, instType SPOT, trade mode cash, with Cancel All After.
     Okx,
+    /// Kraken spot, REST and WebSocket v2, with CancelAllOrdersAfter.
+    Kraken,
 }
 
 #[derive(Args, Debug)]
@@ -54,6 +56,7 @@ pub fn emulate(a: EmulateArgs) -> anyhow::Result<ExitCode> {
         EmulatedVenue::Binance => pit::emulate::Venue::Binance,
         EmulatedVenue::Bybit => pit::emulate::Venue::Bybit,
         EmulatedVenue::Okx => pit::emulate::Venue::Okx,
+        EmulatedVenue::Kraken => pit::emulate::Venue::Kraken,
     };
     // OKX's third key part, from the environment only (never the command line).
     let passphrase = std::env::var("PIT_EMULATE_PASSPHRASE")

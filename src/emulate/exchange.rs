@@ -204,6 +204,8 @@ pub struct Exchange {
     events: Vec<UserEvent>,
     reports: Vec<ExecReport>,
     uid: u64,
+    /// Every fee in the quote asset (Kraken's `oflags=fciq`), else a buy's in the base.
+    fees_in_quote: bool,
 }
 
 #[derive(Default, Debug)]
@@ -278,12 +280,18 @@ impl Exchange {
             events: Vec::new(),
             reports: Vec::new(),
             uid: 354_937_868,
+            fees_in_quote: false,
         };
         for (asset, amount) in balances {
             ex.balances.insert(asset.clone(), (*amount, Decimal::ZERO));
         }
         ex.advance(now_ns);
         ex
+    }
+
+    /// Charge every fee in the quote asset from now on (a buy's too).
+    pub fn charge_fees_in_quote(&mut self) {
+        self.fees_in_quote = true;
     }
 
     pub fn specs(&self) -> &[SymbolSpec] {
@@ -564,6 +572,7 @@ impl Exchange {
             return;
         };
         let (commission, commission_asset) = match o.side {
+            Side::Buy if self.fees_in_quote => (f.fee.round_dp(8), spec.quote.clone()),
             Side::Buy => ((f.fee / price).round_dp(8), spec.base.clone()),
             Side::Sell => (f.fee.round_dp(8), spec.quote.clone()),
         };
@@ -597,6 +606,10 @@ impl Exchange {
             b.0 += release;
         }
         match side {
+            Side::Buy if commission_asset == spec.quote => {
+                self.balance_mut(&spec.quote).0 -= quote + commission;
+                self.balance_mut(&spec.base).0 += qty;
+            }
             Side::Buy => {
                 self.balance_mut(&spec.quote).0 -= quote;
                 self.balance_mut(&spec.base).0 += qty - commission;

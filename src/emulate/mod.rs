@@ -27,6 +27,7 @@ pub mod auth;
 pub mod bybit;
 pub mod exchange;
 pub mod faults;
+pub mod kraken;
 pub mod limits;
 pub mod okx;
 pub mod rest;
@@ -50,6 +51,9 @@ pub enum Venue {
     Bybit,
     /// OKX v5, instType SPOT, trade mode cash (REST, Cancel All After): see [`okx`].
     Okx,
+    /// Kraken spot (REST, WebSocket v2 `executions`, CancelAllOrdersAfter): see
+    /// [`kraken`].
+    Kraken,
 }
 
 /// Everything `pit emulate VENUE` is started with.
@@ -120,6 +124,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     if opts.venue == Venue::Okx {
         return run_okx(opts).await;
+    }
+    if opts.venue == Venue::Kraken {
+        return run_kraken(opts).await;
     }
     let mut keys = auth::Keys::default();
     let mut out = std::io::stdout();
@@ -244,6 +251,59 @@ async fn run_bybit(opts: Options) -> anyhow::Result<()> {
     }
     out.flush()?;
     server::serve_bybit(listener, b).await
+}
+
+/// `pit emulate kraken`: the same core, Kraken's front-end. The first line on stdout is
+/// `listening on 127.0.0.1:PORT`; then the key it accepts. The key's secret is Kraken's
+/// "private key", base64 (a generated one is printed when none is given).
+async fn run_kraken(opts: Options) -> anyhow::Result<()> {
+    use crate::venue::exchanges::kraken::api::sign::Signer as KrakenSigner;
+    use base64::Engine as _;
+    use secrecy::ExposeSecret;
+    if opts.ed25519.is_some() {
+        anyhow::bail!("pit emulate kraken takes HMAC keys only (--api-key)");
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
+    let addr = listener.local_addr()?;
+    let (key, secret, note) = match opts.hmac {
+        Some((key, secret)) => (key, secret, "secret as given".to_string()),
+        None => {
+            // A throwaway key for this emulator only: printing it leaks nothing real.
+            let key = random_token(32);
+            let secret = base64::engine::general_purpose::STANDARD.encode(random_token(48));
+            (
+                key,
+                SecretString::from(secret.clone()),
+                format!("secret {secret} (generated for this emulator, base64)"),
+            )
+        }
+    };
+    let signer = KrakenSigner::new(&key, secret.expose_secret())
+        .map_err(|e| anyhow::anyhow!("Kraken key: {e}"))?;
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert(key.clone(), signer);
+    let shared = core(
+        &opts.balances,
+        opts.seed,
+        opts.faults.as_deref(),
+        opts.clock_offset_ms,
+        auth::Keys::default(),
+    )?;
+    let k = Arc::new(kraken::Kraken::new(shared, keys));
+    let mut out = std::io::stdout();
+    for l in [
+        format!("listening on {addr}"),
+        format!("hmac api key {key} {note}"),
+        format!(
+            "rest http://{addr}  private ws://{addr}/ws-auth/v2  public ws://{addr}/ws/v2  state http://{addr}/emulator/state"
+        ),
+    ] {
+        writeln!(out, "{l}")?;
+    }
+    out.flush()?;
+    server::serve_kraken(listener, k).await
 }
 
 /// `pit emulate okx`: the same core, OKX's front-end. The first line on stdout is

@@ -56,6 +56,39 @@ fn okx_router(o: Arc<super::okx::Okx>) -> Router {
         .with_state(o)
 }
 
+/// The Kraken front-end's routes (see `kraken.rs`).
+fn kraken_router(k: Arc<super::kraken::Kraken>) -> Router {
+    use super::kraken;
+    Router::new()
+        .route("/0/{*rest}", any(kraken::rest))
+        .route("/ws-auth/v2", get(kraken::private))
+        .route("/ws/v2", get(kraken::public))
+        .route("/emulator/state", get(kraken::state))
+        .route(
+            "/emulator/faults",
+            post(rest::set_faults).with_state(k.s.clone()),
+        )
+        .with_state(k)
+}
+
+/// Serves Kraken spot on `listener` until the process ends, with the
+/// CancelAllOrdersAfter watch.
+pub async fn serve_kraken(
+    listener: TcpListener,
+    k: Arc<super::kraken::Kraken>,
+) -> anyhow::Result<()> {
+    let watch = k.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            super::kraken::caa_check(&watch);
+        }
+    });
+    let app = kraken_router(k.clone());
+    serve_app(listener, k.s.clone(), app).await
+}
+
 /// Serves OKX v5 on `listener` until the process ends, with the Cancel All After watch.
 pub async fn serve_okx(listener: TcpListener, o: Arc<super::okx::Okx>) -> anyhow::Result<()> {
     let watch = o.clone();

@@ -41,6 +41,9 @@ pub struct LiveSettings {
     /// `[live.okx]`: live trading on OKX v5 spot (demo trading by default; its dead-man
     /// switch, Cancel All After, armed by default).
     pub okx: super::okx::trade::settings::OkxSettings,
+    /// `[live.kraken]`: live trading on Kraken spot (only against `pit emulate kraken`
+    /// for now; its dead-man switch, CancelAllOrdersAfter, armed by default).
+    pub kraken: super::kraken::trade::settings::KrakenSettings,
 }
 
 impl Default for LiveSettings {
@@ -57,6 +60,7 @@ impl Default for LiveSettings {
             binance: Default::default(),
             bybit: Default::default(),
             okx: Default::default(),
+            kraken: Default::default(),
         }
     }
 }
@@ -88,6 +92,9 @@ impl LiveSettings {
         self.okx
             .validate()
             .map_err(|i| Invalid::new(format!("okx.{}", i.key), i.message))?;
+        self.kraken
+            .validate()
+            .map_err(|i| Invalid::new(format!("kraken.{}", i.key), i.message))?;
         for (k, v) in [("ws_url", &self.ws_url), ("rest_url", &self.rest_url)] {
             if !v.is_empty() && !v.contains("://") {
                 return Err(Invalid::new(k, "must be a URL (scheme://host...)"));

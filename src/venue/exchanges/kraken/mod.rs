@@ -33,6 +33,7 @@ use std::fmt::Write;
 
 pub mod api;
 pub mod endpoints;
+pub mod trade;
 
 /// The depth Kraken sends when none is asked for.
 const DEFAULT_DEPTH: usize = 10;
