@@ -181,7 +181,12 @@ struct Run {
 
 impl Run {
     fn start(dir: &Path) -> Run {
+        Run::start_env(dir, &[])
+    }
+
+    fn start_env(dir: &Path, env: &[(&str, String)]) -> Run {
         let child = pit()
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(dir)
             .args(["run", "--headless", "--live", "--json"])
             .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
@@ -725,6 +730,64 @@ fn dead_man_off_disarms_a_countdown_an_earlier_run_left() {
         run.status()["exec"]["dead_man"],
         "dead-man off ([live.kraken] dead_man_secs = 0)"
     );
+    run.stop();
+}
+
+/// Issue 12, "freeze the engine thread": the engine loop alone hangs (pit's connections to
+/// Kraken go on, unlike SIGSTOP). The refresher stops refreshing, so Kraken's countdown
+/// runs out and Kraken cancels every order while the loop is stuck; once the loop turns
+/// again the countdown is armed again, and pit is HALTED by the watchdog.
+#[test]
+fn an_engine_loop_that_hangs_stops_the_refresh_and_kraken_cancels_every_order() {
+    let emu = Emulator::kraken(&[]);
+    let dir = folder(&emu, "");
+    let trigger = dir.path().join("stall-now");
+    let run = Run::start_env(
+        dir.path(),
+        &[(
+            "PIT_TEST_STALL",
+            format!("engine:25000:{}", trigger.display()),
+        )],
+    );
+    run.reconciled();
+    wait("dead-man armed", Duration::from_secs(20), || {
+        run.status()["exec"]["dead_man"] == "dead-man 10s armed"
+    });
+    wait("orders resting at Kraken", Duration::from_secs(60), || {
+        !emu.open_orders().is_empty()
+    });
+    assert_eq!(emu.state()["kraken_cancel_all_after"]["fired"], 0);
+    std::fs::write(&trigger, "").unwrap();
+    let stalled = std::time::Instant::now();
+    wait(
+        "Kraken's Cancel All After fired",
+        Duration::from_secs(22),
+        || emu.state()["kraken_cancel_all_after"]["fired"] == 1,
+    );
+    assert!(
+        stalled.elapsed() < Duration::from_secs(24),
+        "while the loop was still stuck"
+    );
+    assert!(
+        emu.open_orders().is_empty(),
+        "every order cancelled by Kraken"
+    );
+    assert_eq!(
+        unsafe { libc::kill(run.pid(), 0) },
+        0,
+        "pit itself is alive: {}",
+        run.stderr()
+    );
+    wait("armed again", Duration::from_secs(40), || {
+        emu.state()["kraken_cancel_all_after"]["armed"] == true
+    });
+    wait("pit says so", Duration::from_secs(20), || {
+        run.status()["exec"]["dead_man"] == "dead-man 10s armed"
+    });
+    let s = run.status();
+    assert_eq!(s["trading_state"], "HALTED", "the watchdog's kill: {s}");
+    wait_nothing_open(&emu, "nothing open after the stall");
+    assert_agrees(&emu, &run, true);
     run.stop();
 }
 

@@ -102,8 +102,10 @@ pub fn start(s: &KrakenSettings, l: LiveStart) -> anyhow::Result<Started> {
         l.instruments.iter().map(|i| i.symbol.clone()).collect(),
         rules_tx,
     );
+    let engine = crate::venue::live::pulse::EngineWatch::default();
     let setup = task::TaskSetup {
         rest,
+        engine: engine.clone(),
         ws_private_url,
         dead_man_secs: s.dead_man_secs,
         instruments: l.instruments.clone(),
@@ -127,7 +129,8 @@ pub fn start(s: &KrakenSettings, l: LiveStart) -> anyhow::Result<Started> {
                 task::run(setup, rx).await
             })
         })?;
-    let port =
-        LivePort::new(tx, rrx, ids, l.instruments, l.gate, health).with_venue_rules(rules_rx);
+    let port = LivePort::new(tx, rrx, ids, l.instruments, l.gate, health)
+        .with_venue_rules(rules_rx)
+        .with_engine_watch(engine);
     Ok(Started { port, hooks })
 }

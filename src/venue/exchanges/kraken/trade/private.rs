@@ -28,6 +28,7 @@
 
 use super::rest::Rest;
 use super::wire::{Order, WsFrame, parse_ws};
+use crate::venue::live::pulse::PulseCheck;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -217,9 +218,15 @@ pub fn refresh_limit(secs: u32) -> Duration {
 /// start of the last confirmed one, each given at most [`refresh_limit`]; a failed one is
 /// tried again a second later. With `secs` 0 the switch is off: a countdown an earlier
 /// run left is disarmed ("deactivate the mechanism by specifying a timeout of 0").
+///
+/// A refresh is skipped while the engine loop has not turned since the last one
+/// ([`PulseCheck::turned`]): a pit whose engine alone hangs (its connections alive) lets
+/// the countdown run out, and Kraken cancels every order; it arms again once the loop
+/// turns.
 pub async fn keep_dead_man(
     rest: Arc<Rest>,
     secs: u32,
+    mut engine: PulseCheck,
     status: Arc<Mutex<StreamStatus>>,
     out: UnboundedSender<StreamMsg>,
 ) {
@@ -232,6 +239,24 @@ pub async fn keep_dead_man(
     let mut armed: Option<bool> = None;
     loop {
         let started = tokio::time::Instant::now();
+        if !engine.turned() {
+            if armed != Some(false) {
+                let e = format!(
+                    "the engine loop has not turned for {} ms: not refreshed, Kraken cancels every order when the {secs}s countdown runs out",
+                    every.as_millis()
+                );
+                tracing::error!("kraken: {e}");
+                set_status(&status, |s| s.dead_man = format!("dead-man: {e}"));
+                let _ = out.send(StreamMsg::DeadManNotArmed(e));
+            }
+            armed = Some(false);
+            if out.is_closed() {
+                return;
+            }
+            // Looked at again every second: the refresh resumes as soon as it turns.
+            tokio::time::sleep_until(started + Duration::from_secs(1)).await;
+            continue;
+        }
         let r = match tokio::time::timeout(limit, rest.cancel_all_after(secs, limit)).await {
             Err(_) => Err(format!(
                 "no answer from Kraken within {} ms",

@@ -61,6 +61,8 @@ pub const FIRST_LOOK_BACK_MS: u64 = 7 * 86_400_000;
 /// What the task is made of.
 pub struct TaskSetup {
     pub rest: Arc<Rest>,
+    /// The engine loop's heartbeat, for the dead-man refresher.
+    pub engine: crate::venue::live::pulse::EngineWatch,
     pub ws_private_url: String,
     pub dead_man_secs: u32,
     pub instruments: Vec<Instrument>,
@@ -204,6 +206,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
     tokio::spawn(private::keep_dead_man(
         c.s.rest.clone(),
         c.s.dead_man_secs,
+        c.s.engine.check(),
         stream.clone(),
         stx.clone(),
     ));
