@@ -906,7 +906,11 @@ mod cooldown_tests {
         );
         // The new bid (more risk if it fills) is cancelled; the ask that just filled is
         // not asked to cancel.
-        assert_eq!(cancels(&out), [bid2.client_id.clone()], "{out:?}");
+        assert_eq!(
+            cancels(&out),
+            std::slice::from_ref(&bid2.client_id),
+            "{out:?}"
+        );
         // While it cools down, a book event asks for both quotes again: none goes.
         let out = step(&mut e, ms(300), book(ms(300), 599_970, 599_990));
         assert!(submits(&out).is_empty(), "{:?}", submits(&out));
