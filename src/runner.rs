@@ -392,7 +392,11 @@ impl Runner {
         }
         let t_market = self.market.peek_time();
         let t_exec = self.exec.next_report_time();
-        let next = self.next_time();
+        // `next_time()` from the two times just asked (not asked again).
+        let mut next = self.engine.next_timer();
+        for t in [t_market, t_exec].into_iter().flatten() {
+            next = next.min(t);
+        }
         self.now = self.now.max(next);
         if t_exec == Some(next) {
             self.exec.poll_reports(next, &mut self.reports);

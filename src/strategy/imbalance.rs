@@ -22,9 +22,11 @@
 //! high-low range, in O(1) amortized per update and with memory bounded by how often the
 //! mid actually moves. Both are deterministic.
 //!
-//! **Cost.** Per update: the top `levels` of each side are summed in integers, the two
-//! queues are updated, and a couple of `Decimal` comparisons decide. Nothing is allocated
-//! in steady state (the queues keep their capacity).
+//! **Cost.** Per update: the two queues are updated; the volatility is checked first (it
+//! needs no walk of the book) and only when it passes are the top `levels` of each side
+//! summed. Both thresholds are compared in integers where that is exactly `Decimal`'s
+//! answer (always, for any sane size). Nothing is allocated in steady state (the queues
+//! keep their capacity).
 
 use crate::domain::OrderSpec;
 
@@ -182,6 +184,23 @@ impl MidRange {
     }
 }
 
+/// `Decimal::from(lhs) < d * Decimal::from(rhs)`, in integers: `Some` when every value and
+/// the product fit `Decimal`'s 96-bit mantissa (then `Decimal` computes it exactly, with
+/// `d`'s scale, and the integer comparison is the same one); `None` otherwise (the caller
+/// asks `Decimal`). Per book update this replaces a `Decimal` multiply and compare.
+fn lt_scaled(lhs: i128, d: Decimal, rhs: i128) -> Option<bool> {
+    const LIMIT: i128 = 1 << 96;
+    if lhs.abs() >= LIMIT || rhs.abs() >= LIMIT {
+        return None;
+    }
+    let prod = d.mantissa().checked_mul(rhs)?;
+    if prod.abs() >= LIMIT {
+        return None;
+    }
+    let lhs = lhs.checked_mul(10i128.checked_pow(d.scale())?)?;
+    Some(lhs < prod)
+}
+
 /// Strategy 2. See the module docs.
 #[derive(Debug)]
 pub struct ImbalanceTaker {
@@ -269,6 +288,20 @@ impl ImbalanceTaker {
             return;
         }
 
+        // Volatility first: it needs no walk of the book, and when it fails nothing else
+        // matters (every check below only returns). Decided in integers when they give
+        // `Decimal`'s own answer exactly; otherwise at its place below, as before.
+        let range_x2 = i128::from(hi - lo);
+        let vol_ok = lt_scaled(
+            range_x2 * i128::from(BPS),
+            self.min_vol_bps,
+            i128::from(mid_x2),
+        )
+        .map(|low| !low);
+        if vol_ok == Some(false) {
+            return;
+        }
+
         // Imbalance: |B - A| >= threshold * (B + A), without dividing.
         let bids: i128 = book
             .top(Side::Buy, self.levels)
@@ -283,12 +316,15 @@ impl ImbalanceTaker {
         if total <= 0 || diff == 0 {
             return;
         }
-        if Decimal::from(diff.abs()) < self.threshold * Decimal::from(total) {
+        let weak = lt_scaled(diff.abs(), self.threshold, total)
+            .unwrap_or_else(|| Decimal::from(diff.abs()) < self.threshold * Decimal::from(total));
+        if weak {
             return;
         }
         // Volatility: (hi - lo) / mid * 10000 >= min_vol_bps (both in x2 ticks).
-        let range_x2 = i128::from(hi - lo);
-        if Decimal::from(range_x2 * i128::from(BPS)) < self.min_vol_bps * Decimal::from(mid_x2) {
+        if vol_ok.is_none()
+            && Decimal::from(range_x2 * i128::from(BPS)) < self.min_vol_bps * Decimal::from(mid_x2)
+        {
             return;
         }
 
@@ -676,5 +712,28 @@ mod tests {
             (12, 12)
         );
         assert!(r.highs.len() <= 2 && r.lows.len() <= 2);
+    }
+
+    proptest::proptest! {
+        /// The integer comparison is `Decimal`'s whenever it answers (and it answers for
+        /// every size a book holds): the signals cannot move.
+        #[test]
+        fn integer_thresholds_are_decimals(
+            lhs in -(1i128 << 100)..(1i128 << 100),
+            rhs in -(1i128 << 70)..(1i128 << 70),
+            small in -1_000_000_000i128..1_000_000_000,
+            mant in 0i64..i64::MAX,
+            scale in 0u32..=28,
+        ) {
+            let d = Decimal::new(mant, scale);
+            for (l, r) in [(lhs, rhs), (small, rhs), (small, small / 7 + 1), (lhs, small)] {
+                if let Some(got) = lt_scaled(l, d, r) {
+                    proptest::prop_assert_eq!(got, Decimal::from(l) < d * Decimal::from(r));
+                }
+            }
+            let (l, r) = (small.abs(), small.abs() / 3 + 5);
+            proptest::prop_assert!(lt_scaled(l, Decimal::new(6, 1), r).is_some());
+            proptest::prop_assert!(lt_scaled(l * 10_000, Decimal::new(mant % 100_000, 2), r).is_some());
+        }
     }
 }

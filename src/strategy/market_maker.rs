@@ -138,6 +138,8 @@ struct QuoteCache {
     inventory: Decimal,
     /// Desired bid and ask; `None` when the computed price is not positive.
     quotes: [Option<Price>; 2],
+    /// Per side (bid, ask): the exposure that side adds to is below `max_inventory`.
+    under_max: [bool; 2],
 }
 
 /// Strategy 1. See the module docs.
@@ -193,20 +195,26 @@ impl MarketMaker {
         &self.symbol
     }
 
-    /// Desired bid and ask for this top of book and inventory (cached).
+    /// Desired bid and ask for this top of book and inventory, and per side whether the
+    /// exposure it adds to is below `max_inventory` (cached: most book updates change
+    /// neither the touch nor the inventory, and then no `Decimal` arithmetic runs).
     fn desired(
         &mut self,
         best_bid: Price,
         best_ask: Price,
         inventory: Decimal,
-    ) -> [Option<Price>; 2] {
+    ) -> ([Option<Price>; 2], [bool; 2]) {
         if let Some(c) = &self.cache
             && c.best_bid == best_bid
             && c.best_ask == best_ask
             && c.inventory == inventory
         {
-            return c.quotes;
+            return (c.quotes, c.under_max);
         }
+        let under_max = [
+            inventory < self.max_inventory,
+            -inventory < self.max_inventory,
+        ];
         let ratio = (inventory / self.max_inventory).clamp(Decimal::NEGATIVE_ONE, Decimal::ONE);
         let shift = self.skew_bps * ratio;
         // Twice the mid in ticks, exact; the factors carry the halving.
@@ -231,8 +239,9 @@ impl MarketMaker {
             best_ask,
             inventory,
             quotes,
+            under_max,
         });
-        quotes
+        (quotes, under_max)
     }
 
     fn throttled(&self, side: Side, now: Timestamp) -> bool {
@@ -253,7 +262,7 @@ impl MarketMaker {
             return;
         }
         let inventory = ctx.position(self.inst).qty;
-        let quotes = self.desired(bb.price, ba.price, inventory);
+        let (quotes, under_max) = self.desired(bb.price, ba.price, inventory);
 
         // Own orders: the live quote per side, and the remaining size per side including
         // orders with a pending cancel.
@@ -278,10 +287,9 @@ impl MarketMaker {
         let mut shown: [Option<Price>; 2] = [None, None];
         for side in SIDES {
             let s = ix(side);
-            let sign = Decimal::from(side.sign());
-            // Exposure in the direction this side adds to.
-            let exposure = inventory * sign;
-            let Some(want) = quotes[s].filter(|_| exposure < self.max_inventory) else {
+            // Exposure in the direction this side adds to below max_inventory (cached
+            // with the quotes).
+            let Some(want) = quotes[s].filter(|_| under_max[s]) else {
                 // At or beyond max inventory (or no sensible price): stop quoting this side.
                 if let Some(o) = live[s] {
                     out.push(Intent::Cancel(o.id().clone()));
@@ -307,6 +315,11 @@ impl MarketMaker {
             }
             // Room under max_inventory, counting every own order on this side (the one
             // being replaced included: it may still fill before the cancel lands).
+            // Exposure: the inventory in the direction this side adds to.
+            let exposure = match side {
+                Side::Buy => inventory,
+                Side::Sell => -inventory,
+            };
             let committed = exposure + Decimal::from(pending[s].0) * self.lot_size;
             let room = self.max_inventory - committed;
             let room_lots = if room > Decimal::ZERO {
