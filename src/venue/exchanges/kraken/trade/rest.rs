@@ -165,6 +165,9 @@ pub enum Cancelled {
 /// The shortest sleep between two tries of [`Rest::idempotent`].
 const MIN_RETRY_GAP: Duration = Duration::from_millis(20);
 
+/// Between two Cancel All whose outcome was unknown.
+const CANCEL_ALL_GAP: Duration = Duration::from_secs(1);
+
 /// The call counter: thousandths, decayed from `at`.
 struct Counter {
     value: u64,
@@ -379,11 +382,17 @@ impl Rest {
     // Pairs.
 
     /// "Get Tradable Asset Pairs" (public, `GET /0/public/AssetPairs?pair=`) for pit's
-    /// symbol, remembered.
+    /// symbol, as read last (read now if never).
     pub async fn pair(&self, symbol: &str) -> Result<Pair, RestError> {
         if let Some(p) = lock(&self.pairs).get(symbol) {
             return Ok(p.clone());
         }
+        self.read_pair(symbol).await
+    }
+
+    /// "Get Tradable Asset Pairs" for pit's symbol, read now and remembered: what the
+    /// rules' refresh asks (a pair gone `cancel_only`, a new `ordermin`, are seen then).
+    pub async fn read_pair(&self, symbol: &str) -> Result<Pair, RestError> {
         let q = serde_urlencoded::to_string([("pair", symbol)])
             .map_err(|e| RestError::NotSent(e.to_string()))?;
         let url = format!("{}/0/public/AssetPairs?{q}", self.base);
@@ -521,12 +530,30 @@ impl Rest {
 
     /// "Cancel All Orders"
     /// (<https://docs.kraken.com/api-reference/trading/cancel-all-orders>): every open
-    /// order of the account; how many.
+    /// order of the account; how many. The kill's: it may go again whatever became of the
+    /// last one (cancelling what is cancelled changes nothing), so no answer or an unknown
+    /// outcome sends it again, a second apart, until `patience` runs out.
     pub async fn cancel_all(&self, patience: Duration) -> Result<u64, RestError> {
-        let c: CancelCount = self
-            .idempotent(patience, || self.private("CancelAll", &[]))
-            .await?;
-        Ok(c.count)
+        let deadline = Instant::now() + patience;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let r: Result<CancelCount, RestError> = self
+                .idempotent(left, || self.private("CancelAll", &[]))
+                .await;
+            match r {
+                Err(
+                    e @ (RestError::NoAnswer(_)
+                    | RestError::Api {
+                        outcome: Outcome::Unknown,
+                        ..
+                    }),
+                ) if Instant::now() + CANCEL_ALL_GAP < deadline => {
+                    tracing::warn!(error = %e, "kraken: Cancel All's outcome unknown: sent again");
+                    tokio::time::sleep(CANCEL_ALL_GAP).await;
+                }
+                r => return r.map(|c| c.count),
+            }
+        }
     }
 
     /// An order by `cl_ord_id`: "Get Open Orders"

@@ -74,7 +74,7 @@ pub async fn run(rest: Arc<Rest>, symbols: Vec<String>, tx: Sender<RulesUpdate>)
     loop {
         let mut failed = Vec::new();
         for s in pending {
-            let r = match rest.pair(&s).await {
+            let r = match rest.read_pair(&s).await {
                 Ok(p) => venue_rules(&s, &p.info),
                 Err(e) => Err(format!("asset pairs: {e}")),
             };
