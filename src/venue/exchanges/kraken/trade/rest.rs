@@ -23,9 +23,15 @@
 //!   <https://docs.kraken.com/exchange/guides/general/ratelimits>), which pit does not model:
 //!   `EOrder:Rate limit exceeded` refuses the order and backs both off for
 //!   [`TRADING_BACKOFF`] (a cancel waits it out).
+//! * The calls that stop trading go first: "Cancel All Orders" (the kill) and "Cancel All
+//!   Orders After X" (the dead-man) never queue behind queries. The counter keeps
+//!   [`SAFETY_ROOM`] for them (queries wait below it), and a query waiting for the one
+//!   request in flight steps aside for them; so at the Starter tier a burst of order
+//!   look-ups cannot hold the kill back by more than the one request being answered.
 //! * Orders: "Add Order" is sent once. When its outcome is unknown (no answer, an answer
 //!   pit cannot read, HTTP 5xx, `EService:Unavailable`, `EService:Busy`,
-//!   `EGeneral:Internal error`) or Kraken says the `cl_ord_id` is taken,
+//!   `EService:Deadline elapsed` (Kraken gave up waiting on its own side: whether the
+//!   matching engine took the order is not said), `EGeneral:Internal error`) or Kraken says the `cl_ord_id` is taken,
 //!   [`Rest::place_resolving`] asks for the order by its `cl_ord_id` ("Get Open Orders",
 //!   then "Get Closed Orders", both with `cl_ord_id`) and never sends it again.
 //!
@@ -43,6 +49,16 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Counter room (thousandths: two calls) that every other counted call leaves for the
+/// calls that stop trading ([`is_safety`]).
+pub const SAFETY_ROOM: u64 = 2_000;
+
+/// The calls that stop trading: the kill's "Cancel All Orders" and the dead-man's "Cancel
+/// All Orders After X". They pass queued queries and use the counter's [`SAFETY_ROOM`].
+pub fn is_safety(method: &str) -> bool {
+    matches!(method, "CancelAll" | "CancelAllOrdersAfter")
+}
 
 /// How long AddOrder and CancelOrder wait after `EOrder:Rate limit exceeded`.
 pub const TRADING_BACKOFF: Duration = Duration::from_secs(2);
@@ -69,6 +85,9 @@ pub enum Outcome {
 /// Kraken's error strings as outcomes (every page's "error" list; the general ones in
 /// <https://docs.kraken.com/api/docs/guides/spot-errors>).
 pub fn classify(status: u16, errors: &[String]) -> Outcome {
+    // Kraken's pages spell some with a space after the category's colon
+    // (`EService: Throttled`, the errors guide); read both spellings as one.
+    let errors: Vec<String> = errors.iter().map(|e| e.replacen(": ", ":", 1)).collect();
     let has = |p: &str| errors.iter().any(|e| e.starts_with(p));
     if has("EOrder:Rate limit exceeded") {
         return Outcome::TradingRateLimited;
@@ -86,6 +105,7 @@ pub fn classify(status: u16, errors: &[String]) -> Outcome {
     if (500..=599).contains(&status)
         || has("EService:Unavailable")
         || has("EService:Busy")
+        || has("EService:Deadline elapsed")
         || has("EGeneral:Internal error")
     {
         return Outcome::Unknown;
@@ -187,8 +207,14 @@ pub struct Rest {
     base: String,
     signer: Signer,
     nonce: Mutex<NonceSource>,
-    /// One private request at a time, in the order they asked (tokio's lock is fair).
+    /// One private request at a time, in the order they asked (tokio's lock is fair),
+    /// except that the calls that stop trading go first.
     one_at_a_time: tokio::sync::Mutex<()>,
+    /// How many calls that stop trading wait for `one_at_a_time`; others step aside
+    /// while any does.
+    urgent: std::sync::atomic::AtomicUsize,
+    /// Told when `urgent` drops to 0.
+    urgent_gone: tokio::sync::Notify,
     counter: Mutex<Counter>,
     max_milli: u64,
     decay_milli: u64,
@@ -237,6 +263,8 @@ impl Rest {
             signer,
             nonce: Mutex::new(nonce),
             one_at_a_time: tokio::sync::Mutex::new(()),
+            urgent: std::sync::atomic::AtomicUsize::new(0),
+            urgent_gone: tokio::sync::Notify::new(),
             counter: Mutex::new(Counter {
                 value: 0,
                 at: Instant::now(),
@@ -265,7 +293,8 @@ impl Rest {
     }
 
     /// Room for a call of `method`: the trading back-off for AddOrder / CancelOrder (a
-    /// new order is refused unsent while it holds), else the call counter (waits).
+    /// new order is refused unsent while it holds), else the call counter (waits; below
+    /// [`SAFETY_ROOM`] of its top unless the call stops trading).
     async fn admit(&self, method: &str) -> Result<(), RestError> {
         if matches!(method, "AddOrder" | "CancelOrder") {
             if let Some(u) = *lock(&self.trading_backoff) {
@@ -280,18 +309,53 @@ impl Rest {
             return Ok(());
         }
         let cost = cost_of(method);
+        let top = if is_safety(method) {
+            self.max_milli
+        } else {
+            self.max_milli.saturating_sub(SAFETY_ROOM).max(cost)
+        };
         loop {
             let wait = {
                 let mut c = lock(&self.counter);
                 self.counter_now(&mut c);
-                if c.value + cost <= self.max_milli {
+                if c.value + cost <= top {
                     c.value += cost;
                     return Ok(());
                 }
-                let short = c.value + cost - self.max_milli;
+                let short = c.value + cost - top;
                 Duration::from_millis(short * 1000 / self.decay_milli.max(1) + 10)
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The private lane: in turn, except that a call that stops trading passes every
+    /// other call still waiting (they step aside until no such call waits).
+    async fn turn(&self, urgent: bool) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if urgent {
+            struct Waiting<'a>(&'a Rest);
+            impl Drop for Waiting<'_> {
+                fn drop(&mut self) {
+                    if self.0.urgent.fetch_sub(1, SeqCst) == 1 {
+                        self.0.urgent_gone.notify_waiters();
+                    }
+                }
+            }
+            self.urgent.fetch_add(1, SeqCst);
+            let _waiting = Waiting(self);
+            return self.one_at_a_time.lock().await;
+        }
+        loop {
+            let gone = self.urgent_gone.notified();
+            if self.urgent.load(SeqCst) > 0 {
+                gone.await;
+                continue;
+            }
+            let g = self.one_at_a_time.lock().await;
+            if self.urgent.load(SeqCst) == 0 {
+                return g;
+            }
         }
     }
 
@@ -318,7 +382,7 @@ impl Rest {
     ) -> Result<R, RestError> {
         self.admit(method).await?;
         let path = format!("/0/private/{method}");
-        let _one = self.one_at_a_time.lock().await;
+        let _one = self.turn(is_safety(method)).await;
         let nonce = lock(&self.nonce)
             .issue()
             .map_err(|e| RestError::NotSent(e.to_string()))?;
@@ -768,6 +832,11 @@ mod tests {
             classify(200, &errs(&["EService:Throttled: 1700000000"])),
             Outcome::RateLimited
         );
+        // The errors guide's spelling, with a space after the category.
+        assert_eq!(
+            classify(200, &errs(&["EService: Throttled: 1700000000"])),
+            Outcome::RateLimited
+        );
         assert_eq!(
             classify(200, &errs(&["EOrder:Rate limit exceeded"])),
             Outcome::TradingRateLimited
@@ -779,6 +848,8 @@ mod tests {
         for u in [
             "EService:Unavailable",
             "EService:Busy",
+            "EService: Busy",
+            "EService:Deadline elapsed",
             "EGeneral:Internal error",
         ] {
             assert_eq!(classify(200, &errs(&[u])), Outcome::Unknown, "{u}");
@@ -847,5 +918,100 @@ mod tests {
         let t0 = Instant::now();
         r.admit("Balance").await.unwrap();
         assert!(t0.elapsed() >= Duration::from_millis(900));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn queries_leave_the_counters_last_room_to_the_calls_that_stop_trading() {
+        let (r, _d) = rest("pro");
+        // Pro: 20 calls, decaying 1 a second. Queries have filled it to 18.5 of 20.
+        {
+            let mut c = lock(&r.counter);
+            c.value = 18_500;
+            c.at = Instant::now();
+        }
+        // The kill's Cancel All and the dead-man's countdown go at once...
+        let t0 = Instant::now();
+        r.admit("CancelAll").await.unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_millis(50),
+            "Cancel All waited"
+        );
+        // ...a query waits until the counter is back below its top less the room.
+        let t0 = Instant::now();
+        r.admit("OpenOrders").await.unwrap();
+        assert!(
+            t0.elapsed() >= Duration::from_millis(2_000),
+            "a query used the kill's room: {:?}",
+            t0.elapsed()
+        );
+        let t0 = Instant::now();
+        r.admit("CancelAllOrdersAfter").await.unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_millis(50),
+            "the dead-man waited"
+        );
+    }
+
+    /// A Kraken stand-in that answers each private call after `delay`, noting the
+    /// method of each call as it arrives.
+    async fn slow_kraken(delay: Duration) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+        use axum::extract::{Path, State};
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        type Seen = std::sync::Arc<Mutex<Vec<String>>>;
+        let app = axum::Router::new()
+            .route(
+                "/0/private/{method}",
+                axum::routing::post(
+                    move |State(seen): State<Seen>, Path(method): Path<String>| async move {
+                        lock(&seen).push(method.clone());
+                        tokio::time::sleep(delay).await;
+                        let result = if method == "CancelAll" {
+                            r#"{"count":0}"#
+                        } else {
+                            r#"{"open":{}}"#
+                        };
+                        format!(r#"{{"error":[],"result":{result}}}"#)
+                    },
+                ),
+            )
+            .with_state(seen.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        (format!("http://{addr}"), seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_kills_cancel_all_passes_the_queries_waiting_for_their_turn() {
+        let (base, seen) = slow_kraken(Duration::from_millis(300)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let signer = Signer::new("k", "c2VjcmV0").unwrap();
+        let nonce = NonceSource::open(&dir.path().join("kraken.nonce")).unwrap();
+        let r = std::sync::Arc::new(
+            Rest::new(&base, signer, nonce, "pro", Duration::from_secs(5)).unwrap(),
+        );
+        // Four order look-ups queue behind one another (1.2 s of answers)...
+        let mut queries = Vec::new();
+        for _ in 0..4 {
+            let r = r.clone();
+            queries.push(tokio::spawn(async move {
+                r.open_orders(Duration::from_secs(5)).await.unwrap()
+            }));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // ...then the kill: its Cancel All is the next call Kraken sees.
+        let t0 = Instant::now();
+        r.cancel_all(Duration::from_secs(5)).await.unwrap();
+        let took = t0.elapsed();
+        for q in queries {
+            q.await.unwrap();
+        }
+        let seen = lock(&seen).clone();
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        assert_eq!(seen[1], "CancelAll", "the kill waited its turn: {seen:?}");
+        assert!(
+            took < Duration::from_millis(900),
+            "Cancel All took {took:?}"
+        );
     }
 }

@@ -778,6 +778,14 @@ impl Conn {
             });
             if o.state != OrderState::Filled {
                 self.emit(u);
+            } else if self.s.tracker.is_open(&v) {
+                // Done at Kraken (REST `closed`) with every fill in, yet less than its
+                // volume executed: nothing more will fill. Close it, or it stays working
+                // in pit forever.
+                self.emit(VenueUpdate::Closed {
+                    venue_id: v.clone(),
+                    ts: now,
+                });
             }
             return;
         }
