@@ -28,6 +28,7 @@
 
 use super::rest::Rest;
 use super::wire::{Order, WsFrame, parse_ws};
+use crate::venue::live::dead_man::{self, Countdown, DeadManEvent};
 use crate::venue::live::pulse::PulseCheck;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::{Arc, Mutex};
@@ -203,133 +204,60 @@ async fn session(p: &PrivateSetup) -> String {
     }
 }
 
-/// How often the countdown is refreshed: a third of the window.
-pub fn refresh_every(secs: u32) -> Duration {
-    Duration::from_millis(u64::from(secs) * 1000 / 3).max(Duration::from_secs(1))
+/// Kraken's "CancelAllOrdersAfter" as [`dead_man::keep`] drives it.
+pub struct KrakenCountdown(pub Arc<Rest>);
+
+impl Countdown for KrakenCountdown {
+    const VENUE: &'static str = "Kraken";
+    const CALL: &'static str = "CancelAllOrdersAfter";
+    const TABLE: &'static str = "[live.kraken]";
+
+    fn set(
+        &self,
+        secs: u32,
+        limit: Duration,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send {
+        let rest = self.0.clone();
+        async move {
+            let a = rest
+                .cancel_all_after(secs, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            match secs {
+                0 if a.confirms_off() => Ok(()),
+                0 => Err(format!("Kraken's answer does not confirm it off: {a:?}")),
+                _ if a.confirms(secs) => Ok(()),
+                _ => Err(format!(
+                    "Kraken's answer does not confirm a {secs}s countdown: {a:?}"
+                )),
+            }
+        }
+    }
 }
 
-/// How long one refresh may take before it is given up (and tried again).
-pub fn refresh_limit(secs: u32) -> Duration {
-    (refresh_every(secs) / 2).max(Duration::from_millis(500))
+impl From<DeadManEvent> for StreamMsg {
+    fn from(e: DeadManEvent) -> Self {
+        match e {
+            DeadManEvent::Armed { again } => StreamMsg::DeadManArmed { again },
+            DeadManEvent::NotArmed(why) => StreamMsg::DeadManNotArmed(why),
+            DeadManEvent::NotDisarmed(why) => StreamMsg::DeadManNotDisarmed(why),
+        }
+    }
 }
 
-/// Arm `CancelAllOrdersAfter` with `secs` and refresh it until `out` closes; the status
-/// says armed only while Kraken's answers confirm it. Refreshes at a fixed rate from the
-/// start of the last confirmed one, each given at most [`refresh_limit`]; a failed one is
-/// tried again a second later. With `secs` 0 the switch is off: a countdown an earlier
-/// run left is disarmed ("deactivate the mechanism by specifying a timeout of 0").
-///
-/// A refresh is skipped while the engine loop has not turned since the last one
-/// ([`PulseCheck::turned`]): a pit whose engine alone hangs (its connections alive) lets
-/// the countdown run out, and Kraken cancels every order; it arms again once the loop
-/// turns.
+/// Keep Kraken's countdown at `secs` (0: disarm an earlier one) until `out` closes, the
+/// status bar's words in `status` ([`dead_man::keep`]: refreshed every third of the
+/// window, armed only once Kraken confirms it, not refreshed while the engine loop stands
+/// still).
 pub async fn keep_dead_man(
     rest: Arc<Rest>,
     secs: u32,
-    mut engine: PulseCheck,
+    engine: PulseCheck,
     status: Arc<Mutex<StreamStatus>>,
     out: UnboundedSender<StreamMsg>,
 ) {
-    if secs == 0 {
-        disarm_dead_man(&rest, &status, &out).await;
-        return;
-    }
-    let every = refresh_every(secs);
-    let limit = refresh_limit(secs);
-    let mut armed: Option<bool> = None;
-    loop {
-        let started = tokio::time::Instant::now();
-        if !engine.turned() {
-            if armed != Some(false) {
-                let e = format!(
-                    "the engine loop has not turned for {} ms: not refreshed, Kraken cancels every order when the {secs}s countdown runs out",
-                    every.as_millis()
-                );
-                tracing::error!("kraken: {e}");
-                set_status(&status, |s| s.dead_man = format!("dead-man: {e}"));
-                let _ = out.send(StreamMsg::DeadManNotArmed(e));
-            }
-            armed = Some(false);
-            if out.is_closed() {
-                return;
-            }
-            // Looked at again every second: the refresh resumes as soon as it turns.
-            tokio::time::sleep_until(started + Duration::from_secs(1)).await;
-            continue;
-        }
-        let r = match tokio::time::timeout(limit, rest.cancel_all_after(secs, limit)).await {
-            Err(_) => Err(format!(
-                "no answer from Kraken within {} ms",
-                limit.as_millis()
-            )),
-            Ok(r) => r.map_err(|e| e.to_string()).and_then(|a| {
-                if a.confirms(secs) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "Kraken's answer does not confirm a {secs}s countdown: {a:?}"
-                    ))
-                }
-            }),
-        };
-        let next = match r {
-            Ok(()) => {
-                if armed != Some(true) {
-                    tracing::info!(secs, "kraken: CancelAllOrdersAfter armed");
-                    set_status(&status, |s| s.dead_man = format!("dead-man {secs}s armed"));
-                    let _ = out.send(StreamMsg::DeadManArmed {
-                        again: armed == Some(false),
-                    });
-                }
-                armed = Some(true);
-                started + every
-            }
-            Err(e) => {
-                if armed != Some(false) {
-                    tracing::warn!(error = %e, "kraken: CancelAllOrdersAfter not armed");
-                    set_status(&status, |s| {
-                        s.dead_man = format!("dead-man: not armed ({e})")
-                    });
-                    let _ = out.send(StreamMsg::DeadManNotArmed(e));
-                }
-                armed = Some(false);
-                started + Duration::from_secs(1)
-            }
-        };
-        if out.is_closed() {
-            return;
-        }
-        tokio::time::sleep_until(next).await;
-    }
-}
-
-async fn disarm_dead_man(
-    rest: &Rest,
-    status: &Arc<Mutex<StreamStatus>>,
-    out: &UnboundedSender<StreamMsg>,
-) {
-    let limit = Duration::from_secs(5);
-    let r = match tokio::time::timeout(limit, rest.cancel_all_after(0, limit)).await {
-        Err(_) => Err("no answer from Kraken".to_string()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(a)) if a.confirms_off() => Ok(()),
-        Ok(Ok(a)) => Err(format!("Kraken's answer does not confirm it off: {a:?}")),
-    };
-    match r {
-        Ok(()) => {
-            tracing::info!("kraken: CancelAllOrdersAfter off (timeout 0 confirmed)");
-            set_status(status, |s| {
-                s.dead_man = "dead-man off ([live.kraken] dead_man_secs = 0)".into()
-            });
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "kraken: CancelAllOrdersAfter not disarmed");
-            set_status(status, |s| {
-                s.dead_man = format!("dead-man off, an earlier countdown maybe not ({e})")
-            });
-            let _ = out.send(StreamMsg::DeadManNotDisarmed(e));
-        }
-    }
+    let words = move |t: String| set_status(&status, |s| s.dead_man = t);
+    dead_man::keep(KrakenCountdown(rest), secs, engine, words, out).await
 }
 
 #[cfg(test)]
@@ -344,15 +272,5 @@ mod tests {
         assert_eq!(op["params"]["token"], "tok");
         assert_eq!(op["params"]["snap_orders"], true);
         assert_eq!(op["params"]["snap_trades"], true);
-    }
-
-    #[test]
-    fn the_countdown_is_refreshed_three_times_a_window() {
-        assert_eq!(refresh_every(60), Duration::from_secs(20));
-        assert_eq!(refresh_every(5), Duration::from_millis(1666));
-        for secs in [5, 10, 60, 3600] {
-            assert!(refresh_limit(secs) * 3 <= refresh_every(secs) * 2, "{secs}");
-            assert!(refresh_limit(secs) < Duration::from_secs(u64::from(secs)) / 3);
-        }
     }
 }

@@ -25,6 +25,7 @@
 use super::rest::Rest;
 use super::wire::{Order, WsFrame, parse_ws};
 use crate::venue::exchanges::okx::api::sign::{Method, Signer};
+use crate::venue::live::dead_man::{self, Countdown, DeadManEvent};
 use crate::venue::live::pulse::PulseCheck;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::{Arc, Mutex};
@@ -204,140 +205,60 @@ async fn session(p: &PrivateSetup) -> String {
     }
 }
 
-/// How often the countdown is refreshed: a third of the window (one lost refresh never
-/// lets it fire).
-pub fn refresh_every(secs: u32) -> Duration {
-    Duration::from_millis(u64::from(secs) * 1000 / 3).max(Duration::from_secs(1))
+/// OKX's "Cancel All After" as [`dead_man::keep`] drives it.
+pub struct OKXCountdown(pub Arc<Rest>);
+
+impl Countdown for OKXCountdown {
+    const VENUE: &'static str = "OKX";
+    const CALL: &'static str = "Cancel All After";
+    const TABLE: &'static str = "[live.okx]";
+
+    fn set(
+        &self,
+        secs: u32,
+        limit: Duration,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send {
+        let rest = self.0.clone();
+        async move {
+            let a = rest
+                .cancel_all_after(secs, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            match secs {
+                0 if a.confirms_off() => Ok(()),
+                0 => Err(format!("OKX's answer does not confirm it off: {a:?}")),
+                _ if a.confirms(secs) => Ok(()),
+                _ => Err(format!(
+                    "OKX's answer does not confirm a {secs}s countdown: {a:?}"
+                )),
+            }
+        }
+    }
 }
 
-/// How long one refresh may take before it is given up (and tried again): well under a
-/// third of the window, so a refresh that hangs until the HTTP timeout cannot let the
-/// countdown run out.
-pub fn refresh_limit(secs: u32) -> Duration {
-    (refresh_every(secs) / 2).max(Duration::from_millis(500))
+impl From<DeadManEvent> for StreamMsg {
+    fn from(e: DeadManEvent) -> Self {
+        match e {
+            DeadManEvent::Armed { again } => StreamMsg::DeadManArmed { again },
+            DeadManEvent::NotArmed(why) => StreamMsg::DeadManNotArmed(why),
+            DeadManEvent::NotDisarmed(why) => StreamMsg::DeadManNotDisarmed(why),
+        }
+    }
 }
 
-/// Arm "Cancel All After" with `secs` and refresh it until `out` closes; the status says
-/// armed only while OKX's answers confirm it. Refreshes are scheduled at a fixed rate from
-/// the start of the last confirmed one (a slow answer does not push the next one back),
-/// each given at most [`refresh_limit`]; a failed one is tried again a second later
-/// (the endpoint's quota is 1 / s). With `secs` 0 the switch is off: a countdown an
-/// earlier run left is disarmed (`timeOut` 0, "Cancel All After": "Setting timeOut to 0
-/// disables Cancel All After").
-///
-/// A refresh is skipped while the engine loop has not turned since the last one
-/// ([`PulseCheck::turned`]): a pit whose engine alone hangs (its connections alive) lets
-/// the countdown run out, and OKX cancels every order; it arms again once the loop turns.
+/// Keep OKX's countdown at `secs` (0: disarm an earlier one) until `out` closes, the
+/// status bar's words in `status` ([`dead_man::keep`]: refreshed every third of the
+/// window, armed only once OKX confirms it, not refreshed while the engine loop stands
+/// still).
 pub async fn keep_dead_man(
     rest: Arc<Rest>,
     secs: u32,
-    mut engine: PulseCheck,
+    engine: PulseCheck,
     status: Arc<Mutex<StreamStatus>>,
     out: UnboundedSender<StreamMsg>,
 ) {
-    if secs == 0 {
-        disarm_dead_man(&rest, &status, &out).await;
-        return;
-    }
-    let every = refresh_every(secs);
-    let limit = refresh_limit(secs);
-    let mut armed: Option<bool> = None;
-    loop {
-        let started = tokio::time::Instant::now();
-        if !engine.turned() {
-            if armed != Some(false) {
-                let e = format!(
-                    "the engine loop has not turned for {} ms: not refreshed, OKX cancels every order when the {secs}s countdown runs out",
-                    every.as_millis()
-                );
-                tracing::error!("okx: {e}");
-                set_status(&status, |s| s.dead_man = format!("dead-man: {e}"));
-                let _ = out.send(StreamMsg::DeadManNotArmed(e));
-            }
-            armed = Some(false);
-            if out.is_closed() {
-                return;
-            }
-            // Looked at again every second: the refresh resumes as soon as it turns.
-            tokio::time::sleep_until(started + Duration::from_secs(1)).await;
-            continue;
-        }
-        let r = match tokio::time::timeout(limit, rest.cancel_all_after(secs, limit)).await {
-            Err(_) => Err(format!(
-                "no answer from OKX within {} ms",
-                limit.as_millis()
-            )),
-            Ok(r) => r.map_err(|e| e.to_string()).and_then(|a| {
-                if a.confirms(secs) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "OKX's answer does not confirm a {secs}s countdown: {a:?}"
-                    ))
-                }
-            }),
-        };
-        let next = match r {
-            Ok(()) => {
-                if armed != Some(true) {
-                    tracing::info!(secs, "okx: Cancel All After armed");
-                    set_status(&status, |s| s.dead_man = format!("dead-man {secs}s armed"));
-                    let _ = out.send(StreamMsg::DeadManArmed {
-                        again: armed == Some(false),
-                    });
-                }
-                armed = Some(true);
-                // OKX's countdown began no earlier than this request left.
-                started + every
-            }
-            Err(e) => {
-                if armed != Some(false) {
-                    tracing::warn!(error = %e, "okx: Cancel All After not armed");
-                    set_status(&status, |s| {
-                        s.dead_man = format!("dead-man: not armed ({e})")
-                    });
-                    let _ = out.send(StreamMsg::DeadManNotArmed(e));
-                }
-                armed = Some(false);
-                started + Duration::from_secs(1)
-            }
-        };
-        if out.is_closed() {
-            return;
-        }
-        tokio::time::sleep_until(next).await;
-    }
-}
-
-/// The switch is off: disarm a countdown an earlier run may have left (it would cancel
-/// this run's orders), confirmed by `triggerTime` "0"; else a critical alert.
-async fn disarm_dead_man(
-    rest: &Rest,
-    status: &Arc<Mutex<StreamStatus>>,
-    out: &UnboundedSender<StreamMsg>,
-) {
-    let limit = Duration::from_secs(5);
-    let r = match tokio::time::timeout(limit, rest.cancel_all_after(0, limit)).await {
-        Err(_) => Err("no answer from OKX".to_string()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(a)) if a.confirms_off() => Ok(()),
-        Ok(Ok(a)) => Err(format!("OKX's answer does not confirm it off: {a:?}")),
-    };
-    match r {
-        Ok(()) => {
-            tracing::info!("okx: Cancel All After off (timeOut 0 confirmed)");
-            set_status(status, |s| {
-                s.dead_man = "dead-man off ([live.okx] dead_man_secs = 0)".into()
-            });
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "okx: Cancel All After not disarmed");
-            set_status(status, |s| {
-                s.dead_man = format!("dead-man off, an earlier countdown maybe not ({e})")
-            });
-            let _ = out.send(StreamMsg::DeadManNotDisarmed(e));
-        }
-    }
+    let words = move |t: String| set_status(&status, |s| s.dead_man = t);
+    dead_man::keep(OKXCountdown(rest), secs, engine, words, out).await
 }
 
 #[cfg(test)]
@@ -370,18 +291,5 @@ mod tests {
             subscribe_op(),
             serde_json::json!({"op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]})
         );
-    }
-
-    #[test]
-    fn the_countdown_is_refreshed_three_times_a_window() {
-        assert_eq!(refresh_every(30), Duration::from_secs(10));
-        assert_eq!(refresh_every(10), Duration::from_millis(3333));
-        assert_eq!(refresh_every(120), Duration::from_secs(40));
-        // One refresh given up well before the next is due: a hung one cannot eat the
-        // window.
-        for secs in [10, 30, 120] {
-            assert!(refresh_limit(secs) * 3 <= refresh_every(secs) * 2, "{secs}");
-            assert!(refresh_limit(secs) < Duration::from_secs(u64::from(secs)) / 3);
-        }
     }
 }
