@@ -159,7 +159,7 @@ struct Conn {
     cancel_after_resolve: BTreeMap<String, String>,
     earlier: BTreeMap<String, (u64, String, String)>,
     earlier_asked: BTreeSet<String>,
-    /// Each fill's local number by (symbol, trade id), in the order pit learned them.
+    /// Each fill's local number by its key ([`Fill::key`]), in the order pit learned them.
     fill_seq: BTreeMap<(String, String), u64>,
     next_seq: u64,
     balances: RunBalances,
@@ -713,7 +713,7 @@ impl Conn {
                 }
             }
             let f = &f;
-            let k = (f.inst_id.clone(), f.trade_id.clone());
+            let k = f.key();
             if !self.fill_seq.contains_key(&k) {
                 self.next_seq += 1;
                 self.fill_seq.insert(k.clone(), self.next_seq);
@@ -1062,11 +1062,7 @@ impl Conn {
             self.unresolved += 1;
             self.resolve(v, symbol, "open at the restart".into());
         }
-        let listed: BTreeSet<(String, String)> = snap
-            .fills
-            .iter()
-            .map(|f| (f.inst_id.clone(), f.trade_id.clone()))
-            .collect();
+        let listed: BTreeSet<(String, String)> = snap.fills.iter().map(|f| f.key()).collect();
         let unlisted = self.during_fetch.iter().any(|x| !listed.contains(x));
         let missed = self.apply_fills(&snap.fills);
         let next_since = snap.begun_ms.saturating_sub(LIST_LAG_MS);

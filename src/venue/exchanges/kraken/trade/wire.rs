@@ -194,6 +194,19 @@ impl Fill {
     pub fn trade_no(&self) -> Option<u64> {
         self.trade_no
     }
+    /// One trade's key however it was learned: (symbol, Kraken's per-pair `trade_id`
+    /// number), which the REST lists and the `executions` stream both carry. Not the
+    /// text id: the stream names a trade by `exec_id`, the REST lists by the trade's
+    /// `txid`, and Kraken's pages do not say the two are the same (keyed by them, a
+    /// trade seen both ways would be booked twice). A trade without its number keys by
+    /// its text id.
+    pub fn key(&self) -> (String, String) {
+        let id = match self.trade_no {
+            Some(n) => format!("#{n}"),
+            None => self.trade_id.clone(),
+        };
+        (self.inst_id.clone(), id)
+    }
     pub fn is_buy(&self) -> bool {
         self.side == "buy"
     }
@@ -632,6 +645,21 @@ mod tests {
             .unwrap();
         assert_eq!(f.ts_ms, Some(1688667796880));
         assert_eq!((f.trade_no, f.fill_sz), (Some(93748276), dec!(0.02)));
+        // One trade learned from the stream (its `exec_id`) and from the list (its
+        // `txid`): one key, by the pair's trade number, whatever the text ids.
+        let ws = r#"{"channel":"executions","type":"update","data":[{"order_id":"OQCLML-BW3P3-BUCMWZ","cl_ord_id":"c","symbol":"BTC/USD","side":"buy","order_qty":1.25,"order_status":"partially_filled","exec_type":"trade","exec_id":"EXEC-NOT-THE-TXID","trade_id":93748276,"last_qty":0.02,"last_price":30010.0,"cum_qty":0.395,"liquidity_ind":"m","fees":[{"asset":"USD","qty":0}],"timestamp":"2023-07-06T18:23:16.880200Z"}]}"#;
+        let WsFrame::Executions { items, .. } = parse_ws(ws).unwrap() else {
+            panic!()
+        };
+        let streamed = items[0].fill().unwrap();
+        assert_ne!(streamed.trade_id, f.trade_id);
+        assert_eq!(streamed.key(), f.key());
+        let page: TradesPage = serde_json::from_str(r#"{"count":1,"trades":{"THVRQM-33VKH-UCI7BS":{"ordertxid":"O","pair":"XXBTZUSD","time":1.0,"type":"buy","price":"1","fee":"0","vol":"1","trade_id":93748277}}}"#).unwrap();
+        let (tx, t) = page.trades.into_iter().next().unwrap();
+        let other = t
+            .into_fill(&tx, "BTC/USD".into(), "c".into(), "ZUSD".into())
+            .unwrap();
+        assert_ne!(other.key(), f.key());
         let a = CaaAnswer {
             current_time: "2023-03-24T17:41:56Z".into(),
             trigger_time: "2023-03-24T17:42:56Z".into(),
