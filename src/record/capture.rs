@@ -500,13 +500,31 @@ mod tests {
         }
     }
 
+    /// Whether a string body (up to its first unescaped quote) holds a `\u` escape,
+    /// which the fast path leaves to serde.
+    fn has_u_escape(body: &str) -> bool {
+        let b = body.as_bytes();
+        let mut i = 0;
+        while i < b.len() && b[i] != b'"' {
+            if b[i] == b'\\' {
+                if b.get(i + 1) == Some(&b'u') {
+                    return true;
+                }
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        false
+    }
+
     proptest::proptest! {
         /// The string walk stops where serde's does and reads what serde reads: raw
         /// quotes, backslashes and control characters at every offset of the eight-byte
         /// steps; whatever it refuses is serde's to refuse or read (`\u` escapes).
         #[test]
         fn a_string_body_reads_as_serde_reads_it(
-            body in "([a-z\"\\\\/\u{0}-\u{1f}\u{7f}\u{e9}\u{1F600}]|\\\\[\"\\\\/nbtrfu]){0,40}"
+            body in "([a-tv-z\"\\\\/\u{0}-\u{1f}\u{7f}\u{e9}\u{1F600}]|\\\\[\"\\\\/nbtrfu]){0,40}"
         ) {
             let text = format!("{body}\"tail");
             let quoted = format!("\"{text}");
@@ -519,14 +537,16 @@ mod tests {
                     Some((out, quoted.len() - s.len())),
                     serde
                 ),
-                None => proptest::prop_assert!(serde.is_none() || text.contains("\\u")),
+                None => proptest::prop_assert!(serde.is_none() || has_u_escape(&text)),
             }
         }
     }
 
     #[test]
     fn the_string_walk_stops_at_the_first_special_byte_of_a_step() {
-        let cases: [(&[u8], usize); 7] = [
+        let cases: [(&[u8], usize); 8] = [
+            // A quote then a control character in one step: the first is found.
+            (b"a\"\x01bcdefg", 1),
             (b"abcdefgh", 8),
             (b"abcdefghij\"", 10),
             (b"\"bcdefgh", 0),

@@ -28,6 +28,8 @@
 //!   [`SAFETY_ROOM`] for them (queries wait below it), and a query waiting for the one
 //!   request in flight steps aside for them; so at the Starter tier a burst of order
 //!   look-ups cannot hold the kill back by more than the one request being answered.
+//!   Orders and cancels never step aside ([`Lane`]): an order queued before the kill's
+//!   Cancel All still goes first and is cancelled by it, and two of them keep their order.
 //! * Orders: "Add Order" is sent once. When its outcome is unknown (no answer, an answer
 //!   pit cannot read, HTTP 5xx, `EService:Unavailable`, `EService:Busy`,
 //!   `EService:Deadline elapsed` (Kraken gave up waiting on its own side: whether the
@@ -58,6 +60,30 @@ pub const SAFETY_ROOM: u64 = 2_000;
 /// All Orders After X". They pass queued queries and use the counter's [`SAFETY_ROOM`].
 pub fn is_safety(method: &str) -> bool {
     matches!(method, "CancelAll" | "CancelAllOrdersAfter")
+}
+
+/// How a private call takes its turn for the one request in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    /// Stops trading ([`is_safety`]): passes every query still waiting.
+    Safety,
+    /// An order or a cancel: in turn, never passed by a call that was queued after it
+    /// (a new order must not slip behind the kill's Cancel All and outlive it).
+    Ordered,
+    /// A question: steps aside while a call that stops trading waits.
+    Query,
+}
+
+impl Lane {
+    fn of(method: &str) -> Lane {
+        if is_safety(method) {
+            Lane::Safety
+        } else if matches!(method, "AddOrder" | "CancelOrder") {
+            Lane::Ordered
+        } else {
+            Lane::Query
+        }
+    }
 }
 
 /// How long AddOrder and CancelOrder wait after `EOrder:Rate limit exceeded`.
@@ -330,10 +356,13 @@ impl Rest {
     }
 
     /// The private lane: in turn, except that a call that stops trading passes every
-    /// other call still waiting (they step aside until no such call waits).
-    async fn turn(&self, urgent: bool) -> tokio::sync::MutexGuard<'_, ()> {
+    /// query still waiting (they step aside until no such call waits).
+    async fn turn(&self, lane: Lane) -> tokio::sync::MutexGuard<'_, ()> {
         use std::sync::atomic::Ordering::SeqCst;
-        if urgent {
+        if lane == Lane::Ordered {
+            return self.one_at_a_time.lock().await;
+        }
+        if lane == Lane::Safety {
             struct Waiting<'a>(&'a Rest);
             impl Drop for Waiting<'_> {
                 fn drop(&mut self) {
@@ -382,7 +411,7 @@ impl Rest {
     ) -> Result<R, RestError> {
         self.admit(method).await?;
         let path = format!("/0/private/{method}");
-        let _one = self.turn(is_safety(method)).await;
+        let _one = self.turn(Lane::of(method)).await;
         let nonce = lock(&self.nonce)
             .issue()
             .map_err(|e| RestError::NotSent(e.to_string()))?;
@@ -952,9 +981,9 @@ mod tests {
         );
     }
 
-    /// A Kraken stand-in that answers each private call after `delay`, noting the
-    /// method of each call as it arrives.
-    async fn slow_kraken(delay: Duration) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+    /// A Kraken stand-in that answers the first private call after `first` and the others
+    /// at once, noting the method of each call as it arrives.
+    async fn slow_kraken(first: Duration) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
         use axum::extract::{Path, State};
         let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
         type Seen = std::sync::Arc<Mutex<Vec<String>>>;
@@ -963,12 +992,18 @@ mod tests {
                 "/0/private/{method}",
                 axum::routing::post(
                     move |State(seen): State<Seen>, Path(method): Path<String>| async move {
-                        lock(&seen).push(method.clone());
-                        tokio::time::sleep(delay).await;
-                        let result = if method == "CancelAll" {
-                            r#"{"count":0}"#
-                        } else {
-                            r#"{"open":{}}"#
+                        let n = {
+                            let mut s = lock(&seen);
+                            s.push(method.clone());
+                            s.len()
+                        };
+                        if n == 1 {
+                            tokio::time::sleep(first).await;
+                        }
+                        let result = match method.as_str() {
+                            "CancelAll" => r#"{"count":0}"#,
+                            "AddOrder" => r#"{"descr":{"order":"x"},"txid":["OT"]}"#,
+                            _ => r#"{"open":{}}"#,
                         };
                         format!(r#"{{"error":[],"result":{result}}}"#)
                     },
@@ -982,36 +1017,57 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_kills_cancel_all_passes_the_queries_waiting_for_their_turn() {
-        let (base, seen) = slow_kraken(Duration::from_millis(300)).await;
+    async fn the_kills_cancel_all_passes_waiting_queries_but_not_a_waiting_order() {
+        let (base, seen) = slow_kraken(Duration::from_millis(1_500)).await;
         let dir = tempfile::tempdir().unwrap();
         let signer = Signer::new("k", "c2VjcmV0").unwrap();
         let nonce = NonceSource::open(&dir.path().join("kraken.nonce")).unwrap();
         let r = std::sync::Arc::new(
             Rest::new(&base, signer, nonce, "pro", Duration::from_secs(5)).unwrap(),
         );
-        // Four order look-ups queue behind one another (1.2 s of answers)...
-        let mut queries = Vec::new();
-        for _ in 0..4 {
-            let r = r.clone();
-            queries.push(tokio::spawn(async move {
-                r.open_orders(Duration::from_secs(5)).await.unwrap()
-            }));
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // ...then the kill: its Cancel All is the next call Kraken sees.
+        let mut waiting = Vec::new();
+        let query = |r: std::sync::Arc<Rest>| {
+            tokio::spawn(async move {
+                r.open_orders(Duration::from_secs(5)).await.unwrap();
+            })
+        };
+        // One look-up in flight (Kraken slow to answer it)...
+        waiting.push(query(r.clone()));
         let t0 = Instant::now();
+        while lock(&seen).is_empty() {
+            assert!(t0.elapsed() < Duration::from_secs(5), "no call arrived");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // ...two more queued behind it, then a new order...
+        for _ in 0..2 {
+            waiting.push(query(r.clone()));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let order = r.clone();
+        waiting.push(tokio::spawn(async move {
+            order
+                .place(&[("pair", "XBTUSD".to_string())])
+                .await
+                .unwrap();
+        }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // ...then the kill: its Cancel All goes right after the order queued before it
+        // (which it then cancels), before the two look-ups.
         r.cancel_all(Duration::from_secs(5)).await.unwrap();
-        let took = t0.elapsed();
-        for q in queries {
-            q.await.unwrap();
+        for w in waiting {
+            w.await.unwrap();
         }
         let seen = lock(&seen).clone();
-        assert_eq!(seen.len(), 5, "{seen:?}");
-        assert_eq!(seen[1], "CancelAll", "the kill waited its turn: {seen:?}");
-        assert!(
-            took < Duration::from_millis(900),
-            "Cancel All took {took:?}"
+        assert_eq!(
+            seen,
+            [
+                "OpenOrders",
+                "AddOrder",
+                "CancelAll",
+                "OpenOrders",
+                "OpenOrders"
+            ],
+            "the order of the calls Kraken saw"
         );
     }
 }

@@ -159,7 +159,8 @@ struct Conn {
     cancel_after_resolve: BTreeMap<String, String>,
     earlier: BTreeMap<String, (u64, String, String)>,
     earlier_asked: BTreeSet<String>,
-    /// Each fill's local number by its key ([`Fill::key`]), in the order pit learned them.
+    /// Each fill's local number by its keys ([`Fill::keys`]: the trade number's and the
+    /// text id's), in the order pit learned them.
     fill_seq: BTreeMap<(String, String), u64>,
     next_seq: u64,
     balances: RunBalances,
@@ -713,10 +714,15 @@ impl Conn {
                 }
             }
             let f = &f;
-            let k = f.key();
-            if !self.fill_seq.contains_key(&k) {
+            let (k, text) = f.keys();
+            let seen = self.fill_seq.contains_key(&k)
+                || text.as_ref().is_some_and(|t| self.fill_seq.contains_key(t));
+            if !seen {
                 self.next_seq += 1;
                 self.fill_seq.insert(k.clone(), self.next_seq);
+                if let Some(t) = text {
+                    self.fill_seq.insert(t, self.next_seq);
+                }
                 if self.reconciling {
                     self.during_fetch.insert(k);
                 }

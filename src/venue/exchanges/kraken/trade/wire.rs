@@ -171,7 +171,8 @@ impl Order {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fill {
     pub inst_id: String,
-    /// The trade's id (REST `txid` key, WebSocket `exec_id`): the same for one trade.
+    /// The trade's text id: the REST lists' `txid` key, the stream's `exec_id` (not said
+    /// by Kraken to be the same id: see [`Fill::key`]).
     pub trade_id: String,
     /// Kraken's `trade_id` number (per pair).
     pub trade_no: Option<u64>,
@@ -201,12 +202,19 @@ impl Fill {
     /// trade seen both ways would be booked twice). A trade without its number keys by
     /// its text id.
     pub fn key(&self) -> (String, String) {
-        let id = match self.trade_no {
-            Some(n) => format!("#{n}"),
-            None => self.trade_id.clone(),
-        };
-        (self.inst_id.clone(), id)
+        self.keys().0
     }
+
+    /// [`Fill::key`], and the text-id key when it is another: a fill is known when
+    /// either was seen (one source without the number must not make a trade new again).
+    pub fn keys(&self) -> ((String, String), Option<(String, String)>) {
+        let text = (self.inst_id.clone(), self.trade_id.clone());
+        match self.trade_no {
+            Some(n) => ((self.inst_id.clone(), format!("#{n}")), Some(text)),
+            None => (text, None),
+        }
+    }
+
     pub fn is_buy(&self) -> bool {
         self.side == "buy"
     }
@@ -660,6 +668,13 @@ mod tests {
             .into_fill(&tx, "BTC/USD".into(), "c".into(), "ZUSD".into())
             .unwrap();
         assert_ne!(other.key(), f.key());
+        // The same trade without its number (one source leaving it out) is known by its
+        // text id, which the numbered one also answers to.
+        let bare = Fill {
+            trade_no: None,
+            ..f.clone()
+        };
+        assert_eq!(Some(bare.key()), f.keys().1);
         let a = CaaAnswer {
             current_time: "2023-03-24T17:41:56Z".into(),
             trigger_time: "2023-03-24T17:42:56Z".into(),
