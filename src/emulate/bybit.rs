@@ -1696,7 +1696,33 @@ fn public_frames(
 
 #[cfg(test)]
 mod tests {
-    use super::exec_window;
+    use super::{REDUCE_ONLY_RULE, Side, exec_window, reduce_only_qty};
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn reduce_only_reduces_or_is_refused() {
+        // Against a long: a sell reduces, cut to the position; a buy is refused.
+        assert_eq!(
+            reduce_only_qty(dec!(0.02), Side::Sell, dec!(0.01)),
+            Ok(dec!(0.01))
+        );
+        assert_eq!(
+            reduce_only_qty(dec!(0.02), Side::Sell, dec!(0.05)),
+            Ok(dec!(0.02))
+        );
+        assert_eq!(
+            reduce_only_qty(dec!(0.02), Side::Buy, dec!(0.01)).map_err(|e| e.0),
+            Err(REDUCE_ONLY_RULE)
+        );
+        // Against a short: the mirror; flat: nothing to reduce.
+        assert_eq!(
+            reduce_only_qty(dec!(-0.02), Side::Buy, dec!(0.03)),
+            Ok(dec!(0.02))
+        );
+        assert!(reduce_only_qty(dec!(-0.02), Side::Sell, dec!(0.01)).is_err());
+        assert!(reduce_only_qty(dec!(0), Side::Sell, dec!(0.01)).is_err());
+        assert!(reduce_only_qty(dec!(0), Side::Buy, dec!(0.01)).is_err());
+    }
 
     const DAY: i64 = 86_400_000;
 

@@ -172,6 +172,40 @@ pub struct LinearPosition {
     pub avg: Decimal,
 }
 
+impl LinearPosition {
+    /// After a fill of `qty` (signed: buy positive) at `price`: the position and the PnL
+    /// realised by the part that reduced it. Adding to a position averages its entry
+    /// price; reducing realises `(price - avg)` per unit of a long (`avg - price` of a
+    /// short) and keeps the entry price; going through zero opens the rest at `price`.
+    pub fn fill(self, qty: Decimal, price: Decimal) -> (LinearPosition, Decimal) {
+        let mut p = self;
+        let mut realised = Decimal::ZERO;
+        if p.size.is_zero() || p.size.is_sign_positive() == qty.is_sign_positive() {
+            let size = p.size + qty;
+            if !size.is_zero() {
+                p.avg = (p.avg * p.size.abs() + price * qty.abs()) / size.abs();
+            }
+            p.size = size;
+        } else {
+            let closed = qty.abs().min(p.size.abs());
+            realised = if p.size.is_sign_positive() {
+                (price - p.avg) * closed
+            } else {
+                (p.avg - price) * closed
+            };
+            let size = p.size + qty;
+            if size.is_zero() {
+                p.avg = Decimal::ZERO;
+            } else if size.is_sign_positive() != p.size.is_sign_positive() {
+                p.avg = price;
+            }
+            p.size = size;
+        }
+        p.avg = p.avg.round_dp(8);
+        (p, realised)
+    }
+}
+
 /// A failed request: HTTP status and Binance's error body.
 pub type Refusal = (u16, ApiError);
 
@@ -357,33 +391,12 @@ impl Exchange {
         Ok(())
     }
 
-    /// A linear fill of `qty` (signed: buy positive) at `price`: the new position and the
-    /// PnL realised by the part that reduced it.
+    /// A linear fill of `qty` (signed: buy positive) at `price` on symbol `i`: the PnL
+    /// realised by the part that reduced the position (see [`LinearPosition::fill`]).
     fn move_position(&mut self, i: usize, qty: Decimal, price: Decimal) -> Decimal {
         let p = self.positions.entry(i).or_default();
-        let mut realised = Decimal::ZERO;
-        if p.size.is_zero() || p.size.is_sign_positive() == qty.is_sign_positive() {
-            let size = p.size + qty;
-            p.avg = (p.avg * p.size.abs() + price * qty.abs()) / size.abs();
-            p.size = size;
-        } else {
-            let closed = qty.abs().min(p.size.abs());
-            // Long closed by a sell: (price - avg) per unit; short closed by a buy: the opposite.
-            realised = if p.size.is_sign_positive() {
-                (price - p.avg) * closed
-            } else {
-                (p.avg - price) * closed
-            };
-            let size = p.size + qty;
-            if size.is_zero() {
-                p.avg = Decimal::ZERO;
-            } else if size.is_sign_positive() != p.size.is_sign_positive() {
-                // Flipped: the rest opens at this price.
-                p.avg = price;
-            }
-            p.size = size;
-        }
-        p.avg = p.avg.round_dp(8);
+        let (next, realised) = p.fill(qty, price);
+        *p = next;
         realised
     }
 
@@ -1377,5 +1390,30 @@ fn rate_limit(kind: &str, interval: &str, num: u32, limit: u64) -> RateLimit {
         interval_num: num,
         limit,
         count: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinearPosition;
+    use rust_decimal_macros::dec;
+
+    /// A short opened, added to (the entry averaged), partly bought back (PnL realised at
+    /// the entry price), flipped long (the rest opens at the fill's price), closed flat.
+    #[test]
+    fn a_linear_position_averages_realises_and_flips() {
+        let flat = LinearPosition::default();
+        let (p, r) = flat.fill(dec!(-0.01), dec!(60000));
+        assert_eq!((p.size, p.avg, r), (dec!(-0.01), dec!(60000), dec!(0)));
+        let (p, r) = p.fill(dec!(-0.01), dec!(62000));
+        assert_eq!((p.size, p.avg, r), (dec!(-0.02), dec!(61000), dec!(0)));
+        // Buy back 0.005 at 60000: a short gains (61000 - 60000) * 0.005 = 5.
+        let (p, r) = p.fill(dec!(0.005), dec!(60000));
+        assert_eq!((p.size, p.avg, r), (dec!(-0.015), dec!(61000), dec!(5)));
+        // Buy 0.025 at 61500: 0.015 closed at a loss of 7.5, 0.01 long at 61500.
+        let (p, r) = p.fill(dec!(0.025), dec!(61500));
+        assert_eq!((p.size, p.avg, r), (dec!(0.01), dec!(61500), dec!(-7.5)));
+        let (p, r) = p.fill(dec!(-0.01), dec!(61600));
+        assert_eq!((p.size, p.avg, r), (dec!(0), dec!(0), dec!(1)));
     }
 }
