@@ -5,6 +5,9 @@
 //! stream (auth, subscribe, pushes, ping/pong); and disconnection protection: a connection
 //! that stops its heartbeat (as a frozen pit would) or closes gets every order cancelled
 //! after the window, and the protection is armed again when the heartbeat resumes.
+//! Linear perpetuals: the linear filters, a short with no coin, the fee in USDT,
+//! `reduceOnly` as Bybit applies it, the categories kept apart, the `position.linear`
+//! topic.
 //!
 //! This drives the emulator and the REST client, not `pit run --live` (which does not
 //! trade on Bybit yet).

@@ -8,7 +8,11 @@
 //! or doubled (that the order is never re-sent is the REST client's rule, checked with an
 //! exact order count in `tests/emulate_bybit.rs`: the emulator refuses a reused
 //! `orderLinkId`, which would hide a re-send here); the secret is nowhere on disk or in any
-//! message. Modelled on `tests/live_binance.rs`.
+//! message. Linear perpetuals (`[live] category = "linear"`) likewise: both sides traded
+//! (a short is a position), fees in USDT, the kill, a HALTED restart with pit's position
+//! equal to the venue's (after a clean stop and after `kill -9`), the flatten sent with
+//! Bybit's native `reduceOnly`, and a position moved at the venue behind pit's back
+//! alerted, never traded to fix. Modelled on `tests/live_binance.rs`.
 
 mod run_dir;
 
