@@ -731,16 +731,12 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
 /// could lose money (a spot buy's fee in the base coin, a fill after its order closed, an
 /// order not found taken as never placed, ids shared between stores); those are fixed
 /// (issue 12). Real money (Bybit's main hosts, or any other) stays refused until pit has
-/// traded Bybit's testnet itself, and `linear` until it sends reduce-only and compares the
-/// venue's positions.
+/// traded Bybit's testnet itself. `linear` (which sends Bybit's native `reduceOnly` and
+/// compares the venue's positions with pit's) runs against `pit emulate bybit` on this
+/// machine only: Bybit's own hosts, testnet included, are refused for it as before,
+/// until pit has traded linear on Bybit's testnet.
 fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     let b = &cfg.live.bybit;
-    if cfg.live.category != "spot" {
-        anyhow::bail!(
-            "--live on Bybit trades spot only for now ([live] category is \"{}\"): pit sends no reduce-only flag and does not compare derivatives positions yet",
-            cfg.live.category
-        );
-    }
     let (rest, ws) = b.endpoints();
     let local = |url: &str| {
         let host = url
@@ -760,8 +756,15 @@ fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
         matches!(host, "127.0.0.1" | "localhost" | "[::1]")
     };
     use crate::venue::exchanges::bybit::trade::settings::{REST, WS_PRIVATE};
+    let loopback = local(&rest) && local(&ws);
+    if cfg.live.category != "spot" && !loopback {
+        anyhow::bail!(
+            "--live on Bybit trades [live] category \"{}\" against `pit emulate bybit` on this machine only for now (rest_url and ws_private_url on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not traded linear on Bybit's testnet yet; spot runs on the testnet",
+            cfg.live.category
+        );
+    }
     let testnet = rest.trim_end_matches('/') == REST.0 && ws == WS_PRIVATE.0;
-    if !(testnet || local(&rest) && local(&ws)) {
+    if !(testnet || loopback) {
         anyhow::bail!(
             "--live on Bybit runs on Bybit's testnet ({}) or against `pit emulate bybit` on this machine only for now ([live.bybit] testnet = true and no rest_url/ws_private_url, or both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not yet traded Bybit's testnet itself, so real money waits; see issue 12",
             REST.0
@@ -1003,6 +1006,12 @@ fn live_exec_bybit(
             data_dir: Some(persisted.dir.clone()),
             at_venue,
             settle: Some(settle_in(persisted.store.clone())),
+            positions: persisted
+                .store
+                .positions()?
+                .into_iter()
+                .map(|p| (p.symbol, p.qty))
+                .collect(),
         },
     )?;
     let requests = started.port.requests();

@@ -5,6 +5,9 @@
 //! stream (auth, subscribe, pushes, ping/pong); and disconnection protection: a connection
 //! that stops its heartbeat (as a frozen pit would) or closes gets every order cancelled
 //! after the window, and the protection is armed again when the heartbeat resumes.
+//! Linear perpetuals: the linear filters, a short with no coin, the fee in USDT,
+//! `reduceOnly` as Bybit applies it, the categories kept apart, the `position.linear`
+//! topic.
 //!
 //! This drives the emulator and the REST client, not `pit run --live` (which does not
 //! trade on Bybit yet).
@@ -208,14 +211,206 @@ async fn signed_orders_cancels_queries_fills_and_the_wallet() {
         other => panic!("{other:?}"),
     }
     assert!(orders_with(&state(&e).await, "pit-t1-3").is_empty());
-    // Linear is not this account's: refused with Bybit's parameter error.
-    let lin = CreateOrder {
-        category: Category::Linear,
+    // Inverse is not emulated: refused with Bybit's parameter error.
+    let inv = CreateOrder {
+        category: Category::Inverse,
         ..limit("pit-t1-4", Side::Buy, dec!(0.01), dec!(50000))
     };
     assert!(
-        matches!(r.place_resolving(&lin, P).await, Placed::Rejected(e) if e.code() == Some(code::PARAMS))
+        matches!(r.place_resolving(&inv, P).await, Placed::Rejected(e) if e.code() == Some(code::PARAMS))
     );
+}
+
+fn linear(link: &str, side: Side, qty: Decimal, reduce_only: Option<bool>) -> CreateOrder {
+    CreateOrder {
+        category: Category::Linear,
+        order_type: OrderType::Market,
+        price: None,
+        time_in_force: None,
+        reduce_only,
+        position_idx: Some(0),
+        ..limit(link, side, qty, Decimal::ZERO)
+    }
+}
+
+async fn usdt(r: &Rest) -> Decimal {
+    r.wallet(P).await.unwrap()[0]
+        .coin
+        .iter()
+        .find(|c| c.coin == "USDT")
+        .and_then(|c| c.wallet_balance)
+        .unwrap()
+}
+
+async fn linear_position(r: &Rest) -> Decimal {
+    let l = r.positions(Category::Linear, "BTCUSDT", P).await.unwrap();
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0].position_idx, 0, "one-way mode");
+    l[0].signed_size()
+}
+
+/// Linear perpetuals: the instrument's linear filters, a short opened with no BTC used, the
+/// fee charged in USDT, `reduceOnly` as Bybit applies it (refused on the position's side,
+/// cut to the position's size), the categories kept apart, and the `position.linear`
+/// topic pushed on a fill and on a position moved behind the account's back.
+#[tokio::test]
+async fn linear_positions_reduce_only_and_fees_in_usdt() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    r.sync_time().await.unwrap();
+    let ins = r.instrument(Category::Linear, "BTCUSDT").await.unwrap();
+    let l = &ins.lot_size_filter;
+    assert_eq!(l.qty_step, Some(dec!(0.001)));
+    assert_eq!(l.min_order_qty, Some(dec!(0.001)));
+    assert_eq!(l.max_order_qty, Some(dec!(100)));
+    assert_eq!(l.min_notional_value, Some(dec!(5)));
+    let f = ins.filters(Category::Linear).unwrap();
+    assert_eq!(
+        (f.tick, f.step, f.min_notional),
+        (dec!(0.1), dec!(0.001), dec!(5))
+    );
+
+    let (mut ws, ok) = private(&e, SECRET).await;
+    assert!(ok);
+    send(
+        &mut ws,
+        &WsOp::subscribe(&["order.linear", "execution.linear", "position.linear"]),
+    )
+    .await;
+
+    // A resting spot order, which linear's cancel-all must leave alone.
+    assert!(matches!(
+        r.place_resolving(&limit("pit-l-spot", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+
+    let (btc0, usdt0) = (btc(&r).await, usdt(&r).await);
+    assert_eq!(linear_position(&r).await, Decimal::ZERO);
+    // Sell 0.02 with no position: a short, no BTC moved.
+    assert!(matches!(
+        r.place_resolving(&linear("pit-l-1", Side::Sell, dec!(0.02), None), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    let ev = next_where(&mut ws, |e| matches!(e, PrivateEvent::Positions(_))).await;
+    let PrivateEvent::Positions(ps) = ev else {
+        unreachable!()
+    };
+    assert_eq!(ps[0].signed_size(), dec!(-0.02), "{ps:?}");
+    assert_eq!(linear_position(&r).await, dec!(-0.02));
+    assert_eq!(btc(&r).await, btc0, "a linear trade moves no BTC");
+    let xs = r
+        .executions(Category::Linear, "BTCUSDT", None, P)
+        .await
+        .unwrap();
+    assert!(
+        xs.iter().all(|x| x.order_link_id.starts_with("pit-l-")),
+        "{xs:?}"
+    );
+    let fee: Decimal = xs.iter().filter_map(|x| x.exec_fee).sum();
+    assert!(fee > Decimal::ZERO);
+    assert!(xs.iter().all(|x| x.fee_currency == "USDT"), "{xs:?}");
+    assert_eq!(
+        usdt(&r).await,
+        usdt0 - fee,
+        "the fee in USDT, nothing else yet"
+    );
+    // Spot lists none of them.
+    let spot_x = r
+        .executions(Category::Spot, "BTCUSDT", None, P)
+        .await
+        .unwrap();
+    assert!(
+        spot_x
+            .iter()
+            .all(|x| !x.order_link_id.starts_with("pit-l-"))
+    );
+
+    // Reduce-only on the position's side: refused, 110017, nothing placed.
+    match r
+        .place_resolving(&linear("pit-l-2", Side::Sell, dec!(0.01), Some(true)), P)
+        .await
+    {
+        Placed::Rejected(err) => assert_eq!(err.code(), Some(110017), "{err}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(orders_with(&state(&e).await, "pit-l-2").is_empty());
+    // Reduce-only larger than the short: cut to its size; flat after, not long.
+    assert!(matches!(
+        r.place_resolving(&linear("pit-l-3", Side::Buy, dec!(0.05), Some(true)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    assert_eq!(linear_position(&r).await, Decimal::ZERO);
+    let o = r
+        .order_by_link_id(Category::Linear, "BTCUSDT", "pit-l-3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.qty, dec!(0.02));
+    assert!(o.reduce_only);
+    let st = state(&e).await;
+    assert_eq!(
+        st["bybit_reduce_only"]["pit-l-3"]["reduceOnly"], true,
+        "{st}"
+    );
+    assert_eq!(st["bybit_reduce_only"]["pit-l-3"]["category"], "linear");
+    assert!(st["bybit_reduce_only"].get("pit-l-1").is_none());
+
+    // A resting linear order; cancel-all on linear cancels it and not the spot one.
+    let rest = CreateOrder {
+        category: Category::Linear,
+        position_idx: Some(0),
+        ..limit("pit-l-4", Side::Buy, dec!(0.01), dec!(50000))
+    };
+    assert!(matches!(
+        r.place_resolving(&rest, P).await,
+        Placed::Accepted(_)
+    ));
+    assert_eq!(
+        r.open_orders(Category::Spot, "BTCUSDT", P)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        r.open_orders(Category::Linear, "BTCUSDT", P)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let all = r
+        .cancel_all(Category::Linear, Some("BTCUSDT"), P)
+        .await
+        .unwrap();
+    assert_eq!(all.list.len(), 1);
+    assert_eq!(all.list[0].order_link_id, "pit-l-4");
+    assert_eq!(
+        r.open_orders(Category::Spot, "BTCUSDT", P)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A position moved behind the account's back is listed and pushed.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/emulator/bybit/position", e.base))
+        .body("BTCUSDT=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let ev = next_where(
+        &mut ws,
+        |e| matches!(e, PrivateEvent::Positions(p) if p[0].signed_size() == dec!(0.5)),
+    )
+    .await;
+    assert!(matches!(ev, PrivateEvent::Positions(_)));
+    assert_eq!(linear_position(&r).await, dec!(0.5));
 }
 
 async fn btc(r: &Rest) -> Decimal {

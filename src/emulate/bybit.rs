@@ -3,11 +3,16 @@
 //! [`super::exchange`]), speaking the subset of Bybit v5 that pit's Bybit client uses, with
 //! the very wire types and signing code of `venue::exchanges::bybit::api`.
 //!
-//! * REST, category `spot` (the core keeps a spot account: balances, no positions; a
-//!   `linear` request is refused with 10001, as a category the account does not have):
+//! * REST, categories `spot` (balances) and `linear` (USDT perpetuals on the same books,
+//!   one-way mode, `positionIdx` 0: a signed position per symbol moved by fills, the fee
+//!   and realised PnL settled in USDT, `reduceOnly` refused on the position's side with
+//!   110017 and cut to the position's size, no margin emulated); any other category is
+//!   refused with 10001. Each category lists, cancels and pushes its own orders only:
 //!   `POST /v5/order/create`, `/v5/order/cancel`, `/v5/order/cancel-all`,
 //!   `/v5/order/disconnected-cancel-all`; `GET /v5/order/realtime`, `/v5/execution/list`,
-//!   `/v5/account/wallet-balance`, `/v5/position/list` (empty for spot),
+//!   `/v5/account/wallet-balance`, `/v5/position/list` (empty for spot; linear: one
+//!   position per symbol), `POST /emulator/bybit/position` (`SYMBOL=SIZE`: a position
+//!   moved behind the account's back, pushed on `position.linear`),
 //!   `/v5/market/instruments-info`, `/v5/market/time`. Answers are the v5 envelope
 //!   (`retCode`, `retMsg`, `result`, `retExtInfo`, `time`) with Bybit's codes.
 //! * Every signed request is verified as the guide says
@@ -60,7 +65,7 @@ use crate::venue::exchanges::bybit::api::sign::{Payload, Signer};
 use crate::venue::exchanges::bybit::api::wire::{
     CancelAll, CancelAllResult, CancelOrder, Category, CoinBalance, CreateOrder, DcpInfo, DcpInfos,
     DcpProduct, Envelope, Execution, Instrument, LotSizeFilter, Order, OrderIds, OrderStatus,
-    OrderType, Page, PriceFilter, SetDcp, Side, TimeInForce, WalletAccount, WsOp,
+    OrderType, Page, Position, PriceFilter, SetDcp, Side, TimeInForce, WalletAccount, WsOp,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -102,6 +107,11 @@ struct BState {
     fired: BTreeMap<(String, DcpProduct), bool>,
     /// How many times DCP cancelled, per key.
     fired_total: BTreeMap<String, u64>,
+    /// Every "Place Order" that carried `reduceOnly`, per `orderLinkId`: its category
+    /// and the flag as received (`bybit_reduce_only` in `GET /emulator/state`).
+    reduce_only_sent: BTreeMap<String, (Category, bool)>,
+    /// The linear orders placed reduce-only (accepted), by `orderLinkId`.
+    reduce_only: BTreeSet<String>,
 }
 
 struct Conn {
@@ -292,24 +302,32 @@ impl Bybit {
     }
 }
 
-fn spot(category: &str) -> Result<(), (i64, String)> {
+/// The categories emulated: `spot` (balances) and `linear` (USDT perpetuals, one-way mode,
+/// a position per symbol).
+fn category_of(category: &str) -> Result<Category, (i64, String)> {
     match category {
-        "spot" => Ok(()),
+        "spot" => Ok(Category::Spot),
+        "linear" => Ok(Category::Linear),
         other => fail(
             code::PARAMS,
             format!(
-                "params error: category {other} is not emulated (pit emulate bybit keeps a spot account)"
+                "params error: category {other} is not emulated (pit emulate bybit keeps spot and linear)"
             ),
         ),
     }
+}
+
+/// An order of the core belongs to `cat`.
+fn in_category(ex: &super::exchange::Exchange, order_id: u64, cat: Category) -> bool {
+    ex.is_linear(order_id) == (cat == Category::Linear)
 }
 
 fn to_value<T: serde::Serialize>(v: T) -> BAnswer {
     serde_json::to_value(v).map_err(|e| (code::SERVER_ERROR, e.to_string()))
 }
 
-/// A core order as Bybit lists it.
-fn order_of(q: &bw::QueriedOrder) -> Order {
+/// A core order as Bybit lists it, in `cat`, with the `reduceOnly` it was placed with.
+fn order_of(q: &bw::QueriedOrder, cat: Category, reduce_only: bool) -> Order {
     let (order_type, tif) = match q.order_type {
         bw::OrderType::LimitMaker => (OrderType::Limit, TimeInForce::PostOnly),
         bw::OrderType::Market => (OrderType::Market, TimeInForce::Ioc),
@@ -322,14 +340,14 @@ fn order_of(q: &bw::QueriedOrder) -> Order {
             },
         ),
     };
-    let status = status_of(q.status, q.executed_qty);
+    let status = status_of(q.status, q.executed_qty, cat);
     let avg = (q.executed_qty > Decimal::ZERO).then(|| {
         (q.cummulative_quote_qty / q.executed_qty)
             .round_dp(8)
             .normalize()
     });
     Order {
-        category: Some(Category::Spot),
+        category: Some(cat),
         order_id: q.order_id.to_string(),
         order_link_id: q.client_order_id.clone(),
         symbol: q.symbol.clone(),
@@ -346,7 +364,7 @@ fn order_of(q: &bw::QueriedOrder) -> Order {
         }),
         cum_exec_qty: Some(q.executed_qty.normalize()),
         avg_price: avg,
-        reduce_only: false,
+        reduce_only,
         reject_reason: "EC_NoError".into(),
         cancel_type: if matches!(
             status,
@@ -368,7 +386,7 @@ fn side_of(s: bw::Side) -> Side {
     }
 }
 
-fn status_of(s: bw::OrderStatus, executed: Decimal) -> OrderStatus {
+fn status_of(s: bw::OrderStatus, executed: Decimal, cat: Category) -> OrderStatus {
     use bw::OrderStatus as B;
     match s {
         B::New | B::PendingNew | B::PendingCancel => OrderStatus::New,
@@ -376,7 +394,9 @@ fn status_of(s: bw::OrderStatus, executed: Decimal) -> OrderStatus {
         B::Filled => OrderStatus::Filled,
         B::Rejected => OrderStatus::Rejected,
         // "PartiallyFilledCanceled: Only spot has this order status".
-        B::Canceled | B::Expired | B::ExpiredInMatch if executed > Decimal::ZERO => {
+        B::Canceled | B::Expired | B::ExpiredInMatch
+            if executed > Decimal::ZERO && cat == Category::Spot =>
+        {
             OrderStatus::PartiallyFilledCanceled
         }
         B::Canceled | B::Expired | B::ExpiredInMatch => OrderStatus::Cancelled,
@@ -385,7 +405,11 @@ fn status_of(s: bw::OrderStatus, executed: Decimal) -> OrderStatus {
 
 /// An `executionReport` of the core as the private `order` (and, for a trade,
 /// `execution`) messages.
-fn pushes_of(r: &bw::ExecutionReport) -> (Order, Option<Execution>) {
+fn pushes_of(
+    r: &bw::ExecutionReport,
+    cat: Category,
+    reduce_only: bool,
+) -> (Order, Option<Execution>) {
     let link = if r.orig_client_order_id.is_empty() {
         r.client_order_id.clone()
     } else {
@@ -413,9 +437,9 @@ fn pushes_of(r: &bw::ExecutionReport) -> (Order, Option<Execution>) {
         orig_quote_order_qty: Decimal::ZERO,
         self_trade_prevention_mode: None,
     };
-    let order = order_of(&q);
+    let order = order_of(&q, cat, reduce_only);
     let exec = (r.execution_type == bw::ExecutionType::Trade).then(|| Execution {
-        category: Some(Category::Spot),
+        category: Some(cat),
         symbol: r.symbol.clone(),
         order_id: r.order_id.to_string(),
         order_link_id: link,
@@ -585,7 +609,7 @@ fn route(
         }
         ("GET", "/v5/market/instruments-info") => {
             let p: CatQ = serde_urlencoded::from_str(query).map_err(q)?;
-            spot(&p.category)?;
+            let cat = category_of(&p.category)?;
             let ex = s.exchange();
             let list: Vec<Instrument> = ex
                 .specs()
@@ -597,15 +621,27 @@ fn route(
                     base_coin: sp.base.clone(),
                     quote_coin: sp.quote.clone(),
                     price_filter: PriceFilter { tick_size: sp.tick },
-                    lot_size_filter: LotSizeFilter {
-                        base_precision: Some(sp.lot),
-                        min_order_amt: Some(sp.min_notional),
-                        ..LotSizeFilter::default()
+                    lot_size_filter: match cat {
+                        // "Get Instruments Info", linear: `maxOrderQty`, `minOrderQty`,
+                        // `qtyStep`, `minNotionalValue`
+                        // (<https://bybit-exchange.github.io/docs/v5/market/instrument>).
+                        Category::Linear => LotSizeFilter {
+                            qty_step: Some(sp.lot),
+                            min_order_qty: Some(sp.lot),
+                            max_order_qty: Some(Decimal::from(LINEAR_MAX_QTY)),
+                            min_notional_value: Some(sp.min_notional),
+                            ..LotSizeFilter::default()
+                        },
+                        _ => LotSizeFilter {
+                            base_precision: Some(sp.lot),
+                            min_order_amt: Some(sp.min_notional),
+                            ..LotSizeFilter::default()
+                        },
                     },
                 })
                 .collect();
             return to_value(Page {
-                category: Some(Category::Spot),
+                category: Some(cat),
                 list,
                 next_page_cursor: String::new(),
             });
@@ -622,13 +658,20 @@ fn route(
     match (method.as_str(), path) {
         ("POST", "/v5/order/create") => {
             let o: CreateOrder = serde_json::from_str(body).map_err(j)?;
-            *b.st().creates.entry(o.order_link_id.clone()).or_default() += 1;
-            spot(o.category.as_str())?;
-            place(b, o, now_ns)
+            {
+                let mut st = b.st();
+                *st.creates.entry(o.order_link_id.clone()).or_default() += 1;
+                if let Some(r) = o.reduce_only {
+                    st.reduce_only_sent
+                        .insert(o.order_link_id.clone(), (o.category, r));
+                }
+            }
+            let cat = category_of(o.category.as_str())?;
+            place(b, o, cat, now_ns)
         }
         ("POST", "/v5/order/cancel") => {
             let c: CancelOrder = serde_json::from_str(body).map_err(j)?;
-            spot(c.category.as_str())?;
+            let cat = category_of(c.category.as_str())?;
             let oid = c.order_id.as_deref().and_then(|x| x.parse::<u64>().ok());
             if oid.is_none() && c.order_link_id.is_none() {
                 return fail(
@@ -641,6 +684,12 @@ fn route(
                 Faults::take(&mut f.partial_fill_on_cancel)
             };
             let mut ex = s.exchange();
+            // An order of the other category is not found in this one.
+            if let Ok(found) = ex.query(&c.symbol, oid, c.order_link_id.as_deref(), now_ns)
+                && !in_category(&ex, found.order_id, cat)
+            {
+                return fail(not_exist(cat), "Order does not exist.");
+            }
             let r = ex
                 .cancel(
                     &c.symbol,
@@ -650,7 +699,7 @@ fn route(
                     partial,
                     now_ns,
                 )
-                .map_err(refusal)?;
+                .map_err(|r| cat_refusal(r, cat))?;
             to_value(OrderIds {
                 order_id: r.order_id.to_string(),
                 order_link_id: r.orig_client_order_id,
@@ -658,12 +707,18 @@ fn route(
         }
         ("POST", "/v5/order/cancel-all") => {
             let c: CancelAll = serde_json::from_str(body).map_err(j)?;
-            spot(c.category.as_str())?;
+            let cat = category_of(c.category.as_str())?;
             let mut partial = || {
                 let mut f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
                 Faults::take(&mut f.partial_fill_on_cancel)
             };
-            to_value(cancel_all(s, c.symbol.as_deref(), &mut partial, now_ns))
+            to_value(cancel_all(
+                s,
+                c.symbol.as_deref(),
+                cat,
+                &mut partial,
+                now_ns,
+            ))
         }
         ("POST", "/v5/order/disconnected-cancel-all") => {
             let d: SetDcp = serde_json::from_str(body).map_err(j)?;
@@ -703,7 +758,7 @@ fn route(
         ("GET", "/v5/order/realtime") | ("GET", "/v5/order/history") => {
             let history = path == "/v5/order/history";
             let p: OrdersQ = serde_urlencoded::from_str(query).map_err(q)?;
-            spot(&p.category)?;
+            let cat = category_of(&p.category)?;
             let (lag, open_only) = {
                 let f = s.faults.lock().unwrap_or_else(|e| e.into_inner());
                 (f.query_lag, f.realtime_open_only && !history)
@@ -714,6 +769,7 @@ fn route(
                 o.created_time.is_none_or(|t| t as i64 <= listed_by)
                     && (!open_only || o.order_status.is_open())
             };
+            let reduce_only = b.st().reduce_only.clone();
             let mut ex = s.exchange();
             let by_id = p.order_id.as_deref().and_then(|x| x.parse::<u64>().ok());
             if history && by_id.is_none() && p.order_link_id.is_none() {
@@ -728,31 +784,39 @@ fn route(
                     Some(x) => vec![x.clone()],
                     None => ex.specs().iter().map(|sp| sp.symbol.clone()).collect(),
                 };
-                symbols
+                let found: Vec<bw::QueriedOrder> = symbols
                     .iter()
                     .filter_map(|sym| {
                         ex.query(sym, by_id, p.order_link_id.as_deref(), now_ns)
                             .ok()
                     })
-                    .map(|qo| order_of(&qo))
+                    .collect();
+                found
+                    .into_iter()
+                    .filter(|qo| in_category(&ex, qo.order_id, cat))
+                    .map(|qo| {
+                        let r = reduce_only.contains(&qo.client_order_id);
+                        order_of(&qo, cat, r)
+                    })
                     .filter(|o| shown(o))
                     .collect()
             } else {
                 ex.open_orders(p.symbol.as_deref(), now_ns)
                     .map_err(refusal)?
                     .iter()
-                    .map(order_of)
+                    .filter(|qo| in_category(&ex, qo.order_id, cat))
+                    .map(|qo| order_of(qo, cat, reduce_only.contains(&qo.client_order_id)))
                     .collect()
             };
             to_value(Page {
-                category: Some(Category::Spot),
+                category: Some(cat),
                 list,
                 next_page_cursor: String::new(),
             })
         }
         ("GET", "/v5/execution/list") => {
             let p: ExecQ = serde_urlencoded::from_str(query).map_err(q)?;
-            spot(&p.category)?;
+            let cat = category_of(&p.category)?;
             let (from, to) =
                 exec_window(p.start_time, p.end_time, s.now_ms()).map_err(|e| (code::PARAMS, e))?;
             let mut ex = s.exchange();
@@ -764,6 +828,9 @@ fn route(
             for sym in symbols {
                 let trades = ex.trades_between(&sym, from, to, now_ns).map_err(refusal)?;
                 for t in trades {
+                    if !in_category(&ex, t.order_id, cat) {
+                        continue;
+                    }
                     let link = ex
                         .query(&sym, Some(t.order_id), None, now_ns)
                         .map(|o| o.client_order_id)
@@ -811,7 +878,7 @@ fn route(
             };
             let list: Vec<Execution> = list.into_iter().skip(skip).take(limit).collect();
             to_value(Page {
-                category: Some(Category::Spot),
+                category: Some(cat),
                 list,
                 next_page_cursor: next,
             })
@@ -835,10 +902,30 @@ fn route(
         }
         ("GET", "/v5/position/list") => {
             let p: CatQ = serde_urlencoded::from_str(query).map_err(q)?;
-            spot(&p.category)?;
-            to_value(Page::<Value> {
-                category: Some(Category::Spot),
-                list: vec![],
+            let cat = category_of(&p.category)?;
+            if cat == Category::Spot {
+                return to_value(Page::<Value> {
+                    category: Some(Category::Spot),
+                    list: vec![],
+                    next_page_cursor: String::new(),
+                });
+            }
+            // "Get Position Info" (<https://bybit-exchange.github.io/docs/v5/position>):
+            // linear needs `symbol` or `settleCoin`; one-way mode lists one position per
+            // symbol, `side` "" when empty.
+            let mut ex = s.exchange();
+            ex.advance(now_ns);
+            let symbols: Vec<String> = match &p.symbol {
+                Some(x) => vec![x.clone()],
+                None => ex.specs().iter().map(|sp| sp.symbol.clone()).collect(),
+            };
+            let list: Vec<Position> = symbols
+                .iter()
+                .map(|sym| position_of(sym, ex.position(sym), now_ms))
+                .collect();
+            to_value(Page {
+                category: Some(Category::Linear),
+                list,
                 next_page_cursor: String::new(),
             })
         }
@@ -849,20 +936,96 @@ fn route(
     }
 }
 
-fn place(b: &Bybit, o: CreateOrder, now_ns: i64) -> BAnswer {
+/// The largest linear order (`maxOrderQty`) the emulator lists.
+const LINEAR_MAX_QTY: i64 = 100;
+
+/// "Order does not exist" in the category's code (error page: spot 170213, derivatives
+/// 110001).
+fn not_exist(cat: Category) -> i64 {
+    match cat {
+        Category::Spot => code::SPOT_ORDER_NOT_EXIST,
+        _ => code::ORDER_NOT_EXIST,
+    }
+}
+
+/// A core refusal in the category's codes.
+fn cat_refusal(r: Refusal, cat: Category) -> (i64, String) {
+    let (c, m) = refusal(r);
+    match (cat, c) {
+        (Category::Spot, _) => (c, m),
+        (_, code::SPOT_ORDER_NOT_EXIST) => (code::ORDER_NOT_EXIST, "Order does not exist.".into()),
+        (_, code::SPOT_DUPLICATE_LINK_ID) => {
+            (code::DUPLICATE_LINK_ID, "OrderLinkedID is duplicate".into())
+        }
+        _ => (c, m),
+    }
+}
+
+/// A core linear position as "Get Position Info" and the `position` topic list it.
+fn position_of(symbol: &str, p: super::exchange::LinearPosition, now_ms: i64) -> Position {
+    Position {
+        category: Some(Category::Linear),
+        symbol: symbol.to_string(),
+        side: if p.size > Decimal::ZERO {
+            "Buy".into()
+        } else if p.size < Decimal::ZERO {
+            "Sell".into()
+        } else {
+            String::new()
+        },
+        size: p.size.abs().normalize(),
+        avg_price: Some(p.avg.normalize()),
+        position_idx: 0,
+        mark_price: None,
+        unrealised_pnl: None,
+        updated_time: Some(now_ms.max(0) as u64),
+    }
+}
+
+/// `reduceOnly` on linear, as Bybit applies it: "true means your position can only reduce
+/// in size if this order is triggered" (Place Order,
+/// <https://bybit-exchange.github.io/docs/v5/order/create-order>). An order on the side
+/// of the position (or with no position) is rejected, 110017 "Reduce-only rule not
+/// satisfied" (<https://bybit-exchange.github.io/docs/v5/error>); one larger than the
+/// position is cut to the position's size (Bybit's help centre, "Reduce-Only Order":
+/// the system reduces the order quantity so that the position cannot reverse). The qty
+/// to place, or the refusal.
+fn reduce_only_qty(position: Decimal, side: Side, qty: Decimal) -> Result<Decimal, (i64, String)> {
+    let reduces = match side {
+        Side::Buy => position < Decimal::ZERO,
+        Side::Sell => position > Decimal::ZERO,
+    };
+    if !reduces {
+        return fail(REDUCE_ONLY_RULE, "Reduce-only rule not satisfied");
+    }
+    Ok(qty.min(position.abs()))
+}
+
+/// 110017 "Reduce-only rule not satisfied" (the error page's text for 110017 today; pit's
+/// client names the same number by its older text).
+const REDUCE_ONLY_RULE: i64 = 110017;
+
+fn place(b: &Bybit, o: CreateOrder, cat: Category, now_ns: i64) -> BAnswer {
     use crate::venue::exchanges::bybit::api::wire::valid_link_id;
     if !valid_link_id(&o.order_link_id) {
         return fail(code::PARAMS, "params error: orderLinkId");
     }
     if b.st().link_ids.contains(&o.order_link_id) {
-        return fail(code::SPOT_DUPLICATE_LINK_ID, "Duplicate clientOrderId");
+        return fail(code::SPOT_DUPLICATE_LINK_ID, "Duplicate clientOrderId").map_err(
+            |e| match cat {
+                Category::Spot => e,
+                _ => (code::DUPLICATE_LINK_ID, "OrderLinkedID is duplicate".into()),
+            },
+        );
     }
+    let linear = cat == Category::Linear;
+    let reduce_only = linear && o.reduce_only == Some(true);
     let (order_type, tif) = match (o.order_type, o.time_in_force.unwrap_or(TimeInForce::Gtc)) {
         (OrderType::Limit, TimeInForce::Gtc) => (bw::OrderType::Limit, Some(bw::TimeInForce::Gtc)),
         (OrderType::Limit, TimeInForce::Ioc) => (bw::OrderType::Limit, Some(bw::TimeInForce::Ioc)),
         (OrderType::Limit, TimeInForce::PostOnly) => (bw::OrderType::LimitMaker, None),
         (OrderType::Market, _) => {
-            if o.side == Side::Buy && o.market_unit.as_deref() != Some("baseCoin") {
+            if !linear && o.side == Side::Buy && o.market_unit.as_deref() != Some("baseCoin") {
                 return fail(
                     code::PARAMS,
                     "params error: pit emulate needs marketUnit baseCoin on a spot market buy",
@@ -883,6 +1046,12 @@ fn place(b: &Bybit, o: CreateOrder, now_ns: i64) -> BAnswer {
             "params error: price is required for a Limit order",
         );
     }
+    let qty = if reduce_only {
+        let pos = b.s.exchange().position(&o.symbol).size;
+        reduce_only_qty(pos, o.side, o.qty)?
+    } else {
+        o.qty
+    };
     let p = bw::NewOrderParams {
         symbol: o.symbol.clone(),
         side: match o.side {
@@ -891,7 +1060,7 @@ fn place(b: &Bybit, o: CreateOrder, now_ns: i64) -> BAnswer {
         },
         order_type,
         time_in_force: tif,
-        quantity: Some(o.qty),
+        quantity: Some(qty),
         quote_order_qty: None,
         price: if order_type == bw::OrderType::Market {
             None
@@ -901,35 +1070,51 @@ fn place(b: &Bybit, o: CreateOrder, now_ns: i64) -> BAnswer {
         new_client_order_id: Some(o.order_link_id.clone()),
         new_order_resp_type: Some(bw::OrderRespType::Ack),
     };
-    let r = b.s.exchange().place(p, now_ns).map_err(refusal)?;
-    b.st().link_ids.insert(o.order_link_id.clone());
+    let r = if linear {
+        b.s.exchange().place_linear(p, now_ns)
+    } else {
+        b.s.exchange().place(p, now_ns)
+    }
+    .map_err(|r| cat_refusal(r, cat))?;
+    {
+        let mut st = b.st();
+        st.link_ids.insert(o.order_link_id.clone());
+        if reduce_only {
+            st.reduce_only.insert(o.order_link_id.clone());
+        }
+    }
     to_value(OrderIds {
         order_id: r.order_id.to_string(),
         order_link_id: o.order_link_id,
     })
 }
 
-/// Cancels every open order (of `symbol`, or all); the cancelled ids.
+/// Cancels every open order of `cat` (of `symbol`, or all); the cancelled ids.
 fn cancel_all(
     s: &Shared,
     symbol: Option<&str>,
+    cat: Category,
     partial: &mut dyn FnMut() -> bool,
     now_ns: i64,
 ) -> CancelAllResult {
     let mut ex = s.exchange();
-    let symbols: Vec<String> = ex
-        .specs()
-        .iter()
-        .map(|sp| sp.symbol.clone())
-        .filter(|x| symbol.is_none_or(|y| y == x))
+    let open: Vec<(String, u64)> = ex
+        .open_orders(symbol, now_ns)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| (o.symbol, o.order_id))
         .collect();
     let mut list = Vec::new();
-    for sym in symbols {
-        if let Ok(rs) = ex.cancel_all(&sym, partial, now_ns) {
-            list.extend(rs.into_iter().map(|r| OrderIds {
+    for (sym, oid) in open {
+        if !in_category(&ex, oid, cat) {
+            continue;
+        }
+        let p = partial();
+        if let Ok(r) = ex.cancel(&sym, Some(oid), None, None, p, now_ns) {
+            list.push(OrderIds {
                 order_id: r.order_id.to_string(),
                 order_link_id: r.orig_client_order_id,
-            }));
+            });
         }
     }
     CancelAllResult {
@@ -956,6 +1141,8 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
     let mut pushed: u64 = 0;
     // `exec-late`: execution frames held back, each with the time it is due.
     let mut late: VecDeque<(tokio::time::Instant, String)> = VecDeque::new();
+    // The linear positions last pushed on this connection (a change is pushed).
+    let mut positions: BTreeMap<String, super::exchange::LinearPosition> = BTreeMap::new();
     loop {
         let due = late.front().map(|(t, _)| *t);
         tokio::select! {
@@ -969,19 +1156,32 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
             }
             ev = events.recv() => match ev {
                 Ok(e) => {
-                    let bw::UserEvent::ExecutionReport(r) = &*e else { continue };
-                    let (order, exec) = pushes_of(r);
                     let now = b.s.now_ms().max(0) as u64;
+                    // "Position" topic: pushed when a position changes (a fill, or the
+                    // emulator's position fault), under `position.linear` or `position`.
+                    let changed = position_changes(&b, &mut positions);
+                    let pos_topic = ["position.linear", "position"].into_iter().find(|t| topics.contains(*t));
+                    if let Some(t) = pos_topic && !changed.is_empty() {
+                        let f = json!({"id": format!("{conn_id}-{pushed}p"), "topic": t, "creationTime": now, "data": changed});
+                        if socket.send(Message::Text(f.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    let bw::UserEvent::ExecutionReport(r) = &*e else { continue };
+                    let link = if r.orig_client_order_id.is_empty() { &r.client_order_id } else { &r.orig_client_order_id };
+                    let cat = if b.s.exchange().is_linear(r.order_id) { Category::Linear } else { Category::Spot };
+                    let reduce_only = b.st().reduce_only.contains(link);
+                    let (order, exec) = pushes_of(r, cat, reduce_only);
                     let (exec_late, muted) = {
                         let mut f = b.s.faults.lock().unwrap_or_else(|e| e.into_inner());
                         (f.exec_late, Faults::take(&mut f.mute_private))
                     };
                     let mut frames = Vec::new();
-                    // The all-in-one topic or the spot one ("Categorised Topic"), pushed
-                    // under the name subscribed.
+                    // The all-in-one topic or the category's ("Categorised Topic"),
+                    // pushed under the name subscribed.
                     let sub = |t: &str| {
-                        let spot = format!("{t}.spot");
-                        if topics.contains(&spot) { Some(spot) } else { topics.contains(t).then(|| t.to_string()) }
+                        let own = format!("{t}.{}", cat.as_str());
+                        if topics.contains(&own) { Some(own) } else { topics.contains(t).then(|| t.to_string()) }
                     };
                     if let Some(topic) = sub("order") && !muted {
                         frames.push(json!({"id": format!("{conn_id}-{pushed}"), "topic": topic, "creationTime": now, "data": [order]}));
@@ -1028,6 +1228,26 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
     if let Some(c) = b.st().conns.get_mut(&id) {
         c.closed_at = Some(Instant::now());
     }
+}
+
+/// The linear positions that differ from those last pushed (`seen`, updated), as the
+/// `position` topic lists them.
+fn position_changes(
+    b: &Bybit,
+    seen: &mut BTreeMap<String, super::exchange::LinearPosition>,
+) -> Vec<Position> {
+    let now = b.s.now_ms();
+    let ex = b.s.exchange();
+    let mut out = Vec::new();
+    for sp in ex.specs() {
+        let p = ex.position(&sp.symbol);
+        let before = seen.get(&sp.symbol).copied().unwrap_or_default();
+        if p != before {
+            seen.insert(sp.symbol.clone(), p);
+            out.push(position_of(&sp.symbol, p, now));
+        }
+    }
+    out
 }
 
 fn handle_op(
@@ -1171,7 +1391,14 @@ pub fn dcp_check(b: &Bybit) {
         });
     }
     for (key, product) in fire {
-        let r = cancel_all(&b.s, None, &mut || false, b.s.now_ns());
+        // "Set Disconnect Cancel All": per product, SPOT or DERIVATIVES (pit emulates
+        // spot and linear; options have no orders here).
+        let cat = match product {
+            DcpProduct::Spot => Category::Spot,
+            DcpProduct::Derivatives => Category::Linear,
+            DcpProduct::Options => continue,
+        };
+        let r = cancel_all(&b.s, None, cat, &mut || false, b.s.now_ns());
         tracing::warn!(
             key = %crate::venue::live::keys::key_hint(&key),
             ?product,
@@ -1230,7 +1457,14 @@ pub async fn state(State(b): State<Arc<Bybit>>) -> Response {
         let f = b.s.faults.lock().unwrap_or_else(|e| e.into_inner());
         o.insert("faults".into(), f.to_json(Instant::now()));
         o.insert("bybit_dcp".into(), dcp_json(&b));
-        o.insert("bybit_creates".into(), json!(b.st().creates));
+        let st = b.st();
+        o.insert("bybit_creates".into(), json!(st.creates));
+        let ro: BTreeMap<&String, Value> = st
+            .reduce_only_sent
+            .iter()
+            .map(|(k, (c, r))| (k, json!({"category": c.as_str(), "reduceOnly": r})))
+            .collect();
+        o.insert("bybit_reduce_only".into(), json!(ro));
     }
     let mut r = (StatusCode::OK, v.to_string()).into_response();
     r.headers_mut().insert(
@@ -1238,6 +1472,32 @@ pub async fn state(State(b): State<Arc<Bybit>>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+/// `POST /emulator/bybit/position`, body `SYMBOL=SIZE` (signed: a short is negative): the
+/// account's linear position is set behind its back, as a liquidation, an ADL or another
+/// client of the account would move it; the `position` topic pushes it. What a test uses
+/// to see pit alert on a difference and not trade to fix it.
+pub async fn set_position(State(b): State<Arc<Bybit>>, body: String) -> Response {
+    let parsed = body.trim().split_once('=').and_then(|(sym, size)| {
+        Some((sym.trim().to_string(), size.trim().parse::<Decimal>().ok()?))
+    });
+    let Some((sym, size)) = parsed else {
+        return (StatusCode::BAD_REQUEST, "expected SYMBOL=SIZE").into_response();
+    };
+    let now_ms = b.s.now_ms();
+    {
+        let mut ex = b.s.exchange();
+        let avg = ex.position(&sym).avg;
+        if ex.set_position(&sym, size, avg).is_err() {
+            return (StatusCode::BAD_REQUEST, "unknown symbol").into_response();
+        }
+        // An account event for the private connections to notice the change.
+        ex.move_balance("USDT", Decimal::ZERO, now_ms);
+    }
+    b.s.publish();
+    tracing::info!(symbol = %sym, %size, "fault: bybit linear position set");
+    (StatusCode::OK, "ok").into_response()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1253,7 +1513,7 @@ pub async fn public(
     axum::extract::Path(category): axum::extract::Path<String>,
     up: WebSocketUpgrade,
 ) -> Response {
-    if category != "spot" {
+    if category != "spot" && category != "linear" {
         return (
             StatusCode::NOT_FOUND,
             format!("pit emulate bybit: category {category} is not emulated"),
@@ -1436,7 +1696,33 @@ fn public_frames(
 
 #[cfg(test)]
 mod tests {
-    use super::exec_window;
+    use super::{REDUCE_ONLY_RULE, Side, exec_window, reduce_only_qty};
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn reduce_only_reduces_or_is_refused() {
+        // Against a long: a sell reduces, cut to the position; a buy is refused.
+        assert_eq!(
+            reduce_only_qty(dec!(0.02), Side::Sell, dec!(0.01)),
+            Ok(dec!(0.01))
+        );
+        assert_eq!(
+            reduce_only_qty(dec!(0.02), Side::Sell, dec!(0.05)),
+            Ok(dec!(0.02))
+        );
+        assert_eq!(
+            reduce_only_qty(dec!(0.02), Side::Buy, dec!(0.01)).map_err(|e| e.0),
+            Err(REDUCE_ONLY_RULE)
+        );
+        // Against a short: the mirror; flat: nothing to reduce.
+        assert_eq!(
+            reduce_only_qty(dec!(-0.02), Side::Buy, dec!(0.03)),
+            Ok(dec!(0.02))
+        );
+        assert!(reduce_only_qty(dec!(-0.02), Side::Sell, dec!(0.01)).is_err());
+        assert!(reduce_only_qty(dec!(0), Side::Sell, dec!(0.01)).is_err());
+        assert!(reduce_only_qty(dec!(0), Side::Buy, dec!(0.01)).is_err());
+    }
 
     const DAY: i64 = 86_400_000;
 

@@ -159,6 +159,51 @@ pub struct Order {
     pub working_time: Option<i64>,
     /// What is still locked for it, in the quote asset (buy) or the base asset (sell).
     locked: Decimal,
+    /// A linear perpetual's order (Bybit's `linear` category): it moves a position, not
+    /// the base asset; see [`Exchange::place_linear`].
+    pub linear: bool,
+}
+
+/// A linear perpetual's position in one symbol, one-way mode: `size` signed (long
+/// positive), `avg` the average entry price (zero when flat).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinearPosition {
+    pub size: Decimal,
+    pub avg: Decimal,
+}
+
+impl LinearPosition {
+    /// After a fill of `qty` (signed: buy positive) at `price`: the position and the PnL
+    /// realised by the part that reduced it. Adding to a position averages its entry
+    /// price; reducing realises `(price - avg)` per unit of a long (`avg - price` of a
+    /// short) and keeps the entry price; going through zero opens the rest at `price`.
+    pub fn fill(self, qty: Decimal, price: Decimal) -> (LinearPosition, Decimal) {
+        let mut p = self;
+        let mut realised = Decimal::ZERO;
+        if p.size.is_zero() || p.size.is_sign_positive() == qty.is_sign_positive() {
+            let size = p.size + qty;
+            if !size.is_zero() {
+                p.avg = (p.avg * p.size.abs() + price * qty.abs()) / size.abs();
+            }
+            p.size = size;
+        } else {
+            let closed = qty.abs().min(p.size.abs());
+            realised = if p.size.is_sign_positive() {
+                (price - p.avg) * closed
+            } else {
+                (p.avg - price) * closed
+            };
+            let size = p.size + qty;
+            if size.is_zero() {
+                p.avg = Decimal::ZERO;
+            } else if size.is_sign_positive() != p.size.is_sign_positive() {
+                p.avg = price;
+            }
+            p.size = size;
+        }
+        p.avg = p.avg.round_dp(8);
+        (p, realised)
+    }
 }
 
 /// A failed request: HTTP status and Binance's error body.
@@ -206,6 +251,10 @@ pub struct Exchange {
     uid: u64,
     /// Every fee in the quote asset (Kraken's `oflags=fciq`), else a buy's in the base.
     fees_in_quote: bool,
+    /// Linear perpetual positions per symbol index (moved by linear orders only).
+    positions: BTreeMap<usize, LinearPosition>,
+    /// The order being placed is a linear one (set by [`Exchange::place_linear`]).
+    placing_linear: bool,
 }
 
 #[derive(Default, Debug)]
@@ -281,6 +330,8 @@ impl Exchange {
             reports: Vec::new(),
             uid: 354_937_868,
             fees_in_quote: false,
+            positions: BTreeMap::new(),
+            placing_linear: false,
         };
         for (asset, amount) in balances {
             ex.balances.insert(asset.clone(), (*amount, Decimal::ZERO));
@@ -296,6 +347,57 @@ impl Exchange {
 
     pub fn specs(&self) -> &[SymbolSpec] {
         &self.specs
+    }
+
+    /// Places a linear perpetual order (USDT-margined, one-way mode) with the checks of
+    /// [`Exchange::place`] but no balance locked: it moves the symbol's position, its fee
+    /// and realised PnL settle in the quote asset. Margin is not emulated (a divergence:
+    /// no initial margin is checked or held, no liquidation).
+    pub fn place_linear(
+        &mut self,
+        p: NewOrderParams,
+        now_ns: i64,
+    ) -> Result<NewOrderResponse, Refusal> {
+        self.placing_linear = true;
+        let r = self.place(p, now_ns);
+        self.placing_linear = false;
+        r
+    }
+
+    /// Whether order `oid` is a linear one.
+    pub fn is_linear(&self, oid: u64) -> bool {
+        self.orders.get(&oid).is_some_and(|o| o.linear)
+    }
+
+    /// The linear position of `symbol` (flat if none).
+    pub fn position(&self, symbol: &str) -> LinearPosition {
+        self.index(symbol)
+            .ok()
+            .and_then(|i| self.positions.get(&i).copied())
+            .unwrap_or_default()
+    }
+
+    /// Sets the linear position of `symbol` behind the account's back (a fault: a
+    /// position moved by something else than the account's orders, as a liquidation or
+    /// another client would).
+    pub fn set_position(
+        &mut self,
+        symbol: &str,
+        size: Decimal,
+        avg: Decimal,
+    ) -> Result<(), Refusal> {
+        let i = self.index(symbol)?;
+        self.positions.insert(i, LinearPosition { size, avg });
+        Ok(())
+    }
+
+    /// A linear fill of `qty` (signed: buy positive) at `price` on symbol `i`: the PnL
+    /// realised by the part that reduced the position (see [`LinearPosition::fill`]).
+    fn move_position(&mut self, i: usize, qty: Decimal, price: Decimal) -> Decimal {
+        let p = self.positions.entry(i).or_default();
+        let (next, realised) = p.fill(qty, price);
+        *p = next;
+        realised
     }
 
     fn index(&self, symbol: &str) -> Result<usize, Refusal> {
@@ -572,6 +674,8 @@ impl Exchange {
             return;
         };
         let (commission, commission_asset) = match o.side {
+            // Linear: the fee in the settle coin (the quote).
+            _ if o.linear => (f.fee.round_dp(8), spec.quote.clone()),
             Side::Buy if self.fees_in_quote => (f.fee.round_dp(8), spec.quote.clone()),
             Side::Buy => ((f.fee / price).round_dp(8), spec.base.clone()),
             Side::Sell => (f.fee.round_dp(8), spec.quote.clone()),
@@ -586,6 +690,7 @@ impl Exchange {
             OrderStatus::PartiallyFilled
         };
         let side = o.side;
+        let linear = o.linear;
         // Release what was locked for this part, then settle.
         let release = match side {
             Side::Buy if o.order_type == OrderType::Market => o.locked.min(quote),
@@ -606,6 +711,11 @@ impl Exchange {
             b.0 += release;
         }
         match side {
+            _ if linear => {
+                let signed = if side == Side::Buy { qty } else { -qty };
+                let realised = self.move_position(f.instrument.index(), signed, price);
+                self.balance_mut(&spec.quote).0 += realised - commission;
+            }
             Side::Buy if commission_asset == spec.quote => {
                 self.balance_mut(&spec.quote).0 -= quote + commission;
                 self.balance_mut(&spec.base).0 += qty;
@@ -825,7 +935,10 @@ impl Exchange {
             return Err(bad(code::NEW_ORDER_REJECTED, msg::DUPLICATE_ORDER));
         }
         let spec = self.specs[i].clone();
+        let linear = std::mem::take(&mut self.placing_linear);
         let (lock_asset, lock) = match (p.side, price) {
+            // Linear: nothing locked (margin is not emulated).
+            _ if linear => (spec.quote.clone(), Decimal::ZERO),
             (Side::Buy, Some(px)) => (spec.quote.clone(), px * qty),
             (Side::Buy, None) => {
                 let cost = self.books[i].cost_to_take(DSide::Buy, lots, None);
@@ -892,6 +1005,7 @@ impl Exchange {
             update_time: now_ms,
             working_time: (kind == OrderKind::Limit).then_some(now_ms),
             locked: lock,
+            linear,
         };
         self.orders.insert(oid, order.clone());
         let r = self.report(&order, ExecutionType::New, now_ms);
@@ -1251,7 +1365,21 @@ impl Exchange {
             .iter()
             .map(|(a, (f, l))| (a, json!({"free": d8(*f), "locked": d8(*l)})))
             .collect();
-        json!({"balances": balances, "orders": orders, "trades": self.trades})
+        let positions: BTreeMap<&String, Value> = self
+            .positions
+            .iter()
+            .map(|(i, p)| {
+                (
+                    &self.specs[*i].symbol,
+                    json!({"size": p.size, "avg_price": p.avg}),
+                )
+            })
+            .collect();
+        let mut v = json!({"balances": balances, "orders": orders, "trades": self.trades});
+        if !positions.is_empty() {
+            v["positions"] = json!(positions);
+        }
+        v
     }
 }
 
@@ -1262,5 +1390,30 @@ fn rate_limit(kind: &str, interval: &str, num: u32, limit: u64) -> RateLimit {
         interval_num: num,
         limit,
         count: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinearPosition;
+    use rust_decimal_macros::dec;
+
+    /// A short opened, added to (the entry averaged), partly bought back (PnL realised at
+    /// the entry price), flipped long (the rest opens at the fill's price), closed flat.
+    #[test]
+    fn a_linear_position_averages_realises_and_flips() {
+        let flat = LinearPosition::default();
+        let (p, r) = flat.fill(dec!(-0.01), dec!(60000));
+        assert_eq!((p.size, p.avg, r), (dec!(-0.01), dec!(60000), dec!(0)));
+        let (p, r) = p.fill(dec!(-0.01), dec!(62000));
+        assert_eq!((p.size, p.avg, r), (dec!(-0.02), dec!(61000), dec!(0)));
+        // Buy back 0.005 at 60000: a short gains (61000 - 60000) * 0.005 = 5.
+        let (p, r) = p.fill(dec!(0.005), dec!(60000));
+        assert_eq!((p.size, p.avg, r), (dec!(-0.015), dec!(61000), dec!(5)));
+        // Buy 0.025 at 61500: 0.015 closed at a loss of 7.5, 0.01 long at 61500.
+        let (p, r) = p.fill(dec!(0.025), dec!(61500));
+        assert_eq!((p.size, p.avg, r), (dec!(0.01), dec!(61500), dec!(-7.5)));
+        let (p, r) = p.fill(dec!(-0.01), dec!(61600));
+        assert_eq!((p.size, p.avg, r), (dec!(0), dec!(0), dec!(1)));
     }
 }

@@ -34,6 +34,7 @@ fn bybit_router(b: Arc<super::bybit::Bybit>) -> Router {
         .route("/v5/private", get(bybit::private))
         .route("/v5/public/{category}", get(bybit::public))
         .route("/emulator/state", get(bybit::state))
+        .route("/emulator/bybit/position", post(bybit::set_position))
         .route(
             "/emulator/faults",
             post(rest::set_faults).with_state(b.s.clone()),

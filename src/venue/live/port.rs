@@ -37,6 +37,10 @@ pub enum ToVenue {
         /// Send only once the store's durable watermark has reached this record number
         /// (0: nothing to wait for).
         barrier: u64,
+        /// The engine asked for a reduce-only order (a flatten, a bracket's exit): a
+        /// venue with a native flag for the category sends it (Bybit linear
+        /// `reduceOnly`); spot venues have none and ignore it.
+        reduce_only: bool,
     },
     Cancel {
         venue_id: String,
@@ -211,6 +215,7 @@ impl ExecutionPort for LivePort {
             price: req.spec.price.map(|p| inst.price(p)),
             qty: inst.qty(req.spec.qty),
             barrier: self.barrier,
+            reduce_only: req.spec.reduce_only,
         };
         if self.tx.send(msg).is_err() {
             self.refusals.push(ExecReport::Rejected {

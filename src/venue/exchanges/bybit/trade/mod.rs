@@ -53,6 +53,8 @@ pub struct LiveStart {
     pub settle: Option<Settle>,
     /// The data folder (`bybit-start.json`, the balances pit first found, is kept there).
     pub data_dir: Option<std::path::PathBuf>,
+    /// Derivatives: pit's signed position per symbol in the store at the start.
+    pub positions: std::collections::BTreeMap<String, rust_decimal::Decimal>,
 }
 
 /// The engine's port to Bybit and the handle that binds alerts and the halt once the
@@ -122,6 +124,7 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
         at_venue: l.at_venue,
         settle: l.settle,
         start_file: l.data_dir.map(|d| d.join("bybit-start.json")),
+        positions: l.positions,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

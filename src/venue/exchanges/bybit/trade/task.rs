@@ -83,6 +83,10 @@ pub struct TaskSetup {
     /// Where the account's balances are kept when pit first manages it (`pit reconcile`
     /// checks the base coins against them); none: not kept.
     pub start_file: Option<std::path::PathBuf>,
+    /// Derivatives: pit's signed position per symbol as the store held it at the start
+    /// (what the engine starts from); the run's fills move it, and it is compared with
+    /// the venue's.
+    pub positions: BTreeMap<String, Decimal>,
 }
 
 /// Results of the task's own requests and of the stream.
@@ -143,7 +147,15 @@ enum Internal {
         venue_id: String,
         result: Result<Vec<Execution>, RestError>,
     },
+    /// Derivatives: compare pit's positions with the venue's last word, if it has been
+    /// quiet long enough (see [`POSITION_SETTLE`]).
+    ComparePositions,
 }
+
+/// A position message and the execution messages of the same fill come apart (Bybit
+/// promises no order between topics): pit's position and the venue's are compared only
+/// once no position message has come for this long.
+const POSITION_SETTLE: Duration = Duration::from_millis(1500);
 
 /// An order Bybit says is closed (`Cancelled`, `PartiallyFilledCanceled`) whose fills pit
 /// has not all had yet: its close waits until they reach its `cumExecQty`, so that no
@@ -207,6 +219,15 @@ struct Conn {
     symbol_of: BTreeMap<String, String>,
     /// Closed at Bybit, waiting for their fills (see [`Held`]).
     held: BTreeMap<String, Held>,
+    /// Derivatives: what this run's fills moved pit's position by, per symbol (signed).
+    pos_moved: BTreeMap<String, Decimal>,
+    /// Derivatives: the venue's signed position per symbol, its last word (the
+    /// `position` topic or "Get Position Info").
+    venue_pos: BTreeMap<String, Decimal>,
+    /// When the venue last told a position.
+    pos_heard: Option<std::time::Instant>,
+    /// Differences already alerted (symbol -> (pit's, the venue's)).
+    pos_said: BTreeMap<String, (Decimal, Decimal)>,
 }
 
 /// How long after a fill Bybit's "Get Trade History" may still not list it: fills are
@@ -239,6 +260,10 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         balances: RunBalances::default(),
         symbol_of: BTreeMap::new(),
         held: BTreeMap::new(),
+        pos_moved: BTreeMap::new(),
+        venue_pos: BTreeMap::new(),
+        pos_heard: None,
+        pos_said: BTreeMap::new(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
         let v =
@@ -363,6 +388,7 @@ impl Conn {
                 price,
                 qty,
                 barrier,
+                reduce_only,
             } => {
                 self.s.tracker.sent(&venue_id, qty);
                 self.in_flight.insert(venue_id.clone());
@@ -376,6 +402,7 @@ impl Conn {
                     tif,
                     price,
                     qty,
+                    reduce_only,
                 );
                 let rest = self.s.rest.clone();
                 let durable = self.s.durable.clone();
@@ -633,6 +660,7 @@ impl Conn {
                     "bybit: order {venue_id} ({why}): Bybit lists it neither open, closed nor in its history, past its receive window; it may still have been placed (the lists lag): outcome unknown, new orders refused, pit keeps asking. A restart asks again and settles it as not placed if Bybit still lists it nowhere"
                 ),
             ),
+            Internal::ComparePositions => self.compare_positions(),
             Internal::HeldFills { venue_id, result } => self.on_held_fills(venue_id, result),
             Internal::Reconciled(r) => {
                 match r {
@@ -797,7 +825,105 @@ impl Conn {
                     .collect();
                 self.apply_execs(&list);
             }
-            PrivateEvent::Positions(_) | PrivateEvent::Reply(_) | PrivateEvent::Other(_) => {}
+            PrivateEvent::Positions(list) => {
+                if !self.s.category.has_positions() {
+                    return;
+                }
+                let category = self.s.category;
+                let list: Vec<wire::Position> = list
+                    .into_iter()
+                    .filter(|p| p.category.is_none_or(|c| c == category))
+                    .collect();
+                self.heard_positions(super::updates::venue_positions(&list));
+            }
+            PrivateEvent::Reply(_) | PrivateEvent::Other(_) => {}
+        }
+    }
+
+    /// The venue told its positions (all of a symbol's: one-way mode lists one): keep
+    /// them, and compare once the venue has been quiet for [`POSITION_SETTLE`].
+    fn heard_positions(&mut self, venue: BTreeMap<String, Decimal>) {
+        self.venue_pos.extend(venue);
+        self.pos_heard = Some(std::time::Instant::now());
+        let tx = self.internal.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(POSITION_SETTLE).await;
+            let _ = tx.send(Internal::ComparePositions);
+        });
+    }
+
+    /// Derivatives positions are the venue's: pit's (the store's at the start plus this
+    /// run's fills) is compared with the venue's per symbol. A difference is a critical
+    /// alert and a line in the port's balances, which refuses new orders while it stands
+    /// (cancels pass); pit never sends an order to fix it (the operator decides: flatten
+    /// or adjust by hand). See [`crate::venue::live::reconcile::compare_positions`].
+    fn compare_positions(&mut self) {
+        if self
+            .pos_heard
+            .is_none_or(|t| t.elapsed() < POSITION_SETTLE - Duration::from_millis(50))
+        {
+            return;
+        }
+        let ours: BTreeMap<String, Decimal> = self
+            .symbols()
+            .into_iter()
+            .map(|sym| {
+                let start = self.s.positions.get(&sym).copied().unwrap_or_default();
+                let moved = self.pos_moved.get(&sym).copied().unwrap_or_default();
+                (sym, start + moved)
+            })
+            .collect();
+        let venue: BTreeMap<String, Decimal> = self
+            .venue_pos
+            .iter()
+            .filter(|(s, _)| ours.contains_key(*s))
+            .map(|(s, q)| (s.clone(), *q))
+            .collect();
+        let findings = crate::venue::live::reconcile::compare_positions(&ours, &venue);
+        let lines: Vec<crate::engine::view::BalanceLine> = ours
+            .iter()
+            .map(|(sym, q)| {
+                let start = self.s.positions.get(sym).copied().unwrap_or_default();
+                crate::engine::view::BalanceLine {
+                    asset: format!("{sym} position"),
+                    start,
+                    traded: *q - start,
+                    expected: *q,
+                    venue: venue.get(sym).copied().unwrap_or_default(),
+                }
+            })
+            .collect();
+        for f in &findings {
+            let pair = (
+                ours.get(&f.symbol).copied().unwrap_or_default(),
+                venue.get(&f.symbol).copied().unwrap_or_default(),
+            );
+            if self.pos_said.get(&f.symbol) != Some(&pair) {
+                self.pos_said.insert(f.symbol.clone(), pair);
+                self.alert(
+                    AlertLevel::Critical,
+                    format!(
+                        "bybit position {} differs: {}; new orders refused until they agree",
+                        f.symbol, f.text
+                    ),
+                );
+            }
+        }
+        let agreeing: Vec<String> = self
+            .pos_said
+            .keys()
+            .filter(|s| !findings.iter().any(|f| &f.symbol == *s))
+            .cloned()
+            .collect();
+        for sym in agreeing {
+            self.pos_said.remove(&sym);
+            self.alert(
+                AlertLevel::Info,
+                format!("bybit position {sym}: pit and Bybit agree again"),
+            );
+        }
+        if let Ok(mut h) = self.s.health.lock() {
+            h.balances = lines;
         }
     }
 
@@ -839,6 +965,14 @@ impl Conn {
                 continue;
             }
             applied += 1;
+            if self.s.category.has_positions() && matches!(u, VenueUpdate::Trade { .. }) {
+                let signed = if x.side == wire::Side::Buy {
+                    x.exec_qty
+                } else {
+                    -x.exec_qty
+                };
+                *self.pos_moved.entry(x.symbol.clone()).or_default() += signed;
+            }
             self.emit(u);
             self.release_held(&x.order_link_id);
         }
@@ -1184,6 +1318,11 @@ impl Conn {
             );
         }
         match (&snap.wallet, unlisted) {
+            // Derivatives: the settle coin moves by realised PnL and funding too, which
+            // the fills do not tell; the positions are compared instead (below).
+            _ if self.s.category.has_positions() => {
+                balances_unread = Some("derivatives: positions compared instead")
+            }
             (Some(wallet), false) if self.balances.knows_assets() => {
                 // Every fill recorded so far is held by the wallet: those learned before
                 // the fetch, and those during it, all listed before the wallet was read
@@ -1206,11 +1345,12 @@ impl Conn {
             _ => balances_unread = Some("fills came in while the wallet was read"),
         }
         if let Some(venue) = &snap.positions {
-            // Derivatives: the venue's positions are listed with the verdict; pit never
-            // trades to fix a difference (see `reconcile::compare_positions`).
+            // Derivatives: the venue's positions, compared with pit's once the stream
+            // is quiet (see `compare_positions`); pit never trades to fix a difference.
             for (sym, q) in venue {
                 tracing::info!(symbol = %sym, position = %q, "bybit: venue position");
             }
+            self.heard_positions(venue.clone());
         }
         let summary = if notes.is_empty() {
             format!(
@@ -1404,6 +1544,10 @@ async fn fetch_snapshot(
 /// The "Place Order" body of an engine order: `Limit` with `GTC`, `IOC` or `PostOnly`
 /// (the venue's native post-only), `Market` without a price; spot market orders by base
 /// coin (`marketUnit`), so `qty` means the same everywhere; one-way mode on linear.
+/// A reduce-only order says so natively on linear (`reduceOnly: true`, "true means your
+/// position can only reduce in size if this order is triggered", "Valid for `linear`,
+/// `inverse` & `option`": <https://bybit-exchange.github.io/docs/v5/order/create-order>);
+/// spot has no such flag and is sent none (a spot sell cannot go beyond the wallet).
 #[allow(clippy::too_many_arguments)]
 pub fn create_order(
     category: Category,
@@ -1414,6 +1558,7 @@ pub fn create_order(
     tif: TimeInForce,
     price: Option<Decimal>,
     qty: Decimal,
+    reduce_only: bool,
 ) -> CreateOrder {
     let (order_type, time_in_force) = match (kind, tif) {
         (OrderKind::Market, _) => (wire::OrderType::Market, None),
@@ -1442,7 +1587,7 @@ pub fn create_order(
         },
         time_in_force,
         order_link_id: venue_id.to_string(),
-        reduce_only: None,
+        reduce_only: (reduce_only && category.has_positions()).then_some(true),
         market_unit: (market && category == Category::Spot).then(|| "baseCoin".to_string()),
         position_idx: category.has_positions().then_some(0),
     }
@@ -1468,6 +1613,7 @@ mod tests {
             TimeInForce::PostOnly,
             Some(dec!(60000.10)),
             dec!(0.00100),
+            false,
         );
         assert_eq!(
             serde_json::to_string(&o).unwrap(),
@@ -1482,8 +1628,11 @@ mod tests {
             TimeInForce::Ioc,
             Some(dec!(59990)),
             dec!(0.002),
+            true,
         );
         let j = serde_json::to_string(&m).unwrap();
+        // Spot has no reduce-only flag: a flatten's sell goes without one.
+        assert!(!j.contains("reduceOnly"), "{j}");
         assert!(
             j.contains(r#""orderType":"Market""#)
                 && !j.contains("price")
@@ -1500,13 +1649,30 @@ mod tests {
             TimeInForce::Ioc,
             Some(dec!(59990)),
             dec!(0.002),
+            false,
         );
         let j = serde_json::to_string(&l).unwrap();
         assert!(
             j.contains(r#""timeInForce":"IOC""#)
                 && j.contains(r#""positionIdx":0"#)
-                && !j.contains("marketUnit"),
+                && !j.contains("marketUnit")
+                && !j.contains("reduceOnly"),
             "{j}"
         );
+        // Linear reduce-only: Bybit's native flag, as the "close long position (one-way
+        // mode)" example of Place Order sends it.
+        let r = create_order(
+            Category::Linear,
+            "BTCUSDT",
+            "p3-K-1",
+            Side::Sell,
+            OrderKind::Market,
+            TimeInForce::Ioc,
+            None,
+            dec!(0.002),
+            true,
+        );
+        let j = serde_json::to_string(&r).unwrap();
+        assert!(j.contains(r#""reduceOnly":true"#), "{j}");
     }
 }
