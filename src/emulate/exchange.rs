@@ -45,6 +45,12 @@ pub struct SymbolSpec {
     pub start_price: Decimal,
     /// NOTIONAL's minNotional, in the quote asset.
     pub min_notional: Decimal,
+    /// A linear perpetual (quantities in the base coin, settled in the quote asset): a
+    /// fill moves a signed net position and books its realized PnL and fee in the quote
+    /// asset, instead of moving the base asset (see [`Exchange::position`]). An open
+    /// order locks its notional in the quote asset (1x: no leverage), a reduce-only one
+    /// nothing; a position holds no margin, pays no funding and is never liquidated.
+    pub linear: bool,
 }
 
 /// BTCUSDT and ETHUSDT, on the grids of pit's default simulated instruments.
@@ -58,6 +64,7 @@ pub fn default_symbols() -> Vec<SymbolSpec> {
             lot: Decimal::new(1, 3),
             start_price: Decimal::from(60_000),
             min_notional: Decimal::from(5),
+            linear: false,
         },
         SymbolSpec {
             symbol: "ETHUSDT".into(),
@@ -67,8 +74,25 @@ pub fn default_symbols() -> Vec<SymbolSpec> {
             lot: Decimal::new(1, 2),
             start_price: Decimal::from(3_000),
             min_notional: Decimal::from(5),
+            linear: false,
         },
     ]
+}
+
+/// A linear BTC perpetual settled in USDT (core symbol `BTCUSDTSWAP`), its quantities in
+/// BTC on a lot of `lot` BTC (one contract of 0.01 BTC at OKX), listed after
+/// [`default_symbols`] by `pit emulate okx`.
+pub fn btc_linear_perpetual(lot: Decimal) -> SymbolSpec {
+    SymbolSpec {
+        symbol: "BTCUSDTSWAP".into(),
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        tick: Decimal::new(1, 1),
+        lot,
+        start_price: Decimal::from(60_000),
+        min_notional: Decimal::ZERO,
+        linear: true,
+    }
 }
 
 /// The exchangeInfo filters of a symbol (real-looking: as Binance lists BTCUSDT's, less
@@ -161,6 +185,11 @@ pub struct Order {
     locked: Decimal,
 }
 
+/// A reduce-only order that would not reduce the position (none, or on its side).
+pub const REDUCE_ONLY_NO_POSITION: &str = "reduce-only: no position to reduce on that side";
+/// A reduce-only order (with the others open on its side) larger than the position.
+pub const REDUCE_ONLY_TOO_LARGE: &str = "reduce-only: larger than the position";
+
 /// A failed request: HTTP status and Binance's error body.
 pub type Refusal = (u16, ApiError);
 
@@ -206,6 +235,11 @@ pub struct Exchange {
     uid: u64,
     /// Every fee in the quote asset (Kraken's `oflags=fciq`), else a buy's in the base.
     fees_in_quote: bool,
+    /// Per linear symbol: the signed net position (base coin, + long) and its average
+    /// entry price.
+    positions: BTreeMap<usize, (Decimal, Decimal)>,
+    /// The reduce-only orders (their ids).
+    reduce_only: std::collections::BTreeSet<u64>,
 }
 
 #[derive(Default, Debug)]
@@ -281,6 +315,8 @@ impl Exchange {
             reports: Vec::new(),
             uid: 354_937_868,
             fees_in_quote: false,
+            positions: BTreeMap::new(),
+            reduce_only: Default::default(),
         };
         for (asset, amount) in balances {
             ex.balances.insert(asset.clone(), (*amount, Decimal::ZERO));
@@ -572,6 +608,7 @@ impl Exchange {
             return;
         };
         let (commission, commission_asset) = match o.side {
+            _ if spec.linear => (f.fee.round_dp(8), spec.quote.clone()),
             Side::Buy if self.fees_in_quote => (f.fee.round_dp(8), spec.quote.clone()),
             Side::Buy => ((f.fee / price).round_dp(8), spec.base.clone()),
             Side::Sell => (f.fee.round_dp(8), spec.quote.clone()),
@@ -588,6 +625,8 @@ impl Exchange {
         let side = o.side;
         // Release what was locked for this part, then settle.
         let release = match side {
+            _ if spec.linear && o.order_type == OrderType::Market => o.locked.min(quote),
+            _ if spec.linear => (o.price * qty).min(o.locked),
             Side::Buy if o.order_type == OrderType::Market => o.locked.min(quote),
             Side::Buy => (o.price * qty).min(o.locked),
             Side::Sell => qty.min(o.locked),
@@ -597,6 +636,7 @@ impl Exchange {
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
         let lock_asset = match side {
+            _ if spec.linear => spec.quote.clone(),
             Side::Buy => spec.quote.clone(),
             Side::Sell => spec.base.clone(),
         };
@@ -606,6 +646,10 @@ impl Exchange {
             b.0 += release;
         }
         match side {
+            _ if spec.linear => {
+                let pnl = self.move_position(f.instrument.index(), side, qty, price);
+                self.balance_mut(&spec.quote).0 += pnl - commission;
+            }
             Side::Buy if commission_asset == spec.quote => {
                 self.balance_mut(&spec.quote).0 -= quote + commission;
                 self.balance_mut(&spec.base).0 += qty;
@@ -661,6 +705,7 @@ impl Exchange {
         }
         let spec = &self.specs[o.inst];
         let asset = match o.side {
+            _ if spec.linear => spec.quote.clone(),
             Side::Buy => spec.quote.clone(),
             Side::Sell => spec.base.clone(),
         };
@@ -739,6 +784,18 @@ impl Exchange {
     /// `POST /api/v3/order`. Checks as Binance does (symbol, parameters, filters, balance,
     /// duplicate id), then matches at once.
     pub fn place(&mut self, p: NewOrderParams, now_ns: i64) -> Result<NewOrderResponse, Refusal> {
+        self.place_with(p, false, now_ns)
+    }
+
+    /// [`Exchange::place`], reduce-only when asked (linear symbols only): an order that
+    /// would not reduce the position (none, or on its side) or that is larger than it is
+    /// refused with [`REDUCE_ONLY_NO_POSITION`] / [`REDUCE_ONLY_TOO_LARGE`].
+    pub fn place_with(
+        &mut self,
+        p: NewOrderParams,
+        reduce_only: bool,
+        now_ns: i64,
+    ) -> Result<NewOrderResponse, Refusal> {
         self.advance(now_ns);
         let now_ms = now_ns / 1_000_000;
         let i = self.index(&p.symbol)?;
@@ -825,17 +882,48 @@ impl Exchange {
             return Err(bad(code::NEW_ORDER_REJECTED, msg::DUPLICATE_ORDER));
         }
         let spec = self.specs[i].clone();
+        if reduce_only {
+            if !spec.linear {
+                return Err(unsupported("reduce-only on a spot symbol"));
+            }
+            let pos = self.position_of(i).0;
+            let reduces = match p.side {
+                Side::Buy => pos < Decimal::ZERO,
+                Side::Sell => pos > Decimal::ZERO,
+            };
+            if !reduces {
+                return Err(bad(code::NEW_ORDER_REJECTED, REDUCE_ONLY_NO_POSITION));
+            }
+            // With the reduce-only orders already open on that side.
+            let pending: Decimal = self
+                .orders
+                .values()
+                .filter(|o| {
+                    o.inst == i
+                        && o.side == p.side
+                        && o.status.is_open()
+                        && self.reduce_only.contains(&o.order_id)
+                })
+                .map(|o| o.orig_qty - o.executed_qty)
+                .sum();
+            if qty + pending > pos.abs() {
+                return Err(bad(code::NEW_ORDER_REJECTED, REDUCE_ONLY_TOO_LARGE));
+            }
+        }
         let (lock_asset, lock) = match (p.side, price) {
+            _ if reduce_only => (spec.quote.clone(), Decimal::ZERO),
+            (_, Some(px)) if spec.linear => (spec.quote.clone(), px * qty),
             (Side::Buy, Some(px)) => (spec.quote.clone(), px * qty),
-            (Side::Buy, None) => {
-                let cost = self.books[i].cost_to_take(DSide::Buy, lots, None);
+            (Side::Sell, Some(_)) if !spec.linear => (spec.base.clone(), qty),
+            (Side::Sell, None) if !spec.linear => (spec.base.clone(), qty),
+            (side, _) => {
+                let cost = self.books[i].cost_to_take(dside(side), lots, None);
                 let notional = Decimal::from_i128_with_scale(cost.notional, 0)
                     * inst.tick_size
                     * inst.lot_size;
                 // A margin for liquidity the paper model finds deeper than the book says.
                 (spec.quote.clone(), notional * Decimal::new(101, 2))
             }
-            (Side::Sell, _) => (spec.base.clone(), qty),
         };
         if self.free(&lock_asset) < lock {
             return Err(bad(code::NEW_ORDER_REJECTED, msg::INSUFFICIENT_BALANCE));
@@ -894,6 +982,9 @@ impl Exchange {
             locked: lock,
         };
         self.orders.insert(oid, order.clone());
+        if reduce_only {
+            self.reduce_only.insert(oid);
+        }
         let r = self.report(&order, ExecutionType::New, now_ms);
         self.events.push(UserEvent::ExecutionReport(Box::new(r)));
         self.push_position(&[lock_asset.as_str()], now_ms);
@@ -1239,6 +1330,79 @@ impl Exchange {
             .collect())
     }
 
+    fn position_of(&self, i: usize) -> (Decimal, Decimal) {
+        self.positions.get(&i).copied().unwrap_or_default()
+    }
+
+    /// A fill of `qty` at `price` on linear symbol `i`: the new net position and average
+    /// entry price; the PnL realized by the part that reduced the position.
+    fn move_position(&mut self, i: usize, side: Side, qty: Decimal, price: Decimal) -> Decimal {
+        let (pos, avg) = self.position_of(i);
+        let signed = match side {
+            Side::Buy => qty,
+            Side::Sell => -qty,
+        };
+        let new = pos + signed;
+        let mut pnl = Decimal::ZERO;
+        let new_avg = if pos.is_zero() || pos.is_sign_positive() == signed.is_sign_positive() {
+            // Opened or added to: the average of the two.
+            if new.is_zero() {
+                Decimal::ZERO
+            } else {
+                ((pos.abs() * avg + qty * price) / new.abs()).round_dp(8)
+            }
+        } else {
+            let closed = qty.min(pos.abs());
+            pnl = if pos.is_sign_positive() {
+                (price - avg) * closed
+            } else {
+                (avg - price) * closed
+            };
+            if new.is_zero() {
+                Decimal::ZERO
+            } else if new.is_sign_positive() == pos.is_sign_positive() {
+                avg
+            } else {
+                // Flipped: the rest opened at this price.
+                price
+            }
+        };
+        self.positions.insert(i, (new, new_avg));
+        pnl.round_dp(8)
+    }
+
+    /// The net position of a linear symbol (base coin, + long) and its average entry
+    /// price; zero for a symbol without one.
+    pub fn position(&self, symbol: &str) -> Result<(Decimal, Decimal), Refusal> {
+        let i = self.index(symbol)?;
+        Ok(self.position_of(i))
+    }
+
+    /// Whether an order was placed reduce-only.
+    pub fn is_reduce_only(&self, order_id: u64) -> bool {
+        self.reduce_only.contains(&order_id)
+    }
+
+    /// Moves a linear symbol's position by `delta` (base coin) without a trade: a test's
+    /// way to make the venue disagree with its client.
+    pub fn shift_position(&mut self, symbol: &str, delta: Decimal) -> Result<(), Refusal> {
+        let i = self.index(symbol)?;
+        if !self.specs[i].linear {
+            return Err(bad(code::BAD_SYMBOL, "not a linear symbol"));
+        }
+        let (pos, avg) = self.position_of(i);
+        let avg = if avg.is_zero() {
+            self.books[i]
+                .mid_ticks()
+                .map(|m| m * self.instruments[i].tick_size)
+                .unwrap_or_default()
+        } else {
+            avg
+        };
+        self.positions.insert(i, (pos + delta, avg));
+        Ok(())
+    }
+
     /// Everything, exactly, for tests and `GET /emulator/state`.
     pub fn state_json(&self) -> Value {
         let orders: Vec<Value> = self
@@ -1251,7 +1415,18 @@ impl Exchange {
             .iter()
             .map(|(a, (f, l))| (a, json!({"free": d8(*f), "locked": d8(*l)})))
             .collect();
-        json!({"balances": balances, "orders": orders, "trades": self.trades})
+        let positions: BTreeMap<&String, Value> = self
+            .positions
+            .iter()
+            .map(|(i, (q, a))| {
+                (
+                    &self.specs[*i].symbol,
+                    json!({"qty": d8(*q), "avg_price": d8(*a)}),
+                )
+            })
+            .collect();
+        json!({"balances": balances, "orders": orders, "trades": self.trades,
+               "positions": positions})
     }
 }
 
