@@ -219,6 +219,7 @@ fn place(
             price,
             qty,
             barrier: 0,
+            reduce_only: false,
         })
         .unwrap();
     venue_id
@@ -691,6 +692,7 @@ fn an_order_cancelled_while_it_waits_for_the_store_is_never_sent() {
             price: None,
             qty: dec!(0.01),
             barrier: 1,
+            reduce_only: false,
         })
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));

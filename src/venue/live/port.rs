@@ -37,6 +37,8 @@ pub enum ToVenue {
         /// Send only once the store's durable watermark has reached this record number
         /// (0: nothing to wait for).
         barrier: u64,
+        /// The engine's reduce-only flag (a venue with a native flag sends it: OKX SWAP).
+        reduce_only: bool,
     },
     Cancel {
         venue_id: String,
@@ -211,6 +213,7 @@ impl ExecutionPort for LivePort {
             price: req.spec.price.map(|p| inst.price(p)),
             qty: inst.qty(req.spec.qty),
             barrier: self.barrier,
+            reduce_only: req.spec.reduce_only,
         };
         if self.tx.send(msg).is_err() {
             self.refusals.push(ExecReport::Rejected {

@@ -277,6 +277,7 @@ impl Conn {
                 price,
                 qty,
                 barrier,
+                ..
             } => {
                 // A spot sell of more than the account holds of the coin is refused by
                 // Binance (-2010, insufficient balance): said here, before sending, with

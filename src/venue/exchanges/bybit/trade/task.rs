@@ -363,6 +363,7 @@ impl Conn {
                 price,
                 qty,
                 barrier,
+                ..
             } => {
                 self.s.tracker.sent(&venue_id, qty);
                 self.in_flight.insert(venue_id.clone());
