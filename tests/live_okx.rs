@@ -945,6 +945,8 @@ fn a_swap_run_trades_contracts_and_a_restart_agrees_with_okxs_position() {
     assert_eq!(position(&s, "BTC-USDT-SWAP"), held, "{s}");
     assert_eq!(position_line(&s), Some((held, held)), "{s}");
     assert_eq!(s["exec"]["last_reconcile_agrees"], true, "{s}");
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!((code, &r["agree"]), (Some(0), &Value::Bool(true)), "{r}");
     assert_eq!(venue_contracts(&emu.state()), contracts);
 
     // Flatten: a reduce-only market order, with OKX's native flag.
@@ -992,6 +994,17 @@ fn a_position_difference_at_okx_is_alerted_and_never_traded_away() {
     assert!(
         logs(dir.path()).contains("BTC-USDT-SWAP position differs"),
         "a critical alert names it"
+    );
+    // `pit reconcile` asks the run: it differs (exit 1), the position line says so.
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["agree"], false, "{r}");
+    assert!(
+        r["text"]
+            .as_str()
+            .unwrap()
+            .contains("BTC-USDT-SWAP position"),
+        "{r}"
     );
     // Nothing new leaves (what was in flight has landed by now), nothing to fix it.
     std::thread::sleep(Duration::from_millis(500));
