@@ -891,7 +891,8 @@ fn position_line(s: &Value) -> Option<(Decimal, Decimal)> {
 /// flag (what the emulator received), and no other order carries it.
 #[test]
 fn a_swap_run_trades_contracts_and_a_restart_agrees_with_okxs_position() {
-    let emu = Emulator::okx(&[]);
+    // No BTC in the account: every sell is a short (or closes a long) on the swap.
+    let emu = Emulator::okx(&["--balances", "USDT=100000"]);
     let dir = folder_swap(&emu);
     let run = Run::start(dir.path());
     let s = run.reconciled();
@@ -909,9 +910,14 @@ fn a_swap_run_trades_contracts_and_a_restart_agrees_with_okxs_position() {
         "{s}"
     );
     wait_trades(&emu, 4, Duration::from_secs(60));
-    wait("a position at OKX", Duration::from_secs(60), || {
-        !venue_contracts(&emu.state()).is_zero()
-    });
+    wait(
+        "a position at OKX, and a sell among the trades",
+        Duration::from_secs(60),
+        || {
+            let st = emu.state();
+            !venue_contracts(&st).is_zero() && trades(&st).iter().any(|t| t["isBuyer"] == false)
+        },
+    );
     let (k, code) = pit_kill(dir.path());
     assert_eq!((k["outcome"].as_str(), code), (Some("ok"), Some(0)), "{k}");
     wait_nothing_open(&emu, "nothing open at OKX after the kill");
@@ -920,6 +926,12 @@ fn a_swap_run_trades_contracts_and_a_restart_agrees_with_okxs_position() {
     assert!(
         st["okx_reduce_only"].as_object().unwrap().is_empty(),
         "{st}"
+    );
+    assert!(
+        st["balances"]["BTC"]["free"]
+            .as_str()
+            .is_none_or(|b| Decimal::from_str(b).unwrap().is_zero()),
+        "the swap never touched BTC: {st}"
     );
     for t in trades(&st) {
         assert_eq!(t["symbol"], "BTCUSDTSWAP", "{t}");

@@ -650,6 +650,38 @@ mod tests {
     }
 
     #[test]
+    fn the_positions_channel_and_swap_instruments_are_read() {
+        let frame = r#"{"arg":{"channel":"positions","instType":"SWAP"},"data":[{"instType":"SWAP","instId":"BTC-USDT-SWAP","mgnMode":"cross","posSide":"net","pos":"-3","avgPx":"60000"}]}"#;
+        let WsFrame::Positions(p) = parse_ws(frame).unwrap() else {
+            panic!("a positions push")
+        };
+        assert_eq!(
+            (p[0].inst_id.as_str(), p[0].pos),
+            ("BTC-USDT-SWAP", Some(dec!(-3)))
+        );
+        // An empty snapshot (no position).
+        let empty = r#"{"arg":{"channel":"positions","instType":"SWAP"},"data":[]}"#;
+        assert_eq!(parse_ws(empty).unwrap(), WsFrame::Positions(vec![]));
+        let i: Instrument = serde_json::from_str(r#"{"instType":"SWAP","instId":"BTC-USDT-SWAP","ctVal":"0.01","ctValCcy":"BTC","ctType":"linear","settleCcy":"USDT","tickSz":"0.1","lotSz":"0.1","minSz":"0.1","baseCcy":"","quoteCcy":"","state":"live"}"#).unwrap();
+        let c = i.contract().unwrap().unwrap();
+        assert_eq!(c.contracts("BTC-USDT-SWAP", dec!(0.003)), Ok(dec!(0.3)));
+        assert!(c.contracts("BTC-USDT-SWAP", dec!(0.0015)).is_err());
+        assert_eq!((c.coin.as_str(), c.settle.as_str()), ("BTC", "USDT"));
+        // An inverse contract is not taken (quantities would not be in the coin).
+        let inv = Instrument {
+            ct_type: "inverse".into(),
+            ..i.clone()
+        };
+        assert!(inv.contract().is_err());
+        let spot = Instrument {
+            inst_type: "SPOT".into(),
+            inst_id: "BTC-USDT".into(),
+            ..i
+        };
+        assert_eq!(spot.contract(), Ok(None));
+    }
+
+    #[test]
     fn orders_are_written_as_the_place_order_page_says() {
         let o = PlaceOrder {
             inst_id: "BTC-USDT".into(),
