@@ -1036,4 +1036,13 @@ fn a_position_difference_at_okx_is_alerted_and_never_traded_away() {
         position_line(&s).is_some_and(|(o, v)| o != v),
         "still shown: {s}"
     );
+    // The operator puts OKX's position back: pushed, compared, agreeing; orders go again.
+    post_position(&emu, "-3");
+    wait("agreeing again", Duration::from_secs(20), || {
+        position_line(&run.status()).is_some_and(|(o, v)| o == v)
+    });
+    let n = orders(&emu.state()).len();
+    wait("orders again", Duration::from_secs(30), || {
+        orders(&emu.state()).len() > n
+    });
 }

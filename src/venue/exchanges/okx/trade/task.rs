@@ -407,7 +407,17 @@ impl Conn {
         let differs = venue
             .iter()
             .any(|(s, q)| self.own_pos.get(s).copied().unwrap_or_default() != *q);
-        if differs {
+        // A difference shown now that the push no longer bears out: a reconciliation
+        // finds them agreeing (new orders are held until one does).
+        let shown = self
+            .s
+            .health
+            .lock()
+            .map(|h| h.balances.iter().any(|b| !b.agrees()))
+            .unwrap_or(false);
+        if shown && !differs {
+            self.start_reconcile("the positions channel agrees with pit's position again".into());
+        } else if differs {
             tracing::warn!(?venue, ours = ?self.own_pos, "okx: the positions channel differs from pit's position; reconciling");
             self.start_reconcile("the positions channel differs from pit's position".into());
         }
