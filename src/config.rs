@@ -903,6 +903,14 @@ mod tests {
         // The passphrase belongs in the key file, never here.
         let (_, key, _) = err("[live.okx]\npassphrase = \"x\"\n");
         assert_eq!(key, "live.okx.passphrase");
+        // The instrument type: SPOT by default, SWAP, nothing else.
+        assert_eq!(c.live.okx.inst_type, "SPOT");
+        let swap =
+            Config::parse("[live.okx]\ninst_type = \"SWAP\"\n", Path::new("c.toml")).unwrap();
+        assert!(swap.live.okx.swap());
+        let (line, key, msg) = err("[live.okx]\nmode = \"live\"\ninst_type = \"FUTURES\"\n");
+        assert_eq!((line, key.as_str()), (Some(3), "live.okx.inst_type"));
+        assert!(msg.contains("\"SWAP\""), "{msg}");
     }
 
     #[test]

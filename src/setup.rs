@@ -1066,10 +1066,46 @@ fn live_exec_okx(
                 .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
         })
         .collect();
+    if s.swap()
+        && let Some(i) = instruments.iter().find(|i| !i.symbol.ends_with("-SWAP"))
+    {
+        anyhow::bail!(
+            "[live.okx] inst_type = \"SWAP\" but instrument {} is not a swap (OKX's swaps end in -SWAP, e.g. BTC-USDT-SWAP)",
+            i.symbol
+        );
+    }
+    if !s.swap()
+        && let Some(i) = instruments.iter().find(|i| i.symbol.ends_with("-SWAP"))
+    {
+        anyhow::bail!(
+            "instrument {} is a swap: set [live.okx] inst_type = \"SWAP\" to trade it",
+            i.symbol
+        );
+    }
+    // SWAP: pit's position per symbol, from every fill earlier live runs stored (coins).
+    let mut positions = std::collections::BTreeMap::new();
+    if s.swap() {
+        for f in persisted
+            .store
+            .fills()?
+            .into_iter()
+            .filter(|f| live_runs.contains(&f.run))
+        {
+            let q = if f.side.eq_ignore_ascii_case("buy") {
+                f.qty - f.fee_base
+            } else {
+                -f.qty
+            };
+            *positions
+                .entry(f.symbol.clone())
+                .or_insert(rust_decimal::Decimal::ZERO) += q;
+        }
+    }
     let id_prefix = venue_id_prefix(&persisted.store, persisted.run)?;
     let started = trade::start(
         s,
         trade::LiveStart {
+            positions,
             keys,
             instruments,
             run: persisted.run,

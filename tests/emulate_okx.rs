@@ -731,3 +731,234 @@ async fn the_private_stream_logs_in_and_pushes_orders_with_their_fills() {
     trade_ids.sort();
     assert_eq!(listed, trade_ids);
 }
+
+fn swap_order(cl: &str, side: &str, sz: &str, reduce_only: Option<bool>) -> Value {
+    let mut v = json!({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "clOrdId": cl,
+                       "side": side, "ordType": "market", "sz": sz});
+    if let Some(r) = reduce_only {
+        v["reduceOnly"] = json!(r);
+    }
+    v
+}
+
+async fn usdt_cash(c: &Client) -> Decimal {
+    let (_, b) = c.get("/api/v5/account/balance", "ccy=USDT").await;
+    dec_of(&b["data"][0]["details"][0]["cashBal"])
+}
+
+/// The next `positions` push.
+async fn position_push(ws: &mut Ws) -> Value {
+    loop {
+        let v = ws_next(ws).await;
+        if v["arg"]["channel"] == "positions" && v.get("data").is_some() {
+            return v;
+        }
+    }
+}
+
+/// `positions` pushes until one says `pos` contracts (each within 5 s).
+async fn position_is(ws: &mut Ws, pos: Decimal) -> Value {
+    loop {
+        let v = position_push(ws).await;
+        if v["data"][0]["pos"]
+            .as_str()
+            .and_then(|x| x.parse::<Decimal>().ok())
+            == Some(pos)
+        {
+            return v;
+        }
+    }
+}
+
+/// BTC-USDT-SWAP, as OKX documents a linear perpetual: "Get instruments" SWAP (`ctVal`,
+/// `ctValCcy`, `ctType`, `settleCcy`, `lotSz`/`minSz` in contracts); `sz` in contracts in
+/// trade mode `cross`; a short from a USDT-only account; the net position in "Get
+/// positions" and pushed on the `positions` channel; fees and PnL in USDT, the BTC balance
+/// untouched; `reduceOnly` as "Place order" describes it (51169 with nothing to reduce);
+/// and a position moved at the emulator (a test's difference) pushed.
+#[tokio::test]
+async fn a_swap_trades_in_contracts_with_a_net_position() {
+    let e = Emulator::start_okx(KEY, SECRET, PASSPHRASE, &[]);
+    let c = client(&e, KEY, SECRET, PASSPHRASE);
+    let (_, i) = c.get("/api/v5/public/instruments", "instType=SWAP").await;
+    assert_eq!(code(&i), "0", "{i}");
+    let list = i["data"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{i}");
+    let d = &list[0];
+    assert_eq!(
+        (
+            d["instId"].as_str(),
+            d["ctValCcy"].as_str(),
+            d["ctType"].as_str(),
+            d["settleCcy"].as_str()
+        ),
+        (
+            Some("BTC-USDT-SWAP"),
+            Some("BTC"),
+            Some("linear"),
+            Some("USDT")
+        )
+    );
+    assert_eq!(
+        (
+            dec_of(&d["ctVal"]),
+            dec_of(&d["lotSz"]),
+            dec_of(&d["minSz"]),
+            dec_of(&d["tickSz"])
+        ),
+        (dec!(0.01), dec!(1), dec!(1), dec!(0.1))
+    );
+    // SPOT lists no swap.
+    let (_, i) = c.get("/api/v5/public/instruments", "instType=SPOT").await;
+    assert!(
+        i["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["instType"] == "SPOT"),
+        "{i}"
+    );
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/ws/v5/private", e.ws))
+        .await
+        .unwrap();
+    ws_send(&mut ws, login(&c.signer, KEY, PASSPHRASE, now_ms() / 1000)).await;
+    assert_eq!(ws_next(&mut ws).await["code"], "0");
+    ws_send(
+        &mut ws,
+        json!({"op": "subscribe", "args": [{"channel": "positions", "instType": "SWAP"}]}),
+    )
+    .await;
+    assert_eq!(ws_next(&mut ws).await["event"], "subscribe");
+    // The initial snapshot: no position.
+    let p = position_push(&mut ws).await;
+    assert!(p["data"].as_array().unwrap().is_empty(), "{p}");
+
+    let usdt0 = usdt_cash(&c).await;
+    let btc0 = btc_cash(&c).await;
+    // Trade mode cash on a swap, half a contract: refused.
+    let mut cash = swap_order("swcash", "sell", "3", None);
+    cash["tdMode"] = json!("cash");
+    let (_, r) = c.post("/api/v5/trade/order", cash).await;
+    assert_eq!((code(&r), s_code(&r)), ("1", "51000"), "{r}");
+    let (_, r) = c
+        .post(
+            "/api/v5/trade/order",
+            swap_order("swhalf", "sell", "1.5", None),
+        )
+        .await;
+    assert_eq!((code(&r), s_code(&r)), ("1", "51121"), "{r}");
+    // Reduce-only with no position: 51169.
+    let (_, r) = c
+        .post(
+            "/api/v5/trade/order",
+            swap_order("swro0", "buy", "1", Some(true)),
+        )
+        .await;
+    assert_eq!((code(&r), s_code(&r)), ("1", "51169"), "{r}");
+
+    // Short 3 contracts (0.03 BTC) from a USDT-only position.
+    let (_, r) = c
+        .post(
+            "/api/v5/trade/order",
+            swap_order("swshort", "sell", "3", None),
+        )
+        .await;
+    assert_eq!((code(&r), s_code(&r)), ("0", "0"), "{r}");
+    let (_, o) = c
+        .get(
+            "/api/v5/trade/order",
+            "instId=BTC-USDT-SWAP&clOrdId=swshort",
+        )
+        .await;
+    let od = &o["data"][0];
+    assert_eq!(
+        (
+            od["instType"].as_str(),
+            od["state"].as_str(),
+            od["tdMode"].as_str(),
+            od["feeCcy"].as_str()
+        ),
+        (Some("SWAP"), Some("filled"), Some("cross"), Some("USDT")),
+        "{o}"
+    );
+    assert_eq!(
+        (dec_of(&od["sz"]), dec_of(&od["accFillSz"])),
+        (dec!(3), dec!(3))
+    );
+    let p = position_is(&mut ws, dec!(-3)).await;
+    assert_eq!(p["data"][0]["instId"], "BTC-USDT-SWAP", "{p}");
+    let (_, ps) = c.get("/api/v5/account/positions", "instType=SWAP").await;
+    assert_eq!(code(&ps), "0", "{ps}");
+    assert_eq!(dec_of(&ps["data"][0]["pos"]), dec!(-3), "{ps}");
+    assert_eq!(ps["data"][0]["posSide"], "net");
+    // The fills: in contracts, fees in USDT; BTC untouched.
+    let (_, f) = c.get("/api/v5/trade/fills", "instType=SWAP").await;
+    let fills = f["data"].as_array().unwrap();
+    assert!(!fills.is_empty(), "{f}");
+    let sz: Decimal = fills.iter().map(|x| dec_of(&x["fillSz"])).sum();
+    assert_eq!(sz, dec!(3), "{f}");
+    assert!(fills.iter().all(|x| x["feeCcy"] == "USDT"), "{f}");
+    let fees: Decimal = fills.iter().map(|x| dec_of(&x["fee"])).sum();
+    assert!(fees < Decimal::ZERO);
+    assert_eq!(btc_cash(&c).await, btc0);
+    assert_eq!(
+        usdt_cash(&c).await,
+        usdt0 + fees,
+        "a fresh short moves only its fee"
+    );
+    // The spot lists show none of it.
+    let (_, f) = c.get("/api/v5/trade/fills", "instType=SPOT").await;
+    assert!(f["data"].as_array().unwrap().is_empty(), "{f}");
+
+    // Reduce-only: on the side of the position, or larger than it: 51169; 2 of 3: taken.
+    let (_, r) = c
+        .post(
+            "/api/v5/trade/order",
+            swap_order("swro1", "sell", "1", Some(true)),
+        )
+        .await;
+    assert_eq!((code(&r), s_code(&r)), ("1", "51169"), "{r}");
+    let (_, r) = c
+        .post(
+            "/api/v5/trade/order",
+            swap_order("swro2", "buy", "4", Some(true)),
+        )
+        .await;
+    assert_eq!((code(&r), s_code(&r)), ("1", "51169"), "{r}");
+    let (_, r) = c
+        .post(
+            "/api/v5/trade/order",
+            swap_order("swro3", "buy", "2", Some(true)),
+        )
+        .await;
+    assert_eq!((code(&r), s_code(&r)), ("0", "0"), "{r}");
+    position_is(&mut ws, dec!(-1)).await;
+    let (_, o) = c
+        .get("/api/v5/trade/order", "instId=BTC-USDT-SWAP&clOrdId=swro3")
+        .await;
+    assert_eq!(o["data"][0]["reduceOnly"], "true", "{o}");
+    // Reduce-only on spot cash: refused.
+    let mut spot = limit_buy("spotro", "50000");
+    spot["reduceOnly"] = json!(true);
+    let (_, r) = c.post("/api/v5/trade/order", spot).await;
+    assert_eq!((code(&r), s_code(&r)), ("1", "51000"), "{r}");
+    let st = state(&e).await;
+    assert_eq!(st["okx_reduce_only"]["swro3"], true, "{st}");
+    assert_eq!(st["okx_reduce_only"]["spotro"], true, "{st}");
+    assert!(st["okx_reduce_only"].get("swshort").is_none(), "{st}");
+
+    // A position moved at the emulator without a trade: pushed, listed.
+    let r = reqwest::Client::new()
+        .post(format!("{}/emulator/okx/position", e.base))
+        .body(json!({"instId": "BTC-USDT-SWAP", "pos": "3"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    position_is(&mut ws, dec!(2)).await;
+    let (_, ps) = c
+        .get("/api/v5/account/positions", "instId=BTC-USDT-SWAP")
+        .await;
+    assert_eq!(dec_of(&ps["data"][0]["pos"]), dec!(2), "{ps}");
+}

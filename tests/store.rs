@@ -192,8 +192,10 @@ fn sigkill_at_random_moments_loses_no_reported_fill() {
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}: {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
     check_consistency(&db, &reported_fills(&fills_out));
     let store = Store::open(&db).unwrap();

@@ -45,6 +45,12 @@ pub struct SymbolSpec {
     pub start_price: Decimal,
     /// NOTIONAL's minNotional, in the quote asset.
     pub min_notional: Decimal,
+    /// A linear perpetual (quantities in the base coin, settled in the quote asset): a
+    /// fill moves a signed net position and books its realized PnL and fee in the quote
+    /// asset, instead of moving the base asset (see [`Exchange::position`]). An open
+    /// order locks its notional in the quote asset (1x: no leverage), a reduce-only one
+    /// nothing; a position holds no margin, pays no funding and is never liquidated.
+    pub linear: bool,
 }
 
 /// BTCUSDT and ETHUSDT, on the grids of pit's default simulated instruments.
@@ -58,6 +64,7 @@ pub fn default_symbols() -> Vec<SymbolSpec> {
             lot: Decimal::new(1, 3),
             start_price: Decimal::from(60_000),
             min_notional: Decimal::from(5),
+            linear: false,
         },
         SymbolSpec {
             symbol: "ETHUSDT".into(),
@@ -67,8 +74,25 @@ pub fn default_symbols() -> Vec<SymbolSpec> {
             lot: Decimal::new(1, 2),
             start_price: Decimal::from(3_000),
             min_notional: Decimal::from(5),
+            linear: false,
         },
     ]
+}
+
+/// A linear BTC perpetual settled in USDT (core symbol `BTCUSDTSWAP`), its quantities in
+/// BTC on a lot of `lot` BTC (one contract of 0.01 BTC at OKX), listed after
+/// [`default_symbols`] by `pit emulate okx`.
+pub fn btc_linear_perpetual(lot: Decimal) -> SymbolSpec {
+    SymbolSpec {
+        symbol: "BTCUSDTSWAP".into(),
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        tick: Decimal::new(1, 1),
+        lot,
+        start_price: Decimal::from(60_000),
+        min_notional: Decimal::ZERO,
+        linear: true,
+    }
 }
 
 /// The exchangeInfo filters of a symbol (real-looking: as Binance lists BTCUSDT's, less
@@ -206,6 +230,11 @@ impl LinearPosition {
     }
 }
 
+/// A reduce-only order that would not reduce the position (none, or on its side).
+pub const REDUCE_ONLY_NO_POSITION: &str = "reduce-only: no position to reduce on that side";
+/// A reduce-only order (with the others open on its side) larger than the position.
+pub const REDUCE_ONLY_TOO_LARGE: &str = "reduce-only: larger than the position";
+
 /// A failed request: HTTP status and Binance's error body.
 pub type Refusal = (u16, ApiError);
 
@@ -255,6 +284,8 @@ pub struct Exchange {
     positions: BTreeMap<usize, LinearPosition>,
     /// The order being placed is a linear one (set by [`Exchange::place_linear`]).
     placing_linear: bool,
+    /// The reduce-only orders (their ids).
+    reduce_only: std::collections::BTreeSet<u64>,
 }
 
 #[derive(Default, Debug)]
@@ -332,6 +363,7 @@ impl Exchange {
             fees_in_quote: false,
             positions: BTreeMap::new(),
             placing_linear: false,
+            reduce_only: Default::default(),
         };
         for (asset, amount) in balances {
             ex.balances.insert(asset.clone(), (*amount, Decimal::ZERO));
@@ -693,6 +725,8 @@ impl Exchange {
         let linear = o.linear;
         // Release what was locked for this part, then settle.
         let release = match side {
+            _ if spec.linear && o.order_type == OrderType::Market => o.locked.min(quote),
+            _ if spec.linear => (o.price * qty).min(o.locked),
             Side::Buy if o.order_type == OrderType::Market => o.locked.min(quote),
             Side::Buy => (o.price * qty).min(o.locked),
             Side::Sell => qty.min(o.locked),
@@ -702,6 +736,7 @@ impl Exchange {
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
         let lock_asset = match side {
+            _ if spec.linear => spec.quote.clone(),
             Side::Buy => spec.quote.clone(),
             Side::Sell => spec.base.clone(),
         };
@@ -771,6 +806,7 @@ impl Exchange {
         }
         let spec = &self.specs[o.inst];
         let asset = match o.side {
+            _ if spec.linear => spec.quote.clone(),
             Side::Buy => spec.quote.clone(),
             Side::Sell => spec.base.clone(),
         };
@@ -849,6 +885,18 @@ impl Exchange {
     /// `POST /api/v3/order`. Checks as Binance does (symbol, parameters, filters, balance,
     /// duplicate id), then matches at once.
     pub fn place(&mut self, p: NewOrderParams, now_ns: i64) -> Result<NewOrderResponse, Refusal> {
+        self.place_with(p, false, now_ns)
+    }
+
+    /// [`Exchange::place`], reduce-only when asked (linear symbols only): an order that
+    /// would not reduce the position (none, or on its side) or that is larger than it is
+    /// refused with [`REDUCE_ONLY_NO_POSITION`] / [`REDUCE_ONLY_TOO_LARGE`].
+    pub fn place_with(
+        &mut self,
+        p: NewOrderParams,
+        reduce_only: bool,
+        now_ns: i64,
+    ) -> Result<NewOrderResponse, Refusal> {
         self.advance(now_ns);
         let now_ms = now_ns / 1_000_000;
         let i = self.index(&p.symbol)?;
@@ -935,20 +983,52 @@ impl Exchange {
             return Err(bad(code::NEW_ORDER_REJECTED, msg::DUPLICATE_ORDER));
         }
         let spec = self.specs[i].clone();
-        let linear = std::mem::take(&mut self.placing_linear);
+        let linear = std::mem::take(&mut self.placing_linear) || spec.linear;
+        if reduce_only {
+            if !linear {
+                return Err(unsupported("reduce-only on a spot symbol"));
+            }
+            let pos = self.position_of(i).0;
+            let reduces = match p.side {
+                Side::Buy => pos < Decimal::ZERO,
+                Side::Sell => pos > Decimal::ZERO,
+            };
+            if !reduces {
+                return Err(bad(code::NEW_ORDER_REJECTED, REDUCE_ONLY_NO_POSITION));
+            }
+            // With the reduce-only orders already open on that side.
+            let pending: Decimal = self
+                .orders
+                .values()
+                .filter(|o| {
+                    o.inst == i
+                        && o.side == p.side
+                        && o.status.is_open()
+                        && self.reduce_only.contains(&o.order_id)
+                })
+                .map(|o| o.orig_qty - o.executed_qty)
+                .sum();
+            if qty + pending > pos.abs() {
+                return Err(bad(code::NEW_ORDER_REJECTED, REDUCE_ONLY_TOO_LARGE));
+            }
+        }
         let (lock_asset, lock) = match (p.side, price) {
-            // Linear: nothing locked (margin is not emulated).
-            _ if linear => (spec.quote.clone(), Decimal::ZERO),
+            _ if reduce_only => (spec.quote.clone(), Decimal::ZERO),
+            // Bybit's linear category on a spot symbol's book: nothing locked (margin
+            // is not emulated).
+            _ if linear && !spec.linear => (spec.quote.clone(), Decimal::ZERO),
+            (_, Some(px)) if spec.linear => (spec.quote.clone(), px * qty),
             (Side::Buy, Some(px)) => (spec.quote.clone(), px * qty),
-            (Side::Buy, None) => {
-                let cost = self.books[i].cost_to_take(DSide::Buy, lots, None);
+            (Side::Sell, Some(_)) if !spec.linear => (spec.base.clone(), qty),
+            (Side::Sell, None) if !spec.linear => (spec.base.clone(), qty),
+            (side, _) => {
+                let cost = self.books[i].cost_to_take(dside(side), lots, None);
                 let notional = Decimal::from_i128_with_scale(cost.notional, 0)
                     * inst.tick_size
                     * inst.lot_size;
                 // A margin for liquidity the paper model finds deeper than the book says.
                 (spec.quote.clone(), notional * Decimal::new(101, 2))
             }
-            (Side::Sell, _) => (spec.base.clone(), qty),
         };
         if self.free(&lock_asset) < lock {
             return Err(bad(code::NEW_ORDER_REJECTED, msg::INSUFFICIENT_BALANCE));
@@ -1008,6 +1088,9 @@ impl Exchange {
             linear,
         };
         self.orders.insert(oid, order.clone());
+        if reduce_only {
+            self.reduce_only.insert(oid);
+        }
         let r = self.report(&order, ExecutionType::New, now_ms);
         self.events.push(UserEvent::ExecutionReport(Box::new(r)));
         self.push_position(&[lock_asset.as_str()], now_ms);
@@ -1353,6 +1436,49 @@ impl Exchange {
             .collect())
     }
 
+    fn position_of(&self, i: usize) -> (Decimal, Decimal) {
+        let p = self.positions.get(&i).copied().unwrap_or_default();
+        (p.size, p.avg)
+    }
+
+    /// The net position of a linear symbol (base coin, + long) and its average entry
+    /// price; zero for a symbol without one.
+    pub fn net_position(&self, symbol: &str) -> Result<(Decimal, Decimal), Refusal> {
+        let i = self.index(symbol)?;
+        Ok(self.position_of(i))
+    }
+
+    /// Whether an order was placed reduce-only.
+    pub fn is_reduce_only(&self, order_id: u64) -> bool {
+        self.reduce_only.contains(&order_id)
+    }
+
+    /// Moves a linear symbol's position by `delta` (base coin) without a trade: a test's
+    /// way to make the venue disagree with its client.
+    pub fn shift_position(&mut self, symbol: &str, delta: Decimal) -> Result<(), Refusal> {
+        let i = self.index(symbol)?;
+        if !self.specs[i].linear {
+            return Err(bad(code::BAD_SYMBOL, "not a linear symbol"));
+        }
+        let (pos, avg) = self.position_of(i);
+        let avg = if avg.is_zero() {
+            self.books[i]
+                .mid_ticks()
+                .map(|m| m * self.instruments[i].tick_size)
+                .unwrap_or_default()
+        } else {
+            avg
+        };
+        self.positions.insert(
+            i,
+            LinearPosition {
+                size: pos + delta,
+                avg,
+            },
+        );
+        Ok(())
+    }
+
     /// Everything, exactly, for tests and `GET /emulator/state`.
     pub fn state_json(&self) -> Value {
         let orders: Vec<Value> = self
@@ -1371,7 +1497,7 @@ impl Exchange {
             .map(|(i, p)| {
                 (
                     &self.specs[*i].symbol,
-                    json!({"size": p.size, "avg_price": p.avg}),
+                    json!({"size": p.size, "qty": d8(p.size), "avg_price": d8(p.avg)}),
                 )
             })
             .collect();

@@ -49,7 +49,7 @@ pub enum Venue {
     Binance,
     /// Bybit v5, category spot (REST, the private stream, DCP): see [`bybit`].
     Bybit,
-    /// OKX v5, instType SPOT, trade mode cash (REST, Cancel All After): see [`okx`].
+    /// OKX v5, instType SPOT (trade mode cash) and SWAP (cross, net positions): see [`okx`].
     Okx,
     /// Kraken spot (REST, WebSocket v2 `executions`, CancelAllOrdersAfter): see
     /// [`kraken`].
@@ -190,12 +190,31 @@ fn core(
     clock_offset_ms: i64,
     keys: auth::Keys,
 ) -> anyhow::Result<Arc<shared::Shared>> {
+    core_with(
+        exchange::default_symbols(),
+        balances,
+        seed,
+        faults,
+        clock_offset_ms,
+        keys,
+    )
+}
+
+/// [`core`] listing `specs`.
+fn core_with(
+    specs: Vec<exchange::SymbolSpec>,
+    balances: &[(String, Decimal)],
+    seed: u64,
+    faults: Option<&str>,
+    clock_offset_ms: i64,
+    keys: auth::Keys,
+) -> anyhow::Result<Arc<shared::Shared>> {
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
         + clock_offset_ms * 1_000_000;
-    let ex = exchange::Exchange::new(exchange::default_symbols(), balances, seed, now_ns);
+    let ex = exchange::Exchange::new(specs, balances, seed, now_ns);
     let shared = Arc::new(shared::Shared::new(ex, keys, clock_offset_ms));
     if let Some(spec) = faults {
         let f = faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
@@ -349,7 +368,13 @@ async fn run_okx(opts: Options) -> anyhow::Result<()> {
         OkxSigner::new(&key, secret, passphrase).map_err(|e| anyhow::anyhow!("OKX key: {e}"))?;
     let mut keys = std::collections::BTreeMap::new();
     keys.insert(key.clone(), signer);
-    let shared = core(
+    // Spot BTC-USDT and ETH-USDT, and the perpetual BTC-USDT-SWAP (see `okx.rs`).
+    let mut specs = exchange::default_symbols();
+    specs.push(exchange::btc_linear_perpetual(
+        okx::SWAP_CT_VAL * okx::SWAP_LOT_SZ,
+    ));
+    let shared = core_with(
+        specs,
         &opts.balances,
         opts.seed,
         opts.faults.as_deref(),

@@ -1,6 +1,7 @@
 //! `pit emulate okx`: an OKX v5 front-end on the emulator's exchange core (the same
 //! simulated market, paper fill model, balances and faults as `pit emulate binance` and
-//! `pit emulate bybit`; see [`super::exchange`]), for instType SPOT in trade mode `cash`,
+//! `pit emulate bybit`; see [`super::exchange`]), for instType SPOT in trade mode `cash`
+//! and SWAP (`BTC-USDT-SWAP`, `cross`, net positions),
 //! verified with pit's own OKX signer (`venue::exchanges::okx::api::sign`).
 //!
 //! Rules, from OKX's API v5 docs (<https://www.okx.com/docs-v5/en/>; section names below):
@@ -71,6 +72,25 @@
 //!   `fillSz`, `tradeId`, `fillFee`/`fillFeeCcy` (negative when charged), `fillTime`,
 //!   `execType`, with `fee` the order's fees so far. A text `ping` is answered `pong`.
 //!
+//! * instType SWAP: `BTC-USDT-SWAP`, a linear perpetual in net position mode. "Get
+//!   instruments" SWAP: `ctVal` ("Contract value", 0.01), `ctValCcy` BTC, `ctType`
+//!   linear, `settleCcy` USDT, `lotSz` and `minSz` in contracts ("If it is a derivatives
+//!   contract, the value is the number of contracts"). "Place order": `tdMode` `cross`
+//!   ("Margin mode cross isolated; Non-Margin mode cash"; isolated is not emulated), `sz`
+//!   in contracts, `reduceOnly` ("Whether orders can only reduce in position size. Valid
+//!   options: true or false. The default value is false. Only applicable to MARGIN
+//!   orders, and FUTURES/SWAP orders in net mode": refused on a cash spot order, 51000);
+//!   a reduce-only order with no position on the other side is refused 51169 ("Order
+//!   failed because you don't have any positions in this direction for this contract to
+//!   reduce or close."); one that with the other open reduce-only orders of its side
+//!   would outgrow the position is refused too (OKX may amend such orders instead: not
+//!   emulated). "Get positions" (`GET /api/v5/account/positions`, 10 / 2 s): the net
+//!   position, `pos` signed in contracts, `posSide` net, `avgPx`; "WS / Positions
+//!   channel": a snapshot on subscribing, then a push when a fill moves the position.
+//!   Fees and realized PnL in USDT; the account is 1x (an open order locks its notional,
+//!   a reduce-only one nothing; no margin held for a position, no funding, no
+//!   liquidation).
+//!
 //! Faults (`--faults`, `POST /emulator/faults`, see `faults.rs`) in OKX's words: `429=N` and
 //! `418=S` → HTTP 429, 50011; `5xx=N` → HTTP 500, 50026 "System error. Try again later" (a
 //! new order among them is placed first, as any venue's timeout can hide; any other
@@ -128,9 +148,18 @@ pub mod code {
     pub const DUPLICATE_CL_ORD_ID: i64 = 51016;
     pub const MIN_AMOUNT: i64 = 51020;
     pub const LOT: i64 = 51121;
+    /// "Order failed because you don't have any positions in this direction for this
+    /// contract to reduce or close." (a reduce-only order with nothing to reduce).
+    pub const REDUCE_ONLY: i64 = 51169;
     pub const CANCEL_FAILED: i64 = 51400;
     pub const ORDER_NOT_EXIST: i64 = 51603;
 }
+
+/// BTC-USDT-SWAP's contract value ("Get instruments" `ctVal`, "Contract value"): one
+/// contract is 0.01 BTC (`ctValCcy`), as OKX lists it.
+pub const SWAP_CT_VAL: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+/// Its lot and minimum (`lotSz`, `minSz`), in contracts: whole contracts here.
+pub const SWAP_LOT_SZ: Decimal = Decimal::ONE;
 
 /// "WebSocket" > "Login": "The request will expire 30 seconds after the timestamp".
 pub const TIMESTAMP_WINDOW_MS: i64 = 30_000;
@@ -145,6 +174,9 @@ pub struct Okx {
     keys: BTreeMap<String, Signer>,
     st: Mutex<OState>,
     next_conn: AtomicU64,
+    /// A position moved without a trade (`POST /emulator/okx/position`): the private
+    /// connections push their `positions` again.
+    pos_tx: tokio::sync::broadcast::Sender<()>,
 }
 
 #[derive(Default)]
@@ -162,6 +194,9 @@ struct OState {
     /// sends an order twice shows here even when the first one is no longer pending (OKX
     /// refuses a taken `clOrdId` only among pending orders).
     places: BTreeMap<String, u64>,
+    /// The `reduceOnly` of every "Place order" request that carried one, per `clOrdId`
+    /// (as received: what the client sent, accepted or not).
+    reduce_only_sent: BTreeMap<String, bool>,
 }
 
 /// An answer of an OKX handler: HTTP status, code, msg, data.
@@ -239,7 +274,9 @@ fn param_error(name: &str, why: &str) -> Answer {
 fn limit_of(path: &str) -> (u64, i64) {
     match path {
         "/api/v5/trade/cancel-all-after" => (1, 1000),
-        "/api/v5/account/balance" | "/api/v5/public/time" => (10, 2000),
+        "/api/v5/account/balance" | "/api/v5/account/positions" | "/api/v5/public/time" => {
+            (10, 2000)
+        }
         "/api/v5/public/instruments" => (20, 2000),
         _ => (60, 2000),
     }
@@ -273,6 +310,19 @@ struct PlaceReq {
     cl_ord_id: Option<String>,
     #[serde(default)]
     tgt_ccy: Option<String>,
+    /// "Whether orders can only reduce in position size. [...] Only applicable to MARGIN
+    /// orders, and FUTURES/SWAP orders in net mode" ("Place order").
+    #[serde(default)]
+    reduce_only: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PositionsQ {
+    #[serde(default)]
+    inst_type: Option<String>,
+    #[serde(default)]
+    inst_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +408,7 @@ impl Okx {
             keys,
             st: Mutex::new(OState::default()),
             next_conn: AtomicU64::new(1),
+            pos_tx: tokio::sync::broadcast::channel(64).0,
         }
     }
 
@@ -456,12 +507,13 @@ impl Okx {
         Ok(())
     }
 
-    /// The core's symbol of an OKX `instId` (`BTC-USDT` → `BTCUSDT`), if listed.
+    /// The core's symbol of an OKX `instId` (`BTC-USDT` → `BTCUSDT`, `BTC-USDT-SWAP` →
+    /// `BTCUSDTSWAP`), if listed.
     fn symbol_of(&self, inst_id: &str) -> Option<String> {
         let ex = self.s.exchange();
         ex.specs()
             .iter()
-            .find(|sp| format!("{}-{}", sp.base, sp.quote) == inst_id)
+            .find(|sp| inst_id_of_spec(sp) == inst_id)
             .map(|sp| sp.symbol.clone())
     }
 
@@ -471,8 +523,66 @@ impl Okx {
         ex.specs()
             .iter()
             .find(|sp| sp.symbol == symbol)
-            .map(|sp| format!("{}-{}", sp.base, sp.quote))
+            .map(inst_id_of_spec)
             .unwrap_or_else(|| symbol.to_string())
+    }
+
+    /// The contract value of a core symbol: `Some` for a SWAP (its `sz` are contracts).
+    fn ct_val(&self, symbol: &str) -> Option<Decimal> {
+        let ex = self.s.exchange();
+        ex.specs()
+            .iter()
+            .find(|sp| sp.symbol == symbol)
+            .filter(|sp| sp.linear)
+            .map(|_| SWAP_CT_VAL)
+    }
+
+    /// `instType` of a core symbol.
+    fn inst_type_of(&self, symbol: &str) -> &'static str {
+        if self.ct_val(symbol).is_some() {
+            "SWAP"
+        } else {
+            "SPOT"
+        }
+    }
+
+    /// A core quantity (base coin) as OKX's `sz`: contracts for a SWAP.
+    fn sz_of(&self, symbol: &str, qty: Decimal) -> Decimal {
+        match self.ct_val(symbol) {
+            Some(ct) => qty / ct,
+            None => qty,
+        }
+    }
+
+    /// The positions of the SWAP symbols (those not flat), as "Get positions" and the
+    /// `positions` channel list them.
+    fn positions_json(&self, inst_id: Option<&str>) -> Vec<Value> {
+        let now_ms = self.s.now_ms();
+        let ex = self.s.exchange();
+        ex.specs()
+            .iter()
+            .filter(|sp| sp.linear)
+            .filter(|sp| inst_id.is_none_or(|x| x == inst_id_of_spec(sp)))
+            .filter_map(|sp| {
+                let (pos, avg) = ex.net_position(&sp.symbol).ok()?;
+                (!pos.is_zero()).then(|| {
+                    json!({"instType": "SWAP", "instId": inst_id_of_spec(sp), "mgnMode": "cross",
+                           "posSide": "net", "pos": num(pos / SWAP_CT_VAL),
+                           "posCcy": "", "ccy": sp.quote, "avgPx": num(avg),
+                           "posId": format!("{}", sp.symbol.len()), "uTime": now_ms.to_string(),
+                           "cTime": now_ms.to_string()})
+                })
+            })
+            .collect()
+    }
+}
+
+/// OKX's `instId` of a core symbol spec: `BASE-QUOTE`, `BASE-QUOTE-SWAP` for a perpetual.
+fn inst_id_of_spec(sp: &super::exchange::SymbolSpec) -> String {
+    if sp.linear {
+        format!("{}-{}-SWAP", sp.base, sp.quote)
+    } else {
+        format!("{}-{}", sp.base, sp.quote)
     }
 }
 
@@ -491,6 +601,14 @@ fn refusal((_, e): Refusal, quote_or_base: &str) -> (i64, String) {
         bcode::NEW_ORDER_REJECTED if m == bmsg::DUPLICATE_ORDER => (
             code::DUPLICATE_CL_ORD_ID,
             "Client order ID already exists.".into(),
+        ),
+        bcode::NEW_ORDER_REJECTED if m == super::exchange::REDUCE_ONLY_NO_POSITION => (
+            code::REDUCE_ONLY,
+            "Order failed because you don't have any positions in this direction for this contract to reduce or close.".into(),
+        ),
+        bcode::NEW_ORDER_REJECTED if m == super::exchange::REDUCE_ONLY_TOO_LARGE => (
+            code::REDUCE_ONLY,
+            "Order failed: the reduce-only orders would be larger than the position (pit emulate: refused; OKX may amend them instead)".into(),
         ),
         bcode::NEW_ORDER_REJECTED if m == bmsg::WOULD_TAKE => (
             code::PARAM_ERROR,
@@ -566,23 +684,28 @@ fn order_json(o: &Okx, q: &bw::QueriedOrder, fills: &[bw::MyTrade]) -> Value {
     let fee: Decimal = fills.iter().map(|t| t.commission).sum();
     let fee_ccy = last.map(|t| t.commission_asset.clone()).unwrap_or_default();
     let is_market = q.order_type == bw::OrderType::Market;
+    let swap = o.ct_val(&q.symbol).is_some();
+    let reduce_only = swap && o.s.exchange().is_reduce_only(q.order_id);
+    let sz = |x: Decimal| num(o.sz_of(&q.symbol, x));
     json!({
-        "instType": "SPOT",
+        "instType": o.inst_type_of(&q.symbol),
         "instId": o.inst_id_of(&q.symbol),
         "ordId": q.order_id.to_string(),
         "clOrdId": if anonymous { String::new() } else { q.client_order_id.clone() },
         "tag": "",
         "px": if is_market { String::new() } else { num(q.price) },
-        "sz": num(q.orig_qty),
+        "sz": sz(q.orig_qty),
         "ordType": ord_type_of(q),
         "side": side_str(q.side),
-        "tdMode": "cash",
-        "tgtCcy": if is_market { "base_ccy" } else { "" },
-        "accFillSz": num(q.executed_qty),
+        "posSide": if swap { "net" } else { "" },
+        "tdMode": if swap { "cross" } else { "cash" },
+        "reduceOnly": reduce_only.to_string(),
+        "tgtCcy": if is_market && !swap { "base_ccy" } else { "" },
+        "accFillSz": sz(q.executed_qty),
         "avgPx": avg,
         "state": state_of(q.status),
         "fillPx": last.map(|t| num(t.price)).unwrap_or_default(),
-        "fillSz": last.map(|t| num(t.qty)).unwrap_or_default(),
+        "fillSz": last.map(|t| sz(t.qty)).unwrap_or_default(),
         "tradeId": last.map(|t| t.id.to_string()).unwrap_or_default(),
         "fillTime": last.map(|t| t.time.to_string()).unwrap_or_default(),
         "fee": num(-fee),
@@ -595,7 +718,7 @@ fn order_json(o: &Okx, q: &bw::QueriedOrder, fills: &[bw::MyTrade]) -> Value {
 /// A fill as "Get transaction details" lists it.
 fn fill_json(o: &Okx, t: &bw::MyTrade, cl_ord_id: &str) -> Value {
     json!({
-        "instType": "SPOT",
+        "instType": o.inst_type_of(&t.symbol),
         "instId": o.inst_id_of(&t.symbol),
         "tradeId": t.id.to_string(),
         "ordId": t.order_id.to_string(),
@@ -604,7 +727,7 @@ fn fill_json(o: &Okx, t: &bw::MyTrade, cl_ord_id: &str) -> Value {
         "subType": if t.is_buyer { "1" } else { "2" },
         "tag": "",
         "fillPx": num(t.price),
-        "fillSz": num(t.qty),
+        "fillSz": num(o.sz_of(&t.symbol, t.qty)),
         "side": if t.is_buyer { "buy" } else { "sell" },
         "posSide": "net",
         "execType": if t.is_maker { "M" } else { "T" },
@@ -706,19 +829,33 @@ fn route(o: &Okx, method: &Method, path: &str, query: &str, body: &str, h: &Head
         ("GET", "/api/v5/public/time") => return Ok(json!([{"ts": now_ms.to_string()}])),
         ("GET", "/api/v5/public/instruments") => {
             let p: InstQ = serde_urlencoded::from_str(query).map_err(q)?;
-            if p.inst_type != "SPOT" {
-                return Err(param_error(
-                    "instType",
-                    "pit emulate okx lists SPOT instruments only",
-                ));
-            }
+            let swap = match p.inst_type.as_str() {
+                "SPOT" => false,
+                "SWAP" => true,
+                _ => {
+                    return Err(param_error(
+                        "instType",
+                        "pit emulate okx lists SPOT and SWAP instruments only",
+                    ));
+                }
+            };
             let ex = s.exchange();
             let list: Vec<Value> = ex
                 .specs()
                 .iter()
-                .map(|sp| (format!("{}-{}", sp.base, sp.quote), sp))
+                .filter(|sp| sp.linear == swap)
+                .map(|sp| (inst_id_of_spec(sp), sp))
                 .filter(|(id, _)| p.inst_id.as_deref().is_none_or(|x| x == id))
-                .map(|(id, sp)| {
+                .map(|(id, sp)| if swap {
+                    // "Get instruments", SWAP: `ctVal` "Contract value", `ctValCcy`,
+                    // `ctType` linear, `settleCcy`; `lotSz`/`minSz` in contracts.
+                    json!({"instType": "SWAP", "instId": id, "uly": format!("{}-{}", sp.base, sp.quote),
+                           "instFamily": format!("{}-{}", sp.base, sp.quote),
+                           "baseCcy": "", "quoteCcy": "", "settleCcy": sp.quote,
+                           "ctVal": num(SWAP_CT_VAL), "ctMult": "1", "ctValCcy": sp.base,
+                           "ctType": "linear", "tickSz": num(sp.tick), "lotSz": num(SWAP_LOT_SZ),
+                           "minSz": num(SWAP_LOT_SZ), "lever": "1", "state": "live"})
+                } else {
                     json!({"instType": "SPOT", "instId": id, "baseCcy": sp.base,
                            "quoteCcy": sp.quote, "tickSz": num(sp.tick), "lotSz": num(sp.lot),
                            "minSz": num(sp.lot), "state": "live"})
@@ -785,9 +922,6 @@ fn route(o: &Okx, method: &Method, path: &str, query: &str, body: &str, h: &Head
         }
         ("GET", "/api/v5/trade/orders-pending") => {
             let p: PendingQ = serde_urlencoded::from_str(query).map_err(q)?;
-            if p.inst_type.as_deref().is_some_and(|t| t != "SPOT") {
-                return Ok(json!([]));
-            }
             let sym = match &p.inst_id {
                 Some(id) => match o.symbol_of(id) {
                     Some(sym) => Some(sym),
@@ -797,6 +931,13 @@ fn route(o: &Okx, method: &Method, path: &str, query: &str, body: &str, h: &Head
             };
             let mut ex = s.exchange();
             let mut open = ex.open_orders(sym.as_deref(), now_ns).unwrap_or_default();
+            drop(ex);
+            open.retain(|qo| {
+                p.inst_type
+                    .as_deref()
+                    .is_none_or(|t| t == o.inst_type_of(&qo.symbol))
+            });
+            let mut ex = s.exchange();
             // Newest first, as OKX lists.
             open.sort_by_key(|o| std::cmp::Reverse(o.order_id));
             let with_fills: Vec<(bw::QueriedOrder, Vec<bw::MyTrade>)> = open
@@ -815,6 +956,16 @@ fn route(o: &Okx, method: &Method, path: &str, query: &str, body: &str, h: &Head
             ))
         }
         ("GET", "/api/v5/trade/fills") => fills(o, query, now_ns),
+        ("GET", "/api/v5/account/positions") => {
+            // "Get positions": `instType` MARGIN/SWAP/FUTURES/OPTION, optional `instId`;
+            // in net mode one position per instrument, `pos` signed, in contracts.
+            let p: PositionsQ = serde_urlencoded::from_str(query).map_err(q)?;
+            if p.inst_type.as_deref().is_some_and(|t| t != "SWAP") {
+                return Ok(json!([]));
+            }
+            s.exchange().advance(now_ns);
+            Ok(Value::Array(o.positions_json(p.inst_id.as_deref())))
+        }
         ("GET", "/api/v5/account/balance") => {
             let p: BalanceQ = serde_urlencoded::from_str(query).map_err(q)?;
             let wanted: Option<BTreeSet<String>> = p
@@ -896,15 +1047,12 @@ fn place(o: &Okx, p: PlaceReq, now_ns: i64) -> OResult {
     if !cl.is_empty() {
         *o.st().places.entry(cl.clone()).or_default() += 1;
     }
+    if let (false, Some(r)) = (cl.is_empty(), p.reduce_only) {
+        o.st().reduce_only_sent.insert(cl.clone(), r);
+    }
     let fail = |c: i64, m: String| Err(Answer::order_failed(&cl, "", c, m));
     if p.cl_ord_id.is_some() && !valid_cl_ord_id(&cl) {
         return fail(code::PARAM_ERROR, "Parameter clOrdId error".into());
-    }
-    if p.td_mode != "cash" {
-        return fail(
-            code::PARAM_ERROR,
-            "Parameter tdMode error (pit emulate okx keeps a cash (spot) account)".into(),
-        );
     }
     let Some(symbol) = o.symbol_of(&p.inst_id) else {
         return fail(
@@ -912,6 +1060,28 @@ fn place(o: &Okx, p: PlaceReq, now_ns: i64) -> OResult {
             "Instrument ID or Spread ID doesn't exist.".into(),
         );
     };
+    let ct_val = o.ct_val(&symbol);
+    // SPOT in `cash`; SWAP in `cross` ("Place order" `tdMode`: "Margin mode cross
+    // isolated; Non-Margin mode cash"); `isolated` is not emulated.
+    let td_mode_ok = match ct_val {
+        None => p.td_mode == "cash",
+        Some(_) => p.td_mode == "cross",
+    };
+    if !td_mode_ok {
+        return fail(
+            code::PARAM_ERROR,
+            "Parameter tdMode error (pit emulate okx: SPOT in cash, SWAP in cross)".into(),
+        );
+    }
+    let reduce_only = p.reduce_only.unwrap_or(false);
+    if reduce_only && ct_val.is_none() {
+        // "Only applicable to MARGIN orders, and FUTURES/SWAP orders in net mode".
+        return fail(
+            code::PARAM_ERROR,
+            "Parameter reduceOnly error (pit emulate okx: only applicable to SWAP in net mode)"
+                .into(),
+        );
+    }
     let side = match p.side.as_str() {
         "buy" => bw::Side::Buy,
         "sell" => bw::Side::Sell,
@@ -919,6 +1089,27 @@ fn place(o: &Okx, p: PlaceReq, now_ns: i64) -> OResult {
     };
     let Ok(sz) = p.sz.trim().parse::<Decimal>() else {
         return fail(code::PARAM_ERROR, "Parameter sz error".into());
+    };
+    // A SWAP's `sz` is in contracts ("Place order": "Quantity to buy or sell"; "Get
+    // instruments": `lotSz` "If it is a derivatives contract, the value is the number of
+    // contracts"), on its lot and at least `minSz`; the core counts the base coin.
+    let sz = match ct_val {
+        None => sz,
+        Some(ct) => {
+            if sz < SWAP_LOT_SZ {
+                return fail(
+                    code::MIN_AMOUNT,
+                    "Your order should meet or exceed the minimum order amount.".into(),
+                );
+            }
+            if !(sz % SWAP_LOT_SZ).is_zero() {
+                return fail(
+                    code::LOT,
+                    "Order quantity must be a multiple of the lot size.".into(),
+                );
+            }
+            sz * ct
+        }
     };
     let px = match p.px.as_deref().map(str::trim).filter(|x| !x.is_empty()) {
         None => None,
@@ -931,6 +1122,7 @@ fn place(o: &Okx, p: PlaceReq, now_ns: i64) -> OResult {
         "limit" => (bw::OrderType::Limit, Some(bw::TimeInForce::Gtc)),
         "ioc" => (bw::OrderType::Limit, Some(bw::TimeInForce::Ioc)),
         "post_only" => (bw::OrderType::LimitMaker, None),
+        "market" if ct_val.is_some() => (bw::OrderType::Market, None),
         "market" => {
             // "tgtCcy ... Only applicable to SPOT Market Orders. Default is quote_ccy for
             // buy, base_ccy for sell": the emulator sizes market orders in base only.
@@ -967,7 +1159,7 @@ fn place(o: &Okx, p: PlaceReq, now_ns: i64) -> OResult {
             .iter()
             .find(|sp| sp.symbol == symbol)
             .map(|sp| {
-                if side == bw::Side::Buy {
+                if side == bw::Side::Buy || sp.linear {
                     sp.quote.clone()
                 } else {
                     sp.base.clone()
@@ -990,7 +1182,7 @@ fn place(o: &Okx, p: PlaceReq, now_ns: i64) -> OResult {
         new_client_order_id: p.cl_ord_id.clone(),
         new_order_resp_type: Some(bw::OrderRespType::Ack),
     };
-    let r = match o.s.exchange().place(params, now_ns) {
+    let r = match o.s.exchange().place_with(params, reduce_only, now_ns) {
         Ok(r) => r,
         Err(e) => {
             let (c, m) = refusal(e, &quote_or_base);
@@ -1044,9 +1236,6 @@ fn fills(o: &Okx, query: &str, now_ns: i64) -> OResult {
     let p: FillsQ =
         serde_urlencoded::from_str(query).map_err(|e| param_error("query", &e.to_string()))?;
     let now_ms = now_ns / 1_000_000;
-    if p.inst_type.as_deref().is_some_and(|t| t != "SPOT") {
-        return Ok(json!([]));
-    }
     let int = |name: &str, v: &Option<String>| -> Result<Option<i64>, Answer> {
         v.as_deref()
             .filter(|x| !x.is_empty())
@@ -1073,10 +1262,18 @@ fn fills(o: &Okx, query: &str, now_ns: i64) -> OResult {
             None => return Ok(json!([])),
         },
         None => {
-            o.s.exchange()
-                .specs()
-                .iter()
-                .map(|sp| sp.symbol.clone())
+            let all: Vec<String> =
+                o.s.exchange()
+                    .specs()
+                    .iter()
+                    .map(|sp| sp.symbol.clone())
+                    .collect();
+            all.into_iter()
+                .filter(|sym| {
+                    p.inst_type
+                        .as_deref()
+                        .is_none_or(|t| t == o.inst_type_of(sym))
+                })
                 .collect()
         }
     };
@@ -1164,6 +1361,40 @@ pub fn caa_check(o: &Okx) {
     o.s.publish();
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShiftReq {
+    inst_id: String,
+    /// Contracts, signed (+ more long).
+    pos: String,
+}
+
+/// `POST /emulator/okx/position` `{"instId": "BTC-USDT-SWAP", "pos": "3"}`: moves the
+/// net position by `pos` contracts without a trade (a difference with the client, for
+/// tests of its reconciliation), then pushes it on the `positions` channel.
+pub async fn shift_position(State(o): State<Arc<Okx>>, body: Bytes) -> Response {
+    let r: Result<(), String> = (|| {
+        let req: ShiftReq = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let delta: Decimal = req.pos.trim().parse().map_err(|_| "pos: not a number")?;
+        let sym = o
+            .symbol_of(&req.inst_id)
+            .ok_or_else(|| format!("no instrument {}", req.inst_id))?;
+        let ct = o.ct_val(&sym).ok_or("not a SWAP")?;
+        o.s.exchange()
+            .shift_position(&sym, delta * ct)
+            .map_err(|e| e.1.msg)?;
+        Ok(())
+    })();
+    match r {
+        Ok(()) => {
+            tracing::warn!("okx emulator: a position moved without a trade");
+            let _ = o.pos_tx.send(());
+            (StatusCode::OK, "{}").into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, json!({"error": e}).to_string()).into_response(),
+    }
+}
+
 /// `GET /emulator/state` of the OKX front-end: the core's state plus
 /// `okx_cancel_all_after`.
 pub async fn state(State(o): State<Arc<Okx>>) -> Response {
@@ -1188,6 +1419,7 @@ pub async fn state(State(o): State<Arc<Okx>>) -> Response {
             }),
         );
         obj.insert("okx_places".into(), json!(st.places));
+        obj.insert("okx_reduce_only".into(), json!(st.reduce_only_sent));
     }
     let mut r = (StatusCode::OK, v.to_string()).into_response();
     r.headers_mut().insert(
@@ -1433,16 +1665,64 @@ pub async fn private(State(o): State<Arc<Okx>>, up: WebSocketUpgrade) -> Respons
     up.on_upgrade(move |socket| private_loop(o, socket))
 }
 
-/// One `orders` subscription: its `arg` as sent, and the `instId` it is limited to.
+/// One `orders` or `positions` subscription: its `arg` as sent, the channel, the
+/// `instType` and the `instId` it is limited to.
 struct Sub {
     arg: Value,
+    channel: String,
+    inst_type: String,
     inst_id: Option<String>,
+}
+
+impl Sub {
+    fn wants(&self, channel: &str, inst_type: &str, inst: &str) -> bool {
+        self.channel == channel
+            && (self.inst_type == "ANY" || self.inst_type == inst_type)
+            && self.inst_id.as_deref().is_none_or(|i| i == inst)
+    }
+}
+
+/// The `positions` pushes of the subscriptions that want `inst` (every SWAP position when
+/// `None`): "WS / Positions channel", the instrument's net position, `pos` "0" when flat.
+fn position_pushes(o: &Okx, subs: &[Sub], inst: Option<&str>) -> Vec<String> {
+    let listed = o.positions_json(None);
+    let mut insts: Vec<String> = match inst {
+        Some(i) => vec![i.to_string()],
+        None => listed
+            .iter()
+            .filter_map(|p| p["instId"].as_str().map(str::to_string))
+            .collect(),
+    };
+    insts.dedup();
+    let mut out = Vec::new();
+    for s in subs.iter().filter(|s| s.channel == "positions") {
+        let data: Vec<Value> = insts
+            .iter()
+            .filter(|i| s.wants("positions", "SWAP", i))
+            .map(|i| {
+                listed
+                    .iter()
+                    .find(|p| p["instId"].as_str() == Some(i))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        json!({"instType": "SWAP", "instId": i, "mgnMode": "cross",
+                               "posSide": "net", "pos": "0", "avgPx": "",
+                               "uTime": o.s.now_ms().to_string()})
+                    })
+            })
+            .collect();
+        if !data.is_empty() || inst.is_none() {
+            out.push(json!({"arg": s.arg, "data": data}).to_string());
+        }
+    }
+    out
 }
 
 async fn private_loop(o: Arc<Okx>, mut socket: WebSocket) {
     let conn_id = format!("{:08x}", o.next_conn.fetch_add(1, Ordering::Relaxed));
     let mut events = o.s.user_tx.subscribe();
     let mut dropper = o.s.drop_tx.subscribe();
+    let mut shifted = o.pos_tx.subscribe();
     let mut logged_in = false;
     let mut subs: Vec<Sub> = Vec::new();
     loop {
@@ -1456,12 +1736,23 @@ async fn private_loop(o: Arc<Okx>, mut socket: WebSocket) {
                     }
                     let data = order_push(&o, r);
                     let inst = data["instId"].as_str().unwrap_or("").to_string();
-                    subs.iter()
-                        .filter(|s| s.inst_id.as_deref().is_none_or(|i| i == inst))
+                    let inst_type = data["instType"].as_str().unwrap_or("").to_string();
+                    let mut out: Vec<String> = subs.iter()
+                        .filter(|s| s.wants("orders", &inst_type, &inst))
                         .map(|s| json!({"arg": s.arg, "data": [data]}).to_string())
-                        .collect()
+                        .collect();
+                    // "WS / Positions channel": pushed when a fill moves the position.
+                    if inst_type == "SWAP" && r.execution_type == bw::ExecutionType::Trade {
+                        out.extend(position_pushes(&o, &subs, Some(&inst)));
+                    }
+                    out
                 }
                 Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => break,
+            },
+            sh = shifted.recv() => match sh {
+                Ok(()) if logged_in => position_pushes(&o, &subs, None),
+                Ok(()) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
             },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
@@ -1469,7 +1760,17 @@ async fn private_loop(o: Arc<Okx>, mut socket: WebSocket) {
                     if t.as_str() == "ping" {
                         vec!["pong".to_string()]
                     } else {
-                        vec![private_op(&o, &conn_id, &mut logged_in, &mut subs, t.as_str())]
+                        let before = subs.len();
+                        let mut out =
+                            vec![private_op(&o, &conn_id, &mut logged_in, &mut subs, t.as_str())];
+                        // "WS / Positions channel": an initial snapshot on subscribing.
+                        if subs.len() > before
+                            && let Some(s) = subs.last()
+                            && s.channel == "positions"
+                        {
+                            out.extend(position_pushes(&o, std::slice::from_ref(s), None));
+                        }
+                        out
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -1570,12 +1871,17 @@ fn private_op(
             };
             let channel = arg["channel"].as_str().unwrap_or("");
             let inst_type = arg["instType"].as_str().unwrap_or("");
-            if channel != "orders" || !matches!(inst_type, "SPOT" | "ANY") {
+            let known = match channel {
+                "orders" => matches!(inst_type, "SPOT" | "SWAP" | "ANY"),
+                "positions" => matches!(inst_type, "SWAP" | "ANY"),
+                _ => false,
+            };
+            if !known {
                 return ws_error(
                     &id,
                     ws_code::NO_CHANNEL,
                     &format!(
-                        "Wrong URL or channel:{channel},instType:{inst_type} doesn't exist. (pit emulate okx: orders, SPOT or ANY)"
+                        "Wrong URL or channel:{channel},instType:{inst_type} doesn't exist. (pit emulate okx: orders SPOT, SWAP or ANY; positions SWAP or ANY)"
                     ),
                     conn_id,
                 );
@@ -1585,6 +1891,8 @@ fn private_op(
             if op == "subscribe" {
                 subs.push(Sub {
                     arg: arg.clone(),
+                    channel: channel.to_string(),
+                    inst_type: inst_type.to_string(),
                     inst_id,
                 });
             }
@@ -1654,7 +1962,7 @@ fn order_push(o: &Okx, r: &bw::ExecutionReport) -> Value {
     v["msg"] = json!("");
     if trade {
         v["fillPx"] = json!(num(r.last_price));
-        v["fillSz"] = json!(num(r.last_qty));
+        v["fillSz"] = json!(num(o.sz_of(&r.symbol, r.last_qty)));
         v["tradeId"] = json!(r.trade_id.to_string());
         v["fillTime"] = json!(r.transaction_time.to_string());
         v["fillFee"] = json!(num(-r.commission));

@@ -51,6 +51,10 @@ fn okx_router(o: Arc<super::okx::Okx>) -> Router {
         .route("/ws/v5/public", get(okx::public))
         .route("/emulator/state", get(okx::state))
         .route(
+            "/emulator/okx/position",
+            axum::routing::post(okx::shift_position),
+        )
+        .route(
             "/emulator/faults",
             post(rest::set_faults).with_state(o.s.clone()),
         )

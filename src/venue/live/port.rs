@@ -38,7 +38,7 @@ pub enum ToVenue {
         /// (0: nothing to wait for).
         barrier: u64,
         /// The engine asked for a reduce-only order (a flatten, a bracket's exit): a
-        /// venue with a native flag for the category sends it (Bybit linear
+        /// venue with a native flag for the category sends it (Bybit linear and OKX SWAP
         /// `reduceOnly`); spot venues have none and ignore it.
         reduce_only: bool,
     },

@@ -55,11 +55,15 @@ fn instruments_url(base: &str, _: &LiveSettings, symbol: &str) -> String {
     format!("{base}/api/v5/public/instruments?instType={kind}&instId={symbol}")
 }
 
-/// `tickSz` and `lotSz` of the first instrument.
+/// `tickSz` and `lotSz` of the first instrument; a SWAP's `lotSz` is in contracts
+/// ("Get instruments": "If it is a derivatives contract, the value is the number of
+/// contracts"), pit's lot in the coin: `lotSz` × `ctVal`.
 fn tick_lot(v: &Value) -> Option<(Decimal, Decimal)> {
     let i = v.get("data")?.get(0)?;
-    Some((
-        positive_step(i.get("tickSz")?)?,
-        positive_step(i.get("lotSz")?)?,
-    ))
+    let lot = positive_step(i.get("lotSz")?)?;
+    let lot = match i.get("ctVal").and_then(positive_step) {
+        Some(ct) => lot * ct,
+        None => lot,
+    };
+    Some((positive_step(i.get("tickSz")?)?, lot))
 }

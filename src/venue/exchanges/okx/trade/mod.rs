@@ -1,4 +1,5 @@
-//! Live trading on OKX v5, spot in trade mode `cash`: [`rest`], the signed REST calls
+//! Live trading on OKX v5, spot in trade mode `cash` or linear perpetual swaps in `cross`
+//! (`[live.okx] inst_type`, see [`task`] for what SWAP changes): [`rest`], the signed REST calls
 //! (`OK-ACCESS-*`, demo trading's `x-simulated-trading: 1`), each endpoint kept under its
 //! documented quota, back-off on 429/50011, unknown outcomes resolved by asking for the
 //! `clOrdId`; [`private`], the private WebSocket (`login`, the `orders` channel) and the
@@ -48,6 +49,9 @@ pub struct LiveStart {
     pub durable: Option<Arc<AtomicU64>>,
     pub at_venue: Vec<(u64, String, String)>,
     pub settle: Option<Settle>,
+    /// SWAP: pit's position per symbol (coins, signed) in the store, compared with the
+    /// venue's.
+    pub positions: std::collections::BTreeMap<String, rust_decimal::Decimal>,
 }
 
 /// The engine's port to OKX and the handle that binds alerts and the halt.
@@ -82,7 +86,8 @@ pub fn start(s: &OkxSettings, l: LiveStart) -> anyhow::Result<Started> {
         s.demo,
         Duration::from_millis(s.request_timeout_ms),
     )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    .map_err(|e| anyhow::anyhow!(e))?
+    .with_swap(s.swap());
     let health = Arc::new(Mutex::new(ExecHealth {
         venue: "okx".into(),
         network: if s.demo { "DEMO" } else { "LIVE" }.into(),
@@ -118,6 +123,7 @@ pub fn start(s: &OkxSettings, l: LiveStart) -> anyhow::Result<Started> {
         since_ms: l.since_ms,
         at_venue: l.at_venue,
         settle: l.settle,
+        start_positions: l.positions,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

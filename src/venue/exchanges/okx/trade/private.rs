@@ -23,7 +23,7 @@
 //!   ahead of its `ts`); a refusal says "dead-man: not armed (why)" and raises an alert.
 
 use super::rest::Rest;
-use super::wire::{Order, WsFrame, parse_ws};
+use super::wire::{Order, Position, WsFrame, parse_ws};
 use crate::venue::exchanges::okx::api::sign::{Method, Signer};
 use crate::venue::live::dead_man::{self, Countdown, DeadManEvent};
 use crate::venue::live::pulse::PulseCheck;
@@ -47,6 +47,8 @@ pub enum StreamMsg {
     Down(String),
     /// Order pushes.
     Orders(Vec<Order>),
+    /// Position pushes (SWAP): the positions listed, in contracts.
+    Positions(Vec<Position>),
     /// The dead-man switch is not armed: why, for an alert.
     DeadManNotArmed(String),
     /// `dead_man_secs` 0, and a countdown an earlier run may have left is not confirmed
@@ -87,6 +89,20 @@ pub fn subscribe_op() -> serde_json::Value {
     serde_json::json!({"op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]})
 }
 
+/// The `subscribe` ops of a client: SPOT's `orders`; for SWAP its `orders` and its
+/// `positions` ("WS / Positions channel": "Initial snapshot will be pushed according to
+/// subscription granularity. Data will be pushed when triggered by events such as
+/// placing/canceling order").
+pub fn subscribe_ops(swap: bool) -> Vec<serde_json::Value> {
+    if !swap {
+        return vec![subscribe_op()];
+    }
+    vec![
+        serde_json::json!({"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP"}]}),
+        serde_json::json!({"op": "subscribe", "args": [{"channel": "positions", "instType": "SWAP"}]}),
+    ]
+}
+
 /// What the stream needs.
 pub struct PrivateSetup {
     pub url: String,
@@ -121,10 +137,13 @@ async fn session(p: &PrivateSetup) -> String {
         Err(e) => return format!("connect: {e}"),
     };
     let ts = p.rest.server_now_ms() / 1000;
-    for (op, event) in [
-        (login_op(&p.signer, ts), "login"),
-        (subscribe_op(), "subscribe"),
-    ] {
+    let mut ops = vec![(login_op(&p.signer, ts), "login")];
+    ops.extend(
+        subscribe_ops(p.rest.swap())
+            .into_iter()
+            .map(|o| (o, "subscribe")),
+    );
+    for (op, event) in ops {
         if let Err(e) = ws.send(Message::Text(op.to_string().into())).await {
             return format!("send: {e}");
         }
@@ -146,6 +165,9 @@ async fn session(p: &PrivateSetup) -> String {
                         }
                         Ok(WsFrame::Orders(list)) => {
                             let _ = p.out.send(StreamMsg::Orders(list));
+                        }
+                        Ok(WsFrame::Positions(list)) => {
+                            let _ = p.out.send(StreamMsg::Positions(list));
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "okx: unreadable private frame"),
@@ -190,6 +212,11 @@ async fn session(p: &PrivateSetup) -> String {
                     Some(Ok(Message::Text(t))) => match parse_ws(t.as_str()) {
                         Ok(WsFrame::Orders(list)) => {
                             if p.out.send(StreamMsg::Orders(list)).is_err() {
+                                return "owner gone".into();
+                            }
+                        }
+                        Ok(WsFrame::Positions(list)) => {
+                            if p.out.send(StreamMsg::Positions(list)).is_err() {
                                 return "owner gone".into();
                             }
                         }

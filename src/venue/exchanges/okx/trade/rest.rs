@@ -149,8 +149,11 @@ pub fn quota(path: &str) -> (usize, Duration) {
     match path {
         // "Cancel All After": "Rate Limit: 1 request per second".
         "/api/v5/trade/cancel-all-after" => (1, Duration::from_secs(1)),
-        // "Get balance": "10 requests per 2 seconds"; "Get system time": the same.
-        "/api/v5/account/balance" | "/api/v5/public/time" => (10, two),
+        // "Get balance": "10 requests per 2 seconds"; "Get system time" and "Get
+        // positions": the same.
+        "/api/v5/account/balance" | "/api/v5/public/time" | "/api/v5/account/positions" => {
+            (10, two)
+        }
         // "Get instruments": "20 requests per 2 seconds".
         "/api/v5/public/instruments" => (20, two),
         // Place / cancel order, order details, order list, fills: "60 requests per 2
@@ -203,6 +206,8 @@ pub struct Rest {
     base: String,
     signer: Signer,
     demo: bool,
+    /// `SPOT` or `SWAP`: the `instType` of the lists asked for.
+    inst_type: &'static str,
     offset_ms: AtomicI64,
     endpoints: Mutex<BTreeMap<String, Endpoint>>,
 }
@@ -225,11 +230,20 @@ impl Rest {
             base: base.trim_end_matches('/').to_string(),
             signer,
             demo,
+            inst_type: "SPOT",
             offset_ms: AtomicI64::new(0),
             endpoints: Mutex::new(BTreeMap::new()),
         })
     }
 
+    /// The client for SWAPs (`swap`) or SPOT: the `instType` of the lists it asks for.
+    pub fn with_swap(mut self, swap: bool) -> Rest {
+        self.inst_type = if swap { "SWAP" } else { "SPOT" };
+        self
+    }
+    pub fn swap(&self) -> bool {
+        self.inst_type == "SWAP"
+    }
     pub fn signer(&self) -> &Signer {
         &self.signer
     }
@@ -536,7 +550,11 @@ impl Rest {
         let mut out: Vec<Order> = Vec::new();
         let mut after = String::new();
         loop {
-            let mut q = vec![("instType", "SPOT"), ("instId", inst_id), ("limit", "100")];
+            let mut q = vec![
+                ("instType", self.inst_type),
+                ("instId", inst_id),
+                ("limit", "100"),
+            ];
             if !after.is_empty() {
                 q.push(("after", after.as_str()));
             }
@@ -572,7 +590,11 @@ impl Rest {
         let mut after = String::new();
         let begin = begin_ms.map(|b| b.to_string()).unwrap_or_default();
         loop {
-            let mut q = vec![("instType", "SPOT"), ("instId", inst_id), ("limit", "100")];
+            let mut q = vec![
+                ("instType", self.inst_type),
+                ("instId", inst_id),
+                ("limit", "100"),
+            ];
             if let Some(o) = ord_id {
                 q.push(("ordId", o));
             }
@@ -610,9 +632,26 @@ impl Rest {
             .collect())
     }
 
-    /// "Get instruments" (public): one SPOT instrument.
+    /// "Get positions" (`GET /api/v5/account/positions`, `instType` SWAP): instId -> the
+    /// net position in contracts (signed); an instrument not listed is flat.
+    pub async fn positions(
+        &self,
+        patience: Duration,
+    ) -> Result<BTreeMap<String, rust_decimal::Decimal>, RestError> {
+        let q = [("instType", self.inst_type)];
+        let list: Vec<super::wire::Position> = self
+            .idempotent(patience, || self.get("/api/v5/account/positions", &q))
+            .await?;
+        let mut out: BTreeMap<String, rust_decimal::Decimal> = BTreeMap::new();
+        for p in list {
+            *out.entry(p.inst_id).or_default() += p.pos.unwrap_or_default();
+        }
+        Ok(out)
+    }
+
+    /// "Get instruments" (public): one instrument of the client's `instType`.
     pub async fn instrument(&self, inst_id: &str) -> Result<Instrument, RestError> {
-        let q = serde_urlencoded::to_string([("instType", "SPOT"), ("instId", inst_id)])
+        let q = serde_urlencoded::to_string([("instType", self.inst_type), ("instId", inst_id)])
             .map_err(|e| RestError::NotSent(e.to_string()))?;
         let list: Vec<Instrument> = self
             .idempotent(Duration::from_secs(10), || {
@@ -621,7 +660,7 @@ impl Rest {
             .await?;
         list.into_iter()
             .find(|i| i.inst_id == inst_id)
-            .ok_or_else(|| RestError::Decode(format!("no SPOT instrument {inst_id}")))
+            .ok_or_else(|| RestError::Decode(format!("no {} instrument {inst_id}", self.inst_type)))
     }
 
     /// "Cancel All After": arm (or refresh) the countdown, or disarm it with 0.
@@ -857,6 +896,7 @@ mod tests {
             sz: "0.01".into(),
             px: Some("100".into()),
             tgt_ccy: None,
+            reduce_only: None,
         };
         let t0 = tokio::time::Instant::now();
         let e = r.place(&o).await.unwrap_err();

@@ -28,6 +28,11 @@ pub fn venue_rules(i: &Instrument) -> Result<VenueRules, String> {
         .lot_sz
         .filter(|t| *t > Decimal::ZERO)
         .ok_or_else(|| format!("{}: no lotSz", i.inst_id))?;
+    // A SWAP's lot and minimum are in contracts: pit's quantities are in the coin.
+    let (lot, min) = match i.contract()? {
+        Some(c) => (c.coins(c.lot_sz), c.coins(c.min_sz)),
+        None => (lot, i.min_sz.unwrap_or(lot).max(lot)),
+    };
     Ok(VenueRules {
         not_trading: (i.state != "live").then(|| i.state.clone()),
         order_types: Vec::new(),
@@ -38,7 +43,7 @@ pub fn venue_rules(i: &Instrument) -> Result<VenueRules, String> {
                 tick,
             },
             VenueFilter::LotSize {
-                min: i.min_sz.unwrap_or(lot).max(lot),
+                min,
                 max: Decimal::ZERO,
                 step: lot,
             },

@@ -52,6 +52,10 @@ pub struct OkxSettings {
     /// "Cancel All After" countdown in seconds (10..=120), armed at start and refreshed
     /// every third of it; 0: off.
     pub dead_man_secs: u32,
+    /// OKX's instrument type pit trades: `"SPOT"` (default; trade mode `cash`) or
+    /// `"SWAP"` (linear perpetuals such as `BTC-USDT-SWAP`, trade mode `cross`, net
+    /// position mode; pit's quantities stay in the coin, sent as contracts).
+    pub inst_type: String,
 }
 
 impl Default for OkxSettings {
@@ -64,6 +68,7 @@ impl Default for OkxSettings {
             request_timeout_ms: 5000,
             key_file: None,
             dead_man_secs: 30,
+            inst_type: "SPOT".into(),
         }
     }
 }
@@ -73,7 +78,21 @@ impl OkxSettings {
         self.mode == "live"
     }
 
+    /// Whether pit trades SWAPs here.
+    pub fn swap(&self) -> bool {
+        self.inst_type == "SWAP"
+    }
+
     pub fn validate(&self) -> Result<(), Invalid> {
+        if !["SPOT", "SWAP"].contains(&self.inst_type.as_str()) {
+            return Err(Invalid::new(
+                "inst_type",
+                format!(
+                    "'{}' is not an instrument type pit trades on OKX; use \"SPOT\" or \"SWAP\"",
+                    self.inst_type
+                ),
+            ));
+        }
         if !["paper", "live"].contains(&self.mode.as_str()) {
             return Err(Invalid::new(
                 "mode",

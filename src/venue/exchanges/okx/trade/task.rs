@@ -23,12 +23,24 @@
 //!   for options only), so every pending order of the symbol ("Get order List") is
 //!   cancelled one by one ("Cancel order"), besides the port's own per-order cancels;
 //! * the balances ("Get balance", `cashBal`) are compared with the balances at the run's
-//!   start plus every fill since, only when no fill came in while they were read.
+//!   start plus every fill since, only when no fill came in while they were read;
+//! * SWAP (`[live.okx] inst_type = "SWAP"`, linear perpetuals in net mode): the contracts
+//!   ("Get instruments" `ctVal`, `lotSz`, `minSz`) are read before the private stream
+//!   starts; pit's quantities (coins) go out as contracts (a quantity that is not a whole
+//!   number of lots is refused unsent) in trade mode `cross`, a reduce-only order with
+//!   OKX's own `reduceOnly: true`; every size OKX gives (orders, fills) is turned back
+//!   into coins where it comes in; fees are booked in the settlement coin (USDT). The
+//!   positions are the venue's: "Get positions" at every reconciliation (read while no
+//!   fill came in) and the `positions` channel are compared with pit's own (the store's at
+//!   the start plus this run's fills); a difference raises a critical alert, shows in the
+//!   status and holds new orders (cancels pass) until a reconciliation finds them
+//!   agreeing. pit never trades to "fix" it: the operator decides. The balances are not
+//!   compared on SWAP (a position's margin and PnL move them).
 
 use super::private::{self, StreamMsg, StreamStatus};
 use super::rest::{Cancelled, Placed, Rest, RestError};
 use super::updates::{fill_update, order_update};
-use super::wire::{Fill, Order, OrderState, PlaceOrder, to_cl_ord_id};
+use super::wire::{Contract, Fill, Order, OrderState, PlaceOrder, Position, to_cl_ord_id};
 use crate::domain::{Instrument, OrderKind, Side, TimeInForce, Timestamp};
 use crate::engine::AlertLevel;
 use crate::venue::exchanges::binance::trade::task::{Hooks, Settle};
@@ -78,6 +90,8 @@ pub struct TaskSetup {
     /// Orders earlier live runs left open (run, engine id, symbol).
     pub at_venue: Vec<(u64, String, String)>,
     pub settle: Option<Settle>,
+    /// SWAP: pit's position per symbol (coins, signed) at the start, from the store.
+    pub start_positions: BTreeMap<String, Decimal>,
 }
 
 enum Internal {
@@ -146,6 +160,8 @@ struct Snapshot {
     open: Vec<Order>,
     fills: Vec<Fill>,
     balances: Option<BTreeMap<String, Decimal>>,
+    /// SWAP: "Get positions" (contracts), when no fill came in while it was read.
+    positions: Option<BTreeMap<String, Decimal>>,
     assets: BTreeMap<String, (String, String)>,
     reason: String,
     begun_ms: u64,
@@ -173,6 +189,11 @@ struct Conn {
     balances: RunBalances,
     symbol_of: BTreeMap<String, String>,
     held: BTreeMap<String, Held>,
+    /// SWAP: each symbol's contract (read before the stream starts).
+    contracts: BTreeMap<String, Contract>,
+    /// SWAP: pit's own position per symbol (coins): the store's at the start plus every
+    /// fill of this run handed to the engine.
+    own_pos: BTreeMap<String, Decimal>,
 }
 
 /// Run the task until the engine side goes away.
@@ -200,7 +221,10 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         balances: RunBalances::default(),
         symbol_of: BTreeMap::new(),
         held: BTreeMap::new(),
+        contracts: BTreeMap::new(),
+        own_pos: BTreeMap::new(),
     };
+    c.own_pos = std::mem::take(&mut c.s.start_positions);
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
         let v =
             c.s.tracker
@@ -215,6 +239,10 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
             AlertLevel::Warn,
             format!("okx: system time not measured ({e}); using the local clock"),
         ),
+    }
+    if c.s.rest.swap() {
+        // The contracts before anything OKX says in contracts is read.
+        c.read_contracts().await;
     }
     let (stx, mut srx) = unbounded_channel();
     // The dead-man switch on a timer of its own, then the stream.
@@ -254,6 +282,147 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
 }
 
 impl Conn {
+    /// SWAP: every symbol's contract from "Get instruments", asked until OKX answers (new
+    /// orders stay refused meanwhile: the first reconciliation has not begun).
+    async fn read_contracts(&mut self) {
+        let mut wait = Duration::from_millis(500);
+        let mut said = false;
+        loop {
+            let mut failed = None;
+            for sym in self.symbols() {
+                match self
+                    .s
+                    .rest
+                    .instrument(&sym)
+                    .await
+                    .map_err(|e| e.to_string())
+                {
+                    Ok(i) => match i.contract() {
+                        Ok(Some(ct)) => {
+                            tracing::info!(symbol = %sym, ct_val = %ct.ct_val, lot = %ct.lot_sz, min = %ct.min_sz, "okx: swap contract");
+                            self.contracts.insert(sym.clone(), ct);
+                        }
+                        Ok(None) => failed = Some(format!("{sym} is not a SWAP")),
+                        Err(e) => failed = Some(e),
+                    },
+                    Err(e) => failed = Some(format!("instrument {sym}: {e}")),
+                }
+            }
+            let assets: BTreeMap<String, (String, String)> = self
+                .contracts
+                .iter()
+                .filter(|(_, c)| !c.coin.is_empty() && !c.settle.is_empty())
+                .map(|(s, c)| (s.clone(), (c.coin.clone(), c.settle.clone())))
+                .collect();
+            self.balances.set_assets(assets);
+            let Some(why) = failed else { return };
+            if !said {
+                said = true;
+                self.alert(
+                    AlertLevel::Critical,
+                    format!("okx: the swap contracts are not known ({why}): nothing is traded until OKX lists them; asking again"),
+                );
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// An order as OKX gave it, its sizes in coins (SWAP: contracts × `ctVal`).
+    fn order_in_coins(&self, o: Order) -> Order {
+        match self.contracts.get(&o.inst_id) {
+            Some(c) => c.order_in_coins(o),
+            None => o,
+        }
+    }
+
+    /// A fill as OKX gave it, its size in coins.
+    fn fill_in_coins(&self, f: Fill) -> Fill {
+        match self.contracts.get(&f.inst_id) {
+            Some(c) => c.fill_in_coins(f),
+            None => f,
+        }
+    }
+
+    /// SWAP: the venue's positions (contracts) of pit's symbols, in coins.
+    fn venue_positions(&self, list: &BTreeMap<String, Decimal>) -> BTreeMap<String, Decimal> {
+        self.contracts
+            .iter()
+            .map(|(sym, c)| {
+                (
+                    sym.clone(),
+                    c.coins(list.get(sym).copied().unwrap_or_default()),
+                )
+            })
+            .collect()
+    }
+
+    /// SWAP: pit's positions against the venue's (coins), as status lines (a line that
+    /// differs holds new orders, see the port) and the differences.
+    fn compare_positions(
+        &self,
+        venue: &BTreeMap<String, Decimal>,
+    ) -> (
+        Vec<crate::engine::view::BalanceLine>,
+        Vec<crate::venue::live::reconcile::Finding>,
+    ) {
+        let ours: BTreeMap<String, Decimal> = self
+            .contracts
+            .keys()
+            .map(|s| (s.clone(), self.own_pos.get(s).copied().unwrap_or_default()))
+            .collect();
+        let lines = self
+            .contracts
+            .keys()
+            .map(|s| {
+                let o = ours.get(s).copied().unwrap_or_default();
+                crate::engine::view::BalanceLine {
+                    asset: format!("{s} position"),
+                    start: Decimal::ZERO,
+                    traded: o,
+                    expected: o,
+                    venue: venue.get(s).copied().unwrap_or_default(),
+                }
+            })
+            .collect();
+        (
+            lines,
+            crate::venue::live::reconcile::compare_positions(&ours, venue),
+        )
+    }
+
+    /// `positions` pushes: one that differs from pit's position asks for a
+    /// reconciliation, which reads the fills and the positions together and decides.
+    fn on_positions(&mut self, list: Vec<Position>) {
+        let pushed: BTreeMap<String, Decimal> = list
+            .into_iter()
+            .filter(|p| self.contracts.contains_key(&p.inst_id))
+            .map(|p| (p.inst_id, p.pos.unwrap_or_default()))
+            .collect();
+        let venue: BTreeMap<String, Decimal> = self
+            .venue_positions(&pushed)
+            .into_iter()
+            .filter(|(s, _)| pushed.contains_key(s))
+            .collect();
+        let differs = venue
+            .iter()
+            .any(|(s, q)| self.own_pos.get(s).copied().unwrap_or_default() != *q);
+        // A difference shown now that the push no longer bears out: a reconciliation
+        // finds them agreeing (new orders are held until one does).
+        let shown = self
+            .s
+            .health
+            .lock()
+            .map(|h| h.balances.iter().any(|b| !b.agrees()))
+            .unwrap_or(false);
+        if shown && !differs {
+            self.start_reconcile("the positions channel agrees with pit's position again".into());
+        } else if differs {
+            tracing::warn!(?venue, ours = ?self.own_pos, "okx: the positions channel differs from pit's position; reconciling");
+            self.start_reconcile("the positions channel differs from pit's position".into());
+        }
+    }
+
     fn twin_store(&mut self, venue_id: &str) {
         let text = format!(
             "okx: open order {venue_id} carries this data folder's ids but this run never sent it: another pit shares this store's id prefix (a copied or restored data folder?); trading halted, the order left alone: stop the other pit, or start this one from a fresh data folder"
@@ -325,12 +494,32 @@ impl Conn {
                 price,
                 qty,
                 barrier,
-                ..
+                reduce_only,
             } => {
                 self.s.tracker.sent(&venue_id, qty);
                 self.in_flight.insert(venue_id.clone());
                 self.symbol_of.insert(venue_id.clone(), symbol.clone());
-                let o = place_order(&symbol, &venue_id, side, kind, tif, price, qty);
+                let contract = if self.s.rest.swap() {
+                    match self.contracts.get(&symbol) {
+                        Some(c) => Ok(Some(c)),
+                        None => Err(format!("{symbol}: its swap contract is not known yet")),
+                    }
+                } else {
+                    Ok(None)
+                };
+                let o = contract.and_then(|c| {
+                    place_order(
+                        &symbol,
+                        &venue_id,
+                        side,
+                        kind,
+                        tif,
+                        price,
+                        qty,
+                        c,
+                        reduce_only,
+                    )
+                });
                 let rest = self.s.rest.clone();
                 let durable = self.s.durable.clone();
                 let tx = self.internal.clone();
@@ -473,14 +662,11 @@ impl Conn {
                 why,
                 counted,
                 cancel_unsure,
-            } => self.on_resolved(
-                venue_id,
-                order.map(|o| *o),
-                fills,
-                why,
-                counted,
-                cancel_unsure,
-            ),
+            } => {
+                let order = order.map(|o| self.order_in_coins(*o));
+                let fills = fills.into_iter().map(|f| self.fill_in_coins(f)).collect();
+                self.on_resolved(venue_id, order, fills, why, counted, cancel_unsure)
+            }
             Internal::CancelFailed { venue_id, error } => {
                 tracing::warn!(%venue_id, error = %error, "okx: cancel refused");
                 self.emit(VenueUpdate::CancelRejected {
@@ -564,7 +750,11 @@ impl Conn {
                     ),
                 ),
             },
-            Internal::Stream(StreamMsg::Orders(list)) => self.on_orders(list),
+            Internal::Stream(StreamMsg::Orders(list)) => {
+                let list = list.into_iter().map(|o| self.order_in_coins(o)).collect();
+                self.on_orders(list)
+            }
+            Internal::Stream(StreamMsg::Positions(list)) => self.on_positions(list),
             Internal::Stream(StreamMsg::DeadManNotDisarmed(why)) => self.alert(
                 AlertLevel::Critical,
                 format!("okx: dead_man_secs = 0, but a Cancel All After countdown an earlier run may have left is not confirmed off ({why}): OKX may cancel every order of the account when it ends"),
@@ -720,7 +910,8 @@ impl Conn {
     fn on_orders(&mut self, list: Vec<Order>) {
         let now = wall();
         for o in list {
-            if o.cl_ord_id.is_empty() || (!o.inst_type.is_empty() && o.inst_type != "SPOT") {
+            let inst_type = if self.s.rest.swap() { "SWAP" } else { "SPOT" };
+            if o.cl_ord_id.is_empty() || (!o.inst_type.is_empty() && o.inst_type != inst_type) {
                 continue;
             }
             let v = o.venue_id();
@@ -766,18 +957,25 @@ impl Conn {
                 if self.reconciling {
                     self.during_fetch.insert(k);
                 }
-                self.balances.record(TradeMove {
-                    symbol: f.inst_id.clone(),
-                    trade_id: self.next_seq,
-                    buy: f.is_buy(),
-                    qty: f.fill_sz,
-                    price: f.fill_px,
-                    commission: f.commission(),
-                    commission_asset: f.fee_ccy.clone(),
-                });
+                // SWAP: a fill moves a position, not the coin's balance (not compared).
+                if !self.s.rest.swap() {
+                    self.balances.record(TradeMove {
+                        symbol: f.inst_id.clone(),
+                        trade_id: self.next_seq,
+                        buy: f.is_buy(),
+                        qty: f.fill_sz,
+                        price: f.fill_px,
+                        commission: f.commission(),
+                        commission_asset: f.fee_ccy.clone(),
+                    });
+                }
             }
             let v = f.venue_id();
             if let IdOwner::External = self.s.tracker.ids().owner(&v) {
+                continue;
+            }
+            if self.s.rest.swap() && !self.contracts.contains_key(&f.inst_id) {
+                tracing::warn!(inst = %f.inst_id, "okx: a fill of a swap whose contract is not known: not booked");
                 continue;
             }
             let assets = self.balances.assets_of(&f.inst_id);
@@ -790,6 +988,13 @@ impl Conn {
                 continue;
             }
             applied += 1;
+            if let VenueUpdate::Trade {
+                symbol, side, qty, ..
+            } = &u
+            {
+                let signed = if *side == Side::Buy { *qty } else { -*qty };
+                *self.own_pos.entry(symbol.clone()).or_default() += signed;
+            }
             self.emit(u);
             self.release_held(&v);
         }
@@ -880,6 +1085,8 @@ impl Conn {
     }
 
     fn on_held_fills(&mut self, venue_id: String, result: Result<Vec<Fill>, RestError>) {
+        let result: Result<Vec<Fill>, RestError> =
+            result.map(|l| l.into_iter().map(|f| self.fill_in_coins(f)).collect());
         match result {
             Ok(list) => {
                 self.apply_fills(&list);
@@ -1037,9 +1244,17 @@ impl Conn {
         });
     }
 
-    fn finish_reconcile(&mut self, snap: Snapshot) {
+    fn finish_reconcile(&mut self, mut snap: Snapshot) {
         let now = wall();
         let mut notes = Vec::new();
+        snap.open = std::mem::take(&mut snap.open)
+            .into_iter()
+            .map(|o| self.order_in_coins(o))
+            .collect();
+        snap.fills = std::mem::take(&mut snap.fills)
+            .into_iter()
+            .map(|f| self.fill_in_coins(f))
+            .collect();
         let venue_open: BTreeSet<String> = snap.open.iter().map(|o| o.venue_id()).collect();
         for o in &snap.open {
             let v = o.venue_id();
@@ -1120,7 +1335,30 @@ impl Conn {
         }
         let mut balances_unread = None;
         let mut balance_lines = None;
+        let swap = self.s.rest.swap();
+        let mut position_lines = None;
+        if swap {
+            match (&snap.positions, unlisted) {
+                (Some(listed), false) => {
+                    let venue = self.venue_positions(listed);
+                    let (lines, findings) = self.compare_positions(&venue);
+                    for f in &findings {
+                        let text = format!(
+                            "okx: the {} position differs: {}; new orders refused until they agree",
+                            f.symbol, f.text
+                        );
+                        self.alert(AlertLevel::Critical, text.clone());
+                        notes.push(format!("{} position: {}", f.symbol, f.text));
+                    }
+                    position_lines = Some(lines);
+                }
+                (Some(_), true) | (None, _) => {
+                    balances_unread = Some("fills came in while the positions were read")
+                }
+            }
+        }
         match (&snap.balances, unlisted) {
+            _ if swap => {}
             (Some(bal), false) if self.balances.knows_assets() => {
                 let marks: BTreeMap<String, u64> = self
                     .symbols()
@@ -1145,9 +1383,11 @@ impl Conn {
                 snap.reason,
                 snap.open.len() - self.external_seen.len().min(snap.open.len()),
                 self.external_seen.len(),
-                match balances_unread {
-                    None => "balances agree".to_string(),
-                    Some(why) => format!("balances not compared this time: {why}"),
+                match (balances_unread, swap) {
+                    (None, false) => "balances agree".to_string(),
+                    (None, true) => "positions agree".to_string(),
+                    (Some(why), false) => format!("balances not compared this time: {why}"),
+                    (Some(why), true) => format!("positions not compared this time: {why}"),
                 }
             )
         } else {
@@ -1163,7 +1403,7 @@ impl Conn {
             h.last_reconcile = Some(summary);
             h.last_reconcile_agrees = notes.is_empty();
             h.reconciles += 1;
-            if let Some(lines) = balance_lines {
+            if let Some(lines) = balance_lines.or(position_lines) {
                 h.balances = lines;
             }
         }
@@ -1250,6 +1490,9 @@ async fn fetch_snapshot(
                 .map_err(|e| format!("instrument {s}: {e}"))?;
             if !i.base_ccy.is_empty() && !i.quote_ccy.is_empty() {
                 assets.insert(s.clone(), (i.base_ccy, i.quote_ccy));
+            } else if !i.ct_val_ccy.is_empty() && !i.settle_ccy.is_empty() {
+                // A SWAP: its coin and its settlement coin (fees).
+                assets.insert(s.clone(), (i.ct_val_ccy, i.settle_ccy));
             }
         }
     }
@@ -1268,10 +1511,20 @@ async fn fetch_snapshot(
                 .map_err(|e| format!("fills of {s}: {e}"))?,
         );
     }
-    let balances = rest
-        .balance(PATIENCE)
-        .await
-        .map_err(|e| format!("balance: {e}"))?;
+    // SWAP: the positions, not the balances (a position's margin and PnL move them).
+    let (balances, positions) = if rest.swap() {
+        let p = rest
+            .positions(PATIENCE)
+            .await
+            .map_err(|e| format!("positions: {e}"))?;
+        (BTreeMap::new(), Some(p))
+    } else {
+        let b = rest
+            .balance(PATIENCE)
+            .await
+            .map_err(|e| format!("balance: {e}"))?;
+        (b, None)
+    };
     let mut after = Vec::new();
     for s in symbols {
         after.extend(
@@ -1295,7 +1548,8 @@ async fn fetch_snapshot(
     Ok(Snapshot {
         open,
         fills,
-        balances: (!moved).then_some(balances),
+        balances: (!moved && !rest.swap()).then_some(balances),
+        positions: positions.filter(|_| !moved),
         assets,
         reason,
         begun_ms,
@@ -1304,8 +1558,13 @@ async fn fetch_snapshot(
 
 /// The "Place order" body of an engine order (trade mode `cash`): `limit` (GTC),
 /// `post_only`, `ioc` with a price; `market` without, sized in the base currency
-/// (`tgtCcy=base_ccy`), so `sz` means the same for every order. `Err` when the client id
-/// cannot be spelled as a `clOrdId` (never sent).
+/// (`tgtCcy=base_ccy`), so `sz` means the same for every order. On a SWAP (`contract`):
+/// trade mode `cross`, `sz` in contracts (a quantity that is not a whole number of lots
+/// of contracts, or below the minimum, is refused unsent), no `tgtCcy` ("Only applicable
+/// to SPOT Market Orders"), and `reduceOnly: true` for a reduce-only order (OKX's own
+/// flag: "Only applicable to MARGIN orders, and FUTURES/SWAP orders in net mode"; never
+/// on cash spot). `Err` when the client id cannot be spelled as a `clOrdId` (never sent).
+#[allow(clippy::too_many_arguments)]
 pub fn place_order(
     inst_id: &str,
     venue_id: &str,
@@ -1314,6 +1573,8 @@ pub fn place_order(
     tif: TimeInForce,
     price: Option<Decimal>,
     qty: Decimal,
+    contract: Option<&Contract>,
+    reduce_only: bool,
 ) -> Result<PlaceOrder, String> {
     let cl = to_cl_ord_id(venue_id).ok_or_else(|| {
         format!("client order id {venue_id} cannot be an OKX clOrdId (alphanumerics, up to 32)")
@@ -1335,19 +1596,25 @@ pub fn place_order(
                 .to_string(),
         )
     };
+    let sz = match contract {
+        Some(c) => c.contracts(inst_id, qty)?,
+        None => qty,
+    };
+    let swap = contract.is_some();
     Ok(PlaceOrder {
         inst_id: inst_id.to_string(),
-        td_mode: "cash".into(),
+        td_mode: if swap { "cross" } else { "cash" }.into(),
         side: match side {
             Side::Buy => "buy",
             Side::Sell => "sell",
         }
         .into(),
         ord_type: ord_type.into(),
-        sz: qty.normalize().to_string(),
+        sz: sz.normalize().to_string(),
         px,
         cl_ord_id: cl,
-        tgt_ccy: market.then(|| "base_ccy".to_string()),
+        tgt_ccy: (market && !swap).then(|| "base_ccy".to_string()),
+        reduce_only: (swap && reduce_only).then_some(true),
     })
 }
 
@@ -1373,6 +1640,8 @@ mod tests {
             TimeInForce::PostOnly,
             Some(dec!(60000.10)),
             dec!(0.00100),
+            None,
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -1387,6 +1656,8 @@ mod tests {
             TimeInForce::Ioc,
             Some(dec!(59990)),
             dec!(0.002),
+            None,
+            false,
         )
         .unwrap();
         assert_eq!((m.ord_type.as_str(), m.px.as_deref()), ("market", None));
@@ -1399,6 +1670,8 @@ mod tests {
             TimeInForce::Ioc,
             Some(dec!(59990)),
             dec!(0.002),
+            None,
+            false,
         )
         .unwrap();
         assert_eq!(ioc.ord_type, "ioc");
@@ -1410,9 +1683,93 @@ mod tests {
             TimeInForce::Gtc,
             Some(dec!(59990)),
             dec!(0.002),
+            None,
+            false,
         )
         .unwrap();
         assert_eq!(gtc.ord_type, "limit");
+        // SWAP: sz in contracts of 0.01 BTC, trade mode cross, no tgtCcy; reduce-only
+        // with OKX's own flag, never on spot.
+        let swap = super::super::wire::Instrument {
+            inst_id: "BTC-USDT-SWAP".into(),
+            inst_type: "SWAP".into(),
+            ct_val: Some(dec!(0.01)),
+            ct_val_ccy: "BTC".into(),
+            ct_type: "linear".into(),
+            settle_ccy: "USDT".into(),
+            base_ccy: String::new(),
+            quote_ccy: String::new(),
+            tick_sz: Some(dec!(0.1)),
+            lot_sz: Some(dec!(1)),
+            min_sz: Some(dec!(1)),
+            state: "live".into(),
+        };
+        let ct = swap.contract().unwrap().unwrap();
+        let s = place_order(
+            "BTC-USDT-SWAP",
+            &v,
+            Side::Sell,
+            OrderKind::Market,
+            TimeInForce::Ioc,
+            None,
+            dec!(0.03),
+            Some(&ct),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"sell","ordType":"market","sz":"3","clOrdId":"t3st0013S117","reduceOnly":true}"#
+        );
+        let plain = place_order(
+            "BTC-USDT-SWAP",
+            &v,
+            Side::Buy,
+            OrderKind::Limit,
+            TimeInForce::Gtc,
+            Some(dec!(60000)),
+            dec!(0.01),
+            Some(&ct),
+            false,
+        )
+        .unwrap();
+        assert_eq!((plain.sz.as_str(), plain.reduce_only), ("1", None));
+        // Half a contract, or under the minimum: refused unsent, saying why.
+        let e = place_order(
+            "BTC-USDT-SWAP",
+            &v,
+            Side::Buy,
+            OrderKind::Market,
+            TimeInForce::Ioc,
+            None,
+            dec!(0.015),
+            Some(&ct),
+            false,
+        )
+        .unwrap_err();
+        assert!(e.contains("1.5 contracts") && e.contains("not sent"), "{e}");
+        let spot_ro = place_order(
+            "BTC-USDT",
+            &v,
+            Side::Sell,
+            OrderKind::Market,
+            TimeInForce::Ioc,
+            None,
+            dec!(0.002),
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(spot_ro.reduce_only, None, "no reduceOnly on cash spot");
+        // Sizes OKX gives in contracts come back in coins.
+        let f = ct.fill_in_coins(
+            serde_json::from_str(r#"{"side":"sell","fillSz":"3","fillPx":"60000","fee":"-0.9","feeCcy":"USDT","instId":"BTC-USDT-SWAP","tradeId":"7"}"#)
+                .unwrap(),
+        );
+        assert_eq!(f.fill_sz, dec!(0.03));
+        // The engine's rules: lot and minimum in coins.
+        let r = super::super::rules::venue_rules(&swap).unwrap();
+        assert!(r.summary().contains("0.01"), "{}", r.summary());
         // An id OKX would refuse is never sent.
         assert!(
             place_order(
@@ -1422,7 +1779,9 @@ mod tests {
                 OrderKind::Market,
                 TimeInForce::Ioc,
                 None,
-                dec!(1)
+                dec!(1),
+                None,
+                false
             )
             .is_err()
         );

@@ -127,7 +127,9 @@ pub struct Envelope {
 #[serde(rename_all = "camelCase")]
 pub struct PlaceOrder {
     pub inst_id: String,
-    /// `cash`: a spot (non-margin) order.
+    /// `cash`: a spot (non-margin) order; `cross`: a SWAP order on the cross-margin
+    /// account ("Place order" `tdMode`: "Margin mode cross isolated; Non-Margin mode
+    /// cash").
     pub td_mode: String,
     pub side: String,
     /// `limit`, `post_only`, `ioc`, `market`.
@@ -140,6 +142,11 @@ pub struct PlaceOrder {
     /// market buy's `sz` is quote by default: "tgtCcy ... Default is quote_ccy for buy").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tgt_ccy: Option<String>,
+    /// SWAP: `true` for a reduce-only order ("reduceOnly: Whether orders can only reduce
+    /// in position size. [...] Only applicable to MARGIN orders, and FUTURES/SWAP orders
+    /// in net mode"); never sent on SPOT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduce_only: Option<bool>,
 }
 
 /// One order's result in "Place order" / "Cancel order".
@@ -319,11 +326,24 @@ pub struct BalanceDetail {
     pub cash_bal: Option<Decimal>,
 }
 
-/// "Get instruments" (instType SPOT).
+/// "Get instruments" (instType SPOT or SWAP). A SWAP's `lotSz` and `minSz` are in
+/// contracts ("If it is a derivatives contract, the value is the number of contracts"),
+/// one contract `ctVal` of `ctValCcy` ("Contract value"; linear: the base coin), settled
+/// in `settleCcy`; its `baseCcy`/`quoteCcy` are empty ("Only applicable to SPOT/MARGIN").
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Instrument {
     pub inst_id: String,
+    #[serde(default)]
+    pub inst_type: String,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub ct_val: Option<Decimal>,
+    #[serde(default)]
+    pub ct_val_ccy: String,
+    #[serde(default)]
+    pub ct_type: String,
+    #[serde(default)]
+    pub settle_ccy: String,
     #[serde(default)]
     pub base_ccy: String,
     #[serde(default)]
@@ -336,6 +356,115 @@ pub struct Instrument {
     pub min_sz: Option<Decimal>,
     #[serde(default)]
     pub state: String,
+}
+
+impl Instrument {
+    /// A SWAP's contract: its value and lot in the base coin; `None` for SPOT. Only a
+    /// linear contract (`ctType` linear, valued in the base coin) is taken.
+    pub fn contract(&self) -> Result<Option<Contract>, String> {
+        if self.inst_type != "SWAP" && !self.inst_id.ends_with("-SWAP") {
+            return Ok(None);
+        }
+        let ct_val = self
+            .ct_val
+            .filter(|c| *c > Decimal::ZERO)
+            .ok_or_else(|| format!("{}: no ctVal", self.inst_id))?;
+        if !self.ct_type.is_empty() && self.ct_type != "linear" {
+            return Err(format!(
+                "{}: ctType {} (pit trades linear swaps only: quantities in the coin)",
+                self.inst_id, self.ct_type
+            ));
+        }
+        let lot_sz = self
+            .lot_sz
+            .filter(|l| *l > Decimal::ZERO)
+            .ok_or_else(|| format!("{}: no lotSz", self.inst_id))?;
+        Ok(Some(Contract {
+            ct_val,
+            lot_sz,
+            min_sz: self.min_sz.unwrap_or(lot_sz).max(lot_sz),
+            coin: self.ct_val_ccy.clone(),
+            settle: self.settle_ccy.clone(),
+        }))
+    }
+}
+
+/// A linear SWAP's contract: pit counts the base coin, OKX's `sz` counts contracts of
+/// `ct_val` coins each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contract {
+    /// Coins per contract (`ctVal`).
+    pub ct_val: Decimal,
+    /// The order size's step and minimum, in contracts (`lotSz`, `minSz`).
+    pub lot_sz: Decimal,
+    pub min_sz: Decimal,
+    /// `ctValCcy` (the base coin) and `settleCcy` (fees and PnL).
+    pub coin: String,
+    pub settle: String,
+}
+
+impl Contract {
+    /// A quantity in coins as contracts: `Err` (never sent) unless it is a whole number
+    /// of lots of at least the minimum.
+    pub fn contracts(&self, inst_id: &str, qty: Decimal) -> Result<Decimal, String> {
+        let n = qty / self.ct_val;
+        if !(n % self.lot_sz).is_zero() {
+            return Err(format!(
+                "{} {} is {} contracts of {} {}: not a whole multiple of the lot ({} contracts); not sent",
+                qty.normalize(),
+                self.coin,
+                n.normalize(),
+                self.ct_val.normalize(),
+                self.coin,
+                self.lot_sz.normalize()
+            ));
+        }
+        if n < self.min_sz {
+            return Err(format!(
+                "{} {} is {} contracts, below {inst_id}'s minimum of {}; not sent",
+                qty.normalize(),
+                self.coin,
+                n.normalize(),
+                self.min_sz.normalize()
+            ));
+        }
+        Ok(n)
+    }
+
+    /// Contracts as coins.
+    pub fn coins(&self, contracts: Decimal) -> Decimal {
+        contracts * self.ct_val
+    }
+
+    /// An order as OKX gave it, its sizes in coins.
+    pub fn order_in_coins(&self, mut o: Order) -> Order {
+        o.sz = o.sz.map(|x| self.coins(x));
+        o.acc_fill_sz = o.acc_fill_sz.map(|x| self.coins(x));
+        o.fill_sz = o.fill_sz.map(|x| self.coins(x));
+        o
+    }
+
+    /// A fill as OKX gave it, its size in coins.
+    pub fn fill_in_coins(&self, mut f: Fill) -> Fill {
+        f.fill_sz = self.coins(f.fill_sz);
+        f
+    }
+}
+
+/// "Get positions" / the `positions` channel ("WS / Positions channel"): in net mode one
+/// position per instrument, `pos` signed ("Quantity of positions. In the mode of
+/// net, it will be positive when the position is long, and negative when short"), in
+/// contracts for a SWAP.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Position {
+    pub inst_id: String,
+    #[serde(default)]
+    pub inst_type: String,
+    #[serde(default)]
+    pub pos_side: String,
+    #[serde(default, deserialize_with = "opt_dec")]
+    pub pos: Option<Decimal>,
 }
 
 /// "Cancel All After"'s body.
@@ -386,6 +515,7 @@ pub enum WsFrame {
         msg: String,
     },
     Orders(Vec<Order>),
+    Positions(Vec<Position>),
     Pong,
     Other,
 }
@@ -408,7 +538,7 @@ pub fn parse_ws(text: &str) -> Result<WsFrame, String> {
         #[serde(default)]
         arg: Option<Arg>,
         #[serde(default)]
-        data: Option<Vec<Order>>,
+        data: Option<serde_json::Value>,
     }
     #[derive(Deserialize)]
     struct Arg {
@@ -424,7 +554,12 @@ pub fn parse_ws(text: &str) -> Result<WsFrame, String> {
         });
     }
     match (f.arg, f.data) {
-        (Some(a), Some(d)) if a.channel == "orders" => Ok(WsFrame::Orders(d)),
+        (Some(a), Some(d)) if a.channel == "orders" => Ok(WsFrame::Orders(
+            serde_json::from_value(d).map_err(|e| e.to_string())?,
+        )),
+        (Some(a), Some(d)) if a.channel == "positions" => Ok(WsFrame::Positions(
+            serde_json::from_value(d).map_err(|e| e.to_string())?,
+        )),
         _ => Ok(WsFrame::Other),
     }
 }
@@ -515,6 +650,38 @@ mod tests {
     }
 
     #[test]
+    fn the_positions_channel_and_swap_instruments_are_read() {
+        let frame = r#"{"arg":{"channel":"positions","instType":"SWAP"},"data":[{"instType":"SWAP","instId":"BTC-USDT-SWAP","mgnMode":"cross","posSide":"net","pos":"-3","avgPx":"60000"}]}"#;
+        let WsFrame::Positions(p) = parse_ws(frame).unwrap() else {
+            panic!("a positions push")
+        };
+        assert_eq!(
+            (p[0].inst_id.as_str(), p[0].pos),
+            ("BTC-USDT-SWAP", Some(dec!(-3)))
+        );
+        // An empty snapshot (no position).
+        let empty = r#"{"arg":{"channel":"positions","instType":"SWAP"},"data":[]}"#;
+        assert_eq!(parse_ws(empty).unwrap(), WsFrame::Positions(vec![]));
+        let i: Instrument = serde_json::from_str(r#"{"instType":"SWAP","instId":"BTC-USDT-SWAP","ctVal":"0.01","ctValCcy":"BTC","ctType":"linear","settleCcy":"USDT","tickSz":"0.1","lotSz":"0.1","minSz":"0.1","baseCcy":"","quoteCcy":"","state":"live"}"#).unwrap();
+        let c = i.contract().unwrap().unwrap();
+        assert_eq!(c.contracts("BTC-USDT-SWAP", dec!(0.003)), Ok(dec!(0.3)));
+        assert!(c.contracts("BTC-USDT-SWAP", dec!(0.0015)).is_err());
+        assert_eq!((c.coin.as_str(), c.settle.as_str()), ("BTC", "USDT"));
+        // An inverse contract is not taken (quantities would not be in the coin).
+        let inv = Instrument {
+            ct_type: "inverse".into(),
+            ..i.clone()
+        };
+        assert!(inv.contract().is_err());
+        let spot = Instrument {
+            inst_type: "SPOT".into(),
+            inst_id: "BTC-USDT".into(),
+            ..i
+        };
+        assert_eq!(spot.contract(), Ok(None));
+    }
+
+    #[test]
     fn orders_are_written_as_the_place_order_page_says() {
         let o = PlaceOrder {
             inst_id: "BTC-USDT".into(),
@@ -525,6 +692,7 @@ mod tests {
             px: None,
             cl_ord_id: "k3x9q21CS117".into(),
             tgt_ccy: Some("base_ccy".into()),
+            reduce_only: None,
         };
         assert_eq!(
             serde_json::to_string(&o).unwrap(),
