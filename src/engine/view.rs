@@ -200,6 +200,12 @@ pub struct ExecHealth {
     /// differs refuses new orders (cancels pass) until a reconciliation finds it agreeing.
     #[serde(default)]
     pub balances: Vec<BalanceLine>,
+    /// The venue enforces reduce-only itself for what is traded (Bybit linear, OKX
+    /// SWAP: such an order can only shrink the venue's position, never open or flip
+    /// one): an exit (a flatten, the kill's) still leaves while a position differs or a
+    /// reconciliation runs.
+    #[serde(default)]
+    pub native_reduce_only: bool,
     pub send_to_ack: Option<Quantiles>,
     pub send_to_first_fill: Option<Quantiles>,
 }

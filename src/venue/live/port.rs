@@ -136,8 +136,13 @@ impl LivePort {
         self.tx.clone()
     }
 
-    fn refusal(&self) -> Option<String> {
+    /// Why a new order may not leave now, if it may not. `reduce_only`: the order is an
+    /// exit; where the venue enforces reduce-only itself it passes a position
+    /// difference and a reconciliation (the operator is told to flatten then, and the
+    /// venue will not let it open or flip a position).
+    fn refusal(&self, reduce_only: bool) -> Option<String> {
         let h = self.health.lock().ok()?;
+        let exit = reduce_only && h.native_reduce_only;
         if let Some(s) = &h.stopped {
             return Some(format!("{} stopped: {s}", h.venue));
         }
@@ -153,7 +158,7 @@ impl LivePort {
         let off: Vec<&str> = h
             .balances
             .iter()
-            .filter(|b| !b.agrees())
+            .filter(|b| !exit && !b.agrees())
             .map(|b| b.asset.as_str())
             .collect();
         if !off.is_empty() {
@@ -167,7 +172,7 @@ impl LivePort {
                 off.join(", ")
             ));
         }
-        h.reconciling.as_ref().map(|r| {
+        h.reconciling.as_ref().filter(|_| !exit).map(|r| {
             format!(
                 "reconciling with {} ({r}): new orders refused until it is done",
                 h.venue
@@ -189,7 +194,7 @@ impl ExecutionPort for LivePort {
     }
     fn submit(&mut self, now: Timestamp, order: RiskApproved<OrderRequest>) {
         let req = order.into_inner();
-        if let Some(reason) = self.refusal() {
+        if let Some(reason) = self.refusal(req.spec.reduce_only) {
             self.refusals.push(ExecReport::Rejected {
                 id: req.client_id,
                 ts: now,
@@ -494,6 +499,53 @@ mod tests {
         h.lock().unwrap().balances = vec![line(dec!(940))];
         port.submit(Timestamp(4), order("M-2"));
         assert!(matches!(rx.try_recv(), Ok(ToVenue::Place { .. })));
+    }
+
+    #[test]
+    fn an_exit_passes_a_position_difference_and_a_reconciliation_only_where_the_venue_enforces_reduce_only()
+     {
+        let exit = |id: &str| {
+            let mut o = order(id).into_inner();
+            o.spec.reduce_only = true;
+            o.spec.side = Side::Sell;
+            RiskApproved::assume_approved_for_test(o)
+        };
+        for native in [true, false] {
+            let (mut port, mut rx, _rtx, h, _g) = rig();
+            {
+                let mut h = h.lock().unwrap();
+                h.native_reduce_only = native;
+                h.balances = vec![crate::engine::view::BalanceLine {
+                    asset: "BTCUSDT position".into(),
+                    start: dec!(0),
+                    traded: dec!(0.5),
+                    expected: dec!(0.5),
+                    venue: dec!(0.2),
+                }];
+            }
+            // A new order stays home either way.
+            port.submit(Timestamp(1), order("M-1"));
+            assert!(rx.try_recv().is_err(), "native {native}: a new order left");
+            // The flatten leaves only where the venue keeps it reduce-only.
+            port.submit(Timestamp(2), exit("M-2"));
+            match rx.try_recv() {
+                Ok(ToVenue::Place { reduce_only, .. }) => {
+                    assert!(native && reduce_only, "native {native}: the exit left")
+                }
+                Err(_) => assert!(!native, "the exit was held on a derivatives venue"),
+                Ok(other) => panic!("{other:?}"),
+            }
+            // The same while a reconciliation runs.
+            {
+                let mut h = h.lock().unwrap();
+                h.balances.clear();
+                h.reconciling = Some("stream back".into());
+            }
+            port.submit(Timestamp(3), order("M-3"));
+            assert!(rx.try_recv().is_err(), "native {native}: a new order left");
+            port.submit(Timestamp(4), exit("M-4"));
+            assert_eq!(rx.try_recv().is_ok(), native, "native {native}");
+        }
     }
 
     #[test]

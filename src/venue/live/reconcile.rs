@@ -535,8 +535,12 @@ pub fn compare(markets: &[Market], store: &StoreSide, venue: &VenueSide) -> Reco
         r.differences
             .extend(compare_positions(&store.positions, venue_positions));
     }
-    // Balances of the base assets.
+    // Balances of the base assets (spot only: a derivative's position is not the base
+    // coin held, and its PnL and funding move the settle coin).
     match &store.start_balances {
+        _ if venue.positions.is_some() => r
+            .notes
+            .push("derivatives: positions compared, not the base coin's balance".into()),
         None => r.notes.push(
             "no starting balances recorded (the first live run writes them): balances not checked"
                 .into(),

@@ -93,6 +93,7 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
         connection: "connecting".into(),
         reconciling: Some("start".into()),
         dead_man: s.dead_man_text(),
+        native_reduce_only: l.category.has_positions(),
         ..ExecHealth::default()
     }));
     let ids = VenueIds::new(l.run, l.id_prefix.clone());

@@ -226,6 +226,8 @@ struct Conn {
     venue_pos: BTreeMap<String, Decimal>,
     /// When the venue last told a position.
     pos_heard: Option<std::time::Instant>,
+    /// When pit's own position last moved (a fill applied on a derivatives category).
+    pos_moved_at: Option<std::time::Instant>,
     /// Differences already alerted (symbol -> (pit's, the venue's)).
     pos_said: BTreeMap<String, (Decimal, Decimal)>,
 }
@@ -263,6 +265,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         pos_moved: BTreeMap::new(),
         venue_pos: BTreeMap::new(),
         pos_heard: None,
+        pos_moved_at: None,
         pos_said: BTreeMap::new(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
@@ -679,6 +682,9 @@ impl Conn {
                     }
                 }
                 self.reconciling = false;
+                if self.s.category.has_positions() {
+                    self.compare_later();
+                }
                 if let Some(r) = self.reconcile_again.take() {
                     self.start_reconcile(r);
                 } else {
@@ -845,6 +851,12 @@ impl Conn {
     fn heard_positions(&mut self, venue: BTreeMap<String, Decimal>) {
         self.venue_pos.extend(venue);
         self.pos_heard = Some(std::time::Instant::now());
+        self.compare_later();
+    }
+
+    /// A comparison once [`POSITION_SETTLE`] has passed (it looks whether both sides
+    /// were quiet that long).
+    fn compare_later(&self) {
         let tx = self.internal.clone();
         tokio::spawn(async move {
             tokio::time::sleep(POSITION_SETTLE).await;
@@ -857,10 +869,16 @@ impl Conn {
     /// alert and a line in the port's balances, which refuses new orders while it stands
     /// (cancels pass); pit never sends an order to fix it (the operator decides: flatten
     /// or adjust by hand). See [`crate::venue::live::reconcile::compare_positions`].
+    ///
+    /// Compared only once both the venue's position messages and pit's own fills have
+    /// been quiet for [`POSITION_SETTLE`] (a fill's position and execution messages come
+    /// apart), and never during a reconciliation (its fills are not all applied yet): it
+    /// is compared when that ends.
     fn compare_positions(&mut self) {
-        if self
-            .pos_heard
-            .is_none_or(|t| t.elapsed() < POSITION_SETTLE - Duration::from_millis(50))
+        let settle = POSITION_SETTLE - Duration::from_millis(50);
+        if self.reconciling
+            || self.pos_heard.is_none_or(|t| t.elapsed() < settle)
+            || self.pos_moved_at.is_some_and(|t| t.elapsed() < settle)
         {
             return;
         }
@@ -972,6 +990,10 @@ impl Conn {
                     -x.exec_qty
                 };
                 *self.pos_moved.entry(x.symbol.clone()).or_default() += signed;
+                // Compared again once quiet: a fill learned late (a slow execution
+                // message, a resolve, a reconciliation) must not leave a stale verdict.
+                self.pos_moved_at = Some(std::time::Instant::now());
+                self.compare_later();
             }
             self.emit(u);
             self.release_held(&x.order_link_id);
@@ -983,7 +1005,11 @@ impl Conn {
     /// pit has reach the order's `cumExecQty`.
     fn on_order(&mut self, o: &Order, now: Timestamp) {
         let u = order_update(o, now);
-        if !matches!(u, VenueUpdate::Closed { .. }) {
+        // `Filled` is final too: usually its last fill closes it in the tracker, but an
+        // order Bybit cut (a reduce-only one larger than the position is cut to it, and
+        // then fills whole) ends short of what pit sent and must be closed here.
+        let filled = o.order_status == wire::OrderStatus::Filled;
+        if !matches!(u, VenueUpdate::Closed { .. }) && !filled {
             self.emit(u);
             return;
         }
@@ -992,6 +1018,12 @@ impl Conn {
         if self.s.tracker.filled(&v) >= cum {
             self.held.remove(&v);
             self.emit(u);
+            if filled && self.s.tracker.is_open(&v) {
+                self.emit(VenueUpdate::Closed {
+                    venue_id: v.clone(),
+                    ts: now,
+                });
+            }
             return;
         }
         match self.held.get_mut(&v) {
@@ -1024,10 +1056,14 @@ impl Conn {
                 );
             }
             self.held.remove(venue_id);
-            self.emit(VenueUpdate::Closed {
-                venue_id: venue_id.to_string(),
-                ts: wall(),
-            });
+            // A filled order is closed by its last fill already; a cancelled or cut one
+            // here.
+            if self.s.tracker.is_open(venue_id) {
+                self.emit(VenueUpdate::Closed {
+                    venue_id: venue_id.to_string(),
+                    ts: wall(),
+                });
+            }
         }
     }
 
@@ -1517,7 +1553,9 @@ async fn fetch_snapshot(
             .map(|c| (c.coin.clone(), c.wallet_balance.unwrap_or_default()))
             .collect()
     });
-    let positions = if category.has_positions() {
+    // Positions only when no fill came in while the lists were read (else they may
+    // hold a fill pit has not applied: the stream and the next reconciliation tell).
+    let positions = if category.has_positions() && !moved {
         let mut list = Vec::new();
         for s in symbols {
             list.extend(

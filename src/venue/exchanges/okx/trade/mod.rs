@@ -94,6 +94,7 @@ pub fn start(s: &OkxSettings, l: LiveStart) -> anyhow::Result<Started> {
         connection: "connecting".into(),
         reconciling: Some("start".into()),
         dead_man: s.dead_man_text(),
+        native_reduce_only: s.swap(),
         ..ExecHealth::default()
     }));
     let ids = VenueIds::new(l.run, l.id_prefix.clone());
