@@ -780,24 +780,12 @@ fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
 fn okx_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     let o = &cfg.live.okx;
     let (rest, ws) = o.endpoints();
-    let local = |url: &str| {
-        let host = url
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', '?'])
-            .next()
-            .unwrap_or("");
-        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        });
-        matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-    };
-    if !(o.demo || local(&rest) && local(&ws)) {
+    if o.swap() && !(is_local(&rest) && is_local(&ws)) {
+        anyhow::bail!(
+            "--live on OKX swaps ([live.okx] inst_type = \"SWAP\") runs against `pit emulate okx` on this machine only for now (rest_url and ws_private_url both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit reads a swap's public book and trade sizes as coins while OKX publishes them in contracts, so its depth would be off by the contract value; see issue 12"
+        );
+    }
+    if !(o.demo || is_local(&rest) && is_local(&ws)) {
         anyhow::bail!(
             "--live on OKX runs on OKX's demo trading ([live.okx] demo = true, the default) or against `pit emulate okx` on this machine only for now (rest_url and ws_private_url both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not yet traded OKX's demo itself, so real money waits; see issue 12"
         );

@@ -827,6 +827,29 @@ fn live_on_okx_is_refused_on_real_money() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("real money waits"), "{err}");
+    // Swaps on OKX's demo hosts (the default network): refused until pit reads a swap
+    // book's sizes in contracts.
+    let dir = folder_swap(&emu);
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace(&format!("rest_url = \"http://{}\"\n", emu.addr), "")
+        .replace(
+            &format!("ws_private_url = \"ws://{}/ws/v5/private\"\n", emu.addr),
+            "",
+        );
+    std::fs::write(&p, text).unwrap();
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["run", "--headless", "--live", "--for", "1s"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OKX swaps") && err.contains("in contracts"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
