@@ -898,12 +898,7 @@ pub fn live_exec(
             settle: Some(settle_in(persisted.store.clone())),
         },
     )?;
-    let requests = started.port.requests();
-    let reconcile: AskReconcile = std::sync::Arc::new(move |reason| {
-        requests
-            .send(crate::venue::live::port::ToVenue::Reconcile { reason })
-            .is_ok()
-    });
+    let reconcile = reconcile_asker(started.port.requests());
     Ok((Box::new(started.port), started.hooks, reconcile))
 }
 
@@ -944,40 +939,21 @@ fn live_exec_bybit(
         crate::venue::live::keys::load("bybit", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
     tracing::info!(keys = ?keys, testnet = s.testnet, "bybit: live trading");
     let instruments = cfg.instrument_list();
-    let live_runs = venue_live_runs(&persisted.store, "bybit")?;
     let at_venue = left_open_at(&persisted.store, "bybit", &persisted.at_venue)?;
-    // Keys taken again by symbol (see `live_trades_seen`): a reordered [[instruments]]
-    // cannot make a stored trade look new.
-    let stored: Vec<_> = persisted
-        .store
-        .fills()?
-        .into_iter()
-        .filter(|f| live_runs.contains(&f.run))
-        .collect();
+    let StoredLive {
+        known,
+        mut since_ms,
+        ..
+    } = stored_live(persisted, "bybit", &instruments, trade::task::LIST_LAG_MS)?;
     // Per symbol, fills are asked for from the newest one stored (less the list's lag),
     // and at least the last 7 days (Bybit's default; a fill the stream missed just before
     // a crash was stored after later ones): however long pit was stopped, nothing after
     // it is missed (Bybit answers 7 days a request; the task walks them).
     let week_ago =
         (chrono::Utc::now().timestamp_millis().max(0) as u64).saturating_sub(7 * 86_400_000);
-    let mut since_ms = std::collections::BTreeMap::new();
-    for f in &stored {
-        let ms = (f.ts.as_millis().max(0) as u64).saturating_sub(trade::task::LIST_LAG_MS);
-        let e = since_ms.entry(f.symbol.clone()).or_insert(ms);
-        *e = (*e).max(ms);
-    }
     for v in since_ms.values_mut() {
         *v = (*v).min(week_ago);
     }
-    let known = stored
-        .into_iter()
-        .filter_map(|f| {
-            instruments
-                .iter()
-                .find(|i| i.symbol == f.symbol)
-                .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
-        })
-        .collect();
     let id_prefix = venue_id_prefix(&persisted.store, persisted.run)?;
     let started = trade::start(
         s,
@@ -1002,12 +978,7 @@ fn live_exec_bybit(
                 .collect(),
         },
     )?;
-    let requests = started.port.requests();
-    let reconcile: AskReconcile = std::sync::Arc::new(move |reason| {
-        requests
-            .send(crate::venue::live::port::ToVenue::Reconcile { reason })
-            .is_ok()
-    });
+    let reconcile = reconcile_asker(started.port.requests());
     Ok((Box::new(started.port), started.hooks, reconcile))
 }
 
@@ -1031,29 +1002,12 @@ fn live_exec_okx(
         crate::venue::live::keys::load("okx", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
     tracing::info!(keys = ?keys, demo = s.demo, "okx: live trading");
     let instruments = cfg.instrument_list();
-    let live_runs = venue_live_runs(&persisted.store, "okx")?;
     let at_venue = left_open_at(&persisted.store, "okx", &persisted.at_venue)?;
-    let stored: Vec<_> = persisted
-        .store
-        .fills()?
-        .into_iter()
-        .filter(|f| live_runs.contains(&f.run))
-        .collect();
-    let mut since_ms = std::collections::BTreeMap::new();
-    for f in &stored {
-        let ms = (f.ts.as_millis().max(0) as u64).saturating_sub(trade::task::LIST_LAG_MS);
-        let e = since_ms.entry(f.symbol.clone()).or_insert(ms);
-        *e = (*e).max(ms);
-    }
-    let known = stored
-        .into_iter()
-        .filter_map(|f| {
-            instruments
-                .iter()
-                .find(|i| i.symbol == f.symbol)
-                .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
-        })
-        .collect();
+    let StoredLive {
+        fills,
+        known,
+        since_ms,
+    } = stored_live(persisted, "okx", &instruments, trade::task::LIST_LAG_MS)?;
     if s.swap()
         && let Some(i) = instruments.iter().find(|i| !i.symbol.ends_with("-SWAP"))
     {
@@ -1073,12 +1027,7 @@ fn live_exec_okx(
     // SWAP: pit's position per symbol, from every fill earlier live runs stored (coins).
     let mut positions = std::collections::BTreeMap::new();
     if s.swap() {
-        for f in persisted
-            .store
-            .fills()?
-            .into_iter()
-            .filter(|f| live_runs.contains(&f.run))
-        {
+        for f in fills {
             let q = if f.side.eq_ignore_ascii_case("buy") {
                 f.qty - f.fee_base
             } else {
@@ -1106,12 +1055,7 @@ fn live_exec_okx(
             settle: Some(settle_in(persisted.store.clone())),
         },
     )?;
-    let requests = started.port.requests();
-    let reconcile: AskReconcile = std::sync::Arc::new(move |reason| {
-        requests
-            .send(crate::venue::live::port::ToVenue::Reconcile { reason })
-            .is_ok()
-    });
+    let reconcile = reconcile_asker(started.port.requests());
     Ok((Box::new(started.port), started.hooks, reconcile))
 }
 
@@ -1136,29 +1080,10 @@ fn live_exec_kraken(
     })?;
     tracing::info!(keys = ?keys, "kraken: live trading");
     let instruments = cfg.instrument_list();
-    let live_runs = venue_live_runs(&persisted.store, "kraken")?;
     let at_venue = left_open_at(&persisted.store, "kraken", &persisted.at_venue)?;
-    let stored: Vec<_> = persisted
-        .store
-        .fills()?
-        .into_iter()
-        .filter(|f| live_runs.contains(&f.run))
-        .collect();
-    let mut since_ms = std::collections::BTreeMap::new();
-    for f in &stored {
-        let ms = (f.ts.as_millis().max(0) as u64).saturating_sub(trade::task::LIST_LAG_MS);
-        let e = since_ms.entry(f.symbol.clone()).or_insert(ms);
-        *e = (*e).max(ms);
-    }
-    let known = stored
-        .into_iter()
-        .filter_map(|f| {
-            instruments
-                .iter()
-                .find(|i| i.symbol == f.symbol)
-                .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
-        })
-        .collect();
+    let StoredLive {
+        known, since_ms, ..
+    } = stored_live(persisted, "kraken", &instruments, trade::task::LIST_LAG_MS)?;
     let id_prefix = venue_id_prefix(&persisted.store, persisted.run)?;
     let started = trade::start(
         s,
@@ -1176,13 +1101,68 @@ fn live_exec_kraken(
             settle: Some(settle_in(persisted.store.clone())),
         },
     )?;
-    let requests = started.port.requests();
-    let reconcile: AskReconcile = std::sync::Arc::new(move |reason| {
+    let reconcile = reconcile_asker(started.port.requests());
+    Ok((Box::new(started.port), started.hooks, reconcile))
+}
+
+/// A reconciliation asked of a live connection task (`pit reconcile` through the control
+/// socket): whether the task still takes requests.
+fn reconcile_asker(
+    requests: tokio::sync::mpsc::UnboundedSender<crate::venue::live::port::ToVenue>,
+) -> AskReconcile {
+    std::sync::Arc::new(move |reason| {
         requests
             .send(crate::venue::live::port::ToVenue::Reconcile { reason })
             .is_ok()
-    });
-    Ok((Box::new(started.port), started.hooks, reconcile))
+    })
+}
+
+/// What earlier live runs on a venue stored, as a new run's connection task starts from it
+/// (one read of the store's fills).
+struct StoredLive {
+    /// Every stored fill of the venue's live runs.
+    fills: Vec<crate::store::schema::FillRow>,
+    /// Their trade keys, taken again by symbol (see [`live_trades_seen`]): a reordered
+    /// `[[instruments]]` cannot make a stored trade look new.
+    known: std::collections::BTreeSet<u64>,
+    /// Per symbol, where the venue's fill lists are asked from: the newest stored fill
+    /// less the lists' lag (`lag_ms`).
+    since_ms: std::collections::BTreeMap<String, u64>,
+}
+
+fn stored_live(
+    persisted: &Persisted,
+    venue: &str,
+    instruments: &[crate::domain::Instrument],
+    lag_ms: u64,
+) -> anyhow::Result<StoredLive> {
+    let live_runs = venue_live_runs(&persisted.store, venue)?;
+    let fills: Vec<_> = persisted
+        .store
+        .fills()?
+        .into_iter()
+        .filter(|f| live_runs.contains(&f.run))
+        .collect();
+    let mut since_ms = std::collections::BTreeMap::new();
+    for f in &fills {
+        let ms = (f.ts.as_millis().max(0) as u64).saturating_sub(lag_ms);
+        let e = since_ms.entry(f.symbol.clone()).or_insert(ms);
+        *e = (*e).max(ms);
+    }
+    let known = fills
+        .iter()
+        .filter_map(|f| {
+            instruments
+                .iter()
+                .find(|i| i.symbol == f.symbol)
+                .map(|i| crate::venue::live::tracker::trade_seq(f.seq / 256, i.id))
+        })
+        .collect();
+    Ok(StoredLive {
+        fills,
+        known,
+        since_ms,
+    })
 }
 
 /// The trades of earlier live runs that a live venue can report again after a restart, to
