@@ -1186,15 +1186,28 @@ fn linear_kill_9_mid_trading_restarts_with_the_venues_position_and_no_false_diff
     wait_nothing_open(&emu, "every order closed at the venue");
     let st = emu.state();
     let v = venue_position(&st);
-    let mut s = s;
-    wait(
-        "pit's position = the venue's, compared",
-        Duration::from_secs(20),
-        || {
-            s = run.status();
-            position(&s, "BTCUSDT") == v && position_line(&s) == Some((v, v))
-        },
-    );
+    let t0 = std::time::Instant::now();
+    loop {
+        let s = run.status();
+        if position(&s, "BTCUSDT") == v && position_line(&s) == Some((v, v)) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "pit's position = the venue's ({v}), compared: not within 20 s. pit's: {}, \
+             line: {:?}; exec: {}; venue trades: {}; position logs:\n{}",
+            position(&s, "BTCUSDT"),
+            position_line(&s),
+            s["exec"],
+            trades(&st).len(),
+            logs(dir.path())
+                .lines()
+                .filter(|l| l.contains("position") || l.contains("reconcil"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     run.stop();
     let fills = exported(dir.path(), "fills");
     assert_eq!(

@@ -667,7 +667,28 @@ impl Conn {
             Internal::HeldFills { venue_id, result } => self.on_held_fills(venue_id, result),
             Internal::Reconciled(r) => {
                 match r {
-                    Ok(snap) => self.finish_reconcile(*snap),
+                    Ok(snap) => {
+                        // Derivatives whose positions were not read (fills came in while
+                        // the lists were read): read again shortly, orders still held. A
+                        // run that then stands still (HALTED after a restart) hears no
+                        // position message, and its positions would stay uncompared.
+                        let unread = self.s.category.has_positions() && snap.positions.is_none();
+                        let reason = snap.reason.clone();
+                        self.finish_reconcile(*snap);
+                        if unread {
+                            tracing::info!(
+                                "bybit: positions not read (fills came in while the lists were read); reading again in 2 s"
+                            );
+                            let reason = format!(
+                                "{} (positions read again)",
+                                reason.trim_end_matches(" (positions read again)")
+                            );
+                            self.reconcile_reason = reason.clone();
+                            self.set_reconciling(Some(reason.clone()));
+                            self.spawn_fetch(reason, Duration::from_secs(2));
+                            return;
+                        }
+                    }
                     Err(e) => {
                         self.alert(
                             AlertLevel::Critical,

@@ -806,7 +806,27 @@ impl Conn {
             Internal::HeldFills { venue_id, result } => self.on_held_fills(venue_id, result),
             Internal::Reconciled(r) => {
                 match r {
-                    Ok(snap) => self.finish_reconcile(*snap),
+                    Ok(snap) => {
+                        // Swaps whose positions were not read (fills came in while the
+                        // lists were read): read again shortly, new orders still held;
+                        // else the comparison waits for the next position push.
+                        let unread = self.s.rest.swap() && snap.positions.is_none();
+                        let reason = snap.reason.clone();
+                        self.finish_reconcile(*snap);
+                        if unread {
+                            tracing::info!(
+                                "okx: positions not read (fills came in while the lists were read); reading again in 2 s"
+                            );
+                            let reason = format!(
+                                "{} (positions read again)",
+                                reason.trim_end_matches(" (positions read again)")
+                            );
+                            self.reconcile_reason = reason.clone();
+                            self.set_reconciling(Some(reason.clone()));
+                            self.spawn_fetch(reason, Duration::from_secs(2));
+                            return;
+                        }
+                    }
                     Err(e) => {
                         self.alert(
                             AlertLevel::Critical,
