@@ -530,6 +530,14 @@ fn kill_9_mid_trading_restarts_halted_and_the_store_and_kraken_agree() {
         }
         std::thread::sleep(Duration::from_millis(200 + 170 * (round % 8)));
         run.kill9();
+        // Kraken's call counter, as if the restart came after it decayed: a run trading
+        // keeps it near its top, and each restart's reconciliation would wait ~8 s for it
+        // (that wait is tested on its own; this test is about what a crash leaves).
+        let r = Emulator::agent()
+            .post(format!("{}/emulator/kraken/counter", emu.base))
+            .send("0")
+            .unwrap();
+        assert_eq!(r.status(), 200);
     }
     let run = Run::start(dir.path());
     let s = run.reconciled();

@@ -115,6 +115,8 @@ struct KState {
     places: BTreeMap<String, u64>,
     /// "Cancel All Orders" requests carried out.
     cancel_all: u64,
+    /// Authenticated private calls per method (refused by the counter or not).
+    calls: BTreeMap<String, u64>,
 }
 
 /// `cl_ord_id`: a long UUID (36, dashes), a short one (32 hex digits) or free text of up
@@ -267,6 +269,7 @@ impl Kraken {
             return Err(err("EAPI:Invalid nonce"));
         }
         *last = nonce;
+        *st.calls.entry(method.to_string()).or_default() += 1;
         if matches!(method, "AddOrder" | "CancelOrder") {
             return Ok(());
         }
@@ -853,8 +856,25 @@ pub fn caa_check(k: &Kraken) {
     k.s.publish();
 }
 
+/// `POST /emulator/kraken/counter` with `CALLS` (e.g. `0`): every key's REST call counter
+/// set to CALLS calls, as if it had decayed meanwhile (a test's pause between two runs).
+pub async fn set_counter(State(k): State<Arc<Kraken>>, body: String) -> Response {
+    let Ok(calls) = body.trim().parse::<u64>() else {
+        return (StatusCode::BAD_REQUEST, "expected CALLS, a whole number").into_response();
+    };
+    let now_ms = k.s.now_ms();
+    let mut st = k.st();
+    for key in k.keys.keys() {
+        st.counters
+            .insert(key.clone(), ((calls * 1000).min(COUNTER.0), now_ms));
+    }
+    tracing::info!(calls, "fault: kraken call counters set");
+    (StatusCode::OK, "ok").into_response()
+}
+
 /// `GET /emulator/state`: the core's state plus `kraken_cancel_all_after`,
-/// `kraken_places` and `kraken_cancel_all` (Cancel All Orders requests carried out).
+/// `kraken_places`, `kraken_cancel_all` (Cancel All Orders requests carried out) and
+/// `kraken_calls` (authenticated private calls per method).
 pub async fn state(State(k): State<Arc<Kraken>>) -> Response {
     let now_ns = k.s.now_ns();
     let mut v = {
@@ -874,6 +894,7 @@ pub async fn state(State(k): State<Arc<Kraken>>) -> Response {
         );
         obj.insert("kraken_places".into(), json!(st.places));
         obj.insert("kraken_cancel_all".into(), json!(st.cancel_all));
+        obj.insert("kraken_calls".into(), json!(st.calls));
     }
     let mut r = (StatusCode::OK, v.to_string()).into_response();
     r.headers_mut().insert(

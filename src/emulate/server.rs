@@ -69,6 +69,7 @@ fn kraken_router(k: Arc<super::kraken::Kraken>) -> Router {
         .route("/ws-auth/v2", get(kraken::private))
         .route("/ws/v2", get(kraken::public))
         .route("/emulator/state", get(kraken::state))
+        .route("/emulator/kraken/counter", post(kraken::set_counter))
         .route(
             "/emulator/faults",
             post(rest::set_faults).with_state(k.s.clone()),
