@@ -68,6 +68,11 @@ pub struct InstrumentConfig {
     /// wider band than a stable one.
     #[serde(default)]
     pub sanity_band_pct: Option<u32>,
+    /// Coins per contract where the venue writes a linear contract's book and trade sizes
+    /// in contracts (OKX swaps: "Get instruments" `ctVal`, e.g. 0.01 for BTC-USDT-SWAP);
+    /// `lot_size` and every size in pit stay in coins.
+    #[serde(default)]
+    pub contract_value: Option<Decimal>,
 }
 
 /// The whole configuration.
@@ -155,6 +160,7 @@ fn default_instruments() -> Vec<InstrumentConfig> {
             min_qty: None,
             start_price: Some(Decimal::from(60_000)),
             sanity_band_pct: None,
+            contract_value: None,
         },
         InstrumentConfig {
             symbol: "ETH-USD".into(),
@@ -163,6 +169,7 @@ fn default_instruments() -> Vec<InstrumentConfig> {
             min_qty: None,
             start_price: Some(Decimal::from(3_000)),
             sanity_band_pct: None,
+            contract_value: None,
         },
     ]
 }
@@ -335,6 +342,30 @@ impl Config {
                     ),
                 ));
             }
+            if let Some(ct) = ic.contract_value {
+                let contract_lot = (ct > Decimal::ZERO)
+                    .then(|| ic.lot_size.checked_div(ct))
+                    .flatten()
+                    .map(|l| l.normalize());
+                if !contract_lot.is_some_and(|l| l > Decimal::ZERO && l.scale() <= 18) {
+                    return Err(Invalid::new(
+                        key("contract_value"),
+                        format!(
+                            "{}: must be greater than 0, with lot_size {} a whole or decimal number of contracts",
+                            ct.normalize(),
+                            ic.lot_size.normalize()
+                        ),
+                    ));
+                }
+            } else if self.venue == "okx" && okx_contract(&ic.symbol) {
+                return Err(Invalid::new(
+                    key("symbol"),
+                    format!(
+                        "'{}' is an OKX swap or future, whose book and trade sizes OKX writes in contracts: set contract_value (its ctVal from \"Get instruments\", e.g. 0.01 for BTC-USDT-SWAP) for a linear contract; inverse contracts (sizes in USD) are not read",
+                        ic.symbol
+                    ),
+                ));
+            }
             if let Some(m) = ic.min_qty
                 && (m <= Decimal::ZERO || (m / ic.lot_size).fract() != Decimal::ZERO)
             {
@@ -448,6 +479,14 @@ impl Config {
         Ok(())
     }
 
+    /// The instruments whose venue writes sizes in contracts: coins per contract, by symbol.
+    pub fn contract_values(&self) -> std::collections::BTreeMap<String, Decimal> {
+        self.instruments
+            .iter()
+            .filter_map(|ic| Some((ic.symbol.clone(), ic.contract_value?)))
+            .collect()
+    }
+
     /// The instruments that set a sanity band of their own, by symbol.
     pub fn sanity_bands(&self) -> std::collections::BTreeMap<String, u32> {
         self.instruments
@@ -543,6 +582,13 @@ fn tiny_in_value(
 }
 
 /// 1-based line of a byte offset.
+/// An OKX swap (`-SWAP`) or future (`BTC-USD-220527`: two dashes and more): OKX writes
+/// their sizes in contracts ("Get instruments": `lotSz` "If it is a derivatives contract,
+/// the value is the number of contracts"; the `books` and `trades` channels' `sz` alike).
+pub fn okx_contract(symbol: &str) -> bool {
+    symbol.ends_with("-SWAP") || symbol.matches('-').count() >= 2
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }

@@ -511,6 +511,7 @@ pub fn assemble_replay(
         &cfg.instrument_list(),
         cfg.book,
         &cfg.sanity_bands(),
+        &cfg.contract_values(),
     )?;
     use crate::venue::MarketDataPort;
     let instruments = market.instruments().to_vec();
@@ -634,7 +635,7 @@ pub fn select_live(
         } else {
             Err("instrument lookup is off".into())
         };
-        let (tick, lot) = match fetched {
+        let (tick, lot, ct) = match fetched {
             Ok(tl) => tl,
             Err(e) => {
                 let w = format!(
@@ -643,9 +644,16 @@ pub fn select_live(
                 );
                 tracing::warn!("{w}");
                 warnings.push(w);
-                (FALLBACK_STEP, FALLBACK_STEP)
+                (FALLBACK_STEP, FALLBACK_STEP, None)
             }
         };
+        if cfg.venue == "okx" && crate::config::okx_contract(sym) && ct.is_none() {
+            let w = format!(
+                "warning: {sym}: OKX writes this contract's sizes in contracts and its contract value is not known here (an inverse contract, or the lookup failed): its book and trade sizes are shown in contracts, not coins"
+            );
+            tracing::warn!("{w}");
+            warnings.push(w);
+        }
         list.push(InstrumentConfig {
             symbol: sym.clone(),
             tick_size: tick,
@@ -655,6 +663,7 @@ pub fn select_live(
                 rust_decimal::Decimal::from(100_000) * tick.max(rust_decimal::Decimal::ONE),
             ),
             sanity_band_pct: None,
+            contract_value: ct,
         });
     }
     cfg.instruments = list;
@@ -680,6 +689,7 @@ pub fn live_market(cfg: &Config) -> anyhow::Result<Box<dyn crate::venue::MarketD
             .map_err(|e| anyhow::anyhow!(e))?;
     decoder.set_book_limits(cfg.book);
     decoder.set_sanity_bands(&cfg.sanity_bands());
+    decoder.set_contract_values(&cfg.contract_values());
     let recorder = cfg
         .record
         .then(|| crate::record::Recorder::rotating(cfg.recording.clone(), &cfg.venue));
@@ -780,11 +790,6 @@ fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
 fn okx_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     let o = &cfg.live.okx;
     let (rest, ws) = o.endpoints();
-    if o.swap() && !(is_local(&rest) && is_local(&ws)) {
-        anyhow::bail!(
-            "--live on OKX swaps ([live.okx] inst_type = \"SWAP\") runs against `pit emulate okx` on this machine only for now (rest_url and ws_private_url both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit reads a swap's public book and trade sizes as coins while OKX publishes them in contracts, so its depth would be off by the contract value; see issue 12"
-        );
-    }
     if !(o.demo || is_local(&rest) && is_local(&ws)) {
         anyhow::bail!(
             "--live on OKX runs on OKX's demo trading ([live.okx] demo = true, the default) or against `pit emulate okx` on this machine only for now (rest_url and ws_private_url both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not yet traded OKX's demo itself, so real money waits; see issue 12"
@@ -1043,6 +1048,7 @@ fn live_exec_okx(
         s,
         trade::LiveStart {
             positions,
+            contract_values: cfg.contract_values(),
             keys,
             instruments,
             run: persisted.run,

@@ -827,17 +827,13 @@ fn live_on_okx_is_refused_on_real_money() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("real money waits"), "{err}");
-    // Swaps on OKX's demo hosts (the default network): refused until pit reads a swap
-    // book's sizes in contracts.
+    // A swap without its contract value: refused by the config, naming the key and the
+    // line (OKX writes a swap's book and trade sizes in contracts).
     let dir = folder_swap(&emu);
     let p = dir.path().join("config.toml");
     let text = std::fs::read_to_string(&p)
         .unwrap()
-        .replace(&format!("rest_url = \"http://{}\"\n", emu.addr), "")
-        .replace(
-            &format!("ws_private_url = \"ws://{}/ws/v5/private\"\n", emu.addr),
-            "",
-        );
+        .replace(&format!("contract_value = {CT_VAL}\n"), "");
     std::fs::write(&p, text).unwrap();
     let out = pit()
         .current_dir(dir.path())
@@ -847,7 +843,10 @@ fn live_on_okx_is_refused_on_real_money() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("OKX swaps") && err.contains("in contracts"),
+        err.contains("instruments[0].symbol")
+            && err.contains("config.toml:3")
+            && err.contains("in contracts")
+            && err.contains("contract_value"),
         "{err}"
     );
 }
@@ -865,7 +864,10 @@ fn folder_swap(emu: &Emulator) -> tempfile::TempDir {
     let text = std::fs::read_to_string(&p)
         .unwrap()
         .replace("\"BTC-USDT\"", "\"BTC-USDT-SWAP\"")
-        .replace("lot_size = 0.001", "lot_size = 0.01")
+        .replace(
+            "lot_size = 0.001",
+            &format!("lot_size = 0.01\ncontract_value = {CT_VAL}"),
+        )
         .replace("size = 0.001", "size = 0.01")
         .replace(
             "[strategies.vwap_revert]\nsymbol = \"BTC-USDT-SWAP\"",

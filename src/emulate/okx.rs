@@ -1557,8 +1557,13 @@ fn public_op(
 fn book_message(o: &Okx, inst: &str, b: &mut PubBook, snapshot: bool) -> Option<String> {
     let sym = o.symbol_of(inst)?;
     let d = o.s.exchange().depth(&sym, PUBLIC_DEPTH).ok()?;
+    // A swap's sizes in contracts, as OKX writes them ("WS / Order book channel": "sz"
+    // of a level is the "quantity at the price"; for derivatives the number of contracts,
+    // as "Get instruments" says of `lotSz`).
     let side = |l: &[[Decimal; 2]]| -> BTreeMap<Decimal, String> {
-        l.iter().map(|[p, q]| (p.normalize(), num(*q))).collect()
+        l.iter()
+            .map(|[p, q]| (p.normalize(), num(o.sz_of(&sym, *q))))
+            .collect()
     };
     let (bids, asks) = (side(&d.bids), side(&d.asks));
     let diff = |old: &BTreeMap<Decimal, String>, new: &BTreeMap<Decimal, String>| {
@@ -1634,10 +1639,17 @@ fn public_frames(
                 .map(num)
                 .unwrap_or_default()
         };
+        // A swap's trade size in contracts ("WS / Trades channel" `sz`: for derivatives,
+        // the number of contracts).
+        let sz = d["q"]
+            .as_str()
+            .and_then(|x| x.parse::<Decimal>().ok())
+            .map(|q| num(o.sz_of(d["s"].as_str().unwrap_or(""), q)))
+            .unwrap_or_default();
         vec![
             json!({"arg": {"channel": "trades", "instId": inst},
                    "data": [{"instId": inst, "tradeId": d["t"].to_string(), "px": dn("p"),
-                             "sz": dn("q"), "side": side, "ts": d["T"].to_string(), "count": "1"}]})
+                             "sz": sz, "side": side, "ts": d["T"].to_string(), "count": "1"}]})
             .to_string(),
         ]
     } else {

@@ -159,6 +159,14 @@ pub trait FrameDecoder: Send {
     /// each replaces `[book] sanity_band_pct` for its instrument, present or discovered
     /// later. Call after [`FrameDecoder::set_book_limits`].
     fn set_sanity_bands(&mut self, _bands: &std::collections::BTreeMap<String, u32>) {}
+    /// Coins per contract by venue symbol (`[[instruments]] contract_value`), for a venue
+    /// that writes a contract's sizes in contracts (OKX): those sizes are read as coins on
+    /// the instrument's lot, present or discovered later. Others ignore it.
+    fn set_contract_values(
+        &mut self,
+        _values: &std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    ) {
+    }
     /// Instrument `i`'s sanity band now, in ticks (lowest, highest price trusted), when
     /// the decoder keeps one.
     fn sanity_band(&self, _i: usize) -> Option<(i64, i64)> {

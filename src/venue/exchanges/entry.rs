@@ -156,6 +156,9 @@ pub struct MetadataEntry {
     pub url: fn(base: &str, s: &LiveSettings, symbol: &str) -> String,
     /// Tick and lot from its answer.
     pub parse: fn(answer: &serde_json::Value) -> Option<(Decimal, Decimal)>,
+    /// Coins per contract, from its answer, where the venue's feed writes sizes in
+    /// contracts (OKX swaps' `ctVal`); `None` for venues whose sizes are coins.
+    pub contract: Option<fn(answer: &serde_json::Value) -> Option<Decimal>>,
 }
 
 impl MetadataEntry {
@@ -163,6 +166,12 @@ impl MetadataEntry {
     pub fn tick_lot(&self, body: &str) -> Option<(Decimal, Decimal)> {
         let v: serde_json::Value = serde_json::from_str(body).ok()?;
         (self.parse)(&v)
+    }
+
+    /// Coins per contract from the answer text, where the venue writes sizes in contracts.
+    pub fn contract_value(&self, body: &str) -> Option<Decimal> {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        (self.contract?)(&v)
     }
 }
 

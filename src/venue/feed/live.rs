@@ -776,15 +776,23 @@ pub fn http_fetch(url: &str, timeout: Duration) -> Result<String, HttpFailure> {
         .map_err(|e| fail(e.to_string()))
 }
 
-/// Tick and lot of one symbol, from the venue's instrument endpoint where its registry
-/// entry has one (Binance `exchangeInfo`, Bybit `instruments-info`, OKX
-/// `public/instruments`, Coinbase `market/products`). An error when the venue has none
-/// here or it cannot be reached.
+/// Tick, lot and (where the venue writes sizes in contracts) coins per contract of one
+/// symbol, from the venue's instrument endpoint where its registry entry has one (Binance
+/// `exchangeInfo`, Bybit `instruments-info`, OKX `public/instruments`, Coinbase
+/// `market/products`). An error when the venue has none here or it cannot be reached.
+#[allow(clippy::type_complexity)]
 pub fn fetch_tick_lot(
     venue: &str,
     s: &LiveSettings,
     symbol: &str,
-) -> Result<(rust_decimal::Decimal, rust_decimal::Decimal), String> {
+) -> Result<
+    (
+        rust_decimal::Decimal,
+        rust_decimal::Decimal,
+        Option<rust_decimal::Decimal>,
+    ),
+    String,
+> {
     let Some(meta) = registry::find(venue).and_then(|e| e.metadata.as_ref()) else {
         return Err(format!("{venue} has no instrument endpoint here"));
     };
@@ -795,8 +803,10 @@ pub fn fetch_tick_lot(
     };
     let url = (meta.url)(base, s, symbol);
     let body = http_get(&url, Duration::from_secs(5))?;
-    meta.tick_lot(&body)
-        .ok_or_else(|| format!("{url}: no tick or lot size in the answer"))
+    let (tick, lot) = meta
+        .tick_lot(&body)
+        .ok_or_else(|| format!("{url}: no tick or lot size in the answer"))?;
+    Ok((tick, lot, meta.contract_value(&body)))
 }
 
 /// Tick and lot used when neither the config nor the venue gives them: `1e-8`, the grid

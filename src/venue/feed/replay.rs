@@ -281,16 +281,24 @@ impl ReplayFeed {
     /// `[[instruments]]` (a sim recording's until its header names them; a real capture's
     /// grid where they name its symbols).
     pub fn open(path: &Path, configured: &[Instrument]) -> Result<ReplayFeed, ReplayError> {
-        Self::open_with(path, configured, BookLimits::default(), &Default::default())
+        Self::open_with(
+            path,
+            configured,
+            BookLimits::default(),
+            &Default::default(),
+            &Default::default(),
+        )
     }
 
-    /// [`ReplayFeed::open`] with the books' trust limits (`[book]`) and the instruments'
-    /// own sanity bands, by symbol (`[[instruments]] sanity_band_pct`).
+    /// [`ReplayFeed::open`] with the books' trust limits (`[book]`), the instruments'
+    /// own sanity bands, by symbol (`[[instruments]] sanity_band_pct`), and the coins per
+    /// contract of those whose venue writes sizes in contracts (`contract_value`).
     pub fn open_with(
         path: &Path,
         configured: &[Instrument],
         book_limits: BookLimits,
         bands: &std::collections::BTreeMap<String, u32>,
+        contracts: &std::collections::BTreeMap<String, rust_decimal::Decimal>,
     ) -> Result<ReplayFeed, ReplayError> {
         let total = std::fs::metadata(path).map(|m| m.len()).map_err(|e| {
             io::Error::new(
@@ -367,6 +375,7 @@ impl ReplayFeed {
                     let d = decoder.insert(d);
                     d.set_book_limits(book_limits);
                     d.set_sanity_bands(bands);
+                    d.set_contract_values(contracts);
                     feed(d.as_mut(), &line, &mut first, &mut report, limit);
                 }
                 Some(d) => feed(d.as_mut(), &line, &mut first, &mut report, limit),

@@ -30,6 +30,7 @@ pub const ENTRY: ExchangeEntry = ExchangeEntry {
         rest_base: REST_BASE,
         url: |base, _, symbol| format!("{base}/api/v3/exchangeInfo?symbol={symbol}"),
         parse: tick_lot,
+        contract: None,
     }),
 };
 

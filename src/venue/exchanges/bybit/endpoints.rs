@@ -37,6 +37,7 @@ pub const ENTRY: ExchangeEntry = ExchangeEntry {
             )
         },
         parse: tick_lot,
+        contract: None,
     }),
 };
 

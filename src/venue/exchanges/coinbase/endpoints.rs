@@ -34,6 +34,7 @@ pub const ENTRY: ExchangeEntry = ExchangeEntry {
                 positive_step(v.get("base_increment")?)?,
             ))
         },
+        contract: None,
     }),
 };
 

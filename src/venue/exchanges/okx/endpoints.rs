@@ -31,6 +31,7 @@ pub const ENTRY: ExchangeEntry = ExchangeEntry {
         rest_base: REST_BASE,
         url: instruments_url,
         parse: tick_lot,
+        contract: Some(linear_ct_val),
     }),
 };
 
@@ -53,6 +54,19 @@ fn instruments_url(base: &str, _: &LiveSettings, symbol: &str) -> String {
         "SPOT"
     };
     format!("{base}/api/v5/public/instruments?instType={kind}&instId={symbol}")
+}
+
+/// A linear contract's `ctVal` (coins per contract: `ctType` linear, or a `ctVal` with no
+/// `ctType`); `None` for spot and for inverse contracts (whose `ctVal` is in USD).
+fn linear_ct_val(v: &Value) -> Option<Decimal> {
+    let i = v.get("data")?.get(0)?;
+    if i.get("ctType")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "linear")
+    {
+        return None;
+    }
+    i.get("ctVal").and_then(positive_step)
 }
 
 /// `tickSz` and `lotSz` of the first instrument; a SWAP's `lotSz` is in contracts

@@ -86,6 +86,9 @@ pub struct OkxDecoder {
     texts: Vec<Texts>,
     requests: Vec<FeedRequest>,
     buf: String,
+    /// Coins per contract of the linear contracts followed (`[[instruments]]
+    /// contract_value`): their `sz` are contracts.
+    contracts: std::collections::BTreeMap<String, rust_decimal::Decimal>,
 }
 
 impl OkxDecoder {
@@ -97,6 +100,7 @@ impl OkxDecoder {
             texts: (0..n).map(|_| Texts::default()).collect(),
             requests: Vec::new(),
             buf: String::with_capacity(2048),
+            contracts: Default::default(),
         }
     }
 
@@ -115,6 +119,7 @@ impl OkxDecoder {
             texts: Vec::new(),
             requests: Vec::new(),
             buf: String::with_capacity(2048),
+            contracts: Default::default(),
         }
     }
 
@@ -135,9 +140,35 @@ impl OkxDecoder {
     fn index(&mut self, inst: &str) -> Option<usize> {
         let i = self.books.index(inst, || inst.to_string())?;
         while self.texts.len() < self.books.states.len() {
+            let n = self.texts.len();
+            self.in_contracts(n);
             self.texts.push(Texts::default());
         }
         Some(i)
+    }
+
+    /// A linear contract's sizes are contracts (OKX's `books` and `trades` `sz`, as its
+    /// `lotSz`: "If it is a derivatives contract, the value is the number of contracts"):
+    /// read on the contract's lot (the coin lot / `ctVal`), each unit of which is one lot
+    /// of the instrument in coins, so the book stays in coins.
+    fn in_contracts(&mut self, i: usize) {
+        let Some(st) = self.books.states.get_mut(i) else {
+            return;
+        };
+        let Some(ct) = self.contracts.get(&st.instrument.symbol) else {
+            return;
+        };
+        match st
+            .instrument
+            .lot_size
+            .checked_div(*ct)
+            .and_then(crate::venue::exchanges::common::Scale::of)
+        {
+            Some(s) => st.qty = s,
+            None => {
+                tracing::warn!(symbol = %st.instrument.symbol, lot = %st.instrument.lot_size, ct_val = %ct, "okx: the lot is no number of contracts; sizes read as coins")
+            }
+        }
     }
 
     fn resubscribe(&mut self, inst: &str) {
@@ -347,6 +378,15 @@ impl FrameDecoder for OkxDecoder {
         }
     }
     books_decoder_parts!();
+    fn set_contract_values(
+        &mut self,
+        values: &std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    ) {
+        self.contracts = values.clone();
+        for i in 0..self.books.states.len() {
+            self.in_contracts(i);
+        }
+    }
 }
 
 impl OkxDecoder {
@@ -401,6 +441,65 @@ mod tests {
         let st = d.state(0).unwrap();
         assert_eq!(st.stats.checksums_failed, 1);
         assert_eq!(st.stats.resyncs, 2);
+    }
+
+    /// A linear swap's `sz` are contracts: with its contract value (coins per contract)
+    /// the book and the trades are in coins on the instrument's coin lot, configured or
+    /// discovered; the checksum still runs over OKX's own text.
+    #[test]
+    fn a_swaps_sizes_are_contracts_read_as_coins() {
+        use crate::domain::{InstrumentId, Qty};
+        use rust_decimal_macros::dec;
+        let ck = crc32fast::hash(b"60000.1:7:60000.5:12.5") as i32;
+        let frame = format!(
+            r#"{{"arg":{{"channel":"books","instId":"BTC-USDT-SWAP"}},"action":"snapshot","data":[{{"asks":[["60000.5","12.5","0","1"]],"bids":[["60000.1","7","0","2"]],"ts":"1","checksum":{ck},"prevSeqId":-1,"seqId":10}}]}}"#
+        );
+        let trade = recv(
+            r#"{"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"60000.5","sz":"3","side":"buy","ts":"1"}]}"#,
+        );
+        let ct: std::collections::BTreeMap<String, rust_decimal::Decimal> =
+            [("BTC-USDT-SWAP".to_string(), dec!(0.01))].into();
+        // Configured: one contract is 0.01 BTC, pit's lot 0.0001 BTC (OKX's lotSz 0.01).
+        let inst = Instrument::new(
+            InstrumentId(0),
+            "BTC-USDT-SWAP",
+            "okx",
+            dec!(0.1),
+            dec!(0.0001),
+            Qty(1),
+        );
+        for mut d in [
+            OkxDecoder::new(vec![inst.clone()]),
+            OkxDecoder::discovering_on(vec![inst.clone()]),
+        ] {
+            d.set_contract_values(&ct);
+            let mut out = Vec::new();
+            d.on_line(&recv(&frame), &mut out);
+            d.on_line(&trade, &mut out);
+            let st = d.state(0).unwrap();
+            assert_eq!(st.stats.checksums_failed, 0);
+            assert_eq!(st.stats.malformed, 0);
+            let b = d.book(0).unwrap();
+            // 7 contracts = 0.07 BTC, 12.5 contracts = 0.125 BTC.
+            assert_eq!(inst.qty(b.best_bid().unwrap().qty), dec!(0.07));
+            assert_eq!(inst.qty(b.best_ask().unwrap().qty), dec!(0.125));
+            let traded: Vec<_> = out
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    crate::domain::MarketEventKind::Trade(t) => Some(inst.qty(t.qty)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(traded, vec![dec!(0.03)]);
+        }
+        // Without it, the contracts are read as coins (a hundred times the depth).
+        let mut d = OkxDecoder::new(vec![inst.clone()]);
+        let mut out = Vec::new();
+        d.on_line(&recv(&frame), &mut out);
+        assert_eq!(
+            inst.qty(d.book(0).unwrap().best_bid().unwrap().qty),
+            dec!(7)
+        );
     }
 
     fn update(prev: i64, seq: i64, bids: &str) -> CaptureLine {

@@ -52,6 +52,9 @@ pub struct LiveStart {
     /// SWAP: pit's position per symbol (coins, signed) in the store, compared with the
     /// venue's.
     pub positions: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    /// SWAP: coins per contract as configured (`[[instruments]] contract_value`: the
+    /// market data reads the books' sizes with it), checked against OKX's `ctVal`.
+    pub contract_values: std::collections::BTreeMap<String, rust_decimal::Decimal>,
 }
 
 /// The engine's port to OKX and the handle that binds alerts and the halt.
@@ -125,6 +128,7 @@ pub fn start(s: &OkxSettings, l: LiveStart) -> anyhow::Result<Started> {
         at_venue: l.at_venue,
         settle: l.settle,
         start_positions: l.positions,
+        contract_values: l.contract_values,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

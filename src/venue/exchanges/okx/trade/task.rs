@@ -92,6 +92,9 @@ pub struct TaskSetup {
     pub settle: Option<Settle>,
     /// SWAP: pit's position per symbol (coins, signed) at the start, from the store.
     pub start_positions: BTreeMap<String, Decimal>,
+    /// SWAP: coins per contract as configured (the market data reads the public sizes
+    /// with it), by symbol: a contract OKX lists otherwise is not traded.
+    pub contract_values: BTreeMap<String, Decimal>,
 }
 
 enum Internal {
@@ -298,6 +301,19 @@ impl Conn {
                     .map_err(|e| e.to_string())
                 {
                     Ok(i) => match i.contract() {
+                        Ok(Some(ct))
+                            if self
+                                .s
+                                .contract_values
+                                .get(&sym)
+                                .is_some_and(|c| *c != ct.ct_val) =>
+                        {
+                            failed = Some(format!(
+                                "{sym}: OKX lists ctVal {} but [[instruments]] contract_value is {}: the book's sizes would be read wrong; correct contract_value and restart",
+                                ct.ct_val.normalize(),
+                                self.s.contract_values[&sym].normalize()
+                            ));
+                        }
                         Ok(Some(ct)) => {
                             tracing::info!(symbol = %sym, ct_val = %ct.ct_val, lot = %ct.lot_sz, min = %ct.min_sz, "okx: swap contract");
                             self.contracts.insert(sym.clone(), ct);
