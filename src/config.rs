@@ -357,11 +357,11 @@ impl Config {
                         ),
                     ));
                 }
-            } else if self.venue == "okx" && okx_contract(&ic.symbol) {
+            } else if self.venue == "okx" && okx_contract(&ic.symbol) && !okx_inverse(&ic.symbol) {
                 return Err(Invalid::new(
                     key("symbol"),
                     format!(
-                        "'{}' is an OKX swap or future, whose book and trade sizes OKX writes in contracts: set contract_value (its ctVal from \"Get instruments\", e.g. 0.01 for BTC-USDT-SWAP) for a linear contract; inverse contracts (sizes in USD) are not read",
+                        "'{}' is an OKX linear swap or future, whose book and trade sizes OKX writes in contracts: set contract_value (its ctVal from \"Get instruments\", e.g. 0.01 for BTC-USDT-SWAP)",
                         ic.symbol
                     ),
                 ));
@@ -587,6 +587,13 @@ fn tiny_in_value(
 /// the value is the number of contracts"; the `books` and `trades` channels' `sz` alike).
 pub fn okx_contract(symbol: &str) -> bool {
     symbol.ends_with("-SWAP") || symbol.matches('-').count() >= 2
+}
+
+/// An OKX inverse contract (`BTC-USD-SWAP`, `BTC-USD-220527`: margined in the coin, its
+/// contract value in USD): its sizes are shown in contracts, there being no fixed number
+/// of coins per contract.
+pub fn okx_inverse(symbol: &str) -> bool {
+    okx_contract(symbol) && symbol.split('-').nth(1) == Some("USD")
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -1074,6 +1081,41 @@ mod tests {
     fn syntax_error_has_line() {
         let (line, _, _) = err("venue = \"sim\"\nseed = = 3\n");
         assert_eq!(line, Some(2));
+    }
+
+    /// An OKX linear swap needs its contract value (OKX writes its sizes in contracts);
+    /// an inverse one and spot do not; a contract value the lot is no number of is named.
+    #[test]
+    fn an_okx_linear_swap_needs_its_contract_value() {
+        let okx = |sym: &str, extra: &str| {
+            format!(
+                "venue = \"okx\"\n[[instruments]]\nsymbol = \"{sym}\"\ntick_size = 0.1\nlot_size = 0.0001\n{extra}[[instruments]]\nsymbol = \"BTC-USD\"\ntick_size = 0.1\nlot_size = 0.0001\n"
+            )
+        };
+        let (line, key, msg) = err(&okx("BTC-USDT-SWAP", ""));
+        assert_eq!((line, key.as_str()), (Some(3), "instruments[0].symbol"));
+        assert!(
+            msg.contains("in contracts") && msg.contains("contract_value"),
+            "{msg}"
+        );
+        let cfg = Config::parse(
+            &okx("BTC-USDT-SWAP", "contract_value = 0.01\n"),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.contract_values().get("BTC-USDT-SWAP"),
+            Some(&Decimal::new(1, 2))
+        );
+        for ok in ["BTC-USD-SWAP", "BTC-USD-220527", "BTC-USDT"] {
+            Config::parse(&okx(ok, ""), Path::new("c.toml")).unwrap();
+        }
+        let (line, key, msg) = err(&okx("BTC-USDT-SWAP", "contract_value = -1\n"));
+        assert_eq!(
+            (line, key.as_str()),
+            (Some(6), "instruments[0].contract_value")
+        );
+        assert!(msg.contains("greater than 0"), "{msg}");
     }
 
     #[test]
