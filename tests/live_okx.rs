@@ -1071,3 +1071,43 @@ fn a_position_difference_at_okx_is_alerted_and_never_traded_away() {
         orders(&emu.state()).len() > n
     });
 }
+
+/// A swap whose configured contract value is not OKX's: the contracts are never taken,
+/// said in a critical alert, nothing is traded; yet the connection serves its requests
+/// all along: the dead-man switch is armed and `pit kill` is carried out at OKX.
+#[test]
+fn a_wrong_contract_value_trades_nothing_and_the_kill_still_goes_out() {
+    let emu = Emulator::okx(&[]);
+    let dir = folder_swap(&emu);
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace(
+            &format!("contract_value = {CT_VAL}"),
+            "contract_value = 0.001",
+        )
+        .replace("lot_size = 0.01", "lot_size = 0.001")
+        .replace("size = 0.01", "size = 0.001");
+    std::fs::write(&p, text).unwrap();
+    let run = Run::start(dir.path());
+    wait("the critical alert", Duration::from_secs(20), || {
+        logs(dir.path()).lines().any(|l| {
+            l.contains("ERROR")
+                && l.contains("OKX lists ctVal 0.01 but [[instruments]] contract_value is 0.001")
+        })
+    });
+    wait("the dead-man armed", Duration::from_secs(20), || {
+        run.status()["exec"]["dead_man"]
+            .as_str()
+            .is_some_and(|d| d.contains("armed"))
+    });
+    let (k, code) = pit_kill(dir.path());
+    assert_eq!((k["outcome"].as_str(), code), (Some("ok"), Some(0)), "{k}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        orders(&emu.state()).is_empty(),
+        "nothing sent: {}",
+        emu.state()
+    );
+    run.stop();
+}

@@ -98,6 +98,10 @@ pub struct TaskSetup {
 }
 
 enum Internal {
+    /// SWAP: every symbol's contract, read.
+    Contracts(BTreeMap<String, Contract>),
+    /// SWAP: a contract could not be read (said once; asked again).
+    ContractsUnknown(String),
     CancelNow {
         venue_id: String,
         symbol: String,
@@ -194,6 +198,9 @@ struct Conn {
     held: BTreeMap<String, Held>,
     /// SWAP: each symbol's contract (read before the stream starts).
     contracts: BTreeMap<String, Contract>,
+    /// The private stream, started once the contracts are known (SWAP: its sizes are
+    /// contracts); `None` once started.
+    stream_setup: Option<private::PrivateSetup>,
     /// SWAP: pit's own position per symbol (coins): the store's at the start plus every
     /// fill of this run handed to the engine.
     own_pos: BTreeMap<String, Decimal>,
@@ -226,6 +233,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         held: BTreeMap::new(),
         contracts: BTreeMap::new(),
         own_pos: BTreeMap::new(),
+        stream_setup: None,
     };
     c.own_pos = std::mem::take(&mut c.s.start_positions);
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
@@ -243,12 +251,8 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
             format!("okx: system time not measured ({e}); using the local clock"),
         ),
     }
-    if c.s.rest.swap() {
-        // The contracts before anything OKX says in contracts is read.
-        c.read_contracts().await;
-    }
     let (stx, mut srx) = unbounded_channel();
-    // The dead-man switch on a timer of its own, then the stream.
+    // The dead-man switch on a timer of its own, armed at once.
     tokio::spawn(private::keep_dead_man(
         c.s.rest.clone(),
         c.s.dead_man_secs,
@@ -256,13 +260,6 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         stream.clone(),
         stx.clone(),
     ));
-    tokio::spawn(private::run(private::PrivateSetup {
-        url: c.s.ws_private_url.clone(),
-        signer: c.s.ws_signer.clone(),
-        rest: c.s.rest.clone(),
-        out: stx,
-        status: stream,
-    }));
     let fwd = itx.clone();
     tokio::spawn(async move {
         while let Some(m) = srx.recv().await {
@@ -271,7 +268,27 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
             }
         }
     });
-    c.start_reconcile("start".into());
+    c.stream_setup = Some(private::PrivateSetup {
+        url: c.s.ws_private_url.clone(),
+        signer: c.s.ws_signer.clone(),
+        rest: c.s.rest.clone(),
+        out: stx,
+        status: stream,
+    });
+    if c.s.rest.swap() {
+        // The contracts before anything OKX says in contracts is read: the stream and the
+        // reconciliation wait for them, new orders are refused meanwhile ("not known
+        // yet"), and the requests are served all along: the kill's cancels go out even
+        // while OKX does not answer "Get instruments".
+        tokio::spawn(read_contracts(
+            c.s.rest.clone(),
+            c.symbols(),
+            c.s.contract_values.clone(),
+            itx.clone(),
+        ));
+    } else {
+        c.start_stream();
+    }
     loop {
         tokio::select! {
             m = rx.recv() => match m {
@@ -284,64 +301,82 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
     }
 }
 
-impl Conn {
-    /// SWAP: every symbol's contract from "Get instruments", asked until OKX answers (new
-    /// orders stay refused meanwhile: the first reconciliation has not begun).
-    async fn read_contracts(&mut self) {
-        let mut wait = Duration::from_millis(500);
-        let mut said = false;
-        loop {
-            let mut failed = None;
-            for sym in self.symbols() {
-                match self
-                    .s
-                    .rest
-                    .instrument(&sym)
-                    .await
-                    .map_err(|e| e.to_string())
-                {
-                    Ok(i) => match i.contract() {
-                        Ok(Some(ct))
-                            if self
-                                .s
-                                .contract_values
-                                .get(&sym)
-                                .is_some_and(|c| *c != ct.ct_val) =>
-                        {
-                            failed = Some(format!(
-                                "{sym}: OKX lists ctVal {} but [[instruments]] contract_value is {}: the book's sizes would be read wrong; correct contract_value and restart",
-                                ct.ct_val.normalize(),
-                                self.s.contract_values[&sym].normalize()
-                            ));
-                        }
-                        Ok(Some(ct)) => {
-                            tracing::info!(symbol = %sym, ct_val = %ct.ct_val, lot = %ct.lot_sz, min = %ct.min_sz, "okx: swap contract");
-                            self.contracts.insert(sym.clone(), ct);
-                        }
-                        Ok(None) => failed = Some(format!("{sym} is not a SWAP")),
-                        Err(e) => failed = Some(e),
-                    },
-                    Err(e) => failed = Some(format!("instrument {sym}: {e}")),
-                }
+/// SWAP: every symbol's contract from "Get instruments", asked until OKX answers, then
+/// handed to the task ([`Internal::Contracts`]); a failure is told once
+/// ([`Internal::ContractsUnknown`]), then asked again.
+async fn read_contracts(
+    rest: Arc<Rest>,
+    symbols: Vec<String>,
+    configured: BTreeMap<String, Decimal>,
+    tx: UnboundedSender<Internal>,
+) {
+    let mut wait = Duration::from_millis(500);
+    let mut said = false;
+    let mut contracts = BTreeMap::new();
+    loop {
+        let mut failed = None;
+        let missing: Vec<&String> = symbols
+            .iter()
+            .filter(|s| !contracts.contains_key(*s))
+            .collect();
+        for sym in missing {
+            match rest.instrument(sym).await.map_err(|e| e.to_string()) {
+                Ok(i) => match i.contract() {
+                    Ok(Some(ct)) if configured.get(sym).is_some_and(|c| *c != ct.ct_val) => {
+                        failed = Some(format!(
+                            "{sym}: OKX lists ctVal {} but [[instruments]] contract_value is {}: the book's sizes would be read wrong; correct contract_value and restart",
+                            ct.ct_val.normalize(),
+                            configured[sym].normalize()
+                        ));
+                    }
+                    Ok(Some(ct)) => {
+                        tracing::info!(symbol = %sym, ct_val = %ct.ct_val, lot = %ct.lot_sz, min = %ct.min_sz, "okx: swap contract");
+                        contracts.insert(sym.clone(), ct);
+                    }
+                    Ok(None) => failed = Some(format!("{sym} is not a SWAP")),
+                    Err(e) => failed = Some(e),
+                },
+                Err(e) => failed = Some(format!("instrument {sym}: {e}")),
             }
-            let assets: BTreeMap<String, (String, String)> = self
-                .contracts
-                .iter()
-                .filter(|(_, c)| !c.coin.is_empty() && !c.settle.is_empty())
-                .map(|(s, c)| (s.clone(), (c.coin.clone(), c.settle.clone())))
-                .collect();
-            self.balances.set_assets(assets);
-            let Some(why) = failed else { return };
-            if !said {
-                said = true;
-                self.alert(
-                    AlertLevel::Critical,
-                    format!("okx: the swap contracts are not known ({why}): nothing is traded until OKX lists them; asking again"),
-                );
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(10));
         }
+        let Some(why) = failed else {
+            let _ = tx.send(Internal::Contracts(contracts));
+            return;
+        };
+        if !said {
+            said = true;
+            if tx.send(Internal::ContractsUnknown(why)).is_err() {
+                return;
+            }
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
+impl Conn {
+    /// The private stream and the first reconciliation (SWAP: once the contracts are
+    /// known).
+    fn start_stream(&mut self) {
+        if let Some(p) = self.stream_setup.take() {
+            tokio::spawn(private::run(p));
+            self.start_reconcile("start".into());
+        }
+    }
+
+    /// SWAP: the contracts read; the balances' assets follow from them.
+    fn on_contracts(&mut self, contracts: BTreeMap<String, Contract>) {
+        let assets: BTreeMap<String, (String, String)> = contracts
+            .iter()
+            .filter(|(_, c)| !c.coin.is_empty() && !c.settle.is_empty())
+            .map(|(s, c)| (s.clone(), (c.coin.clone(), c.settle.clone())))
+            .collect();
+        self.balances.set_assets(assets);
+        self.contracts = contracts;
+        self.start_stream();
     }
 
     /// An order as OKX gave it, its sizes in coins (SWAP: contracts × `ctVal`).
@@ -614,6 +649,11 @@ impl Conn {
     fn on_internal(&mut self, i: Internal) {
         let now = wall();
         match i {
+            Internal::Contracts(c) => self.on_contracts(c),
+            Internal::ContractsUnknown(why) => self.alert(
+                AlertLevel::Critical,
+                format!("okx: the swap contracts are not known ({why}): nothing is traded until OKX lists them; asking again"),
+            ),
             Internal::CancelNow { venue_id, symbol } => {
                 self.on_request(ToVenue::Cancel { venue_id, symbol })
             }
