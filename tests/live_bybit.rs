@@ -191,7 +191,12 @@ struct Run {
 
 impl Run {
     fn start(dir: &Path) -> Run {
+        Run::start_env(dir, &[])
+    }
+
+    fn start_env(dir: &Path, env: &[(&str, String)]) -> Run {
         let child = pit()
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(dir)
             .args(["run", "--headless", "--live", "--json"])
             .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
@@ -573,6 +578,134 @@ fn a_live_run_trades_on_bybit_agrees_with_it_and_pit_kill_cancels_there() {
     );
     assert!(text.contains("bybit TESTNET (http://"), "{text}");
     assert_secret_nowhere(dir.path());
+}
+
+/// The emulator's DCP entry of the spot product.
+fn spot_dcp(st: &Value) -> Value {
+    st["bybit_dcp"]
+        .as_object()
+        .and_then(|m| m.iter().find(|(k, _)| k.ends_with("/dcp.spot")))
+        .map(|(_, v)| v.clone())
+        .unwrap_or(Value::Null)
+}
+
+/// "Place Order" requests the emulator received, all `orderLinkId`s together.
+fn creates(st: &Value) -> u64 {
+    st["bybit_creates"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
+}
+
+/// The engine loop alone hangs (pit's connections to Bybit healthy): Bybit's DCP fires
+/// only on a disconnect, so pit closes its private stream while the loop stands still
+/// (looked at every third of the window, as the OKX and Kraken refreshers look) and
+/// Bybit cancels every order one window later, while the loop is still stuck; nothing new
+/// is sent meanwhile; once the loop turns the stream reconnects, DCP is armed again, and
+/// pit reconciles (the orders Bybit cancelled closed in pit too), HALTED by the
+/// watchdog's kill.
+#[test]
+fn an_engine_loop_that_hangs_closes_the_private_stream_and_bybits_dcp_cancels_every_order() {
+    let emu = Emulator::started(&[]);
+    let dir = folder(&emu, "");
+    let trigger = dir.path().join("stall-now");
+    let run = Run::start_env(
+        dir.path(),
+        &[(
+            "PIT_TEST_STALL",
+            format!("engine:25000:{}", trigger.display()),
+        )],
+    );
+    run.reconciled();
+    wait("connected, DCP armed", Duration::from_secs(20), || {
+        let s = run.status();
+        s["exec"]["connection"] == "connected" && s["exec"]["dead_man"] == "dead-man 10s armed"
+    });
+    wait("orders resting at Bybit", Duration::from_secs(60), || {
+        !emu.open_orders().is_empty()
+    });
+    assert_eq!(spot_dcp(&emu.state())["fired_total"], 0);
+    std::fs::write(&trigger, "").unwrap();
+    wait("the loop stuck", Duration::from_secs(5), || {
+        logs(dir.path()).contains("injected stall")
+    });
+    let stalled = std::time::Instant::now();
+    wait(
+        "the private stream closed for the stalled loop",
+        Duration::from_secs(8),
+        || {
+            logs(dir.path())
+                .lines()
+                .any(|l| l.contains("ERROR") && l.contains("engine loop has not turned"))
+        },
+    );
+    let sent = creates(&emu.state());
+    wait("Bybit's DCP fired", Duration::from_secs(15), || {
+        spot_dcp(&emu.state())["fired_total"] == 1
+    });
+    assert!(
+        stalled.elapsed() < Duration::from_secs(24),
+        "while the loop was still stuck: {:?}",
+        stalled.elapsed()
+    );
+    let st = emu.state();
+    assert!(
+        emu.open_orders().is_empty(),
+        "every order cancelled by Bybit"
+    );
+    assert_eq!(
+        creates(&st),
+        sent,
+        "nothing sent while the loop stood still"
+    );
+    assert_eq!(spot_dcp(&st)["alive"], 0, "no reconnection meanwhile: {st}");
+    assert_eq!(
+        unsafe { libc::kill(run.child.id() as i32, 0) },
+        0,
+        "pit itself is alive: {}",
+        run.stderr()
+    );
+    wait(
+        "reconnected, DCP armed again",
+        Duration::from_secs(40),
+        || {
+            let d = spot_dcp(&emu.state());
+            d["alive"] == 1 && d["fired"] == false
+        },
+    );
+    let mut s = run.status();
+    wait(
+        "pit says so, reconciled after the reconnection",
+        Duration::from_secs(20),
+        || {
+            s = run.status();
+            s["exec"]["dead_man"] == "dead-man 10s armed"
+                && s["exec"]["connection"] == "connected"
+                && s["exec"]["reconciling"].is_null()
+                && s["exec"]["last_reconcile"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("private stream reconnected"))
+        },
+    );
+    assert_eq!(s["trading_state"], "HALTED", "the watchdog's kill: {s}");
+    wait_nothing_open(&emu, "nothing open after the stall");
+    let st = emu.state();
+    wait(
+        "pit's orders closed, its fills = the venue's trades",
+        Duration::from_secs(15),
+        || {
+            s = run.status();
+            s["open_orders"].as_array().is_some_and(|o| o.is_empty())
+                && s["fills"].as_u64() == Some(trades(&st).len() as u64)
+                && position(&s, "BTCUSDT") == venue_net_btc(&st)
+        },
+    );
+    assert_eq!(sent_twice(&st), [], "no order sent twice");
+    let text = logs(dir.path());
+    assert!(
+        text.contains("the engine loop turns again: private stream reconnecting"),
+        "the alert that it is back"
+    );
+    run.stop();
 }
 
 #[test]

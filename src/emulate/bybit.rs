@@ -43,10 +43,17 @@
 //! * Disconnection protection ("Set Disconnect Cancel All" and the private "Dcp" topic):
 //!   once a key has set a `timeWindow` for a product and a private connection of that key
 //!   subscribed its `dcp` topic, the emulator cancels every open order of the account when
-//!   all such connections have been gone longer than the window. "Gone" is closed, or
-//!   silent: no `ping` for longer than the window (a frozen client keeps its socket open
-//!   but stops its heartbeat; the page speaks of the server "not receiving ... the
-//!   heartbeat ping"). It is re-armed when a connection pings again.
+//!   all such connections have been closed longer than the window ("The timing starts from
+//!   the first disconnection. If the Bybit server does not receive the reconnection from
+//!   the client for more than 10 (default) seconds and resumes the heartbeat "ping" ...",
+//!   <https://bybit-exchange.github.io/docs/v5/order/dcp>; "for those private connections
+//!   subscribing "dcp" topic are all dead, then DCP will be triggered",
+//!   <https://bybit-exchange.github.io/docs/v5/websocket/private/dcp>). A connection left
+//!   open with no `ping` is not dead: Bybit cuts such a connection only after 10 minutes
+//!   with no ping-pong and no data ("Connect", "Customise Private Connection Alive Time"),
+//!   a cut not emulated (a silent socket stays open here, so a frozen client's orders are
+//!   never cancelled by DCP: the emulator is no more forgiving than Bybit). It is re-armed
+//!   when a connection of the key with the topic is open and pings again.
 //!   `GET /emulator/state` shows each key's DCP state under `bybit_dcp`; "Get DCP Info"
 //!   (`GET /v5/account/query-dcp-info`) lists the key's windows (`dcp-ignored`: the set
 //!   is answered with success and nothing is armed).
@@ -1365,10 +1372,9 @@ pub fn dcp_check(b: &Bybit) {
                 // "must subscribe "dcp" topic in order to trigger DCP".
                 continue;
             }
-            let gone = |c: &&Conn| match c.closed_at {
-                Some(t) => now.duration_since(t) > w,
-                None => now.duration_since(c.last_ping) > w,
-            };
+            // Dead: closed longer than the window (a silent open socket is alive; see the
+            // module's text).
+            let gone = |c: &&Conn| c.closed_at.is_some_and(|t| now.duration_since(t) > w);
             let k = (key.clone(), product);
             if conns.iter().all(gone) {
                 if !st.fired.get(&k).copied().unwrap_or(false) {
@@ -1380,7 +1386,8 @@ pub fn dcp_check(b: &Bybit) {
                 .iter()
                 .any(|c| c.closed_at.is_none() && now.duration_since(c.last_ping) <= w)
             {
-                // Re-armed: a connection of the key beats again.
+                // Re-armed: a connection of the key is open and beats again ("resumes the
+                // heartbeat "ping"").
                 st.fired.insert(k, false);
             }
         }

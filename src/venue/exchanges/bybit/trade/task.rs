@@ -65,6 +65,9 @@ pub struct TaskSetup {
     /// Signs the private stream's `auth` (the same keys as `rest`).
     pub ws_signer: Arc<Signer>,
     pub dead_man_secs: u32,
+    /// The engine loop's heartbeat: the private stream is closed while it stands still,
+    /// so that Bybit's DCP cancels (see [`super::private`]).
+    pub engine: crate::venue::live::pulse::EngineWatch,
     pub instruments: Vec<Instrument>,
     pub tracker: Tracker,
     pub reports: std::sync::mpsc::Sender<crate::domain::ExecReport>,
@@ -293,6 +296,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         dead_man_secs: c.s.dead_man_secs,
         out: stx,
         status: stream,
+        engine: c.s.engine.clone(),
     }));
     let fwd = itx.clone();
     tokio::spawn(async move {
@@ -629,6 +633,23 @@ impl Conn {
             Internal::Stream(StreamMsg::DeadManNotArmed(why)) => self.alert(
                 AlertLevel::Critical,
                 format!("bybit: the dead-man switch (DCP) is not armed ({why}): Bybit will not cancel pit's orders if pit hangs or loses the network"),
+            ),
+            Internal::Stream(StreamMsg::EngineStalled(why)) => {
+                if let Ok(mut h) = self.s.health.lock() {
+                    h.connection = "closed: the engine loop stands still".into();
+                    // What happens meanwhile is learned by the reconciliation after.
+                    if h.reconciling.is_none() {
+                        h.reconciling = Some("engine loop stalled".into());
+                    }
+                }
+                self.alert(
+                    AlertLevel::Critical,
+                    format!("bybit: dead-man: {why}; reconnecting and reconciling once the loop turns"),
+                );
+            }
+            Internal::Stream(StreamMsg::EngineTurned) => self.alert(
+                AlertLevel::Info,
+                "bybit: the engine loop turns again: private stream reconnecting, DCP armed again, then reconciling".into(),
             ),
             Internal::Stream(StreamMsg::Up) => {
                 let reconnect = match self.s.health.lock() {
