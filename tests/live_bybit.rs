@@ -1353,3 +1353,68 @@ fn linear_kill_9_mid_trading_restarts_with_the_venues_position_and_no_false_diff
         "no difference raised"
     );
 }
+
+/// Linear, strategies re-quoting every 200 ms: Bybit pushes a position message on every
+/// create, amend and cancel, not only on fills (the emulator too), which must not put the
+/// comparison off: pit's position line follows the venue's within seconds while the
+/// strategies keep quoting and filling, with no false difference; a position moved at the
+/// venue behind pit's back is still alerted within seconds.
+#[test]
+fn linear_re_quoting_fast_still_compares_positions_and_alerts_a_real_difference() {
+    let emu = Emulator::started(&[]);
+    let dir = linear_folder(&emu, false);
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait_trades(&emu, 3, Duration::from_secs(60));
+    // Compared while trading: twice, each time the line catching up with the venue's
+    // position within a few seconds.
+    for round in 0..2 {
+        let before = trades(&emu.state()).len();
+        wait_trades(&emu, before + 1, Duration::from_secs(30));
+        let t0 = std::time::Instant::now();
+        loop {
+            let s = run.status();
+            let v = venue_position(&emu.state());
+            if position_line(&s) == Some((v, v)) && position(&s, "BTCUSDT") == v {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(6),
+                "round {round}: the position line not compared within 6 s: {:?} (venue {v}); {}",
+                position_line(&s),
+                s["exec"]
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let st = emu.state();
+    assert!(
+        orders(&st).len() >= 10,
+        "re-quoting: {} orders",
+        orders(&st).len()
+    );
+    assert!(
+        !logs(dir.path()).contains("bybit position BTCUSDT differs"),
+        "no false difference"
+    );
+    // Moved behind pit's back while the strategies quote: alerted within seconds.
+    let v = venue_position(&emu.state());
+    let r = Emulator::agent()
+        .post(format!("{}/emulator/bybit/position", emu.base))
+        .send(format!("BTCUSDT={}", v + Decimal::new(5, 3)))
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait("a critical alert", Duration::from_secs(8), || {
+        logs(dir.path())
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("bybit position BTCUSDT differs"))
+    });
+    // `pit status` shows the line differing (the run's view is published on its own
+    // beat: polled).
+    wait(
+        "the line differs in pit status",
+        Duration::from_secs(3),
+        || position_line(&run.status()).is_some_and(|(ours, venue)| ours != venue),
+    );
+    run.stop();
+}
