@@ -526,7 +526,7 @@ fn open_links(st: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn the_private_stream_pushes_orders_and_dcp_cancels_when_the_heartbeat_stops() {
+async fn the_private_stream_pushes_orders_and_dcp_cancels_on_a_disconnect_not_a_silent_socket() {
     let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
     let r = client(&e, SECRET);
     let (_bad, ok) = private(&e, "wrong-secret").await;
@@ -581,27 +581,40 @@ async fn the_private_stream_pushes_orders_and_dcp_cancels_when_the_heartbeat_sto
         |e| matches!(e, PrivateEvent::Reply(r) if r.op == "pong"),
     )
     .await;
-    // Still beating: nothing cancelled after a second.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(open_links(&state(&e).await).len(), 2);
+    // The heartbeat stops, the socket stays open (a frozen client): DCP times from a
+    // disconnect ("Set Disconnect Cancel All": "The timing starts from the first
+    // disconnection"), and Bybit cuts a silent connection only after 10 minutes, so
+    // nothing is cancelled past the window.
+    tokio::time::sleep(Duration::from_millis(4600)).await;
+    let st = state(&e).await;
+    assert_eq!(open_links(&st).len(), 2, "{st}");
+    assert_eq!(dcp_entry(&st)["fired_total"], 0, "{st}");
 
-    // The heartbeat stops (the socket stays open, as with a frozen process): after the
-    // window every order is cancelled, pushed as Cancelled.
-    tokio::time::sleep(Duration::from_millis(3600)).await;
+    // The connection closes: not before the window, then every order is cancelled.
+    ws.close(None).await.unwrap();
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        open_links(&state(&e).await).len(),
+        2,
+        "not before the window"
+    );
+    tokio::time::sleep(Duration::from_millis(2600)).await;
     let st = state(&e).await;
     assert!(open_links(&st).is_empty(), "{st}");
-    let dcp = &st["bybit_dcp"];
-    let entry = dcp.as_object().unwrap().values().next().unwrap();
-    assert_eq!(entry["fired_total"], 1, "{dcp}");
-    assert_eq!(entry["fired"], true);
-    let ev = next_where(
+    assert_eq!(dcp_entry(&st)["fired_total"], 1, "{st}");
+    assert_eq!(dcp_entry(&st)["fired"], true);
+
+    // A new connection subscribes `dcp` and pings: armed again; a new order; a close of
+    // the connection fires it again.
+    let (mut ws, ok) = private(&e, SECRET).await;
+    assert!(ok);
+    send(&mut ws, &WsOp::subscribe(&["order", "dcp.spot"])).await;
+    next_where(
         &mut ws,
-        |e| matches!(e, PrivateEvent::Orders(os) if os[0].order_status == OrderStatus::Cancelled),
+        |e| matches!(e, PrivateEvent::Reply(r) if r.op == "subscribe" && r.success),
     )
     .await;
-    assert!(matches!(ev, PrivateEvent::Orders(_)));
-
-    // The heartbeat resumes: armed again; a new order; the connection closes; it fires again.
     send(&mut ws, &WsOp::ping()).await;
     next_where(
         &mut ws,
@@ -609,14 +622,7 @@ async fn the_private_stream_pushes_orders_and_dcp_cancels_when_the_heartbeat_sto
     )
     .await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let st = state(&e).await;
-    let entry = st["bybit_dcp"]
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .clone();
+    let entry = dcp_entry(&state(&e).await);
     assert_eq!(entry["fired"], false, "re-armed: {entry}");
     assert_eq!(entry["alive"], 1);
     assert!(matches!(
@@ -624,32 +630,16 @@ async fn the_private_stream_pushes_orders_and_dcp_cancels_when_the_heartbeat_sto
             .await,
         Placed::Accepted(_)
     ));
-    ws.close(None).await.unwrap();
     drop(ws);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        open_links(&state(&e).await).len(),
-        1,
-        "not before the window"
-    );
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    tokio::time::sleep(Duration::from_millis(4200)).await;
     let st = state(&e).await;
     assert!(open_links(&st).is_empty(), "{st}");
-    let entry = st["bybit_dcp"]
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .clone();
-    assert_eq!(entry["fired_total"], 2, "{entry}");
+    assert_eq!(dcp_entry(&st)["fired_total"], 2, "{st}");
 }
 
 /// The private stream client on a thread and runtime of its own, as the connection task
-/// runs it; `freeze` blocks that thread (what a hung pit looks like to Bybit: the socket
-/// stays open, the heartbeat stops).
+/// runs it, watching `engine` (the engine loop's heartbeat) as pit's connection task does.
 struct StreamThread {
-    handle: tokio::runtime::Handle,
     status: std::sync::Arc<
         std::sync::Mutex<pit::venue::exchanges::bybit::trade::private::StreamStatus>,
     >,
@@ -660,7 +650,11 @@ struct StreamThread {
 }
 
 impl StreamThread {
-    fn start(e: &Emulator, window: u32) -> StreamThread {
+    fn start(
+        e: &Emulator,
+        window: u32,
+        engine: pit::venue::live::pulse::EngineWatch,
+    ) -> StreamThread {
         use pit::venue::exchanges::bybit::trade::private::{PrivateSetup, run};
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let status = std::sync::Arc::new(std::sync::Mutex::new(Default::default()));
@@ -668,7 +662,6 @@ impl StreamThread {
             .enable_all()
             .build()
             .unwrap();
-        let handle = rt.handle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let setup = PrivateSetup {
             url: format!("{}/v5/private", e.ws),
@@ -680,6 +673,7 @@ impl StreamThread {
             dead_man_secs: window,
             out: tx,
             status: status.clone(),
+            engine,
         };
         std::thread::spawn(move || {
             rt.block_on(async move {
@@ -690,15 +684,10 @@ impl StreamThread {
             })
         });
         StreamThread {
-            handle,
             status,
             rx,
             stop: Some(stop),
         }
-    }
-
-    fn freeze(&self, d: Duration) {
-        self.handle.spawn(async move { std::thread::sleep(d) });
     }
 
     async fn next(
@@ -733,12 +722,40 @@ fn dcp_entry(st: &Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// An engine loop's heartbeat beaten every 50 ms by a thread of its own while `on`.
+fn beating_engine() -> (
+    pit::venue::live::pulse::EngineWatch,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let watch = pit::venue::live::pulse::EngineWatch::default();
+    let pulse = pit::domain::Heartbeat::default();
+    watch.attach(pulse.clone());
+    let on = std::sync::Arc::new(AtomicBool::new(true));
+    let o = on.clone();
+    std::thread::spawn(move || {
+        loop {
+            if o.load(Ordering::Relaxed) {
+                pulse.beat();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    (watch, on)
+}
+
+/// pit's stream client arms DCP; while the engine loop turns nothing fires; when the loop
+/// stands still (the stream's own thread healthy) the client closes the stream, and
+/// Bybit's DCP cancels every order one window later; once the loop turns the stream comes
+/// back and DCP is armed again.
 #[tokio::test]
-async fn pits_stream_client_arms_dcp_which_fires_while_it_is_frozen_and_rearms_after() {
+async fn pits_stream_client_closes_for_a_stalled_engine_loop_so_dcp_fires_and_rearms_after() {
     use pit::venue::exchanges::bybit::trade::private::StreamMsg;
+    use std::sync::atomic::Ordering;
     let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
     let r = client(&e, SECRET);
-    let mut s = StreamThread::start(&e, 3);
+    let (engine, beating) = beating_engine();
+    let mut s = StreamThread::start(&e, 3, engine);
     s.next(|m| *m == StreamMsg::Up).await;
     assert_eq!(s.status.lock().unwrap().dead_man, "dead-man 3s armed");
     assert_eq!(dcp_entry(&state(&e).await)["time_window"], 3);
@@ -750,36 +767,70 @@ async fn pits_stream_client_arms_dcp_which_fires_while_it_is_frozen_and_rearms_a
     ));
     s.next(|m| matches!(m, StreamMsg::Event(PrivateEvent::Orders(os)) if os[0].order_link_id == "pit-t4-1"))
         .await;
-    // Beating (every second): nothing fires across more than the window.
+    // The loop turns: nothing fires across more than the window.
     tokio::time::sleep(Duration::from_millis(4500)).await;
     let st = state(&e).await;
     assert_eq!(open_links(&st).len(), 1, "{st}");
     assert_eq!(dcp_entry(&st)["fired_total"], 0);
+    assert!(s.status.lock().unwrap().connected);
 
-    // The client's thread hangs for 5 s: Bybit's side cancels after the 3 s window.
-    s.freeze(Duration::from_secs(5));
-    tokio::time::sleep(Duration::from_millis(4200)).await;
-    let st = state(&e).await;
-    assert!(open_links(&st).is_empty(), "{st}");
-    assert_eq!(dcp_entry(&st)["fired_total"], 1);
-    // It resumes: the heartbeat is back, the protection re-armed, the cancel reaches pit.
-    s.next(|m| matches!(m, StreamMsg::Event(PrivateEvent::Orders(os)) if os[0].order_link_id == "pit-t4-1" && os[0].order_status == OrderStatus::Cancelled))
+    // The loop stands still: within two looks (a third of the window each) the stream is
+    // closed, and the window after that Bybit has cancelled.
+    beating.store(false, Ordering::Relaxed);
+    let stalled = std::time::Instant::now();
+    s.next(|m| matches!(m, StreamMsg::EngineStalled(why) if why.contains("engine loop has not turned")))
         .await;
+    assert!(
+        stalled.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        stalled.elapsed()
+    );
+    let text = s.status.lock().unwrap().dead_man.clone();
+    assert!(
+        text.starts_with("dead-man: the engine loop has not turned for 1000 ms"),
+        "{text}"
+    );
+    assert!(!s.status.lock().unwrap().connected);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        open_links(&state(&e).await).len(),
+        1,
+        "not before the window"
+    );
+    let mut st = state(&e).await;
+    let t0 = std::time::Instant::now();
+    while !open_links(&st).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "DCP did not fire: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        st = state(&e).await;
+    }
+    assert_eq!(dcp_entry(&st)["fired_total"], 1);
+    // Still standing still: no reconnection.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(dcp_entry(&state(&e).await)["alive"], 0);
+
+    // It turns: reconnected, armed again.
+    beating.store(true, Ordering::Relaxed);
+    s.next(|m| *m == StreamMsg::EngineTurned).await;
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert_eq!(s.status.lock().unwrap().dead_man, "dead-man 3s armed");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let st = state(&e).await;
     assert_eq!(dcp_entry(&st)["fired"], false, "re-armed: {st}");
     assert_eq!(dcp_entry(&st)["alive"], 1);
-    assert!(s.status.lock().unwrap().connected);
     assert!(matches!(
         r.place_resolving(&limit("pit-t4-2", Side::Buy, dec!(0.01), dec!(50000)), P)
             .await,
         Placed::Accepted(_)
     ));
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     assert_eq!(
         open_links(&state(&e).await).len(),
         1,
-        "beating again: not cancelled"
+        "turning again: not cancelled"
     );
 }
 
@@ -787,7 +838,7 @@ async fn pits_stream_client_arms_dcp_which_fires_while_it_is_frozen_and_rearms_a
 async fn dead_man_off_subscribes_no_dcp_topic() {
     use pit::venue::exchanges::bybit::trade::private::StreamMsg;
     let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
-    let mut s = StreamThread::start(&e, 0);
+    let mut s = StreamThread::start(&e, 0, Default::default());
     s.next(|m| *m == StreamMsg::Up).await;
     assert!(s.status.lock().unwrap().dead_man.contains("off"));
     assert_eq!(state(&e).await["bybit_dcp"], serde_json::json!({}));

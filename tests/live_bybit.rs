@@ -191,7 +191,12 @@ struct Run {
 
 impl Run {
     fn start(dir: &Path) -> Run {
+        Run::start_env(dir, &[])
+    }
+
+    fn start_env(dir: &Path, env: &[(&str, String)]) -> Run {
         let child = pit()
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(dir)
             .args(["run", "--headless", "--live", "--json"])
             .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
@@ -573,6 +578,134 @@ fn a_live_run_trades_on_bybit_agrees_with_it_and_pit_kill_cancels_there() {
     );
     assert!(text.contains("bybit TESTNET (http://"), "{text}");
     assert_secret_nowhere(dir.path());
+}
+
+/// The emulator's DCP entry of the spot product.
+fn spot_dcp(st: &Value) -> Value {
+    st["bybit_dcp"]
+        .as_object()
+        .and_then(|m| m.iter().find(|(k, _)| k.ends_with("/dcp.spot")))
+        .map(|(_, v)| v.clone())
+        .unwrap_or(Value::Null)
+}
+
+/// "Place Order" requests the emulator received, all `orderLinkId`s together.
+fn creates(st: &Value) -> u64 {
+    st["bybit_creates"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
+}
+
+/// The engine loop alone hangs (pit's connections to Bybit healthy): Bybit's DCP fires
+/// only on a disconnect, so pit closes its private stream while the loop stands still
+/// (looked at every third of the window, as the OKX and Kraken refreshers look) and
+/// Bybit cancels every order one window later, while the loop is still stuck; nothing new
+/// is sent meanwhile; once the loop turns the stream reconnects, DCP is armed again, and
+/// pit reconciles (the orders Bybit cancelled closed in pit too), HALTED by the
+/// watchdog's kill.
+#[test]
+fn an_engine_loop_that_hangs_closes_the_private_stream_and_bybits_dcp_cancels_every_order() {
+    let emu = Emulator::started(&[]);
+    let dir = folder(&emu, "");
+    let trigger = dir.path().join("stall-now");
+    let run = Run::start_env(
+        dir.path(),
+        &[(
+            "PIT_TEST_STALL",
+            format!("engine:25000:{}", trigger.display()),
+        )],
+    );
+    run.reconciled();
+    wait("connected, DCP armed", Duration::from_secs(20), || {
+        let s = run.status();
+        s["exec"]["connection"] == "connected" && s["exec"]["dead_man"] == "dead-man 10s armed"
+    });
+    wait("orders resting at Bybit", Duration::from_secs(60), || {
+        !emu.open_orders().is_empty()
+    });
+    assert_eq!(spot_dcp(&emu.state())["fired_total"], 0);
+    std::fs::write(&trigger, "").unwrap();
+    wait("the loop stuck", Duration::from_secs(5), || {
+        logs(dir.path()).contains("injected stall")
+    });
+    let stalled = std::time::Instant::now();
+    wait(
+        "the private stream closed for the stalled loop",
+        Duration::from_secs(8),
+        || {
+            logs(dir.path())
+                .lines()
+                .any(|l| l.contains("ERROR") && l.contains("engine loop has not turned"))
+        },
+    );
+    let sent = creates(&emu.state());
+    wait("Bybit's DCP fired", Duration::from_secs(15), || {
+        spot_dcp(&emu.state())["fired_total"] == 1
+    });
+    assert!(
+        stalled.elapsed() < Duration::from_secs(24),
+        "while the loop was still stuck: {:?}",
+        stalled.elapsed()
+    );
+    let st = emu.state();
+    assert!(
+        emu.open_orders().is_empty(),
+        "every order cancelled by Bybit"
+    );
+    assert_eq!(
+        creates(&st),
+        sent,
+        "nothing sent while the loop stood still"
+    );
+    assert_eq!(spot_dcp(&st)["alive"], 0, "no reconnection meanwhile: {st}");
+    assert_eq!(
+        unsafe { libc::kill(run.child.id() as i32, 0) },
+        0,
+        "pit itself is alive: {}",
+        run.stderr()
+    );
+    wait(
+        "reconnected, DCP armed again",
+        Duration::from_secs(40),
+        || {
+            let d = spot_dcp(&emu.state());
+            d["alive"] == 1 && d["fired"] == false
+        },
+    );
+    let mut s = run.status();
+    wait(
+        "pit says so, reconciled after the reconnection",
+        Duration::from_secs(20),
+        || {
+            s = run.status();
+            s["exec"]["dead_man"] == "dead-man 10s armed"
+                && s["exec"]["connection"] == "connected"
+                && s["exec"]["reconciling"].is_null()
+                && s["exec"]["last_reconcile"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("private stream reconnected"))
+        },
+    );
+    assert_eq!(s["trading_state"], "HALTED", "the watchdog's kill: {s}");
+    wait_nothing_open(&emu, "nothing open after the stall");
+    let st = emu.state();
+    wait(
+        "pit's orders closed, its fills = the venue's trades",
+        Duration::from_secs(15),
+        || {
+            s = run.status();
+            s["open_orders"].as_array().is_some_and(|o| o.is_empty())
+                && s["fills"].as_u64() == Some(trades(&st).len() as u64)
+                && position(&s, "BTCUSDT") == venue_net_btc(&st)
+        },
+    );
+    assert_eq!(sent_twice(&st), [], "no order sent twice");
+    let text = logs(dir.path());
+    assert!(
+        text.contains("the engine loop turns again: private stream reconnecting"),
+        "the alert that it is back"
+    );
+    run.stop();
 }
 
 #[test]
@@ -1219,4 +1352,69 @@ fn linear_kill_9_mid_trading_restarts_with_the_venues_position_and_no_false_diff
         !logs(dir.path()).contains("bybit position BTCUSDT differs"),
         "no difference raised"
     );
+}
+
+/// Linear, strategies re-quoting every 200 ms: Bybit pushes a position message on every
+/// create, amend and cancel, not only on fills (the emulator too), which must not put the
+/// comparison off: pit's position line follows the venue's within seconds while the
+/// strategies keep quoting and filling, with no false difference; a position moved at the
+/// venue behind pit's back is still alerted within seconds.
+#[test]
+fn linear_re_quoting_fast_still_compares_positions_and_alerts_a_real_difference() {
+    let emu = Emulator::started(&[]);
+    let dir = linear_folder(&emu, false);
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait_trades(&emu, 3, Duration::from_secs(60));
+    // Compared while trading: twice, each time the line catching up with the venue's
+    // position within a few seconds.
+    for round in 0..2 {
+        let before = trades(&emu.state()).len();
+        wait_trades(&emu, before + 1, Duration::from_secs(30));
+        let t0 = std::time::Instant::now();
+        loop {
+            let s = run.status();
+            let v = venue_position(&emu.state());
+            if position_line(&s) == Some((v, v)) && position(&s, "BTCUSDT") == v {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(6),
+                "round {round}: the position line not compared within 6 s: {:?} (venue {v}); {}",
+                position_line(&s),
+                s["exec"]
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let st = emu.state();
+    assert!(
+        orders(&st).len() >= 10,
+        "re-quoting: {} orders",
+        orders(&st).len()
+    );
+    assert!(
+        !logs(dir.path()).contains("bybit position BTCUSDT differs"),
+        "no false difference"
+    );
+    // Moved behind pit's back while the strategies quote: alerted within seconds.
+    let v = venue_position(&emu.state());
+    let r = Emulator::agent()
+        .post(format!("{}/emulator/bybit/position", emu.base))
+        .send(format!("BTCUSDT={}", v + Decimal::new(5, 3)))
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait("a critical alert", Duration::from_secs(8), || {
+        logs(dir.path())
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("bybit position BTCUSDT differs"))
+    });
+    // `pit status` shows the line differing (the run's view is published on its own
+    // beat: polled).
+    wait(
+        "the line differs in pit status",
+        Duration::from_secs(3),
+        || position_line(&run.status()).is_some_and(|(ours, venue)| ours != venue),
+    );
+    run.stop();
 }

@@ -11,8 +11,10 @@
 //!   `POST /v5/order/create`, `/v5/order/cancel`, `/v5/order/cancel-all`,
 //!   `/v5/order/disconnected-cancel-all`; `GET /v5/order/realtime`, `/v5/execution/list`,
 //!   `/v5/account/wallet-balance`, `/v5/position/list` (empty for spot; linear: one
-//!   position per symbol), `POST /emulator/bybit/position` (`SYMBOL=SIZE`: a position
-//!   moved behind the account's back, pushed on `position.linear`),
+//!   position per symbol, with its `seq`: the last linear trade id of the symbol, the
+//!   `seq` of that fill's execution, `-1` if none), `POST /emulator/bybit/position`
+//!   (`SYMBOL=SIZE`: a position moved behind the account's back, its `seq` unchanged,
+//!   pushed on `position.linear`),
 //!   `/v5/market/instruments-info`, `/v5/market/time`. Answers are the v5 envelope
 //!   (`retCode`, `retMsg`, `result`, `retExtInfo`, `time`) with Bybit's codes.
 //! * Every signed request is verified as the guide says
@@ -39,14 +41,23 @@
 //!   `subscribe` to `order`, `execution` (all-in-one, or the categorised `order.spot`,
 //!   `execution.spot`, pushed under the name subscribed), `position`, `wallet`,
 //!   `dcp.spot` / `dcp.future` / `dcp.option`; `ping` answered with `pong` as the "Connect" page shows for private
-//!   channels. Orders and executions of the account are pushed as `order` and `execution`.
+//!   channels. Orders and executions of the account are pushed as `order` and `execution`;
+//!   a linear position when it changes and, as Bybit does, on every create, amend and
+//!   cancel of a linear order whether it changed or not.
 //! * Disconnection protection ("Set Disconnect Cancel All" and the private "Dcp" topic):
 //!   once a key has set a `timeWindow` for a product and a private connection of that key
 //!   subscribed its `dcp` topic, the emulator cancels every open order of the account when
-//!   all such connections have been gone longer than the window. "Gone" is closed, or
-//!   silent: no `ping` for longer than the window (a frozen client keeps its socket open
-//!   but stops its heartbeat; the page speaks of the server "not receiving ... the
-//!   heartbeat ping"). It is re-armed when a connection pings again.
+//!   all such connections have been closed longer than the window ("The timing starts from
+//!   the first disconnection. If the Bybit server does not receive the reconnection from
+//!   the client for more than 10 (default) seconds and resumes the heartbeat "ping" ...",
+//!   <https://bybit-exchange.github.io/docs/v5/order/dcp>; "for those private connections
+//!   subscribing "dcp" topic are all dead, then DCP will be triggered",
+//!   <https://bybit-exchange.github.io/docs/v5/websocket/private/dcp>). A connection left
+//!   open with no `ping` is not dead: Bybit cuts such a connection only after 10 minutes
+//!   with no ping-pong and no data ("Connect", "Customise Private Connection Alive Time"),
+//!   a cut not emulated (a silent socket stays open here, so a frozen client's orders are
+//!   never cancelled by DCP: the emulator is no more forgiving than Bybit). It is re-armed
+//!   when a connection of the key with the topic is open and pings again.
 //!   `GET /emulator/state` shows each key's DCP state under `bybit_dcp`; "Get DCP Info"
 //!   (`GET /v5/account/query-dcp-info`) lists the key's windows (`dcp-ignored`: the set
 //!   is answered with success and nothing is armed).
@@ -921,7 +932,10 @@ fn route(
             };
             let list: Vec<Position> = symbols
                 .iter()
-                .map(|sym| position_of(sym, ex.position(sym), now_ms))
+                .map(|sym| {
+                    let seq = position_seq(&mut ex, sym, now_ns);
+                    position_of(sym, ex.position(sym), seq, now_ms)
+                })
                 .collect();
             to_value(Page {
                 category: Some(Category::Linear),
@@ -962,7 +976,12 @@ fn cat_refusal(r: Refusal, cat: Category) -> (i64, String) {
 }
 
 /// A core linear position as "Get Position Info" and the `position` topic list it.
-fn position_of(symbol: &str, p: super::exchange::LinearPosition, now_ms: i64) -> Position {
+fn position_of(
+    symbol: &str,
+    p: super::exchange::LinearPosition,
+    seq: i64,
+    now_ms: i64,
+) -> Position {
     Position {
         category: Some(Category::Linear),
         symbol: symbol.to_string(),
@@ -979,6 +998,7 @@ fn position_of(symbol: &str, p: super::exchange::LinearPosition, now_ms: i64) ->
         mark_price: None,
         unrealised_pnl: None,
         updated_time: Some(now_ms.max(0) as u64),
+        seq: Some(seq),
     }
 }
 
@@ -1158,8 +1178,21 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
                 Ok(e) => {
                     let now = b.s.now_ms().max(0) as u64;
                     // "Position" topic: pushed when a position changes (a fill, or the
-                    // emulator's position fault), under `position.linear` or `position`.
-                    let changed = position_changes(&b, &mut positions);
+                    // emulator's position fault), and "every time when you create/amend/
+                    // cancel an order, the position topic will generate a new message
+                    // (regardless if there's any actual change)"
+                    // (<https://bybit-exchange.github.io/docs/v5/websocket/private/position>),
+                    // under `position.linear` or `position`.
+                    let touched = match &*e {
+                        bw::UserEvent::ExecutionReport(r)
+                            if !matches!(r.execution_type, bw::ExecutionType::Trade | bw::ExecutionType::Rejected)
+                                && b.s.exchange().is_linear(r.order_id) =>
+                        {
+                            Some(r.symbol.clone())
+                        }
+                        _ => None,
+                    };
+                    let changed = position_changes(&b, &mut positions, touched.as_deref());
                     let pos_topic = ["position.linear", "position"].into_iter().find(|t| topics.contains(*t));
                     if let Some(t) = pos_topic && !changed.is_empty() {
                         let f = json!({"id": format!("{conn_id}-{pushed}p"), "topic": t, "creationTime": now, "data": changed});
@@ -1230,24 +1263,46 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
     }
 }
 
-/// The linear positions that differ from those last pushed (`seen`, updated), as the
-/// `position` topic lists them.
+/// The linear positions that differ from those last pushed (`seen`, updated), and the
+/// position of `touched` (an order of it was created, amended or cancelled) whether it
+/// changed or not, as the `position` topic lists them.
 fn position_changes(
     b: &Bybit,
     seen: &mut BTreeMap<String, super::exchange::LinearPosition>,
+    touched: Option<&str>,
 ) -> Vec<Position> {
     let now = b.s.now_ms();
-    let ex = b.s.exchange();
+    let now_ns = b.s.now_ns();
+    let mut ex = b.s.exchange();
+    let symbols: Vec<String> = ex.specs().iter().map(|sp| sp.symbol.clone()).collect();
     let mut out = Vec::new();
-    for sp in ex.specs() {
-        let p = ex.position(&sp.symbol);
-        let before = seen.get(&sp.symbol).copied().unwrap_or_default();
-        if p != before {
-            seen.insert(sp.symbol.clone(), p);
-            out.push(position_of(&sp.symbol, p, now));
+    for sym in symbols {
+        let p = ex.position(&sym);
+        let before = seen.get(&sym).copied().unwrap_or_default();
+        if p != before || touched == Some(sym.as_str()) {
+            seen.insert(sym.clone(), p);
+            let seq = position_seq(&mut ex, &sym, now_ns);
+            out.push(position_of(&sym, p, seq, now));
         }
     }
     out
+}
+
+/// A linear position's `seq`: "Cross sequence, used to associate each fill and each
+/// position update", "-1" if the symbol has never been traded
+/// (<https://bybit-exchange.github.io/docs/v5/websocket/private/position>). The emulator's
+/// cross sequence of a fill is its trade id (the `seq` of its execution), so a position's
+/// is its symbol's last linear trade id. A position moved by the emulator's position fault
+/// keeps it (no fill made it).
+fn position_seq(ex: &mut super::exchange::Exchange, symbol: &str, now_ns: i64) -> i64 {
+    let trades = ex
+        .trades_between(symbol, i64::MIN, i64::MAX, now_ns)
+        .unwrap_or_default();
+    trades
+        .iter()
+        .rev()
+        .find(|t| ex.is_linear(t.order_id))
+        .map_or(-1, |t| t.id as i64)
 }
 
 fn handle_op(
@@ -1365,10 +1420,9 @@ pub fn dcp_check(b: &Bybit) {
                 // "must subscribe "dcp" topic in order to trigger DCP".
                 continue;
             }
-            let gone = |c: &&Conn| match c.closed_at {
-                Some(t) => now.duration_since(t) > w,
-                None => now.duration_since(c.last_ping) > w,
-            };
+            // Dead: closed longer than the window (a silent open socket is alive; see the
+            // module's text).
+            let gone = |c: &&Conn| c.closed_at.is_some_and(|t| now.duration_since(t) > w);
             let k = (key.clone(), product);
             if conns.iter().all(gone) {
                 if !st.fired.get(&k).copied().unwrap_or(false) {
@@ -1380,7 +1434,8 @@ pub fn dcp_check(b: &Bybit) {
                 .iter()
                 .any(|c| c.closed_at.is_none() && now.duration_since(c.last_ping) <= w)
             {
-                // Re-armed: a connection of the key beats again.
+                // Re-armed: a connection of the key is open and beats again ("resumes the
+                // heartbeat "ping"").
                 st.fired.insert(k, false);
             }
         }

@@ -564,6 +564,32 @@ pub struct Position {
     pub unrealised_pnl: Option<Decimal>,
     #[serde(default, deserialize_with = "opt_ms", serialize_with = "ms_str")]
     pub updated_time: Option<u64>,
+    /// "Cross sequence, used to associate each fill and each position update ... Returns
+    /// `"-1"` if the symbol has never been traded ... Returns the seq updated by the last
+    /// transaction when there are setting like leverage, risk limit"
+    /// (<https://bybit-exchange.github.io/docs/v5/websocket/private/position>): the `seq`
+    /// of the last fill the position holds (a number, or `"-1"` as a string).
+    #[serde(
+        default,
+        deserialize_with = "opt_seq",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub seq: Option<i64>,
+}
+
+/// A `seq` as a number or a string (the position page documents `"-1"`).
+fn opt_seq<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seq {
+        N(i64),
+        S(String),
+    }
+    Ok(match Option::<Seq>::deserialize(d)? {
+        Some(Seq::N(n)) => Some(n),
+        Some(Seq::S(s)) => s.trim().parse().ok(),
+        None => None,
+    })
 }
 
 impl Position {

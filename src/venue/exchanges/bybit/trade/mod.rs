@@ -109,12 +109,14 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
         l.instruments.iter().map(|i| i.symbol.clone()).collect(),
         rules_tx,
     );
+    let engine = crate::venue::live::pulse::EngineWatch::default();
     let setup = task::TaskSetup {
         rest,
         category: l.category,
         ws_private_url,
         ws_signer: Arc::new(signer(())?),
         dead_man_secs: s.dead_man_secs,
+        engine: engine.clone(),
         instruments: l.instruments.clone(),
         tracker: Tracker::new(ids.clone(), l.instruments.clone(), l.known_trades),
         reports: rtx,
@@ -138,7 +140,8 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
                 task::run(setup, rx).await
             })
         })?;
-    let port =
-        LivePort::new(tx, rrx, ids, l.instruments, l.gate, health).with_venue_rules(rules_rx);
+    let port = LivePort::new(tx, rrx, ids, l.instruments, l.gate, health)
+        .with_venue_rules(rules_rx)
+        .with_engine_watch(engine);
     Ok(Started { port, hooks })
 }

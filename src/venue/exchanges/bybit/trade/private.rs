@@ -19,9 +19,24 @@
 //!   "dead-man: arming…", and a refusal or a missing confirmation says "not armed" with
 //!   the reason and raises an alert. DCP acts on the whole account's product (every
 //!   spot order of the account, pit's or not), not on pit's orders alone.
-//! * The heartbeat is what DCP watches: the interval is the documented 20 s, or a third of
-//!   the window when that is shorter, so one lost ping never trips it, and a pit that
-//!   hangs stops pinging and lets Bybit cancel.
+//! * The heartbeat keeps the connection alive: the interval is the documented 20 s, or a
+//!   third of the window when that is shorter. DCP itself times from a *disconnect*: "The
+//!   timing starts from the first disconnection. If the Bybit server does not receive the
+//!   reconnection from the client for more than 10 (default) seconds and resumes the
+//!   heartbeat "ping", ... all active orders of the client will be cancelled"
+//!   (<https://bybit-exchange.github.io/docs/v5/order/dcp>), and a connection with no
+//!   ping-pong and no data is cut only "after 10 minutes"
+//!   (<https://bybit-exchange.github.io/docs/v5/ws/connect>, "Customise Private Connection
+//!   Alive Time"): a socket left open with no ping does not trip DCP within the window.
+//! * So the engine loop is watched here, as the OKX and Kraken refreshers watch it
+//!   ([`crate::venue::live::dead_man`]): with DCP armed, the pulse is looked at every
+//!   [`refresh_every`] of the window; a loop that has not turned since the last look has
+//!   the private stream *closed* ([`StreamMsg::EngineStalled`]), and no reconnection is
+//!   made while it stands still (looked at every second): Bybit's DCP cancels every order
+//!   of the product one window later. Once the loop turns the stream reconnects
+//!   ([`StreamMsg::EngineTurned`], then [`StreamMsg::Up`]: the owner reconciles). A pit
+//!   whose engine alone hangs (its connections healthy) thus loses its orders as it would
+//!   on OKX or Kraken.
 //! * It runs off the engine thread (on the connection task's own runtime); nothing here
 //!   waits on the engine. Every (re)connection is announced ([`StreamMsg::Up`]) so the
 //!   owner reconciles what it may have missed while down.
@@ -31,6 +46,8 @@ use crate::venue::exchanges::bybit::api::wire::{
     Category, DcpProduct, PrivateEvent, SetDcp, WsOp, parse_private,
 };
 use crate::venue::exchanges::bybit::trade::rest::Rest;
+use crate::venue::live::dead_man::refresh_every;
+use crate::venue::live::pulse::{EngineWatch, PulseCheck};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,6 +66,13 @@ pub enum StreamMsg {
     /// The dead-man switch is not armed (refused, or not confirmed by "Get DCP Info"):
     /// why, for an alert.
     DeadManNotArmed(String),
+    /// The engine loop has not turned since the last look: the stream was closed so that
+    /// Bybit's DCP cancels every order one window later (why, for an alert); no
+    /// reconnection until it turns.
+    EngineStalled(String),
+    /// The engine loop turns again after [`StreamMsg::EngineStalled`]: reconnecting (an
+    /// [`StreamMsg::Up`] follows once connected).
+    EngineTurned,
 }
 
 /// The stream's state, for the status bar and `pit status`.
@@ -71,6 +95,16 @@ pub struct PrivateSetup {
     pub dead_man_secs: u32,
     pub out: UnboundedSender<StreamMsg>,
     pub status: Arc<Mutex<StreamStatus>>,
+    /// The engine loop's heartbeat (none attached: nothing is watched).
+    pub engine: EngineWatch,
+}
+
+/// How a session ended.
+enum Ended {
+    /// The connection failed or closed: why.
+    Lost(String),
+    /// pit closed it: the engine loop stood still (why).
+    Stalled(String),
 }
 
 /// The heartbeat interval for a DCP window (0: none): the documented 20 s, or a third of
@@ -152,9 +186,46 @@ pub async fn run(p: PrivateSetup) {
         }
     };
     let topics = topics(p.category, armed);
+    // The engine loop is watched only while DCP is armed: closing the stream is what makes
+    // Bybit cancel, and without DCP it would only lose the stream.
+    let mut engine = armed.then(|| p.engine.check());
     let mut backoff = Duration::from_millis(500);
     loop {
-        let why = session(&p, &topics).await;
+        let why = match session(&p, &topics, engine.as_mut()).await {
+            Ended::Lost(why) => why,
+            Ended::Stalled(why) => {
+                let Some(engine) = engine.as_mut() else {
+                    continue;
+                };
+                tracing::error!("bybit: {why}");
+                set_status(&p.status, |s| {
+                    s.connected = false;
+                    s.last_error = Some(why.clone());
+                    s.dead_man = format!("dead-man: {why}");
+                });
+                if p.out.send(StreamMsg::EngineStalled(why)).is_err() {
+                    return;
+                }
+                // Looked at every second; reconnected as soon as it turns.
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if p.out.is_closed() {
+                        return;
+                    }
+                    if engine.turned() {
+                        break;
+                    }
+                }
+                tracing::info!(
+                    "bybit: the engine loop turns again; reconnecting the private stream"
+                );
+                if p.out.send(StreamMsg::EngineTurned).is_err() {
+                    return;
+                }
+                backoff = Duration::from_millis(500);
+                continue;
+            }
+        };
         set_status(&p.status, |s| {
             s.connected = false;
             s.last_error = Some(why.clone());
@@ -171,11 +242,25 @@ pub async fn run(p: PrivateSetup) {
     }
 }
 
-/// One connection: auth, subscribe, then pings and frames until it ends; why it ended.
-async fn session(p: &PrivateSetup, topics: &[String]) -> String {
+/// Why the stream is closed for a loop that stood still through `every`.
+fn stalled_text(every: Duration, secs: u32) -> String {
+    format!(
+        "the engine loop has not turned for {} ms: private stream closed, Bybit's DCP cancels every order when the {secs}s window runs out",
+        every.as_millis()
+    )
+}
+
+/// One connection: auth, subscribe, then pings and frames until it ends (or, with
+/// `engine`, until the engine loop stands still through a look); why it ended.
+async fn session(
+    p: &PrivateSetup,
+    topics: &[String],
+    mut engine: Option<&mut PulseCheck>,
+) -> Ended {
+    use Ended::Lost;
     let mut ws = match tokio_tungstenite::connect_async(p.url.as_str()).await {
         Ok((ws, _)) => ws,
-        Err(e) => return format!("connect: {e}"),
+        Err(e) => return Lost(format!("connect: {e}")),
     };
     let expires = p.rest.server_now_ms() + 10_000;
     let auth = WsOp::auth(p.signer.api_key(), expires, p.signer.ws_auth(expires));
@@ -185,7 +270,7 @@ async fn session(p: &PrivateSetup, topics: &[String]) -> String {
     ] {
         let text = serde_json::to_string(&op).unwrap_or_default();
         if let Err(e) = ws.send(Message::Text(text.into())).await {
-            return format!("send: {e}");
+            return Lost(format!("send: {e}"));
         }
         // Each op is answered before the next goes.
         let answered = tokio::time::timeout(Duration::from_secs(10), async {
@@ -207,26 +292,45 @@ async fn session(p: &PrivateSetup, topics: &[String]) -> String {
         .await;
         match answered {
             Ok(Ok(r)) if r.success => {}
-            Ok(Ok(r)) => return format!("{} refused: {}", op.op, r.ret_msg),
-            Ok(Err(e)) => return e,
-            Err(_) => return format!("no answer to {}", op.op),
+            Ok(Ok(r)) => return Lost(format!("{} refused: {}", op.op, r.ret_msg)),
+            Ok(Err(e)) => return Lost(e),
+            Err(_) => return Lost(format!("no answer to {}", op.op)),
         }
     }
     set_status(&p.status, |s| {
         s.connected = true;
         s.connects += 1;
+        if engine.is_some() {
+            // Connected with the `dcp` topic again: DCP watches this connection.
+            s.dead_man = format!("dead-man {}s armed", p.dead_man_secs);
+        }
     });
     if p.out.send(StreamMsg::Up).is_err() {
-        return "owner gone".into();
+        return Lost("owner gone".into());
     }
     let mut beat = tokio::time::interval(ping_interval(p.dead_man_secs));
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The engine loop looked at every third of the window, as the OKX and Kraken
+    // refreshers look before each refresh ([`refresh_every`]); the first look one period
+    // after connecting (a look right after the reconnection that followed a turn would
+    // find no beat since).
+    let every = refresh_every(p.dead_man_secs);
+    let mut look = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = beat.tick() => {
                 let ping = serde_json::to_string(&WsOp::ping()).unwrap_or_default();
                 if let Err(e) = ws.send(Message::Text(ping.into())).await {
-                    return format!("ping: {e}");
+                    return Lost(format!("ping: {e}"));
+                }
+            }
+            _ = look.tick(), if engine.is_some() => {
+                if engine.as_mut().is_some_and(|e| !e.turned()) {
+                    // A close frame, given a moment: Bybit sees the disconnect at once
+                    // (dropping the socket would close it too).
+                    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                    return Ended::Stalled(stalled_text(every, p.dead_man_secs));
                 }
             }
             m = ws.next() => match m {
@@ -234,14 +338,14 @@ async fn session(p: &PrivateSetup, topics: &[String]) -> String {
                     Ok(PrivateEvent::Reply(_)) => {}
                     Ok(ev) => {
                         if p.out.send(StreamMsg::Event(ev)).is_err() {
-                            return "owner gone".into();
+                            return Lost("owner gone".into());
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "bybit: unreadable private frame"),
                 },
-                Some(Ok(Message::Close(_))) | None => return "closed by Bybit".into(),
+                Some(Ok(Message::Close(_))) | None => return Lost("closed by Bybit".into()),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return format!("read: {e}"),
+                Some(Err(e)) => return Lost(format!("read: {e}")),
             },
         }
     }

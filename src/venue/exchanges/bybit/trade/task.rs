@@ -65,6 +65,9 @@ pub struct TaskSetup {
     /// Signs the private stream's `auth` (the same keys as `rest`).
     pub ws_signer: Arc<Signer>,
     pub dead_man_secs: u32,
+    /// The engine loop's heartbeat: the private stream is closed while it stands still,
+    /// so that Bybit's DCP cancels (see [`super::private`]).
+    pub engine: crate::venue::live::pulse::EngineWatch,
     pub instruments: Vec<Instrument>,
     pub tracker: Tracker,
     pub reports: std::sync::mpsc::Sender<crate::domain::ExecReport>,
@@ -153,9 +156,31 @@ enum Internal {
 }
 
 /// A position message and the execution messages of the same fill come apart (Bybit
-/// promises no order between topics): pit's position and the venue's are compared only
-/// once no position message has come for this long.
+/// promises no order between topics). pit's position and the venue's are compared when
+/// the venue's position message holds exactly the fills pit has heard (its `seq` is
+/// theirs, see [`seq_matches`]), or else once neither the venue's position (its size or
+/// `seq`) nor pit's fills have changed for this long; and a difference stands (is
+/// alerted, refuses new orders) only once the same difference has been found for this
+/// long. Bybit pushes a position message "every time when you create/amend/cancel an
+/// order ... regardless if there's any actual change"
+/// (<https://bybit-exchange.github.io/docs/v5/websocket/private/position>): such a
+/// message, the same size and `seq`, is no change and postpones nothing.
 const POSITION_SETTLE: Duration = Duration::from_millis(1500);
+
+/// Whether a position message of `seq` holds exactly the fills pit has heard on its
+/// symbol, the last of which had `heard` (the fills' and the position's `seq` are one
+/// "cross sequence, used to associate each fill and each position update", per symbol:
+/// <https://bybit-exchange.github.io/docs/v5/websocket/private/position> and
+/// <https://bybit-exchange.github.io/docs/v5/websocket/private/execution>; a position's
+/// is "the seq updated by the last transaction", `-1` "if the symbol has never been
+/// traded"). A position whose `seq` is not known says nothing.
+fn seq_matches(seq: Option<i64>, heard: Option<i64>) -> bool {
+    match (seq, heard) {
+        (Some(s), Some(h)) => s == h,
+        (Some(s), None) => s < 0,
+        (None, _) => false,
+    }
+}
 
 /// An order Bybit says is closed (`Cancelled`, `PartiallyFilledCanceled`) whose fills pit
 /// has not all had yet: its close waits until they reach its `cumExecQty`, so that no
@@ -175,8 +200,8 @@ struct Snapshot {
     wallet: Option<BTreeMap<String, Decimal>>,
     /// Symbol -> (base coin, quote coin), when asked for.
     assets: BTreeMap<String, (String, String)>,
-    /// The venue's signed positions (derivatives).
-    positions: Option<BTreeMap<String, Decimal>>,
+    /// The venue's signed positions (derivatives) and their `seq`.
+    positions: Option<BTreeMap<String, (Decimal, Option<i64>)>>,
     reason: String,
     /// Bybit's time when the fetch began: every fill made before it was listed.
     begun_ms: u64,
@@ -224,8 +249,17 @@ struct Conn {
     /// Derivatives: the venue's signed position per symbol, its last word (the
     /// `position` topic or "Get Position Info").
     venue_pos: BTreeMap<String, Decimal>,
-    /// When the venue last told a position.
+    /// Derivatives: the `seq` of the venue's last word per symbol (see [`seq_matches`]).
+    venue_seq: BTreeMap<String, i64>,
+    /// Derivatives: the highest `seq` of the executions pit has heard per symbol (the
+    /// stream's, the lists'; every order of the account: the venue's position holds them
+    /// all).
+    heard_seq: BTreeMap<String, i64>,
+    /// When the venue's position (its size or `seq`) last changed, or was first told.
     pos_heard: Option<std::time::Instant>,
+    /// Differences found and not yet standing: symbol -> (the venue's less pit's, first
+    /// found).
+    pos_pending: BTreeMap<String, (Decimal, std::time::Instant)>,
     /// When pit's own position last moved (a fill applied on a derivatives category).
     pos_moved_at: Option<std::time::Instant>,
     /// Differences already alerted (symbol -> (pit's, the venue's)).
@@ -264,7 +298,10 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         held: BTreeMap::new(),
         pos_moved: BTreeMap::new(),
         venue_pos: BTreeMap::new(),
+        venue_seq: BTreeMap::new(),
+        heard_seq: BTreeMap::new(),
         pos_heard: None,
+        pos_pending: BTreeMap::new(),
         pos_moved_at: None,
         pos_said: BTreeMap::new(),
     };
@@ -293,6 +330,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         dead_man_secs: c.s.dead_man_secs,
         out: stx,
         status: stream,
+        engine: c.s.engine.clone(),
     }));
     let fwd = itx.clone();
     tokio::spawn(async move {
@@ -630,6 +668,23 @@ impl Conn {
                 AlertLevel::Critical,
                 format!("bybit: the dead-man switch (DCP) is not armed ({why}): Bybit will not cancel pit's orders if pit hangs or loses the network"),
             ),
+            Internal::Stream(StreamMsg::EngineStalled(why)) => {
+                if let Ok(mut h) = self.s.health.lock() {
+                    h.connection = "closed: the engine loop stands still".into();
+                    // What happens meanwhile is learned by the reconciliation after.
+                    if h.reconciling.is_none() {
+                        h.reconciling = Some("engine loop stalled".into());
+                    }
+                }
+                self.alert(
+                    AlertLevel::Critical,
+                    format!("bybit: dead-man: {why}; reconnecting and reconciling once the loop turns"),
+                );
+            }
+            Internal::Stream(StreamMsg::EngineTurned) => self.alert(
+                AlertLevel::Info,
+                "bybit: the engine loop turns again: private stream reconnecting, DCP armed again, then reconciling".into(),
+            ),
             Internal::Stream(StreamMsg::Up) => {
                 let reconnect = match self.s.health.lock() {
                     Ok(mut h) => {
@@ -861,18 +916,45 @@ impl Conn {
                     .into_iter()
                     .filter(|p| p.category.is_none_or(|c| c == category))
                     .collect();
-                self.heard_positions(super::updates::venue_positions(&list));
+                self.heard_positions(super::updates::venue_position_seqs(&list));
             }
             PrivateEvent::Reply(_) | PrivateEvent::Other(_) => {}
         }
     }
 
-    /// The venue told its positions (all of a symbol's: one-way mode lists one): keep
-    /// them, and compare once the venue has been quiet for [`POSITION_SETTLE`].
-    fn heard_positions(&mut self, venue: BTreeMap<String, Decimal>) {
-        self.venue_pos.extend(venue);
-        self.pos_heard = Some(std::time::Instant::now());
-        self.compare_later();
+    /// The venue told its positions (all of a symbol's: one-way mode lists one) and their
+    /// `seq`: keep them; compare now if they hold exactly the fills pit heard, else once
+    /// quiet (a message that changes nothing postpones nothing; see [`POSITION_SETTLE`]).
+    fn heard_positions(&mut self, venue: BTreeMap<String, (Decimal, Option<i64>)>) {
+        let mut changed = self.pos_heard.is_none();
+        for (sym, (q, seq)) in venue {
+            changed |= self.venue_pos.get(&sym) != Some(&q);
+            self.venue_pos.insert(sym.clone(), q);
+            match seq {
+                Some(seq) => changed |= self.venue_seq.insert(sym, seq) != Some(seq),
+                None => changed |= self.venue_seq.remove(&sym).is_some(),
+            }
+        }
+        if changed {
+            self.pos_heard = Some(std::time::Instant::now());
+        }
+        if self.by_seq() {
+            self.compare_positions();
+        } else if changed {
+            self.compare_later();
+        }
+    }
+
+    /// Every symbol's last venue position holds exactly the fills pit heard
+    /// ([`seq_matches`]), and no closed order waits for fills pit knows are missing.
+    fn by_seq(&self) -> bool {
+        self.held.is_empty()
+            && self.symbols().iter().all(|s| {
+                seq_matches(
+                    self.venue_seq.get(s).copied(),
+                    self.heard_seq.get(s).copied(),
+                )
+            })
     }
 
     /// A comparison once [`POSITION_SETTLE`] has passed (it looks whether both sides
@@ -891,16 +973,18 @@ impl Conn {
     /// (cancels pass); pit never sends an order to fix it (the operator decides: flatten
     /// or adjust by hand). See [`crate::venue::live::reconcile::compare_positions`].
     ///
-    /// Compared only once both the venue's position messages and pit's own fills have
-    /// been quiet for [`POSITION_SETTLE`] (a fill's position and execution messages come
-    /// apart), and never during a reconciliation (its fills are not all applied yet): it
-    /// is compared when that ends.
+    /// Compared when the venue's positions hold exactly the fills pit heard (their `seq`,
+    /// [`Conn::by_seq`]), or else once neither the venue's positions nor pit's own fills
+    /// have changed for [`POSITION_SETTLE`] (a fill's position and execution messages come
+    /// apart); never during a reconciliation (its fills are not all applied yet): it is
+    /// compared when that ends. A difference stands only once found the same (the
+    /// venue's less pit's) for [`POSITION_SETTLE`]: a fill pit has not heard yet (one of
+    /// several of the same `seq`, a late message) is no difference.
     fn compare_positions(&mut self) {
         let settle = POSITION_SETTLE - Duration::from_millis(50);
-        if self.reconciling
-            || self.pos_heard.is_none_or(|t| t.elapsed() < settle)
-            || self.pos_moved_at.is_some_and(|t| t.elapsed() < settle)
-        {
+        let quiet = self.pos_heard.is_some_and(|t| t.elapsed() >= settle)
+            && self.pos_moved_at.is_none_or(|t| t.elapsed() >= settle);
+        if self.reconciling || self.pos_heard.is_none() || !(quiet || self.by_seq()) {
             return;
         }
         let ours: BTreeMap<String, Decimal> = self
@@ -932,6 +1016,36 @@ impl Conn {
                 }
             })
             .collect();
+        // A difference stands once found the same for the settle time.
+        let now = std::time::Instant::now();
+        self.pos_pending
+            .retain(|s, _| findings.iter().any(|f| &f.symbol == s));
+        let mut standing = true;
+        for f in &findings {
+            let off = venue.get(&f.symbol).copied().unwrap_or_default()
+                - ours.get(&f.symbol).copied().unwrap_or_default();
+            match self.pos_pending.get(&f.symbol) {
+                Some((o, since)) if *o == off && now.duration_since(*since) >= settle => {}
+                Some((o, _)) if *o == off => standing = false,
+                _ => {
+                    self.pos_pending.insert(f.symbol.clone(), (off, now));
+                    standing = false;
+                }
+            }
+        }
+        if !standing {
+            tracing::info!(
+                "bybit: positions differ ({}); looked at again in {} ms before it stands",
+                findings
+                    .iter()
+                    .map(|f| f.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                POSITION_SETTLE.as_millis()
+            );
+            self.compare_later();
+            return;
+        }
         for f in &findings {
             let pair = (
                 ours.get(&f.symbol).copied().unwrap_or_default(),
@@ -970,7 +1084,20 @@ impl Conn {
     fn apply_execs(&mut self, list: &[Execution]) -> usize {
         let now = wall();
         let mut applied = 0;
+        let mut moved = false;
         for x in list {
+            // The `seq` of every execution that moves a position (funding does not), pit's
+            // or not: the venue's position holds them all ([`seq_matches`]).
+            if self.s.category.has_positions()
+                && x.exec_type != "Funding"
+                && let Some(seq) = x.seq
+            {
+                let h = self.heard_seq.entry(x.symbol.clone()).or_insert(seq);
+                if seq > *h {
+                    *h = seq;
+                }
+                moved = true;
+            }
             if !x.is_trade() {
                 continue;
             }
@@ -1018,6 +1145,10 @@ impl Conn {
             }
             self.emit(u);
             self.release_held(&x.order_link_id);
+        }
+        if moved && self.by_seq() {
+            // The venue's last position holds exactly these fills: compared now.
+            self.compare_positions();
         }
         applied
     }
@@ -1404,8 +1535,8 @@ impl Conn {
         if let Some(venue) = &snap.positions {
             // Derivatives: the venue's positions, compared with pit's once the stream
             // is quiet (see `compare_positions`); pit never trades to fix a difference.
-            for (sym, q) in venue {
-                tracing::info!(symbol = %sym, position = %q, "bybit: venue position");
+            for (sym, (q, seq)) in venue {
+                tracing::info!(symbol = %sym, position = %q, ?seq, "bybit: venue position");
             }
             self.heard_positions(venue.clone());
         }
@@ -1585,7 +1716,7 @@ async fn fetch_snapshot(
                     .map_err(|e| format!("positions of {s}: {e}"))?,
             );
         }
-        Some(super::updates::venue_positions(&list))
+        Some(super::updates::venue_position_seqs(&list))
     } else {
         None
     };
@@ -1660,6 +1791,21 @@ fn wall() -> Timestamp {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_position_is_compared_by_seq_only_when_it_holds_exactly_the_fills_heard() {
+        assert!(seq_matches(Some(42), Some(42)));
+        // pit has heard a fill the message does not hold yet, or the message holds one
+        // pit has not heard yet: not now.
+        assert!(!seq_matches(Some(41), Some(42)));
+        assert!(!seq_matches(Some(43), Some(42)));
+        // Never traded, nothing heard: flat on both sides.
+        assert!(seq_matches(Some(-1), None));
+        // Traded before this run, nothing heard since: the seq cannot tell.
+        assert!(!seq_matches(Some(7), None));
+        assert!(!seq_matches(None, Some(7)));
+        assert!(!seq_matches(None, None));
+    }
 
     #[test]
     fn engine_orders_become_bybit_orders_as_documented() {

@@ -145,6 +145,24 @@ pub fn venue_positions(list: &[wire::Position]) -> std::collections::BTreeMap<St
     out
 }
 
+/// [`venue_positions`] with each symbol's `seq` (the highest listed; none when a list
+/// says none).
+pub fn venue_position_seqs(
+    list: &[wire::Position],
+) -> std::collections::BTreeMap<String, (Decimal, Option<i64>)> {
+    let mut out = std::collections::BTreeMap::new();
+    for (sym, q) in venue_positions(list) {
+        let seq = list
+            .iter()
+            .filter(|p| p.symbol == sym)
+            .map(|p| p.seq)
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|v| v.into_iter().max());
+        out.insert(sym, (q, seq));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +377,21 @@ mod tests {
         assert_eq!(m["ETHUSDT"], dec!(0));
         let store = [("BTCUSDT".to_string(), dec!(0.02))].into_iter().collect();
         assert!(crate::venue::live::reconcile::compare_positions(&store, &m).is_empty());
+    }
+
+    #[test]
+    fn a_positions_seq_is_read_as_a_number_or_the_documented_string() {
+        // The position topic's example gives a number; "Returns "-1" if the symbol has
+        // never been traded" a string.
+        let list: Vec<wire::Position> = serde_json::from_str(
+            r#"[{"symbol":"BTCUSDT","side":"Buy","size":"0.03","positionIdx":0,"seq":8327597863},
+                {"symbol":"ETHUSDT","side":"","size":"0","positionIdx":0,"seq":"-1"},
+                {"symbol":"SOLUSDT","side":"","size":"0","positionIdx":0}]"#,
+        )
+        .unwrap();
+        let m = venue_position_seqs(&list);
+        assert_eq!(m["BTCUSDT"], (dec!(0.03), Some(8327597863)));
+        assert_eq!(m["ETHUSDT"], (dec!(0), Some(-1)));
+        assert_eq!(m["SOLUSDT"], (dec!(0), None));
     }
 }
