@@ -737,14 +737,11 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
 }
 
 /// Bybit live trading runs against Bybit's testnet (its documented hosts) or `pit emulate
-/// bybit` on this machine, spot only. The review of its first version found gaps that
+/// bybit` on this machine. The review of its first version found gaps that
 /// could lose money (a spot buy's fee in the base coin, a fill after its order closed, an
 /// order not found taken as never placed, ids shared between stores); those are fixed
 /// (issue 12). Real money (Bybit's main hosts, or any other) stays refused until pit has
-/// traded Bybit's testnet itself. `linear` (which sends Bybit's native `reduceOnly` and
-/// compares the venue's positions with pit's) runs against `pit emulate bybit` on this
-/// machine only: Bybit's own hosts, testnet included, are refused for it as before,
-/// until pit has traded linear on Bybit's testnet.
+/// traded Bybit's testnet itself, for spot and `linear` alike.
 fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     let b = &cfg.live.bybit;
     let (rest, ws) = b.endpoints();
@@ -767,12 +764,6 @@ fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     };
     use crate::venue::exchanges::bybit::trade::settings::{REST, WS_PRIVATE};
     let loopback = local(&rest) && local(&ws);
-    if cfg.live.category != "spot" && !loopback {
-        anyhow::bail!(
-            "--live on Bybit trades [live] category \"{}\" against `pit emulate bybit` on this machine only for now (rest_url and ws_private_url on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not traded linear on Bybit's testnet yet; spot runs on the testnet",
-            cfg.live.category
-        );
-    }
     let testnet = rest.trim_end_matches('/') == REST.0 && ws == WS_PRIVATE.0;
     if !(testnet || loopback) {
         anyhow::bail!(

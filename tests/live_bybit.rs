@@ -869,25 +869,20 @@ fn a_lost_answer_is_resolved_by_asking_with_no_fill_lost_or_doubled() {
     assert_secret_nowhere(dir.path());
 }
 
-/// Until issue 12's review findings are fixed, `--live` on Bybit runs against the
-/// emulator on this machine only: Bybit's own hosts (testnet included) and derivatives
-/// are refused before anything connects, with the reason.
+/// `--live` on Bybit runs on its testnet or against the emulator on this machine only:
+/// real money (spot or linear) is refused before anything connects, with the reason.
 #[test]
-fn live_on_bybit_is_refused_on_real_money_and_for_derivatives_off_the_emulator() {
+fn live_on_bybit_is_refused_on_real_money_spot_and_linear() {
     for (extra, want) in [
         (
             "[live]\ncategory = \"spot\"\n[live.bybit]\nmode = \"live\"\nrest_url = \"https://api-testnet.bybit.com\"\nws_private_url = \"ws://127.0.0.1:1/v5/private\"\n",
             "pit emulate bybit",
         ),
-        // Linear on Bybit's testnet (the default hosts): refused, the emulator only.
-        (
-            "[live]\ncategory = \"linear\"\n",
-            "against `pit emulate bybit` on this machine only",
-        ),
-        // Linear on a real host given by hand: refused too.
+        // Linear on a real host given by hand: refused as spot is (linear runs on the
+        // testnet, the default hosts, and on the emulator).
         (
             "[live]\ncategory = \"linear\"\n[live.bybit]\nmode = \"live\"\nrest_url = \"https://api.bybit.com\"\nws_private_url = \"wss://stream.bybit.com/v5/private\"\n",
-            "pit has not traded linear",
+            "real money waits",
         ),
         (
             "[live]\ncategory = \"spot\"\n[live.bybit]\nmode = \"live\"\ntestnet = false\n",
