@@ -916,6 +916,81 @@ fn live_on_bybit_is_refused_on_real_money_spot_and_linear() {
     }
 }
 
+/// Issue 12, "kill -STOP the process": a whole pit frozen keeps its socket open and sends
+/// no ping; Bybit cuts it after the alive time pit asked for (`max_active_time=30s` with a
+/// 10 s window) and DCP cancels every order one window later. After SIGCONT pit
+/// reconnects and DCP is armed again.
+#[test]
+fn a_frozen_pit_is_cut_after_its_alive_time_and_bybits_dcp_cancels() {
+    let emu = Emulator::started(&[]);
+    let dir = folder(&emu, "[risk]\nprice_band_bps = 0\n");
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("enabled = true", "enabled = false");
+    std::fs::write(&p, text).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait("DCP armed", Duration::from_secs(20), || {
+        run.status()["exec"]["dead_man"] == "dead-man 10s armed"
+    });
+    // A bid far below the market: it rests, and nothing fills meanwhile.
+    manual_limit_buy(dir.path(), 500_000);
+    wait("the bid resting at Bybit", Duration::from_secs(20), || {
+        !emu.open_orders().is_empty()
+    });
+    let pid = run.child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let t0 = std::time::Instant::now();
+    wait("Bybit's DCP fired", Duration::from_secs(70), || {
+        spot_dcp(&emu.state())["fired_total"] == 1
+    });
+    let took = t0.elapsed();
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(
+        took >= Duration::from_secs(30),
+        "cut by the alive time (30 s), then the window: {took:?}"
+    );
+    assert!(
+        emu.open_orders().is_empty(),
+        "every order cancelled by Bybit"
+    );
+    wait("DCP armed again", Duration::from_secs(30), || {
+        run.status()["exec"]["dead_man"] == "dead-man 10s armed"
+    });
+    run.stop();
+}
+
+/// A manual GTC limit buy of one lot at `ticks` (0.1 USDT each) on BTCUSDT through the
+/// run's control socket.
+fn manual_limit_buy(dir: &Path, ticks: i64) {
+    use pit::control::client::Client;
+    use pit::control::protocol::{Outcome, Request, Role};
+    use pit::domain::{InstrumentId, OrderKind, OrderSpec, Price, Qty, Side, TimeInForce};
+    use pit::engine::{Command as EngineCommand, ManualOrder};
+    let mut admin = Client::connect(&dir.join("data"), Role::Admin).expect("control socket");
+    let order = EngineCommand::Manual(ManualOrder {
+        spec: OrderSpec {
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind: OrderKind::Limit,
+            price: Some(Price(ticks)),
+            qty: Qty(1),
+            tif: TimeInForce::Gtc,
+            reduce_only: false,
+        },
+        client_id: None,
+    });
+    let r = admin
+        .call(
+            &Request::Command { command: order },
+            Duration::from_secs(5),
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.text);
+}
+
 /// A folder as [`folder`] with every strategy off: the test trades by hand.
 fn quiet_folder(emu: &Emulator) -> tempfile::TempDir {
     let dir = folder(emu, "");

@@ -1146,12 +1146,48 @@ fn cancel_all(
 // ---------------------------------------------------------------------------------------
 // The private stream and DCP.
 
-/// `GET /v5/private`.
-pub async fn private(State(b): State<Arc<Bybit>>, up: WebSocketUpgrade) -> Response {
-    up.on_upgrade(move |socket| private_loop(b, socket))
+/// `GET /v5/private[?max_active_time=30s]`: a connection with no ping-pong and no data
+/// for 10 minutes, or for `max_active_time` (30 s to 600 s, `Ns` or `Nm`), is cut
+/// ("Customise Private Connection Alive Time",
+/// <https://bybit-exchange.github.io/docs/v5/ws/connect>); out of range: HTTP 400.
+pub async fn private(
+    State(b): State<Arc<Bybit>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    up: WebSocketUpgrade,
+) -> Response {
+    let alive = match max_active_time(query.as_deref().unwrap_or("")) {
+        Ok(d) => d,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    up.on_upgrade(move |socket| private_loop(b, socket, alive))
 }
 
-async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
+/// The private connection's alive time from its query (default 10 minutes).
+fn max_active_time(query: &str) -> Result<Duration, String> {
+    let Some(v) = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("max_active_time="))
+    else {
+        return Ok(Duration::from_secs(600));
+    };
+    let secs = if let Some(n) = v.strip_suffix('s') {
+        n.parse::<u64>().ok()
+    } else if let Some(n) = v.strip_suffix('m') {
+        n.parse::<u64>().ok().map(|m| m * 60)
+    } else {
+        None
+    };
+    match secs {
+        Some(s) if (30..=600).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err(format!(
+            "max_active_time `{v}`: from 30s to 600s (or 1m to 10m)"
+        )),
+    }
+}
+
+async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket, alive: Duration) {
+    // The last ping-pong or data on the connection: cut `alive` after it.
+    let mut active = tokio::time::Instant::now();
     let id = b.next_conn.fetch_add(1, Ordering::Relaxed);
     let conn_id = format!("pit-emu-{id}");
     let mut events = b.s.user_tx.subscribe();
@@ -1167,6 +1203,10 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
         let due = late.front().map(|(t, _)| *t);
         tokio::select! {
             _ = dropper.recv() => break,
+            _ = tokio::time::sleep_until(active + alive) => {
+                tracing::info!(alive_s = alive.as_secs(), "bybit private connection cut: no ping-pong and no data for its alive time");
+                break;
+            }
             _ = async { tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)).await }, if due.is_some() => {
                 if let Some((_, f)) = late.pop_front()
                     && socket.send(Message::Text(f.into())).await.is_err()
@@ -1176,6 +1216,7 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
             }
             ev = events.recv() => match ev {
                 Ok(e) => {
+                    active = tokio::time::Instant::now();
                     let now = b.s.now_ms().max(0) as u64;
                     // "Position" topic: pushed when a position changes (a fill, or the
                     // emulator's position fault), and "every time when you create/amend/
@@ -1248,6 +1289,7 @@ async fn private_loop(b: Arc<Bybit>, mut socket: WebSocket) {
             },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
+                    active = tokio::time::Instant::now();
                     let reply = handle_op(&b, id, &conn_id, &mut authed, &mut topics, t.as_str());
                     if socket.send(Message::Text(reply.into())).await.is_err() {
                         break;
@@ -1751,8 +1793,9 @@ fn public_frames(
 
 #[cfg(test)]
 mod tests {
-    use super::{REDUCE_ONLY_RULE, Side, exec_window, reduce_only_qty};
+    use super::{REDUCE_ONLY_RULE, Side, exec_window, max_active_time, reduce_only_qty};
     use rust_decimal_macros::dec;
+    use std::time::Duration;
 
     #[test]
     fn reduce_only_reduces_or_is_refused() {
@@ -1780,6 +1823,25 @@ mod tests {
     }
 
     const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn the_private_alive_time_is_30s_to_10m_as_documented() {
+        assert_eq!(max_active_time(""), Ok(Duration::from_secs(600)));
+        assert_eq!(
+            max_active_time("max_active_time=30s"),
+            Ok(Duration::from_secs(30))
+        );
+        assert_eq!(
+            max_active_time("x=1&max_active_time=2m"),
+            Ok(Duration::from_secs(120))
+        );
+        for bad in ["29s", "11m", "30", "abc", "601s"] {
+            assert!(
+                max_active_time(&format!("max_active_time={bad}")).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn the_trade_history_window_follows_the_docs() {

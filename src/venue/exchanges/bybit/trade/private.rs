@@ -28,6 +28,11 @@
 //!   ping-pong and no data is cut only "after 10 minutes"
 //!   (<https://bybit-exchange.github.io/docs/v5/ws/connect>, "Customise Private Connection
 //!   Alive Time"): a socket left open with no ping does not trip DCP within the window.
+//!   So with DCP armed pit asks for a shorter cut on the private URL, as that section
+//!   documents ("you can customise alive duration by adding a param `max_active_time`,
+//!   the lowest value is 30s (30 seconds), the highest value is 600s (10 minutes)"): three
+//!   heartbeats, at least 30 s. A whole pit frozen (SIGSTOP, a host paused) then has its
+//!   connection cut after that, and DCP cancels one window later.
 //! * So the engine loop is watched here, as the OKX and Kraken refreshers watch it
 //!   ([`crate::venue::live::dead_man`]): with DCP armed, the pulse is looked at every
 //!   [`refresh_every`] of the window; a loop that has not turned since the last look has
@@ -105,6 +110,17 @@ enum Ended {
     Lost(String),
     /// pit closed it: the engine loop stood still (why).
     Stalled(String),
+}
+
+/// The private URL with `max_active_time` (see the module docs) when DCP is armed: three
+/// heartbeats, between Bybit's 30 s and 600 s; the URL as given when DCP is off.
+pub fn alive_url(url: &str, dead_man_secs: u32) -> String {
+    if dead_man_secs == 0 {
+        return url.to_string();
+    }
+    let secs = (ping_interval(dead_man_secs) * 3).as_secs().clamp(30, 600);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}max_active_time={secs}s")
 }
 
 /// The heartbeat interval for a DCP window (0: none): the documented 20 s, or a third of
@@ -258,7 +274,8 @@ async fn session(
     mut engine: Option<&mut PulseCheck>,
 ) -> Ended {
     use Ended::Lost;
-    let mut ws = match tokio_tungstenite::connect_async(p.url.as_str()).await {
+    let url = alive_url(&p.url, p.dead_man_secs);
+    let mut ws = match tokio_tungstenite::connect_async(url.as_str()).await {
         Ok((ws, _)) => ws,
         Err(e) => return Lost(format!("connect: {e}")),
     };
@@ -354,6 +371,19 @@ async fn session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_connection_is_cut_after_three_missed_heartbeats_within_bybits_bounds() {
+        let u = "ws://127.0.0.1:9/v5/private";
+        assert_eq!(alive_url(u, 0), u);
+        assert_eq!(alive_url(u, 10), format!("{u}?max_active_time=30s"));
+        assert_eq!(alive_url(u, 60), format!("{u}?max_active_time=60s"));
+        assert_eq!(alive_url(u, 300), format!("{u}?max_active_time=60s"));
+        assert_eq!(
+            alive_url(&format!("{u}?x=1"), 10),
+            format!("{u}?x=1&max_active_time=30s")
+        );
+    }
 
     #[test]
     fn the_heartbeat_beats_three_times_a_window_at_most_every_20s() {
