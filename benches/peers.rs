@@ -15,7 +15,8 @@
 //!   does nothing (HashMap and ROI depths); pit's default strategies against a bot quoting
 //!   a post-only bid and ask at the touch, re-quoted when it moves; and from the file (pit's
 //!   `backtest` path, decoding the capture's JSON lines, against hftbacktest reading the
-//!   same events from a `.npy` file), all in ns per market event.
+//!   same events from a `.npy` file; and pit's `backtest` of its own binary file of the
+//!   events, `pit compile`'s, against the same `.npy`), all in ns per market event.
 //!
 //! The capture is `../shared/captures/binance-spot-btcusdt-2024-08-08.jsonl` (or
 //! `PIT_CAPTURES_DIR`); its rows are skipped, saying so, when it is absent. The synthetic
@@ -847,6 +848,43 @@ fn e2e_rows(path: &std::path::Path) {
     );
     row(
         "end to end from the file, no strategies",
+        p,
+        &[("no-op, HashMap, .npy", hh)],
+        "ns/event",
+    );
+
+    // From the file, like for like: pit reads its own binary form of the events too
+    // (`pit compile`, not timed, as hftbacktest's `.npy` is written outside the timed part).
+    let compiled = dir.path().join("capture.pitev");
+    pit::venue::feed::compiled::compile(
+        &bare.path,
+        &compiled,
+        &bare.cfg.instrument_list(),
+        bare.cfg.book,
+        &bare.cfg.sanity_bands(),
+    )
+    .expect("pit compile");
+    let from_json = pit::backtest::run(&bare.cfg, &bare.path, None, pit::pace::Speed::Max, None)
+        .expect("backtest");
+    let from_bin = pit::backtest::run(&bare.cfg, &compiled, None, pit::pace::Speed::Max, None)
+        .expect("backtest of the compiled events");
+    assert_eq!(
+        (from_bin.summary.events, &from_bin.summary.fill_log_sha256),
+        (from_json.summary.events, &from_json.summary.fill_log_sha256),
+        "the compiled events backtest like the JSON lines"
+    );
+    let p = median_ns(
+        n,
+        || (),
+        |_| {
+            pit::backtest::run(&bare.cfg, &compiled, None, pit::pace::Speed::Max, None)
+                .expect("backtest")
+                .summary
+                .fills
+        },
+    );
+    row(
+        "end to end from the file, no strategies, pit's compiled events",
         p,
         &[("no-op, HashMap, .npy", hh)],
         "ns/event",

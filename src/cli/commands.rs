@@ -1,6 +1,6 @@
-//! The recording subcommands: `pit record`, `pit replay`, `pit backtest`.
+//! The recording subcommands: `pit record`, `pit replay`, `pit backtest`, `pit compile`.
 
-use super::{BacktestArgs, RecordArgs, ReplayArgs, load_config, runtime};
+use super::{BacktestArgs, CompileArgs, RecordArgs, ReplayArgs, load_config, runtime};
 use anyhow::Context;
 use pit::domain::TradingState;
 use pit::runner::RunOptions;
@@ -195,6 +195,58 @@ fn config_with(
     let mut cfg = pit::backtest::sweep::config_with(text, path, sets)?;
     pit::paths::rebase(&mut cfg, base);
     Ok(cfg)
+}
+
+/// `pit compile FILE`: the recording's decoded events in a binary file.
+pub fn compile(config: Option<&PathBuf>, a: CompileArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let _log_guard = pit::logging::init(&cfg.log)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let name = a.file.file_name().map(|n| n.to_string_lossy().to_string());
+        let name = name.unwrap_or_default();
+        let stem = name.strip_suffix(".zst").unwrap_or(&name);
+        let stem = stem.strip_suffix(".jsonl").unwrap_or(stem);
+        a.file.with_file_name(format!("{stem}.pitev"))
+    });
+    let t = std::time::Instant::now();
+    let c = pit::venue::feed::compiled::compile(
+        &a.file,
+        &out,
+        &cfg.instrument_list(),
+        cfg.book,
+        &cfg.sanity_bands(),
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "recording": a.file.display().to_string(),
+                "out": c.out.display().to_string(),
+                "events": c.events,
+                "bytes": c.bytes,
+                "source_bytes": c.source_bytes,
+                "source_crc32": format!("{:08x}", c.source_crc32),
+                "instruments": c.instruments,
+                "lines": c.report.lines,
+                "lines_skipped": c.report.skipped,
+                "wall_seconds": secs,
+            })
+        );
+    } else {
+        eprintln!(
+            "compiled {} -> {}: {} events of {} ({} lines, {} skipped), {} bytes from {} in {secs:.2} s",
+            a.file.display(),
+            c.out.display(),
+            c.events,
+            c.instruments.join(" "),
+            c.report.lines,
+            c.report.skipped,
+            c.bytes,
+            c.source_bytes
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `pit backtest FILE`: one run and its report, or a sweep and its ranked table.

@@ -38,7 +38,7 @@ pub struct CaptureLine {
 }
 
 /// A line that could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedLine {
     /// 1-based line number.
     pub line: u64,

@@ -73,7 +73,7 @@ impl BookLimits {
 }
 
 /// Integrity and traffic counters for one instrument of a feed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FeedStats {
     /// Frames that concerned this instrument.
     pub frames: u64,

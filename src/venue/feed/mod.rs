@@ -3,5 +3,6 @@
 //! own [`FrameDecoder`](crate::venue::exchanges::decode::FrameDecoder) and serve the
 //! normalized events through the [`MarketDataPort`](crate::venue::MarketDataPort).
 
+pub mod compiled;
 pub mod live;
 pub mod replay;

@@ -27,6 +27,7 @@
 //! merges the connections by receive time; the scan and the replay read the same order,
 //! and the replay's notes and report say so.
 
+use super::compiled::{self, Block, BlockReader};
 use crate::domain::{Instrument, MarketEvent, Timestamp};
 use crate::record::{CaptureLine, CaptureReader, SkippedLine, TimeOrdered};
 use crate::venue::MarketDataPort;
@@ -58,10 +59,14 @@ pub enum ReplayError {
         registry::known()
     )]
     UnknownVenue { path: PathBuf, venue: String },
+    #[error(transparent)]
+    Compiled(#[from] compiled::CompiledError),
 }
 
-/// What the prefetch thread reports at the end (and as it goes).
-#[derive(Clone, Debug, Default)]
+/// What the prefetch thread reports at the end (and as it goes). A compiled file carries
+/// its source's (see [`super::compiled`]).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ReplayReport {
     /// Lines read, good and bad.
     pub lines: u64,
@@ -306,6 +311,9 @@ impl ReplayFeed {
                 format!("cannot open recording {}: {e}", path.display()),
             )
         })?;
+        if compiled::is_compiled(path)? {
+            return Self::open_compiled(path, configured, book_limits, bands, total);
+        }
         let read = Arc::new(AtomicU64::new(0));
         // Opened once for the receive-time scan, then once per reader: the first reader
         // reads the whole file once, so its bytes are the progress.
@@ -414,6 +422,77 @@ impl ReplayFeed {
             rx,
             report,
             progress,
+            first_ts,
+            grid_notes,
+        })
+    }
+
+    /// A compiled file ([`compiled`]): checked whole here (a corrupt block is an error, a
+    /// torn tail a note), then read block by block on the prefetch thread.
+    fn open_compiled(
+        path: &Path,
+        configured: &[Instrument],
+        book_limits: BookLimits,
+        bands: &std::collections::BTreeMap<String, u32>,
+        total: u64,
+    ) -> Result<ReplayFeed, ReplayError> {
+        let scanned = compiled::scan(path)?;
+        scanned.check_inputs(
+            path,
+            &compiled::DecodeInputs::new(configured, book_limits, bands),
+        )?;
+        let Some(first_ts) = scanned.first_ts else {
+            return Err(ReplayError::Empty {
+                path: path.to_path_buf(),
+                skipped: 0,
+            });
+        };
+        let mut grid_notes = scanned.meta.grid_notes.clone();
+        grid_notes.push(scanned.note(path));
+        if let Some(t) = &scanned.torn {
+            let text = format!(
+                "{}: torn at byte {}: {}; the {} events before it are used",
+                path.display(),
+                t.offset,
+                t.what,
+                scanned.events
+            );
+            tracing::warn!("{text}");
+            grid_notes.push(text);
+        }
+        let read = Arc::new(AtomicU64::new(0));
+        let mut f = std::fs::File::open(path)?;
+        io::Seek::seek(&mut f, io::SeekFrom::Start(scanned.data_start))?;
+        read.store(scanned.data_start, Ordering::Relaxed);
+        let reader = io::BufReader::with_capacity(
+            1 << 16,
+            Counting {
+                inner: f,
+                read: read.clone(),
+            },
+        );
+        let blocks = BlockReader::new(reader, scanned.data_start, scanned.data_end, path);
+        let report = Arc::new(Mutex::new(ReplayReport::default()));
+        let (tx, rx) = sync_channel::<Vec<MarketEvent>>(IN_FLIGHT);
+        let shared = report.clone();
+        let meta = &scanned.meta;
+        let n_inst = meta.instruments.len();
+        let (trailer, torn) = (scanned.trailer.clone(), scanned.torn.clone());
+        let spawned = std::thread::Builder::new()
+            .name("pit-replay-read".into())
+            .spawn(move || prefetch_compiled(blocks, n_inst, tx, shared, trailer, torn));
+        let rx = match spawned {
+            Ok(_) => Some(rx),
+            Err(e) => return Err(ReplayError::Io(e)),
+        };
+        Ok(ReplayFeed {
+            instruments: meta.instruments.clone(),
+            venue: meta.venue.clone(),
+            header: meta.sim_header.clone(),
+            buf: Vec::new().into_iter(),
+            rx,
+            report,
+            progress: Progress { read, total },
             first_ts,
             grid_notes,
         })
@@ -557,6 +636,78 @@ fn prefetch(
         r.done = true;
     }
     // `tx` drops here: the feed sees the end after the last batch.
+}
+
+/// The prefetch thread of a compiled file: whole blocks decoded into batches. At the end
+/// the report is the source's (from the end block), with a torn tail or a read error.
+fn prefetch_compiled<R: Read>(
+    mut blocks: BlockReader<R>,
+    instruments: usize,
+    tx: SyncSender<Vec<MarketEvent>>,
+    report: Arc<Mutex<ReplayReport>>,
+    trailer: Option<compiled::Trailer>,
+    torn: Option<compiled::Torn>,
+) {
+    let mut out = Vec::with_capacity(BATCH + 2048);
+    let mut error = None;
+    let mut stopped = false;
+    let end = blocks.end();
+    while blocks.offset < end {
+        let at = blocks.offset;
+        match blocks.next() {
+            Ok(Block::Events(n)) => {
+                if let Err(b) = compiled::decode_block(&blocks.payload, n, instruments, &mut out) {
+                    error = Some(format!(
+                        "{}: corrupt at byte {}: {}",
+                        blocks.path().display(),
+                        at + 12 + b.at as u64,
+                        b.what
+                    ));
+                    break;
+                }
+            }
+            Ok(Block::End | Block::Torn(_)) => {
+                // Checked at open: the file changed since.
+                error = Some(format!(
+                    "{}: changed while read (byte {at})",
+                    blocks.path().display()
+                ));
+                break;
+            }
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        }
+        if out.len() >= BATCH {
+            let batch = std::mem::replace(&mut out, Vec::with_capacity(BATCH + 2048));
+            if tx.send(batch).is_err() {
+                stopped = true;
+                break;
+            }
+        }
+    }
+    if let Some(e) = &error {
+        tracing::error!("{e}; the replay ends here");
+    }
+    if !stopped && !out.is_empty() {
+        let _ = tx.send(out);
+    }
+    if let Ok(mut r) = report.lock() {
+        if let Some(t) = trailer {
+            *r = t.report;
+            for (s, h) in r.stats.iter_mut().zip(t.md_latency) {
+                s.md_latency = h;
+            }
+        }
+        // The source's own read error stays unless this file has one.
+        if let Some(e) =
+            error.or_else(|| torn.map(|t| format!("torn at byte {}: {}", t.offset, t.what)))
+        {
+            r.io_error = Some(e);
+        }
+        r.done = true;
+    }
 }
 
 impl MarketDataPort for ReplayFeed {
