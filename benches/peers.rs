@@ -862,6 +862,7 @@ fn e2e_rows(path: &std::path::Path) {
         &bare.cfg.instrument_list(),
         bare.cfg.book,
         &bare.cfg.sanity_bands(),
+        &bare.cfg.contract_values(),
     )
     .expect("pit compile");
     let from_json = pit::backtest::run(&bare.cfg, &bare.path, None, pit::pace::Speed::Max, None)

@@ -215,6 +215,7 @@ pub fn compile(config: Option<&PathBuf>, a: CompileArgs) -> anyhow::Result<ExitC
         &cfg.instrument_list(),
         cfg.book,
         &cfg.sanity_bands(),
+        &cfg.contract_values(),
     )?;
     let secs = t.elapsed().as_secs_f64();
     if a.json {

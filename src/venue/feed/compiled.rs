@@ -80,6 +80,9 @@ pub struct DecodeInputs {
     pub sanity_band_pct: u32,
     pub max_seq_jump: i64,
     pub bands: BTreeMap<String, u32>,
+    /// Coins per contract (`[[instruments]] contract_value`).
+    #[serde(default)]
+    pub contracts: BTreeMap<String, rust_decimal::Decimal>,
 }
 
 impl DecodeInputs {
@@ -87,12 +90,14 @@ impl DecodeInputs {
         configured: &[Instrument],
         limits: BookLimits,
         bands: &BTreeMap<String, u32>,
+        contracts: &BTreeMap<String, rust_decimal::Decimal>,
     ) -> Self {
         DecodeInputs {
             instruments: configured.to_vec(),
             sanity_band_pct: limits.sanity_band_pct,
             max_seq_jump: limits.max_seq_jump,
             bands: bands.clone(),
+            contracts: contracts.clone(),
         }
     }
 
@@ -110,6 +115,9 @@ impl DecodeInputs {
         }
         if self.bands != other.bands {
             d.push("[[instruments]] sanity_band_pct");
+        }
+        if self.contracts != other.contracts {
+            d.push("[[instruments]] contract_value");
         }
         d
     }
@@ -819,6 +827,7 @@ pub fn compile(
     configured: &[Instrument],
     limits: BookLimits,
     bands: &BTreeMap<String, u32>,
+    contracts: &BTreeMap<String, rust_decimal::Decimal>,
 ) -> anyhow::Result<Compiled> {
     use crate::venue::MarketDataPort;
     use crate::venue::feed::replay::ReplayFeed;
@@ -834,7 +843,7 @@ pub fn compile(
     {
         anyhow::bail!("{}: --out is the recording itself", out.display());
     }
-    let mut feed = ReplayFeed::open_with(source, configured, limits, bands)?;
+    let mut feed = ReplayFeed::open_with(source, configured, limits, bands, contracts)?;
     let (bytes, crc32) =
         file_crc(source).with_context(|| format!("cannot read recording {}", source.display()))?;
     let meta = Meta {
@@ -848,7 +857,7 @@ pub fn compile(
         instruments: feed.instruments().to_vec(),
         grid_notes: feed.grid_notes().to_vec(),
         sim_header: feed.header().cloned(),
-        decode: DecodeInputs::new(configured, limits, bands),
+        decode: DecodeInputs::new(configured, limits, bands, contracts),
     };
     let mut tmp_name = out.as_os_str().to_owned();
     tmp_name.push(".partial");
@@ -923,7 +932,12 @@ mod tests {
             instruments: vec![inst(0), inst(1)],
             grid_notes: vec![],
             sim_header: None,
-            decode: DecodeInputs::new(&[], BookLimits::default(), &BTreeMap::new()),
+            decode: DecodeInputs::new(
+                &[],
+                BookLimits::default(),
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+            ),
         }
     }
 

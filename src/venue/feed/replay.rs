@@ -312,7 +312,7 @@ impl ReplayFeed {
             )
         })?;
         if compiled::is_compiled(path)? {
-            return Self::open_compiled(path, configured, book_limits, bands, total);
+            return Self::open_compiled(path, configured, book_limits, bands, contracts, total);
         }
         let read = Arc::new(AtomicU64::new(0));
         // Opened once for the receive-time scan, then once per reader: the first reader
@@ -434,12 +434,13 @@ impl ReplayFeed {
         configured: &[Instrument],
         book_limits: BookLimits,
         bands: &std::collections::BTreeMap<String, u32>,
+        contracts: &std::collections::BTreeMap<String, rust_decimal::Decimal>,
         total: u64,
     ) -> Result<ReplayFeed, ReplayError> {
         let scanned = compiled::scan(path)?;
         scanned.check_inputs(
             path,
-            &compiled::DecodeInputs::new(configured, book_limits, bands),
+            &compiled::DecodeInputs::new(configured, book_limits, bands, contracts),
         )?;
         let Some(first_ts) = scanned.first_ts else {
             return Err(ReplayError::Empty {
