@@ -865,8 +865,10 @@ pub async fn set_counter(State(k): State<Arc<Kraken>>, body: String) -> Response
     let now_ms = k.s.now_ms();
     let mut st = k.st();
     for key in k.keys.keys() {
-        st.counters
-            .insert(key.clone(), ((calls * 1000).min(COUNTER.0), now_ms));
+        st.counters.insert(
+            key.clone(),
+            (calls.saturating_mul(1000).min(COUNTER.0), now_ms),
+        );
     }
     tracing::info!(calls, "fault: kraken call counters set");
     (StatusCode::OK, "ok").into_response()

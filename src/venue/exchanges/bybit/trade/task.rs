@@ -262,6 +262,8 @@ struct Conn {
     pos_pending: BTreeMap<String, (Decimal, std::time::Instant)>,
     /// When pit's own position last moved (a fill applied on a derivatives category).
     pos_moved_at: Option<std::time::Instant>,
+    /// Reconciliations in a row whose positions were not read (fills moved meanwhile).
+    positions_unread: u32,
     /// Differences already alerted (symbol -> (pit's, the venue's)).
     pos_said: BTreeMap<String, (Decimal, Decimal)>,
 }
@@ -270,6 +272,10 @@ struct Conn {
 /// asked for again this far back (ms). The docs give no bound; the stream is the fills'
 /// first source, the list a check, so a generous margin costs one page.
 pub const LIST_LAG_MS: u64 = 10 * 60_000;
+
+/// Reconciliations read again at most this many times in a row when fills moved while
+/// they read the positions (each holds new orders).
+const POSITIONS_REREADS: u32 = 4;
 
 /// Run the task until the engine side goes away.
 pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
@@ -303,6 +309,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         pos_heard: None,
         pos_pending: BTreeMap::new(),
         pos_moved_at: None,
+        positions_unread: 0,
         pos_said: BTreeMap::new(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
@@ -728,9 +735,16 @@ impl Conn {
                         // run that then stands still (HALTED after a restart) hears no
                         // position message, and its positions would stay uncompared.
                         let unread = self.s.category.has_positions() && snap.positions.is_none();
+                        self.positions_unread = if unread { self.positions_unread + 1 } else { 0 };
                         let reason = snap.reason.clone();
                         self.finish_reconcile(*snap);
-                        if unread {
+                        if unread && self.positions_unread > POSITIONS_REREADS {
+                            self.positions_unread = 0;
+                            self.alert(
+                                AlertLevel::Warn,
+                                format!("bybit: the positions were not read in {} reconciliations in a row (fills kept coming in while the lists were read); the position messages compare them", POSITIONS_REREADS + 1),
+                            );
+                        } else if unread {
                             tracing::info!(
                                 "bybit: positions not read (fills came in while the lists were read); reading again in 2 s"
                             );

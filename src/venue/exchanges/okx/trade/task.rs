@@ -67,6 +67,10 @@ const HOLD_BOUND: Duration = Duration::from_secs(1);
 /// source, the list a check.
 pub const LIST_LAG_MS: u64 = 10 * 60_000;
 
+/// Reconciliations read again at most this many times in a row when fills moved while
+/// they read the positions (each holds new orders).
+const POSITIONS_REREADS: u32 = 4;
+
 /// "Get transaction details (last 3 days)": how far back it lists (ms).
 pub const FILLS_WINDOW_MS: u64 = 3 * 86_400_000;
 
@@ -201,6 +205,11 @@ struct Conn {
     /// The private stream, started once the contracts are known (SWAP: its sizes are
     /// contracts); `None` once started.
     stream_setup: Option<private::PrivateSetup>,
+    /// SWAP: answers about orders (their sizes in contracts) that came before the
+    /// contracts were known: handled once they are.
+    before_contracts: Vec<Internal>,
+    /// Reconciliations in a row whose positions were not read (fills moved meanwhile).
+    positions_unread: u32,
     /// SWAP: pit's own position per symbol (coins): the store's at the start plus every
     /// fill of this run handed to the engine.
     own_pos: BTreeMap<String, Decimal>,
@@ -234,6 +243,8 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         contracts: BTreeMap::new(),
         own_pos: BTreeMap::new(),
         stream_setup: None,
+        before_contracts: Vec::new(),
+        positions_unread: 0,
     };
     c.own_pos = std::mem::take(&mut c.s.start_positions);
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
@@ -376,6 +387,9 @@ impl Conn {
             .collect();
         self.balances.set_assets(assets);
         self.contracts = contracts;
+        for i in std::mem::take(&mut self.before_contracts) {
+            self.on_internal(i);
+        }
         self.start_stream();
     }
 
@@ -642,12 +656,24 @@ impl Conn {
                     let _ = tx.send(Internal::CancelAllListed { symbol, result });
                 });
             }
+            ToVenue::Reconcile { reason } if self.s.rest.swap() && self.stream_setup.is_some() => {
+                tracing::info!(%reason, "okx: a reconciliation asked before the swap contracts are known: the start's runs once they are");
+            }
             ToVenue::Reconcile { reason } => self.start_reconcile(reason),
         }
     }
 
     fn on_internal(&mut self, i: Internal) {
         let now = wall();
+        // SWAP: an order's or its fills' sizes are contracts until the contracts are
+        // known; such answers wait (a kill's cancels still went out).
+        if self.s.rest.swap()
+            && self.stream_setup.is_some()
+            && matches!(i, Internal::Resolved { .. } | Internal::HeldFills { .. })
+        {
+            self.before_contracts.push(i);
+            return;
+        }
         match i {
             Internal::Contracts(c) => self.on_contracts(c),
             Internal::ContractsUnknown(why) => self.alert(
@@ -867,9 +893,16 @@ impl Conn {
                         // lists were read): read again shortly, new orders still held;
                         // else the comparison waits for the next position push.
                         let unread = self.s.rest.swap() && snap.positions.is_none();
+                        self.positions_unread = if unread { self.positions_unread + 1 } else { 0 };
                         let reason = snap.reason.clone();
                         self.finish_reconcile(*snap);
-                        if unread {
+                        if unread && self.positions_unread > POSITIONS_REREADS {
+                            self.positions_unread = 0;
+                            self.alert(
+                                AlertLevel::Warn,
+                                format!("okx: the positions were not read in {} reconciliations in a row (fills kept coming in while the lists were read); the positions channel compares them", POSITIONS_REREADS + 1),
+                            );
+                        } else if unread {
                             tracing::info!(
                                 "okx: positions not read (fills came in while the lists were read); reading again in 2 s"
                             );
