@@ -1413,8 +1413,11 @@ mod tests {
         main.live.bybit.testnet = false;
         let e = bybit_rehearsal_only(&main).unwrap_err().to_string();
         assert!(e.contains("real money waits"), "{e}");
-        main.live.bybit.testnet = true;
+        // Linear as spot: the testnet yes, real money no.
         main.live.category = "linear".into();
-        assert!(bybit_rehearsal_only(&main).is_err());
+        let e = bybit_rehearsal_only(&main).unwrap_err().to_string();
+        assert!(e.contains("real money waits"), "{e}");
+        main.live.bybit.testnet = true;
+        assert!(bybit_rehearsal_only(&main).is_ok(), "linear on the testnet");
     }
 }

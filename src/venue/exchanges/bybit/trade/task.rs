@@ -264,6 +264,8 @@ struct Conn {
     pos_moved_at: Option<std::time::Instant>,
     /// Reconciliations in a row whose positions were not read (fills moved meanwhile).
     positions_unread: u32,
+    /// A reconciliation's positions, read while no fill moved, wait to be compared.
+    pos_fresh: bool,
     /// Differences already alerted (symbol -> (pit's, the venue's)).
     pos_said: BTreeMap<String, (Decimal, Decimal)>,
 }
@@ -310,6 +312,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         pos_pending: BTreeMap::new(),
         pos_moved_at: None,
         positions_unread: 0,
+        pos_fresh: false,
         pos_said: BTreeMap::new(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
@@ -773,6 +776,9 @@ impl Conn {
                 }
                 self.reconciling = false;
                 if self.s.category.has_positions() {
+                    if self.pos_fresh {
+                        self.compare_positions();
+                    }
                     self.compare_later();
                 }
                 if let Some(r) = self.reconcile_again.take() {
@@ -952,7 +958,7 @@ impl Conn {
         if changed {
             self.pos_heard = Some(std::time::Instant::now());
         }
-        if self.by_seq() {
+        if self.symbols().iter().any(|s| self.by_seq_of(s)) {
             self.compare_positions();
         } else if changed {
             self.compare_later();
@@ -961,14 +967,15 @@ impl Conn {
 
     /// Every symbol's last venue position holds exactly the fills pit heard
     /// ([`seq_matches`]), and no closed order waits for fills pit knows are missing.
-    fn by_seq(&self) -> bool {
-        self.held.is_empty()
-            && self.symbols().iter().all(|s| {
-                seq_matches(
-                    self.venue_seq.get(s).copied(),
-                    self.heard_seq.get(s).copied(),
-                )
-            })
+    /// Whether `sym`'s venue position holds exactly the fills pit heard ([`seq_matches`])
+    /// and no closed order of it still waits for its fills. Per symbol: an idle symbol
+    /// (no fill heard this run) never keeps another from being compared.
+    fn by_seq_of(&self, sym: &str) -> bool {
+        !self.held.values().any(|h| h.symbol == sym)
+            && seq_matches(
+                self.venue_seq.get(sym).copied(),
+                self.heard_seq.get(sym).copied(),
+            )
     }
 
     /// A comparison once [`POSITION_SETTLE`] has passed (it looks whether both sides
@@ -988,7 +995,7 @@ impl Conn {
     /// or adjust by hand). See [`crate::venue::live::reconcile::compare_positions`].
     ///
     /// Compared when the venue's positions hold exactly the fills pit heard (their `seq`,
-    /// [`Conn::by_seq`]), or else once neither the venue's positions nor pit's own fills
+    /// [`Conn::by_seq_of`]), or else once neither the venue's positions nor pit's own fills
     /// have changed for [`POSITION_SETTLE`] (a fill's position and execution messages come
     /// apart); never during a reconciliation (its fills are not all applied yet): it is
     /// compared when that ends. A difference stands only once found the same (the
@@ -998,16 +1005,27 @@ impl Conn {
         let settle = POSITION_SETTLE - Duration::from_millis(50);
         let quiet = self.pos_heard.is_some_and(|t| t.elapsed() >= settle)
             && self.pos_moved_at.is_none_or(|t| t.elapsed() >= settle);
-        if self.reconciling || self.pos_heard.is_none() || !(quiet || self.by_seq()) {
+        if self.reconciling || self.pos_heard.is_none() {
             return;
         }
-        let ours: BTreeMap<String, Decimal> = self
+        // Positions a reconciliation read while no fill moved: compared at once, and a
+        // difference stands at once (nothing can be on its way).
+        let fresh = std::mem::take(&mut self.pos_fresh);
+        // Which symbols are compared: each on its own (see `by_seq_of`).
+        let eligible: BTreeSet<String> = self
             .symbols()
             .into_iter()
+            .filter(|s| fresh || quiet || self.by_seq_of(s))
+            .collect();
+        if eligible.is_empty() {
+            return;
+        }
+        let ours: BTreeMap<String, Decimal> = eligible
+            .iter()
             .map(|sym| {
-                let start = self.s.positions.get(&sym).copied().unwrap_or_default();
-                let moved = self.pos_moved.get(&sym).copied().unwrap_or_default();
-                (sym, start + moved)
+                let start = self.s.positions.get(sym).copied().unwrap_or_default();
+                let moved = self.pos_moved.get(sym).copied().unwrap_or_default();
+                (sym.clone(), start + moved)
             })
             .collect();
         let venue: BTreeMap<String, Decimal> = self
@@ -1017,49 +1035,71 @@ impl Conn {
             .map(|(s, q)| (s.clone(), *q))
             .collect();
         let findings = crate::venue::live::reconcile::compare_positions(&ours, &venue);
-        let lines: Vec<crate::engine::view::BalanceLine> = ours
-            .iter()
-            .map(|(sym, q)| {
-                let start = self.s.positions.get(sym).copied().unwrap_or_default();
-                crate::engine::view::BalanceLine {
-                    asset: format!("{sym} position"),
-                    start,
-                    traded: *q - start,
-                    expected: *q,
-                    venue: venue.get(sym).copied().unwrap_or_default(),
-                }
-            })
-            .collect();
         // A difference stands once found the same for the settle time.
         let now = std::time::Instant::now();
         self.pos_pending
-            .retain(|s, _| findings.iter().any(|f| &f.symbol == s));
-        let mut standing = true;
+            .retain(|s, _| !eligible.contains(s) || findings.iter().any(|f| &f.symbol == s));
+        let mut standing: BTreeSet<String> = BTreeSet::new();
+        let mut waiting = Vec::new();
         for f in &findings {
             let off = venue.get(&f.symbol).copied().unwrap_or_default()
                 - ours.get(&f.symbol).copied().unwrap_or_default();
             match self.pos_pending.get(&f.symbol) {
-                Some((o, since)) if *o == off && now.duration_since(*since) >= settle => {}
-                Some((o, _)) if *o == off => standing = false,
+                _ if fresh => {
+                    standing.insert(f.symbol.clone());
+                }
+                Some((o, since)) if *o == off && now.duration_since(*since) >= settle => {
+                    standing.insert(f.symbol.clone());
+                }
+                Some((o, _)) if *o == off => waiting.push(f.text.as_str()),
                 _ => {
                     self.pos_pending.insert(f.symbol.clone(), (off, now));
-                    standing = false;
+                    waiting.push(f.text.as_str());
                 }
             }
         }
-        if !standing {
+        if !waiting.is_empty() {
             tracing::info!(
                 "bybit: positions differ ({}); looked at again in {} ms before it stands",
-                findings
-                    .iter()
-                    .map(|f| f.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                waiting.join("; "),
                 POSITION_SETTLE.as_millis()
             );
             self.compare_later();
-            return;
         }
+        // The status lines: a symbol compared now (agreeing, or a difference that
+        // stands) gets its new line; another keeps the line it had (none yet: none).
+        let before: Vec<crate::engine::view::BalanceLine> = self
+            .s
+            .health
+            .lock()
+            .map(|h| h.balances.clone())
+            .unwrap_or_default();
+        let lines: Vec<crate::engine::view::BalanceLine> = self
+            .symbols()
+            .into_iter()
+            .filter_map(|sym| {
+                let asset = format!("{sym} position");
+                let pending = findings
+                    .iter()
+                    .any(|f| f.symbol == sym && !standing.contains(&sym));
+                if !eligible.contains(&sym) || pending {
+                    return before.iter().find(|b| b.asset == asset).cloned();
+                }
+                let q = ours.get(&sym).copied().unwrap_or_default();
+                let start = self.s.positions.get(&sym).copied().unwrap_or_default();
+                Some(crate::engine::view::BalanceLine {
+                    asset,
+                    start,
+                    traded: q - start,
+                    expected: q,
+                    venue: venue.get(&sym).copied().unwrap_or_default(),
+                })
+            })
+            .collect();
+        let findings: Vec<_> = findings
+            .into_iter()
+            .filter(|f| standing.contains(&f.symbol))
+            .collect();
         for f in &findings {
             let pair = (
                 ours.get(&f.symbol).copied().unwrap_or_default(),
@@ -1079,7 +1119,11 @@ impl Conn {
         let agreeing: Vec<String> = self
             .pos_said
             .keys()
-            .filter(|s| !findings.iter().any(|f| &f.symbol == *s))
+            .filter(|s| {
+                eligible.contains(*s)
+                    && !self.pos_pending.contains_key(*s)
+                    && !findings.iter().any(|f| &f.symbol == *s)
+            })
             .cloned()
             .collect();
         for sym in agreeing {
@@ -1160,7 +1204,7 @@ impl Conn {
             self.emit(u);
             self.release_held(&x.order_link_id);
         }
-        if moved && self.by_seq() {
+        if moved && self.symbols().iter().any(|s| self.by_seq_of(s)) {
             // The venue's last position holds exactly these fills: compared now.
             self.compare_positions();
         }
@@ -1552,6 +1596,15 @@ impl Conn {
             for (sym, (q, seq)) in venue {
                 tracing::info!(symbol = %sym, position = %q, ?seq, "bybit: venue position");
             }
+            // Read while no fill moved: pit has heard every fill up to each position's
+            // `seq` (those the lists hold are applied above; older ones are in the store).
+            for (sym, (_, seq)) in venue {
+                if let Some(s) = seq.filter(|s| *s >= 0) {
+                    let h = self.heard_seq.entry(sym.clone()).or_insert(s);
+                    *h = (*h).max(s);
+                }
+            }
+            self.pos_fresh = true;
             self.heard_positions(venue.clone());
         }
         let summary = if notes.is_empty() {
