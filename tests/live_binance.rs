@@ -1186,7 +1186,23 @@ fn a_running_reconciliation_compares_balances_and_names_one_moved_behind_pits_ba
     let run = trading_run(&emu, dir.path());
     wait_trades(&emu, 3, Duration::from_secs(60));
 
-    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    // While trading, a reconciliation can meet an order closing at Binance whose end the
+    // stream has not told yet ("not open at Binance: asking for its end"): no agreement
+    // that time. Asked again, it agrees.
+    let mut r = Value::Null;
+    let mut code = None;
+    for _ in 0..10 {
+        (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+        if code == Some(0)
+            || !r["summary"]
+                .as_str()
+                .unwrap_or("")
+                .contains("asking for its end")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     assert_eq!(code, Some(0), "{r}");
     assert_eq!(r["agree"], true, "{r}");
     assert_eq!(r["via"], "run", "{r}");
