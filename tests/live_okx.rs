@@ -1111,3 +1111,150 @@ fn a_wrong_contract_value_trades_nothing_and_the_kill_still_goes_out() {
     );
     run.stop();
 }
+
+/// The swap folder with another contract value than OKX's (and the sizes on it): the
+/// contracts are never taken while it stands.
+fn wrong_contract_value(dir: &Path) {
+    let p = dir.join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace(
+            &format!("contract_value = {CT_VAL}"),
+            "contract_value = 0.001",
+        )
+        .replace("lot_size = 0.01", "lot_size = 0.001")
+        .replace("size = 0.01", "size = 0.001");
+    std::fs::write(&p, text).unwrap();
+}
+
+/// Orders an earlier run left open are cancelled at the restart even while the swap
+/// contracts cannot be taken (here a wrong contract value): they do not keep working
+/// until the operator finds the mistake. Once the config is right again, the store
+/// settles them by OKX's word and agrees with it.
+#[test]
+fn an_earlier_runs_orders_are_cancelled_while_the_contracts_are_not_known() {
+    let emu = Emulator::okx(&[]);
+    let dir = folder_swap(&emu);
+    // The dead-man off: only pit's restart may close the earlier run's orders; the
+    // market maker quotes 0.6% away (within the risk's price band) and the taker is off, so they rest unfilled.
+    let p = dir.path().join("config.toml");
+    let right = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("dead_man_secs = 10", "dead_man_secs = 0")
+        .replace(
+            "min_requote_ms = 200",
+            "min_requote_ms = 200\nspread_bps = 120",
+        )
+        .replace(
+            "[strategies.imbalance]\nenabled = true",
+            "[strategies.imbalance]\nenabled = false",
+        );
+    std::fs::write(&p, &right).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait("orders resting at OKX", Duration::from_secs(60), || {
+        !emu.open_orders().is_empty()
+    });
+    run.kill9();
+    let left: BTreeSet<String> = emu
+        .open_orders()
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!left.is_empty(), "the killed run left orders open");
+
+    wrong_contract_value(dir.path());
+    let run = Run::start(dir.path());
+    wait_nothing_open(&emu, "the earlier run's orders cancelled at OKX");
+    for o in orders(&emu.state()) {
+        if left.contains(o["clientOrderId"].as_str().unwrap()) {
+            assert_eq!(o["status"], "CANCELED", "cancelled, not filled: {o}");
+        }
+    }
+    wait("the hold says why", Duration::from_secs(20), || {
+        run.status()["exec"]["reconciling"]
+            .as_str()
+            .is_some_and(|r| r.contains("OKX lists ctVal 0.01"))
+    });
+    assert_eq!(
+        emu.state()["okx_cancel_all_after"]["fired"],
+        0,
+        "pit cancelled them, not OKX's countdown"
+    );
+    run.stop();
+
+    std::fs::write(&p, &right).unwrap();
+    let run = Run::start(dir.path());
+    let s = run.reconciled();
+    assert_eq!(s["trading_state"], "HALTED", "{s}");
+    wait("nothing unresolved", Duration::from_secs(20), || {
+        run.status()["exec"]["unresolved"] == 0
+    });
+    let summary = run.stop();
+    assert_eq!(summary["open_orders_left"], 0, "{summary}");
+    let stored = exported(dir.path(), "orders");
+    let open: Vec<_> = stored
+        .iter()
+        .filter(|o| matches!(o["status"].as_str(), "NEW" | "ACKED" | "PARTIAL"))
+        .collect();
+    assert!(open.is_empty(), "the store settled every order: {open:#?}");
+}
+
+/// An account in OKX's long/short position mode (pit sends swap orders in the net mode):
+/// nothing is traded, a critical alert and the status say why, the kill still goes out;
+/// once the operator sets the net mode at OKX, pit takes it without a restart and trades.
+#[test]
+fn a_long_short_position_mode_trades_nothing_until_it_is_set_to_net() {
+    let emu = Emulator::okx(&[]);
+    let r = Emulator::agent()
+        .post(format!("{}/emulator/okx/position-mode", emu.base))
+        .send(r#"{"posMode":"long_short_mode"}"#)
+        .expect("set the position mode");
+    assert_eq!(r.status(), 200);
+    let dir = folder_swap(&emu);
+    let run = Run::start(dir.path());
+    let mut s = Value::Null;
+    wait("the hold shown", Duration::from_secs(20), || {
+        s = run.status();
+        s["exec"]["reconciling"]
+            .as_str()
+            .is_some_and(|r| r.contains("long/short position mode"))
+    });
+    assert!(
+        logs(dir.path())
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("posMode long_short_mode")),
+        "a critical alert names it"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        orders(&emu.state()).is_empty(),
+        "nothing sent: {}",
+        emu.state()
+    );
+    assert_eq!(
+        emu.state()["okx_pos_mode"],
+        "long_short_mode",
+        "pit never changes the mode"
+    );
+    run.status()["exec"]["dead_man"]
+        .as_str()
+        .filter(|d| d.contains("armed"))
+        .unwrap_or_else(|| panic!("the dead-man armed meanwhile: {s}"));
+
+    // The operator sets the net mode at OKX: pit asks again and trades, no restart.
+    let r = Emulator::agent()
+        .post(format!("{}/emulator/okx/position-mode", emu.base))
+        .send(r#"{"posMode":"net_mode"}"#)
+        .expect("set the position mode");
+    assert_eq!(r.status(), 200);
+    wait("orders at OKX", Duration::from_secs(40), || {
+        !orders(&emu.state()).is_empty()
+    });
+    let s = run.reconciled();
+    assert_eq!(s["trading_state"], "ACTIVE", "{s}");
+    let (k, code) = pit_kill(dir.path());
+    assert_eq!((k["outcome"].as_str(), code), (Some("ok"), Some(0)), "{k}");
+    wait_nothing_open(&emu, "nothing open after the kill");
+    run.stop();
+}

@@ -197,6 +197,9 @@ struct OState {
     /// The `reduceOnly` of every "Place order" request that carried one, per `clOrdId`
     /// (as received: what the client sent, accepted or not).
     reduce_only_sent: BTreeMap<String, bool>,
+    /// The account's position mode ("Get account configuration" `posMode`): `net_mode`
+    /// unless set (`POST /emulator/okx/position-mode`).
+    long_short_mode: bool,
 }
 
 /// An answer of an OKX handler: HTTP status, code, msg, data.
@@ -278,6 +281,7 @@ fn limit_of(path: &str) -> (u64, i64) {
             (10, 2000)
         }
         "/api/v5/public/instruments" => (20, 2000),
+        "/api/v5/account/config" => (5, 2000),
         _ => (60, 2000),
     }
 }
@@ -314,6 +318,11 @@ struct PlaceReq {
     /// orders, and FUTURES/SWAP orders in net mode" ("Place order").
     #[serde(default)]
     reduce_only: Option<bool>,
+    /// "Position side: The default is `net` in the net mode. It is required in the
+    /// long/short mode, and can only be `long` or `short`. Only applicable to
+    /// FUTURES/SWAP." ("Place order").
+    #[serde(default)]
+    pos_side: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -966,6 +975,22 @@ fn route(o: &Okx, method: &Method, path: &str, query: &str, body: &str, h: &Head
             s.exchange().advance(now_ns);
             Ok(Value::Array(o.positions_json(p.inst_id.as_deref())))
         }
+        ("GET", "/api/v5/account/config") => {
+            // "Get account configuration": `acctLv` 2 ("Spot and futures mode": SPOT in
+            // cash, SWAP in cross), `posMode` `net_mode` or `long_short_mode`.
+            let pos_mode = if o.st().long_short_mode {
+                "long_short_mode"
+            } else {
+                "net_mode"
+            };
+            Ok(
+                json!([{"uid": "614488474791936", "mainUid": "614488474791936",
+                       "acctLv": "2", "posMode": pos_mode, "autoLoan": false,
+                       "greeksType": "PA", "level": "Lv1", "levelTmp": "",
+                       "ctIsoMode": "automatic", "mgnIsoMode": "automatic",
+                       "perm": "read_only,trade"}]),
+            )
+        }
         ("GET", "/api/v5/account/balance") => {
             let p: BalanceQ = serde_urlencoded::from_str(query).map_err(q)?;
             let wanted: Option<BTreeSet<String>> = p
@@ -1072,6 +1097,14 @@ fn place(o: &Okx, p: PlaceReq, now_ns: i64) -> OResult {
             code::PARAM_ERROR,
             "Parameter tdMode error (pit emulate okx: SPOT in cash, SWAP in cross)".into(),
         );
+    }
+    // A SWAP order in the long/short position mode names its side of the position
+    // (`posSide` long or short); OKX refuses one without it ("Parameter posSide error").
+    if ct_val.is_some()
+        && o.st().long_short_mode
+        && !matches!(p.pos_side.as_deref(), Some("long" | "short"))
+    {
+        return fail(code::PARAM_ERROR, "Parameter posSide error".into());
     }
     let reduce_only = p.reduce_only.unwrap_or(false);
     if reduce_only && ct_val.is_none() {
@@ -1395,6 +1428,29 @@ pub async fn shift_position(State(o): State<Arc<Okx>>, body: Bytes) -> Response 
     }
 }
 
+/// `POST /emulator/okx/position-mode` `{"posMode": "long_short_mode"}` (or `net_mode`):
+/// the account's position mode as an operator would set it at OKX ("Set position mode";
+/// OKX refuses a change while positions or orders are open, the emulator does not check).
+pub async fn set_position_mode(State(o): State<Arc<Okx>>, body: Bytes) -> Response {
+    let mode = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["posMode"].as_str().map(str::to_string));
+    let long_short = match mode.as_deref() {
+        Some("long_short_mode") => true,
+        Some("net_mode") => false,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "posMode: long_short_mode or net_mode"}).to_string(),
+            )
+                .into_response();
+        }
+    };
+    o.st().long_short_mode = long_short;
+    tracing::warn!(long_short, "okx emulator: the position mode set");
+    (StatusCode::OK, "{}").into_response()
+}
+
 /// `GET /emulator/state` of the OKX front-end: the core's state plus
 /// `okx_cancel_all_after`.
 pub async fn state(State(o): State<Arc<Okx>>) -> Response {
@@ -1419,6 +1475,14 @@ pub async fn state(State(o): State<Arc<Okx>>) -> Response {
             }),
         );
         obj.insert("okx_places".into(), json!(st.places));
+        obj.insert(
+            "okx_pos_mode".into(),
+            json!(if st.long_short_mode {
+                "long_short_mode"
+            } else {
+                "net_mode"
+            }),
+        );
         obj.insert("okx_reduce_only".into(), json!(st.reduce_only_sent));
     }
     let mut r = (StatusCode::OK, v.to_string()).into_response();

@@ -55,6 +55,10 @@ fn okx_router(o: Arc<super::okx::Okx>) -> Router {
             axum::routing::post(okx::shift_position),
         )
         .route(
+            "/emulator/okx/position-mode",
+            axum::routing::post(okx::set_position_mode),
+        )
+        .route(
             "/emulator/faults",
             post(rest::set_faults).with_state(o.s.clone()),
         )

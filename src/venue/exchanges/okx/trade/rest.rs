@@ -154,6 +154,8 @@ pub fn quota(path: &str) -> (usize, Duration) {
         "/api/v5/account/balance" | "/api/v5/public/time" | "/api/v5/account/positions" => {
             (10, two)
         }
+        // "Get account configuration": "5 requests per 2 seconds".
+        "/api/v5/account/config" => (5, two),
         // "Get instruments": "20 requests per 2 seconds".
         "/api/v5/public/instruments" => (20, two),
         // Place / cancel order, order details, order list, fills: "60 requests per 2
@@ -647,6 +649,19 @@ impl Rest {
             *out.entry(p.inst_id).or_default() += p.pos.unwrap_or_default();
         }
         Ok(out)
+    }
+
+    /// "Get account configuration": the account's mode and position mode.
+    pub async fn account_config(
+        &self,
+        patience: Duration,
+    ) -> Result<super::wire::AccountConfig, RestError> {
+        let list: Vec<super::wire::AccountConfig> = self
+            .idempotent(patience, || self.get("/api/v5/account/config", &[]))
+            .await?;
+        list.into_iter()
+            .next()
+            .ok_or_else(|| RestError::Decode("Get account configuration: no data".into()))
     }
 
     /// "Get instruments" (public): one instrument of the client's `instType`.

@@ -288,9 +288,31 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
     });
     if c.s.rest.swap() {
         // The contracts before anything OKX says in contracts is read: the stream and the
-        // reconciliation wait for them, new orders are refused meanwhile ("not known
-        // yet"), and the requests are served all along: the kill's cancels go out even
-        // while OKX does not answer "Get instruments".
+        // reconciliation wait for them, new orders are refused meanwhile (shown as the
+        // reconciliation's hold), and the requests are served all along: the kill's
+        // cancels go out even while OKX does not answer "Get instruments" or the account
+        // is not set up for pit's swaps.
+        c.set_reconciling(Some(
+            "reading OKX's swap contracts and the account's position mode".into(),
+        ));
+        // Orders earlier runs left open are cancelled now, as the start's reconciliation
+        // would: they must not keep working while the contracts are not known (a cancel
+        // names the order by `clOrdId`, no size). What OKX answers about them waits for
+        // the contracts, and the store settles them by it then.
+        let earlier: Vec<(String, String)> = c
+            .earlier
+            .iter()
+            .map(|(v, (_, _, symbol))| (v.clone(), symbol.clone()))
+            .collect();
+        if !earlier.is_empty() {
+            tracing::info!(
+                n = earlier.len(),
+                "okx: cancelling the orders earlier runs left open before the contracts are read"
+            );
+        }
+        for (venue_id, symbol) in earlier {
+            c.on_request(ToVenue::Cancel { venue_id, symbol });
+        }
         tokio::spawn(read_contracts(
             c.s.rest.clone(),
             c.symbols(),
@@ -312,9 +334,11 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
     }
 }
 
-/// SWAP: every symbol's contract from "Get instruments", asked until OKX answers, then
-/// handed to the task ([`Internal::Contracts`]); a failure is told once
-/// ([`Internal::ContractsUnknown`]), then asked again.
+/// SWAP: the account's modes ("Get account configuration": the net position mode, not the
+/// Spot mode) and every symbol's contract from "Get instruments", asked until OKX answers
+/// and they fit, then handed to the task ([`Internal::Contracts`]); each new reason they
+/// do not is told once ([`Internal::ContractsUnknown`]), then asked again (an operator
+/// who sets the position mode at OKX need not restart pit).
 async fn read_contracts(
     rest: Arc<Rest>,
     symbols: Vec<String>,
@@ -322,10 +346,13 @@ async fn read_contracts(
     tx: UnboundedSender<Internal>,
 ) {
     let mut wait = Duration::from_millis(500);
-    let mut said = false;
+    let mut said: Option<String> = None;
     let mut contracts = BTreeMap::new();
     loop {
-        let mut failed = None;
+        let mut failed = match rest.account_config(Duration::from_secs(10)).await {
+            Ok(c) => c.swap_refusal(),
+            Err(e) => Some(format!("the account configuration: {e}")),
+        };
         let missing: Vec<&String> = symbols
             .iter()
             .filter(|s| !contracts.contains_key(*s))
@@ -354,8 +381,8 @@ async fn read_contracts(
             let _ = tx.send(Internal::Contracts(contracts));
             return;
         };
-        if !said {
-            said = true;
+        if said.as_ref() != Some(&why) {
+            said = Some(why.clone());
             if tx.send(Internal::ContractsUnknown(why)).is_err() {
                 return;
             }
@@ -676,10 +703,13 @@ impl Conn {
         }
         match i {
             Internal::Contracts(c) => self.on_contracts(c),
-            Internal::ContractsUnknown(why) => self.alert(
-                AlertLevel::Critical,
-                format!("okx: the swap contracts are not known ({why}): nothing is traded until OKX lists them; asking again"),
-            ),
+            Internal::ContractsUnknown(why) => {
+                self.set_reconciling(Some(format!("not trading the swaps: {why}")));
+                self.alert(
+                    AlertLevel::Critical,
+                    format!("okx: not trading the swaps ({why}): nothing is traded until this is resolved; asking OKX again"),
+                )
+            }
             Internal::CancelNow { venue_id, symbol } => {
                 self.on_request(ToVenue::Cancel { venue_id, symbol })
             }

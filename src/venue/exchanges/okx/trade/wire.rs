@@ -467,6 +467,49 @@ pub struct Position {
     pub pos: Option<Decimal>,
 }
 
+/// "Get account configuration" (`GET /api/v5/account/config`): the account's mode
+/// (`acctLv` "1" Spot mode, "2" Spot and futures mode, "3" Multi-currency margin, "4"
+/// Portfolio margin) and position mode (`posMode` `long_short_mode` or `net_mode`, "only
+/// applicable to FUTURES/SWAP").
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountConfig {
+    #[serde(default)]
+    pub acct_lv: String,
+    #[serde(default)]
+    pub pos_mode: String,
+}
+
+impl AccountConfig {
+    /// Why pit cannot trade swaps on this account as it is set up, if it cannot. pit sends
+    /// swap orders in the net position mode (no `posSide`; `reduceOnly` "only applicable
+    /// to [...] FUTURES/SWAP orders in net mode", "Place order") and in the cross margin
+    /// mode, which the Spot mode (`acctLv` 1) does not have. pit never changes either.
+    pub fn swap_refusal(&self) -> Option<String> {
+        if self.pos_mode != "net_mode" {
+            return Some(format!(
+                "the OKX account is in the {} position mode (posMode {}); pit trades swaps in the net mode only: set the position mode to net at OKX (Settings > Position mode, or \"Set position mode\") with nothing open; pit does not change it",
+                if self.pos_mode == "long_short_mode" {
+                    "long/short"
+                } else {
+                    "unknown"
+                },
+                if self.pos_mode.is_empty() {
+                    "not given"
+                } else {
+                    &self.pos_mode
+                }
+            ));
+        }
+        if self.acct_lv == "1" {
+            return Some(
+                "the OKX account is in the Spot mode (acctLv 1), which trades no swaps: switch the account mode at OKX; pit does not change it".into(),
+            );
+        }
+        None
+    }
+}
+
 /// "Cancel All After"'s body.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -679,6 +722,35 @@ mod tests {
             ..i
         };
         assert_eq!(spot.contract(), Ok(None));
+    }
+
+    #[test]
+    fn the_account_configuration_says_whether_swaps_can_be_traded() {
+        // The fields of "Get account configuration"'s response example.
+        let body = r#"[{"acctLv":"2","autoLoan":false,"ctIsoMode":"automatic","greeksType":"PA","level":"Lv1","levelTmp":"","mgnIsoMode":"automatic","posMode":"long_short_mode","uid":"44705892343619584","label":"V5 Test","roleType":"0","traderInsts":[],"spotRoleType":"0","spotTraderInsts":[],"opAuth":"0","kycLv":"3","ip":"120.255.24.182,49.245.196.13","perm":"read_only,withdraw,trade","mainUid":"44705892343619584"}]"#;
+        let c: Vec<AccountConfig> = serde_json::from_str(body).unwrap();
+        let why = c[0].swap_refusal().expect("long/short mode is refused");
+        assert!(
+            why.contains("long/short") && why.contains("posMode long_short_mode"),
+            "{why}"
+        );
+        let net = AccountConfig {
+            pos_mode: "net_mode".into(),
+            ..c[0].clone()
+        };
+        assert_eq!(net.swap_refusal(), None);
+        let spot_mode = AccountConfig {
+            acct_lv: "1".into(),
+            ..net.clone()
+        };
+        assert!(spot_mode.swap_refusal().unwrap().contains("Spot mode"));
+        let missing: AccountConfig = serde_json::from_str(r#"{"acctLv":"2"}"#).unwrap();
+        assert!(
+            missing
+                .swap_refusal()
+                .unwrap()
+                .contains("posMode not given")
+        );
     }
 
     #[test]
