@@ -736,71 +736,112 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
     }
 }
 
-/// Bybit live trading runs against Bybit's testnet (its documented hosts) or `pit emulate
-/// bybit` on this machine. The review of its first version found gaps that
-/// could lose money (a spot buy's fee in the base coin, a fill after its order closed, an
-/// order not found taken as never placed, ids shared between stores); those are fixed
-/// (issue 12). Real money (Bybit's main hosts, or any other) stays refused until pit has
-/// traded Bybit's testnet itself, for spot and `linear` alike.
+/// Bybit live trading runs on Bybit's testnet (its documented hosts, the default) or
+/// against `pit emulate bybit` on this machine. Real money (Bybit's main hosts) is the
+/// operator's explicit choice (`[live.bybit] real_money = true`): pit has been rehearsed
+/// against Bybit's documented protocol and its own emulator, not yet against Bybit's live
+/// API (issue 12). Any other host is refused: keys go to Bybit or this machine only.
 fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     let b = &cfg.live.bybit;
     let (rest, ws) = b.endpoints();
-    let local = |url: &str| {
-        let host = url
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', '?'])
-            .next()
-            .unwrap_or("");
-        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        });
-        matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-    };
     use crate::venue::exchanges::bybit::trade::settings::{REST, WS_PRIVATE};
-    let loopback = local(&rest) && local(&ws);
-    let testnet = rest.trim_end_matches('/') == REST.0 && ws == WS_PRIVATE.0;
-    if !(testnet || loopback) {
-        anyhow::bail!(
-            "--live on Bybit runs on Bybit's testnet ({}) or against `pit emulate bybit` on this machine only for now ([live.bybit] testnet = true and no rest_url/ws_private_url, or both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not yet traded Bybit's testnet itself, so real money waits; see issue 12",
+    let loopback = is_local(&rest) && is_local(&ws);
+    let rest = rest.trim_end_matches('/');
+    let testnet = rest == REST.0 && ws == WS_PRIVATE.0;
+    let main = rest == REST.1 && ws == WS_PRIVATE.1;
+    real_money_gate(
+        "Bybit",
+        "bybit",
+        testnet || loopback,
+        main,
+        b.real_money,
+        &format!(
+            "Bybit's testnet ({}, [live.bybit] testnet = true and no rest_url/ws_private_url) or `pit emulate bybit` on this machine (both on 127.0.0.1 or localhost)",
             REST.0
-        );
-    }
-    Ok(())
+        ),
+        &format!("Bybit's main hosts ({}, testnet = false)", REST.1),
+        (rest, &ws),
+    )
 }
 
 /// OKX live trading runs on OKX's demo trading (`[live.okx] demo = true`, the default:
 /// every request carries `x-simulated-trading: 1`) or against `pit emulate okx` on this
-/// machine. Real money (`demo = false` towards any host but this machine's) stays refused
-/// until pit has traded OKX's demo itself, as for Bybit (issue 12).
+/// machine. Real money (`demo = false` on OKX's own hosts) is the operator's explicit
+/// choice (`[live.okx] real_money = true`), as for Bybit (issue 12).
 fn okx_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
     let o = &cfg.live.okx;
     let (rest, ws) = o.endpoints();
-    if !(o.demo || is_local(&rest) && is_local(&ws)) {
-        anyhow::bail!(
-            "--live on OKX runs on OKX's demo trading ([live.okx] demo = true, the default) or against `pit emulate okx` on this machine only for now (rest_url and ws_private_url both on 127.0.0.1 or localhost; they point at {rest} and {ws}): pit has not yet traded OKX's demo itself, so real money waits; see issue 12"
-        );
-    }
-    Ok(())
+    use crate::venue::exchanges::okx::trade::settings::{REST, WS_PRIVATE};
+    let loopback = is_local(&rest) && is_local(&ws);
+    let rest = rest.trim_end_matches('/');
+    let main = !o.demo && rest == REST && ws == WS_PRIVATE.1;
+    real_money_gate(
+        "OKX",
+        "okx",
+        o.demo || loopback,
+        main,
+        o.real_money,
+        "OKX's demo trading ([live.okx] demo = true, the default) or `pit emulate okx` on this machine (rest_url and ws_private_url both on 127.0.0.1 or localhost)",
+        &format!("OKX's own hosts ({REST}, demo = false)"),
+        (rest, &ws),
+    )
 }
 
-/// Kraken spot has no test network: every Kraken host is real money, and pit has not
-/// traded Kraken's real API yet. So `--live` on Kraken runs only against `pit emulate
-/// kraken` on this machine (`[live.kraken] rest_url` and `ws_private_url` both on
-/// 127.0.0.1 or localhost); anything else is refused with the reason (issue 12), as OKX
-/// without demo trading is.
+/// Kraken spot has no test network: every Kraken host is real money. `--live` on Kraken
+/// runs against `pit emulate kraken` on this machine (`[live.kraken] rest_url` and
+/// `ws_private_url` both on 127.0.0.1 or localhost), or on Kraken's own hosts when the
+/// operator says so (`[live.kraken] real_money = true`): pit has not traded Kraken's real
+/// API itself yet (issue 12).
 fn kraken_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
-    let (rest, ws) = cfg.live.kraken.endpoints();
-    if !(is_local(&rest) && is_local(&ws)) {
+    let k = &cfg.live.kraken;
+    let (rest, ws) = k.endpoints();
+    use crate::venue::exchanges::kraken::trade::settings::{REST, WS_PRIVATE};
+    let loopback = is_local(&rest) && is_local(&ws);
+    let rest = rest.trim_end_matches('/');
+    let main = rest == REST && ws == WS_PRIVATE;
+    real_money_gate(
+        "Kraken",
+        "kraken",
+        loopback,
+        main,
+        k.real_money,
+        "`pit emulate kraken` on this machine (rest_url and ws_private_url both on 127.0.0.1 or localhost; Kraken spot has no test network)",
+        &format!("Kraken's own hosts ({REST})"),
+        (rest, &ws),
+    )
+}
+
+/// Where a venue pit has rehearsed but not yet traded for real may trade: its test
+/// network or this machine always; its own real-money hosts only when the operator set
+/// `[live.<key>] real_money = true` (said in a warning at start); any other host never.
+#[allow(clippy::too_many_arguments)]
+fn real_money_gate(
+    name: &str,
+    key: &str,
+    rehearsal: bool,
+    real_hosts: bool,
+    real_money: bool,
+    rehearsal_text: &str,
+    real_text: &str,
+    (rest, ws): (&str, &str),
+) -> anyhow::Result<()> {
+    if rehearsal {
+        return Ok(());
+    }
+    if !real_hosts {
         anyhow::bail!(
-            "--live on Kraken runs against `pit emulate kraken` on this machine only for now ([live.kraken] rest_url and ws_private_url both on 127.0.0.1 or localhost; they point at {rest} and {ws}): Kraken spot has no test network and pit has not traded Kraken's real API yet, so real money waits; see issue 12"
+            "--live on {name} runs on {rehearsal_text}, or on {real_text} with [live.{key}] real_money = true; rest_url and ws_private_url point at {rest} and {ws}: pit sends its {name} keys to no other host"
         );
     }
+    if !real_money {
+        anyhow::bail!(
+            "--live on {name} would trade real money on {real_text}: pit's {name} path is rehearsed against {name}'s documented protocol and `pit emulate {key}`, not yet against {name}'s live API. Set [live.{key}] real_money = true to trade real money anyway, or run on {rehearsal_text}"
+        );
+    }
+    tracing::warn!(
+        venue = name,
+        "REAL MONEY on {real_text} ([live.{key}] real_money = true): pit's {name} path has been rehearsed against the documented protocol and `pit emulate {key}`, not yet against {name}'s live API"
+    );
     Ok(())
 }
 
@@ -1390,7 +1431,7 @@ mod tests {
     /// Bybit's testnet (its documented hosts, the default) and `pit emulate bybit` on this
     /// machine are allowed; its main hosts, a host of the operator's and `linear` are not.
     #[test]
-    fn bybit_live_runs_on_its_testnet_or_the_emulator_only() {
+    fn bybit_live_runs_on_its_testnet_or_the_emulator_and_real_money_only_when_asked() {
         let bybit = || {
             let mut c = Config {
                 venue: "bybit".into(),
@@ -1412,12 +1453,59 @@ mod tests {
         let mut main = bybit();
         main.live.bybit.testnet = false;
         let e = bybit_rehearsal_only(&main).unwrap_err().to_string();
-        assert!(e.contains("real money waits"), "{e}");
-        // Linear as spot: the testnet yes, real money no.
+        assert!(e.contains("real_money = true"), "{e}");
+        // Linear as spot: the testnet yes, real money only when asked.
         main.live.category = "linear".into();
         let e = bybit_rehearsal_only(&main).unwrap_err().to_string();
-        assert!(e.contains("real money waits"), "{e}");
+        assert!(e.contains("would trade real money"), "{e}");
+        main.live.bybit.real_money = true;
+        assert!(bybit_rehearsal_only(&main).is_ok(), "real money, asked for");
+        // Another host never gets the keys, real_money or not.
+        main.live.bybit.rest_url = "https://api.example.com".into();
+        let e = bybit_rehearsal_only(&main).unwrap_err().to_string();
+        assert!(e.contains("no other host"), "{e}");
+        main.live.bybit.rest_url = String::new();
         main.live.bybit.testnet = true;
+        main.live.bybit.real_money = false;
         assert!(bybit_rehearsal_only(&main).is_ok(), "linear on the testnet");
+    }
+
+    /// OKX: demo trading and the emulator always; real money on OKX's hosts only with
+    /// `real_money = true`. Kraken: the emulator; its own hosts only with it.
+    #[test]
+    fn okx_and_kraken_trade_real_money_only_when_asked() {
+        let mut cfg = Config {
+            venue: "okx".into(),
+            ..Config::default()
+        };
+        assert!(okx_rehearsal_only(&cfg).is_ok(), "demo trading, by default");
+        cfg.live.okx.demo = false;
+        let e = okx_rehearsal_only(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("would trade real money") && e.contains("real_money = true"),
+            "{e}"
+        );
+        cfg.live.okx.real_money = true;
+        assert!(okx_rehearsal_only(&cfg).is_ok());
+        cfg.live.okx.rest_url = "https://okx.example.net".into();
+        assert!(
+            okx_rehearsal_only(&cfg)
+                .unwrap_err()
+                .to_string()
+                .contains("no other host")
+        );
+
+        let mut cfg = Config {
+            venue: "kraken".into(),
+            ..Config::default()
+        };
+        let e = kraken_rehearsal_only(&cfg).unwrap_err().to_string();
+        assert!(e.contains("would trade real money"), "{e}");
+        cfg.live.kraken.real_money = true;
+        assert!(kraken_rehearsal_only(&cfg).is_ok());
+        cfg.live.kraken.real_money = false;
+        cfg.live.kraken.rest_url = "http://127.0.0.1:9100".into();
+        cfg.live.kraken.ws_private_url = "ws://127.0.0.1:9100/ws-auth/v2".into();
+        assert!(kraken_rehearsal_only(&cfg).is_ok(), "the emulator");
     }
 }

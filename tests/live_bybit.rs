@@ -869,8 +869,9 @@ fn a_lost_answer_is_resolved_by_asking_with_no_fill_lost_or_doubled() {
     assert_secret_nowhere(dir.path());
 }
 
-/// `--live` on Bybit runs on its testnet or against the emulator on this machine only:
-/// real money (spot or linear) is refused before anything connects, with the reason.
+/// `--live` on Bybit runs on its testnet or against the emulator on this machine; real
+/// money (spot or linear) is refused before anything connects, with the reason, unless
+/// `[live.bybit] real_money = true` says otherwise.
 #[test]
 fn live_on_bybit_is_refused_on_real_money_spot_and_linear() {
     for (extra, want) in [
@@ -882,11 +883,11 @@ fn live_on_bybit_is_refused_on_real_money_spot_and_linear() {
         // testnet, the default hosts, and on the emulator).
         (
             "[live]\ncategory = \"linear\"\n[live.bybit]\nmode = \"live\"\nrest_url = \"https://api.bybit.com\"\nws_private_url = \"wss://stream.bybit.com/v5/private\"\n",
-            "real money waits",
+            "real_money = true",
         ),
         (
             "[live]\ncategory = \"spot\"\n[live.bybit]\nmode = \"live\"\ntestnet = false\n",
-            "real money waits",
+            "real_money = true",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();

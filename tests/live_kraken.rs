@@ -841,9 +841,9 @@ fn a_frozen_pit_has_its_orders_cancelled_by_kraken_and_rearms_after_sigcont() {
     run.stop();
 }
 
-/// Real money on Kraken waits until pit has traded Kraken's real API (Kraken spot has no
-/// test network): Kraken's own hosts (no rest_url / ws_private_url) are refused before
-/// anything connects, with the reason; the emulator on this machine is fine.
+/// Real money on Kraken (Kraken spot has no test network) is the operator's explicit
+/// choice: Kraken's own hosts (no rest_url / ws_private_url) without `real_money = true`
+/// are refused before anything connects, with the reason; the emulator is fine.
 #[test]
 fn live_on_kraken_is_refused_on_real_money() {
     let emu = Emulator::kraken(&[]);
@@ -865,7 +865,9 @@ fn live_on_kraken_is_refused_on_real_money() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("real money waits") && err.contains("not traded Kraken's real API"),
+        err.contains("would trade real money")
+            && err.contains("not yet against Kraken's live API")
+            && err.contains("real_money = true"),
         "{err}"
     );
 }

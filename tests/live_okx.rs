@@ -804,8 +804,9 @@ fn an_engine_loop_that_hangs_stops_the_refresh_and_okx_cancels_every_order() {
     run.stop();
 }
 
-/// Real money on OKX waits until pit has traded OKX's demo: `demo = false` towards OKX is
-/// refused before anything connects, with the reason; the emulator on this machine is fine.
+/// Real money on OKX is the operator's explicit choice: `demo = false` towards OKX without
+/// `real_money = true` is refused before anything connects, with the reason; the emulator
+/// on this machine is fine.
 #[test]
 fn live_on_okx_is_refused_on_real_money() {
     let emu = Emulator::okx(&[]);
@@ -826,7 +827,10 @@ fn live_on_okx_is_refused_on_real_money() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("real money waits"), "{err}");
+    assert!(
+        err.contains("would trade real money") && err.contains("real_money = true"),
+        "{err}"
+    );
     // A swap without its contract value: refused by the config, naming the key and the
     // line (OKX writes a swap's book and trade sizes in contracts).
     let dir = folder_swap(&emu);

@@ -51,6 +51,10 @@ pub struct BybitSettings {
     pub key_file: Option<PathBuf>,
     /// DCP window in seconds (3..=300), armed at start; 0: off.
     pub dead_man_secs: u32,
+    /// Real money on Bybit's main hosts (`testnet = false`), which pit has not traded
+    /// itself yet (only its testnet protocol and `pit emulate bybit`): refused unless this
+    /// is `true`, the operator's explicit choice.
+    pub real_money: bool,
 }
 
 impl Default for BybitSettings {
@@ -64,6 +68,7 @@ impl Default for BybitSettings {
             request_timeout_ms: 5000,
             key_file: None,
             dead_man_secs: 10,
+            real_money: false,
         }
     }
 }

@@ -49,7 +49,7 @@ pub const DEAD_MAN_MIN: u32 = 5;
 pub struct KrakenSettings {
     /// `"paper"` (default) or `"live"` (real orders with `pit run --live`).
     pub mode: String,
-    /// REST base; empty: Kraken's (real money: refused for now).
+    /// REST base; empty: Kraken's (real money: only with `real_money = true`).
     pub rest_url: String,
     /// The authenticated WebSocket v2; empty: Kraken's.
     pub ws_private_url: String,
@@ -61,6 +61,10 @@ pub struct KrakenSettings {
     pub dead_man_secs: u32,
     /// The verification tier: `starter` (default), `intermediate` or `pro`.
     pub tier: String,
+    /// Real money on Kraken's own hosts (Kraken spot has no test network), which pit has
+    /// not traded itself yet (only `pit emulate kraken`): refused unless this is `true`,
+    /// the operator's explicit choice.
+    pub real_money: bool,
 }
 
 impl Default for KrakenSettings {
@@ -73,6 +77,7 @@ impl Default for KrakenSettings {
             key_file: None,
             dead_man_secs: 60,
             tier: "starter".into(),
+            real_money: false,
         }
     }
 }

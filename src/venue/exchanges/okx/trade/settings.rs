@@ -56,6 +56,10 @@ pub struct OkxSettings {
     /// `"SWAP"` (linear perpetuals such as `BTC-USDT-SWAP`, trade mode `cross`, net
     /// position mode; pit's quantities stay in the coin, sent as contracts).
     pub inst_type: String,
+    /// Real money (`demo = false` on OKX's own hosts), which pit has not traded itself yet
+    /// (only OKX's demo protocol and `pit emulate okx`): refused unless this is `true`,
+    /// the operator's explicit choice.
+    pub real_money: bool,
 }
 
 impl Default for OkxSettings {
@@ -69,6 +73,7 @@ impl Default for OkxSettings {
             key_file: None,
             dead_man_secs: 30,
             inst_type: "SPOT".into(),
+            real_money: false,
         }
     }
 }
