@@ -480,6 +480,8 @@ struct Started {
     metrics: Option<pit::metrics::MetricsServer>,
     /// `[notify]`'s delivery thread, when on (delivers what is queued when dropped).
     notifier: Option<pit::notify::Notifier>,
+    /// What the run is connected to, as the status bar's first word says it.
+    mode: pit::app::Mode,
 }
 
 /// Build the engine for the configured venue, bind its control socket (the store's lock
@@ -595,9 +597,17 @@ fn spawn_engine(
             anyhow::bail!("cannot start the engine watchdog: {e}");
         }
     }
-    let mode = if cfg.venue == "sim" { "SIM" } else { "PAPER" };
+    // Real orders say LIVE first (the network, TESTNET or DEMO or LIVE, follows), never
+    // PAPER.
+    let mode = if live {
+        pit::app::Mode::Live
+    } else if cfg.venue == "sim" {
+        pit::app::Mode::Sim
+    } else {
+        pit::app::Mode::Paper
+    };
     let mut link = pit::control::server::EngineLink::new(&handle)
-        .with_mode(mode)
+        .with_mode(mode.as_str())
         .with_store(reader.clone());
     if let Some(r) = reconcile {
         link = link.with_reconcile(r);
@@ -620,6 +630,7 @@ fn spawn_engine(
         server,
         metrics,
         notifier,
+        mode,
     })
 }
 
@@ -741,15 +752,12 @@ fn run_console(
         server: _server,
         metrics: _metrics,
         notifier: _notifier,
+        mode,
     } = start_engine(cfg, args, publish_every)?;
     raise_warnings(&handle, warnings);
     let mut app = pit::ui::App::new(&cfg.console, theme, handle.view());
     app.set_risk_limits(&cfg.risk);
-    app.set_mode(if cfg.venue == "sim" {
-        pit::app::Mode::Sim
-    } else {
-        pit::app::Mode::Paper
-    });
+    app.set_mode(mode);
     let opts = pit::console::ConsoleOptions {
         fps: cfg.console.fps,
         store: Some(reader),

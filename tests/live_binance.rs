@@ -950,7 +950,7 @@ fn wrong_keys_are_refused_by_the_venue_and_no_text_shows_them() {
     );
 }
 
-/// The console on a live run, as the trader sees it: the status bar says TESTNET; K
+/// The console on a live run, as the trader sees it: the status bar says LIVE and TESTNET; K
 /// closes the gate, the cancels reach the emulator (nothing of pit's stays open there)
 /// and the HALTED banner says every target was resolved.
 #[test]
@@ -971,6 +971,13 @@ fn k_in_the_console_of_a_live_run_cancels_at_the_venue_and_the_screen_says_so() 
         ],
     );
     console.wait_for(&["TESTNET"], Duration::from_secs(30));
+    // Real orders: the status bar's first word is LIVE (the network follows), never PAPER.
+    let screen = console.text();
+    let top = screen.lines().next().unwrap_or("");
+    assert!(
+        top.trim_start().starts_with("LIVE") && !screen.contains("PAPER"),
+        "{screen}"
+    );
     wait(
         "an order of pit's resting at the venue",
         Duration::from_secs(60),
