@@ -413,6 +413,52 @@ async fn linear_positions_reduce_only_and_fees_in_usdt() {
     assert_eq!(linear_position(&r).await, dec!(0.5));
 }
 
+/// A linear symbol in hedge mode (`POST /emulator/bybit/position-mode`), as Bybit shows
+/// it: "Get Position Info" lists two entries, `positionIdx` 1 and 2, and an order without
+/// `positionIdx` 1 or 2 ("Under hedge-mode, this param is **required**", Place Order) is
+/// refused, 10001 "position idx not match position mode"; back in one-way mode, one entry
+/// and a `positionIdx` 0 order accepted.
+#[tokio::test]
+async fn a_hedge_mode_symbol_lists_two_positions_and_refuses_a_one_way_order() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    r.sync_time().await.unwrap();
+    let mode = |m: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/emulator/bybit/position-mode", e.base))
+            .body(format!("BTCUSDT={m}"))
+            .send()
+    };
+    assert!(mode("hedge").await.unwrap().status().is_success());
+    let l = r.positions(Category::Linear, "BTCUSDT", P).await.unwrap();
+    let idx: Vec<u8> = l.iter().map(|p| p.position_idx).collect();
+    assert_eq!(idx, [1, 2], "{l:?}");
+    for (link, idx) in [("pit-h-1", Some(0)), ("pit-h-2", None)] {
+        let o = CreateOrder {
+            position_idx: idx,
+            ..linear(link, Side::Buy, dec!(0.01), None)
+        };
+        match r.place_resolving(&o, P).await {
+            Placed::Rejected(err) => {
+                assert_eq!(err.code(), Some(code::PARAMS), "{err}");
+                assert!(
+                    err.to_string()
+                        .contains("position idx not match position mode"),
+                    "{err}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(mode("one-way").await.unwrap().status().is_success());
+    assert_eq!(linear_position(&r).await, Decimal::ZERO);
+    assert!(matches!(
+        r.place_resolving(&linear("pit-h-3", Side::Buy, dec!(0.01), None), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+}
+
 async fn btc(r: &Rest) -> Decimal {
     r.wallet(P).await.unwrap()[0]
         .coin

@@ -1488,3 +1488,87 @@ fn linear_re_quoting_fast_still_compares_positions_and_alerts_a_real_difference(
     );
     run.stop();
 }
+
+/// The hold pit puts on a hedge-mode symbol, word for word.
+const HEDGE_HOLD: &str = "Bybit BTCUSDT is in hedge mode; pit trades one-way mode only: switch it in Bybit (Switch Position Mode) and restart";
+
+/// A linear symbol in hedge mode at Bybit ("Get Position Info" lists `positionIdx` 1 and
+/// 2): pit trades one-way mode only, so the start's reconciliation raises a critical
+/// alert and holds new orders with the reason (`pit status`, JSON and text), and nothing
+/// new is sent even re-armed; pit never switches the mode. Cancels still go (an earlier
+/// run's order left open is cancelled) and the kill switch works.
+#[test]
+fn a_linear_symbol_in_hedge_mode_holds_new_orders_while_cancels_and_the_kill_still_go() {
+    let emu = Emulator::started(&[]);
+    let dir = linear_folder(&emu, true);
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p).unwrap() + "[risk]\nprice_band_bps = 0\n";
+    std::fs::write(&p, text).unwrap();
+    // A first run, one-way, leaves a bid far below the market open (kill -9); sent again
+    // only while refused by pit's checks before the book is there (never sent then).
+    let run = Run::start(dir.path());
+    run.reconciled();
+    let t0 = std::time::Instant::now();
+    while orders(&emu.state()).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{}",
+            logs(dir.path())
+        );
+        manual_limit_buy(dir.path(), 500_000);
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    assert_eq!(emu.open_orders().len(), 1);
+    run.kill9();
+    // The symbol switched to hedge mode meanwhile (behind the account's back here: Bybit
+    // itself refuses the switch while an order is open, 110028).
+    let r = Emulator::agent()
+        .post(format!("{}/emulator/bybit/position-mode", emu.base))
+        .send("BTCUSDT=hedge")
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let run = Run::start(dir.path());
+    let s = run.reconciled();
+    assert_eq!(s["exec"]["holds"], serde_json::json!([HEDGE_HOLD]), "{s}");
+    assert!(
+        logs(dir.path())
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains(HEDGE_HOLD)),
+        "a critical alert"
+    );
+    wait_nothing_open(&emu, "the earlier run's order cancelled: cancels still go");
+    let (r, code) = pit_cmd(dir.path(), &["rearm", "--yes", "--json"]);
+    assert_eq!(code, Some(0), "rearm: {r}");
+    let sent = creates(&emu.state());
+    manual_buy(dir.path(), 1);
+    wait("the manual order refused", Duration::from_secs(10), || {
+        logs(dir.path()).contains(&format!(
+            "rejected by venue: new orders refused: {HEDGE_HOLD}"
+        ))
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        creates(&emu.state()),
+        sent,
+        "nothing sent to a hedge-mode symbol"
+    );
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("HELD: {HEDGE_HOLD}")), "{text}");
+    let (k, code) = pit_kill(dir.path());
+    assert_eq!(code, Some(0), "the kill switch still works: {k}");
+    assert_eq!(run.status()["trading_state"], "HALTED");
+    // A reconciliation (pit reconcile) reads the mode again: it does not agree, still held.
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_ne!(code, Some(0), "{r}");
+    assert!(r.to_string().contains("BTCUSDT is in hedge mode"), "{r}");
+    assert_eq!(
+        run.status()["exec"]["holds"],
+        serde_json::json!([HEDGE_HOLD])
+    );
+    run.stop();
+}
