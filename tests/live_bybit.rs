@@ -1572,3 +1572,96 @@ fn a_linear_symbol_in_hedge_mode_holds_new_orders_while_cancels_and_the_kill_sti
     );
     run.stop();
 }
+
+/// `pit run --headless --live` in `dir` that must end by itself within `limit`: its exit
+/// code and stderr (killed and failed if it still runs).
+fn run_refused(dir: &Path, limit: Duration) -> (Option<i32>, String) {
+    let mut child = pit()
+        .current_dir(dir)
+        .args(["run", "--headless", "--live", "--json"])
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("refused.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let err = std::fs::read_to_string(dir.join("refused.err")).unwrap();
+            return (st.code(), err);
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the run was not refused: it still ran after {limit:?}: {}",
+                logs(dir)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A data folder keeps one Bybit category: a linear run leaves an order open (kill -9),
+/// then a spot run on the same folder is refused before it asks Bybit anything, with an
+/// error naming the folder, both categories and the way out; `pit reconcile` (no run)
+/// likewise; the linear order is still open at Bybit (a spot run would have asked the
+/// spot lists about it and settled it as not placed). Back on linear, the folder runs and
+/// the earlier run's order is cancelled as usual.
+#[test]
+fn a_folder_that_traded_linear_refuses_a_spot_run_and_its_linear_order_stays_open() {
+    let emu = Emulator::started(&[]);
+    let dir = linear_folder(&emu, true);
+    let p = dir.path().join("config.toml");
+    let linear = std::fs::read_to_string(&p).unwrap() + "[risk]\nprice_band_bps = 0\n";
+    std::fs::write(&p, &linear).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    let t0 = std::time::Instant::now();
+    while orders(&emu.state()).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{}",
+            logs(dir.path())
+        );
+        manual_limit_buy(dir.path(), 500_000);
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    let link = emu.open_orders()[0]["clientOrderId"].clone();
+    run.kill9();
+
+    let spot = linear.replace("category = \"linear\"", "category = \"spot\"");
+    assert_ne!(spot, linear);
+    std::fs::write(&p, &spot).unwrap();
+    let (code, err) = run_refused(dir.path(), Duration::from_secs(30));
+    assert_ne!(code, Some(0), "{err}");
+    let data = dir.path().join("data");
+    for want in [
+        format!("data folder {}", data.display()),
+        "its store holds Bybit linear orders, fills and positions".to_string(),
+        "this run trades Bybit spot".to_string(),
+        "Trade spot from a fresh data folder".to_string(),
+        "set [live] category = \"linear\" back".to_string(),
+    ] {
+        assert!(err.contains(&want), "{want}: {err}");
+    }
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["reconcile"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("this run trades Bybit spot"), "{text}");
+    let open = emu.open_orders();
+    assert_eq!(open.len(), 1, "the linear order still open at Bybit");
+    assert_eq!(open[0]["clientOrderId"], link);
+
+    // Back on linear: the folder runs, and the earlier run's order is cancelled.
+    std::fs::write(&p, &linear).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait_nothing_open(&emu, "the earlier run's linear order cancelled");
+    run.stop();
+}

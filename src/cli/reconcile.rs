@@ -53,6 +53,17 @@ pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<E
     // No store yet: it believes nothing (and none is created).
     let store_side = if cfg.store.path.exists() {
         let store = pit::store::Store::open_existing(&cfg.store.path)?;
+        if venue == "bybit" {
+            let category =
+                pit::venue::exchanges::bybit::api::wire::Category::parse_traded(&cfg.live.category)
+                    .map_err(|e| anyhow::anyhow!("[live] category: {e}"))?;
+            // The store's records are of the category its live runs traded: compared with
+            // another's lists they would be misjudged.
+            if let Err(e) = pit::setup::bybit_category_of_folder(&store, &dir, category, false) {
+                eprintln!("pit reconcile: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
         pit::reconcile::store_side(
             &store,
             venue,
