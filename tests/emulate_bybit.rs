@@ -880,6 +880,59 @@ async fn pits_stream_client_closes_for_a_stalled_engine_loop_so_dcp_fires_and_re
     );
 }
 
+/// The connection is lost by itself (dropped, no close frame) just as the engine loop
+/// stands still, before pit's look would close it: pit does not reconnect while the loop
+/// stands still (a reconnection would restart DCP's timer, which runs from the
+/// disconnect), says it is stalled, and Bybit's DCP cancels one window after the drop;
+/// once the loop turns the stream comes back.
+#[tokio::test]
+async fn a_connection_lost_during_a_stall_is_not_reconnected_so_dcp_fires_on_time() {
+    use pit::venue::exchanges::bybit::trade::private::StreamMsg;
+    use std::sync::atomic::Ordering;
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    let (engine, beating) = beating_engine();
+    let mut s = StreamThread::start(&e, 3, engine);
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert!(matches!(
+        r.place_resolving(&limit("pit-t5-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    s.next(|m| matches!(m, StreamMsg::Event(PrivateEvent::Orders(os)) if os[0].order_link_id == "pit-t5-1"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    beating.store(false, Ordering::Relaxed);
+    faults(&e, "drop-user-stream").await;
+    let dropped = std::time::Instant::now();
+    s.next(|m| matches!(m, StreamMsg::Down(_))).await;
+    // Until DCP fires: never reconnected, and said stalled.
+    let mut said = false;
+    loop {
+        while let Ok(m) = s.rx.try_recv() {
+            assert_ne!(m, StreamMsg::Up, "reconnected while the loop stood still");
+            said |= matches!(&m, StreamMsg::EngineStalled(why) if why.contains("while the private stream was down"));
+        }
+        let st = state(&e).await;
+        assert_eq!(dcp_entry(&st)["alive"], 0, "no connection meanwhile: {st}");
+        if open_links(&st).is_empty() {
+            assert_eq!(dcp_entry(&st)["fired_total"], 1, "{st}");
+            break;
+        }
+        assert!(
+            dropped.elapsed() < Duration::from_millis(4500),
+            "DCP did not fire one window (3 s) after the drop: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(said, "the stall said");
+    beating.store(true, Ordering::Relaxed);
+    s.next(|m| *m == StreamMsg::EngineTurned).await;
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert_eq!(s.status.lock().unwrap().dead_man, "dead-man 3s armed");
+}
+
 #[tokio::test]
 async fn dead_man_off_subscribes_no_dcp_topic() {
     use pit::venue::exchanges::bybit::trade::private::StreamMsg;
