@@ -975,6 +975,7 @@ fn live_exec_bybit(
     let keys =
         crate::venue::live::keys::load("bybit", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
     tracing::info!(keys = ?keys, testnet = s.testnet, "bybit: live trading");
+    bybit_category_of_folder(&persisted.store, &persisted.dir, category, true)?;
     let instruments = cfg.instrument_list();
     let at_venue = left_open_at(&persisted.store, "bybit", &persisted.at_venue)?;
     let StoredLive {
@@ -1259,6 +1260,49 @@ pub fn live_trades_seen(
     Ok((known, last_trade))
 }
 
+/// The `meta` key of the Bybit category (`spot`, `linear`) a data folder's live runs
+/// trade, recorded by the first Bybit live run that finds none.
+pub const BYBIT_CATEGORY_KEY: &str = "bybit_category";
+
+/// A data folder trades one Bybit category: its orders, fills and positions are asked
+/// about in that category's lists only (a spot run would ask Bybit's spot lists about
+/// linear orders left open, find none, and settle them as not placed while they may still
+/// work; a linear position would be compared with a spot wallet). A store that records
+/// another category than `category` is refused, whatever it holds, with the way out.
+/// `record`: a live run writes `category` into a store that records none (a folder from
+/// before pit recorded it is taken to be of the category its next live run trades, as the
+/// README told to keep one folder per category); `pit reconcile` with no run only checks.
+pub fn bybit_category_of_folder(
+    store: &crate::store::Store,
+    dir: &std::path::Path,
+    category: crate::venue::exchanges::bybit::api::wire::Category,
+    record: bool,
+) -> anyhow::Result<()> {
+    let wanted = category.as_str();
+    let recorded = if record {
+        let before = store.meta(BYBIT_CATEGORY_KEY)?;
+        let now = store.meta_or_insert(BYBIT_CATEGORY_KEY, || wanted.to_string())?;
+        if before.is_none() && !venue_live_runs(store, "bybit")?.is_empty() {
+            tracing::warn!(
+                category = wanted,
+                "bybit: this data folder's earlier live runs recorded no category: taken to be {wanted}, recorded from now on"
+            );
+        }
+        Some(now)
+    } else {
+        store.meta(BYBIT_CATEGORY_KEY)?
+    };
+    match recorded {
+        Some(r) if r != wanted => anyhow::bail!(
+            "data folder {}: its store holds Bybit {r} orders, fills and positions (recorded by an earlier live run), and this run trades Bybit {wanted} ([live] category): refused, a data folder keeps one category (a {wanted} run would ask Bybit's {wanted} lists about the {r} orders left open, settle them as not placed while they may still work, and compare the wrong balances or positions). Trade {wanted} from a fresh data folder ([store] path), or set [live] category = \"{r}\" back to use this one",
+            std::path::absolute(dir)
+                .unwrap_or_else(|_| dir.to_path_buf())
+                .display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The `meta` key of the store's prefix for live client order ids
 /// ([`crate::venue::live::ids::IdPrefix`], as JSON).
 pub const ID_PREFIX_KEY: &str = "venue_id_prefix";
@@ -1426,6 +1470,48 @@ mod tests {
         assert_eq!(at("okx"), [left[1].clone()]);
         assert_eq!(at("binance"), [left[0].clone()]);
         assert_eq!(at("bybit"), [left[2].clone()]);
+    }
+
+    /// A data folder keeps the Bybit category its first live run traded: a folder that
+    /// records none (new, or from before pit recorded it) takes the run's; another category
+    /// is refused, naming both and the way out; `pit reconcile` only checks (writes none).
+    #[test]
+    fn a_folder_keeps_its_bybit_category_and_refuses_another() {
+        use crate::venue::exchanges::bybit::api::wire::Category;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("pit.redb")).unwrap();
+        let check = |c, record| bybit_category_of_folder(&store, dir.path(), c, record);
+        assert!(
+            check(Category::Spot, false).is_ok(),
+            "none recorded: allowed"
+        );
+        assert_eq!(
+            store.meta(BYBIT_CATEGORY_KEY).unwrap(),
+            None,
+            "a check writes none"
+        );
+        assert!(
+            check(Category::Linear, true).is_ok(),
+            "recorded by a live run"
+        );
+        assert_eq!(
+            store.meta(BYBIT_CATEGORY_KEY).unwrap().as_deref(),
+            Some("linear")
+        );
+        assert!(check(Category::Linear, true).is_ok());
+        for record in [true, false] {
+            let e = check(Category::Spot, record).unwrap_err().to_string();
+            assert!(
+                e.contains("holds Bybit linear") && e.contains("this run trades Bybit spot"),
+                "{e}"
+            );
+            assert!(e.contains("category = \"linear\" back"), "{e}");
+        }
+        assert_eq!(
+            store.meta(BYBIT_CATEGORY_KEY).unwrap().as_deref(),
+            Some("linear"),
+            "a refused run changes nothing"
+        );
     }
 
     /// Bybit's testnet (its documented hosts, the default) and `pit emulate bybit` on this

@@ -874,6 +874,35 @@ fn the_health_view_names_a_balance_that_differs_from_what_pit_expects() {
     );
 }
 
+/// A hold on the venue account (a Bybit symbol in hedge mode) is unmissable: the status
+/// bar says HELD with the reason, reversed in the critical colour, and the health view
+/// lists it.
+#[test]
+fn a_venue_hold_is_unmissable_in_the_status_bar_and_the_health_view() {
+    use pit::engine::view::ExecHealth;
+    let hold = "Bybit BTCUSDT is in hedge mode; pit trades one-way mode only: switch it in Bybit (Switch Position Mode) and restart";
+    let mut view = live_view();
+    view.health.exec = Some(ExecHealth {
+        venue: "bybit".into(),
+        network: "TESTNET".into(),
+        connection: "connected".into(),
+        holds: vec![hold.into()],
+        ..ExecHealth::default()
+    });
+    let mut a = app_with(view, Theme::builtin("dark").expect("dark"));
+    let critical = a.theme().style(Role::Critical);
+    let bar = pane(&a, 320, 1, panes::status::render);
+    let s = text(&bar);
+    assert!(s.contains(&format!(" HELD: {hold} ")), "{s}");
+    let (x, y) = find(&bar, "HELD:", "hedge mode").expect("HELD in the status bar");
+    let cell = &bar.backend().buffer()[(x + 1, y)];
+    assert!(cell.modifier.contains(ratatui::style::Modifier::REVERSED));
+    assert_eq!(cell.fg, critical.fg.unwrap_or(Color::Reset));
+    a.on_key(key('H'));
+    let s = text(&screen(&a, 200, 48));
+    assert!(s.contains("! HELD: Bybit BTCUSDT is in hedge mode"), "{s}");
+}
+
 #[test]
 fn resyncing_is_unmissable_in_the_status_bar_and_the_book() {
     let mut a = app_with(live_view(), Theme::builtin("dark").expect("dark"));

@@ -413,6 +413,52 @@ async fn linear_positions_reduce_only_and_fees_in_usdt() {
     assert_eq!(linear_position(&r).await, dec!(0.5));
 }
 
+/// A linear symbol in hedge mode (`POST /emulator/bybit/position-mode`), as Bybit shows
+/// it: "Get Position Info" lists two entries, `positionIdx` 1 and 2, and an order without
+/// `positionIdx` 1 or 2 ("Under hedge-mode, this param is **required**", Place Order) is
+/// refused, 10001 "position idx not match position mode"; back in one-way mode, one entry
+/// and a `positionIdx` 0 order accepted.
+#[tokio::test]
+async fn a_hedge_mode_symbol_lists_two_positions_and_refuses_a_one_way_order() {
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    r.sync_time().await.unwrap();
+    let mode = |m: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/emulator/bybit/position-mode", e.base))
+            .body(format!("BTCUSDT={m}"))
+            .send()
+    };
+    assert!(mode("hedge").await.unwrap().status().is_success());
+    let l = r.positions(Category::Linear, "BTCUSDT", P).await.unwrap();
+    let idx: Vec<u8> = l.iter().map(|p| p.position_idx).collect();
+    assert_eq!(idx, [1, 2], "{l:?}");
+    for (link, idx) in [("pit-h-1", Some(0)), ("pit-h-2", None)] {
+        let o = CreateOrder {
+            position_idx: idx,
+            ..linear(link, Side::Buy, dec!(0.01), None)
+        };
+        match r.place_resolving(&o, P).await {
+            Placed::Rejected(err) => {
+                assert_eq!(err.code(), Some(code::PARAMS), "{err}");
+                assert!(
+                    err.to_string()
+                        .contains("position idx not match position mode"),
+                    "{err}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(mode("one-way").await.unwrap().status().is_success());
+    assert_eq!(linear_position(&r).await, Decimal::ZERO);
+    assert!(matches!(
+        r.place_resolving(&linear("pit-h-3", Side::Buy, dec!(0.01), None), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+}
+
 async fn btc(r: &Rest) -> Decimal {
     r.wallet(P).await.unwrap()[0]
         .coin
@@ -832,6 +878,59 @@ async fn pits_stream_client_closes_for_a_stalled_engine_loop_so_dcp_fires_and_re
         1,
         "turning again: not cancelled"
     );
+}
+
+/// The connection is lost by itself (dropped, no close frame) just as the engine loop
+/// stands still, before pit's look would close it: pit does not reconnect while the loop
+/// stands still (a reconnection would restart DCP's timer, which runs from the
+/// disconnect), says it is stalled, and Bybit's DCP cancels one window after the drop;
+/// once the loop turns the stream comes back.
+#[tokio::test]
+async fn a_connection_lost_during_a_stall_is_not_reconnected_so_dcp_fires_on_time() {
+    use pit::venue::exchanges::bybit::trade::private::StreamMsg;
+    use std::sync::atomic::Ordering;
+    let e = Emulator::start_venue("bybit", KEY, SECRET, &[]);
+    let r = client(&e, SECRET);
+    let (engine, beating) = beating_engine();
+    let mut s = StreamThread::start(&e, 3, engine);
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert!(matches!(
+        r.place_resolving(&limit("pit-t5-1", Side::Buy, dec!(0.01), dec!(50000)), P)
+            .await,
+        Placed::Accepted(_)
+    ));
+    s.next(|m| matches!(m, StreamMsg::Event(PrivateEvent::Orders(os)) if os[0].order_link_id == "pit-t5-1"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    beating.store(false, Ordering::Relaxed);
+    faults(&e, "drop-user-stream").await;
+    let dropped = std::time::Instant::now();
+    s.next(|m| matches!(m, StreamMsg::Down(_))).await;
+    // Until DCP fires: never reconnected, and said stalled.
+    let mut said = false;
+    loop {
+        while let Ok(m) = s.rx.try_recv() {
+            assert_ne!(m, StreamMsg::Up, "reconnected while the loop stood still");
+            said |= matches!(&m, StreamMsg::EngineStalled(why) if why.contains("while the private stream was down"));
+        }
+        let st = state(&e).await;
+        assert_eq!(dcp_entry(&st)["alive"], 0, "no connection meanwhile: {st}");
+        if open_links(&st).is_empty() {
+            assert_eq!(dcp_entry(&st)["fired_total"], 1, "{st}");
+            break;
+        }
+        assert!(
+            dropped.elapsed() < Duration::from_millis(4500),
+            "DCP did not fire one window (3 s) after the drop: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(said, "the stall said");
+    beating.store(true, Ordering::Relaxed);
+    s.next(|m| *m == StreamMsg::EngineTurned).await;
+    s.next(|m| *m == StreamMsg::Up).await;
+    assert_eq!(s.status.lock().unwrap().dead_man, "dead-man 3s armed");
 }
 
 #[tokio::test]

@@ -1489,3 +1489,180 @@ fn linear_re_quoting_fast_still_compares_positions_and_alerts_a_real_difference(
     );
     run.stop();
 }
+
+/// The hold pit puts on a hedge-mode symbol, word for word.
+const HEDGE_HOLD: &str = "Bybit BTCUSDT is in hedge mode; pit trades one-way mode only: switch it in Bybit (Switch Position Mode) and restart";
+
+/// A linear symbol in hedge mode at Bybit ("Get Position Info" lists `positionIdx` 1 and
+/// 2): pit trades one-way mode only, so the start's reconciliation raises a critical
+/// alert and holds new orders with the reason (`pit status`, JSON and text), and nothing
+/// new is sent even re-armed; pit never switches the mode. Cancels still go (an earlier
+/// run's order left open is cancelled) and the kill switch works.
+#[test]
+fn a_linear_symbol_in_hedge_mode_holds_new_orders_while_cancels_and_the_kill_still_go() {
+    let emu = Emulator::started(&[]);
+    let dir = linear_folder(&emu, true);
+    let p = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&p).unwrap() + "[risk]\nprice_band_bps = 0\n";
+    std::fs::write(&p, text).unwrap();
+    // A first run, one-way, leaves a bid far below the market open (kill -9); sent again
+    // only while refused by pit's checks before the book is there (never sent then).
+    let run = Run::start(dir.path());
+    run.reconciled();
+    let t0 = std::time::Instant::now();
+    while orders(&emu.state()).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{}",
+            logs(dir.path())
+        );
+        manual_limit_buy(dir.path(), 500_000);
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    assert_eq!(emu.open_orders().len(), 1);
+    run.kill9();
+    // The symbol switched to hedge mode meanwhile (behind the account's back here: Bybit
+    // itself refuses the switch while an order is open, 110028).
+    let r = Emulator::agent()
+        .post(format!("{}/emulator/bybit/position-mode", emu.base))
+        .send("BTCUSDT=hedge")
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let run = Run::start(dir.path());
+    let s = run.reconciled();
+    assert_eq!(s["exec"]["holds"], serde_json::json!([HEDGE_HOLD]), "{s}");
+    assert!(
+        logs(dir.path())
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains(HEDGE_HOLD)),
+        "a critical alert"
+    );
+    wait_nothing_open(&emu, "the earlier run's order cancelled: cancels still go");
+    let (r, code) = pit_cmd(dir.path(), &["rearm", "--yes", "--json"]);
+    assert_eq!(code, Some(0), "rearm: {r}");
+    let sent = creates(&emu.state());
+    manual_buy(dir.path(), 1);
+    wait("the manual order refused", Duration::from_secs(10), || {
+        logs(dir.path()).contains(&format!(
+            "rejected by venue: new orders refused: {HEDGE_HOLD}"
+        ))
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        creates(&emu.state()),
+        sent,
+        "nothing sent to a hedge-mode symbol"
+    );
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("HELD: {HEDGE_HOLD}")), "{text}");
+    let (k, code) = pit_kill(dir.path());
+    assert_eq!(code, Some(0), "the kill switch still works: {k}");
+    assert_eq!(run.status()["trading_state"], "HALTED");
+    // A reconciliation (pit reconcile) reads the mode again: it does not agree, still held.
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_ne!(code, Some(0), "{r}");
+    assert!(r.to_string().contains("BTCUSDT is in hedge mode"), "{r}");
+    assert_eq!(
+        run.status()["exec"]["holds"],
+        serde_json::json!([HEDGE_HOLD])
+    );
+    run.stop();
+}
+
+/// `pit run --headless --live` in `dir` that must end by itself within `limit`: its exit
+/// code and stderr (killed and failed if it still runs).
+fn run_refused(dir: &Path, limit: Duration) -> (Option<i32>, String) {
+    let mut child = pit()
+        .current_dir(dir)
+        .args(["run", "--headless", "--live", "--json"])
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("refused.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let err = std::fs::read_to_string(dir.join("refused.err")).unwrap();
+            return (st.code(), err);
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the run was not refused: it still ran after {limit:?}: {}",
+                logs(dir)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A data folder keeps one Bybit category: a linear run leaves an order open (kill -9),
+/// then a spot run on the same folder is refused before it asks Bybit anything, with an
+/// error naming the folder, both categories and the way out; `pit reconcile` (no run)
+/// likewise; the linear order is still open at Bybit (a spot run would have asked the
+/// spot lists about it and settled it as not placed). Back on linear, the folder runs and
+/// the earlier run's order is cancelled as usual.
+#[test]
+fn a_folder_that_traded_linear_refuses_a_spot_run_and_its_linear_order_stays_open() {
+    let emu = Emulator::started(&[]);
+    let dir = linear_folder(&emu, true);
+    let p = dir.path().join("config.toml");
+    let linear = std::fs::read_to_string(&p).unwrap() + "[risk]\nprice_band_bps = 0\n";
+    std::fs::write(&p, &linear).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    let t0 = std::time::Instant::now();
+    while orders(&emu.state()).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{}",
+            logs(dir.path())
+        );
+        manual_limit_buy(dir.path(), 500_000);
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    let link = emu.open_orders()[0]["clientOrderId"].clone();
+    run.kill9();
+
+    let spot = linear.replace("category = \"linear\"", "category = \"spot\"");
+    assert_ne!(spot, linear);
+    std::fs::write(&p, &spot).unwrap();
+    let (code, err) = run_refused(dir.path(), Duration::from_secs(30));
+    assert_ne!(code, Some(0), "{err}");
+    let data = dir.path().join("data");
+    for want in [
+        format!("data folder {}", data.display()),
+        "its store holds Bybit linear orders, fills and positions".to_string(),
+        "this run trades Bybit spot".to_string(),
+        "Trade spot from a fresh data folder".to_string(),
+        "set [live] category = \"linear\" back".to_string(),
+    ] {
+        assert!(err.contains(&want), "{want}: {err}");
+    }
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["reconcile"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("this run trades Bybit spot"), "{text}");
+    let open = emu.open_orders();
+    assert_eq!(open.len(), 1, "the linear order still open at Bybit");
+    assert_eq!(open[0]["clientOrderId"], link);
+
+    // Back on linear: the folder runs, and the earlier run's order is cancelled.
+    std::fs::write(&p, &linear).unwrap();
+    let run = Run::start(dir.path());
+    run.reconciled();
+    wait_nothing_open(&emu, "the earlier run's linear order cancelled");
+    run.stop();
+}

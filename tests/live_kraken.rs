@@ -478,6 +478,9 @@ fn a_live_run_trades_on_kraken_with_the_dead_man_armed_and_the_kill_cancels_ther
     let s = assert_agrees(&emu, &run, true);
     assert_eq!(s["trading_state"], "HALTED");
     assert!(s["open_orders"].as_array().unwrap().is_empty(), "{s}");
+    // `pit reconcile` asks the running pit, which reconciles with Kraken and agrees.
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!((code, &r["agree"]), (Some(0), &Value::Bool(true)), "{r}");
     let st = emu.state();
     let venue_fees: Decimal = trades(&st)
         .iter()
@@ -493,6 +496,15 @@ fn a_live_run_trades_on_kraken_with_the_dead_man_armed_and_the_kill_cancels_ther
     assert_eq!(dec(&s["pnl"]["fees"]), venue_fees, "{s}");
     let summary = run.stop();
     assert_eq!(summary["open_orders_left"], 0, "{summary}");
+    // With no run, Kraken cannot be reconciled yet: said, exit 2.
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["reconcile"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("on Kraken it asks a running pit"), "{text}");
     let fills = exported(dir.path(), "fills");
     assert_eq!(fills.len(), trades(&st).len(), "every fill in the store");
     assert_secrets_nowhere(dir.path());

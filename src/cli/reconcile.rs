@@ -21,20 +21,24 @@ pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<E
     let venue = match cfg.venue.as_str() {
         "binance" if cfg.live.binance.wants_live() => "binance",
         "bybit" if cfg.live.bybit.wants_live() => "bybit",
-        // OKX (spot or swap): through a running pit only, whose connection task
-        // reconciles (orders, fills, and the balances or, on SWAP, the positions).
-        "okx" if cfg.live.okx.wants_live() => {
+        // OKX (spot or swap) and Kraken: through a running pit only, whose connection task
+        // reconciles (orders, fills, and the balances or, on OKX SWAP, the positions).
+        v @ ("okx" | "kraken")
+            if (v == "okx" && cfg.live.okx.wants_live())
+                || (v == "kraken" && cfg.live.kraken.wants_live()) =>
+        {
             if let Some(code) = through_the_run(&cfg, a.json) {
                 return Ok(code);
             }
+            let name = if v == "okx" { "OKX" } else { "Kraken" };
             eprintln!(
-                "pit reconcile: on OKX it asks a running pit (`pit run --live`): none runs in this data folder"
+                "pit reconcile: on {name} it asks a running pit (`pit run --live`): none runs in this data folder"
             );
             return Ok(ExitCode::from(2));
         }
         _ => {
             eprintln!(
-                "pit reconcile: no live venue in the config: it needs venue = \"binance\" or \"bybit\" and its [live.<venue>] mode = \"live\" (venue is \"{}\")",
+                "pit reconcile: no live venue in the config: it needs venue = \"binance\", \"bybit\", \"okx\" or \"kraken\" and its [live.<venue>] mode = \"live\" (venue is \"{}\"; OKX and Kraken through a running pit only)",
                 cfg.venue
             );
             return Ok(ExitCode::from(2));
@@ -53,6 +57,17 @@ pub fn reconcile(config: Option<&PathBuf>, a: ReconcileArgs) -> anyhow::Result<E
     // No store yet: it believes nothing (and none is created).
     let store_side = if cfg.store.path.exists() {
         let store = pit::store::Store::open_existing(&cfg.store.path)?;
+        if venue == "bybit" {
+            let category =
+                pit::venue::exchanges::bybit::api::wire::Category::parse_traded(&cfg.live.category)
+                    .map_err(|e| anyhow::anyhow!("[live] category: {e}"))?;
+            // The store's records are of the category its live runs traded: compared with
+            // another's lists they would be misjudged.
+            if let Err(e) = pit::setup::bybit_category_of_folder(&store, &dir, category, false) {
+                eprintln!("pit reconcile: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
         pit::reconcile::store_side(
             &store,
             venue,

@@ -748,7 +748,7 @@ async fn reconcile(link: &EngineLink) -> Response {
         Err(_) => Response::reply(
             Outcome::TimedOut,
             format!(
-                "no reconciliation result within {} s: Binance may be slow or unreachable (see the run's alerts); new orders stay refused while it reconciles",
+                "no reconciliation result within {} s: the live venue may be slow or unreachable (see the run's alerts); new orders stay refused while it reconciles",
                 RECONCILE_TIMEOUT.as_secs()
             ),
             Value::Null,

@@ -318,6 +318,9 @@ impl Status {
                 q(&x.send_to_ack),
                 q(&x.send_to_first_fill),
             );
+            for r in &x.holds {
+                s += &format!("HELD: {r}\n");
+            }
         }
         for r in &self.venue_rules {
             s += &format!(

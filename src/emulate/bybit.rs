@@ -14,7 +14,10 @@
 //!   position per symbol, with its `seq`: the last linear trade id of the symbol, the
 //!   `seq` of that fill's execution, `-1` if none), `POST /emulator/bybit/position`
 //!   (`SYMBOL=SIZE`: a position moved behind the account's back, its `seq` unchanged,
-//!   pushed on `position.linear`),
+//!   pushed on `position.linear`), `POST /emulator/bybit/position-mode`
+//!   (`SYMBOL=hedge|one-way`: the symbol in hedge mode lists two positions, `positionIdx`
+//!   1 and 2, and refuses an order without one of them, 10001 "position idx not match
+//!   position mode"; orders on hedge positions are not emulated),
 //!   `/v5/market/instruments-info`, `/v5/market/time`. Answers are the v5 envelope
 //!   (`retCode`, `retMsg`, `result`, `retExtInfo`, `time`) with Bybit's codes.
 //! * Every signed request is verified as the guide says
@@ -123,6 +126,9 @@ struct BState {
     reduce_only_sent: BTreeMap<String, (Category, bool)>,
     /// The linear orders placed reduce-only (accepted), by `orderLinkId`.
     reduce_only: BTreeSet<String>,
+    /// Linear symbols in hedge mode (`POST /emulator/bybit/position-mode`); the others
+    /// are in one-way mode, Bybit's default.
+    hedge: BTreeSet<String>,
 }
 
 struct Conn {
@@ -924,6 +930,7 @@ fn route(
             // "Get Position Info" (<https://bybit-exchange.github.io/docs/v5/position>):
             // linear needs `symbol` or `settleCoin`; one-way mode lists one position per
             // symbol, `side` "" when empty.
+            let hedge = b.st().hedge.clone();
             let mut ex = s.exchange();
             ex.advance(now_ns);
             let symbols: Vec<String> = match &p.symbol {
@@ -932,9 +939,9 @@ fn route(
             };
             let list: Vec<Position> = symbols
                 .iter()
-                .map(|sym| {
+                .flat_map(|sym| {
                     let seq = position_seq(&mut ex, sym, now_ns);
-                    position_of(sym, ex.position(sym), seq, now_ms)
+                    positions_of(sym, ex.position(sym), seq, now_ms, hedge.contains(sym))
                 })
                 .collect();
             to_value(Page {
@@ -975,30 +982,60 @@ fn cat_refusal(r: Refusal, cat: Category) -> (i64, String) {
     }
 }
 
-/// A core linear position as "Get Position Info" and the `position` topic list it.
-fn position_of(
+/// A core linear position as "Get Position Info" and the `position` topic list it: one
+/// entry, `positionIdx` 0, in one-way mode; in hedge mode two, `positionIdx` 1 ("Buy side
+/// of both side mode", the long part) and 2 ("Sell side of both side mode", the short
+/// part), each `side` "" while empty (<https://bybit-exchange.github.io/docs/v5/position>).
+fn positions_of(
     symbol: &str,
     p: super::exchange::LinearPosition,
     seq: i64,
     now_ms: i64,
-) -> Position {
-    Position {
+    hedge: bool,
+) -> Vec<Position> {
+    let entry = |size: Decimal, idx: u8| Position {
         category: Some(Category::Linear),
         symbol: symbol.to_string(),
-        side: if p.size > Decimal::ZERO {
+        side: if size > Decimal::ZERO {
             "Buy".into()
-        } else if p.size < Decimal::ZERO {
+        } else if size < Decimal::ZERO {
             "Sell".into()
         } else {
             String::new()
         },
-        size: p.size.abs().normalize(),
+        size: size.abs().normalize(),
         avg_price: Some(p.avg.normalize()),
-        position_idx: 0,
+        position_idx: idx,
         mark_price: None,
         unrealised_pnl: None,
         updated_time: Some(now_ms.max(0) as u64),
         seq: Some(seq),
+    };
+    if hedge {
+        vec![
+            entry(p.size.max(Decimal::ZERO), 1),
+            entry(p.size.min(Decimal::ZERO), 2),
+        ]
+    } else {
+        vec![entry(p.size, 0)]
+    }
+}
+
+/// A linear order's `positionIdx` against the symbol's position mode: "Used to identify
+/// positions in different position modes. Under hedge-mode, this param is **required**"
+/// (`0` one-way, `1` hedge-mode Buy side, `2` hedge-mode Sell side; Place Order,
+/// <https://bybit-exchange.github.io/docs/v5/order/create-order>). A mismatch is refused
+/// with 10001, "Request parameter error" (<https://bybit-exchange.github.io/docs/v5/error>),
+/// and the message Bybit gives for it, "position idx not match position mode". Orders
+/// on a hedge-mode position are not emulated (pit sends none): refused with 10001 too.
+fn position_idx_check(idx: Option<u8>, hedge: bool) -> Result<(), (i64, String)> {
+    match (hedge, idx.unwrap_or(0)) {
+        (false, 0) => Ok(()),
+        (true, 1 | 2) => fail(
+            code::PARAMS,
+            "params error: pit emulate does not emulate orders on hedge-mode positions",
+        ),
+        _ => fail(code::PARAMS, "position idx not match position mode"),
     }
 }
 
@@ -1039,6 +1076,10 @@ fn place(b: &Bybit, o: CreateOrder, cat: Category, now_ns: i64) -> BAnswer {
         );
     }
     let linear = cat == Category::Linear;
+    if linear {
+        let hedge = b.st().hedge.contains(&o.symbol);
+        position_idx_check(o.position_idx, hedge)?;
+    }
     let reduce_only = linear && o.reduce_only == Some(true);
     let (order_type, tif) = match (o.order_type, o.time_in_force.unwrap_or(TimeInForce::Gtc)) {
         (OrderType::Limit, TimeInForce::Gtc) => (bw::OrderType::Limit, Some(bw::TimeInForce::Gtc)),
@@ -1315,6 +1356,7 @@ fn position_changes(
 ) -> Vec<Position> {
     let now = b.s.now_ms();
     let now_ns = b.s.now_ns();
+    let hedge = b.st().hedge.clone();
     let mut ex = b.s.exchange();
     let symbols: Vec<String> = ex.specs().iter().map(|sp| sp.symbol.clone()).collect();
     let mut out = Vec::new();
@@ -1324,7 +1366,7 @@ fn position_changes(
         if p != before || touched == Some(sym.as_str()) {
             seen.insert(sym.clone(), p);
             let seq = position_seq(&mut ex, &sym, now_ns);
-            out.push(position_of(&sym, p, seq, now));
+            out.extend(positions_of(&sym, p, seq, now, hedge.contains(&sym)));
         }
     }
     out
@@ -1594,6 +1636,34 @@ pub async fn set_position(State(b): State<Arc<Bybit>>, body: String) -> Response
     }
     b.s.publish();
     tracing::info!(symbol = %sym, %size, "fault: bybit linear position set");
+    (StatusCode::OK, "ok").into_response()
+}
+
+/// `POST /emulator/bybit/position-mode`, body `SYMBOL=hedge` or `SYMBOL=one-way`: the
+/// symbol's linear position mode, as "Switch Position Mode" sets it
+/// (<https://bybit-exchange.github.io/docs/v5/position/position-mode>; Bybit's default is
+/// one-way). Set behind the account's back, with no check of open orders or positions
+/// (Bybit refuses a switch then, 110024 / 110028): what a test uses to see pit refuse to
+/// trade a hedge-mode symbol. In hedge mode "Get Position Info" lists two entries
+/// (`positionIdx` 1 and 2) and an order without `positionIdx` 1 or 2 is refused.
+pub async fn set_position_mode(State(b): State<Arc<Bybit>>, body: String) -> Response {
+    let Some((sym, mode)) = body.trim().split_once('=') else {
+        return (StatusCode::BAD_REQUEST, "expected SYMBOL=hedge|one-way").into_response();
+    };
+    let (sym, mode) = (sym.trim().to_string(), mode.trim());
+    if !b.s.exchange().specs().iter().any(|sp| sp.symbol == sym) {
+        return (StatusCode::BAD_REQUEST, "unknown symbol").into_response();
+    }
+    match mode {
+        "hedge" => b.st().hedge.insert(sym.clone()),
+        "one-way" => b.st().hedge.remove(&sym),
+        _ => return (StatusCode::BAD_REQUEST, "expected SYMBOL=hedge|one-way").into_response(),
+    };
+    // An account event for the private connections to push the positions again.
+    b.s.exchange()
+        .move_balance("USDT", Decimal::ZERO, b.s.now_ms());
+    b.s.publish();
+    tracing::info!(symbol = %sym, mode, "bybit linear position mode set");
     (StatusCode::OK, "ok").into_response()
 }
 

@@ -36,6 +36,10 @@ fn bybit_router(b: Arc<super::bybit::Bybit>) -> Router {
         .route("/emulator/state", get(bybit::state))
         .route("/emulator/bybit/position", post(bybit::set_position))
         .route(
+            "/emulator/bybit/position-mode",
+            post(bybit::set_position_mode),
+        )
+        .route(
             "/emulator/faults",
             post(rest::set_faults).with_state(b.s.clone()),
         )

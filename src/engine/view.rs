@@ -177,6 +177,11 @@ pub struct ExecHealth {
     pub reconciling: Option<String>,
     /// Set once the venue banned us (HTTP 418) or the port gave up: nothing is sent.
     pub stopped: Option<String>,
+    /// Standing reasons the venue account cannot be traded as it is set up (a Bybit
+    /// linear symbol in hedge mode): new orders are refused, exits too, while any stands
+    /// (cancels and the kill switch pass); a person changes the account and restarts pit.
+    #[serde(default)]
+    pub holds: Vec<String>,
     /// The venue's dead-man switch, or a plain note that it has none.
     pub dead_man: String,
     /// Open orders at the venue that pit did not place (never touched unless a person

@@ -89,6 +89,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             ));
             spans.push(sep());
         }
+        for r in &x.holds {
+            spans.push(Span::styled(
+                format!(" HELD: {r} "),
+                t.style(Role::Critical)
+                    .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+            ));
+            spans.push(sep());
+        }
         if let Some(r) = &x.stopped {
             spans.push(Span::styled(
                 format!(" STOPPED: {r} "),

@@ -300,7 +300,10 @@ fn exec_lines(app: &App) -> Vec<Line<'static>> {
                 )
             })
         };
-        let trouble = x.connection != "connected" || x.stopped.is_some() || x.unresolved > 0;
+        let trouble = x.connection != "connected"
+            || x.stopped.is_some()
+            || !x.holds.is_empty()
+            || x.unresolved > 0;
         let style = if trouble {
             t.style(Role::Warning)
         } else {
@@ -324,6 +327,12 @@ fn exec_lines(app: &App) -> Vec<Line<'static>> {
             ),
             style,
         ));
+        for r in &x.holds {
+            lines.push(Line::styled(
+                format!("! HELD: {r}"),
+                t.style(Role::Critical),
+            ));
+        }
         lines.push(Line::styled(
             format!("  send -> ack         {}", q(&x.send_to_ack)),
             t.style(Role::Text),

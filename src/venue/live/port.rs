@@ -146,6 +146,11 @@ impl LivePort {
         if let Some(s) = &h.stopped {
             return Some(format!("{} stopped: {s}", h.venue));
         }
+        if !h.holds.is_empty() {
+            // Fail closed: the account is set up in a way pit does not trade (exits
+            // included: the venue would not read them as pit means them).
+            return Some(format!("new orders refused: {}", h.holds.join("; ")));
+        }
         if h.unresolved > 0 {
             // Fail closed: an order whose outcome is unknown may be working at the venue;
             // nothing new leaves until the venue has told what became of it (cancels

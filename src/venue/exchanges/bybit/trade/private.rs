@@ -38,7 +38,10 @@
 //!   [`refresh_every`] of the window; a loop that has not turned since the last look has
 //!   the private stream *closed* ([`StreamMsg::EngineStalled`]), and no reconnection is
 //!   made while it stands still (looked at every second): Bybit's DCP cancels every order
-//!   of the product one window later. Once the loop turns the stream reconnects
+//!   of the product one window later. A connection lost by itself reconnects only once
+//!   the loop has turned during the back-off (else it is looked at every second, and a
+//!   loop still for a whole look is a stall as above): every reconnection restarts DCP's
+//!   timer, so reconnecting through a stall could keep DCP from firing at all. Once the loop turns the stream reconnects
 //!   ([`StreamMsg::EngineTurned`], then [`StreamMsg::Up`]: the owner reconciles). A pit
 //!   whose engine alone hangs (its connections healthy) thus loses its orders as it would
 //!   on OKX or Kraken.
@@ -206,6 +209,7 @@ pub async fn run(p: PrivateSetup) {
     // Bybit cancel, and without DCP it would only lose the stream.
     let mut engine = armed.then(|| p.engine.check());
     let mut backoff = Duration::from_millis(500);
+    let every = refresh_every(p.dead_man_secs);
     loop {
         let why = match session(&p, &topics, engine.as_mut()).await {
             Ended::Lost(why) => why,
@@ -213,29 +217,7 @@ pub async fn run(p: PrivateSetup) {
                 let Some(engine) = engine.as_mut() else {
                     continue;
                 };
-                tracing::error!("bybit: {why}");
-                set_status(&p.status, |s| {
-                    s.connected = false;
-                    s.last_error = Some(why.clone());
-                    s.dead_man = format!("dead-man: {why}");
-                });
-                if p.out.send(StreamMsg::EngineStalled(why)).is_err() {
-                    return;
-                }
-                // Looked at every second; reconnected as soon as it turns.
-                loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    if p.out.is_closed() {
-                        return;
-                    }
-                    if engine.turned() {
-                        break;
-                    }
-                }
-                tracing::info!(
-                    "bybit: the engine loop turns again; reconnecting the private stream"
-                );
-                if p.out.send(StreamMsg::EngineTurned).is_err() {
+                if !stalled_until_it_turns(&p, engine, why).await {
                     return;
                 }
                 backoff = Duration::from_millis(500);
@@ -250,12 +232,95 @@ pub async fn run(p: PrivateSetup) {
             return;
         }
         tracing::warn!(reason = %why, "bybit: private stream down, reconnecting");
-        tokio::time::sleep(backoff).await;
+        match engine.as_mut() {
+            // A connection lost by itself reconnects only while the engine loop turns:
+            // each reconnection restarts DCP's timer (it times from a disconnect), so
+            // reconnecting through a stall could keep DCP from ever firing.
+            Some(engine) => match down_while_stalled(&p, engine, backoff, every).await {
+                Down::Turns => {}
+                Down::Stalled(why) => {
+                    if !stalled_until_it_turns(&p, engine, why).await {
+                        return;
+                    }
+                    backoff = Duration::from_millis(500);
+                    continue;
+                }
+                Down::OwnerGone => return,
+            },
+            None => tokio::time::sleep(backoff).await,
+        }
         backoff = (backoff * 2).min(Duration::from_secs(10));
         if p.out.is_closed() {
             return;
         }
     }
+}
+
+/// What the engine loop did while the stream was down.
+enum Down {
+    /// It turned during the back-off: reconnect.
+    Turns,
+    /// It stood still for a whole look (why).
+    Stalled(String),
+    OwnerGone,
+}
+
+/// The back-off after a lost connection, the engine loop watched through it: it must turn
+/// during the back-off for the stream to reconnect; if it does not, it is looked at every
+/// second (never reconnecting meanwhile) until it turns, or until it has stood still for
+/// `every` (the look of a connected stream): then it is a stall, as if the stream had
+/// been closed for it.
+async fn down_while_stalled(
+    p: &PrivateSetup,
+    engine: &mut PulseCheck,
+    backoff: Duration,
+    every: Duration,
+) -> Down {
+    // The beats so far: what follows is measured from here.
+    engine.turned();
+    let since = tokio::time::Instant::now();
+    tokio::time::sleep(backoff).await;
+    loop {
+        if p.out.is_closed() {
+            return Down::OwnerGone;
+        }
+        if engine.turned() {
+            return Down::Turns;
+        }
+        if since.elapsed() >= every {
+            return Down::Stalled(format!(
+                "the engine loop has not turned for {} ms while the private stream was down: not reconnecting, Bybit's DCP cancels every order when the {}s window runs out",
+                since.elapsed().as_millis(),
+                p.dead_man_secs
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1).min(every)).await;
+    }
+}
+
+/// The stream is closed for a stalled engine loop (why): said, then looked at every
+/// second and reconnected as soon as it turns. False: the owner is gone.
+async fn stalled_until_it_turns(p: &PrivateSetup, engine: &mut PulseCheck, why: String) -> bool {
+    tracing::error!("bybit: {why}");
+    set_status(&p.status, |s| {
+        s.connected = false;
+        s.last_error = Some(why.clone());
+        s.dead_man = format!("dead-man: {why}");
+    });
+    if p.out.send(StreamMsg::EngineStalled(why)).is_err() {
+        return false;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if p.out.is_closed() {
+            return false;
+        }
+        if engine.turned() {
+            break;
+        }
+    }
+    tracing::info!("bybit: the engine loop turns again; reconnecting the private stream");
+    p.out.send(StreamMsg::EngineTurned).is_ok()
 }
 
 /// Why the stream is closed for a loop that stood still through `every`.

@@ -202,6 +202,9 @@ struct Snapshot {
     assets: BTreeMap<String, (String, String)>,
     /// The venue's signed positions (derivatives) and their `seq`.
     positions: Option<BTreeMap<String, (Decimal, Option<i64>)>>,
+    /// Derivatives: the symbols "Get Position Info" lists in hedge mode (see
+    /// [`hedge_symbols`]), read at every reconciliation.
+    hedge: BTreeSet<String>,
     reason: String,
     /// Bybit's time when the fetch began: every fill made before it was listed.
     begun_ms: u64,
@@ -268,6 +271,9 @@ struct Conn {
     pos_fresh: bool,
     /// Differences already alerted (symbol -> (pit's, the venue's)).
     pos_said: BTreeMap<String, (Decimal, Decimal)>,
+    /// Symbols found in hedge mode: new orders held for the rest of the run (see
+    /// [`Conn::hedge_mode`]).
+    hedge: BTreeSet<String>,
 }
 
 /// How long after a fill Bybit's "Get Trade History" may still not list it: fills are
@@ -314,6 +320,7 @@ pub async fn run(setup: TaskSetup, mut rx: UnboundedReceiver<ToVenue>) {
         positions_unread: 0,
         pos_fresh: false,
         pos_said: BTreeMap::new(),
+        hedge: BTreeSet::new(),
     };
     for (run, id, symbol) in std::mem::take(&mut c.s.at_venue) {
         let v =
@@ -936,6 +943,7 @@ impl Conn {
                     .into_iter()
                     .filter(|p| p.category.is_none_or(|c| c == category))
                     .collect();
+                self.hedge_mode(hedge_symbols(&list));
                 self.heard_positions(super::updates::venue_position_seqs(&list));
             }
             PrivateEvent::Reply(_) | PrivateEvent::Other(_) => {}
@@ -1464,9 +1472,43 @@ impl Conn {
         });
     }
 
+    /// Symbols the venue lists in hedge mode: pit trades one-way mode only (its orders
+    /// carry `positionIdx` 0, which Bybit refuses on a hedge-mode symbol, and it keeps one
+    /// signed position per symbol). Fail closed: a critical alert per symbol and a hold
+    /// on new orders (exits too) for the rest of the run, shown in the status bar and
+    /// `pit status`; cancels and the kill switch still go. pit never switches the mode
+    /// itself ("Switch Position Mode" is the account owner's decision,
+    /// <https://bybit-exchange.github.io/docs/v5/position/position-mode>).
+    fn hedge_mode(&mut self, symbols: BTreeSet<String>) {
+        let ours: BTreeSet<String> = self.symbols().into_iter().collect();
+        for sym in symbols {
+            if !ours.contains(&sym) || !self.hedge.insert(sym.clone()) {
+                continue;
+            }
+            let text = format!(
+                "Bybit {sym} is in hedge mode; pit trades one-way mode only: switch it in Bybit (Switch Position Mode) and restart"
+            );
+            if let Ok(mut h) = self.s.health.lock() {
+                h.holds.push(text.clone());
+            }
+            self.alert(
+                AlertLevel::Critical,
+                format!("bybit: {text}; new orders refused, cancels and the kill switch still go"),
+            );
+        }
+    }
+
     fn finish_reconcile(&mut self, snap: Snapshot) {
         let now = wall();
-        let mut notes = Vec::new();
+        // Before anything else: the reconciliation's end must not let an order through
+        // to a hedge-mode symbol.
+        self.hedge_mode(snap.hedge.clone());
+        let mut notes: Vec<String> = snap
+            .hedge
+            .iter()
+            .filter(|sym| self.hedge.contains(*sym))
+            .map(|sym| format!("{sym} is in hedge mode: new orders refused"))
+            .collect();
         let venue_open: BTreeSet<String> =
             snap.open.iter().map(|o| o.order_link_id.clone()).collect();
         for o in &snap.open {
@@ -1772,10 +1814,12 @@ async fn fetch_snapshot(
             .map(|c| (c.coin.clone(), c.wallet_balance.unwrap_or_default()))
             .collect()
     });
-    // Positions only when no fill came in while the lists were read (else they may
-    // hold a fill pit has not applied: the stream and the next reconciliation tell).
-    let positions = if category.has_positions() && !moved {
-        let mut list = Vec::new();
+    // Derivatives: the positions are read every time (their position mode is checked
+    // at every reconciliation), but compared only when no fill came in while the lists
+    // were read (else they may hold a fill pit has not applied: the stream and the next
+    // reconciliation tell).
+    let mut list = Vec::new();
+    if category.has_positions() {
         for s in symbols {
             list.extend(
                 rest.positions(category, s, PATIENCE)
@@ -1783,19 +1827,31 @@ async fn fetch_snapshot(
                     .map_err(|e| format!("positions of {s}: {e}"))?,
             );
         }
-        Some(super::updates::venue_position_seqs(&list))
-    } else {
-        None
-    };
+    }
+    let hedge = hedge_symbols(&list);
+    let positions =
+        (category.has_positions() && !moved).then(|| super::updates::venue_position_seqs(&list));
     Ok(Snapshot {
         open,
         execs,
         wallet,
         assets,
         positions,
+        hedge,
         reason,
         begun_ms,
     })
+}
+
+/// The symbols of `list` in hedge mode: an entry with `positionIdx` 1 ("Buy side of both
+/// side mode") or 2 ("Sell side of both side mode"); one-way mode lists one entry with
+/// `positionIdx` 0 ("Get Position Info", <https://bybit-exchange.github.io/docs/v5/position>,
+/// and the `position` topic, <https://bybit-exchange.github.io/docs/v5/websocket/private/position>).
+fn hedge_symbols(list: &[wire::Position]) -> BTreeSet<String> {
+    list.iter()
+        .filter(|p| p.position_idx != 0)
+        .map(|p| p.symbol.clone())
+        .collect()
 }
 
 /// The "Place Order" body of an engine order: `Limit` with `GTC`, `IOC` or `PostOnly`
