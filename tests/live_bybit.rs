@@ -1572,6 +1572,19 @@ fn a_linear_symbol_in_hedge_mode_holds_new_orders_while_cancels_and_the_kill_sti
         serde_json::json!([HEDGE_HOLD])
     );
     run.stop();
+    // With no run, `pit reconcile` reads the positions itself: the same, a difference.
+    let out = pit()
+        .current_dir(dir.path())
+        .args(["reconcile"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("DIFFERS") && l.contains("BTCUSDT is in hedge mode")),
+        "{text}"
+    );
 }
 
 /// `pit run --headless --live` in `dir` that must end by itself within `limit`: its exit

@@ -96,6 +96,9 @@ pub struct VenueSide {
     /// Derivatives: the venue's signed position per symbol (none for spot, where the
     /// base coin's balance is the position).
     pub positions: Option<BTreeMap<String, Decimal>>,
+    /// Derivatives: symbols the venue holds in a position mode pit does not trade (Bybit's
+    /// hedge mode): each a difference.
+    pub hedge: Vec<String>,
 }
 
 /// An instrument's symbol and its base asset.
@@ -535,6 +538,13 @@ pub fn compare(markets: &[Market], store: &StoreSide, venue: &VenueSide) -> Reco
         r.differences
             .extend(compare_positions(&store.positions, venue_positions));
     }
+    for sym in &venue.hedge {
+        r.differences.push(finding(
+            "position",
+            sym,
+            format!("{sym} is in hedge mode at the venue; pit trades one-way mode only: switch it (Switch Position Mode) before a run"),
+        ));
+    }
     // Balances of the base assets (spot only: a derivative's position is not the base
     // coin held, and its PnL and funding move the settle coin).
     match &store.start_balances {
@@ -688,6 +698,7 @@ mod tests {
             trades: vec![trade(7, "t3st003_S1-4", dec!(0.002), dec!(0.000002))],
             balances: [("BTC".to_string(), dec!(1.001998))].into(),
             positions: None,
+            hedge: Vec::new(),
         };
         (store, venue)
     }

@@ -81,6 +81,7 @@ pub async fn fetch(
                 .positions
                 .get_or_insert_with(BTreeMap::new)
                 .extend(super::updates::venue_positions(&list));
+            venue.hedge.extend(super::updates::hedge_symbols(&list));
         }
     }
     let wallet = rest

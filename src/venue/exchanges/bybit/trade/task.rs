@@ -203,7 +203,7 @@ struct Snapshot {
     /// The venue's signed positions (derivatives) and their `seq`.
     positions: Option<BTreeMap<String, (Decimal, Option<i64>)>>,
     /// Derivatives: the symbols "Get Position Info" lists in hedge mode (see
-    /// [`hedge_symbols`]), read at every reconciliation.
+    /// [`super::updates::hedge_symbols`]), read at every reconciliation.
     hedge: BTreeSet<String>,
     reason: String,
     /// Bybit's time when the fetch began: every fill made before it was listed.
@@ -943,7 +943,7 @@ impl Conn {
                     .into_iter()
                     .filter(|p| p.category.is_none_or(|c| c == category))
                     .collect();
-                self.hedge_mode(hedge_symbols(&list));
+                self.hedge_mode(super::updates::hedge_symbols(&list));
                 self.heard_positions(super::updates::venue_position_seqs(&list));
             }
             PrivateEvent::Reply(_) | PrivateEvent::Other(_) => {}
@@ -1828,7 +1828,7 @@ async fn fetch_snapshot(
             );
         }
     }
-    let hedge = hedge_symbols(&list);
+    let hedge = super::updates::hedge_symbols(&list);
     let positions =
         (category.has_positions() && !moved).then(|| super::updates::venue_position_seqs(&list));
     Ok(Snapshot {
@@ -1841,17 +1841,6 @@ async fn fetch_snapshot(
         reason,
         begun_ms,
     })
-}
-
-/// The symbols of `list` in hedge mode: an entry with `positionIdx` 1 ("Buy side of both
-/// side mode") or 2 ("Sell side of both side mode"); one-way mode lists one entry with
-/// `positionIdx` 0 ("Get Position Info", <https://bybit-exchange.github.io/docs/v5/position>,
-/// and the `position` topic, <https://bybit-exchange.github.io/docs/v5/websocket/private/position>).
-fn hedge_symbols(list: &[wire::Position]) -> BTreeSet<String> {
-    list.iter()
-        .filter(|p| p.position_idx != 0)
-        .map(|p| p.symbol.clone())
-        .collect()
 }
 
 /// The "Place Order" body of an engine order: `Limit` with `GTC`, `IOC` or `PostOnly`

@@ -145,6 +145,17 @@ pub fn venue_positions(list: &[wire::Position]) -> std::collections::BTreeMap<St
     out
 }
 
+/// The symbols of `list` in hedge mode: an entry with `positionIdx` 1 ("Buy side of both
+/// side mode") or 2 ("Sell side of both side mode"); one-way mode lists one entry with
+/// `positionIdx` 0 ("Get Position Info", <https://bybit-exchange.github.io/docs/v5/position>,
+/// and the `position` topic, <https://bybit-exchange.github.io/docs/v5/websocket/private/position>).
+pub fn hedge_symbols(list: &[wire::Position]) -> std::collections::BTreeSet<String> {
+    list.iter()
+        .filter(|p| p.position_idx != 0)
+        .map(|p| p.symbol.clone())
+        .collect()
+}
+
 /// [`venue_positions`] with each symbol's `seq` (the highest listed; none when a list
 /// says none).
 pub fn venue_position_seqs(
@@ -375,6 +386,11 @@ mod tests {
         let m = venue_positions(&list);
         assert_eq!(m["BTCUSDT"], dec!(0.02));
         assert_eq!(m["ETHUSDT"], dec!(0));
+        // BTCUSDT's two entries (`positionIdx` 1 and 2) are hedge mode; ETHUSDT one-way.
+        assert_eq!(
+            hedge_symbols(&list).into_iter().collect::<Vec<_>>(),
+            ["BTCUSDT"]
+        );
         let store = [("BTCUSDT".to_string(), dec!(0.02))].into_iter().collect();
         assert!(crate::venue::live::reconcile::compare_positions(&store, &m).is_empty());
     }
