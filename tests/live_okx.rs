@@ -1116,6 +1116,19 @@ fn a_wrong_contract_value_trades_nothing_and_the_kill_still_goes_out() {
     run.stop();
 }
 
+/// The venue holds `pit status` shows (`exec.holds`), joined.
+fn held(s: &Value) -> String {
+    s["exec"]["holds"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
+}
+
 /// The swap folder with another contract value than OKX's (and the sizes on it): the
 /// contracts are never taken while it stands.
 fn wrong_contract_value(dir: &Path) {
@@ -1176,9 +1189,7 @@ fn an_earlier_runs_orders_are_cancelled_while_the_contracts_are_not_known() {
         }
     }
     wait("the hold says why", Duration::from_secs(20), || {
-        run.status()["exec"]["reconciling"]
-            .as_str()
-            .is_some_and(|r| r.contains("OKX lists ctVal 0.01"))
+        held(&run.status()).contains("OKX lists ctVal 0.01")
     });
     assert_eq!(
         emu.state()["okx_cancel_all_after"]["fired"],
@@ -1220,9 +1231,7 @@ fn a_long_short_position_mode_trades_nothing_until_it_is_set_to_net() {
     let mut s = Value::Null;
     wait("the hold shown", Duration::from_secs(20), || {
         s = run.status();
-        s["exec"]["reconciling"]
-            .as_str()
-            .is_some_and(|r| r.contains("long/short position mode"))
+        held(&s).contains("long/short position mode")
     });
     assert!(
         logs(dir.path())
@@ -1257,6 +1266,7 @@ fn a_long_short_position_mode_trades_nothing_until_it_is_set_to_net() {
     });
     let s = run.reconciled();
     assert_eq!(s["trading_state"], "ACTIVE", "{s}");
+    assert_eq!(held(&s), "", "the hold lifted: {s}");
     let (k, code) = pit_kill(dir.path());
     assert_eq!((k["outcome"].as_str(), code), (Some("ok"), Some(0)), "{k}");
     wait_nothing_open(&emu, "nothing open after the kill");

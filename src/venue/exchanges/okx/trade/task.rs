@@ -407,6 +407,9 @@ impl Conn {
 
     /// SWAP: the contracts read; the balances' assets follow from them.
     fn on_contracts(&mut self, contracts: BTreeMap<String, Contract>) {
+        if let Ok(mut h) = self.s.health.lock() {
+            h.holds.clear();
+        }
         let assets: BTreeMap<String, (String, String)> = contracts
             .iter()
             .filter(|(_, c)| !c.coin.is_empty() && !c.settle.is_empty())
@@ -704,7 +707,12 @@ impl Conn {
         match i {
             Internal::Contracts(c) => self.on_contracts(c),
             Internal::ContractsUnknown(why) => {
-                self.set_reconciling(Some(format!("not trading the swaps: {why}")));
+                // A hold while it stands (HELD in the status bar, `exec.holds`), lifted
+                // when OKX's answers fit ([`Conn::on_contracts`]).
+                self.set_reconciling(None);
+                if let Ok(mut h) = self.s.health.lock() {
+                    h.holds = vec![format!("okx: not trading the swaps: {why}")];
+                }
                 self.alert(
                     AlertLevel::Critical,
                     format!("okx: not trading the swaps ({why}): nothing is traded until this is resolved; asking OKX again"),
