@@ -972,6 +972,13 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         eprintln!("pit: {w}");
         warnings.push(w);
     }
+    // Real money on a venue pit has rehearsed only: said where the trader looks.
+    if args.live
+        && let Some(w) = pit::setup::real_money_note(&cfg)
+    {
+        eprintln!("pit: warning: {w}");
+        warnings.push(w);
+    }
     if !args.headless {
         return run_console(&cfg, &args, cli.config.as_ref(), &warnings);
     }

@@ -710,14 +710,11 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
         "kraken" => cfg.live.kraken.wants_live(),
         _ => false,
     };
-    if wants && live_flag && cfg.venue == "bybit" {
-        bybit_rehearsal_only(cfg)?;
-    }
-    if wants && live_flag && cfg.venue == "okx" {
-        okx_rehearsal_only(cfg)?;
-    }
-    if wants && live_flag && cfg.venue == "kraken" {
-        kraken_rehearsal_only(cfg)?;
+    if wants
+        && live_flag
+        && let Some(w) = live_hosts(cfg)?
+    {
+        tracing::warn!("{w}");
     }
     match (wants, live_flag) {
         (true, true) => Ok(true),
@@ -741,7 +738,7 @@ pub fn live_trading(cfg: &Config, live_flag: bool) -> anyhow::Result<bool> {
 /// operator's explicit choice (`[live.bybit] real_money = true`): pit has been rehearsed
 /// against Bybit's documented protocol and its own emulator, not yet against Bybit's live
 /// API (issue 12). Any other host is refused: keys go to Bybit or this machine only.
-fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
+fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<Option<String>> {
     let b = &cfg.live.bybit;
     let (rest, ws) = b.endpoints();
     use crate::venue::exchanges::bybit::trade::settings::{REST, WS_PRIVATE};
@@ -768,20 +765,22 @@ fn bybit_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
 /// every request carries `x-simulated-trading: 1`) or against `pit emulate okx` on this
 /// machine. Real money (`demo = false` on OKX's own hosts) is the operator's explicit
 /// choice (`[live.okx] real_money = true`), as for Bybit (issue 12).
-fn okx_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
+fn okx_rehearsal_only(cfg: &Config) -> anyhow::Result<Option<String>> {
     let o = &cfg.live.okx;
     let (rest, ws) = o.endpoints();
     use crate::venue::exchanges::okx::trade::settings::{REST, WS_PRIVATE};
     let loopback = is_local(&rest) && is_local(&ws);
     let rest = rest.trim_end_matches('/');
     let main = !o.demo && rest == REST && ws == WS_PRIVATE.1;
+    // Demo trading on OKX's own hosts (the demo header goes to OKX only).
+    let demo = o.demo && rest == REST && ws == WS_PRIVATE.0;
     real_money_gate(
         "OKX",
         "okx",
-        o.demo || loopback,
+        demo || loopback,
         main,
         o.real_money,
-        "OKX's demo trading ([live.okx] demo = true, the default) or `pit emulate okx` on this machine (rest_url and ws_private_url both on 127.0.0.1 or localhost)",
+        "OKX's demo trading ([live.okx] demo = true, the default, on OKX's hosts: no rest_url/ws_private_url) or `pit emulate okx` on this machine (rest_url and ws_private_url both on 127.0.0.1 or localhost)",
         &format!("OKX's own hosts ({REST}, demo = false)"),
         (rest, &ws),
     )
@@ -792,7 +791,7 @@ fn okx_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
 /// `ws_private_url` both on 127.0.0.1 or localhost), or on Kraken's own hosts when the
 /// operator says so (`[live.kraken] real_money = true`): pit has not traded Kraken's real
 /// API itself yet (issue 12).
-fn kraken_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
+fn kraken_rehearsal_only(cfg: &Config) -> anyhow::Result<Option<String>> {
     let k = &cfg.live.kraken;
     let (rest, ws) = k.endpoints();
     use crate::venue::exchanges::kraken::trade::settings::{REST, WS_PRIVATE};
@@ -813,7 +812,8 @@ fn kraken_rehearsal_only(cfg: &Config) -> anyhow::Result<()> {
 
 /// Where a venue pit has rehearsed but not yet traded for real may trade: its test
 /// network or this machine always; its own real-money hosts only when the operator set
-/// `[live.<key>] real_money = true` (said in a warning at start); any other host never.
+/// `[live.<key>] real_money = true` (then the warning to raise at start); any other host
+/// never.
 #[allow(clippy::too_many_arguments)]
 fn real_money_gate(
     name: &str,
@@ -824,9 +824,9 @@ fn real_money_gate(
     rehearsal_text: &str,
     real_text: &str,
     (rest, ws): (&str, &str),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     if rehearsal {
-        return Ok(());
+        return Ok(None);
     }
     if !real_hosts {
         anyhow::bail!(
@@ -838,11 +838,27 @@ fn real_money_gate(
             "--live on {name} would trade real money on {real_text}: pit's {name} path is rehearsed against {name}'s documented protocol and `pit emulate {key}`, not yet against {name}'s live API. Set [live.{key}] real_money = true to trade real money anyway, or run on {rehearsal_text}"
         );
     }
-    tracing::warn!(
-        venue = name,
+    Ok(Some(format!(
         "REAL MONEY on {real_text} ([live.{key}] real_money = true): pit's {name} path has been rehearsed against the documented protocol and `pit emulate {key}`, not yet against {name}'s live API"
-    );
-    Ok(())
+    )))
+}
+
+/// The hosts a venue's keys may go to, checked as `--live` does: `Err` when refused, the
+/// real-money warning when the operator chose real money on a venue pit has rehearsed
+/// only (Bybit, OKX, Kraken). Binance: no check here.
+pub fn live_hosts(cfg: &Config) -> anyhow::Result<Option<String>> {
+    match cfg.venue.as_str() {
+        "bybit" => bybit_rehearsal_only(cfg),
+        "okx" => okx_rehearsal_only(cfg),
+        "kraken" => kraken_rehearsal_only(cfg),
+        _ => Ok(None),
+    }
+}
+
+/// What a live run should say at start, printed and raised as a WARN alert (a log line
+/// alone is hidden from a console): real money on a venue pit has rehearsed only.
+pub fn real_money_note(cfg: &Config) -> Option<String> {
+    live_hosts(cfg).ok().flatten()
 }
 
 /// Whether a URL's host is this machine.
@@ -1564,7 +1580,15 @@ mod tests {
             venue: "okx".into(),
             ..Config::default()
         };
-        assert!(okx_rehearsal_only(&cfg).is_ok(), "demo trading, by default");
+        assert_eq!(
+            okx_rehearsal_only(&cfg).unwrap(),
+            None,
+            "demo trading, by default: no warning"
+        );
+        // Demo trading's header and keys go to OKX's hosts only.
+        cfg.live.okx.rest_url = "https://okx.example.net".into();
+        assert!(okx_rehearsal_only(&cfg).is_err(), "demo on another host");
+        cfg.live.okx.rest_url = String::new();
         cfg.live.okx.demo = false;
         let e = okx_rehearsal_only(&cfg).unwrap_err().to_string();
         assert!(
@@ -1572,7 +1596,11 @@ mod tests {
             "{e}"
         );
         cfg.live.okx.real_money = true;
-        assert!(okx_rehearsal_only(&cfg).is_ok());
+        let w = okx_rehearsal_only(&cfg)
+            .unwrap()
+            .expect("the real-money warning");
+        assert!(w.contains("REAL MONEY") && w.contains("OKX"), "{w}");
+        assert_eq!(real_money_note(&cfg), Some(w));
         cfg.live.okx.rest_url = "https://okx.example.net".into();
         assert!(
             okx_rehearsal_only(&cfg)

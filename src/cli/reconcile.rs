@@ -171,6 +171,8 @@ fn read_bybit(
         pit::venue::live::keys::load("bybit", s.key_file.as_deref(), &|n| std::env::var(n).ok())?;
     let signer = bybit::api::sign::Signer::from_keys(&keys)
         .map_err(|e| anyhow::anyhow!("bybit keys ({}): {e}", keys.source))?;
+    // The keys go to Bybit's hosts or this machine only, as for `--live`.
+    pit::setup::live_hosts(cfg)?;
     let (rest_url, _) = s.endpoints();
     let rest = bybit::trade::rest::Rest::new(
         &rest_url,

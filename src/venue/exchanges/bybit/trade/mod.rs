@@ -89,7 +89,13 @@ pub fn start(s: &BybitSettings, l: LiveStart) -> anyhow::Result<Started> {
     .map_err(|e| anyhow::anyhow!(e))?;
     let health = Arc::new(Mutex::new(ExecHealth {
         venue: "bybit".into(),
-        network: if s.testnet { "TESTNET" } else { "LIVE" }.into(),
+        // Bybit's main host is real money whatever `testnet` says.
+        network: if s.testnet && rest_url.trim_end_matches('/') != settings::REST.1 {
+            "TESTNET"
+        } else {
+            "LIVE"
+        }
+        .into(),
         connection: "connecting".into(),
         reconciling: Some("start".into()),
         dead_man: s.dead_man_text(),

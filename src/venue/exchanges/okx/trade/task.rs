@@ -417,9 +417,13 @@ impl Conn {
             .collect();
         self.balances.set_assets(assets);
         self.contracts = contracts;
+        // The stream's setup taken first: the answers that waited are handled now, not
+        // put back to wait (the wait lasts while the setup is there).
+        let setup = self.stream_setup.take();
         for i in std::mem::take(&mut self.before_contracts) {
             self.on_internal(i);
         }
+        self.stream_setup = setup;
         self.start_stream();
     }
 
@@ -1044,6 +1048,14 @@ impl Conn {
                         ts: now,
                         reason: "OKX does not have the order".into(),
                     });
+                    return;
+                }
+                if matches!(
+                    self.s.tracker.ids().owner(&venue_id),
+                    IdOwner::EarlierRun { .. }
+                ) {
+                    // An earlier run's order already settled (its start-up cancel's
+                    // answer came first): nothing of this run's is unknown.
                     return;
                 }
                 self.unresolved += 1;

@@ -486,6 +486,11 @@ impl AccountConfig {
     /// to [...] FUTURES/SWAP orders in net mode", "Place order") and in the cross margin
     /// mode, which the Spot mode (`acctLv` 1) does not have. pit never changes either.
     pub fn swap_refusal(&self) -> Option<String> {
+        if self.acct_lv == "1" {
+            return Some(
+                "the OKX account is in the Spot mode (acctLv 1), which trades no swaps: switch the account mode at OKX; pit does not change it".into(),
+            );
+        }
         if self.pos_mode != "net_mode" {
             return Some(format!(
                 "the OKX account is in the {} position mode (posMode {}); pit trades swaps in the net mode only: set the position mode to net at OKX (Settings > Position mode, or \"Set position mode\") with nothing open; pit does not change it",
@@ -500,11 +505,6 @@ impl AccountConfig {
                     &self.pos_mode
                 }
             ));
-        }
-        if self.acct_lv == "1" {
-            return Some(
-                "the OKX account is in the Spot mode (acctLv 1), which trades no swaps: switch the account mode at OKX; pit does not change it".into(),
-            );
         }
         None
     }
