@@ -46,7 +46,7 @@ use crate::venue::sim::wire::Header;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The first eight bytes of a compiled file.
@@ -702,7 +702,9 @@ pub fn scan(path: &Path) -> Result<Scanned, CompiledError> {
     };
     let f = File::open(path).map_err(io)?;
     let file_len = f.metadata().map_err(io)?.len();
-    let mut r = BufReader::with_capacity(1 << 16, f);
+    // Unbuffered: a block is read whole into its payload (a buffer in between copied
+    // every byte twice); a header is two reads.
+    let mut r = f;
     let (meta, data_start) = read_header(&mut r, path)?;
     let mut blocks = BlockReader::new(r, data_start, file_len, path);
     let (mut events, mut first_ts, mut data_end) = (0u64, None, data_start);
@@ -794,6 +796,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use rust_decimal::Decimal;
+    use std::io::BufReader;
 
     fn inst(n: u16) -> Instrument {
         Instrument::new(

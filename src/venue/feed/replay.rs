@@ -439,13 +439,11 @@ impl ReplayFeed {
         let mut f = std::fs::File::open(path)?;
         io::Seek::seek(&mut f, io::SeekFrom::Start(scanned.data_start))?;
         read.store(scanned.data_start, Ordering::Relaxed);
-        let reader = io::BufReader::with_capacity(
-            1 << 16,
-            Counting {
-                inner: f,
-                read: read.clone(),
-            },
-        );
+        // Unbuffered: each block is read whole into its payload (see `compiled::scan`).
+        let reader = Counting {
+            inner: f,
+            read: read.clone(),
+        };
         let blocks = BlockReader::new(reader, scanned.data_start, scanned.data_end, path);
         let report = Arc::new(Mutex::new(ReplayReport::default()));
         let (tx, rx) = sync_channel::<Vec<MarketEvent>>(IN_FLIGHT);
