@@ -856,7 +856,7 @@ fn e2e_rows(path: &std::path::Path) {
     // From the file, like for like: pit reads its own binary form of the events too
     // (`pit compile`, not timed, as hftbacktest's `.npy` is written outside the timed part).
     let compiled = dir.path().join("capture.pitev");
-    pit::venue::feed::compiled::compile(
+    pit::venue::feed::compile::compile(
         &bare.path,
         &compiled,
         &bare.cfg.instrument_list(),

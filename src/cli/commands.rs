@@ -209,7 +209,7 @@ pub fn compile(config: Option<&PathBuf>, a: CompileArgs) -> anyhow::Result<ExitC
         a.file.with_file_name(format!("{stem}.pitev"))
     });
     let t = std::time::Instant::now();
-    let c = pit::venue::feed::compiled::compile(
+    let c = pit::venue::feed::compile::compile(
         &a.file,
         &out,
         &cfg.instrument_list(),

@@ -313,6 +313,10 @@ impl Engine {
     /// Bring the blotter up to date with the effects of one `process` call (`out[from..]`)
     /// and raise an INFO alert per fill.
     pub(super) fn note_blotter(&mut self, from: usize, out: &mut Vec<Effect>) {
+        if out.len() <= from {
+            // Nothing happened (most market events): nothing to note.
+            return;
+        }
         let closed_len = self.cfg.closed_orders_len;
         let mut fills = Vec::new();
         for effect in out.iter().skip(from) {

@@ -201,11 +201,12 @@ impl Engine {
             .fold(0, |m, (n, s)| if s.enabled { m | (1 << n) } else { m })
     }
 
-    /// Emit state and strategy changes made by one input.
+    /// Emit state and strategy changes made by one input (strategy changes only when
+    /// `strategies_before`, the mask before the input, is given).
     pub(crate) fn note_changes(
         &mut self,
         state_before: TradingState,
-        strategies_before: u64,
+        strategies_before: Option<u64>,
         out: &mut Vec<Effect>,
     ) {
         if self.state != state_before {
@@ -214,6 +215,9 @@ impl Engine {
                 reason: self.halt_reason.clone(),
             });
         }
+        let Some(strategies_before) = strategies_before else {
+            return;
+        };
         let now = self.strategy_mask();
         if now != strategies_before {
             for (n, slot) in self.strategies.iter().enumerate().take(64) {

@@ -28,11 +28,12 @@
 //! and the replay's notes and report say so.
 
 use super::compiled::{self, Block, BlockReader};
+pub use super::report::ReplayReport;
 use crate::domain::{Instrument, MarketEvent, Timestamp};
-use crate::record::{CaptureLine, CaptureReader, SkippedLine, TimeOrdered};
+use crate::record::{CaptureLine, CaptureReader, TimeOrdered};
 use crate::venue::MarketDataPort;
 use crate::venue::exchanges::decode::BookLimits;
-use crate::venue::exchanges::decode::{FeedStats, FrameDecoder};
+use crate::venue::exchanges::decode::FrameDecoder;
 use crate::venue::exchanges::registry;
 use crate::venue::sim::wire::{self, Header, SimDecoder};
 use std::io::{self, BufRead, Read};
@@ -61,33 +62,6 @@ pub enum ReplayError {
     UnknownVenue { path: PathBuf, venue: String },
     #[error(transparent)]
     Compiled(#[from] compiled::CompiledError),
-}
-
-/// What the prefetch thread reports at the end (and as it goes). A compiled file carries
-/// its source's (see [`super::compiled`]).
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct ReplayReport {
-    /// Lines read, good and bad.
-    pub lines: u64,
-    /// Bad lines skipped (torn, malformed), and the first of them with their reasons.
-    pub skipped: u64,
-    pub skipped_lines: Vec<SkippedLine>,
-    /// Lines of another venue than the recording's first (one venue per replay).
-    pub other_venue: u64,
-    /// The first such venue, for messages.
-    pub other_venue_name: Option<String>,
-    /// Events of instruments that first appeared after the instrument scan (not traded).
-    pub late_instrument_events: u64,
-    /// An I/O error that ended the reading early (e.g. a truncated zstd stream).
-    pub io_error: Option<String>,
-    /// The decoder's counters per instrument.
-    pub stats: Vec<FeedStats>,
-    /// Whether the whole file has been read.
-    pub done: bool,
-    /// Receive times that went back (connections recorded one after another) and what
-    /// was done: merged by receive time, or read in file order.
-    pub receive_order: Option<String>,
 }
 
 /// Shared progress of a replay: bytes of the file read so far, of `total`.
@@ -465,13 +439,11 @@ impl ReplayFeed {
         let mut f = std::fs::File::open(path)?;
         io::Seek::seek(&mut f, io::SeekFrom::Start(scanned.data_start))?;
         read.store(scanned.data_start, Ordering::Relaxed);
-        let reader = io::BufReader::with_capacity(
-            1 << 16,
-            Counting {
-                inner: f,
-                read: read.clone(),
-            },
-        );
+        // Unbuffered: each block is read whole into its payload (see `compiled::scan`).
+        let reader = Counting {
+            inner: f,
+            read: read.clone(),
+        };
         let blocks = BlockReader::new(reader, scanned.data_start, scanned.data_end, path);
         let report = Arc::new(Mutex::new(ReplayReport::default()));
         let (tx, rx) = sync_channel::<Vec<MarketEvent>>(IN_FLIGHT);

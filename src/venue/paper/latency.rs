@@ -42,7 +42,7 @@ impl Inbox {
 
     /// When the next arrival is due, if one is on its way.
     pub(super) fn next_arrival(&self) -> Option<Timestamp> {
-        self.queue.keys().next().map(|k| k.0)
+        self.queue.first_key_value().map(|(k, _)| k.0)
     }
 
     /// The next arrival due at or before `upto`, with its arrival time.
@@ -139,7 +139,7 @@ impl Outbox {
 
     /// When the next report is due, if one is waiting.
     pub(super) fn next_due(&self) -> Option<Timestamp> {
-        self.due.keys().next().map(|k| k.0)
+        self.due.first_key_value().map(|(k, _)| k.0)
     }
 
     /// Write the venue's log before any report leaves (see [`super::journal`]).
