@@ -1493,6 +1493,17 @@ fn linear_re_quoting_fast_still_compares_positions_and_alerts_a_real_difference(
 /// The hold pit puts on a hedge-mode symbol, word for word.
 const HEDGE_HOLD: &str = "Bybit BTCUSDT is in hedge mode; pit trades one-way mode only: switch it in Bybit (Switch Position Mode) and restart";
 
+/// A manual bid far below the market, resting at Bybit: asked again only while pit's
+/// checks refuse it before the book is there (never sent then).
+fn rest_a_far_bid(emu: &Emulator, dir: &Path) {
+    let t0 = std::time::Instant::now();
+    while orders(&emu.state()).is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "{}", logs(dir));
+        manual_limit_buy(dir, 500_000);
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+}
+
 /// A linear symbol in hedge mode at Bybit ("Get Position Info" lists `positionIdx` 1 and
 /// 2): pit trades one-way mode only, so the start's reconciliation raises a critical
 /// alert and holds new orders with the reason (`pit status`, JSON and text), and nothing
@@ -1509,16 +1520,7 @@ fn a_linear_symbol_in_hedge_mode_holds_new_orders_while_cancels_and_the_kill_sti
     // only while refused by pit's checks before the book is there (never sent then).
     let run = Run::start(dir.path());
     run.reconciled();
-    let t0 = std::time::Instant::now();
-    while orders(&emu.state()).is_empty() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{}",
-            logs(dir.path())
-        );
-        manual_limit_buy(dir.path(), 500_000);
-        std::thread::sleep(Duration::from_millis(1000));
-    }
+    rest_a_far_bid(&emu, dir.path());
     assert_eq!(emu.open_orders().len(), 1);
     run.kill9();
     // The symbol switched to hedge mode meanwhile (behind the account's back here: Bybit
@@ -1632,16 +1634,7 @@ fn a_folder_that_traded_linear_refuses_a_spot_run_and_its_linear_order_stays_ope
     std::fs::write(&p, &linear).unwrap();
     let run = Run::start(dir.path());
     run.reconciled();
-    let t0 = std::time::Instant::now();
-    while orders(&emu.state()).is_empty() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{}",
-            logs(dir.path())
-        );
-        manual_limit_buy(dir.path(), 500_000);
-        std::thread::sleep(Duration::from_millis(1000));
-    }
+    rest_a_far_bid(&emu, dir.path());
     let link = emu.open_orders()[0]["clientOrderId"].clone();
     run.kill9();
 

@@ -1083,16 +1083,7 @@ fn a_position_difference_at_okx_is_alerted_and_never_traded_away() {
 fn a_wrong_contract_value_trades_nothing_and_the_kill_still_goes_out() {
     let emu = Emulator::okx(&[]);
     let dir = folder_swap(&emu);
-    let p = dir.path().join("config.toml");
-    let text = std::fs::read_to_string(&p)
-        .unwrap()
-        .replace(
-            &format!("contract_value = {CT_VAL}"),
-            "contract_value = 0.001",
-        )
-        .replace("lot_size = 0.01", "lot_size = 0.001")
-        .replace("size = 0.01", "size = 0.001");
-    std::fs::write(&p, text).unwrap();
+    wrong_contract_value(dir.path());
     let run = Run::start(dir.path());
     wait("the critical alert", Duration::from_secs(20), || {
         logs(dir.path()).lines().any(|l| {
@@ -1238,6 +1229,15 @@ fn a_long_short_position_mode_trades_nothing_until_it_is_set_to_net() {
             .lines()
             .any(|l| l.contains("ERROR") && l.contains("posMode long_short_mode")),
         "a critical alert names it"
+    );
+    // `pit reconcile` through the run says why nothing is compared (exit 1).
+    let (r, code) = pit_cmd(dir.path(), &["reconcile", "--json"]);
+    assert_eq!(code, Some(1), "{r}");
+    assert!(
+        r["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("not reconciled") && t.contains("long/short")),
+        "{r}"
     );
     std::thread::sleep(Duration::from_secs(3));
     assert!(

@@ -691,7 +691,21 @@ impl Conn {
                 });
             }
             ToVenue::Reconcile { reason } if self.s.rest.swap() && self.stream_setup.is_some() => {
-                tracing::info!(%reason, "okx: a reconciliation asked before the swap contracts are known: the start's runs once they are");
+                // A hold stands (the account or the contracts do not fit): answered with
+                // it, not compared (`pit reconcile` says why, exit 1). Else the contracts
+                // are being read and the start's reconciliation answers once they are.
+                let mut answered = false;
+                if let Ok(mut h) = self.s.health.lock()
+                    && let Some(hold) = h.holds.first().cloned()
+                {
+                    h.last_reconcile = Some(format!("{reason}: not reconciled: {hold}"));
+                    h.last_reconcile_agrees = false;
+                    h.reconciles += 1;
+                    answered = true;
+                }
+                if !answered {
+                    tracing::info!(%reason, "okx: a reconciliation asked before the swap contracts are known: the start's runs once they are");
+                }
             }
             ToVenue::Reconcile { reason } => self.start_reconcile(reason),
         }
