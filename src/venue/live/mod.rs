@@ -5,6 +5,7 @@
 //! The venue-specific parts (signing, the wire, the connection task) live in the venue's
 //! folder under `exchanges/`.
 
+pub mod backoff;
 pub mod dead_man;
 pub mod gate;
 pub mod ids;

@@ -54,6 +54,7 @@ use crate::venue::exchanges::bybit::api::wire::{
     Category, DcpProduct, PrivateEvent, SetDcp, WsOp, parse_private,
 };
 use crate::venue::exchanges::bybit::trade::rest::Rest;
+use crate::venue::live::backoff::Reconnect;
 use crate::venue::live::dead_man::refresh_every;
 use crate::venue::live::pulse::{EngineWatch, PulseCheck};
 use futures_util::{SinkExt, StreamExt};
@@ -208,9 +209,10 @@ pub async fn run(p: PrivateSetup) {
     // The engine loop is watched only while DCP is armed: closing the stream is what makes
     // Bybit cancel, and without DCP it would only lose the stream.
     let mut engine = armed.then(|| p.engine.check());
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Reconnect::new();
     let every = refresh_every(p.dead_man_secs);
     loop {
+        let started = tokio::time::Instant::now();
         let why = match session(&p, &topics, engine.as_mut()).await {
             Ended::Lost(why) => why,
             Ended::Stalled(why) => {
@@ -220,7 +222,7 @@ pub async fn run(p: PrivateSetup) {
                 if !stalled_until_it_turns(&p, engine, why).await {
                     return;
                 }
-                backoff = Duration::from_millis(500);
+                backoff.reset();
                 continue;
             }
         };
@@ -232,24 +234,24 @@ pub async fn run(p: PrivateSetup) {
             return;
         }
         tracing::warn!(reason = %why, "bybit: private stream down, reconnecting");
+        let wait = backoff.after(started.elapsed());
         match engine.as_mut() {
             // A connection lost by itself reconnects only while the engine loop turns:
             // each reconnection restarts DCP's timer (it times from a disconnect), so
             // reconnecting through a stall could keep DCP from ever firing.
-            Some(engine) => match down_while_stalled(&p, engine, backoff, every).await {
+            Some(engine) => match down_while_stalled(&p, engine, wait, every).await {
                 Down::Turns => {}
                 Down::Stalled(why) => {
                     if !stalled_until_it_turns(&p, engine, why).await {
                         return;
                     }
-                    backoff = Duration::from_millis(500);
+                    backoff.reset();
                     continue;
                 }
                 Down::OwnerGone => return,
             },
-            None => tokio::time::sleep(backoff).await,
+            None => tokio::time::sleep(wait).await,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
         if p.out.is_closed() {
             return;
         }

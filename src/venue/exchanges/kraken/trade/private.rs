@@ -28,6 +28,7 @@
 
 use super::rest::Rest;
 use super::wire::{Order, WsFrame, parse_ws};
+use crate::venue::live::backoff::Reconnect;
 use crate::venue::live::dead_man::{self, Countdown, DeadManEvent};
 use crate::venue::live::pulse::PulseCheck;
 use futures_util::{SinkExt, StreamExt};
@@ -90,16 +91,16 @@ pub struct PrivateSetup {
 
 /// Keep the stream up until `out` is closed; each connection with a fresh token.
 pub async fn run(p: PrivateSetup) {
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Reconnect::new();
     loop {
+        let started = tokio::time::Instant::now();
         let why = session(&p).await;
         set_status(&p.status, |s| s.connected = false);
         if p.out.send(StreamMsg::Down(why.clone())).is_err() {
             return;
         }
         tracing::warn!(reason = %why, "kraken: private stream down, reconnecting");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+        tokio::time::sleep(backoff.after(started.elapsed())).await;
         if p.out.is_closed() {
             return;
         }
