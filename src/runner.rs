@@ -366,43 +366,57 @@ impl Runner {
 
     /// Time of the next item: a market event, a venue report or the engine's timer.
     pub fn next_time(&mut self) -> Timestamp {
-        let mut next = self.engine.next_timer();
-        for t in [self.market.peek_time(), self.exec.next_report_time()]
-            .into_iter()
-            .flatten()
-        {
-            next = next.min(t);
-        }
-        next
+        let t_market = self.market.peek_time();
+        let t_exec = self.exec.next_report_time();
+        self.earliest(t_market, t_exec)
     }
 
     /// Process the next item in time order (venue reports first at equal times, then
     /// market data, then the timer). Returns its time.
     pub fn step(&mut self) -> Timestamp {
-        // A live venue's rules (exchange filters), read by its connection task: applied
-        // before anything else, at the time reached (nothing on paper: no allocation).
-        let mut rules = Vec::new();
-        self.exec.poll_venue_rules(&mut rules);
-        if !rules.is_empty() {
-            // (Not iterated when empty: dropping the iterator cost ~40 instructions an
-            // item.)
-            for (instrument, rules) in rules {
-                let at = self.now;
-                self.engine.process(
-                    at,
-                    Input::VenueRules { instrument, rules },
-                    &mut self.effects,
-                );
-                self.dispatch(at);
-            }
-        }
+        self.apply_venue_rules();
         let t_market = self.market.peek_time();
         let t_exec = self.exec.next_report_time();
-        // `next_time()` from the two times just asked (not asked again).
+        self.step_at(t_market, t_exec)
+    }
+
+    /// A live venue's rules (exchange filters), read by its connection task: applied
+    /// before anything else, at the time reached (nothing on paper: no allocation).
+    /// Returns whether any were.
+    fn apply_venue_rules(&mut self) -> bool {
+        let mut rules = Vec::new();
+        self.exec.poll_venue_rules(&mut rules);
+        if rules.is_empty() {
+            // (Not iterated when empty: dropping the iterator cost ~40 instructions an
+            // item.)
+            return false;
+        }
+        for (instrument, rules) in rules {
+            let at = self.now;
+            self.engine.process(
+                at,
+                Input::VenueRules { instrument, rules },
+                &mut self.effects,
+            );
+            self.dispatch(at);
+        }
+        true
+    }
+
+    /// The earliest of the engine's timer and the two times given.
+    fn earliest(&self, t_market: Option<Timestamp>, t_exec: Option<Timestamp>) -> Timestamp {
         let mut next = self.engine.next_timer();
         for t in [t_market, t_exec].into_iter().flatten() {
             next = next.min(t);
         }
+        next
+    }
+
+    /// [`Runner::step`] after the venue rules, with the market's next time `t_market` and
+    /// the venue's `t_exec` as just asked (the caller asked them after the rules and
+    /// nothing ran since: each is asked once an item).
+    fn step_at(&mut self, t_market: Option<Timestamp>, t_exec: Option<Timestamp>) -> Timestamp {
+        let next = self.earliest(t_market, t_exec);
         self.now = self.now.max(next);
         if t_exec == Some(next) {
             self.exec.poll_reports(next, &mut self.reports);
@@ -442,8 +456,20 @@ impl Runner {
 
     /// Run until engine time `t` (items at `t` included).
     pub fn run_until(&mut self, t: Timestamp) {
-        while self.next_time() <= t {
-            self.step();
+        loop {
+            let t_market = self.market.peek_time();
+            let t_exec = self.exec.next_report_time();
+            if self.earliest(t_market, t_exec) > t {
+                break;
+            }
+            if self.apply_venue_rules() || self.market.is_live() {
+                // Rules may have sent orders, and a live feed may have an event by now:
+                // the times are asked again, as a step does.
+                self.step();
+            } else {
+                // Nothing ran since the times were asked: the item is the one they name.
+                self.step_at(t_market, t_exec);
+            }
         }
         self.now = self.now.max(t);
     }
@@ -630,9 +656,9 @@ impl Runner {
             if self.market.is_finished() {
                 return;
             }
-            match self.market.peek_time() {
+            let t_market = match self.market.peek_time() {
                 // At or before `run_for`'s end: so is the next item.
-                Some(t) if run.end.is_none_or(|e| t <= e) => {}
+                Some(t) if run.end.is_none_or(|e| t <= e) => Some(t),
                 Some(_) => return,
                 None => {
                     if run.end.is_none_or(|e| self.next_time() <= e) {
@@ -641,8 +667,15 @@ impl Runner {
                     }
                     return;
                 }
+            };
+            if self.apply_venue_rules() {
+                self.step();
+            } else {
+                // The market is not live here (a burst is unpaced and not live): the time
+                // just asked is the one a step would ask.
+                let t_exec = self.exec.next_report_time();
+                self.step_at(t_market, t_exec);
             }
-            self.step();
             run.iteration += 1;
             if run.iteration.is_multiple_of(1024) && run.publisher.due() {
                 self.publish(run);

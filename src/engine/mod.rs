@@ -143,6 +143,10 @@ pub struct Engine {
     fees: Decimal,
     /// The trading day (a day number from `engine.day_boundary`).
     day: i64,
+    /// When the next trading day begins (`day_boundary.start_of_day(day + 1)`): before
+    /// it, no event rolls the day, and `roll_day` is one compare (its division took ~20
+    /// instructions an event).
+    next_day_at: Timestamp,
     day_start_equity: Decimal,
     /// Round trips closed in the trading day.
     day_trades: u64,
@@ -192,6 +196,10 @@ impl Engine {
             .collect();
         let halted = setup.initial_state == TradingState::Halted;
         let day = setup.config.day_boundary.day_of(setup.start);
+        let next_day_at = setup
+            .config
+            .day_boundary
+            .start_of_day(day.saturating_add(1));
         if halted {
             setup.gate.close();
         } else {
@@ -238,6 +246,7 @@ impl Engine {
             realized: Decimal::ZERO,
             fees: Decimal::ZERO,
             day,
+            next_day_at,
             day_start_equity: Decimal::ZERO,
             day_trades: 0,
             loss_halt_day: None,
@@ -479,11 +488,17 @@ impl Engine {
     /// equity the daily loss counts from, the strategies' losing streaks and cooldowns, the round
     /// trips. A halt for the previous day's loss stays until a person re-arms.
     fn roll_day(&mut self, out: &mut Vec<Effect>) {
+        if self.now < self.next_day_at {
+            // Still the same day: `day_of(now) <= day` whenever `now` is before the next
+            // day's start.
+            return;
+        }
         let day = self.cfg.day_boundary.day_of(self.now);
         if day <= self.day {
             return;
         }
         self.day = day;
+        self.next_day_at = self.cfg.day_boundary.start_of_day(day.saturating_add(1));
         self.day_start_equity = self.equity();
         self.day_trades = 0;
         self.risk.new_day();
@@ -536,5 +551,46 @@ impl Engine {
         self.run_strategies(out, |s, ctx, buf| s.on_timer(ctx, buf));
         self.check_stops(None, None, out);
         self.run_algos(out);
+    }
+}
+
+#[cfg(test)]
+mod day_tests {
+    use super::testkit::{book, engine, ts};
+    use super::{Effect, Input};
+
+    fn new_days(out: &[Effect]) -> usize {
+        out.iter()
+            .filter(|e| matches!(e, Effect::Alert(a) if a.text.starts_with("new trading day")))
+            .count()
+    }
+
+    /// The day rolls at the boundary itself, not a nanosecond before, and again at the
+    /// next one (the next boundary is kept, not worked out per event: it must move on
+    /// with the day).
+    #[test]
+    fn the_trading_day_rolls_exactly_at_each_boundary() {
+        let mut e = engine(ts("2026-03-09T13:30:00Z"), Vec::new());
+        let mut out = Vec::new();
+        let midnight = ts("2026-03-10T00:00:00Z");
+        let one_ns = std::time::Duration::from_nanos(1);
+        e.process(
+            midnight - one_ns,
+            book(midnight - one_ns, 1000, 1001),
+            &mut out,
+        );
+        assert_eq!(new_days(&out), 0, "still the 9th");
+        out.clear();
+        e.process(midnight, Input::Timer, &mut out);
+        assert_eq!(new_days(&out), 1, "the 10th begins at midnight");
+        out.clear();
+        e.process(ts("2026-03-10T23:59:59Z"), Input::Timer, &mut out);
+        assert_eq!(new_days(&out), 0, "the same day");
+        let next = ts("2026-03-11T00:00:00Z");
+        e.process(next - one_ns, Input::Timer, &mut out);
+        assert_eq!(new_days(&out), 0, "a nanosecond before the 11th");
+        e.process(next, book(next, 1000, 1001), &mut out);
+        assert_eq!(new_days(&out), 1, "the 11th begins at midnight");
+        assert_eq!(e.day, e.cfg.day_boundary.day_of(next));
     }
 }
