@@ -11,6 +11,7 @@ pub mod heartbeat;
 pub mod instrument;
 pub mod invalid;
 pub mod num;
+pub mod open_orders;
 pub mod order;
 pub mod position;
 pub mod time;
@@ -24,6 +25,7 @@ pub use heartbeat::Heartbeat;
 pub use instrument::{Instrument, InstrumentId};
 pub use invalid::Invalid;
 pub use num::{Price, Qty};
+pub use open_orders::OpenOrders;
 pub use order::{
     BracketLegs, ClientOrderId, Fill, GroupRole, Liquidity, ModifyTo, Order, OrderGroup, OrderKind,
     OrderRequest, OrderSpec, OrderStatus, OrderTag, Owner, Side, StrategyId, TimeInForce,

@@ -112,7 +112,7 @@ pub struct Engine {
     unrealized: Vec<Decimal>,
     /// Per instrument, the mid (x2 ticks) the position was last marked at.
     marked_mid_x2: Vec<Option<i64>>,
-    open_orders: BTreeMap<ClientOrderId, Order>,
+    open_orders: crate::domain::OpenOrders,
     closed_orders: VecDeque<Order>,
     used_ids: HashSet<ClientOrderId>,
     next_order_no: u64,
@@ -221,7 +221,7 @@ impl Engine {
             unrealized: vec![Decimal::ZERO; n],
             marked_mid_x2: vec![None; n],
             instruments: setup.instruments,
-            open_orders: BTreeMap::new(),
+            open_orders: crate::domain::OpenOrders::new(),
             closed_orders: VecDeque::new(),
             used_ids: HashSet::new(),
             next_order_no: 0,

@@ -58,8 +58,7 @@ impl Engine {
 
     /// Follow the equity peak; tell the store when it rose, at most once a second of
     /// engine time between fills (a crash loses at most that second's rise by the marks).
-    fn update_peak(&mut self, out: &mut Vec<Effect>) {
-        let eq = self.equity();
+    fn update_peak(&mut self, eq: Decimal, out: &mut Vec<Effect>) {
         if eq > self.equity_peak {
             self.equity_peak = eq;
         }
@@ -81,11 +80,16 @@ impl Engine {
     pub(super) fn check_loss_limits(&mut self, out: &mut Vec<Effect>) {
         // The peak follows equity in every state, so drawdown never depends on how often
         // a view was published.
-        self.update_peak(out);
+        // Equity once: the peak, the day's PnL and the drawdown are all of this one
+        // figure (as `day_pnl` and `drawdown` would compute it again).
+        let eq = self.equity();
+        self.update_peak(eq, out);
         if self.state == TradingState::Halted {
             return;
         }
-        if let Some(reason) = self.risk.halt_reason(self.day_pnl(), self.drawdown()) {
+        let day_pnl = eq - self.day_start_equity;
+        let drawdown = (self.equity_peak - eq).max(Decimal::ZERO);
+        if let Some(reason) = self.risk.halt_reason(day_pnl, drawdown) {
             if matches!(reason, super::risk::Refusal::DailyLoss { .. }) {
                 self.loss_halt_day = Some(self.day);
             }

@@ -26,8 +26,9 @@
 //!
 //! **Cost.** The thresholds are turned into tick prices once per average price (and the
 //! trailing trigger once per new peak), so a book update is a few integer comparisons;
-//! a flat instrument costs one `Decimal` zero test. Nothing is allocated unless an exit is
-//! sent.
+//! one that leaves the mark and the average where the last check (which fired nothing)
+//! found them is one price and one 16-byte compare; a flat instrument costs one `Decimal`
+//! zero test. Nothing is allocated unless an exit is sent.
 
 use crate::domain::OrderSpec;
 
@@ -117,6 +118,11 @@ struct Watch {
     trail: Option<Price>,
     /// When the last exit was sent and not yet reported closed.
     fired_at: Option<Timestamp>,
+    /// The mark and the average price (its exact bits) of the last check, when it found
+    /// nothing to do. The same mark and average again find nothing again: the thresholds
+    /// are the average's, and the peak already holds a mark at least as good as this one,
+    /// so neither moves; the check is skipped.
+    quiet: Option<(Price, [u8; 16])>,
 }
 
 impl Watch {
@@ -190,6 +196,31 @@ impl ExitManager {
         })
     }
 
+    /// Whether the last check of `id` found nothing to do and would find the same now:
+    /// the position's direction, its average price (exact bits) and the mark unchanged.
+    #[inline]
+    fn still_quiet(&self, ctx: &StrategyCtx<'_>, id: InstrumentId) -> bool {
+        let i = id.index();
+        let (Some(w), Some(pos)) = (self.watches.get(i), ctx.positions.get(i)) else {
+            return false;
+        };
+        let Some((mark, avg)) = w.quiet else {
+            return false;
+        };
+        let Some(book) = ctx.books.get(i) else {
+            return false;
+        };
+        let now = if w.dir > 0 {
+            book.best_bid()
+        } else {
+            book.best_ask()
+        };
+        now.is_some_and(|l| l.price == mark)
+            && pos.avg_price.serialize() == avg
+            && pos.direction() == w.dir
+    }
+
+    #[inline(never)]
     fn check(&mut self, ctx: &StrategyCtx<'_>, id: InstrumentId, out: &mut Vec<Intent>) {
         let i = id.index();
         if i >= self.watches.len() {
@@ -200,17 +231,17 @@ impl ExitManager {
         }
         let pos = ctx.position(id);
         let dir = pos.direction();
-        let mut w = std::mem::take(&mut self.watches[i]);
         if dir == 0 {
-            if w.dir != 0 {
-                w.reset(0);
+            if self.watches[i].dir != 0 {
+                self.watches[i].reset(0);
             }
-            self.watches[i] = w;
             return;
         }
+        let mut w = std::mem::take(&mut self.watches[i]);
         if dir != w.dir {
             w.reset(dir);
         }
+        w.quiet = None;
         let tag = self.decide(ctx, id, &mut w);
         if let Some((tag, mark)) = tag {
             self.fire(ctx, id, &mut w, tag, mark, out);
@@ -278,6 +309,7 @@ impl ExitManager {
         if peak_in_profit && w.trail.is_some_and(adverse) {
             return Some((OrderTag::TrailingStop, mark));
         }
+        w.quiet = Some((mark, pos.avg_price.serialize()));
         None
     }
 
@@ -343,7 +375,9 @@ impl Strategy for ExitManager {
     }
 
     fn on_book(&mut self, ctx: &StrategyCtx<'_>, inst: InstrumentId, out: &mut Vec<Intent>) {
-        self.check(ctx, inst, out);
+        if !self.still_quiet(ctx, inst) {
+            self.check(ctx, inst, out);
+        }
     }
 
     /// An exit closed: if a position remains, the next book update may fire again.
@@ -452,6 +486,58 @@ mod tests {
         assert_eq!(o.spec.qty, crate::domain::Qty(12), "floored to lots");
         assert_eq!(o.spec.instrument, InstrumentId(0));
         assert_eq!(s.last_signal(), Some("STOP BTC-USD -50bps"));
+    }
+
+    #[test]
+    fn after_a_quiet_check_fires_when_only_the_average_price_moves() {
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        // Bid 59800.0: -33 bps of 60000, no exit; the same book again: none.
+        at(&mut w, 0, 598_000);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        assert!(run(&mut s, &w, 0, 1_001).is_empty());
+        // Bought more higher up: average 60200, the same bid is -66 bps.
+        w.position(0, dec!(0.02), dec!(60200));
+        let o = only_exit(&run(&mut s, &w, 0, 1_002));
+        assert_eq!(
+            (o.tag, o.spec.qty),
+            (OrderTag::StopLoss, crate::domain::Qty(20))
+        );
+    }
+
+    #[test]
+    fn after_a_quiet_check_fires_when_only_the_direction_flips() {
+        let mut s = exit(&ExitParams {
+            trailing_bps: dec!(0),
+            ..params()
+        });
+        let mut w = world();
+        // Long at 60600: bid 59400.0 (ask 59400.1) is -198 bps: stop. Short at 60000 the
+        // ask is +99 bps of profit: nothing; long at 60000, -100 bps: stop.
+        at(&mut w, 0, 594_000);
+        w.position(0, dec!(-0.01), dec!(60000));
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        assert!(run(&mut s, &w, 0, 1_001).is_empty());
+        w.position(0, dec!(0.01), dec!(60000));
+        let o = only_exit(&run(&mut s, &w, 0, 1_002));
+        assert_eq!((o.tag, o.spec.side), (OrderTag::StopLoss, Side::Sell));
+    }
+
+    #[test]
+    fn after_a_quiet_check_the_same_average_written_another_way_is_still_quiet() {
+        let mut s = exit(&params());
+        let mut w = world();
+        w.position(0, dec!(0.01), dec!(60000));
+        at(&mut w, 0, 598_000);
+        assert!(run(&mut s, &w, 0, 1_000).is_empty());
+        w.position(0, dec!(0.01), dec!(60000.00));
+        assert!(run(&mut s, &w, 0, 1_001).is_empty());
+        at(&mut w, 0, 597_000);
+        assert_eq!(
+            only_exit(&run(&mut s, &w, 0, 1_002)).tag,
+            OrderTag::StopLoss
+        );
     }
 
     #[test]

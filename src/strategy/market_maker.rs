@@ -30,9 +30,12 @@
 //! them), and inventory-guard cancels still go out. This avoids queueing stale quotes
 //! behind a pause and spamming refusals while reducing or halted.
 //!
-//! **Cost.** Each call reads the top of the book and scans this strategy's open orders; the
-//! desired prices are recomputed (a few `Decimal` operations) only when the best bid, best
-//! ask or inventory changed. Nothing is allocated unless an order is sent.
+//! **Cost.** Each call reads the top of the book. When the touch, the inventory, the trading
+//! state and the open orders are what the last call read and that call sent nothing (and
+//! held no side back for `min_requote_ms`), that is all: the answer is nothing again.
+//! Otherwise it scans this strategy's open orders; the desired prices are recomputed (a few
+//! `Decimal` operations) only when the best bid, best ask or inventory changed. Nothing is
+//! allocated unless an order is sent.
 
 use crate::domain::OrderSpec;
 
@@ -142,6 +145,29 @@ struct QuoteCache {
     under_max: [bool; 2],
 }
 
+/// What an evaluation that sent nothing read: the touch, the inventory (its exact bits),
+/// the trading state and the version of the open orders. Read the same again, the
+/// evaluation sends nothing again (nothing else it reads can have changed: its own
+/// placement times change only when it sends), so it is skipped without walking the orders.
+/// A side held back by `min_requote_ms` depends on the time too: then the answer holds
+/// only until the first held-back side's interval has passed (`until`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct QuietInputs {
+    best_bid: Price,
+    best_ask: Price,
+    inventory: [u8; 16],
+    state: TradingState,
+    orders: u64,
+}
+
+/// The last quiet evaluation's inputs and until when its answer holds.
+#[derive(Clone, Copy, Debug)]
+struct Quiet {
+    inputs: QuietInputs,
+    /// Engine time (ns) from which a side held back may be placed; `i64::MAX`: none was.
+    until: i64,
+}
+
 /// Strategy 1. See the module docs.
 #[derive(Debug)]
 pub struct MarketMaker {
@@ -159,6 +185,8 @@ pub struct MarketMaker {
     requote_ticks: i64,
     min_requote_ns: i64,
     cache: Option<QuoteCache>,
+    /// The last evaluation's inputs, when it sent nothing (see [`QuietInputs`]).
+    quiet: Option<Quiet>,
     /// When each side was last placed.
     last_place: [Option<Timestamp>; 2],
     signal: String,
@@ -185,6 +213,7 @@ impl MarketMaker {
             requote_ticks: i64::from(params.requote_ticks),
             min_requote_ns: ms_to_nanos(params.min_requote_ms),
             cache: None,
+            quiet: None,
             last_place: [None; 2],
             signal: String::with_capacity(64),
         })
@@ -244,6 +273,32 @@ impl MarketMaker {
         (quotes, under_max)
     }
 
+    /// The inputs as `ctx` has them now; `None` without a two-sided, uncrossed book.
+    #[inline]
+    fn inputs(&self, ctx: &StrategyCtx<'_>) -> Option<QuietInputs> {
+        let book = ctx.book(self.inst);
+        let (Some(bb), Some(ba)) = (book.best_bid(), book.best_ask()) else {
+            return None;
+        };
+        Some(QuietInputs {
+            best_bid: bb.price,
+            best_ask: ba.price,
+            inventory: ctx.position(self.inst).qty.serialize(),
+            state: ctx.trading_state,
+            orders: ctx.open_orders.version(),
+        })
+    }
+
+    /// Whether the last evaluation sent nothing and would send nothing now: the same
+    /// inputs, and no side it held back may be placed yet.
+    #[inline]
+    fn still_quiet(&self, ctx: &StrategyCtx<'_>) -> bool {
+        match &self.quiet {
+            Some(q) => ctx.now.0 < q.until && self.inputs(ctx) == Some(q.inputs),
+            None => false,
+        }
+    }
+
     fn throttled(&self, side: Side, now: Timestamp) -> bool {
         match self.last_place[ix(side)] {
             Some(t) => now.0.saturating_sub(t.0) < self.min_requote_ns,
@@ -251,18 +306,21 @@ impl MarketMaker {
         }
     }
 
-    /// The whole decision, shared by book updates and the timer.
+    /// The whole decision, shared by book updates and the timer (which skip it while
+    /// [`Self::still_quiet`]).
+    #[inline(never)]
     fn evaluate(&mut self, ctx: &StrategyCtx<'_>, out: &mut Vec<Intent>) {
-        let book = ctx.book(self.inst);
-        let (Some(bb), Some(ba)) = (book.best_bid(), book.best_ask()) else {
+        self.quiet = None;
+        let Some(inputs) = self.inputs(ctx) else {
             return;
         };
-        if bb.price >= ba.price {
+        let (bb, ba) = (inputs.best_bid, inputs.best_ask);
+        if bb >= ba {
             // Crossed or locked book: not a book to quote against.
             return;
         }
         let inventory = ctx.position(self.inst).qty;
-        let (quotes, under_max) = self.desired(bb.price, ba.price, inventory);
+        let (quotes, under_max) = self.desired(bb, ba, inventory);
 
         // Own orders: the live quote per side, and the remaining size per side including
         // orders with a pending cancel.
@@ -284,6 +342,8 @@ impl MarketMaker {
         }
 
         let active = ctx.trading_state == TradingState::Active;
+        // The earliest time a side held back by min_requote_ms may be placed.
+        let mut until = i64::MAX;
         let mut shown: [Option<Price>; 2] = [None, None];
         for side in SIDES {
             let s = ix(side);
@@ -311,6 +371,9 @@ impl MarketMaker {
                 None => None,
             };
             if self.throttled(side, ctx.now) {
+                if let Some(t) = self.last_place[s] {
+                    until = until.min(t.0.saturating_add(self.min_requote_ns));
+                }
                 continue;
             }
             // Room under max_inventory, counting every own order on this side (the one
@@ -350,6 +413,8 @@ impl MarketMaker {
         }
         if out.len() > before {
             self.write_signal(shown, inventory);
+        } else {
+            self.quiet = Some(Quiet { inputs, until });
         }
     }
 
@@ -387,7 +452,7 @@ impl Strategy for MarketMaker {
     }
 
     fn on_book(&mut self, ctx: &StrategyCtx<'_>, inst: InstrumentId, out: &mut Vec<Intent>) {
-        if inst == self.inst {
+        if inst == self.inst && !self.still_quiet(ctx) {
             self.evaluate(ctx, out);
         }
     }
@@ -395,11 +460,14 @@ impl Strategy for MarketMaker {
     /// Re-quotes a side whose placement was held back by `min_requote_ms` even when the
     /// book is quiet.
     fn on_timer(&mut self, ctx: &StrategyCtx<'_>, out: &mut Vec<Intent>) {
-        self.evaluate(ctx, out);
+        if !self.still_quiet(ctx) {
+            self.evaluate(ctx, out);
+        }
     }
 
     fn on_disable(&mut self) {
         self.cache = None;
+        self.quiet = None;
         self.last_place = [None; 2];
     }
 
@@ -596,6 +664,79 @@ mod tests {
         let mut out = Vec::new();
         s.on_timer(&w.ctx(1_100, 0), &mut out);
         assert_eq!(placed(&out).len(), 2, "{out:?}");
+    }
+
+    #[test]
+    fn after_a_quiet_call_reacts_when_only_its_orders_change() {
+        let mut s = mm(&params());
+        let mut w = world();
+        let out = run(&mut s, &w, 1_000);
+        let ids = w.apply(0, &out, 1_000);
+        assert!(run(&mut s, &w, 2_000).is_empty());
+        // The operator cancels the bid (pending): same book, inventory and state.
+        w.cancel_pending(&ids[0]);
+        let out = run(&mut s, &w, 3_000);
+        let p = placed(&out);
+        assert_eq!(p.len(), 1, "{out:?}");
+        assert_eq!(p[0].spec.side, Side::Buy);
+        assert_eq!(p[0].spec.price, Some(Price(599_940)));
+        w.apply(0, &out, 3_000);
+        assert!(run(&mut s, &w, 4_000).is_empty());
+        // The ask leaves the open orders (cancelled by the venue): it is placed again.
+        w.close(&ids[1]);
+        let out = run(&mut s, &w, 5_000);
+        let p = placed(&out);
+        assert_eq!(p.len(), 1, "{out:?}");
+        assert_eq!(p[0].spec.side, Side::Sell);
+        assert_eq!(p[0].spec.price, Some(Price(600_060)));
+    }
+
+    #[test]
+    fn after_a_quiet_call_reacts_when_only_the_inventory_changes() {
+        let mut s = mm(&params());
+        let mut w = world();
+        let out = run(&mut s, &w, 1_000);
+        let ids = w.apply(0, &out, 1_000);
+        assert!(run(&mut s, &w, 2_000).is_empty());
+        // Half of max inventory: both quotes 3.0 lower, 30 ticks away: replaced.
+        w.position(0, dec!(0.005), dec!(60000));
+        let out = run(&mut s, &w, 3_000);
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert_eq!(out[0], Intent::Cancel(ids[0].clone()));
+        assert!(
+            matches!(&out[1], Intent::Place(o) if o.spec.price == Some(Price(599_910)) && o.spec.qty == Qty(1))
+        );
+        assert_eq!(out[2], Intent::Cancel(ids[1].clone()));
+        assert!(matches!(&out[3], Intent::Place(o) if o.spec.price == Some(Price(600_030))));
+        // The same value written another way (scale 4) is the same inventory: nothing.
+        w.apply(0, &out, 3_000);
+        assert!(run(&mut s, &w, 4_000).is_empty());
+        w.position(0, dec!(0.0050), dec!(60000));
+        assert!(run(&mut s, &w, 5_000).is_empty());
+    }
+
+    #[test]
+    fn after_a_quiet_call_reacts_when_only_the_trading_state_changes() {
+        let mut s = mm(&params());
+        let mut w = world();
+        w.state = TradingState::Paused;
+        assert!(run(&mut s, &w, 1_000).is_empty());
+        assert!(run(&mut s, &w, 2_000).is_empty());
+        w.state = TradingState::Active;
+        assert_eq!(placed(&run(&mut s, &w, 3_000)).len(), 2);
+    }
+
+    #[test]
+    fn a_side_held_back_is_placed_once_the_interval_passed_on_the_same_book() {
+        let mut s = mm(&params());
+        let mut w = world();
+        let out = run(&mut s, &w, 1_000);
+        w.apply(0, &out, 1_000);
+        w.book(0, &[(599_995, 5)], &[(600_015, 5)]);
+        assert!(run(&mut s, &w, 1_050).is_empty());
+        assert!(run(&mut s, &w, 1_099).is_empty());
+        // Nothing but the time changed since: a book update re-quotes as the timer would.
+        assert_eq!(placed(&run(&mut s, &w, 1_100)).len(), 2);
     }
 
     #[test]

@@ -8,10 +8,9 @@
 use crate::domain::OrderSpec;
 
 use crate::domain::{
-    ClientOrderId, Fill, Instrument, InstrumentId, Order, OrderBook, OrderTag, Position, Qty,
-    StrategyId, Timestamp, TradeTick, TradingState,
+    ClientOrderId, Fill, Instrument, InstrumentId, OpenOrders, Order, OrderBook, OrderTag,
+    Position, Qty, StrategyId, Timestamp, TradeTick, TradingState,
 };
-use std::collections::BTreeMap;
 
 pub mod edit;
 pub mod exit_manager;
@@ -34,7 +33,7 @@ pub struct StrategyCtx<'a> {
     /// Account-wide positions, indexed by `InstrumentId`.
     pub positions: &'a [Position],
     /// Every open order of the account (all owners), by client id.
-    pub open_orders: &'a BTreeMap<ClientOrderId, Order>,
+    pub open_orders: &'a OpenOrders,
     pub trading_state: TradingState,
     /// `[sizing]`: what a risk unit is and how far a risk-sized stop sits.
     pub sizing: &'a sizing::SizingParams,
@@ -603,7 +602,7 @@ pub(crate) mod test_util {
         pub instruments: Vec<Instrument>,
         pub books: Vec<OrderBook>,
         pub positions: Vec<Position>,
-        pub orders: BTreeMap<ClientOrderId, Order>,
+        pub orders: OpenOrders,
         pub state: TradingState,
         pub sizing: sizing::SizingParams,
         next_id: u64,
@@ -618,7 +617,7 @@ pub(crate) mod test_util {
                     .map(|i| Position::new(InstrumentId(i as u16)))
                     .collect(),
                 instruments,
-                orders: BTreeMap::new(),
+                orders: OpenOrders::new(),
                 state: TradingState::Active,
                 sizing: sizing::SizingParams::default(),
                 next_id: 0,
