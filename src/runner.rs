@@ -382,7 +382,8 @@ impl Runner {
 
     /// A live venue's rules (exchange filters), read by its connection task: applied
     /// before anything else, at the time reached (nothing on paper: no allocation).
-    /// Returns whether any were.
+    /// Returns whether any were. Inlined to the poll and its empty test (most items).
+    #[inline]
     fn apply_venue_rules(&mut self) -> bool {
         let mut rules = Vec::new();
         self.exec.poll_venue_rules(&mut rules);
@@ -391,6 +392,13 @@ impl Runner {
             // item.)
             return false;
         }
+        self.apply_rules(rules);
+        true
+    }
+
+    /// The venue rules [`Runner::apply_venue_rules`] read, to the engine.
+    #[inline(never)]
+    fn apply_rules(&mut self, rules: Vec<crate::venue::VenueRulesUpdate>) {
         for (instrument, rules) in rules {
             let at = self.now;
             self.engine.process(
@@ -400,7 +408,6 @@ impl Runner {
             );
             self.dispatch(at);
         }
-        true
     }
 
     /// The earliest of the engine's timer and the two times given.
