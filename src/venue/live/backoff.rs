@@ -3,7 +3,7 @@
 //! stayed up a while. Without the way back, a day of a few lost connections left every
 //! later reconnection waiting the full 10 s, blind to fills all that time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A connection that stayed up this long was a good one: the next loss starts the
 /// doubling again from the shortest wait (the market data feed's rule too).
@@ -15,6 +15,8 @@ pub struct Reconnect {
     next: Duration,
     min: Duration,
     max: Duration,
+    /// When the current connection came up (logged in and subscribed), if it did.
+    up_since: Option<Instant>,
 }
 
 impl Reconnect {
@@ -28,12 +30,28 @@ impl Reconnect {
             next: min,
             min,
             max,
+            up_since: None,
         }
     }
 
-    /// The wait before connecting again after a connection that lasted `lasted` (from its
-    /// start to its loss; a connect that failed lasted nothing).
-    pub fn after(&mut self, lasted: Duration) -> Duration {
+    /// The connection came up at `at` (logged in and subscribed: a connect, a login or a
+    /// subscription that fails, however slowly, never came up).
+    pub fn up(&mut self, at: Instant) {
+        self.up_since = Some(at);
+    }
+
+    /// The wait before connecting again after the connection was lost at `at`: timed from
+    /// when it came up, zero if it never did.
+    pub fn lost(&mut self, at: Instant) -> Duration {
+        let lasted = self
+            .up_since
+            .take()
+            .map_or(Duration::ZERO, |up| at.saturating_duration_since(up));
+        self.after(lasted)
+    }
+
+    /// The wait before connecting again after a connection that was up for `lasted`.
+    fn after(&mut self, lasted: Duration) -> Duration {
         if lasted >= GOOD_CONNECTION {
             self.reset();
         }
@@ -42,9 +60,10 @@ impl Reconnect {
         wait
     }
 
-    /// Back to the shortest wait (the stream came back by another way).
+    /// Back to the shortest wait, the connection over (the stream ended by another way).
     pub fn reset(&mut self) {
         self.next = self.min;
+        self.up_since = None;
     }
 }
 
@@ -81,6 +100,25 @@ mod tests {
         // An hour up, then lost: reconnect at once, not 10 s later.
         assert_eq!(r.after(Duration::from_secs(3600)), ms(500));
         assert_eq!(r.after(ms(10)), ms(1000), "and doubling again if it fails");
+    }
+
+    #[test]
+    fn it_is_timed_from_when_the_connection_came_up_not_from_the_attempt() {
+        let mut r = Reconnect::new();
+        let t0 = Instant::now();
+        // Attempts that never came up, however long each took (a silent address: the
+        // connect gives up after minutes), keep doubling.
+        assert_eq!(r.lost(t0 + Duration::from_secs(120)), ms(500));
+        assert_eq!(r.lost(t0 + Duration::from_secs(240)), ms(1000));
+        assert_eq!(r.lost(t0 + Duration::from_secs(360)), ms(2000));
+        // Up at 400 s, lost 10 s later: not a good connection.
+        r.up(t0 + Duration::from_secs(400));
+        assert_eq!(r.lost(t0 + Duration::from_secs(410)), ms(4000));
+        // Up at 500 s, lost an hour later: back to half a second.
+        r.up(t0 + Duration::from_secs(500));
+        assert_eq!(r.lost(t0 + Duration::from_secs(4100)), ms(500));
+        // The next attempt fails before coming up: the earlier "up" is not counted again.
+        assert_eq!(r.lost(t0 + Duration::from_secs(4200)), ms(1000));
     }
 
     #[test]

@@ -212,8 +212,7 @@ pub async fn run(p: PrivateSetup) {
     let mut backoff = Reconnect::new();
     let every = refresh_every(p.dead_man_secs);
     loop {
-        let started = tokio::time::Instant::now();
-        let why = match session(&p, &topics, engine.as_mut()).await {
+        let why = match session(&p, &topics, engine.as_mut(), &mut backoff).await {
             Ended::Lost(why) => why,
             Ended::Stalled(why) => {
                 let Some(engine) = engine.as_mut() else {
@@ -234,7 +233,7 @@ pub async fn run(p: PrivateSetup) {
             return;
         }
         tracing::warn!(reason = %why, "bybit: private stream down, reconnecting");
-        let wait = backoff.after(started.elapsed());
+        let wait = backoff.lost(std::time::Instant::now());
         match engine.as_mut() {
             // A connection lost by itself reconnects only while the engine loop turns:
             // each reconnection restarts DCP's timer (it times from a disconnect), so
@@ -339,6 +338,7 @@ async fn session(
     p: &PrivateSetup,
     topics: &[String],
     mut engine: Option<&mut PulseCheck>,
+    backoff: &mut Reconnect,
 ) -> Ended {
     use Ended::Lost;
     let url = alive_url(&p.url, p.dead_man_secs);
@@ -381,6 +381,7 @@ async fn session(
             Err(_) => return Lost(format!("no answer to {}", op.op)),
         }
     }
+    backoff.up(std::time::Instant::now());
     set_status(&p.status, |s| {
         s.connected = true;
         s.connects += 1;

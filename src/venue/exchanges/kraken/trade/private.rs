@@ -93,14 +93,13 @@ pub struct PrivateSetup {
 pub async fn run(p: PrivateSetup) {
     let mut backoff = Reconnect::new();
     loop {
-        let started = tokio::time::Instant::now();
-        let why = session(&p).await;
+        let why = session(&p, &mut backoff).await;
         set_status(&p.status, |s| s.connected = false);
         if p.out.send(StreamMsg::Down(why.clone())).is_err() {
             return;
         }
         tracing::warn!(reason = %why, "kraken: private stream down, reconnecting");
-        tokio::time::sleep(backoff.after(started.elapsed())).await;
+        tokio::time::sleep(backoff.lost(std::time::Instant::now())).await;
         if p.out.is_closed() {
             return;
         }
@@ -108,7 +107,7 @@ pub async fn run(p: PrivateSetup) {
 }
 
 /// One connection: token, connect, subscribe, then pings and messages until it ends.
-async fn session(p: &PrivateSetup) -> String {
+async fn session(p: &PrivateSetup, backoff: &mut Reconnect) -> String {
     let token = match p.rest.ws_token(Duration::from_secs(10)).await {
         Ok(t) => t,
         Err(e) => return format!("GetWebSocketsToken: {e}"),
@@ -158,6 +157,7 @@ async fn session(p: &PrivateSetup) -> String {
         s.connected = true;
         s.connects += 1;
     });
+    backoff.up(std::time::Instant::now());
     if p.out.send(StreamMsg::Up).is_err() {
         return "owner gone".into();
     }

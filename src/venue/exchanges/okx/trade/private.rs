@@ -117,14 +117,13 @@ pub struct PrivateSetup {
 pub async fn run(p: PrivateSetup) {
     let mut backoff = Reconnect::new();
     loop {
-        let started = tokio::time::Instant::now();
-        let why = session(&p).await;
+        let why = session(&p, &mut backoff).await;
         set_status(&p.status, |s| s.connected = false);
         if p.out.send(StreamMsg::Down(why.clone())).is_err() {
             return;
         }
         tracing::warn!(reason = %why, "okx: private stream down, reconnecting");
-        tokio::time::sleep(backoff.after(started.elapsed())).await;
+        tokio::time::sleep(backoff.lost(std::time::Instant::now())).await;
         if p.out.is_closed() {
             return;
         }
@@ -132,7 +131,7 @@ pub async fn run(p: PrivateSetup) {
 }
 
 /// One connection: login, subscribe, then pings and pushes until it ends; why it ended.
-async fn session(p: &PrivateSetup) -> String {
+async fn session(p: &PrivateSetup, backoff: &mut Reconnect) -> String {
     let mut ws = match tokio_tungstenite::connect_async(p.url.as_str()).await {
         Ok((ws, _)) => ws,
         Err(e) => return format!("connect: {e}"),
@@ -190,6 +189,7 @@ async fn session(p: &PrivateSetup) -> String {
         s.connected = true;
         s.connects += 1;
     });
+    backoff.up(std::time::Instant::now());
     if p.out.send(StreamMsg::Up).is_err() {
         return "owner gone".into();
     }
