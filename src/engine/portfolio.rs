@@ -48,12 +48,20 @@ impl Engine {
     }
 
     pub(super) fn day_pnl(&self) -> Decimal {
-        self.equity() - self.day_start_equity
+        self.day_pnl_at(self.equity())
+    }
+
+    fn day_pnl_at(&self, equity: Decimal) -> Decimal {
+        equity - self.day_start_equity
     }
 
     /// Equity peak minus equity now (never negative).
     pub(super) fn drawdown(&self) -> Decimal {
-        (self.equity_peak - self.equity()).max(Decimal::ZERO)
+        self.drawdown_at(self.equity())
+    }
+
+    fn drawdown_at(&self, equity: Decimal) -> Decimal {
+        (self.equity_peak - equity).max(Decimal::ZERO)
     }
 
     /// Follow the equity peak; tell the store when it rose, at most once a second of
@@ -80,15 +88,13 @@ impl Engine {
     pub(super) fn check_loss_limits(&mut self, out: &mut Vec<Effect>) {
         // The peak follows equity in every state, so drawdown never depends on how often
         // a view was published.
-        // Equity once: the peak, the day's PnL and the drawdown are all of this one
-        // figure (as `day_pnl` and `drawdown` would compute it again).
+        // Equity once: the peak, the day's PnL and the drawdown are all of this one figure.
         let eq = self.equity();
         self.update_peak(eq, out);
         if self.state == TradingState::Halted {
             return;
         }
-        let day_pnl = eq - self.day_start_equity;
-        let drawdown = (self.equity_peak - eq).max(Decimal::ZERO);
+        let (day_pnl, drawdown) = (self.day_pnl_at(eq), self.drawdown_at(eq));
         if let Some(reason) = self.risk.halt_reason(day_pnl, drawdown) {
             if matches!(reason, super::risk::Refusal::DailyLoss { .. }) {
                 self.loss_halt_day = Some(self.day);

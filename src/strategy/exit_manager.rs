@@ -145,6 +145,18 @@ pub struct ExitManager {
     signal: String,
 }
 
+/// The price a position of direction `dir` would exit at now: the best bid when long, the
+/// best ask when short.
+#[inline]
+fn mark_of(book: &crate::domain::OrderBook, dir: i64) -> Option<Price> {
+    if dir > 0 {
+        book.best_bid()
+    } else {
+        book.best_ask()
+    }
+    .map(|l| l.price)
+}
+
 impl ExitManager {
     /// Builds the exit manager for `instruments` (it watches all of them). The params are
     /// expected to be validated ([`ExitParams::validate`]; [`super::build`] does it).
@@ -210,12 +222,7 @@ impl ExitManager {
         let Some(book) = ctx.books.get(i) else {
             return false;
         };
-        let now = if w.dir > 0 {
-            book.best_bid()
-        } else {
-            book.best_ask()
-        };
-        now.is_some_and(|l| l.price == mark)
+        mark_of(book, w.dir) == Some(mark)
             && pos.avg_price.serialize() == avg
             && pos.direction() == w.dir
     }
@@ -261,13 +268,7 @@ impl ExitManager {
             return None;
         }
         let long = w.dir > 0;
-        let book = ctx.book(id);
-        let mark = if long {
-            book.best_bid()
-        } else {
-            book.best_ask()
-        }?
-        .price;
+        let mark = mark_of(ctx.book(id), w.dir)?;
         let inst = ctx.instrument(id);
         if w.avg != Some(pos.avg_price) {
             self.thresholds(w, inst, pos.avg_price);
