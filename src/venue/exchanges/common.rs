@@ -86,9 +86,98 @@ pub fn parse_fixed(text: &[u8], dp: u32) -> Option<i64> {
         _ => (false, text),
     };
     if s.len() <= 18 && dp <= 18 {
-        return parse_short(neg, s, dp);
+        return if s.len() >= 8 {
+            parse_words(neg, s, dp)
+        } else {
+            parse_short(neg, s, dp)
+        };
     }
     parse_long(neg, s, dp)
+}
+
+/// Eight `'0'` bytes.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+/// One in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The first zero byte of `x` (`s[0]` in the lowest byte): the usual test, whose lowest
+/// bit set is exact (bits above it may be false alarms).
+#[inline(always)]
+fn first_zero_byte(x: u64) -> Option<usize> {
+    let hit = x.wrapping_sub(ONES) & !x & (ONES << 7);
+    (hit != 0).then(|| (hit.trailing_zeros() / 8) as usize)
+}
+
+/// Whether any byte of `d` (text less `'0'` in every byte) is not a digit: a byte below
+/// `'0'` wraps to 0xd0 or more, one above `'9'` is 0x0a or more and reaches 0x10 when 6
+/// is added; either sets a high nibble. (A wrap borrows only from a byte itself caught.)
+#[inline(always)]
+fn not_digits(d: u64) -> bool {
+    (d | d.wrapping_add(ONES * 6)) & (ONES * 0xf0) != 0
+}
+
+/// Eight digit values (0-9, the most significant in the lowest byte) -> their number, in
+/// three multiplies: pairs, then quads, then the octet.
+#[inline(always)]
+fn fold8(d: u64) -> u64 {
+    let d = (d.wrapping_mul(10).wrapping_add(d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let d = (d.wrapping_mul(100).wrapping_add(d >> 16)) & 0x0000_ffff_0000_ffff;
+    (d.wrapping_mul(10_000).wrapping_add(d >> 32)) & 0xffff_ffff
+}
+
+/// [`parse_fixed`] of text of 8 to 16 bytes with a dot, at most eight digits either side
+/// of it (`"61837.63000000"`, `"0.00123000"`), a word at a time; any other text goes to
+/// [`parse_short`]. The same result (the property test compares both with
+/// [`parse_long`]), without the chain of a dependent multiply-add per digit that made
+/// number reading a quarter of the Binance depth decoder's time.
+///
+/// Why by hand (no crate reads decimal text to an exact integer at a given scale): the
+/// usual SWAR reading. The first and last eight bytes are loaded; the dot is the first
+/// zero byte of either xor dots; the integer digits are the first word's bytes before
+/// it, the fraction's the last word's bytes after it; each is checked to be digits and
+/// folded in three multiplies.
+#[inline(always)]
+fn parse_words(neg: bool, s: &[u8], dp: u32) -> Option<i64> {
+    let n = s.len();
+    let (Some(lo), Some(hi)) = (s.get(..8), s.get(n.wrapping_sub(8)..)) else {
+        return parse_short(neg, s, dp);
+    };
+    let lo = u64::from_le_bytes(lo.try_into().ok()?);
+    let hi = u64::from_le_bytes(hi.try_into().ok()?);
+    let dots = ONES * u64::from(b'.');
+    // The first dot (`hi`'s bytes shared with `lo` hold none if `lo` has none).
+    let dot = match first_zero_byte(lo ^ dots) {
+        Some(d) => d,
+        None => match first_zero_byte(hi ^ dots) {
+            Some(j) => n - 8 + j,
+            None => return parse_short(neg, s, dp),
+        },
+    };
+    // Integer digits: `lo`'s first `dot` bytes; fraction digits: `hi`'s last `frac`.
+    let frac = n - dot - 1;
+    if dot > 8 || frac > 8 {
+        return parse_short(neg, s, dp);
+    }
+    let int_bytes = u64::MAX.checked_shr(8 * (8 - dot) as u32).unwrap_or(0);
+    let int = ((lo & int_bytes) | (ZEROS & !int_bytes)).wrapping_sub(ZEROS);
+    let frac_bytes = u64::MAX.checked_shl(8 * (8 - frac) as u32).unwrap_or(0);
+    let fr = ((hi & frac_bytes) | (ZEROS & !frac_bytes)).wrapping_sub(ZEROS);
+    if not_digits(int) | not_digits(fr) {
+        return None;
+    }
+    let keep = frac.min(dp as usize);
+    let drop = frac - keep;
+    // Digits beyond `dp` decimals (the top `drop` bytes) must be zeros.
+    if fr.checked_shr(8 * (8 - drop) as u32).unwrap_or(0) != 0 {
+        return None;
+    }
+    // Each part's last digit moved to the top byte: the zeros below read as leading zeros.
+    let int = fold8(int.checked_shl(8 * (8 - dot) as u32).unwrap_or(0));
+    let fr = fold8(fr.checked_shl(8 * drop as u32).unwrap_or(0));
+    // At most 16 digits: below 10^16.
+    let v = (int * POW10[keep] as u64 + fr) as i64;
+    let v = v.checked_mul(POW10[dp as usize - keep])?;
+    Some(if neg { -v } else { v })
 }
 
 /// [`parse_fixed`] of any text, each step checked for overflow.
@@ -870,6 +959,35 @@ mod tests {
         );
         assert_eq!(Scale::of(dec!(10)).unwrap().parse("120"), Some(12));
         assert_eq!(decimals_of("63381.0"), 1);
+        // Read a word at a time (eight bytes or more).
+        assert_eq!(parse_fixed(b"61837.6300000001", 8), None);
+        assert_eq!(parse_fixed(b"61837.6300000000", 8), Some(6_183_763_000_000));
+        assert_eq!(parse_fixed(b"0.00123000", 5), Some(123));
+        assert_eq!(parse_fixed(b"-0.00123000", 5), Some(-123));
+        assert_eq!(parse_fixed(b"12345678", 0), Some(12_345_678));
+        assert_eq!(
+            parse_fixed(b"123456789012345678", 0),
+            Some(123_456_789_012_345_678)
+        );
+        assert_eq!(
+            parse_fixed(b"12345678901234567.", 1),
+            Some(123_456_789_012_345_670)
+        );
+        assert_eq!(
+            parse_fixed(b"1234567890123456.7", 2),
+            Some(123_456_789_012_345_670)
+        );
+        assert_eq!(
+            parse_fixed(b"1234567890123456.7", 3),
+            Some(1_234_567_890_123_456_700)
+        );
+        assert_eq!(parse_fixed(b"1234567890123456.7", 4), None); // above i64::MAX
+        assert_eq!(parse_fixed(b"1234.5678.9", 8), None);
+        assert_eq!(parse_fixed(b"1234:5678", 8), None);
+        assert_eq!(parse_fixed(b"1234/5678", 8), None);
+        assert_eq!(parse_fixed(b"12 345678", 8), None);
+        assert_eq!(parse_fixed(b".1234567", 7), Some(1_234_567));
+        assert_eq!(parse_fixed(b"1234567.", 0), Some(1_234_567));
     }
 
     proptest::proptest! {
@@ -885,6 +1003,41 @@ mod tests {
             if s.len() <= 18 && dp <= 18 {
                 proptest::prop_assert_eq!(parse_short(neg, s, dp), parse_long(neg, s, dp), "{}", text);
             }
+        }
+
+        /// The word-at-a-time reading gives what the checked loop gives, on text of every
+        /// length and every byte (those next to the digits included: '/', ':', '-').
+        #[test]
+        fn numbers_read_a_word_at_a_time_as_the_checked_loop_reads_them(
+            text in "-?[0-9]{0,18}\\.?[0-9]{0,18}|-?[0-9./:\\-]{0,20}|-?[0-9]{0,12}[\\x00-\\xff][0-9]{0,12}\\.[0-9]{0,6}|[0-9]{1,9}\\.[0-9]{0,9}0{0,9}",
+            dp in 0u32..20,
+        ) {
+            let (neg, s) = match text.as_bytes().first() {
+                Some(b'-') => (true, &text.as_bytes()[1..]),
+                _ => (false, text.as_bytes()),
+            };
+            proptest::prop_assert_eq!(parse_fixed(text.as_bytes(), dp), parse_long(neg, s, dp), "{}", text);
+        }
+
+        /// The same on the word-at-a-time path's own shape (digits, a dot, digits: 8 to
+        /// 17 bytes), with any byte (a second dot, a sign, 0xae, a '/' or ':' next to the
+        /// digits ...) put anywhere.
+        #[test]
+        fn any_byte_anywhere_reads_as_the_checked_loop_reads_it(
+            int in "[0-9]{0,8}", frac in "[0-9]{0,8}", junk in proptest::prelude::any::<u8>(),
+            at in proptest::prelude::any::<usize>(), put in proptest::prelude::any::<bool>(),
+            dp in 0u32..20,
+        ) {
+            let mut text = format!("{int}.{frac}").into_bytes();
+            if put {
+                let i = at % text.len();
+                text[i] = junk;
+            }
+            let (neg, s) = match text.first() {
+                Some(b'-') => (true, &text[1..]),
+                _ => (false, &text[..]),
+            };
+            proptest::prop_assert_eq!(parse_fixed(&text, dp), parse_long(neg, s, dp), "{:?}", text);
         }
 
         /// The band in i64 is the band in i128.
