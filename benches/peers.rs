@@ -9,7 +9,9 @@
 //! - synthetic books of 500 / 1k / 5k / 10k levels a side, updates uniform over the depth
 //!   and top-weighted;
 //! - frame -> book on the capture's depth frames (pit's decoder against serde structs feeding
-//!   a HashMap or ROI-vector depth), in MB/s of frame text;
+//!   a HashMap or ROI-vector depth), in MB/s of frame text: pit on the instrument's grid (tick
+//!   0.01, lot 0.00001, as a replay finds it and a configured live feed has it: the
+//!   peer is told the same tick and lot), and on `pit verify`'s 1e-8 grid;
 //! - end to end on the capture's events (depth and trades): pit's engine and paper venue
 //!   with no strategies against hftbacktest's backtester driven event by event by a bot that
 //!   does nothing (HashMap and ROI depths); pit's default strategies against a bot quoting
@@ -40,7 +42,7 @@ use hftbacktest::types::{
 use pit::domain::{Level, MarketEvent, MarketEventKind, OrderBook, Price, Qty, Side};
 use pit::record::{CaptureLine, CaptureReader, Direction};
 use pit::venue::MarketDataPort;
-use pit::venue::exchanges::registry::discovering_decoder;
+use pit::venue::exchanges::registry::{decoder_on_grid, discovering_decoder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -174,6 +176,9 @@ struct Capture {
     frame_ends: Vec<usize>,
     /// pit's price units per Binance tick (0.01 USDT).
     per_tick: i64,
+    /// The capture's instrument on the grid a replay finds for it (tick 0.01, lot
+    /// 0.00001), as replays, backtests and a configured live feed decode it.
+    grid: Vec<pit::domain::Instrument>,
 }
 
 const TICK: f64 = 0.01;
@@ -196,7 +201,10 @@ fn load_capture() -> Option<Capture> {
         .ok()?
         .filter(|l| l.dir == Direction::Http || l.frame.contains("depthUpdate"))
         .collect();
-    let mut d = discovering_decoder("binance").expect("binance decoder");
+    let grid = pit::venue::feed::replay::discover_instruments(&path, "binance", &[])
+        .expect("the capture's grid")
+        .instruments;
+    let mut d = decoder_on_grid("binance", grid.clone()).expect("binance decoder");
     let mut out: Vec<MarketEvent> = Vec::new();
     let mut snap_pit = None;
     let (mut upd_pit, mut frame_ends) = (Vec::new(), Vec::new());
@@ -221,7 +229,7 @@ fn load_capture() -> Option<Capture> {
     }
     let inst = d.instruments().first().expect("an instrument").clone();
     let per_unit = 1.0 / inst.tick_size.to_string().parse::<f64>().expect("tick");
-    let per_tick = (per_unit * TICK).round() as i64;
+    let per_tick = units_per_tick(&inst);
     let to_hft = |side: Side, p: Price, q: Qty| {
         (
             side == Side::Buy,
@@ -252,6 +260,7 @@ fn load_capture() -> Option<Capture> {
         upd_hft,
         frame_ends,
         per_tick,
+        grid,
     })
 }
 
@@ -328,7 +337,8 @@ fn capture_rows(c: &Capture) {
 
     let bytes: usize = c.lines.iter().map(|l| l.frame.len()).sum();
     let mbs = |ns_per_byte: f64| 1e3 / ns_per_byte;
-    let p = median_ns(bytes, || (), |_| frame_pipelines_pit(c));
+    let p = median_ns(bytes, || (), |_| frame_pipelines_pit(c, &c.grid));
+    let p_verify = median_ns(bytes, || (), |_| frame_pipelines_pit(c, &[]));
     let hh = median_ns(
         bytes,
         || (),
@@ -349,11 +359,19 @@ fn capture_rows(c: &Capture) {
         mbs(p),
         &[("serde + HashMap", mbs(hh)), ("serde + ROI", mbs(rr))],
     );
+    // `pit verify` reads a capture of unknown instruments on the 1e-8 grid: prices 10^6
+    // units a tick apart, so each level update divides by the stride the book learns.
+    row_mbs(
+        "frame -> book, Binance depth frames, pit verify's 1e-8 grid",
+        mbs(p_verify),
+        &[("serde + HashMap", mbs(hh)), ("serde + ROI", mbs(rr))],
+    );
 }
 
-/// pit's decoder over the depth frames and the snapshot: the book it keeps.
-fn frame_pipelines_pit(c: &Capture) -> usize {
-    let mut d = discovering_decoder("binance").expect("binance decoder");
+/// pit's decoder over the depth frames and the snapshot, on `grid` (empty: `pit verify`'s
+/// 1e-8 grid): the book it keeps.
+fn frame_pipelines_pit(c: &Capture, grid: &[pit::domain::Instrument]) -> usize {
+    let mut d = decoder_on_grid("binance", grid.to_vec()).expect("binance decoder");
     let mut out = Vec::with_capacity(4096);
     for l in &c.lines {
         out.clear();
@@ -421,15 +439,26 @@ fn serde_pipeline<D: L2MarketDepth + MarketDepth>(c: &Capture, d: &mut D) -> i64
 
 /// The correctness check of the frame pipelines: the same final best bid and ask.
 fn frame_pipelines(c: &Capture) {
-    let mut d = discovering_decoder("binance").expect("binance decoder");
-    let mut out = Vec::new();
-    for l in &c.lines {
-        d.on_line(l, &mut out);
-    }
     let mut h = HashMapMarketDepth::new(TICK, LOT);
     serde_pipeline(c, &mut h);
-    let book = d.book(0).expect("pit's decoder ends synced");
-    check_same_bbo("frame -> book/HashMap", c.lines.len(), book, c.per_tick, &h);
+    for mut d in [
+        decoder_on_grid("binance", c.grid.clone()).expect("binance decoder"),
+        discovering_decoder("binance").expect("binance decoder"),
+    ] {
+        let mut out = Vec::new();
+        for l in &c.lines {
+            d.on_line(l, &mut out);
+        }
+        let book = d.book(0).expect("pit's decoder ends synced");
+        let per_tick = units_per_tick(&d.instruments()[0]);
+        check_same_bbo("frame -> book/HashMap", c.lines.len(), book, per_tick, &h);
+    }
+}
+
+/// pit's price units in a Binance tick (0.01 USDT) for an instrument on its grid.
+fn units_per_tick(inst: &pit::domain::Instrument) -> i64 {
+    let per_unit = 1.0 / inst.tick_size.to_string().parse::<f64>().expect("tick");
+    (per_unit * TICK).round() as i64
 }
 
 // ---------------------------------------------------------------- synthetic books
