@@ -5,13 +5,15 @@
 //!
 //! Rows (medians of several runs; `pit / peer` < 1 means pit is faster):
 //! - book apply on the Binance capture's diff levels (HashMap and ROI-vector depths);
-//! - a snapshot of the capture's 2,000 levels, best first;
+//! - a snapshot of the capture's 2,000 levels, best first (both capture rows: pit's levels
+//!   as its decoder gives them on the instrument's grid, prices in ticks);
 //! - synthetic books of 500 / 1k / 5k / 10k levels a side, updates uniform over the depth
 //!   and top-weighted;
 //! - frame -> book on the capture's depth frames (pit's decoder against serde structs feeding
-//!   a HashMap or ROI-vector depth), in MB/s of frame text: pit on the instrument's grid (tick
-//!   0.01, lot 0.00001, as a replay finds it and a configured live feed has it: the
-//!   peer is told the same tick and lot), and on `pit verify`'s 1e-8 grid;
+//!   a HashMap or ROI-vector depth), in MB/s of frame text: pit on the instrument's grid as
+//!   a replay or backtest finds it (tick 0.01, the peer's; lot 0.000001, as three of the
+//!   capture's sizes have six decimals: the peer keeps Binance's 0.00001 and rounds them),
+//!   and on `pit verify`'s 1e-8 grid (prices 10^6 units a tick apart);
 //! - end to end on the capture's events (depth and trades): pit's engine and paper venue
 //!   with no strategies against hftbacktest's backtester driven event by event by a bot that
 //!   does nothing (HashMap and ROI depths); pit's default strategies against a bot quoting
@@ -177,7 +179,7 @@ struct Capture {
     /// pit's price units per Binance tick (0.01 USDT).
     per_tick: i64,
     /// The capture's instrument on the grid a replay finds for it (tick 0.01, lot
-    /// 0.00001), as replays, backtests and a configured live feed decode it.
+    /// 0.000001), as replays and backtests decode it.
     grid: Vec<pit::domain::Instrument>,
 }
 
@@ -450,6 +452,12 @@ fn frame_pipelines(c: &Capture) {
             d.on_line(l, &mut out);
         }
         let book = d.book(0).expect("pit's decoder ends synced");
+        // Nothing refused: every level the peer applied, pit applied too.
+        let s = &d.stats()[0];
+        assert!(
+            s.malformed == 0 && s.gaps == 0 && s.insane == 0 && d.unattributed_malformed() == 0,
+            "frame -> book: pit's decoder refused part of the capture: {s:?}"
+        );
         let per_tick = units_per_tick(&d.instruments()[0]);
         check_same_bbo("frame -> book/HashMap", c.lines.len(), book, per_tick, &h);
     }

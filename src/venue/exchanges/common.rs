@@ -1019,8 +1019,8 @@ mod tests {
             proptest::prop_assert_eq!(parse_fixed(text.as_bytes(), dp), parse_long(neg, s, dp), "{}", text);
         }
 
-        /// The same on the word-at-a-time path's own shape (digits, a dot, digits: 8 to
-        /// 17 bytes), with any byte (a second dot, a sign, 0xae, a '/' or ':' next to the
+        /// The same on the word-at-a-time path's own shape (digits, a dot, digits: up to
+        /// 17 bytes, 8 to 16 taking that path), with any byte (a second dot, a sign, 0xae, a '/' or ':' next to the
         /// digits ...) put anywhere.
         #[test]
         fn any_byte_anywhere_reads_as_the_checked_loop_reads_it(
