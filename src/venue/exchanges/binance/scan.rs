@@ -18,6 +18,10 @@
 //! message the scanner accepts, serde accepts too, with the same field values (the tests
 //! below and the property test compare the two).
 //!
+//! A level laid out exactly as Binance sends it (`["61837.63000000","3.78000000"]`, no
+//! whitespace) is read by a fast path (`compact_level`); any other layout goes to the
+//! general path from the same place, so the fast path changes no verdict.
+//!
 //! No allocation: level positions go to a scratch [`Levels`] the decoder keeps.
 
 use serde::Deserialize;
@@ -284,8 +288,9 @@ fn close_quote(b: &[u8], from: usize) -> Option<usize> {
 
 /// One level written exactly as Binance writes them, `["price","size"]` with no
 /// whitespace, at `i` in `b`: its [`Span`] and the index just past its `]`. Both strings'
-/// closing quotes are found eight bytes at a time from where their contents start, and the
-/// separators between them are two and three byte compares. `None` for any other layout
+/// closing quotes are found by [`close_quote`] from where their contents start, and the
+/// tokens around them are checked as two-byte (`["`, `,"`) and one-byte (`]`) compares
+/// right next to those quotes. `None` for any other layout
 /// (whitespace, escapes, a level of numbers, of one or three strings, the text ending
 /// ...): the general path then reads the level from the same place, so the fast path
 /// decides nothing on its own. Whatever it accepts, the general path would accept with
