@@ -18,6 +18,10 @@
 //! message the scanner accepts, serde accepts too, with the same field values (the tests
 //! below and the property test compare the two).
 //!
+//! A level laid out exactly as Binance sends it (`["61837.63000000","3.78000000"]`, no
+//! whitespace) is read by a fast path (`compact_level`); any other layout goes to the
+//! general path from the same place, so the fast path changes no verdict.
+//!
 //! No allocation: level positions go to a scratch [`Levels`] the decoder keeps.
 
 use serde::Deserialize;
@@ -225,32 +229,54 @@ pub fn scan<'a>(text: &'a str, envelope: bool, levels: &mut Levels) -> Option<Ms
     (c.i == c.b.len()).then_some(m)
 }
 
-/// Where a string's closing quote lies in `s` (the text after its opening quote); `None`
-/// if an escape or a control character (which serde_json refuses unescaped) comes first,
-/// or the text ends. Eight bytes at a time, as serde_json's own string scan does.
-#[inline]
-fn plain_len(s: &[u8]) -> Option<usize> {
+/// The index in `b` of the closing quote of a string whose contents start at `from`;
+/// `None` if an escape or a control character (which serde_json refuses unescaped) comes
+/// first, or the text ends. Sixteen bytes a step (a price or a size of Binance's with its
+/// closing quote in one), each eight-byte half tested as serde_json's own string scan
+/// does; the last few bytes one at a time.
+#[inline(always)]
+fn close_quote(b: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = s.chunks_exact(8);
-    let mut k = 0;
-    for chunk in &mut chunks {
-        let x = u64::from_le_bytes(chunk.try_into().ok()?);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let slash = x ^ (ONES * u64::from(b'\\'));
-        // The lowest bit set marks the first byte that is a quote, a backslash or below
-        // 0x20 (the usual "has zero byte" test; later bits may be false alarms).
-        let hit = ((quote.wrapping_sub(ONES) & !quote)
-            | (slash.wrapping_sub(ONES) & !slash)
-            | (x.wrapping_sub(ONES * 0x20) & !x))
-            & HIGH;
-        if hit != 0 {
-            let j = k + (hit.trailing_zeros() / 8) as usize;
-            return (chunk[j - k] == b'"').then_some(j);
+    // The usual "has a zero byte" test: the lowest bit set marks the first zero byte
+    // exactly (bits above it may be false alarms, from the borrow).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    // A word's bits for its quotes, and for its quotes, backslashes and bytes below 0x20.
+    let specials = |x: u64| {
+        let quote = zero(x ^ (ONES * u64::from(b'"')));
+        let hit =
+            quote | zero(x ^ (ONES * u64::from(b'\\'))) | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        (hit, quote)
+    };
+    // The first special byte of the word at `k` is a quote iff `quote` has its bit: no
+    // quote comes before it, so that bit of `quote` is no false alarm.
+    let first = |k: usize, (hit, quote): (u64, u64)| {
+        let bit = hit & hit.wrapping_neg();
+        (bit & quote != 0).then(|| k + (bit.trailing_zeros() / 8) as usize)
+    };
+    let mut k = from;
+    while let Some(w) = b.get(k..).and_then(<[u8]>::first_chunk::<16>) {
+        let (lo, hi) = w.split_at(8);
+        let lo = specials(u64::from_le_bytes(lo.try_into().ok()?));
+        let hi = specials(u64::from_le_bytes(hi.try_into().ok()?));
+        if lo.0 | hi.0 != 0 {
+            return if lo.0 != 0 {
+                first(k, lo)
+            } else {
+                first(k + 8, hi)
+            };
+        }
+        k += 16;
+    }
+    if let Some(w) = b.get(k..).and_then(<[u8]>::first_chunk::<8>) {
+        let x = specials(u64::from_le_bytes(*w));
+        if x.0 != 0 {
+            return first(k, x);
         }
         k += 8;
     }
-    for (j, &c) in chunks.remainder().iter().enumerate() {
+    // Fewer than eight bytes left.
+    for (j, &c) in b.get(k..)?.iter().enumerate() {
         match c {
             b'"' => return Some(k + j),
             b'\\' | 0..=0x1f => return None,
@@ -258,6 +284,35 @@ fn plain_len(s: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// One level written exactly as Binance writes them, `["price","size"]` with no
+/// whitespace, at `i` in `b`: its [`Span`] and the index just past its `]`. Both strings'
+/// closing quotes are found by [`close_quote`] from where their contents start, and the
+/// tokens around them are checked as two-byte (`["`, `,"`) and one-byte (`]`) compares
+/// right next to those quotes. `None` for any other layout
+/// (whitespace, escapes, a level of numbers, of one or three strings, the text ending
+/// ...): the general path then reads the level from the same place, so the fast path
+/// decides nothing on its own. Whatever it accepts, the general path would accept with
+/// the same span and end.
+#[inline(always)]
+fn compact_level(b: &[u8], i: usize) -> Option<(Span, usize)> {
+    let ps = i + 2;
+    if b.get(i..ps)? != b"[\"" {
+        return None;
+    }
+    let pe = close_quote(b, ps)?;
+    // `b[pe]` is the price's closing quote.
+    let qs = pe + 3;
+    if b.get(pe + 1..qs)? != b",\"" {
+        return None;
+    }
+    let qe = close_quote(b, qs)?;
+    let end = qe + 2;
+    if b.get(qe + 1)? != &b']' {
+        return None;
+    }
+    Some(([ps, pe, qs, qe], end))
 }
 
 struct Cursor<'a> {
@@ -298,9 +353,9 @@ impl Cursor<'_> {
     fn plain_str(&mut self) -> Option<(usize, usize)> {
         self.eat(b'"')?;
         let start = self.i;
-        let n = plain_len(self.b.get(start..)?)?;
-        self.i = start + n + 1;
-        Some((start, start + n))
+        let end = close_quote(self.b, start)?;
+        self.i = end + 1;
+        Some((start, end))
     }
 
     #[inline]
@@ -343,21 +398,29 @@ impl Cursor<'_> {
                 self.ws();
                 if self.eat(b']').is_none() {
                     loop {
-                        self.eat(b'[')?;
-                        self.ws();
-                        let (ps, pe) = self.plain_str()?;
-                        self.ws();
-                        self.eat(b',')?;
-                        self.ws();
-                        let (qs, qe) = self.plain_str()?;
-                        self.ws();
-                        self.eat(b']')?;
-                        spans.push([ps, pe, qs, qe]);
-                        self.ws();
-                        match self.next()? {
-                            b',' => self.ws(),
-                            b']' => break,
-                            _ => return None,
+                        // Binance's own layout in a few compares, else the general path.
+                        let span = match compact_level(self.b, self.i) {
+                            Some((span, end)) => {
+                                self.i = end;
+                                span
+                            }
+                            None => self.level()?,
+                        };
+                        spans.push(span);
+                        match self.b.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b']') => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => {
+                                self.ws();
+                                match self.next()? {
+                                    b',' => {}
+                                    b']' => break,
+                                    _ => return None,
+                                }
+                            }
                         }
                     }
                 }
@@ -365,6 +428,22 @@ impl Cursor<'_> {
             _ => return None,
         }
         text.get(start..self.i)
+    }
+
+    /// One level, `["price","size"]`, whitespace allowed around every token (the general
+    /// path, for what [`compact_level`] declines).
+    fn level(&mut self) -> Option<Span> {
+        self.ws();
+        self.eat(b'[')?;
+        self.ws();
+        let (ps, pe) = self.plain_str()?;
+        self.ws();
+        self.eat(b',')?;
+        self.ws();
+        let (qs, qe) = self.plain_str()?;
+        self.ws();
+        self.eat(b']')?;
+        Some([ps, pe, qs, qe])
     }
 
     /// A JSON number (the grammar of RFC 8259, section 6).
@@ -602,6 +681,166 @@ mod tests {
         assert_eq!((&text[a..b], &text[c..d]), ("", "-0.5"));
     }
 
+    /// The quote search, eight bytes at a time, against a byte by byte one: the quote at
+    /// every place in and across the eight-byte words (and at the very end of the text),
+    /// an escape or a control character just before or just after it, non-ASCII text.
+    #[test]
+    fn closing_quote_found_at_every_offset() {
+        fn bytewise(b: &[u8], from: usize) -> Option<usize> {
+            for (j, &c) in b.get(from..)?.iter().enumerate() {
+                match c {
+                    b'"' => return Some(from + j),
+                    b'\\' | 0..=0x1f => return None,
+                    _ => {}
+                }
+            }
+            None
+        }
+        for len in 0..40 {
+            for from in 0..10 {
+                for tail in ["", "\"", "\\", "\u{1}", "x", "é"] {
+                    for filler in ["9", "é", " ", "\u{7f}"] {
+                        let mut text = "_".repeat(from);
+                        text.push_str(&filler.repeat(len));
+                        text.push('"');
+                        text.push_str(tail);
+                        let b = text.as_bytes();
+                        assert_eq!(
+                            close_quote(b, from),
+                            bytewise(b, from),
+                            "{text:?} from {from}"
+                        );
+                        assert_eq!(close_quote(b, from), Some(from + filler.len() * len));
+                        // The same text with the quote gone, or an escape or a control
+                        // character put in the quote's place or anywhere before it.
+                        let open = &b[..b.len() - tail.len() - 1];
+                        assert_eq!(close_quote(open, from), None, "{text:?}");
+                        for bad in [b'\\', 0, 0x1f, b'\n'] {
+                            for at in from..b.len() - tail.len() {
+                                let mut v = b.to_vec();
+                                v[at] = bad;
+                                assert_eq!(close_quote(&v, from), None, "{v:?} from {from}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fast path for Binance's layout and the general one around it: whatever shape a
+    /// level takes, the scanner and serde agree, and Binance's own is read.
+    #[test]
+    fn levels_in_and_out_of_binance_layout() {
+        let depth = |b: &str| {
+            format!(r#"{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":2,"u":3,"b":{b},"a":[]}}"#)
+        };
+        // Read, by the fast path or the general one: the prices and sizes as written.
+        for (b, want) in [
+            (r#"[["1.5","2"]]"#, vec![("1.5", "2")]),
+            (r#"[["1.5","2"],["3","4"]]"#, vec![("1.5", "2"), ("3", "4")]),
+            (r#"[ ["1.5","2"] ]"#, vec![("1.5", "2")]),
+            (r#"[[ "1.5","2"]]"#, vec![("1.5", "2")]),
+            (r#"[["1.5" ,"2"]]"#, vec![("1.5", "2")]),
+            (r#"[["1.5", "2"]]"#, vec![("1.5", "2")]),
+            (r#"[["1.5","2" ]]"#, vec![("1.5", "2")]),
+            (
+                r#"[["1.5","2"] ,["3","4"]]"#,
+                vec![("1.5", "2"), ("3", "4")],
+            ),
+            (
+                r#"[["1.5","2"], ["3","4"]]"#,
+                vec![("1.5", "2"), ("3", "4")],
+            ),
+            (
+                r#"[["1.5","2"],["3","4"] ]"#,
+                vec![("1.5", "2"), ("3", "4")],
+            ),
+            (
+                "[[\"1.5\",\"2\"],\n\t[\"3\",\"4\"]\r\n]",
+                vec![("1.5", "2"), ("3", "4")],
+            ),
+            (r#"[["",""]]"#, vec![("", "")]),
+            (r#"[["é","x y"]]"#, vec![("é", "x y")]),
+            (
+                r#"[["61837.63000000","3.78826000"],["61820.99000000","0.00000000"]]"#,
+                vec![
+                    ("61837.63000000", "3.78826000"),
+                    ("61820.99000000", "0.00000000"),
+                ],
+            ),
+        ] {
+            let text = depth(b);
+            agree(&text).unwrap_or_else(|| panic!("declined {text}"));
+            let mut lv = Levels::default();
+            scan(&text, false, &mut lv).unwrap();
+            let got: Vec<_> = lv
+                .bids
+                .iter()
+                .map(|&[a, b, c, d]| (&text[a..b], &text[c..d]))
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+        // Declined: escapes, control characters, numbers, one or three strings, nesting,
+        // missing or extra separators, the text ending.
+        for b in [
+            r#"[["1\u002e5","2"]]"#,
+            r#"[["1.5","\"2"]]"#,
+            r#"[["1.5\\","2"]]"#,
+            "[[\"1.5\u{1}\",\"2\"]]",
+            "[[\"1.5\",\"2\n\"]]",
+            r#"[[1.5,"2"]]"#,
+            r#"[["1.5",2]]"#,
+            r#"[[1.5,2]]"#,
+            r#"[["1.5"]]"#,
+            r#"[["1.5","2","3"]]"#,
+            r#"[["1.5","2",]]"#,
+            r#"[["1.5","2"],["3"]]"#,
+            r#"[["1.5","2"],["3","4","5"]]"#,
+            r#"[["1.5""2"]]"#,
+            r#"[["1.5",,"2"]]"#,
+            r#"[["1.5","2"]["3","4"]]"#,
+            r#"[["1.5","2"],]"#,
+            r#"[[["1.5","2"]]]"#,
+            r#"[["1.5","2"]"#,
+            r#"[["1.5","2""#,
+            r#"[["1.5",null]]"#,
+            r#"["1.5","2"]"#,
+        ] {
+            let text = depth(b);
+            let mut lv = Levels::default();
+            assert!(scan(&text, false, &mut lv).is_none(), "{text}");
+        }
+        // Every strict prefix of a depth diff (a truncated frame) is declined, by serde too.
+        let text = depth(r#"[["61837.63000000","3.78826000"],["61820.99000000","0.00000000"]]"#);
+        for n in 0..text.len() {
+            let mut lv = Levels::default();
+            assert!(scan(&text[..n], false, &mut lv).is_none(), "{}", &text[..n]);
+            assert!(serde_msg(&text[..n]).is_err());
+        }
+    }
+
+    /// A level's closing quotes at every offset from the eight-byte words the search
+    /// reads: prices and sizes of every length from 0 to 19, each moved along by a padding
+    /// field, with the array last in the text or not.
+    #[test]
+    fn level_quotes_at_every_word_offset() {
+        for pad in 0..8 {
+            for plen in 0..20 {
+                for qlen in [0, 1, 7, 8, 9, 15, 16, 17] {
+                    let (p, q) = ("1".repeat(plen), "2".repeat(qlen));
+                    let x = "x".repeat(pad);
+                    for text in [
+                        format!(r#"{{"x":"{x}","s":"S","b":[["{p}","{q}"],["{q}","{p}"]]}}"#),
+                        format!(r#"{{"x":"{x}","s":"S","b":[["{p}","{q}"]],"a":[["{q}","{p}"]]}}"#),
+                    ] {
+                        agree(&text).unwrap_or_else(|| panic!("declined {text}"));
+                    }
+                }
+            }
+        }
+    }
+
     /// A JSON value of one of the shapes a field might take, good or odd.
     fn value() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -630,6 +869,15 @@ mod tests {
             1 => Just("[\"1e5\",\"1\"]".to_string()),
         ];
         proptest::collection::vec(level, 0..6).prop_map(|v| format!("[{}]", v.join(",")))
+    }
+
+    /// A level's string contents: digits as Binance writes them, or odd text now and then.
+    fn odd_level_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => "[0-9]{1,6}\\.[0-9]{0,9}",
+            1 => "[0-9.]{0,17}",
+            1 => "[ -~é\\\\\"\u{1}\t]{0,17}",
+        ]
     }
 
     fn ws() -> impl Strategy<Value = String> {
@@ -684,6 +932,42 @@ mod tests {
         #[test]
         fn scanner_agrees_with_serde(text in message()) {
             agree(&text);
+        }
+
+        /// Levels of every shape (Binance's, whitespace anywhere, escapes, control
+        /// characters, numbers, one or three strings, odd bytes): the scanner and serde
+        /// agree on all of them, and the ones in Binance's layout are always read.
+        #[test]
+        fn levels_of_any_shape_agree_with_serde(
+            levels in proptest::collection::vec(
+                (
+                    proptest::collection::vec(odd_level_string(), 0..4),
+                    proptest::collection::vec(ws(), 5),
+                    prop_oneof![4 => Just(true), 1 => Just(false)],
+                ),
+                0..6,
+            ),
+            tail in ws(),
+        ) {
+            let compact = levels.iter().all(|(strs, w, quoted)| {
+                strs.len() == 2 && *quoted && w.iter().all(String::is_empty)
+                    && strs.iter().all(|s| !s.contains(['\\', '"']) && !s.chars().any(|c| c < ' '))
+            }) && tail.is_empty();
+            let lv: Vec<String> = levels
+                .iter()
+                .map(|(strs, w, quoted)| {
+                    let items: Vec<String> = strs
+                        .iter()
+                        .map(|s| if *quoted { format!("\"{s}\"") } else { s.clone() })
+                        .collect();
+                    format!("{}[{}{}{}]{}", w[0], w[1], items.join(&format!("{},{}", w[2], w[3])), w[4], w[0])
+                })
+                .collect();
+            let text = format!(r#"{{"s":"S","b":[{}{tail}],"u":1}}"#, lv.join(","));
+            let m = agree(&text);
+            if compact {
+                prop_assert!(m.is_some(), "{}", text);
+            }
         }
 
         /// Binance's own layout, fields shuffled: always read by the scanner.
