@@ -681,8 +681,8 @@ mod tests {
         assert_eq!((&text[a..b], &text[c..d]), ("", "-0.5"));
     }
 
-    /// The quote search, eight bytes at a time, against a byte by byte one: the quote at
-    /// every place in and across the eight-byte words (and at the very end of the text),
+    /// The quote search, sixteen then eight bytes at a time, against a byte by byte one: the
+    /// quote at every place in and across the words it reads (and at the very end of the text),
     /// an escape or a control character just before or just after it, non-ASCII text.
     #[test]
     fn closing_quote_found_at_every_offset() {
@@ -820,8 +820,8 @@ mod tests {
         }
     }
 
-    /// A level's closing quotes at every offset from the eight-byte words the search
-    /// reads: prices and sizes of every length from 0 to 19, each moved along by a padding
+    /// A level's closing quotes at every offset from the sixteen- and eight-byte words the
+    /// search reads: prices and sizes of every length from 0 to 19, each moved along by a padding
     /// field, with the array last in the text or not.
     #[test]
     fn level_quotes_at_every_word_offset() {
