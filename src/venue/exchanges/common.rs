@@ -1020,8 +1020,8 @@ mod tests {
         }
 
         /// The same on the word-at-a-time path's own shape (digits, a dot, digits: up to
-        /// 17 bytes, 8 to 16 taking that path), with any byte (a second dot, a sign, 0xae, a '/' or ':' next to the
-        /// digits ...) put anywhere.
+        /// 17 bytes, 8 to 16 taking that path), with any byte (a second dot, a sign, 0xae,
+        /// a '/' or ':' next to the digits ...) put anywhere.
         #[test]
         fn any_byte_anywhere_reads_as_the_checked_loop_reads_it(
             int in "[0-9]{0,8}", frac in "[0-9]{0,8}", junk in proptest::prelude::any::<u8>(),

@@ -290,10 +290,9 @@ fn close_quote(b: &[u8], from: usize) -> Option<usize> {
 /// whitespace, at `i` in `b`: its [`Span`] and the index just past its `]`. Both strings'
 /// closing quotes are found by [`close_quote`] from where their contents start, and the
 /// tokens around them are checked as two-byte (`["`, `,"`) and one-byte (`]`) compares
-/// right next to those quotes. `None` for any other layout
-/// (whitespace, escapes, a level of numbers, of one or three strings, the text ending
-/// ...): the general path then reads the level from the same place, so the fast path
-/// decides nothing on its own. Whatever it accepts, the general path would accept with
+/// right next to those quotes. `None` for any other layout (whitespace, escapes, a level
+/// of numbers, of one or three strings, the text ending ...): the general path then reads
+/// the level from the same place, so the fast path decides nothing on its own. Whatever it accepts, the general path would accept with
 /// the same span and end.
 #[inline(always)]
 fn compact_level(b: &[u8], i: usize) -> Option<(Span, usize)> {
